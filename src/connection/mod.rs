@@ -1,0 +1,552 @@
+//! The connection layer: how rigger runs commands and moves files on a host.
+//!
+//! A [`Connection`] only knows how to start a process ([`Process`]) with
+//! streamed stdin/stdout/stderr. Everything above that — privilege
+//! escalation, environment, atomic file upload, download — is written once
+//! in this module on top of that primitive, so the SSH and local transports
+//! behave identically.
+
+pub mod local;
+pub mod ssh;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+/// Why talking to a host failed. `Unreachable`-class errors are reported apart
+/// from task failures (Ansible's UNREACHABLE).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("connection to {addr} timed out after {secs}s")]
+    Timeout { addr: String, secs: u64 },
+    #[error("authentication failed for {user}@{addr}: {reason}")]
+    Auth { user: String, addr: String, reason: String },
+    #[error("{0}")]
+    HostKey(String),
+    #[error("cannot load private key {path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("connection lost: {0}")]
+    Dropped(String),
+    #[error("privilege escalation failed: {0}")]
+    Become(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("command timed out after {0}s")]
+    CommandTimeout(u64),
+}
+
+impl ConnError {
+    /// True when the host itself could not be used (Ansible's "unreachable"),
+    /// as opposed to a command on it going wrong.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ConnError::Connect { .. }
+                | ConnError::Timeout { .. }
+                | ConnError::Auth { .. }
+                | ConnError::HostKey(_)
+                | ConnError::Key { .. }
+                | ConnError::Dropped(_)
+        )
+    }
+}
+
+/// One event from a running remote process.
+#[derive(Debug)]
+pub enum ProcEvent {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// The process ended with this status (signals map to 128+N, as a shell does).
+    Exit(i32),
+}
+
+/// A process started on a host, with streamed I/O.
+#[async_trait]
+pub trait Process: Send {
+    async fn write_stdin(&mut self, data: &[u8]) -> Result<(), ConnError>;
+    async fn close_stdin(&mut self) -> Result<(), ConnError>;
+    /// The next output or the exit status. `None` once the process is done
+    /// and all output was delivered. A dropped transport is an `Err`.
+    async fn next_event(&mut self) -> Result<Option<ProcEvent>, ConnError>;
+}
+
+/// A transport to one host. Implementations are cheap to share: one
+/// connection per host serves every task of a run, several processes at once.
+#[async_trait]
+pub trait Connection: Send + Sync {
+    /// The host name this connection belongs to (inventory name).
+    fn host(&self) -> &str;
+    /// Start `cmd` under the login user's shell. `pty` requests a terminal
+    /// (needed by `su` to read a password).
+    async fn spawn(&self, cmd: &str, pty: bool) -> Result<Box<dyn Process>, ConnError>;
+    /// Close the transport; later calls fail.
+    async fn close(&self) {}
+}
+
+/// How to reach a host over SSH. Filled from inventory variables
+/// (`ansible_host`, `ansible_port`, ...), `~/.ssh/config` and CLI flags.
+#[derive(Debug, Clone)]
+pub struct SshTarget {
+    /// Inventory name, for messages.
+    pub name: String,
+    /// Address or DNS name to connect to.
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    /// Private key files to try, in order.
+    pub identity_files: Vec<PathBuf>,
+    /// Passphrase for encrypted keys.
+    pub key_passphrase: Option<String>,
+    /// Password authentication (bootstrap).
+    pub password: Option<String>,
+    /// Use `SSH_AUTH_SOCK` when set.
+    pub use_agent: bool,
+    pub host_key_checking: HostKeyChecking,
+    /// known_hosts files; the first one is written by `accept-new`.
+    pub known_hosts: Vec<PathBuf>,
+    /// Bastions to hop through, outermost first.
+    pub jump_hosts: Vec<SshTarget>,
+    pub connect_timeout: Duration,
+    /// Interval of SSH keepalive requests; `None` disables them.
+    pub keepalive: Option<Duration>,
+}
+
+impl SshTarget {
+    /// A target with defaults for everything but the address.
+    pub fn new(name: &str, address: &str) -> Self {
+        SshTarget {
+            name: name.to_string(),
+            address: address.to_string(),
+            port: 22,
+            user: default_user(),
+            identity_files: Vec::new(),
+            key_passphrase: None,
+            password: None,
+            use_agent: true,
+            host_key_checking: HostKeyChecking::Strict,
+            known_hosts: home_dir().map(|h| vec![h.join(".ssh/known_hosts")]).unwrap_or_default(),
+            jump_hosts: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            keepalive: Some(Duration::from_secs(15)),
+        }
+    }
+}
+
+/// The current user's name, the default remote user as with OpenSSH.
+pub fn default_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".to_string())
+}
+
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyChecking {
+    /// Unknown or changed keys are errors.
+    Strict,
+    /// Unknown keys are learned (written to known_hosts); changed keys are errors.
+    AcceptNew,
+    /// No checking; a warning is printed once per host.
+    Off,
+}
+
+impl std::str::FromStr for HostKeyChecking {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "strict" | "yes" | "true" => Ok(HostKeyChecking::Strict),
+            "accept-new" | "accept_new" => Ok(HostKeyChecking::AcceptNew),
+            "off" | "no" | "false" => Ok(HostKeyChecking::Off),
+            _ => Err(format!("host key checking must be strict, accept-new or off, not `{s}`")),
+        }
+    }
+}
+
+/// Privilege escalation for one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Become {
+    pub method: BecomeMethod,
+    pub user: String,
+    /// Sent on stdin (sudo) or to the terminal (su), never on a command line.
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BecomeMethod {
+    Sudo,
+    Su,
+}
+
+impl std::str::FromStr for BecomeMethod {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "sudo" => Ok(BecomeMethod::Sudo),
+            "su" => Ok(BecomeMethod::Su),
+            _ => Err(format!("unsupported become method `{s}` (supported: sudo, su)")),
+        }
+    }
+}
+
+/// A command to run, with what surrounds it.
+#[derive(Debug, Clone, Default)]
+pub struct ExecRequest {
+    /// Shell command line (run by `/bin/sh -c`).
+    pub cmd: String,
+    pub stdin: Option<Vec<u8>>,
+    pub become_: Option<Become>,
+    /// Environment variables exported before the command.
+    pub env: Vec<(String, String)>,
+    pub timeout: Option<Duration>,
+}
+
+impl ExecRequest {
+    pub fn new(cmd: impl Into<String>) -> Self {
+        ExecRequest { cmd: cmd.into(), ..Default::default() }
+    }
+}
+
+/// The collected result of a command.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Quote a string for a POSIX shell.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b)) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+const BECOME_PROMPT: &str = "[rigger-become-password]:";
+
+/// Run a command with optional become, env and stdin, and collect its output.
+pub async fn exec(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+    let fut = exec_inner(conn, req);
+    match req.timeout {
+        Some(t) => tokio::time::timeout(t, fut)
+            .await
+            .map_err(|_| ConnError::CommandTimeout(t.as_secs()))?,
+        None => fut.await,
+    }
+}
+
+async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+    let mut script = String::new();
+    for (k, v) in &req.env {
+        script.push_str(&format!("{}={}; export {}; ", k, sh_quote(v), k));
+    }
+    script.push_str(&req.cmd);
+    let marker = format!("RIGGER-BECOME-OK-{:016x}", rand::random::<u64>());
+    let (cmdline, handshake, pty) = wrap_become(&script, req.become_.as_ref(), &marker);
+    let mut proc = conn.spawn(&cmdline, pty).await?;
+    let mut out = ExecOutput::default();
+    if handshake {
+        let password = req.become_.as_ref().and_then(|b| b.password.clone()).unwrap_or_default();
+        become_handshake(&mut *proc, &marker, &password, &mut out).await?;
+    }
+    if let Some(data) = &req.stdin {
+        // Write stdin concurrently with reading output so large inputs cannot
+        // deadlock against a full output pipe: interleave in chunks.
+        for chunk in data.chunks(64 * 1024) {
+            proc.write_stdin(chunk).await?;
+        }
+    }
+    proc.close_stdin().await?;
+    collect(&mut *proc, &mut out).await?;
+    Ok(out)
+}
+
+/// Build the command line for `become`. Returns (command, needs password handshake, needs pty).
+fn wrap_become(script: &str, become_: Option<&Become>, marker: &str) -> (String, bool, bool) {
+    let Some(b) = become_ else {
+        return (script.to_string(), false, false);
+    };
+    match (b.method, &b.password) {
+        (BecomeMethod::Sudo, None) => (
+            format!("sudo -H -n -u {} -- /bin/sh -c {}", sh_quote(&b.user), sh_quote(script)),
+            false,
+            false,
+        ),
+        (BecomeMethod::Sudo, Some(_)) => {
+            // -k forgets cached credentials so the prompt (or the marker, with
+            // NOPASSWD) always comes first and stdin is never confused with it.
+            let inner = format!("echo {marker}; {script}");
+            (
+                format!(
+                    "sudo -H -S -k -p {} -u {} -- /bin/sh -c {}",
+                    sh_quote(BECOME_PROMPT),
+                    sh_quote(&b.user),
+                    sh_quote(&inner)
+                ),
+                true,
+                false,
+            )
+        }
+        (BecomeMethod::Su, None) => (
+            format!("su {} -s /bin/sh -c {}", sh_quote(&b.user), sh_quote(script)),
+            false,
+            false,
+        ),
+        (BecomeMethod::Su, Some(_)) => {
+            let inner = format!("echo {marker}; {script}");
+            (format!("su {} -s /bin/sh -c {}", sh_quote(&b.user), sh_quote(&inner)), true, true)
+        }
+    }
+}
+
+/// Wait for the password prompt or the success marker; answer the prompt.
+async fn become_handshake(
+    proc: &mut dyn Process,
+    marker: &str,
+    password: &str,
+    out: &mut ExecOutput,
+) -> Result<(), ConnError> {
+    let mut seen_out: Vec<u8> = Vec::new();
+    let mut seen_err: Vec<u8> = Vec::new();
+    let mut sent = false;
+    loop {
+        let ev = proc.next_event().await?;
+        match ev {
+            Some(ProcEvent::Stdout(d)) => seen_out.extend_from_slice(&d),
+            Some(ProcEvent::Stderr(d)) => seen_err.extend_from_slice(&d),
+            Some(ProcEvent::Exit(code)) => {
+                let msg = String::from_utf8_lossy(&seen_err).trim().to_string();
+                let msg = msg.replace(BECOME_PROMPT, "");
+                return Err(ConnError::Become(format!(
+                    "exit status {code}: {}",
+                    if msg.trim().is_empty() { String::from_utf8_lossy(&seen_out).trim().to_string() } else { msg.trim().to_string() }
+                )));
+            }
+            None => return Err(ConnError::Become("process ended during privilege escalation".into())),
+        }
+        if let Some(pos) = find(&seen_out, marker.as_bytes()) {
+            // Everything after the marker line is the command's own output.
+            let mut rest = seen_out.split_off(pos + marker.len());
+            if rest.first() == Some(&b'\r') {
+                rest.remove(0);
+            }
+            if rest.first() == Some(&b'\n') {
+                rest.remove(0);
+            }
+            out.stdout.extend_from_slice(&rest);
+            // stderr before the marker is sudo's prompt noise; drop the prompt text.
+            let err = String::from_utf8_lossy(&seen_err).replace(BECOME_PROMPT, "");
+            out.stderr.extend_from_slice(err.trim_start().as_bytes());
+            return Ok(());
+        }
+        let prompt_seen = find(&seen_err, BECOME_PROMPT.as_bytes()).is_some()
+            || find(&seen_out, b"assword").is_some();
+        if prompt_seen {
+            if sent {
+                // A second prompt means the password was wrong.
+                if count(&seen_err, BECOME_PROMPT.as_bytes()) > 1 || count(&seen_out, b"assword") > 1 {
+                    return Err(ConnError::Become("incorrect become password".into()));
+                }
+            } else {
+                proc.write_stdin(format!("{password}\n").as_bytes()).await?;
+                sent = true;
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+async fn collect(proc: &mut dyn Process, out: &mut ExecOutput) -> Result<(), ConnError> {
+    let mut status = None;
+    while let Some(ev) = proc.next_event().await? {
+        match ev {
+            ProcEvent::Stdout(d) => out.stdout.extend_from_slice(&d),
+            ProcEvent::Stderr(d) => out.stderr.extend_from_slice(&d),
+            ProcEvent::Exit(c) => status = Some(c),
+        }
+    }
+    match status {
+        Some(s) => {
+            out.status = s;
+            Ok(())
+        }
+        None => Err(ConnError::Dropped("the command ended without an exit status".into())),
+    }
+}
+
+/// Mode and ownership for an uploaded file. `None` keeps an existing file's
+/// value, or uses the umask default for a new file.
+#[derive(Debug, Clone, Default)]
+pub struct FileAttrs {
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+/// The remote half of an atomic upload: data arrives on stdin, is written to a
+/// temp file in the destination directory, fsynced, given its attributes and
+/// renamed over the destination. An interrupted upload leaves `dest` untouched.
+fn upload_script(dest: &str, attrs: &FileAttrs) -> String {
+    let d = sh_quote(dest);
+    let mut s = format!(
+        "d={d}; t=$(mktemp \"$(dirname \"$d\")/.rigger-tmp-XXXXXXXX\") || exit 1; \
+         trap 'rm -f \"$t\"' EXIT HUP INT TERM; cat > \"$t\" || exit 1; "
+    );
+    match attrs.mode {
+        Some(m) => s.push_str(&format!("chmod {:o} \"$t\" || exit 1; ", m)),
+        None => s.push_str(
+            "if [ -e \"$d\" ]; then chmod \"$(stat -c %a \"$d\")\" \"$t\"; \
+             else chmod \"$(printf %o $(( 0666 & ~$(umask) )))\" \"$t\"; fi || exit 1; ",
+        ),
+    }
+    match (&attrs.owner, &attrs.group) {
+        (Some(o), Some(g)) => s.push_str(&format!("chown {}:{} \"$t\" || exit 1; ", sh_quote(o), sh_quote(g))),
+        (Some(o), None) => s.push_str(&format!("chown {} \"$t\" || exit 1; ", sh_quote(o))),
+        (None, Some(g)) => s.push_str(&format!("chgrp {} \"$t\" || exit 1; ", sh_quote(g))),
+        (None, None) => s.push_str("[ -e \"$d\" ] && chown \"$(stat -c %u:%g \"$d\")\" \"$t\" 2>/dev/null; "),
+    }
+    s.push_str("sync \"$t\" 2>/dev/null; mv -f \"$t\" \"$d\" || exit 1; trap - EXIT HUP INT TERM");
+    s
+}
+
+/// Write `data` to `dest` atomically (see [`upload_script`]).
+pub async fn put_bytes(
+    conn: &dyn Connection,
+    data: &[u8],
+    dest: &str,
+    attrs: &FileAttrs,
+    become_: Option<&Become>,
+) -> Result<(), ConnError> {
+    let req = ExecRequest {
+        cmd: upload_script(dest, attrs),
+        stdin: Some(data.to_vec()),
+        become_: become_.cloned(),
+        ..Default::default()
+    };
+    let out = exec(conn, &req).await?;
+    if out.status != 0 {
+        return Err(ConnError::Io(format!("cannot write {dest}: {}", out.stderr_str().trim())));
+    }
+    Ok(())
+}
+
+/// Stream a local file to `dest` atomically without loading it into memory.
+pub async fn put_file(
+    conn: &dyn Connection,
+    local: &Path,
+    dest: &str,
+    attrs: &FileAttrs,
+    become_: Option<&Become>,
+) -> Result<(), ConnError> {
+    use tokio::io::AsyncReadExt;
+    let mut f = tokio::fs::File::open(local)
+        .await
+        .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
+    let script = upload_script(dest, attrs);
+    if become_.is_some_and(|b| b.password.is_some()) {
+        // The handshake needs the collected-exec path; files under a password
+        // become are read into memory.
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).await.map_err(|e| ConnError::Io(e.to_string()))?;
+        return put_bytes(conn, &data, dest, attrs, become_).await;
+    }
+    let marker = "";
+    let (cmdline, _, pty) = wrap_become(&script, become_, marker);
+    let mut proc = conn.spawn(&cmdline, pty).await?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf).await.map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
+        if n == 0 {
+            break;
+        }
+        proc.write_stdin(&buf[..n]).await?;
+    }
+    proc.close_stdin().await?;
+    let mut out = ExecOutput::default();
+    collect(&mut *proc, &mut out).await?;
+    if out.status != 0 {
+        return Err(ConnError::Io(format!("cannot write {dest}: {}", out.stderr_str().trim())));
+    }
+    Ok(())
+}
+
+/// Read a remote file.
+pub async fn fetch(conn: &dyn Connection, src: &str, become_: Option<&Become>) -> Result<Vec<u8>, ConnError> {
+    let req = ExecRequest {
+        cmd: format!("cat -- {}", sh_quote(src)),
+        become_: become_.cloned(),
+        ..Default::default()
+    };
+    let out = exec(conn, &req).await?;
+    if out.status != 0 {
+        return Err(ConnError::Io(format!("cannot read {src}: {}", out.stderr_str().trim())));
+    }
+    Ok(out.stdout)
+}
+
+/// A shared connection handle.
+pub type SharedConnection = Arc<dyn Connection>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("abc"), "abc");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+        assert_eq!(sh_quote(""), "''");
+    }
+
+    #[tokio::test]
+    async fn local_exec_and_atomic_upload() {
+        let conn = local::LocalConnection::new("localhost");
+        let out = exec(&conn, &ExecRequest::new("echo hi; echo err >&2; exit 3")).await.unwrap();
+        assert_eq!(out.stdout_str(), "hi\n");
+        assert_eq!(out.stderr_str(), "err\n");
+        assert_eq!(out.status, 3);
+
+        let mut req = ExecRequest::new("cat");
+        req.stdin = Some(b"piped".to_vec());
+        req.env = vec![("X".into(), "a b".into())];
+        assert_eq!(exec(&conn, &req).await.unwrap().stdout_str(), "piped");
+
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f.txt");
+        let attrs = FileAttrs { mode: Some(0o640), ..Default::default() };
+        put_bytes(&conn, b"content", dest.to_str().unwrap(), &attrs, None).await.unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"content");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o640);
+        // Mode is kept when not given.
+        put_bytes(&conn, b"new", dest.to_str().unwrap(), &FileAttrs::default(), None).await.unwrap();
+        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(fetch(&conn, dest.to_str().unwrap(), None).await.unwrap(), b"new");
+        // No temp files left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

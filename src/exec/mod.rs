@@ -1,0 +1,3 @@
+//! Execution: connections per host, the task runner, facts.
+
+pub mod facts;

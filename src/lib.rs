@@ -1,0 +1,16 @@
+//! rigger: fast, agentless infrastructure-as-code automation.
+//!
+//! Data flows one way: CLI → config → load (inventory, playbook; every node
+//! keeps its location) → plan → execute (per-host tasks over one connection
+//! per host) → events → one renderer + recap + exit code.
+
+pub mod cli;
+pub mod connection;
+pub mod error;
+pub mod exec;
+pub mod inventory;
+pub mod modules;
+pub mod output;
+pub mod playbook;
+pub mod template;
+pub mod yaml;

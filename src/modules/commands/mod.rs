@@ -1,0 +1,311 @@
+//! Command modules: `command`, `shell`, `raw`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::args::{de_bool, de_opt_string};
+use super::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc};
+use crate::connection::sh_quote;
+
+pub fn register(r: &mut Registry) {
+    r.add(Arc::new(CommandModule { shell: false }));
+    r.add(Arc::new(CommandModule { shell: true }));
+    r.add(Arc::new(RawModule));
+}
+
+const COMMON_RETURNS: &[ReturnDoc] = &[
+    ReturnDoc { name: "rc", description: "exit status of the command" },
+    ReturnDoc { name: "stdout", description: "standard output, trailing newline removed" },
+    ReturnDoc { name: "stderr", description: "standard error, trailing newline removed" },
+    ReturnDoc { name: "stdout_lines", description: "stdout split into lines" },
+    ReturnDoc { name: "stderr_lines", description: "stderr split into lines" },
+    ReturnDoc { name: "cmd", description: "the command that ran" },
+    ReturnDoc { name: "start", description: "start time" },
+    ReturnDoc { name: "end", description: "end time" },
+    ReturnDoc { name: "delta", description: "duration" },
+];
+
+const COMMAND_OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("cmd", OptKind::Str, "The command to run (instead of the free-form text)."),
+    OptionDoc::new("argv", OptKind::List, "The command as a list of arguments; no quoting issues."),
+    OptionDoc::new("chdir", OptKind::Path, "Change into this directory before running."),
+    OptionDoc::new("creates", OptKind::Path, "Skip the command when this path exists (glob allowed)."),
+    OptionDoc::new("removes", OptKind::Path, "Run the command only when this path exists (glob allowed)."),
+    OptionDoc::new("stdin", OptKind::Str, "Text fed to the command's standard input."),
+    OptionDoc::new("stdin_add_newline", OptKind::Bool, "Append a newline to stdin.").default("yes"),
+    OptionDoc::new("strip_empty_ends", OptKind::Bool, "Strip trailing newlines from stdout/stderr.").default("yes"),
+    OptionDoc::new("expand_argument_vars", OptKind::Bool, "Accepted for compatibility; variables are never expanded by `command`.").default("yes"),
+];
+
+static COMMAND_DOC: ModuleDoc = ModuleDoc {
+    name: "command",
+    aliases: &[],
+    short: "Run a command on the host, without a shell",
+    description: "Runs the command with its arguments split like a shell would split them, but \
+without shell features (pipes, redirections, variables). Use `shell` for those. The task \
+fails when the exit status is not 0. In check mode the command is skipped unless `creates` \
+or `removes` tell what it would do.",
+    free_form: true,
+    options: COMMAND_OPTIONS,
+    examples: "- name: Kernel version\n  command: uname -r\n  register: kernel\n\n- command:\n    argv: [touch, /tmp/a file]\n    creates: /tmp/a file\n",
+    returns: COMMON_RETURNS,
+    controller_only: false,
+};
+
+const SHELL_OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("cmd", OptKind::Str, "The command line to run (instead of the free-form text)."),
+    OptionDoc::new("chdir", OptKind::Path, "Change into this directory before running."),
+    OptionDoc::new("creates", OptKind::Path, "Skip the command when this path exists (glob allowed)."),
+    OptionDoc::new("removes", OptKind::Path, "Run the command only when this path exists (glob allowed)."),
+    OptionDoc::new("stdin", OptKind::Str, "Text fed to the command's standard input."),
+    OptionDoc::new("stdin_add_newline", OptKind::Bool, "Append a newline to stdin.").default("yes"),
+    OptionDoc::new("strip_empty_ends", OptKind::Bool, "Strip trailing newlines from stdout/stderr.").default("yes"),
+    OptionDoc::new("executable", OptKind::Path, "Shell to run the command with.").default("/bin/sh"),
+];
+
+static SHELL_DOC: ModuleDoc = ModuleDoc {
+    name: "shell",
+    aliases: &[],
+    short: "Run a command line through a shell on the host",
+    description: "Like `command`, but through `/bin/sh` (or `executable`), so pipes, redirections \
+and variables work. In check mode the command is skipped unless `creates` or `removes` tell \
+what it would do.",
+    free_form: true,
+    options: SHELL_OPTIONS,
+    examples: "- shell: ps aux | grep -c sshd\n  register: count\n",
+    returns: COMMON_RETURNS,
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandParams {
+    #[serde(default)]
+    _raw_params: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    cmd: Option<String>,
+    #[serde(default)]
+    argv: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    chdir: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    creates: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    removes: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    stdin: Option<String>,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    stdin_add_newline: bool,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    strip_empty_ends: bool,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    executable: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    expand_argument_vars: Option<Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+struct CommandModule {
+    shell: bool,
+}
+
+#[async_trait]
+impl Module for CommandModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        if self.shell {
+            &SHELL_DOC
+        } else {
+            &COMMAND_DOC
+        }
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let p: CommandParams = parse_params(self.doc(), args)?;
+        let text = p.cmd.clone().or(p._raw_params.clone());
+        let (display, line) = if self.shell {
+            let text = text.ok_or_else(|| ModuleError::Args("shell: no command given".into()))?;
+            let exe = p.executable.clone().unwrap_or_else(|| "/bin/sh".into());
+            (text.clone(), format!("{} -c {}", sh_quote(&exe), sh_quote(&text)))
+        } else {
+            let argv: Vec<String> = match (&p.argv, &text) {
+                (Some(a), None) => a
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                (None, Some(t)) => shlex::split(t).ok_or_else(|| ModuleError::Args(format!("command: cannot split `{t}`: unbalanced quotes")))?,
+                (Some(_), Some(_)) => return Err(ModuleError::Args("command: give either a command line or argv, not both".into())),
+                (None, None) => return Err(ModuleError::Args("command: no command given".into())),
+            };
+            if argv.is_empty() {
+                return Err(ModuleError::Args("command: empty command".into()));
+            }
+            let line = argv.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ");
+            (argv.join(" "), line)
+        };
+        run_command(ctx, &p, &display, &line).await
+    }
+}
+
+/// `creates`/`removes` guard, then run (unless check mode) and shape the result.
+async fn run_command(ctx: &ModuleCtx<'_>, p: &CommandParams, display: &str, line: &str) -> Result<ModuleOutcome, ModuleError> {
+    let chdir = p.chdir.as_deref().map(|d| format!("cd {} || exit 1; ", sh_quote(d))).unwrap_or_default();
+    if p.creates.is_some() || p.removes.is_some() {
+        // One round trip decides; globs are expanded by the shell.
+        let mut test = String::from("set +f; ");
+        test.push_str(&chdir);
+        if let Some(c) = &p.creates {
+            test.push_str(&format!("for f in {}; do [ -e \"$f\" ] && {{ echo CREATES; break; }}; done; ", glob_word(c)));
+        }
+        if let Some(r) = &p.removes {
+            test.push_str(&format!("for f in {}; do [ -e \"$f\" ] && {{ echo REMOVES; break; }}; done; ", glob_word(r)));
+        }
+        test.push_str("true");
+        let out = ctx.run(&test).await?;
+        let s = out.stdout_str();
+        if let Some(c) = &p.creates {
+            if s.contains("CREATES") {
+                return Ok(ModuleOutcome::ok()
+                    .with_msg(format!("skipped, since {c} exists"))
+                    .with("rc", 0)
+                    .with("stdout", format!("skipped, since {c} exists"))
+                    .with("cmd", display));
+            }
+        }
+        if let Some(r) = &p.removes {
+            if !s.contains("REMOVES") {
+                return Ok(ModuleOutcome::ok()
+                    .with_msg(format!("skipped, since {r} does not exist"))
+                    .with("rc", 0)
+                    .with("stdout", format!("skipped, since {r} does not exist"))
+                    .with("cmd", display));
+            }
+        }
+        if ctx.check_mode {
+            return Ok(ModuleOutcome::changed(true).with_msg("command would have run").with("cmd", display));
+        }
+    } else if ctx.check_mode {
+        return Ok(ModuleOutcome { skipped: true, msg: Some("skipped in check mode: the command's effect cannot be predicted".into()), ..Default::default() });
+    }
+    let stdin = p.stdin.as_ref().map(|s| {
+        let mut s = s.clone();
+        if p.stdin_add_newline {
+            s.push('\n');
+        }
+        s.into_bytes()
+    });
+    let start = Instant::now();
+    let start_ts = timestamp();
+    let full = format!("{chdir}{line}");
+    let out = match stdin {
+        Some(data) => ctx.run_with_stdin(&full, data).await?,
+        None => ctx.run(&full).await?,
+    };
+    Ok(shape_output(display, out, p.strip_empty_ends, start, start_ts))
+}
+
+/// Quote a path for the shell but leave glob characters active.
+fn glob_word(s: &str) -> String {
+    s.split_inclusive(['*', '?', '[', ']'])
+        .map(|part| {
+            let (lit, g) = match part.chars().last() {
+                Some(c) if "*?[]".contains(c) => (&part[..part.len() - 1], &part[part.len() - 1..]),
+                _ => (part, ""),
+            };
+            let q = if lit.is_empty() { String::new() } else { sh_quote(lit) };
+            format!("{q}{g}")
+        })
+        .collect()
+}
+
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:06}", now.as_secs(), now.subsec_micros())
+}
+
+fn shape_output(display: &str, out: crate::connection::ExecOutput, strip: bool, start: Instant, start_ts: String) -> ModuleOutcome {
+    let mut stdout = out.stdout_str();
+    let mut stderr = out.stderr_str();
+    if strip {
+        while stdout.ends_with('\n') || stdout.ends_with('\r') {
+            stdout.pop();
+        }
+        while stderr.ends_with('\n') || stderr.ends_with('\r') {
+            stderr.pop();
+        }
+    }
+    let failed = out.status != 0;
+    let elapsed = start.elapsed();
+    let mut o = ModuleOutcome::changed(true)
+        .with("rc", out.status)
+        .with("cmd", display)
+        .with("stdout_lines", stdout.lines().map(|l| Value::String(l.to_string())).collect::<Vec<_>>())
+        .with("stderr_lines", stderr.lines().map(|l| Value::String(l.to_string())).collect::<Vec<_>>())
+        .with("stdout", stdout)
+        .with("stderr", stderr)
+        .with("start", start_ts)
+        .with("end", timestamp())
+        .with("delta", format!("{}.{:06}", elapsed.as_secs(), elapsed.subsec_micros()));
+    if failed {
+        o.failed = true;
+        o.msg = Some("non-zero return code".into());
+    }
+    o
+}
+
+static RAW_DOC: ModuleDoc = ModuleDoc {
+    name: "raw",
+    aliases: &[],
+    short: "Run a command line over the connection as it is",
+    description: "Sends the text to the host's login shell without any processing. Useful to \
+bootstrap hosts. Skipped in check mode.",
+    free_form: true,
+    options: &[OptionDoc::new("executable", OptKind::Path, "Shell to run the command with.")],
+    examples: "- raw: test -e /usr/bin/python3 || apt-get install -y python3-minimal\n",
+    returns: COMMON_RETURNS,
+    controller_only: false,
+};
+
+struct RawModule;
+
+#[async_trait]
+impl Module for RawModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &RAW_DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawParams {
+            #[serde(default)]
+            _raw_params: Option<String>,
+            #[serde(default, deserialize_with = "de_opt_string")]
+            executable: Option<String>,
+        }
+        let p: RawParams = parse_params(&RAW_DOC, args)?;
+        let text = p._raw_params.ok_or_else(|| ModuleError::Args("raw: no command given".into()))?;
+        if ctx.check_mode {
+            return Ok(ModuleOutcome { skipped: true, msg: Some("skipped in check mode".into()), ..Default::default() });
+        }
+        let line = match &p.executable {
+            Some(exe) => format!("{} -c {}", sh_quote(exe), sh_quote(&text)),
+            None => text.clone(),
+        };
+        let start = Instant::now();
+        let ts = timestamp();
+        let out = ctx.run(&line).await?;
+        // raw keeps stdout as is (no stripping), like Ansible.
+        Ok(shape_output(&text, out, false, start, ts))
+    }
+}

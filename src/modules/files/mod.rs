@@ -1,0 +1,5 @@
+//! files modules.
+
+use super::Registry;
+
+pub fn register(_r: &mut Registry) {}

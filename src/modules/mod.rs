@@ -1,0 +1,284 @@
+//! Modules: the units of work a task runs on a host.
+//!
+//! Every module is a Rust type implementing [`Module`]. Its [`ModuleDoc`] is
+//! the single source of truth for its options: the playbook loader validates
+//! task arguments against it before any host is contacted (unknown option,
+//! missing required option, wrong literal type, invalid choice), and
+//! `rigger doc MODULE` prints it.
+//!
+//! At run time a module receives its templated arguments as JSON, parses
+//! them into a typed `Params` struct (`deny_unknown_fields`, see
+//! [`parse_params`]), **queries** the host's current state, and only if
+//! something differs and `ctx.check_mode` is false, **applies** the change.
+
+pub mod args;
+pub mod commands;
+pub mod files;
+pub mod logic;
+pub mod registry;
+pub mod system;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::connection::{self, Become, ConnError, Connection, ExecOutput, ExecRequest, FileAttrs};
+use crate::yaml::Loc;
+
+pub use registry::{lookup, Registry};
+
+/// Everything a module may use while running on one host.
+pub struct ModuleCtx<'a> {
+    pub conn: &'a dyn Connection,
+    /// Inventory name of the host.
+    pub host: &'a str,
+    pub check_mode: bool,
+    pub diff_mode: bool,
+    pub become_: Option<&'a Become>,
+    /// Task/play `environment:`.
+    pub env: &'a [(String, String)],
+    pub templar: &'a crate::template::Templar,
+    /// The task's template context (for modules that render, like `template`).
+    pub vars: &'a minijinja::Value,
+    /// Directories searched for relative `src` paths, most specific first
+    /// (role dir, playbook dir). `files/` and `templates/` subdirectories of
+    /// each are tried too.
+    pub search_paths: &'a [PathBuf],
+    /// Where the task is defined, for errors.
+    pub loc: &'a Loc,
+}
+
+impl ModuleCtx<'_> {
+    /// Run a shell command on the host with the task's become and environment.
+    pub async fn run(&self, cmd: &str) -> Result<ExecOutput, ConnError> {
+        let req = ExecRequest {
+            cmd: cmd.to_string(),
+            become_: self.become_.cloned(),
+            env: self.env.to_vec(),
+            ..Default::default()
+        };
+        connection::exec(self.conn, &req).await
+    }
+
+    /// Run a command feeding `stdin`.
+    pub async fn run_with_stdin(&self, cmd: &str, stdin: Vec<u8>) -> Result<ExecOutput, ConnError> {
+        let req = ExecRequest {
+            cmd: cmd.to_string(),
+            stdin: Some(stdin),
+            become_: self.become_.cloned(),
+            env: self.env.to_vec(),
+            ..Default::default()
+        };
+        connection::exec(self.conn, &req).await
+    }
+
+    /// Atomically write `data` to `dest` on the host.
+    pub async fn put_bytes(&self, data: &[u8], dest: &str, attrs: &FileAttrs) -> Result<(), ConnError> {
+        connection::put_bytes(self.conn, data, dest, attrs, self.become_).await
+    }
+
+    /// Atomically stream a local file to `dest` on the host.
+    pub async fn put_file(&self, local: &std::path::Path, dest: &str, attrs: &FileAttrs) -> Result<(), ConnError> {
+        connection::put_file(self.conn, local, dest, attrs, self.become_).await
+    }
+
+    /// Read a file from the host.
+    pub async fn fetch(&self, src: &str) -> Result<Vec<u8>, ConnError> {
+        connection::fetch(self.conn, src, self.become_).await
+    }
+
+    /// Find a local file for a relative `src`, looking in `<dir>/<subdir>/name`
+    /// and `<dir>/name` for each search path (`subdir` is `files` or `templates`).
+    pub fn find_local(&self, subdir: &str, name: &str) -> Result<PathBuf, ModuleError> {
+        let p = std::path::Path::new(name);
+        if p.is_absolute() {
+            return if p.exists() {
+                Ok(p.to_path_buf())
+            } else {
+                Err(ModuleError::Failed(format!("could not find source file {name}")))
+            };
+        }
+        for dir in self.search_paths {
+            for cand in [dir.join(subdir).join(name), dir.join(name)] {
+                if cand.exists() {
+                    return Ok(cand);
+                }
+            }
+        }
+        Err(ModuleError::Failed(format!(
+            "could not find `{name}` in {} (searched {})",
+            subdir,
+            self.search_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )))
+    }
+}
+
+/// A before/after pair for `--diff`, shaped like Ansible's diff dict.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Diff {
+    pub before_header: String,
+    pub after_header: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// What a module did (or, in check mode, would do).
+#[derive(Debug, Clone, Default)]
+pub struct ModuleOutcome {
+    pub changed: bool,
+    pub failed: bool,
+    pub skipped: bool,
+    pub msg: Option<String>,
+    pub diff: Vec<Diff>,
+    /// Module-specific return values (`rc`, `stdout`, `path`, ...), registered with the result.
+    pub ret: Map<String, Value>,
+}
+
+impl ModuleOutcome {
+    pub fn ok() -> Self {
+        Self::default()
+    }
+    pub fn changed(changed: bool) -> Self {
+        ModuleOutcome { changed, ..Default::default() }
+    }
+    pub fn failed(msg: impl Into<String>) -> Self {
+        ModuleOutcome { failed: true, msg: Some(msg.into()), ..Default::default() }
+    }
+    pub fn with(mut self, key: &str, v: impl Into<Value>) -> Self {
+        self.ret.insert(key.to_string(), v.into());
+        self
+    }
+    pub fn with_msg(mut self, msg: impl Into<String>) -> Self {
+        self.msg = Some(msg.into());
+        self
+    }
+    pub fn with_diff(mut self, d: Diff) -> Self {
+        self.diff.push(d);
+        self
+    }
+}
+
+/// Errors a module can end with. `Conn` errors that make the host unusable
+/// are reported as UNREACHABLE; the others fail the task.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+    /// A bad argument, found at run time (after templating).
+    #[error("{0}")]
+    Args(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The user documentation and argument schema of a module.
+#[derive(Debug)]
+pub struct ModuleDoc {
+    pub name: &'static str,
+    /// Other names: `ansible.builtin.NAME` is added automatically.
+    pub aliases: &'static [&'static str],
+    pub short: &'static str,
+    pub description: &'static str,
+    /// Accepts a free-form string (`command: ls -l`), stored as `_raw_params`.
+    pub free_form: bool,
+    pub options: &'static [OptionDoc],
+    /// YAML examples, as in Ansible's EXAMPLES.
+    pub examples: &'static str,
+    pub returns: &'static [ReturnDoc],
+    /// The module runs on the controller only (debug, set_fact, ...).
+    pub controller_only: bool,
+}
+
+#[derive(Debug)]
+pub struct OptionDoc {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub kind: OptKind,
+    pub required: bool,
+    pub default: Option<&'static str>,
+    pub choices: &'static [&'static str],
+    pub description: &'static str,
+}
+
+impl OptionDoc {
+    /// A shorthand for the common case; use struct syntax for the rest.
+    pub const fn new(name: &'static str, kind: OptKind, description: &'static str) -> Self {
+        OptionDoc { name, aliases: &[], kind, required: false, default: None, choices: &[], description }
+    }
+    pub const fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub const fn default(mut self, d: &'static str) -> Self {
+        self.default = Some(d);
+        self
+    }
+    pub const fn choices(mut self, c: &'static [&'static str]) -> Self {
+        self.choices = c;
+        self
+    }
+    pub const fn aliases(mut self, a: &'static [&'static str]) -> Self {
+        self.aliases = a;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptKind {
+    Str,
+    Bool,
+    Int,
+    Float,
+    List,
+    Dict,
+    Path,
+    /// File mode: octal number, octal string or symbolic (`u=rw,g=r`).
+    Mode,
+    /// Anything (validated by the module at run time).
+    Raw,
+}
+
+impl OptKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            OptKind::Str => "str",
+            OptKind::Bool => "bool",
+            OptKind::Int => "int",
+            OptKind::Float => "float",
+            OptKind::List => "list",
+            OptKind::Dict => "dict",
+            OptKind::Path => "path",
+            OptKind::Mode => "mode",
+            OptKind::Raw => "raw",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ReturnDoc {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// A module implementation.
+#[async_trait]
+pub trait Module: Send + Sync {
+    fn doc(&self) -> &'static ModuleDoc;
+    /// Query the host, and apply unless in check mode. `args` are templated.
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError>;
+}
+
+/// Parse templated arguments into a module's typed parameters. Option
+/// aliases from the doc are renamed to their canonical names first.
+pub fn parse_params<T: DeserializeOwned>(doc: &ModuleDoc, mut args: Map<String, Value>) -> Result<T, ModuleError> {
+    for opt in doc.options {
+        for alias in opt.aliases {
+            if let Some(v) = args.remove(*alias) {
+                args.insert(opt.name.to_string(), v);
+            }
+        }
+    }
+    serde_json::from_value(Value::Object(args)).map_err(|e| ModuleError::Args(format!("{}: {e}", doc.name)))
+}

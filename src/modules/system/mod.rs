@@ -1,0 +1,5 @@
+//! system modules.
+
+use super::Registry;
+
+pub fn register(_r: &mut Registry) {}

@@ -1,0 +1,1 @@
+//! Output: events and their single renderer.

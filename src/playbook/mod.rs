@@ -1,0 +1,1 @@
+//! Playbooks: YAML to a typed, located AST.

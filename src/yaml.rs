@@ -1,0 +1,448 @@
+//! YAML loading that keeps a source location on every node.
+//!
+//! Playbooks, inventories and variable files are all read through here so that
+//! every later error can point at `file:line:col`. Scalars follow YAML 1.1 as
+//! Ansible (PyYAML) reads them: `yes`/`no`/`on`/`off` are booleans when plain.
+
+use std::fmt;
+use std::sync::Arc;
+
+use saphyr::{AnnotatedMappingOwned, MarkedYamlOwned, ScalarOwned, ScalarStyle, YamlDataOwned, YamlLoader};
+use serde_json::Value;
+
+use crate::error::LocError;
+
+/// A position in a source file. Lines and columns are 1-based.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Loc {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub col: u32,
+}
+
+impl Loc {
+    pub fn new(file: impl Into<Arc<str>>, line: u32, col: u32) -> Self {
+        Loc { file: file.into(), line, col }
+    }
+    /// A location for values that do not come from a file (CLI, defaults).
+    pub fn synthetic(what: &str) -> Self {
+        Loc { file: Arc::from(what), line: 0, col: 0 }
+    }
+    pub fn is_synthetic(&self) -> bool {
+        self.line == 0
+    }
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}", self.file)
+        } else {
+            write!(f, "{}:{}:{}", self.file, self.line, self.col)
+        }
+    }
+}
+
+impl fmt::Debug for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// A YAML value with its location.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A string; `quoted` is true when the source used quotes or a block scalar.
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    pub fn new(kind: NodeKind, loc: Loc) -> Self {
+        Node { kind, loc }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Bool(_) => "boolean",
+            NodeKind::Int(_) => "integer",
+            NodeKind::Float(_) => "float",
+            NodeKind::Str(_) => "string",
+            NodeKind::Seq(_) => "list",
+            NodeKind::Map(_) => "mapping",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            NodeKind::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, NodeKind::Null)
+    }
+
+    /// The value of `key` in a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// Iterate a mapping as (key string, value). Non-string keys are rendered.
+    pub fn map_entries(&self) -> impl Iterator<Item = (String, &Node, &Node)> {
+        self.as_map()
+            .unwrap_or(&[])
+            .iter()
+            .map(|(k, v)| (k.key_string(), k, v))
+    }
+
+    /// A mapping key as a string (`1` and `true` keys become their text).
+    pub fn key_string(&self) -> String {
+        match &self.kind {
+            NodeKind::Str(s) => s.clone(),
+            NodeKind::Int(i) => i.to_string(),
+            NodeKind::Float(f) => f.to_string(),
+            NodeKind::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            NodeKind::Null => "None".to_string(),
+            _ => self.to_json().to_string(),
+        }
+    }
+
+    /// Scalars as a string, the way Ansible stringifies them in free-form args.
+    pub fn scalar_string(&self) -> Option<String> {
+        match &self.kind {
+            NodeKind::Str(s) => Some(s.clone()),
+            NodeKind::Int(i) => Some(i.to_string()),
+            NodeKind::Float(f) => Some(f.to_string()),
+            NodeKind::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
+            NodeKind::Null => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    /// Convert to a plain JSON value, dropping locations.
+    pub fn to_json(&self) -> Value {
+        match &self.kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(*b),
+            NodeKind::Int(i) => Value::from(*i),
+            NodeKind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            NodeKind::Str(s) => Value::String(s.clone()),
+            NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            NodeKind::Map(entries) => {
+                let mut m = serde_json::Map::with_capacity(entries.len());
+                for (k, v) in entries {
+                    m.insert(k.key_string(), v.to_json());
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    /// Build a node from JSON, every node at `loc`.
+    pub fn from_json(v: &Value, loc: &Loc) -> Node {
+        let kind = match v {
+            Value::Null => NodeKind::Null,
+            Value::Bool(b) => NodeKind::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => NodeKind::Int(i),
+                None => NodeKind::Float(n.as_f64().unwrap_or(0.0)),
+            },
+            Value::String(s) => NodeKind::Str(s.clone()),
+            Value::Array(a) => NodeKind::Seq(a.iter().map(|x| Node::from_json(x, loc)).collect()),
+            Value::Object(o) => NodeKind::Map(
+                o.iter()
+                    .map(|(k, x)| (Node::new(NodeKind::Str(k.clone()), loc.clone()), Node::from_json(x, loc)))
+                    .collect(),
+            ),
+        };
+        Node::new(kind, loc.clone())
+    }
+}
+
+/// Parse every document in `src`. `file` names the source in locations.
+pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
+    let file: Arc<str> = Arc::from(file);
+    let mut loader: YamlLoader<'_, MarkedYamlOwned> = YamlLoader::default();
+    loader.early_parse(false);
+    let mut parser = saphyr_parser::Parser::new_from_str(src);
+    let scan = parser.load(&mut loader, true);
+    let err = match scan {
+        Err(e) => Some(e),
+        Ok(()) => loader.error().cloned(),
+    };
+    if let Some(e) = err {
+        let m = e.marker();
+        return Err(LocError::new(
+            Loc::new(file.clone(), m.line() as u32, m.col() as u32 + 1),
+            format!("invalid YAML: {}", e.info()),
+        ));
+    }
+    loader
+        .into_documents()
+        .into_iter()
+        .map(|d| convert(d, &file))
+        .collect()
+}
+
+/// Parse a single-document YAML file. An empty file is `Null`.
+pub fn parse_one(src: &str, file: &str) -> Result<Node, LocError> {
+    let mut docs = parse_documents(src, file)?;
+    match docs.len() {
+        0 => Ok(Node::new(NodeKind::Null, Loc::new(file, 1, 1))),
+        1 => Ok(docs.remove(0)),
+        _ => Err(LocError::new(docs[1].loc.clone(), "expected a single YAML document, found several")),
+    }
+}
+
+/// Read and parse a YAML file.
+pub fn load_file(path: &std::path::Path) -> Result<Node, LocError> {
+    let name = path.display().to_string();
+    let src = std::fs::read_to_string(path)
+        .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read file: {e}")))?;
+    parse_one(&src, &name)
+}
+
+fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
+    let loc = Loc::new(file.clone(), n.span.start.line() as u32, n.span.start.col() as u32 + 1);
+    let kind = match n.data {
+        YamlDataOwned::Representation(s, style, tag) => scalar(s, style, tag.as_ref().map(|t| t.suffix.as_str()), &loc)?,
+        YamlDataOwned::Value(v) => match v {
+            ScalarOwned::Null => NodeKind::Null,
+            ScalarOwned::Boolean(b) => NodeKind::Bool(b),
+            ScalarOwned::Integer(i) => NodeKind::Int(i),
+            ScalarOwned::FloatingPoint(f) => NodeKind::Float(f.into_inner()),
+            ScalarOwned::String(s) => NodeKind::Str(s),
+        },
+        YamlDataOwned::Sequence(items) => {
+            NodeKind::Seq(items.into_iter().map(|i| convert(i, file)).collect::<Result<_, _>>()?)
+        }
+        YamlDataOwned::Mapping(m) => NodeKind::Map(mapping(m, file)?),
+        YamlDataOwned::Tagged(tag, inner) => {
+            let inner = convert(*inner, file)?;
+            match tag.suffix.as_str() {
+                // Ansible's !unsafe marks a string that must not be templated; we keep
+                // it as a string (templating honours `{% raw %}` instead).
+                "unsafe" | "str" => inner.kind,
+                "vault" => {
+                    return Err(LocError::new(loc, "vault-encrypted values are not supported yet")
+                        .with_hint("decrypt the value or pass it with -e @file"))
+                }
+                other => return Err(LocError::new(loc, format!("unsupported YAML tag !{other}"))),
+            }
+        }
+        YamlDataOwned::Alias(_) => return Err(LocError::new(loc, "unresolved YAML alias")),
+        YamlDataOwned::BadValue => return Err(LocError::new(loc, "invalid YAML value")),
+    };
+    Ok(Node { kind, loc })
+}
+
+fn mapping(m: AnnotatedMappingOwned<MarkedYamlOwned>, file: &Arc<str>) -> Result<Vec<(Node, Node)>, LocError> {
+    let mut out: Vec<(Node, Node)> = Vec::with_capacity(m.len());
+    let mut merged: Vec<(Node, Node)> = Vec::new();
+    for (k, v) in m {
+        let k = convert(k, file)?;
+        let v = convert(v, file)?;
+        // YAML 1.1 merge key, used by playbooks with anchors: `<<: *defaults`.
+        if k.as_str() == Some("<<") {
+            let sources: Vec<Node> = match v.kind {
+                NodeKind::Map(_) => vec![v],
+                NodeKind::Seq(items) => items,
+                _ => return Err(LocError::new(v.loc, "merge key `<<` needs a mapping or a list of mappings")),
+            };
+            for s in sources {
+                match s.kind {
+                    NodeKind::Map(entries) => merged.extend(entries),
+                    _ => return Err(LocError::new(s.loc, "merge key `<<` needs a mapping")),
+                }
+            }
+            continue;
+        }
+        out.push((k, v));
+    }
+    for (k, v) in merged {
+        if !out.iter().any(|(ok, _)| ok.key_string() == k.key_string()) {
+            out.push((k, v));
+        }
+    }
+    Ok(out)
+}
+
+fn scalar(s: String, style: ScalarStyle, tag: Option<&str>, loc: &Loc) -> Result<NodeKind, LocError> {
+    if style != ScalarStyle::Plain || tag == Some("str") {
+        return Ok(NodeKind::Str(s));
+    }
+    match tag {
+        Some("int") => {
+            return s
+                .trim()
+                .parse()
+                .map(NodeKind::Int)
+                .map_err(|_| LocError::new(loc.clone(), format!("`{s}` is not an integer")))
+        }
+        Some("float") => {
+            return s
+                .trim()
+                .parse()
+                .map(NodeKind::Float)
+                .map_err(|_| LocError::new(loc.clone(), format!("`{s}` is not a float")))
+        }
+        Some("bool") => {
+            return plain_bool(&s)
+                .map(NodeKind::Bool)
+                .ok_or_else(|| LocError::new(loc.clone(), format!("`{s}` is not a boolean")))
+        }
+        _ => {}
+    }
+    Ok(resolve_plain(s))
+}
+
+fn plain_bool(s: &str) -> Option<bool> {
+    match s {
+        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "y" | "Y" => Some(true),
+        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "n" | "N" => Some(false),
+        _ => None,
+    }
+}
+
+/// Resolve an unquoted scalar the way PyYAML (YAML 1.1) does.
+pub fn resolve_plain(s: String) -> NodeKind {
+    match s.as_str() {
+        "" | "~" | "null" | "Null" | "NULL" => return NodeKind::Null,
+        // PyYAML treats single-letter y/n as strings; only the long forms are booleans.
+        "y" | "Y" | "n" | "N" => return NodeKind::Str(s),
+        _ => {}
+    }
+    if let Some(b) = plain_bool(&s) {
+        return NodeKind::Bool(b);
+    }
+    if let Some(i) = parse_int(&s) {
+        return NodeKind::Int(i);
+    }
+    if looks_like_float(&s) {
+        if let Ok(f) = s.replace('_', "").parse::<f64>() {
+            return NodeKind::Float(f);
+        }
+    }
+    match s.as_str() {
+        ".inf" | ".Inf" | ".INF" | "+.inf" => NodeKind::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => NodeKind::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => NodeKind::Float(f64::NAN),
+        _ => NodeKind::Str(s),
+    }
+}
+
+fn parse_int(s: &str) -> Option<i64> {
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() || body.starts_with('_') {
+        return None;
+    }
+    let body = body.replace('_', "");
+    let v = if let Some(h) = body.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()?
+    } else if let Some(o) = body.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()?
+    } else if let Some(b) = body.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()?
+    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|c| c.is_ascii_digit()) {
+        // YAML 1.1 octal: `mode: 0644` is 420, as in Ansible.
+        i64::from_str_radix(&body[1..], 8).ok()?
+    } else if body.bytes().all(|c| c.is_ascii_digit()) {
+        body.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn looks_like_float(s: &str) -> bool {
+    let b = s.trim_start_matches(['-', '+']);
+    !b.is_empty()
+        && b.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+' | b'_'))
+        && b.bytes().any(|c| c.is_ascii_digit())
+        && (b.contains('.') || b.contains('e') || b.contains('E'))
+        && b.as_bytes()[0] != b'e'
+        && b.as_bytes()[0] != b'E'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml11_scalars() {
+        let n = parse_one("a: yes\nb: 'yes'\nc: 0644\nd: 1.5\ne: ~\nf: on\ng: 12\nh: y\n", "t.yml").unwrap();
+        assert_eq!(n.get("a").unwrap().to_json(), Value::Bool(true));
+        assert_eq!(n.get("b").unwrap().to_json(), Value::from("yes"));
+        assert_eq!(n.get("c").unwrap().to_json(), Value::from(420));
+        assert_eq!(n.get("d").unwrap().to_json(), Value::from(1.5));
+        assert!(n.get("e").unwrap().is_null());
+        assert_eq!(n.get("f").unwrap().to_json(), Value::Bool(true));
+        assert_eq!(n.get("g").unwrap().to_json(), Value::from(12));
+        assert_eq!(n.get("h").unwrap().to_json(), Value::from("y"));
+    }
+
+    #[test]
+    fn locations_are_one_based() {
+        let n = parse_one("- name: x\n  debug:\n    msg: hi\n", "p.yml").unwrap();
+        let t = &n.as_seq().unwrap()[0];
+        assert_eq!(t.loc.line, 1);
+        assert_eq!(t.loc.col, 3);
+        let msg = t.get("debug").unwrap().get("msg").unwrap();
+        assert_eq!((msg.loc.line, msg.loc.col), (3, 10));
+    }
+
+    #[test]
+    fn merge_keys_and_aliases() {
+        let n = parse_one("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\n", "m.yml").unwrap();
+        let c = n.get("c").unwrap().to_json();
+        assert_eq!(c["x"], 1);
+        assert_eq!(c["y"], 3);
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let e = parse_one("a: [1, 2\nb: c\n", "bad.yml").unwrap_err();
+        assert_eq!(&*e.loc.file, "bad.yml");
+        assert!(e.loc.line >= 1);
+    }
+
+    #[test]
+    fn duplicate_keys_rejected() {
+        assert!(parse_one("a: 1\na: 2\n", "d.yml").is_err());
+    }
+}
