@@ -16,7 +16,11 @@ pub struct LocError {
 
 impl LocError {
     pub fn new(loc: Loc, msg: impl Into<String>) -> Self {
-        LocError { loc, msg: msg.into(), hint: None }
+        LocError {
+            loc,
+            msg: msg.into(),
+            hint: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

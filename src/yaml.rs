@@ -22,11 +22,19 @@ pub struct Loc {
 
 impl Loc {
     pub fn new(file: impl Into<Arc<str>>, line: u32, col: u32) -> Self {
-        Loc { file: file.into(), line, col }
+        Loc {
+            file: file.into(),
+            line,
+            col,
+        }
     }
     /// A location for values that do not come from a file (CLI, defaults).
     pub fn synthetic(what: &str) -> Self {
-        Loc { file: Arc::from(what), line: 0, col: 0 }
+        Loc {
+            file: Arc::from(what),
+            line: 0,
+            col: 0,
+        }
     }
     pub fn is_synthetic(&self) -> bool {
         self.line == 0
@@ -120,10 +128,7 @@ impl Node {
 
     /// Iterate a mapping as (key string, value). Non-string keys are rendered.
     pub fn map_entries(&self) -> impl Iterator<Item = (String, &Node, &Node)> {
-        self.as_map()
-            .unwrap_or(&[])
-            .iter()
-            .map(|(k, v)| (k.key_string(), k, v))
+        self.as_map().unwrap_or(&[]).iter().map(|(k, v)| (k.key_string(), k, v))
     }
 
     /// A mapping key as a string (`1` and `true` keys become their text).
@@ -156,7 +161,9 @@ impl Node {
             NodeKind::Null => Value::Null,
             NodeKind::Bool(b) => Value::Bool(*b),
             NodeKind::Int(i) => Value::from(*i),
-            NodeKind::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            NodeKind::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             NodeKind::Str(s) => Value::String(s.clone()),
             NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             NodeKind::Map(entries) => {
@@ -182,7 +189,12 @@ impl Node {
             Value::Array(a) => NodeKind::Seq(a.iter().map(|x| Node::from_json(x, loc)).collect()),
             Value::Object(o) => NodeKind::Map(
                 o.iter()
-                    .map(|(k, x)| (Node::new(NodeKind::Str(k.clone()), loc.clone()), Node::from_json(x, loc)))
+                    .map(|(k, x)| {
+                        (
+                            Node::new(NodeKind::Str(k.clone()), loc.clone()),
+                            Node::from_json(x, loc),
+                        )
+                    })
                     .collect(),
             ),
         };
@@ -208,11 +220,7 @@ pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
             format!("invalid YAML: {}", e.info()),
         ));
     }
-    loader
-        .into_documents()
-        .into_iter()
-        .map(|d| convert(d, &file))
-        .collect()
+    loader.into_documents().into_iter().map(|d| convert(d, &file)).collect()
 }
 
 /// Parse a single-document YAML file. An empty file is `Null`.
@@ -221,7 +229,10 @@ pub fn parse_one(src: &str, file: &str) -> Result<Node, LocError> {
     match docs.len() {
         0 => Ok(Node::new(NodeKind::Null, Loc::new(file, 1, 1))),
         1 => Ok(docs.remove(0)),
-        _ => Err(LocError::new(docs[1].loc.clone(), "expected a single YAML document, found several")),
+        _ => Err(LocError::new(
+            docs[1].loc.clone(),
+            "expected a single YAML document, found several",
+        )),
     }
 }
 
@@ -236,7 +247,9 @@ pub fn load_file(path: &std::path::Path) -> Result<Node, LocError> {
 fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
     let loc = Loc::new(file.clone(), n.span.start.line() as u32, n.span.start.col() as u32 + 1);
     let kind = match n.data {
-        YamlDataOwned::Representation(s, style, tag) => scalar(s, style, tag.as_ref().map(|t| t.suffix.as_str()), &loc)?,
+        YamlDataOwned::Representation(s, style, tag) => {
+            scalar(s, style, tag.as_ref().map(|t| t.suffix.as_str()), &loc)?
+        }
         YamlDataOwned::Value(v) => match v {
             ScalarOwned::Null => NodeKind::Null,
             ScalarOwned::Boolean(b) => NodeKind::Bool(b),
@@ -278,7 +291,12 @@ fn mapping(m: AnnotatedMappingOwned<MarkedYamlOwned>, file: &Arc<str>) -> Result
             let sources: Vec<Node> = match v.kind {
                 NodeKind::Map(_) => vec![v],
                 NodeKind::Seq(items) => items,
-                _ => return Err(LocError::new(v.loc, "merge key `<<` needs a mapping or a list of mappings")),
+                _ => {
+                    return Err(LocError::new(
+                        v.loc,
+                        "merge key `<<` needs a mapping or a list of mappings",
+                    ))
+                }
             };
             for s in sources {
                 match s.kind {
@@ -392,7 +410,8 @@ fn parse_int(s: &str) -> Option<i64> {
 fn looks_like_float(s: &str) -> bool {
     let b = s.trim_start_matches(['-', '+']);
     !b.is_empty()
-        && b.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+' | b'_'))
+        && b.bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'-' | b'+' | b'_'))
         && b.bytes().any(|c| c.is_ascii_digit())
         && (b.contains('.') || b.contains('e') || b.contains('E'))
         && b.as_bytes()[0] != b'e'

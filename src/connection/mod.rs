@@ -164,7 +164,9 @@ impl std::str::FromStr for HostKeyChecking {
             "strict" | "yes" | "true" => Ok(HostKeyChecking::Strict),
             "accept-new" | "accept_new" => Ok(HostKeyChecking::AcceptNew),
             "off" | "no" | "false" => Ok(HostKeyChecking::Off),
-            _ => Err(format!("host key checking must be strict, accept-new or off, not `{s}`")),
+            _ => Err(format!(
+                "host key checking must be strict, accept-new or off, not `{s}`"
+            )),
         }
     }
 }
@@ -209,7 +211,10 @@ pub struct ExecRequest {
 
 impl ExecRequest {
     pub fn new(cmd: impl Into<String>) -> Self {
-        ExecRequest { cmd: cmd.into(), ..Default::default() }
+        ExecRequest {
+            cmd: cmd.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -232,7 +237,10 @@ impl ExecOutput {
 
 /// Quote a string for a POSIX shell.
 pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -262,7 +270,11 @@ async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutp
     let mut proc = conn.spawn(&cmdline, pty).await?;
     let mut out = ExecOutput::default();
     if handshake {
-        let password = req.become_.as_ref().and_then(|b| b.password.clone()).unwrap_or_default();
+        let password = req
+            .become_
+            .as_ref()
+            .and_then(|b| b.password.clone())
+            .unwrap_or_default();
         become_handshake(&mut *proc, &marker, &password, &mut out).await?;
     }
     if let Some(data) = &req.stdin {
@@ -310,7 +322,11 @@ fn wrap_become(script: &str, become_: Option<&Become>, marker: &str) -> (String,
         ),
         (BecomeMethod::Su, Some(_)) => {
             let inner = format!("echo {marker}; {script}");
-            (format!("su {} -s /bin/sh -c {}", sh_quote(&b.user), sh_quote(&inner)), true, true)
+            (
+                format!("su {} -s /bin/sh -c {}", sh_quote(&b.user), sh_quote(&inner)),
+                true,
+                true,
+            )
         }
     }
 }
@@ -335,7 +351,11 @@ async fn become_handshake(
                 let msg = msg.replace(BECOME_PROMPT, "");
                 return Err(ConnError::Become(format!(
                     "exit status {code}: {}",
-                    if msg.trim().is_empty() { String::from_utf8_lossy(&seen_out).trim().to_string() } else { msg.trim().to_string() }
+                    if msg.trim().is_empty() {
+                        String::from_utf8_lossy(&seen_out).trim().to_string()
+                    } else {
+                        msg.trim().to_string()
+                    }
                 )));
             }
             None => return Err(ConnError::Become("process ended during privilege escalation".into())),
@@ -355,8 +375,7 @@ async fn become_handshake(
             out.stderr.extend_from_slice(err.trim_start().as_bytes());
             return Ok(());
         }
-        let prompt_seen = find(&seen_err, BECOME_PROMPT.as_bytes()).is_some()
-            || find(&seen_out, b"assword").is_some();
+        let prompt_seen = find(&seen_err, BECOME_PROMPT.as_bytes()).is_some() || find(&seen_out, b"assword").is_some();
         if prompt_seen {
             if sent {
                 // A second prompt means the password was wrong.
@@ -448,7 +467,10 @@ pub async fn put_bytes(
     };
     let out = exec(conn, &req).await?;
     if out.status != 0 {
-        return Err(ConnError::Io(format!("cannot write {dest}: {}", out.stderr_str().trim())));
+        return Err(ConnError::Io(format!(
+            "cannot write {dest}: {}",
+            out.stderr_str().trim()
+        )));
     }
     Ok(())
 }
@@ -470,7 +492,9 @@ pub async fn put_file(
         // The handshake needs the collected-exec path; files under a password
         // become are read into memory.
         let mut data = Vec::new();
-        f.read_to_end(&mut data).await.map_err(|e| ConnError::Io(e.to_string()))?;
+        f.read_to_end(&mut data)
+            .await
+            .map_err(|e| ConnError::Io(e.to_string()))?;
         return put_bytes(conn, &data, dest, attrs, become_).await;
     }
     let marker = "";
@@ -478,7 +502,10 @@ pub async fn put_file(
     let mut proc = conn.spawn(&cmdline, pty).await?;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = f.read(&mut buf).await.map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
+        let n = f
+            .read(&mut buf)
+            .await
+            .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
         if n == 0 {
             break;
         }
@@ -488,7 +515,10 @@ pub async fn put_file(
     let mut out = ExecOutput::default();
     collect(&mut *proc, &mut out).await?;
     if out.status != 0 {
-        return Err(ConnError::Io(format!("cannot write {dest}: {}", out.stderr_str().trim())));
+        return Err(ConnError::Io(format!(
+            "cannot write {dest}: {}",
+            out.stderr_str().trim()
+        )));
     }
     Ok(())
 }
@@ -525,7 +555,9 @@ mod tests {
     #[tokio::test]
     async fn local_exec_and_atomic_upload() {
         let conn = local::LocalConnection::new("localhost");
-        let out = exec(&conn, &ExecRequest::new("echo hi; echo err >&2; exit 3")).await.unwrap();
+        let out = exec(&conn, &ExecRequest::new("echo hi; echo err >&2; exit 3"))
+            .await
+            .unwrap();
         assert_eq!(out.stdout_str(), "hi\n");
         assert_eq!(out.stderr_str(), "err\n");
         assert_eq!(out.status, 3);
@@ -537,13 +569,20 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("f.txt");
-        let attrs = FileAttrs { mode: Some(0o640), ..Default::default() };
-        put_bytes(&conn, b"content", dest.to_str().unwrap(), &attrs, None).await.unwrap();
+        let attrs = FileAttrs {
+            mode: Some(0o640),
+            ..Default::default()
+        };
+        put_bytes(&conn, b"content", dest.to_str().unwrap(), &attrs, None)
+            .await
+            .unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"content");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o640);
         // Mode is kept when not given.
-        put_bytes(&conn, b"new", dest.to_str().unwrap(), &FileAttrs::default(), None).await.unwrap();
+        put_bytes(&conn, b"new", dest.to_str().unwrap(), &FileAttrs::default(), None)
+            .await
+            .unwrap();
         assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o640);
         assert_eq!(fetch(&conn, dest.to_str().unwrap(), None).await.unwrap(), b"new");
         // No temp files left behind.

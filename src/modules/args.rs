@@ -18,7 +18,10 @@ pub fn is_templated(s: &str) -> bool {
 /// `args` is a mapping node; `_raw_params` holds free-form text.
 pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(), LocError> {
     let Some(entries) = args.as_map() else {
-        return Err(LocError::new(args.loc.clone(), format!("arguments of `{}` must be a mapping", doc.name)));
+        return Err(LocError::new(
+            args.loc.clone(),
+            format!("arguments of `{}` must be a mapping", doc.name),
+        ));
     };
     for (k, v) in entries {
         let key = k.key_string();
@@ -32,9 +35,19 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(),
             }
             continue;
         }
-        let Some(opt) = doc.options.iter().find(|o| o.name == key || o.aliases.contains(&key.as_str())) else {
-            let names = doc.options.iter().flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()));
-            let mut e = LocError::new(k.loc.clone(), format!("unsupported parameter `{key}` for module `{}`", doc.name));
+        let Some(opt) = doc
+            .options
+            .iter()
+            .find(|o| o.name == key || o.aliases.contains(&key.as_str()))
+        else {
+            let names = doc
+                .options
+                .iter()
+                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()));
+            let mut e = LocError::new(
+                k.loc.clone(),
+                format!("unsupported parameter `{key}` for module `{}`", doc.name),
+            );
             e = match did_you_mean(&key, names) {
                 Some(s) => e.with_hint(format!("did you mean `{s}`?")),
                 None => e.with_hint(format!(
@@ -66,7 +79,11 @@ fn check_kind(doc: &ModuleDoc, name: &str, kind: OptKind, choices: &[&str], v: &
     let wrong = |what: &str| {
         LocError::new(
             v.loc.clone(),
-            format!("parameter `{name}` of `{}` must be {what}, not {}", doc.name, v.type_name()),
+            format!(
+                "parameter `{name}` of `{}` must be {what}, not {}",
+                doc.name,
+                v.type_name()
+            ),
         )
     };
     if let NodeKind::Str(s) = &v.kind {
@@ -147,7 +164,9 @@ fn parse_mode_literal(s: &str) -> bool {
         return true;
     }
     s.split(',').all(|clause| {
-        let Some(pos) = clause.find(['=', '+', '-']) else { return false };
+        let Some(pos) = clause.find(['=', '+', '-']) else {
+            return false;
+        };
         clause[..pos].bytes().all(|c| b"ugoa".contains(&c)) && clause[pos + 1..].bytes().all(|c| b"rwxXst".contains(&c))
     })
 }
@@ -235,7 +254,11 @@ pub fn de_string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
     let v = Value::deserialize(d)?;
     Ok(match v {
         Value::Null => Vec::new(),
-        Value::String(s) => s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect(),
+        Value::String(s) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
         Value::Array(a) => a
             .into_iter()
             .map(|x| match x {
@@ -273,12 +296,16 @@ pub fn de_opt_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::E
     match v {
         Value::Null => Ok(None),
         Value::Number(n) => {
-            let i = n.as_u64().ok_or_else(|| serde::de::Error::custom("mode must be a positive number"))?;
+            let i = n
+                .as_u64()
+                .ok_or_else(|| serde::de::Error::custom("mode must be a positive number"))?;
             // A bare 644 in YAML (no leading zero) is decimal 644; Ansible
             // interprets the digits as octal when they look octal.
             let as_text = i.to_string();
             if i > 0o7777 && as_text.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
-                return u32::from_str_radix(&as_text, 8).map(|m| Some(Mode::Octal(m))).map_err(serde::de::Error::custom);
+                return u32::from_str_radix(&as_text, 8)
+                    .map(|m| Some(Mode::Octal(m)))
+                    .map_err(serde::de::Error::custom);
             }
             Ok(Some(Mode::Octal(i as u32)))
         }
@@ -288,7 +315,9 @@ pub fn de_opt_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mode>, D::E
                 return Ok(Some(Mode::Preserve));
             }
             if !t.is_empty() && t.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
-                return u32::from_str_radix(t, 8).map(|m| Some(Mode::Octal(m))).map_err(serde::de::Error::custom);
+                return u32::from_str_radix(t, 8)
+                    .map(|m| Some(Mode::Octal(m)))
+                    .map_err(serde::de::Error::custom);
             }
             if symbolic(t, 0, false).is_some() {
                 return Ok(Some(Mode::Symbolic(t.to_string())));
@@ -332,7 +361,21 @@ pub fn symbolic(spec: &str, current: u32, is_dir: bool) -> Option<u32> {
         }
         let bits = bits & mask;
         match op {
-            b'=' => mode = (mode & !(mask & 0o777 | if who.contains('u') || who.contains('a') || who.is_empty() { 0o4000 } else { 0 } | if who.contains('g') || who.contains('a') || who.is_empty() { 0o2000 } else { 0 })) | bits,
+            b'=' => {
+                mode = (mode
+                    & !(mask & 0o777
+                        | if who.contains('u') || who.contains('a') || who.is_empty() {
+                            0o4000
+                        } else {
+                            0
+                        }
+                        | if who.contains('g') || who.contains('a') || who.is_empty() {
+                            0o2000
+                        } else {
+                            0
+                        }))
+                    | bits
+            }
             b'+' => mode |= bits,
             b'-' => mode &= !bits,
             _ => return None,
@@ -442,7 +485,10 @@ mod tests {
         let kv = parse_kv("path=/tmp/x state=directory mode='0755'", false, &loc).unwrap();
         assert_eq!(kv[2], ("mode".into(), "0755".into()));
         let kv = parse_kv("echo hi there chdir=/tmp", true, &loc).unwrap();
-        assert_eq!(kv.last().unwrap(), &("_raw_params".to_string(), "echo hi there chdir=/tmp".to_string()));
+        assert_eq!(
+            kv.last().unwrap(),
+            &("_raw_params".to_string(), "echo hi there chdir=/tmp".to_string())
+        );
         let kv = parse_kv("chdir=/tmp echo {{ a }} b", true, &loc).unwrap();
         assert_eq!(kv[0], ("chdir".into(), "/tmp".into()));
         assert_eq!(kv[1].1, "echo {{ a }} b");

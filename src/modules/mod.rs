@@ -110,7 +110,11 @@ impl ModuleCtx<'_> {
         Err(ModuleError::Failed(format!(
             "could not find `{name}` in {} (searched {})",
             subdir,
-            self.search_paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            self.search_paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )))
     }
 }
@@ -141,10 +145,17 @@ impl ModuleOutcome {
         Self::default()
     }
     pub fn changed(changed: bool) -> Self {
-        ModuleOutcome { changed, ..Default::default() }
+        ModuleOutcome {
+            changed,
+            ..Default::default()
+        }
     }
     pub fn failed(msg: impl Into<String>) -> Self {
-        ModuleOutcome { failed: true, msg: Some(msg.into()), ..Default::default() }
+        ModuleOutcome {
+            failed: true,
+            msg: Some(msg.into()),
+            ..Default::default()
+        }
     }
     pub fn with(mut self, key: &str, v: impl Into<Value>) -> Self {
         self.ret.insert(key.to_string(), v.into());
@@ -205,7 +216,15 @@ pub struct OptionDoc {
 impl OptionDoc {
     /// A shorthand for the common case; use struct syntax for the rest.
     pub const fn new(name: &'static str, kind: OptKind, description: &'static str) -> Self {
-        OptionDoc { name, aliases: &[], kind, required: false, default: None, choices: &[], description }
+        OptionDoc {
+            name,
+            aliases: &[],
+            kind,
+            required: false,
+            default: None,
+            choices: &[],
+            description,
+        }
     }
     pub const fn required(mut self) -> Self {
         self.required = true;

@@ -14,7 +14,10 @@ pub struct Registry {
 
 impl Registry {
     fn new() -> Self {
-        Registry { by_name: HashMap::new(), names: Vec::new() }
+        Registry {
+            by_name: HashMap::new(),
+            names: Vec::new(),
+        }
     }
 
     /// Register a module under its name, its aliases, and their

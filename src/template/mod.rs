@@ -45,7 +45,11 @@ impl Templar {
     pub fn render_value(&self, v: &Value, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
         Ok(match v {
             Value::String(s) => self.render_str(s, ctx, loc)?,
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.render_value(x, ctx, loc)).collect::<Result<_, _>>()?),
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.render_value(x, ctx, loc))
+                    .collect::<Result<_, _>>()?,
+            ),
             Value::Object(o) => {
                 let mut m = serde_json::Map::with_capacity(o.len());
                 for (k, x) in o {
@@ -77,11 +81,18 @@ impl Templar {
     /// Render a template file (the `template` module, `lookup('template')`).
     /// Errors name the template file and line.
     pub fn render_file(&self, path: &std::path::Path, ctx: &minijinja::Value) -> Result<String, LocError> {
-        let src = std::fs::read_to_string(path)
-            .map_err(|e| LocError::new(Loc::synthetic(&path.display().to_string()), format!("cannot read template: {e}")))?;
-        self.env
-            .render_str(&src, ctx)
-            .map_err(|e| LocError::new(Loc::new(path.display().to_string(), e.line().unwrap_or(0) as u32, 1), format!("template error: {e}")))
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            LocError::new(
+                Loc::synthetic(&path.display().to_string()),
+                format!("cannot read template: {e}"),
+            )
+        })?;
+        self.env.render_str(&src, ctx).map_err(|e| {
+            LocError::new(
+                Loc::new(path.display().to_string(), e.line().unwrap_or(0) as u32, 1),
+                format!("template error: {e}"),
+            )
+        })
     }
 
     /// Directories searched by lookups (`file`, `template`) — set per task.

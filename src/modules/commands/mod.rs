@@ -8,7 +8,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{de_bool, de_opt_string};
-use super::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc};
+use super::{
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc,
+};
 use crate::connection::sh_quote;
 
 pub fn register(r: &mut Registry) {
@@ -18,27 +20,80 @@ pub fn register(r: &mut Registry) {
 }
 
 const COMMON_RETURNS: &[ReturnDoc] = &[
-    ReturnDoc { name: "rc", description: "exit status of the command" },
-    ReturnDoc { name: "stdout", description: "standard output, trailing newline removed" },
-    ReturnDoc { name: "stderr", description: "standard error, trailing newline removed" },
-    ReturnDoc { name: "stdout_lines", description: "stdout split into lines" },
-    ReturnDoc { name: "stderr_lines", description: "stderr split into lines" },
-    ReturnDoc { name: "cmd", description: "the command that ran" },
-    ReturnDoc { name: "start", description: "start time" },
-    ReturnDoc { name: "end", description: "end time" },
-    ReturnDoc { name: "delta", description: "duration" },
+    ReturnDoc {
+        name: "rc",
+        description: "exit status of the command",
+    },
+    ReturnDoc {
+        name: "stdout",
+        description: "standard output, trailing newline removed",
+    },
+    ReturnDoc {
+        name: "stderr",
+        description: "standard error, trailing newline removed",
+    },
+    ReturnDoc {
+        name: "stdout_lines",
+        description: "stdout split into lines",
+    },
+    ReturnDoc {
+        name: "stderr_lines",
+        description: "stderr split into lines",
+    },
+    ReturnDoc {
+        name: "cmd",
+        description: "the command that ran",
+    },
+    ReturnDoc {
+        name: "start",
+        description: "start time",
+    },
+    ReturnDoc {
+        name: "end",
+        description: "end time",
+    },
+    ReturnDoc {
+        name: "delta",
+        description: "duration",
+    },
 ];
 
 const COMMAND_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("cmd", OptKind::Str, "The command to run (instead of the free-form text)."),
-    OptionDoc::new("argv", OptKind::List, "The command as a list of arguments; no quoting issues."),
+    OptionDoc::new(
+        "cmd",
+        OptKind::Str,
+        "The command to run (instead of the free-form text).",
+    ),
+    OptionDoc::new(
+        "argv",
+        OptKind::List,
+        "The command as a list of arguments; no quoting issues.",
+    ),
     OptionDoc::new("chdir", OptKind::Path, "Change into this directory before running."),
-    OptionDoc::new("creates", OptKind::Path, "Skip the command when this path exists (glob allowed)."),
-    OptionDoc::new("removes", OptKind::Path, "Run the command only when this path exists (glob allowed)."),
+    OptionDoc::new(
+        "creates",
+        OptKind::Path,
+        "Skip the command when this path exists (glob allowed).",
+    ),
+    OptionDoc::new(
+        "removes",
+        OptKind::Path,
+        "Run the command only when this path exists (glob allowed).",
+    ),
     OptionDoc::new("stdin", OptKind::Str, "Text fed to the command's standard input."),
     OptionDoc::new("stdin_add_newline", OptKind::Bool, "Append a newline to stdin.").default("yes"),
-    OptionDoc::new("strip_empty_ends", OptKind::Bool, "Strip trailing newlines from stdout/stderr.").default("yes"),
-    OptionDoc::new("expand_argument_vars", OptKind::Bool, "Accepted for compatibility; variables are never expanded by `command`.").default("yes"),
+    OptionDoc::new(
+        "strip_empty_ends",
+        OptKind::Bool,
+        "Strip trailing newlines from stdout/stderr.",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "expand_argument_vars",
+        OptKind::Bool,
+        "Accepted for compatibility; variables are never expanded by `command`.",
+    )
+    .default("yes"),
 ];
 
 static COMMAND_DOC: ModuleDoc = ModuleDoc {
@@ -57,13 +112,30 @@ or `removes` tell what it would do.",
 };
 
 const SHELL_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("cmd", OptKind::Str, "The command line to run (instead of the free-form text)."),
+    OptionDoc::new(
+        "cmd",
+        OptKind::Str,
+        "The command line to run (instead of the free-form text).",
+    ),
     OptionDoc::new("chdir", OptKind::Path, "Change into this directory before running."),
-    OptionDoc::new("creates", OptKind::Path, "Skip the command when this path exists (glob allowed)."),
-    OptionDoc::new("removes", OptKind::Path, "Run the command only when this path exists (glob allowed)."),
+    OptionDoc::new(
+        "creates",
+        OptKind::Path,
+        "Skip the command when this path exists (glob allowed).",
+    ),
+    OptionDoc::new(
+        "removes",
+        OptKind::Path,
+        "Run the command only when this path exists (glob allowed).",
+    ),
     OptionDoc::new("stdin", OptKind::Str, "Text fed to the command's standard input."),
     OptionDoc::new("stdin_add_newline", OptKind::Bool, "Append a newline to stdin.").default("yes"),
-    OptionDoc::new("strip_empty_ends", OptKind::Bool, "Strip trailing newlines from stdout/stderr.").default("yes"),
+    OptionDoc::new(
+        "strip_empty_ends",
+        OptKind::Bool,
+        "Strip trailing newlines from stdout/stderr.",
+    )
+    .default("yes"),
     OptionDoc::new("executable", OptKind::Path, "Shell to run the command with.").default("/bin/sh"),
 ];
 
@@ -143,8 +215,13 @@ impl Module for CommandModule {
                         other => other.to_string(),
                     })
                     .collect(),
-                (None, Some(t)) => shlex::split(t).ok_or_else(|| ModuleError::Args(format!("command: cannot split `{t}`: unbalanced quotes")))?,
-                (Some(_), Some(_)) => return Err(ModuleError::Args("command: give either a command line or argv, not both".into())),
+                (None, Some(t)) => shlex::split(t)
+                    .ok_or_else(|| ModuleError::Args(format!("command: cannot split `{t}`: unbalanced quotes")))?,
+                (Some(_), Some(_)) => {
+                    return Err(ModuleError::Args(
+                        "command: give either a command line or argv, not both".into(),
+                    ))
+                }
                 (None, None) => return Err(ModuleError::Args("command: no command given".into())),
             };
             if argv.is_empty() {
@@ -158,17 +235,32 @@ impl Module for CommandModule {
 }
 
 /// `creates`/`removes` guard, then run (unless check mode) and shape the result.
-async fn run_command(ctx: &ModuleCtx<'_>, p: &CommandParams, display: &str, line: &str) -> Result<ModuleOutcome, ModuleError> {
-    let chdir = p.chdir.as_deref().map(|d| format!("cd {} || exit 1; ", sh_quote(d))).unwrap_or_default();
+async fn run_command(
+    ctx: &ModuleCtx<'_>,
+    p: &CommandParams,
+    display: &str,
+    line: &str,
+) -> Result<ModuleOutcome, ModuleError> {
+    let chdir = p
+        .chdir
+        .as_deref()
+        .map(|d| format!("cd {} || exit 1; ", sh_quote(d)))
+        .unwrap_or_default();
     if p.creates.is_some() || p.removes.is_some() {
         // One round trip decides; globs are expanded by the shell.
         let mut test = String::from("set +f; ");
         test.push_str(&chdir);
         if let Some(c) = &p.creates {
-            test.push_str(&format!("for f in {}; do [ -e \"$f\" ] && {{ echo CREATES; break; }}; done; ", glob_word(c)));
+            test.push_str(&format!(
+                "for f in {}; do [ -e \"$f\" ] && {{ echo CREATES; break; }}; done; ",
+                glob_word(c)
+            ));
         }
         if let Some(r) = &p.removes {
-            test.push_str(&format!("for f in {}; do [ -e \"$f\" ] && {{ echo REMOVES; break; }}; done; ", glob_word(r)));
+            test.push_str(&format!(
+                "for f in {}; do [ -e \"$f\" ] && {{ echo REMOVES; break; }}; done; ",
+                glob_word(r)
+            ));
         }
         test.push_str("true");
         let out = ctx.run(&test).await?;
@@ -192,10 +284,16 @@ async fn run_command(ctx: &ModuleCtx<'_>, p: &CommandParams, display: &str, line
             }
         }
         if ctx.check_mode {
-            return Ok(ModuleOutcome::changed(true).with_msg("command would have run").with("cmd", display));
+            return Ok(ModuleOutcome::changed(true)
+                .with_msg("command would have run")
+                .with("cmd", display));
         }
     } else if ctx.check_mode {
-        return Ok(ModuleOutcome { skipped: true, msg: Some("skipped in check mode: the command's effect cannot be predicted".into()), ..Default::default() });
+        return Ok(ModuleOutcome {
+            skipped: true,
+            msg: Some("skipped in check mode: the command's effect cannot be predicted".into()),
+            ..Default::default()
+        });
     }
     let stdin = p.stdin.as_ref().map(|s| {
         let mut s = s.clone();
@@ -229,11 +327,19 @@ fn glob_word(s: &str) -> String {
 }
 
 fn timestamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     format!("{}.{:06}", now.as_secs(), now.subsec_micros())
 }
 
-fn shape_output(display: &str, out: crate::connection::ExecOutput, strip: bool, start: Instant, start_ts: String) -> ModuleOutcome {
+fn shape_output(
+    display: &str,
+    out: crate::connection::ExecOutput,
+    strip: bool,
+    start: Instant,
+    start_ts: String,
+) -> ModuleOutcome {
     let mut stdout = out.stdout_str();
     let mut stderr = out.stderr_str();
     if strip {
@@ -249,8 +355,14 @@ fn shape_output(display: &str, out: crate::connection::ExecOutput, strip: bool, 
     let mut o = ModuleOutcome::changed(true)
         .with("rc", out.status)
         .with("cmd", display)
-        .with("stdout_lines", stdout.lines().map(|l| Value::String(l.to_string())).collect::<Vec<_>>())
-        .with("stderr_lines", stderr.lines().map(|l| Value::String(l.to_string())).collect::<Vec<_>>())
+        .with(
+            "stdout_lines",
+            stdout.lines().map(|l| Value::String(l.to_string())).collect::<Vec<_>>(),
+        )
+        .with(
+            "stderr_lines",
+            stderr.lines().map(|l| Value::String(l.to_string())).collect::<Vec<_>>(),
+        )
         .with("stdout", stdout)
         .with("stderr", stderr)
         .with("start", start_ts)
@@ -270,7 +382,11 @@ static RAW_DOC: ModuleDoc = ModuleDoc {
     description: "Sends the text to the host's login shell without any processing. Useful to \
 bootstrap hosts. Skipped in check mode.",
     free_form: true,
-    options: &[OptionDoc::new("executable", OptKind::Path, "Shell to run the command with.")],
+    options: &[OptionDoc::new(
+        "executable",
+        OptKind::Path,
+        "Shell to run the command with.",
+    )],
     examples: "- raw: test -e /usr/bin/python3 || apt-get install -y python3-minimal\n",
     returns: COMMON_RETURNS,
     controller_only: false,
@@ -294,9 +410,15 @@ impl Module for RawModule {
             executable: Option<String>,
         }
         let p: RawParams = parse_params(&RAW_DOC, args)?;
-        let text = p._raw_params.ok_or_else(|| ModuleError::Args("raw: no command given".into()))?;
+        let text = p
+            ._raw_params
+            .ok_or_else(|| ModuleError::Args("raw: no command given".into()))?;
         if ctx.check_mode {
-            return Ok(ModuleOutcome { skipped: true, msg: Some("skipped in check mode".into()), ..Default::default() });
+            return Ok(ModuleOutcome {
+                skipped: true,
+                msg: Some("skipped in check mode".into()),
+                ..Default::default()
+            });
         }
         let line = match &p.executable {
             Some(exe) => format!("{} -c {}", sh_quote(exe), sh_quote(&text)),
