@@ -413,7 +413,7 @@ fn is_key(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
-fn unquote(s: &str) -> String {
+pub fn unquote(s: &str) -> String {
     let b = s.as_bytes();
     if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
         s[1..s.len() - 1].to_string()
@@ -423,7 +423,7 @@ fn unquote(s: &str) -> String {
 }
 
 /// Split on whitespace outside quotes and Jinja blocks, keeping quotes.
-fn split_args(text: &str) -> Option<Vec<String>> {
+pub fn split_args(text: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut quote: Option<char> = None;

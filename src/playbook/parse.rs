@@ -1,0 +1,1053 @@
+//! From located YAML nodes to the playbook AST, with strict validation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::*;
+use crate::error::{did_you_mean, LocError};
+use crate::modules::args::{split_args, unquote, validate_args};
+use crate::yaml::{self, Loc, Node, NodeKind};
+
+/// Settings that affect loading.
+#[derive(Debug, Clone, Default)]
+pub struct LoadCtx {
+    /// Extra role directories (`roles_path`, `ANSIBLE_ROLES_PATH`).
+    pub roles_path: Vec<PathBuf>,
+    /// Directories with user modules (`modules/` next to the playbook is always searched).
+    pub module_paths: Vec<PathBuf>,
+}
+
+const PLAY_KEYS: &[&str] = &[
+    "name",
+    "hosts",
+    "vars",
+    "vars_files",
+    "vars_prompt",
+    "gather_facts",
+    "gather_subset",
+    "become",
+    "become_user",
+    "become_method",
+    "remote_user",
+    "serial",
+    "strategy",
+    "max_fail_percentage",
+    "any_errors_fatal",
+    "pre_tasks",
+    "roles",
+    "tasks",
+    "post_tasks",
+    "handlers",
+    "tags",
+    "environment",
+    "check_mode",
+    "diff",
+    "ignore_unreachable",
+    "ignore_errors",
+    "force_handlers",
+    "connection",
+    "no_log",
+    "run_once",
+    "order",
+];
+
+const TASK_KEYS: &[&str] = &[
+    "name",
+    "args",
+    "when",
+    "loop",
+    "loop_control",
+    "register",
+    "until",
+    "retries",
+    "delay",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "ignore_unreachable",
+    "notify",
+    "listen",
+    "tags",
+    "delegate_to",
+    "delegate_facts",
+    "run_once",
+    "no_log",
+    "check_mode",
+    "diff",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "environment",
+    "vars",
+    "remote_user",
+    "any_errors_fatal",
+    "connection",
+    "local_action",
+    "action",
+];
+
+const BLOCK_KEYS: &[&str] = &[
+    "name",
+    "block",
+    "rescue",
+    "always",
+    "when",
+    "tags",
+    "become",
+    "become_user",
+    "become_method",
+    "environment",
+    "vars",
+    "ignore_errors",
+    "ignore_unreachable",
+    "check_mode",
+    "diff",
+    "no_log",
+    "delegate_to",
+    "run_once",
+    "any_errors_fatal",
+    "remote_user",
+    "connection",
+];
+
+/// Ansible keywords rigger knows but does not implement: rejected loudly.
+const UNSUPPORTED: &[&str] = &[
+    "async",
+    "poll",
+    "throttle",
+    "debugger",
+    "module_defaults",
+    "collections",
+    "timeout",
+    "become_exe",
+];
+
+fn err(n: &Node, msg: impl Into<String>) -> LocError {
+    LocError::new(n.loc.clone(), msg)
+}
+
+/// Load a playbook file (a list of plays), expanding `import_playbook`.
+pub fn load_playbook(path: &Path, ctx: &LoadCtx) -> Result<Playbook, LocError> {
+    let mut plays = Vec::new();
+    load_plays_into(path, ctx, &mut plays, 0)?;
+    Ok(Playbook { path: path.to_path_buf(), plays })
+}
+
+fn load_plays_into(path: &Path, ctx: &LoadCtx, plays: &mut Vec<Play>, depth: usize) -> Result<(), LocError> {
+    if depth > 20 {
+        return Err(LocError::new(Loc::synthetic(&path.display().to_string()), "import_playbook nested too deeply (cycle?)"));
+    }
+    let root = yaml::load_file(path)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let Some(items) = root.as_seq() else {
+        return Err(err(&root, "a playbook must be a list of plays").with_hint("start each play with `- hosts: ...`"));
+    };
+    for item in items {
+        if let Some(target) = item.get("import_playbook").or_else(|| item.get("ansible.builtin.import_playbook")) {
+            for (k, _, kn) in item.map_entries() {
+                if !matches!(k.as_str(), "import_playbook" | "ansible.builtin.import_playbook" | "name" | "vars" | "tags" | "when") {
+                    return Err(err(kn, format!("`{k}` is not allowed next to import_playbook")));
+                }
+            }
+            let file = target.as_str().ok_or_else(|| err(target, "import_playbook needs a file name"))?;
+            let before = plays.len();
+            load_plays_into(&resolve(&dir, file), ctx, plays, depth + 1).map_err(|e| {
+                if e.loc.is_synthetic() {
+                    LocError::new(target.loc.clone(), format!("import_playbook {file}: {}", e.msg))
+                } else {
+                    e
+                }
+            })?;
+            // vars/tags/when on the import apply to every imported play.
+            let extra = parse_common(item, &["import_playbook", "ansible.builtin.import_playbook", "name"])?;
+            for p in &mut plays[before..] {
+                for (k, v) in &extra.vars {
+                    p.common.vars.entry(k.clone()).or_insert(v.clone());
+                }
+                p.common.tags.extend(extra.tags.iter().cloned());
+                p.common.when.extend(extra.when.iter().cloned());
+            }
+            continue;
+        }
+        plays.push(parse_play(item, &dir, ctx)?);
+    }
+    Ok(())
+}
+
+fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
+    if n.as_map().is_none() {
+        return Err(err(n, format!("a play must be a mapping, found a {}", n.type_name())));
+    }
+    for (k, kn, _) in n.map_entries() {
+        if !PLAY_KEYS.contains(&k.as_str()) {
+            return Err(unknown_keyword(kn, &k, PLAY_KEYS, "play"));
+        }
+    }
+    let hosts = match n.get("hosts") {
+        Some(h) => match &h.kind {
+            NodeKind::Seq(items) => items.iter().filter_map(Node::scalar_string).collect::<Vec<_>>().join(":"),
+            _ => h.scalar_string().ok_or_else(|| err(h, "`hosts` must be a pattern string or a list"))?,
+        },
+        None => return Err(err(n, "this play has no `hosts:`").with_hint("add `hosts: all` or a group name")),
+    };
+    let name = opt_string(n, "name")?.unwrap_or_else(|| hosts.clone());
+    let mut common = parse_common(n, &[])?;
+    common.vars = vars_map(n.get("vars"))?;
+    let mut vars_files = Vec::new();
+    if let Some(vf) = n.get("vars_files") {
+        for f in seq_or_one(vf) {
+            match &f.kind {
+                NodeKind::Str(s) => vars_files.push((s.clone(), f.loc.clone())),
+                // A list inside vars_files means "first found".
+                NodeKind::Seq(opts) => {
+                    let joined = opts.iter().filter_map(Node::as_str).collect::<Vec<_>>().join("\u{1f}");
+                    vars_files.push((joined, f.loc.clone()));
+                }
+                _ => return Err(err(f, "vars_files entries must be file names")),
+            }
+        }
+    }
+    let mut vars_prompt = Vec::new();
+    if let Some(vp) = n.get("vars_prompt") {
+        for p in seq_or_one(vp) {
+            let name = p
+                .get("name")
+                .and_then(Node::as_str)
+                .ok_or_else(|| err(p, "vars_prompt entries need a `name`"))?;
+            vars_prompt.push(VarsPrompt {
+                name: name.to_string(),
+                default: p.get("default").map(Node::to_json),
+                loc: p.loc.clone(),
+            });
+        }
+    }
+    let gather_facts = opt_bool(n, "gather_facts")?.unwrap_or(true);
+    let gather_subset = n.get("gather_subset").map(string_list).transpose()?.unwrap_or_default();
+    let serial = match n.get("serial") {
+        None => Vec::new(),
+        Some(s) => seq_or_one(s).into_iter().map(parse_serial).collect::<Result<_, _>>()?,
+    };
+    let strategy = match opt_string(n, "strategy")?.as_deref() {
+        None | Some("linear") => Strategy::Linear,
+        Some("free") => Strategy::Free,
+        Some(other) => {
+            return Err(err(n.get("strategy").unwrap_or(n), format!("unsupported strategy `{other}`")).with_hint("use linear or free"))
+        }
+    };
+    let max_fail_percentage = match n.get("max_fail_percentage") {
+        None => None,
+        Some(v) => Some(match &v.kind {
+            NodeKind::Int(i) => *i as f64,
+            NodeKind::Float(f) => *f,
+            NodeKind::Str(s) => s.trim_end_matches('%').parse().map_err(|_| err(v, "max_fail_percentage must be a number"))?,
+            _ => return Err(err(v, "max_fail_percentage must be a number")),
+        }),
+    };
+    let mut handlers: Vec<Arc<Task>> = Vec::new();
+    let mut sections = Vec::new();
+    let pre = match n.get("pre_tasks") {
+        Some(t) => parse_tasks(t, dir, None, ctx)?,
+        None => Vec::new(),
+    };
+    sections.push(pre);
+    let mut role_nodes = Vec::new();
+    if let Some(roles) = n.get("roles") {
+        for r in seq_or_one(roles) {
+            role_nodes.push(load_role_use(r, dir, ctx, &mut handlers, 0)?);
+        }
+    }
+    let mut tasks = match n.get("tasks") {
+        Some(t) => parse_tasks(t, dir, None, ctx)?,
+        None => Vec::new(),
+    };
+    // Roles run before tasks, in the same section (Ansible flushes handlers
+    // after pre_tasks, after roles+tasks, and after post_tasks).
+    role_nodes.append(&mut tasks);
+    sections.push(role_nodes);
+    sections.push(match n.get("post_tasks") {
+        Some(t) => parse_tasks(t, dir, None, ctx)?,
+        None => Vec::new(),
+    });
+    if let Some(h) = n.get("handlers") {
+        collect_handlers(&parse_tasks(h, dir, None, ctx)?, &mut handlers);
+    }
+    Ok(Play {
+        name,
+        hosts,
+        dir: dir.to_path_buf(),
+        vars: Map::new(),
+        vars_files,
+        vars_prompt,
+        gather_facts,
+        gather_subset,
+        serial,
+        strategy,
+        max_fail_percentage,
+        any_errors_fatal: opt_bool(n, "any_errors_fatal")?.unwrap_or(false),
+        ignore_unreachable: opt_bool(n, "ignore_unreachable")?.unwrap_or(false),
+        force_handlers: opt_bool(n, "force_handlers")?.unwrap_or(false),
+        common,
+        sections,
+        handlers,
+        loc: n.loc.clone(),
+    })
+}
+
+/// Handlers may be written inside blocks; they are flattened, keeping block keywords.
+fn collect_handlers(nodes: &[TaskNode], out: &mut Vec<Arc<Task>>) {
+    for n in nodes {
+        match n {
+            TaskNode::Task(t) => out.push(t.clone()),
+            TaskNode::Block(b) => {
+                for inner in b.block.iter().chain(&b.rescue).chain(&b.always) {
+                    collect_handlers(std::slice::from_ref(inner), out);
+                }
+            }
+            TaskNode::Include(_) => {}
+        }
+    }
+}
+
+fn parse_serial(n: &Node) -> Result<Serial, LocError> {
+    match &n.kind {
+        NodeKind::Int(i) if *i >= 0 => Ok(Serial::Count(*i as usize)),
+        NodeKind::Str(s) if s.ends_with('%') => s[..s.len() - 1]
+            .trim()
+            .parse()
+            .map(Serial::Percent)
+            .map_err(|_| err(n, format!("invalid serial percentage `{s}`"))),
+        NodeKind::Str(s) => s.trim().parse().map(Serial::Count).map_err(|_| err(n, format!("invalid serial `{s}`"))),
+        _ => Err(err(n, "serial must be a number, a percentage or a list of them")),
+    }
+}
+
+fn unknown_keyword(kn: &Node, k: &str, known: &[&str], what: &str) -> LocError {
+    if UNSUPPORTED.contains(&k) {
+        return err(kn, format!("`{k}` is not supported by rigger yet"))
+            .with_hint("remove it; rigger refuses to ignore keywords silently");
+    }
+    let e = err(kn, format!("unknown {what} keyword `{k}`"));
+    match did_you_mean(k, known.iter().copied()) {
+        Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+        None => e,
+    }
+}
+
+/// Parse a list of tasks (a tasks file, `block:`, role tasks...).
+pub fn parse_tasks(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx) -> Result<Vec<TaskNode>, LocError> {
+    if n.is_null() {
+        return Ok(Vec::new());
+    }
+    let Some(items) = n.as_seq() else {
+        return Err(err(n, format!("expected a list of tasks, found a {}", n.type_name())));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        parse_task_into(item, dir, role, ctx, &mut out, 0)?;
+    }
+    Ok(out)
+}
+
+/// Load a task file (import_tasks, role tasks/main.yml).
+pub fn load_task_file(path: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx) -> Result<Vec<TaskNode>, LocError> {
+    let n = yaml::load_file(path)?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    parse_tasks(&n, &dir, role, ctx)
+}
+
+fn parse_task_into(
+    n: &Node,
+    dir: &Path,
+    role: Option<&Arc<RoleCtx>>,
+    ctx: &LoadCtx,
+    out: &mut Vec<TaskNode>,
+    depth: usize,
+) -> Result<(), LocError> {
+    if depth > 30 {
+        return Err(err(n, "import_tasks nested too deeply (cycle?)"));
+    }
+    if n.as_map().is_none() {
+        return Err(err(n, format!("a task must be a mapping, found a {}", n.type_name())));
+    }
+    if n.get("block").is_some() {
+        out.push(TaskNode::Block(Arc::new(parse_block(n, dir, role, ctx)?)));
+        return Ok(());
+    }
+    // Find the action: exactly one key that is not a task keyword.
+    let mut action: Option<(String, &Node, &Node)> = None;
+    for (k, kn, v) in n.map_entries() {
+        if TASK_KEYS.contains(&k.as_str()) || k.starts_with("with_") {
+            continue;
+        }
+        if UNSUPPORTED.contains(&k.as_str()) {
+            return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
+        }
+        if let Some((prev, _, _)) = &action {
+            return Err(err(kn, format!("a task can run one module only, found `{prev}` and `{k}`"))
+                .with_hint("split it into two tasks, or check the indentation of the module's arguments"));
+        }
+        action = Some((k, kn, v));
+    }
+    // `action: copy src=a dest=b` / `local_action: ...`
+    let mut delegate_local = false;
+    let owned_action;
+    let (name, key_node, value) = match action {
+        Some(a) => a,
+        None => {
+            let act = n.get("action").or_else(|| {
+                delegate_local = true;
+                n.get("local_action")
+            });
+            match act {
+                Some(a) => {
+                    owned_action = split_action(a)?;
+                    (owned_action.0.clone(), a, &owned_action.1)
+                }
+                None => return Err(err(n, "this task has no module").with_hint("add a module such as `command:` or `copy:`")),
+            }
+        }
+    };
+    let short = name.strip_prefix("ansible.builtin.").or_else(|| name.strip_prefix("ansible.legacy.")).unwrap_or(&name);
+    match short {
+        "import_tasks" | "include_tasks" | "include" => {
+            let (file, mut args) = include_target(value, "file")?;
+            if short == "import_tasks" {
+                check_keys(n, &["name", "tags", "when", "vars", "become", "become_user", "environment", "ignore_errors"], "import_tasks")?;
+                if file.contains("{{") {
+                    return Err(err(value, "import_tasks is static: its file name cannot use variables").with_hint("use include_tasks"));
+                }
+                let path = find_task_file(dir, role, &file);
+                let tasks = load_task_file(&path, role, ctx).map_err(|e| {
+                    if e.loc.is_synthetic() {
+                        err(value, format!("import_tasks {file}: {}", e.msg))
+                    } else {
+                        e
+                    }
+                })?;
+                let mut common = parse_common(n, &[])?;
+                common.vars = vars_map(n.get("vars"))?;
+                for (k, v) in std::mem::take(&mut args) {
+                    common.vars.insert(k, v);
+                }
+                out.push(TaskNode::Block(Arc::new(Block {
+                    name: opt_string(n, "name")?,
+                    block: tasks,
+                    rescue: Vec::new(),
+                    always: Vec::new(),
+                    common,
+                    role: role.cloned(),
+                    loc: n.loc.clone(),
+                })));
+                return Ok(());
+            }
+            out.push(TaskNode::Include(Arc::new(parse_include(n, IncludeKind::Tasks, file, args, None, dir, role)?)));
+            return Ok(());
+        }
+        "import_role" | "include_role" => {
+            let m = value.as_map().ok_or_else(|| err(value, format!("{short} needs a mapping with `name`")))?;
+            let rname = value.get("name").and_then(Node::as_str).ok_or_else(|| err(value, format!("{short} needs `name`")))?;
+            for (k, _) in m {
+                let k = k.key_string();
+                if !matches!(k.as_str(), "name" | "tasks_from" | "vars_from" | "defaults_from" | "handlers_from" | "public" | "apply" | "allow_duplicates" | "rolespec_validate") {
+                    return Err(err(value, format!("unsupported {short} option `{k}`")));
+                }
+            }
+            let tasks_from = value.get("tasks_from").and_then(Node::as_str).map(str::to_string);
+            if short == "import_role" {
+                let mut handlers = Vec::new();
+                let mut spec = value.clone();
+                if let NodeKind::Map(m) = &mut spec.kind {
+                    m.retain(|(k, _)| k.as_str() == Some("name"));
+                }
+                let mut common = parse_common(n, &[])?;
+                common.vars = vars_map(n.get("vars"))?;
+                let node = load_role(rname, &spec, &common, tasks_from.as_deref(), dir, ctx, &mut handlers, 0)?;
+                out.push(node);
+                // Handlers of imported roles are not added to the play here; rigger
+                // reports that instead of dropping them.
+                if !handlers.is_empty() {
+                    return Err(err(value, "import_role of a role with handlers is not supported yet; list it under `roles:`"));
+                }
+                return Ok(());
+            }
+            out.push(TaskNode::Include(Arc::new(parse_include(n, IncludeKind::Role, rname.to_string(), Map::new(), tasks_from, dir, role)?)));
+            return Ok(());
+        }
+        _ => {}
+    }
+    let module = crate::modules::lookup(&name).or_else(|| crate::modules::lookup(short));
+    let Some(module) = module else {
+        let mut e = err(key_node, format!("unknown module `{name}`"));
+        if let Some(s) = did_you_mean(&name, crate::modules::registry::registry().all_names()) {
+            e = e.with_hint(format!("did you mean `{s}`?"));
+        } else {
+            e = e.with_hint("see `rigger doc --list` for the modules rigger provides");
+        }
+        // A misspelt keyword is as likely as a misspelt module.
+        if let Some(s) = did_you_mean(&name, TASK_KEYS.iter().copied()) {
+            e = e.with_hint(format!("`{name}` is not a module; did you mean the task keyword `{s}`?"));
+        }
+        return Err(e);
+    };
+    let doc = module.doc();
+    let mut args = module_args(value, doc.free_form, doc, &name)?;
+    if let Some(extra) = n.get("args") {
+        let NodeKind::Map(extra_entries) = &extra.kind else {
+            return Err(err(extra, "`args` must be a mapping"));
+        };
+        if let NodeKind::Map(m) = &mut args.kind {
+            for (k, v) in extra_entries {
+                if !m.iter().any(|(ok, _)| ok.key_string() == k.key_string()) {
+                    m.push((k.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    validate_args(doc, &args, &n.loc)?;
+    let mut common = parse_common(n, &[])?;
+    common.vars = vars_map(n.get("vars"))?;
+    if delegate_local {
+        common.delegate_to = Some("localhost".into());
+    }
+    let task = Task {
+        name: opt_string(n, "name")?,
+        action: doc.name.to_string(),
+        args,
+        loop_: parse_loop(n)?,
+        loop_control: parse_loop_control(n)?,
+        register: opt_string(n, "register")?,
+        until: n.get("until").map(cond_from).transpose()?,
+        retries: n.get("retries").map(Node::to_json),
+        delay: n.get("delay").map(Node::to_json),
+        changed_when: n.get("changed_when").map(conds).transpose()?.unwrap_or_default(),
+        failed_when: n.get("failed_when").map(conds).transpose()?.unwrap_or_default(),
+        notify: n.get("notify").map(string_list).transpose()?.unwrap_or_default(),
+        listen: n.get("listen").map(string_list).transpose()?.unwrap_or_default(),
+        common,
+        role: role.cloned(),
+        dir: dir.to_path_buf(),
+        loc: n.loc.clone(),
+    };
+    if let Some(r) = &task.register {
+        if !is_identifier(r) {
+            return Err(err(n.get("register").unwrap_or(n), format!("`{r}` is not a valid variable name")));
+        }
+    }
+    out.push(TaskNode::Task(Arc::new(task)));
+    Ok(())
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_') && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+fn check_keys(n: &Node, allowed: &[&str], what: &str) -> Result<(), LocError> {
+    for (k, kn, _) in n.map_entries() {
+        let short = k.strip_prefix("ansible.builtin.").unwrap_or(&k);
+        if short == what || allowed.contains(&k.as_str()) {
+            continue;
+        }
+        return Err(err(kn, format!("`{k}` is not allowed on {what}")));
+    }
+    Ok(())
+}
+
+/// `action: copy src=a dest=b` → ("copy", args node).
+fn split_action(a: &Node) -> Result<(String, Node), LocError> {
+    match &a.kind {
+        NodeKind::Str(s) => {
+            let s = s.trim();
+            let (m, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
+            Ok((m.to_string(), Node::new(NodeKind::Str(rest.trim().to_string()), a.loc.clone())))
+        }
+        NodeKind::Map(entries) => {
+            let module = a.get("module").and_then(Node::as_str).ok_or_else(|| err(a, "`action` mapping needs `module`"))?;
+            let rest: Vec<(Node, Node)> = entries.iter().filter(|(k, _)| k.as_str() != Some("module")).cloned().collect();
+            Ok((module.to_string(), Node::new(NodeKind::Map(rest), a.loc.clone())))
+        }
+        _ => Err(err(a, "`action` must be a string or a mapping")),
+    }
+}
+
+/// Normalise a module's arguments to a mapping node.
+fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name: &str) -> Result<Node, LocError> {
+    match &v.kind {
+        NodeKind::Map(_) => Ok(v.clone()),
+        NodeKind::Null => Ok(Node::new(NodeKind::Map(Vec::new()), v.loc.clone())),
+        NodeKind::Str(s) => {
+            let words = split_args(s).ok_or_else(|| err(v, "unbalanced quotes in arguments"))?;
+            let mut entries = Vec::new();
+            let mut raw = Vec::new();
+            for w in words {
+                let kv = w.split_once('=').filter(|(k, _)| {
+                    let known = doc.options.iter().any(|o| o.name == *k || o.aliases.contains(k));
+                    !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') && (known || !free_form)
+                });
+                match kv {
+                    Some((k, val)) => entries.push((
+                        Node::new(NodeKind::Str(k.to_string()), v.loc.clone()),
+                        Node::new(yaml::resolve_plain(unquote(val)), v.loc.clone()),
+                    )),
+                    None if free_form => raw.push(w),
+                    None => {
+                        return Err(err(v, format!("module `{name}` expects key=value arguments, found `{w}`"))
+                            .with_hint("write the arguments as a mapping"))
+                    }
+                }
+            }
+            if !raw.is_empty() {
+                entries.push((
+                    Node::new(NodeKind::Str("_raw_params".into()), v.loc.clone()),
+                    Node::new(NodeKind::Str(raw.join(" ")), v.loc.clone()),
+                ));
+            }
+            // Quoted k=v values must stay strings.
+            for (_, val) in &mut entries {
+                if let NodeKind::Str(_) | NodeKind::Null = val.kind {
+                } else if let Some(s) = val.scalar_string() {
+                    if s.starts_with('\'') || s.starts_with('"') {
+                        val.kind = NodeKind::Str(s);
+                    }
+                }
+            }
+            Ok(Node::new(NodeKind::Map(entries), v.loc.clone()))
+        }
+        NodeKind::Int(_) | NodeKind::Float(_) | NodeKind::Bool(_) if free_form => Ok(Node::new(
+            NodeKind::Map(vec![(
+                Node::new(NodeKind::Str("_raw_params".into()), v.loc.clone()),
+                Node::new(NodeKind::Str(v.scalar_string().unwrap_or_default()), v.loc.clone()),
+            )]),
+            v.loc.clone(),
+        )),
+        _ => Err(err(v, format!("arguments of `{name}` must be a mapping or key=value text, not a {}", v.type_name()))),
+    }
+}
+
+fn parse_block(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx) -> Result<Block, LocError> {
+    for (k, kn, _) in n.map_entries() {
+        if !BLOCK_KEYS.contains(&k.as_str()) {
+            return Err(unknown_keyword(kn, &k, BLOCK_KEYS, "block"));
+        }
+    }
+    let mut common = parse_common(n, &[])?;
+    common.vars = vars_map(n.get("vars"))?;
+    let sub = |key: &str| -> Result<Vec<TaskNode>, LocError> {
+        match n.get(key) {
+            Some(t) => parse_tasks(t, dir, role, ctx),
+            None => Ok(Vec::new()),
+        }
+    };
+    Ok(Block {
+        name: opt_string(n, "name")?,
+        block: sub("block")?,
+        rescue: sub("rescue")?,
+        always: sub("always")?,
+        common,
+        role: role.cloned(),
+        loc: n.loc.clone(),
+    })
+}
+
+fn include_target(v: &Node, key: &str) -> Result<(String, Map<String, Value>), LocError> {
+    match &v.kind {
+        NodeKind::Str(s) => Ok((s.trim().to_string(), Map::new())),
+        NodeKind::Map(_) => {
+            let file = v
+                .get(key)
+                .and_then(Node::scalar_string)
+                .ok_or_else(|| err(v, format!("missing `{key}`")))?;
+            let mut args = Map::new();
+            for (k, kn, val) in v.map_entries() {
+                if k == key || k == "apply" {
+                    continue;
+                }
+                if k != "_raw_params" {
+                    let _ = kn;
+                }
+                args.insert(k, val.to_json());
+            }
+            Ok((file, args))
+        }
+        _ => Err(err(v, "expected a file name")),
+    }
+}
+
+fn parse_include(
+    n: &Node,
+    kind: IncludeKind,
+    target: String,
+    args: Map<String, Value>,
+    tasks_from: Option<String>,
+    dir: &Path,
+    role: Option<&Arc<RoleCtx>>,
+) -> Result<Include, LocError> {
+    for (k, kn, _) in n.map_entries() {
+        let short = k.strip_prefix("ansible.builtin.").unwrap_or(&k);
+        if matches!(short, "include_tasks" | "include_role" | "include") {
+            continue;
+        }
+        if !TASK_KEYS.contains(&k.as_str()) && !k.starts_with("with_") {
+            return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
+        }
+        if matches!(k.as_str(), "register" | "notify" | "until" | "changed_when" | "failed_when") {
+            return Err(err(kn, format!("`{k}` cannot be used on an include")));
+        }
+    }
+    let mut common = parse_common(n, &[])?;
+    common.vars = vars_map(n.get("vars"))?;
+    Ok(Include {
+        kind,
+        target,
+        args,
+        loop_: parse_loop(n)?,
+        loop_control: parse_loop_control(n)?,
+        common,
+        role: role.cloned(),
+        dir: dir.to_path_buf(),
+        loc: n.loc.clone(),
+        tasks_from,
+    })
+}
+
+fn find_task_file(dir: &Path, role: Option<&Arc<RoleCtx>>, file: &str) -> PathBuf {
+    if let Some(r) = role {
+        let p = r.path.join("tasks").join(file);
+        if p.exists() {
+            return p;
+        }
+    }
+    resolve(dir, file)
+}
+
+/// A `roles:` entry: `name`, `{role: name, vars...}`.
+fn load_role_use(
+    r: &Node,
+    dir: &Path,
+    ctx: &LoadCtx,
+    handlers: &mut Vec<Arc<Task>>,
+    depth: usize,
+) -> Result<TaskNode, LocError> {
+    let (name, spec) = match &r.kind {
+        NodeKind::Str(s) => (s.clone(), Node::new(NodeKind::Map(Vec::new()), r.loc.clone())),
+        NodeKind::Map(_) => {
+            let name = r
+                .get("role")
+                .or_else(|| r.get("name"))
+                .and_then(Node::as_str)
+                .ok_or_else(|| err(r, "a role entry needs `role:`"))?;
+            (name.to_string(), r.clone())
+        }
+        _ => return Err(err(r, "a role entry must be a name or a mapping")),
+    };
+    let mut common = parse_common(&spec, &[])?;
+    common.vars = vars_map(spec.get("vars"))?;
+    load_role(&name, &spec, &common, None, dir, ctx, handlers, depth)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_role(
+    name: &str,
+    spec: &Node,
+    common: &Common,
+    tasks_from: Option<&str>,
+    dir: &Path,
+    ctx: &LoadCtx,
+    handlers: &mut Vec<Arc<Task>>,
+    depth: usize,
+) -> Result<TaskNode, LocError> {
+    if depth > 20 {
+        return Err(err(spec, "role dependencies nested too deeply (cycle?)"));
+    }
+    let path = find_role(name, dir, ctx).ok_or_else(|| {
+        err(spec, format!("role `{name}` not found"))
+            .with_hint(format!("looked in {}/roles, {} and roles_path", dir.display(), dir.display()))
+    })?;
+    let load_vars = |sub: &str| -> Result<Map<String, Value>, LocError> {
+        for f in ["main.yml", "main.yaml", "main.json", "main"] {
+            let p = path.join(sub).join(f);
+            if p.is_file() {
+                let n = yaml::load_file(&p)?;
+                return vars_map(Some(&n));
+            }
+        }
+        Ok(Map::new())
+    };
+    // Role params: everything in the spec that is not a keyword.
+    let mut params = Map::new();
+    for (k, _, v) in spec.map_entries() {
+        if matches!(k.as_str(), "role" | "name" | "vars" | "tags" | "when" | "become" | "become_user" | "become_method" | "environment" | "tasks_from" | "ignore_errors" | "delegate_to" | "no_log") {
+            continue;
+        }
+        params.insert(k, v.to_json());
+    }
+    let role = Arc::new(RoleCtx {
+        name: name.rsplit('/').next().unwrap_or(name).to_string(),
+        path: path.clone(),
+        defaults: load_vars("defaults")?,
+        vars: load_vars("vars")?,
+        params,
+    });
+    let mut block = Vec::new();
+    // meta/main.yml dependencies run first.
+    for f in ["main.yml", "main.yaml"] {
+        let p = path.join("meta").join(f);
+        if p.is_file() {
+            let meta = yaml::load_file(&p)?;
+            if let Some(deps) = meta.get("dependencies") {
+                for d in seq_or_one(deps) {
+                    block.push(load_role_use(d, &path, ctx, handlers, depth + 1)?);
+                }
+            }
+            break;
+        }
+    }
+    let task_file = tasks_from.unwrap_or("main");
+    let mut found = false;
+    for cand in [task_file.to_string(), format!("{task_file}.yml"), format!("{task_file}.yaml")] {
+        let p = path.join("tasks").join(&cand);
+        if p.is_file() {
+            block.extend(load_task_file(&p, Some(&role), ctx)?);
+            found = true;
+            break;
+        }
+    }
+    if !found && tasks_from.is_some() {
+        return Err(err(spec, format!("role `{name}` has no tasks file `{task_file}`")));
+    }
+    for f in ["main.yml", "main.yaml"] {
+        let p = path.join("handlers").join(f);
+        if p.is_file() {
+            let h = load_task_file(&p, Some(&role), ctx)?;
+            collect_handlers(&h, handlers);
+            break;
+        }
+    }
+    Ok(TaskNode::Block(Arc::new(Block {
+        name: Some(format!("role {name}")),
+        block,
+        rescue: Vec::new(),
+        always: Vec::new(),
+        common: common.clone(),
+        role: Some(role),
+        loc: spec.loc.clone(),
+    })))
+}
+
+fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
+    let mut cands = vec![dir.join("roles").join(name), dir.join(name)];
+    for p in &ctx.roles_path {
+        cands.push(p.join(name));
+    }
+    if let Ok(env) = std::env::var("ANSIBLE_ROLES_PATH") {
+        for p in env.split(':').filter(|p| !p.is_empty()) {
+            cands.push(PathBuf::from(p).join(name));
+        }
+    }
+    cands.into_iter().find(|p| p.join("tasks").is_dir() || p.join("meta").is_dir())
+}
+
+fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
+    let mut found: Option<LoopSpec> = None;
+    for (k, kn, v) in n.map_entries() {
+        let spec = match k.as_str() {
+            "loop" => LoopSpec::Items { value: v.to_json(), flatten: false, loc: v.loc.clone() },
+            "with_items" => LoopSpec::Items { value: v.to_json(), flatten: true, loc: v.loc.clone() },
+            "with_list" => LoopSpec::Items { value: v.to_json(), flatten: false, loc: v.loc.clone() },
+            "with_dict" => LoopSpec::Dict { value: v.to_json(), loc: v.loc.clone() },
+            "with_fileglob" => LoopSpec::Fileglob { value: v.to_json(), loc: v.loc.clone() },
+            "with_sequence" => LoopSpec::Sequence {
+                spec: v.scalar_string().ok_or_else(|| err(v, "with_sequence needs `start=N end=M`"))?,
+                loc: v.loc.clone(),
+            },
+            other if other.starts_with("with_") => {
+                return Err(err(kn, format!("`{other}` is not supported by rigger yet")).with_hint("use `loop:` with a filter"))
+            }
+            _ => continue,
+        };
+        if found.is_some() {
+            return Err(err(kn, "a task can have only one loop"));
+        }
+        found = Some(spec);
+    }
+    Ok(found)
+}
+
+fn parse_loop_control(n: &Node) -> Result<LoopControl, LocError> {
+    let Some(lc) = n.get("loop_control") else {
+        return Ok(LoopControl::default());
+    };
+    let mut out = LoopControl::default();
+    for (k, kn, v) in lc.map_entries() {
+        match k.as_str() {
+            "loop_var" => out.loop_var = v.scalar_string(),
+            "index_var" => out.index_var = v.scalar_string(),
+            "label" => out.label = v.scalar_string(),
+            "pause" => {
+                out.pause = Some(match &v.kind {
+                    NodeKind::Int(i) => *i as f64,
+                    NodeKind::Float(f) => *f,
+                    _ => return Err(err(v, "loop_control.pause must be a number of seconds")),
+                })
+            }
+            "extended" => out.extended = matches!(v.kind, NodeKind::Bool(true)),
+            _ => return Err(unknown_keyword(kn, &k, &["loop_var", "index_var", "label", "pause", "extended"], "loop_control")),
+        }
+    }
+    Ok(out)
+}
+
+/// Keywords common to plays, blocks and tasks.
+fn parse_common(n: &Node, _skip: &[&str]) -> Result<Common, LocError> {
+    let mut c = Common {
+        become_: opt_bool(n, "become")?,
+        become_user: opt_string(n, "become_user")?,
+        become_method: opt_string(n, "become_method")?,
+        remote_user: opt_string(n, "remote_user")?,
+        ignore_errors: opt_bool_or_template(n, "ignore_errors")?,
+        ignore_unreachable: opt_bool(n, "ignore_unreachable")?,
+        diff: opt_bool(n, "diff")?,
+        no_log: opt_bool_or_template(n, "no_log")?,
+        delegate_to: opt_string(n, "delegate_to")?,
+        run_once: opt_bool(n, "run_once")?,
+        any_errors_fatal: opt_bool(n, "any_errors_fatal")?,
+        connection: opt_string(n, "connection")?,
+        ..Default::default()
+    };
+    if let Some(m) = &c.become_method {
+        if !matches!(m.as_str(), "sudo" | "su") && !m.contains("{{") {
+            return Err(err(n.get("become_method").unwrap_or(n), format!("unsupported become_method `{m}`")).with_hint("use sudo or su"));
+        }
+    }
+    if let Some(conn) = &c.connection {
+        if !matches!(conn.as_str(), "ssh" | "local" | "smart" | "paramiko") && !conn.contains("{{") {
+            return Err(err(n.get("connection").unwrap_or(n), format!("unsupported connection `{conn}`")).with_hint("use ssh or local"));
+        }
+    }
+    if let Some(cm) = n.get("check_mode") {
+        c.check_mode = Some(match &cm.kind {
+            NodeKind::Bool(b) => CheckModeKw::Bool(*b),
+            _ => return Err(err(cm, "check_mode must be true or false")),
+        });
+    }
+    if let Some(env) = n.get("environment") {
+        c.environment = match &env.kind {
+            NodeKind::Seq(items) => items.iter().map(Node::to_json).collect(),
+            NodeKind::Map(_) | NodeKind::Str(_) => vec![env.to_json()],
+            NodeKind::Null => Vec::new(),
+            _ => return Err(err(env, "environment must be a mapping")),
+        };
+    }
+    if let Some(t) = n.get("tags") {
+        c.tags = string_list(t)?;
+    }
+    if let Some(w) = n.get("when") {
+        c.when = conds(w)?;
+    }
+    Ok(c)
+}
+
+fn cond_from(n: &Node) -> Result<Cond, LocError> {
+    let expr = match &n.kind {
+        NodeKind::Str(s) => strip_braces(s),
+        NodeKind::Bool(b) => if *b { "true" } else { "false" }.to_string(),
+        NodeKind::Int(i) => i.to_string(),
+        _ => return Err(err(n, "a condition must be an expression string")),
+    };
+    Ok(Cond { expr, loc: n.loc.clone() })
+}
+
+/// `when: "{{ x }}"` is accepted (with Ansible's warning semantics) as `x`.
+fn strip_braces(s: &str) -> String {
+    let t = s.trim();
+    if t.starts_with("{{") && t.ends_with("}}") && t.matches("{{").count() == 1 {
+        t[2..t.len() - 2].trim().to_string()
+    } else {
+        t.to_string()
+    }
+}
+
+fn conds(n: &Node) -> Result<Vec<Cond>, LocError> {
+    match &n.kind {
+        NodeKind::Seq(items) => items.iter().map(cond_from).collect(),
+        _ => Ok(vec![cond_from(n)?]),
+    }
+}
+
+fn seq_or_one(n: &Node) -> Vec<&Node> {
+    match &n.kind {
+        NodeKind::Seq(items) => items.iter().collect(),
+        NodeKind::Null => Vec::new(),
+        _ => vec![n],
+    }
+}
+
+fn string_list(n: &Node) -> Result<Vec<String>, LocError> {
+    match &n.kind {
+        NodeKind::Seq(items) => items
+            .iter()
+            .map(|i| i.scalar_string().ok_or_else(|| err(i, "expected a string")))
+            .collect(),
+        NodeKind::Str(s) => Ok(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+        NodeKind::Null => Ok(Vec::new()),
+        _ => n.scalar_string().map(|s| vec![s]).ok_or_else(|| err(n, "expected a string or a list of strings")),
+    }
+}
+
+fn opt_string(n: &Node, key: &str) -> Result<Option<String>, LocError> {
+    match n.get(key) {
+        None => Ok(None),
+        Some(v) if v.is_null() => Ok(None),
+        Some(v) => v
+            .scalar_string()
+            .map(Some)
+            .ok_or_else(|| err(v, format!("`{key}` must be a string, not a {}", v.type_name()))),
+    }
+}
+
+fn opt_bool(n: &Node, key: &str) -> Result<Option<bool>, LocError> {
+    match n.get(key) {
+        None => Ok(None),
+        Some(v) => match &v.kind {
+            NodeKind::Bool(b) => Ok(Some(*b)),
+            NodeKind::Str(s) => crate::modules::args::parse_bool(s)
+                .map(Some)
+                .ok_or_else(|| err(v, format!("`{key}` must be true or false, not `{s}`"))),
+            NodeKind::Null => Ok(None),
+            _ => Err(err(v, format!("`{key}` must be true or false, not a {}", v.type_name()))),
+        },
+    }
+}
+
+fn opt_bool_or_template(n: &Node, key: &str) -> Result<Option<bool>, LocError> {
+    opt_bool(n, key)
+}
+
+/// A `vars:` value: a mapping, or a list of mappings (merged).
+pub(crate) fn vars_map(n: Option<&Node>) -> Result<Map<String, Value>, LocError> {
+    let Some(n) = n else { return Ok(Map::new()) };
+    match &n.kind {
+        NodeKind::Null => Ok(Map::new()),
+        NodeKind::Map(_) => {
+            let mut m = Map::new();
+            for (k, kn, v) in n.map_entries() {
+                if !is_identifier(&k) {
+                    return Err(err(kn, format!("`{k}` is not a valid variable name")));
+                }
+                m.insert(k, v.to_json());
+            }
+            Ok(m)
+        }
+        NodeKind::Seq(items) => {
+            let mut m = Map::new();
+            for i in items {
+                m.extend(vars_map(Some(i))?);
+            }
+            Ok(m)
+        }
+        _ => Err(err(n, format!("vars must be a mapping, not a {}", n.type_name()))),
+    }
+}
