@@ -1,3 +1,5 @@
-//! Execution: connections per host, the task runner, facts.
+//! Execution: connections per host, the playbook runner, facts.
 
+pub mod conn_pool;
 pub mod facts;
+pub mod runner;

@@ -1,1 +1,316 @@
-//! Output: events and their single renderer.
+//! Output: every run produces [`Event`]s; one [`Renderer`] turns them into
+//! Ansible-style text (with an indicatif progress line on a TTY) or JSON lines.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The status of one host for one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+    Unreachable,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    PlaybookStart { playbook: String, check: bool },
+    PlayStart { play: String, hosts: Vec<String> },
+    TaskStart { task: String, location: String, handler: bool },
+    HostResult {
+        host: String,
+        task: String,
+        status: Status,
+        /// Failed but `ignore_errors`.
+        ignored: bool,
+        /// The item of a loop iteration (label).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delegated_to: Option<String>,
+        result: Map<String, Value>,
+    },
+    Warning { message: String },
+    Recap { hosts: BTreeMap<String, HostStats> },
+}
+
+/// Per-host counters of the recap.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostStats {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub rescued: u32,
+    pub ignored: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// The single renderer of a run. Thread-safe; events are written whole.
+pub struct Renderer {
+    format: Format,
+    verbosity: u8,
+    diff: bool,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    progress: Option<ProgressBar>,
+    out: Box<dyn Write + Send>,
+}
+
+impl Renderer {
+    pub fn new(format: Format, verbosity: u8, diff: bool) -> Self {
+        let tty = std::io::stdout().is_terminal() && format == Format::Text;
+        let progress = tty.then(|| {
+            let pb = ProgressBar::new(0);
+            pb.set_style(
+                ProgressStyle::with_template("{spinner} [{pos}/{len}] {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            pb
+        });
+        Renderer { format, verbosity, diff, inner: Mutex::new(Inner { progress, out: Box::new(std::io::stdout()) }) }
+    }
+
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    pub fn emit(&self, ev: &Event) {
+        let mut inner = match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let text = match self.format {
+            Format::Json => {
+                let mut s = serde_json::to_string(ev).unwrap_or_default();
+                s.push('\n');
+                s
+            }
+            Format::Text => self.text(ev),
+        };
+        if let Some(pb) = &inner.progress {
+            match ev {
+                Event::PlayStart { hosts, .. } => {
+                    pb.set_length(hosts.len() as u64);
+                    pb.set_position(0);
+                }
+                Event::TaskStart { task, .. } => {
+                    pb.set_position(0);
+                    pb.set_message(task.clone());
+                }
+                Event::HostResult { item: None, .. } => pb.inc(1),
+                Event::Recap { .. } => pb.finish_and_clear(),
+                _ => {}
+            }
+            if !text.is_empty() {
+                pb.suspend(|| {
+                    let _ = std::io::stdout().write_all(text.as_bytes());
+                });
+            }
+            return;
+        }
+        let _ = inner.out.write_all(text.as_bytes());
+        let _ = inner.out.flush();
+    }
+
+    fn text(&self, ev: &Event) -> String {
+        match ev {
+            Event::PlaybookStart { .. } => String::new(),
+            Event::PlayStart { play, .. } => format!("\n{}\n", banner(&format!("PLAY [{play}]"))),
+            Event::TaskStart { task, location, handler } => {
+                let kind = if *handler { "RUNNING HANDLER" } else { "TASK" };
+                let mut s = format!("\n{}\n", banner(&format!("{kind} [{task}]")));
+                if self.verbosity >= 2 {
+                    s.push_str(&format!("task path: {location}\n"));
+                }
+                s
+            }
+            Event::HostResult { host, status, ignored, item, delegated_to, result, .. } => {
+                self.host_line(host, *status, *ignored, item.as_ref(), delegated_to.as_deref(), result)
+            }
+            Event::Warning { message } => format!("[WARNING]: {message}\n"),
+            Event::Recap { hosts } => {
+                let mut s = format!("\n{}\n", banner("PLAY RECAP"));
+                for (h, st) in hosts {
+                    s.push_str(&format!(
+                        "{:<26} : {:<9} {:<14} {:<17} {:<12} {:<12} {:<12} {}\n",
+                        h,
+                        format!("ok={}", st.ok),
+                        format!("changed={}", st.changed),
+                        format!("unreachable={}", st.unreachable),
+                        format!("failed={}", st.failed),
+                        format!("skipped={}", st.skipped),
+                        format!("rescued={}", st.rescued),
+                        format!("ignored={}", st.ignored),
+                    ));
+                }
+                s
+            }
+        }
+    }
+
+    fn host_line(
+        &self,
+        host: &str,
+        status: Status,
+        ignored: bool,
+        item: Option<&Value>,
+        delegated: Option<&str>,
+        result: &Map<String, Value>,
+    ) -> String {
+        let target = match delegated {
+            Some(d) if d != host => format!("[{host} -> {d}]"),
+            _ => format!("[{host}]"),
+        };
+        let item_s = item.map(|i| format!(" => (item={})", display_item(i))).unwrap_or_default();
+        let mut s = String::new();
+        if self.diff {
+            if let Some(Value::Array(diffs)) = result.get("diff") {
+                for d in diffs {
+                    s.push_str(&render_diff(d));
+                }
+            }
+        }
+        let no_log = result.get("_ansible_no_log").and_then(Value::as_bool).unwrap_or(false);
+        let shown = if no_log {
+            let mut m = Map::new();
+            m.insert(
+                "censored".into(),
+                Value::String("the output has been hidden due to the fact that 'no_log: true' was specified for this result".into()),
+            );
+            m.insert("changed".into(), result.get("changed").cloned().unwrap_or(Value::Bool(false)));
+            m
+        } else {
+            public_result(result)
+        };
+        match status {
+            Status::Ok | Status::Changed => {
+                let word = if status == Status::Changed { "changed" } else { "ok" };
+                // debug output, and everything at -v, shows the result.
+                let show = self.verbosity >= 1 || shown.contains_key("msg") && result.contains_key("_debug") || result.contains_key("_debug");
+                if show {
+                    let mut m = shown.clone();
+                    m.remove("_debug");
+                    s.push_str(&format!("{word}: {target}{item_s} => {}\n", pretty(&m)));
+                } else {
+                    s.push_str(&format!("{word}: {target}{item_s}\n"));
+                }
+            }
+            Status::Skipped => {
+                if self.verbosity >= 1 {
+                    s.push_str(&format!("skipping: {target}{item_s} => {}\n", pretty(&shown)));
+                } else {
+                    s.push_str(&format!("skipping: {target}{item_s}\n"));
+                }
+            }
+            Status::Failed => {
+                let label = if item.is_some() { format!("failed: {target}{item_s}") } else { format!("fatal: {target}: FAILED!") };
+                s.push_str(&format!("{label} => {}\n", serde_json::to_string(&shown).unwrap_or_default()));
+                if ignored {
+                    s.push_str("...ignoring\n");
+                }
+            }
+            Status::Unreachable => {
+                s.push_str(&format!("fatal: {target}: UNREACHABLE! => {}\n", serde_json::to_string(&shown).unwrap_or_default()));
+                if ignored {
+                    s.push_str("...ignoring\n");
+                }
+            }
+        }
+        s
+    }
+}
+
+/// Result keys shown to users: internal `_`-prefixed keys and `diff` are hidden.
+pub fn public_result(result: &Map<String, Value>) -> Map<String, Value> {
+    result
+        .iter()
+        .filter(|(k, _)| (!k.starts_with('_') || *k == "_debug") && *k != "diff" && *k != "_ansible_no_log")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn display_item(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+fn pretty(m: &Map<String, Value>) -> String {
+    serde_json::to_string_pretty(m).unwrap_or_default()
+}
+
+/// `PLAY [x] ****...` padded with stars to 80 columns, as Ansible prints.
+pub fn banner(title: &str) -> String {
+    let stars = 79usize.saturating_sub(title.len() + 1).max(3);
+    format!("{title} {}", "*".repeat(stars))
+}
+
+/// A unified diff of one `{before, after, before_header, after_header}` dict.
+pub fn render_diff(d: &Value) -> String {
+    let get = |k: &str| d.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+    let (before, after) = (get("before"), get("after"));
+    if before == after {
+        return String::new();
+    }
+    let bh = get("before_header");
+    let ah = get("after_header");
+    let diff = similar::TextDiff::from_lines(&before, &after);
+    let mut s = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("before: {bh}"), &format!("after: {ah}"))
+        .to_string();
+    if !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn banner_is_80_columns() {
+        assert_eq!(banner("PLAY [all]").len(), 80);
+        assert!(banner("TASK [x]").starts_with("TASK [x] ***"));
+    }
+
+    #[test]
+    fn recap_line_format() {
+        let r = Renderer::new(Format::Text, 0, false);
+        let mut hosts = BTreeMap::new();
+        hosts.insert("web1".to_string(), HostStats { ok: 2, changed: 1, ..Default::default() });
+        let s = r.text(&Event::Recap { hosts });
+        assert!(s.contains("web1                       : ok=2      changed=1      unreachable=0     failed=0"), "{s}");
+    }
+
+    #[test]
+    fn diff_rendering() {
+        let d = serde_json::json!({"before": "a\nb\n", "after": "a\nc\n", "before_header": "/f", "after_header": "/f"});
+        let s = render_diff(&d);
+        assert!(s.contains("-b\n+c\n"), "{s}");
+        assert!(s.contains("--- before: /f"), "{s}");
+    }
+}

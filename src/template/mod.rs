@@ -105,3 +105,6 @@ impl Templar {
 pub fn search_paths(paths: &[PathBuf]) -> Value {
     Value::Array(paths.iter().map(|p| Value::String(p.display().to_string())).collect())
 }
+
+/// The value of `{{ omit }}`: an argument rendered to this is removed.
+pub const OMIT: &str = "__omit_place_holder__rigger__";

@@ -1,5 +1,500 @@
-//! Controller-side modules: `debug`, `assert`, `fail`, `set_fact`, ...
+//! Controller-side modules: `debug`, `assert`, `fail`, `set_fact`, `pause`,
+//! `meta`, `include_vars`, `add_host`, `group_by`, and the remote `ping`.
+//!
+//! Modules that change run state (`set_fact`, `include_vars`, `add_host`,
+//! `group_by`, `meta`) return it in their result (`ansible_facts`,
+//! `add_host`, `add_group`, `_meta`) and the executor applies it, as Ansible's
+//! action plugins do.
 
-use super::Registry;
+use std::sync::Arc;
 
-pub fn register(_r: &mut Registry) {}
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::args::{de_bool, de_opt_int, de_opt_string, truthy};
+use super::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc};
+
+pub fn register(r: &mut Registry) {
+    r.add(Arc::new(Debug));
+    r.add(Arc::new(Assert));
+    r.add(Arc::new(Fail));
+    r.add(Arc::new(SetFact));
+    r.add(Arc::new(Pause));
+    r.add(Arc::new(Meta));
+    r.add(Arc::new(IncludeVars));
+    r.add(Arc::new(AddHost));
+    r.add(Arc::new(GroupBy));
+    r.add(Arc::new(Ping));
+}
+
+macro_rules! doc {
+    ($name:literal, $short:literal, $desc:literal, free=$free:expr, ctl=$ctl:expr, opts=$opts:expr, ex=$ex:literal, ret=$ret:expr) => {
+        ModuleDoc {
+            name: $name,
+            aliases: &[],
+            short: $short,
+            description: $desc,
+            free_form: $free,
+            options: $opts,
+            examples: $ex,
+            returns: $ret,
+            controller_only: $ctl,
+        }
+    };
+}
+
+static DEBUG_DOC: ModuleDoc = doc!(
+    "debug",
+    "Print a message or a variable",
+    "Prints `msg`, or the value of the variable/expression `var`, on the controller.",
+    free = false,
+    ctl = true,
+    opts = &[
+        OptionDoc::new("msg", OptKind::Raw, "The message to print.").default("Hello world!"),
+        OptionDoc::new("var", OptKind::Str, "A variable name or expression to print (no braces)."),
+        OptionDoc::new("verbosity", OptKind::Int, "Print only at this -v level or above.").default("0"),
+    ],
+    ex = "- debug:\n    msg: \"{{ inventory_hostname }} runs {{ ansible_facts.distribution }}\"\n- debug:\n    var: result.stdout_lines\n",
+    ret = &[ReturnDoc { name: "msg", description: "the message" }]
+);
+
+struct Debug;
+
+#[async_trait]
+impl Module for Debug {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DEBUG_DOC
+    }
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct P {
+            msg: Option<Value>,
+            #[serde(default, deserialize_with = "de_opt_string")]
+            var: Option<String>,
+            #[serde(default, deserialize_with = "de_opt_int")]
+            #[allow(dead_code)]
+            verbosity: Option<i64>,
+        }
+        let p: P = parse_params(&DEBUG_DOC, args)?;
+        if p.msg.is_some() && p.var.is_some() {
+            return Err(ModuleError::Args("debug: `msg` and `var` are mutually exclusive".into()));
+        }
+        let mut out = ModuleOutcome::ok();
+        if let Some(var) = p.var {
+            let v = match ctx.templar.eval(&var, ctx.vars, ctx.loc) {
+                Ok(v) => v,
+                Err(_) => Value::String("VARIABLE IS NOT DEFINED!".into()),
+            };
+            out.ret.insert(var, v);
+        } else {
+            out.ret.insert("msg".into(), p.msg.unwrap_or_else(|| Value::String("Hello world!".into())));
+        }
+        Ok(out)
+    }
+}
+
+static ASSERT_DOC: ModuleDoc = doc!(
+    "assert",
+    "Fail unless expressions are true",
+    "Evaluates each expression in `that`; the task fails with `fail_msg` on the first false one.",
+    free = false,
+    ctl = true,
+    opts = &[
+        OptionDoc::new("that", OptKind::Raw, "An expression or a list of expressions (no braces).").required(),
+        OptionDoc::new("fail_msg", OptKind::Raw, "Message when an assertion fails.").aliases(&["msg"]),
+        OptionDoc::new("success_msg", OptKind::Raw, "Message when all pass.").default("All assertions passed"),
+        OptionDoc::new("quiet", OptKind::Bool, "Less output.").default("no"),
+    ],
+    ex = "- assert:\n    that:\n      - result.rc == 0\n      - \"'ok' in result.stdout\"\n    fail_msg: the service did not start\n",
+    ret = &[ReturnDoc { name: "assertion", description: "the failed expression" }]
+);
+
+struct Assert;
+
+#[async_trait]
+impl Module for Assert {
+    fn doc(&self) -> &'static ModuleDoc {
+        &ASSERT_DOC
+    }
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct P {
+            that: Value,
+            fail_msg: Option<Value>,
+            success_msg: Option<Value>,
+            #[serde(default, deserialize_with = "de_bool")]
+            #[allow(dead_code)]
+            quiet: bool,
+        }
+        let p: P = parse_params(&ASSERT_DOC, args)?;
+        let exprs: Vec<Value> = match p.that {
+            Value::Array(a) => a,
+            other => vec![other],
+        };
+        for e in exprs {
+            let ok = match &e {
+                Value::String(s) => {
+                    let s = s.trim();
+                    let s = s.strip_prefix("{{").and_then(|x| x.strip_suffix("}}")).unwrap_or(s);
+                    ctx.templar.eval_bool(s, ctx.vars, ctx.loc).map_err(|e| ModuleError::Failed(e.msg))?
+                }
+                other => truthy(other),
+            };
+            if !ok {
+                let msg = match &p.fail_msg {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => "Assertion failed".into(),
+                };
+                let mut o = ModuleOutcome::failed(msg);
+                o.ret.insert("assertion".into(), e.clone());
+                o.ret.insert("evaluated_to".into(), Value::Bool(false));
+                return Ok(o);
+            }
+        }
+        let msg = match p.success_msg {
+            Some(Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => "All assertions passed".into(),
+        };
+        Ok(ModuleOutcome::ok().with_msg(msg))
+    }
+}
+
+static FAIL_DOC: ModuleDoc = doc!(
+    "fail",
+    "Fail with a message",
+    "Fails the task with `msg`; usually combined with `when`.",
+    free = false,
+    ctl = true,
+    opts = &[OptionDoc::new("msg", OptKind::Raw, "The failure message.").default("Failed as requested from task")],
+    ex = "- fail:\n    msg: unsupported distribution\n  when: ansible_facts.os_family != 'Debian'\n",
+    ret = &[]
+);
+
+struct Fail;
+
+#[async_trait]
+impl Module for Fail {
+    fn doc(&self) -> &'static ModuleDoc {
+        &FAIL_DOC
+    }
+    async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct P {
+            msg: Option<Value>,
+        }
+        let p: P = parse_params(&FAIL_DOC, args)?;
+        Ok(ModuleOutcome::failed(match p.msg {
+            Some(Value::String(s)) => s,
+            Some(other) => other.to_string(),
+            None => "Failed as requested from task".into(),
+        }))
+    }
+}
+
+static SET_FACT_DOC: ModuleDoc = doc!(
+    "set_fact",
+    "Set host variables",
+    "Every argument becomes a host variable for the rest of the run (precedence of \
+set_fact/registered vars). `cacheable` is accepted.",
+    free = false,
+    ctl = true,
+    opts = &[],
+    ex = "- set_fact:\n    app_port: 8080\n    app_url: \"http://{{ inventory_hostname }}:8080\"\n",
+    ret = &[ReturnDoc { name: "ansible_facts", description: "the variables set" }]
+);
+
+struct SetFact;
+
+#[async_trait]
+impl Module for SetFact {
+    fn doc(&self) -> &'static ModuleDoc {
+        &SET_FACT_DOC
+    }
+    async fn run(&self, _ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        args.remove("cacheable");
+        if args.is_empty() {
+            return Err(ModuleError::Args("set_fact: no variables given".into()));
+        }
+        for k in args.keys() {
+            let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(ModuleError::Args(format!("set_fact: `{k}` is not a valid variable name")));
+            }
+        }
+        Ok(ModuleOutcome::ok().with("ansible_facts", Value::Object(args)))
+    }
+}
+
+static PAUSE_DOC: ModuleDoc = doc!(
+    "pause",
+    "Wait for a number of seconds or minutes",
+    "Sleeps on the controller. Interactive prompts are not supported: rigger runs unattended.",
+    free = false,
+    ctl = true,
+    opts = &[
+        OptionDoc::new("seconds", OptKind::Float, "Seconds to wait."),
+        OptionDoc::new("minutes", OptKind::Float, "Minutes to wait."),
+        OptionDoc::new("prompt", OptKind::Str, "Not supported without seconds/minutes."),
+        OptionDoc::new("echo", OptKind::Bool, "Accepted for compatibility."),
+    ],
+    ex = "- pause:\n    seconds: 5\n",
+    ret = &[ReturnDoc { name: "delta", description: "seconds waited" }]
+);
+
+struct Pause;
+
+#[async_trait]
+impl Module for Pause {
+    fn doc(&self) -> &'static ModuleDoc {
+        &PAUSE_DOC
+    }
+    async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let num = |k: &str| -> Result<Option<f64>, ModuleError> {
+            match args.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => Ok(n.as_f64()),
+                Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| ModuleError::Args(format!("pause: `{k}` must be a number"))),
+                Some(_) => Err(ModuleError::Args(format!("pause: `{k}` must be a number"))),
+            }
+        };
+        let secs = num("seconds")?.unwrap_or(0.0) + num("minutes")?.unwrap_or(0.0) * 60.0;
+        if secs <= 0.0 && args.get("seconds").is_none() && args.get("minutes").is_none() {
+            return Err(ModuleError::Args("pause: interactive prompts are not supported; give `seconds` or `minutes`".into()));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs_f64(secs.max(0.0))).await;
+        Ok(ModuleOutcome::ok().with("delta", secs))
+    }
+}
+
+static META_DOC: ModuleDoc = doc!(
+    "meta",
+    "Control the run: flush_handlers, end_play, end_host, clear_facts, noop",
+    "Executes a run-control action. Supported: flush_handlers, end_play, end_host, \
+end_batch, clear_facts, clear_host_errors, refresh_inventory, noop.",
+    free = true,
+    ctl = true,
+    opts = &[],
+    ex = "- meta: flush_handlers\n",
+    ret = &[]
+);
+
+struct Meta;
+
+#[async_trait]
+impl Module for Meta {
+    fn doc(&self) -> &'static ModuleDoc {
+        &META_DOC
+    }
+    async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let action = args.get("_raw_params").and_then(Value::as_str).unwrap_or("").trim().to_string();
+        match action.as_str() {
+            "flush_handlers" | "end_play" | "end_host" | "end_batch" | "clear_facts" | "clear_host_errors" | "noop"
+            | "refresh_inventory" => Ok(ModuleOutcome::ok().with("_meta", action)),
+            other => Err(ModuleError::Args(format!("meta: unsupported action `{other}`"))),
+        }
+    }
+}
+
+static INCLUDE_VARS_DOC: ModuleDoc = doc!(
+    "include_vars",
+    "Load variables from a YAML/JSON file or directory on the controller",
+    "Reads `file` (or every file in `dir`) relative to the task's directory, a role's `vars/`, \
+or the playbook directory, and sets the variables for the host (include_vars precedence).",
+    free = true,
+    ctl = true,
+    opts = &[
+        OptionDoc::new("file", OptKind::Path, "File to load."),
+        OptionDoc::new("dir", OptKind::Path, "Directory whose files are loaded, sorted by name."),
+        OptionDoc::new("name", OptKind::Str, "Put the variables under this one variable."),
+        OptionDoc::new("files_matching", OptKind::Str, "Regex of file names to load from `dir`."),
+        OptionDoc::new("ignore_files", OptKind::List, "File names to skip in `dir`."),
+        OptionDoc::new("extensions", OptKind::List, "File extensions loaded from `dir`.").default("[yaml, yml, json]"),
+        OptionDoc::new("depth", OptKind::Int, "Recursion depth in `dir` (0 = unlimited)."),
+    ],
+    ex = "- include_vars: \"{{ ansible_facts.os_family }}.yml\"\n- include_vars:\n    dir: vars/\n    name: settings\n",
+    ret = &[ReturnDoc { name: "ansible_included_var_files", description: "files loaded" }]
+);
+
+struct IncludeVars;
+
+#[async_trait]
+impl Module for IncludeVars {
+    fn doc(&self) -> &'static ModuleDoc {
+        &INCLUDE_VARS_DOC
+    }
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+        let file = s("file").or_else(|| s("_raw_params"));
+        let mut files = Vec::new();
+        if let Some(f) = file {
+            files.push(ctx.find_local("vars", &f)?);
+        } else if let Some(d) = s("dir") {
+            let dir = ctx.find_local("vars", &d)?;
+            let re = match s("files_matching") {
+                Some(r) => Some(regex::Regex::new(&r).map_err(|e| ModuleError::Args(format!("include_vars: bad files_matching: {e}")))?),
+                None => None,
+            };
+            let ignore: Vec<String> = args
+                .get("ignore_files")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let mut entries: Vec<_> = std::fs::read_dir(&dir)
+                .map_err(|e| ModuleError::Failed(format!("include_vars: cannot read {}: {e}", dir.display())))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file())
+                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json")))
+                .filter(|p| {
+                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    !ignore.iter().any(|i| i == n) && re.as_ref().is_none_or(|r| r.is_match(n))
+                })
+                .collect();
+            entries.sort();
+            files = entries;
+        } else {
+            return Err(ModuleError::Args("include_vars: give `file` or `dir`".into()));
+        }
+        let mut vars = Map::new();
+        for f in &files {
+            let n = crate::yaml::load_file(f).map_err(|e| ModuleError::Failed(e.to_string()))?;
+            match n.to_json() {
+                Value::Object(m) => vars.extend(m),
+                Value::Null => {}
+                _ => return Err(ModuleError::Failed(format!("{}: variables file must be a mapping", f.display()))),
+            }
+        }
+        let facts = match s("name") {
+            Some(name) => {
+                let mut m = Map::new();
+                m.insert(name, Value::Object(vars));
+                m
+            }
+            None => vars,
+        };
+        Ok(ModuleOutcome::ok()
+            .with("ansible_facts", Value::Object(facts))
+            .with("_include_vars", true)
+            .with(
+                "ansible_included_var_files",
+                files.iter().map(|f| Value::String(f.display().to_string())).collect::<Vec<_>>(),
+            ))
+    }
+}
+
+static ADD_HOST_DOC: ModuleDoc = doc!(
+    "add_host",
+    "Add a host (and groups) to the in-memory inventory",
+    "Adds `name` to the inventory for the following plays, in `groups`, with every other \
+argument as a host variable.",
+    free = false,
+    ctl = true,
+    opts = &[
+        OptionDoc::new("name", OptKind::Str, "Host name.").aliases(&["host", "hostname"]).required(),
+        OptionDoc::new("groups", OptKind::List, "Groups to add the host to.").aliases(&["group", "groupname"]),
+    ],
+    ex = "- add_host:\n    name: \"{{ new_ip }}\"\n    groups: just_created\n    ansible_user: debian\n",
+    ret = &[]
+);
+
+struct AddHost;
+
+#[async_trait]
+impl Module for AddHost {
+    fn doc(&self) -> &'static ModuleDoc {
+        &ADD_HOST_DOC
+    }
+    async fn run(&self, _ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let name = ["name", "host", "hostname"]
+            .iter()
+            .find_map(|k| args.remove(*k))
+            .and_then(|v| v.as_str().map(str::to_string))
+            .ok_or_else(|| ModuleError::Args("add_host: `name` is required".into()))?;
+        let groups = ["groups", "group", "groupname"].iter().find_map(|k| args.remove(*k)).unwrap_or(Value::Null);
+        let groups: Vec<Value> = match groups {
+            Value::Array(a) => a,
+            Value::String(s) => s.split(',').map(|x| Value::String(x.trim().to_string())).collect(),
+            Value::Null => Vec::new(),
+            other => vec![other],
+        };
+        let mut spec = Map::new();
+        spec.insert("host_name".into(), Value::String(name));
+        spec.insert("groups".into(), Value::Array(groups));
+        spec.insert("host_vars".into(), Value::Object(args));
+        Ok(ModuleOutcome::changed(true).with("add_host", Value::Object(spec)))
+    }
+}
+
+static GROUP_BY_DOC: ModuleDoc = doc!(
+    "group_by",
+    "Create groups from a key",
+    "Adds the host to the group named `key` (and to `parents`).",
+    free = false,
+    ctl = true,
+    opts = &[
+        OptionDoc::new("key", OptKind::Str, "Group name.").required(),
+        OptionDoc::new("parents", OptKind::List, "Parent groups.").default("all"),
+    ],
+    ex = "- group_by:\n    key: os_{{ ansible_facts.distribution }}\n",
+    ret = &[]
+);
+
+struct GroupBy;
+
+#[async_trait]
+impl Module for GroupBy {
+    fn doc(&self) -> &'static ModuleDoc {
+        &GROUP_BY_DOC
+    }
+    async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let key = args
+            .get("key")
+            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .ok_or_else(|| ModuleError::Args("group_by: `key` is required".into()))?;
+        let key: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+        let parents = args.get("parents").cloned().unwrap_or(Value::Array(vec![Value::String("all".into())]));
+        let parents = match parents {
+            Value::String(s) => Value::Array(vec![Value::String(s)]),
+            other => other,
+        };
+        Ok(ModuleOutcome::ok().with("add_group", key).with("parent_groups", parents))
+    }
+}
+
+static PING_DOC: ModuleDoc = doc!(
+    "ping",
+    "Check that the host can be reached and run a shell",
+    "Runs a trivial command on the host; returns `ping: pong` (or `data`). `data: crash` fails.",
+    free = false,
+    ctl = false,
+    opts = &[OptionDoc::new("data", OptKind::Str, "Value returned as `ping`.").default("pong")],
+    ex = "- ping:\n",
+    ret = &[ReturnDoc { name: "ping", description: "`data`, `pong` by default" }]
+);
+
+struct Ping;
+
+#[async_trait]
+impl Module for Ping {
+    fn doc(&self) -> &'static ModuleDoc {
+        &PING_DOC
+    }
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let data = args.get("data").and_then(Value::as_str).unwrap_or("pong").to_string();
+        if data == "crash" {
+            return Ok(ModuleOutcome::failed("boom"));
+        }
+        let out = ctx.run("echo pong").await?;
+        if out.status != 0 || !out.stdout_str().contains("pong") {
+            return Ok(ModuleOutcome::failed(format!("the host's shell did not answer: {}", out.stderr_str().trim())));
+        }
+        Ok(ModuleOutcome::ok().with("ping", data))
+    }
+}

@@ -1,0 +1,218 @@
+//! One connection per host for the whole run, opened on first use.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tokio::sync::OnceCell;
+
+use crate::connection::local::LocalConnection;
+use crate::connection::ssh::SshConnection;
+use crate::connection::{ConnError, Connection, HostKeyChecking, SshTarget};
+
+/// Connection settings from the command line; inventory variables override them.
+#[derive(Debug, Clone)]
+pub struct ConnDefaults {
+    pub user: Option<String>,
+    pub private_key: Option<PathBuf>,
+    pub host_key_checking: HostKeyChecking,
+    pub known_hosts: Option<PathBuf>,
+    pub ssh_config: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    pub password: Option<String>,
+    pub key_passphrase: Option<String>,
+    /// `local` forces the local connection for every host (`-c local`).
+    pub connection: Option<String>,
+}
+
+impl Default for ConnDefaults {
+    fn default() -> Self {
+        ConnDefaults {
+            user: None,
+            private_key: None,
+            host_key_checking: HostKeyChecking::Strict,
+            known_hosts: None,
+            ssh_config: None,
+            connect_timeout: Duration::from_secs(10),
+            password: None,
+            key_passphrase: None,
+            connection: None,
+        }
+    }
+}
+
+type Slot = Arc<OnceCell<Result<Arc<dyn Connection>, ConnError>>>;
+
+/// Connections by host name. Concurrent first uses of a host share one connect.
+pub struct ConnPool {
+    defaults: ConnDefaults,
+    slots: Mutex<HashMap<String, Slot>>,
+}
+
+impl ConnPool {
+    pub fn new(defaults: ConnDefaults) -> Self {
+        ConnPool { defaults, slots: Mutex::new(HashMap::new()) }
+    }
+
+    /// The connection for `host`, whose variables are `vars`.
+    pub async fn get(&self, host: &str, vars: &Map<String, Value>) -> Result<Arc<dyn Connection>, ConnError> {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots.entry(host.to_string()).or_default().clone()
+        };
+        slot.get_or_init(|| self.connect(host, vars)).await.clone()
+    }
+
+    /// Forget a host's connection (after `reboot`, or a dropped link) so the next use reconnects.
+    pub fn reset(&self, host: &str) {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(host);
+    }
+
+    async fn connect(&self, host: &str, vars: &Map<String, Value>) -> Result<Arc<dyn Connection>, ConnError> {
+        let kind = var_str(vars, "ansible_connection").or_else(|| self.defaults.connection.clone());
+        let implicit_local = host == "localhost" && !vars.contains_key("ansible_host") && kind.is_none();
+        if kind.as_deref() == Some("local") || implicit_local {
+            return Ok(Arc::new(LocalConnection::new(host)));
+        }
+        if let Some(k) = kind.as_deref() {
+            if !matches!(k, "ssh" | "smart" | "paramiko") {
+                return Err(ConnError::Connect { addr: host.to_string(), reason: format!("unsupported connection type `{k}`") });
+            }
+        }
+        let target = self.target_for(host, vars)?;
+        let conn = SshConnection::connect(&target).await?;
+        Ok(Arc::new(conn))
+    }
+
+    /// Build the SSH target of a host from its variables and the defaults.
+    pub fn target_for(&self, host: &str, vars: &Map<String, Value>) -> Result<SshTarget, ConnError> {
+        let address = var_str(vars, "ansible_host").or_else(|| var_str(vars, "ansible_ssh_host")).unwrap_or_else(|| host.to_string());
+        let mut t = SshTarget::new(host, &address);
+        if let Some(p) = var_str(vars, "ansible_port").or_else(|| var_str(vars, "ansible_ssh_port")) {
+            t.port = p
+                .parse()
+                .map_err(|_| ConnError::Connect { addr: address.clone(), reason: format!("invalid ansible_port `{p}`") })?;
+        }
+        if let Some(u) = var_str(vars, "ansible_user").or_else(|| var_str(vars, "ansible_ssh_user")).or_else(|| self.defaults.user.clone()) {
+            t.user = u;
+        }
+        if let Some(k) = var_str(vars, "ansible_ssh_private_key_file").or_else(|| var_str(vars, "ansible_private_key_file")) {
+            t.identity_files = vec![expand_tilde(&k)];
+        } else if let Some(k) = &self.defaults.private_key {
+            t.identity_files = vec![k.clone()];
+        }
+        t.password = var_str(vars, "ansible_password").or_else(|| var_str(vars, "ansible_ssh_pass")).or_else(|| self.defaults.password.clone());
+        t.key_passphrase = var_str(vars, "ansible_ssh_private_key_passphrase").or_else(|| self.defaults.key_passphrase.clone());
+        t.host_key_checking = match var_str(vars, "ansible_host_key_checking").or_else(|| var_str(vars, "ansible_ssh_host_key_checking")) {
+            Some(v) => v.parse().map_err(|e: String| ConnError::Connect { addr: address.clone(), reason: e })?,
+            None => self.defaults.host_key_checking,
+        };
+        if let Some(kh) = &self.defaults.known_hosts {
+            t.known_hosts = vec![kh.clone()];
+        }
+        if let Some(kh) = var_str(vars, "ansible_ssh_known_hosts_file") {
+            t.known_hosts = vec![expand_tilde(&kh)];
+        }
+        t.connect_timeout = match var_str(vars, "ansible_ssh_timeout").or_else(|| var_str(vars, "ansible_timeout")) {
+            Some(s) => Duration::from_secs(s.parse().unwrap_or(self.defaults.connect_timeout.as_secs())),
+            None => self.defaults.connect_timeout,
+        };
+        // Bastions: `ansible_ssh_common_args: -o ProxyJump=user@bastion:22` or `-J ...`.
+        if let Some(args) = var_str(vars, "ansible_ssh_common_args").or_else(|| var_str(vars, "ansible_ssh_extra_args")) {
+            if let Some(spec) = proxy_jump_arg(&args) {
+                for hop in spec.split(',').filter(|h| !h.is_empty()) {
+                    let mut j = parse_jump(hop, &t);
+                    j.host_key_checking = t.host_key_checking;
+                    t.jump_hosts.push(j);
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+fn proxy_jump_arg(args: &str) -> Option<String> {
+    let words = shlex::split(args)?;
+    let mut it = words.iter().peekable();
+    while let Some(w) = it.next() {
+        if w == "-J" {
+            return it.next().cloned();
+        }
+        if let Some(rest) = w.strip_prefix("-J") {
+            return Some(rest.to_string());
+        }
+        let opt = if w == "-o" { it.next().cloned() } else { w.strip_prefix("-o").map(str::to_string) };
+        if let Some(o) = opt {
+            let (k, v) = o.split_once(['=', ' ']).unwrap_or((&o, ""));
+            if k.eq_ignore_ascii_case("ProxyJump") {
+                return Some(v.trim().to_string());
+            }
+        }
+    }
+    None
+}
+
+/// `[user@]host[:port]` → a target inheriting keys and known_hosts from `base`.
+fn parse_jump(spec: &str, base: &SshTarget) -> SshTarget {
+    let (user, rest) = match spec.split_once('@') {
+        Some((u, r)) => (Some(u.to_string()), r),
+        None => (None, spec),
+    };
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() => (h.trim_matches(['[', ']']).to_string(), p.parse().unwrap_or(22)),
+        _ => (rest.to_string(), 22),
+    };
+    let mut j = SshTarget::new(&host, &host);
+    j.port = port;
+    j.user = user.unwrap_or_else(|| base.user.clone());
+    j.identity_files = base.identity_files.clone();
+    j.known_hosts = base.known_hosts.clone();
+    j.key_passphrase = base.key_passphrase.clone();
+    j.connect_timeout = base.connect_timeout;
+    j
+}
+
+pub fn var_str(vars: &Map<String, Value>, key: &str) -> Option<String> {
+    match vars.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+pub fn expand_tilde(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), crate::connection::home_dir()) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_jump_forms() {
+        assert_eq!(proxy_jump_arg("-o ProxyJump=a@b:2222").as_deref(), Some("a@b:2222"));
+        assert_eq!(proxy_jump_arg("-J bastion").as_deref(), Some("bastion"));
+        assert_eq!(proxy_jump_arg("-o StrictHostKeyChecking=no"), None);
+        let base = SshTarget::new("h", "h");
+        let j = parse_jump("ops@10.0.0.1:2200", &base);
+        assert_eq!((j.user.as_str(), j.address.as_str(), j.port), ("ops", "10.0.0.1", 2200));
+    }
+
+    #[test]
+    fn target_from_inventory_vars() {
+        let pool = ConnPool::new(ConnDefaults::default());
+        let vars: Map<String, Value> = serde_json::from_str(
+            r#"{"ansible_host":"127.0.1.5","ansible_port":2222,"ansible_user":"deploy","ansible_ssh_private_key_file":"/k"}"#,
+        )
+        .unwrap();
+        let t = pool.target_for("web1", &vars).unwrap();
+        assert_eq!((t.address.as_str(), t.port, t.user.as_str()), ("127.0.1.5", 2222, "deploy"));
+        assert_eq!(t.identity_files, vec![PathBuf::from("/k")]);
+    }
+}
