@@ -4,6 +4,7 @@
 //! keeps its location) → plan → execute (per-host tasks over one connection
 //! per host) → events → one renderer + recap + exit code.
 
+pub mod app;
 pub mod cli;
 pub mod connection;
 pub mod error;

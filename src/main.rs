@@ -1,3 +1,55 @@
-fn main() {
-    println!("rigger");
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use clap::Parser;
+
+use rigger::cli::Cli;
+use rigger::exec::runner::INTERRUPTED;
+
+fn main() -> ExitCode {
+    // An unexpected internal error is exit code 250, as ansible-playbook's.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("rigger: internal error (please report it): {info}");
+        std::process::exit(250);
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 5,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rigger: cannot start the runtime: {e}");
+            return ExitCode::from(250);
+        }
+    };
+    let code = rt.block_on(async {
+        // First Ctrl-C: start no new task, finish running ones, print the recap.
+        // Second: stop at once.
+        tokio::spawn(async {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                    eprintln!("\nrigger: interrupted twice, aborting");
+                    std::process::exit(130);
+                }
+                eprintln!("\nrigger: interrupted; letting running tasks finish (Ctrl-C again to abort)");
+            }
+        });
+        match rigger::app::run(cli).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("{e}");
+                e.exit_code()
+            }
+        }
+    });
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -64,6 +64,8 @@ pub enum Format {
 /// The single renderer of a run. Thread-safe; events are written whole.
 pub struct Renderer {
     format: Format,
+    /// `rigger adhoc`: one block per host, no headers or recap.
+    adhoc: bool,
     verbosity: u8,
     diff: bool,
     inner: Mutex<Inner>,
@@ -86,7 +88,20 @@ impl Renderer {
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
             pb
         });
-        Renderer { format, verbosity, diff, inner: Mutex::new(Inner { progress, out: Box::new(std::io::stdout()) }) }
+        Renderer { format, adhoc: false, verbosity, diff, inner: Mutex::new(Inner { progress, out: Box::new(std::io::stdout()) }) }
+    }
+
+    /// The renderer of `rigger adhoc`: `host | CHANGED | rc=0 >>` blocks, or
+    /// one JSON object per host with `json`.
+    pub fn adhoc(json: bool, verbosity: u8, diff: bool) -> Self {
+        let mut r = Renderer::new(if json { Format::Json } else { Format::Text }, verbosity, diff);
+        r.adhoc = true;
+        if let Ok(inner) = r.inner.get_mut() {
+            if let Some(pb) = inner.progress.take() {
+                pb.finish_and_clear();
+            }
+        }
+        r
     }
 
     pub fn format(&self) -> Format {
@@ -99,6 +114,7 @@ impl Renderer {
             Err(p) => p.into_inner(),
         };
         let text = match self.format {
+            _ if self.adhoc => self.adhoc_text(ev),
             Format::Json => {
                 let mut s = serde_json::to_string(ev).unwrap_or_default();
                 s.push('\n');
@@ -129,6 +145,63 @@ impl Renderer {
         }
         let _ = inner.out.write_all(text.as_bytes());
         let _ = inner.out.flush();
+    }
+
+    fn adhoc_text(&self, ev: &Event) -> String {
+        let Event::HostResult { host, status, result, .. } = ev else {
+            return match ev {
+                Event::Warning { message } => format!("[WARNING]: {message}\n"),
+                _ => String::new(),
+            };
+        };
+        if self.format == Format::Json {
+            let mut line = serde_json::to_string(&serde_json::json!({
+                "host": host,
+                "status": status,
+                "result": public_result(result),
+            }))
+            .unwrap_or_default();
+            line.push('\n');
+            return line;
+        }
+        let shown = public_result(result);
+        let word = match status {
+            Status::Ok => "SUCCESS",
+            Status::Changed => "CHANGED",
+            Status::Failed => "FAILED",
+            Status::Skipped => "SKIPPED",
+            Status::Unreachable => "UNREACHABLE!",
+        };
+        let mut s = String::new();
+        if self.diff {
+            if let Some(Value::Array(diffs)) = result.get("diff") {
+                for d in diffs {
+                    s.push_str(&render_diff(d));
+                }
+            }
+        }
+        match (status, shown.get("rc"), shown.get("stdout")) {
+            (Status::Ok | Status::Changed | Status::Failed, Some(rc), Some(out)) => {
+                s.push_str(&format!("{host} | {word} | rc={rc} >>\n"));
+                if let Some(o) = out.as_str().filter(|o| !o.is_empty()) {
+                    s.push_str(o);
+                    s.push('\n');
+                }
+                if let Some(e) = shown.get("stderr").and_then(Value::as_str).filter(|e| !e.is_empty()) {
+                    s.push_str(e);
+                    s.push('\n');
+                }
+                if *status == Status::Failed && shown.get("msg").is_some() && out.as_str() == Some("") {
+                    s.push_str(&format!("{}\n", shown["msg"].as_str().unwrap_or_default()));
+                }
+            }
+            (Status::Failed | Status::Unreachable, _, _) => {
+                let word = if *status == Status::Failed { "FAILED!" } else { word };
+                s.push_str(&format!("{host} | {word} => {}\n", pretty(&shown)));
+            }
+            _ => s.push_str(&format!("{host} | {word} => {}\n", pretty(&shown))),
+        }
+        s
     }
 
     fn text(&self, ev: &Event) -> String {

@@ -1,0 +1,487 @@
+//! The commands: turn parsed CLI arguments into a run and an exit code.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::cli::{AdhocArgs, Cli, Command, DocArgs, InventoryArgs, OutputFormat, QuickstartArgs, RunArgs, TargetArgs};
+use crate::error::{AppError, LocError};
+use crate::exec::conn_pool::ConnDefaults;
+use crate::exec::runner::{RunOptions, Runner};
+use crate::inventory::Inventory;
+use crate::output::{Format, Renderer};
+use crate::playbook::{self, Common, LoopControl, Play, Playbook, Strategy, Task, TaskNode};
+use crate::yaml::{Loc, Node, NodeKind};
+
+/// Run a command; the result is the process exit code.
+pub async fn run(cli: Cli) -> Result<i32, AppError> {
+    let v = cli.verbose;
+    match cli.command {
+        Command::Run(a) => run_playbooks(a, v).await,
+        Command::Adhoc(a) => adhoc(a, v).await,
+        Command::Inventory(a) => inventory(a),
+        Command::Doc(a) => doc(a),
+        Command::Quickstart(a) => quickstart(a, v).await,
+    }
+}
+
+/// Parse `-e` values: `k=v k2=v2`, a YAML/JSON mapping, or `@file`.
+pub fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>, AppError> {
+    let mut out = Map::new();
+    for item in items {
+        let item = item.trim();
+        if let Some(file) = item.strip_prefix('@') {
+            let n = crate::yaml::load_file(Path::new(file))?;
+            match n.to_json() {
+                Value::Object(m) => out.extend(m),
+                Value::Null => {}
+                _ => return Err(LocError::new(n.loc, "extra vars file must be a mapping").into()),
+            }
+        } else if item.starts_with('{') || item.starts_with("---") {
+            let n = crate::yaml::parse_one(item, "<extra vars>")?;
+            match n.to_json() {
+                Value::Object(m) => out.extend(m),
+                _ => return Err(AppError::Usage(format!("-e {item}: expected a mapping"))),
+            }
+        } else {
+            let loc = Loc::synthetic("<extra vars>");
+            for (k, v) in crate::modules::args::parse_kv(item, false, &loc)? {
+                out.insert(k, Value::String(v));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
+    let sources: Vec<String> = if sources.is_empty() {
+        if Path::new("/etc/ansible/hosts").exists() {
+            vec!["/etc/ansible/hosts".to_string()]
+        } else {
+            vec!["localhost,".to_string()]
+        }
+    } else {
+        sources.to_vec()
+    };
+    Ok(Inventory::load(&sources)?)
+}
+
+fn become_password(t: &TargetArgs) -> Result<Option<String>, AppError> {
+    if let Ok(p) = std::env::var("RIGGER_BECOME_PASSWORD") {
+        return Ok(Some(p));
+    }
+    if !t.ask_become_pass {
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(AppError::Usage(
+            "-K needs a terminal to ask for the password; set RIGGER_BECOME_PASSWORD or ansible_become_password instead".into(),
+        ));
+    }
+    eprint!("BECOME password: ");
+    let _ = std::process::Command::new("stty").arg("-echo").status();
+    let mut line = String::new();
+    let r = std::io::stdin().read_line(&mut line);
+    let _ = std::process::Command::new("stty").arg("echo").status();
+    eprintln!();
+    r.map_err(|e| AppError::Other(format!("cannot read the password: {e}")))?;
+    Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()))
+}
+
+fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<RunOptions, AppError> {
+    let host_key_checking = match t.host_key_checking.to_ascii_lowercase().as_str() {
+        // ANSIBLE_HOST_KEY_CHECKING=False is the common Ansible spelling.
+        "false" | "no" | "0" => crate::connection::HostKeyChecking::Off,
+        "true" | "yes" | "1" => crate::connection::HostKeyChecking::Strict,
+        other => other.parse().map_err(AppError::Usage)?,
+    };
+    if let Some(m) = &t.become_method {
+        m.parse::<crate::connection::BecomeMethod>().map_err(AppError::Usage)?;
+    }
+    if let Some(c) = &t.connection {
+        if !matches!(c.as_str(), "ssh" | "local" | "smart") {
+            return Err(AppError::Usage(format!("unsupported connection `{c}` (use ssh or local)")));
+        }
+    }
+    Ok(RunOptions {
+        forks: t.forks.max(1),
+        check: t.check,
+        diff: t.diff,
+        limit: match &t.limit {
+            Some(l) => Some(read_limit(l)?),
+            None => None,
+        },
+        extra_vars: parse_extra_vars(&t.extra_vars)?,
+        task_timeout: (task_timeout > 0).then(|| Duration::from_secs(task_timeout)),
+        become_: t.become_.then_some(true),
+        become_user: t.become_user.clone(),
+        become_method: t.become_method.clone(),
+        become_password: become_password(t)?,
+        verbosity,
+        conn: ConnDefaults {
+            user: t.user.clone(),
+            private_key: t.private_key.clone(),
+            host_key_checking,
+            known_hosts: t.known_hosts.clone(),
+            connect_timeout: Duration::from_secs(t.timeout.max(1)),
+            connection: t.connection.clone(),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+}
+
+/// `--limit @file` reads one pattern per line.
+fn read_limit(l: &str) -> Result<String, AppError> {
+    match l.strip_prefix('@') {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| AppError::Usage(format!("--limit @{f}: {e}")))?;
+            Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(":"))
+        }
+        None => Ok(l.to_string()),
+    }
+}
+
+fn format_of(o: OutputFormat) -> Format {
+    match o {
+        OutputFormat::Text => Format::Text,
+        OutputFormat::Json => Format::Json,
+    }
+}
+
+async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
+    let ctx = playbook::LoadCtx::default();
+    let mut books = Vec::new();
+    for p in &a.playbooks {
+        if !p.is_file() {
+            return Err(AppError::Usage(format!("the playbook {} could not be found", p.display())));
+        }
+        books.push(playbook::load_playbook(p, &ctx)?);
+    }
+    if a.syntax_check {
+        for b in &books {
+            println!("\nplaybook: {}", b.path.display());
+        }
+        return Ok(0);
+    }
+    let mut opts = run_options(&a.target, verbosity, a.task_timeout)?;
+    opts.tags = a.tags.clone();
+    opts.skip_tags = a.skip_tags.clone();
+    opts.start_at_task = a.start_at_task.clone();
+    opts.force_handlers = a.force_handlers;
+    let mut inv = load_inventory(&a.target.inventory)?;
+    for b in &books {
+        if let Some(dir) = b.path.parent() {
+            inv.load_vars_dirs(dir)?;
+        }
+    }
+    if a.list_hosts || a.list_tasks || a.list_tags {
+        return list(&books, &inv, &opts, &a);
+    }
+    let out = Arc::new(Renderer::new(format_of(a.target.output), verbosity, opts.diff));
+    let mut code = 0;
+    for b in &books {
+        let runner = Runner::new(opts.clone(), inv.clone(), out.clone());
+        let summary = runner.run_playbook(b).await?;
+        code = code.max(summary.exit_code());
+        if summary.interrupted {
+            return Ok(130);
+        }
+    }
+    Ok(code)
+}
+
+fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> Result<i32, AppError> {
+    for b in books {
+        println!("\nplaybook: {}", b.path.display());
+        for (i, play) in b.plays.iter().enumerate() {
+            let mut hosts = inv.select(&play.hosts)?;
+            if let Some(l) = &opts.limit {
+                let allowed = inv.select(l)?;
+                hosts.retain(|h| allowed.contains(h));
+            }
+            println!("\n  play #{} ({}): {}\tTAGS: [{}]", i + 1, play.hosts, play.name, play.common.tags.join(", "));
+            if a.list_hosts {
+                println!("    pattern: ['{}']\n    hosts ({}):", play.hosts, hosts.len());
+                for h in &hosts {
+                    println!("      {h}");
+                }
+            }
+            if a.list_tasks || a.list_tags {
+                let mut all_tags = std::collections::BTreeSet::new();
+                if a.list_tasks {
+                    println!("    tasks:");
+                }
+                for section in &play.sections {
+                    list_tasks(section, &play.common.tags, a.list_tasks, &mut all_tags);
+                }
+                if a.list_tags {
+                    println!("      TASK TAGS: [{}]", all_tags.into_iter().collect::<Vec<_>>().join(", "));
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut std::collections::BTreeSet<String>) {
+    for n in nodes {
+        match n {
+            TaskNode::Task(t) => {
+                let mut tags: Vec<String> = inherited.to_vec();
+                tags.extend(t.common.tags.iter().cloned());
+                all.extend(tags.iter().cloned());
+                if print {
+                    println!("      {}\tTAGS: [{}]", t.display_name(), tags.join(", "));
+                }
+            }
+            TaskNode::Block(b) => {
+                let mut tags = inherited.to_vec();
+                tags.extend(b.common.tags.iter().cloned());
+                for part in [&b.block, &b.rescue, &b.always] {
+                    list_tasks(part, &tags, print, all);
+                }
+            }
+            TaskNode::Include(inc) => {
+                let mut tags = inherited.to_vec();
+                tags.extend(inc.common.tags.iter().cloned());
+                all.extend(tags.iter().cloned());
+                if print {
+                    println!("      include {}\tTAGS: [{}]", inc.target, tags.join(", "));
+                }
+            }
+        }
+    }
+}
+
+async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
+    let inv = load_inventory(&a.target.inventory)?;
+    let opts = run_options(&a.target, verbosity, a.task_timeout)?;
+    let mut hosts = inv.select(&a.pattern)?;
+    if let Some(l) = &opts.limit {
+        let allowed = inv.select(l)?;
+        hosts.retain(|h| allowed.contains(h));
+    }
+    if a.list_hosts {
+        println!("  hosts ({}):", hosts.len());
+        for h in &hosts {
+            println!("    {h}");
+        }
+        return Ok(0);
+    }
+    if hosts.is_empty() {
+        return Err(AppError::Usage(format!("no hosts matched the pattern `{}`", a.pattern)));
+    }
+    let loc = Loc::synthetic("<adhoc>");
+    let module = crate::modules::lookup(&a.module).ok_or_else(|| {
+        let hint = crate::error::did_you_mean(&a.module, crate::modules::registry::registry().all_names())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        AppError::Usage(format!("unknown module `{}`{hint}", a.module))
+    })?;
+    let doc = module.doc();
+    // Parse -a exactly as a task's free-form/k=v arguments, with validation.
+    let src = format!("- {}: {}\n", doc.name, serde_json::to_string(&a.args).unwrap_or_default());
+    let tasks_node = crate::yaml::parse_one(&src, "<adhoc -a>")?;
+    let nodes = playbook::parse_tasks(&tasks_node, Path::new("."), None, &Default::default())?;
+    let Some(TaskNode::Task(parsed)) = nodes.into_iter().next() else {
+        return Err(AppError::Usage("cannot build the ad-hoc task".into()));
+    };
+    let task = Task {
+        name: Some(format!("{} {}", doc.name, a.args)),
+        action: parsed.action.clone(),
+        args: parsed.args.clone(),
+        loop_: None,
+        loop_control: LoopControl::default(),
+        register: None,
+        until: None,
+        retries: None,
+        delay: None,
+        changed_when: Vec::new(),
+        failed_when: Vec::new(),
+        notify: Vec::new(),
+        listen: Vec::new(),
+        common: Common::default(),
+        role: None,
+        dir: PathBuf::from("."),
+        loc: loc.clone(),
+    };
+    let play = Play {
+        name: format!("Ad-hoc: {}", a.pattern),
+        hosts: hosts.join(":"),
+        dir: PathBuf::from("."),
+        vars: Map::new(),
+        vars_files: Vec::new(),
+        vars_prompt: Vec::new(),
+        gather_facts: false,
+        gather_subset: Vec::new(),
+        serial: Vec::new(),
+        strategy: Strategy::Free,
+        max_fail_percentage: None,
+        any_errors_fatal: false,
+        ignore_unreachable: false,
+        force_handlers: false,
+        common: Common::default(),
+        sections: vec![vec![TaskNode::Task(Arc::new(task))]],
+        handlers: Vec::new(),
+        loc,
+    };
+    let pb = Playbook { path: PathBuf::from("<adhoc>"), plays: vec![play] };
+    let json = a.json || a.target.output == OutputFormat::Json;
+    let out = Arc::new(Renderer::adhoc(json, verbosity, opts.diff));
+    let runner = Runner::new(opts, inv, out);
+    let summary = runner.run_playbook(&pb).await?;
+    Ok(summary.exit_code())
+}
+
+fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
+    let mut inv = load_inventory(&a.inventory)?;
+    if let Some(d) = &a.playbook_dir {
+        inv.load_vars_dirs(d)?;
+    }
+    if let Some(h) = &a.host {
+        if !inv.hosts.contains_key(h) {
+            return Err(AppError::Usage(format!("host `{h}` is not in the inventory")));
+        }
+        println!("{}", serde_json::to_string_pretty(&inv.host_json(h)).unwrap_or_default());
+    } else if let Some(g) = &a.graph {
+        if !inv.groups.contains_key(g) {
+            return Err(AppError::Usage(format!("group `{g}` is not in the inventory")));
+        }
+        print!("{}", inv.to_graph(Some(g), a.vars));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&inv.to_list_json()).unwrap_or_default());
+    }
+    Ok(0)
+}
+
+fn doc(a: DocArgs) -> Result<i32, AppError> {
+    let reg = crate::modules::registry::registry();
+    if a.list || a.module.is_none() {
+        for name in reg.names() {
+            if let Some(m) = reg.get(name) {
+                println!("{:<20} {}", name, m.doc().short);
+            }
+        }
+        return Ok(0);
+    }
+    let name = a.module.unwrap_or_default();
+    let m = reg.get(&name).ok_or_else(|| {
+        let hint = crate::error::did_you_mean(&name, reg.all_names()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        AppError::Usage(format!("unknown module `{name}`{hint}"))
+    })?;
+    print!("{}", render_doc(m.doc()));
+    Ok(0)
+}
+
+/// The text of `rigger doc MODULE`.
+pub fn render_doc(d: &crate::modules::ModuleDoc) -> String {
+    let mut s = format!("> {} ({})\n\n", d.name.to_uppercase(), d.short);
+    for line in textwrap(d.description, 76) {
+        s.push_str(&format!("  {line}\n"));
+    }
+    if !d.aliases.is_empty() {
+        s.push_str(&format!("\n  ALIASES: {}\n", d.aliases.join(", ")));
+    }
+    if d.free_form {
+        s.push_str("\n  Accepts free-form text (`_raw_params`).\n");
+    }
+    s.push_str("\nOPTIONS (= is mandatory):\n");
+    for o in d.options {
+        s.push_str(&format!("\n{} {}\n", if o.required { "=" } else { "-" }, o.name));
+        for line in textwrap(o.description, 72) {
+            s.push_str(&format!("        {line}\n"));
+        }
+        if !o.aliases.is_empty() {
+            s.push_str(&format!("        aliases: [{}]\n", o.aliases.join(", ")));
+        }
+        if !o.choices.is_empty() {
+            s.push_str(&format!("        choices: [{}]\n", o.choices.join(", ")));
+        }
+        if let Some(def) = o.default {
+            s.push_str(&format!("        default: {def}\n"));
+        }
+        s.push_str(&format!("        type: {}\n", o.kind.name()));
+    }
+    if !d.examples.is_empty() {
+        s.push_str("\nEXAMPLES:\n\n");
+        s.push_str(d.examples);
+        if !d.examples.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    if !d.returns.is_empty() {
+        s.push_str("\nRETURN VALUES:\n");
+        for r in d.returns {
+            s.push_str(&format!("- {}: {}\n", r.name, r.description));
+        }
+    }
+    s
+}
+
+fn textwrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for w in text.split_whitespace() {
+        if !cur.is_empty() && cur.len() + w.len() + 1 > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// The embedded quickstart playbook: configures a small "service" in a
+/// directory on this machine, then proves the second run changes nothing.
+pub const QUICKSTART_PLAYBOOK: &str = include_str!("../playbooks/quickstart.yml");
+
+async fn quickstart(a: QuickstartArgs, verbosity: u8) -> Result<i32, AppError> {
+    if a.show {
+        print!("{QUICKSTART_PLAYBOOK}");
+        return Ok(0);
+    }
+    let dest = match a.dest {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("rigger-quickstart-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dest).map_err(|e| AppError::Other(format!("cannot create {}: {e}", dest.display())))?;
+    let dest = std::fs::canonicalize(&dest).unwrap_or(dest);
+    let work = dest.join(".rigger");
+    std::fs::create_dir_all(&work).map_err(|e| AppError::Other(format!("cannot create {}: {e}", work.display())))?;
+    let pb_path = work.join("quickstart.yml");
+    std::fs::write(&pb_path, QUICKSTART_PLAYBOOK).map_err(|e| AppError::Other(e.to_string()))?;
+    let pb = playbook::load_playbook(&pb_path, &Default::default())?;
+    let inv = Inventory::load(&["localhost,".to_string()])?;
+    let mut opts = RunOptions::default();
+    opts.verbosity = verbosity;
+    opts.extra_vars.insert("quickstart_dir".into(), Value::String(dest.display().to_string()));
+    opts.conn.connection = Some("local".into());
+    let out = Arc::new(Renderer::new(format_of(a.output), verbosity, false));
+    let first = Runner::new(opts.clone(), inv.clone(), out.clone()).run_playbook(&pb).await?;
+    if first.exit_code() != 0 {
+        return Ok(first.exit_code());
+    }
+    if a.output == OutputFormat::Text {
+        println!("\nSecond run: everything is already in place, so nothing should change.");
+    }
+    let second = Runner::new(opts, inv, out).run_playbook(&pb).await?;
+    let changed: u32 = second.stats.values().map(|s| s.changed).sum();
+    if a.output == OutputFormat::Text {
+        println!("\nQuickstart managed {} (second run: changed={changed}).", dest.display());
+    }
+    Ok(if changed > 0 { 2 } else { second.exit_code() })
+}
+
+#[allow(dead_code)]
+fn node_str(s: &str, loc: &Loc) -> Node {
+    Node::new(NodeKind::Str(s.to_string()), loc.clone())
+}
