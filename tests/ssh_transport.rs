@@ -192,7 +192,10 @@ async fn exec_streams_status_and_stdin() {
         sh(&conn, "echo hi; echo err >&2; exit 3").await,
         (3, "hi\n".to_string(), "err\n".to_string())
     );
-    assert_eq!(sh(&conn, "echo $HOME").await.1.trim(), sshd.path("home").display().to_string());
+    assert_eq!(
+        sh(&conn, "echo $HOME").await.1.trim(),
+        sshd.path("home").display().to_string()
+    );
     // Killed by a signal: 128+N, as a shell reports it.
     assert_eq!(sh(&conn, "kill -KILL $$").await.0, 137);
 
@@ -260,7 +263,11 @@ async fn many_concurrent_channels_share_one_connection() {
     for t in tasks {
         let (i, out) = t.await.unwrap();
         assert_eq!(out.status, 0);
-        assert!(out.stdout_str().trim().ends_with(&format!(" {i}")), "{}", out.stdout_str());
+        assert!(
+            out.stdout_str().trim().ends_with(&format!(" {i}")),
+            "{}",
+            out.stdout_str()
+        );
     }
     // All commands ran over one TCP connection: the listener forked one
     // session process for it.
@@ -296,7 +303,9 @@ async fn upload_and_download_keep_mode_and_owner() {
     let local = dir.path().join("local.bin");
     let data: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i * 7 % 256) as u8).collect();
     std::fs::write(&local, &data).unwrap();
-    put_file(&conn, &local, dest_s, &FileAttrs::default(), None).await.unwrap();
+    put_file(&conn, &local, dest_s, &FileAttrs::default(), None)
+        .await
+        .unwrap();
     let meta = std::fs::metadata(&dest).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o640);
     assert_eq!(meta.uid(), nobody_uid);
@@ -409,7 +418,10 @@ async fn agent_authentication() {
     assert_eq!(sh(&conn, "echo agent").await.1, "agent\n");
 
     t.use_agent = false;
-    let err = SshConnection::connect(&t).await.err().expect("must fail without the agent");
+    let err = SshConnection::connect(&t)
+        .await
+        .err()
+        .expect("must fail without the agent");
     assert!(matches!(err, ConnError::Auth { .. }), "{err}");
 }
 
@@ -562,11 +574,17 @@ async fn jump_host() {
     // bastion is known.
     std::fs::write(&kh, bastion.known_line()).unwrap();
     let err = SshConnection::connect(&t).await.err().expect("unknown inner host");
-    assert!(err.to_string().contains(&format!("[127.0.0.1]:{}", inner.port)), "{err}");
+    assert!(
+        err.to_string().contains(&format!("[127.0.0.1]:{}", inner.port)),
+        "{err}"
+    );
     // ... and an unknown bastion fails too.
     std::fs::write(&kh, inner.known_line()).unwrap();
     let err = SshConnection::connect(&t).await.err().expect("unknown bastion");
-    assert!(err.to_string().contains(&format!("[127.0.0.1]:{}", bastion.port)), "{err}");
+    assert!(
+        err.to_string().contains(&format!("[127.0.0.1]:{}", bastion.port)),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -601,7 +619,10 @@ async fn ssh_config_alias_and_proxy_jump() {
         ..Default::default()
     };
     apply_ssh_config(&mut t, &cfg, &explicit).unwrap();
-    assert_eq!((t.address.as_str(), t.port, t.user.as_str()), ("127.0.0.1", inner.port, "root"));
+    assert_eq!(
+        (t.address.as_str(), t.port, t.user.as_str()),
+        ("127.0.0.1", inner.port, "root")
+    );
     assert_eq!(t.jump_hosts.len(), 1);
     assert_eq!(t.jump_hosts[0].port, bastion.port);
     t.jump_hosts[0].use_agent = false;
@@ -638,7 +659,7 @@ async fn dropped_connection_mid_command_is_an_error() {
     // Later commands fail cleanly too.
     let err = match conn.spawn("true", false).await {
         Err(e) => e,
-        Ok(mut p) => p.next_event().await.err().expect("a dead connection cannot run commands"),
+        Ok(mut p) => p.next_event().await.expect_err("a dead connection cannot run commands"),
     };
     assert!(err.is_unreachable(), "{err}");
     assert!(conn.is_closed());

@@ -55,7 +55,11 @@ pub enum Lookup {
     /// No entry names this host.
     Unknown,
     /// The host is recorded with another key; the first such entry.
-    Changed { file: PathBuf, line: usize, recorded: String },
+    Changed {
+        file: PathBuf,
+        line: usize,
+        recorded: String,
+    },
     /// The key is listed as `@revoked`.
     Revoked { file: PathBuf, line: usize },
 }
@@ -287,10 +291,7 @@ pub fn verify(
                 )));
             };
             append(file, host, port, key).map_err(|e| {
-                ConnError::HostKey(format!(
-                    "cannot record the host key of {id} in {}: {e}",
-                    file.display()
-                ))
+                ConnError::HostKey(format!("cannot record the host key of {id} in {}: {e}", file.display()))
             })
         }
         HostKeyChecking::Strict => {
@@ -362,7 +363,10 @@ mod tests {
     #[test]
     fn changed_key_names_file_and_line() {
         let d = tempfile::tempdir().unwrap();
-        let f = write(d.path(), &format!("other ssh-ed25519 {KEY_B}\n\n[h]:2200 ssh-ed25519 {KEY_A}\n"));
+        let f = write(
+            d.path(),
+            &format!("other ssh-ed25519 {KEY_B}\n\n[h]:2200 ssh-ed25519 {KEY_A}\n"),
+        );
         let files = vec![f.clone()];
         assert_eq!(
             lookup(&files, "h", 2200, &key(KEY_B)),
@@ -373,8 +377,13 @@ mod tests {
             }
         );
         for mode in [HostKeyChecking::Strict, HostKeyChecking::AcceptNew] {
-            let e = verify(mode, &files, "h", "h", 2200, &key(KEY_B)).unwrap_err().to_string();
-            assert!(e.contains(&format!("Offending ED25519 key in {}:3", f.display())), "{e}");
+            let e = verify(mode, &files, "h", "h", 2200, &key(KEY_B))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!("Offending ED25519 key in {}:3", f.display())),
+                "{e}"
+            );
         }
     }
 
@@ -394,7 +403,10 @@ mod tests {
         assert_eq!(lookup(&files, "127.0.0.1", 2222, &key(KEY_A)), Lookup::Known);
         assert_eq!(lookup(&files, "example", 22, &key(KEY_A)), Lookup::Known);
         assert_eq!(lookup(&files, "127.0.0.1", 22, &key(KEY_A)), Lookup::Unknown);
-        assert!(matches!(lookup(&files, "example", 22, &key(KEY_B)), Lookup::Changed { line: 2, .. }));
+        assert!(matches!(
+            lookup(&files, "example", 22, &key(KEY_B)),
+            Lookup::Changed { line: 2, .. }
+        ));
     }
 
     #[test]
@@ -417,9 +429,15 @@ mod tests {
     #[test]
     fn revoked_keys_are_refused() {
         let d = tempfile::tempdir().unwrap();
-        let f = write(d.path(), &format!("h ssh-ed25519 {KEY_A}\n@revoked * ssh-ed25519 {KEY_A}\n"));
+        let f = write(
+            d.path(),
+            &format!("h ssh-ed25519 {KEY_A}\n@revoked * ssh-ed25519 {KEY_A}\n"),
+        );
         let files = vec![f];
-        assert!(matches!(lookup(&files, "h", 22, &key(KEY_A)), Lookup::Revoked { line: 2, .. }));
+        assert!(matches!(
+            lookup(&files, "h", 22, &key(KEY_A)),
+            Lookup::Revoked { line: 2, .. }
+        ));
         let e = verify(HostKeyChecking::Off, &files, "h", "h", 22, &key(KEY_A)).unwrap_err();
         assert!(e.to_string().contains("REVOKED"));
     }
@@ -431,13 +449,19 @@ mod tests {
         let files = vec![f.clone()];
         let e = verify(HostKeyChecking::Strict, &files, "n", "127.0.0.1", 2022, &key(KEY_A)).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains(&format!("ssh-keyscan -p 2022 127.0.0.1 >> {}", f.display())), "{msg}");
+        assert!(
+            msg.contains(&format!("ssh-keyscan -p 2022 127.0.0.1 >> {}", f.display())),
+            "{msg}"
+        );
         verify(HostKeyChecking::AcceptNew, &files, "n", "127.0.0.1", 2022, &key(KEY_A)).unwrap();
         let text = std::fs::read_to_string(&f).unwrap();
         assert_eq!(text, format!("[127.0.0.1]:2022 ssh-ed25519 {KEY_A}\n"));
         verify(HostKeyChecking::Strict, &files, "n", "127.0.0.1", 2022, &key(KEY_A)).unwrap();
         assert!(verify(HostKeyChecking::AcceptNew, &files, "n", "127.0.0.1", 2022, &key(KEY_B)).is_err());
-        assert_eq!(recorded_algorithms(&files, "127.0.0.1", 2022), vec!["ssh-ed25519".to_string()]);
+        assert_eq!(
+            recorded_algorithms(&files, "127.0.0.1", 2022),
+            vec!["ssh-ed25519".to_string()]
+        );
     }
 
     #[test]

@@ -49,20 +49,19 @@ impl SshConnection {
                 authenticate(&mut handle, hop).await?;
                 Ok::<_, ConnError>(handle)
             };
-            let handle = tokio::time::timeout(hop.connect_timeout, attempt)
-                .await
-                .map_err(|_| ConnError::Timeout {
-                    addr: addr.clone(),
-                    secs: hop.connect_timeout.as_secs(),
-                })??;
+            let handle =
+                tokio::time::timeout(hop.connect_timeout, attempt)
+                    .await
+                    .map_err(|_| ConnError::Timeout {
+                        addr: addr.clone(),
+                        secs: hop.connect_timeout.as_secs(),
+                    })??;
             handles.push(handle);
         }
-        let handle = handles
-            .pop()
-            .ok_or_else(|| ConnError::Connect {
-                addr: addr_of(target),
-                reason: "no hop to connect to".into(),
-            })?;
+        let handle = handles.pop().ok_or_else(|| ConnError::Connect {
+            addr: addr_of(target),
+            reason: "no hop to connect to".into(),
+        })?;
         Ok(SshConnection {
             name: target.name.clone(),
             addr: addr_of(target),
@@ -167,7 +166,10 @@ async fn open_hop(
                 .await
                 .map_err(|e| ConnError::Connect {
                     addr: addr.clone(),
-                    reason: format!("jump host {prev_addr} could not open a connection to it: {}", russh_reason(&e)),
+                    reason: format!(
+                        "jump host {prev_addr} could not open a connection to it: {}",
+                        russh_reason(&e)
+                    ),
                 })?;
             client::connect_stream(config, channel.into_stream(), handler).await
         }
@@ -255,8 +257,8 @@ impl client::Handler for ClientHandler {
 
 /// Private keys, decrypted once per run and shared by every connection.
 type KeySlot = Arc<OnceCell<Result<Arc<PrivateKey>, ConnError>>>;
-static KEY_CACHE: LazyLock<Mutex<HashMap<(PathBuf, Option<String>), KeySlot>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+type KeyCache = Mutex<HashMap<(PathBuf, Option<String>), KeySlot>>;
+static KEY_CACHE: LazyLock<KeyCache> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 async fn load_key(path: &Path, passphrase: Option<&str>) -> Result<Arc<PrivateKey>, ConnError> {
     let slot = {
@@ -296,7 +298,8 @@ fn load_key_blocking(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey
             "the key is encrypted and no passphrase was given (set ansible_ssh_private_key_passphrase)".into(),
         )),
         Err(e) => {
-            let encrypted = PrivateKey::from_openssh(&text).is_ok_and(|k| k.is_encrypted()) || text.contains("ENCRYPTED");
+            let encrypted =
+                PrivateKey::from_openssh(&text).is_ok_and(|k| k.is_encrypted()) || text.contains("ENCRYPTED");
             if encrypted && passphrase.is_some() {
                 Err(err("wrong passphrase: it does not decrypt the key".into()))
             } else if encrypted {
@@ -385,7 +388,9 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, hop: &SshTarget) -> Re
                     let ids = agent.request_identities().await.unwrap_or_default();
                     let mut offered = 0;
                     for id in ids {
-                        let AgentIdentity::PublicKey { key, .. } = id else { continue };
+                        let AgentIdentity::PublicKey { key, .. } = id else {
+                            continue;
+                        };
                         offered += 1;
                         let hash = if key.algorithm().is_rsa() {
                             rsa_hash_for(handle, &mut rsa_hash).await

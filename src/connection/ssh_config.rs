@@ -225,9 +225,7 @@ fn validate(keyword: &str, args: &[String]) -> Result<(), String> {
 
 /// Split `Keyword value` or `Keyword=value`.
 fn split_keyword(line: &str) -> (&str, &str) {
-    let end = line
-        .find(|c: char| c.is_whitespace() || c == '=')
-        .unwrap_or(line.len());
+    let end = line.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(line.len());
     let (kw, rest) = line.split_at(end);
     let rest = rest.trim_start();
     let rest = rest.strip_prefix('=').unwrap_or(rest).trim_start();
@@ -607,7 +605,10 @@ Host *
     #[test]
     fn tokens() {
         let home = home_dir().unwrap().display().to_string();
-        assert_eq!(expand_tokens("~/.ssh/id_%h_%p_%r", "h1", 22, "bob"), format!("{home}/.ssh/id_h1_22_bob"));
+        assert_eq!(
+            expand_tokens("~/.ssh/id_%h_%p_%r", "h1", 22, "bob"),
+            format!("{home}/.ssh/id_h1_22_bob")
+        );
         assert_eq!(expand_tokens("/a/100%%", "h", 1, "u"), "/a/100%");
         assert_eq!(expand_tokens("/x/%u", "h", 1, "u"), format!("/x/{}", default_user()));
     }
@@ -621,7 +622,10 @@ Host *
         assert_eq!(t.port, 2222);
         assert_eq!(t.user, "deploy");
         let home = home_dir().unwrap().display().to_string();
-        assert_eq!(t.identity_files[0], PathBuf::from(format!("{home}/.ssh/web_deploy_2222")));
+        assert_eq!(
+            t.identity_files[0],
+            PathBuf::from(format!("{home}/.ssh/web_deploy_2222"))
+        );
         assert_eq!(t.keepalive, Some(Duration::from_secs(30)));
 
         let mut t = SshTarget::new("web1", "web1");
@@ -648,12 +652,21 @@ Host *
         assert_eq!(t.host_key_checking, HostKeyChecking::AcceptNew);
         assert_eq!(t.jump_hosts.len(), 2);
         let b = &t.jump_hosts[0];
-        assert_eq!((b.address.as_str(), b.port, b.user.as_str()), ("127.0.0.5", 2200, "admin"));
-        assert_eq!(b.identity_files, vec![PathBuf::from("/keys/bastion"), PathBuf::from("/keys/default")]);
+        assert_eq!(
+            (b.address.as_str(), b.port, b.user.as_str()),
+            ("127.0.0.5", 2200, "admin")
+        );
+        assert_eq!(
+            b.identity_files,
+            vec![PathBuf::from("/keys/bastion"), PathBuf::from("/keys/default")]
+        );
         assert_eq!(b.host_key_checking, HostKeyChecking::AcceptNew);
         assert_eq!(b.key_passphrase.as_deref(), Some("pw"));
         let j2 = &t.jump_hosts[1];
-        assert_eq!((j2.address.as_str(), j2.port, j2.user.as_str()), ("jump2", 22, "fallback"));
+        assert_eq!(
+            (j2.address.as_str(), j2.port, j2.user.as_str()),
+            ("jump2", 22, "fallback")
+        );
 
         let c = SshConfig::parse("Host *\n ProxyJump none\n", "c").unwrap();
         let mut t = SshTarget::new("x", "x");
