@@ -6,8 +6,10 @@
 //! in this module on top of that primitive, so the SSH and local transports
 //! behave identically.
 
+pub mod known_hosts;
 pub mod local;
 pub mod ssh;
+pub mod ssh_config;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

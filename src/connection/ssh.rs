@@ -1,20 +1,459 @@
 //! SSH transport with russh.
+//!
+//! One [`SshConnection`] is one authenticated SSH session to a host (through
+//! jump hosts if configured); every [`Connection::spawn`] opens a new session
+//! channel on it, so many commands can run at once without reconnecting.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use russh::client::{self, AuthResult, Handle};
+use russh::keys::agent::client::AgentClient;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::{ChannelMsg, ChannelWriteHalf, Disconnect, MethodSet, Sig};
+use tokio::sync::{mpsc, oneshot, watch, OnceCell, OwnedSemaphorePermit, Semaphore};
 
-use super::{ConnError, Connection, Process, SshTarget};
+use super::{home_dir, known_hosts, ConnError, Connection, HostKeyChecking, ProcEvent, Process, SshTarget};
+
+/// Channels open at once on one connection. OpenSSH's default `MaxSessions`
+/// is 10; more concurrent commands wait for a free channel instead of failing.
+pub const MAX_CONCURRENT_CHANNELS: usize = 10;
 
 /// One authenticated SSH connection to a host, shared by every task.
 pub struct SshConnection {
     name: String,
+    /// "host:port" of the final hop, for messages.
+    addr: String,
+    handle: Handle<ClientHandler>,
+    /// Sessions to the jump hosts, outermost first. They carry `handle`'s
+    /// transport, so they must live as long as it does (fields drop in order).
+    bastions: Vec<Handle<ClientHandler>>,
+    channels: Arc<Semaphore>,
 }
 
 impl SshConnection {
-    /// Connect (through jump hosts if any), verify the host key and authenticate.
+    /// Connect (through jump hosts if any), verify the host key of every hop
+    /// and authenticate.
     pub async fn connect(target: &SshTarget) -> Result<SshConnection, ConnError> {
-        let _ = target;
-        unimplemented!("ssh")
+        let hops: Vec<&SshTarget> = target.jump_hosts.iter().chain(std::iter::once(target)).collect();
+        let mut handles: Vec<Handle<ClientHandler>> = Vec::with_capacity(hops.len());
+        for hop in hops {
+            let addr = addr_of(hop);
+            let via = handles.last().map(|h| (h, addr_of_prev(target, handles.len())));
+            let attempt = async {
+                let mut handle = open_hop(hop, via).await?;
+                authenticate(&mut handle, hop).await?;
+                Ok::<_, ConnError>(handle)
+            };
+            let handle =
+                tokio::time::timeout(hop.connect_timeout, attempt)
+                    .await
+                    .map_err(|_| ConnError::Timeout {
+                        addr: addr.clone(),
+                        secs: hop.connect_timeout.as_secs(),
+                    })??;
+            handles.push(handle);
+        }
+        let handle = handles.pop().ok_or_else(|| ConnError::Connect {
+            addr: addr_of(target),
+            reason: "no hop to connect to".into(),
+        })?;
+        Ok(SshConnection {
+            name: target.name.clone(),
+            addr: addr_of(target),
+            handle,
+            bastions: handles,
+            channels: Arc::new(Semaphore::new(MAX_CONCURRENT_CHANNELS)),
+        })
     }
+
+    /// "host:port" of the host this connection ends at.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// True once the transport is gone (dropped or closed).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    fn dropped(&self, what: &str, e: impl std::fmt::Display) -> ConnError {
+        if self.handle.is_closed() {
+            ConnError::Dropped(format!("connection to {} ({}) is closed", self.name, self.addr))
+        } else {
+            ConnError::Io(format!("{what} on {} ({}): {e}", self.name, self.addr))
+        }
+    }
+}
+
+/// "host:port", with brackets around IPv6 addresses.
+fn addr_of(t: &SshTarget) -> String {
+    if t.address.contains(':') {
+        format!("[{}]:{}", t.address, t.port)
+    } else {
+        format!("{}:{}", t.address, t.port)
+    }
+}
+
+fn addr_of_prev(target: &SshTarget, index: usize) -> String {
+    target.jump_hosts.get(index - 1).map(addr_of).unwrap_or_default()
+}
+
+fn client_config(hop: &SshTarget) -> Arc<client::Config> {
+    let mut preferred = russh::Preferred::default();
+    // Ask for a host key type that is already recorded, so a host known by
+    // its ECDSA key is not reported as changed because it also has ED25519.
+    let recorded = known_hosts::recorded_algorithms(&hop.known_hosts, &hop.address, hop.port);
+    if !recorded.is_empty() {
+        let mut keys = preferred.key.to_vec();
+        keys.sort_by_key(|alg| !recorded.iter().any(|r| key_family(r) == key_family(alg.as_str())));
+        preferred.key = keys.into();
+    }
+    Arc::new(client::Config {
+        keepalive_interval: hop.keepalive,
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        nodelay: true,
+        // Large windows keep uploads and downloads streaming without waiting
+        // for window adjustments on every round trip.
+        window_size: 4 * 1024 * 1024,
+        maximum_packet_size: 32 * 1024,
+        channel_buffer_size: 256,
+        preferred,
+        ..Default::default()
+    })
+}
+
+fn key_family(name: &str) -> &'static str {
+    if name.contains("ed25519") {
+        "ed25519"
+    } else if name.contains("ecdsa") {
+        "ecdsa"
+    } else if name.contains("rsa") {
+        "rsa"
+    } else {
+        "other"
+    }
+}
+
+/// Open the SSH transport to `hop`: TCP for the first hop, a direct-tcpip
+/// channel through the previous hop otherwise.
+async fn open_hop(
+    hop: &SshTarget,
+    via: Option<(&Handle<ClientHandler>, String)>,
+) -> Result<Handle<ClientHandler>, ConnError> {
+    let addr = addr_of(hop);
+    let handler = ClientHandler {
+        name: hop.name.clone(),
+        host: hop.address.clone(),
+        port: hop.port,
+        mode: hop.host_key_checking,
+        known_hosts: hop.known_hosts.clone(),
+    };
+    let config = client_config(hop);
+    let result = match via {
+        None => {
+            let stream = tcp_connect(&hop.address, hop.port).await?;
+            client::connect_stream(config, stream, handler).await
+        }
+        Some((prev, prev_addr)) => {
+            let channel = prev
+                .channel_open_direct_tcpip(hop.address.clone(), u32::from(hop.port), "127.0.0.1", 0)
+                .await
+                .map_err(|e| ConnError::Connect {
+                    addr: addr.clone(),
+                    reason: format!(
+                        "jump host {prev_addr} could not open a connection to it: {}",
+                        russh_reason(&e)
+                    ),
+                })?;
+            client::connect_stream(config, channel.into_stream(), handler).await
+        }
+    };
+    result.map_err(|e| match e {
+        HandlerError::Conn(c) => c,
+        HandlerError::Ssh(e) => ConnError::Connect {
+            addr,
+            reason: format!("SSH handshake failed: {}", russh_reason(&e)),
+        },
+    })
+}
+
+fn russh_reason(e: &russh::Error) -> String {
+    match e {
+        russh::Error::IO(io) => io.to_string(),
+        russh::Error::ChannelOpenFailure(f) => format!("channel open refused ({f:?})"),
+        other => other.to_string(),
+    }
+}
+
+async fn tcp_connect(host: &str, port: u16) -> Result<tokio::net::TcpStream, ConnError> {
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ConnError::Connect {
+            addr: addr.clone(),
+            reason: format!("cannot resolve {host}: {e}"),
+        })?
+        .collect();
+    let mut last = String::from("no address found");
+    for sa in addrs {
+        match tokio::net::TcpStream::connect(sa).await {
+            Ok(s) => {
+                // Commands are small request/response exchanges: do not let
+                // Nagle's algorithm delay them.
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(ConnError::Connect { addr, reason: last })
+}
+
+/// Checks host keys against known_hosts for one hop.
+struct ClientHandler {
+    name: String,
+    host: String,
+    port: u16,
+    mode: HostKeyChecking,
+    known_hosts: Vec<PathBuf>,
+}
+
+#[derive(Debug)]
+enum HandlerError {
+    Ssh(russh::Error),
+    Conn(ConnError),
+}
+
+impl From<russh::Error> for HandlerError {
+    fn from(e: russh::Error) -> Self {
+        HandlerError::Ssh(e)
+    }
+}
+
+impl client::Handler for ClientHandler {
+    type Error = HandlerError;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let key = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            // Certificates are checked by the key they certify.
+            PublicKeyOrCertificate::Certificate(c) => PublicKey::from(c.public_key().clone()),
+        };
+        known_hosts::verify(self.mode, &self.known_hosts, &self.name, &self.host, self.port, &key)
+            .map_err(HandlerError::Conn)?;
+        Ok(true)
+    }
+}
+
+/// Private keys, decrypted once per run and shared by every connection.
+type KeySlot = Arc<OnceCell<Result<Arc<PrivateKey>, ConnError>>>;
+type KeyCache = Mutex<HashMap<(PathBuf, Option<String>), KeySlot>>;
+static KEY_CACHE: LazyLock<KeyCache> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+async fn load_key(path: &Path, passphrase: Option<&str>) -> Result<Arc<PrivateKey>, ConnError> {
+    let slot = {
+        let mut cache = KEY_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry((path.to_path_buf(), passphrase.map(str::to_string)))
+            .or_default()
+            .clone()
+    };
+    let path = path.to_path_buf();
+    let passphrase = passphrase.map(str::to_string);
+    slot.get_or_init(|| async move {
+        // Decrypting a key runs bcrypt: keep it off the async workers.
+        let shown = path.display().to_string();
+        tokio::task::spawn_blocking(move || load_key_blocking(&path, passphrase.as_deref()).map(Arc::new))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ConnError::Key {
+                    path: shown,
+                    reason: format!("loading was interrupted: {e}"),
+                })
+            })
+    })
+    .await
+    .clone()
+}
+
+fn load_key_blocking(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey, ConnError> {
+    let err = |reason: String| ConnError::Key {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+    match russh::keys::decode_secret_key(&text, passphrase) {
+        Ok(k) => Ok(k),
+        Err(russh::keys::Error::KeyIsEncrypted) => Err(err(
+            "the key is encrypted and no passphrase was given (set ansible_ssh_private_key_passphrase)".into(),
+        )),
+        Err(e) => {
+            let encrypted =
+                PrivateKey::from_openssh(&text).is_ok_and(|k| k.is_encrypted()) || text.contains("ENCRYPTED");
+            if encrypted && passphrase.is_some() {
+                Err(err("wrong passphrase: it does not decrypt the key".into()))
+            } else if encrypted {
+                Err(err("the key is encrypted and no passphrase was given".into()))
+            } else {
+                Err(err(format!("not a usable private key: {e}")))
+            }
+        }
+    }
+}
+
+/// The keys to offer: the configured identity files (each must load), or the
+/// default ones that exist (unusable defaults are skipped with a note).
+async fn identities(hop: &SshTarget, notes: &mut Vec<String>) -> Result<Vec<(PathBuf, Arc<PrivateKey>)>, ConnError> {
+    let passphrase = hop.key_passphrase.as_deref();
+    let mut out = Vec::new();
+    if !hop.identity_files.is_empty() {
+        for p in &hop.identity_files {
+            out.push((p.clone(), load_key(p, passphrase).await?));
+        }
+        return Ok(out);
+    }
+    let Some(home) = home_dir() else { return Ok(out) };
+    for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+        let p = home.join(".ssh").join(name);
+        if !p.exists() {
+            continue;
+        }
+        match load_key(&p, passphrase).await {
+            Ok(k) => out.push((p, k)),
+            Err(e) => notes.push(e.to_string()),
+        }
+    }
+    Ok(out)
+}
+
+fn methods(m: &MethodSet) -> String {
+    let v: Vec<&str> = m.iter().map(<&str>::from).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(",")
+    }
+}
+
+/// Try identity files, then the agent, then the password.
+async fn authenticate(handle: &mut Handle<ClientHandler>, hop: &SshTarget) -> Result<(), ConnError> {
+    let addr = addr_of(hop);
+    let user = hop.user.as_str();
+    let mut tried: Vec<String> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let mut server_methods: Option<MethodSet> = None;
+    let auth_err = |e: &dyn std::fmt::Display| ConnError::Auth {
+        user: user.to_string(),
+        addr: addr.clone(),
+        reason: e.to_string(),
+    };
+    let allows = |m: &Option<MethodSet>, k: russh::MethodKind| m.as_ref().is_none_or(|s| s.contains(&k));
+
+    let keys = identities(hop, &mut notes).await?;
+    let mut rsa_hash: Option<Option<HashAlg>> = None;
+    for (path, key) in keys {
+        if !allows(&server_methods, russh::MethodKind::PublicKey) {
+            break;
+        }
+        let hash = if key.algorithm().is_rsa() {
+            rsa_hash_for(handle, &mut rsa_hash).await
+        } else {
+            None
+        };
+        tried.push(format!("key {}", path.display()));
+        match handle
+            .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
+            .await
+            .map_err(|e| auth_err(&russh_reason(&e)))?
+        {
+            AuthResult::Success => return Ok(()),
+            AuthResult::Failure { remaining_methods, .. } => server_methods = Some(remaining_methods),
+        }
+    }
+
+    if hop.use_agent && allows(&server_methods, russh::MethodKind::PublicKey) {
+        if let Some(sock) = std::env::var_os("SSH_AUTH_SOCK") {
+            match AgentClient::connect_uds(&sock).await {
+                Ok(mut agent) => {
+                    let ids = agent.request_identities().await.unwrap_or_default();
+                    let mut offered = 0;
+                    for id in ids {
+                        let AgentIdentity::PublicKey { key, .. } = id else {
+                            continue;
+                        };
+                        offered += 1;
+                        let hash = if key.algorithm().is_rsa() {
+                            rsa_hash_for(handle, &mut rsa_hash).await
+                        } else {
+                            None
+                        };
+                        match handle.authenticate_publickey_with(user, key, hash, &mut agent).await {
+                            Ok(AuthResult::Success) => return Ok(()),
+                            Ok(AuthResult::Failure { remaining_methods, .. }) => {
+                                server_methods = Some(remaining_methods)
+                            }
+                            // The agent declined to sign; try the next method.
+                            Err(e) => notes.push(format!("ssh-agent could not sign: {e}")),
+                        }
+                    }
+                    tried.push(format!("ssh-agent ({offered} keys)"));
+                }
+                Err(e) => notes.push(format!("cannot use ssh-agent at {}: {e}", Path::new(&sock).display())),
+            }
+        }
+    }
+
+    if let Some(pw) = &hop.password {
+        if allows(&server_methods, russh::MethodKind::Password) {
+            tried.push("password".into());
+            match handle
+                .authenticate_password(user, pw.as_str())
+                .await
+                .map_err(|e| auth_err(&russh_reason(&e)))?
+            {
+                AuthResult::Success => return Ok(()),
+                AuthResult::Failure { remaining_methods, .. } => server_methods = Some(remaining_methods),
+            }
+        }
+    }
+
+    let mut reason = if tried.is_empty() {
+        "no authentication method available (no identity file, ssh-agent or password)".to_string()
+    } else {
+        format!("tried {}", tried.join(", "))
+    };
+    if let Some(m) = &server_methods {
+        reason.push_str(&format!("; the server accepts {}", methods(m)));
+    }
+    for n in notes {
+        reason.push_str("; ");
+        reason.push_str(&n);
+    }
+    Err(auth_err(&reason))
+}
+
+/// The SHA-2 hash for RSA signatures the server accepts (asked once).
+async fn rsa_hash_for(handle: &Handle<ClientHandler>, cached: &mut Option<Option<HashAlg>>) -> Option<HashAlg> {
+    if let Some(h) = cached {
+        return *h;
+    }
+    let h = match handle.best_supported_rsa_hash().await {
+        Ok(Some(h)) => h,
+        // No server-sig-algs: every server from the last decade accepts rsa-sha2-256.
+        _ => Some(HashAlg::Sha256),
+    };
+    *cached = Some(h);
+    h
 }
 
 #[async_trait]
@@ -22,7 +461,263 @@ impl Connection for SshConnection {
     fn host(&self) -> &str {
         &self.name
     }
-    async fn spawn(&self, _cmd: &str, _pty: bool) -> Result<Box<dyn Process>, ConnError> {
-        unimplemented!("ssh")
+
+    async fn spawn(&self, cmd: &str, pty: bool) -> Result<Box<dyn Process>, ConnError> {
+        let permit = self
+            .channels
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.dropped("cannot open a channel", russh_reason(&e)))?;
+        if pty {
+            channel
+                .request_pty(false, "xterm", 200, 50, 0, 0, &[])
+                .await
+                .map_err(|e| self.dropped("cannot request a terminal", russh_reason(&e)))?;
+        }
+        channel
+            .exec(true, cmd)
+            .await
+            .map_err(|e| self.dropped("cannot start the command", russh_reason(&e)))?;
+        let (read, write) = channel.split();
+        let write = Arc::new(write);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        let (done_tx, done_rx) = watch::channel(false);
+        tokio::spawn(pump(
+            read,
+            write.clone(),
+            tx,
+            cancel_rx,
+            done_tx,
+            permit,
+            format!("{} ({})", self.name, self.addr),
+        ));
+        Ok(Box::new(SshProcess {
+            write,
+            rx,
+            stdin_open: true,
+            done: done_rx,
+            _cancel: cancel_tx,
+        }))
+    }
+
+    async fn close(&self) {
+        self.channels.close();
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "rigger is done", "en")
+            .await;
+        for b in self.bastions.iter().rev() {
+            let _ = b.disconnect(Disconnect::ByApplication, "rigger is done", "en").await;
+        }
+    }
+}
+
+/// Linux signal numbers, for the 128+N exit status of a killed command.
+fn signal_number(sig: &Sig) -> i32 {
+    match sig {
+        Sig::HUP => 1,
+        Sig::INT => 2,
+        Sig::QUIT => 3,
+        Sig::ILL => 4,
+        Sig::ABRT => 6,
+        Sig::FPE => 8,
+        Sig::KILL => 9,
+        Sig::USR1 => 10,
+        Sig::SEGV => 11,
+        Sig::PIPE => 13,
+        Sig::ALRM => 14,
+        Sig::TERM => 15,
+        Sig::Custom(name) => match name.as_str() {
+            "BUS" => 7,
+            "USR2" => 12,
+            "STKFLT" => 16,
+            "CHLD" => 17,
+            "CONT" => 18,
+            "STOP" => 19,
+            "TSTP" => 20,
+            "TTIN" => 21,
+            "TTOU" => 22,
+            "URG" => 23,
+            "XCPU" => 24,
+            "XFSZ" => 25,
+            "VTALRM" => 26,
+            "PROF" => 27,
+            "WINCH" => 28,
+            "IO" => 29,
+            "PWR" => 30,
+            "SYS" => 31,
+            _ => 0,
+        },
+    }
+}
+
+type Event = Result<ProcEvent, ConnError>;
+
+/// Drain one channel into an unbounded queue. russh stalls the whole
+/// connection when a channel's buffer is full, so a command whose output is
+/// not read yet (its stdin is still being written) must never block the others.
+/// The exit status is held back until the channel closes so it comes after all output.
+async fn pump(
+    mut read: russh::ChannelReadHalf,
+    write: Arc<ChannelWriteHalf<client::Msg>>,
+    tx: mpsc::UnboundedSender<Event>,
+    mut cancel: oneshot::Receiver<()>,
+    done: watch::Sender<bool>,
+    _permit: OwnedSemaphorePermit,
+    who: String,
+) {
+    let mut exit: Option<i32> = None;
+    let mut closed = false;
+    let mut cancelled = false;
+    loop {
+        let msg = if cancelled {
+            // The process handle was dropped: wait (briefly) for the close to
+            // be acknowledged so the channel slot is really free.
+            match tokio::time::timeout(Duration::from_secs(5), read.wait()).await {
+                Ok(m) => m,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                m = read.wait() => m,
+                _ = &mut cancel => {
+                    cancelled = true;
+                    let _ = write.close().await;
+                    continue;
+                }
+            }
+        };
+        match msg {
+            Some(ChannelMsg::Data { data }) => {
+                let _ = tx.send(Ok(ProcEvent::Stdout(Vec::from(data))));
+            }
+            Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                let _ = tx.send(Ok(ProcEvent::Stderr(Vec::from(data))));
+            }
+            Some(ChannelMsg::ExitStatus { exit_status }) => exit = Some(exit_status as i32),
+            Some(ChannelMsg::ExitSignal { signal_name, .. }) => exit = Some(128 + signal_number(&signal_name)),
+            Some(ChannelMsg::Failure) => {
+                let _ = tx.send(Err(ConnError::Io(format!("{who} refused to run the command"))));
+                let _ = write.close().await;
+            }
+            Some(ChannelMsg::Close) => {
+                closed = true;
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let _ = done.send(true);
+    match exit {
+        Some(code) => {
+            let _ = tx.send(Ok(ProcEvent::Exit(code)));
+        }
+        None if !closed && !cancelled => {
+            let _ = tx.send(Err(ConnError::Dropped(format!(
+                "the connection to {who} broke while a command was running"
+            ))));
+        }
+        None => {}
+    }
+}
+
+struct SshProcess {
+    write: Arc<ChannelWriteHalf<client::Msg>>,
+    rx: mpsc::UnboundedReceiver<Event>,
+    stdin_open: bool,
+    /// Becomes true when the channel is finished.
+    done: watch::Receiver<bool>,
+    /// Dropping the process tells the pump to close the channel.
+    _cancel: oneshot::Sender<()>,
+}
+
+#[async_trait]
+impl Process for SshProcess {
+    async fn write_stdin(&mut self, data: &[u8]) -> Result<(), ConnError> {
+        if !self.stdin_open {
+            return Err(ConnError::Io("stdin already closed".into()));
+        }
+        let mut done = self.done.clone();
+        tokio::select! {
+            // A command that exits without reading its stdin is not a
+            // transport error: its status tells what happened. A broken
+            // connection is reported by `next_event`.
+            _ = self.write.data_bytes(data.to_vec()) => Ok(()),
+            _ = done.wait_for(|d| *d) => Ok(()),
+        }
+    }
+
+    async fn close_stdin(&mut self) -> Result<(), ConnError> {
+        if std::mem::replace(&mut self.stdin_open, false) {
+            let _ = self.write.eof().await;
+        }
+        Ok(())
+    }
+
+    async fn next_event(&mut self) -> Result<Option<ProcEvent>, ConnError> {
+        match self.rx.recv().await {
+            Some(Ok(ev)) => Ok(Some(ev)),
+            Some(Err(e)) => Err(e),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_map_to_shell_statuses() {
+        assert_eq!(128 + signal_number(&Sig::KILL), 137);
+        assert_eq!(128 + signal_number(&Sig::TERM), 143);
+        assert_eq!(signal_number(&Sig::Custom("USR2".into())), 12);
+    }
+
+    #[test]
+    fn addresses() {
+        let mut t = SshTarget::new("h", "127.0.0.1");
+        t.port = 2222;
+        assert_eq!(addr_of(&t), "127.0.0.1:2222");
+        t.address = "::1".into();
+        assert_eq!(addr_of(&t), "[::1]:2222");
+    }
+
+    #[test]
+    fn key_errors_name_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("nope");
+        match load_key_blocking(&missing, None) {
+            Err(ConnError::Key { path, reason }) => {
+                assert_eq!(path, missing.display().to_string());
+                assert!(reason.contains("cannot read"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let junk = d.path().join("junk");
+        std::fs::write(&junk, "not a key").unwrap();
+        assert!(matches!(load_key_blocking(&junk, None), Err(ConnError::Key { .. })));
+    }
+
+    #[tokio::test]
+    async fn refused_port_is_a_connect_error() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let mut t = SshTarget::new("h", "127.0.0.1");
+        t.port = port;
+        match SshConnection::connect(&t).await {
+            Err(ConnError::Connect { addr, .. }) => assert_eq!(addr, format!("127.0.0.1:{port}")),
+            Err(other) => panic!("unexpected {other:?}"),
+            Ok(_) => panic!("connected to a closed port"),
+        }
     }
 }
