@@ -10,6 +10,7 @@ use tokio::sync::OnceCell;
 
 use crate::connection::local::LocalConnection;
 use crate::connection::ssh::SshConnection;
+use crate::connection::ssh_config::{apply_ssh_config, ExplicitFields};
 use crate::connection::{ConnError, Connection, HostKeyChecking, SshTarget};
 
 /// Connection settings from the command line; inventory variables override them.
@@ -88,37 +89,58 @@ impl ConnPool {
 
     /// Build the SSH target of a host from its variables and the defaults.
     pub fn target_for(&self, host: &str, vars: &Map<String, Value>) -> Result<SshTarget, ConnError> {
-        let address = var_str(vars, "ansible_host").or_else(|| var_str(vars, "ansible_ssh_host")).unwrap_or_else(|| host.to_string());
+        let mut explicit = ExplicitFields::default();
+        let address = match var_str(vars, "ansible_host").or_else(|| var_str(vars, "ansible_ssh_host")) {
+            Some(a) => {
+                explicit.address = true;
+                a
+            }
+            None => host.to_string(),
+        };
         let mut t = SshTarget::new(host, &address);
         if let Some(p) = var_str(vars, "ansible_port").or_else(|| var_str(vars, "ansible_ssh_port")) {
             t.port = p
                 .parse()
                 .map_err(|_| ConnError::Connect { addr: address.clone(), reason: format!("invalid ansible_port `{p}`") })?;
+            explicit.port = true;
         }
         if let Some(u) = var_str(vars, "ansible_user").or_else(|| var_str(vars, "ansible_ssh_user")).or_else(|| self.defaults.user.clone()) {
             t.user = u;
+            explicit.user = true;
         }
         if let Some(k) = var_str(vars, "ansible_ssh_private_key_file").or_else(|| var_str(vars, "ansible_private_key_file")) {
             t.identity_files = vec![expand_tilde(&k)];
+            explicit.identity_files = true;
         } else if let Some(k) = &self.defaults.private_key {
             t.identity_files = vec![k.clone()];
+            explicit.identity_files = true;
         }
         t.password = var_str(vars, "ansible_password").or_else(|| var_str(vars, "ansible_ssh_pass")).or_else(|| self.defaults.password.clone());
         t.key_passphrase = var_str(vars, "ansible_ssh_private_key_passphrase").or_else(|| self.defaults.key_passphrase.clone());
-        t.host_key_checking = match var_str(vars, "ansible_host_key_checking").or_else(|| var_str(vars, "ansible_ssh_host_key_checking")) {
-            Some(v) => v.parse().map_err(|e: String| ConnError::Connect { addr: address.clone(), reason: e })?,
-            None => self.defaults.host_key_checking,
-        };
+        // The CLI default is strict; only an explicit setting overrides ssh_config.
+        t.host_key_checking = self.defaults.host_key_checking;
+        explicit.host_key_checking = self.defaults.host_key_checking != HostKeyChecking::Strict;
+        if let Some(v) = var_str(vars, "ansible_host_key_checking").or_else(|| var_str(vars, "ansible_ssh_host_key_checking")) {
+            t.host_key_checking = match v.to_ascii_lowercase().as_str() {
+                "false" | "no" => HostKeyChecking::Off,
+                "true" | "yes" => HostKeyChecking::Strict,
+                other => other.parse().map_err(|e: String| ConnError::Connect { addr: address.clone(), reason: e })?,
+            };
+            explicit.host_key_checking = true;
+        }
         if let Some(kh) = &self.defaults.known_hosts {
             t.known_hosts = vec![kh.clone()];
+            explicit.known_hosts = true;
         }
         if let Some(kh) = var_str(vars, "ansible_ssh_known_hosts_file") {
             t.known_hosts = vec![expand_tilde(&kh)];
+            explicit.known_hosts = true;
         }
-        t.connect_timeout = match var_str(vars, "ansible_ssh_timeout").or_else(|| var_str(vars, "ansible_timeout")) {
-            Some(s) => Duration::from_secs(s.parse().unwrap_or(self.defaults.connect_timeout.as_secs())),
-            None => self.defaults.connect_timeout,
-        };
+        t.connect_timeout = self.defaults.connect_timeout;
+        if let Some(s) = var_str(vars, "ansible_ssh_timeout").or_else(|| var_str(vars, "ansible_timeout")) {
+            t.connect_timeout = Duration::from_secs(s.parse().unwrap_or(self.defaults.connect_timeout.as_secs()));
+            explicit.connect_timeout = true;
+        }
         // Bastions: `ansible_ssh_common_args: -o ProxyJump=user@bastion:22` or `-J ...`.
         if let Some(args) = var_str(vars, "ansible_ssh_common_args").or_else(|| var_str(vars, "ansible_ssh_extra_args")) {
             if let Some(spec) = proxy_jump_arg(&args) {
@@ -127,7 +149,13 @@ impl ConnPool {
                     j.host_key_checking = t.host_key_checking;
                     t.jump_hosts.push(j);
                 }
+                explicit.jump_hosts = true;
             }
+        }
+        // ~/.ssh/config fills what the inventory did not set, as with OpenSSH.
+        let cfg = self.defaults.ssh_config.clone().or_else(|| crate::connection::home_dir().map(|h| h.join(".ssh/config")));
+        if let Some(cfg) = cfg {
+            apply_ssh_config(&mut t, &cfg, &explicit)?;
         }
         Ok(t)
     }
