@@ -44,6 +44,11 @@ pub fn split_patterns(pattern: &str) -> Vec<String> {
 
 /// Evaluate patterns (each may hold several terms) against the inventory.
 pub fn evaluate(inv: &Inventory, patterns: &[String]) -> Result<Selection, LocError> {
+    for p in patterns {
+        if p.matches('[').count() != p.matches(']').count() {
+            return Err(error(p, "unbalanced `[` and `]`"));
+        }
+    }
     let terms: Vec<String> = patterns.iter().flat_map(|p| split_patterns(p)).collect();
     // Ansible's order: plain terms, then intersections, then exclusions.
     let mut ordered: Vec<&str> = terms.iter().filter(|t| !t.starts_with(['&', '!'])).map(String::as_str).collect();
