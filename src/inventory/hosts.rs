@@ -88,9 +88,7 @@ fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), String> {
         LETTERS[b..=e].chars().step_by(step).map(String::from).collect()
     } else {
         let (Ok(b), Ok(e)) = (beg.parse::<u64>(), end.parse::<u64>()) else {
-            return Err(format!(
-                "host range `[{spec}]` must use numbers or single letters"
-            ));
+            return Err(format!("host range `[{spec}]` must use numbers or single letters"));
         };
         let width = if beg.starts_with('0') && beg.len() > 1 {
             if beg.len() != end.len() {
@@ -211,11 +209,17 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(expand_range("web[01:03].x").unwrap(), vec!["web01.x", "web02.x", "web03.x"]);
+        assert_eq!(
+            expand_range("web[01:03].x").unwrap(),
+            vec!["web01.x", "web02.x", "web03.x"]
+        );
         assert_eq!(expand_range("db-[a:c]").unwrap(), vec!["db-a", "db-b", "db-c"]);
         assert_eq!(expand_range("h[1:10:4]").unwrap(), vec!["h1", "h5", "h9"]);
         assert_eq!(expand_range("h[:2]").unwrap(), vec!["h0", "h1", "h2"]);
-        assert_eq!(expand_range("r[1:2]c[a:b]").unwrap(), vec!["r1ca", "r1cb", "r2ca", "r2cb"]);
+        assert_eq!(
+            expand_range("r[1:2]c[a:b]").unwrap(),
+            vec!["r1ca", "r1cb", "r2ca", "r2cb"]
+        );
         assert_eq!(expand_range("plain").unwrap(), vec!["plain"]);
         assert!(expand_range("h[1:]").unwrap_err().contains("end value"));
         assert!(expand_range("h[01:100]").unwrap_err().contains("equal-length"));

@@ -156,7 +156,8 @@ fn resolve_pending(
         return Ok(());
     };
     for parent in &p.parents {
-        inv.add_child(parent, name).map_err(|m| LocError::new(p.loc.clone(), m))?;
+        inv.add_child(parent, name)
+            .map_err(|m| LocError::new(p.loc.clone(), m))?;
     }
     Ok(())
 }
@@ -208,8 +209,8 @@ fn child_name(line: &str) -> Result<&str, (usize, String)> {
 }
 
 fn host_line(inv: &mut Inventory, line: &str, group: &str, loc_at: &dyn Fn(usize) -> Loc) -> Result<(), LocError> {
-    let tokens = shell_tokens(line)
-        .map_err(|(col, m)| LocError::new(loc_at(col), format!("cannot parse host line: {m}")))?;
+    let tokens =
+        shell_tokens(line).map_err(|(col, m)| LocError::new(loc_at(col), format!("cannot parse host line: {m}")))?;
     let Some(first) = tokens.first() else {
         return Ok(());
     };

@@ -188,7 +188,11 @@ impl Inventory {
         }
         if top {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
             self.inventory_layer.dirs.push(dir);
         }
         if is_executable(path) {
@@ -327,7 +331,11 @@ impl Inventory {
     /// Groups the host belongs to, directly or through children, without
     /// `all`, sorted by name (Ansible's `group_names`; includes `ungrouped`).
     pub fn group_names(&self, host: &str) -> Vec<String> {
-        let mut names: Vec<String> = self.ancestors_of_host(host).into_iter().filter(|g| g != "all").collect();
+        let mut names: Vec<String> = self
+            .ancestors_of_host(host)
+            .into_iter()
+            .filter(|g| g != "all")
+            .collect();
         names.sort();
         names
     }
@@ -349,7 +357,11 @@ impl Inventory {
     /// vars-dir files of what is new.
     pub fn add_host(&mut self, name: &str, groups: &[String], vars: Map<String, Value>) -> Result<(), LocError> {
         let new_host = !self.hosts.contains_key(name);
-        let new_groups: Vec<String> = groups.iter().filter(|g| !self.groups.contains_key(*g)).cloned().collect();
+        let new_groups: Vec<String> = groups
+            .iter()
+            .filter(|g| !self.groups.contains_key(*g))
+            .cloned()
+            .collect();
         if groups.is_empty() {
             self.add_host_to(name, None);
         }
@@ -535,7 +547,11 @@ impl Inventory {
 
     /// The host's groups in variable-precedence order (`all` excluded).
     fn sorted_groups_of(&self, host: &str) -> Vec<String> {
-        let mut groups: Vec<String> = self.ancestors_of_host(host).into_iter().filter(|g| g != "all").collect();
+        let mut groups: Vec<String> = self
+            .ancestors_of_host(host)
+            .into_iter()
+            .filter(|g| g != "all")
+            .collect();
         groups.sort_by(|a, b| {
             let key = |g: &String| {
                 (

@@ -111,7 +111,10 @@ impl Inventory {
     /// `ansible-inventory --host HOST`: the host's merged variables.
     pub fn host_json(&self, host: &str) -> Result<String, LocError> {
         if !self.hosts.contains_key(host) {
-            let mut e = LocError::new(Loc::synthetic("inventory"), format!("host `{host}` is not in the inventory"));
+            let mut e = LocError::new(
+                Loc::synthetic("inventory"),
+                format!("host `{host}` is not in the inventory"),
+            );
             if let Some(s) = did_you_mean(host, self.hosts.keys().map(String::as_str)) {
                 e = e.with_hint(format!("did you mean `{s}`?"));
             }

@@ -24,7 +24,10 @@ pub struct Selection {
 }
 
 fn error(term: &str, msg: impl std::fmt::Display) -> LocError {
-    LocError::new(Loc::synthetic("host pattern"), format!("invalid host pattern `{term}`: {msg}"))
+    LocError::new(
+        Loc::synthetic("host pattern"),
+        format!("invalid host pattern `{term}`: {msg}"),
+    )
 }
 
 /// Split a pattern string into terms: on commas if there are any, else on
@@ -32,7 +35,12 @@ fn error(term: &str, msg: impl std::fmt::Display) -> LocError {
 pub fn split_patterns(pattern: &str) -> Vec<String> {
     let pattern = pattern.trim();
     if pattern.contains(',') {
-        return pattern.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect();
+        return pattern
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect();
     }
     if pattern.parse::<std::net::Ipv6Addr>().is_ok() {
         return vec![pattern.to_string()];
@@ -51,7 +59,11 @@ pub fn evaluate(inv: &Inventory, patterns: &[String]) -> Result<Selection, LocEr
     }
     let terms: Vec<String> = patterns.iter().flat_map(|p| split_patterns(p)).collect();
     // Ansible's order: plain terms, then intersections, then exclusions.
-    let mut ordered: Vec<&str> = terms.iter().filter(|t| !t.starts_with(['&', '!'])).map(String::as_str).collect();
+    let mut ordered: Vec<&str> = terms
+        .iter()
+        .filter(|t| !t.starts_with(['&', '!']))
+        .map(String::as_str)
+        .collect();
     if ordered.is_empty() {
         ordered.push("all");
     }
@@ -106,7 +118,10 @@ fn match_term(inv: &Inventory, term: &str) -> Result<(Vec<String>, bool), LocErr
             let n = hosts.len() as i64;
             let idx = if i < 0 { n + i } else { i };
             if idx < 0 || idx >= n {
-                return Err(error(term, format!("subscript [{i}] is out of range: `{expr}` matches {n} host(s)")));
+                return Err(error(
+                    term,
+                    format!("subscript [{i}] is out of range: `{expr}` matches {n} host(s)"),
+                ));
             }
             vec![hosts[idx as usize].clone()]
         }
@@ -116,7 +131,10 @@ fn match_term(inv: &Inventory, term: &str) -> Result<(Vec<String>, bool), LocErr
             None => {
                 return Err(error(
                     term,
-                    format!("subscript [{start}] is out of range: `{expr}` matches {} host(s)", hosts.len()),
+                    format!(
+                        "subscript [{start}] is out of range: `{expr}` matches {} host(s)",
+                        hosts.len()
+                    ),
                 ))
             }
         },
@@ -158,16 +176,21 @@ fn split_subscript(expr: &str) -> Result<(&str, Option<Subscript>), String> {
         return Ok((base, Some(Subscript::Index(i))));
     }
     if let Some((s, e)) = inner.split_once(':') {
-        let start = s.parse::<usize>().map_err(|_| format!("bad subscript `[{inner}]`; {hint}"))?;
+        let start = s
+            .parse::<usize>()
+            .map_err(|_| format!("bad subscript `[{inner}]`; {hint}"))?;
         let end = if e.is_empty() {
             None
         } else {
-            Some(e.parse::<usize>().map_err(|_| format!("bad subscript `[{inner}]`; {hint}"))?)
+            Some(
+                e.parse::<usize>()
+                    .map_err(|_| format!("bad subscript `[{inner}]`; {hint}"))?,
+            )
         };
         return Ok((base, Some(Subscript::Range(start, end))));
     }
     if inner.contains('-') && !inner.starts_with('-') {
-        return Err(format!("`[x-y]` subscripts were removed from Ansible; use inclusive `[x:y]` instead"));
+        return Err("`[x-y]` subscripts were removed from Ansible; use inclusive `[x:y]` instead".to_string());
     }
     Err(format!("bad subscript `[{inner}]`; {hint}"))
 }

@@ -18,8 +18,10 @@ pub fn load(inv: &mut Inventory, path: &Path) -> Result<(), LocError> {
     let loc = Loc::synthetic(&name);
     let data = run_json(path, &["--list"], &loc)?;
     let Value::Object(groups) = data else {
-        return Err(LocError::new(loc, "inventory script output for --list must be a JSON object")
-            .with_hint("print {\"group\": {\"hosts\": [...]}, \"_meta\": {\"hostvars\": {}}}"));
+        return Err(
+            LocError::new(loc, "inventory script output for --list must be a JSON object")
+                .with_hint("print {\"group\": {\"hosts\": [...]}, \"_meta\": {\"hostvars\": {}}}"),
+        );
     };
     let mut meta: Option<Map<String, Value>> = None;
     let mut seen_hosts: IndexSet<String> = IndexSet::new();
@@ -41,7 +43,10 @@ pub fn load(inv: &mut Inventory, path: &Path) -> Result<(), LocError> {
             None => run_json(path, &["--host", &host], &loc)?,
         };
         let Value::Object(vars) = vars else {
-            return Err(LocError::new(loc, format!("variables of host `{host}` must be a JSON object")));
+            return Err(LocError::new(
+                loc,
+                format!("variables of host `{host}` must be a JSON object"),
+            ));
         };
         for (k, v) in vars {
             inv.set_host_var(&host, &k, v);
@@ -71,23 +76,34 @@ fn parse_group(
         _ => return Err(bad("data")),
     };
     if let Some(h) = hosts {
-        let Value::Array(list) = h else { return Err(bad("host list")) };
+        let Value::Array(list) = h else {
+            return Err(bad("host list"));
+        };
         for host in list {
-            let Value::String(host) = host else { return Err(bad("host list")) };
+            let Value::String(host) = host else {
+                return Err(bad("host list"));
+            };
             seen_hosts.insert(host.clone());
             inv.add_host_to(host, Some(group));
         }
     }
     if let Some(v) = vars {
-        let Value::Object(vars) = v else { return Err(bad("variables")) };
+        let Value::Object(vars) = v else {
+            return Err(bad("variables"));
+        };
         for (k, v) in vars {
-            inv.set_group_var(group, k, v.clone()).map_err(|m| LocError::new(loc.clone(), m))?;
+            inv.set_group_var(group, k, v.clone())
+                .map_err(|m| LocError::new(loc.clone(), m))?;
         }
     }
     if let Some(c) = children {
-        let Value::Array(list) = c else { return Err(bad("children")) };
+        let Value::Array(list) = c else {
+            return Err(bad("children"));
+        };
         for child in list {
-            let Value::String(child) = child else { return Err(bad("children")) };
+            let Value::String(child) = child else {
+                return Err(bad("children"));
+            };
             inv.add_child(group, child).map_err(|m| LocError::new(loc.clone(), m))?;
         }
     }
@@ -104,13 +120,21 @@ fn run_json(path: &Path, args: &[&str], loc: &Loc) -> Result<Value, LocError> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(LocError::new(
             loc.clone(),
-            format!("inventory script failed ({}) for `{shown}`: {}", out.status, stderr.trim()),
+            format!(
+                "inventory script failed ({}) for `{shown}`: {}",
+                out.status,
+                stderr.trim()
+            ),
         ));
     }
     serde_json::from_slice(&out.stdout).map_err(|e| {
         LocError::new(
             loc.clone(),
-            format!("inventory script printed invalid JSON for `{shown}` (output line {}, column {}): {e}", e.line(), e.column()),
+            format!(
+                "inventory script printed invalid JSON for `{shown}` (output line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            ),
         )
         .with_hint("an executable file is run as a dynamic inventory script; chmod -x a static inventory")
     })

@@ -70,7 +70,15 @@ fn ini_hosts_groups_and_vars() {
     let hosts: Vec<&str> = inv.hosts.keys().map(String::as_str).collect();
     assert_eq!(
         hosts,
-        ["lonely", "web01.example.com", "web02.example.com", "web03.example.com", "edge", "db-a", "db-b"]
+        [
+            "lonely",
+            "web01.example.com",
+            "web02.example.com",
+            "web03.example.com",
+            "edge",
+            "db-a",
+            "db-b"
+        ]
     );
     assert_eq!(inv.groups["web"].hosts.len(), 4);
     assert_eq!(inv.groups["prod"].children, ["web", "db"]);
@@ -135,7 +143,10 @@ fn ini_errors_are_located() {
         let e = r.expect_err(text);
         let shown = e.to_string();
         let expected = format!("{}{at}", p.display());
-        assert!(shown.starts_with(&expected), "{text:?}: expected `{expected}` in `{shown}`");
+        assert!(
+            shown.starts_with(&expected),
+            "{text:?}: expected `{expected}` in `{shown}`"
+        );
         assert!(shown.contains(what), "{text:?}: expected `{what}` in `{shown}`");
     }
 }
@@ -153,7 +164,20 @@ fn ini_error_renders_snippet_and_hint() {
 fn ini_parser_survives_garbage() {
     let alphabet: Vec<char> = "ab01:[]=#;'\" \t,-_.*!&~\\{}()\u{e9}\u{1F600}xyz9".chars().collect();
     let fragments = [
-        "[", "]", ":vars", ":children", "[g]", "h[1:3]", "h[a:c]", "k=v", "='", "\"", "[1:", ":2222", "#", "---",
+        "[",
+        "]",
+        ":vars",
+        ":children",
+        "[g]",
+        "h[1:3]",
+        "h[a:c]",
+        "k=v",
+        "='",
+        "\"",
+        "[1:",
+        ":2222",
+        "#",
+        "---",
     ];
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
     let mut next = move || {
@@ -272,12 +296,20 @@ ansible_group_priority=10
 fn group_and_host_vars_dirs() {
     let dir = TempDir::new().unwrap();
     let d = dir.path();
-    let inv_path = write(d, "inv/hosts", "[web]\nw1 from_line=line\nw2\n[web:vars]\nsrc=inventory\nfile_vs_inv=inv\n");
+    let inv_path = write(
+        d,
+        "inv/hosts",
+        "[web]\nw1 from_line=line\nw2\n[web:vars]\nsrc=inventory\nfile_vs_inv=inv\n",
+    );
     write(d, "inv/group_vars/all.yml", "src: all_file\nall_only: 1\n");
     write(d, "inv/group_vars/web", "file_vs_inv: file\nweb_plain: yes\n");
     // NAME wins over NAME.yml: only the first existing candidate is read.
     write(d, "inv/group_vars/web.yml", "shadowed: true\n");
-    write(d, "inv/host_vars/w1/10-a.yml", "from_line: dirfile\nmerged: a\nkeep: a\n");
+    write(
+        d,
+        "inv/host_vars/w1/10-a.yml",
+        "from_line: dirfile\nmerged: a\nkeep: a\n",
+    );
     write(d, "inv/host_vars/w1/20-b.json", "{\"merged\": \"b\"}");
     write(d, "inv/host_vars/w1/notes.txt", "not: read\n");
     write(d, "inv/host_vars/w1/.hidden.yml", "hidden: true\n");
@@ -307,10 +339,17 @@ fn group_and_host_vars_dirs() {
     // add_host picks up vars files of new hosts and groups.
     write(d, "inv/host_vars/late.yml", "late: 1\n");
     write(d, "inv/group_vars/newgroup.yml", "ng: 1\n");
-    inv.add_host("late", &["newgroup".to_string()], Map::from_iter([("x".to_string(), json!(1))]))
-        .unwrap();
+    inv.add_host(
+        "late",
+        &["newgroup".to_string()],
+        Map::from_iter([("x".to_string(), json!(1))]),
+    )
+    .unwrap();
     let late = inv.host_vars("late");
-    assert_eq!((late["late"].clone(), late["ng"].clone(), late["x"].clone()), (json!(1), json!(1), json!(1)));
+    assert_eq!(
+        (late["late"].clone(), late["ng"].clone(), late["x"].clone()),
+        (json!(1), json!(1), json!(1))
+    );
     assert_eq!(inv.groups["all"].children.last().map(String::as_str), Some("newgroup"));
 }
 
@@ -323,7 +362,10 @@ fn bad_vars_file_is_located() {
     assert!(e.starts_with(&format!("{}:", f.display())), "{e}");
     write(dir.path(), "group_vars/web.yml", "- a\n- b\n");
     let e = load_one(&p).unwrap_err().to_string();
-    assert!(e.starts_with(&format!("{}:1:1", f.display())) && e.contains("mapping"), "{e}");
+    assert!(
+        e.starts_with(&format!("{}:1:1", f.display())) && e.contains("mapping"),
+        "{e}"
+    );
 }
 
 const YAML_INV: &str = "\
@@ -359,7 +401,10 @@ fn yaml_inventory() {
     assert_eq!(inv.groups["all"].children, ["ungrouped", "web", "db"]);
     assert_eq!(inv.groups["ungrouped"].hosts, ["solo"]);
     let v = inv.host_vars("web1.example.com");
-    assert_eq!((v["http_port"].clone(), v["tier"].clone(), v["ntp"].clone()), (json!(8080), json!("front"), json!("time.example.com")));
+    assert_eq!(
+        (v["http_port"].clone(), v["tier"].clone(), v["ntp"].clone()),
+        (json!(8080), json!("front"), json!("time.example.com"))
+    );
     assert_eq!(inv.host_vars("edge")["ansible_port"], json!(2222));
     assert_eq!(inv.group_names("r1"), ["db", "replicas"]);
     assert!(inv.warnings.is_empty());
@@ -368,19 +413,34 @@ fn yaml_inventory() {
 #[test]
 fn yaml_inventory_warnings_and_errors() {
     let dir = TempDir::new().unwrap();
-    let p = write(dir.path(), "w.yaml", "all:\n  host:\n    a:\n  children:\n    g:\n      hosts:\n        h1:\n");
+    let p = write(
+        dir.path(),
+        "w.yaml",
+        "all:\n  host:\n    a:\n  children:\n    g:\n      hosts:\n        h1:\n",
+    );
     let inv = load_one(&p).unwrap();
     assert_eq!(inv.warnings.len(), 1);
     let w = inv.warnings[0].to_string();
-    assert!(w.starts_with(&format!("{}:2:3", p.display())) && w.contains("did you mean `hosts`"), "{w}");
+    assert!(
+        w.starts_with(&format!("{}:2:3", p.display())) && w.contains("did you mean `hosts`"),
+        "{w}"
+    );
 
     let cases: &[(&str, &str, &str)] = &[
         ("all:\n  hosts:\n    - a\n    - b\n", ":3:5", "needs a mapping"),
         ("all:\n  hosts:\n    a: [1]\n", ":3:8", "must be a mapping"),
-        ("all:\n  children:\n    g:\n      hosts:\n        h[1:]:\n", ":5:9", "end value"),
+        (
+            "all:\n  children:\n    g:\n      hosts:\n        h[1:]:\n",
+            ":5:9",
+            "end value",
+        ),
         ("- a\n- b\n", ":1:1", "mapping of groups"),
         ("plugin: aws_ec2\n", ":1:9", "plugin"),
-        ("a:\n  children:\n    b:\n      children:\n        a:\n", ":3:5", "cycle"),
+        (
+            "a:\n  children:\n    b:\n      children:\n        a:\n",
+            ":3:5",
+            "cycle",
+        ),
         ("all:\n  hosts: [a\n", ":", "invalid YAML"),
     ];
     for (text, at, what) in cases {
@@ -396,7 +456,11 @@ fn directory_source() {
     let dir = TempDir::new().unwrap();
     let d = dir.path();
     write(d, "inv/01-base", "[web]\nw1\n");
-    write(d, "inv/02-more.yml", "all:\n  children:\n    web:\n      hosts:\n        w2:\n");
+    write(
+        d,
+        "inv/02-more.yml",
+        "all:\n  children:\n    web:\n      hosts:\n        w2:\n",
+    );
     write(d, "inv/03-extra.ini", "[db]\nd1\n");
     write(d, "inv/README.md", "# not [an inventory\n");
     write(d, "inv/old.retry", "[broken\n");
@@ -576,7 +640,11 @@ fn limit_restricts_selection() {
     // `groups` ignores the limit, as in Ansible.
     assert_eq!(inv.groups_map()["db"], json!(["db1", "db2"]));
     assert!(inv.restrict("~(").is_err());
-    assert!(inv.restrict("@/nonexistent/limit").unwrap_err().to_string().contains("limit file"));
+    assert!(inv
+        .restrict("@/nonexistent/limit")
+        .unwrap_err()
+        .to_string()
+        .contains("limit file"));
 }
 
 #[test]

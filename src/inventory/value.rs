@@ -267,7 +267,10 @@ impl PyLiteral {
             }
             return body.parse::<i64>().ok().map(Value::from);
         }
-        if !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+')) {
+        if !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        {
             return None;
         }
         let f: f64 = body.parse().ok()?;
@@ -305,7 +308,11 @@ pub fn py_repr(v: &Value) -> String {
             _ => py_float(n.as_f64().unwrap_or(0.0)),
         },
         Value::String(s) => {
-            let q = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+            let q = if s.contains('\'') && !s.contains('"') {
+                '"'
+            } else {
+                '\''
+            };
             let mut out = String::new();
             out.push(q);
             for c in s.chars() {
@@ -377,7 +384,10 @@ mod tests {
         assert_eq!(parse_ini_value("'quoted 42'"), json!("quoted 42"));
         assert_eq!(parse_ini_value("\"a\\nb\""), json!("a\nb"));
         assert_eq!(parse_ini_value("[1, 'a', True]"), json!([1, "a", true]));
-        assert_eq!(parse_ini_value("{'k': [1, 2], 'n': None}"), json!({"k": [1, 2], "n": null}));
+        assert_eq!(
+            parse_ini_value("{'k': [1, 2], 'n': None}"),
+            json!({"k": [1, 2], "n": null})
+        );
         assert_eq!(parse_ini_value("(1, 2)"), json!([1, 2]));
         assert_eq!(parse_ini_value("0x1f"), json!(31));
         assert_eq!(parse_ini_value("1_000"), json!(1000));
@@ -386,7 +396,17 @@ mod tests {
 
     #[test]
     fn non_literals_stay_strings() {
-        for s in ["true", "yes", "hello world", "010", "1.2.3.4", "[1, 2", "{'a' 1}", "'unterminated", "abc # x"] {
+        for s in [
+            "true",
+            "yes",
+            "hello world",
+            "010",
+            "1.2.3.4",
+            "[1, 2",
+            "{'a' 1}",
+            "'unterminated",
+            "abc # x",
+        ] {
             assert_eq!(parse_ini_value(s), json!(s), "{s}");
         }
     }

@@ -67,11 +67,17 @@ fn dir_files(dir: &Path, found: &mut Vec<PathBuf>, depth: usize) {
     let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     names.sort();
     for p in names {
-        let Some(fname) = p.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(fname) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if fname.starts_with('.') || fname.ends_with('~') {
             continue;
         }
-        let ext = p.extension().and_then(|e| e.to_str()).map(|e| format!(".{e}")).unwrap_or_default();
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| format!(".{e}"))
+            .unwrap_or_default();
         if p.is_dir() && ext.is_empty() {
             dir_files(&p, found, depth + 1);
         } else if p.is_file() && EXTENSIONS.contains(&ext.as_str()) {

@@ -46,7 +46,10 @@ pub fn parse_root(inv: &mut Inventory, root: &Node) -> Result<(), LocError> {
         }
         _ => Err(LocError::new(
             root.loc.clone(),
-            format!("a YAML inventory must be a mapping of groups, found a {}", root.type_name()),
+            format!(
+                "a YAML inventory must be a mapping of groups, found a {}",
+                root.type_name()
+            ),
         )
         .with_hint("start with `all:` and put `hosts:`, `vars:` and `children:` under it")),
     }
@@ -60,7 +63,10 @@ fn parse_group(inv: &mut Inventory, name: &str, key: &Node, data: &Node, depth: 
         inv.warnings.push(
             LocError::new(
                 data.loc.clone(),
-                format!("skipping `{name}`: a group must be a mapping, found a {}", data.type_name()),
+                format!(
+                    "skipping `{name}`: a group must be a mapping, found a {}",
+                    data.type_name()
+                ),
             )
             .with_hint("a group holds `hosts:`, `vars:` and `children:` mappings"),
         );
@@ -74,8 +80,11 @@ fn parse_group(inv: &mut Inventory, name: &str, key: &Node, data: &Node, depth: 
                 None => "only `hosts`, `vars` and `children` are valid in a group".to_string(),
             };
             inv.warnings.push(
-                LocError::new(skey.loc.clone(), format!("skipping unexpected key `{section}` in group `{name}`"))
-                    .with_hint(hint),
+                LocError::new(
+                    skey.loc.clone(),
+                    format!("skipping unexpected key `{section}` in group `{name}`"),
+                )
+                .with_hint(hint),
             );
             continue;
         }
@@ -105,7 +114,8 @@ fn parse_group(inv: &mut Inventory, name: &str, key: &Node, data: &Node, depth: 
                 "children" => {
                     let null = Node::new(NodeKind::Null, knode.loc.clone());
                     parse_group(inv, &k, knode, v.unwrap_or(&null), depth + 1)?;
-                    inv.add_child(name, &k).map_err(|m| LocError::new(knode.loc.clone(), m))?;
+                    inv.add_child(name, &k)
+                        .map_err(|m| LocError::new(knode.loc.clone(), m))?;
                 }
                 _ => parse_host(inv, name, &k, knode, v)?,
             }
@@ -114,7 +124,13 @@ fn parse_group(inv: &mut Inventory, name: &str, key: &Node, data: &Node, depth: 
     Ok(())
 }
 
-fn parse_host(inv: &mut Inventory, group: &str, pattern: &str, key: &Node, vars: Option<&Node>) -> Result<(), LocError> {
+fn parse_host(
+    inv: &mut Inventory,
+    group: &str,
+    pattern: &str,
+    key: &Node,
+    vars: Option<&Node>,
+) -> Result<(), LocError> {
     let (pattern, port) = split_host_port(pattern).map_err(|m| LocError::new(key.loc.clone(), m))?;
     let names = expand_range(&pattern).map_err(|m| {
         LocError::new(key.loc.clone(), m).with_hint("ranges look like `web[01:10]`, `db-[a:f]` or `h[1:10:2]`")
@@ -127,7 +143,10 @@ fn parse_host(inv: &mut Inventory, group: &str, pattern: &str, key: &Node, vars:
             _ => {
                 return Err(LocError::new(
                     v.loc.clone(),
-                    format!("variables of host `{pattern}` must be a mapping, found a {}", v.type_name()),
+                    format!(
+                        "variables of host `{pattern}` must be a mapping, found a {}",
+                        v.type_name()
+                    ),
                 )
                 .with_hint("write `host:` alone, or `host: {var: value}`"))
             }
