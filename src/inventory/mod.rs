@@ -604,12 +604,24 @@ fn ignored_in_dir(path: &Path) -> bool {
         || IGNORED_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
+/// An executable file is a dynamic inventory script, unless it is plainly a
+/// text file that merely has the executable bit (common on copied trees):
+/// scripts start with `#!`, programs with the ELF magic.
 #[cfg(unix)]
 fn is_executable(path: &Path) -> bool {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
+    let executable = std::fs::metadata(path)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+        .unwrap_or(false);
+    if !executable {
+        return false;
+    }
+    let mut head = [0u8; 4];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    head[..n].starts_with(b"#!") || head[..n] == *b"\x7fELF"
 }
 
 #[cfg(not(unix))]

@@ -14,8 +14,9 @@ impl Inventory {
     /// (empty groups omitted), `all.children`, and `_meta.hostvars` with each
     /// host's merged variables (hosts without variables omitted). Keys sorted,
     /// 4-space indent, as Ansible's `json.dumps(sort_keys=True, indent=4)`.
-    pub fn to_list_json(&self) -> Result<String, LocError> {
-        let hosts = self.select("all")?;
+    pub fn to_list_json(&self) -> String {
+        // `all` is always a valid pattern.
+        let hosts = self.select("all").unwrap_or_else(|_| self.group_hosts("all"));
         let available: std::collections::HashSet<&str> = hosts.iter().map(String::as_str).collect();
         let mut out = Map::new();
         let mut seen = std::collections::HashSet::new();
@@ -30,7 +31,7 @@ impl Inventory {
         let mut meta = Map::new();
         meta.insert("hostvars".into(), Value::Object(hostvars));
         out.insert("_meta".into(), Value::Object(meta));
-        Ok(dump_json(&Value::Object(out)))
+        dump_json(&Value::Object(out))
     }
 
     fn format_group(

@@ -208,6 +208,7 @@ fn ini_parser_survives_garbage() {
         inv.reconcile();
         let _ = inv.select("all");
         let _ = inv.to_list_json();
+        let _ = inv.to_graph(None, true);
     }
 }
 
@@ -542,6 +543,10 @@ esac
     let failing = write_script(dir.path(), "fail.sh", "#!/bin/sh\necho boom >&2\nexit 2\n");
     let e = load_one(&failing).unwrap_err().to_string();
     assert!(e.contains("boom") && e.contains("fail.sh"), "{e}");
+    // Executable bit on a plain INI file (no `#!`): read as INI, not run.
+    let static_ini = write_script(dir.path(), "static", "[g]\nplain\n");
+    assert_eq!(sel(&load_one(&static_ini).unwrap(), "g"), ["plain"]);
+
     let garbage = write_script(dir.path(), "garbage.sh", "#!/bin/sh\necho '{not json'\n");
     let e = load_one(&garbage).unwrap_err().to_string();
     assert!(e.contains("invalid JSON"), "{e}");
@@ -711,7 +716,7 @@ fn list_json_matches_ansible_inventory() {
         ]
     }
 }"#;
-    assert_eq!(inv.to_list_json().unwrap(), expected);
+    assert_eq!(inv.to_list_json(), expected);
 }
 
 #[test]
