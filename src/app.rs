@@ -346,14 +346,14 @@ fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
         if !inv.hosts.contains_key(h) {
             return Err(AppError::Usage(format!("host `{h}` is not in the inventory")));
         }
-        println!("{}", serde_json::to_string_pretty(&inv.host_json(h)).unwrap_or_default());
+        println!("{}", inv.host_json(h)?);
     } else if let Some(g) = &a.graph {
         if !inv.groups.contains_key(g) {
             return Err(AppError::Usage(format!("group `{g}` is not in the inventory")));
         }
-        print!("{}", inv.to_graph(Some(g), a.vars));
+        print!("{}", inv.to_graph(Some(g), a.vars)?);
     } else {
-        println!("{}", serde_json::to_string_pretty(&inv.to_list_json()).unwrap_or_default());
+        println!("{}", inv.to_list_json());
     }
     Ok(0)
 }

@@ -1561,10 +1561,14 @@ impl Walker {
                     .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
                     .unwrap_or_default();
                 let hv = spec.get("host_vars").and_then(Value::as_object).cloned().unwrap_or_default();
-                self.runner.inventory.write().unwrap_or_else(|p| p.into_inner()).add_host(&name, &groups, hv);
+                if let Err(e) = self.runner.inventory.write().unwrap_or_else(|p| p.into_inner()).add_host(&name, &groups, hv) {
+                    return TaskResult { status: Status::Failed, result: error_result(e.to_string()), ignored: false };
+                }
             }
             if let Some(Value::String(group)) = r.get("add_group").cloned() {
-                self.runner.inventory.write().unwrap_or_else(|p| p.into_inner()).add_host(&self.host, &[group], Map::new());
+                if let Err(e) = self.runner.inventory.write().unwrap_or_else(|p| p.into_inner()).add_host(&self.host, &[group], Map::new()) {
+                    return TaskResult { status: Status::Failed, result: error_result(e.to_string()), ignored: false };
+                }
             }
         }
         let _ = t;
@@ -1579,6 +1583,13 @@ impl Walker {
         };
         TaskResult { status, result: r, ignored: false }
     }
+}
+
+fn error_result(msg: String) -> Map<String, Value> {
+    let mut r = Map::new();
+    r.insert("failed".into(), Value::Bool(true));
+    r.insert("msg".into(), Value::String(msg));
+    r
 }
 
 fn resolve_bool(scopes: &[Scope], task: &Common, f: impl Fn(&Common) -> Option<bool>) -> Option<bool> {
