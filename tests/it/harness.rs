@@ -312,13 +312,17 @@ fn runner_reports_code_output_and_timeout() {
         (Some(3), "out\n", "err\n", false)
     );
 
-    // A grandchild holding the pipes open must not stall the runner past its timeout.
+    // A grandchild holding the pipes open must not stall the runner past its timeout,
+    // and nothing may be left behind, not even a zombie.
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", "echo partial; sleep 30 & sleep 30"]);
+    cmd.args(["-c", "echo $$; sleep 30 & echo $!; sleep 30"]);
     let started = Instant::now();
     let out = run_with_timeout(cmd, Duration::from_millis(300));
     assert!(out.timed_out);
     assert_eq!(out.code, None);
-    assert_eq!(out.stdout, "partial\n");
     assert!(started.elapsed() < Duration::from_secs(10));
+    let pids: Vec<u32> = out.stdout.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(pids.len(), 2, "{}", out.stdout);
+    let left: Vec<u32> = pids.into_iter().filter(|&p| procs::exists(p)).collect();
+    assert!(left.is_empty(), "left behind after a timeout: {left:?}");
 }

@@ -120,6 +120,8 @@ impl TestHosts {
     /// Starts one host per entry of `opts`, each with its own options.
     pub fn with_each(opts: &[HostOpts]) -> TestHosts {
         ensure_privsep_dir();
+        // If an unshare process ever dies before its sshd, the sshd becomes ours to reap.
+        procs::become_subreaper();
         let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let dir = tempfile::Builder::new()
             .prefix("testhosts-")
@@ -574,6 +576,7 @@ impl Host {
                 Ok(None) | Err(_) => {
                     let _ = child.kill();
                     let _ = child.wait();
+                    procs::reap(&sshds, Duration::from_secs(5));
                     return;
                 }
             }

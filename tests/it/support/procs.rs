@@ -6,7 +6,6 @@
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// PIDs whose parent is `parent`.
@@ -56,23 +55,47 @@ pub fn exists(pid: u32) -> bool {
 
 /// Sends SIGKILL to every PID in `pids`; processes that are already gone are not an error.
 pub fn kill9(pids: &[u32]) {
-    if pids.is_empty() {
-        return;
+    for &pid in pids {
+        if let Ok(pid) = libc::pid_t::try_from(pid) {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
-    // std has no kill(2) for arbitrary PIDs and the crate has no libc dev-dependency: use kill(1).
-    let _ = Command::new("kill")
-        .arg("-KILL")
-        .args(pids.iter().map(u32::to_string))
-        .stderr(std::process::Stdio::null())
-        .status();
 }
 
-/// Sends SIGKILL to every process in process group `pgid`.
-pub fn kill_group(pgid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stderr(std::process::Stdio::null())
-        .status();
+/// Makes this test process the reaper of orphans from its own descendants
+/// (PR_SET_CHILD_SUBREAPER), once. PID 1 on this machine never reaps orphans,
+/// so a grandchild whose parent was killed first would stay a zombie forever;
+/// as our orphan, [`reap`] can collect it.
+pub fn become_subreaper() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only sets a flag on this process.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    });
+}
+
+/// Reaps those of `pids` that became our (orphaned) children, waiting up to
+/// `timeout` for all of them to be gone. Never pass a PID owned by a
+/// `std::process::Child`: reaping it here would break that handle's `wait()`.
+pub fn reap(pids: &[u32], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        for &pid in pids {
+            if let Ok(pid) = libc::pid_t::try_from(pid) {
+                let mut status = 0;
+                // SAFETY: waitpid on one PID with WNOHANG; `status` is a valid out-pointer.
+                unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            }
+        }
+        if pids.iter().all(|&p| !exists(p)) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Waits until none of `pids` exist (reaped by their parent), up to `timeout`.

@@ -56,8 +56,9 @@ pub fn rigger_cmd(cmd: Command, timeout: Duration) -> (i32, String, String) {
 }
 
 /// Runs `cmd` (stdin closed, output captured) in its own process group; after
-/// `timeout` the whole group is killed and the output so far returned.
+/// `timeout` its whole process tree is killed and reaped, and the output so far returned.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> RunOutput {
+    procs::become_subreaper();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -73,14 +74,13 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> RunOutput {
             Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
             Ok(None) => {
                 timed_out = true;
-                // The group: whatever the command started must not outlive it or hold the pipes.
-                procs::kill_group(child.id());
-                procs::kill9(&procs::tree_of(child.id()));
-                let _ = child.kill();
-                match child.wait() {
-                    Ok(status) => break status,
-                    Err(e) => panic!("waiting for {cmd:?}: {e}"),
-                }
+                // Whatever the command started must not outlive it or hold the pipes open.
+                let tree = procs::tree_of(child.id());
+                procs::kill9(&tree);
+                let status = child.wait().unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}"));
+                // The rest were orphaned to us (subreaper): collect them.
+                procs::reap(&tree[1..], Duration::from_secs(5));
+                break status;
             }
             Err(e) => panic!("waiting for {cmd:?}: {e}"),
         }
