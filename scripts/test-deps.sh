@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that rigger's tests need (idempotent: apt is
+# skipped when everything is already installed). The one place that lists them.
+#
+#   openssh-server, openssh-client  test hosts (one `sshd -D` per host) and the reference client
+#   sudo                            become tests
+#   busybox-static                  `busybox ping` (no ping binary), tiny guest/container trees
+#   iproute2                        network namespaces, veth, bridges
+#   procps                          ps/pgrep in tests and on test hosts
+#   util-linux                      unshare (per-host namespaces), normally already present
+set -euo pipefail
+
+TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux)
+
+missing=()
+for pkg in "${TEST_DEPS[@]}"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "test deps: all installed (${TEST_DEPS[*]})"
+    exit 0
+fi
+
+echo "test deps: installing ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+    echo "error: installing packages needs root; run as root or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: installs the test dependencies, then runs every test target.
+# CI (.ci/run) calls exactly this script; run it the same way locally.
+# Extra arguments go to the test runner (e.g. a test-name filter).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/test-deps.sh
+
+# The test hosts run sshd as root on loopback addresses and use namespaces.
+if [[ $(id -u) -ne 0 ]]; then
+    echo "error: the integration tests start sshd test hosts and need root" >&2
+    exit 1
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+    # One process per test: a crash or leak in one test cannot take others along.
+    # nextest prints the "Summary [...] N tests run: ..." line at the end.
+    exec cargo nextest run --all-targets --no-fail-fast "$@"
+else
+    exec cargo test --all-targets --no-fail-fast "$@"
+fi
