@@ -103,7 +103,9 @@ fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<RunOp
     }
     if let Some(c) = &t.connection {
         if !matches!(c.as_str(), "ssh" | "local" | "smart") {
-            return Err(AppError::Usage(format!("unsupported connection `{c}` (use ssh or local)")));
+            return Err(AppError::Usage(format!(
+                "unsupported connection `{c}` (use ssh or local)"
+            )));
         }
     }
     Ok(RunOptions {
@@ -139,7 +141,12 @@ fn read_limit(l: &str) -> Result<String, AppError> {
     match l.strip_prefix('@') {
         Some(f) => {
             let text = std::fs::read_to_string(f).map_err(|e| AppError::Usage(format!("--limit @{f}: {e}")))?;
-            Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(":"))
+            Ok(text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(":"))
         }
         None => Ok(l.to_string()),
     }
@@ -157,7 +164,10 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     let mut books = Vec::new();
     for p in &a.playbooks {
         if !p.is_file() {
-            return Err(AppError::Usage(format!("the playbook {} could not be found", p.display())));
+            return Err(AppError::Usage(format!(
+                "the playbook {} could not be found",
+                p.display()
+            )));
         }
         books.push(playbook::load_playbook(p, &ctx)?);
     }
@@ -203,7 +213,13 @@ fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> 
                 let allowed = inv.select(l)?;
                 hosts.retain(|h| allowed.contains(h));
             }
-            println!("\n  play #{} ({}): {}\tTAGS: [{}]", i + 1, play.hosts, play.name, play.common.tags.join(", "));
+            println!(
+                "\n  play #{} ({}): {}\tTAGS: [{}]",
+                i + 1,
+                play.hosts,
+                play.name,
+                play.common.tags.join(", ")
+            );
             if a.list_hosts {
                 println!("    pattern: ['{}']\n    hosts ({}):", play.hosts, hosts.len());
                 for h in &hosts {
@@ -219,7 +235,10 @@ fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> 
                     list_tasks(section, &play.common.tags, a.list_tasks, &mut all_tags);
                 }
                 if a.list_tags {
-                    println!("      TASK TAGS: [{}]", all_tags.into_iter().collect::<Vec<_>>().join(", "));
+                    println!(
+                        "      TASK TAGS: [{}]",
+                        all_tags.into_iter().collect::<Vec<_>>().join(", ")
+                    );
                 }
             }
         }
@@ -284,7 +303,11 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     })?;
     let doc = module.doc();
     // Parse -a exactly as a task's free-form/k=v arguments, with validation.
-    let src = format!("- {}: {}\n", doc.name, serde_json::to_string(&a.args).unwrap_or_default());
+    let src = format!(
+        "- {}: {}\n",
+        doc.name,
+        serde_json::to_string(&a.args).unwrap_or_default()
+    );
     let tasks_node = crate::yaml::parse_one(&src, "<adhoc -a>")?;
     let nodes = playbook::parse_tasks(&tasks_node, Path::new("."), None, &Default::default())?;
     let Some(TaskNode::Task(parsed)) = nodes.into_iter().next() else {
@@ -329,7 +352,10 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         handlers: Vec::new(),
         loc,
     };
-    let pb = Playbook { path: PathBuf::from("<adhoc>"), plays: vec![play] };
+    let pb = Playbook {
+        path: PathBuf::from("<adhoc>"),
+        plays: vec![play],
+    };
     let json = a.json || a.target.output == OutputFormat::Json;
     let out = Arc::new(Renderer::adhoc(json, verbosity, opts.diff));
     let runner = Runner::new(opts, inv, out);
@@ -370,7 +396,9 @@ fn doc(a: DocArgs) -> Result<i32, AppError> {
     }
     let name = a.module.unwrap_or_default();
     let m = reg.get(&name).ok_or_else(|| {
-        let hint = crate::error::did_you_mean(&name, reg.all_names()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default();
+        let hint = crate::error::did_you_mean(&name, reg.all_names())
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
         AppError::Usage(format!("unknown module `{name}`{hint}"))
     })?;
     print!("{}", render_doc(m.doc()));
@@ -461,12 +489,17 @@ async fn quickstart(a: QuickstartArgs, verbosity: u8) -> Result<i32, AppError> {
     std::fs::write(&pb_path, QUICKSTART_PLAYBOOK).map_err(|e| AppError::Other(e.to_string()))?;
     let pb = playbook::load_playbook(&pb_path, &Default::default())?;
     let inv = Inventory::load(&["localhost,".to_string()])?;
-    let mut opts = RunOptions::default();
-    opts.verbosity = verbosity;
-    opts.extra_vars.insert("quickstart_dir".into(), Value::String(dest.display().to_string()));
+    let mut opts = RunOptions {
+        verbosity,
+        ..Default::default()
+    };
+    opts.extra_vars
+        .insert("quickstart_dir".into(), Value::String(dest.display().to_string()));
     opts.conn.connection = Some("local".into());
     let out = Arc::new(Renderer::new(format_of(a.output), verbosity, false));
-    let first = Runner::new(opts.clone(), inv.clone(), out.clone()).run_playbook(&pb).await?;
+    let first = Runner::new(opts.clone(), inv.clone(), out.clone())
+        .run_playbook(&pb)
+        .await?;
     if first.exit_code() != 0 {
         return Ok(first.exit_code());
     }
@@ -476,7 +509,10 @@ async fn quickstart(a: QuickstartArgs, verbosity: u8) -> Result<i32, AppError> {
     let second = Runner::new(opts, inv, out).run_playbook(&pb).await?;
     let changed: u32 = second.stats.values().map(|s| s.changed).sum();
     if a.output == OutputFormat::Text {
-        println!("\nQuickstart managed {} (second run: changed={changed}).", dest.display());
+        println!(
+            "\nQuickstart managed {} (second run: changed={changed}).",
+            dest.display()
+        );
     }
     Ok(if changed > 0 { 2 } else { second.exit_code() })
 }

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "rigger", version, about = "Fast, agentless infrastructure automation: Ansible-compatible playbooks over SSH")]
+#[command(
+    name = "rigger",
+    version,
+    about = "Fast, agentless infrastructure automation: Ansible-compatible playbooks over SSH"
+)]
 pub struct Cli {
     /// More output (-v results, -vv task paths, -vvv connection details).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -56,7 +60,11 @@ pub struct TargetArgs {
     #[arg(short = 'T', long = "timeout", env = "ANSIBLE_TIMEOUT", default_value_t = 10)]
     pub timeout: u64,
     /// Host key checking: strict, accept-new or off.
-    #[arg(long = "host-key-checking", env = "RIGGER_HOST_KEY_CHECKING", default_value = "strict")]
+    #[arg(
+        long = "host-key-checking",
+        env = "RIGGER_HOST_KEY_CHECKING",
+        default_value = "strict"
+    )]
     pub host_key_checking: String,
     /// known_hosts file to use instead of ~/.ssh/known_hosts.
     #[arg(long = "known-hosts", env = "RIGGER_KNOWN_HOSTS")]

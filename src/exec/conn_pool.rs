@@ -54,7 +54,10 @@ pub struct ConnPool {
 
 impl ConnPool {
     pub fn new(defaults: ConnDefaults) -> Self {
-        ConnPool { defaults, slots: Mutex::new(HashMap::new()) }
+        ConnPool {
+            defaults,
+            slots: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The connection for `host`, whose variables are `vars`.
@@ -79,7 +82,10 @@ impl ConnPool {
         }
         if let Some(k) = kind.as_deref() {
             if !matches!(k, "ssh" | "smart" | "paramiko") {
-                return Err(ConnError::Connect { addr: host.to_string(), reason: format!("unsupported connection type `{k}`") });
+                return Err(ConnError::Connect {
+                    addr: host.to_string(),
+                    reason: format!("unsupported connection type `{k}`"),
+                });
             }
         }
         let target = self.target_for(host, vars)?;
@@ -99,32 +105,46 @@ impl ConnPool {
         };
         let mut t = SshTarget::new(host, &address);
         if let Some(p) = var_str(vars, "ansible_port").or_else(|| var_str(vars, "ansible_ssh_port")) {
-            t.port = p
-                .parse()
-                .map_err(|_| ConnError::Connect { addr: address.clone(), reason: format!("invalid ansible_port `{p}`") })?;
+            t.port = p.parse().map_err(|_| ConnError::Connect {
+                addr: address.clone(),
+                reason: format!("invalid ansible_port `{p}`"),
+            })?;
             explicit.port = true;
         }
-        if let Some(u) = var_str(vars, "ansible_user").or_else(|| var_str(vars, "ansible_ssh_user")).or_else(|| self.defaults.user.clone()) {
+        if let Some(u) = var_str(vars, "ansible_user")
+            .or_else(|| var_str(vars, "ansible_ssh_user"))
+            .or_else(|| self.defaults.user.clone())
+        {
             t.user = u;
             explicit.user = true;
         }
-        if let Some(k) = var_str(vars, "ansible_ssh_private_key_file").or_else(|| var_str(vars, "ansible_private_key_file")) {
+        if let Some(k) =
+            var_str(vars, "ansible_ssh_private_key_file").or_else(|| var_str(vars, "ansible_private_key_file"))
+        {
             t.identity_files = vec![expand_tilde(&k)];
             explicit.identity_files = true;
         } else if let Some(k) = &self.defaults.private_key {
             t.identity_files = vec![k.clone()];
             explicit.identity_files = true;
         }
-        t.password = var_str(vars, "ansible_password").or_else(|| var_str(vars, "ansible_ssh_pass")).or_else(|| self.defaults.password.clone());
-        t.key_passphrase = var_str(vars, "ansible_ssh_private_key_passphrase").or_else(|| self.defaults.key_passphrase.clone());
+        t.password = var_str(vars, "ansible_password")
+            .or_else(|| var_str(vars, "ansible_ssh_pass"))
+            .or_else(|| self.defaults.password.clone());
+        t.key_passphrase =
+            var_str(vars, "ansible_ssh_private_key_passphrase").or_else(|| self.defaults.key_passphrase.clone());
         // The CLI default is strict; only an explicit setting overrides ssh_config.
         t.host_key_checking = self.defaults.host_key_checking;
         explicit.host_key_checking = self.defaults.host_key_checking != HostKeyChecking::Strict;
-        if let Some(v) = var_str(vars, "ansible_host_key_checking").or_else(|| var_str(vars, "ansible_ssh_host_key_checking")) {
+        if let Some(v) =
+            var_str(vars, "ansible_host_key_checking").or_else(|| var_str(vars, "ansible_ssh_host_key_checking"))
+        {
             t.host_key_checking = match v.to_ascii_lowercase().as_str() {
                 "false" | "no" => HostKeyChecking::Off,
                 "true" | "yes" => HostKeyChecking::Strict,
-                other => other.parse().map_err(|e: String| ConnError::Connect { addr: address.clone(), reason: e })?,
+                other => other.parse().map_err(|e: String| ConnError::Connect {
+                    addr: address.clone(),
+                    reason: e,
+                })?,
             };
             explicit.host_key_checking = true;
         }
@@ -142,7 +162,8 @@ impl ConnPool {
             explicit.connect_timeout = true;
         }
         // Bastions: `ansible_ssh_common_args: -o ProxyJump=user@bastion:22` or `-J ...`.
-        if let Some(args) = var_str(vars, "ansible_ssh_common_args").or_else(|| var_str(vars, "ansible_ssh_extra_args")) {
+        if let Some(args) = var_str(vars, "ansible_ssh_common_args").or_else(|| var_str(vars, "ansible_ssh_extra_args"))
+        {
             if let Some(spec) = proxy_jump_arg(&args) {
                 for hop in spec.split(',').filter(|h| !h.is_empty()) {
                     let mut j = parse_jump(hop, &t);
@@ -153,7 +174,11 @@ impl ConnPool {
             }
         }
         // ~/.ssh/config fills what the inventory did not set, as with OpenSSH.
-        let cfg = self.defaults.ssh_config.clone().or_else(|| crate::connection::home_dir().map(|h| h.join(".ssh/config")));
+        let cfg = self
+            .defaults
+            .ssh_config
+            .clone()
+            .or_else(|| crate::connection::home_dir().map(|h| h.join(".ssh/config")));
         if let Some(cfg) = cfg {
             apply_ssh_config(&mut t, &cfg, &explicit)?;
         }
@@ -171,7 +196,11 @@ fn proxy_jump_arg(args: &str) -> Option<String> {
         if let Some(rest) = w.strip_prefix("-J") {
             return Some(rest.to_string());
         }
-        let opt = if w == "-o" { it.next().cloned() } else { w.strip_prefix("-o").map(str::to_string) };
+        let opt = if w == "-o" {
+            it.next().cloned()
+        } else {
+            w.strip_prefix("-o").map(str::to_string)
+        };
         if let Some(o) = opt {
             let (k, v) = o.split_once(['=', ' ']).unwrap_or((&o, ""));
             if k.eq_ignore_ascii_case("ProxyJump") {
@@ -240,7 +269,10 @@ mod tests {
         )
         .unwrap();
         let t = pool.target_for("web1", &vars).unwrap();
-        assert_eq!((t.address.as_str(), t.port, t.user.as_str()), ("127.0.1.5", 2222, "deploy"));
+        assert_eq!(
+            (t.address.as_str(), t.port, t.user.as_str()),
+            ("127.0.1.5", 2222, "deploy")
+        );
         assert_eq!(t.identity_files, vec![PathBuf::from("/k")]);
     }
 }

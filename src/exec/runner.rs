@@ -87,8 +87,11 @@ pub struct RunSummary {
     pub stats: BTreeMap<String, HostStats>,
     pub interrupted: bool,
     /// Per host and task: the tasks that reported changed (for `rigger check`).
-    pub changed_tasks: Vec<(String, String, Map<String, Value>)>,
+    pub changed_tasks: Vec<ChangedTask>,
 }
+
+/// (host, task title, result) of a task that reported changed.
+pub type ChangedTask = (String, String, Map<String, Value>);
 
 impl RunSummary {
     /// ansible-playbook's exit codes: 2 failed, 4 unreachable, 0 ok.
@@ -126,7 +129,7 @@ pub struct Runner {
     out: Arc<Renderer>,
     hosts: Mutex<HashMap<String, HostState>>,
     stats: Mutex<BTreeMap<String, HostStats>>,
-    changed_tasks: Mutex<Vec<(String, String, Map<String, Value>)>>,
+    changed_tasks: Mutex<Vec<ChangedTask>>,
     forks: Semaphore,
     run_once_results: Mutex<HashMap<Vec<u32>, Map<String, Value>>>,
     /// `--start-at-task` not reached yet.
@@ -169,9 +172,22 @@ enum Go {
     Abort,
 }
 
+/// A host waiting at a task: (key, title, location, handler, run_once, reply).
+type Pending = (Vec<u32>, String, String, bool, bool, oneshot::Sender<Go>);
+
 enum Msg {
-    Ready { host: String, key: Vec<u32>, title: String, loc: String, handler: bool, run_once: bool, reply: oneshot::Sender<Go> },
-    Finished { host: String },
+    Ready {
+        host: String,
+        key: Vec<u32>,
+        title: String,
+        loc: String,
+        handler: bool,
+        run_once: bool,
+        reply: oneshot::Sender<Go>,
+    },
+    Finished {
+        host: String,
+    },
 }
 
 impl Runner {
@@ -210,7 +226,10 @@ impl Runner {
 
     /// Run every play of a playbook.
     pub async fn run_playbook(self: &Arc<Self>, pb: &Playbook) -> Result<RunSummary, LocError> {
-        self.out.emit(&Event::PlaybookStart { playbook: pb.path.display().to_string(), check: self.opts.check });
+        self.out.emit(&Event::PlaybookStart {
+            playbook: pb.path.display().to_string(),
+            check: self.opts.check,
+        });
         for play in &pb.plays {
             if INTERRUPTED.load(Ordering::SeqCst) || self.stop_playbook.load(Ordering::SeqCst) {
                 break;
@@ -244,9 +263,14 @@ impl Runner {
         // Play-level `when` (from import_playbook) is evaluated with extra vars only.
         let hosts_pattern = self.render_plain(&play.hosts, &play.loc)?;
         let hosts = self.play_hosts(&hosts_pattern)?;
-        self.out.emit(&Event::PlayStart { play: play.name.clone(), hosts: hosts.clone() });
+        self.out.emit(&Event::PlayStart {
+            play: play.name.clone(),
+            hosts: hosts.clone(),
+        });
         if hosts.is_empty() {
-            self.out.emit(&Event::Warning { message: format!("no hosts matched `{hosts_pattern}`; skipping play") });
+            self.out.emit(&Event::Warning {
+                message: format!("no hosts matched `{hosts_pattern}`; skipping play"),
+            });
             return Ok(());
         }
         for h in &hosts {
@@ -259,12 +283,20 @@ impl Runner {
             }
             let batch: Vec<String> = {
                 let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-                batch.into_iter().filter(|h| states.get(h).is_none_or(|s| !s.failed && !s.unreachable)).collect()
+                batch
+                    .into_iter()
+                    .filter(|h| states.get(h).is_none_or(|s| !s.failed && !s.unreachable))
+                    .collect()
             };
             if batch.is_empty() {
                 continue;
             }
-            let pctx = Arc::new(PlayCtx { play: play.clone(), vars: vars.clone(), all_hosts: hosts.clone(), batch });
+            let pctx = Arc::new(PlayCtx {
+                play: play.clone(),
+                vars: vars.clone(),
+                all_hosts: hosts.clone(),
+                batch,
+            });
             self.run_batch(pctx).await;
         }
         Ok(())
@@ -341,7 +373,12 @@ impl Runner {
         let (tx, rx) = mpsc::channel::<Msg>(pctx.batch.len() * 2 + 8);
         let mut handles = Vec::new();
         for host in &pctx.batch {
-            let w = Walker { runner: self.clone(), pctx: pctx.clone(), host: host.clone(), tx: tx.clone() };
+            let w = Walker {
+                runner: self.clone(),
+                pctx: pctx.clone(),
+                host: host.clone(),
+                tx: tx.clone(),
+            };
             handles.push(tokio::spawn(async move { w.run().await }));
         }
         drop(tx);
@@ -354,7 +391,7 @@ impl Runner {
     /// The strategy: decides which host runs which task when.
     async fn coordinate(&self, pctx: &PlayCtx, mut rx: mpsc::Receiver<Msg>) {
         let mut active: HashSet<String> = pctx.batch.iter().cloned().collect();
-        let mut pending: BTreeMap<String, (Vec<u32>, String, String, bool, bool, oneshot::Sender<Go>)> = BTreeMap::new();
+        let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
         let free = pctx.play.strategy == Strategy::Free;
         let mut last_header: Option<(Vec<u32>, String)> = None;
         let mut aborted = false;
@@ -363,7 +400,15 @@ impl Runner {
             // Wait until every active host is waiting (linear), or for any message (free).
             while !active.is_empty() && (pending.len() < active.len() || free && pending.is_empty()) {
                 match rx.recv().await {
-                    Some(Msg::Ready { host, key, title, loc, handler, run_once, reply }) => {
+                    Some(Msg::Ready {
+                        host,
+                        key,
+                        title,
+                        loc,
+                        handler,
+                        run_once,
+                        reply,
+                    }) => {
                         if aborted || INTERRUPTED.load(Ordering::SeqCst) {
                             let _ = reply.send(Go::Abort);
                             continue;
@@ -390,7 +435,10 @@ impl Runner {
             if !free && !aborted {
                 let failed = {
                     let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-                    pctx.batch.iter().filter(|h| states.get(*h).is_some_and(|s| s.failed || s.unreachable)).count()
+                    pctx.batch
+                        .iter()
+                        .filter(|h| states.get(*h).is_some_and(|s| s.failed || s.unreachable))
+                        .count()
                 };
                 if let Some(pct) = pctx.play.max_fail_percentage {
                     if failed as f64 * 100.0 / pctx.batch.len() as f64 > pct {
@@ -405,7 +453,9 @@ impl Runner {
                 }
                 if aborted {
                     self.stop_playbook.store(true, Ordering::SeqCst);
-                    self.out.emit(&Event::Warning { message: "NO MORE HOSTS LEFT: the play was aborted".into() });
+                    self.out.emit(&Event::Warning {
+                        message: "NO MORE HOSTS LEFT: the play was aborted".into(),
+                    });
                 }
             }
             if aborted || INTERRUPTED.load(Ordering::SeqCst) {
@@ -415,14 +465,22 @@ impl Runner {
                 continue;
             }
             let min_key = pending.values().map(|p| p.0.clone()).min().unwrap_or_default();
-            let mut chosen: Vec<String> = pending.iter().filter(|(_, p)| p.0 == min_key).map(|(h, _)| h.clone()).collect();
+            let mut chosen: Vec<String> = pending
+                .iter()
+                .filter(|(_, p)| p.0 == min_key)
+                .map(|(h, _)| h.clone())
+                .collect();
             chosen.sort_by_key(|h| order.get(h.as_str()).copied().unwrap_or(usize::MAX));
             let (title, loc, handler, run_once) = {
                 let p = &pending[&chosen[0]];
                 (p.1.clone(), p.2.clone(), p.3, p.4)
             };
             if last_header.as_ref().is_none_or(|(k, t)| *k != min_key || *t != title) {
-                self.out.emit(&Event::TaskStart { task: title.clone(), location: loc, handler });
+                self.out.emit(&Event::TaskStart {
+                    task: title.clone(),
+                    location: loc,
+                    handler,
+                });
                 last_header = Some((min_key.clone(), title));
             }
             if run_once && !free {
@@ -433,7 +491,15 @@ impl Runner {
                 // Wait for the leader to come back, then release the followers.
                 loop {
                     match rx.recv().await {
-                        Some(Msg::Ready { host, key, title, loc, handler, run_once, reply }) => {
+                        Some(Msg::Ready {
+                            host,
+                            key,
+                            title,
+                            loc,
+                            handler,
+                            run_once,
+                            reply,
+                        }) => {
                             let back = host == leader;
                             pending.insert(host, (key, title, loc, handler, run_once, reply));
                             if back {
@@ -537,8 +603,15 @@ impl minijinja::value::Object for HostVarsObj {
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
-        let Some(runner) = self.runner.upgrade() else { return minijinja::value::Enumerator::Empty };
-        let names: Vec<minijinja::Value> = runner.inv().hosts.keys().map(|h| minijinja::Value::from(h.as_str())).collect();
+        let Some(runner) = self.runner.upgrade() else {
+            return minijinja::value::Enumerator::Empty;
+        };
+        let names: Vec<minijinja::Value> = runner
+            .inv()
+            .hosts
+            .keys()
+            .map(|h| minijinja::Value::from(h.as_str()))
+            .collect();
         minijinja::value::Enumerator::Values(names)
     }
 }
@@ -567,7 +640,11 @@ struct TaskResult {
 impl Walker {
     async fn run(self) {
         let play = self.pctx.play.clone();
-        let root = Scope { common: play.common.clone(), role: None, params: Map::new() };
+        let root = Scope {
+            common: play.common.clone(),
+            role: None,
+            params: Map::new(),
+        };
         let scopes = vec![root];
         let mut flow = Flow::Continue;
         if play.gather_facts {
@@ -591,7 +668,12 @@ impl Walker {
             }
         }
         let _ = failed_flow;
-        let _ = self.tx.send(Msg::Finished { host: self.host.clone() }).await;
+        let _ = self
+            .tx
+            .send(Msg::Finished {
+                host: self.host.clone(),
+            })
+            .await;
     }
 
     /// Ask the coordinator for permission to run the task at `key`.
@@ -699,7 +781,11 @@ impl Walker {
 
     async fn block(&self, b: &Arc<Block>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
         let mut inner: Vec<Scope> = scopes.to_vec();
-        inner.push(Scope { common: b.common.clone(), role: b.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())), params: Map::new() });
+        inner.push(Scope {
+            common: b.common.clone(),
+            role: b.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())),
+            params: Map::new(),
+        });
         let mut k = key.clone();
         k.push(0);
         let mut flow = self.walk(&b.block, k, &inner).await;
@@ -728,7 +814,11 @@ impl Walker {
 
     async fn include(&self, inc: &Arc<Include>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
         let mut inner: Vec<Scope> = scopes.to_vec();
-        inner.push(Scope { common: inc.common.clone(), role: inc.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())), params: Map::new() });
+        inner.push(Scope {
+            common: inc.common.clone(),
+            role: inc.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())),
+            params: Map::new(),
+        });
         let base_vars = self.vars(&inner, None, &Map::new());
         // Conditions on an include apply to the include itself.
         let ctx = self.ctx(&base_vars);
@@ -789,7 +879,11 @@ impl Walker {
                 Err(e) => return self.fail_without_task(&inc.loc, &e.render()),
             };
             let mut scoped = inner.clone();
-            scoped.push(Scope { common: Common::default(), role: scoped.last().and_then(|s| s.role.clone()), params });
+            scoped.push(Scope {
+                common: Common::default(),
+                role: scoped.last().and_then(|s| s.role.clone()),
+                params,
+            });
             let mut k = key.clone();
             k.push(idx as u32);
             let flow = self.walk(&nodes, k, &scoped).await;
@@ -847,7 +941,9 @@ impl Walker {
             tags.extend(s.common.tags.iter().map(String::as_str));
         }
         let opts = &self.runner.opts;
-        if opts.skip_tags.iter().any(|t| tags.contains(t.as_str()) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty())) {
+        if opts.skip_tags.iter().any(|t| {
+            tags.contains(t.as_str()) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty())
+        }) {
             return false;
         }
         if tags.contains("never") && !opts.tags.iter().any(|t| t != "never" && tags.contains(t.as_str())) {
@@ -859,7 +955,9 @@ impl Walker {
         if tags.contains("always") {
             return true;
         }
-        opts.tags.iter().any(|t| tags.contains(t.as_str()) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty()))
+        opts.tags.iter().any(|t| {
+            tags.contains(t.as_str()) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty())
+        })
     }
 
     async fn task_node(&self, t: &Arc<Task>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
@@ -880,7 +978,13 @@ impl Walker {
         match go {
             Go::Abort => Flow::Abort,
             Go::Follow => {
-                let res = self.runner.run_once_results.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+                let res = self
+                    .runner
+                    .run_once_results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                    .cloned();
                 if let (Some(r), Some(reg)) = (res, &t.register) {
                     self.runner.with_host(&self.host, |s| {
                         s.set_facts.insert(reg.clone(), Value::Object(r.clone()));
@@ -894,7 +998,11 @@ impl Walker {
             Go::Run => {
                 let tr = self.run_task(t, scopes).await;
                 if run_once {
-                    self.runner.run_once_results.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone(), tr.result.clone());
+                    self.runner
+                        .run_once_results
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key.clone(), tr.result.clone());
                 }
                 self.finish_task(t, &title, tr, scopes, &key).await
             }
@@ -906,7 +1014,8 @@ impl Walker {
         let status = tr.status;
         if let Some(reg) = &t.register {
             self.runner.with_host(&self.host, |s| {
-                s.set_facts.insert(reg.clone(), Value::Object(strip_internal(&tr.result)));
+                s.set_facts
+                    .insert(reg.clone(), Value::Object(strip_internal(&tr.result)));
             });
         }
         match status {
@@ -916,11 +1025,11 @@ impl Walker {
                     s.ok += 1;
                     s.changed += 1
                 });
-                self.runner.changed_tasks.lock().unwrap_or_else(|p| p.into_inner()).push((
-                    self.host.clone(),
-                    title.to_string(),
-                    tr.result.clone(),
-                ));
+                self.runner
+                    .changed_tasks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((self.host.clone(), title.to_string(), tr.result.clone()));
                 self.notify(t);
             }
             Status::Skipped => self.runner.stat(&self.host, |s| s.skipped += 1),
@@ -976,7 +1085,8 @@ impl Walker {
             let full = h.display_name();
             let hit = self.runner.with_host(&self.host, |s| {
                 let names = [name.as_str(), full.as_str()];
-                let hit = names.iter().any(|n| s.notified.contains(*n)) || h.listen.iter().any(|l| s.notified.contains(l));
+                let hit =
+                    names.iter().any(|n| s.notified.contains(*n)) || h.listen.iter().any(|l| s.notified.contains(l));
                 hit
             });
             if !hit {
@@ -1027,8 +1137,9 @@ impl Walker {
         let group_names = inv.group_names(&self.host);
         let groups = inv.groups_map();
         drop(inv);
-        let (facts, include_vars, set_facts) =
-            r.with_host(&self.host, |s| (s.facts.clone(), s.include_vars.clone(), s.set_facts.clone()));
+        let (facts, include_vars, set_facts) = r.with_host(&self.host, |s| {
+            (s.facts.clone(), s.include_vars.clone(), s.set_facts.clone())
+        });
         add_facts(&mut m, &facts);
         m.extend(self.pctx.vars.clone());
         for role in &roles {
@@ -1057,23 +1168,41 @@ impl Walker {
             "inventory_hostname_short".into(),
             Value::String(self.host.split('.').next().unwrap_or(&self.host).to_string()),
         );
-        m.insert("group_names".into(), Value::Array(group_names.into_iter().map(Value::String).collect()));
+        m.insert(
+            "group_names".into(),
+            Value::Array(group_names.into_iter().map(Value::String).collect()),
+        );
         m.insert("groups".into(), Value::Object(groups));
         let all: Vec<Value> = self.pctx.all_hosts.iter().cloned().map(Value::String).collect();
         let active: Vec<Value> = {
             let states = r.hosts.lock().unwrap_or_else(|p| p.into_inner());
-            self.pctx.all_hosts.iter().filter(|h| states.get(*h).is_none_or(|s| !s.failed && !s.unreachable)).cloned().map(Value::String).collect()
+            self.pctx
+                .all_hosts
+                .iter()
+                .filter(|h| states.get(*h).is_none_or(|s| !s.failed && !s.unreachable))
+                .cloned()
+                .map(Value::String)
+                .collect()
         };
         m.insert("ansible_play_hosts_all".into(), Value::Array(all));
         m.insert("ansible_play_hosts".into(), Value::Array(active.clone()));
         m.insert("play_hosts".into(), Value::Array(active));
-        m.insert("ansible_play_batch".into(), Value::Array(self.pctx.batch.iter().cloned().map(Value::String).collect()));
+        m.insert(
+            "ansible_play_batch".into(),
+            Value::Array(self.pctx.batch.iter().cloned().map(Value::String).collect()),
+        );
         m.insert("ansible_play_name".into(), Value::String(self.pctx.play.name.clone()));
         m.insert("playbook_dir".into(), Value::String(abs(&self.pctx.play.dir)));
         m.insert("ansible_check_mode".into(), Value::Bool(r.opts.check));
         m.insert("ansible_diff_mode".into(), Value::Bool(r.opts.diff));
-        m.insert("ansible_run_tags".into(), Value::Array(r.opts.tags.iter().cloned().map(Value::String).collect()));
-        m.insert("ansible_skip_tags".into(), Value::Array(r.opts.skip_tags.iter().cloned().map(Value::String).collect()));
+        m.insert(
+            "ansible_run_tags".into(),
+            Value::Array(r.opts.tags.iter().cloned().map(Value::String).collect()),
+        );
+        m.insert(
+            "ansible_skip_tags".into(),
+            Value::Array(r.opts.skip_tags.iter().cloned().map(Value::String).collect()),
+        );
         m.insert("omit".into(), Value::String(OMIT.to_string()));
         if let Some(role) = roles.last() {
             m.insert("role_path".into(), Value::String(abs(&role.path)));
@@ -1087,7 +1216,10 @@ impl Walker {
             paths.push(t.dir.clone());
         }
         paths.push(self.pctx.play.dir.clone());
-        m.insert(Templar::search_paths_var().into(), crate::template::search_paths(&paths));
+        m.insert(
+            Templar::search_paths_var().into(),
+            crate::template::search_paths(&paths),
+        );
         resolve_nested_templates(&r.templar, &mut m);
         m
     }
@@ -1095,14 +1227,17 @@ impl Walker {
     /// The template context: variables plus lazily computed `hostvars`.
     fn ctx(&self, vars: &Map<String, Value>) -> minijinja::Value {
         let base = mj(vars);
-        let hv = minijinja::Value::from_object(HostVarsObj { runner: Arc::downgrade(&self.runner) });
+        let hv = minijinja::Value::from_object(HostVarsObj {
+            runner: Arc::downgrade(&self.runner),
+        });
         minijinja::context! { hostvars => hv, ..base }
     }
 
     fn become_for(&self, scopes: &[Scope], task: Option<&Common>, vars: &Map<String, Value>) -> Option<Become> {
         let opts = &self.runner.opts;
         let pick = |f: &dyn Fn(&Common) -> Option<String>| -> Option<String> {
-            task.and_then(f).or_else(|| scopes.iter().rev().find_map(|s| f(&s.common)))
+            task.and_then(f)
+                .or_else(|| scopes.iter().rev().find_map(|s| f(&s.common)))
         };
         let on = task
             .and_then(|c| c.become_)
@@ -1124,15 +1259,31 @@ impl Walker {
         let password = var_str(vars, "ansible_become_password")
             .or_else(|| var_str(vars, "ansible_become_pass"))
             .or_else(|| opts.become_password.clone());
-        Some(Become { method: method.parse().unwrap_or(BecomeMethod::Sudo), user, password })
+        Some(Become {
+            method: method.parse().unwrap_or(BecomeMethod::Sudo),
+            user,
+            password,
+        })
     }
 
-    fn environment(&self, scopes: &[Scope], task: &Task, ctx: &minijinja::Value) -> Result<Vec<(String, String)>, LocError> {
+    fn environment(
+        &self,
+        scopes: &[Scope],
+        task: &Task,
+        ctx: &minijinja::Value,
+    ) -> Result<Vec<(String, String)>, LocError> {
         let mut env: Vec<(String, String)> = Vec::new();
-        for e in scopes.iter().flat_map(|s| s.common.environment.iter()).chain(task.common.environment.iter()) {
+        for e in scopes
+            .iter()
+            .flat_map(|s| s.common.environment.iter())
+            .chain(task.common.environment.iter())
+        {
             let v = self.runner.templar.render_value(e, ctx, &task.loc)?;
             let Value::Object(m) = v else {
-                return Err(LocError::new(task.loc.clone(), "environment must be a mapping of names to values"));
+                return Err(LocError::new(
+                    task.loc.clone(),
+                    "environment must be a mapping of names to values",
+                ));
             };
             for (k, v) in m {
                 let s = match v {
@@ -1154,8 +1305,10 @@ impl Walker {
                     Value::Array(a) => a,
                     Value::Null => Vec::new(),
                     Value::String(s) if !*flatten => {
-                        return Err(LocError::new(loc.clone(), format!("loop needs a list, got the string `{s}`"))
-                            .with_hint("use `loop: \"{{ var }}\"` with a list variable"))
+                        return Err(
+                            LocError::new(loc.clone(), format!("loop needs a list, got the string `{s}`"))
+                                .with_hint("use `loop: \"{{ var }}\"` with a list variable"),
+                        )
                     }
                     other => vec![other],
                 };
@@ -1188,7 +1341,11 @@ impl Walker {
                 };
                 let mut out = Vec::new();
                 for p in pats {
-                    let full = if p.starts_with('/') { p } else { format!("{}/files/{p}", self.pctx.play.dir.display()) };
+                    let full = if p.starts_with('/') {
+                        p
+                    } else {
+                        format!("{}/files/{p}", self.pctx.play.dir.display())
+                    };
                     if let Ok(paths) = glob::glob(&full) {
                         for path in paths.flatten() {
                             if path.is_file() {
@@ -1209,23 +1366,31 @@ impl Walker {
         let ctx = self.ctx(&vars);
         let no_log = resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false);
         let ignore_errors = resolve_bool(scopes, &t.common, |c| c.ignore_errors).unwrap_or(false);
-        let ignore_unreachable = resolve_bool(scopes, &t.common, |c| c.ignore_unreachable)
-            .unwrap_or(self.pctx.play.ignore_unreachable);
+        let ignore_unreachable =
+            resolve_bool(scopes, &t.common, |c| c.ignore_unreachable).unwrap_or(self.pctx.play.ignore_unreachable);
         let title = t.display_name();
         let label_of = |item: &Value, vars: &Map<String, Value>| -> Value {
             match &t.loop_control.label {
                 Some(l) => {
                     let c = self.ctx(vars);
-                    self.runner.templar.render_str(l, &c, &t.loc).unwrap_or_else(|_| item.clone())
+                    self.runner
+                        .templar
+                        .render_str(l, &c, &t.loc)
+                        .unwrap_or_else(|_| item.clone())
                 }
                 None => item.clone(),
             }
         };
         let Some(spec) = &t.loop_ else {
             let mut r = self.run_item(t, scopes, &vars, no_log).await;
-            r.ignored = r.status == Status::Failed && ignore_errors || r.status == Status::Unreachable && ignore_unreachable;
+            r.ignored =
+                r.status == Status::Failed && ignore_errors || r.status == Status::Unreachable && ignore_unreachable;
             let shown = if no_log { censor(&r.result) } else { r.result.clone() };
-            let delegated = r.result.get("_delegated_to").and_then(Value::as_str).map(str::to_string);
+            let delegated = r
+                .result
+                .get("_delegated_to")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             self.report_delegated(&title, r.status, r.ignored, None, delegated, shown);
             return r;
         };
@@ -1236,7 +1401,11 @@ impl Walker {
                 r.insert("msg".into(), Value::String(e.to_string()));
                 r.insert("failed".into(), Value::Bool(true));
                 self.report(&title, Status::Failed, ignore_errors, None, r.clone());
-                return TaskResult { status: Status::Failed, result: r, ignored: ignore_errors };
+                return TaskResult {
+                    status: Status::Failed,
+                    result: r,
+                    ignored: ignore_errors,
+                };
             }
         };
         let loop_var = t.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
@@ -1263,10 +1432,15 @@ impl Walker {
             ivars.extend(layer);
             let mut r = self.run_item(t, scopes, &ivars, no_log).await;
             r.result.insert(loop_var.clone(), item.clone());
-            r.result.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+            r.result
+                .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
             let label = label_of(&item, &ivars);
             let shown = if no_log { censor(&r.result) } else { r.result.clone() };
-            let delegated = r.result.get("_delegated_to").and_then(Value::as_str).map(str::to_string);
+            let delegated = r
+                .result
+                .get("_delegated_to")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             self.report_delegated(&title, r.status, false, Some(label), delegated, shown);
             match r.status {
                 Status::Changed => any_changed = true,
@@ -1287,7 +1461,14 @@ impl Walker {
         }
         let mut agg = Map::new();
         agg.insert("changed".into(), Value::Bool(any_changed));
-        agg.insert("msg".into(), Value::String(if any_failed { "One or more items failed".into() } else { "All items completed".into() }));
+        agg.insert(
+            "msg".into(),
+            Value::String(if any_failed {
+                "One or more items failed".into()
+            } else {
+                "All items completed".into()
+            }),
+        );
         agg.insert("results".into(), Value::Array(results));
         agg.insert("skipped".into(), Value::Bool(all_skipped && n > 0 || n == 0));
         let status = if unreachable {
@@ -1312,7 +1493,11 @@ impl Walker {
                 self.report(&title, status, ignored, None, shown);
             }
         }
-        TaskResult { status, result: agg, ignored }
+        TaskResult {
+            status,
+            result: agg,
+            ignored,
+        }
     }
 
     /// One module run (one loop item): when, args, become, delegate, retries.
@@ -1322,19 +1507,34 @@ impl Walker {
             let mut r = Map::new();
             r.insert("failed".into(), Value::Bool(true));
             r.insert("msg".into(), Value::String(msg));
-            TaskResult { status: Status::Failed, result: r, ignored: false }
+            TaskResult {
+                status: Status::Failed,
+                result: r,
+                ignored: false,
+            }
         };
         // Conditions from enclosing blocks/roles/includes, then the task's own.
-        for c in scopes.iter().flat_map(|s| s.common.when.iter()).chain(t.common.when.iter()) {
+        for c in scopes
+            .iter()
+            .flat_map(|s| s.common.when.iter())
+            .chain(t.common.when.iter())
+        {
             match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
                 Ok(true) => {}
                 Ok(false) => {
                     let mut r = Map::new();
                     r.insert("changed".into(), Value::Bool(false));
-                    r.insert("skip_reason".into(), Value::String("Conditional result was False".into()));
+                    r.insert(
+                        "skip_reason".into(),
+                        Value::String("Conditional result was False".into()),
+                    );
                     r.insert("false_condition".into(), Value::String(c.expr.clone()));
                     r.insert("skipped".into(), Value::Bool(true));
-                    return TaskResult { status: Status::Skipped, result: r, ignored: false };
+                    return TaskResult {
+                        status: Status::Skipped,
+                        result: r,
+                        ignored: false,
+                    };
                 }
                 Err(e) => return fail(format!("The conditional check '{}' failed: {}", c.expr, e)),
             }
@@ -1352,13 +1552,27 @@ impl Walker {
             Ok(e) => e,
             Err(e) => return fail(e.to_string()),
         };
-        let check = match t.common.check_mode.as_ref().or_else(|| scopes.iter().rev().find_map(|s| s.common.check_mode.as_ref())) {
+        let check = match t
+            .common
+            .check_mode
+            .as_ref()
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.check_mode.as_ref()))
+        {
             Some(CheckModeKw::Bool(b)) => *b,
             None => self.runner.opts.check,
         };
-        let diff = t.common.diff.or_else(|| scopes.iter().rev().find_map(|s| s.common.diff)).unwrap_or(self.runner.opts.diff);
+        let diff = t
+            .common
+            .diff
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.diff))
+            .unwrap_or(self.runner.opts.diff);
         // delegate_to: run on another host's connection, with this host's variables.
-        let delegate = match t.common.delegate_to.as_ref().or_else(|| scopes.iter().rev().find_map(|s| s.common.delegate_to.as_ref())) {
+        let delegate = match t
+            .common
+            .delegate_to
+            .as_ref()
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.delegate_to.as_ref()))
+        {
             Some(d) => match self.runner.templar.render_str(d, &ctx, &t.loc) {
                 Ok(Value::String(s)) => Some(s),
                 Ok(other) => Some(other.to_string()),
@@ -1384,13 +1598,21 @@ impl Walker {
                     r.insert("changed".into(), Value::Bool(false));
                     r.insert("msg".into(), Value::String(e.to_string()));
                     r.insert("unreachable".into(), Value::Bool(true));
-                    return TaskResult { status: Status::Unreachable, result: r, ignored: false };
+                    return TaskResult {
+                        status: Status::Unreachable,
+                        result: r,
+                        ignored: false,
+                    };
                 }
             }
         };
         let search_paths: Vec<PathBuf> = {
             let mut p = Vec::new();
-            if let Some(r) = t.role.as_ref().or_else(|| scopes.iter().rev().find_map(|s| s.role.as_ref())) {
+            if let Some(r) = t
+                .role
+                .as_ref()
+                .or_else(|| scopes.iter().rev().find_map(|s| s.role.as_ref()))
+            {
                 p.push(r.path.clone());
             }
             p.push(t.dir.clone());
@@ -1422,12 +1644,19 @@ impl Walker {
                 loc: &t.loc,
             };
             let outcome = {
-                let _permit = if doc.controller_only { None } else { self.runner.forks.acquire().await.ok() };
+                let _permit = if doc.controller_only {
+                    None
+                } else {
+                    self.runner.forks.acquire().await.ok()
+                };
                 let fut = module.run(&mctx, args.clone());
                 match self.runner.opts.task_timeout {
                     Some(d) => match tokio::time::timeout(d, fut).await {
                         Ok(r) => r,
-                        Err(_) => Err(ModuleError::Failed(format!("the task timed out after {}s", d.as_secs()))),
+                        Err(_) => Err(ModuleError::Failed(format!(
+                            "the task timed out after {}s",
+                            d.as_secs()
+                        ))),
                     },
                     None => fut.await,
                 }
@@ -1440,7 +1669,11 @@ impl Walker {
                     r.insert("changed".into(), Value::Bool(false));
                     r.insert("msg".into(), Value::String(e.to_string()));
                     r.insert("unreachable".into(), Value::Bool(true));
-                    return TaskResult { status: Status::Unreachable, result: r, ignored: false };
+                    return TaskResult {
+                        status: Status::Unreachable,
+                        result: r,
+                        ignored: false,
+                    };
                 }
                 Err(e) => fail(e.to_string()),
             };
@@ -1499,7 +1732,12 @@ impl Walker {
                         }
                         Ok(false) if attempt <= retries && !INTERRUPTED.load(Ordering::SeqCst) => {
                             self.runner.out.emit(&Event::Warning {
-                                message: format!("{}: retrying {} ({} retries left)", self.host, t.display_name(), retries + 1 - attempt),
+                                message: format!(
+                                    "{}: retrying {} ({} retries left)",
+                                    self.host,
+                                    t.display_name(),
+                                    retries + 1 - attempt
+                                ),
                             });
                             tokio::time::sleep(Duration::from_secs(delay)).await;
                             continue;
@@ -1507,7 +1745,9 @@ impl Walker {
                         Ok(false) => {
                             tr.result.insert("attempts".into(), Value::from(attempt));
                             tr.result.insert("failed".into(), Value::Bool(true));
-                            tr.result.entry("msg").or_insert(Value::String("Retries exhausted".into()));
+                            tr.result
+                                .entry("msg")
+                                .or_insert(Value::String("Retries exhausted".into()));
                             tr.status = Status::Failed;
                             return tr;
                         }
@@ -1554,20 +1794,48 @@ impl Walker {
                 });
             }
             if let Some(Value::Object(spec)) = r.get("add_host").cloned() {
-                let name = spec.get("host_name").and_then(Value::as_str).unwrap_or_default().to_string();
+                let name = spec
+                    .get("host_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let groups: Vec<String> = spec
                     .get("groups")
                     .and_then(Value::as_array)
                     .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
                     .unwrap_or_default();
-                let hv = spec.get("host_vars").and_then(Value::as_object).cloned().unwrap_or_default();
-                if let Err(e) = self.runner.inventory.write().unwrap_or_else(|p| p.into_inner()).add_host(&name, &groups, hv) {
-                    return TaskResult { status: Status::Failed, result: error_result(e.to_string()), ignored: false };
+                let hv = spec
+                    .get("host_vars")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                if let Err(e) = self
+                    .runner
+                    .inventory
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .add_host(&name, &groups, hv)
+                {
+                    return TaskResult {
+                        status: Status::Failed,
+                        result: error_result(e.to_string()),
+                        ignored: false,
+                    };
                 }
             }
             if let Some(Value::String(group)) = r.get("add_group").cloned() {
-                if let Err(e) = self.runner.inventory.write().unwrap_or_else(|p| p.into_inner()).add_host(&self.host, &[group], Map::new()) {
-                    return TaskResult { status: Status::Failed, result: error_result(e.to_string()), ignored: false };
+                if let Err(e) = self
+                    .runner
+                    .inventory
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .add_host(&self.host, &[group], Map::new())
+                {
+                    return TaskResult {
+                        status: Status::Failed,
+                        result: error_result(e.to_string()),
+                        ignored: false,
+                    };
                 }
             }
         }
@@ -1581,7 +1849,11 @@ impl Walker {
         } else {
             Status::Ok
         };
-        TaskResult { status, result: r, ignored: false }
+        TaskResult {
+            status,
+            result: r,
+            ignored: false,
+        }
     }
 }
 
@@ -1629,7 +1901,10 @@ fn strip_omit(m: Map<String, Value>) -> Map<String, Value> {
 
 /// The registered form of a result: no internal keys.
 fn strip_internal(m: &Map<String, Value>) -> Map<String, Value> {
-    m.iter().filter(|(k, _)| !k.starts_with('_')).map(|(k, v)| (k.clone(), v.clone())).collect()
+    m.iter()
+        .filter(|(k, _)| !k.starts_with('_'))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn strip_results(m: &Map<String, Value>) -> Map<String, Value> {
@@ -1642,7 +1917,10 @@ fn strip_results(m: &Map<String, Value>) -> Map<String, Value> {
 fn censor(m: &Map<String, Value>) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("_ansible_no_log".into(), Value::Bool(true));
-    out.insert("changed".into(), m.get("changed").cloned().unwrap_or(Value::Bool(false)));
+    out.insert(
+        "changed".into(),
+        m.get("changed").cloned().unwrap_or(Value::Bool(false)),
+    );
     if m.get("failed").and_then(Value::as_bool).unwrap_or(false) {
         out.insert("failed".into(), Value::Bool(true));
     }
@@ -1650,7 +1928,10 @@ fn censor(m: &Map<String, Value>) -> Map<String, Value> {
 }
 
 fn abs(p: &std::path::Path) -> String {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Render variable values that are themselves templates (`b: "{{ a }}-x"`),
@@ -1668,7 +1949,11 @@ fn resolve_nested_templates(templar: &Templar, m: &mut Map<String, Value>) {
     }
     let loc = Loc::synthetic("variables");
     for _ in 0..4 {
-        let keys: Vec<String> = m.iter().filter(|(_, v)| has_template(v)).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<String> = m
+            .iter()
+            .filter(|(_, v)| has_template(v))
+            .map(|(k, _)| k.clone())
+            .collect();
         if keys.is_empty() {
             return;
         }
@@ -1697,8 +1982,13 @@ fn sequence(spec: &str) -> Result<Vec<Value>, String> {
     let mut stride = 1i64;
     let mut format: Option<String> = None;
     for w in spec.split_whitespace() {
-        let (k, v) = w.split_once('=').ok_or_else(|| format!("with_sequence: expected key=value, got `{w}`"))?;
-        let num = || v.parse::<i64>().map_err(|_| format!("with_sequence: `{k}` must be a number"));
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| format!("with_sequence: expected key=value, got `{w}`"))?;
+        let num = || {
+            v.parse::<i64>()
+                .map_err(|_| format!("with_sequence: `{k}` must be a number"))
+        };
         match k {
             "start" => start = num()?,
             "end" => end = Some(num()?),
@@ -1726,10 +2016,17 @@ fn sequence(spec: &str) -> Result<Vec<Value>, String> {
 
 fn printf_int(fmt: &str, v: i64) -> String {
     let re = regex::Regex::new(r"%(0?)(\d*)d").ok();
-    match re.and_then(|re| re.captures(fmt).map(|c| (c.get(0).map(|m| m.range()), c[1].to_string(), c[2].to_string()))) {
+    match re.and_then(|re| {
+        re.captures(fmt)
+            .map(|c| (c.get(0).map(|m| m.range()), c[1].to_string(), c[2].to_string()))
+    }) {
         Some((Some(range), zero, width)) => {
             let w: usize = width.parse().unwrap_or(0);
-            let num = if zero == "0" { format!("{v:0w$}") } else { format!("{v:w$}") };
+            let num = if zero == "0" {
+                format!("{v:0w$}")
+            } else {
+                format!("{v:w$}")
+            };
             format!("{}{}{}", &fmt[..range.start], num, &fmt[range.end..])
         }
         _ => fmt.to_string(),
@@ -1752,8 +2049,14 @@ mod tests {
 
     #[test]
     fn sequences() {
-        assert_eq!(sequence("start=1 end=3").unwrap(), vec![Value::from("1"), Value::from("2"), Value::from("3")]);
-        assert_eq!(sequence("count=2 format=web%02d").unwrap(), vec![Value::from("web01"), Value::from("web02")]);
+        assert_eq!(
+            sequence("start=1 end=3").unwrap(),
+            vec![Value::from("1"), Value::from("2"), Value::from("3")]
+        );
+        assert_eq!(
+            sequence("count=2 format=web%02d").unwrap(),
+            vec![Value::from("web01"), Value::from("web02")]
+        );
         assert!(sequence("start=1").is_err());
     }
 }

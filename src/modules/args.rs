@@ -136,7 +136,8 @@ fn check_kind(doc: &ModuleDoc, name: &str, kind: OptKind, choices: &[&str], v: &
                 NodeKind::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
                 _ => s,
             };
-            if !choices.contains(&s.as_str()) && !(matches!(v.kind, NodeKind::Bool(_)) && choices_have_bool(choices)) {
+            let bool_accepted = matches!(v.kind, NodeKind::Bool(_)) && choices_have_bool(choices);
+            if !bool_accepted && !choices.contains(&s.as_str()) {
                 let mut e = LocError::new(
                     v.loc.clone(),
                     format!("value of `{name}` must be one of: {}; got `{s}`", choices.join(", ")),

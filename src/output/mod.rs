@@ -23,9 +23,19 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    PlaybookStart { playbook: String, check: bool },
-    PlayStart { play: String, hosts: Vec<String> },
-    TaskStart { task: String, location: String, handler: bool },
+    PlaybookStart {
+        playbook: String,
+        check: bool,
+    },
+    PlayStart {
+        play: String,
+        hosts: Vec<String>,
+    },
+    TaskStart {
+        task: String,
+        location: String,
+        handler: bool,
+    },
     HostResult {
         host: String,
         task: String,
@@ -39,8 +49,12 @@ pub enum Event {
         delegated_to: Option<String>,
         result: Map<String, Value>,
     },
-    Warning { message: String },
-    Recap { hosts: BTreeMap<String, HostStats> },
+    Warning {
+        message: String,
+    },
+    Recap {
+        hosts: BTreeMap<String, HostStats>,
+    },
 }
 
 /// Per-host counters of the recap.
@@ -88,7 +102,16 @@ impl Renderer {
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
             pb
         });
-        Renderer { format, adhoc: false, verbosity, diff, inner: Mutex::new(Inner { progress, out: Box::new(std::io::stdout()) }) }
+        Renderer {
+            format,
+            adhoc: false,
+            verbosity,
+            diff,
+            inner: Mutex::new(Inner {
+                progress,
+                out: Box::new(std::io::stdout()),
+            }),
+        }
     }
 
     /// The renderer of `rigger adhoc`: `host | CHANGED | rc=0 >>` blocks, or
@@ -148,7 +171,10 @@ impl Renderer {
     }
 
     fn adhoc_text(&self, ev: &Event) -> String {
-        let Event::HostResult { host, status, result, .. } = ev else {
+        let Event::HostResult {
+            host, status, result, ..
+        } = ev
+        else {
             return match ev {
                 Event::Warning { message } => format!("[WARNING]: {message}\n"),
                 _ => String::new(),
@@ -208,7 +234,11 @@ impl Renderer {
         match ev {
             Event::PlaybookStart { .. } => String::new(),
             Event::PlayStart { play, .. } => format!("\n{}\n", banner(&format!("PLAY [{play}]"))),
-            Event::TaskStart { task, location, handler } => {
+            Event::TaskStart {
+                task,
+                location,
+                handler,
+            } => {
                 let kind = if *handler { "RUNNING HANDLER" } else { "TASK" };
                 let mut s = format!("\n{}\n", banner(&format!("{kind} [{task}]")));
                 if self.verbosity >= 2 {
@@ -216,16 +246,20 @@ impl Renderer {
                 }
                 s
             }
-            Event::HostResult { host, status, ignored, item, delegated_to, result, .. } => {
-                self.host_line(host, *status, *ignored, item.as_ref(), delegated_to.as_deref(), result)
-            }
+            Event::HostResult {
+                host,
+                status,
+                ignored,
+                item,
+                delegated_to,
+                result,
+                ..
+            } => self.host_line(host, *status, *ignored, item.as_ref(), delegated_to.as_deref(), result),
             Event::Warning { message } => format!("[WARNING]: {message}\n"),
             Event::Recap { hosts } => {
                 let mut s = format!("\n{}\n", banner("PLAY RECAP"));
                 for (h, st) in hosts {
-                    s.push_str(&format!(
-                        "{:<26} : {:<9} {:<14} {:<17} {:<12} {:<12} {:<12} {}\n",
-                        h,
+                    let cols = [
                         format!("ok={}", st.ok),
                         format!("changed={}", st.changed),
                         format!("unreachable={}", st.unreachable),
@@ -233,6 +267,10 @@ impl Renderer {
                         format!("skipped={}", st.skipped),
                         format!("rescued={}", st.rescued),
                         format!("ignored={}", st.ignored),
+                    ];
+                    s.push_str(&format!(
+                        "{:<26} : {:<9} {:<14} {:<17} {:<12} {:<12} {:<12} {}\n",
+                        h, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]
                     ));
                 }
                 s
@@ -253,7 +291,9 @@ impl Renderer {
             Some(d) if d != host => format!("[{host} -> {d}]"),
             _ => format!("[{host}]"),
         };
-        let item_s = item.map(|i| format!(" => (item={})", display_item(i))).unwrap_or_default();
+        let item_s = item
+            .map(|i| format!(" => (item={})", display_item(i)))
+            .unwrap_or_default();
         let mut s = String::new();
         if self.diff {
             if let Some(Value::Array(diffs)) = result.get("diff") {
@@ -267,9 +307,15 @@ impl Renderer {
             let mut m = Map::new();
             m.insert(
                 "censored".into(),
-                Value::String("the output has been hidden due to the fact that 'no_log: true' was specified for this result".into()),
+                Value::String(
+                    "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
+                        .into(),
+                ),
             );
-            m.insert("changed".into(), result.get("changed").cloned().unwrap_or(Value::Bool(false)));
+            m.insert(
+                "changed".into(),
+                result.get("changed").cloned().unwrap_or(Value::Bool(false)),
+            );
             m
         } else {
             public_result(result)
@@ -278,7 +324,9 @@ impl Renderer {
             Status::Ok | Status::Changed => {
                 let word = if status == Status::Changed { "changed" } else { "ok" };
                 // debug output, and everything at -v, shows the result.
-                let show = self.verbosity >= 1 || shown.contains_key("msg") && result.contains_key("_debug") || result.contains_key("_debug");
+                let show = self.verbosity >= 1
+                    || shown.contains_key("msg") && result.contains_key("_debug")
+                    || result.contains_key("_debug");
                 if show {
                     let mut m = shown.clone();
                     m.remove("_debug");
@@ -295,14 +343,24 @@ impl Renderer {
                 }
             }
             Status::Failed => {
-                let label = if item.is_some() { format!("failed: {target}{item_s}") } else { format!("fatal: {target}: FAILED!") };
-                s.push_str(&format!("{label} => {}\n", serde_json::to_string(&shown).unwrap_or_default()));
+                let label = if item.is_some() {
+                    format!("failed: {target}{item_s}")
+                } else {
+                    format!("fatal: {target}: FAILED!")
+                };
+                s.push_str(&format!(
+                    "{label} => {}\n",
+                    serde_json::to_string(&shown).unwrap_or_default()
+                ));
                 if ignored {
                     s.push_str("...ignoring\n");
                 }
             }
             Status::Unreachable => {
-                s.push_str(&format!("fatal: {target}: UNREACHABLE! => {}\n", serde_json::to_string(&shown).unwrap_or_default()));
+                s.push_str(&format!(
+                    "fatal: {target}: UNREACHABLE! => {}\n",
+                    serde_json::to_string(&shown).unwrap_or_default()
+                ));
                 if ignored {
                     s.push_str("...ignoring\n");
                 }
@@ -340,7 +398,11 @@ pub fn banner(title: &str) -> String {
 
 /// A unified diff of one `{before, after, before_header, after_header}` dict.
 pub fn render_diff(d: &Value) -> String {
-    let get = |k: &str| d.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+    let get = |k: &str| {
+        d.get(k)
+            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .unwrap_or_default()
+    };
     let (before, after) = (get("before"), get("after"));
     if before == after {
         return String::new();
@@ -374,9 +436,19 @@ mod tests {
     fn recap_line_format() {
         let r = Renderer::new(Format::Text, 0, false);
         let mut hosts = BTreeMap::new();
-        hosts.insert("web1".to_string(), HostStats { ok: 2, changed: 1, ..Default::default() });
+        hosts.insert(
+            "web1".to_string(),
+            HostStats {
+                ok: 2,
+                changed: 1,
+                ..Default::default()
+            },
+        );
         let s = r.text(&Event::Recap { hosts });
-        assert!(s.contains("web1                       : ok=2      changed=1      unreachable=0     failed=0"), "{s}");
+        assert!(
+            s.contains("web1                       : ok=2      changed=1      unreachable=0     failed=0"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -133,26 +133,43 @@ fn err(n: &Node, msg: impl Into<String>) -> LocError {
 pub fn load_playbook(path: &Path, ctx: &LoadCtx) -> Result<Playbook, LocError> {
     let mut plays = Vec::new();
     load_plays_into(path, ctx, &mut plays, 0)?;
-    Ok(Playbook { path: path.to_path_buf(), plays })
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        plays,
+    })
 }
 
 fn load_plays_into(path: &Path, ctx: &LoadCtx, plays: &mut Vec<Play>, depth: usize) -> Result<(), LocError> {
     if depth > 20 {
-        return Err(LocError::new(Loc::synthetic(&path.display().to_string()), "import_playbook nested too deeply (cycle?)"));
+        return Err(LocError::new(
+            Loc::synthetic(&path.display().to_string()),
+            "import_playbook nested too deeply (cycle?)",
+        ));
     }
     let root = yaml::load_file(path)?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let Some(items) = root.as_seq() else {
         return Err(err(&root, "a playbook must be a list of plays").with_hint("start each play with `- hosts: ...`"));
     };
     for item in items {
-        if let Some(target) = item.get("import_playbook").or_else(|| item.get("ansible.builtin.import_playbook")) {
+        if let Some(target) = item
+            .get("import_playbook")
+            .or_else(|| item.get("ansible.builtin.import_playbook"))
+        {
             for (k, _, kn) in item.map_entries() {
-                if !matches!(k.as_str(), "import_playbook" | "ansible.builtin.import_playbook" | "name" | "vars" | "tags" | "when") {
+                if !matches!(
+                    k.as_str(),
+                    "import_playbook" | "ansible.builtin.import_playbook" | "name" | "vars" | "tags" | "when"
+                ) {
                     return Err(err(kn, format!("`{k}` is not allowed next to import_playbook")));
                 }
             }
-            let file = target.as_str().ok_or_else(|| err(target, "import_playbook needs a file name"))?;
+            let file = target
+                .as_str()
+                .ok_or_else(|| err(target, "import_playbook needs a file name"))?;
             let before = plays.len();
             load_plays_into(&resolve(&dir, file), ctx, plays, depth + 1).map_err(|e| {
                 if e.loc.is_synthetic() {
@@ -188,8 +205,14 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     }
     let hosts = match n.get("hosts") {
         Some(h) => match &h.kind {
-            NodeKind::Seq(items) => items.iter().filter_map(Node::scalar_string).collect::<Vec<_>>().join(":"),
-            _ => h.scalar_string().ok_or_else(|| err(h, "`hosts` must be a pattern string or a list"))?,
+            NodeKind::Seq(items) => items
+                .iter()
+                .filter_map(Node::scalar_string)
+                .collect::<Vec<_>>()
+                .join(":"),
+            _ => h
+                .scalar_string()
+                .ok_or_else(|| err(h, "`hosts` must be a pattern string or a list"))?,
         },
         None => return Err(err(n, "this play has no `hosts:`").with_hint("add `hosts: all` or a group name")),
     };
@@ -234,7 +257,11 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         None | Some("linear") => Strategy::Linear,
         Some("free") => Strategy::Free,
         Some(other) => {
-            return Err(err(n.get("strategy").unwrap_or(n), format!("unsupported strategy `{other}`")).with_hint("use linear or free"))
+            return Err(err(
+                n.get("strategy").unwrap_or(n),
+                format!("unsupported strategy `{other}`"),
+            )
+            .with_hint("use linear or free"))
         }
     };
     let max_fail_percentage = match n.get("max_fail_percentage") {
@@ -242,7 +269,10 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         Some(v) => Some(match &v.kind {
             NodeKind::Int(i) => *i as f64,
             NodeKind::Float(f) => *f,
-            NodeKind::Str(s) => s.trim_end_matches('%').parse().map_err(|_| err(v, "max_fail_percentage must be a number"))?,
+            NodeKind::Str(s) => s
+                .trim_end_matches('%')
+                .parse()
+                .map_err(|_| err(v, "max_fail_percentage must be a number"))?,
             _ => return Err(err(v, "max_fail_percentage must be a number")),
         }),
     };
@@ -319,7 +349,11 @@ fn parse_serial(n: &Node) -> Result<Serial, LocError> {
             .parse()
             .map(Serial::Percent)
             .map_err(|_| err(n, format!("invalid serial percentage `{s}`"))),
-        NodeKind::Str(s) => s.trim().parse().map(Serial::Count).map_err(|_| err(n, format!("invalid serial `{s}`"))),
+        NodeKind::Str(s) => s
+            .trim()
+            .parse()
+            .map(Serial::Count)
+            .map_err(|_| err(n, format!("invalid serial `{s}`"))),
         _ => Err(err(n, "serial must be a number, a percentage or a list of them")),
     }
 }
@@ -337,7 +371,12 @@ fn unknown_keyword(kn: &Node, k: &str, known: &[&str], what: &str) -> LocError {
 }
 
 /// Parse a list of tasks (a tasks file, `block:`, role tasks...).
-pub fn parse_tasks(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx) -> Result<Vec<TaskNode>, LocError> {
+pub fn parse_tasks(
+    n: &Node,
+    dir: &Path,
+    role: Option<&Arc<RoleCtx>>,
+    ctx: &LoadCtx,
+) -> Result<Vec<TaskNode>, LocError> {
     if n.is_null() {
         return Ok(Vec::new());
     }
@@ -354,7 +393,10 @@ pub fn parse_tasks(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &Load
 /// Load a task file (import_tasks, role tasks/main.yml).
 pub fn load_task_file(path: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx) -> Result<Vec<TaskNode>, LocError> {
     let n = yaml::load_file(path)?;
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     parse_tasks(&n, &dir, role, ctx)
 }
 
@@ -386,8 +428,10 @@ fn parse_task_into(
             return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
         }
         if let Some((prev, _, _)) = &action {
-            return Err(err(kn, format!("a task can run one module only, found `{prev}` and `{k}`"))
-                .with_hint("split it into two tasks, or check the indentation of the module's arguments"));
+            return Err(
+                err(kn, format!("a task can run one module only, found `{prev}` and `{k}`"))
+                    .with_hint("split it into two tasks, or check the indentation of the module's arguments"),
+            );
         }
         action = Some((k, kn, v));
     }
@@ -406,18 +450,39 @@ fn parse_task_into(
                     owned_action = split_action(a)?;
                     (owned_action.0.clone(), a, &owned_action.1)
                 }
-                None => return Err(err(n, "this task has no module").with_hint("add a module such as `command:` or `copy:`")),
+                None => {
+                    return Err(
+                        err(n, "this task has no module").with_hint("add a module such as `command:` or `copy:`")
+                    )
+                }
             }
         }
     };
-    let short = name.strip_prefix("ansible.builtin.").or_else(|| name.strip_prefix("ansible.legacy.")).unwrap_or(&name);
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(&name);
     match short {
         "import_tasks" | "include_tasks" | "include" => {
             let (file, mut args) = include_target(value, "file")?;
             if short == "import_tasks" {
-                check_keys(n, &["name", "tags", "when", "vars", "become", "become_user", "environment", "ignore_errors"], "import_tasks")?;
+                check_keys(
+                    n,
+                    &[
+                        "name",
+                        "tags",
+                        "when",
+                        "vars",
+                        "become",
+                        "become_user",
+                        "environment",
+                        "ignore_errors",
+                    ],
+                    "import_tasks",
+                )?;
                 if file.contains("{{") {
-                    return Err(err(value, "import_tasks is static: its file name cannot use variables").with_hint("use include_tasks"));
+                    return Err(err(value, "import_tasks is static: its file name cannot use variables")
+                        .with_hint("use include_tasks"));
                 }
                 let path = find_task_file(dir, role, &file);
                 let tasks = load_task_file(&path, role, ctx).map_err(|e| {
@@ -443,15 +508,39 @@ fn parse_task_into(
                 })));
                 return Ok(());
             }
-            out.push(TaskNode::Include(Arc::new(parse_include(n, IncludeKind::Tasks, file, args, None, dir, role)?)));
+            out.push(TaskNode::Include(Arc::new(parse_include(
+                n,
+                IncludeKind::Tasks,
+                file,
+                args,
+                None,
+                dir,
+                role,
+            )?)));
             return Ok(());
         }
         "import_role" | "include_role" => {
-            let m = value.as_map().ok_or_else(|| err(value, format!("{short} needs a mapping with `name`")))?;
-            let rname = value.get("name").and_then(Node::as_str).ok_or_else(|| err(value, format!("{short} needs `name`")))?;
+            let m = value
+                .as_map()
+                .ok_or_else(|| err(value, format!("{short} needs a mapping with `name`")))?;
+            let rname = value
+                .get("name")
+                .and_then(Node::as_str)
+                .ok_or_else(|| err(value, format!("{short} needs `name`")))?;
             for (k, _) in m {
                 let k = k.key_string();
-                if !matches!(k.as_str(), "name" | "tasks_from" | "vars_from" | "defaults_from" | "handlers_from" | "public" | "apply" | "allow_duplicates" | "rolespec_validate") {
+                if !matches!(
+                    k.as_str(),
+                    "name"
+                        | "tasks_from"
+                        | "vars_from"
+                        | "defaults_from"
+                        | "handlers_from"
+                        | "public"
+                        | "apply"
+                        | "allow_duplicates"
+                        | "rolespec_validate"
+                ) {
                     return Err(err(value, format!("unsupported {short} option `{k}`")));
                 }
             }
@@ -469,11 +558,22 @@ fn parse_task_into(
                 // Handlers of imported roles are not added to the play here; rigger
                 // reports that instead of dropping them.
                 if !handlers.is_empty() {
-                    return Err(err(value, "import_role of a role with handlers is not supported yet; list it under `roles:`"));
+                    return Err(err(
+                        value,
+                        "import_role of a role with handlers is not supported yet; list it under `roles:`",
+                    ));
                 }
                 return Ok(());
             }
-            out.push(TaskNode::Include(Arc::new(parse_include(n, IncludeKind::Role, rname.to_string(), Map::new(), tasks_from, dir, role)?)));
+            out.push(TaskNode::Include(Arc::new(parse_include(
+                n,
+                IncludeKind::Role,
+                rname.to_string(),
+                Map::new(),
+                tasks_from,
+                dir,
+                role,
+            )?)));
             return Ok(());
         }
         _ => {}
@@ -488,7 +588,9 @@ fn parse_task_into(
         }
         // A misspelt keyword is as likely as a misspelt module.
         if let Some(s) = did_you_mean(&name, TASK_KEYS.iter().copied()) {
-            e = e.with_hint(format!("`{name}` is not a module; did you mean the task keyword `{s}`?"));
+            e = e.with_hint(format!(
+                "`{name}` is not a module; did you mean the task keyword `{s}`?"
+            ));
         }
         return Err(e);
     };
@@ -533,7 +635,10 @@ fn parse_task_into(
     };
     if let Some(r) = &task.register {
         if !is_identifier(r) {
-            return Err(err(n.get("register").unwrap_or(n), format!("`{r}` is not a valid variable name")));
+            return Err(err(
+                n.get("register").unwrap_or(n),
+                format!("`{r}` is not a valid variable name"),
+            ));
         }
     }
     out.push(TaskNode::Task(Arc::new(task)));
@@ -542,7 +647,8 @@ fn parse_task_into(
 
 fn is_identifier(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_') && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
 }
 
 fn check_keys(n: &Node, allowed: &[&str], what: &str) -> Result<(), LocError> {
@@ -562,11 +668,21 @@ fn split_action(a: &Node) -> Result<(String, Node), LocError> {
         NodeKind::Str(s) => {
             let s = s.trim();
             let (m, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
-            Ok((m.to_string(), Node::new(NodeKind::Str(rest.trim().to_string()), a.loc.clone())))
+            Ok((
+                m.to_string(),
+                Node::new(NodeKind::Str(rest.trim().to_string()), a.loc.clone()),
+            ))
         }
         NodeKind::Map(entries) => {
-            let module = a.get("module").and_then(Node::as_str).ok_or_else(|| err(a, "`action` mapping needs `module`"))?;
-            let rest: Vec<(Node, Node)> = entries.iter().filter(|(k, _)| k.as_str() != Some("module")).cloned().collect();
+            let module = a
+                .get("module")
+                .and_then(Node::as_str)
+                .ok_or_else(|| err(a, "`action` mapping needs `module`"))?;
+            let rest: Vec<(Node, Node)> = entries
+                .iter()
+                .filter(|(k, _)| k.as_str() != Some("module"))
+                .cloned()
+                .collect();
             Ok((module.to_string(), Node::new(NodeKind::Map(rest), a.loc.clone())))
         }
         _ => Err(err(a, "`action` must be a string or a mapping")),
@@ -594,8 +710,10 @@ fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name:
                     )),
                     None if free_form => raw.push(w),
                     None => {
-                        return Err(err(v, format!("module `{name}` expects key=value arguments, found `{w}`"))
-                            .with_hint("write the arguments as a mapping"))
+                        return Err(
+                            err(v, format!("module `{name}` expects key=value arguments, found `{w}`"))
+                                .with_hint("write the arguments as a mapping"),
+                        )
                     }
                 }
             }
@@ -623,7 +741,13 @@ fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name:
             )]),
             v.loc.clone(),
         )),
-        _ => Err(err(v, format!("arguments of `{name}` must be a mapping or key=value text, not a {}", v.type_name()))),
+        _ => Err(err(
+            v,
+            format!(
+                "arguments of `{name}` must be a mapping or key=value text, not a {}",
+                v.type_name()
+            ),
+        )),
     }
 }
 
@@ -693,7 +817,10 @@ fn parse_include(
         if !TASK_KEYS.contains(&k.as_str()) && !k.starts_with("with_") {
             return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
         }
-        if matches!(k.as_str(), "register" | "notify" | "until" | "changed_when" | "failed_when") {
+        if matches!(
+            k.as_str(),
+            "register" | "notify" | "until" | "changed_when" | "failed_when"
+        ) {
             return Err(err(kn, format!("`{k}` cannot be used on an include")));
         }
     }
@@ -763,8 +890,11 @@ fn load_role(
         return Err(err(spec, "role dependencies nested too deeply (cycle?)"));
     }
     let path = find_role(name, dir, ctx).ok_or_else(|| {
-        err(spec, format!("role `{name}` not found"))
-            .with_hint(format!("looked in {}/roles, {} and roles_path", dir.display(), dir.display()))
+        err(spec, format!("role `{name}` not found")).with_hint(format!(
+            "looked in {}/roles, {} and roles_path",
+            dir.display(),
+            dir.display()
+        ))
     })?;
     let load_vars = |sub: &str| -> Result<Map<String, Value>, LocError> {
         for f in ["main.yml", "main.yaml", "main.json", "main"] {
@@ -779,7 +909,22 @@ fn load_role(
     // Role params: everything in the spec that is not a keyword.
     let mut params = Map::new();
     for (k, _, v) in spec.map_entries() {
-        if matches!(k.as_str(), "role" | "name" | "vars" | "tags" | "when" | "become" | "become_user" | "become_method" | "environment" | "tasks_from" | "ignore_errors" | "delegate_to" | "no_log") {
+        if matches!(
+            k.as_str(),
+            "role"
+                | "name"
+                | "vars"
+                | "tags"
+                | "when"
+                | "become"
+                | "become_user"
+                | "become_method"
+                | "environment"
+                | "tasks_from"
+                | "ignore_errors"
+                | "delegate_to"
+                | "no_log"
+        ) {
             continue;
         }
         params.insert(k, v.to_json());
@@ -807,7 +952,11 @@ fn load_role(
     }
     let task_file = tasks_from.unwrap_or("main");
     let mut found = false;
-    for cand in [task_file.to_string(), format!("{task_file}.yml"), format!("{task_file}.yaml")] {
+    for cand in [
+        task_file.to_string(),
+        format!("{task_file}.yml"),
+        format!("{task_file}.yaml"),
+    ] {
         let p = path.join("tasks").join(&cand);
         if p.is_file() {
             block.extend(load_task_file(&p, Some(&role), ctx)?);
@@ -847,24 +996,48 @@ fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
             cands.push(PathBuf::from(p).join(name));
         }
     }
-    cands.into_iter().find(|p| p.join("tasks").is_dir() || p.join("meta").is_dir())
+    cands
+        .into_iter()
+        .find(|p| p.join("tasks").is_dir() || p.join("meta").is_dir())
 }
 
 fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
     let mut found: Option<LoopSpec> = None;
     for (k, kn, v) in n.map_entries() {
         let spec = match k.as_str() {
-            "loop" => LoopSpec::Items { value: v.to_json(), flatten: false, loc: v.loc.clone() },
-            "with_items" => LoopSpec::Items { value: v.to_json(), flatten: true, loc: v.loc.clone() },
-            "with_list" => LoopSpec::Items { value: v.to_json(), flatten: false, loc: v.loc.clone() },
-            "with_dict" => LoopSpec::Dict { value: v.to_json(), loc: v.loc.clone() },
-            "with_fileglob" => LoopSpec::Fileglob { value: v.to_json(), loc: v.loc.clone() },
+            "loop" => LoopSpec::Items {
+                value: v.to_json(),
+                flatten: false,
+                loc: v.loc.clone(),
+            },
+            "with_items" => LoopSpec::Items {
+                value: v.to_json(),
+                flatten: true,
+                loc: v.loc.clone(),
+            },
+            "with_list" => LoopSpec::Items {
+                value: v.to_json(),
+                flatten: false,
+                loc: v.loc.clone(),
+            },
+            "with_dict" => LoopSpec::Dict {
+                value: v.to_json(),
+                loc: v.loc.clone(),
+            },
+            "with_fileglob" => LoopSpec::Fileglob {
+                value: v.to_json(),
+                loc: v.loc.clone(),
+            },
             "with_sequence" => LoopSpec::Sequence {
-                spec: v.scalar_string().ok_or_else(|| err(v, "with_sequence needs `start=N end=M`"))?,
+                spec: v
+                    .scalar_string()
+                    .ok_or_else(|| err(v, "with_sequence needs `start=N end=M`"))?,
                 loc: v.loc.clone(),
             },
             other if other.starts_with("with_") => {
-                return Err(err(kn, format!("`{other}` is not supported by rigger yet")).with_hint("use `loop:` with a filter"))
+                return Err(
+                    err(kn, format!("`{other}` is not supported by rigger yet")).with_hint("use `loop:` with a filter")
+                )
             }
             _ => continue,
         };
@@ -894,7 +1067,14 @@ fn parse_loop_control(n: &Node) -> Result<LoopControl, LocError> {
                 })
             }
             "extended" => out.extended = matches!(v.kind, NodeKind::Bool(true)),
-            _ => return Err(unknown_keyword(kn, &k, &["loop_var", "index_var", "label", "pause", "extended"], "loop_control")),
+            _ => {
+                return Err(unknown_keyword(
+                    kn,
+                    &k,
+                    &["loop_var", "index_var", "label", "pause", "extended"],
+                    "loop_control",
+                ))
+            }
         }
     }
     Ok(out)
@@ -919,12 +1099,20 @@ fn parse_common(n: &Node, _skip: &[&str]) -> Result<Common, LocError> {
     };
     if let Some(m) = &c.become_method {
         if !matches!(m.as_str(), "sudo" | "su") && !m.contains("{{") {
-            return Err(err(n.get("become_method").unwrap_or(n), format!("unsupported become_method `{m}`")).with_hint("use sudo or su"));
+            return Err(err(
+                n.get("become_method").unwrap_or(n),
+                format!("unsupported become_method `{m}`"),
+            )
+            .with_hint("use sudo or su"));
         }
     }
     if let Some(conn) = &c.connection {
         if !matches!(conn.as_str(), "ssh" | "local" | "smart" | "paramiko") && !conn.contains("{{") {
-            return Err(err(n.get("connection").unwrap_or(n), format!("unsupported connection `{conn}`")).with_hint("use ssh or local"));
+            return Err(err(
+                n.get("connection").unwrap_or(n),
+                format!("unsupported connection `{conn}`"),
+            )
+            .with_hint("use ssh or local"));
         }
     }
     if let Some(cm) = n.get("check_mode") {
@@ -957,7 +1145,10 @@ fn cond_from(n: &Node) -> Result<Cond, LocError> {
         NodeKind::Int(i) => i.to_string(),
         _ => return Err(err(n, "a condition must be an expression string")),
     };
-    Ok(Cond { expr, loc: n.loc.clone() })
+    Ok(Cond {
+        expr,
+        loc: n.loc.clone(),
+    })
 }
 
 /// `when: "{{ x }}"` is accepted (with Ansible's warning semantics) as `x`.
@@ -991,9 +1182,16 @@ fn string_list(n: &Node) -> Result<Vec<String>, LocError> {
             .iter()
             .map(|i| i.scalar_string().ok_or_else(|| err(i, "expected a string")))
             .collect(),
-        NodeKind::Str(s) => Ok(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+        NodeKind::Str(s) => Ok(s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()),
         NodeKind::Null => Ok(Vec::new()),
-        _ => n.scalar_string().map(|s| vec![s]).ok_or_else(|| err(n, "expected a string or a list of strings")),
+        _ => n
+            .scalar_string()
+            .map(|s| vec![s])
+            .ok_or_else(|| err(n, "expected a string or a list of strings")),
     }
 }
 
@@ -1017,7 +1215,10 @@ fn opt_bool(n: &Node, key: &str) -> Result<Option<bool>, LocError> {
                 .map(Some)
                 .ok_or_else(|| err(v, format!("`{key}` must be true or false, not `{s}`"))),
             NodeKind::Null => Ok(None),
-            _ => Err(err(v, format!("`{key}` must be true or false, not a {}", v.type_name()))),
+            _ => Err(err(
+                v,
+                format!("`{key}` must be true or false, not a {}", v.type_name()),
+            )),
         },
     }
 }

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{de_bool, de_opt_int, de_opt_string, truthy};
-use super::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc};
+use super::{
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc,
+};
 
 pub fn register(r: &mut Registry) {
     r.add(Arc::new(Debug));
@@ -79,7 +81,9 @@ impl Module for Debug {
         }
         let p: P = parse_params(&DEBUG_DOC, args)?;
         if p.msg.is_some() && p.var.is_some() {
-            return Err(ModuleError::Args("debug: `msg` and `var` are mutually exclusive".into()));
+            return Err(ModuleError::Args(
+                "debug: `msg` and `var` are mutually exclusive".into(),
+            ));
         }
         let mut out = ModuleOutcome::ok();
         if let Some(var) = p.var {
@@ -89,7 +93,10 @@ impl Module for Debug {
             };
             out.ret.insert(var, v);
         } else {
-            out.ret.insert("msg".into(), p.msg.unwrap_or_else(|| Value::String("Hello world!".into())));
+            out.ret.insert(
+                "msg".into(),
+                p.msg.unwrap_or_else(|| Value::String("Hello world!".into())),
+            );
         }
         Ok(out)
     }
@@ -139,7 +146,9 @@ impl Module for Assert {
                 Value::String(s) => {
                     let s = s.trim();
                     let s = s.strip_prefix("{{").and_then(|x| x.strip_suffix("}}")).unwrap_or(s);
-                    ctx.templar.eval_bool(s, ctx.vars, ctx.loc).map_err(|e| ModuleError::Failed(e.msg))?
+                    ctx.templar
+                        .eval_bool(s, ctx.vars, ctx.loc)
+                        .map_err(|e| ModuleError::Failed(e.msg))?
                 }
                 other => truthy(other),
             };
@@ -206,7 +215,10 @@ set_fact/registered vars). `cacheable` is accepted.",
     ctl = true,
     opts = &[],
     ex = "- set_fact:\n    app_port: 8080\n    app_url: \"http://{{ inventory_hostname }}:8080\"\n",
-    ret = &[ReturnDoc { name: "ansible_facts", description: "the variables set" }]
+    ret = &[ReturnDoc {
+        name: "ansible_facts",
+        description: "the variables set"
+    }]
 );
 
 struct SetFact;
@@ -225,7 +237,9 @@ impl Module for SetFact {
             let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
-                return Err(ModuleError::Args(format!("set_fact: `{k}` is not a valid variable name")));
+                return Err(ModuleError::Args(format!(
+                    "set_fact: `{k}` is not a valid variable name"
+                )));
             }
         }
         Ok(ModuleOutcome::ok().with("ansible_facts", Value::Object(args)))
@@ -245,7 +259,10 @@ static PAUSE_DOC: ModuleDoc = doc!(
         OptionDoc::new("echo", OptKind::Bool, "Accepted for compatibility."),
     ],
     ex = "- pause:\n    seconds: 5\n",
-    ret = &[ReturnDoc { name: "delta", description: "seconds waited" }]
+    ret = &[ReturnDoc {
+        name: "delta",
+        description: "seconds waited"
+    }]
 );
 
 struct Pause;
@@ -260,13 +277,19 @@ impl Module for Pause {
             match args.get(k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::Number(n)) => Ok(n.as_f64()),
-                Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| ModuleError::Args(format!("pause: `{k}` must be a number"))),
+                Some(Value::String(s)) => s
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| ModuleError::Args(format!("pause: `{k}` must be a number"))),
                 Some(_) => Err(ModuleError::Args(format!("pause: `{k}` must be a number"))),
             }
         };
         let secs = num("seconds")?.unwrap_or(0.0) + num("minutes")?.unwrap_or(0.0) * 60.0;
         if secs <= 0.0 && args.get("seconds").is_none() && args.get("minutes").is_none() {
-            return Err(ModuleError::Args("pause: interactive prompts are not supported; give `seconds` or `minutes`".into()));
+            return Err(ModuleError::Args(
+                "pause: interactive prompts are not supported; give `seconds` or `minutes`".into(),
+            ));
         }
         tokio::time::sleep(std::time::Duration::from_secs_f64(secs.max(0.0))).await;
         Ok(ModuleOutcome::ok().with("delta", secs))
@@ -293,7 +316,12 @@ impl Module for Meta {
         &META_DOC
     }
     async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        let action = args.get("_raw_params").and_then(Value::as_str).unwrap_or("").trim().to_string();
+        let action = args
+            .get("_raw_params")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim()
+            .to_string();
         match action.as_str() {
             "flush_handlers" | "end_play" | "end_host" | "end_batch" | "clear_facts" | "clear_host_errors" | "noop"
             | "refresh_inventory" => Ok(ModuleOutcome::ok().with("_meta", action)),
@@ -302,7 +330,8 @@ impl Module for Meta {
     }
 }
 
-static INCLUDE_VARS_DOC: ModuleDoc = doc!(
+static INCLUDE_VARS_DOC: ModuleDoc =
+    doc!(
     "include_vars",
     "Load variables from a YAML/JSON file or directory on the controller",
     "Reads `file` (or every file in `dir`) relative to the task's directory, a role's `vars/`, \
@@ -338,7 +367,10 @@ impl Module for IncludeVars {
         } else if let Some(d) = s("dir") {
             let dir = ctx.find_local("vars", &d)?;
             let re = match s("files_matching") {
-                Some(r) => Some(regex::Regex::new(&r).map_err(|e| ModuleError::Args(format!("include_vars: bad files_matching: {e}")))?),
+                Some(r) => Some(
+                    regex::Regex::new(&r)
+                        .map_err(|e| ModuleError::Args(format!("include_vars: bad files_matching: {e}")))?,
+                ),
                 None => None,
             };
             let ignore: Vec<String> = args
@@ -368,7 +400,12 @@ impl Module for IncludeVars {
             match n.to_json() {
                 Value::Object(m) => vars.extend(m),
                 Value::Null => {}
-                _ => return Err(ModuleError::Failed(format!("{}: variables file must be a mapping", f.display()))),
+                _ => {
+                    return Err(ModuleError::Failed(format!(
+                        "{}: variables file must be a mapping",
+                        f.display()
+                    )))
+                }
             }
         }
         let facts = match s("name") {
@@ -384,7 +421,10 @@ impl Module for IncludeVars {
             .with("_include_vars", true)
             .with(
                 "ansible_included_var_files",
-                files.iter().map(|f| Value::String(f.display().to_string())).collect::<Vec<_>>(),
+                files
+                    .iter()
+                    .map(|f| Value::String(f.display().to_string()))
+                    .collect::<Vec<_>>(),
             ))
     }
 }
@@ -397,7 +437,9 @@ argument as a host variable.",
     free = false,
     ctl = true,
     opts = &[
-        OptionDoc::new("name", OptKind::Str, "Host name.").aliases(&["host", "hostname"]).required(),
+        OptionDoc::new("name", OptKind::Str, "Host name.")
+            .aliases(&["host", "hostname"])
+            .required(),
         OptionDoc::new("groups", OptKind::List, "Groups to add the host to.").aliases(&["group", "groupname"]),
     ],
     ex = "- add_host:\n    name: \"{{ new_ip }}\"\n    groups: just_created\n    ansible_user: debian\n",
@@ -417,7 +459,10 @@ impl Module for AddHost {
             .find_map(|k| args.remove(*k))
             .and_then(|v| v.as_str().map(str::to_string))
             .ok_or_else(|| ModuleError::Args("add_host: `name` is required".into()))?;
-        let groups = ["groups", "group", "groupname"].iter().find_map(|k| args.remove(*k)).unwrap_or(Value::Null);
+        let groups = ["groups", "group", "groupname"]
+            .iter()
+            .find_map(|k| args.remove(*k))
+            .unwrap_or(Value::Null);
         let groups: Vec<Value> = match groups {
             Value::Array(a) => a,
             Value::String(s) => s.split(',').map(|x| Value::String(x.trim().to_string())).collect(),
@@ -458,13 +503,21 @@ impl Module for GroupBy {
             .get("key")
             .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
             .ok_or_else(|| ModuleError::Args("group_by: `key` is required".into()))?;
-        let key: String = key.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
-        let parents = args.get("parents").cloned().unwrap_or(Value::Array(vec![Value::String("all".into())]));
+        let key: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+            .collect();
+        let parents = args
+            .get("parents")
+            .cloned()
+            .unwrap_or(Value::Array(vec![Value::String("all".into())]));
         let parents = match parents {
             Value::String(s) => Value::Array(vec![Value::String(s)]),
             other => other,
         };
-        Ok(ModuleOutcome::ok().with("add_group", key).with("parent_groups", parents))
+        Ok(ModuleOutcome::ok()
+            .with("add_group", key)
+            .with("parent_groups", parents))
     }
 }
 
@@ -476,7 +529,10 @@ static PING_DOC: ModuleDoc = doc!(
     ctl = false,
     opts = &[OptionDoc::new("data", OptKind::Str, "Value returned as `ping`.").default("pong")],
     ex = "- ping:\n",
-    ret = &[ReturnDoc { name: "ping", description: "`data`, `pong` by default" }]
+    ret = &[ReturnDoc {
+        name: "ping",
+        description: "`data`, `pong` by default"
+    }]
 );
 
 struct Ping;
@@ -493,7 +549,10 @@ impl Module for Ping {
         }
         let out = ctx.run("echo pong").await?;
         if out.status != 0 || !out.stdout_str().contains("pong") {
-            return Ok(ModuleOutcome::failed(format!("the host's shell did not answer: {}", out.stderr_str().trim())));
+            return Ok(ModuleOutcome::failed(format!(
+                "the host's shell did not answer: {}",
+                out.stderr_str().trim()
+            )));
         }
         Ok(ModuleOutcome::ok().with("ping", data))
     }
