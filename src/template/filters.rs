@@ -67,6 +67,37 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("product", product);
     env.add_filter("human_readable", human_readable);
     env.add_filter("human_to_bytes", human_to_bytes);
+    env.add_function("dict", dict_fn);
+}
+
+/// Python's `dict()`: from a mapping, from a list of pairs, and/or keywords.
+fn dict_fn(arg: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let mut m = serde_json::Map::new();
+    if let Some(a) = arg {
+        match to_json(&a)? {
+            Json::Object(o) => m.extend(o),
+            Json::Array(pairs) => {
+                for p in pairs {
+                    match p.as_array().map(Vec::as_slice) {
+                        Some([k, v]) => {
+                            let k = match k {
+                                Json::String(s) => s.clone(),
+                                other => other.to_string(),
+                            };
+                            m.insert(k, v.clone());
+                        }
+                        _ => return Err(op_err(format!("dict(): expected a list of pairs, got the item {p}"))),
+                    }
+                }
+            }
+            other => return Err(op_err(format!("dict(): cannot make a dictionary from {other}"))),
+        }
+    }
+    for k in kwargs.args() {
+        let v: Value = kwargs.get(k)?;
+        m.insert(k.to_string(), to_json(&v)?);
+    }
+    Ok(from_json_value(&Json::Object(m)))
 }
 
 pub(crate) fn op_err(msg: impl Into<String>) -> Error {
@@ -269,13 +300,13 @@ fn regex_search(v: &Value, pattern: String, groups: Rest<String>, kwargs: Kwargs
     }
     let mut out = Vec::new();
     for g in groups.iter() {
-        let m = if let Some(n) = g.strip_prefix('\\') {
-            match n.parse::<usize>() {
+        let m = if let Some(name) = g.strip_prefix("\\g<").and_then(|n| n.strip_suffix('>')) {
+            match name.parse::<usize>() {
                 Ok(idx) => caps.get(idx),
-                Err(_) => return Err(op_err(format!("unknown group reference {g:?}"))),
+                Err(_) => caps.name(name),
             }
-        } else if let Some(name) = g.strip_prefix("\\g<").and_then(|n| n.strip_suffix('>')) {
-            caps.name(name)
+        } else if let Some(idx) = g.strip_prefix('\\').and_then(|n| n.parse::<usize>().ok()) {
+            caps.get(idx)
         } else {
             return Err(op_err(format!(
                 "regex_search group arguments look like '\\1' or '\\g<name>', got {g:?}"
