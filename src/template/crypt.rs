@@ -30,7 +30,9 @@ pub(crate) fn password_hash(
 ) -> Result<String, String> {
     if let Some(s) = salt {
         if let Some(bad) = s.chars().find(|c| !ALPHABET.contains(&(*c as u8)) || !c.is_ascii()) {
-            return Err(format!("password_hash: invalid character {bad:?} in salt (allowed: ./0-9A-Za-z)"));
+            return Err(format!(
+                "password_hash: invalid character {bad:?} in salt (allowed: ./0-9A-Za-z)"
+            ));
         }
     }
     match scheme {

@@ -23,27 +23,37 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             None => Value::from_object(d),
         })
     });
-    env.add_filter("strftime", |fmt: &Value, second: Option<Value>, kwargs: Kwargs| -> Result<String, Error> {
-        let _utc = kwargs.get::<Option<bool>>("utc")?;
-        kwargs.assert_all_used()?;
-        let fmt = text(fmt)?;
-        let d = match second {
-            Some(s) if !s.is_none() => {
-                let secs = f64::try_from(s.clone())
-                    .or_else(|_| text(&s)?.trim().parse::<f64>().map_err(|e| op_err(format!("strftime: {e}"))))?;
-                DateTime::from_epoch(secs)
-            }
-            _ => DateTime::now(),
-        };
-        Ok(d.strftime(&fmt))
-    });
-    env.add_filter("to_datetime", |v: &Value, fmt: Option<String>| -> Result<Value, Error> {
-        let s = text(v)?;
-        let fmt = fmt.unwrap_or_else(|| "%Y-%m-%d %H:%M:%S".into());
-        let d = DateTime::parse(&s, &fmt)
-            .ok_or_else(|| op_err(format!("to_datetime: {s:?} does not match format {fmt:?}")))?;
-        Ok(Value::from_object(d))
-    });
+    env.add_filter(
+        "strftime",
+        |fmt: &Value, second: Option<Value>, kwargs: Kwargs| -> Result<String, Error> {
+            let _utc = kwargs.get::<Option<bool>>("utc")?;
+            kwargs.assert_all_used()?;
+            let fmt = text(fmt)?;
+            let d = match second {
+                Some(s) if !s.is_none() => {
+                    let secs = f64::try_from(s.clone()).or_else(|_| {
+                        text(&s)?
+                            .trim()
+                            .parse::<f64>()
+                            .map_err(|e| op_err(format!("strftime: {e}")))
+                    })?;
+                    DateTime::from_epoch(secs)
+                }
+                _ => DateTime::now(),
+            };
+            Ok(d.strftime(&fmt))
+        },
+    );
+    env.add_filter(
+        "to_datetime",
+        |v: &Value, fmt: Option<String>| -> Result<Value, Error> {
+            let s = text(v)?;
+            let fmt = fmt.unwrap_or_else(|| "%Y-%m-%d %H:%M:%S".into());
+            let d = DateTime::parse(&s, &fmt)
+                .ok_or_else(|| op_err(format!("to_datetime: {s:?} does not match format {fmt:?}")))?;
+            Ok(Value::from_object(d))
+        },
+    );
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,7 +87,15 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 const MONTHS: [&str; 12] = [
     "January",
     "February",

@@ -54,9 +54,15 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("mandatory", mandatory);
     env.add_filter("ternary", ternary);
     env.add_filter("zip_longest", zip_longest);
-    env.add_filter("ipaddr", |v: &Value, q: Option<Value>| super::netaddr::filter(v, q, None));
-    env.add_filter("ipv4", |v: &Value, q: Option<Value>| super::netaddr::filter(v, q, Some(4)));
-    env.add_filter("ipv6", |v: &Value, q: Option<Value>| super::netaddr::filter(v, q, Some(6)));
+    env.add_filter("ipaddr", |v: &Value, q: Option<Value>| {
+        super::netaddr::filter(v, q, None)
+    });
+    env.add_filter("ipv4", |v: &Value, q: Option<Value>| {
+        super::netaddr::filter(v, q, Some(4))
+    });
+    env.add_filter("ipv6", |v: &Value, q: Option<Value>| {
+        super::netaddr::filter(v, q, Some(6))
+    });
     env.add_filter("random", random);
     env.add_filter("shuffle", shuffle);
     env.add_filter("comment", comment);
@@ -138,7 +144,10 @@ pub(crate) fn text(v: &Value) -> Result<String, Error> {
 fn items(v: &Value) -> Result<Vec<Value>, Error> {
     check_defined(v)?;
     if v.kind() == ValueKind::String {
-        return Err(op_err(format!("expected a list, got the string {:?}", v.as_str().unwrap_or(""))));
+        return Err(op_err(format!(
+            "expected a list, got the string {:?}",
+            v.as_str().unwrap_or("")
+        )));
     }
     Ok(v.try_iter()?.collect())
 }
@@ -172,7 +181,9 @@ fn int_filter(v: &Value, default: Option<Value>, base: Option<u32>, kwargs: Kwar
         ValueKind::Bool => Value::from(v.is_true() as i64),
         ValueKind::Number => match v.as_i64() {
             Some(i) => Value::from(i),
-            None => f64::try_from(v.clone()).map(|f| Value::from(f.trunc() as i64)).unwrap_or(default),
+            None => f64::try_from(v.clone())
+                .map(|f| Value::from(f.trunc() as i64))
+                .unwrap_or(default),
         },
         ValueKind::String => {
             let s = v.as_str().unwrap_or("").trim();
@@ -184,7 +195,10 @@ fn int_filter(v: &Value, default: Option<Value>, base: Option<u32>, kwargs: Kwar
             };
             match i64::from_str_radix(digits, base) {
                 Ok(i) => Value::from(i),
-                Err(_) if base == 10 => s.parse::<f64>().map(|f| Value::from(f.trunc() as i64)).unwrap_or(default),
+                Err(_) if base == 10 => s
+                    .parse::<f64>()
+                    .map(|f| Value::from(f.trunc() as i64))
+                    .unwrap_or(default),
                 Err(_) => default,
             }
         }
@@ -202,7 +216,13 @@ fn float_filter(v: &Value, default: Option<Value>, kwargs: Kwargs) -> Result<Val
     Ok(match v.kind() {
         ValueKind::Bool => Value::from(v.is_true() as i64 as f64),
         ValueKind::Number => f64::try_from(v.clone()).map(Value::from).unwrap_or(default),
-        ValueKind::String => v.as_str().unwrap_or("").trim().parse::<f64>().map(Value::from).unwrap_or(default),
+        ValueKind::String => v
+            .as_str()
+            .unwrap_or("")
+            .trim()
+            .parse::<f64>()
+            .map(Value::from)
+            .unwrap_or(default),
         _ => default,
     })
 }
@@ -399,7 +419,9 @@ fn merge(a: &mut Json, b: &Json, recursive: bool, list_merge: &str) {
 
 fn combine(v: &Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     let recursive = kwargs.get::<Option<bool>>("recursive")?.unwrap_or(false);
-    let list_merge = kwargs.get::<Option<String>>("list_merge")?.unwrap_or_else(|| "replace".into());
+    let list_merge = kwargs
+        .get::<Option<String>>("list_merge")?
+        .unwrap_or_else(|| "replace".into());
     kwargs.assert_all_used()?;
     if !["replace", "keep", "append", "prepend", "append_rp", "prepend_rp"].contains(&list_merge.as_str()) {
         return Err(op_err(format!("combine: unknown list_merge {list_merge:?}")));
@@ -424,8 +446,12 @@ fn combine(v: &Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, Erro
 }
 
 fn dict2items(v: &Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let key_name = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-    let value_name = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+    let key_name = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value_name = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
     let Json::Object(m) = to_json(v)? else {
         return Err(op_err("dict2items requires a dictionary"));
@@ -443,8 +469,12 @@ fn dict2items(v: &Value, kwargs: Kwargs) -> Result<Value, Error> {
 }
 
 fn items2dict(v: &Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let key_name = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-    let value_name = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+    let key_name = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value_name = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
     kwargs.assert_all_used()?;
     let Json::Array(a) = to_json(v)? else {
         return Err(op_err("items2dict requires a list"));
@@ -505,7 +535,11 @@ fn symmetric_difference(a: &Value, b: &Value) -> Result<Value, Error> {
     let al = items(a)?;
     let bl = items(b)?;
     let mut out = Vec::new();
-    for v in al.iter().filter(|v| !bl.contains(v)).chain(bl.iter().filter(|v| !al.contains(v))) {
+    for v in al
+        .iter()
+        .filter(|v| !bl.contains(v))
+        .chain(bl.iter().filter(|v| !al.contains(v)))
+    {
         unique_push(&mut out, v.clone());
     }
     Ok(Value::from(out))
@@ -543,7 +577,14 @@ fn zip_longest(v: &Value, others: Rest<Value>, kwargs: Kwargs) -> Result<Value, 
     }
     let n = lists.iter().map(Vec::len).max().unwrap_or(0);
     let out: Vec<Value> = (0..n)
-        .map(|i| Value::from(lists.iter().map(|l| l.get(i).cloned().unwrap_or(fill.clone())).collect::<Vec<_>>()))
+        .map(|i| {
+            Value::from(
+                lists
+                    .iter()
+                    .map(|l| l.get(i).cloned().unwrap_or(fill.clone()))
+                    .collect::<Vec<_>>(),
+            )
+        })
         .collect();
     Ok(Value::from(out))
 }
@@ -552,7 +593,11 @@ fn extract(key: &Value, container: &Value, morekeys: Option<Value>) -> Result<Va
     check_defined(container)?;
     let mut v = container.get_item(key)?;
     if let Some(more) = morekeys {
-        let keys = if more.kind() == ValueKind::Seq { items(&more)? } else { vec![more] };
+        let keys = if more.kind() == ValueKind::Seq {
+            items(&more)?
+        } else {
+            vec![more]
+        };
         for k in keys {
             v = v.get_item(&k)?;
         }
@@ -623,7 +668,12 @@ fn to_nice_json(v: &Value, indent: Option<usize>, kwargs: Kwargs) -> Result<Stri
     let sort_keys = kwargs.get::<Option<bool>>("sort_keys")?.unwrap_or(true);
     let ensure_ascii = kwargs.get::<Option<bool>>("ensure_ascii")?.unwrap_or(true);
     kwargs.assert_all_used()?;
-    Ok(super::pyjson::dumps(&to_json(v)?, Some(indent), sort_keys, ensure_ascii))
+    Ok(super::pyjson::dumps(
+        &to_json(v)?,
+        Some(indent),
+        sort_keys,
+        ensure_ascii,
+    ))
 }
 
 fn from_json(v: &Value) -> Result<Value, Error> {
@@ -661,7 +711,9 @@ fn from_yaml_all(v: &Value) -> Result<Value, Error> {
     let s = text(v)?;
     let docs =
         crate::yaml::parse_documents(&s, "<from_yaml_all>").map_err(|e| op_err(format!("from_yaml_all: {e}")))?;
-    Ok(from_json_value(&Json::Array(docs.iter().map(|d| d.to_json()).collect())))
+    Ok(from_json_value(&Json::Array(
+        docs.iter().map(|d| d.to_json()).collect(),
+    )))
 }
 
 // ---------------------------------------------------------------- encoding, hashing
@@ -693,7 +745,11 @@ fn hash(v: &Value, algo: Option<String>) -> Result<String, Error> {
         "sha384" => hex(&sha2::Sha384::digest(b)),
         "sha512" => hex(&sha2::Sha512::digest(b)),
         "md5" => format!("{:x}", md5::compute(b)),
-        other => return Err(op_err(format!("hash: unsupported algorithm {other:?} (sha1, sha224, sha256, sha384, sha512, md5)"))),
+        other => {
+            return Err(op_err(format!(
+                "hash: unsupported algorithm {other:?} (sha1, sha224, sha256, sha384, sha512, md5)"
+            )))
+        }
     })
 }
 
@@ -789,7 +845,11 @@ fn splitext(v: &Value) -> Result<Value, Error> {
 }
 
 fn path_join(v: &Value) -> Result<String, Error> {
-    let parts = if v.kind() == ValueKind::Seq { items(v)? } else { vec![v.clone()] };
+    let parts = if v.kind() == ValueKind::Seq {
+        items(v)?
+    } else {
+        vec![v.clone()]
+    };
     let mut out = String::new();
     for p in parts {
         let p = text(&p)?;
@@ -865,8 +925,12 @@ fn comment(v: &Value, style: Option<String>, kwargs: Kwargs) -> Result<String, E
     if let Some(e) = &ke {
         end = e;
     }
-    let prefix = kwargs.get::<Option<String>>("prefix")?.unwrap_or_else(|| decoration.trim_end().to_string());
-    let postfix = kwargs.get::<Option<String>>("postfix")?.unwrap_or_else(|| decoration.trim_end().to_string());
+    let prefix = kwargs
+        .get::<Option<String>>("prefix")?
+        .unwrap_or_else(|| decoration.trim_end().to_string());
+    let postfix = kwargs
+        .get::<Option<String>>("postfix")?
+        .unwrap_or_else(|| decoration.trim_end().to_string());
     let prefix_count = kwargs.get::<Option<usize>>("prefix_count")?.unwrap_or(1);
     let postfix_count = kwargs.get::<Option<usize>>("postfix_count")?.unwrap_or(1);
     kwargs.assert_all_used()?;
@@ -934,7 +998,11 @@ fn human_readable(v: &Value, isbits: Option<bool>, unit: Option<String>) -> Resu
     };
     let scaled = n / 1024f64.powi(idx as i32);
     let label = if idx == 0 {
-        if isbits { "bits".to_string() } else { "Bytes".to_string() }
+        if isbits {
+            "bits".to_string()
+        } else {
+            "Bytes".to_string()
+        }
     } else {
         format!("{}{suffix}", units[idx])
     };
@@ -946,9 +1014,15 @@ fn human_to_bytes(v: &Value, default_unit: Option<String>, isbits: Option<bool>)
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let num: f64 = num.parse().map_err(|_| op_err(format!("human_to_bytes: cannot parse {s:?}")))?;
+    let num: f64 = num
+        .parse()
+        .map_err(|_| op_err(format!("human_to_bytes: cannot parse {s:?}")))?;
     let unit = unit.trim();
-    let unit = if unit.is_empty() { default_unit.unwrap_or_default() } else { unit.to_string() };
+    let unit = if unit.is_empty() {
+        default_unit.unwrap_or_default()
+    } else {
+        unit.to_string()
+    };
     let letter = unit.chars().next().map(|c| c.to_ascii_uppercase());
     let power = match letter {
         None | Some('B') => 0,

@@ -12,9 +12,13 @@ use super::filters::{check_defined, op_err, text};
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("undefined", |v: &Value| v.is_undefined());
     env.add_test("match", |v: &Value, p: String, k: Kwargs| regex_test(v, &p, k, "match"));
-    env.add_test("search", |v: &Value, p: String, k: Kwargs| regex_test(v, &p, k, "search"));
+    env.add_test("search", |v: &Value, p: String, k: Kwargs| {
+        regex_test(v, &p, k, "search")
+    });
     env.add_test("regex", |v: &Value, p: String, k: Kwargs| {
-        let t = k.get::<Option<String>>("match_type")?.unwrap_or_else(|| "search".into());
+        let t = k
+            .get::<Option<String>>("match_type")?
+            .unwrap_or_else(|| "search".into());
         regex_test(v, &p, k, &t)
     });
     env.add_test("version", version_test);
@@ -32,15 +36,22 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("failure", |v: &Value| Ok(result_flag(v, "failed")?.unwrap_or(false)));
     env.add_test("succeeded", |v: &Value| Ok(!result_flag(v, "failed")?.unwrap_or(false)));
     env.add_test("success", |v: &Value| Ok(!result_flag(v, "failed")?.unwrap_or(false)));
-    env.add_test("successful", |v: &Value| Ok(!result_flag(v, "failed")?.unwrap_or(false)));
+    env.add_test(
+        "successful",
+        |v: &Value| Ok(!result_flag(v, "failed")?.unwrap_or(false)),
+    );
     env.add_test("changed", changed);
     env.add_test("change", changed);
     env.add_test("skipped", |v: &Value| Ok(result_flag(v, "skipped")?.unwrap_or(false)));
     env.add_test("skip", |v: &Value| Ok(result_flag(v, "skipped")?.unwrap_or(false)));
     env.add_test("finished", |v: &Value| Ok(result_flag(v, "finished")?.unwrap_or(true)));
     env.add_test("started", |v: &Value| Ok(result_flag(v, "started")?.unwrap_or(true)));
-    env.add_test("unreachable", |v: &Value| Ok(result_flag(v, "unreachable")?.unwrap_or(false)));
-    env.add_test("reachable", |v: &Value| Ok(!result_flag(v, "unreachable")?.unwrap_or(false)));
+    env.add_test("unreachable", |v: &Value| {
+        Ok(result_flag(v, "unreachable")?.unwrap_or(false))
+    });
+    env.add_test("reachable", |v: &Value| {
+        Ok(!result_flag(v, "unreachable")?.unwrap_or(false))
+    });
     env.add_test("contains", |seq: &Value, item: Value| -> Result<bool, Error> {
         check_defined(seq)?;
         Ok(seq.try_iter()?.any(|x| x == item))
@@ -55,8 +66,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     });
     env.add_test("truthy", |v: &Value, k: Kwargs| truthy(v, k));
     env.add_test("falsy", |v: &Value, k: Kwargs| truthy(v, k).map(|b| !b));
-    env.add_test("any", |v: &Value| -> Result<bool, Error> { Ok(v.try_iter()?.any(|x| x.is_true())) });
-    env.add_test("all", |v: &Value| -> Result<bool, Error> { Ok(v.try_iter()?.all(|x| x.is_true())) });
+    env.add_test("any", |v: &Value| -> Result<bool, Error> {
+        Ok(v.try_iter()?.any(|x| x.is_true()))
+    });
+    env.add_test("all", |v: &Value| -> Result<bool, Error> {
+        Ok(v.try_iter()?.all(|x| x.is_true()))
+    });
     env.add_test("nan", |v: &Value| f64::try_from(v.clone()).is_ok_and(f64::is_nan));
     env.add_test("ip_address", |v: &Value| -> Result<bool, Error> {
         Ok(v.as_str().is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok()))
@@ -198,7 +213,10 @@ fn cmp_parts(a: &[Part], b: &[Part]) -> Ordering {
 }
 
 /// distutils' StrictVersion: `N.N[.N][(a|b)N]`.
-fn strict_key(s: &str) -> Option<(u64, u64, u64, Option<(char, u64)>)> {
+/// (major, minor, patch, pre-release tag and number)
+type StrictKey = (u64, u64, u64, Option<(char, u64)>);
+
+fn strict_key(s: &str) -> Option<StrictKey> {
     let re = regex::Regex::new(r"^(\d+)\.(\d+)(?:\.(\d+))?(?:([ab])(\d+))?$").ok()?;
     let c = re.captures(s.trim())?;
     let n = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u64>().ok());

@@ -12,15 +12,18 @@ use super::filters::{check_defined, from_json_value, op_err, text, to_json};
 use super::SEARCH_PATHS_VAR;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
-    env.add_function("lookup", |state: &State, name: String, args: Rest<Value>, kwargs: Kwargs| {
-        let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-        let results = run(state, &name, &args, &kwargs)?;
-        Ok(match results {
-            None => Value::from(()),
-            Some(r) if wantlist => Value::from(r),
-            Some(r) => join_results(r),
-        })
-    });
+    env.add_function(
+        "lookup",
+        |state: &State, name: String, args: Rest<Value>, kwargs: Kwargs| {
+            let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+            let results = run(state, &name, &args, &kwargs)?;
+            Ok(match results {
+                None => Value::from(()),
+                Some(r) if wantlist => Value::from(r),
+                Some(r) => join_results(r),
+            })
+        },
+    );
     let query = |state: &State, name: String, args: Rest<Value>, kwargs: Kwargs| -> Result<Value, Error> {
         let _ = kwargs.get::<Option<bool>>("wantlist")?;
         Ok(Value::from(run(state, &name, &args, &kwargs)?.unwrap_or_default()))
@@ -42,7 +45,9 @@ fn join_results(r: Vec<Value>) -> Value {
 }
 
 fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Option<Vec<Value>>, Error> {
-    let errors = kwargs.get::<Option<String>>("errors")?.unwrap_or_else(|| "strict".into());
+    let errors = kwargs
+        .get::<Option<String>>("errors")?
+        .unwrap_or_else(|| "strict".into());
     let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
     let r = match short {
         "file" => file(state, args, kwargs),
@@ -155,8 +160,8 @@ fn file(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Er
     let mut out = Vec::new();
     for name in string_terms(args)? {
         let path = find_file(state, &name, "files").ok_or_else(|| not_found(state, &name, "files"))?;
-        let mut s = std::fs::read_to_string(&path)
-            .map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        let mut s =
+            std::fs::read_to_string(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
         if rstrip {
             s.truncate(s.trim_end().len());
         }
@@ -199,8 +204,8 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
     let mut out = Vec::new();
     for name in string_terms(args)? {
         let path = find_file(state, &name, "templates").ok_or_else(|| not_found(state, &name, "templates"))?;
-        let src = std::fs::read_to_string(&path)
-            .map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        let src =
+            std::fs::read_to_string(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
         let mut vars = visible_vars(state);
         if let Some(x) = &extra {
             if let serde_json::Value::Object(o) = to_json(x)? {
@@ -226,7 +231,10 @@ fn pipe(args: &[Value], lines: bool) -> Result<Vec<Value>, Error> {
         if !o.status.success() {
             return Err(op_err(format!(
                 "`{cmd}` exited with {}: {}",
-                o.status.code().map(|c| c.to_string()).unwrap_or_else(|| "a signal".into()),
+                o.status
+                    .code()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "a signal".into()),
                 String::from_utf8_lossy(&o.stderr).trim()
             )));
         }
@@ -300,7 +308,11 @@ fn first_found(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Val
     let mut paths: Vec<String> = kwargs.get::<Option<Vec<String>>>("paths")?.unwrap_or_default();
     for a in args {
         check_defined(a)?;
-        let terms: Vec<Value> = if a.kind() == ValueKind::Seq { a.try_iter()?.collect() } else { vec![a.clone()] };
+        let terms: Vec<Value> = if a.kind() == ValueKind::Seq {
+            a.try_iter()?.collect()
+        } else {
+            vec![a.clone()]
+        };
         for t in terms {
             if t.kind() == ValueKind::Map {
                 let j = to_json(&t)?;
@@ -393,7 +405,13 @@ fn together(args: &[Value]) -> Result<Vec<Value>, Error> {
     let ls = lists(args)?;
     let n = ls.iter().map(Vec::len).max().unwrap_or(0);
     Ok((0..n)
-        .map(|i| Value::from(ls.iter().map(|l| l.get(i).cloned().unwrap_or(Value::from(()))).collect::<Vec<_>>()))
+        .map(|i| {
+            Value::from(
+                ls.iter()
+                    .map(|l| l.get(i).cloned().unwrap_or(Value::from(())))
+                    .collect::<Vec<_>>(),
+            )
+        })
         .collect())
 }
 
@@ -426,7 +444,10 @@ fn sequence(args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
             let (k, v) = word
                 .split_once('=')
                 .ok_or_else(|| op_err(format!("sequence: expected key=value, got {word:?}")))?;
-            let num = || v.parse::<i64>().map_err(|_| op_err(format!("sequence: {k} must be an integer, got {v:?}")));
+            let num = || {
+                v.parse::<i64>()
+                    .map_err(|_| op_err(format!("sequence: {k} must be an integer, got {v:?}")))
+            };
             match k {
                 "start" => start = num()?,
                 "end" => end = Some(num()?),

@@ -100,10 +100,7 @@ fn single_expression(s: &str) -> Option<&str> {
 fn describe(e: &JinjaError) -> String {
     let detail = e.detail().unwrap_or("");
     if e.kind() == ErrorKind::UndefinedError {
-        if let Some(name) = detail
-            .strip_prefix('`')
-            .and_then(|d| d.strip_suffix("` is undefined"))
-        {
+        if let Some(name) = detail.strip_prefix('`').and_then(|d| d.strip_suffix("` is undefined")) {
             return match name.rsplit_once('.') {
                 Some((obj, attr)) if !obj.is_empty() && !attr.contains(['[', '(']) => {
                     format!("'{obj}' has no attribute '{attr}'")
@@ -139,7 +136,9 @@ fn error_column(e: &JinjaError, src: &str) -> u32 {
         Some(r) => {
             let start = r.start.min(src.len());
             let line_start = src[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-            src.get(line_start..start).map(|s| s.chars().count() as u32 + 1).unwrap_or(1)
+            src.get(line_start..start)
+                .map(|s| s.chars().count() as u32 + 1)
+                .unwrap_or(1)
         }
         None => 1,
     }
@@ -148,7 +147,10 @@ fn error_column(e: &JinjaError, src: &str) -> u32 {
 /// Convert a minijinja value to JSON, refusing undefined values.
 fn to_json(v: &minijinja::Value) -> Result<Value, JinjaError> {
     if v.is_undefined() {
-        return Err(JinjaError::new(ErrorKind::UndefinedError, "the expression is undefined"));
+        return Err(JinjaError::new(
+            ErrorKind::UndefinedError,
+            "the expression is undefined",
+        ));
     }
     serde_json::to_value(v).map_err(|e| JinjaError::new(ErrorKind::BadSerialization, e.to_string()))
 }
@@ -308,7 +310,10 @@ impl Templar {
         out.map_err(|e| {
             let line = e.line().unwrap_or(0) as u32;
             let col = if line > 0 { error_column(&e, &src) } else { 0 };
-            let mut err = LocError::new(Loc::new(name.as_str(), line, col), format!("template error: {}", describe(&e)));
+            let mut err = LocError::new(
+                Loc::new(name.as_str(), line, col),
+                format!("template error: {}", describe(&e)),
+            );
             if let Some(h) = self.hint_for(&e, ctx) {
                 err = err.with_hint(h);
             }

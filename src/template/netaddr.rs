@@ -58,7 +58,10 @@ impl Net {
             (a.segments()[0] & 0xfe00) == 0xfc00 || (a.segments()[0] & 0xffc0) == 0xfe80 || a.is_loopback()
         } else {
             let a = Ipv4Addr::from(self.addr as u32);
-            a.is_private() || a.is_loopback() || a.is_link_local() || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64)
+            a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64)
         }
     }
 }
@@ -101,7 +104,8 @@ pub(crate) fn filter(v: &Value, query: Option<Value>, version: Option<u8>) -> Re
         let mut out = Vec::new();
         for item in v.try_iter()? {
             let r = filter(&item, query.clone(), version)?;
-            if !(r.kind() == ValueKind::Bool && !r.is_true()) && !r.is_none() {
+            let rejected = r.is_none() || (r.kind() == ValueKind::Bool && !r.is_true());
+            if !rejected {
                 out.push(r);
             }
         }
@@ -205,7 +209,11 @@ pub(crate) fn filter(v: &Value, query: Option<Value>, version: Option<u8>) -> Re
 
 fn nth(n: &Net, i: i64) -> Value {
     let size = n.size();
-    let idx = if i < 0 { size.checked_sub(i.unsigned_abs() as u128) } else { Some(i as u128) };
+    let idx = if i < 0 {
+        size.checked_sub(i.unsigned_abs() as u128)
+    } else {
+        Some(i as u128)
+    };
     match idx {
         Some(idx) if idx < size => Value::from(format!("{}/{}", n.fmt(n.network() + idx), n.prefix)),
         _ => Value::from(false),

@@ -275,19 +275,37 @@ fn string_filters() {
 
 #[test]
 fn regex_filters() {
-    assert_eq!(r("{{ 'foo bar' | regex_replace('(o+)', '<\\\\1>') }}"), json!("f<oo> bar"));
-    assert_eq!(r("{{ 'ab12' | regex_replace('(?P<n>\\\\d+)', '[\\\\g<n>]') }}"), json!("ab[12]"));
-    assert_eq!(r("{{ 'ABC' | regex_replace('b', 'x', ignorecase=true) }}"), json!("AxC"));
+    assert_eq!(
+        r("{{ 'foo bar' | regex_replace('(o+)', '<\\\\1>') }}"),
+        json!("f<oo> bar")
+    );
+    assert_eq!(
+        r("{{ 'ab12' | regex_replace('(?P<n>\\\\d+)', '[\\\\g<n>]') }}"),
+        json!("ab[12]")
+    );
+    assert_eq!(
+        r("{{ 'ABC' | regex_replace('b', 'x', ignorecase=true) }}"),
+        json!("AxC")
+    );
     assert_eq!(r("{{ 'cost $5' | regex_replace('5', '6') }}"), json!("cost $6"));
     assert_eq!(r("{{ 'aaa' | regex_replace('a', 'b', count=2) }}"), json!("bba"));
-    assert_eq!(r("{{ 'server1.example' | regex_search('server\\\\d') }}"), json!("server1"));
+    assert_eq!(
+        r("{{ 'server1.example' | regex_search('server\\\\d') }}"),
+        json!("server1")
+    );
     assert_eq!(r("{{ 'nomatch' | regex_search('\\\\d') }}"), Value::Null);
     assert_eq!(
         r("{{ 'user=bob id=7' | regex_search('user=(\\\\w+) id=(?P<id>\\\\d+)', '\\\\1', '\\\\g<id>') }}"),
         json!(["bob", "7"])
     );
-    assert_eq!(r("{{ 'a1b22c333' | regex_findall('\\\\d+') }}"), json!(["1", "22", "333"]));
-    assert_eq!(r("{{ 'k=v x=y' | regex_findall('(\\\\w)=(\\\\w)') }}"), json!([["k", "v"], ["x", "y"]]));
+    assert_eq!(
+        r("{{ 'a1b22c333' | regex_findall('\\\\d+') }}"),
+        json!(["1", "22", "333"])
+    );
+    assert_eq!(
+        r("{{ 'k=v x=y' | regex_findall('(\\\\w)=(\\\\w)') }}"),
+        json!([["k", "v"], ["x", "y"]])
+    );
     assert_eq!(r("{{ '1.2.3.4' | regex_escape }}"), json!("1\\.2\\.3\\.4"));
     let e = err("{{ 'x' | regex_search('(') }}");
     assert!(e.msg.contains("invalid regular expression"), "{}", e.msg);
@@ -302,7 +320,10 @@ fn path_filters() {
     assert_eq!(r("{{ '/a/.bashrc' | splitext }}"), json!(["/a/.bashrc", ""]));
     assert_eq!(r("{{ ['/etc', 'a', 'b.conf'] | path_join }}"), json!("/etc/a/b.conf"));
     let home = std::env::var("HOME").unwrap_or_default();
-    assert_eq!(r("{{ '~/x' | expanduser }}"), json!(format!("{}/x", home.trim_end_matches('/'))));
+    assert_eq!(
+        r("{{ '~/x' | expanduser }}"),
+        json!(format!("{}/x", home.trim_end_matches('/')))
+    );
     assert_eq!(r("{{ '/tmp/../etc/./x' | realpath }}"), json!("/etc/x"));
 }
 
@@ -312,7 +333,10 @@ fn path_filters() {
 fn list_filters() {
     assert_eq!(r("{{ [3, 1, 2] | sort }}"), json!([1, 2, 3]));
     assert_eq!(r("{{ [3, 1, 2] | sort(reverse=true) }}"), json!([3, 2, 1]));
-    assert_eq!(r("{{ servers | sort(attribute='port') | map(attribute='name') | list }}"), json!(["c", "a", "b"]));
+    assert_eq!(
+        r("{{ servers | sort(attribute='port') | map(attribute='name') | list }}"),
+        json!(["c", "a", "b"])
+    );
     assert_eq!(r("{{ [1, 2, 2, 3, 1] | unique }}"), json!([1, 2, 3]));
     assert_eq!(r("{{ [1, 2] | union([2, 3]) }}"), json!([1, 2, 3]));
     assert_eq!(r("{{ [1, 2, 3] | intersect([2, 3, 4]) }}"), json!([2, 3]));
@@ -325,25 +349,52 @@ fn list_filters() {
     assert_eq!(r("{{ users | last }}"), json!("bob"));
     assert_eq!(r("{{ [4, 9, 2] | min }}"), json!(2));
     assert_eq!(r("{{ [4, 9, 2] | max }}"), json!(9));
-    assert_eq!(r("{{ servers | max(attribute='port') }}"), json!({"name": "b", "port": 443, "up": false}));
+    assert_eq!(
+        r("{{ servers | max(attribute='port') }}"),
+        json!({"name": "b", "port": 443, "up": false})
+    );
     assert_eq!(r("{{ [1, 2, 3] | sum }}"), json!(6));
     assert_eq!(r("{{ [[1], [2, 3]] | sum(start=[]) }}"), json!([1, 2, 3]));
     assert_eq!(r("{{ ['1', '2'] | map('int') | list }}"), json!([1, 2]));
     assert_eq!(r("{{ users | map('upper') | list }}"), json!(["ALICE", "BOB"]));
-    assert_eq!(r("{{ ['a1', 'b2'] | map('regex_replace', '\\\\d', '') | list }}"), json!(["a", "b"]));
+    assert_eq!(
+        r("{{ ['a1', 'b2'] | map('regex_replace', '\\\\d', '') | list }}"),
+        json!(["a", "b"])
+    );
     assert_eq!(r("{{ [0, 1, 2] | select | list }}"), json!([1, 2]));
     assert_eq!(r("{{ [1, 2, 3, 4] | select('even') | list }}"), json!([2, 4]));
     assert_eq!(r("{{ [1, 2, 3, 4] | reject('even') | list }}"), json!([1, 3]));
-    assert_eq!(r("{{ servers | selectattr('up') | map(attribute='name') | list }}"), json!(["a", "c"]));
-    assert_eq!(r("{{ servers | rejectattr('up') | map(attribute='name') | list }}"), json!(["b"]));
-    assert_eq!(r("{{ servers | selectattr('port', 'gt', 50) | map(attribute='name') | list }}"), json!(["a", "b"]));
-    assert_eq!(r("{{ servers | selectattr('name', 'match', '[ab]') | list | length }}"), json!(2));
+    assert_eq!(
+        r("{{ servers | selectattr('up') | map(attribute='name') | list }}"),
+        json!(["a", "c"])
+    );
+    assert_eq!(
+        r("{{ servers | rejectattr('up') | map(attribute='name') | list }}"),
+        json!(["b"])
+    );
+    assert_eq!(
+        r("{{ servers | selectattr('port', 'gt', 50) | map(attribute='name') | list }}"),
+        json!(["a", "b"])
+    );
+    assert_eq!(
+        r("{{ servers | selectattr('name', 'match', '[ab]') | list | length }}"),
+        json!(2)
+    );
     assert_eq!(r("{{ servers | selectattr('missing', 'defined') | list }}"), json!([]));
     assert_eq!(r("{{ users | zip([1, 2]) | list }}"), json!([["alice", 1], ["bob", 2]]));
-    assert_eq!(r("{{ [1, 2, 3] | zip_longest(['a'], fillvalue='-') }}"), json!([[1, "a"], [2, "-"], [3, "-"]]));
-    assert_eq!(r("{{ [1, 2] | product(['a', 'b']) }}"), json!([[1, "a"], [1, "b"], [2, "a"], [2, "b"]]));
+    assert_eq!(
+        r("{{ [1, 2, 3] | zip_longest(['a'], fillvalue='-') }}"),
+        json!([[1, "a"], [2, "-"], [3, "-"]])
+    );
+    assert_eq!(
+        r("{{ [1, 2] | product(['a', 'b']) }}"),
+        json!([[1, "a"], [1, "b"], [2, "a"], [2, "b"]])
+    );
     assert_eq!(r("{{ range(3) | list }}"), json!([0, 1, 2]));
-    assert_eq!(r("{{ ['a', 'nested'] | map('extract', foo) | list }}"), json!([1, {"b": 2}]));
+    assert_eq!(
+        r("{{ ['a', 'nested'] | map('extract', foo) | list }}"),
+        json!([1, {"b": 2}])
+    );
 }
 
 #[test]
@@ -365,7 +416,10 @@ fn dict_filters() {
         r("{{ {'l': [1, 2]} | combine({'l': [2, 3]}, list_merge='append_rp') }}"),
         json!({"l": [1, 2, 3]})
     );
-    assert_eq!(r("{{ {'a': 1} | combine({'b': 2}, {'c': 3}) }}"), json!({"a": 1, "b": 2, "c": 3}));
+    assert_eq!(
+        r("{{ {'a': 1} | combine({'b': 2}, {'c': 3}) }}"),
+        json!({"a": 1, "b": 2, "c": 3})
+    );
     assert_eq!(
         r("{{ {'a': 1, 'b': 2} | dict2items }}"),
         json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}])
@@ -407,7 +461,10 @@ fn json_filters_match_python() {
         r("{{ {'b': [1, 2], 'a': {}} | to_nice_json }}"),
         json!("{\n    \"a\": {},\n    \"b\": [\n        1,\n        2\n    ]\n}")
     );
-    assert_eq!(r("{{ {'b': 1, 'a': 2} | to_nice_json(indent=2) }}"), json!("{\n  \"a\": 2,\n  \"b\": 1\n}"));
+    assert_eq!(
+        r("{{ {'b': 1, 'a': 2} | to_nice_json(indent=2) }}"),
+        json!("{\n  \"a\": 2,\n  \"b\": 1\n}")
+    );
     assert_eq!(r("{{ '{\"x\": [1, true]}' | from_json }}"), json!({"x": [1, true]}));
     let e = err("{{ '{bad' | from_json }}");
     assert!(e.msg.contains("from_json"), "{}", e.msg);
@@ -420,16 +477,24 @@ fn yaml_filters() {
         rs("{{ {'b': [1, 2], 'a': {'c': 'yes'}} | to_nice_yaml }}"),
         "a:\n    c: 'yes'\nb:\n- 1\n- 2\n"
     );
+    assert_eq!(rs("{{ [{'k': 1, 'j': 2}] | to_nice_yaml }}"), "-   j: 2\n    k: 1\n");
     assert_eq!(
-        rs("{{ [{'k': 1, 'j': 2}] | to_nice_yaml }}"),
-        "-   j: 2\n    k: 1\n"
+        rs("{{ [{'k': 1, 'j': 2}] | to_nice_yaml(indent=2) }}"),
+        "- j: 2\n  k: 1\n"
     );
-    assert_eq!(rs("{{ [{'k': 1, 'j': 2}] | to_nice_yaml(indent=2) }}"), "- j: 2\n  k: 1\n");
-    assert_eq!(rs("{{ {'s': 'a: b', 'e': '', 'n': '123', 'm': 'l1\nl2'} | to_nice_yaml(indent=2) }}"),
-        "e: ''\nm: \"l1\\nl2\"\nn: '123'\ns: 'a: b'\n");
+    assert_eq!(
+        rs("{{ {'s': 'a: b', 'e': '', 'n': '123', 'm': 'l1\nl2'} | to_nice_yaml(indent=2) }}"),
+        "e: ''\nm: \"l1\\nl2\"\nn: '123'\ns: 'a: b'\n"
+    );
     assert_eq!(rs("{{ 'plain' | to_yaml }}"), "plain\n...\n");
-    assert_eq!(r("{{ 'a: 1\nb: [x, y]\nc: yes' | from_yaml }}"), json!({"a": 1, "b": ["x", "y"], "c": true}));
-    assert_eq!(r("{{ 'a: 1\n---\nb: 2' | from_yaml_all }}"), json!([{"a": 1}, {"b": 2}]));
+    assert_eq!(
+        r("{{ 'a: 1\nb: [x, y]\nc: yes' | from_yaml }}"),
+        json!({"a": 1, "b": ["x", "y"], "c": true})
+    );
+    assert_eq!(
+        r("{{ 'a: 1\n---\nb: 2' | from_yaml_all }}"),
+        json!([{"a": 1}, {"b": 2}])
+    );
     // Round trip through our own emitter and parser.
     let v = json!({"list": [{"x": "1.0", "y": [true, null]}], "s": "# not a comment", "t": "yes"});
     let t = Templar::new();
@@ -446,9 +511,18 @@ fn yaml_filters() {
 fn base64_and_hashes() {
     assert_eq!(r("{{ 'hello' | b64encode }}"), json!("aGVsbG8="));
     assert_eq!(r("{{ 'aGVsbG8=' | b64decode }}"), json!("hello"));
-    assert_eq!(r("{{ 'hello' | hash('sha1') }}"), json!("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"));
-    assert_eq!(r("{{ 'hello' | checksum }}"), json!("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"));
-    assert_eq!(r("{{ 'hello' | hash('md5') }}"), json!("5d41402abc4b2a76b9719d911017c592"));
+    assert_eq!(
+        r("{{ 'hello' | hash('sha1') }}"),
+        json!("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")
+    );
+    assert_eq!(
+        r("{{ 'hello' | checksum }}"),
+        json!("aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d")
+    );
+    assert_eq!(
+        r("{{ 'hello' | hash('md5') }}"),
+        json!("5d41402abc4b2a76b9719d911017c592")
+    );
     assert_eq!(
         r("{{ 'hello' | hash('sha256') }}"),
         json!("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
@@ -463,14 +537,21 @@ fn openssl_passwd(flag: &str, salt: &str, password: &str) -> Option<String> {
         .args(["passwd", flag, "-salt", salt, password])
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 #[test]
 fn password_hash_matches_openssl() {
     let cases = [
         ("-6", "sha512", "saltsalt", "secret"),
-        ("-6", "sha512", "abcdefghijklmnop", "a much longer password that is over sixty-four bytes long, really!"),
+        (
+            "-6",
+            "sha512",
+            "abcdefghijklmnop",
+            "a much longer password that is over sixty-four bytes long, really!",
+        ),
         ("-6", "sha512", "x", "p"),
         ("-5", "sha256", "saltsalt", "secret"),
         ("-5", "sha256", "Zz./09", "pässwörd"),
@@ -483,19 +564,29 @@ fn password_hash_matches_openssl() {
             panic!("openssl passwd is needed for this test");
         };
         let c = ctx(json!({"pw": pw, "salt": salt, "scheme": scheme}));
-        let got = t.render_str("{{ pw | password_hash(scheme, salt) }}", &c, &loc()).unwrap();
+        let got = t
+            .render_str("{{ pw | password_hash(scheme, salt) }}", &c, &loc())
+            .unwrap();
         assert_eq!(got, json!(expected), "{scheme} {salt} {pw:?}");
     }
     // Known vector from the SHA-crypt specification (rounds=5000 implied).
     let got = t
-        .render_str("{{ 'Hello world!' | password_hash('sha512', 'saltstring') }}", &c_empty(), &loc())
+        .render_str(
+            "{{ 'Hello world!' | password_hash('sha512', 'saltstring') }}",
+            &c_empty(),
+            &loc(),
+        )
         .unwrap();
     assert_eq!(
         got,
         json!("$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1")
     );
     let got = t
-        .render_str("{{ 'Hello world!' | password_hash('sha512', 'saltstringsaltstring', rounds=10000) }}", &c_empty(), &loc())
+        .render_str(
+            "{{ 'Hello world!' | password_hash('sha512', 'saltstringsaltstring', rounds=10000) }}",
+            &c_empty(),
+            &loc(),
+        )
         .unwrap();
     assert_eq!(
         got,
@@ -518,14 +609,20 @@ fn c_empty() -> minijinja::Value {
 fn ipaddr_filters() {
     assert_eq!(r("{{ '192.168.1.10' | ipaddr }}"), json!("192.168.1.10"));
     assert_eq!(r("{{ 'not an ip' | ipaddr }}"), json!(false));
-    assert_eq!(r("{{ ['10.0.0.1', 'x', '::1', '10.0.0.0/8'] | ipaddr }}"), json!(["10.0.0.1", "::1", "10.0.0.0/8"]));
+    assert_eq!(
+        r("{{ ['10.0.0.1', 'x', '::1', '10.0.0.0/8'] | ipaddr }}"),
+        json!(["10.0.0.1", "::1", "10.0.0.0/8"])
+    );
     assert_eq!(r("{{ ['10.0.0.1', '::1'] | ipv4 }}"), json!(["10.0.0.1"]));
     assert_eq!(r("{{ ['10.0.0.1', '::1'] | ipv6 }}"), json!(["::1"]));
     assert_eq!(r("{{ '192.168.1.10/24' | ipaddr('address') }}"), json!("192.168.1.10"));
     assert_eq!(r("{{ '192.168.1.10/24' | ipaddr('network') }}"), json!("192.168.1.0"));
     assert_eq!(r("{{ '192.168.1.10/24' | ipaddr('netmask') }}"), json!("255.255.255.0"));
     assert_eq!(r("{{ '192.168.1.10/24' | ipaddr('prefix') }}"), json!(24));
-    assert_eq!(r("{{ '192.168.1.10/24' | ipaddr('broadcast') }}"), json!("192.168.1.255"));
+    assert_eq!(
+        r("{{ '192.168.1.10/24' | ipaddr('broadcast') }}"),
+        json!("192.168.1.255")
+    );
     assert_eq!(r("{{ '192.168.1.10/24' | ipaddr('host') }}"), json!("192.168.1.10/24"));
     assert_eq!(r("{{ '192.168.1.0/24' | ipaddr('net') }}"), json!("192.168.1.0/24"));
     assert_eq!(r("{{ '192.168.1.10/24' | ipaddr('cidr') }}"), json!("192.168.1.0/24"));
@@ -551,14 +648,21 @@ fn random_is_seeded_per_host() {
     };
     let a1 = pick("h1", "{{ l | random }}");
     assert_eq!(a1, pick("h1", "{{ l | random }}"));
-    let picks: std::collections::HashSet<String> =
-        (0..20).map(|i| pick(&format!("host{i}"), "{{ l | random }}").to_string()).collect();
-    assert!(picks.len() > 5, "different hosts should get different values: {picks:?}");
+    let picks: std::collections::HashSet<String> = (0..20)
+        .map(|i| pick(&format!("host{i}"), "{{ l | random }}").to_string())
+        .collect();
+    assert!(
+        picks.len() > 5,
+        "different hosts should get different values: {picks:?}"
+    );
     let n = pick("h1", "{{ 60 | random }}");
     assert!(n.as_i64().is_some_and(|n| (0..60).contains(&n)), "{n}");
     let n = pick("h1", "{{ 100 | random(10, 10) }}");
     assert!(n.as_i64().is_some_and(|n| n % 10 == 0 && (10..100).contains(&n)), "{n}");
-    assert_ne!(pick("h1", "{{ l | shuffle(seed='a') }}"), pick("h1", "{{ l | shuffle(seed='b') }}"));
+    assert_ne!(
+        pick("h1", "{{ l | shuffle(seed='a') }}"),
+        pick("h1", "{{ l | shuffle(seed='b') }}")
+    );
     let s1 = pick("h1", "{{ l | shuffle }}");
     assert_eq!(s1, pick("h1", "{{ l | shuffle }}"));
     let mut sorted: Vec<i64> = s1.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
@@ -585,10 +689,19 @@ fn human_readable_filters() {
 
 #[test]
 fn dates() {
-    assert_eq!(r("{{ '%Y-%m-%d %H:%M:%S' | strftime(0) }}"), json!("1970-01-01 00:00:00"));
-    assert_eq!(r("{{ '%a %d %b %Y %j' | strftime(1700000000) }}"), json!("Tue 14 Nov 2023 318"));
+    assert_eq!(
+        r("{{ '%Y-%m-%d %H:%M:%S' | strftime(0) }}"),
+        json!("1970-01-01 00:00:00")
+    );
+    assert_eq!(
+        r("{{ '%a %d %b %Y %j' | strftime(1700000000) }}"),
+        json!("Tue 14 Nov 2023 318")
+    );
     assert_eq!(r("{{ ('2024-03-01 12:30:00' | to_datetime).year }}"), json!(2024));
-    assert_eq!(r("{{ ('2024-03-01' | to_datetime('%Y-%m-%d')).timestamp() }}"), json!(1709251200.0));
+    assert_eq!(
+        r("{{ ('2024-03-01' | to_datetime('%Y-%m-%d')).timestamp() }}"),
+        json!(1709251200.0)
+    );
     assert_eq!(
         r("{{ '2024-03-01 12:00:00' | to_datetime > '2024-02-01 12:00:00' | to_datetime }}"),
         json!(true)
@@ -632,7 +745,9 @@ fn membership_tests() {
     assert!(ev("['alice'] is subset(users)"));
     assert!(ev("users is superset(['bob'])"));
     assert!(!ev("['carol'] is subset(users)"));
-    assert!(ev("servers | selectattr('name', 'in', ['a', 'c']) | list | length == 2"));
+    assert!(ev(
+        "servers | selectattr('name', 'in', ['a', 'c']) | list | length == 2"
+    ));
 }
 
 #[test]
@@ -649,9 +764,13 @@ fn version_tests() {
     assert!(ev("'1.2.3-beta' is version('1.2.3', '<', version_type='semver')"));
     assert!(ev("'2.0' | version_compare('1.0', 'gt')"));
     let t = Templar::new();
-    let e = t.eval_bool("'1.x' is version('1.0', '>', strict=true)", &ctx(vars()), &loc()).unwrap_err();
+    let e = t
+        .eval_bool("'1.x' is version('1.0', '>', strict=true)", &ctx(vars()), &loc())
+        .unwrap_err();
     assert!(e.msg.contains("invalid version number"), "{}", e.msg);
-    let e = t.eval_bool("'1' is version('1.0', '=>')", &ctx(vars()), &loc()).unwrap_err();
+    let e = t
+        .eval_bool("'1' is version('1.0', '=>')", &ctx(vars()), &loc())
+        .unwrap_err();
     assert!(e.msg.contains("invalid operator"), "{}", e.msg);
 }
 
@@ -712,7 +831,11 @@ fn file_template_fileglob_first_found_lookups() {
     std::fs::write(d.join("role/files/a.conf"), "a").unwrap();
     std::fs::write(d.join("role/files/b.conf"), "b").unwrap();
     std::fs::write(d.join("top.txt"), "top").unwrap();
-    std::fs::write(d.join("role/templates/t.j2"), "{{ greeting }} {{ name }} {{ extra | default('-') }}").unwrap();
+    std::fs::write(
+        d.join("role/templates/t.j2"),
+        "{{ greeting }} {{ name }} {{ extra | default('-') }}",
+    )
+    .unwrap();
     let t = Templar::new();
     let c = lookup_ctx(d);
     let r = |s: &str| t.render_str(s, &c, &loc()).unwrap_or_else(|e| panic!("{s}: {e}"));
@@ -730,15 +853,28 @@ fn file_template_fileglob_first_found_lookups() {
     let confs = r("{{ query('fileglob', '*.conf') | map('basename') | list }}");
     assert_eq!(confs, json!(["a.conf", "b.conf"]));
     let found = r("{{ lookup('first_found', ['nope.txt', 'b.conf', 'a.conf']) }}");
-    assert_eq!(found, json!(std::fs::canonicalize(d.join("role/files/b.conf")).unwrap().display().to_string()));
-    assert_eq!(r("{{ query('first_found', ['nope1', 'nope2'], skip=true) }}"), json!([]));
+    assert_eq!(
+        found,
+        json!(std::fs::canonicalize(d.join("role/files/b.conf"))
+            .unwrap()
+            .display()
+            .to_string())
+    );
+    assert_eq!(
+        r("{{ query('first_found', ['nope1', 'nope2'], skip=true) }}"),
+        json!([])
+    );
     let found = r("{{ lookup('first_found', {'files': ['x', 'top.txt'], 'paths': [d]}) }}");
     assert!(found.as_str().unwrap().ends_with("top.txt"), "{found}");
 
-    let e = t.render_str("{{ lookup('file', 'missing.txt') }}", &c, &loc()).unwrap_err();
+    let e = t
+        .render_str("{{ lookup('file', 'missing.txt') }}", &c, &loc())
+        .unwrap_err();
     assert!(e.msg.contains("could not locate file 'missing.txt'"), "{}", e.msg);
     assert!(e.msg.contains("role/files"), "{}", e.msg);
-    let e = t.render_str("{{ lookup('first_found', ['n1', 'n2']) }}", &c, &loc()).unwrap_err();
+    let e = t
+        .render_str("{{ lookup('first_found', ['n1', 'n2']) }}", &c, &loc())
+        .unwrap_err();
     assert!(e.msg.contains("no file was found"), "{}", e.msg);
     let e = t.render_str("{{ lookup('nosuch', 'x') }}", &c, &loc()).unwrap_err();
     assert!(e.msg.contains("lookup plugin 'nosuch' not found"), "{}", e.msg);
@@ -750,7 +886,10 @@ fn env_pipe_lines_vars_lookups() {
     let home = std::env::var("HOME").unwrap_or_default();
     assert_eq!(r("{{ lookup('env', 'HOME') }}"), json!(home));
     assert_eq!(r("{{ lookup('env', 'RIGGER_SURELY_UNSET_VAR') }}"), json!(""));
-    assert_eq!(r("{{ lookup('env', 'RIGGER_SURELY_UNSET_VAR', default='d') }}"), json!("d"));
+    assert_eq!(
+        r("{{ lookup('env', 'RIGGER_SURELY_UNSET_VAR', default='d') }}"),
+        json!("d")
+    );
     assert_eq!(r("{{ lookup('pipe', 'echo hello; echo') }}"), json!("hello"));
     assert_eq!(r("{{ query('lines', 'printf \"a\\nb\\n\"') }}"), json!(["a", "b"]));
     let e = err("{{ lookup('pipe', 'exit 3') }}");
@@ -764,19 +903,28 @@ fn env_pipe_lines_vars_lookups() {
 #[test]
 fn list_lookups() {
     assert_eq!(r("{{ query('items', [1, [2, 3]], 4) }}"), json!([1, 2, 3, 4]));
-    assert_eq!(r("{{ lookup('items', users, wantlist=true) }}"), json!(["alice", "bob"]));
     assert_eq!(
-        r("{{ query('dict', {'a': 1}) }}"),
-        json!([{"key": "a", "value": 1}])
+        r("{{ lookup('items', users, wantlist=true) }}"),
+        json!(["alice", "bob"])
     );
-    assert_eq!(r("{{ query('indexed_items', ['a', 'b']) }}"), json!([[0, "a"], [1, "b"]]));
-    assert_eq!(r("{{ query('together', [1, 2], ['a']) }}"), json!([[1, "a"], [2, null]]));
+    assert_eq!(r("{{ query('dict', {'a': 1}) }}"), json!([{"key": "a", "value": 1}]));
+    assert_eq!(
+        r("{{ query('indexed_items', ['a', 'b']) }}"),
+        json!([[0, "a"], [1, "b"]])
+    );
+    assert_eq!(
+        r("{{ query('together', [1, 2], ['a']) }}"),
+        json!([[1, "a"], [2, null]])
+    );
     assert_eq!(r("{{ query('nested', [1, 2], ['a']) }}"), json!([[1, "a"], [2, "a"]]));
     assert_eq!(
         r("{{ query('sequence', 'start=1 end=3 format=web%02d') }}"),
         json!(["web01", "web02", "web03"])
     );
-    assert_eq!(r("{{ query('sequence', 'start=0 count=3 stride=2') }}"), json!(["0", "2", "4"]));
+    assert_eq!(
+        r("{{ query('sequence', 'start=0 count=3 stride=2') }}"),
+        json!(["0", "2", "4"])
+    );
 }
 
 // ------------------------------------------------------------ performance guard

@@ -124,7 +124,11 @@ impl Emitter {
                 "{{{}}}",
                 self.entries(m)
                     .into_iter()
-                    .map(|(k, v)| format!("{}: {}", scalar(&Value::String(k.clone())).unwrap_or_default(), scalar(v).unwrap_or_default()))
+                    .map(|(k, v)| format!(
+                        "{}: {}",
+                        scalar(&Value::String(k.clone())).unwrap_or_default(),
+                        scalar(v).unwrap_or_default()
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
