@@ -206,8 +206,19 @@ impl Templar {
 
     /// Evaluate a bare expression to a minijinja value.
     fn eval_value(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, JinjaError> {
-        let run = |env: &Environment<'static>| -> Result<minijinja::Value, JinjaError> {
-            let v = env.compile_expression(expr)?.eval(ctx)?;
+        let compiled = self.strict.compile_expression(expr)?;
+        self.eval_compiled(&compiled, expr, ctx)
+    }
+
+    /// Evaluate an expression compiled in the strict environment, retrying
+    /// in the chainable one when it tests for an undefined value.
+    fn eval_compiled(
+        &self,
+        compiled: &minijinja::Expression<'_, '_>,
+        expr: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<minijinja::Value, JinjaError> {
+        let defined = |v: minijinja::Value| {
             if v.is_undefined() {
                 // Name the variable the way the engine does for `{{ x }}`.
                 let detail = format!("`{}` is undefined", expr.trim());
@@ -215,8 +226,13 @@ impl Templar {
             }
             Ok(v)
         };
-        match run(&self.strict) {
-            Err(e) if retry_chainable(&e, expr) => run(&self.chainable).map_err(|_| e),
+        match compiled.eval(ctx).and_then(defined) {
+            Err(e) if retry_chainable(&e, expr) => self
+                .chainable
+                .compile_expression(expr)
+                .and_then(|c| c.eval(ctx))
+                .and_then(defined)
+                .map_err(|_| e),
             r => r,
         }
     }
@@ -230,9 +246,9 @@ impl Templar {
         if let Some(expr) = single_expression(s) {
             // `{{ a }} and {{ b }}` looks like one expression but does not parse
             // as one; it falls through to a normal render.
-            if self.strict.compile_expression(expr).is_ok() {
+            if let Ok(compiled) = self.strict.compile_expression(expr) {
                 return self
-                    .eval_value(expr, ctx)
+                    .eval_compiled(&compiled, expr, ctx)
                     .and_then(|v| to_json(&v))
                     .map_err(|e| self.locate(&e, s, ctx, loc));
             }
