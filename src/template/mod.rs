@@ -1,18 +1,47 @@
 //! Templating with minijinja, made to behave like Ansible's Jinja:
 //! strict undefined, Ansible's filters/tests/lookups, and native types for
 //! strings that are a single expression (`"{{ port }}"` stays an integer).
+//!
+//! Undefined handling needs two environments. Ansible's `AnsibleUndefined` is
+//! strict (printing, iterating or comparing an undefined variable is an error)
+//! but lets attribute lookups chain through it, so `x.y is defined` and
+//! `x.y | default(1)` work when `x` itself is undefined. minijinja offers
+//! either strict or chainable, not both, so everything runs in the strict
+//! environment first and a template that failed on an undefined value while
+//! testing for definedness is retried once in a chainable one whose formatter
+//! still refuses to print undefined values.
+
+mod crypt;
+mod datetime;
+mod filters;
+mod jtests;
+mod lookups;
+mod netaddr;
+mod pyjson;
+mod yamlout;
+
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 
-use minijinja::Environment;
+use minijinja::{Environment, Error as JinjaError, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
 
 use crate::error::LocError;
 use crate::yaml::Loc;
 
+/// The placeholder `{{ omit }}` renders to; the engine drops arguments whose
+/// value is exactly this string.
+pub const OMIT: &str = "__omit_place_holder__rigger__";
+
+/// The context variable holding the lookup search directories (a list).
+pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
+
 /// A configured template environment, shared by every host of a run.
 pub struct Templar {
-    env: Environment<'static>,
+    strict: Environment<'static>,
+    chainable: Environment<'static>,
 }
 
 impl Default for Templar {
@@ -21,24 +50,220 @@ impl Default for Templar {
     }
 }
 
+fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(behavior);
+    // Ansible's Templar uses trim_blocks and keeps the trailing newline.
+    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+    {
+        env.set_syntax(syntax);
+    }
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    if behavior == UndefinedBehavior::Chainable {
+        env.set_formatter(|out, state, value| {
+            if value.is_undefined() {
+                return Err(JinjaError::new(ErrorKind::UndefinedError, "value is undefined"));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
+    }
+    env.add_global("omit", OMIT);
+    filters::register(&mut env);
+    jtests::register(&mut env);
+    lookups::register(&mut env);
+    datetime::register(&mut env);
+    env
+}
+
+/// Whether a strict failure is worth retrying with chainable undefined: the
+/// template must have failed on an undefined value and be checking for one.
+fn retry_chainable(e: &JinjaError, src: &str) -> bool {
+    e.kind() == ErrorKind::UndefinedError && (src.contains("defined") || src.contains("default") || src.contains("d("))
+}
+
+/// If `s` is exactly one `{{ expr }}` (surrounding whitespace allowed),
+/// return `expr`.
+fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
+    let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
+    if inner.contains("{{") || inner.contains("{%") || inner.contains("{#") {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+/// The Ansible-style text of a Jinja error (`'x' is undefined`).
+fn describe(e: &JinjaError) -> String {
+    let detail = e.detail().unwrap_or("");
+    if e.kind() == ErrorKind::UndefinedError {
+        if let Some(name) = detail.strip_prefix('`').and_then(|d| d.strip_suffix("` is undefined")) {
+            return match name.rsplit_once('.') {
+                Some((obj, attr)) if !obj.is_empty() && !attr.contains(['[', '(']) => {
+                    format!("'{obj}' has no attribute '{attr}'")
+                }
+                _ => format!("'{name}' is undefined"),
+            };
+        }
+        if detail.is_empty() {
+            return "undefined value".to_string();
+        }
+        return detail.to_string();
+    }
+    if detail.is_empty() {
+        e.kind().to_string()
+    } else {
+        format!("{}: {}", e.kind(), detail)
+    }
+}
+
+/// The root name of an undefined variable named by an error, if any.
+fn undefined_root(e: &JinjaError) -> Option<String> {
+    if e.kind() != ErrorKind::UndefinedError {
+        return None;
+    }
+    let name = e.detail()?.strip_prefix('`')?.strip_suffix("` is undefined")?;
+    let root = name.split(['.', '[']).next()?;
+    (!root.is_empty()).then(|| root.to_string())
+}
+
+/// The 1-based column of an error's span inside `src`.
+fn error_column(e: &JinjaError, src: &str) -> u32 {
+    match e.range() {
+        Some(r) => {
+            let start = r.start.min(src.len());
+            let line_start = src[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            src.get(line_start..start)
+                .map(|s| s.chars().count() as u32 + 1)
+                .unwrap_or(1)
+        }
+        None => 1,
+    }
+}
+
+/// Convert a minijinja value to JSON, refusing undefined values.
+fn to_json(v: &minijinja::Value) -> Result<Value, JinjaError> {
+    if v.is_undefined() {
+        return Err(JinjaError::new(
+            ErrorKind::UndefinedError,
+            "the expression is undefined",
+        ));
+    }
+    serde_json::to_value(v).map_err(|e| JinjaError::new(ErrorKind::BadSerialization, e.to_string()))
+}
+
 impl Templar {
     pub fn new() -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        Templar { env }
+        Templar {
+            strict: build_env(UndefinedBehavior::Strict),
+            chainable: build_env(UndefinedBehavior::Chainable),
+        }
+    }
+
+    fn locate(&self, e: &JinjaError, src: &str, ctx: &minijinja::Value, loc: &Loc) -> LocError {
+        let what = if src.len() > 200 {
+            format!("{}...", src.chars().take(200).collect::<String>())
+        } else {
+            src.to_string()
+        };
+        let mut msg = format!("template error while templating `{what}`: {}", describe(e));
+        if src.contains('\n') {
+            if let Some(line) = e.line() {
+                msg.push_str(&format!(" (template line {line})"));
+            }
+        }
+        let mut err = LocError::new(loc.clone(), msg);
+        if let Some(hint) = self.hint_for(e, ctx) {
+            err = err.with_hint(hint);
+        }
+        err
+    }
+
+    /// "did you mean" for undefined variables.
+    fn hint_for(&self, e: &JinjaError, ctx: &minijinja::Value) -> Option<String> {
+        let root = undefined_root(e)?;
+        if ctx.get_attr(&root).is_ok_and(|v| !v.is_undefined()) {
+            return None;
+        }
+        let keys: Vec<String> = ctx
+            .try_iter()
+            .ok()?
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect();
+        crate::error::did_you_mean(&root, keys.iter().map(String::as_str)).map(|s| format!("did you mean '{s}'?"))
+    }
+
+    /// Render a template string to text (no native types).
+    fn render_text(&self, src: &str, ctx: &minijinja::Value) -> Result<String, JinjaError> {
+        match self.strict.render_str(src, ctx) {
+            Err(e) if retry_chainable(&e, src) => self.chainable.render_str(src, ctx).map_err(|_| e),
+            r => r,
+        }
+    }
+
+    /// Evaluate a bare expression to a minijinja value.
+    fn eval_value(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, JinjaError> {
+        let compiled = self.strict.compile_expression(expr)?;
+        self.eval_compiled(&compiled, expr, ctx)
+    }
+
+    /// Evaluate an expression compiled in the strict environment, retrying
+    /// in the chainable one when it tests for an undefined value.
+    fn eval_compiled(
+        &self,
+        compiled: &minijinja::Expression<'_, '_>,
+        expr: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<minijinja::Value, JinjaError> {
+        let defined = |v: minijinja::Value| {
+            if v.is_undefined() {
+                // Name the variable the way the engine does for `{{ x }}`.
+                let detail = format!("`{}` is undefined", expr.trim());
+                return Err(JinjaError::new(ErrorKind::UndefinedError, detail));
+            }
+            Ok(v)
+        };
+        match compiled.eval(ctx).and_then(defined) {
+            Err(e) if retry_chainable(&e, expr) => self
+                .chainable
+                .compile_expression(expr)
+                .and_then(|c| c.eval(ctx))
+                .and_then(defined)
+                .map_err(|_| e),
+            r => r,
+        }
     }
 
     /// Render a string. A string that is exactly one `{{ expr }}` returns the
     /// expression's native value; otherwise the rendered text.
     pub fn render_str(&self, s: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
-        if !s.contains("{{") && !s.contains("{%") {
+        if !s.contains("{{") && !s.contains("{%") && !s.contains("{#") {
             return Ok(Value::String(s.to_string()));
         }
-        let out = self
-            .env
-            .render_str(s, ctx)
-            .map_err(|e| LocError::new(loc.clone(), format!("template error: {e}")))?;
-        Ok(Value::String(out))
+        if let Some(expr) = single_expression(s) {
+            // `{{ a }} and {{ b }}` looks like one expression but does not parse
+            // as one; it falls through to a normal render.
+            if let Ok(compiled) = self.strict.compile_expression(expr) {
+                return self
+                    .eval_compiled(&compiled, expr, ctx)
+                    .and_then(|v| to_json(&v))
+                    .map_err(|e| self.locate(&e, s, ctx, loc));
+            }
+        }
+        self.render_text(s, ctx)
+            .map(Value::String)
+            .map_err(|e| self.locate(&e, s, ctx, loc))
+    }
+
+    /// Render a string and always return text (e.g. for `name:` or messages).
+    pub fn render_string(&self, s: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<String, LocError> {
+        if !s.contains("{{") && !s.contains("{%") && !s.contains("{#") {
+            return Ok(s.to_string());
+        }
+        self.render_text(s, ctx).map_err(|e| self.locate(&e, s, ctx, loc))
     }
 
     /// Render every string inside a JSON value.
@@ -53,7 +278,11 @@ impl Templar {
             Value::Object(o) => {
                 let mut m = serde_json::Map::with_capacity(o.len());
                 for (k, x) in o {
-                    m.insert(k.clone(), self.render_value(x, ctx, loc)?);
+                    let key = match self.render_str(k, ctx, loc)? {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    m.insert(key, self.render_value(x, ctx, loc)?);
                 }
                 Value::Object(m)
             }
@@ -62,15 +291,20 @@ impl Templar {
     }
 
     /// Evaluate a bare expression (`when:`, `until:`, `that:`), no braces.
+    /// An expression wrapped in `{{ }}` is accepted too, as Ansible does.
     pub fn eval(&self, expr: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
-        let e = self
-            .env
-            .compile_expression(expr)
-            .map_err(|e| LocError::new(loc.clone(), format!("invalid expression `{expr}`: {e}")))?;
-        let v = e
-            .eval(ctx)
-            .map_err(|e| LocError::new(loc.clone(), format!("error evaluating `{expr}`: {e}")))?;
-        serde_json::to_value(&v).map_err(|e| LocError::new(loc.clone(), e.to_string()))
+        let inner = single_expression(expr).unwrap_or(expr).trim();
+        let v = self.eval_value(inner, ctx).map_err(|e| {
+            let mut err = LocError::new(
+                loc.clone(),
+                format!("error while evaluating conditional `{}`: {}", inner, describe(&e)),
+            );
+            if let Some(h) = self.hint_for(&e, ctx) {
+                err = err.with_hint(h);
+            }
+            err
+        })?;
+        to_json(&v).map_err(|e| LocError::new(loc.clone(), format!("cannot use the value of `{inner}`: {e}")))
     }
 
     /// Evaluate a condition to a boolean.
@@ -81,23 +315,31 @@ impl Templar {
     /// Render a template file (the `template` module, `lookup('template')`).
     /// Errors name the template file and line.
     pub fn render_file(&self, path: &std::path::Path, ctx: &minijinja::Value) -> Result<String, LocError> {
-        let src = std::fs::read_to_string(path).map_err(|e| {
-            LocError::new(
-                Loc::synthetic(&path.display().to_string()),
-                format!("cannot read template: {e}"),
-            )
-        })?;
-        self.env.render_str(&src, ctx).map_err(|e| {
-            LocError::new(
-                Loc::new(path.display().to_string(), e.line().unwrap_or(0) as u32, 1),
-                format!("template error: {e}"),
-            )
+        let name = path.display().to_string();
+        let src = std::fs::read_to_string(path)
+            .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read template: {e}")))?;
+        let render = |env: &Environment<'static>| env.render_named_str(&name, &src, ctx);
+        let out = match render(&self.strict) {
+            Err(e) if retry_chainable(&e, &src) => render(&self.chainable).map_err(|_| e),
+            r => r,
+        };
+        out.map_err(|e| {
+            let line = e.line().unwrap_or(0) as u32;
+            let col = if line > 0 { error_column(&e, &src) } else { 0 };
+            let mut err = LocError::new(
+                Loc::new(name.as_str(), line, col),
+                format!("template error: {}", describe(&e)),
+            );
+            if let Some(h) = self.hint_for(&e, ctx) {
+                err = err.with_hint(h);
+            }
+            err
         })
     }
 
     /// Directories searched by lookups (`file`, `template`) — set per task.
     pub fn search_paths_var() -> &'static str {
-        "__rigger_search_paths"
+        SEARCH_PATHS_VAR
     }
 }
 
@@ -106,5 +348,3 @@ pub fn search_paths(paths: &[PathBuf]) -> Value {
     Value::Array(paths.iter().map(|p| Value::String(p.display().to_string())).collect())
 }
 
-/// The value of `{{ omit }}`: an argument rendered to this is removed.
-pub const OMIT: &str = "__omit_place_holder__rigger__";

@@ -1,0 +1,514 @@
+//! `lookup()`, `query()`/`q()` and their plugins. Lookups run on the
+//! controller. Relative paths resolve against the directories in the context
+//! variable `__rigger_search_paths` (trying `<dir>/files/NAME` or
+//! `<dir>/templates/NAME`, then `<dir>/NAME`), then the current directory.
+
+use std::path::{Path, PathBuf};
+
+use minijinja::value::{Kwargs, Rest, ValueKind};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+use super::filters::{check_defined, from_json_value, op_err, text, to_json};
+use super::SEARCH_PATHS_VAR;
+
+pub(crate) fn register(env: &mut Environment<'static>) {
+    env.add_function(
+        "lookup",
+        |state: &State, name: String, args: Rest<Value>, kwargs: Kwargs| {
+            let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+            let results = run(state, &name, &args, &kwargs)?;
+            Ok(match results {
+                None => Value::from(()),
+                Some(r) if wantlist => Value::from(r),
+                Some(r) => join_results(r),
+            })
+        },
+    );
+    let query = |state: &State, name: String, args: Rest<Value>, kwargs: Kwargs| -> Result<Value, Error> {
+        let _ = kwargs.get::<Option<bool>>("wantlist")?;
+        Ok(Value::from(run(state, &name, &args, &kwargs)?.unwrap_or_default()))
+    };
+    env.add_function("query", query);
+    env.add_function("q", query);
+}
+
+/// What `lookup()` returns without `wantlist`: strings joined with commas,
+/// a single non-string item as itself, else the list (as Ansible does).
+fn join_results(r: Vec<Value>) -> Value {
+    if r.iter().all(|v| v.kind() == ValueKind::String) {
+        return Value::from(r.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","));
+    }
+    if r.len() == 1 {
+        return r.into_iter().next().unwrap_or(Value::from(()));
+    }
+    Value::from(r)
+}
+
+fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Option<Vec<Value>>, Error> {
+    let errors = kwargs
+        .get::<Option<String>>("errors")?
+        .unwrap_or_else(|| "strict".into());
+    let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    let r = match short {
+        "file" => file(state, args, kwargs),
+        "env" => env_lookup(args, kwargs),
+        "template" => template(state, args, kwargs),
+        "pipe" => pipe(args, false),
+        "lines" => pipe(args, true),
+        "fileglob" => fileglob(state, args),
+        "vars" => vars(state, args, kwargs),
+        "first_found" => first_found(state, args, kwargs),
+        "items" => items(args),
+        "list" => Ok(args.to_vec()),
+        "indexed_items" => Ok(items(args)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| Value::from(vec![Value::from(i), v]))
+            .collect()),
+        "dict" => dict(args),
+        "together" => together(args),
+        "nested" => nested(args),
+        "sequence" => sequence(args, kwargs),
+        "subelements" => subelements(state, args),
+        other => Err(Error::new(
+            ErrorKind::UnknownFunction,
+            format!(
+                "lookup plugin '{other}' not found (available: file, env, template, pipe, lines, fileglob, vars, \
+                 first_found, items, list, indexed_items, dict, together, nested, sequence, subelements)"
+            ),
+        )),
+    };
+    match r {
+        Ok(v) => {
+            kwargs.assert_all_used()?;
+            Ok(Some(v))
+        }
+        Err(e) if errors == "ignore" || errors == "warn" => {
+            let _ = e;
+            Ok(None)
+        }
+        Err(e) => Err(Error::new(e.kind(), format!("lookup('{short}'): {}", e.detail().unwrap_or(""))).with_source(e)),
+    }
+}
+
+/// Terms as strings, lists flattened one level.
+fn string_terms(args: &[Value]) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for a in args {
+        check_defined(a)?;
+        if a.kind() == ValueKind::Seq {
+            for x in a.try_iter()? {
+                out.push(text(&x)?);
+            }
+        } else {
+            out.push(text(a)?);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn search_dirs(state: &State) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(v) = state.lookup(SEARCH_PATHS_VAR) {
+        if let Ok(it) = v.try_iter() {
+            dirs.extend(it.filter_map(|d| d.as_str().map(PathBuf::from)));
+        }
+    }
+    dirs
+}
+
+fn expand_home(name: &str) -> PathBuf {
+    match name.strip_prefix("~/") {
+        Some(rest) => Path::new(&std::env::var("HOME").unwrap_or_default()).join(rest),
+        None => PathBuf::from(name),
+    }
+}
+
+/// Find `name` for a lookup, trying `<dir>/<subdir>/name` and `<dir>/name`
+/// for every search directory, then the current directory.
+pub(crate) fn find_file(state: &State, name: &str, subdir: &str) -> Option<PathBuf> {
+    let p = expand_home(name);
+    if p.is_absolute() {
+        return p.exists().then_some(p);
+    }
+    for dir in search_dirs(state) {
+        for cand in [dir.join(subdir).join(&p), dir.join(&p)] {
+            if cand.exists() {
+                return Some(cand);
+            }
+        }
+    }
+    p.exists().then_some(p)
+}
+
+fn not_found(state: &State, name: &str, subdir: &str) -> Error {
+    let dirs = search_dirs(state);
+    let searched = if dirs.is_empty() {
+        "the current directory".to_string()
+    } else {
+        dirs.iter()
+            .map(|d| format!("{}/{subdir}", d.display()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    op_err(format!("could not locate file '{name}' (searched {searched})"))
+}
+
+fn file(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let lstrip = kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false);
+    let rstrip = kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true);
+    let mut out = Vec::new();
+    for name in string_terms(args)? {
+        let path = find_file(state, &name, "files").ok_or_else(|| not_found(state, &name, "files"))?;
+        let mut s =
+            std::fs::read_to_string(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        if rstrip {
+            s.truncate(s.trim_end().len());
+        }
+        if lstrip {
+            s = s.trim_start().to_string();
+        }
+        out.push(Value::from(s));
+    }
+    Ok(out)
+}
+
+fn env_lookup(args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let default = kwargs.get::<Option<Value>>("default")?;
+    let mut out = Vec::new();
+    for name in string_terms(args)? {
+        out.push(match std::env::var(&name) {
+            Ok(v) => Value::from(v),
+            Err(_) => default.clone().unwrap_or(Value::from("")),
+        });
+    }
+    Ok(out)
+}
+
+/// Every variable visible to the calling template, as a map.
+fn visible_vars(state: &State) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for name in state.known_variables() {
+        if let Some(v) = state.lookup(&name) {
+            if let Ok(j) = serde_json::to_value(&v) {
+                m.insert(name.to_string(), j);
+            }
+        }
+    }
+    m
+}
+
+fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let extra = kwargs.get::<Option<Value>>("template_vars")?;
+    let _ = kwargs.get::<Option<bool>>("convert_data")?;
+    let mut out = Vec::new();
+    for name in string_terms(args)? {
+        let path = find_file(state, &name, "templates").ok_or_else(|| not_found(state, &name, "templates"))?;
+        let src =
+            std::fs::read_to_string(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        let mut vars = visible_vars(state);
+        if let Some(x) = &extra {
+            if let serde_json::Value::Object(o) = to_json(x)? {
+                vars.extend(o);
+            }
+        }
+        let ctx = from_json_value(&serde_json::Value::Object(vars));
+        let rendered = state.env().render_named_str(&path.display().to_string(), &src, ctx)?;
+        out.push(Value::from(rendered));
+    }
+    Ok(out)
+}
+
+fn pipe(args: &[Value], lines: bool) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::new();
+    for cmd in string_terms(args)? {
+        let o = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&cmd)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| op_err(format!("cannot run `{cmd}`: {e}")))?;
+        if !o.status.success() {
+            return Err(op_err(format!(
+                "`{cmd}` exited with {}: {}",
+                o.status
+                    .code()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "a signal".into()),
+                String::from_utf8_lossy(&o.stderr).trim()
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        if lines {
+            out.extend(stdout.lines().map(Value::from));
+        } else {
+            out.push(Value::from(stdout.trim_end()));
+        }
+    }
+    Ok(out)
+}
+
+fn fileglob(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::new();
+    for pattern in string_terms(args)? {
+        let p = expand_home(&pattern);
+        let bases: Vec<PathBuf> = if p.is_absolute() {
+            vec![p]
+        } else {
+            let mut b = Vec::new();
+            for dir in search_dirs(state) {
+                b.push(dir.join("files").join(&p));
+                b.push(dir.join(&p));
+            }
+            b.push(p);
+            b
+        };
+        for base in bases {
+            let Ok(paths) = glob::glob(&base.display().to_string()) else {
+                return Err(op_err(format!("invalid glob pattern '{pattern}'")));
+            };
+            let mut found: Vec<String> = paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .map(|p| p.display().to_string())
+                .collect();
+            if !found.is_empty() {
+                found.sort();
+                out.extend(found.into_iter().map(Value::from));
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn vars(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let default = kwargs.get::<Option<Value>>("default")?;
+    let mut out = Vec::new();
+    for name in string_terms(args)? {
+        match state.lookup(&name).filter(|v| !v.is_undefined()) {
+            Some(v) => out.push(v),
+            None => match &default {
+                Some(d) => out.push(d.clone()),
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::UndefinedError,
+                        format!("no variable named '{name}' is defined"),
+                    ))
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+fn first_found(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let mut skip = kwargs.get::<Option<bool>>("skip")?.unwrap_or(false);
+    let mut files: Vec<String> = kwargs.get::<Option<Vec<String>>>("files")?.unwrap_or_default();
+    let mut paths: Vec<String> = kwargs.get::<Option<Vec<String>>>("paths")?.unwrap_or_default();
+    for a in args {
+        check_defined(a)?;
+        let terms: Vec<Value> = if a.kind() == ValueKind::Seq {
+            a.try_iter()?.collect()
+        } else {
+            vec![a.clone()]
+        };
+        for t in terms {
+            if t.kind() == ValueKind::Map {
+                let j = to_json(&t)?;
+                let list = |k: &str| -> Vec<String> {
+                    match j.get(k) {
+                        Some(serde_json::Value::Array(a)) => {
+                            a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+                        }
+                        Some(serde_json::Value::String(s)) => s.split([',', ';']).map(str::to_string).collect(),
+                        _ => Vec::new(),
+                    }
+                };
+                files.extend(list("files"));
+                paths.extend(list("paths"));
+                if j.get("skip").is_some_and(|s| s.as_bool() == Some(true)) {
+                    skip = true;
+                }
+            } else {
+                files.push(text(&t)?);
+            }
+        }
+    }
+    let mut candidates = Vec::new();
+    if paths.is_empty() {
+        candidates = files.clone();
+    } else {
+        for p in &paths {
+            for f in &files {
+                candidates.push(Path::new(p).join(f).display().to_string());
+            }
+        }
+    }
+    for c in &candidates {
+        if let Some(found) = find_file(state, c, "files") {
+            let abs = std::fs::canonicalize(&found).unwrap_or(found);
+            return Ok(vec![Value::from(abs.display().to_string())]);
+        }
+    }
+    if skip {
+        return Ok(Vec::new());
+    }
+    Err(op_err(format!(
+        "no file was found when using first_found (tried: {})",
+        candidates.join(", ")
+    )))
+}
+
+fn items(args: &[Value]) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::new();
+    for a in args {
+        check_defined(a)?;
+        if a.kind() == ValueKind::Seq {
+            for x in a.try_iter()? {
+                if x.kind() == ValueKind::Seq {
+                    out.extend(x.try_iter()?);
+                } else {
+                    out.push(x);
+                }
+            }
+        } else {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn dict(args: &[Value]) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::new();
+    for a in args {
+        let serde_json::Value::Object(m) = to_json(a)? else {
+            return Err(op_err("the dict lookup expects a dictionary"));
+        };
+        for (k, v) in m {
+            out.push(from_json_value(&serde_json::json!({"key": k, "value": v})));
+        }
+    }
+    Ok(out)
+}
+
+fn lists(args: &[Value]) -> Result<Vec<Vec<Value>>, Error> {
+    args.iter()
+        .map(|a| {
+            check_defined(a)?;
+            Ok(a.try_iter()?.collect())
+        })
+        .collect()
+}
+
+fn together(args: &[Value]) -> Result<Vec<Value>, Error> {
+    let ls = lists(args)?;
+    let n = ls.iter().map(Vec::len).max().unwrap_or(0);
+    Ok((0..n)
+        .map(|i| {
+            Value::from(
+                ls.iter()
+                    .map(|l| l.get(i).cloned().unwrap_or(Value::from(())))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect())
+}
+
+fn nested(args: &[Value]) -> Result<Vec<Value>, Error> {
+    let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
+    for l in lists(args)? {
+        acc = acc
+            .into_iter()
+            .flat_map(|p| {
+                l.iter().map(move |x| {
+                    let mut p = p.clone();
+                    p.push(x.clone());
+                    p
+                })
+            })
+            .collect();
+    }
+    Ok(acc.into_iter().map(Value::from).collect())
+}
+
+/// `sequence start=1 end=5 stride=1 format=host%02d` or `count=N`.
+fn sequence(args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let mut start = kwargs.get::<Option<i64>>("start")?.unwrap_or(1);
+    let mut end = kwargs.get::<Option<i64>>("end")?;
+    let mut count = kwargs.get::<Option<i64>>("count")?;
+    let mut stride = kwargs.get::<Option<i64>>("stride")?.unwrap_or(1);
+    let mut format = kwargs.get::<Option<String>>("format")?.unwrap_or_else(|| "%d".into());
+    for term in string_terms(args)? {
+        for word in term.split_whitespace() {
+            let (k, v) = word
+                .split_once('=')
+                .ok_or_else(|| op_err(format!("sequence: expected key=value, got {word:?}")))?;
+            let num = || {
+                v.parse::<i64>()
+                    .map_err(|_| op_err(format!("sequence: {k} must be an integer, got {v:?}")))
+            };
+            match k {
+                "start" => start = num()?,
+                "end" => end = Some(num()?),
+                "count" => count = Some(num()?),
+                "stride" => stride = num()?,
+                "format" => format = v.to_string(),
+                other => return Err(op_err(format!("sequence: unknown option {other:?}"))),
+            }
+        }
+    }
+    if stride == 0 {
+        return Err(op_err("sequence: stride must not be 0"));
+    }
+    let end = match (end, count) {
+        (Some(e), None) => e,
+        (None, Some(c)) => start + (c - 1) * stride,
+        (Some(_), Some(_)) => return Err(op_err("sequence: use either end or count, not both")),
+        (None, None) => return Err(op_err("sequence: end or count is required")),
+    };
+    let mut out = Vec::new();
+    let mut i = start;
+    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+        out.push(Value::from(printf_int(&format, i)));
+        i += stride;
+        if out.len() > 1_000_000 {
+            return Err(op_err("sequence: more than a million items"));
+        }
+    }
+    Ok(out)
+}
+
+/// Python's `format % i` for one integer directive (`%d`, `%02d`, `%x`, `%o`).
+fn printf_int(format: &str, i: i64) -> String {
+    let re = regex::Regex::new(r"%(0?)(\d*)([dxXo])").ok();
+    let Some(re) = re else {
+        return i.to_string();
+    };
+    re.replace(format, |c: &regex::Captures| {
+        let width: usize = c[2].parse().unwrap_or(0);
+        let body = match &c[3] {
+            "x" => format!("{i:x}"),
+            "X" => format!("{i:X}"),
+            "o" => format!("{i:o}"),
+            _ => i.to_string(),
+        };
+        if c[1].is_empty() {
+            format!("{body:>width$}")
+        } else {
+            format!("{body:0>width$}")
+        }
+    })
+    .into_owned()
+}
+
+fn subelements(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let [list, key, rest @ ..] = args else {
+        return Err(op_err("subelements expects a list and a key"));
+    };
+    let mut a: Vec<Value> = vec![list.clone(), key.clone()];
+    a.extend(rest.iter().cloned());
+    let mut st = state.env().empty_state();
+    let v = st.apply_filter("subelements", &a)?;
+    Ok(v.try_iter()?.collect())
+}
