@@ -1,0 +1,11 @@
+//! `template`.
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use crate::modules::{Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome};
+pub struct TemplateModule;
+static DOC: ModuleDoc = ModuleDoc { name: "template", aliases: &[], short: "", description: "", free_form: false, options: &[], examples: "", returns: &[], controller_only: false };
+#[async_trait]
+impl Module for TemplateModule {
+    fn doc(&self) -> &'static ModuleDoc { &DOC }
+    async fn run(&self, _ctx: &ModuleCtx<'_>, _args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> { todo!() }
+}
