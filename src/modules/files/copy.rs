@@ -25,23 +25,59 @@ const OPTIONS: &[OptionDoc] = &[
         "Local file or directory to copy (relative paths are searched in `files/`). A directory \
 is copied recursively; with a trailing `/` only its contents are copied.",
     ),
-    OptionDoc::new("content", OptKind::Raw, "Write this text to `dest` instead of copying `src`."),
-    OptionDoc::new("dest", OptKind::Path, "Remote path; a directory (or a path ending in `/`) receives `src` by name.").required(),
+    OptionDoc::new(
+        "content",
+        OptKind::Raw,
+        "Write this text to `dest` instead of copying `src`.",
+    ),
+    OptionDoc::new(
+        "dest",
+        OptKind::Path,
+        "Remote path; a directory (or a path ending in `/`) receives `src` by name.",
+    )
+    .required(),
     OptionDoc::new("owner", OptKind::Str, "Owner name or uid."),
     OptionDoc::new("group", OptKind::Str, "Group name or gid."),
-    OptionDoc::new("mode", OptKind::Mode, "Permissions (octal, symbolic, or `preserve` to keep the source's)."),
-    OptionDoc::new("directory_mode", OptKind::Mode, "Permissions of directories created by a recursive copy."),
+    OptionDoc::new(
+        "mode",
+        OptKind::Mode,
+        "Permissions (octal, symbolic, or `preserve` to keep the source's).",
+    ),
+    OptionDoc::new(
+        "directory_mode",
+        OptKind::Mode,
+        "Permissions of directories created by a recursive copy.",
+    ),
     OptionDoc::new("backup", OptKind::Bool, "Keep a timestamped copy of the replaced file.").default("no"),
-    OptionDoc::new("force", OptKind::Bool, "Replace a destination whose content differs; `no` only creates missing files.").default("yes"),
+    OptionDoc::new(
+        "force",
+        OptKind::Bool,
+        "Replace a destination whose content differs; `no` only creates missing files.",
+    )
+    .default("yes"),
     OptionDoc::new(
         "validate",
         OptKind::Str,
         "Command checking the new file before it replaces `dest`; `%s` is the temporary file.",
     ),
-    OptionDoc::new("remote_src", OptKind::Bool, "`src` is a file on the host, not on the controller.").default("no"),
+    OptionDoc::new(
+        "remote_src",
+        OptKind::Bool,
+        "`src` is a file on the host, not on the controller.",
+    )
+    .default("no"),
     OptionDoc::new("follow", OptKind::Bool, "Write through a destination symbolic link.").default("no"),
-    OptionDoc::new("local_follow", OptKind::Bool, "Follow symbolic links in the local source.").default("yes"),
-    OptionDoc::new("checksum", OptKind::Str, "Expected SHA-1 of the source; the task fails when it differs."),
+    OptionDoc::new(
+        "local_follow",
+        OptKind::Bool,
+        "Follow symbolic links in the local source.",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "checksum",
+        OptKind::Str,
+        "Expected SHA-1 of the source; the task fails when it differs.",
+    ),
     OptionDoc::new("decrypt", OptKind::Bool, "Accepted for compatibility.").default("yes"),
     OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
 ];
@@ -174,7 +210,12 @@ impl Module for CopyModule {
                 };
                 (Source::Bytes(text.into_bytes()), None, None, None)
             }
-            (None, Some(src)) if p.remote_src => (Source::Remote(src.clone()), None, Some(remote::basename(src)), Some(src.clone())),
+            (None, Some(src)) if p.remote_src => (
+                Source::Remote(src.clone()),
+                None,
+                Some(remote::basename(src)),
+                Some(src.clone()),
+            ),
             (None, Some(src)) => {
                 let local = ctx.find_local("files", src)?;
                 let meta = std::fs::metadata(&local)
@@ -185,7 +226,12 @@ impl Module for CopyModule {
                 use std::os::unix::fs::PermissionsExt;
                 let mode = meta.permissions().mode() & 0o7777;
                 let name = remote::basename(src);
-                (Source::Local(local.clone()), Some(mode), Some(name), Some(local.display().to_string()))
+                (
+                    Source::Local(local.clone()),
+                    Some(mode),
+                    Some(name),
+                    Some(local.display().to_string()),
+                )
             }
         };
         let one = OneFile {
@@ -228,7 +274,10 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     };
     // 1. Query dest (and dest/basename when dest may be a directory) in one round trip.
     let mut script = remote::stat_snippet("D", &f.dest, f.follow, Some("sha1"));
-    let in_dir = f.dir_basename.as_ref().map(|b| format!("{}/{}", f.dest.trim_end_matches('/'), b));
+    let in_dir = f
+        .dir_basename
+        .as_ref()
+        .map(|b| format!("{}/{}", f.dest.trim_end_matches('/'), b));
     if let Some(p) = &in_dir {
         script.push_str(&remote::stat_snippet("B", p, f.follow, Some("sha1")));
     }
@@ -450,7 +499,11 @@ struct LocalEntry {
 }
 
 fn walk(root: &Path, rel: &str, follow: bool, out: &mut Vec<LocalEntry>) -> Result<(), ModuleError> {
-    let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
+    let dir = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
     let mut names: Vec<_> = std::fs::read_dir(&dir)
         .map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", dir.display())))?
         .filter_map(|e| e.ok())
@@ -460,8 +513,12 @@ fn walk(root: &Path, rel: &str, follow: bool, out: &mut Vec<LocalEntry>) -> Resu
         let name = e.file_name().to_string_lossy().into_owned();
         let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
         let path = e.path();
-        let meta = if follow { std::fs::metadata(&path) } else { std::fs::symlink_metadata(&path) }
-            .map_err(|err| ModuleError::Failed(format!("cannot read {}: {err}", path.display())))?;
+        let meta = if follow {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        }
+        .map_err(|err| ModuleError::Failed(format!("cannot read {}: {err}", path.display())))?;
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o7777;
         if meta.is_dir() {
@@ -504,7 +561,11 @@ async fn copy_dir(
     walk(local, "", p.local_follow.unwrap_or(true), &mut entries)?;
     let mut sums = Vec::with_capacity(entries.len());
     for e in &entries {
-        sums.push(if e.is_dir { String::new() } else { sha1_hex(&read_local(&e.path)?) });
+        sums.push(if e.is_dir {
+            String::new()
+        } else {
+            sha1_hex(&read_local(&e.path)?)
+        });
     }
     // One query: the stat and checksum of every destination entry.
     let list: String = entries.iter().map(|e| format!("./{}\n", e.rel)).collect();
@@ -535,7 +596,10 @@ async fn copy_dir(
             }
         }
     }
-    let dir_mode = p.directory_mode.as_ref().and_then(|m| m.apply_to(0o777 & !user.umask, true));
+    let dir_mode = p
+        .directory_mode
+        .as_ref()
+        .and_then(|m| m.apply_to(0o777 & !user.umask, true));
     let mut tar = TarWriter::default();
     let mut fixups = String::new();
     let mut changed_files = Vec::new();
@@ -545,11 +609,19 @@ async fn copy_dir(
             match rst {
                 None => {
                     let mode = dir_mode.unwrap_or(0o777 & !user.umask);
-                    tar.dir(&e.rel, mode, owner_for(attrs, None, &user), group_for(attrs, None, &user));
+                    tar.dir(
+                        &e.rel,
+                        mode,
+                        owner_for(attrs, None, &user),
+                        group_for(attrs, None, &user),
+                    );
                     changed_files.push(format!("{}/", e.rel));
                 }
                 Some(s) if s.kind != Kind::Dir => {
-                    return Err(ModuleError::Failed(format!("{root}/{} exists and is not a directory", e.rel)))
+                    return Err(ModuleError::Failed(format!(
+                        "{root}/{} exists and is not a directory",
+                        e.rel
+                    )))
                 }
                 Some(_) => {}
             }
@@ -577,7 +649,13 @@ async fn copy_dir(
                 let base = rst.cloned().unwrap_or_else(|| new_file_stat(&user));
                 let mode = file_attrs.target_mode(base.mode, false).unwrap_or(base.mode);
                 let data = read_local(&e.path)?;
-                tar.file(&e.rel, mode, owner_for(attrs, rst, &user), group_for(attrs, rst, &user), &data);
+                tar.file(
+                    &e.rel,
+                    mode,
+                    owner_for(attrs, rst, &user),
+                    group_for(attrs, rst, &user),
+                    &data,
+                );
                 changed_files.push(e.rel.clone());
             }
         }
@@ -612,7 +690,8 @@ async fn copy_dir(
             remote::run_ok(ctx, &format!("cd {qr} || exit 1\n{fixups}"), &format!("copy to {root}")).await?;
         }
     }
-    out.ret.insert("dest".into(), Value::String(format!("{}/", root.trim_end_matches('/'))));
+    out.ret
+        .insert("dest".into(), Value::String(format!("{}/", root.trim_end_matches('/'))));
     out.ret.insert("src".into(), Value::String(local.display().to_string()));
     Ok(out)
 }
@@ -650,10 +729,7 @@ impl TarWriter {
             (b"", bytes)
         } else {
             // Split at a '/' so the name fits ustar's prefix (155) + name (100).
-            match (0..bytes.len())
-                .filter(|&i| bytes[i] == b'/' && i <= 155 && bytes.len() - i - 1 <= 100 && i > 0)
-                .next_back()
-            {
+            match (0..bytes.len()).rfind(|&i| bytes[i] == b'/' && i <= 155 && bytes.len() - i - 1 <= 100 && i > 0) {
                 Some(i) => (&bytes[..i], &bytes[i + 1..]),
                 None => {
                     let mut long = bytes.to_vec();
@@ -761,7 +837,11 @@ mod tests {
         assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
         // force=no leaves differing content alone.
         let r = env
-            .run(&CopyModule, json!({"content": "three\n", "dest": d, "force": false}), false)
+            .run(
+                &CopyModule,
+                json!({"content": "three\n", "dest": d, "force": false}),
+                false,
+            )
             .await
             .unwrap();
         assert!(!r.changed);
@@ -782,24 +862,42 @@ mod tests {
         // Validation failure keeps the old file.
         let d = env.path("etc/app.conf");
         let e = env
-            .run(&CopyModule, json!({"content": "bad\n", "dest": d, "validate": "grep -q good %s"}), false)
+            .run(
+                &CopyModule,
+                json!({"content": "bad\n", "dest": d, "validate": "grep -q good %s"}),
+                false,
+            )
             .await;
         assert!(matches!(e, Err(ModuleError::Failed(_))), "{e:?}");
         assert_eq!(std::fs::read_to_string(&d).unwrap(), "x=1\n");
         let r = env
-            .run(&CopyModule, json!({"content": "good\n", "dest": d, "validate": "grep -q good %s"}), false)
+            .run(
+                &CopyModule,
+                json!({"content": "good\n", "dest": d, "validate": "grep -q good %s"}),
+                false,
+            )
             .await
             .unwrap();
         assert!(r.changed);
         assert_eq!(std::fs::read_to_string(&d).unwrap(), "good\n");
-        assert_eq!(std::fs::read_dir(env.path("etc")).unwrap().count(), 1, "no temp files left");
+        assert_eq!(
+            std::fs::read_dir(env.path("etc")).unwrap().count(),
+            1,
+            "no temp files left"
+        );
         // Bad arguments.
         let e = env.run(&CopyModule, json!({"dest": d}), false).await;
         assert!(matches!(e, Err(ModuleError::Args(_))));
-        let e = env.run(&CopyModule, json!({"content": "a", "dest": d, "bogus": 1}), false).await;
+        let e = env
+            .run(&CopyModule, json!({"content": "a", "dest": d, "bogus": 1}), false)
+            .await;
         assert!(matches!(e, Err(ModuleError::Args(_))));
         let e = env
-            .run(&CopyModule, json!({"content": "a", "dest": env.path("missing/dir/f")}), false)
+            .run(
+                &CopyModule,
+                json!({"content": "a", "dest": env.path("missing/dir/f")}),
+                false,
+            )
             .await;
         assert!(matches!(e, Err(ModuleError::Failed(m)) if m.contains("does not exist")));
     }
@@ -838,7 +936,10 @@ mod tests {
         assert!(!std::path::Path::new(&format!("{dest}/tree")).exists());
         let r = env.run(&CopyModule, args.clone(), false).await.unwrap();
         assert!(r.changed);
-        assert_eq!(std::fs::read_to_string(format!("{dest}/tree/d7/f517.txt")).unwrap(), "file 517\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{dest}/tree/d7/f517.txt")).unwrap(),
+            "file 517\n"
+        );
         let deep = format!("{dest}/tree/{}/{}/{}", "a".repeat(90), "b".repeat(90), "c".repeat(60));
         assert_eq!(std::fs::read_to_string(deep).unwrap(), "deep\n");
         assert!(!env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
@@ -847,9 +948,15 @@ mod tests {
         let r = env.run(&CopyModule, args.clone(), true).await.unwrap();
         assert!(r.changed);
         assert_eq!(r.diff[0].after, "d3/f3.txt\n");
-        assert_eq!(std::fs::read_to_string(format!("{dest}/tree/d3/f3.txt")).unwrap(), "file 3\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{dest}/tree/d3/f3.txt")).unwrap(),
+            "file 3\n"
+        );
         assert!(env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
-        assert_eq!(std::fs::read_to_string(format!("{dest}/tree/d3/f3.txt")).unwrap(), "changed\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{dest}/tree/d3/f3.txt")).unwrap(),
+            "changed\n"
+        );
         assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
         // Trailing slash: contents only, with a mode.
         let args = json!({"src": format!("{src}/d1/"), "dest": env.path("flat"), "mode": "0600"});

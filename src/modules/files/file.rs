@@ -26,7 +26,11 @@ Default: the current state, or `file`.",
     OptionDoc::new("src", OptKind::Path, "Target of the link (state=link or hard)."),
     OptionDoc::new("owner", OptKind::Str, "Owner name or uid."),
     OptionDoc::new("group", OptKind::Str, "Group name or gid."),
-    OptionDoc::new("mode", OptKind::Mode, "Permissions, octal ('0644') or symbolic ('u=rw,g=r')."),
+    OptionDoc::new(
+        "mode",
+        OptKind::Mode,
+        "Permissions, octal ('0644') or symbolic ('u=rw,g=r').",
+    ),
     OptionDoc::new(
         "recurse",
         OptKind::Bool,
@@ -46,7 +50,11 @@ Default: the current state, or `file`.",
         "`preserve`, `now`, or a time in modification_time_format.",
     ),
     OptionDoc::new("modification_time_format", OptKind::Str, "Format of modification_time.").default("%Y%m%d%H%M.%S"),
-    OptionDoc::new("access_time", OptKind::Str, "`preserve`, `now`, or a time in access_time_format."),
+    OptionDoc::new(
+        "access_time",
+        OptKind::Str,
+        "`preserve`, `now`, or a time in access_time_format.",
+    ),
     OptionDoc::new("access_time_format", OptKind::Str, "Format of access_time.").default("%Y%m%d%H%M.%S"),
     OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
 ];
@@ -189,7 +197,9 @@ impl Module for FileModule {
             }
         }
         if matches!(p.mode, Some(Mode::Preserve)) {
-            return Err(ModuleError::Args("file: mode `preserve` is only valid for copy and template".into()));
+            return Err(ModuleError::Args(
+                "file: mode `preserve` is only valid for copy and template".into(),
+            ));
         }
         let follow = p.follow.unwrap_or(true);
         let q = query(ctx, &p, &path, follow).await?;
@@ -207,7 +217,11 @@ impl Module for FileModule {
         if p.recurse && state != "directory" {
             return Err(ModuleError::Args("file: recurse requires state=directory".into()));
         }
-        let default_time = if state == "touch" { TimeSpec::Now } else { TimeSpec::Preserve };
+        let default_time = if state == "touch" {
+            TimeSpec::Now
+        } else {
+            TimeSpec::Preserve
+        };
         let mtime = time_spec(
             p.modification_time.as_deref(),
             p.modification_time_format.as_deref(),
@@ -262,7 +276,11 @@ impl Module for FileModule {
 async fn query(ctx: &ModuleCtx<'_>, p: &Params, path: &str, follow: bool) -> Result<Query, ModuleError> {
     let mut script = remote::stat_snippet("P", path, false, None);
     if follow {
-        script.push_str(&format!("[ -L {} ] && {{ {} }}\n", sh_quote(path), remote::stat_snippet("F", path, true, None)));
+        script.push_str(&format!(
+            "[ -L {} ] && {{ {} }}\n",
+            sh_quote(path),
+            remote::stat_snippet("F", path, true, None)
+        ));
     }
     script.push_str(remote::whoami_snippet());
     if let Some(src) = &p.src {
@@ -289,7 +307,10 @@ async fn query(ctx: &ModuleCtx<'_>, p: &Params, path: &str, follow: bool) -> Res
     script.push_str("true\n");
     let out = ctx.run(&script).await?;
     if out.status != 0 {
-        return Err(ModuleError::Failed(format!("cannot query {path}: {}", out.stderr_str().trim())));
+        return Err(ModuleError::Failed(format!(
+            "cannot query {path}: {}",
+            out.stderr_str().trim()
+        )));
     }
     let text = out.stdout_str();
     let path_st = remote::parse_tagged(&text, "P")?;
@@ -298,7 +319,11 @@ async fn query(ctx: &ModuleCtx<'_>, p: &Params, path: &str, follow: bool) -> Res
     } else {
         None
     };
-    let src = if p.src.is_some() { remote::parse_tagged(&text, "S")? } else { None };
+    let src = if p.src.is_some() {
+        remote::parse_tagged(&text, "S")?
+    } else {
+        None
+    };
     let (mut mtime_fmt, mut atime_fmt) = (String::new(), String::new());
     let mut entries = Vec::new();
     for line in text.lines() {
@@ -396,18 +421,24 @@ fn plan(
             });
         }
         "file" => match &q.path {
-            None => {
-                return Err(ModuleError::Failed(format!(
-                    "file ({path}) is absent, cannot continue"
-                )))
-            }
+            None => return Err(ModuleError::Failed(format!("file ({path}) is absent, cannot continue"))),
             Some(st) if st.kind == Kind::Link && follow => match &q.target {
                 Some(t) if t.kind != Kind::Dir => attr_stat = Some(t.clone()),
-                Some(_) => return Err(ModuleError::Failed(format!("file ({path}) is a link to a directory, cannot continue"))),
-                None => return Err(ModuleError::Failed(format!("file ({path}) is a broken link, cannot continue"))),
+                Some(_) => {
+                    return Err(ModuleError::Failed(format!(
+                        "file ({path}) is a link to a directory, cannot continue"
+                    )))
+                }
+                None => {
+                    return Err(ModuleError::Failed(format!(
+                        "file ({path}) is a broken link, cannot continue"
+                    )))
+                }
             },
             Some(st) if st.kind == Kind::Dir => {
-                return Err(ModuleError::Failed(format!("file ({path}) is directory, cannot continue")))
+                return Err(ModuleError::Failed(format!(
+                    "file ({path}) is directory, cannot continue"
+                )))
             }
             Some(st) if st.kind == Kind::Link => link_attrs = true,
             Some(_) => {}
@@ -476,9 +507,11 @@ fn plan(
             match &q.path {
                 Some(st) if st.inode == s.inode && st.dev == s.dev => {}
                 Some(st) if st.kind == Kind::Dir => {
-                    return Err(ModuleError::Failed(format!("refusing to convert from directory to hard link for {path}")))
+                    return Err(ModuleError::Failed(format!(
+                        "refusing to convert from directory to hard link for {path}"
+                    )))
                 }
-                Some(st) if !p.force && !(st.kind == Kind::File && st.nlink > 1) && st.kind != Kind::Link => {
+                Some(st) if !p.force && (st.kind != Kind::File || st.nlink <= 1) && st.kind != Kind::Link => {
                     return Err(ModuleError::Failed(format!(
                         "cannot link: {path} exists as a {prev_state} (use force=yes to replace it)"
                     )))
@@ -653,7 +686,11 @@ mod tests {
         assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
         // Missing src without force fails; with force the link is made.
         let e = env
-            .run(&FileModule, json!({"path": env.path("l2"), "src": "missing", "state": "link"}), false)
+            .run(
+                &FileModule,
+                json!({"path": env.path("l2"), "src": "missing", "state": "link"}),
+                false,
+            )
             .await;
         assert!(matches!(e, Err(ModuleError::Failed(_))));
         let r = env
@@ -672,12 +709,16 @@ mod tests {
         assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
         // Touch: creates, always changes with "now", not with preserve.
         let t = env.path("touched");
-        let r = env.run(&FileModule, json!({"path": t, "state": "touch", "mode": "0600"}), false).await.unwrap();
+        let r = env
+            .run(&FileModule, json!({"path": t, "state": "touch", "mode": "0600"}), false)
+            .await
+            .unwrap();
         assert!(r.changed);
         assert_eq!(mode_of(&t), 0o600);
         let pres = json!({"path": t, "state": "touch", "modification_time": "preserve", "access_time": "preserve"});
         assert!(!env.run(&FileModule, pres, false).await.unwrap().changed);
-        let at = json!({"path": t, "state": "touch", "modification_time": "202001021530.00", "access_time": "preserve"});
+        let at =
+            json!({"path": t, "state": "touch", "modification_time": "202001021530.00", "access_time": "preserve"});
         assert!(env.run(&FileModule, at.clone(), false).await.unwrap().changed);
         assert!(!env.run(&FileModule, at, false).await.unwrap().changed);
         // Absent.

@@ -80,7 +80,9 @@ pub(crate) mod testutil {
         }
 
         pub async fn run(&self, m: &dyn Module, args: Value, check: bool) -> Result<ModuleOutcome, ModuleError> {
-            let Value::Object(map) = args else { panic!("args must be an object") };
+            let Value::Object(map) = args else {
+                panic!("args must be an object")
+            };
             m.run(&self.ctx(check, true), map).await
         }
     }

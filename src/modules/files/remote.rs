@@ -187,7 +187,11 @@ pub async fn run_ok(ctx: &ModuleCtx<'_>, script: &str, what: &str) -> Result<Str
         return Err(ModuleError::Failed(format!(
             "{what} failed (exit status {}){}",
             out.status,
-            if err.is_empty() { String::new() } else { format!(": {err}") }
+            if err.is_empty() {
+                String::new()
+            } else {
+                format!(": {err}")
+            }
         )));
     }
     Ok(out.stdout_str())
@@ -291,8 +295,11 @@ pub fn attr_diff(path: &str, before: &[(&str, String)], after: &[(&str, String)]
     }
 }
 
+/// `key: value` pairs of a diff side.
+pub type DiffPairs = Vec<(&'static str, String)>;
+
 /// Before/after pairs for the attributes in `c`.
-pub fn attr_diff_pairs(st: &RemoteStat, c: &AttrChange) -> (Vec<(&'static str, String)>, Vec<(&'static str, String)>) {
+pub fn attr_diff_pairs(st: &RemoteStat, c: &AttrChange) -> (DiffPairs, DiffPairs) {
     let mut b = Vec::new();
     let mut a = Vec::new();
     if let Some(m) = c.mode {

@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 
 use super::remote::{self, mode_str, Kind};
 use crate::modules::args::{de_bool, de_opt_string};
-use crate::modules::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc};
+use crate::modules::{
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("path", OptKind::Path, "The path to examine.")
@@ -18,8 +20,18 @@ const OPTIONS: &[OptionDoc] = &[
         .default("sha1")
         .choices(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"])
         .aliases(&["checksum", "checksum_algo"]),
-    OptionDoc::new("get_mime", OptKind::Bool, "Accepted for compatibility; no MIME detection is done.").default("yes"),
-    OptionDoc::new("get_attributes", OptKind::Bool, "Accepted for compatibility; not gathered.").default("yes"),
+    OptionDoc::new(
+        "get_mime",
+        OptKind::Bool,
+        "Accepted for compatibility; no MIME detection is done.",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "get_attributes",
+        OptKind::Bool,
+        "Accepted for compatibility; not gathered.",
+    )
+    .default("yes"),
 ];
 
 static DOC: ModuleDoc = ModuleDoc {
@@ -71,10 +83,14 @@ impl Module for StatModule {
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = p.path.ok_or_else(|| ModuleError::Args("stat: `path` is required".into()))?;
+        let path = p
+            .path
+            .ok_or_else(|| ModuleError::Args("stat: `path` is required".into()))?;
         let algo = p.checksum_algorithm.unwrap_or_else(|| "sha1".into());
         if !["md5", "sha1", "sha224", "sha256", "sha384", "sha512"].contains(&algo.as_str()) {
-            return Err(ModuleError::Args(format!("stat: unsupported checksum_algorithm `{algo}`")));
+            return Err(ModuleError::Args(format!(
+                "stat: unsupported checksum_algorithm `{algo}`"
+            )));
         }
         let q = sh_path(&path);
         let mut script = remote::stat_snippet("", &path, p.follow, p.get_checksum.then_some(algo.as_str()));
@@ -91,7 +107,11 @@ impl Module for StatModule {
             return Ok(ModuleOutcome::ok().with("stat", Value::Object(m)));
         };
         let access: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("R|")).collect();
-        let real = text.lines().find_map(|l| l.strip_prefix("P|")).unwrap_or("").to_string();
+        let real = text
+            .lines()
+            .find_map(|l| l.strip_prefix("P|"))
+            .unwrap_or("")
+            .to_string();
         let mut m = Map::new();
         let b = |v: bool| Value::Bool(v);
         m.insert("exists".into(), b(true));
@@ -173,14 +193,34 @@ mod tests {
         assert_eq!(s["isreg"], true);
         assert_eq!(s["size"], 6);
         assert_eq!(s["checksum"], remote::sha1_hex(b"hello\n"));
-        let r = env.run(&StatModule, json!({"path": env.path("l"), "checksum_algorithm": "sha256"}), false).await.unwrap();
+        let r = env
+            .run(
+                &StatModule,
+                json!({"path": env.path("l"), "checksum_algorithm": "sha256"}),
+                false,
+            )
+            .await
+            .unwrap();
         assert_eq!(r.ret["stat"]["islnk"], true);
         assert_eq!(r.ret["stat"]["lnk_target"], f.as_str());
-        let r = env.run(&StatModule, json!({"path": env.path("l"), "follow": true, "checksum_algorithm": "sha256"}), false).await.unwrap();
+        let r = env
+            .run(
+                &StatModule,
+                json!({"path": env.path("l"), "follow": true, "checksum_algorithm": "sha256"}),
+                false,
+            )
+            .await
+            .unwrap();
         assert_eq!(r.ret["stat"]["isreg"], true);
         use sha2::Digest;
-        assert_eq!(r.ret["stat"]["checksum"], remote::hex(&sha2::Sha256::digest(b"hello\n")));
-        let r = env.run(&StatModule, json!({"path": env.path("nope")}), false).await.unwrap();
+        assert_eq!(
+            r.ret["stat"]["checksum"],
+            remote::hex(&sha2::Sha256::digest(b"hello\n"))
+        );
+        let r = env
+            .run(&StatModule, json!({"path": env.path("nope")}), false)
+            .await
+            .unwrap();
         assert_eq!(r.ret["stat"]["exists"], false);
         let e = env.run(&StatModule, json!({"path": f, "bogus": 1}), false).await;
         assert!(matches!(e, Err(ModuleError::Args(_))));
