@@ -1,0 +1,971 @@
+//! `copy`: copy files and directories to the host.
+//!
+//! A single file costs one query (stat + checksum of the destination) and,
+//! only when the checksum differs, one atomic upload. A directory costs one
+//! query for every destination checksum at once and one `tar -x` stream with
+//! just the changed files, whatever the number of files.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::remote::{self, mode_str, sha1_hex, Attrs, Kind, RemoteStat, RemoteUser};
+use crate::connection::{sh_quote, FileAttrs};
+use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::{
+    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new(
+        "src",
+        OptKind::Path,
+        "Local file or directory to copy (relative paths are searched in `files/`). A directory \
+is copied recursively; with a trailing `/` only its contents are copied.",
+    ),
+    OptionDoc::new(
+        "content",
+        OptKind::Raw,
+        "Write this text to `dest` instead of copying `src`.",
+    ),
+    OptionDoc::new(
+        "dest",
+        OptKind::Path,
+        "Remote path; a directory (or a path ending in `/`) receives `src` by name.",
+    )
+    .required(),
+    OptionDoc::new("owner", OptKind::Str, "Owner name or uid."),
+    OptionDoc::new("group", OptKind::Str, "Group name or gid."),
+    OptionDoc::new(
+        "mode",
+        OptKind::Mode,
+        "Permissions (octal, symbolic, or `preserve` to keep the source's).",
+    ),
+    OptionDoc::new(
+        "directory_mode",
+        OptKind::Mode,
+        "Permissions of directories created by a recursive copy.",
+    ),
+    OptionDoc::new("backup", OptKind::Bool, "Keep a timestamped copy of the replaced file.").default("no"),
+    OptionDoc::new(
+        "force",
+        OptKind::Bool,
+        "Replace a destination whose content differs; `no` only creates missing files.",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "validate",
+        OptKind::Str,
+        "Command checking the new file before it replaces `dest`; `%s` is the temporary file.",
+    ),
+    OptionDoc::new(
+        "remote_src",
+        OptKind::Bool,
+        "`src` is a file on the host, not on the controller.",
+    )
+    .default("no"),
+    OptionDoc::new("follow", OptKind::Bool, "Write through a destination symbolic link.").default("no"),
+    OptionDoc::new(
+        "local_follow",
+        OptKind::Bool,
+        "Follow symbolic links in the local source.",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "checksum",
+        OptKind::Str,
+        "Expected SHA-1 of the source; the task fails when it differs.",
+    ),
+    OptionDoc::new("decrypt", OptKind::Bool, "Accepted for compatibility.").default("yes"),
+    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    name: "copy",
+    aliases: &[],
+    short: "Copy files to remote locations",
+    description: "Copies a local file, a local directory (recursively) or inline `content` to the host. \
+Files are compared by SHA-1 first and only differing files are sent; uploads are atomic.",
+    free_form: false,
+    options: OPTIONS,
+    examples: "- copy:\n    src: foo.conf\n    dest: /etc/foo.conf\n    owner: root\n    mode: '0644'\n    backup: yes\n\n- copy:\n    content: \"hello\\n\"\n    dest: /etc/motd\n\n- copy:\n    src: /srv/myfiles/sudoers\n    dest: /etc/sudoers\n    validate: /usr/sbin/visudo -csf %s\n",
+    returns: &[
+        ReturnDoc { name: "dest", description: "destination path" },
+        ReturnDoc { name: "src", description: "source path" },
+        ReturnDoc { name: "checksum", description: "SHA-1 of the copied file" },
+        ReturnDoc { name: "size", description: "size of the destination in bytes" },
+        ReturnDoc { name: "mode", description: "permissions, like '0644'" },
+        ReturnDoc { name: "owner", description: "owner name" },
+        ReturnDoc { name: "group", description: "group name" },
+        ReturnDoc { name: "uid", description: "owner id" },
+        ReturnDoc { name: "gid", description: "group id" },
+        ReturnDoc { name: "backup_file", description: "path of the backup, when one was made" },
+    ],
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    src: Option<String>,
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    dest: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    group: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_mode")]
+    mode: Option<Mode>,
+    #[serde(default, deserialize_with = "de_opt_mode")]
+    directory_mode: Option<Mode>,
+    #[serde(default, deserialize_with = "de_bool")]
+    backup: bool,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    force: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "de_bool")]
+    remote_src: bool,
+    #[serde(default, deserialize_with = "de_bool")]
+    follow: bool,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    local_follow: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    checksum: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    decrypt: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    unsafe_writes: Option<Value>,
+}
+
+pub struct CopyModule;
+
+/// Where the bytes of a single-file copy come from.
+pub(crate) enum Source {
+    Bytes(Vec<u8>),
+    Local(PathBuf),
+    /// A file on the host (`remote_src`).
+    Remote(String),
+}
+
+/// One file to put on the host (shared with `template`).
+pub(crate) struct OneFile {
+    pub source: Source,
+    pub dest: String,
+    /// Name used when `dest` is a directory (`None`: dest must be a file).
+    pub dir_basename: Option<String>,
+    pub attrs: Attrs,
+    /// Mode of the source, for `mode: preserve`.
+    pub src_mode: Option<u32>,
+    pub backup: bool,
+    pub force: bool,
+    pub validate: Option<String>,
+    pub follow: bool,
+    /// `src` as returned to the user.
+    pub src_display: Option<String>,
+}
+
+#[async_trait]
+impl Module for CopyModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let p: Params = parse_params(&DOC, args)?;
+        let dest = p
+            .dest
+            .clone()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| ModuleError::Args("copy: `dest` is required".into()))?;
+        let attrs = Attrs {
+            owner: p.owner.clone(),
+            group: p.group.clone(),
+            mode: p.mode.clone(),
+        };
+        if let Some(v) = &p.validate {
+            if !v.contains("%s") {
+                return Err(ModuleError::Args(format!("copy: validate must contain %s: {v}")));
+            }
+        }
+        let force = p.force.unwrap_or(true);
+        let (source, src_mode, dir_basename, src_display) = match (&p.content, &p.src) {
+            (Some(_), Some(_)) => return Err(ModuleError::Args("copy: src and content are mutually exclusive".into())),
+            (None, None) => return Err(ModuleError::Args("copy: one of src or content is required".into())),
+            (Some(c), None) => {
+                if matches!(p.mode, Some(Mode::Preserve)) {
+                    return Err(ModuleError::Args("copy: mode=preserve needs src, not content".into()));
+                }
+                let text = match c {
+                    Value::String(s) => s.clone(),
+                    // Ansible serializes structured content as JSON.
+                    other => other.to_string(),
+                };
+                (Source::Bytes(text.into_bytes()), None, None, None)
+            }
+            (None, Some(src)) if p.remote_src => (
+                Source::Remote(src.clone()),
+                None,
+                Some(remote::basename(src)),
+                Some(src.clone()),
+            ),
+            (None, Some(src)) => {
+                let local = ctx.find_local("files", src)?;
+                let meta = std::fs::metadata(&local)
+                    .map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", local.display())))?;
+                if meta.is_dir() {
+                    return copy_dir(ctx, &p, &local, src, &dest, &attrs, force).await;
+                }
+                use std::os::unix::fs::PermissionsExt;
+                let mode = meta.permissions().mode() & 0o7777;
+                let name = remote::basename(src);
+                (
+                    Source::Local(local.clone()),
+                    Some(mode),
+                    Some(name),
+                    Some(local.display().to_string()),
+                )
+            }
+        };
+        let one = OneFile {
+            source,
+            dest,
+            dir_basename,
+            attrs,
+            src_mode,
+            backup: p.backup,
+            force,
+            validate: p.validate.clone(),
+            follow: p.follow,
+            src_display,
+        };
+        if let Some(expected) = &p.checksum {
+            if let Source::Local(path) = &one.source {
+                let data = read_local(path)?;
+                if !sha1_hex(&data).eq_ignore_ascii_case(expected) {
+                    return Err(ModuleError::Failed(format!(
+                        "copy: checksum of {} does not match the expected {expected}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        put_one(ctx, one).await
+    }
+}
+
+fn read_local(path: &Path) -> Result<Vec<u8>, ModuleError> {
+    std::fs::read(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Copy one file: query, compare checksums, upload if different, fix attributes.
+pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOutcome, ModuleError> {
+    let local_bytes = match &f.source {
+        Source::Bytes(b) => Some(b.clone()),
+        Source::Local(p) => Some(read_local(p)?),
+        Source::Remote(_) => None,
+    };
+    // 1. Query dest (and dest/basename when dest may be a directory) in one round trip.
+    let mut script = remote::stat_snippet("D", &f.dest, f.follow, Some("sha1"));
+    let in_dir = f
+        .dir_basename
+        .as_ref()
+        .map(|b| format!("{}/{}", f.dest.trim_end_matches('/'), b));
+    if let Some(p) = &in_dir {
+        script.push_str(&remote::stat_snippet("B", p, f.follow, Some("sha1")));
+    }
+    if let Source::Remote(src) = &f.source {
+        script.push_str(&remote::stat_snippet("R", src, true, Some("sha1")));
+    }
+    script.push_str(&format!(
+        "[ -d {} ] && echo 'PD|1'\n",
+        sh_quote(&remote::parent(&f.dest))
+    ));
+    script.push_str(remote::whoami_snippet());
+    let out = ctx.run(&script).await?;
+    let text = out.stdout_str();
+    let user = remote::parse_whoami(&text);
+    let dest_st = remote::parse_tagged(&text, "D")?;
+    let trailing = f.dest.ends_with('/');
+    let (dest, st, parent_ok) = match (&dest_st, &in_dir) {
+        (Some(d), Some(p)) if d.kind == Kind::Dir => (p.clone(), remote::parse_tagged(&text, "B")?, true),
+        (None, Some(p)) if trailing => (p.clone(), None, false),
+        (Some(d), None) if d.kind == Kind::Dir => {
+            return Err(ModuleError::Failed(format!(
+                "destination {} is a directory; give a file path for content",
+                f.dest
+            )))
+        }
+        (_, _) => (f.dest.clone(), dest_st.clone(), text.lines().any(|l| l == "PD|1")),
+    };
+    if !parent_ok && !trailing && st.is_none() {
+        return Err(ModuleError::Failed(format!(
+            "Destination directory {} does not exist",
+            remote::parent(&dest)
+        )));
+    }
+    let (src_sum, src_size, src_mode) = match (&f.source, &local_bytes) {
+        (Source::Remote(src), _) => {
+            let r = remote::parse_tagged(&text, "R")?
+                .ok_or_else(|| ModuleError::Failed(format!("Source {src} not found")))?;
+            if r.kind == Kind::Dir {
+                return Err(ModuleError::Failed(format!(
+                    "remote_src copy of a directory ({src}) is not supported; copy files one by one"
+                )));
+            }
+            (r.checksum.clone().unwrap_or_default(), r.size, Some(r.mode))
+        }
+        (_, Some(b)) => (sha1_hex(b), b.len() as u64, f.src_mode),
+        (_, None) => return Err(ModuleError::Failed("no source data".into())),
+    };
+    if let Some(s) = &st {
+        if s.kind == Kind::Dir {
+            return Err(ModuleError::Failed(format!("destination {dest} is a directory")));
+        }
+    }
+    let content_changed = match &st {
+        None => true,
+        Some(s) => f.force && s.checksum.as_deref() != Some(src_sum.as_str()),
+    };
+    // 2. Decide attributes.
+    let mode_spec = match &f.attrs.mode {
+        Some(Mode::Preserve) => src_mode.map(Mode::Octal),
+        m => m.clone(),
+    };
+    let attrs = Attrs {
+        mode: mode_spec,
+        ..f.attrs.clone()
+    };
+    let base = st.clone().unwrap_or_else(|| new_file_stat(&user));
+    let attr_change = attrs.changes(&base);
+    let mut out = ModuleOutcome::changed(content_changed || (st.is_some() && !attr_change.is_empty()));
+    // 3. Diff.
+    if ctx.diff_mode && out.changed {
+        if content_changed {
+            let before = match &st {
+                Some(s) if s.size <= 1024 * 1024 => ctx.fetch(&dest).await.ok().and_then(|b| remote::diff_text(&b)),
+                Some(_) => None,
+                None => Some(String::new()),
+            };
+            let after = local_bytes.as_deref().and_then(remote::diff_text);
+            out.diff.push(Diff {
+                before_header: dest.clone(),
+                after_header: f.src_display.clone().unwrap_or_else(|| "dynamically generated".into()),
+                before: before.unwrap_or_else(|| "(binary or large file)\n".into()),
+                after: after.unwrap_or_else(|| "(binary or large file)\n".into()),
+            });
+        }
+        if st.is_some() && !attr_change.is_empty() {
+            let s = st.as_ref().unwrap_or(&base);
+            let (b, a) = remote::attr_diff_pairs(s, &attr_change);
+            out.diff.push(remote::attr_diff(&dest, &b, &a));
+        }
+    }
+    // 4. Apply.
+    let mut backup_file = None;
+    if out.changed && !ctx.check_mode {
+        let qd = sh_quote(&dest);
+        let mut pre = String::new();
+        if !parent_ok && st.is_none() {
+            pre.push_str(&format!("mkdir -p -- {} || exit 1\n", sh_quote(&remote::parent(&dest))));
+        }
+        if content_changed && f.backup && st.is_some() {
+            pre.push_str(&format!(
+                "b={qd}.$$.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {qd} \"$b\" || exit 1; printf 'BK|%s\\n' \"$b\"\n"
+            ));
+        }
+        if content_changed {
+            let final_mode = attrs.target_mode(base.mode, false).or(st.as_ref().map(|s| s.mode));
+            let fattrs = FileAttrs {
+                mode: final_mode,
+                owner: attrs.owner.clone(),
+                group: attrs.group.clone(),
+            };
+            let needs_temp = f.validate.is_some() || matches!(f.source, Source::Remote(_));
+            if needs_temp {
+                // Put the new content next to dest, validate it, then move it into place.
+                let tmp = format!("{}/.rigger-new-{:016x}", remote::parent(&dest), rand::random::<u64>());
+                let qt = sh_quote(&tmp);
+                let mut script = pre.clone();
+                pre.clear();
+                match (&f.source, &local_bytes) {
+                    (Source::Remote(src), _) => {
+                        script.push_str(&format!("cp -- {} {qt} || exit 1\n", sh_quote(src)));
+                        script.push_str(&remote::attr_commands(
+                            &tmp,
+                            &remote::AttrChange {
+                                mode: fattrs.mode,
+                                owner: fattrs.owner.clone(),
+                                group: fattrs.group.clone(),
+                            },
+                            false,
+                        ));
+                    }
+                    (_, Some(b)) => {
+                        if !script.is_empty() {
+                            backup_file = parse_backup(&remote::run_ok(ctx, &script, "copy").await?);
+                            script.clear();
+                        }
+                        ctx.put_bytes(b, &tmp, &fattrs).await?;
+                    }
+                    (_, None) => {}
+                }
+                if let Some(v) = &f.validate {
+                    let cmd = v.replace("%s", &qt);
+                    script.push_str(&format!(
+                        "if ! ( {cmd} ) >&2; then rm -f -- {qt}; echo 'failed to validate' >&2; exit 1; fi\n"
+                    ));
+                }
+                script.push_str(&format!("mv -f -- {qt} {qd} || {{ rm -f -- {qt}; exit 1; }}\n"));
+                let o = remote::run_ok(ctx, &script, &format!("copy to {dest}")).await?;
+                backup_file = backup_file.or_else(|| parse_backup(&o));
+            } else {
+                if !pre.is_empty() {
+                    backup_file = parse_backup(&remote::run_ok(ctx, &pre, "copy").await?);
+                }
+                match (&f.source, &local_bytes) {
+                    (Source::Local(p), _) => ctx.put_file(p, &dest, &fattrs).await?,
+                    (_, Some(b)) => ctx.put_bytes(b, &dest, &fattrs).await?,
+                    _ => {}
+                }
+            }
+        } else {
+            let mut script = pre;
+            script.push_str(&remote::attr_commands(&dest, &attr_change, false));
+            remote::run_ok(ctx, &script, &format!("set attributes of {dest}")).await?;
+        }
+    }
+    // 5. Returns (the state after the change, predicted from the query).
+    let mut after = remote::predicted(&base, &attr_change);
+    after.size = if content_changed { src_size } else { base.size };
+    out.ret.insert("dest".into(), Value::String(dest.clone()));
+    if let Some(s) = &f.src_display {
+        out.ret.insert("src".into(), Value::String(s.clone()));
+    }
+    out.ret.insert(
+        "checksum".into(),
+        Value::String(if content_changed || st.is_none() {
+            src_sum
+        } else {
+            st.as_ref().and_then(|s| s.checksum.clone()).unwrap_or(src_sum)
+        }),
+    );
+    remote::stat_returns(&mut out.ret, &after);
+    out.ret.insert("mode".into(), Value::String(mode_str(after.mode)));
+    if let Some(b) = backup_file {
+        out.ret.insert("backup_file".into(), Value::String(b));
+    }
+    Ok(out)
+}
+
+fn parse_backup(out: &str) -> Option<String> {
+    out.lines().find_map(|l| l.strip_prefix("BK|")).map(str::to_string)
+}
+
+fn new_file_stat(user: &RemoteUser) -> RemoteStat {
+    RemoteStat {
+        kind: Kind::File,
+        type_text: "regular file".into(),
+        mode: 0o666 & !user.umask,
+        uid: user.uid,
+        gid: user.gid,
+        owner: user.user.clone(),
+        group: user.group.clone(),
+        size: 0,
+        mtime: 0,
+        atime: 0,
+        ctime: 0,
+        inode: 0,
+        dev: 0,
+        nlink: 1,
+        link_target: None,
+        checksum: None,
+    }
+}
+
+/// An entry of a local directory tree.
+struct LocalEntry {
+    rel: String,
+    path: PathBuf,
+    is_dir: bool,
+    mode: u32,
+}
+
+fn walk(root: &Path, rel: &str, follow: bool, out: &mut Vec<LocalEntry>) -> Result<(), ModuleError> {
+    let dir = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .collect();
+    names.sort_by_key(|e| e.file_name());
+    for e in names {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let path = e.path();
+        let meta = if follow {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        }
+        .map_err(|err| ModuleError::Failed(format!("cannot read {}: {err}", path.display())))?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o7777;
+        if meta.is_dir() {
+            out.push(LocalEntry {
+                rel: r.clone(),
+                path: path.clone(),
+                is_dir: true,
+                mode,
+            });
+            walk(root, &r, follow, out)?;
+        } else if meta.is_file() {
+            out.push(LocalEntry {
+                rel: r,
+                path,
+                is_dir: false,
+                mode,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Recursive copy of a local directory.
+async fn copy_dir(
+    ctx: &ModuleCtx<'_>,
+    p: &Params,
+    local: &Path,
+    src: &str,
+    dest: &str,
+    attrs: &Attrs,
+    force: bool,
+) -> Result<ModuleOutcome, ModuleError> {
+    let root = if src.ends_with('/') {
+        dest.trim_end_matches('/').to_string()
+    } else {
+        format!("{}/{}", dest.trim_end_matches('/'), remote::basename(src))
+    };
+    let root = if root.is_empty() { "/".to_string() } else { root };
+    let mut entries = Vec::new();
+    walk(local, "", p.local_follow.unwrap_or(true), &mut entries)?;
+    let mut sums = Vec::with_capacity(entries.len());
+    for e in &entries {
+        sums.push(if e.is_dir {
+            String::new()
+        } else {
+            sha1_hex(&read_local(&e.path)?)
+        });
+    }
+    // One query: the stat and checksum of every destination entry.
+    let list: String = entries.iter().map(|e| format!("./{}\n", e.rel)).collect();
+    let script = format!(
+        "{}cd {} 2>/dev/null || {{ echo NOROOT; exit 0; }}\nL=$(cat)\n\
+         printf '%s\\n' \"$L\" | tr '\\n' '\\0' | xargs -0 stat -c 'E|{}|%n' 2>/dev/null\n\
+         printf '%s\\n' \"$L\" | tr '\\n' '\\0' | xargs -0 sha1sum 2>/dev/null | sed 's/^/H|/'\ntrue\n",
+        remote::whoami_snippet(),
+        sh_quote(&root),
+        remote::STAT_FMT
+    );
+    let out = ctx.run_with_stdin(&script, list.into_bytes()).await?;
+    let text = out.stdout_str();
+    let user = remote::parse_whoami(&text);
+    let mut remote_st: std::collections::HashMap<String, RemoteStat> = std::collections::HashMap::new();
+    let mut remote_sum: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some(e) = line.strip_prefix("E|") {
+            let fields: Vec<&str> = e.splitn(14, '|').collect();
+            if fields.len() == 14 {
+                if let Some(st) = remote::parse_stat(&fields[..13].join("|")) {
+                    remote_st.insert(fields[13].trim_start_matches("./").to_string(), st);
+                }
+            }
+        } else if let Some(h) = line.strip_prefix("H|") {
+            if let Some((sum, name)) = h.split_once("  ") {
+                remote_sum.insert(name.trim_start_matches("./").to_string(), sum.to_string());
+            }
+        }
+    }
+    let dir_mode = p
+        .directory_mode
+        .as_ref()
+        .and_then(|m| m.apply_to(0o777 & !user.umask, true));
+    let mut tar = TarWriter::default();
+    let mut fixups = String::new();
+    let mut changed_files = Vec::new();
+    for (e, sum) in entries.iter().zip(&sums) {
+        let rst = remote_st.get(&e.rel);
+        if e.is_dir {
+            match rst {
+                None => {
+                    let mode = dir_mode.unwrap_or(0o777 & !user.umask);
+                    tar.dir(
+                        &e.rel,
+                        mode,
+                        owner_for(attrs, None, &user),
+                        group_for(attrs, None, &user),
+                    );
+                    changed_files.push(format!("{}/", e.rel));
+                }
+                Some(s) if s.kind != Kind::Dir => {
+                    return Err(ModuleError::Failed(format!(
+                        "{root}/{} exists and is not a directory",
+                        e.rel
+                    )))
+                }
+                Some(_) => {}
+            }
+            continue;
+        }
+        let file_attrs = Attrs {
+            mode: match &attrs.mode {
+                Some(Mode::Preserve) => Some(Mode::Octal(e.mode)),
+                m => m.clone(),
+            },
+            ..attrs.clone()
+        };
+        match rst {
+            Some(s) if s.kind == Kind::Dir => {
+                return Err(ModuleError::Failed(format!("{root}/{} is a directory", e.rel)))
+            }
+            Some(s) if !force || remote_sum.get(&e.rel) == Some(sum) => {
+                let c = file_attrs.changes(s);
+                if !c.is_empty() {
+                    fixups.push_str(&remote::attr_commands(&format!("./{}", e.rel), &c, false));
+                    changed_files.push(e.rel.clone());
+                }
+            }
+            _ => {
+                let base = rst.cloned().unwrap_or_else(|| new_file_stat(&user));
+                let mode = file_attrs.target_mode(base.mode, false).unwrap_or(base.mode);
+                let data = read_local(&e.path)?;
+                tar.file(
+                    &e.rel,
+                    mode,
+                    owner_for(attrs, rst, &user),
+                    group_for(attrs, rst, &user),
+                    &data,
+                );
+                changed_files.push(e.rel.clone());
+            }
+        }
+    }
+    let changed = !changed_files.is_empty();
+    let mut out = ModuleOutcome::changed(changed);
+    if ctx.diff_mode && changed {
+        out.diff.push(Diff {
+            before_header: root.clone(),
+            after_header: local.display().to_string(),
+            before: String::new(),
+            after: changed_files.iter().map(|f| format!("{f}\n")).collect(),
+        });
+    }
+    if changed && !ctx.check_mode {
+        let qr = sh_quote(&root);
+        if !tar.is_empty() {
+            let no_owner = if user.uid == 0 { "" } else { "o" };
+            let mut cmd = format!("mkdir -p -- {qr} && cd {qr} && tar -xp{no_owner}f - || exit 1\n");
+            if fixups.len() < 60 * 1024 {
+                cmd.push_str(&std::mem::take(&mut fixups));
+            }
+            let o = ctx.run_with_stdin(&cmd, tar.finish()).await?;
+            if o.status != 0 {
+                return Err(ModuleError::Failed(format!(
+                    "copy to {root} failed: {}",
+                    o.stderr_str().trim()
+                )));
+            }
+        }
+        if !fixups.is_empty() {
+            remote::run_ok(ctx, &format!("cd {qr} || exit 1\n{fixups}"), &format!("copy to {root}")).await?;
+        }
+    }
+    out.ret
+        .insert("dest".into(), Value::String(format!("{}/", root.trim_end_matches('/'))));
+    out.ret.insert("src".into(), Value::String(local.display().to_string()));
+    Ok(out)
+}
+
+fn owner_for<'a>(attrs: &'a Attrs, st: Option<&'a RemoteStat>, user: &'a RemoteUser) -> &'a str {
+    attrs
+        .owner
+        .as_deref()
+        .or(st.map(|s| s.owner.as_str()))
+        .unwrap_or(user.user.as_str())
+}
+
+fn group_for<'a>(attrs: &'a Attrs, st: Option<&'a RemoteStat>, user: &'a RemoteUser) -> &'a str {
+    attrs
+        .group
+        .as_deref()
+        .or(st.map(|s| s.group.as_str()))
+        .unwrap_or(user.group.as_str())
+}
+
+/// A minimal ustar writer (GNU long names for paths that do not fit).
+#[derive(Default)]
+struct TarWriter {
+    buf: Vec<u8>,
+}
+
+impl TarWriter {
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    fn header(&mut self, name: &str, mode: u32, size: u64, kind: u8, owner: &str, group: &str) {
+        let bytes = name.as_bytes();
+        let (prefix, short): (&[u8], &[u8]) = if bytes.len() <= 100 {
+            (b"", bytes)
+        } else {
+            // Split at a '/' so the name fits ustar's prefix (155) + name (100).
+            match (0..bytes.len()).rfind(|&i| bytes[i] == b'/' && i <= 155 && bytes.len() - i - 1 <= 100 && i > 0) {
+                Some(i) => (&bytes[..i], &bytes[i + 1..]),
+                None => {
+                    let mut long = bytes.to_vec();
+                    long.push(0);
+                    self.header("././@LongLink", 0, long.len() as u64, b'L', "root", "root");
+                    self.data(&long);
+                    (b"", &bytes[..100])
+                }
+            }
+        };
+        let mut h = [0u8; 512];
+        let put = |h: &mut [u8; 512], off: usize, len: usize, v: &[u8]| {
+            let n = v.len().min(len);
+            h[off..off + n].copy_from_slice(&v[..n]);
+        };
+        put(&mut h, 0, 100, short);
+        put(&mut h, 100, 8, format!("{:07o}\0", mode & 0o7777).as_bytes());
+        put(&mut h, 108, 8, b"0000000\0");
+        put(&mut h, 116, 8, b"0000000\0");
+        put(&mut h, 124, 12, format!("{:011o}\0", size).as_bytes());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        put(&mut h, 136, 12, format!("{:011o}\0", now).as_bytes());
+        h[148..156].copy_from_slice(b"        ");
+        h[156] = kind;
+        put(&mut h, 257, 6, b"ustar\0");
+        put(&mut h, 263, 2, b"00");
+        put(&mut h, 265, 32, owner.as_bytes());
+        put(&mut h, 297, 32, group.as_bytes());
+        put(&mut h, 345, 155, prefix);
+        let sum: u32 = h.iter().map(|&b| b as u32).sum();
+        put(&mut h, 148, 8, format!("{:06o}\0 ", sum).as_bytes());
+        self.buf.extend_from_slice(&h);
+    }
+
+    fn data(&mut self, d: &[u8]) {
+        self.buf.extend_from_slice(d);
+        let pad = (512 - d.len() % 512) % 512;
+        self.buf.extend(std::iter::repeat_n(0u8, pad));
+    }
+
+    fn dir(&mut self, name: &str, mode: u32, owner: &str, group: &str) {
+        self.header(&format!("{name}/"), mode, 0, b'5', owner, group);
+    }
+
+    fn file(&mut self, name: &str, mode: u32, owner: &str, group: &str, data: &[u8]) {
+        self.header(name, mode, data.len() as u64, b'0', owner, group);
+        self.data(data);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.buf.extend(std::iter::repeat_n(0u8, 1024));
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::TestEnv;
+    use super::*;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode_of(p: &str) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[tokio::test]
+    async fn content_copy_check_diff_backup_and_idempotence() {
+        let env = TestEnv::new();
+        let d = env.path("out.txt");
+        let args = json!({"content": "one\n", "dest": d, "mode": "0640"});
+        let r = env.run(&CopyModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert!(!std::path::Path::new(&d).exists());
+        let r = env.run(&CopyModule, args.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(std::fs::read_to_string(&d).unwrap(), "one\n");
+        assert_eq!(mode_of(&d), 0o640);
+        assert_eq!(r.ret["checksum"], sha1_hex(b"one\n"));
+        assert_eq!(r.ret["mode"], "0640");
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+        // Changed content: check mode shows the diff and leaves the file.
+        let args = json!({"content": "two\n", "dest": d, "backup": true});
+        let r = env.run(&CopyModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(r.diff[0].before, "one\n");
+        assert_eq!(r.diff[0].after, "two\n");
+        assert_eq!(std::fs::read_to_string(&d).unwrap(), "one\n");
+        let r = env.run(&CopyModule, args.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(std::fs::read_to_string(&d).unwrap(), "two\n");
+        assert_eq!(mode_of(&d), 0o640, "mode of the replaced file is kept");
+        let b = r.ret["backup_file"].as_str().unwrap();
+        assert_eq!(std::fs::read_to_string(b).unwrap(), "one\n");
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+        // Attribute-only change.
+        let args = json!({"content": "two\n", "dest": d, "mode": "u=rw,g=,o="});
+        let r = env.run(&CopyModule, args.clone(), true).await.unwrap();
+        assert!(r.changed && mode_of(&d) == 0o640);
+        assert!(env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(mode_of(&d), 0o600);
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+        // force=no leaves differing content alone.
+        let r = env
+            .run(
+                &CopyModule,
+                json!({"content": "three\n", "dest": d, "force": false}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(!r.changed);
+    }
+
+    #[tokio::test]
+    async fn src_file_into_directory_and_validate() {
+        let env = TestEnv::new();
+        std::fs::create_dir(env.path("files")).unwrap();
+        std::fs::write(env.path("files/app.conf"), "x=1\n").unwrap();
+        std::fs::create_dir(env.path("etc")).unwrap();
+        let args = json!({"src": "app.conf", "dest": format!("{}/", env.path("etc"))});
+        let r = env.run(&CopyModule, args.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(std::fs::read_to_string(env.path("etc/app.conf")).unwrap(), "x=1\n");
+        assert_eq!(r.ret["dest"], env.path("etc/app.conf"));
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+        // Validation failure keeps the old file.
+        let d = env.path("etc/app.conf");
+        let e = env
+            .run(
+                &CopyModule,
+                json!({"content": "bad\n", "dest": d, "validate": "grep -q good %s"}),
+                false,
+            )
+            .await;
+        assert!(matches!(e, Err(ModuleError::Failed(_))), "{e:?}");
+        assert_eq!(std::fs::read_to_string(&d).unwrap(), "x=1\n");
+        let r = env
+            .run(
+                &CopyModule,
+                json!({"content": "good\n", "dest": d, "validate": "grep -q good %s"}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(r.changed);
+        assert_eq!(std::fs::read_to_string(&d).unwrap(), "good\n");
+        assert_eq!(
+            std::fs::read_dir(env.path("etc")).unwrap().count(),
+            1,
+            "no temp files left"
+        );
+        // Bad arguments.
+        let e = env.run(&CopyModule, json!({"dest": d}), false).await;
+        assert!(matches!(e, Err(ModuleError::Args(_))));
+        let e = env
+            .run(&CopyModule, json!({"content": "a", "dest": d, "bogus": 1}), false)
+            .await;
+        assert!(matches!(e, Err(ModuleError::Args(_))));
+        let e = env
+            .run(
+                &CopyModule,
+                json!({"content": "a", "dest": env.path("missing/dir/f")}),
+                false,
+            )
+            .await;
+        assert!(matches!(e, Err(ModuleError::Failed(m)) if m.contains("does not exist")));
+    }
+
+    #[tokio::test]
+    async fn remote_src_copy() {
+        let env = TestEnv::new();
+        std::fs::write(env.path("a"), "remote\n").unwrap();
+        let args = json!({"src": env.path("a"), "dest": env.path("b"), "remote_src": true, "mode": "0600"});
+        assert!(env.run(&CopyModule, args.clone(), true).await.unwrap().changed);
+        assert!(!std::path::Path::new(&env.path("b")).exists());
+        assert!(env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(std::fs::read_to_string(env.path("b")).unwrap(), "remote\n");
+        assert_eq!(mode_of(&env.path("b")), 0o600);
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+    }
+
+    #[tokio::test]
+    async fn directory_copy_in_one_stream() {
+        let env = TestEnv::new();
+        let src = env.path("tree");
+        for i in 0..1000 {
+            let d = format!("{src}/d{}", i % 10);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(format!("{d}/f{i}.txt"), format!("file {i}\n")).unwrap();
+        }
+        let long = format!("{src}/{}/{}", "a".repeat(90), "b".repeat(90));
+        std::fs::create_dir_all(&long).unwrap();
+        std::fs::write(format!("{long}/{}", "c".repeat(60)), "deep\n").unwrap();
+        let dest = env.path("dest");
+        std::fs::create_dir(&dest).unwrap();
+        // Without a trailing slash the directory itself is copied.
+        let args = json!({"src": src, "dest": dest});
+        let r = env.run(&CopyModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert!(!std::path::Path::new(&format!("{dest}/tree")).exists());
+        let r = env.run(&CopyModule, args.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(
+            std::fs::read_to_string(format!("{dest}/tree/d7/f517.txt")).unwrap(),
+            "file 517\n"
+        );
+        let deep = format!("{dest}/tree/{}/{}/{}", "a".repeat(90), "b".repeat(90), "c".repeat(60));
+        assert_eq!(std::fs::read_to_string(deep).unwrap(), "deep\n");
+        assert!(!env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
+        // One changed file: only it is reported and rewritten.
+        std::fs::write(format!("{src}/d3/f3.txt"), "changed\n").unwrap();
+        let r = env.run(&CopyModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(r.diff[0].after, "d3/f3.txt\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{dest}/tree/d3/f3.txt")).unwrap(),
+            "file 3\n"
+        );
+        assert!(env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(
+            std::fs::read_to_string(format!("{dest}/tree/d3/f3.txt")).unwrap(),
+            "changed\n"
+        );
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+        // Trailing slash: contents only, with a mode.
+        let args = json!({"src": format!("{src}/d1/"), "dest": env.path("flat"), "mode": "0600"});
+        assert!(env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(mode_of(&env.path("flat/f1.txt")), 0o600);
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+        let args = json!({"src": format!("{src}/d1/"), "dest": env.path("flat"), "mode": "0644"});
+        assert!(env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(mode_of(&env.path("flat/f1.txt")), 0o644);
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+    }
+}

@@ -1,0 +1,229 @@
+//! `fetch`: copy a file from the host to the controller.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::remote::{self, sha1_hex, Kind};
+use crate::modules::args::{de_bool, de_opt_bool, de_opt_string};
+use crate::modules::{
+    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("src", OptKind::Path, "The file on the host to fetch (not a directory).").required(),
+    OptionDoc::new(
+        "dest",
+        OptKind::Path,
+        "Local directory; the file is saved as `dest/<inventory_hostname>/<src>` unless `flat`.",
+    )
+    .required(),
+    OptionDoc::new(
+        "flat",
+        OptKind::Bool,
+        "Save to `dest` itself (or `dest/<basename>` when dest ends with `/`).",
+    )
+    .default("no"),
+    OptionDoc::new(
+        "fail_on_missing",
+        OptKind::Bool,
+        "Fail when the remote file is missing.",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "validate_checksum",
+        OptKind::Bool,
+        "Verify the downloaded file's SHA-1.",
+    )
+    .default("yes"),
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    name: "fetch",
+    aliases: &[],
+    short: "Fetch files from remote nodes",
+    description: "Downloads a remote file to the controller. The remote SHA-1 is compared with \
+the local copy first; the file is only transferred (and the task changed) when they differ.",
+    free_form: false,
+    options: OPTIONS,
+    examples: "- fetch:\n    src: /etc/ssh/sshd_config\n    dest: backups/\n\n- fetch:\n    src: /tmp/report.txt\n    dest: reports/{{ inventory_hostname }}.txt\n    flat: yes\n",
+    returns: &[
+        ReturnDoc { name: "dest", description: "local path of the fetched file" },
+        ReturnDoc { name: "checksum", description: "SHA-1 of the file" },
+        ReturnDoc { name: "remote_checksum", description: "SHA-1 of the remote file" },
+        ReturnDoc { name: "file", description: "the remote path" },
+    ],
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    src: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    dest: Option<String>,
+    #[serde(default, deserialize_with = "de_bool")]
+    flat: bool,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    fail_on_missing: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    validate_checksum: Option<bool>,
+}
+
+pub struct FetchModule;
+
+#[async_trait]
+impl Module for FetchModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let p: Params = parse_params(&DOC, args)?;
+        let src = p
+            .src
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ModuleError::Args("fetch: `src` is required".into()))?;
+        let dest = p
+            .dest
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ModuleError::Args("fetch: `dest` is required".into()))?;
+        let local: PathBuf = if p.flat {
+            if dest.ends_with('/') {
+                PathBuf::from(&dest).join(remote::basename(&src))
+            } else {
+                PathBuf::from(&dest)
+            }
+        } else {
+            PathBuf::from(&dest).join(ctx.host).join(src.trim_start_matches('/'))
+        };
+        let script = remote::stat_snippet("F", &src, true, Some("sha1"));
+        let out = ctx.run(&script).await?;
+        let st = remote::parse_tagged(&out.stdout_str(), "F")?;
+        let Some(st) = st else {
+            let msg = format!("the remote file does not exist: {src}");
+            if p.fail_on_missing.unwrap_or(true) {
+                return Err(ModuleError::Failed(msg));
+            }
+            return Ok(ModuleOutcome::ok().with_msg(msg).with("file", src));
+        };
+        if st.kind == Kind::Dir {
+            return Err(ModuleError::Failed(format!(
+                "remote file is a directory, fetch cannot work on directories: {src}"
+            )));
+        }
+        let remote_sum = st.checksum.clone().unwrap_or_default();
+        let local_sum = std::fs::read(&local).ok().map(|b| sha1_hex(&b));
+        let changed = local_sum.as_deref() != Some(remote_sum.as_str());
+        let mut outcome = ModuleOutcome::changed(changed);
+        if changed && ctx.diff_mode {
+            outcome.diff.push(Diff {
+                before_header: local.display().to_string(),
+                after_header: format!("{}:{src}", ctx.host),
+                before: if local_sum.is_some() {
+                    "(local copy differs)\n".into()
+                } else {
+                    String::new()
+                },
+                after: format!("(remote file, sha1 {remote_sum})\n"),
+            });
+        }
+        if changed && !ctx.check_mode {
+            let data = ctx.fetch(&src).await?;
+            let got = sha1_hex(&data);
+            if p.validate_checksum.unwrap_or(true) && got != remote_sum {
+                return Err(ModuleError::Failed(format!(
+                    "checksum mismatch after download of {src}: remote {remote_sum}, got {got}"
+                )));
+            }
+            write_local_atomic(&local, &data)?;
+        }
+        Ok(outcome
+            .with("dest", local.display().to_string())
+            .with("file", src)
+            .with("checksum", remote_sum.clone())
+            .with("remote_checksum", remote_sum))
+    }
+}
+
+/// Write a controller-side file atomically (temp file + rename), making parents.
+fn write_local_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), ModuleError> {
+    use std::io::Write;
+    let err = |e: std::io::Error| ModuleError::Failed(format!("cannot write {}: {e}", path.display()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let tmp = dir.join(format!(".rigger-fetch-{:016x}", rand::random::<u64>()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::TestEnv;
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn fetch_layout_idempotence_and_errors() {
+        let env = TestEnv::new();
+        let src = env.path("remote.txt");
+        std::fs::write(&src, "v1\n").unwrap();
+        let dest = env.path("backups");
+        let args = json!({"src": src, "dest": dest});
+        let expected = PathBuf::from(&dest).join("testhost").join(src.trim_start_matches('/'));
+        let r = env.run(&FetchModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert!(!expected.exists());
+        let r = env.run(&FetchModule, args.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(r.ret["dest"], expected.display().to_string());
+        assert_eq!(std::fs::read_to_string(&expected).unwrap(), "v1\n");
+        assert!(!env.run(&FetchModule, args.clone(), false).await.unwrap().changed);
+        std::fs::write(&src, "v2\n").unwrap();
+        assert!(env.run(&FetchModule, args.clone(), true).await.unwrap().changed);
+        assert_eq!(std::fs::read_to_string(&expected).unwrap(), "v1\n");
+        assert!(env.run(&FetchModule, args, false).await.unwrap().changed);
+        assert_eq!(std::fs::read_to_string(&expected).unwrap(), "v2\n");
+        // flat with a trailing slash.
+        let r = env
+            .run(
+                &FetchModule,
+                json!({"src": src, "dest": format!("{}/", env.path("flat")), "flat": true}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.ret["dest"], env.path("flat/remote.txt"));
+        assert!(std::path::Path::new(&env.path("flat/remote.txt")).exists());
+        // Missing file.
+        let e = env
+            .run(&FetchModule, json!({"src": env.path("nope"), "dest": dest}), false)
+            .await;
+        assert!(matches!(e, Err(ModuleError::Failed(_))));
+        let r = env
+            .run(
+                &FetchModule,
+                json!({"src": env.path("nope"), "dest": dest, "fail_on_missing": false}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(!r.changed);
+        let e = env.run(&FetchModule, json!({"src": src}), false).await;
+        assert!(matches!(e, Err(ModuleError::Args(_))));
+    }
+}

@@ -1,0 +1,748 @@
+//! `file`: manage files, directories, links and their attributes.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::remote::{self, attr_commands, predicted, Attrs, Kind, RemoteStat};
+use crate::connection::sh_quote;
+use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::{
+    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("path", OptKind::Path, "Path to the file being managed.")
+        .required()
+        .aliases(&["dest", "name"]),
+    OptionDoc::new(
+        "state",
+        OptKind::Str,
+        "file: only attributes of an existing file; directory: create (with parents); link/hard: \
+symbolic or hard link to `src`; touch: create empty or update times; absent: remove recursively. \
+Default: the current state, or `file`.",
+    )
+    .choices(&["absent", "directory", "file", "hard", "link", "touch"]),
+    OptionDoc::new("src", OptKind::Path, "Target of the link (state=link or hard)."),
+    OptionDoc::new("owner", OptKind::Str, "Owner name or uid."),
+    OptionDoc::new("group", OptKind::Str, "Group name or gid."),
+    OptionDoc::new(
+        "mode",
+        OptKind::Mode,
+        "Permissions, octal ('0644') or symbolic ('u=rw,g=r').",
+    ),
+    OptionDoc::new(
+        "recurse",
+        OptKind::Bool,
+        "Apply owner, group and mode to everything below a directory.",
+    )
+    .default("no"),
+    OptionDoc::new(
+        "force",
+        OptKind::Bool,
+        "Create links even when the source does not exist, or replace a file with a link.",
+    )
+    .default("no"),
+    OptionDoc::new("follow", OptKind::Bool, "Act on the target of a symbolic link.").default("yes"),
+    OptionDoc::new(
+        "modification_time",
+        OptKind::Str,
+        "`preserve`, `now`, or a time in modification_time_format.",
+    ),
+    OptionDoc::new("modification_time_format", OptKind::Str, "Format of modification_time.").default("%Y%m%d%H%M.%S"),
+    OptionDoc::new(
+        "access_time",
+        OptKind::Str,
+        "`preserve`, `now`, or a time in access_time_format.",
+    ),
+    OptionDoc::new("access_time_format", OptKind::Str, "Format of access_time.").default("%Y%m%d%H%M.%S"),
+    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    name: "file",
+    aliases: &[],
+    short: "Manage files and file properties",
+    description: "Sets attributes of files, directories and links, or creates/removes them. \
+The state is queried in one round trip and only differing attributes are changed.",
+    free_form: false,
+    options: OPTIONS,
+    examples: "- file:\n    path: /etc/foo.conf\n    owner: foo\n    group: foo\n    mode: '0644'\n\n- file:\n    path: /srv/app\n    state: directory\n    mode: u=rwx,g=rx,o=rx\n\n- file:\n    src: /file/to/link/to\n    dest: /path/to/symlink\n    state: link\n",
+    returns: &[
+        ReturnDoc {
+            name: "path",
+            description: "the managed path",
+        },
+        ReturnDoc {
+            name: "state",
+            description: "state of the path after the task",
+        },
+        ReturnDoc {
+            name: "mode",
+            description: "permissions, like '0644'",
+        },
+        ReturnDoc {
+            name: "owner",
+            description: "owner name",
+        },
+        ReturnDoc {
+            name: "group",
+            description: "group name",
+        },
+    ],
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    src: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    group: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_mode")]
+    mode: Option<Mode>,
+    #[serde(default, deserialize_with = "de_bool")]
+    recurse: bool,
+    #[serde(default, deserialize_with = "de_bool")]
+    force: bool,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    follow: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    modification_time: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    modification_time_format: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    access_time: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    access_time_format: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    unsafe_writes: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TimeSpec {
+    Preserve,
+    Now,
+    /// `[[CC]YY]MMDDhhmm[.ss]`, as `touch -t` takes it.
+    At(String),
+}
+
+fn time_spec(v: Option<&str>, format: Option<&str>, default: TimeSpec, what: &str) -> Result<TimeSpec, ModuleError> {
+    let Some(v) = v else { return Ok(default) };
+    match v {
+        "preserve" => Ok(TimeSpec::Preserve),
+        "now" => Ok(TimeSpec::Now),
+        t => {
+            let fmt = format.unwrap_or("%Y%m%d%H%M.%S");
+            if fmt != "%Y%m%d%H%M.%S" {
+                return Err(ModuleError::Args(format!(
+                    "file: only the default {what}_format `%Y%m%d%H%M.%S` is supported, not `{fmt}`"
+                )));
+            }
+            let ok = t.len() == 15
+                && t.as_bytes()[12] == b'.'
+                && t.bytes().enumerate().all(|(i, c)| i == 12 || c.is_ascii_digit());
+            if !ok {
+                return Err(ModuleError::Args(format!(
+                    "file: {what} `{t}` does not match the format YYYYmmddHHMM.SS"
+                )));
+            }
+            Ok(TimeSpec::At(t.to_string()))
+        }
+    }
+}
+
+pub struct FileModule;
+
+/// What the query told about the path, its link target and `src`.
+struct Query {
+    path: Option<RemoteStat>,
+    /// Stat of the link target when `path` is a link and `follow` is on.
+    target: Option<RemoteStat>,
+    src: Option<RemoteStat>,
+    /// `src` resolves (relative to the link's directory) to an existing path.
+    src_exists: bool,
+    user: remote::RemoteUser,
+    mtime_fmt: String,
+    atime_fmt: String,
+    /// `(relative kind, stat, path)` of everything below a directory (recurse).
+    entries: Vec<(RemoteStat, String)>,
+}
+
+#[async_trait]
+impl Module for FileModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let p: Params = parse_params(&DOC, args)?;
+        let path = p
+            .path
+            .clone()
+            .ok_or_else(|| ModuleError::Args("file: `path` is required".into()))?;
+        if let Some(s) = &p.state {
+            if !["absent", "directory", "file", "hard", "link", "touch"].contains(&s.as_str()) {
+                return Err(ModuleError::Args(format!(
+                    "file: state must be one of absent, directory, file, hard, link, touch; got `{s}`"
+                )));
+            }
+        }
+        if matches!(p.mode, Some(Mode::Preserve)) {
+            return Err(ModuleError::Args(
+                "file: mode `preserve` is only valid for copy and template".into(),
+            ));
+        }
+        let follow = p.follow.unwrap_or(true);
+        let q = query(ctx, &p, &path, follow).await?;
+        let state = match p.state.as_deref() {
+            Some(s) => s.to_string(),
+            None => match &q.path {
+                Some(st) if st.kind == Kind::Dir => "directory".into(),
+                Some(st) if st.kind == Kind::Link => "link".into(),
+                Some(st) if st.nlink > 1 && st.kind == Kind::File && p.src.is_some() => "hard".into(),
+                Some(_) => "file".into(),
+                None if p.recurse => "directory".into(),
+                None => "file".into(),
+            },
+        };
+        if p.recurse && state != "directory" {
+            return Err(ModuleError::Args("file: recurse requires state=directory".into()));
+        }
+        let default_time = if state == "touch" {
+            TimeSpec::Now
+        } else {
+            TimeSpec::Preserve
+        };
+        let mtime = time_spec(
+            p.modification_time.as_deref(),
+            p.modification_time_format.as_deref(),
+            default_time.clone(),
+            "modification_time",
+        )?;
+        let atime = time_spec(
+            p.access_time.as_deref(),
+            p.access_time_format.as_deref(),
+            default_time,
+            "access_time",
+        )?;
+        let attrs = Attrs {
+            owner: p.owner.clone(),
+            group: p.group.clone(),
+            mode: p.mode.clone(),
+        };
+        let plan = plan(&p, &path, &state, &q, &attrs, follow, &mtime, &atime)?;
+        let mut out = ModuleOutcome::changed(!plan.script.is_empty());
+        if ctx.diff_mode && out.changed {
+            out.diff.push(plan.diff.clone());
+        }
+        if out.changed && !ctx.check_mode {
+            remote::run_ok(ctx, &plan.script, &format!("file {path}")).await?;
+        }
+        out.ret.insert("path".into(), Value::String(path.clone()));
+        match &plan.after {
+            Some(st) => remote::stat_returns(&mut out.ret, st),
+            None => {
+                out.ret.insert("state".into(), Value::String("absent".into()));
+            }
+        }
+        if matches!(state.as_str(), "link" | "hard" | "touch") {
+            out.ret.insert("dest".into(), Value::String(path.clone()));
+        }
+        if let Some(src) = &p.src {
+            if matches!(state.as_str(), "link" | "hard") {
+                out.ret.insert("src".into(), Value::String(src.clone()));
+                if let Some(st) = &plan.after {
+                    if state == "hard" {
+                        out.ret.insert("state".into(), Value::String("hard".into()));
+                    } else if st.kind == Kind::Link {
+                        out.ret.insert("state".into(), Value::String("link".into()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+async fn query(ctx: &ModuleCtx<'_>, p: &Params, path: &str, follow: bool) -> Result<Query, ModuleError> {
+    let mut script = remote::stat_snippet("P", path, false, None);
+    if follow {
+        script.push_str(&format!(
+            "[ -L {} ] && {{ {} }}\n",
+            sh_quote(path),
+            remote::stat_snippet("F", path, true, None)
+        ));
+    }
+    script.push_str(remote::whoami_snippet());
+    if let Some(src) = &p.src {
+        script.push_str(&remote::stat_snippet("S", src, false, None));
+        // A relative symlink target is resolved from the link's directory.
+        script.push_str(&format!(
+            "(cd {} 2>/dev/null && [ -e {} ]) && echo 'X|1'\n",
+            sh_quote(&remote::parent(path)),
+            sh_quote(src)
+        ));
+    }
+    let q = sh_quote(path);
+    if p.modification_time.is_some() || p.access_time.is_some() {
+        script.push_str(&format!(
+            "[ -e {q} ] && printf 'T|%s|%s\\n' \"$(date -r {q} +%Y%m%d%H%M.%S)\" \"$(date -d @$(stat -L -c %X {q}) +%Y%m%d%H%M.%S)\"\n"
+        ));
+    }
+    if p.recurse {
+        script.push_str(&format!(
+            "[ -d {q} ] && find {q} -mindepth 1 ! -type l -exec stat -c 'E|{}|%n' {{}} +\n",
+            remote::STAT_FMT
+        ));
+    }
+    script.push_str("true\n");
+    let out = ctx.run(&script).await?;
+    if out.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "cannot query {path}: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    let text = out.stdout_str();
+    let path_st = remote::parse_tagged(&text, "P")?;
+    let target = if text.lines().any(|l| l.starts_with("FS|")) {
+        remote::parse_tagged(&text, "F")?
+    } else {
+        None
+    };
+    let src = if p.src.is_some() {
+        remote::parse_tagged(&text, "S")?
+    } else {
+        None
+    };
+    let (mut mtime_fmt, mut atime_fmt) = (String::new(), String::new());
+    let mut entries = Vec::new();
+    for line in text.lines() {
+        if let Some(t) = line.strip_prefix("T|") {
+            let mut it = t.split('|');
+            mtime_fmt = it.next().unwrap_or("").to_string();
+            atime_fmt = it.next().unwrap_or("").to_string();
+        } else if let Some(e) = line.strip_prefix("E|") {
+            // 13 stat fields, then the name (which may contain '|').
+            let fields: Vec<&str> = e.splitn(14, '|').collect();
+            if fields.len() == 14 {
+                if let Some(st) = remote::parse_stat(&fields[..13].join("|")) {
+                    entries.push((st, fields[13].to_string()));
+                }
+            }
+        }
+    }
+    Ok(Query {
+        path: path_st,
+        target,
+        src,
+        src_exists: text.lines().any(|l| l == "X|1"),
+        user: remote::parse_whoami(&text),
+        mtime_fmt,
+        atime_fmt,
+        entries,
+    })
+}
+
+struct Plan {
+    script: String,
+    diff: Diff,
+    /// The path's stat after the change (None: absent).
+    after: Option<RemoteStat>,
+}
+
+/// A stat for a path this run creates.
+fn new_stat(kind: Kind, user: &remote::RemoteUser) -> RemoteStat {
+    let base = if kind == Kind::Dir { 0o777 } else { 0o666 };
+    RemoteStat {
+        kind,
+        type_text: String::new(),
+        mode: if kind == Kind::Link { 0o777 } else { base & !user.umask },
+        uid: user.uid,
+        gid: user.gid,
+        owner: user.user.clone(),
+        group: user.group.clone(),
+        size: 0,
+        mtime: 0,
+        atime: 0,
+        ctime: 0,
+        inode: 0,
+        dev: 0,
+        nlink: 1,
+        link_target: None,
+        checksum: None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan(
+    p: &Params,
+    path: &str,
+    state: &str,
+    q: &Query,
+    attrs: &Attrs,
+    follow: bool,
+    mtime: &TimeSpec,
+    atime: &TimeSpec,
+) -> Result<Plan, ModuleError> {
+    let qp = sh_quote(path);
+    let prev_state = match &q.path {
+        None => "absent",
+        Some(st) if st.kind == Kind::File && st.nlink > 1 => "hard",
+        Some(st) => st.kind.state_name(),
+    };
+    let mut script = String::new();
+    let mut before: Vec<(&str, String)> = vec![("state", prev_state.to_string())];
+    let mut after_kv: Vec<(&str, String)> = vec![("state", state.to_string())];
+    let mut after: Option<RemoteStat> = q.path.clone();
+    // The path attributes apply to: a link's target when following it.
+    let attr_target = path;
+    let mut attr_stat = q.path.clone();
+    let mut link_attrs = false;
+    match state {
+        "absent" => {
+            if q.path.is_some() {
+                script.push_str(&format!("rm -rf -- {qp} || exit 1\n"));
+            }
+            after = None;
+            return Ok(Plan {
+                diff: remote::attr_diff(path, &before, &after_kv),
+                script,
+                after,
+            });
+        }
+        "file" => match &q.path {
+            None => return Err(ModuleError::Failed(format!("file ({path}) is absent, cannot continue"))),
+            Some(st) if st.kind == Kind::Link && follow => match &q.target {
+                Some(t) if t.kind != Kind::Dir => attr_stat = Some(t.clone()),
+                Some(_) => {
+                    return Err(ModuleError::Failed(format!(
+                        "file ({path}) is a link to a directory, cannot continue"
+                    )))
+                }
+                None => {
+                    return Err(ModuleError::Failed(format!(
+                        "file ({path}) is a broken link, cannot continue"
+                    )))
+                }
+            },
+            Some(st) if st.kind == Kind::Dir => {
+                return Err(ModuleError::Failed(format!(
+                    "file ({path}) is directory, cannot continue"
+                )))
+            }
+            Some(st) if st.kind == Kind::Link => link_attrs = true,
+            Some(_) => {}
+        },
+        "directory" => match &q.path {
+            None => {
+                script.push_str(&format!("mkdir -p -- {qp} || exit 1\n"));
+                attr_stat = Some(new_stat(Kind::Dir, &q.user));
+                after = attr_stat.clone();
+            }
+            Some(st) if st.kind == Kind::Dir => {}
+            Some(st) if st.kind == Kind::Link && follow && q.target.as_ref().is_some_and(|t| t.kind == Kind::Dir) => {
+                attr_stat = q.target.clone();
+            }
+            Some(_) => {
+                return Err(ModuleError::Failed(format!(
+                    "{path} already exists as a {}",
+                    prev_state
+                )))
+            }
+        },
+        "link" => {
+            let src = p
+                .src
+                .as_deref()
+                .ok_or_else(|| ModuleError::Args("file: src is required for state=link".into()))?;
+            if !p.force && !q.src_exists {
+                return Err(ModuleError::Failed(format!(
+                    "src file does not exist, use \"force=yes\" if you really want to create the link: {src}"
+                )));
+            }
+            link_attrs = true;
+            match &q.path {
+                Some(st) if st.kind == Kind::Link && st.link_target.as_deref() == Some(src) => {}
+                Some(st) if st.kind == Kind::Link || p.force && st.kind != Kind::Dir => {
+                    before.push(("src", st.link_target.clone().unwrap_or_default()));
+                    after_kv.push(("src", src.to_string()));
+                    script.push_str(&format!("rm -f -- {qp} && ln -s -- {} {qp} || exit 1\n", sh_quote(src)));
+                    after = Some(new_stat(Kind::Link, &q.user));
+                }
+                Some(st) if st.kind == Kind::Dir && p.force => {
+                    script.push_str(&format!("rmdir -- {qp} && ln -s -- {} {qp} || exit 1\n", sh_quote(src)));
+                    after = Some(new_stat(Kind::Link, &q.user));
+                }
+                Some(_) => {
+                    return Err(ModuleError::Failed(format!(
+                        "refusing to convert from {prev_state} to symlink for {path}"
+                    )))
+                }
+                None => {
+                    after_kv.push(("src", src.to_string()));
+                    script.push_str(&format!("ln -s -- {} {qp} || exit 1\n", sh_quote(src)));
+                    after = Some(new_stat(Kind::Link, &q.user));
+                }
+            }
+            attr_stat = after.clone();
+        }
+        "hard" => {
+            let src = p
+                .src
+                .as_deref()
+                .ok_or_else(|| ModuleError::Args("file: src is required for state=hard".into()))?;
+            let Some(s) = &q.src else {
+                return Err(ModuleError::Failed(format!("src does not exist: {src}")));
+            };
+            match &q.path {
+                Some(st) if st.inode == s.inode && st.dev == s.dev => {}
+                Some(st) if st.kind == Kind::Dir => {
+                    return Err(ModuleError::Failed(format!(
+                        "refusing to convert from directory to hard link for {path}"
+                    )))
+                }
+                Some(st) if !p.force && (st.kind != Kind::File || st.nlink <= 1) && st.kind != Kind::Link => {
+                    return Err(ModuleError::Failed(format!(
+                        "cannot link: {path} exists as a {prev_state} (use force=yes to replace it)"
+                    )))
+                }
+                _ => {
+                    after_kv.push(("src", src.to_string()));
+                    script.push_str(&format!("ln -f -- {} {qp} || exit 1\n", sh_quote(src)));
+                    after = Some(s.clone());
+                }
+            }
+            attr_stat = after.clone();
+        }
+        "touch" => {
+            if q.path.is_none() {
+                script.push_str(&format!("touch -- {qp} || exit 1\n"));
+                attr_stat = Some(new_stat(Kind::File, &q.user));
+                after = attr_stat.clone();
+            } else if let (Some(st), true) = (&q.path, follow) {
+                if st.kind == Kind::Link {
+                    if let Some(t) = &q.target {
+                        attr_stat = Some(t.clone());
+                    }
+                }
+            }
+        }
+        other => return Err(ModuleError::Args(format!("file: invalid state `{other}`"))),
+    }
+    // Attributes.
+    if let Some(st) = &attr_stat {
+        let mut c = attrs.changes(st);
+        if link_attrs {
+            c.mode = None;
+        }
+        if !c.is_empty() {
+            let (b, a) = remote::attr_diff_pairs(st, &c);
+            before.extend(b);
+            after_kv.extend(a);
+            script.push_str(&attr_commands(attr_target, &c, link_attrs));
+            let n = predicted(st, &c);
+            if link_attrs || q.target.is_none() || state == "directory" && q.path.is_none() {
+                after = Some(n);
+            } else if let Some(a) = after.as_mut() {
+                a.mode = n.mode;
+            }
+        }
+    }
+    // Times (touch, or explicit values).
+    let exists_before = q.path.is_some();
+    let mut touch_time = |spec: &TimeSpec, flag: &str, current: &str, key: &'static str| match spec {
+        TimeSpec::Preserve => {}
+        TimeSpec::Now => {
+            script.push_str(&format!("touch -{flag} -- {qp} || exit 1\n"));
+            after_kv.push((key, "now".into()));
+        }
+        TimeSpec::At(t) => {
+            if !exists_before || current != t {
+                script.push_str(&format!("touch -{flag} -t {t} -- {qp} || exit 1\n"));
+                before.push((key, current.to_string()));
+                after_kv.push((key, t.clone()));
+            }
+        }
+    };
+    if state != "absent" && state != "link" && state != "hard" {
+        touch_time(mtime, "m", &q.mtime_fmt, "mtime");
+        touch_time(atime, "a", &q.atime_fmt, "atime");
+    }
+    // Recursion below a directory.
+    if p.recurse {
+        let mut n = 0;
+        for (st, name) in &q.entries {
+            let c = attrs.changes(st);
+            if !c.is_empty() {
+                script.push_str(&attr_commands(name, &c, false));
+                n += 1;
+            }
+        }
+        if n > 0 {
+            after_kv.push(("recursed_changes", n.to_string()));
+        }
+    }
+    if prev_state == state && script.is_empty() {
+        return Ok(Plan {
+            diff: Diff::default(),
+            script,
+            after,
+        });
+    }
+    Ok(Plan {
+        diff: remote::attr_diff(path, &before, &after_kv),
+        script,
+        after,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::TestEnv;
+    use super::*;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode_of(p: &str) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[tokio::test]
+    async fn directory_apply_idempotent_and_check_mode() {
+        let env = TestEnv::new();
+        let d = env.path("a/b");
+        let args = json!({"path": d, "state": "directory", "mode": "0750"});
+        // Check mode on a missing directory predicts a change and creates nothing.
+        let r = env.run(&FileModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert!(!std::path::Path::new(&d).exists());
+        let r = env.run(&FileModule, args.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(mode_of(&d), 0o750);
+        assert_eq!(r.ret["mode"], "0750");
+        assert_eq!(r.ret["state"], "directory");
+        let r = env.run(&FileModule, args.clone(), false).await.unwrap();
+        assert!(!r.changed);
+        // Symbolic mode change: check mode predicts, leaves it, real run applies.
+        let args = json!({"path": d, "state": "directory", "mode": "g+w,o+rx"});
+        let r = env.run(&FileModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert!(r.diff[0].before.contains("mode: '0750'") && r.diff[0].after.contains("mode: '0775'"));
+        assert_eq!(mode_of(&d), 0o750);
+        let r = env.run(&FileModule, args.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(mode_of(&d), 0o775);
+        assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
+    }
+
+    #[tokio::test]
+    async fn file_state_attrs_and_errors() {
+        let env = TestEnv::new();
+        let f = env.path("f");
+        let e = env.run(&FileModule, json!({"path": f, "mode": "0600"}), false).await;
+        assert!(matches!(e, Err(ModuleError::Failed(m)) if m.contains("absent")));
+        std::fs::write(&f, "x").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let args = json!({"path": f, "mode": "0600"});
+        assert!(env.run(&FileModule, args.clone(), true).await.unwrap().changed);
+        assert_eq!(mode_of(&f), 0o644);
+        assert!(env.run(&FileModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(mode_of(&f), 0o600);
+        assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
+        // Owner given as the current user's name or uid is no change.
+        let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        let r = env
+            .run(&FileModule, json!({"path": f, "owner": me.trim()}), false)
+            .await
+            .unwrap();
+        assert!(!r.changed);
+        let e = env.run(&FileModule, json!({"path": f, "state": "bogus"}), false).await;
+        assert!(matches!(e, Err(ModuleError::Args(_))));
+        let e = env.run(&FileModule, json!({"path": f, "mode": "xyz"}), false).await;
+        assert!(matches!(e, Err(ModuleError::Args(_))));
+    }
+
+    #[tokio::test]
+    async fn links_touch_and_absent() {
+        let env = TestEnv::new();
+        let target = env.path("t");
+        std::fs::write(&target, "t").unwrap();
+        let l = env.path("l");
+        let args = json!({"path": l, "src": target, "state": "link"});
+        assert!(env.run(&FileModule, args.clone(), true).await.unwrap().changed);
+        assert!(std::fs::symlink_metadata(&l).is_err());
+        assert!(env.run(&FileModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(std::fs::read_link(&l).unwrap().display().to_string(), target);
+        assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
+        // Missing src without force fails; with force the link is made.
+        let e = env
+            .run(
+                &FileModule,
+                json!({"path": env.path("l2"), "src": "missing", "state": "link"}),
+                false,
+            )
+            .await;
+        assert!(matches!(e, Err(ModuleError::Failed(_))));
+        let r = env
+            .run(
+                &FileModule,
+                json!({"path": env.path("l2"), "src": "missing", "state": "link", "force": true}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(r.changed);
+        // Hard link.
+        let h = env.path("h");
+        let args = json!({"path": h, "src": target, "state": "hard"});
+        assert!(env.run(&FileModule, args.clone(), false).await.unwrap().changed);
+        assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
+        // Touch: creates, always changes with "now", not with preserve.
+        let t = env.path("touched");
+        let r = env
+            .run(&FileModule, json!({"path": t, "state": "touch", "mode": "0600"}), false)
+            .await
+            .unwrap();
+        assert!(r.changed);
+        assert_eq!(mode_of(&t), 0o600);
+        let pres = json!({"path": t, "state": "touch", "modification_time": "preserve", "access_time": "preserve"});
+        assert!(!env.run(&FileModule, pres, false).await.unwrap().changed);
+        let at =
+            json!({"path": t, "state": "touch", "modification_time": "202001021530.00", "access_time": "preserve"});
+        assert!(env.run(&FileModule, at.clone(), false).await.unwrap().changed);
+        assert!(!env.run(&FileModule, at, false).await.unwrap().changed);
+        // Absent.
+        let args = json!({"path": env.path("l"), "state": "absent"});
+        assert!(env.run(&FileModule, args.clone(), true).await.unwrap().changed);
+        assert!(std::fs::symlink_metadata(env.path("l")).is_ok());
+        assert!(env.run(&FileModule, args.clone(), false).await.unwrap().changed);
+        assert!(std::fs::symlink_metadata(env.path("l")).is_err());
+        assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
+    }
+
+    #[tokio::test]
+    async fn recurse_sets_modes_below() {
+        let env = TestEnv::new();
+        let d = env.path("tree");
+        std::fs::create_dir_all(format!("{d}/sub")).unwrap();
+        std::fs::write(format!("{d}/sub/f"), "x").unwrap();
+        std::fs::set_permissions(format!("{d}/sub/f"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let args = json!({"path": d, "state": "directory", "recurse": true, "mode": "u=rwX,g=rX,o=rX"});
+        assert!(env.run(&FileModule, args.clone(), true).await.unwrap().changed);
+        assert_eq!(mode_of(&format!("{d}/sub/f")), 0o600);
+        assert!(env.run(&FileModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(mode_of(&format!("{d}/sub/f")), 0o644);
+        assert_eq!(mode_of(&format!("{d}/sub")), 0o755);
+        assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
+    }
+}

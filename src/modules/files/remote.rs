@@ -1,0 +1,410 @@
+//! Remote state queries and attribute changes shared by the file modules.
+//!
+//! A query is one shell script whose output is tagged lines (`S|...` for a
+//! stat, `C|...` for a checksum, `L|...` for a link target), so a module can
+//! learn everything it needs about several paths in one round trip.
+
+use serde_json::{Map, Value};
+
+use crate::connection::sh_quote;
+use crate::modules::args::Mode;
+use crate::modules::{Diff, ModuleCtx, ModuleError};
+
+/// What kind of file a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Link,
+    Other,
+}
+
+impl Kind {
+    /// Ansible's name for the state of a path of this kind.
+    pub fn state_name(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Dir => "directory",
+            Kind::Link => "link",
+            Kind::Other => "file",
+        }
+    }
+}
+
+/// A remote `stat`.
+#[derive(Debug, Clone)]
+pub struct RemoteStat {
+    pub kind: Kind,
+    /// `%F` text (`regular file`, `directory`, `fifo`, ...).
+    pub type_text: String,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+    pub size: u64,
+    pub mtime: i64,
+    pub atime: i64,
+    pub ctime: i64,
+    pub inode: u64,
+    pub dev: u64,
+    pub nlink: u64,
+    pub link_target: Option<String>,
+    pub checksum: Option<String>,
+}
+
+/// `stat -c` format matching [`parse_stat`].
+pub const STAT_FMT: &str = "%F|%a|%u|%g|%U|%G|%s|%Y|%X|%Z|%i|%d|%h";
+
+/// Shell snippet printing `S|<stat>` (and `L|<target>` for a link, `C|<sum>`
+/// for a regular file when `algo` is given) for `path`, or `S|ABSENT`. Every
+/// line is prefixed with `tag` so several paths can share one script.
+pub fn stat_snippet(tag: &str, path: &str, follow: bool, algo: Option<&str>) -> String {
+    let p = sh_quote(path);
+    let l = if follow { "-L " } else { "" };
+    let mut s = format!(
+        "if [ -e {p} ] || [ -L {p} ]; then printf '{tag}S|'; stat {l}-c '{STAT_FMT}' -- {p} 2>/dev/null || echo ERR; \
+         [ -L {p} ] && printf '{tag}L|%s\\n' \"$(readlink -- {p})\"; "
+    );
+    if let Some(a) = algo {
+        s.push_str(&format!(
+            "[ -f {p} ] && printf '{tag}C|%s\\n' \"$({a}sum < {p} 2>/dev/null | cut -d' ' -f1)\"; "
+        ));
+    }
+    s.push_str(&format!("else echo '{tag}S|ABSENT'; fi\n"));
+    s
+}
+
+/// Parse a `stat -c STAT_FMT` line.
+pub fn parse_stat(line: &str) -> Option<RemoteStat> {
+    let f: Vec<&str> = line.split('|').collect();
+    if f.len() < 13 {
+        return None;
+    }
+    let kind = match f[0] {
+        "regular file" | "regular empty file" => Kind::File,
+        "directory" => Kind::Dir,
+        "symbolic link" => Kind::Link,
+        _ => Kind::Other,
+    };
+    Some(RemoteStat {
+        kind,
+        type_text: f[0].to_string(),
+        mode: u32::from_str_radix(f[1], 8).ok()?,
+        uid: f[2].parse().ok()?,
+        gid: f[3].parse().ok()?,
+        owner: f[4].to_string(),
+        group: f[5].to_string(),
+        size: f[6].parse().ok()?,
+        mtime: f[7].parse().ok()?,
+        atime: f[8].parse().ok()?,
+        ctime: f[9].parse().ok()?,
+        inode: f[10].parse().ok()?,
+        dev: f[11].parse().ok()?,
+        nlink: f[12].parse().ok()?,
+        link_target: None,
+        checksum: None,
+    })
+}
+
+/// The result of [`stat_snippet`] for one tag: `None` when the path is absent.
+pub fn parse_tagged(out: &str, tag: &str) -> Result<Option<RemoteStat>, ModuleError> {
+    let mut st: Option<RemoteStat> = None;
+    let mut seen = false;
+    for line in out.lines() {
+        let Some(rest) = line.strip_prefix(tag) else { continue };
+        if let Some(s) = rest.strip_prefix("S|") {
+            seen = true;
+            if s == "ABSENT" {
+                return Ok(None);
+            }
+            st = Some(parse_stat(s).ok_or_else(|| ModuleError::Failed(format!("cannot parse remote stat `{s}`")))?);
+        } else if let Some(t) = rest.strip_prefix("L|") {
+            if let Some(s) = st.as_mut() {
+                s.link_target = Some(t.to_string());
+            }
+        } else if let Some(c) = rest.strip_prefix("C|") {
+            if let Some(s) = st.as_mut() {
+                if !c.is_empty() {
+                    s.checksum = Some(c.to_string());
+                }
+            }
+        }
+    }
+    if !seen {
+        return Err(ModuleError::Failed(format!("remote query gave no answer for `{tag}`")));
+    }
+    Ok(st)
+}
+
+/// Facts about the remote user, printed by [`whoami_snippet`].
+#[derive(Debug, Clone, Default)]
+pub struct RemoteUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub user: String,
+    pub group: String,
+    pub umask: u32,
+}
+
+pub fn whoami_snippet() -> &'static str {
+    "printf 'U|%s|%s|%s|%s|%s\\n' \"$(id -u)\" \"$(id -g)\" \"$(id -un)\" \"$(id -gn)\" \"$(umask)\"\n"
+}
+
+pub fn parse_whoami(out: &str) -> RemoteUser {
+    for line in out.lines() {
+        if let Some(rest) = line.strip_prefix("U|") {
+            let f: Vec<&str> = rest.split('|').collect();
+            if f.len() >= 5 {
+                return RemoteUser {
+                    uid: f[0].parse().unwrap_or(0),
+                    gid: f[1].parse().unwrap_or(0),
+                    user: f[2].to_string(),
+                    group: f[3].to_string(),
+                    umask: u32::from_str_radix(f[4].trim(), 8).unwrap_or(0o022),
+                };
+            }
+        }
+    }
+    RemoteUser {
+        umask: 0o022,
+        ..Default::default()
+    }
+}
+
+/// Run a script on the host; a non-zero status is a module failure with
+/// the script's stderr.
+pub async fn run_ok(ctx: &ModuleCtx<'_>, script: &str, what: &str) -> Result<String, ModuleError> {
+    // Long scripts go on stdin: a single argument is limited to 128 KiB on Linux.
+    let out = if script.len() > 64 * 1024 {
+        ctx.run_with_stdin("/bin/sh -s", script.as_bytes().to_vec()).await?
+    } else {
+        ctx.run(script).await?
+    };
+    if out.status != 0 {
+        let err = out.stderr_str();
+        let err = err.trim();
+        return Err(ModuleError::Failed(format!(
+            "{what} failed (exit status {}){}",
+            out.status,
+            if err.is_empty() {
+                String::new()
+            } else {
+                format!(": {err}")
+            }
+        )));
+    }
+    Ok(out.stdout_str())
+}
+
+/// Desired ownership and permissions.
+#[derive(Debug, Clone, Default)]
+pub struct Attrs {
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub mode: Option<Mode>,
+}
+
+/// What must change on an existing path to match [`Attrs`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttrChange {
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+impl AttrChange {
+    pub fn is_empty(&self) -> bool {
+        self.mode.is_none() && self.owner.is_none() && self.group.is_none()
+    }
+}
+
+fn name_matches(want: &str, name: &str, id: u32) -> bool {
+    if want.bytes().all(|b| b.is_ascii_digit()) && !want.is_empty() {
+        want.parse::<u32>().ok() == Some(id)
+    } else {
+        want == name
+    }
+}
+
+impl Attrs {
+    /// The final mode of a path currently at `current` (None: leave alone).
+    pub fn target_mode(&self, current: u32, is_dir: bool) -> Option<u32> {
+        self.mode.as_ref().and_then(|m| m.apply_to(current, is_dir))
+    }
+
+    pub fn changes(&self, st: &RemoteStat) -> AttrChange {
+        let mut c = AttrChange::default();
+        if st.kind != Kind::Link {
+            if let Some(m) = self.target_mode(st.mode, st.kind == Kind::Dir) {
+                if m & 0o7777 != st.mode & 0o7777 {
+                    c.mode = Some(m);
+                }
+            }
+        }
+        if let Some(o) = &self.owner {
+            if !name_matches(o, &st.owner, st.uid) {
+                c.owner = Some(o.clone());
+            }
+        }
+        if let Some(g) = &self.group {
+            if !name_matches(g, &st.group, st.gid) {
+                c.group = Some(g.clone());
+            }
+        }
+        c
+    }
+}
+
+/// Shell commands applying `c` to `path` (`-h`: act on a link itself).
+pub fn attr_commands(path: &str, c: &AttrChange, link: bool) -> String {
+    let p = sh_quote(path);
+    let h = if link { "-h " } else { "" };
+    let mut s = String::new();
+    match (&c.owner, &c.group) {
+        (Some(o), Some(g)) => s.push_str(&format!("chown {h}{}:{} -- {p} || exit 1\n", sh_quote(o), sh_quote(g))),
+        (Some(o), None) => s.push_str(&format!("chown {h}{} -- {p} || exit 1\n", sh_quote(o))),
+        (None, Some(g)) => s.push_str(&format!("chgrp {h}{} -- {p} || exit 1\n", sh_quote(g))),
+        (None, None) => {}
+    }
+    if let Some(m) = c.mode {
+        s.push_str(&format!("chmod {:04o} -- {p} || exit 1\n", m));
+    }
+    s
+}
+
+/// `0644`-style mode text, as Ansible returns it.
+pub fn mode_str(m: u32) -> String {
+    format!("{:04o}", m & 0o7777)
+}
+
+/// YAML-ish `key: value` lines for an attribute diff.
+pub fn attr_diff(path: &str, before: &[(&str, String)], after: &[(&str, String)]) -> Diff {
+    let text = |kv: &[(&str, String)]| {
+        let mut s = format!("path: {path}\n");
+        for (k, v) in kv {
+            s.push_str(&format!("{k}: {v}\n"));
+        }
+        s
+    };
+    Diff {
+        before_header: path.to_string(),
+        after_header: path.to_string(),
+        before: text(before),
+        after: text(after),
+    }
+}
+
+/// `key: value` pairs of a diff side.
+pub type DiffPairs = Vec<(&'static str, String)>;
+
+/// Before/after pairs for the attributes in `c`.
+pub fn attr_diff_pairs(st: &RemoteStat, c: &AttrChange) -> (DiffPairs, DiffPairs) {
+    let mut b = Vec::new();
+    let mut a = Vec::new();
+    if let Some(m) = c.mode {
+        b.push(("mode", format!("'{}'", mode_str(st.mode))));
+        a.push(("mode", format!("'{}'", mode_str(m))));
+    }
+    if let Some(o) = &c.owner {
+        b.push(("owner", st.owner.clone()));
+        a.push(("owner", o.clone()));
+    }
+    if let Some(g) = &c.group {
+        b.push(("group", st.group.clone()));
+        a.push(("group", g.clone()));
+    }
+    (b, a)
+}
+
+/// Common return values describing a path (`mode`, `owner`, `uid`, ...).
+pub fn stat_returns(ret: &mut Map<String, Value>, st: &RemoteStat) {
+    ret.insert("mode".into(), Value::String(mode_str(st.mode)));
+    ret.insert("owner".into(), Value::String(st.owner.clone()));
+    ret.insert("group".into(), Value::String(st.group.clone()));
+    ret.insert("uid".into(), st.uid.into());
+    ret.insert("gid".into(), st.gid.into());
+    ret.insert("size".into(), st.size.into());
+    ret.insert("state".into(), Value::String(st.kind.state_name().into()));
+}
+
+/// The stat a path will have after `c` is applied (for check mode and to
+/// avoid a second query after applying).
+pub fn predicted(st: &RemoteStat, c: &AttrChange) -> RemoteStat {
+    let mut n = st.clone();
+    if let Some(m) = c.mode {
+        n.mode = m;
+    }
+    if let Some(o) = &c.owner {
+        match o.parse::<u32>() {
+            Ok(id) => n.uid = id,
+            Err(_) => n.owner = o.clone(),
+        }
+    }
+    if let Some(g) = &c.group {
+        match g.parse::<u32>() {
+            Ok(id) => n.gid = id,
+            Err(_) => n.group = g.clone(),
+        }
+    }
+    n
+}
+
+/// Text for a content diff: `None` for binary or very large content.
+pub fn diff_text(data: &[u8]) -> Option<String> {
+    if data.len() > 1024 * 1024 || data.contains(&0) {
+        return None;
+    }
+    String::from_utf8(data.to_vec()).ok()
+}
+
+/// SHA-1 hex of bytes (Ansible's default checksum).
+pub fn sha1_hex(data: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    hex(&Sha1::digest(data))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `dirname` of a remote path.
+pub fn parent(path: &str) -> String {
+    let t = path.trim_end_matches('/');
+    match t.rfind('/') {
+        Some(0) => "/".into(),
+        Some(i) => t[..i].to_string(),
+        None => ".".into(),
+    }
+}
+
+/// `basename` of a path.
+pub fn basename(path: &str) -> String {
+    path.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines() {
+        let st = parse_stat("regular file|644|0|0|root|root|12|1700000000|1700000001|1700000002|42|2049|1").unwrap();
+        assert_eq!(st.kind, Kind::File);
+        assert_eq!(st.mode, 0o644);
+        assert_eq!(st.size, 12);
+        assert!(parse_stat("garbage").is_none());
+        let attrs = Attrs {
+            mode: Some(Mode::Symbolic("u+x".into())),
+            owner: Some("0".into()),
+            group: Some("wheel".into()),
+        };
+        let c = attrs.changes(&st);
+        assert_eq!(c.mode, Some(0o744));
+        assert_eq!(c.owner, None);
+        assert_eq!(c.group, Some("wheel".into()));
+        assert_eq!(parent("/a/b/"), "/a");
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(basename("/a/b/"), "b");
+    }
+}

@@ -1,0 +1,228 @@
+//! `stat`: facts about a remote path.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::remote::{self, mode_str, Kind};
+use crate::modules::args::{de_bool, de_opt_string};
+use crate::modules::{
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("path", OptKind::Path, "The path to examine.")
+        .required()
+        .aliases(&["dest", "name"]),
+    OptionDoc::new("follow", OptKind::Bool, "Follow symbolic links.").default("no"),
+    OptionDoc::new("get_checksum", OptKind::Bool, "Return a checksum of a regular file.").default("yes"),
+    OptionDoc::new("checksum_algorithm", OptKind::Str, "Algorithm of the checksum.")
+        .default("sha1")
+        .choices(&["md5", "sha1", "sha224", "sha256", "sha384", "sha512"])
+        .aliases(&["checksum", "checksum_algo"]),
+    OptionDoc::new(
+        "get_mime",
+        OptKind::Bool,
+        "Accepted for compatibility; no MIME detection is done.",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "get_attributes",
+        OptKind::Bool,
+        "Accepted for compatibility; not gathered.",
+    )
+    .default("yes"),
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    name: "stat",
+    aliases: &[],
+    short: "Retrieve file or file system status",
+    description: "Returns facts about a path (type, mode, owner, size, times, checksum) in the `stat` \
+dictionary. `stat.exists` is false when the path does not exist. Never changes anything.",
+    free_form: false,
+    options: OPTIONS,
+    examples: "- stat:\n    path: /etc/foo.conf\n  register: st\n- debug:\n    msg: \"{{ st.stat.mode }}\"\n  when: st.stat.exists\n",
+    returns: &[ReturnDoc {
+        name: "stat",
+        description: "exists, path, mode ('0644'), isdir, isreg, islnk, lnk_source, lnk_target, uid, gid, pw_name, gr_name, size, mtime, atime, ctime, inode, dev, nlink, checksum, permission bits (rusr, wusr, ...)",
+    }],
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(deserialize_with = "de_opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "de_bool")]
+    follow: bool,
+    #[serde(default = "yes", deserialize_with = "de_bool")]
+    get_checksum: bool,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    checksum_algorithm: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    get_mime: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    get_attributes: Option<Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub struct StatModule;
+
+#[async_trait]
+impl Module for StatModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let p: Params = parse_params(&DOC, args)?;
+        let path = p
+            .path
+            .ok_or_else(|| ModuleError::Args("stat: `path` is required".into()))?;
+        let algo = p.checksum_algorithm.unwrap_or_else(|| "sha1".into());
+        if !["md5", "sha1", "sha224", "sha256", "sha384", "sha512"].contains(&algo.as_str()) {
+            return Err(ModuleError::Args(format!(
+                "stat: unsupported checksum_algorithm `{algo}`"
+            )));
+        }
+        let q = sh_path(&path);
+        let mut script = remote::stat_snippet("", &path, p.follow, p.get_checksum.then_some(algo.as_str()));
+        script.push_str(&format!(
+            "[ -r {q} ] && echo 'R|r'; [ -w {q} ] && echo 'R|w'; [ -x {q} ] && echo 'R|x'; \
+             printf 'P|%s\\n' \"$(readlink -f -- {q} 2>/dev/null)\"; true\n"
+        ));
+        let out = ctx.run(&script).await?;
+        let text = out.stdout_str();
+        let st = remote::parse_tagged(&text, "")?;
+        let Some(st) = st else {
+            let mut m = Map::new();
+            m.insert("exists".into(), Value::Bool(false));
+            return Ok(ModuleOutcome::ok().with("stat", Value::Object(m)));
+        };
+        let access: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("R|")).collect();
+        let real = text
+            .lines()
+            .find_map(|l| l.strip_prefix("P|"))
+            .unwrap_or("")
+            .to_string();
+        let mut m = Map::new();
+        let b = |v: bool| Value::Bool(v);
+        m.insert("exists".into(), b(true));
+        m.insert("path".into(), Value::String(path.clone()));
+        m.insert("mode".into(), Value::String(mode_str(st.mode)));
+        m.insert("isdir".into(), b(st.kind == Kind::Dir));
+        m.insert("isreg".into(), b(st.kind == Kind::File));
+        m.insert("islnk".into(), b(st.kind == Kind::Link));
+        m.insert("ischr".into(), b(st.type_text == "character special file"));
+        m.insert("isblk".into(), b(st.type_text == "block special file"));
+        m.insert("isfifo".into(), b(st.type_text == "fifo"));
+        m.insert("issock".into(), b(st.type_text == "socket"));
+        m.insert("uid".into(), st.uid.into());
+        m.insert("gid".into(), st.gid.into());
+        m.insert("pw_name".into(), Value::String(st.owner.clone()));
+        m.insert("gr_name".into(), Value::String(st.group.clone()));
+        m.insert("size".into(), st.size.into());
+        m.insert("mtime".into(), st.mtime.into());
+        m.insert("atime".into(), st.atime.into());
+        m.insert("ctime".into(), st.ctime.into());
+        m.insert("inode".into(), st.inode.into());
+        m.insert("dev".into(), st.dev.into());
+        m.insert("nlink".into(), st.nlink.into());
+        for (name, bit) in [
+            ("rusr", 0o400),
+            ("wusr", 0o200),
+            ("xusr", 0o100),
+            ("rgrp", 0o040),
+            ("wgrp", 0o020),
+            ("xgrp", 0o010),
+            ("roth", 0o004),
+            ("woth", 0o002),
+            ("xoth", 0o001),
+            ("isuid", 0o4000),
+            ("isgid", 0o2000),
+        ] {
+            m.insert(name.into(), b(st.mode & bit != 0));
+        }
+        m.insert("readable".into(), b(access.contains(&"r")));
+        m.insert("writeable".into(), b(access.contains(&"w")));
+        m.insert("executable".into(), b(access.contains(&"x")));
+        if st.kind == Kind::Link {
+            m.insert("lnk_source".into(), Value::String(real));
+            m.insert(
+                "lnk_target".into(),
+                Value::String(st.link_target.clone().unwrap_or_default()),
+            );
+        }
+        if let Some(c) = &st.checksum {
+            m.insert("checksum".into(), Value::String(c.clone()));
+        }
+        Ok(ModuleOutcome::ok().with("stat", Value::Object(m)))
+    }
+}
+
+fn sh_path(p: &str) -> String {
+    crate::connection::sh_quote(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::TestEnv;
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn stat_file_link_and_absent() {
+        let env = TestEnv::new();
+        let f = env.path("a.txt");
+        std::fs::write(&f, b"hello\n").unwrap();
+        std::os::unix::fs::symlink(&f, env.path("l")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let r = env.run(&StatModule, json!({"path": f}), false).await.unwrap();
+        assert!(!r.changed);
+        let s = &r.ret["stat"];
+        assert_eq!(s["exists"], true);
+        assert_eq!(s["mode"], "0640");
+        assert_eq!(s["isreg"], true);
+        assert_eq!(s["size"], 6);
+        assert_eq!(s["checksum"], remote::sha1_hex(b"hello\n"));
+        let r = env
+            .run(
+                &StatModule,
+                json!({"path": env.path("l"), "checksum_algorithm": "sha256"}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.ret["stat"]["islnk"], true);
+        assert_eq!(r.ret["stat"]["lnk_target"], f.as_str());
+        let r = env
+            .run(
+                &StatModule,
+                json!({"path": env.path("l"), "follow": true, "checksum_algorithm": "sha256"}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.ret["stat"]["isreg"], true);
+        use sha2::Digest;
+        assert_eq!(
+            r.ret["stat"]["checksum"],
+            remote::hex(&sha2::Sha256::digest(b"hello\n"))
+        );
+        let r = env
+            .run(&StatModule, json!({"path": env.path("nope")}), false)
+            .await
+            .unwrap();
+        assert_eq!(r.ret["stat"]["exists"], false);
+        let e = env.run(&StatModule, json!({"path": f, "bogus": 1}), false).await;
+        assert!(matches!(e, Err(ModuleError::Args(_))));
+    }
+}

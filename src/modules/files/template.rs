@@ -1,0 +1,243 @@
+//! `template`: render a Jinja template on the controller and copy the result.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::copy::{put_one, OneFile, Source};
+use super::remote::Attrs;
+use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::{
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new(
+        "src",
+        OptKind::Path,
+        "Template file (relative paths are searched in `templates/`).",
+    )
+    .required(),
+    OptionDoc::new("dest", OptKind::Path, "Where to write the result on the host.").required(),
+    OptionDoc::new("owner", OptKind::Str, "Owner name or uid."),
+    OptionDoc::new("group", OptKind::Str, "Group name or gid."),
+    OptionDoc::new(
+        "mode",
+        OptKind::Mode,
+        "Permissions (octal, symbolic, or `preserve` for the template's).",
+    ),
+    OptionDoc::new("backup", OptKind::Bool, "Keep a timestamped copy of the replaced file.").default("no"),
+    OptionDoc::new("force", OptKind::Bool, "Replace a destination whose content differs.").default("yes"),
+    OptionDoc::new(
+        "validate",
+        OptKind::Str,
+        "Command checking the rendered file; `%s` is its temporary path.",
+    ),
+    OptionDoc::new("newline_sequence", OptKind::Str, "Line ending of the result.")
+        .default("\\n")
+        .choices(&["\\n", "\\r", "\\r\\n"]),
+    OptionDoc::new(
+        "trim_blocks",
+        OptKind::Bool,
+        "Accepted for compatibility (the shared template settings apply).",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "lstrip_blocks",
+        OptKind::Bool,
+        "Accepted for compatibility (the shared template settings apply).",
+    )
+    .default("no"),
+    OptionDoc::new("follow", OptKind::Bool, "Write through a destination symbolic link.").default("no"),
+    OptionDoc::new(
+        "output_encoding",
+        OptKind::Str,
+        "Accepted for compatibility; output is UTF-8.",
+    )
+    .default("utf-8"),
+    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    name: "template",
+    aliases: &[],
+    short: "Template a file out to a target host",
+    description: "Renders `src` with the task's variables on the controller, then behaves like `copy` \
+with inline content: checksum comparison first, atomic upload only when the result differs.",
+    free_form: false,
+    options: OPTIONS,
+    examples: "- template:\n    src: nginx.conf.j2\n    dest: /etc/nginx/nginx.conf\n    mode: '0644'\n    validate: nginx -t -c %s\n",
+    returns: &[
+        ReturnDoc { name: "dest", description: "destination path" },
+        ReturnDoc { name: "src", description: "the template used" },
+        ReturnDoc { name: "checksum", description: "SHA-1 of the rendered file" },
+        ReturnDoc { name: "mode", description: "permissions, like '0644'" },
+        ReturnDoc { name: "backup_file", description: "path of the backup, when one was made" },
+    ],
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    src: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    dest: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    group: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_mode")]
+    mode: Option<Mode>,
+    #[serde(default, deserialize_with = "de_bool")]
+    backup: bool,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    force: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    newline_sequence: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[allow(dead_code)]
+    trim_blocks: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[allow(dead_code)]
+    lstrip_blocks: Option<bool>,
+    #[serde(default, deserialize_with = "de_bool")]
+    follow: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    output_encoding: Option<Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    unsafe_writes: Option<Value>,
+}
+
+pub struct TemplateModule;
+
+#[async_trait]
+impl Module for TemplateModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let p: Params = parse_params(&DOC, args)?;
+        let src = p
+            .src
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ModuleError::Args("template: `src` is required".into()))?;
+        let dest = p
+            .dest
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ModuleError::Args("template: `dest` is required".into()))?;
+        let newline = match p.newline_sequence.as_deref().unwrap_or("\\n") {
+            "\\n" | "\n" => "\n",
+            "\\r" | "\r" => "\r",
+            "\\r\\n" | "\r\n" => "\r\n",
+            other => {
+                return Err(ModuleError::Args(format!(
+                    "template: newline_sequence must be one of \\n, \\r, \\r\\n; got `{other}`"
+                )))
+            }
+        };
+        if let Some(v) = &p.validate {
+            if !v.contains("%s") {
+                return Err(ModuleError::Args(format!("template: validate must contain %s: {v}")));
+            }
+        }
+        let path = ctx.find_local("templates", &src)?;
+        let raw = std::fs::read_to_string(&path)
+            .map_err(|e| ModuleError::Failed(format!("cannot read template {}: {e}", path.display())))?;
+        let mut text = ctx
+            .templar
+            .render_file(&path, ctx.vars)
+            .map_err(|e| ModuleError::Failed(e.to_string()))?;
+        // Jinja drops the template's final newline; Ansible keeps it.
+        if raw.ends_with('\n') && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        if newline != "\n" {
+            text = text.replace("\r\n", "\n").replace('\n', newline);
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let src_mode = std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777);
+        let one = OneFile {
+            source: Source::Bytes(text.into_bytes()),
+            dest,
+            dir_basename: None,
+            attrs: Attrs {
+                owner: p.owner,
+                group: p.group,
+                mode: p.mode,
+            },
+            src_mode,
+            backup: p.backup,
+            force: p.force.unwrap_or(true),
+            validate: p.validate,
+            follow: p.follow,
+            src_display: Some(path.display().to_string()),
+        };
+        put_one(ctx, one).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::TestEnv;
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn renders_and_is_idempotent() {
+        let mut env = TestEnv::new();
+        std::fs::create_dir(env.path("templates")).unwrap();
+        std::fs::write(env.path("templates/app.j2"), "port={{ port }}\nname={{ name }}\n").unwrap();
+        env.vars = minijinja::Value::from_pairs([
+            ("port", minijinja::Value::from(8080)),
+            ("name", minijinja::Value::from("web")),
+        ]);
+        let d = env.path("app.conf");
+        let args = json!({"src": "app.j2", "dest": d, "mode": "0644"});
+        let r = env.run(&TemplateModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(r.diff[0].after, "port=8080\nname=web\n");
+        assert!(!std::path::Path::new(&d).exists());
+        assert!(env.run(&TemplateModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(std::fs::read_to_string(&d).unwrap(), "port=8080\nname=web\n");
+        assert!(!env.run(&TemplateModule, args.clone(), false).await.unwrap().changed);
+        // A changed variable changes the file.
+        env.vars = minijinja::Value::from_pairs([
+            ("port", minijinja::Value::from(9090)),
+            ("name", minijinja::Value::from("web")),
+        ]);
+        let r = env.run(&TemplateModule, args.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(r.diff[0].before, "port=8080\nname=web\n");
+        assert!(env.run(&TemplateModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(std::fs::read_to_string(&d).unwrap(), "port=9090\nname=web\n");
+        // CRLF output.
+        let crlf = json!({"src": "app.j2", "dest": d, "newline_sequence": "\\r\\n"});
+        assert!(env.run(&TemplateModule, crlf, false).await.unwrap().changed);
+        assert_eq!(std::fs::read_to_string(&d).unwrap(), "port=9090\r\nname=web\r\n");
+        // Errors.
+        let e = env
+            .run(&TemplateModule, json!({"src": "missing.j2", "dest": d}), false)
+            .await;
+        assert!(matches!(e, Err(ModuleError::Failed(_))));
+        let e = env
+            .run(
+                &TemplateModule,
+                json!({"src": "app.j2", "dest": d, "bogus": true}),
+                false,
+            )
+            .await;
+        assert!(matches!(e, Err(ModuleError::Args(_))));
+        std::fs::write(env.path("templates/bad.j2"), "{{ undefined_var }}\n").unwrap();
+        let e = env
+            .run(&TemplateModule, json!({"src": "bad.j2", "dest": d}), false)
+            .await;
+        assert!(matches!(e, Err(ModuleError::Failed(_))));
+    }
+}
