@@ -10,7 +10,7 @@
 //mod archive;
 //mod assemble;
 mod blockinfile;
-//mod find;
+mod find;
 mod lineinfile;
 mod pyre;
 mod replace;
@@ -27,7 +27,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(lineinfile::LineInFile));
     r.add(Arc::new(blockinfile::BlockInFile));
     r.add(Arc::new(replace::Replace));
-    //r.add(Arc::new(find::Find));
+    r.add(Arc::new(find::Find));
     //r.add(Arc::new(tempfile::TempFile));
     //r.add(Arc::new(assemble::Assemble));
     //r.add(Arc::new(archive::Archive));
