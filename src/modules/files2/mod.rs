@@ -8,13 +8,13 @@
 //! ([`ensure_attrs`]) so they count toward `changed` like in Ansible.
 
 //mod archive;
-//mod assemble;
+mod assemble;
 mod blockinfile;
 mod find;
 mod lineinfile;
 mod pyre;
 mod replace;
-//mod tempfile;
+mod tempfile;
 //mod unarchive;
 
 use std::sync::Arc;
@@ -28,8 +28,8 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(blockinfile::BlockInFile));
     r.add(Arc::new(replace::Replace));
     r.add(Arc::new(find::Find));
-    //r.add(Arc::new(tempfile::TempFile));
-    //r.add(Arc::new(assemble::Assemble));
+    r.add(Arc::new(tempfile::TempFile));
+    r.add(Arc::new(assemble::Assemble));
     //r.add(Arc::new(archive::Archive));
     //r.add(Arc::new(unarchive::Unarchive));
 }
