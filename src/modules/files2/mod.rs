@@ -7,7 +7,7 @@
 //! ([`write_file`]). Owner/group/mode are compared and applied separately
 //! ([`ensure_attrs`]) so they count toward `changed` like in Ansible.
 
-//mod archive;
+mod archive;
 mod assemble;
 mod blockinfile;
 mod find;
@@ -30,7 +30,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(find::Find));
     r.add(Arc::new(tempfile::TempFile));
     r.add(Arc::new(assemble::Assemble));
-    //r.add(Arc::new(archive::Archive));
+    r.add(Arc::new(archive::Archive));
     //r.add(Arc::new(unarchive::Unarchive));
 }
 
