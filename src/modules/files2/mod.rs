@@ -15,7 +15,7 @@ mod lineinfile;
 mod pyre;
 mod replace;
 mod tempfile;
-//mod unarchive;
+mod unarchive;
 
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(tempfile::TempFile));
     r.add(Arc::new(assemble::Assemble));
     r.add(Arc::new(archive::Archive));
-    //r.add(Arc::new(unarchive::Unarchive));
+    r.add(Arc::new(unarchive::Unarchive));
 }
 
 /// What kind of object a path names (after following symlinks).
