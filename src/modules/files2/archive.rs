@@ -277,11 +277,10 @@ impl Module for Archive {
                     .with("state", dest_state)
                     .with("archived", Vec::<String>::new()));
             }
-            return Ok(ModuleOutcome::failed(format!(
-                "Error, no source paths were found: {}",
-                p.path.join(", ")
-            ))
-            .with("missing", missing));
+            return Ok(
+                ModuleOutcome::failed(format!("Error, no source paths were found: {}", p.path.join(", ")))
+                    .with("missing", missing),
+            );
         }
 
         // Build the new archive next to dest (or in /tmp when its directory
@@ -295,8 +294,10 @@ impl Module for Archive {
                 "bz2" => "bzip2 -9 -c",
                 _ => "xz -c",
             };
-            format!("n=\"$w/new\"; {tool} < {src} > \"$n\" || exit 1; new=$(sha1sum < {src}); \
-                     old=$( [ -f {d} ] && {decompress} < {d} 2>/dev/null | sha1sum ); echo; ")
+            format!(
+                "n=\"$w/new\"; {tool} < {src} > \"$n\" || exit 1; new=$(sha1sum < {src}); \
+                     old=$( [ -f {d} ] && {decompress} < {d} 2>/dev/null | sha1sum ); echo; "
+            )
         } else if format == "zip" {
             let mut excl = String::new();
             for e in &excluded {
@@ -307,7 +308,11 @@ impl Module for Archive {
             for pat in &p.exclusion_patterns {
                 excl.push_str(&format!(" {}", sh_quote(pat)));
             }
-            let excl = if excl.is_empty() { String::new() } else { format!(" -x{excl}") };
+            let excl = if excl.is_empty() {
+                String::new()
+            } else {
+                format!(" -x{excl}")
+            };
             format!(
                 "command -v zip >/dev/null || {{ echo 'the zip command is needed on the host for format=zip' >&2; exit 1; }}; \
                  n=\"$w/new.zip\"; (cd {} && zip -q -r -y \"$n\" {quoted_members}{excl}) || exit 1; \
@@ -418,7 +423,11 @@ mod tests {
 
     fn tar_list(p: &std::path::Path) -> Vec<String> {
         let out = std::process::Command::new("tar").arg("-tf").arg(p).output().unwrap();
-        let mut v: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+        let mut v: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
         v.sort();
         v
     }
@@ -463,7 +472,11 @@ mod tests {
         let zargs = json!({"path": format!("{}/*.html", src.to_str().unwrap()), "dest": zdest.to_str().unwrap(), "format": "zip"});
         let o = h.run(&Archive, false, zargs.clone()).await.unwrap();
         assert!(o.changed);
-        let list = std::process::Command::new("unzip").arg("-Z1").arg(&zdest).output().unwrap();
+        let list = std::process::Command::new("unzip")
+            .arg("-Z1")
+            .arg(&zdest)
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8(list.stdout).unwrap(), "index.html\n");
         assert!(!h.run(&Archive, false, zargs).await.unwrap().changed);
 

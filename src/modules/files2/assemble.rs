@@ -34,8 +34,18 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Str,
         "Only use fragments whose name matches this regular expression.",
     ),
-    OptionDoc::new("ignore_hidden", OptKind::Bool, "Skip fragments whose name starts with a dot.").default("no"),
-    OptionDoc::new("remote_src", OptKind::Bool, "`src` is on the host (`yes`) or on the controller.").default("yes"),
+    OptionDoc::new(
+        "ignore_hidden",
+        OptKind::Bool,
+        "Skip fragments whose name starts with a dot.",
+    )
+    .default("no"),
+    OptionDoc::new(
+        "remote_src",
+        OptKind::Bool,
+        "`src` is on the host (`yes`) or on the controller.",
+    )
+    .default("yes"),
     OptionDoc::new(
         "backup",
         OptKind::Bool,
@@ -47,8 +57,12 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Str,
         "Command that checks the new file before it replaces the old one; `%s` is the new file.",
     ),
-    OptionDoc::new("decrypt", OptKind::Bool, "Accepted for compatibility (vault files are not decrypted).")
-        .default("yes"),
+    OptionDoc::new(
+        "decrypt",
+        OptKind::Bool,
+        "Accepted for compatibility (vault files are not decrypted).",
+    )
+    .default("yes"),
     OWNER_OPT,
     GROUP_OPT,
     MODE_OPT,
@@ -324,7 +338,14 @@ impl Module for Assemble {
                 if !st.parent_exists {
                     make_parents(ctx, &dest).await?;
                 }
-                write_file(ctx, &st.real_path, &result, &attrs.file_attrs(&st), p.validate.as_deref()).await?;
+                write_file(
+                    ctx,
+                    &st.real_path,
+                    &result,
+                    &attrs.file_attrs(&st),
+                    p.validate.as_deref(),
+                )
+                .await?;
             }
         } else if ensure_attrs(ctx, &st, &attrs).await? {
             out.changed = true;
@@ -393,14 +414,22 @@ mod tests {
         // Controller-side fragments.
         let local_dest = dir.path().join("local.conf");
         let o = h
-            .run(&Assemble, false, json!({"src": frag.to_str().unwrap(), "dest": local_dest.to_str().unwrap(), "remote_src": false}))
+            .run(
+                &Assemble,
+                false,
+                json!({"src": frag.to_str().unwrap(), "dest": local_dest.to_str().unwrap(), "remote_src": false}),
+            )
             .await
             .unwrap();
         assert!(o.changed);
         assert_eq!(std::fs::read_to_string(&local_dest).unwrap(), "h\nalpha\ngamma\nbeta");
         // Errors.
         let r = h
-            .run(&Assemble, false, json!({"src": dir.path().join("nope").to_str().unwrap(), "dest": local_dest.to_str().unwrap()}))
+            .run(
+                &Assemble,
+                false,
+                json!({"src": dir.path().join("nope").to_str().unwrap(), "dest": local_dest.to_str().unwrap()}),
+            )
             .await;
         assert!(matches!(r, Err(ModuleError::Failed(m)) if m.contains("does not exist")));
         for bad in [

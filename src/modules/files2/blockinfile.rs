@@ -337,7 +337,14 @@ impl Module for BlockInFile {
             if !st.exists() && !st.parent_exists {
                 make_parents(ctx, &path).await?;
             }
-            write_file(ctx, &st.real_path, &result, &attrs.file_attrs(&st), p.validate.as_deref()).await?;
+            write_file(
+                ctx,
+                &st.real_path,
+                &result,
+                &attrs.file_attrs(&st),
+                p.validate.as_deref(),
+            )
+            .await?;
             let attrs_changed = if st.exists() {
                 attrs.differ(&st)
             } else {
@@ -462,7 +469,11 @@ mod tests {
         );
         // Removal.
         let o = h
-            .run(&BlockInFile, false, json!({"path": fs, "marker": "## {mark} hosts", "state": "absent"}))
+            .run(
+                &BlockInFile,
+                false,
+                json!({"path": fs, "marker": "## {mark} hosts", "state": "absent"}),
+            )
             .await
             .unwrap();
         assert_eq!(o.msg.as_deref(), Some("Block removed"));
@@ -470,7 +481,11 @@ mod tests {
         // create.
         let n = dir.path().join("d/new");
         let o = h
-            .run(&BlockInFile, false, json!({"path": n.to_str().unwrap(), "block": "x", "create": true}))
+            .run(
+                &BlockInFile,
+                false,
+                json!({"path": n.to_str().unwrap(), "block": "x", "create": true}),
+            )
             .await
             .unwrap();
         assert_eq!(o.msg.as_deref(), Some("File created"));

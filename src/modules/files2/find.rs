@@ -304,8 +304,11 @@ impl Entry {
     }
 }
 
+/// Per searched path: its entries, or why it could not be searched.
+type Walked = Vec<(String, Result<Vec<Entry>, String>)>;
+
 /// Parse the NUL-separated walk output: (now, per path: Ok(entries) or Err(reason)).
-fn parse_walk(out: &[u8]) -> Result<(f64, Vec<(String, Result<Vec<Entry>, String>)>), ModuleError> {
+fn parse_walk(out: &[u8]) -> Result<(f64, Walked), ModuleError> {
     let bad = |what: &str| ModuleError::Failed(format!("find: unexpected output from the host ({what})"));
     let fields: Vec<String> = out
         .split(|&b| b == 0)
@@ -315,8 +318,11 @@ fn parse_walk(out: &[u8]) -> Result<(f64, Vec<(String, Result<Vec<Entry>, String
     if it.next().as_deref() != Some("T") {
         return Err(bad("no time"));
     }
-    let now: f64 = it.next().and_then(|t| t.trim().parse().ok()).ok_or_else(|| bad("time"))?;
-    let mut result: Vec<(String, Result<Vec<Entry>, String>)> = Vec::new();
+    let now: f64 = it
+        .next()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| bad("time"))?;
+    let mut result: Walked = Vec::new();
     while let Some(tag) = it.next() {
         match tag.as_str() {
             "P" => {
@@ -504,7 +510,9 @@ impl Module for Find {
             let out = ctx.run(&format!("for f in {files}; do {per_file}; done")).await?;
             let mut rest: &[u8] = &out.stdout;
             for e in &regular {
-                let Some(pos) = rest.iter().position(|&b| b == 0) else { break };
+                let Some(pos) = rest.iter().position(|&b| b == 0) else {
+                    break;
+                };
                 let head = String::from_utf8_lossy(&rest[..pos]).trim().to_string();
                 rest = &rest[pos + 1..];
                 if need_content {
@@ -512,7 +520,9 @@ impl Module for Find {
                     let n = usize::try_from(n).unwrap_or(0).min(rest.len());
                     let data = &rest[..n];
                     rest = &rest[n..];
-                    let found = contains.as_ref().is_some_and(|re| content_matches(re, data, p.read_whole_file));
+                    let found = contains
+                        .as_ref()
+                        .is_some_and(|re| content_matches(re, data, p.read_whole_file));
                     let sum = p.get_checksum.then(|| sha1_hex(data));
                     extra.insert(e.path.clone(), (found, sum));
                 } else {
@@ -611,17 +621,29 @@ mod tests {
         assert_eq!(paths(&o), vec!["a.log", "b.txt"]);
         assert_eq!(o.ret["examined"], 5);
         let o = h
-            .run(&Find, true, json!({"paths": ds, "patterns": "*.log", "recurse": true, "hidden": true}))
+            .run(
+                &Find,
+                true,
+                json!({"paths": ds, "patterns": "*.log", "recurse": true, "hidden": true}),
+            )
             .await
             .unwrap();
         assert_eq!(paths(&o), vec![".hidden.log", "a.log", "c.log", "d.log"]);
         let o = h
-            .run(&Find, false, json!({"paths": [ds], "patterns": ["*.log"], "recurse": true, "depth": 2}))
+            .run(
+                &Find,
+                false,
+                json!({"paths": [ds], "patterns": ["*.log"], "recurse": true, "depth": 2}),
+            )
             .await
             .unwrap();
         assert_eq!(paths(&o), vec!["a.log", "c.log"]);
         let o = h
-            .run(&Find, false, json!({"paths": ds, "patterns": ["^[ab]\\."], "use_regex": true, "excludes": "b.*"}))
+            .run(
+                &Find,
+                false,
+                json!({"paths": ds, "patterns": ["^[ab]\\."], "use_regex": true, "excludes": "b.*"}),
+            )
             .await
             .unwrap();
         assert_eq!(paths(&o), vec!["a.log"]);
@@ -634,25 +656,49 @@ mod tests {
         let o = h.run(&Find, false, json!({"paths": ds, "age": "-1d"})).await.unwrap();
         assert_eq!(o.ret["matched"], 2);
         let o = h
-            .run(&Find, false, json!({"paths": ds, "contains": "port", "get_checksum": true}))
+            .run(
+                &Find,
+                false,
+                json!({"paths": ds, "contains": "port", "get_checksum": true}),
+            )
             .await
             .unwrap();
         assert_eq!(paths(&o), vec!["b.txt"]);
         assert_eq!(o.ret["files"][0]["checksum"], sha1_hex(b"hello\nport = 22\n"));
-        let o = h.run(&Find, false, json!({"paths": ds, "contains": "ort"})).await.unwrap();
+        let o = h
+            .run(&Find, false, json!({"paths": ds, "contains": "ort"}))
+            .await
+            .unwrap();
         assert_eq!(o.ret["matched"], 0, "contains matches from the line start");
-        let o = h.run(&Find, false, json!({"paths": ds, "file_type": "directory"})).await.unwrap();
+        let o = h
+            .run(&Find, false, json!({"paths": ds, "file_type": "directory"}))
+            .await
+            .unwrap();
         assert_eq!(paths(&o), vec!["sub"]);
         assert_eq!(o.ret["files"][0]["isdir"], true);
-        let o = h.run(&Find, false, json!({"paths": ds, "file_type": "link"})).await.unwrap();
+        let o = h
+            .run(&Find, false, json!({"paths": ds, "file_type": "link"}))
+            .await
+            .unwrap();
         assert_eq!(paths(&o), vec!["link.txt"]);
-        let o = h.run(&Find, false, json!({"paths": ds, "get_checksum": true})).await.unwrap();
-        let a = o.ret["files"].as_array().unwrap().iter().find(|f| f["size"] == 2048).unwrap();
+        let o = h
+            .run(&Find, false, json!({"paths": ds, "get_checksum": true}))
+            .await
+            .unwrap();
+        let a = o.ret["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["size"] == 2048)
+            .unwrap();
         assert_eq!(a["checksum"], sha1_hex("x".repeat(2048).as_bytes()));
         assert_eq!(a["mode"].as_str().unwrap().len(), 4);
         // A path that is not a directory is skipped, not fatal.
         let missing = format!("{ds}/nope");
-        let o = h.run(&Find, false, json!({"paths": [missing.clone(), ds]})).await.unwrap();
+        let o = h
+            .run(&Find, false, json!({"paths": [missing.clone(), ds]}))
+            .await
+            .unwrap();
         assert!(o.ret["skipped_paths"].get(&missing).is_some());
         assert_eq!(o.ret["matched"], 2);
 

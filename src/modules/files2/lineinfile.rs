@@ -17,10 +17,16 @@ use super::{
 
 pub(crate) const PATH_ALIASES: &[&str] = &["dest", "destfile", "name"];
 
-pub(crate) const OWNER_OPT: OptionDoc =
-    OptionDoc::new("owner", OptKind::Str, "Name or uid of the user that should own the file.");
-pub(crate) const GROUP_OPT: OptionDoc =
-    OptionDoc::new("group", OptKind::Str, "Name or gid of the group that should own the file.");
+pub(crate) const OWNER_OPT: OptionDoc = OptionDoc::new(
+    "owner",
+    OptKind::Str,
+    "Name or uid of the user that should own the file.",
+);
+pub(crate) const GROUP_OPT: OptionDoc = OptionDoc::new(
+    "group",
+    OptKind::Str,
+    "Name or gid of the group that should own the file.",
+);
 pub(crate) const MODE_OPT: OptionDoc = OptionDoc::new(
     "mode",
     OptKind::Mode,
@@ -435,7 +441,14 @@ async fn run_present(
             if !st.parent_exists {
                 make_parents(ctx, path).await?;
             }
-            write_file(ctx, &st.real_path, &after, &attrs.file_attrs(&st), p.validate.as_deref()).await?;
+            write_file(
+                ctx,
+                &st.real_path,
+                &after,
+                &attrs.file_attrs(&st),
+                p.validate.as_deref(),
+            )
+            .await?;
         }
         // Ansible stops before the attribute check in check mode for a new file.
         if attrs_changed && !ctx.check_mode && changed {
@@ -447,7 +460,14 @@ async fn run_present(
         if p.backup {
             backup = backup_local(ctx, &st.real_path).await?;
         }
-        write_file(ctx, &st.real_path, &after, &attrs.file_attrs(&st), p.validate.as_deref()).await?;
+        write_file(
+            ctx,
+            &st.real_path,
+            &after,
+            &attrs.file_attrs(&st),
+            p.validate.as_deref(),
+        )
+        .await?;
         if attrs.differ(&st) {
             attrs_msg(&mut msg, true);
         }
@@ -494,7 +514,14 @@ async fn run_absent(
         if p.backup {
             backup = backup_local(ctx, &st.real_path).await?;
         }
-        write_file(ctx, &st.real_path, &after, &attrs.file_attrs(&st), p.validate.as_deref()).await?;
+        write_file(
+            ctx,
+            &st.real_path,
+            &after,
+            &attrs.file_attrs(&st),
+            p.validate.as_deref(),
+        )
+        .await?;
         if attrs.differ(&st) {
             attrs_msg(&mut msg, true);
         }
@@ -514,7 +541,10 @@ mod tests {
 
     fn apply(content: &str, args: Value) -> (String, bool, String) {
         let p: Params = parse_params(&DOC, args.as_object().cloned().unwrap_or_default()).unwrap();
-        let regexp = p.regexp.as_deref().map(|r| pyre::compile("regexp", r, false, false).unwrap());
+        let regexp = p
+            .regexp
+            .as_deref()
+            .map(|r| pyre::compile("regexp", r, false, false).unwrap());
         let (a, b) = match (p.insertafter.as_deref(), p.insertbefore.as_deref()) {
             (None, None) => (Some("EOF"), None),
             o => o,
@@ -604,7 +634,10 @@ mod tests {
         );
         assert_eq!(r.0, "a.b = 3\naxb = 2\n");
         // `$` matches before the line's newline, as in Python.
-        let r = apply("key=old\n", json!({"path": "x", "regexp": "^key=old$", "line": "key=new"}));
+        let r = apply(
+            "key=old\n",
+            json!({"path": "x", "regexp": "^key=old$", "line": "key=new"}),
+        );
         assert_eq!(r.0, "key=new\n");
     }
 
@@ -650,7 +683,11 @@ mod tests {
 
         // Mode alone changes.
         let o = h
-            .run(&LineInFile, false, json!({"dest": fs, "line": "host=a", "mode": "u=rw,g=r"}))
+            .run(
+                &LineInFile,
+                false,
+                json!({"dest": fs, "line": "host=a", "mode": "u=rw,g=r"}),
+            )
             .await
             .unwrap();
         assert!(o.changed);
@@ -659,7 +696,11 @@ mod tests {
 
         // Absent with a regexp, backup.
         let o = h
-            .run(&LineInFile, false, json!({"path": fs, "regexp": "^host", "state": "absent", "backup": true}))
+            .run(
+                &LineInFile,
+                false,
+                json!({"path": fs, "regexp": "^host", "state": "absent", "backup": true}),
+            )
             .await
             .unwrap();
         assert!(o.changed);
@@ -670,7 +711,11 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&backup).unwrap(), "port=22\nhost=a\n");
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "port=22\n");
         let o = h
-            .run(&LineInFile, false, json!({"path": fs, "regexp": "^host", "state": "absent"}))
+            .run(
+                &LineInFile,
+                false,
+                json!({"path": fs, "regexp": "^host", "state": "absent"}),
+            )
             .await
             .unwrap();
         assert!(!o.changed);
@@ -678,7 +723,10 @@ mod tests {
         // create: missing file (and parent dir).
         let newf = dir.path().join("sub/new.conf");
         let ns = newf.to_str().unwrap();
-        let o = h.run(&LineInFile, false, json!({"path": ns, "line": "x"})).await.unwrap();
+        let o = h
+            .run(&LineInFile, false, json!({"path": ns, "line": "x"}))
+            .await
+            .unwrap();
         assert!(o.failed);
         assert_eq!(o.msg.unwrap(), format!("Destination {ns} does not exist !"));
         let o = h
@@ -697,12 +745,20 @@ mod tests {
 
         // validate: a failing validator leaves the file untouched.
         let o = h
-            .run(&LineInFile, false, json!({"path": ns, "line": "y", "validate": "grep -q nothing %s"}))
+            .run(
+                &LineInFile,
+                false,
+                json!({"path": ns, "line": "y", "validate": "grep -q nothing %s"}),
+            )
             .await;
         assert!(matches!(o, Err(ModuleError::Failed(ref m)) if m.starts_with("failed to validate")));
         assert_eq!(std::fs::read_to_string(&newf).unwrap(), "x\n");
         let o = h
-            .run(&LineInFile, false, json!({"path": ns, "line": "y", "validate": "grep -q y %s"}))
+            .run(
+                &LineInFile,
+                false,
+                json!({"path": ns, "line": "y", "validate": "grep -q y %s"}),
+            )
             .await
             .unwrap();
         assert!(o.changed);

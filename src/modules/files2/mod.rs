@@ -209,7 +209,11 @@ impl AttrParams {
     pub fn shell_commands(&self, target: &str) -> String {
         let mut s = String::new();
         match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => s.push_str(&format!("chown {}:{} -- {target} || exit 1; ", sh_quote(o), sh_quote(g))),
+            (Some(o), Some(g)) => s.push_str(&format!(
+                "chown {}:{} -- {target} || exit 1; ",
+                sh_quote(o),
+                sh_quote(g)
+            )),
             (Some(o), None) => s.push_str(&format!("chown {} -- {target} || exit 1; ", sh_quote(o))),
             (None, Some(g)) => s.push_str(&format!("chgrp {} -- {target} || exit 1; ", sh_quote(g))),
             (None, None) => {}
@@ -478,7 +482,9 @@ pub(crate) mod testutil {
 
     pub fn mode_of(p: &std::path::Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::metadata(p).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0)
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0)
     }
 }
 

@@ -237,7 +237,10 @@ mod tests {
         assert_eq!(translate(r"[[]x"), r"[\[]x");
         assert_eq!(translate(r"[]a]"), r"[\]a]");
         assert!(compile("regexp", r"^(?P<k>\w+)=", false, false).is_ok());
-        assert!(matches!(compile("regexp", r"(", false, false), Err(ModuleError::Args(_))));
+        assert!(matches!(
+            compile("regexp", r"(", false, false),
+            Err(ModuleError::Args(_))
+        ));
     }
 
     #[test]

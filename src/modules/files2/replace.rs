@@ -177,7 +177,10 @@ fn compute(
         (0, contents.len())
     } else {
         let section_re = pyre::compile("after/before", &pattern, false, true)?;
-        match section_re.captures(contents.as_bytes()).and_then(|c| c.name("subsection")) {
+        match section_re
+            .captures(contents.as_bytes())
+            .and_then(|c| c.name("subsection"))
+        {
             Some(m) => (m.start(), m.end()),
             None => return Ok(Err(pattern)),
         }
@@ -189,8 +192,9 @@ fn compute(
     let mut out = contents.as_bytes()[..start].to_vec();
     out.extend_from_slice(&new_section);
     out.extend_from_slice(&contents.as_bytes()[end..]);
-    let text = String::from_utf8(out)
-        .map_err(|_| ModuleError::Failed("the replacement produced text that is not valid in the file's encoding".into()))?;
+    let text = String::from_utf8(out).map_err(|_| {
+        ModuleError::Failed("the replacement produced text that is not valid in the file's encoding".into())
+    })?;
     Ok(Ok((text, n)))
 }
 
@@ -235,11 +239,9 @@ impl Module for Replace {
         let (result, n) = match compute(&contents, &regexp, &replace, p.after.as_deref(), p.before.as_deref())? {
             Ok(r) => r,
             Err(pattern) => {
-                return Ok(ModuleOutcome::changed(false)
-                    .with("rc", 0)
-                    .with_msg(format!(
-                        "Pattern for before/after params did not match the given file: {pattern}"
-                    )))
+                return Ok(ModuleOutcome::changed(false).with("rc", 0).with_msg(format!(
+                    "Pattern for before/after params did not match the given file: {pattern}"
+                )))
             }
         };
         let changed = n > 0 && result != contents;
@@ -289,7 +291,9 @@ mod tests {
             .unwrap();
         assert_eq!((s.as_str(), n), ("1=a\n2=b\n", 2));
         let text = "x\n[s]\nx\n[t]\nx\n";
-        let (s, n) = compute(text, "^x$", "y", Some(r"\[s\]"), Some(r"\[t\]")).unwrap().unwrap();
+        let (s, n) = compute(text, "^x$", "y", Some(r"\[s\]"), Some(r"\[t\]"))
+            .unwrap()
+            .unwrap();
         assert_eq!((s.as_str(), n), ("x\n[s]\ny\n[t]\nx\n", 1));
         let (s, _) = compute(text, "^x$", "y", Some(r"\[s\]"), None).unwrap().unwrap();
         assert_eq!(s, "x\n[s]\ny\n[t]\ny\n");
@@ -309,22 +313,34 @@ mod tests {
         let o = h.run(&Replace, true, args.clone()).await.unwrap();
         assert!(o.changed);
         assert_eq!(o.msg.as_deref(), Some("2 replacements made"));
-        assert_eq!(std::fs::read_to_string(&f).unwrap(), "host old.example\nother old.example\n");
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "host old.example\nother old.example\n"
+        );
         let o = h.run(&Replace, false, args.clone()).await.unwrap();
         assert!(o.changed);
-        assert_eq!(std::fs::read_to_string(&f).unwrap(), "host new.example\nother new.example\n");
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            "host new.example\nother new.example\n"
+        );
         let o = h.run(&Replace, false, args.clone()).await.unwrap();
         assert!(!o.changed);
         assert_eq!(o.msg.as_deref(), Some(""));
         // Latin-1 round trip keeps the other bytes intact.
         std::fs::write(&f, b"caf\xe9 x\n").unwrap();
         let o = h
-            .run(&Replace, false, json!({"path": fs, "regexp": "x", "replace": "y", "encoding": "latin-1"}))
+            .run(
+                &Replace,
+                false,
+                json!({"path": fs, "regexp": "x", "replace": "y", "encoding": "latin-1"}),
+            )
             .await
             .unwrap();
         assert!(o.changed);
         assert_eq!(std::fs::read(&f).unwrap(), b"caf\xe9 y\n");
-        let o = h.run(&Replace, false, json!({"path": fs, "regexp": "y", "replace": "z"})).await;
+        let o = h
+            .run(&Replace, false, json!({"path": fs, "regexp": "y", "replace": "z"}))
+            .await;
         assert!(matches!(o, Err(ModuleError::Failed(_))));
         for bad in [
             json!({"path": fs}),

@@ -83,7 +83,9 @@ impl Module for TempFile {
         let prefix = p.prefix.clone().unwrap_or_else(|| "ansible.".into());
         let suffix = p.suffix.clone().unwrap_or_default();
         if prefix.contains('/') || suffix.contains('/') {
-            return Err(ModuleError::Args("tempfile: prefix and suffix may not contain `/`".into()));
+            return Err(ModuleError::Args(
+                "tempfile: prefix and suffix may not contain `/`".into(),
+            ));
         }
         let dir_word = match &p.path {
             Some(d) => sh_quote(d),
@@ -135,7 +137,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ds = dir.path().to_str().unwrap();
         let o = h
-            .run(&TempFile, false, json!({"path": ds, "prefix": "pre.", "suffix": ".txt"}))
+            .run(
+                &TempFile,
+                false,
+                json!({"path": ds, "prefix": "pre.", "suffix": ".txt"}),
+            )
             .await
             .unwrap();
         assert!(o.changed);
@@ -145,7 +151,10 @@ mod tests {
         let name = p.file_name().unwrap().to_str().unwrap();
         assert!(name.starts_with("pre.") && name.ends_with(".txt") && name.len() == 4 + 8 + 4);
         // Every run makes a new one.
-        let o2 = h.run(&TempFile, false, json!({"path": ds, "state": "directory"})).await.unwrap();
+        let o2 = h
+            .run(&TempFile, false, json!({"path": ds, "state": "directory"}))
+            .await
+            .unwrap();
         let d = std::path::PathBuf::from(o2.ret["path"].as_str().unwrap());
         assert!(d.is_dir());
         assert_eq!(mode_of(&d), 0o700);
@@ -159,7 +168,11 @@ mod tests {
         // A missing directory fails clearly.
         let r = h.run(&TempFile, false, json!({"path": format!("{ds}/missing")})).await;
         assert!(matches!(r, Err(ModuleError::Failed(m)) if m.contains("does not exist")));
-        for bad in [json!({"state": "pipe"}), json!({"prefix": "a/b"}), json!({"dir": "/tmp"})] {
+        for bad in [
+            json!({"state": "pipe"}),
+            json!({"prefix": "a/b"}),
+            json!({"dir": "/tmp"}),
+        ] {
             let r = h.run(&TempFile, false, bad.clone()).await;
             assert!(matches!(r, Err(ModuleError::Args(_))), "{bad}");
         }

@@ -31,7 +31,12 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Path,
         "Skip the task when this path exists on the host.",
     ),
-    OptionDoc::new("list_files", OptKind::Bool, "Return the archive's member names in `files`.").default("no"),
+    OptionDoc::new(
+        "list_files",
+        OptKind::Bool,
+        "Return the archive's member names in `files`.",
+    )
+    .default("no"),
     OptionDoc::new("exclude", OptKind::List, "Member names or patterns not to extract."),
     OptionDoc::new("include", OptKind::List, "Only extract these members."),
     OptionDoc::new(
@@ -45,10 +50,18 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::List,
         "Extra options for `tar` or `unzip`, e.g. `['--strip-components=1']`.",
     ),
-    OptionDoc::new("decrypt", OptKind::Bool, "Accepted for compatibility (vault files are not decrypted).")
-        .default("yes"),
+    OptionDoc::new(
+        "decrypt",
+        OptKind::Bool,
+        "Accepted for compatibility (vault files are not decrypted).",
+    )
+    .default("yes"),
     OptionDoc::new("io_buffer_size", OptKind::Int, "Accepted for compatibility."),
-    OptionDoc::new("validate_certs", OptKind::Bool, "Accepted for compatibility (URLs are not downloaded)."),
+    OptionDoc::new(
+        "validate_certs",
+        OptKind::Bool,
+        "Accepted for compatibility (URLs are not downloaded).",
+    ),
     OWNER_OPT,
     GROUP_OPT,
     MODE_OPT,
@@ -74,7 +87,8 @@ host. owner/group/mode are applied to every unpacked member.",
         },
         ReturnDoc {
             name: "handler",
-            description: "`TgzArchive`, `TarArchive`, `TarBzipArchive`, `TarXzArchive`, `TarZstdArchive` or `ZipArchive`",
+            description:
+                "`TgzArchive`, `TarArchive`, `TarBzipArchive`, `TarXzArchive`, `TarZstdArchive` or `ZipArchive`",
         },
         ReturnDoc {
             name: "files",
@@ -316,9 +330,7 @@ impl Module for Unarchive {
         let archive = match &local {
             None => src.clone(),
             Some(path) => {
-                let out = ctx
-                    .run("mktemp \"${TMPDIR:-/tmp}/.rigger-unarchive-XXXXXXXX\"")
-                    .await?;
+                let out = ctx.run("mktemp \"${TMPDIR:-/tmp}/.rigger-unarchive-XXXXXXXX\"").await?;
                 let tmp = out.stdout_str().trim().to_string();
                 if out.status != 0 || tmp.is_empty() {
                     return Err(ModuleError::Failed(format!(
@@ -357,14 +369,21 @@ async fn unpack(
         Format::Zip => "ZipArchive",
         Format::Tar(_, h) => h,
     };
-    let excludes: String = p.exclude.iter().map(|e| format!(" --exclude={}", sh_quote(e))).collect();
+    let excludes: String = p
+        .exclude
+        .iter()
+        .map(|e| format!(" --exclude={}", sh_quote(e)))
+        .collect();
     let includes = words(&p.include);
 
     // Members, and whether dest already holds them.
     let (members, unarchived) = match format {
         Format::Tar(flag, _) => {
             let list = ctx
-                .run(&format!("LANG=C LC_ALL=C tar -t {flag}{} -f {a}{excludes}{includes}", words(opts)))
+                .run(&format!(
+                    "LANG=C LC_ALL=C tar -t {flag}{} -f {a}{excludes}{includes}",
+                    words(opts)
+                ))
                 .await?;
             if list.status != 0 {
                 return Err(ModuleError::Failed(format!(
@@ -390,13 +409,7 @@ async fn unpack(
             cmd.push_str(&format!("{excludes} -f {a}{includes}"));
             let diff = ctx.run(&format!("cd {d} && LANG=C LC_ALL=C {cmd}")).await?;
             let text = format!("{}\n{}", diff.stdout_str(), diff.stderr_str());
-            let differs = tar_diff_differs(
-                &text,
-                p.owner.is_some(),
-                p.group.is_some(),
-                p.mode.is_some(),
-                is_root,
-            );
+            let differs = tar_diff_differs(&text, p.owner.is_some(), p.group.is_some(), p.mode.is_some(), is_root);
             (members, !differs)
         }
         Format::Zip => {
@@ -538,7 +551,10 @@ async fn ensure_members_attrs(
         let list = to_fix.iter().map(|m| sh_quote(m)).collect::<Vec<_>>().join(" ");
         let cmds = attrs.shell_commands("\"$f\"");
         let res = ctx
-            .run(&format!("cd {} || exit 1; for f in {list}; do {cmds}done", sh_quote(dest)))
+            .run(&format!(
+                "cd {} || exit 1; for f in {list}; do {cmds}done",
+                sh_quote(dest)
+            ))
             .await?;
         if res.status != 0 {
             return Err(ModuleError::Failed(format!(
@@ -572,7 +588,13 @@ mod tests {
             stamp_seconds("19700102.000001").unwrap() - stamp_seconds("19700101.000000").unwrap(),
             86401
         );
-        assert!(tar_diff_differs("a.txt: Mod time differs\n", false, false, false, false));
+        assert!(tar_diff_differs(
+            "a.txt: Mod time differs\n",
+            false,
+            false,
+            false,
+            false
+        ));
         assert!(!tar_diff_differs("a.txt: Mode differs\n", false, false, true, false));
         assert!(!tar_diff_differs("a.txt: Uid differs\n", false, false, false, false));
         assert!(!tar_diff_differs("", false, false, false, false));
@@ -592,7 +614,9 @@ mod tests {
         std::fs::create_dir_all(root.join("src/pkg")).unwrap();
         std::fs::write(root.join("src/pkg/a.txt"), "alpha\n").unwrap();
         std::fs::write(root.join("src/pkg/b.txt"), "beta\n").unwrap();
-        sh(&format!("cd {r}/src && tar czf {r}/pkg.tgz pkg && zip -qr {r}/pkg.zip pkg"));
+        sh(&format!(
+            "cd {r}/src && tar czf {r}/pkg.tgz pkg && zip -qr {r}/pkg.zip pkg"
+        ));
         std::fs::create_dir(root.join("out")).unwrap();
         let out = root.join("out");
 
@@ -644,7 +668,11 @@ mod tests {
         assert!(o.skipped);
         // dest must exist.
         let e = h
-            .run(&Unarchive, false, json!({"src": format!("{r}/pkg.zip"), "dest": format!("{r}/nope"), "remote_src": true}))
+            .run(
+                &Unarchive,
+                false,
+                json!({"src": format!("{r}/pkg.zip"), "dest": format!("{r}/nope"), "remote_src": true}),
+            )
             .await;
         assert!(matches!(e, Err(ModuleError::Failed(m)) if m.contains("must be an existing dir")));
         for bad in [
