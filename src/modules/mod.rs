@@ -14,6 +14,7 @@
 pub mod args;
 pub mod commands;
 pub mod files;
+pub mod files2;
 pub mod logic;
 pub mod registry;
 pub mod system;

@@ -59,6 +59,7 @@ pub fn registry() -> &'static Registry {
         super::commands::register(&mut r);
         super::logic::register(&mut r);
         super::files::register(&mut r);
+        super::files2::register(&mut r);
         super::system::register(&mut r);
         r.names.sort_unstable();
         r.names.dedup();

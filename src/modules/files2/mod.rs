@@ -1,0 +1,518 @@
+//! File-content modules: `lineinfile`, `blockinfile`, `replace`, `find`,
+//! `tempfile`, `assemble`, `archive`, `unarchive`.
+//!
+//! The editing modules share one shape: one round trip reads the target's
+//! stat and content ([`query_file`]), the new content is computed here on the
+//! controller, and only a real difference is uploaded atomically
+//! ([`write_file`]). Owner/group/mode are compared and applied separately
+//! ([`ensure_attrs`]) so they count toward `changed` like in Ansible.
+
+mod archive;
+mod assemble;
+mod blockinfile;
+mod find;
+mod lineinfile;
+mod pyre;
+mod replace;
+mod tempfile;
+mod unarchive;
+
+use std::sync::Arc;
+
+use super::args::Mode;
+use super::{Diff, ModuleCtx, ModuleError, Registry};
+use crate::connection::{sh_quote, FileAttrs};
+
+pub fn register(r: &mut Registry) {
+    r.add(Arc::new(lineinfile::LineInFile));
+    r.add(Arc::new(blockinfile::BlockInFile));
+    r.add(Arc::new(replace::Replace));
+    r.add(Arc::new(find::Find));
+    r.add(Arc::new(tempfile::TempFile));
+    r.add(Arc::new(assemble::Assemble));
+    r.add(Arc::new(archive::Archive));
+    r.add(Arc::new(unarchive::Unarchive));
+}
+
+/// What kind of object a path names (after following symlinks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Absent,
+    File,
+    Dir,
+    Other,
+}
+
+/// The state of one remote path and of the remote user, from one round trip.
+#[derive(Debug, Clone)]
+pub(crate) struct FileState {
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+    /// The path with symlinks resolved: writes go there, as Ansible does.
+    pub real_path: String,
+    /// Whether the parent directory exists (for `create`).
+    pub parent_exists: bool,
+    pub content: Option<Vec<u8>>,
+    /// The remote user's umask, user and group (new files get these).
+    pub umask: u32,
+    pub user: String,
+    pub user_group: String,
+    pub user_uid: u32,
+    pub user_gid: u32,
+}
+
+impl FileState {
+    pub fn exists(&self) -> bool {
+        self.kind != Kind::Absent
+    }
+}
+
+/// Read the stat (following symlinks) and, for a regular file and when
+/// `with_content`, the content of `path`, in one command.
+pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Result<FileState, ModuleError> {
+    let script = format!(
+        "p={p}; umask; id -u; id -g; id -un; id -gn; \
+         if [ -e \"$p\" ]; then stat -L -c '%F|%a|%u|%g|%U|%G' -- \"$p\" || exit 3; \
+         readlink -f -- \"$p\" || echo \"$p\"; \
+         if [ -f \"$p\" ] && [ {want} = 1 ]; then cat -- \"$p\" || exit 4; fi; \
+         else echo ABSENT; if [ -d \"$(dirname -- \"$p\")\" ]; then echo PARENT; else echo NOPARENT; fi; fi",
+        p = sh_quote(path),
+        want = u8::from(with_content),
+    );
+    let out = ctx.run(&script).await?;
+    if out.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "cannot read {path}: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    parse_query(path, &out.stdout)
+}
+
+fn parse_query(path: &str, out: &[u8]) -> Result<FileState, ModuleError> {
+    let bad = || ModuleError::Failed(format!("unexpected answer while reading the state of {path}"));
+    let mut rest = out;
+    let mut next_line = || -> Option<String> {
+        let pos = rest.iter().position(|&b| b == b'\n')?;
+        let line = String::from_utf8_lossy(&rest[..pos]).into_owned();
+        rest = &rest[pos + 1..];
+        Some(line)
+    };
+    let umask = u32::from_str_radix(next_line().ok_or_else(bad)?.trim(), 8).map_err(|_| bad())?;
+    let user_uid = next_line().ok_or_else(bad)?.trim().parse().map_err(|_| bad())?;
+    let user_gid = next_line().ok_or_else(bad)?.trim().parse().map_err(|_| bad())?;
+    let user = next_line().ok_or_else(bad)?;
+    let user_group = next_line().ok_or_else(bad)?;
+    let stat = next_line().ok_or_else(bad)?;
+    let mut st = FileState {
+        kind: Kind::Absent,
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        owner: String::new(),
+        group: String::new(),
+        real_path: path.to_string(),
+        parent_exists: true,
+        content: None,
+        umask,
+        user,
+        user_group,
+        user_uid,
+        user_gid,
+    };
+    if stat == "ABSENT" {
+        st.parent_exists = next_line().as_deref() == Some("PARENT");
+        return Ok(st);
+    }
+    let f: Vec<&str> = stat.split('|').collect();
+    if f.len() != 6 {
+        return Err(bad());
+    }
+    st.kind = match f[0] {
+        "regular file" | "regular empty file" => Kind::File,
+        "directory" => Kind::Dir,
+        _ => Kind::Other,
+    };
+    st.mode = u32::from_str_radix(f[1], 8).map_err(|_| bad())?;
+    st.uid = f[2].parse().map_err(|_| bad())?;
+    st.gid = f[3].parse().map_err(|_| bad())?;
+    st.owner = f[4].to_string();
+    st.group = f[5].to_string();
+    st.real_path = next_line().ok_or_else(bad)?;
+    if st.kind == Kind::File {
+        st.content = Some(rest.to_vec());
+    }
+    Ok(st)
+}
+
+/// The common `owner`, `group` and `mode` options.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AttrParams {
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub mode: Option<Mode>,
+}
+
+impl AttrParams {
+    /// The numeric mode wanted for a file now at `current` (`None`: leave as is).
+    fn wanted_mode(&self, current: u32, is_dir: bool) -> Option<u32> {
+        self.mode.as_ref().and_then(|m| m.apply_to(current, is_dir))
+    }
+
+    /// Would applying these attributes change the existing path `st`?
+    pub fn differ(&self, st: &FileState) -> bool {
+        let is_dir = st.kind == Kind::Dir;
+        let owner_differs = self
+            .owner
+            .as_ref()
+            .is_some_and(|o| *o != st.owner && *o != st.uid.to_string());
+        let group_differs = self
+            .group
+            .as_ref()
+            .is_some_and(|g| *g != st.group && *g != st.gid.to_string());
+        let mode_differs = self
+            .wanted_mode(st.mode, is_dir)
+            .is_some_and(|m| m & 0o7777 != st.mode & 0o7777);
+        owner_differs || group_differs || mode_differs
+    }
+
+    /// Would a file newly created by the remote user need these attributes applied?
+    pub fn differ_for_new(&self, st: &FileState) -> bool {
+        let default_mode = 0o666 & !st.umask;
+        let owner_differs = self
+            .owner
+            .as_ref()
+            .is_some_and(|o| *o != st.user && *o != st.user_uid.to_string());
+        let group_differs = self
+            .group
+            .as_ref()
+            .is_some_and(|g| *g != st.user_group && *g != st.user_gid.to_string());
+        let mode_differs = self.wanted_mode(default_mode, false).is_some_and(|m| m != default_mode);
+        owner_differs || group_differs || mode_differs
+    }
+
+    /// Attributes for an upload replacing `st` (or creating it).
+    pub fn file_attrs(&self, st: &FileState) -> FileAttrs {
+        let base = if st.exists() { st.mode } else { 0o666 & !st.umask };
+        FileAttrs {
+            mode: self.wanted_mode(base, false),
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+        }
+    }
+
+    /// chmod/chown arguments as shell commands for `path` (`"$f"` or a quoted path).
+    pub fn shell_commands(&self, target: &str) -> String {
+        let mut s = String::new();
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => s.push_str(&format!(
+                "chown {}:{} -- {target} || exit 1; ",
+                sh_quote(o),
+                sh_quote(g)
+            )),
+            (Some(o), None) => s.push_str(&format!("chown {} -- {target} || exit 1; ", sh_quote(o))),
+            (None, Some(g)) => s.push_str(&format!("chgrp {} -- {target} || exit 1; ", sh_quote(g))),
+            (None, None) => {}
+        }
+        match &self.mode {
+            Some(Mode::Octal(m)) => s.push_str(&format!("chmod {m:o} -- {target} || exit 1; ")),
+            Some(Mode::Symbolic(m)) => s.push_str(&format!("chmod {} -- {target} || exit 1; ", sh_quote(m))),
+            Some(Mode::Preserve) | None => {}
+        }
+        s
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.owner.is_none() && self.group.is_none() && !matches!(self.mode, Some(Mode::Octal(_) | Mode::Symbolic(_)))
+    }
+}
+
+/// Apply owner/group/mode to an existing path when they differ; returns
+/// whether something changed (or would change, in check mode).
+pub(crate) async fn ensure_attrs(ctx: &ModuleCtx<'_>, st: &FileState, attrs: &AttrParams) -> Result<bool, ModuleError> {
+    if !attrs.differ(st) {
+        return Ok(false);
+    }
+    if !ctx.check_mode {
+        let cmd = attrs.shell_commands(&sh_quote(&st.real_path));
+        let out = ctx.run(&cmd).await?;
+        if out.status != 0 {
+            return Err(ModuleError::Failed(format!(
+                "cannot set attributes of {}: {}",
+                st.real_path,
+                out.stderr_str().trim()
+            )));
+        }
+    }
+    Ok(true)
+}
+
+/// Append Ansible's attribute message to `msg` (see `check_file_attrs`).
+pub(crate) fn attrs_msg(msg: &mut String, content_changed: bool) {
+    if content_changed {
+        msg.push_str(" and ");
+    }
+    msg.push_str("ownership, perms or SE linux context changed");
+}
+
+/// Copy `path` next to itself as `path.PID.YYYY-MM-DD@HH:MM:SS~` (Ansible's
+/// `backup_local`); returns the backup's name.
+pub(crate) async fn backup_local(ctx: &ModuleCtx<'_>, path: &str) -> Result<String, ModuleError> {
+    let script = format!(
+        "p={}; b=\"$p.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$p\" \"$b\" && printf %s \"$b\"",
+        sh_quote(path)
+    );
+    let out = ctx.run(&script).await?;
+    if out.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "cannot back up {path}: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(out.stdout_str())
+}
+
+/// Create the parent directories of `path` (Ansible's `create: yes`).
+pub(crate) async fn make_parents(ctx: &ModuleCtx<'_>, path: &str) -> Result<(), ModuleError> {
+    let out = ctx
+        .run(&format!("mkdir -p -- \"$(dirname -- {})\"", sh_quote(path)))
+        .await?;
+    if out.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "Error creating the directory of {path}: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Check a `validate` command line: it must name the file as `%s`.
+pub(crate) fn check_validate(validate: Option<&str>) -> Result<(), ModuleError> {
+    match validate {
+        Some(v) if !v.contains("%s") => Err(ModuleError::Args(format!("validate must contain %s: {v}"))),
+        _ => Ok(()),
+    }
+}
+
+/// Atomically replace `dest` with `data`. With `validate`, the new content is
+/// first written to a temp file next to `dest`, checked with the command
+/// (`%s` = the temp file), and only renamed into place when it passes.
+pub(crate) async fn write_file(
+    ctx: &ModuleCtx<'_>,
+    dest: &str,
+    data: &[u8],
+    attrs: &FileAttrs,
+    validate: Option<&str>,
+) -> Result<(), ModuleError> {
+    let Some(validate) = validate else {
+        ctx.put_bytes(data, dest, attrs).await?;
+        return Ok(());
+    };
+    let dir = match dest.rfind('/') {
+        Some(0) => "/".to_string(),
+        Some(i) => dest[..i].to_string(),
+        None => ".".to_string(),
+    };
+    let tmp = format!(
+        "{}/.rigger-validate-{:016x}",
+        dir.trim_end_matches('/'),
+        rand::random::<u64>()
+    );
+    // The temp file is new: give it the destination's current mode explicitly.
+    let mut tmp_attrs = attrs.clone();
+    if tmp_attrs.mode.is_none() {
+        let out = ctx
+            .run(&format!(
+                "d={}; if [ -e \"$d\" ]; then stat -c %a -- \"$d\"; else printf '%o\\n' $(( 0666 & ~$(umask) )); fi",
+                sh_quote(dest)
+            ))
+            .await?;
+        tmp_attrs.mode = u32::from_str_radix(out.stdout_str().trim(), 8).ok();
+    }
+    ctx.put_bytes(data, &tmp, &tmp_attrs).await?;
+    let cmd = validate.replace("%s", &sh_quote(&tmp));
+    let out = ctx.run(&cmd).await?;
+    if out.status != 0 {
+        let _ = ctx.run(&format!("rm -f -- {}", sh_quote(&tmp))).await;
+        return Err(ModuleError::Failed(format!(
+            "failed to validate: rc:{} error:{}",
+            out.status,
+            out.stderr_str().trim()
+        )));
+    }
+    let keep_owner = if attrs.owner.is_none() && attrs.group.is_none() {
+        "[ -e \"$d\" ] && chown \"$(stat -c %u:%g -- \"$d\")\" \"$t\" 2>/dev/null; "
+    } else {
+        ""
+    };
+    let out = ctx
+        .run(&format!(
+            "t={}; d={}; {keep_owner}mv -f -- \"$t\" \"$d\" || {{ rm -f -- \"$t\"; exit 1; }}",
+            sh_quote(&tmp),
+            sh_quote(dest)
+        ))
+        .await?;
+    if out.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "cannot write {dest}: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    Ok(())
+}
+
+/// A full-file content diff, as Ansible's `(content)` diffs.
+pub(crate) fn content_diff(path: &str, before: &[u8], after: &[u8]) -> Diff {
+    Diff {
+        before_header: format!("{path} (content)"),
+        after_header: format!("{path} (content)"),
+        before: String::from_utf8_lossy(before).into_owned(),
+        after: String::from_utf8_lossy(after).into_owned(),
+    }
+}
+
+/// Split like Python's `bytes.readlines()`: on `\n`, keeping it.
+pub(crate) fn readlines(data: &[u8]) -> Vec<Vec<u8>> {
+    data.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
+}
+
+/// Split like Python's `bytes.splitlines(True)`: on `\n`, `\r\n` or `\r`, keeping them.
+pub(crate) fn splitlines_keepends(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < data.len() {
+        match data[i] {
+            b'\n' => {
+                out.push(data[start..=i].to_vec());
+                start = i + 1;
+            }
+            b'\r' => {
+                let end = if data.get(i + 1) == Some(&b'\n') { i + 1 } else { i };
+                out.push(data[start..=end].to_vec());
+                i = end;
+                start = end + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if start < data.len() {
+        out.push(data[start..].to_vec());
+    }
+    out
+}
+
+/// A line without its trailing `\r`/`\n` characters (Python's `rstrip(b'\r\n')`).
+pub(crate) fn rstrip_eol(line: &[u8]) -> &[u8] {
+    let mut end = line.len();
+    while end > 0 && matches!(line[end - 1], b'\r' | b'\n') {
+        end -= 1;
+    }
+    &line[..end]
+}
+
+/// Reject a path that is a directory, with Ansible's message.
+pub(crate) fn not_a_dir(st: &FileState, path: &str) -> Result<(), ModuleError> {
+    if st.kind == Kind::Dir {
+        return Err(ModuleError::Failed(format!("Path {path} is a directory !")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! A `ModuleCtx` over the local connection, for the modules' tests.
+
+    use std::path::PathBuf;
+
+    use serde_json::{Map, Value};
+
+    use super::super::{Module, ModuleCtx, ModuleError, ModuleOutcome};
+    use crate::connection::local::LocalConnection;
+    use crate::template::Templar;
+    use crate::yaml::Loc;
+
+    pub struct Harness {
+        pub conn: LocalConnection,
+        pub templar: Templar,
+        pub vars: minijinja::Value,
+        pub loc: Loc,
+        pub search: Vec<PathBuf>,
+    }
+
+    impl Harness {
+        pub fn new() -> Self {
+            Harness {
+                conn: LocalConnection::new("localhost"),
+                templar: Templar::new(),
+                vars: minijinja::Value::UNDEFINED,
+                loc: Loc::synthetic("test"),
+                search: Vec::new(),
+            }
+        }
+
+        pub fn ctx(&self, check: bool) -> ModuleCtx<'_> {
+            ModuleCtx {
+                conn: &self.conn,
+                host: "localhost",
+                check_mode: check,
+                diff_mode: true,
+                become_: None,
+                env: &[],
+                templar: &self.templar,
+                vars: &self.vars,
+                search_paths: &self.search,
+                loc: &self.loc,
+            }
+        }
+
+        pub async fn run(&self, m: &dyn Module, check: bool, args: Value) -> Result<ModuleOutcome, ModuleError> {
+            let map: Map<String, Value> = match args {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            m.run(&self.ctx(check), map).await
+        }
+    }
+
+    pub fn mode_of(p: &std::path::Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_splitting_matches_python() {
+        assert_eq!(readlines(b"a\nb"), vec![b"a\n".to_vec(), b"b".to_vec()]);
+        assert!(readlines(b"").is_empty());
+        assert_eq!(
+            splitlines_keepends(b"a\r\nb\rc\n"),
+            vec![b"a\r\n".to_vec(), b"b\r".to_vec(), b"c\n".to_vec()]
+        );
+        assert_eq!(rstrip_eol(b"x\r\n"), b"x");
+    }
+
+    #[test]
+    fn query_parsing() {
+        let out = b"0022\n1000\n1000\nme\nus\nregular file|644|0|0|root|root\n/etc/x\nhello\n";
+        let st = parse_query("/etc/x", out).unwrap();
+        assert_eq!(st.kind, Kind::File);
+        assert_eq!(st.mode, 0o644);
+        assert_eq!(st.content.as_deref(), Some(&b"hello\n"[..]));
+        let st = parse_query("/x", b"0022\n0\n0\nroot\nroot\nABSENT\nNOPARENT\n").unwrap();
+        assert!(!st.exists());
+        assert!(!st.parent_exists);
+        assert!(parse_query("/x", b"garbage").is_err());
+    }
+}
