@@ -324,13 +324,17 @@ impl Renderer {
             Status::Ok | Status::Changed => {
                 let word = if status == Status::Changed { "changed" } else { "ok" };
                 // debug output, and everything at -v, shows the result.
-                let show = self.verbosity >= 1
-                    || shown.contains_key("msg") && result.contains_key("_debug")
-                    || result.contains_key("_debug");
-                if show {
+                let is_debug = result.contains_key("_debug");
+                if is_debug {
+                    // debug output: indented, without `changed`, as Ansible prints it.
                     let mut m = shown.clone();
                     m.remove("_debug");
+                    m.remove("changed");
                     s.push_str(&format!("{word}: {target}{item_s} => {}\n", pretty(&m)));
+                } else if self.verbosity >= 3 {
+                    s.push_str(&format!("{word}: {target}{item_s} => {}\n", pretty(&shown)));
+                } else if self.verbosity >= 1 {
+                    s.push_str(&format!("{word}: {target}{item_s} => {}\n", compact(&shown)));
                 } else {
                     s.push_str(&format!("{word}: {target}{item_s}\n"));
                 }
@@ -348,19 +352,13 @@ impl Renderer {
                 } else {
                     format!("fatal: {target}: FAILED!")
                 };
-                s.push_str(&format!(
-                    "{label} => {}\n",
-                    serde_json::to_string(&shown).unwrap_or_default()
-                ));
+                s.push_str(&format!("{label} => {}\n", compact(&shown)));
                 if ignored {
                     s.push_str("...ignoring\n");
                 }
             }
             Status::Unreachable => {
-                s.push_str(&format!(
-                    "fatal: {target}: UNREACHABLE! => {}\n",
-                    serde_json::to_string(&shown).unwrap_or_default()
-                ));
+                s.push_str(&format!("fatal: {target}: UNREACHABLE! => {}\n", compact(&shown)));
                 if ignored {
                     s.push_str("...ignoring\n");
                 }
@@ -386,8 +384,35 @@ fn display_item(v: &Value) -> String {
     }
 }
 
+/// JSON indented by 4 spaces, like Python's `json.dumps(indent=4)`.
 fn pretty(m: &Map<String, Value>) -> String {
-    serde_json::to_string_pretty(m).unwrap_or_default()
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    if serde::Serialize::serialize(m, &mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// One-line JSON with Python's separators (`, ` and `: `), as Ansible's -v output.
+fn compact(m: &Map<String, Value>) -> String {
+    let v = Value::Object(m.clone());
+    python_json(&v)
+}
+
+fn python_json(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!("[{}]", a.iter().map(python_json).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), python_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// `PLAY [x] ****...` padded with stars to 80 columns, as Ansible prints.

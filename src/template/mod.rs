@@ -347,4 +347,3 @@ impl Templar {
 pub fn search_paths(paths: &[PathBuf]) -> Value {
     Value::Array(paths.iter().map(|p| Value::String(p.display().to_string())).collect())
 }
-
