@@ -417,7 +417,7 @@ fn python_json(v: &Value) -> String {
 
 /// `PLAY [x] ****...` padded with stars to 80 columns, as Ansible prints.
 pub fn banner(title: &str) -> String {
-    let stars = 79usize.saturating_sub(title.len() + 1).max(3);
+    let stars = 79usize.saturating_sub(title.len()).max(3);
     format!("{title} {}", "*".repeat(stars))
 }
 
