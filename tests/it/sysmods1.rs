@@ -28,7 +28,13 @@ fn changed(out: &str) -> usize {
         .rev()
         .find(|l| l.trim_start().starts_with("host1") && l.contains("changed="))
         .unwrap_or_else(|| panic!("no recap line in:\n{out}"));
-    let v = line.split("changed=").nth(1).unwrap().split_whitespace().next().unwrap();
+    let v = line
+        .split("changed=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
     v.parse().unwrap()
 }
 
@@ -96,32 +102,75 @@ fn apt_installs_and_removes_in_an_overlay_root() {
     assert_eq!(changed(&out), 0, "{out}");
 
     // (3) check + diff of removal predicts exactly, then the real run does it.
-    let pb2 = format!("{HEAD}    - apt:\n        name: [hello, rigger-demo, sl]\n        state: absent\n        purge: yes\n");
+    let pb2 = format!(
+        "{HEAD}    - apt:\n        name: [hello, rigger-demo, sl]\n        state: absent\n        purge: yes\n"
+    );
     let (code, out) = play(&hosts, "apt2", &pb2, &["--check", "--diff"]);
     ok(code, &out);
     assert_eq!(changed(&out), 1, "{out}");
     assert!(out.contains("hello: 2.10"), "diff shows the installed version:\n{out}");
     assert!(out.contains("rigger-demo: 1.0"), "{out}");
     assert!(!out.contains("sl: "), "sl is not installed, so not in the diff:\n{out}");
-    assert!(ssh_out(&hosts, "dpkg-query -W -f='${db:Status-Abbrev}' hello").starts_with("ii"), "check mode changed nothing");
+    assert!(
+        ssh_out(&hosts, "dpkg-query -W -f='${db:Status-Abbrev}' hello").starts_with("ii"),
+        "check mode changed nothing"
+    );
     let (code, out) = play(&hosts, "apt2", &pb2, &[]);
     ok(code, &out);
     assert_eq!(changed(&out), 1, "{out}");
-    assert!(ssh_out(&hosts, "dpkg-query -W -f='${db:Status-Abbrev}' hello rigger-demo 2>/dev/null").trim().is_empty()
-        || !ssh_out(&hosts, "dpkg-query -W -f='${db:Status-Abbrev}\\n' hello rigger-demo 2>/dev/null").contains("ii"));
+    assert!(
+        ssh_out(
+            &hosts,
+            "dpkg-query -W -f='${db:Status-Abbrev}' hello rigger-demo 2>/dev/null"
+        )
+        .trim()
+        .is_empty()
+            || !ssh_out(
+                &hosts,
+                "dpkg-query -W -f='${db:Status-Abbrev}\\n' hello rigger-demo 2>/dev/null"
+            )
+            .contains("ii")
+    );
     let (code, out) = play(&hosts, "apt2", &pb2, &[]);
     ok(code, &out);
     assert_eq!(changed(&out), 0, "{out}");
 
+    // A real `apt-get update` against the mirror: check mode predicts it, the real run reports what it did.
+    let pb_upd = format!(
+        "{HEAD}    - apt:\n        update_cache: yes\n      register: r\n\
+         \x20   - assert:\n        that: [r.cache_updated == r.changed, r.cache_update_time > 0]\n"
+    );
+    let (code, out) = play(&hosts, "apt-upd", &pb_upd, &["--check"]);
+    ok(code, &out);
+    assert_eq!(changed(&out), 1, "check mode predicts the update:\n{out}");
+    let (code, out) = play(&hosts, "apt-upd", &pb_upd, &[]);
+    ok(code, &out);
+
     // A package that does not exist fails with apt's message.
-    let (code, out) = play(&hosts, "apt3", &format!("{HEAD}    - apt: name=rigger-no-such-package\n"), &[]);
+    let (code, out) = play(
+        &hosts,
+        "apt3",
+        &format!("{HEAD}    - apt: name=rigger-no-such-package\n"),
+        &[],
+    );
     assert_ne!(code, 0);
-    assert!(out.contains("No package matching 'rigger-no-such-package' is available"), "{out}");
+    assert!(
+        out.contains("No package matching 'rigger-no-such-package' is available"),
+        "{out}"
+    );
 
     // (4) bad argument: located error before any host is touched.
-    let (code, out) = play(&hosts, "apt4", &format!("{HEAD}    - apt:\n        name: hello\n        stat: present\n"), &[]);
+    let (code, out) = play(
+        &hosts,
+        "apt4",
+        &format!("{HEAD}    - apt:\n        name: hello\n        stat: present\n"),
+        &[],
+    );
     assert_ne!(code, 0);
-    assert!(out.contains("apt4.yml:6:9") && out.contains("unsupported parameter `stat`"), "{out}");
+    assert!(
+        out.contains("apt4.yml:6:9") && out.contains("unsupported parameter `stat`"),
+        "{out}"
+    );
 }
 
 const INIT_SCRIPT: &str = r#"#!/bin/sh
@@ -160,8 +209,14 @@ fn sysvinit_service_starts_enables_and_stops() {
     let (code, out) = play(&hosts, "svc1", &pb, &[]);
     ok(code, &out);
     assert_eq!(changed(&out), 2, "{out}");
-    assert_eq!(ssh_out(&hosts, "/etc/init.d/rigger-demo status && echo running").trim(), "running");
-    assert!(ssh_out(&hosts, "ls /etc/rc2.d").contains("S01rigger-demo"), "enabled via update-rc.d");
+    assert_eq!(
+        ssh_out(&hosts, "/etc/init.d/rigger-demo status && echo running").trim(),
+        "running"
+    );
+    assert!(
+        ssh_out(&hosts, "ls /etc/rc2.d").contains("S01rigger-demo"),
+        "enabled via update-rc.d"
+    );
     assert!(!Path::new("/etc/init.d/rigger-demo").exists());
 
     let (code, out) = play(&hosts, "svc1", &pb, &[]);
@@ -170,11 +225,15 @@ fn sysvinit_service_starts_enables_and_stops() {
 
     // Check mode predicts stop + disable; nothing runs; the real run does exactly that.
     let calls_before = ssh_out(&hosts, "cat /tmp/rigger-demo.calls");
-    let pb2 = format!("{HEAD}    - sysvinit:\n        name: rigger-demo\n        state: stopped\n        enabled: no\n");
+    let pb2 =
+        format!("{HEAD}    - sysvinit:\n        name: rigger-demo\n        state: stopped\n        enabled: no\n");
     let (code, out) = play(&hosts, "svc2", &pb2, &["--check", "--diff"]);
     ok(code, &out);
     assert_eq!(changed(&out), 1, "{out}");
-    assert!(out.contains("state: started") && out.contains("state: stopped"), "{out}");
+    assert!(
+        out.contains("state: started") && out.contains("state: stopped"),
+        "{out}"
+    );
     let calls_after = ssh_out(&hosts, "cat /tmp/rigger-demo.calls");
     assert_eq!(
         calls_before.lines().filter(|l| *l != "status").collect::<Vec<_>>(),
@@ -184,23 +243,44 @@ fn sysvinit_service_starts_enables_and_stops() {
     let (code, out) = play(&hosts, "svc2", &pb2, &[]);
     ok(code, &out);
     assert_eq!(changed(&out), 1, "{out}");
-    assert_eq!(ssh_out(&hosts, "/etc/init.d/rigger-demo status || echo stopped").trim(), "stopped");
+    assert_eq!(
+        ssh_out(&hosts, "/etc/init.d/rigger-demo status || echo stopped").trim(),
+        "stopped"
+    );
     assert!(ssh_out(&hosts, "ls /etc/rc2.d").contains("K01rigger-demo"), "disabled");
     let (code, out) = play(&hosts, "svc2", &pb2, &[]);
     ok(code, &out);
     assert_eq!(changed(&out), 0, "{out}");
 
     // restarted always acts.
-    let (code, out) = play(&hosts, "svc3", &format!("{HEAD}    - service: name=rigger-demo state=restarted\n"), &[]);
+    let (code, out) = play(
+        &hosts,
+        "svc3",
+        &format!("{HEAD}    - service: name=rigger-demo state=restarted\n"),
+        &[],
+    );
     ok(code, &out);
     assert_eq!(changed(&out), 1, "{out}");
     assert!(ssh_out(&hosts, "tail -n 3 /tmp/rigger-demo.calls").contains("restart"));
 
-    let (code, out) = play(&hosts, "svc4", &format!("{HEAD}    - service: name=rigger-nope state=started\n"), &[]);
+    let (code, out) = play(
+        &hosts,
+        "svc4",
+        &format!("{HEAD}    - service: name=rigger-nope state=started\n"),
+        &[],
+    );
     assert_ne!(code, 0);
-    assert!(out.contains("Could not find the requested service rigger-nope"), "{out}");
+    assert!(
+        out.contains("Could not find the requested service rigger-nope"),
+        "{out}"
+    );
 
-    let (code, out) = play(&hosts, "svc5", &format!("{HEAD}    - service:\n        name: x\n        state: running\n"), &[]);
+    let (code, out) = play(
+        &hosts,
+        "svc5",
+        &format!("{HEAD}    - service:\n        name: x\n        state: running\n"),
+        &[],
+    );
     assert_ne!(code, 0);
     assert!(out.contains("svc5.yml:6:16") && out.contains("running"), "{out}");
 }
@@ -270,7 +350,12 @@ fn systemd_logic_against_a_fake_systemctl() {
     ok(code, &out);
     assert_eq!(changed(&out), 0, "{out}");
 
-    let (code, out) = play(&hosts, "sd3", &format!("{HEAD}    - systemd:\n        name: web\n        masked: maybe\n"), &[]);
+    let (code, out) = play(
+        &hosts,
+        "sd3",
+        &format!("{HEAD}    - systemd:\n        name: web\n        masked: maybe\n"),
+        &[],
+    );
     assert_ne!(code, 0);
     assert!(out.contains("sd3.yml:6:17"), "{out}");
 }
@@ -295,10 +380,16 @@ fn users_groups_and_authorized_keys() {
         "rigalice:x:3501:3501:Alice Rig:/home/rigalice:/bin/sh"
     );
     assert_eq!(
-        ssh_out(&hosts, "stat -c '%a %U' /home/rigalice/.ssh /home/rigalice/.ssh/authorized_keys /home/rigalice/.ssh/id_ed25519"),
+        ssh_out(
+            &hosts,
+            "stat -c '%a %U' /home/rigalice/.ssh /home/rigalice/.ssh/authorized_keys /home/rigalice/.ssh/id_ed25519"
+        ),
         "700 rigalice\n600 rigalice\n600 rigalice\n"
     );
-    assert_eq!(ssh_out(&hosts, "cat /home/rigalice/.ssh/authorized_keys"), format!("{key_a}\n{key_b}\n"));
+    assert_eq!(
+        ssh_out(&hosts, "cat /home/rigalice/.ssh/authorized_keys"),
+        format!("{key_a}\n{key_b}\n")
+    );
     let machine = std::fs::read_to_string("/etc/passwd").unwrap();
     assert!(!machine.contains("rigalice"), "the machine's /etc/passwd was changed");
 
@@ -317,14 +408,24 @@ fn users_groups_and_authorized_keys() {
     assert_eq!(changed(&out), 3, "{out}");
     assert!(out.contains("shell: /bin/bash") && out.contains("gid: 3600"), "{out}");
     assert!(out.contains(&format!("no-pty {key_b}")), "{out}");
-    assert_eq!(ssh_out(&hosts, "getent passwd rigalice | cut -d: -f7").trim(), "/bin/sh", "check mode changed nothing");
+    assert_eq!(
+        ssh_out(&hosts, "getent passwd rigalice | cut -d: -f7").trim(),
+        "/bin/sh",
+        "check mode changed nothing"
+    );
     let (code, out) = play(&hosts, "u2", &pb2, &[]);
     ok(code, &out);
     assert_eq!(changed(&out), 3, "{out}");
-    assert_eq!(ssh_out(&hosts, "getent passwd rigalice | cut -d: -f7").trim(), "/bin/bash");
+    assert_eq!(
+        ssh_out(&hosts, "getent passwd rigalice | cut -d: -f7").trim(),
+        "/bin/bash"
+    );
     assert_eq!(ssh_out(&hosts, "getent group rigdev").trim(), "rigdev:x:3600:");
     assert!(ssh_out(&hosts, "getent shadow rigalice | cut -d: -f2").starts_with('!'));
-    assert_eq!(ssh_out(&hosts, "cat /home/rigalice/.ssh/authorized_keys"), format!("no-pty {key_b}\n"));
+    assert_eq!(
+        ssh_out(&hosts, "cat /home/rigalice/.ssh/authorized_keys"),
+        format!("no-pty {key_b}\n")
+    );
     let (code, out) = play(&hosts, "u2", &pb2, &[]);
     ok(code, &out);
     assert_eq!(changed(&out), 0, "{out}");
@@ -346,13 +447,34 @@ fn users_groups_and_authorized_keys() {
     assert_eq!(changed(&out), 0, "{out}");
 
     // Bad arguments: located errors.
-    let (code, out) = play(&hosts, "u4", &format!("{HEAD}    - user:\n        name: x\n        shel: /bin/sh\n"), &[]);
+    let (code, out) = play(
+        &hosts,
+        "u4",
+        &format!("{HEAD}    - user:\n        name: x\n        shel: /bin/sh\n"),
+        &[],
+    );
     assert_ne!(code, 0);
-    assert!(out.contains("u4.yml:6:9") && out.contains("did you mean `shell`"), "{out}");
-    let (code, out) = play(&hosts, "u5", &format!("{HEAD}    - authorized_key:\n        user: root\n"), &[]);
+    assert!(
+        out.contains("u4.yml:6:9") && out.contains("did you mean `shell`"),
+        "{out}"
+    );
+    let (code, out) = play(
+        &hosts,
+        "u5",
+        &format!("{HEAD}    - authorized_key:\n        user: root\n"),
+        &[],
+    );
     assert_ne!(code, 0);
-    assert!(out.contains("u5.yml:4") && out.contains("missing required parameter `key`"), "{out}");
-    let (code, out) = play(&hosts, "u6", &format!("{HEAD}    - user:\n        name: rigbob\n        group: rig-no-group\n"), &[]);
+    assert!(
+        out.contains("u5.yml:4") && out.contains("missing required parameter `key`"),
+        "{out}"
+    );
+    let (code, out) = play(
+        &hosts,
+        "u6",
+        &format!("{HEAD}    - user:\n        name: rigbob\n        group: rig-no-group\n"),
+        &[],
+    );
     assert_ne!(code, 0);
     assert!(out.contains("Group rig-no-group does not exist"), "{out}");
 }

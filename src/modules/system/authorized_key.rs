@@ -152,12 +152,11 @@ pub(crate) fn parse_key(line: &str) -> Option<KeyLine> {
 /// Ansible's algorithm: the new file content for `wanted` keys against `existing` content.
 pub(crate) fn compute(existing: &str, wanted: &[KeyLine], present: bool, exclusive: bool) -> String {
     // Existing keys by blob, in file order; comments and unparsable lines are kept as they are.
-    let mut lines: Vec<(Option<KeyLine>, String)> = existing
-        .lines()
-        .map(|l| (parse_key(l), l.to_string()))
-        .collect();
+    let mut lines: Vec<(Option<KeyLine>, String)> = existing.lines().map(|l| (parse_key(l), l.to_string())).collect();
     for w in wanted {
-        let pos = lines.iter().position(|(k, _)| k.as_ref().is_some_and(|k| k.blob == w.blob));
+        let pos = lines
+            .iter()
+            .position(|(k, _)| k.as_ref().is_some_and(|k| k.blob == w.blob));
         match (present, pos) {
             (true, Some(i)) => {
                 let same = lines[i].0.as_ref() == Some(w);
@@ -213,7 +212,10 @@ impl Module for AuthorizedKeyModule {
             ));
         }
         let mut wanted = Vec::new();
-        for l in key_text.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
+        for l in key_text
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
             let mut k = parse_key(l).ok_or_else(|| ModuleError::Args(format!("invalid key specified: {l}")))?;
             if let Some(o) = &p.key_options {
                 k.options = Some(o.clone());
@@ -232,7 +234,11 @@ impl Module for AuthorizedKeyModule {
             Some(path) => sh_quote(path),
             None => "\"$h/.ssh/authorized_keys\"".into(),
         };
-        let resolve = if p.follow { "f=$(readlink -f -- \"$f\" || echo \"$f\"); " } else { "" };
+        let resolve = if p.follow {
+            "f=$(readlink -f -- \"$f\" || echo \"$f\"); "
+        } else {
+            ""
+        };
         let script = format!(
             "pw=$(getent passwd {u}) || {{ echo NOUSER; exit 0; }}; h=$(printf '%s' \"$pw\" | cut -d: -f6); \
              echo \"U|$(printf '%s' \"$pw\" | cut -d: -f3)|$(printf '%s' \"$pw\" | cut -d: -f4)\"; \
@@ -261,7 +267,8 @@ impl Module for AuthorizedKeyModule {
         let want_attrs = format!("600|{uid}|{gid}");
         let fix_file = content.is_some() && manage_dir && file_stat.as_deref() != Some(want_attrs.as_str());
         let dir_attrs = format!("700|{uid}|{gid}");
-        let fix_dir = manage_dir && dir_stat.as_deref() != Some(dir_attrs.as_str()) && (content_changed || dir_stat.is_some());
+        let fix_dir =
+            manage_dir && dir_stat.as_deref() != Some(dir_attrs.as_str()) && (content_changed || dir_stat.is_some());
         if !manage_dir && dir_stat.is_none() && content_changed {
             return Err(ModuleError::Failed(format!(
                 "directory of {file} does not exist (set manage_dir: yes to create it)"
@@ -273,12 +280,23 @@ impl Module for AuthorizedKeyModule {
             let dir = super::super::files::remote::parent(&file);
             if fix_dir {
                 let q = sh_quote(&dir);
-                run_checked(ctx, &format!("mkdir -p {q} && chown {owner} {q} && chmod 0700 {q}"), "mkdir").await?;
+                run_checked(
+                    ctx,
+                    &format!("mkdir -p {q} && chown {owner} {q} && chmod 0700 {q}"),
+                    "mkdir",
+                )
+                .await?;
             }
             if content_changed {
                 let attrs = FileAttrs {
-                    mode: Some(if manage_dir || content.is_none() { 0o600 } else {
-                        file_stat.as_deref().and_then(|s| s.split('|').next()).and_then(|m| u32::from_str_radix(m, 8).ok()).unwrap_or(0o600)
+                    mode: Some(if manage_dir || content.is_none() {
+                        0o600
+                    } else {
+                        file_stat
+                            .as_deref()
+                            .and_then(|s| s.split('|').next())
+                            .and_then(|m| u32::from_str_radix(m, 8).ok())
+                            .unwrap_or(0o600)
                     }),
                     owner: Some(uid.to_string()),
                     group: Some(gid.to_string()),
@@ -304,8 +322,10 @@ impl Module for AuthorizedKeyModule {
         res.ret.insert("state".into(), state.into());
         res.ret.insert("exclusive".into(), p.exclusive.into());
         res.ret.insert("manage_dir".into(), manage_dir.into());
-        res.ret.insert("key_options".into(), p.key_options.map_or(Value::Null, Value::String));
-        res.ret.insert("comment".into(), p.comment.map_or(Value::Null, Value::String));
+        res.ret
+            .insert("key_options".into(), p.key_options.map_or(Value::Null, Value::String));
+        res.ret
+            .insert("comment".into(), p.comment.map_or(Value::Null, Value::String));
         res.ret.insert("follow".into(), p.follow.into());
         Ok(res)
     }
@@ -335,12 +355,27 @@ mod tests {
         let a = parse_key(A).unwrap();
         let b = parse_key(B).unwrap();
         let existing = format!("# keep me\n{B}\n");
-        assert_eq!(compute(&existing, &[a.clone()], true, false), format!("# keep me\n{B}\n{A}\n"));
-        assert_eq!(compute(&format!("{A}\n"), &[a.clone()], true, false), format!("{A}\n"));
-        assert_eq!(compute(&existing, &[a.clone()], true, true), format!("{A}\n"));
-        assert_eq!(compute(&format!("{A}\n{B}\n"), &[b.clone()], false, false), format!("{A}\n"));
+        assert_eq!(
+            compute(&existing, std::slice::from_ref(&a), true, false),
+            format!("# keep me\n{B}\n{A}\n")
+        );
+        assert_eq!(
+            compute(&format!("{A}\n"), std::slice::from_ref(&a), true, false),
+            format!("{A}\n")
+        );
+        assert_eq!(
+            compute(&existing, std::slice::from_ref(&a), true, true),
+            format!("{A}\n")
+        );
+        assert_eq!(
+            compute(&format!("{A}\n{B}\n"), std::slice::from_ref(&b), false, false),
+            format!("{A}\n")
+        );
         let mut with_opts = a.clone();
         with_opts.options = Some("no-pty".into());
-        assert_eq!(compute(&format!("{A}\n{B}\n"), &[with_opts], true, false), format!("no-pty {A}\n{B}\n"));
+        assert_eq!(
+            compute(&format!("{A}\n{B}\n"), &[with_opts], true, false),
+            format!("no-pty {A}\n{B}\n")
+        );
     }
 }

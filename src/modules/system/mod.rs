@@ -48,7 +48,11 @@ pub(crate) fn failure_text(what: &str, out: &ExecOutput) -> String {
     format!(
         "{what} failed (exit status {}){}",
         out.status,
-        if err.is_empty() { String::new() } else { format!(": {err}") }
+        if err.is_empty() {
+            String::new()
+        } else {
+            format!(": {err}")
+        }
     )
 }
 

@@ -33,7 +33,15 @@ const APT_OPTIONS: &[OptionDoc] = &[
 removed; `build-dep`: the build dependencies are installed; `fixed`: broken dependencies are fixed.",
     )
     .default("present")
-    .choices(&["absent", "build-dep", "latest", "present", "fixed", "installed", "removed"]),
+    .choices(&[
+        "absent",
+        "build-dep",
+        "latest",
+        "present",
+        "fixed",
+        "installed",
+        "removed",
+    ]),
     OptionDoc::new("update_cache", OptKind::Bool, "Run `apt-get update` first.")
         .default("no")
         .aliases(&["update-cache"]),
@@ -49,7 +57,12 @@ removed; `build-dep`: the build dependencies are installed; `fixed`: broken depe
         "Path to a `.deb` file to install: on the target, or else on the controller (uploaded to a temporary \
 file first; relative paths are searched in `files/`).",
     ),
-    OptionDoc::new("purge", OptKind::Bool, "With `state=absent`, also remove configuration files.").default("no"),
+    OptionDoc::new(
+        "purge",
+        OptKind::Bool,
+        "With `state=absent`, also remove configuration files.",
+    )
+    .default("no"),
     OptionDoc::new(
         "autoremove",
         OptKind::Bool,
@@ -68,13 +81,26 @@ file first; relative paths are searched in `files/`).",
         "Allow unauthenticated packages, downgrades, and removal of held or essential packages.",
     )
     .default("no"),
-    OptionDoc::new("allow_downgrade", OptKind::Bool, "Allow installing a lower version than the installed one.")
-        .default("no")
-        .aliases(&["allow-downgrade", "allow_downgrades", "allow-downgrades"]),
-    OptionDoc::new("allow_unauthenticated", OptKind::Bool, "Allow unauthenticated packages.")
-        .default("no")
-        .aliases(&["allow-unauthenticated"]),
-    OptionDoc::new("only_upgrade", OptKind::Bool, "Only upgrade packages that are already installed.").default("no"),
+    OptionDoc::new(
+        "allow_downgrade",
+        OptKind::Bool,
+        "Allow installing a lower version than the installed one.",
+    )
+    .default("no")
+    .aliases(&["allow-downgrade", "allow_downgrades", "allow-downgrades"]),
+    OptionDoc::new(
+        "allow_unauthenticated",
+        OptKind::Bool,
+        "Allow unauthenticated packages.",
+    )
+    .default("no")
+    .aliases(&["allow-unauthenticated"]),
+    OptionDoc::new(
+        "only_upgrade",
+        OptKind::Bool,
+        "Only upgrade packages that are already installed.",
+    )
+    .default("no"),
     OptionDoc::new(
         "default_release",
         OptKind::Str,
@@ -338,11 +364,9 @@ pub(crate) fn plan_apt(specs: &[PkgSpec], state: &str, purge: bool, st: &AptStat
             .filter(|c| c.installed())
             .map_or(NOT_INSTALLED.to_string(), |c| c.version.clone());
         match state {
-            "absent" => {
-                if cur.is_some_and(|c| c.removable(purge)) {
-                    plan.remove.push(spec.name.clone());
-                    plan.changes.push((spec.name.clone(), before, NOT_INSTALLED.into()));
-                }
+            "absent" if cur.is_some_and(|c| c.removable(purge)) => {
+                plan.remove.push(spec.name.clone());
+                plan.changes.push((spec.name.clone(), before, NOT_INSTALLED.into()));
             }
             "present" | "latest" => {
                 let policy = st.policy.get(&spec.name);
@@ -469,7 +493,19 @@ impl Module for AptModule {
                 uploaded = Some(tmp);
             }
         }
-        let result = self.run_inner(ctx, &p, state, &specs, &names, with_policy, want_update, valid, deb_path.as_deref()).await;
+        let result = self
+            .run_inner(
+                ctx,
+                &p,
+                state,
+                &specs,
+                &names,
+                with_policy,
+                want_update,
+                valid,
+                deb_path.as_deref(),
+            )
+            .await;
         if let Some(t) = uploaded {
             let base = t.trim_end_matches(".deb").to_string();
             let _ = ctx.run(&format!("rm -f {} {}", sh_quote(&t), sh_quote(&base))).await;
@@ -524,7 +560,9 @@ impl AptModule {
 
         if let Some(d) = deb {
             let Some((pkg, ver)) = st.deb.clone() else {
-                return Err(ModuleError::Failed(format!("cannot read the package name of {d} (is it a .deb?)")));
+                return Err(ModuleError::Failed(format!(
+                    "cannot read the package name of {d} (is it a .deb?)"
+                )));
             };
             let cur = st.dpkg.get(&pkg).filter(|c| c.installed());
             if cur.map(|c| c.version.as_str()) != Some(ver.as_str()) {
@@ -537,8 +575,15 @@ impl AptModule {
                     .filter(|o| !o.is_empty())
                     .map(|o| format!(" --{}", sh_quote(o)))
                     .collect();
-                commands.push(format!("LC_ALL=C DEBIAN_FRONTEND=noninteractive dpkg{dpkg_opts} -i {}", sh_quote(d)));
-                changes.push((pkg.clone(), cur.map_or(NOT_INSTALLED.into(), |c| c.version.clone()), ver));
+                commands.push(format!(
+                    "LC_ALL=C DEBIAN_FRONTEND=noninteractive dpkg{dpkg_opts} -i {}",
+                    sh_quote(d)
+                ));
+                changes.push((
+                    pkg.clone(),
+                    cur.map_or(NOT_INSTALLED.into(), |c| c.version.clone()),
+                    ver,
+                ));
                 msgs.push(format!("installed {pkg} from {d}"));
             }
         }
@@ -548,7 +593,10 @@ impl AptModule {
                 let sub = if state == "fixed" {
                     "-f install".to_string()
                 } else {
-                    format!("build-dep {}", names.iter().map(|n| sh_quote(n)).collect::<Vec<_>>().join(" "))
+                    format!(
+                        "build-dep {}",
+                        names.iter().map(|n| sh_quote(n)).collect::<Vec<_>>().join(" ")
+                    )
                 };
                 // Whether anything would change is only known from a simulation.
                 let sim = ctx.run(&format!("{apt} -s {sub}")).await?;
@@ -633,17 +681,37 @@ const RPM_OPTIONS: &[OptionDoc] = &[
         "Package names (a list or a comma-separated string), optionally `name-version`.",
     )
     .aliases(&["pkg"]),
-    OptionDoc::new("state", OptKind::Str, "Whether the packages are installed, at the newest version, or removed.")
-        .default("present")
-        .choices(&["absent", "present", "installed", "latest", "removed"]),
-    OptionDoc::new("update_cache", OptKind::Bool, "Refresh the metadata cache first (`makecache`).")
-        .default("no")
-        .aliases(&["expire-cache"]),
-    OptionDoc::new("enablerepo", OptKind::List, "Repositories to enable for this operation."),
-    OptionDoc::new("disablerepo", OptKind::List, "Repositories to disable for this operation."),
+    OptionDoc::new(
+        "state",
+        OptKind::Str,
+        "Whether the packages are installed, at the newest version, or removed.",
+    )
+    .default("present")
+    .choices(&["absent", "present", "installed", "latest", "removed"]),
+    OptionDoc::new(
+        "update_cache",
+        OptKind::Bool,
+        "Refresh the metadata cache first (`makecache`).",
+    )
+    .default("no")
+    .aliases(&["expire-cache"]),
+    OptionDoc::new(
+        "enablerepo",
+        OptKind::List,
+        "Repositories to enable for this operation.",
+    ),
+    OptionDoc::new(
+        "disablerepo",
+        OptKind::List,
+        "Repositories to disable for this operation.",
+    ),
     OptionDoc::new("disable_gpg_check", OptKind::Bool, "Do not check package signatures.").default("no"),
-    OptionDoc::new("autoremove", OptKind::Bool, "With `state=absent`, also remove unneeded dependencies.")
-        .default("no"),
+    OptionDoc::new(
+        "autoremove",
+        OptKind::Bool,
+        "With `state=absent`, also remove unneeded dependencies.",
+    )
+    .default("no"),
 ];
 
 static DNF_DOC: ModuleDoc = ModuleDoc {
@@ -747,9 +815,11 @@ pub(crate) fn rpm_plan(
 ) -> Vec<String> {
     let is_installed = |n: &str| {
         installed.contains_key(n)
-            || installed
-                .iter()
-                .any(|(k, v)| n.strip_prefix(k.as_str()).and_then(|r| r.strip_prefix('-')).is_some_and(|r| v.starts_with(r)))
+            || installed.iter().any(|(k, v)| {
+                n.strip_prefix(k.as_str())
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|r| v.starts_with(r))
+            })
     };
     let quote = |v: Vec<&String>| v.iter().map(|n| sh_quote(n)).collect::<Vec<_>>().join(" ");
     let mut cmds = Vec::new();
@@ -795,7 +865,12 @@ fn rpm_opts(p: &RpmParams) -> String {
     s
 }
 
-async fn run_rpm(tool: &str, doc: &'static ModuleDoc, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+async fn run_rpm(
+    tool: &str,
+    doc: &'static ModuleDoc,
+    ctx: &ModuleCtx<'_>,
+    args: Map<String, Value>,
+) -> Result<ModuleOutcome, ModuleError> {
     let p: RpmParams = parse_params(doc, args)?;
     let state = match p.state.as_deref().unwrap_or("present") {
         "installed" | "present" => "present",
@@ -817,7 +892,12 @@ async fn run_rpm(tool: &str, doc: &'static ModuleDoc, ctx: &ModuleCtx<'_>, args:
         let o = run_checked(ctx, &format!("{tool} -q{opts} makecache"), &format!("{tool} makecache")).await?;
         results.push(o.stdout_str());
     }
-    let out = run_checked(ctx, &rpm_query_script(tool, &p.name, state == "latest", &opts), "rpm query").await?;
+    let out = run_checked(
+        ctx,
+        &rpm_query_script(tool, &p.name, state == "latest", &opts),
+        "rpm query",
+    )
+    .await?;
     let text = out.stdout_str();
     if text.lines().any(|l| l == "NORPM" || l == "NOTOOL") {
         return Err(ModuleError::Failed(format!(
@@ -836,7 +916,11 @@ async fn run_rpm(tool: &str, doc: &'static ModuleDoc, ctx: &ModuleCtx<'_>, args:
         }
     }
     let mut o = ModuleOutcome::changed(changed);
-    o.msg = Some(if changed { cmds.join("; ") } else { "Nothing to do".into() });
+    o.msg = Some(if changed {
+        cmds.join("; ")
+    } else {
+        "Nothing to do".into()
+    });
     o.ret.insert("results".into(), Value::from(results));
     o.ret.insert("commands".into(), Value::from(cmds));
     Ok(o)
@@ -951,7 +1035,9 @@ impl Module for PackageModule {
                 let installed: Vec<String> = out.stdout_str().lines().map(|l| l.trim().to_string()).collect();
                 let mut cmd = apk_plan(&p.name, &state, &installed);
                 if state == "latest" && cmd.is_none() {
-                    let sim = ctx.run(&format!("apk add --simulate --upgrade {}", q.join(" "))).await?;
+                    let sim = ctx
+                        .run(&format!("apk add --simulate --upgrade {}", q.join(" ")))
+                        .await?;
                     if sim.stdout_str().contains("Upgrading") {
                         cmd = Some(format!("apk add --upgrade {}", q.join(" ")));
                     }
@@ -964,7 +1050,9 @@ impl Module for PackageModule {
                 }
                 Ok(ModuleOutcome::changed(true).with_msg(cmd))
             }
-            other => Err(ModuleError::Args(format!("package: unsupported package manager `{other}`"))),
+            other => Err(ModuleError::Args(format!(
+                "package: unsupported package manager `{other}`"
+            ))),
         }
     }
 }
@@ -1001,7 +1089,10 @@ A|cowsay:\nA|  Installed: (none)\nA|  Candidate: 3.03+dfsg2-8\nA|  Version table
         let specs = |v: &[&str]| v.iter().map(|s| parse_spec(s)).collect::<Vec<_>>();
         let p = plan_apt(&specs(&["hello", "cowsay"]), "present", false, &st).unwrap();
         assert_eq!(p.install, vec!["cowsay"]);
-        assert_eq!(p.changes, vec![("cowsay".into(), NOT_INSTALLED.into(), "3.03+dfsg2-8".into())]);
+        assert_eq!(
+            p.changes,
+            vec![("cowsay".into(), NOT_INSTALLED.into(), "3.03+dfsg2-8".into())]
+        );
         let p = plan_apt(&specs(&["hello"]), "latest", false, &st).unwrap();
         assert_eq!(p.install, vec!["hello"]);
         let p = plan_apt(&specs(&["hello=2.10*"]), "present", false, &st).unwrap();
@@ -1009,7 +1100,9 @@ A|cowsay:\nA|  Installed: (none)\nA|  Candidate: 3.03+dfsg2-8\nA|  Version table
         let p = plan_apt(&specs(&["hello=2.10-3"]), "present", false, &st).unwrap();
         assert_eq!(p.install, vec!["hello=2.10-3"]);
         assert!(plan_apt(&specs(&["hello=9*"]), "present", false, &st).is_err());
-        assert!(plan_apt(&specs(&["nosuch"]), "present", false, &st).unwrap_err().contains("No package matching"));
+        assert!(plan_apt(&specs(&["nosuch"]), "present", false, &st)
+            .unwrap_err()
+            .contains("No package matching"));
         assert!(plan_apt(&specs(&["hello=1"]), "latest", false, &st).is_err());
         let p = plan_apt(&specs(&["hello", "sl", "cowsay"]), "absent", false, &st).unwrap();
         assert_eq!(p.remove, vec!["hello"]);
@@ -1022,8 +1115,12 @@ A|cowsay:\nA|  Installed: (none)\nA|  Candidate: 3.03+dfsg2-8\nA|  Version table
         assert_eq!(parse_spec("foo=1.0").version.as_deref(), Some("1.0"));
         assert_eq!(parse_spec("foo").version, None);
         assert!(version_matches("1.*", "1.2") && !version_matches("1.*", "2.1") && version_matches("1", "1"));
-        assert!(!apt_output_changed("0 upgraded, 0 newly installed, 0 to remove and 3 not upgraded."));
-        assert!(apt_output_changed("0 upgraded, 1 newly installed, 0 to remove and 3 not upgraded."));
+        assert!(!apt_output_changed(
+            "0 upgraded, 0 newly installed, 0 to remove and 3 not upgraded."
+        ));
+        assert!(apt_output_changed(
+            "0 upgraded, 1 newly installed, 0 to remove and 3 not upgraded."
+        ));
     }
 
     #[test]
@@ -1042,7 +1139,10 @@ A|cowsay:\nA|  Installed: (none)\nA|  Candidate: 3.03+dfsg2-8\nA|  Version table
         );
         assert_eq!(
             rpm_plan("dnf", " --enablerepo=epel", &names, "latest", &inst, &up, false),
-            vec!["dnf -y --enablerepo=epel install mod_ssl", "dnf -y --enablerepo=epel upgrade httpd"]
+            vec![
+                "dnf -y --enablerepo=epel install mod_ssl",
+                "dnf -y --enablerepo=epel upgrade httpd"
+            ]
         );
         assert_eq!(
             rpm_plan("yum", "", &names, "absent", &inst, &up, false),
@@ -1056,7 +1156,10 @@ A|cowsay:\nA|  Installed: (none)\nA|  Candidate: 3.03+dfsg2-8\nA|  Version table
         assert!(rpm_plan("dnf", "", &names, "absent", &none, &[], false).is_empty());
         let vinst: HashMap<String, String> = [("httpd".to_string(), "2.4.57-5.el9".to_string())].into();
         assert!(rpm_plan("dnf", "", &["httpd-2.4.57".into()], "present", &vinst, &[], false).is_empty());
-        assert_eq!(apk_plan(&names, "present", &["httpd".into()]), Some("apk add mod_ssl".into()));
+        assert_eq!(
+            apk_plan(&names, "present", &["httpd".into()]),
+            Some("apk add mod_ssl".into())
+        );
         assert_eq!(apk_plan(&names, "absent", &[]), None);
     }
 }

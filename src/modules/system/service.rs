@@ -34,8 +34,8 @@ const SLEEP_OPT: OptionDoc = OptionDoc::new(
     OptKind::Int,
     "With `restarted`, seconds to wait between stop and start.",
 );
-const ARGS_OPT: OptionDoc = OptionDoc::new("arguments", OptKind::Str, "Extra arguments for the init script.")
-    .aliases(&["args"]);
+const ARGS_OPT: OptionDoc =
+    OptionDoc::new("arguments", OptKind::Str, "Extra arguments for the init script.").aliases(&["args"]);
 const PATTERN_OPT: OptionDoc = OptionDoc::new(
     "pattern",
     OptKind::Str,
@@ -211,12 +211,17 @@ fn systemctl(scope: &str) -> String {
 }
 
 /// The query for one manager (`None`: detect first and query the detected one).
-pub(crate) fn query_script(mgr: Option<Manager>, name: &str, pattern: Option<&str>, runlevel: &str, scope: &str) -> String {
+pub(crate) fn query_script(
+    mgr: Option<Manager>,
+    name: &str,
+    pattern: Option<&str>,
+    runlevel: &str,
+    scope: &str,
+) -> String {
     let n = sh_quote(name);
     let sc = systemctl(scope);
-    let systemd = format!(
-        "{sc} show {n} --no-pager -p ActiveState -p UnitFileState -p LoadState 2>/dev/null | sed 's/^/S|/'\n"
-    );
+    let systemd =
+        format!("{sc} show {n} --no-pager -p ActiveState -p UnitFileState -p LoadState 2>/dev/null | sed 's/^/S|/'\n");
     let status = match pattern {
         Some(p) => format!(
             "ps -eo args 2>/dev/null | grep -v grep | grep -F -q -- {} && echo 'R|0' || echo 'R|1'",
@@ -241,9 +246,7 @@ pub(crate) fn query_script(mgr: Option<Manager>, name: &str, pattern: Option<&st
         Some(Manager::Systemd) => format!("echo 'MGR|systemd'\n{systemd}"),
         Some(Manager::SysV) => format!("echo 'MGR|sysvinit'\n{sysv}"),
         Some(Manager::OpenRc) => format!("echo 'MGR|openrc'\n{openrc}"),
-        None => format!(
-            "{DETECT}case $mgr in\nsystemd)\n{systemd};;\nopenrc)\n{openrc};;\n*)\n{sysv};;\nesac\n"
-        ),
+        None => format!("{DETECT}case $mgr in\nsystemd)\n{systemd};;\nopenrc)\n{openrc};;\n*)\n{sysv};;\nesac\n"),
     }
 }
 
@@ -261,13 +264,22 @@ pub(crate) fn parse_state(out: &str) -> Result<(Manager, ServiceState), ModuleEr
                 st.props.push((k.to_string(), v.to_string()));
             }
         }
-        let prop = |k: &str| st.props.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+        let prop = |k: &str| {
+            st.props
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
         let load = prop("LoadState");
         let file = prop("UnitFileState");
         st.masked = load == "masked" || file == "masked";
         st.exists = !st.props.is_empty() && (load != "not-found" || st.masked);
         st.running = matches!(prop("ActiveState"), "active" | "activating" | "reloading");
-        st.enabled = matches!(file, "enabled" | "enabled-runtime" | "static" | "indirect" | "alias" | "generated");
+        st.enabled = matches!(
+            file,
+            "enabled" | "enabled-runtime" | "static" | "indirect" | "alias" | "generated"
+        );
     } else {
         st.exists = out.lines().any(|l| l == "EXISTS");
         st.running = tagged(out, "R|").next() == Some("0");
@@ -318,7 +330,7 @@ pub(crate) fn plan(mgr: Manager, name: &str, st: &ServiceState, w: &Wanted<'_>) 
         }
     }
     let masked_after = w.masked.unwrap_or(st.masked);
-    if !st.exists && !(mgr == Manager::Systemd && w.masked == Some(true)) && (w.state.is_some() || w.enabled.is_some()) {
+    if !(st.exists || mgr == Manager::Systemd && w.masked == Some(true)) && (w.state.is_some() || w.enabled.is_some()) {
         return Err(format!("Could not find the requested service {name}: host"));
     }
     if let Some(e) = w.enabled {
@@ -350,7 +362,11 @@ pub(crate) fn plan(mgr: Manager, name: &str, st: &ServiceState, w: &Wanted<'_>) 
                         ));
                     }
                     "chkconfig" => {
-                        let add = if st.has_links { String::new() } else { format!("chkconfig --add {n} && ") };
+                        let add = if st.has_links {
+                            String::new()
+                        } else {
+                            format!("chkconfig --add {n} && ")
+                        };
                         cmds.push(format!("{add}chkconfig {n} {}", if e { "on" } else { "off" }));
                     }
                     _ => return Err("neither update-rc.d nor chkconfig found to enable or disable the service".into()),
@@ -405,7 +421,9 @@ async fn run_service(
         (None, Some("openrc")) => Some(Manager::OpenRc),
         (None, Some("sysvinit" | "sysv")) => Some(Manager::SysV),
         (None, Some(other)) => {
-            return Err(ModuleError::Args(format!("service: unsupported service manager `{other}`")));
+            return Err(ModuleError::Args(format!(
+                "service: unsupported service manager `{other}`"
+            )));
         }
     };
     let scope = p.scope.as_deref().unwrap_or("system");
@@ -447,7 +465,10 @@ async fn run_service(
     if ctx.diff_mode && res.changed {
         let side = |running: bool, enabled: bool, masked: bool| {
             let mut v = vec![
-                ("state".to_string(), if running { "started" } else { "stopped" }.to_string()),
+                (
+                    "state".to_string(),
+                    if running { "started" } else { "stopped" }.to_string(),
+                ),
                 ("enabled".to_string(), enabled.to_string()),
             ];
             if mgr == Manager::Systemd {
@@ -469,7 +490,11 @@ async fn run_service(
     }
     res.ret.insert("service_mgr".into(), mgr.name().into());
     if mgr == Manager::Systemd {
-        let status: Map<String, Value> = st.props.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let status: Map<String, Value> = st
+            .props
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         res.ret.insert("status".into(), Value::Object(status));
     }
     if !cmds.is_empty() {
@@ -535,8 +560,13 @@ mod tests {
         assert!(st.exists && !st.running && !st.enabled && !st.masked);
         let cmds = plan(mgr, "nginx", &st, &w(Some("started"), Some(true), None)).unwrap();
         assert_eq!(cmds, vec!["systemctl enable nginx", "systemctl start nginx"]);
-        assert!(plan(mgr, "nginx", &st, &w(Some("stopped"), Some(false), None)).unwrap().is_empty());
-        assert_eq!(plan(mgr, "nginx", &st, &w(None, None, Some(true))).unwrap(), vec!["systemctl mask nginx"]);
+        assert!(plan(mgr, "nginx", &st, &w(Some("stopped"), Some(false), None))
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            plan(mgr, "nginx", &st, &w(None, None, Some(true))).unwrap(),
+            vec!["systemctl mask nginx"]
+        );
         assert!(plan(mgr, "nginx", &st, &w(Some("started"), None, Some(true))).is_err());
 
         let masked = "MGR|systemd\nS|LoadState=masked\nS|ActiveState=inactive\nS|UnitFileState=masked\n";
@@ -548,7 +578,9 @@ mod tests {
         );
         let missing = "MGR|systemd\nS|LoadState=not-found\nS|ActiveState=inactive\nS|UnitFileState=\n";
         let (_, st) = parse_state(missing).unwrap();
-        assert!(plan(mgr, "nope", &st, &w(Some("started"), None, None)).unwrap_err().contains("Could not find"));
+        assert!(plan(mgr, "nope", &st, &w(Some("started"), None, None))
+            .unwrap_err()
+            .contains("Could not find"));
         let mut running = st.clone();
         running.exists = true;
         running.running = true;
@@ -567,8 +599,13 @@ mod tests {
         assert_eq!(cmds, vec!["update-rc.d demo defaults && update-rc.d demo enable"]);
         let out = "MGR|sysvinit\nEXISTS\nR|0\nENABLED\nLINKS\nT|chkconfig\n";
         let (_, st) = parse_state(out).unwrap();
-        assert_eq!(plan(mgr, "demo", &st, &w(None, Some(false), None)).unwrap(), vec!["chkconfig demo off"]);
-        assert!(plan(mgr, "demo", &st, &w(Some("started"), Some(true), None)).unwrap().is_empty());
+        assert_eq!(
+            plan(mgr, "demo", &st, &w(None, Some(false), None)).unwrap(),
+            vec!["chkconfig demo off"]
+        );
+        assert!(plan(mgr, "demo", &st, &w(Some("started"), Some(true), None))
+            .unwrap()
+            .is_empty());
         assert!(plan(mgr, "demo", &st, &w(Some("stopped"), None, None)).unwrap()[0].contains("/etc/init.d/demo stop"));
 
         let out = "MGR|openrc\nEXISTS\nR|1\n";

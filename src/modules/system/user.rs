@@ -17,7 +17,9 @@ use super::{record_diff, run_checked, tagged};
 use crate::connection::sh_quote;
 
 const USER_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("name", OptKind::Str, "Name of the user.").required().aliases(&["user"]),
+    OptionDoc::new("name", OptKind::Str, "Name of the user.")
+        .required()
+        .aliases(&["user"]),
     OptionDoc::new("state", OptKind::Str, "Whether the account exists.")
         .default("present")
         .choices(&["absent", "present"]),
@@ -30,33 +32,73 @@ const USER_OPTIONS: &[OptionDoc] = &[
         "Supplementary groups. With `append: no` the user ends up in exactly these; an empty list or string \
 removes every supplementary group.",
     ),
-    OptionDoc::new("append", OptKind::Bool, "Add `groups` to the user's groups instead of replacing them.")
-        .default("no"),
+    OptionDoc::new(
+        "append",
+        OptKind::Bool,
+        "Add `groups` to the user's groups instead of replacing them.",
+    )
+    .default("no"),
     OptionDoc::new("shell", OptKind::Str, "Login shell."),
     OptionDoc::new("home", OptKind::Path, "Home directory."),
     OptionDoc::new("create_home", OptKind::Bool, "Create the home directory of a new user.")
         .default("yes")
         .aliases(&["createhome"]),
-    OptionDoc::new("move_home", OptKind::Bool, "With a new `home`, move the old home directory there.")
-        .default("no"),
+    OptionDoc::new(
+        "move_home",
+        OptKind::Bool,
+        "With a new `home`, move the old home directory there.",
+    )
+    .default("no"),
     OptionDoc::new("system", OptKind::Bool, "Create a system account (only when creating).").default("no"),
     OptionDoc::new("comment", OptKind::Str, "The GECOS field (full name)."),
     OptionDoc::new("password", OptKind::Str, "The password *hash* (as in /etc/shadow)."),
-    OptionDoc::new("update_password", OptKind::Str, "`always` sets `password` when it differs; `on_create` only for new users.")
-        .default("always")
-        .choices(&["always", "on_create"]),
-    OptionDoc::new("password_lock", OptKind::Bool, "Lock (`yes`) or unlock (`no`) the password."),
-    OptionDoc::new("expires", OptKind::Float, "Account expiry as epoch seconds; negative removes the expiry."),
-    OptionDoc::new("remove", OptKind::Bool, "With `state=absent`, remove the home directory and mail spool.")
-        .default("no"),
-    OptionDoc::new("force", OptKind::Bool, "With `state=absent`, remove even if the user is logged in.")
-        .default("no"),
-    OptionDoc::new("generate_ssh_key", OptKind::Bool, "Generate an SSH key pair for the user if none exists.")
-        .default("no"),
+    OptionDoc::new(
+        "update_password",
+        OptKind::Str,
+        "`always` sets `password` when it differs; `on_create` only for new users.",
+    )
+    .default("always")
+    .choices(&["always", "on_create"]),
+    OptionDoc::new(
+        "password_lock",
+        OptKind::Bool,
+        "Lock (`yes`) or unlock (`no`) the password.",
+    ),
+    OptionDoc::new(
+        "expires",
+        OptKind::Float,
+        "Account expiry as epoch seconds; negative removes the expiry.",
+    ),
+    OptionDoc::new(
+        "remove",
+        OptKind::Bool,
+        "With `state=absent`, remove the home directory and mail spool.",
+    )
+    .default("no"),
+    OptionDoc::new(
+        "force",
+        OptKind::Bool,
+        "With `state=absent`, remove even if the user is logged in.",
+    )
+    .default("no"),
+    OptionDoc::new(
+        "generate_ssh_key",
+        OptKind::Bool,
+        "Generate an SSH key pair for the user if none exists.",
+    )
+    .default("no"),
     OptionDoc::new("ssh_key_type", OptKind::Str, "Type of the generated key.").default("rsa"),
-    OptionDoc::new("ssh_key_bits", OptKind::Int, "Bits of the generated key (ssh-keygen's default if unset)."),
-    OptionDoc::new("ssh_key_file", OptKind::Path, "Key file, relative to the home directory.")
-        .default(".ssh/id_<type>"),
+    OptionDoc::new(
+        "ssh_key_bits",
+        OptKind::Int,
+        "Bits of the generated key (ssh-keygen's default if unset).",
+    ),
+    OptionDoc::new(
+        "ssh_key_file",
+        OptKind::Path,
+        "Key file, relative to the home directory.",
+    )
+    .default(".ssh/id_<type>"),
     OptionDoc::new("ssh_key_comment", OptKind::Str, "Comment of the generated key.")
         .default("ansible-generated on <hostname>"),
     OptionDoc::new("ssh_key_passphrase", OptKind::Str, "Passphrase of the generated key."),
@@ -145,7 +187,12 @@ fn de_opt_groups<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<St
     let v = Value::deserialize(d)?;
     Ok(match v {
         Value::Null => None,
-        Value::String(s) => Some(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+        Value::String(s) => Some(
+            s.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
+        ),
         Value::Array(a) => Some(
             a.into_iter()
                 .map(|x| match x {
@@ -192,13 +239,12 @@ pub(crate) fn user_query_script(name: &str, groups: &[String], key_file: Option<
          getent group | awk -F: -v u={n} '{{k=split($4,a,\",\"); for(i=1;i<=k;i++) if(a[i]==u) {{print \"SG|\" $1; break}}}}'; \
          "
     );
-    match key_file {
-        Some(kf) => s.push_str(&format!(
+    if let Some(kf) = key_file {
+        s.push_str(&format!(
             "h=$(printf '%s' \"$pw\" | cut -d: -f6); kf={}; case $kf in /*) ;; *) kf=\"$h/$kf\";; esac; \
              [ -f \"$kf.pub\" ] && [ -f \"$kf\" ] && echo \"KEY|$(cat \"$kf.pub\")\"; ",
             sh_quote(kf)
-        )),
-        None => {}
+        ));
     }
     s.push_str("fi\n");
     for g in groups {
@@ -279,12 +325,17 @@ pub(crate) struct UserSpec {
 
 /// Resolve a group given by name or gid against the queried groups.
 fn resolve_group<'a>(st: &'a UserState, g: &str) -> Option<&'a (String, u32)> {
-    st.groups.iter().find(|(n, gid)| n == g || g.parse::<u32>().ok() == Some(*gid))
+    st.groups
+        .iter()
+        .find(|(n, gid)| n == g || g.parse::<u32>().ok() == Some(*gid))
 }
+
+/// Changed fields as (name, before, after).
+pub(crate) type FieldChanges = Vec<(String, String, String)>;
 
 /// The commands bringing the account to `spec` (state present) and the
 /// changed fields as (name, before, after) for the diff.
-pub(crate) fn plan_user(spec: &UserSpec, st: &UserState) -> Result<(Vec<String>, Vec<(String, String, String)>), String> {
+pub(crate) fn plan_user(spec: &UserSpec, st: &UserState) -> Result<(Vec<String>, FieldChanges), String> {
     let n = sh_quote(&spec.name);
     for g in spec.group.iter().chain(spec.groups.iter().flatten()) {
         if resolve_group(st, g).is_none() {
@@ -394,7 +445,11 @@ pub(crate) fn plan_user(spec: &UserSpec, st: &UserState) -> Result<(Vec<String>,
         a.push(format!("-c {}", sh_quote(c)));
         fields.push(("comment".into(), cur.comment.clone(), c.clone()));
     }
-    if let Some(h) = spec.home.as_ref().filter(|h| h.trim_end_matches('/') != cur.home.trim_end_matches('/')) {
+    if let Some(h) = spec
+        .home
+        .as_ref()
+        .filter(|h| h.trim_end_matches('/') != cur.home.trim_end_matches('/'))
+    {
         a.push(format!("-d {}", sh_quote(h)));
         if spec.move_home {
             a.push("-m".into());
@@ -468,7 +523,9 @@ impl Module for UserModule {
         }
         let state = p.state.as_deref().unwrap_or("present");
         if !matches!(state, "present" | "absent") {
-            return Err(ModuleError::Args(format!("user: state must be present or absent, got `{state}`")));
+            return Err(ModuleError::Args(format!(
+                "user: state must be present or absent, got `{state}`"
+            )));
         }
         let update = p.update_password.as_deref().unwrap_or("always");
         if !matches!(update, "always" | "on_create") {
@@ -613,13 +670,27 @@ static GROUP_DOC: ModuleDoc = ModuleDoc {
             .default("present")
             .choices(&["absent", "present"]),
         OptionDoc::new("system", OptKind::Bool, "Create a system group (only when creating).").default("no"),
-        OptionDoc::new("non_unique", OptKind::Bool, "Allow a gid that another group has (`-o`).").default("no"),
+        OptionDoc::new(
+            "non_unique",
+            OptKind::Bool,
+            "Allow a gid that another group has (`-o`).",
+        )
+        .default("no"),
     ],
     examples: "- group:\n    name: deploy\n    gid: 1050\n",
     returns: &[
-        ReturnDoc { name: "gid", description: "the group's gid" },
-        ReturnDoc { name: "name", description: "the group's name" },
-        ReturnDoc { name: "system", description: "whether it is a system group" },
+        ReturnDoc {
+            name: "gid",
+            description: "the group's gid",
+        },
+        ReturnDoc {
+            name: "name",
+            description: "the group's name",
+        },
+        ReturnDoc {
+            name: "system",
+            description: "whether it is a system group",
+        },
     ],
     controller_only: false,
 };
@@ -640,7 +711,14 @@ struct GroupParams {
 }
 
 /// The command for a group currently at `current_gid` (None: absent).
-pub(crate) fn plan_group(name: &str, state: &str, gid: Option<i64>, system: bool, non_unique: bool, current_gid: Option<i64>) -> Option<String> {
+pub(crate) fn plan_group(
+    name: &str,
+    state: &str,
+    gid: Option<i64>,
+    system: bool,
+    non_unique: bool,
+    current_gid: Option<i64>,
+) -> Option<String> {
     let n = sh_quote(name);
     let o = if non_unique { " -o" } else { "" };
     match (state, current_gid) {
@@ -674,7 +752,9 @@ impl Module for GroupModule {
         }
         let state = p.state.as_deref().unwrap_or("present");
         if !matches!(state, "present" | "absent") {
-            return Err(ModuleError::Args(format!("group: state must be present or absent, got `{state}`")));
+            return Err(ModuleError::Args(format!(
+                "group: state must be present or absent, got `{state}`"
+            )));
         }
         let q = format!("getent group {} | cut -d: -f3", sh_quote(&name));
         let cur: Option<i64> = ctx.run(&q).await?.stdout_str().trim().parse().ok();
@@ -686,10 +766,17 @@ impl Module for GroupModule {
             }
             if ctx.diff_mode {
                 let side = |g: Option<i64>| match g {
-                    Some(g) => vec![("state".to_string(), "present".to_string()), ("gid".to_string(), g.to_string())],
+                    Some(g) => vec![
+                        ("state".to_string(), "present".to_string()),
+                        ("gid".to_string(), g.to_string()),
+                    ],
                     None => vec![("state".to_string(), "absent".to_string())],
                 };
-                let after = if state == "absent" { None } else { p.gid.or(cur).or(Some(-1)) };
+                let after = if state == "absent" {
+                    None
+                } else {
+                    p.gid.or(cur).or(Some(-1))
+                };
                 let mut a = side(after);
                 if after == Some(-1) {
                     a.truncate(1);
@@ -718,7 +805,8 @@ impl Module for GroupModule {
 mod tests {
     use super::*;
 
-    const OUT: &str = "HOST|box\nPW|alice:x:1001:1001:Alice:/home/alice:/bin/sh\nSH|alice:!$6$abc:19000:0:99999:7::19500:\n\
+    const OUT: &str =
+        "HOST|box\nPW|alice:x:1001:1001:Alice:/home/alice:/bin/sh\nSH|alice:!$6$abc:19000:0:99999:7::19500:\n\
 SG|adm\nGR|alice:x:1001:\nGR|adm:x:4:alice\nGR|staff:x:50:\n";
 
     #[test]
@@ -791,13 +879,28 @@ SG|adm\nGR|alice:x:1001:\nGR|adm:x:4:alice\nGR|staff:x:50:\n";
             ..Default::default()
         };
         let (cmds, _) = plan_user(&spec, &st).unwrap();
-        assert_eq!(cmds, vec!["useradd -u 2001 -G staff -c 'Bob B' -e 2024-01-01 -r -m bob"]);
-        assert_eq!(plan_group("g", "present", Some(5), false, false, None).unwrap(), "groupadd -g 5 g");
-        assert_eq!(plan_group("g", "present", None, true, false, None).unwrap(), "groupadd -r g");
-        assert_eq!(plan_group("g", "present", Some(6), false, false, Some(5)).unwrap(), "groupmod -g 6 g");
+        assert_eq!(
+            cmds,
+            vec!["useradd -u 2001 -G staff -c 'Bob B' -e 2024-01-01 -r -m bob"]
+        );
+        assert_eq!(
+            plan_group("g", "present", Some(5), false, false, None).unwrap(),
+            "groupadd -g 5 g"
+        );
+        assert_eq!(
+            plan_group("g", "present", None, true, false, None).unwrap(),
+            "groupadd -r g"
+        );
+        assert_eq!(
+            plan_group("g", "present", Some(6), false, false, Some(5)).unwrap(),
+            "groupmod -g 6 g"
+        );
         assert!(plan_group("g", "present", Some(5), false, false, Some(5)).is_none());
         assert!(plan_group("g", "present", None, false, false, Some(5)).is_none());
-        assert_eq!(plan_group("g", "absent", None, false, false, Some(5)).unwrap(), "groupdel g");
+        assert_eq!(
+            plan_group("g", "absent", None, false, false, Some(5)).unwrap(),
+            "groupdel g"
+        );
         assert!(plan_group("g", "absent", None, false, false, None).is_none());
     }
 }
