@@ -27,6 +27,12 @@
 //! Not isolated: the network (hosts share the machine's loopback), users and
 //! uids, `/usr`, `/var`, `/root`, `/home`, `/dev`, `/sys`, installed packages.
 //! Every host (isolated or not) has `HOME` set to its own empty directory.
+//!
+//! # Overlay-root hosts ([`TestHosts::with_overlay_root`])
+//! Everything an isolated host has, plus overlays on `/usr`, `/var`, `/root`,
+//! `/home` and `/opt` (upper dirs in the host's directory). Package managers,
+//! `useradd`, init scripts can then change the whole system as seen by the
+//! host, and every change vanishes with it: the machine is never touched.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -44,6 +50,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 /// How many fresh addresses to try when one turns out to be taken.
 const BIND_ATTEMPTS: usize = 8;
 const SSHD: &str = "/usr/sbin/sshd";
+/// Directories that overlay-root hosts see as overlays (besides `/etc`).
+const OVERLAID: &[&str] = &["/usr", "/var", "/root", "/home", "/opt"];
 
 /// Per-host options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -93,6 +101,8 @@ struct Host {
     port: u16,
     dir: PathBuf,
     opts: HostOpts,
+    /// Overlays on /usr, /var, /root, /home and /opt too (implies `isolated_root`).
+    overlay_root: bool,
     /// The public host key line: `ssh-ed25519 AAAA...`.
     host_key: String,
     /// The `unshare` process whose child is the sshd (PID 1 of the host's PID namespace).
@@ -119,6 +129,17 @@ impl TestHosts {
 
     /// Starts one host per entry of `opts`, each with its own options.
     pub fn with_each(opts: &[HostOpts]) -> TestHosts {
+        TestHosts::launch(opts, false)
+    }
+
+    /// Starts `n` isolated hosts whose whole system (`/etc`, `/usr`, `/var`,
+    /// `/root`, `/home`, `/opt`) is an overlay over the machine's: packages,
+    /// users and services can be changed on them without touching the machine.
+    pub fn with_overlay_root(n: usize) -> TestHosts {
+        TestHosts::launch(&vec![HostOpts { isolated_root: true }; n], true)
+    }
+
+    fn launch(opts: &[HostOpts], overlay_root: bool) -> TestHosts {
         ensure_privsep_dir();
         // If an unshare process ever dies before its sshd, the sshd becomes ours to reap.
         procs::become_subreaper();
@@ -135,6 +156,13 @@ impl TestHosts {
                 root.display()
             );
         }
+        if overlay_root && OVERLAID.iter().any(|d| root.starts_with(d)) {
+            panic!(
+                "test harness: {} is under one of {OVERLAID:?}, which overlay-root hosts mount over; \
+                 set CARGO_TARGET_DIR elsewhere",
+                root.display()
+            );
+        }
 
         // Keys: one client key for the fleet plus one host key per host, generated in parallel.
         let client_key = root.join("client_ed25519");
@@ -146,6 +174,13 @@ impl TestHosts {
             for sub in ["home", "srv", "tmp", "etc-upper", "etc-work"] {
                 create_dir(&hdir.join(sub));
             }
+            if overlay_root {
+                for d in OVERLAID {
+                    let name = d.trim_start_matches('/');
+                    create_dir(&hdir.join(format!("{name}-upper")));
+                    create_dir(&hdir.join(format!("{name}-work")));
+                }
+            }
             // Isolated /tmp must behave like /tmp: world-writable and sticky.
             set_mode(&hdir.join("tmp"), 0o1777);
             keygens.push(spawn_keygen(&hdir.join("ssh_host_ed25519_key"), &name));
@@ -155,6 +190,7 @@ impl TestHosts {
                 port: 0,
                 dir: hdir,
                 opts: *opt,
+                overlay_root,
                 host_key: String::new(),
                 process: None,
             });
@@ -508,12 +544,16 @@ impl Host {
                      mount --bind \"$1/srv\" /srv\n\
                      mount --bind \"$1/tmp\" /tmp\n\
                      hostname \"$2\"\n\
+                     if [ \"$4\" = 1 ]; then for d in usr var root home opt; do \
+                       mount -t overlay overlay -o \"lowerdir=/$d,upperdir=$1/$d-upper,workdir=$1/$d-work\" \"/$d\"; \
+                     done; fi\n\
                      exec \"$3\" -D -e -f \"$1/sshd_config\"",
             )
             .arg("sh")
             .arg(&self.dir)
             .arg(&self.name)
-            .arg(SSHD);
+            .arg(SSHD)
+            .arg(if self.overlay_root { "1" } else { "0" });
         } else {
             cmd.args(["--", SSHD, "-D", "-e", "-f"]).arg(&config);
         }
