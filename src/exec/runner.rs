@@ -118,6 +118,9 @@ struct HostState {
     notified: HashSet<String>,
     failed: bool,
     unreachable: bool,
+    /// `--start-at-task`: this host reached the task (per host, so that hosts
+    /// walking ahead of others do not start early).
+    start_found: bool,
 }
 
 /// Shared state of a run.
@@ -307,6 +310,12 @@ impl Runner {
                 extra_handlers: Mutex::new(Vec::new()),
             });
             self.run_batch(pctx).await;
+        }
+        // Once a play reached --start-at-task, later plays run from their start.
+        if self.start_pending.load(Ordering::SeqCst)
+            && hosts.iter().any(|h| self.with_host(h, |s| s.start_found))
+        {
+            self.start_pending.store(false, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -732,8 +741,12 @@ struct TaskResult {
 impl Walker {
     async fn run(self) {
         let play = self.pctx.play.clone();
+        // Play vars are in `pctx.vars` (below vars_files and role vars); the
+        // root scope carries only the play's keywords.
+        let mut play_common = play.common.clone();
+        play_common.vars = Map::new();
         let root = Scope {
-            common: play.common.clone(),
+            common: play_common,
             role: None,
             params: Map::new(),
         };
@@ -1079,10 +1092,10 @@ impl Walker {
             return Flow::Continue;
         }
         let title = t.display_name();
-        if self.runner.start_pending.load(Ordering::SeqCst) {
+        if self.runner.start_pending.load(Ordering::SeqCst) && !self.runner.with_host(&self.host, |s| s.start_found) {
             let want = self.runner.opts.start_at_task.as_deref().unwrap_or("");
             if title == want || t.name.as_deref() == Some(want) {
-                self.runner.start_pending.store(false, Ordering::SeqCst);
+                self.runner.with_host(&self.host, |s| s.start_found = true);
             } else {
                 return Flow::Continue;
             }
@@ -1556,7 +1569,8 @@ impl Walker {
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
-            let label = label_of(&item, &ivars);
+            // no_log hides the item too (Ansible shows `item=None`).
+            let label = if no_log { Value::Null } else { label_of(&item, &ivars) };
             let shown = if no_log { censor(&r.result) } else { r.result.clone() };
             let delegated = r
                 .result

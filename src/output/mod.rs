@@ -379,6 +379,8 @@ pub fn public_result(result: &Map<String, Value>) -> Map<String, Value> {
 fn display_item(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // Python's None: what Ansible shows for a `no_log` item.
+        Value::Null => "None".into(),
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }

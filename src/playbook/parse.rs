@@ -189,7 +189,8 @@ fn load_plays_into(path: &Path, ctx: &LoadCtx, plays: &mut Vec<Play>, depth: usi
                 }
             })?;
             // vars/tags/when on the import apply to every imported play.
-            let extra = parse_common(item, &["import_playbook", "ansible.builtin.import_playbook", "name"])?;
+            let mut extra = parse_common(item, &["import_playbook", "ansible.builtin.import_playbook", "name"])?;
+            extra.vars = vars_map(item.get("vars"))?;
             for p in &mut plays[before..] {
                 for (k, v) in &extra.vars {
                     p.common.vars.entry(k.clone()).or_insert(v.clone());
@@ -455,6 +456,13 @@ fn parse_task_into(
         if UNSUPPORTED.contains(&k.as_str()) {
             return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
         }
+        // Not a module but close to a task keyword (`whenn:`): a misspelt keyword.
+        if crate::modules::lookup(&k).is_none()
+            && !is_include_action(&k)
+            && did_you_mean(&k, TASK_KEYS.iter().copied()).is_some()
+        {
+            return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
+        }
         if let Some((prev, _, _)) = &action {
             return Err(
                 err(kn, format!("a task can run one module only, found `{prev}` and `{k}`"))
@@ -668,6 +676,17 @@ fn parse_task_into(
     }
     out.push(TaskNode::Task(Arc::new(task)));
     Ok(())
+}
+
+fn is_include_action(k: &str) -> bool {
+    let short = k
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| k.strip_prefix("ansible.legacy."))
+        .unwrap_or(k);
+    matches!(
+        short,
+        "import_tasks" | "include_tasks" | "include" | "import_role" | "include_role"
+    )
 }
 
 fn is_identifier(s: &str) -> bool {

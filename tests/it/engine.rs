@@ -523,7 +523,7 @@ fn loops_register_until_changed_failed_when_ignore() {
     assert_eq!(
         got,
         serde_json::json!({
-            "lr": ["x", "y"], "wi": ["1", "2", "3"], "wd": ["alice=1", "bob=2"],
+            "lr": ["x", "y"], "wi": [1, 2, 3], "wd": ["alice=1", "bob=2"],
             "wf": ["a.conf", "b.conf"], "ws": ["n02", "n04", "n06"],
             "lc": ["0 a True False 2", "1 b False True 2"], "lcvar": "thing",
             "u": 3, "cw": false, "ff": false, "ffrc": 1
@@ -620,7 +620,11 @@ fn tags_and_listings() {
     assert_eq!(run(&["--tags", "web"]), vec!["always", "web"]);
     assert_eq!(run(&["--tags", "debug,blk"]), vec!["always", "never", "blk"]);
     assert_eq!(run(&["--skip-tags", "web,always"]), vec!["db", "blk"]);
-    assert_eq!(run(&["--tags", "play", "--skip-tags", "db"]), vec!["always", "web", "blk"]);
+    // Play tags are inherited, so `--tags play` also selects the `never` task (as in Ansible).
+    assert_eq!(
+        run(&["--tags", "play", "--skip-tags", "db"]),
+        vec!["always", "never", "web", "blk"]
+    );
     assert_eq!(run(&["--start-at-task", "t-db"]), vec!["db", "blk"]);
 
     let (code, out, _) = lab.run("tags.yml", &["--list-tags"]);
@@ -640,7 +644,8 @@ fn tags_and_listings() {
     let (code, out, _) = lab.run("tags.yml", &["--syntax-check"]);
     assert_eq!(code, 0);
     assert!(out.contains("playbook: "), "{out}");
-    assert!(!lab.path("out/tags").exists() || lab.lines("tags").len() == 6);
+    // Listing and --syntax-check run nothing: the file is still the last run's.
+    assert_eq!(lab.lines("tags"), vec!["db", "blk"]);
 }
 
 #[test]
@@ -765,16 +770,18 @@ fn includes_imports_roles_and_handlers() {
     for h in ["host1", "host2"] {
         assert_eq!(
             lab.lines(&format!("log-{h}")),
+            // Roles and tasks are one section: handlers run after both, in
+            // definition order (roles:, handlers:, imported then included roles).
             vec![
                 "inner imp",
                 "base dep",
-                "common handler",
                 "static",
                 "dyn d1",
                 "dyn d2",
                 "svc main",
                 "svc other",
                 "wh main",
+                "common handler",
                 "svc handler",
                 "wh handler",
             ],
@@ -1245,7 +1252,9 @@ fn example_site_playbook_runs_against_test_hosts() {
     assert_ok(code, &out, &err);
     assert!(out.contains("changed=") && out.contains("PLAY RECAP"), "{out}");
     for i in 0..2 {
-        let conf = std::fs::read_to_string(lab.hosts.root_dir(i).unwrap().join("rigger-demo/app/app.conf"))
+        let conf = std::fs::read_to_string(
+            lab.hosts.tmp_dir(i).unwrap().join(format!("rigger-demo/host{}/app/app.conf", i + 1)),
+        )
             .unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert!(conf.contains(&format!("host = host{}", i + 1)), "{conf}");
     }
