@@ -180,6 +180,10 @@ enum Go {
     Abort,
 }
 
+/// strategy free + run_once, per task key: (host running it, hosts waiting
+/// for its result), or `None` once done.
+type OnceStates = HashMap<Vec<u32>, Option<(String, Vec<oneshot::Sender<Go>>)>>;
+
 /// A host waiting at a task: (key, title, location, handler, run_once, reply).
 type Pending = (Vec<u32>, String, String, bool, bool, oneshot::Sender<Go>);
 
@@ -312,9 +316,7 @@ impl Runner {
             self.run_batch(pctx).await;
         }
         // Once a play reached --start-at-task, later plays run from their start.
-        if self.start_pending.load(Ordering::SeqCst)
-            && hosts.iter().any(|h| self.with_host(h, |s| s.start_found))
-        {
+        if self.start_pending.load(Ordering::SeqCst) && hosts.iter().any(|h| self.with_host(h, |s| s.start_found)) {
             self.start_pending.store(false, Ordering::SeqCst);
         }
         Ok(())
@@ -463,8 +465,8 @@ impl Runner {
         let order: HashMap<&str, usize> = pctx.batch.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
         // strategy free + run_once: per task key, the host running it and the
         // hosts waiting for its result (`None` once it is done).
-        let mut once: HashMap<Vec<u32>, Option<(String, Vec<oneshot::Sender<Go>>)>> = HashMap::new();
-        let release_once = |once: &mut HashMap<Vec<u32>, Option<(String, Vec<oneshot::Sender<Go>>)>>, host: &str| {
+        let mut once: OnceStates = HashMap::new();
+        let release_once = |once: &mut OnceStates, host: &str| {
             for state in once.values_mut() {
                 if state.as_ref().is_some_and(|(leader, _)| leader == host) {
                     if let Some((_, waiters)) = state.take() {
@@ -1045,7 +1047,13 @@ impl Walker {
         }
         let mut extra = self.pctx.extra_handlers.lock().unwrap_or_else(|p| p.into_inner());
         for h in handlers {
-            let known = self.pctx.play.handlers.iter().chain(extra.iter()).any(|k| k.loc == h.loc);
+            let known = self
+                .pctx
+                .play
+                .handlers
+                .iter()
+                .chain(extra.iter())
+                .any(|k| k.loc == h.loc);
             if !known {
                 extra.push(h);
             }

@@ -117,7 +117,11 @@ pub fn result_order(events: &[Value]) -> Vec<(String, String)> {
 }
 
 pub fn recap(events: &[Value]) -> &Value {
-    let r = events.iter().rev().find(|e| e["event"] == "recap").expect("a recap event");
+    let r = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "recap")
+        .expect("a recap event");
     &r["hosts"]
 }
 
@@ -206,7 +210,9 @@ fn handlers_notify_listen_flush_and_failure() {
 
     // force_handlers as a play keyword.
     std::fs::remove_file(lab.path("out/f-host1")).unwrap();
-    let text = lab.read("fail.yml").replacen("gather_facts: false", "gather_facts: false\n  force_handlers: true", 1);
+    let text = lab
+        .read("fail.yml")
+        .replacen("gather_facts: false", "gather_facts: false\n  force_handlers: true", 1);
     std::fs::write(lab.path("fail2.yml"), text).unwrap();
     let (code, out, _) = lab.run("fail2.yml", &[]);
     assert_eq!(code, 2, "{out}");
@@ -250,7 +256,16 @@ fn block_rescue_always_order_and_recap() {
     let order = lab.lines("order");
     assert_eq!(
         order,
-        vec!["block1", "inner-block", "inner-always", "rescue ?", "always", "after", "b2", "always2"],
+        vec![
+            "block1",
+            "inner-block",
+            "inner-always",
+            "rescue ?",
+            "always",
+            "after",
+            "b2",
+            "always2"
+        ],
         "{err}"
     );
     // A rescued failure is not a failed host.
@@ -327,7 +342,7 @@ fn serial_batches_numbers_percentages_lists() {
     let pos = |h: &str, t: &str| order.iter().position(|(hh, tt)| hh == h && tt == t).unwrap();
     assert!(pos("host1", "b") < pos("host2", "b"));
     assert!(pos("host3", "b") < pos("host4", "b"));
-    assert_eq!(events.iter().filter(|e| e["event"] == "play_start").count() >= 2, true);
+    assert!(events.iter().filter(|e| e["event"] == "play_start").count() >= 2);
 }
 
 #[test]
@@ -518,7 +533,10 @@ fn loops_register_until_changed_failed_when_ignore() {
     let start = std::time::Instant::now();
     let (code, events, err) = lab.run_json("loops.yml", &[]);
     assert_eq!(code, 0, "{err}\n{events:#?}");
-    assert!(start.elapsed() >= Duration::from_millis(300), "loop_control.pause waits between items");
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "loop_control.pause waits between items"
+    );
     let got: Value = serde_json::from_str(&lab.read("out/loops.json")).unwrap();
     assert_eq!(
         got,
@@ -530,7 +548,10 @@ fn loops_register_until_changed_failed_when_ignore() {
         })
     );
     // The label, not the whole item, is shown.
-    let lc: Vec<&Value> = results(&events, "debug").into_iter().filter(|e| e["item"] == "a").collect();
+    let lc: Vec<&Value> = results(&events, "debug")
+        .into_iter()
+        .filter(|e| e["item"] == "a")
+        .collect();
     assert_eq!(lc.len(), 1);
     let r = &recap(&events)["host1"];
     assert_eq!(r["ignored"], 1, "{r}");
@@ -543,7 +564,11 @@ fn ignore_unreachable_and_exit_code_4() {
     let down = crate::support::down_host();
     let inv = format!(
         "[testhosts]\n{}\n{}\n",
-        std::fs::read_to_string(lab.hosts.inventory()).unwrap().lines().nth(1).unwrap(),
+        std::fs::read_to_string(lab.hosts.inventory())
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap(),
         down.inventory_line("gone", lab.hosts.client_key())
     );
     lab.write("inv.ini", &inv);
@@ -728,9 +753,18 @@ fn includes_imports_roles_and_handlers() {
         "skipped.yml",
         "- hosts: testhosts\n  tasks:\n    - shell: echo 'skipped play ran' >> @OUT@/log-{{ inventory_hostname }}\n",
     );
-    lab.write("tasks/static.yml", "- shell: echo '{{ word }}' >> @OUT@/log-{{ inventory_hostname }}\n");
-    lab.write("tasks/dynamic.yml", "- shell: echo 'dyn {{ item }}' >> @OUT@/log-{{ inventory_hostname }}\n");
-    lab.write("roles/base/tasks/main.yml", "- shell: echo 'base dep' >> @OUT@/log-{{ inventory_hostname }}\n");
+    lab.write(
+        "tasks/static.yml",
+        "- shell: echo '{{ word }}' >> @OUT@/log-{{ inventory_hostname }}\n",
+    );
+    lab.write(
+        "tasks/dynamic.yml",
+        "- shell: echo 'dyn {{ item }}' >> @OUT@/log-{{ inventory_hostname }}\n",
+    );
+    lab.write(
+        "roles/base/tasks/main.yml",
+        "- shell: echo 'base dep' >> @OUT@/log-{{ inventory_hostname }}\n",
+    );
     lab.write("roles/common/meta/main.yml", "dependencies:\n  - base\n");
     lab.write("roles/common/defaults/main.yml", "greeting: default\nport: 80\n");
     lab.write("roles/common/vars/main.yml", "suffix: '!'\n");
@@ -752,7 +786,10 @@ fn includes_imports_roles_and_handlers() {
         "roles/svc/tasks/main.yml",
         "- shell: echo 'svc main' >> @OUT@/log-{{ inventory_hostname }}\n  notify: svc handler\n",
     );
-    lab.write("roles/svc/tasks/other.yml", "- shell: echo 'svc other' >> @OUT@/log-{{ inventory_hostname }}\n");
+    lab.write(
+        "roles/svc/tasks/other.yml",
+        "- shell: echo 'svc other' >> @OUT@/log-{{ inventory_hostname }}\n",
+    );
     lab.write(
         "roles/svc/handlers/main.yml",
         "- name: svc handler\n  shell: echo 'svc handler' >> @OUT@/log-{{ inventory_hostname }}\n",
@@ -820,14 +857,18 @@ fn variable_precedence_every_level() {
     ];
     let n = LEVELS.len();
     let level = |name: &str| LEVELS.iter().position(|l| *l == name).unwrap();
-    let yaml_vars = |name: &str, indent: &str| -> String {
-        (level(name)..n).map(|i| format!("{indent}p{i}: {name}\n")).collect()
-    };
+    let yaml_vars =
+        |name: &str, indent: &str| -> String { (level(name)..n).map(|i| format!("{indent}p{i}: {name}\n")).collect() };
     let ini_vars = |name: &str| -> String { (level(name)..n).map(|i| format!("p{i}={name}\n")).collect() };
     let inline = |name: &str| -> String { (level(name)..n).map(|i| format!(" p{i}={name}")).collect() };
 
     let lab = Lab::new(1);
-    let line = std::fs::read_to_string(lab.hosts.inventory()).unwrap().lines().nth(1).unwrap().to_string();
+    let line = std::fs::read_to_string(lab.hosts.inventory())
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
     lab.write(
         "inv/hosts.ini",
         &format!(
@@ -1085,7 +1126,9 @@ host2                      : ok=2    changed=1    unreachable=0    failed=1    s
     assert_eq!(h2["status"], "failed");
     assert_eq!(h2["result"]["msg"], "nope");
     let change = results(&events, "change");
-    assert!(change.iter().all(|e| e["status"] == "changed" && e["result"]["changed"] == true));
+    assert!(change
+        .iter()
+        .all(|e| e["status"] == "changed" && e["result"]["changed"] == true));
     assert_eq!(recap(&events)["host1"]["skipped"], 2);
     let play = events.iter().find(|e| e["event"] == "play_start").unwrap();
     assert_eq!(play["play"], "Snapshot play");
@@ -1171,7 +1214,8 @@ fn sigint_finishes_running_tasks_prints_recap_and_exits_130() {
     );
     use std::io::Read;
     let mut cmd = lab.cmd("slow.yml", &[]);
-    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -1180,7 +1224,10 @@ fn sigint_finishes_running_tasks_prints_recap_and_exits_130() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "rigger did not stop after SIGINT");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "rigger did not stop after SIGINT"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut out = String::new();
@@ -1197,7 +1244,8 @@ fn sigint_finishes_running_tasks_prints_recap_and_exits_130() {
         "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - shell: sleep 5; echo done > @OUT@/first\n",
     );
     let mut cmd = lab.cmd("slower.yml", &[]);
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(1000));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
@@ -1208,7 +1256,10 @@ fn sigint_finishes_running_tasks_prints_recap_and_exits_130() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(3), "second SIGINT must abort at once");
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "second SIGINT must abort at once"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(130));
@@ -1231,7 +1282,13 @@ fn example_site_playbook_runs_against_test_hosts() {
         );
         inv = inv
             .lines()
-            .map(|l| if l.split_whitespace().next() == Some(name.as_str()) { conn.clone() } else { l.to_string() })
+            .map(|l| {
+                if l.split_whitespace().next() == Some(name.as_str()) {
+                    conn.clone()
+                } else {
+                    l.to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n");
     }
@@ -1253,9 +1310,12 @@ fn example_site_playbook_runs_against_test_hosts() {
     assert!(out.contains("changed=") && out.contains("PLAY RECAP"), "{out}");
     for i in 0..2 {
         let conf = std::fs::read_to_string(
-            lab.hosts.tmp_dir(i).unwrap().join(format!("rigger-demo/host{}/app/app.conf", i + 1)),
+            lab.hosts
+                .tmp_dir(i)
+                .unwrap()
+                .join(format!("rigger-demo/host{}/app/app.conf", i + 1)),
         )
-            .unwrap_or_else(|e| panic!("{e}\n{out}"));
+        .unwrap_or_else(|e| panic!("{e}\n{out}"));
         assert!(conf.contains(&format!("host = host{}", i + 1)), "{conf}");
     }
     // Idempotent.

@@ -35,7 +35,11 @@ impl Tripwire {
 
 fn run_in(dir: &Path, inv: &str, pb: &str, extra: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(rigger_bin());
-    cmd.arg("run").arg(dir.join(pb)).arg("-i").arg(dir.join(inv)).args(extra);
+    cmd.arg("run")
+        .arg(dir.join(pb))
+        .arg("-i")
+        .arg(dir.join(inv))
+        .args(extra);
     rigger_cmd(cmd, Duration::from_secs(60))
 }
 
@@ -62,12 +66,32 @@ fn located_errors_before_any_connection() {
             "unknown task keyword `whenn`",
             "did you mean `when`",
         ),
-        ("    - copyy: {src: a, dest: b}\n", "4:7", "unknown module `copyy`", "did you mean `copy`"),
+        (
+            "    - copyy: {src: a, dest: b}\n",
+            "4:7",
+            "unknown module `copyy`",
+            "did you mean `copy`",
+        ),
         ("    - copy: {src: a}\n", "4:", "dest", ""),
         ("    - file: {path: /x, state: sideways}\n", "4:", "state", ""),
-        ("    - lineinfile: {path: /x, line: y, create: [1]}\n", "4:", "create", ""),
-        ("    - debug: {msg: [a, b}\n    - command: echo\n", "4:25", "invalid YAML", ""),
-        ("    - debug:\n        msg: a\n       bad: x\n", "6:8", "invalid YAML", ""),
+        (
+            "    - lineinfile: {path: /x, line: y, create: [1]}\n",
+            "4:",
+            "create",
+            "",
+        ),
+        (
+            "    - debug: {msg: [a, b}\n    - command: echo\n",
+            "4:25",
+            "invalid YAML",
+            "",
+        ),
+        (
+            "    - debug:\n        msg: a\n       bad: x\n",
+            "6:8",
+            "invalid YAML",
+            "",
+        ),
     ];
     for (i, (tasks, at, msg, hint)) in cases.iter().enumerate() {
         let name = format!("bad{i}.yml");
@@ -99,7 +123,10 @@ fn located_errors_before_any_connection() {
     assert_eq!(code, 5);
     let (code, _, err) = run_in(d, "hosts.ini", "missing.yml", &[]);
     assert_eq!(code, 5, "{err}");
-    assert!(!wire.hit.load(Ordering::SeqCst), "a host was contacted before the errors were reported");
+    assert!(
+        !wire.hit.load(Ordering::SeqCst),
+        "a host was contacted before the errors were reported"
+    );
 }
 
 #[test]
@@ -144,18 +171,95 @@ impl Rng {
 }
 
 const YAML_BITS: &[&str] = &[
-    "- hosts: all\n", "  tasks:\n", "    - ", "command: echo\n", "block:\n", "rescue:\n", "  - ", "name: x\n",
-    "loop: [1, 2]\n", "when: \"{{\"\n", "{", "}", "[", "]", ": ", "\"", "'", "&a ", "*a", "<<: *a\n", "!!str ",
-    "\t", "  ", "\n", "- import_playbook: self.yml\n", "include_tasks: x.yml\n", "roles: [r]\n", "vars: {a: 1}\n",
-    "serial: [\"10%\", 0]\n", "- ", "? ", "|\n", ">-\n", "%YAML 1.2\n---\n", "...\n", "\u{feff}", "é", "\0",
-    "with_sequence: start=5 end=1\n", "loop_control: {pause: x}\n", "tags: [always]\n", "notify: ", "handlers:\n",
+    "- hosts: all\n",
+    "  tasks:\n",
+    "    - ",
+    "command: echo\n",
+    "block:\n",
+    "rescue:\n",
+    "  - ",
+    "name: x\n",
+    "loop: [1, 2]\n",
+    "when: \"{{\"\n",
+    "{",
+    "}",
+    "[",
+    "]",
+    ": ",
+    "\"",
+    "'",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "!!str ",
+    "\t",
+    "  ",
+    "\n",
+    "- import_playbook: self.yml\n",
+    "include_tasks: x.yml\n",
+    "roles: [r]\n",
+    "vars: {a: 1}\n",
+    "serial: [\"10%\", 0]\n",
+    "- ",
+    "? ",
+    "|\n",
+    ">-\n",
+    "%YAML 1.2\n---\n",
+    "...\n",
+    "\u{feff}",
+    "é",
+    "\0",
+    "with_sequence: start=5 end=1\n",
+    "loop_control: {pause: x}\n",
+    "tags: [always]\n",
+    "notify: ",
+    "handlers:\n",
 ];
 
 const TEMPLATE_BITS: &[&str] = &[
-    "{{", "}}", "{%", "%}", "{#", "#}", "x", " | ", "default(", ")", "(", "[", "]", "'", "\"", "1", "0", "/", "*",
-    "**", "range(99999999)", "lookup('file', '/nonexistent')", "regex_replace('(', 'x')", "int", "from_json",
-    "b64decode", "hash('nope')", "ternary", "if ", " else ", "for x in ", "endfor", "endif", "loop.index", ".",
-    "\u{1F600}", "\\", "~", "%", "-", "9999999999999999999999", "to_nice_yaml(indent=-1)", "indent(-5)",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "{#",
+    "#}",
+    "x",
+    " | ",
+    "default(",
+    ")",
+    "(",
+    "[",
+    "]",
+    "'",
+    "\"",
+    "1",
+    "0",
+    "/",
+    "*",
+    "**",
+    "range(99999999)",
+    "lookup('file', '/nonexistent')",
+    "regex_replace('(', 'x')",
+    "int",
+    "from_json",
+    "b64decode",
+    "hash('nope')",
+    "ternary",
+    "if ",
+    " else ",
+    "for x in ",
+    "endfor",
+    "endif",
+    "loop.index",
+    ".",
+    "\u{1F600}",
+    "\\",
+    "~",
+    "%",
+    "-",
+    "9999999999999999999999",
+    "to_nice_yaml(indent=-1)",
+    "indent(-5)",
 ];
 
 #[test]

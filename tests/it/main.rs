@@ -4,6 +4,6 @@
 
 mod support;
 
-mod harness;
 mod engine;
 mod engine_errors;
+mod harness;
