@@ -118,6 +118,9 @@ struct HostState {
     notified: HashSet<String>,
     failed: bool,
     unreachable: bool,
+    /// `--start-at-task`: this host reached the task (per host, so that hosts
+    /// walking ahead of others do not start early).
+    start_found: bool,
 }
 
 /// Shared state of a run.
@@ -136,6 +139,8 @@ pub struct Runner {
     start_pending: AtomicBool,
     /// A play aborted (any_errors_fatal / max_fail_percentage): stop the playbook.
     stop_playbook: AtomicBool,
+    /// Answers to `vars_prompt`, asked once before the run starts.
+    prompted: Mutex<Map<String, Value>>,
 }
 
 /// Per-play data shared by walkers.
@@ -144,6 +149,9 @@ struct PlayCtx {
     vars: Map<String, Value>,
     all_hosts: Vec<String>,
     batch: Vec<String>,
+    /// Handlers of roles included at run time (`include_role`), in the order
+    /// first included; deduplicated by definition location.
+    extra_handlers: Mutex<Vec<Arc<Task>>>,
 }
 
 /// Keywords and variables in effect around a task (from play, blocks, roles, includes).
@@ -171,6 +179,10 @@ enum Go {
     Follow,
     Abort,
 }
+
+/// strategy free + run_once, per task key: (host running it, hosts waiting
+/// for its result), or `None` once done.
+type OnceStates = HashMap<Vec<u32>, Option<(String, Vec<oneshot::Sender<Go>>)>>;
 
 /// A host waiting at a task: (key, title, location, handler, run_once, reply).
 type Pending = (Vec<u32>, String, String, bool, bool, oneshot::Sender<Go>);
@@ -207,6 +219,7 @@ impl Runner {
             run_once_results: Mutex::new(HashMap::new()),
             start_pending: AtomicBool::new(start_pending),
             stop_playbook: AtomicBool::new(false),
+            prompted: Mutex::new(Map::new()),
         })
     }
 
@@ -226,6 +239,8 @@ impl Runner {
 
     /// Run every play of a playbook.
     pub async fn run_playbook(self: &Arc<Self>, pb: &Playbook) -> Result<RunSummary, LocError> {
+        // Every prompt is answered (or reported) before any host is contacted.
+        self.ask_prompts(pb)?;
         self.out.emit(&Event::PlaybookStart {
             playbook: pb.path.display().to_string(),
             check: self.opts.check,
@@ -296,29 +311,81 @@ impl Runner {
                 vars: vars.clone(),
                 all_hosts: hosts.clone(),
                 batch,
+                extra_handlers: Mutex::new(Vec::new()),
             });
             self.run_batch(pctx).await;
+        }
+        // Once a play reached --start-at-task, later plays run from their start.
+        if self.start_pending.load(Ordering::SeqCst) && hosts.iter().any(|h| self.with_host(h, |s| s.start_found)) {
+            self.start_pending.store(false, Ordering::SeqCst);
         }
         Ok(())
     }
 
-    /// Play `vars`, `vars_files` and `vars_prompt` defaults.
+    /// `vars_prompt`: extra vars answer a prompt; on a terminal rigger asks
+    /// (an empty answer takes the default); otherwise the default is used, and
+    /// a prompt without one is an error naming it.
+    fn ask_prompts(&self, pb: &Playbook) -> Result<(), LocError> {
+        use std::io::{BufRead, IsTerminal, Write};
+        let tty = std::io::stdin().is_terminal();
+        let mut prompted = self.prompted.lock().unwrap_or_else(|p| p.into_inner());
+        for play in &pb.plays {
+            for p in &play.vars_prompt {
+                if self.opts.extra_vars.contains_key(&p.name) || prompted.contains_key(&p.name) {
+                    continue;
+                }
+                if !tty {
+                    match &p.default {
+                        Some(d) => {
+                            prompted.insert(p.name.clone(), d.clone());
+                            continue;
+                        }
+                        None => {
+                            return Err(LocError::new(
+                                p.loc.clone(),
+                                format!("vars_prompt `{}` has no default and stdin is not a terminal", p.name),
+                            )
+                            .with_hint(format!("pass it with -e {}=VALUE", p.name)))
+                        }
+                    }
+                }
+                let question = p.prompt.clone().unwrap_or_else(|| p.name.clone());
+                let shown_default = match &p.default {
+                    Some(Value::String(d)) if !p.private => format!(" [{d}]"),
+                    Some(d) if !p.private => format!(" [{d}]"),
+                    _ => String::new(),
+                };
+                eprint!("{question}{shown_default}: ");
+                let _ = std::io::stderr().flush();
+                if p.private {
+                    let _ = std::process::Command::new("stty").arg("-echo").status();
+                }
+                let mut line = String::new();
+                let r = std::io::stdin().lock().read_line(&mut line);
+                if p.private {
+                    let _ = std::process::Command::new("stty").arg("echo").status();
+                    eprintln!();
+                }
+                r.map_err(|e| LocError::new(p.loc.clone(), format!("cannot read the answer: {e}")))?;
+                let answer = line.trim_end_matches(['\n', '\r']).to_string();
+                let value = match (&p.default, answer.is_empty()) {
+                    (Some(d), true) => d.clone(),
+                    _ => Value::String(answer),
+                };
+                prompted.insert(p.name.clone(), value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Play `vars`, `vars_files` and `vars_prompt` answers.
     fn play_vars(&self, play: &Play) -> Result<Map<String, Value>, LocError> {
         let mut vars = play.common.vars.clone();
-        for p in &play.vars_prompt {
-            if self.opts.extra_vars.contains_key(&p.name) || vars.contains_key(&p.name) {
-                continue;
-            }
-            match &p.default {
-                Some(d) => {
-                    vars.insert(p.name.clone(), d.clone());
-                }
-                None => {
-                    return Err(LocError::new(
-                        p.loc.clone(),
-                        format!("vars_prompt `{}` has no default and rigger does not prompt", p.name),
-                    )
-                    .with_hint(format!("pass it with -e {}=VALUE", p.name)))
+        {
+            let prompted = self.prompted.lock().unwrap_or_else(|p| p.into_inner());
+            for p in &play.vars_prompt {
+                if let Some(v) = prompted.get(&p.name) {
+                    vars.insert(p.name.clone(), v.clone());
                 }
             }
         }
@@ -396,6 +463,20 @@ impl Runner {
         let mut last_header: Option<(Vec<u32>, String)> = None;
         let mut aborted = false;
         let order: HashMap<&str, usize> = pctx.batch.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
+        // strategy free + run_once: per task key, the host running it and the
+        // hosts waiting for its result (`None` once it is done).
+        let mut once: OnceStates = HashMap::new();
+        let release_once = |once: &mut OnceStates, host: &str| {
+            for state in once.values_mut() {
+                if state.as_ref().is_some_and(|(leader, _)| leader == host) {
+                    if let Some((_, waiters)) = state.take() {
+                        for w in waiters {
+                            let _ = w.send(Go::Follow);
+                        }
+                    }
+                }
+            }
+        };
         loop {
             // Wait until every active host is waiting (linear), or for any message (free).
             while !active.is_empty() && (pending.len() < active.len() || free && pending.is_empty()) {
@@ -409,6 +490,9 @@ impl Runner {
                         run_once,
                         reply,
                     }) => {
+                        if free {
+                            release_once(&mut once, &host);
+                        }
                         if aborted || INTERRUPTED.load(Ordering::SeqCst) {
                             let _ = reply.send(Go::Abort);
                             continue;
@@ -419,6 +503,9 @@ impl Runner {
                         }
                     }
                     Some(Msg::Finished { host }) => {
+                        if free {
+                            release_once(&mut once, &host);
+                        }
                         active.remove(&host);
                         pending.remove(&host);
                     }
@@ -520,6 +607,22 @@ impl Runner {
                 for h in chosen {
                     if let Some((_, _, _, _, _, reply)) = pending.remove(&h) {
                         let _ = reply.send(Go::Follow);
+                    }
+                }
+            } else if run_once {
+                // strategy free: the first host to get here runs it, later ones follow.
+                for h in chosen {
+                    if let Some((_, _, _, _, _, reply)) = pending.remove(&h) {
+                        match once.get_mut(&min_key) {
+                            None => {
+                                once.insert(min_key.clone(), Some((h.clone(), Vec::new())));
+                                let _ = reply.send(Go::Run);
+                            }
+                            Some(Some((_, waiters))) => waiters.push(reply),
+                            Some(None) => {
+                                let _ = reply.send(Go::Follow);
+                            }
+                        }
                     }
                 }
             } else {
@@ -640,8 +743,12 @@ struct TaskResult {
 impl Walker {
     async fn run(self) {
         let play = self.pctx.play.clone();
+        // Play vars are in `pctx.vars` (below vars_files and role vars); the
+        // root scope carries only the play's keywords.
+        let mut play_common = play.common.clone();
+        play_common.vars = Map::new();
         let root = Scope {
-            common: play.common.clone(),
+            common: play_common,
             role: None,
             params: Map::new(),
         };
@@ -700,6 +807,22 @@ impl Walker {
             return Flow::Abort;
         }
         let vars = self.vars(scopes, None, &Map::new());
+        // A play-level `when` (from import_playbook) applies to fact gathering too.
+        let ctx = self.ctx(&vars);
+        for c in scopes.iter().flat_map(|s| s.common.when.iter()) {
+            match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut r = Map::new();
+                    r.insert("changed".into(), Value::Bool(false));
+                    r.insert("false_condition".into(), Value::String(c.expr.clone()));
+                    self.report("Gathering Facts", Status::Skipped, false, None, r);
+                    self.runner.stat(&self.host, |s| s.skipped += 1);
+                    return Flow::Continue;
+                }
+                Err(e) => return self.fail_without_task(&c.loc, &e.to_string()),
+            }
+        }
         let conn = match self.runner.pool.get(&self.host, &vars).await {
             Ok(c) => c,
             Err(e) => return self.unreachable("Gathering Facts", e),
@@ -790,7 +913,11 @@ impl Walker {
         k.push(0);
         let mut flow = self.walk(&b.block, k, &inner).await;
         if flow == Flow::Failed && !b.rescue.is_empty() {
-            self.runner.stat(&self.host, |s| s.rescued += 1);
+            // As Ansible: a rescued failure counts as `rescued`, not `failed`.
+            self.runner.stat(&self.host, |s| {
+                s.rescued += 1;
+                s.failed = s.failed.saturating_sub(1);
+            });
             self.runner.with_host(&self.host, |s| s.failed = false);
             let mut k = key.clone();
             k.push(1);
@@ -814,10 +941,13 @@ impl Walker {
 
     async fn include(&self, inc: &Arc<Include>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
         let mut inner: Vec<Scope> = scopes.to_vec();
+        // `vars:` on an include are include params (above set_fact), as in Ansible.
+        let mut common = inc.common.clone();
+        let include_params = std::mem::take(&mut common.vars);
         inner.push(Scope {
-            common: inc.common.clone(),
+            common,
             role: inc.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())),
-            params: Map::new(),
+            params: include_params.clone(),
         });
         let base_vars = self.vars(&inner, None, &Map::new());
         // Conditions on an include apply to the include itself.
@@ -841,7 +971,7 @@ impl Walker {
         };
         let loop_var = inc.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
         for (idx, item) in items.into_iter().enumerate() {
-            let mut params = Map::new();
+            let mut params = include_params.clone();
             if let Some(it) = &item {
                 params.insert(loop_var.clone(), it.clone());
                 if let Some(iv) = &inc.loop_control.index_var {
@@ -864,15 +994,31 @@ impl Walker {
                 Ok(other) => other.to_string(),
                 Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
             };
+            let lctx = crate::playbook::LoadCtx::default();
             let nodes = match inc.kind {
                 IncludeKind::Tasks => {
                     let path = match &inc.role {
                         Some(r) if r.path.join("tasks").join(&target).exists() => r.path.join("tasks").join(&target),
                         _ => crate::playbook::resolve(&inc.dir, &target),
                     };
-                    crate::playbook::load_task_file(&path, inc.role.as_ref(), &Default::default())
+                    crate::playbook::load_task_file(&path, inc.role.as_ref(), &lctx)
+                        .map(|nodes| (nodes, lctx.take_role_handlers()))
                 }
-                IncludeKind::Role => self.load_included_role(&target, inc),
+                IncludeKind::Role => crate::playbook::load_included_role(
+                    &target,
+                    inc.tasks_from.as_deref(),
+                    &inc.loc,
+                    &self.pctx.play.dir,
+                    &lctx,
+                )
+                .map(|(node, handlers)| (vec![node], handlers)),
+            };
+            let nodes = match nodes {
+                Ok((nodes, handlers)) => {
+                    self.add_handlers(handlers);
+                    Ok(nodes)
+                }
+                Err(e) => Err(e),
             };
             let nodes = match nodes {
                 Ok(n) => n,
@@ -894,35 +1040,24 @@ impl Walker {
         Flow::Continue
     }
 
-    fn load_included_role(&self, name: &str, inc: &Include) -> Result<Vec<TaskNode>, LocError> {
-        // Reuse the playbook loader: a synthetic play-less role entry.
-        let src = match &inc.tasks_from {
-            Some(t) => format!("- include_role_marker: true\n  name: {name}\n  tasks_from: {t}\n"),
-            None => format!("- include_role_marker: true\n  name: {name}\n"),
-        };
-        let _ = src;
-        let spec = crate::yaml::Node::new(
-            crate::yaml::NodeKind::Map(vec![(
-                crate::yaml::Node::new(crate::yaml::NodeKind::Str("import_role".into()), inc.loc.clone()),
-                crate::yaml::Node::new(
-                    crate::yaml::NodeKind::Map(
-                        std::iter::once(("name", name.to_string()))
-                            .chain(inc.tasks_from.clone().map(|t| ("tasks_from", t)))
-                            .map(|(k, v)| {
-                                (
-                                    crate::yaml::Node::new(crate::yaml::NodeKind::Str(k.into()), inc.loc.clone()),
-                                    crate::yaml::Node::new(crate::yaml::NodeKind::Str(v), inc.loc.clone()),
-                                )
-                            })
-                            .collect(),
-                    ),
-                    inc.loc.clone(),
-                ),
-            )]),
-            inc.loc.clone(),
-        );
-        let list = crate::yaml::Node::new(crate::yaml::NodeKind::Seq(vec![spec]), inc.loc.clone());
-        crate::playbook::parse_tasks(&list, &self.pctx.play.dir, None, &Default::default())
+    /// Make handlers of a role included at run time notifiable in this play.
+    fn add_handlers(&self, handlers: Vec<Arc<Task>>) {
+        if handlers.is_empty() {
+            return;
+        }
+        let mut extra = self.pctx.extra_handlers.lock().unwrap_or_else(|p| p.into_inner());
+        for h in handlers {
+            let known = self
+                .pctx
+                .play
+                .handlers
+                .iter()
+                .chain(extra.iter())
+                .any(|k| k.loc == h.loc);
+            if !known {
+                extra.push(h);
+            }
+        }
     }
 
     fn fail_without_task(&self, loc: &Loc, msg: &str) -> Flow {
@@ -965,10 +1100,10 @@ impl Walker {
             return Flow::Continue;
         }
         let title = t.display_name();
-        if self.runner.start_pending.load(Ordering::SeqCst) {
+        if self.runner.start_pending.load(Ordering::SeqCst) && !self.runner.with_host(&self.host, |s| s.start_found) {
             let want = self.runner.opts.start_at_task.as_deref().unwrap_or("");
             if title == want || t.name.as_deref() == Some(want) {
-                self.runner.start_pending.store(false, Ordering::SeqCst);
+                self.runner.with_host(&self.host, |s| s.start_found = true);
             } else {
                 return Flow::Continue;
             }
@@ -1079,7 +1214,15 @@ impl Walker {
     }
 
     async fn flush_handlers_inner(&self, key: Vec<u32>, scopes: &[Scope]) -> Flow {
-        let handlers = self.pctx.play.handlers.clone();
+        let mut handlers = self.pctx.play.handlers.clone();
+        handlers.extend(
+            self.pctx
+                .extra_handlers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
         for (i, h) in handlers.iter().enumerate() {
             let name = h.name.clone().unwrap_or_default();
             let full = h.display_name();
@@ -1434,7 +1577,8 @@ impl Walker {
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
-            let label = label_of(&item, &ivars);
+            // no_log hides the item too (Ansible shows `item=None`).
+            let label = if no_log { Value::Null } else { label_of(&item, &ivars) };
             let shown = if no_log { censor(&r.result) } else { r.result.clone() };
             let delegated = r
                 .result

@@ -259,19 +259,18 @@ impl Renderer {
             Event::Recap { hosts } => {
                 let mut s = format!("\n{}\n", banner("PLAY RECAP"));
                 for (h, st) in hosts {
+                    // Exactly Ansible's default callback: `%-26s : ` then `name=%-4s` joined by spaces.
                     let cols = [
-                        format!("ok={}", st.ok),
-                        format!("changed={}", st.changed),
-                        format!("unreachable={}", st.unreachable),
-                        format!("failed={}", st.failed),
-                        format!("skipped={}", st.skipped),
-                        format!("rescued={}", st.rescued),
-                        format!("ignored={}", st.ignored),
-                    ];
-                    s.push_str(&format!(
-                        "{:<26} : {:<9} {:<14} {:<17} {:<12} {:<12} {:<12} {}\n",
-                        h, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]
-                    ));
+                        ("ok", st.ok),
+                        ("changed", st.changed),
+                        ("unreachable", st.unreachable),
+                        ("failed", st.failed),
+                        ("skipped", st.skipped),
+                        ("rescued", st.rescued),
+                        ("ignored", st.ignored),
+                    ]
+                    .map(|(k, n)| format!("{k}={n:<4}"));
+                    s.push_str(&format!("{h:<26} : {}\n", cols.join(" ")));
                 }
                 s
             }
@@ -380,6 +379,8 @@ pub fn public_result(result: &Map<String, Value>) -> Map<String, Value> {
 fn display_item(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // Python's None: what Ansible shows for a `no_log` item.
+        Value::Null => "None".into(),
         other => serde_json::to_string(other).unwrap_or_default(),
     }
 }
@@ -417,7 +418,8 @@ fn python_json(v: &Value) -> String {
 
 /// `PLAY [x] ****...` padded with stars to 80 columns, as Ansible prints.
 pub fn banner(title: &str) -> String {
-    let stars = 79usize.saturating_sub(title.len()).max(3);
+    // Ansible: `"%s %s" % (msg, "*" * max(3, columns - len(msg)))` with columns = 79.
+    let stars = 79usize.saturating_sub(title.chars().count()).max(3);
     format!("{title} {}", "*".repeat(stars))
 }
 
@@ -471,7 +473,9 @@ mod tests {
         );
         let s = r.text(&Event::Recap { hosts });
         assert!(
-            s.contains("web1                       : ok=2      changed=1      unreachable=0     failed=0"),
+            s.contains(
+                "web1                       : ok=2    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n"
+            ),
             "{s}"
         );
     }

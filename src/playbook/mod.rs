@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::yaml::{Loc, Node};
 
-pub use parse::{load_playbook, load_task_file, parse_tasks, LoadCtx};
+pub use parse::{load_included_role, load_playbook, load_task_file, parse_tasks, LoadCtx};
 
 /// A loaded playbook, with `import_playbook`s expanded in place.
 #[derive(Debug, Clone)]
@@ -50,6 +50,10 @@ pub struct Play {
 #[derive(Debug, Clone)]
 pub struct VarsPrompt {
     pub name: String,
+    /// The question shown on a terminal (default: the name).
+    pub prompt: Option<String>,
+    /// Do not echo the answer (default true, as Ansible).
+    pub private: bool,
     pub default: Option<Value>,
     pub loc: Loc,
 }

@@ -17,6 +17,16 @@ pub struct LoadCtx {
     pub roles_path: Vec<PathBuf>,
     /// Directories with user modules (`modules/` next to the playbook is always searched).
     pub module_paths: Vec<PathBuf>,
+    /// Handlers of roles brought in by `import_role` inside task lists; the
+    /// play (or, at run time, the include) that loads the tasks takes them.
+    pub role_handlers: Arc<std::sync::Mutex<Vec<Arc<Task>>>>,
+}
+
+impl LoadCtx {
+    /// Take the handlers collected from `import_role`s so far.
+    pub fn take_role_handlers(&self) -> Vec<Arc<Task>> {
+        std::mem::take(&mut *self.role_handlers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 const PLAY_KEYS: &[&str] = &[
@@ -179,7 +189,8 @@ fn load_plays_into(path: &Path, ctx: &LoadCtx, plays: &mut Vec<Play>, depth: usi
                 }
             })?;
             // vars/tags/when on the import apply to every imported play.
-            let extra = parse_common(item, &["import_playbook", "ansible.builtin.import_playbook", "name"])?;
+            let mut extra = parse_common(item, &["import_playbook", "ansible.builtin.import_playbook", "name"])?;
+            extra.vars = vars_map(item.get("vars"))?;
             for p in &mut plays[before..] {
                 for (k, v) in &extra.vars {
                     p.common.vars.entry(k.clone()).or_insert(v.clone());
@@ -195,6 +206,7 @@ fn load_plays_into(path: &Path, ctx: &LoadCtx, plays: &mut Vec<Play>, depth: usi
 }
 
 fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
+    ctx.take_role_handlers();
     if n.as_map().is_none() {
         return Err(err(n, format!("a play must be a mapping, found a {}", n.type_name())));
     }
@@ -240,8 +252,23 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
                 .get("name")
                 .and_then(Node::as_str)
                 .ok_or_else(|| err(p, "vars_prompt entries need a `name`"))?;
+            for (k, kn, _) in p.map_entries() {
+                if !matches!(
+                    k.as_str(),
+                    "name" | "prompt" | "default" | "private" | "confirm" | "unsafe"
+                ) {
+                    return Err(unknown_keyword(
+                        kn,
+                        &k,
+                        &["name", "prompt", "default", "private", "confirm", "unsafe"],
+                        "vars_prompt",
+                    ));
+                }
+            }
             vars_prompt.push(VarsPrompt {
                 name: name.to_string(),
+                prompt: opt_string(p, "prompt")?,
+                private: opt_bool(p, "private")?.unwrap_or(true),
                 default: p.get("default").map(Node::to_json),
                 loc: p.loc.clone(),
             });
@@ -304,6 +331,8 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     if let Some(h) = n.get("handlers") {
         collect_handlers(&parse_tasks(h, dir, None, ctx)?, &mut handlers);
     }
+    // Handlers of roles imported with `import_role` in the task lists.
+    handlers.extend(ctx.take_role_handlers());
     Ok(Play {
         name,
         hosts,
@@ -425,6 +454,13 @@ fn parse_task_into(
             continue;
         }
         if UNSUPPORTED.contains(&k.as_str()) {
+            return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
+        }
+        // Not a module but close to a task keyword (`whenn:`): a misspelt keyword.
+        if crate::modules::lookup(&k).is_none()
+            && !is_include_action(&k)
+            && did_you_mean(&k, TASK_KEYS.iter().copied()).is_some()
+        {
             return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
         }
         if let Some((prev, _, _)) = &action {
@@ -555,14 +591,11 @@ fn parse_task_into(
                 common.vars = vars_map(n.get("vars"))?;
                 let node = load_role(rname, &spec, &common, tasks_from.as_deref(), dir, ctx, &mut handlers, 0)?;
                 out.push(node);
-                // Handlers of imported roles are not added to the play here; rigger
-                // reports that instead of dropping them.
-                if !handlers.is_empty() {
-                    return Err(err(
-                        value,
-                        "import_role of a role with handlers is not supported yet; list it under `roles:`",
-                    ));
-                }
+                // The role's handlers become the play's (see `parse_play`).
+                ctx.role_handlers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(handlers);
                 return Ok(());
             }
             out.push(TaskNode::Include(Arc::new(parse_include(
@@ -643,6 +676,17 @@ fn parse_task_into(
     }
     out.push(TaskNode::Task(Arc::new(task)));
     Ok(())
+}
+
+fn is_include_action(k: &str) -> bool {
+    let short = k
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| k.strip_prefix("ansible.legacy."))
+        .unwrap_or(k);
+    matches!(
+        short,
+        "import_tasks" | "include_tasks" | "include" | "import_role" | "include_role"
+    )
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -943,8 +987,14 @@ fn load_role(
         if p.is_file() {
             let meta = yaml::load_file(&p)?;
             if let Some(deps) = meta.get("dependencies") {
+                // Dependencies are found like the role itself (playbook roles/,
+                // roles_path), and next to the role (its sibling roles).
+                let mut dctx = ctx.clone();
+                if let Some(parent) = path.parent() {
+                    dctx.roles_path.push(parent.to_path_buf());
+                }
                 for d in seq_or_one(deps) {
-                    block.push(load_role_use(d, &path, ctx, handlers, depth + 1)?);
+                    block.push(load_role_use(d, dir, &dctx, handlers, depth + 1)?);
                 }
             }
             break;
@@ -984,6 +1034,22 @@ fn load_role(
         role: Some(role),
         loc: spec.loc.clone(),
     })))
+}
+
+/// `include_role` at run time: the role's tasks (with its dependencies) as one
+/// node, and its handlers.
+pub fn load_included_role(
+    name: &str,
+    tasks_from: Option<&str>,
+    at: &Loc,
+    dir: &Path,
+    ctx: &LoadCtx,
+) -> Result<(TaskNode, Vec<Arc<Task>>), LocError> {
+    let spec = Node::new(NodeKind::Map(Vec::new()), at.clone());
+    let mut handlers = Vec::new();
+    let node = load_role(name, &spec, &Common::default(), tasks_from, dir, ctx, &mut handlers, 0)?;
+    handlers.extend(ctx.take_role_handlers());
+    Ok((node, handlers))
 }
 
 fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {

@@ -4,5 +4,7 @@
 
 mod support;
 
+mod engine;
+mod engine_errors;
 mod harness;
 mod sysmods1;
