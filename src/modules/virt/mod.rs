@@ -149,7 +149,11 @@ impl<'a> Virsh<'a> {
 /// Whether a virsh error says the object does not exist.
 pub fn is_not_found(stderr: &str) -> bool {
     let s = stderr.to_ascii_lowercase();
-    s.contains("not found") || s.contains("no domain with") || s.contains("no network with") || s.contains("no storage")
+    s.contains("not found")
+        || s.contains("failed to get domain")
+        || s.contains("no domain with")
+        || s.contains("no network with")
+        || s.contains("no storage")
 }
 
 /// A `--diff` entry for an XML definition.
