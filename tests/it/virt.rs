@@ -78,7 +78,10 @@ fn changed(stdout: &str) -> u32 {
     stdout
         .lines()
         .filter(|l| l.starts_with("host1 "))
-        .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("changed=")?.parse().ok()))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("changed=")?.parse().ok())
+        })
         .unwrap_or_else(|| panic!("no recap for host1 in:\n{stdout}"))
 }
 
@@ -155,16 +158,30 @@ fn libvirt_pool_volume_network_domain_lifecycle_over_ssh() {
     assert!(xml.contains("<domain type='qemu'"), "TCG domain:\n{xml}");
     let mac = xml
         .lines()
-        .find_map(|l| l.trim().strip_prefix("<mac address='")?.split('\'').next().map(String::from))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("<mac address='")?
+                .split('\'')
+                .next()
+                .map(String::from)
+        })
         .expect("a MAC was generated");
     let (_, vol) = virsh(&["vol-dumpxml", "--pool", &format!("{p}-pool"), "vm1.qcow2"]);
-    assert!(vol.contains(&format!("{}/pool/base.qcow2", dir.display())), "backing file:\n{vol}");
+    assert!(
+        vol.contains(&format!("{}/pool/base.qcow2", dir.display())),
+        "backing file:\n{vol}"
+    );
     let out = ok_run(&hosts, "lab.yml", LAB, &e);
     assert_eq!(changed(&out), 0, "second run is idempotent:\n{out}");
 
     // Check mode + diff: says exactly what changes (vcpu), changes nothing.
     let more = ["-e", "vcpus=2", "--check", "--diff"];
-    let out = ok_run(&hosts, "lab.yml", LAB, &[e[0], e[1], more[0], more[1], more[2], more[3]]);
+    let out = ok_run(
+        &hosts,
+        "lab.yml",
+        LAB,
+        &[e[0], e[1], more[0], more[1], more[2], more[3]],
+    );
     assert_eq!(changed(&out), 1, "{out}");
     assert!(out.contains("-  <vcpu placement='static'>1</vcpu>"), "{out}");
     assert!(out.contains("+  <vcpu placement='static'>2</vcpu>"), "{out}");
@@ -177,7 +194,10 @@ fn libvirt_pool_volume_network_domain_lifecycle_over_ssh() {
     assert_eq!(changed(&out), 1, "{out}");
     assert!(out.contains("\"restart_required\": true"), "{out}");
     let (_, xml) = virsh(&["dumpxml", "--inactive", &format!("{p}-vm1")]);
-    assert!(xml.contains(">2</vcpu>") && xml.contains(&mac), "vcpu changed, MAC kept:\n{xml}");
+    assert!(
+        xml.contains(">2</vcpu>") && xml.contains(&mac),
+        "vcpu changed, MAC kept:\n{xml}"
+    );
 
     // A second static DHCP host goes into the running network live.
     let (_, uuid_before) = virsh(&["net-uuid", &format!("{p}-net")]);
@@ -188,7 +208,10 @@ fn libvirt_pool_volume_network_domain_lifecycle_over_ssh() {
     let out = ok_run(&hosts, "lab.yml", LAB, &[e[0], e[1], "-e", &hosts2]);
     assert_eq!(changed(&out), 1, "{out}");
     let (_, live) = virsh(&["net-dumpxml", &format!("{p}-net")]);
-    assert!(live.contains(&format!("ip='{net}.12'")), "live network has the new host:\n{live}");
+    assert!(
+        live.contains(&format!("ip='{net}.12'")),
+        "live network has the new host:\n{live}"
+    );
     let (_, uuid_after) = virsh(&["net-uuid", &format!("{p}-net")]);
     assert_eq!(uuid_before, uuid_after);
     let (_, active) = virsh(&["net-info", &format!("{p}-net")]);

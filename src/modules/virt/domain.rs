@@ -434,7 +434,7 @@ impl Module for VirtDomainModule {
         }
         .to_string();
         let mut final_state = cur.clone();
-        if target != cur && !(target == "shut off" && !is_active(&cur)) {
+        if target != cur && (target != "shut off" || is_active(&cur)) {
             out.changed = true;
             out = out.with_diff(state_diff(&cur, &target));
             final_state = target.clone();
@@ -706,9 +706,8 @@ async fn apply_params(virsh: &Virsh<'_>, p: &Params, dom: &mut Elem, fresh: bool
         }
     }
     if let Some(nics) = &p.nics {
-        let mut idx = 0usize;
         let mut existing_count = devices.elems_named("interface").count();
-        for nic in nics {
+        for (idx, nic) in nics.iter().enumerate() {
             let want = nic_elem(nic)?;
             let by_mac = nic.mac.as_ref().and_then(|m| {
                 devices.elems().position(|e| {
@@ -731,7 +730,6 @@ async fn apply_params(virsh: &Virsh<'_>, p: &Params, dom: &mut Elem, fresh: bool
                     existing_count += 1;
                 }
             }
-            idx += 1;
         }
         // Interfaces beyond the list are removed.
         let mut seen = 0usize;
