@@ -10,6 +10,12 @@
 #   util-linux                      unshare (per-host namespaces), normally already present
 set -euo pipefail
 
+# libvirt 11 + QEMU 10 (bookworm-backports), started by hand: its own script,
+# since it adds an apt source and starts daemons. Skip with RIGGER_SKIP_LIBVIRT=1.
+if [[ -z ${RIGGER_SKIP_LIBVIRT:-} ]]; then
+    "$(dirname "$0")/libvirt-setup.sh"
+fi
+
 TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux)
 
 missing=()

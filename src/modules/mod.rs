@@ -18,6 +18,7 @@ pub mod files2;
 pub mod logic;
 pub mod registry;
 pub mod system;
+pub mod virt;
 
 use std::path::PathBuf;
 

@@ -8,3 +8,4 @@ mod engine;
 mod engine_errors;
 mod harness;
 mod sysmods1;
+mod virt;

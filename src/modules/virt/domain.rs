@@ -1,0 +1,1061 @@
+//! `virt_domain` (aliases `virt`, `community.libvirt.virt`): libvirt domains.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::xml::Elem;
+use super::{changed_paths, is_subset, xml_diff, Virsh, URI_OPTION};
+use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string};
+use crate::modules::{
+    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+
+const STATES: &[&str] = &[
+    "present",
+    "defined",
+    "running",
+    "shutdown",
+    "paused",
+    "destroyed",
+    "undefined",
+    "absent",
+];
+const COMMANDS: &[&str] = &[
+    "define", "create", "start", "stop", "shutdown", "destroy", "undefine", "pause", "unpause", "status", "get_xml",
+    "list_vms",
+];
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("name", OptKind::Str, "Domain name.").aliases(&["guest"]),
+    OptionDoc::new(
+        "state",
+        OptKind::Str,
+        "`present`/`defined`: defined (not started). `running`, `paused`: started (resumed). \
+`shutdown`: ACPI shutdown, waiting `shutdown_timeout` seconds, then `virsh destroy` when `force`. \
+`destroyed`: powered off. `undefined`/`absent`: removed (its volumes too with `remove_volumes`).",
+    )
+    .choices(STATES),
+    OptionDoc::new(
+        "command",
+        OptKind::Str,
+        "community.libvirt.virt compatibility: `define` (with `xml`), `create`/`start`, `shutdown`/`stop`, \
+`destroy`, `undefine`, `pause`, `unpause`, and the read-only `status`, `get_xml`, `list_vms`.",
+    )
+    .choices(COMMANDS),
+    OptionDoc::new(
+        "xml",
+        OptKind::Str,
+        "A full domain XML (e.g. from `lookup('template', ...)`); instead of the structured options. \
+An existing domain is redefined only when the XML is not already contained in its definition; \
+its UUID and MAC addresses are kept.",
+    ),
+    OptionDoc::new("vcpus", OptKind::Int, "Number of virtual CPUs."),
+    OptionDoc::new(
+        "memory",
+        OptKind::Str,
+        "Memory: an integer in MiB, or a size with unit (`512M`, `2G`).",
+    ),
+    OptionDoc::new(
+        "machine",
+        OptKind::Str,
+        "Machine type (`pc`, `q35`, or a versioned name).",
+    )
+    .default("pc"),
+    OptionDoc::new("cpu_mode", OptKind::Str, "CPU mode; by default libvirt's default CPU.").choices(&[
+        "host-passthrough",
+        "host-model",
+        "maximum",
+        "custom",
+    ]),
+    OptionDoc::new("firmware", OptKind::Str, "Firmware.")
+        .choices(&["bios", "uefi"])
+        .default("bios"),
+    OptionDoc::new(
+        "domain_type",
+        OptKind::Str,
+        "`kvm`, `qemu` (TCG emulation), or `auto`: `kvm` when the hypervisor's capabilities offer it, else `qemu`.",
+    )
+    .choices(&["auto", "kvm", "qemu"])
+    .default("auto"),
+    OptionDoc::new(
+        "disks",
+        OptKind::List,
+        "Disks, in order: dicts with `volume` + `pool` or `path`, `format` (from the volume when omitted), \
+`bus` (virtio), `cache`, `boot_order`, `target` (vda, vdb... by default). Disks not listed are removed \
+from the definition.",
+    ),
+    OptionDoc::new(
+        "cdroms",
+        OptKind::List,
+        "CD-ROMs: dicts with `path`, `bus` (ide for `pc`, sata for `q35`), `boot_order`, `target`.",
+    ),
+    OptionDoc::new(
+        "nics",
+        OptKind::List,
+        "Network interfaces: dicts with `network` or `bridge`, `model` (virtio), `mac`. An interface \
+keeps the MAC libvirt gave it on later runs.",
+    ),
+    OptionDoc::new("graphics", OptKind::Str, "Graphics console.").choices(&["none", "vnc"]),
+    OptionDoc::new(
+        "serial_log",
+        OptKind::Path,
+        "Send the serial console to this file on the hypervisor.",
+    ),
+    OptionDoc::new(
+        "kernel",
+        OptKind::Path,
+        "Direct kernel boot: kernel image path on the hypervisor.",
+    ),
+    OptionDoc::new("initrd", OptKind::Path, "Direct kernel boot: initrd path."),
+    OptionDoc::new("cmdline", OptKind::Str, "Direct kernel boot: kernel command line."),
+    OptionDoc::new("autostart", OptKind::Bool, "Start the domain when libvirtd starts."),
+    OptionDoc::new(
+        "shutdown_timeout",
+        OptKind::Int,
+        "Seconds to wait for an ACPI shutdown (state `shutdown`).",
+    )
+    .default("120"),
+    OptionDoc::new(
+        "force",
+        OptKind::Bool,
+        "`shutdown`: power off when the guest ignores ACPI within the timeout.",
+    )
+    .default("false"),
+    OptionDoc::new(
+        "remove_volumes",
+        OptKind::Bool,
+        "`absent`: also delete the storage volumes of its disks.",
+    )
+    .default("false"),
+    URI_OPTION,
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    name: "virt_domain",
+    aliases: &["virt", "community.libvirt.virt"],
+    short: "Manage libvirt domains (virtual machines)",
+    description: "Defines a domain from structured options or an XML document, and drives it to a state, by \
+running `virsh` on the hypervisor host over SSH. An existing definition is edited in place \
+(`virsh dumpxml --inactive`, change only the elements the options control, `virsh define`), so MAC \
+addresses, PCI addresses and device order stay as they are; `--diff` shows the normalized XML before \
+and after, `changes` lists the changed elements, and `restart_required` says when a running domain \
+needs a restart to pick the change up.",
+    free_form: false,
+    options: OPTIONS,
+    examples: "- virt_domain:\n    name: web1\n    vcpus: 2\n    memory: 1G\n    disks:\n      - { pool: default, volume: web1.qcow2 }\n    cdroms:\n      - { path: /var/lib/libvirt/images/web1-seed.iso }\n    nics:\n      - { network: lab }\n    serial_log: /var/log/libvirt/qemu/web1-console.log\n    state: running\n\n- virt:\n    name: web1\n    command: destroy\n",
+    returns: &[
+        ReturnDoc {
+            name: "state",
+            description: "the domain's state after the task (`running`, `shut off`, `paused`, `absent`)",
+        },
+        ReturnDoc {
+            name: "changes",
+            description: "elements of the definition that changed, e.g. `domain/vcpu[1]`",
+        },
+        ReturnDoc {
+            name: "restart_required",
+            description: "true when the definition changed while the domain runs",
+        },
+        ReturnDoc {
+            name: "domain_type",
+            description: "`kvm` or `qemu` for a newly defined domain",
+        },
+        ReturnDoc {
+            name: "status / get_xml / list_vms",
+            description: "results of the read-only commands",
+        },
+    ],
+    controller_only: false,
+};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    command: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    xml: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_int")]
+    vcpus: Option<i64>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    memory: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    machine: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    cpu_mode: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    firmware: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    domain_type: Option<String>,
+    #[serde(default)]
+    disks: Option<Vec<DiskSpec>>,
+    #[serde(default)]
+    cdroms: Option<Vec<DiskSpec>>,
+    #[serde(default)]
+    nics: Option<Vec<NicSpec>>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    graphics: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    serial_log: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    kernel: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    initrd: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    cmdline: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    autostart: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_int")]
+    shutdown_timeout: Option<i64>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    force: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    remove_volumes: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    uri: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+struct DiskSpec {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    volume: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    pool: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    format: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    bus: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    cache: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_int")]
+    boot_order: Option<i64>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    target: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+struct NicSpec {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    network: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    bridge: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    model: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    mac: Option<String>,
+}
+
+impl Params {
+    fn has_structure(&self) -> bool {
+        self.vcpus.is_some()
+            || self.memory.is_some()
+            || self.disks.is_some()
+            || self.cdroms.is_some()
+            || self.nics.is_some()
+            || self.kernel.is_some()
+            || self.graphics.is_some()
+            || self.serial_log.is_some()
+            || self.cpu_mode.is_some()
+    }
+}
+
+pub struct VirtDomainModule;
+
+#[async_trait]
+impl Module for VirtDomainModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let mut p: Params = parse_params(&DOC, args)?;
+        let virsh = Virsh::new(ctx, p.uri.as_deref(), "virt_domain");
+        if let Some(cmd) = p.command.clone() {
+            match cmd.as_str() {
+                "list_vms" => {
+                    let out = virsh.run(&["list", "--all", "--name"]).await?;
+                    let names: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                    return Ok(ModuleOutcome::ok().with("list_vms", json!(names)));
+                }
+                "status" | "get_xml" => {
+                    let name = required_name(&p)?;
+                    if cmd == "status" {
+                        let st = domstate(&virsh, &name).await?.unwrap_or_else(|| "absent".into());
+                        return Ok(ModuleOutcome::ok().with("status", st));
+                    }
+                    let xml = virsh.run(&["dumpxml", &name]).await?;
+                    return Ok(ModuleOutcome::ok().with("get_xml", xml));
+                }
+                "define" => p.state = Some("present".into()),
+                "create" | "start" | "unpause" => p.state = Some("running".into()),
+                "shutdown" | "stop" => p.state = Some("shutdown".into()),
+                "destroy" => p.state = Some("destroyed".into()),
+                "undefine" => p.state = Some("absent".into()),
+                "pause" => p.state = Some("paused".into()),
+                other => return Err(ModuleError::Args(format!("virt_domain: unknown command `{other}`"))),
+            }
+        }
+        let name = required_name(&p)?;
+        let state = p.state.clone().unwrap_or_else(|| "present".into());
+        let mut out = ModuleOutcome::ok();
+        let current = domstate(&virsh, &name).await?;
+
+        if state == "absent" || state == "undefined" {
+            let Some(cur) = current else {
+                return Ok(out.with("state", "absent"));
+            };
+            out.changed = true;
+            out = out.with_diff(state_diff(&cur, "absent"));
+            if !ctx.check_mode {
+                if is_active(&cur) {
+                    virsh.run(&["destroy", &name]).await?;
+                }
+                let xml = virsh.xml(&["dumpxml", "--inactive", &name]).await?;
+                let mut args = vec!["undefine", name.as_str()];
+                if xml.as_ref().and_then(|x| x.path("os/nvram")).is_some() {
+                    args.push("--nvram");
+                }
+                if p.remove_volumes.unwrap_or(false) {
+                    args.push("--remove-all-storage");
+                }
+                virsh.run(&args).await?;
+            }
+            return Ok(out.with("state", "absent"));
+        }
+
+        // The definition.
+        let wants_definition = p.xml.is_some() || p.has_structure();
+        let mut defined_now = current.is_some();
+        let mut restart_required = false;
+        if wants_definition {
+            let before = if current.is_some() {
+                virsh.xml(&["dumpxml", "--inactive", &name]).await?
+            } else {
+                None
+            };
+            let after = match (&before, &p.xml) {
+                (_, Some(text)) => {
+                    let want = Elem::parse(text).map_err(|e| ModuleError::Args(format!("virt_domain: xml: {e}")))?;
+                    if want.child_text("name").as_deref() != Some(name.as_str()) {
+                        return Err(ModuleError::Args(format!(
+                            "virt_domain: the xml's <name> is {:?}, not `{name}`",
+                            want.child_text("name")
+                        )));
+                    }
+                    match &before {
+                        Some(have) if is_subset(&want, have) => None,
+                        Some(have) => Some(keep_identity(want, have)),
+                        None => Some(want),
+                    }
+                }
+                (Some(have), None) => {
+                    let mut edited = have.clone();
+                    apply_params(&virsh, &p, &mut edited, false).await?;
+                    (edited != *have).then_some(edited)
+                }
+                (None, None) => {
+                    let dtype = resolve_domain_type(&virsh, p.domain_type.as_deref()).await?;
+                    out = out.with("domain_type", dtype.clone());
+                    let mut fresh = skeleton(&name, &dtype, &p);
+                    apply_params(&virsh, &p, &mut fresh, true).await?;
+                    Some(fresh)
+                }
+            };
+            if let Some(new) = after {
+                out.changed = true;
+                let changes = match &before {
+                    Some(b) => changed_paths(b, &new),
+                    None => vec!["domain (defined)".to_string()],
+                };
+                restart_required = current.as_deref().is_some_and(is_active);
+                out = out.with("changes", json!(changes)).with_diff(xml_diff(
+                    &format!("domain {name}"),
+                    before.as_ref().map(|b| b.to_xml()).as_deref(),
+                    Some(&new.to_xml()),
+                ));
+                if !ctx.check_mode {
+                    virsh.run_xml(&["define"], &new.to_xml()).await?;
+                }
+                defined_now = true;
+            }
+        } else if current.is_none() && state != "destroyed" {
+            return Err(ModuleError::Failed(format!(
+                "virt_domain: domain `{name}` is not defined on {}; give its options (vcpus, memory, disks...) or `xml`",
+                ctx.host
+            )));
+        }
+        if current.is_none() && !defined_now {
+            return Ok(out.with("state", "absent"));
+        }
+
+        // Autostart.
+        if let Some(want) = p.autostart {
+            let have = if current.is_some() {
+                autostart_of(&virsh, &name).await?
+            } else {
+                false
+            };
+            if have != want {
+                out.changed = true;
+                out = out.with_diff(Diff {
+                    before_header: format!("domain {name} autostart"),
+                    after_header: format!("domain {name} autostart"),
+                    before: format!("autostart: {have}\n"),
+                    after: format!("autostart: {want}\n"),
+                });
+                if !ctx.check_mode {
+                    let mut a = vec!["autostart", name.as_str()];
+                    if !want {
+                        a.push("--disable");
+                    }
+                    virsh.run(&a).await?;
+                }
+            }
+        }
+
+        // The run state.
+        let cur = current.clone().unwrap_or_else(|| "shut off".into());
+        let target = match state.as_str() {
+            "running" => "running",
+            "paused" => "paused",
+            "shutdown" | "destroyed" => "shut off",
+            _ => cur.as_str(),
+        }
+        .to_string();
+        let mut final_state = cur.clone();
+        if target != cur && (target != "shut off" || is_active(&cur)) {
+            out.changed = true;
+            out = out.with_diff(state_diff(&cur, &target));
+            final_state = target.clone();
+            if !ctx.check_mode {
+                match (state.as_str(), cur.as_str()) {
+                    ("running", "paused") => drop(virsh.run(&["resume", &name]).await?),
+                    ("running", _) => drop(virsh.run(&["start", &name]).await?),
+                    ("paused", "running") => drop(virsh.run(&["suspend", &name]).await?),
+                    ("paused", _) => drop(virsh.run(&["start", "--paused", &name]).await?),
+                    ("destroyed", _) => drop(virsh.run(&["destroy", &name]).await?),
+                    ("shutdown", _) => {
+                        final_state = shutdown(&virsh, &name, &p).await?;
+                    }
+                    _ => {}
+                }
+                restart_required = restart_required && final_state == "running";
+            }
+        }
+        if restart_required {
+            out = out.with_msg(format!(
+                "the definition of `{name}` changed while it runs: restart it (shutdown + start) to apply"
+            ));
+        }
+        Ok(out
+            .with("state", final_state)
+            .with("restart_required", restart_required))
+    }
+}
+
+fn required_name(p: &Params) -> Result<String, ModuleError> {
+    p.name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ModuleError::Args("virt_domain: `name` is required".into()))
+}
+
+fn is_active(state: &str) -> bool {
+    !matches!(state, "shut off" | "crashed")
+}
+
+fn state_diff(before: &str, after: &str) -> Diff {
+    Diff {
+        before_header: "state".into(),
+        after_header: "state".into(),
+        before: format!("state: {before}\n"),
+        after: format!("state: {after}\n"),
+    }
+}
+
+/// `virsh domstate`, or `None` when the domain does not exist.
+async fn domstate(virsh: &Virsh<'_>, name: &str) -> Result<Option<String>, ModuleError> {
+    let out = virsh.try_run(&["domstate", name]).await?;
+    if out.ok {
+        return Ok(Some(out.stdout.trim().to_string()));
+    }
+    if super::is_not_found(&out.stderr) {
+        return Ok(None);
+    }
+    Err(virsh.fail(&["domstate", name], &out.stderr))
+}
+
+async fn autostart_of(virsh: &Virsh<'_>, name: &str) -> Result<bool, ModuleError> {
+    let info = virsh.run(&["dominfo", name]).await?;
+    Ok(info
+        .lines()
+        .any(|l| l.starts_with("Autostart:") && l.trim_end().ends_with("enable")))
+}
+
+/// ACPI shutdown, poll, then destroy when `force`.
+async fn shutdown(virsh: &Virsh<'_>, name: &str, p: &Params) -> Result<String, ModuleError> {
+    virsh.run(&["shutdown", name]).await?;
+    let timeout = Duration::from_secs(p.shutdown_timeout.unwrap_or(120).max(0) as u64);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let st = domstate(virsh, name).await?.unwrap_or_else(|| "absent".into());
+        if !is_active(&st) || st == "absent" {
+            return Ok(st);
+        }
+        if Instant::now() >= deadline {
+            if p.force.unwrap_or(false) {
+                virsh.run(&["destroy", name]).await?;
+                return Ok("shut off".into());
+            }
+            return Err(ModuleError::Failed(format!(
+                "virt_domain: `{name}` did not shut down within {}s of the ACPI request (still {st}); \
+                 set `force: true` to power it off after the timeout",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `kvm` when asked for or (auto) when the host's capabilities list it; else `qemu`.
+async fn resolve_domain_type(virsh: &Virsh<'_>, want: Option<&str>) -> Result<String, ModuleError> {
+    let want = want.unwrap_or("auto");
+    if want == "qemu" {
+        return Ok("qemu".into());
+    }
+    let caps = virsh.xml(&["capabilities"]).await?.unwrap_or_default();
+    let kvm = caps
+        .elems_named("guest")
+        .flat_map(|g| g.elems_named("arch"))
+        .flat_map(|a| a.elems_named("domain"))
+        .any(|d| d.attr("type") == Some("kvm"));
+    match (want, kvm) {
+        (_, true) => Ok("kvm".into()),
+        ("kvm", false) => Err(ModuleError::Failed(format!(
+            "virt_domain: `domain_type: kvm` but the hypervisor {} offers no KVM (is /dev/kvm usable?); \
+             use `domain_type: qemu` (TCG emulation) or `auto`",
+            virsh.ctx.host
+        ))),
+        _ => Ok("qemu".into()),
+    }
+}
+
+/// A new domain's fixed parts; [`apply_params`] fills in the rest.
+fn skeleton(name: &str, dtype: &str, p: &Params) -> Elem {
+    let machine = p.machine.clone().unwrap_or_else(|| "pc".into());
+    let mut os = Elem::new("os");
+    if p.firmware.as_deref() == Some("uefi") {
+        os.set_attr("firmware", "efi");
+    }
+    os.push(
+        Elem::new("type")
+            .with_attr("arch", "x86_64")
+            .with_attr("machine", machine)
+            .with_text("hvm"),
+    );
+    Elem::new("domain")
+        .with_attr("type", dtype)
+        .with_child(Elem::new("name").with_text(name))
+        .with_child(Elem::new("memory").with_attr("unit", "KiB").with_text("524288"))
+        .with_child(Elem::new("currentMemory").with_attr("unit", "KiB").with_text("524288"))
+        .with_child(Elem::new("vcpu").with_text("1"))
+        .with_child(os)
+        .with_child(Elem::new("features").with_child(Elem::new("acpi")))
+        .with_child(Elem::new("on_poweroff").with_text("destroy"))
+        .with_child(Elem::new("on_reboot").with_text("restart"))
+        .with_child(Elem::new("on_crash").with_text("destroy"))
+        .with_child(Elem::new("devices"))
+}
+
+fn memory_kib(s: &str) -> Result<u64, ModuleError> {
+    if let Ok(mib) = s.trim().parse::<u64>() {
+        return Ok(mib * 1024);
+    }
+    super::parse_size(s)
+        .map(|b| b / 1024)
+        .map_err(|e| ModuleError::Args(format!("virt_domain: memory: {e}")))
+}
+
+fn machine_matches(want: &str, have: &str) -> bool {
+    want == have || (want == "pc" && have.starts_with("pc-i440fx-")) || (want == "q35" && have.starts_with("pc-q35-"))
+}
+
+/// Edit `dom` so it says what the options say; elements the options do not
+/// control are left alone.
+async fn apply_params(virsh: &Virsh<'_>, p: &Params, dom: &mut Elem, fresh: bool) -> Result<(), ModuleError> {
+    if let Some(t) = p.domain_type.as_deref().filter(|t| *t != "auto") {
+        if dom.attr("type") != Some(t) {
+            let t = resolve_domain_type(virsh, Some(t)).await?;
+            dom.set_attr("type", t);
+        }
+    }
+    if let Some(v) = p.vcpus {
+        if dom.child_text("vcpu") != Some(v.to_string()) {
+            dom.child_or_add("vcpu").set_text(v.to_string());
+        }
+    }
+    if let Some(m) = &p.memory {
+        let kib = memory_kib(m)?.to_string();
+        for el in ["memory", "currentMemory"] {
+            let e = dom.child_or_add(el);
+            if e.text() != kib || e.attr("unit") != Some("KiB") {
+                e.set_attr("unit", "KiB");
+                e.set_text(kib.clone());
+            }
+        }
+    }
+    {
+        let os = dom.child_or_add("os");
+        if let Some(m) = &p.machine {
+            let ty = os.child_or_add("type");
+            if !machine_matches(m, ty.attr("machine").unwrap_or_default()) {
+                ty.set_attr("machine", m.clone());
+            }
+        }
+        match p.firmware.as_deref() {
+            Some("uefi") if os.attr("firmware") != Some("efi") => os.set_attr("firmware", "efi"),
+            Some("bios") if os.attr("firmware").is_some() => os.remove_attr("firmware"),
+            _ => {}
+        }
+        for (key, val) in [("kernel", &p.kernel), ("initrd", &p.initrd), ("cmdline", &p.cmdline)] {
+            if let Some(v) = val {
+                if os.child_text(key).as_deref() != Some(v.as_str()) {
+                    os.child_or_add(key).set_text(v.clone());
+                }
+            }
+        }
+    }
+    if let Some(mode) = &p.cpu_mode {
+        if dom.child("cpu").and_then(|c| c.attr("mode")) != Some(mode.as_str()) {
+            dom.remove_children("cpu");
+            // libvirt wants <cpu> after <features>; it reorders on define anyway.
+            dom.push(Elem::new("cpu").with_attr("mode", mode.clone()));
+        }
+    }
+    let machine_q35 = dom
+        .path("os/type")
+        .and_then(|t| t.attr("machine"))
+        .is_some_and(|m| m.contains("q35"));
+    let devices = dom.child_or_add("devices");
+    if p.disks.is_some() || p.cdroms.is_some() {
+        let mut wanted = Vec::new();
+        let mut used: Vec<String> = Vec::new();
+        for (spec, cdrom) in p
+            .disks
+            .iter()
+            .flatten()
+            .map(|d| (d, false))
+            .chain(p.cdroms.iter().flatten().map(|d| (d, true)))
+        {
+            let mut spec = spec.clone();
+            if spec.format.is_none() {
+                spec.format = Some(disk_format(virsh, &spec, cdrom).await?);
+            }
+            let bus = spec.bus.clone().unwrap_or_else(|| {
+                if !cdrom {
+                    "virtio".into()
+                } else if machine_q35 {
+                    "sata".into()
+                } else {
+                    "ide".into()
+                }
+            });
+            let target = match &spec.target {
+                Some(t) => t.clone(),
+                None => next_target(&bus, &used, devices, p, cdrom),
+            };
+            used.push(target.clone());
+            wanted.push(disk_elem(&spec, cdrom, &bus, &target)?);
+        }
+        // Update matching disks in place, drop unlisted ones, append new ones.
+        let keep: Vec<String> = wanted
+            .iter()
+            .filter_map(|w| w.path("target").and_then(|t| t.attr("dev")).map(String::from))
+            .collect();
+        devices.children.retain(|c| match c {
+            super::xml::XmlNode::Elem(e) if e.name == "disk" => e
+                .child("target")
+                .and_then(|t| t.attr("dev"))
+                .is_some_and(|d| keep.iter().any(|k| k == d)),
+            _ => true,
+        });
+        for w in wanted {
+            let dev = w
+                .path("target")
+                .and_then(|t| t.attr("dev"))
+                .unwrap_or_default()
+                .to_string();
+            let existing = devices
+                .elems_mut()
+                .find(|e| e.name == "disk" && e.child("target").and_then(|t| t.attr("dev")) == Some(dev.as_str()));
+            match existing {
+                Some(e) => merge_disk(e, &w),
+                None => devices.push(w),
+            }
+        }
+    }
+    if let Some(nics) = &p.nics {
+        let mut existing_count = devices.elems_named("interface").count();
+        for (idx, nic) in nics.iter().enumerate() {
+            let want = nic_elem(nic)?;
+            let by_mac = nic.mac.as_ref().and_then(|m| {
+                devices.elems().position(|e| {
+                    e.name == "interface" && e.child("mac").and_then(|x| x.attr("address")) == Some(m.as_str())
+                })
+            });
+            let slot = match by_mac {
+                Some(_) => by_mac,
+                None if idx < existing_count => Some(nth_position(devices, "interface", idx)),
+                None => None,
+            };
+            match slot {
+                Some(pos) => {
+                    if let super::xml::XmlNode::Elem(e) = &mut devices.children[pos] {
+                        merge_nic(e, &want);
+                    }
+                }
+                None => {
+                    devices.push(want);
+                    existing_count += 1;
+                }
+            }
+        }
+        // Interfaces beyond the list are removed.
+        let mut seen = 0usize;
+        devices.children.retain(|c| match c {
+            super::xml::XmlNode::Elem(e) if e.name == "interface" => {
+                seen += 1;
+                seen <= nics.len()
+            }
+            _ => true,
+        });
+    }
+    match p.graphics.as_deref() {
+        Some("none") => {
+            devices.remove_children("graphics");
+        }
+        Some("vnc") => {
+            let ok = devices.elems_named("graphics").count() == 1
+                && devices.child("graphics").and_then(|g| g.attr("type")) == Some("vnc");
+            if !ok {
+                devices.remove_children("graphics");
+                devices.push(
+                    Elem::new("graphics")
+                        .with_attr("type", "vnc")
+                        .with_attr("autoport", "yes"),
+                );
+            }
+        }
+        _ => {}
+    }
+    if let Some(log) = &p.serial_log {
+        let ok = devices.child("serial").is_some_and(|s| {
+            s.attr("type") == Some("file") && s.child("source").and_then(|x| x.attr("path")) == Some(log.as_str())
+        });
+        if !ok {
+            devices.remove_children("serial");
+            devices.remove_children("console");
+            devices.push(
+                Elem::new("serial")
+                    .with_attr("type", "file")
+                    .with_child(Elem::new("source").with_attr("path", log.clone()))
+                    .with_child(Elem::new("target").with_attr("port", "0")),
+            );
+        }
+    }
+    if fresh && p.graphics.is_none() {
+        // No display by default on a new domain: a head-less server.
+        devices.remove_children("graphics");
+    }
+    Ok(())
+}
+
+fn nth_position(devices: &Elem, name: &str, n: usize) -> usize {
+    devices
+        .children
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c, super::xml::XmlNode::Elem(e) if e.name == name))
+        .nth(n)
+        .map(|(i, _)| i)
+        .unwrap_or(0)
+}
+
+/// The first free target name for a bus: vda.., sda.., hda...
+fn next_target(bus: &str, used: &[String], devices: &Elem, p: &Params, cdrom: bool) -> String {
+    let prefix = match bus {
+        "virtio" => "vd",
+        "ide" => "hd",
+        _ => "sd",
+    };
+    // Targets other listed devices ask for explicitly are not free either.
+    let explicit: Vec<String> = p
+        .disks
+        .iter()
+        .flatten()
+        .chain(p.cdroms.iter().flatten())
+        .filter_map(|d| d.target.clone())
+        .collect();
+    let _ = (devices, cdrom);
+    for c in b'a'..=b'z' {
+        let t = format!("{prefix}{}", c as char);
+        if !used.contains(&t) && !explicit.contains(&t) {
+            return t;
+        }
+    }
+    format!("{prefix}z")
+}
+
+async fn disk_format(virsh: &Virsh<'_>, spec: &DiskSpec, cdrom: bool) -> Result<String, ModuleError> {
+    if cdrom {
+        return Ok("raw".into());
+    }
+    if let (Some(v), Some(pool)) = (&spec.volume, &spec.pool) {
+        if let Some(x) = virsh.xml(&["vol-dumpxml", "--pool", pool, v]).await? {
+            if let Some(f) = x.path("target/format").and_then(|f| f.attr("type")) {
+                return Ok(f.to_string());
+            }
+        }
+        return Ok("qcow2".into());
+    }
+    Ok(match &spec.path {
+        Some(p) if p.ends_with(".qcow2") => "qcow2".into(),
+        _ => "raw".into(),
+    })
+}
+
+fn disk_elem(spec: &DiskSpec, cdrom: bool, bus: &str, target: &str) -> Result<Elem, ModuleError> {
+    let mut driver = Elem::new("driver")
+        .with_attr("name", "qemu")
+        .with_attr("type", spec.format.clone().unwrap_or_else(|| "raw".into()));
+    if let Some(c) = &spec.cache {
+        driver.set_attr("cache", c.clone());
+    }
+    let (dtype, source) = match (&spec.volume, &spec.pool, &spec.path) {
+        (Some(v), Some(pool), None) => (
+            "volume",
+            Elem::new("source")
+                .with_attr("pool", pool.clone())
+                .with_attr("volume", v.clone()),
+        ),
+        (None, None, Some(path)) => ("file", Elem::new("source").with_attr("file", path.clone())),
+        _ => {
+            return Err(ModuleError::Args(
+                "virt_domain: each disk needs either `volume` + `pool`, or `path`".into(),
+            ))
+        }
+    };
+    let mut e = Elem::new("disk")
+        .with_attr("type", dtype)
+        .with_attr("device", if cdrom { "cdrom" } else { "disk" })
+        .with_child(driver)
+        .with_child(source)
+        .with_child(Elem::new("target").with_attr("dev", target).with_attr("bus", bus));
+    if cdrom {
+        e.push(Elem::new("readonly"));
+    }
+    if let Some(o) = spec.boot_order {
+        e.push(Elem::new("boot").with_attr("order", o.to_string()));
+    }
+    Ok(e)
+}
+
+/// Make an existing `<disk>` say what `want` says, touching only what differs.
+fn merge_disk(have: &mut Elem, want: &Elem) {
+    for k in ["type", "device"] {
+        if let Some(v) = want.attr(k) {
+            if have.attr(k) != Some(v) {
+                have.set_attr(k, v);
+            }
+        }
+    }
+    for child in ["driver", "target"] {
+        if let Some(w) = want.child(child) {
+            let h = have.child_or_add(child);
+            for (k, v) in &w.attrs {
+                if h.attr(k) != Some(v.as_str()) {
+                    h.set_attr(k, v.clone());
+                }
+            }
+            if child == "driver" && w.attr("cache").is_none() {
+                h.remove_attr("cache");
+            }
+        }
+    }
+    if let Some(w) = want.child("source") {
+        let same = w
+            .attrs
+            .iter()
+            .all(|(k, v)| have.child("source").and_then(|s| s.attr(k)) == Some(v));
+        if !same || have.child("source").is_none() {
+            let pos = have
+                .children
+                .iter()
+                .position(|c| matches!(c, super::xml::XmlNode::Elem(e) if e.name == "source"));
+            match pos {
+                Some(i) => have.children[i] = super::xml::XmlNode::Elem(w.clone()),
+                None => have.push(w.clone()),
+            }
+        }
+    }
+    let want_boot = want.child("boot").and_then(|b| b.attr("order"));
+    let have_boot = have.child("boot").and_then(|b| b.attr("order"));
+    if want_boot != have_boot {
+        match want_boot {
+            Some(o) => have.child_or_add("boot").set_attr("order", o),
+            None => have.remove_children("boot"),
+        }
+    }
+}
+
+fn nic_elem(nic: &NicSpec) -> Result<Elem, ModuleError> {
+    let (ty, source) = match (&nic.network, &nic.bridge) {
+        (Some(n), None) => ("network", Elem::new("source").with_attr("network", n.clone())),
+        (None, Some(b)) => ("bridge", Elem::new("source").with_attr("bridge", b.clone())),
+        _ => {
+            return Err(ModuleError::Args(
+                "virt_domain: each nic needs exactly one of `network` or `bridge`".into(),
+            ))
+        }
+    };
+    let mut e = Elem::new("interface").with_attr("type", ty);
+    if let Some(m) = &nic.mac {
+        e.push(Elem::new("mac").with_attr("address", m.to_ascii_lowercase()));
+    }
+    e.push(source);
+    e.push(Elem::new("model").with_attr("type", nic.model.clone().unwrap_or_else(|| "virtio".into())));
+    Ok(e)
+}
+
+/// Make an existing `<interface>` say what `want` says; its MAC stays unless one is given.
+fn merge_nic(have: &mut Elem, want: &Elem) {
+    if have.attr("type") != want.attr("type") {
+        if let Some(t) = want.attr("type") {
+            have.set_attr("type", t);
+        }
+    }
+    for child in ["source", "model", "mac"] {
+        if let Some(w) = want.child(child) {
+            let differs = have.child(child).map(|h| h.attrs != w.attrs).unwrap_or(true);
+            if differs {
+                match have
+                    .children
+                    .iter()
+                    .position(|c| matches!(c, super::xml::XmlNode::Elem(e) if e.name == child))
+                {
+                    Some(i) => have.children[i] = super::xml::XmlNode::Elem(w.clone()),
+                    None => have.push(w.clone()),
+                }
+            }
+        }
+    }
+}
+
+/// A user XML for an existing domain keeps the domain's UUID and NIC MACs.
+fn keep_identity(mut want: Elem, have: &Elem) -> Elem {
+    if want.child("uuid").is_none() {
+        if let Some(u) = have.child("uuid") {
+            want.children.insert(0, super::xml::XmlNode::Elem(u.clone()));
+        }
+    }
+    let macs: Vec<Elem> = have
+        .path("devices")
+        .map(|d| {
+            d.elems_named("interface")
+                .filter_map(|i| i.child("mac").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(devs) = want.child_mut("devices") {
+        for (i, iface) in devs.elems_mut().filter(|e| e.name == "interface").enumerate() {
+            if iface.child("mac").is_none() {
+                if let Some(m) = macs.get(i) {
+                    iface.children.insert(0, super::xml::XmlNode::Elem(m.clone()));
+                }
+            }
+        }
+    }
+    want
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: Value) -> Params {
+        let Value::Object(m) = v else { panic!() };
+        parse_params(&DOC, m).unwrap()
+    }
+
+    #[test]
+    fn disk_merge_touches_only_what_differs() {
+        let have_xml = "<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/>\
+            <source pool='p' volume='a.qcow2'/><target dev='vda' bus='virtio'/>\
+            <address type='pci' slot='0x04'/></disk>";
+        let mut have = Elem::parse(have_xml).unwrap();
+        let spec = DiskSpec {
+            volume: Some("a.qcow2".into()),
+            pool: Some("p".into()),
+            format: Some("qcow2".into()),
+            ..Default::default()
+        };
+        let want = disk_elem(&spec, false, "virtio", "vda").unwrap();
+        let orig = have.clone();
+        merge_disk(&mut have, &want);
+        assert_eq!(have, orig, "same disk: no change");
+        let spec2 = DiskSpec {
+            cache: Some("none".into()),
+            boot_order: Some(1),
+            ..spec
+        };
+        merge_disk(&mut have, &disk_elem(&spec2, false, "virtio", "vda").unwrap());
+        assert_eq!(have.path("driver").unwrap().attr("cache"), Some("none"));
+        assert_eq!(have.path("boot").unwrap().attr("order"), Some("1"));
+        assert!(have.path("address").is_some(), "libvirt's address kept");
+    }
+
+    #[test]
+    fn subset_and_identity() {
+        let have = Elem::parse(
+            "<domain type='qemu'><name>a</name><uuid>u1</uuid><memory unit='KiB'>1024</memory>\
+             <devices><interface type='network'><mac address='52:54:00:01:02:03'/><source network='n'/></interface></devices></domain>",
+        )
+        .unwrap();
+        let want = Elem::parse("<domain type='qemu'><name>a</name><devices><interface type='network'><source network='n'/></interface></devices></domain>").unwrap();
+        assert!(is_subset(&want, &have));
+        let want2 = Elem::parse("<domain type='qemu'><name>a</name><memory unit='KiB'>2048</memory><devices><interface type='network'><source network='n'/></interface></devices></domain>").unwrap();
+        assert!(!is_subset(&want2, &have));
+        let kept = keep_identity(want2, &have);
+        assert_eq!(kept.child_text("uuid").as_deref(), Some("u1"));
+        assert_eq!(
+            kept.path("devices/interface/mac").and_then(|m| m.attr("address")),
+            Some("52:54:00:01:02:03")
+        );
+    }
+
+    #[test]
+    fn params_parse_and_memory_units() {
+        let p = params(json!({"name": "a", "memory": "1G", "vcpus": "2", "nics": [{"network": "default"}]}));
+        assert_eq!(memory_kib(p.memory.as_deref().unwrap()).unwrap(), 1024 * 1024);
+        assert_eq!(memory_kib("512").unwrap(), 512 * 1024);
+        assert!(p.has_structure());
+        let Value::Object(m) = json!({"name": "a", "disks": [{"volum": "x"}]}) else {
+            panic!()
+        };
+        assert!(parse_params::<Params>(&DOC, m).is_err());
+        assert!(machine_matches("pc", "pc-i440fx-10.0"));
+        assert!(!machine_matches("q35", "pc-i440fx-10.0"));
+        assert!(nic_elem(&NicSpec::default()).is_err());
+    }
+}

@@ -1,0 +1,271 @@
+//! Hypervisor modules: libvirt over SSH.
+//!
+//! rigger reaches libvirt only by running `virsh -c URI` on the hypervisor
+//! host over the task's SSH connection (no libvirt client on the controller,
+//! no TCP to libvirtd). Every module queries first (`dumpxml`, `vol-info`,
+//! `net-dumpxml`, `domstate`, ...), edits the host's own XML document with
+//! [`xml::Elem`] and redefines only when the normalized text differs.
+//!
+//! Modules: `virt_domain` (alias `virt`), `virt_volume`, `virt_pool`,
+//! `virt_network` (alias `virt_net`), `virt_info`, `cloud_init_seed`;
+//! community.libvirt's names are aliases.
+
+pub mod domain;
+pub mod info;
+pub mod network;
+pub mod pool;
+pub mod seed;
+pub mod volume;
+pub mod xml;
+
+use std::sync::Arc;
+
+use crate::connection::sh_quote;
+use crate::modules::{Diff, ModuleCtx, ModuleError, OptKind, OptionDoc};
+use xml::Elem;
+
+use super::Registry;
+
+pub fn register(r: &mut Registry) {
+    r.add(Arc::new(domain::VirtDomainModule));
+    r.add(Arc::new(volume::VirtVolumeModule));
+    r.add(Arc::new(pool::VirtPoolModule));
+    r.add(Arc::new(network::VirtNetworkModule));
+    r.add(Arc::new(info::VirtInfoModule));
+    r.add(Arc::new(seed::CloudInitSeedModule));
+}
+
+/// The libvirt URI used when a task gives none.
+pub const DEFAULT_URI: &str = "qemu:///system";
+
+/// The `uri` option every virt module takes.
+pub const URI_OPTION: OptionDoc = OptionDoc::new(
+    "uri",
+    OptKind::Str,
+    "libvirt connection URI, used by `virsh -c` on the hypervisor host.",
+)
+.default(DEFAULT_URI);
+
+/// `virsh -c URI` on the task's host.
+pub struct Virsh<'a> {
+    pub ctx: &'a ModuleCtx<'a>,
+    pub uri: String,
+    /// Module name, for error messages.
+    pub module: &'static str,
+}
+
+/// The result of one virsh command.
+pub struct VirshOut {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl<'a> Virsh<'a> {
+    pub fn new(ctx: &'a ModuleCtx<'a>, uri: Option<&str>, module: &'static str) -> Virsh<'a> {
+        Virsh {
+            ctx,
+            uri: uri.filter(|u| !u.is_empty()).unwrap_or(DEFAULT_URI).to_string(),
+            module,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> String {
+        let mut cmd = format!("LC_ALL=C virsh -q -c {}", sh_quote(&self.uri));
+        for a in args {
+            cmd.push(' ');
+            cmd.push_str(&sh_quote(a));
+        }
+        cmd
+    }
+
+    /// Run virsh; a failure to run at all (no virsh) is an error, a virsh error is returned.
+    pub async fn try_run(&self, args: &[&str]) -> Result<VirshOut, ModuleError> {
+        let out = self.ctx.run(&self.command(args)).await?;
+        if out.status == 127 {
+            return Err(ModuleError::Failed(format!(
+                "{}: `virsh` not found on {}; install libvirt-clients there",
+                self.module, self.ctx.host
+            )));
+        }
+        Ok(VirshOut {
+            ok: out.status == 0,
+            stdout: out.stdout_str(),
+            stderr: out.stderr_str().trim().to_string(),
+        })
+    }
+
+    /// Run virsh and fail the task with virsh's message when it fails.
+    pub async fn run(&self, args: &[&str]) -> Result<String, ModuleError> {
+        let out = self.try_run(args).await?;
+        if out.ok {
+            Ok(out.stdout)
+        } else {
+            Err(self.fail(args, &out.stderr))
+        }
+    }
+
+    pub fn fail(&self, args: &[&str], stderr: &str) -> ModuleError {
+        ModuleError::Failed(format!(
+            "{}: `virsh -c {} {}` failed on {}: {}",
+            self.module,
+            self.uri,
+            args.join(" "),
+            self.ctx.host,
+            stderr.trim()
+        ))
+    }
+
+    /// `virsh SUBCMD /dev/stdin` with `xml` as stdin (define, net-define, pool-define, ...).
+    pub async fn run_xml(&self, subcmd: &[&str], xml: &str) -> Result<String, ModuleError> {
+        let mut args = subcmd.to_vec();
+        args.push("/dev/stdin");
+        let out = self
+            .ctx
+            .run_with_stdin(&self.command(&args), xml.as_bytes().to_vec())
+            .await?;
+        if out.status != 0 {
+            return Err(self.fail(&args, &out.stderr_str()));
+        }
+        Ok(out.stdout_str())
+    }
+
+    /// An XML document from a virsh command, or `None` when virsh fails with a
+    /// "not found" kind of error.
+    pub async fn xml(&self, args: &[&str]) -> Result<Option<xml::Elem>, ModuleError> {
+        let out = self.try_run(args).await?;
+        if !out.ok {
+            if is_not_found(&out.stderr) {
+                return Ok(None);
+            }
+            return Err(self.fail(args, &out.stderr));
+        }
+        xml::Elem::parse(&out.stdout)
+            .map(Some)
+            .map_err(|e| ModuleError::Failed(format!("{}: {e} (from virsh {})", self.module, args.join(" "))))
+    }
+}
+
+/// Whether a virsh error says the object does not exist.
+pub fn is_not_found(stderr: &str) -> bool {
+    let s = stderr.to_ascii_lowercase();
+    s.contains("not found")
+        || s.contains("failed to get domain")
+        || s.contains("no domain with")
+        || s.contains("no network with")
+        || s.contains("no storage")
+}
+
+/// A `--diff` entry for an XML definition.
+pub fn xml_diff(what: &str, before: Option<&str>, after: Option<&str>) -> Diff {
+    Diff {
+        before_header: format!("{what} (before)"),
+        after_header: format!("{what} (after)"),
+        before: before.unwrap_or_default().to_string(),
+        after: after.unwrap_or_default().to_string(),
+    }
+}
+
+/// The element paths that differ between two documents (`devices/disk[1]/driver@cache`),
+/// for messages like "changed: vcpu, memory".
+pub fn changed_paths(before: &xml::Elem, after: &xml::Elem) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_changes(before, after, before.name.clone(), &mut out);
+    out
+}
+
+fn walk_changes(a: &xml::Elem, b: &xml::Elem, path: String, out: &mut Vec<String>) {
+    if a.attrs != b.attrs || a.text() != b.text() {
+        out.push(path.clone());
+    }
+    let ac: Vec<&xml::Elem> = a.elems().collect();
+    let bc: Vec<&xml::Elem> = b.elems().collect();
+    let mut seen = std::collections::HashMap::<&str, usize>::new();
+    for i in 0..ac.len().max(bc.len()) {
+        let name = ac.get(i).or(bc.get(i)).map(|e| e.name.as_str()).unwrap_or_default();
+        let n = seen.entry(name).or_insert(0);
+        *n += 1;
+        let p = format!("{path}/{name}[{n}]");
+        match (ac.get(i), bc.get(i)) {
+            (Some(x), Some(y)) if x.name == y.name => walk_changes(x, y, p, out),
+            (Some(_), Some(y)) => out.push(format!("{path}/{}[{n}]", y.name)),
+            (None, Some(y)) => out.push(format!("{path}/{} (added)", y.name)),
+            (Some(x), None) => out.push(format!("{path}/{} (removed)", x.name)),
+            (None, None) => {}
+        }
+    }
+}
+
+/// Whether every attribute, text and element of `want` is in `have`
+/// (same-named children matched in order).
+pub fn is_subset(want: &Elem, have: &Elem) -> bool {
+    if want.name != have.name {
+        return false;
+    }
+    if !want.attrs.iter().all(|(k, v)| have.attr(k) == Some(v.as_str())) {
+        return false;
+    }
+    if !want.text().is_empty() && want.text() != have.text() {
+        return false;
+    }
+    let mut counts = std::collections::HashMap::<&str, usize>::new();
+    for w in want.elems() {
+        let n = counts.entry(w.name.as_str()).or_insert(0);
+        let Some(h) = have.elems_named(&w.name).nth(*n) else {
+            return false;
+        };
+        *n += 1;
+        if !is_subset(w, h) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Parse a size like `10G`, `512M`, `1024` (bytes), `2GiB`, `1T` into bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid size `{s}`"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => return Err(format!("invalid size unit `{other}` in `{s}` (use K, M, G or T)")),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_changed_paths() {
+        assert_eq!(parse_size("10G").unwrap(), 10 << 30);
+        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("1.5K").unwrap(), 1536);
+        assert!(parse_size("3 parsecs").is_err());
+        let a =
+            xml::Elem::parse("<d><vcpu>1</vcpu><devices><disk><driver cache='none'/></disk></devices></d>").unwrap();
+        let b = xml::Elem::parse(
+            "<d><vcpu>2</vcpu><devices><disk><driver cache='writeback'/></disk><interface/></devices></d>",
+        )
+        .unwrap();
+        assert_eq!(
+            changed_paths(&a, &b),
+            vec![
+                "d/vcpu[1]",
+                "d/devices[1]/disk[1]/driver[1]",
+                "d/devices[1]/interface (added)"
+            ]
+        );
+        assert!(is_not_found(
+            "error: failed to get domain 'x'\nerror: Domain not found: no domain with matching name 'x'"
+        ));
+    }
+}

@@ -1,0 +1,457 @@
+//! `virt_pool` (alias `community.libvirt.virt_pool`): libvirt storage pools.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::xml::{Elem, XmlNode};
+use super::{is_subset, xml_diff, Virsh, URI_OPTION};
+use crate::modules::args::{de_opt_bool, de_opt_string, de_string_list};
+use crate::modules::{
+    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("name", OptKind::Str, "Pool name."),
+    OptionDoc::new(
+        "state",
+        OptKind::Str,
+        "`present`: defined. `active`: defined, built and started. `inactive`: defined, stopped. \
+`absent`/`undefined`: stopped and undefined (data kept). `deleted`: its storage deleted (`pool-delete`) and undefined.",
+    )
+    .choices(&["present", "active", "inactive", "absent", "undefined", "deleted"])
+    .default("present"),
+    OptionDoc::new(
+        "command",
+        OptKind::Str,
+        "community.libvirt.virt_pool compatibility: `define`, `build`, `create`/`start`, `stop`/`destroy`, \
+`delete`, `undefine`, `refresh`, and the read-only `status`, `get_xml`, `list_pools`.",
+    )
+    .choices(&[
+        "define",
+        "build",
+        "create",
+        "start",
+        "stop",
+        "destroy",
+        "delete",
+        "undefine",
+        "refresh",
+        "status",
+        "get_xml",
+        "list_pools",
+    ]),
+    OptionDoc::new(
+        "xml",
+        OptKind::Str,
+        "A full pool XML, instead of the structured options.",
+    ),
+    OptionDoc::new("type", OptKind::Str, "Pool type.")
+        .choices(&["dir", "netfs", "logical", "iscsi"])
+        .default("dir"),
+    OptionDoc::new(
+        "path",
+        OptKind::Path,
+        "Target path (the directory, mount point or /dev/VG).",
+    ),
+    OptionDoc::new("source_host", OptKind::Str, "netfs/iscsi: the server."),
+    OptionDoc::new(
+        "source_path",
+        OptKind::Str,
+        "netfs: the exported directory; iscsi: the target IQN.",
+    ),
+    OptionDoc::new(
+        "source_format",
+        OptKind::Str,
+        "netfs: `nfs` (default) / `glusterfs` / `cifs`.",
+    ),
+    OptionDoc::new("source_name", OptKind::Str, "logical: the volume group name."),
+    OptionDoc::new(
+        "source_devices",
+        OptKind::List,
+        "logical: physical volumes (device paths).",
+    ),
+    OptionDoc::new("autostart", OptKind::Bool, "Start the pool when libvirtd starts."),
+    OptionDoc::new(
+        "build",
+        OptKind::Bool,
+        "Run `pool-build` before the first start (creates a dir pool's directory, a netfs mount point, \
+a logical pool's VG). Default: true for `dir` and `netfs`.",
+    ),
+    OptionDoc::new(
+        "refresh",
+        OptKind::Bool,
+        "Rescan the pool's volumes (never reports a change).",
+    )
+    .default("false"),
+    OptionDoc::new(
+        "mode",
+        OptKind::Str,
+        "community.libvirt compatibility; accepted and ignored.",
+    ),
+    URI_OPTION,
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    name: "virt_pool",
+    aliases: &["community.libvirt.virt_pool"],
+    short: "Manage libvirt storage pools",
+    description: "Defines `dir`, `netfs`, `logical` and `iscsi` pools from structured options (or XML), \
+builds, starts, autostarts, refreshes, stops, deletes and undefines them. An existing pool is redefined \
+only when the wanted definition is not already contained in `virsh pool-dumpxml --inactive` (its UUID kept).",
+    free_form: false,
+    options: OPTIONS,
+    examples:
+        "- virt_pool:\n    name: vms\n    type: dir\n    path: /srv/vms\n    state: active\n    autostart: true\n",
+    returns: &[
+        ReturnDoc {
+            name: "state",
+            description: "`running`, `inactive` or `absent` after the task",
+        },
+        ReturnDoc {
+            name: "status / get_xml / list_pools",
+            description: "results of the read-only commands",
+        },
+    ],
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default, deserialize_with = "de_opt_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    command: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    xml: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "de_opt_string")]
+    pool_type: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    source_host: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    source_path: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    source_format: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    source_name: Option<String>,
+    #[serde(default, deserialize_with = "de_string_list")]
+    source_devices: Vec<String>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    autostart: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    build: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_bool")]
+    refresh: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    mode: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    uri: Option<String>,
+}
+
+/// The pool XML the structured options describe (`None` when they describe nothing).
+fn wanted_xml(name: &str, p: &Params) -> Result<Option<Elem>, ModuleError> {
+    if let Some(x) = &p.xml {
+        return Elem::parse(x)
+            .map(Some)
+            .map_err(|e| ModuleError::Args(format!("virt_pool: xml: {e}")));
+    }
+    let Some(path) = &p.path else { return Ok(None) };
+    let ty = p.pool_type.clone().unwrap_or_else(|| "dir".into());
+    let mut source = Elem::new("source");
+    match ty.as_str() {
+        "dir" => {}
+        "netfs" => {
+            let (Some(h), Some(d)) = (&p.source_host, &p.source_path) else {
+                return Err(ModuleError::Args(
+                    "virt_pool: a netfs pool needs `source_host` and `source_path`".into(),
+                ));
+            };
+            source.push(Elem::new("host").with_attr("name", h.clone()));
+            source.push(Elem::new("dir").with_attr("path", d.clone()));
+            source.push(Elem::new("format").with_attr("type", p.source_format.clone().unwrap_or("nfs".into())));
+        }
+        "logical" => {
+            for d in &p.source_devices {
+                source.push(Elem::new("device").with_attr("path", d.clone()));
+            }
+            source.push(Elem::new("name").with_text(p.source_name.clone().unwrap_or_else(|| name.to_string())));
+            source.push(Elem::new("format").with_attr("type", "lvm2"));
+        }
+        "iscsi" => {
+            let (Some(h), Some(iqn)) = (&p.source_host, &p.source_path) else {
+                return Err(ModuleError::Args(
+                    "virt_pool: an iscsi pool needs `source_host` and `source_path` (the target IQN)".into(),
+                ));
+            };
+            source.push(Elem::new("host").with_attr("name", h.clone()));
+            source.push(Elem::new("device").with_attr("path", iqn.clone()));
+        }
+        other => return Err(ModuleError::Args(format!("virt_pool: unsupported type `{other}`"))),
+    }
+    let mut pool = Elem::new("pool")
+        .with_attr("type", ty)
+        .with_child(Elem::new("name").with_text(name));
+    if !source.children.is_empty() {
+        pool.push(source);
+    }
+    pool.push(Elem::new("target").with_child(Elem::new("path").with_text(path.clone())));
+    Ok(Some(pool))
+}
+
+/// (active, autostart) from `virsh pool-info`, or `None` when undefined.
+async fn pool_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool)>, ModuleError> {
+    let out = virsh.try_run(&["pool-info", name]).await?;
+    if !out.ok {
+        if super::is_not_found(&out.stderr) {
+            return Ok(None);
+        }
+        return Err(virsh.fail(&["pool-info", name], &out.stderr));
+    }
+    let field = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+            .unwrap_or_default()
+    };
+    Ok(Some((field("State:") == "running", field("Autostart:") == "yes")))
+}
+
+pub struct VirtPoolModule;
+
+#[async_trait]
+impl Module for VirtPoolModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let mut p: Params = parse_params(&DOC, args)?;
+        let _ = &p.mode;
+        let virsh = Virsh::new(ctx, p.uri.as_deref(), "virt_pool");
+        if p.command.as_deref() == Some("list_pools") {
+            let out = virsh.run(&["pool-list", "--all", "--name"]).await?;
+            let names: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            return Ok(ModuleOutcome::ok().with("list_pools", json!(names)));
+        }
+        let name = p
+            .name
+            .clone()
+            .or_else(|| p.xml.as_deref().and_then(|x| Elem::parse(x).ok()?.child_text("name")))
+            .ok_or_else(|| ModuleError::Args("virt_pool: `name` is required".into()))?;
+        let mut force_build = false;
+        match p.command.as_deref() {
+            None => {}
+            Some("status") => {
+                let st = match pool_status(&virsh, &name).await? {
+                    Some((true, _)) => "running",
+                    Some((false, _)) => "inactive",
+                    None => "absent",
+                };
+                return Ok(ModuleOutcome::ok().with("status", st));
+            }
+            Some("get_xml") => {
+                return Ok(ModuleOutcome::ok().with("get_xml", virsh.run(&["pool-dumpxml", &name]).await?))
+            }
+            Some("define") => p.state = Some("present".into()),
+            Some("build") => {
+                p.state = Some("present".into());
+                force_build = true;
+            }
+            Some("create" | "start") => p.state = Some("active".into()),
+            Some("stop" | "destroy") => p.state = Some("inactive".into()),
+            Some("delete") => p.state = Some("deleted".into()),
+            Some("undefine") => p.state = Some("absent".into()),
+            Some("refresh") => p.refresh = Some(true),
+            Some(other) => return Err(ModuleError::Args(format!("virt_pool: unknown command `{other}`"))),
+        }
+        let state = p.state.clone().unwrap_or_else(|| "present".into());
+        let status = pool_status(&virsh, &name).await?;
+        let mut out = ModuleOutcome::ok();
+        let st_name = |s: Option<(bool, bool)>| match s {
+            Some((true, _)) => "running",
+            Some((false, _)) => "inactive",
+            None => "absent",
+        };
+
+        if matches!(state.as_str(), "absent" | "undefined" | "deleted") {
+            let Some((active, _)) = status else {
+                return Ok(out.with("state", "absent"));
+            };
+            out.changed = true;
+            out = out.with_diff(Diff {
+                before_header: format!("pool {name}"),
+                after_header: format!("pool {name}"),
+                before: format!("state: {}\n", st_name(status)),
+                after: format!(
+                    "state: absent{}\n",
+                    if state == "deleted" { " (storage deleted)" } else { "" }
+                ),
+            });
+            if !ctx.check_mode {
+                if active {
+                    virsh.run(&["pool-destroy", &name]).await?;
+                }
+                if state == "deleted" {
+                    virsh.run(&["pool-delete", &name]).await?;
+                }
+                virsh.run(&["pool-undefine", &name]).await?;
+            }
+            return Ok(out.with("state", "absent"));
+        }
+
+        // Definition.
+        let want = wanted_xml(&name, &p)?;
+        if let Some(w) = &want {
+            if w.child_text("name").as_deref() != Some(name.as_str()) {
+                return Err(ModuleError::Args(format!(
+                    "virt_pool: the xml's <name> is not `{name}`"
+                )));
+            }
+        }
+        let before = if status.is_some() {
+            virsh.xml(&["pool-dumpxml", "--inactive", &name]).await?
+        } else {
+            None
+        };
+        let mut defined = status.is_some();
+        if let Some(w) = want {
+            let redefine = match &before {
+                Some(b) => !is_subset(&w, b),
+                None => true,
+            };
+            if redefine {
+                let mut new = w;
+                if let Some(u) = before.as_ref().and_then(|b| b.child("uuid")) {
+                    if new.child("uuid").is_none() {
+                        new.children.insert(1, XmlNode::Elem(u.clone()));
+                    }
+                }
+                out.changed = true;
+                out = out.with_diff(xml_diff(
+                    &format!("pool {name}"),
+                    before.as_ref().map(Elem::to_xml).as_deref(),
+                    Some(&new.to_xml()),
+                ));
+                if status.is_some_and(|s| s.0) {
+                    out = out.with("restart_required", true).with_msg(format!(
+                        "pool `{name}` is running: its new definition applies after a stop and start"
+                    ));
+                }
+                if !ctx.check_mode {
+                    virsh.run_xml(&["pool-define"], &new.to_xml()).await?;
+                }
+                defined = true;
+            }
+        } else if status.is_none() {
+            return Err(ModuleError::Failed(format!(
+                "virt_pool: pool `{name}` is not defined on {}; give `path` (and `type`) or `xml`",
+                ctx.host
+            )));
+        }
+        let _ = defined;
+
+        let pool_type = before
+            .as_ref()
+            .and_then(|b| b.attr("type").map(String::from))
+            .or(p.pool_type.clone())
+            .unwrap_or_else(|| "dir".into());
+        let active = status.is_some_and(|s| s.0);
+        let want_build = force_build || p.build.unwrap_or(matches!(pool_type.as_str(), "dir" | "netfs"));
+        let mut now_active = active;
+        match state.as_str() {
+            "active" if !active => {
+                out.changed = true;
+                now_active = true;
+                out = out.with_diff(Diff {
+                    before_header: format!("pool {name}"),
+                    after_header: format!("pool {name}"),
+                    before: format!("state: {}\n", st_name(status)),
+                    after: "state: running\n".into(),
+                });
+                if !ctx.check_mode {
+                    if want_build {
+                        virsh.run(&["pool-build", &name]).await?;
+                    }
+                    virsh.run(&["pool-start", &name]).await?;
+                }
+            }
+            "inactive" if active => {
+                out.changed = true;
+                now_active = false;
+                if !ctx.check_mode {
+                    virsh.run(&["pool-destroy", &name]).await?;
+                }
+            }
+            "present" if force_build => {
+                out.changed = true;
+                if !ctx.check_mode {
+                    virsh.run(&["pool-build", &name]).await?;
+                }
+            }
+            _ => {}
+        }
+        if let Some(want) = p.autostart {
+            let have = status.is_some_and(|s| s.1);
+            if have != want {
+                out.changed = true;
+                if !ctx.check_mode {
+                    let mut a = vec!["pool-autostart", name.as_str()];
+                    if !want {
+                        a.push("--disable");
+                    }
+                    virsh.run(&a).await?;
+                }
+            }
+        }
+        if p.refresh.unwrap_or(false) && now_active && !ctx.check_mode {
+            virsh.run(&["pool-refresh", &name]).await?;
+        }
+        Ok(out.with("state", if now_active { "running" } else { "inactive" }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(v: Value) -> Params {
+        let Value::Object(m) = v else { panic!() };
+        parse_params(&DOC, m).unwrap()
+    }
+
+    #[test]
+    fn structured_pools_to_xml() {
+        let x = wanted_xml("vms", &params(json!({"name": "vms", "path": "/srv/vms"})))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            x.to_xml(),
+            "<pool type='dir'>\n  <name>vms</name>\n  <target>\n    <path>/srv/vms</path>\n  </target>\n</pool>\n"
+        );
+        let n = wanted_xml(
+            "n",
+            &params(json!({"name": "n", "type": "netfs", "path": "/mnt/n", "source_host": "127.0.0.1", "source_path": "/export"})),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(n.path("source/dir").and_then(|d| d.attr("path")), Some("/export"));
+        assert_eq!(n.path("source/format").and_then(|d| d.attr("type")), Some("nfs"));
+        assert!(wanted_xml(
+            "n",
+            &params(json!({"name": "n", "type": "iscsi", "path": "/dev/disk/by-path"}))
+        )
+        .is_err());
+        // A defined pool with libvirt's additions still contains the wanted definition.
+        let have = Elem::parse(
+            "<pool type='dir'><name>vms</name><uuid>u</uuid><capacity unit='bytes'>0</capacity>\
+             <source></source><target><path>/srv/vms</path><permissions><mode>0755</mode></permissions></target></pool>",
+        )
+        .unwrap();
+        assert!(is_subset(&x, &have));
+    }
+}

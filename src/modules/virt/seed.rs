@@ -1,0 +1,262 @@
+//! `cloud_init_seed`: a NoCloud seed ISO (volume label `cidata`) built on the hypervisor.
+
+use async_trait::async_trait;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::connection::{sh_quote, FileAttrs};
+use crate::modules::args::de_opt_string;
+use crate::modules::{
+    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("path", OptKind::Path, "Where the ISO goes on the hypervisor.")
+        .required()
+        .aliases(&["dest"]),
+    OptionDoc::new(
+        "hostname",
+        OptKind::Str,
+        "The guest's hostname: `local-hostname` of the default meta-data.",
+    ),
+    OptionDoc::new(
+        "instance_id",
+        OptKind::Str,
+        "`instance-id` of the default meta-data (defaults to the hostname). cloud-init re-runs \
+its per-instance modules when it changes.",
+    ),
+    OptionDoc::new(
+        "user_data",
+        OptKind::Raw,
+        "User data: a dict (written as `#cloud-config` YAML: users, ssh_authorized_keys, packages, runcmd...) \
+or a string used as is (a script, or YAML you templated).",
+    ),
+    OptionDoc::new(
+        "meta_data",
+        OptKind::Raw,
+        "Meta data: a dict or string; default `instance-id` and `local-hostname` from the options above.",
+    ),
+    OptionDoc::new(
+        "network_config",
+        OptKind::Raw,
+        "Network config v2 (a dict with `ethernets:`...; `version: 2` is added) or a string. Omitted: DHCP.",
+    ),
+];
+
+static DOC: ModuleDoc = ModuleDoc {
+    name: "cloud_init_seed",
+    aliases: &[],
+    short: "Build a cloud-init NoCloud seed ISO on a hypervisor",
+    description: "Writes `user-data`, `meta-data` and (optionally) `network-config` and packs them with \
+`genisoimage -volid cidata` on the host. Idempotent: the files inside an existing ISO are read back \
+(`isoinfo`) and compared; `--diff` shows the changed file. Attach the ISO to a domain as a cdrom \
+(`virt_domain: cdroms: [{path: ...}]`).",
+    free_form: false,
+    options: OPTIONS,
+    examples: "- cloud_init_seed:\n    path: /var/lib/libvirt/images/web1-seed.iso\n    hostname: web1\n    user_data:\n      users:\n        - name: admin\n          ssh_authorized_keys: [\"{{ lookup('file', 'id_ed25519.pub') }}\"]\n      packages: [nginx]\n    network_config:\n      ethernets:\n        eth0: { dhcp4: true }\n",
+    returns: &[
+        ReturnDoc {
+            name: "path",
+            description: "the ISO's path",
+        },
+        ReturnDoc {
+            name: "files",
+            description: "names of the files in the seed",
+        },
+    ],
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    path: String,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    hostname: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    instance_id: Option<String>,
+    #[serde(default)]
+    user_data: Option<Value>,
+    #[serde(default)]
+    meta_data: Option<Value>,
+    #[serde(default)]
+    network_config: Option<Value>,
+}
+
+fn yaml(ctx: &ModuleCtx<'_>, v: &Value) -> Result<String, ModuleError> {
+    let vars = minijinja::Value::from(minijinja::value::Serde(json!({ "v": v })));
+    ctx.templar
+        .render_string("{{ v | to_nice_yaml(indent=2, sort_keys=false) }}", &vars, ctx.loc)
+        .map_err(|e| ModuleError::Failed(format!("cloud_init_seed: cannot write YAML: {e}")))
+}
+
+/// The seed's files, in order, as (name, content).
+fn seed_files(ctx: &ModuleCtx<'_>, p: &Params) -> Result<Vec<(&'static str, String)>, ModuleError> {
+    let mut files = Vec::new();
+    let user = match &p.user_data {
+        None | Some(Value::Null) => "#cloud-config\n{}\n".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => format!("#cloud-config\n{}", yaml(ctx, v)?),
+    };
+    files.push(("user-data", user));
+    let meta = match &p.meta_data {
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ Value::Object(_)) => yaml(ctx, v)?,
+        _ => {
+            let host = p.hostname.clone().unwrap_or_else(|| "localhost".into());
+            let id = p.instance_id.clone().unwrap_or_else(|| host.clone());
+            yaml(ctx, &json!({"instance-id": id, "local-hostname": host}))?
+        }
+    };
+    files.push(("meta-data", meta));
+    match &p.network_config {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => files.push(("network-config", s.clone())),
+        Some(Value::Object(m)) => {
+            let mut m = m.clone();
+            if !m.contains_key("version") {
+                let mut with_version = Map::new();
+                with_version.insert("version".into(), json!(2));
+                with_version.extend(m);
+                m = with_version;
+            }
+            files.push(("network-config", yaml(ctx, &Value::Object(m))?));
+        }
+        Some(_) => {
+            return Err(ModuleError::Args(
+                "cloud_init_seed: network_config must be a dict or a string".into(),
+            ))
+        }
+    }
+    Ok(files)
+}
+
+pub struct CloudInitSeedModule;
+
+#[async_trait]
+impl Module for CloudInitSeedModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let p: Params = parse_params(&DOC, args)?;
+        let files = seed_files(ctx, &p)?;
+        let iso = sh_quote(&p.path);
+        // Query: each file of the existing ISO, base64 on one tagged line.
+        let mut script = format!("[ -f {iso} ] || {{ echo ABSENT; exit 0; }}; ");
+        for name in ["user-data", "meta-data", "network-config"] {
+            script.push_str(&format!(
+                "printf '{name}='; isoinfo -R -i {iso} -x /{name} 2>/dev/null | base64 -w0; echo; "
+            ));
+        }
+        let out = ctx.run(&script).await?;
+        if out.status != 0 {
+            return Err(ModuleError::Failed(format!(
+                "cloud_init_seed: cannot read {}: {}",
+                p.path,
+                out.stderr_str().trim()
+            )));
+        }
+        let text = out.stdout_str();
+        let mut have: Vec<(String, String)> = Vec::new();
+        let absent = text.trim() == "ABSENT";
+        if !absent {
+            for line in text.lines() {
+                if let Some((k, b64)) = line.split_once('=') {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .unwrap_or_default();
+                    if !bytes.is_empty() {
+                        have.push((k.to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+                    }
+                }
+            }
+        }
+        let want: Vec<(String, String)> = files.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let names: Vec<&str> = files.iter().map(|(k, _)| *k).collect();
+        let mut result = ModuleOutcome::ok()
+            .with("path", p.path.clone())
+            .with("files", json!(names));
+        if have == want {
+            return Ok(result);
+        }
+        result.changed = true;
+        let render = |fs: &[(String, String)]| {
+            fs.iter()
+                .map(|(k, v)| format!("--- {k}\n{v}{}", if v.ends_with('\n') { "" } else { "\n" }))
+                .collect::<String>()
+        };
+        result = result.with_diff(Diff {
+            before_header: format!("{} (before)", p.path),
+            after_header: format!("{} (after)", p.path),
+            before: render(&have),
+            after: render(&want),
+        });
+        if ctx.check_mode {
+            return Ok(result);
+        }
+        let mk = ctx.run("mktemp -d /tmp/rigger-seed.XXXXXX").await?;
+        let dir = mk.stdout_str().trim().to_string();
+        if mk.status != 0 || dir.is_empty() {
+            return Err(ModuleError::Failed(format!(
+                "cloud_init_seed: mktemp failed: {}",
+                mk.stderr_str().trim()
+            )));
+        }
+        for (name, content) in &files {
+            ctx.put_bytes(content.as_bytes(), &format!("{dir}/{name}"), &FileAttrs::default())
+                .await?;
+        }
+        let d = sh_quote(&dir);
+        let list: Vec<String> = names.iter().map(|n| sh_quote(n)).collect();
+        let cmd = format!(
+            "set -e; trap 'rm -rf {d}' EXIT; cd {d}; \
+             genisoimage -quiet -output seed.iso -volid cidata -joliet -rock {files}; \
+             mkdir -p \"$(dirname {iso})\"; mv -f seed.iso {iso}",
+            files = list.join(" ")
+        );
+        let out = ctx.run(&cmd).await?;
+        if out.status != 0 {
+            let err = out.stderr_str();
+            let hint = if out.status == 127 || err.contains("not found") {
+                " (install genisoimage on the hypervisor)"
+            } else {
+                ""
+            };
+            return Err(ModuleError::Failed(format!(
+                "cloud_init_seed: building {} failed: {}{hint}",
+                p.path,
+                err.trim()
+            )));
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::files::testutil::TestEnv;
+
+    #[tokio::test]
+    async fn seed_files_render_yaml() {
+        let env = TestEnv::new();
+        let ctx = env.ctx(false, false);
+        let Value::Object(m) = json!({
+            "path": "/x.iso", "hostname": "guest1",
+            "user_data": {"runcmd": ["echo hi"]},
+            "network_config": {"ethernets": {"eth0": {"dhcp4": true}}}
+        }) else {
+            panic!()
+        };
+        let p: Params = parse_params(&DOC, m).unwrap();
+        let f = seed_files(&ctx, &p).unwrap();
+        assert_eq!(f[0].0, "user-data");
+        assert!(f[0].1.starts_with("#cloud-config\nruncmd:\n"), "{}", f[0].1);
+        assert!(f[1].1.contains("local-hostname: guest1\n"), "{}", f[1].1);
+        assert!(f[1].1.contains("instance-id: guest1\n"), "{}", f[1].1);
+        assert!(f[2].1.starts_with("version: 2\nethernets:\n"), "{}", f[2].1);
+    }
+}

@@ -1,0 +1,346 @@
+//! libvirt modules against the real libvirtd/QEMU of this machine, reached by
+//! rigger only over SSH (the test host is an sshd on loopback whose commands
+//! run `virsh -c qemu:///system`). Needs `scripts/libvirt-setup.sh` (run by
+//! scripts/test-deps.sh). The guest-boot test takes ~30 s under TCG; skip it
+//! with `RIGGER_SKIP_VM_BOOT=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{rigger, TestHosts};
+
+/// Fails the test with a hint when libvirtd does not answer.
+fn require_libvirt() {
+    let ok = Command::new("virsh")
+        .args(["-c", "qemu:///system", "version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "libvirtd does not answer on qemu:///system: run scripts/libvirt-setup.sh (as root) first"
+    );
+}
+
+fn virsh(args: &[&str]) -> (bool, String) {
+    let out = Command::new("virsh")
+        .args(["-q", "-c", "qemu:///system"])
+        .args(args)
+        .output()
+        .expect("run virsh");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Removes whatever a (failed) earlier run of the same test left behind.
+struct Cleanup {
+    domains: Vec<String>,
+    networks: Vec<String>,
+    pools: Vec<String>,
+    dir: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for d in &self.domains {
+            virsh(&["destroy", d]);
+            virsh(&["undefine", d]);
+        }
+        for n in &self.networks {
+            virsh(&["net-destroy", n]);
+            virsh(&["net-undefine", n]);
+        }
+        for p in &self.pools {
+            virsh(&["pool-destroy", p]);
+            virsh(&["pool-undefine", p]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs a playbook on the fleet; returns (exit code, stdout, stderr).
+fn play(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> (i32, String, String) {
+    let pb = hosts.dir().join(name);
+    std::fs::write(&pb, yaml).unwrap();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let pbs = pb.display().to_string();
+    let mut args = vec!["run", "-i", &inv, "--known-hosts", &kh, &pbs];
+    args.extend_from_slice(extra);
+    rigger(&args)
+}
+
+/// `changed=N` of the recap line of host1.
+fn changed(stdout: &str) -> u32 {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("host1 "))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("changed=")?.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no recap for host1 in:\n{stdout}"))
+}
+
+fn ok_run(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> String {
+    let (code, out, err) = play(hosts, name, yaml, extra);
+    assert_eq!(code, 0, "rigger failed\n--- stdout ---\n{out}\n--- stderr ---\n{err}");
+    out
+}
+
+const LAB: &str = r#"
+- hosts: host1
+  gather_facts: false
+  vars:
+    vcpus: 1
+    size: 64M
+    dhcp_hosts:
+      - { mac: "52:54:00:5e:00:11", ip: "{{ net }}.11", name: vm1 }
+  tasks:
+    - community.libvirt.virt_pool:
+        name: "{{ p }}-pool"
+        path: "{{ dir }}/pool"
+        state: active
+    - virt_volume: { pool: "{{ p }}-pool", name: base.qcow2, size: 32M }
+    - virt_volume:
+        pool: "{{ p }}-pool"
+        name: vm1.qcow2
+        backing: base.qcow2
+        size: "{{ size }}"
+    - virt_net:
+        name: "{{ p }}-net"
+        mode: nat
+        ip: "{{ net }}.1"
+        dhcp_start: "{{ net }}.100"
+        dhcp_end: "{{ net }}.150"
+        hosts: "{{ dhcp_hosts }}"
+        state: active
+    - virt_domain:
+        name: "{{ p }}-vm1"
+        domain_type: qemu
+        vcpus: "{{ vcpus }}"
+        memory: 96
+        disks: [{ pool: "{{ p }}-pool", volume: vm1.qcow2, boot_order: 1 }]
+        nics: [{ network: "{{ p }}-net" }]
+        serial_log: "{{ dir }}/vm1-console.log"
+        state: "{{ vm_state | default('running') }}"
+      register: dom
+    - debug: { var: dom }
+"#;
+
+#[test]
+fn libvirt_pool_volume_network_domain_lifecycle_over_ssh() {
+    require_libvirt();
+    let pid = std::process::id();
+    let p = format!("rit{pid}");
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup {
+        domains: vec![format!("{p}-vm1")],
+        networks: vec![format!("{p}-net")],
+        pools: vec![format!("{p}-pool")],
+        dir: dir.clone(),
+    };
+    let net = format!("10.{}.{}", 100 + pid % 100, (pid / 100) % 250);
+    let hosts = TestHosts::new(1);
+    let vars = format!("{{\"p\": \"{p}\", \"dir\": \"{}\", \"net\": \"{net}\"}}", dir.display());
+    let e = ["-e", vars.as_str()];
+
+    // Create everything; the second run changes nothing.
+    let out = ok_run(&hosts, "lab.yml", LAB, &e);
+    assert_eq!(changed(&out), 5, "{out}");
+    let (_, st) = virsh(&["domstate", &format!("{p}-vm1")]);
+    assert_eq!(st.trim(), "running");
+    let (_, xml) = virsh(&["dumpxml", &format!("{p}-vm1")]);
+    assert!(xml.contains("<domain type='qemu'"), "TCG domain:\n{xml}");
+    let mac = xml
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("<mac address='")?
+                .split('\'')
+                .next()
+                .map(String::from)
+        })
+        .expect("a MAC was generated");
+    let (_, vol) = virsh(&["vol-dumpxml", "--pool", &format!("{p}-pool"), "vm1.qcow2"]);
+    assert!(
+        vol.contains(&format!("{}/pool/base.qcow2", dir.display())),
+        "backing file:\n{vol}"
+    );
+    let out = ok_run(&hosts, "lab.yml", LAB, &e);
+    assert_eq!(changed(&out), 0, "second run is idempotent:\n{out}");
+
+    // Check mode + diff: says exactly what changes (vcpu), changes nothing.
+    let more = ["-e", "vcpus=2", "--check", "--diff"];
+    let out = ok_run(
+        &hosts,
+        "lab.yml",
+        LAB,
+        &[e[0], e[1], more[0], more[1], more[2], more[3]],
+    );
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(out.contains("-  <vcpu placement='static'>1</vcpu>"), "{out}");
+    assert!(out.contains("+  <vcpu placement='static'>2</vcpu>"), "{out}");
+    assert!(out.contains("domain/vcpu[1]"), "changes list:\n{out}");
+    let (_, xml) = virsh(&["dumpxml", "--inactive", &format!("{p}-vm1")]);
+    assert!(xml.contains(">1</vcpu>"), "check mode changed nothing:\n{xml}");
+
+    // Apply: the running domain needs a restart; the MAC stays.
+    let out = ok_run(&hosts, "lab.yml", LAB, &[e[0], e[1], "-e", "vcpus=2"]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(out.contains("\"restart_required\": true"), "{out}");
+    let (_, xml) = virsh(&["dumpxml", "--inactive", &format!("{p}-vm1")]);
+    assert!(
+        xml.contains(">2</vcpu>") && xml.contains(&mac),
+        "vcpu changed, MAC kept:\n{xml}"
+    );
+
+    // A second static DHCP host goes into the running network live.
+    let (_, uuid_before) = virsh(&["net-uuid", &format!("{p}-net")]);
+    let hosts2 = format!(
+        "{{\"vcpus\": 2, \"dhcp_hosts\": [{{\"mac\": \"52:54:00:5e:00:11\", \"ip\": \"{net}.11\", \"name\": \"vm1\"}}, \
+         {{\"mac\": \"52:54:00:5e:00:12\", \"ip\": \"{net}.12\", \"name\": \"vm2\"}}]}}"
+    );
+    let out = ok_run(&hosts, "lab.yml", LAB, &[e[0], e[1], "-e", &hosts2]);
+    assert_eq!(changed(&out), 1, "{out}");
+    let (_, live) = virsh(&["net-dumpxml", &format!("{p}-net")]);
+    assert!(
+        live.contains(&format!("ip='{net}.12'")),
+        "live network has the new host:\n{live}"
+    );
+    let (_, uuid_after) = virsh(&["net-uuid", &format!("{p}-net")]);
+    assert_eq!(uuid_before, uuid_after);
+    let (_, active) = virsh(&["net-info", &format!("{p}-net")]);
+    assert!(active.contains("Active:         yes"), "{active}");
+    let out = ok_run(&hosts, "lab.yml", LAB, &[e[0], e[1], "-e", &hosts2]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    // Stop (ACPI shutdown times out on a disk-less guest, then force), grow the volume.
+    let stop = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - virt: { name: "{{ p }}-vm1", state: shutdown, shutdown_timeout: 2, force: true }
+    - virt_volume: { pool: "{{ p }}-pool", name: vm1.qcow2, size: 128M }
+"#;
+    let out = ok_run(&hosts, "stop.yml", stop, &e);
+    assert_eq!(changed(&out), 2, "{out}");
+    let (_, st) = virsh(&["domstate", &format!("{p}-vm1")]);
+    assert_eq!(st.trim(), "shut off");
+    let (_, vol) = virsh(&["vol-dumpxml", "--pool", &format!("{p}-pool"), "vm1.qcow2"]);
+    assert!(vol.contains("<capacity unit='bytes'>134217728</capacity>"), "{vol}");
+    let out = ok_run(&hosts, "stop.yml", stop, &e);
+    assert_eq!(changed(&out), 0, "{out}");
+    // Shrinking without force fails and says why.
+    let shrink = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - virt_volume: { pool: "{{ p }}-pool", name: vm1.qcow2, size: 64M }
+"#;
+    let (code, out, _) = play(&hosts, "shrink.yml", shrink, &e);
+    assert_ne!(code, 0);
+    assert!(out.contains("force: true"), "{out}");
+
+    // Remove the domain with its volumes, then the network and the pool.
+    let remove = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - virt_domain: { name: "{{ p }}-vm1", state: absent, remove_volumes: true }
+    - virt_volume: { pool: "{{ p }}-pool", name: base.qcow2, state: absent }
+    - virt_network: { name: "{{ p }}-net", state: absent }
+    - virt_pool: { name: "{{ p }}-pool", state: deleted }
+"#;
+    let out = ok_run(&hosts, "remove.yml", remove, &e);
+    assert_eq!(changed(&out), 4, "{out}");
+    assert!(!virsh(&["domstate", &format!("{p}-vm1")]).0);
+    assert!(!virsh(&["net-info", &format!("{p}-net")]).0);
+    assert!(!virsh(&["pool-info", &format!("{p}-pool")]).0);
+    assert!(!dir.join("pool").exists(), "pool directory deleted");
+    let out = ok_run(&hosts, "remove.yml", remove, &e);
+    assert_eq!(changed(&out), 0, "{out}");
+}
+
+const BOOT: &str = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - cloud_init_seed:
+        path: "{{ dir }}/seed.iso"
+        hostname: "{{ guest_name }}"
+        user_data: { runcmd: [ "echo hello" ] }
+        network_config: { ethernets: { eth0: { dhcp4: true } } }
+    - virt_domain:
+        name: "{{ p }}-boot"
+        domain_type: qemu
+        vcpus: 1
+        memory: 192
+        kernel: "{{ guest }}/vmlinuz"
+        initrd: "{{ guest }}/initrd.gz"
+        cmdline: console=ttyS0 panic=-1
+        cdroms: [{ path: "{{ dir }}/seed.iso" }]
+        serial_log: "{{ dir }}/console.log"
+        graphics: none
+        state: running
+"#;
+
+fn wait_for(path: &Path, needle: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) || Instant::now() >= deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn boots_a_tcg_guest_that_reads_its_cloud_init_seed() {
+    if std::env::var_os("RIGGER_SKIP_VM_BOOT").is_some() {
+        eprintln!("skipped: RIGGER_SKIP_VM_BOOT is set");
+        return;
+    }
+    require_libvirt();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let built = Command::new(root.join("scripts/tiny-guest.sh"))
+        .output()
+        .expect("run scripts/tiny-guest.sh");
+    assert!(
+        built.status.success(),
+        "tiny guest build failed: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let guest = String::from_utf8_lossy(&built.stdout).trim().to_string();
+    let pid = std::process::id();
+    let p = format!("rit{pid}");
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-boot-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup {
+        domains: vec![format!("{p}-boot")],
+        networks: vec![],
+        pools: vec![],
+        dir: dir.clone(),
+    };
+    let hosts = TestHosts::new(1);
+    let name = format!("guest-{pid}");
+    let vars = format!(
+        "{{\"p\": \"{p}\", \"dir\": \"{}\", \"guest\": \"{guest}\", \"guest_name\": \"{name}\"}}",
+        dir.display()
+    );
+    let start = Instant::now();
+    let out = ok_run(&hosts, "boot.yml", BOOT, &["-e", &vars]);
+    assert_eq!(changed(&out), 2, "{out}");
+    let console = dir.join("console.log");
+    let text = wait_for(&console, "TINY-GUEST: local-hostname=", Duration::from_secs(180));
+    eprintln!("guest reported in {:?}", start.elapsed());
+    assert!(
+        text.contains(&format!("TINY-GUEST: local-hostname={name}")),
+        "the guest printed the hostname from the seed rigger built:\n{text}"
+    );
+}
