@@ -61,6 +61,7 @@ pub fn registry() -> &'static Registry {
         super::files::register(&mut r);
         super::files2::register(&mut r);
         super::system::register(&mut r);
+        super::system2::register(&mut r);
         r.names.sort_unstable();
         r.names.dedup();
         r
