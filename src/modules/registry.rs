@@ -70,5 +70,5 @@ pub fn registry() -> &'static Registry {
 
 /// Look up a built-in module by any of its names.
 pub fn lookup(name: &str) -> Option<&'static Arc<dyn Module>> {
-    registry().get(name)
+    registry().get(name).or_else(|| super::external::lookup(name))
 }
