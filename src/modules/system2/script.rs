@@ -34,8 +34,8 @@ pub(crate) static DOC: ModuleDoc = ModuleDoc {
     short: "Run a local script on the host after transferring it",
     description: "Finds the script in the role's or playbook's `files/` directories (or the path given), \
 uploads it to a private temporary directory on the host, runs it with its arguments and removes it again. \
-Fails when the script exits non-zero. In check mode the script does not run; `creates`/`removes` still decide \
-whether it would.",
+Fails when the script exits non-zero. In check mode the script does not run but is reported as changed; `creates`/`removes` \
+still decide whether it would run.",
     free_form: true,
     options: OPTIONS,
     examples: "- script: files/setup.sh --verbose\n\n- script:\n    cmd: report.pl /var/log\n    executable: perl\n    creates: /var/run/report.done\n",
@@ -126,9 +126,8 @@ impl Module for Script {
             }
         }
         if ctx.check_mode {
-            let mut o = ModuleOutcome::changed(true);
-            o.skipped = true;
-            return Ok(o.with_msg("check mode: the script would run"));
+            // Reported as a change (not skipped) so that check mode predicts the real run.
+            return Ok(ModuleOutcome::changed(true).with_msg("check mode: the script would run"));
         }
 
         let out = super::run_ok(ctx, "creating a temporary directory", "mktemp -d \"${TMPDIR:-/tmp}/rigger-script.XXXXXXXX\"")
