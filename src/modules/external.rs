@@ -204,7 +204,9 @@ fn parse_header(name: &str, path: &Path, text: &str) -> Result<Option<(&'static 
     }
     let mut options = Vec::new();
     if let Some(opts) = root.get("options") {
-        let entries = opts.as_map().ok_or_else(|| format!("{file}: `options` must be a mapping"))?;
+        let entries = opts
+            .as_map()
+            .ok_or_else(|| format!("{file}: `options` must be a mapping"))?;
         for (k, v) in entries {
             let oname = k.key_string();
             let ty = scalar(v.get("type")).unwrap_or_else(|| "str".into());
@@ -221,9 +223,10 @@ fn parse_header(name: &str, path: &Path, text: &str) -> Result<Option<(&'static 
                 name: leak(oname),
                 aliases: list("aliases"),
                 kind,
-                required: v.get("required").and_then(Node::scalar_string).is_some_and(|s| {
-                    super::args::parse_bool(&s).unwrap_or(false)
-                }),
+                required: v
+                    .get("required")
+                    .and_then(Node::scalar_string)
+                    .is_some_and(|s| super::args::parse_bool(&s).unwrap_or(false)),
                 default: scalar(v.get("default")).map(leak),
                 choices: list("choices"),
                 description: leak(scalar(v.get("description")).unwrap_or_default()),
@@ -379,7 +382,12 @@ impl Module for ExternalModule {
             });
         }
         if o.failed && o.msg.is_none() {
-            o.msg = Some(format!("{} failed (rc={}): {}", self.doc.name, out.status, out.stderr_str().trim()));
+            o.msg = Some(format!(
+                "{} failed (rc={}): {}",
+                self.doc.name,
+                out.status,
+                out.stderr_str().trim()
+            ));
         }
         m.retain(|k, _| !k.starts_with("_ansible_"));
         o.ret = m;
@@ -389,7 +397,12 @@ impl Module for ExternalModule {
 
 /// Names of modules already loaded (for tests and `rigger doc`).
 pub fn loaded_names() -> HashSet<String> {
-    loaded().lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    loaded()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .keys()
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -409,9 +422,13 @@ mod tests {
         assert_eq!(doc.options[0].kind, OptKind::Path);
         assert_eq!(doc.options[1].choices, &["present", "absent"]);
         assert_eq!(doc.returns[0].name, "previous");
-        assert!(parse_header("kv", Path::new("/x"), "#!/bin/sh\necho\n").unwrap().is_none());
+        assert!(parse_header("kv", Path::new("/x"), "#!/bin/sh\necho\n")
+            .unwrap()
+            .is_none());
         let bad = "# rigger-doc:\n# options:\n#   a: {type: weird}\n";
-        assert!(parse_header("kv", Path::new("/x"), bad).unwrap_err().contains("unknown type"));
+        assert!(parse_header("kv", Path::new("/x"), bad)
+            .unwrap_err()
+            .contains("unknown type"));
     }
 
     #[test]

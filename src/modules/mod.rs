@@ -13,13 +13,13 @@
 
 pub mod args;
 pub mod commands;
+pub mod external;
 pub mod files;
 pub mod files2;
 pub mod logic;
 pub mod registry;
 pub mod system;
 pub mod system2;
-pub mod external;
 
 use std::path::PathBuf;
 

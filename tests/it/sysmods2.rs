@@ -155,7 +155,10 @@ fn system_modules_and_user_modules_converge_and_check_mode_predicts() {
     let dir = tempfile::tempdir().unwrap();
     let pb = dir.path().join("sys.yml");
     write(&pb, SYS_PLAYBOOK);
-    write(&dir.path().join("files/probe.sh"), "#!/bin/sh\ntouch /srv/probe-$1\necho probed $1\n");
+    write(
+        &dir.path().join("files/probe.sh"),
+        "#!/bin/sh\ntouch /srv/probe-$1\necho probed $1\n",
+    );
     for m in ["kv_file", "json_merge.pl"] {
         fs::create_dir_all(dir.path().join("modules")).unwrap();
         fs::copy(repo_modules().join(m), dir.path().join("modules").join(m)).unwrap();
@@ -164,7 +167,15 @@ fn system_modules_and_user_modules_converge_and_check_mode_predicts() {
     let key_b = fs::read_to_string(hosts.client_key().with_extension("pub")).unwrap();
     let key_b: String = key_b.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
     let v1 = vars("5", "rigger.one", "rigger-one", &key_a, "size=1m", "max_loop=8", "8080");
-    let v2 = vars("7", "rigger.two", "rigger-two", &key_b, "size=2m", "max_loop=16", "9090");
+    let v2 = vars(
+        "7",
+        "rigger.two",
+        "rigger-two",
+        &key_b,
+        "size=2m",
+        "max_loop=16",
+        "9090",
+    );
 
     // (1) apply: every task changes something.
     expect(&run(&hosts, &pb, &["-e", &v1]), "host1", 10, "first apply");
@@ -174,8 +185,14 @@ fn system_modules_and_user_modules_converge_and_check_mode_predicts() {
         "PATH=/usr/bin:/bin\n#Ansible: rigger job\n5 * * * * root /bin/true"
     );
     assert_eq!(ssh_out(&hosts, 0, "sysctl -n kernel.domainname"), "rigger.one");
-    assert_eq!(ssh_out(&hosts, 0, "cat /etc/sysctl.d/99-rigger.conf"), "kernel.domainname=rigger.one");
-    assert_eq!(ssh_out(&hosts, 0, "hostname; cat /etc/hostname"), "rigger-one\nrigger-one");
+    assert_eq!(
+        ssh_out(&hosts, 0, "cat /etc/sysctl.d/99-rigger.conf"),
+        "kernel.domainname=rigger.one"
+    );
+    assert_eq!(
+        ssh_out(&hosts, 0, "hostname; cat /etc/hostname"),
+        "rigger-one\nrigger-one"
+    );
     assert_eq!(
         fs::read_to_string(root.join("known_hosts")).unwrap(),
         format!("example.invalid {key_a}\n")
@@ -202,8 +219,16 @@ fn system_modules_and_user_modules_converge_and_check_mode_predicts() {
     // (3) check+diff on another state predicts the real run exactly, and changes nothing.
     let check = run(&hosts, &pb, &["-e", &v2, "--check", "--diff"]);
     expect(&check, "host1", 9, "check mode");
-    assert!(check.1.contains("7 * * * * root /bin/true"), "cron diff shown:\n{}", check.1);
-    assert_eq!(ssh_out(&hosts, 0, "hostname"), "rigger-one", "check mode changed the host name");
+    assert!(
+        check.1.contains("7 * * * * root /bin/true"),
+        "cron diff shown:\n{}",
+        check.1
+    );
+    assert_eq!(
+        ssh_out(&hosts, 0, "hostname"),
+        "rigger-one",
+        "check mode changed the host name"
+    );
     assert_eq!(ssh_out(&hosts, 0, "sysctl -n kernel.domainname"), "rigger.one");
     assert_eq!(fs::read_to_string(root.join("app.conf")).unwrap(), "port=8080\n");
     assert!(!root.join("probe-9090").exists(), "script ran in check mode");
@@ -225,10 +250,23 @@ fn system_modules_and_user_modules_converge_and_check_mode_predicts() {
     expect(&run(&hosts, &td, &["--check"]), "host1", 7, "teardown check");
     assert!(ssh_out(&hosts, 0, "test -e /etc/cron.d/rigger-test && echo yes") == "yes");
     expect(&run(&hosts, &td, &[]), "host1", 7, "teardown");
-    assert_eq!(ssh_out(&hosts, 0, "test -e /etc/cron.d/rigger-test || echo gone"), "gone");
-    assert_eq!(ssh_out(&hosts, 0, "findmnt /srv/mnt >/dev/null || test -d /srv/mnt || echo gone"), "gone");
+    assert_eq!(
+        ssh_out(&hosts, 0, "test -e /etc/cron.d/rigger-test || echo gone"),
+        "gone"
+    );
+    assert_eq!(
+        ssh_out(
+            &hosts,
+            0,
+            "findmnt /srv/mnt >/dev/null || test -d /srv/mnt || echo gone"
+        ),
+        "gone"
+    );
     assert!(!ssh_out(&hosts, 0, "cat /etc/fstab").contains("/srv/mnt"));
-    assert_eq!(ssh_out(&hosts, 0, "ls /etc/modules-load.d/loop.conf 2>/dev/null || echo gone"), "gone");
+    assert_eq!(
+        ssh_out(&hosts, 0, "ls /etc/modules-load.d/loop.conf 2>/dev/null || echo gone"),
+        "gone"
+    );
     assert_eq!(fs::read_to_string(root.join("known_hosts")).unwrap(), "");
     expect(&run(&hosts, &td, &[]), "host1", 0, "teardown again");
 }
@@ -240,11 +278,23 @@ fn bad_arguments_are_located_and_failures_are_clear() {
     fs::create_dir_all(dir.path().join("modules")).unwrap();
     fs::copy(repo_modules().join("kv_file"), dir.path().join("modules/kv_file")).unwrap();
     for (body, line, needle) in [
-        ("    - cron:\n        name: x\n        minuet: '5'\n        job: ls\n", 6, "did you mean `minute`"),
+        (
+            "    - cron:\n        name: x\n        minuet: '5'\n        job: ls\n",
+            6,
+            "did you mean `minute`",
+        ),
         ("    - sysctl:\n        name: a.b\n        state: gone\n", 6, "state"),
         ("    - mount:\n        path: /x\n", 4, "state"),
-        ("    - get_url:\n        url: http://x\n        dest: /tmp/x\n        checksum_typo: a\n", 7, "checksum"),
-        ("    - kv_file:\n        path: /tmp/x\n        kye: a\n", 6, "did you mean `key`"),
+        (
+            "    - get_url:\n        url: http://x\n        dest: /tmp/x\n        checksum_typo: a\n",
+            7,
+            "checksum",
+        ),
+        (
+            "    - kv_file:\n        path: /tmp/x\n        kye: a\n",
+            6,
+            "did you mean `key`",
+        ),
     ] {
         let pb = dir.path().join("bad.yml");
         write(&pb, &format!("- hosts: all\n  gather_facts: false\n  tasks:\n{body}"));
@@ -254,7 +304,10 @@ fn bad_arguments_are_located_and_failures_are_clear() {
             err.contains(&format!("bad.yml:{line}:")) && err.contains(needle),
             "{body}: expected bad.yml:{line} and `{needle}` in:\n{err}"
         );
-        assert!(!out.contains("host1"), "the host was contacted before the error:\n{out}");
+        assert!(
+            !out.contains("host1"),
+            "the host was contacted before the error:\n{out}"
+        );
     }
     // Run-time failures say what failed.
     let pb = dir.path().join("fail.yml");
@@ -278,7 +331,10 @@ fn bad_arguments_are_located_and_failures_are_clear() {
     cmd.args(["doc", "kv_file"]).env("RIGGER_LIBRARY", repo_modules());
     let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(30));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("> KV_FILE (Manage one key=value line in a file)") && out.contains("= path"), "{out}");
+    assert!(
+        out.contains("> KV_FILE (Manage one key=value line in a file)") && out.contains("= path"),
+        "{out}"
+    );
 }
 
 /// A tiny HTTP/1.0 server: `/v1.txt`, `/v2.txt`, `/api` (JSON, needs basic auth) and `/echo`.
@@ -306,7 +362,11 @@ fn http_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
             }
             let len: usize = headers
                 .iter()
-                .find_map(|h| h.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .find_map(|h| {
+                    h.to_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             let mut body = vec![0; len];
             let _ = r.read_exact(&mut body);
@@ -316,9 +376,11 @@ fn http_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
                 "/v1.txt" => ("200 OK", "text/plain", "hello one\n".to_string()),
                 "/v2.txt" => ("200 OK", "text/plain", "hello two\n".to_string()),
                 // user:secret
-                "/api" if headers.iter().any(|h| h == "Authorization: Basic dXNlcjpzZWNyZXQ=") => {
-                    ("200 OK", "application/json", "{\"ok\": true, \"items\": [1, 2]}".to_string())
-                }
+                "/api" if headers.iter().any(|h| h == "Authorization: Basic dXNlcjpzZWNyZXQ=") => (
+                    "200 OK",
+                    "application/json",
+                    "{\"ok\": true, \"items\": [1, 2]}".to_string(),
+                ),
                 "/api" => ("401 Unauthorized", "text/plain", "no\n".to_string()),
                 "/echo" => {
                     let ct = headers
@@ -434,9 +496,18 @@ fn get_url_uri_and_wait_for_against_a_local_http_server() {
     assert_eq!(fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o640);
     assert!(!dest.join("v1.txt").exists(), "a checksum mismatch leaves no file");
     expect(&run(&hosts, &pb, &["-e", "f=v1.txt"]), "host1", 0, "same content again");
-    expect(&run(&hosts, &pb, &["-e", "f=v2.txt", "--check"]), "host1", 1, "check of new content");
+    expect(
+        &run(&hosts, &pb, &["-e", "f=v2.txt", "--check"]),
+        "host1",
+        1,
+        "check of new content",
+    );
     assert_eq!(fs::read_to_string(&file).unwrap(), "hello one\n");
-    let leftovers: Vec<_> = fs::read_dir(&dest).unwrap().filter_map(Result::ok).map(|e| e.file_name()).collect();
+    let leftovers: Vec<_> = fs::read_dir(&dest)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
     assert_eq!(leftovers.len(), 1, "check mode left temp files: {leftovers:?}");
     expect(&run(&hosts, &pb, &["-e", "f=v2.txt"]), "host1", 1, "new content");
     assert_eq!(fs::read_to_string(&file).unwrap(), "hello two\n");
@@ -452,7 +523,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@x")
         .output()
         .unwrap();
-    assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -472,7 +547,10 @@ fn git_checkouts_over_file_and_ssh() {
     git(&work, &["commit", "-q", "-am", "two"]);
     let main = git(&work, &["rev-parse", "HEAD"]);
     let bare = dir.path().join("repo.git");
-    git(dir.path(), &["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()]);
+    git(
+        dir.path(),
+        &["clone", "-q", "--bare", work.to_str().unwrap(), bare.to_str().unwrap()],
+    );
 
     let dest = dir.path().join("co");
     let dest_ssh = dir.path().join("co-ssh");
@@ -513,14 +591,25 @@ fn git_checkouts_over_file_and_ssh() {
     assert_eq!(git(&dest, &["rev-parse", "HEAD"]), v1);
     assert_eq!(git(&dest_ssh, &["rev-parse", "HEAD"]), v1);
     let first = fs::read_to_string(dir.path().join("result")).unwrap();
-    assert!(first == format!("None {v1}") || first == format!(" {v1}"), "before/after of a clone: {first}");
+    assert!(
+        first == format!("None {v1}") || first == format!(" {v1}"),
+        "before/after of a clone: {first}"
+    );
     expect(&run(&hosts, &pb, &["-e", "ver=v1"]), "host1", 0, "same version");
-    expect(&run(&hosts, &pb, &["-e", "ver=main", "--check"]), "host1", 2, "check: move to main");
+    expect(
+        &run(&hosts, &pb, &["-e", "ver=main", "--check"]),
+        "host1",
+        2,
+        "check: move to main",
+    );
     assert_eq!(git(&dest, &["rev-parse", "HEAD"]), v1);
     expect(&run(&hosts, &pb, &["-e", "ver=main"]), "host1", 3, "move to main");
     assert_eq!(git(&dest, &["rev-parse", "HEAD"]), main);
     assert_eq!(git(&dest_ssh, &["rev-parse", "HEAD"]), main);
-    assert_eq!(fs::read_to_string(dir.path().join("result")).unwrap(), format!("{v1} {main}"));
+    assert_eq!(
+        fs::read_to_string(dir.path().join("result")).unwrap(),
+        format!("{v1} {main}")
+    );
     // Local modifications stop the update unless force.
     fs::write(dest.join("a"), "local\n").unwrap();
     let (code, out, _) = run(&hosts, &pb, &["-e", "ver=v1"]);

@@ -11,9 +11,7 @@ use super::super::{
 use super::{join_lines, opts, read_opt, run_ok, text_diff, write_text};
 use crate::connection::sh_quote;
 
-const SPECIALS: &[&str] = &[
-    "annually", "daily", "hourly", "monthly", "reboot", "weekly", "yearly",
-];
+const SPECIALS: &[&str] = &["annually", "daily", "hourly", "monthly", "reboot", "weekly", "yearly"];
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -171,7 +169,10 @@ fn job_names(lines: &[String]) -> Vec<String> {
 }
 
 fn env_names(lines: &[String]) -> Vec<String> {
-    lines.iter().filter_map(|l| is_env_line(l).map(str::to_string)).collect()
+    lines
+        .iter()
+        .filter_map(|l| is_env_line(l).map(str::to_string))
+        .collect()
 }
 
 /// Edit `lines` for a job entry; returns whether anything changed.
@@ -206,7 +207,13 @@ fn edit_job(lines: &mut Vec<String>, name: &str, line: Option<&str>) -> bool {
 }
 
 /// Edit `lines` for a variable; returns whether anything changed.
-fn edit_env(lines: &mut Vec<String>, name: &str, line: Option<&str>, after: Option<&str>, before: Option<&str>) -> bool {
+fn edit_env(
+    lines: &mut Vec<String>,
+    name: &str,
+    line: Option<&str>,
+    after: Option<&str>,
+    before: Option<&str>,
+) -> bool {
     let pos = lines.iter().position(|l| is_env_line(l) == Some(name));
     match (pos, line) {
         (Some(i), Some(new)) => {
@@ -249,7 +256,11 @@ impl Module for Cron {
         let present = match p.state.as_deref().unwrap_or("present") {
             "present" => true,
             "absent" => false,
-            s => return Err(ModuleError::Args(format!("cron: state must be present or absent, got `{s}`"))),
+            s => {
+                return Err(ModuleError::Args(format!(
+                    "cron: state must be present or absent, got `{s}`"
+                )))
+            }
         };
         if present && p.job.is_none() {
             return Err(ModuleError::Args("cron: `job` is required with state=present".into()));
@@ -273,7 +284,11 @@ impl Module for Cron {
                 format!("/etc/cron.d/{f}")
             }
         });
-        let user_flag = p.user.as_deref().map(|u| format!(" -u {}", sh_quote(u))).unwrap_or_default();
+        let user_flag = p
+            .user
+            .as_deref()
+            .map(|u| format!(" -u {}", sh_quote(u)))
+            .unwrap_or_default();
 
         // Query.
         let before = match &cron_file {
@@ -307,7 +322,9 @@ impl Module for Cron {
                 p.insertbefore.as_deref(),
             )
         } else {
-            let cron_user = cron_file.as_ref().map(|_| p.user.clone().unwrap_or_else(|| "root".into()));
+            let cron_user = cron_file
+                .as_ref()
+                .map(|_| p.user.clone().unwrap_or_else(|| "root".into()));
             let line = p
                 .job
                 .as_deref()
@@ -328,7 +345,11 @@ impl Module for Cron {
         }
         if ctx.diff_mode {
             let header = cron_file.clone().unwrap_or_else(|| "crontab".into());
-            out = out.with_diff(text_diff(&header, &before_text, if remove_file { "" } else { &after_text }));
+            out = out.with_diff(text_diff(
+                &header,
+                &before_text,
+                if remove_file { "" } else { &after_text },
+            ));
         }
         if ctx.check_mode {
             return Ok(out);

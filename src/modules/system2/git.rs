@@ -12,21 +12,52 @@ use super::{run_ok, text_diff};
 use crate::connection::sh_quote;
 
 const OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("repo", OptKind::Str, "URL of the repository (ssh://, https://, file://, a path, or user@host:path).")
-        .required()
-        .aliases(&["name"]),
+    OptionDoc::new(
+        "repo",
+        OptKind::Str,
+        "URL of the repository (ssh://, https://, file://, a path, or user@host:path).",
+    )
+    .required()
+    .aliases(&["name"]),
     OptionDoc::new("dest", OptKind::Path, "Where the checkout goes.").required(),
-    OptionDoc::new("version", OptKind::Str, "Branch, tag or commit SHA to check out; `HEAD` is the remote's default branch.")
-        .default("HEAD"),
-    OptionDoc::new("update", OptKind::Bool, "Fetch and move an existing checkout to `version`.").default("yes"),
-    OptionDoc::new("force", OptKind::Bool, "Discard local modifications instead of failing.").default("no"),
+    OptionDoc::new(
+        "version",
+        OptKind::Str,
+        "Branch, tag or commit SHA to check out; `HEAD` is the remote's default branch.",
+    )
+    .default("HEAD"),
+    OptionDoc::new(
+        "update",
+        OptKind::Bool,
+        "Fetch and move an existing checkout to `version`.",
+    )
+    .default("yes"),
+    OptionDoc::new(
+        "force",
+        OptKind::Bool,
+        "Discard local modifications instead of failing.",
+    )
+    .default("no"),
     OptionDoc::new("depth", OptKind::Int, "Shallow clone/fetch with this many commits."),
     OptionDoc::new("clone", OptKind::Bool, "Clone when `dest` has no repository.").default("yes"),
     OptionDoc::new("remote", OptKind::Str, "Name of the remote.").default("origin"),
-    OptionDoc::new("accept_hostkey", OptKind::Bool, "Accept an unknown SSH host key (StrictHostKeyChecking=no).")
-        .default("no"),
-    OptionDoc::new("accept_newhostkey", OptKind::Bool, "Accept a new SSH host key, never a changed one.").default("no"),
-    OptionDoc::new("key_file", OptKind::Path, "Private key (on the host) for SSH repositories."),
+    OptionDoc::new(
+        "accept_hostkey",
+        OptKind::Bool,
+        "Accept an unknown SSH host key (StrictHostKeyChecking=no).",
+    )
+    .default("no"),
+    OptionDoc::new(
+        "accept_newhostkey",
+        OptKind::Bool,
+        "Accept a new SSH host key, never a changed one.",
+    )
+    .default("no"),
+    OptionDoc::new(
+        "key_file",
+        OptKind::Path,
+        "Private key (on the host) for SSH repositories.",
+    ),
     OptionDoc::new("ssh_opts", OptKind::Str, "Extra options for the ssh command git runs."),
     OptionDoc::new("executable", OptKind::Path, "The git binary to use.").default("git"),
     OptionDoc::new("single_branch", OptKind::Bool, "Clone only the history of `version`.").default("no"),
@@ -110,10 +141,7 @@ enum Target {
 
 /// Resolve `version` against `git ls-remote` output.
 fn resolve(ls_remote: &str, version: &str) -> Option<Target> {
-    let refs: Vec<(&str, &str)> = ls_remote
-        .lines()
-        .filter_map(|l| l.split_once('\t'))
-        .collect();
+    let refs: Vec<(&str, &str)> = ls_remote.lines().filter_map(|l| l.split_once('\t')).collect();
     let find = |name: &str| refs.iter().find(|(_, r)| *r == name).map(|(s, _)| s.to_string());
     if version == "HEAD" {
         return find("HEAD").map(Target::Head);
@@ -158,7 +186,10 @@ impl Module for Git {
             ssh.push(' ');
             ssh.push_str(o);
         }
-        let env = format!("export GIT_SSH_COMMAND={} GIT_TERMINAL_PROMPT=0 LC_ALL=C; ", sh_quote(&ssh));
+        let env = format!(
+            "export GIT_SSH_COMMAND={} GIT_TERMINAL_PROMPT=0 LC_ALL=C; ",
+            sh_quote(&ssh)
+        );
         let d = sh_quote(&dest);
         let r = sh_quote(&repo);
         let rem = sh_quote(&remote);
@@ -176,7 +207,10 @@ impl Module for Git {
         );
         let out = ctx.run(&q).await?;
         if out.status == 127 {
-            return Err(ModuleError::Failed(format!("{} (install git)", out.stderr_str().trim())));
+            return Err(ModuleError::Failed(format!(
+                "{} (install git)",
+                out.stderr_str().trim()
+            )));
         }
         if out.status != 0 {
             return Err(super::cmd_failed("git query", &out));
@@ -244,7 +278,14 @@ impl Module for Git {
         let before = ll.next().unwrap_or("none").trim().to_string();
         let local_mods = ll.next().unwrap_or("0").trim() != "0";
         let url_now = ll.next().unwrap_or("").trim().to_string();
-        res = res.with("before", if before == "none" { Value::Null } else { Value::String(before.clone()) });
+        res = res.with(
+            "before",
+            if before == "none" {
+                Value::Null
+            } else {
+                Value::String(before.clone())
+            },
+        );
         if !p.update {
             return Ok(res.with("after", before));
         }

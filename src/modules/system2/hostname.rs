@@ -12,8 +12,7 @@ use super::{run_ok, text_diff};
 use crate::connection::sh_quote;
 
 const USES: &[&str] = &[
-    "alpine", "debian", "generic", "openbsd", "redhat", "sles", "systemd", "freebsd", "darwin", "solaris",
-    "openrc",
+    "alpine", "debian", "generic", "openbsd", "redhat", "sles", "systemd", "freebsd", "darwin", "solaris", "openrc",
 ];
 
 const OPTIONS: &[OptionDoc] = &[
@@ -90,7 +89,13 @@ impl Module for Hostname {
         let current = it.next().unwrap_or_default().trim().to_string();
         let permanent = it.next().unwrap_or_default().trim().to_string();
         let detected = it.next().unwrap_or("files").trim().to_string();
-        let strategy = p.use_.clone().unwrap_or_else(|| if detected == "systemd" { "systemd".into() } else { "debian".into() });
+        let strategy = p.use_.clone().unwrap_or_else(|| {
+            if detected == "systemd" {
+                "systemd".into()
+            } else {
+                "debian".into()
+            }
+        });
 
         let changed = current != name || permanent != name;
         let short = name.split('.').next().unwrap_or(&name).to_string();
@@ -108,7 +113,11 @@ impl Module for Hostname {
             return Ok(res);
         }
         if ctx.diff_mode {
-            res = res.with_diff(text_diff("hostname", &format!("hostname = {current}\n"), &format!("hostname = {name}\n")));
+            res = res.with_diff(text_diff(
+                "hostname",
+                &format!("hostname = {current}\n"),
+                &format!("hostname = {name}\n"),
+            ));
         }
         if ctx.check_mode {
             return Ok(res);

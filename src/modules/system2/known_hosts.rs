@@ -26,7 +26,12 @@ const OPTIONS: &[OptionDoc] = &[
         "The line to add (`HOST KEYTYPE BASE64`), as `ssh-keyscan` prints it; required with state=present.",
     ),
     OptionDoc::new("path", OptKind::Path, "The known_hosts file.").default("~/.ssh/known_hosts"),
-    OptionDoc::new("hash_host", OptKind::Bool, "Write the host name hashed (`|1|salt|hash`).").default("no"),
+    OptionDoc::new(
+        "hash_host",
+        OptKind::Bool,
+        "Write the host name hashed (`|1|salt|hash`).",
+    )
+    .default("no"),
     OptionDoc::new("state", OptKind::Str, "Whether the host's key should be in the file.")
         .default("present")
         .choices(&["absent", "present"]),
@@ -132,9 +137,18 @@ impl Module for KnownHosts {
                         "known_hosts: the host in `key` ({hosts}) does not match name `{name}`"
                     )));
                 }
-                Some((marker.map(str::to_string), ktype.to_string(), kdata.to_string(), k.trim().to_string()))
+                Some((
+                    marker.map(str::to_string),
+                    ktype.to_string(),
+                    kdata.to_string(),
+                    k.trim().to_string(),
+                ))
             }
-            (None, true) => return Err(ModuleError::Args("known_hosts: `key` is required with state=present".into())),
+            (None, true) => {
+                return Err(ModuleError::Args(
+                    "known_hosts: `key` is required with state=present".into(),
+                ))
+            }
             (None, false) => None,
         };
         let path = p.path.clone().unwrap_or_else(|| "~/.ssh/known_hosts".into());
@@ -203,10 +217,22 @@ impl Module for KnownHosts {
         if ctx.check_mode {
             return Ok(res);
         }
-        let mkdir = format!("d=$(dirname -- {}); [ -d \"$d\" ] || mkdir -m 700 -p -- \"$d\"", sh_quote(&real_path));
+        let mkdir = format!(
+            "d=$(dirname -- {}); [ -d \"$d\" ] || mkdir -m 700 -p -- \"$d\"",
+            sh_quote(&real_path)
+        );
         run_ok(ctx, "creating the directory of the known_hosts file", &mkdir).await?;
-        super::write_text(ctx, &real_path, &after, if before.is_empty() && old.is_empty() { Some(0o644) } else { None })
-            .await?;
+        super::write_text(
+            ctx,
+            &real_path,
+            &after,
+            if before.is_empty() && old.is_empty() {
+                Some(0o644)
+            } else {
+                None
+            },
+        )
+        .await?;
         Ok(res)
     }
 }

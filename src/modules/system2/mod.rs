@@ -51,7 +51,11 @@ pub(crate) async fn run_ok(ctx: &ModuleCtx<'_>, what: &str, cmd: &str) -> Result
 pub(crate) fn cmd_failed(what: &str, out: &ExecOutput) -> ModuleError {
     let err = out.stderr_str();
     let err = err.trim();
-    let text = if err.is_empty() { out.stdout_str() } else { err.to_string() };
+    let text = if err.is_empty() {
+        out.stdout_str()
+    } else {
+        err.to_string()
+    };
     ModuleError::Failed(format!("{what} failed (rc={}): {}", out.status, text.trim()))
 }
 

@@ -65,13 +65,23 @@ impl Module for Modprobe {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let name = p.name.clone().unwrap_or_default();
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-            return Err(ModuleError::Args(format!("modprobe: `{name}` is not a kernel module name")));
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(ModuleError::Args(format!(
+                "modprobe: `{name}` is not a kernel module name"
+            )));
         }
         let present = match p.state.as_deref().unwrap_or("present") {
             "present" => true,
             "absent" => false,
-            s => return Err(ModuleError::Args(format!("modprobe: state must be present or absent, got `{s}`"))),
+            s => {
+                return Err(ModuleError::Args(format!(
+                    "modprobe: state must be present or absent, got `{s}`"
+                )))
+            }
         };
         let persistent = p.persistent.clone().unwrap_or_else(|| "disabled".into());
         if !["disabled", "absent", "present"].contains(&persistent.as_str()) {
@@ -99,7 +109,11 @@ impl Module for Modprobe {
         let opts_now = parts.next().unwrap_or_default().to_string();
 
         let want_load = format!("{name}\n");
-        let want_opts = if params.is_empty() { String::new() } else { format!("options {name} {params}\n") };
+        let want_opts = if params.is_empty() {
+            String::new()
+        } else {
+            format!("options {name} {params}\n")
+        };
         // (file, current, desired); an empty desired content means "no file".
         let mut file_edits: Vec<(String, String, String)> = Vec::new();
         match persistent.as_str() {
@@ -161,7 +175,12 @@ impl Module for Modprobe {
             if want.is_empty() {
                 run_ok(ctx, &format!("removing {f}"), &format!("rm -f -- {}", sh_quote(f))).await?;
             } else {
-                run_ok(ctx, "creating the directory", &format!("mkdir -p -- \"$(dirname -- {})\"", sh_quote(f))).await?;
+                run_ok(
+                    ctx,
+                    "creating the directory",
+                    &format!("mkdir -p -- \"$(dirname -- {})\"", sh_quote(f)),
+                )
+                .await?;
                 super::write_text(ctx, f, want, Some(0o644)).await?;
             }
         }

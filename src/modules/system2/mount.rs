@@ -13,8 +13,16 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("path", OptKind::Path, "The mount point.")
         .required()
         .aliases(&["name"]),
-    OptionDoc::new("src", OptKind::Str, "The device, label, share or image to mount; required for present and mounted."),
-    OptionDoc::new("fstype", OptKind::Str, "File system type; required for present and mounted."),
+    OptionDoc::new(
+        "src",
+        OptKind::Str,
+        "The device, label, share or image to mount; required for present and mounted.",
+    ),
+    OptionDoc::new(
+        "fstype",
+        OptKind::Str,
+        "File system type; required for present and mounted.",
+    ),
     OptionDoc::new("opts", OptKind::Str, "Mount options (fstab field 4).").default("defaults"),
     OptionDoc::new("dump", OptKind::Str, "fstab field 5.").default("0"),
     OptionDoc::new("passno", OptKind::Str, "fstab field 6.").default("0"),
@@ -28,7 +36,12 @@ fstab and the mount point directory removed. `remounted`: remount now (always ch
     .required()
     .choices(&["absent", "mounted", "present", "unmounted", "remounted"]),
     OptionDoc::new("fstab", OptKind::Path, "The fstab file to edit.").default("/etc/fstab"),
-    OptionDoc::new("boot", OptKind::Bool, "Mount at boot; `no` adds `noauto` to the options.").default("yes"),
+    OptionDoc::new(
+        "boot",
+        OptKind::Bool,
+        "Mount at boot; `no` adds `noauto` to the options.",
+    )
+    .default("yes"),
     opts::BACKUP,
 ];
 
@@ -125,7 +138,11 @@ impl Module for Mount {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let path = p.path.clone().unwrap_or_default();
-        let path = if path.len() > 1 { path.trim_end_matches('/').to_string() } else { path };
+        let path = if path.len() > 1 {
+            path.trim_end_matches('/').to_string()
+        } else {
+            path
+        };
         if !path.starts_with('/') {
             return Err(ModuleError::Args(format!("mount: path must be absolute, got `{path}`")));
         }
@@ -137,7 +154,9 @@ impl Module for Mount {
         }
         let needs_entry = state == "present" || state == "mounted";
         if needs_entry && (p.src.is_none() || p.fstype.is_none()) {
-            return Err(ModuleError::Args(format!("mount: state={state} needs `src` and `fstype`")));
+            return Err(ModuleError::Args(format!(
+                "mount: state={state} needs `src` and `fstype`"
+            )));
         }
         let fstab = p.fstab.clone().unwrap_or_else(|| "/etc/fstab".into());
 
@@ -158,7 +177,11 @@ impl Module for Mount {
         if needs_entry {
             let mut opts = p.opts.clone().unwrap_or_else(|| "defaults".into());
             if !p.boot && !opts.split(',').any(|o| o == "noauto") {
-                opts = if opts == "defaults" { "noauto".into() } else { format!("{opts},noauto") };
+                opts = if opts == "defaults" {
+                    "noauto".into()
+                } else {
+                    format!("{opts},noauto")
+                };
             }
             let want = format!(
                 "{} {} {} {} {} {}",
@@ -170,12 +193,14 @@ impl Module for Mount {
                 p.passno.as_deref().unwrap_or("0"),
             );
             let want_fields: Vec<&str> = want.split_whitespace().collect();
-            match new_lines.iter().position(|l| fstab_path(l).as_deref() == Some(path.as_str())) {
+            match new_lines
+                .iter()
+                .position(|l| fstab_path(l).as_deref() == Some(path.as_str()))
+            {
                 Some(i) => {
                     let have: Vec<&str> = new_lines[i].split_whitespace().collect();
                     // Missing dump/passno fields mean 0.
-                    let have_full: Vec<&str> =
-                        have.iter().copied().chain(["0", "0"]).take(6.max(have.len())).collect();
+                    let have_full: Vec<&str> = have.iter().copied().chain(["0", "0"]).take(6.max(have.len())).collect();
                     if have_full != want_fields {
                         new_lines[i] = want;
                         entry_changed = true;
@@ -227,7 +252,12 @@ impl Module for Mount {
         let f = sh_quote(&fstab);
         match mount_action {
             Some("mount") => {
-                run_ok(ctx, &format!("mounting {path}"), &format!("mkdir -p -- {q} && mount -T {f} {q}")).await?;
+                run_ok(
+                    ctx,
+                    &format!("mounting {path}"),
+                    &format!("mkdir -p -- {q} && mount -T {f} {q}"),
+                )
+                .await?;
             }
             Some("remount") => {
                 let cmd = if state == "remounted" {
@@ -268,7 +298,10 @@ mod tests {
         assert_eq!(mounted_at(mi, "/srv/a b"), Some(("none".into(), "tmpfs".into())));
         assert_eq!(mounted_at(mi, "/srv/c").map(|m| m.1), Some("ext4".into()));
         assert_eq!(mounted_at(mi, "/srv"), None);
-        assert_eq!(fstab_path("tmpfs /srv/a\\040b tmpfs defaults 0 0").as_deref(), Some("/srv/a b"));
+        assert_eq!(
+            fstab_path("tmpfs /srv/a\\040b tmpfs defaults 0 0").as_deref(),
+            Some("/srv/a b")
+        );
         assert_eq!(fstab_path("# x /y"), None);
     }
 }

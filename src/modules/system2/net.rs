@@ -48,7 +48,12 @@ struct Request<'a> {
 
 impl Request<'_> {
     fn config(&self) -> String {
-        let mut c = format!("url = {}\nrequest = {}\nmax-time = {}\n", cfg_quote(self.url), cfg_quote(self.method), self.timeout);
+        let mut c = format!(
+            "url = {}\nrequest = {}\nmax-time = {}\n",
+            cfg_quote(self.url),
+            cfg_quote(self.method),
+            self.timeout
+        );
         if self.method == "HEAD" {
             c.push_str("head\n");
         }
@@ -56,7 +61,10 @@ impl Request<'_> {
             c.push_str(&format!("header = {}\n", cfg_quote(&format!("{k}: {v}"))));
         }
         if let Some(u) = self.user {
-            c.push_str(&format!("user = {}\n", cfg_quote(&format!("{u}:{}", self.password.unwrap_or("")))));
+            c.push_str(&format!(
+                "user = {}\n",
+                cfg_quote(&format!("{u}:{}", self.password.unwrap_or("")))
+            ));
         }
         if !self.validate_certs {
             c.push_str("insecure\n");
@@ -76,7 +84,12 @@ fn de_headers(v: &Option<Value>) -> Result<Vec<(String, String)>, ModuleError> {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(m)) => m
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                )
+            })
             .collect(),
         Some(other) => return Err(ModuleError::Args(format!("headers must be a dictionary, got {other}"))),
     })
@@ -165,7 +178,12 @@ file is left alone.",
     OptionDoc::new("headers", OptKind::Dict, "Extra request headers."),
     OptionDoc::new("url_username", OptKind::Str, "User for HTTP basic authentication.").aliases(&["username"]),
     OptionDoc::new("url_password", OptKind::Str, "Password for HTTP basic authentication.").aliases(&["password"]),
-    OptionDoc::new("force_basic_auth", OptKind::Bool, "Accepted; curl sends basic credentials up front.").default("no"),
+    OptionDoc::new(
+        "force_basic_auth",
+        OptKind::Bool,
+        "Accepted; curl sends basic credentials up front.",
+    )
+    .default("no"),
     OptionDoc::new("timeout", OptKind::Int, "Seconds for the whole request.").default("10"),
     OptionDoc::new("validate_certs", OptKind::Bool, "Verify TLS certificates.").default("yes"),
     OptionDoc::new("mode", OptKind::Mode, "Permissions of the file."),
@@ -300,9 +318,18 @@ impl Module for GetUrl {
         );
         let mut st = run_ok(ctx, "checking dest", &q).await?.stdout_str();
         if st.starts_with("dir") {
-            let base = url.split(['?', '#']).next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string();
+            let base = url
+                .split(['?', '#'])
+                .next()
+                .unwrap_or("")
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string();
             if base.is_empty() {
-                return Err(ModuleError::Failed(format!("get_url: cannot name a file in {dest} after `{url}`")));
+                return Err(ModuleError::Failed(format!(
+                    "get_url: cannot name a file in {dest} after `{url}`"
+                )));
             }
             dest = format!("{}/{base}", dest.trim_end_matches('/'));
             let q = format!(
@@ -325,10 +352,11 @@ impl Module for GetUrl {
             res = res.with("checksum_dest", dest_sha1.clone());
         }
 
-        let keep_existing = exists && (match &checksum {
-            Some((_, want)) => *want == dest_sum,
-            None => !p.force,
-        });
+        let keep_existing = exists
+            && (match &checksum {
+                Some((_, want)) => *want == dest_sum,
+                None => !p.force,
+            });
         if keep_existing {
             let fst = query_file(ctx, &dest, false).await?;
             res.changed = ensure_attrs(ctx, &fst, &attrs).await?;
@@ -368,7 +396,11 @@ impl Module for GetUrl {
         res = res.with("status_code", code);
         if rc != 0 || !(200..300).contains(&code) {
             let _ = ctx.run(&cleanup).await;
-            let why = if rc != 0 { format!("Request failed: {err}") } else { format!("HTTP Error {code}") };
+            let why = if rc != 0 {
+                format!("Request failed: {err}")
+            } else {
+                format!("HTTP Error {code}")
+            };
             res.failed = true;
             res.msg = Some(why);
             return Ok(res);
@@ -411,7 +443,11 @@ impl Module for GetUrl {
         res.changed = true;
         res.msg = Some(format!("OK ({size} bytes)"));
         if ctx.diff_mode {
-            res = res.with_diff(text_diff(&dest, if exists { "(old content)\n" } else { "" }, &format!("(downloaded {size} bytes from {url})\n")));
+            res = res.with_diff(text_diff(
+                &dest,
+                if exists { "(old content)\n" } else { "" },
+                &format!("(downloaded {size} bytes from {url})\n"),
+            ));
         }
         if ctx.check_mode {
             return Ok(res);
@@ -442,22 +478,47 @@ impl Module for GetUrl {
 const URI_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("url", OptKind::Str, "HTTP or HTTPS URL.").required(),
     OptionDoc::new("method", OptKind::Str, "HTTP method.").default("GET"),
-    OptionDoc::new("body", OptKind::Raw, "The request body; a dict/list with body_format json or form-urlencoded."),
-    OptionDoc::new("body_format", OptKind::Str, "How to encode `body` (sets Content-Type unless given).")
-        .default("raw")
-        .choices(&["raw", "json", "form-urlencoded"]),
+    OptionDoc::new(
+        "body",
+        OptKind::Raw,
+        "The request body; a dict/list with body_format json or form-urlencoded.",
+    ),
+    OptionDoc::new(
+        "body_format",
+        OptKind::Str,
+        "How to encode `body` (sets Content-Type unless given).",
+    )
+    .default("raw")
+    .choices(&["raw", "json", "form-urlencoded"]),
     OptionDoc::new("headers", OptKind::Dict, "Request headers."),
     OptionDoc::new("status_code", OptKind::List, "Accepted HTTP status codes.").default("[200]"),
     OptionDoc::new("return_content", OptKind::Bool, "Return the body as `content`.").default("no"),
-    OptionDoc::new("dest", OptKind::Path, "Save the body to this file (changed when it differs)."),
+    OptionDoc::new(
+        "dest",
+        OptKind::Path,
+        "Save the body to this file (changed when it differs).",
+    ),
     OptionDoc::new("timeout", OptKind::Int, "Seconds for the whole request.").default("30"),
     OptionDoc::new("validate_certs", OptKind::Bool, "Verify TLS certificates.").default("yes"),
     OptionDoc::new("url_username", OptKind::Str, "User for HTTP basic authentication.").aliases(&["user"]),
     OptionDoc::new("url_password", OptKind::Str, "Password for HTTP basic authentication.").aliases(&["password"]),
-    OptionDoc::new("force_basic_auth", OptKind::Bool, "Accepted; curl sends basic credentials up front.").default("no"),
+    OptionDoc::new(
+        "force_basic_auth",
+        OptKind::Bool,
+        "Accepted; curl sends basic credentials up front.",
+    )
+    .default("no"),
     OptionDoc::new("follow_redirects", OptKind::Str, "`none` disables following redirects.").default("safe"),
-    OptionDoc::new("creates", OptKind::Path, "Skip the request when this remote path exists."),
-    OptionDoc::new("removes", OptKind::Path, "Make the request only when this remote path exists."),
+    OptionDoc::new(
+        "creates",
+        OptKind::Path,
+        "Skip the request when this remote path exists.",
+    ),
+    OptionDoc::new(
+        "removes",
+        OptKind::Path,
+        "Make the request only when this remote path exists.",
+    ),
 ];
 
 pub(crate) static URI_DOC: ModuleDoc = ModuleDoc {
@@ -573,7 +634,13 @@ fn form_encode(m: &Map<String, Value>) -> String {
         o
     }
     m.iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                enc(k),
+                enc(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -612,7 +679,11 @@ impl Module for Uri {
                 Some(match b {
                     Value::Object(m) => form_encode(m),
                     Value::String(s) => s.clone(),
-                    other => return Err(ModuleError::Args(format!("uri: form-urlencoded body must be a dict, got {other}"))),
+                    other => {
+                        return Err(ModuleError::Args(format!(
+                            "uri: form-urlencoded body must be a dict, got {other}"
+                        )))
+                    }
                 })
             }
             ("raw", Some(b)) => Some(b.as_str().map(str::to_string).unwrap_or_else(|| b.to_string())),
@@ -624,7 +695,10 @@ impl Module for Uri {
                 if exists == want {
                     let mut o = ModuleOutcome::ok();
                     o.skipped = true;
-                    return Ok(o.with_msg(format!("skipped, since {path} {}", if want { "exists" } else { "does not exist" })));
+                    return Ok(o.with_msg(format!(
+                        "skipped, since {path} {}",
+                        if want { "exists" } else { "does not exist" }
+                    )));
                 }
             }
         }
@@ -650,7 +724,14 @@ impl Module for Uri {
         let status = if rc != 0 { -1 } else { code };
         let mut res = ModuleOutcome::ok()
             .with("status", status)
-            .with("url", if eff_url.is_empty() { url.clone() } else { eff_url.clone() })
+            .with(
+                "url",
+                if eff_url.is_empty() {
+                    url.clone()
+                } else {
+                    eff_url.clone()
+                },
+            )
             .with("redirected", !eff_url.is_empty() && eff_url != url)
             .with("elapsed", started.elapsed().as_secs());
         for (k, v) in &hs {
@@ -669,7 +750,11 @@ impl Module for Uri {
         }
         if !codes.contains(&status) {
             res.failed = true;
-            let detail = if rc != 0 { format!("Request failed: {err}") } else { format!("HTTP Error {code}: {reason}") };
+            let detail = if rc != 0 {
+                format!("Request failed: {err}")
+            } else {
+                format!("HTTP Error {code}: {reason}")
+            };
             res.msg = Some(format!("Status code was {status} and not {codes:?}: {detail}"));
             return Ok(res);
         }
@@ -713,11 +798,24 @@ const WAIT_FOR_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("timeout", OptKind::Int, "Seconds to wait before failing.").default("300"),
     OptionDoc::new("delay", OptKind::Int, "Seconds to wait before the first check.").default("0"),
     OptionDoc::new("sleep", OptKind::Int, "Seconds between checks.").default("1"),
-    OptionDoc::new("connect_timeout", OptKind::Int, "Seconds a connection attempt may take.").default("5"),
+    OptionDoc::new(
+        "connect_timeout",
+        OptKind::Int,
+        "Seconds a connection attempt may take.",
+    )
+    .default("5"),
     OptionDoc::new("msg", OptKind::Str, "Message on failure instead of the default."),
-    OptionDoc::new("exclude_hosts", OptKind::List, "Accepted for compatibility (drained ignores no host yet)."),
-    OptionDoc::new("active_connection_states", OptKind::List, "TCP states that count as active for `drained`.")
-        .default("[ESTABLISHED, FIN_WAIT1, FIN_WAIT2, SYN_RECV, SYN_SENT, TIME_WAIT]"),
+    OptionDoc::new(
+        "exclude_hosts",
+        OptKind::List,
+        "Accepted for compatibility (drained ignores no host yet).",
+    ),
+    OptionDoc::new(
+        "active_connection_states",
+        OptKind::List,
+        "TCP states that count as active for `drained`.",
+    )
+    .default("[ESTABLISHED, FIN_WAIT1, FIN_WAIT2, SYN_RECV, SYN_SENT, TIME_WAIT]"),
 ];
 
 pub(crate) static WAIT_FOR_DOC: ModuleDoc = ModuleDoc {
@@ -808,7 +906,9 @@ impl Module for WaitFor {
             return Err(ModuleError::Args("wait_for: give `port` or `path`, not both".into()));
         }
         if p.path.is_some() && !matches!(state.as_str(), "present" | "started" | "absent") {
-            return Err(ModuleError::Args(format!("wait_for: state={state} does not apply to a path")));
+            return Err(ModuleError::Args(format!(
+                "wait_for: state={state} does not apply to a path"
+            )));
         }
         if p.port.is_some() && state == "present" {
             return Err(ModuleError::Args("wait_for: use state=started for a port".into()));
@@ -901,7 +1001,11 @@ impl Module for WaitFor {
         }
         if verdict != "ok" && !sleep_only {
             res.failed = true;
-            res.msg = Some(p.msg.clone().unwrap_or_else(|| format!("Timeout when waiting for {what}")));
+            res.msg = Some(
+                p.msg
+                    .clone()
+                    .unwrap_or_else(|| format!("Timeout when waiting for {what}")),
+            );
         }
         Ok(res)
     }
@@ -918,8 +1022,14 @@ mod tests {
         let (reason, hs) = parse_headers(raw);
         assert_eq!(reason, "OK");
         assert_eq!(hs[0], ("content-type".into(), "application/json".into()));
-        assert_eq!(status_codes(&Some(serde_json::json!([200, "201"]))).unwrap(), vec![200, 201]);
-        assert_eq!(status_codes(&Some(serde_json::json!("200,204"))).unwrap(), vec![200, 204]);
+        assert_eq!(
+            status_codes(&Some(serde_json::json!([200, "201"]))).unwrap(),
+            vec![200, 201]
+        );
+        assert_eq!(
+            status_codes(&Some(serde_json::json!("200,204"))).unwrap(),
+            vec![200, 204]
+        );
         let m = serde_json::json!({"a b": "x&y", "n": 1});
         assert_eq!(form_encode(m.as_object().unwrap()), "a+b=x%26y&n=1");
         assert_eq!(tcp_state_hex("time_wait"), Some("06"));

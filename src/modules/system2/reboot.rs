@@ -130,7 +130,17 @@ impl Module for WaitForConnection {
         tokio::time::sleep(secs(p.delay, 0)).await;
         let deadline = start + secs(p.timeout, 600);
         let ok = |o: &ExecOutput| o.status == 0;
-        match until_usable(ctx, "true", deadline, secs(p.sleep, 1), secs(p.connect_timeout, 5).max(Duration::from_secs(1)), &ok, true).await {
+        match until_usable(
+            ctx,
+            "true",
+            deadline,
+            secs(p.sleep, 1),
+            secs(p.connect_timeout, 5).max(Duration::from_secs(1)),
+            &ok,
+            true,
+        )
+        .await
+        {
             Ok(()) => Ok(ModuleOutcome::ok().with("elapsed", start.elapsed().as_secs())),
             Err(e) => Ok(ModuleOutcome::failed(format!(
                 "timed out waiting for connection ({}s): {e}",
@@ -144,13 +154,36 @@ impl Module for WaitForConnection {
 // ---------------------------------------------------------------- reboot
 
 const REBOOT_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("reboot_timeout", OptKind::Int, "Seconds to wait for the host to come back and pass test_command.")
-        .default("600"),
-    OptionDoc::new("connect_timeout", OptKind::Int, "Seconds one connection attempt may take.").default("10"),
-    OptionDoc::new("pre_reboot_delay", OptKind::Int, "Seconds before the reboot (rounded down to minutes for shutdown).")
-        .default("0"),
-    OptionDoc::new("post_reboot_delay", OptKind::Int, "Seconds to wait after the host is back.").default("0"),
-    OptionDoc::new("test_command", OptKind::Str, "Command that must succeed on the rebooted host.").default("whoami"),
+    OptionDoc::new(
+        "reboot_timeout",
+        OptKind::Int,
+        "Seconds to wait for the host to come back and pass test_command.",
+    )
+    .default("600"),
+    OptionDoc::new(
+        "connect_timeout",
+        OptKind::Int,
+        "Seconds one connection attempt may take.",
+    )
+    .default("10"),
+    OptionDoc::new(
+        "pre_reboot_delay",
+        OptKind::Int,
+        "Seconds before the reboot (rounded down to minutes for shutdown).",
+    )
+    .default("0"),
+    OptionDoc::new(
+        "post_reboot_delay",
+        OptKind::Int,
+        "Seconds to wait after the host is back.",
+    )
+    .default("0"),
+    OptionDoc::new(
+        "test_command",
+        OptKind::Str,
+        "Command that must succeed on the rebooted host.",
+    )
+    .default("whoami"),
     OptionDoc::new("msg", OptKind::Str, "Message broadcast before the reboot.").default("Reboot initiated by rigger"),
     OptionDoc::new(
         "reboot_command",
@@ -163,7 +196,11 @@ const REBOOT_OPTIONS: &[OptionDoc] = &[
         "Command whose output changes on every boot.",
     )
     .default("cat /proc/sys/kernel/random/boot_id"),
-    OptionDoc::new("search_paths", OptKind::List, "Accepted for compatibility; `shutdown` is found on PATH."),
+    OptionDoc::new(
+        "search_paths",
+        OptKind::List,
+        "Accepted for compatibility; `shutdown` is found on PATH.",
+    ),
 ];
 
 pub(crate) static REBOOT_DOC: ModuleDoc = ModuleDoc {
@@ -239,9 +276,10 @@ impl Module for Reboot {
         let before_id = before.stdout_str().trim().to_string();
         let delay = p.pre_reboot_delay.unwrap_or(0).max(0);
         let msg = p.msg.clone().unwrap_or_else(|| "Reboot initiated by rigger".into());
-        let cmd = p.reboot_command.clone().unwrap_or_else(|| {
-            format!("shutdown -r {} {}", delay / 60, crate::connection::sh_quote(&msg))
-        });
+        let cmd = p
+            .reboot_command
+            .clone()
+            .unwrap_or_else(|| format!("shutdown -r {} {}", delay / 60, crate::connection::sh_quote(&msg)));
         if p.reboot_command.is_some() && delay > 0 {
             tokio::time::sleep(Duration::from_secs(delay as u64)).await;
         }
@@ -258,7 +296,17 @@ impl Module for Reboot {
         }
         let deadline = Instant::now() + secs(p.reboot_timeout, 600);
         let changed_boot = move |o: &ExecOutput| o.status == 0 && o.stdout_str().trim() != before_id;
-        if let Err(e) = until_usable(ctx, &boot_cmd, deadline, Duration::from_secs(1), ct, &changed_boot, false).await {
+        if let Err(e) = until_usable(
+            ctx,
+            &boot_cmd,
+            deadline,
+            Duration::from_secs(1),
+            ct,
+            &changed_boot,
+            false,
+        )
+        .await
+        {
             return Ok(ModuleOutcome::failed(format!(
                 "Timed out waiting for the host to reboot (boot id unchanged or host unreachable): {e}"
             ))
@@ -268,9 +316,11 @@ impl Module for Reboot {
         let test = p.test_command.clone().unwrap_or_else(|| "whoami".into());
         let ok = |o: &ExecOutput| o.status == 0;
         if let Err(e) = until_usable(ctx, &test, deadline, Duration::from_secs(1), ct, &ok, false).await {
-            return Ok(ModuleOutcome::failed(format!("test_command `{test}` did not succeed after the reboot: {e}"))
-                .with("rebooted", true)
-                .with("elapsed", start.elapsed().as_secs()));
+            return Ok(
+                ModuleOutcome::failed(format!("test_command `{test}` did not succeed after the reboot: {e}"))
+                    .with("rebooted", true)
+                    .with("elapsed", start.elapsed().as_secs()),
+            );
         }
         tokio::time::sleep(secs(p.post_reboot_delay, 0)).await;
         Ok(ModuleOutcome::changed(true)

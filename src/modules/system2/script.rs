@@ -16,16 +16,32 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Str,
         "The script's local path followed by its arguments (instead of the free-form text).",
     ),
-    OptionDoc::new("creates", OptKind::Path, "Skip the script when this remote path exists (glob allowed)."),
-    OptionDoc::new("removes", OptKind::Path, "Run the script only when this remote path exists (glob allowed)."),
-    OptionDoc::new("chdir", OptKind::Path, "Change into this remote directory before running."),
+    OptionDoc::new(
+        "creates",
+        OptKind::Path,
+        "Skip the script when this remote path exists (glob allowed).",
+    ),
+    OptionDoc::new(
+        "removes",
+        OptKind::Path,
+        "Run the script only when this remote path exists (glob allowed).",
+    ),
+    OptionDoc::new(
+        "chdir",
+        OptKind::Path,
+        "Change into this remote directory before running.",
+    ),
     OptionDoc::new(
         "executable",
         OptKind::Str,
         "Run the script with this interpreter (`/bin/bash`, `perl`) instead of its shebang.",
     ),
-    OptionDoc::new("decrypt", OptKind::Bool, "Accepted for compatibility (no vault-encrypted scripts yet).")
-        .default("yes"),
+    OptionDoc::new(
+        "decrypt",
+        OptKind::Bool,
+        "Accepted for compatibility (no vault-encrypted scripts yet).",
+    )
+    .default("yes"),
 ];
 
 pub(crate) static DOC: ModuleDoc = ModuleDoc {
@@ -103,7 +119,8 @@ impl Module for Script {
             .clone()
             .or(p._raw_params.clone())
             .ok_or_else(|| ModuleError::Args("script: no script given".into()))?;
-        let words = split_args(&text).ok_or_else(|| ModuleError::Args(format!("script: unbalanced quotes in `{text}`")))?;
+        let words =
+            split_args(&text).ok_or_else(|| ModuleError::Args(format!("script: unbalanced quotes in `{text}`")))?;
         let Some((script, script_args)) = words.split_first() else {
             return Err(ModuleError::Args("script: no script given".into()));
         };
@@ -113,7 +130,10 @@ impl Module for Script {
         for (path, want) in [(&p.creates, true), (&p.removes, false)] {
             if let Some(path) = path {
                 // The glob stays unquoted so the shell expands it.
-                let cmd = format!("for f in {}; do [ -e \"$f\" ] && exit 0; done; exit 1", path.replace(' ', "\\ "));
+                let cmd = format!(
+                    "for f in {}; do [ -e \"$f\" ] && exit 0; done; exit 1",
+                    path.replace(' ', "\\ ")
+                );
                 let exists = ctx.run(&cmd).await?.status == 0;
                 if exists == want {
                     let why = if want {
@@ -121,7 +141,11 @@ impl Module for Script {
                     } else {
                         format!("skipped, since {path} does not exist")
                     };
-                    return Ok(ModuleOutcome::ok().with_msg(why).with("rc", 0).with("stdout", "").with("stderr", ""));
+                    return Ok(ModuleOutcome::ok()
+                        .with_msg(why)
+                        .with("rc", 0)
+                        .with("stdout", "")
+                        .with("stderr", ""));
                 }
             }
         }
@@ -130,8 +154,12 @@ impl Module for Script {
             return Ok(ModuleOutcome::changed(true).with_msg("check mode: the script would run"));
         }
 
-        let out = super::run_ok(ctx, "creating a temporary directory", "mktemp -d \"${TMPDIR:-/tmp}/rigger-script.XXXXXXXX\"")
-            .await?;
+        let out = super::run_ok(
+            ctx,
+            "creating a temporary directory",
+            "mktemp -d \"${TMPDIR:-/tmp}/rigger-script.XXXXXXXX\"",
+        )
+        .await?;
         let dir = out.stdout_str().trim().to_string();
         let base = local
             .file_name()

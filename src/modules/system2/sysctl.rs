@@ -5,9 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::super::args::{de_bool, de_opt_string};
-use super::super::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc,
-};
+use super::super::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
 use super::{join_lines, read_opt, run_ok, text_diff, write_text};
 use crate::connection::sh_quote;
 
@@ -20,19 +18,19 @@ const OPTIONS: &[OptionDoc] = &[
         .default("present")
         .choices(&["absent", "present"]),
     OptionDoc::new("sysctl_file", OptKind::Path, "The file to edit.").default("/etc/sysctl.conf"),
-    OptionDoc::new(
-        "reload",
-        OptKind::Bool,
-        "Run `sysctl -p FILE` after the file changed.",
-    )
-    .default("yes"),
+    OptionDoc::new("reload", OptKind::Bool, "Run `sysctl -p FILE` after the file changed.").default("yes"),
     OptionDoc::new(
         "sysctl_set",
         OptKind::Bool,
         "Check the running value with `sysctl -n` and set it with `sysctl -w` when it differs.",
     )
     .default("no"),
-    OptionDoc::new("ignoreerrors", OptKind::Bool, "Ignore unknown keys when reloading (`sysctl -e`).").default("no"),
+    OptionDoc::new(
+        "ignoreerrors",
+        OptKind::Bool,
+        "Ignore unknown keys when reloading (`sysctl -e`).",
+    )
+    .default("no"),
 ];
 
 pub(crate) static DOC: ModuleDoc = ModuleDoc {
@@ -138,11 +136,17 @@ impl Module for Sysctl {
         let present = match p.state.as_deref().unwrap_or("present") {
             "present" => true,
             "absent" => false,
-            s => return Err(ModuleError::Args(format!("sysctl: state must be present or absent, got `{s}`"))),
+            s => {
+                return Err(ModuleError::Args(format!(
+                    "sysctl: state must be present or absent, got `{s}`"
+                )))
+            }
         };
         let value = p.value.as_deref().map(norm);
         if present && value.as_deref().is_none_or(str::is_empty) {
-            return Err(ModuleError::Args("sysctl: `value` is required with state=present".into()));
+            return Err(ModuleError::Args(
+                "sysctl: `value` is required with state=present".into(),
+            ));
         }
         let file = p.sysctl_file.clone().unwrap_or_else(|| "/etc/sysctl.conf".into());
 
@@ -156,11 +160,16 @@ impl Module for Sysctl {
         if p.sysctl_set && present {
             let out = ctx.run(&format!("sysctl -n -e {}", sh_quote(&key))).await?;
             if out.status == 127 {
-                return Err(ModuleError::Failed("sysctl: the `sysctl` command is missing on the host".into()));
+                return Err(ModuleError::Failed(
+                    "sysctl: the `sysctl` command is missing on the host".into(),
+                ));
             }
             let current = norm(&out.stdout_str());
             if out.status != 0 || (current.is_empty() && !out.stderr_str().trim().is_empty()) {
-                return Err(ModuleError::Failed(format!("sysctl: cannot read {key}: {}", out.stderr_str().trim())));
+                return Err(ModuleError::Failed(format!(
+                    "sysctl: cannot read {key}: {}",
+                    out.stderr_str().trim()
+                )));
             }
             set_needed = Some(current.as_str()) != value.as_deref();
         }
@@ -180,7 +189,12 @@ impl Module for Sysctl {
         }
         if set_needed {
             let v = value.clone().unwrap_or_default();
-            run_ok(ctx, &format!("setting {key}"), &format!("sysctl -w {}", sh_quote(&format!("{key}={v}")))).await?;
+            run_ok(
+                ctx,
+                &format!("setting {key}"),
+                &format!("sysctl -w {}", sh_quote(&format!("{key}={v}"))),
+            )
+            .await?;
         }
         if p.reload && file_changed {
             let e = if p.ignoreerrors { "-e " } else { "" };
@@ -203,7 +217,10 @@ mod tests {
 
     #[test]
     fn replace_append_remove() {
-        let l: Vec<String> = ["# c", "a.b = 1", "x/y=2", "a.b=3"].iter().map(|s| s.to_string()).collect();
+        let l: Vec<String> = ["# c", "a.b = 1", "x/y=2", "a.b=3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(file_value(&l, "a.b").as_deref(), Some("3"));
         assert_eq!(file_value(&l, "x.y").as_deref(), Some("2"));
         let e = edit(&l, "a.b", Some("9"));
