@@ -395,12 +395,16 @@ fn doc(a: DocArgs) -> Result<i32, AppError> {
         return Ok(0);
     }
     let name = a.module.unwrap_or_default();
-    let m = reg.get(&name).ok_or_else(|| {
-        let hint = crate::error::did_you_mean(&name, reg.all_names())
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        AppError::Usage(format!("unknown module `{name}`{hint}"))
-    })?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let m = reg
+        .get(&name)
+        .or_else(|| crate::modules::external::find(&name, &cwd, &[]))
+        .ok_or_else(|| {
+            let hint = crate::error::did_you_mean(&name, reg.all_names())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            AppError::Usage(format!("unknown module `{name}`{hint}"))
+        })?;
     print!("{}", render_doc(m.doc()));
     Ok(0)
 }

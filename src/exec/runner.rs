@@ -1793,7 +1793,17 @@ impl Walker {
                 } else {
                     self.runner.forks.acquire().await.ok()
                 };
-                let fut = module.run(&mctx, args.clone());
+                let reconnect: modules::Reconnect = {
+                    let (runner, host, vars) = (self.runner.clone(), conn_host.clone(), conn_vars.clone());
+                    Arc::new(move || {
+                        let (runner, host, vars) = (runner.clone(), host.clone(), vars.clone());
+                        Box::pin(async move {
+                            runner.pool.reset(&host);
+                            runner.pool.get(&host, &vars).await
+                        })
+                    })
+                };
+                let fut = modules::RECONNECT.scope(reconnect, module.run(&mctx, args.clone()));
                 match self.runner.opts.task_timeout {
                     Some(d) => match tokio::time::timeout(d, fut).await {
                         Ok(r) => r,

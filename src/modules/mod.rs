@@ -13,11 +13,13 @@
 
 pub mod args;
 pub mod commands;
+pub mod external;
 pub mod files;
 pub mod files2;
 pub mod logic;
 pub mod registry;
 pub mod system;
+pub mod system2;
 pub mod virt;
 
 use std::path::PathBuf;
@@ -119,6 +121,18 @@ impl ModuleCtx<'_> {
                 .join(", ")
         )))
     }
+}
+
+/// Opens a fresh connection to the task's host, replacing the run's pooled one
+/// (`reboot`, `wait_for_connection`).
+pub type Reconnect = std::sync::Arc<
+    dyn Fn() -> futures::future::BoxFuture<'static, Result<std::sync::Arc<dyn Connection>, ConnError>> + Send + Sync,
+>;
+
+tokio::task_local! {
+    /// Set by the runner around `Module::run`; modules that must outlive a
+    /// dropped connection read it with `RECONNECT.try_with(Clone::clone)`.
+    pub static RECONNECT: Reconnect;
 }
 
 /// A before/after pair for `--diff`, shaped like Ansible's diff dict.

@@ -62,6 +62,7 @@ pub fn registry() -> &'static Registry {
         super::files2::register(&mut r);
         super::system::register(&mut r);
         super::virt::register(&mut r);
+        super::system2::register(&mut r);
         r.names.sort_unstable();
         r.names.dedup();
         r
@@ -70,5 +71,5 @@ pub fn registry() -> &'static Registry {
 
 /// Look up a built-in module by any of its names.
 pub fn lookup(name: &str) -> Option<&'static Arc<dyn Module>> {
-    registry().get(name)
+    registry().get(name).or_else(|| super::external::lookup(name))
 }

@@ -611,7 +611,9 @@ fn parse_task_into(
         }
         _ => {}
     }
-    let module = crate::modules::lookup(&name).or_else(|| crate::modules::lookup(short));
+    let module = crate::modules::lookup(&name)
+        .or_else(|| crate::modules::lookup(short))
+        .or_else(|| crate::modules::external::find(&name, dir, &ctx.module_paths));
     let Some(module) = module else {
         let mut e = err(key_node, format!("unknown module `{name}`"));
         if let Some(s) = did_you_mean(&name, crate::modules::registry::registry().all_names()) {
@@ -641,7 +643,9 @@ fn parse_task_into(
             }
         }
     }
-    validate_args(doc, &args, &n.loc)?;
+    if !crate::modules::external::skips_validation(doc.name) {
+        validate_args(doc, &args, &n.loc)?;
+    }
     let mut common = parse_common(n, &[])?;
     common.vars = vars_map(n.get("vars"))?;
     if delegate_local {

@@ -8,4 +8,5 @@ mod engine;
 mod engine_errors;
 mod harness;
 mod sysmods1;
+mod sysmods2;
 mod virt;

@@ -1,0 +1,440 @@
+//! User modules: executables in a `modules/` (or Ansible's `library/`)
+//! directory next to the playbook, or in the directories of
+//! `RIGGER_LIBRARY` / `ANSIBLE_LIBRARY` (colon-separated).
+//!
+//! A file `modules/NAME` or `modules/NAME.EXT` is the module `NAME`. It speaks
+//! Ansible's WANT_JSON/binary-module protocol: rigger uploads it once per host
+//! and run (content-addressed under `$TMPDIR/.rigger-modules-UID/`), writes
+//! the task's arguments as a JSON object to a temporary file, runs the module
+//! with that file's path as its only argument and reads one JSON object from
+//! its standard output. `changed`, `failed`, `skipped`, `msg` and `diff`
+//! (`{before, after}`) have their usual meaning; every other key is returned
+//! with the result. The arguments also carry `_ansible_check_mode` and
+//! `_ansible_diff`: a module that supports check mode must not change
+//! anything when `_ansible_check_mode` is true.
+//!
+//! # Documentation header
+//! A module may describe itself in comment lines, which `rigger doc NAME`
+//! prints and the playbook loader checks arguments against:
+//! ```text
+//! # rigger-doc:
+//! # short: Manage a key=value line
+//! # description: Longer text.
+//! # options:
+//! #   path: {type: path, required: true, description: The file.}
+//! #   state: {type: str, default: present, choices: [present, absent]}
+//! # returns:
+//! #   previous: the value before the change
+//! # check_mode: true
+//! ```
+//! Without a header any argument is accepted. `check_mode: false` makes rigger
+//! skip the module in check mode instead of running it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc};
+use crate::connection::{sh_quote, FileAttrs};
+use crate::yaml::Node;
+
+struct Loaded {
+    module: &'static Arc<dyn Module>,
+    has_header: bool,
+}
+
+fn loaded() -> &'static Mutex<HashMap<String, Loaded>> {
+    static L: OnceLock<Mutex<HashMap<String, Loaded>>> = OnceLock::new();
+    L.get_or_init(Default::default)
+}
+
+/// (host, checksum) → remote path of modules already uploaded in this run.
+fn uploaded() -> &'static Mutex<HashMap<(String, String), String>> {
+    static U: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
+    U.get_or_init(Default::default)
+}
+
+/// A user module loaded earlier by [`find`].
+pub fn lookup(name: &str) -> Option<&'static Arc<dyn Module>> {
+    let l = loaded().lock().unwrap_or_else(|p| p.into_inner());
+    l.get(name).map(|m| m.module)
+}
+
+/// Whether arguments of the user module `name` cannot be checked when loading
+/// (it has no `rigger-doc` header).
+pub fn skips_validation(name: &str) -> bool {
+    let l = loaded().lock().unwrap_or_else(|p| p.into_inner());
+    l.get(name).is_some_and(|m| !m.has_header)
+}
+
+/// The directories searched for user modules of a task file in `dir`.
+pub fn search_dirs(dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for base in std::iter::once(dir).chain(dir.parent()) {
+        out.push(base.join("modules"));
+        out.push(base.join("library"));
+    }
+    out.extend(extra.iter().cloned());
+    for var in ["RIGGER_LIBRARY", "ANSIBLE_LIBRARY"] {
+        if let Ok(v) = std::env::var(var) {
+            out.extend(v.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+        }
+    }
+    out
+}
+
+/// The file implementing module `name` in `dirs`: `NAME` or `NAME.EXT`.
+fn module_file(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return None;
+    }
+    for d in dirs {
+        let exact = d.join(name);
+        if exact.is_file() {
+            return Some(exact);
+        }
+        let Ok(rd) = std::fs::read_dir(d) else { continue };
+        let mut hits: Vec<PathBuf> = rd
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.file_stem().and_then(|s| s.to_str()) == Some(name) && p.extension().is_some())
+            .collect();
+        hits.sort();
+        if let Some(p) = hits.into_iter().next() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Find, load and remember the user module `name` (also under its
+/// `ansible.legacy.`/`local.` prefixes stripped). Errors in a module's header
+/// are reported as a module that fails with that message.
+pub fn find(name: &str, dir: &Path, extra: &[PathBuf]) -> Option<&'static Arc<dyn Module>> {
+    let short = name.rsplit('.').next().unwrap_or(name);
+    if let Some(m) = lookup(short) {
+        return Some(m);
+    }
+    let path = module_file(short, &search_dirs(dir, extra))?;
+    let bytes = std::fs::read(&path).ok()?;
+    let text = String::from_utf8_lossy(&bytes);
+    let (doc, has_header, check_mode, header_error) = match parse_header(short, &path, &text) {
+        Ok(Some((doc, cm))) => (doc, true, cm, None),
+        Ok(None) => (bare_doc(short, &path), false, true, None),
+        Err(e) => (bare_doc(short, &path), false, true, Some(e)),
+    };
+    let checksum = format!("{:x}", Sha256::digest(&bytes));
+    let module: Arc<dyn Module> = Arc::new(ExternalModule {
+        doc,
+        bytes,
+        checksum,
+        check_mode,
+        header_error,
+    });
+    let module: &'static Arc<dyn Module> = Box::leak(Box::new(module));
+    let mut l = loaded().lock().unwrap_or_else(|p| p.into_inner());
+    let entry = l.entry(short.to_string()).or_insert(Loaded { module, has_header });
+    Some(entry.module)
+}
+
+fn leak(s: impl Into<String>) -> &'static str {
+    Box::leak(s.into().into_boxed_str())
+}
+
+fn bare_doc(name: &str, path: &Path) -> &'static ModuleDoc {
+    Box::leak(Box::new(ModuleDoc {
+        name: leak(name),
+        aliases: &[],
+        short: leak(format!("user module {}", path.display())),
+        description: leak(format!(
+            "User module at {}. It has no `# rigger-doc:` header, so its options are not known; any \
+argument is passed to it.",
+            path.display()
+        )),
+        free_form: false,
+        options: &[],
+        examples: "",
+        returns: &[],
+        controller_only: false,
+    }))
+}
+
+fn kind_of(t: &str) -> Option<OptKind> {
+    Some(match t {
+        "str" | "string" => OptKind::Str,
+        "bool" | "boolean" => OptKind::Bool,
+        "int" | "integer" => OptKind::Int,
+        "float" => OptKind::Float,
+        "list" => OptKind::List,
+        "dict" => OptKind::Dict,
+        "path" => OptKind::Path,
+        "raw" | "any" | "json" => OptKind::Raw,
+        _ => return None,
+    })
+}
+
+fn scalar(n: Option<&Node>) -> Option<String> {
+    n.and_then(Node::scalar_string)
+}
+
+/// Parse a `# rigger-doc:` header; `Ok(None)` when there is none.
+fn parse_header(name: &str, path: &Path, text: &str) -> Result<Option<(&'static ModuleDoc, bool)>, String> {
+    let mut lines = text.lines().skip_while(|l| l.trim() != "# rigger-doc:");
+    if lines.next().is_none() {
+        return Ok(None);
+    }
+    let mut yaml = String::new();
+    for l in lines {
+        // The header ends at the first line that is not a comment, or an empty comment.
+        let Some(rest) = l.strip_prefix('#') else { break };
+        if rest.trim().is_empty() {
+            break;
+        }
+        yaml.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+        yaml.push('\n');
+    }
+    let file = format!("{} (rigger-doc header)", path.display());
+    let root = crate::yaml::parse_one(&yaml, &file).map_err(|e| e.to_string())?;
+    if root.as_map().is_none() {
+        return Err(format!("{file}: the header must be a mapping"));
+    }
+    let mut options = Vec::new();
+    if let Some(opts) = root.get("options") {
+        let entries = opts
+            .as_map()
+            .ok_or_else(|| format!("{file}: `options` must be a mapping"))?;
+        for (k, v) in entries {
+            let oname = k.key_string();
+            let ty = scalar(v.get("type")).unwrap_or_else(|| "str".into());
+            let kind = kind_of(&ty).ok_or_else(|| format!("{file}: option `{oname}` has unknown type `{ty}`"))?;
+            let list = |key: &str| -> &'static [&'static str] {
+                let items: Vec<&'static str> = v
+                    .get(key)
+                    .and_then(Node::as_seq)
+                    .map(|s| s.iter().filter_map(Node::scalar_string).map(leak).collect())
+                    .unwrap_or_default();
+                Box::leak(items.into_boxed_slice())
+            };
+            options.push(OptionDoc {
+                name: leak(oname),
+                aliases: list("aliases"),
+                kind,
+                required: v
+                    .get("required")
+                    .and_then(Node::scalar_string)
+                    .is_some_and(|s| super::args::parse_bool(&s).unwrap_or(false)),
+                default: scalar(v.get("default")).map(leak),
+                choices: list("choices"),
+                description: leak(scalar(v.get("description")).unwrap_or_default()),
+            });
+        }
+    }
+    let returns: Vec<ReturnDoc> = root
+        .get("returns")
+        .and_then(Node::as_map)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| ReturnDoc {
+                    name: leak(k.key_string()),
+                    description: leak(v.scalar_string().unwrap_or_default()),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let check_mode = scalar(root.get("check_mode"))
+        .map(|s| super::args::parse_bool(&s).unwrap_or(true))
+        .unwrap_or(true);
+    let doc = ModuleDoc {
+        name: leak(name),
+        aliases: &[],
+        short: leak(scalar(root.get("short")).unwrap_or_else(|| format!("user module {}", path.display()))),
+        description: leak(scalar(root.get("description")).unwrap_or_default()),
+        free_form: false,
+        options: Box::leak(options.into_boxed_slice()),
+        examples: leak(scalar(root.get("examples")).unwrap_or_default()),
+        returns: Box::leak(returns.into_boxed_slice()),
+        controller_only: false,
+    };
+    Ok(Some((Box::leak(Box::new(doc)), check_mode)))
+}
+
+struct ExternalModule {
+    doc: &'static ModuleDoc,
+    bytes: Vec<u8>,
+    checksum: String,
+    check_mode: bool,
+    header_error: Option<String>,
+}
+
+impl ExternalModule {
+    /// The module's path on the host, uploading it on first use in this run.
+    async fn remote_path(&self, ctx: &ModuleCtx<'_>) -> Result<String, ModuleError> {
+        let key = (ctx.host.to_string(), self.checksum.clone());
+        if let Some(p) = uploaded().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let file = format!("{}-{}", &self.checksum[..16], self.doc.name);
+        let q = format!(
+            "d=\"${{TMPDIR:-/tmp}}/.rigger-modules-$(id -u)\"; mkdir -p -m 700 \"$d\" && [ -O \"$d\" ] || \
+             {{ echo \"$d is not a private directory of this user\" >&2; exit 1; }}; \
+             printf '%s\\n' \"$d/{file}\"; if [ -x \"$d/{file}\" ] && [ \"$(sha256sum < \"$d/{file}\" | cut -d' ' -f1)\" = {sum} ]; then echo have; fi",
+            sum = self.checksum
+        );
+        let out = ctx.run(&q).await?;
+        if out.status != 0 {
+            return Err(ModuleError::Failed(format!(
+                "cannot prepare the module directory: {}",
+                out.stderr_str().trim()
+            )));
+        }
+        let text = out.stdout_str();
+        let mut lines = text.lines();
+        let path = lines.next().unwrap_or_default().to_string();
+        if lines.next() != Some("have") {
+            let attrs = FileAttrs {
+                mode: Some(0o700),
+                ..Default::default()
+            };
+            ctx.put_bytes(&self.bytes, &path, &attrs).await?;
+        }
+        uploaded()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, path.clone());
+        Ok(path)
+    }
+}
+
+/// Ansible's leniency: text before the JSON object (banners, warnings) is ignored.
+fn parse_result(stdout: &str) -> Option<Map<String, Value>> {
+    let start = stdout.find('{')?;
+    let end = stdout.rfind('}')?;
+    match serde_json::from_str::<Value>(stdout.get(start..=end)?) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
+fn text_of(v: Option<Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s,
+        Some(other) => serde_json::to_string_pretty(&other).unwrap_or_default(),
+    }
+}
+
+#[async_trait]
+impl Module for ExternalModule {
+    fn doc(&self) -> &'static ModuleDoc {
+        self.doc
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        if let Some(e) = &self.header_error {
+            return Err(ModuleError::Failed(format!("invalid documentation header: {e}")));
+        }
+        if ctx.check_mode && !self.check_mode {
+            let mut o = ModuleOutcome::ok().with_msg("remote module does not support check mode");
+            o.skipped = true;
+            return Ok(o);
+        }
+        let path = self.remote_path(ctx).await?;
+        args.insert("_ansible_check_mode".into(), Value::Bool(ctx.check_mode));
+        args.insert("_ansible_diff".into(), Value::Bool(ctx.diff_mode));
+        args.insert("_ansible_module_name".into(), Value::String(self.doc.name.into()));
+        args.insert("_ansible_no_log".into(), Value::Bool(false));
+        args.insert("_ansible_verbosity".into(), Value::from(0));
+        let json = serde_json::to_vec(&Value::Object(args)).map_err(|e| ModuleError::Failed(e.to_string()))?;
+        let cmd = format!(
+            "t=$(mktemp \"${{TMPDIR:-/tmp}}/rigger-args.XXXXXXXX\") || exit 1; cat > \"$t\"; {} \"$t\"; rc=$?; rm -f \"$t\"; exit $rc",
+            sh_quote(&path)
+        );
+        let out = ctx.run_with_stdin(&cmd, json).await?;
+        let stdout = out.stdout_str();
+        let Some(mut m) = parse_result(&stdout) else {
+            let mut o = ModuleOutcome::failed(format!(
+                "MODULE FAILURE: {} printed no JSON object (rc={})",
+                self.doc.name, out.status
+            ));
+            o.ret.insert("module_stdout".into(), Value::String(stdout));
+            o.ret.insert("module_stderr".into(), Value::String(out.stderr_str()));
+            o.ret.insert("rc".into(), Value::from(out.status));
+            return Ok(o);
+        };
+        let flag = |m: &mut Map<String, Value>, k: &str| m.remove(k).is_some_and(|v| super::args::truthy(&v));
+        let mut o = ModuleOutcome {
+            changed: flag(&mut m, "changed"),
+            failed: flag(&mut m, "failed") || out.status != 0,
+            skipped: flag(&mut m, "skipped"),
+            msg: m.remove("msg").map(|v| text_of(Some(v))),
+            ..Default::default()
+        };
+        if let Some(Value::Object(mut d)) = m.remove("diff") {
+            o.diff.push(Diff {
+                before_header: text_of(d.remove("before_header")),
+                after_header: text_of(d.remove("after_header")),
+                before: text_of(d.remove("before")),
+                after: text_of(d.remove("after")),
+            });
+        }
+        if o.failed && o.msg.is_none() {
+            o.msg = Some(format!(
+                "{} failed (rc={}): {}",
+                self.doc.name,
+                out.status,
+                out.stderr_str().trim()
+            ));
+        }
+        m.retain(|k, _| !k.starts_with("_ansible_"));
+        o.ret = m;
+        Ok(o)
+    }
+}
+
+/// Names of modules already loaded (for tests and `rigger doc`).
+pub fn loaded_names() -> HashSet<String> {
+    loaded()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_becomes_a_module_doc() {
+        let text = "#!/bin/sh\n# rigger-doc:\n# short: Set a key\n# options:\n#   path: {type: path, required: true}\n\
+#   state: {type: str, default: present, choices: [present, absent]}\n# returns:\n#   previous: old value\n\
+# check_mode: false\necho\n";
+        let (doc, cm) = parse_header("kv", Path::new("/x/kv"), text).unwrap().unwrap();
+        assert!(!cm);
+        assert_eq!(doc.short, "Set a key");
+        assert_eq!(doc.options.len(), 2);
+        assert!(doc.options[0].required);
+        assert_eq!(doc.options[0].kind, OptKind::Path);
+        assert_eq!(doc.options[1].choices, &["present", "absent"]);
+        assert_eq!(doc.returns[0].name, "previous");
+        assert!(parse_header("kv", Path::new("/x"), "#!/bin/sh\necho\n")
+            .unwrap()
+            .is_none());
+        let bad = "# rigger-doc:\n# options:\n#   a: {type: weird}\n";
+        assert!(parse_header("kv", Path::new("/x"), bad)
+            .unwrap_err()
+            .contains("unknown type"));
+    }
+
+    #[test]
+    fn result_json_is_found_after_noise() {
+        let m = parse_result("warning: x\n{\"changed\": true, \"v\": 1}\n").unwrap();
+        assert_eq!(m["v"], 1);
+        assert!(parse_result("no json").is_none());
+    }
+}
