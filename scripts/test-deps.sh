@@ -8,9 +8,10 @@
 #   iproute2                        network namespaces, veth, bridges
 #   procps                          ps/pgrep in tests and on test hosts
 #   util-linux                      unshare (per-host namespaces), normally already present
+#   python3-aiosmtpd                a real SMTP server (Maildir) for `rigger watch` email tests
 set -euo pipefail
 
-TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux)
+TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux python3-aiosmtpd)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do
