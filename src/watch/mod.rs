@@ -370,14 +370,14 @@ impl Controller {
                     labels.extend(rule.labels.clone());
                     labels.insert("alertname".into(), rule.name.clone());
                     labels.insert("severity".into(), rule.severity.clone());
-                    let ctx = minijinja::Value::from_serialize(json!({
+                    let ctx = minijinja::Value::from(minijinja::value::Serde(json!({
                         "labels": labels,
                         "value": v.value,
                         "alertname": rule.name,
                         "metric": rule.metric,
                         "host": host,
                         "severity": rule.severity,
-                    }));
+                    })));
                     let mut annotations = BTreeMap::new();
                     for (k, t) in [("summary", &rule.summary), ("description", &rule.description)] {
                         let text = self
