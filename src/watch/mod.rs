@@ -138,6 +138,9 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
 #[derive(Debug, Clone, Default)]
 struct HostState {
     last_seen: f64,
+    /// A round arrived since rigger started: until then the host's alerts keep
+    /// their restored state instead of resolving on old samples.
+    sampled: bool,
     connected: bool,
     last_error: Option<String>,
 }
@@ -317,6 +320,7 @@ impl Controller {
                 }
                 if let Some(h) = self.hosts.get_mut(&host) {
                     h.last_seen = now;
+                    h.sampled = true;
                     h.connected = true;
                     h.last_error = None;
                 }
@@ -346,6 +350,12 @@ impl Controller {
             .filter(|(_, h)| if once { !h.connected } else { now - h.last_seen > down_after })
             .map(|(n, _)| n.clone())
             .collect();
+        let frozen_hosts: BTreeSet<String> = self
+            .hosts
+            .iter()
+            .filter(|(n, h)| down.contains(*n) || !h.sampled)
+            .map(|(n, _)| n.clone())
+            .collect();
         let mut obs = Vec::new();
         {
             let Ok(store) = self.store.lock() else { return };
@@ -357,7 +367,9 @@ impl Controller {
                     let host = s.labels.get("host").cloned().unwrap_or_default();
                     let stale = s.last().is_none_or(|(t, _)| now - t > cfg.host_down_after.as_secs_f64());
                     let is_absent = matches!(rule.kind, RuleKind::Absent(_));
-                    if !is_absent && (down.contains(&host) || (stale && !once)) {
+                    if (!is_absent || !self.hosts.get(&host).is_some_and(|h| h.sampled))
+                        && (frozen_hosts.contains(&host) || (stale && !once))
+                    {
                         continue;
                     }
                     if is_absent && !self.hosts.contains_key(&host) {
@@ -432,7 +444,7 @@ impl Controller {
             .engine
             .alerts
             .values()
-            .filter(|a| a.labels.get("host").is_some_and(|h| down.contains(h)))
+            .filter(|a| a.labels.get("host").is_some_and(|h| frozen_hosts.contains(h)))
             .filter(|a| a.labels.get("alertname").map(String::as_str) != Some("host_down"))
             .cloned()
             .collect();
