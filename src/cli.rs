@@ -240,7 +240,11 @@ pub struct WatchArgs {
     #[arg(short = 'T', long = "timeout", default_value_t = 10)]
     pub timeout: u64,
     /// Host key checking: strict, accept-new or off.
-    #[arg(long = "host-key-checking", env = "RIGGER_HOST_KEY_CHECKING", default_value = "strict")]
+    #[arg(
+        long = "host-key-checking",
+        env = "RIGGER_HOST_KEY_CHECKING",
+        default_value = "strict"
+    )]
     pub host_key_checking: String,
     /// known_hosts file to use instead of ~/.ssh/known_hosts.
     #[arg(long = "known-hosts", env = "RIGGER_KNOWN_HOSTS")]

@@ -171,7 +171,11 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
                     push(
                         "swap_used_pct",
                         lab(h, &[]),
-                        if total > 0.0 { 100.0 * (total - free) / total } else { 0.0 },
+                        if total > 0.0 {
+                            100.0 * (total - free) / total
+                        } else {
+                            0.0
+                        },
                     );
                 }
             }
@@ -182,7 +186,8 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
                         continue;
                     }
                     let mount = f[5..].join(" ");
-                    let (Ok(size), Ok(used), Ok(avail)) = (f[1].parse::<f64>(), f[2].parse::<f64>(), f[3].parse::<f64>())
+                    let (Ok(size), Ok(used), Ok(avail)) =
+                        (f[1].parse::<f64>(), f[2].parse::<f64>(), f[3].parse::<f64>())
                     else {
                         continue;
                     };
@@ -191,7 +196,11 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
                     }
                     let labels = lab(h, &[("mount", mount.as_str()), ("device", f[0])]);
                     // As df's Use%: used / (used + available), reserved blocks excluded.
-                    let pct = if used + avail > 0.0 { 100.0 * used / (used + avail) } else { 0.0 };
+                    let pct = if used + avail > 0.0 {
+                        100.0 * used / (used + avail)
+                    } else {
+                        0.0
+                    };
                     if kind == "df" {
                         push("disk_size_bytes", labels.clone(), size * 1024.0);
                         push("disk_free_bytes", labels.clone(), avail * 1024.0);
@@ -207,18 +216,30 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
                     if f.len() < 10 || f[2].starts_with("loop") || f[2].starts_with("ram") {
                         continue;
                     }
-                    let (Ok(rd), Ok(wr)) = (f[5].parse::<u64>(), f[9].parse::<u64>()) else { continue };
+                    let (Ok(rd), Ok(wr)) = (f[5].parse::<u64>(), f[9].parse::<u64>()) else {
+                        continue;
+                    };
                     if let (Some((prd, pwr)), true) = (prev.disk.get(f[2]), dt > 0.0) {
                         let labels = lab(h, &[("device", f[2])]);
-                        push("disk_read_bytes_per_s", labels.clone(), rd.saturating_sub(*prd) as f64 * 512.0 / dt);
-                        push("disk_write_bytes_per_s", labels, wr.saturating_sub(*pwr) as f64 * 512.0 / dt);
+                        push(
+                            "disk_read_bytes_per_s",
+                            labels.clone(),
+                            rd.saturating_sub(*prd) as f64 * 512.0 / dt,
+                        );
+                        push(
+                            "disk_write_bytes_per_s",
+                            labels,
+                            wr.saturating_sub(*pwr) as f64 * 512.0 / dt,
+                        );
                     }
                     next.disk.insert(f[2].to_string(), (rd, wr));
                 }
             }
             "netdev" => {
                 for l in body.iter().skip(2) {
-                    let Some((iface, rest)) = l.split_once(':') else { continue };
+                    let Some((iface, rest)) = l.split_once(':') else {
+                        continue;
+                    };
                     let iface = iface.trim();
                     let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
                     if f.len() < 11 {
@@ -254,7 +275,11 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
             }
             "svc" => {
                 let state = body.first().map(|s| s.trim()).unwrap_or("unknown");
-                push("service_up", lab(h, &[("service", arg)]), f64::from(u8::from(state == "active")));
+                push(
+                    "service_up",
+                    lab(h, &[("service", arg)]),
+                    f64::from(u8::from(state == "active")),
+                );
             }
             "virsh" => parse_domstats(h, body, &mut push),
             "pools" => parse_pools(h, body, &mut push),
@@ -265,7 +290,11 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
                         continue;
                     }
                     let labels = lab(h, &[("pool", f[0])]);
-                    push("zfs_pool_healthy", labels.clone(), f64::from(u8::from(f[3].trim() == "ONLINE")));
+                    push(
+                        "zfs_pool_healthy",
+                        labels.clone(),
+                        f64::from(u8::from(f[3].trim() == "ONLINE")),
+                    );
                     if let (Ok(size), Ok(alloc)) = (f[1].parse::<f64>(), f[2].parse::<f64>()) {
                         push("zfs_pool_size_bytes", labels.clone(), size);
                         if size > 0.0 {
@@ -296,7 +325,9 @@ fn parse_domstats(h: &str, body: &[&str], push: &mut impl FnMut(&str, Labels, f6
             dom = rest.trim().trim_matches('\'').to_string();
             continue;
         }
-        let Some((k, v)) = l.trim().split_once('=') else { continue };
+        let Some((k, v)) = l.trim().split_once('=') else {
+            continue;
+        };
         let Ok(v) = v.parse::<f64>() else { continue };
         let labels = lab(h, &[("domain", dom.as_str())]);
         match k {
@@ -336,7 +367,9 @@ fn parse_pools(h: &str, body: &[&str], push: &mut impl FnMut(&str, Labels, f64))
             };
             n.parse::<f64>().ok().map(|x| x * mult)
         };
-        let (Some(cap), Some(alloc)) = (bytes(f[4], f[5]), bytes(f[6], f[7])) else { continue };
+        let (Some(cap), Some(alloc)) = (bytes(f[4], f[5]), bytes(f[6], f[7])) else {
+            continue;
+        };
         let labels = lab(h, &[("pool", f[0])]);
         push("libvirt_pool_capacity_bytes", labels.clone(), cap);
         push("libvirt_pool_allocation_bytes", labels.clone(), alloc);
@@ -532,7 +565,9 @@ async fn stream_once(
             Some(ProcEvent::Stderr(_)) => {}
             Some(ProcEvent::Exit(code)) if rounds > 0 && code == 0 => return Ok(()),
             Some(ProcEvent::Exit(code)) => {
-                return Err(ConnError::Dropped(format!("the collector loop exited with status {code}")))
+                return Err(ConnError::Dropped(format!(
+                    "the collector loop exited with status {code}"
+                )))
             }
             None => return Ok(()),
         }
@@ -565,7 +600,10 @@ mod tests {
         let b1 = "@@ begin\n@@ stat\ncpu  100 0 100 800 0 0 0 0 0 0\n@@ df\nFilesystem 1024-blocks Used Available Capacity Mounted on\ntmpfs 1000 250 750 25% /srv/fill\n@@ netdev\nInter-|\n face |\n  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n@@ procs\n57\n@@ end\n";
         let mut c = Counters::default();
         let s1 = parse_block("h1", b1, 100.0, &mut c);
-        assert!(!s1.iter().any(|s| s.name == "cpu_user_pct"), "no rate on the first block");
+        assert!(
+            !s1.iter().any(|s| s.name == "cpu_user_pct"),
+            "no rate on the first block"
+        );
         let disk = s1.iter().find(|s| s.name == "disk_used_pct").unwrap();
         assert_eq!(disk.value, 25.0);
         assert_eq!(disk.labels["mount"], "/srv/fill");

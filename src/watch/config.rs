@@ -65,9 +65,15 @@ pub struct Rule {
 pub enum RuleKind {
     Threshold(Cmp),
     /// Per-second rate of change over a window.
-    Rate { window: Duration, cmp: Cmp },
+    Rate {
+        window: Duration,
+        cmp: Cmp,
+    },
     /// Absolute change over a window.
-    Delta { window: Duration, cmp: Cmp },
+    Delta {
+        window: Duration,
+        cmp: Cmp,
+    },
     /// No sample of a known series for this long.
     Absent(Duration),
     /// |x - EWMA| / max(stddev, min_stddev) above `z`, after `warmup` samples.
@@ -78,7 +84,11 @@ pub enum RuleKind {
         min_stddev: f64,
     },
     /// Linear regression over `window`, extrapolated `horizon` ahead.
-    Predict { window: Duration, horizon: Duration, cmp: Cmp },
+    Predict {
+        window: Duration,
+        horizon: Duration,
+        cmp: Cmp,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -290,7 +300,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 5m, 4h)"))?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let mult = match &rest[..unit_end] {
             "ms" => 0.001,
             "s" => 1.0,
@@ -423,12 +435,9 @@ fn matchers(eq: Option<&Node>, list: Option<&Node>) -> Result<Vec<Matcher>, LocE
         }
     }
     if let Some(n) = list {
-        let items = n.as_seq().ok_or_else(|| {
-            LocError::new(
-                n.loc.clone(),
-                "matchers must be a list of strings like `mount=~/srv.*`",
-            )
-        })?;
+        let items = n
+            .as_seq()
+            .ok_or_else(|| LocError::new(n.loc.clone(), "matchers must be a list of strings like `mount=~/srv.*`"))?;
         for item in items {
             let s = scalar(item)?;
             out.push(Matcher::parse(&s).map_err(|e| LocError::new(item.loc.clone(), e))?);
@@ -536,7 +545,10 @@ impl WatchConfig {
             for item in items {
                 let rc = parse_receiver(item)?;
                 if receivers.iter().any(|x: &Receiver| x.name == rc.name) {
-                    return Err(LocError::new(item.loc.clone(), format!("receiver `{}` is defined twice", rc.name)));
+                    return Err(LocError::new(
+                        item.loc.clone(),
+                        format!("receiver `{}` is defined twice", rc.name),
+                    ));
                 }
                 receivers.push(rc);
             }
@@ -580,7 +592,13 @@ impl WatchConfig {
                 let m = MapReader::new(
                     item,
                     "an inhibit rule",
-                    &["source_match", "source_matchers", "target_match", "target_matchers", "equal"],
+                    &[
+                        "source_match",
+                        "source_matchers",
+                        "target_match",
+                        "target_matchers",
+                        "equal",
+                    ],
                 )?;
                 inhibit.push(InhibitRule {
                     source: matchers(m.get("source_match"), m.get("source_matchers"))?,
@@ -653,7 +671,10 @@ fn parse_rule(n: &Node) -> Result<Rule, LocError> {
     let metric_node = r.req("metric")?;
     let metric = scalar(metric_node)?;
     if !valid_metric_name(&metric) {
-        return Err(LocError::new(metric_node.loc.clone(), format!("`{metric}` is not a metric name")));
+        return Err(LocError::new(
+            metric_node.loc.clone(),
+            format!("`{metric}` is not a metric name"),
+        ));
     }
     let window = r.duration("window", Duration::from_secs(300))?;
     let mut kinds = Vec::new();
@@ -673,10 +694,7 @@ fn parse_rule(n: &Node) -> Result<Rule, LocError> {
         let a = MapReader::new(t, "anomaly", &["alpha", "z", "warmup", "min_stddev"])?;
         let alpha = a.f64("alpha", 0.1)?;
         if !(alpha > 0.0 && alpha <= 1.0) {
-            return Err(LocError::new(
-                a.req("alpha")?.loc.clone(),
-                "alpha must be in (0, 1]",
-            ));
+            return Err(LocError::new(a.req("alpha")?.loc.clone(), "alpha must be in (0, 1]"));
         }
         kinds.push(RuleKind::Anomaly {
             alpha,
@@ -792,7 +810,10 @@ fn parse_route(n: &Node, parent: Option<&Route>) -> Result<Route, LocError> {
 
 fn check_receivers(route: &Route, receivers: &[Receiver], at: &Node) -> Result<(), LocError> {
     if !receivers.iter().any(|r| r.name == route.receiver) {
-        let mut e = LocError::new(at.loc.clone(), format!("route uses unknown receiver `{}`", route.receiver));
+        let mut e = LocError::new(
+            at.loc.clone(),
+            format!("route uses unknown receiver `{}`", route.receiver),
+        );
         if let Some(s) = did_you_mean(&route.receiver, receivers.iter().map(|r| r.name.as_str())) {
             e = e.with_hint(format!("did you mean `{s}`?"));
         }
@@ -818,7 +839,10 @@ fn parse_receiver(n: &Node) -> Result<Receiver, LocError> {
             let from = scalar(m.req("from")?)?;
             for addr in to.iter().chain(std::iter::once(&from)) {
                 if addr.parse::<lettre::message::Mailbox>().is_err() {
-                    return Err(LocError::new(e.loc.clone(), format!("`{addr}` is not an email address")));
+                    return Err(LocError::new(
+                        e.loc.clone(),
+                        format!("`{addr}` is not an email address"),
+                    ));
                 }
             }
             let host_node = m.req("smarthost")?;
@@ -870,7 +894,10 @@ fn parse_receiver(n: &Node) -> Result<Receiver, LocError> {
         None => None,
     };
     if email.is_none() && webhook.is_none() {
-        return Err(LocError::new(n.loc.clone(), format!("receiver `{name}` needs `email` or `webhook`")));
+        return Err(LocError::new(
+            n.loc.clone(),
+            format!("receiver `{name}` needs `email` or `webhook`"),
+        ));
     }
     Ok(Receiver { name, email, webhook })
 }
@@ -906,7 +933,13 @@ mod tests {
     fn full_config_and_located_errors() {
         let ok = "interval: 1s\nrules:\n  - alert: Disk\n    metric: disk_used_pct\n    threshold: '> 90'\n    for: 5m\nreceivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n";
         let c = load(ok).unwrap();
-        assert_eq!(c.rules[0].kind, RuleKind::Threshold(Cmp { op: Op::Gt, value: 90.0 }));
+        assert_eq!(
+            c.rules[0].kind,
+            RuleKind::Threshold(Cmp {
+                op: Op::Gt,
+                value: 90.0
+            })
+        );
         assert_eq!(c.route.receiver, "ops");
         assert_eq!(c.state, PathBuf::from("/x/watch.db"));
         let bad = ok.replace("threshold: '> 90'", "treshold: '> 90'");

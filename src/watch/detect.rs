@@ -197,7 +197,11 @@ mod tests {
         assert_eq!(f.len(), 1, "spike: only the spike is flagged: {f:?}");
 
         // Step: +10 from 250 on: flagged at once, then the baseline adapts.
-        let step: Vec<f64> = pure.iter().enumerate().map(|(i, x)| x + if i >= 250 { 10.0 } else { 0.0 }).collect();
+        let step: Vec<f64> = pure
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + if i >= 250 { 10.0 } else { 0.0 })
+            .collect();
         let f = flags(&step);
         assert_eq!(f.first(), Some(&250), "step detected on its first sample: {f:?}");
         assert!(f.iter().all(|&i| (250..300).contains(&i)), "step: alarms settle: {f:?}");
@@ -216,8 +220,9 @@ mod tests {
     fn predict_linear_finds_the_trend_not_the_noise() {
         let n = noise(120, 7);
         // Disk filling 0.5 %/min with ±1 noise, sampled every 10 s from 40 %.
-        let filling: Vec<(f64, f64)> =
-            (0..120).map(|i| (i as f64 * 10.0, 40.0 + i as f64 * 10.0 / 120.0 + n[i])).collect();
+        let filling: Vec<(f64, f64)> = (0..120)
+            .map(|i| (i as f64 * 10.0, 40.0 + i as f64 * 10.0 / 120.0 + n[i]))
+            .collect();
         let now = 1190.0;
         let in4h = predict_linear(&filling, now + 4.0 * 3600.0).unwrap();
         assert!(in4h > 100.0, "filling disk predicted full within 4h: {in4h}");
@@ -239,12 +244,24 @@ mod tests {
         let mut d = Detectors::default();
         let gt = |v| Cmp { op: Op::Gt, value: v };
         let t = d.eval("a", &RuleKind::Threshold(gt(85.0)), "k", s, 109.0).unwrap();
-        assert_eq!(t, Verdict { active: true, value: 90.0 });
+        assert_eq!(
+            t,
+            Verdict {
+                active: true,
+                value: 90.0
+            }
+        );
         let r = RuleKind::Rate {
             window: Duration::from_secs(5),
             cmp: gt(9.0),
         };
-        assert_eq!(d.eval("b", &r, "k", s, 109.0).unwrap(), Verdict { active: true, value: 10.0 });
+        assert_eq!(
+            d.eval("b", &r, "k", s, 109.0).unwrap(),
+            Verdict {
+                active: true,
+                value: 10.0
+            }
+        );
         let dl = RuleKind::Delta {
             window: Duration::from_secs(5),
             cmp: gt(60.0),
@@ -256,7 +273,10 @@ mod tests {
         let p = RuleKind::Predict {
             window: Duration::from_secs(60),
             horizon: Duration::from_secs(2),
-            cmp: Cmp { op: Op::Ge, value: 110.0 },
+            cmp: Cmp {
+                op: Op::Ge,
+                value: 110.0,
+            },
         };
         let v = d.eval("e", &p, "k", s, 109.0).unwrap();
         assert!(v.active && (v.value - 110.0).abs() < 1e-9, "{v:?}");

@@ -127,7 +127,12 @@ where
                     }
                 }
             };
-            if tokio::time::timeout(Duration::from_secs(5), read).await.ok().flatten().is_none() {
+            if tokio::time::timeout(Duration::from_secs(5), read)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+            {
                 return;
             }
             let head = String::from_utf8_lossy(&buf);

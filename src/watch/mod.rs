@@ -83,7 +83,9 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
             author,
         } => {
             if matchers.is_empty() {
-                return Err(AppError::Usage("silence add needs at least one matcher (e.g. host=web1)".into()));
+                return Err(AppError::Usage(
+                    "silence add needs at least one matcher (e.g. host=web1)".into(),
+                ));
             }
             for m in matchers {
                 Matcher::parse(m).map_err(AppError::Usage)?;
@@ -98,7 +100,11 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 created_by: author.clone().unwrap_or_else(crate::connection::default_user),
             };
             let id = db.add_silence(&s).map_err(AppError::Other)?;
-            println!("silence {id} added until {}: {}", alert::rfc3339(s.ends), matchers.join(", "));
+            println!(
+                "silence {id} added until {}: {}",
+                alert::rfc3339(s.ends),
+                matchers.join(", ")
+            );
         }
         SilenceAction::List { all, json } => {
             let list: Vec<Silence> = db
@@ -285,7 +291,9 @@ impl Controller {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| AppError::Other(format!("--listen {addr}: {e}")))?;
-        log(format!("status endpoint on http://{addr}/ (/health, /alerts, /metrics)"));
+        log(format!(
+            "status endpoint on http://{addr}/ (/health, /alerts, /metrics)"
+        ));
         let shared = self.shared.clone();
         let store = self.store.clone();
         tokio::spawn(http::serve(listener, move |path: &str| match path {
@@ -301,7 +309,11 @@ impl Controller {
                 let text = store.lock().map(|s| exposition(&s)).unwrap_or_default();
                 (200, "text/plain; version=0.0.4", text)
             }
-            _ => (404, "text/plain", "not found: try /health, /alerts or /metrics\n".into()),
+            _ => (
+                404,
+                "text/plain",
+                "not found: try /health, /alerts or /metrics\n".into(),
+            ),
         }));
         Ok(())
     }
@@ -347,7 +359,13 @@ impl Controller {
         let down: BTreeSet<String> = self
             .hosts
             .iter()
-            .filter(|(_, h)| if once { !h.connected } else { now - h.last_seen > down_after })
+            .filter(|(_, h)| {
+                if once {
+                    !h.connected
+                } else {
+                    now - h.last_seen > down_after
+                }
+            })
             .map(|(n, _)| n.clone())
             .collect();
         let frozen_hosts: BTreeSet<String> = self
@@ -365,7 +383,9 @@ impl Controller {
                         continue;
                     }
                     let host = s.labels.get("host").cloned().unwrap_or_default();
-                    let stale = s.last().is_none_or(|(t, _)| now - t > cfg.host_down_after.as_secs_f64());
+                    let stale = s
+                        .last()
+                        .is_none_or(|(t, _)| now - t > cfg.host_down_after.as_secs_f64());
                     let is_absent = matches!(rule.kind, RuleKind::Absent(_));
                     if (!is_absent || !self.hosts.get(&host).is_some_and(|h| h.sampled))
                         && (frozen_hosts.contains(&host) || (stale && !once))
@@ -475,7 +495,11 @@ impl Controller {
             })
             .collect();
         self.engine.suppress(&silences, &cfg.inhibit);
-        let route = if once { zero_waits(&cfg.route) } else { cfg.route.clone() };
+        let route = if once {
+            zero_waits(&cfg.route)
+        } else {
+            cfg.route.clone()
+        };
         self.engine.dispatch(&route, now, &mut out);
         self.persist(now, out);
     }
@@ -514,14 +538,24 @@ impl Controller {
                 Ok(st) => n
                     .alerts
                     .iter()
-                    .filter_map(|a| st.series.get(&a.series).map(|s| (a.fingerprint.clone(), s.points.iter().copied().collect())))
+                    .filter_map(|a| {
+                        st.series
+                            .get(&a.series)
+                            .map(|s| (a.fingerprint.clone(), s.points.iter().copied().collect()))
+                    })
                     .collect(),
                 Err(_) => BTreeMap::new(),
             };
             let names: Vec<String> = n
                 .alerts
                 .iter()
-                .map(|a| format!("{}[{}]", a.labels.get("alertname").cloned().unwrap_or_default(), alert::status_of(a)))
+                .map(|a| {
+                    format!(
+                        "{}[{}]",
+                        a.labels.get("alertname").cloned().unwrap_or_default(),
+                        alert::status_of(a)
+                    )
+                })
                 .collect();
             let env = alert::Envelope {
                 notification: n,
@@ -685,7 +719,8 @@ impl Controller {
 
     async fn run_once(mut self, mut rx: mpsc::Receiver<HostEvent>) -> Result<i32, AppError> {
         let mut waiting: BTreeSet<String> = self.hosts.keys().cloned().collect();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.args.timeout.max(1)) + self.cfg.interval * 3;
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.args.timeout.max(1)) + self.cfg.interval * 3;
         while !waiting.is_empty() {
             let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(ev)) => ev,
@@ -746,7 +781,11 @@ fn report_delivery(rep: &alert::DeliveryReport) {
     }
 }
 
-async fn delivery_loop(state: PathBuf, mut cfg_rx: tokio_watch::Receiver<Arc<WatchConfig>>, shared: Arc<Mutex<Shared>>) {
+async fn delivery_loop(
+    state: PathBuf,
+    mut cfg_rx: tokio_watch::Receiver<Arc<WatchConfig>>,
+    shared: Arc<Mutex<Shared>>,
+) {
     let db = match Db::open(&state) {
         Ok(db) => Mutex::new(db),
         Err(e) => {
@@ -784,7 +823,10 @@ async fn delivery_loop(state: PathBuf, mut cfg_rx: tokio_watch::Receiver<Arc<Wat
 /// Watch the configuration file's directory (editors replace files by rename).
 fn watch_file(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<notify::RecommendedWatcher> {
     use notify::{EventKind, RecursiveMode, Watcher};
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = path.file_name()?.to_os_string();
     let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if let Ok(ev) = res {

@@ -128,7 +128,11 @@ impl AlertEngine {
         for o in obs {
             let fp = fingerprint(&o.labels);
             seen.insert(fp.clone());
-            let existing = self.alerts.get(&fp).filter(|a| a.state != AlertState::Resolved).cloned();
+            let existing = self
+                .alerts
+                .get(&fp)
+                .filter(|a| a.state != AlertState::Resolved)
+                .cloned();
             let mut a = match existing {
                 Some(a) => a,
                 None if o.active => Alert {
@@ -180,7 +184,9 @@ impl AlertEngine {
             .map(|a| a.fingerprint.clone())
             .collect();
         for fp in stale {
-            let Some(mut a) = self.alerts.get(&fp).cloned() else { continue };
+            let Some(mut a) = self.alerts.get(&fp).cloned() else {
+                continue;
+            };
             if a.state == AlertState::Pending {
                 self.alerts.remove(&fp);
                 out.removed_alerts.push(fp);
@@ -283,9 +289,7 @@ impl AlertEngine {
             let prev = self.nlog.get(&key).cloned().unwrap_or_default();
             let resolved: Vec<&Alert> = members
                 .iter()
-                .filter(|a| {
-prev.firing.contains(&a.fingerprint) && a.state == AlertState::Resolved
-                })
+                .filter(|a| prev.firing.contains(&a.fingerprint) && a.state == AlertState::Resolved)
                 .copied()
                 .collect();
             let new_firing = !firing.is_subset(&prev.firing);
@@ -406,11 +410,14 @@ mod tests {
         let mut out = StepOutput::default();
         let owned: BTreeSet<String> = ["Disk".to_string(), "host_down".to_string()].into();
         e.observe(o, &owned, now, &mut out);
-        e.suppress(sil, &[InhibitRule {
-            source: vec![Matcher::eq("alertname", "host_down")],
-            target: vec![Matcher::parse("alertname!=host_down").unwrap()],
-            equal: vec!["host".into()],
-        }]);
+        e.suppress(
+            sil,
+            &[InhibitRule {
+                source: vec![Matcher::eq("alertname", "host_down")],
+                target: vec![Matcher::parse("alertname!=host_down").unwrap()],
+                equal: vec!["host".into()],
+            }],
+        );
         e.dispatch(r, now, &mut out);
         out
     }
@@ -436,7 +443,11 @@ mod tests {
         let mut sent = Vec::new();
         for t in 31..=40 {
             let out = step(&mut e, vec![obs("Disk", "h1", false, 3.0)], f64::from(t), &r, &[]);
-            sent.extend(out.notifications.iter().map(|n| (t, n.status.clone(), n.alerts[0].state)));
+            sent.extend(
+                out.notifications
+                    .iter()
+                    .map(|n| (t, n.status.clone(), n.alerts[0].state)),
+            );
         }
         assert_eq!(sent, vec![(35, "resolved".to_string(), AlertState::Resolved)]);
         assert!(e.alerts.is_empty());
@@ -452,20 +463,34 @@ mod tests {
         }];
         let o = || vec![obs("Disk", "h1", true, 0.0), obs("Disk", "h2", true, 0.0)];
         let out = step(&mut e, o(), 0.0, &r, &sil);
-        let hosts: Vec<&str> = out.notifications.iter().map(|n| n.alerts[0].labels["host"].as_str()).collect();
+        let hosts: Vec<&str> = out
+            .notifications
+            .iter()
+            .map(|n| n.alerts[0].labels["host"].as_str())
+            .collect();
         assert_eq!(hosts, vec!["h1"], "h2 is silenced");
         // Silence ends: h2 is notified once.
         let out = step(&mut e, o(), 1.0, &r, &[]);
         assert_eq!(out.notifications.len(), 1);
         assert_eq!(out.notifications[0].alerts[0].labels["host"], "h2");
-        assert!(step(&mut e, o(), 2.0, &r, &[]).notifications.is_empty(), "no duplicates");
+        assert!(
+            step(&mut e, o(), 2.0, &r, &[]).notifications.is_empty(),
+            "no duplicates"
+        );
         // host_down on h1 inhibits Disk on h1.
         let mut o3 = o();
         o3.push(obs("host_down", "h1", true, 0.0));
         let out = step(&mut e, o3.clone(), 3.0, &r, &[]);
-        let names: Vec<&str> = out.notifications.iter().map(|n| n.alerts[0].labels["alertname"].as_str()).collect();
+        let names: Vec<&str> = out
+            .notifications
+            .iter()
+            .map(|n| n.alerts[0].labels["alertname"].as_str())
+            .collect();
         assert_eq!(names, vec!["host_down"]);
-        let disk_h1 = e.alerts.values().find(|a| a.labels["alertname"] == "Disk" && a.labels["host"] == "h1");
+        let disk_h1 = e
+            .alerts
+            .values()
+            .find(|a| a.labels["alertname"] == "Disk" && a.labels["host"] == "h1");
         assert_eq!(disk_h1.unwrap().suppressed.as_deref(), Some("inhibited by host_down"));
     }
 }

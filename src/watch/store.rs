@@ -110,7 +110,9 @@ impl Store {
     /// Restore rings from persisted (downsampled) points.
     pub fn restore(&mut self, rows: Vec<(String, f64, f64)>) {
         for (key, ts, v) in rows {
-            let Some((name, labels)) = parse_key(&key) else { continue };
+            let Some((name, labels)) = parse_key(&key) else {
+                continue;
+            };
             let ring = self.ring;
             let s = self.series.entry(key).or_insert_with(|| Series {
                 name,

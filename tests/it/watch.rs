@@ -57,9 +57,10 @@ impl Receiver {
         self.hooks()
             .into_iter()
             .filter(|h| {
-                h.json["alerts"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|x| x["labels"]["alertname"] == name && x["status"] == status))
+                h.json["alerts"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|x| x["labels"]["alertname"] == name && x["status"] == status)
+                })
             })
             .collect()
     }
@@ -116,7 +117,15 @@ struct Smtp {
 impl Smtp {
     fn start(port: u16, dir: &Path) -> Smtp {
         let child = Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -272,7 +281,11 @@ fn conn_args(hosts: &TestHosts) -> Vec<String> {
 fn disk_fill_fires_threshold_and_predict_mails_hooks_resolves_and_host_down_inhibits() {
     let mut hosts = TestHosts::with_opts(2, HostOpts { isolated_root: true });
     // A 4 MiB file system inside host1 only (its own mount namespace).
-    ssh_ok(&hosts, 0, "mkdir -p /srv/fill && mount -t tmpfs -o size=4m tmpfs /srv/fill");
+    ssh_ok(
+        &hosts,
+        0,
+        "mkdir -p /srv/fill && mount -t tmpfs -o size=4m tmpfs /srv/fill",
+    );
     let hook = Receiver::start();
     let smtp_port = free_port();
     let work = tempfile::tempdir().unwrap();
@@ -324,7 +337,12 @@ receivers:
     )
     .unwrap();
     let listen = free_port();
-    let mut args = vec!["-c".to_string(), cfg.display().to_string(), "--listen".into(), format!("127.0.0.1:{listen}")];
+    let mut args = vec![
+        "-c".to_string(),
+        cfg.display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{listen}"),
+    ];
     args.extend(conn_args(&hosts));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut w = Watch::start(&argv);
@@ -349,18 +367,33 @@ receivers:
     let a = &h.json["alerts"][0];
     assert_eq!(a["labels"]["host"], "host1");
     assert_eq!(a["labels"]["severity"], "critical");
-    assert!(a["annotations"]["summary"].as_str().unwrap().starts_with("/srv/fill on host1 is "));
+    assert!(a["annotations"]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("/srv/fill on host1 is "));
     assert!(a["value"].as_f64().unwrap() > 50.0);
     wait_for(Duration::from_secs(20), "the firing email", || {
         smtp.messages().iter().any(|m| m.contains("DiskAlmostFull"))
     });
-    let mail = unqp(&smtp.messages().into_iter().find(|m| m.contains("DiskAlmostFull")).unwrap());
+    let mail = unqp(
+        &smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.contains("DiskAlmostFull"))
+            .unwrap(),
+    );
     assert!(mail.contains("From: rigger@example.com"), "{mail}");
-    assert!(mail.contains("oncall@example.com") && mail.contains("second@example.com"), "{mail}");
+    assert!(
+        mail.contains("oncall@example.com") && mail.contains("second@example.com"),
+        "{mail}"
+    );
     assert!(mail.contains("Subject: [FIRING:1] DiskAlmostFull host1"), "{mail}");
     assert!(mail.contains("X-Rigger-Status: firing"), "{mail}");
     assert!(mail.contains("text/plain") && mail.contains("text/html"), "{mail}");
-    assert!(mail.contains("<svg") && mail.contains("polyline"), "chart in the HTML part: {mail}");
+    assert!(
+        mail.contains("<svg") && mail.contains("polyline"),
+        "chart in the HTML part: {mail}"
+    );
     // Nothing on host2 (its /srv has no such mount).
     assert!(hook.hooks().iter().all(|h| h.json["commonLabels"]["host"] != "host2"));
 
@@ -370,11 +403,18 @@ receivers:
         !hook.matching("DiskAlmostFull", "resolved").is_empty()
     });
     wait_for(Duration::from_secs(20), "resolved email", || {
-        smtp.messages().iter().any(|m| m.contains("X-Rigger-Status: resolved") && m.contains("DiskAlmostFull"))
+        smtp.messages()
+            .iter()
+            .any(|m| m.contains("X-Rigger-Status: resolved") && m.contains("DiskAlmostFull"))
     });
     assert!(hook.hooks().iter().all(valid_signature));
     // No duplicates: one firing and one resolved notice per alert.
-    assert_eq!(hook.matching("DiskAlmostFull", "firing").len(), 1, "{:#?}", hook.hooks());
+    assert_eq!(
+        hook.matching("DiskAlmostFull", "firing").len(),
+        1,
+        "{:#?}",
+        hook.hooks()
+    );
     assert_eq!(hook.matching("DiskAlmostFull", "resolved").len(), 1);
 
     // host1 goes down: host_down fires, NoDiskSamples fires too but is inhibited.
@@ -397,8 +437,14 @@ receivers:
         .unwrap();
     assert_eq!(nd["state"], "firing");
     assert_eq!(nd["suppressed"], "inhibited by host_down");
-    assert!(hook.matching("NoDiskSamples", "firing").is_empty(), "inhibited alerts are not sent");
-    assert!(hook.matching("host_down", "firing").iter().all(|h| h.json["alerts"][0]["labels"]["host"] == "host1"));
+    assert!(
+        hook.matching("NoDiskSamples", "firing").is_empty(),
+        "inhibited alerts are not sent"
+    );
+    assert!(hook
+        .matching("host_down", "firing")
+        .iter()
+        .all(|h| h.json["alerts"][0]["labels"]["host"] == "host1"));
     let health: Value = serde_json::from_str(&get(listen, "/health")).unwrap();
     assert_eq!(health["hosts"]["host1"]["up"], false);
     assert_eq!(health["hosts"]["host2"]["up"], true);
@@ -477,20 +523,47 @@ receivers:
         smtp.messages().iter().any(|m| m.contains("QueueHigh"))
     });
     std::thread::sleep(Duration::from_secs(3));
-    let q: Vec<String> = smtp.messages().into_iter().filter(|m| m.contains("QueueHigh")).collect();
-    assert_eq!(q.len(), 1, "delivered once, not re-notified after the restart:\n{}", w.log());
+    let q: Vec<String> = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains("QueueHigh"))
+        .collect();
+    assert_eq!(
+        q.len(),
+        1,
+        "delivered once, not re-notified after the restart:\n{}",
+        w.log()
+    );
 
     // Silences: OtherHigh is silenced, so nothing is sent ...
     let c = cfg.display().to_string();
-    let (code, out, err) = rigger(&["watch", "-c", &c, "silence", "add", "alertname=OtherHigh", "-d", "10m", "--comment", "maintenance"]);
+    let (code, out, err) = rigger(&[
+        "watch",
+        "-c",
+        &c,
+        "silence",
+        "add",
+        "alertname=OtherHigh",
+        "-d",
+        "10m",
+        "--comment",
+        "maintenance",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     let id: String = out.split_whitespace().nth(1).unwrap().to_string();
     let (_, list, _) = rigger(&["watch", "-c", &c, "silence", "list"]);
-    assert!(list.contains("alertname=OtherHigh") && list.contains("maintenance"), "{list}");
+    assert!(
+        list.contains("alertname=OtherHigh") && list.contains("maintenance"),
+        "{list}"
+    );
     std::fs::write(&other, "7\n").unwrap();
     w.wait_log("OtherHigh", Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(3));
-    assert!(hook.matching("OtherHigh", "firing").is_empty(), "silenced: {:?}", hook.hooks());
+    assert!(
+        hook.matching("OtherHigh", "firing").is_empty(),
+        "silenced: {:?}",
+        hook.hooks()
+    );
     // ... until it expires.
     let (code, _, err) = rigger(&["watch", "-c", &c, "silence", "expire", &id]);
     assert_eq!(code, 0, "{err}");
@@ -501,22 +574,39 @@ receivers:
     // Repeat interval (3 s on this route): in ~8 s, 2 or 3 more notices, never closer than the interval.
     std::thread::sleep(Duration::from_secs(8));
     let n = hook.matching("OtherHigh", "firing").len();
-    assert!((3..=4).contains(&n), "{n} notices in {:?} with repeat_interval 3s", t0.elapsed());
+    assert!(
+        (3..=4).contains(&n),
+        "{n} notices in {:?} with repeat_interval 3s",
+        t0.elapsed()
+    );
 
     // A live edit adds a rule.
-    std::fs::write(&cfg, config("  - alert: QueueAboveEight\n    metric: queue_depth\n    threshold: \"> 8\"\n")).unwrap();
+    std::fs::write(
+        &cfg,
+        config("  - alert: QueueAboveEight\n    metric: queue_depth\n    threshold: \"> 8\"\n"),
+    )
+    .unwrap();
     w.wait_log("configuration reloaded (3 rules)", Duration::from_secs(10));
     wait_for(Duration::from_secs(15), "mail from the new rule", || {
         smtp.messages().iter().any(|m| m.contains("QueueAboveEight"))
     });
     // A broken edit is rejected with its location; the old rules stay active.
-    std::fs::write(&cfg, config("  - alert: Broken\n    metric: queue_depth\n    treshold: \"> 8\"\n")).unwrap();
+    std::fs::write(
+        &cfg,
+        config("  - alert: Broken\n    metric: queue_depth\n    treshold: \"> 8\"\n"),
+    )
+    .unwrap();
     w.wait_log("reload rejected", Duration::from_secs(10));
     let log = w.log();
-    assert!(log.contains(&format!("{}:16:5: unknown key `treshold`", cfg.display())), "{log}");
+    assert!(
+        log.contains(&format!("{}:16:5: unknown key `treshold`", cfg.display())),
+        "{log}"
+    );
     std::fs::write(&value, "1\n").unwrap();
     wait_for(Duration::from_secs(15), "resolved mail under the old config", || {
-        smtp.messages().iter().any(|m| m.contains("X-Rigger-Status: resolved") && m.contains("QueueHigh"))
+        smtp.messages()
+            .iter()
+            .any(|m| m.contains("X-Rigger-Status: resolved") && m.contains("QueueHigh"))
     });
     smtp.stop();
     w.stop();
@@ -542,14 +632,20 @@ fn check_config_and_once() {
     std::fs::write(&cfg, body("> zero")).unwrap();
     let (code, _, err) = rigger(&["watch", "-c", &c, "--check-config"]);
     assert_eq!(code, 1);
-    assert!(err.contains(&format!("{c}:5:16: `zero` in `> zero` is not a number")), "{err}");
+    assert!(
+        err.contains(&format!("{c}:5:16: `zero` in `> zero` is not a number")),
+        "{err}"
+    );
 
     let inv = hosts.inventory().display().to_string();
     let kh = hosts.known_hosts().display().to_string();
     std::fs::write(&cfg, body("> 0")).unwrap();
     let (code, out, err) = rigger(&["watch", "-c", &c, "--once", "-i", &inv, "--known-hosts", &kh]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(out.contains("FIRING Procs {alertname=\"Procs\",host=\"host1\""), "{out}");
+    assert!(
+        out.contains("FIRING Procs {alertname=\"Procs\",host=\"host1\""),
+        "{out}"
+    );
     assert_eq!(hook.matching("Procs", "firing").len(), 1, "--once delivers");
     std::fs::write(&cfg, body("> 1000000")).unwrap();
     let (code, out, err) = rigger(&["watch", "-c", &c, "--once", "-i", &inv, "--known-hosts", &kh]);

@@ -19,7 +19,10 @@ pub fn subject(env: &Envelope) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 pub fn text_body(env: &Envelope) -> String {
@@ -34,7 +37,11 @@ pub fn text_body(env: &Envelope) -> String {
         if let Some(d) = a.annotations.get("description").filter(|d| !d.is_empty()) {
             out.push_str(&format!("  {d}\n"));
         }
-        out.push_str(&format!("  value: {}\n  since: {}\n", a.value, rfc3339(a.fired_at.max(a.active_since))));
+        out.push_str(&format!(
+            "  value: {}\n  since: {}\n",
+            a.value,
+            rfc3339(a.fired_at.max(a.active_since))
+        ));
         if a.resolved_at > 0.0 {
             out.push_str(&format!("  resolved: {}\n", rfc3339(a.resolved_at)));
         }
@@ -64,7 +71,11 @@ pub fn html_body(env: &Envelope) -> String {
         out.push_str(&svg_chart(points, 360, 90));
         out.push_str("<table style=\"font-size:12px\">");
         for (k, v) in &a.labels {
-            out.push_str(&format!("\n<tr><td>{}</td><td>{}</td></tr>", html_escape(k), html_escape(v)));
+            out.push_str(&format!(
+                "\n<tr><td>{}</td><td>{}</td></tr>",
+                html_escape(k),
+                html_escape(v)
+            ));
         }
         out.push_str("</table></div>");
     }

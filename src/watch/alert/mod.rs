@@ -57,7 +57,11 @@ pub async fn deliver_due(db: &Mutex<Db>, cfg: &WatchConfig, now: f64) -> Deliver
         Ok(d) => f(&d),
         Err(_) => Err("the state database lock is poisoned".into()),
     };
-    let due = match db.lock().map_err(|_| "lock poisoned".to_string()).and_then(|d| d.due(now)) {
+    let due = match db
+        .lock()
+        .map_err(|_| "lock poisoned".to_string())
+        .and_then(|d| d.due(now))
+    {
         Ok(d) => d,
         Err(e) => {
             rep.failed.push(format!("cannot read the outbox: {e}"));
@@ -106,7 +110,10 @@ pub async fn deliver_due(db: &Mutex<Db>, cfg: &WatchConfig, now: f64) -> Deliver
                     .powi(item.attempts.clamp(0, 30) as i32)
                     .min(cfg.retry_max_backoff.as_secs_f64().max(1.0));
                 let _ = with_db(&|d| d.retry_later(item.id, now + backoff, &e));
-                rep.failed.push(format!("{what}: {e} (attempt {}, retry in {backoff}s)", item.attempts + 1));
+                rep.failed.push(format!(
+                    "{what}: {e} (attempt {}, retry in {backoff}s)",
+                    item.attempts + 1
+                ));
             }
         }
     }

@@ -58,7 +58,10 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     };
     mac.update(body);
     let bytes = mac.finalize().into_bytes();
-    format!("sha256={}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    format!(
+        "sha256={}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
 }
 
 pub async fn send(cfg: &WebhookConfig, env: &Envelope) -> Result<(), String> {
