@@ -10,6 +10,7 @@
 #   util-linux                      unshare (per-host namespaces), normally already present
 #   cron, kmod, git, curl           on test hosts for the cron, modprobe, git, get_url/uri modules
 #   perl                            the example user module modules/json_merge.pl (JSON::PP)
+#   python3-aiosmtpd                a real SMTP server (Maildir) for email tests (watch, check)
 set -euo pipefail
 
 # libvirt 11 + QEMU 10 (bookworm-backports), started by hand: its own script,
@@ -18,7 +19,7 @@ if [[ -z ${RIGGER_SKIP_LIBVIRT:-} ]]; then
     "$(dirname "$0")/libvirt-setup.sh"
 fi
 
-TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl)
+TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do

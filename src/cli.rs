@@ -30,6 +30,8 @@ pub enum Command {
     Doc(DocArgs),
     /// Run the built-in quickstart playbook against this machine.
     Quickstart(QuickstartArgs),
+    /// Watch hosts: collect metrics over SSH, evaluate rules, send alerts.
+    Watch(WatchArgs),
 }
 
 /// Connection and target selection, shared by `run` and `adhoc`.
@@ -201,4 +203,88 @@ pub struct QuickstartArgs {
     /// Print the embedded playbook and exit.
     #[arg(long)]
     pub show: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    #[command(subcommand)]
+    pub command: Option<WatchCommand>,
+    /// The watch configuration (rules, routes, receivers).
+    #[arg(short = 'c', long = "config", global = true)]
+    pub config: Option<PathBuf>,
+    /// SQLite state file (default: `state:` of the configuration).
+    #[arg(long, global = true)]
+    pub state: Option<PathBuf>,
+    /// Inventory file, directory, script, or comma-separated host list (repeatable).
+    #[arg(short = 'i', long = "inventory", env = "ANSIBLE_INVENTORY", value_delimiter = ':')]
+    pub inventory: Vec<String>,
+    /// Further limit the watched hosts with a pattern.
+    #[arg(short = 'l', long)]
+    pub limit: Option<String>,
+    /// Only validate the configuration.
+    #[arg(long = "check-config")]
+    pub check_config: bool,
+    /// Collect one round, evaluate the rules, deliver, exit (2 when an alert fires).
+    #[arg(long)]
+    pub once: bool,
+    /// Serve /health, /alerts and /metrics on this address (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Remote user.
+    #[arg(short = 'u', long = "user", env = "ANSIBLE_REMOTE_USER")]
+    pub user: Option<String>,
+    /// Private key file.
+    #[arg(long = "private-key", env = "ANSIBLE_PRIVATE_KEY_FILE")]
+    pub private_key: Option<PathBuf>,
+    /// Connection timeout in seconds.
+    #[arg(short = 'T', long = "timeout", default_value_t = 10)]
+    pub timeout: u64,
+    /// Host key checking: strict, accept-new or off.
+    #[arg(
+        long = "host-key-checking",
+        env = "RIGGER_HOST_KEY_CHECKING",
+        default_value = "strict"
+    )]
+    pub host_key_checking: String,
+    /// known_hosts file to use instead of ~/.ssh/known_hosts.
+    #[arg(long = "known-hosts", env = "RIGGER_KNOWN_HOSTS")]
+    pub known_hosts: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WatchCommand {
+    /// Manage silences (stored in the state file).
+    Silence(SilenceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SilenceArgs {
+    #[command(subcommand)]
+    pub action: SilenceAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceAction {
+    /// Silence alerts matching all matchers (name=value, name!=value, name=~re, name!~re).
+    Add {
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long (e.g. 30m, 2h).
+        #[arg(short, long, default_value = "1h")]
+        duration: String,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        author: Option<String>,
+    },
+    /// List active silences.
+    List {
+        /// Include expired silences.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now.
+    Expire { id: i64 },
 }

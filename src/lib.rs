@@ -14,4 +14,5 @@ pub mod modules;
 pub mod output;
 pub mod playbook;
 pub mod template;
+pub mod watch;
 pub mod yaml;

@@ -10,3 +10,4 @@ mod harness;
 mod sysmods1;
 mod sysmods2;
 mod virt;
+mod watch;

@@ -1,0 +1,954 @@
+//! `watch.yml`: what to collect, the rules, routing and receivers.
+//!
+//! Every key is checked (unknown keys are errors with a "did you mean"), and
+//! every error points at `file:line:col`, so a broken edit can be rejected
+//! while the previous configuration stays active.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{did_you_mean, LocError};
+use crate::yaml::{Loc, Node, NodeKind};
+
+pub type Labels = BTreeMap<String, String>;
+
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    pub file: PathBuf,
+    /// Collection interval of every host.
+    pub interval: Duration,
+    /// A host without a sample for this long is `host_down`.
+    pub host_down_after: Duration,
+    /// Inventory pattern of the watched hosts.
+    pub hosts: String,
+    /// SQLite state file (samples, alerts, silences, outbox).
+    pub state: PathBuf,
+    /// Samples kept in memory per series.
+    pub ring_size: usize,
+    /// Samples are averaged into buckets of this size before they are persisted.
+    pub persist_every: Duration,
+    pub services: Vec<String>,
+    pub custom: Vec<CustomMetric>,
+    pub rules: Vec<Rule>,
+    pub route: Route,
+    pub receivers: Vec<Receiver>,
+    pub inhibit: Vec<InhibitRule>,
+    /// Undelivered notifications older than this are dropped (and reported).
+    pub outbox_max_age: Duration,
+    /// Upper bound of the exponential retry backoff.
+    pub retry_max_backoff: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomMetric {
+    pub name: String,
+    pub command: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub loc: Loc,
+    pub metric: String,
+    pub matchers: Vec<Matcher>,
+    pub kind: RuleKind,
+    pub for_: Duration,
+    pub keep_firing_for: Duration,
+    pub severity: String,
+    pub labels: Labels,
+    pub summary: String,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleKind {
+    Threshold(Cmp),
+    /// Per-second rate of change over a window.
+    Rate {
+        window: Duration,
+        cmp: Cmp,
+    },
+    /// Absolute change over a window.
+    Delta {
+        window: Duration,
+        cmp: Cmp,
+    },
+    /// No sample of a known series for this long.
+    Absent(Duration),
+    /// |x - EWMA| / max(stddev, min_stddev) above `z`, after `warmup` samples.
+    Anomaly {
+        alpha: f64,
+        z: f64,
+        warmup: usize,
+        min_stddev: f64,
+    },
+    /// Linear regression over `window`, extrapolated `horizon` ahead.
+    Predict {
+        window: Duration,
+        horizon: Duration,
+        cmp: Cmp,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cmp {
+    pub op: Op,
+    pub value: f64,
+}
+
+impl Cmp {
+    pub fn test(&self, x: f64) -> bool {
+        match self.op {
+            Op::Gt => x > self.value,
+            Op::Ge => x >= self.value,
+            Op::Lt => x < self.value,
+            Op::Le => x <= self.value,
+            Op::Eq => x == self.value,
+            Op::Ne => x != self.value,
+        }
+    }
+
+    /// `> 90`, `<=5`, `== 0`.
+    pub fn parse(s: &str) -> Result<Cmp, String> {
+        let s = s.trim();
+        let (op, rest) = [
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+        ]
+        .iter()
+        .find_map(|(p, op)| s.strip_prefix(p).map(|r| (*op, r)))
+        .ok_or_else(|| format!("`{s}` is not a comparison; write e.g. `> 90` or `<= 5`"))?;
+        let value = rest
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`{}` in `{s}` is not a number", rest.trim()))?;
+        Ok(Cmp { op, value })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum MatchOp {
+    Eq,
+    Ne,
+    Re(regex::Regex),
+    NotRe(regex::Regex),
+}
+
+/// A label matcher: `name=value`, `name!=value`, `name=~regex`, `name!~regex`.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub name: String,
+    pub value: String,
+    pub op: MatchOp,
+}
+
+impl Matcher {
+    pub fn eq(name: &str, value: &str) -> Matcher {
+        Matcher {
+            name: name.into(),
+            value: value.into(),
+            op: MatchOp::Eq,
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Matcher, String> {
+        let pos = s
+            .find(['=', '!'])
+            .ok_or_else(|| format!("matcher `{s}` needs name=value, name!=value, name=~regex or name!~regex"))?;
+        let name = s[..pos].trim().to_string();
+        let rest = &s[pos..];
+        let (kind, value) = if let Some(v) = rest.strip_prefix("=~") {
+            ("=~", v)
+        } else if let Some(v) = rest.strip_prefix("!~") {
+            ("!~", v)
+        } else if let Some(v) = rest.strip_prefix("!=") {
+            ("!=", v)
+        } else if let Some(v) = rest.strip_prefix('=') {
+            ("=", v)
+        } else {
+            return Err(format!("matcher `{s}`: expected =, !=, =~ or !~ after `{name}`"));
+        };
+        if name.is_empty() {
+            return Err(format!("matcher `{s}` has no label name"));
+        }
+        let value = value.trim().trim_matches('"').to_string();
+        let re = |v: &str| regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| format!("matcher `{s}`: {e}"));
+        let op = match kind {
+            "=" => MatchOp::Eq,
+            "!=" => MatchOp::Ne,
+            "=~" => MatchOp::Re(re(&value)?),
+            _ => MatchOp::NotRe(re(&value)?),
+        };
+        Ok(Matcher { name, value, op })
+    }
+
+    pub fn matches(&self, labels: &Labels) -> bool {
+        let v = labels.get(&self.name).map(String::as_str).unwrap_or("");
+        match &self.op {
+            MatchOp::Eq => v == self.value,
+            MatchOp::Ne => v != self.value,
+            MatchOp::Re(r) => r.is_match(v),
+            MatchOp::NotRe(r) => !r.is_match(v),
+        }
+    }
+}
+
+impl std::fmt::Display for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let op = match self.op {
+            MatchOp::Eq => "=",
+            MatchOp::Ne => "!=",
+            MatchOp::Re(_) => "=~",
+            MatchOp::NotRe(_) => "!~",
+        };
+        write!(f, "{}{}{}", self.name, op, self.value)
+    }
+}
+
+pub fn matches_all(matchers: &[Matcher], labels: &Labels) -> bool {
+    matchers.iter().all(|m| m.matches(labels))
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub receiver: String,
+    pub matchers: Vec<Matcher>,
+    pub group_by: Vec<String>,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    pub repeat_interval: Duration,
+    /// Keep matching later sibling routes after this one matched.
+    pub continue_: bool,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    None,
+    StartTls,
+    Tls,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    pub to: Vec<String>,
+    pub from: String,
+    pub smarthost: String,
+    pub port: u16,
+    pub tls: Tls,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    pub name: String,
+    pub email: Option<EmailConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// Alerts matching `target` are suppressed while an alert matching `source`
+/// fires with the same values of the `equal` labels.
+#[derive(Debug, Clone)]
+pub struct InhibitRule {
+    pub source: Vec<Matcher>,
+    pub target: Vec<Matcher>,
+    pub equal: Vec<String>,
+}
+
+/// Parse a duration: `500ms`, `10s`, `5m`, `4h`, `2d`, `1h30m`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<f64>() {
+        if n >= 0.0 && n.is_finite() {
+            return Ok(Duration::from_secs_f64(n));
+        }
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err("empty duration".into());
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("`{s}` needs a unit (ms, s, m, h, d)"))?;
+        let n: f64 = rest[..num_end]
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 5m, 4h)"))?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            "w" => 604800.0,
+            u => return Err(format!("unknown unit `{u}` in `{s}` (use ms, s, m, h, d, w)")),
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Reads a mapping, remembering which keys were used so the rest can be reported.
+struct MapReader<'a> {
+    node: &'a Node,
+    what: &'static str,
+    allowed: &'static [&'static str],
+}
+
+impl<'a> MapReader<'a> {
+    fn new(node: &'a Node, what: &'static str, allowed: &'static [&'static str]) -> Result<Self, LocError> {
+        if node.as_map().is_none() {
+            return Err(LocError::new(
+                node.loc.clone(),
+                format!("{what} must be a mapping, not a {}", node.type_name()),
+            ));
+        }
+        for (key, k, _) in node.map_entries() {
+            if !allowed.contains(&key.as_str()) {
+                let mut e = LocError::new(k.loc.clone(), format!("unknown key `{key}` in {what}"));
+                if let Some(s) = did_you_mean(&key, allowed.iter().copied()) {
+                    e = e.with_hint(format!("did you mean `{s}`?"));
+                } else {
+                    e = e.with_hint(format!("allowed keys: {}", allowed.join(", ")));
+                }
+                return Err(e);
+            }
+        }
+        Ok(MapReader { node, what, allowed })
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Node> {
+        debug_assert!(self.allowed.contains(&key));
+        self.node.get(key).filter(|n| !n.is_null())
+    }
+
+    fn req(&self, key: &str) -> Result<&'a Node, LocError> {
+        self.get(key)
+            .ok_or_else(|| LocError::new(self.node.loc.clone(), format!("{} needs `{key}`", self.what)))
+    }
+
+    fn str(&self, key: &str) -> Result<Option<String>, LocError> {
+        self.get(key).map(scalar).transpose()
+    }
+
+    fn duration(&self, key: &str, default: Duration) -> Result<Duration, LocError> {
+        match self.get(key) {
+            Some(n) => duration(n),
+            None => Ok(default),
+        }
+    }
+
+    fn f64(&self, key: &str, default: f64) -> Result<f64, LocError> {
+        match self.get(key) {
+            Some(n) => number(n),
+            None => Ok(default),
+        }
+    }
+}
+
+fn scalar(n: &Node) -> Result<String, LocError> {
+    n.scalar_string()
+        .ok_or_else(|| LocError::new(n.loc.clone(), format!("expected a string, not a {}", n.type_name())))
+}
+
+fn number(n: &Node) -> Result<f64, LocError> {
+    match &n.kind {
+        NodeKind::Int(i) => Ok(*i as f64),
+        NodeKind::Float(f) => Ok(*f),
+        NodeKind::Str(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| LocError::new(n.loc.clone(), format!("`{s}` is not a number"))),
+        _ => Err(LocError::new(
+            n.loc.clone(),
+            format!("expected a number, not a {}", n.type_name()),
+        )),
+    }
+}
+
+fn duration(n: &Node) -> Result<Duration, LocError> {
+    let s = scalar(n)?;
+    parse_duration(&s).map_err(|e| LocError::new(n.loc.clone(), e))
+}
+
+fn cmp(n: &Node) -> Result<Cmp, LocError> {
+    Cmp::parse(&scalar(n)?).map_err(|e| LocError::new(n.loc.clone(), e))
+}
+
+fn str_list(n: &Node) -> Result<Vec<String>, LocError> {
+    match &n.kind {
+        NodeKind::Seq(items) => items.iter().map(scalar).collect(),
+        _ => Ok(vec![scalar(n)?]),
+    }
+}
+
+fn labels(n: &Node) -> Result<Labels, LocError> {
+    if n.as_map().is_none() {
+        return Err(LocError::new(
+            n.loc.clone(),
+            format!("expected a mapping of label names to values, not a {}", n.type_name()),
+        ));
+    }
+    let mut out = Labels::new();
+    for (k, _, v) in n.map_entries() {
+        out.insert(k, scalar(v)?);
+    }
+    Ok(out)
+}
+
+/// `match: {name: value}` (equality) or `matchers: ["name=~re", ...]`.
+fn matchers(eq: Option<&Node>, list: Option<&Node>) -> Result<Vec<Matcher>, LocError> {
+    let mut out = Vec::new();
+    if let Some(n) = eq {
+        for (k, v) in labels(n)? {
+            out.push(Matcher::eq(&k, &v));
+        }
+    }
+    if let Some(n) = list {
+        let items = n
+            .as_seq()
+            .ok_or_else(|| LocError::new(n.loc.clone(), "matchers must be a list of strings like `mount=~/srv.*`"))?;
+        for item in items {
+            let s = scalar(item)?;
+            out.push(Matcher::parse(&s).map_err(|e| LocError::new(item.loc.clone(), e))?);
+        }
+    }
+    Ok(out)
+}
+
+fn check_template(n: &Node) -> Result<String, LocError> {
+    let s = scalar(n)?;
+    let env = minijinja::Environment::new();
+    if let Err(e) = env.template_from_str(&s) {
+        return Err(LocError::new(n.loc.clone(), format!("invalid template: {e}")));
+    }
+    Ok(s)
+}
+
+const TOP_KEYS: &[&str] = &[
+    "interval",
+    "host_down_after",
+    "hosts",
+    "state",
+    "ring_size",
+    "persist_every",
+    "services",
+    "custom_metrics",
+    "rules",
+    "route",
+    "receivers",
+    "inhibit_rules",
+    "outbox_max_age",
+    "retry_max_backoff",
+];
+
+impl WatchConfig {
+    pub fn load(path: &Path) -> Result<WatchConfig, LocError> {
+        let root = crate::yaml::load_file(path)?;
+        Self::from_node(&root, path)
+    }
+
+    pub fn from_node(root: &Node, path: &Path) -> Result<WatchConfig, LocError> {
+        let r = MapReader::new(root, "the watch configuration", TOP_KEYS)?;
+        let interval = r.duration("interval", Duration::from_secs(10))?;
+        if interval < Duration::from_millis(100) {
+            let loc = r.get("interval").map(|n| n.loc.clone()).unwrap_or(root.loc.clone());
+            return Err(LocError::new(loc, "interval must be at least 100ms"));
+        }
+        let host_down_after = r.duration("host_down_after", interval * 3)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let state = match r.str("state")? {
+            Some(s) => base.join(s),
+            None => base.join("watch.db"),
+        };
+        let ring_size = r.f64("ring_size", 720.0)?.max(8.0) as usize;
+        let persist_every = r.duration("persist_every", Duration::from_secs(60))?;
+        let services = match r.get("services") {
+            Some(n) => str_list(n)?,
+            None => Vec::new(),
+        };
+        for (i, s) in services.iter().enumerate() {
+            if !s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
+                let loc = r
+                    .get("services")
+                    .and_then(|n| n.as_seq())
+                    .and_then(|s| s.get(i))
+                    .map(|n| n.loc.clone())
+                    .unwrap_or(root.loc.clone());
+                return Err(LocError::new(loc, format!("`{s}` is not a service name")));
+            }
+        }
+        let mut custom = Vec::new();
+        if let Some(n) = r.get("custom_metrics") {
+            let items = n
+                .as_seq()
+                .ok_or_else(|| LocError::new(n.loc.clone(), "custom_metrics must be a list"))?;
+            for item in items {
+                let m = MapReader::new(item, "a custom metric", &["name", "command"])?;
+                let name = scalar(m.req("name")?)?;
+                if !valid_metric_name(&name) {
+                    return Err(LocError::new(
+                        m.req("name")?.loc.clone(),
+                        format!("`{name}` is not a valid metric name ([a-zA-Z_][a-zA-Z0-9_]*)"),
+                    ));
+                }
+                custom.push(CustomMetric {
+                    name,
+                    command: scalar(m.req("command")?)?,
+                });
+            }
+        }
+        let mut rules = Vec::new();
+        if let Some(n) = r.get("rules") {
+            let items = n
+                .as_seq()
+                .ok_or_else(|| LocError::new(n.loc.clone(), "rules must be a list"))?;
+            for item in items {
+                rules.push(parse_rule(item)?);
+            }
+        }
+        let mut receivers = Vec::new();
+        if let Some(n) = r.get("receivers") {
+            let items = n
+                .as_seq()
+                .ok_or_else(|| LocError::new(n.loc.clone(), "receivers must be a list"))?;
+            for item in items {
+                let rc = parse_receiver(item)?;
+                if receivers.iter().any(|x: &Receiver| x.name == rc.name) {
+                    return Err(LocError::new(
+                        item.loc.clone(),
+                        format!("receiver `{}` is defined twice", rc.name),
+                    ));
+                }
+                receivers.push(rc);
+            }
+        }
+        let route = match r.get("route") {
+            Some(n) => parse_route(n, None)?,
+            None => {
+                let Some(first) = receivers.first() else {
+                    return Err(LocError::new(
+                        root.loc.clone(),
+                        "the watch configuration needs `receivers` (and optionally `route`)",
+                    ));
+                };
+                Route {
+                    receiver: first.name.clone(),
+                    matchers: Vec::new(),
+                    group_by: vec!["alertname".into(), "host".into()],
+                    group_wait: Duration::from_secs(30),
+                    group_interval: Duration::from_secs(300),
+                    repeat_interval: Duration::from_secs(4 * 3600),
+                    continue_: false,
+                    routes: Vec::new(),
+                }
+            }
+        };
+        check_receivers(&route, &receivers, r.get("route").unwrap_or(root))?;
+        let mut inhibit = vec![InhibitRule {
+            source: vec![Matcher::eq("alertname", "host_down")],
+            target: vec![Matcher {
+                name: "alertname".into(),
+                value: "host_down".into(),
+                op: MatchOp::Ne,
+            }],
+            equal: vec!["host".into()],
+        }];
+        if let Some(n) = r.get("inhibit_rules") {
+            let items = n
+                .as_seq()
+                .ok_or_else(|| LocError::new(n.loc.clone(), "inhibit_rules must be a list"))?;
+            for item in items {
+                let m = MapReader::new(
+                    item,
+                    "an inhibit rule",
+                    &[
+                        "source_match",
+                        "source_matchers",
+                        "target_match",
+                        "target_matchers",
+                        "equal",
+                    ],
+                )?;
+                inhibit.push(InhibitRule {
+                    source: matchers(m.get("source_match"), m.get("source_matchers"))?,
+                    target: matchers(m.get("target_match"), m.get("target_matchers"))?,
+                    equal: m.get("equal").map(str_list).transpose()?.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(WatchConfig {
+            file: path.to_path_buf(),
+            interval,
+            host_down_after,
+            hosts: r.str("hosts")?.unwrap_or_else(|| "all".into()),
+            state,
+            ring_size,
+            persist_every,
+            services,
+            custom,
+            rules,
+            route,
+            receivers,
+            inhibit,
+            outbox_max_age: r.duration("outbox_max_age", Duration::from_secs(24 * 3600))?,
+            retry_max_backoff: r.duration("retry_max_backoff", Duration::from_secs(300))?,
+        })
+    }
+
+    /// The parts of the configuration that the remote collector loop depends on.
+    pub fn collection_key(&self) -> String {
+        format!(
+            "{:?}|{:?}|{:?}|{}",
+            self.interval, self.services, self.custom, self.hosts
+        )
+    }
+
+    pub fn receiver(&self, name: &str) -> Option<&Receiver> {
+        self.receivers.iter().find(|r| r.name == name)
+    }
+}
+
+pub fn valid_metric_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+const RULE_KEYS: &[&str] = &[
+    "alert",
+    "metric",
+    "match",
+    "matchers",
+    "threshold",
+    "rate",
+    "delta",
+    "window",
+    "absent",
+    "anomaly",
+    "predict",
+    "for",
+    "keep_firing_for",
+    "severity",
+    "labels",
+    "summary",
+    "description",
+];
+
+fn parse_rule(n: &Node) -> Result<Rule, LocError> {
+    let r = MapReader::new(n, "a rule", RULE_KEYS)?;
+    let name = scalar(r.req("alert")?)?;
+    let metric_node = r.req("metric")?;
+    let metric = scalar(metric_node)?;
+    if !valid_metric_name(&metric) {
+        return Err(LocError::new(
+            metric_node.loc.clone(),
+            format!("`{metric}` is not a metric name"),
+        ));
+    }
+    let window = r.duration("window", Duration::from_secs(300))?;
+    let mut kinds = Vec::new();
+    if let Some(t) = r.get("threshold") {
+        kinds.push(RuleKind::Threshold(cmp(t)?));
+    }
+    if let Some(t) = r.get("rate") {
+        kinds.push(RuleKind::Rate { window, cmp: cmp(t)? });
+    }
+    if let Some(t) = r.get("delta") {
+        kinds.push(RuleKind::Delta { window, cmp: cmp(t)? });
+    }
+    if let Some(t) = r.get("absent") {
+        kinds.push(RuleKind::Absent(duration(t)?));
+    }
+    if let Some(t) = r.get("anomaly") {
+        let a = MapReader::new(t, "anomaly", &["alpha", "z", "warmup", "min_stddev"])?;
+        let alpha = a.f64("alpha", 0.1)?;
+        if !(alpha > 0.0 && alpha <= 1.0) {
+            return Err(LocError::new(a.req("alpha")?.loc.clone(), "alpha must be in (0, 1]"));
+        }
+        kinds.push(RuleKind::Anomaly {
+            alpha,
+            z: a.f64("z", 4.0)?,
+            warmup: a.f64("warmup", 30.0)?.max(2.0) as usize,
+            min_stddev: a.f64("min_stddev", 0.01)?.max(1e-9),
+        });
+    }
+    if let Some(t) = r.get("predict") {
+        let p = MapReader::new(t, "predict", &["window", "horizon", "threshold"])?;
+        kinds.push(RuleKind::Predict {
+            window: p.duration("window", Duration::from_secs(3600))?,
+            horizon: duration(p.req("horizon")?)?,
+            cmp: cmp(p.req("threshold")?)?,
+        });
+    }
+    let kind = match kinds.len() {
+        1 => kinds.remove(0),
+        0 => {
+            return Err(LocError::new(
+                n.loc.clone(),
+                format!("rule `{name}` needs one of threshold, rate, delta, absent, anomaly, predict"),
+            ))
+        }
+        _ => {
+            return Err(LocError::new(
+                n.loc.clone(),
+                format!("rule `{name}` has more than one of threshold, rate, delta, absent, anomaly, predict"),
+            )
+            .with_hint("write one rule per condition"))
+        }
+    };
+    let summary = match r.get("summary") {
+        Some(s) => check_template(s)?,
+        None => "{{ alertname }} on {{ labels.host }}: {{ metric }} = {{ value | round(2) }}".into(),
+    };
+    let description = match r.get("description") {
+        Some(s) => check_template(s)?,
+        None => String::new(),
+    };
+    Ok(Rule {
+        name,
+        loc: n.loc.clone(),
+        metric,
+        matchers: matchers(r.get("match"), r.get("matchers"))?,
+        kind,
+        for_: r.duration("for", Duration::ZERO)?,
+        keep_firing_for: r.duration("keep_firing_for", Duration::ZERO)?,
+        severity: r.str("severity")?.unwrap_or_else(|| "warning".into()),
+        labels: r.get("labels").map(labels).transpose()?.unwrap_or_default(),
+        summary,
+        description,
+    })
+}
+
+fn parse_route(n: &Node, parent: Option<&Route>) -> Result<Route, LocError> {
+    let r = MapReader::new(
+        n,
+        "a route",
+        &[
+            "receiver",
+            "match",
+            "matchers",
+            "group_by",
+            "group_wait",
+            "group_interval",
+            "repeat_interval",
+            "continue",
+            "routes",
+        ],
+    )?;
+    let receiver = match (r.str("receiver")?, parent) {
+        (Some(s), _) => s,
+        (None, Some(p)) => p.receiver.clone(),
+        (None, None) => return Err(LocError::new(n.loc.clone(), "the top route needs `receiver`")),
+    };
+    let mut route = Route {
+        receiver,
+        matchers: matchers(r.get("match"), r.get("matchers"))?,
+        group_by: match r.get("group_by") {
+            Some(g) => str_list(g)?,
+            None => parent
+                .map(|p| p.group_by.clone())
+                .unwrap_or_else(|| vec!["alertname".into(), "host".into()]),
+        },
+        group_wait: r.duration("group_wait", parent.map_or(Duration::from_secs(30), |p| p.group_wait))?,
+        group_interval: r.duration(
+            "group_interval",
+            parent.map_or(Duration::from_secs(300), |p| p.group_interval),
+        )?,
+        repeat_interval: r.duration(
+            "repeat_interval",
+            parent.map_or(Duration::from_secs(4 * 3600), |p| p.repeat_interval),
+        )?,
+        continue_: match r.get("continue") {
+            Some(c) => matches!(c.kind, NodeKind::Bool(true)),
+            None => false,
+        },
+        routes: Vec::new(),
+    };
+    if let Some(children) = r.get("routes") {
+        let items = children
+            .as_seq()
+            .ok_or_else(|| LocError::new(children.loc.clone(), "routes must be a list"))?;
+        let mut out = Vec::new();
+        for c in items {
+            out.push(parse_route(c, Some(&route))?);
+        }
+        route.routes = out;
+    }
+    Ok(route)
+}
+
+fn check_receivers(route: &Route, receivers: &[Receiver], at: &Node) -> Result<(), LocError> {
+    if !receivers.iter().any(|r| r.name == route.receiver) {
+        let mut e = LocError::new(
+            at.loc.clone(),
+            format!("route uses unknown receiver `{}`", route.receiver),
+        );
+        if let Some(s) = did_you_mean(&route.receiver, receivers.iter().map(|r| r.name.as_str())) {
+            e = e.with_hint(format!("did you mean `{s}`?"));
+        }
+        return Err(e);
+    }
+    for c in &route.routes {
+        check_receivers(c, receivers, at)?;
+    }
+    Ok(())
+}
+
+fn parse_receiver(n: &Node) -> Result<Receiver, LocError> {
+    let r = MapReader::new(n, "a receiver", &["name", "email", "webhook"])?;
+    let name = scalar(r.req("name")?)?;
+    let email = match r.get("email") {
+        Some(e) => {
+            let m = MapReader::new(
+                e,
+                "email",
+                &["to", "from", "smarthost", "tls", "username", "password", "timeout"],
+            )?;
+            let to = str_list(m.req("to")?)?;
+            let from = scalar(m.req("from")?)?;
+            for addr in to.iter().chain(std::iter::once(&from)) {
+                if addr.parse::<lettre::message::Mailbox>().is_err() {
+                    return Err(LocError::new(
+                        e.loc.clone(),
+                        format!("`{addr}` is not an email address"),
+                    ));
+                }
+            }
+            let host_node = m.req("smarthost")?;
+            let smarthost = scalar(host_node)?;
+            let (host, port) = match smarthost.rsplit_once(':') {
+                Some((h, p)) => (
+                    h.trim_matches(['[', ']']).to_string(),
+                    p.parse::<u16>()
+                        .map_err(|_| LocError::new(host_node.loc.clone(), format!("bad port in `{smarthost}`")))?,
+                ),
+                None => (smarthost.clone(), 25),
+            };
+            let tls = match m.str("tls")?.as_deref() {
+                None | Some("none") => Tls::None,
+                Some("starttls") => Tls::StartTls,
+                Some("tls") => Tls::Tls,
+                Some(other) => {
+                    return Err(LocError::new(
+                        m.req("tls")?.loc.clone(),
+                        format!("tls must be none, starttls or tls, not `{other}`"),
+                    ))
+                }
+            };
+            Some(EmailConfig {
+                to,
+                from,
+                smarthost: host,
+                port,
+                tls,
+                username: m.str("username")?,
+                password: m.str("password")?,
+                timeout: m.duration("timeout", Duration::from_secs(10))?,
+            })
+        }
+        None => None,
+    };
+    let webhook = match r.get("webhook") {
+        Some(w) => {
+            let m = MapReader::new(w, "webhook", &["url", "secret", "timeout"])?;
+            let url_node = m.req("url")?;
+            let url = scalar(url_node)?;
+            super::http::parse_url(&url).map_err(|e| LocError::new(url_node.loc.clone(), e))?;
+            Some(WebhookConfig {
+                url,
+                secret: m.str("secret")?,
+                timeout: m.duration("timeout", Duration::from_secs(10))?,
+            })
+        }
+        None => None,
+    };
+    if email.is_none() && webhook.is_none() {
+        return Err(LocError::new(
+            n.loc.clone(),
+            format!("receiver `{name}` needs `email` or `webhook`"),
+        ));
+    }
+    Ok(Receiver { name, email, webhook })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(src: &str) -> Result<WatchConfig, LocError> {
+        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
+        WatchConfig::from_node(&n, Path::new("/x/w.yml"))
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("5x").is_err());
+    }
+
+    #[test]
+    fn matchers_parse() {
+        let m = Matcher::parse("mount=~/srv.*").unwrap();
+        let mut l = Labels::new();
+        l.insert("mount".into(), "/srv/fill".into());
+        assert!(m.matches(&l));
+        assert!(!Matcher::parse("mount!=/srv/fill").unwrap().matches(&l));
+        assert!(Matcher::parse("novalue").is_err());
+    }
+
+    #[test]
+    fn full_config_and_located_errors() {
+        let ok = "interval: 1s\nrules:\n  - alert: Disk\n    metric: disk_used_pct\n    threshold: '> 90'\n    for: 5m\nreceivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n";
+        let c = load(ok).unwrap();
+        assert_eq!(
+            c.rules[0].kind,
+            RuleKind::Threshold(Cmp {
+                op: Op::Gt,
+                value: 90.0
+            })
+        );
+        assert_eq!(c.route.receiver, "ops");
+        assert_eq!(c.state, PathBuf::from("/x/watch.db"));
+        let bad = ok.replace("threshold: '> 90'", "treshold: '> 90'");
+        let e = load(&bad).unwrap_err();
+        assert_eq!((e.loc.line, e.loc.col), (5, 5));
+        assert!(e.hint.unwrap().contains("threshold"));
+        let e = load(&ok.replace("'> 90'", "'>> 90'")).unwrap_err();
+        assert!(e.msg.contains("not a number"), "{}", e.msg);
+        let e = load(&ok.replace("for: 5m", "for: 5 parsecs")).unwrap_err();
+        assert_eq!(e.loc.line, 6);
+    }
+}

@@ -1,0 +1,200 @@
+//! A minimal HTTP/1.1 client (POST JSON to a webhook) and server (the status
+//! endpoint). Small on purpose: plain HTTP, `Content-Length` bodies,
+//! `Connection: close`; enough for loopback receivers and monitoring scrapes
+//! without an HTTP stack's build cost.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Url {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+/// `http://host[:port][/path]`. HTTPS is not supported by this client.
+pub fn parse_url(url: &str) -> Result<Url, String> {
+    let rest = match url.strip_prefix("http://") {
+        Some(r) => r,
+        None if url.starts_with("https://") => {
+            return Err(format!(
+                "`{url}`: https webhooks are not supported yet; use http:// (e.g. through a local TLS proxy)"
+            ))
+        }
+        None => return Err(format!("`{url}` is not an http:// URL")),
+    };
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+        let (h, p) = h.split_once(']').ok_or_else(|| format!("`{url}`: unclosed ["))?;
+        (h.to_string(), p.strip_prefix(':').unwrap_or("80"))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), p),
+            None => (hostport.to_string(), "80"),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("`{url}` has no host"));
+    }
+    let port = port.parse().map_err(|_| format!("`{url}`: bad port `{port}`"))?;
+    Ok(Url {
+        host,
+        port,
+        path: path.to_string(),
+    })
+}
+
+/// POST `body`; returns the status code. Errors are transport errors.
+pub async fn post(url: &str, headers: &[(String, String)], body: &[u8], timeout: Duration) -> Result<u16, String> {
+    let u = parse_url(url)?;
+    let fut = async {
+        let mut s = TcpStream::connect((u.host.as_str(), u.port))
+            .await
+            .map_err(|e| format!("cannot connect to {}:{}: {e}", u.host, u.port))?;
+        let mut req = format!(
+            "POST {} HTTP/1.1\r\nHost: {}:{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: rigger-watch\r\n",
+            u.path,
+            u.host,
+            u.port,
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+        s.write_all(body).await.map_err(|e| e.to_string())?;
+        let mut resp = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Only the status line matters; stop reading once it is complete.
+        loop {
+            let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                break;
+            }
+            resp.extend_from_slice(&buf[..n]);
+            if resp.windows(2).any(|w| w == b"\r\n") || resp.len() > 64 * 1024 {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&resp);
+        let line = text.lines().next().unwrap_or("");
+        line.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .ok_or_else(|| format!("bad HTTP response `{}`", line.chars().take(80).collect::<String>()))
+    };
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| format!("timed out after {}s", timeout.as_secs_f64()))?
+}
+
+/// A response: status, content type, body.
+pub type Response = (u16, &'static str, String);
+
+/// Serve GET requests with `handler(path)` until the listener fails.
+pub async fn serve<F>(listener: TcpListener, handler: F)
+where
+    F: Fn(&str) -> Response + Send + Sync + Clone + 'static,
+{
+    loop {
+        let Ok((mut sock, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 2048];
+            let read = async {
+                loop {
+                    let n = sock.read(&mut chunk).await.ok()?;
+                    if n == 0 {
+                        return None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        return Some(());
+                    }
+                    if buf.len() > 16 * 1024 {
+                        return None;
+                    }
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(5), read)
+                .await
+                .ok()
+                .flatten()
+                .is_none()
+            {
+                return;
+            }
+            let head = String::from_utf8_lossy(&buf);
+            let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+            let method = parts.next().unwrap_or("");
+            let path = parts.next().unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+            let (code, ctype, body) = if method == "GET" || method == "HEAD" {
+                handler(&path)
+            } else {
+                (405, "text/plain", "method not allowed\n".into())
+            };
+            let reason = match code {
+                200 => "OK",
+                404 => "Not Found",
+                405 => "Method Not Allowed",
+                503 => "Service Unavailable",
+                _ => "Status",
+            };
+            let resp = format!(
+                "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+            if method != "HEAD" {
+                let _ = sock.write_all(body.as_bytes()).await;
+            }
+            let _ = sock.shutdown().await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:8080/hook?x=1").unwrap(),
+            Url {
+                host: "127.0.0.1".into(),
+                port: 8080,
+                path: "/hook?x=1".into()
+            }
+        );
+        assert_eq!(parse_url("http://[::1]/").unwrap().port, 80);
+        assert!(parse_url("https://x/").unwrap_err().contains("not supported"));
+        assert!(parse_url("ftp://x").is_err());
+    }
+
+    #[tokio::test]
+    async fn client_and_server_roundtrip() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(serve(l, |p: &str| match p {
+            "/health" => (200, "text/plain", "ok\n".to_string()),
+            _ => (404, "text/plain", "no\n".to_string()),
+        }));
+        let url = format!("http://127.0.0.1:{port}/health");
+        // The server answers POST with 405: proves the status line is parsed.
+        assert_eq!(post(&url, &[], b"{}", Duration::from_secs(5)).await.unwrap(), 405);
+        let refused = post("http://127.0.0.1:1/x", &[], b"{}", Duration::from_secs(5)).await;
+        assert!(refused.unwrap_err().contains("cannot connect"));
+    }
+}

@@ -1,0 +1,870 @@
+//! `rigger watch`: collect metrics over persistent SSH, detect, alert.
+//!
+//! ```text
+//! collectors (one remote loop per host) ─▶ Store (rings + SQLite)
+//!   ─▶ detectors (rules) ─▶ AlertEngine (life cycle, silences, inhibition, groups)
+//!   ─▶ outbox (SQLite) ─▶ delivery task (email, webhook; retried with backoff)
+//! ```
+//! The controller loop owns the store and the alert engine; the delivery task
+//! has its own SQLite connection so a slow SMTP server never delays
+//! collection. See docs/watch.md for the configuration and JSON schemas.
+
+pub mod alert;
+pub mod collect;
+pub mod config;
+pub mod detect;
+pub mod http;
+pub mod state;
+pub mod store;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{mpsc, watch as tokio_watch};
+
+use crate::cli::{SilenceAction, WatchArgs, WatchCommand};
+use crate::error::AppError;
+use crate::exec::conn_pool::{ConnDefaults, ConnPool};
+use crate::template::Templar;
+use collect::{now_secs, HostEvent};
+use config::{Labels, Matcher, RuleKind, WatchConfig};
+use detect::Detectors;
+use state::{ActiveSilence, AlertEngine, AlertState, NlogEntry, Observation, StepOutput};
+use store::{Db, Silence, Store};
+
+/// Exit code of `--once` when at least one alert fires.
+pub const EXIT_FIRING: i32 = 2;
+
+fn config_path(a: &WatchArgs) -> Result<PathBuf, AppError> {
+    a.config
+        .clone()
+        .ok_or_else(|| AppError::Usage("rigger watch needs -c/--config FILE (the watch configuration)".into()))
+}
+
+fn state_path(a: &WatchArgs, cfg: &WatchConfig) -> PathBuf {
+    a.state.clone().unwrap_or_else(|| cfg.state.clone())
+}
+
+fn log(msg: impl AsRef<str>) {
+    println!("watch: {}", msg.as_ref());
+}
+
+pub async fn run(a: WatchArgs, _verbosity: u8) -> Result<i32, AppError> {
+    let path = config_path(&a)?;
+    let cfg = WatchConfig::load(&path)?;
+    if let Some(WatchCommand::Silence(s)) = &a.command {
+        return silence(&a, &cfg, &s.action);
+    }
+    if a.check_config {
+        println!(
+            "{}: OK ({} rules, {} receivers, interval {}s)",
+            path.display(),
+            cfg.rules.len(),
+            cfg.receivers.len(),
+            cfg.interval.as_secs_f64()
+        );
+        return Ok(0);
+    }
+    Controller::start(a, cfg).await
+}
+
+fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i32, AppError> {
+    let db = Db::open(&state_path(a, cfg)).map_err(AppError::Other)?;
+    let now = now_secs();
+    match action {
+        SilenceAction::Add {
+            matchers,
+            duration,
+            comment,
+            author,
+        } => {
+            if matchers.is_empty() {
+                return Err(AppError::Usage(
+                    "silence add needs at least one matcher (e.g. host=web1)".into(),
+                ));
+            }
+            for m in matchers {
+                Matcher::parse(m).map_err(AppError::Usage)?;
+            }
+            let d = config::parse_duration(duration).map_err(|e| AppError::Usage(format!("--duration: {e}")))?;
+            let s = Silence {
+                id: 0,
+                matchers: matchers.clone(),
+                starts: now,
+                ends: now + d.as_secs_f64(),
+                comment: comment.clone().unwrap_or_default(),
+                created_by: author.clone().unwrap_or_else(crate::connection::default_user),
+            };
+            let id = db.add_silence(&s).map_err(AppError::Other)?;
+            println!(
+                "silence {id} added until {}: {}",
+                alert::rfc3339(s.ends),
+                matchers.join(", ")
+            );
+        }
+        SilenceAction::List { all, json } => {
+            let list: Vec<Silence> = db
+                .silences()
+                .map_err(AppError::Other)?
+                .into_iter()
+                .filter(|s| *all || s.ends > now)
+                .collect();
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            } else if list.is_empty() {
+                println!("no silences");
+            } else {
+                for s in list {
+                    let state = if s.ends <= now { "expired" } else { "active" };
+                    println!(
+                        "{:>4}  {:<8} until {}  {}  {}",
+                        s.id,
+                        state,
+                        alert::rfc3339(s.ends),
+                        s.matchers.join(","),
+                        s.comment
+                    );
+                }
+            }
+        }
+        SilenceAction::Expire { id } => {
+            if !db.expire_silence(*id, now).map_err(AppError::Other)? {
+                return Err(AppError::Usage(format!("no silence with id {id}")));
+            }
+            println!("silence {id} expired");
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Debug, Clone, Default)]
+struct HostState {
+    last_seen: f64,
+    /// A round arrived since rigger started: until then the host's alerts keep
+    /// their restored state instead of resolving on old samples.
+    sampled: bool,
+    connected: bool,
+    last_error: Option<String>,
+}
+
+/// What the status endpoint serves.
+#[derive(Default)]
+struct Shared {
+    alerts: serde_json::Value,
+    health: serde_json::Value,
+}
+
+struct Controller {
+    args: WatchArgs,
+    cfg: Arc<WatchConfig>,
+    db: Db,
+    store: Arc<Mutex<Store>>,
+    engine: AlertEngine,
+    detectors: Detectors,
+    templar: Templar,
+    hosts: BTreeMap<String, HostState>,
+    inventory: crate::inventory::Inventory,
+    pool: Arc<ConnPool>,
+    collectors: Vec<tokio::task::JoinHandle<()>>,
+    tx: mpsc::Sender<HostEvent>,
+    shared: Arc<Mutex<Shared>>,
+    cfg_tx: tokio_watch::Sender<Arc<WatchConfig>>,
+    reloads: u64,
+    reload_error: Option<String>,
+    started: f64,
+}
+
+impl Controller {
+    async fn start(a: WatchArgs, cfg: WatchConfig) -> Result<i32, AppError> {
+        let once = a.once;
+        let state = state_path(&a, &cfg);
+        let db = Db::open(&state).map_err(AppError::Other)?;
+        let inventory = crate::inventory::Inventory::load(&a.inventory)?;
+        let mut store = Store::new(cfg.ring_size, cfg.persist_every.as_secs_f64());
+        store.restore(db.load_samples(cfg.ring_size).map_err(AppError::Other)?);
+        let alerts = db
+            .load_kv("alerts")
+            .map_err(AppError::Other)?
+            .into_iter()
+            .filter_map(|(_, d)| serde_json::from_str(&d).ok())
+            .collect();
+        let nlog: Vec<(String, NlogEntry)> = db
+            .load_kv("nlog")
+            .map_err(AppError::Other)?
+            .into_iter()
+            .filter_map(|(k, d)| serde_json::from_str(&d).ok().map(|e| (k, e)))
+            .collect();
+        let hkc = match a.host_key_checking.to_ascii_lowercase().as_str() {
+            "false" | "no" => crate::connection::HostKeyChecking::Off,
+            other => other.parse().map_err(AppError::Usage)?,
+        };
+        let pool = Arc::new(ConnPool::new(ConnDefaults {
+            user: a.user.clone(),
+            private_key: a.private_key.clone(),
+            host_key_checking: hkc,
+            known_hosts: a.known_hosts.clone(),
+            connect_timeout: Duration::from_secs(a.timeout.max(1)),
+            ..Default::default()
+        }));
+        let (tx, rx) = mpsc::channel(1024);
+        let cfg = Arc::new(cfg);
+        let (cfg_tx, cfg_rx) = tokio_watch::channel(cfg.clone());
+        let now = now_secs();
+        let mut c = Controller {
+            args: a,
+            cfg,
+            db,
+            store: Arc::new(Mutex::new(store)),
+            engine: AlertEngine::restore(alerts, nlog),
+            detectors: Detectors::default(),
+            templar: Templar::new(),
+            hosts: BTreeMap::new(),
+            inventory,
+            pool,
+            collectors: Vec::new(),
+            tx,
+            shared: Arc::new(Mutex::new(Shared::default())),
+            cfg_tx,
+            reloads: 0,
+            reload_error: None,
+            started: now,
+        };
+        c.spawn_collectors(if once { 1 } else { 0 })?;
+        if once {
+            return c.run_once(rx).await;
+        }
+        if let Some(addr) = c.args.listen.clone() {
+            c.listen(&addr).await?;
+        }
+        // The delivery task: its own SQLite connection, the newest config.
+        let state_file = state.clone();
+        let shared = c.shared.clone();
+        tokio::spawn(delivery_loop(state_file, cfg_rx, shared));
+        c.run_forever(rx).await
+    }
+
+    fn select_hosts(&self) -> Result<Vec<String>, AppError> {
+        let mut hosts = self.inventory.select(&self.cfg.hosts)?;
+        if let Some(l) = &self.args.limit {
+            let allowed: BTreeSet<String> = self.inventory.select(l)?.into_iter().collect();
+            hosts.retain(|h| allowed.contains(h));
+        }
+        Ok(hosts)
+    }
+
+    fn spawn_collectors(&mut self, rounds: u32) -> Result<(), AppError> {
+        for h in self.collectors.drain(..) {
+            h.abort();
+        }
+        let hosts = self.select_hosts()?;
+        if hosts.is_empty() {
+            log(format!("no hosts match `{}`", self.cfg.hosts));
+        }
+        let now = now_secs();
+        let mut states = BTreeMap::new();
+        for h in hosts {
+            let prev = self.hosts.get(&h).cloned().unwrap_or(HostState {
+                last_seen: now,
+                ..Default::default()
+            });
+            let vars = self.inventory.host_vars(&h);
+            self.pool.reset(&h);
+            self.collectors.push(tokio::spawn(collect::run_host(
+                h.clone(),
+                vars,
+                self.pool.clone(),
+                self.cfg.clone(),
+                self.tx.clone(),
+                rounds,
+            )));
+            states.insert(h, prev);
+        }
+        self.hosts = states;
+        Ok(())
+    }
+
+    async fn listen(&self, addr: &str) -> Result<(), AppError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| AppError::Other(format!("--listen {addr}: {e}")))?;
+        log(format!(
+            "status endpoint on http://{addr}/ (/health, /alerts, /metrics)"
+        ));
+        let shared = self.shared.clone();
+        let store = self.store.clone();
+        tokio::spawn(http::serve(listener, move |path: &str| match path {
+            "/health" | "/" => {
+                let h = shared.lock().map(|s| s.health.clone()).unwrap_or_default();
+                (200, "application/json", format!("{h}\n"))
+            }
+            "/alerts" => {
+                let a = shared.lock().map(|s| s.alerts.clone()).unwrap_or_default();
+                (200, "application/json", format!("{a}\n"))
+            }
+            "/metrics" => {
+                let text = store.lock().map(|s| exposition(&s)).unwrap_or_default();
+                (200, "text/plain; version=0.0.4", text)
+            }
+            _ => (
+                404,
+                "text/plain",
+                "not found: try /health, /alerts or /metrics\n".into(),
+            ),
+        }));
+        Ok(())
+    }
+
+    fn handle(&mut self, ev: HostEvent) {
+        let now = now_secs();
+        match ev {
+            HostEvent::Samples { host, samples } => {
+                if let Ok(mut st) = self.store.lock() {
+                    for s in &samples {
+                        st.push(&s.name, &s.labels, now, s.value);
+                    }
+                    let mut l = Labels::new();
+                    l.insert("host".into(), host.clone());
+                    st.push("up", &l, now, 1.0);
+                }
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    h.last_seen = now;
+                    h.sampled = true;
+                    h.connected = true;
+                    h.last_error = None;
+                }
+            }
+            HostEvent::Connected { host } => {
+                log(format!("{host}: connected"));
+            }
+            HostEvent::Lost { host, reason } => {
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    if h.connected || h.last_error.as_deref() != Some(&reason) {
+                        log(format!("{host}: collector lost: {reason}"));
+                    }
+                    h.connected = false;
+                    h.last_error = Some(reason);
+                }
+            }
+        }
+    }
+
+    /// One evaluation round: rules → alert engine → outbox.
+    fn evaluate(&mut self, now: f64, once: bool) {
+        let cfg = self.cfg.clone();
+        let down_after = if once { 0.0 } else { cfg.host_down_after.as_secs_f64() };
+        let down: BTreeSet<String> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| {
+                if once {
+                    !h.connected
+                } else {
+                    now - h.last_seen > down_after
+                }
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        let frozen_hosts: BTreeSet<String> = self
+            .hosts
+            .iter()
+            .filter(|(n, h)| down.contains(*n) || !h.sampled)
+            .map(|(n, _)| n.clone())
+            .collect();
+        let mut obs = Vec::new();
+        {
+            let Ok(store) = self.store.lock() else { return };
+            for rule in &cfg.rules {
+                for (key, s) in store.series.iter().filter(|(_, s)| s.name == rule.metric) {
+                    if !config::matches_all(&rule.matchers, &s.labels) {
+                        continue;
+                    }
+                    let host = s.labels.get("host").cloned().unwrap_or_default();
+                    let stale = s
+                        .last()
+                        .is_none_or(|(t, _)| now - t > cfg.host_down_after.as_secs_f64());
+                    let is_absent = matches!(rule.kind, RuleKind::Absent(_));
+                    if (!is_absent || !self.hosts.get(&host).is_some_and(|h| h.sampled))
+                        && (frozen_hosts.contains(&host) || (stale && !once))
+                    {
+                        continue;
+                    }
+                    if is_absent && !self.hosts.contains_key(&host) {
+                        continue;
+                    }
+                    let Some(v) = self.detectors.eval(&rule.name, &rule.kind, key, s, now) else {
+                        continue;
+                    };
+                    let mut labels = s.labels.clone();
+                    labels.extend(rule.labels.clone());
+                    labels.insert("alertname".into(), rule.name.clone());
+                    labels.insert("severity".into(), rule.severity.clone());
+                    let ctx = minijinja::Value::from(minijinja::value::Serde(json!({
+                        "labels": labels,
+                        "value": v.value,
+                        "alertname": rule.name,
+                        "metric": rule.metric,
+                        "host": host,
+                        "severity": rule.severity,
+                    })));
+                    let mut annotations = BTreeMap::new();
+                    for (k, t) in [("summary", &rule.summary), ("description", &rule.description)] {
+                        let text = self
+                            .templar
+                            .render_string(t, &ctx, &rule.loc)
+                            .unwrap_or_else(|e| format!("({k} template failed: {e})"));
+                        annotations.insert(k.to_string(), text);
+                    }
+                    obs.push(Observation {
+                        labels,
+                        annotations,
+                        value: v.value,
+                        active: v.active,
+                        series: key.clone(),
+                        for_secs: rule.for_.as_secs_f64(),
+                        keep_firing_secs: rule.keep_firing_for.as_secs_f64(),
+                    });
+                }
+            }
+        }
+        for (name, h) in &self.hosts {
+            let mut labels = Labels::new();
+            labels.insert("alertname".into(), "host_down".into());
+            labels.insert("host".into(), name.clone());
+            labels.insert("severity".into(), "critical".into());
+            let mut ann = BTreeMap::new();
+            let age = now - h.last_seen;
+            ann.insert(
+                "summary".into(),
+                format!(
+                    "{name} is unreachable: no samples for {:.0}s{}",
+                    age,
+                    h.last_error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                ),
+            );
+            ann.insert("description".into(), String::new());
+            obs.push(Observation {
+                labels,
+                annotations: ann,
+                value: age,
+                active: down.contains(name),
+                series: format!("up{{host=\"{name}\"}}"),
+                for_secs: 0.0,
+                keep_firing_secs: 0.0,
+            });
+        }
+        // Alerts of a down host keep their state (inhibited) rather than resolving.
+        let mut owned: BTreeSet<String> = cfg.rules.iter().map(|r| r.name.clone()).collect();
+        owned.insert("host_down".into());
+        let mut out = StepOutput::default();
+        let frozen: Vec<state::Alert> = self
+            .engine
+            .alerts
+            .values()
+            .filter(|a| a.labels.get("host").is_some_and(|h| frozen_hosts.contains(h)))
+            .filter(|a| a.labels.get("alertname").map(String::as_str) != Some("host_down"))
+            .cloned()
+            .collect();
+        let mut covered: BTreeSet<String> = obs.iter().map(|o| state::fingerprint(&o.labels)).collect();
+        for a in frozen {
+            if covered.insert(a.fingerprint.clone()) && a.state != AlertState::Resolved {
+                obs.push(Observation {
+                    labels: a.labels.clone(),
+                    annotations: a.annotations.clone(),
+                    value: a.value,
+                    active: true,
+                    series: a.series.clone(),
+                    for_secs: f64::INFINITY,
+                    keep_firing_secs: 0.0,
+                });
+            }
+        }
+        self.engine.observe(obs, &owned, now, &mut out);
+        let silences: Vec<ActiveSilence> = self
+            .db
+            .silences()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| s.starts <= now && now < s.ends)
+            .map(|s| ActiveSilence {
+                id: s.id,
+                matchers: s.matchers.iter().filter_map(|m| Matcher::parse(m).ok()).collect(),
+            })
+            .collect();
+        self.engine.suppress(&silences, &cfg.inhibit);
+        let route = if once {
+            zero_waits(&cfg.route)
+        } else {
+            cfg.route.clone()
+        };
+        self.engine.dispatch(&route, now, &mut out);
+        self.persist(now, out);
+    }
+
+    fn persist(&mut self, now: f64, out: StepOutput) {
+        for (a, before) in &out.transitions {
+            log(format!(
+                "alert {} {} ({:?} -> {:?}){}",
+                a.labels.get("alertname").map(String::as_str).unwrap_or("?"),
+                store::series_key("", &a.labels),
+                before,
+                a.state,
+                a.annotations
+                    .get("summary")
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default()
+            ));
+        }
+        for a in &out.changed_alerts {
+            if self.engine.alerts.contains_key(&a.fingerprint) {
+                if let Ok(d) = serde_json::to_string(a) {
+                    let _ = self.db.save_kv("alerts", &a.fingerprint, &d);
+                }
+            }
+        }
+        for fp in &out.removed_alerts {
+            let _ = self.db.delete_kv("alerts", fp);
+        }
+        for (k, e) in &out.nlog_updates {
+            if let Ok(d) = serde_json::to_string(e) {
+                let _ = self.db.save_kv("nlog", k, &d);
+            }
+        }
+        for n in out.notifications {
+            let history = match self.store.lock() {
+                Ok(st) => n
+                    .alerts
+                    .iter()
+                    .filter_map(|a| {
+                        st.series
+                            .get(&a.series)
+                            .map(|s| (a.fingerprint.clone(), s.points.iter().copied().collect()))
+                    })
+                    .collect(),
+                Err(_) => BTreeMap::new(),
+            };
+            let names: Vec<String> = n
+                .alerts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}[{}]",
+                        a.labels.get("alertname").cloned().unwrap_or_default(),
+                        alert::status_of(a)
+                    )
+                })
+                .collect();
+            let env = alert::Envelope {
+                notification: n,
+                history,
+            };
+            match alert::enqueue(&self.db, &self.cfg, &env, now) {
+                Ok(ids) => log(format!(
+                    "notification queued for `{}` ({}): {} outbox {:?}",
+                    env.notification.receiver,
+                    env.notification.status,
+                    names.join(" "),
+                    ids
+                )),
+                Err(e) => log(format!("cannot queue a notification: {e}")),
+            }
+        }
+        let pending = self.store.lock().map(|mut s| s.take_pending()).unwrap_or_default();
+        if !pending.is_empty() {
+            if let Err(e) = self.db.write_samples(&pending, now - 7.0 * 86400.0) {
+                log(format!("cannot persist samples: {e}"));
+            }
+        }
+        self.publish(now);
+    }
+
+    fn publish(&self, now: f64) {
+        let alerts: Vec<serde_json::Value> = self
+            .engine
+            .alerts
+            .values()
+            .map(|a| {
+                json!({
+                    "fingerprint": a.fingerprint,
+                    "state": a.state,
+                    "labels": a.labels,
+                    "annotations": a.annotations,
+                    "value": if a.value.is_finite() { json!(a.value) } else { serde_json::Value::Null },
+                    "activeSince": alert::rfc3339(a.active_since),
+                    "firedAt": alert::rfc3339(a.fired_at),
+                    "suppressed": a.suppressed,
+                })
+            })
+            .collect();
+        let hosts: serde_json::Map<String, serde_json::Value> = self
+            .hosts
+            .iter()
+            .map(|(n, h)| {
+                (
+                    n.clone(),
+                    json!({
+                        "up": now - h.last_seen <= self.cfg.host_down_after.as_secs_f64(),
+                        "connected": h.connected,
+                        "lastSeen": alert::rfc3339(h.last_seen),
+                        "error": h.last_error,
+                    }),
+                )
+            })
+            .collect();
+        if let Ok(mut s) = self.shared.lock() {
+            s.alerts = serde_json::Value::Array(alerts);
+            let outbox = s.health.get("outbox").cloned().unwrap_or(serde_json::Value::Null);
+            s.health = json!({
+                "status": "ok",
+                "config": self.cfg.file.display().to_string(),
+                "uptimeSeconds": now - self.started,
+                "reloads": self.reloads,
+                "lastReloadError": self.reload_error,
+                "hosts": hosts,
+                "outbox": outbox,
+            });
+        }
+    }
+
+    fn reload(&mut self) {
+        let path = self.cfg.file.clone();
+        match WatchConfig::load(&path) {
+            Err(e) => {
+                log(format!(
+                    "configuration reload rejected; the previous configuration stays active:\n{}",
+                    e.render()
+                ));
+                self.reload_error = Some(e.to_string());
+            }
+            Ok(new) => {
+                if new.state != self.cfg.state && self.args.state.is_none() {
+                    log("the state file cannot change on reload; keeping the current one");
+                }
+                let restart = new.collection_key() != self.cfg.collection_key();
+                let new = Arc::new(new);
+                if let Ok(mut st) = self.store.lock() {
+                    st.set_limits(new.ring_size, new.persist_every.as_secs_f64());
+                }
+                let names: Vec<String> = new.rules.iter().map(|r| r.name.clone()).collect();
+                self.detectors.retain_rules(&names);
+                self.cfg = new.clone();
+                let _ = self.cfg_tx.send(new);
+                self.reloads += 1;
+                self.reload_error = None;
+                if restart {
+                    if let Err(e) = self.spawn_collectors(0) {
+                        log(format!("cannot restart collectors: {e}"));
+                    }
+                }
+                log(format!(
+                    "configuration reloaded ({} rules{})",
+                    self.cfg.rules.len(),
+                    if restart { ", collectors restarted" } else { "" }
+                ));
+            }
+        }
+    }
+
+    async fn run_forever(mut self, mut rx: mpsc::Receiver<HostEvent>) -> Result<i32, AppError> {
+        let (reload_tx, mut reload_rx) = mpsc::channel::<&'static str>(8);
+        let _watcher = watch_file(&self.cfg.file, reload_tx.clone());
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| AppError::Other(format!("cannot handle SIGHUP: {e}")))?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| AppError::Other(format!("cannot handle SIGTERM: {e}")))?;
+        log(format!(
+            "watching {} hosts every {}s ({} rules)",
+            self.hosts.len(),
+            self.cfg.interval.as_secs_f64(),
+            self.cfg.rules.len()
+        ));
+        let mut tick = tokio::time::interval(self.cfg.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period = self.cfg.interval;
+        loop {
+            tokio::select! {
+                ev = rx.recv() => {
+                    if let Some(ev) = ev { self.handle(ev) }
+                }
+                _ = tick.tick() => {
+                    if crate::exec::runner::INTERRUPTED.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    self.evaluate(now_secs(), false);
+                }
+                Some(why) = reload_rx.recv() => {
+                    // Editors write in several steps: let the file settle.
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    while reload_rx.try_recv().is_ok() {}
+                    log(format!("reloading the configuration ({why})"));
+                    self.reload();
+                    if self.cfg.interval != period {
+                        period = self.cfg.interval;
+                        tick = tokio::time::interval(period);
+                        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    }
+                }
+                _ = hup.recv() => { let _ = reload_tx.try_send("SIGHUP"); }
+                _ = term.recv() => break,
+            }
+        }
+        log("stopping");
+        let pending = self.store.lock().map(|mut s| s.take_pending()).unwrap_or_default();
+        let _ = self.db.write_samples(&pending, now_secs() - 7.0 * 86400.0);
+        Ok(0)
+    }
+
+    async fn run_once(mut self, mut rx: mpsc::Receiver<HostEvent>) -> Result<i32, AppError> {
+        let mut waiting: BTreeSet<String> = self.hosts.keys().cloned().collect();
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.args.timeout.max(1)) + self.cfg.interval * 3;
+        while !waiting.is_empty() {
+            let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(ev)) => ev,
+                _ => break,
+            };
+            match &ev {
+                HostEvent::Samples { host, .. } | HostEvent::Lost { host, .. } => {
+                    waiting.remove(host);
+                }
+                HostEvent::Connected { .. } => {}
+            }
+            self.handle(ev);
+        }
+        for h in waiting {
+            if let Some(s) = self.hosts.get_mut(&h) {
+                s.connected = false;
+                s.last_error.get_or_insert_with(|| "no answer in time".into());
+            }
+        }
+        self.evaluate(now_secs(), true);
+        let db = Mutex::new(Db::open(&state_path(&self.args, &self.cfg)).map_err(AppError::Other)?);
+        let rep = alert::deliver_due(&db, &self.cfg, now_secs()).await;
+        report_delivery(&rep);
+        let firing: Vec<&state::Alert> = self
+            .engine
+            .alerts
+            .values()
+            .filter(|a| a.state == AlertState::Firing)
+            .collect();
+        for a in &firing {
+            println!(
+                "FIRING {} {}{}",
+                a.labels.get("alertname").map(String::as_str).unwrap_or("?"),
+                store::series_key("", &a.labels),
+                a.suppressed.as_ref().map(|s| format!(" ({s})")).unwrap_or_default()
+            );
+        }
+        Ok(if firing.is_empty() { 0 } else { EXIT_FIRING })
+    }
+}
+
+fn zero_waits(r: &config::Route) -> config::Route {
+    let mut r = r.clone();
+    r.group_wait = Duration::ZERO;
+    r.routes = r.routes.iter().map(zero_waits).collect();
+    r
+}
+
+fn report_delivery(rep: &alert::DeliveryReport) {
+    for d in &rep.delivered {
+        log(format!("delivered {d}"));
+    }
+    for f in &rep.failed {
+        log(format!("delivery failed {f}"));
+    }
+    for x in &rep.expired {
+        log(format!("EXPIRED {x}"));
+    }
+}
+
+async fn delivery_loop(
+    state: PathBuf,
+    mut cfg_rx: tokio_watch::Receiver<Arc<WatchConfig>>,
+    shared: Arc<Mutex<Shared>>,
+) {
+    let db = match Db::open(&state) {
+        Ok(db) => Mutex::new(db),
+        Err(e) => {
+            log(format!("delivery disabled: {e}"));
+            return;
+        }
+    };
+    let mut last_prune = 0.0;
+    loop {
+        let cfg = cfg_rx.borrow_and_update().clone();
+        let now = now_secs();
+        let rep = alert::deliver_due(&db, &cfg, now).await;
+        report_delivery(&rep);
+        let counts = match db.lock() {
+            Ok(d) => {
+                if now - last_prune > 3600.0 {
+                    let _ = d.prune_outbox(now - 86400.0);
+                    last_prune = now;
+                }
+                d.outbox_counts()
+            }
+            Err(_) => Err("lock poisoned".into()),
+        };
+        if let (Ok((p, d, x)), Ok(mut s)) = (counts, shared.lock()) {
+            if let Some(obj) = s.health.as_object_mut() {
+                obj.insert("outbox".into(), json!({"pending": p, "delivered": d, "expired": x}));
+            } else {
+                s.health = json!({"outbox": {"pending": p, "delivered": d, "expired": x}});
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Watch the configuration file's directory (editors replace files by rename).
+fn watch_file(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name()?.to_os_string();
+    let mut w = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            let relevant = matches!(ev.kind, EventKind::Create(_) | EventKind::Modify(_))
+                && ev.paths.iter().any(|p| p.file_name() == Some(name.as_os_str()));
+            if relevant {
+                let _ = tx.try_send("file changed");
+            }
+        }
+    })
+    .map_err(|e| log(format!("configuration file watching disabled: {e}")))
+    .ok()?;
+    if let Err(e) = w.watch(dir, RecursiveMode::NonRecursive) {
+        log(format!("configuration file watching disabled: {e}"));
+        return None;
+    }
+    Some(w)
+}
+
+/// Prometheus text exposition of the newest sample of every series.
+fn exposition(st: &Store) -> String {
+    let mut by_name: HashMap<&str, Vec<(&String, f64, f64)>> = HashMap::new();
+    for (k, s) in &st.series {
+        if let Some((t, v)) = s.last() {
+            by_name.entry(s.name.as_str()).or_default().push((k, t, v));
+        }
+    }
+    let mut names: Vec<&&str> = by_name.keys().collect();
+    names.sort();
+    let mut out = String::new();
+    for name in names {
+        out.push_str(&format!("# TYPE {name} gauge\n"));
+        let mut rows = by_name[*name].clone();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        for (k, t, v) in rows {
+            let key = k.strip_suffix("{}").unwrap_or(k);
+            out.push_str(&format!("{key} {v} {}\n", (t * 1000.0) as i64));
+        }
+    }
+    out
+}

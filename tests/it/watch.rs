@@ -1,0 +1,654 @@
+//! `rigger watch` against real sshd test hosts, a real SMTP server
+//! (aiosmtpd, Maildir) and a real HTTP webhook receiver on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::support::{procs, rigger, rigger_bin, HostOpts, TestHosts};
+
+const SECRET: &str = "s3cret-shared";
+
+/// One request received by the webhook receiver.
+#[derive(Debug, Clone)]
+struct Hook {
+    signature: String,
+    body: Vec<u8>,
+    json: Value,
+}
+
+/// An HTTP server on 127.0.0.1 recording every POST.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<Hook>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let _ = handle(s, &g);
+            }
+        });
+        Receiver { port, got }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn hooks(&self) -> Vec<Hook> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Hooks whose body has an alert named `name` with `status`.
+    fn matching(&self, name: &str, status: &str) -> Vec<Hook> {
+        self.hooks()
+            .into_iter()
+            .filter(|h| {
+                h.json["alerts"].as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|x| x["labels"]["alertname"] == name && x["status"] == status)
+                })
+            })
+            .collect()
+    }
+}
+
+fn handle(s: TcpStream, got: &Arc<Mutex<Vec<Hook>>>) -> std::io::Result<()> {
+    let mut r = BufReader::new(s.try_clone()?);
+    let mut len = 0usize;
+    let mut sig = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let lower = l.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("x-rigger-signature:") {
+            sig = l["x-rigger-signature:".len()..].trim().to_string();
+        }
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    got.lock().unwrap().push(Hook {
+        signature: sig,
+        body,
+        json,
+    });
+    let mut s = s;
+    s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+}
+
+fn valid_signature(h: &Hook) -> bool {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&h.body);
+    let want: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    h.signature == format!("sha256={want}")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// aiosmtpd writing every message into a Maildir.
+struct Smtp {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Smtp {
+    fn start(port: u16, dir: &Path) -> Smtp {
+        let child = Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (install python3-aiosmtpd: scripts/test-deps.sh)");
+        wait_for(Duration::from_secs(20), "the SMTP server to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        Smtp {
+            child,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        maildir(&self.dir)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Undo quoted-printable soft line breaks and `=3D`, in case the mail used them.
+fn unqp(m: &str) -> String {
+    m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+}
+
+fn maildir(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for sub in ["new", "cur"] {
+        if let Ok(rd) = std::fs::read_dir(dir.join(sub)) {
+            for e in rd.flatten() {
+                out.push(std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+/// A running `rigger watch` whose stdout is collected.
+struct Watch {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Watch {
+    fn start(args: &[&str]) -> Watch {
+        procs::become_subreaper();
+        let mut child = Command::new(rigger_bin())
+            .arg("watch")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let o = out.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut o = o.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Watch { child, out }
+    }
+
+    fn log(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    fn wait_log(&self, what: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.log().contains(what) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("rigger watch did not log {what:?} in {timeout:?}:\n{}", self.log());
+    }
+
+    fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+fn get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default()
+}
+
+fn ssh_ok(hosts: &TestHosts, i: usize, cmd: &str) {
+    let o = hosts.ssh(i, cmd);
+    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn conn_args(hosts: &TestHosts) -> Vec<String> {
+    vec![
+        "-i".into(),
+        hosts.inventory().display().to_string(),
+        "--known-hosts".into(),
+        hosts.known_hosts().display().to_string(),
+    ]
+}
+
+#[test]
+fn disk_fill_fires_threshold_and_predict_mails_hooks_resolves_and_host_down_inhibits() {
+    let mut hosts = TestHosts::with_opts(2, HostOpts { isolated_root: true });
+    // A 4 MiB file system inside host1 only (its own mount namespace).
+    ssh_ok(
+        &hosts,
+        0,
+        "mkdir -p /srv/fill && mount -t tmpfs -o size=4m tmpfs /srv/fill",
+    );
+    let hook = Receiver::start();
+    let smtp_port = free_port();
+    let work = tempfile::tempdir().unwrap();
+    let smtp = Smtp::start(smtp_port, &work.path().join("mail"));
+    let cfg = work.path().join("watch.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"interval: 1s
+host_down_after: 3s
+persist_every: 1s
+rules:
+  - alert: DiskAlmostFull
+    metric: disk_used_pct
+    match: {{mount: /srv/fill}}
+    threshold: "> 50"
+    for: 2s
+    severity: critical
+    summary: "{{{{ labels.mount }}}} on {{{{ labels.host }}}} is {{{{ value | round(1) }}}}% full"
+  - alert: DiskFillsSoon
+    metric: disk_used_pct
+    match: {{mount: /srv/fill}}
+    predict: {{window: 8s, horizon: 1h, threshold: "> 100"}}
+    for: 2s
+  - alert: NoDiskSamples
+    metric: disk_used_pct
+    match: {{mount: /srv/fill}}
+    absent: 6s
+route:
+  receiver: ops
+  group_by: [alertname, host]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: ops
+    email:
+      to: [oncall@example.com, second@example.com]
+      from: rigger@example.com
+      smarthost: 127.0.0.1:{smtp_port}
+      tls: none
+    webhook:
+      url: {url}
+      secret: {SECRET}
+      timeout: 5s
+"#,
+            url = hook.url()
+        ),
+    )
+    .unwrap();
+    let listen = free_port();
+    let mut args = vec![
+        "-c".to_string(),
+        cfg.display().to_string(),
+        "--listen".into(),
+        format!("127.0.0.1:{listen}"),
+    ];
+    args.extend(conn_args(&hosts));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut w = Watch::start(&argv);
+    w.wait_log("host1: connected", Duration::from_secs(20));
+    w.wait_log("host2: connected", Duration::from_secs(20));
+    // Fill 3 MiB of 4 in 256 KiB steps, one per second: the trend is steep.
+    // Appending (never truncating) so the usage only grows.
+    for _ in 1..=12 {
+        ssh_ok(&hosts, 0, "head -c 262144 /dev/zero >> /srv/fill/blob");
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    wait_for(Duration::from_secs(20), "DiskAlmostFull webhook", || {
+        !hook.matching("DiskAlmostFull", "firing").is_empty()
+    });
+    wait_for(Duration::from_secs(20), "DiskFillsSoon webhook", || {
+        !hook.matching("DiskFillsSoon", "firing").is_empty()
+    });
+    let h = &hook.matching("DiskAlmostFull", "firing")[0];
+    assert!(valid_signature(h), "signature of {:?}", h.signature);
+    assert_eq!(h.json["version"], "4");
+    assert_eq!(h.json["receiver"], "ops");
+    let a = &h.json["alerts"][0];
+    assert_eq!(a["labels"]["host"], "host1");
+    assert_eq!(a["labels"]["severity"], "critical");
+    assert!(a["annotations"]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("/srv/fill on host1 is "));
+    assert!(a["value"].as_f64().unwrap() > 50.0);
+    wait_for(Duration::from_secs(20), "the firing email", || {
+        smtp.messages().iter().any(|m| m.contains("DiskAlmostFull"))
+    });
+    let mail = unqp(
+        &smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.contains("DiskAlmostFull"))
+            .unwrap(),
+    );
+    assert!(mail.contains("From: rigger@example.com"), "{mail}");
+    assert!(
+        mail.contains("oncall@example.com") && mail.contains("second@example.com"),
+        "{mail}"
+    );
+    assert!(mail.contains("Subject: [FIRING:1] DiskAlmostFull host1"), "{mail}");
+    assert!(mail.contains("X-Rigger-Status: firing"), "{mail}");
+    assert!(mail.contains("text/plain") && mail.contains("text/html"), "{mail}");
+    assert!(
+        mail.contains("<svg") && mail.contains("polyline"),
+        "chart in the HTML part: {mail}"
+    );
+    // Nothing on host2 (its /srv has no such mount).
+    assert!(hook.hooks().iter().all(|h| h.json["commonLabels"]["host"] != "host2"));
+
+    // The condition clears: resolved notices.
+    ssh_ok(&hosts, 0, "rm -f /srv/fill/blob");
+    wait_for(Duration::from_secs(20), "DiskAlmostFull resolved webhook", || {
+        !hook.matching("DiskAlmostFull", "resolved").is_empty()
+    });
+    wait_for(Duration::from_secs(20), "resolved email", || {
+        smtp.messages()
+            .iter()
+            .any(|m| m.contains("X-Rigger-Status: resolved") && m.contains("DiskAlmostFull"))
+    });
+    assert!(hook.hooks().iter().all(valid_signature));
+    // No duplicates: one firing and one resolved notice per alert.
+    assert_eq!(
+        hook.matching("DiskAlmostFull", "firing").len(),
+        1,
+        "{:#?}",
+        hook.hooks()
+    );
+    assert_eq!(hook.matching("DiskAlmostFull", "resolved").len(), 1);
+
+    // host1 goes down: host_down fires, NoDiskSamples fires too but is inhibited.
+    hosts.stop(0);
+    wait_for(Duration::from_secs(30), "host_down webhook", || {
+        !hook.matching("host_down", "firing").is_empty()
+    });
+    let hd = &hook.matching("host_down", "firing")[0];
+    assert_eq!(hd.json["alerts"][0]["labels"]["host"], "host1");
+    wait_for(Duration::from_secs(10), "NoDiskSamples in /alerts", || {
+        get(listen, "/alerts").contains("NoDiskSamples")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let alerts: Value = serde_json::from_str(&get(listen, "/alerts")).unwrap();
+    let nd = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "NoDiskSamples")
+        .unwrap();
+    assert_eq!(nd["state"], "firing");
+    assert_eq!(nd["suppressed"], "inhibited by host_down");
+    assert!(
+        hook.matching("NoDiskSamples", "firing").is_empty(),
+        "inhibited alerts are not sent"
+    );
+    assert!(hook
+        .matching("host_down", "firing")
+        .iter()
+        .all(|h| h.json["alerts"][0]["labels"]["host"] == "host1"));
+    let health: Value = serde_json::from_str(&get(listen, "/health")).unwrap();
+    assert_eq!(health["hosts"]["host1"]["up"], false);
+    assert_eq!(health["hosts"]["host2"]["up"], true);
+    let metrics = get(listen, "/metrics");
+    assert!(metrics.contains("# TYPE disk_used_pct gauge"), "{metrics}");
+    assert!(metrics.contains("up{host=\"host2\"} 1 "), "{metrics}");
+    w.stop();
+}
+
+#[test]
+fn smtp_outage_restart_silences_reload_and_repeat() {
+    let hosts = TestHosts::new(1);
+    let hook = Receiver::start();
+    let smtp_port = free_port();
+    let work = tempfile::tempdir().unwrap();
+    let value = work.path().join("value");
+    let other = work.path().join("other");
+    std::fs::write(&value, "1\n").unwrap();
+    std::fs::write(&other, "1\n").unwrap();
+    let cfg = work.path().join("watch.yml");
+    let config = |extra_rule: &str| {
+        format!(
+            r#"interval: 1s
+custom_metrics:
+  - name: queue_depth
+    command: cat {value}
+  - name: other_depth
+    command: cat {other}
+rules:
+  - alert: QueueHigh
+    metric: queue_depth
+    threshold: "> 5"
+  - alert: OtherHigh
+    metric: other_depth
+    threshold: "> 5"
+{extra_rule}route:
+  receiver: mail
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - match: {{alertname: OtherHigh}}
+      receiver: hook
+      repeat_interval: 3s
+receivers:
+  - name: mail
+    email:
+      to: [ops@example.com]
+      from: rigger@example.com
+      smarthost: 127.0.0.1:{smtp_port}
+  - name: hook
+    webhook:
+      url: {url}
+      secret: {SECRET}
+"#,
+            value = value.display(),
+            other = other.display(),
+            url = hook.url()
+        )
+    };
+    std::fs::write(&cfg, config("")).unwrap();
+    let mut args = vec!["-c".to_string(), cfg.display().to_string()];
+    args.extend(conn_args(&hosts));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    // SMTP is down while QueueHigh fires.
+    let mut w = Watch::start(&argv);
+    w.wait_log("host1: connected", Duration::from_secs(20));
+    std::fs::write(&value, "9\n").unwrap();
+    w.wait_log("delivery failed", Duration::from_secs(20));
+    // rigger restarts while the notification is undelivered.
+    w.stop();
+    let mut smtp = Smtp::start(smtp_port, &work.path().join("mail"));
+    let mut w = Watch::start(&argv);
+    wait_for(Duration::from_secs(20), "the queued email after the restart", || {
+        smtp.messages().iter().any(|m| m.contains("QueueHigh"))
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let q: Vec<String> = smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.contains("QueueHigh"))
+        .collect();
+    assert_eq!(
+        q.len(),
+        1,
+        "delivered once, not re-notified after the restart:\n{}",
+        w.log()
+    );
+
+    // Silences: OtherHigh is silenced, so nothing is sent ...
+    let c = cfg.display().to_string();
+    let (code, out, err) = rigger(&[
+        "watch",
+        "-c",
+        &c,
+        "silence",
+        "add",
+        "alertname=OtherHigh",
+        "-d",
+        "10m",
+        "--comment",
+        "maintenance",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id: String = out.split_whitespace().nth(1).unwrap().to_string();
+    let (_, list, _) = rigger(&["watch", "-c", &c, "silence", "list"]);
+    assert!(
+        list.contains("alertname=OtherHigh") && list.contains("maintenance"),
+        "{list}"
+    );
+    std::fs::write(&other, "7\n").unwrap();
+    w.wait_log("OtherHigh", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        hook.matching("OtherHigh", "firing").is_empty(),
+        "silenced: {:?}",
+        hook.hooks()
+    );
+    // ... until it expires.
+    let (code, _, err) = rigger(&["watch", "-c", &c, "silence", "expire", &id]);
+    assert_eq!(code, 0, "{err}");
+    wait_for(Duration::from_secs(10), "OtherHigh after the silence", || {
+        !hook.matching("OtherHigh", "firing").is_empty()
+    });
+    let t0 = Instant::now();
+    // Repeat interval (3 s on this route): in ~8 s, 2 or 3 more notices, never closer than the interval.
+    std::thread::sleep(Duration::from_secs(8));
+    let n = hook.matching("OtherHigh", "firing").len();
+    assert!(
+        (3..=4).contains(&n),
+        "{n} notices in {:?} with repeat_interval 3s",
+        t0.elapsed()
+    );
+
+    // A live edit adds a rule.
+    std::fs::write(
+        &cfg,
+        config("  - alert: QueueAboveEight\n    metric: queue_depth\n    threshold: \"> 8\"\n"),
+    )
+    .unwrap();
+    w.wait_log("configuration reloaded (3 rules)", Duration::from_secs(10));
+    wait_for(Duration::from_secs(15), "mail from the new rule", || {
+        smtp.messages().iter().any(|m| m.contains("QueueAboveEight"))
+    });
+    // A broken edit is rejected with its location; the old rules stay active.
+    std::fs::write(
+        &cfg,
+        config("  - alert: Broken\n    metric: queue_depth\n    treshold: \"> 8\"\n"),
+    )
+    .unwrap();
+    w.wait_log("reload rejected", Duration::from_secs(10));
+    let log = w.log();
+    assert!(
+        log.contains(&format!("{}:16:5: unknown key `treshold`", cfg.display())),
+        "{log}"
+    );
+    std::fs::write(&value, "1\n").unwrap();
+    wait_for(Duration::from_secs(15), "resolved mail under the old config", || {
+        smtp.messages()
+            .iter()
+            .any(|m| m.contains("X-Rigger-Status: resolved") && m.contains("QueueHigh"))
+    });
+    smtp.stop();
+    w.stop();
+}
+
+#[test]
+fn check_config_and_once() {
+    let hosts = TestHosts::new(1);
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("w.yml");
+    let hook = Receiver::start();
+    let body = |thr: &str| {
+        format!(
+            "interval: 1s\nrules:\n  - alert: Procs\n    metric: processes\n    threshold: \"{thr}\"\nreceivers:\n  - name: h\n    webhook: {{url: '{}'}}\n",
+            hook.url()
+        )
+    };
+    std::fs::write(&cfg, body("> 0")).unwrap();
+    let c = cfg.display().to_string();
+    let (code, out, err) = rigger(&["watch", "-c", &c, "--check-config"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("OK (1 rules"), "{out}");
+    std::fs::write(&cfg, body("> zero")).unwrap();
+    let (code, _, err) = rigger(&["watch", "-c", &c, "--check-config"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains(&format!("{c}:5:16: `zero` in `> zero` is not a number")),
+        "{err}"
+    );
+
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    std::fs::write(&cfg, body("> 0")).unwrap();
+    let (code, out, err) = rigger(&["watch", "-c", &c, "--once", "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("FIRING Procs {alertname=\"Procs\",host=\"host1\""),
+        "{out}"
+    );
+    assert_eq!(hook.matching("Procs", "firing").len(), 1, "--once delivers");
+    std::fs::write(&cfg, body("> 1000000")).unwrap();
+    let (code, out, err) = rigger(&["watch", "-c", &c, "--once", "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("FIRING"), "{out}");
+}
