@@ -8,9 +8,12 @@
 #   iproute2                        network namespaces, veth, bridges
 #   procps                          ps/pgrep in tests and on test hosts
 #   util-linux                      unshare (per-host namespaces), normally already present
+#   cron                            `crontab` for `rigger check --install` tests (the daemon is not needed)
+#   python3-aiosmtpd                a real SMTP server on loopback for mail report tests
+#   sqlite3                         integrity checks of the `rigger check` history in tests
 set -euo pipefail
 
-TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux)
+TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron python3-aiosmtpd sqlite3)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do
