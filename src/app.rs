@@ -25,7 +25,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Inventory(a) => inventory(a),
         Command::Doc(a) => doc(a),
         Command::Quickstart(a) => quickstart(a, v).await,
-        Command::Check(a) => crate::check::run(a, v).await,
+        Command::Check(a) => crate::check::run(*a, v).await,
     }
 }
 

@@ -31,7 +31,7 @@ pub enum Command {
     /// Run the built-in quickstart playbook against this machine.
     Quickstart(QuickstartArgs),
     /// Detect drift: run a playbook in check + diff mode and report which hosts differ (for cron).
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
 }
 
 /// Connection and target selection, shared by `run` and `adhoc`.

@@ -77,10 +77,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config, AppError> {
 
 pub fn parse(text: &str, file: &str) -> Result<Config, AppError> {
     toml::from_str(text).map_err(|e| {
-        let (line, col) = e
-            .span()
-            .map(|s| line_col(text, s.start))
-            .unwrap_or((0, 0));
+        let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
         LocError::new(Loc::new(file, line, col), e.message().to_string()).into()
     })
 }

@@ -462,7 +462,10 @@ mod tests {
         assert_eq!(s[&("a".to_string(), "t1".to_string())].first_seen_unix, 100);
         assert_eq!(s[&("a".to_string(), "t2".to_string())].runs, 2);
         // Other checks do not count.
-        assert_eq!(h.drift_streaks("other", r3, 300, &current).unwrap()[&current.first().unwrap().clone()].runs, 1);
+        assert_eq!(
+            h.drift_streaks("other", r3, 300, &current).unwrap()[&current.first().unwrap().clone()].runs,
+            1
+        );
         assert_eq!(h.drift_of(r2).unwrap().len(), 2);
         assert_eq!(h.runs(10).unwrap().len(), 4);
         assert_eq!(h.task_diff(r1, "a", "t1").unwrap().len(), 1);

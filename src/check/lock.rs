@@ -19,7 +19,9 @@ pub struct CheckLock {
 pub enum LockResult {
     Acquired(CheckLock),
     /// Another run held the lock for the whole timeout; its PID when known.
-    TimedOut { holder: Option<String> },
+    TimedOut {
+        holder: Option<String>,
+    },
 }
 
 fn try_flock(f: &File) -> std::io::Result<bool> {
@@ -86,6 +88,9 @@ mod tests {
             LockResult::Acquired(_) => panic!("lock acquired twice"),
         }
         drop(first);
-        assert!(matches!(acquire(&p, Duration::ZERO).await.unwrap(), LockResult::Acquired(_)));
+        assert!(matches!(
+            acquire(&p, Duration::ZERO).await.unwrap(),
+            LockResult::Acquired(_)
+        ));
     }
 }

@@ -64,7 +64,9 @@ pub async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), AppError> {
     let tls: Tls = smtp.tls.as_deref().unwrap_or("none").parse()?;
     let err = |e: lettre::transport::smtp::Error| AppError::Other(format!("SMTP {host}: {e}"));
     let mut builder = match tls {
-        Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str()).port(smtp.port.unwrap_or(25)),
+        Tls::None => {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str()).port(smtp.port.unwrap_or(25))
+        }
         Tls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
             .map_err(err)?
             .port(smtp.port.unwrap_or(587)),
@@ -73,7 +75,10 @@ pub async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), AppError> {
             .port(smtp.port.unwrap_or(465)),
     };
     if let Some(user) = &smtp.username {
-        builder = builder.credentials(Credentials::new(user.clone(), smtp.password.clone().unwrap_or_default()));
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            smtp.password.clone().unwrap_or_default(),
+        ));
     }
     let transport = builder.timeout(Some(Duration::from_secs(30))).build();
     let msg = build(mail)?;

@@ -253,8 +253,8 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     };
 
     let mut hist = History::open(&db)?;
-    let pb_bytes = std::fs::read(&pb_path)
-        .map_err(|e| AppError::Other(format!("cannot read {}: {e}", pb_path.display())))?;
+    let pb_bytes =
+        std::fs::read(&pb_path).map_err(|e| AppError::Other(format!("cannot read {}: {e}", pb_path.display())))?;
     let pb_sha = sha256_hex(&pb_bytes);
     let started = now_unix();
     let inv_text = inventory.join(":");
@@ -347,10 +347,8 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
             for rec in &fixed.task_records {
                 match rec.status {
                     Status::Changed => r.hosts.entry(rec.host.clone()).or_default().push(rec.task.clone()),
-                    Status::Failed | Status::Unreachable if !rec.ignored => {
-                        if !r.failed.contains(&rec.host) {
-                            r.failed.push(rec.host.clone());
-                        }
+                    Status::Failed | Status::Unreachable if !rec.ignored && !r.failed.contains(&rec.host) => {
+                        r.failed.push(rec.host.clone());
                     }
                     _ => {}
                 }
@@ -513,7 +511,9 @@ fn schedule_cmd(a: &CheckArgs, key: &str, pb_abs: &Path, inventory: &[String], v
         return Ok(0);
     }
     let Some(expr) = &a.cron else {
-        return Err(AppError::Usage("--install needs --cron \"MIN HOUR DOM MON DOW\"".into()));
+        return Err(AppError::Usage(
+            "--install needs --cron \"MIN HOUR DOM MON DOW\"".into(),
+        ));
     };
     schedule::validate_cron(expr)?;
     let cmd = scheduled_command(a, pb_abs, inventory, verbosity);
@@ -609,7 +609,10 @@ fn diff_cmd(d: &CheckDiffArgs) -> Result<i32, AppError> {
         for k in keys {
             println!("  {} [{}]", k.0, k.1);
             if show_diff {
-                for line in report::diff_text(&hist.task_diff(run, &k.0, &k.1)?).lines() {
+                for line in report::diff_text(&hist.task_diff(run, &k.0, &k.1)?)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                {
                     println!("      {line}");
                 }
             }

@@ -195,7 +195,11 @@ pub fn build_hosts(hosts: &[String], records: &[TaskRecord]) -> Vec<HostReport> 
 }
 
 fn task_report(r: &TaskRecord) -> TaskReport {
-    let no_log = r.result.get("_ansible_no_log").and_then(Value::as_bool).unwrap_or(false);
+    let no_log = r
+        .result
+        .get("_ansible_no_log")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let status = match r.status {
         Status::Ok => TaskState::Ok,
         Status::Changed => TaskState::Drifted,
@@ -372,7 +376,7 @@ impl CheckReport {
                     }
                 }
                 if t.status == TaskState::Drifted {
-                    for line in diff_text(&t.diff).lines() {
+                    for line in diff_text(&t.diff).lines().filter(|l| !l.is_empty()) {
                         let line = match line.chars().next() {
                             Some('+') if !line.starts_with("+++") => paint("32", line),
                             Some('-') if !line.starts_with("---") => paint("31", line),
@@ -478,7 +482,9 @@ impl CheckReport {
             self.run_id,
             xml(&self.started)
         );
-        out.push_str("<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\n<tr><th>Host</th><th>Status</th></tr>\n");
+        out.push_str(
+            "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\n<tr><th>Host</th><th>Status</th></tr>\n",
+        );
         for h in &self.hosts {
             let color = match h.status {
                 HostState::InSync => "#2e7d32",
@@ -566,13 +572,23 @@ mod tests {
         let records = vec![
             rec("h1", "t", Status::Ok, serde_json::json!({})),
             rec("h2", "t", Status::Changed, d.clone()),
-            rec("h3", "Gathering Facts", Status::Unreachable, serde_json::json!({"msg": "refused"})),
+            rec(
+                "h3",
+                "Gathering Facts",
+                Status::Unreachable,
+                serde_json::json!({"msg": "refused"}),
+            ),
         ];
         let hosts = build_hosts(&["h1".into(), "h2".into(), "h3".into(), "h4".into()], &records);
         let states: Vec<_> = hosts.iter().map(|h| h.status).collect();
         assert_eq!(
             states,
-            [HostState::InSync, HostState::Drifted, HostState::Unreachable, HostState::InSync]
+            [
+                HostState::InSync,
+                HostState::Drifted,
+                HostState::Unreachable,
+                HostState::InSync
+            ]
         );
         let s = summarize(&hosts);
         assert_eq!(exit_code(&s), 6);
@@ -581,7 +597,10 @@ mod tests {
         assert_eq!(exit_code(&summarize(&hosts[..1])), 0);
         let failed = build_hosts(&["h5".into()], &[rec("h5", "t", Status::Failed, serde_json::json!({}))]);
         assert_eq!(exit_code(&summarize(&failed)), 1);
-        assert_eq!(diff_text(&hosts[1].tasks[0].diff), "--- before: \n+++ after: \n@@ -1 +1 @@\n-a\n+b\n\n");
+        assert_eq!(
+            diff_text(&hosts[1].tasks[0].diff),
+            "--- before: \n+++ after: \n@@ -1 +1 @@\n-a\n+b\n\n"
+        );
     }
 
     #[test]

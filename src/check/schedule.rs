@@ -19,9 +19,7 @@ pub fn validate_cron(expr: &str) -> Result<(), AppError> {
     let expr = expr.trim();
     if expr.starts_with('@') {
         return match expr {
-            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" | "@reboot" => {
-                Ok(())
-            }
+            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" | "@reboot" => Ok(()),
             _ => Err(AppError::Usage(format!("--cron {expr}: unknown cron keyword"))),
         };
     }
@@ -46,7 +44,11 @@ pub fn validate_cron(expr: &str) -> Result<(), AppError> {
 pub fn cron_line(expr: &str, command: &[String]) -> String {
     let cmd: Vec<String> = command
         .iter()
-        .map(|a| shlex::try_quote(a).map(|q| q.into_owned()).unwrap_or_else(|_| a.clone()))
+        .map(|a| {
+            shlex::try_quote(a)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| a.clone())
+        })
         .collect();
     format!("{} {}", expr.trim(), cmd.join(" ").replace('%', "\\%"))
 }
@@ -195,7 +197,11 @@ pub fn on_calendar(expr: &str) -> Result<String, AppError> {
         }
         format!("{} ", parts.join(","))
     };
-    let min = if min.len() == 1 && min != "*" { format!("0{min}") } else { min };
+    let min = if min.len() == 1 && min != "*" {
+        format!("0{min}")
+    } else {
+        min
+    };
     Ok(format!("{dow}*-{mon}-{dom} {hour}:{min}:00"))
 }
 
@@ -299,8 +305,17 @@ mod tests {
         assert!(validate_cron("@daily").is_ok());
         assert!(validate_cron("0 3 * *").is_err());
         assert!(validate_cron("0 3 * * ;rm").is_err());
-        let line = cron_line("0 3 * * *", &["/usr/bin/rigger".into(), "check".into(), "my site.yml".into(), "-e".into(), "x=5%".into()]);
-        assert_eq!(line, "0 3 * * * /usr/bin/rigger check 'my site.yml' -e x=5\\%");
+        let line = cron_line(
+            "0 3 * * *",
+            &[
+                "/usr/bin/rigger".into(),
+                "check".into(),
+                "my site.yml".into(),
+                "-e".into(),
+                "x=5%".into(),
+            ],
+        );
+        assert_eq!(line, "0 3 * * * /usr/bin/rigger check 'my site.yml' -e 'x=5\\%'");
     }
 
     #[test]
@@ -320,7 +335,10 @@ mod tests {
         assert_eq!(on_calendar("@hourly").unwrap(), "hourly");
         assert!(on_calendar("0 3 * jan *").is_err());
         let (service, timer) = units("k1", "daily", &["/bin/rigger".into(), "check".into(), "a b.yml".into()]);
-        assert!(service.contains("ExecStart=/bin/rigger check \"a b.yml\"\n"), "{service}");
+        assert!(
+            service.contains("ExecStart=/bin/rigger check \"a b.yml\"\n"),
+            "{service}"
+        );
         assert!(service.contains("SuccessExitStatus=2 4 6"));
         assert!(timer.contains("OnCalendar=daily"));
     }

@@ -236,7 +236,15 @@ impl Runner {
         f(hosts.entry(host.to_string()).or_default())
     }
 
-    fn record(&self, host: &str, task: &str, location: String, status: Status, ignored: bool, result: &Map<String, Value>) {
+    fn record(
+        &self,
+        host: &str,
+        task: &str,
+        location: String,
+        status: Status,
+        ignored: bool,
+        result: &Map<String, Value>,
+    ) {
         self.task_records
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -751,7 +759,8 @@ impl Walker {
                 let mut r = Map::new();
                 r.insert("msg".into(), Value::String(format!("fact gathering failed: {e}")));
                 let at = self.pctx.play.loc.to_string();
-                self.runner.record(&self.host, "Gathering Facts", at, Status::Failed, false, &r);
+                self.runner
+                    .record(&self.host, "Gathering Facts", at, Status::Failed, false, &r);
                 self.report("Gathering Facts", Status::Failed, false, None, r);
                 self.runner.stat(&self.host, |s| s.failed += 1);
                 self.runner.with_host(&self.host, |s| s.failed = true);

@@ -4,5 +4,5 @@
 
 mod support;
 
-mod harness;
 mod check;
+mod harness;
