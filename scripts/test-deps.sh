@@ -8,9 +8,11 @@
 #   iproute2                        network namespaces, veth, bridges
 #   procps                          ps/pgrep in tests and on test hosts
 #   util-linux                      unshare (per-host namespaces), normally already present
-#   cron, kmod, git, curl           on test hosts for the cron, modprobe, git, get_url/uri modules
+#   cron                            on test hosts (cron module) and `crontab` for `rigger check --install`
+#   kmod, git, curl                 on test hosts for the modprobe, git, get_url/uri modules
 #   perl                            the example user module modules/json_merge.pl (JSON::PP)
 #   python3-aiosmtpd                a real SMTP server (Maildir) for email tests (watch, check)
+#   sqlite3                         integrity checks of the `rigger check` history in tests
 set -euo pipefail
 
 # libvirt 11 + QEMU 10 (bookworm-backports), started by hand: its own script,
@@ -19,7 +21,7 @@ if [[ -z ${RIGGER_SKIP_LIBVIRT:-} ]]; then
     "$(dirname "$0")/libvirt-setup.sh"
 fi
 
-TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd)
+TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do

@@ -26,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Doc(a) => doc(a),
         Command::Quickstart(a) => quickstart(a, v).await,
         Command::Watch(a) => crate::watch::run(a, v).await,
+        Command::Check(a) => crate::check::run(*a, v).await,
     }
 }
 
@@ -57,7 +58,7 @@ pub fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>, AppError
     Ok(out)
 }
 
-fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
+pub(crate) fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
     let sources: Vec<String> = if sources.is_empty() {
         if Path::new("/etc/ansible/hosts").exists() {
             vec!["/etc/ansible/hosts".to_string()]
@@ -92,7 +93,7 @@ fn become_password(t: &TargetArgs) -> Result<Option<String>, AppError> {
     Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()))
 }
 
-fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<RunOptions, AppError> {
+pub(crate) fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<RunOptions, AppError> {
     let host_key_checking = match t.host_key_checking.to_ascii_lowercase().as_str() {
         // ANSIBLE_HOST_KEY_CHECKING=False is the common Ansible spelling.
         "false" | "no" | "0" => crate::connection::HostKeyChecking::Off,

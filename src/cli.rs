@@ -32,6 +32,8 @@ pub enum Command {
     Quickstart(QuickstartArgs),
     /// Watch hosts: collect metrics over SSH, evaluate rules, send alerts.
     Watch(WatchArgs),
+    /// Detect drift: run a playbook in check + diff mode and report which hosts differ (for cron).
+    Check(Box<CheckArgs>),
 }
 
 /// Connection and target selection, shared by `run` and `adhoc`.
@@ -287,4 +289,129 @@ pub enum SilenceAction {
     },
     /// End a silence now.
     Expire { id: i64 },
+}
+
+/// `rigger check`: exit codes 0 in sync, 1 error or failed task, 2 drift, 3 lock timeout,
+/// 4 unreachable, 6 drift and unreachable (see docs/check-report.md).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct CheckArgs {
+    #[command(subcommand)]
+    pub action: Option<CheckAction>,
+    /// The playbook that declares the desired state.
+    #[arg(required = true)]
+    pub playbook: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Only check tasks with these tags (and only remediate those).
+    #[arg(short = 't', long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip tasks with these tags.
+    #[arg(long = "skip-tags", value_delimiter = ',')]
+    pub skip_tags: Vec<String>,
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+    /// History database (default $XDG_STATE_HOME/rigger/check.db).
+    #[arg(long, env = "RIGGER_CHECK_DB")]
+    pub db: Option<PathBuf>,
+    /// Configuration file (default ./rigger.toml, then $XDG_CONFIG_HOME/rigger/rigger.toml).
+    #[arg(long, env = "RIGGER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Mail the report to this address (repeatable).
+    #[arg(long = "mail-to")]
+    pub mail_to: Vec<String>,
+    /// Sender address of the mail report.
+    #[arg(long = "mail-from")]
+    pub mail_from: Option<String>,
+    /// Mail the report even when every host is in sync.
+    #[arg(long = "mail-always")]
+    pub mail_always: bool,
+    /// SMTP server (overrides [check.smtp] host).
+    #[arg(long = "smtp-host")]
+    pub smtp_host: Option<String>,
+    /// SMTP port (default 25, 587 with starttls, 465 with tls).
+    #[arg(long = "smtp-port")]
+    pub smtp_port: Option<u16>,
+    /// SMTP transport security: none, starttls or tls.
+    #[arg(long = "smtp-tls")]
+    pub smtp_tls: Option<String>,
+    /// SMTP user name.
+    #[arg(long = "smtp-username")]
+    pub smtp_username: Option<String>,
+    /// SMTP password (prefer the config file or this variable over the command line).
+    #[arg(long = "smtp-password", env = "RIGGER_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// Wait at most this many seconds for another run of the same check to finish (then exit 3).
+    #[arg(long = "lock-timeout", default_value_t = 0)]
+    pub lock_timeout: u64,
+    /// Sleep a random time of up to SECS before starting (spreads cron jobs).
+    #[arg(long, default_value_t = 0)]
+    pub splay: u64,
+    /// Append the run log (and the task-by-task output) to this file.
+    #[arg(long = "log-file")]
+    pub log_file: Option<PathBuf>,
+    /// Rotate the log file when it grows beyond this many bytes (keeps 3 old files).
+    #[arg(long = "log-max-size", default_value_t = 10 * 1024 * 1024)]
+    pub log_max_size: u64,
+    /// After reporting, apply the playbook for real to the drifted hosts only.
+    #[arg(long)]
+    pub remediate: bool,
+    /// Schedule (cron syntax, e.g. "0 3 * * *") for --install.
+    #[arg(long, requires = "install")]
+    pub cron: Option<String>,
+    /// Install this check as a crontab entry (or a systemd timer) instead of running it.
+    #[arg(long, requires = "cron", conflicts_with = "uninstall")]
+    pub install: bool,
+    /// Remove the crontab entry (or systemd timer) of this check.
+    #[arg(long)]
+    pub uninstall: bool,
+    /// Where --install writes the schedule: auto (systemd timer when systemd runs, else crontab), cron, systemd.
+    #[arg(long, default_value = "auto")]
+    pub scheduler: String,
+    /// Per-task timeout in seconds (0 = none).
+    #[arg(long = "task-timeout", default_value_t = 0)]
+    pub task_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CheckAction {
+    /// List recorded check runs.
+    History(CheckHistoryArgs),
+    /// Show new and resolved drift between two runs.
+    Diff(CheckDiffArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckHistoryArgs {
+    /// History database (default $XDG_STATE_HOME/rigger/check.db).
+    #[arg(long, env = "RIGGER_CHECK_DB")]
+    pub db: Option<PathBuf>,
+    /// Show at most this many runs (newest first).
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub last: usize,
+    /// Output format (text or json).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckDiffArgs {
+    /// The older run id.
+    pub run1: i64,
+    /// The newer run id.
+    pub run2: i64,
+    /// History database (default $XDG_STATE_HOME/rigger/check.db).
+    #[arg(long, env = "RIGGER_CHECK_DB")]
+    pub db: Option<PathBuf>,
+    /// Output format (text or json).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }

@@ -88,10 +88,25 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// Per host and task: the tasks that reported changed (for `rigger check`).
     pub changed_tasks: Vec<ChangedTask>,
+    /// Every task's final outcome per host, in execution order (for `rigger check`).
+    pub task_records: Vec<TaskRecord>,
 }
 
 /// (host, task title, result) of a task that reported changed.
 pub type ChangedTask = (String, String, Map<String, Value>);
+
+/// One task's final outcome on one host (after loops, `changed_when`, `failed_when`).
+#[derive(Debug, Clone)]
+pub struct TaskRecord {
+    pub host: String,
+    pub task: String,
+    /// `file:line:col` of the task (of the play for fact gathering and connection errors).
+    pub location: String,
+    pub status: Status,
+    /// Failed or unreachable, but ignored (`ignore_errors`, `ignore_unreachable`).
+    pub ignored: bool,
+    pub result: Map<String, Value>,
+}
 
 impl RunSummary {
     /// ansible-playbook's exit codes: 2 failed, 4 unreachable, 0 ok.
@@ -133,6 +148,7 @@ pub struct Runner {
     hosts: Mutex<HashMap<String, HostState>>,
     stats: Mutex<BTreeMap<String, HostStats>>,
     changed_tasks: Mutex<Vec<ChangedTask>>,
+    task_records: Mutex<Vec<TaskRecord>>,
     forks: Semaphore,
     run_once_results: Mutex<HashMap<Vec<u32>, Map<String, Value>>>,
     /// `--start-at-task` not reached yet.
@@ -215,6 +231,7 @@ impl Runner {
             hosts: Mutex::new(HashMap::new()),
             stats: Mutex::new(BTreeMap::new()),
             changed_tasks: Mutex::new(Vec::new()),
+            task_records: Mutex::new(Vec::new()),
             forks: Semaphore::new(forks),
             run_once_results: Mutex::new(HashMap::new()),
             start_pending: AtomicBool::new(start_pending),
@@ -230,6 +247,28 @@ impl Runner {
     fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         f(hosts.entry(host.to_string()).or_default())
+    }
+
+    fn record(
+        &self,
+        host: &str,
+        task: &str,
+        location: String,
+        status: Status,
+        ignored: bool,
+        result: &Map<String, Value>,
+    ) {
+        self.task_records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(TaskRecord {
+                host: host.to_string(),
+                task: task.to_string(),
+                location,
+                status,
+                ignored,
+                result: result.clone(),
+            });
     }
 
     fn stat(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
@@ -257,6 +296,7 @@ impl Runner {
             stats,
             interrupted: INTERRUPTED.load(Ordering::SeqCst),
             changed_tasks: std::mem::take(&mut *self.changed_tasks.lock().unwrap_or_else(|p| p.into_inner())),
+            task_records: std::mem::take(&mut *self.task_records.lock().unwrap_or_else(|p| p.into_inner())),
         })
     }
 
@@ -841,6 +881,9 @@ impl Walker {
             Err(e) => {
                 let mut r = Map::new();
                 r.insert("msg".into(), Value::String(format!("fact gathering failed: {e}")));
+                let at = self.pctx.play.loc.to_string();
+                self.runner
+                    .record(&self.host, "Gathering Facts", at, Status::Failed, false, &r);
                 self.report("Gathering Facts", Status::Failed, false, None, r);
                 self.runner.stat(&self.host, |s| s.failed += 1);
                 self.runner.with_host(&self.host, |s| s.failed = true);
@@ -854,6 +897,8 @@ impl Walker {
         r.insert("changed".into(), Value::Bool(false));
         r.insert("msg".into(), Value::String(e.to_string()));
         r.insert("unreachable".into(), Value::Bool(true));
+        let at = self.pctx.play.loc.to_string();
+        self.runner.record(&self.host, task, at, Status::Unreachable, false, &r);
         self.report(task, Status::Unreachable, false, None, r);
         self.runner.stat(&self.host, |s| s.unreachable += 1);
         self.runner.with_host(&self.host, |s| s.unreachable = true);
@@ -1147,6 +1192,8 @@ impl Walker {
     /// Account, register, notify, and apply controller-side effects of a result.
     async fn finish_task(&self, t: &Task, title: &str, tr: TaskResult, scopes: &[Scope], key: &[u32]) -> Flow {
         let status = tr.status;
+        self.runner
+            .record(&self.host, title, t.loc.to_string(), status, tr.ignored, &tr.result);
         if let Some(reg) = &t.register {
             self.runner.with_host(&self.host, |s| {
                 s.set_facts

@@ -114,6 +114,18 @@ impl Renderer {
         }
     }
 
+    /// A renderer writing to `out` (no progress line): `rigger check` sends the
+    /// play-by-play output to its log file or discards it.
+    pub fn to_writer(format: Format, verbosity: u8, diff: bool, out: Box<dyn Write + Send>) -> Self {
+        Renderer {
+            format,
+            adhoc: false,
+            verbosity,
+            diff,
+            inner: Mutex::new(Inner { progress: None, out }),
+        }
+    }
+
     /// The renderer of `rigger adhoc`: `host | CHANGED | rc=0 >>` blocks, or
     /// one JSON object per host with `json`.
     pub fn adhoc(json: bool, verbosity: u8, diff: bool) -> Self {

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod check;
 mod engine;
 mod engine_errors;
 mod harness;

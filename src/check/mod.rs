@@ -1,0 +1,661 @@
+//! `rigger check`: drift detection built for cron.
+//!
+//! Runs a playbook in check + diff mode (no host is ever changed: modules only
+//! query, `command`/`shell` tasks are skipped unless marked `check_mode: false`),
+//! classifies every host as in sync, drifted, failed or unreachable, records
+//! the run in a SQLite history, prints a report (text, JSON, JUnit), mails it,
+//! and optionally remediates the drifted hosts.
+//!
+//! Exit codes (documented in docs/check-report.md): 0 in sync, 1 error (rigger,
+//! playbook, or a task failed), 2 drift, 3 another run of the same check held
+//! the lock past `--lock-timeout`, 4 unreachable host(s) without drift, 6
+//! drift and unreachable, 5 usage error, 130 interrupted.
+
+pub mod config;
+pub mod history;
+pub mod lock;
+pub mod logfile;
+pub mod mail;
+pub mod report;
+pub mod schedule;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::app::{load_inventory, run_options};
+use crate::cli::{CheckAction, CheckArgs, CheckDiffArgs, CheckFormat, CheckHistoryArgs, OutputFormat};
+use crate::error::AppError;
+use crate::exec::runner::Runner;
+use crate::output::{Format, Renderer, Status};
+use crate::playbook;
+use history::History;
+use report::{CheckReport, HostState, PlaybookInfo, Remediation, TaskState};
+
+/// Exit code when another run of the same check holds the lock.
+pub const EXIT_LOCKED: i32 = 3;
+
+pub async fn run(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
+    match &a.action {
+        Some(CheckAction::History(h)) => history_cmd(h),
+        Some(CheckAction::Diff(d)) => diff_cmd(d),
+        None => check(a, verbosity).await,
+    }
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `2024-05-01T03:00:00Z` from Unix seconds (UTC).
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    })
+}
+
+/// Inventory sources as given, with existing paths made absolute (for the
+/// history and for cron, which runs elsewhere).
+fn inventory_sources(a: &CheckArgs) -> Vec<String> {
+    a.target
+        .inventory
+        .iter()
+        .map(|s| {
+            let p = Path::new(s);
+            if !s.contains(',') && p.exists() {
+                absolute(p).display().to_string()
+            } else {
+                s.clone()
+            }
+        })
+        .collect()
+}
+
+/// What identifies "the same check" for the lock, the history and cron:
+/// playbook path, inventory and limit.
+fn check_key(playbook: &Path, inventory: &[String], limit: Option<&str>) -> String {
+    let id = format!(
+        "{}\n{}\n{}",
+        playbook.display(),
+        inventory.join(":"),
+        limit.unwrap_or("")
+    );
+    sha256_hex(id.as_bytes())[..16].to_string()
+}
+
+fn db_path(db: Option<&Path>) -> Result<PathBuf, AppError> {
+    match db {
+        Some(p) => Ok(p.to_path_buf()),
+        None => history::default_path(),
+    }
+}
+
+/// Where run messages go: the log file, else stderr.
+struct RunLog {
+    file: Option<logfile::LogFile>,
+}
+
+impl RunLog {
+    fn info(&self, msg: &str) {
+        if let Some(f) = &self.file {
+            f.line(msg);
+        }
+    }
+    /// Errors and warnings also go to stderr (cron mails it).
+    fn warn(&self, msg: &str) {
+        self.info(msg);
+        eprintln!("rigger check: {msg}");
+    }
+}
+
+async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
+    let started_at = Instant::now();
+    let Some(pb_path) = a.playbook.clone() else {
+        return Err(AppError::Usage("rigger check needs a PLAYBOOK".into()));
+    };
+    if !pb_path.is_file() {
+        return Err(AppError::Usage(format!(
+            "the playbook {} could not be found",
+            pb_path.display()
+        )));
+    }
+    let pb_abs = absolute(&pb_path);
+    let inventory = inventory_sources(&a);
+    let key = check_key(&pb_abs, &inventory, a.target.limit.as_deref());
+
+    if a.install || a.uninstall {
+        return schedule_cmd(&a, &key, &pb_abs, &inventory, verbosity);
+    }
+
+    // Everything a user can get wrong is checked before waiting or touching a host.
+    let cfg = config::load(a.config.as_deref())?;
+    let mut smtp = cfg.check.smtp.clone();
+    smtp.host = a.smtp_host.clone().or(smtp.host);
+    smtp.port = a.smtp_port.or(smtp.port);
+    smtp.tls = a.smtp_tls.clone().or(smtp.tls);
+    smtp.username = a.smtp_username.clone().or(smtp.username);
+    smtp.password = a.smtp_password.clone().or(smtp.password);
+    if let Some(t) = &smtp.tls {
+        t.parse::<mail::Tls>()?;
+    }
+    let mail_to = if a.mail_to.is_empty() {
+        cfg.check.mail_to.clone()
+    } else {
+        a.mail_to.clone()
+    };
+    let mail_from = a
+        .mail_from
+        .clone()
+        .or(cfg.check.mail_from.clone())
+        .unwrap_or_else(|| "rigger@localhost".into());
+    if !mail_to.is_empty() {
+        // Validates the addresses now rather than after the run.
+        mail::build(&mail::Mail {
+            from: mail_from.clone(),
+            to: mail_to.clone(),
+            subject: String::new(),
+            plain: String::new(),
+            html: String::new(),
+        })?;
+    }
+    let ctx = playbook::LoadCtx::default();
+    let book = playbook::load_playbook(&pb_path, &ctx)?;
+    let mut opts = run_options(&a.target, verbosity, a.task_timeout)?;
+    // Never change a host: check mode is forced, whatever -C said.
+    opts.check = true;
+    opts.diff = true;
+    opts.tags = a.tags.clone();
+    opts.skip_tags = a.skip_tags.clone();
+    let mut inv = load_inventory(&a.target.inventory)?;
+    if let Some(dir) = book.path.parent() {
+        inv.load_vars_dirs(dir)?;
+    }
+    let mut hosts: Vec<String> = Vec::new();
+    let allowed = match &opts.limit {
+        Some(l) => Some(inv.select(l)?),
+        None => None,
+    };
+    for play in &book.plays {
+        for h in inv.select(&play.hosts)? {
+            if allowed.as_ref().is_none_or(|al| al.contains(&h)) && !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+    }
+
+    let log = RunLog {
+        file: match &a.log_file {
+            Some(p) => Some(logfile::open(p, a.log_max_size)?),
+            None => None,
+        },
+    };
+    if a.splay > 0 {
+        let delay = rand::random_range(0..=a.splay * 1000);
+        log.info(&format!("splay: sleeping {} ms", delay));
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+
+    let db = db_path(a.db.as_deref())?;
+    let lock_dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&lock_dir)
+        .map_err(|e| AppError::Other(format!("cannot create {}: {e}", lock_dir.display())))?;
+    let lock_path = lock_dir.join(format!("check-{key}.lock"));
+    let _lock = match lock::acquire(&lock_path, Duration::from_secs(a.lock_timeout)).await? {
+        lock::LockResult::Acquired(l) => l,
+        lock::LockResult::TimedOut { holder } => {
+            let who = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            log.warn(&format!(
+                "another run of this check{who} holds {} after waiting {} s; not running (exit {EXIT_LOCKED}). \
+                 Hint: raise --lock-timeout or space the schedules further apart",
+                lock_path.display(),
+                a.lock_timeout
+            ));
+            return Ok(EXIT_LOCKED);
+        }
+    };
+
+    let mut hist = History::open(&db)?;
+    let pb_bytes =
+        std::fs::read(&pb_path).map_err(|e| AppError::Other(format!("cannot read {}: {e}", pb_path.display())))?;
+    let pb_sha = sha256_hex(&pb_bytes);
+    let started = now_unix();
+    let inv_text = inventory.join(":");
+    let run_id = hist.start_run(&key, started, &pb_abs.display().to_string(), &pb_sha, &inv_text)?;
+    log.info(&format!(
+        "run {run_id}: checking {} against {} host(s) ({inv_text})",
+        pb_abs.display(),
+        hosts.len()
+    ));
+
+    let out: Box<dyn Write + Send> = match (&log.file, verbosity) {
+        (Some(f), _) => Box::new(f.clone()),
+        (None, v) if v >= 2 => Box::new(std::io::stderr()),
+        _ => Box::new(std::io::sink()),
+    };
+    let renderer = Arc::new(Renderer::to_writer(Format::Text, verbosity, true, out));
+    let runner = Runner::new(opts.clone(), inv.clone(), renderer.clone());
+    let summary = match runner.run_playbook(&book).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = hist.abort_run(run_id, now_unix(), 1, "error");
+            log.info(&format!("run {run_id}: error: {}", e.render()));
+            return Err(e.into());
+        }
+    };
+    if summary.interrupted {
+        hist.abort_run(run_id, now_unix(), 130, "interrupted")?;
+        log.warn(&format!("run {run_id}: interrupted"));
+        return Ok(130);
+    }
+
+    let mut host_reports = report::build_hosts(&hosts, &summary.task_records);
+    let drift: BTreeSet<history::DriftKey> = host_reports
+        .iter()
+        .flat_map(|h| {
+            h.tasks
+                .iter()
+                .filter(|t| t.status == TaskState::Drifted)
+                .map(|t| (h.name.clone(), t.task.clone()))
+        })
+        .collect();
+    let streaks = hist.drift_streaks(&key, run_id, started, &drift)?;
+    for h in &mut host_reports {
+        for t in &mut h.tasks {
+            if t.status == TaskState::Drifted {
+                t.since = streaks.get(&(h.name.clone(), t.task.clone())).cloned();
+            }
+        }
+    }
+    let summary_counts = report::summarize(&host_reports);
+    let code = report::exit_code(&summary_counts);
+    let finished = now_unix();
+    hist.finish_run(run_id, finished, code, &host_reports)?;
+    let mut rep = CheckReport {
+        schema_version: report::SCHEMA_VERSION,
+        run_id,
+        started: rfc3339(started),
+        finished: rfc3339(finished),
+        duration_ms: started_at.elapsed().as_millis() as u64,
+        playbook: PlaybookInfo {
+            path: pb_abs.display().to_string(),
+            sha256: pb_sha,
+        },
+        inventory,
+        exit_code: code,
+        summary: summary_counts,
+        hosts: host_reports,
+        remediation: None,
+    };
+    log.info(&format!("run {run_id}: {} (exit {code})", rep.headline()));
+
+    if a.remediate {
+        let drifted: Vec<String> = rep
+            .hosts
+            .iter()
+            .filter(|h| h.status == HostState::Drifted)
+            .map(|h| h.name.clone())
+            .collect();
+        if !drifted.is_empty() {
+            log.info(&format!("run {run_id}: remediating {}", drifted.join(", ")));
+            let mut fix = opts.clone();
+            fix.check = false;
+            fix.limit = Some(drifted.join(":"));
+            let runner = Runner::new(fix, inv.clone(), renderer.clone());
+            let fixed = runner.run_playbook(&book).await?;
+            let mut r = Remediation {
+                hosts: BTreeMap::new(),
+                failed: Vec::new(),
+            };
+            for rec in &fixed.task_records {
+                match rec.status {
+                    Status::Changed => r.hosts.entry(rec.host.clone()).or_default().push(rec.task.clone()),
+                    Status::Failed | Status::Unreachable if !rec.ignored && !r.failed.contains(&rec.host) => {
+                        r.failed.push(rec.host.clone());
+                    }
+                    _ => {}
+                }
+            }
+            hist.record_remediation(run_id, &r)?;
+            if !r.failed.is_empty() {
+                log.warn(&format!("remediation failed on {}", r.failed.join(", ")));
+            }
+            rep.remediation = Some(r);
+        }
+    }
+
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = match a.format {
+        CheckFormat::Text => rep.to_text(verbosity, finished, color),
+        CheckFormat::Json => format!("{}\n", rep.to_json()),
+        CheckFormat::Junit => rep.to_junit(),
+    };
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+
+    if !mail_to.is_empty() && (code != 0 || a.mail_always) {
+        let m = mail::Mail {
+            from: mail_from,
+            to: mail_to.clone(),
+            subject: format!(
+                "rigger check {}: {}",
+                pb_path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
+                rep.headline()
+            ),
+            plain: rep.to_text(1, finished, false),
+            html: rep.to_html(finished),
+        };
+        match mail::send(&smtp, &m).await {
+            Ok(()) => log.info(&format!("run {run_id}: report mailed to {}", mail_to.join(", "))),
+            // The check itself succeeded: keep its exit code, say why no mail came.
+            Err(e) => log.warn(&format!("cannot mail the report: {e}")),
+        }
+    }
+    Ok(code)
+}
+
+/// The command line cron/systemd will run: this check, without the scheduling flags.
+fn scheduled_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String], verbosity: u8) -> Vec<String> {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "rigger".into());
+    let mut c = vec![exe, "check".into(), pb_abs.display().to_string()];
+    for i in inventory {
+        c.extend(["-i".into(), i.clone()]);
+    }
+    let t = &a.target;
+    let opt = |c: &mut Vec<String>, flag: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            c.extend([flag.to_string(), v.clone()]);
+        }
+    };
+    opt(&mut c, "--limit", &t.limit);
+    opt(&mut c, "--user", &t.user);
+    opt(
+        &mut c,
+        "--private-key",
+        &t.private_key.as_ref().map(|p| absolute(p).display().to_string()),
+    );
+    opt(
+        &mut c,
+        "--known-hosts",
+        &t.known_hosts.as_ref().map(|p| absolute(p).display().to_string()),
+    );
+    opt(&mut c, "--connection", &t.connection);
+    if t.host_key_checking != "strict" {
+        c.extend(["--host-key-checking".into(), t.host_key_checking.clone()]);
+    }
+    if t.become_ {
+        c.push("--become".into());
+    }
+    opt(&mut c, "--become-user", &t.become_user);
+    opt(&mut c, "--become-method", &t.become_method);
+    for e in &t.extra_vars {
+        c.extend(["-e".into(), e.clone()]);
+    }
+    if t.forks != 50 {
+        c.extend(["--forks".into(), t.forks.to_string()]);
+    }
+    if !a.tags.is_empty() {
+        c.extend(["--tags".into(), a.tags.join(",")]);
+    }
+    if !a.skip_tags.is_empty() {
+        c.extend(["--skip-tags".into(), a.skip_tags.join(",")]);
+    }
+    if a.format != CheckFormat::Text {
+        let f = if a.format == CheckFormat::Json { "json" } else { "junit" };
+        c.extend(["--format".into(), f.into()]);
+    }
+    let path_opt = |c: &mut Vec<String>, flag: &str, p: &Option<PathBuf>| {
+        if let Some(p) = p {
+            c.extend([flag.to_string(), absolute(p).display().to_string()]);
+        }
+    };
+    path_opt(&mut c, "--db", &a.db);
+    path_opt(&mut c, "--config", &a.config);
+    path_opt(&mut c, "--log-file", &a.log_file);
+    for m in &a.mail_to {
+        c.extend(["--mail-to".into(), m.clone()]);
+    }
+    opt(&mut c, "--mail-from", &a.mail_from);
+    if a.mail_always {
+        c.push("--mail-always".into());
+    }
+    opt(&mut c, "--smtp-host", &a.smtp_host);
+    opt(&mut c, "--smtp-port", &a.smtp_port.map(|p| p.to_string()));
+    opt(&mut c, "--smtp-tls", &a.smtp_tls);
+    opt(&mut c, "--smtp-username", &a.smtp_username);
+    if a.lock_timeout > 0 {
+        c.extend(["--lock-timeout".into(), a.lock_timeout.to_string()]);
+    }
+    if a.splay > 0 {
+        c.extend(["--splay".into(), a.splay.to_string()]);
+    }
+    if a.remediate {
+        c.push("--remediate".into());
+    }
+    if a.task_timeout > 0 {
+        c.extend(["--task-timeout".into(), a.task_timeout.to_string()]);
+    }
+    if verbosity > 0 {
+        c.push(format!("-{}", "v".repeat(verbosity as usize)));
+    }
+    c
+}
+
+fn schedule_cmd(a: &CheckArgs, key: &str, pb_abs: &Path, inventory: &[String], verbosity: u8) -> Result<i32, AppError> {
+    if a.smtp_password.is_some() && a.install {
+        eprintln!(
+            "rigger check: warning: the SMTP password is not written to the schedule; put it in rigger.toml [check.smtp]"
+        );
+    }
+    let use_systemd = match a.scheduler.as_str() {
+        "auto" => schedule::systemd_running(),
+        "systemd" => true,
+        "cron" => false,
+        other => {
+            return Err(AppError::Usage(format!(
+                "--scheduler {other}: use auto, cron or systemd"
+            )))
+        }
+    };
+    if a.uninstall {
+        let removed = if use_systemd {
+            schedule::uninstall_systemd(key)?
+        } else {
+            schedule::uninstall_cron(key)?
+        };
+        if removed {
+            println!("removed the scheduled check {key}");
+        } else {
+            println!("no scheduled check {key} was installed");
+        }
+        return Ok(0);
+    }
+    let Some(expr) = &a.cron else {
+        return Err(AppError::Usage(
+            "--install needs --cron \"MIN HOUR DOM MON DOW\"".into(),
+        ));
+    };
+    schedule::validate_cron(expr)?;
+    let cmd = scheduled_command(a, pb_abs, inventory, verbosity);
+    if use_systemd {
+        let cal = schedule::on_calendar(expr)?;
+        let path = schedule::install_systemd(key, &cal, &cmd)?;
+        println!("installed {} (OnCalendar={cal})", path.display());
+    } else {
+        let line = schedule::cron_line(expr, &cmd);
+        schedule::install_cron(key, &line)?;
+        println!("installed crontab entry:\n{line}");
+    }
+    Ok(0)
+}
+
+fn history_cmd(h: &CheckHistoryArgs) -> Result<i32, AppError> {
+    let db = db_path(h.db.as_deref())?;
+    let hist = History::open_existing(&db)?;
+    let runs = hist.runs(h.last)?;
+    if h.format == OutputFormat::Json {
+        let v = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "runs": runs});
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(0);
+    }
+    println!(
+        "{:>5}  {:<20}  {:>6}  {:<11}  {:>4}  {:>5}  {:>7}  {:>7}  {:>6}  PLAYBOOK",
+        "RUN", "STARTED", "SECS", "STATUS", "EXIT", "HOSTS", "DRIFTED", "UNREACH", "FAILED"
+    );
+    for r in &runs {
+        let dur = r
+            .finished_unix
+            .map(|f| (f - r.started_unix).to_string())
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:>5}  {:<20}  {:>6}  {:<11}  {:>4}  {:>5}  {:>7}  {:>7}  {:>6}  {}",
+            r.id,
+            r.started,
+            dur,
+            r.status,
+            r.exit_code.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            r.hosts,
+            r.drifted,
+            r.unreachable,
+            r.failed,
+            r.playbook
+        );
+    }
+    Ok(0)
+}
+
+fn diff_cmd(d: &CheckDiffArgs) -> Result<i32, AppError> {
+    let db = db_path(d.db.as_deref())?;
+    let hist = History::open_existing(&db)?;
+    for id in [d.run1, d.run2] {
+        match hist.run(id)? {
+            Some(r) if r.status == "done" => {}
+            Some(r) => {
+                return Err(AppError::Usage(format!(
+                    "run {id} has no results (status {}); see `rigger check history`",
+                    r.status
+                )))
+            }
+            None => {
+                return Err(AppError::Usage(format!(
+                    "there is no run {id} in {}; see `rigger check history`",
+                    db.display()
+                )))
+            }
+        }
+    }
+    let (a, b) = (hist.drift_of(d.run1)?, hist.drift_of(d.run2)?);
+    let entry = |run: i64, k: &history::DriftKey| -> Result<serde_json::Value, AppError> {
+        Ok(serde_json::json!({"host": k.0, "task": k.1, "diff": hist.task_diff(run, &k.0, &k.1)?}))
+    };
+    let new: Vec<_> = b.difference(&a).collect();
+    let resolved: Vec<_> = a.difference(&b).collect();
+    let still: Vec<_> = a.intersection(&b).collect();
+    if d.format == OutputFormat::Json {
+        let v = serde_json::json!({
+            "schema_version": report::SCHEMA_VERSION,
+            "run1": d.run1,
+            "run2": d.run2,
+            "new": new.iter().map(|k| entry(d.run2, k)).collect::<Result<Vec<_>, _>>()?,
+            "resolved": resolved.iter().map(|k| entry(d.run1, k)).collect::<Result<Vec<_>, _>>()?,
+            "unchanged": still.iter().map(|k| entry(d.run2, k)).collect::<Result<Vec<_>, _>>()?,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return Ok(0);
+    }
+    println!("drift from run {} to run {}:", d.run1, d.run2);
+    let section = |title: &str, keys: &[&history::DriftKey], run: i64, show_diff: bool| -> Result<(), AppError> {
+        println!("\n{title} ({}):", keys.len());
+        for k in keys {
+            println!("  {} [{}]", k.0, k.1);
+            if show_diff {
+                for line in report::diff_text(&hist.task_diff(run, &k.0, &k.1)?)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                {
+                    println!("      {line}");
+                }
+            }
+        }
+        Ok(())
+    };
+    section("new drift", &new, d.run2, true)?;
+    section("resolved drift", &resolved, d.run1, false)?;
+    section("still drifted", &still, d.run2, false)?;
+    // Hosts whose reachability changed are worth a line too.
+    let (ha, hb): (BTreeMap<_, _>, BTreeMap<_, _>) = (
+        hist.host_states(d.run1)?.into_iter().collect(),
+        hist.host_states(d.run2)?.into_iter().collect(),
+    );
+    for (host, sb) in &hb {
+        if let Some(sa) = ha.get(host) {
+            if sa != sb && (sa == "unreachable" || sb == "unreachable" || sa == "failed" || sb == "failed") {
+                println!("\n{host}: {sa} -> {sb}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_714_532_461), "2024-05-01T03:01:01Z");
+    }
+
+    #[test]
+    fn check_key_depends_on_playbook_inventory_and_limit() {
+        let p = Path::new("/srv/site.yml");
+        let k = check_key(p, &["inv".into()], None);
+        assert_eq!(k.len(), 16);
+        assert_eq!(k, check_key(p, &["inv".into()], None));
+        assert_ne!(k, check_key(p, &["inv2".into()], None));
+        assert_ne!(k, check_key(p, &["inv".into()], Some("web")));
+        assert_ne!(k, check_key(Path::new("/srv/other.yml"), &["inv".into()], None));
+    }
+}

@@ -1,0 +1,345 @@
+//! `--install` / `--uninstall`: schedule a check with cron (the current user's
+//! crontab, through `crontab -l` / `crontab -`) or, when systemd runs, with a
+//! systemd service + timer pair. Entries carry a marker naming the check, so
+//! installing again replaces the entry and uninstalling removes only it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::error::AppError;
+
+/// The comment line above a managed crontab entry.
+pub fn marker(check_key: &str) -> String {
+    format!("# rigger-check {check_key} (managed by `rigger check --install`; remove with --uninstall)")
+}
+
+/// Validate a cron schedule: five fields, or one of cron's `@` keywords.
+pub fn validate_cron(expr: &str) -> Result<(), AppError> {
+    let expr = expr.trim();
+    if expr.starts_with('@') {
+        return match expr {
+            "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly" | "@reboot" => Ok(()),
+            _ => Err(AppError::Usage(format!("--cron {expr}: unknown cron keyword"))),
+        };
+    }
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(AppError::Usage(format!(
+            "--cron \"{expr}\": expected 5 fields (minute hour day-of-month month day-of-week), got {}",
+            fields.len()
+        )));
+    }
+    let ok = |f: &str| {
+        f.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | ',' | '-' | '/'))
+    };
+    if let Some(bad) = fields.iter().find(|f| !ok(f)) {
+        return Err(AppError::Usage(format!("--cron \"{expr}\": invalid field `{bad}`")));
+    }
+    Ok(())
+}
+
+/// The crontab line: `%` is special in crontab commands and must be escaped.
+pub fn cron_line(expr: &str, command: &[String]) -> String {
+    let cmd: Vec<String> = command
+        .iter()
+        .map(|a| {
+            shlex::try_quote(a)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| a.clone())
+        })
+        .collect();
+    format!("{} {}", expr.trim(), cmd.join(" ").replace('%', "\\%"))
+}
+
+/// `existing` without the entry of `marker` (the marker line and the line after it).
+pub fn remove_entry(existing: &str, marker: &str) -> (String, bool) {
+    let mut out = String::new();
+    let mut skip_next = false;
+    let mut found = false;
+    for line in existing.lines() {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if line == marker {
+            skip_next = true;
+            found = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    (out, found)
+}
+
+fn crontab_program() -> String {
+    std::env::var("RIGGER_CRONTAB").unwrap_or_else(|_| "crontab".into())
+}
+
+fn read_crontab() -> Result<String, AppError> {
+    let out = Command::new(crontab_program())
+        .arg("-l")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| AppError::Other(format!("cannot run `crontab -l`: {e} (is cron installed?)")))?;
+    if out.status.success() {
+        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    if err.contains("no crontab") {
+        return Ok(String::new());
+    }
+    Err(AppError::Other(format!("`crontab -l` failed: {}", err.trim())))
+}
+
+fn write_crontab(text: &str) -> Result<(), AppError> {
+    let mut child = Command::new(crontab_program())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| AppError::Other(format!("cannot run `crontab -`: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| AppError::Other(format!("cannot write to `crontab -`: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| AppError::Other(format!("`crontab -`: {e}")))?;
+    if !out.status.success() {
+        return Err(AppError::Other(format!(
+            "`crontab -` refused the new crontab: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+pub fn install_cron(check_key: &str, line: &str) -> Result<(), AppError> {
+    let m = marker(check_key);
+    let (mut text, _) = remove_entry(&read_crontab()?, &m);
+    text.push_str(&m);
+    text.push('\n');
+    text.push_str(line);
+    text.push('\n');
+    write_crontab(&text)
+}
+
+/// Returns whether an entry was there.
+pub fn uninstall_cron(check_key: &str) -> Result<bool, AppError> {
+    let (text, found) = remove_entry(&read_crontab()?, &marker(check_key));
+    if found {
+        write_crontab(&text)?;
+    }
+    Ok(found)
+}
+
+/// systemd is the init system (the check sd_booted() does).
+pub fn systemd_running() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+}
+
+/// Translate a cron schedule to a systemd `OnCalendar=` value.
+pub fn on_calendar(expr: &str) -> Result<String, AppError> {
+    let expr = expr.trim();
+    let keyword = match expr {
+        "@yearly" | "@annually" => Some("yearly"),
+        "@monthly" => Some("monthly"),
+        "@weekly" => Some("weekly"),
+        "@daily" | "@midnight" => Some("daily"),
+        "@hourly" => Some("hourly"),
+        _ => None,
+    };
+    if let Some(k) = keyword {
+        return Ok(k.into());
+    }
+    validate_cron(expr)?;
+    let f: Vec<&str> = expr.split_whitespace().collect();
+    let unsupported = || {
+        AppError::Usage(format!(
+            "--cron \"{expr}\" cannot be translated to a systemd timer; use --scheduler cron"
+        ))
+    };
+    let field = |s: &str| -> Result<String, AppError> {
+        // systemd: `*`, lists `1,2`, ranges `1..5`, steps `0/15`.
+        if s == "*" {
+            return Ok("*".into());
+        }
+        if let Some(step) = s.strip_prefix("*/") {
+            return Ok(format!("0/{step}"));
+        }
+        if s.chars().any(|c| c.is_ascii_alphabetic()) {
+            return Err(unsupported());
+        }
+        Ok(s.replace('-', ".."))
+    };
+    let (min, hour, dom, mon) = (field(f[0])?, field(f[1])?, field(f[2])?, field(f[3])?);
+    let dow = if f[4] == "*" {
+        String::new()
+    } else {
+        const DAYS: [&str; 8] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let day = |d: &str| -> Result<&str, AppError> {
+            d.parse::<usize>()
+                .ok()
+                .and_then(|n| DAYS.get(n).copied())
+                .ok_or_else(unsupported)
+        };
+        let mut parts = Vec::new();
+        for item in f[4].split(',') {
+            match item.split_once('-') {
+                Some((a, b)) => parts.push(format!("{}..{}", day(a)?, day(b)?)),
+                None => parts.push(day(item)?.to_string()),
+            }
+        }
+        format!("{} ", parts.join(","))
+    };
+    let min = if min.len() == 1 && min != "*" {
+        format!("0{min}")
+    } else {
+        min
+    };
+    Ok(format!("{dow}*-{mon}-{dom} {hour}:{min}:00"))
+}
+
+/// The unit directory: system units for root, user units otherwise.
+fn unit_dir() -> Result<(PathBuf, bool), AppError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return Ok((PathBuf::from("/etc/systemd/system"), false));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .ok_or_else(|| AppError::Usage("cannot find the systemd user unit directory: set HOME".into()))?;
+    Ok((base.join("systemd/user"), true))
+}
+
+/// The service and timer units of a check.
+pub fn units(check_key: &str, calendar: &str, command: &[String]) -> (String, String) {
+    let exec: Vec<String> = command
+        .iter()
+        .map(|a| {
+            if a.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\') {
+                format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let service = format!(
+        "# rigger-check {check_key}\n[Unit]\nDescription=rigger drift check {check_key}\n\n\
+         [Service]\nType=oneshot\n# Exit codes 2, 4 and 6 report drift/unreachable hosts, not a failure of the unit.\n\
+         SuccessExitStatus=2 4 6\nExecStart={}\n",
+        exec.join(" ").replace('%', "%%")
+    );
+    let timer = format!(
+        "# rigger-check {check_key}\n[Unit]\nDescription=rigger drift check {check_key}\n\n\
+         [Timer]\nOnCalendar={calendar}\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n"
+    );
+    (service, timer)
+}
+
+fn systemctl(user: bool, args: &[&str]) -> Result<(), AppError> {
+    let mut c = Command::new("systemctl");
+    if user {
+        c.arg("--user");
+    }
+    let out = c
+        .args(args)
+        .output()
+        .map_err(|e| AppError::Other(format!("cannot run systemctl: {e}")))?;
+    if !out.status.success() {
+        return Err(AppError::Other(format!(
+            "systemctl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+pub fn install_systemd(check_key: &str, calendar: &str, command: &[String]) -> Result<PathBuf, AppError> {
+    let (dir, user) = unit_dir()?;
+    std::fs::create_dir_all(&dir).map_err(|e| AppError::Other(format!("cannot create {}: {e}", dir.display())))?;
+    let name = format!("rigger-check-{check_key}");
+    let (service, timer) = units(check_key, calendar, command);
+    let write = |ext: &str, text: &str| {
+        let p = dir.join(format!("{name}.{ext}"));
+        std::fs::write(&p, text).map_err(|e| AppError::Other(format!("cannot write {}: {e}", p.display())))
+    };
+    write("service", &service)?;
+    write("timer", &timer)?;
+    systemctl(user, &["daemon-reload"])?;
+    systemctl(user, &["enable", "--now", &format!("{name}.timer")])?;
+    Ok(dir.join(format!("{name}.timer")))
+}
+
+pub fn uninstall_systemd(check_key: &str) -> Result<bool, AppError> {
+    let (dir, user) = unit_dir()?;
+    let name = format!("rigger-check-{check_key}");
+    let timer = dir.join(format!("{name}.timer"));
+    if !timer.exists() {
+        return Ok(false);
+    }
+    let _ = systemctl(user, &["disable", "--now", &format!("{name}.timer")]);
+    for ext in ["timer", "service"] {
+        let p = dir.join(format!("{name}.{ext}"));
+        std::fs::remove_file(&p).map_err(|e| AppError::Other(format!("cannot remove {}: {e}", p.display())))?;
+    }
+    systemctl(user, &["daemon-reload"])?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_validation_and_lines() {
+        assert!(validate_cron("0 3 * * *").is_ok());
+        assert!(validate_cron("@daily").is_ok());
+        assert!(validate_cron("0 3 * *").is_err());
+        assert!(validate_cron("0 3 * * ;rm").is_err());
+        let line = cron_line(
+            "0 3 * * *",
+            &[
+                "/usr/bin/rigger".into(),
+                "check".into(),
+                "my site.yml".into(),
+                "-e".into(),
+                "x=5%".into(),
+            ],
+        );
+        assert_eq!(line, "0 3 * * * /usr/bin/rigger check 'my site.yml' -e 'x=5\\%'");
+    }
+
+    #[test]
+    fn entries_are_replaced_and_removed_by_marker() {
+        let m = marker("abc");
+        let existing = format!("MAILTO=x\n{m}\n0 1 * * * old\n5 5 * * * other\n");
+        let (rest, found) = remove_entry(&existing, &m);
+        assert!(found);
+        assert_eq!(rest, "MAILTO=x\n5 5 * * * other\n");
+        assert!(!remove_entry(&rest, &m).1);
+    }
+
+    #[test]
+    fn systemd_calendars() {
+        assert_eq!(on_calendar("0 3 * * *").unwrap(), "*-*-* 3:00:00");
+        assert_eq!(on_calendar("*/15 * * * 1-5").unwrap(), "Mon..Fri *-*-* *:0/15:00");
+        assert_eq!(on_calendar("@hourly").unwrap(), "hourly");
+        assert!(on_calendar("0 3 * jan *").is_err());
+        let (service, timer) = units("k1", "daily", &["/bin/rigger".into(), "check".into(), "a b.yml".into()]);
+        assert!(
+            service.contains("ExecStart=/bin/rigger check \"a b.yml\"\n"),
+            "{service}"
+        );
+        assert!(service.contains("SuccessExitStatus=2 4 6"));
+        assert!(timer.contains("OnCalendar=daily"));
+    }
+}

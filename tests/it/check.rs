@@ -1,0 +1,625 @@
+//! `rigger check`: drift detection against real sshd test hosts.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::support::{down_host, rigger, rigger_bin, HostOpts, TestHosts};
+
+const PLAYBOOK: &str = r#"
+- name: Site
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: app directory
+      file:
+        path: /srv/app
+        state: directory
+        mode: "0755"
+    - name: app config
+      copy:
+        dest: /srv/app/app.conf
+        content: "port=8080\nworkers=4\n"
+        mode: "0644"
+    - name: debug off
+      lineinfile:
+        path: /srv/app/settings
+        regexp: "^debug="
+        line: "debug=false"
+        create: true
+        mode: "0644"
+    - name: motd
+      template:
+        src: motd.j2
+        dest: /srv/app/motd
+        mode: "0644"
+    - name: a command is never run in check mode
+      command: touch /srv/app/touched
+"#;
+
+/// A project directory with the playbook, its template and a history db path.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("check-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        fs::write(dir.path().join("site.yml"), PLAYBOOK).unwrap();
+        fs::write(dir.path().join("motd.j2"), "Welcome to {{ inventory_hostname }}\n").unwrap();
+        Project { dir }
+    }
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+    fn db(&self) -> String {
+        self.path("state/check.db")
+    }
+}
+
+/// sha256 and mode of every file under a host's /srv/app.
+fn snapshot(root: &Path) -> BTreeMap<String, (String, u32)> {
+    let mut out = BTreeMap::new();
+    let dir = root.join("app");
+    out.insert(
+        "app/".into(),
+        (String::new(), fs::metadata(&dir).unwrap().permissions().mode() & 0o7777),
+    );
+    for e in fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        let data = fs::read(e.path()).unwrap();
+        let sum: String = Sha256::digest(&data).iter().map(|b| format!("{b:02x}")).collect();
+        let mode = e.metadata().unwrap().permissions().mode() & 0o7777;
+        out.insert(e.file_name().to_string_lossy().into_owned(), (sum, mode));
+    }
+    out
+}
+
+fn check_args<'a>(inv: &'a str, kh: &'a str, db: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["check", "-i", inv, "--known-hosts", kh, "--db", db];
+    v.extend_from_slice(extra);
+    v
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}):\n{s}"))
+}
+
+fn host<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == name)
+        .unwrap_or_else(|| panic!("no host {name} in {report}"))
+}
+
+#[test]
+fn check_detects_drift_without_changing_hosts() {
+    let hosts = TestHosts::with_opts(2, HostOpts { isolated_root: true });
+    let p = Project::new();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let db = p.db();
+    let site = p.path("site.yml");
+
+    // Converge both hosts for real, then remove what the command task made.
+    let (code, out, err) = rigger(&["run", &site, "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for i in 0..2 {
+        fs::remove_file(hosts.root_dir(i).unwrap().join("app/touched")).unwrap();
+    }
+
+    // 1. In sync: exit 0, nothing but the headline.
+    let mut args = check_args(&inv, &kh, &db, &[&site]);
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("all 2 hosts in sync"), "{out}");
+    assert!(!out.contains("host1"), "short report lists in-sync hosts:\n{out}");
+    assert!(
+        !hosts.root_dir(0).unwrap().join("app/touched").exists(),
+        "the command ran in check mode"
+    );
+
+    // 2. Drift on host2: file content, mode, and a line.
+    let root2 = hosts.root_dir(1).unwrap();
+    fs::write(root2.join("app/app.conf"), "port=9090\nworkers=4\n").unwrap();
+    fs::set_permissions(root2.join("app/motd"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::write(root2.join("app/settings"), "debug=true\n").unwrap();
+    let before = [snapshot(&hosts.root_dir(0).unwrap()), snapshot(&root2)];
+
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.contains("1 drifted of 2 hosts"), "{out}");
+    assert!(out.contains("host2: DRIFTED"), "{out}");
+    assert!(!out.contains("host1"), "{out}");
+    assert!(out.contains("drifted [app config]"), "{out}");
+    assert!(
+        out.contains("      -port=9090\n      +port=8080\n"),
+        "exact content diff:\n{out}"
+    );
+    assert!(
+        out.contains("      -debug=true\n      +debug=false\n"),
+        "exact line diff:\n{out}"
+    );
+    assert!(out.contains("drifted [motd]"), "{out}");
+    assert!(
+        out.contains("      -mode: '0600'\n      +mode: '0644'\n"),
+        "exact mode diff:\n{out}"
+    );
+    assert!(!out.contains("[app directory]"), "in-sync task listed:\n{out}");
+    let after = [snapshot(&hosts.root_dir(0).unwrap()), snapshot(&root2)];
+    assert_eq!(before, after, "rigger check changed a host");
+    assert!(!root2.join("app/touched").exists(), "the command ran in check mode");
+
+    // 3. JSON report: schema fields.
+    args.extend_from_slice(&["--format", "json"]);
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 2, "{err}");
+    let r = json(&out);
+    assert_eq!(r["schema_version"], 1);
+    assert_eq!(r["exit_code"], 2);
+    assert_eq!(r["summary"]["hosts"], 2);
+    assert_eq!(r["summary"]["drifted"], 1);
+    assert_eq!(r["summary"]["in_sync"], 1);
+    assert_eq!(r["playbook"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(r["run_id"].as_i64().unwrap() >= 3);
+    assert_eq!(host(&r, "host1")["status"], "in_sync");
+    let h2 = host(&r, "host2");
+    assert_eq!(h2["status"], "drifted");
+    let tasks = h2["tasks"].as_array().unwrap();
+    let conf = tasks.iter().find(|t| t["task"] == "app config").unwrap();
+    assert_eq!(conf["status"], "drifted");
+    assert_eq!(conf["diff"][0]["before"], "port=9090\nworkers=4\n");
+    assert_eq!(conf["diff"][0]["after"], "port=8080\nworkers=4\n");
+    assert_eq!(conf["since"]["runs"], 2);
+    assert!(conf["location"].as_str().unwrap().contains("site.yml:"), "{conf}");
+    let cmd = tasks
+        .iter()
+        .find(|t| t["task"] == "a command is never run in check mode")
+        .unwrap();
+    assert_eq!(cmd["status"], "skipped");
+    assert_eq!(
+        tasks.iter().find(|t| t["task"] == "app directory").unwrap()["status"],
+        "ok"
+    );
+
+    // 4. JUnit: parsed by a real XML parser.
+    args.truncate(args.len() - 2);
+    args.extend_from_slice(&["--format", "junit"]);
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 2, "{err}");
+    let junit = p.path("junit.xml");
+    fs::write(&junit, &out).unwrap();
+    let parsed = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys, xml.etree.ElementTree as E\n\
+             r = E.parse(sys.argv[1]).getroot()\n\
+             for s in r.findall('testsuite'):\n\
+             \x20   fails = [c.get('name') for c in s.findall('testcase') if c.find('failure') is not None]\n\
+             \x20   print(s.get('name'), len(s.findall('testcase')), ','.join(fails))",
+            &junit,
+        ])
+        .output()
+        .unwrap();
+    assert!(parsed.status.success(), "{}", String::from_utf8_lossy(&parsed.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&parsed.stdout),
+        "host1 5 \nhost2 5 app config,debug off,motd\n"
+    );
+
+    // 5. History: the fifth run (fourth with drift) says how long the drift has existed.
+    args.truncate(args.len() - 2);
+    let (code, out, _) = rigger(&args);
+    assert_eq!(code, 2);
+    assert!(out.contains("(since 4 runs / "), "{out}");
+    let (code, out, err) = rigger(&["check", "history", "--db", &db, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let runs = json(&out)["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 5);
+    assert_eq!(runs[0]["drifted"], 1);
+    assert_eq!(runs[4]["drifted"], 0);
+    assert!(runs.iter().all(|r| r["status"] == "done"));
+    let (code, out, _) = rigger(&["check", "history", "--db", &db]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 6, "{out}");
+    let (first, second) = (runs[4]["id"].to_string(), runs[3]["id"].to_string());
+    let (code, out, err) = rigger(&["check", "diff", &first, &second, "--db", &db]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("new drift (3):\n  host2 [app config]"), "{out}");
+    assert!(out.contains("+port=8080"), "{out}");
+    assert!(out.contains("resolved drift (0)"), "{out}");
+    let (code, out, _) = rigger(&["check", "diff", &second, &first, "--db", &db, "--format", "json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["resolved"].as_array().unwrap().len(), 3);
+
+    // 6. Unreachable host: 4 alone, 6 with drift.
+    let down = down_host();
+    let base = fs::read_to_string(hosts.inventory()).unwrap();
+    let host1_line = base.lines().find(|l| l.starts_with("host1 ")).unwrap();
+    let inv4 = p.path("inv4.ini");
+    fs::write(
+        &inv4,
+        format!("{host1_line}\n{}\n", down.inventory_line("gone", hosts.client_key())),
+    )
+    .unwrap();
+    let (code, out, err) = rigger(&check_args(&inv4, &kh, &db, &[&site, "-T", "3"]));
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(out.contains("gone: UNREACHABLE"), "{out}");
+    let inv6 = p.path("inv6.ini");
+    fs::write(
+        &inv6,
+        format!("{base}{}\n", down.inventory_line("gone", hosts.client_key())),
+    )
+    .unwrap();
+    let (code, out, err) = rigger(&check_args(&inv6, &kh, &db, &[&site, "-T", "3"]));
+    assert_eq!(code, 6, "{out}\n{err}");
+    assert!(out.contains("1 drifted, 1 unreachable of 3 hosts"), "{out}");
+
+    // 7. Errors: a failing task (1) and a broken playbook (1).
+    let bad = p.path("bad.yml");
+    fs::write(
+        &bad,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: missing source\n      copy:\n        src: /nonexistent/file\n        dest: /srv/app/x\n",
+    )
+    .unwrap();
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&bad]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("FAILED"), "{out}");
+    fs::write(&bad, "- hosts: all\n  tasks:\n    - copy: {dest: /x, bogus_arg: 1}\n").unwrap();
+    let (code, _, err) = rigger(&check_args(&inv, &kh, &db, &[&bad]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("bad.yml:3"), "{err}");
+
+    // 8. Remediation: only the drifted host is changed, and it is recorded.
+    let host1_before = snapshot(&hosts.root_dir(0).unwrap());
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&site, "--remediate"]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.contains("remediation:\n  host2: fixed"), "{out}");
+    assert_eq!(
+        fs::read_to_string(root2.join("app/app.conf")).unwrap(),
+        "port=8080\nworkers=4\n"
+    );
+    assert_eq!(fs::read_to_string(root2.join("app/settings")).unwrap(), "debug=false\n");
+    assert_eq!(
+        fs::metadata(root2.join("app/motd")).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
+    assert_eq!(snapshot(&hosts.root_dir(0).unwrap()), host1_before, "host1 was touched");
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&site]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (_, out, _) = rigger(&["check", "history", "--db", &db, "--format", "json", "-n", "2"]);
+    assert_eq!(json(&out)["runs"][1]["remediated"], 1);
+    assert_eq!(
+        sqlite(&db, "SELECT host || ':' || task FROM remediations ORDER BY task"),
+        "host2:a command is never run in check mode\nhost2:app config\nhost2:debug off\nhost2:motd\n"
+    );
+}
+
+/// None while the database or its tables do not exist yet.
+fn try_sqlite(db: &str, sql: &str) -> Option<String> {
+    if !Path::new(db).exists() {
+        return None;
+    }
+    let out = Command::new("sqlite3").args([db, sql]).output().unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn sqlite(db: &str, sql: &str) -> String {
+    let out = Command::new("sqlite3").args([db, sql]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const SLOW: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: slow probe
+      command: sleep {{ secs | default(30) }}
+      check_mode: false
+      changed_when: false
+"#;
+
+fn spawn_check(args: &[&str]) -> std::process::Child {
+    Command::new(rigger_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn check_lock_serializes_runs_and_a_killed_run_leaves_history_consistent() {
+    let hosts = TestHosts::new(1);
+    let p = Project::new();
+    fs::write(p.path("slow.yml"), SLOW).unwrap();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let db = p.db();
+    let slow = p.path("slow.yml");
+
+    // A run that is killed mid-run.
+    let mut first = spawn_check(&check_args(&inv, &kh, &db, &[&slow]));
+    wait_for("the first run to start its task", Duration::from_secs(30), || {
+        try_sqlite(&db, "SELECT status FROM runs").as_deref() == Some("running\n")
+    });
+    // A second run of the same check gives up after --lock-timeout with exit 3.
+    let t = Instant::now();
+    let (code, out, err) = rigger(&check_args(
+        &inv,
+        &kh,
+        &db,
+        &[&slow, "--lock-timeout", "1", "-e", "secs=0"],
+    ));
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(t.elapsed() >= Duration::from_secs(1));
+    assert!(err.contains("another run of this check"), "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    assert_eq!(sqlite(&db, "PRAGMA integrity_check"), "ok\n");
+    assert_eq!(sqlite(&db, "SELECT count(*) FROM task_results"), "0\n");
+
+    // The next run works, and marks the killed one interrupted.
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&slow, "-e", "secs=0"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, _) = rigger(&["check", "history", "--db", &db, "--format", "json"]);
+    assert_eq!(code, 0);
+    let runs = json(&out)["runs"].as_array().unwrap().clone();
+    let statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["done", "interrupted"]);
+
+    // Two overlapping runs: the second waits for the first, they never overlap.
+    let a = spawn_check(&check_args(&inv, &kh, &db, &[&slow, "-e", "secs=2"]));
+    wait_for("run A to hold the lock", Duration::from_secs(30), || {
+        try_sqlite(&db, "SELECT count(*) FROM runs WHERE status = 'running'").as_deref() == Some("1\n")
+    });
+    let (code, out, err) = rigger(&check_args(
+        &inv,
+        &kh,
+        &db,
+        &[&slow, "-e", "secs=0", "--lock-timeout", "60"],
+    ));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let a = a.wait_with_output().unwrap();
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    let rows = sqlite(
+        &db,
+        "SELECT started, finished FROM runs WHERE status = 'done' ORDER BY id DESC LIMIT 2",
+    );
+    let v: Vec<Vec<i64>> = rows
+        .lines()
+        .map(|l| l.split('|').map(|x| x.parse().unwrap()).collect())
+        .collect();
+    // Newest (B) started no earlier than A finished.
+    assert!(v[0][0] >= v[1][1], "runs overlapped: {rows}");
+}
+
+#[test]
+fn check_mails_the_report_to_a_real_smtp_server() {
+    let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
+    let p = Project::new();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let db = p.db();
+    let site = p.path("site.yml");
+    let (code, out, err) = rigger(&["run", &site, "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    fs::write(hosts.root_dir(0).unwrap().join("app/app.conf"), "port=1\n").unwrap();
+
+    let smtp = SmtpServer::start(&p.dir.path().join("maildir"));
+    let config = p.path("rigger.toml");
+    fs::write(
+        &config,
+        format!(
+            "[check]\nmail_to = [\"ops@example.com\"]\nmail_from = \"rigger@example.com\"\n\n[check.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
+            smtp.port
+        ),
+    )
+    .unwrap();
+    // In sync hosts do not mail by default: this run drifts, so it mails.
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&site, "--config", &config]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    let msgs = smtp.messages(1);
+    let m = parse_mail(&msgs[0]);
+    assert_eq!(m["from"], "rigger@example.com");
+    assert_eq!(m["to"], "ops@example.com");
+    assert!(m["subject"].as_str().unwrap().contains("1 drifted of 1 hosts"), "{m}");
+    assert_eq!(m["content_type"], "multipart/alternative");
+    let parts = m["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 2, "{m}");
+    assert_eq!(parts[0]["type"], "text/plain");
+    assert_eq!(parts[1]["type"], "text/html");
+    let plain = parts[0]["body"].as_str().unwrap();
+    assert!(plain.contains("host1: DRIFTED"), "{plain}");
+    assert!(plain.contains("-port=1\n") && plain.contains("+port=8080"), "{plain}");
+    let html = parts[1]["body"].as_str().unwrap();
+    assert!(html.contains("<h2>host1 &mdash; drifted</h2>"), "{html}");
+    assert!(html.contains("+port=8080"), "{html}");
+
+    // Back in sync: no mail unless --mail-always.
+    let (code, _, err) = rigger(&["run", &site, "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = rigger(&check_args(&inv, &kh, &db, &[&site, "--config", &config]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = rigger(&check_args(
+        &inv,
+        &kh,
+        &db,
+        &[&site, "--config", &config, "--mail-always"],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let msgs = smtp.messages(2);
+    assert_eq!(
+        msgs.len(),
+        2,
+        "a mail was sent for an in-sync run without --mail-always"
+    );
+    assert!(parse_mail(&msgs[1])["subject"]
+        .as_str()
+        .unwrap()
+        .contains("all 1 hosts in sync"));
+}
+
+/// python3 -m aiosmtpd writing every message to a Maildir.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl SmtpServer {
+    fn start(maildir: &Path) -> SmtpServer {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new("/usr/bin/python3")
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3-aiosmtpd (scripts/test-deps.sh)");
+        wait_for("aiosmtpd to listen", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        SmtpServer {
+            child,
+            port,
+            maildir: maildir.to_path_buf(),
+        }
+    }
+
+    /// The raw messages, oldest first, once there are `n`.
+    fn messages(&self, n: usize) -> Vec<Vec<u8>> {
+        let new = self.maildir.join("new");
+        let mut files = Vec::new();
+        wait_for("the mail", Duration::from_secs(20), || {
+            files = fs::read_dir(&new)
+                .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            files.len() >= n
+        });
+        files.sort_by_key(|f| fs::metadata(f).and_then(|m| m.modified()).unwrap());
+        files.iter().map(|f| fs::read(f).unwrap()).collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Parse a message with Python's email package: headers and decoded parts.
+fn parse_mail(raw: &[u8]) -> Value {
+    let mut child = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys, json, email\n\
+             from email import policy\n\
+             m = email.message_from_binary_file(sys.stdin.buffer, policy=policy.default)\n\
+             parts = [{'type': p.get_content_type(), 'body': p.get_content()} for p in m.iter_parts()]\n\
+             print(json.dumps({'from': str(m['From']), 'to': str(m['To']), 'subject': str(m['Subject']),\n\
+             \x20   'content_type': m.get_content_type(), 'parts': parts}))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    json(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn check_install_writes_and_removes_a_crontab_entry() {
+    let p = Project::new();
+    // A private crontab spool, so the machine's crontabs stay untouched.
+    let spool = p.dir.path().join("crontabs");
+    fs::create_dir(&spool).unwrap();
+    let script = format!(
+        "set -e\n\
+         chgrp crontab {spool} && chmod 1730 {spool}\n\
+         mount --bind {spool} /var/spool/cron/crontabs\n\
+         echo '5 5 * * * /bin/true # keep me' | crontab -\n\
+         {rigger} check {site} -i 'web1,' --cron '0 3 * * *' --install --scheduler cron --db {db}\n\
+         crontab -l > {out1}\n\
+         {rigger} check {site} -i 'web1,' --cron '30 4 * * *' --install --scheduler cron --db {db}\n\
+         crontab -l > {out2}\n\
+         {rigger} check {site} -i 'web1,' --uninstall --scheduler cron\n\
+         crontab -l > {out3}\n\
+         {rigger} check {site} -i 'web1,' --cron 'bad cron' --install --scheduler cron || echo \"bad: $?\" > {out4}\n",
+        spool = spool.display(),
+        rigger = rigger_bin().display(),
+        site = p.path("site.yml"),
+        db = p.db(),
+        out1 = p.path("out1"),
+        out2 = p.path("out2"),
+        out3 = p.path("out3"),
+        out4 = p.path("out4"),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |n: &str| fs::read_to_string(p.path(n)).unwrap();
+    let one = read("out1");
+    assert!(one.starts_with("5 5 * * * /bin/true # keep me\n"), "{one}");
+    assert!(one.contains("# rigger-check "), "{one}");
+    let entry = one
+        .lines()
+        .find(|l| l.starts_with("0 3 * * * "))
+        .unwrap_or_else(|| panic!("{one}"));
+    assert!(entry.contains(&format!("check {}", p.path("site.yml"))), "{entry}");
+    assert!(entry.contains(&format!("--db {}", p.db())), "{entry}");
+    // Installing again replaces the entry.
+    let two = read("out2");
+    assert_eq!(two.matches("# rigger-check ").count(), 1, "{two}");
+    assert!(two.contains("30 4 * * * ") && !two.contains("0 3 * * * "), "{two}");
+    // Uninstalling leaves the other entries.
+    assert_eq!(read("out3"), "5 5 * * * /bin/true # keep me\n");
+    assert_eq!(read("out4"), "bad: 5\n");
+}
