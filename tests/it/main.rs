@@ -5,3 +5,5 @@
 mod support;
 
 mod harness;
+mod adhoc;
+mod transport;
