@@ -597,7 +597,10 @@ mod tests {
         match out {
             Err(ConnError::Become(msg)) => {
                 assert!(!msg.contains('\n'), "{msg}");
-                assert!(msg.contains("unable to resolve host h; sudo: a password is required"), "{msg}");
+                assert!(
+                    msg.contains("unable to resolve host h; sudo: a password is required"),
+                    "{msg}"
+                );
                 assert!(msg.contains("RIGGER_BECOME_PASSWORD"), "{msg}");
             }
             other => panic!("unexpected {other:?}"),

@@ -106,7 +106,11 @@ impl Outcome {
                 .as_str()
                 .unwrap_or_else(|| panic!("no \"host\" in {line}"))
                 .to_string();
-            assert!(out.insert(host.clone(), v).is_none(), "two objects for {host}:\n{}", self.stdout);
+            assert!(
+                out.insert(host.clone(), v).is_none(),
+                "two objects for {host}:\n{}",
+                self.stdout
+            );
         }
         out
     }
@@ -200,13 +204,22 @@ fn exec_modules_text_and_json_output() {
 
     // command does not use a shell: the pipe is an argument of echo.
     let out = adhoc(&hosts, "host1", &["--json", "-m", "command", "-a", "echo a | tr a b"]).run();
-    assert_eq!(result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"), "a | tr a b");
+    assert_eq!(
+        result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"),
+        "a | tr a b"
+    );
 
     // shell runs a pipeline; each host reports the address it was reached on.
     let out = adhoc(
         &hosts,
         "all",
-        &["--json", "-m", "shell", "-a", "echo {{ inventory_hostname }} $SSH_CONNECTION | tr a-z A-Z"],
+        &[
+            "--json",
+            "-m",
+            "shell",
+            "-a",
+            "echo {{ inventory_hostname }} $SSH_CONNECTION | tr a-z A-Z",
+        ],
     )
     .run();
     let by_host = out.expect_code(0).json_by_host();
@@ -220,7 +233,12 @@ fn exec_modules_text_and_json_output() {
     }
 
     // raw: the command line goes to the login shell as is.
-    let out = adhoc(&hosts, "host2", &["--json", "-m", "raw", "-a", "echo raw $((6 * 7)) >&2; exit 3"]).run();
+    let out = adhoc(
+        &hosts,
+        "host2",
+        &["--json", "-m", "raw", "-a", "echo raw $((6 * 7)) >&2; exit 3"],
+    )
+    .run();
     let by_host = out.expect_code(2).json_by_host();
     assert_eq!(status_of(&by_host, "host2"), "failed");
     assert_eq!(by_host["host2"]["result"]["rc"], 3);
@@ -231,7 +249,11 @@ fn exec_modules_text_and_json_output() {
     );
     let out = adhoc(&hosts, "host2", &["-m", "raw", "-a", "echo raw $((6 * 7))"]).run();
     out.expect_code(0);
-    assert!(out.stdout.starts_with("host2 | CHANGED | rc=0 >>\nraw 42\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("host2 | CHANGED | rc=0 >>\nraw 42\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -240,7 +262,9 @@ fn exit_codes_and_one_line_errors() {
     let dir = hosts.dir();
 
     // 0: every host ok.
-    adhoc(&hosts, "all", &["-m", "command", "-a", "true"]).run().expect_code(0);
+    adhoc(&hosts, "all", &["-m", "command", "-a", "true"])
+        .run()
+        .expect_code(0);
 
     // 2: one host fails; the other still runs and succeeds.
     let out = adhoc(
@@ -255,13 +279,17 @@ fn exit_codes_and_one_line_errors() {
 
     // 4: a host is down; the others still finish. Failed beats unreachable (2).
     let down = down_host();
-    let inv = inventory_plus(&hosts, "with-down.ini", &[down.inventory_line("down", hosts.client_key())]);
+    let inv = inventory_plus(
+        &hosts,
+        "with-down.ini",
+        &[down.inventory_line("down", hosts.client_key())],
+    );
     let out = adhoc_with(&inv, hosts.known_hosts(), "all", &["-m", "command", "-a", "echo hi"]).run();
     out.expect_code(4);
-    let down_line = format!("down | UNREACHABLE! => {{");
-    assert!(out.stdout.contains(&down_line), "{}", out.stdout);
+    assert!(out.stdout.contains("down | UNREACHABLE! => {"), "{}", out.stdout);
     assert!(
-        out.stdout.contains(&format!("cannot connect to {}:{}", down.addr, down.port)),
+        out.stdout
+            .contains(&format!("cannot connect to {}:{}", down.addr, down.port)),
         "{}",
         out.stdout
     );
@@ -272,7 +300,13 @@ fn exit_codes_and_one_line_errors() {
             out.stdout
         );
     }
-    let out = adhoc_with(&inv, hosts.known_hosts(), "all", &["--json", "-m", "command", "-a", "false"]).run();
+    let out = adhoc_with(
+        &inv,
+        hosts.known_hosts(),
+        "all",
+        &["--json", "-m", "command", "-a", "false"],
+    )
+    .run();
     let by_host = out.expect_code(2).json_by_host();
     assert_eq!(status_of(&by_host, "down"), "unreachable");
     assert_eq!(by_host["down"]["result"]["unreachable"], true);
@@ -284,7 +318,11 @@ fn exit_codes_and_one_line_errors() {
         &bad_inv,
         &format!(
             "[web]\n{}\nweb2 ansible_host=127.0.0.1 =oops\n",
-            std::fs::read_to_string(hosts.inventory()).unwrap().lines().nth(1).unwrap()
+            std::fs::read_to_string(hosts.inventory())
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap()
         ),
     );
     let out = adhoc_with(&bad_inv, hosts.known_hosts(), "all", &["-m", "command", "-a", "true"]).run();
@@ -296,7 +334,11 @@ fn exit_codes_and_one_line_errors() {
     // 1: module arguments that do not fit the module.
     let out = adhoc(&hosts, "all", &["-m", "copy", "-a", "bogus=1 dest=/tmp/x"]).run();
     out.expect_code(1);
-    assert!(out.stderr_lines()[0].contains("unsupported parameter `bogus`"), "{}", out.stderr);
+    assert!(
+        out.stderr_lines()[0].contains("unsupported parameter `bogus`"),
+        "{}",
+        out.stderr
+    );
 
     // 5: bad command-line options.
     let out = adhoc(&hosts, "all", &["--no-such-flag"]).run();
@@ -355,7 +397,13 @@ fn connection_errors_are_one_line_and_per_host() {
             good = hosts.client_key().display(),
         ),
     );
-    let out = adhoc_with(&inv, hosts.known_hosts(), "all", &["--json", "-m", "command", "-a", "true"]).run();
+    let out = adhoc_with(
+        &inv,
+        hosts.known_hosts(),
+        "all",
+        &["--json", "-m", "command", "-a", "true"],
+    )
+    .run();
     let by_host = out.expect_code(4).json_by_host();
     assert_eq!(status_of(&by_host, "host3"), "changed");
     let msg1 = result_str(&by_host, "host1", "msg");
@@ -366,16 +414,27 @@ fn connection_errors_are_one_line_and_per_host() {
     assert_eq!(status_of(&by_host, "host2"), "unreachable");
     assert!(msg2.contains(&enc.display().to_string()), "{msg2}");
     assert!(msg2.contains("passphrase"), "{msg2}");
-    assert!(!msg2.contains("wrong-phrase") && !out.stderr.contains("wrong-phrase"), "{msg2}");
+    assert!(
+        !msg2.contains("wrong-phrase") && !out.stderr.contains("wrong-phrase"),
+        "{msg2}"
+    );
     assert!(!msg2.contains('\n'), "{msg2}");
 
     // The right passphrase decrypts it; the server then refuses the key (not authorized).
     let inv_ok = dir.join("keys-ok.ini");
     write_file(
         &inv_ok,
-        &std::fs::read_to_string(&inv).unwrap().replace("wrong-phrase", "right-phrase"),
+        &std::fs::read_to_string(&inv)
+            .unwrap()
+            .replace("wrong-phrase", "right-phrase"),
     );
-    let out = adhoc_with(&inv_ok, hosts.known_hosts(), "host2", &["--json", "-m", "command", "-a", "true"]).run();
+    let out = adhoc_with(
+        &inv_ok,
+        hosts.known_hosts(),
+        "host2",
+        &["--json", "-m", "command", "-a", "true"],
+    )
+    .run();
     let by_host = out.expect_code(4).json_by_host();
     let msg = result_str(&by_host, "host2", "msg");
     assert!(msg.starts_with("authentication failed for root@"), "{msg}");
@@ -407,9 +466,10 @@ fn dropped_connection_is_unreachable_not_a_hang() {
     // Wait until host1 runs the sleep, then drop its connections.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let sleeping = hosts.pids(0).into_iter().any(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0030"))
-        });
+        let sleeping = hosts
+            .pids(0)
+            .into_iter()
+            .any(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\x0030")));
         if sleeping {
             break;
         }
@@ -437,7 +497,15 @@ fn fan_out_to_twenty_hosts() {
     let out = adhoc(
         &hosts,
         "all",
-        &["--json", "-f", "20", "-m", "shell", "-a", "echo {{ inventory_hostname }} $SSH_CONNECTION"],
+        &[
+            "--json",
+            "-f",
+            "20",
+            "-m",
+            "shell",
+            "-a",
+            "echo {{ inventory_hostname }} $SSH_CONNECTION",
+        ],
     )
     .run();
     let by_host = out.expect_code(0).json_by_host();
@@ -447,7 +515,11 @@ fn fan_out_to_twenty_hosts() {
         let fields: Vec<&str> = stdout.split_whitespace().collect();
         assert_eq!(
             (fields[0], fields[3], fields[4]),
-            (hosts.name(i), hosts.addr(i).to_string().as_str(), hosts.port(i).to_string().as_str()),
+            (
+                hosts.name(i),
+                hosts.addr(i).to_string().as_str(),
+                hosts.port(i).to_string().as_str()
+            ),
             "{stdout}"
         );
     }

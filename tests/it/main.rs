@@ -4,6 +4,6 @@
 
 mod support;
 
-mod harness;
 mod adhoc;
+mod harness;
 mod transport;

@@ -38,7 +38,8 @@ const USERS_PASSWORD: &str = "Pw-of-rigpw-7x1";
 fn create_test_users(hosts: &TestHosts, i: usize) {
     // -l: no lastlog/faillog entries (/var is shared with the machine); -M: no
     // home under the shared /home; -p '*': no password, but not locked (sshd
-    // without PAM refuses locked accounts even with a key). /etc is the host's overlay.
+    // without PAM refuses locked accounts even with a key). /etc is the host's
+    // overlay. The hostname goes into /etc/hosts, or each sudo waits for DNS.
     on_host(
         hosts,
         i,
@@ -49,7 +50,8 @@ fn create_test_users(hosts: &TestHosts, i: usize) {
              echo 'rigpw:{USERS_PASSWORD}' | chpasswd\n\
              printf 'rigtest ALL=(ALL) NOPASSWD: ALL\\nrigpw ALL=(ALL) ALL\\n' > /etc/sudoers.d/rigger-test\n\
              chmod 440 /etc/sudoers.d/rigger-test\n\
-             visudo -c -q"
+             visudo -c -q\n\
+             echo \"127.0.1.1 $(hostname)\" >> /etc/hosts"
         ),
     );
 }
@@ -78,10 +80,15 @@ fn copy_fetch_and_slurp_keep_bytes_and_mode() {
     assert_eq!(status_of(&by_host, "host1"), "changed", "{}", out.stdout);
     let on_disk = srv.join("t/content.txt");
     assert_eq!(std::fs::read(&on_disk).unwrap(), b"line one\nline 'two'\ttab\n");
-    assert_eq!(std::fs::metadata(&on_disk).unwrap().permissions().mode() & 0o7777, 0o640);
+    assert_eq!(
+        std::fs::metadata(&on_disk).unwrap().permissions().mode() & 0o7777,
+        0o640
+    );
 
     // Binary data (every byte value, 300 KiB) from a local file, mode 0600.
-    let data: Vec<u8> = (0..300 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..300 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let src = local.path().join("blob.bin");
     std::fs::write(&src, &data).unwrap();
     let src_arg = format!("src={} dest=/srv/t/blob.bin mode=0600", src.display());
@@ -103,7 +110,12 @@ fn copy_fetch_and_slurp_keep_bytes_and_mode() {
     assert!(std::fs::read(&back).unwrap() == data, "fetched bytes differ");
 
     // slurp returns it base64-encoded.
-    let out = adhoc(&hosts, "host1", &["--json", "-m", "slurp", "-a", "src=/srv/t/content.txt"]).run();
+    let out = adhoc(
+        &hosts,
+        "host1",
+        &["--json", "-m", "slurp", "-a", "src=/srv/t/content.txt"],
+    )
+    .run();
     let by_host = out.expect_code(0).json_by_host();
     assert_eq!(result_str(&by_host, "host1", "encoding"), "base64");
     let decoded = base64::engine::general_purpose::STANDARD
@@ -132,9 +144,16 @@ fn host_keys_strict_accept_new_changed_and_off() {
     for i in 0..3 {
         assert_eq!(status_of(&by_host, hosts.name(i)), "unreachable");
         let msg = result_str(&by_host, hosts.name(i), "msg");
-        assert!(msg.contains("is unknown") && msg.contains(&empty.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("is unknown") && msg.contains(&empty.display().to_string()),
+            "{msg}"
+        );
     }
-    assert_eq!(std::fs::read_to_string(&empty).unwrap(), "", "strict must not learn keys");
+    assert_eq!(
+        std::fs::read_to_string(&empty).unwrap(),
+        "",
+        "strict must not learn keys"
+    );
 
     // accept-new learns each key once (into a file that does not exist yet)...
     let learned = dir.join("learned/known_hosts");
@@ -153,7 +172,9 @@ fn host_keys_strict_accept_new_changed_and_off() {
         assert_eq!(text.lines().filter(|l| l.starts_with(&entry)).count(), 1, "{text}");
     }
     // ...and strict then accepts them; nothing more is written.
-    adhoc_with(hosts.inventory(), &learned, "all", &cmd).run().expect_code(0);
+    adhoc_with(hosts.inventory(), &learned, "all", &cmd)
+        .run()
+        .expect_code(0);
     assert_eq!(std::fs::read_to_string(&learned).unwrap(), text);
 
     // A changed key (host2's entry, line 2, holds another key): one line naming
@@ -298,7 +319,11 @@ fn agent_auth_without_key_in_inventory() {
         .env("SSH_AUTH_SOCK", &agent.sock)
         .run();
     let by_host = out.expect_code(4).json_by_host();
-    assert!(result_str(&by_host, "host2", "msg").contains("ssh-agent"), "{}", out.stdout);
+    assert!(
+        result_str(&by_host, "host2", "msg").contains("ssh-agent"),
+        "{}",
+        out.stdout
+    );
 
     // With the fleet's key in the agent, every host answers.
     agent.add(hosts.client_key());
@@ -369,7 +394,10 @@ fn password_auth_with_a_throwaway_user() {
             assert_eq!(result_str(&by_host, "pwhost", "stdout"), "rigpw");
         } else {
             let msg = result_str(&by_host, "pwhost", "msg");
-            assert!(msg.contains("authentication failed for rigpw@") && msg.contains("password"), "{msg}");
+            assert!(
+                msg.contains("authentication failed for rigpw@") && msg.contains("password"),
+                "{msg}"
+            );
         }
         assert!(
             !out.stdout.contains(password) && !out.stderr.contains(password),
@@ -402,15 +430,29 @@ fn jump_host_and_ssh_config_alias() {
     };
     let via = format!("{}:{}", hosts.addr(0), hosts.port(0));
     let inv = inventory_plus(&hosts, "jump.ini", &[line(&via)]);
-    let out = adhoc_with(&inv, &kh, "target", &["--json", "-m", "shell", "-a", "echo $SSH_CONNECTION"]).run();
+    let out = adhoc_with(
+        &inv,
+        &kh,
+        "target",
+        &["--json", "-m", "shell", "-a", "echo $SSH_CONNECTION"],
+    )
+    .run();
     let by_host = out.expect_code(0).json_by_host();
     let conn = result_str(&by_host, "target", "stdout");
     let fields: Vec<&str> = conn.split_whitespace().collect();
-    assert_eq!(fields[2..], [hosts.addr(1).to_string(), hosts.port(1).to_string()], "{conn}");
+    assert_eq!(
+        fields[2..],
+        [hosts.addr(1).to_string(), hosts.port(1).to_string()],
+        "{conn}"
+    );
 
     // A bastion that is down: the target is unreachable, and the message names the bastion.
     let down = down_host();
-    let inv = inventory_plus(&hosts, "jump-down.ini", &[line(&format!("{}:{}", down.addr, down.port))]);
+    let inv = inventory_plus(
+        &hosts,
+        "jump-down.ini",
+        &[line(&format!("{}:{}", down.addr, down.port))],
+    );
     let out = adhoc_with(&inv, &kh, "target", &["--json", "-m", "command", "-a", "true"]).run();
     let by_host = out.expect_code(4).json_by_host();
     let msg = result_str(&by_host, "target", "msg");
@@ -435,13 +477,27 @@ fn jump_host_and_ssh_config_alias() {
     let inv_s = inv.display().to_string();
     let out = Rig::with_home(
         home.path(),
-        &["adhoc", "web", "-i", &inv_s, "--json", "-m", "shell", "-a", "echo $SSH_CONNECTION"],
+        &[
+            "adhoc",
+            "web",
+            "-i",
+            &inv_s,
+            "--json",
+            "-m",
+            "shell",
+            "-a",
+            "echo $SSH_CONNECTION",
+        ],
     )
     .run();
     let by_host = out.expect_code(0).json_by_host();
     let conn = result_str(&by_host, "web-alias", "stdout");
     let fields: Vec<&str> = conn.split_whitespace().collect();
-    assert_eq!(fields[2..], [hosts.addr(1).to_string(), hosts.port(1).to_string()], "{conn}");
+    assert_eq!(
+        fields[2..],
+        [hosts.addr(1).to_string(), hosts.port(1).to_string()],
+        "{conn}"
+    );
 }
 
 #[test]
@@ -452,16 +508,30 @@ fn become_with_sudo_and_su() {
     let as_user = |user: &str| format!("ansible_user={user}");
 
     // root becomes another user (sudo, no password needed).
-    let out = adhoc(&hosts, "all", &["--json", "-b", "--become-user", "rigtest", "-a", "whoami"]).run();
-    assert_eq!(result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"), "rigtest");
+    let out = adhoc(
+        &hosts,
+        "all",
+        &["--json", "-b", "--become-user", "rigtest", "-a", "whoami"],
+    )
+    .run();
+    assert_eq!(
+        result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"),
+        "rigtest"
+    );
 
     // A NOPASSWD sudoer becomes root.
     let u = as_user("rigtest");
     let out = adhoc(&hosts, "all", &["--json", "-e", &u, "-b", "-a", "whoami"]).run();
-    assert_eq!(result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"), "root");
+    assert_eq!(
+        result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"),
+        "root"
+    );
     // Without -b it stays itself.
     let out = adhoc(&hosts, "all", &["--json", "-e", &u, "-a", "whoami"]).run();
-    assert_eq!(result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"), "rigtest");
+    assert_eq!(
+        result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"),
+        "rigtest"
+    );
 
     // A sudoer that needs a password, given with -e or in the environment. The
     // command lists the host's processes while sudo runs: the password must not
@@ -470,17 +540,32 @@ fn become_with_sudo_and_su() {
     let pw_var = format!("ansible_become_password={secret}");
     let script = "whoami; ps -eo args";
     let runs = [
-        adhoc(&hosts, "all", &["--json", "-v", "-e", &u, "-e", &pw_var, "-b", "-m", "shell", "-a", script]).run(),
-        adhoc(&hosts, "all", &["--json", "-v", "-e", &u, "-b", "-m", "shell", "-a", script])
-            .env("RIGGER_BECOME_PASSWORD", secret)
-            .run(),
+        adhoc(
+            &hosts,
+            "all",
+            &[
+                "--json", "-v", "-e", &u, "-e", &pw_var, "-b", "-m", "shell", "-a", script,
+            ],
+        )
+        .run(),
+        adhoc(
+            &hosts,
+            "all",
+            &["--json", "-v", "-e", &u, "-b", "-m", "shell", "-a", script],
+        )
+        .env("RIGGER_BECOME_PASSWORD", secret)
+        .run(),
         adhoc(&hosts, "all", &["-v", "-e", &u, "-b", "-m", "shell", "-a", script])
             .env("RIGGER_BECOME_PASSWORD", secret)
             .run(),
     ];
     for (n, out) in runs.iter().enumerate() {
         out.expect_code(0);
-        assert!(out.stdout.contains("sudo"), "run {n}: ps shows no sudo:\n{}", out.stdout);
+        assert!(
+            out.stdout.contains("sudo"),
+            "run {n}: ps shows no sudo:\n{}",
+            out.stdout
+        );
         assert!(
             !out.stdout.contains(secret) && !out.stderr.contains(secret),
             "run {n}: the become password leaked:\n{}\n{}",
@@ -502,21 +587,48 @@ fn become_with_sudo_and_su() {
     assert!(!out.stdout.contains("Wrong-pw-3") && !out.stderr.contains("Wrong-pw-3"));
     let out = adhoc(&hosts, "all", &["--json", "-e", &u, "-b", "-a", "whoami"]).run();
     let by_host = out.expect_code(2).json_by_host();
-    assert!(result_str(&by_host, "host1", "msg").contains("password"), "{}", out.stdout);
+    assert!(
+        result_str(&by_host, "host1", "msg").contains("password"),
+        "{}",
+        out.stdout
+    );
 
     // su: root needs no password; a user gives the target user's password (on a terminal).
     let out = adhoc(
         &hosts,
         "all",
-        &["--json", "-b", "--become-method", "su", "--become-user", "rigtest", "-a", "whoami"],
+        &[
+            "--json",
+            "-b",
+            "--become-method",
+            "su",
+            "--become-user",
+            "rigtest",
+            "-a",
+            "whoami",
+        ],
     )
     .run();
-    assert_eq!(result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"), "rigtest");
+    assert_eq!(
+        result_str(&out.expect_code(0).json_by_host(), "host1", "stdout"),
+        "rigtest"
+    );
     let t = as_user("rigtest");
     let out = adhoc(
         &hosts,
         "all",
-        &["--json", "-e", &t, "-b", "--become-method", "su", "--become-user", "rigpw", "-a", "whoami"],
+        &[
+            "--json",
+            "-e",
+            &t,
+            "-b",
+            "--become-method",
+            "su",
+            "--become-user",
+            "rigpw",
+            "-a",
+            "whoami",
+        ],
     )
     .env("RIGGER_BECOME_PASSWORD", secret)
     .run();
@@ -526,7 +638,18 @@ fn become_with_sudo_and_su() {
     let out = adhoc(
         &hosts,
         "all",
-        &["--json", "-e", &t, "-b", "--become-method", "su", "--become-user", "rigpw", "-a", "whoami"],
+        &[
+            "--json",
+            "-e",
+            &t,
+            "-b",
+            "--become-method",
+            "su",
+            "--become-user",
+            "rigpw",
+            "-a",
+            "whoami",
+        ],
     )
     .env("RIGGER_BECOME_PASSWORD", "Wrong-pw-3")
     .run();
