@@ -76,6 +76,9 @@ measure() {
     fi
 }
 
+# Both sides share the machine's 2 cores with whatever else runs: say how busy it was.
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
 echo
 measure "openssh floor ($hosts x ssh uname -r)" "$dir/floor.sh"
 
@@ -101,3 +104,4 @@ if ((rc != 0 || seen < hosts)); then
     exit 1
 fi
 measure "rigger adhoc ($hosts hosts, -f $hosts)" "$dir/rigger.sh"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -58,17 +58,19 @@ pub fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>, AppError
     Ok(out)
 }
 
-pub(crate) fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
-    let sources: Vec<String> = if sources.is_empty() {
-        if Path::new("/etc/ansible/hosts").exists() {
-            vec!["/etc/ansible/hosts".to_string()]
-        } else {
-            vec!["localhost,".to_string()]
-        }
-    } else {
+/// The inventory sources of a run: the `-i` values, or the default.
+fn inventory_sources(sources: &[String]) -> Vec<String> {
+    if !sources.is_empty() {
         sources.to_vec()
-    };
-    Ok(Inventory::load(&sources)?)
+    } else if Path::new("/etc/ansible/hosts").exists() {
+        vec!["/etc/ansible/hosts".to_string()]
+    } else {
+        vec!["localhost,".to_string()]
+    }
+}
+
+pub(crate) fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
+    Ok(Inventory::load(&inventory_sources(sources))?)
 }
 
 fn become_password(t: &TargetArgs) -> Result<Option<String>, AppError> {
@@ -294,7 +296,16 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         return Ok(0);
     }
     if hosts.is_empty() {
-        return Err(AppError::Usage(format!("no hosts matched the pattern `{}`", a.pattern)));
+        let limited = opts
+            .limit
+            .as_ref()
+            .map(|l| format!(" and the limit `{l}`"))
+            .unwrap_or_default();
+        return Err(AppError::Usage(format!(
+            "no hosts matched the pattern `{}`{limited} in the inventory {}",
+            a.pattern,
+            inventory_sources(&a.target.inventory).join(", ")
+        )));
     }
     let loc = Loc::synthetic("<adhoc>");
     let module = crate::modules::lookup(&a.module).ok_or_else(|| {

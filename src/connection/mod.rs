@@ -297,11 +297,16 @@ fn wrap_become(script: &str, become_: Option<&Become>, marker: &str) -> (String,
         return (script.to_string(), false, false);
     };
     match (b.method, &b.password) {
-        (BecomeMethod::Sudo, None) => (
-            format!("sudo -H -n -u {} -- /bin/sh -c {}", sh_quote(&b.user), sh_quote(script)),
-            false,
-            false,
-        ),
+        (BecomeMethod::Sudo, None) => {
+            // -n: fail instead of prompting. The marker tells sudo's own refusal
+            // ("a password is required") apart from a failure of the command.
+            let inner = format!("echo {marker}; {script}");
+            (
+                format!("sudo -H -n -u {} -- /bin/sh -c {}", sh_quote(&b.user), sh_quote(&inner)),
+                true,
+                false,
+            )
+        }
         (BecomeMethod::Sudo, Some(_)) => {
             // -k forgets cached credentials so the prompt (or the marker, with
             // NOPASSWD) always comes first and stdin is never confused with it.
@@ -349,16 +354,19 @@ async fn become_handshake(
             Some(ProcEvent::Stdout(d)) => seen_out.extend_from_slice(&d),
             Some(ProcEvent::Stderr(d)) => seen_err.extend_from_slice(&d),
             Some(ProcEvent::Exit(code)) => {
-                let msg = String::from_utf8_lossy(&seen_err).trim().to_string();
-                let msg = msg.replace(BECOME_PROMPT, "");
-                return Err(ConnError::Become(format!(
-                    "exit status {code}: {}",
-                    if msg.trim().is_empty() {
-                        String::from_utf8_lossy(&seen_out).trim().to_string()
-                    } else {
-                        msg.trim().to_string()
-                    }
-                )));
+                let err = String::from_utf8_lossy(&seen_err).replace(BECOME_PROMPT, "");
+                let text = if err.trim().is_empty() {
+                    String::from_utf8_lossy(&seen_out).into_owned()
+                } else {
+                    err
+                };
+                // One line: sudo may warn first ("unable to resolve host").
+                let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+                let mut msg = format!("exit status {code}: {}", lines.join("; "));
+                if password.is_empty() && text.contains("password is required") {
+                    msg.push_str(" (give it with -K, RIGGER_BECOME_PASSWORD or ansible_become_password)");
+                }
+                return Err(ConnError::Become(msg));
             }
             None => return Err(ConnError::Become("process ended during privilege escalation".into())),
         }
@@ -499,9 +507,14 @@ pub async fn put_file(
             .map_err(|e| ConnError::Io(e.to_string()))?;
         return put_bytes(conn, &data, dest, attrs, become_).await;
     }
-    let marker = "";
-    let (cmdline, _, pty) = wrap_become(&script, become_, marker);
+    let marker = format!("RIGGER-BECOME-OK-{:016x}", rand::random::<u64>());
+    let (cmdline, handshake, pty) = wrap_become(&script, become_, &marker);
     let mut proc = conn.spawn(&cmdline, pty).await?;
+    let mut out = ExecOutput::default();
+    if handshake {
+        // sudo -n: only the marker, never a prompt (password cases returned above).
+        become_handshake(&mut *proc, &marker, "", &mut out).await?;
+    }
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = f
@@ -514,7 +527,6 @@ pub async fn put_file(
         proc.write_stdin(&buf[..n]).await?;
     }
     proc.close_stdin().await?;
-    let mut out = ExecOutput::default();
     collect(&mut *proc, &mut out).await?;
     if out.status != 0 {
         return Err(ConnError::Io(format!(
@@ -552,6 +564,55 @@ mod tests {
         assert_eq!(sh_quote("a b"), "'a b'");
         assert_eq!(sh_quote("it's"), "'it'\\''s'");
         assert_eq!(sh_quote(""), "''");
+    }
+
+    #[test]
+    fn sudo_is_wrapped_with_a_marker_and_never_prompts_without_password() {
+        let b = Become {
+            method: BecomeMethod::Sudo,
+            user: "root".into(),
+            password: None,
+        };
+        let (cmd, handshake, pty) = wrap_become("id", Some(&b), "MARK");
+        assert!(cmd.starts_with("sudo -H -n -u root -- /bin/sh -c "), "{cmd}");
+        assert!(cmd.contains("echo MARK; id"), "{cmd}");
+        assert!(handshake && !pty);
+        let b = Become {
+            password: Some("secret".into()),
+            ..b
+        };
+        let (cmd, handshake, _) = wrap_become("id", Some(&b), "MARK");
+        assert!(handshake && cmd.contains(" -S ") && !cmd.contains("secret"), "{cmd}");
+    }
+
+    #[tokio::test]
+    async fn become_refusal_is_one_line_with_a_hint() {
+        let conn = local::LocalConnection::new("localhost");
+        // A stand-in for sudo -n refusing: warnings then the refusal, no marker.
+        let out = exec_inner_with_script(
+            &conn,
+            "echo 'sudo: unable to resolve host h' >&2; echo 'sudo: a password is required' >&2; exit 1",
+        )
+        .await;
+        match out {
+            Err(ConnError::Become(msg)) => {
+                assert!(!msg.contains('\n'), "{msg}");
+                assert!(
+                    msg.contains("unable to resolve host h; sudo: a password is required"),
+                    "{msg}"
+                );
+                assert!(msg.contains("RIGGER_BECOME_PASSWORD"), "{msg}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// Runs `script` and then the become handshake, as `exec` does for sudo.
+    async fn exec_inner_with_script(conn: &dyn Connection, script: &str) -> Result<ExecOutput, ConnError> {
+        let mut proc = conn.spawn(script, false).await?;
+        let mut out = ExecOutput::default();
+        become_handshake(&mut *proc, "NEVER-PRINTED", "", &mut out).await?;
+        Ok(out)
     }
 
     #[tokio::test]

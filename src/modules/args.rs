@@ -399,7 +399,7 @@ pub fn parse_kv(text: &str, free_form: bool, loc: &Loc) -> Result<Vec<(String, S
     for w in words {
         match w.find('=') {
             Some(eq) if is_key(&w[..eq]) && (raw.is_empty() || !free_form) => {
-                out.push((w[..eq].to_string(), unquote(&w[eq + 1..])));
+                out.push((w[..eq].to_string(), unquote(&decode_escapes(&w[eq + 1..]))));
             }
             _ if free_form => raw.push(w),
             _ => {
@@ -412,6 +412,69 @@ pub fn parse_kv(text: &str, free_form: bool, loc: &Loc) -> Result<Vec<(String, S
         out.push(("_raw_params".to_string(), raw.join(" ")));
     }
     Ok(out)
+}
+
+/// Python escape sequences in a `key=value` value (`\n`, `\t`, `\\`, `\"`,
+/// `\x41`, `\u00e9`, octal `\101`, ...), decoded as Ansible's `parse_kv`
+/// does, so `content="a\nb"` writes a newline. Invalid sequences stay as written.
+pub fn decode_escapes(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '\\' || i + 1 == chars.len() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let code_point = |digits: &[char], radix: u32| {
+            let text: String = digits.iter().collect();
+            u32::from_str_radix(&text, radix).ok().and_then(char::from_u32)
+        };
+        let hex = |len: usize| {
+            chars
+                .get(i + 2..i + 2 + len)
+                .filter(|d| d.iter().all(char::is_ascii_hexdigit))
+                .and_then(|d| code_point(d, 16))
+                .map(|c| (c, 2 + len))
+        };
+        let decoded = match chars[i + 1] {
+            '\\' => Some(('\\', 2)),
+            '\'' => Some(('\'', 2)),
+            '"' => Some(('"', 2)),
+            'a' => Some(('\x07', 2)),
+            'b' => Some(('\x08', 2)),
+            'f' => Some(('\x0c', 2)),
+            'n' => Some(('\n', 2)),
+            'r' => Some(('\r', 2)),
+            't' => Some(('\t', 2)),
+            'v' => Some(('\x0b', 2)),
+            'x' => hex(2),
+            'u' => hex(4),
+            'U' => hex(8),
+            '0'..='7' => {
+                let digits: Vec<char> = chars[i + 1..]
+                    .iter()
+                    .take(3)
+                    .take_while(|c| ('0'..='7').contains(*c))
+                    .copied()
+                    .collect();
+                code_point(&digits, 8).map(|c| (c, 1 + digits.len()))
+            }
+            _ => None,
+        };
+        match decoded {
+            Some((c, used)) => {
+                out.push(c);
+                i += used;
+            }
+            None => {
+                out.push('\\');
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn is_key(s: &str) -> bool {
@@ -498,6 +561,19 @@ mod tests {
         assert_eq!(kv[0], ("chdir".into(), "/tmp".into()));
         assert_eq!(kv[1].1, "echo {{ a }} b");
         assert!(parse_kv("a='b", false, &loc).is_err());
+    }
+
+    #[test]
+    fn kv_values_decode_escapes_like_ansible() {
+        let loc = Loc::synthetic("t");
+        let kv = parse_kv(r#"content="a\nb\t'c'\\d\"e" dest=/x"#, false, &loc).unwrap();
+        assert_eq!(kv[0].1, "a\nb\t'c'\\d\"e");
+        assert_eq!(decode_escapes(r"\x41\u00e9\101\0"), "A\u{e9}A\0");
+        // Not escapes in Python: kept, so regexes like \d survive.
+        assert_eq!(decode_escapes(r"^\d+\.\s$ \xZZ \"), r"^\d+\.\s$ \xZZ \");
+        // Free-form commands are passed on as written.
+        let kv = parse_kv(r"printf 'a\nb'", true, &loc).unwrap();
+        assert_eq!(kv[0].1, r"printf 'a\nb'");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::*;
 use crate::error::{did_you_mean, LocError};
-use crate::modules::args::{split_args, unquote, validate_args};
+use crate::modules::args::{decode_escapes, split_args, unquote, validate_args};
 use crate::yaml::{self, Loc, Node, NodeKind};
 
 /// Settings that affect loading.
@@ -754,7 +754,7 @@ fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name:
                 match kv {
                     Some((k, val)) => entries.push((
                         Node::new(NodeKind::Str(k.to_string()), v.loc.clone()),
-                        Node::new(yaml::resolve_plain(unquote(val)), v.loc.clone()),
+                        Node::new(yaml::resolve_plain(unquote(&decode_escapes(val))), v.loc.clone()),
                     )),
                     None if free_form => raw.push(w),
                     None => {

@@ -4,11 +4,13 @@
 
 mod support;
 
+mod adhoc;
 mod check;
 mod engine;
 mod engine_errors;
 mod harness;
 mod sysmods1;
 mod sysmods2;
+mod transport;
 mod virt;
 mod watch;
