@@ -318,11 +318,11 @@ impl Runner {
         // Play-level `when` (from import_playbook) is evaluated with extra vars only.
         let hosts_pattern = self.render_plain(&play.hosts, &play.loc)?;
         let hosts = self.play_hosts(&hosts_pattern)?;
-        self.out.emit(&Event::PlayStart {
-            play: play.name.clone(),
-            hosts: hosts.clone(),
-        });
         if hosts.is_empty() {
+            self.out.emit(&Event::PlayStart {
+                play: play.name.clone(),
+                hosts: Vec::new(),
+            });
             self.out.emit(&Event::Warning {
                 message: format!("no hosts matched `{hosts_pattern}`; skipping play"),
             });
@@ -346,6 +346,11 @@ impl Runner {
             if batch.is_empty() {
                 continue;
             }
+            // Like Ansible, every serial batch starts with its own PLAY header.
+            self.out.emit(&Event::PlayStart {
+                play: play.name.clone(),
+                hosts: batch.clone(),
+            });
             let pctx = Arc::new(PlayCtx {
                 play: play.clone(),
                 vars: vars.clone(),

@@ -8,6 +8,7 @@ mod adhoc;
 mod check;
 mod engine;
 mod engine_errors;
+mod fuzz;
 mod harness;
 mod sysmods1;
 mod sysmods2;
