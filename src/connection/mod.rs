@@ -87,6 +87,11 @@ pub trait Connection: Send + Sync {
     async fn spawn(&self, cmd: &str, pty: bool) -> Result<Box<dyn Process>, ConnError>;
     /// Close the transport; later calls fail.
     async fn close(&self) {}
+    /// How many remote processes (SSH channels) this connection has started:
+    /// the round trips a workload cost, printed by `RIGGER_DEBUG_ROUNDTRIPS=1`.
+    fn channels_opened(&self) -> usize {
+        0
+    }
 }
 
 /// How to reach a host over SSH. Filled from inventory variables

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -33,6 +34,8 @@ pub struct SshConnection {
     /// transport, so they must live as long as it does (fields drop in order).
     bastions: Vec<Handle<ClientHandler>>,
     channels: Arc<Semaphore>,
+    /// Channels opened so far (see [`Connection::channels_opened`]).
+    opened: AtomicUsize,
 }
 
 impl SshConnection {
@@ -67,6 +70,7 @@ impl SshConnection {
             addr: addr_of(target),
             handle,
             bastions: handles,
+            opened: AtomicUsize::new(0),
             channels: Arc::new(Semaphore::new(MAX_CONCURRENT_CHANNELS)),
         })
     }
@@ -469,6 +473,7 @@ impl Connection for SshConnection {
             .acquire_owned()
             .await
             .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
+        self.opened.fetch_add(1, Ordering::Relaxed);
         let channel = self
             .handle
             .channel_open_session()
@@ -505,6 +510,10 @@ impl Connection for SshConnection {
             done: done_rx,
             _cancel: cancel_tx,
         }))
+    }
+
+    fn channels_opened(&self) -> usize {
+        self.opened.load(Ordering::Relaxed)
     }
 
     async fn close(&self) {
