@@ -600,11 +600,17 @@ def main():
     m.add_argument("--tools", required=True)
     m.add_argument("--raw", required=True)
     m.add_argument("--log", required=True)
+    i = sub.add_parser("inventories")
+    i.add_argument("--hosts-dir", required=True)
     r = sub.add_parser("report")
     r.add_argument("--raw", nargs="+", required=True)
     r.add_argument("--out-dir", required=True)
     a = ap.parse_args()
-    measure(a) if a.cmd == "measure" else report(a)
+    if a.cmd == "inventories":
+        d = Path(a.hosts_dir).resolve()
+        print(write_inventories(d, read_hosts(d)))
+    else:
+        measure(a) if a.cmd == "measure" else report(a)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,10 @@ use super::{home_dir, known_hosts, ConnError, Connection, HostKeyChecking, ProcE
 pub const MAX_CONCURRENT_CHANNELS: usize = 10;
 
 /// One authenticated SSH connection to a host, shared by every task.
+/// `RIGGER_DEBUG_ROUNDTRIPS=2` also prints every channel's command as it opens.
+static TRACE_CHANNELS: LazyLock<bool> =
+    LazyLock::new(|| std::env::var("RIGGER_DEBUG_ROUNDTRIPS").is_ok_and(|v| v.parse::<u32>().is_ok_and(|n| n >= 2)));
+
 pub struct SshConnection {
     name: String,
     /// "host:port" of the final hop, for messages.
@@ -473,7 +477,11 @@ impl Connection for SshConnection {
             .acquire_owned()
             .await
             .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
-        self.opened.fetch_add(1, Ordering::Relaxed);
+        let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
+        if *TRACE_CHANNELS {
+            let shown: String = cmd.chars().take(160).collect();
+            eprintln!("rigger-roundtrips: host={} channel={n} cmd={shown:?}", self.name);
+        }
         let channel = self
             .handle
             .channel_open_session()
