@@ -24,11 +24,11 @@ use super::{home_dir, known_hosts, ConnError, Connection, HostKeyChecking, ProcE
 /// is 10; more concurrent commands wait for a free channel instead of failing.
 pub const MAX_CONCURRENT_CHANNELS: usize = 10;
 
-/// One authenticated SSH connection to a host, shared by every task.
 /// `RIGGER_DEBUG_ROUNDTRIPS=2` also prints every channel's command as it opens.
 static TRACE_CHANNELS: LazyLock<bool> =
     LazyLock::new(|| std::env::var("RIGGER_DEBUG_ROUNDTRIPS").is_ok_and(|v| v.parse::<u32>().is_ok_and(|n| n >= 2)));
 
+/// One authenticated SSH connection to a host, shared by every task.
 pub struct SshConnection {
     name: String,
     /// "host:port" of the final hop, for messages.
