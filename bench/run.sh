@@ -10,7 +10,8 @@
 #   bench/run.sh --hosts "10 50" --reps 5 --tools rigger,ssh-floor
 #   bench/run.sh --setup          only install the tools (venv, jetp, /usr/bin/time)
 #
-# RIGGER=path overrides target/release/rigger (built here when missing).
+# RIGGER=path overrides target/release/rigger (built here when missing);
+# BENCH_RESULTS=dir writes the results elsewhere than bench/results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/testhosts.sh
@@ -57,20 +58,21 @@ setup_tools() {
 setup_tools
 ((setup_only)) && exit 0
 
-mkdir -p bench/results
+results=${BENCH_RESULTS:-bench/results}
+mkdir -p "$results"
 raws=()
 for n in $host_counts; do
     dir=$(mktemp -d "${TMPDIR:-/tmp}/rigger-bench.XXXXXX")
     trap 'testhosts_stop; rm -rf "$dir"' EXIT
     echo "== $n hosts"
     testhosts_start "$n" "$dir"
-    log=bench/results/log-$n.txt
+    log=$results/log-$n.txt
     : >"$log"
     /usr/bin/python3 bench/bench.py measure --hosts-dir "$dir" --n "$n" --reps "$reps" --tools "$tools" \
-        --raw "bench/results/raw-$n.json" --log "$log"
-    raws+=("bench/results/raw-$n.json")
+        --raw "$results/raw-$n.json" --log "$log"
+    raws+=("$results/raw-$n.json")
     testhosts_stop
     rm -rf "$dir"
     trap - EXIT
 done
-/usr/bin/python3 bench/bench.py report --raw "${raws[@]}" --out-dir bench/results
+/usr/bin/python3 bench/bench.py report --raw "${raws[@]}" --out-dir "$results"
