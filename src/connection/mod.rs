@@ -442,7 +442,8 @@ fn upload_script(dest: &str, attrs: &FileAttrs) -> String {
 /// [`upload_script`] for a destination already in the shell variable `d`.
 pub fn upload_to_d(attrs: &FileAttrs) -> String {
     let mut s = String::from(
-        "t=$(mktemp \"$(dirname \"$d\")/.rigger-tmp-XXXXXXXX\") || exit 1; \
+        "case \"$d\" in */*) t=\"${d%/*}\"; t=\"${t:-/}\";; *) t=.;; esac; \
+         t=$(mktemp \"$t/.rigger-tmp-XXXXXXXX\") || exit 1; \
          trap 'rm -f \"$t\"' EXIT HUP INT TERM; cat > \"$t\" || exit 1; ",
     );
     match attrs.mode {

@@ -68,7 +68,7 @@ pub fn stat_snippet(tag: &str, path: &str, follow: bool, algo: Option<&str>) -> 
     );
     if let Some(a) = algo {
         s.push_str(&format!(
-            "[ -f {p} ] && printf '{tag}C|%s\\n' \"$({a}sum < {p} 2>/dev/null | cut -d' ' -f1)\"; "
+            "[ -f {p} ] && {{ printf '{tag}C|'; {a}sum < {p} 2>/dev/null || echo; }}; "
         ));
     }
     s.push_str(&format!("else echo '{tag}S|ABSENT'; fi\n"));
@@ -125,8 +125,9 @@ pub fn parse_tagged(out: &str, tag: &str) -> Result<Option<RemoteStat>, ModuleEr
             }
         } else if let Some(c) = rest.strip_prefix("C|") {
             if let Some(s) = st.as_mut() {
-                if !c.is_empty() {
-                    s.checksum = Some(c.to_string());
+                // `<sum>  -` straight from sha1sum (no `cut` process).
+                if let Some(sum) = c.split_whitespace().next() {
+                    s.checksum = Some(sum.to_string());
                 }
             }
         }
