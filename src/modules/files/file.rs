@@ -313,6 +313,10 @@ fn fast_apply(ctx: &ModuleCtx<'_>, p: &Params, path: &str) -> Option<String> {
         Some("file") => Some(format!(
             "if [ -f {q} ] && [ ! -L {q} ]; then {chmod}echo 'FAST|1'; fi\n"
         )),
+        // No state: an existing regular file or directory keeps its kind.
+        None => Some(format!(
+            "if {{ [ -f {q} ] || [ -d {q} ]; }} && [ ! -L {q} ]; then {chmod}echo 'FAST|1'; fi\n"
+        )),
         _ => None,
     }
 }
@@ -825,6 +829,14 @@ mod tests {
         assert_eq!(mode_of(&f), 0o600);
         assert!(!run(args).await.unwrap().changed);
         assert!(run(json!({"path": env.path("x/none"), "state": "file", "mode": "0600"})).await.is_err());
+        // Without a state, an existing file or directory just gets the mode; a missing one is an error.
+        let r = run(json!({"path": f, "mode": "0604"})).await.unwrap();
+        assert!(r.changed && mode_of(&f) == 0o604 && r.ret["state"] == "file");
+        assert!(!run(json!({"path": f, "mode": "0604"})).await.unwrap().changed);
+        let r = run(json!({"path": d, "mode": "0711"})).await.unwrap();
+        assert!(r.changed && mode_of(&d) == 0o711 && r.ret["state"] == "directory");
+        assert!(run(json!({"path": env.path("x/none"), "mode": "0600"})).await.is_err());
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
         // A file where a directory is wanted is an error and stays a file.
         assert!(run(json!({"path": f, "state": "directory"})).await.is_err());
         assert!(std::path::Path::new(&f).is_file());
