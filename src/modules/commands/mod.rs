@@ -501,15 +501,25 @@ mod tests {
         // A glob in `creates` matches; `removes` skips when nothing matches.
         let sh = CommandModule { shell: true };
         let glob = format!("{}/m*", env.dir.path().display());
-        let r = env.run(&sh, json!({"cmd": "echo ran", "creates": glob}), false).await.unwrap();
+        let r = env
+            .run(&sh, json!({"cmd": "echo ran", "creates": glob}), false)
+            .await
+            .unwrap();
         assert!(!r.changed);
         let gone = env.path("gone");
-        let r = env.run(&sh, json!({"cmd": "echo ran", "removes": gone}), false).await.unwrap();
+        let r = env
+            .run(&sh, json!({"cmd": "echo ran", "removes": gone}), false)
+            .await
+            .unwrap();
         assert!(!r.changed);
         assert_eq!(r.ret["stdout"], format!("skipped, since {gone} does not exist"));
         // The command's own output, status and chdir come through unchanged.
         let r = env
-            .run(&sh, json!({"cmd": "pwd; exit 3", "removes": marker, "chdir": "/"}), false)
+            .run(
+                &sh,
+                json!({"cmd": "pwd; exit 3", "removes": marker, "chdir": "/"}),
+                false,
+            )
             .await
             .unwrap();
         assert_eq!((r.ret["rc"].clone(), r.ret["stdout"].clone()), (json!(3), json!("/")));

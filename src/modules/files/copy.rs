@@ -519,7 +519,10 @@ fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<Str
     }
     let mut s = format!("d={}\n", sh_quote(&f.dest));
     if let Some(b) = &f.dir_basename {
-        s.push_str(&format!("if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then d=\"$d\"/{}; fi\n", sh_quote(b)));
+        s.push_str(&format!(
+            "if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then d=\"$d\"/{}; fi\n",
+            sh_quote(b)
+        ));
     }
     let fix_mode = match mode {
         Some(m) => format!("[ \"$(stat -c %a -- \"$d\")\" = {m:o} ] || chmod {m:o} -- \"$d\" || exit 1; "),
@@ -1053,7 +1056,9 @@ mod tests {
         let env = TestEnv::new();
         let run = |args: serde_json::Value| {
             let ctx = env.ctx(false, false);
-            let serde_json::Value::Object(map) = args else { unreachable!() };
+            let serde_json::Value::Object(map) = args else {
+                unreachable!()
+            };
             async move { CopyModule.run(&ctx, map).await }
         };
         std::fs::create_dir(env.path("files")).unwrap();
@@ -1062,7 +1067,10 @@ mod tests {
         // New file with a mode; then nothing to do (same inode, same mtime).
         let args = json!({"src": "a.bin", "dest": d, "mode": "0640"});
         assert!(run(args.clone()).await.unwrap().changed);
-        assert_eq!((std::fs::read_to_string(&d).unwrap().as_str(), mode_of(&d)), ("abc\n", 0o640));
+        assert_eq!(
+            (std::fs::read_to_string(&d).unwrap().as_str(), mode_of(&d)),
+            ("abc\n", 0o640)
+        );
         let before = std::fs::metadata(&d).unwrap();
         let r = run(args.clone()).await.unwrap();
         assert!(!r.changed);
@@ -1071,11 +1079,17 @@ mod tests {
         // Same content, other mode: only the mode changes.
         let r = run(json!({"src": "a.bin", "dest": d, "mode": "0600"})).await.unwrap();
         assert!(r.changed);
-        assert_eq!((mode_of(&d), std::fs::metadata(&d).unwrap().ino()), (0o600, before.ino()));
+        assert_eq!(
+            (mode_of(&d), std::fs::metadata(&d).unwrap().ino()),
+            (0o600, before.ino())
+        );
         // New content without a mode keeps the file's mode.
         let r = run(json!({"content": "new\n", "dest": d})).await.unwrap();
         assert!(r.changed);
-        assert_eq!((std::fs::read_to_string(&d).unwrap().as_str(), mode_of(&d)), ("new\n", 0o600));
+        assert_eq!(
+            (std::fs::read_to_string(&d).unwrap().as_str(), mode_of(&d)),
+            ("new\n", 0o600)
+        );
         // A directory dest receives dest/basename; a missing parent is an error.
         std::fs::create_dir(env.path("etc")).unwrap();
         let r = run(json!({"src": "a.bin", "dest": env.path("etc")})).await.unwrap();
@@ -1084,9 +1098,14 @@ mod tests {
         assert!(run(json!({"src": "a.bin", "dest": env.path("nope/x")})).await.is_err());
         // A symlink dest goes the general way and is replaced by a file, as before.
         std::os::unix::fs::symlink(env.path("etc/a.bin"), env.path("link")).unwrap();
-        let r = run(json!({"content": "via link\n", "dest": env.path("link")})).await.unwrap();
+        let r = run(json!({"content": "via link\n", "dest": env.path("link")}))
+            .await
+            .unwrap();
         assert!(r.changed);
-        assert!(!std::fs::symlink_metadata(env.path("link")).unwrap().file_type().is_symlink());
+        assert!(!std::fs::symlink_metadata(env.path("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(std::fs::read_to_string(env.path("etc/a.bin")).unwrap(), "abc\n");
         // Nothing else was left behind (no temp files).
         let mut names: Vec<String> = std::fs::read_dir(env.dir.path())
@@ -1096,5 +1115,4 @@ mod tests {
         names.sort();
         assert_eq!(names, ["a.txt", "etc", "files", "link"]);
     }
-
 }

@@ -810,7 +810,9 @@ mod tests {
         let env = TestEnv::new();
         let run = |args: serde_json::Value| {
             let ctx = env.ctx(false, false);
-            let serde_json::Value::Object(map) = args else { unreachable!() };
+            let serde_json::Value::Object(map) = args else {
+                unreachable!()
+            };
             async move { FileModule.run(&ctx, map).await }
         };
         let d = env.path("x/y");
@@ -819,7 +821,9 @@ mod tests {
         assert!(r.changed);
         assert_eq!((mode_of(&d), r.ret["mode"].clone()), (0o750, json!("0750")));
         assert!(!run(args).await.unwrap().changed);
-        let r = run(json!({"path": d, "state": "directory", "mode": "0700"})).await.unwrap();
+        let r = run(json!({"path": d, "state": "directory", "mode": "0700"}))
+            .await
+            .unwrap();
         assert!(r.changed && mode_of(&d) == 0o700);
         // state=file: a mode change on a regular file; a missing file is an error.
         let f = env.path("x/f");
@@ -828,7 +832,11 @@ mod tests {
         assert!(run(args.clone()).await.unwrap().changed);
         assert_eq!(mode_of(&f), 0o600);
         assert!(!run(args).await.unwrap().changed);
-        assert!(run(json!({"path": env.path("x/none"), "state": "file", "mode": "0600"})).await.is_err());
+        assert!(
+            run(json!({"path": env.path("x/none"), "state": "file", "mode": "0600"}))
+                .await
+                .is_err()
+        );
         // Without a state, an existing file or directory just gets the mode; a missing one is an error.
         let r = run(json!({"path": f, "mode": "0604"})).await.unwrap();
         assert!(r.changed && mode_of(&f) == 0o604 && r.ret["state"] == "file");
@@ -842,8 +850,9 @@ mod tests {
         assert!(std::path::Path::new(&f).is_file());
         // Through a symlink the general path follows it, as before.
         std::os::unix::fs::symlink(&f, env.path("x/l")).unwrap();
-        let r = run(json!({"path": env.path("x/l"), "state": "file", "mode": "0640"})).await.unwrap();
+        let r = run(json!({"path": env.path("x/l"), "state": "file", "mode": "0640"}))
+            .await
+            .unwrap();
         assert!(r.changed && mode_of(&f) == 0o640);
     }
-
 }

@@ -422,7 +422,11 @@ mod tests {
 
     #[test]
     fn whoami_parses_id_and_umask() {
-        let out = std::process::Command::new("sh").arg("-c").arg(whoami_snippet()).output().unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(whoami_snippet())
+            .output()
+            .unwrap();
         let u = parse_whoami(&String::from_utf8_lossy(&out.stdout));
         let id = |flag: &str| {
             let o = std::process::Command::new("id").arg(flag).output().unwrap();
@@ -430,9 +434,14 @@ mod tests {
         };
         assert_eq!(u.uid.to_string(), id("-u"));
         assert_eq!(u.gid.to_string(), id("-g"));
-        assert_eq!((u.user.as_str(), u.group.as_str()), (id("-un").as_str(), id("-gn").as_str()));
+        assert_eq!(
+            (u.user.as_str(), u.group.as_str()),
+            (id("-un").as_str(), id("-gn").as_str())
+        );
         let u = parse_whoami("U|0077\nI|uid=1234 gid=50(staff) groups=50(staff)\n");
-        assert_eq!((u.uid, u.user.as_str(), u.gid, u.group.as_str(), u.umask), (1234, "1234", 50, "staff", 0o077));
+        assert_eq!(
+            (u.uid, u.user.as_str(), u.gid, u.group.as_str(), u.umask),
+            (1234, "1234", 50, "staff", 0o077)
+        );
     }
-
 }
