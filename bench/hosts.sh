@@ -11,9 +11,14 @@ cd "$(dirname "$0")/.."
 source scripts/testhosts.sh
 n=$1 dir=$2
 mkdir -p "$dir"
-trap 'testhosts_stop' EXIT
+sleeper=
+trap 'testhosts_stop; [[ -n $sleeper ]] && kill "$sleeper" 2>/dev/null' EXIT
 trap 'exit 0' TERM INT
 testhosts_start "$n" "$dir"
 /usr/bin/python3 bench/bench.py inventories --hosts-dir "$dir"
 echo "ready: $n hosts in $dir"
-while :; do sleep 3600 & wait $! || true; done
+while :; do
+    sleep 3600 &
+    sleeper=$!
+    wait "$sleeper" || true
+done
