@@ -87,6 +87,11 @@ pub trait Connection: Send + Sync {
     async fn spawn(&self, cmd: &str, pty: bool) -> Result<Box<dyn Process>, ConnError>;
     /// Close the transport; later calls fail.
     async fn close(&self) {}
+    /// How many remote processes (SSH channels) this connection has started:
+    /// the round trips a workload cost, printed by `RIGGER_DEBUG_ROUNDTRIPS=1`.
+    fn channels_opened(&self) -> usize {
+        0
+    }
 }
 
 /// How to reach a host over SSH. Filled from inventory variables
@@ -439,10 +444,15 @@ pub struct FileAttrs {
 /// temp file in the destination directory, fsynced, given its attributes and
 /// renamed over the destination. An interrupted upload leaves `dest` untouched.
 fn upload_script(dest: &str, attrs: &FileAttrs) -> String {
-    let d = sh_quote(dest);
-    let mut s = format!(
-        "d={d}; t=$(mktemp \"$(dirname \"$d\")/.rigger-tmp-XXXXXXXX\") || exit 1; \
-         trap 'rm -f \"$t\"' EXIT HUP INT TERM; cat > \"$t\" || exit 1; "
+    format!("d={}; {}", sh_quote(dest), upload_to_d(attrs))
+}
+
+/// [`upload_script`] for a destination already in the shell variable `d`.
+pub fn upload_to_d(attrs: &FileAttrs) -> String {
+    let mut s = String::from(
+        "case \"$d\" in */*) t=\"${d%/*}\"; t=\"${t:-/}\";; *) t=.;; esac; \
+         t=$(mktemp \"$t/.rigger-tmp-XXXXXXXX\") || exit 1; \
+         trap 'rm -f \"$t\"' EXIT HUP INT TERM; cat > \"$t\" || exit 1; ",
     );
     match attrs.mode {
         Some(m) => s.push_str(&format!("chmod {:o} \"$t\" || exit 1; ", m)),

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ use super::{home_dir, known_hosts, ConnError, Connection, HostKeyChecking, ProcE
 /// is 10; more concurrent commands wait for a free channel instead of failing.
 pub const MAX_CONCURRENT_CHANNELS: usize = 10;
 
+/// `RIGGER_DEBUG_ROUNDTRIPS=2` also prints every channel's command as it opens.
+static TRACE_CHANNELS: LazyLock<bool> =
+    LazyLock::new(|| std::env::var("RIGGER_DEBUG_ROUNDTRIPS").is_ok_and(|v| v.parse::<u32>().is_ok_and(|n| n >= 2)));
+
 /// One authenticated SSH connection to a host, shared by every task.
 pub struct SshConnection {
     name: String,
@@ -33,6 +38,8 @@ pub struct SshConnection {
     /// transport, so they must live as long as it does (fields drop in order).
     bastions: Vec<Handle<ClientHandler>>,
     channels: Arc<Semaphore>,
+    /// Channels opened so far (see [`Connection::channels_opened`]).
+    opened: AtomicUsize,
 }
 
 impl SshConnection {
@@ -67,6 +74,7 @@ impl SshConnection {
             addr: addr_of(target),
             handle,
             bastions: handles,
+            opened: AtomicUsize::new(0),
             channels: Arc::new(Semaphore::new(MAX_CONCURRENT_CHANNELS)),
         })
     }
@@ -469,6 +477,11 @@ impl Connection for SshConnection {
             .acquire_owned()
             .await
             .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
+        let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
+        if *TRACE_CHANNELS {
+            let shown: String = cmd.chars().take(160).collect();
+            eprintln!("rigger-roundtrips: host={} channel={n} cmd={shown:?}", self.name);
+        }
         let channel = self
             .handle
             .channel_open_session()
@@ -505,6 +518,10 @@ impl Connection for SshConnection {
             done: done_rx,
             _cancel: cancel_tx,
         }))
+    }
+
+    fn channels_opened(&self) -> usize {
+        self.opened.load(Ordering::Relaxed)
     }
 
     async fn close(&self) {

@@ -186,6 +186,28 @@ impl ConnPool {
     }
 }
 
+/// `RIGGER_DEBUG_ROUNDTRIPS=1`: at the end of a run, one line per host on
+/// stderr with the SSH channels (remote processes) the run opened on it.
+impl Drop for ConnPool {
+    fn drop(&mut self) {
+        if std::env::var_os("RIGGER_DEBUG_ROUNDTRIPS").is_none_or(|v| v.is_empty() || v == "0") {
+            return;
+        }
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let mut lines: Vec<(String, usize)> = slots
+            .iter()
+            .filter_map(|(host, slot)| match slot.get() {
+                Some(Ok(conn)) => Some((host.clone(), conn.channels_opened())),
+                _ => None,
+            })
+            .collect();
+        lines.sort();
+        for (host, n) in lines {
+            eprintln!("rigger-roundtrips: host={host} channels={n}");
+        }
+    }
+}
+
 fn proxy_jump_arg(args: &str) -> Option<String> {
     let words = shlex::split(args)?;
     let mut it = words.iter().peekable();

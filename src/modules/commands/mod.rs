@@ -246,8 +246,60 @@ async fn run_command(
         .as_deref()
         .map(|d| format!("cd {} || exit 1; ", sh_quote(d)))
         .unwrap_or_default();
+    let stdin = p.stdin.as_ref().map(|s| {
+        let mut s = s.clone();
+        if p.stdin_add_newline {
+            s.push('\n');
+        }
+        s.into_bytes()
+    });
+    if (p.creates.is_some() || p.removes.is_some()) && !ctx.check_mode {
+        // Guard and command in one round trip: the shell tests the paths
+        // (expanding globs) and prints a random token instead of running the
+        // command when the guard says skip.
+        let token = format!("RIGGER-SKIP-{:016x}", rand::random::<u64>());
+        let mut script = format!("{chdir}set +f; ");
+        if let Some(c) = &p.creates {
+            script.push_str(&format!(
+                "for f in {}; do [ -e \"$f\" ] && {{ echo {token}-C; exit 0; }}; done; ",
+                glob_word(c)
+            ));
+        }
+        if let Some(r) = &p.removes {
+            script.push_str(&format!(
+                "rigger_r=; for f in {}; do [ -e \"$f\" ] && {{ rigger_r=1; break; }}; done; \
+                 [ -n \"$rigger_r\" ] || {{ echo {token}-R; exit 0; }}; ",
+                glob_word(r)
+            ));
+        }
+        script.push_str(line);
+        let start = Instant::now();
+        let start_ts = timestamp();
+        let out = match stdin {
+            Some(data) => ctx.run_with_stdin(&script, data).await?,
+            None => ctx.run(&script).await?,
+        };
+        if out.status == 0 {
+            let s = out.stdout_str();
+            let skipped = match s.trim_end() {
+                t if t == format!("{token}-C") => p.creates.as_ref().map(|c| format!("skipped, since {c} exists")),
+                t if t == format!("{token}-R") => {
+                    p.removes.as_ref().map(|r| format!("skipped, since {r} does not exist"))
+                }
+                _ => None,
+            };
+            if let Some(msg) = skipped {
+                return Ok(ModuleOutcome::ok()
+                    .with_msg(msg.clone())
+                    .with("rc", 0)
+                    .with("stdout", msg)
+                    .with("cmd", display));
+            }
+        }
+        return Ok(shape_output(display, out, p.strip_empty_ends, start, start_ts));
+    }
     if p.creates.is_some() || p.removes.is_some() {
-        // One round trip decides; globs are expanded by the shell.
+        // Check mode: one round trip decides; globs are expanded by the shell.
         let mut test = String::from("set +f; ");
         test.push_str(&chdir);
         if let Some(c) = &p.creates {
@@ -295,13 +347,6 @@ async fn run_command(
             ..Default::default()
         });
     }
-    let stdin = p.stdin.as_ref().map(|s| {
-        let mut s = s.clone();
-        if p.stdin_add_newline {
-            s.push('\n');
-        }
-        s.into_bytes()
-    });
     let start = Instant::now();
     let start_ts = timestamp();
     let full = format!("{chdir}{line}");
@@ -429,5 +474,54 @@ impl Module for RawModule {
         let out = ctx.run(&line).await?;
         // raw keeps stdout as is (no stripping), like Ansible.
         Ok(shape_output(&text, out, false, start, ts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::files::testutil::TestEnv;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn creates_and_removes_guard_in_one_round_trip() {
+        let env = TestEnv::new();
+        let cmd = CommandModule { shell: false };
+        let marker = env.path("m a*rk");
+        let args = json!({"argv": ["touch", marker], "creates": marker});
+        // Check mode predicts a run and touches nothing.
+        let r = env.run(&cmd, args.clone(), true).await.unwrap();
+        assert!(r.changed && !std::path::Path::new(&marker).exists());
+        let r = env.run(&cmd, args.clone(), false).await.unwrap();
+        assert!(r.changed, "{r:?}");
+        assert!(std::path::Path::new(&marker).exists());
+        let r = env.run(&cmd, args, false).await.unwrap();
+        assert!(!r.changed);
+        assert_eq!(r.ret["stdout"], format!("skipped, since {marker} exists"));
+        // A glob in `creates` matches; `removes` skips when nothing matches.
+        let sh = CommandModule { shell: true };
+        let glob = format!("{}/m*", env.dir.path().display());
+        let r = env
+            .run(&sh, json!({"cmd": "echo ran", "creates": glob}), false)
+            .await
+            .unwrap();
+        assert!(!r.changed);
+        let gone = env.path("gone");
+        let r = env
+            .run(&sh, json!({"cmd": "echo ran", "removes": gone}), false)
+            .await
+            .unwrap();
+        assert!(!r.changed);
+        assert_eq!(r.ret["stdout"], format!("skipped, since {gone} does not exist"));
+        // The command's own output, status and chdir come through unchanged.
+        let r = env
+            .run(
+                &sh,
+                json!({"cmd": "pwd; exit 3", "removes": marker, "chdir": "/"}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.ret["rc"].clone(), r.ret["stdout"].clone()), (json!(3), json!("/")));
     }
 }

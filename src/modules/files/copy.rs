@@ -289,8 +289,26 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         sh_quote(&remote::parent(&f.dest))
     ));
     script.push_str(remote::whoami_snippet());
-    let out = ctx.run(&script).await?;
+    // The common case (a small local file, plain octal mode or none) also
+    // writes in this round trip: the script sends its query first, then puts
+    // the content in place itself when it can decide alone (see fast_put).
+    let fast = fast_put(ctx, &f, local_bytes.as_deref());
+    let out = match (&fast, &local_bytes) {
+        (Some(fast_script), Some(b)) => {
+            script.push_str(fast_script);
+            ctx.run_with_stdin(&script, b.clone()).await?
+        }
+        _ => ctx.run(&script).await?,
+    };
     let text = out.stdout_str();
+    if fast.is_some() && out.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "cannot write {}: {}",
+            f.dest,
+            out.stderr_str().trim()
+        )));
+    }
+    let fast_done = fast.is_some() && text.lines().any(|l| l == "FAST|1");
     let user = remote::parse_whoami(&text);
     let dest_st = remote::parse_tagged(&text, "D")?;
     let trailing = f.dest.ends_with('/');
@@ -370,7 +388,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     }
     // 4. Apply.
     let mut backup_file = None;
-    if out.changed && !ctx.check_mode {
+    if out.changed && !ctx.check_mode && !fast_done {
         let qd = sh_quote(&dest);
         let mut pre = String::new();
         if !parent_ok && st.is_none() {
@@ -463,6 +481,68 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         out.ret.insert("backup_file".into(), Value::String(b));
     }
     Ok(out)
+}
+
+/// Largest file [`fast_put`] sends along with the query.
+const FAST_PUT_MAX: usize = 64 * 1024;
+
+/// The write half of a one-round-trip copy, appended to the query script
+/// (which has printed the state before any change), with the content on
+/// stdin. It picks the destination exactly as `put_one` does (dest, or
+/// dest/basename when dest is a real directory) and acts only where its
+/// decision provably equals `put_one`'s: a missing file or a regular file
+/// (not a link) in an existing directory — same checksum: fix the mode if one
+/// is given; else an atomic replace as `put_bytes`. Then it prints `FAST|1`.
+/// Otherwise it leaves everything alone and `put_one` applies as usual.
+/// `None` when the options need the general path (check or diff mode, backup,
+/// validate, owner/group, symbolic modes, `follow`, a `dest/` or big data).
+fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<String> {
+    let data = data?;
+    let mode = match &f.attrs.mode {
+        None => None,
+        Some(Mode::Octal(m)) => Some(*m),
+        Some(_) => return None,
+    };
+    if ctx.check_mode
+        || ctx.diff_mode
+        || f.backup
+        || !f.force
+        || f.follow
+        || f.validate.is_some()
+        || f.attrs.owner.is_some()
+        || f.attrs.group.is_some()
+        || f.dest.ends_with('/')
+        || matches!(f.source, Source::Remote(_))
+        || data.len() > FAST_PUT_MAX
+    {
+        return None;
+    }
+    let mut s = format!("d={}\n", sh_quote(&f.dest));
+    if let Some(b) = &f.dir_basename {
+        s.push_str(&format!(
+            "if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then d=\"$d\"/{}; fi\n",
+            sh_quote(b)
+        ));
+    }
+    let fix_mode = match mode {
+        Some(m) => format!("[ \"$(stat -c %a -- \"$d\")\" = {m:o} ] || chmod {m:o} -- \"$d\" || exit 1; "),
+        None => String::new(),
+    };
+    let upload = crate::connection::upload_to_d(&FileAttrs {
+        mode,
+        owner: None,
+        group: None,
+    });
+    s.push_str(&format!(
+        "case \"$d\" in */*) p=\"${{d%/*}}\"; p=\"${{p:-/}}\";; *) p=.;; esac\n\
+         if [ -d \"$p\" ] && [ ! -L \"$d\" ] && [ ! -d \"$d\" ] && {{ [ ! -e \"$d\" ] || [ -f \"$d\" ]; }}; then\n\
+         s=; [ -f \"$d\" ] && s=$(sha1sum < \"$d\")\n\
+         if [ \"${{s%% *}}\" = {sum} ]; then cat > /dev/null; {fix_mode}else {upload}; fi\n\
+         echo 'FAST|1'\n\
+         else cat > /dev/null; fi\n",
+        sum = sha1_hex(data),
+    ));
+    Some(s)
 }
 
 fn parse_backup(out: &str) -> Option<String> {
@@ -967,5 +1047,72 @@ mod tests {
         assert!(env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
         assert_eq!(mode_of(&env.path("flat/f1.txt")), 0o644);
         assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
+    }
+
+    /// The one-round-trip path (no diff mode): same results as the general one.
+    #[tokio::test]
+    async fn fast_put_matches_the_general_path() {
+        use std::os::unix::fs::MetadataExt;
+        let env = TestEnv::new();
+        let run = |args: serde_json::Value| {
+            let ctx = env.ctx(false, false);
+            let serde_json::Value::Object(map) = args else {
+                unreachable!()
+            };
+            async move { CopyModule.run(&ctx, map).await }
+        };
+        std::fs::create_dir(env.path("files")).unwrap();
+        std::fs::write(env.path("files/a.bin"), "abc\n").unwrap();
+        let d = env.path("a.txt");
+        // New file with a mode; then nothing to do (same inode, same mtime).
+        let args = json!({"src": "a.bin", "dest": d, "mode": "0640"});
+        assert!(run(args.clone()).await.unwrap().changed);
+        assert_eq!(
+            (std::fs::read_to_string(&d).unwrap().as_str(), mode_of(&d)),
+            ("abc\n", 0o640)
+        );
+        let before = std::fs::metadata(&d).unwrap();
+        let r = run(args.clone()).await.unwrap();
+        assert!(!r.changed);
+        let after = std::fs::metadata(&d).unwrap();
+        assert_eq!((before.ino(), before.mtime_nsec()), (after.ino(), after.mtime_nsec()));
+        // Same content, other mode: only the mode changes.
+        let r = run(json!({"src": "a.bin", "dest": d, "mode": "0600"})).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(
+            (mode_of(&d), std::fs::metadata(&d).unwrap().ino()),
+            (0o600, before.ino())
+        );
+        // New content without a mode keeps the file's mode.
+        let r = run(json!({"content": "new\n", "dest": d})).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(
+            (std::fs::read_to_string(&d).unwrap().as_str(), mode_of(&d)),
+            ("new\n", 0o600)
+        );
+        // A directory dest receives dest/basename; a missing parent is an error.
+        std::fs::create_dir(env.path("etc")).unwrap();
+        let r = run(json!({"src": "a.bin", "dest": env.path("etc")})).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(std::fs::read_to_string(env.path("etc/a.bin")).unwrap(), "abc\n");
+        assert!(run(json!({"src": "a.bin", "dest": env.path("nope/x")})).await.is_err());
+        // A symlink dest goes the general way and is replaced by a file, as before.
+        std::os::unix::fs::symlink(env.path("etc/a.bin"), env.path("link")).unwrap();
+        let r = run(json!({"content": "via link\n", "dest": env.path("link")}))
+            .await
+            .unwrap();
+        assert!(r.changed);
+        assert!(!std::fs::symlink_metadata(env.path("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(env.path("etc/a.bin")).unwrap(), "abc\n");
+        // Nothing else was left behind (no temp files).
+        let mut names: Vec<String> = std::fs::read_dir(env.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.txt", "etc", "files", "link"]);
     }
 }

@@ -175,6 +175,8 @@ struct Query {
     atime_fmt: String,
     /// `(relative kind, stat, path)` of everything below a directory (recurse).
     entries: Vec<(RemoteStat, String)>,
+    /// The query's script also applied the change ([`fast_apply`]).
+    fast_done: bool,
 }
 
 #[async_trait]
@@ -202,7 +204,8 @@ impl Module for FileModule {
             ));
         }
         let follow = p.follow.unwrap_or(true);
-        let q = query(ctx, &p, &path, follow).await?;
+        let fast = fast_apply(ctx, &p, &path);
+        let q = query(ctx, &p, &path, follow, fast.as_deref()).await?;
         let state = match p.state.as_deref() {
             Some(s) => s.to_string(),
             None => match &q.path {
@@ -244,7 +247,7 @@ impl Module for FileModule {
         if ctx.diff_mode && out.changed {
             out.diff.push(plan.diff.clone());
         }
-        if out.changed && !ctx.check_mode {
+        if out.changed && !ctx.check_mode && !q.fast_done {
             remote::run_ok(ctx, &plan.script, &format!("file {path}")).await?;
         }
         out.ret.insert("path".into(), Value::String(path.clone()));
@@ -273,7 +276,58 @@ impl Module for FileModule {
     }
 }
 
-async fn query(ctx: &ModuleCtx<'_>, p: &Params, path: &str, follow: bool) -> Result<Query, ModuleError> {
+/// For the common `state: directory` / `state: file` with an octal mode (or
+/// none), the change `plan` would make, done in the query's own round trip
+/// after the query printed the state before it: create a missing directory,
+/// fix the mode of a real directory or regular file (never through a link),
+/// then print `FAST|1`. In every other situation the script does nothing and
+/// `plan` applies as usual; its decisions are the same for these cases, so
+/// the reported change and the returns do not differ.
+fn fast_apply(ctx: &ModuleCtx<'_>, p: &Params, path: &str) -> Option<String> {
+    let mode = match &p.mode {
+        None => None,
+        Some(Mode::Octal(m)) => Some(*m),
+        Some(_) => return None,
+    };
+    if ctx.check_mode
+        || ctx.diff_mode
+        || p.recurse
+        || p.src.is_some()
+        || p.owner.is_some()
+        || p.group.is_some()
+        || p.modification_time.is_some()
+        || p.access_time.is_some()
+    {
+        return None;
+    }
+    let q = sh_quote(path);
+    let chmod = match mode {
+        Some(m) => format!("[ \"$(stat -c %a -- {q})\" = {m:o} ] || chmod {m:o} -- {q} || exit 1; "),
+        None => String::new(),
+    };
+    match p.state.as_deref() {
+        Some("directory") => Some(format!(
+            "if [ ! -e {q} ] && [ ! -L {q} ]; then mkdir -p -- {q} || exit 1; {chmod}echo 'FAST|1'; \
+             elif [ -d {q} ] && [ ! -L {q} ]; then {chmod}echo 'FAST|1'; fi\n"
+        )),
+        Some("file") => Some(format!(
+            "if [ -f {q} ] && [ ! -L {q} ]; then {chmod}echo 'FAST|1'; fi\n"
+        )),
+        // No state: an existing regular file or directory keeps its kind.
+        None => Some(format!(
+            "if {{ [ -f {q} ] || [ -d {q} ]; }} && [ ! -L {q} ]; then {chmod}echo 'FAST|1'; fi\n"
+        )),
+        _ => None,
+    }
+}
+
+async fn query(
+    ctx: &ModuleCtx<'_>,
+    p: &Params,
+    path: &str,
+    follow: bool,
+    fast: Option<&str>,
+) -> Result<Query, ModuleError> {
     let mut script = remote::stat_snippet("P", path, false, None);
     if follow {
         script.push_str(&format!(
@@ -305,6 +359,9 @@ async fn query(ctx: &ModuleCtx<'_>, p: &Params, path: &str, follow: bool) -> Res
         ));
     }
     script.push_str("true\n");
+    if let Some(f) = fast {
+        script.push_str(f);
+    }
     let out = ctx.run(&script).await?;
     if out.status != 0 {
         return Err(ModuleError::Failed(format!(
@@ -350,6 +407,7 @@ async fn query(ctx: &ModuleCtx<'_>, p: &Params, path: &str, follow: bool) -> Res
         mtime_fmt,
         atime_fmt,
         entries,
+        fast_done: fast.is_some() && text.lines().any(|l| l == "FAST|1"),
     })
 }
 
@@ -744,5 +802,57 @@ mod tests {
         assert_eq!(mode_of(&format!("{d}/sub/f")), 0o644);
         assert_eq!(mode_of(&format!("{d}/sub")), 0o755);
         assert!(!env.run(&FileModule, args, false).await.unwrap().changed);
+    }
+
+    /// The one-round-trip path (no diff mode) reports and does what the general one does.
+    #[tokio::test]
+    async fn fast_apply_directory_and_file_modes() {
+        let env = TestEnv::new();
+        let run = |args: serde_json::Value| {
+            let ctx = env.ctx(false, false);
+            let serde_json::Value::Object(map) = args else {
+                unreachable!()
+            };
+            async move { FileModule.run(&ctx, map).await }
+        };
+        let d = env.path("x/y");
+        let args = json!({"path": d, "state": "directory", "mode": "0750"});
+        let r = run(args.clone()).await.unwrap();
+        assert!(r.changed);
+        assert_eq!((mode_of(&d), r.ret["mode"].clone()), (0o750, json!("0750")));
+        assert!(!run(args).await.unwrap().changed);
+        let r = run(json!({"path": d, "state": "directory", "mode": "0700"}))
+            .await
+            .unwrap();
+        assert!(r.changed && mode_of(&d) == 0o700);
+        // state=file: a mode change on a regular file; a missing file is an error.
+        let f = env.path("x/f");
+        std::fs::write(&f, "x").unwrap();
+        let args = json!({"path": f, "state": "file", "mode": "0600"});
+        assert!(run(args.clone()).await.unwrap().changed);
+        assert_eq!(mode_of(&f), 0o600);
+        assert!(!run(args).await.unwrap().changed);
+        assert!(
+            run(json!({"path": env.path("x/none"), "state": "file", "mode": "0600"}))
+                .await
+                .is_err()
+        );
+        // Without a state, an existing file or directory just gets the mode; a missing one is an error.
+        let r = run(json!({"path": f, "mode": "0604"})).await.unwrap();
+        assert!(r.changed && mode_of(&f) == 0o604 && r.ret["state"] == "file");
+        assert!(!run(json!({"path": f, "mode": "0604"})).await.unwrap().changed);
+        let r = run(json!({"path": d, "mode": "0711"})).await.unwrap();
+        assert!(r.changed && mode_of(&d) == 0o711 && r.ret["state"] == "directory");
+        assert!(run(json!({"path": env.path("x/none"), "mode": "0600"})).await.is_err());
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        // A file where a directory is wanted is an error and stays a file.
+        assert!(run(json!({"path": f, "state": "directory"})).await.is_err());
+        assert!(std::path::Path::new(&f).is_file());
+        // Through a symlink the general path follows it, as before.
+        std::os::unix::fs::symlink(&f, env.path("x/l")).unwrap();
+        let r = run(json!({"path": env.path("x/l"), "state": "file", "mode": "0640"}))
+            .await
+            .unwrap();
+        assert!(r.changed && mode_of(&f) == 0o640);
     }
 }

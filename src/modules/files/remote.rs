@@ -68,7 +68,7 @@ pub fn stat_snippet(tag: &str, path: &str, follow: bool, algo: Option<&str>) -> 
     );
     if let Some(a) = algo {
         s.push_str(&format!(
-            "[ -f {p} ] && printf '{tag}C|%s\\n' \"$({a}sum < {p} 2>/dev/null | cut -d' ' -f1)\"; "
+            "[ -f {p} ] && {{ printf '{tag}C|'; {a}sum < {p} 2>/dev/null || echo; }}; "
         ));
     }
     s.push_str(&format!("else echo '{tag}S|ABSENT'; fi\n"));
@@ -125,8 +125,9 @@ pub fn parse_tagged(out: &str, tag: &str) -> Result<Option<RemoteStat>, ModuleEr
             }
         } else if let Some(c) = rest.strip_prefix("C|") {
             if let Some(s) = st.as_mut() {
-                if !c.is_empty() {
-                    s.checksum = Some(c.to_string());
+                // `<sum>  -` straight from sha1sum (no `cut` process).
+                if let Some(sum) = c.split_whitespace().next() {
+                    s.checksum = Some(sum.to_string());
                 }
             }
         }
@@ -147,29 +148,40 @@ pub struct RemoteUser {
     pub umask: u32,
 }
 
+/// The login user and umask: builtins and a single `id` (no subshells).
 pub fn whoami_snippet() -> &'static str {
-    "printf 'U|%s|%s|%s|%s|%s\\n' \"$(id -u)\" \"$(id -g)\" \"$(id -un)\" \"$(id -gn)\" \"$(umask)\"\n"
+    "printf 'U|'; umask; printf 'I|'; id\n"
 }
 
+/// Parse [`whoami_snippet`]'s `U|0022` and `I|uid=0(root) gid=0(root) ...` lines.
 pub fn parse_whoami(out: &str) -> RemoteUser {
+    let mut user = RemoteUser {
+        umask: 0o022,
+        ..Default::default()
+    };
+    // `uid=1000(ops)` → (1000, "ops"); without a name (no passwd entry) the name is the number.
+    let id_field = |tok: &str, key: &str| -> Option<(u32, String)> {
+        let rest = tok.strip_prefix(key)?;
+        let (num, name) = match rest.split_once('(') {
+            Some((n, name)) => (n, name.trim_end_matches(')').to_string()),
+            None => (rest, rest.to_string()),
+        };
+        Some((num.parse().ok()?, name))
+    };
     for line in out.lines() {
-        if let Some(rest) = line.strip_prefix("U|") {
-            let f: Vec<&str> = rest.split('|').collect();
-            if f.len() >= 5 {
-                return RemoteUser {
-                    uid: f[0].parse().unwrap_or(0),
-                    gid: f[1].parse().unwrap_or(0),
-                    user: f[2].to_string(),
-                    group: f[3].to_string(),
-                    umask: u32::from_str_radix(f[4].trim(), 8).unwrap_or(0o022),
-                };
+        if let Some(m) = line.strip_prefix("U|") {
+            user.umask = u32::from_str_radix(m.trim(), 8).unwrap_or(0o022);
+        } else if let Some(id) = line.strip_prefix("I|") {
+            for tok in id.split_whitespace() {
+                if let Some((n, name)) = id_field(tok, "uid=") {
+                    (user.uid, user.user) = (n, name);
+                } else if let Some((n, name)) = id_field(tok, "gid=") {
+                    (user.gid, user.group) = (n, name);
+                }
             }
         }
     }
-    RemoteUser {
-        umask: 0o022,
-        ..Default::default()
-    }
+    user
 }
 
 /// Run a script on the host; a non-zero status is a module failure with
@@ -406,5 +418,30 @@ mod tests {
         assert_eq!(parent("/a/b/"), "/a");
         assert_eq!(parent("/a"), "/");
         assert_eq!(basename("/a/b/"), "b");
+    }
+
+    #[test]
+    fn whoami_parses_id_and_umask() {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(whoami_snippet())
+            .output()
+            .unwrap();
+        let u = parse_whoami(&String::from_utf8_lossy(&out.stdout));
+        let id = |flag: &str| {
+            let o = std::process::Command::new("id").arg(flag).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().to_string()
+        };
+        assert_eq!(u.uid.to_string(), id("-u"));
+        assert_eq!(u.gid.to_string(), id("-g"));
+        assert_eq!(
+            (u.user.as_str(), u.group.as_str()),
+            (id("-un").as_str(), id("-gn").as_str())
+        );
+        let u = parse_whoami("U|0077\nI|uid=1234 gid=50(staff) groups=50(staff)\n");
+        assert_eq!(
+            (u.uid, u.user.as_str(), u.gid, u.group.as_str(), u.umask),
+            (1234, "1234", 50, "staff", 0o077)
+        );
     }
 }
