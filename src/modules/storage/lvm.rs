@@ -266,7 +266,7 @@ static LVOL_DOC: ModuleDoc = ModuleDoc {
     short: "Manage LVM logical volumes",
     description: "Creates, grows, shrinks (with `force`) and removes a logical volume. Sizes are compared \
 in bytes after rounding up to the group's extent size. Creating and resizing need the kernel's \
-device-mapper (`/dev/mapper/control`); without it the task fails with that reason before running LVM.",
+device-mapper (listed in `/proc/misc`); without it the task fails with that reason before running LVM.",
     free_form: false,
     options: LVOL_OPTIONS,
     examples: "- lvol: { vg: data, lv: vm1, size: 20G }\n- lvol: { vg: data, lv: scratch, size: 100%FREE }\n\
@@ -379,7 +379,7 @@ impl Module for LvolModule {
         let host = StorageHost::new(ctx, "lvol", "lvm2");
         let vg = sh_quote(&p.vg);
         let q = format!(
-            "if [ -e /dev/mapper/control ]; then echo dm=yes; else echo dm=no; fi; \
+            "if grep -qw device-mapper /proc/misc 2>/dev/null; then echo dm=yes; else echo dm=no; fi; \
              {LVM_ENV} vgs --noheadings --units b --nosuffix -o vg_extent_size {vg} | sed 's/^ */extent=/' || exit; \
              {LVM_ENV} lvs --noheadings --units b --nosuffix --separator '|' -o lv_name,lv_size {vg}"
         );
@@ -399,9 +399,8 @@ impl Module for LvolModule {
         let (cmds, needs_dm) = lvol_plan(&p, &st).map_err(|e| ModuleError::Failed(format!("lvol: {e}")))?;
         if needs_dm && !st.dm {
             return Err(ModuleError::Failed(format!(
-                "lvol: device-mapper is not available on {} (/dev/mapper/control is missing: the dm_mod kernel \
-module is not loaded, or this is a container without it), so LVM cannot create or resize {}/{}; \
-would run: {}",
+                "lvol: device-mapper is not available on {} (no `device-mapper` in /proc/misc: the dm_mod \
+kernel module is not loaded and cannot be here), so LVM cannot create or resize {}/{}; would run: {}",
                 ctx.host,
                 p.vg,
                 p.lv,

@@ -74,7 +74,7 @@ impl<'a> StorageHost<'a> {
 
     /// Runs `cmd` (with `LC_ALL=C`); a non-zero status is returned, not an error.
     pub async fn try_run(&self, cmd: &str) -> Result<CmdOut, ModuleError> {
-        let out = self.ctx.run(&format!("LC_ALL=C {cmd}")).await?;
+        let out = self.ctx.run(&format!("export LC_ALL=C; {cmd}")).await?;
         if out.status == 127 {
             let tool = cmd.split_whitespace().next().unwrap_or(cmd);
             return Err(ModuleError::Failed(format!(

@@ -254,8 +254,15 @@ fn plan(p: &Params, disk: &Disk, parts: &[Partition]) -> Result<Vec<String>, Str
                     script.extend(["name".into(), n.clone(), name.clone()]);
                 }
             }
+            // On gpt, parted reports `boot` and `esp` together for one flag.
+            let alias = |f: &str| match f {
+                "boot" => Some("esp"),
+                "esp" => Some("boot"),
+                _ => None,
+            };
             for f in &x.flags {
-                if !p.flags.contains(f) {
+                let wanted_alias = alias(f).is_some_and(|a| p.flags.iter().any(|w| w == a));
+                if !p.flags.contains(f) && !wanted_alias {
                     script.extend(["set".into(), n.clone(), f.clone(), "off".into()]);
                 }
             }
@@ -383,6 +390,15 @@ mod tests {
         assert_eq!(
             plan(&p2, &gpt, std::slice::from_ref(&part)).unwrap().join(" "),
             "name 1 x set 1 lvm off set 1 boot on"
+        );
+        let esp = Partition {
+            flags: vec!["boot".into(), "esp".into()],
+            ..part.clone()
+        };
+        let p_boot = params(json!({"device": "/d", "number": 1, "state": "present", "flags": ["boot"]}));
+        assert!(
+            plan(&p_boot, &gpt, &[esp]).unwrap().is_empty(),
+            "boot and esp are one gpt flag"
         );
         let p3 = params(json!({"device": "/d", "label": "msdos", "state": "present"}));
         assert!(

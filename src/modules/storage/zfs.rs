@@ -61,6 +61,20 @@ fn parse_get(out: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// `cmd`, retried for up to 5 s while it fails with "is busy": zfs-fuse
+/// unmounts asynchronously, so destroying a pool or dataset right after one
+/// of its children was destroyed is briefly refused.
+fn retry_busy(cmd: &str) -> String {
+    if !cmd.contains(" destroy ") {
+        return cmd.to_string();
+    }
+    format!(
+        "n=0; until out=$({cmd} 2>&1); do case $out in *'is busy'*) n=$((n+1)); \
+         [ $n -ge 20 ] && {{ echo \"$out\" >&2; exit 1; }}; sleep 0.25;; \
+         *) echo \"$out\" >&2; exit 1;; esac; done"
+    )
+}
+
 fn is_missing(stderr: &str) -> bool {
     let s = stderr.to_ascii_lowercase();
     s.contains("does not exist") || s.contains("no such pool") || s.contains("not found")
@@ -246,7 +260,9 @@ impl Module for ZfsModule {
                 &props_text(!absent, &after),
             ));
             if !ctx.check_mode {
-                host.run(&cmds.join(" && ")).await?;
+                for c in &cmds {
+                    host.run(&retry_busy(c)).await?;
+                }
             }
         }
         Ok(outcome
@@ -438,7 +454,9 @@ impl Module for ZpoolModule {
         if !cmds.is_empty() {
             outcome = outcome.with_diff(commands_diff(&format!("zpool {}", p.name), &cmds));
             if !ctx.check_mode {
-                host.run(&cmds.join(" && ")).await?;
+                for c in &cmds {
+                    host.run(&retry_busy(c)).await?;
+                }
                 facts = Self::facts(&host, &p.name).await?;
             }
         }
