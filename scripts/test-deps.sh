@@ -21,6 +21,10 @@ if [[ -z ${RIGGER_SKIP_LIBVIRT:-} ]]; then
     "$(dirname "$0")/libvirt-setup.sh"
 fi
 
+# Storage host tools (nfs-ganesha, tgt, zfs-fuse, lvm2, parted, ...): its own
+# script, which documents each package. Skip with RIGGER_SKIP_STORAGE=1.
+"$(dirname "$0")/storage-setup.sh"
+
 TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3)
 
 missing=()

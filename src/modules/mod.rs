@@ -18,6 +18,7 @@ pub mod files;
 pub mod files2;
 pub mod logic;
 pub mod registry;
+pub mod storage;
 pub mod system;
 pub mod system2;
 pub mod virt;
