@@ -92,6 +92,10 @@ pub trait Connection: Send + Sync {
     fn channels_opened(&self) -> usize {
         0
     }
+    /// How many commands ran (on their own channel or in the persistent shell).
+    fn commands_run(&self) -> usize {
+        self.channels_opened()
+    }
     /// True when [`Connection::run_pipelined`] may run commands (the
     /// transport keeps a persistent shell on the host).
     fn pipelining(&self) -> bool {

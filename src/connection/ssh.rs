@@ -43,6 +43,8 @@ pub struct SshConnection {
     channels: Arc<Semaphore>,
     /// Channels opened so far (see [`Connection::channels_opened`]).
     opened: AtomicUsize,
+    /// Commands run in the persistent shell so far.
+    pipelined: AtomicUsize,
     /// Run commands through a persistent shell ([`SshTarget::pipelining`]).
     pipelining: bool,
     shell: Mutex<ShellState>,
@@ -81,6 +83,7 @@ impl SshConnection {
             handle,
             bastions: handles,
             opened: AtomicUsize::new(0),
+            pipelined: AtomicUsize::new(0),
             channels: Arc::new(Semaphore::new(MAX_CONCURRENT_CHANNELS)),
             pipelining: target.pipelining,
             shell: Mutex::new(ShellState::Unopened),
@@ -561,6 +564,12 @@ impl Connection for SshConnection {
         self.opened.load(Ordering::Relaxed)
     }
 
+    fn commands_run(&self) -> usize {
+        // The persistent shell's own channel runs no command of the workload.
+        let shells = usize::from(self.pipelining && self.pipelined.load(Ordering::Relaxed) > 0);
+        self.opened.load(Ordering::Relaxed) + self.pipelined.load(Ordering::Relaxed) - shells
+    }
+
     fn pipelining(&self) -> bool {
         self.pipelining
     }
@@ -605,6 +614,7 @@ impl Connection for SshConnection {
             let shown: String = cmd.chars().take(160).collect();
             eprintln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
         }
+        self.pipelined.fetch_add(1, Ordering::Relaxed);
         let res = shell.run(cmd, stdin).await;
         let res = res.map_err(|e| {
             if self.handle.is_closed() {

@@ -217,16 +217,16 @@ impl Drop for ConnPool {
             return;
         }
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let mut lines: Vec<(String, usize)> = slots
+        let mut lines: Vec<(String, usize, usize)> = slots
             .iter()
             .filter_map(|(host, slot)| match slot.get() {
-                Some(Ok(conn)) => Some((host.clone(), conn.channels_opened())),
+                Some(Ok(conn)) => Some((host.clone(), conn.channels_opened(), conn.commands_run())),
                 _ => None,
             })
             .collect();
         lines.sort();
-        for (host, n) in lines {
-            eprintln!("rigger-roundtrips: host={host} channels={n}");
+        for (host, n, c) in lines {
+            eprintln!("rigger-roundtrips: host={host} channels={n} commands={c}");
         }
     }
 }
