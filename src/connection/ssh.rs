@@ -19,8 +19,7 @@ use russh::{ChannelMsg, ChannelWriteHalf, Disconnect, MethodSet, Sig};
 use tokio::sync::{mpsc, oneshot, watch, OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::{
-    home_dir, known_hosts, sh_quote, ConnError, Connection, ExecOutput, HostKeyChecking, ProcEvent, Process,
-    SshTarget,
+    home_dir, known_hosts, sh_quote, ConnError, Connection, ExecOutput, HostKeyChecking, ProcEvent, Process, SshTarget,
 };
 
 /// Channels open at once on one connection. OpenSSH's default `MaxSessions`
@@ -670,28 +669,30 @@ impl Drop for ShellGuard<'_> {
     }
 }
 
-/// The command the persistent shell's channel runs, under the login shell as
-/// every command is (so `eval` in it means what `$SHELL -c` means on a fresh
-/// channel). It reads one request per line and `eval`s it; requests are
-/// built by [`request_line`]. A temp dir (0700) holds a command's stdin.
+/// The command the persistent shell's channel runs (under the login shell).
+/// It reads one request per line and `eval`s it; requests are built by
+/// [`request_line`] and start each command as `$SHELL -c CMD`, as sshd does
+/// for a fresh channel (own `$$`, `exit`, `cd` and variables). A temp dir
+/// (0700) holds a command's stdin.
 const SHELL_LOOP: &str = "__rg_d=$(mktemp -d) || exit 97; trap 'rm -rf \"$__rg_d\"' EXIT; trap 'exit 1' HUP TERM; \
-__rg_n='\n'; echo RIGGER-SHELL-READY; while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
+__rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; echo RIGGER-SHELL-READY; \
+while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
 
 const READY: &[u8] = b"RIGGER-SHELL-READY\n";
 
 /// One request for [`SHELL_LOOP`], a single line of shell code: `len` bytes
 /// of stdin that follow the line go to a file (`head -c` reads no more than
-/// asked), the command runs in a subshell with that file (or /dev/null) as
-/// stdin and its stdout/stderr straight on the channel's, then the shell
-/// prints `token status` on stdout and `token` on stderr. The token is random
-/// per request, so output cannot end a frame early short of guessing it.
+/// asked), the command runs with that file (or /dev/null) as stdin and its
+/// stdout/stderr straight on the channel's, then the loop prints
+/// `token status` on stdout and `token` on stderr. The token is random per
+/// request, so output cannot end a frame early short of guessing it.
 fn request_line(token: &str, cmd: &str, len: usize) -> String {
     // A newline cannot be in the line: splice it in from a variable.
     let quoted = sh_quote(cmd).replace('\n', "'\"$__rg_n\"'");
     let input = if len > 0 {
-        format!("head -c {len} >\"$__rg_d/i\" || exit 98; (eval {quoted}) <\"$__rg_d/i\"")
+        format!("head -c {len} >\"$__rg_d/i\" || exit 98; \"$__rg_sh\" -c {quoted} <\"$__rg_d/i\"")
     } else {
-        format!("(eval {quoted}) </dev/null")
+        format!("\"$__rg_sh\" -c {quoted} </dev/null")
     };
     format!("{input}; printf '%s %d\\n' {token} \"$?\"; printf '%s\\n' {token} >&2\n")
 }
