@@ -40,6 +40,7 @@ TOOL_LABELS = {
     "ssh-floor": "OpenSSH floor: N parallel fresh `ssh host true`",
     "ssh-cm-floor": "OpenSSH floor: 10 sequential commands/host over ControlMaster",
     "rigger": "rigger (forks=N)",
+    "rigger-nopipe": "rigger (forks=N, RIGGER_PIPELINING=0)",
     "pyinfra": "pyinfra (-y, parallel=N)",
     "jetporch": "jetporch (threads=N)",
     "ansible": "ansible-core (pipelining off, forks=N)",
@@ -220,7 +221,7 @@ class Tool:
         self.run_id = 0
 
     def available(self):
-        if self.name == "rigger":
+        if self.name in ("rigger", "rigger-nopipe"):
             return RIGGER.exists() or f"{RIGGER} not found (cargo build --release)"
         if self.name in ("ansible", "ansible-pipelining", "mitogen"):
             return (VENV / "bin" / "ansible-playbook").exists() or "bench/.venv has no ansible-playbook"
@@ -304,7 +305,9 @@ class Tool:
             return ["bash", str(self.scratch / "floor.sh")], env
         if self.name == "ssh-cm-floor":
             return ["bash", str(self.scratch / "cm-floor.sh")], env
-        if self.name == "rigger":
+        if self.name in ("rigger", "rigger-nopipe"):
+            if self.name == "rigger-nopipe":
+                env["RIGGER_PIPELINING"] = "0"
             kh = self.hosts_dir / "known_hosts"
             return [str(RIGGER), "run", "-i", str(inv / "inventory.ini"), "-f", n, "--known-hosts", str(kh), "site.yml"], env
         if self.name == "pyinfra":

@@ -696,3 +696,50 @@ async fn connect_timeout_and_refused() {
         Ok(_) => panic!("connected to a closed port"),
     }
 }
+
+/// With pipelining, commands go through one persistent shell and behave as on
+/// a fresh channel: status, stdout/stderr apart, binary stdin, `$$`, `exit`,
+/// `cd` and variables not leaking into the next command; a killed shell is
+/// replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_commands_behave_like_fresh_channels() {
+    let sshd = Sshd::start();
+    let key = sshd.authorized_key("ed25519", "");
+    let mut t = sshd.target(&key);
+    t.pipelining = true;
+    let conn = connect(&t).await;
+    assert!(conn.pipelining());
+    assert_eq!(
+        sh(&conn, "echo hi; printf 'no newline'; echo err >&2; exit 3").await,
+        (3, "hi\nno newline".to_string(), "err\n".to_string())
+    );
+    let start_dir = sh(&conn, "pwd").await.1;
+    assert_ne!(start_dir, "/tmp\n");
+    assert_eq!(sh(&conn, "cd /tmp; X=1; pwd").await.1, "/tmp\n");
+    assert_eq!(sh(&conn, "pwd; echo \"[$X]\"").await.1, format!("{start_dir}[]\n"));
+    // Newlines and quotes in the command text.
+    assert_eq!(sh(&conn, "printf '%s\\n' 'a\nb' \"it's\"").await.1, "a\nb\nit's\n");
+    assert_eq!(sh(&conn, "kill -KILL $$").await.0, 137);
+    let mut req = ExecRequest::new("cat; echo \"$GREETING\" >&2");
+    let bin: Vec<u8> = (0..300_000u32).map(|i| (i % 256) as u8).collect();
+    req.stdin = Some(bin.clone());
+    req.env = vec![("GREETING".into(), "a b".into())];
+    let out = exec(&conn, &req).await.unwrap();
+    assert!(out.stdout == bin, "binary stdin/stdout round trip");
+    assert_eq!(out.stderr_str(), "a b\n");
+    // A command without stdin sees EOF at once.
+    assert_eq!(sh(&conn, "cat; echo end").await.1, "end\n");
+    // Killing the persistent shell fails that command; the next one gets a new shell.
+    let r = exec(&conn, &ExecRequest::new("kill -KILL $PPID; sleep 1")).await;
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(sh(&conn, "echo again").await.1, "again\n");
+    // Two persistent shells (the killed one and its replacement), one channel
+    // each; every other command ran in them.
+    assert_eq!(conn.channels_opened(), 2, "{}", conn.channels_opened());
+    // A timed-out command gives the shell up; the next command still works.
+    let mut req = ExecRequest::new("sleep 5");
+    req.timeout = Some(Duration::from_millis(300));
+    assert!(matches!(exec(&conn, &req).await, Err(ConnError::CommandTimeout(_))));
+    assert_eq!(sh(&conn, "echo after").await.1, "after\n");
+    conn.close().await;
+}

@@ -92,6 +92,22 @@ pub trait Connection: Send + Sync {
     fn channels_opened(&self) -> usize {
         0
     }
+    /// How many commands ran (on their own channel or in the persistent shell).
+    fn commands_run(&self) -> usize {
+        self.channels_opened()
+    }
+    /// True when [`Connection::run_pipelined`] may run commands (the
+    /// transport keeps a persistent shell on the host).
+    fn pipelining(&self) -> bool {
+        false
+    }
+    /// Run `cmd` to completion in the host's persistent shell with all of
+    /// `stdin`, as if on a fresh channel without a terminal. `None` when the
+    /// transport has no such shell or it is busy with another command: the
+    /// caller then uses [`Connection::spawn`]; nothing was run.
+    async fn run_pipelined(&self, _cmd: &str, _stdin: &[u8]) -> Option<Result<ExecOutput, ConnError>> {
+        None
+    }
 }
 
 /// How to reach a host over SSH. Filled from inventory variables
@@ -120,6 +136,9 @@ pub struct SshTarget {
     pub connect_timeout: Duration,
     /// Interval of SSH keepalive requests; `None` disables them.
     pub keepalive: Option<Duration>,
+    /// Run commands through one persistent remote shell instead of a new
+    /// channel (sshd session + login shell) per command.
+    pub pipelining: bool,
 }
 
 impl SshTarget {
@@ -139,6 +158,7 @@ impl SshTarget {
             jump_hosts: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             keepalive: Some(Duration::from_secs(15)),
+            pipelining: false,
         }
     }
 }
@@ -274,6 +294,23 @@ async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutp
     script.push_str(&req.cmd);
     let marker = format!("RIGGER-BECOME-OK-{:016x}", rand::random::<u64>());
     let (cmdline, handshake, pty) = wrap_become(&script, req.become_.as_ref(), &marker);
+    // The persistent shell serves everything but a terminal or a password
+    // dialogue; `sudo -n` only prints the marker, checked on the replayed output.
+    let password = req.become_.as_ref().and_then(|b| b.password.as_ref());
+    if !pty && (!handshake || password.is_none()) {
+        let stdin = req.stdin.as_deref().unwrap_or_default();
+        if let Some(res) = conn.run_pipelined(&cmdline, stdin).await {
+            let done = res?;
+            if !handshake {
+                return Ok(done);
+            }
+            let mut replay = Replay::of(done);
+            let mut out = ExecOutput::default();
+            become_handshake(&mut replay, &marker, "", &mut out).await?;
+            collect(&mut replay, &mut out).await?;
+            return Ok(out);
+        }
+    }
     let mut proc = conn.spawn(&cmdline, pty).await?;
     let mut out = ExecOutput::default();
     if handshake {
@@ -295,6 +332,40 @@ async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutp
     collect(&mut *proc, &mut out).await?;
     Ok(out)
 }
+
+/// The collected output of a finished command, handed out again as events
+/// (stdout, stderr, exit) so the `sudo -n` marker check works on it.
+struct Replay {
+    events: std::collections::VecDeque<ProcEvent>,
+}
+
+impl Replay {
+    fn of(out: ExecOutput) -> Self {
+        let mut events = std::collections::VecDeque::with_capacity(3);
+        events.push_back(ProcEvent::Stdout(out.stdout));
+        events.push_back(ProcEvent::Stderr(out.stderr));
+        events.push_back(ProcEvent::Exit(out.status));
+        Replay { events }
+    }
+}
+
+#[async_trait]
+impl Process for Replay {
+    /// The command already ran with all its input; nothing more can reach it.
+    async fn write_stdin(&mut self, _data: &[u8]) -> Result<(), ConnError> {
+        Ok(())
+    }
+    async fn close_stdin(&mut self) -> Result<(), ConnError> {
+        Ok(())
+    }
+    async fn next_event(&mut self) -> Result<Option<ProcEvent>, ConnError> {
+        Ok(self.events.pop_front())
+    }
+}
+
+/// Files up to this size are uploaded through the persistent shell (they are
+/// read into memory); larger ones stream over their own channel.
+const PIPELINED_UPLOAD_MAX: u64 = 8 * 1024 * 1024;
 
 /// Build the command line for `become`. Returns (command, needs password handshake, needs pty).
 fn wrap_become(script: &str, become_: Option<&Become>, marker: &str) -> (String, bool, bool) {
@@ -508,9 +579,13 @@ pub async fn put_file(
         .await
         .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
     let script = upload_script(dest, attrs);
-    if become_.is_some_and(|b| b.password.is_some()) {
+    let small = conn.pipelining()
+        && f.metadata()
+            .await
+            .is_ok_and(|m| m.is_file() && m.len() <= PIPELINED_UPLOAD_MAX);
+    if become_.is_some_and(|b| b.password.is_some()) || small {
         // The handshake needs the collected-exec path; files under a password
-        // become are read into memory.
+        // become (and small files, for the persistent shell) are read into memory.
         let mut data = Vec::new();
         f.read_to_end(&mut data)
             .await

@@ -18,7 +18,9 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicK
 use russh::{ChannelMsg, ChannelWriteHalf, Disconnect, MethodSet, Sig};
 use tokio::sync::{mpsc, oneshot, watch, OnceCell, OwnedSemaphorePermit, Semaphore};
 
-use super::{home_dir, known_hosts, ConnError, Connection, HostKeyChecking, ProcEvent, Process, SshTarget};
+use super::{
+    home_dir, known_hosts, sh_quote, ConnError, Connection, ExecOutput, HostKeyChecking, ProcEvent, Process, SshTarget,
+};
 
 /// Channels open at once on one connection. OpenSSH's default `MaxSessions`
 /// is 10; more concurrent commands wait for a free channel instead of failing.
@@ -40,6 +42,11 @@ pub struct SshConnection {
     channels: Arc<Semaphore>,
     /// Channels opened so far (see [`Connection::channels_opened`]).
     opened: AtomicUsize,
+    /// Commands run in the persistent shell so far.
+    pipelined: AtomicUsize,
+    /// Run commands through a persistent shell ([`SshTarget::pipelining`]).
+    pipelining: bool,
+    shell: Mutex<ShellState>,
 }
 
 impl SshConnection {
@@ -75,7 +82,10 @@ impl SshConnection {
             handle,
             bastions: handles,
             opened: AtomicUsize::new(0),
+            pipelined: AtomicUsize::new(0),
             channels: Arc::new(Semaphore::new(MAX_CONCURRENT_CHANNELS)),
+            pipelining: target.pipelining,
+            shell: Mutex::new(ShellState::Unopened),
         })
     }
 
@@ -87,6 +97,60 @@ impl SshConnection {
     /// True once the transport is gone (dropped or closed).
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()
+    }
+
+    /// Open a channel (waiting for a free slot) and start `cmd` on it.
+    async fn open_channel(
+        &self,
+        cmd: &str,
+        pty: bool,
+    ) -> Result<(russh::Channel<client::Msg>, OwnedSemaphorePermit), ConnError> {
+        let permit = self
+            .channels
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
+        let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
+        if *TRACE_CHANNELS {
+            let shown: String = cmd.chars().take(160).collect();
+            eprintln!("rigger-roundtrips: host={} channel={n} cmd={shown:?}", self.name);
+        }
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.dropped("cannot open a channel", russh_reason(&e)))?;
+        if pty {
+            channel
+                .request_pty(false, "xterm", 200, 50, 0, 0, &[])
+                .await
+                .map_err(|e| self.dropped("cannot request a terminal", russh_reason(&e)))?;
+        }
+        channel
+            .exec(true, cmd)
+            .await
+            .map_err(|e| self.dropped("cannot start the command", russh_reason(&e)))?;
+        Ok((channel, permit))
+    }
+
+    /// Start the persistent shell and wait until it is ready for requests.
+    async fn open_shell(&self) -> Result<PipeShell, ConnError> {
+        let (ch, permit) = self.open_channel(SHELL_LOOP, false).await?;
+        let mut shell = PipeShell {
+            ch: Some(ch),
+            _permit: permit,
+            pending: Vec::new(),
+        };
+        let ready = tokio::time::timeout(Duration::from_secs(30), shell.read_until_ready()).await;
+        match ready {
+            Ok(Ok(())) => Ok(shell),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ConnError::Io(format!(
+                "the persistent shell on {} did not start",
+                self.name
+            ))),
+        }
     }
 
     fn dropped(&self, what: &str, e: impl std::fmt::Display) -> ConnError {
@@ -471,32 +535,7 @@ impl Connection for SshConnection {
     }
 
     async fn spawn(&self, cmd: &str, pty: bool) -> Result<Box<dyn Process>, ConnError> {
-        let permit = self
-            .channels
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
-        let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
-        if *TRACE_CHANNELS {
-            let shown: String = cmd.chars().take(160).collect();
-            eprintln!("rigger-roundtrips: host={} channel={n} cmd={shown:?}", self.name);
-        }
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| self.dropped("cannot open a channel", russh_reason(&e)))?;
-        if pty {
-            channel
-                .request_pty(false, "xterm", 200, 50, 0, 0, &[])
-                .await
-                .map_err(|e| self.dropped("cannot request a terminal", russh_reason(&e)))?;
-        }
-        channel
-            .exec(true, cmd)
-            .await
-            .map_err(|e| self.dropped("cannot start the command", russh_reason(&e)))?;
+        let (channel, permit) = self.open_channel(cmd, pty).await?;
         let (read, write) = channel.split();
         let write = Arc::new(write);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -524,6 +563,71 @@ impl Connection for SshConnection {
         self.opened.load(Ordering::Relaxed)
     }
 
+    fn commands_run(&self) -> usize {
+        // The persistent shell's own channel runs no command of the workload.
+        let shells = usize::from(self.pipelining && self.pipelined.load(Ordering::Relaxed) > 0);
+        self.opened.load(Ordering::Relaxed) + self.pipelined.load(Ordering::Relaxed) - shells
+    }
+
+    fn pipelining(&self) -> bool {
+        self.pipelining
+    }
+
+    async fn run_pipelined(&self, cmd: &str, stdin: &[u8]) -> Option<Result<ExecOutput, ConnError>> {
+        if !self.pipelining || cmd.contains('\0') {
+            return None;
+        }
+        let idle = {
+            let mut st = self.shell.lock().unwrap_or_else(|e| e.into_inner());
+            match std::mem::replace(&mut *st, ShellState::Busy) {
+                ShellState::Idle(s) => Some(s),
+                ShellState::Unopened => None,
+                other => {
+                    // Busy with another command, or unusable on this host.
+                    *st = other;
+                    return None;
+                }
+            }
+        };
+        // Until the command is done the shell is Busy; if this future is
+        // dropped (a timeout), the next command opens a new shell.
+        let mut guard = ShellGuard {
+            state: &self.shell,
+            put_back: None,
+            unusable: false,
+        };
+        let mut shell = match idle {
+            Some(s) => s,
+            None => match self.open_shell().await {
+                Ok(s) => s,
+                Err(e) => {
+                    if *TRACE_CHANNELS {
+                        eprintln!("rigger-roundtrips: host={} no persistent shell: {e}", self.name);
+                    }
+                    guard.unusable = true;
+                    return None;
+                }
+            },
+        };
+        if *TRACE_CHANNELS {
+            let shown: String = cmd.chars().take(160).collect();
+            eprintln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
+        }
+        self.pipelined.fetch_add(1, Ordering::Relaxed);
+        let res = shell.run(cmd, stdin).await;
+        let res = res.map_err(|e| {
+            if self.handle.is_closed() {
+                ConnError::Dropped(format!("connection to {} ({}) is closed", self.name, self.addr))
+            } else {
+                ConnError::Io(format!("the persistent shell on {} ({}): {e}", self.name, self.addr))
+            }
+        });
+        if res.is_ok() {
+            guard.put_back = Some(shell);
+        }
+        Some(res)
+    }
+
     async fn close(&self) {
         self.channels.close();
         let _ = self
@@ -534,6 +638,193 @@ impl Connection for SshConnection {
             let _ = b.disconnect(Disconnect::ByApplication, "rigger is done", "en").await;
         }
     }
+}
+
+/// The persistent shell of a connection.
+enum ShellState {
+    /// Not started yet (or the last one was given up): the next command starts one.
+    Unopened,
+    Idle(PipeShell),
+    /// Running a command; others use fresh channels meanwhile.
+    Busy,
+    /// The host's login shell cannot run the loop: always use fresh channels.
+    Unusable,
+}
+
+/// Puts the shell back (or forgets it) when a pipelined command ends or is dropped.
+struct ShellGuard<'a> {
+    state: &'a Mutex<ShellState>,
+    put_back: Option<PipeShell>,
+    unusable: bool,
+}
+
+impl Drop for ShellGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *st = match self.put_back.take() {
+            Some(s) => ShellState::Idle(s),
+            None if self.unusable => ShellState::Unusable,
+            None => ShellState::Unopened,
+        };
+    }
+}
+
+/// The command the persistent shell's channel runs (under the login shell).
+/// It reads one request per line and `eval`s it; requests are built by
+/// [`request_line`] and start each command as `$SHELL -c CMD`, as sshd does
+/// for a fresh channel (own `$$`, `exit`, `cd` and variables). A temp dir
+/// (0700) holds a command's stdin.
+const SHELL_LOOP: &str = "__rg_d=$(mktemp -d) || exit 97; trap 'rm -rf \"$__rg_d\"' EXIT; trap 'exit 1' HUP TERM; \
+__rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; echo RIGGER-SHELL-READY; \
+while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
+
+const READY: &[u8] = b"RIGGER-SHELL-READY\n";
+
+/// One request for [`SHELL_LOOP`], a single line of shell code: `len` bytes
+/// of stdin that follow the line go to a file (`head -c` reads no more than
+/// asked), the command runs with that file (or /dev/null) as stdin and its
+/// stdout/stderr straight on the channel's, then the loop prints
+/// `token status` on stdout and `token` on stderr. The token is random per
+/// request, so output cannot end a frame early short of guessing it.
+fn request_line(token: &str, cmd: &str, len: usize) -> String {
+    // A newline cannot be in the line: splice it in from a variable.
+    let quoted = sh_quote(cmd).replace('\n', "'\"$__rg_n\"'");
+    let input = if len > 0 {
+        format!("head -c {len} >\"$__rg_d/i\" || exit 98; \"$__rg_sh\" -c {quoted} <\"$__rg_d/i\"")
+    } else {
+        format!("\"$__rg_sh\" -c {quoted} </dev/null")
+    };
+    format!("{input}; printf '%s %d\\n' {token} \"$?\"; printf '%s\\n' {token} >&2\n")
+}
+
+/// A persistent `SHELL_LOOP` channel, used by one command at a time.
+struct PipeShell {
+    ch: Option<russh::Channel<client::Msg>>,
+    /// It occupies one of the connection's channel slots.
+    _permit: OwnedSemaphorePermit,
+    /// Output read past the ready line (there should be none).
+    pending: Vec<u8>,
+}
+
+impl Drop for PipeShell {
+    fn drop(&mut self) {
+        // Closing the channel ends the loop (its stdin reaches EOF) and the
+        // command it may be running loses its output channel.
+        if let Some(ch) = self.ch.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    let _ = ch.close().await;
+                });
+            }
+        }
+    }
+}
+
+impl PipeShell {
+    fn channel(&mut self) -> Result<&mut russh::Channel<client::Msg>, String> {
+        self.ch.as_mut().ok_or_else(|| "the shell is closed".to_string())
+    }
+
+    async fn read_until_ready(&mut self) -> Result<(), ConnError> {
+        let mut out = Vec::new();
+        let mut err = Vec::new();
+        loop {
+            let ch = self.channel().map_err(ConnError::Io)?;
+            match ch.wait().await {
+                Some(ChannelMsg::Data { data }) => {
+                    out.extend_from_slice(&data);
+                    if let Some(p) = find(&out, READY) {
+                        self.pending = out.split_off(p + READY.len());
+                        return Ok(());
+                    }
+                }
+                Some(ChannelMsg::ExtendedData { data, .. }) => err.extend_from_slice(&data),
+                Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                    return Err(ConnError::Io(format!(
+                        "the login shell cannot run the command loop: {}",
+                        String::from_utf8_lossy(&err).trim()
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Send one request and read its frame.
+    async fn run(&mut self, cmd: &str, stdin: &[u8]) -> Result<ExecOutput, String> {
+        let token = format!("RIGGER-END-{:032x}", rand::random::<u128>());
+        let line = request_line(&token, cmd, stdin.len());
+        let ch = self.channel()?;
+        ch.data_bytes(line.into_bytes())
+            .await
+            .map_err(|e| format!("cannot send the command: {}", russh_reason(&e)))?;
+        for chunk in stdin.chunks(256 * 1024) {
+            ch.data_bytes(chunk.to_vec())
+                .await
+                .map_err(|e| format!("cannot send stdin: {}", russh_reason(&e)))?;
+        }
+        let mut out = std::mem::take(&mut self.pending);
+        let mut err = Vec::new();
+        let end_out = format!("{token} ");
+        let end_err = format!("{token}\n");
+        let mut status: Option<(usize, i32)> = None;
+        let mut err_end: Option<usize> = None;
+        let (mut out_seen, mut err_seen) = (0usize, 0usize);
+        loop {
+            if status.is_none() {
+                // Search only the part that may hold a new match.
+                let from = out_seen.saturating_sub(end_out.len());
+                if let Some(p) = find(&out[from..], end_out.as_bytes()) {
+                    let at = from + p;
+                    let rest = &out[at + end_out.len()..];
+                    if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                        let code = std::str::from_utf8(&rest[..nl])
+                            .ok()
+                            .and_then(|t| t.trim().parse().ok())
+                            .ok_or_else(|| "malformed status line".to_string())?;
+                        status = Some((at, code));
+                    }
+                } else {
+                    out_seen = out.len();
+                }
+            }
+            if err_end.is_none() {
+                let from = err_seen.saturating_sub(end_err.len());
+                match find(&err[from..], end_err.as_bytes()) {
+                    Some(p) => err_end = Some(from + p),
+                    None => err_seen = err.len(),
+                }
+            }
+            if let (Some((at, code)), Some(e_at)) = (status, err_end) {
+                out.truncate(at);
+                err.truncate(e_at);
+                return Ok(ExecOutput {
+                    status: code,
+                    stdout: out,
+                    stderr: err,
+                });
+            }
+            let ch = self.channel()?;
+            match ch.wait().await {
+                Some(ChannelMsg::Data { data }) => out.extend_from_slice(&data),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => err.extend_from_slice(&data),
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    return Err(format!("it ended (status {exit_status}) while a command was running"))
+                }
+                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
+                    return Err("it ended while a command was running".into())
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Linux signal numbers, for the 128+N exit status of a killed command.

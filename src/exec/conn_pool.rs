@@ -26,6 +26,10 @@ pub struct ConnDefaults {
     pub key_passphrase: Option<String>,
     /// `local` forces the local connection for every host (`-c local`).
     pub connection: Option<String>,
+    /// Run commands through one persistent shell per host (see
+    /// [`SshTarget::pipelining`]); `ansible_pipelining` overrides it per host.
+    /// The default comes from `RIGGER_PIPELINING` (`1`/`0`).
+    pub pipelining: bool,
 }
 
 impl Default for ConnDefaults {
@@ -40,7 +44,22 @@ impl Default for ConnDefaults {
             password: None,
             key_passphrase: None,
             connection: None,
+            pipelining: std::env::var("RIGGER_PIPELINING")
+                .ok()
+                .and_then(|v| parse_bool(&v))
+                .unwrap_or(DEFAULT_PIPELINING),
         }
+    }
+}
+
+/// Whether commands go through a persistent shell unless told otherwise.
+pub const DEFAULT_PIPELINING: bool = false;
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
     }
 }
 
@@ -156,6 +175,10 @@ impl ConnPool {
             t.known_hosts = vec![expand_tilde(&kh)];
             explicit.known_hosts = true;
         }
+        t.pipelining = var_str(vars, "ansible_pipelining")
+            .or_else(|| var_str(vars, "ansible_ssh_pipelining"))
+            .and_then(|v| parse_bool(&v))
+            .unwrap_or(self.defaults.pipelining);
         t.connect_timeout = self.defaults.connect_timeout;
         if let Some(s) = var_str(vars, "ansible_ssh_timeout").or_else(|| var_str(vars, "ansible_timeout")) {
             t.connect_timeout = Duration::from_secs(s.parse().unwrap_or(self.defaults.connect_timeout.as_secs()));
@@ -194,16 +217,16 @@ impl Drop for ConnPool {
             return;
         }
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let mut lines: Vec<(String, usize)> = slots
+        let mut lines: Vec<(String, usize, usize)> = slots
             .iter()
             .filter_map(|(host, slot)| match slot.get() {
-                Some(Ok(conn)) => Some((host.clone(), conn.channels_opened())),
+                Some(Ok(conn)) => Some((host.clone(), conn.channels_opened(), conn.commands_run())),
                 _ => None,
             })
             .collect();
         lines.sort();
-        for (host, n) in lines {
-            eprintln!("rigger-roundtrips: host={host} channels={n}");
+        for (host, n, c) in lines {
+            eprintln!("rigger-roundtrips: host={host} channels={n} commands={c}");
         }
     }
 }
