@@ -9,7 +9,7 @@ use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use super::lineinfile::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
-use super::{parse_query, AttrParams, FileState};
+use super::{parse_query, AttrParams, FileState, STAT_FMT};
 use crate::connection::sh_quote;
 
 const OPTIONS: &[OptionDoc] = &[
@@ -524,7 +524,7 @@ async fn ensure_members_attrs(
     let names = members.iter().map(|m| sh_quote(m)).collect::<Vec<_>>().join(" ");
     let out = ctx
         .run(&format!(
-            "cd {} || exit 1; for f in {names}; do if [ -e \"$f\" ]; then stat -c '%F|%a|%u|%g|%U|%G' -- \"$f\"; \
+            "cd {} || exit 1; for f in {names}; do if [ -e \"$f\" ]; then stat -c '{STAT_FMT}' -- \"$f\"; \
              else echo MISSING; fi; done",
             sh_quote(dest)
         ))
