@@ -130,12 +130,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     let Some(pb_path) = a.playbook.clone() else {
         return Err(AppError::Usage("rigger check needs a PLAYBOOK".into()));
     };
-    if !pb_path.is_file() {
-        return Err(AppError::Usage(format!(
-            "the playbook {} could not be found",
-            pb_path.display()
-        )));
-    }
+    crate::app::playbook_exists(&pb_path)?;
     let pb_abs = absolute(&pb_path);
     let inventory = inventory_sources(&a);
     let key = check_key(&pb_abs, &inventory, a.target.limit.as_deref());
@@ -181,8 +176,8 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     // Never change a host: check mode is forced, whatever -C said.
     opts.check = true;
     opts.diff = true;
-    opts.tags = a.tags.clone();
-    opts.skip_tags = a.skip_tags.clone();
+    opts.tags = crate::app::tag_list("--tags", &a.tags)?;
+    opts.skip_tags = crate::app::tag_list("--skip-tags", &a.skip_tags)?;
     let mut inv = load_inventory(&a.target.inventory)?;
     if let Some(dir) = book.path.parent() {
         inv.load_vars_dirs(dir)?;

@@ -349,7 +349,10 @@ impl Runner {
         });
         if hosts.is_empty() {
             self.out.emit(&Event::Warning {
-                message: format!("no hosts matched `{hosts_pattern}`; skipping play"),
+                message: match &self.opts.limit {
+                    Some(l) => format!("no hosts matched `{hosts_pattern}` and the limit `{l}`; skipping play"),
+                    None => format!("no hosts matched `{hosts_pattern}`; skipping play"),
+                },
             });
             return Ok(());
         }
