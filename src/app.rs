@@ -163,16 +163,43 @@ fn format_of(o: OutputFormat) -> Format {
     }
 }
 
+/// The tag names of `--tags a,b` (trimmed): `--tags ''` or `--tags ,` is a
+/// usage error rather than a run in which no task matches.
+pub(crate) fn tag_list(flag: &str, given: &[String]) -> Result<Vec<String>, AppError> {
+    let tags: Vec<String> = given
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect();
+    if tags.is_empty() && !given.is_empty() {
+        return Err(AppError::Usage(format!(
+            "{flag} needs at least one tag name (e.g. {flag} web,db)"
+        )));
+    }
+    Ok(tags)
+}
+
+/// A usage error unless `p` is a playbook file (a directory is named as such).
+pub(crate) fn playbook_exists(p: &Path) -> Result<(), AppError> {
+    if p.is_file() {
+        return Ok(());
+    }
+    Err(AppError::Usage(if p.is_dir() {
+        format!(
+            "the playbook {} is a directory; give the playbook file in it",
+            p.display()
+        )
+    } else {
+        format!("the playbook {} could not be found", p.display())
+    }))
+}
+
 async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     let ctx = playbook::LoadCtx::default();
     let mut books = Vec::new();
     for p in &a.playbooks {
-        if !p.is_file() {
-            return Err(AppError::Usage(format!(
-                "the playbook {} could not be found",
-                p.display()
-            )));
-        }
+        playbook_exists(p)?;
         books.push(playbook::load_playbook(p, &ctx)?);
     }
     if a.syntax_check {
@@ -182,8 +209,8 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
         return Ok(0);
     }
     let mut opts = run_options(&a.target, verbosity, a.task_timeout)?;
-    opts.tags = a.tags.clone();
-    opts.skip_tags = a.skip_tags.clone();
+    opts.tags = tag_list("--tags", &a.tags)?;
+    opts.skip_tags = tag_list("--skip-tags", &a.skip_tags)?;
     opts.start_at_task = a.start_at_task.clone();
     opts.force_handlers = a.force_handlers;
     let mut inv = load_inventory(&a.target.inventory)?;
@@ -537,4 +564,30 @@ async fn quickstart(a: QuickstartArgs, verbosity: u8) -> Result<i32, AppError> {
 #[allow(dead_code)]
 fn node_str(s: &str, loc: &Loc) -> Node {
     Node::new(NodeKind::Str(s.to_string()), loc.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_lists() {
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(tag_list("--tags", &v(&[" web", "db ", ""])).unwrap(), v(&["web", "db"]));
+        assert_eq!(tag_list("--tags", &[]).unwrap(), Vec::<String>::new());
+        let e = tag_list("--skip-tags", &v(&["", " "])).unwrap_err();
+        assert!(
+            matches!(&e, AppError::Usage(m) if m.starts_with("--skip-tags needs")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn playbook_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = playbook_exists(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        let e = playbook_exists(&dir.path().join("nope.yml")).unwrap_err().to_string();
+        assert!(e.contains("could not be found"), "{e}");
+    }
 }

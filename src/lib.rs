@@ -5,6 +5,7 @@
 //! per host) → events → one renderer + recap + exit code.
 
 pub mod app;
+pub mod calendar;
 pub mod check;
 pub mod cli;
 pub mod connection;

@@ -45,7 +45,12 @@ fn main() -> ExitCode {
         match rigger::app::run(cli).await {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("{e}");
+                // Located errors render as `error: file:line:col: ...` themselves;
+                // every other one gets the same `error:` lead.
+                match e {
+                    rigger::error::AppError::Input(_) => eprintln!("{e}"),
+                    _ => eprintln!("error: {e}"),
+                }
                 e.exit_code()
             }
         }

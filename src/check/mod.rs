@@ -56,24 +56,7 @@ pub fn now_unix() -> i64 {
 
 /// `2024-05-01T03:00:00Z` from Unix seconds (UTC).
 pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86400);
-    let secs = unix.rem_euclid(86400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    format!("{}Z", crate::calendar::utc_datetime(unix))
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -147,12 +130,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     let Some(pb_path) = a.playbook.clone() else {
         return Err(AppError::Usage("rigger check needs a PLAYBOOK".into()));
     };
-    if !pb_path.is_file() {
-        return Err(AppError::Usage(format!(
-            "the playbook {} could not be found",
-            pb_path.display()
-        )));
-    }
+    crate::app::playbook_exists(&pb_path)?;
     let pb_abs = absolute(&pb_path);
     let inventory = inventory_sources(&a);
     let key = check_key(&pb_abs, &inventory, a.target.limit.as_deref());
@@ -198,8 +176,8 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     // Never change a host: check mode is forced, whatever -C said.
     opts.check = true;
     opts.diff = true;
-    opts.tags = a.tags.clone();
-    opts.skip_tags = a.skip_tags.clone();
+    opts.tags = crate::app::tag_list("--tags", &a.tags)?;
+    opts.skip_tags = crate::app::tag_list("--skip-tags", &a.skip_tags)?;
     let mut inv = load_inventory(&a.target.inventory)?;
     if let Some(dir) = book.path.parent() {
         inv.load_vars_dirs(dir)?;
@@ -271,6 +249,10 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         _ => Box::new(std::io::sink()),
     };
     let renderer = Arc::new(Renderer::to_writer(Format::Text, verbosity, true, out));
+    // A playbook can read it (`lookup('env', 'RIGGER_SMTP_PASSWORD')`): mask it too.
+    if let Some(pw) = &smtp.password {
+        renderer.secrets().add(pw);
+    }
     let runner = Runner::new(opts.clone(), inv.clone(), renderer.clone());
     let summary = match runner.run_playbook(&book).await {
         Ok(s) => s,

@@ -238,7 +238,8 @@ fn diffs_of(result: &Map<String, Value>) -> Vec<Value> {
     }
     if let Some(Value::Array(items)) = result.get("results") {
         for it in items {
-            if it.get("changed").and_then(Value::as_bool).unwrap_or(false) {
+            let hidden = it.get("_ansible_no_log").and_then(Value::as_bool).unwrap_or(false);
+            if !hidden && it.get("changed").and_then(Value::as_bool).unwrap_or(false) {
                 if let Some(d) = it.get("diff") {
                     push(d);
                 }
@@ -616,6 +617,9 @@ mod tests {
             serde_json::json!({"_ansible_no_log": true, "diff": {"before": "secret", "after": "x"}}),
         );
         assert!(task_report(&hidden).diff.is_empty());
+        let hidden_item = serde_json::json!({"changed": true, "results": [
+            {"changed": true, "_ansible_no_log": true, "diff": [{"before": "secret\n", "after": "x\n"}]}]});
+        assert!(diffs_of(hidden_item.as_object().unwrap()).is_empty());
     }
 
     #[test]

@@ -177,8 +177,12 @@ pub fn on_calendar(expr: &str) -> Result<String, AppError> {
         }
         Ok(s.replace('-', ".."))
     };
-    let (min, hour, dom, mon) = (field(f[0])?, field(f[1])?, field(f[2])?, field(f[3])?);
-    let dow = if f[4] == "*" {
+    // `@reboot` is valid cron but has no calendar form.
+    let [f_min, f_hour, f_dom, f_mon, f_dow] = f[..] else {
+        return Err(unsupported());
+    };
+    let (min, hour, dom, mon) = (field(f_min)?, field(f_hour)?, field(f_dom)?, field(f_mon)?);
+    let dow = if f_dow == "*" {
         String::new()
     } else {
         const DAYS: [&str; 8] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
@@ -189,7 +193,7 @@ pub fn on_calendar(expr: &str) -> Result<String, AppError> {
                 .ok_or_else(unsupported)
         };
         let mut parts = Vec::new();
-        for item in f[4].split(',') {
+        for item in f_dow.split(',') {
             match item.split_once('-') {
                 Some((a, b)) => parts.push(format!("{}..{}", day(a)?, day(b)?)),
                 None => parts.push(day(item)?.to_string()),
@@ -334,6 +338,7 @@ mod tests {
         assert_eq!(on_calendar("*/15 * * * 1-5").unwrap(), "Mon..Fri *-*-* *:0/15:00");
         assert_eq!(on_calendar("@hourly").unwrap(), "hourly");
         assert!(on_calendar("0 3 * jan *").is_err());
+        assert!(on_calendar("@reboot").is_err(), "@reboot has no systemd calendar form");
         let (service, timer) = units("k1", "daily", &["/bin/rigger".into(), "check".into(), "a b.yml".into()]);
         assert!(
             service.contains("ExecStart=/bin/rigger check \"a b.yml\"\n"),

@@ -649,23 +649,7 @@ fn date_time_facts(d: &HashMap<String, String>) -> Value {
 
 /// `YYYY-MM-DDTHH:MM:SS` in UTC for a Unix time (civil-from-days algorithm).
 fn utc_from_epoch(epoch: i64) -> String {
-    let days = epoch.div_euclid(86400);
-    let secs = epoch.rem_euclid(86400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60
-    )
+    crate::calendar::utc_datetime(epoch)
 }
 
 fn unescape_env(v: &str) -> String {
@@ -955,15 +939,16 @@ fn mount_facts(lines: &[String], uuids: &[String]) -> Value {
         );
         let nums: Vec<i64> = w[4..].iter().filter_map(|x| x.parse().ok()).collect();
         if let [bsize, blocks, avail, bfree, files, ffree] = nums[..] {
-            m.insert("size_total".into(), (bsize * blocks).into());
-            m.insert("size_available".into(), (bsize * avail).into());
+            // Saturating: the numbers are whatever the remote printed.
+            m.insert("size_total".into(), bsize.saturating_mul(blocks).into());
+            m.insert("size_available".into(), bsize.saturating_mul(avail).into());
             m.insert("block_size".into(), bsize.into());
             m.insert("block_total".into(), blocks.into());
             m.insert("block_available".into(), avail.into());
-            m.insert("block_used".into(), (blocks - bfree).into());
+            m.insert("block_used".into(), blocks.saturating_sub(bfree).into());
             m.insert("inode_total".into(), files.into());
             m.insert("inode_available".into(), ffree.into());
-            m.insert("inode_used".into(), (files - ffree).into());
+            m.insert("inode_used".into(), files.saturating_sub(ffree).into());
         }
         out.push(Value::Object(m));
     }
@@ -1293,6 +1278,17 @@ fn virtual_facts(v: &HashMap<String, String>, f: &mut Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_numbers_from_the_remote_cannot_overflow() {
+        let big = i64::MAX.to_string();
+        let line = format!("/dev/x / ext4 rw {big} {big} {big} 5 1 {big}");
+        let m = mount_facts(&[line], &[]);
+        assert_eq!(m[0]["size_total"], serde_json::json!(i64::MAX));
+        assert_eq!(m[0]["block_used"], serde_json::json!(i64::MAX - 5));
+        assert_eq!(m[0]["inode_used"], serde_json::json!(1i64.saturating_sub(i64::MAX)));
+    }
+
     use crate::connection::local::LocalConnection;
 
     fn sh(cmd: &str) -> String {

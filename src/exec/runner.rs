@@ -222,6 +222,19 @@ impl Runner {
     pub fn new(opts: RunOptions, inventory: Inventory, out: Arc<Renderer>) -> Arc<Self> {
         let forks = opts.forks.max(1);
         let start_pending = opts.start_at_task.is_some();
+        // Secrets known before any host runs; templated ones are added as
+        // each host's variables are resolved (`Walker::run_task`).
+        let secrets = out.secrets();
+        for s in [&opts.become_password, &opts.conn.password, &opts.conn.key_passphrase]
+            .into_iter()
+            .flatten()
+        {
+            secrets.add(s);
+        }
+        secrets.add_from_vars(&opts.extra_vars);
+        for vars in inventory.raw_var_maps() {
+            secrets.add_from_vars(vars);
+        }
         Arc::new(Runner {
             pool: ConnPool::new(opts.conn.clone()),
             opts,
@@ -258,6 +271,8 @@ impl Runner {
         ignored: bool,
         result: &Map<String, Value>,
     ) {
+        let mut result = result.clone();
+        self.out.secrets().redact_map(&mut result);
         self.task_records
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -267,13 +282,21 @@ impl Runner {
                 location,
                 status,
                 ignored,
-                result: result.clone(),
+                result,
             });
     }
 
     fn stat(&self, host: &str, f: impl FnOnce(&mut HostStats)) {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         f(stats.entry(host.to_string()).or_default())
+    }
+
+    /// `e` with known secrets masked in its message and hint.
+    fn mask_error(&self, mut e: LocError) -> LocError {
+        let secrets = self.out.secrets();
+        e.msg = secrets.redact_str(&e.msg).into_owned();
+        e.hint = e.hint.map(|h| secrets.redact_str(&h).into_owned());
+        e
     }
 
     /// Run every play of a playbook.
@@ -288,7 +311,9 @@ impl Runner {
             if INTERRUPTED.load(Ordering::SeqCst) || self.stop_playbook.load(Ordering::SeqCst) {
                 break;
             }
-            self.run_play(Arc::new(play.clone())).await?;
+            self.run_play(Arc::new(play.clone()))
+                .await
+                .map_err(|e| self.mask_error(e))?;
         }
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
         self.out.emit(&Event::Recap { hosts: stats.clone() });
@@ -324,7 +349,10 @@ impl Runner {
                 hosts: Vec::new(),
             });
             self.out.emit(&Event::Warning {
-                message: format!("no hosts matched `{hosts_pattern}`; skipping play"),
+                message: match &self.opts.limit {
+                    Some(l) => format!("no hosts matched `{hosts_pattern}` and the limit `{l}`; skipping play"),
+                    None => format!("no hosts matched `{hosts_pattern}`; skipping play"),
+                },
             });
             return Ok(());
         }
@@ -413,6 +441,9 @@ impl Runner {
                 }
                 r.map_err(|e| LocError::new(p.loc.clone(), format!("cannot read the answer: {e}")))?;
                 let answer = line.trim_end_matches(['\n', '\r']).to_string();
+                if p.private {
+                    self.out.secrets().add(&answer);
+                }
                 let value = match (&p.default, answer.is_empty()) {
                     (Some(d), true) => d.clone(),
                     _ => Value::String(answer),
@@ -1216,7 +1247,11 @@ impl Walker {
                     .changed_tasks
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .push((self.host.clone(), title.to_string(), tr.result.clone()));
+                    .push((self.host.clone(), title.to_string(), {
+                        let mut r = tr.result.clone();
+                        self.runner.out.secrets().redact_map(&mut r);
+                        r
+                    }));
                 self.notify(t);
             }
             Status::Skipped => self.runner.stat(&self.host, |s| s.skipped += 1),
@@ -1558,6 +1593,7 @@ impl Walker {
     /// Run a task on this host: loop, conditions, module, retries.
     async fn run_task(&self, t: &Task, scopes: &[Scope]) -> TaskResult {
         let vars = self.vars(scopes, Some(t), &Map::new());
+        self.runner.out.secrets().add_from_vars(&vars);
         let ctx = self.ctx(&vars);
         let no_log = resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false);
         let ignore_errors = resolve_bool(scopes, &t.common, |c| c.ignore_errors).unwrap_or(false);
@@ -1578,6 +1614,7 @@ impl Walker {
         };
         let Some(spec) = &t.loop_ else {
             let mut r = self.run_item(t, scopes, &vars, no_log).await;
+            mark_no_log(&mut r.result, no_log);
             r.ignored =
                 r.status == Status::Failed && ignore_errors || r.status == Status::Unreachable && ignore_unreachable;
             let shown = if no_log { censor(&r.result) } else { r.result.clone() };
@@ -1626,6 +1663,7 @@ impl Walker {
             let mut ivars = vars.clone();
             ivars.extend(layer);
             let mut r = self.run_item(t, scopes, &ivars, no_log).await;
+            mark_no_log(&mut r.result, no_log);
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
@@ -1667,6 +1705,7 @@ impl Walker {
         );
         agg.insert("results".into(), Value::Array(results));
         agg.insert("skipped".into(), Value::Bool(all_skipped && n > 0 || n == 0));
+        mark_no_log(&mut agg, no_log);
         let status = if unreachable {
             Status::Unreachable
         } else if any_failed {
@@ -1779,6 +1818,7 @@ impl Walker {
         let (conn_host, conn_vars) = match &delegate {
             Some(d) if *d != self.host => {
                 let dv = self.runner.hostvars_of(d).unwrap_or_default();
+                self.runner.out.secrets().add_from_vars(&dv);
                 (d.clone(), dv)
             }
             _ => (self.host.clone(), vars.clone()),
@@ -2117,6 +2157,15 @@ fn strip_results(m: &Map<String, Value>) -> Map<String, Value> {
     let mut out = m.clone();
     out.remove("results");
     out
+}
+
+/// Mark a `no_log` task's result (every one: loop items, their aggregate, and
+/// failures before the module ran), so that every consumer (renderer, check
+/// report) can tell it must not show it.
+fn mark_no_log(m: &mut Map<String, Value>, no_log: bool) {
+    if no_log {
+        m.insert("_ansible_no_log".into(), Value::Bool(true));
+    }
 }
 
 /// What `no_log` shows.

@@ -316,6 +316,21 @@ impl Inventory {
         out
     }
 
+    /// Every variable map as written in the sources (hosts, groups, and the
+    /// `host_vars/`/`group_vars/` layers), unmerged: for finding secret values.
+    pub fn raw_var_maps(&self) -> impl Iterator<Item = &Map<String, Value>> {
+        let layers = [&self.inventory_layer, &self.playbook_layer];
+        self.hosts
+            .values()
+            .map(|h| &h.vars)
+            .chain(self.groups.values().map(|g| &g.vars))
+            .chain(
+                layers
+                    .into_iter()
+                    .flat_map(|l| l.hosts.values().chain(l.groups.values())),
+            )
+    }
+
     /// A group's own variables: inventory source, then `group_vars/` files of
     /// the inventory dirs (what `ansible-inventory --graph --vars` shows).
     pub fn group_vars(&self, group: &str) -> Map<String, Value> {

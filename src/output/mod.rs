@@ -9,6 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub mod redact;
+pub use redact::Secrets;
+
 /// The status of one host for one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,6 +85,8 @@ pub struct Renderer {
     adhoc: bool,
     verbosity: u8,
     diff: bool,
+    /// Masked in every event before it is rendered.
+    secrets: Secrets,
     inner: Mutex<Inner>,
 }
 
@@ -107,6 +112,7 @@ impl Renderer {
             adhoc: false,
             verbosity,
             diff,
+            secrets: Secrets::default(),
             inner: Mutex::new(Inner {
                 progress,
                 out: Box::new(std::io::stdout()),
@@ -122,6 +128,7 @@ impl Renderer {
             adhoc: false,
             verbosity,
             diff,
+            secrets: Secrets::default(),
             inner: Mutex::new(Inner { progress: None, out }),
         }
     }
@@ -143,7 +150,19 @@ impl Renderer {
         self.format
     }
 
+    /// The secrets masked in this renderer's output (the runner adds to them).
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
     pub fn emit(&self, ev: &Event) {
+        let masked;
+        let ev = if self.secrets.is_empty() {
+            ev
+        } else {
+            masked = self.secrets.redact_event(ev);
+            &masked
+        };
         let mut inner = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -305,15 +324,15 @@ impl Renderer {
         let item_s = item
             .map(|i| format!(" => (item={})", display_item(i)))
             .unwrap_or_default();
+        let no_log = result.get("_ansible_no_log").and_then(Value::as_bool).unwrap_or(false);
         let mut s = String::new();
-        if self.diff {
+        if self.diff && !no_log {
             if let Some(Value::Array(diffs)) = result.get("diff") {
                 for d in diffs {
                     s.push_str(&render_diff(d));
                 }
             }
         }
-        let no_log = result.get("_ansible_no_log").and_then(Value::as_bool).unwrap_or(false);
         let shown = if no_log {
             let mut m = Map::new();
             m.insert(

@@ -11,6 +11,7 @@ use minijinja::value::{DynObject, Kwargs, Object, ObjectRepr};
 use minijinja::{Environment, Error, State, Value};
 
 use super::filters::{op_err, text};
+use crate::calendar::civil_from_days;
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function("now", |kwargs: Kwargs| -> Result<Value, Error> {
@@ -61,20 +62,6 @@ pub(crate) struct DateTime {
     /// Seconds since the epoch, UTC.
     secs: i64,
     micros: u32,
-}
-
-/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {

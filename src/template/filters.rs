@@ -870,7 +870,8 @@ pub(crate) fn shell_quote(s: &str) -> String {
     if s.is_empty() {
         return "''".into();
     }
-    if s.chars().all(|c| c.is_alphanumeric() || "_@%+=:,./-".contains(c)) {
+    // Python checks `[^\w@%+=:,./-]` with re.ASCII: non-ASCII letters get quoted.
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c)) {
         return s.into();
     }
     format!("'{}'", s.replace('\'', "'\"'\"'"))

@@ -270,6 +270,7 @@ fn string_filters() {
     assert_eq!(r("{{ \"it's here\" | quote }}"), json!("'it'\"'\"'s here'"));
     assert_eq!(r("{{ 'safe-word_1.txt' | quote }}"), json!("safe-word_1.txt"));
     assert_eq!(r("{{ '' | quote }}"), json!("''"));
+    assert_eq!(r("{{ 'café' | quote }}"), json!("'café'"));
     assert_eq!(r("{{ 'a b&c=d' | urlencode }}"), json!("a%20b%26c%3Dd"));
 }
 

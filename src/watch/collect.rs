@@ -398,7 +398,10 @@ pub fn parse_exposition<'a>(lines: impl Iterator<Item = &'a str>, default: &str)
         }
         let (name, labels, rest) = match line.find('{') {
             Some(b) => {
-                let Some(e) = line.rfind('}') else { continue };
+                // `}` before `{` is not a label set (and would be a bad slice).
+                let Some(e) = line.rfind('}').filter(|&e| e > b) else {
+                    continue;
+                };
                 (&line[..b], parse_labels(&line[b + 1..e]), &line[e + 1..])
             }
             None => match line.split_once(char::is_whitespace) {
@@ -617,5 +620,29 @@ mod tests {
         assert_eq!(get("cpu_system_pct"), Some(25.0));
         assert_eq!(get("net_rx_bytes_per_s"), Some(1000.0));
         assert_eq!(get("processes"), Some(57.0));
+    }
+
+    #[test]
+    fn hostile_output_is_skipped_not_a_panic() {
+        // Whatever a remote command prints, the collector keeps going.
+        let lines = [
+            "} x {",
+            "m} 1 {",
+            "a{b=\"c\"",
+            "{",
+            "}",
+            "é{é=\"é\"} 1",
+            "n{k=} 2",
+            "@@ stat",
+        ];
+        let s = parse_exposition(lines.iter().copied(), "d");
+        assert!(s.is_empty(), "{:?}", s.iter().map(|s| &s.name).collect::<Vec<_>>());
+        let mut c = Counters::default();
+        for block in [
+            "@@ stat\ncpu 1 2 3 4 5 6 7 8\n@@ df\nx\n/dev/x a b c d\n@@ netdev\n\n\n e: 1 2\n@@ zpool\np\t1\n@@ end\n",
+            "@@ stat\ncpu 9 9 9 9 9 9 9 9 9 9 9\n@@ diskstats\n 1 2 sda x\n@@ pools\na\nb\nc d e f g h i j k l\n@@ end\n",
+        ] {
+            parse_block("h", block, 1.0, &mut c);
+        }
     }
 }

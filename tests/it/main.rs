@@ -10,6 +10,7 @@ mod engine;
 mod engine_errors;
 mod fuzz;
 mod harness;
+mod secrets;
 mod storage;
 mod sysmods1;
 mod sysmods2;

@@ -20,6 +20,7 @@ mod unarchive;
 use std::sync::Arc;
 
 use super::args::Mode;
+use super::files::remote::{parse_stat, Kind as RemoteKind, STAT_FMT};
 use super::{Diff, ModuleCtx, ModuleError, Registry};
 use crate::connection::{sh_quote, FileAttrs};
 
@@ -76,7 +77,7 @@ impl FileState {
 pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Result<FileState, ModuleError> {
     let script = format!(
         "p={p}; umask; id -u; id -g; id -un; id -gn; \
-         if [ -e \"$p\" ]; then stat -L -c '%F|%a|%u|%g|%U|%G' -- \"$p\" || exit 3; \
+         if [ -e \"$p\" ]; then stat -L -c '{STAT_FMT}' -- \"$p\" || exit 3; \
          readlink -f -- \"$p\" || echo \"$p\"; \
          if [ -f \"$p\" ] && [ {want} = 1 ]; then cat -- \"$p\" || exit 4; fi; \
          else echo ABSENT; if [ -d \"$(dirname -- \"$p\")\" ]; then echo PARENT; else echo NOPARENT; fi; fi",
@@ -128,20 +129,13 @@ fn parse_query(path: &str, out: &[u8]) -> Result<FileState, ModuleError> {
         st.parent_exists = next_line().as_deref() == Some("PARENT");
         return Ok(st);
     }
-    let f: Vec<&str> = stat.split('|').collect();
-    if f.len() != 6 {
-        return Err(bad());
-    }
-    st.kind = match f[0] {
-        "regular file" | "regular empty file" => Kind::File,
-        "directory" => Kind::Dir,
-        _ => Kind::Other,
+    let rs = parse_stat(&stat).ok_or_else(bad)?;
+    st.kind = match rs.kind {
+        RemoteKind::File => Kind::File,
+        RemoteKind::Dir => Kind::Dir,
+        RemoteKind::Link | RemoteKind::Other => Kind::Other,
     };
-    st.mode = u32::from_str_radix(f[1], 8).map_err(|_| bad())?;
-    st.uid = f[2].parse().map_err(|_| bad())?;
-    st.gid = f[3].parse().map_err(|_| bad())?;
-    st.owner = f[4].to_string();
-    st.group = f[5].to_string();
+    (st.mode, st.uid, st.gid, st.owner, st.group) = (rs.mode, rs.uid, rs.gid, rs.owner, rs.group);
     st.real_path = next_line().ok_or_else(bad)?;
     if st.kind == Kind::File {
         st.content = Some(rest.to_vec());
@@ -505,7 +499,7 @@ mod tests {
 
     #[test]
     fn query_parsing() {
-        let out = b"0022\n1000\n1000\nme\nus\nregular file|644|0|0|root|root\n/etc/x\nhello\n";
+        let out = b"0022\n1000\n1000\nme\nus\nregular file|644|0|0|root|root|6|1|1|1|2|3|1\n/etc/x\nhello\n";
         let st = parse_query("/etc/x", out).unwrap();
         assert_eq!(st.kind, Kind::File);
         assert_eq!(st.mode, 0o644);
@@ -514,5 +508,7 @@ mod tests {
         assert!(!st.exists());
         assert!(!st.parent_exists);
         assert!(parse_query("/x", b"garbage").is_err());
+        let short = b"0022\n0\n0\nroot\nroot\nregular file|644|0|0|root|root\n/x\n";
+        assert!(parse_query("/x", short).is_err());
     }
 }

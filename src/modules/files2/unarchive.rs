@@ -9,7 +9,7 @@ use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use super::lineinfile::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
-use super::{parse_query, AttrParams, FileState};
+use super::{parse_query, AttrParams, FileState, STAT_FMT};
 use crate::connection::sh_quote;
 
 const OPTIONS: &[OptionDoc] = &[
@@ -203,7 +203,7 @@ fn parse_zipinfo_line(line: &str) -> Option<(String, u64, String)> {
     }
     let perms = tokens[0];
     let perm_ok = perms.len() == 10
-        && perms[1..].bytes().enumerate().all(|(i, c)| match i % 3 {
+        && perms.bytes().skip(1).enumerate().all(|(i, c)| match i % 3 {
             0 => c == b'r' || c == b'-',
             1 => c == b'w' || c == b'-',
             _ => b"SsTtx-".contains(&c),
@@ -218,7 +218,8 @@ fn parse_zipinfo_line(line: &str) -> Option<(String, u64, String)> {
 /// `YYYYMMDD.hhmmss` as seconds since an arbitrary epoch (for comparing).
 fn stamp_seconds(s: &str) -> Option<i64> {
     let (d, t) = s.split_once('.')?;
-    if d.len() != 8 || t.len() != 6 {
+    // ASCII only: the slices below are byte offsets.
+    if d.len() != 8 || t.len() != 6 || !d.is_ascii() || !t.is_ascii() {
         return None;
     }
     let n = |x: &str| x.parse::<i64>().ok();
@@ -523,7 +524,7 @@ async fn ensure_members_attrs(
     let names = members.iter().map(|m| sh_quote(m)).collect::<Vec<_>>().join(" ");
     let out = ctx
         .run(&format!(
-            "cd {} || exit 1; for f in {names}; do if [ -e \"$f\" ]; then stat -c '%F|%a|%u|%g|%U|%G' -- \"$f\"; \
+            "cd {} || exit 1; for f in {names}; do if [ -e \"$f\" ]; then stat -c '{STAT_FMT}' -- \"$f\"; \
              else echo MISSING; fi; done",
             sh_quote(dest)
         ))
@@ -584,6 +585,13 @@ mod tests {
             Some(("dir/a b.txt".into(), 3, "20240102.030405".into()))
         );
         assert_eq!(parse_zipinfo_line("Archive:  x.zip"), None);
+        // Non-ASCII where ASCII is expected is not a member line (no bad slice).
+        assert_eq!(
+            parse_zipinfo_line("érw-r--r-  3.0 unx 3 tx stor 20240102.030405 a"),
+            None
+        );
+        assert_eq!(stamp_seconds("2024é102.030405"), None);
+        assert_eq!(stamp_seconds("20240102.03é405"), None);
         assert_eq!(
             stamp_seconds("19700102.000001").unwrap() - stamp_seconds("19700101.000000").unwrap(),
             86401

@@ -1,0 +1,181 @@
+//! Secret masking: the values of connection and become passwords (and private
+//! `vars_prompt` answers) are replaced by [`MASK`] wherever they appear in an
+//! event, a task record or an error message, whatever printed them (`debug`,
+//! a command line echoed in a result, a module's error message).
+
+use std::borrow::Cow;
+use std::sync::RwLock;
+
+use serde_json::{Map, Value};
+
+use super::Event;
+
+/// What a secret is replaced with.
+pub const MASK: &str = "********";
+
+/// Variables whose values are secrets.
+pub const SECRET_VARS: &[&str] = &[
+    "ansible_password",
+    "ansible_ssh_pass",
+    "ansible_ssh_password",
+    "ansible_become_password",
+    "ansible_become_pass",
+    "ansible_sudo_pass",
+    "ansible_ssh_private_key_passphrase",
+];
+
+/// Secrets shorter than this are not masked: replacing every `a` or `12` in
+/// the output would make it unreadable and hide nothing worth hiding.
+const MIN_LEN: usize = 4;
+
+/// The set of secret values of a run. Thread-safe; grows as hosts' variables
+/// are resolved.
+#[derive(Debug, Default)]
+pub struct Secrets {
+    /// Longest first, so that a secret containing another is masked whole.
+    values: RwLock<Vec<String>>,
+}
+
+impl Secrets {
+    /// Remember a secret value (ignored when too short or already known).
+    pub fn add(&self, secret: &str) {
+        if secret.chars().count() < MIN_LEN {
+            return;
+        }
+        if self.read().iter().any(|s| s == secret) {
+            return;
+        }
+        let mut values = self.values.write().unwrap_or_else(|p| p.into_inner());
+        if !values.iter().any(|s| s == secret) {
+            values.push(secret.to_string());
+            values.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+
+    /// Remember the string values of the [`SECRET_VARS`] among `vars`.
+    pub fn add_from_vars(&self, vars: &Map<String, Value>) {
+        for name in SECRET_VARS {
+            if let Some(Value::String(s)) = vars.get(*name) {
+                // A still-unrendered template is not the secret itself.
+                if !s.contains("{{") {
+                    self.add(s);
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<String>> {
+        self.values.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `s` with every known secret replaced by [`MASK`].
+    pub fn redact_str<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        let values = self.read();
+        let mut out = Cow::Borrowed(s);
+        for secret in values.iter() {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), MASK));
+            }
+        }
+        out
+    }
+
+    /// Mask secrets in every string (and object key) inside `v`.
+    pub fn redact_value(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                if let Cow::Owned(r) = self.redact_str(s) {
+                    *s = r;
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| self.redact_value(x)),
+            Value::Object(m) => self.redact_map(m),
+            _ => {}
+        }
+    }
+
+    pub fn redact_map(&self, m: &mut Map<String, Value>) {
+        if self.is_empty() {
+            return;
+        }
+        if m.keys().any(|k| matches!(self.redact_str(k), Cow::Owned(_))) {
+            *m = std::mem::take(m)
+                .into_iter()
+                .map(|(k, v)| (self.redact_str(&k).into_owned(), v))
+                .collect();
+        }
+        m.values_mut().for_each(|x| self.redact_value(x));
+    }
+
+    /// A copy of `ev` with secrets masked in everything a playbook controls.
+    pub fn redact_event(&self, ev: &Event) -> Event {
+        let mut ev = ev.clone();
+        let s = |t: &mut String| {
+            if let Cow::Owned(r) = self.redact_str(t) {
+                *t = r;
+            }
+        };
+        match &mut ev {
+            Event::PlaybookStart { .. } | Event::Recap { .. } => {}
+            Event::PlayStart { play, .. } => s(play),
+            Event::TaskStart { task, .. } => s(task),
+            Event::HostResult { task, item, result, .. } => {
+                s(task);
+                if let Some(i) = item {
+                    self.redact_value(i);
+                }
+                self.redact_map(result);
+            }
+            Event::Warning { message } => s(message),
+        }
+        ev
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_known_secrets_everywhere_in_a_result() {
+        let secrets = Secrets::default();
+        let vars = serde_json::json!({"ansible_become_password": "hunter22", "ansible_password": "{{ vault_pw }}",
+            "ansible_ssh_pass": "abc", "other": "visible"});
+        secrets.add_from_vars(vars.as_object().unwrap());
+        // The template and the too-short value are not secrets.
+        assert_eq!(secrets.redact_str("abc {{ vault_pw }}"), "abc {{ vault_pw }}");
+        let mut r = serde_json::json!({"cmd": "echo hunter22", "list": ["xhunter22x", 1],
+            "hunter22": {"k": "hunter22"}, "other": "visible"});
+        secrets.redact_value(&mut r);
+        assert_eq!(
+            r,
+            serde_json::json!({"cmd": "echo ********", "list": ["x********x", 1],
+                "********": {"k": "********"}, "other": "visible"})
+        );
+    }
+
+    #[test]
+    fn longer_secrets_are_masked_first() {
+        let secrets = Secrets::default();
+        secrets.add("pass");
+        secrets.add("password1");
+        assert_eq!(secrets.redact_str("password1 pass"), "******** ********");
+    }
+
+    #[test]
+    fn events_are_masked() {
+        let secrets = Secrets::default();
+        secrets.add("s3cr3t!");
+        let ev = Event::Warning {
+            message: "retrying with s3cr3t!".into(),
+        };
+        let Event::Warning { message } = secrets.redact_event(&ev) else {
+            panic!("not a warning");
+        };
+        assert_eq!(message, "retrying with ********");
+    }
+}
