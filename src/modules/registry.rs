@@ -63,6 +63,7 @@ pub fn registry() -> &'static Registry {
         super::system::register(&mut r);
         super::virt::register(&mut r);
         super::system2::register(&mut r);
+        super::network::register(&mut r);
         r.names.sort_unstable();
         r.names.dedup();
         r

@@ -9,6 +9,7 @@ mod check;
 mod engine;
 mod engine_errors;
 mod harness;
+mod netmods;
 mod sysmods1;
 mod sysmods2;
 mod transport;
