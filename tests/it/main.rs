@@ -10,6 +10,7 @@ mod engine;
 mod engine_errors;
 mod harness;
 mod netmods;
+mod provision;
 mod sysmods1;
 mod sysmods2;
 mod transport;

@@ -466,6 +466,7 @@ fn query_script(name: &str, globs: &[String]) -> String {
             "for f in {g}; do [ -f \"$f\" ] || continue; printf '==file %s\\n' \"$f\"; base64 < \"$f\" | tr -d '\\n'; echo; done\n"
         ));
     }
+    s.push_str("true\n");
     s
 }
 

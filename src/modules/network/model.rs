@@ -398,8 +398,16 @@ pub fn plan(name: &str, kind: Kind, cur: &LinkState, want: &LinkState) -> Result
     for p in cur.ports.difference(&want.ports) {
         cmds.push(format!("ip link set dev {} nomaster", sh_quote(p)));
     }
-    for a in cur.addrs.difference(&want.addrs) {
+    let removed: Vec<&String> = cur.addrs.difference(&want.addrs).collect();
+    for a in &removed {
         cmds.push(format!("ip addr del {a} dev {q}"));
+    }
+    // Deleting a primary address also deletes the secondaries of its subnet
+    // (unless promote_secondaries is set): put the wanted ones back.
+    if !removed.is_empty() {
+        for a in want.addrs.iter().filter(|a| !a.contains(':')) {
+            cmds.push(format!("ip addr replace {a} dev {q}"));
+        }
     }
     if !want.up && cur.up {
         cmds.push(format!("ip link set dev {q} down"));
@@ -440,6 +448,8 @@ mod tests {
         let add = cmds.iter().position(|c| c == "ip addr add 192.0.2.6/24 dev br0").unwrap();
         let del = cmds.iter().position(|c| c == "ip addr del 192.0.2.5/24 dev br0").unwrap();
         assert!(add < del, "{cmds:?}");
+        let again = cmds.iter().position(|c| c == "ip addr replace 192.0.2.6/24 dev br0").unwrap();
+        assert!(del < again, "secondaries are put back after a primary is deleted: {cmds:?}");
         assert!(cmds.contains(&"ip link set dev veth2 master br0".to_string()));
         assert!(cmds.contains(&"ip link set dev veth1 nomaster".to_string()));
         let back = plan("br0", Kind::Bridge, &want, &cur).unwrap();
