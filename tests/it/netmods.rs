@@ -77,7 +77,11 @@ impl NetnsHost {
         let hostkey = fs::read_to_string(d.join("hostkey.pub")).unwrap();
         let hostkey: Vec<&str> = hostkey.split_whitespace().take(2).collect();
         let hostkey = hostkey.join(" ");
-        fs::write(d.join("authorized_keys"), fs::read_to_string(d.join("client.pub")).unwrap()).unwrap();
+        fs::write(
+            d.join("authorized_keys"),
+            fs::read_to_string(d.join("client.pub")).unwrap(),
+        )
+        .unwrap();
         fs::write(
             d.join("known_hosts"),
             format!("{HOST_IP} {hostkey}\n[{HOST_IP}]:22 {hostkey}\n"),
@@ -200,7 +204,10 @@ fn changed(stdout: &str) -> u32 {
     stdout
         .lines()
         .filter(|l| l.starts_with("nethost "))
-        .find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("changed=")?.parse().ok()))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("changed=")?.parse().ok())
+        })
         .unwrap_or_else(|| panic!("no recap for nethost in:\n{stdout}"))
 }
 
@@ -230,21 +237,36 @@ fn bridge_with_addresses_and_routes_live_and_persistent() {
     let out = h.ok("bridge.yml", BRIDGE, &["--check", "--diff"]);
     assert_eq!(changed(&out), 1, "{out}");
     assert!(out.contains("+    bridge_ports p0"), "diff shows the file:\n{out}");
-    assert!(out.contains("+  address 192.0.2.20/24"), "diff shows the live state:\n{out}");
+    assert!(
+        out.contains("+  address 192.0.2.20/24"),
+        "diff shows the live state:\n{out}"
+    );
     assert!(!h.ip("link").contains("br0"));
     assert!(!has(&h.etc_path("network/interfaces.d/br0")));
 
     let out = h.ok("bridge.yml", BRIDGE, &[]);
     assert_eq!(changed(&out), 1, "{out}");
     let link = h.ip("-d link show dev br0");
-    assert!(link.contains("mtu 1400") && link.contains("bridge") && link.contains("UP"), "{link}");
+    assert!(
+        link.contains("mtu 1400") && link.contains("bridge") && link.contains("UP"),
+        "{link}"
+    );
     assert!(h.ip("link show dev p0").contains("master br0"));
     let addrs = h.ip("addr show dev br0");
-    assert!(addrs.contains("192.0.2.20/24") && addrs.contains("2001:db8::20/64"), "{addrs}");
+    assert!(
+        addrs.contains("192.0.2.20/24") && addrs.contains("2001:db8::20/64"),
+        "{addrs}"
+    );
     assert!(h.ip("route show dev br0").contains("198.51.100.0/24 via 192.0.2.1"));
     let file = h.etc("network/interfaces.d/br0").expect("ifupdown file written");
-    assert!(file.contains("iface br0 inet static\n    bridge_ports p0\n    mtu 1400\n    address 192.0.2.20/24\n"), "{file}");
-    assert!(file.contains("up ip route add 198.51.100.0/24 via 192.0.2.1 dev br0"), "{file}");
+    assert!(
+        file.contains("iface br0 inet static\n    bridge_ports p0\n    mtu 1400\n    address 192.0.2.20/24\n"),
+        "{file}"
+    );
+    assert!(
+        file.contains("up ip route add 198.51.100.0/24 via 192.0.2.1 dev br0"),
+        "{file}"
+    );
     // The guard state was cleaned up after the confirmation.
     assert!(!h.ip("link").contains("nonexistent"));
 
@@ -256,7 +278,10 @@ fn bridge_with_addresses_and_routes_live_and_persistent() {
     let moved = BRIDGE.replace("192.0.2.20/24", "192.0.2.21/24");
     assert_eq!(changed(&h.ok("moved.yml", &moved, &[])), 1);
     let addrs = h.ip("addr show dev br0");
-    assert!(addrs.contains("192.0.2.21/24") && !addrs.contains("192.0.2.20/"), "{addrs}");
+    assert!(
+        addrs.contains("192.0.2.21/24") && !addrs.contains("192.0.2.20/"),
+        "{addrs}"
+    );
 
     // Absent: device and file go, twice is a no-op.
     let absent = "- hosts: net\n  gather_facts: false\n  tasks:\n    - network_interface: { name: br0, type: bridge, state: absent, backend: ifupdown }\n";
@@ -280,27 +305,41 @@ fn vlan_and_bond_configuration_files_and_clear_live_failure() {
     let out = h.ok("persist.yml", persist, &[]);
     assert_eq!(changed(&out), 3, "{out}");
     let np = h.etc("netplan/60-rigger-eth0.10.yaml").expect("netplan file");
-    assert!(np.contains("  vlans:\n    eth0.10:\n      id: 10\n      link: eth0\n      addresses: [\"198.18.10.2/24\"]\n"), "{np}");
+    assert!(
+        np.contains("  vlans:\n    eth0.10:\n      id: 10\n      link: eth0\n      addresses: [\"198.18.10.2/24\"]\n"),
+        "{np}"
+    );
     let nm = h
         .etc("NetworkManager/system-connections/rigger-bond0.nmconnection")
         .expect("NM keyfile");
-    assert!(nm.contains("type=bond\ninterface-name=bond0\n") && nm.contains("[bond]\nmode=active-backup\n"), "{nm}");
+    assert!(
+        nm.contains("type=bond\ninterface-name=bond0\n") && nm.contains("[bond]\nmode=active-backup\n"),
+        "{nm}"
+    );
     assert!(nm.contains("address1=198.18.20.2/24\ngateway=198.18.20.1\n"), "{nm}");
     let port = h
         .etc("NetworkManager/system-connections/rigger-bond0-port-p1.nmconnection")
         .expect("NM port keyfile");
     assert!(port.contains("master=bond0\nslave-type=bond\n"), "{port}");
     let mode = fs::metadata(h.etc_path("NetworkManager/system-connections/rigger-bond0.nmconnection")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
     let ifu = h.etc("network/interfaces.d/eth0.20").expect("ifupdown file");
-    assert!(ifu.contains("iface eth0.20 inet manual\n    vlan-raw-device eth0\n"), "{ifu}");
+    assert!(
+        ifu.contains("iface eth0.20 inet manual\n    vlan-raw-device eth0\n"),
+        "{ifu}"
+    );
     assert!(!h.ip("link").contains("bond0"), "persist only: no device");
     assert_eq!(changed(&h.ok("persist.yml", persist, &[])), 0);
 
     // Dropping a port removes its keyfile.
     let fewer = persist.replace("ports: [p0, p1]", "ports: [p0]");
     assert_eq!(changed(&h.ok("fewer.yml", &fewer, &[])), 1);
-    assert!(!has(&h.etc_path("NetworkManager/system-connections/rigger-bond0-port-p1.nmconnection")));
+    assert!(!has(&h.etc_path(
+        "NetworkManager/system-connections/rigger-bond0-port-p1.nmconnection"
+    )));
 
     // Live: the kernel cannot make a VLAN; the task fails saying why and leaves nothing behind.
     let live = "- hosts: net\n  gather_facts: false\n  tasks:\n    - network_interface: { name: eth0.30, type: vlan, vlan_id: 30, vlan_link: eth0, addresses: [198.18.30.2/24], backend: ifupdown, rollback_timeout: 20 }\n";
@@ -309,7 +348,10 @@ fn vlan_and_bond_configuration_files_and_clear_live_failure() {
     let all = format!("{out}{err}");
     assert!(all.contains("cannot create vlan interfaces"), "{all}");
     assert!(all.contains("previous configuration was restored"), "{all}");
-    assert!(!has(&h.etc_path("network/interfaces.d/eth0.30")), "the file written before the live step was rolled back");
+    assert!(
+        !has(&h.etc_path("network/interfaces.d/eth0.30")),
+        "the file written before the live step was rolled back"
+    );
 }
 
 #[test]
@@ -332,9 +374,15 @@ fn change_that_cuts_the_ssh_path_is_rolled_back() {
     assert!(all.contains("lost the connection"), "{all}");
     assert!(all.contains("restored its previous network configuration"), "{all}");
     assert!(!all.contains("not reached"), "{all}");
-    assert!(took >= Duration::from_secs(4), "the guard fires after the timeout ({took:?})");
+    assert!(
+        took >= Duration::from_secs(4),
+        "the guard fires after the timeout ({took:?})"
+    );
     let addrs = h.ip("addr show dev eth0");
-    assert!(addrs.contains("192.0.2.10/24") && !addrs.contains("192.0.2.11"), "{addrs}");
+    assert!(
+        addrs.contains("192.0.2.10/24") && !addrs.contains("192.0.2.11"),
+        "{addrs}"
+    );
 
     // The host is usable again, and a harmless change is confirmed (not rolled back).
     let harmless = "- hosts: net\n  gather_facts: false\n  tasks:\n    - network_interface: { name: eth0, addresses: [192.0.2.10/24, 192.0.2.12/24], apply: live, rollback_timeout: 20 }\n";

@@ -44,7 +44,12 @@ pub enum Applied {
     RolledBack { log: String },
 }
 
-async fn exec_on(ctx: &ModuleCtx<'_>, conn: &dyn Connection, cmd: &str, limit: Duration) -> Result<ExecOutput, ConnError> {
+async fn exec_on(
+    ctx: &ModuleCtx<'_>,
+    conn: &dyn Connection,
+    cmd: &str,
+    limit: Duration,
+) -> Result<ExecOutput, ConnError> {
     let req = ExecRequest {
         cmd: cmd.to_string(),
         become_: ctx.become_.cloned(),
@@ -94,7 +99,10 @@ fn script(cmds: &[String], stop_on_error: bool) -> String {
                 sh_quote(&format!("command failed: {c}"))
             ));
         } else {
-            s.push_str(&format!("{c} || echo {} >&2\n", sh_quote(&format!("rollback command failed: {c}"))));
+            s.push_str(&format!(
+                "{c} || echo {} >&2\n",
+                sh_quote(&format!("rollback command failed: {c}"))
+            ));
         }
     }
     s
@@ -125,7 +133,10 @@ pub async fn write_files(ctx: &ModuleCtx<'_>, ch: &Change) -> Result<(), ModuleE
 
 /// Apply `ch` with a rollback guard of `timeout` seconds.
 pub async fn guarded(ctx: &ModuleCtx<'_>, ch: &Change, name: &str, timeout: u64) -> Result<Applied, ModuleError> {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let dir = format!("{STATE_DIR}/{name}-{nanos}");
     let d = sh_quote(&dir);
 
@@ -188,7 +199,11 @@ pub async fn guarded(ctx: &ModuleCtx<'_>, ch: &Change, name: &str, timeout: u64)
         );
         let out = exec_on(ctx, ctx.conn, &cmd, Duration::from_secs(30)).await?;
         let extra = out.stderr_str();
-        let log = if extra.trim().is_empty() { log } else { format!("{log}\n{}", extra.trim()) };
+        let log = if extra.trim().is_empty() {
+            log
+        } else {
+            format!("{log}\n{}", extra.trim())
+        };
         return Ok(Applied::Failed { log });
     }
 
@@ -214,9 +229,8 @@ pub async fn guarded(ctx: &ModuleCtx<'_>, ch: &Change, name: &str, timeout: u64)
     // Lost: wait for the guard, then find out what it did.
     let fired = deadline + Duration::from_secs(2);
     tokio::time::sleep(fired.saturating_duration_since(Instant::now())).await;
-    let report = format!(
-        "cat {d}/rolledback 2>/dev/null; echo ---; cat {d}/rollback.log {d}/apply.log 2>/dev/null; rm -rf {d}"
-    );
+    let report =
+        format!("cat {d}/rolledback 2>/dev/null; echo ---; cat {d}/rollback.log {d}/apply.log 2>/dev/null; rm -rf {d}");
     let give_up = Instant::now() + Duration::from_secs(30);
     let mut last = String::new();
     while Instant::now() < give_up {
@@ -248,7 +262,10 @@ pub async fn guarded(ctx: &ModuleCtx<'_>, ch: &Change, name: &str, timeout: u64)
 mod tests {
     #[test]
     fn scripts_stop_or_continue() {
-        let cmds = vec!["ip link add name br0 type bridge".to_string(), "ip link set dev br0 up".to_string()];
+        let cmds = vec![
+            "ip link add name br0 type bridge".to_string(),
+            "ip link set dev br0 up".to_string(),
+        ];
         let s = super::script(&cmds, true);
         assert!(s.contains("ip link add name br0 type bridge || { echo 'command failed: ip link add name br0 type bridge' >&2; exit 1; }\n"), "{s}");
         let r = super::script(&cmds, false);

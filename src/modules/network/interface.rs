@@ -17,9 +17,13 @@ use crate::modules::{
 };
 
 const OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("name", OptKind::Str, "Interface name (at most 15 characters: letters, digits, `_.-`).")
-        .required()
-        .aliases(&["ifname", "conn_name"]),
+    OptionDoc::new(
+        "name",
+        OptKind::Str,
+        "Interface name (at most 15 characters: letters, digits, `_.-`).",
+    )
+    .required()
+    .aliases(&["ifname", "conn_name"]),
     OptionDoc::new(
         "type",
         OptKind::Str,
@@ -43,8 +47,12 @@ devices lose their addresses and routes instead).",
 kept). Omit to leave addresses alone.",
     )
     .aliases(&["address", "ip"]),
-    OptionDoc::new("gateway", OptKind::Str, "IPv4 default gateway (a default route through this interface).")
-        .aliases(&["gw4"]),
+    OptionDoc::new(
+        "gateway",
+        OptKind::Str,
+        "IPv4 default gateway (a default route through this interface).",
+    )
+    .aliases(&["gw4"]),
     OptionDoc::new("gateway6", OptKind::Str, "IPv6 default gateway.").aliases(&["gw6"]),
     OptionDoc::new(
         "routes",
@@ -227,12 +235,19 @@ fn parse_routes(v: &Option<Value>) -> Result<Option<Vec<Route>>, ModuleError> {
                         Ok(m) => Route::new(to, Some(gw), Some(m)),
                         Err(_) => Err(format!("bad metric `{m}`")),
                     },
-                    _ => Err(format!("route `{s}`: write `TO`, `TO via GATEWAY` or `TO via GATEWAY metric N`")),
+                    _ => Err(format!(
+                        "route `{s}`: write `TO`, `TO via GATEWAY` or `TO via GATEWAY metric N`"
+                    )),
                 }
             }
             Value::Object(o) => {
-                if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "to" | "via" | "metric" | "gateway")) {
-                    return Err(args_err(format!("route {item}: unknown key `{k}` (known: to, via, metric)")));
+                if let Some(k) = o
+                    .keys()
+                    .find(|k| !matches!(k.as_str(), "to" | "via" | "metric" | "gateway"))
+                {
+                    return Err(args_err(format!(
+                        "route {item}: unknown key `{k}` (known: to, via, metric)"
+                    )));
                 }
                 let to = o.get("to").and_then(Value::as_str);
                 let via = o.get("via").or_else(|| o.get("gateway")).and_then(Value::as_str);
@@ -315,7 +330,10 @@ fn parse_task(p: Params) -> Result<Task, ModuleError> {
     let ports = string_list(&p.ports, "ports")?;
     if let Some(ps) = &ports {
         if !matches!(kind, Kind::Bridge | Kind::Bond) {
-            return Err(args_err(format!("`ports` needs type bridge or bond (type is {})", kind.name())));
+            return Err(args_err(format!(
+                "`ports` needs type bridge or bond (type is {})",
+                kind.name()
+            )));
         }
         if let Some(bad) = ps.iter().find(|p| !model::valid_ifname(p) || **p == name) {
             return Err(args_err(format!("`{bad}` cannot be a port of `{name}`")));
@@ -693,7 +711,11 @@ impl Module for NetworkInterface {
                      network configuration{}",
                     s.name,
                     task.rollback_timeout,
-                    if log.is_empty() { String::new() } else { format!(" ({log})") }
+                    if log.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({log})")
+                    }
                 ));
                 Ok(r)
             }
@@ -725,7 +747,10 @@ mod tests {
             "addresses": ["192.0.2.5/24"], "routes": ["198.51.100.0/24 via 192.0.2.254",
             {"to": "203.0.113.0/24", "via": "192.0.2.253", "metric": 10}]}))
         .unwrap();
-        assert_eq!(t.spec.ports.as_deref(), Some(&["veth1".to_string(), "veth2".to_string()][..]));
+        assert_eq!(
+            t.spec.ports.as_deref(),
+            Some(&["veth1".to_string(), "veth2".to_string()][..])
+        );
         assert_eq!(t.spec.routes.as_ref().unwrap()[1].metric, Some(10));
         let bad = |v: Value, want: &str| {
             let e = task(v).err().expect("should fail").to_string();
@@ -734,9 +759,15 @@ mod tests {
         bad(json!({"name": "br0", "addresses": ["192.0.2.5"]}), "ADDRESS/PREFIX");
         bad(json!({"name": "eth0", "ports": ["x"]}), "needs type bridge or bond");
         bad(json!({"name": "v", "type": "vlan", "vlan_id": 5}), "vlan_link");
-        bad(json!({"name": "v", "type": "vlan", "vlan_id": 5000, "vlan_link": "e"}), "1..=4094");
+        bad(
+            json!({"name": "v", "type": "vlan", "vlan_id": 5000, "vlan_link": "e"}),
+            "1..=4094",
+        );
         bad(json!({"name": "e", "gateway": "2001:db8::1"}), "IPv4");
-        bad(json!({"name": "e", "routes": [{"to": "x", "dev": "y"}]}), "unknown key `dev`");
+        bad(
+            json!({"name": "e", "routes": [{"to": "x", "dev": "y"}]}),
+            "unknown key `dev`",
+        );
         bad(json!({"name": "e", "colour": "red"}), "unknown field");
         bad(json!({"name": "bad name"}), "not a valid interface name");
     }
@@ -750,7 +781,8 @@ mod tests {
             ..Default::default()
         };
         cur.addrs.insert("192.0.2.10/24".into());
-        cur.routes.insert(Route::new("default", Some("192.0.2.1"), None).unwrap());
+        cur.routes
+            .insert(Route::new("default", Some("192.0.2.1"), None).unwrap());
         let t = task(json!({"name": "eth0", "gateway": "192.0.2.2"})).unwrap();
         let want = target(&cur, &t.spec);
         assert_eq!(want.addrs, cur.addrs, "addresses not given: untouched");

@@ -57,7 +57,8 @@ pub fn valid_ifname(n: &str) -> bool {
         && n.len() <= 15
         && n != "."
         && n != ".."
-        && n.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && n.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// `ADDR/PREFIX`, normalized the way `ip` prints it.
@@ -117,13 +118,19 @@ impl Route {
         };
         let to = to.trim();
         let (to, v6) = if to == "default" || to == "0.0.0.0/0" || to == "::/0" {
-            let v6 = if to == "::/0" { true } else { via.map(|v| v.is_ipv6()).unwrap_or(false) };
+            let v6 = if to == "::/0" {
+                true
+            } else {
+                via.map(|v| v.is_ipv6()).unwrap_or(false)
+            };
             ("default".to_string(), v6)
         } else {
             let (ip, p) = if to.contains('/') {
                 parse_cidr(to)?
             } else {
-                let ip: IpAddr = to.parse().map_err(|_| format!("route destination `{to}` is not a network"))?;
+                let ip: IpAddr = to
+                    .parse()
+                    .map_err(|_| format!("route destination `{to}` is not a network"))?;
                 (ip, if ip.is_ipv4() { 32 } else { 128 })
             };
             if !host_bits_zero(ip, p) {
@@ -132,11 +139,16 @@ impl Route {
                 ));
             }
             let full = if ip.is_ipv4() { 32 } else { 128 };
-            (if p == full { ip.to_string() } else { format!("{ip}/{p}") }, ip.is_ipv6())
+            (
+                if p == full { ip.to_string() } else { format!("{ip}/{p}") },
+                ip.is_ipv6(),
+            )
         };
         if let Some(v) = via {
             if v.is_ipv6() != v6 {
-                return Err(format!("route to `{to}`: gateway `{v}` is not of the same address family"));
+                return Err(format!(
+                    "route to `{to}`: gateway `{v}` is not of the same address family"
+                ));
             }
         }
         Ok(Route {
@@ -262,7 +274,10 @@ pub fn parse_live(link: &str, addr: &str, route4: &str, route6: &str, ports: &st
         st.vlan_link = l.get("link").and_then(Value::as_str).map(str::to_string);
     }
     if kind == "bond" {
-        st.bond_mode = data.and_then(|d| d.get("mode")).and_then(Value::as_str).map(str::to_string);
+        st.bond_mode = data
+            .and_then(|d| d.get("mode"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
     }
     st.kind = kind;
     for a in json_array(addr) {
@@ -345,7 +360,10 @@ pub fn plan(name: &str, kind: Kind, cur: &LinkState, want: &LinkState) -> Result
                 let (Some(id), Some(link)) = (want.vlan_id, &want.vlan_link) else {
                     return Err(format!("vlan `{name}` needs vlan_id and vlan_link"));
                 };
-                cmds.push(format!("ip link add link {} name {q} type vlan id {id}", sh_quote(link)));
+                cmds.push(format!(
+                    "ip link add link {} name {q} type vlan id {id}",
+                    sh_quote(link)
+                ));
             }
             Some("bond") => {
                 let mode = want.bond_mode.as_deref().unwrap_or("balance-rr");
@@ -445,11 +463,23 @@ mod tests {
         want.addrs = ["192.0.2.6/24".to_string()].into();
         want.ports = ["veth2".to_string()].into();
         let cmds = plan("br0", Kind::Bridge, &cur, &want).unwrap();
-        let add = cmds.iter().position(|c| c == "ip addr add 192.0.2.6/24 dev br0").unwrap();
-        let del = cmds.iter().position(|c| c == "ip addr del 192.0.2.5/24 dev br0").unwrap();
+        let add = cmds
+            .iter()
+            .position(|c| c == "ip addr add 192.0.2.6/24 dev br0")
+            .unwrap();
+        let del = cmds
+            .iter()
+            .position(|c| c == "ip addr del 192.0.2.5/24 dev br0")
+            .unwrap();
         assert!(add < del, "{cmds:?}");
-        let again = cmds.iter().position(|c| c == "ip addr replace 192.0.2.6/24 dev br0").unwrap();
-        assert!(del < again, "secondaries are put back after a primary is deleted: {cmds:?}");
+        let again = cmds
+            .iter()
+            .position(|c| c == "ip addr replace 192.0.2.6/24 dev br0")
+            .unwrap();
+        assert!(
+            del < again,
+            "secondaries are put back after a primary is deleted: {cmds:?}"
+        );
         assert!(cmds.contains(&"ip link set dev veth2 master br0".to_string()));
         assert!(cmds.contains(&"ip link set dev veth1 nomaster".to_string()));
         let back = plan("br0", Kind::Bridge, &want, &cur).unwrap();
@@ -471,16 +501,24 @@ mod tests {
         want.addrs.insert("192.0.2.9/24".into());
         let cmds = plan("eth0.10", Kind::Vlan, &LinkState::default(), &want).unwrap();
         assert_eq!(cmds[0], "ip link add link eth0 name eth0.10 type vlan id 10");
-        assert_eq!(plan("eth0.10", Kind::Vlan, &want, &LinkState::default()).unwrap(), ["ip link del dev eth0.10"]);
+        assert_eq!(
+            plan("eth0.10", Kind::Vlan, &want, &LinkState::default()).unwrap(),
+            ["ip link del dev eth0.10"]
+        );
         let err = plan("eth9", Kind::Ethernet, &LinkState::default(), &want).unwrap_err();
         assert!(err.contains("does not exist"), "{err}");
     }
 
     #[test]
     fn routes_are_validated_and_normalized() {
-        assert_eq!(Route::new("198.51.100.0/24", Some("192.0.2.1"), None).unwrap().to, "198.51.100.0/24");
+        assert_eq!(
+            Route::new("198.51.100.0/24", Some("192.0.2.1"), None).unwrap().to,
+            "198.51.100.0/24"
+        );
         assert_eq!(Route::new("198.51.100.7/32", None, None).unwrap().to, "198.51.100.7");
-        assert!(Route::new("198.51.100.7/24", None, None).unwrap_err().contains("host bits"));
+        assert!(Route::new("198.51.100.7/24", None, None)
+            .unwrap_err()
+            .contains("host bits"));
         assert!(Route::new("default", Some("2001:db8::1"), None).unwrap().v6);
         assert!(Route::new("2001:db8::/32", Some("192.0.2.1"), None).is_err());
         assert_eq!(norm_addr("2001:0db8::0005/64").unwrap(), "2001:db8::5/64");

@@ -124,16 +124,28 @@ fn ifupdown(s: &Spec) -> String {
             let _ = writeln!(
                 extra,
                 "    bridge_ports {}",
-                if ports.is_empty() { "none".into() } else { ports.join(" ") }
+                if ports.is_empty() {
+                    "none".into()
+                } else {
+                    ports.join(" ")
+                }
             );
         }
         Kind::Bond => {
-            let _ = writeln!(extra, "    bond-mode {}", s.bond_mode.as_deref().unwrap_or("balance-rr"));
+            let _ = writeln!(
+                extra,
+                "    bond-mode {}",
+                s.bond_mode.as_deref().unwrap_or("balance-rr")
+            );
             let ports = s.ports.clone().unwrap_or_default();
             let _ = writeln!(
                 extra,
                 "    bond-slaves {}",
-                if ports.is_empty() { "none".into() } else { ports.join(" ") }
+                if ports.is_empty() {
+                    "none".into()
+                } else {
+                    ports.join(" ")
+                }
             );
         }
         Kind::Vlan => {
@@ -162,7 +174,12 @@ fn ifupdown(s: &Spec) -> String {
             }
         }
         for r in routes.iter().filter(|r| r.v6 == v6) {
-            let _ = writeln!(b, "    up ip {}route add {} dev {n}", if v6 { "-6 " } else { "" }, r.describe());
+            let _ = writeln!(
+                b,
+                "    up ip {}route add {} dev {n}",
+                if v6 { "-6 " } else { "" },
+                r.describe()
+            );
             let _ = writeln!(
                 b,
                 "    down ip {}route del {} dev {n}",
@@ -243,7 +260,14 @@ fn nm_uuid(id: &str) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let x: String = b.iter().map(|v| format!("{v:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 fn nm(s: &Spec) -> Vec<ConfFile> {
@@ -270,11 +294,7 @@ fn nm(s: &Spec) -> Vec<ConfFile> {
             let _ = write!(o, "\n[bridge]\nstp=false\n");
         }
         Kind::Bond => {
-            let _ = write!(
-                o,
-                "\n[bond]\nmode={}\n",
-                s.bond_mode.as_deref().unwrap_or("balance-rr")
-            );
+            let _ = write!(o, "\n[bond]\nmode={}\n", s.bond_mode.as_deref().unwrap_or("balance-rr"));
         }
         Kind::Vlan => {
             let _ = write!(o, "\n[vlan]\n");
@@ -389,8 +409,14 @@ mod tests {
         s.vlan_id = Some(10);
         s.vlan_link = Some("eth0".into());
         let c = &render(Backend::Netplan, &s)[0].content;
-        assert!(c.contains("  vlans:\n    eth0.10:\n      id: 10\n      link: eth0\n"), "{c}");
-        assert!(c.contains("      routes:\n        - to: \"default\"\n          via: \"192.0.2.1\"\n"), "{c}");
+        assert!(
+            c.contains("  vlans:\n    eth0.10:\n      id: 10\n      link: eth0\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains("      routes:\n        - to: \"default\"\n          via: \"192.0.2.1\"\n"),
+            "{c}"
+        );
         s.kind = Kind::Bond;
         s.bond_mode = Some("active-backup".into());
         let c = &render(Backend::Netplan, &s)[0].content;
@@ -403,8 +429,15 @@ mod tests {
         assert_eq!(f.len(), 3);
         let c = &f[0].content;
         assert!(c.contains("type=bridge\ninterface-name=br0\n"));
-        assert!(c.contains("[ipv4]\nmethod=manual\naddress1=192.0.2.5/24\ngateway=192.0.2.1\nroute1=198.51.100.0/24,192.0.2.254\n"), "{c}");
-        assert!(f[1].content.contains("interface-name=eth1\nmaster=br0\nslave-type=bridge\n"));
+        assert!(
+            c.contains(
+                "[ipv4]\nmethod=manual\naddress1=192.0.2.5/24\ngateway=192.0.2.1\nroute1=198.51.100.0/24,192.0.2.254\n"
+            ),
+            "{c}"
+        );
+        assert!(f[1]
+            .content
+            .contains("interface-name=eth1\nmaster=br0\nslave-type=bridge\n"));
         assert_eq!(f[1].path, format!("{NM_DIR}/rigger-br0-port-eth1.nmconnection"));
         // Stable identity across runs, distinct per profile.
         assert_eq!(nm_uuid("rigger-br0"), nm_uuid("rigger-br0"));
