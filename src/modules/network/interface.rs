@@ -571,11 +571,11 @@ impl Module for NetworkInterface {
             match task.backend.or_else(|| Backend::parse(&cur.detected)) {
                 Some(b) => Some(b),
                 None => {
-                    return Ok(ModuleOutcome::failed(format!(
+                    return Ok(ModuleOutcome::failed(
                         "network_interface: cannot tell how this host configures its network (no netplan YAML, \
                          no running NetworkManager, no /etc/network/interfaces); set `backend:` \
-                         (ifupdown, netplan, networkmanager) or use `apply: live`"
-                    )))
+                         (ifupdown, netplan, networkmanager) or use `apply: live`",
+                    ))
                 }
             }
         } else {
