@@ -17,6 +17,7 @@ pub mod external;
 pub mod files;
 pub mod files2;
 pub mod logic;
+pub mod network;
 pub mod registry;
 pub mod storage;
 pub mod system;

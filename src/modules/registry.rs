@@ -64,6 +64,7 @@ pub fn registry() -> &'static Registry {
         super::virt::register(&mut r);
         super::system2::register(&mut r);
         super::storage::register(&mut r);
+        super::network::register(&mut r);
         r.names.sort_unstable();
         r.names.dedup();
         r

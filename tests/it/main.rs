@@ -10,6 +10,8 @@ mod engine;
 mod engine_errors;
 mod fuzz;
 mod harness;
+mod netmods;
+mod provision;
 mod secrets;
 mod storage;
 mod sysmods1;
