@@ -295,7 +295,7 @@ fn disk_fill_fires_threshold_and_predict_mails_hooks_resolves_and_host_down_inhi
         &cfg,
         format!(
             r#"interval: 1s
-host_down_after: 3s
+host_down_after: 6s
 persist_every: 1s
 rules:
   - alert: DiskAlmostFull
@@ -313,7 +313,7 @@ rules:
   - alert: NoDiskSamples
     metric: disk_used_pct
     match: {{mount: /srv/fill}}
-    absent: 6s
+    absent: 10s
 route:
   receiver: ops
   group_by: [alertname, host]
@@ -424,7 +424,7 @@ receivers:
     });
     let hd = &hook.matching("host_down", "firing")[0];
     assert_eq!(hd.json["alerts"][0]["labels"]["host"], "host1");
-    wait_for(Duration::from_secs(10), "NoDiskSamples in /alerts", || {
+    wait_for(Duration::from_secs(25), "NoDiskSamples in /alerts", || {
         get(listen, "/alerts").contains("NoDiskSamples")
     });
     std::thread::sleep(Duration::from_secs(3));
