@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # Watch benchmark (a measurement, not a test): N loopback sshd hosts (default 100)
 # watched by `rigger watch` at a 10 s interval for DURATION seconds (default 120,
-# after a 30 s warm-up). Reports the controller's peak/final RSS (VmHWM/VmRSS)
-# and its CPU use as % of one core over the measured window (utime+stime from
-# /proc/PID/stat). Targets: < 50 MB RSS, < 2 % of one core.
+# after a 30 s warm-up). Reports the controller's RSS (VmRSS, split into heap
+# and file-backed pages, and the peak VmHWM) and its CPU use as % of one core
+# over the measured window (utime+stime from /proc/PID/stat). Targets: < 50 MB
+# RSS, < 2 % of one core.
+#
+# Memory is only meaningful with the in-memory rings full, which takes an hour
+# of collection. With PREFILL=1 (the default) the bench first runs rigger until
+# every series is in the state file, stops it, writes PREFILL_POINTS (default
+# 730) past samples 10 s apart per series into the state file, and measures a
+# second rigger that restores its rings from it: the rings hold what an hour
+# (or, for ring sizes counted in samples, PREFILL_POINTS samples) of
+# collection leaves. PREFILL=0 measures a fresh start.
 #
 #   bench/watch.sh [HOSTS] [DURATION]   RIGGER=path/to/rigger (default target/release/rigger)
 set -euo pipefail
@@ -14,7 +23,10 @@ source scripts/testhosts.sh
 hosts=${1:-100}
 duration=${2:-120}
 warmup=${WARMUP:-30}
+prefill=${PREFILL:-1}
+prefill_points=${PREFILL_POINTS:-730}
 rigger=${RIGGER:-target/release/rigger}
+port=${PORT:-$((20000 + $$ % 20000))}
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/rigger-watchbench.XXXXXX")
 pid=
@@ -51,23 +63,59 @@ receivers:
     webhook: {url: "http://127.0.0.1:9/none"}
 CFG
 
-"$rigger" watch -c "$dir/watch.yml" -i "$dir/inventory.ini" --known-hosts "$dir/known_hosts" >"$dir/watch.log" 2>&1 &
-pid=$!
+start() {
+    "$rigger" watch -c "$dir/watch.yml" -i "$dir/inventory.ini" --known-hosts "$dir/known_hosts" \
+        --listen "127.0.0.1:$port" >>"$dir/watch.log" 2>&1 &
+    pid=$!
+}
+series_in_db() { sqlite3 "$dir/watch.db" 'SELECT COUNT(DISTINCT series) FROM samples' 2>/dev/null || echo 0; }
+
+if [[ "$prefill" == 1 ]]; then
+    start
+    # The first downsampled bucket is written within persist_every (60 s) of the
+    # first samples; wait until the number of persisted series stops growing.
+    deadline=$((SECONDS + 240)) last=-1
+    while ((SECONDS < deadline)); do
+        sleep 15
+        n=$(series_in_db)
+        ((n > 0 && n == last)) && break
+        last=$n
+    done
+    kill "$pid" && wait "$pid" 2>/dev/null || true
+    pid=
+    now=$(date +%s)
+    sqlite3 "$dir/watch.db" "WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < $prefill_points)
+        INSERT INTO samples(series, ts, value)
+        SELECT s.series, $now - 10 * k.n, s.value FROM (SELECT series, MAX(value) AS value FROM samples GROUP BY series) s, k;
+        DELETE FROM samples WHERE ts > $now - 5;"
+    echo "prefilled $(series_in_db) series with $prefill_points samples each" >&2
+fi
+
+start
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+if [[ "$prefill" == 1 ]]; then
+    # Once the rings are restored, leave the state file as a running rigger keeps
+    # it (an hour of 60 s buckets), so the measurement does not include deleting
+    # the pre-fill's extra rows.
+    for _ in $(seq 60); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && break; sleep 1; done
+    sqlite3 "$dir/watch.db" "PRAGMA busy_timeout=10000; DELETE FROM samples WHERE ts < $now - 3660 OR CAST(ts AS INTEGER) % 60 != 0;" >/dev/null
+fi
 sleep "$warmup"
-connected=$(grep -c ': connected' "$dir/watch.log" || true)
 c0=$(cpu)
 t0=$(date +%s.%N)
 sleep "$duration"
 c1=$(cpu)
 t1=$(date +%s.%N)
-rss=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status")
-hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
-series=$(sqlite3 "$dir/watch.db" 'SELECT COUNT(DISTINCT series) FROM samples' 2>/dev/null || echo "?")
+status() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$pid/status"; }
+rss=$(status VmRSS) hwm=$(status VmHWM) anon=$(status RssAnon) file=$(status RssFile)
+health=$(curl -s "http://127.0.0.1:$port/health" || true)
+connected=$(grep -o '"connected":true' <<<"$health" | wc -l)
+store=$(grep -o '"store":{[^}]*}' <<<"$health" || echo '?')
 awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$ticks" -v rss="$rss" -v hwm="$hwm" \
-    -v n="$hosts" -v con="$connected" -v s="$series" 'BEGIN {
-    printf "hosts=%d connected=%d persisted_series=%s\n", n, con, s
-    printf "rss=%.1f MB peak=%.1f MB\n", rss / 1024, hwm / 1024
+    -v anon="$anon" -v file="$file" -v n="$hosts" -v con="$connected" -v st="$store" -v pre="$prefill" 'BEGIN {
+    printf "hosts=%d connected=%d prefilled=%s %s\n", n, con, pre, st
+    printf "rss=%.1f MB (heap/anon %.1f MB, file-backed %.1f MB) peak=%.1f MB\n", rss / 1024, anon / 1024, file / 1024, hwm / 1024
     printf "cpu=%.2f %% of one core over %.0f s\n", 100 * (c1 - c0) / hz / (t1 - t0), t1 - t0
 }'
+uptime

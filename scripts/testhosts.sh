@@ -7,6 +7,8 @@
 #                           DIR/home/.ssh/{known_hosts,id_ed25519} (a client HOME)
 #   testhosts_stop          kill every host and reap it (call from an EXIT trap)
 #
+# TESTHOSTS_LOGLEVEL sets sshd's LogLevel (default ERROR; VERBOSE logs each session).
+#
 # Each host is `sshd -D -e` as PID 1 of its own PID namespace (unshare --pid
 # --fork --kill-child): killing it makes the kernel kill and reap everything the
 # host ran, and this shell reaps unshare, so nothing is left behind even though
@@ -47,7 +49,7 @@ AuthorizedKeysFile $dir/authorized_keys
 SetEnv HOME=$h/home
 MaxSessions 200
 MaxStartups 200:30:400
-LogLevel ERROR
+LogLevel ${TESTHOSTS_LOGLEVEL:-ERROR}
 PrintMotd no
 Subsystem sftp internal-sftp
 CFG

@@ -318,12 +318,26 @@ impl Templar {
         let name = path.display().to_string();
         let src = std::fs::read_to_string(path)
             .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read template: {e}")))?;
-        let render = |env: &Environment<'static>| env.render_named_str(&name, &src, ctx);
+        // Ansible renders with Jinja's keep_trailing_newline off (the source's
+        // final newline is dropped before lexing) and then pads the result to
+        // as many trailing newlines as the source has: so do the same.
+        let body = src
+            .strip_suffix("\r\n")
+            .or_else(|| src.strip_suffix('\n'))
+            .or_else(|| src.strip_suffix('\r'))
+            .unwrap_or(&src);
+        let render = |env: &Environment<'static>| env.render_named_str(&name, body, ctx);
         let out = match render(&self.strict) {
             Err(e) if retry_chainable(&e, &src) => render(&self.chainable).map_err(|_| e),
             r => r,
         };
-        out.map_err(|e| {
+        let trailing = |s: &str| s.len() - s.trim_end_matches('\n').len();
+        out.map(|mut text| {
+            let missing = trailing(&src).saturating_sub(trailing(&text));
+            text.extend(std::iter::repeat_n('\n', missing));
+            text
+        })
+        .map_err(|e| {
             let line = e.line().unwrap_or(0) as u32;
             let col = if line > 0 { error_column(&e, &src) } else { 0 };
             let mut err = LocError::new(

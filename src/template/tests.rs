@@ -955,3 +955,24 @@ fn bench_render() {
         println!("{s:50} {:?}/render", start.elapsed() / 10000);
     }
 }
+
+#[test]
+fn render_file_keeps_trailing_newlines_like_ansible() {
+    // Ansible: Jinja without keep_trailing_newline, then the result padded to
+    // the source's number of trailing newlines.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.j2");
+    let t = Templar::new();
+    let vars = ctx(serde_json::json!({"v": "x\n"}));
+    for (src, want) in [
+        ("a{% if true %} t{% endif %}\n\n", "a t\n\n"),
+        ("{% if true %}t{% endif %}\n", "t\n"),
+        ("{{ v }}\n", "x\n"),
+        ("{{ v }}", "x\n"),
+        ("two\n\n\n", "two\n\n\n"),
+        ("none", "none"),
+    ] {
+        std::fs::write(&p, src).unwrap();
+        assert_eq!(t.render_file(&p, &vars).unwrap(), want, "template {src:?}");
+    }
+}

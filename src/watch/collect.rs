@@ -10,11 +10,12 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::config::{Labels, WatchConfig};
+use super::config::{Exclude, Labels, WatchConfig};
+use super::store;
 use crate::connection::{sh_quote, ConnError, ProcEvent};
 use crate::exec::conn_pool::ConnPool;
 
-/// One value of one series.
+/// One value of one series (custom metrics parsed from exposition text).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,
@@ -22,10 +23,80 @@ pub struct Sample {
     pub value: f64,
 }
 
+/// The samples of one block. Each series key (`name{label="value",...}`,
+/// exactly as [`store::series_key`] writes it) is appended to one string, so a
+/// block costs a couple of allocations rather than several per sample, and
+/// the store finds the series by its key without building labels.
+#[derive(Debug, Default, Clone)]
+pub struct Samples {
+    keys: String,
+    /// End offset of each key in `keys`, and the value.
+    items: Vec<(u32, f64)>,
+}
+
+impl Samples {
+    /// Add a sample; `labels` in any order (at most 8; more go through a map).
+    pub fn push(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        let mut sorted = [("", ""); 8];
+        if labels.len() > sorted.len() {
+            let map: Labels = labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+            return self.push_labels(name, &map, value);
+        }
+        sorted[..labels.len()].copy_from_slice(labels);
+        let sorted = &mut sorted[..labels.len()];
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        store::write_key(&mut self.keys, name, sorted.iter().copied());
+        self.items.push((self.keys.len() as u32, value));
+    }
+
+    pub fn push_labels(&mut self, name: &str, labels: &Labels, value: f64) {
+        if !value.is_finite() {
+            return;
+        }
+        store::write_key(
+            &mut self.keys,
+            name,
+            labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        self.items.push((self.keys.len() as u32, value));
+    }
+
+    /// (series key, value) pairs in the order they were pushed.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, f64)> {
+        let mut start = 0usize;
+        self.items.iter().map(move |&(end, v)| {
+            let k = self.keys.get(start..end as usize).unwrap_or("");
+            start = end as usize;
+            (k, v)
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The samples as name, labels and value (for tests and diagnostics).
+    pub fn decode(&self) -> Vec<Sample> {
+        self.iter()
+            .filter_map(|(k, value)| {
+                let (name, labels) = store::parse_key(k)?;
+                Some(Sample { name, labels, value })
+            })
+            .collect()
+    }
+}
+
 /// What a host collector reports to the controller.
 #[derive(Debug)]
 pub enum HostEvent {
-    Samples { host: String, samples: Vec<Sample> },
+    Samples { host: String, samples: Samples },
     Connected { host: String },
     Lost { host: String, reason: String },
 }
@@ -33,12 +104,14 @@ pub enum HostEvent {
 /// The remote loop. `count` = 0 loops forever; otherwise that many rounds.
 pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
     let secs = cfg.interval.as_secs_f64();
-    let mut s = String::from("export LC_ALL=C; n=0; while :; do echo '@@ begin'; ");
+    // `df -T` (file system types, for the exclusions) where df has it.
+    let mut s =
+        String::from("export LC_ALL=C; n=0; T=; df -P -T -k / >/dev/null 2>&1 && T=-T; while :; do echo '@@ begin'; ");
     s.push_str("echo '@@ stat'; head -1 /proc/stat; ");
     s.push_str("echo '@@ loadavg'; cat /proc/loadavg; ");
     s.push_str("echo '@@ meminfo'; cat /proc/meminfo; ");
-    s.push_str("echo '@@ df'; timeout 5 df -P -k -l 2>/dev/null; ");
-    s.push_str("echo '@@ dfi'; timeout 5 df -P -i -l 2>/dev/null; ");
+    s.push_str("echo '@@ df'; timeout 5 df -P $T -k -l 2>/dev/null; ");
+    s.push_str("echo '@@ dfi'; timeout 5 df -P $T -i -l 2>/dev/null; ");
     s.push_str("echo '@@ diskstats'; cat /proc/diskstats; ");
     s.push_str("echo '@@ netdev'; cat /proc/net/dev; ");
     s.push_str("echo '@@ procs'; ls /proc | grep -c '^[0-9]'; ");
@@ -75,126 +148,162 @@ pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
     s
 }
 
-/// Raw counters from the previous block, for rates.
+/// Raw counters from the previous blocks, for rates. Updated in place; an
+/// entry not seen in a block (an interface that went away) is dropped.
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
     at: f64,
-    cpu: Option<Vec<u64>>,
-    disk: HashMap<String, (u64, u64)>,
-    net: HashMap<String, [u64; 4]>,
+    round: u32,
+    cpu: Option<[u64; 8]>,
+    disk: HashMap<String, ([u64; 2], u32)>,
+    net: HashMap<String, ([u64; 4], u32)>,
 }
 
-fn lab(host: &str, extra: &[(&str, &str)]) -> Labels {
-    let mut l = Labels::new();
-    l.insert("host".into(), host.into());
-    for (k, v) in extra {
-        l.insert((*k).into(), (*v).into());
+/// The first `N` whitespace-separated fields of `line`, and the trimmed rest.
+fn fields<const N: usize>(line: &str) -> Option<([&str; N], &str)> {
+    let mut out = [""; N];
+    let mut rest = line.trim_start();
+    for slot in out.iter_mut() {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        *slot = &rest[..end];
+        rest = rest[end..].trim_start();
     }
-    l
+    Some((out, rest.trim_end()))
 }
 
 /// Parse one block (between `@@ begin` and `@@ end`) into samples.
-pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Vec<Sample> {
-    let mut out = Vec::new();
-    let mut push = |name: &str, labels: Labels, value: f64| {
-        if value.is_finite() {
-            out.push(Sample {
-                name: name.to_string(),
-                labels,
-                value,
-            });
-        }
-    };
-    let mut sections: Vec<(&str, Vec<&str>)> = Vec::new();
-    for line in block.lines() {
+pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters, exclude: &Exclude) -> Samples {
+    let mut out = Samples::default();
+    let lines: Vec<&str> = block.lines().collect();
+    // (header, first body line, end) per section.
+    let mut sections: Vec<(&str, usize, usize)> = Vec::with_capacity(16);
+    for (i, line) in lines.iter().enumerate() {
         if let Some(h) = line.strip_prefix("@@ ") {
-            sections.push((h.trim(), Vec::new()));
-        } else if let Some((_, body)) = sections.last_mut() {
-            body.push(line);
+            if let Some(last) = sections.last_mut() {
+                last.2 = i;
+            }
+            sections.push((h.trim(), i + 1, lines.len()));
         }
     }
     let dt = if prev.at > 0.0 { now - prev.at } else { 0.0 };
-    let mut next = Counters {
-        at: now,
-        ..Default::default()
-    };
+    prev.at = now;
+    prev.round = prev.round.wrapping_add(1);
+    let round = prev.round;
     let h = host;
-    for (head, body) in &sections {
+    let mut cpu_seen = false;
+    for &(head, from, to) in &sections {
+        let body = &lines[from..to];
         let (kind, arg) = head.split_once(' ').unwrap_or((head, ""));
         match kind {
             "stat" => {
                 let Some(line) = body.first() else { continue };
-                let nums: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-                if nums.len() >= 8 {
+                let mut nums = [0u64; 8];
+                let mut n = 0;
+                for x in line.split_whitespace().skip(1).take(8) {
+                    let Ok(v) = x.parse() else { break };
+                    nums[n] = v;
+                    n += 1;
+                }
+                if n == 8 {
                     if let Some(old) = &prev.cpu {
-                        let d: Vec<f64> = nums.iter().zip(old).map(|(a, b)| a.saturating_sub(*b) as f64).collect();
-                        let total: f64 = d.iter().take(8).sum();
+                        let mut d = [0f64; 8];
+                        for i in 0..8 {
+                            d[i] = nums[i].saturating_sub(old[i]) as f64;
+                        }
+                        let total: f64 = d.iter().sum();
                         if total > 0.0 {
                             // user+nice, system+irq+softirq, idle, iowait, steal
-                            push("cpu_user_pct", lab(h, &[]), 100.0 * (d[0] + d[1]) / total);
-                            push("cpu_system_pct", lab(h, &[]), 100.0 * (d[2] + d[5] + d[6]) / total);
-                            push("cpu_idle_pct", lab(h, &[]), 100.0 * d[3] / total);
-                            push("cpu_iowait_pct", lab(h, &[]), 100.0 * d[4] / total);
-                            push("cpu_steal_pct", lab(h, &[]), 100.0 * d[7] / total);
+                            let l = [("host", h)];
+                            out.push("cpu_user_pct", &l, 100.0 * (d[0] + d[1]) / total);
+                            out.push("cpu_system_pct", &l, 100.0 * (d[2] + d[5] + d[6]) / total);
+                            out.push("cpu_idle_pct", &l, 100.0 * d[3] / total);
+                            out.push("cpu_iowait_pct", &l, 100.0 * d[4] / total);
+                            out.push("cpu_steal_pct", &l, 100.0 * d[7] / total);
                         }
                     }
-                    next.cpu = Some(nums);
+                    prev.cpu = Some(nums);
+                    cpu_seen = true;
                 }
             }
             "loadavg" => {
-                let f: Vec<f64> = body
-                    .first()
-                    .map(|l| l.split_whitespace().take(3).filter_map(|x| x.parse().ok()).collect())
-                    .unwrap_or_default();
-                for (name, v) in ["load1", "load5", "load15"].into_iter().zip(f) {
-                    push(name, lab(h, &[]), v);
+                if let Some(line) = body.first() {
+                    let l = [("host", h)];
+                    for (name, x) in ["load1", "load5", "load15"].into_iter().zip(line.split_whitespace()) {
+                        if let Ok(v) = x.parse::<f64>() {
+                            out.push(name, &l, v);
+                        }
+                    }
                 }
             }
             "meminfo" => {
-                let mut m = HashMap::new();
+                let (mut total, mut avail, mut stotal, mut sfree) = (None, None, None, None);
                 for l in body {
-                    let mut it = l.split_whitespace();
-                    if let (Some(k), Some(v)) = (it.next(), it.next().and_then(|v| v.parse::<f64>().ok())) {
-                        m.insert(k.trim_end_matches(':'), v * 1024.0);
-                    }
+                    let Some((k, rest)) = l.split_once(':') else { continue };
+                    let slot = match k {
+                        "MemTotal" => &mut total,
+                        "MemAvailable" => &mut avail,
+                        "SwapTotal" => &mut stotal,
+                        "SwapFree" => &mut sfree,
+                        _ => continue,
+                    };
+                    *slot = rest
+                        .split_whitespace()
+                        .next()
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .map(|v| v * 1024.0);
                 }
-                if let (Some(&total), Some(&avail)) = (m.get("MemTotal"), m.get("MemAvailable")) {
-                    push("mem_total_bytes", lab(h, &[]), total);
-                    push("mem_available_bytes", lab(h, &[]), avail);
+                let l = [("host", h)];
+                if let (Some(total), Some(avail)) = (total, avail) {
+                    out.push("mem_total_bytes", &l, total);
+                    out.push("mem_available_bytes", &l, avail);
                     if total > 0.0 {
-                        push("mem_used_pct", lab(h, &[]), 100.0 * (total - avail) / total);
+                        out.push("mem_used_pct", &l, 100.0 * (total - avail) / total);
                     }
                 }
-                if let (Some(&total), Some(&free)) = (m.get("SwapTotal"), m.get("SwapFree")) {
-                    push("swap_total_bytes", lab(h, &[]), total);
-                    push("swap_used_bytes", lab(h, &[]), total - free);
-                    push(
-                        "swap_used_pct",
-                        lab(h, &[]),
-                        if total > 0.0 {
-                            100.0 * (total - free) / total
-                        } else {
-                            0.0
-                        },
-                    );
+                if let (Some(total), Some(free)) = (stotal, sfree) {
+                    out.push("swap_total_bytes", &l, total);
+                    out.push("swap_used_bytes", &l, total - free);
+                    let pct = if total > 0.0 {
+                        100.0 * (total - free) / total
+                    } else {
+                        0.0
+                    };
+                    out.push("swap_used_pct", &l, pct);
                 }
             }
             "df" | "dfi" => {
+                // `Filesystem [Type] Size Used Available Capacity Mounted on`.
+                let typed = body
+                    .first()
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .is_some_and(|c| c == "Type");
                 for l in body.iter().skip(1) {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    if f.len() < 6 {
+                    let (dev, fs_type, nums, mount) = if typed {
+                        let Some(([dev, t, a, b, c, _], mount)) = fields::<6>(l) else {
+                            continue;
+                        };
+                        (dev, Some(t), [a, b, c], mount)
+                    } else {
+                        let Some(([dev, a, b, c, _], mount)) = fields::<5>(l) else {
+                            continue;
+                        };
+                        (dev, None, [a, b, c], mount)
+                    };
+                    if mount.is_empty() || exclude.file_system(fs_type, mount) {
                         continue;
                     }
-                    let mount = f[5..].join(" ");
                     let (Ok(size), Ok(used), Ok(avail)) =
-                        (f[1].parse::<f64>(), f[2].parse::<f64>(), f[3].parse::<f64>())
+                        (nums[0].parse::<f64>(), nums[1].parse::<f64>(), nums[2].parse::<f64>())
                     else {
                         continue;
                     };
                     if size <= 0.0 {
                         continue;
                     }
-                    let labels = lab(h, &[("mount", mount.as_str()), ("device", f[0])]);
+                    let labels = [("host", h), ("mount", mount), ("device", dev)];
                     // As df's Use%: used / (used + available), reserved blocks excluded.
                     let pct = if used + avail > 0.0 {
                         100.0 * used / (used + avail)
@@ -202,37 +311,42 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
                         0.0
                     };
                     if kind == "df" {
-                        push("disk_size_bytes", labels.clone(), size * 1024.0);
-                        push("disk_free_bytes", labels.clone(), avail * 1024.0);
-                        push("disk_used_pct", labels, pct);
+                        out.push("disk_size_bytes", &labels, size * 1024.0);
+                        out.push("disk_free_bytes", &labels, avail * 1024.0);
+                        out.push("disk_used_pct", &labels, pct);
                     } else {
-                        push("disk_inodes_used_pct", labels, pct);
+                        out.push("disk_inodes_used_pct", &labels, pct);
                     }
                 }
             }
             "diskstats" => {
                 for l in body {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    if f.len() < 10 || f[2].starts_with("loop") || f[2].starts_with("ram") {
-                        continue;
-                    }
-                    let (Ok(rd), Ok(wr)) = (f[5].parse::<u64>(), f[9].parse::<u64>()) else {
+                    // major minor name reads merged sectors_read ms writes merged sectors_written
+                    let Some(([_, _, dev, _, _, rd, _, _, _, wr], _)) = fields::<10>(l) else {
                         continue;
                     };
-                    if let (Some((prd, pwr)), true) = (prev.disk.get(f[2]), dt > 0.0) {
-                        let labels = lab(h, &[("device", f[2])]);
-                        push(
-                            "disk_read_bytes_per_s",
-                            labels.clone(),
-                            rd.saturating_sub(*prd) as f64 * 512.0 / dt,
-                        );
-                        push(
-                            "disk_write_bytes_per_s",
-                            labels,
-                            wr.saturating_sub(*pwr) as f64 * 512.0 / dt,
-                        );
+                    if exclude.device(dev) {
+                        continue;
                     }
-                    next.disk.insert(f[2].to_string(), (rd, wr));
+                    let (Ok(rd), Ok(wr)) = (rd.parse::<u64>(), wr.parse::<u64>()) else {
+                        continue;
+                    };
+                    let now_c = [rd, wr];
+                    match prev.disk.get_mut(dev) {
+                        Some((p, seen)) => {
+                            if dt > 0.0 {
+                                let labels = [("host", h), ("device", dev)];
+                                let r = |i: usize| now_c[i].saturating_sub(p[i]) as f64 * 512.0 / dt;
+                                out.push("disk_read_bytes_per_s", &labels, r(0));
+                                out.push("disk_write_bytes_per_s", &labels, r(1));
+                            }
+                            *p = now_c;
+                            *seen = round;
+                        }
+                        None => {
+                            prev.disk.insert(dev.to_string(), (now_c, round));
+                        }
+                    }
                 }
             }
             "netdev" => {
@@ -241,64 +355,79 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
                         continue;
                     };
                     let iface = iface.trim();
-                    let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-                    if f.len() < 11 {
+                    if exclude.interface(iface) {
                         continue;
                     }
-                    let now_c = [f[0], f[2], f[8], f[10]];
-                    let labels = lab(h, &[("interface", iface)]);
-                    push("net_rx_errors_total", labels.clone(), f[2] as f64);
-                    push("net_tx_errors_total", labels.clone(), f[10] as f64);
-                    if let (Some(p), true) = (prev.net.get(iface), dt > 0.0) {
-                        let r = |i: usize| now_c[i].saturating_sub(p[i]) as f64 / dt;
-                        push("net_rx_bytes_per_s", labels.clone(), r(0));
-                        push("net_rx_errors_per_s", labels.clone(), r(1));
-                        push("net_tx_bytes_per_s", labels.clone(), r(2));
-                        push("net_tx_errors_per_s", labels, r(3));
+                    // rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets errs ...
+                    let Some(([rb, _, re, _, _, _, _, _, tb, _, te], _)) = fields::<11>(rest) else {
+                        continue;
+                    };
+                    let (Ok(rb), Ok(re), Ok(tb), Ok(te)) = (rb.parse(), re.parse(), tb.parse(), te.parse()) else {
+                        continue;
+                    };
+                    let now_c: [u64; 4] = [rb, re, tb, te];
+                    let labels = [("host", h), ("interface", iface)];
+                    out.push("net_rx_errors_total", &labels, re as f64);
+                    out.push("net_tx_errors_total", &labels, te as f64);
+                    match prev.net.get_mut(iface) {
+                        Some((p, seen)) => {
+                            if dt > 0.0 {
+                                let r = |i: usize| now_c[i].saturating_sub(p[i]) as f64 / dt;
+                                out.push("net_rx_bytes_per_s", &labels, r(0));
+                                out.push("net_rx_errors_per_s", &labels, r(1));
+                                out.push("net_tx_bytes_per_s", &labels, r(2));
+                                out.push("net_tx_errors_per_s", &labels, r(3));
+                            }
+                            *p = now_c;
+                            *seen = round;
+                        }
+                        None => {
+                            prev.net.insert(iface.to_string(), (now_c, round));
+                        }
                     }
-                    next.net.insert(iface.to_string(), now_c);
                 }
             }
             "procs" => {
                 if let Some(v) = body.first().and_then(|l| l.trim().parse::<f64>().ok()) {
-                    push("processes", lab(h, &[]), v);
+                    out.push("processes", &[("host", h)], v);
                 }
             }
             "storage" => {
                 for l in body {
                     if let Some((name, v)) = l.split_once(' ') {
                         if let Ok(v) = v.trim().parse::<f64>() {
-                            push("service_up", lab(h, &[("service", name)]), v);
+                            out.push("service_up", &[("host", h), ("service", name)], v);
                         }
                     }
                 }
             }
             "svc" => {
                 let state = body.first().map(|s| s.trim()).unwrap_or("unknown");
-                push(
+                out.push(
                     "service_up",
-                    lab(h, &[("service", arg)]),
+                    &[("host", h), ("service", arg)],
                     f64::from(u8::from(state == "active")),
                 );
             }
-            "virsh" => parse_domstats(h, body, &mut push),
-            "pools" => parse_pools(h, body, &mut push),
+            "virsh" => parse_domstats(h, body, &mut out),
+            "pools" => parse_pools(h, body, &mut out),
             "zpool" => {
                 for l in body {
-                    let f: Vec<&str> = l.split('\t').collect();
-                    if f.len() < 4 {
+                    let mut f = l.split('\t');
+                    let (Some(pool), Some(size), Some(alloc), Some(health)) = (f.next(), f.next(), f.next(), f.next())
+                    else {
                         continue;
-                    }
-                    let labels = lab(h, &[("pool", f[0])]);
-                    push(
+                    };
+                    let labels = [("host", h), ("pool", pool)];
+                    out.push(
                         "zfs_pool_healthy",
-                        labels.clone(),
-                        f64::from(u8::from(f[3].trim() == "ONLINE")),
+                        &labels,
+                        f64::from(u8::from(health.trim() == "ONLINE")),
                     );
-                    if let (Ok(size), Ok(alloc)) = (f[1].parse::<f64>(), f[2].parse::<f64>()) {
-                        push("zfs_pool_size_bytes", labels.clone(), size);
+                    if let (Ok(size), Ok(alloc)) = (size.parse::<f64>(), alloc.parse::<f64>()) {
+                        out.push("zfs_pool_size_bytes", &labels, size);
                         if size > 0.0 {
-                            push("zfs_pool_used_pct", labels, 100.0 * alloc / size);
+                            out.push("zfs_pool_used_pct", &labels, 100.0 * alloc / size);
                         }
                     }
                 }
@@ -307,18 +436,22 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters) -> Ve
                 for s in parse_exposition(body.iter().copied(), arg) {
                     let mut labels = s.labels;
                     labels.insert("host".into(), h.into());
-                    push(&s.name, labels, s.value);
+                    out.push_labels(&s.name, &labels, s.value);
                 }
             }
             _ => {}
         }
     }
-    *prev = next;
+    if !cpu_seen {
+        prev.cpu = None;
+    }
+    prev.disk.retain(|_, (_, seen)| *seen == round);
+    prev.net.retain(|_, (_, seen)| *seen == round);
     out
 }
 
 /// `virsh domstats` output: `Domain: 'name'` then `  key=value` lines.
-fn parse_domstats(h: &str, body: &[&str], push: &mut impl FnMut(&str, Labels, f64)) {
+fn parse_domstats(h: &str, body: &[&str], out: &mut Samples) {
     let mut dom = String::new();
     for l in body {
         if let Some(rest) = l.strip_prefix("Domain:") {
@@ -329,20 +462,19 @@ fn parse_domstats(h: &str, body: &[&str], push: &mut impl FnMut(&str, Labels, f6
             continue;
         };
         let Ok(v) = v.parse::<f64>() else { continue };
-        let labels = lab(h, &[("domain", dom.as_str())]);
+        let labels = [("host", h), ("domain", dom.as_str())];
         match k {
-            "state.state" => push("libvirt_domain_state", labels, v),
-            "cpu.time" => push("libvirt_domain_cpu_seconds_total", labels, v / 1e9),
-            "balloon.current" => push("libvirt_domain_memory_bytes", labels, v * 1024.0),
-            "balloon.rss" => push("libvirt_domain_rss_bytes", labels, v * 1024.0),
+            "state.state" => out.push("libvirt_domain_state", &labels, v),
+            "cpu.time" => out.push("libvirt_domain_cpu_seconds_total", &labels, v / 1e9),
+            "balloon.current" => out.push("libvirt_domain_memory_bytes", &labels, v * 1024.0),
+            "balloon.rss" => out.push("libvirt_domain_rss_bytes", &labels, v * 1024.0),
             _ => {
                 // block.N.rd.bytes / net.N.rx.bytes: summed per domain would need
                 // the names; keep them per index.
                 let parts: Vec<&str> = k.split('.').collect();
                 if parts.len() == 4 && (parts[0] == "block" || parts[0] == "net") && parts[3] == "bytes" {
-                    let mut l2 = labels;
-                    l2.insert("index".into(), parts[1].into());
-                    push(&format!("libvirt_domain_{}_{}_bytes_total", parts[0], parts[2]), l2, v);
+                    let name = format!("libvirt_domain_{}_{}_bytes_total", parts[0], parts[2]);
+                    out.push(&name, &[("host", h), ("domain", dom.as_str()), ("index", parts[1])], v);
                 }
             }
         }
@@ -350,7 +482,7 @@ fn parse_domstats(h: &str, body: &[&str], push: &mut impl FnMut(&str, Labels, f6
 }
 
 /// `virsh pool-list --details`: Name State Autostart Persistent Capacity Allocation Available.
-fn parse_pools(h: &str, body: &[&str], push: &mut impl FnMut(&str, Labels, f64)) {
+fn parse_pools(h: &str, body: &[&str], out: &mut Samples) {
     for l in body.iter().skip(2) {
         let f: Vec<&str> = l.split_whitespace().collect();
         if f.len() < 10 {
@@ -370,11 +502,11 @@ fn parse_pools(h: &str, body: &[&str], push: &mut impl FnMut(&str, Labels, f64))
         let (Some(cap), Some(alloc)) = (bytes(f[4], f[5]), bytes(f[6], f[7])) else {
             continue;
         };
-        let labels = lab(h, &[("pool", f[0])]);
-        push("libvirt_pool_capacity_bytes", labels.clone(), cap);
-        push("libvirt_pool_allocation_bytes", labels.clone(), alloc);
+        let labels = [("host", h), ("pool", f[0])];
+        out.push("libvirt_pool_capacity_bytes", &labels, cap);
+        out.push("libvirt_pool_allocation_bytes", &labels, alloc);
         if cap > 0.0 {
-            push("libvirt_pool_used_pct", labels, 100.0 * alloc / cap);
+            out.push("libvirt_pool_used_pct", &labels, 100.0 * alloc / cap);
         }
     }
 }
@@ -538,6 +670,8 @@ async fn stream_once(
     // TCP connection) counts as lost after a few intervals.
     let stall = cfg.interval * 3 + Duration::from_secs(10);
     let mut buf: Vec<u8> = Vec::new();
+    // How far `buf` has been searched for the block end.
+    let mut scanned = 0usize;
     loop {
         let ev = tokio::time::timeout(stall, proc.next_event())
             .await
@@ -545,11 +679,21 @@ async fn stream_once(
         match ev {
             Some(ProcEvent::Stdout(d)) => {
                 buf.extend_from_slice(&d);
-                while let Some(end) = find(&buf, b"@@ end\n") {
-                    let block: Vec<u8> = buf.drain(..end + 7).collect();
-                    let text = String::from_utf8_lossy(&block);
-                    let start = text.rfind("@@ begin\n").unwrap_or(0);
-                    let samples = parse_block(host, &text[start..], now_secs(), counters);
+                const END: &[u8] = b"@@ end\n";
+                loop {
+                    let from = scanned.saturating_sub(END.len() - 1);
+                    let Some(pos) = find(&buf[from..], END) else {
+                        scanned = buf.len();
+                        break;
+                    };
+                    let end = from + pos + END.len();
+                    let samples = {
+                        let text = String::from_utf8_lossy(&buf[..end]);
+                        let start = text.rfind("@@ begin\n").unwrap_or(0);
+                        parse_block(host, &text[start..], now_secs(), counters, &cfg.exclude)
+                    };
+                    buf.drain(..end);
+                    scanned = 0;
                     if tx
                         .send(HostEvent::Samples {
                             host: host.into(),
@@ -602,7 +746,8 @@ mod tests {
     fn block_rates_and_disk() {
         let b1 = "@@ begin\n@@ stat\ncpu  100 0 100 800 0 0 0 0 0 0\n@@ df\nFilesystem 1024-blocks Used Available Capacity Mounted on\ntmpfs 1000 250 750 25% /srv/fill\n@@ netdev\nInter-|\n face |\n  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n@@ procs\n57\n@@ end\n";
         let mut c = Counters::default();
-        let s1 = parse_block("h1", b1, 100.0, &mut c);
+        let ex = Exclude::default();
+        let s1 = parse_block("h1", b1, 100.0, &mut c, &ex).decode();
         assert!(
             !s1.iter().any(|s| s.name == "cpu_user_pct"),
             "no rate on the first block"
@@ -614,12 +759,88 @@ mod tests {
         let b2 = b1
             .replace("cpu  100 0 100 800", "cpu  150 0 150 900")
             .replace("eth0: 1000", "eth0: 3000");
-        let s2 = parse_block("h1", &b2, 102.0, &mut c);
+        let s2 = parse_block("h1", &b2, 102.0, &mut c, &ex).decode();
         let get = |n: &str| s2.iter().find(|s| s.name == n).map(|s| s.value);
         assert_eq!(get("cpu_user_pct"), Some(25.0));
         assert_eq!(get("cpu_system_pct"), Some(25.0));
         assert_eq!(get("net_rx_bytes_per_s"), Some(1000.0));
         assert_eq!(get("processes"), Some(57.0));
+    }
+
+    #[test]
+    fn sample_keys_are_series_keys() {
+        let mut s = Samples::default();
+        s.push(
+            "m",
+            &[("mount", "/a \"b\"\\"), ("host", "h1"), ("device", "/dev/x")],
+            1.5,
+        );
+        s.push("n", &[], f64::NAN);
+        let mut l = Labels::new();
+        l.insert("q".into(), "line\nbreak".into());
+        s.push_labels("c", &l, 2.0);
+        let keys: Vec<(&str, f64)> = s.iter().collect();
+        let mut want = Labels::new();
+        want.insert("host".into(), "h1".into());
+        want.insert("mount".into(), "/a \"b\"\\".into());
+        want.insert("device".into(), "/dev/x".into());
+        assert_eq!(
+            keys,
+            vec![
+                (store::series_key("m", &want).as_str(), 1.5),
+                (store::series_key("c", &l).as_str(), 2.0)
+            ]
+        );
+        let d = s.decode();
+        assert_eq!((d[0].name.as_str(), &d[0].labels), ("m", &want));
+        assert_eq!(d[1].labels, l);
+    }
+
+    #[test]
+    fn default_exclusions_and_counters_of_vanished_interfaces() {
+        let block = crate::watch::store::tests::typical_block(1);
+        let mut c = Counters::default();
+        let ex = Exclude::default();
+        let series = |s: &Samples, name: &str, label: &str| -> Vec<String> {
+            s.decode()
+                .into_iter()
+                .filter(|x| x.name == name)
+                .filter_map(|x| x.labels.get(label).cloned())
+                .collect()
+        };
+        parse_block("h", &block, 100.0, &mut c, &ex);
+        let s = parse_block("h", &block.replace("eth1:", "eth9:"), 110.0, &mut c, &ex);
+        // Pseudo file systems and the system's tmpfs mounts are left out; /tmp stays.
+        assert_eq!(series(&s, "disk_used_pct", "mount"), ["/", "/var", "/srv/data", "/tmp"]);
+        assert_eq!(series(&s, "disk_inodes_used_pct", "mount").len(), 4);
+        // Whole disks, not partitions, loop devices or the cdrom.
+        assert_eq!(series(&s, "disk_read_bytes_per_s", "device"), ["vda", "vdb"]);
+        // Not lo, docker0 or veth*; eth9 is new (no rate yet), eth1's counters are gone.
+        assert_eq!(series(&s, "net_rx_errors_total", "interface"), ["eth0", "eth9"]);
+        assert_eq!(series(&s, "net_rx_bytes_per_s", "interface"), ["eth0"]);
+        assert_eq!(
+            c.net
+                .keys()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>(),
+            ["eth0", "eth9"].into()
+        );
+
+        // Empty exclusions collect everything; untyped df output still parses.
+        let none = Exclude {
+            fs_types: vec![],
+            mounts: None,
+            interfaces: None,
+            devices: None,
+        };
+        let mut c = Counters::default();
+        let s = parse_block("h", &block, 100.0, &mut c, &none);
+        assert_eq!(series(&s, "disk_used_pct", "mount").len(), 11);
+        assert_eq!(series(&s, "net_rx_errors_total", "interface").len(), 7);
+        let untyped = "@@ begin\n@@ df\nFilesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 100 40 60 40% /mnt/with space\n@@ end\n";
+        let s = parse_block("h", untyped, 100.0, &mut Counters::default(), &ex).decode();
+        let d = s.iter().find(|x| x.name == "disk_used_pct").unwrap();
+        assert_eq!((d.labels["mount"].as_str(), d.value), ("/mnt/with space", 40.0));
     }
 
     #[test]
@@ -642,7 +863,7 @@ mod tests {
             "@@ stat\ncpu 1 2 3 4 5 6 7 8\n@@ df\nx\n/dev/x a b c d\n@@ netdev\n\n\n e: 1 2\n@@ zpool\np\t1\n@@ end\n",
             "@@ stat\ncpu 9 9 9 9 9 9 9 9 9 9 9\n@@ diskstats\n 1 2 sda x\n@@ pools\na\nb\nc d e f g h i j k l\n@@ end\n",
         ] {
-            parse_block("h", block, 1.0, &mut c);
+            parse_block("h", block, 1.0, &mut c, &Exclude::default());
         }
     }
 }

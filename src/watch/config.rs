@@ -24,8 +24,14 @@ pub struct WatchConfig {
     pub hosts: String,
     /// SQLite state file (samples, alerts, silences, outbox).
     pub state: PathBuf,
-    /// Samples kept in memory per series.
+    /// Upper bound of the samples kept in memory per series.
     pub ring_size: usize,
+    /// How long the samples of a series that a rule watches stay in memory
+    /// (for charts and restarts; at least the longest window of its rules).
+    /// Series no rule watches keep only their newest samples.
+    pub history: Duration,
+    /// File systems, mount points, interfaces and block devices not collected.
+    pub exclude: Exclude,
     /// Samples are averaged into buckets of this size before they are persisted.
     pub persist_every: Duration,
     pub services: Vec<String>,
@@ -38,6 +44,123 @@ pub struct WatchConfig {
     pub outbox_max_age: Duration,
     /// Upper bound of the exponential retry backoff.
     pub retry_max_backoff: Duration,
+}
+
+/// What the collectors skip. The defaults leave out pseudo and virtual file
+/// systems, the system's own tmpfs mounts, loopback and virtual interfaces
+/// and disk partitions, as Prometheus' node_exporter does; an empty list or
+/// pattern collects everything.
+#[derive(Debug, Clone)]
+pub struct Exclude {
+    pub fs_types: Vec<String>,
+    pub mounts: Option<regex::Regex>,
+    pub interfaces: Option<regex::Regex>,
+    pub devices: Option<regex::Regex>,
+}
+
+pub const DEFAULT_EXCLUDED_FS_TYPES: &[&str] = &[
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "efivarfs",
+    "fusectl",
+    "hugetlbfs",
+    "iso9660",
+    "mqueue",
+    "nsfs",
+    "overlay",
+    "proc",
+    "procfs",
+    "pstore",
+    "ramfs",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tracefs",
+];
+pub const DEFAULT_EXCLUDED_MOUNTS: &str = "/(dev|proc|sys|run)(/.*)?|/var/lib/(docker|containers|kubelet)/.+|/snap/.+";
+pub const DEFAULT_EXCLUDED_INTERFACES: &str =
+    r"lo|veth.*|vnet\d+|tap.*|ifb\d+|docker\d+|br-[0-9a-f]+|cali.*|flannel.*|cni.*|virbr\d+-nic";
+pub const DEFAULT_EXCLUDED_DEVICES: &str = r"(z?ram|loop|fd|(h|s|v|xv)d[a-z]+|nvme\d+n\d+p|mmcblk\d+p)\d+|sr\d+";
+
+impl Default for Exclude {
+    fn default() -> Exclude {
+        let re = |p: &str| regex::Regex::new(&format!("^(?:{p})$")).ok();
+        Exclude {
+            fs_types: DEFAULT_EXCLUDED_FS_TYPES.iter().map(|s| s.to_string()).collect(),
+            mounts: re(DEFAULT_EXCLUDED_MOUNTS),
+            interfaces: re(DEFAULT_EXCLUDED_INTERFACES),
+            devices: re(DEFAULT_EXCLUDED_DEVICES),
+        }
+    }
+}
+
+impl Exclude {
+    pub fn file_system(&self, fs_type: Option<&str>, mount: &str) -> bool {
+        fs_type.is_some_and(|t| self.fs_types.iter().any(|x| x == t))
+            || self.mounts.as_ref().is_some_and(|r| r.is_match(mount))
+    }
+
+    pub fn interface(&self, name: &str) -> bool {
+        self.interfaces.as_ref().is_some_and(|r| r.is_match(name))
+    }
+
+    pub fn device(&self, name: &str) -> bool {
+        self.devices.as_ref().is_some_and(|r| r.is_match(name))
+    }
+
+    fn key(&self) -> String {
+        let p = |r: &Option<regex::Regex>| r.as_ref().map(|r| r.as_str().to_string()).unwrap_or_default();
+        format!(
+            "{:?}|{}|{}|{}",
+            self.fs_types,
+            p(&self.mounts),
+            p(&self.interfaces),
+            p(&self.devices)
+        )
+    }
+}
+
+fn parse_exclude(n: &Node) -> Result<Exclude, LocError> {
+    let r = MapReader::new(n, "exclude", &["fs_types", "mounts", "interfaces", "devices"])?;
+    let mut out = Exclude::default();
+    if let Some(t) = r.get("fs_types") {
+        out.fs_types = match &t.kind {
+            NodeKind::Seq(items) => items.iter().map(scalar).collect::<Result<_, _>>()?,
+            _ => {
+                return Err(LocError::new(
+                    t.loc.clone(),
+                    "exclude.fs_types must be a list of file system types (`[]` collects all)",
+                ))
+            }
+        };
+    }
+    let pattern = |key: &str, slot: &mut Option<regex::Regex>| -> Result<(), LocError> {
+        if let Some(p) = r.node.get(key) {
+            let s = if p.is_null() { String::new() } else { scalar(p)? };
+            *slot = if s.is_empty() {
+                None
+            } else {
+                Some(
+                    regex::Regex::new(&format!("^(?:{s})$"))
+                        .map_err(|e| LocError::new(p.loc.clone(), format!("exclude.{key}: {e}")))?,
+                )
+            };
+        }
+        Ok(())
+    };
+    pattern("mounts", &mut out.mounts)?;
+    pattern("interfaces", &mut out.interfaces)?;
+    pattern("devices", &mut out.devices)?;
+    Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +212,18 @@ pub enum RuleKind {
         horizon: Duration,
         cmp: Cmp,
     },
+}
+
+impl RuleKind {
+    /// How far back the rule looks at a series' samples.
+    pub fn window(&self) -> Duration {
+        match self {
+            RuleKind::Rate { window, .. } | RuleKind::Delta { window, .. } | RuleKind::Predict { window, .. } => {
+                *window
+            }
+            RuleKind::Threshold(_) | RuleKind::Absent(_) | RuleKind::Anomaly { .. } => Duration::ZERO,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -198,7 +333,12 @@ impl Matcher {
     }
 
     pub fn matches(&self, labels: &Labels) -> bool {
-        let v = labels.get(&self.name).map(String::as_str).unwrap_or("");
+        self.matches_value(labels.get(&self.name).map(String::as_str))
+    }
+
+    /// Whether a label with this value (None: absent) matches.
+    pub fn matches_value(&self, v: Option<&str>) -> bool {
+        let v = v.unwrap_or("");
         match &self.op {
             MatchOp::Eq => v == self.value,
             MatchOp::Ne => v != self.value,
@@ -461,6 +601,8 @@ const TOP_KEYS: &[&str] = &[
     "hosts",
     "state",
     "ring_size",
+    "history",
+    "exclude",
     "persist_every",
     "services",
     "custom_metrics",
@@ -493,6 +635,11 @@ impl WatchConfig {
         };
         let ring_size = r.f64("ring_size", 720.0)?.max(8.0) as usize;
         let persist_every = r.duration("persist_every", Duration::from_secs(60))?;
+        let history = r.duration("history", Duration::from_secs(3600))?;
+        let exclude = match r.get("exclude") {
+            Some(n) => parse_exclude(n)?,
+            None => Exclude::default(),
+        };
         let services = match r.get("services") {
             Some(n) => str_list(n)?,
             None => Vec::new(),
@@ -614,6 +761,8 @@ impl WatchConfig {
             hosts: r.str("hosts")?.unwrap_or_else(|| "all".into()),
             state,
             ring_size,
+            history,
+            exclude,
             persist_every,
             services,
             custom,
@@ -629,8 +778,12 @@ impl WatchConfig {
     /// The parts of the configuration that the remote collector loop depends on.
     pub fn collection_key(&self) -> String {
         format!(
-            "{:?}|{:?}|{:?}|{}",
-            self.interval, self.services, self.custom, self.hosts
+            "{:?}|{:?}|{:?}|{}|{}",
+            self.interval,
+            self.services,
+            self.custom,
+            self.hosts,
+            self.exclude.key()
         )
     }
 
@@ -950,5 +1103,37 @@ mod tests {
         assert!(e.msg.contains("not a number"), "{}", e.msg);
         let e = load(&ok.replace("for: 5m", "for: 5 parsecs")).unwrap_err();
         assert_eq!(e.loc.line, 6);
+    }
+
+    #[test]
+    fn exclusions_and_history() {
+        let base = "receivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n";
+        let c = load(base).unwrap();
+        assert_eq!(c.history, Duration::from_secs(3600));
+        assert!(c.exclude.file_system(Some("devtmpfs"), "/dev"));
+        assert!(c.exclude.file_system(Some("tmpfs"), "/run/user/0"));
+        assert!(!c.exclude.file_system(Some("tmpfs"), "/srv/fill"));
+        assert!(!c.exclude.file_system(None, "/"));
+        assert!(c.exclude.interface("lo") && c.exclude.interface("veth12ab") && !c.exclude.interface("eth0"));
+        assert!(c.exclude.device("sda1") && c.exclude.device("nvme0n1p2") && !c.exclude.device("nvme0n1"));
+
+        let all = format!("history: 2h\nexclude:\n  fs_types: []\n  mounts: ''\n  interfaces: 'lo'\n{base}");
+        let c = load(&all).unwrap();
+        assert_eq!(c.history, Duration::from_secs(7200));
+        assert!(!c.exclude.file_system(Some("devtmpfs"), "/dev"));
+        assert!(c.exclude.interface("lo") && !c.exclude.interface("veth0"));
+        assert!(c.exclude.device("loop0"), "devices keeps its default");
+        let other = load(&all.replace("'lo'", "'lo|eth1'")).unwrap();
+        assert_ne!(
+            c.collection_key(),
+            other.collection_key(),
+            "an exclusion change restarts the collectors"
+        );
+
+        let e = load(&format!("exclude:\n  interfaces: 'eth('\n{base}")).unwrap_err();
+        assert_eq!((e.loc.line, e.loc.col), (2, 15));
+        assert!(e.msg.contains("exclude.interfaces"), "{}", e.msg);
+        let e = load(&format!("exclude:\n  fs_type: []\n{base}")).unwrap_err();
+        assert!(e.hint.unwrap().contains("fs_types"));
     }
 }

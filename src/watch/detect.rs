@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::config::{Cmp, RuleKind};
-use super::store::Series;
+use super::store::{Series, Sym};
 
 /// Exponentially weighted mean and variance.
 #[derive(Debug, Clone, Copy, Default)]
@@ -56,10 +56,10 @@ pub fn predict_linear(points: &[(f64, f64)], at: f64) -> Option<f64> {
     Some(mv + slope * (at - mt))
 }
 
-/// Anomaly state per (rule, series key).
+/// Anomaly state per rule and series key.
 #[derive(Default)]
 pub struct Detectors {
-    ewma: HashMap<(String, String), Ewma>,
+    ewma: HashMap<String, HashMap<Sym, Ewma>>,
 }
 
 /// The outcome of evaluating a rule on a series: whether it holds, and the
@@ -73,10 +73,17 @@ pub struct Verdict {
 impl Detectors {
     /// Forget anomaly state of rules that no longer exist.
     pub fn retain_rules(&mut self, names: &[String]) {
-        self.ewma.retain(|(r, _), _| names.contains(r));
+        self.ewma.retain(|r, _| names.contains(r));
     }
 
-    pub fn eval(&mut self, rule: &str, kind: &RuleKind, key: &str, s: &Series, now: f64) -> Option<Verdict> {
+    /// Forget anomaly state of series that no longer exist.
+    pub fn retain_series(&mut self, exists: impl Fn(&str) -> bool) {
+        for m in self.ewma.values_mut() {
+            m.retain(|k, _| exists(k));
+        }
+    }
+
+    pub fn eval(&mut self, rule: &str, kind: &RuleKind, s: &Series, now: f64) -> Option<Verdict> {
         let (last_t, last_v) = s.last()?;
         match kind {
             RuleKind::Threshold(c) => Some(Verdict {
@@ -84,9 +91,10 @@ impl Detectors {
                 value: last_v,
             }),
             RuleKind::Rate { window, cmp } | RuleKind::Delta { window, cmp } => {
-                let pts: Vec<&(f64, f64)> = s.since(now - window.as_secs_f64()).collect();
-                let (first, last) = (pts.first()?, pts.last()?);
-                if pts.len() < 2 || last.0 <= first.0 {
+                let mut pts = s.since(now - window.as_secs_f64());
+                let first = pts.next()?;
+                let last = pts.last()?;
+                if last.0 <= first.0 {
                     return None;
                 }
                 let delta = last.1 - first.1;
@@ -113,10 +121,18 @@ impl Detectors {
                 warmup,
                 min_stddev,
             } => {
-                let st = self.ewma.entry((rule.to_string(), key.to_string())).or_default();
+                let per_rule = match self.ewma.get_mut(rule) {
+                    Some(m) => m,
+                    None => self.ewma.entry(rule.to_string()).or_default(),
+                };
+                let st = match per_rule.get_mut(&*s.key) {
+                    Some(st) => st,
+                    None => per_rule.entry(s.key.clone()).or_default(),
+                };
                 let mut last_z = None;
-                let fresh: Vec<(f64, f64)> = s.points.iter().filter(|p| p.0 > st.last_ts).copied().collect();
-                if fresh.is_empty() {
+                let seen = st.last_ts;
+                let mut fresh = s.points().filter(|p| p.0 > seen).peekable();
+                if fresh.peek().is_none() {
                     // Nothing new: keep the previous verdict by re-scoring without updating.
                     let sd = st.var.sqrt().max(*min_stddev);
                     let zz = (last_v - st.mean) / sd;
@@ -136,7 +152,7 @@ impl Detectors {
                 })
             }
             RuleKind::Predict { window, horizon, cmp } => {
-                let pts: Vec<(f64, f64)> = s.since(now - window.as_secs_f64()).copied().collect();
+                let pts: Vec<(f64, f64)> = s.since(now - window.as_secs_f64()).collect();
                 let pred = predict_linear(&pts, now + horizon.as_secs_f64())?;
                 Some(Verdict {
                     active: pred_test(cmp, pred),
@@ -155,7 +171,7 @@ fn pred_test(c: &Cmp, v: f64) -> bool {
 mod tests {
     use super::*;
     use crate::watch::config::{Labels, Op};
-    use crate::watch::store::Store;
+    use crate::watch::store::{Retention, Store};
     use std::time::Duration;
 
     /// Deterministic pseudo-random noise in [-1, 1] (xorshift), so counts are stable.
@@ -235,7 +251,7 @@ mod tests {
 
     #[test]
     fn rules_on_a_series() {
-        let mut st = Store::new(100, 60.0);
+        let mut st = Store::new(Retention::keep_all(100, 60.0));
         let l = Labels::new();
         for i in 0..10 {
             st.push("m", &l, 100.0 + f64::from(i), f64::from(i * 10));
@@ -243,7 +259,7 @@ mod tests {
         let s = st.series.values().next().unwrap();
         let mut d = Detectors::default();
         let gt = |v| Cmp { op: Op::Gt, value: v };
-        let t = d.eval("a", &RuleKind::Threshold(gt(85.0)), "k", s, 109.0).unwrap();
+        let t = d.eval("a", &RuleKind::Threshold(gt(85.0)), s, 109.0).unwrap();
         assert_eq!(
             t,
             Verdict {
@@ -256,7 +272,7 @@ mod tests {
             cmp: gt(9.0),
         };
         assert_eq!(
-            d.eval("b", &r, "k", s, 109.0).unwrap(),
+            d.eval("b", &r, s, 109.0).unwrap(),
             Verdict {
                 active: true,
                 value: 10.0
@@ -266,10 +282,10 @@ mod tests {
             window: Duration::from_secs(5),
             cmp: gt(60.0),
         };
-        assert!(!d.eval("c", &dl, "k", s, 109.0).unwrap().active);
+        assert!(!d.eval("c", &dl, s, 109.0).unwrap().active);
         let ab = RuleKind::Absent(Duration::from_secs(3));
-        assert!(!d.eval("d", &ab, "k", s, 111.0).unwrap().active);
-        assert!(d.eval("d", &ab, "k", s, 113.0).unwrap().active);
+        assert!(!d.eval("d", &ab, s, 111.0).unwrap().active);
+        assert!(d.eval("d", &ab, s, 113.0).unwrap().active);
         let p = RuleKind::Predict {
             window: Duration::from_secs(60),
             horizon: Duration::from_secs(2),
@@ -278,7 +294,7 @@ mod tests {
                 value: 110.0,
             },
         };
-        let v = d.eval("e", &p, "k", s, 109.0).unwrap();
+        let v = d.eval("e", &p, s, 109.0).unwrap();
         assert!(v.active && (v.value - 110.0).abs() < 1e-9, "{v:?}");
     }
 }

@@ -34,7 +34,7 @@ use collect::{now_secs, HostEvent};
 use config::{Labels, Matcher, RuleKind, WatchConfig};
 use detect::Detectors;
 use state::{ActiveSilence, AlertEngine, AlertState, NlogEntry, Observation, StepOutput};
-use store::{Db, Silence, Store};
+use store::{Db, Retention, Silence, Store};
 
 /// Exit code of `--once` when at least one alert fires.
 pub const EXIT_FIRING: i32 = 2;
@@ -184,8 +184,11 @@ impl Controller {
         let state = state_path(&a, &cfg);
         let db = Db::open(&state).map_err(AppError::Other)?;
         let inventory = crate::inventory::Inventory::load(&a.inventory)?;
-        let mut store = Store::new(cfg.ring_size, cfg.persist_every.as_secs_f64());
-        store.restore(db.load_samples(cfg.ring_size).map_err(AppError::Other)?);
+        let retention = Retention::from_config(&cfg);
+        let since = now_secs() - retention.keep_secs();
+        let mut store = Store::new(retention);
+        db.each_sample(since, |k, t, v| store.restore_point(k, t, v))
+            .map_err(AppError::Other)?;
         let alerts = db
             .load_kv("alerts")
             .map_err(AppError::Other)?
@@ -323,12 +326,8 @@ impl Controller {
         match ev {
             HostEvent::Samples { host, samples } => {
                 if let Ok(mut st) = self.store.lock() {
-                    for s in &samples {
-                        st.push(&s.name, &s.labels, now, s.value);
-                    }
-                    let mut l = Labels::new();
-                    l.insert("host".into(), host.clone());
-                    st.push("up", &l, now, 1.0);
+                    st.push_samples(&samples, now);
+                    st.push_sorted("up", &[("host", &host)], now, 1.0);
                 }
                 if let Some(h) = self.hosts.get_mut(&host) {
                     h.last_seen = now;
@@ -378,30 +377,41 @@ impl Controller {
         {
             let Ok(store) = self.store.lock() else { return };
             for rule in &cfg.rules {
-                for (key, s) in store.series.iter().filter(|(_, s)| s.name == rule.metric) {
-                    if !config::matches_all(&rule.matchers, &s.labels) {
+                for (key, s) in store.series.iter().filter(|(_, s)| *s.name == *rule.metric) {
+                    if !s.labels.matches(&rule.matchers) {
                         continue;
                     }
-                    let host = s.labels.get("host").cloned().unwrap_or_default();
+                    let host = s.labels.get("host").unwrap_or_default();
                     let stale = s
                         .last()
                         .is_none_or(|(t, _)| now - t > cfg.host_down_after.as_secs_f64());
                     let is_absent = matches!(rule.kind, RuleKind::Absent(_));
-                    if (!is_absent || !self.hosts.get(&host).is_some_and(|h| h.sampled))
-                        && (frozen_hosts.contains(&host) || (stale && !once))
+                    if (!is_absent || !self.hosts.get(host).is_some_and(|h| h.sampled))
+                        && (frozen_hosts.contains(host) || (stale && !once))
                     {
                         continue;
                     }
-                    if is_absent && !self.hosts.contains_key(&host) {
+                    if is_absent && !self.hosts.contains_key(host) {
                         continue;
                     }
-                    let Some(v) = self.detectors.eval(&rule.name, &rule.kind, key, s, now) else {
+                    let Some(v) = self.detectors.eval(&rule.name, &rule.kind, s, now) else {
                         continue;
                     };
-                    let mut labels = s.labels.clone();
+                    let mut labels = s.labels.to_labels();
                     labels.extend(rule.labels.clone());
                     labels.insert("alertname".into(), rule.name.clone());
                     labels.insert("severity".into(), rule.severity.clone());
+                    // An inactive verdict only matters to an alert in progress:
+                    // skip the templating (the bulk of a round) for the rest.
+                    if !v.active
+                        && self
+                            .engine
+                            .alerts
+                            .get(&state::fingerprint(&labels))
+                            .is_none_or(|a| a.state == AlertState::Resolved)
+                    {
+                        continue;
+                    }
                     let ctx = minijinja::Value::from(minijinja::value::Serde(json!({
                         "labels": labels,
                         "value": v.value,
@@ -423,7 +433,7 @@ impl Controller {
                         annotations,
                         value: v.value,
                         active: v.active,
-                        series: key.clone(),
+                        series: key.to_string(),
                         for_secs: rule.for_.as_secs_f64(),
                         keep_firing_secs: rule.keep_firing_for.as_secs_f64(),
                     });
@@ -540,8 +550,8 @@ impl Controller {
                     .iter()
                     .filter_map(|a| {
                         st.series
-                            .get(&a.series)
-                            .map(|s| (a.fingerprint.clone(), s.points.iter().copied().collect()))
+                            .get(a.series.as_str())
+                            .map(|s| (a.fingerprint.clone(), s.points().collect()))
                     })
                     .collect(),
                 Err(_) => BTreeMap::new(),
@@ -572,9 +582,22 @@ impl Controller {
                 Err(e) => log(format!("cannot queue a notification: {e}")),
             }
         }
-        let pending = self.store.lock().map(|mut s| s.take_pending()).unwrap_or_default();
+        let (pending, keep) = match self.store.lock() {
+            Ok(mut s) => {
+                let keep = s.retention().keep_secs();
+                // Series without a sample for a day (or longer than any
+                // window): an unmounted file system, a removed interface.
+                let pruned = s.prune(now - (keep * 2.0).max(86400.0));
+                if pruned > 0 {
+                    let st = &*s;
+                    self.detectors.retain_series(|k| st.series.contains_key(k));
+                }
+                (s.take_pending(), keep)
+            }
+            Err(_) => (Vec::new(), 0.0),
+        };
         if !pending.is_empty() {
-            if let Err(e) = self.db.write_samples(&pending, now - 7.0 * 86400.0) {
+            if let Err(e) = self.db.write_samples(&pending, now - keep) {
                 log(format!("cannot persist samples: {e}"));
             }
         }
@@ -614,6 +637,11 @@ impl Controller {
                 )
             })
             .collect();
+        let (series, samples) = self
+            .store
+            .lock()
+            .map(|s| (s.series.len(), s.sample_count()))
+            .unwrap_or_default();
         if let Ok(mut s) = self.shared.lock() {
             s.alerts = serde_json::Value::Array(alerts);
             let outbox = s.health.get("outbox").cloned().unwrap_or(serde_json::Value::Null);
@@ -624,6 +652,7 @@ impl Controller {
                 "reloads": self.reloads,
                 "lastReloadError": self.reload_error,
                 "hosts": hosts,
+                "store": {"series": series, "samples": samples},
                 "outbox": outbox,
             });
         }
@@ -646,7 +675,7 @@ impl Controller {
                 let restart = new.collection_key() != self.cfg.collection_key();
                 let new = Arc::new(new);
                 if let Ok(mut st) = self.store.lock() {
-                    st.set_limits(new.ring_size, new.persist_every.as_secs_f64());
+                    st.set_retention(Retention::from_config(&new));
                 }
                 let names: Vec<String> = new.rules.iter().map(|r| r.name.clone()).collect();
                 self.detectors.retain_rules(&names);
@@ -712,8 +741,12 @@ impl Controller {
             }
         }
         log("stopping");
-        let pending = self.store.lock().map(|mut s| s.take_pending()).unwrap_or_default();
-        let _ = self.db.write_samples(&pending, now_secs() - 7.0 * 86400.0);
+        let (pending, keep) = self
+            .store
+            .lock()
+            .map(|mut s| (s.take_pending(), s.retention().keep_secs()))
+            .unwrap_or_default();
+        let _ = self.db.write_samples(&pending, now_secs() - keep);
         Ok(0)
     }
 
@@ -848,10 +881,10 @@ fn watch_file(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<notify::Rec
 
 /// Prometheus text exposition of the newest sample of every series.
 fn exposition(st: &Store) -> String {
-    let mut by_name: HashMap<&str, Vec<(&String, f64, f64)>> = HashMap::new();
+    let mut by_name: HashMap<&str, Vec<(&str, f64, f64)>> = HashMap::new();
     for (k, s) in &st.series {
         if let Some((t, v)) = s.last() {
-            by_name.entry(s.name.as_str()).or_default().push((k, t, v));
+            by_name.entry(&s.name).or_default().push((k, t, v));
         }
     }
     let mut names: Vec<&&str> = by_name.keys().collect();

@@ -1,130 +1,429 @@
 //! Samples in bounded in-memory rings, and the SQLite state file: downsampled
 //! samples (so a restart keeps context), alerts, the notification log,
 //! silences and the notification outbox.
+//!
+//! Memory is what limits how many hosts one controller watches, so a series
+//! is kept small: its key and labels share interned strings, and its ring
+//! holds (centiseconds since the series' base time as `i32`, `f64` value):
+//! 12 bytes a sample, only for as long as a rule needs. A series that a rule
+//! watches keeps `history` (at least the longest window of its rules); any
+//! other series keeps its newest two samples (for `/metrics` and for rules
+//! added by a reload, which then fill up).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::config::Labels;
+use super::config::{Labels, Matcher, WatchConfig};
+
+/// An interned string.
+pub type Sym = Arc<str>;
+
+/// Append `name{a="b",c="d"}` to `out`; `labels` must be sorted by name.
+pub fn write_key<'a>(out: &mut String, name: &str, labels: impl Iterator<Item = (&'a str, &'a str)>) {
+    out.push_str(name);
+    out.push('{');
+    for (i, (k, v)) in labels.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '"' => out.push_str("\\\""),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out.push('}');
+}
 
 /// `name{a="b",c="d"}` with labels sorted: the identity of a series.
 pub fn series_key(name: &str, labels: &Labels) -> String {
     let mut s = String::with_capacity(name.len() + 32);
-    s.push_str(name);
-    s.push('{');
-    for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(k);
-        s.push_str("=\"");
-        s.push_str(&v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"));
-        s.push('"');
-    }
-    s.push('}');
+    write_key(&mut s, name, labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     s
 }
 
+/// A series' labels, sorted by name, names and values interned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelSet(Box<[(Sym, Sym)]>);
+
+impl LabelSet {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(name))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn matches(&self, matchers: &[Matcher]) -> bool {
+        matchers.iter().all(|m| m.matches_value(self.get(&m.name)))
+    }
+
+    pub fn to_labels(&self) -> Labels {
+        self.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+}
+
+/// How long samples stay in memory, from the configuration.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    /// Collection interval, seconds: turns a window into a number of samples.
+    pub interval: f64,
+    /// Seconds kept for series that a rule watches.
+    pub history: f64,
+    /// Upper bound of the samples of any series.
+    pub max_points: usize,
+    /// Downsampling bucket for SQLite, seconds.
+    pub persist_every: f64,
+    /// (metric, matchers, window seconds) of every rule.
+    pub rules: Vec<(String, Vec<Matcher>, f64)>,
+    /// Every series counts as watched (tests, tools).
+    pub keep_all: bool,
+}
+
+impl Retention {
+    pub fn from_config(cfg: &WatchConfig) -> Retention {
+        Retention {
+            interval: cfg.interval.as_secs_f64(),
+            history: cfg.history.as_secs_f64(),
+            max_points: cfg.ring_size,
+            persist_every: cfg.persist_every.as_secs_f64(),
+            rules: cfg
+                .rules
+                .iter()
+                .map(|r| (r.metric.clone(), r.matchers.clone(), r.kind.window().as_secs_f64()))
+                .collect(),
+            keep_all: false,
+        }
+    }
+
+    /// Every series keeps up to `points` samples, however old.
+    pub fn keep_all(points: usize, persist_every: f64) -> Retention {
+        Retention {
+            interval: 1.0,
+            history: f64::INFINITY,
+            max_points: points,
+            persist_every,
+            rules: Vec::new(),
+            keep_all: true,
+        }
+    }
+
+    /// (seconds, samples) kept for a series; seconds 0 = no time limit.
+    fn limits(&self, name: &str, labels: &LabelSet) -> (f64, usize) {
+        let max = self.max_points.max(2);
+        if self.keep_all {
+            return (0.0, max);
+        }
+        let window = self
+            .rules
+            .iter()
+            .filter(|(m, matchers, _)| m == name && labels.matches(matchers))
+            .map(|(_, _, w)| *w)
+            .fold(None, |acc: Option<f64>, w| Some(acc.unwrap_or(0.0).max(w)));
+        match window {
+            Some(w) => {
+                let secs = w.max(self.history);
+                let n = (secs / self.interval.max(0.001)).ceil() + 2.0;
+                (secs, if n.is_finite() { (n as usize).clamp(2, max) } else { max })
+            }
+            None => (0.0, 2),
+        }
+    }
+
+    /// How far back persisted samples are useful (to restore the rings).
+    pub fn keep_secs(&self) -> f64 {
+        let longest = self.rules.iter().map(|r| r.2).fold(self.history, f64::max);
+        longest + self.persist_every
+    }
+}
+
 pub struct Series {
-    pub name: String,
-    pub labels: Labels,
-    /// (unix seconds, value), oldest first.
-    pub points: VecDeque<(f64, f64)>,
+    pub key: Sym,
+    pub name: Sym,
+    pub labels: LabelSet,
+    /// Unix seconds that the timestamps count from.
+    base: f64,
+    /// Centiseconds since `base`, and values; oldest first.
+    t: VecDeque<i32>,
+    v: VecDeque<f64>,
+    /// Seconds kept (0: no time limit) and samples kept at most.
+    window: f64,
+    cap: usize,
     /// The downsampling bucket being filled: (start, sum, count).
     bucket: Option<(f64, f64, u32)>,
 }
 
 impl Series {
+    fn new(key: Sym, name: Sym, labels: LabelSet, (window, cap): (f64, usize)) -> Series {
+        Series {
+            key,
+            name,
+            labels,
+            base: f64::NAN,
+            t: VecDeque::new(),
+            v: VecDeque::new(),
+            window,
+            cap,
+            bucket: None,
+        }
+    }
+
+    fn ts(&self, c: i32) -> f64 {
+        self.base + f64::from(c) / 100.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.t.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.t.is_empty()
+    }
+
     pub fn last(&self) -> Option<(f64, f64)> {
-        self.points.back().copied()
+        Some((self.ts(*self.t.back()?), *self.v.back()?))
+    }
+
+    /// (unix seconds, value), oldest first.
+    pub fn points(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.t.iter().zip(&self.v).map(|(c, v)| (self.ts(*c), *v))
     }
 
     /// Points with a timestamp at or after `since`.
-    pub fn since(&self, since: f64) -> impl Iterator<Item = &(f64, f64)> {
-        self.points.iter().filter(move |(t, _)| *t >= since)
+    pub fn since(&self, since: f64) -> impl Iterator<Item = (f64, f64)> + '_ {
+        // Rings are in time order: skip the older part without converting it.
+        let skip = self.t.partition_point(|c| self.ts(*c) < since);
+        self.points().skip(skip)
+    }
+
+    /// Append a point, dropping what falls out of the window or the cap.
+    fn add(&mut self, ts: f64, value: f64) {
+        if self.base.is_nan() {
+            self.base = ts.floor();
+        }
+        let mut c = ((ts - self.base) * 100.0).round();
+        if c > f64::from(i32::MAX) || c < f64::from(i32::MIN) {
+            self.rebase(ts.floor());
+            c = ((ts - self.base) * 100.0).round();
+        }
+        let c = c as i32;
+        while self.t.len() >= self.cap {
+            self.t.pop_front();
+            self.v.pop_front();
+        }
+        if self.window > 0.0 {
+            let oldest = ((ts - self.window - self.base) * 100.0).floor();
+            while self.t.front().is_some_and(|&f| f64::from(f) < oldest) {
+                self.t.pop_front();
+                self.v.pop_front();
+            }
+        }
+        // Grow towards the cap without doubling past it.
+        if self.t.len() == self.t.capacity() {
+            let want = (self.t.len() * 2)
+                .max(4)
+                .min(self.cap)
+                .saturating_sub(self.t.len())
+                .max(1);
+            self.t.reserve_exact(want);
+            self.v.reserve_exact(want);
+        }
+        self.t.push_back(c);
+        self.v.push_back(value);
+    }
+
+    /// Count from a new base time; points that no longer fit are dropped
+    /// (they are over 248 days older than the newest).
+    fn rebase(&mut self, base: f64) {
+        let pts: Vec<(f64, f64)> = self.points().collect();
+        self.t.clear();
+        self.v.clear();
+        self.base = base;
+        for (t, v) in pts {
+            let c = ((t - base) * 100.0).round();
+            if c >= f64::from(i32::MIN) && c <= f64::from(i32::MAX) {
+                self.t.push_back(c as i32);
+                self.v.push_back(v);
+            }
+        }
+    }
+
+    fn set_limits(&mut self, (window, cap): (f64, usize)) {
+        self.window = window;
+        self.cap = cap;
+        while self.t.len() > cap {
+            self.t.pop_front();
+            self.v.pop_front();
+        }
+        if let (true, Some(&last)) = (window > 0.0, self.t.back()) {
+            let oldest = f64::from(last) - window * 100.0;
+            while self.t.front().is_some_and(|&f| f64::from(f) < oldest) {
+                self.t.pop_front();
+                self.v.pop_front();
+            }
+        }
+        self.t.shrink_to(cap);
+        self.v.shrink_to(cap);
     }
 }
 
 pub struct Store {
-    pub series: HashMap<String, Series>,
-    ring: usize,
-    bucket_secs: f64,
+    pub series: HashMap<Sym, Series>,
+    symbols: HashSet<Sym>,
+    retention: Retention,
     /// Downsampled points waiting to be written: (key, ts, value).
-    pending: Vec<(String, f64, f64)>,
+    pending: Vec<(Sym, f64, f64)>,
+    key_buf: String,
 }
 
 impl Store {
-    pub fn new(ring: usize, bucket_secs: f64) -> Store {
+    pub fn new(retention: Retention) -> Store {
         Store {
             series: HashMap::new(),
-            ring: ring.max(2),
-            bucket_secs: bucket_secs.max(0.001),
+            symbols: HashSet::new(),
+            retention,
             pending: Vec::new(),
+            key_buf: String::new(),
         }
     }
 
-    pub fn set_limits(&mut self, ring: usize, bucket_secs: f64) {
-        self.ring = ring.max(2);
-        self.bucket_secs = bucket_secs.max(0.001);
+    pub fn retention(&self) -> &Retention {
+        &self.retention
+    }
+
+    /// New limits (a configuration reload): every series is re-sized.
+    pub fn set_retention(&mut self, retention: Retention) {
+        self.retention = retention;
         for s in self.series.values_mut() {
-            while s.points.len() > self.ring {
-                s.points.pop_front();
+            s.set_limits(self.retention.limits(&s.name, &s.labels));
+        }
+    }
+
+    fn intern(symbols: &mut HashSet<Sym>, s: &str) -> Sym {
+        if let Some(x) = symbols.get(s) {
+            return x.clone();
+        }
+        let x: Sym = Arc::from(s);
+        symbols.insert(x.clone());
+        x
+    }
+
+    /// The series of `key` (`name{labels}` as [`series_key`] writes it),
+    /// created when new. None when the key does not parse.
+    fn series_mut(&mut self, key: &str) -> Option<&mut Series> {
+        if !self.series.contains_key(key) {
+            let (name, labels) = parse_key(key)?;
+            // The canonical key, should `key` be spelled differently.
+            let canon = series_key(&name, &labels);
+            if !self.series.contains_key(canon.as_str()) {
+                let name = Self::intern(&mut self.symbols, &name);
+                let labels = LabelSet(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (Self::intern(&mut self.symbols, k), Self::intern(&mut self.symbols, v)))
+                        .collect(),
+                );
+                let limits = self.retention.limits(&name, &labels);
+                let key: Sym = Arc::from(canon.as_str());
+                self.series.insert(key.clone(), Series::new(key, name, labels, limits));
             }
+            return self.series.get_mut(canon.as_str());
+        }
+        self.series.get_mut(key)
+    }
+
+    /// Add a sample to the series of `key`.
+    pub fn push_key(&mut self, key: &str, ts: f64, value: f64) {
+        let bucket_secs = self.retention.persist_every.max(0.001);
+        let Some(s) = self.series_mut(key) else { return };
+        s.add(ts, value);
+        let start = (ts / bucket_secs).floor() * bucket_secs;
+        let done = match &mut s.bucket {
+            Some((b, sum, n)) if *b == start => {
+                *sum += value;
+                *n += 1;
+                None
+            }
+            other => other
+                .replace((start, value, 1))
+                .map(|(b, sum, n)| (b, sum / f64::from(n))),
+        };
+        if let Some((b, avg)) = done {
+            let key = s.key.clone();
+            self.pending.push((key, b, avg));
         }
     }
 
     pub fn push(&mut self, name: &str, labels: &Labels, ts: f64, value: f64) {
-        let key = series_key(name, labels);
-        let ring = self.ring;
-        let s = self.series.entry(key.clone()).or_insert_with(|| Series {
-            name: name.to_string(),
-            labels: labels.clone(),
-            points: VecDeque::new(),
-            bucket: None,
-        });
-        if s.points.len() >= ring {
-            s.points.pop_front();
-        }
-        s.points.push_back((ts, value));
-        let start = (ts / self.bucket_secs).floor() * self.bucket_secs;
-        match &mut s.bucket {
-            Some((b, sum, n)) if *b == start => {
-                *sum += value;
-                *n += 1;
-            }
-            other => {
-                if let Some((b, sum, n)) = other.take() {
-                    self.pending.push((key, b, sum / f64::from(n)));
-                }
-                *other = Some((start, value, 1));
-            }
+        let mut buf = std::mem::take(&mut self.key_buf);
+        buf.clear();
+        write_key(&mut buf, name, labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        self.push_key(&buf, ts, value);
+        self.key_buf = buf;
+    }
+
+    /// Add a sample; `labels` sorted by name.
+    pub fn push_sorted(&mut self, name: &str, labels: &[(&str, &str)], ts: f64, value: f64) {
+        let mut buf = std::mem::take(&mut self.key_buf);
+        buf.clear();
+        write_key(&mut buf, name, labels.iter().copied());
+        self.push_key(&buf, ts, value);
+        self.key_buf = buf;
+    }
+
+    pub fn push_samples(&mut self, samples: &super::collect::Samples, ts: f64) {
+        for (k, v) in samples.iter() {
+            self.push_key(k, ts, v);
         }
     }
 
-    pub fn take_pending(&mut self) -> Vec<(String, f64, f64)> {
+    pub fn take_pending(&mut self) -> Vec<(Sym, f64, f64)> {
         std::mem::take(&mut self.pending)
     }
 
-    /// Restore rings from persisted (downsampled) points.
+    /// Forget series without a sample since `before` (an unmounted file
+    /// system, a removed interface or host). Returns how many.
+    pub fn prune(&mut self, before: f64) -> usize {
+        let n = self.series.len();
+        self.series.retain(|_, s| s.last().is_some_and(|(t, _)| t >= before));
+        let removed = n - self.series.len();
+        if removed > 0 {
+            // Symbols only the removed series used.
+            self.symbols.retain(|x| Arc::strong_count(x) > 1);
+        }
+        removed
+    }
+
+    /// Restore rings from persisted (downsampled) points, oldest first.
     pub fn restore(&mut self, rows: Vec<(String, f64, f64)>) {
         for (key, ts, v) in rows {
-            let Some((name, labels)) = parse_key(&key) else {
-                continue;
-            };
-            let ring = self.ring;
-            let s = self.series.entry(key).or_insert_with(|| Series {
-                name,
-                labels,
-                points: VecDeque::new(),
-                bucket: None,
-            });
-            if s.points.len() >= ring {
-                s.points.pop_front();
-            }
-            s.points.push_back((ts, v));
+            self.restore_point(&key, ts, v);
         }
+    }
+
+    /// Add a persisted point (not downsampled again).
+    pub fn restore_point(&mut self, key: &str, ts: f64, v: f64) {
+        if let Some(s) = self.series_mut(key) {
+            s.add(ts, v);
+        }
+    }
+
+    /// Samples held in memory (all series).
+    pub fn sample_count(&self) -> usize {
+        self.series.values().map(Series::len).sum()
     }
 }
 
@@ -178,7 +477,9 @@ impl Db {
              PRAGMA synchronous=NORMAL;
              PRAGMA busy_timeout=5000;
              CREATE TABLE IF NOT EXISTS samples(series TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL);
-             CREATE INDEX IF NOT EXISTS samples_series_ts ON samples(series, ts);
+             PRAGMA cache_size=-1024;
+             DROP INDEX IF EXISTS samples_series_ts;
+             CREATE INDEX IF NOT EXISTS samples_ts ON samples(ts);
              CREATE TABLE IF NOT EXISTS alerts(fingerprint TEXT PRIMARY KEY, data TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS nlog(group_key TEXT PRIMARY KEY, data TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS silences(id INTEGER PRIMARY KEY AUTOINCREMENT, matchers TEXT NOT NULL,
@@ -191,14 +492,16 @@ impl Db {
         Ok(Db { conn })
     }
 
-    pub fn write_samples(&mut self, rows: &[(String, f64, f64)], keep_since: f64) -> Result<(), String> {
+    /// Write downsampled points in one transaction and drop those older
+    /// than `keep_since` (an indexed range delete).
+    pub fn write_samples(&mut self, rows: &[(Sym, f64, f64)], keep_since: f64) -> Result<(), String> {
         let tx = self.conn.transaction().map_err(err)?;
         {
             let mut st = tx
                 .prepare_cached("INSERT INTO samples(series, ts, value) VALUES (?1, ?2, ?3)")
                 .map_err(err)?;
             for (k, t, v) in rows {
-                st.execute(params![k, t, v]).map_err(err)?;
+                st.execute(params![&**k, t, v]).map_err(err)?;
             }
         }
         tx.execute("DELETE FROM samples WHERE ts < ?1", params![keep_since])
@@ -206,20 +509,30 @@ impl Db {
         tx.commit().map_err(err)
     }
 
-    /// The newest `per_series` points of every series, oldest first.
-    pub fn load_samples(&self, per_series: usize) -> Result<Vec<(String, f64, f64)>, String> {
+    /// The points since `since`, oldest first, streamed to `f` (a restart
+    /// reads hundreds of thousands: none is collected in between). The only
+    /// index is on `ts`: rows arrive and leave in time order, so writes touch
+    /// the ends of the B-trees instead of a page per series.
+    pub fn each_sample(&self, since: f64, mut f: impl FnMut(&str, f64, f64)) -> Result<usize, String> {
         let mut st = self
             .conn
-            .prepare(
-                "SELECT series, ts, value FROM (SELECT series, ts, value, \
-                 ROW_NUMBER() OVER (PARTITION BY series ORDER BY ts DESC) AS rn FROM samples) \
-                 WHERE rn <= ?1 ORDER BY series, ts",
-            )
+            .prepare("SELECT series, ts, value FROM samples WHERE ts >= ?1 ORDER BY ts")
             .map_err(err)?;
-        let rows = st
-            .query_map(params![per_series as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        let mut rows = st.query(params![since]).map_err(err)?;
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(err)? {
+            let key = r.get_ref(0).map_err(err)?.as_str().map_err(|e| e.to_string())?;
+            f(key, r.get(1).map_err(err)?, r.get(2).map_err(err)?);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The points since `since`, per series oldest first.
+    pub fn load_samples(&self, since: f64) -> Result<Vec<(String, f64, f64)>, String> {
+        let mut out = Vec::new();
+        self.each_sample(since, |k, t, v| out.push((k.to_string(), t, v)))?;
+        Ok(out)
     }
 
     pub fn save_kv(&self, table: &str, key: &str, data: &str) -> Result<(), String> {
@@ -373,21 +686,27 @@ impl Db {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::watch::config::{Exclude, Matcher};
 
     #[test]
     fn ring_bound_downsampling_and_persistence() {
-        let mut st = Store::new(4, 10.0);
+        let mut st = Store::new(Retention::keep_all(4, 10.0));
         let mut l = Labels::new();
         l.insert("host".into(), "h\"1".into());
         for i in 0..25 {
             st.push("x", &l, 1000.0 + f64::from(i), f64::from(i));
         }
         let key = series_key("x", &l);
-        let s = &st.series[&key];
-        assert_eq!(s.points.len(), 4);
+        let s = &st.series[key.as_str()];
+        assert_eq!(s.len(), 4);
         assert_eq!(s.last(), Some((1024.0, 24.0)));
+        assert_eq!(
+            s.points().map(|p| p.1).collect::<Vec<_>>(),
+            vec![21.0, 22.0, 23.0, 24.0]
+        );
+        assert_eq!(s.labels.get("host"), Some("h\"1"));
         // Buckets [1000,1010) and [1010,1020) are complete: averages 4.5 and 14.5.
         let p = st.take_pending();
         assert_eq!(p.iter().map(|r| r.2).collect::<Vec<_>>(), vec![4.5, 14.5]);
@@ -396,9 +715,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut db = Db::open(&dir.path().join("s.db")).unwrap();
         db.write_samples(&p, 0.0).unwrap();
-        let mut st2 = Store::new(4, 10.0);
-        st2.restore(db.load_samples(1).unwrap());
-        assert_eq!(st2.series[&key].last(), Some((1010.0, 14.5)));
+        let mut st2 = Store::new(Retention::keep_all(4, 10.0));
+        st2.restore(db.load_samples(1005.0).unwrap());
+        assert_eq!(st2.series[key.as_str()].len(), 1);
+        assert_eq!(st2.series[key.as_str()].last(), Some((1010.0, 14.5)));
+        // Older rows are deleted on write.
+        db.write_samples(&[], 1005.0).unwrap();
+        assert_eq!(db.load_samples(0.0).unwrap().len(), 1);
 
         let id = db.enqueue("ops", "webhook", "{}", 5.0).unwrap();
         assert_eq!(db.due(4.0).unwrap().len(), 0);
@@ -407,5 +730,220 @@ mod tests {
         assert!(db.due(6.0).unwrap().is_empty());
         db.mark(id, "delivered", 9.5, None).unwrap();
         assert_eq!(db.outbox_counts().unwrap(), (0, 1, 0));
+    }
+
+    fn retention(rules: Vec<(&str, Vec<Matcher>, f64)>) -> Retention {
+        Retention {
+            interval: 10.0,
+            history: 60.0,
+            max_points: 720,
+            persist_every: 60.0,
+            rules: rules.into_iter().map(|(m, v, w)| (m.to_string(), v, w)).collect(),
+            keep_all: false,
+        }
+    }
+
+    #[test]
+    fn rings_sized_by_the_rules_that_watch_them() {
+        // A predict rule over 120 s on the root file system only.
+        let mut st = Store::new(retention(vec![("disk", vec![Matcher::eq("mount", "/")], 120.0)]));
+        for i in 0..100 {
+            let t = 1_700_000_000.25 + f64::from(i) * 10.0;
+            st.push_sorted("disk", &[("host", "h1"), ("mount", "/")], t, f64::from(i));
+            st.push_sorted("disk", &[("host", "h1"), ("mount", "/boot")], t, f64::from(i));
+            st.push_sorted("load", &[("host", "h1")], t, 0.5);
+        }
+        let root = &st.series[r#"disk{host="h1",mount="/"}"#];
+        let now = 1_700_000_000.25 + 990.0;
+        // 120 s at 10 s: the points of the last 120 s (13 of them), exact timestamps.
+        assert_eq!(root.len(), 13);
+        assert_eq!(root.points().next(), Some((now - 120.0, 87.0)));
+        assert_eq!(root.last(), Some((now, 99.0)));
+        assert_eq!(
+            root.since(now - 25.0).map(|p| p.1).collect::<Vec<_>>(),
+            vec![97.0, 98.0, 99.0]
+        );
+        // Unwatched series keep their newest two samples.
+        assert_eq!(st.series[r#"disk{host="h1",mount="/boot"}"#].len(), 2);
+        assert_eq!(st.series[r#"load{host="h1"}"#].len(), 2);
+        assert_eq!(st.sample_count(), 17);
+        // Label names and values are shared between series.
+        let a = &st.series[r#"disk{host="h1",mount="/"}"#].labels;
+        let b = &st.series[r#"load{host="h1"}"#].labels;
+        assert!(Arc::ptr_eq(&a.0[0].1, &b.0[0].1), "host value interned");
+
+        // A reload that drops the rule shrinks the ring; one on load grows it.
+        st.set_retention(retention(vec![("load", vec![], 0.0)]));
+        assert_eq!(st.series[r#"disk{host="h1",mount="/"}"#].len(), 2);
+        for i in 100..120 {
+            st.push_sorted("load", &[("host", "h1")], 1_700_000_000.25 + f64::from(i) * 10.0, 1.0);
+        }
+        // history (60 s) at 10 s.
+        assert_eq!(st.series[r#"load{host="h1"}"#].len(), 7);
+
+        // Series that stopped reporting are forgotten.
+        assert_eq!(st.prune(now + 1.0), 2);
+        assert_eq!(st.series.len(), 1);
+        assert_eq!(st.retention().keep_secs(), 120.0);
+    }
+
+    #[test]
+    fn timestamps_survive_a_rebase() {
+        let mut st = Store::new(Retention::keep_all(10, 60.0));
+        let t0 = 1_000_000.5;
+        st.push_sorted("x", &[], t0, 1.0);
+        // 300 days later: beyond the i32 centisecond range of the first base.
+        let t1 = t0 + 300.0 * 86400.0;
+        st.push_sorted("x", &[], t1, 2.0);
+        st.push_sorted("x", &[], t1 + 0.37, 3.0);
+        let s = &st.series["x{}"];
+        assert_eq!(s.points().collect::<Vec<_>>(), vec![(t1, 2.0), (t1 + 0.37, 3.0)]);
+    }
+
+    /// Counts this thread's heap bytes, for the memory benchmark below.
+    mod counting {
+        use std::alloc::{GlobalAlloc, Layout, System};
+        use std::cell::Cell;
+
+        pub struct Counting;
+        thread_local! {
+            pub static NET: Cell<isize> = const { Cell::new(0) };
+        }
+        fn add(n: isize) {
+            let _ = NET.try_with(|c| c.set(c.get() + n));
+        }
+        // SAFETY: forwards to the system allocator; only counts.
+        unsafe impl GlobalAlloc for Counting {
+            unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+                add(l.size() as isize);
+                unsafe { System.alloc(l) }
+            }
+            unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+                add(-(l.size() as isize));
+                unsafe { System.dealloc(p, l) }
+            }
+            unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+                add(new as isize - l.size() as isize);
+                unsafe { System.realloc(p, l, new) }
+            }
+        }
+        #[global_allocator]
+        static A: Counting = Counting;
+
+        pub fn net() -> isize {
+            NET.with(|c| c.get())
+        }
+    }
+
+    /// One collector block of a typical host, with the pseudo file systems,
+    /// virtual interfaces and partitions that the default exclusions drop.
+    pub(crate) fn typical_block(round: u64) -> String {
+        let c = round * 1000;
+        let mut b = String::from("@@ begin\n");
+        b += &format!(
+            "@@ stat\ncpu  {} 0 {} {} {} 0 0 0 0 0\n",
+            100 + c,
+            50 + c / 2,
+            800 + c * 3,
+            c / 10
+        );
+        b += &format!("@@ loadavg\n0.{} 0.20 0.10 1/100 123\n", round % 10);
+        b += "@@ meminfo\nMemTotal: 8000000 kB\nMemFree: 1000000 kB\n";
+        b += &format!(
+            "MemAvailable: {} kB\nSwapTotal: 1000000 kB\nSwapFree: 900000 kB\n",
+            4000000 + round
+        );
+        let mounts = [
+            ("/dev/vda1", "ext4", "/"),
+            ("/dev/vda2", "ext4", "/var"),
+            ("/dev/vdb1", "xfs", "/srv/data"),
+            ("tmpfs", "tmpfs", "/tmp"),
+            ("udev", "devtmpfs", "/dev"),
+            ("tmpfs", "tmpfs", "/dev/shm"),
+            ("tmpfs", "tmpfs", "/run"),
+            ("tmpfs", "tmpfs", "/run/lock"),
+            ("tmpfs", "tmpfs", "/run/user/1000"),
+            ("overlay", "overlay", "/var/lib/docker/overlay2/abc/merged"),
+            ("tmpfs", "tmpfs", "/sys/fs/cgroup"),
+        ];
+        for (sec, unit) in [("df", "1024-blocks"), ("dfi", "Inodes")] {
+            b += &format!("@@ {sec}\nFilesystem Type {unit} Used Available Capacity Mounted on\n");
+            for (dev, t, m) in mounts {
+                b += &format!("{dev} {t} 1000000 {} 500000 50% {m}\n", 400000 + round);
+            }
+        }
+        b += "@@ diskstats\n";
+        for d in ["vda", "vda1", "vda2", "vdb", "vdb1", "loop0", "loop1", "sr0"] {
+            b += &format!("   8 0 {d} 10 0 {} 0 20 0 {} 0 0 0 0\n", c, c * 2);
+        }
+        b += "@@ netdev\nInter-|   Receive\n face |bytes\n";
+        for i in ["lo", "eth0", "eth1", "docker0", "veth1a2b", "veth3c4d", "veth5e6f"] {
+            b += &format!("  {i}: {} 10 0 0 0 0 0 0 {} 20 0 0 0 0 0 0\n", c * 7, c * 3);
+        }
+        b += "@@ procs\n120\n@@ storage\nrpcbind 1\n@@ svc sshd\nactive\n@@ end\n";
+        b
+    }
+
+    /// The steady state of watching 100 hosts at 10 s with the rules of
+    /// bench/watch.sh: every ring full (an hour of samples). Prints the bytes
+    /// the store holds; the issue's budget for the whole controller is 50 MB.
+    #[test]
+    fn memory_of_100_hosts_with_full_rings() {
+        let rules = vec![
+            ("disk_used_pct", vec![], 0.0),
+            ("disk_used_pct", vec![], 1800.0),
+            ("load1", vec![], 0.0),
+            ("mem_used_pct", vec![], 0.0),
+        ];
+        let mut r = retention(rules);
+        r.history = 3600.0;
+        let exclude = Exclude::default();
+        let before = counting::net();
+        let mut st = Store::new(r);
+        let mut counters: Vec<crate::watch::collect::Counters> = vec![Default::default(); 100];
+        let hosts: Vec<String> = (1..=100).map(|i| format!("host{i}.example.org")).collect();
+        // 400 rounds of 10 s: more than the hour the rings hold.
+        let mut unfiltered = 0;
+        for round in 0..400u64 {
+            let block = typical_block(round);
+            let t = 1_700_000_000.0 + round as f64 * 10.0;
+            for (h, c) in hosts.iter().zip(counters.iter_mut()) {
+                let samples = crate::watch::collect::parse_block(h, &block, t, c, &exclude);
+                st.push_samples(&samples, t);
+                st.push_sorted("up", &[("host", h)], t, 1.0);
+            }
+            if round == 399 {
+                let mut c = Default::default();
+                let none = Exclude {
+                    fs_types: vec![],
+                    mounts: None,
+                    interfaces: None,
+                    devices: None,
+                };
+                crate::watch::collect::parse_block("h", &block, t, &mut c, &none);
+                unfiltered = crate::watch::collect::parse_block("h", &block, t + 10.0, &mut c, &none).len();
+            }
+            st.take_pending();
+        }
+        let held = counting::net() - before;
+        let watched = st.series.values().filter(|s| s.len() > 2).count();
+        let per_host = st.series.len() / 100;
+        eprintln!(
+            "100 hosts: {} series ({per_host} per host; {unfiltered} without the exclusions), {watched} with full \
+             rings, {} samples, store {:.2} MB ({:.0} B/series)",
+            st.series.len(),
+            st.sample_count(),
+            held as f64 / 1e6,
+            held as f64 / st.series.len() as f64
+        );
+        assert!(
+            per_host < unfiltered,
+            "{per_host} series per host, {unfiltered} unfiltered"
+        );
+        // disk_used_pct on 4 real mounts + load1 + mem_used_pct, an hour at 10 s.
+        assert_eq!(watched, 600);
+        assert!(st.series.values().all(|s| s.len() <= 362));
+        assert!(held < 8_000_000, "the store of 100 full hosts holds {held} bytes");
+        drop(counters);
     }
 }

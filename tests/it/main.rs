@@ -6,6 +6,7 @@ mod support;
 
 mod adhoc;
 mod check;
+mod differential;
 mod engine;
 mod engine_errors;
 mod fuzz;

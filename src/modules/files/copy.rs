@@ -248,8 +248,11 @@ impl Module for CopyModule {
         };
         if let Some(expected) = &p.checksum {
             if let Source::Local(path) = &one.source {
-                let data = read_local(path)?;
-                if !sha1_hex(&data).eq_ignore_ascii_case(expected) {
+                if !hash_local_async(path.clone())
+                    .await?
+                    .sha1
+                    .eq_ignore_ascii_case(expected)
+                {
                     return Err(ModuleError::Failed(format!(
                         "copy: checksum of {} does not match the expected {expected}",
                         path.display()
@@ -265,12 +268,69 @@ fn read_local(path: &Path) -> Result<Vec<u8>, ModuleError> {
     std::fs::read(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))
 }
 
+/// Local files up to this size are read into memory (diff, one-round-trip
+/// writes); larger ones are hashed streaming and uploaded streaming, so a
+/// multi-gigabyte image never sits in the controller's memory.
+const KEEP_LOCAL_BYTES: u64 = 1024 * 1024;
+
+/// The checksum and size of a local file read once, in blocks.
+struct LocalSum {
+    sha1: String,
+    size: u64,
+}
+
+fn hash_local(path: &Path) -> Result<LocalSum, ModuleError> {
+    use sha1::{Digest, Sha1};
+    use std::io::Read;
+    let fail = |e: std::io::Error| ModuleError::Failed(format!("cannot read {}: {e}", path.display()));
+    let mut f = std::fs::File::open(path).map_err(fail)?;
+    let mut hasher = Sha1::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(fail(e)),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(LocalSum {
+        sha1: remote::hex(&hasher.finalize()),
+        size,
+    })
+}
+
+/// Hashes a local file on a blocking thread (the async workers keep serving other hosts).
+async fn hash_local_async(path: PathBuf) -> Result<LocalSum, ModuleError> {
+    tokio::task::spawn_blocking(move || hash_local(&path))
+        .await
+        .map_err(|e| ModuleError::Failed(format!("hashing a local file: {e}")))?
+}
+
+/// A small local file's content, or `None` for a large one (hashed and streamed instead).
+fn read_local_if_small(path: &Path) -> Result<Option<Vec<u8>>, ModuleError> {
+    let meta = std::fs::metadata(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
+    if meta.is_file() && meta.len() > KEEP_LOCAL_BYTES {
+        Ok(None)
+    } else {
+        read_local(path).map(Some)
+    }
+}
+
 /// Copy one file: query, compare checksums, upload if different, fix attributes.
 pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOutcome, ModuleError> {
     let local_bytes = match &f.source {
         Source::Bytes(b) => Some(b.clone()),
-        Source::Local(p) => Some(read_local(p)?),
+        Source::Local(p) => read_local_if_small(p)?,
         Source::Remote(_) => None,
+    };
+    // A large local file is hashed while the host answers the query below.
+    let hashing = match (&f.source, &local_bytes) {
+        (Source::Local(p), None) => Some(tokio::spawn(hash_local_async(p.clone()))),
+        _ => None,
     };
     // 1. Query dest (and dest/basename when dest may be a directory) in one round trip.
     let mut script = remote::stat_snippet("D", &f.dest, f.follow, Some("sha1"));
@@ -296,10 +356,18 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     let out = match (&fast, &local_bytes) {
         (Some(fast_script), Some(b)) => {
             script.push_str(fast_script);
-            ctx.run_with_stdin(&script, b.clone()).await?
+            ctx.run_with_stdin(&script, b.clone()).await
         }
-        _ => ctx.run(&script).await?,
+        _ => ctx.run(&script).await,
     };
+    let large_sum = match hashing {
+        Some(h) => Some(
+            h.await
+                .map_err(|e| ModuleError::Failed(format!("hashing a local file: {e}")))??,
+        ),
+        None => None,
+    };
+    let out = out?;
     let text = out.stdout_str();
     if fast.is_some() && out.status != 0 {
         return Err(ModuleError::Failed(format!(
@@ -341,6 +409,10 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
             (r.checksum.clone().unwrap_or_default(), r.size, Some(r.mode))
         }
         (_, Some(b)) => (sha1_hex(b), b.len() as u64, f.src_mode),
+        (Source::Local(_), None) => match &large_sum {
+            Some(l) => (l.sha1.clone(), l.size, f.src_mode),
+            None => return Err(ModuleError::Failed("no source data".into())),
+        },
         (_, None) => return Err(ModuleError::Failed("no source data".into())),
     };
     if let Some(s) = &st {
@@ -426,12 +498,16 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                             false,
                         ));
                     }
-                    (_, Some(b)) => {
+                    (Source::Local(_), _) | (_, Some(_)) => {
                         if !script.is_empty() {
                             backup_file = parse_backup(&remote::run_ok(ctx, &script, "copy").await?);
                             script.clear();
                         }
-                        ctx.put_bytes(b, &tmp, &fattrs).await?;
+                        match (&f.source, &local_bytes) {
+                            (_, Some(b)) => ctx.put_bytes(b, &tmp, &fattrs).await?,
+                            (Source::Local(p), None) => ctx.put_file(p, &tmp, &fattrs).await?,
+                            _ => {}
+                        }
                     }
                     (_, None) => {}
                 }
@@ -877,6 +953,49 @@ mod tests {
 
     fn mode_of(p: &str) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn local_files_are_hashed_streaming() {
+        let d = tempfile::tempdir().unwrap();
+        let small = d.path().join("small");
+        std::fs::write(&small, b"one\n").unwrap();
+        let l = hash_local(&small).unwrap();
+        assert_eq!((l.sha1.as_str(), l.size), (sha1_hex(b"one\n").as_str(), 4));
+        assert_eq!(read_local_if_small(&small).unwrap().as_deref(), Some(&b"one\n"[..]));
+        let big = d.path().join("big");
+        let data: Vec<u8> = (0..(KEEP_LOCAL_BYTES as usize + 300_000))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&big, &data).unwrap();
+        let l = hash_local(&big).unwrap();
+        assert_eq!((l.sha1, l.size), (sha1_hex(&data), data.len() as u64));
+        assert_eq!(read_local_if_small(&big).unwrap(), None);
+        let e = hash_local(&d.path().join("missing")).err().unwrap();
+        assert!(e.to_string().contains("missing"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn large_local_file_with_validate_is_streamed_to_the_temp_file() {
+        let env = TestEnv::new();
+        let src = env.path("big.src");
+        let data: Vec<u8> = (0..(KEEP_LOCAL_BYTES as usize * 2)).map(|i| (i % 253) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let dest = env.path("big.dest");
+        let args = json!({"src": src, "dest": dest, "validate": "test -s %s"});
+        let r = env.run(&CopyModule, args.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(std::fs::read(&dest).unwrap(), data);
+        let r = env.run(&CopyModule, args, false).await.unwrap();
+        assert!(!r.changed);
+        // Without validate: streamed straight to dest; a changed byte is noticed.
+        let mut data2 = data.clone();
+        data2[KEEP_LOCAL_BYTES as usize + 7] ^= 0xff;
+        std::fs::write(&src, &data2).unwrap();
+        let args = json!({"src": src, "dest": dest});
+        assert!(env.run(&CopyModule, args.clone(), false).await.unwrap().changed);
+        assert_eq!(std::fs::read(&dest).unwrap(), data2);
+        assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
     }
 
     #[tokio::test]

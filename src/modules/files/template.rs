@@ -148,16 +148,11 @@ impl Module for TemplateModule {
             }
         }
         let path = ctx.find_local("templates", &src)?;
-        let raw = std::fs::read_to_string(&path)
-            .map_err(|e| ModuleError::Failed(format!("cannot read template {}: {e}", path.display())))?;
+        // render_file keeps the template's trailing newlines as Ansible does.
         let mut text = ctx
             .templar
             .render_file(&path, ctx.vars)
             .map_err(|e| ModuleError::Failed(e.to_string()))?;
-        // Jinja drops the template's final newline; Ansible keeps it.
-        if raw.ends_with('\n') && !text.ends_with('\n') {
-            text.push('\n');
-        }
         if newline != "\n" {
             text = text.replace("\r\n", "\n").replace('\n', newline);
         }

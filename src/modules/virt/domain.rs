@@ -76,7 +76,9 @@ its UUID and MAC addresses are kept.",
     OptionDoc::new(
         "domain_type",
         OptKind::Str,
-        "`kvm`, `qemu` (TCG emulation), or `auto`: `kvm` when the hypervisor's capabilities offer it, else `qemu`.",
+        "`kvm`, `qemu` (TCG emulation), or `auto`: `kvm` when the hypervisor's capabilities offer it and its KVM \
+can run ordinary guests (kvm_intel/kvm_amd; not kvm_pvm, not without VT-x/AMD-V), else `qemu`. `kvm` on a host \
+where KVM cannot run guests is an error that says why.",
     )
     .choices(&["auto", "kvm", "qemu"])
     .default("auto"),
@@ -528,27 +530,72 @@ async fn shutdown(virsh: &Virsh<'_>, name: &str, p: &Params) -> Result<String, M
     }
 }
 
-/// `kvm` when asked for or (auto) when the host's capabilities list it; else `qemu`.
+/// `kvm` when asked for or (auto) when the host's capabilities list it and
+/// its KVM can run ordinary guests; else `qemu` (TCG).
 async fn resolve_domain_type(virsh: &Virsh<'_>, want: Option<&str>) -> Result<String, ModuleError> {
     let want = want.unwrap_or("auto");
     if want == "qemu" {
         return Ok("qemu".into());
     }
     let caps = virsh.xml(&["capabilities"]).await?.unwrap_or_default();
-    let kvm = caps
+    let offered = caps
         .elems_named("guest")
         .flat_map(|g| g.elems_named("arch"))
         .flat_map(|a| a.elems_named("domain"))
         .any(|d| d.attr("type") == Some("kvm"));
-    match (want, kvm) {
-        (_, true) => Ok("kvm".into()),
-        ("kvm", false) => Err(ModuleError::Failed(format!(
-            "virt_domain: `domain_type: kvm` but the hypervisor {} offers no KVM (is /dev/kvm usable?); \
+    // libvirt lists kvm whenever /dev/kvm opens; whether guests can really
+    // run is a property of the host's KVM, probed on the host itself when
+    // libvirt runs there (a remote URI's capabilities are taken as they are).
+    let unusable = if offered && is_local_uri(&virsh.uri) {
+        kvm_unusable(&virsh.ctx.run(KVM_PROBE).await?.stdout_str())
+    } else if offered {
+        None
+    } else {
+        Some("libvirt's capabilities offer no kvm domain type".to_string())
+    };
+    match (want, unusable) {
+        (_, None) => Ok("kvm".into()),
+        ("kvm", Some(why)) => Err(ModuleError::Failed(format!(
+            "virt_domain: `domain_type: kvm` but KVM cannot run guests on {}: {why}; \
              use `domain_type: qemu` (TCG emulation) or `auto`",
             virsh.ctx.host
         ))),
         _ => Ok("qemu".into()),
     }
+}
+
+fn is_local_uri(uri: &str) -> bool {
+    matches!(uri, "qemu:///system" | "qemu:///session") || uri.starts_with("qemu:///") || !uri.contains("://")
+}
+
+/// Lists the host's KVM modules and the CPU's virtualisation flags.
+const KVM_PROBE: &str = "if [ -e /dev/kvm ]; then echo 'KVM|dev'; fi\n\
+for m in /sys/module/kvm_*; do [ -d \"$m\" ] && echo \"KVM|mod|${m##*/}\"; done\n\
+grep -m1 -o -w -E 'vmx|svm' /proc/cpuinfo 2>/dev/null | sed 's/^/KVM|cpu|/'\n\
+exit 0\n";
+
+/// Why the host's KVM cannot run ordinary (unmodified) guests, from
+/// [`KVM_PROBE`]'s output; `None` when it can.
+fn kvm_unusable(probe: &str) -> Option<String> {
+    let lines: Vec<&str> = probe.lines().filter_map(|l| l.strip_prefix("KVM|")).collect();
+    let has = |l: &str| lines.contains(&l);
+    if !has("dev") {
+        return Some("the host has no /dev/kvm".into());
+    }
+    if has("mod|kvm_intel") || has("mod|kvm_amd") {
+        return None;
+    }
+    if has("mod|kvm_pvm") {
+        return Some(
+            "its KVM is kvm_pvm (pagetable-based virtualisation, nested in a VM without VT-x/AMD-V), \
+             which runs only PVM-enabled guest kernels"
+                .into(),
+        );
+    }
+    if !has("cpu|vmx") && !has("cpu|svm") {
+        return Some("the CPU offers neither VT-x (vmx) nor AMD-V (svm)".into());
+    }
+    None
 }
 
 /// A new domain's fixed parts; [`apply_params`] fills in the rest.
@@ -996,6 +1043,34 @@ mod tests {
     fn params(v: Value) -> Params {
         let Value::Object(m) = v else { panic!() };
         parse_params(&DOC, m).unwrap()
+    }
+
+    #[test]
+    fn kvm_is_used_only_where_it_runs_ordinary_guests() {
+        // Hardware KVM (Intel, AMD): used.
+        assert_eq!(kvm_unusable("KVM|dev\nKVM|mod|kvm_intel\nKVM|cpu|vmx\n"), None);
+        assert_eq!(kvm_unusable("KVM|dev\nKVM|mod|kvm_amd\nKVM|cpu|svm\n"), None);
+        // KVM built in without a module directory, CPU flags present: used.
+        assert_eq!(kvm_unusable("KVM|dev\nKVM|cpu|vmx\n"), None);
+        // This CI machine: a Firecracker VM whose /dev/kvm is kvm_pvm, no vmx.
+        let why = kvm_unusable("KVM|dev\nKVM|mod|kvm_pvm\n").unwrap();
+        assert!(why.contains("kvm_pvm"), "{why}");
+        // No device, or no hardware support.
+        assert!(kvm_unusable("").unwrap().contains("no /dev/kvm"));
+        assert!(kvm_unusable("KVM|dev\n").unwrap().contains("neither VT-x"));
+        // Noise from the shell is ignored.
+        assert_eq!(kvm_unusable("motd\nKVM|dev\nKVM|mod|kvm_amd\n"), None);
+    }
+
+    #[test]
+    fn kvm_probe_reads_this_machine() {
+        // The probe script runs under sh and reports what it sees, whatever the host.
+        let out = std::process::Command::new("sh").arg("-c").arg(KVM_PROBE).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(text.contains("KVM|dev"), std::path::Path::new("/dev/kvm").exists(), "{text}");
+        let intel = std::path::Path::new("/sys/module/kvm_intel").is_dir();
+        assert_eq!(text.contains("KVM|mod|kvm_intel"), intel, "{text}");
     }
 
     #[test]
