@@ -623,3 +623,132 @@ fn check_install_writes_and_removes_a_crontab_entry() {
     assert_eq!(read("out3"), "5 5 * * * /bin/true # keep me\n");
     assert_eq!(read("out4"), "bad: 5\n");
 }
+
+/// A SysV service for the service-drift check (logs every call, so the test
+/// can prove check mode only queried it).
+const DEMO_INIT: &str = r#"#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          rigger-drift
+# Required-Start:
+# Required-Stop:
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: rigger drift test daemon
+### END INIT INFO
+PIDFILE=/tmp/rigger-drift.pid
+LOG=/tmp/rigger-drift.calls
+running() { [ -f $PIDFILE ] && kill -0 "$(cat $PIDFILE)" 2>/dev/null; }
+echo "$1" >> $LOG
+case "$1" in
+  start) running || { setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > $PIDFILE; } ;;
+  stop) running && kill "$(cat $PIDFILE)"; rm -f $PIDFILE ;;
+  restart) "$0" stop; "$0" start ;;
+  status) running ;;
+  *) exit 3 ;;
+esac
+"#;
+
+/// Package and service drift on an overlay-root host (the machine's own
+/// packages and services are never touched): a removed package and a stopped
+/// service are reported as drift with their diffs, exit 2, and the host
+/// stays exactly as it was (package still absent, service never started).
+#[test]
+fn check_reports_package_and_service_drift_without_fixing_it() {
+    let hosts = TestHosts::with_overlay_root(1);
+    let dir = hosts.dir().to_path_buf();
+    // A local .deb, built on the controller (the host sees the same path).
+    let root = dir.join("pkg");
+    fs::create_dir_all(root.join("DEBIAN")).unwrap();
+    fs::create_dir_all(root.join("usr/share/rigger-drift")).unwrap();
+    fs::write(
+        root.join("DEBIAN/control"),
+        "Package: rigger-drift\nVersion: 1.0\nArchitecture: all\nMaintainer: rigger <t@example.invalid>\n\
+         Description: rigger drift test package\n",
+    )
+    .unwrap();
+    fs::write(root.join("usr/share/rigger-drift/version"), "1.0\n").unwrap();
+    let deb = dir.join("rigger-drift_1.0_all.deb");
+    let built = Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&root)
+        .arg(&deb)
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    fs::write(dir.join("rigger-drift.init"), DEMO_INIT).unwrap();
+    let site = dir.join("system.yml");
+    fs::write(
+        &site,
+        format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n\
+             \x20   - name: init script\n      copy: {{src: {init}, dest: /etc/init.d/rigger-drift, mode: '0755'}}\n\
+             \x20   - name: drift package\n      apt: {{deb: {deb}}}\n\
+             \x20   - name: drift service\n      service: {{name: rigger-drift, state: started}}\n",
+            init = dir.join("rigger-drift.init").display(),
+            deb = deb.display()
+        ),
+    )
+    .unwrap();
+    let site = site.display().to_string();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let db = dir.join("check.db").display().to_string();
+    let ssh = |cmd: &str| String::from_utf8_lossy(&hosts.ssh(0, cmd).stdout).into_owned();
+
+    let (code, out, err) = rigger(&["run", &site, "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(ssh("dpkg-query -W -f='${db:Status-Abbrev}' rigger-drift").starts_with("ii"));
+    assert!(
+        !Path::new("/usr/share/rigger-drift").exists(),
+        "installed on the machine itself"
+    );
+    let args = check_args(&inv, &kh, &db, &[&site, "--format", "json"]);
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 0, "converged host is in sync:\n{out}\n{err}");
+
+    // Drift: the package is removed and the service stopped behind rigger's back.
+    ssh("dpkg -r rigger-drift >/dev/null 2>&1; /etc/init.d/rigger-drift stop; : > /tmp/rigger-drift.calls");
+    assert!(!ssh("dpkg-query -W -f='${db:Status-Abbrev}' rigger-drift 2>/dev/null").starts_with("ii"));
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 2, "drift exit code:\n{out}\n{err}");
+    let r = json(&out);
+    let h = host(&r, "host1");
+    assert_eq!(h["status"], "drifted", "{h}");
+    let task = |name: &str| {
+        h["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == name)
+            .unwrap_or_else(|| panic!("no task {name} in {h}"))
+            .clone()
+    };
+    assert_eq!(task("init script")["status"], "ok");
+    for t in ["drift package", "drift service"] {
+        assert_eq!(task(t)["status"], "drifted", "{t}: {}", task(t));
+    }
+    let diff = |name: &str| task(name)["diff"].to_string();
+    let pkg = &task("drift package")["diff"][0];
+    assert_eq!(
+        (pkg["before"].as_str(), pkg["after"].as_str()),
+        (Some("rigger-drift: not installed\n"), Some("rigger-drift: 1.0\n")),
+        "exact package diff: {pkg}"
+    );
+    let svc = diff("drift service");
+    assert!(
+        svc.contains("stopped") && svc.contains("started"),
+        "service diff: {svc}"
+    );
+
+    // Nothing was fixed: the package is still absent, the service was only asked for its status.
+    assert!(!ssh("dpkg-query -W -f='${db:Status-Abbrev}' rigger-drift 2>/dev/null").starts_with("ii"));
+    let calls = ssh("cat /tmp/rigger-drift.calls");
+    assert!(
+        calls.lines().all(|l| l == "status"),
+        "check mode only queried the service: {calls:?}"
+    );
+    assert_eq!(
+        ssh("/etc/init.d/rigger-drift status && echo running || echo stopped").trim(),
+        "stopped"
+    );
+}
