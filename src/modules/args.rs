@@ -176,6 +176,41 @@ fn parse_mode_literal(s: &str) -> bool {
     })
 }
 
+/// A required argument (run-time check for values that only a template
+/// produced): Ansible's "missing required argument" message.
+pub fn required<T: Clone>(module: &str, name: &str, v: &Option<T>) -> Result<T, super::ModuleError> {
+    v.clone()
+        .ok_or_else(|| super::ModuleError::Args(format!("{module}: missing required argument: {name}")))
+}
+
+/// One of `choices` (run-time check for templated values), with Ansible's message.
+pub fn choice<'a>(module: &str, name: &str, v: &'a str, choices: &[&str]) -> Result<&'a str, super::ModuleError> {
+    if choices.contains(&v) {
+        Ok(v)
+    } else {
+        Err(super::ModuleError::Args(format!(
+            "{module}: {name} must be one of: {}; got {v}",
+            choices.join(", ")
+        )))
+    }
+}
+
+/// `state: present | absent` (default present) as a boolean.
+pub fn present_absent(module: &str, state: Option<&str>) -> Result<bool, super::ModuleError> {
+    Ok(choice(module, "state", state.unwrap_or("present"), &["absent", "present"])? == "present")
+}
+
+/// Fails when both options of a pair are set, with Ansible's message.
+pub fn exclusive(module: &str, a: (&str, bool), b: (&str, bool)) -> Result<(), super::ModuleError> {
+    if a.1 && b.1 {
+        return Err(super::ModuleError::Args(format!(
+            "{module}: parameters are mutually exclusive: {}|{}",
+            a.0, b.0
+        )));
+    }
+    Ok(())
+}
+
 /// Ansible's boolean spellings.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {

@@ -5,7 +5,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::super::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use super::super::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, required, Mode};
 use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -290,14 +290,8 @@ impl Module for Assemble {
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let src = p
-            .src
-            .clone()
-            .ok_or_else(|| ModuleError::Args("assemble: missing required argument: src".into()))?;
-        let dest = p
-            .dest
-            .clone()
-            .ok_or_else(|| ModuleError::Args("assemble: missing required argument: dest".into()))?;
+        let src = required("assemble", "src", &p.src)?;
+        let dest = required("assemble", "dest", &p.dest)?;
         check_validate(p.validate.as_deref())?;
         let regexp = p
             .regexp

@@ -5,7 +5,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::super::args::{de_bool, de_opt_mode, de_opt_string, Mode};
+use super::super::args::{de_bool, de_opt_mode, de_opt_string, exclusive, present_absent, required, Mode};
 use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -250,24 +250,13 @@ impl Module for BlockInFile {
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = p
-            .path
-            .clone()
-            .ok_or_else(|| ModuleError::Args("blockinfile: missing required argument: path".into()))?;
-        let present = match p.state.as_deref().unwrap_or("present") {
-            "present" => true,
-            "absent" => false,
-            other => {
-                return Err(ModuleError::Args(format!(
-                    "blockinfile: state must be one of: absent, present; got {other}"
-                )))
-            }
-        };
-        if p.insertafter.is_some() && p.insertbefore.is_some() {
-            return Err(ModuleError::Args(
-                "blockinfile: parameters are mutually exclusive: insertbefore|insertafter".into(),
-            ));
-        }
+        let path = required("blockinfile", "path", &p.path)?;
+        let present = present_absent("blockinfile", p.state.as_deref())?;
+        exclusive(
+            "blockinfile",
+            ("insertbefore", p.insertbefore.is_some()),
+            ("insertafter", p.insertafter.is_some()),
+        )?;
         check_validate(p.validate.as_deref())?;
         let (ins_aft, ins_bef) = match (p.insertafter.as_deref(), p.insertbefore.as_deref()) {
             (None, None) => (Some("EOF"), None),

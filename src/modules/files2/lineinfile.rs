@@ -5,7 +5,7 @@ use regex::bytes::{Captures, Regex};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::super::args::{de_bool, de_opt_mode, de_opt_string, Mode};
+use super::super::args::{de_bool, de_opt_mode, de_opt_string, exclusive, present_absent, required, Mode};
 use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -330,34 +330,23 @@ impl Module for LineInFile {
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = p
-            .path
-            .clone()
-            .ok_or_else(|| ModuleError::Args("lineinfile: missing required argument: path".into()))?;
-        let state_present = match p.state.as_deref().unwrap_or("present") {
-            "present" => true,
-            "absent" => false,
-            other => {
-                return Err(ModuleError::Args(format!(
-                    "lineinfile: state must be one of: absent, present; got {other}"
-                )))
-            }
-        };
-        if p.insertafter.is_some() && p.insertbefore.is_some() {
-            return Err(ModuleError::Args(
-                "lineinfile: parameters are mutually exclusive: insertbefore|insertafter".into(),
-            ));
-        }
-        if p.regexp.is_some() && p.search_string.is_some() {
-            return Err(ModuleError::Args(
-                "lineinfile: parameters are mutually exclusive: regexp|search_string".into(),
-            ));
-        }
-        if p.backrefs && p.search_string.is_some() {
-            return Err(ModuleError::Args(
-                "lineinfile: parameters are mutually exclusive: backrefs|search_string".into(),
-            ));
-        }
+        let path = required("lineinfile", "path", &p.path)?;
+        let state_present = present_absent("lineinfile", p.state.as_deref())?;
+        exclusive(
+            "lineinfile",
+            ("insertbefore", p.insertbefore.is_some()),
+            ("insertafter", p.insertafter.is_some()),
+        )?;
+        exclusive(
+            "lineinfile",
+            ("regexp", p.regexp.is_some()),
+            ("search_string", p.search_string.is_some()),
+        )?;
+        exclusive(
+            "lineinfile",
+            ("backrefs", p.backrefs),
+            ("search_string", p.search_string.is_some()),
+        )?;
         check_validate(p.validate.as_deref())?;
         let regexp = p
             .regexp

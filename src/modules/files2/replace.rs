@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::super::args::{de_bool, de_opt_mode, de_opt_string, Mode};
+use super::super::args::{de_bool, de_opt_mode, de_opt_string, required, Mode};
 use super::super::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -206,14 +206,8 @@ impl Module for Replace {
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = p
-            .path
-            .clone()
-            .ok_or_else(|| ModuleError::Args("replace: missing required argument: path".into()))?;
-        let regexp = p
-            .regexp
-            .clone()
-            .ok_or_else(|| ModuleError::Args("replace: missing required argument: regexp".into()))?;
+        let path = required("replace", "path", &p.path)?;
+        let regexp = required("replace", "regexp", &p.regexp)?;
         let enc_name = p.encoding.clone().unwrap_or_else(|| "utf-8".into());
         let enc = Encoding::parse(&enc_name)
             .ok_or_else(|| ModuleError::Args(format!("replace: unsupported encoding `{enc_name}`")))?;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::super::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, de_string_list, Mode};
+use super::super::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, de_string_list, exclusive, required, Mode};
 use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -262,19 +262,13 @@ impl Module for Unarchive {
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let src = p
-            .src
-            .clone()
-            .ok_or_else(|| ModuleError::Args("unarchive: missing required argument: src".into()))?;
-        let dest = p
-            .dest
-            .clone()
-            .ok_or_else(|| ModuleError::Args("unarchive: missing required argument: dest".into()))?;
-        if p.remote_src.is_some() && p.copy.is_some() {
-            return Err(ModuleError::Args(
-                "unarchive: parameters are mutually exclusive: copy|remote_src".into(),
-            ));
-        }
+        let src = required("unarchive", "src", &p.src)?;
+        let dest = required("unarchive", "dest", &p.dest)?;
+        exclusive(
+            "unarchive",
+            ("copy", p.copy.is_some()),
+            ("remote_src", p.remote_src.is_some()),
+        )?;
         let remote_src = p.remote_src.unwrap_or(false) || p.copy == Some(false);
         if src.contains("://") {
             return Err(ModuleError::Args(format!(
