@@ -11,10 +11,10 @@
 # command line asks for an answer file (kickstart `inst.ks=hd:LABEL=OEMDRV:/ks.cfg`,
 # autoinstall `autoinstall ds=nocloud` with a cidata CD, preseed
 # `preseed/file=/preseed.cfg` inside the initrd), it prints
-# `TINY-GUEST: answer-kind=KIND` and `TINY-GUEST: answer=<first line>`, then
-# "installs" by writing a boot sector to the first disk (vda or sda) that
-# prints `TINY-DISK: installed answer=<first line>` on the serial port and
-# powers the machine off, and powers off itself.
+# `TINY-GUEST: answer-kind=KIND` and `TINY-GUEST: answer=<first line>` (after
+# a `#cloud-config` header), then "installs" by writing a boot sector to the
+# first disk (vda or sda) that prints `TINY-DISK: installed answer=<first line>`
+# on the serial port and halts, and powers off itself.
 #
 #   scripts/tiny-guest.sh [OUT_DIR]     default /var/tmp/rigger-tiny-guest
 set -euo pipefail
@@ -90,7 +90,8 @@ if [ -n "$kind" ]; then
         autoinstall) d=$(find_cd /user-data) && answer=/mnt/user-data && echo "TINY-GUEST: answer file on $d" ;;
     esac
     if [ -n "$answer" ] && [ -f "$answer" ]; then
-        line=$(head -n1 "$answer" | tr -d '\r' | cut -c1-100)
+        # The first line that is not the `#cloud-config` header.
+        line=$(grep -v '^#cloud-config' "$answer" | head -n1 | tr -d '\r' | cut -c1-100)
         echo "TINY-GUEST: answer=$line"
         disk=
         for i in $(seq 1 50); do
@@ -98,9 +99,10 @@ if [ -n "$kind" ]; then
             sleep 0.2
         done
         if [ -n "$disk" ]; then
-            # A boot sector: print the message on COM1, then ACPI power-off (PIIX4 PM at 0x600).
-            { printf '\372\374\061\300\216\330\276\036\174\272\370\003\254\204\300\164\003\356\353\370'
-              printf '\272\004\006\270\000\040\357\364\353\375'
+            # A boot sector (real mode, loaded at 0x7c00): cli; cld; ds=0; si=msg (0x7c17);
+            # dx=0x3f8 (COM1); print bytes up to the NUL; then hlt forever (the OS "runs").
+            { printf '\372\374\061\300\216\330\276\027\174\272\370\003\254\204\300\164\003\356\353\370'
+              printf '\364\353\375'
               printf 'TINY-DISK: installed answer=%s\r\n\000' "$line"; } >/tmp/mbr
             dd if=/tmp/mbr of=$disk bs=480 count=1 conv=notrunc,sync 2>/dev/null
             printf '\125\252' | dd of=$disk bs=1 seek=510 conv=notrunc 2>/dev/null
