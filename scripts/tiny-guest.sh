@@ -40,7 +40,7 @@ dpkg-deb -x ./*.deb kernel
 kver=$(ls kernel/lib/modules)
 mods=kernel/lib/modules/$kver/kernel
 
-mkdir -p root/bin root/mod root/proc root/sys root/dev root/mnt
+mkdir -p root/bin root/mod root/proc root/sys root/dev root/mnt root/tmp
 cp "$BUSYBOX" root/bin/busybox
 for m in drivers/scsi/scsi_common.ko drivers/scsi/scsi_mod.ko drivers/ata/libata.ko drivers/ata/ata_piix.ko \
     drivers/cdrom/cdrom.ko drivers/scsi/sr_mod.ko fs/isofs/isofs.ko drivers/scsi/sd_mod.ko \
@@ -104,10 +104,12 @@ if [ -n "$kind" ]; then
             { printf '\372\374\061\300\216\330\276\027\174\272\370\003\254\204\300\164\003\356\353\370'
               printf '\364\353\375'
               printf 'TINY-DISK: installed answer=%s\r\n\000' "$line"; } >/tmp/mbr
-            dd if=/tmp/mbr of=$disk bs=480 count=1 conv=notrunc,sync 2>/dev/null
-            printf '\125\252' | dd of=$disk bs=1 seek=510 conv=notrunc 2>/dev/null
-            sync
-            echo "TINY-GUEST: installed on $disk"
+            if dd if=/tmp/mbr of=$disk bs=480 count=1 conv=notrunc,sync 2>/dev/null &&
+                printf '\125\252' | dd of=$disk bs=1 seek=510 conv=notrunc 2>/dev/null && sync; then
+                echo "TINY-GUEST: installed on $disk"
+            else
+                echo "TINY-GUEST: writing to $disk failed"
+            fi
         else
             echo "TINY-GUEST: no disk to install on"
         fi

@@ -146,7 +146,10 @@ fn provisions_storage_network_and_two_vms_end_to_end() {
         let (_, xml) = virsh(&["dumpxml", &format!("{env}-{vm}")]);
         let hw_kvm = Path::new("/sys/module/kvm_intel").is_dir() || Path::new("/sys/module/kvm_amd").is_dir();
         let dtype = if hw_kvm { "kvm" } else { "qemu" };
-        assert!(xml.contains(&format!("<domain type='{dtype}'")), "auto chose {dtype}:\n{xml}");
+        assert!(
+            xml.contains(&format!("<domain type='{dtype}'")),
+            "auto chose {dtype}:\n{xml}"
+        );
         assert!(
             xml.contains(&format!("{vm}-data.qcow2")),
             "data disk from the storage pool:\n{xml}"

@@ -575,7 +575,7 @@ fn installs_from_an_iso(kind: &str, kernel: &str, initrd: &str, template: &str) 
         vm_install_poll: 2
         vm_wait: serial
         vm_ready_marker: "TINY-DISK: installed"
-        vm_ready_timeout: 180
+        vm_ready_timeout: 60
 "#,
         role = role.display()
     );
@@ -591,7 +591,10 @@ fn installs_from_an_iso(kind: &str, kernel: &str, initrd: &str, template: &str) 
     let media = dir.join(format!("pool/{dom}-install"));
     let iso_kernel = std::fs::read(dir.join("iso").join(kernel)).unwrap();
     let iso_initrd = std::fs::read(dir.join("iso").join(initrd)).unwrap();
-    assert!(std::fs::read(media.join("vmlinuz")).unwrap() == iso_kernel, "kernel from the ISO");
+    assert!(
+        std::fs::read(media.join("vmlinuz")).unwrap() == iso_kernel,
+        "kernel from the ISO"
+    );
     let used_initrd = std::fs::read(media.join("initrd")).unwrap();
     if kind == "preseed" {
         assert!(
@@ -603,17 +606,23 @@ fn installs_from_an_iso(kind: &str, kernel: &str, initrd: &str, template: &str) 
     }
     // ...and read the answer file rigger rendered, then installed on the disk.
     let install_log = std::fs::read_to_string(dir.join(format!("pool/{dom}-install-console.log"))).unwrap();
-    assert!(install_log.contains(&format!("TINY-GUEST: answer-kind={kind}")), "{install_log}");
+    assert!(
+        install_log.contains(&format!("TINY-GUEST: answer-kind={kind}")),
+        "{install_log}"
+    );
     assert!(
         install_log.contains(&format!("TINY-GUEST: answer={answer_line}")),
         "the guest read the rendered answer file:\n{install_log}"
     );
-    assert!(install_log.contains("TINY-GUEST: installed on /dev/vda"), "{install_log}");
+    assert!(
+        install_log.contains("TINY-GUEST: installed on /dev/vda"),
+        "{install_log}"
+    );
 
     // The marker is on the disk image.
     let raw = dir.join("disk.raw");
     let conv = Command::new("qemu-img")
-        .args(["convert", "-O", "raw"])
+        .args(["convert", "-U", "-O", "raw"]) // -U: the domain runs
         .arg(dir.join(format!("pool/{dom}.qcow2")))
         .arg(&raw)
         .output()

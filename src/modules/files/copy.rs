@@ -312,7 +312,8 @@ async fn hash_local_async(path: PathBuf) -> Result<LocalSum, ModuleError> {
 
 /// A small local file's content, or `None` for a large one (hashed and streamed instead).
 fn read_local_if_small(path: &Path) -> Result<Option<Vec<u8>>, ModuleError> {
-    let meta = std::fs::metadata(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
     if meta.is_file() && meta.len() > KEEP_LOCAL_BYTES {
         Ok(None)
     } else {

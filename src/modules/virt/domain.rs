@@ -77,8 +77,8 @@ its UUID and MAC addresses are kept.",
 `pc`) and creates the domain's NVRAM file from its template; needs OVMF on the hypervisor (Debian/Ubuntu: \
 `ovmf`, RHEL: `edk2-ovmf`). `state: absent` removes the NVRAM file too.",
     )
-        .choices(&["bios", "uefi"])
-        .default("bios"),
+    .choices(&["bios", "uefi"])
+    .default("bios"),
     OptionDoc::new(
         "domain_type",
         OptKind::Str,
@@ -1087,10 +1087,18 @@ mod tests {
     #[test]
     fn kvm_probe_reads_this_machine() {
         // The probe script runs under sh and reports what it sees, whatever the host.
-        let out = std::process::Command::new("sh").arg("-c").arg(KVM_PROBE).output().unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(KVM_PROBE)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(text.contains("KVM|dev"), std::path::Path::new("/dev/kvm").exists(), "{text}");
+        assert_eq!(
+            text.contains("KVM|dev"),
+            std::path::Path::new("/dev/kvm").exists(),
+            "{text}"
+        );
         let intel = std::path::Path::new("/sys/module/kvm_intel").is_dir();
         assert_eq!(text.contains("KVM|mod|kvm_intel"), intel, "{text}");
     }

@@ -231,7 +231,11 @@ impl Module for VirtInstallMediaModule {
                     ctx.host
                 )
             } else {
-                format!("virt_install_media: extracting the installer from {}: {}", p.iso, err.trim())
+                format!(
+                    "virt_install_media: extracting the installer from {}: {}",
+                    p.iso,
+                    err.trim()
+                )
             };
             return Err(ModuleError::Failed(msg));
         }
