@@ -410,9 +410,6 @@ const UEFI: &str = r#"
 - hosts: host1
   gather_facts: false
   tasks:
-    - cloud_init_seed:
-        path: "{{ dir }}/seed.iso"
-        hostname: "{{ guest_name }}"
     - virt_domain:
         name: "{{ p }}-uefi"
         domain_type: qemu
@@ -421,7 +418,6 @@ const UEFI: &str = r#"
         kernel: "{{ guest }}/vmlinuz"
         initrd: "{{ guest }}/initrd.gz"
         cmdline: console=ttyS0 panic=-1
-        cdroms: [{ path: "{{ dir }}/seed.iso" }]
         serial_log: "{{ dir }}/console.log"
         graphics: none
         state: "{{ vm_state }}"
@@ -429,7 +425,9 @@ const UEFI: &str = r#"
 
 /// `firmware: uefi`: libvirt picks OVMF and makes an NVRAM file; the tiny guest
 /// boots under OVMF by direct kernel boot (~20 s under TCG here); `state:
-/// absent` removes the NVRAM file with the domain.
+/// absent` removes the NVRAM file with the domain. No seed CD: under OVMF on
+/// `pc` the tiny guest's ata_piix finds no IDE CD-ROM (seen here: the ports
+/// are probed, no device shows up), and its cloud kernel has no AHCI for q35.
 #[test]
 fn uefi_domain_gets_ovmf_and_nvram_boots_and_is_removed_with_its_nvram() {
     if skip_vm_boot() {
@@ -463,7 +461,7 @@ fn uefi_domain_gets_ovmf_and_nvram_boots_and_is_removed_with_its_nvram() {
 
     // Defined: libvirt resolved the firmware to OVMF with an NVRAM file.
     let out = ok_run(&hosts, "uefi.yml", UEFI, &["-e", &vars("present")]);
-    assert_eq!(changed(&out), 2, "{out}");
+    assert_eq!(changed(&out), 1, "{out}");
     let (_, xml) = virsh(&["dumpxml", "--inactive", &dom]);
     assert!(xml.contains("<os firmware='efi'>"), "{xml}");
     let loader = xml
@@ -488,15 +486,11 @@ fn uefi_domain_gets_ovmf_and_nvram_boots_and_is_removed_with_its_nvram() {
     let start = Instant::now();
     let out = ok_run(&hosts, "uefi.yml", UEFI, &["-e", &vars("running")]);
     assert_eq!(changed(&out), 1, "{out}");
-    let text = wait_for(
-        &dir.join("console.log"),
-        "TINY-GUEST: local-hostname=",
-        Duration::from_secs(240),
-    );
+    let text = wait_for(&dir.join("console.log"), "TINY-GUEST: booted", Duration::from_secs(180));
     eprintln!("UEFI guest reported in {:?}", start.elapsed());
     assert!(
-        text.contains(&format!("TINY-GUEST: local-hostname={name}")),
-        "the guest booted under UEFI and read its seed:\n{text}"
+        text.contains("EFI stub:") && text.contains("TINY-GUEST: booted"),
+        "the kernel was started by OVMF (EFI stub) and the guest booted:\n{text}"
     );
     assert!(Path::new(&nvram).is_file(), "NVRAM file {nvram} exists");
 
