@@ -685,11 +685,7 @@ async fn apply_params(virsh: &Virsh<'_>, p: &Params, dom: &mut Elem, fresh: bool
         for (key, val) in [("kernel", &p.kernel), ("initrd", &p.initrd), ("cmdline", &p.cmdline)] {
             match val.as_deref() {
                 // Empty: no direct kernel boot (e.g. boot the installed disk after an install).
-                Some("") => {
-                    if os.child(key).is_some() {
-                        os.remove_children(key);
-                    }
-                }
+                Some("") => os.remove_children(key),
                 Some(v) if os.child_text(key).as_deref() != Some(v) => os.child_or_add(key).set_text(v),
                 _ => {}
             }
