@@ -508,16 +508,22 @@ fn uefi_domain_gets_ovmf_and_nvram_boots_and_is_removed_with_its_nvram() {
 /// distribution's paths). The guest reads the answer file rigger rendered,
 /// "installs" a boot sector on its disk that prints a marker, and powers off;
 /// the role then boots the domain from that disk.
-fn installs_from_an_iso(kind: &str, kernel: &str, initrd: &str, template: &str) {
+///
+/// With `uefi`, the install runs under OVMF (preseed only: the tiny guest sees
+/// no IDE CD-ROM under OVMF, and a preseed answer is in the initrd) and the
+/// domain is left shut off: OVMF has no CSM to run the "installed" BIOS boot
+/// sector.
+fn installs_from_an_iso(kind: &str, kernel: &str, initrd: &str, template: &str, uefi: bool) {
     if skip_vm_boot() {
         return;
     }
     require_libvirt();
     let guest = tiny_guest();
     let pid = std::process::id();
-    let p = format!("rit{pid}{}", &kind[..2]);
-    let dom = format!("{p}-{kind}");
-    let dir = PathBuf::from(format!("/var/tmp/rigger-it-iso-{kind}-{pid}"));
+    let tag = if uefi { format!("{kind}-uefi") } else { kind.to_string() };
+    let p = format!("rit{pid}{}{}", &kind[..2], if uefi { "u" } else { "" });
+    let dom = format!("{p}-{tag}");
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-iso-{tag}-{pid}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("iso")).unwrap();
     let _cleanup = Cleanup {
@@ -567,17 +573,26 @@ fn installs_from_an_iso(kind: &str, kernel: &str, initrd: &str, template: &str) 
         vm_iso_cmdline: console=ttyS0 panic=-1
         vm_install_timeout: 300
         vm_install_poll: 2
-        vm_wait: serial
         vm_ready_marker: "TINY-DISK: installed"
         vm_ready_timeout: 60
-"#,
-        role = role.display()
+{extra}"#,
+        role = role.display(),
+        extra = if uefi {
+            "        vm_firmware: uefi\n        vm_state: present\n        vm_wait: none\n"
+        } else {
+            "        vm_wait: serial\n"
+        }
     );
     let hosts = TestHosts::new(1);
     let vars = format!("{{\"p\": \"{p}\", \"dom\": \"{dom}\", \"dir\": \"{}\"}}", dir.display());
     let start = Instant::now();
     let out = ok_run(&hosts, "iso.yml", &yaml, &["-e", &vars]);
-    eprintln!("{kind}: installed and booted from disk in {:?}", start.elapsed());
+    let what = if uefi {
+        "installed"
+    } else {
+        "installed and booted from disk"
+    };
+    eprintln!("{tag}: {what} in {:?}", start.elapsed());
     assert!(changed(&out) >= 5, "{out}");
     let answer_line = format!("# {kind} for {dom}, rendered by rigger");
 
@@ -633,17 +648,29 @@ fn installs_from_an_iso(kind: &str, kernel: &str, initrd: &str, template: &str) 
     // The domain now boots from its disk: no kernel, no install media; it runs
     // the "installed system", which printed its marker (the role waited for it).
     let (_, xml) = virsh(&["dumpxml", "--inactive", &dom]);
+    if uefi {
+        assert!(
+            xml.contains("<os firmware='efi'>") && xml.contains("<nvram"),
+            "still UEFI with its NVRAM:\n{xml}"
+        );
+    }
     for gone in ["<kernel>", "<initrd>", "<cmdline>", "device='cdrom'", "installer.iso"] {
         assert!(!xml.contains(gone), "{gone} removed:\n{xml}");
     }
     assert!(xml.contains("<boot order='1'/>"), "boots from the disk:\n{xml}");
     let (_, st) = virsh(&["domstate", &dom]);
-    assert_eq!(st.trim(), "running");
-    let console = std::fs::read_to_string(dir.join(format!("pool/{dom}-console.log"))).unwrap();
-    assert!(
-        console.contains(&format!("TINY-DISK: installed answer={answer_line}")),
-        "booted the installed disk:\n{console}"
-    );
+    if uefi {
+        assert_eq!(st.trim(), "shut off");
+    } else {
+        assert_eq!(st.trim(), "running");
+    }
+    if !uefi {
+        let console = std::fs::read_to_string(dir.join(format!("pool/{dom}-console.log"))).unwrap();
+        assert!(
+            console.contains(&format!("TINY-DISK: installed answer={answer_line}")),
+            "booted the installed disk:\n{console}"
+        );
+    }
 
     // Installed: a second run changes nothing and does not reinstall.
     let out = ok_run(&hosts, "iso.yml", &yaml, &["-e", &vars]);
@@ -658,7 +685,8 @@ fn iso_install_with_a_kickstart_answer_file() {
         "kickstart",
         "images/pxeboot/vmlinuz",
         "images/pxeboot/initrd.img",
-        "# kickstart for {{ vm_name }}, rendered by rigger\ntext\nreboot --eject\n",
+        "# kickstart for {{ vm_name }}, rendered by rigger\ntext\npoweroff\n",
+        false,
     );
 }
 
@@ -669,6 +697,7 @@ fn iso_install_with_a_preseed_answer_file() {
         "install.amd/vmlinuz",
         "install.amd/initrd.gz",
         "# preseed for {{ vm_name }}, rendered by rigger\nd-i debian-installer/exit/poweroff boolean true\n",
+        false,
     );
 }
 
@@ -679,5 +708,17 @@ fn iso_install_with_an_autoinstall_answer_file() {
         "casper/vmlinuz",
         "casper/initrd",
         "#cloud-config\n# autoinstall for {{ vm_name }}, rendered by rigger\nautoinstall:\n  version: 1\n  shutdown: poweroff\n",
+        false,
+    );
+}
+
+#[test]
+fn iso_install_under_uefi_keeps_ovmf_and_nvram() {
+    installs_from_an_iso(
+        "preseed",
+        "install.amd/vmlinuz",
+        "install.amd/initrd.gz",
+        "# preseed for {{ vm_name }}, rendered by rigger\nd-i debian-installer/exit/poweroff boolean true\n",
+        true,
     );
 }
