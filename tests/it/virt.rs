@@ -722,3 +722,104 @@ fn iso_install_under_uefi_keeps_ovmf_and_nvram() {
         true,
     );
 }
+
+/// `virt_install_media` without a VM: check mode changes nothing; a missing
+/// ISO, a missing file inside it, and a hypervisor without any ISO reader are
+/// errors that say what to do.
+#[test]
+fn install_media_check_mode_and_errors() {
+    let pid = std::process::id();
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-media-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("iso/install.amd")).unwrap();
+    let _cleanup = Cleanup {
+        domains: vec![],
+        networks: vec![],
+        pools: vec![],
+        dir: dir.clone(),
+    };
+    std::fs::write(dir.join("iso/install.amd/vmlinuz"), "kernel\n").unwrap();
+    std::fs::write(dir.join("iso/install.amd/initrd.gz"), "initrd\n").unwrap();
+    let made = Command::new("genisoimage")
+        .args(["-quiet", "-R", "-J", "-o"])
+        .arg(dir.join("installer.iso"))
+        .arg(dir.join("iso"))
+        .output()
+        .expect("run genisoimage");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    // A PATH with the shell tools the extraction needs, but no ISO reader.
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["sh", "mktemp", "cat", "cmp", "head", "wc", "chmod", "mv", "mkdir", "rm"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} not found"));
+        std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+    }
+    let yaml = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - virt_install_media:
+        iso: "{{ iso }}"
+        dest: "{{ dir }}/media"
+        kernel: "{{ kernel | default(omit) }}"
+        answer_kind: kickstart
+        answer: "text\npoweroff\n"
+      environment: "{{ env | default({}) }}"
+      register: m
+    - debug: { msg: "CMDLINE={{ m.cmdline }}" }
+"#;
+    let hosts = TestHosts::new(1);
+    let d = dir.display().to_string();
+    let vars = |extra: &str| format!("{{\"dir\": \"{d}\", \"iso\": \"{d}/installer.iso\"{extra}}}");
+
+    let out = ok_run(&hosts, "media.yml", yaml, &["-e", &vars(""), "--check", "--diff"]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(out.contains("media/vmlinuz"), "the diff names the files:\n{out}");
+    assert!(out.contains("inst.ks=hd:LABEL=OEMDRV:/ks.cfg"), "{out}");
+    assert!(!dir.join("media").exists(), "check mode wrote nothing");
+
+    let out = ok_run(&hosts, "media.yml", yaml, &["-e", &vars("")]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("media/vmlinuz")).unwrap(), "kernel\n");
+    assert_eq!(std::fs::read_to_string(dir.join("media/initrd")).unwrap(), "initrd\n");
+    let iso = Command::new("isoinfo")
+        .args(["-d", "-i"])
+        .arg(dir.join("media/answer.iso"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&iso.stdout).contains("Volume id: OEMDRV"));
+    let out = ok_run(&hosts, "media.yml", yaml, &["-e", &vars("")]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    let (code, out, err) = play(
+        &hosts,
+        "media.yml",
+        yaml,
+        &["-e", &vars(""), "-e", "{\"iso\": \"/nonexistent.iso\"}"],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        format!("{out}{err}").contains("/nonexistent.iso does not exist"),
+        "{out}{err}"
+    );
+    let (code, out, err) = play(
+        &hosts,
+        "media.yml",
+        yaml,
+        &["-e", &vars(", \"kernel\": \"casper/vmlinuz\"")],
+    );
+    assert_ne!(code, 0);
+    assert!(format!("{out}{err}").contains("no casper/vmlinuz in"), "{out}{err}");
+    let env = format!(", \"env\": {{\"PATH\": \"{}\"}}", bin.display());
+    let (code, out, err) = play(&hosts, "media.yml", yaml, &["-e", &vars(&env)]);
+    assert_ne!(code, 0);
+    let text = format!("{out}{err}");
+    assert!(
+        text.contains("no tool to read ISO images on host1") && text.contains("libarchive-tools"),
+        "{text}"
+    );
+}
