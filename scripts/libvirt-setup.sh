@@ -13,7 +13,9 @@
 # debian.sources: never hard-code a mirror.
 set -euo pipefail
 
-PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils genisoimage dnsmasq-base iptables)
+# genisoimage: seed/answer ISOs (and isoinfo); libarchive-tools: bsdtar, which
+# extracts an installer's kernel/initrd from its ISO; ovmf: UEFI firmware.
+PKGS=(libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils genisoimage libarchive-tools ovmf dnsmasq-base iptables)
 # The tiny test guest: a Debian kernel + busybox-static initramfs (cpio, gzip).
 GUEST_PKGS=(busybox-static cpio)
 STATE_DIR=${RIGGER_LIBVIRT_STATE:-/var/tmp/rigger-libvirt}

@@ -1,8 +1,8 @@
 //! libvirt modules against the real libvirtd/QEMU of this machine, reached by
 //! rigger only over SSH (the test host is an sshd on loopback whose commands
 //! run `virsh -c qemu:///system`). Needs `scripts/libvirt-setup.sh` (run by
-//! scripts/test-deps.sh). The guest-boot test takes ~30 s under TCG; skip it
-//! with `RIGGER_SKIP_VM_BOOT=1`.
+//! scripts/test-deps.sh). The guest-boot tests (cloud-init seed, UEFI, ISO
+//! installs) take ~30-90 s each under TCG; skip them with `RIGGER_SKIP_VM_BOOT=1`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,7 +47,10 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         for d in &self.domains {
             virsh(&["destroy", d]);
-            virsh(&["undefine", d]);
+            // --nvram: a UEFI domain cannot be undefined without it.
+            if !virsh(&["undefine", "--nvram", d]).0 {
+                virsh(&["undefine", d]);
+            }
         }
         for n in &self.networks {
             virsh(&["net-destroy", n]);
@@ -300,13 +303,8 @@ fn wait_for(path: &Path, needle: &str, timeout: Duration) -> String {
     }
 }
 
-#[test]
-fn boots_a_tcg_guest_that_reads_its_cloud_init_seed() {
-    if std::env::var_os("RIGGER_SKIP_VM_BOOT").is_some() {
-        eprintln!("skipped: RIGGER_SKIP_VM_BOOT is set");
-        return;
-    }
-    require_libvirt();
+/// The tiny guest's directory (vmlinuz, initrd.gz), built once and cached.
+fn tiny_guest() -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let built = Command::new(root.join("scripts/tiny-guest.sh"))
         .output()
@@ -316,7 +314,24 @@ fn boots_a_tcg_guest_that_reads_its_cloud_init_seed() {
         "tiny guest build failed: {}",
         String::from_utf8_lossy(&built.stderr)
     );
-    let guest = String::from_utf8_lossy(&built.stdout).trim().to_string();
+    String::from_utf8_lossy(&built.stdout).trim().to_string()
+}
+
+fn skip_vm_boot() -> bool {
+    let skip = std::env::var_os("RIGGER_SKIP_VM_BOOT").is_some();
+    if skip {
+        eprintln!("skipped: RIGGER_SKIP_VM_BOOT is set");
+    }
+    skip
+}
+
+#[test]
+fn boots_a_tcg_guest_that_reads_its_cloud_init_seed() {
+    if skip_vm_boot() {
+        return;
+    }
+    require_libvirt();
+    let guest = tiny_guest();
     let pid = std::process::id();
     let p = format!("rit{pid}");
     let dir = PathBuf::from(format!("/var/tmp/rigger-it-boot-{pid}"));
@@ -389,4 +404,422 @@ fn domain_type_auto_uses_kvm_only_where_it_works() {
         );
         assert!(!virsh(&["dominfo", &format!("{name}-kvm")]).0, "nothing defined");
     }
+}
+
+const UEFI: &str = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - virt_domain:
+        name: "{{ p }}-uefi"
+        domain_type: qemu
+        firmware: uefi
+        memory: 256
+        kernel: "{{ guest }}/vmlinuz"
+        initrd: "{{ guest }}/initrd.gz"
+        cmdline: console=ttyS0 panic=-1
+        serial_log: "{{ dir }}/console.log"
+        graphics: none
+        state: "{{ vm_state }}"
+"#;
+
+/// `firmware: uefi`: libvirt picks OVMF and makes an NVRAM file; the tiny guest
+/// boots under OVMF by direct kernel boot (~20 s under TCG here); `state:
+/// absent` removes the NVRAM file with the domain. No seed CD: under OVMF on
+/// `pc` the tiny guest's ata_piix finds no IDE CD-ROM (seen here: the ports
+/// are probed, no device shows up), and its cloud kernel has no AHCI for q35.
+#[test]
+fn uefi_domain_gets_ovmf_and_nvram_boots_and_is_removed_with_its_nvram() {
+    if skip_vm_boot() {
+        return;
+    }
+    require_libvirt();
+    assert!(
+        Path::new("/usr/share/qemu/firmware/60-edk2-x86_64.json").exists(),
+        "no OVMF firmware descriptor: run scripts/libvirt-setup.sh (it installs ovmf)"
+    );
+    let guest = tiny_guest();
+    let pid = std::process::id();
+    let p = format!("rit{pid}");
+    let dom = format!("{p}-uefi");
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-uefi-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup {
+        domains: vec![dom.clone()],
+        networks: vec![],
+        pools: vec![],
+        dir: dir.clone(),
+    };
+    let hosts = TestHosts::new(1);
+    let name = format!("uefi-{pid}");
+    let vars = |state: &str| {
+        format!(
+            "{{\"p\": \"{p}\", \"dir\": \"{}\", \"guest\": \"{guest}\", \"guest_name\": \"{name}\", \"vm_state\": \"{state}\"}}",
+            dir.display()
+        )
+    };
+
+    // Defined: libvirt resolved the firmware to OVMF with an NVRAM file.
+    let out = ok_run(&hosts, "uefi.yml", UEFI, &["-e", &vars("present")]);
+    assert_eq!(changed(&out), 1, "{out}");
+    let (_, xml) = virsh(&["dumpxml", "--inactive", &dom]);
+    assert!(xml.contains("<os firmware='efi'>"), "{xml}");
+    let loader = xml
+        .lines()
+        .find(|l| l.contains("<loader"))
+        .unwrap_or_else(|| panic!("a <loader>:\n{xml}"));
+    assert!(loader.contains("/usr/share/OVMF/OVMF_CODE"), "OVMF picked:\n{xml}");
+    let nvram = xml
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            l.starts_with("<nvram")
+                .then(|| l.rsplit_once("'>")?.1.strip_suffix("</nvram>").map(String::from))
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("an <nvram> path:\n{xml}"));
+    assert!(nvram.ends_with(&format!("{dom}_VARS.fd")), "{nvram}");
+    let out = ok_run(&hosts, "uefi.yml", UEFI, &["-e", &vars("present")]);
+    assert_eq!(changed(&out), 0, "the resolved firmware is not a change:\n{out}");
+
+    // Boots the tiny guest under OVMF.
+    let start = Instant::now();
+    let out = ok_run(&hosts, "uefi.yml", UEFI, &["-e", &vars("running")]);
+    assert_eq!(changed(&out), 1, "{out}");
+    let text = wait_for(&dir.join("console.log"), "TINY-GUEST: booted", Duration::from_secs(180));
+    eprintln!("UEFI guest reported in {:?}", start.elapsed());
+    assert!(
+        text.contains("EFI stub:") && text.contains("TINY-GUEST: booted"),
+        "the kernel was started by OVMF (EFI stub) and the guest booted:\n{text}"
+    );
+    assert!(Path::new(&nvram).is_file(), "NVRAM file {nvram} exists");
+
+    // Removed with its NVRAM file.
+    let out = ok_run(&hosts, "uefi.yml", UEFI, &["-e", &vars("absent")]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(!virsh(&["dominfo", &dom]).0, "domain undefined");
+    assert!(!Path::new(&nvram).exists(), "NVRAM file {nvram} removed");
+    let out = ok_run(&hosts, "uefi.yml", UEFI, &["-e", &vars("absent")]);
+    assert_eq!(changed(&out), 0, "{out}");
+}
+
+/// The virt_install role's ISO install with each answer-file kind, against a
+/// fake installer ISO made from the tiny guest (its kernel and initrd at the
+/// distribution's paths). The guest reads the answer file rigger rendered,
+/// "installs" a boot sector on its disk that prints a marker, and powers off;
+/// the role then boots the domain from that disk.
+///
+/// With `uefi`, the install runs under OVMF (preseed only: the tiny guest sees
+/// no IDE CD-ROM under OVMF, and a preseed answer is in the initrd) and the
+/// domain is left shut off: OVMF has no CSM to run the "installed" BIOS boot
+/// sector.
+fn installs_from_an_iso(kind: &str, kernel: &str, initrd: &str, template: &str, uefi: bool) {
+    if skip_vm_boot() {
+        return;
+    }
+    require_libvirt();
+    let guest = tiny_guest();
+    let pid = std::process::id();
+    let tag = if uefi { format!("{kind}-uefi") } else { kind.to_string() };
+    let p = format!("rit{pid}{}{}", &kind[..2], if uefi { "u" } else { "" });
+    let dom = format!("{p}-{tag}");
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-iso-{tag}-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("iso")).unwrap();
+    let _cleanup = Cleanup {
+        domains: vec![dom.clone()],
+        networks: vec![],
+        pools: vec![format!("{p}-pool")],
+        dir: dir.clone(),
+    };
+    // The fake installer ISO.
+    for (src, at) in [("vmlinuz", kernel), ("initrd.gz", initrd)] {
+        let to = dir.join("iso").join(at);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(Path::new(&guest).join(src), &to).unwrap();
+    }
+    let iso = dir.join("installer.iso");
+    let made = Command::new("genisoimage")
+        .args(["-quiet", "-R", "-J", "-V", "TINY_INSTALLER", "-o"])
+        .arg(&iso)
+        .arg(dir.join("iso"))
+        .output()
+        .expect("run genisoimage");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    std::fs::write(dir.join("answer.j2"), template).unwrap();
+
+    let role = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/provision/roles/virt_install");
+    let yaml = format!(
+        r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - virt_pool: {{ name: "{{{{ p }}}}-pool", path: "{{{{ dir }}}}/pool", state: active }}
+    - include_role:
+        name: {role}
+      vars:
+        vm_name: "{{{{ dom }}}}"
+        vm_pool: "{{{{ p }}}}-pool"
+        vm_pool_dir: "{{{{ dir }}}}/pool"
+        vm_network: ""
+        vm_disk_size: 16M
+        vm_memory: 192
+        vm_domain_type: qemu
+        vm_install_iso: "{{{{ dir }}}}/installer.iso"
+        vm_iso_kernel: {kernel}
+        vm_iso_initrd: {initrd}
+        vm_answer_kind: {kind}
+        vm_answer_template: "{{{{ dir }}}}/answer.j2"
+        vm_iso_cmdline: console=ttyS0 panic=-1
+        vm_install_timeout: 300
+        vm_install_poll: 2
+        vm_ready_marker: "TINY-DISK: installed"
+        vm_ready_timeout: 60
+{extra}"#,
+        role = role.display(),
+        extra = if uefi {
+            "        vm_firmware: uefi\n        vm_state: present\n        vm_wait: none\n"
+        } else {
+            "        vm_wait: serial\n"
+        }
+    );
+    let hosts = TestHosts::new(1);
+    let vars = format!("{{\"p\": \"{p}\", \"dom\": \"{dom}\", \"dir\": \"{}\"}}", dir.display());
+    let start = Instant::now();
+    let out = ok_run(&hosts, "iso.yml", &yaml, &["-e", &vars]);
+    let what = if uefi {
+        "installed"
+    } else {
+        "installed and booted from disk"
+    };
+    eprintln!("{tag}: {what} in {:?}", start.elapsed());
+    assert!(changed(&out) >= 5, "{out}");
+    let answer_line = format!("# {kind} for {dom}, rendered by rigger");
+
+    // The installer booted the kernel and initrd extracted from the ISO...
+    let media = dir.join(format!("pool/{dom}-install"));
+    let iso_kernel = std::fs::read(dir.join("iso").join(kernel)).unwrap();
+    let iso_initrd = std::fs::read(dir.join("iso").join(initrd)).unwrap();
+    assert!(
+        std::fs::read(media.join("vmlinuz")).unwrap() == iso_kernel,
+        "kernel from the ISO"
+    );
+    let used_initrd = std::fs::read(media.join("initrd")).unwrap();
+    if kind == "preseed" {
+        assert!(
+            used_initrd.starts_with(&iso_initrd) && used_initrd.len() > iso_initrd.len(),
+            "the ISO's initrd with preseed.cfg appended"
+        );
+    } else {
+        assert!(used_initrd == iso_initrd, "initrd from the ISO");
+    }
+    // ...and read the answer file rigger rendered, then installed on the disk.
+    let install_log = std::fs::read_to_string(dir.join(format!("pool/{dom}-install-console.log"))).unwrap();
+    assert!(
+        install_log.contains(&format!("TINY-GUEST: answer-kind={kind}")),
+        "{install_log}"
+    );
+    assert!(
+        install_log.contains(&format!("TINY-GUEST: answer={answer_line}")),
+        "the guest read the rendered answer file:\n{install_log}"
+    );
+    assert!(
+        install_log.contains("TINY-GUEST: installed on /dev/vda"),
+        "{install_log}"
+    );
+
+    // The marker is on the disk image.
+    let raw = dir.join("disk.raw");
+    let conv = Command::new("qemu-img")
+        .args(["convert", "-U", "-O", "raw"]) // -U: the domain runs
+        .arg(dir.join(format!("pool/{dom}.qcow2")))
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(conv.status.success(), "{}", String::from_utf8_lossy(&conv.stderr));
+    let disk = std::fs::read(&raw).unwrap();
+    let mbr = String::from_utf8_lossy(&disk[..512]);
+    assert!(
+        mbr.contains(&format!("TINY-DISK: installed answer={answer_line}")),
+        "{mbr:?}"
+    );
+    assert_eq!(&disk[510..512], &[0x55, 0xaa], "a boot sector");
+
+    // The domain now boots from its disk: no kernel, no install media; it runs
+    // the "installed system", which printed its marker (the role waited for it).
+    let (_, xml) = virsh(&["dumpxml", "--inactive", &dom]);
+    if uefi {
+        assert!(
+            xml.contains("<os firmware='efi'>") && xml.contains("<nvram"),
+            "still UEFI with its NVRAM:\n{xml}"
+        );
+    }
+    for gone in ["<kernel>", "<initrd>", "<cmdline>", "device='cdrom'", "installer.iso"] {
+        assert!(!xml.contains(gone), "{gone} removed:\n{xml}");
+    }
+    assert!(xml.contains("<boot order='1'/>"), "boots from the disk:\n{xml}");
+    let (_, st) = virsh(&["domstate", &dom]);
+    if uefi {
+        assert_eq!(st.trim(), "shut off");
+    } else {
+        assert_eq!(st.trim(), "running");
+    }
+    if !uefi {
+        let console = std::fs::read_to_string(dir.join(format!("pool/{dom}-console.log"))).unwrap();
+        assert!(
+            console.contains(&format!("TINY-DISK: installed answer={answer_line}")),
+            "booted the installed disk:\n{console}"
+        );
+    }
+
+    // Installed: a second run changes nothing and does not reinstall.
+    let out = ok_run(&hosts, "iso.yml", &yaml, &["-e", &vars]);
+    assert_eq!(changed(&out), 0, "{out}");
+    let again = std::fs::read_to_string(dir.join(format!("pool/{dom}-install-console.log"))).unwrap();
+    assert_eq!(again, install_log, "the installer did not run again");
+}
+
+#[test]
+fn iso_install_with_a_kickstart_answer_file() {
+    installs_from_an_iso(
+        "kickstart",
+        "images/pxeboot/vmlinuz",
+        "images/pxeboot/initrd.img",
+        "# kickstart for {{ vm_name }}, rendered by rigger\ntext\npoweroff\n",
+        false,
+    );
+}
+
+#[test]
+fn iso_install_with_a_preseed_answer_file() {
+    installs_from_an_iso(
+        "preseed",
+        "install.amd/vmlinuz",
+        "install.amd/initrd.gz",
+        "# preseed for {{ vm_name }}, rendered by rigger\nd-i debian-installer/exit/poweroff boolean true\n",
+        false,
+    );
+}
+
+#[test]
+fn iso_install_with_an_autoinstall_answer_file() {
+    installs_from_an_iso(
+        "autoinstall",
+        "casper/vmlinuz",
+        "casper/initrd",
+        "#cloud-config\n# autoinstall for {{ vm_name }}, rendered by rigger\nautoinstall:\n  version: 1\n  shutdown: poweroff\n",
+        false,
+    );
+}
+
+#[test]
+fn iso_install_under_uefi_keeps_ovmf_and_nvram() {
+    installs_from_an_iso(
+        "preseed",
+        "install.amd/vmlinuz",
+        "install.amd/initrd.gz",
+        "# preseed for {{ vm_name }}, rendered by rigger\nd-i debian-installer/exit/poweroff boolean true\n",
+        true,
+    );
+}
+
+/// `virt_install_media` without a VM: check mode changes nothing; a missing
+/// ISO, a missing file inside it, and a hypervisor without any ISO reader are
+/// errors that say what to do.
+#[test]
+fn install_media_check_mode_and_errors() {
+    let pid = std::process::id();
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-media-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("iso/install.amd")).unwrap();
+    let _cleanup = Cleanup {
+        domains: vec![],
+        networks: vec![],
+        pools: vec![],
+        dir: dir.clone(),
+    };
+    std::fs::write(dir.join("iso/install.amd/vmlinuz"), "kernel\n").unwrap();
+    std::fs::write(dir.join("iso/install.amd/initrd.gz"), "initrd\n").unwrap();
+    let made = Command::new("genisoimage")
+        .args(["-quiet", "-R", "-J", "-o"])
+        .arg(dir.join("installer.iso"))
+        .arg(dir.join("iso"))
+        .output()
+        .expect("run genisoimage");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    // A PATH with the shell tools the extraction needs, but no ISO reader.
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["sh", "mktemp", "cat", "cmp", "head", "wc", "chmod", "mv", "mkdir", "rm"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .unwrap_or_else(|| panic!("{tool} not found"));
+        std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+    }
+    let yaml = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - virt_install_media:
+        iso: "{{ iso }}"
+        dest: "{{ dir }}/media"
+        kernel: "{{ kernel | default(omit) }}"
+        answer_kind: kickstart
+        answer: "text\npoweroff\n"
+      environment: "{{ env | default({}) }}"
+      register: m
+    - debug: { msg: "CMDLINE={{ m.cmdline }}" }
+"#;
+    let hosts = TestHosts::new(1);
+    let d = dir.display().to_string();
+    let vars = |extra: &str| format!("{{\"dir\": \"{d}\", \"iso\": \"{d}/installer.iso\"{extra}}}");
+
+    let out = ok_run(&hosts, "media.yml", yaml, &["-e", &vars(""), "--check", "--diff"]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(out.contains("media/vmlinuz"), "the diff names the files:\n{out}");
+    assert!(out.contains("inst.ks=hd:LABEL=OEMDRV:/ks.cfg"), "{out}");
+    assert!(!dir.join("media").exists(), "check mode wrote nothing");
+
+    let out = ok_run(&hosts, "media.yml", yaml, &["-e", &vars("")]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("media/vmlinuz")).unwrap(), "kernel\n");
+    assert_eq!(std::fs::read_to_string(dir.join("media/initrd")).unwrap(), "initrd\n");
+    let iso = Command::new("isoinfo")
+        .args(["-d", "-i"])
+        .arg(dir.join("media/answer.iso"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&iso.stdout).contains("Volume id: OEMDRV"));
+    let out = ok_run(&hosts, "media.yml", yaml, &["-e", &vars("")]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    let (code, out, err) = play(
+        &hosts,
+        "media.yml",
+        yaml,
+        &["-e", &vars(""), "-e", "{\"iso\": \"/nonexistent.iso\"}"],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        format!("{out}{err}").contains("/nonexistent.iso does not exist"),
+        "{out}{err}"
+    );
+    let (code, out, err) = play(
+        &hosts,
+        "media.yml",
+        yaml,
+        &["-e", &vars(", \"kernel\": \"casper/vmlinuz\"")],
+    );
+    assert_ne!(code, 0);
+    assert!(format!("{out}{err}").contains("no casper/vmlinuz in"), "{out}{err}");
+    let env = format!(", \"env\": {{\"PATH\": \"{}\"}}", bin.display());
+    let (code, out, err) = play(&hosts, "media.yml", yaml, &["-e", &vars(&env)]);
+    assert_ne!(code, 0);
+    let text = format!("{out}{err}");
+    assert!(
+        text.contains("no tool to read ISO images on host1") && text.contains("libarchive-tools"),
+        "{text}"
+    );
 }

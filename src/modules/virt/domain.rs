@@ -70,9 +70,15 @@ its UUID and MAC addresses are kept.",
         "maximum",
         "custom",
     ]),
-    OptionDoc::new("firmware", OptKind::Str, "Firmware.")
-        .choices(&["bios", "uefi"])
-        .default("bios"),
+    OptionDoc::new(
+        "firmware",
+        OptKind::Str,
+        "Firmware. `uefi` sets `<os firmware='efi'>`: libvirt picks an OVMF build (without secure boot on \
+`pc`) and creates the domain's NVRAM file from its template; needs OVMF on the hypervisor (Debian/Ubuntu: \
+`ovmf`, RHEL: `edk2-ovmf`). `state: absent` removes the NVRAM file too.",
+    )
+    .choices(&["bios", "uefi"])
+    .default("bios"),
     OptionDoc::new(
         "domain_type",
         OptKind::Str,
@@ -109,7 +115,8 @@ keeps the MAC libvirt gave it on later runs.",
     OptionDoc::new(
         "kernel",
         OptKind::Path,
-        "Direct kernel boot: kernel image path on the hypervisor.",
+        "Direct kernel boot: kernel image path on the hypervisor. An empty string removes \
+direct kernel boot from the definition (as do empty `initrd` and `cmdline` for theirs).",
     ),
     OptionDoc::new("initrd", OptKind::Path, "Direct kernel boot: initrd path."),
     OptionDoc::new("cmdline", OptKind::Str, "Direct kernel boot: kernel command line."),
@@ -676,10 +683,11 @@ async fn apply_params(virsh: &Virsh<'_>, p: &Params, dom: &mut Elem, fresh: bool
             _ => {}
         }
         for (key, val) in [("kernel", &p.kernel), ("initrd", &p.initrd), ("cmdline", &p.cmdline)] {
-            if let Some(v) = val {
-                if os.child_text(key).as_deref() != Some(v.as_str()) {
-                    os.child_or_add(key).set_text(v.clone());
-                }
+            match val.as_deref() {
+                // Empty: no direct kernel boot (e.g. boot the installed disk after an install).
+                Some("") => os.remove_children(key),
+                Some(v) if os.child_text(key).as_deref() != Some(v) => os.child_or_add(key).set_text(v),
+                _ => {}
             }
         }
     }
@@ -821,9 +829,19 @@ async fn apply_params(virsh: &Virsh<'_>, p: &Params, dom: &mut Elem, fresh: bool
             );
         }
     }
+    // Per-device boot order and <os><boot dev=.../> exclude each other; libvirt
+    // adds the latter to a definition without the former (e.g. after direct kernel boot).
+    let device_boot = devices.elems().any(|e| e.child("boot").is_some());
     if fresh && p.graphics.is_none() {
         // No display by default on a new domain: a head-less server.
         devices.remove_children("graphics");
+    }
+    if device_boot {
+        if let Some(os) = dom.child_mut("os") {
+            if os.child("boot").is_some() {
+                os.remove_children("boot");
+            }
+        }
     }
     Ok(())
 }

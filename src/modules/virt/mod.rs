@@ -7,11 +7,13 @@
 //! [`xml::Elem`] and redefines only when the normalized text differs.
 //!
 //! Modules: `virt_domain` (alias `virt`), `virt_volume`, `virt_pool`,
-//! `virt_network` (alias `virt_net`), `virt_info`, `cloud_init_seed`;
+//! `virt_network` (alias `virt_net`), `virt_info`, `cloud_init_seed`,
+//! `virt_install_media`;
 //! community.libvirt's names are aliases.
 
 pub mod domain;
 pub mod info;
+pub mod media;
 pub mod network;
 pub mod pool;
 pub mod seed;
@@ -33,6 +35,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(network::VirtNetworkModule));
     r.add(Arc::new(info::VirtInfoModule));
     r.add(Arc::new(seed::CloudInitSeedModule));
+    r.add(Arc::new(media::VirtInstallMediaModule));
 }
 
 /// The libvirt URI used when a task gives none.

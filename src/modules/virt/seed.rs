@@ -143,96 +143,123 @@ impl Module for CloudInitSeedModule {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let files = seed_files(ctx, &p)?;
-        let iso = sh_quote(&p.path);
-        // Query: each file of the existing ISO, base64 on one tagged line.
-        let mut script = format!("[ -f {iso} ] || {{ echo ABSENT; exit 0; }}; ");
-        for name in ["user-data", "meta-data", "network-config"] {
-            script.push_str(&format!(
-                "printf '{name}='; isoinfo -R -i {iso} -x /{name} 2>/dev/null | base64 -w0; echo; "
-            ));
-        }
-        let out = ctx.run(&script).await?;
-        if out.status != 0 {
-            return Err(ModuleError::Failed(format!(
-                "cloud_init_seed: cannot read {}: {}",
-                p.path,
-                out.stderr_str().trim()
-            )));
-        }
-        let text = out.stdout_str();
-        let mut have: Vec<(String, String)> = Vec::new();
-        let absent = text.trim() == "ABSENT";
-        if !absent {
-            for line in text.lines() {
-                if let Some((k, b64)) = line.split_once('=') {
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(b64.trim())
-                        .unwrap_or_default();
-                    if !bytes.is_empty() {
-                        have.push((k.to_string(), String::from_utf8_lossy(&bytes).into_owned()));
-                    }
-                }
-            }
-        }
         let want: Vec<(String, String)> = files.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let names: Vec<&str> = files.iter().map(|(k, _)| *k).collect();
         let mut result = ModuleOutcome::ok()
             .with("path", p.path.clone())
             .with("files", json!(names));
-        if have == want {
-            return Ok(result);
-        }
-        result.changed = true;
-        let render = |fs: &[(String, String)]| {
-            fs.iter()
-                .map(|(k, v)| format!("--- {k}\n{v}{}", if v.ends_with('\n') { "" } else { "\n" }))
-                .collect::<String>()
-        };
-        result = result.with_diff(Diff {
-            before_header: format!("{} (before)", p.path),
-            after_header: format!("{} (after)", p.path),
-            before: render(&have),
-            after: render(&want),
-        });
-        if ctx.check_mode {
-            return Ok(result);
-        }
-        let mk = ctx.run("mktemp -d /tmp/rigger-seed.XXXXXX").await?;
-        let dir = mk.stdout_str().trim().to_string();
-        if mk.status != 0 || dir.is_empty() {
-            return Err(ModuleError::Failed(format!(
-                "cloud_init_seed: mktemp failed: {}",
-                mk.stderr_str().trim()
-            )));
-        }
-        for (name, content) in &files {
-            ctx.put_bytes(content.as_bytes(), &format!("{dir}/{name}"), &FileAttrs::default())
-                .await?;
-        }
-        let d = sh_quote(&dir);
-        let list: Vec<String> = names.iter().map(|n| sh_quote(n)).collect();
-        let cmd = format!(
-            "set -e; trap 'rm -rf {d}' EXIT; cd {d}; \
-             genisoimage -quiet -output seed.iso -volid cidata -joliet -rock {files}; \
-             mkdir -p \"$(dirname {iso})\"; mv -f seed.iso {iso}",
-            files = list.join(" ")
-        );
-        let out = ctx.run(&cmd).await?;
-        if out.status != 0 {
-            let err = out.stderr_str();
-            let hint = if out.status == 127 || err.contains("not found") {
-                " (install genisoimage on the hypervisor)"
-            } else {
-                ""
-            };
-            return Err(ModuleError::Failed(format!(
-                "cloud_init_seed: building {} failed: {}{hint}",
-                p.path,
-                err.trim()
-            )));
+        let probe = ["user-data", "meta-data", "network-config"];
+        if let Some(diff) = ensure_iso(ctx, "cloud_init_seed", &p.path, "cidata", &want, &probe).await? {
+            result.changed = true;
+            result = result.with_diff(diff);
         }
         Ok(result)
     }
+}
+
+/// Makes the small ISO at `path` (volume label `volid`, Joliet + Rock Ridge)
+/// hold exactly `want` (name, content): the files of an existing ISO named in
+/// `want` or `probe` are read back with `isoinfo` and compared; the ISO is
+/// rebuilt with `genisoimage` only when they differ (not in check mode).
+/// Returns the diff when it changed (or would).
+pub(crate) async fn ensure_iso(
+    ctx: &ModuleCtx<'_>,
+    module: &str,
+    path: &str,
+    volid: &str,
+    want: &[(String, String)],
+    probe: &[&str],
+) -> Result<Option<Diff>, ModuleError> {
+    let iso = sh_quote(path);
+    let mut names: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
+    for n in probe {
+        if !names.contains(n) {
+            names.push(n);
+        }
+    }
+    // Query: each file of the existing ISO, base64 on one tagged line.
+    let mut script = format!("[ -f {iso} ] || {{ echo ABSENT; exit 0; }}; ");
+    for name in &names {
+        script.push_str(&format!(
+            "printf '%s=' {q}; isoinfo -R -i {iso} -x /{q} 2>/dev/null | base64 -w0; echo; ",
+            q = sh_quote(name)
+        ));
+    }
+    let out = ctx.run(&script).await?;
+    if out.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "{module}: cannot read {path}: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    let text = out.stdout_str();
+    let mut have: Vec<(String, String)> = Vec::new();
+    if text.trim() != "ABSENT" {
+        for line in text.lines() {
+            if let Some((k, b64)) = line.split_once('=') {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.trim())
+                    .unwrap_or_default();
+                if !bytes.is_empty() {
+                    have.push((k.to_string(), String::from_utf8_lossy(&bytes).into_owned()));
+                }
+            }
+        }
+    }
+    // Compare in `want`'s order.
+    have.sort_by_key(|(k, _)| names.iter().position(|n| n == k));
+    if have == want {
+        return Ok(None);
+    }
+    let render = |fs: &[(String, String)]| {
+        fs.iter()
+            .map(|(k, v)| format!("--- {k}\n{v}{}", if v.ends_with('\n') { "" } else { "\n" }))
+            .collect::<String>()
+    };
+    let diff = Diff {
+        before_header: format!("{path} (before)"),
+        after_header: format!("{path} (after)"),
+        before: render(&have),
+        after: render(want),
+    };
+    if ctx.check_mode {
+        return Ok(Some(diff));
+    }
+    let mk = ctx.run("mktemp -d /tmp/rigger-iso.XXXXXX").await?;
+    let dir = mk.stdout_str().trim().to_string();
+    if mk.status != 0 || dir.is_empty() {
+        return Err(ModuleError::Failed(format!(
+            "{module}: mktemp failed: {}",
+            mk.stderr_str().trim()
+        )));
+    }
+    for (name, content) in want {
+        ctx.put_bytes(content.as_bytes(), &format!("{dir}/{name}"), &FileAttrs::default())
+            .await?;
+    }
+    let d = sh_quote(&dir);
+    let list: Vec<String> = want.iter().map(|(n, _)| sh_quote(n)).collect();
+    let cmd = format!(
+        "set -e; trap 'rm -rf {d}' EXIT; cd {d}; \
+         genisoimage -quiet -output image.iso -volid {volid} -joliet -rock {files}; \
+         mkdir -p \"$(dirname {iso})\"; mv -f image.iso {iso}",
+        volid = sh_quote(volid),
+        files = list.join(" ")
+    );
+    let out = ctx.run(&cmd).await?;
+    if out.status != 0 {
+        let err = out.stderr_str();
+        let hint = if out.status == 127 || err.contains("not found") {
+            " (install genisoimage on the hypervisor)"
+        } else {
+            ""
+        };
+        return Err(ModuleError::Failed(format!(
+            "{module}: building {path} failed: {}{hint}",
+            err.trim()
+        )));
+    }
+    Ok(Some(diff))
 }
 
 #[cfg(test)]
