@@ -1594,7 +1594,6 @@ impl Walker {
     async fn run_task(&self, t: &Task, scopes: &[Scope]) -> TaskResult {
         let vars = self.vars(scopes, Some(t), &Map::new());
         self.runner.out.secrets().add_from_vars(&vars);
-        let ctx = self.ctx(&vars);
         let no_log = resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false);
         let ignore_errors = resolve_bool(scopes, &t.common, |c| c.ignore_errors).unwrap_or(false);
         let ignore_unreachable =
@@ -1626,6 +1625,9 @@ impl Walker {
             self.report_delegated(&title, r.status, r.ignored, None, delegated, shown);
             return r;
         };
+        // Only a loop needs the context here (run_item builds its own): a
+        // task without one converts its variables once, not twice.
+        let ctx = self.ctx(&vars);
         let items = match self.loop_items(spec, &ctx) {
             Ok(i) => i,
             Err(e) => {
@@ -1640,6 +1642,7 @@ impl Walker {
                 };
             }
         };
+        drop(ctx);
         let loop_var = t.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
         let mut results = Vec::new();
         let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);

@@ -76,7 +76,7 @@ impl FileState {
 /// `with_content`, the content of `path`, in one command.
 pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Result<FileState, ModuleError> {
     let script = format!(
-        "p={p}; umask; id -u; id -g; id -un; id -gn; \
+        "p={p}; umask; LC_ALL=C id; \
          if [ -e \"$p\" ]; then stat -L -c '{STAT_FMT}' -- \"$p\" || exit 3; \
          readlink -f -- \"$p\" || echo \"$p\"; \
          if [ -f \"$p\" ] && [ {want} = 1 ]; then cat -- \"$p\" || exit 4; fi; \
@@ -104,10 +104,7 @@ fn parse_query(path: &str, out: &[u8]) -> Result<FileState, ModuleError> {
         Some(line)
     };
     let umask = u32::from_str_radix(next_line().ok_or_else(bad)?.trim(), 8).map_err(|_| bad())?;
-    let user_uid = next_line().ok_or_else(bad)?.trim().parse().map_err(|_| bad())?;
-    let user_gid = next_line().ok_or_else(bad)?.trim().parse().map_err(|_| bad())?;
-    let user = next_line().ok_or_else(bad)?;
-    let user_group = next_line().ok_or_else(bad)?;
+    let (user_uid, user, user_gid, user_group) = parse_id(&next_line().ok_or_else(bad)?).ok_or_else(bad)?;
     let stat = next_line().ok_or_else(bad)?;
     let mut st = FileState {
         kind: Kind::Absent,
@@ -141,6 +138,31 @@ fn parse_query(path: &str, out: &[u8]) -> Result<FileState, ModuleError> {
         st.content = Some(rest.to_vec());
     }
     Ok(st)
+}
+
+/// The effective user and group from one line of `LC_ALL=C id`
+/// (`uid=0(root) gid=0(root) groups=...`, with `euid=`/`egid=` when they
+/// differ from the real ones): (uid, user, gid, group). A number without a
+/// name stands for itself.
+pub(crate) fn parse_id(line: &str) -> Option<(u32, String, u32, String)> {
+    fn field(line: &str, key: &str) -> Option<(u32, String)> {
+        let at = if line.starts_with(key) {
+            0
+        } else {
+            line.find(&format!(" {key}"))? + 1
+        };
+        let rest = &line[at + key.len()..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let n: u32 = rest[..digits].parse().ok()?;
+        let name = rest[digits..]
+            .strip_prefix('(')
+            .and_then(|r| r.split_once(')'))
+            .map_or_else(|| n.to_string(), |(name, _)| name.to_string());
+        Some((n, name))
+    }
+    let (uid, user) = field(line, "euid=").or_else(|| field(line, "uid="))?;
+    let (gid, group) = field(line, "egid=").or_else(|| field(line, "gid="))?;
+    Some((uid, user, gid, group))
 }
 
 /// The common `owner`, `group` and `mode` options.
@@ -499,16 +521,40 @@ mod tests {
 
     #[test]
     fn query_parsing() {
-        let out = b"0022\n1000\n1000\nme\nus\nregular file|644|0|0|root|root|6|1|1|1|2|3|1\n/etc/x\nhello\n";
+        let out = b"0022\nuid=1000(me) gid=1000(us) groups=1000(us)\nregular file|644|0|0|root|root|6|1|1|1|2|3|1\n/etc/x\nhello\n";
         let st = parse_query("/etc/x", out).unwrap();
         assert_eq!(st.kind, Kind::File);
         assert_eq!(st.mode, 0o644);
         assert_eq!(st.content.as_deref(), Some(&b"hello\n"[..]));
-        let st = parse_query("/x", b"0022\n0\n0\nroot\nroot\nABSENT\nNOPARENT\n").unwrap();
+        let st = parse_query(
+            "/x",
+            b"0022\nuid=0(root) gid=0(root) groups=0(root)\nABSENT\nNOPARENT\n",
+        )
+        .unwrap();
         assert!(!st.exists());
         assert!(!st.parent_exists);
         assert!(parse_query("/x", b"garbage").is_err());
-        let short = b"0022\n0\n0\nroot\nroot\nregular file|644|0|0|root|root\n/x\n";
+        let short = b"0022\nuid=0(root) gid=0(root)\nregular file|644|0|0|root|root\n/x\n";
         assert!(parse_query("/x", short).is_err());
+    }
+
+    #[test]
+    fn id_parsing() {
+        let p = parse_id;
+        assert_eq!(
+            p("uid=1000(me) gid=100(users) groups=100(users),27(sudo)"),
+            Some((1000, "me".into(), 100, "users".into()))
+        );
+        // Effective ids win over real ones.
+        assert_eq!(
+            p("uid=1000(me) gid=1000(me) euid=0(root) egid=0(root) groups=1000(me)"),
+            Some((0, "root".into(), 0, "root".into()))
+        );
+        // No name for the id: the number stands for it.
+        assert_eq!(
+            p("uid=4242 gid=4242 groups=4242"),
+            Some((4242, "4242".into(), 4242, "4242".into()))
+        );
+        assert_eq!(p("garbage"), None);
     }
 }
