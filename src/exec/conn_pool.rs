@@ -28,8 +28,7 @@ pub struct ConnDefaults {
     pub connection: Option<String>,
     /// Run commands through one persistent shell per host (see
     /// [`SshTarget::pipelining`]); `ansible_pipelining` overrides it per host.
-    /// The default is [`DEFAULT_PIPELINING`], unless `RIGGER_PIPELINING`
-    /// (`1`/`0`) says otherwise.
+    /// The default comes from `RIGGER_PIPELINING` (`1`/`0`).
     pub pipelining: bool,
 }
 
@@ -45,25 +44,16 @@ impl Default for ConnDefaults {
             password: None,
             key_passphrase: None,
             connection: None,
-            pipelining: pipelining_from_env(DEFAULT_PIPELINING),
+            pipelining: std::env::var("RIGGER_PIPELINING")
+                .ok()
+                .and_then(|v| parse_bool(&v))
+                .unwrap_or(DEFAULT_PIPELINING),
         }
     }
 }
 
 /// Whether commands go through a persistent shell unless told otherwise.
-/// On: one channel per host instead of one per command (an sshd session and
-/// a login shell each) costs the controller less memory and CPU at many hosts
-/// (bench/README.md); `RIGGER_PIPELINING=0` or `ansible_pipelining: false`
-/// turns it off.
-pub const DEFAULT_PIPELINING: bool = true;
-
-/// `RIGGER_PIPELINING` when set to a boolean, else `default`.
-pub fn pipelining_from_env(default: bool) -> bool {
-    std::env::var("RIGGER_PIPELINING")
-        .ok()
-        .and_then(|v| parse_bool(&v))
-        .unwrap_or(default)
-}
+pub const DEFAULT_PIPELINING: bool = false;
 
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {

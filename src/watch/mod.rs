@@ -211,9 +211,6 @@ impl Controller {
             host_key_checking: hkc,
             known_hosts: a.known_hosts.clone(),
             connect_timeout: Duration::from_secs(a.timeout.max(1)),
-            // Collectors keep their own channels; the persistent shell of
-            // `rigger run` stays opt-in here (RIGGER_PIPELINING=1).
-            pipelining: crate::exec::conn_pool::pipelining_from_env(false),
             ..Default::default()
         }));
         let (tx, rx) = mpsc::channel(1024);
