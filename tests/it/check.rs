@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::support::{down_host, rigger, rigger_bin, HostOpts, TestHosts};
+use crate::support::{build_deb, down_host, rigger, rigger_bin, sysv_init_script, HostOpts, TestHosts};
 
 const PLAYBOOK: &str = r#"
 - name: Site
@@ -624,30 +624,6 @@ fn check_install_writes_and_removes_a_crontab_entry() {
     assert_eq!(read("out4"), "bad: 5\n");
 }
 
-/// A SysV service for the service-drift check (logs every call, so the test
-/// can prove check mode only queried it).
-const DEMO_INIT: &str = r#"#!/bin/sh
-### BEGIN INIT INFO
-# Provides:          rigger-drift
-# Required-Start:
-# Required-Stop:
-# Default-Start:     2 3 4 5
-# Default-Stop:      0 1 6
-# Short-Description: rigger drift test daemon
-### END INIT INFO
-PIDFILE=/tmp/rigger-drift.pid
-LOG=/tmp/rigger-drift.calls
-running() { [ -f $PIDFILE ] && kill -0 "$(cat $PIDFILE)" 2>/dev/null; }
-echo "$1" >> $LOG
-case "$1" in
-  start) running || { setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > $PIDFILE; } ;;
-  stop) running && kill "$(cat $PIDFILE)"; rm -f $PIDFILE ;;
-  restart) "$0" stop; "$0" start ;;
-  status) running ;;
-  *) exit 3 ;;
-esac
-"#;
-
 /// Package and service drift on an overlay-root host (the machine's own
 /// packages and services are never touched): a removed package and a stopped
 /// service are reported as drift with their diffs, exit 2, and the host
@@ -656,26 +632,8 @@ esac
 fn check_reports_package_and_service_drift_without_fixing_it() {
     let hosts = TestHosts::with_overlay_root(1);
     let dir = hosts.dir().to_path_buf();
-    // A local .deb, built on the controller (the host sees the same path).
-    let root = dir.join("pkg");
-    fs::create_dir_all(root.join("DEBIAN")).unwrap();
-    fs::create_dir_all(root.join("usr/share/rigger-drift")).unwrap();
-    fs::write(
-        root.join("DEBIAN/control"),
-        "Package: rigger-drift\nVersion: 1.0\nArchitecture: all\nMaintainer: rigger <t@example.invalid>\n\
-         Description: rigger drift test package\n",
-    )
-    .unwrap();
-    fs::write(root.join("usr/share/rigger-drift/version"), "1.0\n").unwrap();
-    let deb = dir.join("rigger-drift_1.0_all.deb");
-    let built = Command::new("dpkg-deb")
-        .args(["--root-owner-group", "--build"])
-        .arg(&root)
-        .arg(&deb)
-        .output()
-        .unwrap();
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    fs::write(dir.join("rigger-drift.init"), DEMO_INIT).unwrap();
+    let deb = build_deb(&dir, "rigger-drift", "1.0");
+    fs::write(dir.join("rigger-drift.init"), sysv_init_script("rigger-drift")).unwrap();
     let site = dir.join("system.yml");
     fs::write(
         &site,

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::support::{rigger_bin, rigger_cmd, run_with_timeout, TestHosts};
+use crate::support::{build_deb, rigger_bin, rigger_cmd, run_with_timeout, TestHosts};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/differential");
 const VENV_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ansible-venv.sh");
@@ -107,33 +107,6 @@ fn host_line(hosts: &TestHosts, i: usize, extra: &str) -> String {
         hosts.port(i),
         hosts.client_key().display()
     )
-}
-
-/// A tiny .deb built with dpkg-deb on the controller (the hosts see the same path).
-fn build_deb(dir: &Path) -> PathBuf {
-    let root = dir.join("pkg");
-    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
-    std::fs::create_dir_all(root.join("usr/share/rigger-diff")).unwrap();
-    std::fs::write(
-        root.join("DEBIAN/control"),
-        "Package: rigger-diff\nVersion: 1.0\nArchitecture: all\nMaintainer: rigger <t@example.invalid>\n\
-         Description: rigger differential test package\n",
-    )
-    .unwrap();
-    std::fs::write(root.join("usr/share/rigger-diff/version"), "1.0\n").unwrap();
-    let deb = dir.join("rigger-diff_1.0_all.deb");
-    let out = Command::new("dpkg-deb")
-        .args(["--root-owner-group", "--build"])
-        .arg(&root)
-        .arg(&deb)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dpkg-deb: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    deb
 }
 
 struct Setup<'a> {
@@ -395,7 +368,7 @@ fn ansible_and_rigger_agree_on_the_same_playbooks() {
         venv,
         ansible_inv,
         rigger_inv,
-        deb: build_deb(dir),
+        deb: build_deb(dir, "rigger-diff", "1.0"),
     };
 
     // Each difference: (key, description).

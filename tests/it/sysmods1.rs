@@ -4,9 +4,8 @@
 //! vanishes with it; the machine itself is never changed.
 
 use std::path::Path;
-use std::process::Command;
 
-use crate::support::{rigger, TestHosts};
+use crate::support::{build_deb, rigger, sysv_init_script, TestHosts};
 
 /// Runs `playbook` (YAML text) against the fleet with extra args; returns (code, stdout+stderr).
 fn play(hosts: &TestHosts, name: &str, playbook: &str, extra: &[&str]) -> (i32, String) {
@@ -49,31 +48,6 @@ fn ok(code: i32, out: &str) {
 
 const HEAD: &str = "- hosts: host1\n  gather_facts: no\n  tasks:\n";
 
-/// A tiny .deb made with dpkg-deb on the controller.
-fn build_deb(dir: &Path, version: &str) -> std::path::PathBuf {
-    let root = dir.join(format!("pkg-{version}"));
-    std::fs::create_dir_all(root.join("DEBIAN")).unwrap();
-    std::fs::create_dir_all(root.join("usr/share/rigger-demo")).unwrap();
-    std::fs::write(
-        root.join("DEBIAN/control"),
-        format!(
-            "Package: rigger-demo\nVersion: {version}\nArchitecture: all\nMaintainer: rigger <t@example.invalid>\n\
-             Description: rigger test package\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(root.join("usr/share/rigger-demo/version"), version).unwrap();
-    let deb = dir.join(format!("rigger-demo_{version}_all.deb"));
-    let st = Command::new("dpkg-deb")
-        .args(["--root-owner-group", "--build"])
-        .arg(&root)
-        .arg(&deb)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    deb
-}
-
 #[test]
 fn apt_installs_and_removes_in_an_overlay_root() {
     let hosts = TestHosts::with_overlay_root(1);
@@ -82,7 +56,7 @@ fn apt_installs_and_removes_in_an_overlay_root() {
         "the machine must not have the test packages"
     );
     // (1) apply: a real package from the mirror (cache refresh only when older than a day) and a local .deb.
-    let deb = build_deb(hosts.dir(), "1.0");
+    let deb = build_deb(hosts.dir(), "rigger-demo", "1.0");
     let pb = format!(
         "{HEAD}    - apt:\n        name: hello\n        update_cache: yes\n        cache_valid_time: 86400\n        install_recommends: no\n\
          \x20   - apt:\n        deb: {}\n",
@@ -173,33 +147,10 @@ fn apt_installs_and_removes_in_an_overlay_root() {
     );
 }
 
-const INIT_SCRIPT: &str = r#"#!/bin/sh
-### BEGIN INIT INFO
-# Provides:          rigger-demo
-# Required-Start:
-# Required-Stop:
-# Default-Start:     2 3 4 5
-# Default-Stop:      0 1 6
-# Short-Description: rigger test daemon
-### END INIT INFO
-PIDFILE=/tmp/rigger-demo.pid
-LOG=/tmp/rigger-demo.calls
-running() { [ -f $PIDFILE ] && kill -0 "$(cat $PIDFILE)" 2>/dev/null; }
-echo "$1" >> $LOG
-case "$1" in
-  start) running || { setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > $PIDFILE; } ;;
-  stop) running && kill "$(cat $PIDFILE)"; rm -f $PIDFILE ;;
-  restart) "$0" stop; "$0" start ;;
-  reload) running ;;
-  status) running ;;
-  *) echo "usage: $0 start|stop|restart|status"; exit 3 ;;
-esac
-"#;
-
 #[test]
 fn sysvinit_service_starts_enables_and_stops() {
     let hosts = TestHosts::with_overlay_root(1);
-    std::fs::write(hosts.dir().join("rigger-demo"), INIT_SCRIPT).unwrap();
+    std::fs::write(hosts.dir().join("rigger-demo"), sysv_init_script("rigger-demo")).unwrap();
     let pb = format!(
         "{HEAD}    - copy:\n        src: {}\n        dest: /etc/init.d/rigger-demo\n        mode: '0755'\n\
          \x20   - service:\n        name: rigger-demo\n        state: started\n        enabled: yes\n      register: svc\n\

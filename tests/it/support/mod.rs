@@ -4,8 +4,10 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod hosts;
+pub mod pkg;
 pub mod procs;
 pub mod run;
 
 pub use hosts::{down_host, DownHost, HostOpts, TestHosts};
+pub use pkg::{build_deb, sysv_init_script};
 pub use run::{rigger, rigger_bin, rigger_cmd, run_with_timeout, RunOutput};
