@@ -276,6 +276,32 @@ fn parse_jump(spec: &str, base: &SshTarget) -> SshTarget {
     j
 }
 
+/// The variables that choose and configure a host's connection and
+/// privilege escalation (`ansible_host`, `ansible_port`, `ansible_user`,
+/// `ansible_ssh_*`, `ansible_become*`, ...): what [`ConnPool::get`] and the
+/// runner's `become_for` read.
+pub fn connection_vars(vars: &Map<String, Value>) -> Map<String, Value> {
+    const KEYS: &[&str] = &[
+        "connection",
+        "host",
+        "port",
+        "user",
+        "ssh_",
+        "password",
+        "private_key",
+        "become",
+        "pipelining",
+        "timeout",
+    ];
+    vars.iter()
+        .filter(|(k, _)| {
+            k.strip_prefix("ansible_")
+                .is_some_and(|rest| KEYS.iter().any(|p| rest.starts_with(p)))
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 pub fn var_str(vars: &Map<String, Value>, key: &str) -> Option<String> {
     match vars.get(key)? {
         Value::String(s) => Some(s.clone()),
@@ -295,6 +321,41 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_vars_keep_only_connection_and_become_settings() {
+        let vars: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "ansible_host": "127.0.0.1", "ansible_port": 2222, "ansible_user": "root",
+            "ansible_ssh_private_key_file": "/k", "ansible_ssh_common_args": "-J j",
+            "ansible_become": true, "ansible_become_password": "pw", "ansible_connection": "ssh",
+            "ansible_password": "p", "ansible_private_key_file": "/k2", "ansible_pipelining": false,
+            "ansible_timeout": 5,
+            "ansible_play_hosts": ["a", "b"], "ansible_facts": {"x": 1}, "groups": {"all": ["a"]},
+            "app_port": 80
+        }))
+        .unwrap();
+        let kept = connection_vars(&vars);
+        let mut keys: Vec<&str> = kept.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "ansible_become",
+                "ansible_become_password",
+                "ansible_connection",
+                "ansible_host",
+                "ansible_password",
+                "ansible_pipelining",
+                "ansible_port",
+                "ansible_private_key_file",
+                "ansible_ssh_common_args",
+                "ansible_ssh_private_key_file",
+                "ansible_timeout",
+                "ansible_user",
+            ]
+        );
+        assert_eq!(kept["ansible_port"], 2222);
+    }
 
     #[test]
     fn proxy_jump_forms() {

@@ -330,7 +330,10 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     };
     // A large local file is hashed while the host answers the query below.
     let hashing = match (&f.source, &local_bytes) {
-        (Source::Local(p), None) => Some(tokio::spawn(hash_local_async(p.clone()))),
+        (Source::Local(p), None) => {
+            let p = p.clone();
+            Some(tokio::task::spawn_blocking(move || hash_local(&p)))
+        }
         _ => None,
     };
     // 1. Query dest (and dest/basename when dest may be a directory) in one round trip.
@@ -410,11 +413,11 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
             (r.checksum.clone().unwrap_or_default(), r.size, Some(r.mode))
         }
         (_, Some(b)) => (sha1_hex(b), b.len() as u64, f.src_mode),
-        (Source::Local(_), None) => match &large_sum {
+        // A large local file: hashed while the query ran.
+        (_, None) => match &large_sum {
             Some(l) => (l.sha1.clone(), l.size, f.src_mode),
             None => return Err(ModuleError::Failed("no source data".into())),
         },
-        (_, None) => return Err(ModuleError::Failed("no source data".into())),
     };
     if let Some(s) = &st {
         if s.kind == Kind::Dir {

@@ -5,7 +5,7 @@ use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::super::args::{de_bool, de_opt_int, de_opt_string, de_string_list};
+use super::super::args::{choice, de_bool, de_opt_int, de_opt_string, de_string_list};
 use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -380,18 +380,20 @@ impl Module for Find {
         if p.paths.is_empty() {
             return Err(ModuleError::Args("find: missing required argument: paths".into()));
         }
-        let file_type = p.file_type.clone().unwrap_or_else(|| "file".into());
-        if !["any", "directory", "file", "link"].contains(&file_type.as_str()) {
-            return Err(ModuleError::Args(format!(
-                "find: file_type must be one of: any, directory, file, link; got {file_type}"
-            )));
-        }
-        let age_stamp = p.age_stamp.clone().unwrap_or_else(|| "mtime".into());
-        if !["atime", "ctime", "mtime"].contains(&age_stamp.as_str()) {
-            return Err(ModuleError::Args(format!(
-                "find: age_stamp must be one of: atime, ctime, mtime; got {age_stamp}"
-            )));
-        }
+        let file_type = choice(
+            "find",
+            "file_type",
+            p.file_type.as_deref().unwrap_or("file"),
+            &["any", "directory", "file", "link"],
+        )?
+        .to_string();
+        let age_stamp = choice(
+            "find",
+            "age_stamp",
+            p.age_stamp.as_deref().unwrap_or("mtime"),
+            &["atime", "ctime", "mtime"],
+        )?
+        .to_string();
         let age = p
             .age
             .as_deref()

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::super::args::de_opt_string;
+use super::super::args::{choice, de_opt_string};
 use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -71,15 +71,12 @@ impl Module for TempFile {
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let dir_state = match p.state.as_deref().unwrap_or("file") {
-            "file" => false,
-            "directory" => true,
-            other => {
-                return Err(ModuleError::Args(format!(
-                    "tempfile: state must be one of: directory, file; got {other}"
-                )))
-            }
-        };
+        let dir_state = choice(
+            "tempfile",
+            "state",
+            p.state.as_deref().unwrap_or("file"),
+            &["directory", "file"],
+        )? == "directory";
         let prefix = p.prefix.clone().unwrap_or_else(|| "ansible.".into());
         let suffix = p.suffix.clone().unwrap_or_default();
         if prefix.contains('/') || suffix.contains('/') {

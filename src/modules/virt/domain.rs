@@ -572,7 +572,7 @@ async fn resolve_domain_type(virsh: &Virsh<'_>, want: Option<&str>) -> Result<St
 }
 
 fn is_local_uri(uri: &str) -> bool {
-    matches!(uri, "qemu:///system" | "qemu:///session") || uri.starts_with("qemu:///") || !uri.contains("://")
+    uri.starts_with("qemu:///") || !uri.contains("://")
 }
 
 /// Lists the host's KVM modules and the CPU's virtualisation flags.

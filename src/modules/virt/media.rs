@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::seed::ensure_iso;
 use crate::connection::sh_quote;
-use crate::modules::args::de_opt_string;
+use crate::modules::args::{choice, de_opt_string};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -196,13 +196,7 @@ impl Module for VirtInstallMediaModule {
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        if !KINDS.contains(&p.answer_kind.as_str()) {
-            return Err(ModuleError::Args(format!(
-                "virt_install_media: answer_kind must be one of {}, not `{}`",
-                KINDS.join(", "),
-                p.answer_kind
-            )));
-        }
+        choice("virt_install_media", "answer_kind", &p.answer_kind, KINDS)?;
         let dest = p.dest.trim_end_matches('/').to_string();
         let kpath = p.kernel.clone().unwrap_or_else(|| "install.amd/vmlinuz".into());
         let ipath = p.initrd.clone().unwrap_or_else(|| "install.amd/initrd.gz".into());
