@@ -11,11 +11,15 @@ use super::{ConnError, Connection, ProcEvent, Process};
 
 pub struct LocalConnection {
     host: String,
+    memo: super::Memo,
 }
 
 impl LocalConnection {
     pub fn new(host: &str) -> Self {
-        LocalConnection { host: host.to_string() }
+        LocalConnection {
+            host: host.to_string(),
+            memo: super::Memo::default(),
+        }
     }
 }
 
@@ -23,6 +27,10 @@ impl LocalConnection {
 impl Connection for LocalConnection {
     fn host(&self) -> &str {
         &self.host
+    }
+
+    fn memo(&self) -> Option<&super::Memo> {
+        Some(&self.memo)
     }
 
     async fn spawn(&self, cmd: &str, pty: bool) -> Result<Box<dyn Process>, ConnError> {

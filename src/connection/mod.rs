@@ -108,6 +108,34 @@ pub trait Connection: Send + Sync {
     async fn run_pipelined(&self, _cmd: &str, _stdin: &[u8]) -> Option<Result<ExecOutput, ConnError>> {
         None
     }
+    /// Facts about the remote side learnt by earlier commands of this
+    /// connection (see [`Memo`]); `None` when the transport keeps none.
+    fn memo(&self) -> Option<&Memo> {
+        None
+    }
+}
+
+/// Answers of remote queries that hold for the life of a connection (the
+/// login user's umask is fixed when the session starts; its ids change only
+/// when a task changes users or groups), so a module asks the host once
+/// instead of in every task. The runner clears it after any task that may
+/// have changed them ([`Memo::clear`]).
+#[derive(Debug, Default)]
+pub struct Memo(std::sync::Mutex<std::collections::HashMap<String, String>>);
+
+impl Memo {
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+    }
+    pub fn set(&self, key: &str, value: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), value);
+    }
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 /// How to reach a host over SSH. Filled from inventory variables
@@ -519,26 +547,32 @@ fn upload_script(dest: &str, attrs: &FileAttrs) -> String {
 }
 
 /// [`upload_script`] for a destination already in the shell variable `d`.
+///
+/// Few processes on the host: the temp file gets a random name from here and
+/// is created exclusively (`conv=excl`: never through an existing file or
+/// link), written and fsynced by one `dd`; a new file without a mode keeps
+/// the mode it was created with (the umask default); an existing file's
+/// owner is copied only when it is not the login user's own.
 pub fn upload_to_d(attrs: &FileAttrs) -> String {
-    let mut s = String::from(
-        "case \"$d\" in */*) t=\"${d%/*}\"; t=\"${t:-/}\";; *) t=.;; esac; \
-         t=$(mktemp \"$t/.rigger-tmp-XXXXXXXX\") || exit 1; \
-         trap 'rm -f \"$t\"' EXIT HUP INT TERM; cat > \"$t\" || exit 1; ",
+    let mut s = format!(
+        "case \"$d\" in */*) t=\"${{d%/*}}\"; t=\"${{t:-/}}\";; *) t=.;; esac; \
+         t=\"$t/.rigger-tmp-{:016x}\"; \
+         trap 'rm -f \"$t\"' EXIT HUP INT TERM; dd of=\"$t\" bs=64k conv=excl,fsync status=none || exit 1; ",
+        rand::random::<u64>()
     );
     match attrs.mode {
         Some(m) => s.push_str(&format!("chmod {:o} \"$t\" || exit 1; ", m)),
-        None => s.push_str(
-            "if [ -e \"$d\" ]; then chmod \"$(stat -c %a \"$d\")\" \"$t\"; \
-             else chmod \"$(printf %o $(( 0666 & ~$(umask) )))\" \"$t\"; fi || exit 1; ",
-        ),
+        None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\" || exit 1; fi; "),
     }
     match (&attrs.owner, &attrs.group) {
         (Some(o), Some(g)) => s.push_str(&format!("chown {}:{} \"$t\" || exit 1; ", sh_quote(o), sh_quote(g))),
         (Some(o), None) => s.push_str(&format!("chown {} \"$t\" || exit 1; ", sh_quote(o))),
         (None, Some(g)) => s.push_str(&format!("chgrp {} \"$t\" || exit 1; ", sh_quote(g))),
-        (None, None) => s.push_str("[ -e \"$d\" ] && chown \"$(stat -c %u:%g \"$d\")\" \"$t\" 2>/dev/null; "),
+        (None, None) => s.push_str(
+            "if [ -e \"$d\" ] && ! { [ -O \"$d\" ] && [ -G \"$d\" ]; }; then chown --reference=\"$d\" \"$t\" 2>/dev/null; fi; ",
+        ),
     }
-    s.push_str("sync \"$t\" 2>/dev/null; mv -f \"$t\" \"$d\" || exit 1; trap - EXIT HUP INT TERM");
+    s.push_str("mv -f \"$t\" \"$d\" || exit 1; trap - EXIT HUP INT TERM");
     s
 }
 

@@ -47,6 +47,7 @@ pub struct SshConnection {
     /// Run commands through a persistent shell ([`SshTarget::pipelining`]).
     pipelining: bool,
     shell: Mutex<ShellState>,
+    memo: super::Memo,
 }
 
 impl SshConnection {
@@ -86,6 +87,7 @@ impl SshConnection {
             channels: Arc::new(Semaphore::new(MAX_CONCURRENT_CHANNELS)),
             pipelining: target.pipelining,
             shell: Mutex::new(ShellState::Unopened),
+            memo: super::Memo::default(),
         })
     }
 
@@ -571,6 +573,10 @@ impl Connection for SshConnection {
 
     fn pipelining(&self) -> bool {
         self.pipelining
+    }
+
+    fn memo(&self) -> Option<&super::Memo> {
+        Some(&self.memo)
     }
 
     async fn run_pipelined(&self, cmd: &str, stdin: &[u8]) -> Option<Result<ExecOutput, ConnError>> {

@@ -1913,6 +1913,14 @@ impl Walker {
                     None => fut.await,
                 }
             };
+            if outcome
+                .as_ref()
+                .map_or(true, |o| (o.changed || o.failed) && may_change_users(doc.name, &o.ret))
+            {
+                if let Some(m) = conn.memo() {
+                    m.clear();
+                }
+            }
             let mut tr = match outcome {
                 Ok(o) => self.outcome_to_result(o, t, doc.name == "debug", diff),
                 Err(ModuleError::Conn(e)) if e.is_unreachable() => {
@@ -2320,4 +2328,35 @@ mod tests {
         );
         assert!(sequence("start=1").is_err());
     }
+}
+
+/// Whether a task that changed something may have changed the remote users
+/// or groups (so the connection's [`crate::connection::Memo`] of `id` is
+/// stale): any module but the file-content ones, and those too when they
+/// wrote a user or group database or the configuration naming users.
+fn may_change_users(module: &str, result: &Map<String, Value>) -> bool {
+    const FILE_MODULES: &[&str] = &[
+        "file",
+        "copy",
+        "template",
+        "lineinfile",
+        "blockinfile",
+        "replace",
+        "assemble",
+        "tempfile",
+        "archive",
+        "unarchive",
+        "fetch",
+        "stat",
+    ];
+    if !FILE_MODULES.contains(&module) {
+        return true;
+    }
+    let path = ["dest", "path"]
+        .iter()
+        .find_map(|k| result.get(*k).and_then(Value::as_str))
+        .unwrap_or("/");
+    ["passwd", "group", "shadow", "nsswitch", "sssd", "login.defs", "ldap"]
+        .iter()
+        .any(|w| path.contains(w))
 }

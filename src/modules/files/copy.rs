@@ -352,7 +352,8 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         "[ -d {} ] && echo 'PD|1'\n",
         sh_quote(&remote::parent(&f.dest))
     ));
-    script.push_str(remote::whoami_snippet());
+    let known = remote::known_user(ctx);
+    script.push_str(remote::whoami_unless(&known));
     // The common case (a small local file, plain octal mode or none) also
     // writes in this round trip: the script sends its query first, then puts
     // the content in place itself when it can decide alone (see fast_put).
@@ -381,7 +382,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         )));
     }
     let fast_done = fast.is_some() && text.lines().any(|l| l == "FAST|1");
-    let user = remote::parse_whoami(&text);
+    let user = remote::user_from(ctx, known, &text);
     let dest_st = remote::parse_tagged(&text, "D")?;
     let trailing = f.dest.ends_with('/');
     let (dest, st, parent_ok) = match (&dest_st, &in_dir) {
@@ -597,15 +598,27 @@ fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<Str
     {
         return None;
     }
-    let mut s = format!("d={}\n", sh_quote(&f.dest));
+    // The query before this code left the stat and checksum of dest (D) and
+    // of dest/basename (B) in shell variables: no second `stat` or sum.
+    let mut s = format!(
+        "d={}; a=${}; s=${}\n",
+        sh_quote(&f.dest),
+        remote::stat_var("D"),
+        remote::sum_var("D")
+    );
     if let Some(b) = &f.dir_basename {
         s.push_str(&format!(
-            "if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then d=\"$d\"/{}; fi\n",
-            sh_quote(b)
+            "if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then d=\"$d\"/{}; a=${}; s=${}; fi\n",
+            sh_quote(b),
+            remote::stat_var("B"),
+            remote::sum_var("B")
         ));
     }
     let fix_mode = match mode {
-        Some(m) => format!("[ \"$(stat -c %a -- \"$d\")\" = {m:o} ] || chmod {m:o} -- \"$d\" || exit 1; "),
+        Some(m) => format!(
+            "{}[ \"$m\" = {m:o} ] || chmod {m:o} -- \"$d\" || exit 1; ",
+            remote::mode_from_stat_var("a")
+        ),
         None => String::new(),
     };
     let upload = crate::connection::upload_to_d(&FileAttrs {
@@ -613,13 +626,15 @@ fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<Str
         owner: None,
         group: None,
     });
+    // When nothing is written the content on stdin is left unread (the
+    // transports allow that).
     s.push_str(&format!(
         "case \"$d\" in */*) p=\"${{d%/*}}\"; p=\"${{p:-/}}\";; *) p=.;; esac\n\
          if [ -d \"$p\" ] && [ ! -L \"$d\" ] && [ ! -d \"$d\" ] && {{ [ ! -e \"$d\" ] || [ -f \"$d\" ]; }}; then\n\
-         s=; [ -f \"$d\" ] && s=$(sha1sum < \"$d\")\n\
-         if [ \"${{s%% *}}\" = {sum} ]; then cat > /dev/null; {fix_mode}else {upload}; fi\n\
+         [ -f \"$d\" ] || s=\n\
+         if [ \"${{s%% *}}\" = {sum} ]; then :; {fix_mode}else {upload}; fi\n\
          echo 'FAST|1'\n\
-         else cat > /dev/null; fi\n",
+         fi\n",
         sum = sha1_hex(data),
     ));
     Some(s)
@@ -729,17 +744,18 @@ async fn copy_dir(
     }
     // One query: the stat and checksum of every destination entry.
     let list: String = entries.iter().map(|e| format!("./{}\n", e.rel)).collect();
+    let known = remote::known_user(ctx);
     let script = format!(
         "{}cd {} 2>/dev/null || {{ echo NOROOT; exit 0; }}\nL=$(cat)\n\
          printf '%s\\n' \"$L\" | tr '\\n' '\\0' | xargs -0 stat -c 'E|{}|%n' 2>/dev/null\n\
          printf '%s\\n' \"$L\" | tr '\\n' '\\0' | xargs -0 sha1sum 2>/dev/null | sed 's/^/H|/'\ntrue\n",
-        remote::whoami_snippet(),
+        remote::whoami_unless(&known),
         sh_quote(&root),
         remote::STAT_FMT
     );
     let out = ctx.run_with_stdin(&script, list.into_bytes()).await?;
     let text = out.stdout_str();
-    let user = remote::parse_whoami(&text);
+    let user = remote::user_from(ctx, known, &text);
     let mut remote_st: std::collections::HashMap<String, RemoteStat> = std::collections::HashMap::new();
     let mut remote_sum: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for line in text.lines() {

@@ -301,13 +301,23 @@ fn fast_apply(ctx: &ModuleCtx<'_>, p: &Params, path: &str) -> Option<String> {
         return None;
     }
     let q = sh_quote(path);
+    // The query before this code left the path's stat line in a variable.
     let chmod = match mode {
-        Some(m) => format!("[ \"$(stat -c %a -- {q})\" = {m:o} ] || chmod {m:o} -- {q} || exit 1; "),
+        Some(m) => format!(
+            "{}[ \"$m\" = {m:o} ] || chmod {m:o} -- {q} || exit 1; ",
+            remote::mode_from_stat_var(&remote::stat_var("P"))
+        ),
         None => String::new(),
+    };
+    // A new directory gets its mode as it is made (`mkdir -m` is not
+    // subject to the umask; parents get the default).
+    let mkdir = match mode {
+        Some(m) => format!("mkdir -p -m {m:o} -- {q} || exit 1; "),
+        None => format!("mkdir -p -- {q} || exit 1; "),
     };
     match p.state.as_deref() {
         Some("directory") => Some(format!(
-            "if [ ! -e {q} ] && [ ! -L {q} ]; then mkdir -p -- {q} || exit 1; {chmod}echo 'FAST|1'; \
+            "if [ ! -e {q} ] && [ ! -L {q} ]; then {mkdir}echo 'FAST|1'; \
              elif [ -d {q} ] && [ ! -L {q} ]; then {chmod}echo 'FAST|1'; fi\n"
         )),
         Some("file") => Some(format!(
@@ -336,7 +346,8 @@ async fn query(
             remote::stat_snippet("F", path, true, None)
         ));
     }
-    script.push_str(remote::whoami_snippet());
+    let known = remote::known_user(ctx);
+    script.push_str(remote::whoami_unless(&known));
     if let Some(src) = &p.src {
         script.push_str(&remote::stat_snippet("S", src, false, None));
         // A relative symlink target is resolved from the link's directory.
@@ -403,7 +414,7 @@ async fn query(
         target,
         src,
         src_exists: text.lines().any(|l| l == "X|1"),
-        user: remote::parse_whoami(&text),
+        user: remote::user_from(ctx, known, &text),
         mtime_fmt,
         atime_fmt,
         entries,

@@ -58,21 +58,44 @@ pub const STAT_FMT: &str = "%F|%a|%u|%g|%U|%G|%s|%Y|%X|%Z|%i|%d|%h";
 
 /// Shell snippet printing `S|<stat>` (and `L|<target>` for a link, `C|<sum>`
 /// for a regular file when `algo` is given) for `path`, or `S|ABSENT`. Every
-/// line is prefixed with `tag` so several paths can share one script.
+/// line is prefixed with `tag` so several paths can share one script. The
+/// stat line and the checksum output also stay in the shell variables
+/// `rg_<tag>_s` and `rg_<tag>_c` (empty when absent), so a change made later
+/// in the same script decides on them without running `stat` or the sum
+/// again ([`stat_var`], [`sum_var`]).
 pub fn stat_snippet(tag: &str, path: &str, follow: bool, algo: Option<&str>) -> String {
     let p = sh_quote(path);
     let l = if follow { "-L " } else { "" };
+    let (sv, cv) = (stat_var(tag), sum_var(tag));
     let mut s = format!(
-        "if [ -e {p} ] || [ -L {p} ]; then printf '{tag}S|'; stat {l}-c '{STAT_FMT}' -- {p} 2>/dev/null || echo ERR; \
+        "{sv}=; {cv}=; if [ -e {p} ] || [ -L {p} ]; then {sv}=$(stat {l}-c '{STAT_FMT}' -- {p} 2>/dev/null) || {sv}=ERR; \
+         printf '%s\\n' \"{tag}S|${sv}\"; \
          [ -L {p} ] && printf '{tag}L|%s\\n' \"$(readlink -- {p})\"; "
     );
     if let Some(a) = algo {
         s.push_str(&format!(
-            "[ -f {p} ] && {{ printf '{tag}C|'; {a}sum < {p} 2>/dev/null || echo; }}; "
+            "[ -f {p} ] && {{ {cv}=$({a}sum < {p} 2>/dev/null); printf '%s\\n' \"{tag}C|${cv}\"; }}; "
         ));
     }
     s.push_str(&format!("else echo '{tag}S|ABSENT'; fi\n"));
     s
+}
+
+/// The shell variable holding the stat line [`stat_snippet`] printed for `tag`.
+pub fn stat_var(tag: &str) -> String {
+    format!("rg_{tag}_s")
+}
+
+/// The shell variable holding the checksum output (`<sum>  -`) [`stat_snippet`]
+/// printed for `tag`.
+pub fn sum_var(tag: &str) -> String {
+    format!("rg_{tag}_c")
+}
+
+/// Shell code setting `m` to the octal mode (`%a`) in the stat line held by
+/// the shell variable `var` (builtins only).
+pub fn mode_from_stat_var(var: &str) -> String {
+    format!("m=${{{var}#*|}}; m=${{m%%|*}}; ")
 }
 
 /// Parse a `stat -c STAT_FMT` line.
@@ -150,7 +173,59 @@ pub struct RemoteUser {
 
 /// The login user and umask: builtins and a single `id` (no subshells).
 pub fn whoami_snippet() -> &'static str {
-    "printf 'U|'; umask; printf 'I|'; id\n"
+    "printf 'U|'; umask; printf 'I|'; LC_ALL=C id\n"
+}
+
+/// The memo key of the remote user under this task's become.
+fn whoami_key(ctx: &ModuleCtx<'_>) -> String {
+    match ctx.become_ {
+        Some(b) => format!("whoami {:?} {}", b.method, b.user),
+        None => "whoami".to_string(),
+    }
+}
+
+/// The umask line and the `id` line of the remote user under this task's
+/// become, when an earlier command of the connection learnt them.
+pub fn known_whoami(ctx: &ModuleCtx<'_>) -> Option<(String, String)> {
+    let v = ctx.conn.memo()?.get(&whoami_key(ctx))?;
+    let (umask, id) = v.split_once('\n')?;
+    Some((umask.to_string(), id.to_string()))
+}
+
+/// Remember the umask and `id` lines for the next tasks of the connection.
+pub fn remember_whoami(ctx: &ModuleCtx<'_>, umask: &str, id: &str) {
+    if let Some(m) = ctx.conn.memo() {
+        if !umask.is_empty() && id.starts_with("uid=") {
+            m.set(&whoami_key(ctx), format!("{}\n{}", umask.trim(), id.trim()));
+        }
+    }
+}
+
+/// [`whoami_snippet`], or nothing when the user is known (`known`, from
+/// [`known_user`]).
+pub fn whoami_unless(known: &Option<RemoteUser>) -> &'static str {
+    if known.is_some() {
+        ""
+    } else {
+        whoami_snippet()
+    }
+}
+
+/// The remote user from the connection's memo, if an earlier task asked.
+pub fn known_user(ctx: &ModuleCtx<'_>) -> Option<RemoteUser> {
+    known_whoami(ctx).map(|(u, id)| parse_whoami(&format!("U|{u}\nI|{id}\n")))
+}
+
+/// The remote user: `known`, or else parsed from the output of a script
+/// that ran [`whoami_snippet`] (and remembered for the next tasks).
+pub fn user_from(ctx: &ModuleCtx<'_>, known: Option<RemoteUser>, out: &str) -> RemoteUser {
+    if let Some(u) = known {
+        return u;
+    }
+    let umask = out.lines().find_map(|l| l.strip_prefix("U|")).unwrap_or("");
+    let id = out.lines().find_map(|l| l.strip_prefix("I|")).unwrap_or("");
+    remember_whoami(ctx, umask, id);
+    parse_whoami(out)
 }
 
 /// Parse [`whoami_snippet`]'s `U|0022` and `I|uid=0(root) gid=0(root) ...` lines.

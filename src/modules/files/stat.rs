@@ -96,7 +96,7 @@ impl Module for StatModule {
         let mut script = remote::stat_snippet("", &path, p.follow, p.get_checksum.then_some(algo.as_str()));
         script.push_str(&format!(
             "[ -r {q} ] && echo 'R|r'; [ -w {q} ] && echo 'R|w'; [ -x {q} ] && echo 'R|x'; \
-             printf 'P|%s\\n' \"$(readlink -f -- {q} 2>/dev/null)\"; true\n"
+             [ -L {q} ] && printf 'P|%s\\n' \"$(readlink -f -- {q} 2>/dev/null)\"; true\n"
         ));
         let out = ctx.run(&script).await?;
         let text = out.stdout_str();

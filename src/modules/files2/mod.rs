@@ -20,7 +20,7 @@ mod unarchive;
 use std::sync::Arc;
 
 use super::args::Mode;
-use super::files::remote::{parse_stat, Kind as RemoteKind, STAT_FMT};
+use super::files::remote::{self, parse_stat, Kind as RemoteKind, STAT_FMT};
 use super::{Diff, ModuleCtx, ModuleError, Registry};
 use crate::connection::{sh_quote, FileAttrs};
 
@@ -75,13 +75,18 @@ impl FileState {
 /// Read the stat (following symlinks) and, for a regular file and when
 /// `with_content`, the content of `path`, in one command.
 pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Result<FileState, ModuleError> {
+    let known = remote::known_whoami(ctx);
+    // Only a link itself is resolved (`readlink -f`): writes go to its
+    // target; through a linked parent directory the path itself works.
     let script = format!(
-        "p={p}; umask; LC_ALL=C id; \
+        "p={p}; {who}\
          if [ -e \"$p\" ]; then stat -L -c '{STAT_FMT}' -- \"$p\" || exit 3; \
-         readlink -f -- \"$p\" || echo \"$p\"; \
+         if [ -L \"$p\" ]; then readlink -f -- \"$p\" || echo \"$p\"; else printf '%s\\n' \"$p\"; fi; \
          if [ -f \"$p\" ] && [ {want} = 1 ]; then cat -- \"$p\" || exit 4; fi; \
-         else echo ABSENT; if [ -d \"$(dirname -- \"$p\")\" ]; then echo PARENT; else echo NOPARENT; fi; fi",
+         else echo ABSENT; case \"$p\" in */*) d=\"${{p%/*}}\"; d=\"${{d:-/}}\";; *) d=.;; esac; \
+         if [ -d \"$d\" ]; then echo PARENT; else echo NOPARENT; fi; fi",
         p = sh_quote(path),
+        who = if known.is_some() { "" } else { "umask; LC_ALL=C id; " },
         want = u8::from(with_content),
     );
     let out = ctx.run(&script).await?;
@@ -91,10 +96,18 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
             out.stderr_str().trim()
         )));
     }
-    parse_query(path, &out.stdout)
+    if known.is_none() {
+        let mut lines = out.stdout.split(|&b| b == b'\n');
+        if let (Some(u), Some(id)) = (lines.next(), lines.next()) {
+            remote::remember_whoami(ctx, &String::from_utf8_lossy(u), &String::from_utf8_lossy(id));
+        }
+    }
+    parse_query(path, known, &out.stdout)
 }
 
-fn parse_query(path: &str, out: &[u8]) -> Result<FileState, ModuleError> {
+/// Parse [`query_file`]'s answer; `known` is the umask and `id` lines when
+/// the script did not print them.
+fn parse_query(path: &str, known: Option<(String, String)>, out: &[u8]) -> Result<FileState, ModuleError> {
     let bad = || ModuleError::Failed(format!("unexpected answer while reading the state of {path}"));
     let mut rest = out;
     let mut next_line = || -> Option<String> {
@@ -103,8 +116,12 @@ fn parse_query(path: &str, out: &[u8]) -> Result<FileState, ModuleError> {
         rest = &rest[pos + 1..];
         Some(line)
     };
-    let umask = u32::from_str_radix(next_line().ok_or_else(bad)?.trim(), 8).map_err(|_| bad())?;
-    let (user_uid, user, user_gid, user_group) = parse_id(&next_line().ok_or_else(bad)?).ok_or_else(bad)?;
+    let (umask_line, id_line) = match known {
+        Some(k) => k,
+        None => (next_line().ok_or_else(bad)?, next_line().ok_or_else(bad)?),
+    };
+    let umask = u32::from_str_radix(umask_line.trim(), 8).map_err(|_| bad())?;
+    let (user_uid, user, user_gid, user_group) = parse_id(&id_line).ok_or_else(bad)?;
     let stat = next_line().ok_or_else(bad)?;
     let mut st = FileState {
         kind: Kind::Absent,
@@ -522,20 +539,21 @@ mod tests {
     #[test]
     fn query_parsing() {
         let out = b"0022\nuid=1000(me) gid=1000(us) groups=1000(us)\nregular file|644|0|0|root|root|6|1|1|1|2|3|1\n/etc/x\nhello\n";
-        let st = parse_query("/etc/x", out).unwrap();
+        let st = parse_query("/etc/x", None, out).unwrap();
         assert_eq!(st.kind, Kind::File);
         assert_eq!(st.mode, 0o644);
         assert_eq!(st.content.as_deref(), Some(&b"hello\n"[..]));
         let st = parse_query(
             "/x",
+            None,
             b"0022\nuid=0(root) gid=0(root) groups=0(root)\nABSENT\nNOPARENT\n",
         )
         .unwrap();
         assert!(!st.exists());
         assert!(!st.parent_exists);
-        assert!(parse_query("/x", b"garbage").is_err());
+        assert!(parse_query("/x", None, b"garbage").is_err());
         let short = b"0022\nuid=0(root) gid=0(root)\nregular file|644|0|0|root|root\n/x\n";
-        assert!(parse_query("/x", short).is_err());
+        assert!(parse_query("/x", None, short).is_err());
     }
 
     #[test]

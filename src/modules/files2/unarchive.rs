@@ -534,7 +534,7 @@ async fn ensure_members_attrs(
             continue;
         }
         let fake = format!("0022\nuid=0(x) gid=0(x)\n{line}\n{member}\n");
-        let st: FileState = parse_query(member, fake.as_bytes())?;
+        let st: FileState = parse_query(member, None, fake.as_bytes())?;
         if attrs.differ(&st) {
             to_fix.push(member.clone());
         }
