@@ -2302,34 +2302,6 @@ fn printf_int(fmt: &str, v: i64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn serial_batches() {
-        let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
-        let b = batches(&hosts, &[Serial::Count(1), Serial::Count(2)]);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
-        let b = batches(&hosts, &[Serial::Percent(40.0)]);
-        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
-        assert_eq!(batches(&hosts, &[]).len(), 1);
-    }
-
-    #[test]
-    fn sequences() {
-        assert_eq!(
-            sequence("start=1 end=3").unwrap(),
-            vec![Value::from("1"), Value::from("2"), Value::from("3")]
-        );
-        assert_eq!(
-            sequence("count=2 format=web%02d").unwrap(),
-            vec![Value::from("web01"), Value::from("web02")]
-        );
-        assert!(sequence("start=1").is_err());
-    }
-}
-
 /// Whether a task that changed something may have changed the remote users
 /// or groups (so the connection's [`crate::connection::Memo`] of `id` is
 /// stale): any module but the file-content ones, and those too when they
@@ -2359,4 +2331,47 @@ fn may_change_users(module: &str, result: &Map<String, Value>) -> bool {
     ["passwd", "group", "shadow", "nsswitch", "sssd", "login.defs", "ldap"]
         .iter()
         .any(|w| path.contains(w))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_user_changing_tasks_forget_the_remote_user() {
+        let ret = |k: &str, v: &str| {
+            let mut m = Map::new();
+            m.insert(k.into(), Value::String(v.into()));
+            m
+        };
+        assert!(!may_change_users("copy", &ret("dest", "/srv/app/app.conf")));
+        assert!(!may_change_users("file", &ret("path", "/srv/app")));
+        assert!(may_change_users("lineinfile", &ret("path", "/etc/group")));
+        assert!(may_change_users("template", &ret("dest", "/etc/nsswitch.conf")));
+        assert!(may_change_users("user", &ret("name", "deploy")));
+        assert!(may_change_users("command", &Map::new()));
+    }
+
+    #[test]
+    fn serial_batches() {
+        let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
+        let b = batches(&hosts, &[Serial::Count(1), Serial::Count(2)]);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
+        let b = batches(&hosts, &[Serial::Percent(40.0)]);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
+        assert_eq!(batches(&hosts, &[]).len(), 1);
+    }
+
+    #[test]
+    fn sequences() {
+        assert_eq!(
+            sequence("start=1 end=3").unwrap(),
+            vec![Value::from("1"), Value::from("2"), Value::from("3")]
+        );
+        assert_eq!(
+            sequence("count=2 format=web%02d").unwrap(),
+            vec![Value::from("web01"), Value::from("web02")]
+        );
+        assert!(sequence("start=1").is_err());
+    }
 }

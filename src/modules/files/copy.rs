@@ -1188,6 +1188,34 @@ mod tests {
         assert!(!env.run(&CopyModule, args, false).await.unwrap().changed);
     }
 
+    /// The login user is asked once per connection: later tasks take it from
+    /// the connection's memo (a planted user shows up in the predicted owner
+    /// of a new file) until the memo is cleared.
+    #[tokio::test]
+    async fn remote_user_comes_from_the_connection_memo() {
+        use crate::connection::Connection;
+        let env = TestEnv::new();
+        let args = json!({"content": "x\n", "dest": env.path("new.txt")});
+        let owner = |r: &ModuleOutcome| r.ret.get("owner").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let me = String::from_utf8_lossy(&std::process::Command::new("id").arg("-un").output().unwrap().stdout)
+            .trim()
+            .to_string();
+        let r = env.run(&CopyModule, args.clone(), true).await.unwrap();
+        assert_eq!(owner(&r), me);
+        let memo = env.conn.memo().unwrap();
+        let learnt = memo.get("whoami").expect("the first query remembers the user");
+        assert!(learnt.contains(&format!("({me})")), "{learnt}");
+        memo.set(
+            "whoami",
+            "0022\nuid=4242(ghost) gid=4242(ghosts) groups=4242(ghosts)".into(),
+        );
+        let r = env.run(&CopyModule, args.clone(), true).await.unwrap();
+        assert_eq!(owner(&r), "ghost");
+        memo.clear();
+        let r = env.run(&CopyModule, args, true).await.unwrap();
+        assert_eq!(owner(&r), me);
+    }
+
     /// The one-round-trip path (no diff mode): same results as the general one.
     #[tokio::test]
     async fn fast_put_matches_the_general_path() {
