@@ -736,6 +736,28 @@ async fn pipelined_commands_behave_like_fresh_channels() {
     // Two persistent shells (the killed one and its replacement), one channel
     // each; every other command ran in them.
     assert_eq!(conn.channels_opened(), 2, "{}", conn.channels_opened());
+    // rigger's own scripts (`subshell_ok`) run in a subshell of the
+    // persistent shell: no new shell program, so `$$` is the loop's (the
+    // same for two scripts), while a user command gets its own; `exit`, `cd`
+    // and variables stay inside the subshell, binary stdin still arrives.
+    let internal = |cmd: &str| {
+        let mut r = ExecRequest::new(cmd);
+        r.subshell_ok = true;
+        r
+    };
+    let opened = conn.channels_opened();
+    let pid1 = exec(&conn, &internal("echo $$")).await.unwrap().stdout_str();
+    let pid2 = exec(&conn, &internal("cd /tmp; Y=2; echo $$; exit 4")).await.unwrap();
+    assert_eq!((pid2.status, pid2.stdout_str()), (4, pid1.clone()));
+    assert_eq!(
+        exec(&conn, &internal("pwd; echo \"[$Y]\"")).await.unwrap().stdout_str(),
+        format!("{start_dir}[]\n")
+    );
+    assert_ne!(sh(&conn, "echo $$").await.1, pid1, "a user command has its own shell");
+    let mut req = internal("cat | od -An -tx1 | tr -d ' \\n'");
+    req.stdin = Some(vec![0, 255, 10]);
+    assert_eq!(exec(&conn, &req).await.unwrap().stdout_str(), "00ff0a");
+    assert_eq!(conn.channels_opened(), opened, "all in the same persistent shell");
     // A timed-out command gives the shell up; the next command still works.
     let mut req = ExecRequest::new("sleep 5");
     req.timeout = Some(Duration::from_millis(300));

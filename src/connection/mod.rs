@@ -102,10 +102,16 @@ pub trait Connection: Send + Sync {
         false
     }
     /// Run `cmd` to completion in the host's persistent shell with all of
-    /// `stdin`, as if on a fresh channel without a terminal. `None` when the
-    /// transport has no such shell or it is busy with another command: the
-    /// caller then uses [`Connection::spawn`]; nothing was run.
-    async fn run_pipelined(&self, _cmd: &str, _stdin: &[u8]) -> Option<Result<ExecOutput, ConnError>> {
+    /// `stdin`, as if on a fresh channel without a terminal (`own_shell`:
+    /// not [`ExecRequest::subshell_ok`]). `None` when the transport has no such
+    /// shell or it is busy with another command: the caller then uses
+    /// [`Connection::spawn`]; nothing was run.
+    async fn run_pipelined(
+        &self,
+        _cmd: &str,
+        _stdin: &[u8],
+        _own_shell: bool,
+    ) -> Option<Result<ExecOutput, ConnError>> {
         None
     }
     /// Facts about the remote side learnt by earlier commands of this
@@ -262,6 +268,12 @@ pub struct ExecRequest {
     /// Environment variables exported before the command.
     pub env: Vec<(String, String)>,
     pub timeout: Option<Duration>,
+    /// The command is one of rigger's own scripts, which may run in a
+    /// subshell of the persistent shell (a fork, no new program started):
+    /// it does not rely on its own `$$` or on `exec` replacing its shell.
+    /// False (the default) runs it as its own shell process, exactly as on
+    /// a fresh channel: user commands.
+    pub subshell_ok: bool,
 }
 
 impl ExecRequest {
@@ -327,7 +339,7 @@ async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutp
     let password = req.become_.as_ref().and_then(|b| b.password.as_ref());
     if !pty && (!handshake || password.is_none()) {
         let stdin = req.stdin.as_deref().unwrap_or_default();
-        if let Some(res) = conn.run_pipelined(&cmdline, stdin).await {
+        if let Some(res) = conn.run_pipelined(&cmdline, stdin, !req.subshell_ok).await {
             let done = res?;
             if !handshake {
                 return Ok(done);
@@ -586,6 +598,7 @@ pub async fn put_bytes(
 ) -> Result<(), ConnError> {
     let req = ExecRequest {
         cmd: upload_script(dest, attrs),
+        subshell_ok: true,
         stdin: Some(data.to_vec()),
         become_: become_.cloned(),
         ..Default::default()
@@ -660,6 +673,7 @@ pub async fn put_file(
 pub async fn fetch(conn: &dyn Connection, src: &str, become_: Option<&Become>) -> Result<Vec<u8>, ConnError> {
     let req = ExecRequest {
         cmd: format!("cat -- {}", sh_quote(src)),
+        subshell_ok: true,
         become_: become_.cloned(),
         ..Default::default()
     };

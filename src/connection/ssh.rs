@@ -579,7 +579,7 @@ impl Connection for SshConnection {
         Some(&self.memo)
     }
 
-    async fn run_pipelined(&self, cmd: &str, stdin: &[u8]) -> Option<Result<ExecOutput, ConnError>> {
+    async fn run_pipelined(&self, cmd: &str, stdin: &[u8], own_shell: bool) -> Option<Result<ExecOutput, ConnError>> {
         if !self.pipelining || cmd.contains('\0') {
             return None;
         }
@@ -620,7 +620,7 @@ impl Connection for SshConnection {
             eprintln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
         }
         self.pipelined.fetch_add(1, Ordering::Relaxed);
-        let res = shell.run(cmd, stdin).await;
+        let res = shell.run(cmd, stdin, own_shell).await;
         let res = res.map_err(|e| {
             if self.handle.is_closed() {
                 ConnError::Dropped(format!("connection to {} ({}) is closed", self.name, self.addr))
@@ -677,9 +677,7 @@ impl Drop for ShellGuard<'_> {
 
 /// The command the persistent shell's channel runs (under the login shell).
 /// It reads one request per line and `eval`s it; requests are built by
-/// [`request_line`] and start each command as `$SHELL -c CMD`, as sshd does
-/// for a fresh channel (own `$$`, `exit`, `cd` and variables). A temp dir
-/// (0700) holds a command's stdin.
+/// [`request_line`]. A temp dir (0700) holds a command's stdin.
 const SHELL_LOOP: &str = "__rg_d=$(mktemp -d) || exit 97; trap 'rm -rf \"$__rg_d\"' EXIT; trap 'exit 1' HUP TERM; \
 __rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; echo RIGGER-SHELL-READY; \
 while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
@@ -692,13 +690,23 @@ const READY: &[u8] = b"RIGGER-SHELL-READY\n";
 /// stdout/stderr straight on the channel's, then the loop prints
 /// `token status` on stdout and `token` on stderr. The token is random per
 /// request, so output cannot end a frame early short of guessing it.
-fn request_line(token: &str, cmd: &str, len: usize) -> String {
+///
+/// A user command (`own_shell`) starts as `$SHELL -c CMD`, as sshd does for a
+/// fresh channel (own `$$`, `exec`); rigger's own scripts run in a subshell
+/// of the loop (`exit`, `cd`, variables and traps stay inside it), which
+/// costs a fork instead of starting a shell program.
+fn request_line(token: &str, cmd: &str, len: usize, own_shell: bool) -> String {
     // A newline cannot be in the line: splice it in from a variable.
     let quoted = sh_quote(cmd).replace('\n', "'\"$__rg_n\"'");
-    let input = if len > 0 {
-        format!("head -c {len} >\"$__rg_d/i\" || exit 98; \"$__rg_sh\" -c {quoted} <\"$__rg_d/i\"")
+    let run = if own_shell {
+        format!("\"$__rg_sh\" -c {quoted}")
     } else {
-        format!("\"$__rg_sh\" -c {quoted} </dev/null")
+        format!("( eval {quoted} )")
+    };
+    let input = if len > 0 {
+        format!("head -c {len} >\"$__rg_d/i\" || exit 98; {run} <\"$__rg_d/i\"")
+    } else {
+        format!("{run} </dev/null")
     };
     format!("{input}; printf '%s %d\\n' {token} \"$?\"; printf '%s\\n' {token} >&2\n")
 }
@@ -757,9 +765,9 @@ impl PipeShell {
     }
 
     /// Send one request and read its frame.
-    async fn run(&mut self, cmd: &str, stdin: &[u8]) -> Result<ExecOutput, String> {
+    async fn run(&mut self, cmd: &str, stdin: &[u8], own_shell: bool) -> Result<ExecOutput, String> {
         let token = format!("RIGGER-END-{:032x}", rand::random::<u128>());
-        let line = request_line(&token, cmd, stdin.len());
+        let line = request_line(&token, cmd, stdin.len(), own_shell);
         let ch = self.channel()?;
         ch.data_bytes(line.into_bytes())
             .await

@@ -53,7 +53,7 @@ impl Default for ConnDefaults {
 }
 
 /// Whether commands go through a persistent shell unless told otherwise.
-pub const DEFAULT_PIPELINING: bool = false;
+pub const DEFAULT_PIPELINING: bool = true;
 
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {

@@ -310,6 +310,7 @@ pub async fn gather(
     let parts = resolve_subset(subset).map_err(ConnError::Io)?;
     let req = ExecRequest {
         cmd: script(&parts),
+        subshell_ok: true,
         become_: become_.cloned(),
         ..Default::default()
     };

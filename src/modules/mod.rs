@@ -57,10 +57,26 @@ pub struct ModuleCtx<'a> {
 }
 
 impl ModuleCtx<'_> {
-    /// Run a shell command on the host with the task's become and environment.
+    /// Run one of the module's own scripts on the host with the task's
+    /// become and environment ([`ExecRequest::subshell_ok`]: it must not rely
+    /// on its own `$$`).
     pub async fn run(&self, cmd: &str) -> Result<ExecOutput, ConnError> {
         let req = ExecRequest {
             cmd: cmd.to_string(),
+            become_: self.become_.cloned(),
+            env: self.env.to_vec(),
+            subshell_ok: true,
+            ..Default::default()
+        };
+        connection::exec(self.conn, &req).await
+    }
+
+    /// Run a user's command line (`command`, `shell`, `raw`): as its own
+    /// shell process, as on a fresh channel (not [`ExecRequest::subshell_ok`]).
+    pub async fn run_user(&self, cmd: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnError> {
+        let req = ExecRequest {
+            cmd: cmd.to_string(),
+            stdin,
             become_: self.become_.cloned(),
             env: self.env.to_vec(),
             ..Default::default()
@@ -75,6 +91,7 @@ impl ModuleCtx<'_> {
             stdin: Some(stdin),
             become_: self.become_.cloned(),
             env: self.env.to_vec(),
+            subshell_ok: true,
             ..Default::default()
         };
         connection::exec(self.conn, &req).await

@@ -275,10 +275,7 @@ async fn run_command(
         script.push_str(line);
         let start = Instant::now();
         let start_ts = timestamp();
-        let out = match stdin {
-            Some(data) => ctx.run_with_stdin(&script, data).await?,
-            None => ctx.run(&script).await?,
-        };
+        let out = ctx.run_user(&script, stdin).await?;
         if out.status == 0 {
             let s = out.stdout_str();
             let skipped = match s.trim_end() {
@@ -350,10 +347,7 @@ async fn run_command(
     let start = Instant::now();
     let start_ts = timestamp();
     let full = format!("{chdir}{line}");
-    let out = match stdin {
-        Some(data) => ctx.run_with_stdin(&full, data).await?,
-        None => ctx.run(&full).await?,
-    };
+    let out = ctx.run_user(&full, stdin).await?;
     Ok(shape_output(display, out, p.strip_empty_ends, start, start_ts))
 }
 
@@ -471,7 +465,7 @@ impl Module for RawModule {
         };
         let start = Instant::now();
         let ts = timestamp();
-        let out = ctx.run(&line).await?;
+        let out = ctx.run_user(&line, None).await?;
         // raw keeps stdout as is (no stripping), like Ansible.
         Ok(shape_output(&text, out, false, start, ts))
     }

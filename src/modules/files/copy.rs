@@ -473,7 +473,8 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         }
         if content_changed && f.backup && st.is_some() {
             pre.push_str(&format!(
-                "b={qd}.$$.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {qd} \"$b\" || exit 1; printf 'BK|%s\\n' \"$b\"\n"
+                "b={qd}.{n}.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {qd} \"$b\" || exit 1; printf 'BK|%s\\n' \"$b\"\n",
+                n = remote::backup_tag()
             ));
         }
         if content_changed {

@@ -98,6 +98,12 @@ pub fn mode_from_stat_var(var: &str) -> String {
     format!("m=${{{var}#*|}}; m=${{m%%|*}}; ")
 }
 
+/// The number in a backup file's name (`FILE.NUMBER.DATE~`, where Ansible
+/// puts its module's process id): random, as the scripts may share a shell.
+pub fn backup_tag() -> u32 {
+    rand::random_range(1000..100_000_000)
+}
+
 /// Parse a `stat -c STAT_FMT` line.
 pub fn parse_stat(line: &str) -> Option<RemoteStat> {
     let f: Vec<&str> = line.split('|').collect();
