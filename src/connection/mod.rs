@@ -142,6 +142,12 @@ impl Memo {
     pub fn clear(&self) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
+    pub fn clear_prefix(&self, prefix: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| !k.starts_with(prefix));
+    }
 }
 
 /// How to reach a host over SSH. Filled from inventory variables

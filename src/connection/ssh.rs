@@ -26,9 +26,19 @@ use super::{
 /// is 10; more concurrent commands wait for a free channel instead of failing.
 pub const MAX_CONCURRENT_CHANNELS: usize = 10;
 
-/// `RIGGER_DEBUG_ROUNDTRIPS=2` also prints every channel's command as it opens.
+/// `RIGGER_DEBUG_ROUNDTRIPS=2` also prints every channel's command as it
+/// opens (its first 160 characters; `=3`: whole).
 static TRACE_CHANNELS: LazyLock<bool> =
     LazyLock::new(|| std::env::var("RIGGER_DEBUG_ROUNDTRIPS").is_ok_and(|v| v.parse::<u32>().is_ok_and(|n| n >= 2)));
+static TRACE_SHOWN: LazyLock<usize> = LazyLock::new(|| {
+    match std::env::var("RIGGER_DEBUG_ROUNDTRIPS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        Some(n) if n >= 3 => usize::MAX,
+        _ => 160,
+    }
+});
 
 /// One authenticated SSH connection to a host, shared by every task.
 pub struct SshConnection {
@@ -115,7 +125,7 @@ impl SshConnection {
             .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
         let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
         if *TRACE_CHANNELS {
-            let shown: String = cmd.chars().take(160).collect();
+            let shown: String = cmd.chars().take(*TRACE_SHOWN).collect();
             eprintln!("rigger-roundtrips: host={} channel={n} cmd={shown:?}", self.name);
         }
         let channel = self
@@ -616,7 +626,7 @@ impl Connection for SshConnection {
             },
         };
         if *TRACE_CHANNELS {
-            let shown: String = cmd.chars().take(160).collect();
+            let shown: String = cmd.chars().take(*TRACE_SHOWN).collect();
             eprintln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
         }
         self.pipelined.fetch_add(1, Ordering::Relaxed);

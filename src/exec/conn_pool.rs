@@ -88,6 +88,25 @@ impl ConnPool {
         slot.get_or_init(|| self.connect(host, vars)).await.clone()
     }
 
+    /// Drop what every connection learnt by a check-mode prefetch
+    /// ([`crate::modules::files::prefetch`]).
+    pub fn forget_prefetched(&self) {
+        let slots: Vec<Slot> = self
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for slot in slots {
+            if let Some(Ok(conn)) = slot.get() {
+                if let Some(m) = conn.memo() {
+                    m.clear_prefix(crate::modules::files::prefetch::PREFIX);
+                }
+            }
+        }
+    }
+
     /// Forget a host's connection (after `reboot`, or a dropped link) so the next use reconnects.
     pub fn reset(&self, host: &str) {
         self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(host);

@@ -967,7 +967,11 @@ impl Walker {
 
     fn walk<'a>(&'a self, nodes: &'a [TaskNode], prefix: Vec<u32>, scopes: &'a [Scope]) -> BoxFuture<'a, Flow> {
         Box::pin(async move {
+            let mut prefetched_to = 0;
             for (i, node) in nodes.iter().enumerate() {
+                if self.runner.opts.check && i >= prefetched_to && matches!(node, TaskNode::Task(_)) {
+                    prefetched_to = i + self.prefetch(&nodes[i..], scopes).await;
+                }
                 let mut key = prefix.clone();
                 key.push(i as u32);
                 let flow = match node {
@@ -981,6 +985,75 @@ impl Walker {
             }
             Flow::Continue
         })
+    }
+
+    /// Check mode: learn the file state the next tasks of `nodes` will query
+    /// on this host in one command ([`modules::files::prefetch`]); returns how
+    /// many nodes the window covered. Nothing changes on a host in check
+    /// mode, so the answers hold until a task runs outside check mode (which
+    /// drops them, see `run_item`). Arguments that cannot be rendered yet
+    /// (they use a later `register`), use lookups (which may have effects),
+    /// or name another host are left out: those tasks query for themselves.
+    async fn prefetch(&self, nodes: &[TaskNode], scopes: &[Scope]) -> usize {
+        const WINDOW: usize = 32;
+        let window = &nodes[..nodes.len().min(WINDOW)];
+        let vars = self.vars(scopes, None, &Map::new());
+        let ctx = self.ctx(&vars);
+        let delegated_scope = scopes.iter().any(|s| s.common.delegate_to.is_some());
+        let mut needs: Vec<modules::files::prefetch::Need> = Vec::new();
+        for node in window {
+            let TaskNode::Task(t) = node else { continue };
+            if delegated_scope
+                || t.loop_.is_some()
+                || t.common.delegate_to.is_some()
+                || matches!(t.common.check_mode, Some(CheckModeKw::Bool(false)))
+                || !self.tags_match(scopes, &t.common.tags)
+            {
+                continue;
+            }
+            let raw = t.args.to_json();
+            let text = raw.to_string();
+            if text.contains("lookup") || text.contains("query(") || text.contains("q(") {
+                continue;
+            }
+            let Ok(Value::Object(args)) = self.runner.templar.render_value(&raw, &ctx, &t.loc) else {
+                continue;
+            };
+            for n in modules::files::prefetch::needs(&t.action, &strip_omit(args)) {
+                if !needs.contains(&n) {
+                    needs.push(n);
+                }
+            }
+        }
+        drop(ctx);
+        // One path: the task's own query costs the same.
+        if needs.len() < 2 {
+            return window.len();
+        }
+        let conn_vars = connection_vars(&vars);
+        let Ok(conn) = self.runner.pool.get(&self.host, &conn_vars).await else {
+            return window.len();
+        };
+        let Some(memo) = conn.memo() else {
+            return window.len();
+        };
+        let become_ = self.become_for(scopes, None, &conn_vars);
+        let req = crate::connection::ExecRequest {
+            cmd: modules::files::prefetch::batch_script(&needs),
+            become_: become_.clone(),
+            subshell_ok: true,
+            ..Default::default()
+        };
+        let _permit = self.runner.forks.acquire().await.ok();
+        if let Ok(out) = crate::connection::exec(&*conn, &req).await {
+            modules::files::prefetch::store(
+                memo,
+                become_.as_ref().map(|b| b.user.as_str()),
+                &needs,
+                &out.stdout_str(),
+            );
+        }
+        window.len()
     }
 
     async fn block(&self, b: &Arc<Block>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
@@ -1799,6 +1872,12 @@ impl Walker {
             Some(CheckModeKw::Bool(b)) => *b,
             None => self.runner.opts.check,
         };
+        // A task outside check mode during a check may change what the
+        // prefetched state of every host says.
+        let forget_prefetch = self.runner.opts.check && !check;
+        if forget_prefetch {
+            self.runner.pool.forget_prefetched();
+        }
         let diff = t
             .common
             .diff
@@ -1913,6 +1992,9 @@ impl Walker {
                     None => fut.await,
                 }
             };
+            if forget_prefetch {
+                self.runner.pool.forget_prefetched();
+            }
             if outcome
                 .as_ref()
                 .map_or(true, |o| (o.changed || o.failed) && may_change_users(doc.name, &o.ret))

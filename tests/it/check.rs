@@ -710,3 +710,99 @@ fn check_reports_package_and_service_drift_without_fixing_it() {
         "stopped"
     );
 }
+
+/// `rigger check` learns the file state of the next tasks in one command per
+/// host (one `stat` for every path, one `sha1sum`), and the tasks use it:
+/// their own queries run no `stat`/`sha1sum`. A task run outside check mode
+/// (`check_mode: false`) drops what was learnt, so a later task sees the
+/// change it made: no stale "in sync".
+#[test]
+fn check_prefetches_file_state_and_forgets_it_after_a_real_change() {
+    let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
+    let p = Project::new();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let db = p.db();
+    let site = p.path("prefetch.yml");
+    fs::write(
+        &site,
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {name: dir, file: {path: /srv/pf, state: directory, mode: "0755"}}
+    - {name: one, copy: {dest: /srv/pf/one, content: "1\n", mode: "0644"}}
+    - {name: two, copy: {dest: /srv/pf/two, content: "2\n", mode: "0644"}}
+    - {name: line, lineinfile: {path: /srv/pf/conf, line: "a=1", create: true, mode: "0644"}}
+    - {name: look, stat: {path: /srv/pf/one}, register: st}
+    - {name: same, assert: {that: ["st.stat.exists", "st.stat.checksum == 'e5fa44f2b31c1fb553b6021e7360d07d5d91ff5e'"]}}
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = rigger(&["run", &site, "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // In sync; the trace shows every command the host ran.
+    let mut cmd = Command::new(rigger_bin());
+    cmd.args(check_args(&inv, &kh, &db, &[&site]))
+        .env("RIGGER_DEBUG_ROUNDTRIPS", "3");
+    let (code, out, err) = crate::support::rigger_cmd(cmd, Duration::from_secs(120));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let cmds: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("rigger-roundtrips: host=host1 "))
+        .collect();
+    let shown = cmds.join("\n");
+    let (batch, tasks): (Vec<&str>, Vec<&str>) = cmds
+        .iter()
+        .filter(|c| c.contains(" pipelined cmd="))
+        .partition(|c| c.contains("cmd=\"echo '@N'"));
+    assert_eq!(batch.len(), 1, "one prefetch:\n{shown}");
+    for program in ["stat -c", "stat -L -c", "sha1sum"] {
+        assert!(batch[0].contains(program), "{program} in the prefetch:\n{shown}");
+    }
+    assert_eq!(tasks.len(), 5, "{shown}");
+    for t in tasks {
+        // The file module's query stats a link's target only behind `[ -L path ]`.
+        let unguarded = t.split("[ -L /srv/pf ] && {").next().unwrap();
+        assert!(
+            !unguarded.contains("stat -") && !unguarded.contains("sha1sum"),
+            "a task ran its own stat or checksum:\n{t}"
+        );
+    }
+
+    // Tasks outside check mode change two files between tasks that query
+    // them: the later tasks must see the change.
+    fs::write(
+        &site,
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - {name: one, copy: {dest: /srv/pf/one, content: "1\n", mode: "0644"}}
+    - {name: two, copy: {dest: /srv/pf/two, content: "2\n", mode: "0644"}}
+    - name: a real change during the check
+      copy: {dest: /srv/pf/two, content: "changed\n"}
+      check_mode: false
+      changed_when: false
+    - name: and another
+      file: {path: /srv/pf/one, mode: "0600"}
+      check_mode: false
+      changed_when: false
+    - {name: two again, copy: {dest: /srv/pf/two, content: "2\n", mode: "0644"}}
+    - {name: one again, file: {path: /srv/pf/one, mode: "0644"}}
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &["--format", "json", &site]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    let report = json(&out);
+    let drifted: Vec<String> = host(&report, "host1")["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "drifted")
+        .map(|t| t["task"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(drifted, ["two again", "one again"], "{out}");
+}

@@ -337,16 +337,16 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         _ => None,
     };
     // 1. Query dest (and dest/basename when dest may be a directory) in one round trip.
-    let mut script = remote::stat_snippet("D", &f.dest, f.follow, Some("sha1"));
+    let mut script = remote::stat_snippet_for(ctx, "D", &f.dest, f.follow, Some("sha1"));
     let in_dir = f
         .dir_basename
         .as_ref()
         .map(|b| format!("{}/{}", f.dest.trim_end_matches('/'), b));
     if let Some(p) = &in_dir {
-        script.push_str(&remote::stat_snippet("B", p, f.follow, Some("sha1")));
+        script.push_str(&remote::stat_snippet_for(ctx, "B", p, f.follow, Some("sha1")));
     }
     if let Source::Remote(src) = &f.source {
-        script.push_str(&remote::stat_snippet("R", src, true, Some("sha1")));
+        script.push_str(&remote::stat_snippet_for(ctx, "R", src, true, Some("sha1")));
     }
     script.push_str(&format!(
         "[ -d {} ] && echo 'PD|1'\n",

@@ -100,7 +100,7 @@ impl Module for FetchModule {
         } else {
             PathBuf::from(&dest).join(ctx.host).join(src.trim_start_matches('/'))
         };
-        let script = remote::stat_snippet("F", &src, true, Some("sha1"));
+        let script = remote::stat_snippet_for(ctx, "F", &src, true, Some("sha1"));
         let out = ctx.run(&script).await?;
         let st = remote::parse_tagged(&out.stdout_str(), "F")?;
         let Some(st) = st else {

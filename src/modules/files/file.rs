@@ -338,18 +338,18 @@ async fn query(
     follow: bool,
     fast: Option<&str>,
 ) -> Result<Query, ModuleError> {
-    let mut script = remote::stat_snippet("P", path, false, None);
+    let mut script = remote::stat_snippet_for(ctx, "P", path, false, None);
     if follow {
         script.push_str(&format!(
             "[ -L {} ] && {{ {} }}\n",
             sh_quote(path),
-            remote::stat_snippet("F", path, true, None)
+            remote::stat_snippet_for(ctx, "F", path, true, None)
         ));
     }
     let known = remote::known_user(ctx);
     script.push_str(remote::whoami_unless(&known));
     if let Some(src) = &p.src {
-        script.push_str(&remote::stat_snippet("S", src, false, None));
+        script.push_str(&remote::stat_snippet_for(ctx, "S", src, false, None));
         // A relative symlink target is resolved from the link's directory.
         script.push_str(&format!(
             "(cd {} 2>/dev/null && [ -e {} ]) && echo 'X|1'\n",

@@ -6,6 +6,7 @@
 pub mod copy;
 pub mod fetch;
 pub mod file;
+pub mod prefetch;
 pub mod remote;
 pub mod slurp;
 pub mod stat;

@@ -81,6 +81,40 @@ pub fn stat_snippet(tag: &str, path: &str, follow: bool, algo: Option<&str>) -> 
     s
 }
 
+/// [`stat_snippet`] for a task: in check mode, a path whose state the runner
+/// prefetched ([`super::prefetch`]) prints the same lines from the prefetched
+/// answer without running `stat` or the checksum program.
+pub fn stat_snippet_for(ctx: &ModuleCtx<'_>, tag: &str, path: &str, follow: bool, algo: Option<&str>) -> String {
+    let want_sum = algo.is_some();
+    if algo.is_none_or(|a| a == "sha1") {
+        if let Some(c) = super::prefetch::cached(ctx, path, follow, want_sum) {
+            let (sv, cv) = (stat_var(tag), sum_var(tag));
+            return match (c.stat, c.sum) {
+                // A dangling link is absent to the prefetch but not to the snippet.
+                (None, _) => format!(
+                    "if [ -L {} ]; then {}else {sv}=; {cv}=; echo '{tag}S|ABSENT'; fi\n",
+                    sh_quote(path),
+                    stat_snippet(tag, path, follow, algo)
+                ),
+                (Some(st), sum) => {
+                    let mut s = format!("{sv}={}; {cv}=; printf '%s\\n' \"{tag}S|${sv}\"; ", sh_quote(&st));
+                    if follow {
+                        // As the live snippet: a followed link also reports its target.
+                        let p = sh_quote(path);
+                        s.push_str(&format!("[ -L {p} ] && printf '{tag}L|%s\\n' \"$(readlink -- {p})\"; "));
+                    }
+                    if let Some(sum) = sum {
+                        s.push_str(&format!("{cv}={}; printf '%s\\n' \"{tag}C|${cv}\"; ", sh_quote(&sum)));
+                    }
+                    s.push('\n');
+                    s
+                }
+            };
+        }
+    }
+    stat_snippet(tag, path, follow, algo)
+}
+
 /// The shell variable holding the stat line [`stat_snippet`] printed for `tag`.
 pub fn stat_var(tag: &str) -> String {
     format!("rg_{tag}_s")

@@ -93,7 +93,7 @@ impl Module for StatModule {
             )));
         }
         let q = sh_path(&path);
-        let mut script = remote::stat_snippet("", &path, p.follow, p.get_checksum.then_some(algo.as_str()));
+        let mut script = remote::stat_snippet_for(ctx, "", &path, p.follow, p.get_checksum.then_some(algo.as_str()));
         script.push_str(&format!(
             "[ -r {q} ] && echo 'R|r'; [ -w {q} ] && echo 'R|w'; [ -x {q} ] && echo 'R|x'; \
              [ -L {q} ] && printf 'P|%s\\n' \"$(readlink -f -- {q} 2>/dev/null)\"; true\n"

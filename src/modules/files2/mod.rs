@@ -78,9 +78,20 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
     let known = remote::known_whoami(ctx);
     // Only a link itself is resolved (`readlink -f`): writes go to its
     // target; through a linked parent directory the path itself works.
+    // In check mode the runner may have prefetched the stat line.
+    let (exists, stat) = match super::files::prefetch::cached(ctx, path, true, false) {
+        Some(c) => match c.stat {
+            Some(line) => ("true".to_string(), format!("printf '%s\\n' {}", sh_quote(&line))),
+            None => ("false".to_string(), ":".to_string()),
+        },
+        None => (
+            "[ -e \"$p\" ]".to_string(),
+            format!("stat -L -c '{STAT_FMT}' -- \"$p\" || exit 3"),
+        ),
+    };
     let script = format!(
         "p={p}; {who}\
-         if [ -e \"$p\" ]; then stat -L -c '{STAT_FMT}' -- \"$p\" || exit 3; \
+         if {exists}; then {stat}; \
          if [ -L \"$p\" ]; then readlink -f -- \"$p\" || echo \"$p\"; else printf '%s\\n' \"$p\"; fi; \
          if [ -f \"$p\" ] && [ {want} = 1 ]; then cat -- \"$p\" || exit 4; fi; \
          else echo ABSENT; case \"$p\" in */*) d=\"${{p%/*}}\"; d=\"${{d:-/}}\";; *) d=.;; esac; \
