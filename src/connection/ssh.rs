@@ -687,8 +687,9 @@ impl Drop for ShellGuard<'_> {
 
 /// The command the persistent shell's channel runs (under the login shell).
 /// It reads one request per line and `eval`s it; requests are built by
-/// [`request_line`]. A temp dir (0700) holds a command's stdin.
-const SHELL_LOOP: &str = "__rg_d=$(mktemp -d) || exit 97; trap 'rm -rf \"$__rg_d\"' EXIT; trap 'exit 1' HUP TERM; \
+/// [`request_line`]. A temp dir (0700), made by the first command that has
+/// stdin, holds a command's stdin.
+const SHELL_LOOP: &str = "__rg_d=; trap '[ -n \"$__rg_d\" ] && rm -rf \"$__rg_d\"' EXIT; trap 'exit 1' HUP TERM; \
 __rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; echo RIGGER-SHELL-READY; \
 while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
 
@@ -714,7 +715,10 @@ fn request_line(token: &str, cmd: &str, len: usize, own_shell: bool) -> String {
         format!("( eval {quoted} )")
     };
     let input = if len > 0 {
-        format!("head -c {len} >\"$__rg_d/i\" || exit 98; {run} <\"$__rg_d/i\"")
+        format!(
+            "{{ [ -n \"$__rg_d\" ] || __rg_d=$(mktemp -d); }} || exit 97; \
+             head -c {len} >\"$__rg_d/i\" || exit 98; {run} <\"$__rg_d/i\""
+        )
     } else {
         format!("{run} </dev/null")
     };

@@ -1039,19 +1039,21 @@ impl Walker {
         };
         let become_ = self.become_for(scopes, None, &conn_vars);
         let req = crate::connection::ExecRequest {
-            cmd: modules::files::prefetch::batch_script(&needs),
+            // The login user too, which every file task needs.
+            cmd: format!(
+                "{}{}",
+                modules::files::remote::whoami_snippet(),
+                modules::files::prefetch::batch_script(&needs)
+            ),
             become_: become_.clone(),
             subshell_ok: true,
             ..Default::default()
         };
         let _permit = self.runner.forks.acquire().await.ok();
         if let Ok(out) = crate::connection::exec(&*conn, &req).await {
-            modules::files::prefetch::store(
-                memo,
-                become_.as_ref().map(|b| b.user.as_str()),
-                &needs,
-                &out.stdout_str(),
-            );
+            modules::files::prefetch::store(memo, become_.as_ref().map(|b| b.user.as_str()), &needs, &out.stdout);
+            let head = &out.stdout[..out.stdout.len().min(4096)];
+            modules::files::remote::remember_whoami_in(memo, become_.as_ref(), &String::from_utf8_lossy(head));
         }
         window.len()
     }

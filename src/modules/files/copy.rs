@@ -363,7 +363,11 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
             script.push_str(fast_script);
             ctx.run_with_stdin(&script, b.clone()).await
         }
-        _ => ctx.run(&script).await,
+        // Check mode: everything the query asks may be known from the prefetch.
+        _ => match prefetched_query(ctx, &f, in_dir.as_deref(), known.is_some()) {
+            Some(out) => Ok(out),
+            None => ctx.run(&script).await,
+        },
     };
     let large_sum = match hashing {
         Some(h) => Some(
@@ -639,6 +643,31 @@ fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<Str
         sum = sha1_hex(data),
     ));
     Some(s)
+}
+
+/// The answer of `put_one`'s query, made from the check-mode prefetch alone
+/// (dest, dest/basename and dest's parent all known, the user too).
+fn prefetched_query(
+    ctx: &ModuleCtx<'_>,
+    f: &OneFile,
+    in_dir: Option<&str>,
+    user_known: bool,
+) -> Option<crate::connection::ExecOutput> {
+    if !ctx.check_mode || !user_known || matches!(f.source, Source::Remote(_)) {
+        return None;
+    }
+    let mut text = remote::cached_snippet_output(ctx, "D", &f.dest, f.follow, true)?;
+    if let Some(p) = in_dir {
+        text.push_str(&remote::cached_snippet_output(ctx, "B", p, f.follow, true)?);
+    }
+    if super::prefetch::cached(ctx, &remote::parent(&f.dest), true, false)?.is_dir() {
+        text.push_str("PD|1\n");
+    }
+    Some(crate::connection::ExecOutput {
+        status: 0,
+        stdout: text.into_bytes(),
+        stderr: Vec::new(),
+    })
 }
 
 fn parse_backup(out: &str) -> Option<String> {

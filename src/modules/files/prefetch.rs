@@ -32,6 +32,8 @@ pub struct Need {
     pub follow: bool,
     /// Its sha1 checksum too (regular files).
     pub sum: bool,
+    /// Its content too (regular files, with `follow`).
+    pub content: bool,
 }
 
 fn str_arg<'a>(args: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
@@ -54,6 +56,7 @@ pub fn needs(module: &str, args: &Map<String, Value>) -> Vec<Need> {
         path: path.to_string(),
         follow,
         sum,
+        content: false,
     };
     let mut out = Vec::new();
     match module {
@@ -68,6 +71,8 @@ pub fn needs(module: &str, args: &Map<String, Value>) -> Vec<Need> {
             };
             let follow = bool_arg(args, "follow", false);
             out.push(need(dest, follow, true));
+            // Its parent (`[ -d parent ]` follows links).
+            out.push(need(&super::remote::parent(dest), true, false));
             // copy of a local file into a directory dest: dest/basename.
             if module == "copy" && !bool_arg(args, "remote_src", false) {
                 if let Some(src) = str_arg(args, &["src"]).filter(|s| !s.ends_with('/')) {
@@ -78,7 +83,11 @@ pub fn needs(module: &str, args: &Map<String, Value>) -> Vec<Need> {
         }
         "lineinfile" | "blockinfile" | "replace" => {
             if let Some(p) = str_arg(args, &["path", "dest", "destfile", "name"]) {
-                out.push(need(p, true, false));
+                out.push(Need {
+                    content: true,
+                    ..need(p, true, false)
+                });
+                out.push(need(&shell_parent(p), true, false));
             }
         }
         "stat" => {
@@ -95,6 +104,20 @@ pub fn needs(module: &str, args: &Map<String, Value>) -> Vec<Need> {
     }
     out.retain(|n| !n.path.is_empty() && !n.path.contains('\n'));
     out
+}
+
+/// The parent directory as the modules' scripts compute it with
+/// `${p%/*}` (`/` for a top-level path, `.` without a slash).
+pub fn shell_parent(p: &str) -> String {
+    match p.rfind('/') {
+        Some(0) => "/".into(),
+        Some(i) => p[..i].to_string(),
+        None => ".".into(),
+    }
+}
+
+fn content_key(become_user: Option<&str>, path: &str) -> String {
+    format!("{PREFIX}{}|T|{path}", become_user.unwrap_or(""))
 }
 
 fn stat_key(become_user: Option<&str>, follow: bool, path: &str) -> String {
@@ -144,8 +167,8 @@ pub fn batch_script(needs: &[Need]) -> String {
     s.push_str(&group(
         "L",
         &list(&|n| n.follow),
-        "[ -e \"$p\" ]",
-        "[ ! -e \"$p\" ]",
+        "[ -e \"$p\" ] && [ ! -L \"$p\" ]",
+        "[ ! -e \"$p\" ] && [ ! -L \"$p\" ]",
         &format!("stat -L -c '{STAT_FMT}'"),
     ));
     s.push_str(&group(
@@ -155,6 +178,19 @@ pub fn batch_script(needs: &[Need]) -> String {
         "false",
         "sha1sum",
     ));
+    // Contents, last and back to back: each file's `stat` size (before and
+    // after) frames it, so a file that changed meanwhile spoils the group.
+    let contents = list(&|n| n.content);
+    if !contents.is_empty() {
+        s.push_str(&group(
+            "T",
+            &contents,
+            "[ -f \"$p\" ] && [ -r \"$p\" ] && [ ! -L \"$p\" ]",
+            "false",
+            "stat -c %s",
+        ));
+        s.push_str("[ $# -gt 0 ] && { cat -- \"$@\" 2>/dev/null; echo; echo '@T!'; stat -c %s -- \"$@\" 2>/dev/null; }; echo '@T|'\n");
+    }
     s.push_str("true\n");
     s
 }
@@ -162,7 +198,10 @@ pub fn batch_script(needs: &[Need]) -> String {
 /// Parse [`batch_script`]'s answer into the memo; returns how many answers
 /// were kept. A group whose output does not line up with its list is
 /// dropped whole.
-pub fn store(memo: &Memo, become_user: Option<&str>, needs: &[Need], out: &str) -> usize {
+pub fn store(memo: &Memo, become_user: Option<&str>, needs: &[Need], raw: &[u8]) -> usize {
+    let text_end = find(raw, b"@T$\n").map_or(raw.len(), |i| i + 4);
+    let out = String::from_utf8_lossy(&raw[..text_end]);
+    let out = out.as_ref();
     let mut stored = 0;
     for tag in ["N", "L", "C"] {
         let (Some(a), Some(b), Some(c)) = (
@@ -215,6 +254,54 @@ pub fn store(memo: &Memo, become_user: Option<&str>, needs: &[Need], out: &str) 
             }
         }
     }
+    stored + store_contents(memo, become_user, needs, raw)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `T` group: sizes, then the contents back to back, then the sizes
+/// again; kept only when both size lists agree and add up (UTF-8 text only:
+/// the memo holds strings).
+fn store_contents(memo: &Memo, become_user: Option<&str>, needs: &[Need], raw: &[u8]) -> usize {
+    let (Some(a), Some(b), Some(c)) = (find(raw, b"@T\n"), find(raw, b"@T.\n"), find(raw, b"@T$\n")) else {
+        return 0;
+    };
+    if !(a < b && b < c) {
+        return 0;
+    }
+    let listed = String::from_utf8_lossy(&raw[a + 3..b]);
+    let files: Vec<&Need> = listed
+        .lines()
+        .filter_map(|l| l.strip_prefix("E|")?.parse::<usize>().ok())
+        .filter_map(|i| needs.get(i))
+        .collect();
+    let sizes =
+        |s: &[u8]| -> Option<Vec<usize>> { String::from_utf8_lossy(s).lines().map(|l| l.parse().ok()).collect() };
+    let Some(before) = sizes(&raw[b + 4..c]) else { return 0 };
+    let data = &raw[c + 4..];
+    let total: usize = before.iter().sum();
+    if before.len() != files.len() || data.len() < total + 1 || data[total] != b'\n' {
+        return 0;
+    }
+    let Some(after) = data[total + 1..].strip_prefix(b"@T!\n") else {
+        return 0;
+    };
+    let Some(end) = find(after, b"@T|\n") else { return 0 };
+    if sizes(&after[..end]).as_ref() != Some(&before) {
+        return 0;
+    }
+    let mut at = 0;
+    let mut stored = 0;
+    for (n, size) in files.iter().zip(&before) {
+        let chunk = &data[at..at + size];
+        at += size;
+        if let Ok(text) = std::str::from_utf8(chunk) {
+            memo.set(&content_key(become_user, &n.path), text.to_string());
+            stored += 1;
+        }
+    }
     stored
 }
 
@@ -225,6 +312,27 @@ pub struct Cached {
     pub stat: Option<String>,
     /// `<sum>  -` when asked for and the path is a regular file.
     pub sum: Option<String>,
+}
+
+impl Cached {
+    pub fn is_dir(&self) -> bool {
+        self.stat.as_deref().is_some_and(|s| s.starts_with("directory|"))
+    }
+    pub fn is_file(&self) -> bool {
+        self.stat
+            .as_deref()
+            .is_some_and(|s| s.starts_with("regular file|") || s.starts_with("regular empty file|"))
+    }
+}
+
+/// The prefetched content of a regular file (check mode only).
+pub fn cached_content(ctx: &ModuleCtx<'_>, path: &str) -> Option<String> {
+    if !ctx.check_mode {
+        return None;
+    }
+    ctx.conn
+        .memo()?
+        .get(&content_key(ctx.become_.map(|b| b.user.as_str()), path))
 }
 
 /// The prefetched state of `path` for this task, if any: only in check mode,
@@ -265,6 +373,7 @@ mod tests {
             path: path.into(),
             follow,
             sum,
+            content: false,
         }
     }
 
@@ -272,14 +381,24 @@ mod tests {
     fn needs_follow_each_modules_query() {
         assert_eq!(
             needs("copy", &obj(json!({"src": "files/a.conf", "dest": "/etc/app/"}))),
-            vec![need("/etc/app/", false, true), need("/etc/app/a.conf", false, true)]
+            vec![
+                need("/etc/app/", false, true),
+                need("/etc", true, false),
+                need("/etc/app/a.conf", false, true)
+            ]
         );
         assert_eq!(
             needs(
                 "ansible.builtin.lineinfile",
                 &obj(json!({"path": "/etc/x", "line": "a"}))
             ),
-            vec![need("/etc/x", true, false)]
+            vec![
+                Need {
+                    content: true,
+                    ..need("/etc/x", true, false)
+                },
+                need("/etc", true, false)
+            ]
         );
         assert_eq!(
             needs("stat", &obj(json!({"path": "/etc/x", "checksum_algorithm": "sha256"}))),
@@ -304,7 +423,14 @@ mod tests {
             need(&p("missing"), false, true),
             need(&p("link"), false, false),
             need(&p("d"), false, false),
-            need(&p("it's"), true, true),
+            Need {
+                content: true,
+                ..need(&p("it's"), true, true)
+            },
+            Need {
+                content: true,
+                ..need(&p("a file"), true, false)
+            },
             need(&p("link"), true, false),
             need(&p("missing/deeper"), true, false),
         ];
@@ -313,9 +439,10 @@ mod tests {
             .arg(batch_script(&list))
             .output()
             .unwrap();
-        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        let raw = out.stdout;
+        let out = String::from_utf8_lossy(&raw).into_owned();
         let memo = Memo::default();
-        let stored = store(&memo, None, &list, &out);
+        let stored = store(&memo, None, &list, &raw);
         let single = |args: &[&str]| {
             let o = std::process::Command::new(args[0]).args(&args[1..]).output().unwrap();
             String::from_utf8_lossy(&o.stdout).trim_end().to_string()
@@ -344,15 +471,131 @@ mod tests {
         );
         assert!(get(sum_key(None, &p("it's"))).unwrap().starts_with("da39a3ee"));
         assert_eq!(
-            get(stat_key(None, true, &p("link"))).unwrap(),
-            single(&["stat", "-L", &fmt, &p("link")])
+            get(stat_key(None, true, &p("link"))),
+            None,
+            "links are always left to the module"
         );
         assert_eq!(get(stat_key(None, true, &p("missing/deeper"))).unwrap(), "ABSENT");
-        assert_eq!(stored, 8);
+        assert_eq!(get(content_key(None, &p("a file"))).unwrap(), "hello\n");
+        assert_eq!(get(content_key(None, &p("it's"))).unwrap(), "");
+        assert_eq!(stored, 10);
         // A group whose answers do not line up is dropped whole.
         let memo = Memo::default();
-        store(&memo, None, &list, &out.replace("@N.\n", "@N.\nextra line\n"));
+        store(&memo, None, &list, out.replace("@N.\n", "@N.\nextra line\n").as_bytes());
         assert_eq!(memo.get(&stat_key(None, false, &p("d"))), None);
         assert!(memo.get(&stat_key(None, true, &p("it's"))).is_some());
+    }
+
+    /// Every module that uses the prefetch reports exactly the same in check
+    /// mode with it as without it (outcome, diff, returns), over files that
+    /// are present, absent, different, in a missing directory, or a directory.
+    #[tokio::test]
+    async fn modules_report_the_same_with_and_without_the_prefetch() {
+        use crate::connection::Connection;
+        use crate::modules::files::testutil::TestEnv;
+        use crate::modules::Module;
+        let env = TestEnv::new();
+        let p = |n: &str| env.path(n);
+        std::fs::create_dir(p("etc")).unwrap();
+        std::fs::create_dir(p("templates")).unwrap();
+        std::fs::write(p("templates/t.j2"), "hello {{ 1 + 1 }}\n").unwrap();
+        std::fs::write(p("etc/same"), "a\n").unwrap();
+        std::fs::write(p("etc/other"), "b\n").unwrap();
+        std::fs::write(p("etc/conf"), "x=1\ny=2\n").unwrap();
+        std::fs::write(p("etc/tpl"), "hello 2\n").unwrap();
+        let file = crate::modules::files::file::FileModule;
+        let copy = crate::modules::files::copy::CopyModule;
+        let template = crate::modules::files::template::TemplateModule;
+        let line = crate::modules::lookup("lineinfile").unwrap();
+        let block = crate::modules::lookup("blockinfile").unwrap();
+        let cases: Vec<(&dyn Module, &str, Value)> = vec![
+            (
+                &copy,
+                "copy",
+                json!({"content": "a\n", "dest": p("etc/same"), "mode": "0644"}),
+            ),
+            (&copy, "copy", json!({"content": "a\n", "dest": p("etc/other")})),
+            (&copy, "copy", json!({"content": "a\n", "dest": p("etc/new")})),
+            (&copy, "copy", json!({"content": "a\n", "dest": p("nodir/new")})),
+            (
+                &template,
+                "template",
+                json!({"src": "t.j2", "dest": p("etc/tpl"), "mode": "0600"}),
+            ),
+            (&template, "template", json!({"src": "t.j2", "dest": p("etc/tpl2")})),
+            (
+                &file,
+                "file",
+                json!({"path": p("etc"), "state": "directory", "mode": "0755"}),
+            ),
+            (&file, "file", json!({"path": p("etc/sub"), "state": "directory"})),
+            (&file, "file", json!({"path": p("etc/same"), "mode": "0600"})),
+            (
+                &**line,
+                "lineinfile",
+                json!({"path": p("etc/conf"), "line": "y=3", "regexp": "^y="}),
+            ),
+            (&**line, "lineinfile", json!({"path": p("etc/conf"), "line": "x=1"})),
+            (
+                &**line,
+                "lineinfile",
+                json!({"path": p("etc/none"), "line": "z", "create": true}),
+            ),
+            (
+                &**line,
+                "lineinfile",
+                json!({"path": p("nodir/none"), "line": "z", "create": true}),
+            ),
+            (&**block, "blockinfile", json!({"path": p("etc/conf"), "block": "k=v"})),
+        ];
+        for (m, name, args) in cases {
+            let Value::Object(map) = args.clone() else {
+                unreachable!()
+            };
+            let memo = env.conn.memo().unwrap();
+            memo.clear();
+            let live = env.run(m, args.clone(), true).await;
+            // Prefetch as the runner does (with the user), then run again.
+            let list = needs(name, &map);
+            assert!(!list.is_empty(), "{name}");
+            let script = format!("{}{}", super::super::remote::whoami_snippet(), batch_script(&list));
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&script)
+                .output()
+                .unwrap();
+            memo.clear();
+            assert!(store(memo, None, &list, &out.stdout) > 0, "{name} {args}");
+            super::super::remote::remember_whoami_in(memo, None, &String::from_utf8_lossy(&out.stdout));
+            let cached = env.run(m, args.clone(), true).await;
+            let show = |r: &Result<crate::modules::ModuleOutcome, crate::modules::ModuleError>| match r {
+                Ok(o) => format!(
+                    "changed={} failed={} msg={:?} diff={:?} ret={:?}",
+                    o.changed, o.failed, o.msg, o.diff, o.ret
+                ),
+                Err(e) => format!("error: {e}"),
+            };
+            assert_eq!(show(&cached), show(&live), "{name} {args}");
+        }
+        // The prefetch is what answered: a planted checksum turns an
+        // unchanged copy into a predicted change.
+        let memo = env.conn.memo().unwrap();
+        let args = json!({"content": "a\n", "dest": p("etc/same"), "mode": "0644"});
+        let Value::Object(map) = args.clone() else {
+            unreachable!()
+        };
+        let list = needs("copy", &map);
+        let script = format!("{}{}", super::super::remote::whoami_snippet(), batch_script(&list));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        memo.clear();
+        store(memo, None, &list, &out.stdout);
+        super::super::remote::remember_whoami_in(memo, None, &String::from_utf8_lossy(&out.stdout));
+        assert!(!env.run(&copy, args.clone(), true).await.unwrap().changed);
+        memo.set(&sum_key(None, &p("etc/same")), format!("{}  -", "0".repeat(40)));
+        assert!(env.run(&copy, args, true).await.unwrap().changed);
     }
 }

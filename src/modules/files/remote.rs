@@ -115,6 +115,28 @@ pub fn stat_snippet_for(ctx: &ModuleCtx<'_>, tag: &str, path: &str, follow: bool
     stat_snippet(tag, path, follow, algo)
 }
 
+/// What [`stat_snippet`] would print for `path` (not a link), from the
+/// check-mode prefetch alone: the caller can then skip the round trip.
+pub fn cached_snippet_output(
+    ctx: &ModuleCtx<'_>,
+    tag: &str,
+    path: &str,
+    follow: bool,
+    want_sum: bool,
+) -> Option<String> {
+    let c = super::prefetch::cached(ctx, path, follow, want_sum)?;
+    Some(match (c.stat, c.sum) {
+        (None, _) => format!("{tag}S|ABSENT\n"),
+        (Some(st), sum) => {
+            let mut s = format!("{tag}S|{st}\n");
+            if let Some(sum) = sum {
+                s.push_str(&format!("{tag}C|{sum}\n"));
+            }
+            s
+        }
+    })
+}
+
 /// The shell variable holding the stat line [`stat_snippet`] printed for `tag`.
 pub fn stat_var(tag: &str) -> String {
     format!("rg_{tag}_s")
@@ -218,9 +240,24 @@ pub fn whoami_snippet() -> &'static str {
 
 /// The memo key of the remote user under this task's become.
 fn whoami_key(ctx: &ModuleCtx<'_>) -> String {
-    match ctx.become_ {
+    whoami_memo_key(ctx.become_)
+}
+
+/// The memo key of the remote user under `become_`.
+pub fn whoami_memo_key(become_: Option<&crate::connection::Become>) -> String {
+    match become_ {
         Some(b) => format!("whoami {:?} {}", b.method, b.user),
         None => "whoami".to_string(),
+    }
+}
+
+/// Remember the user printed by [`whoami_snippet`] in `out` (for a script
+/// run outside a module, like the check-mode prefetch).
+pub fn remember_whoami_in(memo: &crate::connection::Memo, become_: Option<&crate::connection::Become>, out: &str) {
+    let umask = out.lines().find_map(|l| l.strip_prefix("U|")).unwrap_or("");
+    let id = out.lines().find_map(|l| l.strip_prefix("I|")).unwrap_or("");
+    if !umask.is_empty() && id.starts_with("uid=") {
+        memo.set(&whoami_memo_key(become_), format!("{}\n{}", umask.trim(), id.trim()));
     }
 }
 

@@ -76,6 +76,9 @@ impl FileState {
 /// `with_content`, the content of `path`, in one command.
 pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Result<FileState, ModuleError> {
     let known = remote::known_whoami(ctx);
+    if let Some(st) = prefetched_state(ctx, path, with_content, &known) {
+        return st;
+    }
     // Only a link itself is resolved (`readlink -f`): writes go to its
     // target; through a linked parent directory the path itself works.
     // In check mode the runner may have prefetched the stat line.
@@ -114,6 +117,37 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
         }
     }
     parse_query(path, known, &out.stdout)
+}
+
+/// [`query_file`]'s answer made from the check-mode prefetch alone (the
+/// path is not a link, its content and, when absent, its parent are known).
+fn prefetched_state(
+    ctx: &ModuleCtx<'_>,
+    path: &str,
+    with_content: bool,
+    known: &Option<(String, String)>,
+) -> Option<Result<FileState, ModuleError>> {
+    use super::files::prefetch;
+    known.as_ref()?;
+    let c = prefetch::cached(ctx, path, true, false)?;
+    let mut out = Vec::new();
+    match &c.stat {
+        None => {
+            let parent = prefetch::cached(ctx, &prefetch::shell_parent(path), true, false)?;
+            out.extend_from_slice(if parent.is_dir() {
+                b"ABSENT\nPARENT\n"
+            } else {
+                b"ABSENT\nNOPARENT\n"
+            });
+        }
+        Some(line) => {
+            out.extend_from_slice(format!("{line}\n{path}\n").as_bytes());
+            if c.is_file() && with_content {
+                out.extend_from_slice(prefetch::cached_content(ctx, path)?.as_bytes());
+            }
+        }
+    }
+    Some(parse_query(path, known.clone(), &out))
 }
 
 /// Parse [`query_file`]'s answer; `known` is the umask and `id` lines when
