@@ -486,6 +486,24 @@ mod tests {
         assert!(memo.get(&stat_key(None, true, &p("it's"))).is_some());
     }
 
+    /// Prefetch (into a cleared `memo`) what a `module` task with `args`
+    /// needs on this machine, with the login user, as the runner does on a
+    /// host; returns how many answers were kept.
+    fn prefetch_here(memo: &Memo, module: &str, args: &Map<String, Value>) -> usize {
+        let list = needs(module, args);
+        assert!(!list.is_empty(), "{module}");
+        let script = format!("{}{}", super::super::remote::whoami_snippet(), batch_script(&list));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        memo.clear();
+        let kept = store(memo, None, &list, &out.stdout);
+        super::super::remote::remember_whoami_in(memo, None, &String::from_utf8_lossy(&out.stdout));
+        kept
+    }
+
     /// Every module that uses the prefetch reports exactly the same in check
     /// mode with it as without it (outcome, diff, returns), over files that
     /// are present, absent, different, in a missing directory, or a directory.
@@ -556,17 +574,7 @@ mod tests {
             memo.clear();
             let live = env.run(m, args.clone(), true).await;
             // Prefetch as the runner does (with the user), then run again.
-            let list = needs(name, &map);
-            assert!(!list.is_empty(), "{name}");
-            let script = format!("{}{}", super::super::remote::whoami_snippet(), batch_script(&list));
-            let out = std::process::Command::new("sh")
-                .arg("-c")
-                .arg(&script)
-                .output()
-                .unwrap();
-            memo.clear();
-            assert!(store(memo, None, &list, &out.stdout) > 0, "{name} {args}");
-            super::super::remote::remember_whoami_in(memo, None, &String::from_utf8_lossy(&out.stdout));
+            assert!(prefetch_here(memo, name, &map) > 0, "{name} {args}");
             let cached = env.run(m, args.clone(), true).await;
             let show = |r: &Result<crate::modules::ModuleOutcome, crate::modules::ModuleError>| match r {
                 Ok(o) => format!(
@@ -584,16 +592,7 @@ mod tests {
         let Value::Object(map) = args.clone() else {
             unreachable!()
         };
-        let list = needs("copy", &map);
-        let script = format!("{}{}", super::super::remote::whoami_snippet(), batch_script(&list));
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&script)
-            .output()
-            .unwrap();
-        memo.clear();
-        store(memo, None, &list, &out.stdout);
-        super::super::remote::remember_whoami_in(memo, None, &String::from_utf8_lossy(&out.stdout));
+        prefetch_here(memo, "copy", &map);
         assert!(!env.run(&copy, args.clone(), true).await.unwrap().changed);
         memo.set(&sum_key(None, &p("etc/same")), format!("{}  -", "0".repeat(40)));
         assert!(env.run(&copy, args, true).await.unwrap().changed);
