@@ -280,6 +280,11 @@ pub struct ExecRequest {
     /// False (the default) runs it as its own shell process, exactly as on
     /// a fresh channel: user commands.
     pub subshell_ok: bool,
+    /// Run on an SSH channel of its own, never in the persistent shell: a
+    /// user's command, whose background children may keep its output open.
+    /// On a channel of its own that output cannot mix with the next
+    /// command's; rigger waits for it to close, as Ansible does.
+    pub own_channel: bool,
 }
 
 impl ExecRequest {
@@ -343,7 +348,7 @@ async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutp
     // The persistent shell serves everything but a terminal or a password
     // dialogue; `sudo -n` only prints the marker, checked on the replayed output.
     let password = req.become_.as_ref().and_then(|b| b.password.as_ref());
-    if !pty && (!handshake || password.is_none()) {
+    if !req.own_channel && !pty && (!handshake || password.is_none()) {
         let stdin = req.stdin.as_deref().unwrap_or_default();
         if let Some(res) = conn.run_pipelined(&cmdline, stdin, !req.subshell_ok).await {
             let done = res?;

@@ -71,14 +71,16 @@ impl ModuleCtx<'_> {
         connection::exec(self.conn, &req).await
     }
 
-    /// Run a user's command line (`command`, `shell`, `raw`): as its own
-    /// shell process, as on a fresh channel (not [`ExecRequest::subshell_ok`]).
+    /// Run a user's command line (`command`, `shell`, `raw`) on a channel of
+    /// its own ([`ExecRequest::own_channel`]): whatever it leaves running in
+    /// the background cannot write into a later command's output.
     pub async fn run_user(&self, cmd: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnError> {
         let req = ExecRequest {
             cmd: cmd.to_string(),
             stdin,
             become_: self.become_.cloned(),
             env: self.env.to_vec(),
+            own_channel: true,
             ..Default::default()
         };
         connection::exec(self.conn, &req).await

@@ -1336,3 +1336,35 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A shell task that leaves a process writing to its output in the
+/// background cannot put that output into a later task's result: user
+/// commands run on a channel of their own, not in the persistent shell
+/// (rigger waits for the output to close, as Ansible does).
+#[test]
+fn background_output_of_a_command_stays_out_of_later_tasks() {
+    let lab = Lab::new(1);
+    lab.write(
+        "bg.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - name: leaves a writer behind
+      shell: (sleep 1; echo late) &
+      register: first
+    - name: file state in between
+      file: {path: "@OUT@", state: directory}
+    - name: next
+      command: echo next
+      register: second
+    - name: record
+      copy:
+        content: "{{ first.stdout }}|{{ second.stdout }}"
+        dest: "@OUT@/seen"
+"#,
+    );
+    let (code, _events, err) = lab.run_json("bg.yml", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lab.read("out/seen"), "late|next");
+}

@@ -234,22 +234,6 @@ impl Module for CommandModule {
     }
 }
 
-/// Run a script that ends by `exec`ing the task's program (`line`: the quoted
-/// argv of `command`, or `/bin/sh -c TEXT` for `shell`). The program is its
-/// own process either way (a `shell` task's `$$` is its `/bin/sh`'s), so the
-/// persistent shell may run the script in a subshell: a fork and the
-/// program, no login shell started in between.
-async fn run_program(
-    ctx: &ModuleCtx<'_>,
-    script: &str,
-    stdin: Option<Vec<u8>>,
-) -> Result<crate::connection::ExecOutput, ModuleError> {
-    Ok(match stdin {
-        Some(data) => ctx.run_with_stdin(script, data).await?,
-        None => ctx.run(script).await?,
-    })
-}
-
 /// `creates`/`removes` guard, then run (unless check mode) and shape the result.
 async fn run_command(
     ctx: &ModuleCtx<'_>,
@@ -292,7 +276,7 @@ async fn run_command(
         script.push_str(line);
         let start = Instant::now();
         let start_ts = timestamp();
-        let out = run_program(ctx, &script, stdin).await?;
+        let out = ctx.run_user(&script, stdin).await?;
         if out.status == 0 {
             let s = out.stdout_str();
             let skipped = match s.trim_end() {
@@ -364,7 +348,7 @@ async fn run_command(
     let start = Instant::now();
     let start_ts = timestamp();
     let full = format!("{chdir}exec {line}");
-    let out = run_program(ctx, &full, stdin).await?;
+    let out = ctx.run_user(&full, stdin).await?;
     Ok(shape_output(display, out, p.strip_empty_ends, start, start_ts))
 }
 
