@@ -573,26 +573,35 @@ fn upload_script(dest: &str, attrs: &FileAttrs) -> String {
 ///
 /// Few processes on the host: the temp file gets a random name from here and
 /// is created exclusively (`conv=excl`: never through an existing file or
-/// link), written and fsynced by one `dd`; a new file without a mode keeps
+/// link), written and fsynced by one GNU `dd`; a new file without a mode keeps
 /// the mode it was created with (the umask default); an existing file's
-/// owner is copied only when it is not the login user's own.
+/// owner is copied only when it is not the login user's own. Where `dd` or
+/// `chmod`/`chown` lack those GNU options (BusyBox), the same is done the
+/// portable way: `set -C` (exclusive create) and `cat`, `sync`, `stat -c`.
 pub fn upload_to_d(attrs: &FileAttrs) -> String {
     let mut s = format!(
         "case \"$d\" in */*) t=\"${{d%/*}}\"; t=\"${{t:-/}}\";; *) t=.;; esac; \
          t=\"$t/.rigger-tmp-{:016x}\"; \
-         trap 'rm -f \"$t\"' EXIT HUP INT TERM; dd of=\"$t\" bs=64k conv=excl,fsync status=none || exit 1; ",
+         trap 'rm -f \"$t\"' EXIT HUP INT TERM; \
+         if e=$(dd of=\"$t\" bs=64k conv=excl,fsync status=none 2>&1); then :; \
+         elif [ -e \"$t\" ] || [ -L \"$t\" ]; then printf '%s\\n' \"$e\" >&2; exit 1; \
+         else (set -C; cat > \"$t\") || exit 1; sync \"$t\" 2>/dev/null; fi; ",
         rand::random::<u64>()
     );
     match attrs.mode {
         Some(m) => s.push_str(&format!("chmod {:o} \"$t\" || exit 1; ", m)),
-        None => s.push_str("if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\" || exit 1; fi; "),
+        None => s.push_str(
+            "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\" 2>/dev/null || \
+             chmod \"$(stat -c %a \"$d\")\" \"$t\" || exit 1; fi; ",
+        ),
     }
     match (&attrs.owner, &attrs.group) {
         (Some(o), Some(g)) => s.push_str(&format!("chown {}:{} \"$t\" || exit 1; ", sh_quote(o), sh_quote(g))),
         (Some(o), None) => s.push_str(&format!("chown {} \"$t\" || exit 1; ", sh_quote(o))),
         (None, Some(g)) => s.push_str(&format!("chgrp {} \"$t\" || exit 1; ", sh_quote(g))),
         (None, None) => s.push_str(
-            "if [ -e \"$d\" ] && ! { [ -O \"$d\" ] && [ -G \"$d\" ]; }; then chown --reference=\"$d\" \"$t\" 2>/dev/null; fi; ",
+            "if [ -e \"$d\" ] && ! { [ -O \"$d\" ] && [ -G \"$d\" ]; }; then \
+             chown --reference=\"$d\" \"$t\" 2>/dev/null || chown \"$(stat -c %u:%g \"$d\")\" \"$t\" 2>/dev/null; fi; ",
         ),
     }
     s.push_str("mv -f \"$t\" \"$d\" || exit 1; trap - EXIT HUP INT TERM");
@@ -701,6 +710,72 @@ pub type SharedConnection = Arc<dyn Connection>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The upload script writes the bytes, mode and nothing else, with GNU
+    /// coreutils (`dd conv=excl`, `chmod --reference`) and with BusyBox
+    /// alone (no such options: the portable way).
+    #[test]
+    fn upload_script_works_with_gnu_and_busybox_tools() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists());
+        let bin = tempfile::tempdir().unwrap();
+        let mut shells: Vec<(&str, Option<String>)> = vec![("sh", None)];
+        if let Some(bb) = busybox {
+            for a in [
+                "sh", "dd", "cat", "chmod", "chown", "chgrp", "mv", "rm", "stat", "sync", "printf", "[",
+            ] {
+                std::os::unix::fs::symlink(bb, bin.path().join(a)).unwrap();
+            }
+            shells.push(("busybox", Some(bin.path().display().to_string())));
+        }
+        let data: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        for (name, path) in shells {
+            let dir = tempfile::tempdir().unwrap();
+            let dest = dir.path().join("f").display().to_string();
+            let run = |attrs: &FileAttrs| {
+                let mut cmd = match &path {
+                    Some(p) => {
+                        let mut c = std::process::Command::new(format!("{p}/sh"));
+                        c.env("PATH", p);
+                        c
+                    }
+                    None => std::process::Command::new("/bin/sh"),
+                };
+                let mut child = cmd
+                    .arg("-c")
+                    .arg(upload_script(&dest, attrs))
+                    .stdin(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child.stdin.take().unwrap().write_all(&data).unwrap();
+                let out = child.wait_with_output().unwrap();
+                assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            };
+            run(&FileAttrs {
+                mode: Some(0o640),
+                ..Default::default()
+            });
+            let mode = |p: &str| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(
+                (std::fs::read(&dest).unwrap() == data, mode(&dest)),
+                (true, 0o640),
+                "{name}"
+            );
+            // No mode: an existing file keeps its mode.
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
+            run(&FileAttrs::default());
+            assert_eq!(mode(&dest), 0o600, "{name}");
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(left, ["f"], "{name}: temp files left");
+        }
+    }
 
     #[test]
     fn quoting() {
