@@ -130,23 +130,20 @@ pub trait Connection: Send + Sync {
 pub struct Memo(std::sync::Mutex<std::collections::HashMap<String, String>>);
 
 impl Memo {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
     pub fn get(&self, key: &str) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+        self.map().get(key).cloned()
     }
     pub fn set(&self, key: &str, value: String) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), value);
+        self.map().insert(key.to_string(), value);
     }
     pub fn clear(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.map().clear();
     }
     pub fn clear_prefix(&self, prefix: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|k, _| !k.starts_with(prefix));
+        self.map().retain(|k, _| !k.starts_with(prefix));
     }
 }
 
@@ -305,6 +302,15 @@ pub struct ExecOutput {
 }
 
 impl ExecOutput {
+    /// A successful result with this output and nothing on stderr (an answer
+    /// known without running anything).
+    pub fn ok(stdout: Vec<u8>) -> Self {
+        ExecOutput {
+            status: 0,
+            stdout,
+            stderr: Vec::new(),
+        }
+    }
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }

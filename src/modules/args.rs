@@ -248,7 +248,8 @@ pub fn de_opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::E
         .ok_or_else(|| serde::de::Error::custom(format!("expected a boolean, got {v}")))
 }
 
-fn value_bool(v: &Value) -> Option<bool> {
+/// A boolean argument as the modules read it (`yes`, `"true"`, `1`, ...).
+pub fn value_bool(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
         Value::String(s) => parse_bool(s),

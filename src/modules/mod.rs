@@ -57,16 +57,24 @@ pub struct ModuleCtx<'a> {
 }
 
 impl ModuleCtx<'_> {
+    /// A request for `cmd` with the task's become and environment.
+    fn request(&self, cmd: &str, stdin: Option<Vec<u8>>) -> ExecRequest {
+        ExecRequest {
+            cmd: cmd.to_string(),
+            stdin,
+            become_: self.become_.cloned(),
+            env: self.env.to_vec(),
+            ..Default::default()
+        }
+    }
+
     /// Run one of the module's own scripts on the host with the task's
     /// become and environment ([`ExecRequest::subshell_ok`]: it must not rely
     /// on its own `$$`).
     pub async fn run(&self, cmd: &str) -> Result<ExecOutput, ConnError> {
         let req = ExecRequest {
-            cmd: cmd.to_string(),
-            become_: self.become_.cloned(),
-            env: self.env.to_vec(),
             subshell_ok: true,
-            ..Default::default()
+            ..self.request(cmd, None)
         };
         connection::exec(self.conn, &req).await
     }
@@ -76,25 +84,17 @@ impl ModuleCtx<'_> {
     /// the background cannot write into a later command's output.
     pub async fn run_user(&self, cmd: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnError> {
         let req = ExecRequest {
-            cmd: cmd.to_string(),
-            stdin,
-            become_: self.become_.cloned(),
-            env: self.env.to_vec(),
             own_channel: true,
-            ..Default::default()
+            ..self.request(cmd, stdin)
         };
         connection::exec(self.conn, &req).await
     }
 
-    /// Run a command feeding `stdin`.
+    /// Run one of the module's own scripts feeding `stdin`.
     pub async fn run_with_stdin(&self, cmd: &str, stdin: Vec<u8>) -> Result<ExecOutput, ConnError> {
         let req = ExecRequest {
-            cmd: cmd.to_string(),
-            stdin: Some(stdin),
-            become_: self.become_.cloned(),
-            env: self.env.to_vec(),
             subshell_ok: true,
-            ..Default::default()
+            ..self.request(cmd, Some(stdin))
         };
         connection::exec(self.conn, &req).await
     }

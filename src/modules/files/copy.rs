@@ -663,11 +663,7 @@ fn prefetched_query(
     if super::prefetch::cached(ctx, &remote::parent(&f.dest), true, false)?.is_dir() {
         text.push_str("PD|1\n");
     }
-    Some(crate::connection::ExecOutput {
-        status: 0,
-        stdout: text.into_bytes(),
-        stderr: Vec::new(),
-    })
+    Some(crate::connection::ExecOutput::ok(text.into_bytes()))
 }
 
 fn parse_backup(out: &str) -> Option<String> {

@@ -385,11 +385,7 @@ async fn query(
         .then(|| remote::cached_snippet_output(ctx, "P", path, false, false))
         .flatten()
     {
-        Some(text) => crate::connection::ExecOutput {
-            status: 0,
-            stdout: text.into_bytes(),
-            stderr: Vec::new(),
-        },
+        Some(text) => crate::connection::ExecOutput::ok(text.into_bytes()),
         None => ctx.run(&script).await?,
     };
     if out.status != 0 {

@@ -40,12 +40,11 @@ fn str_arg<'a>(args: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> 
     names.iter().find_map(|n| args.get(*n).and_then(Value::as_str))
 }
 
+/// A boolean argument, read as the module reads it.
 fn bool_arg(args: &Map<String, Value>, name: &str, default: bool) -> bool {
-    match args.get(name) {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1"),
-        _ => default,
-    }
+    args.get(name)
+        .and_then(crate::modules::args::value_bool)
+        .unwrap_or(default)
 }
 
 /// The paths a task of `module` with these rendered arguments will query,

@@ -160,6 +160,16 @@ pub fn backup_tag() -> u32 {
     rand::random_range(1000..100_000_000)
 }
 
+/// Script copying `path` next to itself as `path.NUMBER.YYYY-MM-DD@HH:MM:SS~`
+/// (Ansible's backup name) and printing the backup's name.
+pub fn backup_script(path: &str) -> String {
+    format!(
+        "p={}; b=\"$p.{}.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$p\" \"$b\" && printf %s \"$b\"",
+        sh_quote(path),
+        backup_tag()
+    )
+}
+
 /// Parse a `stat -c STAT_FMT` line.
 pub fn parse_stat(line: &str) -> Option<RemoteStat> {
     let f: Vec<&str> = line.split('|').collect();
@@ -238,11 +248,6 @@ pub fn whoami_snippet() -> &'static str {
     "printf 'U|'; umask; printf 'I|'; LC_ALL=C id\n"
 }
 
-/// The memo key of the remote user under this task's become.
-fn whoami_key(ctx: &ModuleCtx<'_>) -> String {
-    whoami_memo_key(ctx.become_)
-}
-
 /// The memo key of the remote user under `become_`.
 pub fn whoami_memo_key(become_: Option<&crate::connection::Become>) -> String {
     match become_ {
@@ -256,7 +261,12 @@ pub fn whoami_memo_key(become_: Option<&crate::connection::Become>) -> String {
 pub fn remember_whoami_in(memo: &crate::connection::Memo, become_: Option<&crate::connection::Become>, out: &str) {
     let umask = out.lines().find_map(|l| l.strip_prefix("U|")).unwrap_or("");
     let id = out.lines().find_map(|l| l.strip_prefix("I|")).unwrap_or("");
-    if !umask.is_empty() && id.starts_with("uid=") {
+    remember_lines(memo, become_, umask, id);
+}
+
+/// Store a umask line and an `id` line, when both look like answers.
+fn remember_lines(memo: &crate::connection::Memo, become_: Option<&crate::connection::Become>, umask: &str, id: &str) {
+    if !umask.trim().is_empty() && id.starts_with("uid=") {
         memo.set(&whoami_memo_key(become_), format!("{}\n{}", umask.trim(), id.trim()));
     }
 }
@@ -264,7 +274,7 @@ pub fn remember_whoami_in(memo: &crate::connection::Memo, become_: Option<&crate
 /// The umask line and the `id` line of the remote user under this task's
 /// become, when an earlier command of the connection learnt them.
 pub fn known_whoami(ctx: &ModuleCtx<'_>) -> Option<(String, String)> {
-    let v = ctx.conn.memo()?.get(&whoami_key(ctx))?;
+    let v = ctx.conn.memo()?.get(&whoami_memo_key(ctx.become_))?;
     let (umask, id) = v.split_once('\n')?;
     Some((umask.to_string(), id.to_string()))
 }
@@ -272,9 +282,7 @@ pub fn known_whoami(ctx: &ModuleCtx<'_>) -> Option<(String, String)> {
 /// Remember the umask and `id` lines for the next tasks of the connection.
 pub fn remember_whoami(ctx: &ModuleCtx<'_>, umask: &str, id: &str) {
     if let Some(m) = ctx.conn.memo() {
-        if !umask.is_empty() && id.starts_with("uid=") {
-            m.set(&whoami_key(ctx), format!("{}\n{}", umask.trim(), id.trim()));
-        }
+        remember_lines(m, ctx.become_, umask, id);
     }
 }
 
@@ -299,9 +307,9 @@ pub fn user_from(ctx: &ModuleCtx<'_>, known: Option<RemoteUser>, out: &str) -> R
     if let Some(u) = known {
         return u;
     }
-    let umask = out.lines().find_map(|l| l.strip_prefix("U|")).unwrap_or("");
-    let id = out.lines().find_map(|l| l.strip_prefix("I|")).unwrap_or("");
-    remember_whoami(ctx, umask, id);
+    if let Some(m) = ctx.conn.memo() {
+        remember_whoami_in(m, ctx.become_, out);
+    }
     parse_whoami(out)
 }
 

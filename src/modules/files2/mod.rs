@@ -340,11 +340,7 @@ pub(crate) fn attrs_msg(msg: &mut String, content_changed: bool) {
 /// Copy `path` next to itself as `path.PID.YYYY-MM-DD@HH:MM:SS~` (Ansible's
 /// `backup_local`); returns the backup's name.
 pub(crate) async fn backup_local(ctx: &ModuleCtx<'_>, path: &str) -> Result<String, ModuleError> {
-    let script = format!(
-        "p={}; b=\"$p.{}.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$p\" \"$b\" && printf %s \"$b\"",
-        sh_quote(path),
-        crate::modules::files::remote::backup_tag()
-    );
+    let script = remote::backup_script(path);
     let out = ctx.run(&script).await?;
     if out.status != 0 {
         return Err(ModuleError::Failed(format!(

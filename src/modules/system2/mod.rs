@@ -87,11 +87,7 @@ pub(crate) async fn write_text(
 
 /// Copy `path` to a timestamped backup next to it; returns the backup's name.
 pub(crate) async fn backup_file(ctx: &ModuleCtx<'_>, path: &str) -> Result<String, ModuleError> {
-    let cmd = format!(
-        "p={}; b=\"$p.{}.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$p\" \"$b\" && printf %s \"$b\"",
-        sh_quote(path),
-        crate::modules::files::remote::backup_tag()
-    );
+    let cmd = crate::modules::files::remote::backup_script(path);
     Ok(run_ok(ctx, &format!("backing up {path}"), &cmd).await?.stdout_str())
 }
 
