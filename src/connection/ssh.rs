@@ -148,7 +148,7 @@ impl SshConnection {
 
     /// Start the persistent shell and wait until it is ready for requests.
     async fn open_shell(&self) -> Result<PipeShell, ConnError> {
-        let (ch, permit) = self.open_channel(SHELL_LOOP, false).await?;
+        let (ch, permit) = self.open_channel(&shell_loop_command(), false).await?;
         let mut shell = PipeShell {
             ch: Some(ch),
             _permit: permit,
@@ -694,6 +694,16 @@ __rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; echo RIGGER-SHELL-READY; \
 while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
 
 const READY: &[u8] = b"RIGGER-SHELL-READY\n";
+
+/// What the persistent shell's channel asks the login shell to run: the loop
+/// under `/bin/sh`. Every request forks the loop's shell (a subshell, and one
+/// fork per program it starts), and forking a small POSIX shell (dash on
+/// Debian) costs about half of forking bash, the usual login shell; rigger's
+/// scripts are POSIX sh. User commands still start the login shell
+/// (`$SHELL -c`), as on a fresh channel.
+fn shell_loop_command() -> String {
+    format!("exec /bin/sh -c {}", sh_quote(SHELL_LOOP))
+}
 
 /// One request for [`SHELL_LOOP`], a single line of shell code: `len` bytes
 /// of stdin that follow the line go to a file (`head -c` reads no more than
