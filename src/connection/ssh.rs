@@ -688,7 +688,7 @@ impl Drop for ShellGuard<'_> {
 /// The command the persistent shell's channel runs (under the login shell).
 /// It reads one request per line and `eval`s it; requests are built by
 /// [`request_line`]. A temp dir (0700), made by the first command that has
-/// stdin, holds a command's stdin.
+/// more stdin than fits a pipe, holds such a command's stdin.
 const SHELL_LOOP: &str = "__rg_d=; trap '[ -n \"$__rg_d\" ] && rm -rf \"$__rg_d\"' EXIT; trap 'exit 1' HUP TERM; \
 __rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; echo RIGGER-SHELL-READY; \
 while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
@@ -706,8 +706,9 @@ fn shell_loop_command() -> String {
 }
 
 /// One request for [`SHELL_LOOP`], a single line of shell code: `len` bytes
-/// of stdin that follow the line go to a file (`head -c` reads no more than
-/// asked), the command runs with that file (or /dev/null) as stdin and its
+/// of stdin that follow the line go to a pipe or a file (`head -c` reads no
+/// more than asked; see [`PIPE_STDIN_MAX`]), the command runs with that pipe
+/// or file (or /dev/null) as stdin and its
 /// stdout/stderr straight on the channel's, then the loop prints
 /// `token status` on stdout and `token` on stderr. The token is random per
 /// request, so output cannot end a frame early short of guessing it.
@@ -724,7 +725,9 @@ fn request_line(token: &str, cmd: &str, len: usize, own_shell: bool) -> String {
     } else {
         format!("( eval {quoted} )")
     };
-    let input = if len > 0 {
+    let input = if len > 0 && len <= PIPE_STDIN_MAX {
+        format!("head -c {len} | {run}")
+    } else if len > 0 {
         format!(
             "{{ [ -n \"$__rg_d\" ] || __rg_d=$(mktemp -d); }} || exit 97; \
              head -c {len} >\"$__rg_d/i\" || exit 98; {run} <\"$__rg_d/i\""
@@ -734,6 +737,15 @@ fn request_line(token: &str, cmd: &str, len: usize, own_shell: bool) -> String {
     };
     format!("{input}; printf '%s %d\\n' {token} \"$?\"; printf '%s\\n' {token} >&2\n")
 }
+
+/// Stdin up to this size goes to the command through a pipe: `head` can
+/// always write all of it into the pipe and end (a pipe holds at least two
+/// pages, even for a user over the pipe-buffer limit), so a command that
+/// leaves its stdin unread cannot stall the loop, and the loop waits for
+/// `head` to have read exactly its bytes before the next request. Bigger
+/// stdin goes through a file in the loop's temp dir. The pipe saves the
+/// `mktemp`/`rm` of that dir on hosts where no command sends more.
+const PIPE_STDIN_MAX: usize = 8192;
 
 /// A persistent `SHELL_LOOP` channel, used by one command at a time.
 struct PipeShell {
@@ -1020,6 +1032,76 @@ impl Process for SshProcess {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The request loop under /bin/sh, fed requests with stdin of every kind
+    /// (none, piped, through a file) whose commands read all, part or none of
+    /// it: each frame holds exactly its command's output and status, and the
+    /// temp dir is made only for the big stdin and removed at the end.
+    #[test]
+    fn request_loop_keeps_frames_whatever_a_command_reads() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let tmp = tempfile::tempdir().unwrap();
+        let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        let exact: Vec<u8> = (0..PIPE_STDIN_MAX as u32).map(|i| (i % 253) as u8).collect();
+        // (command, stdin, expected stdout, expected status)
+        let cases: Vec<(&str, Vec<u8>, Vec<u8>, i32)> = vec![
+            ("echo no-stdin", vec![], b"no-stdin\n".to_vec(), 0),
+            ("cat", b"abc\0def".to_vec(), b"abc\0def".to_vec(), 0),
+            ("exit 3", b"left unread".to_vec(), vec![], 3),
+            ("head -c 2", b"partly read".to_vec(), b"pa".to_vec(), 0),
+            ("true", exact.clone(), vec![], 0),
+            ("cat", exact.clone(), exact.clone(), 0),
+            ("echo dir=${__rg_d:-none}", vec![], b"dir=none\n".to_vec(), 0),
+            ("true", big.clone(), vec![], 0),
+            ("cat", big.clone(), big.clone(), 0),
+            ("echo after", vec![], b"after\n".to_vec(), 0),
+        ];
+        let mut input = Vec::new();
+        let mut tokens = Vec::new();
+        for (i, (cmd, stdin, _, _)) in cases.iter().enumerate() {
+            let token = format!("RIGGER-END-TEST{i:02}");
+            input.extend_from_slice(request_line(&token, cmd, stdin.len(), false).as_bytes());
+            input.extend_from_slice(stdin);
+            tokens.push(token);
+        }
+        let mut child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(SHELL_LOOP)
+            .env("TMPDIR", tmp.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || {
+            stdin.write_all(&input).unwrap();
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut rest = out.stdout.strip_prefix(READY).expect("ready line").to_vec();
+        for (i, (cmd, _, want, status)) in cases.iter().enumerate() {
+            let end = format!("{} {status}\n", tokens[i]).into_bytes();
+            let at = find(&rest, &end).unwrap_or_else(|| {
+                panic!(
+                    "frame {i} ({cmd}) has no end {:?}: {:?}",
+                    String::from_utf8_lossy(&end),
+                    String::from_utf8_lossy(&rest)
+                )
+            });
+            assert_eq!(&rest[..at], &want[..], "frame {i} ({cmd})");
+            rest = rest[at + end.len()..].to_vec();
+        }
+        assert!(
+            rest.is_empty(),
+            "output after the last frame: {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+        // The big stdin made the temp dir in TMPDIR; the loop removed it at its end.
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn signals_map_to_shell_statuses() {
