@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -157,6 +157,8 @@ pub struct Runner {
     stop_playbook: AtomicBool,
     /// Answers to `vars_prompt`, asked once before the run starts.
     prompted: Mutex<Map<String, Value>>,
+    /// Bumped by every change to the inventory (`add_host`, `group_by`).
+    inv_generation: AtomicU64,
 }
 
 /// Per-play data shared by walkers.
@@ -168,6 +170,21 @@ struct PlayCtx {
     /// Handlers of roles included at run time (`include_role`), in the order
     /// first included; deduplicated by definition location.
     extra_handlers: Mutex<Vec<Arc<Task>>>,
+    /// The play-wide magic variables as template values, see [`Walker::magic`].
+    magic: Mutex<Option<PlayMagic>>,
+}
+
+/// `groups`, `ansible_play_hosts_all`, `ansible_play_hosts`, `play_hosts`
+/// and `ansible_play_batch`: lists of hosts, the same for every host of a
+/// batch. Built once (and again when the inventory changes or a host drops
+/// out) and shared by every host's template context, instead of copied
+/// into each host's variables for each task, which made memory and CPU grow
+/// with hosts × hosts.
+struct PlayMagic {
+    inv_generation: u64,
+    /// Hosts of the play that failed or became unreachable.
+    dropped: Vec<String>,
+    value: minijinja::Value,
 }
 
 /// Keywords and variables in effect around a task (from play, blocks, roles, includes).
@@ -250,11 +267,18 @@ impl Runner {
             start_pending: AtomicBool::new(start_pending),
             stop_playbook: AtomicBool::new(false),
             prompted: Mutex::new(Map::new()),
+            inv_generation: AtomicU64::new(0),
         })
     }
 
     fn inv(&self) -> std::sync::RwLockReadGuard<'_, Inventory> {
         self.inventory.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The inventory, to change it (what depends on it is rebuilt).
+    fn inv_mut(&self) -> std::sync::RwLockWriteGuard<'_, Inventory> {
+        self.inv_generation.fetch_add(1, Ordering::SeqCst);
+        self.inventory.write().unwrap_or_else(|p| p.into_inner())
     }
 
     fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
@@ -385,6 +409,7 @@ impl Runner {
                 all_hosts: hosts.clone(),
                 batch,
                 extra_handlers: Mutex::new(Vec::new()),
+                magic: Mutex::new(None),
             });
             self.run_batch(pctx).await;
         }
@@ -1440,7 +1465,6 @@ impl Walker {
         let inv = r.inv();
         m.extend(inv.host_vars(&self.host));
         let group_names = inv.group_names(&self.host);
-        let groups = inv.groups_map();
         drop(inv);
         let (facts, include_vars, set_facts) = r.with_host(&self.host, |s| {
             (s.facts.clone(), s.include_vars.clone(), s.set_facts.clone())
@@ -1477,25 +1501,6 @@ impl Walker {
             "group_names".into(),
             Value::Array(group_names.into_iter().map(Value::String).collect()),
         );
-        m.insert("groups".into(), Value::Object(groups));
-        let all: Vec<Value> = self.pctx.all_hosts.iter().cloned().map(Value::String).collect();
-        let active: Vec<Value> = {
-            let states = r.hosts.lock().unwrap_or_else(|p| p.into_inner());
-            self.pctx
-                .all_hosts
-                .iter()
-                .filter(|h| states.get(*h).is_none_or(|s| !s.failed && !s.unreachable))
-                .cloned()
-                .map(Value::String)
-                .collect()
-        };
-        m.insert("ansible_play_hosts_all".into(), Value::Array(all));
-        m.insert("ansible_play_hosts".into(), Value::Array(active.clone()));
-        m.insert("play_hosts".into(), Value::Array(active));
-        m.insert(
-            "ansible_play_batch".into(),
-            Value::Array(self.pctx.batch.iter().cloned().map(Value::String).collect()),
-        );
         m.insert("ansible_play_name".into(), Value::String(self.pctx.play.name.clone()));
         m.insert("playbook_dir".into(), Value::String(abs(&self.pctx.play.dir)));
         m.insert("ansible_check_mode".into(), Value::Bool(r.opts.check));
@@ -1525,8 +1530,47 @@ impl Walker {
             Templar::search_paths_var().into(),
             crate::template::search_paths(&paths),
         );
-        resolve_nested_templates(&r.templar, &mut m);
+        resolve_nested_templates(&r.templar, &mut m, &self.magic());
         m
+    }
+
+    /// The play-wide magic variables (see [`PlayMagic`]), from the cache
+    /// unless the inventory changed or another host dropped out.
+    fn magic(&self) -> minijinja::Value {
+        let r = &self.runner;
+        let generation = r.inv_generation.load(Ordering::SeqCst);
+        let dropped: Vec<String> = {
+            let states = r.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            self.pctx
+                .all_hosts
+                .iter()
+                .filter(|h| states.get(*h).is_some_and(|s| s.failed || s.unreachable))
+                .cloned()
+                .collect()
+        };
+        let mut cache = self.pctx.magic.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.as_ref() {
+            if c.inv_generation == generation && c.dropped == dropped {
+                return c.value.clone();
+            }
+        }
+        let names = |hosts: &mut dyn Iterator<Item = &String>| -> minijinja::Value {
+            hosts.map(|h| minijinja::Value::from(h.as_str())).collect()
+        };
+        let active = names(&mut self.pctx.all_hosts.iter().filter(|h| !dropped.contains(*h)));
+        let value = minijinja::context! {
+            groups => mj(&r.inv().groups_map()),
+            ansible_play_hosts_all => names(&mut self.pctx.all_hosts.iter()),
+            ansible_play_hosts => active.clone(),
+            play_hosts => active,
+            ansible_play_batch => names(&mut self.pctx.batch.iter()),
+        };
+        *cache = Some(PlayMagic {
+            inv_generation: generation,
+            dropped,
+            value: value.clone(),
+        });
+        value
     }
 
     /// The template context: variables plus lazily computed `hostvars`.
@@ -1535,7 +1579,8 @@ impl Walker {
         let hv = minijinja::Value::from_object(HostVarsObj {
             runner: Arc::downgrade(&self.runner),
         });
-        minijinja::context! { hostvars => hv, ..base }
+        // The last map wins: hostvars, then the magic lists, then variables.
+        minijinja::value::merge_maps([base, self.magic(), minijinja::context! { hostvars => hv }])
     }
 
     fn become_for(&self, scopes: &[Scope], task: Option<&Common>, vars: &Map<String, Value>) -> Option<Become> {
@@ -2153,13 +2198,7 @@ impl Walker {
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default();
-                if let Err(e) = self
-                    .runner
-                    .inventory
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .add_host(&name, &groups, hv)
-                {
+                if let Err(e) = self.runner.inv_mut().add_host(&name, &groups, hv) {
                     return TaskResult {
                         status: Status::Failed,
                         result: error_result(e.to_string()),
@@ -2168,13 +2207,7 @@ impl Walker {
                 }
             }
             if let Some(Value::String(group)) = r.get("add_group").cloned() {
-                if let Err(e) = self
-                    .runner
-                    .inventory
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .add_host(&self.host, &[group], Map::new())
-                {
+                if let Err(e) = self.runner.inv_mut().add_host(&self.host, &[group], Map::new()) {
                     return TaskResult {
                         status: Status::Failed,
                         result: error_result(e.to_string()),
@@ -2290,8 +2323,9 @@ fn abs(p: &std::path::Path) -> String {
 /// Render variable values that are themselves templates (`b: "{{ a }}-x"`),
 /// as Ansible's lazy templating does. Values that fail to render (e.g. they
 /// use a variable defined later, or never) are left as they are; using them
-/// then reports the error.
-fn resolve_nested_templates(templar: &Templar, m: &mut Map<String, Value>) {
+/// then reports the error. The context is all variables and `magic`, which
+/// takes precedence, as in [`Walker::ctx`].
+fn resolve_nested_templates(templar: &Templar, m: &mut Map<String, Value>, magic: &minijinja::Value) {
     fn has_template(v: &Value) -> bool {
         match v {
             Value::String(s) => s.contains("{{") || s.contains("{%"),
@@ -2310,7 +2344,7 @@ fn resolve_nested_templates(templar: &Templar, m: &mut Map<String, Value>) {
         if keys.is_empty() {
             return;
         }
-        let ctx = mj(&*m);
+        let ctx = minijinja::value::merge_maps([mj(&*m), magic.clone()]);
         let mut progress = false;
         for k in keys {
             if let Some(v) = m.get(&k) {

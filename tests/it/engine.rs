@@ -296,6 +296,52 @@ fn block_rescue_always_order_and_recap() {
     assert_eq!(recap(&events)["host1"]["failed"], 1);
 }
 
+/// The play-wide lists are shared between hosts (built once, not copied per
+/// host): they must still follow the play as it goes: a failed host leaves
+/// `ansible_play_hosts`/`play_hosts` (not `ansible_play_hosts_all`), and
+/// `add_host`/`group_by` change `groups` for the tasks after them, in
+/// templates and in variables that are templates themselves. Magic names
+/// win over a play variable of the same name, as before.
+#[test]
+fn play_host_lists_and_groups_follow_failures_and_inventory_changes() {
+    let lab = Lab::new(3);
+    lab.write(
+        "magic.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  vars:
+    everyone: "{{ groups['testhosts'] | join(',') }}"
+    play_hosts: not-this
+  tasks:
+    - shell: echo "before {{ inventory_hostname }} {{ ansible_play_hosts | join(',') }} {{ play_hosts | join(',') }} {{ everyone }}" >> @OUT@/lists
+    - fail: {msg: planned}
+      when: inventory_hostname == 'host2'
+    - shell: echo "failed {{ inventory_hostname }} {{ play_hosts | join(',') }}" >> @OUT@/lists
+    - group_by: {key: "kind_{{ 'a' if inventory_hostname == 'host1' else 'b' }}"}
+    - add_host: {name: extra1, groups: [added], ansible_host: 127.0.0.1}
+      run_once: true
+    - shell: echo "after {{ inventory_hostname }} {{ ansible_play_hosts | join(',') }} {{ ansible_play_hosts_all | join(',') }} {{ groups['kind_b'] | join(',') }} {{ groups['added'] | join(',') }} {{ everyone }}" >> @OUT@/lists
+"#,
+    );
+    let (code, _, err) = lab.run_json("magic.yml", &[]);
+    assert_eq!(code, 2, "{err}");
+    let mut lines = lab.lines("lists");
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "after host1 host1,host3 host1,host2,host3 host3 extra1 host1,host2,host3",
+            "after host3 host1,host3 host1,host2,host3 host3 extra1 host1,host2,host3",
+            "before host1 host1,host2,host3 host1,host2,host3 host1,host2,host3",
+            "before host2 host1,host2,host3 host1,host2,host3 host1,host2,host3",
+            "before host3 host1,host2,host3 host1,host2,host3 host1,host2,host3",
+            "failed host1 host1,host3",
+            "failed host3 host1,host3",
+        ]
+    );
+}
+
 #[test]
 fn serial_batches_numbers_percentages_lists() {
     let lab = Lab::new(5);
