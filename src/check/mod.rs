@@ -176,6 +176,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     // Never change a host: check mode is forced, whatever -C said.
     opts.check = true;
     opts.diff = true;
+    opts.keep_task_records = true;
     opts.tags = crate::app::tag_list("--tags", &a.tags)?;
     opts.skip_tags = crate::app::tag_list("--skip-tags", &a.skip_tags)?;
     let mut inv = load_inventory(&a.target.inventory)?;

@@ -56,6 +56,10 @@ pub struct RunOptions {
     pub become_password: Option<String>,
     pub verbosity: u8,
     pub conn: ConnDefaults,
+    /// Keep every task's result of every host for the caller
+    /// ([`RunSummary::task_records`], used by `rigger check`). A plain run
+    /// does not, so its memory does not grow with hosts × tasks.
+    pub keep_task_records: bool,
 }
 
 impl Default for RunOptions {
@@ -77,6 +81,7 @@ impl Default for RunOptions {
             become_password: None,
             verbosity: 0,
             conn: ConnDefaults::default(),
+            keep_task_records: false,
         }
     }
 }
@@ -88,7 +93,8 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// Per host and task: the tasks that reported changed (for `rigger check`).
     pub changed_tasks: Vec<ChangedTask>,
-    /// Every task's final outcome per host, in execution order (for `rigger check`).
+    /// Every task's final outcome per host, in execution order (for `rigger
+    /// check`; only with [`RunOptions::keep_task_records`]).
     pub task_records: Vec<TaskRecord>,
 }
 
@@ -295,6 +301,9 @@ impl Runner {
         ignored: bool,
         result: &Map<String, Value>,
     ) {
+        if !self.opts.keep_task_records {
+            return;
+        }
         let mut result = result.clone();
         self.out.secrets().redact_map(&mut result);
         self.task_records
