@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate link/hot-symbols.txt: the functions a release rigger executes for
-# its everyday work (workload W of bench/ cold and warm on two loopback hosts,
+# its everyday work (workload W of bench/ cold and warm on ten loopback hosts,
 # a `rigger check` of it, a run with fact gathering), recorded by callgrind.
 #
 # build.rs gives this list to the linker (lld --symbol-ordering-file) when it
@@ -22,7 +22,7 @@ bin=$root/target/release/rigger
 source scripts/testhosts.sh
 dir=$(mktemp -d)
 trap 'testhosts_stop; rm -rf "$dir"' EXIT
-testhosts_start 2 "$dir" >/dev/null
+testhosts_start 10 "$dir" >/dev/null
 /usr/bin/python3 bench/bench.py inventories --hosts-dir "$dir" >/dev/null
 inv=$dir/bench/inventory.ini
 cat >"$dir/facts.yml" <<'YML'
