@@ -281,10 +281,14 @@ impl Runner {
         self.inventory.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The inventory, to change it (what depends on it is rebuilt).
-    fn inv_mut(&self) -> std::sync::RwLockWriteGuard<'_, Inventory> {
+    /// Change the inventory. The generation is bumped after the change,
+    /// still under the write lock: whoever read the old generation rebuilds
+    /// what depends on the inventory on its next look (see [`Walker::magic`]).
+    fn change_inv<R>(&self, f: impl FnOnce(&mut Inventory) -> R) -> R {
+        let mut inv = self.inventory.write().unwrap_or_else(|p| p.into_inner());
+        let r = f(&mut inv);
         self.inv_generation.fetch_add(1, Ordering::SeqCst);
-        self.inventory.write().unwrap_or_else(|p| p.into_inner())
+        r
     }
 
     fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
@@ -2207,7 +2211,7 @@ impl Walker {
                     .and_then(Value::as_object)
                     .cloned()
                     .unwrap_or_default();
-                if let Err(e) = self.runner.inv_mut().add_host(&name, &groups, hv) {
+                if let Err(e) = self.runner.change_inv(|inv| inv.add_host(&name, &groups, hv)) {
                     return TaskResult {
                         status: Status::Failed,
                         result: error_result(e.to_string()),
@@ -2216,7 +2220,10 @@ impl Walker {
                 }
             }
             if let Some(Value::String(group)) = r.get("add_group").cloned() {
-                if let Err(e) = self.runner.inv_mut().add_host(&self.host, &[group], Map::new()) {
+                if let Err(e) = self
+                    .runner
+                    .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
+                {
                     return TaskResult {
                         status: Status::Failed,
                         result: error_result(e.to_string()),
