@@ -7,11 +7,20 @@ use std::path::Path;
 fn main() {
     println!("cargo:rerun-if-changed=link/hot-symbols.txt");
     println!("cargo:rerun-if-env-changed=RIGGER_NO_SYMBOL_ORDER");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     let release = env::var("PROFILE").as_deref() == Ok("release");
     // rustc links this target with lld (the default since Rust 1.90), which
     // knows --symbol-ordering-file; other targets keep their linker's order.
     let lld_target = env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu") && rustc_minor() >= 90;
     let off = env::var_os("RIGGER_NO_SYMBOL_ORDER").is_some_and(|v| !v.is_empty() && v != "0");
+    // A linker chosen by the user (another ld, a wrapper) may not know the
+    // option: leave the order to it.
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let own_linker = ["fuse-ld", "linker", "link-self-contained"]
+        .iter()
+        .any(|f| flags.contains(f))
+        || env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_some();
+    let off = off || own_linker;
     let list = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link/hot-symbols.txt");
     if release && lld_target && !off && list.is_file() {
         println!(
