@@ -2,47 +2,77 @@
 //! scripts/symbol-order.sh, which writes link/hot-symbols.txt).
 
 use std::env;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 fn main() {
     println!("cargo:rerun-if-changed=link/hot-symbols.txt");
-    println!("cargo:rerun-if-env-changed=RIGGER_NO_SYMBOL_ORDER");
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
-    let release = env::var("PROFILE").as_deref() == Ok("release");
-    // rustc links this target with lld (the default since Rust 1.90), which
-    // knows --symbol-ordering-file; other targets keep their linker's order.
-    let lld_target = env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu") && rustc_minor() >= 90;
-    let off = env::var_os("RIGGER_NO_SYMBOL_ORDER").is_some_and(|v| !v.is_empty() && v != "0");
-    // A linker chosen by the user (another ld, a wrapper) may not know the
-    // option: leave the order to it.
-    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let own_linker = ["fuse-ld", "linker", "link-self-contained"]
-        .iter()
-        .any(|f| flags.contains(f))
-        || env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_some();
-    let off = off || own_linker;
-    let list = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link/hot-symbols.txt");
-    if release && lld_target && !off && list.is_file() {
-        println!(
-            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
-            list.display()
-        );
-        // Names from an older build that no longer exist are expected.
-        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    for var in [
+        "RIGGER_NO_SYMBOL_ORDER",
+        "RUSTC_LINKER",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
     }
+    let release = env::var("PROFILE").as_deref() == Ok("release");
+    let off = env::var_os("RIGGER_NO_SYMBOL_ORDER").is_some_and(|v| !v.is_empty() && v != "0");
+    let list = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link/hot-symbols.txt");
+    if !release || off || !list.is_file() {
+        return;
+    }
+    // Only a linker that knows the option gets it: lld (rustc's default on
+    // x86_64 Linux since 1.90) does; GNU ld (a distribution's rustc, an
+    // older one, or a linker the user chose) refuses it.
+    if !linker_orders_symbols() {
+        println!(
+            "cargo:warning=the linker does not take --symbol-ordering-file: release binary linked without the hot-symbol order"
+        );
+        return;
+    }
+    println!(
+        "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+        list.display()
+    );
+    // Names from an older build that no longer exist are expected.
+    println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
 }
 
-/// The minor version of the compiler cargo uses (0 when unknown).
-fn rustc_minor() -> u32 {
+/// Links an empty program for the target with the same compiler, flags and
+/// linker as the build and the two ordering options: true if that works.
+fn linker_orders_symbols() -> bool {
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
+    let src = out.join("order_probe.rs");
+    if std::fs::write(&src, "fn main() {}\n").is_err() {
+        return false;
+    }
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = std::process::Command::new(rustc).arg("--version").output();
-    let text = out
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    // "rustc 1.95.0 (59807616e 2026-04-14)"
-    text.split_whitespace()
-        .nth(1)
-        .and_then(|v| v.split('.').nth(1))
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0)
+    let mut cmd = Command::new(rustc);
+    cmd.arg("--crate-name=order_probe")
+        .arg("--crate-type=bin")
+        .arg("--edition=2021")
+        .arg("-o")
+        .arg(out.join("order_probe"))
+        .arg(&src)
+        .arg("-Clink-arg=-Wl,--symbol-ordering-file=/dev/null")
+        .arg("-Clink-arg=-Wl,--no-warn-symbol-ordering");
+    if let Ok(target) = env::var("TARGET") {
+        cmd.arg("--target").arg(target);
+    }
+    // The build's own flags (-C linker=, -C link-arg=-fuse-ld=…).
+    if let Ok(flags) = env::var("CARGO_ENCODED_RUSTFLAGS") {
+        cmd.args(flags.split('\x1f').filter(|f| !f.is_empty()));
+    }
+    // A linker set for the target in cargo's config or environment.
+    if let Some(linker) = env::var_os("RUSTC_LINKER") {
+        cmd.arg("-C").arg({
+            let mut a = std::ffi::OsString::from("linker=");
+            a.push(linker);
+            a
+        });
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }

@@ -1570,13 +1570,17 @@ impl Walker {
         let names = |hosts: &mut dyn Iterator<Item = &String>| -> minijinja::Value {
             hosts.map(|h| minijinja::Value::from(h.as_str())).collect()
         };
+        // Failed and unreachable hosts are not active: they leave every
+        // list but `ansible_play_hosts_all`. `play_hosts` is Ansible's old
+        // name of `ansible_play_batch` (the serial batch), not of the play's.
         let active = names(&mut self.pctx.all_hosts.iter().filter(|h| !dropped.contains(*h)));
+        let batch = names(&mut self.pctx.batch.iter().filter(|h| !dropped.contains(*h)));
         let value = minijinja::context! {
             groups => mj(&r.inv().groups_map()),
             ansible_play_hosts_all => names(&mut self.pctx.all_hosts.iter()),
-            ansible_play_hosts => active.clone(),
-            play_hosts => active,
-            ansible_play_batch => names(&mut self.pctx.batch.iter()),
+            ansible_play_hosts => active,
+            play_hosts => batch.clone(),
+            ansible_play_batch => batch,
         };
         *cache = Some(PlayMagic {
             inv_generation: generation,

@@ -317,7 +317,7 @@ fn play_host_lists_and_groups_follow_failures_and_inventory_changes() {
     - shell: echo "before {{ inventory_hostname }} {{ ansible_play_hosts | join(',') }} {{ play_hosts | join(',') }} {{ everyone }}" >> @OUT@/lists
     - fail: {msg: planned}
       when: inventory_hostname == 'host2'
-    - shell: echo "failed {{ inventory_hostname }} {{ play_hosts | join(',') }}" >> @OUT@/lists
+    - shell: echo "failed {{ inventory_hostname }} {{ play_hosts | join(',') }} {{ ansible_play_batch | join(',') }}" >> @OUT@/lists
     - group_by: {key: "kind_{{ 'a' if inventory_hostname == 'host1' else 'b' }}"}
     - add_host: {name: extra1, groups: [added], ansible_host: 127.0.0.1}
       run_once: true
@@ -336,8 +336,8 @@ fn play_host_lists_and_groups_follow_failures_and_inventory_changes() {
             "before host1 host1,host2,host3 host1,host2,host3 host1,host2,host3",
             "before host2 host1,host2,host3 host1,host2,host3 host1,host2,host3",
             "before host3 host1,host2,host3 host1,host2,host3 host1,host2,host3",
-            "failed host1 host1,host3",
-            "failed host3 host1,host3",
+            "failed host1 host1,host3 host1,host3",
+            "failed host3 host1,host3 host1,host3",
         ]
     );
 }
@@ -366,6 +366,8 @@ fn serial_batches_numbers_percentages_lists() {
     - name: c
       shell: echo "{{ ansible_play_batch | join(',') }}" >> @OUT@/batches
       run_once: true
+    - name: d
+      shell: echo "{{ inventory_hostname }} {{ play_hosts | join(',') }} {{ ansible_play_hosts | join(',') }}" >> @OUT@/play_hosts
 "#,
     );
     let (code, events, err) = lab.run_json("serial.yml", &[]);
@@ -378,6 +380,21 @@ fn serial_batches_numbers_percentages_lists() {
             "host4,host5",
             "host1,host2,host3",
             "host4,host5"
+        ]
+    );
+    // `play_hosts` is the batch (Ansible's old name of ansible_play_batch);
+    // `ansible_play_hosts` the whole play.
+    let mut ph = lab.lines("play_hosts");
+    ph.sort();
+    let all = "host1,host2,host3,host4,host5";
+    assert_eq!(
+        ph,
+        vec![
+            format!("host1 host1,host2,host3 {all}"),
+            format!("host2 host1,host2,host3 {all}"),
+            format!("host3 host1,host2,host3 {all}"),
+            format!("host4 host4,host5 {all}"),
+            format!("host5 host4,host5 {all}"),
         ]
     );
     // Batches run one after the other: every result of batch 1 precedes batch 2's.

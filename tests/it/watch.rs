@@ -576,8 +576,10 @@ receivers:
     // Repeat interval (3 s on this route, flushed on 1 s group_interval ticks):
     // each repeat comes 3 s after the previous notice at the earliest and at the
     // next flush after that at the latest (+ one evaluation and delivery of slack).
-    // Arrival times carry the delivery's jitter; the exact times are unit-tested
-    // in src/watch/state.rs.
+    // Arrival times carry the delivery's jitter (the outbox is polled every
+    // 500 ms, so two notices 3 s apart may arrive 2.5 s apart, and a loaded
+    // machine adds to that): the lower bound leaves 1 s; the exact times are
+    // unit-tested in src/watch/state.rs.
     wait_for(Duration::from_secs(20), "two repeats of OtherHigh", || {
         hook.matching("OtherHigh", "firing").len() >= 3
     });
@@ -585,7 +587,7 @@ receivers:
     for pair in times.windows(2) {
         let gap = pair[1] - pair[0];
         assert!(
-            gap >= Duration::from_millis(2500) && gap <= Duration::from_millis(6000),
+            gap >= Duration::from_millis(2000) && gap <= Duration::from_millis(6000),
             "notices {gap:?} apart with repeat_interval 3s: {:?}",
             times.iter().map(|t| *t - times[0]).collect::<Vec<_>>()
         );
