@@ -1163,11 +1163,7 @@ mod tests {
     fn piped_stdin_arriving_after_its_command_ended_stays_in_its_request() {
         // Lines of shell code: were any left on the loop's input, the loop
         // would run them and print "LEAKED".
-        let code: Vec<u8> = std::iter::repeat(&b"echo LEAKED\n"[..])
-            .take(PIPE_STDIN_MAX / 12)
-            .flatten()
-            .copied()
-            .collect();
+        let code: Vec<u8> = b"echo LEAKED\n".repeat(PIPE_STDIN_MAX / 12);
         let cases: Vec<LoopCase> = vec![
             ("exit 3", code.clone(), vec![], 3),
             ("head -c 5; exit 4", code.clone(), b"echo ".to_vec(), 4),
