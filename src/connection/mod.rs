@@ -8,6 +8,7 @@
 
 pub mod known_hosts;
 pub mod local;
+pub mod sftp;
 pub mod ssh;
 pub mod ssh_config;
 
@@ -119,6 +120,13 @@ pub trait Connection: Send + Sync {
     fn memo(&self) -> Option<&Memo> {
         None
     }
+    /// The connection's SFTP session for uploads (opened by the first call),
+    /// or `None`: the transport has none, the host serves no SFTP (or lacks
+    /// the OpenSSH extensions an atomic upload needs), or it is turned off
+    /// (`ansible_ssh_transfer_method: piped`).
+    async fn sftp(&self) -> Option<std::sync::Arc<sftp::Sftp>> {
+        None
+    }
 }
 
 /// Answers of remote queries that hold for the life of a connection (the
@@ -176,6 +184,9 @@ pub struct SshTarget {
     /// Run commands through one persistent remote shell instead of a new
     /// channel (sshd session + login shell) per command.
     pub pipelining: bool,
+    /// Upload files over SFTP where it can do what the shell upload does
+    /// (see [`sftp::put`]); false: always through the shell.
+    pub sftp: bool,
 }
 
 impl SshTarget {
@@ -196,6 +207,7 @@ impl SshTarget {
             connect_timeout: Duration::from_secs(10),
             keepalive: Some(Duration::from_secs(15)),
             pipelining: false,
+            sftp: false,
         }
     }
 }
@@ -614,8 +626,86 @@ pub fn upload_to_d(attrs: &FileAttrs) -> String {
     s
 }
 
-/// Write `data` to `dest` atomically (see [`upload_script`]).
+/// The SFTP session and the login user's facts when an upload to `dest`
+/// can go over SFTP with exactly the shell upload's result: as the login
+/// user (no become), no owner or group to set by name, an absolute path,
+/// and the user's ids and umask known from an earlier query (the [`Memo`]).
+async fn sftp_for(
+    conn: &dyn Connection,
+    dest: &str,
+    attrs: &FileAttrs,
+    become_: Option<&Become>,
+) -> Option<(std::sync::Arc<sftp::Sftp>, sftp::Who)> {
+    if !sftp_allowed(dest, attrs, become_) {
+        return None;
+    }
+    let who = conn.memo()?.get("whoami").and_then(|m| parse_who(&m))?;
+    let s = conn.sftp().await?;
+    Some((s, who))
+}
+
+/// True when an upload to `dest` with `attrs` would go over SFTP now (see
+/// [`sftp_for`]): a module that could write through its query script
+/// instead (which costs the host `head`, `dd`, `chmod` and `mv`) leaves the
+/// write to SFTP.
+/// The user's ids and umask need not be known yet: a module's query learns
+/// them (see `remote::whoami_unless`).
+pub async fn sftp_upload_ready(conn: &dyn Connection, dest: &str, attrs: &FileAttrs, become_: Option<&Become>) -> bool {
+    sftp_allowed(dest, attrs, become_) && conn.sftp().await.is_some()
+}
+
+fn sftp_allowed(dest: &str, attrs: &FileAttrs, become_: Option<&Become>) -> bool {
+    become_.is_none() && attrs.owner.is_none() && attrs.group.is_none() && dest.starts_with('/')
+}
+
+/// An SFTP upload failed (its temp file removed, `dest` untouched): the
+/// shell upload is tried next. It reports the precise reason when it fails
+/// too (SFTP servers say only "Failure" for a full disk or a quota), and
+/// succeeds where the failure was SFTP's own.
+fn sftp_failed(conn: &dyn Connection, e: &ConnError) {
+    if std::env::var("RIGGER_DEBUG_ROUNDTRIPS").is_ok_and(|v| !v.is_empty() && v != "0") {
+        eprintln!(
+            "rigger-roundtrips: host={} SFTP upload failed, using the shell: {e}",
+            conn.host()
+        );
+    }
+}
+
+/// The memo's `umask` and `id` lines (see `remote::whoami_snippet`).
+fn parse_who(memo: &str) -> Option<sftp::Who> {
+    let (umask, id) = memo.split_once('\n')?;
+    let num = |key: &str| -> Option<u32> {
+        let tok = id.split_whitespace().find_map(|t| t.strip_prefix(key))?;
+        tok.split('(').next()?.parse().ok()
+    };
+    Some(sftp::Who {
+        uid: num("uid=")?,
+        gid: num("gid=")?,
+        umask: u32::from_str_radix(umask.trim(), 8).ok()?,
+    })
+}
+
+/// Write `data` to `dest` atomically (see [`upload_script`]; over SFTP when
+/// [`sftp_for`] allows).
 pub async fn put_bytes(
+    conn: &dyn Connection,
+    data: &[u8],
+    dest: &str,
+    attrs: &FileAttrs,
+    become_: Option<&Become>,
+) -> Result<(), ConnError> {
+    if let Some((s, who)) = sftp_for(conn, dest, attrs, become_).await {
+        let a = sftp::PutAttrs { mode: attrs.mode };
+        match sftp::put(&s, sftp::Content::Bytes(data), dest, a, who).await {
+            Ok(()) => return Ok(()),
+            Err(e) => sftp_failed(conn, &e),
+        }
+    }
+    put_bytes_shell(conn, data, dest, attrs, become_).await
+}
+
+/// [`put_bytes`] through the shell.
+async fn put_bytes_shell(
     conn: &dyn Connection,
     data: &[u8],
     dest: &str,
@@ -651,6 +741,16 @@ pub async fn put_file(
     let mut f = tokio::fs::File::open(local)
         .await
         .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
+    if let Some((s, who)) = sftp_for(conn, dest, attrs, become_).await {
+        let a = sftp::PutAttrs { mode: attrs.mode };
+        match sftp::put(&s, sftp::Content::File(f, local), dest, a, who).await {
+            Ok(()) => return Ok(()),
+            Err(e) => sftp_failed(conn, &e),
+        }
+        f = tokio::fs::File::open(local)
+            .await
+            .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
+    }
     let script = upload_script(dest, attrs);
     let small = conn.pipelining()
         && f.metadata()
@@ -663,7 +763,7 @@ pub async fn put_file(
         f.read_to_end(&mut data)
             .await
             .map_err(|e| ConnError::Io(e.to_string()))?;
-        return put_bytes(conn, &data, dest, attrs, become_).await;
+        return put_bytes_shell(conn, &data, dest, attrs, become_).await;
     }
     let marker = format!("RIGGER-BECOME-OK-{:016x}", rand::random::<u64>());
     let (cmdline, handshake, pty) = wrap_become(&script, become_, &marker);

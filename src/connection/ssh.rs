@@ -58,6 +58,10 @@ pub struct SshConnection {
     pipelining: bool,
     shell: Mutex<ShellState>,
     memo: super::Memo,
+    /// Uploads may use SFTP ([`SshTarget::sftp`]).
+    sftp_on: bool,
+    /// The SFTP session once asked for (`None` inside: the host has none).
+    sftp: OnceCell<Option<Arc<super::sftp::Sftp>>>,
 }
 
 impl SshConnection {
@@ -98,6 +102,8 @@ impl SshConnection {
             pipelining: target.pipelining,
             shell: Mutex::new(ShellState::Unopened),
             memo: super::Memo::default(),
+            sftp_on: target.sftp,
+            sftp: OnceCell::new(),
         })
     }
 
@@ -144,6 +150,30 @@ impl SshConnection {
             .await
             .map_err(|e| self.dropped("cannot start the command", russh_reason(&e)))?;
         Ok((channel, permit))
+    }
+
+    /// Open a channel for the `sftp` subsystem and start the session on it.
+    async fn open_sftp(&self) -> Result<Option<super::sftp::Sftp>, ConnError> {
+        let permit = self
+            .channels
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
+        let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
+        if *TRACE_CHANNELS {
+            eprintln!("rigger-roundtrips: host={} channel={n} subsystem=sftp", self.name);
+        }
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(|e| self.dropped("cannot open a channel", russh_reason(&e)))?;
+        channel
+            .request_subsystem(true, "sftp")
+            .await
+            .map_err(|e| self.dropped("cannot start SFTP", russh_reason(&e)))?;
+        super::sftp::Sftp::start(channel, permit).await
     }
 
     /// Start the persistent shell and wait until it is ready for requests.
@@ -587,6 +617,37 @@ impl Connection for SshConnection {
 
     fn memo(&self) -> Option<&super::Memo> {
         Some(&self.memo)
+    }
+
+    async fn sftp(&self) -> Option<Arc<super::sftp::Sftp>> {
+        if !self.sftp_on {
+            return None;
+        }
+        let s = self
+            .sftp
+            .get_or_init(|| async {
+                match self.open_sftp().await {
+                    Ok(Some(s)) if s.complete => Some(Arc::new(s)),
+                    Ok(Some(_)) => {
+                        if *TRACE_CHANNELS {
+                            eprintln!(
+                                "rigger-roundtrips: host={} SFTP lacks the OpenSSH extensions",
+                                self.name
+                            );
+                        }
+                        None
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        if *TRACE_CHANNELS {
+                            eprintln!("rigger-roundtrips: host={} no SFTP: {e}", self.name);
+                        }
+                        None
+                    }
+                }
+            })
+            .await;
+        s.as_ref().filter(|s| !s.is_closed()).cloned()
     }
 
     async fn run_pipelined(&self, cmd: &str, stdin: &[u8], own_shell: bool) -> Option<Result<ExecOutput, ConnError>> {

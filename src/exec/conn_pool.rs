@@ -30,6 +30,10 @@ pub struct ConnDefaults {
     /// [`SshTarget::pipelining`]); `ansible_pipelining` overrides it per host.
     /// The default comes from `RIGGER_PIPELINING` (`1`/`0`).
     pub pipelining: bool,
+    /// Upload over SFTP where possible ([`SshTarget::sftp`]); from
+    /// `RIGGER_SFTP` (`1`/`0`, default on); `ansible_ssh_transfer_method`
+    /// overrides it per host.
+    pub sftp: bool,
 }
 
 impl Default for ConnDefaults {
@@ -48,6 +52,10 @@ impl Default for ConnDefaults {
                 .ok()
                 .and_then(|v| parse_bool(&v))
                 .unwrap_or(DEFAULT_PIPELINING),
+            sftp: std::env::var("RIGGER_SFTP")
+                .ok()
+                .and_then(|v| parse_bool(&v))
+                .unwrap_or(true),
         }
     }
 }
@@ -198,6 +206,12 @@ impl ConnPool {
             .or_else(|| var_str(vars, "ansible_ssh_pipelining"))
             .and_then(|v| parse_bool(&v))
             .unwrap_or(self.defaults.pipelining);
+        // Ansible's `ssh_transfer_method`: `piped` sends files through the
+        // shell; sftp, scp and smart let rigger use SFTP where it can.
+        t.sftp = match var_str(vars, "ansible_ssh_transfer_method") {
+            Some(m) => m.trim() != "piped",
+            None => self.defaults.sftp,
+        };
         t.connect_timeout = self.defaults.connect_timeout;
         if let Some(s) = var_str(vars, "ansible_ssh_timeout").or_else(|| var_str(vars, "ansible_timeout")) {
             t.connect_timeout = Duration::from_secs(s.parse().unwrap_or(self.defaults.connect_timeout.as_secs()));

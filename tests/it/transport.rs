@@ -657,3 +657,179 @@ fn become_with_sudo_and_su() {
     assert_eq!(status_of(&by_host, "host1"), "failed", "{}", out.stdout);
     assert!(!out.stdout.contains("Wrong-pw-3"));
 }
+
+/// Uploads (copy of content and of a local file, template, lineinfile) give
+/// the same files whether they go over SFTP (the default where the host
+/// serves it), through the shell on request (`ansible_ssh_transfer_method:
+/// piped`) or through the shell because the host has no SFTP: the same
+/// bytes, modes (a new file's from the umask, an existing file's kept, a
+/// given one with its setuid bit) and owners (an existing file owned by
+/// someone else keeps its owner). A write that cannot be done is an error
+/// naming the destination, and no temp file is left behind.
+#[test]
+fn uploads_over_sftp_and_through_the_shell_give_the_same_files() {
+    let hosts = TestHosts::with_opts(1, ISOLATED);
+    let srv = hosts.root_dir(0).unwrap();
+    // A second sshd on the same host that serves no SFTP.
+    let free = down_host();
+    let base = std::fs::read_to_string(hosts.dir().join(hosts.name(0)).join("sshd_config")).unwrap();
+    let mut config: String = base
+        .lines()
+        .filter(|l| !l.starts_with("ListenAddress") && !l.starts_with("Subsystem"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    config.push_str(&format!("ListenAddress {}:{}\n", free.addr, free.port));
+    write_file(&hosts.tmp_dir(0).unwrap().join("nosftp_sshd_config"), &config);
+    on_host(
+        &hosts,
+        0,
+        "setsid /usr/sbin/sshd -D -e -f /tmp/nosftp_sshd_config < /dev/null > /tmp/nosftp_sshd.log 2>&1 &",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect((free.addr, free.port)).is_err() {
+        assert!(Instant::now() < deadline, "the second sshd did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let kh = hosts.dir().join("sftp_known_hosts");
+    let mut known = std::fs::read_to_string(hosts.known_hosts()).unwrap();
+    known.push_str(&format!("[{}]:{} {}\n", free.addr, free.port, hosts.host_key(0)));
+    write_file(&kh, &known);
+    let key = hosts.client_key().display().to_string();
+    let inv = inventory_plus(
+        &hosts,
+        "sftp.ini",
+        &[
+            format!(
+                "piped ansible_host={} ansible_port={} ansible_user=root ansible_ssh_private_key_file={key} \
+                 ansible_ssh_transfer_method=piped",
+                hosts.addr(0),
+                hosts.port(0)
+            ),
+            format!(
+                "nosftp ansible_host={} ansible_port={} ansible_user=root ansible_ssh_private_key_file={key}",
+                free.addr, free.port
+            ),
+        ],
+    );
+    let names = ["host1", "piped", "nosftp"];
+    for n in names {
+        // An existing file of someone else's, and one in the way of a directory.
+        on_host(
+            &hosts,
+            0,
+            &format!(
+                "mkdir -p /srv/u/{n} && printf old > /srv/u/{n}/theirs && chown nobody:nogroup /srv/u/{n}/theirs \
+                 && chmod 0640 /srv/u/{n}/theirs && printf x > /srv/u/{n}/notadir \
+                 && printf 'a=0\\n' > /srv/u/{n}/li2 && chown nobody:nogroup /srv/u/{n}/li2 && chmod 0604 /srv/u/{n}/li2 \
+                 && mkdir /srv/u/{n}/full && mount -t tmpfs -o size=64k tmpfs /srv/u/{n}/full"
+            ),
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    let blob: Vec<u8> = (0..200 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::fs::write(work.path().join("blob.bin"), &blob).unwrap();
+    write_file(
+        &work.path().join("t.j2"),
+        "host={{ inventory_hostname }}\nn={{ 6 * 7 }}\n",
+    );
+    let play = write_file(
+        &work.path().join("up.yml"),
+        r#"
+- hosts: host1:piped:nosftp
+  gather_facts: false
+  tasks:
+    - copy: {content: "new file\n", dest: "/srv/u/{{ inventory_hostname }}/new"}
+    - copy: {content: "replaced\n", dest: "/srv/u/{{ inventory_hostname }}/theirs"}
+    - copy: {src: blob.bin, dest: "/srv/u/{{ inventory_hostname }}/blob", mode: "04755"}
+    - template: {src: t.j2, dest: "/srv/u/{{ inventory_hostname }}/t.conf", mode: "0600"}
+    - lineinfile: {path: "/srv/u/{{ inventory_hostname }}/li", line: "a=1", create: true}
+    - lineinfile: {path: "/srv/u/{{ inventory_hostname }}/li2", line: "b=2"}
+    - copy: {content: "x\n", dest: "/srv/u/{{ inventory_hostname }}/notadir/f"}
+      register: blocked
+      ignore_errors: true
+    - copy: {src: blob.bin, dest: "/srv/u/{{ inventory_hostname }}/full/blob"}
+      register: full
+      ignore_errors: true
+    - assert:
+        that:
+          - blocked is failed
+          - "'/srv/u/' ~ inventory_hostname ~ '/notadir' in blocked.msg"
+          - full is failed
+          - "'/srv/u/' ~ inventory_hostname ~ '/full/blob' in full.msg"
+          - "'No space left on device' in full.msg"
+"#,
+    );
+    let kh_arg = kh.display().to_string();
+    let inv_arg = inv.display().to_string();
+    let out = Rig::new(&["run", &play, "-i", &inv_arg, "--known-hosts", &kh_arg])
+        .env("RIGGER_DEBUG_ROUNDTRIPS", "2")
+        .run();
+    out.expect_code(0);
+    // SFTP was used where it could be, and only there.
+    let sftp_of = |h: &str| {
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("rigger-roundtrips: host={h} ")) && l.ends_with("subsystem=sftp"))
+    };
+    assert!(sftp_of("host1"), "{}", out.stderr);
+    assert!(!sftp_of("piped"), "{}", out.stderr);
+    let state = |n: &str| -> Vec<(String, u32, u32, u32, Vec<u8>)> {
+        let dir = srv.join("u").join(n);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                use std::os::unix::fs::MetadataExt;
+                let m = std::fs::metadata(&p).unwrap();
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, m.mode() & 0o7777, m.uid(), m.gid(), std::fs::read(&p).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let first = state("host1");
+    let names_of = |s: &[(String, u32, u32, u32, Vec<u8>)]| s.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names_of(&first),
+        ["blob", "li", "li2", "new", "notadir", "t.conf", "theirs"],
+        "temp files left?"
+    );
+    let get = |s: &[(String, u32, u32, u32, Vec<u8>)], n: &str| s.iter().find(|f| f.0 == n).unwrap().clone();
+    let umask = u32::from_str_radix(&on_host(&hosts, 0, "umask"), 8).unwrap();
+    let theirs_uid: u32 = on_host(&hosts, 0, "id -u nobody").parse().unwrap();
+    assert_eq!(get(&first, "new").1, 0o666 & !umask);
+    assert_eq!(get(&first, "new").4, b"new file\n");
+    let theirs = get(&first, "theirs");
+    assert_eq!((theirs.1, theirs.4.as_slice()), (0o640, &b"replaced\n"[..]));
+    assert_eq!(theirs.2, theirs_uid);
+    let li2 = get(&first, "li2");
+    assert_eq!(
+        (li2.1, li2.2, li2.4.as_slice()),
+        (0o604, theirs_uid, &b"a=0\nb=2\n"[..])
+    );
+    assert_eq!(get(&first, "blob").1, 0o4755);
+    assert!(get(&first, "blob").4 == blob, "blob bytes differ");
+    assert_eq!(get(&first, "t.conf").4, b"host=host1\nn=42\n");
+    for other in ["piped", "nosftp"] {
+        let s = state(other);
+        assert_eq!(names_of(&s), names_of(&first), "{other}");
+        for (a, b) in first.iter().zip(&s) {
+            let content = |f: &(String, u32, u32, u32, Vec<u8>)| {
+                String::from_utf8_lossy(&f.4).replace(other, "host1").into_bytes()
+            };
+            assert_eq!(
+                (&a.0, a.1, a.2, a.3, content(a)),
+                (&b.0, b.1, b.2, b.3, content(b)),
+                "{other}: {} differs from host1's",
+                a.0
+            );
+        }
+    }
+    // Nothing half-written anywhere under /srv/u (the full disk included).
+    assert_eq!(on_host(&hosts, 0, "find /srv/u -name '.rigger-*' | wc -l"), "0");
+    assert_eq!(on_host(&hosts, 0, "find /srv/u/*/full -mindepth 1 | wc -l"), "0");
+}

@@ -357,7 +357,18 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     // The common case (a small local file, plain octal mode or none) also
     // writes in this round trip: the script sends its query first, then puts
     // the content in place itself when it can decide alone (see fast_put).
-    let fast = fast_put(ctx, &f, local_bytes.as_deref());
+    // Over SFTP a write costs the host no program start: then the query
+    // only asks, and the write (if any) follows over SFTP.
+    let sftp_attrs = FileAttrs {
+        mode: None,
+        owner: f.attrs.owner.clone(),
+        group: f.attrs.group.clone(),
+    };
+    let fast = if crate::connection::sftp_upload_ready(ctx.conn, &f.dest, &sftp_attrs, ctx.become_).await {
+        None
+    } else {
+        fast_put(ctx, &f, local_bytes.as_deref())
+    };
     let out = match (&fast, &local_bytes) {
         (Some(fast_script), Some(b)) => {
             script.push_str(fast_script);

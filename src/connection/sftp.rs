@@ -1,0 +1,655 @@
+//! A small SFTP (version 3, OpenSSH extensions) client over one SSH channel,
+//! for uploads that start no program on the host.
+//!
+//! A shell upload costs the host several program starts (`head`, `dd`,
+//! `chmod`, `mv`); over SFTP the same atomic replace is a few requests to the
+//! sshd's SFTP server (`internal-sftp`: no program at all; `sftp-server`: one
+//! per connection): create a temp file exclusively, write, fsync, set the
+//! mode (and owner), close, rename over the destination
+//! (`posix-rename@openssh.com`). Requests are pipelined: every write of a file
+//! is sent before the first answer is awaited.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use russh::client;
+use russh::{ChannelMsg, ChannelWriteHalf};
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
+
+use super::ConnError;
+
+const FXP_INIT: u8 = 1;
+const FXP_VERSION: u8 = 2;
+const FXP_OPEN: u8 = 3;
+const FXP_CLOSE: u8 = 4;
+const FXP_WRITE: u8 = 6;
+const FXP_FSETSTAT: u8 = 10;
+const FXP_REMOVE: u8 = 13;
+const FXP_STAT: u8 = 17;
+const FXP_STATUS: u8 = 101;
+const FXP_HANDLE: u8 = 102;
+const FXP_ATTRS: u8 = 105;
+const FXP_EXTENDED: u8 = 200;
+
+const FXF_WRITE: u32 = 0x02;
+const FXF_CREAT: u32 = 0x08;
+const FXF_EXCL: u32 = 0x20;
+
+const ATTR_UIDGID: u32 = 0x02;
+const ATTR_PERMISSIONS: u32 = 0x04;
+
+const FX_OK: u32 = 0;
+const FX_NO_SUCH_FILE: u32 = 2;
+
+/// Bytes of file data per write request (OpenSSH accepts up to 255 KiB;
+/// 32 KiB is what every SFTP server must take).
+const WRITE_CHUNK: usize = 32 * 1024;
+/// Write requests in flight at once (a window of 2 MiB).
+const WRITE_WINDOW: usize = 64;
+
+/// The attributes of a file, as far as an upload needs them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attrs {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Permission bits (with the file type bits, as the server sends them).
+    pub perm: Option<u32>,
+}
+
+/// An answer of the server.
+#[derive(Debug)]
+enum Reply {
+    Status(u32, String),
+    Handle(Vec<u8>),
+    Attrs(Attrs),
+    Other(u8),
+}
+
+/// The login user's facts an upload needs to do exactly what the shell
+/// upload does (see [`put`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Who {
+    pub uid: u32,
+    pub gid: u32,
+    pub umask: u32,
+}
+
+/// One SFTP session (its own channel, held for the life of the connection).
+pub struct Sftp {
+    write: ChannelWriteHalf<client::Msg>,
+    pending: Arc<Mutex<HashMap<u32, oneshot::Sender<Reply>>>>,
+    closed: Arc<AtomicBool>,
+    next_id: AtomicU32,
+    /// `posix-rename@openssh.com` and `fsync@openssh.com`: both are needed.
+    pub complete: bool,
+    reader: tokio::task::JoinHandle<()>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Sftp {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+fn put_u32(b: &mut Vec<u8>, v: u32) {
+    b.extend_from_slice(&v.to_be_bytes());
+}
+
+fn put_str(b: &mut Vec<u8>, s: &[u8]) {
+    put_u32(b, s.len() as u32);
+    b.extend_from_slice(s);
+}
+
+fn put_attrs(b: &mut Vec<u8>, a: &Attrs) {
+    let mut flags = 0;
+    if a.uid.is_some() && a.gid.is_some() {
+        flags |= ATTR_UIDGID;
+    }
+    if a.perm.is_some() {
+        flags |= ATTR_PERMISSIONS;
+    }
+    put_u32(b, flags);
+    if let (Some(u), Some(g)) = (a.uid, a.gid) {
+        put_u32(b, u);
+        put_u32(b, g);
+    }
+    if let Some(p) = a.perm {
+        put_u32(b, p);
+    }
+}
+
+/// A cursor over a packet's payload.
+struct Rd<'a>(&'a [u8]);
+
+impl<'a> Rd<'a> {
+    fn u32(&mut self) -> Option<u32> {
+        let (h, t) = self.0.split_at_checked(4)?;
+        self.0 = t;
+        Some(u32::from_be_bytes(h.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let (h, t) = self.0.split_at_checked(8)?;
+        self.0 = t;
+        Some(u64::from_be_bytes(h.try_into().ok()?))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        let (h, t) = self.0.split_at_checked(n)?;
+        self.0 = t;
+        Some(h)
+    }
+    fn attrs(&mut self) -> Option<Attrs> {
+        let flags = self.u32()?;
+        let mut a = Attrs::default();
+        if flags & 0x01 != 0 {
+            self.u64()?;
+        }
+        if flags & ATTR_UIDGID != 0 {
+            a.uid = Some(self.u32()?);
+            a.gid = Some(self.u32()?);
+        }
+        if flags & ATTR_PERMISSIONS != 0 {
+            a.perm = Some(self.u32()?);
+        }
+        Some(a)
+    }
+}
+
+/// Parse one packet body (type, id, payload) into its id and reply.
+fn parse_reply(body: &[u8]) -> Option<(u32, Reply)> {
+    let (&kind, rest) = body.split_first()?;
+    let mut r = Rd(rest);
+    let id = r.u32()?;
+    let reply = match kind {
+        FXP_STATUS => {
+            let code = r.u32()?;
+            let msg = r
+                .bytes()
+                .map(|m| String::from_utf8_lossy(m).into_owned())
+                .unwrap_or_default();
+            Reply::Status(code, msg)
+        }
+        FXP_HANDLE => Reply::Handle(r.bytes()?.to_vec()),
+        FXP_ATTRS => Reply::Attrs(r.attrs()?),
+        other => Reply::Other(other),
+    };
+    Some((id, reply))
+}
+
+/// Take every whole packet off the front of `buf`.
+fn packets(buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(len) = buf.get(at..at + 4) {
+        let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let Some(body) = buf.get(at + 4..at + 4 + n) else { break };
+        out.push(body.to_vec());
+        at += 4 + n;
+    }
+    buf.drain(..at);
+    out
+}
+
+/// A failed request: the server's message, or the channel's end.
+#[derive(Debug)]
+pub struct SftpError {
+    pub code: u32,
+    pub msg: String,
+}
+
+impl std::fmt::Display for SftpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let msg = self.msg.trim();
+        if msg.is_empty() {
+            write!(f, "SFTP error {}", self.code)
+        } else {
+            // OpenSSH sends "Permission denied", "No such file": as strerror.
+            let mut c = msg.chars();
+            let first = c
+                .next()
+                .map(|c| c.to_lowercase().collect::<String>())
+                .unwrap_or_default();
+            write!(f, "{first}{}", c.as_str())
+        }
+    }
+}
+
+fn lost() -> SftpError {
+    SftpError {
+        code: 7,
+        msg: "the SFTP channel closed".into(),
+    }
+}
+
+impl Sftp {
+    /// Start the session on a channel that asked for the `sftp` subsystem
+    /// (answer not read yet): `Ok(None)` when the server has no SFTP.
+    pub async fn start(
+        channel: russh::Channel<client::Msg>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Option<Sftp>, ConnError> {
+        let (mut read, write) = channel.split();
+        // The subsystem request's answer.
+        loop {
+            match read.wait().await {
+                Some(ChannelMsg::Success) => break,
+                Some(ChannelMsg::Failure | ChannelMsg::Eof | ChannelMsg::Close | ChannelMsg::ExitStatus { .. })
+                | None => return Ok(None),
+                Some(_) => {}
+            }
+        }
+        let mut init = Vec::new();
+        put_u32(&mut init, 5);
+        init.push(FXP_INIT);
+        put_u32(&mut init, 3);
+        write
+            .data_bytes(init)
+            .await
+            .map_err(|e| ConnError::Io(format!("SFTP: {e}")))?;
+        let mut buf = Vec::new();
+        let version = loop {
+            match read.wait().await {
+                Some(ChannelMsg::Data { data }) => {
+                    buf.extend_from_slice(&data);
+                    if let Some(p) = packets(&mut buf).into_iter().next() {
+                        break p;
+                    }
+                }
+                Some(ChannelMsg::Eof | ChannelMsg::Close | ChannelMsg::ExitStatus { .. }) | None => return Ok(None),
+                Some(_) => {}
+            }
+        };
+        if version.first() != Some(&FXP_VERSION) {
+            return Ok(None);
+        }
+        let mut r = Rd(&version[1..]);
+        if r.u32().is_none_or(|v| v < 3) {
+            return Ok(None);
+        }
+        let mut exts = Vec::new();
+        while let (Some(name), Some(_)) = (r.bytes(), r.bytes()) {
+            exts.push(String::from_utf8_lossy(name).into_owned());
+        }
+        let complete = ["posix-rename@openssh.com", "fsync@openssh.com"]
+            .iter()
+            .all(|e| exts.iter().any(|x| x == e));
+        let pending: Arc<Mutex<HashMap<u32, oneshot::Sender<Reply>>>> = Arc::default();
+        let closed = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let pending = pending.clone();
+            let closed = closed.clone();
+            tokio::spawn(async move {
+                loop {
+                    match read.wait().await {
+                        Some(ChannelMsg::Data { data }) => {
+                            buf.extend_from_slice(&data);
+                            for p in packets(&mut buf) {
+                                if let Some((id, reply)) = parse_reply(&p) {
+                                    let tx = pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                                    if let Some(tx) = tx {
+                                        let _ = tx.send(reply);
+                                    }
+                                }
+                            }
+                        }
+                        Some(ChannelMsg::Eof | ChannelMsg::Close) | None => break,
+                        Some(_) => {}
+                    }
+                }
+                closed.store(true, Ordering::SeqCst);
+                // Every waiting request learns that its answer will not come.
+                pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            })
+        };
+        Ok(Some(Sftp {
+            write,
+            pending,
+            closed,
+            next_id: AtomicU32::new(1),
+            complete,
+            reader,
+            _permit: permit,
+        }))
+    }
+
+    /// True once the channel is gone.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Send one request (`kind`, a fresh id, `payload`); the answer comes on
+    /// the returned receiver.
+    async fn send(&self, kind: u8, payload: &[u8]) -> Result<oneshot::Receiver<Reply>, SftpError> {
+        if self.is_closed() {
+            return Err(lost());
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
+        let mut p = Vec::with_capacity(payload.len() + 9);
+        put_u32(&mut p, payload.len() as u32 + 5);
+        p.push(kind);
+        put_u32(&mut p, id);
+        p.extend_from_slice(payload);
+        if self.write.data_bytes(p).await.is_err() {
+            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            return Err(lost());
+        }
+        Ok(rx)
+    }
+
+    async fn call(&self, kind: u8, payload: &[u8]) -> Result<Reply, SftpError> {
+        self.send(kind, payload).await?.await.map_err(|_| lost())
+    }
+
+    /// A request answered by a status: OK or the error.
+    async fn status_of(rx: oneshot::Receiver<Reply>) -> Result<(), SftpError> {
+        match rx.await.map_err(|_| lost())? {
+            Reply::Status(FX_OK, _) => Ok(()),
+            Reply::Status(code, msg) => Err(SftpError { code, msg }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// `stat` (following links); `Ok(None)` when the path does not exist.
+    pub async fn stat(&self, path: &str) -> Result<Option<Attrs>, SftpError> {
+        let mut p = Vec::new();
+        put_str(&mut p, path.as_bytes());
+        match self.call(FXP_STAT, &p).await? {
+            Reply::Attrs(a) => Ok(Some(a)),
+            Reply::Status(FX_NO_SUCH_FILE, _) => Ok(None),
+            Reply::Status(code, msg) => Err(SftpError { code, msg }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Create `path` exclusively for writing, private to the user.
+    async fn create_excl(&self, path: &str) -> Result<Vec<u8>, SftpError> {
+        let mut p = Vec::new();
+        put_str(&mut p, path.as_bytes());
+        put_u32(&mut p, FXF_WRITE | FXF_CREAT | FXF_EXCL);
+        put_attrs(
+            &mut p,
+            &Attrs {
+                perm: Some(0o600),
+                ..Default::default()
+            },
+        );
+        match self.call(FXP_OPEN, &p).await? {
+            Reply::Handle(h) => Ok(h),
+            Reply::Status(code, msg) => Err(SftpError { code, msg }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn handle_call(&self, kind: u8, handle: &[u8], tail: &[u8]) -> Result<oneshot::Receiver<Reply>, SftpError> {
+        let mut p = Vec::with_capacity(handle.len() + 4 + tail.len());
+        put_str(&mut p, handle);
+        p.extend_from_slice(tail);
+        self.send(kind, &p).await
+    }
+
+    async fn extended(&self, name: &str, args: &[&[u8]]) -> Result<(), SftpError> {
+        let mut p = Vec::new();
+        put_str(&mut p, name.as_bytes());
+        for a in args {
+            put_str(&mut p, a);
+        }
+        Self::status_of(self.send(FXP_EXTENDED, &p).await?).await
+    }
+
+    async fn remove(&self, path: &str) -> Result<(), SftpError> {
+        let mut p = Vec::new();
+        put_str(&mut p, path.as_bytes());
+        Self::status_of(self.send(FXP_REMOVE, &p).await?).await
+    }
+}
+
+fn unexpected(r: &Reply) -> SftpError {
+    let kind = match r {
+        Reply::Status(..) => FXP_STATUS,
+        Reply::Handle(_) => FXP_HANDLE,
+        Reply::Attrs(_) => FXP_ATTRS,
+        Reply::Other(k) => *k,
+    };
+    SftpError {
+        code: 5,
+        msg: format!("unexpected SFTP answer (packet type {kind})"),
+    }
+}
+
+/// Where the content of an upload comes from.
+pub enum Content<'a> {
+    Bytes(&'a [u8]),
+    File(tokio::fs::File, &'a std::path::Path),
+}
+
+/// What [`put`] does to the new file besides its content.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PutAttrs {
+    /// The mode to set; `None`: the mode of the file it replaces, or for a new
+    /// file `0666` less the user's umask (what a shell's `>` gives).
+    pub mode: Option<u32>,
+}
+
+/// Replace `dest` (an absolute path) atomically with `content`, exactly as
+/// the shell upload (`upload_to_d` in the parent module) does: a temp file
+/// next to it, created exclusively, written, fsynced, given the mode (and,
+/// when `dest` exists and is not the user's own, its owner; failing that is
+/// not an error, as with `chown` there), renamed over `dest`. On failure the
+/// temp file is removed and `dest` is untouched.
+pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs, who: Who) -> Result<(), ConnError> {
+    let fail = |what: &str, e: SftpError| ConnError::Io(format!("cannot write {dest}: {what}: {e}"));
+    let parent = match dest.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &dest[..i],
+        None => ".",
+    };
+    let tmp = format!(
+        "{}/.rigger-tmp-{:016x}",
+        parent.trim_end_matches('/'),
+        rand::random::<u64>()
+    );
+    // The file it replaces (links followed, as `[ -e ]`/`chmod --reference`)
+    // and the temp file, asked together.
+    let mut stat_req = Vec::new();
+    put_str(&mut stat_req, dest.as_bytes());
+    let stat_rx = sftp.send(FXP_STAT, &stat_req).await.map_err(|e| fail("stat", e))?;
+    let created = sftp.create_excl(&tmp).await;
+    let old = match stat_rx.await.map_err(|_| lost()) {
+        Ok(Reply::Attrs(a)) => Ok(Some(a)),
+        Ok(Reply::Status(FX_NO_SUCH_FILE, _)) => Ok(None),
+        Ok(Reply::Status(code, msg)) => Err(SftpError { code, msg }),
+        Ok(other) => Err(unexpected(&other)),
+        Err(e) => Err(e),
+    };
+    let handle = created.map_err(|e| fail(&format!("create {tmp}"), e))?;
+    let old = match old {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = sftp.handle_call(FXP_CLOSE, &handle, &[]).await;
+            let _ = sftp.remove(&tmp).await;
+            return Err(fail("stat", e));
+        }
+    };
+    let mode = attrs.mode.or(old.and_then(|a| a.perm)).unwrap_or(0o666 & !who.umask) & 0o7777;
+    // Everything up to the close is sent before any answer is awaited.
+    let res = async {
+        let mut answers = write_all(sftp, &handle, content).await?;
+        // The same order as the shell's chmod, then chown.
+        let mut setmode = Vec::new();
+        put_attrs(
+            &mut setmode,
+            &Attrs {
+                perm: Some(mode),
+                ..Default::default()
+            },
+        );
+        answers.push_back(sftp.handle_call(FXP_FSETSTAT, &handle, &setmode).await?);
+        let mut chown = None;
+        if let Some(Attrs {
+            uid: Some(u),
+            gid: Some(g),
+            ..
+        }) = old
+        {
+            if u != who.uid || g != who.gid {
+                let mut own = Vec::new();
+                put_attrs(
+                    &mut own,
+                    &Attrs {
+                        uid: Some(u),
+                        gid: Some(g),
+                        perm: None,
+                    },
+                );
+                chown = Some(sftp.handle_call(FXP_FSETSTAT, &handle, &own).await?);
+            }
+        }
+        let mut fsync = Vec::new();
+        put_str(&mut fsync, b"fsync@openssh.com");
+        put_str(&mut fsync, &handle);
+        let fsync = sftp.send(FXP_EXTENDED, &fsync).await?;
+        let mut first_err = None;
+        for rx in answers {
+            if let Err(e) = Sftp::status_of(rx).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        if let Some(rx) = chown {
+            // Not an error, as with the shell's `chown ... 2>/dev/null`.
+            let _ = Sftp::status_of(rx).await;
+        }
+        if let Err(e) = Sftp::status_of(fsync).await {
+            first_err.get_or_insert(e);
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+    .await;
+    // Closed in every case (the handle is gone even if close fails).
+    let closed = match sftp.handle_call(FXP_CLOSE, &handle, &[]).await {
+        Ok(rx) => Sftp::status_of(rx).await,
+        Err(e) => Err(e),
+    };
+    let res = match (res, closed) {
+        (Ok(()), Ok(())) => sftp
+            .extended("posix-rename@openssh.com", &[tmp.as_bytes(), dest.as_bytes()])
+            .await
+            .map_err(|e| ("rename", e)),
+        (Err(e), _) => Err(("write", e)),
+        (Ok(()), Err(e)) => Err(("close", e)),
+    };
+    if let Err((what, e)) = res {
+        if !sftp.is_closed() {
+            let _ = sftp.remove(&tmp).await;
+        }
+        return Err(fail(what, e));
+    }
+    Ok(())
+}
+
+/// Send every write of `content`, a window of them in flight: the answers
+/// not yet checked are returned.
+async fn write_all(
+    sftp: &Sftp,
+    handle: &[u8],
+    content: Content<'_>,
+) -> Result<std::collections::VecDeque<oneshot::Receiver<Reply>>, SftpError> {
+    use tokio::io::AsyncReadExt;
+    let mut inflight = std::collections::VecDeque::new();
+    let mut offset: u64 = 0;
+    let send = |chunk: &[u8], offset: u64| {
+        let mut tail = Vec::with_capacity(12 + chunk.len());
+        tail.extend_from_slice(&offset.to_be_bytes());
+        put_str(&mut tail, chunk);
+        async move { sftp.handle_call(FXP_WRITE, handle, &tail).await }
+    };
+    match content {
+        Content::Bytes(b) => {
+            for chunk in b.chunks(WRITE_CHUNK) {
+                if inflight.len() >= WRITE_WINDOW {
+                    Sftp::status_of(inflight.pop_front().expect("in flight")).await?;
+                }
+                inflight.push_back(send(chunk, offset).await?);
+                offset += chunk.len() as u64;
+            }
+        }
+        Content::File(mut f, path) => {
+            let mut buf = vec![0u8; WRITE_CHUNK];
+            loop {
+                let n = f.read(&mut buf).await.map_err(|e| SftpError {
+                    code: 4,
+                    msg: format!("cannot read {}: {e}", path.display()),
+                })?;
+                if n == 0 {
+                    break;
+                }
+                if inflight.len() >= WRITE_WINDOW {
+                    Sftp::status_of(inflight.pop_front().expect("in flight")).await?;
+                }
+                inflight.push_back(send(&buf[..n], offset).await?);
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(inflight)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packets_are_split_whole_and_replies_parsed() {
+        let mut buf = Vec::new();
+        // STATUS id 7: code 3 "Permission denied"
+        let mut body = vec![FXP_STATUS];
+        put_u32(&mut body, 7);
+        put_u32(&mut body, 3);
+        put_str(&mut body, b"Permission denied");
+        put_str(&mut body, b"");
+        put_u32(&mut buf, body.len() as u32);
+        buf.extend_from_slice(&body);
+        // ATTRS id 8: uid/gid and perms; then half of a third packet.
+        let mut body2 = vec![FXP_ATTRS];
+        put_u32(&mut body2, 8);
+        put_attrs(
+            &mut body2,
+            &Attrs {
+                uid: Some(1000),
+                gid: Some(100),
+                perm: Some(0o100644),
+            },
+        );
+        put_u32(&mut buf, body2.len() as u32);
+        buf.extend_from_slice(&body2);
+        buf.extend_from_slice(&[0, 0, 0, 9, FXP_HANDLE]);
+        let got = packets(&mut buf);
+        assert_eq!(got.len(), 2);
+        assert_eq!(buf, vec![0, 0, 0, 9, FXP_HANDLE], "the partial packet stays");
+        match parse_reply(&got[0]) {
+            Some((7, Reply::Status(3, m))) => assert_eq!(m, "Permission denied"),
+            other => panic!("{other:?}"),
+        }
+        match parse_reply(&got[1]) {
+            Some((8, Reply::Attrs(a))) => assert_eq!(
+                a,
+                Attrs {
+                    uid: Some(1000),
+                    gid: Some(100),
+                    perm: Some(0o100644)
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A truncated body is no reply, not a panic.
+        assert!(parse_reply(&[FXP_STATUS, 0, 0]).is_none());
+        let e = SftpError {
+            code: 3,
+            msg: "Permission denied".into(),
+        };
+        assert_eq!(e.to_string(), "permission denied");
+    }
+}
