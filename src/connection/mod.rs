@@ -654,6 +654,19 @@ pub async fn sftp_upload_ready(conn: &dyn Connection, dest: &str, attrs: &FileAt
     sftp_allowed(dest, attrs, become_) && conn.sftp().await.is_some()
 }
 
+/// The SFTP session when a file at `path` may be read over it with what the
+/// shell would read: as the login user (no become), an absolute path.
+pub async fn sftp_for_reading(
+    conn: &dyn Connection,
+    path: &str,
+    become_: Option<&Become>,
+) -> Option<std::sync::Arc<sftp::Sftp>> {
+    if become_.is_some() || !path.starts_with('/') {
+        return None;
+    }
+    conn.sftp().await
+}
+
 fn sftp_allowed(dest: &str, attrs: &FileAttrs, become_: Option<&Become>) -> bool {
     become_.is_none() && attrs.owner.is_none() && attrs.group.is_none() && dest.starts_with('/')
 }

@@ -23,15 +23,18 @@ const FXP_INIT: u8 = 1;
 const FXP_VERSION: u8 = 2;
 const FXP_OPEN: u8 = 3;
 const FXP_CLOSE: u8 = 4;
+const FXP_READ: u8 = 5;
 const FXP_WRITE: u8 = 6;
 const FXP_FSETSTAT: u8 = 10;
 const FXP_REMOVE: u8 = 13;
 const FXP_STAT: u8 = 17;
 const FXP_STATUS: u8 = 101;
 const FXP_HANDLE: u8 = 102;
+const FXP_DATA: u8 = 103;
 const FXP_ATTRS: u8 = 105;
 const FXP_EXTENDED: u8 = 200;
 
+const FXF_READ: u32 = 0x01;
 const FXF_WRITE: u32 = 0x02;
 const FXF_CREAT: u32 = 0x08;
 const FXF_EXCL: u32 = 0x20;
@@ -40,6 +43,7 @@ const ATTR_UIDGID: u32 = 0x02;
 const ATTR_PERMISSIONS: u32 = 0x04;
 
 const FX_OK: u32 = 0;
+const FX_EOF: u32 = 1;
 const FX_NO_SUCH_FILE: u32 = 2;
 
 /// Bytes of file data per write request (OpenSSH accepts up to 255 KiB;
@@ -62,6 +66,7 @@ pub struct Attrs {
 enum Reply {
     Status(u32, String),
     Handle(Vec<u8>),
+    Data(Vec<u8>),
     Attrs(Attrs),
     Other(u8),
 }
@@ -172,6 +177,7 @@ fn parse_reply(body: &[u8]) -> Option<(u32, Reply)> {
             Reply::Status(code, msg)
         }
         FXP_HANDLE => Reply::Handle(r.bytes()?.to_vec()),
+        FXP_DATA => Reply::Data(r.bytes()?.to_vec()),
         FXP_ATTRS => Reply::Attrs(r.attrs()?),
         other => Reply::Other(other),
     };
@@ -384,6 +390,75 @@ impl Sftp {
         }
     }
 
+    /// The content of `path` (links followed) when it has at most `max`
+    /// bytes; `Ok(None)` when it has more.
+    pub async fn read_small(&self, path: &str, max: usize) -> Result<Option<Vec<u8>>, SftpError> {
+        let mut p = Vec::new();
+        put_str(&mut p, path.as_bytes());
+        put_u32(&mut p, FXF_READ);
+        put_u32(&mut p, 0);
+        let handle = match self.call(FXP_OPEN, &p).await? {
+            Reply::Handle(h) => h,
+            Reply::Status(code, msg) => return Err(SftpError { code, msg }),
+            other => return Err(unexpected(&other)),
+        };
+        let res = self.read_handle(&handle, max).await;
+        if let Ok(rx) = self.handle_call(FXP_CLOSE, &handle, &[]).await {
+            let _ = Self::status_of(rx).await;
+        }
+        res
+    }
+
+    fn read_req(offset: usize, len: usize) -> Vec<u8> {
+        let mut tail = Vec::with_capacity(12);
+        tail.extend_from_slice(&(offset as u64).to_be_bytes());
+        put_u32(&mut tail, len as u32);
+        tail
+    }
+
+    async fn read_handle(&self, handle: &[u8], max: usize) -> Result<Option<Vec<u8>>, SftpError> {
+        // Reads of up to `max + 1` bytes (one past tells a bigger file), all
+        // sent at once.
+        let mut pending = Vec::new();
+        let mut offset = 0;
+        while offset <= max {
+            let len = WRITE_CHUNK.min(max + 1 - offset);
+            pending.push((
+                offset,
+                self.handle_call(FXP_READ, handle, &Self::read_req(offset, len)).await?,
+            ));
+            offset += len;
+        }
+        let mut data = Vec::new();
+        for (at, rx) in pending {
+            let reply = rx.await.map_err(|_| lost())?;
+            if at != data.len() {
+                // After a short read: read on from there below.
+                continue;
+            }
+            match reply {
+                Reply::Data(d) => data.extend_from_slice(&d),
+                Reply::Status(FX_EOF, _) => return Ok(Some(data)),
+                Reply::Status(code, msg) => return Err(SftpError { code, msg }),
+                other => return Err(unexpected(&other)),
+            }
+        }
+        loop {
+            if data.len() > max {
+                return Ok(None);
+            }
+            let rx = self
+                .handle_call(FXP_READ, handle, &Self::read_req(data.len(), WRITE_CHUNK))
+                .await?;
+            match rx.await.map_err(|_| lost())? {
+                Reply::Data(d) if !d.is_empty() => data.extend_from_slice(&d),
+                Reply::Data(_) | Reply::Status(FX_EOF, _) => return Ok(Some(data)),
+                Reply::Status(code, msg) => return Err(SftpError { code, msg }),
+                other => return Err(unexpected(&other)),
+            }
+        }
+    }
+
     async fn handle_call(&self, kind: u8, handle: &[u8], tail: &[u8]) -> Result<oneshot::Receiver<Reply>, SftpError> {
         let mut p = Vec::with_capacity(handle.len() + 4 + tail.len());
         put_str(&mut p, handle);
@@ -411,6 +486,7 @@ fn unexpected(r: &Reply) -> SftpError {
     let kind = match r {
         Reply::Status(..) => FXP_STATUS,
         Reply::Handle(_) => FXP_HANDLE,
+        Reply::Data(_) => FXP_DATA,
         Reply::Attrs(_) => FXP_ATTRS,
         Reply::Other(k) => *k,
     };

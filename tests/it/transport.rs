@@ -752,6 +752,8 @@ fn uploads_over_sftp_and_through_the_shell_give_the_same_files() {
     - copy: {src: blob.bin, dest: "/srv/u/{{ inventory_hostname }}/full/blob"}
       register: full
       ignore_errors: true
+    - copy: {content: "other\n", dest: "/srv/u/{{ inventory_hostname }}/new", force: false}
+      register: kept
     - assert:
         that:
           - blocked is failed
@@ -759,6 +761,8 @@ fn uploads_over_sftp_and_through_the_shell_give_the_same_files() {
           - full is failed
           - "'/srv/u/' ~ inventory_hostname ~ '/full/blob' in full.msg"
           - "'No space left on device' in full.msg"
+          - kept is not changed
+          - kept.checksum == 'new file\n' | hash('sha1')
 "#,
     );
     let kh_arg = kh.display().to_string();
@@ -767,6 +771,18 @@ fn uploads_over_sftp_and_through_the_shell_give_the_same_files() {
         .env("RIGGER_DEBUG_ROUNDTRIPS", "2")
         .run();
     out.expect_code(0);
+    // The same again changes nothing (contents compared over SFTP, by
+    // checksums through the shell).
+    let again = Rig::new(&["run", &play, "-i", &inv_arg, "--known-hosts", &kh_arg]).run();
+    again.expect_code(0);
+    for n in names {
+        let recap = again
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(n) && l.contains("changed="))
+            .unwrap();
+        assert!(recap.contains("changed=0"), "{recap}\n{}", again.stdout);
+    }
     // SFTP was used where it could be, and only there.
     let sftp_of = |h: &str| {
         out.stderr

@@ -336,14 +336,23 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         }
         _ => None,
     };
+    // Small content is compared with the destination's over SFTP, which
+    // starts no program on the host, instead of by a remote `sha1sum`.
+    let sftp_cmp = match &local_bytes {
+        Some(b) if b.len() <= SFTP_COMPARE_MAX && !ctx.check_mode && !matches!(f.source, Source::Remote(_)) => {
+            crate::connection::sftp_for_reading(ctx.conn, &f.dest, ctx.become_).await
+        }
+        _ => None,
+    };
+    let algo = if sftp_cmp.is_some() { None } else { Some("sha1") };
     // 1. Query dest (and dest/basename when dest may be a directory) in one round trip.
-    let mut script = remote::stat_snippet_for(ctx, "D", &f.dest, f.follow, Some("sha1"));
+    let mut script = remote::stat_snippet_for(ctx, "D", &f.dest, f.follow, algo);
     let in_dir = f
         .dir_basename
         .as_ref()
         .map(|b| format!("{}/{}", f.dest.trim_end_matches('/'), b));
     if let Some(p) = &in_dir {
-        script.push_str(&remote::stat_snippet_for(ctx, "B", p, f.follow, Some("sha1")));
+        script.push_str(&remote::stat_snippet_for(ctx, "B", p, f.follow, algo));
     }
     if let Source::Remote(src) = &f.source {
         script.push_str(&remote::stat_snippet_for(ctx, "R", src, true, Some("sha1")));
@@ -440,6 +449,20 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
             return Err(ModuleError::Failed(format!("destination {dest} is a directory")));
         }
     }
+    // The checksum the query would have printed (`[ -f ] && sha1sum <`: of
+    // a regular file, through a link), from the bytes read over SFTP; a
+    // bigger file, or one SFTP cannot read, is summed on the host.
+    let st = match (st, &sftp_cmp, &local_bytes) {
+        (Some(mut s), Some(sftp), Some(local)) if matches!(s.kind, Kind::File | Kind::Link) => {
+            s.checksum = match sftp.read_small(&dest, SFTP_COMPARE_MAX).await {
+                Ok(Some(remote)) if remote == *local => Some(src_sum.clone()),
+                Ok(Some(remote)) => Some(sha1_hex(&remote)),
+                Ok(None) | Err(_) => remote_sha1(ctx, &dest).await?,
+            };
+            Some(s)
+        }
+        (st, _, _) => st,
+    };
     let content_changed = match &st {
         None => true,
         Some(s) => f.force && s.checksum.as_deref() != Some(src_sum.as_str()),
@@ -579,6 +602,22 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     }
     Ok(out)
 }
+
+/// The SHA-1 of `path` on the host if it is a regular file (links followed).
+async fn remote_sha1(ctx: &ModuleCtx<'_>, path: &str) -> Result<Option<String>, ModuleError> {
+    let p = sh_quote(path);
+    let out = ctx.run(&format!("[ -f {p} ] || exit 0; sha1sum < {p}")).await?;
+    let sum = out
+        .stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    Ok((out.status == 0 && sum.len() == 40 && sum.bytes().all(|b| b.is_ascii_hexdigit())).then_some(sum))
+}
+
+/// Largest content compared with the destination's over SFTP (see `put_one`).
+const SFTP_COMPARE_MAX: usize = 64 * 1024;
 
 /// Largest file [`fast_put`] sends along with the query.
 const FAST_PUT_MAX: usize = 64 * 1024;
