@@ -721,7 +721,8 @@ fn uploads_over_sftp_and_through_the_shell_give_the_same_files() {
                 "mkdir -p /srv/u/{n} && printf old > /srv/u/{n}/theirs && chown nobody:nogroup /srv/u/{n}/theirs \
                  && chmod 0640 /srv/u/{n}/theirs && printf x > /srv/u/{n}/notadir \
                  && printf 'a=0\\n' > /srv/u/{n}/li2 && chown nobody:nogroup /srv/u/{n}/li2 && chmod 0604 /srv/u/{n}/li2 \
-                 && mkdir /srv/u/{n}/full && mount -t tmpfs -o size=64k tmpfs /srv/u/{n}/full"
+                 && mkdir /srv/u/{n}/full && mount -t tmpfs -o size=64k tmpfs /srv/u/{n}/full \
+                 && mkfifo /srv/u/{n}/fifo && ln -s fifo /srv/u/{n}/fifolink"
             ),
         );
     }
@@ -754,6 +755,15 @@ fn uploads_over_sftp_and_through_the_shell_give_the_same_files() {
       ignore_errors: true
     - copy: {content: "other\n", dest: "/srv/u/{{ inventory_hostname }}/new", force: false}
       register: kept
+    - stat: {path: "/srv/u/{{ inventory_hostname }}/new"}
+      register: st_new
+    - stat: {path: "/srv/u/{{ inventory_hostname }}/fifolink"}
+      register: st_link
+    - stat: {path: "/srv/u/{{ inventory_hostname }}/fifolink", follow: true}
+      register: st_fifo
+    # A FIFO behind a link is never opened (that would block).
+    - copy: {content: "x\n", dest: "/srv/u/{{ inventory_hostname }}/fifolink", force: false}
+      register: fifo_copy
     - assert:
         that:
           - blocked is failed
@@ -763,6 +773,10 @@ fn uploads_over_sftp_and_through_the_shell_give_the_same_files() {
           - "'No space left on device' in full.msg"
           - kept is not changed
           - kept.checksum == 'new file\n' | hash('sha1')
+          - st_new.stat.checksum == 'new file\n' | hash('sha1')
+          - st_link.stat.islnk and st_link.stat.checksum is not defined
+          - st_fifo.stat.isfifo and st_fifo.stat.checksum is not defined
+          - fifo_copy is not changed
 "#,
     );
     let kh_arg = kh.display().to_string();

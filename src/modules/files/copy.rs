@@ -450,14 +450,19 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         }
     }
     // The checksum the query would have printed (`[ -f ] && sha1sum <`: of
-    // a regular file, through a link), from the bytes read over SFTP; a
-    // bigger file, or one SFTP cannot read, is summed on the host.
+    // a regular file, through a link): of a regular file from the bytes read
+    // over SFTP; through a link (which may lead to a FIFO, whose opening
+    // would block), of a bigger file or of one SFTP cannot read, on the host.
     let st = match (st, &sftp_cmp, &local_bytes) {
         (Some(mut s), Some(sftp), Some(local)) if matches!(s.kind, Kind::File | Kind::Link) => {
-            s.checksum = match sftp.read_small(&dest, SFTP_COMPARE_MAX).await {
-                Ok(Some(remote)) if remote == *local => Some(src_sum.clone()),
-                Ok(Some(remote)) => Some(sha1_hex(&remote)),
-                Ok(None) | Err(_) => remote_sha1(ctx, &dest).await?,
+            let read = match s.kind {
+                Kind::File => sftp.read_small(&dest, SFTP_COMPARE_MAX).await.ok().flatten(),
+                _ => None,
+            };
+            s.checksum = match read {
+                Some(remote) if remote == *local => Some(src_sum.clone()),
+                Some(remote) => Some(sha1_hex(&remote)),
+                None => remote_sha1(ctx, &dest).await?,
             };
             Some(s)
         }
@@ -604,7 +609,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
 }
 
 /// The SHA-1 of `path` on the host if it is a regular file (links followed).
-async fn remote_sha1(ctx: &ModuleCtx<'_>, path: &str) -> Result<Option<String>, ModuleError> {
+pub(crate) async fn remote_sha1(ctx: &ModuleCtx<'_>, path: &str) -> Result<Option<String>, ModuleError> {
     let p = sh_quote(path);
     let out = ctx.run(&format!("[ -f {p} ] || exit 0; sha1sum < {p}")).await?;
     let sum = out
@@ -617,7 +622,7 @@ async fn remote_sha1(ctx: &ModuleCtx<'_>, path: &str) -> Result<Option<String>, 
 }
 
 /// Largest content compared with the destination's over SFTP (see `put_one`).
-const SFTP_COMPARE_MAX: usize = 64 * 1024;
+pub(crate) const SFTP_COMPARE_MAX: usize = 64 * 1024;
 
 /// Largest file [`fast_put`] sends along with the query.
 const FAST_PUT_MAX: usize = 64 * 1024;

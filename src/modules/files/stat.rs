@@ -92,8 +92,18 @@ impl Module for StatModule {
                 "stat: unsupported checksum_algorithm `{algo}`"
             )));
         }
+        // A small regular file's SHA-1 is computed here from its bytes read
+        // over SFTP (no program started on the host), after the query.
+        let sftp = match (
+            p.get_checksum && algo == "sha1" && !ctx.check_mode,
+            path.starts_with('/'),
+        ) {
+            (true, true) => crate::connection::sftp_for_reading(ctx.conn, &path, ctx.become_).await,
+            _ => None,
+        };
+        let algo_asked = (p.get_checksum && sftp.is_none()).then_some(algo.as_str());
         let q = sh_path(&path);
-        let mut script = remote::stat_snippet_for(ctx, "", &path, p.follow, p.get_checksum.then_some(algo.as_str()));
+        let mut script = remote::stat_snippet_for(ctx, "", &path, p.follow, algo_asked);
         script.push_str(&format!(
             "[ -r {q} ] && echo 'R|r'; [ -w {q} ] && echo 'R|w'; [ -x {q} ] && echo 'R|x'; \
              [ -L {q} ] && printf 'P|%s\\n' \"$(readlink -f -- {q} 2>/dev/null)\"; true\n"
@@ -106,6 +116,24 @@ impl Module for StatModule {
             m.insert("exists".into(), Value::Bool(false));
             return Ok(ModuleOutcome::ok().with("stat", Value::Object(m)));
         };
+        let mut st = st;
+        if let Some(sftp) = &sftp {
+            // As the query's `[ -f ] && sha1sum <`: a regular file (through
+            // a link only on the host: it may lead to a FIFO).
+            let read = match st.kind {
+                Kind::File => sftp
+                    .read_small(&path, super::copy::SFTP_COMPARE_MAX)
+                    .await
+                    .ok()
+                    .flatten(),
+                _ => None,
+            };
+            st.checksum = match read {
+                Some(bytes) => Some(remote::sha1_hex(&bytes)),
+                None if matches!(st.kind, Kind::File | Kind::Link) => super::copy::remote_sha1(ctx, &path).await?,
+                None => None,
+            };
+        }
         let access: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("R|")).collect();
         let real = text
             .lines()
