@@ -299,6 +299,10 @@ impl Sftp {
                                     }
                                 }
                             }
+                            if buf.is_empty() {
+                                // Idle between requests: hold no buffer.
+                                buf = Vec::new();
+                            }
                         }
                         Some(ChannelMsg::Eof | ChannelMsg::Close) | None => break,
                         Some(_) => {}
@@ -328,17 +332,25 @@ impl Sftp {
     /// Send one request (`kind`, a fresh id, `payload`); the answer comes on
     /// the returned receiver.
     async fn send(&self, kind: u8, payload: &[u8]) -> Result<oneshot::Receiver<Reply>, SftpError> {
+        self.send_parts(kind, &[payload]).await
+    }
+
+    /// [`Sftp::send`] of a payload in parts, copied once into the packet.
+    async fn send_parts(&self, kind: u8, parts: &[&[u8]]) -> Result<oneshot::Receiver<Reply>, SftpError> {
         if self.is_closed() {
             return Err(lost());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
-        let mut p = Vec::with_capacity(payload.len() + 9);
-        put_u32(&mut p, payload.len() as u32 + 5);
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut p = Vec::with_capacity(len + 9);
+        put_u32(&mut p, len as u32 + 5);
         p.push(kind);
         put_u32(&mut p, id);
-        p.extend_from_slice(payload);
+        for part in parts {
+            p.extend_from_slice(part);
+        }
         if self.write.data_bytes(p).await.is_err() {
             self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
             return Err(lost());
@@ -636,19 +648,26 @@ async fn write_all(
     use tokio::io::AsyncReadExt;
     let mut inflight = std::collections::VecDeque::new();
     let mut offset: u64 = 0;
-    let send = |chunk: &[u8], offset: u64| {
-        let mut tail = Vec::with_capacity(12 + chunk.len());
-        tail.extend_from_slice(&offset.to_be_bytes());
-        put_str(&mut tail, chunk);
-        async move { sftp.handle_call(FXP_WRITE, handle, &tail).await }
-    };
+    async fn send(
+        sftp: &Sftp,
+        handle: &[u8],
+        chunk: &[u8],
+        offset: u64,
+    ) -> Result<oneshot::Receiver<Reply>, SftpError> {
+        // handle, offset, data length: the data itself is copied once.
+        let mut head = Vec::with_capacity(16 + handle.len());
+        put_str(&mut head, handle);
+        head.extend_from_slice(&offset.to_be_bytes());
+        put_u32(&mut head, chunk.len() as u32);
+        sftp.send_parts(FXP_WRITE, &[&head, chunk]).await
+    }
     match content {
         Content::Bytes(b) => {
             for chunk in b.chunks(WRITE_CHUNK) {
                 if inflight.len() >= WRITE_WINDOW {
                     Sftp::status_of(inflight.pop_front().expect("in flight")).await?;
                 }
-                inflight.push_back(send(chunk, offset).await?);
+                inflight.push_back(send(sftp, handle, chunk, offset).await?);
                 offset += chunk.len() as u64;
             }
         }
@@ -665,7 +684,7 @@ async fn write_all(
                 if inflight.len() >= WRITE_WINDOW {
                     Sftp::status_of(inflight.pop_front().expect("in flight")).await?;
                 }
-                inflight.push_back(send(&buf[..n], offset).await?);
+                inflight.push_back(send(sftp, handle, &buf[..n], offset).await?);
                 offset += n as u64;
             }
         }
