@@ -830,6 +830,32 @@ pub type SharedConnection = Arc<dyn Connection>;
 mod tests {
     use super::*;
 
+    #[test]
+    fn sftp_uploads_need_the_users_ids_and_umask() {
+        let who = parse_who("0027\nuid=1000(ops) gid=100(users) groups=100(users),27(sudo)").unwrap();
+        assert_eq!((who.uid, who.gid, who.umask), (1000, 100, 0o027));
+        // A user without a passwd entry is a bare number.
+        let who = parse_who("0022\nuid=4242 gid=4242 groups=4242").unwrap();
+        assert_eq!((who.uid, who.gid), (4242, 4242));
+        assert!(parse_who("uid=0(root) gid=0(root)").is_none());
+        assert!(parse_who("0022\nnot id output").is_none());
+        // Only as the login user, to an absolute path, with no owner or group by name.
+        let plain = FileAttrs::default();
+        assert!(sftp_allowed("/srv/a", &plain, None));
+        assert!(!sftp_allowed("srv/a", &plain, None));
+        let owned = FileAttrs {
+            owner: Some("web".into()),
+            ..Default::default()
+        };
+        assert!(!sftp_allowed("/srv/a", &owned, None));
+        let sudo = Become {
+            method: BecomeMethod::Sudo,
+            user: "root".into(),
+            password: None,
+        };
+        assert!(!sftp_allowed("/srv/a", &plain, Some(&sudo)));
+    }
+
     /// The upload script writes the bytes, mode and nothing else, with GNU
     /// coreutils (`dd conv=excl`, `chmod --reference`) and with BusyBox
     /// alone (no such options: the portable way).

@@ -626,7 +626,12 @@ impl Connection for SshConnection {
         let s = self
             .sftp
             .get_or_init(|| async {
-                match self.open_sftp().await {
+                // A server that never answers the subsystem request leaves
+                // the transfers to the shell.
+                let opened = tokio::time::timeout(Duration::from_secs(30), self.open_sftp())
+                    .await
+                    .unwrap_or_else(|_| Err(ConnError::Io("no answer to the SFTP request in 30 s".into())));
+                match opened {
                     Ok(Some(s)) if s.complete => Some(Arc::new(s)),
                     Ok(Some(_)) => {
                         if *TRACE_CHANNELS {

@@ -58,6 +58,8 @@ pub(crate) struct FileState {
     /// Whether the parent directory exists (for `create`).
     pub parent_exists: bool,
     pub content: Option<Vec<u8>>,
+    /// Size in bytes (of the link's target).
+    pub size: u64,
     /// The remote user's umask, user and group (new files get these).
     pub umask: u32,
     pub user: String,
@@ -72,6 +74,10 @@ impl FileState {
     }
 }
 
+/// Largest file whose content [`query_file`] reads over SFTP (every read
+/// request of it is sent at once).
+const SFTP_READ_MAX: u64 = 8 * 1024 * 1024;
+
 /// Read the stat (following symlinks) and, for a regular file and when
 /// `with_content`, the content of `path`, in one command.
 pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Result<FileState, ModuleError> {
@@ -79,6 +85,13 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
     if let Some(st) = prefetched_state(ctx, path, with_content, &known) {
         return st;
     }
+    // A regular file's content is read over SFTP after the query (no `cat`
+    // started on the host) where the shell would read the same bytes.
+    let sftp = match with_content && !ctx.check_mode {
+        true => crate::connection::sftp_for_reading(ctx.conn, path, ctx.become_).await,
+        false => None,
+    };
+    let with_content_here = with_content && sftp.is_none();
     // Only a link itself is resolved (`readlink -f`): writes go to its
     // target; through a linked parent directory the path itself works.
     // In check mode the runner may have prefetched the stat line.
@@ -101,7 +114,7 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
          if [ -d \"$d\" ]; then echo PARENT; else echo NOPARENT; fi; fi",
         p = sh_quote(path),
         who = if known.is_some() { "" } else { "umask; LC_ALL=C id; " },
-        want = u8::from(with_content),
+        want = u8::from(with_content_here),
     );
     let out = ctx.run(&script).await?;
     if out.status != 0 {
@@ -116,7 +129,29 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
             remote::remember_whoami(ctx, &String::from_utf8_lossy(u), &String::from_utf8_lossy(id));
         }
     }
-    parse_query(path, known, &out.stdout)
+    let mut st = parse_query(path, known, &out.stdout)?;
+    if let (Some(sftp), Kind::File) = (&sftp, st.kind) {
+        // `stat -L` said regular file: its real path is no FIFO to block on.
+        // A file that grew meanwhile, or one SFTP cannot read: `cat`.
+        let read = match st.size <= SFTP_READ_MAX {
+            true => sftp.read_small(&st.real_path, st.size as usize).await.ok().flatten(),
+            false => None,
+        };
+        st.content = Some(match read {
+            Some(bytes) => bytes,
+            None => {
+                let o = ctx.run(&format!("cat -- {}", sh_quote(&st.real_path))).await?;
+                if o.status != 0 {
+                    return Err(ModuleError::Failed(format!(
+                        "cannot read {path}: {}",
+                        o.stderr_str().trim()
+                    )));
+                }
+                o.stdout
+            }
+        });
+    }
+    Ok(st)
 }
 
 /// [`query_file`]'s answer made from the check-mode prefetch alone (the
@@ -178,6 +213,7 @@ fn parse_query(path: &str, known: Option<(String, String)>, out: &[u8]) -> Resul
         real_path: path.to_string(),
         parent_exists: true,
         content: None,
+        size: 0,
         umask,
         user,
         user_group,
@@ -194,7 +230,7 @@ fn parse_query(path: &str, known: Option<(String, String)>, out: &[u8]) -> Resul
         RemoteKind::Dir => Kind::Dir,
         RemoteKind::Link | RemoteKind::Other => Kind::Other,
     };
-    (st.mode, st.uid, st.gid, st.owner, st.group) = (rs.mode, rs.uid, rs.gid, rs.owner, rs.group);
+    (st.mode, st.uid, st.gid, st.owner, st.group, st.size) = (rs.mode, rs.uid, rs.gid, rs.owner, rs.group, rs.size);
     st.real_path = next_line().ok_or_else(bad)?;
     if st.kind == Kind::File {
         st.content = Some(rest.to_vec());
