@@ -337,24 +337,9 @@ impl Sftp {
 
     /// [`Sftp::send`] of a payload in parts, copied once into the packet.
     async fn send_parts(&self, kind: u8, parts: &[&[u8]]) -> Result<oneshot::Receiver<Reply>, SftpError> {
-        if self.is_closed() {
-            return Err(lost());
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id, tx);
-        let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut p = Vec::with_capacity(len + 9);
-        put_u32(&mut p, len as u32 + 5);
-        p.push(kind);
-        put_u32(&mut p, id);
-        for part in parts {
-            p.extend_from_slice(part);
-        }
-        if self.write.data_bytes(p).await.is_err() {
-            self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-            return Err(lost());
-        }
+        let mut b = Batch::new(self);
+        let rx = b.push(kind, parts)?;
+        b.send().await?;
         Ok(rx)
     }
 
@@ -383,8 +368,9 @@ impl Sftp {
         }
     }
 
-    /// Create `path` exclusively for writing, private to the user.
-    async fn create_excl(&self, path: &str) -> Result<Vec<u8>, SftpError> {
+    /// The OPEN payload that creates `path` exclusively for writing,
+    /// private to the user.
+    fn create_excl_payload(path: &str) -> Vec<u8> {
         let mut p = Vec::new();
         put_str(&mut p, path.as_bytes());
         put_u32(&mut p, FXF_WRITE | FXF_CREAT | FXF_EXCL);
@@ -395,11 +381,7 @@ impl Sftp {
                 ..Default::default()
             },
         );
-        match self.call(FXP_OPEN, &p).await? {
-            Reply::Handle(h) => Ok(h),
-            Reply::Status(code, msg) => Err(SftpError { code, msg }),
-            other => Err(unexpected(&other)),
-        }
+        p
     }
 
     /// The content of `path` (links followed) when it has at most `max`
@@ -433,14 +415,16 @@ impl Sftp {
         // sent at once.
         let mut pending = Vec::new();
         let mut offset = 0;
+        let mut b = Batch::new(self);
         while offset <= max {
             let len = WRITE_CHUNK.min(max + 1 - offset);
-            pending.push((
-                offset,
-                self.handle_call(FXP_READ, handle, &Self::read_req(offset, len)).await?,
-            ));
+            let mut req = Vec::with_capacity(handle.len() + 16);
+            put_str(&mut req, handle);
+            req.extend_from_slice(&Self::read_req(offset, len));
+            pending.push((offset, b.push(FXP_READ, &[&req])?));
             offset += len;
         }
+        b.send().await?;
         let mut data = Vec::new();
         for (at, rx) in pending {
             let reply = rx.await.map_err(|_| lost())?;
@@ -494,6 +478,73 @@ impl Sftp {
     }
 }
 
+/// Requests sent together in one channel message: fewer messages through
+/// russh's queues and fewer SSH packets for the host's sshd to decrypt. The
+/// server still answers each in order.
+struct Batch<'a> {
+    sftp: &'a Sftp,
+    buf: Vec<u8>,
+    ids: Vec<u32>,
+}
+
+impl<'a> Batch<'a> {
+    fn new(sftp: &'a Sftp) -> Self {
+        Batch {
+            sftp,
+            buf: Vec::new(),
+            ids: Vec::new(),
+        }
+    }
+
+    /// Add a request (its payload in parts, copied once); its answer comes on
+    /// the receiver once the batch is sent.
+    fn push(&mut self, kind: u8, parts: &[&[u8]]) -> Result<oneshot::Receiver<Reply>, SftpError> {
+        if self.sftp.is_closed() {
+            return Err(lost());
+        }
+        let id = self.sftp.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.sftp
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        self.ids.push(id);
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.buf.reserve(len + 9);
+        put_u32(&mut self.buf, len as u32 + 5);
+        self.buf.push(kind);
+        put_u32(&mut self.buf, id);
+        for part in parts {
+            self.buf.extend_from_slice(part);
+        }
+        Ok(rx)
+    }
+
+    async fn send(self) -> Result<(), SftpError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        if self.sftp.write.data_bytes(self.buf).await.is_err() {
+            let mut pending = self.sftp.pending.lock().unwrap_or_else(|e| e.into_inner());
+            for id in &self.ids {
+                pending.remove(id);
+            }
+            return Err(lost());
+        }
+        Ok(())
+    }
+}
+
+/// The handle, offset and length of a write (its data follows).
+fn write_head(handle: &[u8], offset: u64, len: usize) -> Vec<u8> {
+    let mut head = Vec::with_capacity(16 + handle.len());
+    put_str(&mut head, handle);
+    head.extend_from_slice(&offset.to_be_bytes());
+    put_u32(&mut head, len as u32);
+    head
+}
+
 fn unexpected(r: &Reply) -> SftpError {
     let kind = match r {
         Reply::Status(..) => FXP_STATUS,
@@ -544,8 +595,11 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
     // and the temp file, asked together.
     let mut stat_req = Vec::new();
     put_str(&mut stat_req, dest.as_bytes());
-    let stat_rx = sftp.send(FXP_STAT, &stat_req).await.map_err(|e| fail("stat", e))?;
-    let created = sftp.create_excl(&tmp).await;
+    let open_req = Sftp::create_excl_payload(&tmp);
+    let mut b = Batch::new(sftp);
+    let stat_rx = b.push(FXP_STAT, &[&stat_req]).map_err(|e| fail("stat", e))?;
+    let open_rx = b.push(FXP_OPEN, &[&open_req]).map_err(|e| fail("stat", e))?;
+    b.send().await.map_err(|e| fail("stat", e))?;
     let old = match stat_rx.await.map_err(|_| lost()) {
         Ok(Reply::Attrs(a)) => Ok(Some(a)),
         Ok(Reply::Status(FX_NO_SUCH_FILE, _)) => Ok(None),
@@ -553,7 +607,13 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
         Ok(other) => Err(unexpected(&other)),
         Err(e) => Err(e),
     };
-    let handle = created.map_err(|e| fail(&format!("create {tmp}"), e))?;
+    let create = format!("create {tmp}");
+    let handle = match open_rx.await.map_err(|_| lost()) {
+        Ok(Reply::Handle(h)) => h,
+        Ok(Reply::Status(code, msg)) => return Err(fail(&create, SftpError { code, msg })),
+        Ok(other) => return Err(fail(&create, unexpected(&other))),
+        Err(e) => return Err(fail(&create, e)),
+    };
     let old = match old {
         Ok(o) => o,
         Err(e) => {
@@ -563,11 +623,27 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
         }
     };
     let mode = attrs.mode.or(old.and_then(|a| a.perm)).unwrap_or(0o666 & !who.umask) & 0o7777;
-    // Everything up to the close is sent before any answer is awaited.
+    // Everything up to the close goes out before any answer is awaited;
+    // small content in the same message as the rest.
+    let mut close_sent = false;
     let res = async {
-        let mut answers = write_all(sftp, &handle, content).await?;
+        let mut b = Batch::new(sftp);
+        let mut answers = match content {
+            Content::Bytes(data) if data.len() <= BATCH_WRITE_MAX => {
+                let mut answers = std::collections::VecDeque::new();
+                let mut offset = 0u64;
+                for chunk in data.chunks(WRITE_CHUNK) {
+                    let head = write_head(&handle, offset, chunk.len());
+                    answers.push_back(b.push(FXP_WRITE, &[&head, chunk])?);
+                    offset += chunk.len() as u64;
+                }
+                answers
+            }
+            other => write_all(sftp, &handle, other).await?,
+        };
         // The same order as the shell's chmod, then chown.
         let mut setmode = Vec::new();
+        put_str(&mut setmode, &handle);
         put_attrs(
             &mut setmode,
             &Attrs {
@@ -575,7 +651,7 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
                 ..Default::default()
             },
         );
-        answers.push_back(sftp.handle_call(FXP_FSETSTAT, &handle, &setmode).await?);
+        answers.push_back(b.push(FXP_FSETSTAT, &[&setmode])?);
         let mut chown = None;
         if let Some(Attrs {
             uid: Some(u),
@@ -585,6 +661,7 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
         {
             if u != who.uid || g != who.gid {
                 let mut own = Vec::new();
+                put_str(&mut own, &handle);
                 put_attrs(
                     &mut own,
                     &Attrs {
@@ -593,13 +670,18 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
                         perm: None,
                     },
                 );
-                chown = Some(sftp.handle_call(FXP_FSETSTAT, &handle, &own).await?);
+                chown = Some(b.push(FXP_FSETSTAT, &[&own])?);
             }
         }
         let mut fsync = Vec::new();
         put_str(&mut fsync, b"fsync@openssh.com");
         put_str(&mut fsync, &handle);
-        let fsync = sftp.send(FXP_EXTENDED, &fsync).await?;
+        let fsync = b.push(FXP_EXTENDED, &[&fsync])?;
+        let mut close = Vec::new();
+        put_str(&mut close, &handle);
+        let close = b.push(FXP_CLOSE, &[&close])?;
+        b.send().await?;
+        close_sent = true;
         let mut first_err = None;
         for rx in answers {
             if let Err(e) = Sftp::status_of(rx).await {
@@ -610,24 +692,26 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
             // Not an error, as with the shell's `chown ... 2>/dev/null`.
             let _ = Sftp::status_of(rx).await;
         }
-        if let Err(e) = Sftp::status_of(fsync).await {
-            first_err.get_or_insert(e);
+        for rx in [fsync, close] {
+            if let Err(e) = Sftp::status_of(rx).await {
+                first_err.get_or_insert(e);
+            }
         }
         first_err.map_or(Ok(()), Err)
     }
     .await;
-    // Closed in every case (the handle is gone even if close fails).
-    let closed = match sftp.handle_call(FXP_CLOSE, &handle, &[]).await {
-        Ok(rx) => Sftp::status_of(rx).await,
-        Err(e) => Err(e),
-    };
-    let res = match (res, closed) {
-        (Ok(()), Ok(())) => sftp
+    if !close_sent {
+        // The handle is closed in every case.
+        if let Ok(rx) = sftp.handle_call(FXP_CLOSE, &handle, &[]).await {
+            let _ = Sftp::status_of(rx).await;
+        }
+    }
+    let res = match res {
+        Ok(()) => sftp
             .extended("posix-rename@openssh.com", &[tmp.as_bytes(), dest.as_bytes()])
             .await
             .map_err(|e| ("rename", e)),
-        (Err(e), _) => Err(("write", e)),
-        (Ok(()), Err(e)) => Err(("close", e)),
+        Err(e) => Err(("write", e)),
     };
     if let Err((what, e)) = res {
         if !sftp.is_closed() {
@@ -637,6 +721,10 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
     }
     Ok(())
 }
+
+/// Content up to this size goes out in one message with the requests that
+/// follow it; bigger content is streamed with a window of writes in flight.
+const BATCH_WRITE_MAX: usize = 256 * 1024;
 
 /// Send every write of `content`, a window of them in flight: the answers
 /// not yet checked are returned.
@@ -654,11 +742,8 @@ async fn write_all(
         chunk: &[u8],
         offset: u64,
     ) -> Result<oneshot::Receiver<Reply>, SftpError> {
-        // handle, offset, data length: the data itself is copied once.
-        let mut head = Vec::with_capacity(16 + handle.len());
-        put_str(&mut head, handle);
-        head.extend_from_slice(&offset.to_be_bytes());
-        put_u32(&mut head, chunk.len() as u32);
+        // The data itself is copied once, into the packet.
+        let head = write_head(handle, offset, chunk.len());
         sftp.send_parts(FXP_WRITE, &[&head, chunk]).await
     }
     match content {

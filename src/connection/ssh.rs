@@ -117,11 +117,11 @@ impl SshConnection {
         self.handle.is_closed()
     }
 
-    /// Open a channel (waiting for a free slot) and start `cmd` on it.
-    async fn open_channel(
+    /// Open a session channel in a free slot (waiting for one); `what` says
+    /// what it is for in the `RIGGER_DEBUG_ROUNDTRIPS=2` trace.
+    async fn open_session(
         &self,
-        cmd: &str,
-        pty: bool,
+        what: impl FnOnce() -> String,
     ) -> Result<(russh::Channel<client::Msg>, OwnedSemaphorePermit), ConnError> {
         let permit = self
             .channels
@@ -131,14 +131,28 @@ impl SshConnection {
             .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
         let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
         if *TRACE_CHANNELS {
-            let shown: String = cmd.chars().take(*TRACE_SHOWN).collect();
-            eprintln!("rigger-roundtrips: host={} channel={n} cmd={shown:?}", self.name);
+            eprintln!("rigger-roundtrips: host={} channel={n} {}", self.name, what());
         }
         let channel = self
             .handle
             .channel_open_session()
             .await
             .map_err(|e| self.dropped("cannot open a channel", russh_reason(&e)))?;
+        Ok((channel, permit))
+    }
+
+    /// Open a channel (waiting for a free slot) and start `cmd` on it.
+    async fn open_channel(
+        &self,
+        cmd: &str,
+        pty: bool,
+    ) -> Result<(russh::Channel<client::Msg>, OwnedSemaphorePermit), ConnError> {
+        let (channel, permit) = self
+            .open_session(|| {
+                let shown: String = cmd.chars().take(*TRACE_SHOWN).collect();
+                format!("cmd={shown:?}")
+            })
+            .await?;
         if pty {
             channel
                 .request_pty(false, "xterm", 200, 50, 0, 0, &[])
@@ -154,21 +168,7 @@ impl SshConnection {
 
     /// Open a channel for the `sftp` subsystem and start the session on it.
     async fn open_sftp(&self) -> Result<Option<super::sftp::Sftp>, ConnError> {
-        let permit = self
-            .channels
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
-        let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
-        if *TRACE_CHANNELS {
-            eprintln!("rigger-roundtrips: host={} channel={n} subsystem=sftp", self.name);
-        }
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| self.dropped("cannot open a channel", russh_reason(&e)))?;
+        let (channel, permit) = self.open_session(|| "subsystem=sftp".to_string()).await?;
         channel
             .request_subsystem(true, "sftp")
             .await
