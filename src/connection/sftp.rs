@@ -356,18 +356,6 @@ impl Sftp {
         }
     }
 
-    /// `stat` (following links); `Ok(None)` when the path does not exist.
-    pub async fn stat(&self, path: &str) -> Result<Option<Attrs>, SftpError> {
-        let mut p = Vec::new();
-        put_str(&mut p, path.as_bytes());
-        match self.call(FXP_STAT, &p).await? {
-            Reply::Attrs(a) => Ok(Some(a)),
-            Reply::Status(FX_NO_SUCH_FILE, _) => Ok(None),
-            Reply::Status(code, msg) => Err(SftpError { code, msg }),
-            other => Err(unexpected(&other)),
-        }
-    }
-
     /// The OPEN payload that creates `path` exclusively for writing,
     /// private to the user.
     fn create_excl_payload(path: &str) -> Vec<u8> {
@@ -536,6 +524,14 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// The payload of an FSETSTAT of `handle` to `attrs`.
+fn setstat_payload(handle: &[u8], attrs: &Attrs) -> Vec<u8> {
+    let mut p = Vec::new();
+    put_str(&mut p, handle);
+    put_attrs(&mut p, attrs);
+    p
+}
+
 /// The handle, offset and length of a write (its data follows).
 fn write_head(handle: &[u8], offset: u64, len: usize) -> Vec<u8> {
     let mut head = Vec::with_capacity(16 + handle.len());
@@ -600,6 +596,7 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
     let stat_rx = b.push(FXP_STAT, &[&stat_req]).map_err(|e| fail("stat", e))?;
     let open_rx = b.push(FXP_OPEN, &[&open_req]).map_err(|e| fail("stat", e))?;
     b.send().await.map_err(|e| fail("stat", e))?;
+    // `Ok(None)`: no such file.
     let old = match stat_rx.await.map_err(|_| lost()) {
         Ok(Reply::Attrs(a)) => Ok(Some(a)),
         Ok(Reply::Status(FX_NO_SUCH_FILE, _)) => Ok(None),
@@ -642,10 +639,8 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
             other => write_all(sftp, &handle, other).await?,
         };
         // The same order as the shell's chmod, then chown.
-        let mut setmode = Vec::new();
-        put_str(&mut setmode, &handle);
-        put_attrs(
-            &mut setmode,
+        let setmode = setstat_payload(
+            &handle,
             &Attrs {
                 perm: Some(mode),
                 ..Default::default()
@@ -660,10 +655,8 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
         }) = old
         {
             if u != who.uid || g != who.gid {
-                let mut own = Vec::new();
-                put_str(&mut own, &handle);
-                put_attrs(
-                    &mut own,
+                let own = setstat_payload(
+                    &handle,
                     &Attrs {
                         uid: Some(u),
                         gid: Some(g),
