@@ -25,22 +25,28 @@ const FXP_OPEN: u8 = 3;
 const FXP_CLOSE: u8 = 4;
 const FXP_READ: u8 = 5;
 const FXP_WRITE: u8 = 6;
+const FXP_LSTAT: u8 = 7;
+const FXP_SETSTAT: u8 = 9;
 const FXP_FSETSTAT: u8 = 10;
 const FXP_REMOVE: u8 = 13;
+const FXP_MKDIR: u8 = 14;
 const FXP_STAT: u8 = 17;
 const FXP_STATUS: u8 = 101;
 const FXP_HANDLE: u8 = 102;
 const FXP_DATA: u8 = 103;
 const FXP_ATTRS: u8 = 105;
 const FXP_EXTENDED: u8 = 200;
+const FXP_EXTENDED_REPLY: u8 = 201;
 
 const FXF_READ: u32 = 0x01;
 const FXF_WRITE: u32 = 0x02;
 const FXF_CREAT: u32 = 0x08;
 const FXF_EXCL: u32 = 0x20;
 
+const ATTR_SIZE: u32 = 0x01;
 const ATTR_UIDGID: u32 = 0x02;
 const ATTR_PERMISSIONS: u32 = 0x04;
+const ATTR_ACMODTIME: u32 = 0x08;
 
 const FX_OK: u32 = 0;
 const FX_EOF: u32 = 1;
@@ -52,13 +58,17 @@ const WRITE_CHUNK: usize = 32 * 1024;
 /// Write requests in flight at once (a window of 2 MiB).
 const WRITE_WINDOW: usize = 64;
 
-/// The attributes of a file, as far as an upload needs them.
+/// The attributes of a file: what an upload sets, what LSTAT/STAT tell
+/// (SFTP v3 has no inode, ctime or link count).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Attrs {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
     /// Permission bits (with the file type bits, as the server sends them).
     pub perm: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<u32>,
+    pub mtime: Option<u32>,
 }
 
 /// An answer of the server.
@@ -68,6 +78,8 @@ enum Reply {
     Handle(Vec<u8>),
     Data(Vec<u8>),
     Attrs(Attrs),
+    /// An extension's answer (its payload after the id).
+    Extended(Vec<u8>),
     Other(u8),
 }
 
@@ -88,6 +100,9 @@ pub struct Sftp {
     next_id: AtomicU32,
     /// `posix-rename@openssh.com` and `fsync@openssh.com`: both are needed.
     pub complete: bool,
+    /// `users-groups-by-id@openssh.com` (OpenSSH 9.1+): owner and group
+    /// names of the ids a stat gives ([`Sftp::names`]).
+    pub names_by_id: bool,
     reader: tokio::task::JoinHandle<()>,
     _permit: OwnedSemaphorePermit,
 }
@@ -148,8 +163,8 @@ impl<'a> Rd<'a> {
     fn attrs(&mut self) -> Option<Attrs> {
         let flags = self.u32()?;
         let mut a = Attrs::default();
-        if flags & 0x01 != 0 {
-            self.u64()?;
+        if flags & ATTR_SIZE != 0 {
+            a.size = Some(self.u64()?);
         }
         if flags & ATTR_UIDGID != 0 {
             a.uid = Some(self.u32()?);
@@ -157,6 +172,10 @@ impl<'a> Rd<'a> {
         }
         if flags & ATTR_PERMISSIONS != 0 {
             a.perm = Some(self.u32()?);
+        }
+        if flags & ATTR_ACMODTIME != 0 {
+            a.atime = Some(self.u32()?);
+            a.mtime = Some(self.u32()?);
         }
         Some(a)
     }
@@ -179,6 +198,7 @@ fn parse_reply(body: &[u8]) -> Option<(u32, Reply)> {
         FXP_HANDLE => Reply::Handle(r.bytes()?.to_vec()),
         FXP_DATA => Reply::Data(r.bytes()?.to_vec()),
         FXP_ATTRS => Reply::Attrs(r.attrs()?),
+        FXP_EXTENDED_REPLY => Reply::Extended(r.0.to_vec()),
         other => Reply::Other(other),
     };
     Some((id, reply))
@@ -281,6 +301,7 @@ impl Sftp {
         let complete = ["posix-rename@openssh.com", "fsync@openssh.com"]
             .iter()
             .all(|e| exts.iter().any(|x| x == e));
+        let names_by_id = exts.iter().any(|x| x == "users-groups-by-id@openssh.com");
         let pending: Arc<Mutex<HashMap<u32, oneshot::Sender<Reply>>>> = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
         let reader = {
@@ -319,6 +340,7 @@ impl Sftp {
             closed,
             next_id: AtomicU32::new(1),
             complete,
+            names_by_id,
             reader,
             _permit: permit,
         }))
@@ -459,6 +481,94 @@ impl Sftp {
         Self::status_of(self.send(FXP_EXTENDED, &p).await?).await
     }
 
+    /// The attributes of each path (`true`: links followed, as STAT; else
+    /// LSTAT), all asked in one message; `None` for a path that does not
+    /// exist (the server says "no such file" for ENOENT, ENOTDIR and ELOOP,
+    /// where `[ -e ]` is false too). Any other error is returned.
+    pub async fn stat_many(&self, paths: &[(&str, bool)]) -> Result<Vec<Option<Attrs>>, SftpError> {
+        let mut b = Batch::new(self);
+        let mut rxs = Vec::with_capacity(paths.len());
+        for (path, follow) in paths {
+            let mut p = Vec::with_capacity(path.len() + 4);
+            put_str(&mut p, path.as_bytes());
+            rxs.push(b.push(if *follow { FXP_STAT } else { FXP_LSTAT }, &[&p])?);
+        }
+        b.send().await?;
+        let mut out = Vec::with_capacity(rxs.len());
+        for rx in rxs {
+            out.push(match rx.await.map_err(|_| lost())? {
+                Reply::Attrs(a) => Some(a),
+                Reply::Status(FX_NO_SUCH_FILE, _) => None,
+                Reply::Status(code, msg) => return Err(SftpError { code, msg }),
+                other => return Err(unexpected(&other)),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The user names of `uids` and group names of `gids`, in order, as the
+    /// host's name service gives them to the SFTP server (an empty name for
+    /// an id without one). Needs [`Sftp::names_by_id`].
+    pub async fn names(&self, uids: &[u32], gids: &[u32]) -> Result<(Vec<String>, Vec<String>), SftpError> {
+        let list = |ids: &[u32]| ids.iter().flat_map(|i| i.to_be_bytes()).collect::<Vec<u8>>();
+        let mut p = Vec::new();
+        put_str(&mut p, b"users-groups-by-id@openssh.com");
+        put_str(&mut p, &list(uids));
+        put_str(&mut p, &list(gids));
+        let body = match self.call(FXP_EXTENDED, &p).await? {
+            Reply::Extended(b) => b,
+            Reply::Status(code, msg) => return Err(SftpError { code, msg }),
+            other => return Err(unexpected(&other)),
+        };
+        let bad = || SftpError {
+            code: 5,
+            msg: "malformed users-groups-by-id answer".into(),
+        };
+        let mut r = Rd(&body);
+        let names = |n: usize, sub: &[u8]| -> Option<Vec<String>> {
+            let mut s = Rd(sub);
+            let v = (0..n)
+                .map(|_| s.bytes().map(|b| String::from_utf8_lossy(b).into_owned()))
+                .collect::<Option<Vec<_>>>()?;
+            s.0.is_empty().then_some(v)
+        };
+        let users = r.bytes().ok_or_else(bad)?;
+        let groups = r.bytes().ok_or_else(bad)?;
+        Ok((
+            names(uids.len(), users).ok_or_else(bad)?,
+            names(gids.len(), groups).ok_or_else(bad)?,
+        ))
+    }
+
+    /// Set the permission bits of `path` (links followed, as chmod(2)).
+    pub async fn set_mode(&self, path: &str, mode: u32) -> Result<(), SftpError> {
+        let mut p = Vec::new();
+        put_str(&mut p, path.as_bytes());
+        put_attrs(
+            &mut p,
+            &Attrs {
+                perm: Some(mode & 0o7777),
+                ..Default::default()
+            },
+        );
+        Self::status_of(self.send(FXP_SETSTAT, &p).await?).await
+    }
+
+    /// Make the directory `path` (its parent must exist) with `mode` less
+    /// the umask of the SFTP server, 0777 less it when `None` (mkdir(2)).
+    pub async fn mkdir(&self, path: &str, mode: Option<u32>) -> Result<(), SftpError> {
+        let mut p = Vec::new();
+        put_str(&mut p, path.as_bytes());
+        put_attrs(
+            &mut p,
+            &Attrs {
+                perm: mode.map(|m| m & 0o7777),
+                ..Default::default()
+            },
+        );
+        Self::status_of(self.send(FXP_MKDIR, &p).await?).await
+    }
+
     async fn remove(&self, path: &str) -> Result<(), SftpError> {
         let mut p = Vec::new();
         put_str(&mut p, path.as_bytes());
@@ -547,6 +657,7 @@ fn unexpected(r: &Reply) -> SftpError {
         Reply::Handle(_) => FXP_HANDLE,
         Reply::Data(_) => FXP_DATA,
         Reply::Attrs(_) => FXP_ATTRS,
+        Reply::Extended(_) => FXP_EXTENDED_REPLY,
         Reply::Other(k) => *k,
     };
     SftpError {
@@ -660,7 +771,7 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
                     &Attrs {
                         uid: Some(u),
                         gid: Some(g),
-                        perm: None,
+                        ..Default::default()
                     },
                 );
                 chown = Some(b.push(FXP_FSETSTAT, &[&own])?);
@@ -785,17 +896,15 @@ mod tests {
         put_str(&mut body, b"");
         put_u32(&mut buf, body.len() as u32);
         buf.extend_from_slice(&body);
-        // ATTRS id 8: uid/gid and perms; then half of a third packet.
+        // ATTRS id 8: size, uid/gid, perms and times (as LSTAT answers);
+        // then half of a third packet.
         let mut body2 = vec![FXP_ATTRS];
         put_u32(&mut body2, 8);
-        put_attrs(
-            &mut body2,
-            &Attrs {
-                uid: Some(1000),
-                gid: Some(100),
-                perm: Some(0o100644),
-            },
-        );
+        put_u32(&mut body2, ATTR_SIZE | ATTR_UIDGID | ATTR_PERMISSIONS | ATTR_ACMODTIME);
+        body2.extend_from_slice(&4096u64.to_be_bytes());
+        for v in [1000, 100, 0o100644, 1_700_000_000, 1_700_000_123] {
+            put_u32(&mut body2, v);
+        }
         put_u32(&mut buf, body2.len() as u32);
         buf.extend_from_slice(&body2);
         buf.extend_from_slice(&[0, 0, 0, 9, FXP_HANDLE]);
@@ -812,7 +921,10 @@ mod tests {
                 Attrs {
                     uid: Some(1000),
                     gid: Some(100),
-                    perm: Some(0o100644)
+                    perm: Some(0o100644),
+                    size: Some(4096),
+                    atime: Some(1_700_000_000),
+                    mtime: Some(1_700_000_123),
                 }
             ),
             other => panic!("{other:?}"),

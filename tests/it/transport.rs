@@ -863,3 +863,185 @@ fn uploads_over_sftp_and_through_the_shell_give_the_same_files() {
     assert_eq!(on_host(&hosts, 0, "find /srv/u -name '.rigger-*' | wc -l"), "0");
     assert_eq!(on_host(&hosts, 0, "find /srv/u/*/full -mindepth 1 | wc -l"), "0");
 }
+
+/// Queries and changes that go over SFTP (stats with owner and group names,
+/// a directory's mode, a new directory, a mode change of a file) give the
+/// same files and the same returns as the shell, and run no program for
+/// them on the host.
+#[test]
+fn queries_and_mode_changes_over_sftp_match_the_shell() {
+    let hosts = TestHosts::with_opts(1, ISOLATED);
+    let srv = hosts.root_dir(0).unwrap();
+    let key = hosts.client_key().display().to_string();
+    let inv = inventory_plus(
+        &hosts,
+        "sftpq.ini",
+        &[format!(
+            "piped ansible_host={} ansible_port={} ansible_user=root ansible_ssh_private_key_file={key} \
+             ansible_ssh_transfer_method=piped",
+            hosts.addr(0),
+            hosts.port(0)
+        )],
+    );
+    let names = ["host1", "piped"];
+    for n in names {
+        on_host(
+            &hosts,
+            0,
+            &format!(
+                "d=/srv/q/{n}; mkdir -p $d/sub $d/dir0 && printf 'same\\n' > $d/theirs && chown nobody:nogroup $d/theirs \
+                 && chmod 0640 $d/theirs && printf 'x\\n' > $d/f1 && chmod 0644 $d/f1 \
+                 && chown nobody:nogroup $d/dir0 && chmod 0700 $d/dir0 \
+                 && printf 'h\\n' > $d/hard && ln $d/hard $d/hardlink && printf 'c\\n' > $d/sub/c.txt"
+            ),
+        );
+    }
+    let work = tempfile::tempdir().unwrap();
+    write_file(&work.path().join("c.txt"), "c\n");
+    let play = write_file(
+        &work.path().join("q.yml"),
+        r#"
+- hosts: host1:piped
+  gather_facts: false
+  vars:
+    d: "/srv/q/{{ inventory_hostname }}"
+  tasks:
+    # A command may change users: what rigger knows of the login user is
+    # forgotten, and a copy that writes must learn it again.
+    - command: "true"
+    - copy: {content: "same\n", dest: "{{ d }}/theirs"}
+      register: r1
+    - command: "true"
+    - copy: {content: "changed\n", dest: "{{ d }}/f1", mode: "0600"}
+      register: r2
+    - file: {path: "{{ d }}/dir0", state: directory, mode: "0750"}
+      register: r3
+    - file: {path: "{{ d }}/newdir", state: directory, mode: "0775"}
+      register: r4
+    - file: {path: "{{ d }}/hard", mode: "0600"}
+      register: r5
+    - copy: {src: c.txt, dest: "{{ d }}/sub/", mode: "0644"}
+      register: r6
+    - file: {path: "{{ d }}/newdir2/deeper", state: directory, mode: "0705"}
+      register: r7
+    - file: {path: "{{ d }}/sub", state: directory}
+      register: r8
+    - copy:
+        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8] | to_json }}"
+        dest: "/srv/q/{{ inventory_hostname }}.json"
+"#,
+    );
+    let inv_arg = inv.display().to_string();
+    let kh_arg = hosts.known_hosts().display().to_string();
+    let out = Rig::new(&["run", &play, "-i", &inv_arg, "--known-hosts", &kh_arg])
+        .env("RIGGER_DEBUG_ROUNDTRIPS", "3")
+        .run();
+    out.expect_code(0);
+    // What each host ran in its shell: over SFTP no stat of a directory or
+    // a file whose content is compared, no chmod, no mkdir of a directory
+    // whose parent exists.
+    let ran = |h: &str| -> String {
+        out.stderr
+            .lines()
+            .filter(|l| l.starts_with(&format!("rigger-roundtrips: host={h} ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (sftp, shell) = (ran("host1"), ran("piped"));
+    let asked = |trace: &str, words: &[&str]| trace.lines().any(|l| words.iter().all(|w| l.contains(w)));
+    for words in [
+        &["/dir0"][..],
+        &["/newdir "],
+        &["/theirs"],
+        &["sub/c.txt"],
+        &["chmod", "/hard"],
+        &["chmod", "/f1"],
+    ] {
+        assert!(!asked(&sftp, words), "host1 ran {words:?} in its shell:\n{sftp}");
+        assert!(asked(&shell, words), "piped did not run {words:?}:\n{shell}");
+    }
+    // The file that is a hard link is asked through the shell (SFTP gives
+    // no link count), and so is a file a copy writes while the user's ids
+    // are not known; `mkdir -p` makes a missing parent.
+    for words in [
+        &["stat", "/hard"][..],
+        &["stat", "/f1"],
+        &["mkdir -p", "/newdir2/deeper"],
+    ] {
+        assert!(asked(&sftp, words), "host1 did not run {words:?}:\n{sftp}");
+    }
+    let returns = |n: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(srv.join("q").join(format!("{n}.json"))).unwrap();
+        serde_json::from_str(&text.replace(&format!("/srv/q/{n}/"), "/srv/q/H/")).unwrap()
+    };
+    let (a, b) = (returns("host1"), returns("piped"));
+    assert_eq!(a, b, "the returns differ between SFTP and the shell");
+    let r = a.as_array().unwrap();
+    let field = |i: usize, k: &str| r[i][k].clone();
+    assert_eq!(
+        (
+            field(0, "changed"),
+            field(0, "owner"),
+            field(0, "group"),
+            field(0, "mode")
+        ),
+        (false.into(), "nobody".into(), "nogroup".into(), "0640".into())
+    );
+    assert_eq!((field(1, "changed"), field(1, "mode")), (true.into(), "0600".into()));
+    assert_eq!(
+        (field(2, "changed"), field(2, "owner"), field(2, "mode")),
+        (true.into(), "nobody".into(), "0750".into())
+    );
+    assert_eq!(
+        (field(3, "changed"), field(3, "mode"), field(3, "state")),
+        (true.into(), "0775".into(), "directory".into())
+    );
+    assert_eq!((field(4, "changed"), field(4, "mode")), (true.into(), "0600".into()));
+    assert_eq!(
+        (field(5, "changed"), field(5, "dest")),
+        (false.into(), "/srv/q/H/sub/c.txt".into())
+    );
+    assert_eq!((field(6, "changed"), field(6, "mode")), (true.into(), "0705".into()));
+    assert_eq!(
+        (field(7, "changed"), field(7, "state")),
+        (false.into(), "directory".into())
+    );
+    // The same files, modes and owners on both sides.
+    let tree = |n: &str| -> Vec<(String, u32, u32, u32, Vec<u8>)> {
+        use std::os::unix::fs::MetadataExt;
+        let root = srv.join("q").join(n);
+        let mut out = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                let m = std::fs::symlink_metadata(&p).unwrap();
+                let rel = p.strip_prefix(&root).unwrap().display().to_string();
+                let content = if m.is_file() {
+                    std::fs::read(&p).unwrap()
+                } else {
+                    Vec::new()
+                };
+                if m.is_dir() {
+                    stack.push(p.clone());
+                }
+                out.push((rel, m.mode(), m.uid(), m.gid(), content));
+            }
+        }
+        out.sort();
+        out
+    };
+    let (ta, tb) = (tree("host1"), tree("piped"));
+    assert_eq!(ta, tb);
+    let mode_of = |rel: &str| ta.iter().find(|f| f.0 == rel).map(|f| f.1 & 0o7777);
+    assert_eq!(
+        [
+            mode_of("dir0"),
+            mode_of("newdir"),
+            mode_of("hard"),
+            mode_of("f1"),
+            mode_of("newdir2/deeper")
+        ],
+        [Some(0o750), Some(0o775), Some(0o600), Some(0o600), Some(0o705)]
+    );
+}

@@ -378,7 +378,15 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     } else {
         fast_put(ctx, &f, local_bytes.as_deref())
     };
+    // Over SFTP the query starts no program on the host.
+    let sftp_text = match (&sftp_cmp, &local_bytes, &fast) {
+        (Some(sftp), Some(local), None) => sftp_query(sftp, &f, in_dir.as_deref(), known.is_some(), local).await,
+        _ => None,
+    };
     let out = match (&fast, &local_bytes) {
+        _ if sftp_text.is_some() => Ok(crate::connection::ExecOutput::ok(
+            sftp_text.unwrap_or_default().into_bytes(),
+        )),
         (Some(fast_script), Some(b)) => {
             script.push_str(fast_script);
             ctx.run_with_stdin(&script, b.clone()).await
@@ -454,7 +462,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     // over SFTP; through a link (which may lead to a FIFO, whose opening
     // would block), of a bigger file or of one SFTP cannot read, on the host.
     let st = match (st, &sftp_cmp, &local_bytes) {
-        (Some(mut s), Some(sftp), Some(local)) if matches!(s.kind, Kind::File | Kind::Link) => {
+        (Some(mut s), Some(sftp), Some(local)) if matches!(s.kind, Kind::File | Kind::Link) && s.checksum.is_none() => {
             let read = match s.kind {
                 Kind::File => sftp.read_small(&dest, SFTP_COMPARE_MAX).await.ok().flatten(),
                 _ => None,
@@ -606,6 +614,55 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         out.ret.insert("backup_file".into(), Value::String(b));
     }
     Ok(out)
+}
+
+/// `put_one`'s query answered over SFTP, which starts no program on the
+/// host: the lines its script prints for dest (`D`), for dest/basename
+/// (`B`) when dest is a directory, the parent check (`PD`), and the
+/// checksum (`C`) of the destination's bytes read over SFTP. `None` where
+/// only the shell answers exactly — a link or special file on the way, an
+/// error other than a missing path, a destination bigger than
+/// [`SFTP_COMPARE_MAX`] — and where the copy will write while the user's
+/// ids and umask are not known yet: the shell query learns them, for the
+/// upload and for the new file's returns.
+async fn sftp_query(
+    sftp: &crate::connection::sftp::Sftp,
+    f: &OneFile,
+    in_dir: Option<&str>,
+    user_known: bool,
+    local: &[u8],
+) -> Option<String> {
+    let parent = remote::parent(&f.dest);
+    let mut st = remote::sftp_stats(sftp, &[(&f.dest, false), (&parent, true)]).await?;
+    let parent_dir = st.pop()?.is_some_and(|p| p.kind == Kind::Dir);
+    let dest_st = st.pop()?;
+    let mut text = String::new();
+    let (path, tag, target) = match &dest_st {
+        Some(d) if d.kind == Kind::Dir => {
+            let p = in_dir?;
+            text.push_str(&remote::snippet_lines("D", dest_st.as_ref()));
+            (p, "B", remote::sftp_stats(sftp, &[(p, false)]).await?.pop()?)
+        }
+        _ => (f.dest.as_str(), "D", dest_st),
+    };
+    let target = match target {
+        None if !user_known => return None,
+        None => None,
+        Some(t) if t.kind != Kind::File => return None,
+        Some(mut t) => {
+            let remote = sftp.read_small(path, SFTP_COMPARE_MAX).await.ok()??;
+            if remote != local && !user_known {
+                return None;
+            }
+            t.checksum = Some(sha1_hex(&remote));
+            Some(t)
+        }
+    };
+    text.push_str(&remote::snippet_lines(tag, target.as_ref()));
+    if parent_dir {
+        text.push_str("PD|1\n");
+    }
+    Some(text)
 }
 
 /// The SHA-1 of `path` on the host if it is a regular file (links followed).

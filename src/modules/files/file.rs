@@ -204,8 +204,23 @@ impl Module for FileModule {
             ));
         }
         let follow = p.follow.unwrap_or(true);
-        let fast = fast_apply(ctx, &p, &path);
-        let q = query(ctx, &p, &path, follow, fast.as_deref()).await?;
+        // Over SFTP a directory's query, a mode change and a new directory
+        // start no program on the host; the change then follows the query
+        // instead of riding in its script.
+        let sftp = match !ctx.check_mode
+            && p.src.is_none()
+            && !p.recurse
+            && p.modification_time.is_none()
+            && p.access_time.is_none()
+        {
+            true => crate::connection::sftp_for_reading(ctx.conn, &path, ctx.become_).await,
+            false => None,
+        };
+        let fast = match sftp {
+            Some(_) => None,
+            None => fast_apply(ctx, &p, &path),
+        };
+        let q = query(ctx, &p, &path, follow, fast.as_deref(), sftp.as_deref()).await?;
         let state = match p.state.as_deref() {
             Some(s) => s.to_string(),
             None => match &q.path {
@@ -248,7 +263,17 @@ impl Module for FileModule {
             out.diff.push(plan.diff.clone());
         }
         if out.changed && !ctx.check_mode && !q.fast_done {
-            remote::run_ok(ctx, &plan.script, &format!("file {path}")).await?;
+            let octal = match &p.mode {
+                Some(Mode::Octal(m)) => Some(*m),
+                _ => None,
+            };
+            let done = match &sftp {
+                Some(sftp) => apply_over_sftp(sftp, &path, &plan.script, octal).await,
+                None => false,
+            };
+            if !done {
+                remote::run_ok(ctx, &plan.script, &format!("file {path}")).await?;
+            }
         }
         out.ret.insert("path".into(), Value::String(path.clone()));
         match &plan.after {
@@ -331,12 +356,63 @@ fn fast_apply(ctx: &ModuleCtx<'_>, p: &Params, path: &str) -> Option<String> {
     }
 }
 
+/// `plan`'s script done over SFTP when it is one of: make the directory
+/// `path` (its parent existing; `mkdir -p`), then give it its mode (the
+/// script's `chmod`, else the task's octal `mode`: set explicitly, as the
+/// SFTP server's umask may not be the shell's); change the mode of `path`
+/// (links followed, as `chmod`). False when the script is something else
+/// or SFTP refuses (nothing done, or only what the script repeats safely:
+/// `mkdir -p` of an existing directory): the caller runs the script.
+async fn apply_over_sftp(sftp: &crate::connection::sftp::Sftp, path: &str, script: &str, mode: Option<u32>) -> bool {
+    let qp = sh_quote(path);
+    let (mkdir, rest) = match script.strip_prefix(&format!("mkdir -p -- {qp} || exit 1\n")) {
+        Some(rest) => (true, rest),
+        None => (false, script),
+    };
+    let chmod = match rest {
+        "" => None,
+        _ => {
+            let Some(m) = rest
+                .strip_prefix("chmod ")
+                .and_then(|r| r.get(..4))
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+            else {
+                return false;
+            };
+            if rest != format!("chmod {m:04o} -- {qp} || exit 1\n") {
+                return false;
+            }
+            Some(m)
+        }
+    };
+    match (mkdir, chmod.or(if mkdir { mode } else { None })) {
+        (true, Some(m)) => sftp.mkdir(path, Some(m)).await.is_ok() && sftp.set_mode(path, m).await.is_ok(),
+        (false, Some(m)) => sftp.set_mode(path, m).await.is_ok(),
+        _ => false,
+    }
+}
+
+/// The query's answer over SFTP for a directory (its stat, names
+/// included) or a missing path when the user is known: `None` for
+/// anything else (a regular file's link count, which SFTP does not give,
+/// tells a hard link; a link's target) or an error — the shell answers.
+async fn sftp_query(sftp: &crate::connection::sftp::Sftp, path: &str, user_known: bool) -> Option<String> {
+    let st = remote::sftp_stats(sftp, &[(path, false)]).await?.pop()?;
+    match &st {
+        Some(s) if s.kind == Kind::Dir => {}
+        None if user_known => {}
+        _ => return None,
+    }
+    Some(remote::snippet_lines("P", st.as_ref()))
+}
+
 async fn query(
     ctx: &ModuleCtx<'_>,
     p: &Params,
     path: &str,
     follow: bool,
     fast: Option<&str>,
+    sftp: Option<&crate::connection::sftp::Sftp>,
 ) -> Result<Query, ModuleError> {
     let mut script = remote::stat_snippet_for(ctx, "P", path, false, None);
     if follow {
@@ -381,10 +457,13 @@ async fn query(
         && !p.recurse
         && p.modification_time.is_none()
         && p.access_time.is_none();
-    let out = match plain
+    let mut text = plain
         .then(|| remote::cached_snippet_output(ctx, "P", path, false, false))
-        .flatten()
-    {
+        .flatten();
+    if let (None, Some(sftp)) = (&text, sftp) {
+        text = sftp_query(sftp, path, known.is_some()).await;
+    }
+    let out = match text {
         Some(text) => crate::connection::ExecOutput::ok(text.into_bytes()),
         None => ctx.run(&script).await?,
     };

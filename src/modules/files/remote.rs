@@ -202,6 +202,87 @@ pub fn parse_stat(line: &str) -> Option<RemoteStat> {
     })
 }
 
+/// The stat of each path read over SFTP (`true`: links followed), with
+/// owner and group names from the host's name service, as `stat %U %G`
+/// gives them; `None` for an absent path. SFTP v3 gives no inode, device,
+/// ctime or link count (0, 0, 0 and 1 here): only for callers that use
+/// none of them (kind, mode, ids, names, size, times). `None` overall when
+/// SFTP cannot answer exactly (an error other than a missing path, a server
+/// without the names extension or attributes): the caller asks the shell.
+pub async fn sftp_stats(
+    sftp: &crate::connection::sftp::Sftp,
+    paths: &[(&str, bool)],
+) -> Option<Vec<Option<RemoteStat>>> {
+    if !sftp.names_by_id {
+        return None;
+    }
+    let attrs = sftp.stat_many(paths).await.ok()?;
+    let found: Vec<_> = attrs.iter().flatten().collect();
+    let mut names = (Vec::new(), Vec::new());
+    if !found.is_empty() {
+        let uids: Vec<u32> = found.iter().map(|a| a.uid).collect::<Option<_>>()?;
+        let gids: Vec<u32> = found.iter().map(|a| a.gid).collect::<Option<_>>()?;
+        names = sftp.names(&uids, &gids).await.ok()?;
+    }
+    let mut at = 0;
+    attrs
+        .iter()
+        .map(|a| {
+            let Some(a) = a else { return Some(None) };
+            let (owner, group) = (&names.0[at], &names.1[at]);
+            at += 1;
+            let perm = a.perm?;
+            let size = a.size?;
+            let (kind, type_text) = match perm & 0o170000 {
+                0o100000 if size == 0 => (Kind::File, "regular empty file"),
+                0o100000 => (Kind::File, "regular file"),
+                0o040000 => (Kind::Dir, "directory"),
+                0o120000 => (Kind::Link, "symbolic link"),
+                0o010000 => (Kind::Other, "fifo"),
+                0o140000 => (Kind::Other, "socket"),
+                0o020000 => (Kind::Other, "character special file"),
+                0o060000 => (Kind::Other, "block special file"),
+                _ => return None,
+            };
+            let name = |n: &String| if n.is_empty() { "UNKNOWN".to_string() } else { n.clone() };
+            Some(Some(RemoteStat {
+                kind,
+                type_text: type_text.into(),
+                mode: perm & 0o7777,
+                uid: a.uid?,
+                gid: a.gid?,
+                owner: name(owner),
+                group: name(group),
+                size,
+                mtime: i64::from(a.mtime?),
+                atime: i64::from(a.atime?),
+                ctime: 0,
+                inode: 0,
+                dev: 0,
+                nlink: 1,
+                link_target: None,
+                checksum: None,
+            }))
+        })
+        .collect()
+}
+
+/// The lines [`stat_snippet`] prints for `tag` (no link target) when the
+/// stat is known otherwise (see [`sftp_stats`]).
+pub fn snippet_lines(tag: &str, st: Option<&RemoteStat>) -> String {
+    let Some(s) = st else {
+        return format!("{tag}S|ABSENT\n");
+    };
+    let mut out = format!(
+        "{tag}S|{}|{:o}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}\n",
+        s.type_text, s.mode, s.uid, s.gid, s.owner, s.group, s.size, s.mtime, s.atime, s.ctime, s.inode, s.dev, s.nlink
+    );
+    if let Some(c) = &s.checksum {
+        out.push_str(&format!("{tag}C|{c}  -\n"));
+    }
+    out
+}
+
 /// The result of [`stat_snippet`] for one tag: `None` when the path is absent.
 pub fn parse_tagged(out: &str, tag: &str) -> Result<Option<RemoteStat>, ModuleError> {
     let mut st: Option<RemoteStat> = None;
