@@ -926,8 +926,16 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
       register: r7
     - file: {path: "{{ d }}/sub", state: directory}
       register: r8
+    - command: touch {{ d }}/marker
+      args: {creates: "{{ d }}/marker"}
+    - command: touch {{ d }}/marker
+      args: {creates: "{{ d }}/marker"}
+      register: r9
+    - command: "true"
+      args: {removes: "{{ d }}/nothere"}
+      register: r10
     - copy:
-        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8] | to_json }}"
+        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8, r9, r10] | to_json }}"
         dest: "/srv/q/{{ inventory_hostname }}.json"
 "#,
     );
@@ -970,6 +978,12 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
     ] {
         assert!(asked(&sftp, words), "host1 did not run {words:?}:\n{sftp}");
     }
+    // A guard that skips is answered over SFTP: no channel, no shell.
+    let count = |trace: &str, words: &[&str]| trace.lines().filter(|l| words.iter().all(|w| l.contains(w))).count();
+    assert_eq!(count(&sftp, &["for f in", "/marker"]), 1, "{sftp}");
+    assert_eq!(count(&shell, &["for f in", "/marker"]), 2, "{shell}");
+    assert_eq!(count(&sftp, &["/nothere"]), 0, "{sftp}");
+    assert_eq!(count(&shell, &["/nothere"]), 1, "{shell}");
     let returns = |n: &str| -> serde_json::Value {
         let text = std::fs::read_to_string(srv.join("q").join(format!("{n}.json"))).unwrap();
         serde_json::from_str(&text.replace(&format!("/srv/q/{n}/"), "/srv/q/H/")).unwrap()
@@ -1005,6 +1019,14 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
     assert_eq!(
         (field(7, "changed"), field(7, "state")),
         (false.into(), "directory".into())
+    );
+    assert_eq!(
+        (field(8, "changed"), field(8, "msg")),
+        (false.into(), "skipped, since /srv/q/H/marker exists".into())
+    );
+    assert_eq!(
+        (field(9, "changed"), field(9, "msg")),
+        (false.into(), "skipped, since /srv/q/H/nothere does not exist".into())
     );
     // The same files, modes and owners on both sides.
     let tree = |n: &str| -> Vec<(String, u32, u32, u32, Vec<u8>)> {

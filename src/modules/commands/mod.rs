@@ -253,6 +253,13 @@ async fn run_command(
         }
         s.into_bytes()
     });
+    if let Some(msg) = sftp_guard(ctx, p).await {
+        return Ok(ModuleOutcome::ok()
+            .with_msg(msg.clone())
+            .with("rc", 0)
+            .with("stdout", msg)
+            .with("cmd", display));
+    }
     if (p.creates.is_some() || p.removes.is_some()) && !ctx.check_mode {
         // Guard and command in one round trip: the shell tests the paths
         // (expanding globs) and prints a random token instead of running the
@@ -350,6 +357,35 @@ async fn run_command(
     let full = format!("{chdir}exec {line}");
     let out = ctx.run_user(&full, stdin).await?;
     Ok(shape_output(display, out, p.strip_empty_ends, start, start_ts))
+}
+
+/// The `creates`/`removes` guard answered over SFTP, which starts no
+/// program on the host (no channel, no shell), when it skips the command:
+/// plain absolute paths (no glob, no `chdir` needed), as the login user,
+/// links followed as `[ -e ]` does. `None` when the command is not skipped
+/// or only the shell can tell (a glob, become, an error such as a denied
+/// directory): the shell's guard decides as before.
+async fn sftp_guard(ctx: &ModuleCtx<'_>, p: &CommandParams) -> Option<String> {
+    let plain = |s: &str| s.starts_with('/') && !s.contains(['*', '?', '[']);
+    let paths: Vec<(&str, bool)> = [p.creates.as_deref(), p.removes.as_deref()]
+        .into_iter()
+        .flatten()
+        .map(|s| (s, true))
+        .collect();
+    if paths.is_empty() || paths.iter().any(|(s, _)| !plain(s)) {
+        return None;
+    }
+    let sftp = crate::connection::sftp_for_reading(ctx.conn, paths[0].0, ctx.become_).await?;
+    let found = sftp.stat_many(&paths).await.ok()?;
+    if let Some(c) = &p.creates {
+        if found[0].is_some() {
+            return Some(format!("skipped, since {c} exists"));
+        }
+    }
+    match &p.removes {
+        Some(r) if found.last()?.is_none() => Some(format!("skipped, since {r} does not exist")),
+        _ => None,
+    }
 }
 
 /// Quote a path for the shell but leave glob characters active.
