@@ -2064,7 +2064,18 @@ impl Walker {
                 .map_or(true, |o| (o.changed || o.failed) && may_change_users(doc.name, &o.ret))
             {
                 if let Some(m) = conn.memo() {
+                    let login_user = m.get(&modules::files::remote::whoami_memo_key(None));
                     m.clear();
+                    // The login user's ids and umask are those of this
+                    // connection's processes, which no task changes; only
+                    // the names of the ids may have changed: kept when the
+                    // host's name service still gives the same (over SFTP,
+                    // no program started), asked again otherwise.
+                    if let Some(who) = login_user {
+                        if modules::files::remote::names_still_match(conn.as_ref(), &who).await {
+                            m.set(&modules::files::remote::whoami_memo_key(None), who);
+                        }
+                    }
                 }
             }
             let mut tr = match outcome {

@@ -934,8 +934,18 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
     - command: "true"
       args: {removes: "{{ d }}/nothere"}
       register: r10
+    # After a command the login user's names are checked over SFTP: the
+    # same names keep what rigger knows of it, a renamed group does not.
+    - copy: {content: "n\n", dest: "{{ d }}/named1"}
+    - shell: groupmod -n rig-root root 2>/dev/null || true
+    - copy: {content: "n\n", dest: "{{ d }}/named2"}
+      register: r11
+    - lineinfile: {path: "{{ d }}/li", line: "a=1", create: true}
+      register: r12
+    - lineinfile: {path: "{{ d }}/theirs", line: "more"}
+      register: r13
     - copy:
-        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8, r9, r10] | to_json }}"
+        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13] | to_json }}"
         dest: "/srv/q/{{ inventory_hostname }}.json"
 "#,
     );
@@ -964,6 +974,8 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
         &["sub/c.txt"],
         &["chmod", "/hard"],
         &["chmod", "/f1"],
+        &["/li"],
+        &["stat", "/theirs"],
     ] {
         assert!(!asked(&sftp, words), "host1 ran {words:?} in its shell:\n{sftp}");
         assert!(asked(&shell, words), "piped did not run {words:?}:\n{shell}");
@@ -983,6 +995,9 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
     assert_eq!(count(&sftp, &["for f in", "/marker"]), 1, "{sftp}");
     assert_eq!(count(&shell, &["for f in", "/marker"]), 2, "{shell}");
     assert_eq!(count(&sftp, &["/nothere"]), 0, "{sftp}");
+    // The login user's ids were asked twice: by the first copy that wrote,
+    // and after the group's rename.
+    assert_eq!(count(&sftp, &["LC_ALL=C id"]), 2, "{sftp}");
     assert_eq!(count(&shell, &["/nothere"]), 1, "{shell}");
     let returns = |n: &str| -> serde_json::Value {
         let text = std::fs::read_to_string(srv.join("q").join(format!("{n}.json"))).unwrap();
@@ -1023,6 +1038,11 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
     assert_eq!(
         (field(8, "changed"), field(8, "msg")),
         (false.into(), "skipped, since /srv/q/H/marker exists".into())
+    );
+    assert_eq!((field(11, "changed"), field(12, "changed")), (true.into(), true.into()));
+    assert_eq!(
+        (field(10, "changed"), field(10, "group")),
+        (true.into(), "rig-root".into())
     );
     assert_eq!(
         (field(9, "changed"), field(9, "msg")),
@@ -1066,4 +1086,8 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
         ],
         [Some(0o750), Some(0o775), Some(0o600), Some(0o600), Some(0o705)]
     );
+    let content_of = |rel: &str| ta.iter().find(|f| f.0 == rel).map(|f| f.4.clone());
+    assert_eq!(content_of("li"), Some(b"a=1\n".to_vec()));
+    assert_eq!(content_of("theirs"), Some(b"same\nmore\n".to_vec()));
+    assert_eq!(ta.iter().find(|f| f.0 == "theirs").map(|f| f.1 & 0o7777), Some(0o640));
 }

@@ -267,16 +267,21 @@ pub async fn sftp_stats(
         .collect()
 }
 
+/// `stat -c STAT_FMT`'s line for `s`.
+pub fn stat_line(s: &RemoteStat) -> String {
+    format!(
+        "{}|{:o}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+        s.type_text, s.mode, s.uid, s.gid, s.owner, s.group, s.size, s.mtime, s.atime, s.ctime, s.inode, s.dev, s.nlink
+    )
+}
+
 /// The lines [`stat_snippet`] prints for `tag` (no link target) when the
 /// stat is known otherwise (see [`sftp_stats`]).
 pub fn snippet_lines(tag: &str, st: Option<&RemoteStat>) -> String {
     let Some(s) = st else {
         return format!("{tag}S|ABSENT\n");
     };
-    let mut out = format!(
-        "{tag}S|{}|{:o}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}\n",
-        s.type_text, s.mode, s.uid, s.gid, s.owner, s.group, s.size, s.mtime, s.atime, s.ctime, s.inode, s.dev, s.nlink
-    );
+    let mut out = format!("{tag}S|{}\n", stat_line(s));
     if let Some(c) = &s.checksum {
         out.push_str(&format!("{tag}C|{c}  -\n"));
     }
@@ -375,6 +380,25 @@ pub fn whoami_unless(known: &Option<RemoteUser>) -> &'static str {
     } else {
         whoami_snippet()
     }
+}
+
+/// True when the names in a memo of the login user (`umask` and `id`
+/// lines) are still the names of its ids, as the SFTP server finds them
+/// now; false when they differ or SFTP cannot tell.
+pub async fn names_still_match(conn: &dyn crate::connection::Connection, memo: &str) -> bool {
+    let u = parse_whoami(&format!("U|{}", memo.replacen('\n', "\nI|", 1)));
+    let Some(sftp) = conn.sftp().await.filter(|s| s.names_by_id) else {
+        return false;
+    };
+    let Ok((users, groups)) = sftp.names(&[u.uid], &[u.gid]).await else {
+        return false;
+    };
+    // `id` shows a number for an id without a name.
+    let shown = |names: &[String], id: u32| match names.first() {
+        Some(n) if !n.is_empty() => n.clone(),
+        _ => id.to_string(),
+    };
+    shown(&users, u.uid) == u.user && shown(&groups, u.gid) == u.group
 }
 
 /// The remote user from the connection's memo, if an earlier task asked.

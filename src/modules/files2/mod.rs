@@ -91,6 +91,14 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
         true => crate::connection::sftp_for_reading(ctx.conn, path, ctx.become_).await,
         false => None,
     };
+    // With the user known, a regular file or a missing one (and its
+    // parent) is asked over SFTP too: no program at all on the host.
+    if let (Some(sftp), Some(_)) = (&sftp, &known) {
+        if let Some(out) = sftp_state(sftp, path).await {
+            let st = parse_query(path, known.clone(), out.as_bytes())?;
+            return read_content_over_sftp(ctx, sftp, path, st).await;
+        }
+    }
     let with_content_here = with_content && sftp.is_none();
     // Only a link itself is resolved (`readlink -f`): writes go to its
     // target; through a linked parent directory the path itself works.
@@ -129,8 +137,36 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
             remote::remember_whoami(ctx, &String::from_utf8_lossy(u), &String::from_utf8_lossy(id));
         }
     }
-    let mut st = parse_query(path, known, &out.stdout)?;
-    if let (Some(sftp), Kind::File) = (&sftp, st.kind) {
+    let st = parse_query(path, known, &out.stdout)?;
+    match &sftp {
+        Some(sftp) => read_content_over_sftp(ctx, sftp, path, st).await,
+        None => Ok(st),
+    }
+}
+
+/// [`query_file`]'s script output (without the user's lines) for a path
+/// that is a regular file, not a link (its real path is itself), or that
+/// is missing, from SFTP: `None` for anything else or an error.
+async fn sftp_state(sftp: &crate::connection::sftp::Sftp, path: &str) -> Option<String> {
+    let parent = super::files::prefetch::shell_parent(path);
+    let mut st = remote::sftp_stats(sftp, &[(path, false), (&parent, true)]).await?;
+    let parent_dir = st.pop()?.is_some_and(|p| p.kind == RemoteKind::Dir);
+    match st.pop()? {
+        None if parent_dir => Some("ABSENT\nPARENT\n".into()),
+        None => Some("ABSENT\nNOPARENT\n".into()),
+        Some(s) if s.kind == RemoteKind::File => Some(format!("{}\n{path}\n", remote::stat_line(&s))),
+        Some(_) => None,
+    }
+}
+
+/// Fill in a regular file's content, read over SFTP.
+async fn read_content_over_sftp(
+    ctx: &ModuleCtx<'_>,
+    sftp: &crate::connection::sftp::Sftp,
+    path: &str,
+    mut st: FileState,
+) -> Result<FileState, ModuleError> {
+    if st.kind == Kind::File {
         // `stat -L` said regular file: its real path is no FIFO to block on.
         // A file that grew meanwhile, or one SFTP cannot read: `cat`.
         let read = match st.size <= SFTP_READ_MAX {
