@@ -42,8 +42,18 @@ cg run -i "$inv" --known-hosts "$dir/known_hosts" site.yml
 cg run -i "$inv" --known-hosts "$dir/known_hosts" site.yml
 cg check -i "$inv" --known-hosts "$dir/known_hosts" --db "$dir/h.db" site.yml
 cg run -i "$inv" --known-hosts "$dir/known_hosts" "$dir/facts.yml"
-# Every function named in the profiles that is a code symbol of the binary.
+# Every function named in the profiles that is a code symbol of the binary,
+# in groups: first what `rigger run` of W executes (cold and warm), then
+# what `rigger check` adds, then fact gathering. A plain run then maps only
+# its own group's pages, not pages it shares with functions of the others.
 nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ {print $3}' | sort -u >"$dir/syms"
-grep -ohE '^c?fn=\([0-9]+\) .*' "$dir"/cg.* | sed -E 's/^c?fn=\([0-9]+\) //' | sort -u >"$dir/ran"
-comm -12 "$dir/syms" "$dir/ran" >link/hot-symbols.txt
+ran() { grep -ohE '^c?fn=\([0-9]+\) .*' "$@" | sed -E 's/^c?fn=\([0-9]+\) //' | sort -u; }
+: >"$dir/seen"
+: >link/hot-symbols.txt
+for group in "$dir/cg.1 $dir/cg.2" "$dir/cg.3" "$dir/cg.4"; do
+    # shellcheck disable=SC2086 # the group is a list of files
+    ran $group | comm -12 "$dir/syms" - | comm -23 - "$dir/seen" >"$dir/new"
+    cat "$dir/new" >>link/hot-symbols.txt
+    sort -u "$dir/seen" "$dir/new" -o "$dir/seen"
+done
 echo "link/hot-symbols.txt: $(wc -l <link/hot-symbols.txt) functions from $n profiles"

@@ -892,7 +892,8 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
                 "d=/srv/q/{n}; mkdir -p $d/sub $d/dir0 && printf 'same\\n' > $d/theirs && chown nobody:nogroup $d/theirs \
                  && chmod 0640 $d/theirs && printf 'x\\n' > $d/f1 && chmod 0644 $d/f1 \
                  && chown nobody:nogroup $d/dir0 && chmod 0700 $d/dir0 \
-                 && printf 'h\\n' > $d/hard && ln $d/hard $d/hardlink && printf 'c\\n' > $d/sub/c.txt"
+                 && printf 'h\\n' > $d/hard && ln $d/hard $d/hardlink && printf 'c\\n' > $d/sub/c.txt \
+                 && printf 'p\\n' > $d/plain"
             ),
         );
     }
@@ -919,7 +920,9 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
     - file: {path: "{{ d }}/newdir", state: directory, mode: "0775"}
       register: r4
     - file: {path: "{{ d }}/hard", mode: "0600"}
+      diff: true
       register: r5
+    - file: {path: "{{ d }}/plain", mode: "0604"}
     - copy: {src: c.txt, dest: "{{ d }}/sub/", mode: "0644"}
       register: r6
     - file: {path: "{{ d }}/newdir2/deeper", state: directory, mode: "0705"}
@@ -973,6 +976,7 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
         &["/theirs"],
         &["sub/c.txt"],
         &["chmod", "/hard"],
+        &["/plain"],
         &["chmod", "/f1"],
         &["/li"],
         &["stat", "/theirs"],
@@ -980,9 +984,10 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
         assert!(!asked(&sftp, words), "host1 ran {words:?} in its shell:\n{sftp}");
         assert!(asked(&shell, words), "piped did not run {words:?}:\n{shell}");
     }
-    // The file that is a hard link is asked through the shell (SFTP gives
-    // no link count), and so is a file a copy writes while the user's ids
-    // are not known; `mkdir -p` makes a missing parent.
+    // A file asked for a diff is asked through the shell (SFTP gives no
+    // link count: a hard link shows as such), and so is a file a copy
+    // writes while the user's ids are not known; `mkdir -p` makes a
+    // missing parent.
     for words in [
         &["stat", "/hard"][..],
         &["stat", "/f1"],
@@ -1082,9 +1087,17 @@ fn queries_and_mode_changes_over_sftp_match_the_shell() {
             mode_of("newdir"),
             mode_of("hard"),
             mode_of("f1"),
-            mode_of("newdir2/deeper")
+            mode_of("newdir2/deeper"),
+            mode_of("plain")
         ],
-        [Some(0o750), Some(0o775), Some(0o600), Some(0o600), Some(0o705)]
+        [
+            Some(0o750),
+            Some(0o775),
+            Some(0o600),
+            Some(0o600),
+            Some(0o705),
+            Some(0o604)
+        ]
     );
     let content_of = |rel: &str| ta.iter().find(|f| f.0 == rel).map(|f| f.4.clone());
     assert_eq!(content_of("li"), Some(b"a=1\n".to_vec()));

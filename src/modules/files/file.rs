@@ -393,13 +393,23 @@ async fn apply_over_sftp(sftp: &crate::connection::sftp::Sftp, path: &str, scrip
 }
 
 /// The query's answer over SFTP for a directory (its stat, names
-/// included) or a missing path when the user is known: `None` for
-/// anything else (a regular file's link count, which SFTP does not give,
-/// tells a hard link; a link's target) or an error — the shell answers.
-async fn sftp_query(sftp: &crate::connection::sftp::Sftp, path: &str, user_known: bool) -> Option<String> {
+/// included), a missing path when the user is known, or a regular file
+/// when its link count makes no difference (`file_ok`): `None` for
+/// anything else (a link's target) or an error — the shell answers. SFTP
+/// gives no link count, and a regular file with more than one is a hard
+/// link to Ansible: that changes only an error's wording for
+/// `state=directory`, the `state` shown in a diff, and the hard/link
+/// states, which have a `src` and never come here.
+async fn sftp_query(
+    sftp: &crate::connection::sftp::Sftp,
+    path: &str,
+    user_known: bool,
+    file_ok: bool,
+) -> Option<String> {
     let st = remote::sftp_stats(sftp, &[(path, false)]).await?.pop()?;
     match &st {
         Some(s) if s.kind == Kind::Dir => {}
+        Some(s) if s.kind == Kind::File && file_ok => {}
         None if user_known => {}
         _ => return None,
     }
@@ -461,7 +471,8 @@ async fn query(
         .then(|| remote::cached_snippet_output(ctx, "P", path, false, false))
         .flatten();
     if let (None, Some(sftp)) = (&text, sftp) {
-        text = sftp_query(sftp, path, known.is_some()).await;
+        let file_ok = !ctx.diff_mode && matches!(p.state.as_deref(), None | Some("file"));
+        text = sftp_query(sftp, path, known.is_some(), file_ok).await;
     }
     let out = match text {
         Some(text) => crate::connection::ExecOutput::ok(text.into_bytes()),
