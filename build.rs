@@ -1,5 +1,6 @@
 //! Links the release binary with its hot functions together (see
-//! scripts/symbol-order.sh, which writes link/hot-symbols.txt).
+//! scripts/symbol-order.sh, which writes link/hot-symbols.txt), and with
+//! packed relative relocations where the linker and C library take them.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ fn main() {
     println!("cargo:rerun-if-changed=link/hot-symbols.txt");
     for var in [
         "RIGGER_NO_SYMBOL_ORDER",
+        "RIGGER_NO_RELR",
         "RUSTC_LINKER",
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER",
@@ -16,15 +18,32 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let release = env::var("PROFILE").as_deref() == Ok("release");
-    let off = env::var_os("RIGGER_NO_SYMBOL_ORDER").is_some_and(|v| !v.is_empty() && v != "0");
+    if !release {
+        return;
+    }
+    let set = |var: &str| env::var_os(var).is_some_and(|v| !v.is_empty() && v != "0");
+    // A position-independent binary's pointers in data are fixed up by the
+    // loader at every start from a table of relative relocations (~470 KB
+    // here, read whole, and its pages count in the process's memory). Packed
+    // (DT_RELR) the table is a few KB. It needs glibc 2.36 where the binary
+    // runs: the probe program must link and run on this machine, and
+    // `RIGGER_NO_RELR=1` builds for older systems.
+    let native = env::var("HOST").ok() == env::var("TARGET").ok();
+    if !set("RIGGER_NO_RELR") && native && probe(&["-Clink-arg=-Wl,-z,pack-relative-relocs"], true) {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
     let list = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link/hot-symbols.txt");
-    if !release || off || !list.is_file() {
+    if set("RIGGER_NO_SYMBOL_ORDER") || !list.is_file() {
         return;
     }
     // Only a linker that knows the option gets it: lld (rustc's default on
     // x86_64 Linux since 1.90) does; GNU ld (a distribution's rustc, an
     // older one, or a linker the user chose) refuses it.
-    if !linker_orders_symbols() {
+    let order = [
+        "-Clink-arg=-Wl,--symbol-ordering-file=/dev/null",
+        "-Clink-arg=-Wl,--no-warn-symbol-ordering",
+    ];
+    if !probe(&order, false) {
         println!(
             "cargo:warning=the linker does not take --symbol-ordering-file: release binary linked without the hot-symbol order"
         );
@@ -38,24 +57,28 @@ fn main() {
     println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
 }
 
-/// Links an empty program for the target with the same compiler, flags and
-/// linker as the build and the two ordering options: true if that works.
-fn linker_orders_symbols() -> bool {
+/// Links a small program for the target with the same compiler, flags and
+/// linker as the build and `args`: true if that works (and, with `run`,
+/// the program runs and prints what it should).
+fn probe(args: &[&str], run: bool) -> bool {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| ".".into()));
-    let src = out.join("order_probe.rs");
-    if std::fs::write(&src, "fn main() {}\n").is_err() {
+    let src = out.join("link_probe.rs");
+    // A pointer in data: a relative relocation for the loader.
+    let prog = "static S: &str = \"ok\";\nstatic P: &&str = &S;\nfn main() { println!(\"{}\", P); }\n";
+    if std::fs::write(&src, prog).is_err() {
         return false;
     }
+    let bin = out.join("link_probe");
+    let _ = std::fs::remove_file(&bin);
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let mut cmd = Command::new(rustc);
-    cmd.arg("--crate-name=order_probe")
+    cmd.arg("--crate-name=link_probe")
         .arg("--crate-type=bin")
         .arg("--edition=2021")
         .arg("-o")
-        .arg(out.join("order_probe"))
+        .arg(&bin)
         .arg(&src)
-        .arg("-Clink-arg=-Wl,--symbol-ordering-file=/dev/null")
-        .arg("-Clink-arg=-Wl,--no-warn-symbol-ordering");
+        .args(args);
     if let Ok(target) = env::var("TARGET") {
         cmd.arg("--target").arg(target);
     }
@@ -71,8 +94,16 @@ fn linker_orders_symbols() -> bool {
             a
         });
     }
-    cmd.stdout(Stdio::null())
+    let linked = cmd
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success())
+        .is_ok_and(|s| s.success());
+    if !linked || !run {
+        return linked;
+    }
+    Command::new(&bin)
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout == b"ok\n")
 }

@@ -13,6 +13,7 @@
 # this script after large changes. `RIGGER_NO_SYMBOL_ORDER=1 cargo build
 # --release` links without the list.
 set -euo pipefail
+export LC_ALL=C
 cd "$(dirname "$0")/.."
 root=$PWD
 command -v valgrind >/dev/null || { echo "error: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
