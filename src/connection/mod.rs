@@ -127,6 +127,36 @@ pub trait Connection: Send + Sync {
     async fn sftp(&self) -> Option<std::sync::Arc<sftp::Sftp>> {
         None
     }
+    /// The login user's umask and ids in the [`Memo`]'s `whoami` format
+    /// (`umask` and `id` lines), learnt without starting a program on the
+    /// host: the persistent shell's umask (it prints it when it starts) and
+    /// the ids of the SFTP server, a process of the same login, from
+    /// `/proc/self/status`, with the names the host gives them. `None`
+    /// when the transport cannot tell: the caller runs `id`.
+    async fn login_user(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The effective user and group ids in a Linux `/proc/PID/status`
+/// (`Uid:` and `Gid:` lines: real, effective, saved, filesystem).
+pub fn proc_status_ids(status: &str) -> Option<(u32, u32)> {
+    let field = |key: &str| -> Option<u32> {
+        let line = status.lines().find_map(|l| l.strip_prefix(key))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("Uid:")?, field("Gid:")?))
+}
+
+/// The [`Memo`]'s `whoami` value: the `umask` line and an `id` line (a
+/// name the host does not know shows as the number, as `id` prints it; no
+/// `groups=`, which nothing reads).
+pub fn whoami_memo(umask: &str, uid: u32, user: &str, gid: u32, group: &str) -> String {
+    let named = |id: u32, name: &str| match name {
+        "" => id.to_string(),
+        n => format!("{id}({n})"),
+    };
+    format!("{umask}\nuid={} gid={}", named(uid, user), named(gid, group))
 }
 
 /// Answers of remote queries that hold for the life of a connection (the
@@ -829,6 +859,24 @@ pub type SharedConnection = Arc<dyn Connection>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn login_user_from_proc_status_reads_like_id() {
+        let status = "Name:\tsshd\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1001\t1001\t1001\n\
+                      Gid:\t100\t27\t27\t27\nGroups:\t27 100\n";
+        // The effective ids, as `id` shows them.
+        assert_eq!(proc_status_ids(status), Some((1001, 27)));
+        assert_eq!(proc_status_ids("Name:\tx\nUid:\t5\n"), None);
+        let memo = whoami_memo("0027", 1001, "ops", 27, "");
+        assert_eq!(memo, "0027\nuid=1001(ops) gid=27");
+        let who = parse_who(&memo).unwrap();
+        assert_eq!((who.uid, who.gid, who.umask), (1001, 27, 0o027));
+        let u = crate::modules::files::remote::parse_whoami(&format!("U|0027\nI|{}", memo.lines().nth(1).unwrap()));
+        assert_eq!(
+            (u.uid, u.user.as_str(), u.gid, u.group.as_str(), u.umask),
+            (1001, "ops", 27, "27", 0o027)
+        );
+    }
 
     #[test]
     fn sftp_uploads_need_the_users_ids_and_umask() {

@@ -62,6 +62,8 @@ pub struct SshConnection {
     sftp_on: bool,
     /// The SFTP session once asked for (`None` inside: the host has none).
     sftp: OnceCell<Option<Arc<super::sftp::Sftp>>>,
+    /// The persistent shell's umask, once it started.
+    shell_umask: Mutex<Option<String>>,
 }
 
 impl SshConnection {
@@ -104,6 +106,7 @@ impl SshConnection {
             memo: super::Memo::default(),
             sftp_on: target.sftp,
             sftp: OnceCell::new(),
+            shell_umask: Mutex::new(None),
         })
     }
 
@@ -183,10 +186,14 @@ impl SshConnection {
             ch: Some(ch),
             _permit: permit,
             pending: Vec::new(),
+            umask: None,
         };
         let ready = tokio::time::timeout(Duration::from_secs(30), shell.read_until_ready()).await;
         match ready {
-            Ok(Ok(())) => Ok(shell),
+            Ok(Ok(())) => {
+                *self.shell_umask.lock().unwrap_or_else(|e| e.into_inner()) = shell.umask.clone();
+                Ok(shell)
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(ConnError::Io(format!(
                 "the persistent shell on {} did not start",
@@ -655,6 +662,23 @@ impl Connection for SshConnection {
         s.as_ref().filter(|s| !s.is_closed()).cloned()
     }
 
+    async fn login_user(&self) -> Option<String> {
+        let known = || self.shell_umask.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if known().is_none() {
+            // Start the persistent shell (a builtin: no program), which
+            // prints its umask; busy or unusable: ask `id` as before.
+            if !matches!(self.run_pipelined(":", &[], false).await, Some(Ok(_))) {
+                return None;
+            }
+        }
+        let umask = known()?;
+        let sftp = self.sftp().await.filter(|s| s.names_by_id)?;
+        let status = sftp.read_small("/proc/self/status", 16 * 1024).await.ok()??;
+        let (uid, gid) = super::proc_status_ids(&String::from_utf8_lossy(&status))?;
+        let (users, groups) = sftp.names(&[uid], &[gid]).await.ok()?;
+        Some(super::whoami_memo(&umask, uid, users.first()?, gid, groups.first()?))
+    }
+
     async fn run_pipelined(&self, cmd: &str, stdin: &[u8], own_shell: bool) -> Option<Result<ExecOutput, ConnError>> {
         if !self.pipelining || cmd.contains('\0') {
             return None;
@@ -756,7 +780,7 @@ impl Drop for ShellGuard<'_> {
 /// [`request_line`]. A temp dir (0700), made by the first command that has
 /// more stdin than fits a pipe, holds such a command's stdin.
 const SHELL_LOOP: &str = "__rg_d=; trap '[ -n \"$__rg_d\" ] && rm -rf \"$__rg_d\"' EXIT; trap 'exit 1' HUP TERM; \
-__rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; echo RIGGER-SHELL-READY; \
+__rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; printf 'RIGGER-UMASK '; umask; echo RIGGER-SHELL-READY; \
 while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
 
 const READY: &[u8] = b"RIGGER-SHELL-READY\n";
@@ -827,6 +851,16 @@ struct PipeShell {
     _permit: OwnedSemaphorePermit,
     /// Output read past the ready line (there should be none).
     pending: Vec<u8>,
+    /// The loop's umask, as it printed it before the ready line.
+    umask: Option<String>,
+}
+
+/// The umask the loop printed (`RIGGER-UMASK 0022`) before its ready line;
+/// whatever a login script printed before is ignored.
+fn umask_line(before_ready: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(before_ready);
+    let u = text.lines().rev().find_map(|l| l.strip_prefix("RIGGER-UMASK "))?.trim();
+    (u.len() <= 4 && u32::from_str_radix(u, 8).is_ok()).then(|| u.to_string())
 }
 
 impl Drop for PipeShell {
@@ -858,6 +892,7 @@ impl PipeShell {
                     out.extend_from_slice(&data);
                     if let Some(p) = find(&out, READY) {
                         self.pending = out.split_off(p + READY.len());
+                        self.umask = umask_line(&out[..p]);
                         return Ok(());
                     }
                 }
@@ -1104,6 +1139,15 @@ impl Process for SshProcess {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_loops_umask_is_the_line_before_ready() {
+        assert_eq!(umask_line(b"motd junk\nRIGGER-UMASK 0027\n"), Some("0027".into()));
+        assert_eq!(umask_line(b"RIGGER-UMASK 0022\n"), Some("0022".into()));
+        assert_eq!(umask_line(b"RIGGER-UMASK u=rwx\n"), None);
+        assert_eq!(umask_line(b"hello\n"), None);
+    }
+
     use super::*;
 
     /// (command, stdin, expected stdout, expected status)
@@ -1155,7 +1199,9 @@ mod tests {
                 out.extend_from_slice(&buf[..n]);
             }
         };
-        assert_eq!(read_until(READY, "start"), b"");
+        // The loop prints its umask, then that it is ready.
+        let umask = String::from_utf8(read_until(READY, "start")).unwrap();
+        assert!(umask_line(umask.as_bytes()).is_some(), "{umask:?}");
         for (i, (cmd, input, want, status)) in cases.iter().enumerate() {
             let token = format!("RIGGER-END-TEST{i:02}");
             stdin

@@ -2034,6 +2034,17 @@ impl Walker {
                 } else {
                     self.runner.forks.acquire().await.ok()
                 };
+                // The file modules need the login user's umask and ids for
+                // what they create: learnt without `id` where the transport
+                // can (once per connection; see Connection::login_user).
+                if become_.is_none() && USER_MODULES.contains(&doc.name) {
+                    let key = modules::files::remote::whoami_memo_key(None);
+                    if let Some(m) = conn.memo().filter(|m| m.get(&key).is_none()) {
+                        if let Some(who) = conn.login_user().await {
+                            m.set(&key, who);
+                        }
+                    }
+                }
                 let reconnect: modules::Reconnect = {
                     let (runner, host, vars) = (self.runner.clone(), conn_host.clone(), conn_vars.clone());
                     Arc::new(move || {
@@ -2455,6 +2466,17 @@ fn printf_int(fmt: &str, v: i64) -> String {
 /// or groups (so the connection's [`crate::connection::Memo`] of `id` is
 /// stale): any module but the file-content ones, and those too when they
 /// wrote a user or group database or the configuration naming users.
+/// Modules that ask for the login user (umask, ids) when they create files.
+const USER_MODULES: &[&str] = &[
+    "file",
+    "copy",
+    "template",
+    "lineinfile",
+    "blockinfile",
+    "replace",
+    "assemble",
+];
+
 fn may_change_users(module: &str, result: &Map<String, Value>) -> bool {
     const FILE_MODULES: &[&str] = &[
         "file",
