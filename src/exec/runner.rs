@@ -2462,10 +2462,6 @@ fn printf_int(fmt: &str, v: i64) -> String {
     }
 }
 
-/// Whether a task that changed something may have changed the remote users
-/// or groups (so the connection's [`crate::connection::Memo`] of `id` is
-/// stale): any module but the file-content ones, and those too when they
-/// wrote a user or group database or the configuration naming users.
 /// Modules that ask for the login user (umask, ids) when they create files.
 const USER_MODULES: &[&str] = &[
     "file",
@@ -2477,22 +2473,13 @@ const USER_MODULES: &[&str] = &[
     "assemble",
 ];
 
+/// Whether a task that changed something may have changed the remote users
+/// or groups (so the connection's [`crate::connection::Memo`] of `id` is
+/// stale): any module but the file-content ones, and those too when they
+/// wrote a user or group database or the configuration naming users.
 fn may_change_users(module: &str, result: &Map<String, Value>) -> bool {
-    const FILE_MODULES: &[&str] = &[
-        "file",
-        "copy",
-        "template",
-        "lineinfile",
-        "blockinfile",
-        "replace",
-        "assemble",
-        "tempfile",
-        "archive",
-        "unarchive",
-        "fetch",
-        "stat",
-    ];
-    if !FILE_MODULES.contains(&module) {
+    const OTHER_FILE_MODULES: &[&str] = &["tempfile", "archive", "unarchive", "fetch", "stat"];
+    if !USER_MODULES.contains(&module) && !OTHER_FILE_MODULES.contains(&module) {
         return true;
     }
     let path = ["dest", "path"]

@@ -784,22 +784,8 @@ fn parse_backup(out: &str) -> Option<String> {
 
 fn new_file_stat(user: &RemoteUser) -> RemoteStat {
     RemoteStat {
-        kind: Kind::File,
         type_text: "regular file".into(),
-        mode: 0o666 & !user.umask,
-        uid: user.uid,
-        gid: user.gid,
-        owner: user.user.clone(),
-        group: user.group.clone(),
-        size: 0,
-        mtime: 0,
-        atime: 0,
-        ctime: 0,
-        inode: 0,
-        dev: 0,
-        nlink: 1,
-        link_target: None,
-        checksum: None,
+        ..RemoteStat::new_by(Kind::File, 0o666 & !user.umask, user)
     }
 }
 

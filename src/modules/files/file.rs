@@ -536,24 +536,8 @@ struct Plan {
 /// A stat for a path this run creates.
 fn new_stat(kind: Kind, user: &remote::RemoteUser) -> RemoteStat {
     let base = if kind == Kind::Dir { 0o777 } else { 0o666 };
-    RemoteStat {
-        kind,
-        type_text: String::new(),
-        mode: if kind == Kind::Link { 0o777 } else { base & !user.umask },
-        uid: user.uid,
-        gid: user.gid,
-        owner: user.user.clone(),
-        group: user.group.clone(),
-        size: 0,
-        mtime: 0,
-        atime: 0,
-        ctime: 0,
-        inode: 0,
-        dev: 0,
-        nlink: 1,
-        link_target: None,
-        checksum: None,
-    }
+    let mode = if kind == Kind::Link { 0o777 } else { base & !user.umask };
+    RemoteStat::new_by(kind, mode, user)
 }
 
 #[allow(clippy::too_many_arguments)]

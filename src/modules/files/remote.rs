@@ -53,6 +53,37 @@ pub struct RemoteStat {
     pub checksum: Option<String>,
 }
 
+impl RemoteStat {
+    /// A stat with only its kind, mode and owner known (sizes, times and
+    /// inode 0, one link): a path this run creates, or one read over SFTP
+    /// before the rest is filled in.
+    pub fn owned(kind: Kind, mode: u32, uid: u32, gid: u32, owner: String, group: String) -> RemoteStat {
+        RemoteStat {
+            kind,
+            type_text: String::new(),
+            mode,
+            uid,
+            gid,
+            owner,
+            group,
+            size: 0,
+            mtime: 0,
+            atime: 0,
+            ctime: 0,
+            inode: 0,
+            dev: 0,
+            nlink: 1,
+            link_target: None,
+            checksum: None,
+        }
+    }
+
+    /// [`RemoteStat::owned`] by the remote user.
+    pub fn new_by(kind: Kind, mode: u32, user: &RemoteUser) -> RemoteStat {
+        RemoteStat::owned(kind, mode, user.uid, user.gid, user.user.clone(), user.group.clone())
+    }
+}
+
 /// `stat -c` format matching [`parse_stat`].
 pub const STAT_FMT: &str = "%F|%a|%u|%g|%U|%G|%s|%Y|%X|%Z|%i|%d|%h";
 
@@ -246,22 +277,11 @@ pub async fn sftp_stats(
             };
             let name = |n: &String| if n.is_empty() { "UNKNOWN".to_string() } else { n.clone() };
             Some(Some(RemoteStat {
-                kind,
                 type_text: type_text.into(),
-                mode: perm & 0o7777,
-                uid: a.uid?,
-                gid: a.gid?,
-                owner: name(owner),
-                group: name(group),
                 size,
                 mtime: i64::from(a.mtime?),
                 atime: i64::from(a.atime?),
-                ctime: 0,
-                inode: 0,
-                dev: 0,
-                nlink: 1,
-                link_target: None,
-                checksum: None,
+                ..RemoteStat::owned(kind, perm & 0o7777, a.uid?, a.gid?, name(owner), name(group))
             }))
         })
         .collect()
