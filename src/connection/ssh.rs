@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
@@ -64,6 +64,8 @@ pub struct SshConnection {
     sftp: OnceCell<Option<Arc<super::sftp::Sftp>>>,
     /// The persistent shell's umask, once it started.
     shell_umask: Mutex<Option<String>>,
+    /// [`Connection::login_user`] cannot work on this host.
+    login_user_unknowable: AtomicBool,
 }
 
 impl SshConnection {
@@ -107,6 +109,7 @@ impl SshConnection {
             sftp_on: target.sftp,
             sftp: OnceCell::new(),
             shell_umask: Mutex::new(None),
+            login_user_unknowable: AtomicBool::new(false),
         })
     }
 
@@ -663,6 +666,18 @@ impl Connection for SshConnection {
     }
 
     async fn login_user(&self) -> Option<String> {
+        // What this host cannot give (no SFTP or no names extension, no
+        // `/proc`) is not asked again by every later file task.
+        if self.login_user_unknowable.load(Ordering::Relaxed) {
+            return None;
+        }
+        let unknowable = || {
+            self.login_user_unknowable.store(true, Ordering::Relaxed);
+            None
+        };
+        let Some(sftp) = self.sftp().await.filter(|s| s.names_by_id) else {
+            return unknowable();
+        };
         let known = || self.shell_umask.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if known().is_none() {
             // Start the persistent shell (a builtin: no program), which
@@ -672,9 +687,13 @@ impl Connection for SshConnection {
             }
         }
         let umask = known()?;
-        let sftp = self.sftp().await.filter(|s| s.names_by_id)?;
-        let status = sftp.read_small("/proc/self/status", 16 * 1024).await.ok()??;
-        let (uid, gid) = super::proc_status_ids(&String::from_utf8_lossy(&status))?;
+        let ids = match sftp.read_small("/proc/self/status", 16 * 1024).await {
+            Ok(Some(status)) => super::proc_status_ids(&String::from_utf8_lossy(&status)),
+            _ => None,
+        };
+        let Some((uid, gid)) = ids else {
+            return unknowable();
+        };
         let (users, groups) = sftp.names(&[uid], &[gid]).await.ok()?;
         Some(super::whoami_memo(&umask, uid, users.first()?, gid, groups.first()?))
     }
@@ -1139,6 +1158,7 @@ impl Process for SshProcess {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn the_loops_umask_is_the_line_before_ready() {
@@ -1147,8 +1167,6 @@ mod tests {
         assert_eq!(umask_line(b"RIGGER-UMASK u=rwx\n"), None);
         assert_eq!(umask_line(b"hello\n"), None);
     }
-
-    use super::*;
 
     /// (command, stdin, expected stdout, expected status)
     type LoopCase<'a> = (&'a str, Vec<u8>, Vec<u8>, i32);
