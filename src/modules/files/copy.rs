@@ -581,9 +581,13 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 if !pre.is_empty() {
                     backup_file = parse_backup(&remote::run_ok(ctx, &pre, "copy").await?);
                 }
+                // A small local file is already in memory (and is what was
+                // compared): uploaded from there, not opened and read again
+                // through tokio's file API, which takes a blocking thread
+                // for every open and read (threads that then stay resident).
                 match (&f.source, &local_bytes) {
-                    (Source::Local(p), _) => ctx.put_file(p, &dest, &fattrs).await?,
                     (_, Some(b)) => ctx.put_bytes(b, &dest, &fattrs).await?,
+                    (Source::Local(p), None) => ctx.put_file(p, &dest, &fattrs).await?,
                     _ => {}
                 }
             }
