@@ -321,6 +321,26 @@ fn read_local_if_small(path: &Path) -> Result<Option<Vec<u8>>, ModuleError> {
     }
 }
 
+/// Upload the new content of a copy to `to`: the bytes in memory when there
+/// are some (rendered content, or a small local file, already read and
+/// compared: not opened and read again through tokio's file API, which
+/// takes a blocking thread for every open and read, threads that then stay
+/// resident), else the local file streamed. A remote source is copied on
+/// the host, not uploaded.
+async fn upload(
+    ctx: &ModuleCtx<'_>,
+    source: &Source,
+    bytes: Option<&[u8]>,
+    to: &str,
+    attrs: &FileAttrs,
+) -> Result<(), crate::connection::ConnError> {
+    match (source, bytes) {
+        (_, Some(b)) => ctx.put_bytes(b, to, attrs).await,
+        (Source::Local(p), None) => ctx.put_file(p, to, attrs).await,
+        _ => Ok(()),
+    }
+}
+
 /// Copy one file: query, compare checksums, upload if different, fix attributes.
 pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOutcome, ModuleError> {
     let local_bytes = match &f.source {
@@ -560,11 +580,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                             backup_file = parse_backup(&remote::run_ok(ctx, &script, "copy").await?);
                             script.clear();
                         }
-                        match (&f.source, &local_bytes) {
-                            (_, Some(b)) => ctx.put_bytes(b, &tmp, &fattrs).await?,
-                            (Source::Local(p), None) => ctx.put_file(p, &tmp, &fattrs).await?,
-                            _ => {}
-                        }
+                        upload(ctx, &f.source, local_bytes.as_deref(), &tmp, &fattrs).await?;
                     }
                     (_, None) => {}
                 }
@@ -581,15 +597,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 if !pre.is_empty() {
                     backup_file = parse_backup(&remote::run_ok(ctx, &pre, "copy").await?);
                 }
-                // A small local file is already in memory (and is what was
-                // compared): uploaded from there, not opened and read again
-                // through tokio's file API, which takes a blocking thread
-                // for every open and read (threads that then stay resident).
-                match (&f.source, &local_bytes) {
-                    (_, Some(b)) => ctx.put_bytes(b, &dest, &fattrs).await?,
-                    (Source::Local(p), None) => ctx.put_file(p, &dest, &fattrs).await?,
-                    _ => {}
-                }
+                upload(ctx, &f.source, local_bytes.as_deref(), &dest, &fattrs).await?;
             }
         } else {
             let mut script = pre;
