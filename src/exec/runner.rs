@@ -91,15 +91,10 @@ impl Default for RunOptions {
 pub struct RunSummary {
     pub stats: BTreeMap<String, HostStats>,
     pub interrupted: bool,
-    /// Per host and task: the tasks that reported changed (for `rigger check`).
-    pub changed_tasks: Vec<ChangedTask>,
     /// Every task's final outcome per host, in execution order (for `rigger
     /// check`; only with [`RunOptions::keep_task_records`]).
     pub task_records: Vec<TaskRecord>,
 }
-
-/// (host, task title, result) of a task that reported changed.
-pub type ChangedTask = (String, String, Map<String, Value>);
 
 /// One task's final outcome on one host (after loops, `changed_when`, `failed_when`).
 #[derive(Debug, Clone)]
@@ -153,7 +148,6 @@ pub struct Runner {
     out: Arc<Renderer>,
     hosts: Mutex<HashMap<String, HostState>>,
     stats: Mutex<BTreeMap<String, HostStats>>,
-    changed_tasks: Mutex<Vec<ChangedTask>>,
     task_records: Mutex<Vec<TaskRecord>>,
     forks: Semaphore,
     run_once_results: Mutex<HashMap<Vec<u32>, Map<String, Value>>>,
@@ -266,7 +260,6 @@ impl Runner {
             out,
             hosts: Mutex::new(HashMap::new()),
             stats: Mutex::new(BTreeMap::new()),
-            changed_tasks: Mutex::new(Vec::new()),
             task_records: Mutex::new(Vec::new()),
             forks: Semaphore::new(forks),
             run_once_results: Mutex::new(HashMap::new()),
@@ -357,7 +350,6 @@ impl Runner {
         Ok(RunSummary {
             stats,
             interrupted: INTERRUPTED.load(Ordering::SeqCst),
-            changed_tasks: std::mem::take(&mut *self.changed_tasks.lock().unwrap_or_else(|p| p.into_inner())),
             task_records: std::mem::take(&mut *self.task_records.lock().unwrap_or_else(|p| p.into_inner())),
         })
     }
@@ -1340,13 +1332,20 @@ impl Walker {
 
     /// Account, register, notify, and apply controller-side effects of a result.
     async fn finish_task(&self, t: &Task, title: &str, tr: TaskResult, scopes: &[Scope], key: &[u32]) -> Flow {
-        let status = tr.status;
+        let TaskResult {
+            status,
+            result,
+            ignored,
+        } = tr;
         self.runner
-            .record(&self.host, title, t.loc.to_string(), status, tr.ignored, &tr.result);
+            .record(&self.host, title, t.loc.to_string(), status, ignored, &result);
+        let meta = result.get("_meta").and_then(Value::as_str).map(str::to_string);
         if let Some(reg) = &t.register {
+            // The registered form of the result: without the internal keys.
+            let mut registered = result;
+            registered.retain(|k, _| !is_internal(k));
             self.runner.with_host(&self.host, |s| {
-                s.set_facts
-                    .insert(reg.clone(), Value::Object(strip_internal(&tr.result)));
+                s.set_facts.insert(reg.clone(), Value::Object(registered));
             });
         }
         match status {
@@ -1356,25 +1355,16 @@ impl Walker {
                     s.ok += 1;
                     s.changed += 1
                 });
-                self.runner
-                    .changed_tasks
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push((self.host.clone(), title.to_string(), {
-                        let mut r = tr.result.clone();
-                        self.runner.out.secrets().redact_map(&mut r);
-                        r
-                    }));
                 self.notify(t);
             }
             Status::Skipped => self.runner.stat(&self.host, |s| s.skipped += 1),
-            Status::Failed if tr.ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
+            Status::Failed if ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
             Status::Failed => {
                 self.runner.stat(&self.host, |s| s.failed += 1);
                 self.runner.with_host(&self.host, |s| s.failed = true);
                 return Flow::Failed;
             }
-            Status::Unreachable if tr.ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
+            Status::Unreachable if ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
             Status::Unreachable => {
                 self.runner.stat(&self.host, |s| s.unreachable += 1);
                 self.runner.with_host(&self.host, |s| s.unreachable = true);
@@ -1382,7 +1372,7 @@ impl Walker {
             }
         }
         // meta actions.
-        if let Some(Value::String(action)) = tr.result.get("_meta") {
+        if let Some(action) = meta {
             match action.as_str() {
                 "flush_handlers" => return self.flush_handlers(key.to_vec(), scopes).await,
                 "end_play" => return Flow::EndPlay,
@@ -1592,7 +1582,11 @@ impl Walker {
 
     /// The template context: variables plus lazily computed `hostvars`.
     fn ctx(&self, vars: &Map<String, Value>) -> minijinja::Value {
-        let base = mj(vars);
+        self.over_vars(mj(vars))
+    }
+
+    /// `base` (variables) under the play's magic variables and `hostvars`.
+    fn over_vars(&self, base: minijinja::Value) -> minijinja::Value {
         let hv = minijinja::Value::from_object(HostVarsObj {
             runner: Arc::downgrade(&self.runner),
         });
@@ -1749,7 +1743,7 @@ impl Walker {
             }
         };
         let Some(spec) = &t.loop_ else {
-            let mut r = self.run_item(t, scopes, &vars, no_log).await;
+            let mut r = self.run_item(t, scopes, vars, no_log).await;
             mark_no_log(&mut r.result, no_log);
             r.ignored =
                 r.status == Status::Failed && ignore_errors || r.status == Status::Unreachable && ignore_unreachable;
@@ -1802,13 +1796,13 @@ impl Walker {
             }
             let mut ivars = vars.clone();
             ivars.extend(layer);
-            let mut r = self.run_item(t, scopes, &ivars, no_log).await;
+            // no_log hides the item too (Ansible shows `item=None`).
+            let label = if no_log { Value::Null } else { label_of(&item, &ivars) };
+            let mut r = self.run_item(t, scopes, ivars, no_log).await;
             mark_no_log(&mut r.result, no_log);
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
-            // no_log hides the item too (Ansible shows `item=None`).
-            let label = if no_log { Value::Null } else { label_of(&item, &ivars) };
             let shown = if no_log { censor(&r.result) } else { r.result.clone() };
             let delegated = r
                 .result
@@ -1876,8 +1870,11 @@ impl Walker {
     }
 
     /// One module run (one loop item): when, args, become, delegate, retries.
-    async fn run_item(&self, t: &Task, scopes: &[Scope], vars: &Map<String, Value>, no_log: bool) -> TaskResult {
-        let ctx = self.ctx(vars);
+    /// `vars` is taken, and dropped once the template context and the
+    /// connection variables are made from it: it is not held on every host
+    /// at once while the modules run.
+    async fn run_item(&self, t: &Task, scopes: &[Scope], vars: Map<String, Value>, no_log: bool) -> TaskResult {
+        let ctx = self.ctx(&vars);
         let fail = |msg: String| {
             let mut r = Map::new();
             r.insert("failed".into(), Value::Bool(true));
@@ -1970,8 +1967,9 @@ impl Walker {
                 self.runner.out.secrets().add_from_vars(&dv);
                 (d.clone(), Arc::new(connection_vars(&dv)))
             }
-            _ => (self.host.clone(), Arc::new(connection_vars(vars))),
+            _ => (self.host.clone(), Arc::new(connection_vars(&vars))),
         };
+        drop(vars);
         let become_ = self.become_for(scopes, Some(&t.common), &conn_vars);
         let conn: Arc<dyn crate::connection::Connection> = if doc.controller_only {
             Arc::new(crate::connection::local::LocalConnection::new("localhost"))
@@ -2113,18 +2111,14 @@ impl Walker {
             }
             // changed_when / failed_when see the result under the register name.
             if !t.changed_when.is_empty() || !t.failed_when.is_empty() || t.until.is_some() {
-                let mut v2 = vars.clone();
-                let reg = Value::Object(strip_internal(&tr.result));
-                if let Some(name) = &t.register {
-                    v2.insert(name.clone(), reg.clone());
-                }
-                // Ansible also exposes the result's keys (`rc`, `stdout`) directly here.
-                if let Value::Object(m) = &reg {
-                    for (k, v) in m {
-                        v2.entry(k.clone()).or_insert(v.clone());
-                    }
-                }
-                let c2 = self.ctx(&v2);
+                // Ansible also exposes the result's keys (`rc`, `stdout`)
+                // directly here, below the variables; the register name is
+                // above them (the play's magic variables above all, as in
+                // every context).
+                let reg = mj(&strip_internal(&tr.result));
+                let registered =
+                    minijinja::Value::from_pairs(t.register.iter().map(|name| (name.as_str(), reg.clone())));
+                let c2 = self.over_vars(minijinja::value::merge_maps([reg, ctx.clone(), registered]));
                 if !t.changed_when.is_empty() && tr.status != Status::Skipped {
                     match all_true(&self.runner.templar, &t.changed_when, &c2) {
                         Ok(ch) => {
@@ -2318,10 +2312,15 @@ fn strip_omit(m: Map<String, Value>) -> Map<String, Value> {
     m.into_iter().filter(|(_, v)| v.as_str() != Some(OMIT)).collect()
 }
 
+/// A result's key only rigger reads (`_meta`, `_delegated_to`…): not registered.
+fn is_internal(key: &str) -> bool {
+    key.starts_with('_')
+}
+
 /// The registered form of a result: no internal keys.
 fn strip_internal(m: &Map<String, Value>) -> Map<String, Value> {
     m.iter()
-        .filter(|(k, _)| !k.starts_with('_'))
+        .filter(|(k, _)| !is_internal(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

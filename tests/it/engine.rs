@@ -621,6 +621,42 @@ fn loops_register_until_changed_failed_when_ignore() {
     assert_eq!(r["failed"], 0, "{r}");
 }
 
+/// What `changed_when`/`failed_when` see: the result's keys below the
+/// variables, the register name above them, the magic variables and
+/// `hostvars` as everywhere.
+#[test]
+fn changed_when_sees_result_keys_below_vars_and_register_above() {
+    let lab = Lab::new(1);
+    lab.write(
+        "prec.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  vars:
+    stdout: from a variable
+    out: a variable named like the register
+  tasks:
+    - command: echo hi
+      register: out
+      changed_when: "rc == 0 and stdout == 'from a variable' and out.stdout == 'hi' and inventory_hostname == 'host1'"
+      failed_when: "groups['testhosts'] | length != 1 or hostvars['host1'] is not defined"
+    - command: echo hi
+      register: second
+      changed_when: "stdout == 'hi'"
+    - copy:
+        dest: "@OUT@/prec.json"
+        content: "{{ {'out': out.changed, 'second': second.changed, 'stdout': stdout} | to_json }}"
+"#,
+    );
+    let (code, events, err) = lab.run_json("prec.yml", &[]);
+    assert_eq!(code, 0, "{err}\n{events:#?}");
+    let got: Value = serde_json::from_str(&lab.read("out/prec.json")).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({"out": true, "second": false, "stdout": "from a variable"})
+    );
+}
+
 #[test]
 fn ignore_unreachable_and_exit_code_4() {
     let lab = Lab::new(1);
