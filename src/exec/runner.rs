@@ -2188,9 +2188,7 @@ impl Walker {
         if let Some(m) = &o.msg {
             r.insert("msg".into(), Value::String(m.clone()));
         }
-        for (k, v) in &o.ret {
-            r.insert(k.clone(), v.clone());
-        }
+        r.extend(o.ret);
         if o.failed {
             r.insert("failed".into(), Value::Bool(true));
         }

@@ -6,6 +6,7 @@
 //! just the changed files, whatever the number of files.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -149,7 +150,7 @@ pub struct CopyModule;
 
 /// Where the bytes of a single-file copy come from.
 pub(crate) enum Source {
-    Bytes(Vec<u8>),
+    Bytes(Arc<[u8]>),
     Local(PathBuf),
     /// A file on the host (`remote_src`).
     Remote(String),
@@ -208,7 +209,7 @@ impl Module for CopyModule {
                     // Ansible serializes structured content as JSON.
                     other => other.to_string(),
                 };
-                (Source::Bytes(text.into_bytes()), None, None, None)
+                (Source::Bytes(text.into_bytes().into()), None, None, None)
             }
             (None, Some(src)) if p.remote_src => (
                 Source::Remote(src.clone()),
@@ -311,15 +312,44 @@ async fn hash_local_async(path: PathBuf) -> Result<LocalSum, ModuleError> {
 }
 
 /// A small local file's content, or `None` for a large one (hashed and streamed instead).
-fn read_local_if_small(path: &Path) -> Result<Option<Vec<u8>>, ModuleError> {
+fn read_local_if_small(path: &Path) -> Result<Option<Arc<[u8]>>, ModuleError> {
     let meta =
         std::fs::metadata(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
     if meta.is_file() && meta.len() > KEEP_LOCAL_BYTES {
-        Ok(None)
-    } else {
-        read_local(path).map(Some)
+        return Ok(None);
     }
+    if !meta.is_file() {
+        return read_local(path).map(|b| Some(b.into()));
+    }
+    // Every host of a play copies the same file at about the same time: the
+    // first reads it, the others share its bytes while any host still holds
+    // them (one read and one copy in memory, not one per host). The same
+    // file means the same inode, size and modification time.
+    use std::os::unix::fs::MetadataExt;
+    let key = (
+        path.to_path_buf(),
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+    );
+    static SHARED: Mutex<Vec<(SharedKey, Weak<[u8]>)>> = Mutex::new(Vec::new());
+    let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    shared.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(bytes) = shared.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade()) {
+        return Ok(Some(bytes));
+    }
+    let bytes: Arc<[u8]> = read_local(path)?.into();
+    // Changed while read: not shared.
+    if bytes.len() as u64 == meta.len() {
+        shared.push((key, Arc::downgrade(&bytes)));
+    }
+    Ok(Some(bytes))
 }
+
+/// A local file's path, device, inode, size and modification time (s, ns).
+type SharedKey = (PathBuf, u64, u64, u64, i64, i64);
 
 /// Upload the new content of a copy to `to`: the bytes in memory when there
 /// are some (rendered content, or a small local file, already read and
@@ -409,7 +439,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         )),
         (Some(fast_script), Some(b)) => {
             script.push_str(fast_script);
-            ctx.run_with_stdin(&script, b.clone()).await
+            ctx.run_with_stdin(&script, b.to_vec()).await
         }
         // Check mode: everything the query asks may be known from the prefetch.
         _ => match prefetched_query(ctx, &f, in_dir.as_deref(), known.is_some()) {
@@ -488,7 +518,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 _ => None,
             };
             s.checksum = match read {
-                Some(remote) if remote == *local => Some(src_sum.clone()),
+                Some(remote) if remote[..] == local[..] => Some(src_sum.clone()),
                 Some(remote) => Some(sha1_hex(&remote)),
                 None => remote_sha1(ctx, &dest).await?,
             };
@@ -1109,6 +1139,29 @@ mod tests {
 
     fn mode_of(p: &str) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn hosts_copying_a_small_file_at_once_share_its_bytes() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("conf");
+        std::fs::write(&f, b"one\n").unwrap();
+        let a = read_local_if_small(&f).unwrap().unwrap();
+        let b = read_local_if_small(&f).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "read once while held");
+        // Changed (other size, and other inode as an editor's save gives): read again.
+        let tmp = d.path().join("conf.new");
+        std::fs::write(&tmp, b"two, longer\n").unwrap();
+        std::fs::rename(&tmp, &f).unwrap();
+        let c = read_local_if_small(&f).unwrap().unwrap();
+        assert_eq!(&c[..], b"two, longer\n");
+        assert_eq!(&a[..], b"one\n", "who holds the old bytes keeps them");
+        // Nobody holds them any more: read again, not kept.
+        drop((a, b));
+        let weak = Arc::downgrade(&c);
+        drop(c);
+        assert!(weak.upgrade().is_none());
+        assert_eq!(&read_local_if_small(&f).unwrap().unwrap()[..], b"two, longer\n");
     }
 
     #[test]
