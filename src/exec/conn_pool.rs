@@ -93,7 +93,10 @@ impl ConnPool {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             slots.entry(host.to_string()).or_default().clone()
         };
-        slot.get_or_init(|| self.connect(host, vars)).await.clone()
+        // Boxed: connecting (key exchange, authentication, jump hosts) takes
+        // a large future, needed once per host; inline, every task of every
+        // host would carry its space for the whole run.
+        slot.get_or_init(|| Box::pin(self.connect(host, vars))).await.clone()
     }
 
     /// Drop what every connection learnt by a check-mode prefetch
