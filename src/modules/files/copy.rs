@@ -150,7 +150,7 @@ pub struct CopyModule;
 
 /// Where the bytes of a single-file copy come from.
 pub(crate) enum Source {
-    Bytes(Arc<[u8]>),
+    Bytes(Bytes),
     Local(PathBuf),
     /// A file on the host (`remote_src`).
     Remote(String),
@@ -209,7 +209,7 @@ impl Module for CopyModule {
                     // Ansible serializes structured content as JSON.
                     other => other.to_string(),
                 };
-                (Source::Bytes(text.into_bytes().into()), None, None, None)
+                (Source::Bytes(Arc::new(text.into_bytes())), None, None, None)
             }
             (None, Some(src)) if p.remote_src => (
                 Source::Remote(src.clone()),
@@ -312,44 +312,63 @@ async fn hash_local_async(path: PathBuf) -> Result<LocalSum, ModuleError> {
 }
 
 /// A small local file's content, or `None` for a large one (hashed and streamed instead).
-fn read_local_if_small(path: &Path) -> Result<Option<Arc<[u8]>>, ModuleError> {
+fn read_local_if_small(path: &Path) -> Result<Option<Bytes>, ModuleError> {
     let meta =
         std::fs::metadata(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
     if meta.is_file() && meta.len() > KEEP_LOCAL_BYTES {
         return Ok(None);
     }
     if !meta.is_file() {
-        return read_local(path).map(|b| Some(b.into()));
+        return read_local(path).map(|b| Some(Arc::new(b)));
     }
     // Every host of a play copies the same file at about the same time: the
     // first reads it, the others share its bytes while any host still holds
     // them (one read and one copy in memory, not one per host). The same
-    // file means the same inode, size and modification time.
-    use std::os::unix::fs::MetadataExt;
-    let key = (
-        path.to_path_buf(),
-        meta.dev(),
-        meta.ino(),
-        meta.len(),
-        meta.mtime(),
-        meta.mtime_nsec(),
-    );
-    static SHARED: Mutex<Vec<(SharedKey, Weak<[u8]>)>> = Mutex::new(Vec::new());
-    let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
-    shared.retain(|(_, w)| w.strong_count() > 0);
-    if let Some(bytes) = shared.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade()) {
+    // file: the same inode, size, and modification and change times (a
+    // rewrite in place changes the change time even where the modification
+    // time is kept, as `cp -p` does). The lock is not held while reading.
+    let key = shared_key(path, &meta);
+    static SHARED: Mutex<Vec<(SharedKey, Weak<Vec<u8>>)>> = Mutex::new(Vec::new());
+    let find = |shared: &mut Vec<(SharedKey, Weak<Vec<u8>>)>| {
+        shared.retain(|(_, w)| w.strong_count() > 0);
+        shared.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade())
+    };
+    if let Some(bytes) = find(&mut SHARED.lock().unwrap_or_else(|p| p.into_inner())) {
         return Ok(Some(bytes));
     }
-    let bytes: Arc<[u8]> = read_local(path)?.into();
-    // Changed while read: not shared.
-    if bytes.len() as u64 == meta.len() {
+    let bytes = Arc::new(read_local(path)?);
+    // Shared only if the file did not change while it was read.
+    let unchanged = std::fs::metadata(path).is_ok_and(|m| shared_key(path, &m) == key);
+    if unchanged && bytes.len() as u64 == meta.len() {
+        let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        // Another host may have read it meanwhile: share one of the two.
+        if let Some(first) = find(&mut shared) {
+            return Ok(Some(first));
+        }
         shared.push((key, Arc::downgrade(&bytes)));
     }
     Ok(Some(bytes))
 }
 
-/// A local file's path, device, inode, size and modification time (s, ns).
-type SharedKey = (PathBuf, u64, u64, u64, i64, i64);
+/// The content of a small file to copy, shared by the hosts that copy it.
+/// (An `Arc<Vec>`, not `Arc<[u8]>`: the cache's weak reference then keeps
+/// only the vector's header alive, not its bytes.)
+pub(crate) type Bytes = Arc<Vec<u8>>;
+
+/// A local file's path, device, inode, size, modification and change times.
+type SharedKey = (PathBuf, u64, u64, u64, (i64, i64), (i64, i64));
+
+fn shared_key(path: &Path, meta: &std::fs::Metadata) -> SharedKey {
+    use std::os::unix::fs::MetadataExt;
+    (
+        path.to_path_buf(),
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        (meta.mtime(), meta.mtime_nsec()),
+        (meta.ctime(), meta.ctime_nsec()),
+    )
+}
 
 /// Upload the new content of a copy to `to`: the bytes in memory when there
 /// are some (rendered content, or a small local file, already read and
@@ -378,6 +397,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
         Source::Local(p) => read_local_if_small(p)?,
         Source::Remote(_) => None,
     };
+    let local_slice = local_bytes.as_deref().map(Vec::as_slice);
     // A large local file is hashed while the host answers the query below.
     let hashing = match (&f.source, &local_bytes) {
         (Source::Local(p), None) => {
@@ -426,7 +446,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     let fast = if crate::connection::sftp_upload_ready(ctx.conn, &f.dest, &sftp_attrs, ctx.become_).await {
         None
     } else {
-        fast_put(ctx, &f, local_bytes.as_deref())
+        fast_put(ctx, &f, local_slice)
     };
     // Over SFTP the query starts no program on the host.
     let sftp_text = match (&sftp_cmp, &local_bytes, &fast) {
@@ -550,7 +570,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 Some(_) => None,
                 None => Some(String::new()),
             };
-            let after = local_bytes.as_deref().and_then(remote::diff_text);
+            let after = local_slice.and_then(remote::diff_text);
             out.diff.push(Diff {
                 before_header: dest.clone(),
                 after_header: f.src_display.clone().unwrap_or_else(|| "dynamically generated".into()),
@@ -610,7 +630,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                             backup_file = parse_backup(&remote::run_ok(ctx, &script, "copy").await?);
                             script.clear();
                         }
-                        upload(ctx, &f.source, local_bytes.as_deref(), &tmp, &fattrs).await?;
+                        upload(ctx, &f.source, local_slice, &tmp, &fattrs).await?;
                     }
                     (_, None) => {}
                 }
@@ -627,7 +647,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 if !pre.is_empty() {
                     backup_file = parse_backup(&remote::run_ok(ctx, &pre, "copy").await?);
                 }
-                upload(ctx, &f.source, local_bytes.as_deref(), &dest, &fattrs).await?;
+                upload(ctx, &f.source, local_slice, &dest, &fattrs).await?;
             }
         } else {
             let mut script = pre;
@@ -1149,6 +1169,18 @@ mod tests {
         let a = read_local_if_small(&f).unwrap().unwrap();
         let b = read_local_if_small(&f).unwrap().unwrap();
         assert!(Arc::ptr_eq(&a, &b), "read once while held");
+        // Rewritten in place, same size, modification time kept (`cp -p`):
+        // the change time tells.
+        let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let file = std::fs::OpenOptions::new().write(true).open(&f).unwrap();
+        std::io::Write::write_all(&mut &file, b"uno\n").unwrap();
+        file.set_modified(mtime).unwrap();
+        drop(file);
+        assert_eq!(std::fs::metadata(&f).unwrap().modified().unwrap(), mtime);
+        let kept = read_local_if_small(&f).unwrap().unwrap();
+        assert_eq!(&kept[..], b"uno\n");
+        assert_eq!(&a[..], b"one\n");
         // Changed (other size, and other inode as an editor's save gives): read again.
         let tmp = d.path().join("conf.new");
         std::fs::write(&tmp, b"two, longer\n").unwrap();
@@ -1171,7 +1203,10 @@ mod tests {
         std::fs::write(&small, b"one\n").unwrap();
         let l = hash_local(&small).unwrap();
         assert_eq!((l.sha1.as_str(), l.size), (sha1_hex(b"one\n").as_str(), 4));
-        assert_eq!(read_local_if_small(&small).unwrap().as_deref(), Some(&b"one\n"[..]));
+        assert_eq!(
+            read_local_if_small(&small).unwrap().as_deref().map(Vec::as_slice),
+            Some(&b"one\n"[..])
+        );
         let big = d.path().join("big");
         let data: Vec<u8> = (0..(KEEP_LOCAL_BYTES as usize + 300_000))
             .map(|i| (i % 251) as u8)

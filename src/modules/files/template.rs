@@ -159,7 +159,7 @@ impl Module for TemplateModule {
         use std::os::unix::fs::PermissionsExt;
         let src_mode = std::fs::metadata(&path).ok().map(|m| m.permissions().mode() & 0o7777);
         let one = OneFile {
-            source: Source::Bytes(text.into_bytes().into()),
+            source: Source::Bytes(std::sync::Arc::new(text.into_bytes())),
             dest,
             dir_basename: None,
             attrs: Attrs {
