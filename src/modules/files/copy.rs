@@ -392,14 +392,15 @@ async fn upload(
 
 /// Copy one file: query, compare checksums, upload if different, fix attributes.
 pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOutcome, ModuleError> {
-    let local_bytes = match &f.source {
+    let held = match &f.source {
         Source::Bytes(b) => Some(b.clone()),
         Source::Local(p) => read_local_if_small(p)?,
         Source::Remote(_) => None,
     };
-    let local_slice = local_bytes.as_deref().map(Vec::as_slice);
+    // The content in memory (rendered, or a small local file), if any.
+    let local_bytes = held.as_deref().map(Vec::as_slice);
     // A large local file is hashed while the host answers the query below.
-    let hashing = match (&f.source, &local_bytes) {
+    let hashing = match (&f.source, local_bytes) {
         (Source::Local(p), None) => {
             let p = p.clone();
             Some(tokio::task::spawn_blocking(move || hash_local(&p)))
@@ -408,7 +409,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     };
     // Small content is compared with the destination's over SFTP, which
     // starts no program on the host, instead of by a remote `sha1sum`.
-    let sftp_cmp = match &local_bytes {
+    let sftp_cmp = match local_bytes {
         Some(b) if b.len() <= SFTP_COMPARE_MAX && !ctx.check_mode && !matches!(f.source, Source::Remote(_)) => {
             crate::connection::sftp_for_reading(ctx.conn, &f.dest, ctx.become_).await
         }
@@ -446,14 +447,14 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     let fast = if crate::connection::sftp_upload_ready(ctx.conn, &f.dest, &sftp_attrs, ctx.become_).await {
         None
     } else {
-        fast_put(ctx, &f, local_slice)
+        fast_put(ctx, &f, local_bytes)
     };
     // Over SFTP the query starts no program on the host.
-    let sftp_text = match (&sftp_cmp, &local_bytes, &fast) {
+    let sftp_text = match (&sftp_cmp, local_bytes, &fast) {
         (Some(sftp), Some(local), None) => sftp_query(sftp, &f, in_dir.as_deref(), known.is_some(), local).await,
         _ => None,
     };
-    let out = match (&fast, &local_bytes) {
+    let out = match (&fast, local_bytes) {
         _ if sftp_text.is_some() => Ok(crate::connection::ExecOutput::ok(
             sftp_text.unwrap_or_default().into_bytes(),
         )),
@@ -504,7 +505,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
             remote::parent(&dest)
         )));
     }
-    let (src_sum, src_size, src_mode) = match (&f.source, &local_bytes) {
+    let (src_sum, src_size, src_mode) = match (&f.source, local_bytes) {
         (Source::Remote(src), _) => {
             let r = remote::parse_tagged(&text, "R")?
                 .ok_or_else(|| ModuleError::Failed(format!("Source {src} not found")))?;
@@ -531,14 +532,14 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     // a regular file, through a link): of a regular file from the bytes read
     // over SFTP; through a link (which may lead to a FIFO, whose opening
     // would block), of a bigger file or of one SFTP cannot read, on the host.
-    let st = match (st, &sftp_cmp, &local_bytes) {
+    let st = match (st, &sftp_cmp, local_bytes) {
         (Some(mut s), Some(sftp), Some(local)) if matches!(s.kind, Kind::File | Kind::Link) && s.checksum.is_none() => {
             let read = match s.kind {
                 Kind::File => sftp.read_small(&dest, SFTP_COMPARE_MAX).await.ok().flatten(),
                 _ => None,
             };
             s.checksum = match read {
-                Some(remote) if remote[..] == local[..] => Some(src_sum.clone()),
+                Some(remote) if remote == local => Some(src_sum.clone()),
                 Some(remote) => Some(sha1_hex(&remote)),
                 None => remote_sha1(ctx, &dest).await?,
             };
@@ -570,7 +571,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 Some(_) => None,
                 None => Some(String::new()),
             };
-            let after = local_slice.and_then(remote::diff_text);
+            let after = local_bytes.and_then(remote::diff_text);
             out.diff.push(Diff {
                 before_header: dest.clone(),
                 after_header: f.src_display.clone().unwrap_or_else(|| "dynamically generated".into()),
@@ -612,7 +613,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 let qt = sh_quote(&tmp);
                 let mut script = pre.clone();
                 pre.clear();
-                match (&f.source, &local_bytes) {
+                match (&f.source, local_bytes) {
                     (Source::Remote(src), _) => {
                         script.push_str(&format!("cp -- {} {qt} || exit 1\n", sh_quote(src)));
                         script.push_str(&remote::attr_commands(
@@ -630,7 +631,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                             backup_file = parse_backup(&remote::run_ok(ctx, &script, "copy").await?);
                             script.clear();
                         }
-                        upload(ctx, &f.source, local_slice, &tmp, &fattrs).await?;
+                        upload(ctx, &f.source, local_bytes, &tmp, &fattrs).await?;
                     }
                     (_, None) => {}
                 }
@@ -647,7 +648,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 if !pre.is_empty() {
                     backup_file = parse_backup(&remote::run_ok(ctx, &pre, "copy").await?);
                 }
-                upload(ctx, &f.source, local_slice, &dest, &fattrs).await?;
+                upload(ctx, &f.source, local_bytes, &dest, &fattrs).await?;
             }
         } else {
             let mut script = pre;
