@@ -202,8 +202,26 @@ impl Node {
     }
 }
 
+/// The header of a file encrypted with ansible-vault.
+const VAULT_HEADER: &str = "$ANSIBLE_VAULT;";
+
+/// A located error for a file encrypted with ansible-vault, which rigger
+/// cannot read yet: its ciphertext must never be taken for its content.
+pub fn refuse_vaulted(src: &[u8], file: &str) -> Result<(), LocError> {
+    let start = src.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(src.len());
+    if src[start..].starts_with(VAULT_HEADER.as_bytes()) {
+        return Err(LocError::new(
+            Loc::new(file, 1, 1),
+            "this file is encrypted with ansible-vault, which rigger does not support yet",
+        )
+        .with_hint("decrypt it (ansible-vault decrypt) or keep the secrets out of it"));
+    }
+    Ok(())
+}
+
 /// Parse every document in `src`. `file` names the source in locations.
 pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
+    refuse_vaulted(src.as_bytes(), file)?;
     let file: Arc<str> = Arc::from(file);
     let mut loader: YamlLoader<'_, MarkedYamlOwned> = YamlLoader::default();
     loader.early_parse(false);
@@ -247,9 +265,11 @@ pub fn load_file(path: &std::path::Path) -> Result<Node, LocError> {
 fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
     let loc = Loc::new(file.clone(), n.span.start.line() as u32, n.span.start.col() as u32 + 1);
     let kind = match n.data {
-        YamlDataOwned::Representation(s, style, tag) => {
-            scalar(s, style, tag.as_ref().map(|t| t.suffix.as_str()), &loc)?
-        }
+        YamlDataOwned::Representation(s, style, tag) => match tag.as_ref().map(|t| scalar_tag(t, &loc)).transpose()? {
+            Some(ScalarTag::Unsafe) => unsafe_text(s),
+            Some(ScalarTag::Core(core)) => scalar(s, style, Some(core), &loc)?,
+            None => scalar(s, style, None, &loc)?,
+        },
         YamlDataOwned::Value(v) => match v {
             ScalarOwned::Null => NodeKind::Null,
             ScalarOwned::Boolean(b) => NodeKind::Bool(b),
@@ -262,22 +282,80 @@ fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
         }
         YamlDataOwned::Mapping(m) => NodeKind::Map(mapping(m, file)?),
         YamlDataOwned::Tagged(tag, inner) => {
+            let tag = scalar_tag(&tag, &loc)?;
             let inner = convert(*inner, file)?;
-            match tag.suffix.as_str() {
-                // Ansible's !unsafe marks a string that must not be templated; we keep
-                // it as a string (templating honours `{% raw %}` instead).
-                "unsafe" | "str" => inner.kind,
-                "vault" => {
-                    return Err(LocError::new(loc, "vault-encrypted values are not supported yet")
-                        .with_hint("decrypt the value or pass it with -e @file"))
+            match tag {
+                ScalarTag::Unsafe => mark_unsafe(inner).kind,
+                ScalarTag::Core("str") => match inner.kind {
+                    NodeKind::Str(s) => NodeKind::Str(s),
+                    other => return Err(LocError::new(loc, format!("`!!str` on a {}", Node::new(other, inner.loc).type_name()))),
+                },
+                ScalarTag::Core(other) => {
+                    return Err(LocError::new(loc, format!("the YAML tag !!{other} is not supported on a collection")))
                 }
-                other => return Err(LocError::new(loc, format!("unsupported YAML tag !{other}"))),
             }
         }
         YamlDataOwned::Alias(_) => return Err(LocError::new(loc, "unresolved YAML alias")),
         YamlDataOwned::BadValue => return Err(LocError::new(loc, "invalid YAML value")),
     };
     Ok(Node { kind, loc })
+}
+
+/// The tags rigger reads on a scalar: Ansible's `!unsafe` and the YAML core
+/// schema's `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`. Every other tag
+/// (`!vault` included, until vault is supported) is a located error, never
+/// silently dropped: a vaulted password must not become its ciphertext.
+enum ScalarTag {
+    Unsafe,
+    Core(&'static str),
+}
+
+const YAML_CORE_HANDLE: &str = "tag:yaml.org,2002:";
+
+fn scalar_tag(tag: &saphyr_parser::Tag, loc: &Loc) -> Result<ScalarTag, LocError> {
+    let core = tag.handle == YAML_CORE_HANDLE || tag.handle == "!!";
+    if core {
+        for name in ["str", "int", "float", "bool", "null"] {
+            if tag.suffix == name {
+                return Ok(ScalarTag::Core(name));
+            }
+        }
+        return Err(LocError::new(loc.clone(), format!("unsupported YAML tag !!{}", tag.suffix))
+            .with_hint("rigger reads the YAML tags !!str, !!int, !!float, !!bool, !!null and Ansible's !unsafe"));
+    }
+    match (tag.handle.as_str(), tag.suffix.as_str()) {
+        ("!", "unsafe") => Ok(ScalarTag::Unsafe),
+        ("!", "vault") => Err(LocError::new(
+            loc.clone(),
+            "this value is encrypted with ansible-vault (`!vault`), which rigger does not support yet",
+        )
+        .with_hint("rigger will not use the ciphertext as the value; decrypt it (ansible-vault decrypt) or pass the secret with -e @file")),
+        (handle, suffix) => Err(LocError::new(loc.clone(), format!("unsupported YAML tag {handle}{suffix}"))
+            .with_hint("rigger reads the YAML tags !!str, !!int, !!float, !!bool, !!null and Ansible's !unsafe")),
+    }
+}
+
+/// The key of Ansible's JSON form of an `!unsafe` string, `{"__ansible_unsafe": "..."}`:
+/// text that is never rendered as a template (see `template::unsafe_text`).
+pub const UNSAFE_KEY: &str = "__ansible_unsafe";
+
+/// An `!unsafe` scalar: its text, kept as Ansible's JSON form of unsafe text.
+fn unsafe_text(s: String) -> NodeKind {
+    NodeKind::Map(vec![(
+        Node::new(NodeKind::Str(UNSAFE_KEY.to_string()), Loc::synthetic("!unsafe")),
+        Node::new(NodeKind::Str(s), Loc::synthetic("!unsafe")),
+    )])
+}
+
+/// `!unsafe` on a node: every string inside is unsafe text.
+fn mark_unsafe(n: Node) -> Node {
+    let kind = match n.kind {
+        NodeKind::Str(s) => unsafe_text(s),
+        NodeKind::Seq(items) => NodeKind::Seq(items.into_iter().map(mark_unsafe).collect()),
+        NodeKind::Map(entries) => NodeKind::Map(entries.into_iter().map(|(k, v)| (k, mark_unsafe(v))).collect()),
+        other => other,
+    };
+    Node { kind, loc: n.loc }
 }
 
 fn mapping(m: AnnotatedMappingOwned<MarkedYamlOwned>, file: &Arc<str>) -> Result<Vec<(Node, Node)>, LocError> {
@@ -317,10 +395,16 @@ fn mapping(m: AnnotatedMappingOwned<MarkedYamlOwned>, file: &Arc<str>) -> Result
 }
 
 fn scalar(s: String, style: ScalarStyle, tag: Option<&str>, loc: &Loc) -> Result<NodeKind, LocError> {
-    if style != ScalarStyle::Plain || tag == Some("str") {
+    if tag == Some("str") || (style != ScalarStyle::Plain && tag.is_none()) {
         return Ok(NodeKind::Str(s));
     }
     match tag {
+        Some("null") => {
+            return match s.trim() {
+                "" | "~" | "null" | "Null" | "NULL" => Ok(NodeKind::Null),
+                _ => Err(LocError::new(loc.clone(), format!("`{s}` is not null"))),
+            }
+        }
         Some("int") => {
             return s
                 .trim()

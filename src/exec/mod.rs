@@ -3,3 +3,4 @@
 pub mod conn_pool;
 pub mod facts;
 pub mod runner;
+pub mod vars;

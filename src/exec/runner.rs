@@ -21,11 +21,12 @@ use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::conn_pool::{connection_vars, var_str, ConnDefaults, ConnPool};
+use super::vars::{Vars, VarsBuilder};
 use crate::connection::{Become, BecomeMethod, ConnError};
 use crate::error::LocError;
 use crate::inventory::Inventory;
 use crate::modules::args::truthy;
-use crate::modules::{self, ModuleCtx, ModuleError, ModuleOutcome};
+use crate::modules::{self, ControllerEffect, ModuleCtx, ModuleError, ModuleOutcome};
 use crate::output::{Event, HostStats, Renderer, Status};
 use crate::playbook::{
     Block, CheckModeKw, Common, Cond, Include, IncludeKind, LoopSpec, Play, Playbook, RoleCtx, Serial, Strategy, Task,
@@ -127,9 +128,12 @@ impl RunSummary {
 
 #[derive(Default)]
 struct HostState {
+    /// Gathered facts: data from the host, never rendered (see [`super::vars`]).
     facts: Map<String, Value>,
-    /// set_fact and registered variables.
+    /// set_fact values, facts that modules returned and registered results:
+    /// data, never rendered.
     set_facts: Map<String, Value>,
+    /// Variables from files through `include_vars`: template source.
     include_vars: Map<String, Value>,
     notified: HashSet<String>,
     failed: bool,
@@ -192,8 +196,12 @@ struct PlayMagic {
 struct Scope {
     common: Common,
     role: Option<Arc<RoleCtx>>,
-    /// include_tasks / include_role parameters.
+    /// include_tasks / include_role parameters: the `vars:` of an include
+    /// (template source).
     params: Map<String, Value>,
+    /// Parameters already rendered (an include's arguments, its loop item):
+    /// data, above `params`.
+    rendered_params: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -747,16 +755,19 @@ impl Runner {
         if !inv.hosts.contains_key(host) {
             return None;
         }
-        let mut m = inv.host_vars(host);
+        let mut b = VarsBuilder::new();
+        b.source(&inv.host_vars(host));
         drop(inv);
         self.with_host(host, |s| {
-            add_facts(&mut m, &s.facts);
-            m.extend(s.include_vars.clone());
-            m.extend(s.set_facts.clone());
+            add_facts(&mut b, &s.facts);
+            b.source(&s.include_vars);
+            b.data(&s.set_facts);
         });
-        m.insert("inventory_hostname".into(), Value::String(host.to_string()));
-        m.extend(self.opts.extra_vars.clone());
-        Some(m)
+        b.data_one("inventory_hostname".into(), Value::String(host.to_string()));
+        b.source(&self.opts.extra_vars);
+        // Rendered in the host's own variables, without `hostvars` (which
+        // could lead back here) or the play's magic variables.
+        Some(b.resolve(&self.templar, &minijinja::Value::UNDEFINED).map().clone())
     }
 }
 
@@ -765,13 +776,14 @@ fn mj<T: serde::Serialize>(v: &T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(v))
 }
 
-fn add_facts(m: &mut Map<String, Value>, facts: &Map<String, Value>) {
+/// Facts as variables (`ansible_facts` and each as `ansible_NAME`): data.
+fn add_facts(b: &mut VarsBuilder, facts: &Map<String, Value>) {
     if facts.is_empty() {
         return;
     }
-    m.insert("ansible_facts".into(), Value::Object(facts.clone()));
+    b.data_one("ansible_facts".into(), Value::Object(facts.clone()));
     for (k, v) in facts {
-        m.insert(format!("ansible_{k}"), v.clone());
+        b.data_one(format!("ansible_{k}"), v.clone());
     }
 }
 
@@ -857,6 +869,7 @@ impl Walker {
             common: play_common,
             role: None,
             params: Map::new(),
+            rendered_params: Map::new(),
         };
         let scopes = vec![root];
         let mut flow = Flow::Continue;
@@ -912,7 +925,7 @@ impl Walker {
         if let Go::Abort = self.ready(&[0], "Gathering Facts", &loc, false, false).await {
             return Flow::Abort;
         }
-        let vars = self.vars(scopes, None, &Map::new());
+        let vars = self.vars(scopes, None);
         // A play-level `when` (from import_playbook) applies to fact gathering too.
         let ctx = self.ctx(&vars);
         for c in scopes.iter().flat_map(|s| s.common.when.iter()) {
@@ -929,11 +942,11 @@ impl Walker {
                 Err(e) => return self.fail_without_task(&c.loc, &e.to_string()),
             }
         }
-        let conn = match self.runner.pool.get(&self.host, &vars).await {
+        let conn = match self.runner.pool.get(&self.host, vars.map()).await {
             Ok(c) => c,
             Err(e) => return self.unreachable("Gathering Facts", e),
         };
-        let become_ = self.become_for(scopes, None, &vars);
+        let become_ = self.become_for(scopes, None, vars.map());
         let subset = self.pctx.play.gather_subset.clone();
         let _permit = self.runner.forks.acquire().await;
         match super::facts::gather(&*conn, &subset, become_.as_ref()).await {
@@ -1027,7 +1040,7 @@ impl Walker {
     async fn prefetch(&self, nodes: &[TaskNode], scopes: &[Scope]) -> usize {
         const WINDOW: usize = 32;
         let window = &nodes[..nodes.len().min(WINDOW)];
-        let vars = self.vars(scopes, None, &Map::new());
+        let vars = self.vars(scopes, None);
         let ctx = self.ctx(&vars);
         let delegated_scope = scopes.iter().any(|s| s.common.delegate_to.is_some());
         let mut needs: Vec<modules::files::prefetch::Need> = Vec::new();
@@ -1060,7 +1073,7 @@ impl Walker {
         if needs.len() < 2 {
             return window.len();
         }
-        let conn_vars = connection_vars(&vars);
+        let conn_vars = connection_vars(vars.map());
         let Ok(conn) = self.runner.pool.get(&self.host, &conn_vars).await else {
             return window.len();
         };
@@ -1094,6 +1107,7 @@ impl Walker {
             common: b.common.clone(),
             role: b.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())),
             params: Map::new(),
+            rendered_params: Map::new(),
         });
         let mut k = key.clone();
         k.push(0);
@@ -1134,8 +1148,9 @@ impl Walker {
             common,
             role: inc.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())),
             params: include_params.clone(),
+            rendered_params: Map::new(),
         });
-        let base_vars = self.vars(&inner, None, &Map::new());
+        let base_vars = self.vars(&inner, None);
         // Conditions on an include apply to the include itself.
         let ctx = self.ctx(&base_vars);
         for c in &inc.common.when {
@@ -1157,15 +1172,15 @@ impl Walker {
         };
         let loop_var = inc.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
         for (idx, item) in items.into_iter().enumerate() {
-            let mut params = include_params.clone();
+            // The loop item and the rendered arguments are data.
+            let mut params = Map::new();
             if let Some(it) = &item {
                 params.insert(loop_var.clone(), it.clone());
                 if let Some(iv) = &inc.loop_control.index_var {
                     params.insert(iv.clone(), Value::from(idx));
                 }
             }
-            let mut pvars = base_vars.clone();
-            pvars.extend(params.clone());
+            let pvars = self.with_data(&base_vars, params.clone());
             let pctx = self.ctx(&pvars);
             for (k, v) in &inc.args {
                 match self.runner.templar.render_value(v, &pctx, &inc.loc) {
@@ -1214,7 +1229,8 @@ impl Walker {
             scoped.push(Scope {
                 common: Common::default(),
                 role: scoped.last().and_then(|s| s.role.clone()),
-                params,
+                params: include_params.clone(),
+                rendered_params: params,
             });
             let mut k = key.clone();
             k.push(idx as u32);
@@ -1444,9 +1460,12 @@ impl Walker {
     }
 
     /// Variables for a task on this host, in Ansible's precedence order.
-    fn vars(&self, scopes: &[Scope], task: Option<&Task>, extra_layer: &Map<String, Value>) -> Map<String, Value> {
+    /// Source layers (playbook, roles, inventory, files, `-e`) hold
+    /// templates; data layers (facts, registered and `set_fact` values,
+    /// rendered include parameters) are never rendered (see [`super::vars`]).
+    fn vars(&self, scopes: &[Scope], task: Option<&Task>) -> Vars {
         let r = &self.runner;
-        let mut m = Map::new();
+        let mut m = VarsBuilder::new();
         let mut seen_roles: Vec<*const RoleCtx> = Vec::new();
         let roles: Vec<&Arc<RoleCtx>> = scopes
             .iter()
@@ -1463,63 +1482,62 @@ impl Walker {
             })
             .collect();
         for role in &roles {
-            m.extend(role.defaults.clone());
+            m.source(&role.defaults);
         }
         let inv = r.inv();
-        m.extend(inv.host_vars(&self.host));
+        m.source(&inv.host_vars(&self.host));
         let group_names = inv.group_names(&self.host);
         drop(inv);
-        let (facts, include_vars, set_facts) = r.with_host(&self.host, |s| {
-            (s.facts.clone(), s.include_vars.clone(), s.set_facts.clone())
-        });
-        add_facts(&mut m, &facts);
-        m.extend(self.pctx.vars.clone());
+        r.with_host(&self.host, |s| add_facts(&mut m, &s.facts));
+        m.source(&self.pctx.vars);
         for role in &roles {
-            m.extend(role.vars.clone());
+            m.source(&role.vars);
         }
         for s in scopes {
-            m.extend(s.common.vars.clone());
+            m.source(&s.common.vars);
         }
         if let Some(t) = task {
-            m.extend(t.common.vars.clone());
+            m.source(&t.common.vars);
         }
-        m.extend(include_vars);
-        m.extend(set_facts);
+        r.with_host(&self.host, |s| {
+            m.source(&s.include_vars);
+            m.data(&s.set_facts);
+        });
         for role in &roles {
-            m.extend(role.params.clone());
+            m.source(&role.params);
         }
         for s in scopes {
-            m.extend(s.params.clone());
+            m.source(&s.params);
+            m.data(&s.rendered_params);
         }
-        m.extend(extra_layer.clone());
-        m.extend(r.opts.extra_vars.clone());
+        m.source(&r.opts.extra_vars);
         // Magic variables.
         let host = Value::String(self.host.clone());
-        m.insert("inventory_hostname".into(), host.clone());
-        m.insert(
+        m.data_one("inventory_hostname".into(), host.clone());
+        m.data_one(
             "inventory_hostname_short".into(),
             Value::String(self.host.split('.').next().unwrap_or(&self.host).to_string()),
         );
-        m.insert(
+        m.data_one(
             "group_names".into(),
             Value::Array(group_names.into_iter().map(Value::String).collect()),
         );
-        m.insert("ansible_play_name".into(), Value::String(self.pctx.play.name.clone()));
-        m.insert("playbook_dir".into(), Value::String(abs(&self.pctx.play.dir)));
-        m.insert("ansible_check_mode".into(), Value::Bool(r.opts.check));
-        m.insert("ansible_diff_mode".into(), Value::Bool(r.opts.diff));
-        m.insert(
+        m.data_one("ansible_play_name".into(), Value::String(self.pctx.play.name.clone()));
+        m.data_one("playbook_dir".into(), Value::String(abs(&self.pctx.play.dir)));
+        m.data_one("ansible_check_mode".into(), Value::Bool(r.opts.check));
+        m.data_one("ansible_diff_mode".into(), Value::Bool(r.opts.diff));
+        m.data_one(
             "ansible_run_tags".into(),
             Value::Array(r.opts.tags.iter().cloned().map(Value::String).collect()),
         );
-        m.insert(
+        m.data_one(
             "ansible_skip_tags".into(),
             Value::Array(r.opts.skip_tags.iter().cloned().map(Value::String).collect()),
         );
-        m.insert("omit".into(), Value::String(OMIT.to_string()));
+        m.data_one("omit".into(), Value::String(OMIT.to_string()));
         if let Some(role) = roles.last() {
-            m.insert("role_path".into(), Value::String(abs(&role.path)));
-            m.insert("role_name".into(), Value::String(role.name.clone()));
+            m.data_one("role_path".into(), Value::String(abs(&role.path)));
+            m.data_one("role_name".into(), Value::String(role.name.clone()));
         }
         let mut paths: Vec<PathBuf> = Vec::new();
         if let Some(role) = roles.last() {
@@ -1529,12 +1547,25 @@ impl Walker {
             paths.push(t.dir.clone());
         }
         paths.push(self.pctx.play.dir.clone());
-        m.insert(
+        m.data_one(
             Templar::search_paths_var().into(),
             crate::template::search_paths(&paths),
         );
-        resolve_nested_templates(&r.templar, &mut m, &self.magic());
-        m
+        m.resolve(&r.templar, &self.overlay())
+    }
+
+    /// What wins over variables in a template context: the play's magic
+    /// variables and `hostvars`.
+    fn overlay(&self) -> minijinja::Value {
+        let hv = minijinja::Value::from_object(HostVarsObj {
+            runner: Arc::downgrade(&self.runner),
+        });
+        minijinja::value::merge_maps([self.magic(), minijinja::context! { hostvars => hv }])
+    }
+
+    /// `vars` with a data layer (loop item, include parameters) over them.
+    fn with_data(&self, vars: &Vars, layer: Map<String, Value>) -> Vars {
+        vars.with_data(layer, &self.runner.templar, &self.overlay())
     }
 
     /// The play-wide magic variables (see [`PlayMagic`]), from the cache
@@ -1581,17 +1612,14 @@ impl Walker {
     }
 
     /// The template context: variables plus lazily computed `hostvars`.
-    fn ctx(&self, vars: &Map<String, Value>) -> minijinja::Value {
-        self.over_vars(mj(vars))
+    fn ctx(&self, vars: &Vars) -> minijinja::Value {
+        self.over_vars(vars.context())
     }
 
     /// `base` (variables) under the play's magic variables and `hostvars`.
     fn over_vars(&self, base: minijinja::Value) -> minijinja::Value {
-        let hv = minijinja::Value::from_object(HostVarsObj {
-            runner: Arc::downgrade(&self.runner),
-        });
         // The last map wins: hostvars, then the magic lists, then variables.
-        minijinja::value::merge_maps([base, self.magic(), minijinja::context! { hostvars => hv }])
+        minijinja::value::merge_maps([base, self.overlay()])
     }
 
     fn become_for(&self, scopes: &[Scope], task: Option<&Common>, vars: &Map<String, Value>) -> Option<Become> {
@@ -1723,14 +1751,14 @@ impl Walker {
 
     /// Run a task on this host: loop, conditions, module, retries.
     async fn run_task(&self, t: &Task, scopes: &[Scope]) -> TaskResult {
-        let vars = self.vars(scopes, Some(t), &Map::new());
-        self.runner.out.secrets().add_from_vars(&vars);
+        let vars = self.vars(scopes, Some(t));
+        self.runner.out.secrets().add_from_vars(vars.map());
         let no_log = resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false);
         let ignore_errors = resolve_bool(scopes, &t.common, |c| c.ignore_errors).unwrap_or(false);
         let ignore_unreachable =
             resolve_bool(scopes, &t.common, |c| c.ignore_unreachable).unwrap_or(self.pctx.play.ignore_unreachable);
         let title = t.display_name();
-        let label_of = |item: &Value, vars: &Map<String, Value>| -> Value {
+        let label_of = |item: &Value, vars: &Vars| -> Value {
             match &t.loop_control.label {
                 Some(l) => {
                     let c = self.ctx(vars);
@@ -1794,8 +1822,7 @@ impl Walker {
                         "revindex": n - idx, "revindex0": n - idx - 1}),
                 );
             }
-            let mut ivars = vars.clone();
-            ivars.extend(layer);
+            let ivars = self.with_data(&vars, layer);
             // no_log hides the item too (Ansible shows `item=None`).
             let label = if no_log { Value::Null } else { label_of(&item, &ivars) };
             let mut r = self.run_item(t, scopes, ivars, no_log).await;
@@ -1873,7 +1900,7 @@ impl Walker {
     /// `vars` is taken, and dropped once the template context and the
     /// connection variables are made from it: it is not held on every host
     /// at once while the modules run.
-    async fn run_item(&self, t: &Task, scopes: &[Scope], vars: Map<String, Value>, no_log: bool) -> TaskResult {
+    async fn run_item(&self, t: &Task, scopes: &[Scope], vars: Vars, no_log: bool) -> TaskResult {
         let ctx = self.ctx(&vars);
         let fail = |msg: String| {
             let mut r = Map::new();
@@ -1967,7 +1994,7 @@ impl Walker {
                 self.runner.out.secrets().add_from_vars(&dv);
                 (d.clone(), Arc::new(connection_vars(&dv)))
             }
-            _ => (self.host.clone(), Arc::new(connection_vars(&vars))),
+            _ => (self.host.clone(), Arc::new(connection_vars(vars.map()))),
         };
         drop(vars);
         let become_ = self.become_for(scopes, Some(&t.common), &conn_vars);
@@ -2201,53 +2228,43 @@ impl Walker {
         if is_debug {
             r.insert("_debug".into(), Value::Bool(true));
         }
-        // Controller-side effects.
+        // Controller-side effects: typed, from rigger's own modules only.
+        // Facts a module returns are data (a custom module's are the host's).
         if !o.failed {
-            if let Some(Value::Object(facts)) = r.get("ansible_facts").cloned() {
-                let is_include = r.remove("_include_vars").is_some();
-                self.runner.with_host(&self.host, |s| {
-                    if is_include {
-                        s.include_vars.extend(facts.clone());
-                    } else {
-                        s.set_facts.extend(facts.clone());
+            let effect_error = match o.effect {
+                Some(ControllerEffect::IncludeVars(vars)) => {
+                    self.runner.with_host(&self.host, |s| s.include_vars.extend(vars));
+                    None
+                }
+                effect => {
+                    if let Some(Value::Object(facts)) = r.get("ansible_facts") {
+                        let facts = facts.clone();
+                        self.runner.with_host(&self.host, |s| s.set_facts.extend(facts));
                     }
-                });
-            }
-            if let Some(Value::Object(spec)) = r.get("add_host").cloned() {
-                let name = spec
-                    .get("host_name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
-                let groups: Vec<String> = spec
-                    .get("groups")
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default();
-                let hv = spec
-                    .get("host_vars")
-                    .and_then(Value::as_object)
-                    .cloned()
-                    .unwrap_or_default();
-                if let Err(e) = self.runner.change_inv(|inv| inv.add_host(&name, &groups, hv)) {
-                    return TaskResult {
-                        status: Status::Failed,
-                        result: error_result(e.to_string()),
-                        ignored: false,
-                    };
+                    match effect {
+                        // The inventory holds template source: the rendered
+                        // values are kept as text that is never rendered.
+                        Some(ControllerEffect::AddHost { name, groups, vars }) => {
+                            let vars = vars
+                                .into_iter()
+                                .map(|(k, v)| (k, crate::template::resolve::mark_unsafe(v)))
+                                .collect();
+                            self.runner.change_inv(|inv| inv.add_host(&name, &groups, vars)).err()
+                        }
+                        Some(ControllerEffect::JoinGroup(group)) => self
+                            .runner
+                            .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
+                            .err(),
+                        Some(ControllerEffect::IncludeVars(_)) | None => None,
+                    }
                 }
-            }
-            if let Some(Value::String(group)) = r.get("add_group").cloned() {
-                if let Err(e) = self
-                    .runner
-                    .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
-                {
-                    return TaskResult {
-                        status: Status::Failed,
-                        result: error_result(e.to_string()),
-                        ignored: false,
-                    };
-                }
+            };
+            if let Some(e) = effect_error {
+                return TaskResult {
+                    status: Status::Failed,
+                    result: error_result(e.to_string()),
+                    ignored: false,
+                };
             }
         }
         let _ = t;
@@ -2357,48 +2374,6 @@ fn abs(p: &std::path::Path) -> String {
         .unwrap_or_else(|_| p.to_path_buf())
         .display()
         .to_string()
-}
-
-/// Render variable values that are themselves templates (`b: "{{ a }}-x"`),
-/// as Ansible's lazy templating does. Values that fail to render (e.g. they
-/// use a variable defined later, or never) are left as they are; using them
-/// then reports the error. The context is all variables and `magic`, which
-/// takes precedence, as in [`Walker::ctx`].
-fn resolve_nested_templates(templar: &Templar, m: &mut Map<String, Value>, magic: &minijinja::Value) {
-    fn has_template(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains("{{") || s.contains("{%"),
-            Value::Array(a) => a.iter().any(has_template),
-            Value::Object(o) => o.values().any(has_template),
-            _ => false,
-        }
-    }
-    let loc = Loc::synthetic("variables");
-    for _ in 0..4 {
-        let keys: Vec<String> = m
-            .iter()
-            .filter(|(_, v)| has_template(v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        if keys.is_empty() {
-            return;
-        }
-        let ctx = minijinja::value::merge_maps([mj(&*m), magic.clone()]);
-        let mut progress = false;
-        for k in keys {
-            if let Some(v) = m.get(&k) {
-                if let Ok(nv) = templar.render_value(v, &ctx, &loc) {
-                    if nv != *v {
-                        progress = true;
-                        m.insert(k, nv);
-                    }
-                }
-            }
-        }
-        if !progress {
-            return;
-        }
-    }
 }
 
 /// `with_sequence: start=1 end=5 stride=1 format=web%02d` (or `count=`).

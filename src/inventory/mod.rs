@@ -203,6 +203,7 @@ impl Inventory {
             return yaml_inv::load(self, path);
         }
         let text = std::fs::read_to_string(path).map_err(|e| io_error(path, "cannot read inventory file", e))?;
+        crate::yaml::refuse_vaulted(text.as_bytes(), &path.display().to_string())?;
         ini::parse(self, &text, &path.display().to_string())
     }
 

@@ -175,6 +175,27 @@ pub struct ModuleOutcome {
     pub diff: Vec<Diff>,
     /// Module-specific return values (`rc`, `stdout`, `path`, ...), registered with the result.
     pub ret: Map<String, Value>,
+    /// What the task changes in the run itself (variables, inventory).
+    pub effect: Option<ControllerEffect>,
+}
+
+/// What a controller-side module changes in the run besides its result.
+/// Only rigger's own modules set one: no key of a result (which a module
+/// running on a host controls) has an effect on the controller, except
+/// `ansible_facts`, which become variables as data (never rendered).
+#[derive(Debug, Clone)]
+pub enum ControllerEffect {
+    /// `include_vars`: variables from files on the controller (template source).
+    IncludeVars(Map<String, Value>),
+    /// `add_host`: a host for the following plays, with its variables
+    /// (rendered values: data).
+    AddHost {
+        name: String,
+        groups: Vec<String>,
+        vars: Map<String, Value>,
+    },
+    /// `group_by`: this host joins the group.
+    JoinGroup(String),
 }
 
 impl ModuleOutcome {
@@ -200,6 +221,10 @@ impl ModuleOutcome {
     }
     pub fn with_msg(mut self, msg: impl Into<String>) -> Self {
         self.msg = Some(msg.into());
+        self
+    }
+    pub fn with_effect(mut self, e: ControllerEffect) -> Self {
+        self.effect = Some(e);
         self
     }
     pub fn with_diff(mut self, d: Diff) -> Self {

@@ -18,12 +18,14 @@ mod jtests;
 mod lookups;
 mod netaddr;
 mod pyjson;
+pub mod resolve;
 mod yamlout;
 
 #[cfg(test)]
 mod tests;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
@@ -38,10 +40,18 @@ pub const OMIT: &str = "__omit_place_holder__rigger__";
 /// The context variable holding the lookup search directories (a list).
 pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
 
-/// A configured template environment, shared by every host of a run.
+/// A configured template environment, shared by every host of a run
+/// (cloning it shares the environments).
+#[derive(Clone)]
 pub struct Templar {
-    strict: Environment<'static>,
-    chainable: Environment<'static>,
+    strict: Arc<Environment<'static>>,
+    chainable: Arc<Environment<'static>>,
+}
+
+impl std::fmt::Debug for Templar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templar")
+    }
 }
 
 impl Default for Templar {
@@ -158,8 +168,8 @@ fn to_json(v: &minijinja::Value) -> Result<Value, JinjaError> {
 impl Templar {
     pub fn new() -> Self {
         Templar {
-            strict: build_env(UndefinedBehavior::Strict),
-            chainable: build_env(UndefinedBehavior::Chainable),
+            strict: Arc::new(build_env(UndefinedBehavior::Strict)),
+            chainable: Arc::new(build_env(UndefinedBehavior::Chainable)),
         }
     }
 
@@ -240,22 +250,51 @@ impl Templar {
     /// Render a string. A string that is exactly one `{{ expr }}` returns the
     /// expression's native value; otherwise the rendered text.
     pub fn render_str(&self, s: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
-        if !s.contains("{{") && !s.contains("{%") && !s.contains("{#") {
+        self.render_str_raw(s, ctx).map_err(|e| self.locate(&e, s, ctx, loc))
+    }
+
+    /// [`Templar::render_str`] with the engine's error.
+    fn render_str_raw(&self, s: &str, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
+        if !resolve::has_template_syntax(s) {
             return Ok(Value::String(s.to_string()));
         }
         if let Some(expr) = single_expression(s) {
             // `{{ a }} and {{ b }}` looks like one expression but does not parse
             // as one; it falls through to a normal render.
             if let Ok(compiled) = self.strict.compile_expression(expr) {
-                return self
-                    .eval_compiled(&compiled, expr, ctx)
-                    .and_then(|v| to_json(&v))
-                    .map_err(|e| self.locate(&e, s, ctx, loc));
+                return self.eval_compiled(&compiled, expr, ctx).and_then(|v| to_json(&v));
             }
         }
-        self.render_text(s, ctx)
-            .map(Value::String)
-            .map_err(|e| self.locate(&e, s, ctx, loc))
+        self.render_text(s, ctx).map(Value::String)
+    }
+
+    /// Render every string of a template-source value, as
+    /// [`Templar::render_value`] does, with the engine's error (see
+    /// [`resolve::resolve`]).
+    pub(crate) fn render_source(&self, v: &Value, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
+        Ok(match v {
+            Value::String(s) => self.render_str_raw(s, ctx)?,
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.render_source(x, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(o) => {
+                if let Some(text) = resolve::unsafe_text(v) {
+                    return Ok(Value::String(text.to_string()));
+                }
+                let mut m = serde_json::Map::with_capacity(o.len());
+                for (k, x) in o {
+                    let key = match self.render_str_raw(k, ctx)? {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    m.insert(key, self.render_source(x, ctx)?);
+                }
+                Value::Object(m)
+            }
+            other => other.clone(),
+        })
     }
 
     /// Render a string and always return text (e.g. for `name:` or messages).
@@ -266,8 +305,13 @@ impl Templar {
         self.render_text(s, ctx).map_err(|e| self.locate(&e, s, ctx, loc))
     }
 
-    /// Render every string inside a JSON value.
+    /// Render every string inside a template-source JSON value (playbook
+    /// arguments, variables from files). `!unsafe` text (see
+    /// [`resolve::unsafe_text`]) comes out as plain text, never rendered.
     pub fn render_value(&self, v: &Value, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
+        if let Some(text) = resolve::unsafe_text(v) {
+            return Ok(Value::String(text.to_string()));
+        }
         Ok(match v {
             Value::String(s) => self.render_str(s, ctx, loc)?,
             Value::Array(a) => Value::Array(
@@ -318,6 +362,7 @@ impl Templar {
         let name = path.display().to_string();
         let src = std::fs::read_to_string(path)
             .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read template: {e}")))?;
+        crate::yaml::refuse_vaulted(src.as_bytes(), &name)?;
         // Ansible renders with Jinja's keep_trailing_newline off (the source's
         // final newline is dropped before lexing) and then pads the result to
         // as many trailing newlines as the source has: so do the same.

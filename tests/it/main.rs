@@ -18,5 +18,6 @@ mod storage;
 mod sysmods1;
 mod sysmods2;
 mod transport;
+mod unsafe_data;
 mod virt;
 mod watch;

@@ -79,7 +79,12 @@ is copied recursively; with a trailing `/` only its contents are copied.",
         OptKind::Str,
         "Expected SHA-1 of the source; the task fails when it differs.",
     ),
-    OptionDoc::new("decrypt", OptKind::Bool, "Accepted for compatibility.").default("yes"),
+    OptionDoc::new(
+        "decrypt",
+        OptKind::Bool,
+        "A local `src` encrypted with ansible-vault is refused while this is true (rigger cannot decrypt vault yet); false copies the encrypted file as it is.",
+    )
+    .default("yes"),
     OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
 ];
 
@@ -139,7 +144,6 @@ struct Params {
     #[serde(default, deserialize_with = "de_opt_string")]
     checksum: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)]
     decrypt: Option<Value>,
     #[serde(default)]
     #[allow(dead_code)]
@@ -224,6 +228,10 @@ impl Module for CopyModule {
                 if meta.is_dir() {
                     return copy_dir(ctx, &p, &local, src, &dest, &attrs, force).await;
                 }
+                // `decrypt: false` asks for the vaulted file as it is.
+                if p.decrypt.as_ref().is_none_or(crate::modules::args::truthy) {
+                    refuse_vaulted_source(&local)?;
+                }
                 use std::os::unix::fs::PermissionsExt;
                 let mode = meta.permissions().mode() & 0o7777;
                 let name = remote::basename(src);
@@ -263,6 +271,17 @@ impl Module for CopyModule {
         }
         put_one(ctx, one).await
     }
+}
+
+/// A source file encrypted with ansible-vault is not copied as ciphertext:
+/// Ansible would decrypt it, and rigger cannot yet.
+fn refuse_vaulted_source(path: &Path) -> Result<(), ModuleError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(64);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64).read_to_end(&mut head))
+        .map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
+    crate::yaml::refuse_vaulted(&head, &path.display().to_string()).map_err(|e| ModuleError::Failed(e.to_string()))
 }
 
 fn read_local(path: &Path) -> Result<Vec<u8>, ModuleError> {

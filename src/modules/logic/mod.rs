@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{de_bool, de_opt_int, de_opt_string, truthy};
-use super::{
+use super::{ControllerEffect, 
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc,
 };
 
@@ -417,8 +417,8 @@ impl Module for IncludeVars {
             None => vars,
         };
         Ok(ModuleOutcome::ok()
-            .with("ansible_facts", Value::Object(facts))
-            .with("_include_vars", true)
+            .with("ansible_facts", Value::Object(facts.clone()))
+            .with_effect(ControllerEffect::IncludeVars(facts))
             .with(
                 "ansible_included_var_files",
                 files
@@ -470,10 +470,13 @@ impl Module for AddHost {
             other => vec![other],
         };
         let mut spec = Map::new();
-        spec.insert("host_name".into(), Value::String(name));
-        spec.insert("groups".into(), Value::Array(groups));
-        spec.insert("host_vars".into(), Value::Object(args));
-        Ok(ModuleOutcome::changed(true).with("add_host", Value::Object(spec)))
+        spec.insert("host_name".into(), Value::String(name.clone()));
+        spec.insert("groups".into(), Value::Array(groups.clone()));
+        spec.insert("host_vars".into(), Value::Object(args.clone()));
+        let groups = groups.iter().filter_map(|g| g.as_str().map(str::to_string)).collect();
+        Ok(ModuleOutcome::changed(true)
+            .with("add_host", Value::Object(spec))
+            .with_effect(ControllerEffect::AddHost { name, groups, vars: args }))
     }
 }
 
@@ -516,8 +519,9 @@ impl Module for GroupBy {
             other => other,
         };
         Ok(ModuleOutcome::ok()
-            .with("add_group", key)
-            .with("parent_groups", parents))
+            .with("add_group", key.clone())
+            .with("parent_groups", parents)
+            .with_effect(ControllerEffect::JoinGroup(key)))
     }
 }
 

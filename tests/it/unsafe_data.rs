@@ -1,0 +1,272 @@
+//! Data from a managed host is never template source on the controller.
+//!
+//! An unprivileged user of a managed host controls file names, file
+//! contents, command output and some facts. Each of them, registered or
+//! gathered, carries `{{ lookup('pipe', ...) }}` and `{% %}` payloads here,
+//! and so do `!unsafe` variables: in `rigger run`, `rigger run --check` and
+//! `rigger check`, no payload may run on the controller (each would create
+//! a marker file in rigger's working directory), and the literal text must
+//! come through.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{rigger_bin, rigger_cmd, HostOpts, TestHosts};
+
+/// A payload that, rendered on the controller, creates `pwned-<tag>` in
+/// rigger's working directory (no `/`: it is also a file name).
+fn expr_payload(tag: &str) -> String {
+    format!("{{{{ lookup('pipe', 'touch pwned-{tag}') }}}}")
+}
+
+/// The same through a statement.
+fn stmt_payload(tag: &str) -> String {
+    format!("{{% set x = lookup('pipe', 'touch pwned-{tag}') %}}")
+}
+
+const PLAYBOOK: &str = r#"
+- hosts: all
+  gather_facts: true
+  vars:
+    # Source variables that use host data: rendering them must not render
+    # the data again.
+    via_stdout: "{{ out.stdout }}"
+    via_slurp: "{{ slurped.content | b64decode }}"
+    via_fact: "{{ ansible_hostname }}"
+    lit_expr: !unsafe "@EXPR_UNSAFE@"
+    lit_stmt: !unsafe "@STMT_UNSAFE@"
+  tasks:
+    - name: command output
+      shell: cat /srv/rigger-test/evil/content.txt
+      register: out
+      check_mode: false
+      changed_when: false
+
+    - name: file names
+      find:
+        paths: /srv/rigger-test/evil/names
+      register: found
+
+    - name: file content
+      slurp:
+        src: /srv/rigger-test/evil/content.txt
+      register: slurped
+
+    - name: facts returned by a module on the host
+      evil_facts:
+      check_mode: false
+
+    - name: a host added with host data
+      add_host:
+        name: added-host
+        from_host: "{{ out.stdout }}"
+      changed_when: false
+
+    - name: a fact set from host data
+      set_fact:
+        copied: "{{ out.stdout }}"
+
+    - name: show everything
+      debug:
+        msg: "STDOUT=[{{ out.stdout }}] VIA=[{{ via_stdout }}] SLURP=[{{ via_slurp }}] FACT=[{{ via_fact }}] MODFACT=[{{ mod_fact }}] ADDED=[{{ hostvars['added-host'].from_host }}] COPIED=[{{ copied }}] UNSAFE=[{{ lit_expr }}|{{ lit_stmt }}] GV=[{{ gv_unsafe }}]"
+
+    - name: every file name
+      debug:
+        msg: "NAME=[{{ item.path | basename }}]"
+      loop: "{{ found.files }}"
+
+    - name: write what came through
+      copy:
+        dest: /srv/rigger-test/result.txt
+        content: "{{ out.stdout }}\n{{ via_slurp }}\n{{ lit_expr }}\n{{ found.files | map(attribute='path') | map('basename') | sort | join('\n') }}\n"
+"#;
+
+/// A custom module (runs on the host) returning facts that carry payloads,
+/// and claiming controller effects that only rigger's own modules have.
+const EVIL_MODULE: &str = r#"#!/bin/sh
+cat <<'EOF'
+{"changed": false, "ansible_facts": {"mod_fact": "@EXPR_MOD@"}, "_include_vars": true, "add_host": {"host_name": "smuggled", "groups": [], "host_vars": {}}}
+EOF
+"#;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("unsafe-data-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .expect("temp dir");
+        let fill = |s: &str| {
+            s.replace("@EXPR_UNSAFE@", &expr_payload("unsafe"))
+                .replace("@STMT_UNSAFE@", &stmt_payload("unsafe-stmt"))
+                .replace("@EXPR_MOD@", &expr_payload("modfact"))
+        };
+        let root = dir.path();
+        std::fs::write(root.join("site.yml"), fill(PLAYBOOK)).expect("playbook");
+        std::fs::create_dir_all(root.join("modules")).expect("modules dir");
+        let module = root.join("modules/evil_facts");
+        std::fs::write(&module, fill(EVIL_MODULE)).expect("module");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&module, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::create_dir_all(root.join("group_vars")).expect("group_vars");
+        std::fs::write(
+            root.join("group_vars/all.yml"),
+            format!("gv_unsafe: !unsafe \"{}\"\n", expr_payload("groupvars")),
+        )
+        .expect("group_vars");
+        Project { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Marker files some rendered payload created.
+    fn pwned(&self) -> Vec<String> {
+        let mut found: Vec<String> = std::fs::read_dir(self.path())
+            .expect("read dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("pwned-"))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn rigger(&self, hosts: &TestHosts, args: &[&str]) -> (i32, String, String) {
+        let mut cmd = Command::new(rigger_bin());
+        cmd.args(args)
+            .arg("-i")
+            .arg(hosts.inventory())
+            .arg("--known-hosts")
+            .arg(hosts.known_hosts())
+            .current_dir(self.path());
+        rigger_cmd(cmd, Duration::from_secs(180))
+    }
+}
+
+/// Plants the attacker's data on host 0: file names and a file's content
+/// with payloads, and a host name that is one (facts).
+fn plant(hosts: &TestHosts) -> String {
+    let root = hosts.root_dir(0).expect("isolated host");
+    let evil = root.join("rigger-test/evil");
+    std::fs::create_dir_all(evil.join("names")).expect("mkdir");
+    for (i, name) in [expr_payload("find"), stmt_payload("find-stmt")].iter().enumerate() {
+        std::fs::write(evil.join("names").join(name), format!("{i}\n")).expect("evil name");
+    }
+    let content = format!("{} {}", expr_payload("stdout"), stmt_payload("stdout-stmt"));
+    std::fs::write(evil.join("content.txt"), &content).expect("evil content");
+    // The host's own UTS namespace: its name becomes ansible_hostname.
+    let out = hosts.ssh(0, &format!("hostname \"{}\"", expr_payload("fact")));
+    assert!(out.status.success(), "hostname: {}", String::from_utf8_lossy(&out.stderr));
+    content
+}
+
+#[test]
+fn host_data_and_unsafe_values_are_never_rendered_on_the_controller() {
+    let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
+    let content = plant(&hosts);
+    let p = Project::new();
+    let root = hosts.root_dir(0).expect("isolated host");
+
+    // rigger run --check: nothing may run; the literal text is shown.
+    let (code, out, err) = p.rigger(&hosts, &["run", "site.yml", "--check"]);
+    assert_eq!(p.pwned(), Vec::<String>::new(), "a payload ran in --check\n{out}\n{err}");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_literals(&out, &content);
+    assert!(!root.join("rigger-test/result.txt").exists(), "--check wrote the file");
+
+    // rigger run: the same, and the file on the host holds the literal text.
+    let (code, out, err) = p.rigger(&hosts, &["run", "site.yml"]);
+    assert_eq!(p.pwned(), Vec::<String>::new(), "a payload ran in run\n{out}\n{err}");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_literals(&out, &content);
+    let written = std::fs::read_to_string(root.join("rigger-test/result.txt")).expect("result file");
+    let names = {
+        let mut n = [expr_payload("find"), stmt_payload("find-stmt")];
+        n.sort();
+        n.join("\n")
+    };
+    assert_eq!(
+        written,
+        format!("{content}\n{content}\n{}\n{names}\n", expr_payload("unsafe")),
+        "the literal text must reach the host"
+    );
+
+    // rigger check (the nightly drift check): change the file so the copy
+    // drifts; the report's diff shows the literal text and nothing runs.
+    std::fs::write(root.join("rigger-test/result.txt"), "old\n").expect("drift");
+    let db = p.path().join("history.db").display().to_string();
+    let (code, out, err) = p.rigger(&hosts, &["check", "site.yml", "--db", &db, "--format", "json"]);
+    assert_eq!(p.pwned(), Vec::<String>::new(), "a payload ran in rigger check\n{out}\n{err}");
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}), exit {code}:\n{out}\n{err}"));
+    let text = report.to_string();
+    assert!(
+        text.contains(&serde_json::to_string(&content).expect("json").trim_matches('"').to_string()),
+        "the drift report shows the literal content:\n{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("rigger-test/result.txt")).expect("result"),
+        "old\n",
+        "rigger check changed the host"
+    );
+}
+
+/// Every payload's literal text is in rigger's output.
+#[track_caller]
+fn assert_literals(out: &str, content: &str) {
+    let json_text = |s: &str| serde_json::to_string(s).expect("json").trim_matches('"').to_string();
+    for (what, text) in [
+        ("STDOUT", format!("STDOUT=[{content}]")),
+        ("VIA", format!("VIA=[{content}]")),
+        ("SLURP", format!("SLURP=[{content}]")),
+        ("FACT", format!("FACT=[{}]", expr_payload("fact"))),
+        ("MODFACT", format!("MODFACT=[{}]", expr_payload("modfact"))),
+        ("ADDED", format!("ADDED=[{content}]")),
+        ("COPIED", format!("COPIED=[{content}]")),
+        (
+            "UNSAFE",
+            format!("UNSAFE=[{}|{}]", expr_payload("unsafe"), stmt_payload("unsafe-stmt")),
+        ),
+        ("GV", format!("GV=[{}]", expr_payload("groupvars"))),
+        ("NAME find", format!("NAME=[{}]", expr_payload("find"))),
+        ("NAME find-stmt", format!("NAME=[{}]", stmt_payload("find-stmt"))),
+    ] {
+        assert!(out.contains(&json_text(&text)), "{what}: `{text}` not shown literally:\n{out}");
+    }
+    assert!(!out.contains("smuggled"), "a custom module's result added a host:\n{out}");
+}
+
+#[test]
+fn self_referential_variables_are_a_located_error() {
+    let hosts = TestHosts::new(1);
+    let dir = tempfile::Builder::new()
+        .prefix("unsafe-data-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir");
+    std::fs::write(
+        dir.path().join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  vars:\n    a: \"{{ b }}\"\n    b: \"x{{ a }}\"\n    ok: \"{{ missing | default('fine') }}\"\n  tasks:\n    - debug: msg=\"{{ ok }}\"\n    - debug: msg=\"{{ a }}\"\n",
+    )
+    .expect("playbook");
+    let mut cmd = Command::new(rigger_bin());
+    cmd.args(["run", "site.yml", "-i"])
+        .arg(hosts.inventory())
+        .arg("--known-hosts")
+        .arg(hosts.known_hosts())
+        .current_dir(dir.path());
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(60));
+    assert_eq!(code, 2, "a task failed: exit 2\n{out}\n{err}");
+    assert!(out.contains("\"msg\": \"fine\""), "an unrelated variable still works:\n{out}");
+    assert!(
+        out.contains("site.yml:9:7") && out.contains("recursive loop detected in template"),
+        "the error names the task's location and the loop:\n{out}"
+    );
+    assert!(out.contains("variable `a`") && out.contains("variable `b`"), "the chain is named:\n{out}");
+    assert!(!out.contains("\"msg\": \"{{ b }}\"") && !out.contains("x{{ a }}\""), "no literal template text:\n{out}");
+}
