@@ -238,7 +238,7 @@ impl Object for Pending {
                     // Errors of the bindings this one uses are named, not
                     // described again.
                     let why = match e.detail() {
-                        Some(d) if e.kind() == ErrorKind::InvalidOperation && d.starts_with(CHAIN_PREFIXES) => d.to_string(),
+                        Some(d) if e.kind() == ErrorKind::InvalidOperation && CHAIN_PREFIXES.iter().any(|p| d.starts_with(p)) => d.to_string(),
                         _ => super::describe(&e),
                     };
                     Failure::Error(format!("variable `{name}`: {why}"))

@@ -161,7 +161,11 @@ fn plant(hosts: &TestHosts) -> String {
     let content = format!("{} {}", expr_payload("stdout"), stmt_payload("stdout-stmt"));
     std::fs::write(evil.join("content.txt"), &content).expect("evil content");
     // The host's own UTS namespace: its name becomes ansible_hostname.
-    let out = hosts.ssh(0, &format!("hostname \"{}\"", expr_payload("fact")));
+    // (hostname(1) refuses such a name; the kernel takes it.)
+    let out = hosts.ssh(
+        0,
+        &format!("printf '%s' \"{}\" > /proc/sys/kernel/hostname", expr_payload("fact")),
+    );
     assert!(out.status.success(), "hostname: {}", String::from_utf8_lossy(&out.stderr));
     content
 }
