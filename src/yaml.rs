@@ -288,10 +288,18 @@ fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
                 ScalarTag::Unsafe => mark_unsafe(inner).kind,
                 ScalarTag::Core("str") => match inner.kind {
                     NodeKind::Str(s) => NodeKind::Str(s),
-                    other => return Err(LocError::new(loc, format!("`!!str` on a {}", Node::new(other, inner.loc).type_name()))),
+                    other => {
+                        return Err(LocError::new(
+                            loc,
+                            format!("`!!str` on a {}", Node::new(other, inner.loc).type_name()),
+                        ))
+                    }
                 },
                 ScalarTag::Core(other) => {
-                    return Err(LocError::new(loc, format!("the YAML tag !!{other} is not supported on a collection")))
+                    return Err(LocError::new(
+                        loc,
+                        format!("the YAML tag !!{other} is not supported on a collection"),
+                    ))
                 }
             }
         }
@@ -320,8 +328,10 @@ fn scalar_tag(tag: &saphyr_parser::Tag, loc: &Loc) -> Result<ScalarTag, LocError
                 return Ok(ScalarTag::Core(name));
             }
         }
-        return Err(LocError::new(loc.clone(), format!("unsupported YAML tag !!{}", tag.suffix))
-            .with_hint("rigger reads the YAML tags !!str, !!int, !!float, !!bool, !!null and Ansible's !unsafe"));
+        return Err(
+            LocError::new(loc.clone(), format!("unsupported YAML tag !!{}", tag.suffix))
+                .with_hint("rigger reads the YAML tags !!str, !!int, !!float, !!bool, !!null and Ansible's !unsafe"),
+        );
     }
     match (tag.handle.as_str(), tag.suffix.as_str()) {
         ("!", "unsafe") => Ok(ScalarTag::Unsafe),
@@ -505,6 +515,54 @@ fn looks_like_float(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const VAULTED: &str = "$ANSIBLE_VAULT;1.1;AES256\n6162636465660a\n";
+
+    #[test]
+    fn vault_and_unknown_tags_are_located_errors() {
+        let e = parse_one(
+            &format!("a: 1\npassword: !vault |\n  {}", VAULTED.replace('\n', "\n  ")),
+            "v.yml",
+        )
+        .unwrap_err();
+        assert_eq!(e.loc.to_string(), "v.yml:2:11", "{e}");
+        assert!(e.msg.contains("ansible-vault") && e.msg.contains("not support"), "{e}");
+        let e = parse_one("x: !vault \"$ANSIBLE_VAULT;1.1;AES256\"\n", "v.yml").unwrap_err();
+        assert_eq!(e.loc.to_string(), "v.yml:1:4", "{e}");
+        for (src, col) in [("x: !custom 'a'\n", 4), ("x: !!binary aGk=\n", 4), ("x: !foo [1]\n", 4)] {
+            let e = parse_one(src, "t.yml").unwrap_err();
+            assert_eq!(e.loc.to_string(), format!("t.yml:1:{col}"), "{src}: {e}");
+            assert!(e.msg.contains("unsupported YAML tag"), "{src}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_vaulted_file_is_a_located_error() {
+        let e = parse_one(VAULTED, "secrets.yml").unwrap_err();
+        assert_eq!(e.loc.to_string(), "secrets.yml:1:1");
+        assert!(e.msg.contains("encrypted with ansible-vault"), "{e}");
+    }
+
+    #[test]
+    fn core_tags_and_unsafe() {
+        let n = parse_one(
+            "a: !!int '5'\nb: !!str 5\nc: !!null ''\nd: !unsafe '{{ x }}'\ne: !unsafe ['{{ y }}', 1]\nf: !!bool 'yes'\n",
+            "t.yml",
+        )
+        .unwrap();
+        assert_eq!(n.get("a").unwrap().to_json(), Value::from(5));
+        assert_eq!(n.get("b").unwrap().to_json(), Value::from("5"));
+        assert!(n.get("c").unwrap().is_null());
+        assert_eq!(
+            n.get("d").unwrap().to_json(),
+            serde_json::json!({UNSAFE_KEY: "{{ x }}"})
+        );
+        assert_eq!(
+            n.get("e").unwrap().to_json(),
+            serde_json::json!([{UNSAFE_KEY: "{{ y }}"}, 1])
+        );
+        assert_eq!(n.get("f").unwrap().to_json(), Value::Bool(true));
+    }
 
     #[test]
     fn yaml11_scalars() {

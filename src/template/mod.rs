@@ -274,11 +274,7 @@ impl Templar {
     pub(crate) fn render_source(&self, v: &Value, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
         Ok(match v {
             Value::String(s) => self.render_str_raw(s, ctx)?,
-            Value::Array(a) => Value::Array(
-                a.iter()
-                    .map(|x| self.render_source(x, ctx))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.render_source(x, ctx)).collect::<Result<_, _>>()?),
             Value::Object(o) => {
                 if let Some(text) = resolve::unsafe_text(v) {
                     return Ok(Value::String(text.to_string()));

@@ -64,7 +64,9 @@ pub fn needs_render(v: &Value) -> bool {
     match v {
         Value::String(s) => has_template_syntax(s),
         Value::Array(a) => a.iter().any(needs_render),
-        Value::Object(o) => unsafe_text(v).is_some() || o.iter().any(|(k, x)| has_template_syntax(k) || needs_render(x)),
+        Value::Object(o) => {
+            unsafe_text(v).is_some() || o.iter().any(|(k, x)| has_template_syntax(k) || needs_render(x))
+        }
         _ => false,
     }
 }
@@ -166,7 +168,10 @@ enum Slot {
     Source(Value),
     /// Being rendered: asking for it now is a loop.
     Resolving(Value),
-    Failed { source: Value, failure: Failure },
+    Failed {
+        source: Value,
+        failure: Failure,
+    },
 }
 
 #[derive(Debug)]
@@ -238,7 +243,12 @@ impl Object for Pending {
                     // Errors of the bindings this one uses are named, not
                     // described again.
                     let why = match e.detail() {
-                        Some(d) if e.kind() == ErrorKind::InvalidOperation && CHAIN_PREFIXES.iter().any(|p| d.starts_with(p)) => d.to_string(),
+                        Some(d)
+                            if e.kind() == ErrorKind::InvalidOperation
+                                && CHAIN_PREFIXES.iter().any(|p| d.starts_with(p)) =>
+                        {
+                            d.to_string()
+                        }
                         _ => super::describe(&e),
                     };
                     Failure::Error(format!("variable `{name}`: {why}"))
@@ -282,7 +292,11 @@ mod tests {
 
     fn run(vars: Value) -> (Map<String, Value>, Vec<Unresolved>) {
         let Value::Object(m) = vars else { panic!("object") };
-        let pending = m.iter().filter(|(_, v)| needs_render(v)).map(|(k, _)| k.clone()).collect();
+        let pending = m
+            .iter()
+            .filter(|(_, v)| needs_render(v))
+            .map(|(k, _)| k.clone())
+            .collect();
         resolve(&Templar::new(), m, pending, &minijinja::Value::UNDEFINED)
     }
 
@@ -290,6 +304,10 @@ mod tests {
     fn cycle_is_an_error() {
         let (_, un) = run(json!({"c": "{{ d }}", "d": "{{ c }}"}));
         assert_eq!(un.len(), 2);
-        assert!(un.iter().all(|u| matches!(&u.failure, Failure::Error(m) if m.contains("recursive loop"))), "{un:?}");
+        assert!(
+            un.iter()
+                .all(|u| matches!(&u.failure, Failure::Error(m) if m.contains("recursive loop"))),
+            "{un:?}"
+        );
     }
 }

@@ -34,6 +34,8 @@ const PLAYBOOK: &str = r#"
     via_stdout: "{{ out.stdout }}"
     via_slurp: "{{ slurped.content | b64decode }}"
     via_fact: "{{ ansible_hostname }}"
+    # A file fetched from a host earlier, read by a lookup.
+    via_lookup: "{{ lookup('file', 'fetched.txt') }}"
     lit_expr: !unsafe "@EXPR_UNSAFE@"
     lit_stmt: !unsafe "@STMT_UNSAFE@"
   tasks:
@@ -69,7 +71,7 @@ const PLAYBOOK: &str = r#"
 
     - name: show everything
       debug:
-        msg: "STDOUT=[{{ out.stdout }}] VIA=[{{ via_stdout }}] SLURP=[{{ via_slurp }}] FACT=[{{ via_fact }}] MODFACT=[{{ mod_fact }}] ADDED=[{{ hostvars['added-host'].from_host }}] COPIED=[{{ copied }}] UNSAFE=[{{ lit_expr }}|{{ lit_stmt }}] GV=[{{ gv_unsafe }}]"
+        msg: "STDOUT=[{{ out.stdout }}] VIA=[{{ via_stdout }}] SLURP=[{{ via_slurp }}] FACT=[{{ via_fact }}] MODFACT=[{{ mod_fact }}] ADDED=[{{ hostvars['added-host'].from_host }}] COPIED=[{{ copied }}] UNSAFE=[{{ lit_expr }}|{{ lit_stmt }}] GV=[{{ gv_unsafe }}] LOOKUP=[{{ via_lookup }}]"
 
     - name: every file name
       debug:
@@ -107,6 +109,7 @@ impl Project {
         };
         let root = dir.path();
         std::fs::write(root.join("site.yml"), fill(PLAYBOOK)).expect("playbook");
+        std::fs::write(root.join("fetched.txt"), expr_payload("lookup")).expect("fetched file");
         std::fs::create_dir_all(root.join("modules")).expect("modules dir");
         let module = root.join("modules/evil_facts");
         std::fs::write(&module, fill(EVIL_MODULE)).expect("module");
@@ -166,7 +169,11 @@ fn plant(hosts: &TestHosts) -> String {
         0,
         &format!("printf '%s' \"{}\" > /proc/sys/kernel/hostname", expr_payload("fact")),
     );
-    assert!(out.status.success(), "hostname: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "hostname: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     content
 }
 
@@ -179,7 +186,11 @@ fn host_data_and_unsafe_values_are_never_rendered_on_the_controller() {
 
     // rigger run --check: nothing may run; the literal text is shown.
     let (code, out, err) = p.rigger(&hosts, &["run", "site.yml", "--check"]);
-    assert_eq!(p.pwned(), Vec::<String>::new(), "a payload ran in --check\n{out}\n{err}");
+    assert_eq!(
+        p.pwned(),
+        Vec::<String>::new(),
+        "a payload ran in --check\n{out}\n{err}"
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     assert_literals(&out, &content);
     assert!(!root.join("rigger-test/result.txt").exists(), "--check wrote the file");
@@ -206,12 +217,21 @@ fn host_data_and_unsafe_values_are_never_rendered_on_the_controller() {
     std::fs::write(root.join("rigger-test/result.txt"), "old\n").expect("drift");
     let db = p.path().join("history.db").display().to_string();
     let (code, out, err) = p.rigger(&hosts, &["check", "site.yml", "--db", &db, "--format", "json"]);
-    assert_eq!(p.pwned(), Vec::<String>::new(), "a payload ran in rigger check\n{out}\n{err}");
+    assert_eq!(
+        p.pwned(),
+        Vec::<String>::new(),
+        "a payload ran in rigger check\n{out}\n{err}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}), exit {code}:\n{out}\n{err}"));
     let text = report.to_string();
     assert!(
-        text.contains(&serde_json::to_string(&content).expect("json").trim_matches('"').to_string()),
+        text.contains(
+            &serde_json::to_string(&content)
+                .expect("json")
+                .trim_matches('"')
+                .to_string()
+        ),
         "the drift report shows the literal content:\n{out}"
     );
     assert_eq!(
@@ -238,12 +258,19 @@ fn assert_literals(out: &str, content: &str) {
             format!("UNSAFE=[{}|{}]", expr_payload("unsafe"), stmt_payload("unsafe-stmt")),
         ),
         ("GV", format!("GV=[{}]", expr_payload("groupvars"))),
+        ("LOOKUP", format!("LOOKUP=[{}]", expr_payload("lookup"))),
         ("NAME find", format!("NAME=[{}]", expr_payload("find"))),
         ("NAME find-stmt", format!("NAME=[{}]", stmt_payload("find-stmt"))),
     ] {
-        assert!(out.contains(&json_text(&text)), "{what}: `{text}` not shown literally:\n{out}");
+        assert!(
+            out.contains(&json_text(&text)),
+            "{what}: `{text}` not shown literally:\n{out}"
+        );
     }
-    assert!(!out.contains("smuggled"), "a custom module's result added a host:\n{out}");
+    assert!(
+        !out.contains("smuggled"),
+        "a custom module's result added a host:\n{out}"
+    );
 }
 
 #[test]
@@ -266,11 +293,105 @@ fn self_referential_variables_are_a_located_error() {
         .current_dir(dir.path());
     let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(60));
     assert_eq!(code, 2, "a task failed: exit 2\n{out}\n{err}");
-    assert!(out.contains("\"msg\": \"fine\""), "an unrelated variable still works:\n{out}");
+    assert!(
+        out.contains("\"msg\": \"fine\""),
+        "an unrelated variable still works:\n{out}"
+    );
     assert!(
         out.contains("site.yml:9:7") && out.contains("recursive loop detected in template"),
         "the error names the task's location and the loop:\n{out}"
     );
-    assert!(out.contains("variable `a`") && out.contains("variable `b`"), "the chain is named:\n{out}");
-    assert!(!out.contains("\"msg\": \"{{ b }}\"") && !out.contains("x{{ a }}\""), "no literal template text:\n{out}");
+    assert!(
+        out.contains("variable `a`") && out.contains("variable `b`"),
+        "the chain is named:\n{out}"
+    );
+    assert!(
+        !out.contains("\"msg\": \"{{ b }}\"") && !out.contains("x{{ a }}\""),
+        "no literal template text:\n{out}"
+    );
+}
+
+/// Until vault is supported, a vaulted value, a vaulted vars file or source
+/// file, and any other unknown YAML tag are located errors, never silently
+/// the ciphertext (or the tagged text) as the value.
+#[test]
+fn vaulted_values_and_files_and_unknown_tags_fail_loudly() {
+    let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
+    let dir = tempfile::Builder::new()
+        .prefix("unsafe-data-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir");
+    let vaulted = "$ANSIBLE_VAULT;1.1;AES256\n61626364656630313233343536373839\n";
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
+    write(
+        "inline.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  vars:\n    db_password: !vault |\n      {}\n  tasks:\n    - debug: msg=hi\n",
+            vaulted.trim_end().replace('\n', "\n      ")
+        ),
+    );
+    write(
+        "tag.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: !secret 'x'\n",
+    );
+    write("secrets.yml", vaulted);
+    write(
+        "varsfile.yml",
+        "- hosts: all\n  gather_facts: false\n  vars_files:\n    - secrets.yml\n  tasks:\n    - debug: msg=hi\n",
+    );
+    std::fs::create_dir_all(dir.path().join("files")).expect("files");
+    write("files/app.key", vaulted);
+    write(
+        "copy.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy: src=app.key dest=/srv/rigger-test/app.key\n      ignore_errors: true\n    - copy: src=app.key dest=/srv/rigger-test/app.key.vault decrypt=false\n",
+    );
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(rigger_bin());
+        cmd.args(args)
+            .arg("-i")
+            .arg(hosts.inventory())
+            .arg("--known-hosts")
+            .arg(hosts.known_hosts())
+            .current_dir(dir.path());
+        rigger_cmd(cmd, Duration::from_secs(60))
+    };
+    for extra in [&["--syntax-check"][..], &[][..]] {
+        let (code, out, err) = run(&[&["run", "inline.yml"][..], extra].concat());
+        assert_ne!(code, 0, "{out}\n{err}");
+        assert!(
+            err.contains("inline.yml:4:18") && err.contains("ansible-vault"),
+            "located, says vault is unsupported:\n{out}\n{err}"
+        );
+        assert!(!out.contains("TASK"), "nothing ran:\n{out}");
+        let (code, out, err) = run(&[&["run", "tag.yml"][..], extra].concat());
+        assert_ne!(code, 0, "{out}\n{err}");
+        assert!(
+            err.contains("tag.yml:5:14") && err.contains("unsupported YAML tag !secret"),
+            "{out}\n{err}"
+        );
+    }
+    let (code, out, err) = run(&["run", "varsfile.yml"]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(
+        format!("{out}{err}").contains("secrets.yml:1:1")
+            && format!("{out}{err}").contains("encrypted with ansible-vault"),
+        "{out}\n{err}"
+    );
+    let root = hosts.root_dir(0).expect("isolated");
+    std::fs::create_dir_all(root.join("rigger-test")).expect("mkdir");
+    let (code, out, err) = run(&["run", "copy.yml"]);
+    assert_eq!(code, 0, "the first copy fails, ignored:\n{out}\n{err}");
+    assert!(
+        out.contains("encrypted with ansible-vault") && out.contains("ignored=1"),
+        "{out}\n{err}"
+    );
+    let root = hosts.root_dir(0).expect("isolated");
+    assert!(
+        !root.join("rigger-test/app.key").exists(),
+        "the ciphertext was installed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("rigger-test/app.key.vault")).expect("decrypt=false copies"),
+        vaulted
+    );
 }

@@ -13,8 +13,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::args::{de_bool, de_opt_int, de_opt_string, truthy};
-use super::{ControllerEffect, 
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc,
+use super::{
+    parse_params, ControllerEffect, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc,
+    Registry, ReturnDoc,
 };
 
 pub fn register(r: &mut Registry) {
@@ -476,7 +477,11 @@ impl Module for AddHost {
         let groups = groups.iter().filter_map(|g| g.as_str().map(str::to_string)).collect();
         Ok(ModuleOutcome::changed(true)
             .with("add_host", Value::Object(spec))
-            .with_effect(ControllerEffect::AddHost { name, groups, vars: args }))
+            .with_effect(ControllerEffect::AddHost {
+                name,
+                groups,
+                vars: args,
+            }))
     }
 }
 
