@@ -78,6 +78,12 @@ const PLAYBOOK: &str = r#"
         msg: "NAME=[{{ item.path | basename }}]"
       loop: "{{ found.files }}"
 
+    - name: every file name, through an include
+      include_tasks: show_name.yml
+      loop: "{{ found.files }}"
+      loop_control:
+        loop_var: entry
+
     - name: write what came through
       copy:
         dest: /srv/rigger-test/result.txt
@@ -110,6 +116,11 @@ impl Project {
         let root = dir.path();
         std::fs::write(root.join("site.yml"), fill(PLAYBOOK)).expect("playbook");
         std::fs::write(root.join("fetched.txt"), expr_payload("lookup")).expect("fetched file");
+        std::fs::write(
+            root.join("show_name.yml"),
+            "- debug:\n    msg: \"INCLUDED=[{{ entry.path | basename }}]\"\n",
+        )
+        .expect("included tasks");
         std::fs::create_dir_all(root.join("modules")).expect("modules dir");
         let module = root.join("modules/evil_facts");
         std::fs::write(&module, fill(EVIL_MODULE)).expect("module");
@@ -261,6 +272,11 @@ fn assert_literals(out: &str, content: &str) {
         ("LOOKUP", format!("LOOKUP=[{}]", expr_payload("lookup"))),
         ("NAME find", format!("NAME=[{}]", expr_payload("find"))),
         ("NAME find-stmt", format!("NAME=[{}]", stmt_payload("find-stmt"))),
+        ("INCLUDED find", format!("INCLUDED=[{}]", expr_payload("find"))),
+        (
+            "INCLUDED find-stmt",
+            format!("INCLUDED=[{}]", stmt_payload("find-stmt")),
+        ),
     ] {
         assert!(
             out.contains(&json_text(&text)),
