@@ -317,6 +317,15 @@ fn parse_jump(spec: &str, base: &SshTarget) -> SshTarget {
 /// `ansible_ssh_*`, `ansible_become*`, ...): what [`ConnPool::get`] and the
 /// runner's `become_for` read.
 pub fn connection_vars(vars: &Map<String, Value>) -> Map<String, Value> {
+    vars.iter()
+        .filter(|(k, _)| is_connection_var(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Whether `name` is a connection or become variable (`ansible_host`,
+/// `ansible_become_password`, ...).
+pub fn is_connection_var(name: &str) -> bool {
     const KEYS: &[&str] = &[
         "connection",
         "host",
@@ -329,13 +338,8 @@ pub fn connection_vars(vars: &Map<String, Value>) -> Map<String, Value> {
         "pipelining",
         "timeout",
     ];
-    vars.iter()
-        .filter(|(k, _)| {
-            k.strip_prefix("ansible_")
-                .is_some_and(|rest| KEYS.iter().any(|p| rest.starts_with(p)))
-        })
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+    name.strip_prefix("ansible_")
+        .is_some_and(|rest| KEYS.iter().any(|p| rest.starts_with(p)))
 }
 
 pub fn var_str(vars: &Map<String, Value>, key: &str) -> Option<String> {

@@ -130,8 +130,10 @@ impl RunSummary {
 struct HostState {
     /// Gathered facts: data from the host, never rendered (see [`super::vars`]).
     facts: Map<String, Value>,
-    /// set_fact values, facts that modules returned and registered results:
-    /// data, never rendered.
+    /// Facts that modules returned (`ansible_facts` of a result), without
+    /// connection, become and magic variables: data at facts precedence.
+    module_facts: Map<String, Value>,
+    /// set_fact values and registered results: data, never rendered.
     set_facts: Map<String, Value>,
     /// Variables from files through `include_vars`: template source.
     include_vars: Map<String, Value>,
@@ -757,17 +759,29 @@ impl Runner {
         }
         let mut b = VarsBuilder::new();
         b.source(&inv.host_vars(host));
+        b.data(&inv.host_runtime_vars(host));
+        let group_names = inv.group_names(host);
+        let groups = mj(&inv.groups_map());
         drop(inv);
         self.with_host(host, |s| {
-            add_facts(&mut b, &s.facts);
+            add_facts(&mut b, &s.facts, &s.module_facts);
             b.source(&s.include_vars);
             b.data(&s.set_facts);
         });
         b.data_one("inventory_hostname".into(), Value::String(host.to_string()));
+        b.data_one(
+            "inventory_hostname_short".into(),
+            Value::String(host.split('.').next().unwrap_or(host).to_string()),
+        );
+        b.data_one(
+            "group_names".into(),
+            Value::Array(group_names.into_iter().map(Value::String).collect()),
+        );
         b.source(&self.opts.extra_vars);
-        // Rendered in the host's own variables, without `hostvars` (which
-        // could lead back here) or the play's magic variables.
-        Some(b.resolve(&self.templar, &minijinja::Value::UNDEFINED).map().clone())
+        // Rendered in the host's own variables and `groups`, without
+        // `hostvars` (which could lead back here) or the play's host lists.
+        let overlay = minijinja::context! { groups => groups };
+        Some(b.resolve(&self.templar, &overlay).map().clone())
     }
 }
 
@@ -776,15 +790,54 @@ fn mj<T: serde::Serialize>(v: &T) -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(v))
 }
 
-/// Facts as variables (`ansible_facts` and each as `ansible_NAME`): data.
-fn add_facts(b: &mut VarsBuilder, facts: &Map<String, Value>) {
-    if facts.is_empty() {
+/// Facts as variables, all data: gathered facts as `ansible_facts` and each
+/// as `ansible_NAME`; facts that modules returned under their own names
+/// (and in `ansible_facts`).
+fn add_facts(b: &mut VarsBuilder, facts: &Map<String, Value>, module_facts: &Map<String, Value>) {
+    if facts.is_empty() && module_facts.is_empty() {
         return;
     }
-    b.data_one("ansible_facts".into(), Value::Object(facts.clone()));
+    let mut all = facts.clone();
+    all.extend(module_facts.iter().map(|(k, v)| (k.clone(), v.clone())));
+    b.data_one("ansible_facts".into(), Value::Object(all));
     for (k, v) in facts {
         b.data_one(format!("ansible_{k}"), v.clone());
     }
+    b.data(module_facts);
+}
+
+/// Ansible's `clean_facts`: facts a module returns cannot set connection or
+/// become variables, nor the engine's magic variables.
+fn clean_facts(facts: &Map<String, Value>) -> Map<String, Value> {
+    const MAGIC: &[&str] = &[
+        "inventory_hostname",
+        "inventory_hostname_short",
+        "inventory_dir",
+        "inventory_file",
+        "group_names",
+        "groups",
+        "hostvars",
+        "vars",
+        "omit",
+        "playbook_dir",
+        "play_hosts",
+        "role_name",
+        "role_path",
+        "environment",
+    ];
+    facts
+        .iter()
+        .filter(|(k, _)| {
+            !super::conn_pool::is_connection_var(k)
+                && !k.ends_with("_interpreter")
+                && !k.starts_with("ansible_play")
+                && !k.starts_with("ansible_check_mode")
+                && !k.starts_with("ansible_diff_mode")
+                && !MAGIC.contains(&k.as_str())
+                && !k.starts_with(crate::template::SEARCH_PATHS_VAR)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Split hosts into `serial` batches (the last size repeats).
@@ -1395,6 +1448,7 @@ impl Walker {
                 "end_host" | "end_batch" => return Flow::EndHost,
                 "clear_facts" => self.runner.with_host(&self.host, |s| {
                     s.facts.clear();
+                    s.module_facts.clear();
                 }),
                 "clear_host_errors" => self.runner.with_host(&self.host, |s| s.failed = false),
                 _ => {}
@@ -1486,9 +1540,10 @@ impl Walker {
         }
         let inv = r.inv();
         m.source(&inv.host_vars(&self.host));
+        m.data(&inv.host_runtime_vars(&self.host));
         let group_names = inv.group_names(&self.host);
         drop(inv);
-        r.with_host(&self.host, |s| add_facts(&mut m, &s.facts));
+        r.with_host(&self.host, |s| add_facts(&mut m, &s.facts, &s.module_facts));
         m.source(&self.pctx.vars);
         for role in &roles {
             m.source(&role.vars);
@@ -1942,7 +1997,7 @@ impl Walker {
             return fail(format!("unknown module `{}`", t.action));
         };
         let doc = module.doc();
-        let args = match self.runner.templar.render_value(&t.args.to_json(), &ctx, &t.loc) {
+        let args = match render_args(&self.runner.templar, doc, t.args.to_json(), &ctx, &t.loc) {
             Ok(Value::Object(m)) => strip_omit(m),
             Ok(_) => return fail("module arguments must be a mapping".into()),
             Err(e) => return fail(e.to_string()),
@@ -2236,26 +2291,24 @@ impl Walker {
                     self.runner.with_host(&self.host, |s| s.include_vars.extend(vars));
                     None
                 }
+                Some(ControllerEffect::SetFacts(vars)) => {
+                    self.runner.with_host(&self.host, |s| s.set_facts.extend(vars));
+                    None
+                }
                 effect => {
                     if let Some(Value::Object(facts)) = r.get("ansible_facts") {
-                        let facts = facts.clone();
-                        self.runner.with_host(&self.host, |s| s.set_facts.extend(facts));
+                        let facts = clean_facts(facts);
+                        self.runner.with_host(&self.host, |s| s.module_facts.extend(facts));
                     }
                     match effect {
-                        // The inventory holds template source: the rendered
-                        // values are kept as text that is never rendered.
                         Some(ControllerEffect::AddHost { name, groups, vars }) => {
-                            let vars = vars
-                                .into_iter()
-                                .map(|(k, v)| (k, crate::template::resolve::mark_unsafe(v)))
-                                .collect();
                             self.runner.change_inv(|inv| inv.add_host(&name, &groups, vars)).err()
                         }
                         Some(ControllerEffect::JoinGroup(group)) => self
                             .runner
                             .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
                             .err(),
-                        Some(ControllerEffect::IncludeVars(_)) | None => None,
+                        _ => None,
                     }
                 }
             };
@@ -2319,6 +2372,36 @@ fn value_u64(v: &Value, ctx: &minijinja::Value, templar: &Templar, loc: &Loc) ->
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
+    }
+}
+
+/// Renders a task's arguments, except the options the module evaluates as
+/// expressions itself ([`modules::OptKind::Expr`]): a value rendered into
+/// those could come from a host and would be evaluated as code.
+fn render_args(
+    templar: &Templar,
+    doc: &modules::ModuleDoc,
+    raw: Value,
+    ctx: &minijinja::Value,
+    loc: &Loc,
+) -> Result<Value, LocError> {
+    let Value::Object(mut m) = raw else {
+        return templar.render_value(&raw, ctx, loc);
+    };
+    let mut exprs = Map::new();
+    for o in doc.options.iter().filter(|o| o.kind == modules::OptKind::Expr) {
+        for name in std::iter::once(o.name).chain(o.aliases.iter().copied()) {
+            if let Some(v) = m.remove(name) {
+                exprs.insert(name.to_string(), v);
+            }
+        }
+    }
+    match templar.render_value(&Value::Object(m), ctx, loc)? {
+        Value::Object(mut rendered) => {
+            rendered.extend(exprs);
+            Ok(Value::Object(rendered))
+        }
+        other => Ok(other),
     }
 }
 

@@ -40,6 +40,10 @@ pub struct Host {
     pub name: String,
     /// Variables set on the host itself in an inventory source (not host_vars/).
     pub vars: Map<String, Value>,
+    /// Variables `add_host` set during a run: rendered values (data, which
+    /// may come from a host), never rendered again; above every other layer
+    /// of the host.
+    pub runtime_vars: Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -317,6 +321,12 @@ impl Inventory {
         out
     }
 
+    /// The variables `add_host` gave `host` during the run (data, see
+    /// [`Host::runtime_vars`]).
+    pub fn host_runtime_vars(&self, host: &str) -> Map<String, Value> {
+        self.hosts.get(host).map(|h| h.runtime_vars.clone()).unwrap_or_default()
+    }
+
     /// Every variable map as written in the sources (hosts, groups, and the
     /// `host_vars/`/`group_vars/` layers), unmerged: for finding secret values.
     pub fn raw_var_maps(&self) -> impl Iterator<Item = &Map<String, Value>> {
@@ -384,8 +394,8 @@ impl Inventory {
         for g in groups {
             self.add_host_to(name, Some(g));
         }
-        for (k, v) in vars {
-            self.set_host_var(name, &k, v);
+        if let Some(h) = self.hosts.get_mut(name) {
+            h.runtime_vars.extend(vars);
         }
         self.reconcile();
         let hosts: Vec<String> = if new_host { vec![name.to_string()] } else { vec![] };
@@ -410,6 +420,7 @@ impl Inventory {
                 Host {
                     name: name.to_string(),
                     vars: Map::new(),
+                    runtime_vars: Map::new(),
                 },
             );
         }

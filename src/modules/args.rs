@@ -132,7 +132,7 @@ fn check_kind(doc: &ModuleDoc, name: &str, kind: OptKind, choices: &[&str], v: &
                 .with_hint("use an octal string like '0644' or a symbolic mode like 'u=rw,g=r,o=r'"))
             }
         },
-        OptKind::List | OptKind::Raw => {}
+        OptKind::List | OptKind::Raw | OptKind::Expr => {}
     }
     if !choices.is_empty() {
         if let Some(s) = v.scalar_string() {

@@ -389,7 +389,9 @@ impl Module for ExternalModule {
                 out.stderr_str().trim()
             ));
         }
-        m.retain(|k, _| !k.starts_with("_ansible_"));
+        // Keys starting with `_` are the engine's own (`_meta`,
+        // `_delegated_to`, ...): a module on a host cannot set them.
+        m.retain(|k, _| !k.starts_with('_'));
         o.ret = m;
         Ok(o)
     }

@@ -182,11 +182,16 @@ pub struct ModuleOutcome {
 /// What a controller-side module changes in the run besides its result.
 /// Only rigger's own modules set one: no key of a result (which a module
 /// running on a host controls) has an effect on the controller, except
-/// `ansible_facts`, which become variables as data (never rendered).
+/// `ansible_facts`, which become facts (data, never rendered, at facts
+/// precedence, without connection and become variables), and the internal
+/// `_` keys that only rigger's own modules can return (a custom module's are
+/// dropped, see `external`).
 #[derive(Debug, Clone)]
 pub enum ControllerEffect {
     /// `include_vars`: variables from files on the controller (template source).
     IncludeVars(Map<String, Value>),
+    /// `set_fact`: variables at set_fact precedence (rendered values: data).
+    SetFacts(Map<String, Value>),
     /// `add_host`: a host for the following plays, with its variables
     /// (rendered values: data).
     AddHost {
@@ -319,6 +324,10 @@ pub enum OptKind {
     Mode,
     /// Anything (validated by the module at run time).
     Raw,
+    /// A Jinja expression the module evaluates itself (`debug`'s `var`,
+    /// `assert`'s `that`): the engine passes it unrendered, so that a value
+    /// rendered into it (which may come from a host) is never evaluated.
+    Expr,
 }
 
 impl OptKind {
@@ -333,6 +342,7 @@ impl OptKind {
             OptKind::Path => "path",
             OptKind::Mode => "mode",
             OptKind::Raw => "raw",
+            OptKind::Expr => "expr",
         }
     }
 }

@@ -35,24 +35,6 @@ pub fn unsafe_text(v: &Value) -> Option<&str> {
     }
 }
 
-/// `v` as text that is never rendered: every string in it that holds
-/// template syntax is made `!unsafe` (other strings render to themselves
-/// anyway). For data that must live in a store of template source, such as
-/// the inventory (`add_host`'s variables).
-pub fn mark_unsafe(v: Value) -> Value {
-    match v {
-        Value::String(s) if has_template_syntax(&s) => {
-            let mut o = Map::with_capacity(1);
-            o.insert(UNSAFE_KEY.to_string(), Value::String(s));
-            Value::Object(o)
-        }
-        Value::Array(a) => Value::Array(a.into_iter().map(mark_unsafe).collect()),
-        Value::Object(o) if unsafe_text(&Value::Object(o.clone())).is_some() => Value::Object(o),
-        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, mark_unsafe(v))).collect()),
-        other => other,
-    }
-}
-
 /// Whether `s` holds template syntax (`{{`, `{%` or `{#`).
 pub fn has_template_syntax(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")

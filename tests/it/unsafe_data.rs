@@ -38,6 +38,7 @@ const PLAYBOOK: &str = r#"
     via_lookup: "{{ lookup('file', 'fetched.txt') }}"
     lit_expr: !unsafe "@EXPR_UNSAFE@"
     lit_stmt: !unsafe "@STMT_UNSAFE@"
+    report_file: from-play
   tasks:
     - name: command output
       shell: cat /srv/rigger-test/evil/content.txt
@@ -59,11 +60,30 @@ const PLAYBOOK: &str = r#"
       evil_facts:
       check_mode: false
 
+    - name: a JSON document on the host (its keys are data too)
+      shell: cat /srv/rigger-test/evil/doc.json
+      register: doc
+      check_mode: false
+      changed_when: false
+
     - name: a host added with host data
       add_host:
         name: added-host
         from_host: "{{ out.stdout }}"
+        doc: "{{ doc.stdout | from_json }}"
       changed_when: false
+
+    - name: a variable named by host data is shown only if it is a name
+      debug:
+        var: "{{ item }}"
+      loop: "{{ found.files | map(attribute='path') | map('basename') | list }}"
+      ignore_errors: true
+
+    - name: a conditional with host data inside is refused, not evaluated
+      assert:
+        that: "'{{ item }}' != 'x'"
+      loop: "{{ found.files | map(attribute='path') | map('basename') | list }}"
+      ignore_errors: true
 
     - name: a fact set from host data
       set_fact:
@@ -71,7 +91,7 @@ const PLAYBOOK: &str = r#"
 
     - name: show everything
       debug:
-        msg: "STDOUT=[{{ out.stdout }}] VIA=[{{ via_stdout }}] SLURP=[{{ via_slurp }}] FACT=[{{ via_fact }}] MODFACT=[{{ mod_fact }}] ADDED=[{{ hostvars['added-host'].from_host }}] COPIED=[{{ copied }}] UNSAFE=[{{ lit_expr }}|{{ lit_stmt }}] GV=[{{ gv_unsafe }}] LOOKUP=[{{ via_lookup }}]"
+        msg: "STDOUT=[{{ out.stdout }}] VIA=[{{ via_stdout }}] SLURP=[{{ via_slurp }}] FACT=[{{ via_fact }}] MODFACT=[{{ mod_fact }}] ADDED=[{{ hostvars['added-host'].from_host }}] DOCKEYS=[{{ hostvars['added-host'].doc.keys() | list | join(',') }}] REPORT=[{{ report_file }}] COPIED=[{{ copied }}] UNSAFE=[{{ lit_expr }}|{{ lit_stmt }}] GV=[{{ gv_unsafe }}] LOOKUP=[{{ via_lookup }}]"
 
     - name: every file name
       debug:
@@ -94,7 +114,7 @@ const PLAYBOOK: &str = r#"
 /// and claiming controller effects that only rigger's own modules have.
 const EVIL_MODULE: &str = r#"#!/bin/sh
 cat <<'EOF'
-{"changed": false, "ansible_facts": {"mod_fact": "@EXPR_MOD@"}, "_include_vars": true, "add_host": {"host_name": "smuggled", "groups": [], "host_vars": {}}}
+{"changed": false, "ansible_facts": {"mod_fact": "@EXPR_MOD@", "report_file": "from-module", "ansible_connection": "local"}, "_include_vars": true, "_meta": "end_play", "_delegated_to": "smuggled", "add_host": {"host_name": "smuggled", "groups": [], "host_vars": {}}}
 EOF
 "#;
 
@@ -173,6 +193,8 @@ fn plant(hosts: &TestHosts) -> String {
         std::fs::write(evil.join("names").join(name), format!("{i}\n")).expect("evil name");
     }
     let content = format!("{} {}", expr_payload("stdout"), stmt_payload("stdout-stmt"));
+    let doc = serde_json::json!({ expr_payload("jsonkey"): 1 });
+    std::fs::write(evil.join("doc.json"), doc.to_string()).expect("evil json");
     std::fs::write(evil.join("content.txt"), &content).expect("evil content");
     // The host's own UTS namespace: its name becomes ansible_hostname.
     // (hostname(1) refuses such a name; the kernel takes it.)
@@ -263,6 +285,11 @@ fn assert_literals(out: &str, content: &str) {
         ("FACT", format!("FACT=[{}]", expr_payload("fact"))),
         ("MODFACT", format!("MODFACT=[{}]", expr_payload("modfact"))),
         ("ADDED", format!("ADDED=[{content}]")),
+        ("DOCKEYS", format!("DOCKEYS=[{}]", expr_payload("jsonkey"))),
+        // Facts a module returns are below play variables, as in Ansible.
+        ("REPORT", "REPORT=[from-play]".to_string()),
+        ("debug var", "is not a variable name".to_string()),
+        ("assert that", "has a template inside".to_string()),
         ("COPIED", format!("COPIED=[{content}]")),
         (
             "UNSAFE",

@@ -55,7 +55,11 @@ static DEBUG_DOC: ModuleDoc = doc!(
     ctl = true,
     opts = &[
         OptionDoc::new("msg", OptKind::Raw, "The message to print.").default("Hello world!"),
-        OptionDoc::new("var", OptKind::Str, "A variable name or expression to print (no braces)."),
+        OptionDoc::new(
+            "var",
+            OptKind::Expr,
+            "A variable name or expression to print (no braces). `{{ item }}` names the variable by a value, which must then be a variable name.",
+        ),
         OptionDoc::new("verbosity", OptKind::Int, "Print only at this -v level or above.").default("0"),
     ],
     ex = "- debug:\n    msg: \"{{ inventory_hostname }} runs {{ ansible_facts.distribution }}\"\n- debug:\n    var: result.stdout_lines\n",
@@ -88,6 +92,23 @@ impl Module for Debug {
         }
         let mut out = ModuleOutcome::ok();
         if let Some(var) = p.var {
+            // `var` comes unrendered (OptKind::Expr). `var: "{{ item }}"`
+            // names the variable to show by a value, which may come from a
+            // host: it must be a variable name, never an expression.
+            let var = if crate::template::resolve::has_template_syntax(&var) {
+                let name = ctx
+                    .templar
+                    .render_string(&var, ctx.vars, ctx.loc)
+                    .map_err(|e| ModuleError::Failed(e.msg))?;
+                if !is_variable_path(&name) {
+                    return Err(ModuleError::Failed(format!(
+                        "debug: `var` rendered to `{name}`, which is not a variable name (a rendered value is never evaluated as an expression)"
+                    )));
+                }
+                name
+            } else {
+                var
+            };
             let v = match ctx.templar.eval(&var, ctx.vars, ctx.loc) {
                 Ok(v) => v,
                 Err(_) => Value::String("VARIABLE IS NOT DEFINED!".into()),
@@ -103,6 +124,20 @@ impl Module for Debug {
     }
 }
 
+/// `name`, `name.attr`, `name['key']`, `name[0]`: a variable or a path
+/// into one, and nothing an expression could do more.
+fn is_variable_path(s: &str) -> bool {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        regex::Regex::new(
+            r#"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\]|\['[^'\\]*'\]|\["[^"\\]*"\])*$"#,
+        )
+        .ok()
+    })
+    .as_ref()
+    .is_some_and(|re| re.is_match(s))
+}
+
 static ASSERT_DOC: ModuleDoc = doc!(
     "assert",
     "Fail unless expressions are true",
@@ -110,7 +145,12 @@ static ASSERT_DOC: ModuleDoc = doc!(
     free = false,
     ctl = true,
     opts = &[
-        OptionDoc::new("that", OptKind::Raw, "An expression or a list of expressions (no braces).").required(),
+        OptionDoc::new(
+            "that",
+            OptKind::Expr,
+            "An expression or a list of expressions (no braces; `{{ x }}` alone is read as `x`). Not rendered first: a conditional with a template inside (`\"'{{ x }}' == 'y'\"`) is refused, since the rendered text (which may come from a host) would be evaluated as code.",
+        )
+        .required(),
         OptionDoc::new("fail_msg", OptKind::Raw, "Message when an assertion fails.").aliases(&["msg"]),
         OptionDoc::new("success_msg", OptKind::Raw, "Message when all pass.").default("All assertions passed"),
         OptionDoc::new("quiet", OptKind::Bool, "Less output.").default("no"),
@@ -145,10 +185,22 @@ impl Module for Assert {
         for e in exprs {
             let ok = match &e {
                 Value::String(s) => {
-                    let s = s.trim();
-                    let s = s.strip_prefix("{{").and_then(|x| x.strip_suffix("}}")).unwrap_or(s);
+                    // Unrendered (OptKind::Expr): `{{ x }}` alone is `x`.
+                    // A template inside an expression would have its
+                    // rendered text (which may come from a host) evaluated.
+                    let inner = s.trim();
+                    let inner = inner
+                        .strip_prefix("{{")
+                        .and_then(|x| x.strip_suffix("}}"))
+                        .filter(|x| !crate::template::resolve::has_template_syntax(x))
+                        .unwrap_or(inner);
+                    if crate::template::resolve::has_template_syntax(inner) {
+                        return Err(ModuleError::Failed(format!(
+                            "assert: the conditional `{s}` has a template inside; write it as an expression without {{{{ }}}} (e.g. `x == 'y'` instead of `'{{{{ x }}}}' == 'y'`): rigger never evaluates rendered text as code"
+                        )));
+                    }
                     ctx.templar
-                        .eval_bool(s, ctx.vars, ctx.loc)
+                        .eval_bool(inner, ctx.vars, ctx.loc)
                         .map_err(|e| ModuleError::Failed(e.msg))?
                 }
                 other => truthy(other),
@@ -243,7 +295,9 @@ impl Module for SetFact {
                 )));
             }
         }
-        Ok(ModuleOutcome::ok().with("ansible_facts", Value::Object(args)))
+        Ok(ModuleOutcome::ok()
+            .with("ansible_facts", Value::Object(args.clone()))
+            .with_effect(ControllerEffect::SetFacts(args)))
     }
 }
 
