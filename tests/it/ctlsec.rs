@@ -8,16 +8,16 @@
 //! one (an older build, to see these tests fail on it).
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{procs, run_with_timeout, RunOutput, TestHosts};
+use crate::watch::Watch;
 
 fn bin() -> PathBuf {
     std::env::var_os("CTLSEC_RIGGER_BIN")
@@ -166,15 +166,9 @@ fn check_history_lock_log_and_watch_state_are_private_under_umask_022() {
     assert_eq!(mode(&d.join("old")), 0o755);
 
     // rigger watch's state file.
-    let cfg = d.join("watch.yml");
-    fs::write(
-        &cfg,
-        "interval: 1s\nrules:\n  - alert: Procs\n    metric: processes\n    threshold: \"> 100000000\"\n\
-         receivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/'}\n",
-    )
-    .unwrap();
+    let c = watch_config(d);
     let state = d.join("watch-state/sub/watch.db");
-    let (c, s) = (cfg.display().to_string(), state.display().to_string());
+    let s = state.display().to_string();
     let out = run(
         &[
             "watch",
@@ -400,59 +394,8 @@ fn debug_roundtrips_hides_no_log_commands_and_masks_secrets() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim_end(), "Tok3n-of-a-no_log-task");
 }
 
-struct Watch {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-impl Watch {
-    fn start(mut cmd: Command) -> Watch {
-        procs::become_subreaper();
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let o = out.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut o = o.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            });
-        }
-        Watch { child, out }
-    }
-
-    fn wait_log(&mut self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let log = self.out.lock().unwrap().clone();
-            if log.contains(what) {
-                return log;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("rigger watch ended ({status}) before logging {what:?}:\n{log}");
-            }
-            assert!(Instant::now() < deadline, "rigger watch did not log {what:?}:\n{log}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// How long a `rigger watch` may take to log what a test waits for.
+const WAIT: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -488,16 +431,21 @@ fn watch_listen_is_loopback_by_default_and_needs_the_bearer_token() {
     let token_file = w.path().join("token");
     fs::write(&token_file, "Zq8-listen-token-71\n").unwrap();
     fs::set_permissions(&token_file, fs::Permissions::from_mode(0o600)).unwrap();
+    let watch_on = |listen: &str| {
+        let mut cmd = Command::new(bin());
+        cmd.args(["watch", "-c", &cfg, "-i"])
+            .arg(hosts.inventory())
+            .arg("--known-hosts")
+            .arg(hosts.known_hosts())
+            .args(["--listen", listen]);
+        cmd
+    };
     let port = free_port();
-    let mut cmd = Command::new(bin());
-    cmd.args(["watch", "-c", &cfg, "-i"])
-        .arg(hosts.inventory())
-        .arg("--known-hosts")
-        .arg(hosts.known_hosts())
-        .args(["--listen", &port.to_string(), "--listen-token-file"])
-        .arg(&token_file);
-    let mut watch = Watch::start(cmd);
-    let log = watch.wait_log("status endpoint on");
+    let mut cmd = watch_on(&port.to_string());
+    cmd.arg("--listen-token-file").arg(&token_file);
+    let watch = Watch::spawn(cmd);
+    watch.wait_log("status endpoint on", WAIT);
+    let log = watch.log();
     assert!(
         log.contains(&format!("status endpoint on http://127.0.0.1:{port}/")),
         "a bare port listens on 127.0.0.1:\n{log}"
@@ -527,15 +475,10 @@ fn watch_listen_is_loopback_by_default_and_needs_the_bearer_token() {
     // The token from the environment works the same.
     drop(watch);
     let port = free_port();
-    let mut cmd = Command::new(bin());
-    cmd.args(["watch", "-c", &cfg, "-i"])
-        .arg(hosts.inventory())
-        .arg("--known-hosts")
-        .arg(hosts.known_hosts())
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("RIGGER_WATCH_TOKEN", "env-token-0042");
-    let mut watch = Watch::start(cmd);
-    watch.wait_log("bearer token required");
+    let mut cmd = watch_on(&format!("127.0.0.1:{port}"));
+    cmd.env("RIGGER_WATCH_TOKEN", "env-token-0042");
+    let watch = Watch::spawn(cmd);
+    watch.wait_log("bearer token required", WAIT);
     let r = http_get(("127.0.0.1", port), "/health", None).unwrap();
     assert!(r.starts_with("HTTP/1.1 401 "), "{r}");
     let r = http_get(("127.0.0.1", port), "/health", Some("Bearer env-token-0042")).unwrap();
@@ -552,8 +495,9 @@ fn watch_listen_on_every_address_without_a_token_warns() {
     cmd.args(["--net", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
         .arg(bin())
         .args(["watch", "-c", &cfg, "-i", "nohost.invalid,", "--listen", "0.0.0.0:9464"]);
-    let mut watch = Watch::start(cmd);
-    let log = watch.wait_log("[WARNING]");
+    let watch = Watch::spawn(cmd);
+    watch.wait_log("[WARNING]", WAIT);
+    let log = watch.log();
     assert!(
         log.contains("[WARNING]: --listen 0.0.0.0:9464: /health, /alerts and /metrics are open to anyone"),
         "{log}"
