@@ -962,3 +962,17 @@ fn exposition(st: &Store) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_port_listens_on_loopback_only() {
+        assert_eq!(listen_address("9464"), "127.0.0.1:9464");
+        assert_eq!(listen_address(":9464"), "127.0.0.1:9464");
+        assert_eq!(listen_address("0.0.0.0:9464"), "0.0.0.0:9464");
+        assert_eq!(listen_address("[::1]:9464"), "[::1]:9464");
+        assert_eq!(listen_address("localhost:9464"), "localhost:9464");
+    }
+}

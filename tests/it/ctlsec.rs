@@ -310,6 +310,20 @@ fn a_closed_stdout_or_stderr_ends_rigger_quietly_as_sigpipe_does() {
     let (status, _) = run_into_closed_pipe(&["doc", "no_such_module"], false, true);
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
 
+    // Another write error (a full disk under a redirection) is an error, not
+    // a complete answer and not a panic.
+    let out = Command::new(bin())
+        .args(["doc", "--list"])
+        .stdout(fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err,
+        "rigger: cannot write to stdout: No space left on device (os error 28)\n"
+    );
+
     // The shell pipeline itself: whatever the timing, no panic, and head's line.
     let out = Command::new("bash")
         .args(["-c", "\"$0\" doc --list | head -1; echo \"status=${PIPESTATUS[0]}\""])
