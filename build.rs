@@ -2,6 +2,8 @@
 //! scripts/symbol-order.sh, which writes link/hot-symbols.txt), and with
 //! packed relative relocations where the linker and C library take them.
 
+#![allow(clippy::disallowed_macros)] // tests and build scripts print with std's macros
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -85,12 +85,12 @@ fn become_password(t: &TargetArgs) -> Result<Option<String>, AppError> {
             "-K needs a terminal to ask for the password; set RIGGER_BECOME_PASSWORD or ansible_become_password instead".into(),
         ));
     }
-    eprint!("BECOME password: ");
+    stderr!("BECOME password: ");
     let _ = std::process::Command::new("stty").arg("-echo").status();
     let mut line = String::new();
     let r = std::io::stdin().read_line(&mut line);
     let _ = std::process::Command::new("stty").arg("echo").status();
-    eprintln!();
+    stderrln!();
     r.map_err(|e| AppError::Other(format!("cannot read the password: {e}")))?;
     Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()))
 }
@@ -204,7 +204,7 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     }
     if a.syntax_check {
         for b in &books {
-            println!("\nplaybook: {}", b.path.display());
+            stdoutln!("\nplaybook: {}", b.path.display());
         }
         return Ok(0);
     }
@@ -237,14 +237,14 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
 
 fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> Result<i32, AppError> {
     for b in books {
-        println!("\nplaybook: {}", b.path.display());
+        stdoutln!("\nplaybook: {}", b.path.display());
         for (i, play) in b.plays.iter().enumerate() {
             let mut hosts = inv.select(&play.hosts)?;
             if let Some(l) = &opts.limit {
                 let allowed = inv.select(l)?;
                 hosts.retain(|h| allowed.contains(h));
             }
-            println!(
+            stdoutln!(
                 "\n  play #{} ({}): {}\tTAGS: [{}]",
                 i + 1,
                 play.hosts,
@@ -252,21 +252,21 @@ fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> 
                 play.common.tags.join(", ")
             );
             if a.list_hosts {
-                println!("    pattern: ['{}']\n    hosts ({}):", play.hosts, hosts.len());
+                stdoutln!("    pattern: ['{}']\n    hosts ({}):", play.hosts, hosts.len());
                 for h in &hosts {
-                    println!("      {h}");
+                    stdoutln!("      {h}");
                 }
             }
             if a.list_tasks || a.list_tags {
                 let mut all_tags = std::collections::BTreeSet::new();
                 if a.list_tasks {
-                    println!("    tasks:");
+                    stdoutln!("    tasks:");
                 }
                 for section in &play.sections {
                     list_tasks(section, &play.common.tags, a.list_tasks, &mut all_tags);
                 }
                 if a.list_tags {
-                    println!(
+                    stdoutln!(
                         "      TASK TAGS: [{}]",
                         all_tags.into_iter().collect::<Vec<_>>().join(", ")
                     );
@@ -285,7 +285,7 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
                 tags.extend(t.common.tags.iter().cloned());
                 all.extend(tags.iter().cloned());
                 if print {
-                    println!("      {}\tTAGS: [{}]", t.display_name(), tags.join(", "));
+                    stdoutln!("      {}\tTAGS: [{}]", t.display_name(), tags.join(", "));
                 }
             }
             TaskNode::Block(b) => {
@@ -300,7 +300,7 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
                 tags.extend(inc.common.tags.iter().cloned());
                 all.extend(tags.iter().cloned());
                 if print {
-                    println!("      include {}\tTAGS: [{}]", inc.target, tags.join(", "));
+                    stdoutln!("      include {}\tTAGS: [{}]", inc.target, tags.join(", "));
                 }
             }
         }
@@ -316,9 +316,9 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         hosts.retain(|h| allowed.contains(h));
     }
     if a.list_hosts {
-        println!("  hosts ({}):", hosts.len());
+        stdoutln!("  hosts ({}):", hosts.len());
         for h in &hosts {
-            println!("    {h}");
+            stdoutln!("    {h}");
         }
         return Ok(0);
     }
@@ -412,14 +412,14 @@ fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
         if !inv.hosts.contains_key(h) {
             return Err(AppError::Usage(format!("host `{h}` is not in the inventory")));
         }
-        println!("{}", inv.host_json(h)?);
+        stdoutln!("{}", inv.host_json(h)?);
     } else if let Some(g) = &a.graph {
         if !inv.groups.contains_key(g) {
             return Err(AppError::Usage(format!("group `{g}` is not in the inventory")));
         }
-        print!("{}", inv.to_graph(Some(g), a.vars)?);
+        stdout!("{}", inv.to_graph(Some(g), a.vars)?);
     } else {
-        println!("{}", inv.to_list_json());
+        stdoutln!("{}", inv.to_list_json());
     }
     Ok(0)
 }
@@ -429,7 +429,7 @@ fn doc(a: DocArgs) -> Result<i32, AppError> {
     if a.list || a.module.is_none() {
         for name in reg.names() {
             if let Some(m) = reg.get(name) {
-                println!("{:<20} {}", name, m.doc().short);
+                stdoutln!("{:<20} {}", name, m.doc().short);
             }
         }
         return Ok(0);
@@ -445,7 +445,7 @@ fn doc(a: DocArgs) -> Result<i32, AppError> {
                 .unwrap_or_default();
             AppError::Usage(format!("unknown module `{name}`{hint}"))
         })?;
-    print!("{}", render_doc(m.doc()));
+    stdout!("{}", render_doc(m.doc()));
     Ok(0)
 }
 
@@ -518,7 +518,7 @@ pub const QUICKSTART_PLAYBOOK: &str = include_str!("../playbooks/quickstart.yml"
 
 async fn quickstart(a: QuickstartArgs, verbosity: u8) -> Result<i32, AppError> {
     if a.show {
-        print!("{QUICKSTART_PLAYBOOK}");
+        stdout!("{QUICKSTART_PLAYBOOK}");
         return Ok(0);
     }
     let dest = match a.dest {
@@ -548,12 +548,12 @@ async fn quickstart(a: QuickstartArgs, verbosity: u8) -> Result<i32, AppError> {
         return Ok(first.exit_code());
     }
     if a.output == OutputFormat::Text {
-        println!("\nSecond run: everything is already in place, so nothing should change.");
+        stdoutln!("\nSecond run: everything is already in place, so nothing should change.");
     }
     let second = Runner::new(opts, inv, out).run_playbook(&pb).await?;
     let changed: u32 = second.stats.values().map(|s| s.changed).sum();
     if a.output == OutputFormat::Text {
-        println!(
+        stdoutln!(
             "\nQuickstart managed {} (second run: changed={changed}).",
             dest.display()
         );

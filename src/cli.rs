@@ -229,9 +229,14 @@ pub struct WatchArgs {
     /// Collect one round, evaluate the rules, deliver, exit (2 when an alert fires).
     #[arg(long)]
     pub once: bool,
-    /// Serve /health, /alerts and /metrics on this address (e.g. 127.0.0.1:9464).
+    /// Serve /health, /alerts and /metrics on this address: PORT alone listens
+    /// on 127.0.0.1; another address (e.g. 0.0.0.0:9464) needs a token.
     #[arg(long)]
     pub listen: Option<String>,
+    /// File holding the bearer token that --listen requires (`Authorization:
+    /// Bearer TOKEN`); or set RIGGER_WATCH_TOKEN. Never on the command line.
+    #[arg(long = "listen-token-file")]
+    pub listen_token_file: Option<PathBuf>,
     /// Remote user.
     #[arg(short = 'u', long = "user", env = "ANSIBLE_REMOTE_USER")]
     pub user: Option<String>,

@@ -4,6 +4,10 @@
 //! keeps its location) → plan → execute (per-host tasks over one connection
 //! per host) → events → one renderer + recap + exit code.
 
+// First: its printing macros are used by every module below.
+#[macro_use]
+pub mod stdio;
+
 pub mod app;
 pub mod calendar;
 pub mod check;
@@ -15,6 +19,7 @@ pub mod inventory;
 pub mod modules;
 pub mod output;
 pub mod playbook;
+pub mod private_files;
 pub mod template;
 pub mod watch;
 pub mod yaml;

@@ -9,7 +9,12 @@ use rigger::exec::runner::INTERRUPTED;
 fn main() -> ExitCode {
     // An unexpected internal error is exit code 250, as ansible-playbook's.
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("rigger: internal error (please report it): {info}");
+        // A closed stdout/stderr met by a print rigger does not route through
+        // its own macros (a dependency's): end as `ls | head` ends `ls`.
+        if rigger::stdio::is_broken_pipe_panic(&info.to_string()) {
+            rigger::stdio::die_of_sigpipe();
+        }
+        rigger::stderrln!("rigger: internal error (please report it): {info}");
         std::process::exit(250);
     }));
     let cli = match Cli::try_parse() {
@@ -26,7 +31,7 @@ fn main() -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("rigger: cannot start the runtime: {e}");
+            rigger::stderrln!("rigger: cannot start the runtime: {e}");
             return ExitCode::from(250);
         }
     };
@@ -36,10 +41,10 @@ fn main() -> ExitCode {
         tokio::spawn(async {
             while tokio::signal::ctrl_c().await.is_ok() {
                 if INTERRUPTED.swap(true, Ordering::SeqCst) {
-                    eprintln!("\nrigger: interrupted twice, aborting");
+                    rigger::stderrln!("\nrigger: interrupted twice, aborting");
                     std::process::exit(130);
                 }
-                eprintln!("\nrigger: interrupted; letting running tasks finish (Ctrl-C again to abort)");
+                rigger::stderrln!("\nrigger: interrupted; letting running tasks finish (Ctrl-C again to abort)");
             }
         });
         match rigger::app::run(cli).await {
@@ -48,8 +53,8 @@ fn main() -> ExitCode {
                 // Located errors render as `error: file:line:col: ...` themselves;
                 // every other one gets the same `error:` lead.
                 match e {
-                    rigger::error::AppError::Input(_) => eprintln!("{e}"),
-                    _ => eprintln!("error: {e}"),
+                    rigger::error::AppError::Input(_) => rigger::stderrln!("{e}"),
+                    _ => rigger::stderrln!("error: {e}"),
                 }
                 e.exit_code()
             }

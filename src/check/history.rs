@@ -108,10 +108,10 @@ pub fn default_path() -> Result<PathBuf, AppError> {
 
 impl History {
     pub fn open(path: &Path) -> Result<History, AppError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| AppError::Other(format!("cannot create {}: {e}", dir.display())))?;
-        }
+        // 0600 before SQLite opens it: its -wal/-shm/-journal files take
+        // the database's mode (see private_files::prepare_sqlite).
+        crate::private_files::prepare_sqlite(path)
+            .map_err(|e| AppError::Other(format!("check history {}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
         let setup = || -> rusqlite::Result<()> {
             conn.busy_timeout(std::time::Duration::from_secs(30))?;

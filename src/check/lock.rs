@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,13 +41,11 @@ fn try_flock(f: &File) -> std::io::Result<bool> {
 /// Take the lock at `path`, waiting up to `timeout` (polling; the wait is async).
 pub async fn acquire(path: &Path, timeout: Duration) -> Result<LockResult, AppError> {
     let open = || {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| AppError::Other(format!("cannot open the lock file {}: {e}", path.display())))
+        crate::private_files::open(
+            path,
+            OpenOptions::new().read(true).write(true).create(true).truncate(false),
+        )
+        .map_err(|e| AppError::Other(format!("cannot open the lock file {}: {e}", path.display())))
     };
     let file = open()?;
     let deadline = Instant::now() + timeout;
@@ -54,8 +53,9 @@ pub async fn acquire(path: &Path, timeout: Duration) -> Result<LockResult, AppEr
         let got = try_flock(&file).map_err(|e| AppError::Other(format!("cannot lock {}: {e}", path.display())))?;
         if got {
             // Record who holds it, for the message of a waiting run.
+            // Through the locked file itself: the path is not opened again.
             let _ = file.set_len(0);
-            let _ = std::fs::write(path, format!("{}\n", std::process::id()));
+            let _ = file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0);
             return Ok(LockResult::Acquired(CheckLock {
                 _file: file,
                 path: path.to_path_buf(),

@@ -19,13 +19,18 @@ pub struct LogFile {
 /// Rotate `path` when it is larger than `max_size`, then open it for appending.
 pub fn open(path: &Path, max_size: u64) -> Result<LogFile, AppError> {
     let err = |e: std::io::Error| AppError::Other(format!("log file {}: {e}", path.display()));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    if std::fs::metadata(path).map(|m| m.len() > max_size).unwrap_or(false) {
+    // Private (0600 in a new 0700 directory): the task output holds diffs.
+    crate::private_files::create_parent(path).map_err(err)?;
+    if std::fs::metadata(path)
+        .map(|m| m.is_file() && m.len() > max_size)
+        .unwrap_or(false)
+    {
         rotate(path).map_err(err)?;
     }
-    let f = OpenOptions::new().create(true).append(true).open(path).map_err(err)?;
+    for n in 1..=KEEP {
+        crate::private_files::tighten(&numbered(path, n));
+    }
+    let f = crate::private_files::open(path, OpenOptions::new().create(true).append(true)).map_err(err)?;
     Ok(LogFile {
         inner: Arc::new(Mutex::new(f)),
     })

@@ -121,7 +121,7 @@ impl RunLog {
     /// Errors and warnings also go to stderr (cron mails it).
     fn warn(&self, msg: &str) {
         self.info(msg);
-        eprintln!("rigger check: {msg}");
+        stderrln!("rigger check: {msg}");
     }
 }
 
@@ -214,7 +214,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         .filter(|d| !d.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&lock_dir)
+    crate::private_files::create_dir(&lock_dir)
         .map_err(|e| AppError::Other(format!("cannot create {}: {e}", lock_dir.display())))?;
     let lock_path = lock_dir.join(format!("check-{key}.lock"));
     let _lock = match lock::acquire(&lock_path, Duration::from_secs(a.lock_timeout)).await? {
@@ -466,7 +466,7 @@ fn scheduled_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String], verbosi
 
 fn schedule_cmd(a: &CheckArgs, key: &str, pb_abs: &Path, inventory: &[String], verbosity: u8) -> Result<i32, AppError> {
     if a.smtp_password.is_some() && a.install {
-        eprintln!(
+        stderrln!(
             "rigger check: warning: the SMTP password is not written to the schedule; put it in rigger.toml [check.smtp]"
         );
     }
@@ -487,9 +487,9 @@ fn schedule_cmd(a: &CheckArgs, key: &str, pb_abs: &Path, inventory: &[String], v
             schedule::uninstall_cron(key)?
         };
         if removed {
-            println!("removed the scheduled check {key}");
+            stdoutln!("removed the scheduled check {key}");
         } else {
-            println!("no scheduled check {key} was installed");
+            stdoutln!("no scheduled check {key} was installed");
         }
         return Ok(0);
     }
@@ -503,11 +503,11 @@ fn schedule_cmd(a: &CheckArgs, key: &str, pb_abs: &Path, inventory: &[String], v
     if use_systemd {
         let cal = schedule::on_calendar(expr)?;
         let path = schedule::install_systemd(key, &cal, &cmd)?;
-        println!("installed {} (OnCalendar={cal})", path.display());
+        stdoutln!("installed {} (OnCalendar={cal})", path.display());
     } else {
         let line = schedule::cron_line(expr, &cmd);
         schedule::install_cron(key, &line)?;
-        println!("installed crontab entry:\n{line}");
+        stdoutln!("installed crontab entry:\n{line}");
     }
     Ok(0)
 }
@@ -518,19 +518,27 @@ fn history_cmd(h: &CheckHistoryArgs) -> Result<i32, AppError> {
     let runs = hist.runs(h.last)?;
     if h.format == OutputFormat::Json {
         let v = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "runs": runs});
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        stdoutln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(0);
     }
-    println!(
+    stdoutln!(
         "{:>5}  {:<20}  {:>6}  {:<11}  {:>4}  {:>5}  {:>7}  {:>7}  {:>6}  PLAYBOOK",
-        "RUN", "STARTED", "SECS", "STATUS", "EXIT", "HOSTS", "DRIFTED", "UNREACH", "FAILED"
+        "RUN",
+        "STARTED",
+        "SECS",
+        "STATUS",
+        "EXIT",
+        "HOSTS",
+        "DRIFTED",
+        "UNREACH",
+        "FAILED"
     );
     for r in &runs {
         let dur = r
             .finished_unix
             .map(|f| (f - r.started_unix).to_string())
             .unwrap_or_else(|| "-".into());
-        println!(
+        stdoutln!(
             "{:>5}  {:<20}  {:>6}  {:<11}  {:>4}  {:>5}  {:>7}  {:>7}  {:>6}  {}",
             r.id,
             r.started,
@@ -583,20 +591,20 @@ fn diff_cmd(d: &CheckDiffArgs) -> Result<i32, AppError> {
             "resolved": resolved.iter().map(|k| entry(d.run1, k)).collect::<Result<Vec<_>, _>>()?,
             "unchanged": still.iter().map(|k| entry(d.run2, k)).collect::<Result<Vec<_>, _>>()?,
         });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        stdoutln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(0);
     }
-    println!("drift from run {} to run {}:", d.run1, d.run2);
+    stdoutln!("drift from run {} to run {}:", d.run1, d.run2);
     let section = |title: &str, keys: &[&history::DriftKey], run: i64, show_diff: bool| -> Result<(), AppError> {
-        println!("\n{title} ({}):", keys.len());
+        stdoutln!("\n{title} ({}):", keys.len());
         for k in keys {
-            println!("  {} [{}]", k.0, k.1);
+            stdoutln!("  {} [{}]", k.0, k.1);
             if show_diff {
                 for line in report::diff_text(&hist.task_diff(run, &k.0, &k.1)?)
                     .lines()
                     .filter(|l| !l.is_empty())
                 {
-                    println!("      {line}");
+                    stdoutln!("      {line}");
                 }
             }
         }
@@ -613,7 +621,7 @@ fn diff_cmd(d: &CheckDiffArgs) -> Result<i32, AppError> {
     for (host, sb) in &hb {
         if let Some(sa) = ha.get(host) {
             if sa != sb && (sa == "unreachable" || sb == "unreachable" || sa == "failed" || sb == "failed") {
-                println!("\n{host}: {sa} -> {sb}");
+                stdoutln!("\n{host}: {sa} -> {sb}");
             }
         }
     }

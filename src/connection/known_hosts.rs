@@ -211,11 +211,8 @@ static APPEND_LOCK: Mutex<()> = Mutex::new(());
 pub fn append(file: &Path, host: &str, port: u16, key: &PublicKey) -> std::io::Result<()> {
     let _guard = APPEND_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(dir) = file.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir)?;
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-        }
+        // ~/.ssh is 0700 from its creation on, as ssh makes it.
+        crate::private_files::create_dir(dir)?;
     }
     let needs_newline = std::fs::read(file)
         .map(|d| !d.is_empty() && !d.ends_with(b"\n"))
@@ -276,7 +273,7 @@ pub fn verify(
         HostKeyChecking::Off => {
             let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
             if warned.get_or_insert_with(HashSet::new).insert(id.clone()) {
-                eprintln!(
+                stderrln!(
                     "warning: host key checking is off: not verifying {} key {} of {name} ({id})",
                     key_type_label(key),
                     fingerprint(key)

@@ -18,6 +18,36 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+/// What the `RIGGER_DEBUG_ROUNDTRIPS` trace may show of the commands run in
+/// a scope. Set by the runner around each module run.
+#[derive(Clone)]
+pub struct TraceScope {
+    /// A `no_log` task: its commands are not shown at all.
+    pub no_log: bool,
+    /// Masks the run's known secrets (the renderer's secrets registry).
+    pub redact: Arc<dyn Fn(&str) -> String + Send + Sync>,
+}
+
+tokio::task_local! {
+    pub static TRACE_SCOPE: TraceScope;
+}
+
+/// What a `RIGGER_DEBUG_ROUNDTRIPS` line shows of `text` (a command, or a
+/// message that may quote one or its data): nothing for a `no_log` task,
+/// secrets masked otherwise, at most `limit` characters.
+pub fn trace_text(text: &str, limit: usize) -> String {
+    let shown = TRACE_SCOPE
+        .try_with(|s| {
+            if s.no_log {
+                "<hidden: no_log task>".to_string()
+            } else {
+                (s.redact)(text)
+            }
+        })
+        .unwrap_or_else(|_| text.to_string());
+    shown.chars().take(limit).collect()
+}
+
 /// Why talking to a host failed. `Unreachable`-class errors are reported apart
 /// from task failures (Ansible's UNREACHABLE).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -707,9 +737,10 @@ fn sftp_allowed(dest: &str, attrs: &FileAttrs, become_: Option<&Become>) -> bool
 /// succeeds where the failure was SFTP's own.
 fn sftp_failed(conn: &dyn Connection, e: &ConnError) {
     if std::env::var("RIGGER_DEBUG_ROUNDTRIPS").is_ok_and(|v| !v.is_empty() && v != "0") {
-        eprintln!(
-            "rigger-roundtrips: host={} SFTP upload failed, using the shell: {e}",
-            conn.host()
+        stderrln!(
+            "rigger-roundtrips: host={} SFTP upload failed, using the shell: {}",
+            conn.host(),
+            trace_text(&e.to_string(), usize::MAX)
         );
     }
 }

@@ -137,7 +137,7 @@ impl SshConnection {
             .map_err(|_| ConnError::Dropped(format!("connection to {} was closed", self.name)))?;
         let n = self.opened.fetch_add(1, Ordering::Relaxed) + 1;
         if *TRACE_CHANNELS {
-            eprintln!("rigger-roundtrips: host={} channel={n} {}", self.name, what());
+            stderrln!("rigger-roundtrips: host={} channel={n} {}", self.name, what());
         }
         let channel = self
             .handle
@@ -154,10 +154,7 @@ impl SshConnection {
         pty: bool,
     ) -> Result<(russh::Channel<client::Msg>, OwnedSemaphorePermit), ConnError> {
         let (channel, permit) = self
-            .open_session(|| {
-                let shown: String = cmd.chars().take(*TRACE_SHOWN).collect();
-                format!("cmd={shown:?}")
-            })
+            .open_session(|| format!("cmd={:?}", super::trace_text(cmd, *TRACE_SHOWN)))
             .await?;
         if pty {
             channel
@@ -645,7 +642,7 @@ impl Connection for SshConnection {
                     Ok(Some(s)) if s.complete => Some(Arc::new(s)),
                     Ok(Some(_)) => {
                         if *TRACE_CHANNELS {
-                            eprintln!(
+                            stderrln!(
                                 "rigger-roundtrips: host={} SFTP lacks the OpenSSH extensions",
                                 self.name
                             );
@@ -655,7 +652,11 @@ impl Connection for SshConnection {
                     Ok(None) => None,
                     Err(e) => {
                         if *TRACE_CHANNELS {
-                            eprintln!("rigger-roundtrips: host={} no SFTP: {e}", self.name);
+                            stderrln!(
+                                "rigger-roundtrips: host={} no SFTP: {}",
+                                self.name,
+                                super::trace_text(&e.to_string(), usize::MAX)
+                            );
                         }
                         None
                     }
@@ -727,7 +728,11 @@ impl Connection for SshConnection {
                 Ok(s) => s,
                 Err(e) => {
                     if *TRACE_CHANNELS {
-                        eprintln!("rigger-roundtrips: host={} no persistent shell: {e}", self.name);
+                        stderrln!(
+                            "rigger-roundtrips: host={} no persistent shell: {}",
+                            self.name,
+                            super::trace_text(&e.to_string(), usize::MAX)
+                        );
                     }
                     guard.unusable = true;
                     return None;
@@ -735,8 +740,8 @@ impl Connection for SshConnection {
             },
         };
         if *TRACE_CHANNELS {
-            let shown: String = cmd.chars().take(*TRACE_SHOWN).collect();
-            eprintln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
+            let shown = super::trace_text(cmd, *TRACE_SHOWN);
+            stderrln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
         }
         self.pipelined.fetch_add(1, Ordering::Relaxed);
         let res = shell.run(cmd, stdin, own_shell).await;

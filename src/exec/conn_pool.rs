@@ -262,7 +262,7 @@ impl Drop for ConnPool {
             .collect();
         lines.sort();
         for (host, n, c) in lines {
-            eprintln!("rigger-roundtrips: host={host} channels={n} commands={c}");
+            stderrln!("rigger-roundtrips: host={host} channels={n} commands={c}");
         }
     }
 }

@@ -468,7 +468,7 @@ impl Runner {
                     Some(d) if !p.private => format!(" [{d}]"),
                     _ => String::new(),
                 };
-                eprint!("{question}{shown_default}: ");
+                stderr!("{question}{shown_default}: ");
                 let _ = std::io::stderr().flush();
                 if p.private {
                     let _ = std::process::Command::new("stty").arg("-echo").status();
@@ -477,7 +477,7 @@ impl Runner {
                 let r = std::io::stdin().lock().read_line(&mut line);
                 if p.private {
                     let _ = std::process::Command::new("stty").arg("echo").status();
-                    eprintln!();
+                    stderrln!();
                 }
                 r.map_err(|e| LocError::new(p.loc.clone(), format!("cannot read the answer: {e}")))?;
                 let answer = line.trim_end_matches(['\n', '\r']).to_string();
@@ -1103,6 +1103,9 @@ impl Walker {
                 || t.loop_.is_some()
                 || t.common.delegate_to.is_some()
                 || matches!(t.common.check_mode, Some(CheckModeKw::Bool(false)))
+                // Its paths would show in the batch's RIGGER_DEBUG_ROUNDTRIPS
+                // trace: a no_log task queries for itself, hidden.
+                || resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false)
                 || !self.tags_match(scopes, &t.common.tags)
             {
                 continue;
@@ -2135,7 +2138,19 @@ impl Walker {
                         })
                     })
                 };
-                let fut = modules::RECONNECT.scope(reconnect, module.run(&mctx, args.clone()));
+                // The RIGGER_DEBUG_ROUNDTRIPS trace of this module's commands:
+                // hidden for no_log, the run's secrets masked otherwise.
+                let trace = crate::connection::TraceScope {
+                    no_log,
+                    redact: {
+                        let out = self.runner.out.clone();
+                        Arc::new(move |s: &str| out.secrets().redact_str(s).into_owned())
+                    },
+                };
+                let fut = crate::connection::TRACE_SCOPE.scope(
+                    trace,
+                    modules::RECONNECT.scope(reconnect, module.run(&mctx, args.clone())),
+                );
                 match self.runner.opts.task_timeout {
                     Some(d) => match tokio::time::timeout(d, fut).await {
                         Ok(r) => r,

@@ -3,8 +3,11 @@
 //! {"hostvars": {..}}}`. Without `_meta.hostvars` the script is called again
 //! with `--host NAME` for each host.
 
+use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use indexmap::IndexSet;
 use serde_json::{Map, Value};
@@ -110,24 +113,161 @@ fn parse_group(
     Ok(())
 }
 
+/// Default of `RIGGER_INVENTORY_SCRIPT_TIMEOUT`, in seconds.
+const DEFAULT_TIMEOUT_SECS: u64 = 60;
+/// Default of `RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT`.
+const DEFAULT_MAX_OUTPUT: u64 = 64 << 20;
+/// What is kept of a script's stderr for the error message.
+const STDERR_KEPT: usize = 64 << 10;
+
+/// How long an inventory script may run and how much it may print on
+/// stdout: a hung or runaway script (a cloud API that never answers) must
+/// not hang or exhaust the controller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Limits {
+    /// `None`: no limit (`RIGGER_INVENTORY_SCRIPT_TIMEOUT=0`).
+    timeout: Option<Duration>,
+    max_output: u64,
+}
+
+impl Limits {
+    fn from_env(loc: &Loc) -> Result<Limits, LocError> {
+        Self::parse(
+            std::env::var("RIGGER_INVENTORY_SCRIPT_TIMEOUT").ok().as_deref(),
+            std::env::var("RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT").ok().as_deref(),
+        )
+        .map_err(|m| LocError::new(loc.clone(), m))
+    }
+
+    fn parse(timeout: Option<&str>, max_output: Option<&str>) -> Result<Limits, String> {
+        let secs = match timeout.map(str::trim).filter(|s| !s.is_empty()) {
+            None => DEFAULT_TIMEOUT_SECS as f64,
+            Some(t) => t
+                .parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
+                .ok_or_else(|| {
+                    format!("RIGGER_INVENTORY_SCRIPT_TIMEOUT=`{t}` is not a number of seconds (0 = no limit)")
+                })?,
+        };
+        let max_output = match max_output.map(str::trim).filter(|s| !s.is_empty()) {
+            None => DEFAULT_MAX_OUTPUT,
+            Some(m) => crate::modules::virt::parse_size(m)
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT=`{m}` is not a size like 64M or 1G"))?,
+        };
+        Ok(Limits {
+            timeout: (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
+            max_output,
+        })
+    }
+}
+
+/// Read at most `max` bytes of `pipe`; `Err` when it has more.
+fn read_capped(mut pipe: impl Read, max: u64) -> Result<Vec<u8>, ()> {
+    let mut out = Vec::new();
+    let n = (&mut pipe).take(max + 1).read_to_end(&mut out).unwrap_or(0);
+    if n as u64 > max {
+        return Err(());
+    }
+    Ok(out)
+}
+
+/// The first [`STDERR_KEPT`] bytes of `pipe`; the rest is read and dropped
+/// so that the script never blocks on a full pipe.
+fn read_head(mut pipe: impl Read) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = (&mut pipe).take(STDERR_KEPT as u64).read_to_end(&mut out);
+    let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+    out
+}
+
+/// Kill the script and everything it started (its own process group).
+fn kill_group(child: &mut Child) {
+    if let Ok(pgid) = i32::try_from(child.id()) {
+        // SAFETY: killpg has no memory effects; the group is the script's own
+        // (process_group(0) at spawn), so nothing else is signalled.
+        unsafe {
+            libc::killpg(pgid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn run_json(path: &Path, args: &[&str], loc: &Loc) -> Result<Value, LocError> {
-    let out = Command::new(path).args(args).output().map_err(|e| {
-        LocError::new(loc.clone(), format!("cannot run inventory script: {e}"))
-            .with_hint("check the script's #! line, or remove its executable bit if it is a static inventory")
-    })?;
+    let limits = Limits::from_env(loc)?;
     let shown = args.join(" ");
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: a timeout kills what it started too.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            LocError::new(loc.clone(), format!("cannot run inventory script: {e}"))
+                .with_hint("check the script's #! line, or remove its executable bit if it is a static inventory")
+        })?;
+    let max = limits.max_output;
+    let stdout = child
+        .stdout
+        .take()
+        .map(|p| std::thread::spawn(move || read_capped(p, max)));
+    let stderr = child.stderr.take().map(|p| std::thread::spawn(move || read_head(p)));
+    let deadline = limits.timeout.map(|t| Instant::now() + t);
+    let timed_out = |child: &mut Child| {
+        kill_group(child);
+        let secs = limits.timeout.map(|t| t.as_secs_f64()).unwrap_or(0.0);
+        LocError::new(
+            loc.clone(),
+            format!("inventory script did not finish `{shown}` within {secs} s; killed it and its process group"),
+        )
+        .with_hint(
+            "make the script answer faster (cache its data), or raise RIGGER_INVENTORY_SCRIPT_TIMEOUT \
+             (seconds; 0 = no limit)",
+        )
+    };
+    let past_deadline = || deadline.is_some_and(|d| Instant::now() >= d);
+    // First its whole stdout (or the limit), then its exit and stderr.
+    while stdout.as_ref().is_some_and(|h| !h.is_finished()) {
+        if past_deadline() {
+            return Err(timed_out(&mut child));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = match stdout.map(|h| h.join()) {
+        Some(Ok(Ok(out))) => out,
+        Some(Ok(Err(()))) => {
+            kill_group(&mut child);
+            return Err(too_much(loc, &shown, max));
+        }
+        Some(Err(_)) | None => Vec::new(),
+    };
+    let status = loop {
+        let status = child.try_wait().map_err(|e| {
+            LocError::new(
+                loc.clone(),
+                format!("waiting for the inventory script (`{shown}`): {e}"),
+            )
+        })?;
+        match status {
+            Some(s) if stderr.as_ref().is_none_or(|h| h.is_finished()) => break s,
+            _ if past_deadline() => return Err(timed_out(&mut child)),
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    let err = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&err);
         return Err(LocError::new(
             loc.clone(),
-            format!(
-                "inventory script failed ({}) for `{shown}`: {}",
-                out.status,
-                stderr.trim()
-            ),
+            format!("inventory script failed ({status}) for `{shown}`: {}", stderr.trim()),
         ));
     }
-    serde_json::from_slice(&out.stdout).map_err(|e| {
+    serde_json::from_slice(&out).map_err(|e| {
         LocError::new(
             loc.clone(),
             format!(
@@ -138,4 +278,34 @@ fn run_json(path: &Path, args: &[&str], loc: &Loc) -> Result<Value, LocError> {
         )
         .with_hint("an executable file is run as a dynamic inventory script; chmod -x a static inventory")
     })
+}
+
+fn too_much(loc: &Loc, shown: &str, max: u64) -> LocError {
+    LocError::new(
+        loc.clone(),
+        format!("inventory script printed more than {max} bytes for `{shown}`; stopped reading and killed it"),
+    )
+    .with_hint("raise RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT (a size like 256M) if the inventory is really that large")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_default_and_from_values() {
+        let d = Limits::parse(None, None).unwrap();
+        assert_eq!(d.timeout, Some(Duration::from_secs(60)));
+        assert_eq!(d.max_output, 64 << 20);
+        let l = Limits::parse(Some("0.5"), Some("1K")).unwrap();
+        assert_eq!(l.timeout, Some(Duration::from_millis(500)));
+        assert_eq!(l.max_output, 1024);
+        assert_eq!(Limits::parse(Some("0"), None).unwrap().timeout, None);
+        assert!(Limits::parse(Some("soon"), None)
+            .unwrap_err()
+            .contains("RIGGER_INVENTORY_SCRIPT_TIMEOUT"));
+        assert!(Limits::parse(None, Some("lots"))
+            .unwrap_err()
+            .contains("RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT"));
+    }
 }

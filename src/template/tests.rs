@@ -1,5 +1,7 @@
 //! Unit tests for the Ansible-compatible templating.
 
+#![allow(clippy::disallowed_macros)] // the test harness captures std's prints
+
 use serde_json::{json, Value};
 
 use super::*;

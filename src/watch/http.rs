@@ -3,7 +3,10 @@
 //! `Connection: close`; enough for loopback receivers and monitoring scrapes
 //! without an HTTP stack's build cost.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use sha2::Digest;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -98,8 +101,45 @@ pub async fn post(url: &str, headers: &[(String, String)], body: &[u8], timeout:
 /// A response: status, content type, body.
 pub type Response = (u16, &'static str, String);
 
-/// Serve GET requests with `handler(path)` until the listener fails.
-pub async fn serve<F>(listener: TcpListener, handler: F)
+/// The bearer token a server requires. Compared in constant time (over
+/// SHA-256 digests, so neither content nor length leaks through timing).
+pub struct BearerToken {
+    digest: [u8; 32],
+}
+
+impl BearerToken {
+    pub fn new(token: &str) -> BearerToken {
+        BearerToken {
+            digest: sha2::Sha256::digest(token.as_bytes()).into(),
+        }
+    }
+
+    /// Whether the request head carries `Authorization: Bearer <this token>`.
+    pub fn allows(&self, head: &str) -> bool {
+        let headers = head.lines().skip(1).take_while(|l| !l.is_empty());
+        let presented = headers.into_iter().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            if !name.trim().eq_ignore_ascii_case("authorization") {
+                return None;
+            }
+            let value = value.trim();
+            let (scheme, token) = value.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+        });
+        let Some(presented) = presented else {
+            return false;
+        };
+        let got: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
+        got.iter()
+            .zip(self.digest.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+/// Serve GET requests with `handler(path)` until the listener fails; with
+/// `token`, only to requests that carry it (401 otherwise).
+pub async fn serve<F>(listener: TcpListener, token: Option<Arc<BearerToken>>, handler: F)
 where
     F: Fn(&str) -> Response + Send + Sync + Clone + 'static,
 {
@@ -109,6 +149,7 @@ where
             continue;
         };
         let handler = handler.clone();
+        let token = token.clone();
         tokio::spawn(async move {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 2048];
@@ -139,20 +180,33 @@ where
             let mut parts = head.lines().next().unwrap_or("").split_whitespace();
             let method = parts.next().unwrap_or("");
             let path = parts.next().unwrap_or("/").split('?').next().unwrap_or("/").to_string();
-            let (code, ctype, body) = if method == "GET" || method == "HEAD" {
+            let authorized = token.as_ref().is_none_or(|t| t.allows(&head));
+            let (code, ctype, body) = if !authorized {
+                (
+                    401,
+                    "text/plain",
+                    "unauthorized: send `Authorization: Bearer TOKEN`\n".into(),
+                )
+            } else if method == "GET" || method == "HEAD" {
                 handler(&path)
             } else {
                 (405, "text/plain", "method not allowed\n".into())
             };
             let reason = match code {
                 200 => "OK",
+                401 => "Unauthorized",
                 404 => "Not Found",
                 405 => "Method Not Allowed",
                 503 => "Service Unavailable",
                 _ => "Status",
             };
+            let challenge = if code == 401 {
+                "WWW-Authenticate: Bearer realm=\"rigger watch\"\r\n"
+            } else {
+                ""
+            };
             let resp = format!(
-                "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 {code} {reason}\r\n{challenge}Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = sock.write_all(resp.as_bytes()).await;
@@ -187,7 +241,7 @@ mod tests {
     async fn client_and_server_roundtrip() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
-        tokio::spawn(serve(l, |p: &str| match p {
+        tokio::spawn(serve(l, None, |p: &str| match p {
             "/health" => (200, "text/plain", "ok\n".to_string()),
             _ => (404, "text/plain", "no\n".to_string()),
         }));
@@ -196,5 +250,33 @@ mod tests {
         assert_eq!(post(&url, &[], b"{}", Duration::from_secs(5)).await.unwrap(), 405);
         let refused = post("http://127.0.0.1:1/x", &[], b"{}", Duration::from_secs(5)).await;
         assert!(refused.unwrap_err().contains("cannot connect"));
+    }
+
+    #[tokio::test]
+    async fn a_token_is_required_when_set() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let token = Some(Arc::new(BearerToken::new("s3cret-token")));
+        tokio::spawn(serve(l, token, |_: &str| (200, "text/plain", "ok\n".to_string())));
+        let get = |auth: &'static str| async move {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let req = format!("GET /health HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut resp = String::new();
+            s.read_to_string(&mut resp).await.unwrap();
+            resp
+        };
+        let none = get("").await;
+        assert!(none.starts_with("HTTP/1.1 401"), "{none}");
+        assert!(none.contains("WWW-Authenticate: Bearer"), "{none}");
+        assert!(get("Authorization: Bearer wrong\r\n").await.starts_with("HTTP/1.1 401"));
+        assert!(get("Authorization: Bearer s3cret-token-and-more\r\n")
+            .await
+            .starts_with("HTTP/1.1 401"));
+        assert!(get("Authorization: Basic s3cret-token\r\n")
+            .await
+            .starts_with("HTTP/1.1 401"));
+        let ok = get("authorization: bearer s3cret-token\r\n").await;
+        assert!(ok.starts_with("HTTP/1.1 200") && ok.ends_with("ok\n"), "{ok}");
     }
 }

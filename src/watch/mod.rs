@@ -49,8 +49,56 @@ fn state_path(a: &WatchArgs, cfg: &WatchConfig) -> PathBuf {
     a.state.clone().unwrap_or_else(|| cfg.state.clone())
 }
 
+/// `--listen PORT` (or `:PORT`) listens on loopback only; anything else is
+/// taken as given.
+fn listen_address(addr: &str) -> String {
+    let port = addr.strip_prefix(':').unwrap_or(addr);
+    if port.parse::<u16>().is_ok() {
+        format!("127.0.0.1:{port}")
+    } else {
+        addr.to_string()
+    }
+}
+
+/// The bearer token of `--listen`: from `--listen-token-file` or the
+/// `RIGGER_WATCH_TOKEN` environment variable (never a plain command-line
+/// value, which every local user sees in `ps`).
+fn listen_token(a: &WatchArgs) -> Result<Option<Arc<http::BearerToken>>, AppError> {
+    let (token, from) = match &a.listen_token_file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| AppError::Usage(format!("--listen-token-file {}: {e}", p.display())))?;
+            if let Ok(m) = std::fs::metadata(p) {
+                use std::os::unix::fs::PermissionsExt;
+                if m.permissions().mode() & 0o077 != 0 {
+                    crate::stdio::warn(&format!(
+                        "--listen-token-file {}: other users can read the token (mode {:04o}); chmod 600 it",
+                        p.display(),
+                        m.permissions().mode() & 0o7777
+                    ));
+                }
+            }
+            (text, format!("--listen-token-file {}", p.display()))
+        }
+        None => match std::env::var("RIGGER_WATCH_TOKEN") {
+            Ok(t) => (t, "RIGGER_WATCH_TOKEN".to_string()),
+            Err(_) => return Ok(None),
+        },
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AppError::Usage(format!("{from}: the token is empty")));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AppError::Usage(format!(
+            "{from}: the token must be one word (no spaces or control characters)"
+        )));
+    }
+    Ok(Some(Arc::new(http::BearerToken::new(token))))
+}
+
 fn log(msg: impl AsRef<str>) {
-    println!("watch: {}", msg.as_ref());
+    stdoutln!("watch: {}", msg.as_ref());
 }
 
 pub async fn run(a: WatchArgs, _verbosity: u8) -> Result<i32, AppError> {
@@ -60,7 +108,7 @@ pub async fn run(a: WatchArgs, _verbosity: u8) -> Result<i32, AppError> {
         return silence(&a, &cfg, &s.action);
     }
     if a.check_config {
-        println!(
+        stdoutln!(
             "{}: OK ({} rules, {} receivers, interval {}s)",
             path.display(),
             cfg.rules.len(),
@@ -100,7 +148,7 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 created_by: author.clone().unwrap_or_else(crate::connection::default_user),
             };
             let id = db.add_silence(&s).map_err(AppError::Other)?;
-            println!(
+            stdoutln!(
                 "silence {id} added until {}: {}",
                 alert::rfc3339(s.ends),
                 matchers.join(", ")
@@ -114,13 +162,13 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 .filter(|s| *all || s.ends > now)
                 .collect();
             if *json {
-                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                stdoutln!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             } else if list.is_empty() {
-                println!("no silences");
+                stdoutln!("no silences");
             } else {
                 for s in list {
                     let state = if s.ends <= now { "expired" } else { "active" };
-                    println!(
+                    stdoutln!(
                         "{:>4}  {:<8} until {}  {}  {}",
                         s.id,
                         state,
@@ -135,7 +183,7 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
             if !db.expire_silence(*id, now).map_err(AppError::Other)? {
                 return Err(AppError::Usage(format!("no silence with id {id}")));
             }
-            println!("silence {id} expired");
+            stdoutln!("silence {id} expired");
         }
     }
     Ok(0)
@@ -291,15 +339,28 @@ impl Controller {
     }
 
     async fn listen(&self, addr: &str) -> Result<(), AppError> {
-        let listener = tokio::net::TcpListener::bind(addr)
+        let token = listen_token(&self.args)?;
+        let bind = listen_address(addr);
+        let listener = tokio::net::TcpListener::bind(&bind)
             .await
             .map_err(|e| AppError::Other(format!("--listen {addr}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| AppError::Other(format!("--listen {addr}: {e}")))?;
         log(format!(
-            "status endpoint on http://{addr}/ (/health, /alerts, /metrics)"
+            "status endpoint on http://{local}/ (/health, /alerts, /metrics){}",
+            if token.is_some() { ", bearer token required" } else { "" }
         ));
+        if token.is_none() && !local.ip().is_loopback() {
+            crate::stdio::warn(&format!(
+                "--listen {addr}: /health, /alerts and /metrics are open to anyone who can reach {local} \
+                 (alerts name hosts, mounts and services); set a token with --listen-token-file or \
+                 RIGGER_WATCH_TOKEN, or listen on 127.0.0.1"
+            ));
+        }
         let shared = self.shared.clone();
         let store = self.store.clone();
-        tokio::spawn(http::serve(listener, move |path: &str| match path {
+        tokio::spawn(http::serve(listener, token, move |path: &str| match path {
             "/health" | "/" => {
                 let h = shared.lock().map(|s| s.health.clone()).unwrap_or_default();
                 (200, "application/json", format!("{h}\n"))
@@ -784,7 +845,7 @@ impl Controller {
             .filter(|a| a.state == AlertState::Firing)
             .collect();
         for a in &firing {
-            println!(
+            stdoutln!(
                 "FIRING {} {}{}",
                 a.labels.get("alertname").map(String::as_str).unwrap_or("?"),
                 store::series_key("", &a.labels),
@@ -900,4 +961,18 @@ fn exposition(st: &Store) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_port_listens_on_loopback_only() {
+        assert_eq!(listen_address("9464"), "127.0.0.1:9464");
+        assert_eq!(listen_address(":9464"), "127.0.0.1:9464");
+        assert_eq!(listen_address("0.0.0.0:9464"), "0.0.0.0:9464");
+        assert_eq!(listen_address("[::1]:9464"), "[::1]:9464");
+        assert_eq!(listen_address("localhost:9464"), "localhost:9464");
+    }
 }

@@ -466,11 +466,10 @@ fn err(e: rusqlite::Error) -> String {
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db, String> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            }
-        }
+        // 0600 before SQLite opens it: its -wal/-shm files take the
+        // database's mode (see private_files::prepare_sqlite).
+        crate::private_files::prepare_sqlite(path)
+            .map_err(|e| format!("cannot create the state file {}: {e}", path.display()))?;
         let conn = Connection::open(path).map_err(|e| format!("cannot open the state file {}: {e}", path.display()))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
@@ -888,6 +887,7 @@ pub(crate) mod tests {
     /// bench/watch.sh: every ring full (an hour of samples). Prints the bytes
     /// the store holds; the issue's budget for the whole controller is 50 MB.
     #[test]
+    #[allow(clippy::disallowed_macros)]
     fn memory_of_100_hosts_with_full_rings() {
         let rules = vec![
             ("disk_used_pct", vec![], 0.0),
@@ -928,6 +928,7 @@ pub(crate) mod tests {
         let held = counting::net() - before;
         let watched = st.series.values().filter(|s| s.len() > 2).count();
         let per_host = st.series.len() / 100;
+        // The test harness captures eprintln! (not rigger's own stderr writes).
         eprintln!(
             "100 hosts: {} series ({per_host} per host; {unfiltered} without the exclusions), {watched} with full \
              rings, {} samples, store {:.2} MB ({:.0} B/series)",

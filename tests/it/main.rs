@@ -2,10 +2,13 @@
 //!
 //! `support` starts real OpenSSH test hosts and runs the real rigger binary.
 
+#![allow(clippy::disallowed_macros)] // tests and build scripts print with std's macros
+
 mod support;
 
 mod adhoc;
 mod check;
+mod ctlsec;
 mod differential;
 mod engine;
 mod engine_errors;

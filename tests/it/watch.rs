@@ -177,17 +177,23 @@ fn maildir(dir: &Path) -> Vec<String> {
 }
 
 /// A running `rigger watch` whose stdout is collected.
-struct Watch {
+/// A running `rigger watch` whose stdout and stderr are collected.
+pub(crate) struct Watch {
     child: Child,
     out: Arc<Mutex<String>>,
 }
 
 impl Watch {
     fn start(args: &[&str]) -> Watch {
+        let mut cmd = Command::new(rigger_bin());
+        cmd.arg("watch").args(args);
+        Watch::spawn(cmd)
+    }
+
+    /// Run `cmd` (a `rigger watch` command line, maybe wrapped).
+    pub(crate) fn spawn(mut cmd: Command) -> Watch {
         procs::become_subreaper();
-        let mut child = Command::new(rigger_bin())
-            .arg("watch")
-            .args(args)
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -210,11 +216,11 @@ impl Watch {
         Watch { child, out }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.out.lock().unwrap().clone()
     }
 
-    fn wait_log(&self, what: &str, timeout: Duration) {
+    pub(crate) fn wait_log(&self, what: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if self.log().contains(what) {
