@@ -620,3 +620,34 @@ impl Module for Ping {
         Ok(ModuleOutcome::ok().with("ping", data))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_variable_path;
+
+    #[test]
+    fn variable_paths_and_nothing_else() {
+        for ok in [
+            "x",
+            "result.stdout_lines",
+            "a_1['key with space']",
+            "h[0].b",
+            "d[\"k\"]",
+        ] {
+            assert!(is_variable_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "lookup('pipe', 'id')",
+            "x ~ lookup('pipe','id')",
+            "x['a'] ~ y",
+            "1x",
+            "x.y()",
+            "x|upper",
+            "{{ x }}",
+            "x[''] or q('pipe','id')",
+        ] {
+            assert!(!is_variable_path(bad), "{bad}");
+        }
+    }
+}
