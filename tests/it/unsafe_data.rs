@@ -118,16 +118,34 @@ cat <<'EOF'
 EOF
 "#;
 
+/// A scratch project directory.
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("unsafe-data-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir")
+}
+
+/// `rigger ARGS -i <fleet>` run in `dir` (where a rendered payload would
+/// create its marker).
+fn rigger_in(dir: &Path, hosts: &TestHosts, args: &[&str], timeout: Duration) -> (i32, String, String) {
+    let mut cmd = Command::new(rigger_bin());
+    cmd.args(args)
+        .arg("-i")
+        .arg(hosts.inventory())
+        .arg("--known-hosts")
+        .arg(hosts.known_hosts())
+        .current_dir(dir);
+    rigger_cmd(cmd, timeout)
+}
+
 struct Project {
     dir: tempfile::TempDir,
 }
 
 impl Project {
     fn new() -> Project {
-        let dir = tempfile::Builder::new()
-            .prefix("unsafe-data-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .expect("temp dir");
+        let dir = scratch();
         let fill = |s: &str| {
             s.replace("@EXPR_UNSAFE@", &expr_payload("unsafe"))
                 .replace("@STMT_UNSAFE@", &stmt_payload("unsafe-stmt"))
@@ -172,14 +190,7 @@ impl Project {
     }
 
     fn rigger(&self, hosts: &TestHosts, args: &[&str]) -> (i32, String, String) {
-        let mut cmd = Command::new(rigger_bin());
-        cmd.args(args)
-            .arg("-i")
-            .arg(hosts.inventory())
-            .arg("--known-hosts")
-            .arg(hosts.known_hosts())
-            .current_dir(self.path());
-        rigger_cmd(cmd, Duration::from_secs(180))
+        rigger_in(self.path(), hosts, args, Duration::from_secs(180))
     }
 }
 
@@ -319,22 +330,13 @@ fn assert_literals(out: &str, content: &str) {
 #[test]
 fn self_referential_variables_are_a_located_error() {
     let hosts = TestHosts::new(1);
-    let dir = tempfile::Builder::new()
-        .prefix("unsafe-data-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir");
+    let dir = scratch();
     std::fs::write(
         dir.path().join("site.yml"),
         "- hosts: all\n  gather_facts: false\n  vars:\n    a: \"{{ b }}\"\n    b: \"x{{ a }}\"\n    ok: \"{{ missing | default('fine') }}\"\n  tasks:\n    - debug: msg=\"{{ ok }}\"\n    - debug: msg=\"{{ a }}\"\n",
     )
     .expect("playbook");
-    let mut cmd = Command::new(rigger_bin());
-    cmd.args(["run", "site.yml", "-i"])
-        .arg(hosts.inventory())
-        .arg("--known-hosts")
-        .arg(hosts.known_hosts())
-        .current_dir(dir.path());
-    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(60));
+    let (code, out, err) = rigger_in(dir.path(), &hosts, &["run", "site.yml"], Duration::from_secs(60));
     assert_eq!(code, 2, "a task failed: exit 2\n{out}\n{err}");
     assert!(
         out.contains("\"msg\": \"fine\""),
@@ -360,10 +362,7 @@ fn self_referential_variables_are_a_located_error() {
 #[test]
 fn vaulted_values_and_files_and_unknown_tags_fail_loudly() {
     let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
-    let dir = tempfile::Builder::new()
-        .prefix("unsafe-data-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir");
+    let dir = scratch();
     let vaulted = "$ANSIBLE_VAULT;1.1;AES256\n61626364656630313233343536373839\n";
     let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("write");
     write(
@@ -388,16 +387,7 @@ fn vaulted_values_and_files_and_unknown_tags_fail_loudly() {
         "copy.yml",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy: src=app.key dest=/srv/rigger-test/app.key\n      ignore_errors: true\n    - copy: src=app.key dest=/srv/rigger-test/app.key.vault decrypt=false\n",
     );
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(rigger_bin());
-        cmd.args(args)
-            .arg("-i")
-            .arg(hosts.inventory())
-            .arg("--known-hosts")
-            .arg(hosts.known_hosts())
-            .current_dir(dir.path());
-        rigger_cmd(cmd, Duration::from_secs(60))
-    };
+    let run = |args: &[&str]| rigger_in(dir.path(), &hosts, args, Duration::from_secs(60));
     for extra in [&["--syntax-check"][..], &[][..]] {
         let (code, out, err) = run(&[&["run", "inline.yml"][..], extra].concat());
         assert_ne!(code, 0, "{out}\n{err}");
