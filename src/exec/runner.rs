@@ -60,6 +60,8 @@ pub struct RunOptions {
     /// ([`RunSummary::task_records`], used by `rigger check`). A plain run
     /// does not, so its memory does not grow with hosts × tasks.
     pub keep_task_records: bool,
+    /// What is kept of each output stream of a user's command (`--max-output`).
+    pub max_output: usize,
 }
 
 impl Default for RunOptions {
@@ -82,6 +84,7 @@ impl Default for RunOptions {
             verbosity: 0,
             conn: ConnDefaults::default(),
             keep_task_records: false,
+            max_output: crate::connection::output::DEFAULT_MAX_OUTPUT,
         }
     }
 }
@@ -984,6 +987,16 @@ impl Walker {
         delegated_to: Option<String>,
         result: Map<String, Value>,
     ) {
+        // A module's `warnings` are printed, as Ansible's callback does (a
+        // `no_log` result was censored before: it has none).
+        let warnings: Vec<String> = match result.get("warnings") {
+            Some(Value::Array(w)) => w
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|w| format!("{}: {task}: {w}", self.host))
+                .collect(),
+            _ => Vec::new(),
+        };
         self.runner.out.emit(&Event::HostResult {
             host: self.host.clone(),
             task: task.to_string(),
@@ -993,6 +1006,9 @@ impl Walker {
             delegated_to,
             result,
         });
+        for message in warnings {
+            self.runner.out.emit(&Event::Warning { message });
+        }
     }
 
     fn walk<'a>(&'a self, nodes: &'a [TaskNode], prefix: Vec<u32>, scopes: &'a [Scope]) -> BoxFuture<'a, Flow> {
@@ -2025,6 +2041,7 @@ impl Walker {
                 vars: &ctx,
                 search_paths: &search_paths,
                 loc: &t.loc,
+                max_output: self.runner.opts.max_output,
             };
             let outcome = {
                 let _permit = if doc.controller_only {

@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc};
-use crate::connection::{sh_quote, FileAttrs};
+use crate::connection::{sh_quote, ConnError, FileAttrs};
 use crate::yaml::Node;
 
 struct Loaded {
@@ -353,7 +353,13 @@ impl Module for ExternalModule {
             "t=$(mktemp \"${{TMPDIR:-/tmp}}/rigger-args.XXXXXXXX\") || exit 1; cat > \"$t\"; {} \"$t\"; rc=$?; rm -f \"$t\"; exit $rc",
             sh_quote(&path)
         );
-        let out = ctx.run_with_stdin(&cmd, json).await?;
+        // A result is parsed whole: output over the limit is refused, never cut and parsed.
+        let out = match ctx.run_parsed(&cmd, json).await {
+            Err(e @ ConnError::OutputTooLarge { .. }) => {
+                return Ok(ModuleOutcome::failed(format!("MODULE FAILURE: {}: {e}", self.doc.name)))
+            }
+            other => other?,
+        };
         let stdout = out.stdout_str();
         let Some(mut m) = parse_result(&stdout) else {
             let mut o = ModuleOutcome::failed(format!(
