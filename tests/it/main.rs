@@ -12,6 +12,7 @@ mod engine_errors;
 mod fuzz;
 mod harness;
 mod netmods;
+mod output_limits;
 mod provision;
 mod secrets;
 mod storage;
