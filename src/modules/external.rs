@@ -11,7 +11,9 @@
 //! (`{before, after}`) have their usual meaning; every other key is returned
 //! with the result. The arguments also carry `_ansible_check_mode` and
 //! `_ansible_diff`: a module that supports check mode must not change
-//! anything when `_ansible_check_mode` is true.
+//! anything when `_ansible_check_mode` is true. A module printing more than
+//! `--max-output` (`RIGGER_MAX_OUTPUT`, default 16M) on stdout or stderr
+//! fails (`MODULE FAILURE`): its output is never cut and then parsed.
 //!
 //! # Documentation header
 //! A module may describe itself in comment lines, which `rigger doc NAME`

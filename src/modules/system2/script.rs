@@ -76,6 +76,16 @@ still decide whether it would run.",
             name: "stderr_lines",
             description: "stderr split into lines",
         },
+        ReturnDoc {
+            name: "stdout_truncated",
+            description: "true when stdout was longer than --max-output (RIGGER_MAX_OUTPUT, default 16M) and only \
+its start was kept (also stderr_truncated); a warning is printed",
+        },
+        ReturnDoc {
+            name: "stdout_dropped_bytes",
+            description: "with stdout_truncated: how many bytes of stdout were read and dropped (also \
+stderr_dropped_bytes)",
+        },
     ],
     controller_only: false,
 };
