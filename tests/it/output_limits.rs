@@ -216,22 +216,43 @@ fn text_output_warns_and_every_user_command_module_is_cut() {
         "- hosts: all\n  gather_facts: false\n  tasks:\n\
          \x20   - name: by script\n      script: flood.sh\n      register: s\n\
          \x20   - name: by raw\n      raw: head -c 300000 /dev/zero | tr '\\0' r\n      register: r\n\
+         \x20   - name: with become\n      shell: head -c 300000 /dev/zero | tr '\\0' b\n      become: true\n      register: b\n\
          \x20   - name: small\n      command: echo fits\n      register: c\n\
          \x20   - debug:\n        msg: \"{{ [s.stdout | length, s.stdout_dropped_bytes, r.stdout | length, \
-         r.stdout_dropped_bytes, c.stdout, c.stdout_truncated | default('none')] | join(' ') }}\"\n",
+         r.stdout_dropped_bytes, b.stdout | length, b.stdout_dropped_bytes, c.stdout, c.stdout_truncated | default('none')] \
+         | join(' ') }}\"\n",
     );
     let run = run_playbook(&hosts, &playbook, &[], &[("RIGGER_MAX_OUTPUT", "100K")]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    for task in ["by script", "by raw"] {
+    // With become, sudo's success marker is not counted as output.
+    for task in ["by script", "by raw", "with become"] {
         let line = format!("[WARNING]: {host}: {task}: stdout was cut to its first 102400 bytes; 197600 more bytes");
         assert!(run.stdout.contains(&line), "no `{line}` in:\n{}", run.stdout);
     }
-    assert_eq!(run.stdout.matches("[WARNING]").count(), 2, "{}", run.stdout);
+    assert_eq!(run.stdout.matches("[WARNING]").count(), 3, "{}", run.stdout);
     assert!(
         run.stdout
-            .contains("\"msg\": \"102400 197600 102400 197600 fits none\""),
+            .contains("\"msg\": \"102400 197600 102400 197600 102400 197600 fits none\""),
         "{}",
         run.stdout
+    );
+
+    // adhoc --json: stdout stays one JSON object per host; the warning goes to stderr.
+    let out = crate::adhoc::adhoc(
+        &hosts,
+        "all",
+        &["--json", "-m", "shell", "-a", "head -c 300000 /dev/zero"],
+    )
+    .env("RIGGER_MAX_OUTPUT", "100K")
+    .run();
+    let by_host = out.expect_code(0).json_by_host();
+    assert_eq!(by_host[&host]["result"]["stdout_dropped_bytes"], 197_600);
+    assert!(
+        out.stderr.contains(&format!(
+            "[WARNING]: {host}: shell head -c 300000 /dev/zero: stdout was cut"
+        )),
+        "{}",
+        out.stderr
     );
 
     for bad in ["0", "lots", "-1M"] {
@@ -266,7 +287,8 @@ fn user_module_printing_too_much_json_is_refused() {
         "chatty.yml",
         "- hosts: all\n  gather_facts: false\n  tasks:\n\
          \x20   - name: quiet\n      quiet:\n\
-         \x20   - name: chatty\n      chatty:\n",
+         \x20   - name: chatty\n      chatty:\n      ignore_errors: true\n\
+         \x20   - name: chatty with become\n      chatty:\n      become: true\n",
     );
     for pipelining in ["1", "0"] {
         let run = run_playbook(
@@ -277,15 +299,19 @@ fn user_module_printing_too_much_json_is_refused() {
         );
         assert_eq!(run.code, 2, "pipelining={pipelining}\n{}\n{}", run.stdout, run.stderr);
         assert_eq!(run.result(&host, "quiet")["said"], "little");
-        let r = run.result(&host, "chatty");
-        assert_eq!(r["failed"], true, "{r:?}");
-        let msg = r["msg"].as_str().unwrap_or_default();
-        assert!(
-            msg.starts_with("MODULE FAILURE: chatty: the command printed more than 1048576 bytes (1.0 MiB) on stdout"),
-            "pipelining={pipelining}: {msg}"
-        );
-        assert!(msg.contains("--max-output or RIGGER_MAX_OUTPUT"), "{msg}");
-        assert!(r.get("pad").is_none(), "the output was parsed: {:?}", r.keys());
+        for task in ["chatty", "chatty with become"] {
+            let r = run.result(&host, task);
+            assert_eq!(r["failed"], true, "{task}: {r:?}");
+            let msg = r["msg"].as_str().unwrap_or_default();
+            assert!(
+                msg.starts_with(
+                    "MODULE FAILURE: chatty: the command printed more than 1048576 bytes (1.0 MiB) on stdout"
+                ),
+                "{task}, pipelining={pipelining}: {msg}"
+            );
+            assert!(msg.contains("--max-output or RIGGER_MAX_OUTPUT"), "{msg}");
+            assert!(r.get("pad").is_none(), "the output was parsed: {:?}", r.keys());
+        }
         assert!(run.peak_rss_kib / 1024 < 100, "peak RSS {} KiB", run.peak_rss_kib);
     }
 }
