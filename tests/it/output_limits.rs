@@ -11,25 +11,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::adhoc::RIGGER_ENV;
 use crate::support::{rigger_bin, rigger_cmd, TestHosts};
 
-/// Environment variables rigger reads; removed so the machine's cannot change what a test sees.
-const RIGGER_ENV: &[&str] = &[
-    "ANSIBLE_INVENTORY",
-    "ANSIBLE_FORKS",
-    "ANSIBLE_REMOTE_USER",
-    "ANSIBLE_PRIVATE_KEY_FILE",
-    "ANSIBLE_TIMEOUT",
-    "ANSIBLE_TASK_TIMEOUT",
-    "ANSIBLE_LIBRARY",
-    "RIGGER_LIBRARY",
-    "RIGGER_HOST_KEY_CHECKING",
-    "RIGGER_KNOWN_HOSTS",
-    "RIGGER_BECOME_PASSWORD",
-    "RIGGER_MAX_OUTPUT",
-    "RIGGER_PIPELINING",
-    "SSH_AUTH_SOCK",
-];
+/// Besides [`RIGGER_ENV`], variables that change what these tests see.
+const MORE_ENV: &[&str] = &["ANSIBLE_LIBRARY", "RIGGER_LIBRARY", "RIGGER_PIPELINING"];
 
 const MIB: u64 = 1024 * 1024;
 
@@ -56,7 +42,7 @@ fn run_playbook(hosts: &TestHosts, playbook: &Path, args: &[&str], env: &[(&str,
         .arg(playbook)
         .args(args)
         .env("HOME", home.path());
-    for var in RIGGER_ENV {
+    for var in RIGGER_ENV.iter().chain(MORE_ENV) {
         cmd.env_remove(var);
     }
     for (k, v) in env {
