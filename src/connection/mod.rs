@@ -44,10 +44,9 @@ pub enum ConnError {
     #[error("command timed out after {0}s")]
     CommandTimeout(u64),
     #[error(
-        "the command printed more than {} on {stream} ({} seen), the most rigger reads to parse it; \
-         raise the limit with --max-output or RIGGER_MAX_OUTPUT",
-        output::human_size(*limit as u64),
-        output::human_size(*printed)
+        "the command printed more than {} on {stream} (at least {printed} bytes), the most rigger reads \
+         to parse it; raise the limit with --max-output or RIGGER_MAX_OUTPUT",
+        output::human_size(*limit as u64)
     )]
     OutputTooLarge {
         stream: &'static str,
