@@ -113,6 +113,7 @@ pub(crate) fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> R
         }
     }
     Ok(RunOptions {
+        max_output: max_output(&t.max_output)?,
         forks: t.forks.max(1),
         check: t.check,
         diff: t.diff,
@@ -138,6 +139,18 @@ pub(crate) fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> R
         },
         ..Default::default()
     })
+}
+
+/// `--max-output SIZE` in bytes: a size of at least one byte.
+fn max_output(given: &str) -> Result<usize, AppError> {
+    let n = crate::modules::virt::parse_size(given)
+        .map_err(|e| AppError::Usage(format!("--max-output (RIGGER_MAX_OUTPUT): {e}")))?;
+    match usize::try_from(n) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(AppError::Usage(format!(
+            "--max-output (RIGGER_MAX_OUTPUT): `{given}` is not a size of at least one byte"
+        ))),
+    }
 }
 
 /// `--limit @file` reads one pattern per line.

@@ -94,6 +94,16 @@ pub struct TargetArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Keep at most this much of each command's stdout and of its stderr (e.g. 512K, 16M, 1G);
+    /// the rest is read and dropped, and the result says so (`stdout_truncated`). A user
+    /// module printing more JSON than this fails.
+    #[arg(
+        long = "max-output",
+        env = "RIGGER_MAX_OUTPUT",
+        default_value = "16M",
+        value_name = "SIZE"
+    )]
+    pub max_output: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

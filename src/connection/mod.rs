@@ -8,6 +8,7 @@
 
 pub mod known_hosts;
 pub mod local;
+pub mod output;
 pub mod sftp;
 pub mod ssh;
 pub mod ssh_config;
@@ -48,6 +49,8 @@ pub fn trace_text(text: &str, limit: usize) -> String {
     shown.chars().take(limit).collect()
 }
 
+pub use output::OutputLimit;
+
 /// Why talking to a host failed. `Unreachable`-class errors are reported apart
 /// from task failures (Ansible's UNREACHABLE).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -70,6 +73,16 @@ pub enum ConnError {
     Io(String),
     #[error("command timed out after {0}s")]
     CommandTimeout(u64),
+    #[error(
+        "the command printed more than {} on {stream} (at least {printed} bytes), the most rigger reads \
+         to parse it; raise the limit with --max-output or RIGGER_MAX_OUTPUT",
+        output::human_size(*limit as u64)
+    )]
+    OutputTooLarge {
+        stream: &'static str,
+        limit: usize,
+        printed: u64,
+    },
 }
 
 impl ConnError {
@@ -134,14 +147,16 @@ pub trait Connection: Send + Sync {
     }
     /// Run `cmd` to completion in the host's persistent shell with all of
     /// `stdin`, as if on a fresh channel without a terminal (`own_shell`:
-    /// not [`ExecRequest::subshell_ok`]). `None` when the transport has no such
-    /// shell or it is busy with another command: the caller then uses
-    /// [`Connection::spawn`]; nothing was run.
+    /// not [`ExecRequest::subshell_ok`]), keeping its output within `limit`.
+    /// `None` when the transport has no such shell or it is busy with
+    /// another command: the caller then uses [`Connection::spawn`]; nothing
+    /// was run.
     async fn run_pipelined(
         &self,
         _cmd: &str,
         _stdin: &[u8],
         _own_shell: bool,
+        _limit: OutputLimit,
     ) -> Option<Result<ExecOutput, ConnError>> {
         None
     }
@@ -354,6 +369,8 @@ pub struct ExecRequest {
     /// On a channel of its own that output cannot mix with the next
     /// command's; rigger waits for it to close, as Ansible does.
     pub own_channel: bool,
+    /// How much of the output to hold (see [`OutputLimit`]).
+    pub output_limit: OutputLimit,
 }
 
 impl ExecRequest {
@@ -371,6 +388,10 @@ pub struct ExecOutput {
     pub status: i32,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// Bytes of stdout read past the request's [`OutputLimit`] and dropped.
+    pub stdout_dropped: u64,
+    /// Bytes of stderr read past the request's [`OutputLimit`] and dropped.
+    pub stderr_dropped: u64,
 }
 
 impl ExecOutput {
@@ -380,7 +401,7 @@ impl ExecOutput {
         ExecOutput {
             status: 0,
             stdout,
-            stderr: Vec::new(),
+            ..Default::default()
         }
     }
     pub fn stdout_str(&self) -> String {
@@ -428,15 +449,25 @@ async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutp
     let password = req.become_.as_ref().and_then(|b| b.password.as_ref());
     if !req.own_channel && !pty && (!handshake || password.is_none()) {
         let stdin = req.stdin.as_deref().unwrap_or_default();
-        if let Some(res) = conn.run_pipelined(&cmdline, stdin, !req.subshell_ok).await {
+        // The `sudo` marker line comes first on stdout and is not the command's.
+        let limit = match handshake {
+            true => req.output_limit.plus(marker.len() + 2),
+            false => req.output_limit,
+        };
+        if let Some(res) = conn.run_pipelined(&cmdline, stdin, !req.subshell_ok, limit).await {
             let done = res?;
             if !handshake {
+                req.output_limit.check(&done)?;
                 return Ok(done);
             }
+            let mut out = ExecOutput {
+                stdout_dropped: done.stdout_dropped,
+                stderr_dropped: done.stderr_dropped,
+                ..Default::default()
+            };
             let mut replay = Replay::of(done);
-            let mut out = ExecOutput::default();
             become_handshake(&mut replay, &marker, "", &mut out).await?;
-            collect(&mut replay, &mut out).await?;
+            collect(&mut replay, &mut out, req.output_limit).await?;
             return Ok(out);
         }
     }
@@ -458,7 +489,7 @@ async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutp
         }
     }
     proc.close_stdin().await?;
-    collect(&mut *proc, &mut out).await?;
+    collect(&mut *proc, &mut out, req.output_limit).await?;
     Ok(out)
 }
 
@@ -491,6 +522,9 @@ impl Process for Replay {
         Ok(self.events.pop_front())
     }
 }
+
+/// What an upload script's output is read for: its error message.
+const UPLOAD_MESSAGES_MAX: usize = 64 * 1024;
 
 /// Files up to this size are uploaded through the persistent shell (they are
 /// read into memory); larger ones stream over their own channel.
@@ -543,6 +577,9 @@ fn wrap_become(script: &str, become_: Option<&Become>, marker: &str) -> (String,
     }
 }
 
+/// Output of `sudo`/`su` read at most before their success marker.
+const BECOME_ANSWER_MAX: usize = 1024 * 1024;
+
 /// Wait for the password prompt or the success marker; answer the prompt.
 async fn become_handshake(
     proc: &mut dyn Process,
@@ -590,6 +627,13 @@ async fn become_handshake(
             out.stderr.extend_from_slice(err.trim_start().as_bytes());
             return Ok(());
         }
+        if seen_out.len() + seen_err.len() > BECOME_ANSWER_MAX {
+            // sudo and su say little before the command starts.
+            return Err(ConnError::Become(format!(
+                "no answer from sudo or su in the first {} of output",
+                output::human_size(BECOME_ANSWER_MAX as u64)
+            )));
+        }
         let prompt_seen = find(&seen_err, BECOME_PROMPT.as_bytes()).is_some() || find(&seen_out, b"assword").is_some();
         if prompt_seen {
             if sent {
@@ -613,14 +657,22 @@ fn count(hay: &[u8], needle: &[u8]) -> usize {
     hay.windows(needle.len()).filter(|w| *w == needle).count()
 }
 
-async fn collect(proc: &mut dyn Process, out: &mut ExecOutput) -> Result<(), ConnError> {
+/// Read a process's output to its end, holding no more than `limit` of each
+/// stream (the rest is read and dropped, so the command is never blocked).
+/// Output over a [`OutputLimit::Refuse`] limit is an error at once: the
+/// caller drops the process, which closes its channel.
+async fn collect(proc: &mut dyn Process, out: &mut ExecOutput, limit: OutputLimit) -> Result<(), ConnError> {
+    // What the become handshake passed on arrived before the limit applied.
+    limit.trim(&mut out.stdout, &mut out.stdout_dropped);
+    limit.trim(&mut out.stderr, &mut out.stderr_dropped);
     let mut status = None;
     while let Some(ev) = proc.next_event().await? {
         match ev {
-            ProcEvent::Stdout(d) => out.stdout.extend_from_slice(&d),
-            ProcEvent::Stderr(d) => out.stderr.extend_from_slice(&d),
+            ProcEvent::Stdout(d) => limit.keep(&mut out.stdout, &mut out.stdout_dropped, &d),
+            ProcEvent::Stderr(d) => limit.keep(&mut out.stderr, &mut out.stderr_dropped, &d),
             ProcEvent::Exit(c) => status = Some(c),
         }
+        limit.check(out)?;
     }
     match status {
         Some(s) => {
@@ -859,7 +911,7 @@ pub async fn put_file(
         proc.write_stdin(&buf[..n]).await?;
     }
     proc.close_stdin().await?;
-    collect(&mut *proc, &mut out).await?;
+    collect(&mut *proc, &mut out, OutputLimit::Keep(UPLOAD_MESSAGES_MAX)).await?;
     if out.status != 0 {
         return Err(ConnError::Io(format!(
             "cannot write {dest}: {}",
@@ -1093,5 +1145,29 @@ mod tests {
         assert_eq!(fetch(&conn, dest.to_str().unwrap(), None).await.unwrap(), b"new");
         // No temp files left behind.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// The limit applies where the bytes arrive: a command printing far
+    /// more keeps only the head of each stream and runs to its end (it is not
+    /// blocked); output rigger parses is refused instead.
+    #[tokio::test]
+    async fn output_is_kept_within_the_limit_as_it_arrives() {
+        let conn = local::LocalConnection::new("localhost");
+        let mut req = ExecRequest::new("head -c 3000000 /dev/zero; head -c 5000 /dev/zero >&2; echo done >&2; exit 4");
+        req.output_limit = OutputLimit::Keep(1000);
+        let out = exec(&conn, &req).await.unwrap();
+        assert_eq!((out.status, out.stdout.len(), out.stdout_dropped), (4, 1000, 2_999_000));
+        assert_eq!((out.stderr.len(), out.stderr_dropped), (1000, 4005));
+        // Refused: an error naming the stream and the limit.
+        req.output_limit = OutputLimit::Refuse(1000);
+        match exec(&conn, &req).await {
+            Err(e @ ConnError::OutputTooLarge { stream: "stdout", .. }) => {
+                assert!(e.to_string().contains("more than 1000 bytes on stdout"), "{e}");
+                assert!(!e.is_unreachable());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        req.output_limit = OutputLimit::Unlimited;
+        assert_eq!(exec(&conn, &req).await.unwrap().stdout.len(), 3_000_000);
     }
 }

@@ -18,8 +18,10 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicK
 use russh::{ChannelMsg, ChannelWriteHalf, Disconnect, MethodSet, Sig};
 use tokio::sync::{mpsc, oneshot, watch, OnceCell, OwnedSemaphorePermit, Semaphore};
 
+use super::output::Framed;
 use super::{
-    home_dir, known_hosts, sh_quote, ConnError, Connection, ExecOutput, HostKeyChecking, ProcEvent, Process, SshTarget,
+    home_dir, known_hosts, sh_quote, ConnError, Connection, ExecOutput, HostKeyChecking, OutputLimit, ProcEvent,
+    Process, SshTarget,
 };
 
 /// Channels open at once on one connection. OpenSSH's default `MaxSessions`
@@ -683,7 +685,10 @@ impl Connection for SshConnection {
         if known().is_none() {
             // Start the persistent shell (a builtin: no program), which
             // prints its umask; busy or unusable: ask `id` as before.
-            if !matches!(self.run_pipelined(":", &[], false).await, Some(Ok(_))) {
+            if !matches!(
+                self.run_pipelined(":", &[], false, OutputLimit::Unlimited).await,
+                Some(Ok(_))
+            ) {
                 return None;
             }
         }
@@ -699,7 +704,13 @@ impl Connection for SshConnection {
         Some(super::whoami_memo(&umask, uid, users.first()?, gid, groups.first()?))
     }
 
-    async fn run_pipelined(&self, cmd: &str, stdin: &[u8], own_shell: bool) -> Option<Result<ExecOutput, ConnError>> {
+    async fn run_pipelined(
+        &self,
+        cmd: &str,
+        stdin: &[u8],
+        own_shell: bool,
+        limit: OutputLimit,
+    ) -> Option<Result<ExecOutput, ConnError>> {
         if !self.pipelining || cmd.contains('\0') {
             return None;
         }
@@ -744,7 +755,7 @@ impl Connection for SshConnection {
             stderrln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
         }
         self.pipelined.fetch_add(1, Ordering::Relaxed);
-        let res = shell.run(cmd, stdin, own_shell).await;
+        let res = shell.run(cmd, stdin, own_shell, limit).await;
         let res = res.map_err(|e| {
             if self.handle.is_closed() {
                 ConnError::Dropped(format!("connection to {} ({}) is closed", self.name, self.addr))
@@ -808,6 +819,11 @@ __rg_sh=${SHELL:-/bin/sh}; __rg_n='\n'; printf 'RIGGER-UMASK '; umask; echo RIGG
 while IFS= read -r __rg_l; do eval \"$__rg_l\"; done";
 
 const READY: &[u8] = b"RIGGER-SHELL-READY\n";
+
+/// What login scripts may print before the loop is ready (a banner, a
+/// message of the day); more is not held: the host's commands use fresh
+/// channels instead.
+const LOGIN_NOISE_MAX: usize = 1024 * 1024;
 
 /// What the persistent shell's channel asks the login shell to run: the loop
 /// under `/bin/sh`. Every request forks the loop's shell (a subshell, and one
@@ -919,8 +935,17 @@ impl PipeShell {
                         self.umask = umask_line(&out[..p]);
                         return Ok(());
                     }
+                    if out.len() > LOGIN_NOISE_MAX {
+                        return Err(ConnError::Io(format!(
+                            "the login shell printed more than {} before the command loop started",
+                            super::output::human_size(LOGIN_NOISE_MAX as u64)
+                        )));
+                    }
                 }
-                Some(ChannelMsg::ExtendedData { data, .. }) => err.extend_from_slice(&data),
+                Some(ChannelMsg::ExtendedData { data, .. }) => {
+                    // Only the start of it is shown in the error.
+                    OutputLimit::Keep(4096).keep(&mut err, &mut 0, &data)
+                }
                 Some(ChannelMsg::ExitStatus { .. } | ChannelMsg::Eof | ChannelMsg::Close) | None => {
                     return Err(ConnError::Io(format!(
                         "the login shell cannot run the command loop: {}",
@@ -932,8 +957,15 @@ impl PipeShell {
         }
     }
 
-    /// Send one request and read its frame.
-    async fn run(&mut self, cmd: &str, stdin: &[u8], own_shell: bool) -> Result<ExecOutput, String> {
+    /// Send one request and read its frame, holding no more of its output
+    /// than `limit` (the rest is read and dropped; the frame's end is still found).
+    async fn run(
+        &mut self,
+        cmd: &str,
+        stdin: &[u8],
+        own_shell: bool,
+        limit: OutputLimit,
+    ) -> Result<ExecOutput, String> {
         let token = format!("RIGGER-END-{:032x}", rand::random::<u128>());
         let line = request_line(&token, cmd, stdin.len(), own_shell);
         let ch = self.channel()?;
@@ -945,51 +977,28 @@ impl PipeShell {
                 .await
                 .map_err(|e| format!("cannot send stdin: {}", russh_reason(&e)))?;
         }
-        let mut out = std::mem::take(&mut self.pending);
-        let mut err = Vec::new();
-        let end_out = format!("{token} ");
-        let end_err = format!("{token}\n");
-        let mut status: Option<(usize, i32)> = None;
-        let mut err_end: Option<usize> = None;
-        let (mut out_seen, mut err_seen) = (0usize, 0usize);
+        // stdout ends with `token status`, stderr with `token`.
+        let mut out = Framed::new(&format!("{token} "), limit);
+        let mut err = Framed::new(&token, limit);
+        out.push(&std::mem::take(&mut self.pending))?;
         loop {
-            if status.is_none() {
-                // Search only the part that may hold a new match.
-                let from = out_seen.saturating_sub(end_out.len());
-                if let Some(p) = find(&out[from..], end_out.as_bytes()) {
-                    let at = from + p;
-                    let rest = &out[at + end_out.len()..];
-                    if let Some(nl) = rest.iter().position(|&b| b == b'\n') {
-                        let code = std::str::from_utf8(&rest[..nl])
-                            .ok()
-                            .and_then(|t| t.trim().parse().ok())
-                            .ok_or_else(|| "malformed status line".to_string())?;
-                        status = Some((at, code));
-                    }
-                } else {
-                    out_seen = out.len();
-                }
-            }
-            if err_end.is_none() {
-                let from = err_seen.saturating_sub(end_err.len());
-                match find(&err[from..], end_err.as_bytes()) {
-                    Some(p) => err_end = Some(from + p),
-                    None => err_seen = err.len(),
-                }
-            }
-            if let (Some((at, code)), Some(e_at)) = (status, err_end) {
-                out.truncate(at);
-                err.truncate(e_at);
+            if let (Some(status), Some(_)) = (out.trailer(), err.trailer()) {
+                let code = std::str::from_utf8(status)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .ok_or_else(|| "malformed status line".to_string())?;
                 return Ok(ExecOutput {
                     status: code,
-                    stdout: out,
-                    stderr: err,
+                    stdout: out.kept,
+                    stderr: err.kept,
+                    stdout_dropped: out.dropped,
+                    stderr_dropped: err.dropped,
                 });
             }
             let ch = self.channel()?;
             match ch.wait().await {
-                Some(ChannelMsg::Data { data }) => out.extend_from_slice(&data),
-                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => err.extend_from_slice(&data),
+                Some(ChannelMsg::Data { data }) => out.push(&data)?,
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => err.push(&data)?,
                 Some(ChannelMsg::ExitStatus { exit_status }) => {
                     return Err(format!("it ended (status {exit_status}) while a command was running"))
                 }

@@ -61,6 +61,8 @@ pub struct RunOptions {
     /// ([`RunSummary::task_records`], used by `rigger check`). A plain run
     /// does not, so its memory does not grow with hosts × tasks.
     pub keep_task_records: bool,
+    /// What is kept of each output stream of a user's command (`--max-output`).
+    pub max_output: usize,
 }
 
 impl Default for RunOptions {
@@ -83,8 +85,34 @@ impl Default for RunOptions {
             verbosity: 0,
             conn: ConnDefaults::default(),
             keep_task_records: false,
+            max_output: crate::connection::output::DEFAULT_MAX_OUTPUT,
         }
     }
+}
+
+/// What a [`TaskRecord`] keeps of a result: what `rigger check` reports
+/// (`msg`, `changed`, `failed`, diffs, `no_log`, and those of loop items),
+/// not a command's output: every task of every host is kept until the end
+/// of the run, and each may hold up to `--max-output` per stream.
+fn record_view(result: &Map<String, Value>) -> Map<String, Value> {
+    const KEPT: [&str; 5] = ["msg", "changed", "failed", "diff", "_ansible_no_log"];
+    let pick = |m: &Map<String, Value>| -> Map<String, Value> {
+        KEPT.iter()
+            .filter_map(|k| m.get(*k).map(|v| (k.to_string(), v.clone())))
+            .collect()
+    };
+    let mut out = pick(result);
+    if let Some(Value::Array(items)) = result.get("results") {
+        let items = items
+            .iter()
+            .map(|it| match it {
+                Value::Object(m) => Value::Object(pick(m)),
+                _ => Value::Null,
+            })
+            .collect();
+        out.insert("results".into(), Value::Array(items));
+    }
+    out
 }
 
 /// The outcome of a whole run.
@@ -311,7 +339,7 @@ impl Runner {
         if !self.opts.keep_task_records {
             return;
         }
-        let mut result = result.clone();
+        let mut result = record_view(result);
         self.out.secrets().redact_map(&mut result);
         self.task_records
             .lock()
@@ -1050,6 +1078,16 @@ impl Walker {
         delegated_to: Option<String>,
         result: Map<String, Value>,
     ) {
+        // A module's `warnings` are printed, as Ansible's callback does (a
+        // `no_log` result was censored before: it has none).
+        let warnings: Vec<String> = match result.get("warnings") {
+            Some(Value::Array(w)) => w
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|w| format!("{}: {task}: {w}", self.host))
+                .collect(),
+            _ => Vec::new(),
+        };
         self.runner.out.emit(&Event::HostResult {
             host: self.host.clone(),
             task: task.to_string(),
@@ -1059,6 +1097,9 @@ impl Walker {
             delegated_to,
             result,
         });
+        for message in warnings {
+            self.runner.out.emit(&Event::Warning { message });
+        }
     }
 
     fn walk<'a>(&'a self, nodes: &'a [TaskNode], prefix: Vec<u32>, scopes: &'a [Scope]) -> BoxFuture<'a, Flow> {
@@ -2110,6 +2151,7 @@ impl Walker {
                 vars: &ctx,
                 search_paths: &search_paths,
                 loc: &t.loc,
+                max_output: self.runner.opts.max_output,
             };
             let outcome = {
                 let _permit = if doc.controller_only {
@@ -2564,6 +2606,7 @@ fn may_change_users(module: &str, result: &Map<String, Value>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn only_user_changing_tasks_forget_the_remote_user() {
@@ -2601,5 +2644,24 @@ mod tests {
             vec![Value::from("web01"), Value::from("web02")]
         );
         assert!(sequence("start=1").is_err());
+    }
+
+    /// A kept task record holds what the check report reads, not the
+    /// command's output (a check run keeps every task of every host).
+    #[test]
+    fn task_records_keep_the_report_not_the_output() {
+        let big = "x".repeat(100_000);
+        let item = json!({"changed": true, "diff": [{"before": "a", "after": "b"}], "stdout": big, "item": 1});
+        let result = json!({
+            "changed": true, "msg": "m", "stdout": big, "stdout_lines": [big], "rc": 0,
+            "diff": {"before": "1", "after": "2"}, "_ansible_no_log": false, "results": [item],
+        });
+        let Value::Object(result) = result else { unreachable!() };
+        let kept = record_view(&result);
+        assert_eq!(
+            Value::Object(kept),
+            json!({"msg": "m", "changed": true, "diff": {"before": "1", "after": "2"}, "_ansible_no_log": false,
+                   "results": [{"changed": true, "diff": [{"before": "a", "after": "b"}]}]})
+        );
     }
 }

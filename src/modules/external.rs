@@ -11,7 +11,9 @@
 //! (`{before, after}`) have their usual meaning; every other key is returned
 //! with the result. The arguments also carry `_ansible_check_mode` and
 //! `_ansible_diff`: a module that supports check mode must not change
-//! anything when `_ansible_check_mode` is true.
+//! anything when `_ansible_check_mode` is true. A module printing more than
+//! `--max-output` (`RIGGER_MAX_OUTPUT`, default 16M) on stdout or stderr
+//! fails (`MODULE FAILURE`): its output is never cut and then parsed.
 //!
 //! # Documentation header
 //! A module may describe itself in comment lines, which `rigger doc NAME`
@@ -39,7 +41,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc};
-use crate::connection::{sh_quote, FileAttrs};
+use crate::connection::{sh_quote, ConnError, FileAttrs};
 use crate::yaml::Node;
 
 struct Loaded {
@@ -353,7 +355,13 @@ impl Module for ExternalModule {
             "t=$(mktemp \"${{TMPDIR:-/tmp}}/rigger-args.XXXXXXXX\") || exit 1; cat > \"$t\"; {} \"$t\"; rc=$?; rm -f \"$t\"; exit $rc",
             sh_quote(&path)
         );
-        let out = ctx.run_with_stdin(&cmd, json).await?;
+        // A result is parsed whole: output over the limit is refused, never cut and parsed.
+        let out = match ctx.run_parsed(&cmd, json).await {
+            Err(e @ ConnError::OutputTooLarge { .. }) => {
+                return Ok(ModuleOutcome::failed(format!("MODULE FAILURE: {}: {e}", self.doc.name)))
+            }
+            other => other?,
+        };
         let stdout = out.stdout_str();
         let Some(mut m) = parse_result(&stdout) else {
             let mut o = ModuleOutcome::failed(format!(

@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::connection::{self, Become, ConnError, Connection, ExecOutput, ExecRequest, FileAttrs};
+use crate::connection::{self, Become, ConnError, Connection, ExecOutput, ExecRequest, FileAttrs, OutputLimit};
 use crate::yaml::Loc;
 
 pub use registry::{lookup, Registry};
@@ -54,6 +54,9 @@ pub struct ModuleCtx<'a> {
     pub search_paths: &'a [PathBuf],
     /// Where the task is defined, for errors.
     pub loc: &'a Loc,
+    /// What is kept of each output stream of a user's command, and the most
+    /// of a user module's JSON that is read (`--max-output`).
+    pub max_output: usize,
 }
 
 impl ModuleCtx<'_> {
@@ -79,13 +82,28 @@ impl ModuleCtx<'_> {
         connection::exec(self.conn, &req).await
     }
 
-    /// Run a user's command line (`command`, `shell`, `raw`) on a channel of
-    /// its own ([`ExecRequest::own_channel`]): whatever it leaves running in
-    /// the background cannot write into a later command's output.
+    /// Run a user's command line (`command`, `shell`, `raw`, `script`) on a
+    /// channel of its own ([`ExecRequest::own_channel`]): whatever it leaves
+    /// running in the background cannot write into a later command's output.
+    /// At most [`ModuleCtx::max_output`] of each output stream is kept; the
+    /// rest is counted in [`ExecOutput::stdout_dropped`]/`stderr_dropped`.
     pub async fn run_user(&self, cmd: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnError> {
         let req = ExecRequest {
             own_channel: true,
+            output_limit: OutputLimit::Keep(self.max_output),
             ..self.request(cmd, stdin)
+        };
+        connection::exec(self.conn, &req).await
+    }
+
+    /// Run a program whose output rigger parses whole (a user module's JSON)
+    /// feeding `stdin`: more than [`ModuleCtx::max_output`] on stdout or
+    /// stderr is refused ([`ConnError::OutputTooLarge`]) instead of read.
+    pub async fn run_parsed(&self, cmd: &str, stdin: Vec<u8>) -> Result<ExecOutput, ConnError> {
+        let req = ExecRequest {
+            subshell_ok: true,
+            output_limit: OutputLimit::Refuse(self.max_output),
+            ..self.request(cmd, Some(stdin))
         };
         connection::exec(self.conn, &req).await
     }

@@ -207,6 +207,11 @@ impl Renderer {
         } = ev
         else {
             return match ev {
+                // stdout holds one JSON object per host and nothing else.
+                Event::Warning { message } if self.format == Format::Json => {
+                    eprintln!("[WARNING]: {message}");
+                    String::new()
+                }
                 Event::Warning { message } => format!("[WARNING]: {message}\n"),
                 _ => String::new(),
             };

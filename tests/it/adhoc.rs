@@ -18,7 +18,7 @@ use crate::support::{down_host, rigger_bin, rigger_cmd, TestHosts};
 
 /// Environment variables rigger reads (directly or through clap); removed so
 /// the machine's environment cannot change what a test sees.
-const RIGGER_ENV: &[&str] = &[
+pub const RIGGER_ENV: &[&str] = &[
     "ANSIBLE_INVENTORY",
     "ANSIBLE_FORKS",
     "ANSIBLE_REMOTE_USER",
@@ -28,6 +28,7 @@ const RIGGER_ENV: &[&str] = &[
     "RIGGER_HOST_KEY_CHECKING",
     "RIGGER_KNOWN_HOSTS",
     "RIGGER_BECOME_PASSWORD",
+    "RIGGER_MAX_OUTPUT",
     "SSH_AUTH_SOCK",
 ];
 

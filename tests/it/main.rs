@@ -15,6 +15,7 @@ mod engine_errors;
 mod fuzz;
 mod harness;
 mod netmods;
+mod output_limits;
 mod provision;
 mod secrets;
 mod storage;

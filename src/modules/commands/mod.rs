@@ -11,6 +11,7 @@ use super::args::{de_bool, de_opt_string};
 use super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc,
 };
+use crate::connection::output::human_size;
 use crate::connection::sh_quote;
 
 pub fn register(r: &mut Registry) {
@@ -39,6 +40,16 @@ const COMMON_RETURNS: &[ReturnDoc] = &[
     ReturnDoc {
         name: "stderr_lines",
         description: "stderr split into lines",
+    },
+    ReturnDoc {
+        name: "stdout_truncated",
+        description: "true when stdout was longer than --max-output (RIGGER_MAX_OUTPUT, default 16M) and only its \
+start was kept (also stderr_truncated); a warning is printed",
+    },
+    ReturnDoc {
+        name: "stdout_dropped_bytes",
+        description:
+            "with stdout_truncated: how many bytes of stdout were read and dropped (also stderr_dropped_bytes)",
     },
     ReturnDoc {
         name: "cmd",
@@ -301,7 +312,14 @@ async fn run_command(
                     .with("cmd", display));
             }
         }
-        return Ok(shape_output(display, out, p.strip_empty_ends, start, start_ts));
+        return Ok(shape_output(
+            display,
+            out,
+            p.strip_empty_ends,
+            ctx.max_output,
+            start,
+            start_ts,
+        ));
     }
     if p.creates.is_some() || p.removes.is_some() {
         // Check mode: one round trip decides; globs are expanded by the shell.
@@ -356,7 +374,14 @@ async fn run_command(
     let start_ts = timestamp();
     let full = format!("{chdir}exec {line}");
     let out = ctx.run_user(&full, stdin).await?;
-    Ok(shape_output(display, out, p.strip_empty_ends, start, start_ts))
+    Ok(shape_output(
+        display,
+        out,
+        p.strip_empty_ends,
+        ctx.max_output,
+        start,
+        start_ts,
+    ))
 }
 
 /// The `creates`/`removes` guard answered over SFTP, which starts no
@@ -413,40 +438,89 @@ fn shape_output(
     display: &str,
     out: crate::connection::ExecOutput,
     strip: bool,
+    max_output: usize,
     start: Instant,
     start_ts: String,
 ) -> ModuleOutcome {
-    let mut stdout = out.stdout_str();
-    let mut stderr = out.stderr_str();
-    if strip {
-        while stdout.ends_with('\n') || stdout.ends_with('\r') {
-            stdout.pop();
-        }
-        while stderr.ends_with('\n') || stderr.ends_with('\r') {
-            stderr.pop();
-        }
-    }
     let failed = out.status != 0;
     let elapsed = start.elapsed();
-    let mut o = ModuleOutcome::changed(true)
-        .with("rc", out.status)
-        .with("cmd", display)
-        .with(
-            "stdout_lines",
-            stdout.lines().map(|l| Value::String(l.to_string())).collect::<Vec<_>>(),
-        )
-        .with(
-            "stderr_lines",
-            stderr.lines().map(|l| Value::String(l.to_string())).collect::<Vec<_>>(),
-        )
-        .with("stdout", stdout)
-        .with("stderr", stderr)
+    let base = ModuleOutcome::changed(true).with("rc", out.status).with("cmd", display);
+    let mut o = with_output(base, out, strip, max_output)
         .with("start", start_ts)
         .with("end", timestamp())
         .with("delta", format!("{}.{:06}", elapsed.as_secs(), elapsed.subsec_micros()));
     if failed {
         o.failed = true;
         o.msg = Some("non-zero return code".into());
+    }
+    o
+}
+
+/// `stdout_lines` holds at most one line per this many bytes of the output
+/// limit (2 Mi lines for 16 MiB): each line costs memory beyond its text (a
+/// string value of about 100 bytes), so a flood of empty lines kept within
+/// the limit cannot grow into gigabytes of list. Output whose lines average
+/// 8 bytes or more is never cut by this.
+const LIMIT_BYTES_PER_LINE: usize = 8;
+
+/// A user command's output in its result, as Ansible returns it: `rc`,
+/// `stdout`, `stderr`, `stdout_lines`, `stderr_lines` (`strip`: without
+/// trailing newlines). When the output limit (`max_output`, see
+/// [`crate::connection::OutputLimit::Keep`]) dropped part of a stream, its
+/// result says so (`stdout_truncated: true`, `stdout_dropped_bytes`) and a
+/// warning is added, which the run prints: the output is never cut silently.
+/// `stdout_lines` is always `stdout` split into lines.
+pub(crate) fn with_output(
+    o: ModuleOutcome,
+    out: crate::connection::ExecOutput,
+    strip: bool,
+    max_output: usize,
+) -> ModuleOutcome {
+    let max_lines = (max_output / LIMIT_BYTES_PER_LINE).max(1);
+    let mut o = o.with("rc", out.status);
+    let mut streams = Vec::new();
+    for (name, bytes, dropped) in [
+        ("stdout", out.stdout, out.stdout_dropped),
+        ("stderr", out.stderr, out.stderr_dropped),
+    ] {
+        let mut text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        let mut dropped = dropped;
+        if let Some((nl, _)) = text.match_indices('\n').nth(max_lines - 1) {
+            if nl + 1 < text.len() {
+                dropped += (text.len() - nl - 1) as u64;
+                text.truncate(nl + 1);
+            }
+        }
+        let kept = text.len();
+        if strip {
+            while text.ends_with('\n') || text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        let lines: Vec<Value> = text.lines().map(|l| Value::String(l.to_string())).collect();
+        streams.push((name, text, lines, kept, dropped));
+    }
+    // Ansible's order of the keys.
+    for (name, _, lines, _, _) in &mut streams {
+        o = o.with(&format!("{name}_lines"), std::mem::take(lines));
+    }
+    let mut warnings = Vec::new();
+    for (name, text, _, kept, dropped) in streams {
+        o = o.with(name, text);
+        if dropped > 0 {
+            o = o
+                .with(&format!("{name}_truncated"), true)
+                .with(&format!("{name}_dropped_bytes"), dropped);
+            warnings.push(Value::String(format!(
+                "{name} was cut to its first {} bytes; {dropped} more bytes were read and dropped (the limit \
+                 per stream is {} and {max_lines} lines: --max-output or RIGGER_MAX_OUTPUT)",
+                kept,
+                human_size(max_output as u64),
+            )));
+        }
+    }
+    if !warnings.is_empty() {
+        o = o.with("warnings", warnings);
     }
     o
 }
@@ -504,7 +578,7 @@ impl Module for RawModule {
         let ts = timestamp();
         let out = ctx.run_user(&line, None).await?;
         // raw keeps stdout as is (no stripping), like Ansible.
-        Ok(shape_output(&text, out, false, start, ts))
+        Ok(shape_output(&text, out, false, ctx.max_output, start, ts))
     }
 }
 
@@ -554,5 +628,73 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((r.ret["rc"].clone(), r.ret["stdout"].clone()), (json!(3), json!("/")));
+    }
+
+    /// Output over the limit: the head is kept, the cut is stated in the
+    /// result with the bytes dropped and in a warning; stderr has its own limit.
+    #[tokio::test]
+    async fn output_over_the_limit_is_cut_and_said_so() {
+        let env = TestEnv::new();
+        let sh = CommandModule { shell: true };
+        let mut ctx = env.ctx(false, true);
+        ctx.max_output = 1000;
+        let args = |cmd: &str| match json!({ "cmd": cmd }) {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        // 300 lines of 9 bytes on stdout, 5 bytes on stderr.
+        let r = sh
+            .run(&ctx, args("seq 10000001 10000300; echo oops >&2"))
+            .await
+            .unwrap();
+        let stdout = r.ret["stdout"].as_str().unwrap();
+        assert_eq!(stdout.len(), 1000);
+        assert!(
+            stdout.starts_with("10000001\n10000002\n") && stdout.ends_with("\n1"),
+            "{stdout}"
+        );
+        assert_eq!(r.ret["stdout_truncated"], json!(true));
+        assert_eq!(r.ret["stdout_dropped_bytes"], json!(2700 - 1000));
+        assert_eq!(r.ret["stdout_lines"].as_array().unwrap().len(), 112);
+        assert_eq!(r.ret["stderr"], json!("oops"));
+        assert!(r.ret.get("stderr_truncated").is_none(), "{:?}", r.ret);
+        let w = r.ret["warnings"].as_array().unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        let w = w[0].as_str().unwrap();
+        assert!(
+            w.starts_with("stdout was cut to its first 1000 bytes; 1700 more bytes were read and dropped"),
+            "{w}"
+        );
+        assert!(w.contains("--max-output"), "{w}");
+        // Within the limit: exactly as before, no extra keys.
+        let r = sh.run(&ctx, args("echo hi")).await.unwrap();
+        assert_eq!(r.ret["stdout"], json!("hi"));
+        assert!(r.ret.get("warnings").is_none() && r.ret.get("stdout_truncated").is_none());
+    }
+
+    /// Each line of `stdout_lines` costs memory beyond its text: a flood of
+    /// short lines within the byte limit is cut by lines, and `stdout_lines`
+    /// is still `stdout` split into lines.
+    #[test]
+    fn many_short_lines_are_cut_by_count_too() {
+        let out = crate::connection::ExecOutput {
+            stdout: b"\n".repeat(1000),
+            stderr: b"a\r\nb\n".to_vec(),
+            ..Default::default()
+        };
+        let o = with_output(ModuleOutcome::ok(), out, false, 800);
+        let lines = o.ret["stdout_lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 800 / LIMIT_BYTES_PER_LINE);
+        assert_eq!(o.ret["stdout"].as_str().unwrap().len(), 100);
+        assert_eq!(o.ret["stdout_dropped_bytes"], json!(900));
+        assert_eq!(o.ret["stderr_lines"], json!(["a", "b"]));
+        assert_eq!(o.ret["stderr"], json!("a\r\nb\n"));
+        // Not UTF-8: replaced, never an error.
+        let out = crate::connection::ExecOutput {
+            stdout: vec![0xff, b'x'],
+            ..Default::default()
+        };
+        let o = with_output(ModuleOutcome::ok(), out, true, 100);
+        assert_eq!(o.ret["stdout"], json!("\u{fffd}x"));
     }
 }

@@ -77,6 +77,7 @@ pub(crate) mod testutil {
                 vars: &self.vars,
                 search_paths: &self.search,
                 loc: &self.loc,
+                max_output: crate::connection::output::DEFAULT_MAX_OUTPUT,
             }
         }
 

@@ -76,6 +76,16 @@ still decide whether it would run.",
             name: "stderr_lines",
             description: "stderr split into lines",
         },
+        ReturnDoc {
+            name: "stdout_truncated",
+            description: "true when stdout was longer than --max-output (RIGGER_MAX_OUTPUT, default 16M) and only \
+its start was kept (also stderr_truncated); a warning is printed",
+        },
+        ReturnDoc {
+            name: "stdout_dropped_bytes",
+            description: "with stdout_truncated: how many bytes of stdout were read and dropped (also \
+stderr_dropped_bytes)",
+        },
     ],
     controller_only: false,
 };
@@ -101,10 +111,6 @@ struct Params {
 }
 
 pub(crate) struct Script;
-
-fn lines(s: &str) -> Vec<String> {
-    s.lines().map(str::to_string).collect()
-}
 
 #[async_trait]
 impl Module for Script {
@@ -186,22 +192,18 @@ impl Module for Script {
                     line.push(' ');
                     line.push_str(&sh_quote(a));
                 }
-                ctx.run(&line).await
+                // A user's program: on a channel of its own, its output kept within the limit.
+                ctx.run_user(&line, None).await
             }
             Err(e) => Err(e),
         };
         // Always clean up, whatever happened.
         let _ = ctx.run(&format!("rm -rf -- {}", sh_quote(&dir))).await;
         let out = result?;
-        let stdout = out.stdout_str();
-        let stderr = out.stderr_str();
-        let mut o = ModuleOutcome::changed(true)
-            .with("rc", out.status)
-            .with("stdout_lines", lines(&stdout))
-            .with("stderr_lines", lines(&stderr))
-            .with("stdout", stdout)
-            .with("stderr", stderr);
-        if out.status != 0 {
+        let status = out.status;
+        // stdout as printed, trailing newline kept (as before).
+        let mut o = crate::modules::commands::with_output(ModuleOutcome::changed(true), out, false, ctx.max_output);
+        if status != 0 {
             o.failed = true;
             o.msg = Some("non-zero return code".into());
         }
