@@ -32,7 +32,7 @@ use crate::playbook::{
     Block, CheckModeKw, Common, Cond, Include, IncludeKind, LoopSpec, Play, Playbook, RoleCtx, Serial, Strategy, Task,
     TaskNode,
 };
-use crate::template::{Templar, OMIT};
+use crate::template::{omit, Templar};
 use crate::yaml::Loc;
 
 /// Set by the Ctrl-C handler: start no new task.
@@ -1633,7 +1633,7 @@ impl Walker {
             "ansible_skip_tags".into(),
             Value::Array(r.opts.skip_tags.iter().cloned().map(Value::String).collect()),
         );
-        m.data_one("omit".into(), Value::String(OMIT.to_string()));
+        m.data_one("omit".into(), Value::String(omit().to_string()));
         if let Some(role) = roles.last() {
             m.data_one("role_path".into(), Value::String(abs(&role.path)));
             m.data_one("role_name".into(), Value::String(role.name.clone()));
@@ -2464,7 +2464,7 @@ fn render_args(
 
 /// Remove arguments whose value is `{{ omit }}`.
 fn strip_omit(m: Map<String, Value>) -> Map<String, Value> {
-    m.into_iter().filter(|(_, v)| v.as_str() != Some(OMIT)).collect()
+    m.into_iter().filter(|(_, v)| v.as_str() != Some(omit())).collect()
 }
 
 /// A result's key only rigger reads (`_meta`, `_delegated_to`…): not registered.

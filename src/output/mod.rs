@@ -209,7 +209,7 @@ impl Renderer {
             return match ev {
                 // stdout holds one JSON object per host and nothing else.
                 Event::Warning { message } if self.format == Format::Json => {
-                    eprintln!("[WARNING]: {message}");
+                    stderrln!("[WARNING]: {message}");
                     String::new()
                 }
                 Event::Warning { message } => format!("[WARNING]: {message}\n"),

@@ -34,8 +34,13 @@ use crate::error::LocError;
 use crate::yaml::Loc;
 
 /// The placeholder `{{ omit }}` renders to; the engine drops arguments whose
-/// value is exactly this string.
-pub const OMIT: &str = "__omit_place_holder__rigger__";
+/// value is exactly this string. It holds a random part chosen once per run,
+/// as Ansible's does: a fixed one could be printed by a host to make an
+/// argument vanish.
+pub fn omit() -> &'static str {
+    static OMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OMIT.get_or_init(|| format!("__omit_place_holder__{:016x}", rand::random::<u64>()))
+}
 
 /// The context variable holding the lookup search directories (a list).
 pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
@@ -80,7 +85,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
             minijinja::escape_formatter(out, state, value)
         });
     }
-    env.add_global("omit", OMIT);
+    env.add_global("omit", omit());
     filters::register(&mut env);
     jtests::register(&mut env);
     lookups::register(&mut env);

@@ -104,8 +104,8 @@ fn pycompat_methods() {
 
 #[test]
 fn omit_renders_to_placeholder() {
-    assert_eq!(r("{{ omit }}"), json!(OMIT));
-    assert_eq!(r("{{ undefined_thing | default(omit) }}"), json!(OMIT));
+    assert_eq!(r("{{ omit }}"), json!(omit()));
+    assert_eq!(r("{{ undefined_thing | default(omit) }}"), json!(omit()));
 }
 
 #[test]
