@@ -361,15 +361,14 @@ impl ExecOutput {
     }
 }
 
-/// Quote a string for a POSIX shell.
-pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "'\\''"))
+/// The one shell-quoting helper ([`crate::shell`]), here for the modules.
+pub use crate::shell::sh_quote;
+
+/// A POSIX shell variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(k: &str) -> bool {
+    let mut b = k.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 const BECOME_PROMPT: &str = "[rigger-become-password]:";
@@ -386,8 +385,22 @@ pub async fn exec(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput
 }
 
 async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+    // A NUL byte cannot travel in a command line (the shell drops it or
+    // the kernel cuts the argument there): refuse rather than run
+    // something other than what was quoted.
+    if req.cmd.contains('\0') || req.env.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(ConnError::Io(
+            "a command or environment value contains a NUL byte, which a shell command line cannot carry".into(),
+        ));
+    }
     let mut script = String::new();
     for (k, v) in &req.env {
+        // The name is shell syntax (`NAME=value`), not a value that quoting could protect.
+        if !is_env_name(k) {
+            return Err(ConnError::Io(format!(
+                "environment variable name {k:?} is not valid: use letters, digits and `_`, not starting with a digit"
+            )));
+        }
         script.push_str(&format!("{}={}; export {}; ", k, sh_quote(v), k));
     }
     script.push_str(&req.cmd);
@@ -968,14 +981,6 @@ mod tests {
                 .collect();
             assert_eq!(left, ["f"], "{name}: temp files left");
         }
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(sh_quote("abc"), "abc");
-        assert_eq!(sh_quote("a b"), "'a b'");
-        assert_eq!(sh_quote("it's"), "'it'\\''s'");
-        assert_eq!(sh_quote(""), "''");
     }
 
     #[test]

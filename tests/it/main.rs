@@ -13,6 +13,7 @@ mod fuzz;
 mod harness;
 mod netmods;
 mod provision;
+mod quoting;
 mod secrets;
 mod storage;
 mod sysmods1;
