@@ -397,3 +397,69 @@ fn no_module_option_runs_shell_code_from_its_value() {
         );
     }
 }
+
+/// The names of a task's `environment:` become shell syntax (`NAME=value;
+/// export NAME`) in front of every command: a name that is not a shell
+/// variable name is refused, never run.
+#[test]
+fn environment_names_are_never_run_as_shell_code() {
+    let hosts = TestHosts::with_opts(1, crate::support::HostOpts { isolated_root: true });
+    let playbook = json!([{
+        "hosts": "all",
+        "gather_facts": false,
+        "tasks": [
+            {
+                "name": "bad name",
+                "command": "true",
+                "environment": { "X; touch /tmp/PWNED-ENV1 #": "1" },
+                "ignore_errors": true,
+            },
+            {
+                "name": "bad name, no blanks",
+                "command": "true",
+                "environment": { "X=$(touch${IFS}/tmp/PWNED-ENV2)": "1" },
+                "ignore_errors": true,
+            },
+            {
+                "name": "values are data",
+                "shell": "printf '%s' \"$RIGQ_V\" > /tmp/RIGQ-ENV-VALUE",
+                "environment": { "RIGQ_V": "'$(touch /tmp/PWNED-ENV3)'\n;`x`" },
+            },
+        ],
+    }]);
+    let pb = hosts.dir().join("env.yml");
+    fs::write(&pb, serde_json::to_string_pretty(&playbook).unwrap()).unwrap();
+    let mut cmd = Command::new(rigger_bin());
+    cmd.arg("run")
+        .arg("-i")
+        .arg(hosts.inventory())
+        .arg("--known-hosts")
+        .arg(hosts.known_hosts())
+        .arg(&pb);
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
+    let all = format!("{out}\n{err}");
+    let tmp = hosts.tmp_dir(0).expect("isolated hosts have their own /tmp");
+    let pwned: Vec<String> = fs::read_dir(&tmp)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|f| f.starts_with("PWNED-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        pwned.is_empty(),
+        "environment names ran as shell code: {pwned:?}\n{all}"
+    );
+    assert_eq!(code, 0, "{all}");
+    // Both bad names fail the task with the reason.
+    assert_eq!(
+        all.matches("is not valid: use letters, digits and `_`").count(),
+        2,
+        "{all}"
+    );
+    assert_eq!(
+        fs::read_to_string(tmp.join("RIGQ-ENV-VALUE")).unwrap_or_default(),
+        "'$(touch /tmp/PWNED-ENV3)'\n;`x`"
+    );
+}
