@@ -8,7 +8,14 @@
 //! overlay-root host per payload (so packages, users, `/etc` changes vanish
 //! with the host); each host runs the same playbook of one task per
 //! (module, option) with `ignore_errors`, its payload coming from a host
-//! variable. A module may fail or succeed; it must never run the payload.
+//! variable, once for real and once with `--check`. A module may fail or
+//! succeed; it must never run the payload.
+//!
+//! Besides the five payloads of the issue (`'`, `$(...)`, backticks, `;`, a
+//! newline) the table has blank-free ones (`${IFS}`), one that closes a
+//! surrounding pair of single quotes and one with a leading `-`: on the old
+//! code only these found the `git` remote/refspec, `script` creates/removes
+//! and `git` `--upload-pack` injections.
 //!
 //! What is not fed payloads is listed below with the reason, so the list is
 //! visible and reviewed: options that are shell code by design (documented
@@ -349,28 +356,54 @@ fn no_module_option_runs_shell_code_from_its_value() {
     let pb = hosts.dir().join("quoting.yml");
     fs::write(&pb, serde_json::to_string_pretty(&playbook).unwrap()).unwrap();
 
-    let mut cmd = Command::new(rigger_bin());
-    cmd.current_dir(&local)
-        .arg("run")
-        .arg("-i")
-        .arg(hosts.inventory())
-        .arg("--known-hosts")
-        .arg(hosts.known_hosts())
-        .arg(&pb);
-    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(600));
-    let all = format!("{out}\n{err}");
+    // A real run, then a check-mode run (modules query with other scripts there).
+    let mut logs = Vec::new();
+    for mode in ["run", "check mode"] {
+        let mut cmd = Command::new(rigger_bin());
+        cmd.current_dir(&local)
+            .arg("run")
+            .arg("-i")
+            .arg(hosts.inventory())
+            .arg("--known-hosts")
+            .arg(hosts.known_hosts())
+            .arg(&pb);
+        if mode == "check mode" {
+            cmd.arg("--check");
+        }
+        let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(600));
+        let all = format!("{out}\n{err}");
+        // Every host got to the end, and none became unreachable: a payload
+        // must not break the connection's shell either.
+        let recaps: Vec<&str> = all.lines().filter(|l| l.contains("unreachable=")).collect();
+        assert_eq!(
+            recaps.len(),
+            hosts.len(),
+            "{mode}: a recap line per host (exit {code}):\n{all}"
+        );
+        for line in &recaps {
+            assert!(
+                line.contains("unreachable=0"),
+                "{mode}: a host became unreachable:\n{line}\n{all}"
+            );
+        }
+        if mode == "run" {
+            for i in 0..hosts.len() {
+                let tmp = hosts.tmp_dir(i).expect("overlay-root hosts have their own /tmp");
+                for marker in ["RIGQ-FIRST", "RIGQ-LAST"] {
+                    assert!(
+                        tmp.join(marker).exists(),
+                        "host {} did not run the task `{marker}` (rigger exit {code}):\n{all}",
+                        hosts.name(i)
+                    );
+                }
+            }
+        }
+        logs.push(format!("--- {mode}: exit {code}\n{all}"));
+    }
 
     let mut ran = Vec::new();
     for (i, payload) in PAYLOADS.iter().enumerate() {
         let tmp = hosts.tmp_dir(i).expect("overlay-root hosts have their own /tmp");
-        // Every task ran (the host stayed usable to the end).
-        for marker in ["RIGQ-FIRST", "RIGQ-LAST"] {
-            assert!(
-                tmp.join(marker).exists(),
-                "host {} did not run the task `{marker}` (rigger exit {code}):\n{all}",
-                hosts.name(i)
-            );
-        }
         let Ok(entries) = fs::read_dir(&tmp) else { continue };
         for e in entries.flatten() {
             let f = e.file_name().to_string_lossy().into_owned();
@@ -382,20 +415,17 @@ fn no_module_option_runs_shell_code_from_its_value() {
         }
     }
     ran.sort();
+    let logs = logs.join("\n");
     assert!(
         ran.is_empty(),
-        "shell injection: {} module options ran their value as shell code:\n  {}\n(rigger exit {code}, {task_count} tasks)\n{}",
+        "shell injection: {} module options ran their value as shell code:\n  {}\n({task_count} tasks)\n{}",
         ran.len(),
         ran.join("\n  "),
-        all.lines().filter(|l| l.contains("PWNED") || l.contains("recap") || l.contains("ok=")).collect::<Vec<_>>().join("\n")
+        logs.lines()
+            .filter(|l| l.contains("PWNED") || l.starts_with("---") || l.contains("ok="))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
-    // Nothing was unreachable: a payload must not break the connection's shell either.
-    for line in all.lines().filter(|l| l.contains("unreachable=")) {
-        assert!(
-            line.contains("unreachable=0"),
-            "a host became unreachable:\n{line}\n{all}"
-        );
-    }
 }
 
 /// The names of a task's `environment:` become shell syntax (`NAME=value;
