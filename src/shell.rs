@@ -86,20 +86,31 @@ pub fn split_words(line: &str) -> Option<Vec<String>> {
     shlex::split(line)
 }
 
+/// Options or arguments given as one text (`-L data -m 1`) as quoted words
+/// to append to a command: [`split_words`], then each word quoted, each
+/// after a space (empty for no words). `None` when a quote is not closed.
+pub fn quoted_args(line: &str) -> Option<String> {
+    Some(split_words(line)?.iter().map(|w| format!(" {}", sh_quote(w))).collect())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{sh_quote, sh_quote_command, sh_quote_glob, sh_quote_words, split_words};
+    use super::{quoted_args, sh_quote, sh_quote_command, sh_quote_glob, sh_quote_words, split_words};
     use std::process::Command;
+
+    /// The standard output of `/bin/sh -c SCRIPT`.
+    fn sh(script: &str) -> Vec<u8> {
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("run /bin/sh")
+            .stdout
+    }
 
     /// What `sh` makes of `printf '%s' QUOTED`: the word the shell sees.
     fn through_sh(quoted: &str) -> Vec<u8> {
-        let out = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("printf '%s' {quoted}"))
-            .output()
-            .expect("run /bin/sh");
-        assert!(out.status.success(), "sh failed for {quoted}: {out:?}");
-        out.stdout
+        sh(&format!("printf '%s' {quoted}"))
     }
 
     #[test]
@@ -113,15 +124,11 @@ mod tests {
             std::fs::write(dir.path().join(f), "").expect("write");
         }
         let pattern = format!("{}/*.done", dir.path().display());
-        let out = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!(
-                "for f in {}; do printf '%s|' \"${{f##*/}}\"; done",
-                sh_quote_glob(&pattern)
-            ))
-            .output()
-            .expect("run /bin/sh");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "a 1.done|b$(x).done|");
+        let out = sh(&format!(
+            "for f in {}; do printf '%s|' \"${{f##*/}}\"; done",
+            sh_quote_glob(&pattern)
+        ));
+        assert_eq!(String::from_utf8_lossy(&out), "a 1.done|b$(x).done|");
     }
 
     #[test]
@@ -130,16 +137,16 @@ mod tests {
         assert_eq!(w, ["visudo", "-cf", "%s", "a b", "$(x)", "`y`", ";", "z", "|", "w"]);
         assert_eq!(split_words("'open"), None);
         let line = sh_quote_words(&w);
-        let out = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("printf '%s|' {}", sh_quote_words(&w[1..])))
-            .output()
-            .expect("run /bin/sh");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            "-cf|%s|a b|$(x)|`y`|;|z|||w|",
-            "{line}"
-        );
+        let out = sh(&format!("printf '%s|' {}", sh_quote_words(&w[1..])));
+        assert_eq!(String::from_utf8_lossy(&out), "-cf|%s|a b|$(x)|`y`|;|z|||w|", "{line}");
+    }
+
+    #[test]
+    fn option_text_becomes_quoted_words() {
+        assert_eq!(quoted_args("-L 'my data' -m 1").as_deref(), Some(" -L 'my data' -m 1"));
+        assert_eq!(quoted_args("").as_deref(), Some(""));
+        assert_eq!(quoted_args("$(x) ;y").as_deref(), Some(" '$(x)' ';y'"));
+        assert_eq!(quoted_args("\"open"), None);
     }
 
     #[test]
@@ -155,12 +162,8 @@ mod tests {
         assert_eq!(sh_quote(""), "''");
         assert_eq!(through_sh(&format!("x{}y", sh_quote(""))), b"xy");
         // An empty word is still a word: `set --` counts it.
-        let out = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("set -- {}; echo $#", sh_quote("")))
-            .output()
-            .expect("run /bin/sh");
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+        let out = sh(&format!("set -- {}; echo $#", sh_quote("")));
+        assert_eq!(String::from_utf8_lossy(&out).trim(), "1");
     }
 
     #[test]
@@ -213,14 +216,10 @@ mod tests {
         assert_eq!(sh_quote_command("PATH=/tmp"), "'PATH=/tmp'");
         assert_eq!(sh_quote_command("/usr/bin/git"), "/usr/bin/git");
         assert_eq!(sh_quote_command("my git"), "'my git'");
-        let out = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("{} true 2>/dev/null; echo $?", sh_quote_command("X=1")))
-            .output()
-            .expect("run /bin/sh");
+        let out = sh(&format!("{} true 2>/dev/null; echo $?", sh_quote_command("X=1")));
         // A command named `X=1` does not exist (127); unquoted it would be
         // an assignment and run `true` (0).
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "127");
+        assert_eq!(String::from_utf8_lossy(&out).trim(), "127");
     }
 
     #[test]

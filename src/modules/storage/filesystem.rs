@@ -11,7 +11,7 @@ use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
-use crate::shell::{sh_quote_words, split_words};
+use crate::shell::{quoted_args, sh_quote_words};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("dev", OptKind::Path, "Block device or image file.")
@@ -93,12 +93,9 @@ fn mkfs_command(fstype: &str, dev: &str, force: bool, opts: Option<&str>) -> Res
     }
     // Options are words for mkfs, never shell code.
     if let Some(o) = opts {
-        let words =
-            split_words(o).ok_or_else(|| ModuleError::Args(format!("filesystem: unbalanced quotes in opts `{o}`")))?;
-        for w in words {
-            s.push(' ');
-            s.push_str(&sh_quote(&w));
-        }
+        let args =
+            quoted_args(o).ok_or_else(|| ModuleError::Args(format!("filesystem: unbalanced quotes in opts `{o}`")))?;
+        s.push_str(&args);
     }
     s.push(' ');
     s.push_str(&sh_quote(dev));

@@ -15,7 +15,7 @@ use crate::modules::args::{de_bool, de_opt_string, de_string_list};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
-use crate::shell::{sh_quote_words, split_words};
+use crate::shell::{quoted_args, sh_quote_words};
 
 /// Quiets LVM's "File descriptor N leaked" warnings (the SSH session's fds).
 const LVM_ENV: &str = "LVM_SUPPRESS_FD_WARNINGS=1";
@@ -331,10 +331,7 @@ fn lvol_plan(p: &LvolParams, st: &LvState) -> Result<(Vec<String>, bool), String
     let relative = size.is_some_and(|s| s.contains('%'));
     // Options are words for lvcreate, never shell code.
     let opts = match p.opts.as_deref() {
-        Some(o) => {
-            let words = split_words(o).ok_or_else(|| format!("unbalanced quotes in opts `{o}`"))?;
-            words.iter().map(|w| format!(" {}", sh_quote(w))).collect::<String>()
-        }
+        Some(o) => quoted_args(o).ok_or_else(|| format!("unbalanced quotes in opts `{o}`"))?,
         None => String::new(),
     };
     match (st.size, size) {

@@ -18,7 +18,7 @@ use super::super::{
 };
 use super::{record_diff, run_checked, tagged};
 use crate::connection::sh_quote;
-use crate::shell::split_words;
+use crate::shell::quoted_args;
 
 const NAME_OPT: OptionDoc = OptionDoc::new("name", OptKind::Str, "Name of the service (unit).")
     .required()
@@ -315,10 +315,7 @@ pub(crate) fn plan(mgr: Manager, name: &str, st: &ServiceState, w: &Wanted<'_>) 
     let mut cmds = Vec::new();
     // Arguments are words for the init script, never shell code.
     let args = match w.arguments {
-        Some(a) => {
-            let words = split_words(a).ok_or_else(|| format!("unbalanced quotes in arguments `{a}`"))?;
-            words.iter().map(|w| format!(" {}", sh_quote(w))).collect::<String>()
-        }
+        Some(a) => quoted_args(a).ok_or_else(|| format!("unbalanced quotes in arguments `{a}`"))?,
         None => String::new(),
     };
     let act = |verb: &str| -> String {
