@@ -1033,6 +1033,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn environment_names_and_nul_bytes_are_refused_before_anything_runs() {
+        let conn = local::LocalConnection::new("localhost");
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("PWNED");
+        let m = marker.display().to_string();
+        for env in [
+            vec![(format!("X; touch {m}; Y"), "1".to_string())],
+            vec![(format!("X=$(touch {m})"), "1".to_string())],
+            vec![("1X".to_string(), "1".to_string())],
+            vec![(String::new(), "1".to_string())],
+            vec![("OK".to_string(), "a\0b".to_string())],
+        ] {
+            let req = ExecRequest {
+                env: env.clone(),
+                ..ExecRequest::new("true")
+            };
+            assert!(matches!(exec(&conn, &req).await, Err(ConnError::Io(_))), "{env:?}");
+        }
+        let nul = ExecRequest::new(format!("true '\0'; touch {m}"));
+        assert!(matches!(exec(&conn, &nul).await, Err(ConnError::Io(_))));
+        assert!(!marker.exists());
+        // Good names work, and values are data.
+        let req = ExecRequest {
+            env: vec![("_A1".into(), "$(touch x) ' \n".into())],
+            ..ExecRequest::new("printf '%s' \"$_A1\"")
+        };
+        let out = exec(&conn, &req).await.unwrap();
+        assert_eq!(out.stdout, b"$(touch x) ' \n");
+        assert!(is_env_name("PATH") && is_env_name("_x9") && !is_env_name("9x") && !is_env_name("a-b"));
+    }
+
+    #[tokio::test]
     async fn local_exec_and_atomic_upload() {
         let conn = local::LocalConnection::new("localhost");
         let out = exec(&conn, &ExecRequest::new("echo hi; echo err >&2; exit 3"))
