@@ -20,6 +20,7 @@ pub mod modules;
 pub mod output;
 pub mod playbook;
 pub mod private_files;
+pub mod shell;
 pub mod template;
 pub mod watch;
 pub mod yaml;

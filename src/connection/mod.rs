@@ -412,15 +412,14 @@ impl ExecOutput {
     }
 }
 
-/// Quote a string for a POSIX shell.
-pub fn sh_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "'\\''"))
+/// The one shell-quoting helper ([`crate::shell`]), here for the modules.
+pub use crate::shell::sh_quote;
+
+/// A POSIX shell variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub fn is_env_name(k: &str) -> bool {
+    let mut b = k.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 const BECOME_PROMPT: &str = "[rigger-become-password]:";
@@ -437,8 +436,22 @@ pub async fn exec(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput
 }
 
 async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+    // A NUL byte cannot travel in a command line (the shell drops it or
+    // the kernel cuts the argument there): refuse rather than run
+    // something other than what was quoted.
+    if req.cmd.contains('\0') || req.env.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(ConnError::Io(
+            "a command or environment value contains a NUL byte, which a shell command line cannot carry".into(),
+        ));
+    }
     let mut script = String::new();
     for (k, v) in &req.env {
+        // The name is shell syntax (`NAME=value`), not a value that quoting could protect.
+        if !is_env_name(k) {
+            return Err(ConnError::Io(format!(
+                "environment variable name {k:?} is not valid: use letters, digits and `_`, not starting with a digit"
+            )));
+        }
         script.push_str(&format!("{}={}; export {}; ", k, sh_quote(v), k));
     }
     script.push_str(&req.cmd);
@@ -1054,14 +1067,6 @@ mod tests {
     }
 
     #[test]
-    fn quoting() {
-        assert_eq!(sh_quote("abc"), "abc");
-        assert_eq!(sh_quote("a b"), "'a b'");
-        assert_eq!(sh_quote("it's"), "'it'\\''s'");
-        assert_eq!(sh_quote(""), "''");
-    }
-
-    #[test]
     fn sudo_is_wrapped_with_a_marker_and_never_prompts_without_password() {
         let b = Become {
             method: BecomeMethod::Sudo,
@@ -1108,6 +1113,38 @@ mod tests {
         let mut out = ExecOutput::default();
         become_handshake(&mut *proc, "NEVER-PRINTED", "", &mut out).await?;
         Ok(out)
+    }
+
+    #[tokio::test]
+    async fn environment_names_and_nul_bytes_are_refused_before_anything_runs() {
+        let conn = local::LocalConnection::new("localhost");
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("PWNED");
+        let m = marker.display().to_string();
+        for env in [
+            vec![(format!("X; touch {m}; Y"), "1".to_string())],
+            vec![(format!("X=$(touch {m})"), "1".to_string())],
+            vec![("1X".to_string(), "1".to_string())],
+            vec![(String::new(), "1".to_string())],
+            vec![("OK".to_string(), "a\0b".to_string())],
+        ] {
+            let req = ExecRequest {
+                env: env.clone(),
+                ..ExecRequest::new("true")
+            };
+            assert!(matches!(exec(&conn, &req).await, Err(ConnError::Io(_))), "{env:?}");
+        }
+        let nul = ExecRequest::new(format!("true '\0'; touch {m}"));
+        assert!(matches!(exec(&conn, &nul).await, Err(ConnError::Io(_))));
+        assert!(!marker.exists());
+        // Good names work, and values are data.
+        let req = ExecRequest {
+            env: vec![("_A1".into(), "$(touch x) ' \n".into())],
+            ..ExecRequest::new("printf '%s' \"$_A1\"")
+        };
+        let out = exec(&conn, &req).await.unwrap();
+        assert_eq!(out.stdout, b"$(touch x) ' \n");
+        assert!(is_env_name("PATH") && is_env_name("_x9") && !is_env_name("9x") && !is_env_name("a-b"));
     }
 
     #[tokio::test]

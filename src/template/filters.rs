@@ -865,20 +865,9 @@ fn path_join(v: &Value) -> Result<String, Error> {
     Ok(out)
 }
 
-/// Python's shlex.quote.
-pub(crate) fn shell_quote(s: &str) -> String {
-    if s.is_empty() {
-        return "''".into();
-    }
-    // Python checks `[^\w@%+=:,./-]` with re.ASCII: non-ASCII letters get quoted.
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c)) {
-        return s.into();
-    }
-    format!("'{}'", s.replace('\'', "'\"'\"'"))
-}
-
+/// Python's shlex.quote, through rigger's one shell-quoting helper.
 fn quote(v: &Value) -> Result<String, Error> {
-    Ok(shell_quote(&text(v)?))
+    Ok(crate::shell::sh_quote(&text(v)?))
 }
 
 fn mandatory(v: &Value, msg: Option<String>) -> Result<Value, Error> {

@@ -125,9 +125,11 @@ pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
          if command -v $p >/dev/null 2>&1; then if pgrep -x $p >/dev/null 2>&1; then echo \"$p 1\"; else echo \"$p 0\"; fi; fi; done; ",
     );
     for svc in &cfg.services {
+        // Names are checked when the config loads; quoted all the same.
         let q = sh_quote(svc);
+        let tag = sh_quote(&format!("@@ svc {svc}"));
         s.push_str(&format!(
-            "echo '@@ svc {svc}'; if [ -d /run/systemd/system ]; then systemctl is-active {q} 2>/dev/null; \
+            "printf '%s\\n' {tag}; if [ -d /run/systemd/system ]; then systemctl is-active {q} 2>/dev/null; \
              elif pgrep -x {q} >/dev/null 2>&1; then echo active; else echo inactive; fi; "
         ));
     }
@@ -140,8 +142,9 @@ pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
     );
     for c in &cfg.custom {
         s.push_str(&format!(
-            "echo '@@ custom {}'; ( {} ) 2>/dev/null </dev/null; ",
-            c.name, c.command
+            "printf '%s\\n' {}; ( {} ) 2>/dev/null </dev/null; ",
+            sh_quote(&format!("@@ custom {}", c.name)),
+            c.command
         ));
     }
     s.push_str("echo '@@ end' ); printf '%s\\n' \"$b\"; n=$((n+1)); ");

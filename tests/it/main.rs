@@ -17,6 +17,7 @@ mod harness;
 mod netmods;
 mod output_limits;
 mod provision;
+mod quoting;
 mod secrets;
 mod storage;
 mod sysmods1;

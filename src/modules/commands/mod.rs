@@ -13,6 +13,7 @@ use super::{
 };
 use crate::connection::output::human_size;
 use crate::connection::sh_quote;
+use crate::shell::{sh_quote_command, sh_quote_glob};
 
 pub fn register(r: &mut Registry) {
     r.add(Arc::new(CommandModule { shell: false }));
@@ -73,12 +74,14 @@ const COMMAND_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "cmd",
         OptKind::Str,
-        "The command to run (instead of the free-form text).",
+        "The command to run (instead of the free-form text): by design it runs the program it names. It is \
+split into words like a shell does and each word is passed as one argument, without a shell (no pipes, \
+`;`, `$(...)`; use `shell` for those).",
     ),
     OptionDoc::new(
         "argv",
         OptKind::List,
-        "The command as a list of arguments; no quoting issues.",
+        "The command as a list of arguments; each element is passed quoted, as one argument.",
     ),
     OptionDoc::new("chdir", OptKind::Path, "Change into this directory before running."),
     OptionDoc::new(
@@ -126,7 +129,7 @@ const SHELL_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "cmd",
         OptKind::Str,
-        "The command line to run (instead of the free-form text).",
+        "The command line to run (instead of the free-form text): shell code by design, run by `executable`.",
     ),
     OptionDoc::new("chdir", OptKind::Path, "Change into this directory before running."),
     OptionDoc::new(
@@ -147,7 +150,12 @@ const SHELL_OPTIONS: &[OptionDoc] = &[
         "Strip trailing newlines from stdout/stderr.",
     )
     .default("yes"),
-    OptionDoc::new("executable", OptKind::Path, "Shell to run the command with.").default("/bin/sh"),
+    OptionDoc::new(
+        "executable",
+        OptKind::Path,
+        "Shell to run the command with: the path of a program, passed quoted (not shell code).",
+    )
+    .default("/bin/sh"),
 ];
 
 static SHELL_DOC: ModuleDoc = ModuleDoc {
@@ -216,7 +224,10 @@ impl Module for CommandModule {
         let (display, line) = if self.shell {
             let text = text.ok_or_else(|| ModuleError::Args("shell: no command given".into()))?;
             let exe = p.executable.clone().unwrap_or_else(|| "/bin/sh".into());
-            (text.clone(), format!("{} -c {}", sh_quote(&exe), sh_quote(&text)))
+            (
+                text.clone(),
+                format!("{} -c {}", sh_quote_command(&exe), sh_quote(&text)),
+            )
         } else {
             let argv: Vec<String> = match (&p.argv, &text) {
                 (Some(a), None) => a
@@ -238,7 +249,11 @@ impl Module for CommandModule {
             if argv.is_empty() {
                 return Err(ModuleError::Args("command: empty command".into()));
             }
-            let line = argv.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" ");
+            // The first word is the program: never an assignment.
+            let line = std::iter::once(sh_quote_command(&argv[0]))
+                .chain(argv[1..].iter().map(|a| sh_quote(a)))
+                .collect::<Vec<_>>()
+                .join(" ");
             (argv.join(" "), line)
         };
         run_command(ctx, &p, &display, &line).await
@@ -280,14 +295,14 @@ async fn run_command(
         if let Some(c) = &p.creates {
             script.push_str(&format!(
                 "for f in {}; do [ -e \"$f\" ] && {{ echo {token}-C; exit 0; }}; done; ",
-                glob_word(c)
+                sh_quote_glob(c)
             ));
         }
         if let Some(r) = &p.removes {
             script.push_str(&format!(
                 "rigger_r=; for f in {}; do [ -e \"$f\" ] && {{ rigger_r=1; break; }}; done; \
                  [ -n \"$rigger_r\" ] || {{ echo {token}-R; exit 0; }}; ",
-                glob_word(r)
+                sh_quote_glob(r)
             ));
         }
         script.push_str("exec ");
@@ -328,13 +343,13 @@ async fn run_command(
         if let Some(c) = &p.creates {
             test.push_str(&format!(
                 "for f in {}; do [ -e \"$f\" ] && {{ echo CREATES; break; }}; done; ",
-                glob_word(c)
+                sh_quote_glob(c)
             ));
         }
         if let Some(r) = &p.removes {
             test.push_str(&format!(
                 "for f in {}; do [ -e \"$f\" ] && {{ echo REMOVES; break; }}; done; ",
-                glob_word(r)
+                sh_quote_glob(r)
             ));
         }
         test.push_str("true");
@@ -411,20 +426,6 @@ async fn sftp_guard(ctx: &ModuleCtx<'_>, p: &CommandParams) -> Option<String> {
         Some(r) if found.last()?.is_none() => Some(format!("skipped, since {r} does not exist")),
         _ => None,
     }
-}
-
-/// Quote a path for the shell but leave glob characters active.
-fn glob_word(s: &str) -> String {
-    s.split_inclusive(['*', '?', '[', ']'])
-        .map(|part| {
-            let (lit, g) = match part.chars().last() {
-                Some(c) if "*?[]".contains(c) => (&part[..part.len() - 1], &part[part.len() - 1..]),
-                _ => (part, ""),
-            };
-            let q = if lit.is_empty() { String::new() } else { sh_quote(lit) };
-            format!("{q}{g}")
-        })
-        .collect()
 }
 
 fn timestamp() -> String {
@@ -535,7 +536,8 @@ bootstrap hosts. Skipped in check mode.",
     options: &[OptionDoc::new(
         "executable",
         OptKind::Path,
-        "Shell to run the command with.",
+        "Shell to run the command with: the path of a program, passed quoted. The command itself (the \
+free-form text) is shell code by design.",
     )],
     examples: "- raw: test -e /usr/bin/python3 || apt-get install -y python3-minimal\n",
     returns: COMMON_RETURNS,
@@ -571,7 +573,7 @@ impl Module for RawModule {
             });
         }
         let line = match &p.executable {
-            Some(exe) => format!("{} -c {}", sh_quote(exe), sh_quote(&text)),
+            Some(exe) => format!("{} -c {}", sh_quote_command(exe), sh_quote(&text)),
             None => text.clone(),
         };
         let start = Instant::now();

@@ -59,7 +59,8 @@ is copied recursively; with a trailing `/` only its contents are copied.",
     OptionDoc::new(
         "validate",
         OptKind::Str,
-        "Command checking the new file before it replaces `dest`; `%s` is the temporary file.",
+        "Command checking the new file before it replaces `dest`; `%s` is the temporary file. Not shell code: it is split into words like a shell does and each word is passed as one argument, so \
+`|`, `;`, `$(...)` and globs are plain characters (as in Ansible).",
     ),
     OptionDoc::new(
         "remote_src",
@@ -199,6 +200,8 @@ impl Module for CopyModule {
             if !v.contains("%s") {
                 return Err(ModuleError::Args(format!("copy: validate must contain %s: {v}")));
             }
+            // Refused here (unbalanced quotes), before anything is uploaded.
+            crate::modules::files2::validate_command(v, "%s")?;
         }
         let force = p.force.unwrap_or(true);
         let (source, src_mode, dir_basename, src_display) = match (&p.content, &p.src) {
@@ -655,7 +658,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                     (_, None) => {}
                 }
                 if let Some(v) = &f.validate {
-                    let cmd = v.replace("%s", &qt);
+                    let cmd = crate::modules::files2::validate_command(v, &tmp)?;
                     script.push_str(&format!(
                         "if ! ( {cmd} ) >&2; then rm -f -- {qt}; echo 'failed to validate' >&2; exit 1; fi\n"
                     ));

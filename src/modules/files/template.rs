@@ -31,7 +31,8 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "validate",
         OptKind::Str,
-        "Command checking the rendered file; `%s` is its temporary path.",
+        "Command checking the rendered file; `%s` is its temporary path. Not shell code: it is split into words like a shell does and each word is passed as one argument, so \
+`|`, `;`, `$(...)` and globs are plain characters (as in Ansible).",
     ),
     OptionDoc::new("newline_sequence", OptKind::Str, "Line ending of the result.")
         .default("\\n")

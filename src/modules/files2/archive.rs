@@ -11,6 +11,7 @@ use super::super::{
 use super::lineinfile::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use super::{ensure_attrs, query_file, AttrParams};
 use crate::connection::sh_quote;
+use crate::shell::sh_quote_glob;
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -126,26 +127,6 @@ fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
-/// Quote a path for the shell but leave glob characters active.
-pub(crate) fn glob_word(s: &str) -> String {
-    let mut out = String::new();
-    let mut lit = String::new();
-    for c in s.chars() {
-        if "*?[]".contains(c) {
-            if !lit.is_empty() {
-                out.push_str(&sh_quote(&std::mem::take(&mut lit)));
-            }
-            out.push(c);
-        } else {
-            lit.push(c);
-        }
-    }
-    if !lit.is_empty() {
-        out.push_str(&sh_quote(&lit));
-    }
-    out
-}
-
 /// Ansible's `common_path`: the directory of the common string prefix, with a slash.
 fn arcroot(paths: &[String]) -> String {
     let Some(first) = paths.first() else {
@@ -172,7 +153,7 @@ fn arcroot(paths: &[String]) -> String {
 async fn expand(ctx: &ModuleCtx<'_>, paths: &[String]) -> Result<(Vec<String>, Vec<String>), ModuleError> {
     let mut script = String::from("set +f; ");
     for p in paths {
-        let word = if has_glob(p) { glob_word(p) } else { sh_quote(p) };
+        let word = if has_glob(p) { sh_quote_glob(p) } else { sh_quote(p) };
         script.push_str(&format!(
             "for f in {word}; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then printf 'E\\0%s\\0' \"$f\"; \
              else printf 'M\\0%s\\0' \"$f\"; fi; done; "
@@ -418,7 +399,7 @@ mod tests {
         assert_eq!(arcroot(&["/tmp/a".into()]), "/tmp/");
         assert_eq!(arcroot(&["/tmp/a/x".into(), "/tmp/a/y".into()]), "/tmp/a/");
         assert_eq!(arcroot(&["/tmp/ab".into(), "/tmp/ac".into()]), "/tmp/");
-        assert_eq!(glob_word("/a b/*.log"), "'/a b/'*.log");
+        assert_eq!(sh_quote_glob("/a b/*.log"), "'/a b/'*.log");
     }
 
     fn tar_list(p: &std::path::Path) -> Vec<String> {

@@ -57,7 +57,8 @@ at the start (`BOF`).",
     OptionDoc::new(
         "validate",
         OptKind::Str,
-        "Command that checks the new file before it replaces the old one; `%s` is the new file.",
+        "Command that checks the new file before it replaces the old one; `%s` is the new file. Not shell code: it is split into words like a shell does and each word is passed as one argument, so \
+`|`, `;`, `$(...)` and globs are plain characters (as in Ansible).",
     ),
     OptionDoc::new("marker_begin", OptKind::Str, "Replaces `{mark}` in the opening marker.").default("BEGIN"),
     OptionDoc::new("marker_end", OptKind::Str, "Replaces `{mark}` in the closing marker.").default("END"),

@@ -23,6 +23,7 @@ use super::args::Mode;
 use super::files::remote::{self, parse_stat, Kind as RemoteKind, STAT_FMT};
 use super::{Diff, ModuleCtx, ModuleError, Registry};
 use crate::connection::{sh_quote, FileAttrs};
+use crate::shell::{sh_quote_words, split_words};
 
 pub fn register(r: &mut Registry) {
     r.add(Arc::new(lineinfile::LineInFile));
@@ -445,6 +446,20 @@ pub(crate) fn check_validate(validate: Option<&str>) -> Result<(), ModuleError> 
     }
 }
 
+/// The shell command line of a `validate` check of `file`. As in Ansible,
+/// the command is not shell code: it is split into words like a shell does
+/// (quotes, backslashes), `%s` in a word becomes the file's path, and every
+/// word is quoted, so `$(...)`, backticks, `;`, `|` or globs in it are plain
+/// characters of an argument.
+pub(crate) fn validate_command(validate: &str, file: &str) -> Result<String, ModuleError> {
+    let words = split_words(validate)
+        .ok_or_else(|| ModuleError::Args(format!("validate: unbalanced quotes in `{validate}`")))?;
+    if words.is_empty() {
+        return Err(ModuleError::Args("validate: empty command".into()));
+    }
+    Ok(sh_quote_words(words.iter().map(|w| w.replace("%s", file))))
+}
+
 /// Atomically replace `dest` with `data`. With `validate`, the new content is
 /// first written to a temp file next to `dest`, checked with the command
 /// (`%s` = the temp file), and only renamed into place when it passes.
@@ -469,6 +484,7 @@ pub(crate) async fn write_file(
         dir.trim_end_matches('/'),
         rand::random::<u64>()
     );
+    let cmd = validate_command(validate, &tmp)?;
     // The temp file is new: give it the destination's current mode explicitly.
     let mut tmp_attrs = attrs.clone();
     if tmp_attrs.mode.is_none() {
@@ -481,7 +497,6 @@ pub(crate) async fn write_file(
         tmp_attrs.mode = u32::from_str_radix(out.stdout_str().trim(), 8).ok();
     }
     ctx.put_bytes(data, &tmp, &tmp_attrs).await?;
-    let cmd = validate.replace("%s", &sh_quote(&tmp));
     let out = ctx.run(&cmd).await?;
     if out.status != 0 {
         let _ = ctx.run(&format!("rm -f -- {}", sh_quote(&tmp))).await;

@@ -47,7 +47,8 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "validate",
         OptKind::Str,
-        "Command that checks the new file before it replaces the old one; `%s` is the new file.",
+        "Command that checks the new file before it replaces the old one; `%s` is the new file. Not shell code: it is split into words like a shell does and each word is passed as one argument, so \
+`|`, `;`, `$(...)` and globs are plain characters (as in Ansible).",
     ),
     OptionDoc::new(
         "encoding",

@@ -5,12 +5,13 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{cmdline, text_diff, StorageHost};
+use super::{text_diff, StorageHost};
 use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
+use crate::shell::{quoted_args, sh_quote_words};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("dev", OptKind::Path, "Block device or image file.")
@@ -36,7 +37,11 @@ const OPTIONS: &[OptionDoc] = &[
         "Replace a file system of another type (destroys its data).",
     )
     .default("false"),
-    OptionDoc::new("opts", OptKind::Str, "Extra mkfs options (`-L data -m 1`)."),
+    OptionDoc::new(
+        "opts",
+        OptKind::Str,
+        "Extra mkfs options (`-L data -m 1`), split into words like a shell does; each word is passed quoted.",
+    ),
 ];
 
 static DOC: ModuleDoc = ModuleDoc {
@@ -70,7 +75,7 @@ struct Params {
 }
 
 /// The mkfs command line for a file system type.
-fn mkfs_command(fstype: &str, dev: &str, force: bool, opts: Option<&str>) -> String {
+fn mkfs_command(fstype: &str, dev: &str, force: bool, opts: Option<&str>) -> Result<String, ModuleError> {
     let (tool, force_flag) = match fstype {
         "swap" => ("mkswap".to_string(), Some("-f")),
         t if t.starts_with("ext") => (format!("mkfs.{t}"), Some("-F")),
@@ -86,13 +91,15 @@ fn mkfs_command(fstype: &str, dev: &str, force: bool, opts: Option<&str>) -> Str
         s.push(' ');
         s.push_str(f);
     }
-    if let Some(o) = opts.filter(|o| !o.trim().is_empty()) {
-        s.push(' ');
-        s.push_str(o);
+    // Options are words for mkfs, never shell code.
+    if let Some(o) = opts {
+        let args =
+            quoted_args(o).ok_or_else(|| ModuleError::Args(format!("filesystem: unbalanced quotes in opts `{o}`")))?;
+        s.push_str(&args);
     }
     s.push(' ');
     s.push_str(&sh_quote(dev));
-    s
+    Ok(s)
 }
 
 pub struct FilesystemModule;
@@ -124,7 +131,7 @@ impl Module for FilesystemModule {
         );
         let have = host.run(&q).await?.trim().to_string();
         let cmd = if absent {
-            (!have.is_empty()).then(|| cmdline(&["wipefs", "-a", &p.dev]))
+            (!have.is_empty()).then(|| sh_quote_words(["wipefs", "-a", &p.dev]))
         } else if have == want {
             None
         } else if !have.is_empty() && !p.force {
@@ -133,7 +140,7 @@ impl Module for FilesystemModule {
                 p.dev
             )));
         } else {
-            Some(mkfs_command(&want, &p.dev, p.force, p.opts.as_deref()))
+            Some(mkfs_command(&want, &p.dev, p.force, p.opts.as_deref())?)
         };
         let mut outcome = ModuleOutcome::changed(cmd.is_some());
         if let Some(c) = &cmd {
@@ -155,13 +162,17 @@ mod tests {
 
     #[test]
     fn mkfs_commands() {
-        assert_eq!(mkfs_command("ext4", "/dev/x", false, None), "mkfs.ext4 -q /dev/x");
+        let mkfs = |t, d, f, o| mkfs_command(t, d, f, o).expect("valid options");
+        assert_eq!(mkfs("ext4", "/dev/x", false, None), "mkfs.ext4 -q /dev/x");
+        assert_eq!(mkfs("ext4", "/a b", true, Some("-L d")), "mkfs.ext4 -q -F -L d '/a b'");
+        assert_eq!(mkfs("xfs", "/dev/x", true, None), "mkfs.xfs -f /dev/x");
+        assert_eq!(mkfs("vfat", "/dev/x", true, None), "mkfs.vfat /dev/x");
+        assert_eq!(mkfs("swap", "/dev/x", true, None), "mkswap -f /dev/x");
+        // Options are words, never shell code.
         assert_eq!(
-            mkfs_command("ext4", "/a b", true, Some("-L d")),
-            "mkfs.ext4 -q -F -L d '/a b'"
+            mkfs("ext4", "/dev/x", false, Some("-L 'my label' $(touch /tmp/x);")),
+            "mkfs.ext4 -q -L 'my label' '$(touch' '/tmp/x);' /dev/x"
         );
-        assert_eq!(mkfs_command("xfs", "/dev/x", true, None), "mkfs.xfs -f /dev/x");
-        assert_eq!(mkfs_command("vfat", "/dev/x", true, None), "mkfs.vfat /dev/x");
-        assert_eq!(mkfs_command("swap", "/dev/x", true, None), "mkswap -f /dev/x");
+        assert!(mkfs_command("ext4", "/dev/x", false, Some("-L 'open")).is_err());
     }
 }

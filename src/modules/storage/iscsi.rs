@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{cmdline, commands_diff, StorageHost};
+use super::{commands_diff, StorageHost};
 use crate::modules::args::{de_bool, de_opt_int, de_opt_string, de_string_list};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
+use crate::shell::{sh_quote, sh_quote_words};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -303,7 +304,7 @@ impl Tgtadm {
         }
         w.extend(["--lld".into(), "iscsi".into()]);
         w.extend(args.iter().map(|s| s.to_string()));
-        cmdline(&w)
+        sh_quote_words(&w)
     }
 }
 
@@ -436,7 +437,11 @@ pub fn tgt_conf(iqn: &str, luns: &[Lun], initiators: &[String], chap: Option<(&s
 
 fn mask(cmds: &[String], secret: Option<&str>) -> Vec<String> {
     match secret.filter(|s| !s.is_empty()) {
-        Some(s) => cmds.iter().map(|c| c.replace(s, "********")).collect(),
+        // The quoted form first: a secret with a quote in it is shown quoted.
+        Some(s) => cmds
+            .iter()
+            .map(|c| c.replace(&sh_quote(s), "********").replace(s, "********"))
+            .collect(),
         None => cmds.to_vec(),
     }
 }
@@ -663,7 +668,7 @@ impl Module for IscsiTargetModule {
         let live = std::mem::take(&mut cmds);
         match &conf_change {
             Some(Some(_)) => shown_all.push(format!("write {conf_path}")),
-            Some(None) => shown_all.push(cmdline(&["rm", "-f", &conf_path])),
+            Some(None) => shown_all.push(sh_quote_words(["rm", "-f", &conf_path])),
             None => {}
         }
         let changed = !shown_all.is_empty();
@@ -681,7 +686,7 @@ impl Module for IscsiTargetModule {
                     // Holds the CHAP password.
                     Some(Some(text)) => host.write_file(&conf_path, text, Some(0o600)).await?,
                     Some(None) => {
-                        host.run(&cmdline(&["rm", "-f", &conf_path])).await?;
+                        host.run(&sh_quote_words(["rm", "-f", &conf_path])).await?;
                     }
                     None => {}
                 }
@@ -712,11 +717,16 @@ async fn run_lio(ctx: &ModuleCtx<'_>, p: &Params, luns: &[Lun], absent: bool) ->
     let chap = p.chap_user.as_deref().zip(p.chap_password.as_deref());
     let plan = lio_plan(&p.iqn, absent, luns, &p.initiators, chap, &saved)
         .map_err(|e| ModuleError::Args(format!("iscsi_target: {e}")))?;
-    let mut cmds: Vec<String> = plan.iter().map(|c| format!("targetcli {c}")).collect();
-    if !cmds.is_empty() && p.persist {
-        cmds.push("targetcli saveconfig".into());
+    // targetcli joins its arguments with spaces into one command of its own
+    // language: each word is passed quoted, so no value is shell code. The
+    // shown commands are masked before quoting (a quoted secret would differ).
+    let mut plan = plan;
+    if !plan.is_empty() && p.persist {
+        plan.push("saveconfig".into());
     }
-    let shown = mask(&cmds, p.chap_password.as_deref());
+    let targetcli = |c: &String| format!("targetcli {}", sh_quote_words(c.split(' ')));
+    let cmds: Vec<String> = plan.iter().map(targetcli).collect();
+    let shown: Vec<String> = mask(&plan, p.chap_password.as_deref()).iter().map(targetcli).collect();
     let mut outcome = ModuleOutcome::changed(!cmds.is_empty());
     if !cmds.is_empty() {
         outcome = outcome.with_diff(commands_diff(&format!("iscsi target {}", p.iqn), &shown));

@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{cmdline, commands_diff, parse_size, StorageHost};
+use super::{commands_diff, parse_size, StorageHost};
 use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_string, de_string_list};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
+use crate::shell::{quoted_args, sh_quote_words};
 
 /// Quiets LVM's "File descriptor N leaked" warnings (the SSH session's fds).
 const LVM_ENV: &str = "LVM_SUPPRESS_FD_WARNINGS=1";
@@ -125,7 +126,7 @@ fn parse_lvm_state(out: &str) -> LvmState {
 
 fn lvg_plan(p: &LvgParams, st: &LvmState) -> Result<Vec<String>, String> {
     let exists = st.vgs.iter().find(|(n, _)| *n == p.vg);
-    let lvm = |words: Vec<&str>| format!("{LVM_ENV} {}", cmdline(&words));
+    let lvm = |words: Vec<&str>| format!("{LVM_ENV} {}", sh_quote_words(&words));
     if p.state.as_deref() == Some("absent") {
         return match exists {
             None => Ok(vec![]),
@@ -257,7 +258,12 @@ const LVOL_OPTIONS: &[OptionDoc] = &[
         "Resize the file system with the volume (`-r`).",
     )
     .default("false"),
-    OptionDoc::new("opts", OptKind::Str, "Extra `lvcreate` options (`--type raid1 -m 1`)."),
+    OptionDoc::new(
+        "opts",
+        OptKind::Str,
+        "Extra `lvcreate` options (`--type raid1 -m 1`), split into words like a shell does; each word is \
+passed quoted.",
+    ),
 ];
 
 static LVOL_DOC: ModuleDoc = ModuleDoc {
@@ -318,12 +324,16 @@ fn lvol_plan(p: &LvolParams, st: &LvState) -> Result<(Vec<String>, bool), String
         return match st.size {
             None => Ok((vec![], false)),
             Some(_) if !p.force => Err(format!("removing {path} destroys its data: set `force: true`")),
-            Some(_) => Ok((vec![lvm(cmdline(&["lvremove", "-f", &path]))], false)),
+            Some(_) => Ok((vec![lvm(sh_quote_words(["lvremove", "-f", &path]))], false)),
         };
     }
     let size = p.size.as_deref();
     let relative = size.is_some_and(|s| s.contains('%'));
-    let opts = p.opts.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
+    // Options are words for lvcreate, never shell code.
+    let opts = match p.opts.as_deref() {
+        Some(o) => quoted_args(o).ok_or_else(|| format!("unbalanced quotes in opts `{o}`"))?,
+        None => String::new(),
+    };
     match (st.size, size) {
         (None, None) => Err(format!("{path} does not exist: `size` is required to create it")),
         (None, Some(s)) => {
@@ -331,7 +341,7 @@ fn lvol_plan(p: &LvolParams, st: &LvState) -> Result<(Vec<String>, bool), String
             Ok((
                 vec![lvm(format!(
                     "{}{opts} {}",
-                    cmdline(&["lvcreate", "-y", "-n", &p.lv, flag, s]),
+                    sh_quote_words(["lvcreate", "-y", "-n", &p.lv, flag, s]),
                     sh_quote(&p.vg)
                 ))],
                 true,
@@ -348,7 +358,7 @@ fn lvol_plan(p: &LvolParams, st: &LvState) -> Result<(Vec<String>, bool), String
                 let mut c = vec!["lvextend"];
                 c.extend(&r);
                 c.extend(["-L", s, &path]);
-                Ok((vec![lvm(cmdline(&c))], true))
+                Ok((vec![lvm(sh_quote_words(&c))], true))
             } else if want < have {
                 if !p.force {
                     return Err(format!(
@@ -358,7 +368,7 @@ fn lvol_plan(p: &LvolParams, st: &LvState) -> Result<(Vec<String>, bool), String
                 let mut c = vec!["lvreduce", "-f"];
                 c.extend(&r);
                 c.extend(["-L", s, &path]);
-                Ok((vec![lvm(cmdline(&c))], true))
+                Ok((vec![lvm(sh_quote_words(&c))], true))
             } else {
                 Ok((vec![], false))
             }
@@ -498,6 +508,14 @@ mod tests {
         assert_eq!(
             lvol_plan(&p, &LvState::default()).unwrap().0,
             vec!["LVM_SUPPRESS_FD_WARNINGS=1 lvcreate -y -n x -l 100%FREE --type linear d"]
+        );
+        let p: LvolParams = serde_json::from_value(
+            json!({"vg": "d", "lv": "x", "size": "1G", "opts": "--addtag 'a b' $(touch /tmp/x);"}),
+        )
+        .unwrap();
+        assert_eq!(
+            lvol_plan(&p, &LvState::default()).unwrap().0,
+            vec!["LVM_SUPPRESS_FD_WARNINGS=1 lvcreate -y -n x -L 1G --addtag 'a b' '$(touch' '/tmp/x);' d"]
         );
         let p: LvolParams = serde_json::from_value(json!({"vg": "d", "lv": "x", "state": "absent"})).unwrap();
         assert!(lvol_plan(&p, &at12).is_err());

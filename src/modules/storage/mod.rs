@@ -36,11 +36,6 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(parted::PartedModule));
 }
 
-/// A command line from words, each quoted for `sh`.
-pub fn cmdline<S: AsRef<str>>(words: &[S]) -> String {
-    words.iter().map(|w| sh_quote(w.as_ref())).collect::<Vec<_>>().join(" ")
-}
-
 /// The result of one command on the host.
 pub struct CmdOut {
     pub status: i32,
@@ -205,6 +200,9 @@ mod tests {
         assert_eq!(parse_size("4096B"), Some(4096));
         assert_eq!(parse_size("none"), None);
         assert_eq!(parse_size("3 parsecs"), None);
-        assert_eq!(cmdline(&["zfs", "set", "a b=c", "x"]), "zfs set 'a b=c' x");
+        assert_eq!(
+            crate::shell::sh_quote_words(["zfs", "set", "a b=c", "x"]),
+            "zfs set 'a b=c' x"
+        );
     }
 }

@@ -58,7 +58,8 @@ ganesha `/etc/ganesha/ganesha.conf`.",
     OptionDoc::new(
         "reload_command",
         OptKind::Str,
-        "A shell command to run instead of the default reload (`systemctl reload nfs-ganesha`).",
+        "A shell command to run instead of the default reload (`systemctl reload nfs-ganesha`): shell code by \
+design, run as given.",
     ),
     OptionDoc::new("pid_file", OptKind::Path, "ganesha: its PID file.").default("/var/run/ganesha/ganesha.pid"),
 ];
@@ -213,7 +214,9 @@ pub fn parse_clients(v: &Value) -> Result<Vec<Client>, String> {
     Ok(clients)
 }
 
-fn quote_path(p: &str) -> String {
+/// A path as the first word of an `/etc/exports` line (exports syntax, not
+/// the shell's; line breaks are refused before this).
+fn exports_quote(p: &str) -> String {
     if p.contains(|c: char| c.is_whitespace() || c == '"') {
         format!("\"{}\"", p.replace('"', "\\\""))
     } else {
@@ -223,7 +226,7 @@ fn quote_path(p: &str) -> String {
 
 /// The `/etc/exports` line for an export.
 pub fn exports_line(path: &str, clients: &[Client]) -> String {
-    let mut s = quote_path(path);
+    let mut s = exports_quote(path);
     for c in clients {
         s.push(' ');
         s.push_str(&c.host);
@@ -433,6 +436,20 @@ impl Module for NfsExportModule {
         let p: Params = parse_params(&DOC, args)?;
         let args_err = |m: String| ModuleError::Args(format!("nfs_export: {m}"));
         let clients = parse_clients(&p.clients).map_err(args_err)?;
+        // Values go into /etc/exports lines or ganesha's config language:
+        // a line break or ganesha syntax in one would add configuration.
+        for (name, v) in [
+            ("path", Some(&p.path)),
+            ("pseudo", p.pseudo.as_ref()),
+            ("protocols", p.protocols.as_ref()),
+            ("fsal", p.fsal.as_ref()),
+        ] {
+            if let Some(v) = v.filter(|v| v.contains(|c: char| c.is_control() || "\"{};#".contains(c))) {
+                return Err(args_err(format!(
+                    "`{name}` must not contain line breaks, control characters or any of \" {{ }} ; # (got {v:?})"
+                )));
+            }
+        }
         let present = p.state.as_deref() != Some("absent");
         if present && clients.is_empty() {
             return Err(args_err("`clients` is required with state present".into()));

@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{cmdline, commands_diff, StorageHost};
+use super::{commands_diff, StorageHost};
 use crate::modules::args::{de_bool, de_opt_int, de_opt_string, de_string_list};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
+use crate::shell::sh_quote_words;
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("device", OptKind::Path, "The disk (or image file).").required(),
@@ -302,7 +303,7 @@ impl Module for PartedModule {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let host = StorageHost::new(ctx, "parted", "parted");
-        let q = cmdline(&["parted", "-s", "-m", &p.device, "unit", "B", "print"]);
+        let q = sh_quote_words(["parted", "-s", "-m", &p.device, "unit", "B", "print"]);
         // A blank disk makes parted exit 1 ("unrecognised disk label") after printing the disk line.
         let out = host.try_run(&q).await?;
         let parsed = parse_print(&out.stdout);
@@ -316,7 +317,7 @@ impl Module for PartedModule {
             words.push(p.device.clone());
             words.push("--".into());
             words.extend(script.iter().cloned());
-            let cmd = cmdline(&words);
+            let cmd = sh_quote_words(&words);
             outcome = outcome.with_diff(commands_diff(&p.device, std::slice::from_ref(&cmd)));
             if !ctx.check_mode {
                 host.run(&cmd).await?;

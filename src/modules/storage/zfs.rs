@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{cmdline, commands_diff, parse_size, text_diff, StorageHost};
+use super::{commands_diff, parse_size, text_diff, StorageHost};
 use crate::modules::args::{de_bool, de_opt_string, de_string_list};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
+use crate::shell::sh_quote_words;
 
 const ZFS_HINT: &str = "zfsutils-linux (or zfs-fuse)";
 
@@ -163,7 +164,7 @@ fn zfs_plan(p: &ZfsParams, current: Option<&BTreeMap<String, String>>) -> Vec<St
                 c.push("-r");
             }
             c.push(&p.name);
-            vec![cmdline(&c)]
+            vec![sh_quote_words(&c)]
         }
         (None, false) => {
             let mut c: Vec<String> = vec!["zfs".into()];
@@ -187,13 +188,13 @@ fn zfs_plan(p: &ZfsParams, current: Option<&BTreeMap<String, String>>) -> Vec<St
                 c.push(o.clone());
             }
             c.push(p.name.clone());
-            vec![cmdline(&c)]
+            vec![sh_quote_words(&c)]
         }
         (Some(have), false) => p
             .extra_zfs_properties
             .iter()
             .filter(|(k, v)| !have.get(*k).is_some_and(|h| same_value(v, h)))
-            .map(|(k, v)| cmdline(&["zfs", "set", &format!("{k}={v}"), &p.name]))
+            .map(|(k, v)| sh_quote_words(["zfs", "set", &format!("{k}={v}"), &p.name]))
             .collect(),
     }
 }
@@ -222,7 +223,7 @@ impl Module for ZfsModule {
         let host = StorageHost::new(ctx, "zfs", ZFS_HINT);
         let mut props: Vec<&str> = vec!["type"];
         props.extend(p.extra_zfs_properties.keys().map(String::as_str));
-        let query = cmdline(&[
+        let query = sh_quote_words([
             "zfs",
             "get",
             "-H",
@@ -383,7 +384,7 @@ fn zpool_plan(p: &ZpoolParams, exists: bool, have: &BTreeMap<String, String>) ->
             let mut c = vec!["zpool".to_string(), "destroy".into()];
             force(&mut c);
             c.push(p.name.clone());
-            vec![cmdline(&c)]
+            vec![sh_quote_words(&c)]
         }
         (false, false) => {
             if p.vdevs.is_empty() {
@@ -402,13 +403,13 @@ fn zpool_plan(p: &ZpoolParams, exists: bool, have: &BTreeMap<String, String>) ->
             }
             c.push(p.name.clone());
             c.extend(p.vdevs.iter().cloned());
-            vec![cmdline(&c)]
+            vec![sh_quote_words(&c)]
         }
         (true, false) => p
             .properties
             .iter()
             .filter(|(k, v)| !have.get(*k).is_some_and(|h| same_value(v, h) || h == *v))
-            .map(|(k, v)| cmdline(&["zpool", "set", &format!("{k}={v}"), &p.name]))
+            .map(|(k, v)| sh_quote_words(["zpool", "set", &format!("{k}={v}"), &p.name]))
             .collect(),
     })
 }
@@ -417,7 +418,7 @@ pub struct ZpoolModule;
 
 impl ZpoolModule {
     async fn facts(host: &StorageHost<'_>, name: &str) -> Result<Option<Map<String, Value>>, ModuleError> {
-        let cmd = cmdline(&["zpool", "list", "-H", "-o", &POOL_FACTS.join(","), name]);
+        let cmd = sh_quote_words(["zpool", "list", "-H", "-o", &POOL_FACTS.join(","), name]);
         let out = host.try_run(&cmd).await?;
         if !out.ok() {
             if is_missing(&out.stderr) {
@@ -443,7 +444,11 @@ impl Module for ZpoolModule {
         let facts = Self::facts(&host, &p.name).await?;
         let have = if facts.is_some() && !p.properties.is_empty() {
             let keys: Vec<&str> = p.properties.keys().map(String::as_str).collect();
-            parse_zpool_get(&host.run(&cmdline(&["zpool", "get", &keys.join(","), &p.name])).await?)
+            parse_zpool_get(
+                &host
+                    .run(&sh_quote_words(["zpool", "get", &keys.join(","), &p.name]))
+                    .await?,
+            )
         } else {
             BTreeMap::new()
         };

@@ -18,6 +18,7 @@ use super::super::{
 };
 use super::{record_diff, run_checked, tagged};
 use crate::connection::sh_quote;
+use crate::shell::quoted_args;
 
 const NAME_OPT: OptionDoc = OptionDoc::new("name", OptKind::Str, "Name of the service (unit).")
     .required()
@@ -34,8 +35,13 @@ const SLEEP_OPT: OptionDoc = OptionDoc::new(
     OptKind::Int,
     "With `restarted`, seconds to wait between stop and start.",
 );
-const ARGS_OPT: OptionDoc =
-    OptionDoc::new("arguments", OptKind::Str, "Extra arguments for the init script.").aliases(&["args"]);
+const ARGS_OPT: OptionDoc = OptionDoc::new(
+    "arguments",
+    OptKind::Str,
+    "Extra arguments for the init script (SysV, OpenRC), split into words like a shell does; each word is \
+passed quoted, so nothing in them runs.",
+)
+.aliases(&["args"]);
 const PATTERN_OPT: OptionDoc = OptionDoc::new(
     "pattern",
     OptKind::Str,
@@ -307,7 +313,11 @@ pub(crate) struct Wanted<'a> {
 pub(crate) fn plan(mgr: Manager, name: &str, st: &ServiceState, w: &Wanted<'_>) -> Result<Vec<String>, String> {
     let n = sh_quote(name);
     let mut cmds = Vec::new();
-    let args = w.arguments.map(|a| format!(" {a}")).unwrap_or_default();
+    // Arguments are words for the init script, never shell code.
+    let args = match w.arguments {
+        Some(a) => quoted_args(a).ok_or_else(|| format!("unbalanced quotes in arguments `{a}`"))?,
+        None => String::new(),
+    };
     let act = |verb: &str| -> String {
         match mgr {
             Manager::Systemd => {

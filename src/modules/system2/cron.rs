@@ -25,7 +25,8 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Str,
         "Whose crontab to edit (default: the remote user). With `cron_file`, the user field of the line (default root).",
     ),
-    OptionDoc::new("job", OptKind::Str, "The command to run, or the variable's value with `env`.")
+    OptionDoc::new("job", OptKind::Str, "The command to run, or the variable's value with `env`. Shell code by design: cron runs it with the \
+shell; rigger only writes it into the crontab, never runs it.")
         .aliases(&["value"]),
     OptionDoc::new("state", OptKind::Str, "Whether the entry should exist.")
         .default("present")

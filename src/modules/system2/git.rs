@@ -58,7 +58,12 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Path,
         "Private key (on the host) for SSH repositories.",
     ),
-    OptionDoc::new("ssh_opts", OptKind::Str, "Extra options for the ssh command git runs."),
+    OptionDoc::new(
+        "ssh_opts",
+        OptKind::Str,
+        "Extra options for the ssh command git runs. Shell code by design: git runs `GIT_SSH_COMMAND` \
+(where these options go, unquoted) through the shell on the host.",
+    ),
     OptionDoc::new("executable", OptKind::Path, "The git binary to use.").default("git"),
     OptionDoc::new("single_branch", OptKind::Bool, "Clone only the history of `version`.").default("no"),
 ];
@@ -172,7 +177,7 @@ impl Module for Git {
         }
         let version = p.version.clone().unwrap_or_else(|| "HEAD".into());
         let remote = p.remote.clone().unwrap_or_else(|| "origin".into());
-        let git = sh_quote(p.executable.as_deref().unwrap_or("git"));
+        let git = crate::shell::sh_quote_command(p.executable.as_deref().unwrap_or("git"));
         let mut ssh = String::from("ssh -o BatchMode=yes");
         if let Some(k) = &p.key_file {
             ssh.push_str(&format!(" -i {} -o IdentitiesOnly=yes", sh_quote(k)));
@@ -202,7 +207,7 @@ impl Module for Git {
                {git} -C \"$d\" status --porcelain --untracked-files=no 2>/dev/null | head -n1 | wc -l; \
                {git} -C \"$d\" config --get remote.{rem}.url || echo; \
              elif [ -d \"$d\" ] && [ -n \"$(ls -A \"$d\")\" ]; then echo nonempty; else echo absent; fi; \
-             printf '{SEP}'; {git} ls-remote {r} HEAD {v} 2>&1; echo \"{SEP}$?\"",
+             printf '{SEP}'; {git} ls-remote -- {r} HEAD {v} 2>&1; echo \"{SEP}$?\"",
             v = sh_quote(&version),
         );
         let out = ctx.run(&q).await?;
@@ -266,7 +271,7 @@ impl Module for Git {
                     clone.push_str(" --single-branch");
                 }
             }
-            clone.push_str(&format!(" {r} {d}"));
+            clone.push_str(&format!(" -- {r} {d}"));
             if target == Target::Sha {
                 clone.push_str(&format!(" && {git} -C {d} checkout --force -q {}", sh_quote(&version)));
             }
@@ -313,17 +318,17 @@ impl Module for Git {
         let mut cmd = format!("{env}cd {d} && ");
         if url_changed {
             cmd.push_str(&format!(
-                "{{ {git} remote set-url {rem} {r} 2>/dev/null || {git} remote add {rem} {r}; }} && "
+                "{{ {git} remote set-url -- {rem} {r} 2>/dev/null || {git} remote add -- {rem} {r}; }} && "
             ));
         }
         let depth = p.depth.map(|n| format!(" --depth {n}")).unwrap_or_default();
-        cmd.push_str(&format!(
-            "{git} fetch -q{depth} --tags {rem} '+refs/heads/*:refs/remotes/{remote}/*' && "
-        ));
+        let refspec = sh_quote(&format!("+refs/heads/*:refs/remotes/{remote}/*"));
+        cmd.push_str(&format!("{git} fetch -q{depth} --tags {rem} {refspec} && "));
         let v = sh_quote(&version);
         match target {
             Target::Branch(_) => cmd.push_str(&format!("{git} checkout -q --force -B {v} {rem}/{v}")),
-            Target::Head(ref s) => cmd.push_str(&format!("{git} reset -q --hard {s}")),
+            // `s` is what the remote advertised: quoted like any value.
+            Target::Head(ref s) => cmd.push_str(&format!("{git} reset -q --hard {}", sh_quote(s))),
             Target::Tag(_) => cmd.push_str(&format!("{git} checkout -q --force {}", sh_quote(&format!("refs/tags/{version}")))),
             Target::Sha => cmd.push_str(&format!("{{ {git} cat-file -e {v}^{{commit}} 2>/dev/null || {git} fetch -q {rem} {v}; }} && {git} checkout -q --force {v}")),
         }

@@ -181,19 +181,20 @@ const REBOOT_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "test_command",
         OptKind::Str,
-        "Command that must succeed on the rebooted host.",
+        "Command that must succeed on the rebooted host (shell code by design, run as given).",
     )
     .default("whoami"),
     OptionDoc::new("msg", OptKind::Str, "Message broadcast before the reboot.").default("Reboot initiated by rigger"),
     OptionDoc::new(
         "reboot_command",
         OptKind::Str,
-        "The command that reboots the host (default `shutdown -r MINUTES \"MSG\"`).",
+        "The command that reboots the host (default `shutdown -r MINUTES MSG`, `msg` quoted). Shell code by \
+design, run as given.",
     ),
     OptionDoc::new(
         "boot_time_command",
         OptKind::Str,
-        "Command whose output changes on every boot.",
+        "Command whose output changes on every boot (shell code by design, run as given).",
     )
     .default("cat /proc/sys/kernel/random/boot_id"),
     OptionDoc::new(

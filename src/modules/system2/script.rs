@@ -4,17 +4,19 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::super::args::{de_opt_string, split_args};
+use super::super::args::de_opt_string;
 use super::super::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::connection::{sh_quote, FileAttrs};
+use crate::shell::{sh_quote_glob, split_words};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "cmd",
         OptKind::Str,
-        "The script's local path followed by its arguments (instead of the free-form text).",
+        "The script's local path followed by its arguments (instead of the free-form text). The arguments are \
+split like a shell does and each is passed quoted: nothing in them is run.",
     ),
     OptionDoc::new(
         "creates",
@@ -34,7 +36,8 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "executable",
         OptKind::Str,
-        "Run the script with this interpreter (`/bin/bash`, `perl`) instead of its shebang.",
+        "Run the script with this interpreter (`/bin/bash`, `perl`) instead of its shebang. This is shell code \
+by design: it is put unquoted before the script's path, so it may carry options (`bash -x`).",
     ),
     OptionDoc::new(
         "decrypt",
@@ -126,7 +129,7 @@ impl Module for Script {
             .or(p._raw_params.clone())
             .ok_or_else(|| ModuleError::Args("script: no script given".into()))?;
         let words =
-            split_args(&text).ok_or_else(|| ModuleError::Args(format!("script: unbalanced quotes in `{text}`")))?;
+            split_words(&text).ok_or_else(|| ModuleError::Args(format!("script: unbalanced quotes in `{text}`")))?;
         let Some((script, script_args)) = words.split_first() else {
             return Err(ModuleError::Args("script: no script given".into()));
         };
@@ -135,10 +138,11 @@ impl Module for Script {
         // creates/removes decide in one round trip, in check mode too.
         for (path, want) in [(&p.creates, true), (&p.removes, false)] {
             if let Some(path) = path {
-                // The glob stays unquoted so the shell expands it.
+                // Only the glob characters stay active, so the shell expands
+                // the pattern and nothing else in it.
                 let cmd = format!(
-                    "for f in {}; do [ -e \"$f\" ] && exit 0; done; exit 1",
-                    path.replace(' ', "\\ ")
+                    "set +f; for f in {}; do [ -e \"$f\" ] && exit 0; done; exit 1",
+                    sh_quote_glob(path)
                 );
                 let exists = ctx.run(&cmd).await?.status == 0;
                 if exists == want {
@@ -181,7 +185,7 @@ impl Module for Script {
             Ok(()) => {
                 let mut line = String::new();
                 if let Some(d) = &p.chdir {
-                    line.push_str(&format!("cd {} || exit 1; ", sh_quote(d)));
+                    line.push_str(&format!("cd -- {} || exit 1; ", sh_quote(d)));
                 }
                 if let Some(e) = &p.executable {
                     line.push_str(e);
