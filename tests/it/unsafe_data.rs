@@ -79,6 +79,11 @@ const PLAYBOOK: &str = r#"
       loop: "{{ found.files | map(attribute='path') | map('basename') | list }}"
       ignore_errors: true
 
+    - name: conditionals held in a value are not evaluated (nor taken as true)
+      assert:
+        that: "{{ [out.stdout] }}"
+      ignore_errors: true
+
     - name: a conditional with host data inside is refused, not evaluated
       assert:
         that: "'{{ item }}' != 'x'"
@@ -301,6 +306,7 @@ fn assert_literals(out: &str, content: &str) {
         ("REPORT", "REPORT=[from-play]".to_string()),
         ("debug var", "is not a variable name".to_string()),
         ("assert that", "has a template inside".to_string()),
+        ("assert list", "not a boolean".to_string()),
         ("COPIED", format!("COPIED=[{content}]")),
         (
             "UNSAFE",
@@ -426,5 +432,40 @@ fn vaulted_values_and_files_and_unknown_tags_fail_loudly() {
     assert_eq!(
         std::fs::read_to_string(root.join("rigger-test/app.key.vault")).expect("decrypt=false copies"),
         vaulted
+    );
+}
+
+/// A path a host names cannot make `fetch` write outside its `dest` on the
+/// controller (Ansible's CVE-2019-3828): here into the project's
+/// `group_vars/`, which the next run would read as template source.
+#[test]
+fn fetch_never_writes_outside_dest() {
+    let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
+    let dir = scratch();
+    let root = hosts.root_dir(0).expect("isolated host");
+    // On the host, `lnk/../../..` resolves through a symlink to the
+    // attacker's own file; on the controller the same text climbs out of
+    // `backups/host1/`.
+    let deep = root.join("rigger-test/a/b/c/d/e/f/g/h/i/j");
+    std::fs::create_dir_all(&deep).expect("deep dir");
+    std::os::unix::fs::symlink("/srv/rigger-test/a/b/c/d/e/f/g/h/i/j", root.join("rigger-test/lnk")).expect("symlink");
+    // Five levels up: from `j` on the host, from `backups/host1/srv/rigger-test/lnk`
+    // (the project directory) on the controller.
+    let evil = root.join("rigger-test/a/b/c/d/e/group_vars");
+    std::fs::create_dir_all(&evil).expect("evil dir");
+    let escape = "/srv/rigger-test/lnk/../../../../../group_vars/all.yml";
+    std::fs::write(evil.join("all.yml"), format!("x: \"{}\"\n", expr_payload("fetched"))).expect("evil file");
+    std::fs::write(root.join("rigger-test/list"), format!("{escape}\n")).expect("list");
+    std::fs::write(
+        dir.path().join("site.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: cat /srv/rigger-test/list\n      register: r\n    - fetch:\n        src: \"{{ item }}\"\n        dest: backups/\n      loop: \"{{ r.stdout_lines }}\"\n      ignore_errors: true\n",
+    )
+    .expect("playbook");
+    let (code, out, err) = rigger_in(dir.path(), &hosts, &["run", "site.yml"], Duration::from_secs(60));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("would lead out of"), "the fetch is refused:\n{out}");
+    assert!(
+        !dir.path().join("group_vars").exists() && !dir.path().join("backups/group_vars").exists(),
+        "fetch wrote outside backups/host1/"
     );
 }

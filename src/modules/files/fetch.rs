@@ -91,15 +91,7 @@ impl Module for FetchModule {
             .dest
             .filter(|s| !s.is_empty())
             .ok_or_else(|| ModuleError::Args("fetch: `dest` is required".into()))?;
-        let local: PathBuf = if p.flat {
-            if dest.ends_with('/') {
-                PathBuf::from(&dest).join(remote::basename(&src))
-            } else {
-                PathBuf::from(&dest)
-            }
-        } else {
-            PathBuf::from(&dest).join(ctx.host).join(src.trim_start_matches('/'))
-        };
+        let local = local_path(&dest, ctx.host, &src, p.flat)?;
         let script = remote::stat_snippet_for(ctx, "F", &src, true, Some("sha1"));
         let out = ctx.run(&script).await?;
         let st = remote::parse_tagged(&out.stdout_str(), "F")?;
@@ -149,6 +141,43 @@ impl Module for FetchModule {
     }
 }
 
+/// Where a fetched file goes on the controller: `dest/HOST/SRC`, or with
+/// `flat` `dest` itself (or `dest/BASENAME` when `dest` ends with `/`). The
+/// source path and the host name may come from a managed host: neither may
+/// lead out of `dest` (Ansible's CVE-2019-3828), so a `..` component, or a
+/// `/` in the host name, is an error rather than a path elsewhere on the
+/// controller.
+fn local_path(dest: &str, host: &str, src: &str, flat: bool) -> Result<PathBuf, ModuleError> {
+    use std::path::Component;
+    let leaves = |what: &str, value: &str| {
+        ModuleError::Failed(format!(
+            "fetch: the {what} `{value}` would lead out of `{dest}` on the controller; refused"
+        ))
+    };
+    if flat {
+        if !dest.ends_with('/') {
+            return Ok(PathBuf::from(dest));
+        }
+        let name = remote::basename(src);
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(leaves("source file name", &name));
+        }
+        return Ok(PathBuf::from(dest).join(name));
+    }
+    if host.is_empty() || host == "." || host == ".." || host.contains('/') {
+        return Err(leaves("host name", host));
+    }
+    let mut local = PathBuf::from(dest).join(host);
+    for c in std::path::Path::new(src).components() {
+        match c {
+            Component::Normal(part) => local.push(part),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return Err(leaves("source path", src)),
+        }
+    }
+    Ok(local)
+}
+
 /// Write a controller-side file atomically (temp file + rename), making parents.
 fn write_local_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), ModuleError> {
     use std::io::Write;
@@ -176,6 +205,35 @@ mod tests {
     use super::super::testutil::TestEnv;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_fetched_file_never_leaves_dest() {
+        let ok = local_path("/b", "h1", "/etc/app/x.conf", false).unwrap();
+        assert_eq!(ok, PathBuf::from("/b/h1/etc/app/x.conf"));
+        assert_eq!(
+            local_path("/b/", "h1", "/x/./y", false).unwrap(),
+            PathBuf::from("/b/h1/x/y")
+        );
+        assert_eq!(
+            local_path("/b/", "h1", "/etc/x.conf", true).unwrap(),
+            PathBuf::from("/b/x.conf")
+        );
+        assert_eq!(
+            local_path("/b/f", "h1", "/etc/x.conf", true).unwrap(),
+            PathBuf::from("/b/f")
+        );
+        for (host, src, flat) in [
+            ("h1", "/data/lnk/../../../../etc/cron.d/x", false),
+            ("h1", "../x", false),
+            ("../../etc", "/x", false),
+            ("a/b", "/x", false),
+            ("..", "/x", false),
+            ("h1", "/x/..", true),
+        ] {
+            let e = local_path("/b/", host, src, flat).unwrap_err().to_string();
+            assert!(e.contains("would lead out of"), "{host} {src}: {e}");
+        }
+    }
 
     #[tokio::test]
     async fn fetch_layout_idempotence_and_errors() {

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::args::{de_bool, de_opt_int, de_opt_string, truthy};
+use super::args::{de_bool, de_opt_int, de_opt_string};
 use super::{
     parse_params, ControllerEffect, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc,
     Registry, ReturnDoc,
@@ -124,6 +124,25 @@ impl Module for Debug {
     }
 }
 
+/// "a list `[...]`" and the like, for messages.
+fn describe_value(v: &Value) -> String {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    };
+    let text = v.to_string();
+    let text = if text.chars().count() > 80 {
+        format!("{}...", text.chars().take(80).collect::<String>())
+    } else {
+        text
+    };
+    format!("{kind} `{text}`")
+}
+
 /// `name`, `name.attr`, `name['key']`, `name[0]`: a variable or a path
 /// into one, and nothing an expression could do more.
 fn is_variable_path(s: &str) -> bool {
@@ -199,11 +218,27 @@ impl Module for Assert {
                             "assert: the conditional `{s}` has a template inside; write it as an expression without {{{{ }}}} (e.g. `x == 'y'` instead of `'{{{{ x }}}}' == 'y'`): rigger never evaluates rendered text as code"
                         )));
                     }
-                    ctx.templar
-                        .eval_bool(inner, ctx.vars, ctx.loc)
-                        .map_err(|e| ModuleError::Failed(e.msg))?
+                    // A conditional must give a boolean, as in Ansible 2.19:
+                    // `that: "{{ checks }}"` gives the list itself, whose
+                    // truth says nothing (and whose strings are never
+                    // evaluated: they may come from a host).
+                    match ctx.templar.eval(inner, ctx.vars, ctx.loc).map_err(|e| ModuleError::Failed(e.msg))? {
+                        Value::Bool(b) => b,
+                        other => {
+                            return Err(ModuleError::Failed(format!(
+                                "assert: the conditional `{s}` gave {}, not a boolean; write each condition as an expression in `that`",
+                                describe_value(&other)
+                            )))
+                        }
+                    }
                 }
-                other => truthy(other),
+                Value::Bool(b) => *b,
+                other => {
+                    return Err(ModuleError::Failed(format!(
+                        "assert: `that` holds {}, not a conditional",
+                        describe_value(other)
+                    )))
+                }
             };
             if !ok {
                 let msg = match &p.fail_msg {
