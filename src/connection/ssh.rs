@@ -185,8 +185,10 @@ impl SshConnection {
     /// Start the persistent shell and wait until it is ready for requests.
     async fn open_shell(&self) -> Result<PipeShell, ConnError> {
         let (ch, permit) = self.open_channel(&shell_loop_command(), false).await?;
+        let (read, write) = ch.split();
         let mut shell = PipeShell {
-            ch: Some(ch),
+            read,
+            write: Some(write),
             _permit: permit,
             pending: Vec::new(),
             umask: None,
@@ -203,6 +205,18 @@ impl SshConnection {
                 self.name
             ))),
         }
+    }
+
+    /// True when the transport is gone or goes within a moment: a channel
+    /// learns that the connection ended a little before its handle does.
+    async fn closed_soon(&self) -> bool {
+        for _ in 0..20 {
+            if self.handle.is_closed() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.handle.is_closed()
     }
 
     fn dropped(&self, what: &str, e: impl std::fmt::Display) -> ConnError {
@@ -739,14 +753,17 @@ impl Connection for SshConnection {
             eprintln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
         }
         self.pipelined.fetch_add(1, Ordering::Relaxed);
-        let res = shell.run(cmd, stdin, own_shell).await;
-        let res = res.map_err(|e| {
-            if self.handle.is_closed() {
-                ConnError::Dropped(format!("connection to {} ({}) is closed", self.name, self.addr))
-            } else {
-                ConnError::Io(format!("the persistent shell on {} ({}): {e}", self.name, self.addr))
-            }
-        });
+        let res = match shell.run(cmd, stdin, own_shell).await {
+            Ok(done) => Ok(done),
+            Err(_) if self.closed_soon().await => Err(ConnError::Dropped(format!(
+                "connection to {} ({}) is closed",
+                self.name, self.addr
+            ))),
+            Err(e) => Err(ConnError::Io(format!(
+                "the persistent shell on {} ({}): {e}",
+                self.name, self.addr
+            ))),
+        };
         if res.is_ok() {
             guard.put_back = Some(shell);
         }
@@ -865,7 +882,9 @@ const PIPE_STDIN_MAX: usize = 8192;
 
 /// A persistent `SHELL_LOOP` channel, used by one command at a time.
 struct PipeShell {
-    ch: Option<russh::Channel<client::Msg>>,
+    read: russh::ChannelReadHalf,
+    /// `None` once dropped (see `Drop`).
+    write: Option<ChannelWriteHalf<client::Msg>>,
     /// It occupies one of the connection's channel slots.
     _permit: OwnedSemaphorePermit,
     /// Output read past the ready line (there should be none).
@@ -886,10 +905,10 @@ impl Drop for PipeShell {
     fn drop(&mut self) {
         // Closing the channel ends the loop (its stdin reaches EOF) and the
         // command it may be running loses its output channel.
-        if let Some(ch) = self.ch.take() {
+        if let Some(w) = self.write.take() {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
-                    let _ = ch.close().await;
+                    let _ = w.close().await;
                 });
             }
         }
@@ -897,16 +916,11 @@ impl Drop for PipeShell {
 }
 
 impl PipeShell {
-    fn channel(&mut self) -> Result<&mut russh::Channel<client::Msg>, String> {
-        self.ch.as_mut().ok_or_else(|| "the shell is closed".to_string())
-    }
-
     async fn read_until_ready(&mut self) -> Result<(), ConnError> {
         let mut out = Vec::new();
         let mut err = Vec::new();
         loop {
-            let ch = self.channel().map_err(ConnError::Io)?;
-            match ch.wait().await {
+            match self.read.wait().await {
                 Some(ChannelMsg::Data { data }) => {
                     out.extend_from_slice(&data);
                     if let Some(p) = find(&out, READY) {
@@ -931,15 +945,27 @@ impl PipeShell {
     async fn run(&mut self, cmd: &str, stdin: &[u8], own_shell: bool) -> Result<ExecOutput, String> {
         let token = format!("RIGGER-END-{:032x}", rand::random::<u128>());
         let line = request_line(&token, cmd, stdin.len(), own_shell);
-        let ch = self.channel()?;
-        ch.data_bytes(line.into_bytes())
-            .await
-            .map_err(|e| format!("cannot send the command: {}", russh_reason(&e)))?;
-        for chunk in stdin.chunks(256 * 1024) {
-            ch.data_bytes(chunk.to_vec())
+        let write = self.write.as_ref().ok_or_else(|| "the shell is closed".to_string())?;
+        // The request and its stdin are sent while the channel is read: a
+        // write waits for the host's window, which nothing opens again once
+        // the connection or the channel is gone, and then only the read side
+        // learns it (issue #18: an upload through the persistent shell hung
+        // forever on a dropped connection).
+        let send = async {
+            write
+                .data_bytes(line.into_bytes())
                 .await
-                .map_err(|e| format!("cannot send stdin: {}", russh_reason(&e)))?;
-        }
+                .map_err(|e| format!("cannot send the command: {}", russh_reason(&e)))?;
+            for chunk in stdin.chunks(256 * 1024) {
+                write
+                    .data_bytes(chunk.to_vec())
+                    .await
+                    .map_err(|e| format!("cannot send stdin: {}", russh_reason(&e)))?;
+            }
+            Ok::<(), String>(())
+        };
+        tokio::pin!(send);
+        let mut sent = false;
         let mut out = std::mem::take(&mut self.pending);
         let mut err = Vec::new();
         let end_out = format!("{token} ");
@@ -972,7 +998,7 @@ impl PipeShell {
                     None => err_seen = err.len(),
                 }
             }
-            if let (Some((at, code)), Some(e_at)) = (status, err_end) {
+            if let (true, Some((at, code)), Some(e_at)) = (sent, status, err_end) {
                 out.truncate(at);
                 err.truncate(e_at);
                 return Ok(ExecOutput {
@@ -981,8 +1007,15 @@ impl PipeShell {
                     stderr: err,
                 });
             }
-            let ch = self.channel()?;
-            match ch.wait().await {
+            let msg = tokio::select! {
+                r = &mut send, if !sent => {
+                    r?;
+                    sent = true;
+                    continue;
+                }
+                m = self.read.wait() => m,
+            };
+            match msg {
                 Some(ChannelMsg::Data { data }) => out.extend_from_slice(&data),
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => err.extend_from_slice(&data),
                 Some(ChannelMsg::ExitStatus { exit_status }) => {

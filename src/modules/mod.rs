@@ -109,6 +109,17 @@ impl ModuleCtx<'_> {
         connection::put_file(self.conn, local, dest, attrs, self.become_).await
     }
 
+    /// [`ModuleCtx::put_file`] of a file whose sum is known already (or computed, `None`).
+    pub async fn put_file_summed(
+        &self,
+        local: &std::path::Path,
+        dest: &str,
+        attrs: &FileAttrs,
+        sum: Option<connection::ContentSum>,
+    ) -> Result<(), ConnError> {
+        connection::put_file_summed(self.conn, local, dest, attrs, self.become_, sum).await
+    }
+
     /// Read a file from the host.
     pub async fn fetch(&self, src: &str) -> Result<Vec<u8>, ConnError> {
         connection::fetch(self.conn, src, self.become_).await
