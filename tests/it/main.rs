@@ -9,6 +9,7 @@ mod check;
 mod differential;
 mod engine;
 mod engine_errors;
+mod faults;
 mod fuzz;
 mod harness;
 mod netmods;
