@@ -764,6 +764,29 @@ pub fn upload_to_d(attrs: &FileAttrs, sum: &ContentSum) -> String {
     s
 }
 
+/// `cmd` run with its stdin only once all of it arrived: the content
+/// (`sum`) is first received into a private temp file and its size and
+/// SHA-1 checked; a short read (a dropped connection, a killed rigger)
+/// fails before `cmd` runs, saying what arrived. For scripts that write
+/// or install what they read (a tar to extract, a crontab, a script for
+/// `sh`, a request body): read straight from the channel, they would act on
+/// the part that arrived, as `dd`/`cat` in an upload did.
+pub fn with_whole_stdin(cmd: &str, sum: &ContentSum) -> String {
+    format!(
+        "__rgw_i=$(umask 077; mktemp \"${{TMPDIR:-/tmp}}/.rigger-stdin.XXXXXXXX\") || exit 1; \
+         trap 'rm -f -- \"$__rgw_i\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; \
+         cat > \"$__rgw_i\" || exit 1; __rgw_n=$(wc -c < \"$__rgw_i\") || exit 1; \
+         if [ $((__rgw_n)) -ne {size} ]; then \
+         echo \"incomplete input: $((__rgw_n)) of {size} bytes arrived (the connection broke?); nothing was done\" >&2; exit 1; fi; \
+         __rgw_h=$(sha1sum < \"$__rgw_i\") || exit 1; \
+         if [ \"${{__rgw_h%% *}}\" != {sha1} ]; then \
+         echo \"corrupted input: SHA-1 ${{__rgw_h%% *}} arrived, {sha1} was sent; nothing was done\" >&2; exit 1; fi\n\
+         ( {cmd}\n) < \"$__rgw_i\"",
+        size = sum.size,
+        sha1 = sh_quote(&sum.sha1),
+    )
+}
+
 /// The SFTP session and the login user's facts when an upload to `dest`
 /// can go over SFTP with exactly the shell upload's result: as the login
 /// user (no become), no owner or group to set by name, an absolute path,
@@ -1252,6 +1275,46 @@ mod tests {
             .map(|n| std::fs::read_to_string(dir.path().join(n)).unwrap().trim().to_string())
             .collect();
         assert_eq!(modes, ["600"]);
+    }
+
+    /// A script that installs what it reads runs only on the whole input:
+    /// fed a part, nothing runs and the status says why; the whole runs it
+    /// with exactly that input, its status kept, and no temp file is left.
+    #[test]
+    fn whole_stdin_runs_nothing_on_a_short_read() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let out = dir.path().join("installed");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
+        let cmd = format!("cat > {}; exit 7", sh_quote(&out.display().to_string()));
+        let script = with_whole_stdin(&cmd, &ContentSum::of_bytes(&data));
+        let run = |input: &[u8]| {
+            let mut child = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&script)
+                .env("TMPDIR", tmp.path())
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let _ = child.stdin.take().unwrap().write_all(input);
+            let o = child.wait_with_output().unwrap();
+            (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+        };
+        let (code, err) = run(&data[..50_000]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("incomplete input: 50000 of 200000 bytes"), "{err}");
+        assert!(!out.exists(), "the command ran on a part of its input");
+        let mut bad = data.clone();
+        bad[7] ^= 0x20;
+        let (code, err) = run(&bad);
+        assert!(code == Some(1) && err.contains("corrupted input"), "{err}");
+        assert!(!out.exists());
+        let (code, err) = run(&data);
+        assert_eq!(code, Some(7), "{err}");
+        assert!(std::fs::read(&out).unwrap() == data);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temp files left");
     }
 
     #[test]

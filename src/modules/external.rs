@@ -353,7 +353,7 @@ impl Module for ExternalModule {
             "t=$(mktemp \"${{TMPDIR:-/tmp}}/rigger-args.XXXXXXXX\") || exit 1; cat > \"$t\"; {} \"$t\"; rc=$?; rm -f \"$t\"; exit $rc",
             sh_quote(&path)
         );
-        let out = ctx.run_with_stdin(&cmd, json).await?;
+        let out = ctx.run_with_whole_stdin(&cmd, json).await?;
         let stdout = out.stdout_str();
         let Some(mut m) = parse_result(&stdout) else {
             let mut o = ModuleOutcome::failed(format!(

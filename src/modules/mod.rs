@@ -99,6 +99,14 @@ impl ModuleCtx<'_> {
         connection::exec(self.conn, &req).await
     }
 
+    /// [`ModuleCtx::run_with_stdin`] for a script that writes or installs
+    /// what it reads: it runs only once all of `stdin` arrived (see
+    /// [`connection::with_whole_stdin`]).
+    pub async fn run_with_whole_stdin(&self, cmd: &str, stdin: Vec<u8>) -> Result<ExecOutput, ConnError> {
+        let whole = connection::with_whole_stdin(cmd, &connection::ContentSum::of_bytes(&stdin));
+        self.run_with_stdin(&whole, stdin).await
+    }
+
     /// Atomically write `data` to `dest` on the host.
     pub async fn put_bytes(&self, data: &[u8], dest: &str, attrs: &FileAttrs) -> Result<(), ConnError> {
         connection::put_bytes(self.conn, data, dest, attrs, self.become_).await

@@ -596,3 +596,59 @@ fn stale_temp_files_of_the_destination_only_are_removed() {
     );
     assert_eq!(std::fs::read_to_string(lab.dest("conf")).unwrap(), "stale-test");
 }
+
+/// A directory copy sends a tar of the changed files that `tar -x` reads
+/// from the channel: cut in the middle, it extracted the files that arrived
+/// and a part of the next one. Now the tar is received whole before
+/// anything is extracted: every file is its old or its new content, the
+/// host is UNREACHABLE, rigger ends; the next run copies everything.
+#[test]
+fn a_connection_cut_mid_directory_copy_extracts_nothing_partial() {
+    let lab = Lab::new(1);
+    let src = lab.local.path().join("tree");
+    std::fs::create_dir(&src).unwrap();
+    let n_files = 12;
+    let olds: Vec<Vec<u8>> = (0..n_files).map(|i| content(64 * 1024, 100 + i)).collect();
+    let news: Vec<Vec<u8>> = (0..n_files).map(|i| content(700 * 1024, 200 + i)).collect();
+    for (i, new) in news.iter().enumerate() {
+        std::fs::write(src.join(format!("f{i:02}")), new).unwrap();
+    }
+    for (label, vars) in [
+        (
+            "persistent shell",
+            "ansible_ssh_transfer_method=piped ansible_pipelining=true",
+        ),
+        ("channel", "ansible_ssh_transfer_method=piped ansible_pipelining=false"),
+    ] {
+        let dest = lab.dest(&format!("tree-{}", label.replace(' ', "-")));
+        std::fs::create_dir(&dest).unwrap();
+        for (i, old) in olds.iter().enumerate() {
+            std::fs::write(dest.join(format!("f{i:02}")), old).unwrap();
+        }
+        let total: usize = news.iter().map(Vec::len).sum();
+        let proxy = CutProxy::start(upstream(&lab.hosts, 0), (total / 2) as u64, None);
+        let inv = lab.inventory(proxy.port, vars);
+        let args = format!("src={}/ dest={}", src.display(), dest.display());
+        let out = lab.copy(&inv, "victim", &args);
+        assert!(
+            proxy.cut.load(Ordering::SeqCst),
+            "{label}: the proxy never cut\n{}",
+            out.stdout
+        );
+        assert_eq!(out.code, Some(4), "{label}: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("\"unreachable\""), "{label}: {}", out.stdout);
+        // What the host side does after the cut is done within a moment.
+        std::thread::sleep(Duration::from_millis(500));
+        for i in 0..n_files as usize {
+            let f = dest.join(format!("f{i:02}"));
+            assert_old_or_new(&f, &olds[i], &news[i]);
+        }
+        let inv = lab.inventory(lab.hosts.port(0), vars);
+        let out = lab.copy(&inv, "victim", &args);
+        assert_eq!(out.code, Some(0), "{label}: {}\n{}", out.stdout, out.stderr);
+        for i in 0..n_files as usize {
+            let f = dest.join(format!("f{i:02}"));
+            assert_eq!(assert_old_or_new(&f, &olds[i], &news[i]), "new", "{label}");
+        }
+    }
+}

@@ -1025,7 +1025,7 @@ async fn copy_dir(
             if fixups.len() < 60 * 1024 {
                 cmd.push_str(&std::mem::take(&mut fixups));
             }
-            let o = ctx.run_with_stdin(&cmd, tar.finish()).await?;
+            let o = ctx.run_with_whole_stdin(&cmd, tar.finish()).await?;
             if o.status != 0 {
                 return Err(ModuleError::Failed(format!(
                     "copy to {root} failed: {}",
