@@ -703,8 +703,11 @@ pub struct PutAttrs {
 /// the shell upload (`upload_to_d` in the parent module) does: a temp file
 /// next to it, created exclusively, written, fsynced, given the mode (and,
 /// when `dest` exists and is not the user's own, its owner; failing that is
-/// not an error, as with `chown` there), renamed over `dest`. On failure the
-/// temp file is removed and `dest` is untouched.
+/// not an error, as with `chown` there), renamed over `dest` only once every
+/// write was acknowledged and the server holds as many bytes as were sent. On
+/// failure `dest` is untouched and the temp file is removed; when the
+/// connection itself is gone it cannot be, and the next shell upload to
+/// `dest` removes it (same naming, [`super::temp_tag`]).
 pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs, who: Who) -> Result<(), ConnError> {
     let fail = |what: &str, e: SftpError| ConnError::Io(format!("cannot write {dest}: {what}: {e}"));
     let parent = match dest.rfind('/') {
