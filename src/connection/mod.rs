@@ -705,37 +705,145 @@ pub struct FileAttrs {
     pub group: Option<String>,
 }
 
-/// The remote half of an atomic upload: data arrives on stdin, is written to a
-/// temp file in the destination directory, fsynced, given its attributes and
-/// renamed over the destination. An interrupted upload leaves `dest` untouched.
-fn upload_script(dest: &str, attrs: &FileAttrs) -> String {
-    format!("d={}; {}", sh_quote(dest), upload_to_d(attrs))
+/// What the content of an upload must be when it arrives: the upload
+/// script checks both on the host before it renames anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentSum {
+    pub size: u64,
+    /// SHA-1, lower-case hex (what `sha1sum` prints, GNU and BusyBox alike).
+    pub sha1: String,
 }
 
-/// [`upload_script`] for a destination already in the shell variable `d`.
+impl ContentSum {
+    pub fn of_bytes(data: &[u8]) -> Self {
+        use sha1::{Digest, Sha1};
+        ContentSum {
+            size: data.len() as u64,
+            sha1: hex(&Sha1::digest(data)),
+        }
+    }
+
+    /// The sum of a local file, read once in blocks (blocking: call it
+    /// from `spawn_blocking`).
+    pub fn of_file(path: &Path) -> std::io::Result<Self> {
+        use sha1::{Digest, Sha1};
+        use std::io::Read;
+        let mut f = std::fs::File::open(path)?;
+        let mut hasher = Sha1::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(ContentSum {
+            size,
+            sha1: hex(&hasher.finalize()),
+        })
+    }
+
+    /// [`ContentSum::of_file`] on a blocking thread.
+    pub async fn of_file_async(path: &Path) -> Result<Self, ConnError> {
+        let owned = path.to_path_buf();
+        tokio::task::spawn_blocking(move || ContentSum::of_file(&owned))
+            .await
+            .map_err(|e| ConnError::Io(format!("hashing {} was interrupted: {e}", path.display())))?
+            .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", path.display())))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The prefix of an upload's temp files: `.rigger-tmp-TAG.` followed by 16
+/// random hex digits, in the destination's directory. The tag is the
+/// destination's file name, so a temp file left by a killed run tells what
+/// it was for, and the next upload to the same destination (and only that
+/// one: the random part has a fixed length) recognises it as its own and
+/// removes it. A name too long to fit in a file name with the prefix is cut
+/// and followed by a hash of the whole name.
+pub fn temp_tag(dest: &str) -> String {
+    let base = dest.rsplit('/').next().unwrap_or(dest);
+    if base.len() <= 200 {
+        return base.to_string();
+    }
+    let mut cut = 100;
+    while !base.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{}", &base[..cut], &ContentSum::of_bytes(base.as_bytes()).sha1[..16])
+}
+
+/// The shell variables [`upload_to_d`] takes: the destination `d` and its
+/// temp file tag `g` ([`temp_tag`]).
+pub fn upload_vars(dest: &str) -> String {
+    format!("d={}; g={}; ", sh_quote(dest), sh_quote(&temp_tag(dest)))
+}
+
+/// The remote half of an atomic upload: data arrives on stdin, is written to a
+/// private temp file in the destination directory, fsynced, checked against
+/// `sum`, given its attributes and renamed over the destination. An
+/// interrupted or corrupted upload leaves `dest` untouched.
+fn upload_script(dest: &str, attrs: &FileAttrs, sum: &ContentSum) -> String {
+    format!("{}{}", upload_vars(dest), upload_to_d(attrs, sum))
+}
+
+/// [`upload_script`] for a destination already in the shell variable `d`
+/// and its temp tag in `g` (see [`upload_vars`]).
 ///
-/// Few processes on the host: the temp file gets a random name from here and
-/// is created exclusively (`conv=excl`: never through an existing file or
-/// link), written and fsynced by one GNU `dd`; a new file without a mode keeps
-/// the mode it was created with (the umask default); an existing file's
-/// owner is copied only when it is not the login user's own. Where `dd` or
-/// `chmod`/`chown` lack those GNU options (BusyBox), the same is done the
-/// portable way: `set -C` (exclusive create) and `cat`, `sync`, `stat -c`.
-pub fn upload_to_d(attrs: &FileAttrs) -> String {
+/// Temp files that an earlier, killed upload to the same destination left
+/// (`.rigger-tmp-TAG.` and 16 hex digits) are removed first; those of other
+/// destinations are left alone. The temp file gets a random name from here
+/// and is created exclusively (`conv=excl`: never through an existing file or
+/// link) and private (`umask 077`: nobody else can read what is written, a
+/// `mode: 0600` secret included), written and fsynced by one GNU `dd`. `dd`,
+/// `head` and `cat` end without an error when their input ends early (a
+/// dropped connection, a killed rigger), so nothing is renamed before the
+/// size and the SHA-1 of the temp file are those of `sum`; otherwise the temp
+/// file is removed and the script fails saying what arrived. Then the mode:
+/// the given one, an existing file's, or for a new file the umask default (what
+/// it would have been created with). An existing file's owner is copied only
+/// when it is not the login user's own. Where `dd` or `chmod`/`chown` lack
+/// those GNU options (BusyBox), the same is done the portable way: `set -C`
+/// (exclusive create) and `cat`, `sync`, `stat -c`.
+pub fn upload_to_d(attrs: &FileAttrs, sum: &ContentSum) -> String {
     let mut s = format!(
-        "case \"$d\" in */*) t=\"${{d%/*}}\"; t=\"${{t:-/}}\";; *) t=.;; esac; \
-         t=\"$t/.rigger-tmp-{:016x}\"; \
-         trap 'rm -f \"$t\"' EXIT HUP INT TERM; \
-         if e=$(dd of=\"$t\" bs=64k conv=excl,fsync status=none 2>&1); then :; \
+        "case \"$d\" in */*) p=\"${{d%/*}}\"; p=\"${{p:-/}}\";; *) p=.;; esac; \
+         for o in \"$p/.rigger-tmp-$g\".{any16}; do \
+         if [ -f \"$o\" ] || [ -L \"$o\" ]; then rm -f -- \"$o\"; fi; done; \
+         t=\"$p/.rigger-tmp-$g.{rnd:016x}\"; \
+         trap 'rm -f -- \"$t\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; \
+         if e=$(umask 077; exec dd of=\"$t\" bs=64k conv=excl,fsync status=none 2>&1); then :; \
          elif [ -e \"$t\" ] || [ -L \"$t\" ]; then printf '%s\\n' \"$e\" >&2; exit 1; \
-         else (set -C; cat > \"$t\") || exit 1; sync \"$t\" 2>/dev/null; fi; ",
-        rand::random::<u64>()
+         else (umask 077; set -C; exec cat > \"$t\") || exit 1; sync \"$t\" 2>/dev/null; fi; \
+         n=$(wc -c < \"$t\") || exit 1; \
+         if [ $((n)) -ne {size} ]; then \
+         echo \"incomplete upload: $((n)) of {size} bytes arrived (the connection broke?); $d is unchanged\" >&2; exit 1; fi; \
+         h=$(sha1sum < \"$t\") || exit 1; \
+         if [ \"${{h%% *}}\" != {sha1} ]; then \
+         echo \"corrupted upload: SHA-1 ${{h%% *}} arrived, {sha1} was sent; $d is unchanged\" >&2; exit 1; fi; ",
+        any16 = "[0-9a-f]".repeat(16),
+        rnd = rand::random::<u64>(),
+        size = sum.size,
+        sha1 = sh_quote(&sum.sha1),
     );
     match attrs.mode {
         Some(m) => s.push_str(&format!("chmod {:o} \"$t\" || exit 1; ", m)),
         None => s.push_str(
             "if [ -e \"$d\" ]; then chmod --reference=\"$d\" \"$t\" 2>/dev/null || \
-             chmod \"$(stat -c %a \"$d\")\" \"$t\" || exit 1; fi; ",
+             chmod \"$(stat -c %a \"$d\")\" \"$t\" || exit 1; \
+             else chmod \"$(printf %o $(( 0666 & ~$(umask) )))\" \"$t\" || exit 1; fi; ",
         ),
     }
     match (&attrs.owner, &attrs.group) {
@@ -747,8 +855,31 @@ pub fn upload_to_d(attrs: &FileAttrs) -> String {
              chown --reference=\"$d\" \"$t\" 2>/dev/null || chown \"$(stat -c %u:%g \"$d\")\" \"$t\" 2>/dev/null; fi; ",
         ),
     }
-    s.push_str("mv -f \"$t\" \"$d\" || exit 1; trap - EXIT HUP INT TERM");
+    s.push_str("mv -f \"$t\" \"$d\" || exit 1; trap - EXIT HUP INT TERM PIPE");
     s
+}
+
+/// `cmd` run with its stdin only once all of it arrived: the content
+/// (`sum`) is first received into a private temp file and its size and
+/// SHA-1 checked; a short read (a dropped connection, a killed rigger)
+/// fails before `cmd` runs, saying what arrived. For scripts that write
+/// or install what they read (a tar to extract, a crontab, a script for
+/// `sh`, a request body): read straight from the channel, they would act on
+/// the part that arrived, as `dd`/`cat` in an upload did.
+pub fn with_whole_stdin(cmd: &str, sum: &ContentSum) -> String {
+    format!(
+        "__rgw_i=$(umask 077; mktemp \"${{TMPDIR:-/tmp}}/.rigger-stdin.XXXXXXXX\") || exit 1; \
+         trap 'rm -f -- \"$__rgw_i\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; \
+         cat > \"$__rgw_i\" || exit 1; __rgw_n=$(wc -c < \"$__rgw_i\") || exit 1; \
+         if [ $((__rgw_n)) -ne {size} ]; then \
+         echo \"incomplete input: $((__rgw_n)) of {size} bytes arrived (the connection broke?); nothing was done\" >&2; exit 1; fi; \
+         __rgw_h=$(sha1sum < \"$__rgw_i\") || exit 1; \
+         if [ \"${{__rgw_h%% *}}\" != {sha1} ]; then \
+         echo \"corrupted input: SHA-1 ${{__rgw_h%% *}} arrived, {sha1} was sent; nothing was done\" >&2; exit 1; fi\n\
+         ( {cmd}\n) < \"$__rgw_i\"",
+        size = sum.size,
+        sha1 = sh_quote(&sum.sha1),
+    )
 }
 
 /// The SFTP session and the login user's facts when an upload to `dest`
@@ -852,7 +983,7 @@ async fn put_bytes_shell(
     become_: Option<&Become>,
 ) -> Result<(), ConnError> {
     let req = ExecRequest {
-        cmd: upload_script(dest, attrs),
+        cmd: upload_script(dest, attrs, &ContentSum::of_bytes(data)),
         subshell_ok: true,
         stdin: Some(data.to_vec()),
         become_: become_.cloned(),
@@ -876,6 +1007,21 @@ pub async fn put_file(
     attrs: &FileAttrs,
     become_: Option<&Become>,
 ) -> Result<(), ConnError> {
+    put_file_summed(conn, local, dest, attrs, become_, None).await
+}
+
+/// [`put_file`] of a file whose [`ContentSum`] the caller knows already
+/// (`None`: it is computed when the upload goes through the shell, which
+/// checks it on the host before the rename). A file that changes while it
+/// is sent does not match its sum: the upload fails and `dest` is untouched.
+pub async fn put_file_summed(
+    conn: &dyn Connection,
+    local: &Path,
+    dest: &str,
+    attrs: &FileAttrs,
+    become_: Option<&Become>,
+    sum: Option<ContentSum>,
+) -> Result<(), ConnError> {
     use tokio::io::AsyncReadExt;
     let mut f = tokio::fs::File::open(local)
         .await
@@ -890,7 +1036,6 @@ pub async fn put_file(
             .await
             .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
     }
-    let script = upload_script(dest, attrs);
     let small = conn.pipelining()
         && f.metadata()
             .await
@@ -904,6 +1049,11 @@ pub async fn put_file(
             .map_err(|e| ConnError::Io(e.to_string()))?;
         return put_bytes_shell(conn, &data, dest, attrs, become_).await;
     }
+    let sum = match sum {
+        Some(s) => s,
+        None => ContentSum::of_file_async(local).await?,
+    };
+    let script = upload_script(dest, attrs, &sum);
     let marker = format!("RIGGER-BECOME-OK-{:016x}", rand::random::<u64>());
     let (cmdline, handshake, pty) = wrap_become(&script, become_, &marker);
     let mut proc = conn.spawn(&cmdline, pty).await?;
@@ -1000,13 +1150,43 @@ mod tests {
         assert!(!sftp_allowed("/srv/a", &plain, Some(&sudo)));
     }
 
-    /// The upload script writes the bytes, mode and nothing else, with GNU
-    /// coreutils (`dd conv=excl`, `chmod --reference`) and with BusyBox
-    /// alone (no such options: the portable way).
-    #[test]
-    fn upload_script_works_with_gnu_and_busybox_tools() {
+    /// `sh -c SCRIPT` with `PATH` set to `path` (BusyBox applets) when given.
+    fn script_cmd(path: &Option<String>, script: &str) -> std::process::Command {
+        let mut cmd = match path {
+            Some(p) => {
+                let mut c = std::process::Command::new(format!("{p}/sh"));
+                c.env("PATH", p);
+                c
+            }
+            None => std::process::Command::new("/bin/sh"),
+        };
+        cmd.arg("-c").arg(script);
+        cmd
+    }
+
+    /// Runs the upload script for `dest` with `input` on stdin (the
+    /// announced content is `sum`); returns (success, stderr).
+    fn run_upload(
+        path: &Option<String>,
+        dest: &str,
+        attrs: &FileAttrs,
+        sum: &ContentSum,
+        input: &[u8],
+    ) -> (bool, String) {
         use std::io::Write;
-        use std::os::unix::fs::PermissionsExt;
+        let mut child = script_cmd(path, &upload_script(dest, attrs, sum))
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The script may fail before it reads everything.
+        let _ = child.stdin.take().unwrap().write_all(input);
+        let out = child.wait_with_output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// The system's shell, and BusyBox alone (its applets only on PATH) when installed.
+    fn shells() -> (tempfile::TempDir, Vec<(&'static str, Option<String>)>) {
         let busybox = ["/bin/busybox", "/usr/bin/busybox"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists());
@@ -1014,35 +1194,40 @@ mod tests {
         let mut shells: Vec<(&str, Option<String>)> = vec![("sh", None)];
         if let Some(bb) = busybox {
             for a in [
-                "sh", "dd", "cat", "chmod", "chown", "chgrp", "mv", "rm", "stat", "sync", "printf", "[",
+                "sh", "dd", "cat", "chmod", "chown", "chgrp", "mv", "rm", "stat", "sync", "printf", "[", "wc",
+                "sha1sum",
             ] {
                 std::os::unix::fs::symlink(bb, bin.path().join(a)).unwrap();
             }
             shells.push(("busybox", Some(bin.path().display().to_string())));
         }
+        (bin, shells)
+    }
+
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The upload script writes the bytes, mode and nothing else, with GNU
+    /// coreutils (`dd conv=excl`, `chmod --reference`) and with BusyBox
+    /// alone (no such options: the portable way).
+    #[test]
+    fn upload_script_works_with_gnu_and_busybox_tools() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_bin, shells) = shells();
         let data: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+        let sum = ContentSum::of_bytes(&data);
         for (name, path) in shells {
             let dir = tempfile::tempdir().unwrap();
             let dest = dir.path().join("f").display().to_string();
             let run = |attrs: &FileAttrs| {
-                let mut cmd = match &path {
-                    Some(p) => {
-                        let mut c = std::process::Command::new(format!("{p}/sh"));
-                        c.env("PATH", p);
-                        c
-                    }
-                    None => std::process::Command::new("/bin/sh"),
-                };
-                let mut child = cmd
-                    .arg("-c")
-                    .arg(upload_script(&dest, attrs))
-                    .stdin(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                child.stdin.take().unwrap().write_all(&data).unwrap();
-                let out = child.wait_with_output().unwrap();
-                assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+                let (ok, err) = run_upload(&path, &dest, attrs, &sum, &data);
+                assert!(ok, "{name}: {err}");
             };
             run(&FileAttrs {
                 mode: Some(0o640),
@@ -1058,12 +1243,184 @@ mod tests {
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
             run(&FileAttrs::default());
             assert_eq!(mode(&dest), 0o600, "{name}");
-            let left: Vec<_> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().file_name())
-                .collect();
-            assert_eq!(left, ["f"], "{name}: temp files left");
+            assert_eq!(names_in(dir.path()), ["f"], "{name}: temp files left");
+            // No mode, a new file: the umask default, as a shell's `>` gives
+            // (the temp file itself was private while it was written).
+            let new = dir.path().join("g").display().to_string();
+            let mut cmd = script_cmd(
+                &path,
+                &format!("umask 027; {}", upload_script(&new, &FileAttrs::default(), &sum)),
+            );
+            let mut child = cmd.stdin(std::process::Stdio::piped()).spawn().unwrap();
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), &data).unwrap();
+            assert!(child.wait().unwrap().success(), "{name}");
+            assert_eq!(mode(&new), 0o640, "{name}");
         }
+    }
+
+    /// Issue #18 (2): `dd`/`cat` succeed on a short read, so a dropped
+    /// connection used to install the part that arrived. Fed fewer bytes than
+    /// announced, or other bytes of the announced length, the script fails
+    /// saying why, the destination keeps its old content and mode, and no temp
+    /// file is left; with GNU tools and with BusyBox.
+    #[test]
+    fn upload_script_refuses_a_short_or_corrupted_upload() {
+        use std::os::unix::fs::PermissionsExt;
+        let (_bin, shells) = shells();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+        let sum = ContentSum::of_bytes(&data);
+        for (name, path) in shells {
+            let dir = tempfile::tempdir().unwrap();
+            let dest = dir.path().join("f");
+            std::fs::write(&dest, b"old content").unwrap();
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let d = dest.display().to_string();
+            let attrs = FileAttrs {
+                mode: Some(0o600),
+                ..Default::default()
+            };
+            // A third of the content, then end of input.
+            let (ok, err) = run_upload(&path, &d, &attrs, &sum, &data[..100_000]);
+            assert!(!ok, "{name}: a short read succeeded");
+            assert!(
+                err.contains("incomplete upload: 100000 of 300000 bytes"),
+                "{name}: {err}"
+            );
+            // Nothing at all.
+            let (ok, err) = run_upload(&path, &d, &attrs, &sum, b"");
+            assert!(!ok && err.contains("0 of 300000"), "{name}: {err}");
+            // The right length, other bytes.
+            let mut bad = data.clone();
+            bad[150_000] ^= 1;
+            let (ok, err) = run_upload(&path, &d, &attrs, &sum, &bad);
+            assert!(!ok, "{name}: a corrupted upload succeeded");
+            assert!(
+                err.contains("corrupted upload") && err.contains(&sum.sha1),
+                "{name}: {err}"
+            );
+            assert_eq!(std::fs::read(&dest).unwrap(), b"old content", "{name}");
+            assert_eq!(
+                std::fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+                0o640,
+                "{name}"
+            );
+            assert_eq!(names_in(dir.path()), ["f"], "{name}: temp files left");
+        }
+    }
+
+    /// Temp files a killed upload left for the same destination are removed
+    /// by the next upload to it; another destination's (even one whose name
+    /// starts the same) are not. The temp file is created private, whatever
+    /// the final mode (observed by a script that stands in for `dd`).
+    #[test]
+    fn upload_script_removes_its_own_stale_temp_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("app.conf");
+        let mine = [
+            ".rigger-tmp-app.conf.0123456789abcdef",
+            ".rigger-tmp-app.conf.fedcba9876543210",
+        ];
+        let others = [
+            ".rigger-tmp-app.conf.old.0123456789abcdef",
+            ".rigger-tmp-app.0123456789abcdef",
+            ".rigger-tmp-app.conf.0123",
+            ".rigger-tmp-other.0123456789abcdef",
+        ];
+        for n in mine.iter().chain(&others) {
+            std::fs::write(dir.path().join(n), b"partial").unwrap();
+        }
+        let data = b"new content\n";
+        let attrs = FileAttrs {
+            mode: Some(0o644),
+            ..Default::default()
+        };
+        let (ok, err) = run_upload(
+            &None,
+            &dest.display().to_string(),
+            &attrs,
+            &ContentSum::of_bytes(data),
+            data,
+        );
+        assert!(ok, "{err}");
+        let mut want: Vec<String> = others.iter().map(|s| s.to_string()).collect();
+        want.push("app.conf".into());
+        want.sort();
+        assert_eq!(names_in(dir.path()), want);
+        // A `dd` that records the mode of the file it writes, then fails.
+        let bin = tempfile::tempdir().unwrap();
+        let fake = bin.path().join("dd");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\nfor a; do case $a in of=*) f=${a#of=};; esac; done\n: > \"$f\"; stat -c %a \"$f\" > \"$f.mode\"; exit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let script = upload_script(&dest.display().to_string(), &attrs, &ContentSum::of_bytes(data));
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("umask 022; {script}"))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let modes: Vec<String> = names_in(dir.path())
+            .into_iter()
+            .filter(|n| n.ends_with(".mode"))
+            .map(|n| std::fs::read_to_string(dir.path().join(n)).unwrap().trim().to_string())
+            .collect();
+        assert_eq!(modes, ["600"]);
+    }
+
+    /// A script that installs what it reads runs only on the whole input:
+    /// fed a part, nothing runs and the status says why; the whole runs it
+    /// with exactly that input, its status kept, and no temp file is left.
+    #[test]
+    fn whole_stdin_runs_nothing_on_a_short_read() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let out = dir.path().join("installed");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 241) as u8).collect();
+        let cmd = format!("cat > {}; exit 7", sh_quote(&out.display().to_string()));
+        let script = with_whole_stdin(&cmd, &ContentSum::of_bytes(&data));
+        let run = |input: &[u8]| {
+            let mut child = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&script)
+                .env("TMPDIR", tmp.path())
+                .stdin(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let _ = child.stdin.take().unwrap().write_all(input);
+            let o = child.wait_with_output().unwrap();
+            (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+        };
+        let (code, err) = run(&data[..50_000]);
+        assert_eq!(code, Some(1), "{err}");
+        assert!(err.contains("incomplete input: 50000 of 200000 bytes"), "{err}");
+        assert!(!out.exists(), "the command ran on a part of its input");
+        let mut bad = data.clone();
+        bad[7] ^= 0x20;
+        let (code, err) = run(&bad);
+        assert!(code == Some(1) && err.contains("corrupted input"), "{err}");
+        assert!(!out.exists());
+        let (code, err) = run(&data);
+        assert_eq!(code, Some(7), "{err}");
+        assert!(std::fs::read(&out).unwrap() == data);
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temp files left");
+    }
+
+    #[test]
+    fn temp_tags_name_the_destination_and_fit_a_file_name() {
+        assert_eq!(temp_tag("/etc/app.conf"), "app.conf");
+        assert_eq!(temp_tag("rel"), "rel");
+        let long = format!("/srv/{}", "ä".repeat(150));
+        let tag = temp_tag(&long);
+        assert!(tag.len() < 200 && tag.starts_with('ä') && tag.contains('~'), "{tag}");
+        assert_ne!(tag, temp_tag(&format!("/srv/{}b", "ä".repeat(150))));
     }
 
     #[test]

@@ -26,6 +26,7 @@ const FXP_CLOSE: u8 = 4;
 const FXP_READ: u8 = 5;
 const FXP_WRITE: u8 = 6;
 const FXP_LSTAT: u8 = 7;
+const FXP_FSTAT: u8 = 8;
 const FXP_SETSTAT: u8 = 9;
 const FXP_FSETSTAT: u8 = 10;
 const FXP_REMOVE: u8 = 13;
@@ -95,8 +96,14 @@ pub struct Who {
 /// One SFTP session (its own channel, held for the life of the connection).
 pub struct Sftp {
     write: ChannelWriteHalf<client::Msg>,
+    /// Requests waiting for their answer. Once the channel is gone (the
+    /// reader set `closed` under this lock and emptied it) no request is
+    /// added: every wait for an answer ends.
     pending: Arc<Mutex<HashMap<u32, oneshot::Sender<Reply>>>>,
     closed: Arc<AtomicBool>,
+    /// Becomes true with `closed`: ends a write that waits for the host's
+    /// window, which nothing opens again once the connection is gone.
+    ended: tokio::sync::watch::Receiver<bool>,
     next_id: AtomicU32,
     /// `posix-rename@openssh.com` and `fsync@openssh.com`: both are needed.
     pub complete: bool,
@@ -304,6 +311,7 @@ impl Sftp {
         let names_by_id = exts.iter().any(|x| x == "users-groups-by-id@openssh.com");
         let pending: Arc<Mutex<HashMap<u32, oneshot::Sender<Reply>>>> = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
         let reader = {
             let pending = pending.clone();
             let closed = closed.clone();
@@ -329,15 +337,21 @@ impl Sftp {
                         Some(_) => {}
                     }
                 }
-                closed.store(true, Ordering::SeqCst);
-                // Every waiting request learns that its answer will not come.
-                pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                // Every waiting request learns that its answer will not
+                // come, and no later one waits (see `Batch::push`).
+                {
+                    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    closed.store(true, Ordering::SeqCst);
+                    p.clear();
+                }
+                let _ = ended_tx.send(true);
             })
         };
         Ok(Some(Sftp {
             write,
             pending,
             closed,
+            ended,
             next_id: AtomicU32::new(1),
             complete,
             names_by_id,
@@ -597,16 +611,16 @@ impl<'a> Batch<'a> {
     /// Add a request (its payload in parts, copied once); its answer comes on
     /// the receiver once the batch is sent.
     fn push(&mut self, kind: u8, parts: &[&[u8]]) -> Result<oneshot::Receiver<Reply>, SftpError> {
-        if self.sftp.is_closed() {
-            return Err(lost());
-        }
         let id = self.sftp.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.sftp
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, tx);
+        {
+            // Checked under the lock the reader empties the map under.
+            let mut pending = self.sftp.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if self.sftp.is_closed() {
+                return Err(lost());
+            }
+            pending.insert(id, tx);
+        }
         self.ids.push(id);
         let len: usize = parts.iter().map(|p| p.len()).sum();
         self.buf.reserve(len + 9);
@@ -623,7 +637,12 @@ impl<'a> Batch<'a> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if self.sftp.write.data_bytes(self.buf).await.is_err() {
+        let mut ended = self.sftp.ended.clone();
+        let sent = tokio::select! {
+            r = self.sftp.write.data_bytes(self.buf) => r.is_ok(),
+            _ = ended.wait_for(|e| *e) => false,
+        };
+        if !sent {
             let mut pending = self.sftp.pending.lock().unwrap_or_else(|e| e.into_inner());
             for id in &self.ids {
                 pending.remove(id);
@@ -684,8 +703,11 @@ pub struct PutAttrs {
 /// the shell upload (`upload_to_d` in the parent module) does: a temp file
 /// next to it, created exclusively, written, fsynced, given the mode (and,
 /// when `dest` exists and is not the user's own, its owner; failing that is
-/// not an error, as with `chown` there), renamed over `dest`. On failure the
-/// temp file is removed and `dest` is untouched.
+/// not an error, as with `chown` there), renamed over `dest` only once every
+/// write was acknowledged and the server holds as many bytes as were sent. On
+/// failure `dest` is untouched and the temp file is removed; when the
+/// connection itself is gone it cannot be, and the next shell upload to
+/// `dest` removes it (same naming, [`super::temp_tag`]).
 pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs, who: Who) -> Result<(), ConnError> {
     let fail = |what: &str, e: SftpError| ConnError::Io(format!("cannot write {dest}: {what}: {e}"));
     let parent = match dest.rfind('/') {
@@ -693,9 +715,12 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
         Some(i) => &dest[..i],
         None => ".",
     };
+    // Named as the shell upload names its temp files, so a shell upload to
+    // the same destination removes one a killed run left.
     let tmp = format!(
-        "{}/.rigger-tmp-{:016x}",
+        "{}/.rigger-tmp-{}.{:016x}",
         parent.trim_end_matches('/'),
+        super::temp_tag(dest),
         rand::random::<u64>()
     );
     // The file it replaces (links followed, as `[ -e ]`/`chmod --reference`)
@@ -736,7 +761,7 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
     let mut close_sent = false;
     let res = async {
         let mut b = Batch::new(sftp);
-        let mut answers = match content {
+        let (mut answers, written) = match content {
             Content::Bytes(data) if data.len() <= BATCH_WRITE_MAX => {
                 let mut answers = std::collections::VecDeque::new();
                 let mut offset = 0u64;
@@ -745,7 +770,7 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
                     answers.push_back(b.push(FXP_WRITE, &[&head, chunk])?);
                     offset += chunk.len() as u64;
                 }
-                answers
+                (answers, offset)
             }
             other => write_all(sftp, &handle, other).await?,
         };
@@ -781,6 +806,11 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
         put_str(&mut fsync, b"fsync@openssh.com");
         put_str(&mut fsync, &handle);
         let fsync = b.push(FXP_EXTENDED, &[&fsync])?;
+        // What the server holds after every write: the rename waits for
+        // this to be what was sent.
+        let mut fstat = Vec::new();
+        put_str(&mut fstat, &handle);
+        let fstat = b.push(FXP_FSTAT, &[&fstat])?;
         let mut close = Vec::new();
         put_str(&mut close, &handle);
         let close = b.push(FXP_CLOSE, &[&close])?;
@@ -796,10 +826,32 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
             // Not an error, as with the shell's `chown ... 2>/dev/null`.
             let _ = Sftp::status_of(rx).await;
         }
-        for rx in [fsync, close] {
-            if let Err(e) = Sftp::status_of(rx).await {
+        if let Err(e) = Sftp::status_of(fsync).await {
+            first_err.get_or_insert(e);
+        }
+        let size = match fstat.await.map_err(|_| lost()) {
+            Ok(Reply::Attrs(a)) => Ok(a.size),
+            Ok(Reply::Status(code, msg)) => Err(SftpError { code, msg }),
+            Ok(other) => Err(unexpected(&other)),
+            Err(e) => Err(e),
+        };
+        match size {
+            Ok(Some(n)) if n == written => {}
+            Ok(n) => {
+                first_err.get_or_insert(SftpError {
+                    code: 4,
+                    msg: format!(
+                        "incomplete upload: {} of {written} bytes arrived",
+                        n.map_or("an unknown number".to_string(), |n| n.to_string())
+                    ),
+                });
+            }
+            Err(e) => {
                 first_err.get_or_insert(e);
             }
+        }
+        if let Err(e) = Sftp::status_of(close).await {
+            first_err.get_or_insert(e);
         }
         first_err.map_or(Ok(()), Err)
     }
@@ -831,12 +883,12 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
 const BATCH_WRITE_MAX: usize = 256 * 1024;
 
 /// Send every write of `content`, a window of them in flight: the answers
-/// not yet checked are returned.
+/// not yet checked are returned, and the number of bytes sent.
 async fn write_all(
     sftp: &Sftp,
     handle: &[u8],
     content: Content<'_>,
-) -> Result<std::collections::VecDeque<oneshot::Receiver<Reply>>, SftpError> {
+) -> Result<(std::collections::VecDeque<oneshot::Receiver<Reply>>, u64), SftpError> {
     use tokio::io::AsyncReadExt;
     let mut inflight = std::collections::VecDeque::new();
     let mut offset: u64 = 0;
@@ -878,7 +930,7 @@ async fn write_all(
             }
         }
     }
-    Ok(inflight)
+    Ok((inflight, offset))
 }
 
 #[cfg(test)]

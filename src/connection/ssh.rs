@@ -184,8 +184,10 @@ impl SshConnection {
     /// Start the persistent shell and wait until it is ready for requests.
     async fn open_shell(&self) -> Result<PipeShell, ConnError> {
         let (ch, permit) = self.open_channel(&shell_loop_command(), false).await?;
+        let (read, write) = ch.split();
         let mut shell = PipeShell {
-            ch: Some(ch),
+            read,
+            write: Some(write),
             _permit: permit,
             pending: Vec::new(),
             umask: None,
@@ -202,6 +204,18 @@ impl SshConnection {
                 self.name
             ))),
         }
+    }
+
+    /// True when the transport is gone or goes within a moment: a channel
+    /// learns that the connection ended a little before its handle does.
+    async fn closed_soon(&self) -> bool {
+        for _ in 0..20 {
+            if self.handle.is_closed() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.handle.is_closed()
     }
 
     fn dropped(&self, what: &str, e: impl std::fmt::Display) -> ConnError {
@@ -755,14 +769,17 @@ impl Connection for SshConnection {
             stderrln!("rigger-roundtrips: host={} pipelined cmd={shown:?}", self.name);
         }
         self.pipelined.fetch_add(1, Ordering::Relaxed);
-        let res = shell.run(cmd, stdin, own_shell, limit).await;
-        let res = res.map_err(|e| {
-            if self.handle.is_closed() {
-                ConnError::Dropped(format!("connection to {} ({}) is closed", self.name, self.addr))
-            } else {
-                ConnError::Io(format!("the persistent shell on {} ({}): {e}", self.name, self.addr))
-            }
-        });
+        let res = match shell.run(cmd, stdin, own_shell, limit).await {
+            Ok(done) => Ok(done),
+            Err(_) if self.closed_soon().await => Err(ConnError::Dropped(format!(
+                "connection to {} ({}) is closed",
+                self.name, self.addr
+            ))),
+            Err(e) => Err(ConnError::Io(format!(
+                "the persistent shell on {} ({}): {e}",
+                self.name, self.addr
+            ))),
+        };
         if res.is_ok() {
             guard.put_back = Some(shell);
         }
@@ -886,7 +903,9 @@ const PIPE_STDIN_MAX: usize = 8192;
 
 /// A persistent `SHELL_LOOP` channel, used by one command at a time.
 struct PipeShell {
-    ch: Option<russh::Channel<client::Msg>>,
+    read: russh::ChannelReadHalf,
+    /// `None` once dropped (see `Drop`).
+    write: Option<ChannelWriteHalf<client::Msg>>,
     /// It occupies one of the connection's channel slots.
     _permit: OwnedSemaphorePermit,
     /// Output read past the ready line (there should be none).
@@ -907,10 +926,10 @@ impl Drop for PipeShell {
     fn drop(&mut self) {
         // Closing the channel ends the loop (its stdin reaches EOF) and the
         // command it may be running loses its output channel.
-        if let Some(ch) = self.ch.take() {
+        if let Some(w) = self.write.take() {
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
-                    let _ = ch.close().await;
+                    let _ = w.close().await;
                 });
             }
         }
@@ -918,16 +937,11 @@ impl Drop for PipeShell {
 }
 
 impl PipeShell {
-    fn channel(&mut self) -> Result<&mut russh::Channel<client::Msg>, String> {
-        self.ch.as_mut().ok_or_else(|| "the shell is closed".to_string())
-    }
-
     async fn read_until_ready(&mut self) -> Result<(), ConnError> {
         let mut out = Vec::new();
         let mut err = Vec::new();
         loop {
-            let ch = self.channel().map_err(ConnError::Io)?;
-            match ch.wait().await {
+            match self.read.wait().await {
                 Some(ChannelMsg::Data { data }) => {
                     out.extend_from_slice(&data);
                     if let Some(p) = find(&out, READY) {
@@ -968,21 +982,33 @@ impl PipeShell {
     ) -> Result<ExecOutput, String> {
         let token = format!("RIGGER-END-{:032x}", rand::random::<u128>());
         let line = request_line(&token, cmd, stdin.len(), own_shell);
-        let ch = self.channel()?;
-        ch.data_bytes(line.into_bytes())
-            .await
-            .map_err(|e| format!("cannot send the command: {}", russh_reason(&e)))?;
-        for chunk in stdin.chunks(256 * 1024) {
-            ch.data_bytes(chunk.to_vec())
+        let write = self.write.as_ref().ok_or_else(|| "the shell is closed".to_string())?;
+        // The request and its stdin are sent while the channel is read: a
+        // write waits for the host's window, which nothing opens again once
+        // the connection or the channel is gone, and then only the read side
+        // learns it (issue #18: an upload through the persistent shell hung
+        // forever on a dropped connection).
+        let send = async {
+            write
+                .data_bytes(line.into_bytes())
                 .await
-                .map_err(|e| format!("cannot send stdin: {}", russh_reason(&e)))?;
-        }
+                .map_err(|e| format!("cannot send the command: {}", russh_reason(&e)))?;
+            for chunk in stdin.chunks(256 * 1024) {
+                write
+                    .data_bytes(chunk.to_vec())
+                    .await
+                    .map_err(|e| format!("cannot send stdin: {}", russh_reason(&e)))?;
+            }
+            Ok::<(), String>(())
+        };
+        tokio::pin!(send);
+        let mut sent = false;
         // stdout ends with `token status`, stderr with `token`.
         let mut out = Framed::new(&format!("{token} "), limit);
         let mut err = Framed::new(&token, limit);
         out.push(&std::mem::take(&mut self.pending))?;
         loop {
-            if let (Some(status), Some(_)) = (out.trailer(), err.trailer()) {
+            if let (true, Some(status), Some(_)) = (sent, out.trailer(), err.trailer()) {
                 let code = std::str::from_utf8(status)
                     .ok()
                     .and_then(|t| t.trim().parse().ok())
@@ -995,8 +1021,15 @@ impl PipeShell {
                     stderr_dropped: err.dropped,
                 });
             }
-            let ch = self.channel()?;
-            match ch.wait().await {
+            let msg = tokio::select! {
+                r = &mut send, if !sent => {
+                    r?;
+                    sent = true;
+                    continue;
+                }
+                m = self.read.wait() => m,
+            };
+            match msg {
                 Some(ChannelMsg::Data { data }) => out.push(&data)?,
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => err.push(&data)?,
                 Some(ChannelMsg::ExitStatus { exit_status }) => {

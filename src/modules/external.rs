@@ -355,7 +355,8 @@ impl Module for ExternalModule {
             "t=$(mktemp \"${{TMPDIR:-/tmp}}/rigger-args.XXXXXXXX\") || exit 1; cat > \"$t\"; {} \"$t\"; rc=$?; rm -f \"$t\"; exit $rc",
             sh_quote(&path)
         );
-        // A result is parsed whole: output over the limit is refused, never cut and parsed.
+        // Arguments arrive whole before the module runs; a result is parsed
+        // whole: output over the limit is refused, never cut and parsed.
         let out = match ctx.run_parsed(&cmd, json).await {
             Err(e @ ConnError::OutputTooLarge { .. }) => {
                 return Ok(ModuleOutcome::failed(format!("MODULE FAILURE: {}: {e}", self.doc.name)))

@@ -99,11 +99,14 @@ impl ModuleCtx<'_> {
     /// Run a program whose output rigger parses whole (a user module's JSON)
     /// feeding `stdin`: more than [`ModuleCtx::max_output`] on stdout or
     /// stderr is refused ([`ConnError::OutputTooLarge`]) instead of read.
+    /// `cmd` runs only once the whole of `stdin` arrived and was checked
+    /// (see [`ModuleCtx::run_with_whole_stdin`]).
     pub async fn run_parsed(&self, cmd: &str, stdin: Vec<u8>) -> Result<ExecOutput, ConnError> {
+        let whole = connection::with_whole_stdin(cmd, &connection::ContentSum::of_bytes(&stdin));
         let req = ExecRequest {
             subshell_ok: true,
             output_limit: OutputLimit::Refuse(self.max_output),
-            ..self.request(cmd, Some(stdin))
+            ..self.request(&whole, Some(stdin))
         };
         connection::exec(self.conn, &req).await
     }
@@ -117,6 +120,14 @@ impl ModuleCtx<'_> {
         connection::exec(self.conn, &req).await
     }
 
+    /// [`ModuleCtx::run_with_stdin`] for a script that writes or installs
+    /// what it reads: it runs only once all of `stdin` arrived (see
+    /// [`connection::with_whole_stdin`]).
+    pub async fn run_with_whole_stdin(&self, cmd: &str, stdin: Vec<u8>) -> Result<ExecOutput, ConnError> {
+        let whole = connection::with_whole_stdin(cmd, &connection::ContentSum::of_bytes(&stdin));
+        self.run_with_stdin(&whole, stdin).await
+    }
+
     /// Atomically write `data` to `dest` on the host.
     pub async fn put_bytes(&self, data: &[u8], dest: &str, attrs: &FileAttrs) -> Result<(), ConnError> {
         connection::put_bytes(self.conn, data, dest, attrs, self.become_).await
@@ -125,6 +136,17 @@ impl ModuleCtx<'_> {
     /// Atomically stream a local file to `dest` on the host.
     pub async fn put_file(&self, local: &std::path::Path, dest: &str, attrs: &FileAttrs) -> Result<(), ConnError> {
         connection::put_file(self.conn, local, dest, attrs, self.become_).await
+    }
+
+    /// [`ModuleCtx::put_file`] of a file whose sum is known already (or computed, `None`).
+    pub async fn put_file_summed(
+        &self,
+        local: &std::path::Path,
+        dest: &str,
+        attrs: &FileAttrs,
+        sum: Option<connection::ContentSum>,
+    ) -> Result<(), ConnError> {
+        connection::put_file_summed(self.conn, local, dest, attrs, self.become_, sum).await
     }
 
     /// Read a file from the host.

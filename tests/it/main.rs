@@ -12,6 +12,7 @@ mod ctlsec;
 mod differential;
 mod engine;
 mod engine_errors;
+mod faults;
 mod fuzz;
 mod harness;
 mod netmods;

@@ -296,34 +296,12 @@ fn read_local(path: &Path) -> Result<Vec<u8>, ModuleError> {
 /// multi-gigabyte image never sits in the controller's memory.
 const KEEP_LOCAL_BYTES: u64 = 1024 * 1024;
 
-/// The checksum and size of a local file read once, in blocks.
-struct LocalSum {
-    sha1: String,
-    size: u64,
-}
+/// The checksum and size of a local file read once, in blocks (also what
+/// the host checks a streamed upload against).
+type LocalSum = crate::connection::ContentSum;
 
 fn hash_local(path: &Path) -> Result<LocalSum, ModuleError> {
-    use sha1::{Digest, Sha1};
-    use std::io::Read;
-    let fail = |e: std::io::Error| ModuleError::Failed(format!("cannot read {}: {e}", path.display()));
-    let mut f = std::fs::File::open(path).map_err(fail)?;
-    let mut hasher = Sha1::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(fail(e)),
-        };
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok(LocalSum {
-        sha1: remote::hex(&hasher.finalize()),
-        size,
-    })
+    LocalSum::of_file(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))
 }
 
 /// Hashes a local file on a blocking thread (the async workers keep serving other hosts).
@@ -402,12 +380,13 @@ async fn upload(
     ctx: &ModuleCtx<'_>,
     source: &Source,
     bytes: Option<&[u8]>,
+    sum: Option<&LocalSum>,
     to: &str,
     attrs: &FileAttrs,
 ) -> Result<(), crate::connection::ConnError> {
     match (source, bytes) {
         (_, Some(b)) => ctx.put_bytes(b, to, attrs).await,
-        (Source::Local(p), None) => ctx.put_file(p, to, attrs).await,
+        (Source::Local(p), None) => ctx.put_file_summed(p, to, attrs, sum.cloned()).await,
         _ => Ok(()),
     }
 }
@@ -653,7 +632,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                             backup_file = parse_backup(&remote::run_ok(ctx, &script, "copy").await?);
                             script.clear();
                         }
-                        upload(ctx, &f.source, local_bytes, &tmp, &fattrs).await?;
+                        upload(ctx, &f.source, local_bytes, large_sum.as_ref(), &tmp, &fattrs).await?;
                     }
                     (_, None) => {}
                 }
@@ -670,7 +649,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 if !pre.is_empty() {
                     backup_file = parse_backup(&remote::run_ok(ctx, &pre, "copy").await?);
                 }
-                upload(ctx, &f.source, local_bytes, &dest, &fattrs).await?;
+                upload(ctx, &f.source, local_bytes, large_sum.as_ref(), &dest, &fattrs).await?;
             }
         } else {
             let mut script = pre;
@@ -803,15 +782,16 @@ fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<Str
     // The query before this code left the stat and checksum of dest (D) and
     // of dest/basename (B) in shell variables: no second `stat` or sum.
     let mut s = format!(
-        "d={}; a=${}; s=${}\n",
-        sh_quote(&f.dest),
+        "{}a=${}; s=${}\n",
+        crate::connection::upload_vars(&f.dest),
         remote::stat_var("D"),
         remote::sum_var("D")
     );
     if let Some(b) = &f.dir_basename {
         s.push_str(&format!(
-            "if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then d=\"$d\"/{}; a=${}; s=${}; fi\n",
+            "if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then d=\"$d\"/{}; g={}; a=${}; s=${}; fi\n",
             sh_quote(b),
+            sh_quote(&crate::connection::temp_tag(b)),
             remote::stat_var("B"),
             remote::sum_var("B")
         ));
@@ -823,11 +803,15 @@ fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<Str
         ),
         None => String::new(),
     };
-    let upload = crate::connection::upload_to_d(&FileAttrs {
-        mode,
-        owner: None,
-        group: None,
-    });
+    let sum = crate::connection::ContentSum::of_bytes(data);
+    let upload = crate::connection::upload_to_d(
+        &FileAttrs {
+            mode,
+            owner: None,
+            group: None,
+        },
+        &sum,
+    );
     // When nothing is written the content on stdin is left unread (the
     // transports allow that).
     s.push_str(&format!(
@@ -837,7 +821,7 @@ fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<Str
          if [ \"${{s%% *}}\" = {sum} ]; then :; {fix_mode}else {upload}; fi\n\
          echo 'FAST|1'\n\
          fi\n",
-        sum = sha1_hex(data),
+        sum = sum.sha1,
     ));
     Some(s)
 }
@@ -1063,7 +1047,7 @@ async fn copy_dir(
             if fixups.len() < 60 * 1024 {
                 cmd.push_str(&std::mem::take(&mut fixups));
             }
-            let o = ctx.run_with_stdin(&cmd, tar.finish()).await?;
+            let o = ctx.run_with_whole_stdin(&cmd, tar.finish()).await?;
             if o.status != 0 {
                 return Err(ModuleError::Failed(format!(
                     "copy to {root} failed: {}",

@@ -474,7 +474,8 @@ pub fn parse_whoami(out: &str) -> RemoteUser {
 pub async fn run_ok(ctx: &ModuleCtx<'_>, script: &str, what: &str) -> Result<String, ModuleError> {
     // Long scripts go on stdin: a single argument is limited to 128 KiB on Linux.
     let out = if script.len() > 64 * 1024 {
-        ctx.run_with_stdin("/bin/sh -s", script.as_bytes().to_vec()).await?
+        ctx.run_with_whole_stdin("/bin/sh -s", script.as_bytes().to_vec())
+            .await?
     } else {
         ctx.run(script).await?
     };

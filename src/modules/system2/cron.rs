@@ -357,7 +357,7 @@ impl Module for Cron {
         }
         if p.backup && before.is_some() {
             let cmd = "t=$(mktemp \"${TMPDIR:-/tmp}/crontab.XXXXXXXX\") && cat > \"$t\" && printf %s \"$t\"";
-            let saved = ctx.run_with_stdin(cmd, before_text.clone().into_bytes()).await?;
+            let saved = ctx.run_with_whole_stdin(cmd, before_text.clone().into_bytes()).await?;
             if saved.status != 0 {
                 return Err(super::cmd_failed("saving the crontab backup", &saved));
             }
@@ -370,7 +370,7 @@ impl Module for Cron {
             Some(f) => write_text(ctx, f, &after_text, if before.is_none() { Some(0o644) } else { None }).await?,
             None => {
                 let res = ctx
-                    .run_with_stdin(&format!("crontab{user_flag} -"), after_text.into_bytes())
+                    .run_with_whole_stdin(&format!("crontab{user_flag} -"), after_text.into_bytes())
                     .await?;
                 if res.status != 0 {
                     return Err(super::cmd_failed("crontab -", &res));

@@ -130,7 +130,7 @@ async fn curl(
          printf '%s\\n%s{SEP}' \"$rc\" \"$w\"; cat \"$h\"; printf '{SEP}'; cat \"$b\"; printf '{SEP}'; cat \"$b.err\"; \
          rm -f \"$h\" \"$b\" \"$b.err\""
     );
-    let out = ctx.run_with_stdin(&script, req.config().into_bytes()).await?;
+    let out = ctx.run_with_whole_stdin(&script, req.config().into_bytes()).await?;
     if out.status == 127 {
         return Err(ModuleError::Failed(format!(
             "{} (install curl)",

@@ -215,7 +215,7 @@ impl Module for VirtInstallMediaModule {
             sh_quote(&strip(&ipath)),
             if ctx.check_mode { "1" } else { "0" }
         );
-        let out = ctx.run_with_stdin(&cmd, stdin).await?;
+        let out = ctx.run_with_whole_stdin(&cmd, stdin).await?;
         if out.status != 0 {
             let err = out.stderr_str();
             let msg = if out.status == 4 || err.contains("NOTOOL") {

@@ -125,7 +125,7 @@ impl<'a> Virsh<'a> {
         args.push("/dev/stdin");
         let out = self
             .ctx
-            .run_with_stdin(&self.command(&args), xml.as_bytes().to_vec())
+            .run_with_whole_stdin(&self.command(&args), xml.as_bytes().to_vec())
             .await?;
         if out.status != 0 {
             return Err(self.fail(&args, &out.stderr_str()));
