@@ -29,12 +29,15 @@ const FXP_LSTAT: u8 = 7;
 const FXP_FSTAT: u8 = 8;
 const FXP_SETSTAT: u8 = 9;
 const FXP_FSETSTAT: u8 = 10;
+const FXP_OPENDIR: u8 = 11;
+const FXP_READDIR: u8 = 12;
 const FXP_REMOVE: u8 = 13;
 const FXP_MKDIR: u8 = 14;
 const FXP_STAT: u8 = 17;
 const FXP_STATUS: u8 = 101;
 const FXP_HANDLE: u8 = 102;
 const FXP_DATA: u8 = 103;
+const FXP_NAME: u8 = 104;
 const FXP_ATTRS: u8 = 105;
 const FXP_EXTENDED: u8 = 200;
 const FXP_EXTENDED_REPLY: u8 = 201;
@@ -79,6 +82,8 @@ enum Reply {
     Handle(Vec<u8>),
     Data(Vec<u8>),
     Attrs(Attrs),
+    /// The file names of a READDIR answer.
+    Names(Vec<Vec<u8>>),
     /// An extension's answer (its payload after the id).
     Extended(Vec<u8>),
     Other(u8),
@@ -205,6 +210,16 @@ fn parse_reply(body: &[u8]) -> Option<(u32, Reply)> {
         FXP_HANDLE => Reply::Handle(r.bytes()?.to_vec()),
         FXP_DATA => Reply::Data(r.bytes()?.to_vec()),
         FXP_ATTRS => Reply::Attrs(r.attrs()?),
+        FXP_NAME => {
+            let n = r.u32()?;
+            let mut names = Vec::new();
+            for _ in 0..n {
+                names.push(r.bytes()?.to_vec());
+                r.bytes()?; // the long name (`ls -l` style)
+                r.attrs()?;
+            }
+            Reply::Names(names)
+        }
         FXP_EXTENDED_REPLY => Reply::Extended(r.0.to_vec()),
         other => Reply::Other(other),
     };
@@ -583,6 +598,35 @@ impl Sftp {
         Self::status_of(self.send(FXP_MKDIR, &p).await?).await
     }
 
+    /// The names in directory `dir` (`.` and `..` included, as the server sends them).
+    async fn list_dir(&self, dir: &str) -> Result<Vec<Vec<u8>>, SftpError> {
+        let mut p = Vec::new();
+        put_str(&mut p, dir.as_bytes());
+        let handle = match self.call(FXP_OPENDIR, &p).await? {
+            Reply::Handle(h) => h,
+            Reply::Status(code, msg) => return Err(SftpError { code, msg }),
+            other => return Err(unexpected(&other)),
+        };
+        let mut names = Vec::new();
+        let res = loop {
+            let rx = match self.handle_call(FXP_READDIR, &handle, &[]).await {
+                Ok(rx) => rx,
+                Err(e) => break Err(e),
+            };
+            match rx.await.map_err(|_| lost()) {
+                Ok(Reply::Names(n)) if !n.is_empty() => names.extend(n),
+                Ok(Reply::Names(_)) | Ok(Reply::Status(FX_EOF, _)) => break Ok(()),
+                Ok(Reply::Status(code, msg)) => break Err(SftpError { code, msg }),
+                Ok(other) => break Err(unexpected(&other)),
+                Err(e) => break Err(e),
+            }
+        };
+        if let Ok(rx) = self.handle_call(FXP_CLOSE, &handle, &[]).await {
+            let _ = Sftp::status_of(rx).await;
+        }
+        res.map(|()| names)
+    }
+
     async fn remove(&self, path: &str) -> Result<(), SftpError> {
         let mut p = Vec::new();
         put_str(&mut p, path.as_bytes());
@@ -676,6 +720,7 @@ fn unexpected(r: &Reply) -> SftpError {
         Reply::Handle(_) => FXP_HANDLE,
         Reply::Data(_) => FXP_DATA,
         Reply::Attrs(_) => FXP_ATTRS,
+        Reply::Names(_) => FXP_NAME,
         Reply::Extended(_) => FXP_EXTENDED_REPLY,
         Reply::Other(k) => *k,
     };
@@ -706,8 +751,10 @@ pub struct PutAttrs {
 /// not an error, as with `chown` there), renamed over `dest` only once every
 /// write was acknowledged and the server holds as many bytes as were sent. On
 /// failure `dest` is untouched and the temp file is removed; when the
-/// connection itself is gone it cannot be, and the next shell upload to
-/// `dest` removes it (same naming, [`super::temp_tag`]).
+/// connection itself is gone (or rigger was killed) it cannot be, and the
+/// next upload to `dest` that writes removes it: over SFTP after its rename
+/// (see [`remove_stale_temps`]), through the shell before it writes (same
+/// naming, [`super::temp_tag`]).
 pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs, who: Who) -> Result<(), ConnError> {
     let fail = |what: &str, e: SftpError| ConnError::Io(format!("cannot write {dest}: {what}: {e}"));
     let parent = match dest.rfind('/') {
@@ -875,7 +922,32 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
         }
         return Err(fail(what, e));
     }
+    remove_stale_temps(sftp, parent, dest).await;
     Ok(())
+}
+
+/// Removes the temp files an earlier, killed upload left for `dest`
+/// (`.rigger-tmp-<tag>.<16 hex digits>` in its directory; never another
+/// file's). After this upload's rename, so a write that changes nothing
+/// costs nothing, and best effort: the upload itself is done. An upload to
+/// the same file running at this moment loses its temp file and fails
+/// cleanly at its rename, as through the shell.
+async fn remove_stale_temps(sftp: &Sftp, parent: &str, dest: &str) {
+    let Ok(names) = sftp.list_dir(parent).await else {
+        return;
+    };
+    let prefix = format!(".rigger-tmp-{}.", super::temp_tag(dest));
+    for name in names {
+        let Ok(name) = std::str::from_utf8(&name) else {
+            continue;
+        };
+        let Some(suffix) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        if suffix.len() == 16 && suffix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let _ = sftp.remove(&format!("{}/{name}", parent.trim_end_matches('/'))).await;
+        }
+    }
 }
 
 /// Content up to this size goes out in one message with the requests that

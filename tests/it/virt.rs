@@ -750,7 +750,9 @@ fn install_media_check_mode_and_errors() {
     // A PATH with the shell tools the extraction needs, but no ISO reader.
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    for tool in ["sh", "mktemp", "cat", "cmp", "head", "wc", "sha1sum", "chmod", "mv", "mkdir", "rm"] {
+    for tool in [
+        "sh", "mktemp", "cat", "cmp", "head", "wc", "sha1sum", "chmod", "mv", "mkdir", "rm",
+    ] {
         let found = ["/usr/bin", "/bin"]
             .iter()
             .map(|d| Path::new(d).join(tool))
