@@ -115,6 +115,10 @@ pub struct Sftp {
     /// `users-groups-by-id@openssh.com` (OpenSSH 9.1+): owner and group
     /// names of the ids a stat gives ([`Sftp::names`]).
     pub names_by_id: bool,
+    /// Directories listed for stale temp files in this session, with the
+    /// stale temp files found there and not removed yet (see
+    /// [`remove_stale_temps`]): a directory is listed once per connection.
+    swept: Mutex<HashMap<String, Vec<String>>>,
     reader: tokio::task::JoinHandle<()>,
     _permit: OwnedSemaphorePermit,
 }
@@ -370,6 +374,7 @@ impl Sftp {
             next_id: AtomicU32::new(1),
             complete,
             names_by_id,
+            swept: Mutex::new(HashMap::new()),
             reader,
             _permit: permit,
         }))
@@ -931,22 +936,46 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
 /// file's). After this upload's rename, so a write that changes nothing
 /// costs nothing, and best effort: the upload itself is done. An upload to
 /// the same file running at this moment loses its temp file and fails
-/// cleanly at its rename, as through the shell.
+/// cleanly at its rename, as through the shell. A directory is listed once
+/// per connection: the stale files of the others found there are kept for
+/// their own uploads (no new ones appear while this run holds the
+/// connection: its own uploads remove theirs).
 async fn remove_stale_temps(sftp: &Sftp, parent: &str, dest: &str) {
-    let Ok(names) = sftp.list_dir(parent).await else {
-        return;
+    let known = sftp
+        .swept
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(parent)
+        .cloned();
+    let stale = match known {
+        Some(stale) => stale,
+        None => {
+            let Ok(names) = sftp.list_dir(parent).await else {
+                return;
+            };
+            let stale: Vec<String> = names
+                .into_iter()
+                .filter_map(|n| String::from_utf8(n).ok())
+                .filter(|n| {
+                    n.strip_prefix(".rigger-tmp-")
+                        .and_then(|rest| rest.rsplit_once('.'))
+                        .is_some_and(|(_, hex)| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+                })
+                .collect();
+            stale
+        }
     };
     let prefix = format!(".rigger-tmp-{}.", super::temp_tag(dest));
-    for name in names {
-        let Ok(name) = std::str::from_utf8(&name) else {
-            continue;
-        };
-        let Some(suffix) = name.strip_prefix(&prefix) else {
-            continue;
-        };
-        if suffix.len() == 16 && suffix.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let _ = sftp.remove(&format!("{}/{name}", parent.trim_end_matches('/'))).await;
-        }
+    let (mine, others): (Vec<String>, Vec<String>) = stale.into_iter().partition(|n| {
+        n.strip_prefix(&prefix)
+            .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    sftp.swept
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(parent.to_string(), others);
+    for name in mine {
+        let _ = sftp.remove(&format!("{}/{name}", parent.trim_end_matches('/'))).await;
     }
 }
 
