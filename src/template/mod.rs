@@ -101,11 +101,11 @@ fn retry_chainable(e: &JinjaError, src: &str) -> bool {
 
 /// If `s` is exactly one `{{ expr }}` (surrounding whitespace allowed),
 /// return `expr`.
-fn single_expression(s: &str) -> Option<&str> {
+pub(crate) fn single_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
     let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
-    if inner.contains("{{") || inner.contains("{%") || inner.contains("{#") {
+    if resolve::has_template_syntax(inner) {
         return None;
     }
     Some(inner.trim())
@@ -277,30 +277,12 @@ impl Templar {
     /// [`Templar::render_value`] does, with the engine's error (see
     /// [`resolve::resolve`]).
     pub(crate) fn render_source(&self, v: &Value, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
-        Ok(match v {
-            Value::String(s) => self.render_str_raw(s, ctx)?,
-            Value::Array(a) => Value::Array(a.iter().map(|x| self.render_source(x, ctx)).collect::<Result<_, _>>()?),
-            Value::Object(o) => {
-                if let Some(text) = resolve::unsafe_text(v) {
-                    return Ok(Value::String(text.to_string()));
-                }
-                let mut m = serde_json::Map::with_capacity(o.len());
-                for (k, x) in o {
-                    let key = match self.render_str_raw(k, ctx)? {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    m.insert(key, self.render_source(x, ctx)?);
-                }
-                Value::Object(m)
-            }
-            other => other.clone(),
-        })
+        render_strings(v, &|s| self.render_str_raw(s, ctx))
     }
 
     /// Render a string and always return text (e.g. for `name:` or messages).
     pub fn render_string(&self, s: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<String, LocError> {
-        if !s.contains("{{") && !s.contains("{%") && !s.contains("{#") {
+        if !resolve::has_template_syntax(s) {
             return Ok(s.to_string());
         }
         self.render_text(s, ctx).map_err(|e| self.locate(&e, s, ctx, loc))
@@ -310,29 +292,7 @@ impl Templar {
     /// arguments, variables from files). `!unsafe` text (see
     /// [`resolve::unsafe_text`]) comes out as plain text, never rendered.
     pub fn render_value(&self, v: &Value, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
-        if let Some(text) = resolve::unsafe_text(v) {
-            return Ok(Value::String(text.to_string()));
-        }
-        Ok(match v {
-            Value::String(s) => self.render_str(s, ctx, loc)?,
-            Value::Array(a) => Value::Array(
-                a.iter()
-                    .map(|x| self.render_value(x, ctx, loc))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Value::Object(o) => {
-                let mut m = serde_json::Map::with_capacity(o.len());
-                for (k, x) in o {
-                    let key = match self.render_str(k, ctx, loc)? {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    m.insert(key, self.render_value(x, ctx, loc)?);
-                }
-                Value::Object(m)
-            }
-            other => other.clone(),
-        })
+        render_strings(v, &|s| self.render_str(s, ctx, loc))
     }
 
     /// Evaluate a bare expression (`when:`, `until:`, `that:`), no braces.
@@ -401,6 +361,31 @@ impl Templar {
     pub fn search_paths_var() -> &'static str {
         SEARCH_PATHS_VAR
     }
+}
+
+/// `v` with every string (map keys included) replaced by `render(string)`;
+/// `!unsafe` text (see [`resolve::unsafe_text`]) comes out as plain text,
+/// never rendered.
+fn render_strings<E>(v: &Value, render: &impl Fn(&str) -> Result<Value, E>) -> Result<Value, E> {
+    if let Some(text) = resolve::unsafe_text(v) {
+        return Ok(Value::String(text.to_string()));
+    }
+    Ok(match v {
+        Value::String(s) => render(s)?,
+        Value::Array(a) => Value::Array(a.iter().map(|x| render_strings(x, render)).collect::<Result<_, _>>()?),
+        Value::Object(o) => {
+            let mut m = serde_json::Map::with_capacity(o.len());
+            for (k, x) in o {
+                let key = match render(k)? {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                m.insert(key, render_strings(x, render)?);
+            }
+            Value::Object(m)
+        }
+        other => other.clone(),
+    })
 }
 
 /// Search paths, as stored in a template context.

@@ -130,13 +130,7 @@ pub fn resolve(
 pub fn failures_context(unresolved: &[Unresolved]) -> Option<minijinja::Value> {
     let failed: Vec<(&str, minijinja::Value)> = unresolved
         .iter()
-        .filter_map(|u| match &u.failure {
-            Failure::Error(msg) => Some((
-                u.name.as_str(),
-                minijinja::Value::from(JinjaError::new(ErrorKind::InvalidOperation, msg.clone())),
-            )),
-            Failure::Undefined => None,
-        })
+        .filter_map(|u| Some((u.name.as_str(), failed_value(&u.failure)?)))
         .collect();
     if failed.is_empty() {
         return None;

@@ -207,12 +207,7 @@ impl Module for Assert {
                     // Unrendered (OptKind::Expr): `{{ x }}` alone is `x`.
                     // A template inside an expression would have its
                     // rendered text (which may come from a host) evaluated.
-                    let inner = s.trim();
-                    let inner = inner
-                        .strip_prefix("{{")
-                        .and_then(|x| x.strip_suffix("}}"))
-                        .filter(|x| !crate::template::resolve::has_template_syntax(x))
-                        .unwrap_or(inner);
+                    let inner = crate::template::single_expression(s).unwrap_or(s).trim();
                     if crate::template::resolve::has_template_syntax(inner) {
                         return Err(ModuleError::Failed(format!(
                             "assert: the conditional `{s}` has a template inside; write it as an expression without {{{{ }}}} (e.g. `x == 'y'` instead of `'{{{{ x }}}}' == 'y'`): rigger never evaluates rendered text as code"
