@@ -786,10 +786,9 @@ impl Runner {
             return None;
         }
         let mut b = VarsBuilder::new();
-        b.source(&inv.host_vars(host));
-        b.data(&inv.host_runtime_vars(host));
+        b.source_owned(inv.host_vars(host));
+        b.data_owned(inv.host_runtime_vars(host));
         let group_names = inv.group_names(host);
-        let groups = mj(&inv.groups_map());
         drop(inv);
         self.with_host(host, |s| {
             add_facts(&mut b, &s.facts, &s.module_facts);
@@ -808,8 +807,8 @@ impl Runner {
         b.source(&self.opts.extra_vars);
         // Rendered in the host's own variables and `groups`, without
         // `hostvars` (which could lead back here) or the play's host lists.
-        let overlay = minijinja::context! { groups => groups };
-        Some(b.resolve(&self.templar, &overlay).map().clone())
+        let overlay = || minijinja::context! { groups => mj(&self.inv().groups_map()) };
+        Some(b.resolve(&self.templar, overlay).into_map())
     }
 }
 
@@ -1583,8 +1582,8 @@ impl Walker {
             m.source(&role.defaults);
         }
         let inv = r.inv();
-        m.source(&inv.host_vars(&self.host));
-        m.data(&inv.host_runtime_vars(&self.host));
+        m.source_owned(inv.host_vars(&self.host));
+        m.data_owned(inv.host_runtime_vars(&self.host));
         let group_names = inv.group_names(&self.host);
         drop(inv);
         r.with_host(&self.host, |s| add_facts(&mut m, &s.facts, &s.module_facts));
@@ -1650,7 +1649,7 @@ impl Walker {
             Templar::search_paths_var().into(),
             crate::template::search_paths(&paths),
         );
-        m.resolve(&r.templar, &self.overlay())
+        m.resolve(&r.templar, || self.overlay())
     }
 
     /// What wins over variables in a template context: the play's magic
@@ -1664,7 +1663,7 @@ impl Walker {
 
     /// `vars` with a data layer (loop item, include parameters) over them.
     fn with_data(&self, vars: &Vars, layer: Map<String, Value>) -> Vars {
-        vars.with_data(layer, &self.runner.templar, &self.overlay())
+        vars.with_data(layer, &self.runner.templar, || self.overlay())
     }
 
     /// The play-wide magic variables (see [`PlayMagic`]), from the cache

@@ -36,6 +36,13 @@ impl VarsBuilder {
         }
     }
 
+    /// [`VarsBuilder::source`] of a layer made for this call (no copy).
+    pub fn source_owned(&mut self, layer: Map<String, Value>) {
+        for (k, v) in layer {
+            self.source_one(k, v);
+        }
+    }
+
     pub fn source_one(&mut self, name: String, v: Value) {
         if resolve::needs_render(&v) {
             self.templates.insert(name.clone());
@@ -52,6 +59,13 @@ impl VarsBuilder {
         }
     }
 
+    /// [`VarsBuilder::data`] of a layer made for this call (no copy).
+    pub fn data_owned(&mut self, layer: Map<String, Value>) {
+        for (k, v) in layer {
+            self.data_one(k, v);
+        }
+    }
+
     pub fn data_one(&mut self, name: String, v: Value) {
         if !self.templates.is_empty() {
             self.templates.remove(&name);
@@ -60,9 +74,16 @@ impl VarsBuilder {
     }
 
     /// Renders the source bindings that hold templates, with the variables
-    /// themselves and `overlay` (magic variables, which win) as context.
-    pub fn resolve(self, templar: &Templar, overlay: &minijinja::Value) -> Vars {
-        let (values, unresolved) = resolve::resolve(templar, self.values, self.templates, overlay);
+    /// themselves and `overlay()` (magic variables, which win) as context;
+    /// the overlay is made only when a binding needs rendering.
+    pub fn resolve(self, templar: &Templar, overlay: impl FnOnce() -> minijinja::Value) -> Vars {
+        if self.templates.is_empty() {
+            return Vars {
+                values: self.values,
+                unresolved: Vec::new(),
+            };
+        }
+        let (values, unresolved) = resolve::resolve(templar, self.values, self.templates, &overlay());
         Vars { values, unresolved }
     }
 }
@@ -81,14 +102,20 @@ impl Vars {
         &self.values
     }
 
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.values.get(name)
+    /// The bindings that have a value, taken.
+    pub fn into_map(self) -> Map<String, Value> {
+        self.values
     }
 
     /// These variables with a data layer over them (a loop item, include
     /// parameters). Source bindings that were undefined for want of a
     /// variable are rendered again, since the layer may define it.
-    pub fn with_data(&self, layer: Map<String, Value>, templar: &Templar, overlay: &minijinja::Value) -> Vars {
+    pub fn with_data(
+        &self,
+        layer: Map<String, Value>,
+        templar: &Templar,
+        overlay: impl FnOnce() -> minijinja::Value,
+    ) -> Vars {
         let mut b = VarsBuilder {
             values: self.values.clone(),
             templates: HashSet::new(),
