@@ -826,17 +826,10 @@ pub fn upload_to_d(attrs: &FileAttrs, sum: &ContentSum) -> String {
          trap 'rm -f -- \"$t\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; \
          if e=$(umask 077; exec dd of=\"$t\" bs=64k conv=excl,fsync status=none 2>&1); then :; \
          elif [ -e \"$t\" ] || [ -L \"$t\" ]; then printf '%s\\n' \"$e\" >&2; exit 1; \
-         else (umask 077; set -C; exec cat > \"$t\") || exit 1; sync \"$t\" 2>/dev/null; fi; \
-         n=$(wc -c < \"$t\") || exit 1; \
-         if [ $((n)) -ne {size} ]; then \
-         echo \"incomplete upload: $((n)) of {size} bytes arrived (the connection broke?); $d is unchanged\" >&2; exit 1; fi; \
-         h=$(sha1sum < \"$t\") || exit 1; \
-         if [ \"${{h%% *}}\" != {sha1} ]; then \
-         echo \"corrupted upload: SHA-1 ${{h%% *}} arrived, {sha1} was sent; $d is unchanged\" >&2; exit 1; fi; ",
+         else (umask 077; set -C; exec cat > \"$t\") || exit 1; sync \"$t\" 2>/dev/null; fi; {check}",
         any16 = "[0-9a-f]".repeat(16),
         rnd = rand::random::<u64>(),
-        size = sum.size,
-        sha1 = sh_quote(&sum.sha1),
+        check = check_sum("t", sum, "upload", "$d is unchanged"),
     );
     match attrs.mode {
         Some(m) => s.push_str(&format!("chmod {:o} \"$t\" || exit 1; ", m)),
@@ -870,13 +863,23 @@ pub fn with_whole_stdin(cmd: &str, sum: &ContentSum) -> String {
     format!(
         "__rgw_i=$(umask 077; mktemp \"${{TMPDIR:-/tmp}}/.rigger-stdin.XXXXXXXX\") || exit 1; \
          trap 'rm -f -- \"$__rgw_i\"' EXIT; trap 'exit 1' HUP INT TERM PIPE; \
-         cat > \"$__rgw_i\" || exit 1; __rgw_n=$(wc -c < \"$__rgw_i\") || exit 1; \
-         if [ $((__rgw_n)) -ne {size} ]; then \
-         echo \"incomplete input: $((__rgw_n)) of {size} bytes arrived (the connection broke?); nothing was done\" >&2; exit 1; fi; \
-         __rgw_h=$(sha1sum < \"$__rgw_i\") || exit 1; \
-         if [ \"${{__rgw_h%% *}}\" != {sha1} ]; then \
-         echo \"corrupted input: SHA-1 ${{__rgw_h%% *}} arrived, {sha1} was sent; nothing was done\" >&2; exit 1; fi\n\
+         cat > \"$__rgw_i\" || exit 1; {check}\n\
          ( {cmd}\n) < \"$__rgw_i\"",
+        check = check_sum("__rgw_i", sum, "input", "nothing was done"),
+    )
+}
+
+/// Shell that fails unless the file named by the shell variable `file`
+/// holds `sum` (its size, then its SHA-1), saying what arrived: "incomplete
+/// WHAT: N of M bytes arrived ...; UNCHANGED" or "corrupted WHAT: ...".
+fn check_sum(file: &str, sum: &ContentSum, what: &str, unchanged: &str) -> String {
+    format!(
+        "__rgw_n=$(wc -c < \"${file}\") || exit 1; \
+         if [ $((__rgw_n)) -ne {size} ]; then \
+         echo \"incomplete {what}: $((__rgw_n)) of {size} bytes arrived (the connection broke?); {unchanged}\" >&2; exit 1; fi; \
+         __rgw_h=$(sha1sum < \"${file}\") || exit 1; \
+         if [ \"${{__rgw_h%% *}}\" != {sha1} ]; then \
+         echo \"corrupted {what}: SHA-1 ${{__rgw_h%% *}} arrived, {sha1} was sent; {unchanged}\" >&2; exit 1; fi; ",
         size = sum.size,
         sha1 = sh_quote(&sum.sha1),
     )
