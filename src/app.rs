@@ -143,7 +143,7 @@ pub(crate) fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> R
 
 /// `--max-output SIZE` in bytes: a size of at least one byte.
 fn max_output(given: &str) -> Result<usize, AppError> {
-    let n = crate::modules::virt::parse_size(given)
+    let n = crate::size::parse_size(given)
         .map_err(|e| AppError::Usage(format!("--max-output (RIGGER_MAX_OUTPUT): {e}")))?;
     match usize::try_from(n) {
         Ok(n) if n > 0 => Ok(n),

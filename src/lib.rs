@@ -21,6 +21,7 @@ pub mod output;
 pub mod playbook;
 pub mod private_files;
 pub mod shell;
+pub mod size;
 pub mod template;
 pub mod watch;
 pub mod yaml;

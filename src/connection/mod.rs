@@ -1120,7 +1120,7 @@ mod tests {
         assert_eq!(memo, "0027\nuid=1001(ops) gid=27");
         let who = parse_who(&memo).unwrap();
         assert_eq!((who.uid, who.gid, who.umask), (1001, 27, 0o027));
-        let u = crate::modules::files::remote::parse_whoami(&format!("U|0027\nI|{}", memo.lines().nth(1).unwrap()));
+        let u = crate::modules::host::remote_file::parse_whoami(&format!("U|0027\nI|{}", memo.lines().nth(1).unwrap()));
         assert_eq!(
             (u.uid, u.user.as_str(), u.gid, u.group.as_str(), u.umask),
             (1001, "ops", 27, "27", 0o027)

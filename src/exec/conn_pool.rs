@@ -100,7 +100,7 @@ impl ConnPool {
     }
 
     /// Drop what every connection learnt by a check-mode prefetch
-    /// ([`crate::modules::files::prefetch`]).
+    /// ([`crate::modules::host::prefetch`]).
     pub fn forget_prefetched(&self) {
         let slots: Vec<Slot> = self
             .slots
@@ -112,7 +112,7 @@ impl ConnPool {
         for slot in slots {
             if let Some(Ok(conn)) = slot.get() {
                 if let Some(m) = conn.memo() {
-                    m.clear_prefix(crate::modules::files::prefetch::PREFIX);
+                    m.clear_prefix(crate::modules::host::prefetch::PREFIX);
                 }
             }
         }

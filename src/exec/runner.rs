@@ -1124,7 +1124,7 @@ impl Walker {
     }
 
     /// Check mode: learn the file state the next tasks of `nodes` will query
-    /// on this host in one command ([`modules::files::prefetch`]); returns how
+    /// on this host in one command ([`modules::host::prefetch`]); returns how
     /// many nodes the window covered. Nothing changes on a host in check
     /// mode, so the answers hold until a task runs outside check mode (which
     /// drops them, see `run_item`). Arguments that cannot be rendered yet
@@ -1136,7 +1136,7 @@ impl Walker {
         let vars = self.vars(scopes, None);
         let ctx = self.ctx(&vars);
         let delegated_scope = scopes.iter().any(|s| s.common.delegate_to.is_some());
-        let mut needs: Vec<modules::files::prefetch::Need> = Vec::new();
+        let mut needs: Vec<modules::host::prefetch::Need> = Vec::new();
         for node in window {
             let TaskNode::Task(t) = node else { continue };
             if delegated_scope
@@ -1158,7 +1158,7 @@ impl Walker {
             let Ok(Value::Object(args)) = self.runner.templar.render_value(&raw, &ctx, &t.loc) else {
                 continue;
             };
-            for n in modules::files::prefetch::needs(&t.action, &strip_omit(args)) {
+            for n in modules::host::prefetch::needs(&t.action, &strip_omit(args)) {
                 if !needs.contains(&n) {
                     needs.push(n);
                 }
@@ -1181,8 +1181,8 @@ impl Walker {
             // The login user too, which every file task needs.
             cmd: format!(
                 "{}{}",
-                modules::files::remote::whoami_snippet(),
-                modules::files::prefetch::batch_script(&needs)
+                modules::host::remote_file::whoami_snippet(),
+                modules::host::prefetch::batch_script(&needs)
             ),
             become_: become_.clone(),
             subshell_ok: true,
@@ -1190,9 +1190,9 @@ impl Walker {
         };
         let _permit = self.runner.forks.acquire().await.ok();
         if let Ok(out) = crate::connection::exec(&*conn, &req).await {
-            modules::files::prefetch::store(memo, become_.as_ref().map(|b| b.user.as_str()), &needs, &out.stdout);
+            modules::host::prefetch::store(memo, become_.as_ref().map(|b| b.user.as_str()), &needs, &out.stdout);
             let head = &out.stdout[..out.stdout.len().min(4096)];
-            modules::files::remote::remember_whoami_in(memo, become_.as_ref(), &String::from_utf8_lossy(head));
+            modules::host::remote_file::remember_whoami_in(memo, become_.as_ref(), &String::from_utf8_lossy(head));
         }
         window.len()
     }
@@ -2162,7 +2162,7 @@ impl Walker {
                 // what they create: learnt without `id` where the transport
                 // can (once per connection; see Connection::login_user).
                 if become_.is_none() && USER_MODULES.contains(&doc.name) {
-                    let key = modules::files::remote::whoami_memo_key(None);
+                    let key = modules::host::remote_file::whoami_memo_key(None);
                     if let Some(m) = conn.memo().filter(|m| m.get(&key).is_none()) {
                         if let Some(who) = conn.login_user().await {
                             m.set(&key, who);
@@ -2211,7 +2211,7 @@ impl Walker {
                 .map_or(true, |o| (o.changed || o.failed) && may_change_users(doc.name, &o.ret))
             {
                 if let Some(m) = conn.memo() {
-                    let login_user = m.get(&modules::files::remote::whoami_memo_key(None));
+                    let login_user = m.get(&modules::host::remote_file::whoami_memo_key(None));
                     m.clear();
                     // The login user's ids and umask are those of this
                     // connection's processes, which no task changes; only
@@ -2219,8 +2219,8 @@ impl Walker {
                     // host's name service still gives the same (over SFTP,
                     // no program started), asked again otherwise.
                     if let Some(who) = login_user {
-                        if modules::files::remote::names_still_match(conn.as_ref(), &who).await {
-                            m.set(&modules::files::remote::whoami_memo_key(None), who);
+                        if modules::host::remote_file::names_still_match(conn.as_ref(), &who).await {
+                            m.set(&modules::host::remote_file::whoami_memo_key(None), who);
                         }
                     }
                 }

@@ -152,7 +152,7 @@ impl Limits {
         };
         let max_output = match max_output.map(str::trim).filter(|s| !s.is_empty()) {
             None => DEFAULT_MAX_OUTPUT,
-            Some(m) => crate::modules::virt::parse_size(m)
+            Some(m) => crate::size::parse_size(m)
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| format!("RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT=`{m}` is not a size like 64M or 1G"))?,

@@ -11,17 +11,20 @@
 //! [`parse_params`]), **queries** the host's current state, and only if
 //! something differs and `ctx.check_mode` is false, **applies** the change.
 
+pub mod accounts;
 pub mod args;
 pub mod commands;
+pub mod control;
 pub mod external;
 pub mod files;
-pub mod files2;
-pub mod logic;
-pub mod network;
+pub mod host;
+pub mod net;
+pub mod packages;
 pub mod registry;
+pub mod services;
+pub mod source_control;
 pub mod storage;
 pub mod system;
-pub mod system2;
 pub mod virt;
 
 use std::path::PathBuf;

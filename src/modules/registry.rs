@@ -57,14 +57,16 @@ pub fn registry() -> &'static Registry {
     REG.get_or_init(|| {
         let mut r = Registry::new();
         super::commands::register(&mut r);
-        super::logic::register(&mut r);
+        super::control::register(&mut r);
         super::files::register(&mut r);
-        super::files2::register(&mut r);
-        super::system::register(&mut r);
+        super::packages::register(&mut r);
+        super::services::register(&mut r);
+        super::accounts::register(&mut r);
         super::virt::register(&mut r);
-        super::system2::register(&mut r);
+        super::system::register(&mut r);
+        super::source_control::register(&mut r);
+        super::net::register(&mut r);
         super::storage::register(&mut r);
-        super::network::register(&mut r);
         r.names.sort_unstable();
         r.names.dedup();
         r

@@ -1,4 +1,6 @@
-//! Command modules: `command`, `shell`, `raw`.
+//! Command modules: `command`, `shell`, `raw`, `script`.
+
+pub mod script;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +21,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(CommandModule { shell: false }));
     r.add(Arc::new(CommandModule { shell: true }));
     r.add(Arc::new(RawModule));
+    r.add(Arc::new(script::Script));
 }
 
 const COMMON_RETURNS: &[ReturnDoc] = &[

@@ -12,9 +12,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::remote::{self, mode_str, sha1_hex, Attrs, Kind, RemoteStat, RemoteUser};
 use crate::connection::{sh_quote, FileAttrs};
 use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::host::command::run_checked;
+use crate::modules::host::remote_file::{self as remote, mode_str, sha1_hex, Attrs, Kind, RemoteStat, RemoteUser};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -201,7 +202,7 @@ impl Module for CopyModule {
                 return Err(ModuleError::Args(format!("copy: validate must contain %s: {v}")));
             }
             // Refused here (unbalanced quotes), before anything is uploaded.
-            crate::modules::files2::validate_command(v, "%s")?;
+            crate::modules::host::file_state::validate_command(v, "%s")?;
         }
         let force = p.force.unwrap_or(true);
         let (source, src_mode, dir_basename, src_display) = match (&p.content, &p.src) {
@@ -629,7 +630,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                     }
                     (Source::Local(_), _) | (_, Some(_)) => {
                         if !script.is_empty() {
-                            backup_file = parse_backup(&remote::run_ok(ctx, &script, "copy").await?);
+                            backup_file = parse_backup(&run_checked(ctx, "copy", &script).await?.stdout_str());
                             script.clear();
                         }
                         upload(ctx, &f.source, local_bytes, large_sum.as_ref(), &tmp, &fattrs).await?;
@@ -637,24 +638,28 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                     (_, None) => {}
                 }
                 if let Some(v) = &f.validate {
-                    let cmd = crate::modules::files2::validate_command(v, &tmp)?;
+                    let cmd = crate::modules::host::file_state::validate_command(v, &tmp)?;
                     script.push_str(&format!(
                         "if ! ( {cmd} ) >&2; then rm -f -- {qt}; echo 'failed to validate' >&2; exit 1; fi\n"
                     ));
                 }
                 script.push_str(&format!("mv -f -- {qt} {qd} || {{ rm -f -- {qt}; exit 1; }}\n"));
-                let o = remote::run_ok(ctx, &script, &format!("copy to {dest}")).await?;
+                let o = run_checked(ctx, &format!("copy to {dest}"), &script)
+                    .await?
+                    .stdout_str();
                 backup_file = backup_file.or_else(|| parse_backup(&o));
             } else {
                 if !pre.is_empty() {
-                    backup_file = parse_backup(&remote::run_ok(ctx, &pre, "copy").await?);
+                    backup_file = parse_backup(&run_checked(ctx, "copy", &pre).await?.stdout_str());
                 }
                 upload(ctx, &f.source, local_bytes, large_sum.as_ref(), &dest, &fattrs).await?;
             }
         } else {
             let mut script = pre;
             script.push_str(&remote::attr_commands(&dest, &attr_change, false));
-            remote::run_ok(ctx, &script, &format!("set attributes of {dest}")).await?;
+            run_checked(ctx, &format!("set attributes of {dest}"), &script)
+                .await?
+                .stdout_str();
         }
     }
     // 5. Returns (the state after the change, predicted from the query).
@@ -841,7 +846,7 @@ fn prefetched_query(
     if let Some(p) = in_dir {
         text.push_str(&remote::cached_snippet_output(ctx, "B", p, f.follow, true)?);
     }
-    if super::prefetch::cached(ctx, &remote::parent(&f.dest), true, false)?.is_dir() {
+    if crate::modules::host::prefetch::cached(ctx, &remote::parent(&f.dest), true, false)?.is_dir() {
         text.push_str("PD|1\n");
     }
     Some(crate::connection::ExecOutput::ok(text.into_bytes()))
@@ -1056,7 +1061,9 @@ async fn copy_dir(
             }
         }
         if !fixups.is_empty() {
-            remote::run_ok(ctx, &format!("cd {qr} || exit 1\n{fixups}"), &format!("copy to {root}")).await?;
+            run_checked(ctx, &format!("copy to {root}"), &format!("cd {qr} || exit 1\n{fixups}"))
+                .await?
+                .stdout_str();
         }
     }
     out.ret
@@ -1159,8 +1166,8 @@ impl TarWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TestEnv;
     use super::*;
+    use crate::modules::files::testutil::TestEnv;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
 

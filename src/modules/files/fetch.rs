@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::remote::{self, sha1_hex, Kind};
 use crate::modules::args::{de_bool, de_opt_bool, de_opt_string};
+use crate::modules::host::remote_file::{self as remote, sha1_hex, Kind};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -202,8 +202,8 @@ fn write_local_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), ModuleE
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TestEnv;
     use super::*;
+    use crate::modules::files::testutil::TestEnv;
     use serde_json::json;
 
     #[test]

@@ -4,9 +4,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::remote::{self, attr_commands, predicted, Attrs, Kind, RemoteStat};
 use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::host::command::run_checked;
+use crate::modules::host::remote_file::{self as remote, attr_commands, predicted, Attrs, Kind, RemoteStat};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -272,7 +273,9 @@ impl Module for FileModule {
                 None => false,
             };
             if !done {
-                remote::run_ok(ctx, &plan.script, &format!("file {path}")).await?;
+                run_checked(ctx, &format!("file {path}"), &plan.script)
+                    .await?
+                    .stdout_str();
             }
         }
         out.ret.insert("path".into(), Value::String(path.clone()));
@@ -765,8 +768,8 @@ fn plan(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TestEnv;
     use super::*;
+    use crate::modules::files::testutil::TestEnv;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
 

@@ -1,16 +1,28 @@
-//! File modules: `stat`, `file`, `copy`, `template`, `fetch`, `slurp`.
+//! File modules: whole files (`stat`, `file`, `copy`, `template`, `fetch`,
+//! `slurp`, `tempfile`, `find`, `assemble`), their content line by line
+//! (`lineinfile`, `blockinfile`, `replace`) and archives (`archive`,
+//! `unarchive`).
 //!
-//! Each module queries the remote state in one round trip (see [`remote`]),
-//! decides what differs, and applies only that.
+//! Each module queries the remote state in one round trip (see
+//! [`crate::modules::host::remote_file`] and
+//! [`crate::modules::host::file_state`]), decides what differs, and applies
+//! only that.
 
+pub mod archive;
+pub mod assemble;
+pub mod blockinfile;
 pub mod copy;
 pub mod fetch;
 pub mod file;
-pub mod prefetch;
-pub mod remote;
+pub mod find;
+pub mod lineinfile;
+pub mod pyre;
+pub mod replace;
 pub mod slurp;
 pub mod stat;
+pub mod tempfile;
 pub mod template;
+pub mod unarchive;
 
 use std::sync::Arc;
 
@@ -23,6 +35,14 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(template::TemplateModule));
     r.add(Arc::new(fetch::FetchModule));
     r.add(Arc::new(slurp::SlurpModule));
+    r.add(Arc::new(lineinfile::LineInFile));
+    r.add(Arc::new(blockinfile::BlockInFile));
+    r.add(Arc::new(replace::Replace));
+    r.add(Arc::new(find::Find));
+    r.add(Arc::new(tempfile::TempFile));
+    r.add(Arc::new(assemble::Assemble));
+    r.add(Arc::new(archive::Archive));
+    r.add(Arc::new(unarchive::Unarchive));
 }
 
 #[cfg(test)]

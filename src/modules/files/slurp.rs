@@ -82,8 +82,8 @@ impl Module for SlurpModule {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TestEnv;
     use super::*;
+    use crate::modules::files::testutil::TestEnv;
     use serde_json::json;
 
     #[tokio::test]

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::remote::{self, mode_str, Kind};
 use crate::modules::args::{de_bool, de_opt_string};
+use crate::modules::host::remote_file::{self as remote, mode_str, Kind};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -201,8 +201,8 @@ fn sh_path(p: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TestEnv;
     use super::*;
+    use crate::modules::files::testutil::TestEnv;
     use serde_json::json;
 
     #[tokio::test]

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::copy::{put_one, OneFile, Source};
-use super::remote::Attrs;
 use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::host::remote_file::Attrs;
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
@@ -181,8 +181,8 @@ impl Module for TemplateModule {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::TestEnv;
     use super::*;
+    use crate::modules::files::testutil::TestEnv;
     use serde_json::json;
 
     #[tokio::test]

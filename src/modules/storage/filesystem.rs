@@ -5,9 +5,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{text_diff, StorageHost};
+use super::StorageHost;
 use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_string};
+use crate::modules::host::text::text_diff;
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };

@@ -9,13 +9,15 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{commands_diff, parse_size, StorageHost};
+use super::StorageHost;
 use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_string, de_string_list};
+use crate::modules::host::text::commands_diff;
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::{quoted_args, sh_quote_words};
+use crate::size::parse_size;
 
 /// Quiets LVM's "File descriptor N leaked" warnings (the SSH session's fds).
 const LVM_ENV: &str = "LVM_SUPPRESS_FD_WARNINGS=1";
@@ -350,7 +352,7 @@ fn lvol_plan(p: &LvolParams, st: &LvState) -> Result<(Vec<String>, bool), String
         (Some(_), None) => Ok((vec![], false)),
         (Some(_), Some(_)) if relative => Ok((vec![], false)),
         (Some(have), Some(s)) => {
-            let want = parse_size(s).ok_or_else(|| format!("invalid size `{s}` (use e.g. 512M, 10G, 100%FREE)"))?;
+            let want = parse_size(s).map_err(|_| format!("invalid size `{s}` (use e.g. 512M, 10G, 100%FREE)"))?;
             let ext = st.extent.max(1);
             let want = want.div_ceil(ext) * ext;
             let r = if p.resizefs { vec!["-r"] } else { vec![] };

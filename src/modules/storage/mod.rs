@@ -11,11 +11,13 @@
 //! exactly what a real run would do.
 //!
 //! Modules: `nfs_export`, `iscsi_target`, `zfs`, `zpool`, `lvg`, `lvol`,
-//! `filesystem`, `parted` (community.general names are aliases).
+//! `filesystem`, `parted`, `mount` (community.general and ansible.posix
+//! names are aliases).
 
 pub mod filesystem;
 pub mod iscsi;
 pub mod lvm;
+pub mod mount;
 pub mod nfs;
 pub mod parted;
 pub mod zfs;
@@ -23,7 +25,7 @@ pub mod zfs;
 use std::sync::Arc;
 
 use crate::connection::{sh_quote, FileAttrs};
-use crate::modules::{Diff, ModuleCtx, ModuleError, Registry};
+use crate::modules::{ModuleCtx, ModuleError, Registry};
 
 pub fn register(r: &mut Registry) {
     r.add(Arc::new(nfs::NfsExportModule));
@@ -34,6 +36,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(lvm::LvolModule));
     r.add(Arc::new(filesystem::FilesystemModule));
     r.add(Arc::new(parted::PartedModule));
+    r.add(Arc::new(mount::Mount));
 }
 
 /// The result of one command on the host.
@@ -146,63 +149,5 @@ impl<'a> StorageHost<'a> {
         };
         self.ctx.put_bytes(text.as_bytes(), path, &attrs).await?;
         Ok(())
-    }
-}
-
-/// A `--diff` entry for a text (file content or a state summary).
-pub fn text_diff(what: &str, before: &str, after: &str) -> Diff {
-    Diff {
-        before_header: format!("{what} (before)"),
-        after_header: format!("{what} (after)"),
-        before: before.to_string(),
-        after: after.to_string(),
-    }
-}
-
-/// A `--diff` entry for the commands a task runs (or would run).
-pub fn commands_diff(what: &str, cmds: &[String]) -> Diff {
-    Diff {
-        before_header: what.to_string(),
-        after_header: format!("{what}: commands"),
-        before: String::new(),
-        after: cmds.iter().map(|c| format!("{c}\n")).collect(),
-    }
-}
-
-/// A size given as `10G`, `512M`, `1.5T`, `4096` (bytes) or `4096B`, in bytes.
-/// Units are binary (K = 1024), as LVM, ZFS and parted print them.
-pub fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        "p" | "pb" | "pib" => 1 << 50,
-        _ => return None,
-    };
-    Some((n * mult as f64).round() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_and_command_lines() {
-        assert_eq!(parse_size("10M"), Some(10 << 20));
-        assert_eq!(parse_size("1.5G"), Some(3 << 29));
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("4096B"), Some(4096));
-        assert_eq!(parse_size("none"), None);
-        assert_eq!(parse_size("3 parsecs"), None);
-        assert_eq!(
-            crate::shell::sh_quote_words(["zfs", "set", "a b=c", "x"]),
-            "zfs set 'a b=c' x"
-        );
     }
 }

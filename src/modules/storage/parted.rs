@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{commands_diff, StorageHost};
+use super::StorageHost;
 use crate::modules::args::{de_bool, de_opt_int, de_opt_string, de_string_list};
+use crate::modules::host::text::commands_diff;
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };

@@ -7,12 +7,14 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{commands_diff, parse_size, text_diff, StorageHost};
+use super::StorageHost;
 use crate::modules::args::{de_bool, de_opt_string, de_string_list};
+use crate::modules::host::text::{commands_diff, text_diff};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::sh_quote_words;
+use crate::size::parse_size;
 
 const ZFS_HINT: &str = "zfsutils-linux (or zfs-fuse)";
 
@@ -46,7 +48,7 @@ pub fn same_value(want: &str, have: &str) -> bool {
     if want.eq_ignore_ascii_case("none") {
         return matches!(have, "0" | "-" | "none");
     }
-    match (parse_size(want), have.parse::<u64>()) {
+    match (parse_size(want).ok(), have.parse::<u64>()) {
         (Some(w), Ok(h)) => w == h,
         _ => false,
     }

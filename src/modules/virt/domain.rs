@@ -636,7 +636,7 @@ fn memory_kib(s: &str) -> Result<u64, ModuleError> {
     if let Ok(mib) = s.trim().parse::<u64>() {
         return Ok(mib * 1024);
     }
-    super::parse_size(s)
+    crate::size::parse_size(s)
         .map(|b| b / 1024)
         .map_err(|e| ModuleError::Args(format!("virt_domain: memory: {e}")))
 }

@@ -225,34 +225,12 @@ pub fn is_subset(want: &Elem, have: &Elem) -> bool {
     true
 }
 
-/// Parse a size like `10G`, `512M`, `1024` (bytes), `2GiB`, `1T` into bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size `{s}`"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        other => return Err(format!("invalid size unit `{other}` in `{s}` (use K, M, G or T)")),
-    };
-    Ok((n * mult as f64) as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn sizes_and_changed_paths() {
-        assert_eq!(parse_size("10G").unwrap(), 10 << 30);
-        assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        assert_eq!(parse_size("1.5K").unwrap(), 1536);
-        assert!(parse_size("3 parsecs").is_err());
         let a =
             xml::Elem::parse("<d><vcpu>1</vcpu><devices><disk><driver cache='none'/></disk></devices></d>").unwrap();
         let b = xml::Elem::parse(

@@ -5,12 +5,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::xml::Elem;
-use super::{parse_size, Virsh, URI_OPTION};
+use super::{Virsh, URI_OPTION};
 use crate::connection::sh_quote;
 use crate::modules::args::{de_opt_bool, de_opt_string};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
+use crate::size::parse_size;
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("name", OptKind::Str, "Volume name, e.g. `web1.qcow2`.").required(),

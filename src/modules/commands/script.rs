@@ -1,0 +1,216 @@
+//! `script`: upload a local script and run it on the host.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::connection::{sh_quote, FileAttrs};
+use crate::modules::args::de_opt_string;
+use crate::modules::{
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+};
+use crate::shell::{sh_quote_glob, split_words};
+
+const OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new(
+        "cmd",
+        OptKind::Str,
+        "The script's local path followed by its arguments (instead of the free-form text). The arguments are \
+split like a shell does and each is passed quoted: nothing in them is run.",
+    ),
+    OptionDoc::new(
+        "creates",
+        OptKind::Path,
+        "Skip the script when this remote path exists (glob allowed).",
+    ),
+    OptionDoc::new(
+        "removes",
+        OptKind::Path,
+        "Run the script only when this remote path exists (glob allowed).",
+    ),
+    OptionDoc::new(
+        "chdir",
+        OptKind::Path,
+        "Change into this remote directory before running.",
+    ),
+    OptionDoc::new(
+        "executable",
+        OptKind::Str,
+        "Run the script with this interpreter (`/bin/bash`, `perl`) instead of its shebang. This is shell code \
+by design: it is put unquoted before the script's path, so it may carry options (`bash -x`).",
+    ),
+    OptionDoc::new(
+        "decrypt",
+        OptKind::Bool,
+        "Accepted for compatibility (no vault-encrypted scripts yet).",
+    )
+    .default("yes"),
+];
+
+pub(crate) static DOC: ModuleDoc = ModuleDoc {
+    name: "script",
+    aliases: &[],
+    short: "Run a local script on the host after transferring it",
+    description: "Finds the script in the role's or playbook's `files/` directories (or the path given), \
+uploads it to a private temporary directory on the host, runs it with its arguments and removes it again. \
+Fails when the script exits non-zero. In check mode the script does not run but is reported as changed; `creates`/`removes` \
+still decide whether it would run.",
+    free_form: true,
+    options: OPTIONS,
+    examples: "- script: files/setup.sh --verbose\n\n- script:\n    cmd: report.pl /var/log\n    executable: perl\n    creates: /var/run/report.done\n",
+    returns: &[
+        ReturnDoc {
+            name: "rc",
+            description: "exit status of the script",
+        },
+        ReturnDoc {
+            name: "stdout",
+            description: "standard output",
+        },
+        ReturnDoc {
+            name: "stderr",
+            description: "standard error",
+        },
+        ReturnDoc {
+            name: "stdout_lines",
+            description: "stdout split into lines",
+        },
+        ReturnDoc {
+            name: "stderr_lines",
+            description: "stderr split into lines",
+        },
+        ReturnDoc {
+            name: "stdout_truncated",
+            description: "true when stdout was longer than --max-output (RIGGER_MAX_OUTPUT, default 16M) and only \
+its start was kept (also stderr_truncated); a warning is printed",
+        },
+        ReturnDoc {
+            name: "stdout_dropped_bytes",
+            description: "with stdout_truncated: how many bytes of stdout were read and dropped (also \
+stderr_dropped_bytes)",
+        },
+    ],
+    controller_only: false,
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default)]
+    _raw_params: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    cmd: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    creates: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    removes: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    chdir: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    executable: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    decrypt: Option<Value>,
+}
+
+pub(crate) struct Script;
+
+#[async_trait]
+impl Module for Script {
+    fn doc(&self) -> &'static ModuleDoc {
+        &DOC
+    }
+
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        let p: Params = parse_params(&DOC, args)?;
+        let text = p
+            .cmd
+            .clone()
+            .or(p._raw_params.clone())
+            .ok_or_else(|| ModuleError::Args("script: no script given".into()))?;
+        let words =
+            split_words(&text).ok_or_else(|| ModuleError::Args(format!("script: unbalanced quotes in `{text}`")))?;
+        let Some((script, script_args)) = words.split_first() else {
+            return Err(ModuleError::Args("script: no script given".into()));
+        };
+        let local = ctx.find_local("files", script)?;
+
+        // creates/removes decide in one round trip, in check mode too.
+        for (path, want) in [(&p.creates, true), (&p.removes, false)] {
+            if let Some(path) = path {
+                // Only the glob characters stay active, so the shell expands
+                // the pattern and nothing else in it.
+                let cmd = format!(
+                    "set +f; for f in {}; do [ -e \"$f\" ] && exit 0; done; exit 1",
+                    sh_quote_glob(path)
+                );
+                let exists = ctx.run(&cmd).await?.status == 0;
+                if exists == want {
+                    let why = if want {
+                        format!("skipped, since {path} exists")
+                    } else {
+                        format!("skipped, since {path} does not exist")
+                    };
+                    return Ok(ModuleOutcome::ok()
+                        .with_msg(why)
+                        .with("rc", 0)
+                        .with("stdout", "")
+                        .with("stderr", ""));
+                }
+            }
+        }
+        if ctx.check_mode {
+            // Reported as a change (not skipped) so that check mode predicts the real run.
+            return Ok(ModuleOutcome::changed(true).with_msg("check mode: the script would run"));
+        }
+
+        let out = crate::modules::host::command::run_checked(
+            ctx,
+            "creating a temporary directory",
+            "mktemp -d \"${TMPDIR:-/tmp}/rigger-script.XXXXXXXX\"",
+        )
+        .await?;
+        let dir = out.stdout_str().trim().to_string();
+        let base = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "script".into());
+        let remote = format!("{dir}/{base}");
+        let attrs = FileAttrs {
+            mode: Some(0o700),
+            ..Default::default()
+        };
+        let upload = ctx.put_file(&local, &remote, &attrs).await;
+        let result = match upload {
+            Ok(()) => {
+                let mut line = String::new();
+                if let Some(d) = &p.chdir {
+                    line.push_str(&format!("cd -- {} || exit 1; ", sh_quote(d)));
+                }
+                if let Some(e) = &p.executable {
+                    line.push_str(e);
+                    line.push(' ');
+                }
+                line.push_str(&sh_quote(&remote));
+                for a in script_args {
+                    line.push(' ');
+                    line.push_str(&sh_quote(a));
+                }
+                // A user's program: on a channel of its own, its output kept within the limit.
+                ctx.run_user(&line, None).await
+            }
+            Err(e) => Err(e),
+        };
+        // Always clean up, whatever happened.
+        let _ = ctx.run(&format!("rm -rf -- {}", sh_quote(&dir))).await;
+        let out = result?;
+        let status = out.status;
+        // stdout as printed, trailing newline kept (as before).
+        let mut o = crate::modules::commands::with_output(ModuleOutcome::changed(true), out, false, ctx.max_output);
+        if status != 0 {
+            o.failed = true;
+            o.msg = Some("non-zero return code".into());
+        }
+        Ok(o)
+    }
+}
