@@ -2036,7 +2036,7 @@ impl Walker {
                 Err(e) => return fail(format!("The conditional check '{}' failed: {}", c.expr, e)),
             }
         }
-        let Some(module) = modules::lookup(&t.action) else {
+        let Some(module) = modules::registry::lookup(&t.action) else {
             return fail(format!("unknown module `{}`", t.action));
         };
         let doc = module.doc();

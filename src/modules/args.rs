@@ -5,6 +5,7 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::values::{choices_have_bool, parse_bool, value_bool};
 use super::{ModuleDoc, OptKind};
 use crate::error::{did_you_mean, LocError};
 use crate::yaml::{Loc, Node, NodeKind};
@@ -156,9 +157,6 @@ fn check_kind(doc: &ModuleDoc, name: &str, kind: OptKind, choices: &[&str], v: &
     Ok(())
 }
 
-fn choices_have_bool(choices: &[&str]) -> bool {
-    choices.iter().any(|c| matches!(*c, "yes" | "no" | "true" | "false"))
-}
 
 fn parse_mode_literal(s: &str) -> bool {
     let s = s.trim();
@@ -211,14 +209,6 @@ pub fn exclusive(module: &str, a: (&str, bool), b: (&str, bool)) -> Result<(), s
     Ok(())
 }
 
-/// Ansible's boolean spellings.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" | "1" | "y" | "t" => Some(true),
-        "no" | "false" | "off" | "0" | "n" | "f" | "" => Some(false),
-        _ => None,
-    }
-}
 
 /// Truthiness of a JSON value as Jinja/Ansible sees it.
 pub fn truthy(v: &Value) -> bool {
@@ -248,15 +238,6 @@ pub fn de_opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::E
         .ok_or_else(|| serde::de::Error::custom(format!("expected a boolean, got {v}")))
 }
 
-/// A boolean argument as the modules read it (`yes`, `"true"`, `1`, ...).
-pub fn value_bool(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => parse_bool(s),
-        Value::Number(n) => n.as_i64().map(|i| i != 0),
-        _ => None,
-    }
-}
 
 /// Deserialize an integer that may be written as a string.
 pub fn de_opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

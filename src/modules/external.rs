@@ -228,7 +228,7 @@ fn parse_header(name: &str, path: &Path, text: &str) -> Result<Option<(&'static 
                 required: v
                     .get("required")
                     .and_then(Node::scalar_string)
-                    .is_some_and(|s| super::args::parse_bool(&s).unwrap_or(false)),
+                    .is_some_and(|s| super::values::parse_bool(&s).unwrap_or(false)),
                 default: scalar(v.get("default")).map(leak),
                 choices: list("choices"),
                 description: leak(scalar(v.get("description")).unwrap_or_default()),
@@ -248,7 +248,7 @@ fn parse_header(name: &str, path: &Path, text: &str) -> Result<Option<(&'static 
         })
         .unwrap_or_default();
     let check_mode = scalar(root.get("check_mode"))
-        .map(|s| super::args::parse_bool(&s).unwrap_or(true))
+        .map(|s| super::values::parse_bool(&s).unwrap_or(true))
         .unwrap_or(true);
     let doc = ModuleDoc {
         name: leak(name),
@@ -330,7 +330,7 @@ fn text_of(v: Option<Value>) -> String {
 }
 
 #[async_trait]
-impl Module for ExternalModule {
+impl crate::modules::Legacy for ExternalModule {
     fn doc(&self) -> &'static ModuleDoc {
         self.doc
     }

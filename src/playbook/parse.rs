@@ -457,7 +457,7 @@ fn parse_task_into(
             return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
         }
         // Not a module but close to a task keyword (`whenn:`): a misspelt keyword.
-        if crate::modules::lookup(&k).is_none()
+        if crate::modules::registry::lookup(&k).is_none()
             && !is_include_action(&k)
             && did_you_mean(&k, TASK_KEYS.iter().copied()).is_some()
         {
@@ -611,8 +611,8 @@ fn parse_task_into(
         }
         _ => {}
     }
-    let module = crate::modules::lookup(&name)
-        .or_else(|| crate::modules::lookup(short))
+    let module = crate::modules::registry::lookup(&name)
+        .or_else(|| crate::modules::registry::lookup(short))
         .or_else(|| crate::modules::external::find(&name, dir, &ctx.module_paths));
     let Some(module) = module else {
         let mut e = err(key_node, format!("unknown module `{name}`"));
@@ -1281,7 +1281,7 @@ fn opt_bool(n: &Node, key: &str) -> Result<Option<bool>, LocError> {
         None => Ok(None),
         Some(v) => match &v.kind {
             NodeKind::Bool(b) => Ok(Some(*b)),
-            NodeKind::Str(s) => crate::modules::args::parse_bool(s)
+            NodeKind::Str(s) => crate::modules::values::parse_bool(s)
                 .map(Some)
                 .ok_or_else(|| err(v, format!("`{key}` must be true or false, not `{s}`"))),
             NodeKind::Null => Ok(None),

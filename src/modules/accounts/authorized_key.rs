@@ -14,7 +14,7 @@ use crate::modules::args::{de_bool, de_opt_bool, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::tagged;
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 static DOC: ModuleDoc = ModuleDoc {
@@ -189,7 +189,7 @@ pub(crate) fn compute(existing: &str, wanted: &[KeyLine], present: bool, exclusi
 pub(crate) struct AuthorizedKeyModule;
 
 #[async_trait]
-impl Module for AuthorizedKeyModule {
+impl Legacy for AuthorizedKeyModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

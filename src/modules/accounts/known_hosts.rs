@@ -11,7 +11,7 @@ use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
-use crate::modules::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
+use crate::modules::{parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -108,7 +108,7 @@ fn hosts_match(hosts: &str, name: &str) -> bool {
 }
 
 #[async_trait]
-impl Module for KnownHosts {
+impl Legacy for KnownHosts {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

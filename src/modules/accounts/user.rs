@@ -15,7 +15,7 @@ use crate::modules::host::command::run_checked;
 use crate::modules::host::text::record_diff;
 use crate::modules::host::text::tagged;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const USER_OPTIONS: &[OptionDoc] = &[
@@ -503,7 +503,7 @@ fn expires_days(v: &Value) -> Result<Option<i64>, String> {
 pub(crate) struct UserModule;
 
 #[async_trait]
-impl Module for UserModule {
+impl Legacy for UserModule {
     fn doc(&self) -> &'static ModuleDoc {
         &USER_DOC
     }
@@ -732,7 +732,7 @@ pub(crate) fn plan_group(
 pub(crate) struct GroupModule;
 
 #[async_trait]
-impl Module for GroupModule {
+impl Legacy for GroupModule {
     fn doc(&self) -> &'static ModuleDoc {
         &GROUP_DOC
     }

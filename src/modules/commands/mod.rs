@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::args::{de_bool, de_opt_string};
 use super::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc,
 };
 use crate::connection::output::human_size;
 use crate::connection::sh_quote;
@@ -212,7 +212,7 @@ struct CommandModule {
 }
 
 #[async_trait]
-impl Module for CommandModule {
+impl crate::modules::Legacy for CommandModule {
     fn doc(&self) -> &'static ModuleDoc {
         if self.shell {
             &SHELL_DOC
@@ -222,7 +222,7 @@ impl Module for CommandModule {
     }
 
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        let p: CommandParams = parse_params(self.doc(), args)?;
+        let p: CommandParams = parse_params(Legacy::doc(self), args)?;
         let text = p.cmd.clone().or(p._raw_params.clone());
         let (display, line) = if self.shell {
             let text = text.ok_or_else(|| ModuleError::Args("shell: no command given".into()))?;
@@ -550,7 +550,7 @@ free-form text) is shell code by design.",
 struct RawModule;
 
 #[async_trait]
-impl Module for RawModule {
+impl crate::modules::Legacy for RawModule {
     fn doc(&self) -> &'static ModuleDoc {
         &RAW_DOC
     }

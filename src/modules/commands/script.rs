@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::connection::{sh_quote, FileAttrs};
 use crate::modules::args::de_opt_string;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::{sh_quote_glob, split_words};
 
@@ -116,7 +116,7 @@ struct Params {
 pub(crate) struct Script;
 
 #[async_trait]
-impl Module for Script {
+impl Legacy for Script {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

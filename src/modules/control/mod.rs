@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::args::{de_bool, de_opt_int, de_opt_string};
 use super::{
-    parse_params, ControllerEffect, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc,
+    parse_params, ControllerEffect, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc,
     Registry, ReturnDoc,
 };
 
@@ -69,7 +69,7 @@ static DEBUG_DOC: ModuleDoc = doc!(
 struct Debug;
 
 #[async_trait]
-impl Module for Debug {
+impl crate::modules::Legacy for Debug {
     fn doc(&self) -> &'static ModuleDoc {
         &DEBUG_DOC
     }
@@ -181,7 +181,7 @@ static ASSERT_DOC: ModuleDoc = doc!(
 struct Assert;
 
 #[async_trait]
-impl Module for Assert {
+impl crate::modules::Legacy for Assert {
     fn doc(&self) -> &'static ModuleDoc {
         &ASSERT_DOC
     }
@@ -270,7 +270,7 @@ static FAIL_DOC: ModuleDoc = doc!(
 struct Fail;
 
 #[async_trait]
-impl Module for Fail {
+impl crate::modules::Legacy for Fail {
     fn doc(&self) -> &'static ModuleDoc {
         &FAIL_DOC
     }
@@ -307,7 +307,7 @@ set_fact/registered vars). `cacheable` is accepted.",
 struct SetFact;
 
 #[async_trait]
-impl Module for SetFact {
+impl crate::modules::Legacy for SetFact {
     fn doc(&self) -> &'static ModuleDoc {
         &SET_FACT_DOC
     }
@@ -353,7 +353,7 @@ static PAUSE_DOC: ModuleDoc = doc!(
 struct Pause;
 
 #[async_trait]
-impl Module for Pause {
+impl crate::modules::Legacy for Pause {
     fn doc(&self) -> &'static ModuleDoc {
         &PAUSE_DOC
     }
@@ -396,7 +396,7 @@ end_batch, clear_facts, clear_host_errors, refresh_inventory, noop.",
 struct Meta;
 
 #[async_trait]
-impl Module for Meta {
+impl crate::modules::Legacy for Meta {
     fn doc(&self) -> &'static ModuleDoc {
         &META_DOC
     }
@@ -439,7 +439,7 @@ or the playbook directory, and sets the variables for the host (include_vars pre
 struct IncludeVars;
 
 #[async_trait]
-impl Module for IncludeVars {
+impl crate::modules::Legacy for IncludeVars {
     fn doc(&self) -> &'static ModuleDoc {
         &INCLUDE_VARS_DOC
     }
@@ -534,7 +534,7 @@ argument as a host variable.",
 struct AddHost;
 
 #[async_trait]
-impl Module for AddHost {
+impl crate::modules::Legacy for AddHost {
     fn doc(&self) -> &'static ModuleDoc {
         &ADD_HOST_DOC
     }
@@ -586,7 +586,7 @@ static GROUP_BY_DOC: ModuleDoc = doc!(
 struct GroupBy;
 
 #[async_trait]
-impl Module for GroupBy {
+impl crate::modules::Legacy for GroupBy {
     fn doc(&self) -> &'static ModuleDoc {
         &GROUP_BY_DOC
     }
@@ -631,7 +631,7 @@ static PING_DOC: ModuleDoc = doc!(
 struct Ping;
 
 #[async_trait]
-impl Module for Ping {
+impl crate::modules::Legacy for Ping {
     fn doc(&self) -> &'static ModuleDoc {
         &PING_DOC
     }

@@ -11,7 +11,7 @@ use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::sh_quote_glob;
 
@@ -183,7 +183,7 @@ async fn expand(ctx: &ModuleCtx<'_>, paths: &[String]) -> Result<(Vec<String>, V
 }
 
 #[async_trait]
-impl Module for Archive {
+impl Legacy for Archive {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -20,7 +20,7 @@ use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::file_state::Kind;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -286,7 +286,7 @@ fn local_fragments(dir: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>, Modu
 }
 
 #[async_trait]
-impl Module for Assemble {
+impl Legacy for Assemble {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -20,7 +20,7 @@ use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -252,7 +252,7 @@ fn compute(original: &[u8], s: &Spec<'_>) -> Vec<u8> {
 }
 
 #[async_trait]
-impl Module for BlockInFile {
+impl Legacy for BlockInFile {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -17,7 +17,7 @@ use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mod
 use crate::modules::host::command::run_checked;
 use crate::modules::host::remote_file::{self as remote, mode_str, sha1_hex, Attrs, Kind, RemoteStat, RemoteUser};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -180,7 +180,7 @@ pub(crate) struct OneFile {
 }
 
 #[async_trait]
-impl Module for CopyModule {
+impl Legacy for CopyModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::modules::args::{de_bool, de_opt_bool, de_opt_string};
 use crate::modules::host::remote_file::{self as remote, sha1_hex, Kind};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -76,7 +76,7 @@ struct Params {
 pub struct FetchModule;
 
 #[async_trait]
-impl Module for FetchModule {
+impl Legacy for FetchModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

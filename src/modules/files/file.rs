@@ -9,7 +9,7 @@ use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mod
 use crate::modules::host::command::run_checked;
 use crate::modules::host::remote_file::{self as remote, attr_commands, predicted, Attrs, Kind, RemoteStat};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -181,7 +181,7 @@ struct Query {
 }
 
 #[async_trait]
-impl Module for FileModule {
+impl Legacy for FileModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -10,7 +10,7 @@ use crate::connection::sh_quote;
 use crate::modules::args::{choice, de_bool, de_opt_int, de_opt_string, de_string_list};
 use crate::modules::host::digest::sha1_hex;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -371,7 +371,7 @@ fn parse_walk(out: &[u8]) -> Result<(f64, Walked), ModuleError> {
 }
 
 #[async_trait]
-impl Module for Find {
+impl Legacy for Find {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -21,7 +21,7 @@ use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -310,7 +310,7 @@ fn absent(lines: &mut Vec<Vec<u8>>, regexp: Option<&Regex>, search: Option<&[u8]
 }
 
 #[async_trait]
-impl Module for LineInFile {
+impl Legacy for LineInFile {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -16,7 +16,7 @@ use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -207,7 +207,7 @@ fn compute(
 }
 
 #[async_trait]
-impl Module for Replace {
+impl Legacy for Replace {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

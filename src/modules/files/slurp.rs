@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::connection::sh_quote;
 use crate::modules::args::de_opt_string;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[OptionDoc::new("src", OptKind::Path, "The file on the host to read.")
@@ -52,7 +52,7 @@ struct Params {
 pub struct SlurpModule;
 
 #[async_trait]
-impl Module for SlurpModule {
+impl Legacy for SlurpModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::host::remote_file::{self as remote, mode_str, Kind};
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -76,7 +76,7 @@ fn yes() -> bool {
 pub struct StatModule;
 
 #[async_trait]
-impl Module for StatModule {
+impl Legacy for StatModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

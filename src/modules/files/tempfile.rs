@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::connection::sh_quote;
 use crate::modules::args::{choice, de_opt_string};
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -64,7 +64,7 @@ fn random_name() -> String {
 }
 
 #[async_trait]
-impl Module for TempFile {
+impl Legacy for TempFile {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -8,7 +8,7 @@ use super::copy::{put_one, OneFile, Source};
 use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
 use crate::modules::host::remote_file::Attrs;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -118,7 +118,7 @@ struct Params {
 pub struct TemplateModule;
 
 #[async_trait]
-impl Module for TemplateModule {
+impl Legacy for TemplateModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

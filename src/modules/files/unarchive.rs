@@ -14,7 +14,7 @@ use crate::modules::host::file_state::FileState;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use crate::modules::host::remote_file::STAT_FMT;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -260,7 +260,7 @@ fn words(items: &[String]) -> String {
 }
 
 #[async_trait]
-impl Module for Unarchive {
+impl Legacy for Unarchive {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -43,7 +43,7 @@ fn str_arg<'a>(args: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> 
 /// A boolean argument, read as the module reads it.
 fn bool_arg(args: &Map<String, Value>, name: &str, default: bool) -> bool {
     args.get(name)
-        .and_then(crate::modules::args::value_bool)
+        .and_then(crate::modules::values::value_bool)
         .unwrap_or(default)
 }
 
@@ -527,8 +527,8 @@ mod tests {
         let file = crate::modules::files::file::FileModule;
         let copy = crate::modules::files::copy::CopyModule;
         let template = crate::modules::files::template::TemplateModule;
-        let line = crate::modules::lookup("lineinfile").unwrap();
-        let block = crate::modules::lookup("blockinfile").unwrap();
+        let line = crate::modules::registry::lookup("lineinfile").unwrap();
+        let block = crate::modules::registry::lookup("blockinfile").unwrap();
         let cases: Vec<(&dyn Module, &str, Value)> = vec![
             (
                 &copy,

@@ -12,7 +12,7 @@ use crate::modules::host::command::run_checked;
 use crate::modules::host::file_state::{ensure_attrs, query_file, AttrParams};
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const SEP: char = '\x1e';
@@ -283,7 +283,7 @@ const ALGOS: &[(&str, &str)] = &[
 ];
 
 #[async_trait]
-impl Module for GetUrl {
+impl Legacy for GetUrl {
     fn doc(&self) -> &'static ModuleDoc {
         &GET_URL_DOC
     }
@@ -647,7 +647,7 @@ fn form_encode(m: &Map<String, Value>) -> String {
 }
 
 #[async_trait]
-impl Module for Uri {
+impl Legacy for Uri {
     fn doc(&self) -> &'static ModuleDoc {
         &URI_DOC
     }
@@ -892,7 +892,7 @@ fn tcp_state_hex(s: &str) -> Option<&'static str> {
 }
 
 #[async_trait]
-impl Module for WaitFor {
+impl Legacy for WaitFor {
     fn doc(&self) -> &'static ModuleDoc {
         &WAIT_FOR_DOC
     }

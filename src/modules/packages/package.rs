@@ -17,7 +17,7 @@ use crate::modules::host::command::run_checked;
 use crate::modules::host::text::record_diff;
 use crate::modules::host::text::tagged;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 // ---------------------------------------------------------------- apt
@@ -454,7 +454,7 @@ fn apt_output_changed(out: &str) -> bool {
 pub(crate) struct AptModule;
 
 #[async_trait]
-impl Module for AptModule {
+impl Legacy for AptModule {
     fn doc(&self) -> &'static ModuleDoc {
         &APT_DOC
     }
@@ -933,7 +933,7 @@ pub(crate) struct DnfModule;
 pub(crate) struct YumModule;
 
 #[async_trait]
-impl Module for DnfModule {
+impl Legacy for DnfModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DNF_DOC
     }
@@ -943,7 +943,7 @@ impl Module for DnfModule {
 }
 
 #[async_trait]
-impl Module for YumModule {
+impl Legacy for YumModule {
     fn doc(&self) -> &'static ModuleDoc {
         &YUM_DOC
     }
@@ -992,7 +992,7 @@ pub(crate) fn apk_plan(names: &[String], state: &str, installed: &[String]) -> O
 }
 
 #[async_trait]
-impl Module for PackageModule {
+impl Legacy for PackageModule {
     fn doc(&self) -> &'static ModuleDoc {
         &PACKAGE_DOC
     }

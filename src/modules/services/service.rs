@@ -18,7 +18,7 @@ use crate::modules::host::command::run_checked;
 use crate::modules::host::text::record_diff;
 use crate::modules::host::text::tagged;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::quoted_args;
 
@@ -520,7 +520,7 @@ pub(crate) struct SystemdModule;
 pub(crate) struct SysvinitModule;
 
 #[async_trait]
-impl Module for ServiceModule {
+impl Legacy for ServiceModule {
     fn doc(&self) -> &'static ModuleDoc {
         &SERVICE_DOC
     }
@@ -530,7 +530,7 @@ impl Module for ServiceModule {
 }
 
 #[async_trait]
-impl Module for SystemdModule {
+impl Legacy for SystemdModule {
     fn doc(&self) -> &'static ModuleDoc {
         &SYSTEMD_DOC
     }
@@ -540,7 +540,7 @@ impl Module for SystemdModule {
 }
 
 #[async_trait]
-impl Module for SysvinitModule {
+impl Legacy for SysvinitModule {
     fn doc(&self) -> &'static ModuleDoc {
         &SYSVINIT_DOC
     }

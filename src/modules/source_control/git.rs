@@ -9,7 +9,7 @@ use crate::modules::args::{de_bool, de_opt_int, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -164,7 +164,7 @@ fn resolve(ls_remote: &str, version: &str) -> Option<Target> {
 const SEP: &str = "\x1e";
 
 #[async_trait]
-impl Module for Git {
+impl Legacy for Git {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -10,7 +10,7 @@ use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::{quoted_args, sh_quote_words};
 
@@ -106,7 +106,7 @@ fn mkfs_command(fstype: &str, dev: &str, force: bool, opts: Option<&str>) -> Res
 pub struct FilesystemModule;
 
 #[async_trait]
-impl Module for FilesystemModule {
+impl Legacy for FilesystemModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

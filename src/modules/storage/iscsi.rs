@@ -10,7 +10,7 @@ use super::StorageHost;
 use crate::modules::args::{de_bool, de_opt_int, de_opt_string, de_string_list};
 use crate::modules::host::text::commands_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::{sh_quote, sh_quote_words};
 
@@ -605,7 +605,7 @@ fn lio_create(plugin: &str, name: &str, path: &str) -> String {
 pub struct IscsiTargetModule;
 
 #[async_trait]
-impl Module for IscsiTargetModule {
+impl Legacy for IscsiTargetModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

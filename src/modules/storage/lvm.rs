@@ -14,7 +14,7 @@ use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_string, de_string_list};
 use crate::modules::host::text::commands_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::{quoted_args, sh_quote_words};
 use crate::size::parse_size;
@@ -199,7 +199,7 @@ fn lvg_plan(p: &LvgParams, st: &LvmState) -> Result<Vec<String>, String> {
 pub struct LvgModule;
 
 #[async_trait]
-impl Module for LvgModule {
+impl Legacy for LvgModule {
     fn doc(&self) -> &'static ModuleDoc {
         &LVG_DOC
     }
@@ -381,7 +381,7 @@ fn lvol_plan(p: &LvolParams, st: &LvState) -> Result<(Vec<String>, bool), String
 pub struct LvolModule;
 
 #[async_trait]
-impl Module for LvolModule {
+impl Legacy for LvolModule {
     fn doc(&self) -> &'static ModuleDoc {
         &LVOL_DOC
     }

@@ -12,7 +12,7 @@ use crate::modules::host::file_state::write_text;
 use crate::modules::host::opts;
 use crate::modules::host::text::join_lines;
 use crate::modules::host::text::text_diff;
-use crate::modules::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
+use crate::modules::{parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("path", OptKind::Path, "The mount point.")
@@ -135,7 +135,7 @@ fn mounted_at(mountinfo: &str, path: &str) -> Option<(String, String)> {
 }
 
 #[async_trait]
-impl Module for Mount {
+impl Legacy for Mount {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

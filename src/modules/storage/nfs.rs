@@ -11,7 +11,7 @@ use crate::connection::sh_quote;
 use crate::modules::args::{de_bool, de_opt_int, de_opt_string};
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -428,7 +428,7 @@ pub fn edit_ganesha(text: &str, id: i64, block: Option<&str>) -> String {
 pub struct NfsExportModule;
 
 #[async_trait]
-impl Module for NfsExportModule {
+impl Legacy for NfsExportModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

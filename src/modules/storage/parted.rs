@@ -9,7 +9,7 @@ use super::StorageHost;
 use crate::modules::args::{de_bool, de_opt_int, de_opt_string, de_string_list};
 use crate::modules::host::text::commands_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::sh_quote_words;
 
@@ -296,7 +296,7 @@ fn to_json(disk: &Disk, parts: &[Partition]) -> (Value, Value) {
 pub struct PartedModule;
 
 #[async_trait]
-impl Module for PartedModule {
+impl Legacy for PartedModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -11,7 +11,7 @@ use super::StorageHost;
 use crate::modules::args::{de_bool, de_opt_string, de_string_list};
 use crate::modules::host::text::{commands_diff, text_diff};
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::shell::sh_quote_words;
 use crate::size::parse_size;
@@ -215,7 +215,7 @@ fn props_text(exists: bool, props: &BTreeMap<String, String>) -> String {
 pub struct ZfsModule;
 
 #[async_trait]
-impl Module for ZfsModule {
+impl Legacy for ZfsModule {
     fn doc(&self) -> &'static ModuleDoc {
         &ZFS_DOC
     }
@@ -435,7 +435,7 @@ impl ZpoolModule {
 }
 
 #[async_trait]
-impl Module for ZpoolModule {
+impl Legacy for ZpoolModule {
     fn doc(&self) -> &'static ModuleDoc {
         &ZPOOL_DOC
     }

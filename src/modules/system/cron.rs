@@ -13,7 +13,7 @@ use crate::modules::host::opts;
 use crate::modules::host::text::join_lines;
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const SPECIALS: &[&str] = &["annually", "daily", "hourly", "monthly", "reboot", "weekly", "yearly"];
@@ -248,7 +248,7 @@ fn edit_env(
 }
 
 #[async_trait]
-impl Module for Cron {
+impl Legacy for Cron {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

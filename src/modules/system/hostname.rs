@@ -9,7 +9,7 @@ use crate::modules::args::de_opt_string;
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const USES: &[&str] = &[
@@ -68,7 +68,7 @@ fn valid_name(n: &str) -> bool {
 }
 
 #[async_trait]
-impl Module for Hostname {
+impl Legacy for Hostname {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -8,7 +8,7 @@ use crate::connection::sh_quote;
 use crate::modules::args::de_opt_string;
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
-use crate::modules::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
+use crate::modules::{parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("name", OptKind::Str, "The kernel module.").required(),
@@ -58,7 +58,7 @@ pub(crate) struct Modprobe;
 const SEP: &str = "\x1e";
 
 #[async_trait]
-impl Module for Modprobe {
+impl Legacy for Modprobe {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

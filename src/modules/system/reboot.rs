@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::connection::{self, ConnError, Connection, ExecOutput, ExecRequest};
 use crate::modules::args::{de_opt_int, de_opt_string};
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc, RECONNECT,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc, RECONNECT,
 };
 
 /// Run `cmd` on `conn` with the task's become/environment, within `limit`.
@@ -119,7 +119,7 @@ async fn until_usable(
 }
 
 #[async_trait]
-impl Module for WaitForConnection {
+impl Legacy for WaitForConnection {
     fn doc(&self) -> &'static ModuleDoc {
         &WFC_DOC
     }
@@ -254,7 +254,7 @@ struct RebootParams {
 pub(crate) struct Reboot;
 
 #[async_trait]
-impl Module for Reboot {
+impl Legacy for Reboot {
     fn doc(&self) -> &'static ModuleDoc {
         &REBOOT_DOC
     }

@@ -11,7 +11,7 @@ use crate::modules::host::file_state::read_opt;
 use crate::modules::host::file_state::write_text;
 use crate::modules::host::text::join_lines;
 use crate::modules::host::text::text_diff;
-use crate::modules::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
+use crate::modules::{parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("name", OptKind::Str, "The dot-separated key (`net.ipv4.ip_forward`).")
@@ -126,7 +126,7 @@ fn file_value(lines: &[String], key: &str) -> Option<String> {
 }
 
 #[async_trait]
-impl Module for Sysctl {
+impl Legacy for Sysctl {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

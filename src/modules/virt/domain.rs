@@ -10,7 +10,7 @@ use super::xml::Elem;
 use super::{changed_paths, is_subset, xml_diff, Virsh, URI_OPTION};
 use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const STATES: &[&str] = &[
@@ -282,7 +282,7 @@ impl Params {
 pub struct VirtDomainModule;
 
 #[async_trait]
-impl Module for VirtDomainModule {
+impl Legacy for VirtDomainModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -8,7 +8,7 @@ use super::{Virsh, URI_OPTION};
 use crate::modules::args::de_opt_string;
 use crate::modules::args::de_string_list;
 use crate::modules::{
-    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -71,7 +71,7 @@ fn info_field(out: &str, key: &str) -> String {
 pub struct VirtInfoModule;
 
 #[async_trait]
-impl Module for VirtInfoModule {
+impl Legacy for VirtInfoModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -8,7 +8,7 @@ use super::seed::ensure_iso;
 use crate::connection::sh_quote;
 use crate::modules::args::{choice, de_opt_string};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const KINDS: &[&str] = &["preseed", "kickstart", "autoinstall"];
@@ -189,7 +189,7 @@ done
 pub struct VirtInstallMediaModule;
 
 #[async_trait]
-impl Module for VirtInstallMediaModule {
+impl Legacy for VirtInstallMediaModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -8,7 +8,7 @@ use super::xml::{Elem, XmlNode};
 use super::{is_subset, xml_diff, Virsh, URI_OPTION};
 use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -284,7 +284,7 @@ async fn net_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool)
 pub struct VirtNetworkModule;
 
 #[async_trait]
-impl Module for VirtNetworkModule {
+impl Legacy for VirtNetworkModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

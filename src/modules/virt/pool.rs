@@ -8,7 +8,7 @@ use super::xml::{Elem, XmlNode};
 use super::{is_subset, xml_diff, Virsh, URI_OPTION};
 use crate::modules::args::{de_opt_bool, de_opt_string, de_string_list};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -224,7 +224,7 @@ async fn pool_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool
 pub struct VirtPoolModule;
 
 #[async_trait]
-impl Module for VirtPoolModule {
+impl Legacy for VirtPoolModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::connection::{sh_quote, FileAttrs};
 use crate::modules::args::de_opt_string;
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -135,7 +135,7 @@ fn seed_files(ctx: &ModuleCtx<'_>, p: &Params) -> Result<Vec<(&'static str, Stri
 pub struct CloudInitSeedModule;
 
 #[async_trait]
-impl Module for CloudInitSeedModule {
+impl Legacy for CloudInitSeedModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

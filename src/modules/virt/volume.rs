@@ -9,7 +9,7 @@ use super::{Virsh, URI_OPTION};
 use crate::connection::sh_quote;
 use crate::modules::args::{de_opt_bool, de_opt_string};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 use crate::size::parse_size;
 
@@ -147,7 +147,7 @@ fn round512(n: u64) -> u64 {
 pub struct VirtVolumeModule;
 
 #[async_trait]
-impl Module for VirtVolumeModule {
+impl Legacy for VirtVolumeModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -13,7 +13,7 @@ use super::persist::{self, Backend, Spec};
 use crate::connection::sh_quote;
 use crate::modules::args::{de_opt_int, de_opt_string};
 use crate::modules::{
-    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -535,7 +535,7 @@ fn diff(header: &str, before: &str, after: &str) -> Diff {
 pub(crate) struct NetworkInterface;
 
 #[async_trait]
-impl Module for NetworkInterface {
+impl Legacy for NetworkInterface {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
