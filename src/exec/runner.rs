@@ -1,5 +1,5 @@
 //! The run's shared state: its options ([`RunOptions`]), what each host
-//! carries from task to task ([`HostState`]), what the run reports at the
+//! carries from task to task (`HostState`), what the run reports at the
 //! end ([`RunSummary`], [`TaskRecord`]), and the [`Runner`] that every layer
 //! of the executor holds. The layers themselves are the sibling files
 //! listed in [`super`]; this file knows none of them.
