@@ -157,7 +157,6 @@ fn check_kind(doc: &ModuleDoc, name: &str, kind: OptKind, choices: &[&str], v: &
     Ok(())
 }
 
-
 fn parse_mode_literal(s: &str) -> bool {
     let s = s.trim();
     if s.bytes().all(|c| (b'0'..=b'7').contains(&c)) && !s.is_empty() {
@@ -209,7 +208,6 @@ pub fn exclusive(module: &str, a: (&str, bool), b: (&str, bool)) -> Result<(), s
     Ok(())
 }
 
-
 /// Truthiness of a JSON value as Jinja/Ansible sees it.
 pub fn truthy(v: &Value) -> bool {
     match v {
@@ -237,7 +235,6 @@ pub fn de_opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::E
         .map(Some)
         .ok_or_else(|| serde::de::Error::custom(format!("expected a boolean, got {v}")))
 }
-
 
 /// Deserialize an integer that may be written as a string.
 pub fn de_opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

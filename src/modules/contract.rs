@@ -456,12 +456,33 @@ pub trait Module: Send + Sync {
 pub trait Legacy: Send + Sync {
     fn doc(&self) -> &'static ModuleDoc;
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError>;
+    /// See [`Module::query_hints`].
+    fn query_hints(&self, _args: &Map<String, Value>) -> Vec<PathQuery> {
+        Vec::new()
+    }
+    /// See [`Module::creates_files`].
+    fn creates_files(&self) -> bool {
+        false
+    }
+    /// See [`Module::may_change_users`].
+    fn may_change_users(&self, _result: &Map<String, Value>) -> bool {
+        true
+    }
 }
 
 #[async_trait]
 impl<T: Legacy> Module for T {
     fn doc(&self) -> &'static ModuleDoc {
         Legacy::doc(self)
+    }
+    fn query_hints(&self, args: &Map<String, Value>) -> Vec<PathQuery> {
+        Legacy::query_hints(self, args)
+    }
+    fn creates_files(&self) -> bool {
+        Legacy::creates_files(self)
+    }
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        Legacy::may_change_users(self, result)
     }
     async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         self.run(ctx, args).await.map(Plan::Done)
@@ -544,9 +565,7 @@ fn coerce(kind: OptKind, v: &mut Value) {
             .filter(|n| n.to_string() == s.trim())
             .map(Value::from),
         (OptKind::Float, Value::String(s)) => s.trim().parse::<f64>().ok().map(Value::from),
-        (OptKind::Str | OptKind::Path, Value::Bool(b)) => {
-            Some(Value::String(if *b { "True" } else { "False" }.into()))
-        }
+        (OptKind::Str | OptKind::Path, Value::Bool(b)) => Some(Value::String(if *b { "True" } else { "False" }.into())),
         (OptKind::Str | OptKind::Path, Value::Number(n)) => Some(Value::String(n.to_string())),
         _ => None,
     };
@@ -600,4 +619,3 @@ impl Registry {
         &self.names
     }
 }
-

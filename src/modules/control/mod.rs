@@ -14,8 +14,8 @@ use serde_json::{Map, Value};
 
 use super::args::{de_bool, de_opt_int, de_opt_string};
 use super::{
-    parse_params, ControllerEffect, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc,
-    Registry, ReturnDoc,
+    parse_params, ControllerEffect, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry,
+    ReturnDoc,
 };
 
 pub fn register(r: &mut Registry) {

@@ -184,6 +184,10 @@ async fn expand(ctx: &ModuleCtx<'_>, paths: &[String]) -> Result<(Vec<String>, V
 
 #[async_trait]
 impl Legacy for Archive {
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

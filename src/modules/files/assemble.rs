@@ -287,6 +287,14 @@ fn local_fragments(dir: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>, Modu
 
 #[async_trait]
 impl Legacy for Assemble {
+    fn creates_files(&self) -> bool {
+        true
+    }
+
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

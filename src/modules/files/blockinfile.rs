@@ -253,6 +253,18 @@ fn compute(original: &[u8], s: &Spec<'_>) -> Vec<u8> {
 
 #[async_trait]
 impl Legacy for BlockInFile {
+    fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
+        crate::modules::host::prefetch::needs("blockinfile", args)
+    }
+
+    fn creates_files(&self) -> bool {
+        true
+    }
+
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -181,6 +181,18 @@ pub(crate) struct OneFile {
 
 #[async_trait]
 impl Legacy for CopyModule {
+    fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
+        crate::modules::host::prefetch::needs("copy", args)
+    }
+
+    fn creates_files(&self) -> bool {
+        true
+    }
+
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

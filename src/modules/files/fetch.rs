@@ -77,6 +77,10 @@ pub struct FetchModule;
 
 #[async_trait]
 impl Legacy for FetchModule {
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -182,6 +182,18 @@ struct Query {
 
 #[async_trait]
 impl Legacy for FileModule {
+    fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
+        crate::modules::host::prefetch::needs("file", args)
+    }
+
+    fn creates_files(&self) -> bool {
+        true
+    }
+
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

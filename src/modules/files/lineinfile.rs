@@ -311,6 +311,18 @@ fn absent(lines: &mut Vec<Vec<u8>>, regexp: Option<&Regex>, search: Option<&[u8]
 
 #[async_trait]
 impl Legacy for LineInFile {
+    fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
+        crate::modules::host::prefetch::needs("lineinfile", args)
+    }
+
+    fn creates_files(&self) -> bool {
+        true
+    }
+
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

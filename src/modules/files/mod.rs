@@ -105,7 +105,7 @@ pub(crate) mod testutil {
             let Value::Object(map) = args else {
                 panic!("args must be an object")
             };
-            m.run(&self.ctx(check, true), map).await
+            crate::exec::task::execute(m, &self.ctx(check, true), map).await
         }
     }
 }

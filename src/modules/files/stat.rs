@@ -77,6 +77,14 @@ pub struct StatModule;
 
 #[async_trait]
 impl Legacy for StatModule {
+    fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
+        crate::modules::host::prefetch::needs("stat", args)
+    }
+
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -65,6 +65,10 @@ fn random_name() -> String {
 
 #[async_trait]
 impl Legacy for TempFile {
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

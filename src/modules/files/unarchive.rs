@@ -261,6 +261,10 @@ fn words(items: &[String]) -> String {
 
 #[async_trait]
 impl Legacy for Unarchive {
+    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
+        crate::modules::host::remote_file::wrote_user_database(result)
+    }
+
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }

@@ -646,7 +646,7 @@ pub(crate) mod testutil {
                 Value::Object(m) => m,
                 _ => Map::new(),
             };
-            m.run(&self.ctx(check), map).await
+            crate::exec::task::execute(m, &self.ctx(check), map).await
         }
     }
 

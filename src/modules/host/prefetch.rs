@@ -25,16 +25,7 @@ use crate::modules::ModuleCtx;
 pub const PREFIX: &str = "pf|";
 
 /// One path a task will query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Need {
-    pub path: String,
-    /// `stat -L` (follow links) rather than `stat`.
-    pub follow: bool,
-    /// Its sha1 checksum too (regular files).
-    pub sum: bool,
-    /// Its content too (regular files, with `follow`).
-    pub content: bool,
-}
+pub type Need = crate::modules::PathQuery;
 
 fn str_arg<'a>(args: &'a Map<String, Value>, names: &[&str]) -> Option<&'a str> {
     names.iter().find_map(|n| args.get(*n).and_then(Value::as_str))
@@ -47,8 +38,9 @@ fn bool_arg(args: &Map<String, Value>, name: &str, default: bool) -> bool {
         .unwrap_or(default)
 }
 
-/// The paths a task of `module` with these rendered arguments will query,
-/// as its module's own query script would (empty when unknown).
+/// The paths a task of `module` (one of the file modules, which answer
+/// [`crate::modules::Module::query_hints`] with this) with these rendered
+/// arguments will query, as its own query script would.
 pub fn needs(module: &str, args: &Map<String, Value>) -> Vec<Need> {
     let module = module.strip_prefix("ansible.builtin.").unwrap_or(module);
     let need = |path: &str, follow: bool, sum: bool| Need {

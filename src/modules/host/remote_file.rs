@@ -673,6 +673,20 @@ pub fn basename(path: &str) -> String {
     path.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string()
 }
 
+/// Whether a file module's changed result may have changed the remote users
+/// or groups (so the connection's [`crate::connection::Memo`] of `id` is
+/// stale): when it wrote a user or group database or the configuration
+/// naming users.
+pub fn wrote_user_database(result: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let path = ["dest", "path"]
+        .iter()
+        .find_map(|k| result.get(*k).and_then(serde_json::Value::as_str))
+        .unwrap_or("/");
+    ["passwd", "group", "shadow", "nsswitch", "sssd", "login.defs", "ldap"]
+        .iter()
+        .any(|w| path.contains(w))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

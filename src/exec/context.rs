@@ -1,0 +1,145 @@
+//! What the executor's layers share about one play: the play's context
+//! ([`PlayCtx`]), one host in it ([`PlayHost`]), the keywords around a task
+//! ([`Scope`]), where a host's walk goes next ([`Flow`]), what a task did
+//! ([`TaskResult`]), and the messages between the walkers and the strategy
+//! ([`WalkerMsg`], [`Waiting`], [`Go`]). Types only, and the few helpers on
+//! scopes that every layer asks.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+
+use super::runner::{RunOptions, Runner};
+use crate::output::Status;
+use crate::playbook::{Common, Play, RoleCtx, Task};
+
+/// Per-play data shared by walkers.
+pub(super) struct PlayCtx {
+    pub(super) play: Arc<Play>,
+    pub(super) vars: Map<String, Value>,
+    pub(super) all_hosts: Vec<String>,
+    pub(super) batch: Vec<String>,
+    /// Handlers of roles included at run time (`include_role`), in the order
+    /// first included; deduplicated by definition location.
+    pub(super) extra_handlers: Mutex<Vec<Arc<Task>>>,
+    /// The play-wide magic variables as template values, see [`PlayHost::magic`].
+    pub(super) magic: Mutex<Option<PlayMagic>>,
+}
+
+/// `groups`, `ansible_play_hosts_all`, `ansible_play_hosts`, `play_hosts`
+/// and `ansible_play_batch`: lists of hosts, the same for every host of a
+/// batch. Built once (and again when the inventory changes or a host drops
+/// out) and shared by every host's template context, instead of copied
+/// into each host's variables for each task, which made memory and CPU grow
+/// with hosts × hosts.
+pub(super) struct PlayMagic {
+    pub(super) inv_generation: u64,
+    /// Hosts of the play that failed or became unreachable.
+    pub(super) dropped: Vec<String>,
+    pub(super) value: minijinja::Value,
+}
+
+/// One host in one play (batch): what the variable, task and result layers
+/// work with. A [`super::walker::Walker`] is one of these plus its line to
+/// the strategy.
+pub(super) struct PlayHost {
+    pub(super) runner: Arc<Runner>,
+    pub(super) pctx: Arc<PlayCtx>,
+    pub(super) host: String,
+}
+
+/// Keywords and variables in effect around a task (from play, blocks, roles, includes).
+#[derive(Clone)]
+pub(super) struct Scope {
+    pub(super) common: Common,
+    pub(super) role: Option<Arc<RoleCtx>>,
+    /// include_tasks / include_role parameters: the `vars:` of an include
+    /// (template source).
+    pub(super) params: Map<String, Value>,
+    /// Parameters already rendered (an include's arguments, its loop item):
+    /// data, above `params`.
+    pub(super) rendered_params: Map<String, Value>,
+}
+
+/// Where a host's walk goes after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flow {
+    Continue,
+    Failed,
+    EndHost,
+    EndPlay,
+    Unreachable,
+    Abort,
+}
+
+/// What one task did on a host (all loop items together).
+pub(super) struct TaskResult {
+    pub(super) status: Status,
+    pub(super) result: Map<String, Value>,
+    pub(super) ignored: bool,
+}
+
+/// The strategy's answer to a host waiting at a task.
+pub(super) enum Go {
+    Run,
+    /// run_once: another host ran it; use its result.
+    Follow,
+    Abort,
+}
+
+/// A host waiting at a task for the strategy's [`Go`].
+pub(super) struct Waiting {
+    /// The task's position in document order.
+    pub(super) key: Vec<u32>,
+    /// The task's title and location, for the task header.
+    pub(super) title: String,
+    pub(super) loc: String,
+    pub(super) handler: bool,
+    pub(super) run_once: bool,
+    pub(super) reply: oneshot::Sender<Go>,
+}
+
+/// What a walker tells the strategy.
+pub(super) enum WalkerMsg {
+    /// The host waits at a task.
+    Ready { host: String, waiting: Waiting },
+    /// The host is through the play.
+    Finished { host: String },
+}
+
+/// A boolean keyword: the task's own, else the innermost scope's.
+pub(super) fn resolve_bool(scopes: &[Scope], task: &Common, f: impl Fn(&Common) -> Option<bool>) -> Option<bool> {
+    f(task).or_else(|| scopes.iter().rev().find_map(|s| f(&s.common)))
+}
+
+/// Whether `--tags`/`--skip-tags` select a task with these scopes and own tags.
+pub(super) fn tags_match(opts: &RunOptions, scopes: &[Scope], own: &[String]) -> bool {
+    let mut tags: HashSet<&str> = own.iter().map(String::as_str).collect();
+    for s in scopes {
+        tags.extend(s.common.tags.iter().map(String::as_str));
+    }
+    if opts.skip_tags.iter().any(|t| {
+        tags.contains(t.as_str()) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty())
+    }) {
+        return false;
+    }
+    if tags.contains("never") && !opts.tags.iter().any(|t| t != "never" && tags.contains(t.as_str())) {
+        return false;
+    }
+    if opts.tags.is_empty() || opts.tags.iter().any(|t| t == "all") {
+        return true;
+    }
+    if tags.contains("always") {
+        return true;
+    }
+    opts.tags.iter().any(|t| {
+        tags.contains(t.as_str()) || (t == "tagged" && !tags.is_empty()) || (t == "untagged" && tags.is_empty())
+    })
+}
+
+/// A template context value from any serializable value.
+pub(super) fn mj<T: serde::Serialize>(v: &T) -> minijinja::Value {
+    minijinja::Value::from(minijinja::value::Serde(v))
+}

@@ -1,0 +1,151 @@
+//! Loop items: what `loop`, `with_items`/`with_list`, `with_dict`,
+//! `with_fileglob` and `with_sequence` iterate over, for a task
+//! ([`super::task`]) or an include ([`super::walker`]).
+
+use serde_json::Value;
+
+use super::context::PlayHost;
+use crate::error::LocError;
+use crate::playbook::LoopSpec;
+
+impl PlayHost {
+    /// The items of a loop, rendered in `ctx`.
+    pub(super) fn loop_items(&self, spec: &LoopSpec, ctx: &minijinja::Value) -> Result<Vec<Value>, LocError> {
+        match spec {
+            LoopSpec::Items { value, flatten, loc } => {
+                let v = self.runner.templar.render_value(value, ctx, loc)?;
+                let items = match v {
+                    Value::Array(a) => a,
+                    Value::Null => Vec::new(),
+                    Value::String(s) if !*flatten => {
+                        return Err(
+                            LocError::new(loc.clone(), format!("loop needs a list, got the string `{s}`"))
+                                .with_hint("use `loop: \"{{ var }}\"` with a list variable"),
+                        )
+                    }
+                    other => vec![other],
+                };
+                if *flatten {
+                    let mut out = Vec::new();
+                    for i in items {
+                        match i {
+                            Value::Array(inner) => out.extend(inner),
+                            other => out.push(other),
+                        }
+                    }
+                    Ok(out)
+                } else {
+                    Ok(items)
+                }
+            }
+            LoopSpec::Dict { value, loc } => match self.runner.templar.render_value(value, ctx, loc)? {
+                Value::Object(m) => Ok(m
+                    .into_iter()
+                    .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+                    .collect()),
+                _ => Err(LocError::new(loc.clone(), "with_dict needs a mapping")),
+            },
+            LoopSpec::Fileglob { value, loc } => {
+                let v = self.runner.templar.render_value(value, ctx, loc)?;
+                let pats: Vec<String> = match v {
+                    Value::Array(a) => a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                    Value::String(s) => vec![s],
+                    _ => Vec::new(),
+                };
+                let mut out = Vec::new();
+                for p in pats {
+                    let full = if p.starts_with('/') {
+                        p
+                    } else {
+                        format!("{}/files/{p}", self.pctx.play.dir.display())
+                    };
+                    if let Ok(paths) = glob::glob(&full) {
+                        for path in paths.flatten() {
+                            if path.is_file() {
+                                out.push(Value::String(path.display().to_string()));
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            LoopSpec::Sequence { spec, loc } => sequence(spec).map_err(|m| LocError::new(loc.clone(), m)),
+        }
+    }
+}
+
+/// `with_sequence: start=1 end=5 stride=1 format=web%02d` (or `count=`).
+fn sequence(spec: &str) -> Result<Vec<Value>, String> {
+    let mut start = 1i64;
+    let mut end: Option<i64> = None;
+    let mut stride = 1i64;
+    let mut format: Option<String> = None;
+    for w in spec.split_whitespace() {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| format!("with_sequence: expected key=value, got `{w}`"))?;
+        let num = || {
+            v.parse::<i64>()
+                .map_err(|_| format!("with_sequence: `{k}` must be a number"))
+        };
+        match k {
+            "start" => start = num()?,
+            "end" => end = Some(num()?),
+            "count" => end = Some(start + num()? - 1),
+            "stride" => stride = num()?,
+            "format" => format = Some(v.to_string()),
+            _ => return Err(format!("with_sequence: unknown option `{k}`")),
+        }
+    }
+    let end = end.ok_or("with_sequence needs `end` or `count`")?;
+    if stride == 0 {
+        return Err("with_sequence: stride must not be 0".into());
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+        out.push(Value::String(match &format {
+            Some(f) => printf_int(f, i),
+            None => i.to_string(),
+        }));
+        i += stride;
+    }
+    Ok(out)
+}
+
+fn printf_int(fmt: &str, v: i64) -> String {
+    let re = regex::Regex::new(r"%(0?)(\d*)d").ok();
+    match re.and_then(|re| {
+        re.captures(fmt)
+            .map(|c| (c.get(0).map(|m| m.range()), c[1].to_string(), c[2].to_string()))
+    }) {
+        Some((Some(range), zero, width)) => {
+            let w: usize = width.parse().unwrap_or(0);
+            let num = if zero == "0" {
+                format!("{v:0w$}")
+            } else {
+                format!("{v:w$}")
+            };
+            format!("{}{}{}", &fmt[..range.start], num, &fmt[range.end..])
+        }
+        _ => fmt.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences() {
+        assert_eq!(
+            sequence("start=1 end=3").unwrap(),
+            vec![Value::from("1"), Value::from("2"), Value::from("3")]
+        );
+        assert_eq!(
+            sequence("count=2 format=web%02d").unwrap(),
+            vec![Value::from("web01"), Value::from("web02")]
+        );
+        assert!(sequence("start=1").is_err());
+    }
+}

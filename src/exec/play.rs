@@ -1,0 +1,271 @@
+//! Play iteration and play setup: the playbook's plays in order, each
+//! play's hosts (pattern, `--limit`, hosts already failed), its variables
+//! (`vars`, `vars_files`, the answers to `vars_prompt`, asked once before
+//! any host is contacted) and its `serial` batches, each handed to the
+//! strategy ([`super::strategy`]).
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+
+use super::context::{mj, PlayCtx};
+use super::runner::{RunSummary, Runner, INTERRUPTED};
+use crate::error::LocError;
+use crate::output::Event;
+use crate::playbook::{Play, Playbook, Serial};
+use crate::yaml::Loc;
+
+impl Runner {
+    /// Run every play of a playbook.
+    pub async fn run_playbook(self: &Arc<Self>, pb: &Playbook) -> Result<RunSummary, LocError> {
+        // Every prompt is answered (or reported) before any host is contacted.
+        self.ask_prompts(pb)?;
+        self.out.emit(&Event::PlaybookStart {
+            playbook: pb.path.display().to_string(),
+            check: self.opts.check,
+        });
+        for play in &pb.plays {
+            if INTERRUPTED.load(Ordering::SeqCst) || self.stop_playbook.load(Ordering::SeqCst) {
+                break;
+            }
+            self.run_play(Arc::new(play.clone()))
+                .await
+                .map_err(|e| self.mask_error(e))?;
+        }
+        let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.out.emit(&Event::Recap { hosts: stats.clone() });
+        Ok(RunSummary {
+            stats,
+            interrupted: INTERRUPTED.load(Ordering::SeqCst),
+            task_records: std::mem::take(&mut *self.task_records.lock().unwrap_or_else(|p| p.into_inner())),
+        })
+    }
+
+    /// Hosts a play targets: pattern, `--limit`, minus hosts that already failed.
+    pub fn play_hosts(&self, pattern: &str) -> Result<Vec<String>, LocError> {
+        let inv = self.inv();
+        let mut hosts = inv.select(pattern)?;
+        if let Some(limit) = &self.opts.limit {
+            let allowed: HashSet<String> = inv.select(limit)?.into_iter().collect();
+            hosts.retain(|h| allowed.contains(h));
+        }
+        drop(inv);
+        let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+        hosts.retain(|h| states.get(h).is_none_or(|s| !s.failed && !s.unreachable));
+        Ok(hosts)
+    }
+
+    async fn run_play(self: &Arc<Self>, play: Arc<Play>) -> Result<(), LocError> {
+        // Play-level `when` (from import_playbook) is evaluated with extra vars only.
+        let hosts_pattern = self.render_plain(&play.hosts, &play.loc)?;
+        let hosts = self.play_hosts(&hosts_pattern)?;
+        if hosts.is_empty() {
+            self.out.emit(&Event::PlayStart {
+                play: play.name.clone(),
+                hosts: Vec::new(),
+            });
+            self.out.emit(&Event::Warning {
+                message: match &self.opts.limit {
+                    Some(l) => format!("no hosts matched `{hosts_pattern}` and the limit `{l}`; skipping play"),
+                    None => format!("no hosts matched `{hosts_pattern}`; skipping play"),
+                },
+            });
+            return Ok(());
+        }
+        for h in &hosts {
+            self.stat(h, |_| {});
+        }
+        let vars = self.play_vars(&play)?;
+        for batch in batches(&hosts, &play.serial) {
+            if INTERRUPTED.load(Ordering::SeqCst) || self.stop_playbook.load(Ordering::SeqCst) {
+                break;
+            }
+            let batch: Vec<String> = {
+                let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                batch
+                    .into_iter()
+                    .filter(|h| states.get(h).is_none_or(|s| !s.failed && !s.unreachable))
+                    .collect()
+            };
+            if batch.is_empty() {
+                continue;
+            }
+            // Like Ansible, every serial batch starts with its own PLAY header.
+            self.out.emit(&Event::PlayStart {
+                play: play.name.clone(),
+                hosts: batch.clone(),
+            });
+            let pctx = Arc::new(PlayCtx {
+                play: play.clone(),
+                vars: vars.clone(),
+                all_hosts: hosts.clone(),
+                batch,
+                extra_handlers: Mutex::new(Vec::new()),
+                magic: Mutex::new(None),
+            });
+            self.run_batch(pctx).await;
+        }
+        // Once a play reached --start-at-task, later plays run from their start.
+        if self.start_pending.load(Ordering::SeqCst) && hosts.iter().any(|h| self.with_host(h, |s| s.start_found)) {
+            self.start_pending.store(false, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// `vars_prompt`: extra vars answer a prompt; on a terminal rigger asks
+    /// (an empty answer takes the default); otherwise the default is used, and
+    /// a prompt without one is an error naming it.
+    fn ask_prompts(&self, pb: &Playbook) -> Result<(), LocError> {
+        use std::io::{BufRead, IsTerminal, Write};
+        let tty = std::io::stdin().is_terminal();
+        let mut prompted = self.prompted.lock().unwrap_or_else(|p| p.into_inner());
+        for play in &pb.plays {
+            for p in &play.vars_prompt {
+                if self.opts.extra_vars.contains_key(&p.name) || prompted.contains_key(&p.name) {
+                    continue;
+                }
+                if !tty {
+                    match &p.default {
+                        Some(d) => {
+                            prompted.insert(p.name.clone(), d.clone());
+                            continue;
+                        }
+                        None => {
+                            return Err(LocError::new(
+                                p.loc.clone(),
+                                format!("vars_prompt `{}` has no default and stdin is not a terminal", p.name),
+                            )
+                            .with_hint(format!("pass it with -e {}=VALUE", p.name)))
+                        }
+                    }
+                }
+                let question = p.prompt.clone().unwrap_or_else(|| p.name.clone());
+                let shown_default = match &p.default {
+                    Some(Value::String(d)) if !p.private => format!(" [{d}]"),
+                    Some(d) if !p.private => format!(" [{d}]"),
+                    _ => String::new(),
+                };
+                stderr!("{question}{shown_default}: ");
+                let _ = std::io::stderr().flush();
+                if p.private {
+                    let _ = std::process::Command::new("stty").arg("-echo").status();
+                }
+                let mut line = String::new();
+                let r = std::io::stdin().lock().read_line(&mut line);
+                if p.private {
+                    let _ = std::process::Command::new("stty").arg("echo").status();
+                    stderrln!();
+                }
+                r.map_err(|e| LocError::new(p.loc.clone(), format!("cannot read the answer: {e}")))?;
+                let answer = line.trim_end_matches(['\n', '\r']).to_string();
+                if p.private {
+                    self.out.secrets().add(&answer);
+                }
+                let value = match (&p.default, answer.is_empty()) {
+                    (Some(d), true) => d.clone(),
+                    _ => Value::String(answer),
+                };
+                prompted.insert(p.name.clone(), value);
+            }
+        }
+        Ok(())
+    }
+
+    /// Play `vars`, `vars_files` and `vars_prompt` answers.
+    fn play_vars(&self, play: &Play) -> Result<Map<String, Value>, LocError> {
+        let mut vars = play.common.vars.clone();
+        {
+            let prompted = self.prompted.lock().unwrap_or_else(|p| p.into_inner());
+            for p in &play.vars_prompt {
+                if let Some(v) = prompted.get(&p.name) {
+                    vars.insert(p.name.clone(), v.clone());
+                }
+            }
+        }
+        for (file, loc) in &play.vars_files {
+            let mut ctx_vars = vars.clone();
+            ctx_vars.extend(self.opts.extra_vars.clone());
+            let ctx = mj(&ctx_vars);
+            // A list entry (joined by \x1f) means the first file that exists.
+            let mut loaded = false;
+            let cands: Vec<&str> = file.split('\u{1f}').collect();
+            for cand in &cands {
+                let name = match self.templar.render_str(cand, &ctx, loc)? {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                let path = crate::playbook::resolve(&play.dir, &name);
+                if !path.exists() && cands.len() > 1 {
+                    continue;
+                }
+                let n = crate::yaml::load_file(&path).map_err(|e| {
+                    if e.loc.is_synthetic() {
+                        LocError::new(loc.clone(), format!("vars_files {name}: {}", e.msg))
+                    } else {
+                        e
+                    }
+                })?;
+                match n.to_json() {
+                    Value::Object(m) => vars.extend(m),
+                    Value::Null => {}
+                    _ => return Err(LocError::new(n.loc.clone(), "a vars file must be a mapping")),
+                }
+                loaded = true;
+                break;
+            }
+            if !loaded {
+                return Err(LocError::new(loc.clone(), "none of the vars_files candidates exists"));
+            }
+        }
+        Ok(vars)
+    }
+
+    /// Render a play-level string with extra vars only.
+    fn render_plain(&self, s: &str, loc: &Loc) -> Result<String, LocError> {
+        let ctx = mj(&self.opts.extra_vars);
+        Ok(match self.templar.render_str(s, &ctx, loc)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+}
+
+/// Split hosts into `serial` batches (the last size repeats).
+fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
+    if serial.is_empty() {
+        return vec![hosts.to_vec()];
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut idx = 0;
+    while i < hosts.len() {
+        let spec = &serial[idx.min(serial.len() - 1)];
+        let n = match spec {
+            Serial::Count(0) => hosts.len(),
+            Serial::Count(n) => *n,
+            Serial::Percent(p) => ((hosts.len() as f64 * p / 100.0).floor() as usize).max(1),
+        };
+        let end = (i + n).min(hosts.len());
+        out.push(hosts[i..end].to_vec());
+        i = end;
+        idx += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_batches() {
+        let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
+        let b = batches(&hosts, &[Serial::Count(1), Serial::Count(2)]);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
+        let b = batches(&hosts, &[Serial::Percent(40.0)]);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
+        assert_eq!(batches(&hosts, &[]).len(), 1);
+    }
+}

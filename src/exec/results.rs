@@ -1,0 +1,330 @@
+//! Result shaping: a module's outcome as Ansible's result dict
+//! ([`TaskResult`]) with its controller effects applied, `changed_when`
+//! and `failed_when`, `no_log` marking and censoring, the result's report
+//! to the renderer, and settling it on the host (task record, `register`,
+//! stats, notified handlers).
+
+use serde_json::{Map, Value};
+
+use super::context::{mj, Flow, PlayHost, TaskResult};
+use super::task_vars::clean_facts;
+use crate::error::LocError;
+use crate::modules::{ControllerEffect, ModuleOutcome};
+use crate::output::{Event, Status};
+use crate::playbook::{Cond, Task};
+use crate::template::Templar;
+
+impl TaskResult {
+    /// A failure before or instead of a module's outcome.
+    pub(super) fn failed(msg: String) -> TaskResult {
+        TaskResult {
+            status: Status::Failed,
+            result: error_result(msg),
+            ignored: false,
+        }
+    }
+
+    /// The host could not be reached.
+    pub(super) fn unreachable(msg: String) -> TaskResult {
+        TaskResult {
+            status: Status::Unreachable,
+            result: unreachable_result(msg),
+            ignored: false,
+        }
+    }
+}
+
+impl PlayHost {
+    /// Show a result: the renderer's line, then the module's warnings.
+    pub(super) fn report(
+        &self,
+        task: &str,
+        status: Status,
+        ignored: bool,
+        item: Option<Value>,
+        result: Map<String, Value>,
+    ) {
+        self.report_delegated(task, status, ignored, item, None, result)
+    }
+
+    pub(super) fn report_delegated(
+        &self,
+        task: &str,
+        status: Status,
+        ignored: bool,
+        item: Option<Value>,
+        delegated_to: Option<String>,
+        result: Map<String, Value>,
+    ) {
+        // A module's `warnings` are printed, as Ansible's callback does (a
+        // `no_log` result was censored before: it has none).
+        let warnings: Vec<String> = match result.get("warnings") {
+            Some(Value::Array(w)) => w
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|w| format!("{}: {task}: {w}", self.host))
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.runner.out.emit(&Event::HostResult {
+            host: self.host.clone(),
+            task: task.to_string(),
+            status,
+            ignored,
+            item,
+            delegated_to,
+            result,
+        });
+        for message in warnings {
+            self.runner.out.emit(&Event::Warning { message });
+        }
+    }
+
+    /// Shape a module outcome as Ansible's result dict and apply controller effects.
+    pub(super) fn outcome_to_result(&self, o: ModuleOutcome, t: &Task, is_debug: bool, diff: bool) -> TaskResult {
+        let mut r = Map::new();
+        r.insert("changed".into(), Value::Bool(o.changed));
+        if let Some(m) = &o.msg {
+            r.insert("msg".into(), Value::String(m.clone()));
+        }
+        r.extend(o.ret);
+        if o.failed {
+            r.insert("failed".into(), Value::Bool(true));
+        }
+        if o.skipped {
+            r.insert("skipped".into(), Value::Bool(true));
+        }
+        if diff && !o.diff.is_empty() {
+            r.insert("diff".into(), serde_json::to_value(&o.diff).unwrap_or(Value::Null));
+        }
+        if is_debug {
+            r.insert("_debug".into(), Value::Bool(true));
+        }
+        // Controller-side effects: typed, from rigger's own modules only.
+        // Facts a module returns are data (a custom module's are the host's).
+        if !o.failed {
+            let effect_error = match o.effect {
+                Some(ControllerEffect::IncludeVars(vars)) => {
+                    self.runner.with_host(&self.host, |s| s.include_vars.extend(vars));
+                    None
+                }
+                Some(ControllerEffect::SetFacts(vars)) => {
+                    self.runner.with_host(&self.host, |s| s.set_facts.extend(vars));
+                    None
+                }
+                effect => {
+                    if let Some(Value::Object(facts)) = r.get("ansible_facts") {
+                        let facts = clean_facts(facts);
+                        self.runner.with_host(&self.host, |s| s.module_facts.extend(facts));
+                    }
+                    match effect {
+                        Some(ControllerEffect::AddHost { name, groups, vars }) => {
+                            self.runner.change_inv(|inv| inv.add_host(&name, &groups, vars)).err()
+                        }
+                        Some(ControllerEffect::JoinGroup(group)) => self
+                            .runner
+                            .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
+                            .err(),
+                        _ => None,
+                    }
+                }
+            };
+            if let Some(e) = effect_error {
+                return TaskResult::failed(e.to_string());
+            }
+        }
+        let _ = t;
+        let status = if o.failed {
+            Status::Failed
+        } else if o.skipped {
+            Status::Skipped
+        } else if o.changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        };
+        TaskResult {
+            status,
+            result: r,
+            ignored: false,
+        }
+    }
+
+    /// The context `changed_when`, `failed_when` and `until` see: Ansible
+    /// also exposes the result's keys (`rc`, `stdout`) directly here, below
+    /// the variables; the register name is above them (the play's magic
+    /// variables above all, as in every context).
+    pub(super) fn result_context(
+        &self,
+        t: &Task,
+        result: &Map<String, Value>,
+        ctx: &minijinja::Value,
+    ) -> minijinja::Value {
+        let reg = mj(&strip_internal(result));
+        let registered = minijinja::Value::from_pairs(t.register.iter().map(|name| (name.as_str(), reg.clone())));
+        self.over_vars(minijinja::value::merge_maps([reg, ctx.clone(), registered]))
+    }
+
+    /// `changed_when`, then `failed_when`, in `ctx` ([`Self::result_context`]).
+    pub(super) fn apply_conditions(
+        &self,
+        t: &Task,
+        tr: &mut TaskResult,
+        ctx: &minijinja::Value,
+    ) -> Result<(), LocError> {
+        if !t.changed_when.is_empty() && tr.status != Status::Skipped {
+            let ch = all_true(&self.runner.templar, &t.changed_when, ctx)?;
+            tr.result.insert("changed".into(), Value::Bool(ch));
+            if tr.status != Status::Failed {
+                tr.status = if ch { Status::Changed } else { Status::Ok };
+            }
+        }
+        if !t.failed_when.is_empty() && tr.status != Status::Skipped {
+            let f = any_true(&self.runner.templar, &t.failed_when, ctx)?;
+            tr.result.insert("failed_when_result".into(), Value::Bool(f));
+            if f {
+                tr.result.insert("failed".into(), Value::Bool(true));
+                tr.status = Status::Failed;
+            } else {
+                tr.result.remove("failed");
+                let ch = tr.result.get("changed").and_then(Value::as_bool).unwrap_or(false);
+                tr.status = if ch { Status::Changed } else { Status::Ok };
+            }
+        }
+        Ok(())
+    }
+
+    /// Record, register and count a task's final result on this host, and
+    /// notify its handlers when it changed something. `Err` with the flow
+    /// of a host that failed or became unreachable; otherwise the result's
+    /// `meta` action, if any.
+    pub(super) fn settle(&self, t: &Task, title: &str, tr: TaskResult) -> Result<Option<String>, Flow> {
+        let TaskResult {
+            status,
+            result,
+            ignored,
+        } = tr;
+        self.runner
+            .record(&self.host, title, t.loc.to_string(), status, ignored, &result);
+        let meta = result.get("_meta").and_then(Value::as_str).map(str::to_string);
+        if let Some(reg) = &t.register {
+            // The registered form of the result: without the internal keys.
+            let mut registered = result;
+            registered.retain(|k, _| !is_internal(k));
+            self.runner.with_host(&self.host, |s| {
+                s.set_facts.insert(reg.clone(), Value::Object(registered));
+            });
+        }
+        match status {
+            Status::Ok => self.runner.stat(&self.host, |s| s.ok += 1),
+            Status::Changed => {
+                self.runner.stat(&self.host, |s| {
+                    s.ok += 1;
+                    s.changed += 1
+                });
+                self.notify(t);
+            }
+            Status::Skipped => self.runner.stat(&self.host, |s| s.skipped += 1),
+            Status::Failed if ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
+            Status::Failed => {
+                self.runner.stat(&self.host, |s| s.failed += 1);
+                self.runner.with_host(&self.host, |s| s.failed = true);
+                return Err(Flow::Failed);
+            }
+            Status::Unreachable if ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
+            Status::Unreachable => {
+                self.runner.stat(&self.host, |s| s.unreachable += 1);
+                self.runner.with_host(&self.host, |s| s.unreachable = true);
+                return Err(Flow::Unreachable);
+            }
+        }
+        Ok(meta)
+    }
+
+    /// Mark the task's handlers notified on this host.
+    pub(super) fn notify(&self, t: &Task) {
+        if t.notify.is_empty() {
+            return;
+        }
+        self.runner.with_host(&self.host, |s| {
+            for n in &t.notify {
+                s.notified.insert(n.clone());
+            }
+        });
+    }
+}
+
+fn error_result(msg: String) -> Map<String, Value> {
+    let mut r = Map::new();
+    r.insert("failed".into(), Value::Bool(true));
+    r.insert("msg".into(), Value::String(msg));
+    r
+}
+
+pub(super) fn unreachable_result(msg: String) -> Map<String, Value> {
+    let mut r = Map::new();
+    r.insert("changed".into(), Value::Bool(false));
+    r.insert("msg".into(), Value::String(msg));
+    r.insert("unreachable".into(), Value::Bool(true));
+    r
+}
+
+fn all_true(templar: &Templar, conds: &[Cond], ctx: &minijinja::Value) -> Result<bool, LocError> {
+    for c in conds {
+        if !templar.eval_bool(&c.expr, ctx, &c.loc)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn any_true(templar: &Templar, conds: &[Cond], ctx: &minijinja::Value) -> Result<bool, LocError> {
+    for c in conds {
+        if templar.eval_bool(&c.expr, ctx, &c.loc)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A result's key only rigger reads (`_meta`, `_delegated_to`…): not registered.
+fn is_internal(key: &str) -> bool {
+    key.starts_with('_')
+}
+
+/// The registered form of a result: no internal keys.
+fn strip_internal(m: &Map<String, Value>) -> Map<String, Value> {
+    m.iter()
+        .filter(|(k, _)| !is_internal(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+pub(super) fn strip_results(m: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = m.clone();
+    out.remove("results");
+    out
+}
+
+/// Mark a `no_log` task's result (every one: loop items, their aggregate, and
+/// failures before the module ran), so that every consumer (renderer, check
+/// report) can tell it must not show it.
+pub(super) fn mark_no_log(m: &mut Map<String, Value>, no_log: bool) {
+    if no_log {
+        m.insert("_ansible_no_log".into(), Value::Bool(true));
+    }
+}
+
+/// What `no_log` shows.
+pub(super) fn censor(m: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    out.insert("_ansible_no_log".into(), Value::Bool(true));
+    out.insert(
+        "changed".into(),
+        m.get("changed").cloned().unwrap_or(Value::Bool(false)),
+    );
+    if m.get("failed").and_then(Value::as_bool).unwrap_or(false) {
+        out.insert("failed".into(), Value::Bool(true));
+    }
+    out
+}

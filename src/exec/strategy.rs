@@ -1,0 +1,212 @@
+//! The strategy: one walker per host of a batch ([`super::walker`]), and
+//! the coordinator that decides which host runs which task when. Walkers do
+//! not run a task on their own: they announce it with the task's *key* (its
+//! position in document order) and wait for a [`Go`]. `linear` lets the
+//! hosts that are at the smallest key run it together and waits for them
+//! (lockstep, output grouped by task, as Ansible does); `free` lets every
+//! host run at once. `run_once`, `any_errors_fatal` and
+//! `max_fail_percentage` are decisions of the coordinator too.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::context::{Go, PlayCtx, PlayHost, Waiting, WalkerMsg};
+use super::runner::{Runner, INTERRUPTED};
+use super::walker::Walker;
+use crate::output::Event;
+use crate::playbook::Strategy;
+
+/// strategy free + run_once, per task key: (host running it, hosts waiting
+/// for its result), or `None` once done.
+type OnceStates = HashMap<Vec<u32>, Option<(String, Vec<oneshot::Sender<Go>>)>>;
+
+impl Runner {
+    /// Walk every host of a batch through the play, coordinated.
+    pub(super) async fn run_batch(self: &Arc<Self>, pctx: Arc<PlayCtx>) {
+        let (tx, rx) = mpsc::channel::<WalkerMsg>(pctx.batch.len() * 2 + 8);
+        let mut handles = Vec::new();
+        for host in &pctx.batch {
+            let w = Walker {
+                play_host: PlayHost {
+                    runner: self.clone(),
+                    pctx: pctx.clone(),
+                    host: host.clone(),
+                },
+                tx: tx.clone(),
+            };
+            handles.push(tokio::spawn(async move { w.run().await }));
+        }
+        drop(tx);
+        self.coordinate(&pctx, rx).await;
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+
+    /// The strategy: decides which host runs which task when.
+    async fn coordinate(&self, pctx: &PlayCtx, mut rx: mpsc::Receiver<WalkerMsg>) {
+        let mut active: HashSet<String> = pctx.batch.iter().cloned().collect();
+        let mut pending: BTreeMap<String, Waiting> = BTreeMap::new();
+        let free = pctx.play.strategy == Strategy::Free;
+        let mut last_header: Option<(Vec<u32>, String)> = None;
+        let mut aborted = false;
+        let order: HashMap<&str, usize> = pctx.batch.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
+        // strategy free + run_once: per task key, the host running it and the
+        // hosts waiting for its result (`None` once it is done).
+        let mut once: OnceStates = HashMap::new();
+        let release_once = |once: &mut OnceStates, host: &str| {
+            for state in once.values_mut() {
+                if state.as_ref().is_some_and(|(leader, _)| leader == host) {
+                    if let Some((_, waiters)) = state.take() {
+                        for w in waiters {
+                            let _ = w.send(Go::Follow);
+                        }
+                    }
+                }
+            }
+        };
+        loop {
+            // Wait until every active host is waiting (linear), or for any message (free).
+            while !active.is_empty() && (pending.len() < active.len() || free && pending.is_empty()) {
+                match rx.recv().await {
+                    Some(WalkerMsg::Ready { host, waiting }) => {
+                        if free {
+                            release_once(&mut once, &host);
+                        }
+                        if aborted || INTERRUPTED.load(Ordering::SeqCst) {
+                            let _ = waiting.reply.send(Go::Abort);
+                            continue;
+                        }
+                        pending.insert(host, waiting);
+                        if free {
+                            break;
+                        }
+                    }
+                    Some(WalkerMsg::Finished { host }) => {
+                        if free {
+                            release_once(&mut once, &host);
+                        }
+                        active.remove(&host);
+                        pending.remove(&host);
+                    }
+                    None => return,
+                }
+            }
+            if active.is_empty() {
+                return;
+            }
+            if pending.is_empty() {
+                continue;
+            }
+            // Check failure thresholds once the previous step is complete.
+            if !free && !aborted {
+                let failed = {
+                    let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+                    pctx.batch
+                        .iter()
+                        .filter(|h| states.get(*h).is_some_and(|s| s.failed || s.unreachable))
+                        .count()
+                };
+                if let Some(pct) = pctx.play.max_fail_percentage {
+                    if failed as f64 * 100.0 / pctx.batch.len() as f64 > pct {
+                        aborted = true;
+                    }
+                }
+                if pctx.play.any_errors_fatal && failed > 0 {
+                    aborted = true;
+                }
+                if self.stop_playbook.load(Ordering::SeqCst) {
+                    aborted = true;
+                }
+                if aborted {
+                    self.stop_playbook.store(true, Ordering::SeqCst);
+                    self.out.emit(&Event::Warning {
+                        message: "NO MORE HOSTS LEFT: the play was aborted".into(),
+                    });
+                }
+            }
+            if aborted || INTERRUPTED.load(Ordering::SeqCst) {
+                for (_, waiting) in std::mem::take(&mut pending) {
+                    let _ = waiting.reply.send(Go::Abort);
+                }
+                continue;
+            }
+            let min_key = pending.values().map(|w| w.key.clone()).min().unwrap_or_default();
+            let mut chosen: Vec<String> = pending
+                .iter()
+                .filter(|(_, w)| w.key == min_key)
+                .map(|(h, _)| h.clone())
+                .collect();
+            chosen.sort_by_key(|h| order.get(h.as_str()).copied().unwrap_or(usize::MAX));
+            let (title, loc, handler, run_once) = {
+                let w = &pending[&chosen[0]];
+                (w.title.clone(), w.loc.clone(), w.handler, w.run_once)
+            };
+            if last_header.as_ref().is_none_or(|(k, t)| *k != min_key || *t != title) {
+                self.out.emit(&Event::TaskStart {
+                    task: title.clone(),
+                    location: loc,
+                    handler,
+                });
+                last_header = Some((min_key.clone(), title));
+            }
+            if run_once && !free {
+                let leader = chosen.remove(0);
+                if let Some(waiting) = pending.remove(&leader) {
+                    let _ = waiting.reply.send(Go::Run);
+                }
+                // Wait for the leader to come back, then release the followers.
+                loop {
+                    match rx.recv().await {
+                        Some(WalkerMsg::Ready { host, waiting }) => {
+                            let back = host == leader;
+                            pending.insert(host, waiting);
+                            if back {
+                                break;
+                            }
+                        }
+                        Some(WalkerMsg::Finished { host }) => {
+                            let back = host == leader;
+                            active.remove(&host);
+                            pending.remove(&host);
+                            if back {
+                                break;
+                            }
+                        }
+                        None => return,
+                    }
+                }
+                for h in chosen {
+                    if let Some(waiting) = pending.remove(&h) {
+                        let _ = waiting.reply.send(Go::Follow);
+                    }
+                }
+            } else if run_once {
+                // strategy free: the first host to get here runs it, later ones follow.
+                for h in chosen {
+                    if let Some(Waiting { reply, .. }) = pending.remove(&h) {
+                        match once.get_mut(&min_key) {
+                            None => {
+                                once.insert(min_key.clone(), Some((h.clone(), Vec::new())));
+                                let _ = reply.send(Go::Run);
+                            }
+                            Some(Some((_, waiters))) => waiters.push(reply),
+                            Some(None) => {
+                                let _ = reply.send(Go::Follow);
+                            }
+                        }
+                    }
+                }
+            } else {
+                for h in chosen {
+                    if let Some(waiting) = pending.remove(&h) {
+                        let _ = waiting.reply.send(Go::Run);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,864 @@
+//! Task execution: a task on one host, item by item (loops), each item's
+//! steps in order: its conditions, the module and its rendered arguments,
+//! check and diff mode, delegation, the connection and become, the
+//! module's run (fork slot, reconnection, trace, timeout), and `until`
+//! with its retries. Shaping each outcome is [`super::results`]'s job.
+//! Also check mode's prefetch of the file state a run of tasks will query.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::conn_pool::{connection_vars, var_str};
+use super::context::{resolve_bool, tags_match, PlayHost, Scope, TaskResult};
+use super::results::{censor, mark_no_log, strip_results};
+use super::runner::INTERRUPTED;
+use super::vars::Vars;
+use crate::connection::{Become, BecomeMethod, Connection};
+use crate::error::LocError;
+use crate::modules::args::truthy;
+use crate::modules::{self, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome};
+use crate::output::{Event, Status};
+use crate::playbook::{CheckModeKw, Common, LoopSpec, Task, TaskNode};
+use crate::template::{omit, Templar};
+use crate::yaml::Loc;
+
+/// A task's keywords on its results: hidden (`no_log`), and which failures
+/// are ignored.
+#[derive(Clone, Copy)]
+struct ResultHandling {
+    no_log: bool,
+    ignore_errors: bool,
+    ignore_unreachable: bool,
+}
+
+impl ResultHandling {
+    fn ignores(&self, status: Status) -> bool {
+        status == Status::Failed && self.ignore_errors || status == Status::Unreachable && self.ignore_unreachable
+    }
+}
+
+/// A module run ready to go: the module, its rendered arguments, and where
+/// and how it runs.
+struct Invocation {
+    module: &'static Arc<dyn modules::Module>,
+    doc: &'static ModuleDoc,
+    args: Map<String, Value>,
+    env: Vec<(String, String)>,
+    check: bool,
+    diff: bool,
+    /// The task runs outside check mode during a check: the prefetched file
+    /// state is dropped before and after it.
+    forget_prefetch: bool,
+    target: Target,
+    search_paths: Vec<PathBuf>,
+    retries: Retries,
+}
+
+/// The connection a module runs on.
+struct Target {
+    /// `delegate_to`, rendered.
+    delegate: Option<String>,
+    /// The inventory host whose connection it is (this host or the delegate).
+    conn_host: String,
+    /// Only the connection and become variables of that host.
+    conn_vars: Arc<Map<String, Value>>,
+    become_: Option<Become>,
+    conn: Arc<dyn Connection>,
+}
+
+/// How often an `until` task runs again, and how many seconds apart.
+#[derive(Clone, Copy)]
+struct Retries {
+    retries: u64,
+    delay: u64,
+}
+
+impl PlayHost {
+    /// Run a task on this host: loop, conditions, module, retries.
+    pub(super) async fn run_task(&self, t: &Task, scopes: &[Scope]) -> TaskResult {
+        let vars = self.vars(scopes, Some(t));
+        self.runner.out.secrets().add_from_vars(vars.map());
+        let handling = ResultHandling {
+            no_log: resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false),
+            ignore_errors: resolve_bool(scopes, &t.common, |c| c.ignore_errors).unwrap_or(false),
+            ignore_unreachable: resolve_bool(scopes, &t.common, |c| c.ignore_unreachable)
+                .unwrap_or(self.pctx.play.ignore_unreachable),
+        };
+        let no_log = handling.no_log;
+        let Some(spec) = &t.loop_ else {
+            let mut r = self.run_item(t, scopes, vars, no_log).await;
+            mark_no_log(&mut r.result, no_log);
+            r.ignored = handling.ignores(r.status);
+            let shown = if no_log { censor(&r.result) } else { r.result.clone() };
+            let delegated = r
+                .result
+                .get("_delegated_to")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            self.report_delegated(&t.display_name(), r.status, r.ignored, None, delegated, shown);
+            return r;
+        };
+        self.run_loop(t, scopes, spec, vars, handling).await
+    }
+
+    /// Run a looped task: each item in turn, reported as it ends, then the
+    /// aggregate of all items (`results`).
+    async fn run_loop(
+        &self,
+        t: &Task,
+        scopes: &[Scope],
+        spec: &LoopSpec,
+        vars: Vars,
+        handling: ResultHandling,
+    ) -> TaskResult {
+        let ResultHandling {
+            no_log, ignore_errors, ..
+        } = handling;
+        let title = t.display_name();
+        let label_of = |item: &Value, vars: &Vars| -> Value {
+            match &t.loop_control.label {
+                Some(l) => {
+                    let c = self.ctx(vars);
+                    self.runner
+                        .templar
+                        .render_str(l, &c, &t.loc)
+                        .unwrap_or_else(|_| item.clone())
+                }
+                None => item.clone(),
+            }
+        };
+        // Only a loop needs the context here (run_item builds its own): a
+        // task without one converts its variables once, not twice.
+        let ctx = self.ctx(&vars);
+        let items = match self.loop_items(spec, &ctx) {
+            Ok(i) => i,
+            Err(e) => {
+                let mut r = Map::new();
+                r.insert("msg".into(), Value::String(e.to_string()));
+                r.insert("failed".into(), Value::Bool(true));
+                self.report(&title, Status::Failed, ignore_errors, None, r.clone());
+                return TaskResult {
+                    status: Status::Failed,
+                    result: r,
+                    ignored: ignore_errors,
+                };
+            }
+        };
+        drop(ctx);
+        let loop_var = t.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
+        let mut results = Vec::new();
+        let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
+        let n = items.len();
+        for (idx, item) in items.into_iter().enumerate() {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                break;
+            }
+            let mut layer = Map::new();
+            layer.insert(loop_var.clone(), item.clone());
+            if let Some(iv) = &t.loop_control.index_var {
+                layer.insert(iv.clone(), Value::from(idx));
+            }
+            if t.loop_control.extended {
+                layer.insert(
+                    "ansible_loop".into(),
+                    serde_json::json!({"index": idx + 1, "index0": idx, "first": idx == 0, "last": idx + 1 == n, "length": n,
+                        "revindex": n - idx, "revindex0": n - idx - 1}),
+                );
+            }
+            let ivars = self.with_data(&vars, layer);
+            // no_log hides the item too (Ansible shows `item=None`).
+            let label = if no_log { Value::Null } else { label_of(&item, &ivars) };
+            let mut r = self.run_item(t, scopes, ivars, no_log).await;
+            mark_no_log(&mut r.result, no_log);
+            r.result.insert(loop_var.clone(), item.clone());
+            r.result
+                .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+            let shown = if no_log { censor(&r.result) } else { r.result.clone() };
+            let delegated = r
+                .result
+                .get("_delegated_to")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            self.report_delegated(&title, r.status, false, Some(label), delegated, shown);
+            match r.status {
+                Status::Changed => any_changed = true,
+                Status::Failed => any_failed = true,
+                Status::Unreachable => unreachable = true,
+                _ => {}
+            }
+            if r.status != Status::Skipped {
+                all_skipped = false;
+            }
+            results.push(Value::Object(r.result));
+            if unreachable {
+                break;
+            }
+            if let Some(p) = t.loop_control.pause {
+                tokio::time::sleep(Duration::from_secs_f64(p)).await;
+            }
+        }
+        let mut agg = Map::new();
+        agg.insert("changed".into(), Value::Bool(any_changed));
+        agg.insert(
+            "msg".into(),
+            Value::String(if any_failed {
+                "One or more items failed".into()
+            } else {
+                "All items completed".into()
+            }),
+        );
+        agg.insert("results".into(), Value::Array(results));
+        agg.insert("skipped".into(), Value::Bool(all_skipped && n > 0 || n == 0));
+        mark_no_log(&mut agg, no_log);
+        let status = if unreachable {
+            Status::Unreachable
+        } else if any_failed {
+            agg.insert("failed".into(), Value::Bool(true));
+            Status::Failed
+        } else if n == 0 || all_skipped {
+            Status::Skipped
+        } else if any_changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        };
+        let ignored = handling.ignores(status);
+        if status == Status::Failed || status == Status::Unreachable || n == 0 {
+            // The summary line for a failed loop, as Ansible prints it.
+            let shown = if no_log { censor(&agg) } else { strip_results(&agg) };
+            if n == 0 {
+                self.report(&title, Status::Skipped, false, None, shown);
+            } else {
+                self.report(&title, status, ignored, None, shown);
+            }
+        }
+        TaskResult {
+            status,
+            result: agg,
+            ignored,
+        }
+    }
+    /// One module run (one loop item): when, args, become, delegate, retries.
+    /// `vars` is taken, and dropped once the template context and the
+    /// connection variables are made from it: it is not held on every host
+    /// at once while the modules run.
+    async fn run_item(&self, t: &Task, scopes: &[Scope], vars: Vars, no_log: bool) -> TaskResult {
+        let ctx = self.ctx(&vars);
+        match self.prepare(t, scopes, vars, &ctx).await {
+            Ok(inv) => self.run_with_retries(t, &inv, &ctx, no_log).await,
+            Err(ended) => ended,
+        }
+    }
+
+    /// Everything before the module runs, in this order: conditions, the
+    /// module and its arguments, environment, check and diff mode,
+    /// delegation, connection and become, search paths, retries. `Err` is
+    /// the item's result when it ends before the module runs.
+    async fn prepare(
+        &self,
+        t: &Task,
+        scopes: &[Scope],
+        vars: Vars,
+        ctx: &minijinja::Value,
+    ) -> Result<Invocation, TaskResult> {
+        self.check_when(t, scopes, ctx)?;
+        let Some(module) = modules::registry::lookup(&t.action) else {
+            return Err(TaskResult::failed(format!("unknown module `{}`", t.action)));
+        };
+        let doc = module.doc();
+        let args = match render_args(&self.runner.templar, doc, t.args.to_json(), ctx, &t.loc) {
+            Ok(Value::Object(m)) => strip_omit(m),
+            Ok(_) => return Err(TaskResult::failed("module arguments must be a mapping".into())),
+            Err(e) => return Err(TaskResult::failed(e.to_string())),
+        };
+        let env = self
+            .environment(scopes, t, ctx)
+            .map_err(|e| TaskResult::failed(e.to_string()))?;
+        let (check, diff) = self.modes(t, scopes);
+        // A task outside check mode during a check may change what the
+        // prefetched state of every host says.
+        let forget_prefetch = self.runner.opts.check && !check;
+        if forget_prefetch {
+            self.runner.pool.forget_prefetched();
+        }
+        let delegate = self.delegate_to(t, scopes, ctx)?;
+        let target = self.connect(t, scopes, doc, delegate, vars).await?;
+        Ok(Invocation {
+            module,
+            doc,
+            args,
+            env,
+            check,
+            diff,
+            forget_prefetch,
+            target,
+            search_paths: self.search_paths(t, scopes),
+            retries: self.retries(t, ctx),
+        })
+    }
+
+    /// Conditions from enclosing blocks/roles/includes, then the task's own.
+    /// `Err` with the skipped result at the first that does not hold (or
+    /// the failure of one that cannot be evaluated).
+    fn check_when(&self, t: &Task, scopes: &[Scope], ctx: &minijinja::Value) -> Result<(), TaskResult> {
+        for c in scopes
+            .iter()
+            .flat_map(|s| s.common.when.iter())
+            .chain(t.common.when.iter())
+        {
+            match self.runner.templar.eval_bool(&c.expr, ctx, &c.loc) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut r = Map::new();
+                    r.insert("changed".into(), Value::Bool(false));
+                    r.insert(
+                        "skip_reason".into(),
+                        Value::String("Conditional result was False".into()),
+                    );
+                    r.insert("false_condition".into(), Value::String(c.expr.clone()));
+                    r.insert("skipped".into(), Value::Bool(true));
+                    return Err(TaskResult {
+                        status: Status::Skipped,
+                        result: r,
+                        ignored: false,
+                    });
+                }
+                Err(e) => {
+                    return Err(TaskResult::failed(format!(
+                        "The conditional check '{}' failed: {}",
+                        c.expr, e
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Check mode and diff mode of a task: its own keyword, else the
+    /// innermost scope's, else the run's.
+    fn modes(&self, t: &Task, scopes: &[Scope]) -> (bool, bool) {
+        let check = match t
+            .common
+            .check_mode
+            .as_ref()
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.check_mode.as_ref()))
+        {
+            Some(CheckModeKw::Bool(b)) => *b,
+            None => self.runner.opts.check,
+        };
+        let diff = t
+            .common
+            .diff
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.diff))
+            .unwrap_or(self.runner.opts.diff);
+        (check, diff)
+    }
+
+    /// The host named by `delegate_to`, rendered.
+    fn delegate_to(&self, t: &Task, scopes: &[Scope], ctx: &minijinja::Value) -> Result<Option<String>, TaskResult> {
+        match t
+            .common
+            .delegate_to
+            .as_ref()
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.delegate_to.as_ref()))
+        {
+            Some(d) => match self.runner.templar.render_str(d, ctx, &t.loc) {
+                Ok(Value::String(s)) => Ok(Some(s)),
+                Ok(other) => Ok(Some(other.to_string())),
+                Err(e) => Err(TaskResult::failed(e.to_string())),
+            },
+            None => Ok(None),
+        }
+    }
+
+    /// Where the module runs and as whom: with `delegate_to`, on another
+    /// host's connection with this host's variables; a controller-only
+    /// module on the controller. `Err` with the unreachable result when the
+    /// host cannot be connected to.
+    async fn connect(
+        &self,
+        t: &Task,
+        scopes: &[Scope],
+        doc: &ModuleDoc,
+        delegate: Option<String>,
+        vars: Vars,
+    ) -> Result<Target, TaskResult> {
+        // Only the connection and become variables: held for the whole task
+        // (and by the reconnect closure) on every host at once, so the rest
+        // (facts, play host lists, `groups`) is not copied for it.
+        let (conn_host, conn_vars) = match &delegate {
+            Some(d) if *d != self.host => {
+                let dv = self.runner.hostvars_of(d).unwrap_or_default();
+                self.runner.out.secrets().add_from_vars(&dv);
+                (d.clone(), Arc::new(connection_vars(&dv)))
+            }
+            _ => (self.host.clone(), Arc::new(connection_vars(vars.map()))),
+        };
+        drop(vars);
+        let become_ = self.become_for(scopes, Some(&t.common), &conn_vars);
+        let conn: Arc<dyn Connection> = if doc.controller_only {
+            Arc::new(crate::connection::local::LocalConnection::new("localhost"))
+        } else {
+            match self.runner.pool.get(&conn_host, &conn_vars).await {
+                Ok(c) => c,
+                Err(e) => return Err(TaskResult::unreachable(e.to_string())),
+            }
+        };
+        Ok(Target {
+            delegate,
+            conn_host,
+            conn_vars,
+            become_,
+            conn,
+        })
+    }
+
+    /// Directories searched for a task's relative paths: its role's, its
+    /// file's, the play's.
+    fn search_paths(&self, t: &Task, scopes: &[Scope]) -> Vec<PathBuf> {
+        let mut p = Vec::new();
+        if let Some(r) = t
+            .role
+            .as_ref()
+            .or_else(|| scopes.iter().rev().find_map(|s| s.role.as_ref()))
+        {
+            p.push(r.path.clone());
+        }
+        p.push(t.dir.clone());
+        p.push(self.pctx.play.dir.clone());
+        p
+    }
+
+    /// `retries` and `delay` (seconds) of a task.
+    fn retries(&self, t: &Task, ctx: &minijinja::Value) -> Retries {
+        let retries = match &t.retries {
+            Some(v) => value_u64(v, ctx, &self.runner.templar, &t.loc).unwrap_or(3),
+            None if t.until.is_some() => 3,
+            None => 0,
+        };
+        let delay = match &t.delay {
+            Some(v) => value_u64(v, ctx, &self.runner.templar, &t.loc).unwrap_or(5),
+            None => 5,
+        };
+        Retries { retries, delay }
+    }
+
+    /// Run the module, shape its outcome ([`super::results`]), and run it
+    /// again while `until` does not hold and retries are left.
+    async fn run_with_retries(&self, t: &Task, inv: &Invocation, ctx: &minijinja::Value, no_log: bool) -> TaskResult {
+        let doc = inv.doc;
+        let Retries { retries, delay } = inv.retries;
+        let mut attempt = 0u64;
+        loop {
+            attempt += 1;
+            let outcome = self.invoke(t, inv, ctx, no_log).await;
+            if inv.forget_prefetch {
+                self.runner.pool.forget_prefetched();
+            }
+            self.forget_stale_users(inv, &outcome).await;
+            let mut tr = match outcome {
+                Ok(o) => self.outcome_to_result(o, t, doc.name == "debug", inv.diff),
+                Err(ModuleError::Conn(e)) if e.is_unreachable() => {
+                    self.runner.pool.reset(&inv.target.conn_host);
+                    return TaskResult::unreachable(e.to_string());
+                }
+                Err(e) => TaskResult::failed(e.to_string()),
+            };
+            if let Some(d) = &inv.target.delegate {
+                tr.result.insert("_delegated_to".into(), Value::String(d.clone()));
+            }
+            if no_log {
+                tr.result.insert("_ansible_no_log".into(), Value::Bool(true));
+            }
+            // changed_when / failed_when see the result under the register name.
+            if !t.changed_when.is_empty() || !t.failed_when.is_empty() || t.until.is_some() {
+                let c2 = self.result_context(t, &tr.result, ctx);
+                if let Err(e) = self.apply_conditions(t, &mut tr, &c2) {
+                    return TaskResult::failed(e.to_string());
+                }
+                if let Some(u) = &t.until {
+                    match self.runner.templar.eval_bool(&u.expr, &c2, &u.loc) {
+                        Ok(true) => {
+                            tr.result.insert("attempts".into(), Value::from(attempt));
+                            return tr;
+                        }
+                        Ok(false) if attempt <= retries && !INTERRUPTED.load(Ordering::SeqCst) => {
+                            self.runner.out.emit(&Event::Warning {
+                                message: format!(
+                                    "{}: retrying {} ({} retries left)",
+                                    self.host,
+                                    t.display_name(),
+                                    retries + 1 - attempt
+                                ),
+                            });
+                            tokio::time::sleep(Duration::from_secs(delay)).await;
+                            continue;
+                        }
+                        Ok(false) => {
+                            tr.result.insert("attempts".into(), Value::from(attempt));
+                            tr.result.insert("failed".into(), Value::Bool(true));
+                            tr.result
+                                .entry("msg")
+                                .or_insert(Value::String("Retries exhausted".into()));
+                            tr.status = Status::Failed;
+                            return tr;
+                        }
+                        Err(e) => return TaskResult::failed(e.to_string()),
+                    }
+                }
+            }
+            return tr;
+        }
+    }
+
+    /// One run of the module: in a fork slot (unless it runs on the
+    /// controller), able to reconnect, its commands traced, within the
+    /// task's timeout.
+    async fn invoke(
+        &self,
+        t: &Task,
+        inv: &Invocation,
+        ctx: &minijinja::Value,
+        no_log: bool,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let Invocation {
+            module,
+            doc,
+            args,
+            env,
+            check,
+            diff,
+            target,
+            search_paths,
+            ..
+        } = inv;
+        let Target {
+            conn_host,
+            conn_vars,
+            become_,
+            conn,
+            ..
+        } = target;
+        let mctx = ModuleCtx {
+            conn: &**conn,
+            host: &self.host,
+            check_mode: *check,
+            diff_mode: *diff,
+            become_: become_.as_ref(),
+            env,
+            templar: &self.runner.templar,
+            vars: ctx,
+            search_paths,
+            loc: &t.loc,
+            max_output: self.runner.opts.max_output,
+        };
+        let _permit = if doc.controller_only {
+            None
+        } else {
+            self.runner.forks.acquire().await.ok()
+        };
+        // The file modules need the login user's umask and ids for
+        // what they create: learnt without `id` where the transport
+        // can (once per connection; see Connection::login_user).
+        if become_.is_none() && module.creates_files() {
+            let key = modules::host::remote_file::whoami_memo_key(None);
+            if let Some(m) = conn.memo().filter(|m| m.get(&key).is_none()) {
+                if let Some(who) = conn.login_user().await {
+                    m.set(&key, who);
+                }
+            }
+        }
+        let reconnect: modules::Reconnect = {
+            let (runner, host, vars) = (self.runner.clone(), conn_host.clone(), conn_vars.clone());
+            Arc::new(move || {
+                let (runner, host, vars) = (runner.clone(), host.clone(), vars.clone());
+                Box::pin(async move {
+                    runner.pool.reset(&host);
+                    runner.pool.get(&host, &vars).await
+                })
+            })
+        };
+        // The RIGGER_DEBUG_ROUNDTRIPS trace of this module's commands:
+        // hidden for no_log, the run's secrets masked otherwise.
+        let trace = crate::connection::TraceScope {
+            no_log,
+            redact: {
+                let out = self.runner.out.clone();
+                Arc::new(move |s: &str| out.secrets().redact_str(s).into_owned())
+            },
+        };
+        let fut = crate::connection::TRACE_SCOPE.scope(
+            trace,
+            modules::RECONNECT.scope(reconnect, execute(module.as_ref(), &mctx, args.clone())),
+        );
+        match self.runner.opts.task_timeout {
+            Some(d) => match tokio::time::timeout(d, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(ModuleError::Failed(format!(
+                    "the task timed out after {}s",
+                    d.as_secs()
+                ))),
+            },
+            None => fut.await,
+        }
+    }
+
+    /// After a task that may have changed the remote users or groups
+    /// ([`modules::Module::may_change_users`]), what the connection remembers of them is
+    /// dropped.
+    async fn forget_stale_users(&self, inv: &Invocation, outcome: &Result<ModuleOutcome, ModuleError>) {
+        let conn = &inv.target.conn;
+        if outcome
+            .as_ref()
+            .map_or(true, |o| (o.changed || o.failed) && inv.module.may_change_users(&o.ret))
+        {
+            if let Some(m) = conn.memo() {
+                let login_user = m.get(&modules::host::remote_file::whoami_memo_key(None));
+                m.clear();
+                // The login user's ids and umask are those of this
+                // connection's processes, which no task changes; only
+                // the names of the ids may have changed: kept when the
+                // host's name service still gives the same (over SFTP,
+                // no program started), asked again otherwise.
+                if let Some(who) = login_user {
+                    if modules::host::remote_file::names_still_match(conn.as_ref(), &who).await {
+                        m.set(&modules::host::remote_file::whoami_memo_key(None), who);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Become settings for a task (or the play's, without one): keywords,
+    /// then the command line, then `ansible_become*` variables.
+    pub(super) fn become_for(
+        &self,
+        scopes: &[Scope],
+        task: Option<&Common>,
+        vars: &Map<String, Value>,
+    ) -> Option<Become> {
+        let opts = &self.runner.opts;
+        let pick = |f: &dyn Fn(&Common) -> Option<String>| -> Option<String> {
+            task.and_then(f)
+                .or_else(|| scopes.iter().rev().find_map(|s| f(&s.common)))
+        };
+        let on = task
+            .and_then(|c| c.become_)
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.become_))
+            .or(opts.become_)
+            .or_else(|| vars.get("ansible_become").map(truthy))
+            .unwrap_or(false);
+        if !on {
+            return None;
+        }
+        let user = pick(&|c: &Common| c.become_user.clone())
+            .or_else(|| opts.become_user.clone())
+            .or_else(|| var_str(vars, "ansible_become_user"))
+            .unwrap_or_else(|| "root".into());
+        let method = pick(&|c: &Common| c.become_method.clone())
+            .or_else(|| opts.become_method.clone())
+            .or_else(|| var_str(vars, "ansible_become_method"))
+            .unwrap_or_else(|| "sudo".into());
+        let password = var_str(vars, "ansible_become_password")
+            .or_else(|| var_str(vars, "ansible_become_pass"))
+            .or_else(|| opts.become_password.clone());
+        Some(Become {
+            method: method.parse().unwrap_or(BecomeMethod::Sudo),
+            user,
+            password,
+        })
+    }
+
+    /// The `environment:` of the scopes and the task, rendered; inner names win.
+    fn environment(
+        &self,
+        scopes: &[Scope],
+        task: &Task,
+        ctx: &minijinja::Value,
+    ) -> Result<Vec<(String, String)>, LocError> {
+        let mut env: Vec<(String, String)> = Vec::new();
+        for e in scopes
+            .iter()
+            .flat_map(|s| s.common.environment.iter())
+            .chain(task.common.environment.iter())
+        {
+            let v = self.runner.templar.render_value(e, ctx, &task.loc)?;
+            let Value::Object(m) = v else {
+                return Err(LocError::new(
+                    task.loc.clone(),
+                    "environment must be a mapping of names to values",
+                ));
+            };
+            for (k, v) in m {
+                let s = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                env.retain(|(ek, _)| *ek != k);
+                env.push((k, s));
+            }
+        }
+        Ok(env)
+    }
+
+    /// Check mode: learn the file state the next tasks of `nodes` will query
+    /// on this host in one command ([`modules::host::prefetch`]); returns how
+    /// many nodes the window covered. Nothing changes on a host in check
+    /// mode, so the answers hold until a task runs outside check mode (which
+    /// drops them, see `run_item`). Arguments that cannot be rendered yet
+    /// (they use a later `register`), use lookups (which may have effects),
+    /// or name another host are left out: those tasks query for themselves.
+    pub(super) async fn prefetch(&self, nodes: &[TaskNode], scopes: &[Scope]) -> usize {
+        const WINDOW: usize = 32;
+        let window = &nodes[..nodes.len().min(WINDOW)];
+        let vars = self.vars(scopes, None);
+        let ctx = self.ctx(&vars);
+        let delegated_scope = scopes.iter().any(|s| s.common.delegate_to.is_some());
+        let mut needs: Vec<modules::PathQuery> = Vec::new();
+        for node in window {
+            let TaskNode::Task(t) = node else { continue };
+            if delegated_scope
+                || t.loop_.is_some()
+                || t.common.delegate_to.is_some()
+                || matches!(t.common.check_mode, Some(CheckModeKw::Bool(false)))
+                // Its paths would show in the batch's RIGGER_DEBUG_ROUNDTRIPS
+                // trace: a no_log task queries for itself, hidden.
+                || resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false)
+                || !tags_match(&self.runner.opts, scopes, &t.common.tags)
+            {
+                continue;
+            }
+            let raw = t.args.to_json();
+            let text = raw.to_string();
+            if text.contains("lookup") || text.contains("query(") || text.contains("q(") {
+                continue;
+            }
+            let Ok(Value::Object(args)) = self.runner.templar.render_value(&raw, &ctx, &t.loc) else {
+                continue;
+            };
+            let Some(module) = modules::registry::lookup(&t.action) else {
+                continue;
+            };
+            for n in module.query_hints(&strip_omit(args)) {
+                if !needs.contains(&n) {
+                    needs.push(n);
+                }
+            }
+        }
+        drop(ctx);
+        // One path: the task's own query costs the same.
+        if needs.len() < 2 {
+            return window.len();
+        }
+        let conn_vars = connection_vars(vars.map());
+        let Ok(conn) = self.runner.pool.get(&self.host, &conn_vars).await else {
+            return window.len();
+        };
+        let Some(memo) = conn.memo() else {
+            return window.len();
+        };
+        let become_ = self.become_for(scopes, None, &conn_vars);
+        let req = crate::connection::ExecRequest {
+            // The login user too, which every file task needs.
+            cmd: format!(
+                "{}{}",
+                modules::host::remote_file::whoami_snippet(),
+                modules::host::prefetch::batch_script(&needs)
+            ),
+            become_: become_.clone(),
+            subshell_ok: true,
+            ..Default::default()
+        };
+        let _permit = self.runner.forks.acquire().await.ok();
+        if let Ok(out) = crate::connection::exec(&*conn, &req).await {
+            modules::host::prefetch::store(memo, become_.as_ref().map(|b| b.user.as_str()), &needs, &out.stdout);
+            let head = &out.stdout[..out.stdout.len().min(4096)];
+            modules::host::remote_file::remember_whoami_in(memo, become_.as_ref(), &String::from_utf8_lossy(head));
+        }
+        window.len()
+    }
+}
+
+fn value_u64(v: &Value, ctx: &minijinja::Value, templar: &Templar, loc: &Loc) -> Option<u64> {
+    match templar.render_value(v, ctx, loc).ok()? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Renders a task's arguments, except the options the module evaluates as
+/// expressions itself ([`modules::OptKind::Expr`]): a value rendered into
+/// those could come from a host and would be evaluated as code.
+fn render_args(
+    templar: &Templar,
+    doc: &modules::ModuleDoc,
+    raw: Value,
+    ctx: &minijinja::Value,
+    loc: &Loc,
+) -> Result<Value, LocError> {
+    let Value::Object(mut m) = raw else {
+        return templar.render_value(&raw, ctx, loc);
+    };
+    let mut exprs = Map::new();
+    for o in doc.options.iter().filter(|o| o.kind == modules::OptKind::Expr) {
+        for name in std::iter::once(o.name).chain(o.aliases.iter().copied()) {
+            if let Some(v) = m.remove(name) {
+                exprs.insert(name.to_string(), v);
+            }
+        }
+    }
+    match templar.render_value(&Value::Object(m), ctx, loc)? {
+        Value::Object(mut rendered) => {
+            rendered.extend(exprs);
+            Ok(Value::Object(rendered))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Remove arguments whose value is `{{ omit }}`.
+fn strip_omit(m: Map<String, Value>) -> Map<String, Value> {
+    m.into_iter().filter(|(_, v)| v.as_str() != Some(omit())).collect()
+}
+
+/// Query, then apply unless in check mode: the one place where check mode
+/// decides whether a module changes a host ([`modules::Plan`]).
+pub(crate) async fn execute(
+    module: &dyn modules::Module,
+    ctx: &modules::ModuleCtx<'_>,
+    args: Map<String, Value>,
+) -> Result<ModuleOutcome, ModuleError> {
+    match module.query(ctx, args).await? {
+        modules::Plan::Done(outcome) => Ok(outcome),
+        modules::Plan::Change(planned, _) if ctx.check_mode => Ok(planned),
+        modules::Plan::Change(planned, change) => change.apply(ctx, planned).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_user_changing_tasks_forget_the_remote_user() {
+        let ret = |k: &str, v: &str| {
+            let mut m = Map::new();
+            m.insert(k.into(), Value::String(v.into()));
+            m
+        };
+        let may_change_users = |module: &str, result: &Map<String, Value>| {
+            modules::registry::lookup(module).unwrap().may_change_users(result)
+        };
+        assert!(!may_change_users("copy", &ret("dest", "/srv/app/app.conf")));
+        assert!(!may_change_users("file", &ret("path", "/srv/app")));
+        assert!(may_change_users("lineinfile", &ret("path", "/etc/group")));
+        assert!(may_change_users("template", &ret("dest", "/etc/nsswitch.conf")));
+        assert!(may_change_users("user", &ret("name", "deploy")));
+        assert!(may_change_users("command", &Map::new()));
+    }
+}

@@ -1,0 +1,308 @@
+//! A host's variables for a task, in Ansible's precedence order (role
+//! defaults, inventory, facts, play, role and block vars, `include_vars`,
+//! `set_fact`/registered results, include parameters, extra vars, magic
+//! variables), and the template context made of them: the play's magic
+//! host lists and `hostvars` (other hosts' variables, computed on access)
+//! over the variables. How layers merge and render is [`super::vars`].
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::context::{mj, PlayHost, PlayMagic, Scope};
+use super::runner::Runner;
+use super::vars::{Vars, VarsBuilder};
+use crate::playbook::{RoleCtx, Task};
+use crate::template::{omit, Templar};
+
+impl Runner {
+    /// Variables of a host visible to other hosts through `hostvars`.
+    pub(super) fn hostvars_of(&self, host: &str) -> Option<Map<String, Value>> {
+        let inv = self.inv();
+        if !inv.hosts.contains_key(host) {
+            return None;
+        }
+        let mut b = VarsBuilder::new();
+        b.source_owned(inv.host_vars(host));
+        b.data_owned(inv.host_runtime_vars(host));
+        let group_names = inv.group_names(host);
+        drop(inv);
+        self.with_host(host, |s| {
+            add_facts(&mut b, &s.facts, &s.module_facts);
+            b.source(&s.include_vars);
+            b.data(&s.set_facts);
+        });
+        b.data_one("inventory_hostname".into(), Value::String(host.to_string()));
+        b.data_one(
+            "inventory_hostname_short".into(),
+            Value::String(host.split('.').next().unwrap_or(host).to_string()),
+        );
+        b.data_one(
+            "group_names".into(),
+            Value::Array(group_names.into_iter().map(Value::String).collect()),
+        );
+        b.source(&self.opts.extra_vars);
+        // Rendered in the host's own variables and `groups`, without
+        // `hostvars` (which could lead back here) or the play's host lists.
+        let overlay = || minijinja::context! { groups => mj(&self.inv().groups_map()) };
+        Some(b.resolve(&self.templar, overlay).into_map())
+    }
+}
+
+impl PlayHost {
+    /// Variables for a task on this host, in Ansible's precedence order.
+    /// Source layers (playbook, roles, inventory, files, `-e`) hold
+    /// templates; data layers (facts, registered and `set_fact` values,
+    /// rendered include parameters) are never rendered (see [`super::vars`]).
+    pub(super) fn vars(&self, scopes: &[Scope], task: Option<&Task>) -> Vars {
+        let r = &self.runner;
+        let mut m = VarsBuilder::new();
+        let mut seen_roles: Vec<*const RoleCtx> = Vec::new();
+        let roles: Vec<&Arc<RoleCtx>> = scopes
+            .iter()
+            .filter_map(|s| s.role.as_ref())
+            .chain(task.and_then(|t| t.role.as_ref()))
+            .filter(|role| {
+                let p = Arc::as_ptr(role);
+                if seen_roles.contains(&p) {
+                    false
+                } else {
+                    seen_roles.push(p);
+                    true
+                }
+            })
+            .collect();
+        for role in &roles {
+            m.source(&role.defaults);
+        }
+        let inv = r.inv();
+        m.source_owned(inv.host_vars(&self.host));
+        m.data_owned(inv.host_runtime_vars(&self.host));
+        let group_names = inv.group_names(&self.host);
+        drop(inv);
+        r.with_host(&self.host, |s| add_facts(&mut m, &s.facts, &s.module_facts));
+        m.source(&self.pctx.vars);
+        for role in &roles {
+            m.source(&role.vars);
+        }
+        for s in scopes {
+            m.source(&s.common.vars);
+        }
+        if let Some(t) = task {
+            m.source(&t.common.vars);
+        }
+        r.with_host(&self.host, |s| {
+            m.source(&s.include_vars);
+            m.data(&s.set_facts);
+        });
+        for role in &roles {
+            m.source(&role.params);
+        }
+        for s in scopes {
+            m.source(&s.params);
+            m.data(&s.rendered_params);
+        }
+        m.source(&r.opts.extra_vars);
+        // Magic variables.
+        let host = Value::String(self.host.clone());
+        m.data_one("inventory_hostname".into(), host.clone());
+        m.data_one(
+            "inventory_hostname_short".into(),
+            Value::String(self.host.split('.').next().unwrap_or(&self.host).to_string()),
+        );
+        m.data_one(
+            "group_names".into(),
+            Value::Array(group_names.into_iter().map(Value::String).collect()),
+        );
+        m.data_one("ansible_play_name".into(), Value::String(self.pctx.play.name.clone()));
+        m.data_one("playbook_dir".into(), Value::String(abs(&self.pctx.play.dir)));
+        m.data_one("ansible_check_mode".into(), Value::Bool(r.opts.check));
+        m.data_one("ansible_diff_mode".into(), Value::Bool(r.opts.diff));
+        m.data_one(
+            "ansible_run_tags".into(),
+            Value::Array(r.opts.tags.iter().cloned().map(Value::String).collect()),
+        );
+        m.data_one(
+            "ansible_skip_tags".into(),
+            Value::Array(r.opts.skip_tags.iter().cloned().map(Value::String).collect()),
+        );
+        m.data_one("omit".into(), Value::String(omit().to_string()));
+        if let Some(role) = roles.last() {
+            m.data_one("role_path".into(), Value::String(abs(&role.path)));
+            m.data_one("role_name".into(), Value::String(role.name.clone()));
+        }
+        let mut paths: Vec<PathBuf> = Vec::new();
+        if let Some(role) = roles.last() {
+            paths.push(role.path.clone());
+        }
+        if let Some(t) = task {
+            paths.push(t.dir.clone());
+        }
+        paths.push(self.pctx.play.dir.clone());
+        m.data_one(
+            Templar::search_paths_var().into(),
+            crate::template::search_paths(&paths),
+        );
+        m.resolve(&r.templar, || self.overlay())
+    }
+
+    /// What wins over variables in a template context: the play's magic
+    /// variables and `hostvars`.
+    pub(super) fn overlay(&self) -> minijinja::Value {
+        let hv = minijinja::Value::from_object(HostVarsObj {
+            runner: Arc::downgrade(&self.runner),
+        });
+        minijinja::value::merge_maps([self.magic(), minijinja::context! { hostvars => hv }])
+    }
+
+    /// `vars` with a data layer (loop item, include parameters) over them.
+    pub(super) fn with_data(&self, vars: &Vars, layer: Map<String, Value>) -> Vars {
+        vars.with_data(layer, &self.runner.templar, || self.overlay())
+    }
+
+    /// The play-wide magic variables (see [`PlayMagic`]), from the cache
+    /// unless the inventory changed or another host dropped out.
+    pub(super) fn magic(&self) -> minijinja::Value {
+        let r = &self.runner;
+        let generation = r.inv_generation.load(Ordering::SeqCst);
+        let dropped: Vec<String> = {
+            let states = r.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            self.pctx
+                .all_hosts
+                .iter()
+                .filter(|h| states.get(*h).is_some_and(|s| s.failed || s.unreachable))
+                .cloned()
+                .collect()
+        };
+        let mut cache = self.pctx.magic.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cache.as_ref() {
+            if c.inv_generation == generation && c.dropped == dropped {
+                return c.value.clone();
+            }
+        }
+        let names = |hosts: &mut dyn Iterator<Item = &String>| -> minijinja::Value {
+            hosts.map(|h| minijinja::Value::from(h.as_str())).collect()
+        };
+        // Failed and unreachable hosts are not active: they leave every
+        // list but `ansible_play_hosts_all`. `play_hosts` is Ansible's old
+        // name of `ansible_play_batch` (the serial batch), not of the play's.
+        let active = names(&mut self.pctx.all_hosts.iter().filter(|h| !dropped.contains(*h)));
+        let batch = names(&mut self.pctx.batch.iter().filter(|h| !dropped.contains(*h)));
+        let value = minijinja::context! {
+            groups => mj(&r.inv().groups_map()),
+            ansible_play_hosts_all => names(&mut self.pctx.all_hosts.iter()),
+            ansible_play_hosts => active,
+            play_hosts => batch.clone(),
+            ansible_play_batch => batch,
+        };
+        *cache = Some(PlayMagic {
+            inv_generation: generation,
+            dropped,
+            value: value.clone(),
+        });
+        value
+    }
+
+    /// The template context: variables plus lazily computed `hostvars`.
+    pub(super) fn ctx(&self, vars: &Vars) -> minijinja::Value {
+        self.over_vars(vars.context())
+    }
+
+    /// `base` (variables) under the play's magic variables and `hostvars`.
+    pub(super) fn over_vars(&self, base: minijinja::Value) -> minijinja::Value {
+        // The last map wins: hostvars, then the magic lists, then variables.
+        minijinja::value::merge_maps([base, self.overlay()])
+    }
+}
+
+/// Facts as variables, all data: gathered facts as `ansible_facts` and each
+/// as `ansible_NAME`; facts that modules returned under their own names
+/// (and in `ansible_facts`).
+fn add_facts(b: &mut VarsBuilder, facts: &Map<String, Value>, module_facts: &Map<String, Value>) {
+    if facts.is_empty() && module_facts.is_empty() {
+        return;
+    }
+    let mut all = facts.clone();
+    all.extend(module_facts.iter().map(|(k, v)| (k.clone(), v.clone())));
+    b.data_one("ansible_facts".into(), Value::Object(all));
+    for (k, v) in facts {
+        b.data_one(format!("ansible_{k}"), v.clone());
+    }
+    b.data(module_facts);
+}
+
+/// Ansible's `clean_facts`: facts a module returns cannot set connection or
+/// become variables, nor the engine's magic variables.
+pub(super) fn clean_facts(facts: &Map<String, Value>) -> Map<String, Value> {
+    const MAGIC: &[&str] = &[
+        "inventory_hostname",
+        "inventory_hostname_short",
+        "inventory_dir",
+        "inventory_file",
+        "group_names",
+        "groups",
+        "hostvars",
+        "vars",
+        "omit",
+        "playbook_dir",
+        "play_hosts",
+        "role_name",
+        "role_path",
+        "environment",
+    ];
+    facts
+        .iter()
+        .filter(|(k, _)| {
+            !super::conn_pool::is_connection_var(k)
+                && !k.ends_with("_interpreter")
+                && !k.starts_with("ansible_play")
+                && !k.starts_with("ansible_check_mode")
+                && !k.starts_with("ansible_diff_mode")
+                && !MAGIC.contains(&k.as_str())
+                && !k.starts_with(crate::template::SEARCH_PATHS_VAR)
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The `hostvars` magic variable: other hosts' variables, computed on access.
+#[derive(Debug)]
+struct HostVarsObj {
+    runner: std::sync::Weak<Runner>,
+}
+
+impl minijinja::value::Object for HostVarsObj {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let runner = self.runner.upgrade()?;
+        let host = key.as_str()?;
+        runner.hostvars_of(host).map(|m| mj(&m))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        let Some(runner) = self.runner.upgrade() else {
+            return minijinja::value::Enumerator::Empty;
+        };
+        let names: Vec<minijinja::Value> = runner
+            .inv()
+            .hosts
+            .keys()
+            .map(|h| minijinja::Value::from(h.as_str()))
+            .collect();
+        minijinja::value::Enumerator::Values(names)
+    }
+}
+
+impl std::fmt::Display for HostVarsObj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hostvars>")
+    }
+}
+
+fn abs(p: &std::path::Path) -> String {
+    std::fs::canonicalize(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
+}

@@ -1,0 +1,474 @@
+//! The walker: one host's way through a play's task tree. Fact gathering,
+//! then each section's blocks (rescue, always), includes (`include_tasks`,
+//! `include_role`, loaded when reached) and tasks in document order, each
+//! after the strategy's go ([`super::strategy`]); notified handlers at each
+//! flush; `meta` actions. Running a task is [`super::task`]'s job.
+
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::context::{resolve_bool, tags_match, Flow, Go, PlayHost, Scope, TaskResult, Waiting, WalkerMsg};
+use super::results::unreachable_result;
+use crate::connection::ConnError;
+use crate::output::Status;
+use crate::playbook::{Block, Common, Include, IncludeKind, Task, TaskNode};
+use crate::yaml::Loc;
+
+/// Walks one host through a play: the host in the play, and its line to
+/// the strategy.
+pub(super) struct Walker {
+    pub(super) play_host: PlayHost,
+    pub(super) tx: mpsc::Sender<WalkerMsg>,
+}
+
+impl Deref for Walker {
+    type Target = PlayHost;
+
+    fn deref(&self) -> &PlayHost {
+        &self.play_host
+    }
+}
+
+impl Walker {
+    /// Gather facts, then walk every section of the play and flush its handlers.
+    pub(super) async fn run(self) {
+        let play = self.pctx.play.clone();
+        // Play vars are in `pctx.vars` (below vars_files and role vars); the
+        // root scope carries only the play's keywords.
+        let mut play_common = play.common.clone();
+        play_common.vars = Map::new();
+        let root = Scope {
+            common: play_common,
+            role: None,
+            params: Map::new(),
+            rendered_params: Map::new(),
+        };
+        let scopes = vec![root];
+        let mut flow = Flow::Continue;
+        if play.gather_facts {
+            flow = self.gather_facts(&scopes).await;
+        }
+        let mut failed_flow = None;
+        for (s, section) in play.sections.iter().enumerate() {
+            if flow != Flow::Continue {
+                break;
+            }
+            flow = self.walk(section, vec![1 + s as u32], &scopes).await;
+            if flow == Flow::Failed {
+                failed_flow = Some(flow);
+            }
+            let force = play.force_handlers || self.runner.opts.force_handlers;
+            if flow == Flow::Continue || (flow == Flow::Failed && force) {
+                let hf = self.flush_handlers(vec![1 + s as u32, u32::MAX], &scopes).await;
+                if flow == Flow::Continue {
+                    flow = hf;
+                }
+            }
+        }
+        let _ = failed_flow;
+        let _ = self
+            .tx
+            .send(WalkerMsg::Finished {
+                host: self.host.clone(),
+            })
+            .await;
+    }
+
+    /// Ask the coordinator for permission to run the task at `key`.
+    async fn ready(&self, key: &[u32], title: &str, loc: &Loc, handler: bool, run_once: bool) -> Go {
+        let (reply, rx) = oneshot::channel();
+        let msg = WalkerMsg::Ready {
+            host: self.host.clone(),
+            waiting: Waiting {
+                key: key.to_vec(),
+                title: title.to_string(),
+                loc: loc.to_string(),
+                handler,
+                run_once,
+                reply,
+            },
+        };
+        if self.tx.send(msg).await.is_err() {
+            return Go::Abort;
+        }
+        rx.await.unwrap_or(Go::Abort)
+    }
+
+    async fn gather_facts(&self, scopes: &[Scope]) -> Flow {
+        let loc = self.pctx.play.loc.clone();
+        if let Go::Abort = self.ready(&[0], "Gathering Facts", &loc, false, false).await {
+            return Flow::Abort;
+        }
+        let vars = self.vars(scopes, None);
+        // A play-level `when` (from import_playbook) applies to fact gathering too.
+        let ctx = self.ctx(&vars);
+        for c in scopes.iter().flat_map(|s| s.common.when.iter()) {
+            match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut r = Map::new();
+                    r.insert("changed".into(), Value::Bool(false));
+                    r.insert("false_condition".into(), Value::String(c.expr.clone()));
+                    self.report("Gathering Facts", Status::Skipped, false, None, r);
+                    self.runner.stat(&self.host, |s| s.skipped += 1);
+                    return Flow::Continue;
+                }
+                Err(e) => return self.fail_without_task(&c.loc, &e.to_string()),
+            }
+        }
+        let conn = match self.runner.pool.get(&self.host, vars.map()).await {
+            Ok(c) => c,
+            Err(e) => return self.unreachable("Gathering Facts", e),
+        };
+        let become_ = self.become_for(scopes, None, vars.map());
+        let subset = self.pctx.play.gather_subset.clone();
+        let _permit = self.runner.forks.acquire().await;
+        match super::facts::gather(&*conn, &subset, become_.as_ref()).await {
+            Ok(facts) => {
+                self.runner.with_host(&self.host, |s| s.facts = facts);
+                self.report("Gathering Facts", Status::Ok, false, None, Map::new());
+                self.runner.stat(&self.host, |s| s.ok += 1);
+                Flow::Continue
+            }
+            Err(e) if e.is_unreachable() => self.unreachable("Gathering Facts", e),
+            Err(e) => {
+                let mut r = Map::new();
+                r.insert("msg".into(), Value::String(format!("fact gathering failed: {e}")));
+                let at = self.pctx.play.loc.to_string();
+                self.runner
+                    .record(&self.host, "Gathering Facts", at, Status::Failed, false, &r);
+                self.report("Gathering Facts", Status::Failed, false, None, r);
+                self.runner.stat(&self.host, |s| s.failed += 1);
+                self.runner.with_host(&self.host, |s| s.failed = true);
+                Flow::Failed
+            }
+        }
+    }
+
+    /// The host cannot be reached (outside a task: fact gathering).
+    fn unreachable(&self, task: &str, e: ConnError) -> Flow {
+        let r = unreachable_result(e.to_string());
+        let at = self.pctx.play.loc.to_string();
+        self.runner.record(&self.host, task, at, Status::Unreachable, false, &r);
+        self.report(task, Status::Unreachable, false, None, r);
+        self.runner.stat(&self.host, |s| s.unreachable += 1);
+        self.runner.with_host(&self.host, |s| s.unreachable = true);
+        Flow::Unreachable
+    }
+
+    fn walk<'a>(&'a self, nodes: &'a [TaskNode], prefix: Vec<u32>, scopes: &'a [Scope]) -> BoxFuture<'a, Flow> {
+        Box::pin(async move {
+            let mut prefetched_to = 0;
+            for (i, node) in nodes.iter().enumerate() {
+                if self.runner.opts.check && i >= prefetched_to && matches!(node, TaskNode::Task(_)) {
+                    prefetched_to = i + self.prefetch(&nodes[i..], scopes).await;
+                }
+                let mut key = prefix.clone();
+                key.push(i as u32);
+                let flow = match node {
+                    TaskNode::Task(t) => self.task_node(t, key, scopes).await,
+                    TaskNode::Block(b) => self.block(b, key, scopes).await,
+                    TaskNode::Include(inc) => self.include(inc, key, scopes).await,
+                };
+                if flow != Flow::Continue {
+                    return flow;
+                }
+            }
+            Flow::Continue
+        })
+    }
+
+    async fn block(&self, b: &Arc<Block>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
+        let mut inner: Vec<Scope> = scopes.to_vec();
+        inner.push(Scope {
+            common: b.common.clone(),
+            role: b.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())),
+            params: Map::new(),
+            rendered_params: Map::new(),
+        });
+        let mut k = key.clone();
+        k.push(0);
+        let mut flow = self.walk(&b.block, k, &inner).await;
+        if flow == Flow::Failed && !b.rescue.is_empty() {
+            // As Ansible: a rescued failure counts as `rescued`, not `failed`.
+            self.runner.stat(&self.host, |s| {
+                s.rescued += 1;
+                s.failed = s.failed.saturating_sub(1);
+            });
+            self.runner.with_host(&self.host, |s| s.failed = false);
+            let mut k = key.clone();
+            k.push(1);
+            flow = self.walk(&b.rescue, k, &inner).await;
+        }
+        if !b.always.is_empty() && matches!(flow, Flow::Continue | Flow::Failed) {
+            let failed_before = flow == Flow::Failed;
+            // `always` runs even for a failed host.
+            self.runner.with_host(&self.host, |s| s.failed = false);
+            let mut k = key.clone();
+            k.push(2);
+            let af = self.walk(&b.always, k, &inner).await;
+            if af != Flow::Continue {
+                flow = af;
+            } else if failed_before {
+                self.runner.with_host(&self.host, |s| s.failed = true);
+            }
+        }
+        flow
+    }
+
+    async fn include(&self, inc: &Arc<Include>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
+        let mut inner: Vec<Scope> = scopes.to_vec();
+        // `vars:` on an include are include params (above set_fact), as in Ansible.
+        let mut common = inc.common.clone();
+        let include_params = std::mem::take(&mut common.vars);
+        inner.push(Scope {
+            common,
+            role: inc.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())),
+            params: include_params.clone(),
+            rendered_params: Map::new(),
+        });
+        let base_vars = self.vars(&inner, None);
+        // Conditions on an include apply to the include itself.
+        let ctx = self.ctx(&base_vars);
+        for c in &inc.common.when {
+            match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
+                Ok(true) => {}
+                Ok(false) => return Flow::Continue,
+                Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
+            }
+        }
+        if !tags_match(&self.runner.opts, &inner, &[]) {
+            return Flow::Continue;
+        }
+        let items = match &inc.loop_ {
+            Some(spec) => match self.loop_items(spec, &ctx) {
+                Ok(items) => items.into_iter().map(Some).collect(),
+                Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
+            },
+            None => vec![None],
+        };
+        let loop_var = inc.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
+        for (idx, item) in items.into_iter().enumerate() {
+            // The loop item and the rendered arguments are data.
+            let mut params = Map::new();
+            if let Some(it) = &item {
+                params.insert(loop_var.clone(), it.clone());
+                if let Some(iv) = &inc.loop_control.index_var {
+                    params.insert(iv.clone(), Value::from(idx));
+                }
+            }
+            let pvars = self.with_data(&base_vars, params.clone());
+            let pctx = self.ctx(&pvars);
+            for (k, v) in &inc.args {
+                match self.runner.templar.render_value(v, &pctx, &inc.loc) {
+                    Ok(v) => {
+                        params.insert(k.clone(), v);
+                    }
+                    Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
+                }
+            }
+            let target = match self.runner.templar.render_str(&inc.target, &pctx, &inc.loc) {
+                Ok(Value::String(s)) => s,
+                Ok(other) => other.to_string(),
+                Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
+            };
+            let lctx = crate::playbook::LoadCtx::default();
+            let nodes = match inc.kind {
+                IncludeKind::Tasks => {
+                    let path = match &inc.role {
+                        Some(r) if r.path.join("tasks").join(&target).exists() => r.path.join("tasks").join(&target),
+                        _ => crate::playbook::resolve(&inc.dir, &target),
+                    };
+                    crate::playbook::load_task_file(&path, inc.role.as_ref(), &lctx)
+                        .map(|nodes| (nodes, lctx.take_role_handlers()))
+                }
+                IncludeKind::Role => crate::playbook::load_included_role(
+                    &target,
+                    inc.tasks_from.as_deref(),
+                    &inc.loc,
+                    &self.pctx.play.dir,
+                    &lctx,
+                )
+                .map(|(node, handlers)| (vec![node], handlers)),
+            };
+            let nodes = match nodes {
+                Ok((nodes, handlers)) => {
+                    self.add_handlers(handlers);
+                    Ok(nodes)
+                }
+                Err(e) => Err(e),
+            };
+            let nodes = match nodes {
+                Ok(n) => n,
+                Err(e) => return self.fail_without_task(&inc.loc, &e.render()),
+            };
+            let mut scoped = inner.clone();
+            scoped.push(Scope {
+                common: Common::default(),
+                role: scoped.last().and_then(|s| s.role.clone()),
+                params: include_params.clone(),
+                rendered_params: params,
+            });
+            let mut k = key.clone();
+            k.push(idx as u32);
+            let flow = self.walk(&nodes, k, &scoped).await;
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Make handlers of a role included at run time notifiable in this play.
+    fn add_handlers(&self, handlers: Vec<Arc<Task>>) {
+        if handlers.is_empty() {
+            return;
+        }
+        let mut extra = self.pctx.extra_handlers.lock().unwrap_or_else(|p| p.into_inner());
+        for h in handlers {
+            let known = self
+                .pctx
+                .play
+                .handlers
+                .iter()
+                .chain(extra.iter())
+                .any(|k| k.loc == h.loc);
+            if !known {
+                extra.push(h);
+            }
+        }
+    }
+
+    /// A failure outside a task (a condition, an include that cannot be
+    /// loaded), reported as `include`.
+    fn fail_without_task(&self, loc: &Loc, msg: &str) -> Flow {
+        let mut r = Map::new();
+        r.insert("msg".into(), Value::String(format!("{loc}: {msg}")));
+        self.report("include", Status::Failed, false, None, r);
+        self.runner.stat(&self.host, |s| s.failed += 1);
+        self.runner.with_host(&self.host, |s| s.failed = true);
+        Flow::Failed
+    }
+
+    async fn task_node(&self, t: &Arc<Task>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
+        if !tags_match(&self.runner.opts, scopes, &t.common.tags) {
+            return Flow::Continue;
+        }
+        let title = t.display_name();
+        if self.runner.start_pending.load(Ordering::SeqCst) && !self.runner.with_host(&self.host, |s| s.start_found) {
+            let want = self.runner.opts.start_at_task.as_deref().unwrap_or("");
+            if title == want || t.name.as_deref() == Some(want) {
+                self.runner.with_host(&self.host, |s| s.start_found = true);
+            } else {
+                return Flow::Continue;
+            }
+        }
+        let run_once = resolve_bool(scopes, &t.common, |c| c.run_once).unwrap_or(false);
+        let go = self.ready(&key, &title, &t.loc, false, run_once).await;
+        match go {
+            Go::Abort => Flow::Abort,
+            Go::Follow => {
+                let res = self
+                    .runner
+                    .run_once_results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key)
+                    .cloned();
+                if let (Some(r), Some(reg)) = (res, &t.register) {
+                    self.runner.with_host(&self.host, |s| {
+                        s.set_facts.insert(reg.clone(), Value::Object(r.clone()));
+                    });
+                    if r.get("changed").and_then(Value::as_bool).unwrap_or(false) {
+                        self.notify(t);
+                    }
+                }
+                Flow::Continue
+            }
+            Go::Run => {
+                let tr = self.run_task(t, scopes).await;
+                if run_once {
+                    self.runner
+                        .run_once_results
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key.clone(), tr.result.clone());
+                }
+                self.finish_task(t, &title, tr, scopes, &key).await
+            }
+        }
+    }
+
+    /// Settle a task's result on this host ([`PlayHost::settle`]), then
+    /// act on its `meta` action.
+    async fn finish_task(&self, t: &Task, title: &str, tr: TaskResult, scopes: &[Scope], key: &[u32]) -> Flow {
+        let meta = match self.settle(t, title, tr) {
+            Ok(meta) => meta,
+            Err(flow) => return flow,
+        };
+        if let Some(action) = meta {
+            match action.as_str() {
+                "flush_handlers" => return self.flush_handlers(key.to_vec(), scopes).await,
+                "end_play" => return Flow::EndPlay,
+                "end_host" | "end_batch" => return Flow::EndHost,
+                "clear_facts" => self.runner.with_host(&self.host, |s| {
+                    s.facts.clear();
+                    s.module_facts.clear();
+                }),
+                "clear_host_errors" => self.runner.with_host(&self.host, |s| s.failed = false),
+                _ => {}
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Run notified handlers in definition order; each is a coordinated step.
+    fn flush_handlers<'a>(&'a self, key: Vec<u32>, scopes: &'a [Scope]) -> BoxFuture<'a, Flow> {
+        Box::pin(self.flush_handlers_inner(key, scopes))
+    }
+
+    async fn flush_handlers_inner(&self, key: Vec<u32>, scopes: &[Scope]) -> Flow {
+        let mut handlers = self.pctx.play.handlers.clone();
+        handlers.extend(
+            self.pctx
+                .extra_handlers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        for (i, h) in handlers.iter().enumerate() {
+            let name = h.name.clone().unwrap_or_default();
+            let full = h.display_name();
+            let hit = self.runner.with_host(&self.host, |s| {
+                let names = [name.as_str(), full.as_str()];
+                let hit =
+                    names.iter().any(|n| s.notified.contains(*n)) || h.listen.iter().any(|l| s.notified.contains(l));
+                hit
+            });
+            if !hit {
+                continue;
+            }
+            let mut k = key.clone();
+            k.push(i as u32);
+            let go = self.ready(&k, &full, &h.loc, true, false).await;
+            if let Go::Abort = go {
+                return Flow::Abort;
+            }
+            // A handler runs once per flush even if notified several times.
+            let tr = self.run_task(h, scopes).await;
+            let flow = self.finish_task(h, &full, tr, scopes, &k).await;
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        // Clear only after running, so a handler's own notifications chain.
+        self.runner.with_host(&self.host, |s| s.notified.clear());
+        Flow::Continue
+    }
+}
