@@ -5,11 +5,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::de_opt_string;
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const USES: &[&str] = &[
@@ -47,9 +46,8 @@ systemd hosts). Nothing changes when both already equal `name`.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    name: Option<String>,
-    #[serde(default, rename = "use", deserialize_with = "de_opt_string")]
+    name: String,
+    #[serde(default, rename = "use")]
     use_: Option<String>,
 }
 
@@ -68,14 +66,14 @@ fn valid_name(n: &str) -> bool {
 }
 
 #[async_trait]
-impl Legacy for Hostname {
+impl Module for Hostname {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let name = p.name.clone().unwrap_or_default();
+        let name = p.name;
         if !valid_name(&name) {
             return Err(ModuleError::Args(format!(
                 "hostname: `{name}` is not a valid host name (letters, digits, `-`, dot-separated labels)"
@@ -107,11 +105,11 @@ impl Legacy for Hostname {
             "ansible_fqdn": name,
             "ansible_domain": domain,
         });
-        let mut res = ModuleOutcome::changed(changed)
+        let mut res = ModuleOutcome::ok()
             .with("name", name.clone())
             .with("ansible_facts", facts);
         if !changed {
-            return Ok(res);
+            return Ok(Plan::Done(res));
         }
         if ctx.diff_mode {
             res = res.with_diff(text_diff(
@@ -120,11 +118,21 @@ impl Legacy for Hostname {
                 &format!("hostname = {name}\n"),
             ));
         }
-        if ctx.check_mode {
-            return Ok(res);
-        }
-        let q = sh_quote(&name);
-        let cmd = match strategy.as_str() {
+        Ok(Plan::change(res, SetHostname { name, strategy }))
+    }
+}
+
+/// Set the running and the permanent host name.
+struct SetHostname {
+    name: String,
+    strategy: String,
+}
+
+#[async_trait]
+impl Change for SetHostname {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let q = sh_quote(&self.name);
+        let cmd = match self.strategy.as_str() {
             "systemd" => format!("hostnamectl set-hostname {q}"),
             "redhat" => format!(
                 "printf '%s\\n' {q} > /etc/hostname && hostname {q} && \
@@ -133,7 +141,7 @@ impl Legacy for Hostname {
             _ => format!("printf '%s\\n' {q} > /etc/hostname && hostname {q}"),
         };
         run_checked(ctx, "setting the host name", &cmd).await?;
-        Ok(res)
+        Ok(planned)
     }
 }
 
