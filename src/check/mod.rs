@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::app::{load_inventory, run_options};
 use crate::cli::{CheckAction, CheckArgs, CheckDiffArgs, CheckFormat, CheckHistoryArgs, OutputFormat};
+use crate::config::{load_inventory, run_options};
 use crate::error::AppError;
 use crate::exec::runner::Runner;
 use crate::output::{Format, Renderer, Status};
@@ -130,7 +130,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     let Some(pb_path) = a.playbook.clone() else {
         return Err(AppError::Usage("rigger check needs a PLAYBOOK".into()));
     };
-    crate::app::playbook_exists(&pb_path)?;
+    crate::config::playbook_exists(&pb_path)?;
     let pb_abs = absolute(&pb_path);
     let inventory = inventory_sources(&a);
     let key = check_key(&pb_abs, &inventory, a.target.limit.as_deref());
@@ -177,8 +177,8 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     opts.check = true;
     opts.diff = true;
     opts.keep_task_records = true;
-    opts.tags = crate::app::tag_list("--tags", &a.tags)?;
-    opts.skip_tags = crate::app::tag_list("--skip-tags", &a.skip_tags)?;
+    opts.tags = crate::config::tag_list("--tags", &a.tags)?;
+    opts.skip_tags = crate::config::tag_list("--skip-tags", &a.skip_tags)?;
     let mut inv = load_inventory(&a.target.inventory)?;
     if let Some(dir) = book.path.parent() {
         inv.load_vars_dirs(dir)?;
