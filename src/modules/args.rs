@@ -211,26 +211,9 @@ pub fn exclusive(module: &str, a: (&str, bool), b: (&str, bool)) -> Result<(), s
     Ok(())
 }
 
-/// Ansible's boolean spellings.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" | "1" | "y" | "t" => Some(true),
-        "no" | "false" | "off" | "0" | "n" | "f" | "" => Some(false),
-        _ => None,
-    }
-}
-
-/// Truthiness of a JSON value as Jinja/Ansible sees it.
-pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => parse_bool(s).unwrap_or(!s.is_empty()),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
+// Ansible's boolean spellings and Jinja truthiness belong to the template
+// layer (conditions use them too); modules read them from there.
+pub use crate::template::{parse_bool, truthy};
 
 /// Deserialize a boolean written as `yes`, `"true"`, `1`, ...
 pub fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
