@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::calendar::{now_unix, rfc3339};
 use crate::cli::{CheckAction, CheckArgs, CheckDiffArgs, CheckFormat, CheckHistoryArgs, OutputFormat};
 use crate::config::{load_inventory, run_options};
 use crate::error::AppError;
@@ -45,18 +46,6 @@ pub async fn run(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         Some(CheckAction::Diff(d)) => diff_cmd(d),
         None => check(a, verbosity).await,
     }
-}
-
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// `2024-05-01T03:00:00Z` from Unix seconds (UTC).
-pub fn rfc3339(unix: i64) -> String {
-    format!("{}Z", crate::calendar::utc_datetime(unix))
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -631,13 +620,6 @@ fn diff_cmd(d: &CheckDiffArgs) -> Result<i32, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_714_532_461), "2024-05-01T03:01:01Z");
-    }
 
     #[test]
     fn check_key_depends_on_playbook_inventory_and_limit() {
