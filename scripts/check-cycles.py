@@ -16,7 +16,9 @@ The rule, precisely:
   a `use` declaration (`use crate::..`, `use super::..`, `use self::..`,
   `use child::..`, with `{..}` groups, `as` renames and `*` globs expanded),
   or a path in code (`crate::a::b::f(..)`, `super::x::Y`, `self::m::Z`,
-  `child::f(..)` where `child` is a module declared in the current module).
+  `child::f(..)` where `child` is a module declared in the current module,
+  macro_rules! bodies included), or a path in an attribute's string
+  (`#[serde(deserialize_with = "super::args::de_bool")]`; not `#[doc]`).
 - A path that names a module resolves to that module's file; a path that
   names an item resolves to the file of the deepest module in the path
   (`crate::template::filters::to_json` -> src/template/filters.rs,
@@ -32,9 +34,11 @@ The rule, precisely:
   any other `#[cfg(test)]` item or `use`. Test code may reach anywhere.
 - `$crate::..` inside macro bodies is not an edge (it is resolved where the
   macro is used, and that use already points at the macro's file).
-- Comments, strings and char literals are skipped; paths through a name
-  brought in by another `use` (`use crate::a; a::f()`) count once, through
-  the `use`.
+- A path may start with a module a `use` bound to a name (`use crate::a;`
+  then `a::b::f()` is an edge to a/b.rs, `use super::x as y;` then `y::..`)
+  or one a glob `use m::*` brought in. `use` declarations inside functions
+  count for their whole module.
+- Comments, strings and char literals are skipped.
 
 The check finds the strongly connected components of this graph (Tarjan);
 every component of more than one file is reported with its files, each edge
@@ -47,6 +51,7 @@ Usage:
 """
 
 import os
+import re
 import sys
 import tempfile
 from collections import deque
@@ -115,7 +120,11 @@ def tokenize(src, path="<src>"):
                     j += 1
             i = j
         elif c == '"':
-            i = skip_string(i + 1)
+            start_line = line
+            j = skip_string(i + 1)
+            # kept for paths in attributes: #[serde(deserialize_with = "super::f")]
+            toks.append(("s", src[i + 1 : j - 1], start_line))
+            i = j
         elif c == "'":
             # char literal ('a', '\n', '\u{1F600}') or lifetime/label ('a, 'static)
             if i + 1 < n and src[i + 1] == "\\":
@@ -187,12 +196,13 @@ CLOSE = {")", "]", "}"}
 PATH_ROOTS = ("crate", "super", "self")
 ITEM_QUALIFIERS = {"pub", "unsafe", "async", "extern", "default", "auto"}
 SEMI_ITEMS = {"use", "const", "static", "let", "type"}
+ATTR_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 class FileInfo:
     def __init__(self):
         self.mods = []  # (scope tuple, name, is_test, is_inline)
-        self.refs = []  # (scope tuple, segments list, line, is_use, is_macro)
+        self.refs = []  # (scope tuple, segments list, line, is_use, is_macro, name a use binds)
         self.macros = set()  # #[macro_export] macro_rules! names
 
 
@@ -245,7 +255,8 @@ def _item_end(toks, i):
 
 
 def _parse_use_tree(toks, i, prefix, out):
-    """Parses a use tree at toks[i]; appends full paths to out; returns next index."""
+    """Parses a use tree at toks[i]; appends (full path, bound name or None)
+    to out; returns the next index."""
     segs = list(prefix)
     while True:
         kind, t, _ = toks[i]
@@ -253,7 +264,7 @@ def _parse_use_tree(toks, i, prefix, out):
             i += 1
             continue
         if t == "*":
-            out.append(segs + ["*"])
+            out.append((segs + ["*"], None))
             return i + 1
         if t == "{":
             i += 1
@@ -268,12 +279,14 @@ def _parse_use_tree(toks, i, prefix, out):
             if toks[i][1] == "::":
                 i += 1
                 continue
-            if toks[i][1] == "as":
-                i += 2
             # `self` inside a group names the group's prefix itself
             if segs[-1] == "self" and len(segs) > 1:
                 segs.pop()
-            out.append(segs)
+            name = segs[-1]
+            if toks[i][1] == "as":
+                name = toks[i + 1][1] if toks[i + 1][1] != "_" else None
+                i += 2
+            out.append((segs, name))
             return i
         raise ParseError(f"line {toks[i][2]}: unexpected {t!r} in use")
 
@@ -305,6 +318,11 @@ def parse_file(src, path):
             start = i + 1 if tok(i + 1) == "[" else i + 2
             end = _match_close(toks, start)
             body = [x[1] for x in toks[start + 1 : end]]
+            if not pending_test and body[:1] != ["doc"]:
+                for k in range(start + 1, end):
+                    if toks[k][0] == "s" and ATTR_PATH.match(toks[k][1]):
+                        segs = toks[k][1].split("::")
+                        info.refs.append((scope, segs, toks[k][2], False, False, None))
             if body == ["cfg", "(", "test", ")"]:
                 if tok(i + 1) == "!":
                     return None  # the whole file is test-only
@@ -329,13 +347,7 @@ def parse_file(src, path):
             if pending_macro_export:
                 info.macros.add(tok(i + 2))
             pending_macro_export = False
-            # skip the macro body: `$crate::` and fragments are not paths here
-            j = i + 3
-            if tok(j) in OPEN:
-                end = _match_close(toks, j)
-                i = end + 1
-            else:
-                i = j
+            i += 3  # the body is read as code; `$crate::` is not an edge
             continue
         if kind == "id" and t not in ITEM_QUALIFIERS:
             pending_macro_export = False
@@ -365,8 +377,8 @@ def parse_file(src, path):
                 j = _parse_use_tree(toks, j, [], paths)
             except (ParseError, IndexError) as e:
                 raise ParseError(f"{path}:{line}: cannot read this use: {e}")
-            for p in paths:
-                info.refs.append((scope, p, line, True, False))
+            for p, name in paths:
+                info.refs.append((scope, p, line, True, False, name))
             i = j
             continue
 
@@ -378,7 +390,7 @@ def parse_file(src, path):
                 segs.append(tok(j + 1))
                 j += 2
             is_macro = tok(j) == "!"
-            info.refs.append((scope, segs, line, False, is_macro))
+            info.refs.append((scope, segs, line, False, is_macro, None))
             i = j
             continue
         i += 1
@@ -444,8 +456,9 @@ class Crate:
                 return m
         raise KeyError(rel)
 
-    def resolve(self, modscope, segs, is_macro):
-        """Module path + segments -> target file, or None (external/unknown)."""
+    def resolve_module(self, modscope, segs, names):
+        """The module path that segs names, with the names in scope, or None
+        (an item, or outside the crate)."""
         if not segs:
             return None
         head = segs[0]
@@ -461,21 +474,58 @@ class Crate:
                 rest = rest[1:]
         elif modscope + (head,) in self.file_of:
             cur, rest = modscope, segs
+        elif head in names.get(modscope, {}):
+            cur, rest = names[modscope][head], segs[1:]
         else:
-            return None  # std, an external crate, a type, a local name
+            for g in names.get((modscope, "*"), ()):
+                if g + (head,) in self.file_of:
+                    cur, rest = g, segs
+                    break
+            else:
+                return None  # std, an external crate, a type, a local name
         while rest and cur + (rest[0],) in self.file_of:
             cur, rest = cur + (rest[0],), rest[1:]
+        return cur, rest
+
+    def resolve(self, modscope, segs, is_macro, names):
+        """Module path + segments -> target file, or None (external/unknown)."""
+        found = self.resolve_module(modscope, segs, names)
+        if found is None:
+            return None
+        cur, rest = found
         if cur == () and rest and rest[0] in self.macro_file and (is_macro or len(rest) == 1):
             return self.macro_file[rest[0]]
         return self.file_of.get(cur)
+
+    def names_in_scope(self, modpath, info):
+        """The modules that `use` declarations bind to a name, per scope:
+        {scope: {name: module path}} and {(scope, "*"): [glob-imported modules]}."""
+        names = {}
+        for _ in range(3):  # a use may name what another use binds
+            for scope, segs, _line, is_use, _m, name in info.refs:
+                if not is_use:
+                    continue
+                full = modpath + scope
+                glob = segs[-1] == "*"
+                found = self.resolve_module(full, segs[:-1] if glob else segs, names)
+                if found is None or found[1]:
+                    continue  # not a module
+                if glob:
+                    gl = names.setdefault((full, "*"), [])
+                    if found[0] not in gl:
+                        gl.append(found[0])
+                elif name:
+                    names.setdefault(full, {})[name] = found[0]
+        return names
 
     def edges(self):
         """{(from_file, to_file): [(line, text, is_use)]} for every cross-file edge."""
         out = {}
         for rel, info in self.infos.items():
             modpath = self.module_path_of_file(rel)
-            for scope, segs, line, is_use, is_macro in info.refs:
-                target = self.resolve(modpath + scope, segs, is_macro)
+            names = self.names_in_scope(modpath, info)
+            for scope, segs, line, is_use, is_macro, _name in info.refs:
+                target = self.resolve(modpath + scope, segs, is_macro, names)
                 if target is None or target == rel:
                     continue
                 text = self.lines[rel][line - 1].strip()
@@ -607,9 +657,13 @@ def report(crate, out=sys.stdout):
 
 SELF_TESTS = [
     (
-        "acyclic: mod declarations, cfg(test), comments, strings, macros, $crate",
+        "acyclic: mod declarations, cfg(test), comments, strings, macros, $crate, names bound by use",
         {
-            "lib.rs": "#[macro_use]\nmod out;\npub mod a;\npub mod b;\n",
+            "lib.rs": "#[macro_use]\nmod out;\npub mod a;\npub mod b;\npub mod c;\npub mod d;\n",
+            "c/mod.rs": "pub mod deep;\n",
+            "c/deep.rs": "pub fn f() {}\n",
+            "d/mod.rs": "pub mod deep;\n",
+            "d/deep.rs": "pub fn f() {}\n",
             "out.rs": (
                 "#[macro_export]\nmacro_rules! say { ($e:expr) => { $crate::b::x($e) } }\n"
             ),
@@ -625,6 +679,8 @@ SELF_TESTS = [
             ),
             "a/inner.rs": (
                 "use super::super::b::x;\n"
+                "use crate::c;\nuse crate::d::*;\n"
+                "fn g() { c::deep::f(); deep::f(); }\n"
                 "#[cfg(test)]\nuse crate::a::f;\n"
                 'fn r() -> &\'static str { r#"crate::a::f()"# }\n'
             ),
@@ -634,6 +690,10 @@ SELF_TESTS = [
         {
             ("src/a/mod.rs", "src/b.rs"),
             ("src/a/inner.rs", "src/b.rs"),
+            ("src/a/inner.rs", "src/c/mod.rs"),
+            ("src/a/inner.rs", "src/c/deep.rs"),
+            ("src/a/inner.rs", "src/d/mod.rs"),
+            ("src/a/inner.rs", "src/d/deep.rs"),
             ("src/a/mod.rs", "src/out.rs"),
         },
         0,
@@ -647,9 +707,13 @@ SELF_TESTS = [
             "t/mod.rs": "mod filters;\nmod tests;\npub fn truthy() {}\nfn f() { filters::f(); }\n",
             "t/filters.rs": "pub fn f() { super::tests::g(); }\n",
             "t/tests.rs": "use super::truthy;\npub fn g() {}\n",
-            "w/mod.rs": "pub mod collect;\npub mod store;\n",
+            "w/mod.rs": "pub mod collect;\npub mod q;\npub mod store;\n",
             "w/collect.rs": "pub fn key() {}\npub mod inner { pub fn z() { super::super::store::s(); } }\n",
-            "w/store.rs": "use crate::w::collect::inner::z;\npub fn s() {}\n",
+            "w/store.rs": (
+                "use crate::w::collect::inner::z;\npub fn s() {}\n"
+                '#[derive(serde::Deserialize)]\nstruct P { #[serde(deserialize_with = "super::q::de")] a: u8 }\n'
+            ),
+            "w/q.rs": "pub fn de() {}\n#[doc = \"crate::w::store::s\"]\nfn d() {}\n",
         },
         {
             ("src/app.rs", "src/check.rs"),
@@ -660,6 +724,7 @@ SELF_TESTS = [
             ("src/t/tests.rs", "src/t/mod.rs"),
             ("src/w/collect.rs", "src/w/store.rs"),
             ("src/w/store.rs", "src/w/collect.rs"),
+            ("src/w/store.rs", "src/w/q.rs"),
         },
         1,
     ),
