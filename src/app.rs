@@ -1,15 +1,13 @@
 //! The commands: turn parsed CLI arguments into a run and an exit code.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::cli::{AdhocArgs, Cli, Command, DocArgs, InventoryArgs, OutputFormat, QuickstartArgs, RunArgs, TargetArgs};
-use crate::error::{AppError, LocError};
-use crate::exec::conn_pool::ConnDefaults;
+use crate::cli::{AdhocArgs, Cli, Command, DocArgs, InventoryArgs, OutputFormat, QuickstartArgs, RunArgs};
+use crate::config::{inventory_sources, load_inventory, playbook_exists, run_options, tag_list};
+use crate::error::AppError;
 use crate::exec::runner::{RunOptions, Runner};
 use crate::inventory::Inventory;
 use crate::output::{Format, Renderer};
@@ -30,182 +28,11 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     }
 }
 
-/// Parse `-e` values: `k=v k2=v2`, a YAML/JSON mapping, or `@file`.
-pub fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>, AppError> {
-    let mut out = Map::new();
-    for item in items {
-        let item = item.trim();
-        if let Some(file) = item.strip_prefix('@') {
-            let n = crate::yaml::load_file(Path::new(file))?;
-            match n.to_json() {
-                Value::Object(m) => out.extend(m),
-                Value::Null => {}
-                _ => return Err(LocError::new(n.loc, "extra vars file must be a mapping").into()),
-            }
-        } else if item.starts_with('{') || item.starts_with("---") {
-            let n = crate::yaml::parse_one(item, "<extra vars>")?;
-            match n.to_json() {
-                Value::Object(m) => out.extend(m),
-                _ => return Err(AppError::Usage(format!("-e {item}: expected a mapping"))),
-            }
-        } else {
-            let loc = Loc::synthetic("<extra vars>");
-            for (k, v) in crate::modules::args::parse_kv(item, false, &loc)? {
-                out.insert(k, Value::String(v));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// The inventory sources of a run: the `-i` values, or the default.
-fn inventory_sources(sources: &[String]) -> Vec<String> {
-    if !sources.is_empty() {
-        sources.to_vec()
-    } else if Path::new("/etc/ansible/hosts").exists() {
-        vec!["/etc/ansible/hosts".to_string()]
-    } else {
-        vec!["localhost,".to_string()]
-    }
-}
-
-pub(crate) fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
-    Ok(Inventory::load(&inventory_sources(sources))?)
-}
-
-fn become_password(t: &TargetArgs) -> Result<Option<String>, AppError> {
-    if let Ok(p) = std::env::var("RIGGER_BECOME_PASSWORD") {
-        return Ok(Some(p));
-    }
-    if !t.ask_become_pass {
-        return Ok(None);
-    }
-    if !std::io::stdin().is_terminal() {
-        return Err(AppError::Usage(
-            "-K needs a terminal to ask for the password; set RIGGER_BECOME_PASSWORD or ansible_become_password instead".into(),
-        ));
-    }
-    stderr!("BECOME password: ");
-    let _ = std::process::Command::new("stty").arg("-echo").status();
-    let mut line = String::new();
-    let r = std::io::stdin().read_line(&mut line);
-    let _ = std::process::Command::new("stty").arg("echo").status();
-    stderrln!();
-    r.map_err(|e| AppError::Other(format!("cannot read the password: {e}")))?;
-    Ok(Some(line.trim_end_matches(['\n', '\r']).to_string()))
-}
-
-pub(crate) fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<RunOptions, AppError> {
-    let host_key_checking = match t.host_key_checking.to_ascii_lowercase().as_str() {
-        // ANSIBLE_HOST_KEY_CHECKING=False is the common Ansible spelling.
-        "false" | "no" | "0" => crate::connection::HostKeyChecking::Off,
-        "true" | "yes" | "1" => crate::connection::HostKeyChecking::Strict,
-        other => other.parse().map_err(AppError::Usage)?,
-    };
-    if let Some(m) = &t.become_method {
-        m.parse::<crate::connection::BecomeMethod>().map_err(AppError::Usage)?;
-    }
-    if let Some(c) = &t.connection {
-        if !matches!(c.as_str(), "ssh" | "local" | "smart") {
-            return Err(AppError::Usage(format!(
-                "unsupported connection `{c}` (use ssh or local)"
-            )));
-        }
-    }
-    Ok(RunOptions {
-        max_output: max_output(&t.max_output)?,
-        forks: t.forks.max(1),
-        check: t.check,
-        diff: t.diff,
-        limit: match &t.limit {
-            Some(l) => Some(read_limit(l)?),
-            None => None,
-        },
-        extra_vars: parse_extra_vars(&t.extra_vars)?,
-        task_timeout: (task_timeout > 0).then(|| Duration::from_secs(task_timeout)),
-        become_: t.become_.then_some(true),
-        become_user: t.become_user.clone(),
-        become_method: t.become_method.clone(),
-        become_password: become_password(t)?,
-        verbosity,
-        conn: ConnDefaults {
-            user: t.user.clone(),
-            private_key: t.private_key.clone(),
-            host_key_checking,
-            known_hosts: t.known_hosts.clone(),
-            connect_timeout: Duration::from_secs(t.timeout.max(1)),
-            connection: t.connection.clone(),
-            ..Default::default()
-        },
-        ..Default::default()
-    })
-}
-
-/// `--max-output SIZE` in bytes: a size of at least one byte.
-fn max_output(given: &str) -> Result<usize, AppError> {
-    let n = crate::size::parse_size(given)
-        .map_err(|e| AppError::Usage(format!("--max-output (RIGGER_MAX_OUTPUT): {e}")))?;
-    match usize::try_from(n) {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(AppError::Usage(format!(
-            "--max-output (RIGGER_MAX_OUTPUT): `{given}` is not a size of at least one byte"
-        ))),
-    }
-}
-
-/// `--limit @file` reads one pattern per line.
-fn read_limit(l: &str) -> Result<String, AppError> {
-    match l.strip_prefix('@') {
-        Some(f) => {
-            let text = std::fs::read_to_string(f).map_err(|e| AppError::Usage(format!("--limit @{f}: {e}")))?;
-            Ok(text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(":"))
-        }
-        None => Ok(l.to_string()),
-    }
-}
-
 fn format_of(o: OutputFormat) -> Format {
     match o {
         OutputFormat::Text => Format::Text,
         OutputFormat::Json => Format::Json,
     }
-}
-
-/// The tag names of `--tags a,b` (trimmed): `--tags ''` or `--tags ,` is a
-/// usage error rather than a run in which no task matches.
-pub(crate) fn tag_list(flag: &str, given: &[String]) -> Result<Vec<String>, AppError> {
-    let tags: Vec<String> = given
-        .iter()
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
-        .collect();
-    if tags.is_empty() && !given.is_empty() {
-        return Err(AppError::Usage(format!(
-            "{flag} needs at least one tag name (e.g. {flag} web,db)"
-        )));
-    }
-    Ok(tags)
-}
-
-/// A usage error unless `p` is a playbook file (a directory is named as such).
-pub(crate) fn playbook_exists(p: &Path) -> Result<(), AppError> {
-    if p.is_file() {
-        return Ok(());
-    }
-    Err(AppError::Usage(if p.is_dir() {
-        format!(
-            "the playbook {} is a directory; give the playbook file in it",
-            p.display()
-        )
-    } else {
-        format!("the playbook {} could not be found", p.display())
-    }))
 }
 
 async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
@@ -348,7 +175,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         )));
     }
     let loc = Loc::synthetic("<adhoc>");
-    let module = crate::modules::registry::lookup(&a.module).ok_or_else(|| {
+    let module = crate::modules::lookup(&a.module).ok_or_else(|| {
         let hint = crate::error::did_you_mean(&a.module, crate::modules::registry::registry().all_names())
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();

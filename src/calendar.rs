@@ -28,6 +28,19 @@ pub fn utc_datetime(unix: i64) -> String {
     )
 }
 
+/// The current time in Unix seconds (0 if the clock is before 1970).
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `2024-05-01T03:00:00Z` from Unix seconds (UTC).
+pub fn rfc3339(unix: i64) -> String {
+    format!("{}Z", utc_datetime(unix))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +52,12 @@ mod tests {
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(utc_datetime(1_700_000_000), "2023-11-14T22:13:20");
         assert_eq!(utc_datetime(-1), "1969-12-31T23:59:59");
+    }
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_714_532_461), "2024-05-01T03:01:01Z");
     }
 }

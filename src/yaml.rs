@@ -4,58 +4,13 @@
 //! every later error can point at `file:line:col`. Scalars follow YAML 1.1 as
 //! Ansible (PyYAML) reads them: `yes`/`no`/`on`/`off` are booleans when plain.
 
-use std::fmt;
 use std::sync::Arc;
 
 use saphyr::{AnnotatedMappingOwned, MarkedYamlOwned, ScalarOwned, ScalarStyle, YamlDataOwned, YamlLoader};
 use serde_json::Value;
 
-use crate::error::LocError;
-
-/// A position in a source file. Lines and columns are 1-based.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Loc {
-    pub file: Arc<str>,
-    pub line: u32,
-    pub col: u32,
-}
-
-impl Loc {
-    pub fn new(file: impl Into<Arc<str>>, line: u32, col: u32) -> Self {
-        Loc {
-            file: file.into(),
-            line,
-            col,
-        }
-    }
-    /// A location for values that do not come from a file (CLI, defaults).
-    pub fn synthetic(what: &str) -> Self {
-        Loc {
-            file: Arc::from(what),
-            line: 0,
-            col: 0,
-        }
-    }
-    pub fn is_synthetic(&self) -> bool {
-        self.line == 0
-    }
-}
-
-impl fmt::Display for Loc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}", self.file)
-        } else {
-            write!(f, "{}:{}:{}", self.file, self.line, self.col)
-        }
-    }
-}
-
-impl fmt::Debug for Loc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
+pub use crate::loc::Loc;
+use crate::loc::LocError;
 
 /// A YAML value with its location.
 #[derive(Clone, Debug)]

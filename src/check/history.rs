@@ -294,7 +294,7 @@ impl History {
                         runs: 1,
                         first_run_id: current_run,
                         first_seen_unix: current_started,
-                        first_seen: super::rfc3339(current_started),
+                        first_seen: crate::calendar::rfc3339(current_started),
                     },
                 )
             })
@@ -324,7 +324,7 @@ impl History {
                         s.runs += 1;
                         s.first_run_id = id;
                         s.first_seen_unix = started;
-                        s.first_seen = super::rfc3339(started);
+                        s.first_seen = crate::calendar::rfc3339(started);
                     }
                     true
                 } else {
@@ -395,9 +395,9 @@ impl History {
                 let finished: Option<i64> = r.get(2)?;
                 Ok(RunRow {
                     id: r.get(0)?,
-                    started: super::rfc3339(started),
+                    started: crate::calendar::rfc3339(started),
                     started_unix: started,
-                    finished: finished.map(super::rfc3339),
+                    finished: finished.map(crate::calendar::rfc3339),
                     finished_unix: finished,
                     status: r.get(3)?,
                     exit_code: r.get(4)?,

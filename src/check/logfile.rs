@@ -55,9 +55,14 @@ fn rotate(path: &Path) -> std::io::Result<()> {
 impl LogFile {
     /// One timestamped line.
     pub fn line(&self, msg: &str) {
-        let now = super::now_unix();
+        let now = crate::calendar::now_unix();
         let mut f = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(f, "{} rigger[{}]: {msg}", super::rfc3339(now), std::process::id());
+        let _ = writeln!(
+            f,
+            "{} rigger[{}]: {msg}",
+            crate::calendar::rfc3339(now),
+            std::process::id()
+        );
     }
 }
 

@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::app::{load_inventory, run_options};
+use crate::calendar::{now_unix, rfc3339};
 use crate::cli::{CheckAction, CheckArgs, CheckDiffArgs, CheckFormat, CheckHistoryArgs, OutputFormat};
+use crate::config::{load_inventory, run_options};
 use crate::error::AppError;
 use crate::exec::runner::Runner;
 use crate::output::{Format, Renderer, Status};
@@ -45,18 +46,6 @@ pub async fn run(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         Some(CheckAction::Diff(d)) => diff_cmd(d),
         None => check(a, verbosity).await,
     }
-}
-
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// `2024-05-01T03:00:00Z` from Unix seconds (UTC).
-pub fn rfc3339(unix: i64) -> String {
-    format!("{}Z", crate::calendar::utc_datetime(unix))
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -130,7 +119,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     let Some(pb_path) = a.playbook.clone() else {
         return Err(AppError::Usage("rigger check needs a PLAYBOOK".into()));
     };
-    crate::app::playbook_exists(&pb_path)?;
+    crate::config::playbook_exists(&pb_path)?;
     let pb_abs = absolute(&pb_path);
     let inventory = inventory_sources(&a);
     let key = check_key(&pb_abs, &inventory, a.target.limit.as_deref());
@@ -177,8 +166,8 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     opts.check = true;
     opts.diff = true;
     opts.keep_task_records = true;
-    opts.tags = crate::app::tag_list("--tags", &a.tags)?;
-    opts.skip_tags = crate::app::tag_list("--skip-tags", &a.skip_tags)?;
+    opts.tags = crate::config::tag_list("--tags", &a.tags)?;
+    opts.skip_tags = crate::config::tag_list("--skip-tags", &a.skip_tags)?;
     let mut inv = load_inventory(&a.target.inventory)?;
     if let Some(dir) = book.path.parent() {
         inv.load_vars_dirs(dir)?;
@@ -631,13 +620,6 @@ fn diff_cmd(d: &CheckDiffArgs) -> Result<i32, AppError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_714_532_461), "2024-05-01T03:01:01Z");
-    }
 
     #[test]
     fn check_key_depends_on_playbook_inventory_and_limit() {

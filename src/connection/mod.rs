@@ -6,6 +6,8 @@
 //! in this module on top of that primitive, so the SSH and local transports
 //! behave identically.
 
+mod content;
+mod error;
 pub mod known_hosts;
 pub mod local;
 pub mod output;
@@ -49,57 +51,9 @@ pub fn trace_text(text: &str, limit: usize) -> String {
     shown.chars().take(limit).collect()
 }
 
-pub use output::OutputLimit;
-
-/// Why talking to a host failed. `Unreachable`-class errors are reported apart
-/// from task failures (Ansible's UNREACHABLE).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ConnError {
-    #[error("cannot connect to {addr}: {reason}")]
-    Connect { addr: String, reason: String },
-    #[error("connection to {addr} timed out after {secs}s")]
-    Timeout { addr: String, secs: u64 },
-    #[error("authentication failed for {user}@{addr}: {reason}")]
-    Auth { user: String, addr: String, reason: String },
-    #[error("{0}")]
-    HostKey(String),
-    #[error("cannot load private key {path}: {reason}")]
-    Key { path: String, reason: String },
-    #[error("connection lost: {0}")]
-    Dropped(String),
-    #[error("privilege escalation failed: {0}")]
-    Become(String),
-    #[error("{0}")]
-    Io(String),
-    #[error("command timed out after {0}s")]
-    CommandTimeout(u64),
-    #[error(
-        "the command printed more than {} on {stream} (at least {printed} bytes), the most rigger reads \
-         to parse it; raise the limit with --max-output or RIGGER_MAX_OUTPUT",
-        output::human_size(*limit as u64)
-    )]
-    OutputTooLarge {
-        stream: &'static str,
-        limit: usize,
-        printed: u64,
-    },
-}
-
-impl ConnError {
-    /// True when the host itself could not be used (Ansible's "unreachable"),
-    /// as opposed to a command on it going wrong.
-    pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            ConnError::Connect { .. }
-                | ConnError::Timeout { .. }
-                | ConnError::Auth { .. }
-                | ConnError::HostKey(_)
-                | ConnError::Key { .. }
-                | ConnError::Dropped(_)
-        )
-    }
-}
+pub use content::{temp_tag, ContentSum};
+pub use error::ConnError;
+pub use output::{ExecOutput, OutputLimit};
 
 /// One event from a running remote process.
 #[derive(Debug)]
@@ -379,36 +333,6 @@ impl ExecRequest {
             cmd: cmd.into(),
             ..Default::default()
         }
-    }
-}
-
-/// The collected result of a command.
-#[derive(Debug, Clone, Default)]
-pub struct ExecOutput {
-    pub status: i32,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    /// Bytes of stdout read past the request's [`OutputLimit`] and dropped.
-    pub stdout_dropped: u64,
-    /// Bytes of stderr read past the request's [`OutputLimit`] and dropped.
-    pub stderr_dropped: u64,
-}
-
-impl ExecOutput {
-    /// A successful result with this output and nothing on stderr (an answer
-    /// known without running anything).
-    pub fn ok(stdout: Vec<u8>) -> Self {
-        ExecOutput {
-            status: 0,
-            stdout,
-            ..Default::default()
-        }
-    }
-    pub fn stdout_str(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-    pub fn stderr_str(&self) -> String {
-        String::from_utf8_lossy(&self.stderr).into_owned()
     }
 }
 
@@ -703,86 +627,6 @@ pub struct FileAttrs {
     pub mode: Option<u32>,
     pub owner: Option<String>,
     pub group: Option<String>,
-}
-
-/// What the content of an upload must be when it arrives: the upload
-/// script checks both on the host before it renames anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentSum {
-    pub size: u64,
-    /// SHA-1, lower-case hex (what `sha1sum` prints, GNU and BusyBox alike).
-    pub sha1: String,
-}
-
-impl ContentSum {
-    pub fn of_bytes(data: &[u8]) -> Self {
-        use sha1::{Digest, Sha1};
-        ContentSum {
-            size: data.len() as u64,
-            sha1: hex(&Sha1::digest(data)),
-        }
-    }
-
-    /// The sum of a local file, read once in blocks (blocking: call it
-    /// from `spawn_blocking`).
-    pub fn of_file(path: &Path) -> std::io::Result<Self> {
-        use sha1::{Digest, Sha1};
-        use std::io::Read;
-        let mut f = std::fs::File::open(path)?;
-        let mut hasher = Sha1::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            size += n as u64;
-        }
-        Ok(ContentSum {
-            size,
-            sha1: hex(&hasher.finalize()),
-        })
-    }
-
-    /// [`ContentSum::of_file`] on a blocking thread.
-    pub async fn of_file_async(path: &Path) -> Result<Self, ConnError> {
-        let owned = path.to_path_buf();
-        tokio::task::spawn_blocking(move || ContentSum::of_file(&owned))
-            .await
-            .map_err(|e| ConnError::Io(format!("hashing {} was interrupted: {e}", path.display())))?
-            .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", path.display())))
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-/// The prefix of an upload's temp files: `.rigger-tmp-TAG.` followed by 16
-/// random hex digits, in the destination's directory. The tag is the
-/// destination's file name, so a temp file left by a killed run tells what
-/// it was for, and the next upload to the same destination (and only that
-/// one: the random part has a fixed length) recognises it as its own and
-/// removes it. A name too long to fit in a file name with the prefix is cut
-/// and followed by a hash of the whole name.
-pub fn temp_tag(dest: &str) -> String {
-    let base = dest.rsplit('/').next().unwrap_or(dest);
-    if base.len() <= 200 {
-        return base.to_string();
-    }
-    let mut cut = 100;
-    while !base.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}~{}", &base[..cut], &ContentSum::of_bytes(base.as_bytes()).sha1[..16])
 }
 
 /// The shell variables [`upload_to_d`] takes: the destination `d` and its
@@ -1414,16 +1258,6 @@ mod tests {
         assert_eq!(code, Some(7), "{err}");
         assert!(std::fs::read(&out).unwrap() == data);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "temp files left");
-    }
-
-    #[test]
-    fn temp_tags_name_the_destination_and_fit_a_file_name() {
-        assert_eq!(temp_tag("/etc/app.conf"), "app.conf");
-        assert_eq!(temp_tag("rel"), "rel");
-        let long = format!("/srv/{}", "ä".repeat(150));
-        let tag = temp_tag(&long);
-        assert!(tag.len() < 200 && tag.starts_with('ä') && tag.contains('~'), "{tag}");
-        assert_ne!(tag, temp_tag(&format!("/srv/{}b", "ä".repeat(150))));
     }
 
     #[test]

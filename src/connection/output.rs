@@ -20,7 +20,8 @@
 //!
 //! The limit is `--max-output` / `RIGGER_MAX_OUTPUT` ([`DEFAULT_MAX_OUTPUT`]).
 
-use super::{ConnError, ExecOutput};
+pub use super::error::human_size;
+use super::error::ConnError;
 
 /// What is kept of each of a command's output streams by default: 16 MiB.
 pub const DEFAULT_MAX_OUTPUT: usize = 16 * 1024 * 1024;
@@ -92,22 +93,34 @@ impl OutputLimit {
     }
 }
 
-/// A size for messages: `1048576 bytes (1.0 MiB)`.
-pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} bytes");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = UNITS[0];
-    for u in &UNITS[1..] {
-        if v < 1024.0 {
-            break;
+/// The collected result of a command.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Bytes of stdout read past the request's [`OutputLimit`] and dropped.
+    pub stdout_dropped: u64,
+    /// Bytes of stderr read past the request's [`OutputLimit`] and dropped.
+    pub stderr_dropped: u64,
+}
+
+impl ExecOutput {
+    /// A successful result with this output and nothing on stderr (an answer
+    /// known without running anything).
+    pub fn ok(stdout: Vec<u8>) -> Self {
+        ExecOutput {
+            status: 0,
+            stdout,
+            ..Default::default()
         }
-        v /= 1024.0;
-        unit = u;
     }
-    format!("{n} bytes ({v:.1} {unit})")
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
 }
 
 /// One stream of the persistent shell's output, read until the end of its

@@ -17,7 +17,8 @@ use russh::client;
 use russh::{ChannelMsg, ChannelWriteHalf};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
-use super::ConnError;
+use super::content::temp_tag;
+use super::error::ConnError;
 
 const FXP_INIT: u8 = 1;
 const FXP_VERSION: u8 = 2;
@@ -759,7 +760,7 @@ pub struct PutAttrs {
 /// connection itself is gone (or rigger was killed) it cannot be, and the
 /// next upload to `dest` that writes removes it: over SFTP after its rename
 /// (see [`remove_stale_temps`]), through the shell before it writes (same
-/// naming, [`super::temp_tag`]).
+/// naming, [`temp_tag`]).
 pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs, who: Who) -> Result<(), ConnError> {
     let fail = |what: &str, e: SftpError| ConnError::Io(format!("cannot write {dest}: {what}: {e}"));
     let parent = match dest.rfind('/') {
@@ -772,7 +773,7 @@ pub async fn put(sftp: &Sftp, content: Content<'_>, dest: &str, attrs: PutAttrs,
     let tmp = format!(
         "{}/.rigger-tmp-{}.{:016x}",
         parent.trim_end_matches('/'),
-        super::temp_tag(dest),
+        temp_tag(dest),
         rand::random::<u64>()
     );
     // The file it replaces (links followed, as `[ -e ]`/`chmod --reference`)
@@ -965,7 +966,7 @@ async fn remove_stale_temps(sftp: &Sftp, parent: &str, dest: &str) {
             stale
         }
     };
-    let prefix = format!(".rigger-tmp-{}.", super::temp_tag(dest));
+    let prefix = format!(".rigger-tmp-{}.", temp_tag(dest));
     let (mine, others): (Vec<String>, Vec<String>) = stale.into_iter().partition(|n| {
         n.strip_prefix(&prefix)
             .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::hosts::{expand_range, shell_tokens, split_host_port};
+use super::model::Inventory;
 use super::value::parse_ini_value;
-use super::Inventory;
 use crate::error::{did_you_mean, LocError};
 use crate::yaml::Loc;
 

@@ -4,8 +4,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::model::Inventory;
 use super::value::py_str;
-use super::Inventory;
 use crate::error::{did_you_mean, LocError};
 use crate::yaml::Loc;
 

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use indexmap::IndexSet;
 use regex::Regex;
 
-use super::{Inventory, LOCALHOST_NAMES};
+use super::model::{Inventory, LOCALHOST_NAMES};
 use crate::error::LocError;
 use crate::yaml::Loc;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use indexmap::IndexSet;
 use serde_json::{Map, Value};
 
-use super::Inventory;
+use super::model::Inventory;
 use crate::error::LocError;
 use crate::yaml::Loc;
 

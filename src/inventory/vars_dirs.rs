@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::VarsLayer;
+use super::model::VarsLayer;
 use crate::error::LocError;
 use crate::yaml::{load_file, Loc, NodeKind};
 

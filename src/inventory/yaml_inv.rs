@@ -16,7 +16,7 @@
 use std::path::Path;
 
 use super::hosts::{expand_range, split_host_port};
-use super::Inventory;
+use super::model::Inventory;
 use crate::error::{did_you_mean, LocError};
 use crate::yaml::{load_file, Node, NodeKind};
 

@@ -208,17 +208,9 @@ pub fn exclusive(module: &str, a: (&str, bool), b: (&str, bool)) -> Result<(), s
     Ok(())
 }
 
-/// Truthiness of a JSON value as Jinja/Ansible sees it.
-pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => parse_bool(s).unwrap_or(!s.is_empty()),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
+// Ansible's boolean spellings and Jinja truthiness belong to the template
+// layer (conditions use them too); modules read them from there.
+pub use crate::template::truthy;
 
 /// Deserialize a boolean written as `yes`, `"true"`, `1`, ...
 pub fn de_bool<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {

@@ -4,14 +4,8 @@
 
 use serde_json::Value;
 
-/// Ansible's boolean spellings.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" | "1" | "y" | "t" => Some(true),
-        "no" | "false" | "off" | "0" | "n" | "f" | "" => Some(false),
-        _ => None,
-    }
-}
+/// Ansible's boolean spellings (the template layer's: conditions use them too).
+pub use crate::template::parse_bool;
 
 /// A boolean argument as the modules read it (`yes`, `"true"`, `1`, ...).
 pub fn value_bool(v: &Value) -> Option<bool> {

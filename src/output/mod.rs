@@ -1,76 +1,16 @@
 //! Output: every run produces [`Event`]s; one [`Renderer`] turns them into
 //! Ansible-style text (with an indicatif progress line on a TTY) or JSON lines.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 use serde_json::{Map, Value};
 
+mod event;
 pub mod redact;
+pub use event::{Event, HostStats, Status};
 pub use redact::Secrets;
-
-/// The status of one host for one task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Changed,
-    Failed,
-    Skipped,
-    Unreachable,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    PlaybookStart {
-        playbook: String,
-        check: bool,
-    },
-    PlayStart {
-        play: String,
-        hosts: Vec<String>,
-    },
-    TaskStart {
-        task: String,
-        location: String,
-        handler: bool,
-    },
-    HostResult {
-        host: String,
-        task: String,
-        status: Status,
-        /// Failed but `ignore_errors`.
-        ignored: bool,
-        /// The item of a loop iteration (label).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        item: Option<Value>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        delegated_to: Option<String>,
-        result: Map<String, Value>,
-    },
-    Warning {
-        message: String,
-    },
-    Recap {
-        hosts: BTreeMap<String, HostStats>,
-    },
-}
-
-/// Per-host counters of the recap.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct HostStats {
-    pub ok: u32,
-    pub changed: u32,
-    pub unreachable: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub rescued: u32,
-    pub ignored: u32,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -487,6 +427,8 @@ pub fn render_diff(d: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::RwLock;
 
 use serde_json::{Map, Value};
 
-use super::Event;
+use super::event::Event;
 
 /// What a secret is replaced with.
 pub const MASK: &str = "********";

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::*;
+use super::ast::*;
 use crate::error::{did_you_mean, LocError};
 use crate::modules::args::{decode_escapes, split_args, unquote, validate_args};
 use crate::yaml::{self, Loc, Node, NodeKind};
@@ -1320,5 +1320,15 @@ pub(crate) fn vars_map(n: Option<&Node>) -> Result<Map<String, Value>, LocError>
             Ok(m)
         }
         _ => Err(err(n, format!("vars must be a mapping, not a {}", n.type_name()))),
+    }
+}
+
+/// Resolve a relative path against a base directory.
+pub fn resolve(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use minijinja::value::{DynObject, Kwargs, Object, ObjectRepr};
 use minijinja::{Environment, Error, State, Value};
 
-use super::filters::{op_err, text};
+use super::value::{op_err, text};
 use crate::calendar::civil_from_days;
 
 pub(crate) fn register(env: &mut Environment<'static>) {

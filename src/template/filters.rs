@@ -8,11 +8,13 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use base64::Engine as _;
-use minijinja::value::{Kwargs, Rest, Serde, ValueKind};
+use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::Value as Json;
+
+use super::value::{check_defined, from_json_value, op_err, text, to_json};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", bool_filter);
@@ -104,41 +106,6 @@ fn dict_fn(arg: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
         m.insert(k.to_string(), to_json(&v)?);
     }
     Ok(from_json_value(&Json::Object(m)))
-}
-
-pub(crate) fn op_err(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
-}
-
-/// An error for an undefined input that names where the value came from.
-pub(crate) fn check_defined(v: &Value) -> Result<(), Error> {
-    if v.is_undefined() {
-        // `get_attr` on an undefined value yields minijinja's own error,
-        // which carries the expression that produced the value.
-        return Err(v
-            .get_attr("__rigger__")
-            .err()
-            .unwrap_or_else(|| Error::from(ErrorKind::UndefinedError)));
-    }
-    Ok(())
-}
-
-pub(crate) fn to_json(v: &Value) -> Result<Json, Error> {
-    check_defined(v)?;
-    serde_json::to_value(v).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
-}
-
-pub(crate) fn from_json_value(j: &Json) -> Value {
-    Value::from(Serde(j))
-}
-
-/// A value as text, the way `{{ v }}` prints it.
-pub(crate) fn text(v: &Value) -> Result<String, Error> {
-    check_defined(v)?;
-    Ok(match v.as_str() {
-        Some(s) => s.to_string(),
-        None => v.to_string(),
-    })
 }
 
 fn items(v: &Value) -> Result<Vec<Value>, Error> {

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, Value};
 
-use super::filters::{check_defined, op_err, text};
+use super::value::{check_defined, op_err, text};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("undefined", |v: &Value| v.is_undefined());
@@ -121,7 +121,7 @@ fn result_flag(v: &Value, key: &str) -> Result<Option<bool>, Error> {
         return Ok(None);
     }
     Ok(Some(match x.as_str() {
-        Some(s) => crate::modules::values::parse_bool(s).unwrap_or(!s.is_empty()),
+        Some(s) => super::value::parse_bool(s).unwrap_or(!s.is_empty()),
         None => x.is_true(),
     }))
 }
@@ -148,7 +148,7 @@ fn truthy(v: &Value, kwargs: Kwargs) -> Result<bool, Error> {
     kwargs.assert_all_used()?;
     if convert_bool {
         if let Some(s) = v.as_str() {
-            if let Some(b) = crate::modules::values::parse_bool(s) {
+            if let Some(b) = super::value::parse_bool(s) {
                 return Ok(b);
             }
         }

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
-use super::filters::{check_defined, from_json_value, op_err, text, to_json};
-use super::SEARCH_PATHS_VAR;
+use super::value::{check_defined, from_json_value, op_err, text, to_json};
+
+/// The context variable holding the lookup search directories (a list).
+pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function(

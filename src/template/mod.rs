@@ -19,10 +19,15 @@ mod lookups;
 mod netaddr;
 mod pyjson;
 pub mod resolve;
+mod syntax;
+mod value;
 mod yamlout;
 
 #[cfg(test)]
 mod tests;
+
+pub use lookups::SEARCH_PATHS_VAR;
+pub use value::{parse_bool, truthy};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -41,9 +46,6 @@ pub fn omit() -> &'static str {
     static OMIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     OMIT.get_or_init(|| format!("__omit_place_holder__{:016x}", rand::random::<u64>()))
 }
-
-/// The context variable holding the lookup search directories (a list).
-pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
 
 /// A configured template environment, shared by every host of a run
 /// (cloning it shares the environments).
@@ -105,7 +107,7 @@ pub(crate) fn single_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
     let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
-    if resolve::has_template_syntax(inner) {
+    if syntax::has_template_syntax(inner) {
         return None;
     }
     Some(inner.trim())
@@ -260,7 +262,7 @@ impl Templar {
 
     /// [`Templar::render_str`] with the engine's error.
     fn render_str_raw(&self, s: &str, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
-        if !resolve::has_template_syntax(s) {
+        if !syntax::has_template_syntax(s) {
             return Ok(Value::String(s.to_string()));
         }
         if let Some(expr) = single_expression(s) {
@@ -282,7 +284,7 @@ impl Templar {
 
     /// Render a string and always return text (e.g. for `name:` or messages).
     pub fn render_string(&self, s: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<String, LocError> {
-        if !resolve::has_template_syntax(s) {
+        if !syntax::has_template_syntax(s) {
             return Ok(s.to_string());
         }
         self.render_text(s, ctx).map_err(|e| self.locate(&e, s, ctx, loc))
@@ -314,7 +316,7 @@ impl Templar {
 
     /// Evaluate a condition to a boolean.
     pub fn eval_bool(&self, expr: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<bool, LocError> {
-        Ok(crate::modules::args::truthy(&self.eval(expr, ctx, loc)?))
+        Ok(truthy(&self.eval(expr, ctx, loc)?))
     }
 
     /// Render a template file (the `template` module, `lookup('template')`).
@@ -367,7 +369,7 @@ impl Templar {
 /// `!unsafe` text (see [`resolve::unsafe_text`]) comes out as plain text,
 /// never rendered.
 fn render_strings<E>(v: &Value, render: &impl Fn(&str) -> Result<Value, E>) -> Result<Value, E> {
-    if let Some(text) = resolve::unsafe_text(v) {
+    if let Some(text) = syntax::unsafe_text(v) {
         return Ok(Value::String(text.to_string()));
     }
     Ok(match v {

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use minijinja::value::ValueKind;
 use minijinja::{Error, Value};
 
-use super::filters::{check_defined, op_err};
+use super::value::{check_defined, op_err};
 
 #[derive(Clone, Copy, Debug)]
 struct Net {

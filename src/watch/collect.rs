@@ -11,20 +11,12 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::config::{Exclude, Labels, WatchConfig};
-use super::store;
+use super::exposition::{self, parse_exposition, Sample};
 use crate::connection::{sh_quote, ConnError, ProcEvent};
 use crate::exec::conn_pool::ConnPool;
 
-/// One value of one series (custom metrics parsed from exposition text).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub name: String,
-    pub labels: Labels,
-    pub value: f64,
-}
-
 /// The samples of one block. Each series key (`name{label="value",...}`,
-/// exactly as [`store::series_key`] writes it) is appended to one string, so a
+/// exactly as [`exposition::series_key`] writes it) is appended to one string, so a
 /// block costs a couple of allocations rather than several per sample, and
 /// the store finds the series by its key without building labels.
 #[derive(Debug, Default, Clone)]
@@ -48,7 +40,7 @@ impl Samples {
         sorted[..labels.len()].copy_from_slice(labels);
         let sorted = &mut sorted[..labels.len()];
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        store::write_key(&mut self.keys, name, sorted.iter().copied());
+        exposition::write_key(&mut self.keys, name, sorted.iter().copied());
         self.items.push((self.keys.len() as u32, value));
     }
 
@@ -56,7 +48,7 @@ impl Samples {
         if !value.is_finite() {
             return;
         }
-        store::write_key(
+        exposition::write_key(
             &mut self.keys,
             name,
             labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -86,7 +78,7 @@ impl Samples {
     pub fn decode(&self) -> Vec<Sample> {
         self.iter()
             .filter_map(|(k, value)| {
-                let (name, labels) = store::parse_key(k)?;
+                let (name, labels) = exposition::parse_key(k)?;
                 Some(Sample { name, labels, value })
             })
             .collect()
@@ -518,91 +510,6 @@ fn parse_pools(h: &str, body: &[&str], out: &mut Samples) {
     }
 }
 
-/// Prometheus text exposition (`name{a="b"} 1.5 [ts]`) or `name value` lines.
-/// A bare number line is the metric named `default`.
-pub fn parse_exposition<'a>(lines: impl Iterator<Item = &'a str>, default: &str) -> Vec<Sample> {
-    let mut out = Vec::new();
-    for line in lines {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if let Ok(v) = parse_value(line) {
-            out.push(Sample {
-                name: default.to_string(),
-                labels: Labels::new(),
-                value: v,
-            });
-            continue;
-        }
-        let (name, labels, rest) = match line.find('{') {
-            Some(b) => {
-                // `}` before `{` is not a label set (and would be a bad slice).
-                let Some(e) = line.rfind('}').filter(|&e| e > b) else {
-                    continue;
-                };
-                (&line[..b], parse_labels(&line[b + 1..e]), &line[e + 1..])
-            }
-            None => match line.split_once(char::is_whitespace) {
-                Some((n, r)) => (n, Some(Labels::new()), r),
-                None => continue,
-            },
-        };
-        let name = name.trim();
-        let Some(labels) = labels else { continue };
-        let Some(value) = rest.split_whitespace().next().and_then(|v| parse_value(v).ok()) else {
-            continue;
-        };
-        if super::config::valid_metric_name(name) {
-            out.push(Sample {
-                name: name.to_string(),
-                labels,
-                value,
-            });
-        }
-    }
-    out
-}
-
-fn parse_value(s: &str) -> Result<f64, ()> {
-    match s {
-        "+Inf" => Ok(f64::INFINITY),
-        "-Inf" => Ok(f64::NEG_INFINITY),
-        "NaN" => Ok(f64::NAN),
-        _ => s.parse().map_err(|_| ()),
-    }
-}
-
-fn parse_labels(s: &str) -> Option<Labels> {
-    let mut out = Labels::new();
-    let mut rest = s.trim();
-    while !rest.is_empty() {
-        let (k, r) = rest.split_once('=')?;
-        let r = r.trim_start().strip_prefix('"')?;
-        let mut val = String::new();
-        let mut chars = r.char_indices();
-        let mut end = None;
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => val.push('\n'),
-                    Some((_, c2)) => val.push(c2),
-                    None => return None,
-                },
-                '"' => {
-                    end = Some(i);
-                    break;
-                }
-                c => val.push(c),
-            }
-        }
-        let end = end?;
-        out.insert(k.trim().to_string(), val);
-        rest = r[end + 1..].trim_start().trim_start_matches(',').trim_start();
-    }
-    Some(out)
-}
-
 pub fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -737,19 +644,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exposition_formats() {
-        let text = "# HELP x\nqueue_depth{queue=\"a b\",kind=\"x\\\"y\"} 12 1700000000\nplain 3.5\n42\nbad line here\n";
-        let s = parse_exposition(text.lines(), "mycmd");
-        assert_eq!(s.len(), 3);
-        assert_eq!(s[0].name, "queue_depth");
-        assert_eq!(s[0].labels["queue"], "a b");
-        assert_eq!(s[0].labels["kind"], "x\"y");
-        assert_eq!(s[0].value, 12.0);
-        assert_eq!((s[1].name.as_str(), s[1].value), ("plain", 3.5));
-        assert_eq!((s[2].name.as_str(), s[2].value), ("mycmd", 42.0));
-    }
-
-    #[test]
     fn block_rates_and_disk() {
         let b1 = "@@ begin\n@@ stat\ncpu  100 0 100 800 0 0 0 0 0 0\n@@ df\nFilesystem 1024-blocks Used Available Capacity Mounted on\ntmpfs 1000 250 750 25% /srv/fill\n@@ netdev\nInter-|\n face |\n  eth0: 1000 10 0 0 0 0 0 0 2000 20 0 0 0 0 0 0\n@@ procs\n57\n@@ end\n";
         let mut c = Counters::default();
@@ -794,8 +688,8 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                (store::series_key("m", &want).as_str(), 1.5),
-                (store::series_key("c", &l).as_str(), 2.0)
+                (exposition::series_key("m", &want).as_str(), 1.5),
+                (exposition::series_key("c", &l).as_str(), 2.0)
             ]
         );
         let d = s.decode();

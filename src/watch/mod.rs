@@ -13,6 +13,7 @@ pub mod alert;
 pub mod collect;
 pub mod config;
 pub mod detect;
+pub mod exposition;
 pub mod http;
 pub mod state;
 pub mod store;
@@ -580,7 +581,7 @@ impl Controller {
             log(format!(
                 "alert {} {} ({:?} -> {:?}){}",
                 a.labels.get("alertname").map(String::as_str).unwrap_or("?"),
-                store::series_key("", &a.labels),
+                exposition::series_key("", &a.labels),
                 before,
                 a.state,
                 a.annotations
@@ -848,7 +849,7 @@ impl Controller {
             stdoutln!(
                 "FIRING {} {}{}",
                 a.labels.get("alertname").map(String::as_str).unwrap_or("?"),
-                store::series_key("", &a.labels),
+                exposition::series_key("", &a.labels),
                 a.suppressed.as_ref().map(|s| format!(" ({s})")).unwrap_or_default()
             );
         }

@@ -255,7 +255,11 @@ impl AlertEngine {
                     .iter()
                     .filter_map(|k| a.labels.get(k).map(|v| (k.clone(), v.clone())))
                     .collect();
-                let key = format!("{path}:{}:{}", r.receiver, super::store::series_key("", &group_labels));
+                let key = format!(
+                    "{path}:{}:{}",
+                    r.receiver,
+                    super::exposition::series_key("", &group_labels)
+                );
                 let g = self.groups.entry(key).or_insert_with(|| Group {
                     receiver: r.receiver.clone(),
                     group_labels,

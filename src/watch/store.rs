@@ -17,39 +17,10 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::config::{Labels, Matcher, WatchConfig};
+use super::exposition::{parse_key, series_key, write_key};
 
 /// An interned string.
 pub type Sym = Arc<str>;
-
-/// Append `name{a="b",c="d"}` to `out`; `labels` must be sorted by name.
-pub fn write_key<'a>(out: &mut String, name: &str, labels: impl Iterator<Item = (&'a str, &'a str)>) {
-    out.push_str(name);
-    out.push('{');
-    for (i, (k, v)) in labels.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(k);
-        out.push_str("=\"");
-        for c in v.chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '"' => out.push_str("\\\""),
-                '\n' => out.push_str("\\n"),
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-    out.push('}');
-}
-
-/// `name{a="b",c="d"}` with labels sorted: the identity of a series.
-pub fn series_key(name: &str, labels: &Labels) -> String {
-    let mut s = String::with_capacity(name.len() + 32);
-    write_key(&mut s, name, labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    s
-}
 
 /// A series' labels, sorted by name, names and values interned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,12 +396,6 @@ impl Store {
     pub fn sample_count(&self) -> usize {
         self.series.values().map(Series::len).sum()
     }
-}
-
-pub fn parse_key(key: &str) -> Option<(String, Labels)> {
-    let samples = super::collect::parse_exposition(std::iter::once(format!("{key} 0").as_str()), "_");
-    let s = samples.into_iter().next()?;
-    Some((s.name, s.labels))
 }
 
 /// One undelivered (or finished) notification.

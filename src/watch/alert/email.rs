@@ -7,7 +7,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls as LTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{rfc3339, status_of, svg_chart, Envelope};
+use super::envelope::{rfc3339, status_of, svg_chart, Envelope};
 use crate::watch::config::{EmailConfig, Tls};
 
 pub fn subject(env: &Envelope) -> String {

@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::{common_labels, rfc3339, status_of, Envelope};
+use super::envelope::{common_labels, rfc3339, status_of, Envelope};
 use crate::watch::config::WebhookConfig;
 
 /// The JSON body for a notification.

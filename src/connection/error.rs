@@ -1,0 +1,70 @@
+//! Why talking to a host failed ([`ConnError`]), and the byte sizes its
+//! messages (and the output limits') show ([`human_size`]).
+
+/// Why talking to a host failed. `Unreachable`-class errors are reported apart
+/// from task failures (Ansible's UNREACHABLE).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnError {
+    #[error("cannot connect to {addr}: {reason}")]
+    Connect { addr: String, reason: String },
+    #[error("connection to {addr} timed out after {secs}s")]
+    Timeout { addr: String, secs: u64 },
+    #[error("authentication failed for {user}@{addr}: {reason}")]
+    Auth { user: String, addr: String, reason: String },
+    #[error("{0}")]
+    HostKey(String),
+    #[error("cannot load private key {path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("connection lost: {0}")]
+    Dropped(String),
+    #[error("privilege escalation failed: {0}")]
+    Become(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("command timed out after {0}s")]
+    CommandTimeout(u64),
+    #[error(
+        "the command printed more than {} on {stream} (at least {printed} bytes), the most rigger reads \
+         to parse it; raise the limit with --max-output or RIGGER_MAX_OUTPUT",
+        human_size(*limit as u64)
+    )]
+    OutputTooLarge {
+        stream: &'static str,
+        limit: usize,
+        printed: u64,
+    },
+}
+
+impl ConnError {
+    /// True when the host itself could not be used (Ansible's "unreachable"),
+    /// as opposed to a command on it going wrong.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ConnError::Connect { .. }
+                | ConnError::Timeout { .. }
+                | ConnError::Auth { .. }
+                | ConnError::HostKey(_)
+                | ConnError::Key { .. }
+                | ConnError::Dropped(_)
+        )
+    }
+}
+
+/// A size for messages: `1048576 bytes (1.0 MiB)`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = UNITS[0];
+    for u in &UNITS[1..] {
+        if v < 1024.0 {
+            break;
+        }
+        v /= 1024.0;
+        unit = u;
+    }
+    format!("{n} bytes ({v:.1} {unit})")
+}

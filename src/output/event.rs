@@ -1,0 +1,69 @@
+//! The events a run produces ([`Event`]), with the status and the recap
+//! counters they carry: what the renderer and the secret masking read.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The status of one host for one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Changed,
+    Failed,
+    Skipped,
+    Unreachable,
+}
+
+/// What happens during a run, in order: the renderer prints each event, the
+/// JSON format writes it as one line.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    PlaybookStart {
+        playbook: String,
+        check: bool,
+    },
+    PlayStart {
+        play: String,
+        hosts: Vec<String>,
+    },
+    TaskStart {
+        task: String,
+        location: String,
+        handler: bool,
+    },
+    HostResult {
+        host: String,
+        task: String,
+        status: Status,
+        /// Failed but `ignore_errors`.
+        ignored: bool,
+        /// The item of a loop iteration (label).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        item: Option<Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        delegated_to: Option<String>,
+        result: Map<String, Value>,
+    },
+    Warning {
+        message: String,
+    },
+    Recap {
+        hosts: BTreeMap<String, HostStats>,
+    },
+}
+
+/// Per-host counters of the recap.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostStats {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub rescued: u32,
+    pub ignored: u32,
+}

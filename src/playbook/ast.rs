@@ -1,0 +1,208 @@
+//! The playbook AST: plays, blocks, tasks, handlers and includes, each with
+//! the location it was written at.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::yaml::{Loc, Node};
+
+/// A loaded playbook, with `import_playbook`s expanded in place.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub plays: Vec<Play>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Play {
+    pub name: String,
+    pub hosts: String,
+    /// Directory of the file that defined this play (for relative paths, `playbook_dir`).
+    pub dir: PathBuf,
+    pub vars: Map<String, Value>,
+    pub vars_files: Vec<(String, Loc)>,
+    pub vars_prompt: Vec<VarsPrompt>,
+    pub gather_facts: bool,
+    pub gather_subset: Vec<String>,
+    pub serial: Vec<Serial>,
+    pub strategy: Strategy,
+    pub max_fail_percentage: Option<f64>,
+    pub any_errors_fatal: bool,
+    pub ignore_unreachable: bool,
+    pub force_handlers: bool,
+    pub common: Common,
+    /// pre_tasks, roles (as blocks), tasks, post_tasks — in run order, with
+    /// implicit handler flushes between sections as Ansible does.
+    pub sections: Vec<Vec<TaskNode>>,
+    pub handlers: Vec<Arc<Task>>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct VarsPrompt {
+    pub name: String,
+    /// The question shown on a terminal (default: the name).
+    pub prompt: Option<String>,
+    /// Do not echo the answer (default true, as Ansible).
+    pub private: bool,
+    pub default: Option<Value>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Serial {
+    Count(usize),
+    Percent(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Linear,
+    Free,
+}
+
+/// Keywords shared by plays, blocks, roles and tasks; inner values override outer.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    pub become_: Option<bool>,
+    pub become_user: Option<String>,
+    pub become_method: Option<String>,
+    pub remote_user: Option<String>,
+    pub environment: Vec<Value>,
+    pub tags: Vec<String>,
+    pub when: Vec<Cond>,
+    pub vars: Map<String, Value>,
+    pub ignore_errors: Option<bool>,
+    pub ignore_unreachable: Option<bool>,
+    pub check_mode: Option<CheckModeKw>,
+    pub diff: Option<bool>,
+    pub no_log: Option<bool>,
+    pub delegate_to: Option<String>,
+    pub run_once: Option<bool>,
+    pub any_errors_fatal: Option<bool>,
+    pub connection: Option<String>,
+}
+
+/// `check_mode:` may be a boolean or a template.
+#[derive(Debug, Clone)]
+pub enum CheckModeKw {
+    Bool(bool),
+}
+
+/// A `when:` / `changed_when:` condition with where it was written.
+#[derive(Debug, Clone)]
+pub struct Cond {
+    pub expr: String,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub enum TaskNode {
+    Task(Arc<Task>),
+    Block(Arc<Block>),
+    /// `include_tasks` / `include_role`: expanded per host at run time.
+    Include(Arc<Include>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub name: Option<String>,
+    pub block: Vec<TaskNode>,
+    pub rescue: Vec<TaskNode>,
+    pub always: Vec<TaskNode>,
+    pub common: Common,
+    /// Role this block belongs to (role defaults/vars, role_path).
+    pub role: Option<Arc<RoleCtx>>,
+    pub loc: Loc,
+}
+
+/// The variables and paths a role contributes to its tasks.
+#[derive(Debug)]
+pub struct RoleCtx {
+    pub name: String,
+    pub path: PathBuf,
+    pub defaults: Map<String, Value>,
+    pub vars: Map<String, Value>,
+    /// Parameters given where the role is used (`roles: [{role: x, port: 1}]`).
+    pub params: Map<String, Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: Option<String>,
+    /// Canonical module name as written (`copy`, `ansible.builtin.copy`).
+    pub action: String,
+    /// Module arguments (a mapping; free-form text is under `_raw_params`).
+    pub args: Node,
+    pub loop_: Option<LoopSpec>,
+    pub loop_control: LoopControl,
+    pub register: Option<String>,
+    pub until: Option<Cond>,
+    pub retries: Option<Value>,
+    pub delay: Option<Value>,
+    pub changed_when: Vec<Cond>,
+    pub failed_when: Vec<Cond>,
+    pub notify: Vec<String>,
+    pub listen: Vec<String>,
+    pub common: Common,
+    pub role: Option<Arc<RoleCtx>>,
+    /// Directory for relative paths (`src:`, lookups): the file that defined the task.
+    pub dir: PathBuf,
+    pub loc: Loc,
+}
+
+impl Task {
+    /// The name shown in output: `role : name`, or the action.
+    pub fn display_name(&self) -> String {
+        let base = self.name.clone().unwrap_or_else(|| self.action.clone());
+        match &self.role {
+            Some(r) => format!("{} : {}", r.name, base),
+            None => base,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum LoopSpec {
+    /// `loop:` or `with_items`/`with_list` (a template or a literal list).
+    Items { value: Value, flatten: bool, loc: Loc },
+    /// `with_dict`.
+    Dict { value: Value, loc: Loc },
+    /// `with_fileglob`.
+    Fileglob { value: Value, loc: Loc },
+    /// `with_sequence: start=1 end=5`.
+    Sequence { spec: String, loc: Loc },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoopControl {
+    pub loop_var: Option<String>,
+    pub index_var: Option<String>,
+    pub label: Option<String>,
+    pub pause: Option<f64>,
+    pub extended: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Include {
+    pub kind: IncludeKind,
+    /// File (`include_tasks`) or role name (`include_role`), may be templated.
+    pub target: String,
+    pub args: Map<String, Value>,
+    pub loop_: Option<LoopSpec>,
+    pub loop_control: LoopControl,
+    pub common: Common,
+    pub role: Option<Arc<RoleCtx>>,
+    pub dir: PathBuf,
+    pub loc: Loc,
+    /// `include_role: tasks_from:`.
+    pub tasks_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncludeKind {
+    Tasks,
+    Role,
+}
