@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod error;
 pub mod exec;
 pub mod inventory;
+pub mod logging;
 pub mod modules;
 pub mod output;
 pub mod playbook;

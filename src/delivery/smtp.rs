@@ -68,7 +68,8 @@ pub async fn send(s: &SmtpSettings, msg: Message) -> Result<(), DeliveryError> {
     if let Some((user, password)) = &s.credentials {
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
     }
-    builder
+    tracing::debug!(host = s.host.as_str(), port = s.port, tls = ?s.tls, "sending mail");
+    let res = builder
         .build()
         .send(msg)
         .await
@@ -77,7 +78,11 @@ pub async fn send(s: &SmtpSettings, msg: Message) -> Result<(), DeliveryError> {
             host: s.host.clone(),
             port: s.port,
             source,
-        })
+        });
+    if let Err(e) = &res {
+        tracing::debug!(retryable = e.is_retryable(), error = %e, "mail not sent");
+    }
+    res
 }
 
 #[cfg(test)]

@@ -64,6 +64,13 @@ pub async fn post(
     timeout: Duration,
 ) -> Result<u16, DeliveryError> {
     let u = parse_url(url).map_err(DeliveryError::Config)?;
+    // Host and port only: a webhook's path often carries its token.
+    tracing::debug!(
+        host = u.host.as_str(),
+        port = u.port,
+        bytes = body.len(),
+        "webhook POST"
+    );
     let fut = async {
         let mut s = TcpStream::connect((u.host.as_str(), u.port))
             .await
@@ -101,13 +108,18 @@ pub async fn post(
             .and_then(|c| c.parse::<u16>().ok())
             .ok_or_else(|| format!("bad HTTP response `{}`", line.chars().take(80).collect::<String>()))
     };
-    match tokio::time::timeout(timeout, fut).await {
+    let res = match tokio::time::timeout(timeout, fut).await {
         Ok(answer) => answer.map_err(DeliveryError::Transport),
         Err(_) => Err(DeliveryError::Transport(format!(
             "timed out after {}s",
             timeout.as_secs_f64()
         ))),
+    };
+    match &res {
+        Ok(code) => tracing::debug!(host = u.host.as_str(), port = u.port, code, "webhook answered"),
+        Err(e) => tracing::debug!(host = u.host.as_str(), port = u.port, error = %e, "webhook POST failed"),
     }
+    res
 }
 
 /// A response: status, content type, body.
