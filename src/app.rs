@@ -175,7 +175,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         )));
     }
     let loc = Loc::synthetic("<adhoc>");
-    let module = crate::modules::lookup(&a.module).ok_or_else(|| {
+    let module = crate::modules::registry::lookup(&a.module).ok_or_else(|| {
         let hint = crate::error::did_you_mean(&a.module, crate::modules::registry::registry().all_names())
             .map(|s| format!(" (did you mean `{s}`?)"))
             .unwrap_or_default();

@@ -11,7 +11,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Fast, agentless infrastructure automation: Ansible-compatible playbooks over SSH"
 )]
 pub struct Cli {
-    /// More output (-v results, -vv task paths, -vvv connection details).
+    /// More output (-v results, -vv task paths, -vvv connection details: debug events on
+    /// stderr, -vvvv trace). RIGGER_LOG=FILTER (e.g. rigger::connection=debug) replaces the
+    /// debug filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     #[command(subcommand)]

@@ -28,6 +28,8 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Debug output (-vvv, RIGGER_LOG), before anything can log.
+    rigger::logging::init(cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

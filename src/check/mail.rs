@@ -1,32 +1,26 @@
-//! The mail report: multipart/alternative (plain text + HTML) over SMTP.
+//! The mail report: multipart/alternative (plain text + HTML), sent with the
+//! shared SMTP sender ([`crate::delivery::smtp`]).
 
 use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 
 use super::config::SmtpConfig;
+use crate::delivery::smtp::{self, SmtpSettings, Tls};
+use crate::delivery::DeliveryError;
 use crate::error::AppError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tls {
-    None,
-    StartTls,
-    Tls,
-}
-
-impl std::str::FromStr for Tls {
-    type Err = AppError;
-    fn from_str(s: &str) -> Result<Tls, AppError> {
-        match s.to_ascii_lowercase().as_str() {
-            "none" | "off" | "plain" => Ok(Tls::None),
-            "starttls" => Ok(Tls::StartTls),
-            "tls" | "smtps" => Ok(Tls::Tls),
-            other => Err(AppError::Usage(format!(
-                "unknown SMTP tls mode `{other}` (use none, starttls or tls)"
-            ))),
-        }
+/// `tls` as `rigger check` spells it (`--smtp-tls`, `[check.smtp] tls`):
+/// any case, with the aliases `off`/`plain` and `smtps`.
+pub fn parse_tls(s: &str) -> Result<Tls, AppError> {
+    match s.to_ascii_lowercase().as_str() {
+        "none" | "off" | "plain" => Ok(Tls::None),
+        "starttls" => Ok(Tls::StartTls),
+        "tls" | "smtps" => Ok(Tls::Tls),
+        other => Err(AppError::Usage(format!(
+            "unknown SMTP tls mode `{other}` (use none, starttls or tls)"
+        ))),
     }
 }
 
@@ -59,31 +53,33 @@ pub fn build(mail: &Mail) -> Result<Message, AppError> {
         .map_err(|e| AppError::Other(format!("cannot build the mail report: {e}")))
 }
 
+/// The sender's settings for check's SMTP configuration: `localhost`, the
+/// TLS mode's usual port, a user name with an empty password when only the
+/// name is given, 30 s.
+fn settings(smtp: &SmtpConfig) -> Result<SmtpSettings, AppError> {
+    let tls = parse_tls(smtp.tls.as_deref().unwrap_or("none"))?;
+    Ok(SmtpSettings {
+        host: smtp.host.clone().unwrap_or_else(|| "localhost".into()),
+        port: smtp.port.unwrap_or(tls.default_port()),
+        tls,
+        credentials: smtp
+            .username
+            .as_ref()
+            .map(|user| (user.clone(), smtp.password.clone().unwrap_or_default())),
+        timeout: Duration::from_secs(30),
+    })
+}
+
 pub async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), AppError> {
-    let host = smtp.host.clone().unwrap_or_else(|| "localhost".into());
-    let tls: Tls = smtp.tls.as_deref().unwrap_or("none").parse()?;
-    let err = |e: lettre::transport::smtp::Error| AppError::Other(format!("SMTP {host}: {e}"));
-    let mut builder = match tls {
-        Tls::None => {
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str()).port(smtp.port.unwrap_or(25))
-        }
-        Tls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
-            .map_err(err)?
-            .port(smtp.port.unwrap_or(587)),
-        Tls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&host)
-            .map_err(err)?
-            .port(smtp.port.unwrap_or(465)),
-    };
-    if let Some(user) = &smtp.username {
-        builder = builder.credentials(Credentials::new(
-            user.clone(),
-            smtp.password.clone().unwrap_or_default(),
-        ));
-    }
-    let transport = builder.timeout(Some(Duration::from_secs(30))).build();
+    let settings = settings(smtp)?;
     let msg = build(mail)?;
-    transport.send(msg).await.map_err(err)?;
-    Ok(())
+    smtp::send(&settings, msg).await.map_err(|e| match e {
+        // check's messages name the host only.
+        DeliveryError::Smtp { host, source, .. } | DeliveryError::TlsSetup { host, source, .. } => {
+            AppError::Other(format!("SMTP {host}: {source}"))
+        }
+        other => AppError::Other(other.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -111,6 +107,26 @@ mod tests {
             html: String::new(),
         })
         .is_err());
-        assert!("bogus".parse::<Tls>().is_err());
+        assert!(parse_tls("bogus").is_err());
+    }
+
+    #[test]
+    fn settings_from_check_config() {
+        let s = settings(&SmtpConfig {
+            tls: Some("SMTPS".into()),
+            username: Some("u".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((s.host.as_str(), s.port, s.tls), ("localhost", 465, Tls::Tls));
+        assert_eq!(s.credentials, Some(("u".into(), String::new())));
+        let s = settings(&SmtpConfig {
+            port: Some(2525),
+            tls: Some("starttls".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((s.port, s.tls, s.credentials), (2525, Tls::StartTls, None));
+        assert_eq!(parse_tls("Off").unwrap(), Tls::None);
     }
 }

@@ -137,7 +137,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     smtp.username = a.smtp_username.clone().or(smtp.username);
     smtp.password = a.smtp_password.clone().or(smtp.password);
     if let Some(t) = &smtp.tls {
-        t.parse::<mail::Tls>()?;
+        mail::parse_tls(t)?;
     }
     let mail_to = if a.mail_to.is_empty() {
         cfg.check.mail_to.clone()

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::exec::runner::TaskRecord;
 use crate::output::{render_diff, Status};
+use crate::text::xml_escape;
 
 /// Version of the JSON report; bumped only on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -409,7 +410,7 @@ impl CheckReport {
         let _ = writeln!(
             out,
             "<testsuites name=\"rigger check {}\" tests=\"{total}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
-            xml(&self.playbook.path),
+            xml_escape(&self.playbook.path),
             self.hosts
                 .iter()
                 .flat_map(|h| &h.tasks)
@@ -429,29 +430,33 @@ impl CheckReport {
             let _ = writeln!(
                 out,
                 "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" timestamp=\"{}\">",
-                xml(&h.name),
+                xml_escape(&h.name),
                 h.tasks.len(),
-                xml(&self.started)
+                xml_escape(&self.started)
             );
             for t in &h.tasks {
                 let _ = write!(
                     out,
                     "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"",
-                    xml(&h.name),
-                    xml(&t.task),
-                    xml(&t.location)
+                    xml_escape(&h.name),
+                    xml_escape(&t.task),
+                    xml_escape(&t.location)
                 );
                 let msg = t.msg.clone().unwrap_or_default();
                 match t.status {
                     TaskState::Ok => out.push_str("/>\n"),
                     TaskState::Skipped => {
-                        let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", xml(&msg));
+                        let _ = writeln!(
+                            out,
+                            ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                            xml_escape(&msg)
+                        );
                     }
                     TaskState::Drifted => {
                         let _ = writeln!(
                             out,
                             ">\n      <failure type=\"drift\" message=\"drifted from the playbook\">{}</failure>\n    </testcase>",
-                            xml(&diff_text(&t.diff))
+                            xml_escape(&diff_text(&t.diff))
                         );
                     }
                     TaskState::Failed | TaskState::Unreachable => {
@@ -459,7 +464,7 @@ impl CheckReport {
                             out,
                             ">\n      <error type=\"{}\" message=\"{}\"/>\n    </testcase>",
                             t.status.as_str(),
-                            xml(&msg)
+                            xml_escape(&msg)
                         );
                     }
                 }
@@ -477,11 +482,11 @@ impl CheckReport {
             out,
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>rigger check</title></head><body>\n\
              <h1>rigger check: {}</h1>\n<p>Playbook <code>{}</code> (sha256 {}), run {} started {}.</p>\n",
-            xml(&self.headline()),
-            xml(&self.playbook.path),
-            xml(&self.playbook.sha256),
+            xml_escape(&self.headline()),
+            xml_escape(&self.playbook.path),
+            xml_escape(&self.playbook.sha256),
             self.run_id,
-            xml(&self.started)
+            xml_escape(&self.started)
         );
         out.push_str(
             "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\n<tr><th>Host</th><th>Status</th></tr>\n",
@@ -495,15 +500,15 @@ impl CheckReport {
             let _ = writeln!(
                 out,
                 "<tr><td>{}</td><td style=\"color:{color}\">{}</td></tr>",
-                xml(&h.name),
+                xml_escape(&h.name),
                 h.status.as_str()
             );
         }
         out.push_str("</table>\n");
         for h in self.hosts.iter().filter(|h| h.status != HostState::InSync) {
-            let _ = writeln!(out, "<h2>{} &mdash; {}</h2>", xml(&h.name), h.status.as_str());
+            let _ = writeln!(out, "<h2>{} &mdash; {}</h2>", xml_escape(&h.name), h.status.as_str());
             if let Some(m) = &h.msg {
-                let _ = writeln!(out, "<p>{}</p>", xml(m));
+                let _ = writeln!(out, "<p>{}</p>", xml_escape(m));
             }
             for t in h
                 .tasks
@@ -513,43 +518,25 @@ impl CheckReport {
                 let since = t
                     .since
                     .as_ref()
-                    .map(|s| format!(" <em>({})</em>", xml(&since_text(s, now_unix))))
+                    .map(|s| format!(" <em>({})</em>", xml_escape(&since_text(s, now_unix))))
                     .unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "<h3>{}: {} <small>{}</small>{since}</h3>",
                     t.status.as_str(),
-                    xml(&t.task),
-                    xml(&t.location)
+                    xml_escape(&t.task),
+                    xml_escape(&t.location)
                 );
                 if t.status == TaskState::Drifted {
-                    let _ = writeln!(out, "<pre>{}</pre>", xml(&diff_text(&t.diff)));
+                    let _ = writeln!(out, "<pre>{}</pre>", xml_escape(&diff_text(&t.diff)));
                 } else if let Some(m) = &t.msg {
-                    let _ = writeln!(out, "<p>{}</p>", xml(m));
+                    let _ = writeln!(out, "<p>{}</p>", xml_escape(m));
                 }
             }
         }
         out.push_str("</body></html>\n");
         out
     }
-}
-
-/// Escape text for XML/HTML content and attributes; drops characters XML 1.0 forbids.
-pub fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -634,6 +621,6 @@ mod tests {
             first_seen: String::new(),
         };
         assert_eq!(since_text(&s, 2 * 86400), "since 3 runs / 2 days");
-        assert_eq!(xml("a<b>&\"\u{1}"), "a&lt;b&gt;&amp;&quot;");
+        assert_eq!(xml_escape("a<b>&\"\u{1}"), "a&lt;b&gt;&amp;&quot;");
     }
 }

@@ -350,12 +350,77 @@ const BECOME_PROMPT: &str = "[rigger-become-password]:";
 
 /// Run a command with optional become, env and stdin, and collect its output.
 pub async fn exec(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+    let started = log_exec_start(conn, req);
     let fut = exec_inner(conn, req);
-    match req.timeout {
-        Some(t) => tokio::time::timeout(t, fut)
-            .await
-            .map_err(|_| ConnError::CommandTimeout(t.as_secs()))?,
+    let res = match req.timeout {
+        Some(t) => match tokio::time::timeout(t, fut).await {
+            Ok(res) => res,
+            Err(_) => Err(ConnError::CommandTimeout(t.as_secs())),
+        },
         None => fut.await,
+    };
+    if let Some(started) = started {
+        log_exec_end(conn, &res, started);
+    }
+    res
+}
+
+/// How much of a command the debug events show: the first 160 characters
+/// at debug (as `RIGGER_DEBUG_ROUNDTRIPS=2` does), all of it at trace.
+fn logged_command_limit() -> usize {
+    if tracing::enabled!(tracing::Level::TRACE) {
+        usize::MAX
+    } else {
+        160
+    }
+}
+
+/// The debug event of a command about to run (see [`crate::logging`]): the
+/// command as [`trace_text`] shows it (nothing of a `no_log` task's, the
+/// run's secrets masked), the become user, the names of the variables set,
+/// never their values, stdin or a password. `None` when debug is off.
+fn log_exec_start(conn: &dyn Connection, req: &ExecRequest) -> Option<std::time::Instant> {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return None;
+    }
+    let become_ = req.become_.as_ref().map(|b| {
+        let method = match b.method {
+            BecomeMethod::Sudo => "sudo",
+            BecomeMethod::Su => "su",
+        };
+        format!("{method} {}", b.user)
+    });
+    let env: Vec<&str> = req.env.iter().map(|(k, _)| k.as_str()).collect();
+    tracing::debug!(
+        host = conn.host(),
+        "become" = become_.as_deref().unwrap_or("-"),
+        env = ?env,
+        stdin_bytes = req.stdin.as_ref().map_or(0, Vec::len),
+        cmd = ?trace_text(&req.cmd, logged_command_limit()),
+        "exec"
+    );
+    Some(std::time::Instant::now())
+}
+
+/// The debug event of a finished command: its status and output sizes,
+/// never the output (a `no_log` task's may hold its secrets).
+fn log_exec_end(conn: &dyn Connection, res: &Result<ExecOutput, ConnError>, started: std::time::Instant) {
+    let ms = started.elapsed().as_millis() as u64;
+    match res {
+        Ok(out) => tracing::debug!(
+            host = conn.host(),
+            status = out.status,
+            stdout_bytes = out.stdout.len() as u64 + out.stdout_dropped,
+            stderr_bytes = out.stderr.len() as u64 + out.stderr_dropped,
+            ms,
+            "exec done"
+        ),
+        Err(e) => tracing::debug!(
+            host = conn.host(),
+            ms,
+            error = %trace_text(&e.to_string(), usize::MAX),
+            "exec failed"
+        ),
     }
 }
 
@@ -779,6 +844,11 @@ fn sftp_allowed(dest: &str, attrs: &FileAttrs, become_: Option<&Become>) -> bool
 /// too (SFTP servers say only "Failure" for a full disk or a quota), and
 /// succeeds where the failure was SFTP's own.
 fn sftp_failed(conn: &dyn Connection, e: &ConnError) {
+    tracing::debug!(
+        host = conn.host(),
+        error = %trace_text(&e.to_string(), usize::MAX),
+        "SFTP upload failed, using the shell"
+    );
     if std::env::var("RIGGER_DEBUG_ROUNDTRIPS").is_ok_and(|v| !v.is_empty() && v != "0") {
         stderrln!(
             "rigger-roundtrips: host={} SFTP upload failed, using the shell: {}",
@@ -811,10 +881,19 @@ pub async fn put_bytes(
     attrs: &FileAttrs,
     become_: Option<&Become>,
 ) -> Result<(), ConnError> {
+    tracing::debug!(
+        host = conn.host(),
+        dest = ?trace_text(dest, usize::MAX),
+        bytes = data.len(),
+        "upload"
+    );
     if let Some((s, who)) = sftp_for(conn, dest, attrs, become_).await {
         let a = sftp::PutAttrs { mode: attrs.mode };
         match sftp::put(&s, sftp::Content::Bytes(data), dest, a, who).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                tracing::trace!(host = conn.host(), "uploaded over SFTP");
+                return Ok(());
+            }
             Err(e) => sftp_failed(conn, &e),
         }
     }
@@ -870,13 +949,22 @@ pub async fn put_file_summed(
     sum: Option<ContentSum>,
 ) -> Result<(), ConnError> {
     use tokio::io::AsyncReadExt;
+    tracing::debug!(
+        host = conn.host(),
+        dest = ?trace_text(dest, usize::MAX),
+        local = ?trace_text(&local.display().to_string(), usize::MAX),
+        "upload"
+    );
     let mut f = tokio::fs::File::open(local)
         .await
         .map_err(|e| ConnError::Io(format!("cannot read {}: {e}", local.display())))?;
     if let Some((s, who)) = sftp_for(conn, dest, attrs, become_).await {
         let a = sftp::PutAttrs { mode: attrs.mode };
         match sftp::put(&s, sftp::Content::File(f, local), dest, a, who).await {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                tracing::trace!(host = conn.host(), "uploaded over SFTP");
+                return Ok(());
+            }
             Err(e) => sftp_failed(conn, &e),
         }
         f = tokio::fs::File::open(local)

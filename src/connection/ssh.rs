@@ -79,18 +79,40 @@ impl SshConnection {
         for hop in hops {
             let addr = addr_of(hop);
             let via = handles.last().map(|h| (h, addr_of_prev(target, handles.len())));
+            tracing::debug!(
+                host = target.name.as_str(),
+                addr = addr.as_str(),
+                user = hop.user.as_str(),
+                via = via.as_ref().map_or("-", |(_, prev)| prev.as_str()),
+                pipelining = hop.pipelining,
+                sftp = hop.sftp,
+                "connecting over SSH"
+            );
+            let started = std::time::Instant::now();
             let attempt = async {
                 let mut handle = open_hop(hop, via).await?;
                 authenticate(&mut handle, hop).await?;
                 Ok::<_, ConnError>(handle)
             };
-            let handle =
-                tokio::time::timeout(hop.connect_timeout, attempt)
-                    .await
-                    .map_err(|_| ConnError::Timeout {
+            let connected = tokio::time::timeout(hop.connect_timeout, attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ConnError::Timeout {
                         addr: addr.clone(),
                         secs: hop.connect_timeout.as_secs(),
-                    })??;
+                    })
+                });
+            let ms = started.elapsed().as_millis() as u64;
+            let handle = match connected {
+                Ok(h) => {
+                    tracing::debug!(host = target.name.as_str(), addr = addr.as_str(), ms, "connected");
+                    h
+                }
+                Err(e) => {
+                    tracing::debug!(host = target.name.as_str(), addr = addr.as_str(), ms, error = %e, "cannot connect");
+                    return Err(e);
+                }
+            };
             handles.push(handle);
         }
         let handle = handles.pop().ok_or_else(|| ConnError::Connect {

@@ -127,6 +127,7 @@ impl ConnPool {
         let kind = var_str(vars, "ansible_connection").or_else(|| self.defaults.connection.clone());
         let implicit_local = host == "localhost" && !vars.contains_key("ansible_host") && kind.is_none();
         if kind.as_deref() == Some("local") || implicit_local {
+            tracing::debug!(host, "local connection");
             return Ok(Arc::new(LocalConnection::new(host)));
         }
         if let Some(k) = kind.as_deref() {

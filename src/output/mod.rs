@@ -37,7 +37,8 @@ struct Inner {
 
 impl Renderer {
     pub fn new(format: Format, verbosity: u8, diff: bool) -> Self {
-        let tty = std::io::stdout().is_terminal() && format == Format::Text;
+        // The progress line is drawn on stderr, where debug output would cut it up.
+        let tty = std::io::stdout().is_terminal() && format == Format::Text && !crate::logging::debug_output_on();
         let progress = tty.then(|| {
             let pb = ProgressBar::new(0);
             pb.set_style(

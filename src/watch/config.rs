@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::delivery::smtp::Tls;
 use crate::error::{did_you_mean, LocError};
 use crate::yaml::{Loc, Node, NodeKind};
 
@@ -375,13 +376,6 @@ pub struct Route {
     /// Keep matching later sibling routes after this one matched.
     pub continue_: bool,
     pub routes: Vec<Route>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tls {
-    None,
-    StartTls,
-    Tls,
 }
 
 #[derive(Debug, Clone)]

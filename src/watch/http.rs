@@ -11,6 +11,8 @@ use sha2::Digest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::delivery::DeliveryError;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Url {
     pub host: String,
@@ -53,9 +55,22 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
     })
 }
 
-/// POST `body`; returns the status code. Errors are transport errors.
-pub async fn post(url: &str, headers: &[(String, String)], body: &[u8], timeout: Duration) -> Result<u16, String> {
-    let u = parse_url(url)?;
+/// POST `body`; returns the status code. Errors are transport errors
+/// (retryable), or a URL this client cannot post to (permanent).
+pub async fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<u16, DeliveryError> {
+    let u = parse_url(url).map_err(DeliveryError::Config)?;
+    // Host and port only: a webhook's path often carries its token.
+    tracing::debug!(
+        host = u.host.as_str(),
+        port = u.port,
+        bytes = body.len(),
+        "webhook POST"
+    );
     let fut = async {
         let mut s = TcpStream::connect((u.host.as_str(), u.port))
             .await
@@ -93,9 +108,18 @@ pub async fn post(url: &str, headers: &[(String, String)], body: &[u8], timeout:
             .and_then(|c| c.parse::<u16>().ok())
             .ok_or_else(|| format!("bad HTTP response `{}`", line.chars().take(80).collect::<String>()))
     };
-    tokio::time::timeout(timeout, fut)
-        .await
-        .map_err(|_| format!("timed out after {}s", timeout.as_secs_f64()))?
+    let res = match tokio::time::timeout(timeout, fut).await {
+        Ok(answer) => answer.map_err(DeliveryError::Transport),
+        Err(_) => Err(DeliveryError::Transport(format!(
+            "timed out after {}s",
+            timeout.as_secs_f64()
+        ))),
+    };
+    match &res {
+        Ok(code) => tracing::debug!(host = u.host.as_str(), port = u.port, code, "webhook answered"),
+        Err(e) => tracing::debug!(host = u.host.as_str(), port = u.port, error = %e, "webhook POST failed"),
+    }
+    res
 }
 
 /// A response: status, content type, body.
@@ -249,7 +273,11 @@ mod tests {
         // The server answers POST with 405: proves the status line is parsed.
         assert_eq!(post(&url, &[], b"{}", Duration::from_secs(5)).await.unwrap(), 405);
         let refused = post("http://127.0.0.1:1/x", &[], b"{}", Duration::from_secs(5)).await;
-        assert!(refused.unwrap_err().contains("cannot connect"));
+        let refused = refused.unwrap_err();
+        assert!(refused.to_string().contains("cannot connect"), "{refused}");
+        assert!(refused.is_retryable(), "{refused}");
+        let https = post("https://127.0.0.1:1/x", &[], b"{}", Duration::from_secs(5)).await;
+        assert!(!https.unwrap_err().is_retryable());
     }
 
     #[tokio::test]

@@ -901,14 +901,16 @@ async fn delivery_loop(
                     last_prune = now;
                 }
                 d.outbox_counts()
+                    .and_then(|(p, d2, x)| Ok((p, d2, x, d.outbox_count("failed")?)))
             }
             Err(_) => Err("lock poisoned".into()),
         };
-        if let (Ok((p, d, x)), Ok(mut s)) = (counts, shared.lock()) {
+        if let (Ok((p, d, x, f)), Ok(mut s)) = (counts, shared.lock()) {
+            let outbox = json!({"pending": p, "delivered": d, "expired": x, "failed": f});
             if let Some(obj) = s.health.as_object_mut() {
-                obj.insert("outbox".into(), json!({"pending": p, "delivered": d, "expired": x}));
+                obj.insert("outbox".into(), outbox);
             } else {
-                s.health = json!({"outbox": {"pending": p, "delivered": d, "expired": x}});
+                s.health = json!({ "outbox": outbox });
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

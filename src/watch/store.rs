@@ -625,19 +625,25 @@ impl Db {
             .map_err(err)
     }
 
+    /// Rows in `state`: `pending`, `delivered`, `expired` (not delivered in
+    /// `outbox_max_age`) or `failed` (a permanent failure, not retried).
+    pub fn outbox_count(&self, state: &str) -> Result<i64, String> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM outbox WHERE state = ?1", params![state], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(|o| o.unwrap_or(0))
+            .map_err(err)
+    }
+
     /// (pending, delivered, expired) counts.
     pub fn outbox_counts(&self) -> Result<(i64, i64, i64), String> {
-        let q = |s: &str| -> Result<i64, String> {
-            self.conn
-                .query_row("SELECT COUNT(*) FROM outbox WHERE state = ?1", params![s], |r| r.get(0))
-                .optional()
-                .map(|o| o.unwrap_or(0))
-                .map_err(err)
-        };
+        let q = |s: &str| self.outbox_count(s);
         Ok((q("pending")?, q("delivered")?, q("expired")?))
     }
 
-    /// Delivered/expired rows are kept a day for inspection, then removed.
+    /// Delivered, expired and failed rows are kept a day for inspection, then removed.
     pub fn prune_outbox(&self, before: f64) -> Result<(), String> {
         self.conn
             .execute(

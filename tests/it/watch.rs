@@ -34,13 +34,18 @@ struct Receiver {
 
 impl Receiver {
     fn start() -> Receiver {
+        Receiver::answering("200 OK")
+    }
+
+    /// A receiver that answers every request with `status` (`"503 Service Unavailable"`).
+    fn answering(status: &'static str) -> Receiver {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
         let g = got.clone();
         std::thread::spawn(move || {
             for s in l.incoming().flatten() {
-                let _ = handle(s, &g);
+                let _ = handle(s, &g, status);
             }
         });
         Receiver { port, got }
@@ -68,7 +73,7 @@ impl Receiver {
     }
 }
 
-fn handle(s: TcpStream, got: &Arc<Mutex<Vec<Hook>>>) -> std::io::Result<()> {
+fn handle(s: TcpStream, got: &Arc<Mutex<Vec<Hook>>>, status: &str) -> std::io::Result<()> {
     let mut r = BufReader::new(s.try_clone()?);
     let mut len = 0usize;
     let mut sig = String::new();
@@ -97,7 +102,7 @@ fn handle(s: TcpStream, got: &Arc<Mutex<Vec<Hook>>>) -> std::io::Result<()> {
         at: Instant::now(),
     });
     let mut s = s;
-    s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    write!(s, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 }
 
 fn valid_signature(h: &Hook) -> bool {
@@ -629,6 +634,82 @@ receivers:
     });
     smtp.stop();
     w.stop();
+}
+
+/// A receiver that refuses the request (400) is tried once and the failure
+/// logged as permanent; one that is unavailable (503) is tried again.
+#[test]
+fn webhook_400_is_not_retried_503_is() {
+    let hosts = TestHosts::new(1);
+    let refusing = Receiver::answering("400 Bad Request");
+    let busy = Receiver::answering("503 Service Unavailable");
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("watch.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"interval: 1s
+retry_max_backoff: 1s
+custom_metrics:
+  - name: depth
+    command: echo 9
+rules:
+  - alert: Refused
+    metric: depth
+    threshold: "> 5"
+  - alert: Busy
+    metric: depth
+    threshold: "> 5"
+route:
+  receiver: refusing
+  group_by: [alertname]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+  routes:
+    - match: {{alertname: Busy}}
+      receiver: busy
+receivers:
+  - name: refusing
+    webhook: {{url: '{}'}}
+  - name: busy
+    webhook: {{url: '{}'}}
+"#,
+            refusing.url(),
+            busy.url()
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["-c".to_string(), cfg.display().to_string()];
+    args.extend(conn_args(&hosts));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut w = Watch::start(&argv);
+    wait_for(Duration::from_secs(30), "three attempts at the 503 receiver", || {
+        busy.matching("Busy", "firing").len() >= 3
+    });
+    w.wait_log("permanent: not retried", Duration::from_secs(10));
+    // Several retry periods (1 s) later, the 400 receiver still saw one attempt.
+    std::thread::sleep(Duration::from_secs(3));
+    w.stop();
+    let log = w.log();
+    assert_eq!(
+        refusing.hooks().len(),
+        1,
+        "the 400 answer is permanent: one attempt\n{log}"
+    );
+    assert!(refusing.matching("Refused", "firing").len() == 1, "{log}");
+    assert!(
+        log.contains(&format!(
+            "{} answered HTTP 400 (attempt 1, permanent: not retried)",
+            refusing.url()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("{} answered HTTP 503 (attempt 2, retry in", busy.url())),
+        "{log}"
+    );
+    assert!(!log.contains("HTTP 503 (attempt 1, permanent"), "{log}");
 }
 
 #[test]

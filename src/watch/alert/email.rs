@@ -1,14 +1,16 @@
-//! Email notifier (lettre over SMTP): plain text plus HTML with a small
-//! inline SVG chart of each alert's recent history.
+//! Email notifier: plain text plus HTML with a small inline SVG chart of
+//! each alert's recent history, sent with the shared SMTP sender
+//! ([`crate::delivery::smtp`]).
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls as LTls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
 
 use super::envelope::{rfc3339, status_of, svg_chart, Envelope};
-use crate::watch::config::{EmailConfig, Tls};
+use crate::delivery::smtp::{self, SmtpSettings};
+use crate::delivery::DeliveryError;
+use crate::text::xml_escape;
+use crate::watch::config::EmailConfig;
 
 pub fn subject(env: &Envelope) -> String {
     let n = &env.notification;
@@ -16,13 +18,6 @@ pub fn subject(env: &Envelope) -> String {
     let count = if firing > 0 { firing } else { n.alerts.len() };
     let labels: Vec<String> = n.group_labels.values().cloned().collect();
     format!("[{}:{count}] {}", n.status.to_uppercase(), labels.join(" "))
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 pub fn text_body(env: &Envelope) -> String {
@@ -55,17 +50,17 @@ pub fn html_body(env: &Envelope) -> String {
     let n = &env.notification;
     let mut out = format!(
         "<html><body style=\"font-family:sans-serif\"><h3>{}</h3>",
-        html_escape(&subject(env))
+        xml_escape(&subject(env))
     );
     for a in &n.alerts {
         let color = if status_of(a) == "firing" { "#c00" } else { "#080" };
         out.push_str(&format!(
             "\n<div style=\"margin-bottom:16px\"><p><b style=\"color:{color}\">{}</b> {}</p>",
             status_of(a).to_uppercase(),
-            html_escape(&a.annotations.get("summary").cloned().unwrap_or_default())
+            xml_escape(&a.annotations.get("summary").cloned().unwrap_or_default())
         ));
         if let Some(d) = a.annotations.get("description").filter(|d| !d.is_empty()) {
-            out.push_str(&format!("<p>{}</p>", html_escape(d)));
+            out.push_str(&format!("<p>{}</p>", xml_escape(d)));
         }
         let points = env.history.get(&a.fingerprint).map(Vec::as_slice).unwrap_or(&[]);
         out.push_str(&svg_chart(points, 360, 90));
@@ -73,8 +68,8 @@ pub fn html_body(env: &Envelope) -> String {
         for (k, v) in &a.labels {
             out.push_str(&format!(
                 "\n<tr><td>{}</td><td>{}</td></tr>",
-                html_escape(k),
-                html_escape(v)
+                xml_escape(k),
+                xml_escape(v)
             ));
         }
         out.push_str("</table></div>");
@@ -83,15 +78,23 @@ pub fn html_body(env: &Envelope) -> String {
     out
 }
 
-pub fn message(cfg: &EmailConfig, env: &Envelope) -> Result<Message, String> {
-    let from: Mailbox = cfg.from.parse().map_err(|e| format!("from `{}`: {e}", cfg.from))?;
+/// The message for `env`. Its errors (an address that does not parse) are
+/// permanent: the configuration was checked when it was loaded, so only a
+/// stale outbox row can meet them.
+pub fn message(cfg: &EmailConfig, env: &Envelope) -> Result<Message, DeliveryError> {
+    let from: Mailbox = cfg
+        .from
+        .parse()
+        .map_err(|e| DeliveryError::Config(format!("from `{}`: {e}", cfg.from)))?;
     let mut b = Message::builder().from(from).subject(subject(env));
     for to in &cfg.to {
-        b = b.to(to.parse().map_err(|e| format!("to `{to}`: {e}"))?);
+        b = b.to(to
+            .parse()
+            .map_err(|e| DeliveryError::Config(format!("to `{to}`: {e}")))?);
     }
     let mut msg = b
         .multipart(MultiPart::alternative_plain_html(text_body(env), html_body(env)))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| DeliveryError::Config(e.to_string()))?;
     msg.headers_mut().insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("X-Rigger-Group-Key"),
         env.notification.group_key.clone(),
@@ -103,24 +106,19 @@ pub fn message(cfg: &EmailConfig, env: &Envelope) -> Result<Message, String> {
     Ok(msg)
 }
 
-pub async fn send(cfg: &EmailConfig, env: &Envelope) -> Result<(), String> {
-    let msg = message(cfg, env)?;
-    let params = || TlsParameters::new(cfg.smarthost.clone()).map_err(|e| e.to_string());
-    let tls = match cfg.tls {
-        Tls::None => LTls::None,
-        Tls::StartTls => LTls::Required(params()?),
-        Tls::Tls => LTls::Wrapper(params()?),
-    };
-    let mut t = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.smarthost.clone())
-        .port(cfg.port)
-        .tls(tls)
-        .timeout(Some(cfg.timeout));
-    if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
-        t = t.credentials(Credentials::new(u.clone(), p.clone()));
+/// The sender's settings for a receiver's `email:` block: credentials only
+/// when both the user name and the password are set.
+fn settings(cfg: &EmailConfig) -> SmtpSettings {
+    SmtpSettings {
+        host: cfg.smarthost.clone(),
+        port: cfg.port,
+        tls: cfg.tls,
+        credentials: cfg.username.clone().zip(cfg.password.clone()),
+        timeout: cfg.timeout,
     }
-    t.build()
-        .send(msg)
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("SMTP {}:{}: {e}", cfg.smarthost, cfg.port))
+}
+
+pub async fn send(cfg: &EmailConfig, env: &Envelope) -> Result<(), DeliveryError> {
+    let msg = message(cfg, env)?;
+    smtp::send(&settings(cfg), msg).await
 }

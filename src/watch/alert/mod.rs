@@ -1,7 +1,10 @@
 //! Notifiers and the durable outbox. A notification is first written to the
-//! SQLite outbox (one row per receiver channel), then delivered; failures
-//! are retried with exponential backoff, across restarts, until delivered or
-//! older than `outbox_max_age` (then reported as expired).
+//! SQLite outbox (one row per receiver channel), then delivered; retryable
+//! failures ([`DeliveryError::is_retryable`]: the receiver is down, busy or
+//! slow) are retried with exponential backoff, across restarts, until
+//! delivered or older than `outbox_max_age` (then reported as expired). A
+//! permanent failure (a 5xx SMTP reply, an HTTP 4xx other than 429, settings
+//! that cannot work) is reported once and not tried again.
 
 pub mod email;
 mod envelope;
@@ -11,6 +14,7 @@ use std::sync::Mutex;
 
 use super::config::WatchConfig;
 use super::store::Db;
+use crate::delivery::DeliveryError;
 
 pub use envelope::{common_labels, rfc3339, status_of, svg_chart, Envelope};
 
@@ -82,25 +86,42 @@ pub async fn deliver_due(db: &Mutex<Db>, cfg: &WatchConfig, now: f64) -> Deliver
         let result = match (item.kind.as_str(), receiver) {
             ("email", Some(r)) => match &r.email {
                 Some(e) => email::send(e, &env).await,
-                None => Err("the receiver has no email settings any more".into()),
+                None => Err(DeliveryError::Config(
+                    "the receiver has no email settings any more".into(),
+                )),
             },
             ("webhook", Some(r)) => match &r.webhook {
                 Some(w) => webhook::send(w, &env).await,
-                None => Err("the receiver has no webhook settings any more".into()),
+                None => Err(DeliveryError::Config(
+                    "the receiver has no webhook settings any more".into(),
+                )),
             },
-            _ => Err(format!("receiver `{}` is not configured", item.receiver)),
+            _ => Err(DeliveryError::Config(format!(
+                "receiver `{}` is not configured",
+                item.receiver
+            ))),
         };
         match result {
             Ok(()) => {
                 let _ = with_db(&|d| d.mark(item.id, "delivered", now, None));
                 rep.delivered.push(what);
             }
+            Err(e) if !e.is_retryable() => {
+                // Trying again would only repeat the answer: dropped, said once.
+                let msg = e.to_string();
+                let _ = with_db(&|d| d.mark(item.id, "failed", now, Some(&msg)));
+                rep.failed.push(format!(
+                    "{what}: {e} (attempt {}, permanent: not retried)",
+                    item.attempts + 1
+                ));
+            }
             Err(e) => {
                 // 1 s, 2 s, 4 s ... capped.
                 let backoff = 2f64
                     .powi(item.attempts.clamp(0, 30) as i32)
                     .min(cfg.retry_max_backoff.as_secs_f64().max(1.0));
-                let _ = with_db(&|d| d.retry_later(item.id, now + backoff, &e));
+                let msg = e.to_string();
+                let _ = with_db(&|d| d.retry_later(item.id, now + backoff, &msg));
                 rep.failed.push(format!(
                     "{what}: {e} (attempt {}, retry in {backoff}s)",
                     item.attempts + 1

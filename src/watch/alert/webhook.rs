@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::envelope::{common_labels, rfc3339, status_of, Envelope};
+use crate::delivery::DeliveryError;
 use crate::watch::config::WebhookConfig;
 
 /// The JSON body for a notification.
@@ -64,8 +65,10 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     )
 }
 
-pub async fn send(cfg: &WebhookConfig, env: &Envelope) -> Result<(), String> {
-    let body = serde_json::to_vec(&body(env)).map_err(|e| e.to_string())?;
+/// POST the body. A non-2xx answer is an error, retryable for 5xx and 429
+/// ([`DeliveryError::is_retryable`]).
+pub async fn send(cfg: &WebhookConfig, env: &Envelope) -> Result<(), DeliveryError> {
+    let body = serde_json::to_vec(&body(env)).map_err(|e| DeliveryError::Config(e.to_string()))?;
     let mut headers = Vec::new();
     if let Some(secret) = &cfg.secret {
         headers.push(("X-Rigger-Signature".to_string(), signature(secret, &body)));
@@ -74,7 +77,10 @@ pub async fn send(cfg: &WebhookConfig, env: &Envelope) -> Result<(), String> {
     if (200..300).contains(&code) {
         Ok(())
     } else {
-        Err(format!("{} answered HTTP {code}", cfg.url))
+        Err(DeliveryError::HttpStatus {
+            url: cfg.url.clone(),
+            code,
+        })
     }
 }
 
