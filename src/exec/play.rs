@@ -118,7 +118,7 @@ impl Runner {
     /// (an empty answer takes the default); otherwise the default is used, and
     /// a prompt without one is an error naming it.
     fn ask_prompts(&self, pb: &Playbook) -> Result<(), LocError> {
-        use std::io::{BufRead, IsTerminal, Write};
+        use std::io::IsTerminal;
         let tty = std::io::stdin().is_terminal();
         let mut prompted = self.prompted.lock().unwrap_or_else(|p| p.into_inner());
         for play in &pb.plays {
@@ -147,19 +147,8 @@ impl Runner {
                     Some(d) if !p.private => format!(" [{d}]"),
                     _ => String::new(),
                 };
-                stderr!("{question}{shown_default}: ");
-                let _ = std::io::stderr().flush();
-                if p.private {
-                    let _ = std::process::Command::new("stty").arg("-echo").status();
-                }
-                let mut line = String::new();
-                let r = std::io::stdin().lock().read_line(&mut line);
-                if p.private {
-                    let _ = std::process::Command::new("stty").arg("echo").status();
-                    stderrln!();
-                }
-                r.map_err(|e| LocError::new(p.loc.clone(), format!("cannot read the answer: {e}")))?;
-                let answer = line.trim_end_matches(['\n', '\r']).to_string();
+                let answer = crate::prompt::ask(&format!("{question}{shown_default}: "), p.private)
+                    .map_err(|e| LocError::new(p.loc.clone(), format!("cannot read the answer: {e}")))?;
                 if p.private {
                     self.out.secrets().add(&answer);
                 }

@@ -595,7 +595,9 @@ impl PlayHost {
             trace,
             modules::RECONNECT.scope(reconnect, execute(module.as_ref(), &mctx, args.clone())),
         );
-        match self.runner.opts.task_timeout {
+        let started = std::time::Instant::now();
+        tracing::debug!(host = %self.host, module = doc.name, task = t.name.as_deref().unwrap_or(""), check, "module starts");
+        let outcome = match self.runner.opts.task_timeout {
             Some(d) => match tokio::time::timeout(d, fut).await {
                 Ok(r) => r,
                 Err(_) => Err(ModuleError::Failed(format!(
@@ -604,7 +606,26 @@ impl PlayHost {
                 ))),
             },
             None => fut.await,
+        };
+        match &outcome {
+            Ok(o) => tracing::debug!(
+                host = %self.host,
+                module = doc.name,
+                changed = o.changed,
+                failed = o.failed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "module ends"
+            ),
+            // A no_log task's error may quote its arguments.
+            Err(e) => tracing::debug!(
+                host = %self.host,
+                module = doc.name,
+                error = %if no_log { "<hidden: no_log task>".to_string() } else { e.to_string() },
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "module ends with an error"
+            ),
         }
+        outcome
     }
 
     /// After a task that may have changed the remote users or groups
