@@ -339,13 +339,13 @@ impl Module for Archive {
         };
         let script = |apply: bool| {
             format!(
-            "dd=$(dirname -- {d}); if [ -d \"$dd\" ] && [ -w \"$dd\" ]; then w=$(mktemp -d \"$dd/.rigger-archive-XXXXXXXX\"); \
-             else w=$(mktemp -d \"${{TMPDIR:-/tmp}}/.rigger-archive-XXXXXXXX\"); fi || exit 1; \
-             trap 'rm -rf \"$w\"' EXIT; {{ {build} }} > \"$w/list\" || exit 1; \
-             printf '%s\\n%s\\n' \"$new\" \"$old\"; cat \"$w/list\"; \
-             if [ \"$new\" != \"$old\" ] && [ {apply} = 1 ]; then mkdir -p -- \"$dd\" && mv -f -- \"$n\" {d} || exit 1; fi",
-            apply = u8::from(apply),
-        )
+                "dd=$(dirname -- {d}); if [ -d \"$dd\" ] && [ -w \"$dd\" ]; then w=$(mktemp -d \"$dd/.rigger-archive-XXXXXXXX\"); \
+                 else w=$(mktemp -d \"${{TMPDIR:-/tmp}}/.rigger-archive-XXXXXXXX\"); fi || exit 1; \
+                 trap 'rm -rf \"$w\"' EXIT; {{ {build} }} > \"$w/list\" || exit 1; \
+                 printf '%s\\n%s\\n' \"$new\" \"$old\"; cat \"$w/list\"; \
+                 if [ \"$new\" != \"$old\" ] && [ {apply} = 1 ]; then mkdir -p -- \"$dd\" && mv -f -- \"$n\" {d} || exit 1; fi",
+                apply = u8::from(apply),
+            )
         };
         let built = Built {
             script: script(true),
