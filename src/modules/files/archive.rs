@@ -5,13 +5,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_mode, de_opt_string, de_string_list, Mode};
+use crate::modules::args::{de_opt_mode, de_string_list, Mode};
 use crate::modules::host::file_state::ensure_attrs;
 use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::AttrParams;
+use crate::modules::host::file_state::FileState;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 use crate::shell::sh_quote_glob;
 
@@ -100,21 +101,21 @@ is compressed instead of archived.",
 struct Params {
     #[serde(deserialize_with = "de_string_list")]
     path: Vec<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     format: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     dest: Option<String>,
     #[serde(default, deserialize_with = "de_string_list")]
     exclude_path: Vec<String>,
     #[serde(default, deserialize_with = "de_string_list")]
     exclusion_patterns: Vec<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force_archive: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     remove: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
@@ -183,7 +184,7 @@ async fn expand(ctx: &ModuleCtx<'_>, paths: &[String]) -> Result<(Vec<String>, V
 }
 
 #[async_trait]
-impl Legacy for Archive {
+impl Module for Archive {
     fn may_change_users(&self, result: &Map<String, Value>) -> bool {
         crate::modules::host::remote_file::wrote_user_database(result)
     }
@@ -192,7 +193,7 @@ impl Legacy for Archive {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         if p.path.is_empty() {
             return Err(ModuleError::Args("archive: missing required argument: path".into()));
@@ -257,17 +258,25 @@ impl Legacy for Archive {
         if members.is_empty() {
             let st = query_file(ctx, &dest, false).await?;
             if st.exists() {
-                let changed = ensure_attrs(ctx, &st, &attrs).await?;
-                out.changed = changed;
-                return Ok(out
+                let out = out
                     .with("dest_state", dest_state)
                     .with("state", dest_state)
-                    .with("archived", Vec::<String>::new()));
+                    .with("archived", Vec::<String>::new());
+                if !attrs.differ(&st) {
+                    return Ok(Plan::Done(out));
+                }
+                let change = MakeArchive {
+                    build: None,
+                    attrs,
+                    attrs_of: Some(st),
+                    remove: Vec::new(),
+                };
+                return Ok(Plan::change(out, change));
             }
-            return Ok(
+            return Ok(Plan::Done(
                 ModuleOutcome::failed(format!("Error, no source paths were found: {}", p.path.join(", ")))
                     .with("missing", missing),
-            );
+            ));
         }
 
         // Build the new archive next to dest (or in /tmp when its directory
@@ -328,18 +337,85 @@ impl Legacy for Archive {
                 sh_quote(&root)
             )
         };
-        let script = format!(
-            "dd=$(dirname -- {d}); if [ -d \"$dd\" ] && [ -w \"$dd\" ]; then w=$(mktemp -d \"$dd/.rigger-archive-XXXXXXXX\"); \
-             else w=$(mktemp -d \"${{TMPDIR:-/tmp}}/.rigger-archive-XXXXXXXX\"); fi || exit 1; \
-             trap 'rm -rf \"$w\"' EXIT; {{ {build} }} > \"$w/list\" || exit 1; \
-             printf '%s\\n%s\\n' \"$new\" \"$old\"; cat \"$w/list\"; \
-             if [ \"$new\" != \"$old\" ] && [ {apply} = 1 ]; then mkdir -p -- \"$dd\" && mv -f -- \"$n\" {d} || exit 1; fi",
-            apply = u8::from(!ctx.check_mode),
-        );
-        let res = ctx.run(&script).await?;
+        let script = |apply: bool| {
+            format!(
+                "dd=$(dirname -- {d}); if [ -d \"$dd\" ] && [ -w \"$dd\" ]; then w=$(mktemp -d \"$dd/.rigger-archive-XXXXXXXX\"); \
+                 else w=$(mktemp -d \"${{TMPDIR:-/tmp}}/.rigger-archive-XXXXXXXX\"); fi || exit 1; \
+                 trap 'rm -rf \"$w\"' EXIT; {{ {build} }} > \"$w/list\" || exit 1; \
+                 printf '%s\\n%s\\n' \"$new\" \"$old\"; cat \"$w/list\"; \
+                 if [ \"$new\" != \"$old\" ] && [ {apply} = 1 ]; then mkdir -p -- \"$dd\" && mv -f -- \"$n\" {d} || exit 1; fi",
+                apply = u8::from(apply),
+            )
+        };
+        let built = Built {
+            script: script(true),
+            dest: dest.clone(),
+            listed_as: compress.then(|| paths[0].clone()),
+            root: root.clone(),
+        };
+        let (content_changed, listed) = built.run(ctx, &script(false)).await?;
+        out.changed = content_changed;
+
+        // Only an archive left as it is keeps the state read here: a new
+        // one is looked at again once in place.
+        let mut attrs_of = None;
+        if !content_changed {
+            let st = query_file(ctx, &dest, false).await?;
+            if st.exists() && attrs.differ(&st) {
+                out.changed = true;
+                attrs_of = Some(st);
+            }
+        }
+        let mut remove = Vec::new();
+        if p.remove {
+            let targets: Vec<String> = paths
+                .iter()
+                .filter(|x| !excluded.contains(x) && **x != dest)
+                .cloned()
+                .collect();
+            if !targets.is_empty() {
+                out.changed = true;
+                remove = targets;
+            }
+        }
+        let state = if missing.is_empty() { dest_state } else { "incomplete" };
+        let out = out
+            .with("archived", listed)
+            .with("dest_state", state)
+            .with("state", state);
+        if !out.changed {
+            return Ok(Plan::Done(out));
+        }
+        let change = MakeArchive {
+            build: content_changed.then_some(built),
+            attrs,
+            attrs_of,
+            remove,
+        };
+        Ok(Plan::change(out, change))
+    }
+}
+
+/// The script that builds the archive next to `dest`, compares it with the
+/// existing one by content and (when told to) moves it into place.
+struct Built {
+    /// The script that moves a differing archive into place.
+    script: String,
+    dest: String,
+    /// A compressed file's one member (an archive lists its own).
+    listed_as: Option<String>,
+    root: String,
+}
+
+impl Built {
+    /// Run `script` (this one or the one that only compares): whether the
+    /// content differs, and the members.
+    async fn run(&self, ctx: &ModuleCtx<'_>, script: &str) -> Result<(bool, Vec<String>), ModuleError> {
+        let res = ctx.run(script).await?;
         if res.status != 0 {
             return Err(ModuleError::Failed(format!(
-                "cannot create {dest}: {}",
+                "cannot create {}: {}",
+                self.dest,
                 res.stderr_str().trim()
             )));
         }
@@ -347,49 +423,56 @@ impl Legacy for Archive {
         let mut lines = text.lines();
         let new = lines.next().unwrap_or_default().to_string();
         let old = lines.next().unwrap_or_default().to_string();
-        let listed: Vec<String> = if compress {
-            vec![paths[0].clone()]
-        } else {
-            lines
+        let listed: Vec<String> = match &self.listed_as {
+            Some(path) => vec![path.clone()],
+            None => lines
                 .filter(|l| !l.is_empty())
-                .map(|l| format!("{root}{}", l.trim_end_matches('/')))
-                .collect()
+                .map(|l| format!("{}{}", self.root, l.trim_end_matches('/')))
+                .collect(),
         };
-        let content_changed = new != old;
-        out.changed = content_changed;
+        Ok((new != old, listed))
+    }
+}
 
-        if !ctx.check_mode {
-            let st = query_file(ctx, &dest, false).await?;
-            if st.exists() && ensure_attrs(ctx, &st, &attrs).await? {
-                out.changed = true;
+/// What `archive` changes: the archive (built again, now moved into place),
+/// its attributes, the archived sources.
+struct MakeArchive {
+    build: Option<Built>,
+    attrs: AttrParams,
+    /// The state of an existing archive left as it is whose attributes differ.
+    attrs_of: Option<FileState>,
+    /// Sources to remove.
+    remove: Vec<String>,
+}
+
+#[async_trait]
+impl Change for MakeArchive {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        mut planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        if let Some(built) = &self.build {
+            let (_, listed) = built.run(ctx, &built.script).await?;
+            planned = planned.with("archived", listed);
+            let st = query_file(ctx, &built.dest, false).await?;
+            if st.exists() {
+                ensure_attrs(ctx, &st, &self.attrs).await?;
             }
-        } else if !content_changed {
-            let st = query_file(ctx, &dest, false).await?;
-            if st.exists() && attrs.differ(&st) {
-                out.changed = true;
+        } else if let Some(st) = &self.attrs_of {
+            ensure_attrs(ctx, st, &self.attrs).await?;
+        }
+        if !self.remove.is_empty() {
+            let list = self.remove.iter().map(|t| sh_quote(t)).collect::<Vec<_>>().join(" ");
+            let r = ctx.run(&format!("rm -rf -- {list}")).await?;
+            if r.status != 0 {
+                return Err(ModuleError::Failed(format!(
+                    "cannot remove the archived sources: {}",
+                    r.stderr_str().trim()
+                )));
             }
         }
-        if p.remove {
-            let targets: Vec<&String> = paths.iter().filter(|x| !excluded.contains(x) && **x != dest).collect();
-            if !targets.is_empty() {
-                out.changed = true;
-                if !ctx.check_mode {
-                    let list = targets.iter().map(|t| sh_quote(t)).collect::<Vec<_>>().join(" ");
-                    let r = ctx.run(&format!("rm -rf -- {list}")).await?;
-                    if r.status != 0 {
-                        return Err(ModuleError::Failed(format!(
-                            "cannot remove the archived sources: {}",
-                            r.stderr_str().trim()
-                        )));
-                    }
-                }
-            }
-        }
-        let state = if missing.is_empty() { dest_state } else { "incomplete" };
-        Ok(out
-            .with("archived", listed)
-            .with("dest_state", state)
-            .with("state", state))
+        Ok(planned)
     }
 }
 

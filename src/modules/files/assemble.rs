@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::pyre;
-use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, required, Mode};
+use crate::connection::{sh_quote, FileAttrs};
+use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::digest::sha1_hex;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
@@ -17,10 +17,11 @@ use crate::modules::host::file_state::make_parents;
 use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
+use crate::modules::host::file_state::FileState;
 use crate::modules::host::file_state::Kind;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -103,28 +104,26 @@ do not end with one.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(deserialize_with = "de_opt_string")]
-    src: Option<String>,
-    #[serde(deserialize_with = "de_opt_string")]
-    dest: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    src: String,
+    dest: String,
+    #[serde(default)]
     delimiter: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     regexp: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     ignore_hidden: bool,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     remote_src: Option<bool>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     validate: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     decrypt: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
@@ -286,7 +285,7 @@ fn local_fragments(dir: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>, Modu
 }
 
 #[async_trait]
-impl Legacy for Assemble {
+impl Module for Assemble {
     fn creates_files(&self) -> bool {
         true
     }
@@ -299,10 +298,10 @@ impl Legacy for Assemble {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let src = required("assemble", "src", &p.src)?;
-        let dest = required("assemble", "dest", &p.dest)?;
+        let src = p.src.clone();
+        let dest = p.dest.clone();
         check_validate(p.validate.as_deref())?;
         let regexp = p
             .regexp
@@ -335,27 +334,72 @@ impl Legacy for Assemble {
         if content_changed && ctx.diff_mode {
             out = out.with_diff(content_diff(&dest, &before, &result));
         }
+        let out = out.with_msg("OK");
         if content_changed {
-            if !ctx.check_mode {
-                if p.backup && st.exists() {
-                    out = out.with("backup_file", backup_local(ctx, &st.real_path).await?);
-                }
-                if !st.parent_exists {
-                    make_parents(ctx, &dest).await?;
-                }
-                write_file(
-                    ctx,
-                    &st.real_path,
-                    &result,
-                    &attrs.file_attrs(&st),
-                    p.validate.as_deref(),
-                )
-                .await?;
-            }
-        } else if ensure_attrs(ctx, &st, &attrs).await? {
-            out.changed = true;
+            let change = WriteAssembled {
+                backup: p.backup && st.exists(),
+                parents_of: (!st.parent_exists).then_some(dest),
+                file_attrs: attrs.file_attrs(&st),
+                real_path: st.real_path,
+                data: result,
+                validate: p.validate,
+            };
+            Ok(Plan::change(out, change))
+        } else if attrs.differ(&st) {
+            Ok(Plan::change(out, SetAttrs { st, attrs }))
+        } else {
+            Ok(Plan::Done(out))
         }
-        Ok(out.with_msg("OK"))
+    }
+}
+
+/// Write the assembled file (after a backup of the old one).
+struct WriteAssembled {
+    backup: bool,
+    /// Create the parent directories of this path first.
+    parents_of: Option<String>,
+    file_attrs: FileAttrs,
+    real_path: String,
+    data: Vec<u8>,
+    validate: Option<String>,
+}
+
+#[async_trait]
+impl Change for WriteAssembled {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        mut planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        if self.backup {
+            planned = planned.with("backup_file", backup_local(ctx, &self.real_path).await?);
+        }
+        if let Some(dest) = &self.parents_of {
+            make_parents(ctx, dest).await?;
+        }
+        write_file(
+            ctx,
+            &self.real_path,
+            &self.data,
+            &self.file_attrs,
+            self.validate.as_deref(),
+        )
+        .await?;
+        Ok(planned)
+    }
+}
+
+/// Only owner, group or mode differ.
+struct SetAttrs {
+    st: FileState,
+    attrs: AttrParams,
+}
+
+#[async_trait]
+impl Change for SetAttrs {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        ensure_attrs(ctx, &self.st, &self.attrs).await?;
+        Ok(planned)
     }
 }
 

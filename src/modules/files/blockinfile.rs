@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::pyre;
-use crate::modules::args::{de_bool, de_opt_mode, de_opt_string, exclusive, present_absent, required, Mode};
+use crate::connection::FileAttrs;
+use crate::modules::args::{de_opt_mode, exclusive, Mode};
 use crate::modules::host::file_state::attrs_msg;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
@@ -18,9 +19,10 @@ use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::splitlines_keepends;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
+use crate::modules::host::file_state::FileState;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -115,35 +117,34 @@ is computed on the controller and uploaded atomically only when it differs.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(deserialize_with = "de_opt_string")]
-    path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    path: String,
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     marker: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     block: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     insertafter: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     insertbefore: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     create: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     validate: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     marker_begin: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     marker_end: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     append_newline: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     prepend_newline: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
@@ -252,7 +253,7 @@ fn compute(original: &[u8], s: &Spec<'_>) -> Vec<u8> {
 }
 
 #[async_trait]
-impl Legacy for BlockInFile {
+impl Module for BlockInFile {
     fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
         crate::modules::host::prefetch::needs("blockinfile", args)
     }
@@ -269,10 +270,10 @@ impl Legacy for BlockInFile {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = required("blockinfile", "path", &p.path)?;
-        let present = present_absent("blockinfile", p.state.as_deref())?;
+        let path = p.path.clone();
+        let present = p.state.as_deref() != Some("absent");
         exclusive(
             "blockinfile",
             ("insertbefore", p.insertbefore.is_some()),
@@ -317,10 +318,14 @@ impl Legacy for BlockInFile {
         not_a_dir(&st, &path)?;
         if !st.exists() {
             if !p.create {
-                return Ok(ModuleOutcome::failed(format!("Path {path} does not exist !")).with("rc", 257));
+                return Ok(Plan::Done(
+                    ModuleOutcome::failed(format!("Path {path} does not exist !")).with("rc", 257),
+                ));
             }
             if !present {
-                return Ok(ModuleOutcome::changed(false).with_msg(format!("File {path} not present")));
+                return Ok(Plan::Done(
+                    ModuleOutcome::changed(false).with_msg(format!("File {path} not present")),
+                ));
             }
         }
         let original = st.content.clone().unwrap_or_default();
@@ -339,41 +344,88 @@ impl Legacy for BlockInFile {
         if ctx.diff_mode {
             out = out.with_diff(content_diff(&path, &original, &result));
         }
-        let mut backup_file = None;
-        if changed && !ctx.check_mode {
-            if p.backup && st.exists() {
-                backup_file = Some(backup_local(ctx, &st.real_path).await?);
-            }
-            if !st.exists() && !st.parent_exists {
-                make_parents(ctx, &path).await?;
-            }
-            write_file(
-                ctx,
-                &st.real_path,
-                &result,
-                &attrs.file_attrs(&st),
-                p.validate.as_deref(),
-            )
-            .await?;
-            let attrs_changed = if st.exists() {
-                attrs.differ(&st)
-            } else {
-                attrs.differ_for_new(&st)
-            };
-            if attrs_changed {
+        if changed {
+            // A new file: Ansible stops before the attribute check in check
+            // mode, only the write reports the attributes.
+            let new_attrs = !st.exists() && attrs.differ_for_new(&st);
+            if st.exists() && attrs.differ(&st) {
                 attrs_msg(&mut msg, true);
             }
-        } else if ctx.check_mode && !st.exists() {
-            return Ok(out.with_msg(msg));
-        } else if st.exists() && ensure_attrs(ctx, &st, &attrs).await? {
-            attrs_msg(&mut msg, changed);
-            out.changed = true;
+            let change = WriteBlock {
+                parents_of: (!st.exists() && !st.parent_exists).then(|| path.clone()),
+                backup: p.backup && st.exists(),
+                file_attrs: attrs.file_attrs(&st),
+                real_path: st.real_path,
+                data: result,
+                validate: p.validate,
+                new_attrs,
+            };
+            return Ok(Plan::change(out.with_msg(msg), change));
         }
-        out = out.with_msg(msg);
+        if attrs.differ(&st) {
+            attrs_msg(&mut msg, false);
+            return Ok(Plan::change(out.with_msg(msg), SetAttrs { st, attrs }));
+        }
+        Ok(Plan::Done(out.with_msg(msg)))
+    }
+}
+
+/// Write the file with the new block (after a backup of the old one).
+struct WriteBlock {
+    /// Create the parent directories of this path first.
+    parents_of: Option<String>,
+    backup: bool,
+    real_path: String,
+    file_attrs: FileAttrs,
+    data: Vec<u8>,
+    validate: Option<String>,
+    /// A new file whose attributes the write sets: the real run says so.
+    new_attrs: bool,
+}
+
+#[async_trait]
+impl Change for WriteBlock {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        mut planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let mut backup_file = None;
+        if self.backup {
+            backup_file = Some(backup_local(ctx, &self.real_path).await?);
+        }
+        if let Some(path) = &self.parents_of {
+            make_parents(ctx, path).await?;
+        }
+        write_file(
+            ctx,
+            &self.real_path,
+            &self.data,
+            &self.file_attrs,
+            self.validate.as_deref(),
+        )
+        .await?;
+        if self.new_attrs {
+            attrs_msg(planned.msg.get_or_insert_with(String::new), true);
+        }
         if let Some(b) = backup_file {
-            out = out.with("backup_file", b);
+            planned = planned.with("backup_file", b);
         }
-        Ok(out)
+        Ok(planned)
+    }
+}
+
+/// Only owner, group or mode differ.
+struct SetAttrs {
+    st: FileState,
+    attrs: AttrParams,
+}
+
+#[async_trait]
+impl Change for SetAttrs {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        ensure_attrs(ctx, &self.st, &self.attrs).await?;
+        Ok(planned)
     }
 }
 

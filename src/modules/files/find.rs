@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 
 use super::pyre;
 use crate::connection::sh_quote;
-use crate::modules::args::{choice, de_bool, de_opt_int, de_opt_string, de_string_list};
+use crate::modules::args::{choice, de_string_list};
 use crate::modules::host::digest::sha1_hex;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -121,29 +121,29 @@ struct Params {
     patterns: Vec<String>,
     #[serde(default, deserialize_with = "de_string_list")]
     excludes: Vec<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     contains: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     read_whole_file: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     file_type: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     recurse: bool,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     depth: Option<i64>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     hidden: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     age: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     age_stamp: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     size: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     follow: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     get_checksum: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     use_regex: bool,
 }
 
@@ -371,12 +371,12 @@ fn parse_walk(out: &[u8]) -> Result<(f64, Walked), ModuleError> {
 }
 
 #[async_trait]
-impl Legacy for Find {
+impl Module for Find {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         if p.paths.is_empty() {
             return Err(ModuleError::Args("find: missing required argument: paths".into()));
@@ -549,7 +549,7 @@ impl Legacy for Find {
         if !skipped.is_empty() {
             out = out.with_msg("Not all paths examined, check warnings for details");
         }
-        Ok(out)
+        Ok(Plan::Done(out))
     }
 }
 

@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::pyre::{self, Template};
-use crate::modules::args::{de_bool, de_opt_mode, de_opt_string, exclusive, present_absent, required, Mode};
+use crate::connection::FileAttrs;
+use crate::modules::args::{de_opt_mode, exclusive, Mode};
 use crate::modules::host::file_state::attrs_msg;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
@@ -19,9 +20,10 @@ use crate::modules::host::file_state::readlines;
 use crate::modules::host::file_state::rstrip_eol;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
+use crate::modules::host::file_state::FileState;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -127,33 +129,32 @@ controller and uploaded atomically only when it differs. Use `blockinfile` for m
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(deserialize_with = "de_opt_string")]
-    path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    path: String,
+    #[serde(default)]
     regexp: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     search_string: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     line: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backrefs: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     insertafter: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     insertbefore: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     create: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     firstmatch: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     validate: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
@@ -310,7 +311,7 @@ fn absent(lines: &mut Vec<Vec<u8>>, regexp: Option<&Regex>, search: Option<&[u8]
 }
 
 #[async_trait]
-impl Legacy for LineInFile {
+impl Module for LineInFile {
     fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
         crate::modules::host::prefetch::needs("lineinfile", args)
     }
@@ -327,10 +328,10 @@ impl Legacy for LineInFile {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = required("lineinfile", "path", &p.path)?;
-        let state_present = present_absent("lineinfile", p.state.as_deref())?;
+        let path = p.path.clone();
+        let state_present = p.state.as_deref() != Some("absent");
         exclusive(
             "lineinfile",
             ("insertbefore", p.insertbefore.is_some()),
@@ -389,29 +390,31 @@ impl Legacy for LineInFile {
                 backrefs: template.as_ref(),
                 firstmatch: p.firstmatch,
             };
-            run_present(ctx, &path, &p, &spec, &attrs).await
+            query_present(ctx, &path, &p, &spec, attrs).await
         } else {
             if p.regexp.is_none() && p.search_string.is_none() && p.line.is_none() {
                 return Err(ModuleError::Args(
                     "one of line, search_string, or regexp is required with state=absent".into(),
                 ));
             }
-            run_absent(ctx, &path, &p, regexp.as_ref(), &attrs).await
+            query_absent(ctx, &path, &p, regexp.as_ref(), attrs).await
         }
     }
 }
 
-async fn run_present(
+async fn query_present(
     ctx: &ModuleCtx<'_>,
     path: &str,
     p: &Params,
     spec: &PresentSpec<'_>,
-    attrs: &AttrParams,
-) -> Result<ModuleOutcome, ModuleError> {
+    attrs: AttrParams,
+) -> Result<Plan, ModuleError> {
     let st = query_file(ctx, path, true).await?;
     not_a_dir(&st, path)?;
     if !st.exists() && !p.create {
-        return Ok(ModuleOutcome::failed(format!("Destination {path} does not exist !")).with("rc", 257));
+        return Ok(Plan::Done(
+            ModuleOutcome::failed(format!("Destination {path} does not exist !")).with("rc", 257),
+        ));
     }
     let before = st.content.clone().unwrap_or_default();
     let mut lines = readlines(&before);
@@ -421,62 +424,38 @@ async fn run_present(
     if ctx.diff_mode {
         out = out.with_diff(content_diff(path, &before, &after));
     }
-    let mut msg = msg.to_string();
-    let mut backup = String::new();
+    let msg = msg.to_string();
     if !st.exists() {
-        let attrs_changed = attrs.differ_for_new(&st);
-        if !ctx.check_mode && changed {
-            if !st.parent_exists {
-                make_parents(ctx, path).await?;
-            }
-            write_file(
-                ctx,
-                &st.real_path,
-                &after,
-                &attrs.file_attrs(&st),
-                p.validate.as_deref(),
-            )
-            .await?;
+        if !changed {
+            return Ok(Plan::Done(out.with_msg(msg).with("backup", "")));
         }
-        // Ansible stops before the attribute check in check mode for a new file.
-        if attrs_changed && !ctx.check_mode && changed {
-            attrs_msg(&mut msg, true);
-        }
-        return Ok(out.with_msg(msg).with("backup", backup));
+        // Ansible stops before the attribute check in check mode for a new
+        // file: only the write reports the attributes.
+        let change = EditLines::Write {
+            parents_of: (!st.parent_exists).then(|| path.to_string()),
+            real_path: st.real_path.clone(),
+            file_attrs: attrs.file_attrs(&st),
+            data: after,
+            validate: p.validate.clone(),
+            backup: false,
+            new_attrs: attrs.differ_for_new(&st),
+        };
+        return Ok(Plan::change(out.with_msg(msg).with("backup", ""), change));
     }
-    if changed && !ctx.check_mode {
-        if p.backup {
-            backup = backup_local(ctx, &st.real_path).await?;
-        }
-        write_file(
-            ctx,
-            &st.real_path,
-            &after,
-            &attrs.file_attrs(&st),
-            p.validate.as_deref(),
-        )
-        .await?;
-        if attrs.differ(&st) {
-            attrs_msg(&mut msg, true);
-        }
-    } else if ensure_attrs(ctx, &st, attrs).await? {
-        attrs_msg(&mut msg, changed);
-        out.changed = true;
-    }
-    Ok(out.with_msg(msg).with("backup", backup))
+    plan_existing(out, msg, changed, st, after, p, attrs)
 }
 
-async fn run_absent(
+async fn query_absent(
     ctx: &ModuleCtx<'_>,
     path: &str,
     p: &Params,
     regexp: Option<&Regex>,
-    attrs: &AttrParams,
-) -> Result<ModuleOutcome, ModuleError> {
+    attrs: AttrParams,
+) -> Result<Plan, ModuleError> {
     let st = query_file(ctx, path, true).await?;
     not_a_dir(&st, path)?;
     if !st.exists() {
-        return Ok(ModuleOutcome::changed(false).with_msg("file not present"));
+        return Ok(Plan::Done(ModuleOutcome::changed(false).with_msg("file not present")));
     }
     let before = st.content.clone().unwrap_or_default();
     let mut lines = readlines(&before);
@@ -492,32 +471,101 @@ async fn run_absent(
     if ctx.diff_mode {
         out = out.with_diff(content_diff(path, &before, &after));
     }
-    let mut msg = if changed {
+    let msg = if changed {
         format!("{found} line(s) removed")
     } else {
         String::new()
     };
-    let mut backup = String::new();
-    if changed && !ctx.check_mode {
-        if p.backup {
-            backup = backup_local(ctx, &st.real_path).await?;
-        }
-        write_file(
-            ctx,
-            &st.real_path,
-            &after,
-            &attrs.file_attrs(&st),
-            p.validate.as_deref(),
-        )
-        .await?;
-        if attrs.differ(&st) {
-            attrs_msg(&mut msg, true);
-        }
-    } else if ensure_attrs(ctx, &st, attrs).await? {
+    plan_existing(out.with("found", found), msg, changed, st, after, p, attrs)
+}
+
+/// The plan for an existing file: write the new content (after a backup),
+/// or only fix its attributes, or nothing.
+fn plan_existing(
+    out: ModuleOutcome,
+    mut msg: String,
+    changed: bool,
+    st: FileState,
+    after: Vec<u8>,
+    p: &Params,
+    attrs: AttrParams,
+) -> Result<Plan, ModuleError> {
+    let attrs_differ = attrs.differ(&st);
+    if attrs_differ {
         attrs_msg(&mut msg, changed);
-        out.changed = true;
     }
-    Ok(out.with_msg(msg).with("found", found).with("backup", backup))
+    let out = out.with_msg(msg).with("backup", "");
+    if changed {
+        let change = EditLines::Write {
+            parents_of: None,
+            real_path: st.real_path.clone(),
+            file_attrs: attrs.file_attrs(&st),
+            data: after,
+            validate: p.validate.clone(),
+            backup: p.backup,
+            new_attrs: false,
+        };
+        Ok(Plan::change(out, change))
+    } else if attrs_differ {
+        Ok(Plan::change(out, EditLines::Attrs { st, attrs }))
+    } else {
+        Ok(Plan::Done(out))
+    }
+}
+
+/// What `lineinfile` changes on the host.
+enum EditLines {
+    /// Write the new content (after a backup of the old one).
+    Write {
+        /// Create the parent directories of this path first.
+        parents_of: Option<String>,
+        real_path: String,
+        file_attrs: FileAttrs,
+        data: Vec<u8>,
+        validate: Option<String>,
+        backup: bool,
+        /// A new file whose attributes the write sets: the real run says so.
+        new_attrs: bool,
+    },
+    /// Only owner, group or mode differ.
+    Attrs { st: FileState, attrs: AttrParams },
+}
+
+#[async_trait]
+impl Change for EditLines {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        mut planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        match *self {
+            EditLines::Write {
+                parents_of,
+                real_path,
+                file_attrs,
+                data,
+                validate,
+                backup,
+                new_attrs,
+            } => {
+                if let Some(path) = parents_of {
+                    make_parents(ctx, &path).await?;
+                }
+                if backup {
+                    let name = backup_local(ctx, &real_path).await?;
+                    planned = planned.with("backup", name);
+                }
+                write_file(ctx, &real_path, &data, &file_attrs, validate.as_deref()).await?;
+                if new_attrs {
+                    attrs_msg(planned.msg.get_or_insert_with(String::new), true);
+                }
+            }
+            EditLines::Attrs { st, attrs } => {
+                ensure_attrs(ctx, &st, &attrs).await?;
+            }
+        }
+        Ok(planned)
+    }
 }
 
 #[cfg(test)]

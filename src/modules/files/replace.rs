@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::pyre::{self, Template};
-use crate::modules::args::{de_bool, de_opt_mode, de_opt_string, required, Mode};
+use crate::connection::FileAttrs;
+use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::file_state::attrs_msg;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
@@ -14,9 +15,11 @@ use crate::modules::host::file_state::not_a_dir;
 use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
+use crate::modules::host::file_state::FileState;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -100,25 +103,23 @@ the result is computed on the controller and uploaded atomically only when it di
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(deserialize_with = "de_opt_string")]
-    path: Option<String>,
-    #[serde(deserialize_with = "de_opt_string")]
-    regexp: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    path: String,
+    regexp: String,
+    #[serde(default)]
     replace: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     after: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     before: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     validate: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     encoding: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
@@ -207,7 +208,7 @@ fn compute(
 }
 
 #[async_trait]
-impl Legacy for Replace {
+impl Module for Replace {
     fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
         crate::modules::host::prefetch::needs("replace", args)
     }
@@ -224,10 +225,10 @@ impl Legacy for Replace {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = required("replace", "path", &p.path)?;
-        let regexp = required("replace", "regexp", &p.regexp)?;
+        let path = p.path.clone();
+        let regexp = p.regexp.clone();
         let enc_name = p.encoding.clone().unwrap_or_else(|| "utf-8".into());
         let enc = Encoding::parse(&enc_name)
             .ok_or_else(|| ModuleError::Args(format!("replace: unsupported encoding `{enc_name}`")))?;
@@ -244,7 +245,9 @@ impl Legacy for Replace {
         let st = query_file(ctx, &path, true).await?;
         not_a_dir(&st, &path)?;
         if !st.exists() {
-            return Ok(ModuleOutcome::failed(format!("Path {path} does not exist !")).with("rc", 257));
+            return Ok(Plan::Done(
+                ModuleOutcome::failed(format!("Path {path} does not exist !")).with("rc", 257),
+            ));
         }
         let raw = st.content.clone().unwrap_or_default();
         let contents = enc.decode(&raw).ok_or_else(|| {
@@ -253,8 +256,8 @@ impl Legacy for Replace {
         let (result, n) = match compute(&contents, &regexp, &replace, p.after.as_deref(), p.before.as_deref())? {
             Ok(r) => r,
             Err(pattern) => {
-                return Ok(ModuleOutcome::changed(false).with("rc", 0).with_msg(format!(
-                    "Pattern for before/after params did not match the given file: {pattern}"
+                return Ok(Plan::Done(ModuleOutcome::changed(false).with("rc", 0).with_msg(
+                    format!("Pattern for before/after params did not match the given file: {pattern}"),
                 )))
             }
         };
@@ -272,22 +275,71 @@ impl Legacy for Replace {
                 });
             }
         }
-        if changed && !ctx.check_mode {
-            let data = enc
-                .encode(&result)
-                .ok_or_else(|| ModuleError::Failed(format!("the result cannot be encoded as {enc_name}")))?;
-            if p.backup {
-                out = out.with("backup_file", backup_local(ctx, &st.real_path).await?);
-            }
-            write_file(ctx, &st.real_path, &data, &attrs.file_attrs(&st), p.validate.as_deref()).await?;
-            if attrs.differ(&st) {
-                attrs_msg(&mut msg, true);
-            }
-        } else if ensure_attrs(ctx, &st, &attrs).await? {
+        let attrs_differ = attrs.differ(&st);
+        if attrs_differ {
             attrs_msg(&mut msg, changed);
-            out.changed = true;
         }
-        Ok(out.with_msg(msg))
+        let out = out.with_msg(msg);
+        if changed {
+            let change = WriteReplaced {
+                // Encoded only by the write: check mode reports the change
+                // of a result the encoding cannot hold, as before.
+                data: enc.encode(&result),
+                enc_name,
+                backup: p.backup,
+                file_attrs: attrs.file_attrs(&st),
+                real_path: st.real_path,
+                validate: p.validate,
+            };
+            Ok(Plan::change(out, change))
+        } else if attrs_differ {
+            Ok(Plan::change(out, SetAttrs { st, attrs }))
+        } else {
+            Ok(Plan::Done(out))
+        }
+    }
+}
+
+/// Write the file with the replacements (after a backup of the old one).
+struct WriteReplaced {
+    /// The new content in the file's encoding (`None`: it cannot be encoded).
+    data: Option<Vec<u8>>,
+    enc_name: String,
+    backup: bool,
+    file_attrs: FileAttrs,
+    real_path: String,
+    validate: Option<String>,
+}
+
+#[async_trait]
+impl Change for WriteReplaced {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        mut planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let data = self
+            .data
+            .ok_or_else(|| ModuleError::Failed(format!("the result cannot be encoded as {}", self.enc_name)))?;
+        if self.backup {
+            planned = planned.with("backup_file", backup_local(ctx, &self.real_path).await?);
+        }
+        write_file(ctx, &self.real_path, &data, &self.file_attrs, self.validate.as_deref()).await?;
+        Ok(planned)
+    }
+}
+
+/// Only owner, group or mode differ.
+struct SetAttrs {
+    st: FileState,
+    attrs: AttrParams,
+}
+
+#[async_trait]
+impl Change for SetAttrs {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        ensure_attrs(ctx, &self.st, &self.attrs).await?;
+        Ok(planned)
     }
 }
 

@@ -5,9 +5,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{choice, de_opt_string};
+use crate::modules::args::choice;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -43,13 +43,13 @@ could have used.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     prefix: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     suffix: Option<String>,
 }
 
@@ -64,7 +64,7 @@ fn random_name() -> String {
 }
 
 #[async_trait]
-impl Legacy for TempFile {
+impl Module for TempFile {
     fn may_change_users(&self, result: &Map<String, Value>) -> bool {
         crate::modules::host::remote_file::wrote_user_database(result)
     }
@@ -73,7 +73,7 @@ impl Legacy for TempFile {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let dir_state = choice(
             "tempfile",
@@ -93,35 +93,70 @@ impl Legacy for TempFile {
             None => "\"${TMPDIR:-/tmp}\"".to_string(),
         };
         // Names are drawn here; the host creates exclusively (noclobber /
-        // mkdir) and the loop retries on a collision.
+        // mkdir) and the loop retries on a collision. The query predicts
+        // the first unused one, which the creation then takes.
         let names: Vec<String> = (0..10)
             .map(|_| sh_quote(&format!("{prefix}{}{suffix}", random_name())))
             .collect();
-        let create = if ctx.check_mode {
-            "[ -d \"$d\" ] || { echo \"directory $d does not exist\" >&2; exit 1; }; \
-             if [ ! -e \"$d/$n\" ]; then printf %s \"$d/$n\"; exit 0; fi"
-        } else if dir_state {
+        let create = CreateTemp {
+            dir_state,
+            dir_word,
+            names,
+        };
+        let path = create
+            .run(
+                ctx,
+                "[ -d \"$d\" ] || { echo \"directory $d does not exist\" >&2; exit 1; }; \
+                 if [ ! -e \"$d/$n\" ]; then printf %s \"$d/$n\"; exit 0; fi",
+            )
+            .await?;
+        Ok(Plan::change(ModuleOutcome::ok().with("path", path), create))
+    }
+}
+
+/// Create the temporary file or directory under one of the drawn names.
+struct CreateTemp {
+    dir_state: bool,
+    /// The directory, as a shell word.
+    dir_word: String,
+    /// Candidate names, quoted.
+    names: Vec<String>,
+}
+
+impl CreateTemp {
+    /// Run `step` for each name in turn (it exits 0 having printed the
+    /// path it chose); returns that path.
+    async fn run(&self, ctx: &ModuleCtx<'_>, step: &str) -> Result<String, ModuleError> {
+        let script = format!(
+            "d={}; d=\"${{d%/}}\"; [ -n \"$d\" ] || d=/; for n in {}; do {step}; done; \
+             echo 'no unused name found' >&2; exit 1",
+            self.dir_word,
+            self.names.join(" ")
+        );
+        let out = ctx.run(&script).await?;
+        if out.status != 0 {
+            return Err(ModuleError::Failed(format!(
+                "cannot create a temporary {}: {}",
+                if self.dir_state { "directory" } else { "file" },
+                out.stderr_str().trim()
+            )));
+        }
+        Ok(out.stdout_str())
+    }
+}
+
+#[async_trait]
+impl Change for CreateTemp {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let create = if self.dir_state {
             "if mkdir -m 700 -- \"$d/$n\" 2>/dev/null; then printf %s \"$d/$n\"; exit 0; fi; \
              [ -d \"$d\" ] || { echo \"directory $d does not exist\" >&2; exit 1; }"
         } else {
             "if (umask 077; set -C; : > \"$d/$n\") 2>/dev/null; then printf %s \"$d/$n\"; exit 0; fi; \
              [ -d \"$d\" ] || { echo \"directory $d does not exist\" >&2; exit 1; }"
         };
-        let script = format!(
-            "d={dir_word}; d=\"${{d%/}}\"; [ -n \"$d\" ] || d=/; for n in {}; do {create}; done; \
-             echo 'no unused name found' >&2; exit 1",
-            names.join(" ")
-        );
-        let out = ctx.run(&script).await?;
-        if out.status != 0 {
-            return Err(ModuleError::Failed(format!(
-                "cannot create a temporary {}: {}",
-                if dir_state { "directory" } else { "file" },
-                out.stderr_str().trim()
-            )));
-        }
-        let path = out.stdout_str();
-        Ok(ModuleOutcome::changed(true).with("path", path))
+        let path = self.run(ctx, create).await?;
+        Ok(planned.with("path", path))
     }
 }
 

@@ -5,16 +5,14 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{
-    de_bool, de_opt_bool, de_opt_mode, de_opt_string, de_string_list, exclusive, required, Mode,
-};
+use crate::modules::args::{de_opt_mode, de_string_list, exclusive, Mode};
 use crate::modules::host::file_state::parse_query;
 use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::file_state::FileState;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use crate::modules::host::remote_file::STAT_FMT;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -110,23 +108,21 @@ host. owner/group/mode are applied to every unpacked member.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(deserialize_with = "de_opt_string")]
-    src: Option<String>,
-    #[serde(deserialize_with = "de_opt_string")]
-    dest: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    src: String,
+    dest: String,
+    #[serde(default)]
     remote_src: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     copy: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     creates: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     list_files: bool,
     #[serde(default, deserialize_with = "de_string_list")]
     exclude: Vec<String>,
     #[serde(default, deserialize_with = "de_string_list")]
     include: Vec<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     keep_newer: bool,
     #[serde(default)]
     extra_opts: Option<Value>,
@@ -139,9 +135,9 @@ struct Params {
     #[serde(default)]
     #[allow(dead_code)]
     validate_certs: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
@@ -260,7 +256,7 @@ fn words(items: &[String]) -> String {
 }
 
 #[async_trait]
-impl Legacy for Unarchive {
+impl Module for Unarchive {
     fn may_change_users(&self, result: &Map<String, Value>) -> bool {
         crate::modules::host::remote_file::wrote_user_database(result)
     }
@@ -269,10 +265,10 @@ impl Legacy for Unarchive {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let src = required("unarchive", "src", &p.src)?;
-        let dest = required("unarchive", "dest", &p.dest)?;
+        let src = p.src.clone();
+        let dest = p.dest.clone();
         exclusive(
             "unarchive",
             ("copy", p.copy.is_some()),
@@ -312,11 +308,11 @@ impl Legacy for Unarchive {
         let mut lines = answer.lines();
         match lines.next() {
             Some("CREATES") => {
-                return Ok(ModuleOutcome {
+                return Ok(Plan::Done(ModuleOutcome {
                     skipped: true,
                     msg: Some(format!("skipped, since {} exists", p.creates.unwrap_or_default())),
                     ..Default::default()
-                })
+                }))
             }
             Some("NODEST") => return Err(ModuleError::Failed(format!("dest '{dest}' must be an existing dir"))),
             Some("NOSRC") => return Err(ModuleError::Failed(format!("Source '{src}' does not exist"))),
@@ -330,49 +326,94 @@ impl Legacy for Unarchive {
         }
         let is_root = lines.next() == Some("0");
 
-        // A controller archive is uploaded to a temp file first.
+        // A controller archive is uploaded to a temp file first (and again
+        // by the extraction: the query leaves nothing behind).
         let archive = match &local {
             None => src.clone(),
-            Some(path) => {
-                let out = ctx.run("mktemp \"${TMPDIR:-/tmp}/.rigger-unarchive-XXXXXXXX\"").await?;
-                let tmp = out.stdout_str().trim().to_string();
-                if out.status != 0 || tmp.is_empty() {
-                    return Err(ModuleError::Failed(format!(
-                        "cannot create a temporary file on the host: {}",
-                        out.stderr_str().trim()
-                    )));
-                }
-                ctx.put_file(path, &tmp, &Default::default()).await?;
-                tmp
-            }
+            Some(path) => upload(ctx, path).await?,
         };
-        let result = unpack(ctx, &p, &src, &archive, &dest, &opts, &attrs, is_root).await;
+        let inspected = inspect(ctx, &p, &src, &archive, &dest, &opts, is_root).await;
         if local.is_some() {
             let _ = ctx.run(&format!("rm -f -- {}", sh_quote(&archive))).await;
         }
-        result
+        let (format, members, unarchived) = inspected?;
+        let handler = match format {
+            Format::Zip => "ZipArchive",
+            Format::Tar(_, h) => h,
+        };
+        let mut out = ModuleOutcome::changed(!unarchived)
+            .with("dest", dest.clone())
+            .with("src", src.clone())
+            .with("handler", handler);
+        let attrs_apply = !attrs.is_empty() && !members.is_empty();
+        let mut fix = Vec::new();
+        if unarchived && attrs_apply {
+            let (to_fix, missing) = members_to_fix(ctx, &dest, &members, &attrs).await?;
+            // A member not there yet would be set.
+            out.changed = missing || !to_fix.is_empty();
+            fix = to_fix;
+        }
+        if p.list_files {
+            out = out.with("files", members.clone());
+        }
+        if unarchived {
+            if !out.changed {
+                return Ok(Plan::Done(out));
+            }
+            return Ok(Plan::change(
+                out,
+                FixMembers {
+                    dest,
+                    to_fix: fix,
+                    attrs,
+                },
+            ));
+        }
+        let extract = Extract {
+            local,
+            archive,
+            format,
+            opts,
+            keep_newer: p.keep_newer,
+            exclude: p.exclude.clone(),
+            include: p.include.clone(),
+            src,
+            dest,
+            members: if attrs_apply { members } else { Vec::new() },
+            attrs,
+        };
+        Ok(Plan::change(out, extract))
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn unpack(
+/// Upload a controller archive to a temp file on the host; returns its path.
+async fn upload(ctx: &ModuleCtx<'_>, path: &std::path::Path) -> Result<String, ModuleError> {
+    let out = ctx.run("mktemp \"${TMPDIR:-/tmp}/.rigger-unarchive-XXXXXXXX\"").await?;
+    let tmp = out.stdout_str().trim().to_string();
+    if out.status != 0 || tmp.is_empty() {
+        return Err(ModuleError::Failed(format!(
+            "cannot create a temporary file on the host: {}",
+            out.stderr_str().trim()
+        )));
+    }
+    ctx.put_file(path, &tmp, &Default::default()).await?;
+    Ok(tmp)
+}
+
+/// The archive's format, its members, and whether `dest` holds them already.
+async fn inspect(
     ctx: &ModuleCtx<'_>,
     p: &Params,
     src: &str,
     archive: &str,
     dest: &str,
     opts: &[String],
-    attrs: &AttrParams,
     is_root: bool,
-) -> Result<ModuleOutcome, ModuleError> {
+) -> Result<(Format, Vec<String>, bool), ModuleError> {
     let a = sh_quote(archive);
     let d = sh_quote(dest);
     let magic = ctx.run(&format!("od -An -tx1 -N6 -- {a}")).await?;
     let format = detect(&magic.stdout_str());
-    let handler = match format {
-        Format::Zip => "ZipArchive",
-        Format::Tar(_, h) => h,
-    };
     let excludes: String = p
         .exclude
         .iter()
@@ -476,54 +517,124 @@ async fn unpack(
         }
     };
 
-    let mut out = ModuleOutcome::changed(!unarchived)
-        .with("dest", dest)
-        .with("src", src)
-        .with("handler", handler);
-    if !unarchived && !ctx.check_mode {
-        let cmd = match format {
+    Ok((format, members, unarchived))
+}
+
+/// Unpack the archive into `dest` (uploading a controller archive again),
+/// then set the attributes of the members that differ.
+struct Extract {
+    /// The controller archive, when `src` is not on the host.
+    local: Option<std::path::PathBuf>,
+    /// The archive on the host (`src`, for a host archive).
+    archive: String,
+    format: Format,
+    opts: Vec<String>,
+    keep_newer: bool,
+    exclude: Vec<String>,
+    include: Vec<String>,
+    src: String,
+    dest: String,
+    /// Members whose attributes are checked (none without owner/group/mode).
+    members: Vec<String>,
+    attrs: AttrParams,
+}
+
+impl Extract {
+    async fn run(
+        &self,
+        ctx: &ModuleCtx<'_>,
+        archive: &str,
+        mut out: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let (a, d) = (sh_quote(archive), sh_quote(&self.dest));
+        let excludes: String = self
+            .exclude
+            .iter()
+            .map(|e| format!(" --exclude={}", sh_quote(e)))
+            .collect();
+        let includes = words(&self.include);
+        let cmd = match self.format {
             Format::Tar(flag, _) => {
-                let mut c = format!("tar --extract -C {d} {flag}{}", words(opts));
-                if p.keep_newer {
+                let mut c = format!("tar --extract -C {d} {flag}{}", words(&self.opts));
+                if self.keep_newer {
                     c.push_str(" --keep-newer-files");
                 }
                 c.push_str(&format!("{excludes} -f {a}{includes}"));
                 c
             }
             Format::Zip => {
-                let x = if p.exclude.is_empty() {
+                let x = if self.exclude.is_empty() {
                     String::new()
                 } else {
-                    format!(" -x{}", words(&p.exclude))
+                    format!(" -x{}", words(&self.exclude))
                 };
-                format!("unzip -o {a}{}{includes}{x} -d {d}", words(opts))
+                format!("unzip -o {a}{}{includes}{x} -d {d}", words(&self.opts))
             }
         };
+        // `extract_results` comes before `files`, as it always did.
+        let files = out.ret.shift_remove("files");
         let res = ctx.run(&format!("cd {d} && LANG=C LC_ALL=C {cmd}")).await?;
         let results = json!({"cmd": cmd, "rc": res.status, "out": res.stdout_str(), "err": res.stderr_str()});
         out = out.with("extract_results", results);
         if res.status != 0 {
             out.failed = true;
-            out.msg = Some(format!("failed to unpack {src} to {dest}: {}", res.stderr_str().trim()));
+            out.msg = Some(format!(
+                "failed to unpack {} to {}: {}",
+                self.src,
+                self.dest,
+                res.stderr_str().trim()
+            ));
             return Ok(out);
         }
+        if !self.members.is_empty() {
+            let (to_fix, _) = members_to_fix(ctx, &self.dest, &self.members, &self.attrs).await?;
+            fix_members(ctx, &self.dest, &to_fix, &self.attrs).await?;
+        }
+        if let Some(files) = files {
+            out = out.with("files", files);
+        }
+        Ok(out)
     }
-    if !attrs.is_empty() && !members.is_empty() && ensure_members_attrs(ctx, dest, &members, attrs).await? {
-        out.changed = true;
-    }
-    if p.list_files {
-        out = out.with("files", members);
-    }
-    Ok(out)
 }
 
-/// Apply owner/group/mode to every member that differs; returns whether any did.
-async fn ensure_members_attrs(
+#[async_trait]
+impl Change for Extract {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let archive = match &self.local {
+            None => self.archive.clone(),
+            Some(path) => upload(ctx, path).await?,
+        };
+        let result = self.run(ctx, &archive, planned).await;
+        if self.local.is_some() {
+            let _ = ctx.run(&format!("rm -f -- {}", sh_quote(&archive))).await;
+        }
+        result
+    }
+}
+
+/// Set owner/group/mode of the members in `dest` that differ.
+struct FixMembers {
+    dest: String,
+    to_fix: Vec<String>,
+    attrs: AttrParams,
+}
+
+#[async_trait]
+impl Change for FixMembers {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        fix_members(ctx, &self.dest, &self.to_fix, &self.attrs).await?;
+        Ok(planned)
+    }
+}
+
+/// The members whose owner/group/mode differ from `attrs`, and whether some
+/// member is missing from `dest`.
+async fn members_to_fix(
     ctx: &ModuleCtx<'_>,
     dest: &str,
     members: &[String],
     attrs: &AttrParams,
-) -> Result<bool, ModuleError> {
+) -> Result<(Vec<String>, bool), ModuleError> {
     let names = members.iter().map(|m| sh_quote(m)).collect::<Vec<_>>().join(" ");
     let out = ctx
         .run(&format!(
@@ -534,12 +645,10 @@ async fn ensure_members_attrs(
         .await?;
     let text = out.stdout_str();
     let mut to_fix = Vec::new();
+    let mut missing = false;
     for (member, line) in members.iter().zip(text.lines()) {
         if line == "MISSING" {
-            // In check mode the member is not there yet: it would be set.
-            if ctx.check_mode {
-                return Ok(true);
-            }
+            missing = true;
             continue;
         }
         let fake = format!("0022\nuid=0(x) gid=0(x)\n{line}\n{member}\n");
@@ -548,26 +657,34 @@ async fn ensure_members_attrs(
             to_fix.push(member.clone());
         }
     }
+    Ok((to_fix, missing))
+}
+
+/// Apply owner/group/mode to these members of `dest`.
+async fn fix_members(
+    ctx: &ModuleCtx<'_>,
+    dest: &str,
+    to_fix: &[String],
+    attrs: &AttrParams,
+) -> Result<(), ModuleError> {
     if to_fix.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
-    if !ctx.check_mode {
-        let list = to_fix.iter().map(|m| sh_quote(m)).collect::<Vec<_>>().join(" ");
-        let cmds = attrs.shell_commands("\"$f\"");
-        let res = ctx
-            .run(&format!(
-                "cd {} || exit 1; for f in {list}; do {cmds}done",
-                sh_quote(dest)
-            ))
-            .await?;
-        if res.status != 0 {
-            return Err(ModuleError::Failed(format!(
-                "cannot set attributes in {dest}: {}",
-                res.stderr_str().trim()
-            )));
-        }
+    let list = to_fix.iter().map(|m| sh_quote(m)).collect::<Vec<_>>().join(" ");
+    let cmds = attrs.shell_commands("\"$f\"");
+    let res = ctx
+        .run(&format!(
+            "cd {} || exit 1; for f in {list}; do {cmds}done",
+            sh_quote(dest)
+        ))
+        .await?;
+    if res.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "cannot set attributes in {dest}: {}",
+            res.stderr_str().trim()
+        )));
     }
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]
