@@ -1,4 +1,9 @@
 //! Command modules: `command`, `shell`, `raw`, `script`.
+//!
+//! Their whole behaviour is running something, whose effect no query can
+//! predict: the plan is what check mode reports (skipped, or decided by
+//! `creates`/`removes`), and the change runs the command and returns its
+//! real result.
 
 pub mod script;
 
@@ -9,9 +14,9 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::args::{de_bool, de_opt_string};
 use super::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, Registry,
+    ReturnDoc,
 };
 use crate::connection::output::human_size;
 use crate::connection::sh_quote;
@@ -180,25 +185,17 @@ what it would do.",
 struct CommandParams {
     #[serde(default)]
     _raw_params: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     cmd: Option<String>,
-    #[serde(default)]
     argv: Option<Vec<Value>>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     chdir: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     creates: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     removes: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     stdin: Option<String>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     stdin_add_newline: bool,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     strip_empty_ends: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
     executable: Option<String>,
-    #[serde(default)]
     #[allow(dead_code)]
     expand_argument_vars: Option<Value>,
 }
@@ -212,7 +209,7 @@ struct CommandModule {
 }
 
 #[async_trait]
-impl crate::modules::Legacy for CommandModule {
+impl Module for CommandModule {
     fn doc(&self) -> &'static ModuleDoc {
         if self.shell {
             &SHELL_DOC
@@ -221,8 +218,8 @@ impl crate::modules::Legacy for CommandModule {
         }
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        let p: CommandParams = parse_params(Legacy::doc(self), args)?;
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        let p: CommandParams = parse_params(Module::doc(self), args)?;
         let text = p.cmd.clone().or(p._raw_params.clone());
         let (display, line) = if self.shell {
             let text = text.ok_or_else(|| ModuleError::Args("shell: no command given".into()))?;
@@ -259,17 +256,37 @@ impl crate::modules::Legacy for CommandModule {
                 .join(" ");
             (argv.join(" "), line)
         };
-        run_command(ctx, &p, &display, &line).await
+        plan_command(ctx, p, display, line).await
     }
 }
 
-/// `creates`/`removes` guard, then run (unless check mode) and shape the result.
-async fn run_command(
+/// What `creates`/`removes` say about a command.
+enum Guard {
+    /// Skip it, with this message.
+    Skip(String),
+    /// Run it.
+    Run,
+}
+
+/// The outcome of a command that `creates`/`removes` skipped.
+fn skipped_by_guard(msg: String, display: &str) -> ModuleOutcome {
+    ModuleOutcome::ok()
+        .with_msg(msg.clone())
+        .with("rc", 0)
+        .with("stdout", msg)
+        .with("cmd", display)
+}
+
+/// The `creates`/`removes` guard decides what the command would do: skip
+/// ([`Plan::Done`]) or run (reported as "would have run"). Without a guard
+/// the command's effect cannot be predicted: the plan reports it skipped,
+/// as check mode shows it. Either way [`RunCommand`] runs it for real.
+async fn plan_command(
     ctx: &ModuleCtx<'_>,
-    p: &CommandParams,
-    display: &str,
-    line: &str,
-) -> Result<ModuleOutcome, ModuleError> {
+    p: CommandParams,
+    display: String,
+    line: String,
+) -> Result<Plan, ModuleError> {
     let chdir = p
         .chdir
         .as_deref()
@@ -282,133 +299,79 @@ async fn run_command(
         }
         s.into_bytes()
     });
-    if let Some(msg) = sftp_guard(ctx, p).await {
-        return Ok(ModuleOutcome::ok()
-            .with_msg(msg.clone())
-            .with("rc", 0)
-            .with("stdout", msg)
-            .with("cmd", display));
-    }
-    if (p.creates.is_some() || p.removes.is_some()) && !ctx.check_mode {
-        // Guard and command in one round trip: the shell tests the paths
-        // (expanding globs) and prints a random token instead of running the
-        // command when the guard says skip.
-        let token = format!("RIGGER-SKIP-{:016x}", rand::random::<u64>());
-        let mut script = format!("{chdir}set +f; ");
-        if let Some(c) = &p.creates {
-            script.push_str(&format!(
-                "for f in {}; do [ -e \"$f\" ] && {{ echo {token}-C; exit 0; }}; done; ",
-                sh_quote_glob(c)
-            ));
-        }
-        if let Some(r) = &p.removes {
-            script.push_str(&format!(
-                "rigger_r=; for f in {}; do [ -e \"$f\" ] && {{ rigger_r=1; break; }}; done; \
-                 [ -n \"$rigger_r\" ] || {{ echo {token}-R; exit 0; }}; ",
-                sh_quote_glob(r)
-            ));
-        }
-        script.push_str("exec ");
-        script.push_str(line);
-        let start = Instant::now();
-        let start_ts = timestamp();
-        let out = ctx.run_user(&script, stdin).await?;
-        if out.status == 0 {
-            let s = out.stdout_str();
-            let skipped = match s.trim_end() {
-                t if t == format!("{token}-C") => p.creates.as_ref().map(|c| format!("skipped, since {c} exists")),
-                t if t == format!("{token}-R") => {
-                    p.removes.as_ref().map(|r| format!("skipped, since {r} does not exist"))
-                }
-                _ => None,
-            };
-            if let Some(msg) = skipped {
-                return Ok(ModuleOutcome::ok()
-                    .with_msg(msg.clone())
-                    .with("rc", 0)
-                    .with("stdout", msg)
-                    .with("cmd", display));
-            }
-        }
-        return Ok(shape_output(
-            display,
-            out,
-            p.strip_empty_ends,
-            ctx.max_output,
-            start,
-            start_ts,
-        ));
-    }
-    if p.creates.is_some() || p.removes.is_some() {
-        // Check mode: one round trip decides; globs are expanded by the shell.
-        let mut test = String::from("set +f; ");
-        test.push_str(&chdir);
-        if let Some(c) = &p.creates {
-            test.push_str(&format!(
-                "for f in {}; do [ -e \"$f\" ] && {{ echo CREATES; break; }}; done; ",
-                sh_quote_glob(c)
-            ));
-        }
-        if let Some(r) = &p.removes {
-            test.push_str(&format!(
-                "for f in {}; do [ -e \"$f\" ] && {{ echo REMOVES; break; }}; done; ",
-                sh_quote_glob(r)
-            ));
-        }
-        test.push_str("true");
-        let out = ctx.run(&test).await?;
-        let s = out.stdout_str();
-        if let Some(c) = &p.creates {
-            if s.contains("CREATES") {
-                return Ok(ModuleOutcome::ok()
-                    .with_msg(format!("skipped, since {c} exists"))
-                    .with("rc", 0)
-                    .with("stdout", format!("skipped, since {c} exists"))
-                    .with("cmd", display));
-            }
-        }
-        if let Some(r) = &p.removes {
-            if !s.contains("REMOVES") {
-                return Ok(ModuleOutcome::ok()
-                    .with_msg(format!("skipped, since {r} does not exist"))
-                    .with("rc", 0)
-                    .with("stdout", format!("skipped, since {r} does not exist"))
-                    .with("cmd", display));
-            }
-        }
-        if ctx.check_mode {
-            return Ok(ModuleOutcome::changed(true)
-                .with_msg("command would have run")
-                .with("cmd", display));
-        }
-    } else if ctx.check_mode {
-        return Ok(ModuleOutcome {
+    let guarded = p.creates.is_some() || p.removes.is_some();
+    let run = RunCommand {
+        display: display.clone(),
+        line,
+        chdir: chdir.clone(),
+        stdin,
+        strip: p.strip_empty_ends,
+        creates: p.creates.clone(),
+        removes: p.removes.clone(),
+    };
+    if !guarded {
+        let planned = ModuleOutcome {
             skipped: true,
             msg: Some("skipped in check mode: the command's effect cannot be predicted".into()),
             ..Default::default()
-        });
+        };
+        // Not `Plan::change`: the planned (check mode) outcome is a skip, not a change.
+        return Ok(Plan::Change(planned, Box::new(run)));
     }
-    let start = Instant::now();
-    let start_ts = timestamp();
-    let full = format!("{chdir}exec {line}");
-    let out = ctx.run_user(&full, stdin).await?;
-    Ok(shape_output(
-        display,
-        out,
-        p.strip_empty_ends,
-        ctx.max_output,
-        start,
-        start_ts,
-    ))
+    let guard = match sftp_guard(ctx, &p).await {
+        Some(g) => g,
+        None => shell_guard(ctx, &p, &chdir).await?,
+    };
+    match guard {
+        Guard::Skip(msg) => Ok(Plan::Done(skipped_by_guard(msg, &display))),
+        Guard::Run => Ok(Plan::change(
+            ModuleOutcome::ok()
+                .with_msg("command would have run")
+                .with("cmd", display),
+            run,
+        )),
+    }
+}
+
+/// The `creates`/`removes` guard asked of the shell in one round trip
+/// (globs are expanded by the shell).
+async fn shell_guard(ctx: &ModuleCtx<'_>, p: &CommandParams, chdir: &str) -> Result<Guard, ModuleError> {
+    let mut test = String::from("set +f; ");
+    test.push_str(chdir);
+    if let Some(c) = &p.creates {
+        test.push_str(&format!(
+            "for f in {}; do [ -e \"$f\" ] && {{ echo CREATES; break; }}; done; ",
+            sh_quote_glob(c)
+        ));
+    }
+    if let Some(r) = &p.removes {
+        test.push_str(&format!(
+            "for f in {}; do [ -e \"$f\" ] && {{ echo REMOVES; break; }}; done; ",
+            sh_quote_glob(r)
+        ));
+    }
+    test.push_str("true");
+    let out = ctx.run(&test).await?;
+    let s = out.stdout_str();
+    if let Some(c) = &p.creates {
+        if s.contains("CREATES") {
+            return Ok(Guard::Skip(format!("skipped, since {c} exists")));
+        }
+    }
+    if let Some(r) = &p.removes {
+        if !s.contains("REMOVES") {
+            return Ok(Guard::Skip(format!("skipped, since {r} does not exist")));
+        }
+    }
+    Ok(Guard::Run)
 }
 
 /// The `creates`/`removes` guard answered over SFTP, which starts no
-/// program on the host (no channel, no shell), when it skips the command:
-/// plain absolute paths (no glob, no `chdir` needed), as the login user,
-/// links followed as `[ -e ]` does. `None` when the command is not skipped
-/// or only the shell can tell (a glob, become, an error such as a denied
-/// directory): the shell's guard decides as before.
-async fn sftp_guard(ctx: &ModuleCtx<'_>, p: &CommandParams) -> Option<String> {
+/// program on the host (no channel, no shell): plain absolute paths (no
+/// glob, no `chdir` needed), as the login user, links followed as `[ -e ]`
+/// does. `None` when only the shell can tell (a glob, become, an error such
+/// as a denied directory): [`shell_guard`] decides.
+async fn sftp_guard(ctx: &ModuleCtx<'_>, p: &CommandParams) -> Option<Guard> {
     let plain = |s: &str| s.starts_with('/') && !s.contains(['*', '?', '[']);
     let paths: Vec<(&str, bool)> = [p.creates.as_deref(), p.removes.as_deref()]
         .into_iter()
@@ -422,12 +385,90 @@ async fn sftp_guard(ctx: &ModuleCtx<'_>, p: &CommandParams) -> Option<String> {
     let found = sftp.stat_many(&paths).await.ok()?;
     if let Some(c) = &p.creates {
         if found[0].is_some() {
-            return Some(format!("skipped, since {c} exists"));
+            return Some(Guard::Skip(format!("skipped, since {c} exists")));
         }
     }
     match &p.removes {
-        Some(r) if found.last()?.is_none() => Some(format!("skipped, since {r} does not exist")),
-        _ => None,
+        Some(r) if found.last()?.is_none() => Some(Guard::Skip(format!("skipped, since {r} does not exist"))),
+        _ => Some(Guard::Run),
+    }
+}
+
+/// Run a `command`/`shell` line; with `creates`/`removes`, the shell checks
+/// the guard again in the same round trip (the host may have changed since
+/// the query) and skips the command when it says so.
+struct RunCommand {
+    display: String,
+    /// The quoted command line, run with `exec`.
+    line: String,
+    /// `cd DIR || exit 1; ` or empty.
+    chdir: String,
+    stdin: Option<Vec<u8>>,
+    strip: bool,
+    creates: Option<String>,
+    removes: Option<String>,
+}
+
+#[async_trait]
+impl Change for RunCommand {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        _planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let RunCommand {
+            display,
+            line,
+            chdir,
+            stdin,
+            strip,
+            creates,
+            removes,
+        } = *self;
+        if creates.is_none() && removes.is_none() {
+            let start = Instant::now();
+            let start_ts = timestamp();
+            let full = format!("{chdir}exec {line}");
+            let out = ctx.run_user(&full, stdin).await?;
+            return Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts));
+        }
+        // Guard and command in one round trip: the shell tests the paths
+        // (expanding globs) and prints a random token instead of running the
+        // command when the guard says skip.
+        let token = format!("RIGGER-SKIP-{:016x}", rand::random::<u64>());
+        let mut script = format!("{chdir}set +f; ");
+        if let Some(c) = &creates {
+            script.push_str(&format!(
+                "for f in {}; do [ -e \"$f\" ] && {{ echo {token}-C; exit 0; }}; done; ",
+                sh_quote_glob(c)
+            ));
+        }
+        if let Some(r) = &removes {
+            script.push_str(&format!(
+                "rigger_r=; for f in {}; do [ -e \"$f\" ] && {{ rigger_r=1; break; }}; done; \
+                 [ -n \"$rigger_r\" ] || {{ echo {token}-R; exit 0; }}; ",
+                sh_quote_glob(r)
+            ));
+        }
+        script.push_str("exec ");
+        script.push_str(&line);
+        let start = Instant::now();
+        let start_ts = timestamp();
+        let out = ctx.run_user(&script, stdin).await?;
+        if out.status == 0 {
+            let s = out.stdout_str();
+            let skipped = match s.trim_end() {
+                t if t == format!("{token}-C") => creates.as_ref().map(|c| format!("skipped, since {c} exists")),
+                t if t == format!("{token}-R") => {
+                    removes.as_ref().map(|r| format!("skipped, since {r} does not exist"))
+                }
+                _ => None,
+            };
+            if let Some(msg) = skipped {
+                return Ok(skipped_by_guard(msg, &display));
+            }
+        }
+        Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts))
     }
 }
 
@@ -549,47 +590,68 @@ free-form text) is shell code by design.",
 
 struct RawModule;
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParams {
+    #[serde(default)]
+    _raw_params: Option<String>,
+    executable: Option<String>,
+}
+
 #[async_trait]
-impl crate::modules::Legacy for RawModule {
+impl Module for RawModule {
     fn doc(&self) -> &'static ModuleDoc {
         &RAW_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct RawParams {
-            #[serde(default)]
-            _raw_params: Option<String>,
-            #[serde(default, deserialize_with = "de_opt_string")]
-            executable: Option<String>,
-        }
+    /// Nothing tells what the text does: the plan reports it skipped (as
+    /// check mode shows it) and [`RunRaw`] runs it.
+    async fn query(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: RawParams = parse_params(&RAW_DOC, args)?;
         let text = p
             ._raw_params
             .ok_or_else(|| ModuleError::Args("raw: no command given".into()))?;
-        if ctx.check_mode {
-            return Ok(ModuleOutcome {
-                skipped: true,
-                msg: Some("skipped in check mode".into()),
-                ..Default::default()
-            });
-        }
         let line = match &p.executable {
             Some(exe) => format!("{} -c {}", sh_quote_command(exe), sh_quote(&text)),
             None => text.clone(),
         };
+        let planned = ModuleOutcome {
+            skipped: true,
+            msg: Some("skipped in check mode".into()),
+            ..Default::default()
+        };
+        // Not `Plan::change`: the planned (check mode) outcome is a skip, not a change.
+        Ok(Plan::Change(planned, Box::new(RunRaw { text, line })))
+    }
+}
+
+/// Send a `raw` command line.
+struct RunRaw {
+    /// The text as given (the result's `cmd`).
+    text: String,
+    /// What is sent: the text, or `EXECUTABLE -c TEXT`.
+    line: String,
+}
+
+#[async_trait]
+impl Change for RunRaw {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        _planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
         let start = Instant::now();
         let ts = timestamp();
-        let out = ctx.run_user(&line, None).await?;
+        let out = ctx.run_user(&self.line, None).await?;
         // raw keeps stdout as is (no stripping), like Ansible.
-        Ok(shape_output(&text, out, false, ctx.max_output, start, ts))
+        Ok(shape_output(&self.text, out, false, ctx.max_output, start, ts))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::task::execute;
     use crate::modules::files::testutil::TestEnv;
     use serde_json::json;
 
@@ -648,8 +710,7 @@ mod tests {
             _ => unreachable!(),
         };
         // 300 lines of 9 bytes on stdout, 5 bytes on stderr.
-        let r = sh
-            .run(&ctx, args("seq 10000001 10000300; echo oops >&2"))
+        let r = execute(&sh, &ctx, args("seq 10000001 10000300; echo oops >&2"))
             .await
             .unwrap();
         let stdout = r.ret["stdout"].as_str().unwrap();
@@ -672,7 +733,7 @@ mod tests {
         );
         assert!(w.contains("--max-output"), "{w}");
         // Within the limit: exactly as before, no extra keys.
-        let r = sh.run(&ctx, args("echo hi")).await.unwrap();
+        let r = execute(&sh, &ctx, args("echo hi")).await.unwrap();
         assert_eq!(r.ret["stdout"], json!("hi"));
         assert!(r.ret.get("warnings").is_none() && r.ret.get("stdout_truncated").is_none());
     }
