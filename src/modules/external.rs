@@ -40,7 +40,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc};
+use super::{Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc};
 use crate::connection::{sh_quote, ConnError, FileAttrs};
 use crate::yaml::Node;
 
@@ -134,7 +134,7 @@ pub fn find(name: &str, dir: &Path, extra: &[PathBuf]) -> Option<&'static Arc<dy
         doc,
         bytes,
         checksum,
-        check_mode,
+        supports_check_mode: check_mode,
         header_error,
     });
     let module: &'static Arc<dyn Module> = Box::leak(Box::new(module));
@@ -268,7 +268,8 @@ struct ExternalModule {
     doc: &'static ModuleDoc,
     bytes: Vec<u8>,
     checksum: String,
-    check_mode: bool,
+    /// The header's `check_mode` (true without a header).
+    supports_check_mode: bool,
     header_error: Option<String>,
 }
 
@@ -329,23 +330,38 @@ fn text_of(v: Option<Value>) -> String {
     }
 }
 
+/// A user module decides itself what check mode means (it gets
+/// `_ansible_check_mode`): its run is the query, and its result is final.
 #[async_trait]
-impl crate::modules::Legacy for ExternalModule {
+impl Module for ExternalModule {
     fn doc(&self) -> &'static ModuleDoc {
         self.doc
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.run_module(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl ExternalModule {
+    async fn run_module(
+        &self,
+        ctx: &ModuleCtx<'_>,
+        mut args: Map<String, Value>,
+    ) -> Result<ModuleOutcome, ModuleError> {
         if let Some(e) = &self.header_error {
             return Err(ModuleError::Failed(format!("invalid documentation header: {e}")));
         }
-        if ctx.check_mode && !self.check_mode {
+        // A module whose header says it does not support check mode is
+        // skipped in check mode, not run; any other gets the flag and decides.
+        let check = ctx.check_mode; // check_mode: passed on to the user module as `_ansible_check_mode`
+        if check && !self.supports_check_mode {
             let mut o = ModuleOutcome::ok().with_msg("remote module does not support check mode");
             o.skipped = true;
             return Ok(o);
         }
         let path = self.remote_path(ctx).await?;
-        args.insert("_ansible_check_mode".into(), Value::Bool(ctx.check_mode));
+        args.insert("_ansible_check_mode".into(), Value::Bool(check));
         args.insert("_ansible_diff".into(), Value::Bool(ctx.diff_mode));
         args.insert("_ansible_module_name".into(), Value::String(self.doc.name.into()));
         args.insert("_ansible_no_log".into(), Value::Bool(false));

@@ -1,13 +1,14 @@
 //! `script`: upload a local script and run it on the host.
 
+use std::path::PathBuf;
+
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::{sh_quote, FileAttrs};
-use crate::modules::args::de_opt_string;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 use crate::shell::{sh_quote_glob, split_words};
 
@@ -98,17 +99,11 @@ stderr_dropped_bytes)",
 struct Params {
     #[serde(default)]
     _raw_params: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     cmd: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     creates: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     removes: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     chdir: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     executable: Option<String>,
-    #[serde(default)]
     #[allow(dead_code)]
     decrypt: Option<Value>,
 }
@@ -116,12 +111,12 @@ struct Params {
 pub(crate) struct Script;
 
 #[async_trait]
-impl Legacy for Script {
+impl Module for Script {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let text = p
             .cmd
@@ -135,7 +130,7 @@ impl Legacy for Script {
         };
         let local = ctx.find_local("files", script)?;
 
-        // creates/removes decide in one round trip, in check mode too.
+        // creates/removes decide in one round trip each.
         for (path, want) in [(&p.creates, true), (&p.removes, false)] {
             if let Some(path) = path {
                 // Only the glob characters stay active, so the shell expands
@@ -151,19 +146,45 @@ impl Legacy for Script {
                     } else {
                         format!("skipped, since {path} does not exist")
                     };
-                    return Ok(ModuleOutcome::ok()
-                        .with_msg(why)
-                        .with("rc", 0)
-                        .with("stdout", "")
-                        .with("stderr", ""));
+                    return Ok(Plan::Done(
+                        ModuleOutcome::ok()
+                            .with_msg(why)
+                            .with("rc", 0)
+                            .with("stdout", "")
+                            .with("stderr", ""),
+                    ));
                 }
             }
         }
-        if ctx.check_mode {
-            // Reported as a change (not skipped) so that check mode predicts the real run.
-            return Ok(ModuleOutcome::changed(true).with_msg("check mode: the script would run"));
-        }
+        // Planned as a change (not skipped), so that check mode predicts the real run.
+        Ok(Plan::change(
+            ModuleOutcome::ok().with_msg("check mode: the script would run"),
+            RunScript {
+                local,
+                args: script_args.to_vec(),
+                chdir: p.chdir,
+                executable: p.executable,
+            },
+        ))
+    }
+}
 
+/// Upload the script to a private temporary directory, run it, remove it.
+struct RunScript {
+    local: PathBuf,
+    args: Vec<String>,
+    chdir: Option<String>,
+    /// Shell code by design (an interpreter with its options).
+    executable: Option<String>,
+}
+
+#[async_trait]
+impl Change for RunScript {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        _planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
         let out = crate::modules::host::command::run_checked(
             ctx,
             "creating a temporary directory",
@@ -171,7 +192,8 @@ impl Legacy for Script {
         )
         .await?;
         let dir = out.stdout_str().trim().to_string();
-        let base = local
+        let base = self
+            .local
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "script".into());
@@ -180,19 +202,19 @@ impl Legacy for Script {
             mode: Some(0o700),
             ..Default::default()
         };
-        let upload = ctx.put_file(&local, &remote, &attrs).await;
+        let upload = ctx.put_file(&self.local, &remote, &attrs).await;
         let result = match upload {
             Ok(()) => {
                 let mut line = String::new();
-                if let Some(d) = &p.chdir {
+                if let Some(d) = &self.chdir {
                     line.push_str(&format!("cd -- {} || exit 1; ", sh_quote(d)));
                 }
-                if let Some(e) = &p.executable {
+                if let Some(e) = &self.executable {
                     line.push_str(e);
                     line.push(' ');
                 }
                 line.push_str(&sh_quote(&remote));
-                for a in script_args {
+                for a in &self.args {
                     line.push(' ');
                     line.push_str(&sh_quote(a));
                 }

@@ -1,10 +1,13 @@
 //! Controller-side modules: `debug`, `assert`, `fail`, `set_fact`, `pause`,
 //! `meta`, `include_vars`, `add_host`, `group_by`, and the remote `ping`.
 //!
+//! Each computes its outcome at once and returns it as [`Plan::Done`]: there
+//! is nothing on a host for the executor to apply, in check mode or not.
 //! Modules that change run state (`set_fact`, `include_vars`, `add_host`,
-//! `group_by`, `meta`) return it in their result (`ansible_facts`,
-//! `add_host`, `add_group`, `_meta`) and the executor applies it, as Ansible's
-//! action plugins do.
+//! `group_by`) say so with a [`ControllerEffect`] (and `meta` with `_meta`),
+//! which the executor applies, as Ansible's action plugins do. `debug`'s
+//! `var` stays an expression (`de_opt_string`: its kind, `Expr`, is never
+//! coerced).
 
 use std::sync::Arc;
 
@@ -12,10 +15,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::args::{de_bool, de_opt_int, de_opt_string};
+use super::args::de_opt_string;
 use super::{
-    parse_params, ControllerEffect, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Registry,
-    ReturnDoc,
+    parse_params, ControllerEffect, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    Registry, ReturnDoc,
 };
 
 pub fn register(r: &mut Registry) {
@@ -69,18 +72,23 @@ static DEBUG_DOC: ModuleDoc = doc!(
 struct Debug;
 
 #[async_trait]
-impl crate::modules::Legacy for Debug {
+impl Module for Debug {
     fn doc(&self) -> &'static ModuleDoc {
         &DEBUG_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl Debug {
+    async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct P {
             msg: Option<Value>,
             #[serde(default, deserialize_with = "de_opt_string")]
             var: Option<String>,
-            #[serde(default, deserialize_with = "de_opt_int")]
             #[allow(dead_code)]
             verbosity: Option<i64>,
         }
@@ -181,18 +189,24 @@ static ASSERT_DOC: ModuleDoc = doc!(
 struct Assert;
 
 #[async_trait]
-impl crate::modules::Legacy for Assert {
+impl Module for Assert {
     fn doc(&self) -> &'static ModuleDoc {
         &ASSERT_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl Assert {
+    async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct P {
             that: Value,
             fail_msg: Option<Value>,
             success_msg: Option<Value>,
-            #[serde(default, deserialize_with = "de_bool")]
+            #[serde(default)]
             #[allow(dead_code)]
             quiet: bool,
         }
@@ -270,11 +284,17 @@ static FAIL_DOC: ModuleDoc = doc!(
 struct Fail;
 
 #[async_trait]
-impl crate::modules::Legacy for Fail {
+impl Module for Fail {
     fn doc(&self) -> &'static ModuleDoc {
         &FAIL_DOC
     }
-    async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl Fail {
+    async fn outcome(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct P {
@@ -307,11 +327,17 @@ set_fact/registered vars). `cacheable` is accepted.",
 struct SetFact;
 
 #[async_trait]
-impl crate::modules::Legacy for SetFact {
+impl Module for SetFact {
     fn doc(&self) -> &'static ModuleDoc {
         &SET_FACT_DOC
     }
-    async fn run(&self, _ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl SetFact {
+    async fn outcome(&self, _ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         args.remove("cacheable");
         if args.is_empty() {
             return Err(ModuleError::Args("set_fact: no variables given".into()));
@@ -353,11 +379,17 @@ static PAUSE_DOC: ModuleDoc = doc!(
 struct Pause;
 
 #[async_trait]
-impl crate::modules::Legacy for Pause {
+impl Module for Pause {
     fn doc(&self) -> &'static ModuleDoc {
         &PAUSE_DOC
     }
-    async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl Pause {
+    async fn outcome(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let num = |k: &str| -> Result<Option<f64>, ModuleError> {
             match args.get(k) {
                 None | Some(Value::Null) => Ok(None),
@@ -396,11 +428,17 @@ end_batch, clear_facts, clear_host_errors, refresh_inventory, noop.",
 struct Meta;
 
 #[async_trait]
-impl crate::modules::Legacy for Meta {
+impl Module for Meta {
     fn doc(&self) -> &'static ModuleDoc {
         &META_DOC
     }
-    async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl Meta {
+    async fn outcome(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let action = args
             .get("_raw_params")
             .and_then(Value::as_str)
@@ -439,11 +477,17 @@ or the playbook directory, and sets the variables for the host (include_vars pre
 struct IncludeVars;
 
 #[async_trait]
-impl crate::modules::Legacy for IncludeVars {
+impl Module for IncludeVars {
     fn doc(&self) -> &'static ModuleDoc {
         &INCLUDE_VARS_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl IncludeVars {
+    async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
         let file = s("file").or_else(|| s("_raw_params"));
         let mut files = Vec::new();
@@ -534,11 +578,17 @@ argument as a host variable.",
 struct AddHost;
 
 #[async_trait]
-impl crate::modules::Legacy for AddHost {
+impl Module for AddHost {
     fn doc(&self) -> &'static ModuleDoc {
         &ADD_HOST_DOC
     }
-    async fn run(&self, _ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl AddHost {
+    async fn outcome(&self, _ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let name = ["name", "host", "hostname"]
             .iter()
             .find_map(|k| args.remove(*k))
@@ -586,11 +636,17 @@ static GROUP_BY_DOC: ModuleDoc = doc!(
 struct GroupBy;
 
 #[async_trait]
-impl crate::modules::Legacy for GroupBy {
+impl Module for GroupBy {
     fn doc(&self) -> &'static ModuleDoc {
         &GROUP_BY_DOC
     }
-    async fn run(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl GroupBy {
+    async fn outcome(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let key = args
             .get("key")
             .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
@@ -631,11 +687,17 @@ static PING_DOC: ModuleDoc = doc!(
 struct Ping;
 
 #[async_trait]
-impl crate::modules::Legacy for Ping {
+impl Module for Ping {
     fn doc(&self) -> &'static ModuleDoc {
         &PING_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl Ping {
+    async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let data = args.get("data").and_then(Value::as_str).unwrap_or("pong").to_string();
         if data == "crash" {
             return Ok(ModuleOutcome::failed("boom"));

@@ -1,4 +1,4 @@
-//! Network modules run from the host: `get_url`, `uri` (both with `curl`) and `wait_for`.
+//! HTTP from the host: `get_url` and `uri`, both with `curl`.
 
 use std::time::Instant;
 
@@ -7,12 +7,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_int, de_opt_mode, de_opt_string, Mode};
+use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::command::run_checked;
-use crate::modules::host::file_state::{ensure_attrs, query_file, AttrParams};
+use crate::modules::host::file_state::{ensure_attrs, query_file, AttrParams, FileState};
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const SEP: char = '\x1e';
@@ -236,34 +236,24 @@ the download happens too (to a temporary file that is removed), so the predictio
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GetUrlParams {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    url: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    dest: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    url: String,
+    dest: String,
     checksum: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
-    #[serde(default)]
     headers: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     url_username: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     url_password: Option<String>,
-    #[serde(default)]
     #[allow(dead_code)]
     force_basic_auth: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_int")]
     timeout: Option<i64>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     validate_certs: bool,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     group: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
 }
 
@@ -283,15 +273,17 @@ const ALGOS: &[(&str, &str)] = &[
 ];
 
 #[async_trait]
-impl Legacy for GetUrl {
+impl Module for GetUrl {
     fn doc(&self) -> &'static ModuleDoc {
         &GET_URL_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    /// Downloads to a temporary file next to `dest` and compares: the
+    /// prediction is exact. The change moves the download into place.
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: GetUrlParams = parse_params(&GET_URL_DOC, args)?;
-        let url = p.url.clone().unwrap_or_default();
-        let mut dest = p.dest.clone().unwrap_or_default();
+        let url = p.url.clone();
+        let mut dest = p.dest.clone();
         if url.is_empty() || dest.is_empty() {
             return Err(ModuleError::Args("get_url: `url` and `dest` are required".into()));
         }
@@ -359,10 +351,8 @@ impl Legacy for GetUrl {
                 None => !p.force,
             });
         if keep_existing {
-            let fst = query_file(ctx, &dest, false).await?;
-            res.changed = ensure_attrs(ctx, &fst, &attrs).await?;
             res.msg = Some("file already exists".into());
-            return Ok(res);
+            return plan_attrs(ctx, res, &dest, attrs).await;
         }
 
         // Download to a temporary file in dest's directory (same file system for the rename).
@@ -404,7 +394,7 @@ impl Legacy for GetUrl {
             };
             res.failed = true;
             res.msg = Some(why);
-            return Ok(res);
+            return Ok(Plan::Done(res));
         }
         let sums = run_checked(
             ctx,
@@ -428,20 +418,15 @@ impl Legacy for GetUrl {
                 res.msg = Some(format!(
                     "The checksum for {dest} did not match {want}; it was {new_sum}."
                 ));
-                return Ok(res);
+                return Ok(Plan::Done(res));
             }
         }
         let content_changed = !exists || new_sha1 != dest_sha1;
-        if !content_changed || ctx.check_mode {
-            let _ = ctx.run(&cleanup).await;
-        }
         if !content_changed {
-            let fst = query_file(ctx, &dest, false).await?;
-            res.changed = ensure_attrs(ctx, &fst, &attrs).await?;
+            let _ = ctx.run(&cleanup).await;
             res.msg = Some("OK".into());
-            return Ok(res);
+            return plan_attrs(ctx, res, &dest, attrs).await;
         }
-        res.changed = true;
         res.msg = Some(format!("OK ({size} bytes)"));
         if ctx.diff_mode {
             res = res.with_diff(text_diff(
@@ -450,10 +435,75 @@ impl Legacy for GetUrl {
                 &format!("(downloaded {size} bytes from {url})\n"),
             ));
         }
-        if ctx.check_mode {
-            return Ok(res);
+        // The query's download is removed when no change will move it into
+        // place: a dropped Change has no hook to clean up after itself, and
+        // downloading again in the change would fetch the URL twice.
+        let discard = ctx.check_mode; // check_mode: remove the query's download (see above)
+        if discard {
+            let _ = ctx.run(&cleanup).await;
         }
-        if exists && p.backup {
+        Ok(Plan::change(
+            res,
+            MoveDownload {
+                tmp,
+                dest,
+                backup: exists && p.backup,
+                attrs,
+            },
+        ))
+    }
+}
+
+/// The outcome when the content stays: changed only when owner, group or
+/// mode differ ([`SetAttrs`] sets them).
+async fn plan_attrs(
+    ctx: &ModuleCtx<'_>,
+    res: ModuleOutcome,
+    dest: &str,
+    attrs: AttrParams,
+) -> Result<Plan, ModuleError> {
+    let fst = query_file(ctx, dest, false).await?;
+    if !attrs.differ(&fst) {
+        return Ok(Plan::Done(res));
+    }
+    Ok(Plan::change(res, SetAttrs { fst, attrs }))
+}
+
+/// Set owner, group and mode of the file `get_url` left as it is.
+struct SetAttrs {
+    fst: FileState,
+    attrs: AttrParams,
+}
+
+#[async_trait]
+impl Change for SetAttrs {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        ensure_attrs(ctx, &self.fst, &self.attrs).await?;
+        Ok(planned)
+    }
+}
+
+/// Move the query's download into place (backing up the old file first
+/// when asked), then set owner, group and mode.
+struct MoveDownload {
+    /// The download, next to `dest`.
+    tmp: String,
+    dest: String,
+    backup: bool,
+    attrs: AttrParams,
+}
+
+#[async_trait]
+impl Change for MoveDownload {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let MoveDownload {
+            tmp,
+            dest,
+            backup,
+            attrs,
+        } = *self;
+        let mut res = planned;
+        if backup {
             let b = crate::modules::host::file_state::backup_file(ctx, &dest).await?;
             res = res.with("backup_file", b);
         }
@@ -465,7 +515,7 @@ impl Legacy for GetUrl {
             sh_quote(&dest)
         );
         if let Err(e) = run_checked(ctx, "moving the download into place", &mv).await {
-            let _ = ctx.run(&cleanup).await;
+            let _ = ctx.run(&format!("rm -f -- {}", sh_quote(&tmp))).await;
             return Err(e);
         }
         let fst = query_file(ctx, &dest, false).await?;
@@ -565,38 +615,24 @@ HEAD requests are sent; others are skipped.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UriParams {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    url: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    url: String,
     method: Option<String>,
-    #[serde(default)]
     body: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     body_format: Option<String>,
-    #[serde(default)]
     headers: Option<Value>,
-    #[serde(default)]
     status_code: Option<Value>,
-    #[serde(default, deserialize_with = "de_bool")]
-    return_content: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    dest: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    timeout: Option<i64>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
-    validate_certs: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    url_username: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    url_password: Option<String>,
     #[serde(default)]
+    return_content: bool,
+    dest: Option<String>,
+    timeout: Option<i64>,
+    #[serde(default = "yes")]
+    validate_certs: bool,
+    url_username: Option<String>,
+    url_password: Option<String>,
     #[allow(dead_code)]
     force_basic_auth: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     follow_redirects: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     creates: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     removes: Option<String>,
 }
 
@@ -647,14 +683,17 @@ fn form_encode(m: &Map<String, Value>) -> String {
 }
 
 #[async_trait]
-impl Legacy for Uri {
+impl Module for Uri {
     fn doc(&self) -> &'static ModuleDoc {
         &URI_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    /// A GET or HEAD request is sent by the query (it reads); another method
+    /// is planned as skipped (what check mode reports) and sent by the
+    /// change. Writing `dest` is the change of a GET.
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: UriParams = parse_params(&URI_DOC, args)?;
-        let url = p.url.clone().unwrap_or_default();
+        let url = p.url.clone();
         if url.is_empty() {
             return Err(ModuleError::Args("uri: missing required argument: url".into()));
         }
@@ -696,28 +735,80 @@ impl Legacy for Uri {
                 if exists == want {
                     let mut o = ModuleOutcome::ok();
                     o.skipped = true;
-                    return Ok(o.with_msg(format!(
+                    return Ok(Plan::Done(o.with_msg(format!(
                         "skipped, since {path} {}",
                         if want { "exists" } else { "does not exist" }
-                    )));
+                    ))));
                 }
             }
         }
-        if ctx.check_mode && !matches!(method.as_str(), "GET" | "HEAD") {
-            let mut o = ModuleOutcome::ok();
-            o.skipped = true;
-            return Ok(o.with_msg(format!("check mode: {method} request not sent")));
-        }
-        let req = Request {
-            url: &url,
-            method: &method,
-            headers: &headers,
-            user: p.url_username.as_deref(),
-            password: p.url_password.as_deref(),
+        let req = UriRequest {
+            url,
+            method,
+            headers,
+            user: p.url_username,
+            password: p.url_password,
             timeout: p.timeout.unwrap_or(30),
             validate_certs: p.validate_certs,
             follow: !matches!(p.follow_redirects.as_deref(), Some("none" | "no" | "false")),
-            body: body.as_deref(),
+            body,
+            codes,
+            return_content: p.return_content,
+            dest: p.dest,
+        };
+        if !matches!(req.method.as_str(), "GET" | "HEAD") {
+            let mut o = ModuleOutcome::ok();
+            o.skipped = true;
+            let planned = o.with_msg(format!("check mode: {} request not sent", req.method));
+            // Not `Plan::change`: the planned (check mode) outcome is a skip, not a change.
+            return Ok(Plan::Change(planned, Box::new(SendRequest(req))));
+        }
+        let (res, write) = req.send(ctx).await?;
+        Ok(match (write, &req.dest) {
+            (Some(content), Some(dest)) => Plan::change(
+                res,
+                WriteBody {
+                    dest: dest.clone(),
+                    content,
+                },
+            ),
+            _ => Plan::Done(res),
+        })
+    }
+}
+
+/// A `uri` request, ready to send.
+struct UriRequest {
+    url: String,
+    method: String,
+    headers: Vec<(String, String)>,
+    user: Option<String>,
+    password: Option<String>,
+    timeout: i64,
+    validate_certs: bool,
+    follow: bool,
+    body: Option<String>,
+    codes: Vec<i64>,
+    return_content: bool,
+    dest: Option<String>,
+}
+
+impl UriRequest {
+    /// Send the request and shape its result; with `dest`, also the body
+    /// to write there when it differs from the file (`changed`, with the diff).
+    async fn send(&self, ctx: &ModuleCtx<'_>) -> Result<(ModuleOutcome, Option<String>), ModuleError> {
+        let url = &self.url;
+        let codes = &self.codes;
+        let req = Request {
+            url,
+            method: &self.method,
+            headers: &self.headers,
+            user: self.user.as_deref(),
+            password: self.password.as_deref(),
+            timeout: self.timeout,
+            validate_certs: self.validate_certs,
+            follow: self.follow,
+            body: self.body.as_deref(),
         };
         let started = Instant::now();
         let (rc, code, eff_url, raw_headers, content, err) = curl(ctx, &req, None).await?;
@@ -733,7 +824,7 @@ impl Legacy for Uri {
                     eff_url.clone()
                 },
             )
-            .with("redirected", !eff_url.is_empty() && eff_url != url)
+            .with("redirected", !eff_url.is_empty() && eff_url != *url)
             .with("elapsed", started.elapsed().as_secs());
         for (k, v) in &hs {
             res = res.with(&k.replace('-', "_"), v.clone());
@@ -746,7 +837,7 @@ impl Legacy for Uri {
                 res = res.with("json", j);
             }
         }
-        if p.return_content {
+        if self.return_content {
             res = res.with("content", content.clone());
         }
         if !codes.contains(&status) {
@@ -757,258 +848,55 @@ impl Legacy for Uri {
                 format!("HTTP Error {code}: {reason}")
             };
             res.msg = Some(format!("Status code was {status} and not {codes:?}: {detail}"));
-            return Ok(res);
+            return Ok((res, None));
         }
         res.msg = Some(format!("OK ({} bytes)", content.len()));
-        if let Some(dest) = &p.dest {
+        let mut write = None;
+        if let Some(dest) = &self.dest {
             let old = crate::modules::host::file_state::read_opt(ctx, dest).await?;
             if old.as_deref() != Some(content.as_str()) {
                 res.changed = true;
                 if ctx.diff_mode {
                     res = res.with_diff(text_diff(dest, old.as_deref().unwrap_or(""), &content));
                 }
-                if !ctx.check_mode {
-                    crate::modules::host::file_state::write_text(ctx, dest, &content, None).await?;
-                }
+                write = Some(content);
             }
             res = res.with("path", dest.clone());
         }
+        Ok((res, write))
+    }
+}
+
+/// Send a request whose method may change something (not GET or HEAD),
+/// then write `dest` when its body differs.
+struct SendRequest(UriRequest);
+
+#[async_trait]
+impl Change for SendRequest {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        _planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let (res, write) = self.0.send(ctx).await?;
+        if let (Some(content), Some(dest)) = (write, &self.0.dest) {
+            crate::modules::host::file_state::write_text(ctx, dest, &content, None).await?;
+        }
         Ok(res)
     }
 }
 
-// ---------------------------------------------------------------- wait_for
-
-const WAIT_FOR_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("host", OptKind::Str, "Address to connect to, from the host.").default("127.0.0.1"),
-    OptionDoc::new("port", OptKind::Int, "TCP port to wait for."),
-    OptionDoc::new("path", OptKind::Path, "File to wait for."),
-    OptionDoc::new(
-        "state",
-        OptKind::Str,
-        "`started`/`present`: the port accepts connections or the file exists (and holds `search_regex`). \
-`stopped`/`absent`: the port refuses or the file is gone. `drained`: no active connections on the port.",
-    )
-    .default("started")
-    .choices(&["absent", "drained", "present", "started", "stopped"]),
-    OptionDoc::new(
-        "search_regex",
-        OptKind::Str,
-        "Extended regular expression the file (or the port's first bytes) must contain.",
-    ),
-    OptionDoc::new("timeout", OptKind::Int, "Seconds to wait before failing.").default("300"),
-    OptionDoc::new("delay", OptKind::Int, "Seconds to wait before the first check.").default("0"),
-    OptionDoc::new("sleep", OptKind::Int, "Seconds between checks.").default("1"),
-    OptionDoc::new(
-        "connect_timeout",
-        OptKind::Int,
-        "Seconds a connection attempt may take.",
-    )
-    .default("5"),
-    OptionDoc::new("msg", OptKind::Str, "Message on failure instead of the default."),
-    OptionDoc::new(
-        "exclude_hosts",
-        OptKind::List,
-        "Accepted for compatibility (drained ignores no host yet).",
-    ),
-    OptionDoc::new(
-        "active_connection_states",
-        OptKind::List,
-        "TCP states that count as active for `drained`.",
-    )
-    .default("[ESTABLISHED, FIN_WAIT1, FIN_WAIT2, SYN_RECV, SYN_SENT, TIME_WAIT]"),
-];
-
-pub(crate) static WAIT_FOR_DOC: ModuleDoc = ModuleDoc {
-    name: "wait_for",
-    aliases: &[],
-    short: "Wait for a condition before continuing",
-    description: "Waits, on the host, for a TCP port to open or close, for connections to drain, or for a \
-file to appear (with some content) or disappear. The whole wait runs as one command on the host. Without \
-`port` or `path` it just sleeps `timeout` seconds. Never changes anything.",
-    free_form: false,
-    options: WAIT_FOR_OPTIONS,
-    examples: "- wait_for:\n    port: 8000\n    delay: 10\n\n- wait_for:\n    path: /var/log/app.log\n    search_regex: completed\n\n- wait_for:\n    path: /var/lock/file.lock\n    state: absent\n",
-    returns: &[
-        ReturnDoc {
-            name: "elapsed",
-            description: "seconds waited",
-        },
-        ReturnDoc {
-            name: "match_groups",
-            description: "accepted for compatibility: always empty",
-        },
-    ],
-    controller_only: false,
-};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WaitForParams {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    host: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    port: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    search_regex: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    timeout: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    delay: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    sleep: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
-    connect_timeout: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    msg: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    exclude_hosts: Option<Value>,
-    #[serde(default, deserialize_with = "crate::modules::args::de_string_list")]
-    active_connection_states: Vec<String>,
-}
-
-pub(crate) struct WaitFor;
-
-fn tcp_state_hex(s: &str) -> Option<&'static str> {
-    Some(match s.to_uppercase().as_str() {
-        "ESTABLISHED" => "01",
-        "SYN_SENT" => "02",
-        "SYN_RECV" => "03",
-        "FIN_WAIT1" => "04",
-        "FIN_WAIT2" => "05",
-        "TIME_WAIT" => "06",
-        "CLOSE" => "07",
-        "CLOSE_WAIT" => "08",
-        "LAST_ACK" => "09",
-        "LISTEN" => "0A",
-        "CLOSING" => "0B",
-        _ => return None,
-    })
+/// Write a GET's body to `dest`.
+struct WriteBody {
+    dest: String,
+    content: String,
 }
 
 #[async_trait]
-impl Legacy for WaitFor {
-    fn doc(&self) -> &'static ModuleDoc {
-        &WAIT_FOR_DOC
-    }
-
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        let p: WaitForParams = parse_params(&WAIT_FOR_DOC, args)?;
-        let state = p.state.clone().unwrap_or_else(|| "started".into());
-        if !["absent", "drained", "present", "started", "stopped"].contains(&state.as_str()) {
-            return Err(ModuleError::Args(format!("wait_for: unknown state `{state}`")));
-        }
-        if p.port.is_some() && p.path.is_some() {
-            return Err(ModuleError::Args("wait_for: give `port` or `path`, not both".into()));
-        }
-        if p.path.is_some() && !matches!(state.as_str(), "present" | "started" | "absent") {
-            return Err(ModuleError::Args(format!(
-                "wait_for: state={state} does not apply to a path"
-            )));
-        }
-        if p.port.is_some() && state == "present" {
-            return Err(ModuleError::Args("wait_for: use state=started for a port".into()));
-        }
-        let host = p.host.clone().unwrap_or_else(|| "127.0.0.1".into());
-        let timeout = p.timeout.unwrap_or(300).max(0);
-        let delay = p.delay.unwrap_or(0).max(0);
-        let sleep = p.sleep.unwrap_or(1).max(0);
-        let ct = p.connect_timeout.unwrap_or(5).max(1);
-        let re = p.search_regex.as_deref().map(sh_quote);
-
-        let probe = |port: i64| {
-            format!(
-                "timeout {ct} bash -c 'exec 3<>\"/dev/tcp/$0/$1\"' {} {port} 2>/dev/null",
-                sh_quote(&host)
-            )
-        };
-        let (check, what) = match (&p.path, p.port) {
-            (Some(path), _) => {
-                let q = sh_quote(path);
-                match (state.as_str(), &re) {
-                    ("absent", _) => (format!("[ ! -e {q} ]"), format!("file {path} to be absent")),
-                    (_, Some(r)) => (
-                        format!("[ -e {q} ] && grep -E -q -- {r} {q} 2>/dev/null"),
-                        format!("search string {} in {path}", p.search_regex.clone().unwrap_or_default()),
-                    ),
-                    _ => (format!("[ -e {q} ]"), format!("file {path}")),
-                }
-            }
-            (None, Some(port)) => match state.as_str() {
-                "stopped" => (format!("! {}", probe(port)), format!("{host}:{port} to stop")),
-                "drained" => {
-                    let states: Vec<&str> = if p.active_connection_states.is_empty() {
-                        vec!["01", "04", "05", "03", "02", "06"]
-                    } else {
-                        let mut v = Vec::new();
-                        for s in &p.active_connection_states {
-                            v.push(tcp_state_hex(s).ok_or_else(|| {
-                                ModuleError::Args(format!("wait_for: unknown connection state `{s}`"))
-                            })?);
-                        }
-                        v
-                    };
-                    let port_hex = format!("{port:04X}");
-                    let st = states.join("|");
-                    (
-                        format!(
-                            "! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk '{{split($2,a,\":\"); if (a[2]==\"{port_hex}\" && $4 ~ /^({st})$/) f=1}} END{{exit !f}}'"
-                        ),
-                        format!("{host}:{port} to drain"),
-                    )
-                }
-                _ => match &re {
-                    Some(r) => (
-                        format!(
-                            "timeout {ct} bash -c 'exec 3<>\"/dev/tcp/$0/$1\" && head -c 65536 <&3' {} {port} 2>/dev/null | grep -E -q -- {r}",
-                            sh_quote(&host)
-                        ),
-                        format!("search string {} on {host}:{port}", p.search_regex.clone().unwrap_or_default()),
-                    ),
-                    None => (probe(port), format!("{host}:{port}")),
-                },
-            },
-            (None, None) => ("false".into(), String::new()),
-        };
-        let sleep_only = p.path.is_none() && p.port.is_none();
-        let script = format!(
-            "s=$(date +%s); sleep {delay}; e=$((s + {timeout})); \
-             while :; do if {check}; then echo ok $(( $(date +%s) - s )); exit 0; fi; \
-             n=$(date +%s); if [ \"$n\" -ge \"$e\" ]; then echo timeout $((n - s)); exit 0; fi; \
-             r=$((e - n)); if [ {sleep} -lt \"$r\" ]; then sleep {sleep}; else sleep \"$r\"; fi; done"
-        );
-        let out = run_checked(ctx, "wait_for", &script).await?.stdout_str();
-        let mut words = out.split_whitespace();
-        let verdict = words.next().unwrap_or("timeout").to_string();
-        let elapsed: i64 = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
-        let mut res = ModuleOutcome::ok()
-            .with("elapsed", elapsed)
-            .with("state", state.clone())
-            .with("match_groups", Vec::<String>::new())
-            .with("match_groupdict", Map::new());
-        if let Some(port) = p.port {
-            res = res.with("port", port);
-        }
-        if let Some(path) = &p.path {
-            res = res.with("path", path.clone());
-        }
-        if let Some(r) = &p.search_regex {
-            res = res.with("search_regex", r.clone());
-        }
-        if verdict != "ok" && !sleep_only {
-            res.failed = true;
-            res.msg = Some(
-                p.msg
-                    .clone()
-                    .unwrap_or_else(|| format!("Timeout when waiting for {what}")),
-            );
-        }
-        Ok(res)
+impl Change for WriteBody {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        crate::modules::host::file_state::write_text(ctx, &self.dest, &self.content, None).await?;
+        Ok(planned)
     }
 }
 
@@ -1033,6 +921,5 @@ mod tests {
         );
         let m = serde_json::json!({"a b": "x&y", "n": 1});
         assert_eq!(form_encode(m.as_object().unwrap()), "a+b=x%26y&n=1");
-        assert_eq!(tcp_state_hex("time_wait"), Some("06"));
     }
 }

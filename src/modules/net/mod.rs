@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod interfaces;
+pub mod wait_for;
 
 use std::sync::Arc;
 
@@ -14,6 +15,6 @@ use super::Registry;
 pub fn register(r: &mut Registry) {
     r.add(Arc::new(http::GetUrl));
     r.add(Arc::new(http::Uri));
-    r.add(Arc::new(http::WaitFor));
+    r.add(Arc::new(wait_for::WaitFor));
     interfaces::register(r);
 }

@@ -23,7 +23,7 @@ const STATE_DIR: &str = "/run/rigger-net";
 
 /// Everything one task changes on the host.
 #[derive(Debug, Default)]
-pub struct Change {
+pub struct Edits {
     pub write: Vec<ConfFile>,
     pub remove: Vec<String>,
     /// Paths among `write`/`remove` that exist now (backed up for the rollback).
@@ -109,7 +109,7 @@ fn script(cmds: &[String], stop_on_error: bool) -> String {
 }
 
 /// Write/remove the configuration files (no guard): for changes that cannot cut the connection.
-pub async fn write_files(ctx: &ModuleCtx<'_>, ch: &Change) -> Result<(), ModuleError> {
+pub async fn write_files(ctx: &ModuleCtx<'_>, ch: &Edits) -> Result<(), ModuleError> {
     let mut prep = String::from("set -e\n");
     for f in &ch.write {
         if let Some((dir, _)) = f.path.rsplit_once('/') {
@@ -132,7 +132,7 @@ pub async fn write_files(ctx: &ModuleCtx<'_>, ch: &Change) -> Result<(), ModuleE
 }
 
 /// Apply `ch` with a rollback guard of `timeout` seconds.
-pub async fn guarded(ctx: &ModuleCtx<'_>, ch: &Change, name: &str, timeout: u64) -> Result<Applied, ModuleError> {
+pub async fn guarded(ctx: &ModuleCtx<'_>, ch: &Edits, name: &str, timeout: u64) -> Result<Applied, ModuleError> {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())

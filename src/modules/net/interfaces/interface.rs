@@ -7,13 +7,13 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::apply::{self, Applied, Change};
+use super::apply::{self, Applied, Edits};
 use super::model::{self, Kind, LinkState, Route};
 use super::persist::{self, Backend, Spec};
 use crate::connection::sh_quote;
-use crate::modules::args::{de_opt_int, de_opt_string};
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -159,35 +159,21 @@ vlan_link: eth0, addresses: [10.10.0.2/24] }\n",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    name: Option<String>,
-    #[serde(default, rename = "type", deserialize_with = "de_opt_string")]
+    name: String,
+    #[serde(default, rename = "type")]
     type_: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     state: Option<String>,
-    #[serde(default)]
     addresses: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     gateway: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     gateway6: Option<String>,
-    #[serde(default)]
     routes: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_int")]
     mtu: Option<i64>,
-    #[serde(default)]
     ports: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     bond_mode: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
     vlan_id: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     vlan_link: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     backend: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
     apply: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
     rollback_timeout: Option<i64>,
 }
 
@@ -301,7 +287,7 @@ struct Task {
 }
 
 fn parse_task(p: Params) -> Result<Task, ModuleError> {
-    let name = p.name.unwrap_or_default();
+    let name = p.name;
     if !model::valid_ifname(&name) {
         return Err(args_err(format!(
             "`{name}` is not a valid interface name (1-15 characters: letters, digits, `_`, `-`, `.`)"
@@ -535,12 +521,15 @@ fn diff(header: &str, before: &str, after: &str) -> Diff {
 pub(crate) struct NetworkInterface;
 
 #[async_trait]
-impl Legacy for NetworkInterface {
+impl Module for NetworkInterface {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    /// Reads the interface's live state and rigger's files in one round
+    /// trip and plans the files to write or remove and the `ip` commands
+    /// (with their inverse for the rollback guard).
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let task = parse_task(parse_params(&DOC, args)?)?;
         let s = &task.spec;
         let persist = task.mode != ApplyMode::Live;
@@ -571,11 +560,11 @@ impl Legacy for NetworkInterface {
             match task.backend.or_else(|| Backend::parse(&cur.detected)) {
                 Some(b) => Some(b),
                 None => {
-                    return Ok(ModuleOutcome::failed(
+                    return Ok(Plan::Done(ModuleOutcome::failed(
                         "network_interface: cannot tell how this host configures its network (no netplan YAML, \
                          no running NetworkManager, no /etc/network/interfaces); set `backend:` \
                          (ifupdown, netplan, networkmanager) or use `apply: live`",
-                    ))
+                    )))
                 }
             }
         } else {
@@ -589,14 +578,14 @@ impl Legacy for NetworkInterface {
             );
         }
         if live && !cur.has_ip {
-            return Ok(ModuleOutcome::failed(
+            return Ok(Plan::Done(ModuleOutcome::failed(
                 "network_interface: the `ip` command (iproute2) is missing on the host; install it or use \
                  `apply: persist`",
-            ));
+            )));
         }
 
         // Persistent files: desired vs. what rigger wrote before.
-        let mut change = Change::default();
+        let mut change = Edits::default();
         let mut diffs = Vec::new();
         if let Some(b) = backend {
             let desired = persist::render(b, s);
@@ -659,11 +648,43 @@ impl Legacy for NetworkInterface {
                 res = res.with_diff(d);
             }
         }
-        if !changed || ctx.check_mode {
-            return Ok(res);
+        if !changed {
+            return Ok(Plan::Done(res));
         }
+        Ok(Plan::change(
+            res,
+            ApplyInterface {
+                edits: change,
+                name: s.name.clone(),
+                kind: s.kind,
+                rollback_timeout: task.rollback_timeout,
+            },
+        ))
+    }
+}
 
-        if change.live.is_empty() || task.rollback_timeout == 0 {
+/// Write and remove the configuration files and run the `ip` commands,
+/// under the rollback guard when there are live commands and a
+/// `rollback_timeout`.
+struct ApplyInterface {
+    edits: Edits,
+    name: String,
+    kind: Kind,
+    rollback_timeout: u64,
+}
+
+#[async_trait]
+impl Change for ApplyInterface {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let ApplyInterface {
+            edits: change,
+            name,
+            kind,
+            rollback_timeout,
+        } = *self;
+        let res = planned;
+
+        if change.live.is_empty() || rollback_timeout == 0 {
             apply::write_files(ctx, &change).await?;
             if !change.live.is_empty() {
                 let script = change.live.join(" && \\\n");
@@ -671,7 +692,7 @@ impl Legacy for NetworkInterface {
                 if out.status != 0 {
                     return Ok(ModuleOutcome::failed(format!(
                         "network_interface: live change of `{}` failed (rc={}): {}",
-                        s.name,
+                        name,
                         out.status,
                         out.stderr_str().trim()
                     )));
@@ -679,14 +700,14 @@ impl Legacy for NetworkInterface {
             }
             return Ok(res);
         }
-        match apply::guarded(ctx, &change, &s.name, task.rollback_timeout).await? {
+        match apply::guarded(ctx, &change, &name, rollback_timeout).await? {
             Applied::Confirmed => Ok(res),
             Applied::Failed { log } => {
                 let hint = if log.contains("Unknown device type") || log.contains("not supported") {
                     format!(
                         " (this kernel cannot create {} interfaces here: load its module, or use `apply: persist` \
                          to write the configuration only)",
-                        s.kind.name()
+                        kind.name()
                     )
                 } else {
                     String::new()
@@ -696,7 +717,7 @@ impl Legacy for NetworkInterface {
                 r.changed = false;
                 r.msg = Some(format!(
                     "network_interface: live change of `{}` failed, the previous configuration was restored: {}{hint}",
-                    s.name,
+                    name,
                     log.trim()
                 ));
                 Ok(r)
@@ -709,8 +730,8 @@ impl Legacy for NetworkInterface {
                     "network_interface: lost the connection to the host after changing `{}`: no new SSH \
                      connection got through within rollback_timeout ({}s), so the host restored its previous \
                      network configuration{}",
-                    s.name,
-                    task.rollback_timeout,
+                    name,
+                    rollback_timeout,
                     if log.is_empty() {
                         String::new()
                     } else {
