@@ -81,7 +81,8 @@ impl PlayHost {
     }
 
     /// Shape a module outcome as Ansible's result dict and apply controller effects.
-    pub(super) fn outcome_to_result(&self, o: ModuleOutcome, t: &Task, is_debug: bool, diff: bool) -> TaskResult {
+    pub(super) fn outcome_to_result(&self, o: ModuleOutcome, t: &Task, diff: bool) -> TaskResult {
+        let is_debug = o.show_result;
         let mut r = Map::new();
         r.insert("changed".into(), Value::Bool(o.changed));
         if let Some(m) = &o.msg {

@@ -450,7 +450,6 @@ impl PlayHost {
     /// Run the module, shape its outcome ([`super::results`]), and run it
     /// again while `until` does not hold and retries are left.
     async fn run_with_retries(&self, t: &Task, inv: &Invocation, ctx: &minijinja::Value, no_log: bool) -> TaskResult {
-        let doc = inv.doc;
         let Retries { retries, delay } = inv.retries;
         let mut attempt = 0u64;
         loop {
@@ -461,7 +460,7 @@ impl PlayHost {
             }
             self.forget_stale_users(inv, &outcome).await;
             let mut tr = match outcome {
-                Ok(o) => self.outcome_to_result(o, t, doc.name == "debug", inv.diff),
+                Ok(o) => self.outcome_to_result(o, t, inv.diff),
                 Err(ModuleError::Conn(e)) if e.is_unreachable() => {
                     self.runner.pool.reset(&inv.target.conn_host);
                     return TaskResult::unreachable(e.to_string());
@@ -856,7 +855,10 @@ pub(crate) async fn execute(
 ) -> Result<ModuleOutcome, ModuleError> {
     match module.query(ctx, args).await? {
         modules::Plan::Done(outcome) => Ok(outcome),
-        modules::Plan::Change(planned, _) if ctx.check_mode => Ok(planned),
+        modules::Plan::Change(planned, change) if ctx.check_mode => {
+            change.discard(ctx).await?;
+            Ok(planned)
+        }
         modules::Plan::Change(planned, change) => change.apply(ctx, planned).await,
     }
 }

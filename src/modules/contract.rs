@@ -197,6 +197,9 @@ pub struct ModuleOutcome {
     pub ret: Map<String, Value>,
     /// What the task changes in the run itself (variables, inventory).
     pub effect: Option<ControllerEffect>,
+    /// The result is what the task is for (`debug`): shown without `-v`,
+    /// as Ansible prints it.
+    pub show_result: bool,
 }
 
 /// What a controller-side module changes in the run besides its result.
@@ -400,6 +403,13 @@ pub trait Change: Send {
     /// result to return, amended with what only the change learns: backup
     /// file names, command output, ...).
     async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError>;
+
+    /// Check mode: the change will not be made. A query that left something
+    /// on the host for its change (a download next to the destination)
+    /// removes it here; nothing to do by default.
+    async fn discard(self: Box<Self>, _ctx: &ModuleCtx<'_>) -> Result<(), ModuleError> {
+        Ok(())
+    }
 }
 
 /// One path a module's query will look at: the executor may learn it for

@@ -98,7 +98,10 @@ impl Debug {
                 "debug: `msg` and `var` are mutually exclusive".into(),
             ));
         }
-        let mut out = ModuleOutcome::ok();
+        let mut out = ModuleOutcome {
+            show_result: true,
+            ..ModuleOutcome::ok()
+        };
         if let Some(var) = p.var {
             // `var` comes unrendered (OptKind::Expr). `var: "{{ item }}"`
             // names the variable to show by a value, which may come from a

@@ -435,13 +435,6 @@ impl Module for GetUrl {
                 &format!("(downloaded {size} bytes from {url})\n"),
             ));
         }
-        // The query's download is removed when no change will move it into
-        // place: a dropped Change has no hook to clean up after itself, and
-        // downloading again in the change would fetch the URL twice.
-        let discard = ctx.check_mode; // check_mode: remove the query's download (see above)
-        if discard {
-            let _ = ctx.run(&cleanup).await;
-        }
         Ok(Plan::change(
             res,
             MoveDownload {
@@ -495,6 +488,13 @@ struct MoveDownload {
 
 #[async_trait]
 impl Change for MoveDownload {
+    /// Check mode: the query's download is removed (downloading again in
+    /// the change would fetch the URL twice).
+    async fn discard(self: Box<Self>, ctx: &ModuleCtx<'_>) -> Result<(), ModuleError> {
+        let _ = ctx.run(&format!("rm -f -- {}", sh_quote(&self.tmp))).await;
+        Ok(())
+    }
+
     async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
         let MoveDownload {
             tmp,
