@@ -185,6 +185,16 @@ pub fn mode_from_stat_var(var: &str) -> String {
     format!("m=${{{var}#*|}}; m=${{m%%|*}}; ")
 }
 
+/// Whether a module's query may carry its change in its own round trip
+/// (the `file` and `copy` fast paths: one round trip instead of two in a
+/// real run): only when the executor will apply the change.
+pub fn query_may_apply(ctx: &ModuleCtx<'_>) -> bool {
+    // check_mode: the executor alone decides to apply; a query that applies
+    // in the same round trip must know that the run applies (never in check
+    // mode), or it would change the host where only a report was asked.
+    !ctx.check_mode
+}
+
 /// The number in a backup file's name (`FILE.NUMBER.DATE~`, where Ansible
 /// puts its module's process id): random, as the scripts may share a shell.
 pub fn backup_tag() -> u32 {
