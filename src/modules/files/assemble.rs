@@ -18,7 +18,6 @@ use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::file_state::FileState;
-use crate::modules::host::file_state::Kind;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -322,7 +321,7 @@ impl Module for Assemble {
         let checksum = sha1_hex(&result);
 
         let st = query_file(ctx, &dest, true).await?;
-        if st.kind == Kind::Dir {
+        if st.is_dir() {
             return Err(ModuleError::Failed(format!("Destination {dest} is a directory")));
         }
         let before = st.content.clone().unwrap_or_default();

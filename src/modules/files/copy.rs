@@ -13,11 +13,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::{sh_quote, FileAttrs};
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::command::run_checked;
-use crate::modules::host::remote_file::{self as remote, mode_str, sha1_hex, Attrs, Kind, RemoteStat, RemoteUser};
+use crate::modules::host::digest::sha1_hex;
+use crate::modules::host::prefetch;
+use crate::modules::host::remote_file::{self as remote, mode_str, Attrs, Kind, RemoteStat, RemoteUser};
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -117,33 +120,32 @@ Files are compared by SHA-1 first and only differing files are sent; uploads are
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     src: Option<String>,
     #[serde(default)]
     content: Option<Value>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    dest: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    dest: String,
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     directory_mode: Option<Mode>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     force: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     validate: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     remote_src: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     follow: bool,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     local_follow: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     checksum: Option<String>,
     #[serde(default)]
     decrypt: Option<Value>,
@@ -180,7 +182,7 @@ pub(crate) struct OneFile {
 }
 
 #[async_trait]
-impl Legacy for CopyModule {
+impl Module for CopyModule {
     fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
         crate::modules::host::prefetch::needs("copy", args)
     }
@@ -197,13 +199,12 @@ impl Legacy for CopyModule {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let dest = p
-            .dest
-            .clone()
-            .filter(|d| !d.is_empty())
-            .ok_or_else(|| ModuleError::Args("copy: `dest` is required".into()))?;
+        let dest = p.dest.clone();
+        if dest.is_empty() {
+            return Err(ModuleError::Args("copy: `dest` is required".into()));
+        }
         let attrs = Attrs {
             owner: p.owner.clone(),
             group: p.group.clone(),
@@ -404,8 +405,9 @@ async fn upload(
     }
 }
 
-/// Copy one file: query, compare checksums, upload if different, fix attributes.
-pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOutcome, ModuleError> {
+/// Plan one file's copy: query, compare checksums; the [`PutFile`] change
+/// uploads if different and fixes attributes.
+pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<Plan, ModuleError> {
     let held = match &f.source {
         Source::Bytes(b) => Some(b.clone()),
         Source::Local(p) => read_local_if_small(p)?,
@@ -424,7 +426,10 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
     // Small content is compared with the destination's over SFTP, which
     // starts no program on the host, instead of by a remote `sha1sum`.
     let sftp_cmp = match local_bytes {
-        Some(b) if b.len() <= SFTP_COMPARE_MAX && !ctx.check_mode && !matches!(f.source, Source::Remote(_)) => {
+        // (Not where the prefetch may answer the query.)
+        Some(b)
+            if b.len() <= SFTP_COMPARE_MAX && !prefetch::may_answer(ctx) && !matches!(f.source, Source::Remote(_)) =>
+        {
             crate::connection::sftp_for_reading(ctx.conn, &f.dest, ctx.become_).await
         }
         _ => None,
@@ -599,31 +604,107 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
             out.diff.push(remote::attr_diff(&dest, &b, &a));
         }
     }
-    // 4. Apply.
-    let mut backup_file = None;
-    if out.changed && !ctx.check_mode && !fast_done {
-        let qd = sh_quote(&dest);
-        let mut pre = String::new();
-        if !parent_ok && st.is_none() {
-            pre.push_str(&format!("mkdir -p -- {} || exit 1\n", sh_quote(&remote::parent(&dest))));
+    // 4. Returns (the state after the change, predicted from the query).
+    let mut after = remote::predicted(&base, &attr_change);
+    after.size = if content_changed { src_size } else { base.size };
+    out.ret.insert("dest".into(), Value::String(dest.clone()));
+    if let Some(s) = &f.src_display {
+        out.ret.insert("src".into(), Value::String(s.clone()));
+    }
+    out.ret.insert(
+        "checksum".into(),
+        Value::String(if content_changed || st.is_none() {
+            src_sum
+        } else {
+            st.as_ref().and_then(|s| s.checksum.clone()).unwrap_or(src_sum)
+        }),
+    );
+    remote::stat_returns(&mut out.ret, &after);
+    out.ret.insert("mode".into(), Value::String(mode_str(after.mode)));
+    if !out.changed {
+        return Ok(Plan::Done(out));
+    }
+    let final_mode = attrs.target_mode(base.mode, false).or(st.as_ref().map(|s| s.mode));
+    let fattrs = FileAttrs {
+        mode: final_mode,
+        owner: attrs.owner.clone(),
+        group: attrs.group.clone(),
+    };
+    Ok(Plan::change(
+        out,
+        PutFile {
+            source: f.source,
+            held,
+            large_sum,
+            dest,
+            exists: st.is_some(),
+            parent_ok,
+            content_changed,
+            backup: f.backup,
+            validate: f.validate,
+            fattrs,
+            attr_change,
+            fast_done,
+        },
+    ))
+}
+
+/// What [`put_one`]'s query decided for one file: new content (uploaded,
+/// or copied on the host from a remote source, through a temp file when
+/// validated), or only new attributes; nothing when the query's own round
+/// trip did it already ([`fast_put`]).
+struct PutFile {
+    source: Source,
+    /// The content in memory (rendered, or a small local file), if any.
+    held: Option<Bytes>,
+    /// A large local file's sum (it is streamed).
+    large_sum: Option<LocalSum>,
+    /// The file written (dest, or dest/basename).
+    dest: String,
+    /// The file exists now.
+    exists: bool,
+    /// Its directory exists.
+    parent_ok: bool,
+    content_changed: bool,
+    backup: bool,
+    validate: Option<String>,
+    /// The new file's mode, owner and group.
+    fattrs: FileAttrs,
+    /// The attributes to change when the content is the same.
+    attr_change: remote::AttrChange,
+    fast_done: bool,
+}
+
+#[async_trait]
+impl Change for PutFile {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        mut planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let f = *self;
+        if f.fast_done {
+            return Ok(planned);
         }
-        if content_changed && f.backup && st.is_some() {
+        let local_bytes = f.held.as_deref().map(Vec::as_slice);
+        let (dest, fattrs) = (&f.dest, &f.fattrs);
+        let mut backup_file = None;
+        let qd = sh_quote(dest);
+        let mut pre = String::new();
+        if !f.parent_ok && !f.exists {
+            pre.push_str(&format!("mkdir -p -- {} || exit 1\n", sh_quote(&remote::parent(dest))));
+        }
+        if f.content_changed && f.backup && f.exists {
             pre.push_str(&format!(
                 "b={qd}.{n}.$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- {qd} \"$b\" || exit 1; printf 'BK|%s\\n' \"$b\"\n",
                 n = remote::backup_tag()
             ));
         }
-        if content_changed {
-            let final_mode = attrs.target_mode(base.mode, false).or(st.as_ref().map(|s| s.mode));
-            let fattrs = FileAttrs {
-                mode: final_mode,
-                owner: attrs.owner.clone(),
-                group: attrs.group.clone(),
-            };
+        if f.content_changed {
             let needs_temp = f.validate.is_some() || matches!(f.source, Source::Remote(_));
             if needs_temp {
                 // Put the new content next to dest, validate it, then move it into place.
-                let tmp = format!("{}/.rigger-new-{:016x}", remote::parent(&dest), rand::random::<u64>());
+                let tmp = format!("{}/.rigger-new-{:016x}", remote::parent(dest), rand::random::<u64>());
                 let qt = sh_quote(&tmp);
                 let mut script = pre.clone();
                 pre.clear();
@@ -645,7 +726,7 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                             backup_file = parse_backup(&run_checked(ctx, "copy", &script).await?.stdout_str());
                             script.clear();
                         }
-                        upload(ctx, &f.source, local_bytes, large_sum.as_ref(), &tmp, &fattrs).await?;
+                        upload(ctx, &f.source, local_bytes, f.large_sum.as_ref(), &tmp, fattrs).await?;
                     }
                     (_, None) => {}
                 }
@@ -664,37 +745,18 @@ pub(crate) async fn put_one(ctx: &ModuleCtx<'_>, f: OneFile) -> Result<ModuleOut
                 if !pre.is_empty() {
                     backup_file = parse_backup(&run_checked(ctx, "copy", &pre).await?.stdout_str());
                 }
-                upload(ctx, &f.source, local_bytes, large_sum.as_ref(), &dest, &fattrs).await?;
+                upload(ctx, &f.source, local_bytes, f.large_sum.as_ref(), dest, fattrs).await?;
             }
         } else {
             let mut script = pre;
-            script.push_str(&remote::attr_commands(&dest, &attr_change, false));
-            run_checked(ctx, &format!("set attributes of {dest}"), &script)
-                .await?
-                .stdout_str();
+            script.push_str(&remote::attr_commands(dest, &f.attr_change, false));
+            run_checked(ctx, &format!("set attributes of {dest}"), &script).await?;
         }
+        if let Some(b) = backup_file {
+            planned.ret.insert("backup_file".into(), Value::String(b));
+        }
+        Ok(planned)
     }
-    // 5. Returns (the state after the change, predicted from the query).
-    let mut after = remote::predicted(&base, &attr_change);
-    after.size = if content_changed { src_size } else { base.size };
-    out.ret.insert("dest".into(), Value::String(dest.clone()));
-    if let Some(s) = &f.src_display {
-        out.ret.insert("src".into(), Value::String(s.clone()));
-    }
-    out.ret.insert(
-        "checksum".into(),
-        Value::String(if content_changed || st.is_none() {
-            src_sum
-        } else {
-            st.as_ref().and_then(|s| s.checksum.clone()).unwrap_or(src_sum)
-        }),
-    );
-    remote::stat_returns(&mut out.ret, &after);
-    out.ret.insert("mode".into(), Value::String(mode_str(after.mode)));
-    if let Some(b) = backup_file {
-        out.ret.insert("backup_file".into(), Value::String(b));
-    }
-    Ok(out)
 }
 
 /// `put_one`'s query answered over SFTP, which starts no program on the
@@ -782,7 +844,7 @@ fn fast_put(ctx: &ModuleCtx<'_>, f: &OneFile, data: Option<&[u8]>) -> Option<Str
         Some(Mode::Octal(m)) => Some(*m),
         Some(_) => return None,
     };
-    if ctx.check_mode
+    if !remote::query_may_apply(ctx)
         || ctx.diff_mode
         || f.backup
         || !f.force
@@ -851,7 +913,7 @@ fn prefetched_query(
     in_dir: Option<&str>,
     user_known: bool,
 ) -> Option<crate::connection::ExecOutput> {
-    if !ctx.check_mode || !user_known || matches!(f.source, Source::Remote(_)) {
+    if !prefetch::may_answer(ctx) || !user_known || matches!(f.source, Source::Remote(_)) {
         return None;
     }
     let mut text = remote::cached_snippet_output(ctx, "D", &f.dest, f.follow, true)?;
@@ -935,7 +997,7 @@ async fn copy_dir(
     dest: &str,
     attrs: &Attrs,
     force: bool,
-) -> Result<ModuleOutcome, ModuleError> {
+) -> Result<Plan, ModuleError> {
     let root = if src.ends_with('/') {
         dest.trim_end_matches('/').to_string()
     } else {
@@ -1056,10 +1118,47 @@ async fn copy_dir(
             after: changed_files.iter().map(|f| format!("{f}\n")).collect(),
         });
     }
-    if changed && !ctx.check_mode {
+    out.ret
+        .insert("dest".into(), Value::String(format!("{}/", root.trim_end_matches('/'))));
+    out.ret.insert("src".into(), Value::String(local.display().to_string()));
+    if !changed {
+        return Ok(Plan::Done(out));
+    }
+    let as_root = user.uid == 0;
+    Ok(Plan::change(
+        out,
+        PutDir {
+            root,
+            tar,
+            fixups,
+            as_root,
+        },
+    ))
+}
+
+/// What [`copy_dir`]'s query decided: the new and changed files in one
+/// `tar` stream, then the attribute fixes of the others.
+struct PutDir {
+    root: String,
+    tar: TarWriter,
+    /// Shell commands (run in `root`) fixing attributes.
+    fixups: String,
+    /// The remote user is root (tar then keeps the archive's owners).
+    as_root: bool,
+}
+
+#[async_trait]
+impl Change for PutDir {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let PutDir {
+            root,
+            tar,
+            mut fixups,
+            as_root,
+        } = *self;
         let qr = sh_quote(&root);
         if !tar.is_empty() {
-            let no_owner = if user.uid == 0 { "" } else { "o" };
+            let no_owner = if as_root { "" } else { "o" };
             let mut cmd = format!("mkdir -p -- {qr} && cd {qr} && tar -xp{no_owner}f - || exit 1\n");
             if fixups.len() < 60 * 1024 {
                 cmd.push_str(&std::mem::take(&mut fixups));
@@ -1073,15 +1172,10 @@ async fn copy_dir(
             }
         }
         if !fixups.is_empty() {
-            run_checked(ctx, &format!("copy to {root}"), &format!("cd {qr} || exit 1\n{fixups}"))
-                .await?
-                .stdout_str();
+            run_checked(ctx, &format!("copy to {root}"), &format!("cd {qr} || exit 1\n{fixups}")).await?;
         }
+        Ok(planned)
     }
-    out.ret
-        .insert("dest".into(), Value::String(format!("{}/", root.trim_end_matches('/'))));
-    out.ret.insert("src".into(), Value::String(local.display().to_string()));
-    Ok(out)
 }
 
 fn owner_for<'a>(attrs: &'a Attrs, st: Option<&'a RemoteStat>, user: &'a RemoteUser) -> &'a str {
@@ -1476,7 +1570,7 @@ mod tests {
             let serde_json::Value::Object(map) = args else {
                 unreachable!()
             };
-            async move { CopyModule.run(&ctx, map).await }
+            async move { crate::exec::task::execute(&CopyModule, &ctx, map).await }
         };
         std::fs::create_dir(env.path("files")).unwrap();
         std::fs::write(env.path("files/a.bin"), "abc\n").unwrap();

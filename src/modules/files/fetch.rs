@@ -6,10 +6,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_string};
-use crate::modules::host::remote_file::{self as remote, sha1_hex, Kind};
+use crate::modules::host::digest::sha1_hex;
+use crate::modules::host::remote_file::{self as remote, Kind};
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -61,22 +62,20 @@ the local copy first; the file is only transferred (and the task changed) when t
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    src: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    dest: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    src: String,
+    dest: String,
+    #[serde(default)]
     flat: bool,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     fail_on_missing: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     validate_checksum: Option<bool>,
 }
 
 pub struct FetchModule;
 
 #[async_trait]
-impl Legacy for FetchModule {
+impl Module for FetchModule {
     fn may_change_users(&self, result: &Map<String, Value>) -> bool {
         crate::modules::host::remote_file::wrote_user_database(result)
     }
@@ -85,16 +84,14 @@ impl Legacy for FetchModule {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let src = p
-            .src
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ModuleError::Args("fetch: `src` is required".into()))?;
-        let dest = p
-            .dest
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ModuleError::Args("fetch: `dest` is required".into()))?;
+        let (src, dest) = (p.src, p.dest);
+        for (name, v) in [("src", &src), ("dest", &dest)] {
+            if v.is_empty() {
+                return Err(ModuleError::Args(format!("fetch: `{name}` is required")));
+            }
+        }
         let local = local_path(&dest, ctx.host, &src, p.flat)?;
         let script = remote::stat_snippet_for(ctx, "F", &src, true, Some("sha1"));
         let out = ctx.run(&script).await?;
@@ -104,7 +101,7 @@ impl Legacy for FetchModule {
             if p.fail_on_missing.unwrap_or(true) {
                 return Err(ModuleError::Failed(msg));
             }
-            return Ok(ModuleOutcome::ok().with_msg(msg).with("file", src));
+            return Ok(Plan::Done(ModuleOutcome::ok().with_msg(msg).with("file", src)));
         };
         if st.kind == Kind::Dir {
             return Err(ModuleError::Failed(format!(
@@ -127,21 +124,55 @@ impl Legacy for FetchModule {
                 after: format!("(remote file, sha1 {remote_sum})\n"),
             });
         }
-        if changed && !ctx.check_mode {
-            let data = ctx.fetch(&src).await?;
-            let got = sha1_hex(&data);
-            if p.validate_checksum.unwrap_or(true) && got != remote_sum {
-                return Err(ModuleError::Failed(format!(
-                    "checksum mismatch after download of {src}: remote {remote_sum}, got {got}"
-                )));
-            }
-            write_local_atomic(&local, &data)?;
-        }
-        Ok(outcome
+        let outcome = outcome
             .with("dest", local.display().to_string())
-            .with("file", src)
+            .with("file", src.clone())
             .with("checksum", remote_sum.clone())
-            .with("remote_checksum", remote_sum))
+            .with("remote_checksum", remote_sum.clone());
+        if !changed {
+            return Ok(Plan::Done(outcome));
+        }
+        let validate = p.validate_checksum.unwrap_or(true);
+        Ok(Plan::change(
+            outcome,
+            Download {
+                src,
+                local,
+                remote_sum,
+                validate,
+            },
+        ))
+    }
+}
+
+/// Download the remote file over the local copy (or where none is).
+struct Download {
+    src: String,
+    local: PathBuf,
+    /// The remote file's SHA-1 the query saw.
+    remote_sum: String,
+    /// Check the downloaded bytes against it.
+    validate: bool,
+}
+
+#[async_trait]
+impl Change for Download {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let Download {
+            src,
+            local,
+            remote_sum,
+            validate,
+        } = *self;
+        let data = ctx.fetch(&src).await?;
+        let got = sha1_hex(&data);
+        if validate && got != remote_sum {
+            return Err(ModuleError::Failed(format!(
+                "checksum mismatch after download of {src}: remote {remote_sum}, got {got}"
+            )));
+        }
+        write_local_atomic(&local, &data)?;
+        Ok(planned)
     }
 }
 

@@ -5,11 +5,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::command::run_checked;
+use crate::modules::host::prefetch;
 use crate::modules::host::remote_file::{self as remote, attr_commands, predicted, Attrs, Kind, RemoteStat};
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -97,31 +99,30 @@ The state is queried in one round trip and only differing attributes are changed
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    path: String,
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     src: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     recurse: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     follow: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     modification_time: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     modification_time_format: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     access_time: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     access_time_format: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
@@ -181,7 +182,7 @@ struct Query {
 }
 
 #[async_trait]
-impl Legacy for FileModule {
+impl Module for FileModule {
     fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
         crate::modules::host::prefetch::needs("file", args)
     }
@@ -198,19 +199,9 @@ impl Legacy for FileModule {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = p
-            .path
-            .clone()
-            .ok_or_else(|| ModuleError::Args("file: `path` is required".into()))?;
-        if let Some(s) = &p.state {
-            if !["absent", "directory", "file", "hard", "link", "touch"].contains(&s.as_str()) {
-                return Err(ModuleError::Args(format!(
-                    "file: state must be one of absent, directory, file, hard, link, touch; got `{s}`"
-                )));
-            }
-        }
+        let path = p.path.clone();
         if matches!(p.mode, Some(Mode::Preserve)) {
             return Err(ModuleError::Args(
                 "file: mode `preserve` is only valid for copy and template".into(),
@@ -219,8 +210,8 @@ impl Legacy for FileModule {
         let follow = p.follow.unwrap_or(true);
         // Over SFTP a directory's query, a mode change and a new directory
         // start no program on the host; the change then follows the query
-        // instead of riding in its script.
-        let sftp = match !ctx.check_mode
+        // instead of riding in its script (not where the prefetch may answer).
+        let sftp = match !prefetch::may_answer(ctx)
             && p.src.is_none()
             && !p.recurse
             && p.modification_time.is_none()
@@ -275,21 +266,6 @@ impl Legacy for FileModule {
         if ctx.diff_mode && out.changed {
             out.diff.push(plan.diff.clone());
         }
-        if out.changed && !ctx.check_mode && !q.fast_done {
-            let octal = match &p.mode {
-                Some(Mode::Octal(m)) => Some(*m),
-                _ => None,
-            };
-            let done = match &sftp {
-                Some(sftp) => apply_over_sftp(sftp, &path, &plan.script, octal).await,
-                None => false,
-            };
-            if !done {
-                run_checked(ctx, &format!("file {path}"), &plan.script)
-                    .await?
-                    .stdout_str();
-            }
-        }
         out.ret.insert("path".into(), Value::String(path.clone()));
         match &plan.after {
             Some(st) => remote::stat_returns(&mut out.ret, st),
@@ -312,7 +288,52 @@ impl Legacy for FileModule {
                 }
             }
         }
-        Ok(out)
+        if !out.changed {
+            return Ok(Plan::Done(out));
+        }
+        let octal = match &p.mode {
+            Some(Mode::Octal(m)) => Some(*m),
+            _ => None,
+        };
+        Ok(Plan::change(
+            out,
+            ApplyFile {
+                path,
+                script: plan.script,
+                octal,
+                sftp,
+                fast_done: q.fast_done,
+            },
+        ))
+    }
+}
+
+/// The script [`plan`] made for the path, or nothing when the query's own
+/// round trip applied it already ([`fast_apply`]).
+struct ApplyFile {
+    path: String,
+    script: String,
+    /// The task's octal mode (a new directory's, over SFTP).
+    octal: Option<u32>,
+    /// SFTP, when the query found it usable: [`apply_over_sftp`] first.
+    sftp: Option<std::sync::Arc<crate::connection::sftp::Sftp>>,
+    fast_done: bool,
+}
+
+#[async_trait]
+impl Change for ApplyFile {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        if self.fast_done {
+            return Ok(planned);
+        }
+        let done = match &self.sftp {
+            Some(sftp) => apply_over_sftp(sftp, &self.path, &self.script, self.octal).await,
+            None => false,
+        };
+        if !done {
+            run_checked(ctx, &format!("file {}", self.path), &self.script).await?;
+        }
+        Ok(planned)
     }
 }
 
@@ -329,7 +350,7 @@ fn fast_apply(ctx: &ModuleCtx<'_>, p: &Params, path: &str) -> Option<String> {
         Some(Mode::Octal(m)) => Some(*m),
         Some(_) => return None,
     };
-    if ctx.check_mode
+    if !remote::query_may_apply(ctx)
         || ctx.diff_mode
         || p.recurse
         || p.src.is_some()
@@ -541,7 +562,7 @@ async fn query(
     })
 }
 
-struct Plan {
+struct FilePlan {
     script: String,
     diff: Diff,
     /// The path's stat after the change (None: absent).
@@ -565,7 +586,7 @@ fn plan(
     follow: bool,
     mtime: &TimeSpec,
     atime: &TimeSpec,
-) -> Result<Plan, ModuleError> {
+) -> Result<FilePlan, ModuleError> {
     let qp = sh_quote(path);
     let prev_state = match &q.path {
         None => "absent",
@@ -586,7 +607,7 @@ fn plan(
                 script.push_str(&format!("rm -rf -- {qp} || exit 1\n"));
             }
             after = None;
-            return Ok(Plan {
+            return Ok(FilePlan {
                 diff: remote::attr_diff(path, &before, &after_kv),
                 script,
                 after,
@@ -765,13 +786,13 @@ fn plan(
         }
     }
     if prev_state == state && script.is_empty() {
-        return Ok(Plan {
+        return Ok(FilePlan {
             diff: Diff::default(),
             script,
             after,
         });
     }
-    Ok(Plan {
+    Ok(FilePlan {
         diff: remote::attr_diff(path, &before, &after_kv),
         script,
         after,
@@ -927,7 +948,7 @@ mod tests {
             let serde_json::Value::Object(map) = args else {
                 unreachable!()
             };
-            async move { FileModule.run(&ctx, map).await }
+            async move { crate::exec::task::execute(&FileModule, &ctx, map).await }
         };
         let d = env.path("x/y");
         let args = json!({"path": d, "state": "directory", "mode": "0750"});

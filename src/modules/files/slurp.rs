@@ -6,9 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::de_opt_string;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[OptionDoc::new("src", OptKind::Path, "The file on the host to read.")
@@ -45,24 +44,23 @@ static DOC: ModuleDoc = ModuleDoc {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    src: Option<String>,
+    src: String,
 }
 
 pub struct SlurpModule;
 
 #[async_trait]
-impl Legacy for SlurpModule {
+impl Module for SlurpModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        let p: Params = parse_params(&DOC, args)?;
-        let src = p
-            .src
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ModuleError::Args("slurp: `src` is required".into()))?;
+    /// Read-only: the whole run is the query.
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        let Params { src } = parse_params(&DOC, args)?;
+        if src.is_empty() {
+            return Err(ModuleError::Args("slurp: `src` is required".into()));
+        }
         let q = sh_quote(&src);
         let script = format!(
             "[ -e {q} ] || {{ echo 'file not found' >&2; exit 3; }}; \
@@ -73,10 +71,12 @@ impl Legacy for SlurpModule {
             return Err(ModuleError::Failed(format!("{}: {src}", out.stderr_str().trim())));
         }
         let content = base64::engine::general_purpose::STANDARD.encode(&out.stdout);
-        Ok(ModuleOutcome::ok()
-            .with("content", content)
-            .with("encoding", "base64")
-            .with("source", src))
+        Ok(Plan::Done(
+            ModuleOutcome::ok()
+                .with("content", content)
+                .with("encoding", "base64")
+                .with("source", src),
+        ))
     }
 }
 

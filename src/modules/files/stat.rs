@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::modules::args::{de_bool, de_opt_string};
+use crate::modules::host::digest::sha1_hex;
+use crate::modules::host::prefetch;
 use crate::modules::host::remote_file::{self as remote, mode_str, Kind};
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -53,13 +54,12 @@ dictionary. `stat.exists` is false when the path does not exist. Never changes a
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(deserialize_with = "de_opt_string")]
-    path: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    path: String,
+    #[serde(default)]
     follow: bool,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     get_checksum: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     checksum_algorithm: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
@@ -76,7 +76,7 @@ fn yes() -> bool {
 pub struct StatModule;
 
 #[async_trait]
-impl Legacy for StatModule {
+impl Module for StatModule {
     fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
         crate::modules::host::prefetch::needs("stat", args)
     }
@@ -89,21 +89,16 @@ impl Legacy for StatModule {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    /// Read-only: the whole run is the query.
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = p
-            .path
-            .ok_or_else(|| ModuleError::Args("stat: `path` is required".into()))?;
+        let path = p.path;
         let algo = p.checksum_algorithm.unwrap_or_else(|| "sha1".into());
-        if !["md5", "sha1", "sha224", "sha256", "sha384", "sha512"].contains(&algo.as_str()) {
-            return Err(ModuleError::Args(format!(
-                "stat: unsupported checksum_algorithm `{algo}`"
-            )));
-        }
         // A small regular file's SHA-1 is computed here from its bytes read
-        // over SFTP (no program started on the host), after the query.
+        // over SFTP (no program started on the host), after the query,
+        // unless the prefetch may answer the query's snippet.
         let sftp = match (
-            p.get_checksum && algo == "sha1" && !ctx.check_mode,
+            p.get_checksum && algo == "sha1" && !prefetch::may_answer(ctx),
             path.starts_with('/'),
         ) {
             (true, true) => crate::connection::sftp_for_reading(ctx.conn, &path, ctx.become_).await,
@@ -122,7 +117,7 @@ impl Legacy for StatModule {
         let Some(st) = st else {
             let mut m = Map::new();
             m.insert("exists".into(), Value::Bool(false));
-            return Ok(ModuleOutcome::ok().with("stat", Value::Object(m)));
+            return Ok(Plan::Done(ModuleOutcome::ok().with("stat", Value::Object(m))));
         };
         let mut st = st;
         if let Some(sftp) = &sftp {
@@ -137,7 +132,7 @@ impl Legacy for StatModule {
                 _ => None,
             };
             st.checksum = match read {
-                Some(bytes) => Some(remote::sha1_hex(&bytes)),
+                Some(bytes) => Some(sha1_hex(&bytes)),
                 None if matches!(st.kind, Kind::File | Kind::Link) => super::copy::remote_sha1(ctx, &path).await?,
                 None => None,
             };
@@ -199,7 +194,7 @@ impl Legacy for StatModule {
         if let Some(c) = &st.checksum {
             m.insert("checksum".into(), Value::String(c.clone()));
         }
-        Ok(ModuleOutcome::ok().with("stat", Value::Object(m)))
+        Ok(Plan::Done(ModuleOutcome::ok().with("stat", Value::Object(m))))
     }
 }
 
@@ -228,7 +223,7 @@ mod tests {
         assert_eq!(s["mode"], "0640");
         assert_eq!(s["isreg"], true);
         assert_eq!(s["size"], 6);
-        assert_eq!(s["checksum"], remote::sha1_hex(b"hello\n"));
+        assert_eq!(s["checksum"], sha1_hex(b"hello\n"));
         let r = env
             .run(
                 &StatModule,
@@ -251,7 +246,7 @@ mod tests {
         use sha2::Digest;
         assert_eq!(
             r.ret["stat"]["checksum"],
-            remote::hex(&sha2::Sha256::digest(b"hello\n"))
+            crate::modules::host::digest::hex(&sha2::Sha256::digest(b"hello\n"))
         );
         let r = env
             .run(&StatModule, json!({"path": env.path("nope")}), false)

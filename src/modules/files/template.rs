@@ -5,11 +5,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::copy::{put_one, OneFile, Source};
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_mode, de_opt_string, Mode};
+use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::remote_file::Attrs;
-use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
-};
+use crate::modules::{parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, OptKind, OptionDoc, Plan, ReturnDoc};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -81,31 +79,29 @@ with inline content: checksum comparison first, atomic upload only when the resu
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    src: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    dest: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    src: String,
+    dest: String,
+    #[serde(default)]
     owner: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     force: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     validate: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     newline_sequence: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     #[allow(dead_code)]
     trim_blocks: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     #[allow(dead_code)]
     lstrip_blocks: Option<bool>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     follow: bool,
     #[serde(default)]
     #[allow(dead_code)]
@@ -118,7 +114,7 @@ struct Params {
 pub struct TemplateModule;
 
 #[async_trait]
-impl Legacy for TemplateModule {
+impl Module for TemplateModule {
     fn query_hints(&self, args: &Map<String, Value>) -> Vec<crate::modules::PathQuery> {
         crate::modules::host::prefetch::needs("template", args)
     }
@@ -135,16 +131,15 @@ impl Legacy for TemplateModule {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    /// Renders on the controller; the rest is `copy`'s query and change.
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let src = p
-            .src
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ModuleError::Args("template: `src` is required".into()))?;
-        let dest = p
-            .dest
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ModuleError::Args("template: `dest` is required".into()))?;
+        let (src, dest) = (p.src, p.dest);
+        for (name, v) in [("src", &src), ("dest", &dest)] {
+            if v.is_empty() {
+                return Err(ModuleError::Args(format!("template: `{name}` is required")));
+            }
+        }
         let newline = match p.newline_sequence.as_deref().unwrap_or("\\n") {
             "\\n" | "\n" => "\n",
             "\\r" | "\r" => "\r",

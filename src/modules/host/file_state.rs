@@ -6,50 +6,54 @@
 //! controller, and only a real difference is uploaded atomically
 //! ([`write_file`]). Owner/group/mode are compared and applied separately
 //! ([`ensure_attrs`]) so they count toward `changed` like in Ansible.
+//!
+//! A `FileState` is the path's [`RemoteStat`] (the one description of a
+//! remote path, see [`super::remote_file`]) plus what these modules need
+//! besides: the resolved path, the parent's existence, the content and the
+//! remote user.
 
 use super::command::run_checked;
-use super::remote_file::{self as remote, parse_stat, Kind as RemoteKind, STAT_FMT};
+use super::remote_file::{self as remote, parse_stat, RemoteStat, RemoteUser, STAT_FMT};
 use crate::connection::{sh_quote, FileAttrs};
-use crate::modules::args::Mode;
 use crate::modules::{Diff, ModuleCtx, ModuleError};
 use crate::shell::{sh_quote_words, split_words};
 
-/// What kind of object a path names (after following symlinks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Absent,
-    File,
-    Dir,
-    Other,
-}
+/// The one description of a path's kind and of its attributes, shared with
+/// the whole-file modules; `AttrParams` is the name the content-editing
+/// modules know the wanted owner/group/mode by.
+pub(crate) use super::remote_file::{Attrs as AttrParams, Kind};
 
 /// The state of one remote path and of the remote user, from one round trip.
 #[derive(Debug, Clone)]
 pub(crate) struct FileState {
-    pub kind: Kind,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub owner: String,
-    pub group: String,
+    /// The path's stat, links followed (its size is the link target's);
+    /// `None` when it does not exist.
+    pub stat: Option<RemoteStat>,
     /// The path with symlinks resolved: writes go there, as Ansible does.
     pub real_path: String,
     /// Whether the parent directory exists (for `create`).
     pub parent_exists: bool,
     pub content: Option<Vec<u8>>,
-    /// Size in bytes (of the link's target).
-    pub size: u64,
-    /// The remote user's umask, user and group (new files get these).
-    pub umask: u32,
-    pub user: String,
-    pub user_group: String,
-    pub user_uid: u32,
-    pub user_gid: u32,
+    /// The remote user: its umask, user and group (new files get these).
+    pub user: RemoteUser,
 }
 
 impl FileState {
     pub fn exists(&self) -> bool {
-        self.kind != Kind::Absent
+        self.stat.is_some()
+    }
+
+    /// What the path is (links followed), `None` when absent.
+    pub fn kind(&self) -> Option<Kind> {
+        self.stat.as_ref().map(|s| s.kind)
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.kind() == Some(Kind::Dir)
+    }
+
+    fn is_file(&self) -> bool {
+        self.kind() == Some(Kind::File)
     }
 }
 
@@ -66,7 +70,8 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
     }
     // A regular file's content is read over SFTP after the query (no `cat`
     // started on the host) where the shell would read the same bytes.
-    let sftp = match with_content && !ctx.check_mode {
+    // (Not where the prefetch may answer: see `prefetched_state`.)
+    let sftp = match with_content && !super::prefetch::may_answer(ctx) {
         true => crate::connection::sftp_for_reading(ctx.conn, path, ctx.become_).await,
         false => None,
     };
@@ -129,11 +134,11 @@ pub(crate) async fn query_file(ctx: &ModuleCtx<'_>, path: &str, with_content: bo
 async fn sftp_state(sftp: &crate::connection::sftp::Sftp, path: &str) -> Option<String> {
     let parent = super::prefetch::shell_parent(path);
     let mut st = remote::sftp_stats(sftp, &[(path, false), (&parent, true)]).await?;
-    let parent_dir = st.pop()?.is_some_and(|p| p.kind == RemoteKind::Dir);
+    let parent_dir = st.pop()?.is_some_and(|p| p.kind == Kind::Dir);
     match st.pop()? {
         None if parent_dir => Some("ABSENT\nPARENT\n".into()),
         None => Some("ABSENT\nNOPARENT\n".into()),
-        Some(s) if s.kind == RemoteKind::File => Some(format!("{}\n{path}\n", remote::stat_line(&s))),
+        Some(s) if s.kind == Kind::File => Some(format!("{}\n{path}\n", remote::stat_line(&s))),
         Some(_) => None,
     }
 }
@@ -145,11 +150,11 @@ async fn read_content_over_sftp(
     path: &str,
     mut st: FileState,
 ) -> Result<FileState, ModuleError> {
-    if st.kind == Kind::File {
+    if let Some(size) = st.stat.as_ref().filter(|s| s.kind == Kind::File).map(|s| s.size) {
         // `stat -L` said regular file: its real path is no FIFO to block on.
         // A file that grew meanwhile, or one SFTP cannot read: `cat`.
-        let read = match st.size <= SFTP_READ_MAX {
-            true => sftp.read_small(&st.real_path, st.size as usize).await.ok().flatten(),
+        let read = match size <= SFTP_READ_MAX {
+            true => sftp.read_small(&st.real_path, size as usize).await.ok().flatten(),
             false => None,
         };
         st.content = Some(match read {
@@ -216,38 +221,28 @@ pub(crate) fn parse_query(path: &str, known: Option<(String, String)>, out: &[u8
         None => (next_line().ok_or_else(bad)?, next_line().ok_or_else(bad)?),
     };
     let umask = u32::from_str_radix(umask_line.trim(), 8).map_err(|_| bad())?;
-    let (user_uid, user, user_gid, user_group) = parse_id(&id_line).ok_or_else(bad)?;
+    let (uid, user, gid, group) = parse_id(&id_line).ok_or_else(bad)?;
     let stat = next_line().ok_or_else(bad)?;
     let mut st = FileState {
-        kind: Kind::Absent,
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        owner: String::new(),
-        group: String::new(),
+        stat: None,
         real_path: path.to_string(),
         parent_exists: true,
         content: None,
-        size: 0,
-        umask,
-        user,
-        user_group,
-        user_uid,
-        user_gid,
+        user: RemoteUser {
+            uid,
+            gid,
+            user,
+            group,
+            umask,
+        },
     };
     if stat == "ABSENT" {
         st.parent_exists = next_line().as_deref() == Some("PARENT");
         return Ok(st);
     }
-    let rs = parse_stat(&stat).ok_or_else(bad)?;
-    st.kind = match rs.kind {
-        RemoteKind::File => Kind::File,
-        RemoteKind::Dir => Kind::Dir,
-        RemoteKind::Link | RemoteKind::Other => Kind::Other,
-    };
-    (st.mode, st.uid, st.gid, st.owner, st.group, st.size) = (rs.mode, rs.uid, rs.gid, rs.owner, rs.group, rs.size);
+    st.stat = Some(parse_stat(&stat).ok_or_else(bad)?);
     st.real_path = next_line().ok_or_else(bad)?;
-    if st.kind == Kind::File {
+    if st.is_file() {
         st.content = Some(rest.to_vec());
     }
     Ok(st)
@@ -278,22 +273,14 @@ pub(crate) fn parse_id(line: &str) -> Option<(u32, String, u32, String)> {
     Some((uid, user, gid, group))
 }
 
-/// The common `owner`, `group` and `mode` options.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct AttrParams {
-    pub owner: Option<String>,
-    pub group: Option<String>,
-    pub mode: Option<Mode>,
-}
-
+/// What the wanted attributes mean for a path's [`FileState`].
 impl AttrParams {
-    /// The numeric mode wanted for a file now at `current` (`None`: leave as is).
-    fn wanted_mode(&self, current: u32, is_dir: bool) -> Option<u32> {
-        self.mode.as_ref().and_then(|m| m.apply_to(current, is_dir))
-    }
-
-    /// Would applying these attributes change the existing path `st`?
-    pub fn differ(&self, st: &FileState) -> bool {
+    /// Would applying these attributes change the existing path `st`
+    /// (links followed)? Names and ids compare as `differ_for_new`'s.
+    pub(crate) fn differ(&self, st: &FileState) -> bool {
+        // An absent path compares as mode 0, ids 0 and empty names.
+        let none = RemoteStat::owned(Kind::Other, 0, 0, 0, String::new(), String::new());
+        let st = st.stat.as_ref().unwrap_or(&none);
         let is_dir = st.kind == Kind::Dir;
         let owner_differs = self
             .owner
@@ -304,59 +291,38 @@ impl AttrParams {
             .as_ref()
             .is_some_and(|g| *g != st.group && *g != st.gid.to_string());
         let mode_differs = self
-            .wanted_mode(st.mode, is_dir)
+            .target_mode(st.mode, is_dir)
             .is_some_and(|m| m & 0o7777 != st.mode & 0o7777);
         owner_differs || group_differs || mode_differs
     }
 
     /// Would a file newly created by the remote user need these attributes applied?
-    pub fn differ_for_new(&self, st: &FileState) -> bool {
-        let default_mode = 0o666 & !st.umask;
+    pub(crate) fn differ_for_new(&self, st: &FileState) -> bool {
+        let u = &st.user;
+        let default_mode = 0o666 & !u.umask;
         let owner_differs = self
             .owner
             .as_ref()
-            .is_some_and(|o| *o != st.user && *o != st.user_uid.to_string());
+            .is_some_and(|o| *o != u.user && *o != u.uid.to_string());
         let group_differs = self
             .group
             .as_ref()
-            .is_some_and(|g| *g != st.user_group && *g != st.user_gid.to_string());
-        let mode_differs = self.wanted_mode(default_mode, false).is_some_and(|m| m != default_mode);
+            .is_some_and(|g| *g != u.group && *g != u.gid.to_string());
+        let mode_differs = self.target_mode(default_mode, false).is_some_and(|m| m != default_mode);
         owner_differs || group_differs || mode_differs
     }
 
     /// Attributes for an upload replacing `st` (or creating it).
-    pub fn file_attrs(&self, st: &FileState) -> FileAttrs {
-        let base = if st.exists() { st.mode } else { 0o666 & !st.umask };
+    pub(crate) fn file_attrs(&self, st: &FileState) -> FileAttrs {
+        let base = match &st.stat {
+            Some(s) => s.mode,
+            None => 0o666 & !st.user.umask,
+        };
         FileAttrs {
-            mode: self.wanted_mode(base, false),
+            mode: self.target_mode(base, false),
             owner: self.owner.clone(),
             group: self.group.clone(),
         }
-    }
-
-    /// chmod/chown arguments as shell commands for `path` (`"$f"` or a quoted path).
-    pub fn shell_commands(&self, target: &str) -> String {
-        let mut s = String::new();
-        match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => s.push_str(&format!(
-                "chown {}:{} -- {target} || exit 1; ",
-                sh_quote(o),
-                sh_quote(g)
-            )),
-            (Some(o), None) => s.push_str(&format!("chown {} -- {target} || exit 1; ", sh_quote(o))),
-            (None, Some(g)) => s.push_str(&format!("chgrp {} -- {target} || exit 1; ", sh_quote(g))),
-            (None, None) => {}
-        }
-        match &self.mode {
-            Some(Mode::Octal(m)) => s.push_str(&format!("chmod {m:o} -- {target} || exit 1; ")),
-            Some(Mode::Symbolic(m)) => s.push_str(&format!("chmod {} -- {target} || exit 1; ", sh_quote(m))),
-            Some(Mode::Preserve) | None => {}
-        }
-        s
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.owner.is_none() && self.group.is_none() && !matches!(self.mode, Some(Mode::Octal(_) | Mode::Symbolic(_)))
     }
 }
 
@@ -558,7 +524,7 @@ pub(crate) fn rstrip_eol(line: &[u8]) -> &[u8] {
 
 /// Reject a path that is a directory, with Ansible's message.
 pub(crate) fn not_a_dir(st: &FileState, path: &str) -> Result<(), ModuleError> {
-    if st.kind == Kind::Dir {
+    if st.is_dir() {
         return Err(ModuleError::Failed(format!("Path {path} is a directory !")));
     }
     Ok(())
@@ -677,8 +643,8 @@ mod tests {
     fn query_parsing() {
         let out = b"0022\nuid=1000(me) gid=1000(us) groups=1000(us)\nregular file|644|0|0|root|root|6|1|1|1|2|3|1\n/etc/x\nhello\n";
         let st = parse_query("/etc/x", None, out).unwrap();
-        assert_eq!(st.kind, Kind::File);
-        assert_eq!(st.mode, 0o644);
+        assert_eq!(st.kind(), Some(Kind::File));
+        assert_eq!(st.stat.as_ref().map(|s| s.mode), Some(0o644));
         assert_eq!(st.content.as_deref(), Some(&b"hello\n"[..]));
         let st = parse_query(
             "/x",

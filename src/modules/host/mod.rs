@@ -3,10 +3,14 @@
 //!
 //! - [`command`]: run one of the module's scripts, failing with what failed
 //!   and the command's own words ([`command::run_checked`]).
-//! - [`file_state`]: the state of a remote path (kind, owner, mode, content)
-//!   read in one round trip, and the owner/mode changes that make it match.
-//! - [`remote_file`]: stat parsing, the login user's ids and umask, backup
-//!   scripts, the shell snippets the file modules build on.
+//! - [`remote_file`]: the one description of a remote path
+//!   ([`remote_file::RemoteStat`], [`remote_file::Kind`]) and of the wanted
+//!   owner/group/mode ([`remote_file::Attrs`]); stat parsing, the login
+//!   user's ids and umask, backup scripts, the shell snippets the file
+//!   modules build on.
+//! - [`file_state`]: a path's stat with its content, resolved path and the
+//!   remote user (`FileState`), read in one round trip, and
+//!   the owner/mode changes that make it match.
 //! - [`prefetch`]: check mode's batched query of the paths the next tasks
 //!   will ask about (one round trip for many tasks).
 //! - [`text`]: `--diff` entries, line joining, tagged output lines, sizes.

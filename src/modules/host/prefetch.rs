@@ -316,9 +316,20 @@ impl Cached {
     }
 }
 
+/// Whether the prefetch may answer this task's queries. A module that can
+/// learn a path's state either from a shell snippet (which the prefetch
+/// stands in for, see [`super::remote_file::stat_snippet_for`]) or over
+/// SFTP asks the snippet when this is true.
+pub fn may_answer(ctx: &ModuleCtx<'_>) -> bool {
+    // check_mode: the prefetch is infrastructure, not a module: its answers
+    // are valid only in check mode, where no task changes the host after
+    // the batch read it.
+    ctx.check_mode
+}
+
 /// The prefetched content of a regular file (check mode only).
 pub fn cached_content(ctx: &ModuleCtx<'_>, path: &str) -> Option<String> {
-    if !ctx.check_mode {
+    if !may_answer(ctx) {
         return None;
     }
     ctx.conn
@@ -329,7 +340,7 @@ pub fn cached_content(ctx: &ModuleCtx<'_>, path: &str) -> Option<String> {
 /// The prefetched state of `path` for this task, if any: only in check mode,
 /// and with a checksum when `want_sum` (for a regular file).
 pub fn cached(ctx: &ModuleCtx<'_>, path: &str, follow: bool, want_sum: bool) -> Option<Cached> {
-    if !ctx.check_mode {
+    if !may_answer(ctx) {
         return None;
     }
     let memo = ctx.conn.memo()?;

@@ -185,6 +185,16 @@ pub fn mode_from_stat_var(var: &str) -> String {
     format!("m=${{{var}#*|}}; m=${{m%%|*}}; ")
 }
 
+/// Whether a module's query may carry its change in its own round trip
+/// (the `file` and `copy` fast paths: one round trip instead of two in a
+/// real run): only when the executor will apply the change.
+pub fn query_may_apply(ctx: &ModuleCtx<'_>) -> bool {
+    // check_mode: the executor alone decides to apply; a query that applies
+    // in the same round trip must know that the run applies (never in check
+    // mode), or it would change the host where only a report was asked.
+    !ctx.check_mode
+}
+
 /// The number in a backup file's name (`FILE.NUMBER.DATE~`, where Ansible
 /// puts its module's process id): random, as the scripts may share a shell.
 pub fn backup_tag() -> u32 {
@@ -495,7 +505,8 @@ pub async fn run_ok(ctx: &ModuleCtx<'_>, script: &str, what: &str) -> Result<Str
     Ok(out.stdout_str())
 }
 
-/// Desired ownership and permissions.
+/// Desired ownership and permissions (the `owner`, `group` and `mode`
+/// options of the file modules).
 #[derive(Debug, Clone, Default)]
 pub struct Attrs {
     pub owner: Option<String>,
@@ -551,6 +562,32 @@ impl Attrs {
             }
         }
         c
+    }
+
+    /// chmod/chown arguments as shell commands for `path` (`"$f"` or a quoted path).
+    pub fn shell_commands(&self, target: &str) -> String {
+        let mut s = String::new();
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => s.push_str(&format!(
+                "chown {}:{} -- {target} || exit 1; ",
+                sh_quote(o),
+                sh_quote(g)
+            )),
+            (Some(o), None) => s.push_str(&format!("chown {} -- {target} || exit 1; ", sh_quote(o))),
+            (None, Some(g)) => s.push_str(&format!("chgrp {} -- {target} || exit 1; ", sh_quote(g))),
+            (None, None) => {}
+        }
+        match &self.mode {
+            Some(Mode::Octal(m)) => s.push_str(&format!("chmod {m:o} -- {target} || exit 1; ")),
+            Some(Mode::Symbolic(m)) => s.push_str(&format!("chmod {} -- {target} || exit 1; ", sh_quote(m))),
+            Some(Mode::Preserve) | None => {}
+        }
+        s
+    }
+
+    /// Nothing to apply (no owner, no group, no mode other than `preserve`).
+    pub fn is_empty(&self) -> bool {
+        self.owner.is_none() && self.group.is_none() && !matches!(self.mode, Some(Mode::Octal(_) | Mode::Symbolic(_)))
     }
 }
 
@@ -655,8 +692,6 @@ pub fn diff_text(data: &[u8]) -> Option<String> {
     }
     String::from_utf8(data.to_vec()).ok()
 }
-
-pub use super::digest::{hex, sha1_hex};
 
 /// `dirname` of a remote path.
 pub fn parent(path: &str) -> String {
