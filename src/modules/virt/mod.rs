@@ -162,7 +162,7 @@ enum VirshStep {
 /// The virsh commands a virt module's query planned, run in order by its
 /// change (stopping at the first failure).
 pub struct VirshSteps {
-    uri: String,
+    pub uri: String,
     module: &'static str,
     steps: Vec<VirshStep>,
 }
