@@ -7,10 +7,9 @@ use serde_json::{Map, Value};
 
 use super::StorageHost;
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 use crate::shell::{quoted_args, sh_quote_words};
 
@@ -65,13 +64,13 @@ type is left alone; one of another type is replaced only with `force`.",
 #[serde(deny_unknown_fields)]
 struct Params {
     dev: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     fstype: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     opts: Option<String>,
 }
 
@@ -106,12 +105,12 @@ fn mkfs_command(fstype: &str, dev: &str, force: bool, opts: Option<&str>) -> Res
 pub struct FilesystemModule;
 
 #[async_trait]
-impl Legacy for FilesystemModule {
+impl Module for FilesystemModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let host = StorageHost::new(
             ctx,
@@ -143,17 +142,18 @@ impl Legacy for FilesystemModule {
         } else {
             Some(mkfs_command(&want, &p.dev, p.force, p.opts.as_deref())?)
         };
-        let mut outcome = ModuleOutcome::changed(cmd.is_some());
-        if let Some(c) = &cmd {
+        let mut outcome = ModuleOutcome::ok();
+        if cmd.is_some() {
             let show = |t: &str| format!("fstype: {}\n", if t.is_empty() { "none" } else { t });
             outcome = outcome.with_diff(text_diff(&p.dev, &show(&have), &show(&want)));
-            if !ctx.check_mode {
-                host.run(c).await?;
-            }
         }
-        Ok(outcome
+        let outcome = outcome
             .with("fstype", have)
-            .with("command", cmd.map_or(Value::Null, Value::String)))
+            .with("command", cmd.clone().map_or(Value::Null, Value::String));
+        Ok(match cmd {
+            Some(c) => Plan::change(outcome, host.commands(vec![c])),
+            None => Plan::Done(outcome),
+        })
     }
 }
 

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::StorageHost;
-use crate::modules::args::{de_bool, de_opt_int, de_opt_string, de_string_list};
+use crate::modules::args::de_string_list;
 use crate::modules::host::text::commands_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 use crate::shell::{sh_quote, sh_quote_words};
 
@@ -114,27 +114,27 @@ chap_password: \"{{ vault_chap }}\"\n",
 #[serde(deny_unknown_fields)]
 struct Params {
     iqn: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     backend: Option<String>,
     #[serde(default)]
     luns: Value,
     #[serde(default, deserialize_with = "de_string_list")]
     initiators: Vec<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     chap_user: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     chap_password: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     tid: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     control_port: Option<i64>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     persist: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     config_dir: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     saveconfig: Option<String>,
 }
 
@@ -605,12 +605,12 @@ fn lio_create(plugin: &str, name: &str, path: &str) -> String {
 pub struct IscsiTargetModule;
 
 #[async_trait]
-impl Legacy for IscsiTargetModule {
+impl Module for IscsiTargetModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let args_err = |m: String| ModuleError::Args(format!("iscsi_target: {m}"));
         let lio = match p.backend.as_deref() {
@@ -636,17 +636,15 @@ impl Legacy for IscsiTargetModule {
             t.cmd(&["--mode", "account", "--op", "show"])
         );
         let out = host.try_run(&query).await?;
-        if !out.ok() {
+        if out.status != 0 {
             let mut e = host.fail(&query, &out).to_string();
-            if out.stderr.contains("can't send the request") {
+            if out.stderr_str().contains("can't send the request") {
                 e.push_str(" (is tgtd running with this control port?)");
             }
             return Err(ModuleError::Failed(e));
         }
-        let (targets_txt, accounts_txt) = out
-            .stdout
-            .split_once("--rigger-accounts--")
-            .unwrap_or((&out.stdout, ""));
+        let stdout = out.stdout_str();
+        let (targets_txt, accounts_txt) = stdout.split_once("--rigger-accounts--").unwrap_or((&stdout, ""));
         let targets = parse_tgt_show(targets_txt);
         let accounts = parse_tgt_accounts(accounts_txt);
         let cur = targets.iter().find(|t| t.iqn == p.iqn);
@@ -673,38 +671,66 @@ impl Legacy for IscsiTargetModule {
             None => {}
         }
         let changed = !shown_all.is_empty();
-        let mut outcome = ModuleOutcome::changed(changed);
+        let mut outcome = ModuleOutcome::ok();
         if changed {
             outcome = outcome.with_diff(commands_diff(&format!("iscsi target {}", p.iqn), &shown_all));
-            if !ctx.check_mode {
-                for (c, s) in live.iter().zip(&shown_all) {
-                    let o = host.try_run(c).await?;
-                    if !o.ok() {
-                        return Err(host.fail(s, &o));
-                    }
-                }
-                match &conf_change {
-                    // Holds the CHAP password.
-                    Some(Some(text)) => host.write_file(&conf_path, text, Some(0o600)).await?,
-                    Some(None) => {
-                        host.run(&sh_quote_words(["rm", "-f", &conf_path])).await?;
-                    }
-                    None => {}
-                }
-            }
         }
+        let steps: Vec<(String, String)> = live.into_iter().zip(shown_all.iter().cloned()).collect();
         let mut outcome = outcome.with("commands", json!(shown_all)).with("iqn", p.iqn.clone());
         if !absent {
             outcome = outcome.with("tid", tid);
         }
         if p.persist {
-            outcome = outcome.with("config_file", conf_path);
+            outcome = outcome.with("config_file", conf_path.clone());
         }
-        Ok(outcome)
+        if !changed {
+            return Ok(Plan::Done(outcome));
+        }
+        Ok(Plan::change(
+            outcome,
+            TargetChange {
+                hint: "tgt",
+                steps,
+                conf: conf_change.map(|c| (conf_path, c)),
+            },
+        ))
     }
 }
 
-async fn run_lio(ctx: &ModuleCtx<'_>, p: &Params, luns: &[Lun], absent: bool) -> Result<ModuleOutcome, ModuleError> {
+/// Run the target's commands in order (a failure names the command as
+/// shown, with the CHAP password masked), then write or remove its
+/// persisted configuration file.
+struct TargetChange {
+    hint: &'static str,
+    /// (command to run, command as shown).
+    steps: Vec<(String, String)>,
+    /// The persisted file: (path, Some(text) to write, None to remove).
+    conf: Option<(String, Option<String>)>,
+}
+
+#[async_trait]
+impl Change for TargetChange {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let host = StorageHost::new(ctx, "iscsi_target", self.hint);
+        for (c, s) in &self.steps {
+            let o = host.try_run(c).await?;
+            if o.status != 0 {
+                return Err(host.fail(s, &o));
+            }
+        }
+        match &self.conf {
+            // Holds the CHAP password.
+            Some((path, Some(text))) => host.write_file(path, text, Some(0o600)).await?,
+            Some((path, None)) => {
+                host.run(&sh_quote_words(["rm", "-f", path])).await?;
+            }
+            None => {}
+        }
+        Ok(planned)
+    }
+}
+
+async fn run_lio(ctx: &ModuleCtx<'_>, p: &Params, luns: &[Lun], absent: bool) -> Result<Plan, ModuleError> {
     let host = StorageHost::new(ctx, "iscsi_target", "targetcli-fb");
     let path = p
         .saveconfig
@@ -728,19 +754,22 @@ async fn run_lio(ctx: &ModuleCtx<'_>, p: &Params, luns: &[Lun], absent: bool) ->
     let targetcli = |c: &String| format!("targetcli {}", sh_quote_words(c.split(' ')));
     let cmds: Vec<String> = plan.iter().map(targetcli).collect();
     let shown: Vec<String> = mask(&plan, p.chap_password.as_deref()).iter().map(targetcli).collect();
-    let mut outcome = ModuleOutcome::changed(!cmds.is_empty());
+    let mut outcome = ModuleOutcome::ok();
     if !cmds.is_empty() {
         outcome = outcome.with_diff(commands_diff(&format!("iscsi target {}", p.iqn), &shown));
-        if !ctx.check_mode {
-            for (c, s) in cmds.iter().zip(&shown) {
-                let o = host.try_run(c).await?;
-                if !o.ok() {
-                    return Err(host.fail(s, &o));
-                }
-            }
-        }
     }
-    Ok(outcome.with("commands", json!(shown)).with("iqn", p.iqn.clone()))
+    let outcome = outcome.with("commands", json!(shown)).with("iqn", p.iqn.clone());
+    if cmds.is_empty() {
+        return Ok(Plan::Done(outcome));
+    }
+    Ok(Plan::change(
+        outcome,
+        TargetChange {
+            hint: "targetcli-fb",
+            steps: cmds.into_iter().zip(shown).collect(),
+            conf: None,
+        },
+    ))
 }
 
 #[cfg(test)]

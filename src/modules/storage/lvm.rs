@@ -11,10 +11,10 @@ use serde_json::{json, Map, Value};
 
 use super::StorageHost;
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_string, de_string_list};
+use crate::modules::args::de_string_list;
 use crate::modules::host::text::commands_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 use crate::shell::{quoted_args, sh_quote_words};
 use crate::size::parse_size;
@@ -78,11 +78,11 @@ struct LvgParams {
     vg: String,
     #[serde(default, deserialize_with = "de_string_list")]
     pvs: Vec<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     pesize: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
 }
 
@@ -199,12 +199,12 @@ fn lvg_plan(p: &LvgParams, st: &LvmState) -> Result<Vec<String>, String> {
 pub struct LvgModule;
 
 #[async_trait]
-impl Legacy for LvgModule {
+impl Module for LvgModule {
     fn doc(&self) -> &'static ModuleDoc {
         &LVG_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: LvgParams = parse_params(&LVG_DOC, args)?;
         let host = StorageHost::new(ctx, "lvg", "lvm2");
         let mut q = String::new();
@@ -220,12 +220,9 @@ impl Legacy for LvgModule {
         ));
         let st = parse_lvm_state(&host.run(&q).await?);
         let cmds = lvg_plan(&p, &st).map_err(|e| ModuleError::Failed(format!("lvg: {e}")))?;
-        let mut outcome = ModuleOutcome::changed(!cmds.is_empty());
+        let mut outcome = ModuleOutcome::ok();
         if !cmds.is_empty() {
             outcome = outcome.with_diff(commands_diff(&format!("volume group {}", p.vg), &cmds));
-            if !ctx.check_mode {
-                host.run_all(&cmds).await?;
-            }
         }
         let pvs: Vec<&String> = if p.state.as_deref() == Some("absent") {
             vec![]
@@ -234,7 +231,11 @@ impl Legacy for LvgModule {
         } else {
             st.wanted.iter().collect()
         };
-        Ok(outcome.with("pvs", json!(pvs)).with("commands", json!(cmds)))
+        let outcome = outcome.with("pvs", json!(pvs)).with("commands", json!(cmds));
+        Ok(match cmds.is_empty() {
+            true => Plan::Done(outcome),
+            false => Plan::change(outcome, host.commands(cmds)),
+        })
     }
 }
 
@@ -297,15 +298,15 @@ device-mapper (listed in `/proc/misc`); without it the task fails with that reas
 struct LvolParams {
     vg: String,
     lv: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     size: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     resizefs: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     opts: Option<String>,
 }
 
@@ -381,12 +382,12 @@ fn lvol_plan(p: &LvolParams, st: &LvState) -> Result<(Vec<String>, bool), String
 pub struct LvolModule;
 
 #[async_trait]
-impl Legacy for LvolModule {
+impl Module for LvolModule {
     fn doc(&self) -> &'static ModuleDoc {
         &LVOL_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: LvolParams = parse_params(&LVOL_DOC, args)?;
         let host = StorageHost::new(ctx, "lvol", "lvm2");
         let vg = sh_quote(&p.vg);
@@ -419,17 +420,18 @@ kernel module is not loaded and cannot be here), so LVM cannot create or resize 
                 cmds.join("; ")
             )));
         }
-        let mut outcome = ModuleOutcome::changed(!cmds.is_empty());
+        let mut outcome = ModuleOutcome::ok();
         if !cmds.is_empty() {
             outcome = outcome.with_diff(commands_diff(&format!("logical volume {}/{}", p.vg, p.lv), &cmds));
-            if !ctx.check_mode {
-                host.run_all(&cmds).await?;
-            }
         }
         if let Some(s) = st.size {
             outcome = outcome.with("size", s);
         }
-        Ok(outcome.with("commands", json!(cmds)))
+        let outcome = outcome.with("commands", json!(cmds));
+        Ok(match cmds.is_empty() {
+            true => Plan::Done(outcome),
+            false => Plan::change(outcome, host.commands(cmds)),
+        })
     }
 }
 

@@ -6,9 +6,9 @@
 //! (`zfs`/`zpool`, `tgtadm`, `lvm`, `parted`, `mkfs.*`, `blkid`). Each module
 //! queries with one or two commands (`zfs get`, `tgtadm --op show`, `vgs`,
 //! `parted -s -m print`, `blkid`, reading a config file), computes the
-//! commands that would change the host, and runs them only outside check mode.
-//! The computed commands are returned as `commands`, so `--check` shows
-//! exactly what a real run would do.
+//! commands that would change the host and returns them as `commands`; the
+//! module's [`Change`] runs exactly those (most are [`RunCommands`]), so
+//! `--check` shows exactly what a real run would do.
 //!
 //! Modules: `nfs_export`, `iscsi_target`, `zfs`, `zpool`, `lvg`, `lvol`,
 //! `filesystem`, `parted`, `mount` (community.general and ansible.posix
@@ -24,8 +24,12 @@ pub mod zfs;
 
 use std::sync::Arc;
 
-use crate::connection::{sh_quote, FileAttrs};
-use crate::modules::{ModuleCtx, ModuleError, Registry};
+use async_trait::async_trait;
+
+use crate::connection::{sh_quote, ExecOutput};
+use crate::modules::host::command::failure;
+use crate::modules::host::file_state::{read_opt, write_text};
+use crate::modules::{Change, ModuleCtx, ModuleError, ModuleOutcome, Registry};
 
 pub fn register(r: &mut Registry) {
     r.add(Arc::new(nfs::NfsExportModule));
@@ -37,19 +41,6 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(filesystem::FilesystemModule));
     r.add(Arc::new(parted::PartedModule));
     r.add(Arc::new(mount::Mount));
-}
-
-/// The result of one command on the host.
-pub struct CmdOut {
-    pub status: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl CmdOut {
-    pub fn ok(&self) -> bool {
-        self.status == 0
-    }
 }
 
 /// Runs a module's commands on the task's host, turning "command not found"
@@ -70,8 +61,9 @@ impl<'a> StorageHost<'a> {
         }
     }
 
-    /// Runs `cmd` (with `LC_ALL=C`); a non-zero status is returned, not an error.
-    pub async fn try_run(&self, cmd: &str) -> Result<CmdOut, ModuleError> {
+    /// Runs `cmd` (with `LC_ALL=C`); a non-zero status is returned, not an
+    /// error, except 127 (the tool is missing), which fails with the install hint.
+    pub async fn try_run(&self, cmd: &str) -> Result<ExecOutput, ModuleError> {
         let out = self.ctx.run(&format!("export LC_ALL=C; {cmd}")).await?;
         if out.status == 127 {
             let tool = cmd.split_whitespace().next().unwrap_or(cmd);
@@ -80,18 +72,14 @@ impl<'a> StorageHost<'a> {
                 self.module, self.ctx.host, self.install_hint
             )));
         }
-        Ok(CmdOut {
-            status: out.status,
-            stdout: out.stdout_str(),
-            stderr: out.stderr_str(),
-        })
+        Ok(out)
     }
 
     /// Runs `cmd` and fails the task with its message when it fails.
     pub async fn run(&self, cmd: &str) -> Result<String, ModuleError> {
         let out = self.try_run(cmd).await?;
-        if out.ok() {
-            Ok(out.stdout)
+        if out.status == 0 {
+            Ok(out.stdout_str())
         } else {
             Err(self.fail(cmd, &out))
         }
@@ -105,35 +93,14 @@ impl<'a> StorageHost<'a> {
         Ok(())
     }
 
-    pub fn fail(&self, cmd: &str, out: &CmdOut) -> ModuleError {
-        let msg = if out.stderr.trim().is_empty() {
-            out.stdout.trim()
-        } else {
-            out.stderr.trim()
-        };
-        ModuleError::Failed(format!(
-            "{}: `{cmd}` failed on {} (exit {}): {msg}",
-            self.module, self.ctx.host, out.status
-        ))
+    /// The shared failure message ([`failure`]) for `cmd`, naming the module and the host.
+    pub fn fail(&self, cmd: &str, out: &ExecOutput) -> ModuleError {
+        failure(&format!("{}: `{cmd}` on {}", self.module, self.ctx.host), out)
     }
 
     /// A text file's content, `None` when it does not exist.
     pub async fn read_file(&self, path: &str) -> Result<Option<String>, ModuleError> {
-        let q = sh_quote(path);
-        let out = self
-            .ctx
-            .run(&format!("if [ -e {q} ]; then cat {q}; else exit 3; fi"))
-            .await?;
-        match out.status {
-            0 => Ok(Some(out.stdout_str())),
-            3 => Ok(None),
-            s => Err(ModuleError::Failed(format!(
-                "{}: cannot read {path} on {} (exit {s}): {}",
-                self.module,
-                self.ctx.host,
-                out.stderr_str().trim()
-            ))),
-        }
+        read_opt(self.ctx, path).await
     }
 
     /// Writes a file atomically, creating its directory.
@@ -143,11 +110,33 @@ impl<'a> StorageHost<'a> {
                 self.run(&format!("mkdir -p {}", sh_quote(dir))).await?;
             }
         }
-        let attrs = FileAttrs {
-            mode,
-            ..Default::default()
-        };
-        self.ctx.put_bytes(text.as_bytes(), path, &attrs).await?;
-        Ok(())
+        write_text(self.ctx, path, text, mode).await
+    }
+
+    /// The change that runs `commands` in order on this host (what the
+    /// module reports as `commands`).
+    pub fn commands(&self, commands: Vec<String>) -> RunCommands {
+        RunCommands {
+            module: self.module,
+            install_hint: self.install_hint,
+            commands,
+        }
+    }
+}
+
+/// A storage module's planned commands, run in order, stopping at the first failure.
+pub struct RunCommands {
+    module: &'static str,
+    install_hint: &'static str,
+    commands: Vec<String>,
+}
+
+#[async_trait]
+impl Change for RunCommands {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        StorageHost::new(ctx, self.module, self.install_hint)
+            .run_all(&self.commands)
+            .await?;
+        Ok(planned)
     }
 }

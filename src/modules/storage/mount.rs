@@ -5,14 +5,15 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::file_state::backup_file;
 use crate::modules::host::file_state::write_text;
 use crate::modules::host::opts;
 use crate::modules::host::text::join_lines;
 use crate::modules::host::text::text_diff;
-use crate::modules::{parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
+use crate::modules::{
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("path", OptKind::Path, "The mount point.")
@@ -67,25 +68,23 @@ mounted. Mounting goes through the fstab entry (`mount -T FSTAB PATH`), like Ans
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    path: String,
+    #[serde(default)]
     src: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     fstype: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     opts: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     dump: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     passno: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    state: String,
+    #[serde(default)]
     fstab: Option<String>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     boot: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
 }
 
@@ -135,14 +134,14 @@ fn mounted_at(mountinfo: &str, path: &str) -> Option<(String, String)> {
 }
 
 #[async_trait]
-impl Legacy for Mount {
+impl Module for Mount {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let path = p.path.clone().unwrap_or_default();
+        let path = p.path.clone();
         let path = if path.len() > 1 {
             path.trim_end_matches('/').to_string()
         } else {
@@ -151,12 +150,8 @@ impl Legacy for Mount {
         if !path.starts_with('/') {
             return Err(ModuleError::Args(format!("mount: path must be absolute, got `{path}`")));
         }
-        let state = p.state.clone().unwrap_or_default();
-        if !["absent", "mounted", "present", "unmounted", "remounted"].contains(&state.as_str()) {
-            return Err(ModuleError::Args(format!(
-                "mount: state must be one of absent, mounted, present, unmounted, remounted; got `{state}`"
-            )));
-        }
+        // parse_params refused a state outside the option's choices.
+        let state = p.state.clone();
         let needs_entry = state == "present" || state == "mounted";
         if needs_entry && (p.src.is_none() || p.fstype.is_none()) {
             return Err(ModuleError::Args(format!(
@@ -228,7 +223,7 @@ impl Legacy for Mount {
             "remounted" => Some("remount"),
             _ => None,
         };
-        let mut res = ModuleOutcome::changed(entry_changed || mount_action.is_some())
+        let mut res = ModuleOutcome::ok()
             .with("name", path.clone())
             .with("fstab", fstab.clone());
         for (k, v) in [("src", &p.src), ("fstype", &p.fstype)] {
@@ -236,22 +231,66 @@ impl Legacy for Mount {
                 res = res.with(k, v.clone());
             }
         }
-        if !res.changed {
-            return Ok(res);
+        if !entry_changed && mount_action.is_none() {
+            return Ok(Plan::Done(res));
         }
         let after = join_lines(&new_lines);
         if ctx.diff_mode && entry_changed {
             res = res.with_diff(text_diff(&fstab, fstab_text, &after));
         }
-        if ctx.check_mode {
-            return Ok(res);
-        }
-        if entry_changed {
-            if p.backup && !lines.is_empty() {
+        let write = entry_changed.then_some(FstabWrite {
+            text: after,
+            backup: p.backup && !lines.is_empty(),
+            new_file: lines.is_empty(),
+        });
+        Ok(Plan::change(
+            res,
+            MountChange {
+                path,
+                state,
+                fstab,
+                write,
+                mount_action,
+            },
+        ))
+    }
+}
+
+/// The new fstab.
+struct FstabWrite {
+    text: String,
+    /// Back up the old one first.
+    backup: bool,
+    /// The file was empty or missing (it gets mode 0644).
+    new_file: bool,
+}
+
+/// Write fstab, then mount, remount or unmount, then (state absent) remove the mount point.
+struct MountChange {
+    path: String,
+    state: String,
+    fstab: String,
+    write: Option<FstabWrite>,
+    mount_action: Option<&'static str>,
+}
+
+#[async_trait]
+impl Change for MountChange {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let MountChange {
+            path,
+            state,
+            fstab,
+            write,
+            mount_action,
+        } = *self;
+        let mut res = planned;
+        if let Some(w) = write {
+            if w.backup {
                 let b = backup_file(ctx, &fstab).await?;
                 res = res.with("backup_file", b);
             }
-            write_text(ctx, &fstab, &after, if lines.is_empty() { Some(0o644) } else { None }).await?;
+            write_text(ctx, &fstab, &w.text, if w.new_file { Some(0o644) } else { None }).await?;
         }
         let q = sh_quote(&path);
         let f = sh_quote(&fstab);

@@ -8,10 +8,9 @@ use serde_json::{json, Map, Value};
 
 use super::StorageHost;
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_int, de_opt_string};
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -101,25 +100,25 @@ struct Params {
     path: String,
     #[serde(default)]
     clients: Value,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     backend: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     dest: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     export_id: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     pseudo: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     fsal: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     protocols: Option<String>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     reload: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     reload_command: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     pid_file: Option<String>,
 }
 
@@ -428,12 +427,12 @@ pub fn edit_ganesha(text: &str, id: i64, block: Option<&str>) -> String {
 pub struct NfsExportModule;
 
 #[async_trait]
-impl Legacy for NfsExportModule {
+impl Module for NfsExportModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let args_err = |m: String| ModuleError::Args(format!("nfs_export: {m}"));
         let clients = parse_clients(&p.clients).map_err(args_err)?;
@@ -494,36 +493,88 @@ impl Legacy for NfsExportModule {
             )
         };
         let changed = after != before;
-        let mut outcome = ModuleOutcome::changed(changed);
-        let mut reloaded = false;
+        let mut outcome = ModuleOutcome::ok();
         if changed {
             outcome = outcome.with_diff(text_diff(&dest, &before, &after));
-            if !ctx.check_mode {
-                host.write_file(&dest, &after, None).await?;
-                if p.reload {
-                    reloaded = reload(&host, &p, ganesha).await?;
-                }
-            }
         }
-        Ok(outcome
+        // Only the change learns whether the server re-read its exports.
+        let outcome = outcome
             .with("path", p.path.clone())
-            .with("dest", dest)
+            .with("dest", dest.clone())
             .with("export", export)
             .with("state", if present { "present" } else { "absent" })
-            .with("reloaded", json!(reloaded)))
+            .with("reloaded", json!(false));
+        if !changed {
+            return Ok(Plan::Done(outcome));
+        }
+        let reload = p.reload.then(|| match (&p.reload_command, ganesha) {
+            (Some(cmd), _) => Reload::Command(cmd.clone()),
+            (None, false) => Reload::Command("exportfs -ra".into()),
+            (None, true) => Reload::Ganesha {
+                pid_file: p
+                    .pid_file
+                    .clone()
+                    .unwrap_or_else(|| "/var/run/ganesha/ganesha.pid".into()),
+            },
+        });
+        Ok(Plan::change(
+            outcome,
+            WriteExports {
+                ganesha,
+                dest,
+                text: after,
+                reload,
+            },
+        ))
     }
 }
 
-async fn reload(host: &StorageHost<'_>, p: &Params, ganesha: bool) -> Result<bool, ModuleError> {
-    if let Some(cmd) = &p.reload_command {
-        host.run(cmd).await?;
-        return Ok(true);
+/// How the server is made to re-read its exports.
+enum Reload {
+    /// `reload_command`, or `exportfs -ra`.
+    Command(String),
+    /// SIGHUP to the ganesha whose PID file this is, when it runs.
+    Ganesha { pid_file: String },
+}
+
+/// Write the exports file, then reload the server.
+struct WriteExports {
+    ganesha: bool,
+    dest: String,
+    text: String,
+    reload: Option<Reload>,
+}
+
+#[async_trait]
+impl Change for WriteExports {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let host = StorageHost::new(
+            ctx,
+            "nfs_export",
+            if self.ganesha {
+                "nfs-ganesha"
+            } else {
+                "nfs-kernel-server"
+            },
+        );
+        host.write_file(&self.dest, &self.text, None).await?;
+        let reloaded = match &self.reload {
+            Some(r) => reload(&host, r).await?,
+            None => false,
+        };
+        Ok(planned.with("reloaded", json!(reloaded)))
     }
-    if !ganesha {
-        host.run("exportfs -ra").await?;
-        return Ok(true);
-    }
-    let pf = sh_quote(p.pid_file.as_deref().unwrap_or("/var/run/ganesha/ganesha.pid"));
+}
+
+async fn reload(host: &StorageHost<'_>, how: &Reload) -> Result<bool, ModuleError> {
+    let pid_file = match how {
+        Reload::Command(cmd) => {
+            host.run(cmd).await?;
+            return Ok(true);
+        }
+        Reload::Ganesha { pid_file } => pid_file,
+    };
+    let pf = sh_quote(pid_file);
     let out = host
         .run(&format!(
             "pf={pf}; if [ -s \"$pf\" ] && kill -0 \"$(cat \"$pf\")\" 2>/dev/null; then \

@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::StorageHost;
-use crate::modules::args::{de_bool, de_opt_int, de_opt_string, de_string_list};
+use crate::modules::args::de_string_list;
 use crate::modules::host::text::commands_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 use crate::shell::sh_quote_words;
 
@@ -88,23 +88,23 @@ part_end: 50%\n    name: data\n    flags: [lvm]\n",
 #[serde(deny_unknown_fields)]
 struct Params {
     device: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     label: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     number: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     part_start: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     part_end: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     part_type: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     name: Option<String>,
     #[serde(default, deserialize_with = "de_string_list")]
     flags: Vec<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
 }
 
@@ -296,23 +296,24 @@ fn to_json(disk: &Disk, parts: &[Partition]) -> (Value, Value) {
 pub struct PartedModule;
 
 #[async_trait]
-impl Legacy for PartedModule {
+impl Module for PartedModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let host = StorageHost::new(ctx, "parted", "parted");
         let q = sh_quote_words(["parted", "-s", "-m", &p.device, "unit", "B", "print"]);
         // A blank disk makes parted exit 1 ("unrecognised disk label") after printing the disk line.
         let out = host.try_run(&q).await?;
-        let parsed = parse_print(&out.stdout);
+        let parsed = parse_print(&out.stdout_str());
         let Some((disk, parts)) = parsed else {
             return Err(host.fail(&q, &out));
         };
         let script = plan(&p, &disk, &parts).map_err(|e| ModuleError::Failed(format!("parted: {e}")))?;
-        let mut outcome = ModuleOutcome::changed(!script.is_empty());
+        let mut outcome = ModuleOutcome::ok();
+        let mut cmds = Vec::new();
         if !script.is_empty() {
             let mut words = vec!["parted".to_string(), "-s".into(), "-a".into(), "optimal".into()];
             words.push(p.device.clone());
@@ -320,15 +321,17 @@ impl Legacy for PartedModule {
             words.extend(script.iter().cloned());
             let cmd = sh_quote_words(&words);
             outcome = outcome.with_diff(commands_diff(&p.device, std::slice::from_ref(&cmd)));
-            if !ctx.check_mode {
-                host.run(&cmd).await?;
-            }
+            cmds.push(cmd);
         }
         let (d, ps) = to_json(&disk, &parts);
-        Ok(outcome
+        let outcome = outcome
             .with("disk", d)
             .with("partitions", ps)
-            .with("script", script.join(" ")))
+            .with("script", script.join(" "));
+        Ok(match cmds.is_empty() {
+            true => Plan::Done(outcome),
+            false => Plan::change(outcome, host.commands(cmds)),
+        })
     }
 }
 

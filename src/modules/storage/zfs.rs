@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::StorageHost;
-use crate::modules::args::{de_bool, de_opt_string, de_string_list};
+use super::{RunCommands, StorageHost};
+use crate::modules::args::de_string_list;
 use crate::modules::host::text::{commands_diff, text_diff};
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 use crate::shell::sh_quote_words;
 use crate::size::parse_size;
@@ -144,13 +144,13 @@ that differ are set (`zfs set`, one round trip).",
 #[serde(deny_unknown_fields)]
 struct ZfsParams {
     name: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
     #[serde(default, deserialize_with = "de_props")]
     extra_zfs_properties: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     origin: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     recursive: bool,
 }
 
@@ -215,12 +215,12 @@ fn props_text(exists: bool, props: &BTreeMap<String, String>) -> String {
 pub struct ZfsModule;
 
 #[async_trait]
-impl Legacy for ZfsModule {
+impl Module for ZfsModule {
     fn doc(&self) -> &'static ModuleDoc {
         &ZFS_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: ZfsParams = parse_params(&ZFS_DOC, args)?;
         let host = StorageHost::new(ctx, "zfs", ZFS_HINT);
         let mut props: Vec<&str> = vec!["type"];
@@ -236,9 +236,9 @@ impl Legacy for ZfsModule {
             &p.name,
         ]);
         let out = host.try_run(&query).await?;
-        let current = if out.ok() {
-            Some(parse_get(&out.stdout))
-        } else if is_missing(&out.stderr) {
+        let current = if out.status == 0 {
+            Some(parse_get(&out.stdout_str()))
+        } else if is_missing(&out.stderr_str()) {
             None
         } else {
             return Err(host.fail(&query, &out));
@@ -255,24 +255,26 @@ impl Legacy for ZfsModule {
             a.extend(p.extra_zfs_properties.clone());
             a
         };
-        let mut outcome = ModuleOutcome::changed(!cmds.is_empty());
+        let mut outcome = ModuleOutcome::ok();
         if !cmds.is_empty() {
             outcome = outcome.with_diff(text_diff(
                 &format!("zfs {}", p.name),
                 &props_text(current.is_some(), &before),
                 &props_text(!absent, &after),
             ));
-            if !ctx.check_mode {
-                for c in &cmds {
-                    host.run(&retry_busy(c)).await?;
-                }
-            }
         }
-        Ok(outcome
+        let outcome = outcome
             .with("name", p.name.clone())
             .with("state", if absent { "absent" } else { "present" })
             .with("properties", json!(after))
-            .with("commands", json!(cmds)))
+            .with("commands", json!(cmds));
+        if cmds.is_empty() {
+            return Ok(Plan::Done(outcome));
+        }
+        Ok(Plan::change(
+            outcome,
+            host.commands(cmds.iter().map(|c| retry_busy(c)).collect()),
+        ))
     }
 }
 
@@ -336,7 +338,7 @@ filesystem_properties: { mountpoint: /srv/tank }\n  register: pool\n- debug: { v
 #[serde(deny_unknown_fields)]
 struct ZpoolParams {
     name: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
     #[serde(default, deserialize_with = "de_string_list")]
     vdevs: Vec<String>,
@@ -344,7 +346,7 @@ struct ZpoolParams {
     properties: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "de_props")]
     filesystem_properties: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
 }
 
@@ -422,25 +424,26 @@ impl ZpoolModule {
     async fn facts(host: &StorageHost<'_>, name: &str) -> Result<Option<Map<String, Value>>, ModuleError> {
         let cmd = sh_quote_words(["zpool", "list", "-H", "-o", &POOL_FACTS.join(","), name]);
         let out = host.try_run(&cmd).await?;
-        if !out.ok() {
-            if is_missing(&out.stderr) {
+        if out.status != 0 {
+            if is_missing(&out.stderr_str()) {
                 return Ok(None);
             }
             return Err(host.fail(&cmd, &out));
         }
-        parse_pool_list(&out.stdout)
+        let stdout = out.stdout_str();
+        parse_pool_list(&stdout)
             .map(Some)
-            .ok_or_else(|| ModuleError::Failed(format!("zpool: unexpected `{cmd}` output: {}", out.stdout.trim())))
+            .ok_or_else(|| ModuleError::Failed(format!("zpool: unexpected `{cmd}` output: {}", stdout.trim())))
     }
 }
 
 #[async_trait]
-impl Legacy for ZpoolModule {
+impl Module for ZpoolModule {
     fn doc(&self) -> &'static ModuleDoc {
         &ZPOOL_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: ZpoolParams = parse_params(&ZPOOL_DOC, args)?;
         let host = StorageHost::new(ctx, "zpool", ZFS_HINT);
         let facts = Self::facts(&host, &p.name).await?;
@@ -456,25 +459,57 @@ impl Legacy for ZpoolModule {
         };
         let cmds = zpool_plan(&p, facts.is_some(), &have)?;
         let absent = p.state.as_deref() == Some("absent");
-        let mut outcome = ModuleOutcome::changed(!cmds.is_empty());
-        let mut facts = facts;
+        let mut outcome = ModuleOutcome::ok();
         if !cmds.is_empty() {
             outcome = outcome.with_diff(commands_diff(&format!("zpool {}", p.name), &cmds));
-            if !ctx.check_mode {
-                for c in &cmds {
-                    host.run(&retry_busy(c)).await?;
-                }
-                facts = Self::facts(&host, &p.name).await?;
-            }
         }
-        if let Some(f) = facts.filter(|_| !absent || ctx.check_mode) {
-            for (k, v) in f {
-                outcome.ret.insert(k, v);
-            }
+        // Check mode reports the pool as it is now, even one to destroy; a
+        // real run reports it as the commands left it (see `UpdatePool`).
+        let done = cmds.is_empty();
+        if let Some(f) = facts.filter(|_| !absent || !done) {
+            outcome.ret.extend(f);
         }
-        Ok(outcome
+        let outcome = outcome
             .with("state", if absent { "absent" } else { "present" })
-            .with("commands", json!(cmds)))
+            .with("commands", json!(cmds));
+        if done {
+            return Ok(Plan::Done(outcome));
+        }
+        Ok(Plan::change(
+            outcome,
+            UpdatePool {
+                name: p.name,
+                absent,
+                commands: host.commands(cmds.iter().map(|c| retry_busy(c)).collect()),
+            },
+        ))
+    }
+}
+
+/// Run a pool's commands, then report its facts as they left it.
+struct UpdatePool {
+    name: String,
+    absent: bool,
+    commands: RunCommands,
+}
+
+#[async_trait]
+impl Change for UpdatePool {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let mut planned = Box::new(self.commands).apply(ctx, planned).await?;
+        let host = StorageHost::new(ctx, "zpool", ZFS_HINT);
+        let facts = ZpoolModule::facts(&host, &self.name).await?;
+        let mut ret = Map::new();
+        if let Some(f) = facts.filter(|_| !self.absent) {
+            ret.extend(f);
+        }
+        for (k, v) in std::mem::take(&mut planned.ret) {
+            if !POOL_FACTS.contains(&k.as_str()) {
+                ret.insert(k, v);
+            }
+        }
+        planned.ret = ret;
+        Ok(planned)
     }
 }
 
@@ -483,7 +518,10 @@ mod tests {
     use super::*;
 
     fn zfs(v: Value) -> ZfsParams {
-        serde_json::from_value(v).unwrap()
+        let Value::Object(m) = v else {
+            panic!("arguments are a map")
+        };
+        parse_params(&ZFS_DOC, m).unwrap()
     }
 
     #[test]

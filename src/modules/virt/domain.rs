@@ -7,10 +7,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::xml::Elem;
-use super::{changed_paths, is_subset, xml_diff, Virsh, URI_OPTION};
-use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string};
+use super::{changed_paths, is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
+use crate::modules::args::{de_opt_int, de_opt_string};
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 const STATES: &[&str] = &[
@@ -183,25 +184,25 @@ needs a restart to pick the change up.",
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     command: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     xml: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     vcpus: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     memory: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     machine: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     cpu_mode: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     firmware: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     domain_type: Option<String>,
     #[serde(default)]
     disks: Option<Vec<DiskSpec>>,
@@ -209,25 +210,25 @@ struct Params {
     cdroms: Option<Vec<DiskSpec>>,
     #[serde(default)]
     nics: Option<Vec<NicSpec>>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     graphics: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     serial_log: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     kernel: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     initrd: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     cmdline: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     autostart: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     shutdown_timeout: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     force: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     remove_volumes: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     uri: Option<String>,
 }
 
@@ -282,12 +283,12 @@ impl Params {
 pub struct VirtDomainModule;
 
 #[async_trait]
-impl Legacy for VirtDomainModule {
+impl Module for VirtDomainModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let mut p: Params = parse_params(&DOC, args)?;
         let virsh = Virsh::new(ctx, p.uri.as_deref(), "virt_domain");
         if let Some(cmd) = p.command.clone() {
@@ -295,16 +296,16 @@ impl Legacy for VirtDomainModule {
                 "list_vms" => {
                     let out = virsh.run(&["list", "--all", "--name"]).await?;
                     let names: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-                    return Ok(ModuleOutcome::ok().with("list_vms", json!(names)));
+                    return Ok(Plan::Done(ModuleOutcome::ok().with("list_vms", json!(names))));
                 }
                 "status" | "get_xml" => {
                     let name = required_name(&p)?;
                     if cmd == "status" {
                         let st = domstate(&virsh, &name).await?.unwrap_or_else(|| "absent".into());
-                        return Ok(ModuleOutcome::ok().with("status", st));
+                        return Ok(Plan::Done(ModuleOutcome::ok().with("status", st)));
                     }
                     let xml = virsh.run(&["dumpxml", &name]).await?;
-                    return Ok(ModuleOutcome::ok().with("get_xml", xml));
+                    return Ok(Plan::Done(ModuleOutcome::ok().with("get_xml", xml)));
                 }
                 "define" => p.state = Some("present".into()),
                 "create" | "start" | "unpause" => p.state = Some("running".into()),
@@ -318,29 +319,26 @@ impl Legacy for VirtDomainModule {
         let name = required_name(&p)?;
         let state = p.state.clone().unwrap_or_else(|| "present".into());
         let mut out = ModuleOutcome::ok();
+        let mut steps = VirshSteps::new(&virsh);
         let current = domstate(&virsh, &name).await?;
 
         if state == "absent" || state == "undefined" {
             let Some(cur) = current else {
-                return Ok(out.with("state", "absent"));
+                return Ok(Plan::Done(out.with("state", "absent")));
             };
             out.changed = true;
             out = out.with_diff(state_diff(&cur, "absent"));
-            if !ctx.check_mode {
-                if is_active(&cur) {
-                    virsh.run(&["destroy", &name]).await?;
-                }
-                let xml = virsh.xml(&["dumpxml", "--inactive", &name]).await?;
-                let mut args = vec!["undefine", name.as_str()];
-                if xml.as_ref().and_then(|x| x.path("os/nvram")).is_some() {
-                    args.push("--nvram");
-                }
-                if p.remove_volumes.unwrap_or(false) {
-                    args.push("--remove-all-storage");
-                }
-                virsh.run(&args).await?;
+            if is_active(&cur) {
+                steps.run(&["destroy", &name]);
             }
-            return Ok(out.with("state", "absent"));
+            let change = DomainChange {
+                name,
+                steps,
+                then: Then::Undefine {
+                    remove_volumes: p.remove_volumes.unwrap_or(false),
+                },
+            };
+            return Ok(Plan::change(out.with("state", "absent"), change));
         }
 
         // The definition.
@@ -393,9 +391,7 @@ impl Legacy for VirtDomainModule {
                     before.as_ref().map(|b| b.to_xml()).as_deref(),
                     Some(&new.to_xml()),
                 ));
-                if !ctx.check_mode {
-                    virsh.run_xml(&["define"], &new.to_xml()).await?;
-                }
+                steps.xml(&["define"], new.to_xml());
                 defined_now = true;
             }
         } else if current.is_none() && state != "destroyed" {
@@ -405,7 +401,7 @@ impl Legacy for VirtDomainModule {
             )));
         }
         if current.is_none() && !defined_now {
-            return Ok(out.with("state", "absent"));
+            return Ok(Plan::Done(out.with("state", "absent")));
         }
 
         // Autostart.
@@ -423,13 +419,11 @@ impl Legacy for VirtDomainModule {
                     before: format!("autostart: {have}\n"),
                     after: format!("autostart: {want}\n"),
                 });
-                if !ctx.check_mode {
-                    let mut a = vec!["autostart", name.as_str()];
-                    if !want {
-                        a.push("--disable");
-                    }
-                    virsh.run(&a).await?;
+                let mut a = vec!["autostart", name.as_str()];
+                if !want {
+                    a.push("--disable");
                 }
+                steps.run(&a);
             }
         }
 
@@ -443,33 +437,118 @@ impl Legacy for VirtDomainModule {
         }
         .to_string();
         let mut final_state = cur.clone();
+        let mut then = Then::Nothing;
         if target != cur && (target != "shut off" || is_active(&cur)) {
             out.changed = true;
             out = out.with_diff(state_diff(&cur, &target));
             final_state = target.clone();
-            if !ctx.check_mode {
-                match (state.as_str(), cur.as_str()) {
-                    ("running", "paused") => drop(virsh.run(&["resume", &name]).await?),
-                    ("running", _) => drop(virsh.run(&["start", &name]).await?),
-                    ("paused", "running") => drop(virsh.run(&["suspend", &name]).await?),
-                    ("paused", _) => drop(virsh.run(&["start", "--paused", &name]).await?),
-                    ("destroyed", _) => drop(virsh.run(&["destroy", &name]).await?),
-                    ("shutdown", _) => {
-                        final_state = shutdown(&virsh, &name, &p).await?;
-                    }
-                    _ => {}
+            let mut shut_down = None;
+            match (state.as_str(), cur.as_str()) {
+                ("running", "paused") => steps.run(&["resume", &name]),
+                ("running", _) => steps.run(&["start", &name]),
+                ("paused", "running") => steps.run(&["suspend", &name]),
+                ("paused", _) => steps.run(&["start", "--paused", &name]),
+                ("destroyed", _) => steps.run(&["destroy", &name]),
+                ("shutdown", _) => {
+                    shut_down = Some(ShutDown {
+                        timeout: p.shutdown_timeout,
+                        force: p.force.unwrap_or(false),
+                    })
                 }
-                restart_required = restart_required && final_state == "running";
+                _ => {}
             }
+            then = Then::RunState {
+                target: final_state.clone(),
+                shut_down,
+                restart_required,
+            };
         }
         if restart_required {
-            out = out.with_msg(format!(
-                "the definition of `{name}` changed while it runs: restart it (shutdown + start) to apply"
-            ));
+            out = out.with_msg(restart_msg(&name));
         }
-        Ok(out
+        let out = out
             .with("state", final_state)
-            .with("restart_required", restart_required))
+            .with("restart_required", restart_required);
+        if !out.changed {
+            return Ok(Plan::Done(out));
+        }
+        Ok(Plan::change(out, DomainChange { name, steps, then }))
+    }
+}
+
+fn restart_msg(name: &str) -> String {
+    format!("the definition of `{name}` changed while it runs: restart it (shutdown + start) to apply")
+}
+
+/// A domain's change: the planned virsh commands (define, autostart, the run
+/// state), then what only the change can do.
+struct DomainChange {
+    name: String,
+    steps: VirshSteps,
+    then: Then,
+}
+
+/// The last part of a domain's change.
+enum Then {
+    Nothing,
+    /// `undefine` (after `destroy`), with `--nvram` when its inactive
+    /// definition has one, read after the destroy.
+    Undefine {
+        remove_volumes: bool,
+    },
+    /// The run state changes to `target`: after an ACPI shutdown the state
+    /// is whatever the guest reached; a restart is required only when it
+    /// ends up running.
+    RunState {
+        target: String,
+        shut_down: Option<ShutDown>,
+        restart_required: bool,
+    },
+}
+
+/// ACPI shutdown options.
+struct ShutDown {
+    timeout: Option<i64>,
+    force: bool,
+}
+
+#[async_trait]
+impl Change for DomainChange {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let DomainChange { name, steps, then } = *self;
+        steps.run_all(ctx).await?;
+        let virsh = Virsh::new(ctx, Some(&steps.uri), "virt_domain");
+        match then {
+            Then::Nothing => Ok(planned),
+            Then::Undefine { remove_volumes } => {
+                let xml = virsh.xml(&["dumpxml", "--inactive", &name]).await?;
+                let mut args = vec!["undefine", name.as_str()];
+                if xml.as_ref().and_then(|x| x.path("os/nvram")).is_some() {
+                    args.push("--nvram");
+                }
+                if remove_volumes {
+                    args.push("--remove-all-storage");
+                }
+                virsh.run(&args).await?;
+                Ok(planned)
+            }
+            Then::RunState {
+                target,
+                shut_down,
+                restart_required,
+            } => {
+                let final_state = match shut_down {
+                    Some(s) => shutdown(&virsh, &name, s.timeout, s.force).await?,
+                    None => target,
+                };
+                let restart_required = restart_required && final_state == "running";
+                let mut out = planned;
+                out.msg = restart_required.then(|| restart_msg(&name));
+                Ok(out
+                    .with("state", final_state)
+                    .with("restart_required", restart_required))
+            }
+        }
     }
 }
 
@@ -513,9 +592,9 @@ async fn autostart_of(virsh: &Virsh<'_>, name: &str) -> Result<bool, ModuleError
 }
 
 /// ACPI shutdown, poll, then destroy when `force`.
-async fn shutdown(virsh: &Virsh<'_>, name: &str, p: &Params) -> Result<String, ModuleError> {
+async fn shutdown(virsh: &Virsh<'_>, name: &str, timeout: Option<i64>, force: bool) -> Result<String, ModuleError> {
     virsh.run(&["shutdown", name]).await?;
-    let timeout = Duration::from_secs(p.shutdown_timeout.unwrap_or(120).max(0) as u64);
+    let timeout = Duration::from_secs(timeout.unwrap_or(120).max(0) as u64);
     let deadline = Instant::now() + timeout;
     loop {
         let st = domstate(virsh, name).await?.unwrap_or_else(|| "absent".into());
@@ -523,7 +602,7 @@ async fn shutdown(virsh: &Virsh<'_>, name: &str, p: &Params) -> Result<String, M
             return Ok(st);
         }
         if Instant::now() >= deadline {
-            if p.force.unwrap_or(false) {
+            if force {
                 virsh.run(&["destroy", name]).await?;
                 return Ok("shut off".into());
             }

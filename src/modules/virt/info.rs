@@ -5,10 +5,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{Virsh, URI_OPTION};
-use crate::modules::args::de_opt_string;
 use crate::modules::args::de_string_list;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -50,7 +49,7 @@ state and capacity; every network with its state, bridge and leases.",
 struct Params {
     #[serde(default, deserialize_with = "de_string_list")]
     gather: Vec<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     uri: Option<String>,
 }
 
@@ -71,12 +70,12 @@ fn info_field(out: &str, key: &str) -> String {
 pub struct VirtInfoModule;
 
 #[async_trait]
-impl Legacy for VirtInfoModule {
+impl Module for VirtInfoModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let virsh = Virsh::new(ctx, p.uri.as_deref(), "virt_info");
         let all = p.gather.is_empty();
@@ -206,6 +205,6 @@ impl Legacy for VirtInfoModule {
             }
             out = out.with("pools", Value::Object(pools));
         }
-        Ok(out)
+        Ok(Plan::Done(out))
     }
 }

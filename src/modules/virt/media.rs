@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::seed::ensure_iso;
+use super::seed::{plan_iso, BuildIso};
 use crate::connection::sh_quote;
-use crate::modules::args::{choice, de_opt_string};
+use crate::modules::args::choice;
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 const KINDS: &[&str] = &["preseed", "kickstart", "autoinstall"];
@@ -104,15 +105,15 @@ installer's power-off, redefine to boot from disk.",
 struct Params {
     iso: String,
     dest: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     kernel: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     initrd: Option<String>,
     answer_kind: String,
     answer: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     cmdline: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     instance_id: Option<String>,
 }
 
@@ -153,9 +154,10 @@ fn cpio_newc(name: &str, data: &[u8]) -> Vec<u8> {
 }
 
 /// Extracts `vmlinuz` and `initrd` into a temporary directory (under DEST,
-/// or /tmp in check mode), appends the preseed cpio read from stdin (when
-/// not empty) to the initrd, and reports `CHANGED name` for each file that
-/// differs from DEST's; moves them into place unless CHECK is 1.
+/// or /tmp when CHECK is 1: the query), appends the preseed cpio read from
+/// stdin (when not empty) to the initrd, and reports `CHANGED name` for each
+/// file that differs from DEST's; moves them into place unless CHECK is 1
+/// (the change).
 const EXTRACT: &str = r#"iso=$1 dest=$2 kpath=$3 ipath=$4 check=$5
 [ -f "$iso" ] || { echo "the installer ISO $iso does not exist" >&2; exit 3; }
 if command -v bsdtar >/dev/null 2>&1; then
@@ -189,12 +191,12 @@ done
 pub struct VirtInstallMediaModule;
 
 #[async_trait]
-impl Legacy for VirtInstallMediaModule {
+impl Module for VirtInstallMediaModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         choice("virt_install_media", "answer_kind", &p.answer_kind, KINDS)?;
         let dest = p.dest.trim_end_matches('/').to_string();
@@ -206,38 +208,30 @@ impl Legacy for VirtInstallMediaModule {
         } else {
             Vec::new()
         };
-        let cmd = format!(
-            "sh -c {} rigger-media {} {} {} {} {}",
-            sh_quote(EXTRACT),
-            sh_quote(&p.iso),
-            sh_quote(&dest),
-            sh_quote(&strip(&kpath)),
-            sh_quote(&strip(&ipath)),
-            if ctx.check_mode { "1" } else { "0" }
-        );
-        let out = ctx.run_with_whole_stdin(&cmd, stdin).await?;
-        if out.status != 0 {
-            let err = out.stderr_str();
-            let msg = if out.status == 4 || err.contains("NOTOOL") {
-                format!(
-                    "virt_install_media: no tool to read ISO images on {}: install `bsdtar` \
-                     (Debian/Ubuntu: libarchive-tools; RHEL: bsdtar), `xorriso` or `isoinfo` (genisoimage)",
-                    ctx.host
-                )
-            } else {
-                format!(
-                    "virt_install_media: extracting the installer from {}: {}",
-                    p.iso,
-                    err.trim()
-                )
-            };
-            return Err(ModuleError::Failed(msg));
-        }
-        let text = out.stdout_str();
+        let cmd = |check: &str| {
+            format!(
+                "sh -c {} rigger-media {} {} {} {} {check}",
+                sh_quote(EXTRACT),
+                sh_quote(&p.iso),
+                sh_quote(&dest),
+                sh_quote(&strip(&kpath)),
+                sh_quote(&strip(&ipath)),
+            )
+        };
+        let extract = ExtractMedia {
+            query: cmd("1"),
+            apply: cmd("0"),
+            iso: p.iso.clone(),
+            stdin,
+        };
+        let text = extract.run(ctx, &extract.query).await?;
         let changed_files: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("CHANGED ")).collect();
         let mut result = ModuleOutcome::ok();
+        let mut change = MediaChange {
+            extract: None,
+            answer_iso: None,
+        };
         if !changed_files.is_empty() {
-            result.changed = true;
             result = result.with_diff(Diff {
                 before_header: format!("{dest} (before)"),
                 after_header: format!("{dest} (after)"),
@@ -255,6 +249,7 @@ impl Legacy for VirtInstallMediaModule {
                     })
                     .collect(),
             });
+            change.extract = Some(extract);
         }
 
         let mut cdroms = vec![json!({ "path": p.iso })];
@@ -274,9 +269,9 @@ impl Legacy for VirtInstallMediaModule {
                         ],
                     )
                 };
-                if let Some(diff) = ensure_iso(ctx, "virt_install_media", &path, volid, &files, &[]).await? {
-                    result.changed = true;
+                if let Some((diff, build)) = plan_iso(ctx, "virt_install_media", &path, volid, &files, &[]).await? {
                     result = result.with_diff(diff);
+                    change.answer_iso = Some(build);
                 }
                 cdroms.push(json!({ "path": path }));
                 path
@@ -287,12 +282,70 @@ impl Legacy for VirtInstallMediaModule {
             cmdline.push(' ');
             cmdline.push_str(extra);
         }
-        Ok(result
+        let result = result
             .with("kernel", format!("{dest}/vmlinuz"))
             .with("initrd", format!("{dest}/initrd"))
             .with("cmdline", cmdline)
             .with("cdroms", json!(cdroms))
-            .with("answer_iso", answer_iso))
+            .with("answer_iso", answer_iso);
+        if change.extract.is_none() && change.answer_iso.is_none() {
+            return Ok(Plan::Done(result));
+        }
+        Ok(Plan::change(result, change))
+    }
+}
+
+/// [`EXTRACT`] for one installer ISO: the query compares in /tmp, the
+/// change extracts again next to the destination and moves the files into place.
+struct ExtractMedia {
+    query: String,
+    apply: String,
+    iso: String,
+    /// The preseed cpio appended to the initrd (empty: none).
+    stdin: Vec<u8>,
+}
+
+impl ExtractMedia {
+    /// Run one of the two command lines; its stdout (`CHANGED name` lines).
+    async fn run(&self, ctx: &ModuleCtx<'_>, cmd: &str) -> Result<String, ModuleError> {
+        let out = ctx.run_with_whole_stdin(cmd, self.stdin.clone()).await?;
+        if out.status != 0 {
+            let err = out.stderr_str();
+            let msg = if out.status == 4 || err.contains("NOTOOL") {
+                format!(
+                    "virt_install_media: no tool to read ISO images on {}: install `bsdtar` \
+                     (Debian/Ubuntu: libarchive-tools; RHEL: bsdtar), `xorriso` or `isoinfo` (genisoimage)",
+                    ctx.host
+                )
+            } else {
+                format!(
+                    "virt_install_media: extracting the installer from {}: {}",
+                    self.iso,
+                    err.trim()
+                )
+            };
+            return Err(ModuleError::Failed(msg));
+        }
+        Ok(out.stdout_str())
+    }
+}
+
+/// Put the extracted kernel and initrd in place, then build the answer ISO.
+struct MediaChange {
+    extract: Option<ExtractMedia>,
+    answer_iso: Option<BuildIso>,
+}
+
+#[async_trait]
+impl Change for MediaChange {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        if let Some(x) = &self.extract {
+            x.run(ctx, &x.apply).await?;
+        }
+        if let Some(b) = &self.answer_iso {
+            b.build(ctx).await?;
+        }
+        Ok(planned)
     }
 }
 

@@ -22,8 +22,10 @@ pub mod xml;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use crate::connection::sh_quote;
-use crate::modules::{Diff, ModuleCtx, ModuleError, OptKind, OptionDoc};
+use crate::modules::{Change, Diff, ModuleCtx, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan};
 use xml::Elem;
 
 use super::Registry;
@@ -146,6 +148,81 @@ impl<'a> Virsh<'a> {
         xml::Elem::parse(&out.stdout)
             .map(Some)
             .map_err(|e| ModuleError::Failed(format!("{}: {e} (from virsh {})", self.module, args.join(" "))))
+    }
+}
+
+/// One virsh command of a planned change.
+enum VirshStep {
+    /// `virsh ARGS`.
+    Run(Vec<String>),
+    /// `virsh SUBCMD /dev/stdin` with this XML on stdin.
+    Xml(Vec<String>, String),
+}
+
+/// The virsh commands a virt module's query planned, run in order by its
+/// change (stopping at the first failure).
+pub struct VirshSteps {
+    pub uri: String,
+    module: &'static str,
+    steps: Vec<VirshStep>,
+}
+
+impl VirshSteps {
+    pub fn new(virsh: &Virsh<'_>) -> Self {
+        VirshSteps {
+            uri: virsh.uri.clone(),
+            module: virsh.module,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Plan `virsh ARGS` (see [`Virsh::run`]).
+    pub fn run(&mut self, args: &[&str]) {
+        self.steps
+            .push(VirshStep::Run(args.iter().map(|a| a.to_string()).collect()));
+    }
+
+    /// Plan `virsh SUBCMD /dev/stdin` fed `xml` (see [`Virsh::run_xml`]).
+    pub fn xml(&mut self, subcmd: &[&str], xml: String) {
+        self.steps
+            .push(VirshStep::Xml(subcmd.iter().map(|a| a.to_string()).collect(), xml));
+    }
+
+    /// The plan for `out` (whose `changed` the module set): these steps
+    /// unless there are none and nothing changes. A step may change nothing
+    /// the task reports (`pool-refresh`): it runs, and `changed` stays as set.
+    pub fn plan(self, out: ModuleOutcome) -> Plan {
+        if out.changed || !self.steps.is_empty() {
+            Plan::Change(out, Box::new(self))
+        } else {
+            Plan::Done(out)
+        }
+    }
+
+    /// Run the steps in order.
+    pub async fn run_all(&self, ctx: &ModuleCtx<'_>) -> Result<(), ModuleError> {
+        let virsh = Virsh::new(ctx, Some(&self.uri), self.module);
+        for step in &self.steps {
+            match step {
+                VirshStep::Run(args) => {
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    virsh.run(&args).await?;
+                }
+                VirshStep::Xml(subcmd, xml) => {
+                    let subcmd: Vec<&str> = subcmd.iter().map(String::as_str).collect();
+                    virsh.run_xml(&subcmd, xml).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Change for VirshSteps {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        self.run_all(ctx).await?;
+        Ok(planned)
     }
 }
 

@@ -5,10 +5,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::xml::{Elem, XmlNode};
-use super::{is_subset, xml_diff, Virsh, URI_OPTION};
-use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string};
+use super::{is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -110,46 +109,46 @@ reported with `restart_required`.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     command: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     xml: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     mode: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     bridge: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     ip: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     prefix: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     domain: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     dhcp_start: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     dhcp_end: Option<String>,
     #[serde(default)]
     hosts: Option<Vec<HostSpec>>,
     #[serde(default)]
     dns_hosts: Option<Vec<DnsHost>>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     autostart: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     uri: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 struct HostSpec {
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     mac: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     ip: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     name: Option<String>,
 }
 
@@ -284,18 +283,18 @@ async fn net_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool)
 pub struct VirtNetworkModule;
 
 #[async_trait]
-impl Legacy for VirtNetworkModule {
+impl Module for VirtNetworkModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let mut p: Params = parse_params(&DOC, args)?;
         let virsh = Virsh::new(ctx, p.uri.as_deref(), "virt_network");
         if p.command.as_deref() == Some("list_nets") {
             let out = virsh.run(&["net-list", "--all", "--name"]).await?;
             let names: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            return Ok(ModuleOutcome::ok().with("list_nets", json!(names)));
+            return Ok(Plan::Done(ModuleOutcome::ok().with("list_nets", json!(names))));
         }
         let name = p
             .name
@@ -310,10 +309,12 @@ impl Legacy for VirtNetworkModule {
                     Some((false, _)) => "inactive",
                     None => "absent",
                 };
-                return Ok(ModuleOutcome::ok().with("status", st));
+                return Ok(Plan::Done(ModuleOutcome::ok().with("status", st)));
             }
             Some("get_xml") => {
-                return Ok(ModuleOutcome::ok().with("get_xml", virsh.run(&["net-dumpxml", &name]).await?))
+                return Ok(Plan::Done(
+                    ModuleOutcome::ok().with("get_xml", virsh.run(&["net-dumpxml", &name]).await?),
+                ))
             }
             Some("define") => p.state = Some("present".into()),
             Some("create" | "start") => p.state = Some("active".into()),
@@ -335,19 +336,18 @@ impl Legacy for VirtNetworkModule {
             after: format!("state: {b}\n"),
         };
         let mut out = ModuleOutcome::ok();
+        let mut steps = VirshSteps::new(&virsh);
         if state == "absent" {
             let Some((active, _)) = status else {
-                return Ok(out.with("state", "absent"));
+                return Ok(Plan::Done(out.with("state", "absent")));
             };
             out.changed = true;
             out = out.with_diff(state_diff(st_name(status), "absent"));
-            if !ctx.check_mode {
-                if active {
-                    virsh.run(&["net-destroy", &name]).await?;
-                }
-                virsh.run(&["net-undefine", &name]).await?;
+            if active {
+                steps.run(&["net-destroy", &name]);
             }
-            return Ok(out.with("state", "absent"));
+            steps.run(&["net-undefine", &name]);
+            return Ok(steps.plan(out.with("state", "absent")));
         }
 
         let want = wanted_xml(&name, &p)?;
@@ -369,9 +369,7 @@ impl Legacy for VirtNetworkModule {
             (Some(w), None) => {
                 out.changed = true;
                 out = out.with_diff(xml_diff(&format!("network {name}"), None, Some(&w.to_xml())));
-                if !ctx.check_mode {
-                    virsh.run_xml(&["net-define"], &w.to_xml()).await?;
-                }
+                steps.xml(&["net-define"], w.to_xml());
             }
             (Some(w), Some(b)) => {
                 let want_hosts = dhcp_hosts(w);
@@ -403,9 +401,7 @@ impl Legacy for VirtNetworkModule {
                             "network `{name}` is active: its new definition applies after net-destroy + net-start"
                         ));
                     }
-                    if !ctx.check_mode {
-                        virsh.run_xml(&["net-define"], &new.to_xml()).await?;
-                    }
+                    steps.xml(&["net-define"], new.to_xml());
                 } else if !hosts_same {
                     // Only the static hosts differ: update them (live too when active).
                     out.changed = true;
@@ -425,13 +421,11 @@ impl Legacy for VirtNetworkModule {
                     }
                     for (op, xml) in cmds {
                         live_updates.push(format!("{op} ip-dhcp-host {}", xml.trim()));
-                        if !ctx.check_mode {
-                            let mut a = vec!["net-update", name.as_str(), op, "ip-dhcp-host", xml.trim(), scope];
-                            if active {
-                                a.push("--config");
-                            }
-                            virsh.run(&a).await?;
+                        let mut a = vec!["net-update", name.as_str(), op, "ip-dhcp-host", xml.trim(), scope];
+                        if active {
+                            a.push("--config");
                         }
+                        steps.run(&a);
                     }
                 }
             }
@@ -443,35 +437,30 @@ impl Legacy for VirtNetworkModule {
                 out.changed = true;
                 now_active = true;
                 out = out.with_diff(state_diff(st_name(status), "active"));
-                if !ctx.check_mode {
-                    virsh.run(&["net-start", &name]).await?;
-                }
+                steps.run(&["net-start", &name]);
             }
             "inactive" if active => {
                 out.changed = true;
                 now_active = false;
                 out = out.with_diff(state_diff("active", "inactive"));
-                if !ctx.check_mode {
-                    virsh.run(&["net-destroy", &name]).await?;
-                }
+                steps.run(&["net-destroy", &name]);
             }
             _ => {}
         }
         if let Some(want) = p.autostart {
             if status.is_some_and(|s| s.1) != want {
                 out.changed = true;
-                if !ctx.check_mode {
-                    let mut a = vec!["net-autostart", name.as_str()];
-                    if !want {
-                        a.push("--disable");
-                    }
-                    virsh.run(&a).await?;
+                let mut a = vec!["net-autostart", name.as_str()];
+                if !want {
+                    a.push("--disable");
                 }
+                steps.run(&a);
             }
         }
-        Ok(out
-            .with("state", if now_active { "active" } else { "inactive" })
-            .with("live_updates", json!(live_updates)))
+        Ok(steps.plan(
+            out.with("state", if now_active { "active" } else { "inactive" })
+                .with("live_updates", json!(live_updates)),
+        ))
     }
 }
 

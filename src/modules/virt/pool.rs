@@ -5,10 +5,10 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::xml::{Elem, XmlNode};
-use super::{is_subset, xml_diff, Virsh, URI_OPTION};
-use crate::modules::args::{de_opt_bool, de_opt_string, de_string_list};
+use super::{is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
+use crate::modules::args::de_string_list;
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -119,37 +119,37 @@ only when the wanted definition is not already contained in `virsh pool-dumpxml 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     command: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     xml: Option<String>,
-    #[serde(default, rename = "type", deserialize_with = "de_opt_string")]
+    #[serde(default, rename = "type")]
     pool_type: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     source_host: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     source_path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     source_format: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     source_name: Option<String>,
     #[serde(default, deserialize_with = "de_string_list")]
     source_devices: Vec<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     autostart: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     build: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     refresh: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     mode: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     uri: Option<String>,
 }
 
@@ -224,19 +224,19 @@ async fn pool_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool
 pub struct VirtPoolModule;
 
 #[async_trait]
-impl Legacy for VirtPoolModule {
+impl Module for VirtPoolModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let mut p: Params = parse_params(&DOC, args)?;
         let _ = &p.mode;
         let virsh = Virsh::new(ctx, p.uri.as_deref(), "virt_pool");
         if p.command.as_deref() == Some("list_pools") {
             let out = virsh.run(&["pool-list", "--all", "--name"]).await?;
             let names: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            return Ok(ModuleOutcome::ok().with("list_pools", json!(names)));
+            return Ok(Plan::Done(ModuleOutcome::ok().with("list_pools", json!(names))));
         }
         let name = p
             .name
@@ -252,10 +252,12 @@ impl Legacy for VirtPoolModule {
                     Some((false, _)) => "inactive",
                     None => "absent",
                 };
-                return Ok(ModuleOutcome::ok().with("status", st));
+                return Ok(Plan::Done(ModuleOutcome::ok().with("status", st)));
             }
             Some("get_xml") => {
-                return Ok(ModuleOutcome::ok().with("get_xml", virsh.run(&["pool-dumpxml", &name]).await?))
+                return Ok(Plan::Done(
+                    ModuleOutcome::ok().with("get_xml", virsh.run(&["pool-dumpxml", &name]).await?),
+                ))
             }
             Some("define") => p.state = Some("present".into()),
             Some("build") => {
@@ -272,6 +274,7 @@ impl Legacy for VirtPoolModule {
         let state = p.state.clone().unwrap_or_else(|| "present".into());
         let status = pool_status(&virsh, &name).await?;
         let mut out = ModuleOutcome::ok();
+        let mut steps = VirshSteps::new(&virsh);
         let st_name = |s: Option<(bool, bool)>| match s {
             Some((true, _)) => "running",
             Some((false, _)) => "inactive",
@@ -280,7 +283,7 @@ impl Legacy for VirtPoolModule {
 
         if matches!(state.as_str(), "absent" | "undefined" | "deleted") {
             let Some((active, _)) = status else {
-                return Ok(out.with("state", "absent"));
+                return Ok(Plan::Done(out.with("state", "absent")));
             };
             out.changed = true;
             out = out.with_diff(Diff {
@@ -292,16 +295,14 @@ impl Legacy for VirtPoolModule {
                     if state == "deleted" { " (storage deleted)" } else { "" }
                 ),
             });
-            if !ctx.check_mode {
-                if active {
-                    virsh.run(&["pool-destroy", &name]).await?;
-                }
-                if state == "deleted" {
-                    virsh.run(&["pool-delete", &name]).await?;
-                }
-                virsh.run(&["pool-undefine", &name]).await?;
+            if active {
+                steps.run(&["pool-destroy", &name]);
             }
-            return Ok(out.with("state", "absent"));
+            if state == "deleted" {
+                steps.run(&["pool-delete", &name]);
+            }
+            steps.run(&["pool-undefine", &name]);
+            return Ok(steps.plan(out.with("state", "absent")));
         }
 
         // Definition.
@@ -342,9 +343,7 @@ impl Legacy for VirtPoolModule {
                         "pool `{name}` is running: its new definition applies after a stop and start"
                     ));
                 }
-                if !ctx.check_mode {
-                    virsh.run_xml(&["pool-define"], &new.to_xml()).await?;
-                }
+                steps.xml(&["pool-define"], new.to_xml());
                 defined = true;
             }
         } else if status.is_none() {
@@ -373,25 +372,19 @@ impl Legacy for VirtPoolModule {
                     before: format!("state: {}\n", st_name(status)),
                     after: "state: running\n".into(),
                 });
-                if !ctx.check_mode {
-                    if want_build {
-                        virsh.run(&["pool-build", &name]).await?;
-                    }
-                    virsh.run(&["pool-start", &name]).await?;
+                if want_build {
+                    steps.run(&["pool-build", &name]);
                 }
+                steps.run(&["pool-start", &name]);
             }
             "inactive" if active => {
                 out.changed = true;
                 now_active = false;
-                if !ctx.check_mode {
-                    virsh.run(&["pool-destroy", &name]).await?;
-                }
+                steps.run(&["pool-destroy", &name]);
             }
             "present" if force_build => {
                 out.changed = true;
-                if !ctx.check_mode {
-                    virsh.run(&["pool-build", &name]).await?;
-                }
+                steps.run(&["pool-build", &name]);
             }
             _ => {}
         }
@@ -399,19 +392,18 @@ impl Legacy for VirtPoolModule {
             let have = status.is_some_and(|s| s.1);
             if have != want {
                 out.changed = true;
-                if !ctx.check_mode {
-                    let mut a = vec!["pool-autostart", name.as_str()];
-                    if !want {
-                        a.push("--disable");
-                    }
-                    virsh.run(&a).await?;
+                let mut a = vec!["pool-autostart", name.as_str()];
+                if !want {
+                    a.push("--disable");
                 }
+                steps.run(&a);
             }
         }
-        if p.refresh.unwrap_or(false) && now_active && !ctx.check_mode {
-            virsh.run(&["pool-refresh", &name]).await?;
+        // A refresh changes nothing the task reports (see VirshSteps::plan).
+        if p.refresh.unwrap_or(false) && now_active {
+            steps.run(&["pool-refresh", &name]);
         }
-        Ok(out.with("state", if now_active { "running" } else { "inactive" }))
+        Ok(steps.plan(out.with("state", if now_active { "running" } else { "inactive" })))
     }
 }
 

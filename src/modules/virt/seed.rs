@@ -6,9 +6,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::connection::{sh_quote, FileAttrs};
-use crate::modules::args::de_opt_string;
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -72,9 +72,9 @@ static DOC: ModuleDoc = ModuleDoc {
 #[serde(deny_unknown_fields)]
 struct Params {
     path: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     hostname: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     instance_id: Option<String>,
     #[serde(default)]
     user_data: Option<Value>,
@@ -135,41 +135,41 @@ fn seed_files(ctx: &ModuleCtx<'_>, p: &Params) -> Result<Vec<(&'static str, Stri
 pub struct CloudInitSeedModule;
 
 #[async_trait]
-impl Legacy for CloudInitSeedModule {
+impl Module for CloudInitSeedModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let files = seed_files(ctx, &p)?;
         let want: Vec<(String, String)> = files.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
         let names: Vec<&str> = files.iter().map(|(k, _)| *k).collect();
-        let mut result = ModuleOutcome::ok()
+        let result = ModuleOutcome::ok()
             .with("path", p.path.clone())
             .with("files", json!(names));
         let probe = ["user-data", "meta-data", "network-config"];
-        if let Some(diff) = ensure_iso(ctx, "cloud_init_seed", &p.path, "cidata", &want, &probe).await? {
-            result.changed = true;
-            result = result.with_diff(diff);
-        }
-        Ok(result)
+        Ok(
+            match plan_iso(ctx, "cloud_init_seed", &p.path, "cidata", &want, &probe).await? {
+                Some((diff, build)) => Plan::change(result.with_diff(diff), build),
+                None => Plan::Done(result),
+            },
+        )
     }
 }
 
-/// Makes the small ISO at `path` (volume label `volid`, Joliet + Rock Ridge)
-/// hold exactly `want` (name, content): the files of an existing ISO named in
-/// `want` or `probe` are read back with `isoinfo` and compared; the ISO is
-/// rebuilt with `genisoimage` only when they differ (not in check mode).
-/// Returns the diff when it changed (or would).
-pub(crate) async fn ensure_iso(
+/// Whether the small ISO at `path` (volume label `volid`, Joliet + Rock
+/// Ridge) holds exactly `want` (name, content): the files of an existing ISO
+/// named in `want` or `probe` are read back with `isoinfo` and compared.
+/// When they differ: the diff, and the [`BuildIso`] that rebuilds it.
+pub(crate) async fn plan_iso(
     ctx: &ModuleCtx<'_>,
-    module: &str,
+    module: &'static str,
     path: &str,
     volid: &str,
     want: &[(String, String)],
     probe: &[&str],
-) -> Result<Option<Diff>, ModuleError> {
+) -> Result<Option<(Diff, BuildIso)>, ModuleError> {
     let iso = sh_quote(path);
     let mut names: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
     for n in probe {
@@ -222,9 +222,53 @@ pub(crate) async fn ensure_iso(
         before: render(&have),
         after: render(want),
     };
-    if ctx.check_mode {
-        return Ok(Some(diff));
+    let build = BuildIso {
+        module,
+        path: path.to_string(),
+        volid: volid.to_string(),
+        want: want.to_vec(),
+    };
+    Ok(Some((diff, build)))
+}
+
+/// Build an ISO with `genisoimage` from files uploaded to a temporary directory.
+pub(crate) struct BuildIso {
+    module: &'static str,
+    path: String,
+    volid: String,
+    /// (name, content), in order.
+    want: Vec<(String, String)>,
+}
+
+#[async_trait]
+impl Change for BuildIso {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        self.build(ctx).await?;
+        Ok(planned)
     }
+}
+
+impl BuildIso {
+    pub(crate) async fn build(&self, ctx: &ModuleCtx<'_>) -> Result<(), ModuleError> {
+        let BuildIso {
+            module,
+            path,
+            volid,
+            want,
+        } = self;
+        let iso = sh_quote(path);
+        self::build_iso(ctx, module, path, &iso, volid, want).await
+    }
+}
+
+async fn build_iso(
+    ctx: &ModuleCtx<'_>,
+    module: &str,
+    path: &str,
+    iso: &str,
+    volid: &str,
+    want: &[(String, String)],
+) -> Result<(), ModuleError> {
     let mk = ctx.run("mktemp -d /tmp/rigger-iso.XXXXXX").await?;
     let dir = mk.stdout_str().trim().to_string();
     if mk.status != 0 || dir.is_empty() {
@@ -259,7 +303,7 @@ pub(crate) async fn ensure_iso(
             err.trim()
         )));
     }
-    Ok(Some(diff))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use serde_json::{Map, Value};
 use super::xml::Elem;
 use super::{Virsh, URI_OPTION};
 use crate::connection::sh_quote;
-use crate::modules::args::{de_opt_bool, de_opt_string};
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 use crate::size::parse_size;
 
@@ -90,21 +90,21 @@ them; deletes them. Idempotent by comparing the volume's capacity, format and ba
 struct Params {
     name: String,
     pool: String,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     size: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     format: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     backing: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     clone_from: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     upload: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     force: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     uri: Option<String>,
 }
 
@@ -147,12 +147,12 @@ fn round512(n: u64) -> u64 {
 pub struct VirtVolumeModule;
 
 #[async_trait]
-impl Legacy for VirtVolumeModule {
+impl Module for VirtVolumeModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
         let virsh = Virsh::new(ctx, p.uri.as_deref(), "virt_volume");
         let state = p.state.as_deref().unwrap_or("present");
@@ -175,12 +175,18 @@ impl Legacy for VirtVolumeModule {
 
         if state == "absent" {
             let Some(cur) = current else {
-                return Ok(ModuleOutcome::ok());
+                return Ok(Plan::Done(ModuleOutcome::ok()));
             };
-            if !ctx.check_mode {
-                virsh.run(&["vol-delete", "--pool", &p.pool, &p.name]).await?;
-            }
-            return Ok(ModuleOutcome::changed(true).with_diff(diff(describe(&cur), String::new())));
+            let delete = VolumeChange {
+                uri: virsh.uri.clone(),
+                pool: p.pool.clone(),
+                name: p.name.clone(),
+                step: Step::Delete,
+            };
+            return Ok(Plan::change(
+                ModuleOutcome::ok().with_diff(diff(describe(&cur), String::new())),
+                delete,
+            ));
         }
 
         let want_size = p
@@ -227,46 +233,41 @@ impl Legacy for VirtVolumeModule {
                 format: format.clone(),
                 backing: backing.as_ref().map(|b| b.path.clone()),
             };
-            let mut out = ModuleOutcome::changed(true).with_diff(diff(String::new(), describe(&after)));
-            if ctx.check_mode {
-                return Ok(out);
-            }
-            if let Some(src) = &p.clone_from {
-                virsh.run(&["vol-clone", "--pool", &p.pool, src, &p.name]).await?;
-            } else {
-                let mut x = Elem::new("volume")
-                    .with_child(Elem::new("name").with_text(p.name.clone()))
-                    .with_child(
-                        Elem::new("capacity")
-                            .with_attr("unit", "bytes")
-                            .with_text(size.unwrap_or(0).to_string()),
-                    )
-                    .with_child(Elem::new("target").with_child(Elem::new("format").with_attr("type", format.clone())));
-                if let Some(b) = &backing {
-                    x.push(
-                        Elem::new("backingStore")
-                            .with_child(Elem::new("path").with_text(b.path.clone()))
-                            .with_child(Elem::new("format").with_attr("type", b.format.clone())),
-                    );
+            let out = ModuleOutcome::ok().with_diff(diff(String::new(), describe(&after)));
+            let create = match &p.clone_from {
+                Some(src) => Create::Clone { src: src.clone() },
+                None => {
+                    let mut x = Elem::new("volume")
+                        .with_child(Elem::new("name").with_text(p.name.clone()))
+                        .with_child(
+                            Elem::new("capacity")
+                                .with_attr("unit", "bytes")
+                                .with_text(size.unwrap_or(0).to_string()),
+                        )
+                        .with_child(
+                            Elem::new("target").with_child(Elem::new("format").with_attr("type", format.clone())),
+                        );
+                    if let Some(b) = &backing {
+                        x.push(
+                            Elem::new("backingStore")
+                                .with_child(Elem::new("path").with_text(b.path.clone()))
+                                .with_child(Elem::new("format").with_attr("type", b.format.clone())),
+                        );
+                    }
+                    Create::New {
+                        xml: x.to_xml(),
+                        upload: p.upload.clone(),
+                    }
                 }
-                virsh.run_xml(&["vol-create", &p.pool], &x.to_xml()).await?;
-                if let Some(f) = &p.upload {
-                    virsh.run(&["vol-upload", "--pool", &p.pool, &p.name, f]).await?;
-                }
-            }
-            let mut info = query_volume(&virsh, &p.pool, &p.name).await?.ok_or_else(|| {
-                ModuleError::Failed(format!("virt_volume: {}/{} is missing after creation", p.pool, p.name))
-            })?;
-            if let Some(s) = want_size {
-                if p.clone_from.is_some() && round512(s) > info.capacity {
-                    virsh
-                        .run(&["vol-resize", "--pool", &p.pool, &p.name, &s.to_string()])
-                        .await?;
-                    info.capacity = s;
-                }
-            }
-            out = ret(out, &info);
-            return Ok(out);
+            };
+            let create = VolumeChange {
+                uri: virsh.uri.clone(),
+                pool: p.pool.clone(),
+                name: p.name.clone(),
+                step: Step::Create { create, want_size },
+            };
+            // Check mode reports no volume facts: only the creation learns them.
+            return Ok(Plan::change(out, create));
         };
 
         // Exists: check format and backing, then size.
@@ -286,6 +287,7 @@ impl Legacy for VirtVolumeModule {
             }
         }
         let mut out = ModuleOutcome::ok();
+        let mut resize = None;
         let mut after = cur.clone();
         if let Some(s) = want_size {
             let s = round512(s);
@@ -298,19 +300,93 @@ impl Legacy for VirtVolumeModule {
                     )));
                 }
                 after.capacity = s;
-                out.changed = true;
                 out = out.with_diff(diff(describe(&cur), describe(&after)));
-                if !ctx.check_mode {
-                    let size = s.to_string();
-                    let mut a = vec!["vol-resize", "--pool", &p.pool, &p.name, &size];
-                    if shrink {
-                        a.push("--shrink");
-                    }
-                    virsh.run(&a).await?;
-                }
+                resize = Some(VolumeChange {
+                    uri: virsh.uri.clone(),
+                    pool: p.pool.clone(),
+                    name: p.name.clone(),
+                    step: Step::Resize { size: s, shrink },
+                });
             }
         }
-        Ok(ret(out, &after))
+        let out = ret(out, &after);
+        Ok(match resize {
+            Some(r) => Plan::change(out, r),
+            None => Plan::Done(out),
+        })
+    }
+}
+
+/// What a volume's change does.
+enum Step {
+    /// `vol-delete`.
+    Delete,
+    /// Create it, then report it as created.
+    Create { create: Create, want_size: Option<u64> },
+    /// `vol-resize` (to a size rounded to 512 bytes).
+    Resize { size: u64, shrink: bool },
+}
+
+/// How a new volume is made.
+enum Create {
+    /// `vol-clone` of a volume of the same pool (grown to `size` afterwards).
+    Clone { src: String },
+    /// `vol-create` from this XML, then `vol-upload` of a file.
+    New { xml: String, upload: Option<String> },
+}
+
+/// One volume's change, with virsh on the task's host.
+struct VolumeChange {
+    uri: String,
+    pool: String,
+    name: String,
+    step: Step,
+}
+
+#[async_trait]
+impl Change for VolumeChange {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let virsh = Virsh::new(ctx, Some(&self.uri), "virt_volume");
+        let (pool, name) = (self.pool.as_str(), self.name.as_str());
+        match self.step {
+            Step::Delete => {
+                virsh.run(&["vol-delete", "--pool", pool, name]).await?;
+                Ok(planned)
+            }
+            Step::Resize { size, shrink } => {
+                let size = size.to_string();
+                let mut a = vec!["vol-resize", "--pool", pool, name, &size];
+                if shrink {
+                    a.push("--shrink");
+                }
+                virsh.run(&a).await?;
+                Ok(planned)
+            }
+            Step::Create { create, want_size } => {
+                let cloned = matches!(create, Create::Clone { .. });
+                match &create {
+                    Create::Clone { src } => {
+                        virsh.run(&["vol-clone", "--pool", pool, src, name]).await?;
+                    }
+                    Create::New { xml, upload } => {
+                        virsh.run_xml(&["vol-create", pool], xml).await?;
+                        if let Some(f) = upload {
+                            virsh.run(&["vol-upload", "--pool", pool, name, f]).await?;
+                        }
+                    }
+                }
+                let mut info = query_volume(&virsh, pool, name).await?.ok_or_else(|| {
+                    ModuleError::Failed(format!("virt_volume: {pool}/{name} is missing after creation"))
+                })?;
+                if let Some(s) = want_size {
+                    if cloned && round512(s) > info.capacity {
+                        virsh.run(&["vol-resize", "--pool", pool, name, &s.to_string()]).await?;
+                        info.capacity = s;
+                    }
+                }
+                Ok(ret(planned, &info))
+            }
+        }
     }
 }
 
