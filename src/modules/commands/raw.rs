@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{shape_output, timestamp, COMMON_RETURNS};
+use super::output::{shape_output, timestamp, COMMON_RETURNS};
 use crate::connection::sh_quote;
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,

@@ -228,7 +228,8 @@ impl Change for RunScript {
         let out = result?;
         let status = out.status;
         // stdout as printed, trailing newline kept (as before).
-        let mut o = crate::modules::commands::with_output(ModuleOutcome::changed(true), out, false, ctx.max_output);
+        let mut o =
+            crate::modules::commands::output::with_output(ModuleOutcome::changed(true), out, false, ctx.max_output);
         if status != 0 {
             o.failed = true;
             o.msg = Some("non-zero return code".into());

@@ -11,6 +11,7 @@
 //! - [`file_state`]: a path's stat with its content, resolved path and the
 //!   remote user (`FileState`), read in one round trip, and
 //!   the owner/mode changes that make it match.
+//! - [`paths`]: remote `dirname`/`basename` and the `stat` format.
 //! - [`prefetch`]: check mode's batched query of the paths the next tasks
 //!   will ask about (one round trip for many tasks).
 //! - [`text`]: `--diff` entries, line joining, tagged output lines, sizes.
@@ -24,6 +25,7 @@ pub mod command;
 pub mod digest;
 pub mod file_state;
 pub mod opts;
+pub mod paths;
 pub mod prefetch;
 pub mod remote_file;
 pub mod text;

@@ -17,7 +17,7 @@
 
 use serde_json::{Map, Value};
 
-use super::remote_file::STAT_FMT;
+use super::paths::STAT_FMT;
 use crate::connection::{sh_quote, Memo};
 use crate::modules::ModuleCtx;
 
@@ -63,11 +63,11 @@ pub fn needs(module: &str, args: &Map<String, Value>) -> Vec<Need> {
             let follow = bool_arg(args, "follow", false);
             out.push(need(dest, follow, true));
             // Its parent (`[ -d parent ]` follows links).
-            out.push(need(&super::remote_file::parent(dest), true, false));
+            out.push(need(&super::paths::parent(dest), true, false));
             // copy of a local file into a directory dest: dest/basename.
             if module == "copy" && !bool_arg(args, "remote_src", false) {
                 if let Some(src) = str_arg(args, &["src"]).filter(|s| !s.ends_with('/')) {
-                    let inside = format!("{}/{}", dest.trim_end_matches('/'), super::remote_file::basename(src));
+                    let inside = format!("{}/{}", dest.trim_end_matches('/'), super::paths::basename(src));
                     out.push(need(&inside, follow, true));
                 }
             }

@@ -4,6 +4,7 @@
 //! stat, `C|...` for a checksum, `L|...` for a link target), so a module can
 //! learn everything it needs about several paths in one round trip.
 
+pub use super::paths::{basename, parent, STAT_FMT};
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
@@ -83,9 +84,6 @@ impl RemoteStat {
         RemoteStat::owned(kind, mode, user.uid, user.gid, user.user.clone(), user.group.clone())
     }
 }
-
-/// `stat -c` format matching [`parse_stat`].
-pub const STAT_FMT: &str = "%F|%a|%u|%g|%U|%G|%s|%Y|%X|%Z|%i|%d|%h";
 
 /// Shell snippet printing `S|<stat>` (and `L|<target>` for a link, `C|<sum>`
 /// for a regular file when `algo` is given) for `path`, or `S|ABSENT`. Every
@@ -691,21 +689,6 @@ pub fn diff_text(data: &[u8]) -> Option<String> {
         return None;
     }
     String::from_utf8(data.to_vec()).ok()
-}
-
-/// `dirname` of a remote path.
-pub fn parent(path: &str) -> String {
-    let t = path.trim_end_matches('/');
-    match t.rfind('/') {
-        Some(0) => "/".into(),
-        Some(i) => t[..i].to_string(),
-        None => ".".into(),
-    }
-}
-
-/// `basename` of a path.
-pub fn basename(path: &str) -> String {
-    path.trim_end_matches('/').rsplit('/').next().unwrap_or("").to_string()
 }
 
 /// Whether a file module's changed result may have changed the remote users

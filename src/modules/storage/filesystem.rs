@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::StorageHost;
+use super::tools::StorageHost;
 use crate::connection::sh_quote;
 use crate::modules::host::text::text_diff;
 use crate::modules::{

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::StorageHost;
+use super::tools::StorageHost;
 use crate::modules::args::de_string_list;
 use crate::modules::host::text::commands_diff;
 use crate::modules::{

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{RunCommands, StorageHost};
+use super::tools::{RunCommands, StorageHost};
 use crate::modules::args::de_string_list;
 use crate::modules::host::text::{commands_diff, text_diff};
 use crate::modules::{

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::virsh::{changed_paths, is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use super::xml::Elem;
-use super::{changed_paths, is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use crate::modules::args::{de_opt_int, de_opt_string};
 use crate::modules::{
     parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
@@ -578,7 +578,7 @@ async fn domstate(virsh: &Virsh<'_>, name: &str) -> Result<Option<String>, Modul
     if out.ok {
         return Ok(Some(out.stdout.trim().to_string()));
     }
-    if super::is_not_found(&out.stderr) {
+    if super::virsh::is_not_found(&out.stderr) {
         return Ok(None);
     }
     Err(virsh.fail(&["domstate", name], &out.stderr))

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::{Virsh, URI_OPTION};
+use super::virsh::{Virsh, URI_OPTION};
 use crate::modules::args::de_string_list;
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::virsh::{is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use super::xml::{Elem, XmlNode};
-use super::{is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
@@ -266,7 +266,7 @@ fn with_hosts(x: &Elem, hosts: &[Elem]) -> Elem {
 async fn net_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool)>, ModuleError> {
     let out = virsh.try_run(&["net-info", name]).await?;
     if !out.ok {
-        if super::is_not_found(&out.stderr) {
+        if super::virsh::is_not_found(&out.stderr) {
             return Ok(None);
         }
         return Err(virsh.fail(&["net-info", name], &out.stderr));

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::virsh::{is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use super::xml::{Elem, XmlNode};
-use super::{is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use crate::modules::args::de_string_list;
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -207,7 +207,7 @@ fn wanted_xml(name: &str, p: &Params) -> Result<Option<Elem>, ModuleError> {
 async fn pool_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool)>, ModuleError> {
     let out = virsh.try_run(&["pool-info", name]).await?;
     if !out.ok {
-        if super::is_not_found(&out.stderr) {
+        if super::virsh::is_not_found(&out.stderr) {
             return Ok(None);
         }
         return Err(virsh.fail(&["pool-info", name], &out.stderr));

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::virsh::{Virsh, URI_OPTION};
 use super::xml::Elem;
-use super::{Virsh, URI_OPTION};
 use crate::connection::sh_quote;
 use crate::modules::{
     parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
