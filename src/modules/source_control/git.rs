@@ -8,8 +8,7 @@ use crate::connection::sh_quote;
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
-    ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[

@@ -12,8 +12,7 @@ use crate::modules::host::opts;
 use crate::modules::host::text::join_lines;
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
-    ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const SPECIALS: &[&str] = &["annually", "daily", "hourly", "monthly", "reboot", "weekly", "yearly"];
@@ -374,9 +373,14 @@ impl Module for Cron {
 enum CronTarget {
     /// The cron file lost its last entry.
     RemoveFile(String),
-    File { path: String, mode: Option<u32> },
+    File {
+        path: String,
+        mode: Option<u32>,
+    },
     /// A user crontab, through `crontab{user_flag} -`.
-    Crontab { user_flag: String },
+    Crontab {
+        user_flag: String,
+    },
 }
 
 /// Save a backup of the old crontab (with `backup`), then write the new one.
@@ -457,7 +461,8 @@ mod tests {
 
     #[test]
     fn job_line_formats() {
-        let p: Params = serde_json::from_value(serde_json::json!({"name": "j", "minute": "5", "disabled": true})).unwrap();
+        let p: Params =
+            serde_json::from_value(serde_json::json!({"name": "j", "minute": "5", "disabled": true})).unwrap();
         assert_eq!(job_line(&p, "ls", None), "#5 * * * * ls");
         let p: Params = serde_json::from_value(serde_json::json!({"name": "j", "special_time": "reboot"})).unwrap();
         assert_eq!(job_line(&p, "ls", Some("root")), "@reboot root ls");

@@ -140,7 +140,11 @@ struct WaitUntilUsable(WfcParams);
 
 #[async_trait]
 impl Change for WaitUntilUsable {
-    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, _planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        _planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
         let p = self.0;
         let start = Instant::now();
         tokio::time::sleep(secs(p.delay, 0)).await;
@@ -292,7 +296,11 @@ struct RebootAndWait(RebootParams);
 
 #[async_trait]
 impl Change for RebootAndWait {
-    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, _planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        _planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
         let p = self.0;
         let start = Instant::now();
         let ct = secs(p.connect_timeout, 10).max(Duration::from_secs(1));

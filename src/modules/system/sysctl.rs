@@ -222,7 +222,9 @@ impl Change for SetSysctl {
         }
         if self.reload {
             let e = if self.ignoreerrors { "-e " } else { "" };
-            let res = ctx.run(&format!("sysctl {e}-p {} >/dev/null", sh_quote(&self.file))).await?;
+            let res = ctx
+                .run(&format!("sysctl {e}-p {} >/dev/null", sh_quote(&self.file)))
+                .await?;
             if res.status != 0 && !self.ignoreerrors {
                 return Err(ModuleError::Failed(format!(
                     "Failed to reload sysctl: {}",
