@@ -440,9 +440,8 @@ async fn query_service(
     let scope = p.scope.as_deref().unwrap_or("system");
     let runlevel = p.runlevel.as_deref().unwrap_or("default");
     let mut script = String::new();
-    if p.daemon_reload && !ctx.check_mode {
-        // check_mode: the reload comes before the query, whose answer it changes
-
+    let reload = p.daemon_reload && !ctx.check_mode; // check_mode: the reload precedes the query (changes its answer)
+    if reload {
         script.push_str(&format!("{} daemon-reload || exit 1\n", systemctl(scope)));
     }
     if name.is_empty() {
