@@ -809,26 +809,24 @@ impl Module for GroupModule {
         let cur: Option<i64> = ctx.run(&q).await?.stdout_str().trim().parse().ok();
         let cmd = plan_group(&name, state, p.gid, p.system, p.non_unique, cur);
         let mut res = ModuleOutcome::changed(cmd.is_some());
-        if cmd.is_some() {
-            if ctx.diff_mode {
-                let side = |g: Option<i64>| match g {
-                    Some(g) => vec![
-                        ("state".to_string(), "present".to_string()),
-                        ("gid".to_string(), g.to_string()),
-                    ],
-                    None => vec![("state".to_string(), "absent".to_string())],
-                };
-                let after = if state == "absent" {
-                    None
-                } else {
-                    p.gid.or(cur).or(Some(-1))
-                };
-                let mut a = side(after);
-                if after == Some(-1) {
-                    a.truncate(1);
-                }
-                res.diff.push(record_diff(&format!("group {name}"), &side(cur), &a));
+        if cmd.is_some() && ctx.diff_mode {
+            let side = |g: Option<i64>| match g {
+                Some(g) => vec![
+                    ("state".to_string(), "present".to_string()),
+                    ("gid".to_string(), g.to_string()),
+                ],
+                None => vec![("state".to_string(), "absent".to_string())],
+            };
+            let after = if state == "absent" {
+                None
+            } else {
+                p.gid.or(cur).or(Some(-1))
+            };
+            let mut a = side(after);
+            if after == Some(-1) {
+                a.truncate(1);
             }
+            res.diff.push(record_diff(&format!("group {name}"), &side(cur), &a));
         }
         res.ret.insert("name".into(), name.clone().into());
         res.ret.insert("state".into(), state.into());
@@ -863,7 +861,7 @@ impl Change for SetGroup {
         if let Some(q) = &self.requery {
             // `gid` is the last return value.
             res.ret.remove("gid");
-            if let Some(g) = ctx.run(q).await?.stdout_str().trim().parse::<i64>().ok() {
+            if let Ok(g) = ctx.run(q).await?.stdout_str().trim().parse::<i64>() {
                 res.ret.insert("gid".into(), g.into());
             }
         }
