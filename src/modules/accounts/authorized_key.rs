@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::{sh_quote, FileAttrs};
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::tagged;
 use crate::modules::{
-    parse_params, Diff, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc,
 };
 
 static DOC: ModuleDoc = ModuleDoc {
@@ -53,23 +53,21 @@ directory is created with mode 0700 and the file written with mode 0600, both ow
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(deserialize_with = "de_opt_string")]
-    user: Option<String>,
-    #[serde(deserialize_with = "de_opt_string")]
-    key: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    user: String,
+    key: String,
+    #[serde(default)]
     path: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     manage_dir: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     key_options: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     exclusive: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     comment: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     follow: bool,
     #[serde(default)]
     #[allow(dead_code)]
@@ -189,15 +187,15 @@ pub(crate) fn compute(existing: &str, wanted: &[KeyLine], present: bool, exclusi
 pub(crate) struct AuthorizedKeyModule;
 
 #[async_trait]
-impl Legacy for AuthorizedKeyModule {
+impl Module for AuthorizedKeyModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let user = p.user.clone().unwrap_or_default();
-        let key_text = p.key.clone().unwrap_or_default();
+        let user = p.user.clone();
+        let key_text = p.key.clone();
         if user.is_empty() {
             return Err(ModuleError::Args("authorized_key: `user` is required".into()));
         }
@@ -276,38 +274,31 @@ impl Legacy for AuthorizedKeyModule {
             )));
         }
         let mut res = ModuleOutcome::changed(content_changed || fix_file || fix_dir);
-        if !ctx.check_mode {
-            let owner = format!("{uid}:{gid}");
-            let dir = crate::modules::host::remote_file::parent(&file);
-            if fix_dir {
-                let q = sh_quote(&dir);
-                run_checked(
-                    ctx,
-                    "mkdir",
-                    &format!("mkdir -p {q} && chown {owner} {q} && chmod 0700 {q}"),
+        let owner = format!("{uid}:{gid}");
+        let change = WriteKeys {
+            dir: fix_dir.then(|| crate::modules::host::remote_file::parent(&file)),
+            write: content_changed.then(|| {
+                (
+                    new.clone(),
+                    FileAttrs {
+                        mode: Some(if manage_dir || content.is_none() {
+                            0o600
+                        } else {
+                            file_stat
+                                .as_deref()
+                                .and_then(|s| s.split('|').next())
+                                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                                .unwrap_or(0o600)
+                        }),
+                        owner: Some(uid.to_string()),
+                        group: Some(gid.to_string()),
+                    },
                 )
-                .await?;
-            }
-            if content_changed {
-                let attrs = FileAttrs {
-                    mode: Some(if manage_dir || content.is_none() {
-                        0o600
-                    } else {
-                        file_stat
-                            .as_deref()
-                            .and_then(|s| s.split('|').next())
-                            .and_then(|m| u32::from_str_radix(m, 8).ok())
-                            .unwrap_or(0o600)
-                    }),
-                    owner: Some(uid.to_string()),
-                    group: Some(gid.to_string()),
-                };
-                ctx.put_bytes(new.as_bytes(), &file, &attrs).await?;
-            } else if fix_file {
-                let q = sh_quote(&file);
-                run_checked(ctx, "chmod", &format!("chown {owner} {q} && chmod 0600 {q}")).await?;
-            }
-        }
+            }),
+            fix_file,
+            file: file.clone(),
+            owner,
+        };
         if ctx.diff_mode && content_changed {
             res.diff.push(Diff {
                 before_header: file.clone(),
@@ -328,7 +319,47 @@ impl Legacy for AuthorizedKeyModule {
         res.ret
             .insert("comment".into(), p.comment.map_or(Value::Null, Value::String));
         res.ret.insert("follow".into(), p.follow.into());
-        Ok(res)
+        if !res.changed {
+            return Ok(Plan::Done(res));
+        }
+        Ok(Plan::change(res, change))
+    }
+}
+
+/// Create or fix the key file's directory, then write the file or fix its
+/// owner and mode.
+struct WriteKeys {
+    file: String,
+    /// `uid:gid` of the user.
+    owner: String,
+    /// The directory to create and give mode 0700.
+    dir: Option<String>,
+    /// The new content and its attributes.
+    write: Option<(String, FileAttrs)>,
+    /// Give the unchanged file the user's owner and mode 0600.
+    fix_file: bool,
+}
+
+#[async_trait]
+impl Change for WriteKeys {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let owner = &self.owner;
+        if let Some(dir) = &self.dir {
+            let q = sh_quote(dir);
+            run_checked(
+                ctx,
+                "mkdir",
+                &format!("mkdir -p {q} && chown {owner} {q} && chmod 0700 {q}"),
+            )
+            .await?;
+        }
+        if let Some((new, attrs)) = &self.write {
+            ctx.put_bytes(new.as_bytes(), &self.file, attrs).await?;
+        } else if self.fix_file {
+            let q = sh_quote(&self.file);
+            run_checked(ctx, "chmod", &format!("chown {owner} {q} && chmod 0600 {q}")).await?;
+        }
+        Ok(planned)
     }
 }
 

@@ -8,10 +8,11 @@ use serde_json::{Map, Value};
 use sha1::Sha1;
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
-use crate::modules::{parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
+use crate::modules::{
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -55,15 +56,14 @@ the host.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    name: String,
+    #[serde(default)]
     key: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     path: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     hash_host: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
 }
 
@@ -108,14 +108,14 @@ fn hosts_match(hosts: &str, name: &str) -> bool {
 }
 
 #[async_trait]
-impl Legacy for KnownHosts {
+impl Module for KnownHosts {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let name = p.name.clone().unwrap_or_default().to_lowercase();
+        let name = p.name.to_lowercase();
         if name.is_empty() {
             return Err(ModuleError::Args("known_hosts: missing required argument: name".into()));
         }
@@ -210,31 +210,44 @@ impl Legacy for KnownHosts {
             .with("hash_host", p.hash_host)
             .with("key", p.key.clone().map(Value::String).unwrap_or(Value::Null));
         if !changed {
-            return Ok(res);
+            return Ok(Plan::Done(res));
         }
         if ctx.diff_mode {
             res = res.with_diff(text_diff(&real_path, before, &after));
         }
-        if ctx.check_mode {
-            return Ok(res);
-        }
+        let change = WriteKnownHosts {
+            new_file: before.is_empty() && old.is_empty(),
+            path: real_path,
+            content: after,
+        };
+        Ok(Plan::change(res, change))
+    }
+}
+
+/// Write the edited file, creating its directory (0700) and, for a new
+/// file, giving it mode 0644.
+struct WriteKnownHosts {
+    path: String,
+    content: String,
+    new_file: bool,
+}
+
+#[async_trait]
+impl Change for WriteKnownHosts {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
         let mkdir = format!(
             "d=$(dirname -- {}); [ -d \"$d\" ] || mkdir -m 700 -p -- \"$d\"",
-            sh_quote(&real_path)
+            sh_quote(&self.path)
         );
         run_checked(ctx, "creating the directory of the known_hosts file", &mkdir).await?;
         crate::modules::host::file_state::write_text(
             ctx,
-            &real_path,
-            &after,
-            if before.is_empty() && old.is_empty() {
-                Some(0o644)
-            } else {
-                None
-            },
+            &self.path,
+            &self.content,
+            if self.new_file { Some(0o644) } else { None },
         )
         .await?;
-        Ok(res)
+        Ok(planned)
     }
 }
 

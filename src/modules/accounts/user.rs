@@ -10,12 +10,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_int, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::record_diff;
 use crate::modules::host::text::tagged;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const USER_OPTIONS: &[OptionDoc] = &[
@@ -132,55 +131,54 @@ read with `getent` first; only the attributes that differ are changed.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserParams {
-    #[serde(deserialize_with = "de_opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    name: String,
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     uid: Option<i64>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     non_unique: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_groups")]
     groups: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     append: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     shell: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     home: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     create_home: Option<bool>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     move_home: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     system: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     comment: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     password: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     update_password: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     password_lock: Option<bool>,
     #[serde(default)]
     expires: Option<Value>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     remove: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     generate_ssh_key: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     ssh_key_type: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     ssh_key_bits: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     ssh_key_file: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     ssh_key_comment: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     ssh_key_passphrase: Option<String>,
 }
 
@@ -503,14 +501,14 @@ fn expires_days(v: &Value) -> Result<Option<i64>, String> {
 pub(crate) struct UserModule;
 
 #[async_trait]
-impl Legacy for UserModule {
+impl Module for UserModule {
     fn doc(&self) -> &'static ModuleDoc {
         &USER_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: UserParams = parse_params(&USER_DOC, args)?;
-        let name = p.name.clone().unwrap_or_default();
+        let name = p.name.clone();
         if name.is_empty() {
             return Err(ModuleError::Args("user: `name` is required".into()));
         }
@@ -565,25 +563,22 @@ impl Legacy for UserModule {
         if state == "absent" {
             res.ret.insert("remove".into(), p.remove.into());
             res.ret.insert("force".into(), p.force.into());
-            if st.account.is_some() {
-                res.changed = true;
-                let cmd = format!(
-                    "userdel{}{} {n}",
-                    if p.remove { " -r" } else { "" },
-                    if p.force { " -f" } else { "" }
-                );
-                if !ctx.check_mode {
-                    run_checked(ctx, "userdel", &cmd).await?;
-                }
-                if ctx.diff_mode {
-                    res.diff.push(record_diff(
-                        &format!("user {name}"),
-                        &[("state".into(), "present".into())],
-                        &[("state".into(), "absent".into())],
-                    ));
-                }
+            if st.account.is_none() {
+                return Ok(Plan::Done(res));
             }
-            return Ok(res);
+            let cmd = format!(
+                "userdel{}{} {n}",
+                if p.remove { " -r" } else { "" },
+                if p.force { " -f" } else { "" }
+            );
+            if ctx.diff_mode {
+                res.diff.push(record_diff(
+                    &format!("user {name}"),
+                    &[("state".into(), "present".into())],
+                    &[("state".into(), "absent".into())],
+                ));
+            }
+            return Ok(Plan::change(res, DeleteUser { cmd }));
         }
 
         let (mut cmds, mut fields) = plan_user(&spec, &st).map_err(ModuleError::Failed)?;
@@ -606,44 +601,106 @@ impl Legacy for UserModule {
             fields.push(("ssh_key_file".into(), "absent".into(), key_file.clone()));
         }
         res.changed = !cmds.is_empty();
-        if !ctx.check_mode && res.changed {
-            for c in &cmds {
-                let what = c.split_whitespace().next().unwrap_or("command").to_string();
-                run_checked(ctx, &what, c).await?;
-            }
-        }
         if ctx.diff_mode && res.changed {
             let before: Vec<(String, String)> = fields.iter().map(|f| (f.0.clone(), f.1.clone())).collect();
             let after: Vec<(String, String)> = fields.iter().map(|f| (f.0.clone(), f.2.clone())).collect();
             res.diff.push(record_diff(&format!("user {name}"), &before, &after));
         }
-        // Return values describe the account after the task: read it again when it changed.
-        let fin = if res.changed && !ctx.check_mode {
-            parse_user_state(&run_checked(ctx, "user query", &script).await?.stdout_str())
-        } else {
-            st
+        let returns = UserReturns {
+            system: p.system,
+            create_home: spec.create_home,
+            append: p.append,
+            move_home: p.move_home,
+            ssh_key_file: p.generate_ssh_key.then_some(key_file),
+            password: p.password.is_some(),
         };
-        if let Some(a) = &fin.account {
-            res.ret.insert("uid".into(), a.uid.into());
-            res.ret.insert("group".into(), a.gid.into());
-            res.ret.insert("groups".into(), a.supplementary.join(",").into());
-            res.ret.insert("home".into(), a.home.clone().into());
-            res.ret.insert("shell".into(), a.shell.clone().into());
-            res.ret.insert("comment".into(), a.comment.clone().into());
+        // Check mode describes the account as it is; a real run reads it
+        // again after the change (see `SetUser`).
+        returns.fill(&mut res.ret, st.account.as_ref());
+        if !res.changed {
+            return Ok(Plan::Done(res));
+        }
+        Ok(Plan::change(res, SetUser { cmds, script, returns }))
+    }
+}
+
+/// The return values after `name` and `state`: the account's attributes,
+/// then the options that describe the task.
+struct UserReturns {
+    system: bool,
+    create_home: bool,
+    append: bool,
+    move_home: bool,
+    ssh_key_file: Option<String>,
+    password: bool,
+}
+
+impl UserReturns {
+    fn fill(&self, ret: &mut Map<String, Value>, account: Option<&Account>) {
+        if let Some(a) = account {
+            ret.insert("uid".into(), a.uid.into());
+            ret.insert("group".into(), a.gid.into());
+            ret.insert("groups".into(), a.supplementary.join(",").into());
+            ret.insert("home".into(), a.home.clone().into());
+            ret.insert("shell".into(), a.shell.clone().into());
+            ret.insert("comment".into(), a.comment.clone().into());
             if let Some(k) = &a.ssh_public_key {
-                res.ret.insert("ssh_public_key".into(), k.clone().into());
+                ret.insert("ssh_public_key".into(), k.clone().into());
             }
         }
-        res.ret.insert("system".into(), p.system.into());
-        res.ret.insert("create_home".into(), spec.create_home.into());
-        res.ret.insert("append".into(), p.append.into());
-        res.ret.insert("move_home".into(), p.move_home.into());
-        if p.generate_ssh_key {
-            res.ret.insert("ssh_key_file".into(), key_file.into());
+        ret.insert("system".into(), self.system.into());
+        ret.insert("create_home".into(), self.create_home.into());
+        ret.insert("append".into(), self.append.into());
+        ret.insert("move_home".into(), self.move_home.into());
+        if let Some(f) = &self.ssh_key_file {
+            ret.insert("ssh_key_file".into(), f.clone().into());
         }
-        if p.password.is_some() {
-            res.ret.insert("password".into(), "NOT_LOGGING_PASSWORD".into());
+        if self.password {
+            ret.insert("password".into(), "NOT_LOGGING_PASSWORD".into());
         }
+    }
+}
+
+/// `userdel` an existing account.
+struct DeleteUser {
+    cmd: String,
+}
+
+#[async_trait]
+impl Change for DeleteUser {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        run_checked(ctx, "userdel", &self.cmd).await?;
+        Ok(planned)
+    }
+}
+
+/// Run the `useradd`/`usermod`/`ssh-keygen` commands in order, then read the
+/// account again for the return values.
+struct SetUser {
+    cmds: Vec<String>,
+    /// The query script.
+    script: String,
+    returns: UserReturns,
+}
+
+#[async_trait]
+impl Change for SetUser {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        for c in &self.cmds {
+            let what = c.split_whitespace().next().unwrap_or("command").to_string();
+            run_checked(ctx, &what, c).await?;
+        }
+        let fin = parse_user_state(&run_checked(ctx, "user query", &self.script).await?.stdout_str());
+        let mut res = planned;
+        // Rebuild the return values after `name` and `state` in their order.
+        let mut ret = Map::new();
+        for k in ["name", "state"] {
+            if let Some(v) = res.ret.get(k) {
+                ret.insert(k.into(), v.clone());
+            }
+        }
+        self.returns.fill(&mut ret, fin.account.as_ref());
+        res.ret = ret;
         Ok(res)
     }
 }
@@ -691,15 +748,14 @@ static GROUP_DOC: ModuleDoc = ModuleDoc {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroupParams {
-    #[serde(deserialize_with = "de_opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    name: String,
+    #[serde(default)]
     gid: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     system: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     non_unique: bool,
 }
 
@@ -732,14 +788,14 @@ pub(crate) fn plan_group(
 pub(crate) struct GroupModule;
 
 #[async_trait]
-impl Legacy for GroupModule {
+impl Module for GroupModule {
     fn doc(&self) -> &'static ModuleDoc {
         &GROUP_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: GroupParams = parse_params(&GROUP_DOC, args)?;
-        let name = p.name.clone().unwrap_or_default();
+        let name = p.name.clone();
         if name.is_empty() {
             return Err(ModuleError::Args("group: `name` is required".into()));
         }
@@ -753,40 +809,59 @@ impl Legacy for GroupModule {
         let cur: Option<i64> = ctx.run(&q).await?.stdout_str().trim().parse().ok();
         let cmd = plan_group(&name, state, p.gid, p.system, p.non_unique, cur);
         let mut res = ModuleOutcome::changed(cmd.is_some());
-        if let Some(c) = &cmd {
-            if !ctx.check_mode {
-                run_checked(ctx, c.split_whitespace().next().unwrap_or("group"), c).await?;
+        if cmd.is_some() && ctx.diff_mode {
+            let side = |g: Option<i64>| match g {
+                Some(g) => vec![
+                    ("state".to_string(), "present".to_string()),
+                    ("gid".to_string(), g.to_string()),
+                ],
+                None => vec![("state".to_string(), "absent".to_string())],
+            };
+            let after = if state == "absent" {
+                None
+            } else {
+                p.gid.or(cur).or(Some(-1))
+            };
+            let mut a = side(after);
+            if after == Some(-1) {
+                a.truncate(1);
             }
-            if ctx.diff_mode {
-                let side = |g: Option<i64>| match g {
-                    Some(g) => vec![
-                        ("state".to_string(), "present".to_string()),
-                        ("gid".to_string(), g.to_string()),
-                    ],
-                    None => vec![("state".to_string(), "absent".to_string())],
-                };
-                let after = if state == "absent" {
-                    None
-                } else {
-                    p.gid.or(cur).or(Some(-1))
-                };
-                let mut a = side(after);
-                if after == Some(-1) {
-                    a.truncate(1);
-                }
-                res.diff.push(record_diff(&format!("group {name}"), &side(cur), &a));
-            }
+            res.diff.push(record_diff(&format!("group {name}"), &side(cur), &a));
         }
         res.ret.insert("name".into(), name.clone().into());
         res.ret.insert("state".into(), state.into());
         res.ret.insert("system".into(), p.system.into());
         if state == "present" {
-            let gid = if cmd.is_some() && !ctx.check_mode {
-                ctx.run(&q).await?.stdout_str().trim().parse().ok()
-            } else {
-                p.gid.or(cur)
-            };
-            if let Some(g) = gid {
+            if let Some(g) = p.gid.or(cur) {
+                res.ret.insert("gid".into(), g.into());
+            }
+        }
+        let Some(cmd) = cmd else {
+            return Ok(Plan::Done(res));
+        };
+        let requery = (state == "present").then_some(q);
+        Ok(Plan::change(res, SetGroup { cmd, requery }))
+    }
+}
+
+/// Run the `groupadd`/`groupmod`/`groupdel` command; a present group's gid
+/// is read again for the return values.
+struct SetGroup {
+    cmd: String,
+    /// The query printing the gid.
+    requery: Option<String>,
+}
+
+#[async_trait]
+impl Change for SetGroup {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let c = &self.cmd;
+        run_checked(ctx, c.split_whitespace().next().unwrap_or("group"), c).await?;
+        let mut res = planned;
+        if let Some(q) = &self.requery {
+            // `gid` is the last return value.
+            res.ret.remove("gid");
+            if let Ok(g) = ctx.run(q).await?.stdout_str().trim().parse::<i64>() {
                 res.ret.insert("gid".into(), g.into());
             }
         }

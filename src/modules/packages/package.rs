@@ -11,13 +11,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_int, de_opt_string, de_string_list};
+use crate::modules::args::de_string_list;
 use crate::modules::host::command::failure_text;
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::record_diff;
 use crate::modules::host::text::tagged;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 // ---------------------------------------------------------------- apt
@@ -156,31 +156,31 @@ In check mode apt-get is not run and the result says exactly what a real run wou
 struct AptParams {
     #[serde(default, deserialize_with = "de_string_list")]
     name: Vec<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     update_cache: bool,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     cache_valid_time: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     deb: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     purge: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     autoremove: bool,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     install_recommends: Option<bool>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     allow_downgrade: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     allow_unauthenticated: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     only_upgrade: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     default_release: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     dpkg_options: Option<String>,
 }
 
@@ -454,12 +454,12 @@ fn apt_output_changed(out: &str) -> bool {
 pub(crate) struct AptModule;
 
 #[async_trait]
-impl Legacy for AptModule {
+impl Module for AptModule {
     fn doc(&self) -> &'static ModuleDoc {
         &APT_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: AptParams = parse_params(&APT_DOC, args)?;
         let state = match p.state.as_deref().unwrap_or("present") {
             "installed" => "present",
@@ -497,7 +497,7 @@ impl Legacy for AptModule {
             }
         }
         let result = self
-            .run_inner(
+            .query_inner(
                 ctx,
                 &p,
                 state,
@@ -509,17 +509,86 @@ impl Legacy for AptModule {
                 deb_path.as_deref(),
             )
             .await;
-        if let Some(t) = uploaded {
-            let base = t.trim_end_matches(".deb").to_string();
-            let _ = ctx.run(&format!("rm -f {} {}", sh_quote(&t), sh_quote(&base))).await;
+        match result {
+            Ok((planned, commands)) if !commands.is_empty() => {
+                let no_apply = ctx.check_mode; // check_mode: no apply will remove the uploaded .deb
+                let uploaded = if no_apply {
+                    remove_upload(ctx, uploaded).await;
+                    None
+                } else {
+                    uploaded
+                };
+                Ok(Plan::change(planned, AptCommands { commands, uploaded }))
+            }
+            other => {
+                remove_upload(ctx, uploaded).await;
+                other.map(|(planned, _)| Plan::Done(planned))
+            }
         }
+    }
+}
+
+/// Remove a .deb uploaded for the task (and its mktemp name).
+async fn remove_upload(ctx: &ModuleCtx<'_>, uploaded: Option<String>) {
+    if let Some(t) = uploaded {
+        let base = t.trim_end_matches(".deb").to_string();
+        let _ = ctx.run(&format!("rm -f {} {}", sh_quote(&t), sh_quote(&base))).await;
+    }
+}
+
+/// The apt-get/dpkg commands, in order, their output added to `stdout` and
+/// `stderr`; then the uploaded .deb is removed.
+struct AptCommands {
+    commands: Vec<String>,
+    uploaded: Option<String>,
+}
+
+#[async_trait]
+impl Change for AptCommands {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let result = run_apt_commands(ctx, &self.commands, planned).await;
+        remove_upload(ctx, self.uploaded).await;
         result
     }
 }
 
+async fn run_apt_commands(
+    ctx: &ModuleCtx<'_>,
+    commands: &[String],
+    planned: ModuleOutcome,
+) -> Result<ModuleOutcome, ModuleError> {
+    let text = |k: &str| {
+        planned
+            .ret
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut stdout = text("stdout");
+    let mut stderr = text("stderr");
+    for c in commands {
+        let o = ctx.run(c).await?;
+        stdout.push_str(&o.stdout_str());
+        stderr.push_str(&o.stderr_str());
+        if o.status != 0 {
+            let mut f = ModuleOutcome::failed(failure_text(c, &o));
+            f.ret.insert("stdout".into(), stdout.into());
+            f.ret.insert("stderr".into(), stderr.into());
+            f.ret.insert("rc".into(), o.status.into());
+            return Ok(f);
+        }
+    }
+    let mut out = planned;
+    out.ret.insert("stdout".into(), stdout.into());
+    out.ret.insert("stderr".into(), stderr.into());
+    Ok(out)
+}
+
 impl AptModule {
+    /// The planned outcome and the commands to run.
     #[allow(clippy::too_many_arguments)]
-    async fn run_inner(
+    async fn query_inner(
         &self,
         ctx: &ModuleCtx<'_>,
         p: &AptParams,
@@ -530,7 +599,7 @@ impl AptModule {
         want_update: bool,
         valid: i64,
         deb: Option<&str>,
-    ) -> Result<ModuleOutcome, ModuleError> {
+    ) -> Result<(ModuleOutcome, Vec<String>), ModuleError> {
         let script = apt_query_script(names, with_policy, deb);
         let mut st = parse_apt_state(&run_checked(ctx, "apt query", &script).await?.stdout_str())?;
         let mut out = ModuleOutcome::ok();
@@ -539,7 +608,8 @@ impl AptModule {
 
         let mut cache_updated = false;
         if want_update && st.cache_mtime + valid < st.now {
-            if ctx.check_mode {
+            let predict = ctx.check_mode; // check_mode: the update precedes the query it refreshes
+            if predict {
                 cache_updated = true;
             } else {
                 let o = ctx.run("LC_ALL=C apt-get update -q").await?;
@@ -640,20 +710,6 @@ impl AptModule {
         }
 
         let changed = !commands.is_empty();
-        if !ctx.check_mode {
-            for c in &commands {
-                let o = ctx.run(c).await?;
-                stdout.push_str(&o.stdout_str());
-                stderr.push_str(&o.stderr_str());
-                if o.status != 0 {
-                    let mut f = ModuleOutcome::failed(failure_text(c, &o));
-                    f.ret.insert("stdout".into(), stdout.into());
-                    f.ret.insert("stderr".into(), stderr.into());
-                    f.ret.insert("rc".into(), o.status.into());
-                    return Ok(f);
-                }
-            }
-        }
         out.changed = changed || cache_updated;
         if ctx.diff_mode && !changes.is_empty() {
             let before: Vec<(String, String)> = changes.iter().map(|c| (c.0.clone(), c.1.clone())).collect();
@@ -671,7 +727,7 @@ impl AptModule {
         });
         out.ret.insert("stdout".into(), stdout.into());
         out.ret.insert("stderr".into(), stderr.into());
-        Ok(out)
+        Ok((out, commands))
     }
 }
 
@@ -753,17 +809,17 @@ static YUM_DOC: ModuleDoc = ModuleDoc {
 struct RpmParams {
     #[serde(default, deserialize_with = "de_string_list")]
     name: Vec<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     update_cache: bool,
     #[serde(default, deserialize_with = "de_string_list")]
     enablerepo: Vec<String>,
     #[serde(default, deserialize_with = "de_string_list")]
     disablerepo: Vec<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     disable_gpg_check: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     autoremove: bool,
 }
 
@@ -868,12 +924,12 @@ fn rpm_opts(p: &RpmParams) -> String {
     s
 }
 
-async fn run_rpm(
+async fn query_rpm(
     tool: &str,
     doc: &'static ModuleDoc,
     ctx: &ModuleCtx<'_>,
     args: Map<String, Value>,
-) -> Result<ModuleOutcome, ModuleError> {
+) -> Result<Plan, ModuleError> {
     let p: RpmParams = parse_params(doc, args)?;
     let state = match p.state.as_deref().unwrap_or("present") {
         "installed" | "present" => "present",
@@ -891,7 +947,8 @@ async fn run_rpm(
     let opts = rpm_opts(&p);
     let mut results = Vec::new();
     let mut changed = false;
-    if p.update_cache && !ctx.check_mode {
+    let refresh = p.update_cache && !ctx.check_mode; // check_mode: makecache precedes the query it refreshes
+    if refresh {
         let o = run_checked(ctx, &format!("{tool} makecache"), &format!("{tool} -q{opts} makecache")).await?;
         results.push(o.stdout_str());
     }
@@ -911,12 +968,6 @@ async fn run_rpm(
     let cmds = rpm_plan(tool, &opts, &p.name, state, &installed, &updates, p.autoremove);
     if !cmds.is_empty() {
         changed = true;
-        if !ctx.check_mode {
-            for c in &cmds {
-                let o = run_checked(ctx, c, c).await?;
-                results.push(o.stdout_str());
-            }
-        }
     }
     let mut o = ModuleOutcome::changed(changed);
     o.msg = Some(if changed {
@@ -924,31 +975,55 @@ async fn run_rpm(
     } else {
         "Nothing to do".into()
     });
-    o.ret.insert("results".into(), Value::from(results));
-    o.ret.insert("commands".into(), Value::from(cmds));
-    Ok(o)
+    o.ret.insert("results".into(), Value::from(results.clone()));
+    o.ret.insert("commands".into(), Value::from(cmds.clone()));
+    if !changed {
+        return Ok(Plan::Done(o));
+    }
+    Ok(Plan::change(o, RunRpm { cmds, results }))
+}
+
+/// The dnf/yum commands, in order; their output is added to `results`.
+struct RunRpm {
+    cmds: Vec<String>,
+    /// The output so far (of makecache).
+    results: Vec<String>,
+}
+
+#[async_trait]
+impl Change for RunRpm {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let mut results = self.results;
+        for c in &self.cmds {
+            let o = run_checked(ctx, c, c).await?;
+            results.push(o.stdout_str());
+        }
+        let mut o = planned;
+        o.ret.insert("results".into(), Value::from(results));
+        Ok(o)
+    }
 }
 
 pub(crate) struct DnfModule;
 pub(crate) struct YumModule;
 
 #[async_trait]
-impl Legacy for DnfModule {
+impl Module for DnfModule {
     fn doc(&self) -> &'static ModuleDoc {
         &DNF_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        run_rpm("dnf", &DNF_DOC, ctx, args).await
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        query_rpm("dnf", &DNF_DOC, ctx, args).await
     }
 }
 
 #[async_trait]
-impl Legacy for YumModule {
+impl Module for YumModule {
     fn doc(&self) -> &'static ModuleDoc {
         &YUM_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        run_rpm("yum", &YUM_DOC, ctx, args).await
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        query_rpm("yum", &YUM_DOC, ctx, args).await
     }
 }
 
@@ -992,12 +1067,12 @@ pub(crate) fn apk_plan(names: &[String], state: &str, installed: &[String]) -> O
 }
 
 #[async_trait]
-impl Legacy for PackageModule {
+impl Module for PackageModule {
     fn doc(&self) -> &'static ModuleDoc {
         &PACKAGE_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let use_ = args
             .remove("use")
             .and_then(|v| v.as_str().map(str::to_string))
@@ -1019,16 +1094,16 @@ impl Legacy for PackageModule {
             use_
         };
         match tool.as_str() {
-            "apt" => AptModule.run(ctx, args).await,
-            "dnf" => DnfModule.run(ctx, args).await,
-            "yum" => YumModule.run(ctx, args).await,
+            "apt" => AptModule.query(ctx, args).await,
+            "dnf" => DnfModule.query(ctx, args).await,
+            "yum" => YumModule.query(ctx, args).await,
             "apk" => {
                 #[derive(Deserialize)]
                 #[serde(deny_unknown_fields)]
                 struct ApkParams {
                     #[serde(deserialize_with = "de_string_list")]
                     name: Vec<String>,
-                    #[serde(default, deserialize_with = "de_opt_string")]
+                    #[serde(default)]
                     state: Option<String>,
                 }
                 let p: ApkParams = parse_params(&PACKAGE_DOC, args)?;
@@ -1046,17 +1121,28 @@ impl Legacy for PackageModule {
                     }
                 }
                 let Some(cmd) = cmd else {
-                    return Ok(ModuleOutcome::ok());
+                    return Ok(Plan::Done(ModuleOutcome::ok()));
                 };
-                if !ctx.check_mode {
-                    run_checked(ctx, &cmd, &cmd).await?;
-                }
-                Ok(ModuleOutcome::changed(true).with_msg(cmd))
+                Ok(Plan::change(
+                    ModuleOutcome::changed(true).with_msg(cmd.clone()),
+                    RunApk(cmd),
+                ))
             }
             other => Err(ModuleError::Args(format!(
                 "package: unsupported package manager `{other}`"
             ))),
         }
+    }
+}
+
+/// The `apk add`/`apk del` command.
+struct RunApk(String);
+
+#[async_trait]
+impl Change for RunApk {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        run_checked(ctx, &self.0, &self.0).await?;
+        Ok(planned)
     }
 }
 

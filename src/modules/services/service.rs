@@ -13,12 +13,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_bool, de_opt_int, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::record_diff;
 use crate::modules::host::text::tagged;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 use crate::shell::quoted_args;
 
@@ -147,29 +146,29 @@ static SYSVINIT_DOC: ModuleDoc = ModuleDoc {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     enabled: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     sleep: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     arguments: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     pattern: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     runlevel: Option<String>,
-    #[serde(default, rename = "use", deserialize_with = "de_opt_string")]
+    #[serde(default, rename = "use")]
     use_: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     daemon_reload: bool,
-    #[serde(default, deserialize_with = "de_opt_bool")]
+    #[serde(default)]
     masked: Option<bool>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     scope: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     no_block: bool,
 }
 
@@ -407,12 +406,12 @@ pub(crate) fn plan(mgr: Manager, name: &str, st: &ServiceState, w: &Wanted<'_>) 
     Ok(cmds)
 }
 
-async fn run_service(
+async fn query_service(
     doc: &'static ModuleDoc,
     forced: Option<Manager>,
     ctx: &ModuleCtx<'_>,
     args: Map<String, Value>,
-) -> Result<ModuleOutcome, ModuleError> {
+) -> Result<Plan, ModuleError> {
     let p: Params = parse_params(doc, args)?;
     let name = p.name.clone().unwrap_or_default();
     if name.is_empty() && !(p.daemon_reload && forced == Some(Manager::Systemd)) {
@@ -441,12 +440,13 @@ async fn run_service(
     let scope = p.scope.as_deref().unwrap_or("system");
     let runlevel = p.runlevel.as_deref().unwrap_or("default");
     let mut script = String::new();
-    if p.daemon_reload && !ctx.check_mode {
+    let reload = p.daemon_reload && !ctx.check_mode; // check_mode: the reload precedes the query (changes its answer)
+    if reload {
         script.push_str(&format!("{} daemon-reload || exit 1\n", systemctl(scope)));
     }
     if name.is_empty() {
         run_checked(ctx, "systemctl daemon-reload", &script).await?;
-        return Ok(ModuleOutcome::ok());
+        return Ok(Plan::Done(ModuleOutcome::ok()));
     }
     script.push_str(&query_script(mgr, &name, p.pattern.as_deref(), runlevel, scope));
     let out = run_checked(ctx, "service query", &script).await?;
@@ -463,11 +463,6 @@ async fn run_service(
     };
     let cmds = plan(mgr, &name, &st, &wanted).map_err(|e| ModuleError::Failed(e.replace(": host", "")))?;
     let mut res = ModuleOutcome::changed(!cmds.is_empty());
-    if !ctx.check_mode {
-        for c in &cmds {
-            run_checked(ctx, &format!("`{c}`"), c).await?;
-        }
-    }
     let running_after = match p.state.as_deref() {
         Some("stopped") => false,
         Some(_) => true,
@@ -509,10 +504,24 @@ async fn run_service(
             .collect();
         res.ret.insert("status".into(), Value::Object(status));
     }
-    if !cmds.is_empty() {
-        res.ret.insert("commands".into(), Value::from(cmds));
+    if cmds.is_empty() {
+        return Ok(Plan::Done(res));
     }
-    Ok(res)
+    res.ret.insert("commands".into(), Value::from(cmds.clone()));
+    Ok(Plan::change(res, RunServiceCommands(cmds)))
+}
+
+/// The commands [`plan`] computed, run in order.
+struct RunServiceCommands(Vec<String>);
+
+#[async_trait]
+impl Change for RunServiceCommands {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        for c in &self.0 {
+            run_checked(ctx, &format!("`{c}`"), c).await?;
+        }
+        Ok(planned)
+    }
 }
 
 pub(crate) struct ServiceModule;
@@ -520,32 +529,32 @@ pub(crate) struct SystemdModule;
 pub(crate) struct SysvinitModule;
 
 #[async_trait]
-impl Legacy for ServiceModule {
+impl Module for ServiceModule {
     fn doc(&self) -> &'static ModuleDoc {
         &SERVICE_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        run_service(&SERVICE_DOC, None, ctx, args).await
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        query_service(&SERVICE_DOC, None, ctx, args).await
     }
 }
 
 #[async_trait]
-impl Legacy for SystemdModule {
+impl Module for SystemdModule {
     fn doc(&self) -> &'static ModuleDoc {
         &SYSTEMD_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        run_service(&SYSTEMD_DOC, Some(Manager::Systemd), ctx, args).await
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        query_service(&SYSTEMD_DOC, Some(Manager::Systemd), ctx, args).await
     }
 }
 
 #[async_trait]
-impl Legacy for SysvinitModule {
+impl Module for SysvinitModule {
     fn doc(&self) -> &'static ModuleDoc {
         &SYSVINIT_DOC
     }
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        run_service(&SYSVINIT_DOC, Some(Manager::SysV), ctx, args).await
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        query_service(&SYSVINIT_DOC, Some(Manager::SysV), ctx, args).await
     }
 }
 

@@ -5,11 +5,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_int, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const OPTIONS: &[OptionDoc] = &[
@@ -100,33 +99,31 @@ commit a real run would check out. Local modifications make the task fail unless
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    repo: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
-    dest: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    repo: String,
+    dest: String,
+    #[serde(default)]
     version: Option<String>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     update: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     force: bool,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     depth: Option<i64>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     clone: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     remote: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     accept_hostkey: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     accept_newhostkey: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     key_file: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     ssh_opts: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     executable: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     single_branch: bool,
 }
 
@@ -164,15 +161,15 @@ fn resolve(ls_remote: &str, version: &str) -> Option<Target> {
 const SEP: &str = "\x1e";
 
 #[async_trait]
-impl Legacy for Git {
+impl Module for Git {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let repo = p.repo.clone().unwrap_or_default();
-        let dest = p.dest.clone().unwrap_or_default();
+        let repo = p.repo.clone();
+        let dest = p.dest.clone();
         if repo.is_empty() || dest.is_empty() {
             return Err(ModuleError::Args("git: `repo` and `dest` are required".into()));
         }
@@ -250,14 +247,11 @@ impl Legacy for Git {
         if kind == "absent" {
             res = res.with("before", Value::Null);
             if !p.clone {
-                return Ok(res.with("after", Value::Null));
+                return Ok(Plan::Done(res.with("after", Value::Null)));
             }
             res.changed = true;
             if ctx.diff_mode {
                 res = res.with_diff(text_diff(&dest, "", &format!("{target_sha}\n")));
-            }
-            if ctx.check_mode {
-                return Ok(res.with("after", target_sha));
             }
             let mut clone = format!("{env}{git} clone --origin {rem}");
             if let Some(n) = p.depth.filter(|_| target != Target::Sha) {
@@ -277,12 +271,12 @@ impl Legacy for Git {
                 clone.push_str(&format!(" && {git} -C {d} checkout --force -q {}", sh_quote(&version)));
             }
             clone.push_str(&format!(" && {git} -C {d} rev-parse HEAD"));
-            let after = run_checked(ctx, "git clone", &clone)
-                .await?
-                .stdout_str()
-                .trim()
-                .to_string();
-            return Ok(res.with("after", after));
+            let change = Checkout {
+                what: "git clone",
+                script: clone,
+                unchanged_at: None,
+            };
+            return Ok(Plan::change(res.with("after", target_sha), change));
         }
 
         let before = ll.next().unwrap_or("none").trim().to_string();
@@ -297,7 +291,7 @@ impl Legacy for Git {
             },
         );
         if !p.update {
-            return Ok(res.with("after", before));
+            return Ok(Plan::Done(res.with("after", before)));
         }
         if local_mods && !p.force {
             return Err(ModuleError::Failed(format!(
@@ -310,15 +304,12 @@ impl Legacy for Git {
             _ => before == target_sha,
         };
         if at_target && !local_mods && !url_changed {
-            return Ok(res.with("after", before));
+            return Ok(Plan::Done(res.with("after", before)));
         }
         res.changed = true;
         res = res.with("remote_url_changed", url_changed);
         if ctx.diff_mode {
             res = res.with_diff(text_diff(&dest, &format!("{before}\n"), &format!("{target_sha}\n")));
-        }
-        if ctx.check_mode {
-            return Ok(res.with("after", target_sha));
         }
         let mut cmd = format!("{env}cd {d} && ");
         if url_changed {
@@ -338,12 +329,36 @@ impl Legacy for Git {
             Target::Sha => cmd.push_str(&format!("{{ {git} cat-file -e {v}^{{commit}} 2>/dev/null || {git} fetch -q {rem} {v}; }} && {git} checkout -q --force {v}")),
         }
         cmd.push_str(&format!(" && {git} rev-parse HEAD"));
-        let after = run_checked(ctx, "git update", &cmd)
+        let change = Checkout {
+            what: "git update",
+            script: cmd,
+            unchanged_at: (!local_mods && !url_changed).then_some(before),
+        };
+        Ok(Plan::change(res.with("after", target_sha), change))
+    }
+}
+
+/// Clone, or fetch and move the checkout; the script ends with `git
+/// rev-parse HEAD`, the commit reported as `after`.
+struct Checkout {
+    /// What failed, for the error message.
+    what: &'static str,
+    script: String,
+    /// A checkout that ends at this commit did not change (the commit was
+    /// there before, with no local modifications and the same remote URL).
+    unchanged_at: Option<String>,
+}
+
+#[async_trait]
+impl Change for Checkout {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let after = run_checked(ctx, self.what, &self.script)
             .await?
             .stdout_str()
             .trim()
             .to_string();
-        if after == before && !local_mods && !url_changed {
+        let mut res = planned;
+        if self.unchanged_at.as_deref() == Some(after.as_str()) {
             res.changed = false;
         }
         Ok(res.with("after", after))

@@ -5,7 +5,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::file_state::read_opt;
 use crate::modules::host::file_state::write_text;
@@ -13,7 +12,7 @@ use crate::modules::host::opts;
 use crate::modules::host::text::join_lines;
 use crate::modules::host::text::text_diff;
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
 const SPECIALS: &[&str] = &["annually", "daily", "hourly", "monthly", "reboot", "weekly", "yearly"];
@@ -99,37 +98,36 @@ written with `crontab -`; `cron_file` edits a file in /etc/cron.d (with a user f
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    name: String,
+    #[serde(default)]
     user: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     job: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     cron_file: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     backup: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     minute: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     hour: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     day: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     month: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     weekday: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     special_time: Option<String>,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     disabled: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     env: bool,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     insertafter: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     insertbefore: Option<String>,
 }
 
@@ -248,17 +246,14 @@ fn edit_env(
 }
 
 #[async_trait]
-impl Legacy for Cron {
+impl Module for Cron {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let name = p
-            .name
-            .clone()
-            .ok_or_else(|| ModuleError::Args("cron: missing required argument: name".into()))?;
+        let name = p.name.clone();
         let present = match p.state.as_deref().unwrap_or("present") {
             "present" => true,
             "absent" => false,
@@ -347,7 +342,7 @@ impl Legacy for Cron {
             out = out.with("cron_file", f.clone());
         }
         if !out.changed {
-            return Ok(out);
+            return Ok(Plan::Done(out));
         }
         if ctx.diff_mode {
             let header = cron_file.clone().unwrap_or_else(|| "crontab".into());
@@ -357,12 +352,52 @@ impl Legacy for Cron {
                 if remove_file { "" } else { &after_text },
             ));
         }
-        if ctx.check_mode {
-            return Ok(out);
-        }
-        if p.backup && before.is_some() {
+        let target = match cron_file {
+            Some(f) if remove_file => CronTarget::RemoveFile(f),
+            Some(f) => CronTarget::File {
+                mode: if before.is_none() { Some(0o644) } else { None },
+                path: f,
+            },
+            None => CronTarget::Crontab { user_flag },
+        };
+        let change = WriteCron {
+            backup: (p.backup && before.is_some()).then(|| before_text.clone()),
+            after: after_text,
+            target,
+        };
+        Ok(Plan::change(out, change))
+    }
+}
+
+/// Where the edited entries go.
+enum CronTarget {
+    /// The cron file lost its last entry.
+    RemoveFile(String),
+    File {
+        path: String,
+        mode: Option<u32>,
+    },
+    /// A user crontab, through `crontab{user_flag} -`.
+    Crontab {
+        user_flag: String,
+    },
+}
+
+/// Save a backup of the old crontab (with `backup`), then write the new one.
+struct WriteCron {
+    /// The old content to back up.
+    backup: Option<String>,
+    after: String,
+    target: CronTarget,
+}
+
+#[async_trait]
+impl Change for WriteCron {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let mut out = planned;
+        if let Some(before_text) = self.backup {
             let cmd = "t=$(mktemp \"${TMPDIR:-/tmp}/crontab.XXXXXXXX\") && cat > \"$t\" && printf %s \"$t\"";
-            let saved = ctx.run_with_whole_stdin(cmd, before_text.clone().into_bytes()).await?;
+            let saved = ctx.run_with_whole_stdin(cmd, before_text.into_bytes()).await?;
             if saved.status != 0 {
                 return Err(crate::modules::host::command::failure(
                     "saving the crontab backup",
@@ -371,14 +406,14 @@ impl Legacy for Cron {
             }
             out = out.with("backup_file", saved.stdout_str());
         }
-        match &cron_file {
-            Some(f) if remove_file => {
+        match &self.target {
+            CronTarget::RemoveFile(f) => {
                 run_checked(ctx, &format!("removing {f}"), &format!("rm -f -- {}", sh_quote(f))).await?;
             }
-            Some(f) => write_text(ctx, f, &after_text, if before.is_none() { Some(0o644) } else { None }).await?,
-            None => {
+            CronTarget::File { path, mode } => write_text(ctx, path, &self.after, *mode).await?,
+            CronTarget::Crontab { user_flag } => {
                 let res = ctx
-                    .run_with_whole_stdin(&format!("crontab{user_flag} -"), after_text.into_bytes())
+                    .run_with_whole_stdin(&format!("crontab{user_flag} -"), self.after.into_bytes())
                     .await?;
                 if res.status != 0 {
                     return Err(crate::modules::host::command::failure("crontab -", &res));
@@ -426,9 +461,10 @@ mod tests {
 
     #[test]
     fn job_line_formats() {
-        let p: Params = serde_json::from_value(serde_json::json!({"minute": "5", "disabled": true})).unwrap();
+        let p: Params =
+            serde_json::from_value(serde_json::json!({"name": "j", "minute": "5", "disabled": true})).unwrap();
         assert_eq!(job_line(&p, "ls", None), "#5 * * * * ls");
-        let p: Params = serde_json::from_value(serde_json::json!({"special_time": "reboot"})).unwrap();
+        let p: Params = serde_json::from_value(serde_json::json!({"name": "j", "special_time": "reboot"})).unwrap();
         assert_eq!(job_line(&p, "ls", Some("root")), "@reboot root ls");
     }
 }

@@ -5,10 +5,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::de_opt_string;
 use crate::modules::host::command::run_checked;
 use crate::modules::host::text::text_diff;
-use crate::modules::{parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
+use crate::modules::{
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("name", OptKind::Str, "The kernel module.").required(),
@@ -43,13 +44,12 @@ state in /proc/modules or /sys/module differs, and manages the files that load i
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    name: String,
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     params: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     persistent: Option<String>,
 }
 
@@ -58,14 +58,14 @@ pub(crate) struct Modprobe;
 const SEP: &str = "\x1e";
 
 #[async_trait]
-impl Legacy for Modprobe {
+impl Module for Modprobe {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let name = p.name.clone().unwrap_or_default();
+        let name = p.name.clone();
         if name.is_empty()
             || !name
                 .bytes()
@@ -136,18 +136,15 @@ impl Legacy for Modprobe {
             .with("params", params.clone())
             .with("state", if present { "present" } else { "absent" });
         if !res.changed {
-            return Ok(res);
+            return Ok(Plan::Done(res));
         }
         if ctx.diff_mode {
             for (f, cur, want) in &file_edits {
                 res = res.with_diff(text_diff(f, cur, want));
             }
         }
-        if ctx.check_mode {
-            return Ok(res);
-        }
-        if state_change {
-            let cmd = if present {
+        let load = state_change.then(|| {
+            if present {
                 let mut c = format!("modprobe {}", sh_quote(&name));
                 for w in params.split_whitespace() {
                     c.push(' ');
@@ -156,8 +153,26 @@ impl Legacy for Modprobe {
                 c
             } else {
                 format!("modprobe -r {}", sh_quote(&name))
-            };
-            let out = ctx.run(&cmd).await?;
+            }
+        });
+        let files = file_edits.into_iter().map(|(f, _, want)| (f, want)).collect();
+        Ok(Plan::change(res, SetModule { load, files }))
+    }
+}
+
+/// Load or unload the module, then write or remove its boot files.
+struct SetModule {
+    /// The `modprobe` command line, when the loaded state differs.
+    load: Option<String>,
+    /// (file, desired content); an empty content removes the file.
+    files: Vec<(String, String)>,
+}
+
+#[async_trait]
+impl Change for SetModule {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        if let Some(cmd) = &self.load {
+            let out = ctx.run(cmd).await?;
             if out.status != 0 {
                 let err = out.stderr_str();
                 let hint = if out.status == 127 {
@@ -172,7 +187,7 @@ impl Legacy for Modprobe {
                 )));
             }
         }
-        for (f, _, want) in &file_edits {
+        for (f, want) in &self.files {
             if want.is_empty() {
                 run_checked(ctx, &format!("removing {f}"), &format!("rm -f -- {}", sh_quote(f))).await?;
             } else {
@@ -185,6 +200,6 @@ impl Legacy for Modprobe {
                 crate::modules::host::file_state::write_text(ctx, f, want, Some(0o644)).await?;
             }
         }
-        Ok(res)
+        Ok(planned)
     }
 }

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::{self, ConnError, Connection, ExecOutput, ExecRequest};
-use crate::modules::args::{de_opt_int, de_opt_string};
 use crate::modules::{
-    parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, ReturnDoc, RECONNECT,
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    ReturnDoc, RECONNECT,
 };
 
 /// Run `cmd` on `conn` with the task's become/environment, within `limit`.
@@ -68,13 +68,13 @@ until it succeeds or `timeout` passes. Useful after a host was restarted outside
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WfcParams {
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     timeout: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     delay: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     sleep: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     connect_timeout: Option<i64>,
 }
 
@@ -119,13 +119,33 @@ async fn until_usable(
 }
 
 #[async_trait]
-impl Legacy for WaitForConnection {
+impl Module for WaitForConnection {
     fn doc(&self) -> &'static ModuleDoc {
         &WFC_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    /// Waiting is the change: check mode reports the host as reachable
+    /// (ok, `elapsed` 0) without trying it.
+    async fn query(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: WfcParams = parse_params(&WFC_DOC, args)?;
+        Ok(Plan::Change(
+            ModuleOutcome::ok().with("elapsed", 0),
+            Box::new(WaitUntilUsable(p)),
+        ))
+    }
+}
+
+/// Reconnect until a trivial command succeeds.
+struct WaitUntilUsable(WfcParams);
+
+#[async_trait]
+impl Change for WaitUntilUsable {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        _planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let p = self.0;
         let start = Instant::now();
         tokio::time::sleep(secs(p.delay, 0)).await;
         let deadline = start + secs(p.timeout, 600);
@@ -230,21 +250,21 @@ reports changed.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RebootParams {
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     reboot_timeout: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     connect_timeout: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     pre_reboot_delay: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_int")]
+    #[serde(default)]
     post_reboot_delay: Option<i64>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     test_command: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     msg: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     reboot_command: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     boot_time_command: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
@@ -254,16 +274,34 @@ struct RebootParams {
 pub(crate) struct Reboot;
 
 #[async_trait]
-impl Legacy for Reboot {
+impl Module for Reboot {
     fn doc(&self) -> &'static ModuleDoc {
         &REBOOT_DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    /// Rebooting is the change: check mode reports it (changed, not
+    /// rebooted) without reading the boot id.
+    async fn query(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: RebootParams = parse_params(&REBOOT_DOC, args)?;
-        if ctx.check_mode {
-            return Ok(ModuleOutcome::changed(true).with("rebooted", false).with("elapsed", 0));
-        }
+        Ok(Plan::change(
+            ModuleOutcome::changed(true).with("rebooted", false).with("elapsed", 0),
+            RebootAndWait(p),
+        ))
+    }
+}
+
+/// Record the boot id, reboot, and reconnect until the boot id changed and
+/// `test_command` succeeds.
+struct RebootAndWait(RebootParams);
+
+#[async_trait]
+impl Change for RebootAndWait {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        _planned: ModuleOutcome,
+    ) -> Result<ModuleOutcome, ModuleError> {
+        let p = self.0;
         let start = Instant::now();
         let ct = secs(p.connect_timeout, 10).max(Duration::from_secs(1));
         let boot_cmd = p

@@ -5,13 +5,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::args::{de_bool, de_opt_string};
 use crate::modules::host::command::run_checked;
 use crate::modules::host::file_state::read_opt;
 use crate::modules::host::file_state::write_text;
 use crate::modules::host::text::join_lines;
 use crate::modules::host::text::text_diff;
-use crate::modules::{parse_params, Legacy, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc};
+use crate::modules::{
+    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+};
 
 const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("name", OptKind::Str, "The dot-separated key (`net.ipv4.ip_forward`).")
@@ -55,19 +56,18 @@ and set too, even when the file already holds the value.",
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default, deserialize_with = "de_opt_string")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    name: String,
+    #[serde(default)]
     value: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     state: Option<String>,
-    #[serde(default, deserialize_with = "de_opt_string")]
+    #[serde(default)]
     sysctl_file: Option<String>,
-    #[serde(default = "yes", deserialize_with = "de_bool")]
+    #[serde(default = "yes")]
     reload: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     sysctl_set: bool,
-    #[serde(default, deserialize_with = "de_bool")]
+    #[serde(default)]
     ignoreerrors: bool,
 }
 
@@ -126,14 +126,14 @@ fn file_value(lines: &[String], key: &str) -> Option<String> {
 }
 
 #[async_trait]
-impl Legacy for Sysctl {
+impl Module for Sysctl {
     fn doc(&self) -> &'static ModuleDoc {
         &DOC
     }
 
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let p: Params = parse_params(&DOC, args)?;
-        let key = norm_key(p.name.as_deref().unwrap_or_default());
+        let key = norm_key(&p.name);
         if key.is_empty() {
             return Err(ModuleError::Args("sysctl: missing required argument: name".into()));
         }
@@ -180,37 +180,61 @@ impl Legacy for Sysctl {
 
         let mut out = ModuleOutcome::changed(file_changed || set_needed);
         if !out.changed {
-            return Ok(out);
+            return Ok(Plan::Done(out));
         }
         if ctx.diff_mode && file_changed {
             out = out.with_diff(text_diff(&file, &before, &after));
         }
-        if ctx.check_mode {
-            return Ok(out);
+        let change = SetSysctl {
+            set: set_needed.then(|| format!("{key}={}", value.clone().unwrap_or_default())),
+            reload: p.reload && file_changed,
+            write: file_changed.then_some(after),
+            file,
+            key,
+            ignoreerrors: p.ignoreerrors,
+        };
+        Ok(Plan::change(out, change))
+    }
+}
+
+/// Write the file, set the running value, reload the file: the steps the
+/// query found needed, in that order.
+struct SetSysctl {
+    key: String,
+    file: String,
+    /// The new file content, when it differs.
+    write: Option<String>,
+    /// `key=value` for `sysctl -w`, when the running value differs.
+    set: Option<String>,
+    reload: bool,
+    ignoreerrors: bool,
+}
+
+#[async_trait]
+impl Change for SetSysctl {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let key = self.key;
+        if let Some(after) = &self.write {
+            write_text(ctx, &self.file, after, None).await?;
         }
-        if file_changed {
-            write_text(ctx, &file, &after, None).await?;
+        if let Some(kv) = &self.set {
+            run_checked(ctx, &format!("setting {key}"), &format!("sysctl -w {}", sh_quote(kv))).await?;
         }
-        if set_needed {
-            let v = value.clone().unwrap_or_default();
-            run_checked(
-                ctx,
-                &format!("setting {key}"),
-                &format!("sysctl -w {}", sh_quote(&format!("{key}={v}"))),
-            )
-            .await?;
-        }
-        if p.reload && file_changed {
-            let e = if p.ignoreerrors { "-e " } else { "" };
-            let res = ctx.run(&format!("sysctl {e}-p {} >/dev/null", sh_quote(&file))).await?;
-            if res.status != 0 && !p.ignoreerrors {
+        if self.reload {
+            let e = if self.ignoreerrors { "-e " } else { "" };
+            let res = ctx
+                .run(&format!("sysctl {e}-p {} >/dev/null", sh_quote(&self.file)))
+                .await?;
+            if res.status != 0 && !self.ignoreerrors {
                 return Err(ModuleError::Failed(format!(
                     "Failed to reload sysctl: {}",
                     res.stderr_str().trim()
                 )));
             }
         }
+        let mut out = planned;
         out.msg = None;
+        // A real run names the key; check mode never did.
         Ok(out.with("name", key))
     }
 }
