@@ -173,13 +173,6 @@ fn parse_mode_literal(s: &str) -> bool {
     })
 }
 
-/// A required argument (run-time check for values that only a template
-/// produced): Ansible's "missing required argument" message.
-pub fn required<T: Clone>(module: &str, name: &str, v: &Option<T>) -> Result<T, super::ModuleError> {
-    v.clone()
-        .ok_or_else(|| super::ModuleError::Args(format!("{module}: missing required argument: {name}")))
-}
-
 /// One of `choices` (run-time check for templated values), with Ansible's message.
 pub fn choice<'a>(module: &str, name: &str, v: &'a str, choices: &[&str]) -> Result<&'a str, super::ModuleError> {
     if choices.contains(&v) {

@@ -459,46 +459,6 @@ pub trait Module: Send + Sync {
     }
 }
 
-/// A module that must query and apply in one go implements this instead of
-/// splitting into [`Module::query`] and a [`Change`]: used only while the
-/// modules move to the contract (see `Legacy`).
-#[async_trait]
-pub trait Legacy: Send + Sync {
-    fn doc(&self) -> &'static ModuleDoc;
-    async fn run(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError>;
-    /// See [`Module::query_hints`].
-    fn query_hints(&self, _args: &Map<String, Value>) -> Vec<PathQuery> {
-        Vec::new()
-    }
-    /// See [`Module::creates_files`].
-    fn creates_files(&self) -> bool {
-        false
-    }
-    /// See [`Module::may_change_users`].
-    fn may_change_users(&self, _result: &Map<String, Value>) -> bool {
-        true
-    }
-}
-
-#[async_trait]
-impl<T: Legacy> Module for T {
-    fn doc(&self) -> &'static ModuleDoc {
-        Legacy::doc(self)
-    }
-    fn query_hints(&self, args: &Map<String, Value>) -> Vec<PathQuery> {
-        Legacy::query_hints(self, args)
-    }
-    fn creates_files(&self) -> bool {
-        Legacy::creates_files(self)
-    }
-    fn may_change_users(&self, result: &Map<String, Value>) -> bool {
-        Legacy::may_change_users(self, result)
-    }
-    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
-        self.run(ctx, args).await.map(Plan::Done)
-    }
-}
-
 /// Parse templated arguments into a module's typed parameters, from its
 /// doc: aliases are renamed to their canonical names; each value is coerced
 /// to its option's kind the way Ansible does (`"yes"`/`1` for a bool, `"8"`

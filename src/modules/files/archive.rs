@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
 use crate::modules::args::{de_opt_mode, de_string_list, Mode};
-use crate::modules::host::file_state::ensure_attrs;
+use crate::modules::host::file_state::apply_attrs;
 use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::file_state::FileState;
@@ -457,10 +457,10 @@ impl Change for MakeArchive {
             planned = planned.with("archived", listed);
             let st = query_file(ctx, &built.dest, false).await?;
             if st.exists() {
-                ensure_attrs(ctx, &st, &self.attrs).await?;
+                apply_attrs(ctx, &st, &self.attrs).await?;
             }
         } else if let Some(st) = &self.attrs_of {
-            ensure_attrs(ctx, st, &self.attrs).await?;
+            apply_attrs(ctx, st, &self.attrs).await?;
         }
         if !self.remove.is_empty() {
             let list = self.remove.iter().map(|t| sh_quote(t)).collect::<Vec<_>>().join(" ");

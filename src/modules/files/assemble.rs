@@ -9,10 +9,10 @@ use super::pyre;
 use crate::connection::{sh_quote, FileAttrs};
 use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::digest::sha1_hex;
+use crate::modules::host::file_state::apply_attrs;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
 use crate::modules::host::file_state::content_diff;
-use crate::modules::host::file_state::ensure_attrs;
 use crate::modules::host::file_state::make_parents;
 use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::write_file;
@@ -397,7 +397,7 @@ struct SetAttrs {
 #[async_trait]
 impl Change for SetAttrs {
     async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
-        ensure_attrs(ctx, &self.st, &self.attrs).await?;
+        apply_attrs(ctx, &self.st, &self.attrs).await?;
         Ok(planned)
     }
 }

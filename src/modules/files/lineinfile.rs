@@ -8,11 +8,11 @@ use serde_json::{Map, Value};
 use super::pyre::{self, Template};
 use crate::connection::FileAttrs;
 use crate::modules::args::{de_opt_mode, exclusive, Mode};
+use crate::modules::host::file_state::apply_attrs;
 use crate::modules::host::file_state::attrs_msg;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
 use crate::modules::host::file_state::content_diff;
-use crate::modules::host::file_state::ensure_attrs;
 use crate::modules::host::file_state::make_parents;
 use crate::modules::host::file_state::not_a_dir;
 use crate::modules::host::file_state::query_file;
@@ -507,7 +507,13 @@ fn plan_existing(
         };
         Ok(Plan::change(out, change))
     } else if attrs_differ {
-        Ok(Plan::change(out, EditLines::Attrs { st, attrs }))
+        Ok(Plan::change(
+            out,
+            EditLines::Attrs {
+                st: Box::new(st),
+                attrs,
+            },
+        ))
     } else {
         Ok(Plan::Done(out))
     }
@@ -528,7 +534,7 @@ enum EditLines {
         new_attrs: bool,
     },
     /// Only owner, group or mode differ.
-    Attrs { st: FileState, attrs: AttrParams },
+    Attrs { st: Box<FileState>, attrs: AttrParams },
 }
 
 #[async_trait]
@@ -561,7 +567,7 @@ impl Change for EditLines {
                 }
             }
             EditLines::Attrs { st, attrs } => {
-                ensure_attrs(ctx, &st, &attrs).await?;
+                apply_attrs(ctx, &st, &attrs).await?;
             }
         }
         Ok(planned)

@@ -7,10 +7,10 @@ use serde_json::{Map, Value};
 use super::pyre::{self, Template};
 use crate::connection::FileAttrs;
 use crate::modules::args::{de_opt_mode, Mode};
+use crate::modules::host::file_state::apply_attrs;
 use crate::modules::host::file_state::attrs_msg;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
-use crate::modules::host::file_state::ensure_attrs;
 use crate::modules::host::file_state::not_a_dir;
 use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::write_file;
@@ -338,7 +338,7 @@ struct SetAttrs {
 #[async_trait]
 impl Change for SetAttrs {
     async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
-        ensure_attrs(ctx, &self.st, &self.attrs).await?;
+        apply_attrs(ctx, &self.st, &self.attrs).await?;
         Ok(planned)
     }
 }

@@ -5,7 +5,7 @@
 //! stat and content ([`query_file`]), the new content is computed here on the
 //! controller, and only a real difference is uploaded atomically
 //! ([`write_file`]). Owner/group/mode are compared and applied separately
-//! ([`ensure_attrs`]) so they count toward `changed` like in Ansible.
+//! ([`apply_attrs`]) so they count toward `changed` like in Ansible.
 //!
 //! A `FileState` is the path's [`RemoteStat`] (the one description of a
 //! remote path, see [`super::remote_file`]) plus what these modules need
@@ -326,22 +326,21 @@ impl AttrParams {
     }
 }
 
-/// Apply owner/group/mode to an existing path when they differ; returns
-/// whether something changed (or would change, in check mode).
-pub(crate) async fn ensure_attrs(ctx: &ModuleCtx<'_>, st: &FileState, attrs: &AttrParams) -> Result<bool, ModuleError> {
+/// Apply owner/group/mode to an existing path when they differ (a
+/// [`crate::modules::Change`]'s step; queries compare with
+/// [`AttrParams::differ`]); returns whether something changed.
+pub(crate) async fn apply_attrs(ctx: &ModuleCtx<'_>, st: &FileState, attrs: &AttrParams) -> Result<bool, ModuleError> {
     if !attrs.differ(st) {
         return Ok(false);
     }
-    if !ctx.check_mode {
-        let cmd = attrs.shell_commands(&sh_quote(&st.real_path));
-        let out = ctx.run(&cmd).await?;
-        if out.status != 0 {
-            return Err(ModuleError::Failed(format!(
-                "cannot set attributes of {}: {}",
-                st.real_path,
-                out.stderr_str().trim()
-            )));
-        }
+    let cmd = attrs.shell_commands(&sh_quote(&st.real_path));
+    let out = ctx.run(&cmd).await?;
+    if out.status != 0 {
+        return Err(ModuleError::Failed(format!(
+            "cannot set attributes of {}: {}",
+            st.real_path,
+            out.stderr_str().trim()
+        )));
     }
     Ok(true)
 }

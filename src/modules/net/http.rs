@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::connection::sh_quote;
 use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::command::run_checked;
-use crate::modules::host::file_state::{ensure_attrs, query_file, AttrParams, FileState};
+use crate::modules::host::file_state::{apply_attrs, query_file, AttrParams, FileState};
 use crate::modules::host::text::text_diff;
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -471,7 +471,7 @@ struct SetAttrs {
 #[async_trait]
 impl Change for SetAttrs {
     async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
-        ensure_attrs(ctx, &self.fst, &self.attrs).await?;
+        apply_attrs(ctx, &self.fst, &self.attrs).await?;
         Ok(planned)
     }
 }
@@ -519,7 +519,7 @@ impl Change for MoveDownload {
             return Err(e);
         }
         let fst = query_file(ctx, &dest, false).await?;
-        ensure_attrs(ctx, &fst, &attrs).await?;
+        apply_attrs(ctx, &fst, &attrs).await?;
         Ok(res)
     }
 }

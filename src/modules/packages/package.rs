@@ -511,13 +511,6 @@ impl Module for AptModule {
             .await;
         match result {
             Ok((planned, commands)) if !commands.is_empty() => {
-                let no_apply = ctx.check_mode; // check_mode: no apply will remove the uploaded .deb
-                let uploaded = if no_apply {
-                    remove_upload(ctx, uploaded).await;
-                    None
-                } else {
-                    uploaded
-                };
                 Ok(Plan::change(planned, AptCommands { commands, uploaded }))
             }
             other => {
@@ -549,6 +542,12 @@ impl Change for AptCommands {
         let result = run_apt_commands(ctx, &self.commands, planned).await;
         remove_upload(ctx, self.uploaded).await;
         result
+    }
+
+    /// Check mode: the .deb uploaded for the query is removed.
+    async fn discard(self: Box<Self>, ctx: &ModuleCtx<'_>) -> Result<(), ModuleError> {
+        remove_upload(ctx, self.uploaded).await;
+        Ok(())
     }
 }
 
