@@ -244,7 +244,9 @@ impl Controller {
             .collect();
         let hkc = match a.host_key_checking.to_ascii_lowercase().as_str() {
             "false" | "no" => crate::connection::HostKeyChecking::Off,
-            other => other.parse().map_err(AppError::Usage)?,
+            other => other
+                .parse()
+                .map_err(|e: crate::connection::UnknownHostKeyChecking| AppError::Usage(e.to_string()))?,
         };
         let pool = Arc::new(ConnPool::new(ConnDefaults {
             user: a.user.clone(),
