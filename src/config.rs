@@ -84,10 +84,13 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
         // ANSIBLE_HOST_KEY_CHECKING=False is the common Ansible spelling.
         "false" | "no" | "0" => crate::connection::HostKeyChecking::Off,
         "true" | "yes" | "1" => crate::connection::HostKeyChecking::Strict,
-        other => other.parse().map_err(AppError::Usage)?,
+        other => other
+            .parse()
+            .map_err(|e: crate::connection::UnknownHostKeyChecking| AppError::Usage(e.to_string()))?,
     };
     if let Some(m) = &t.become_method {
-        m.parse::<crate::connection::BecomeMethod>().map_err(AppError::Usage)?;
+        m.parse::<crate::connection::BecomeMethod>()
+            .map_err(|e| AppError::Usage(e.to_string()))?;
     }
     if let Some(c) = &t.connection {
         if !matches!(c.as_str(), "ssh" | "local" | "smart") {

@@ -262,16 +262,19 @@ pub enum HostKeyChecking {
     Off,
 }
 
+/// A host key checking mode that is not one of the known names (kept as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("host key checking must be strict, accept-new or off, not `{0}`")]
+pub struct UnknownHostKeyChecking(pub String);
+
 impl std::str::FromStr for HostKeyChecking {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownHostKeyChecking;
+    fn from_str(s: &str) -> Result<Self, UnknownHostKeyChecking> {
         match s.to_ascii_lowercase().as_str() {
             "strict" | "yes" | "true" => Ok(HostKeyChecking::Strict),
             "accept-new" | "accept_new" => Ok(HostKeyChecking::AcceptNew),
             "off" | "no" | "false" => Ok(HostKeyChecking::Off),
-            _ => Err(format!(
-                "host key checking must be strict, accept-new or off, not `{s}`"
-            )),
+            _ => Err(UnknownHostKeyChecking(s.to_string())),
         }
     }
 }
@@ -291,13 +294,18 @@ pub enum BecomeMethod {
     Su,
 }
 
+/// A become method rigger does not support (kept as given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported become method `{0}` (supported: sudo, su)")]
+pub struct UnknownBecomeMethod(pub String);
+
 impl std::str::FromStr for BecomeMethod {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownBecomeMethod;
+    fn from_str(s: &str) -> Result<Self, UnknownBecomeMethod> {
         match s {
             "sudo" => Ok(BecomeMethod::Sudo),
             "su" => Ok(BecomeMethod::Su),
-            _ => Err(format!("unsupported become method `{s}` (supported: sudo, su)")),
+            _ => Err(UnknownBecomeMethod(s.to_string())),
         }
     }
 }

@@ -161,7 +161,7 @@ impl Framed {
     }
 
     /// Take in the next bytes of the stream (none after the frame's end).
-    pub fn push(&mut self, data: &[u8]) -> Result<(), String> {
+    pub fn push(&mut self, data: &[u8]) -> Result<(), FrameError> {
         if self.trailer.is_some() {
             return Ok(());
         }
@@ -173,7 +173,7 @@ impl Framed {
                 let after = &self.held[self.token.len()..];
                 match after.iter().position(|&b| b == b'\n') {
                     Some(nl) => self.trailer = Some(after[..nl].to_vec()),
-                    None if after.len() > TRAILER_MAX => return Err("malformed end of a command's output".into()),
+                    None if after.len() > TRAILER_MAX => return Err(FrameError::MalformedEnd),
                     None => {}
                 }
             }
@@ -185,6 +185,14 @@ impl Framed {
         }
         Ok(())
     }
+}
+
+/// The end of a framed stream cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// The token arrived but no newline followed within `TRAILER_MAX` bytes.
+    #[error("malformed end of a command's output")]
+    MalformedEnd,
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -265,7 +273,10 @@ mod tests {
         );
         // A token without its newline for too long is an error, not a growing buffer.
         let mut f = Framed::new("END", OutputLimit::Unlimited);
-        assert!(f.push(&[b"END".as_slice(), &[b'9'; 100]].concat()).is_err());
+        assert_eq!(
+            f.push(&[b"END".as_slice(), &[b'9'; 100]].concat()),
+            Err(FrameError::MalformedEnd)
+        );
     }
 
     #[test]

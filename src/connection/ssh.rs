@@ -18,7 +18,7 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicK
 use russh::{ChannelMsg, ChannelWriteHalf, Disconnect, MethodSet, Sig};
 use tokio::sync::{mpsc, oneshot, watch, OnceCell, OwnedSemaphorePermit, Semaphore};
 
-use super::output::Framed;
+use super::output::{FrameError, Framed};
 use super::{
     home_dir, known_hosts, sh_quote, ConnError, Connection, ExecOutput, HostKeyChecking, OutputLimit, ProcEvent,
     Process, SshTarget,
@@ -820,6 +820,27 @@ impl Connection for SshConnection {
     }
 }
 
+/// Why a command through the persistent shell failed. The caller adds the
+/// host (or reports the connection as dropped).
+#[derive(Debug, thiserror::Error)]
+enum ShellError {
+    #[error("the shell is closed")]
+    Closed,
+    /// The reason as [`russh_reason`] words it.
+    #[error("cannot send the command: {0}")]
+    SendCommand(String),
+    #[error("cannot send stdin: {0}")]
+    SendStdin(String),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("malformed status line")]
+    MalformedStatus,
+    #[error("it ended (status {0}) while a command was running")]
+    Exited(u32),
+    #[error("it ended while a command was running")]
+    Ended,
+}
+
 /// The persistent shell of a connection.
 enum ShellState {
     /// Not started yet (or the last one was given up): the next command starts one.
@@ -1001,10 +1022,10 @@ impl PipeShell {
         stdin: &[u8],
         own_shell: bool,
         limit: OutputLimit,
-    ) -> Result<ExecOutput, String> {
+    ) -> Result<ExecOutput, ShellError> {
         let token = format!("RIGGER-END-{:032x}", rand::random::<u128>());
         let line = request_line(&token, cmd, stdin.len(), own_shell);
-        let write = self.write.as_ref().ok_or_else(|| "the shell is closed".to_string())?;
+        let write = self.write.as_ref().ok_or(ShellError::Closed)?;
         // The request and its stdin are sent while the channel is read: a
         // write waits for the host's window, which nothing opens again once
         // the connection or the channel is gone, and then only the read side
@@ -1014,14 +1035,14 @@ impl PipeShell {
             write
                 .data_bytes(line.into_bytes())
                 .await
-                .map_err(|e| format!("cannot send the command: {}", russh_reason(&e)))?;
+                .map_err(|e| ShellError::SendCommand(russh_reason(&e)))?;
             for chunk in stdin.chunks(256 * 1024) {
                 write
                     .data_bytes(chunk.to_vec())
                     .await
-                    .map_err(|e| format!("cannot send stdin: {}", russh_reason(&e)))?;
+                    .map_err(|e| ShellError::SendStdin(russh_reason(&e)))?;
             }
-            Ok::<(), String>(())
+            Ok::<(), ShellError>(())
         };
         tokio::pin!(send);
         let mut sent = false;
@@ -1034,7 +1055,7 @@ impl PipeShell {
                 let code = std::str::from_utf8(status)
                     .ok()
                     .and_then(|t| t.trim().parse().ok())
-                    .ok_or_else(|| "malformed status line".to_string())?;
+                    .ok_or(ShellError::MalformedStatus)?;
                 return Ok(ExecOutput {
                     status: code,
                     stdout: out.kept,
@@ -1054,12 +1075,8 @@ impl PipeShell {
             match msg {
                 Some(ChannelMsg::Data { data }) => out.push(&data)?,
                 Some(ChannelMsg::ExtendedData { data, ext: 1 }) => err.push(&data)?,
-                Some(ChannelMsg::ExitStatus { exit_status }) => {
-                    return Err(format!("it ended (status {exit_status}) while a command was running"))
-                }
-                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => {
-                    return Err("it ended while a command was running".into())
-                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => return Err(ShellError::Exited(exit_status)),
+                Some(ChannelMsg::Eof | ChannelMsg::Close) | None => return Err(ShellError::Ended),
                 Some(_) => {}
             }
         }

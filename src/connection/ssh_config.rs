@@ -21,6 +21,27 @@ pub struct SshConfigError {
     pub msg: String,
 }
 
+/// Why one directive's value is refused; [`SshConfigError`] adds the file
+/// and line (or, for `ProxyJump`, the host alias).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DirectiveError {
+    #[error("unterminated quote")]
+    UnterminatedQuote,
+    #[error("bad port number `{0}`")]
+    Port(String),
+    #[error("`{keyword}` must be a number of seconds, not `{value}`")]
+    Seconds { keyword: String, value: String },
+    #[error("StrictHostKeyChecking must be yes, no, accept-new or ask, not `{0}`")]
+    StrictHostKeyChecking(String),
+    #[error("empty hop in `{0}`")]
+    EmptyHop(String),
+    #[error("bad hop `{0}`")]
+    BadHop(String),
+    /// A hop's own settings from the config file are invalid.
+    #[error("{}", .0.msg)]
+    Hop(SshConfigError),
+}
+
 impl From<SshConfigError> for ConnError {
     fn from(e: SshConfigError) -> Self {
         ConnError::Io(e.to_string())
@@ -95,7 +116,7 @@ impl SshConfig {
                 continue;
             }
             let (keyword, rest) = split_keyword(line);
-            let args = tokenize(rest).map_err(|m| err(lineno, m))?;
+            let args = tokenize(rest).map_err(|m| err(lineno, m.to_string()))?;
             let keyword = keyword.to_ascii_lowercase();
             match keyword.as_str() {
                 "host" => {
@@ -120,7 +141,7 @@ impl SshConfig {
                     if args.is_empty() {
                         return Err(err(lineno, format!("`{keyword}` needs a value")));
                     }
-                    validate(&keyword, &args).map_err(|m| err(lineno, m))?;
+                    validate(&keyword, &args).map_err(|m| err(lineno, m.to_string()))?;
                     if let Some(b) = blocks.last_mut() {
                         b.options.push((lineno, keyword, args));
                     }
@@ -192,20 +213,18 @@ fn set_once<T>(slot: &mut Option<T>, v: T) {
     }
 }
 
-fn parse_strict(v: &str) -> Result<HostKeyChecking, String> {
+fn parse_strict(v: &str) -> Result<HostKeyChecking, DirectiveError> {
     match v.to_ascii_lowercase().as_str() {
         "yes" | "true" => Ok(HostKeyChecking::Strict),
         "accept-new" => Ok(HostKeyChecking::AcceptNew),
         "no" | "off" | "false" => Ok(HostKeyChecking::Off),
         // rigger never prompts; `ask` behaves like `yes`, as in batch mode.
         "ask" => Ok(HostKeyChecking::Strict),
-        _ => Err(format!(
-            "StrictHostKeyChecking must be yes, no, accept-new or ask, not `{v}`"
-        )),
+        _ => Err(DirectiveError::StrictHostKeyChecking(v.to_string())),
     }
 }
 
-fn validate(keyword: &str, args: &[String]) -> Result<(), String> {
+fn validate(keyword: &str, args: &[String]) -> Result<(), DirectiveError> {
     let v = args[0].as_str();
     match keyword {
         "port" => v
@@ -213,11 +232,11 @@ fn validate(keyword: &str, args: &[String]) -> Result<(), String> {
             .ok()
             .filter(|p| *p != 0)
             .map(|_| ())
-            .ok_or_else(|| format!("bad port number `{v}`")),
-        "connecttimeout" | "serveraliveinterval" => v
-            .parse::<u64>()
-            .map(|_| ())
-            .map_err(|_| format!("`{keyword}` must be a number of seconds, not `{v}`")),
+            .ok_or_else(|| DirectiveError::Port(v.to_string())),
+        "connecttimeout" | "serveraliveinterval" => v.parse::<u64>().map(|_| ()).map_err(|_| DirectiveError::Seconds {
+            keyword: keyword.to_string(),
+            value: v.to_string(),
+        }),
         "stricthostkeychecking" => parse_strict(v).map(|_| ()),
         _ => Ok(()),
     }
@@ -234,7 +253,7 @@ fn split_keyword(line: &str) -> (&str, &str) {
 
 /// Split arguments on whitespace, honouring double quotes; a `#` starting a
 /// token begins a comment.
-fn tokenize(s: &str) -> Result<Vec<String>, String> {
+fn tokenize(s: &str) -> Result<Vec<String>, DirectiveError> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     loop {
@@ -257,7 +276,7 @@ fn tokenize(s: &str) -> Result<Vec<String>, String> {
                 tok.push(c);
             }
             if !closed {
-                return Err("unterminated quote".into());
+                return Err(DirectiveError::UnterminatedQuote);
             }
         } else {
             while let Some(&c) = chars.peek() {
@@ -449,7 +468,7 @@ pub fn apply_host_config(
 
 /// Parse a `ProxyJump` value (`none` or `[user@]host[:port],...`) into hops
 /// that inherit the security settings of `base`.
-pub fn parse_proxy_jump(value: &str, base: &SshTarget, cfg: &SshConfig) -> Result<Vec<SshTarget>, String> {
+pub fn parse_proxy_jump(value: &str, base: &SshTarget, cfg: &SshConfig) -> Result<Vec<SshTarget>, DirectiveError> {
     if value.eq_ignore_ascii_case("none") {
         return Ok(Vec::new());
     }
@@ -458,13 +477,13 @@ pub fn parse_proxy_jump(value: &str, base: &SshTarget, cfg: &SshConfig) -> Resul
         let spec = spec.trim();
         let spec = spec.strip_prefix("ssh://").unwrap_or(spec);
         if spec.is_empty() {
-            return Err(format!("empty hop in `{value}`"));
+            return Err(DirectiveError::EmptyHop(value.to_string()));
         }
         let (user, hostport) = match spec.rsplit_once('@') {
             Some((u, h)) => (Some(u), h),
             None => (None, spec),
         };
-        let (host, port) = split_host_port(hostport).ok_or_else(|| format!("bad hop `{spec}`"))?;
+        let (host, port) = split_host_port(hostport).ok_or_else(|| DirectiveError::BadHop(spec.to_string()))?;
         let mut hop = SshTarget::new(&host, &host);
         hop.identity_files = Vec::new();
         hop.key_passphrase = base.key_passphrase.clone();
@@ -487,7 +506,7 @@ pub fn parse_proxy_jump(value: &str, base: &SshTarget, cfg: &SshConfig) -> Resul
             hop.port = p;
             explicit.port = true;
         }
-        apply_host_config(&mut hop, cfg, &explicit, false).map_err(|e| e.msg)?;
+        apply_host_config(&mut hop, cfg, &explicit, false).map_err(DirectiveError::Hop)?;
         if hop.identity_files.is_empty() {
             // Without an IdentityFile of its own a bastion gets the keys of the target.
             hop.identity_files = base.identity_files.clone();
@@ -600,6 +619,22 @@ Host *
         assert_eq!(e.line, 1);
         assert!(e.msg.contains("accept-new"));
         assert!(SshConfig::parse("User \"unterminated\n", "c").is_err());
+    }
+
+    #[test]
+    fn directive_errors_keep_the_value() {
+        assert!(matches!(validate("port", &["0".into()]), Err(DirectiveError::Port(v)) if v == "0"));
+        let e = validate("connecttimeout", &["soon".into()]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`connecttimeout` must be a number of seconds, not `soon`"
+        );
+        assert!(matches!(tokenize("\"open"), Err(DirectiveError::UnterminatedQuote)));
+        let cfg = SshConfig::parse("", "c").unwrap();
+        let base = SshTarget::new("t", "t");
+        let e = parse_proxy_jump("a,,b", &base, &cfg).unwrap_err();
+        assert!(matches!(&e, DirectiveError::EmptyHop(v) if v == "a,,b"));
+        assert_eq!(e.to_string(), "empty hop in `a,,b`");
     }
 
     #[test]

@@ -191,10 +191,12 @@ impl ConnPool {
             t.host_key_checking = match v.to_ascii_lowercase().as_str() {
                 "false" | "no" => HostKeyChecking::Off,
                 "true" | "yes" => HostKeyChecking::Strict,
-                other => other.parse().map_err(|e: String| ConnError::Connect {
-                    addr: address.clone(),
-                    reason: e,
-                })?,
+                other => other
+                    .parse()
+                    .map_err(|e: crate::connection::UnknownHostKeyChecking| ConnError::Connect {
+                        addr: address.clone(),
+                        reason: e.to_string(),
+                    })?,
             };
             explicit.host_key_checking = true;
         }

@@ -7,9 +7,37 @@ const MAX_EXPANSION: usize = 1_000_000;
 
 const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
+/// Why a host name or range in an inventory cannot be read. Each variant
+/// keeps the text it is about (`spec` is a range without its brackets).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("host `{0}` ends with `:`; that character is reserved to give a port")]
+    EmptyPort(String),
+    #[error("port `{0}` is out of range (1-65535)")]
+    PortRange(String),
+    #[error("unterminated range `[` in host `{0}`")]
+    Unterminated(String),
+    #[error("host range `[{0}]` must be begin:end or begin:end:step")]
+    RangeShape(String),
+    #[error("host range `[{0}]` must specify an end value")]
+    NoEnd(String),
+    #[error("host range `[{spec}]` has an invalid step `{step}`")]
+    Step { spec: String, step: String },
+    #[error("host range `[{0}]` must have begin <= end")]
+    Order(String),
+    #[error("host range `[{0}]` must use numbers or single letters")]
+    Bounds(String),
+    #[error("host range `[{0}]` must use equal-length begin and end when zero-padded")]
+    Padding(String),
+    #[error("host range `[{0}]` expands to too many hosts")]
+    RangeTooLarge(String),
+    #[error("host pattern `{0}` expands to too many hosts")]
+    PatternTooLarge(String),
+}
+
 /// Split `host:port` (or `[v6]:port`). Bare IPv6 addresses have no port.
 /// Colons inside `[x:y]` ranges are not port separators.
-pub fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
+pub fn split_host_port(s: &str) -> Result<(String, Option<u16>), HostError> {
     if let Some(rest) = s.strip_prefix('[') {
         if let Some((inner, port)) = rest.rsplit_once("]:") {
             if !inner.contains('[') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
@@ -35,73 +63,73 @@ pub fn split_host_port(s: &str) -> Result<(String, Option<u16>), String> {
             return Ok((s[..i].to_string(), Some(parse_port(port)?)));
         }
         if port.is_empty() {
-            return Err(format!(
-                "host `{s}` ends with `:`; that character is reserved to give a port"
-            ));
+            return Err(HostError::EmptyPort(s.to_string()));
         }
     }
     Ok((s.to_string(), None))
 }
 
-fn parse_port(p: &str) -> Result<u16, String> {
-    p.parse::<u16>()
-        .map_err(|_| format!("port `{p}` is out of range (1-65535)"))
+fn parse_port(p: &str) -> Result<u16, HostError> {
+    p.parse::<u16>().map_err(|_| HostError::PortRange(p.to_string()))
 }
 
 /// Expand every `[a:b]` / `[a:b:step]` range in a host name.
-pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
+pub fn expand_range(pattern: &str) -> Result<Vec<String>, HostError> {
     let mut out = Vec::new();
     expand_into(pattern, &mut out)?;
     Ok(out)
 }
 
-fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), String> {
+fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), HostError> {
     let Some(open) = pattern.find('[') else {
         out.push(pattern.to_string());
         return Ok(());
     };
     let Some(close_rel) = pattern[open..].find(']') else {
-        return Err(format!("unterminated range `[` in host `{pattern}`"));
+        return Err(HostError::Unterminated(pattern.to_string()));
     };
     let close = open + close_rel;
     let (head, spec, tail) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
     let bounds: Vec<&str> = spec.split(':').collect();
     if bounds.len() != 2 && bounds.len() != 3 {
-        return Err(format!("host range `[{spec}]` must be begin:end or begin:end:step"));
+        return Err(HostError::RangeShape(spec.to_string()));
     }
     let beg = if bounds[0].is_empty() { "0" } else { bounds[0] };
     let end = bounds[1];
     if end.is_empty() {
-        return Err(format!("host range `[{spec}]` must specify an end value"));
+        return Err(HostError::NoEnd(spec.to_string()));
     }
     let step: usize = match bounds.get(2) {
         None => 1,
         Some(s) => match s.parse::<usize>() {
             Ok(n) if n > 0 => n,
-            _ => return Err(format!("host range `[{spec}]` has an invalid step `{s}`")),
+            _ => {
+                return Err(HostError::Step {
+                    spec: spec.to_string(),
+                    step: s.to_string(),
+                })
+            }
         },
     };
     let items: Vec<String> = if let (Some(b), Some(e)) = (letter_index(beg), letter_index(end)) {
         if b > e {
-            return Err(format!("host range `[{spec}]` must have begin <= end"));
+            return Err(HostError::Order(spec.to_string()));
         }
         LETTERS[b..=e].chars().step_by(step).map(String::from).collect()
     } else {
         let (Ok(b), Ok(e)) = (beg.parse::<u64>(), end.parse::<u64>()) else {
-            return Err(format!("host range `[{spec}]` must use numbers or single letters"));
+            return Err(HostError::Bounds(spec.to_string()));
         };
         let width = if beg.starts_with('0') && beg.len() > 1 {
             if beg.len() != end.len() {
-                return Err(format!(
-                    "host range `[{spec}]` must use equal-length begin and end when zero-padded"
-                ));
+                return Err(HostError::Padding(spec.to_string()));
             }
             beg.len()
         } else {
             0
         };
         if e >= b && ((e - b) / step as u64) as usize >= MAX_EXPANSION {
-            return Err(format!("host range `[{spec}]` expands to too many hosts"));
+            return Err(HostError::RangeTooLarge(spec.to_string()));
         }
         if e < b {
             Vec::new()
@@ -111,7 +139,7 @@ fn expand_into(pattern: &str, out: &mut Vec<String>) -> Result<(), String> {
     };
     for item in items {
         if out.len() >= MAX_EXPANSION {
-            return Err(format!("host pattern `{pattern}` expands to too many hosts"));
+            return Err(HostError::PatternTooLarge(pattern.to_string()));
         }
         expand_into(&format!("{head}{item}{tail}"), out)?;
     }
@@ -221,13 +249,26 @@ mod tests {
             vec!["r1ca", "r1cb", "r2ca", "r2cb"]
         );
         assert_eq!(expand_range("plain").unwrap(), vec!["plain"]);
-        assert!(expand_range("h[1:]").unwrap_err().contains("end value"));
-        assert!(expand_range("h[01:100]").unwrap_err().contains("equal-length"));
+        assert!(expand_range("h[1:]").unwrap_err().to_string().contains("end value"));
+        assert!(expand_range("h[01:100]")
+            .unwrap_err()
+            .to_string()
+            .contains("equal-length"));
         assert!(expand_range("h[1:x]").is_err());
-        assert!(expand_range("h[1:5").unwrap_err().contains("unterminated"));
-        assert!(expand_range("h[1:5:0]").unwrap_err().contains("step"));
+        assert!(expand_range("h[1:5").unwrap_err().to_string().contains("unterminated"));
+        assert!(expand_range("h[1:5:0]").unwrap_err().to_string().contains("step"));
+        assert_eq!(
+            expand_range("h[1:5:0]").unwrap_err(),
+            HostError::Step {
+                spec: "1:5:0".into(),
+                step: "0".into()
+            }
+        );
         assert!(expand_range("h[c:a]").is_err());
-        assert!(expand_range("h[1:99999999999]").unwrap_err().contains("too many"));
+        assert!(expand_range("h[1:99999999999]")
+            .unwrap_err()
+            .to_string()
+            .contains("too many"));
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub fn parse(inv: &mut Inventory, text: &str, file: &str) -> Result<(), LocError
                     return Err(LocError::new(loc_at(1), "variable name is empty"));
                 }
                 inv.set_group_var(&group, k, parse_ini_value(v.trim()))
-                    .map_err(|m| LocError::new(loc_at(line.find('=').unwrap_or(0) + 2), m))?;
+                    .map_err(|m| LocError::new(loc_at(line.find('=').unwrap_or(0) + 2), m.to_string()))?;
             }
             State::Children => {
                 let child = child_name(line).map_err(|(col, m)| {
@@ -114,7 +114,8 @@ pub fn parse(inv: &mut Inventory, text: &str, file: &str) -> Result<(), LocError
                     ))
                 })?;
                 if inv.groups.contains_key(child) {
-                    inv.add_child(&group, child).map_err(|m| LocError::new(loc_at(1), m))?;
+                    inv.add_child(&group, child)
+                        .map_err(|m| LocError::new(loc_at(1), m.to_string()))?;
                 } else {
                     pending
                         .entry(child.to_string())
@@ -157,7 +158,7 @@ fn resolve_pending(
     };
     for parent in &p.parents {
         inv.add_child(parent, name)
-            .map_err(|m| LocError::new(p.loc.clone(), m))?;
+            .map_err(|m| LocError::new(p.loc.clone(), m.to_string()))?;
     }
     Ok(())
 }
@@ -214,13 +215,14 @@ fn host_line(inv: &mut Inventory, line: &str, group: &str, loc_at: &dyn Fn(usize
     let Some(first) = tokens.first() else {
         return Ok(());
     };
-    let (pattern, port) = split_host_port(&first.text).map_err(|m| LocError::new(loc_at(first.col), m))?;
+    let (pattern, port) = split_host_port(&first.text).map_err(|m| LocError::new(loc_at(first.col), m.to_string()))?;
     if pattern == "---" {
         return Err(LocError::new(loc_at(first.col), "`---` is not a host name")
             .with_hint("this looks like a YAML file; name it *.yml so it is read as YAML"));
     }
     let names = expand_range(&pattern).map_err(|m| {
-        LocError::new(loc_at(first.col), m).with_hint("ranges look like `web[01:10]`, `db-[a:f]` or `h[1:10:2]`")
+        LocError::new(loc_at(first.col), m.to_string())
+            .with_hint("ranges look like `web[01:10]`, `db-[a:f]` or `h[1:10:2]`")
     })?;
     let mut vars: Vec<(String, Value)> = Vec::new();
     for t in &tokens[1..] {

@@ -75,7 +75,7 @@ impl Inventory {
     fn add_host_list(&mut self, list: &str) -> Result<(), LocError> {
         let loc = Loc::synthetic(list);
         for item in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (name, port) = hosts::split_host_port(item).map_err(|m| LocError::new(loc.clone(), m))?;
+            let (name, port) = hosts::split_host_port(item).map_err(|m| LocError::new(loc.clone(), m.to_string()))?;
             self.add_host_to(&name, Some("ungrouped"));
             if let Some(p) = port {
                 self.set_host_var(&name, "ansible_port", Value::from(p));

@@ -11,6 +11,18 @@ use serde_json::{Map, Value};
 
 use crate::error::LocError;
 
+/// Why a group relation or group variable is refused; the caller adds the
+/// source location.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GroupError {
+    #[error("adding group `{child}` as a child of `{parent}` creates a cycle: `{parent}` is already inside `{child}`")]
+    Cycle { parent: String, child: String },
+    #[error("group `all` cannot be a child of `{0}`")]
+    AllAsChild(String),
+    #[error("ansible_group_priority must be an integer, got {0}")]
+    Priority(Value),
+}
+
 /// Host names that Ansible resolves to an implicit `localhost` (connection
 /// `local`) when the inventory does not define them.
 pub const LOCALHOST_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -239,14 +251,15 @@ impl Inventory {
 
     /// Make `child` a child group of `parent` (both created if needed).
     /// Errors (message only) when that would make a cycle.
-    pub(super) fn add_child(&mut self, parent: &str, child: &str) -> Result<(), String> {
+    pub(super) fn add_child(&mut self, parent: &str, child: &str) -> Result<(), GroupError> {
         if parent == child || self.is_descendant(child, parent) {
-            return Err(format!(
-                "adding group `{child}` as a child of `{parent}` creates a cycle: `{parent}` is already inside `{child}`"
-            ));
+            return Err(GroupError::Cycle {
+                parent: parent.to_string(),
+                child: child.to_string(),
+            });
         }
         if child == "all" {
-            return Err(format!("group `all` cannot be a child of `{parent}`"));
+            return Err(GroupError::AllAsChild(parent.to_string()));
         }
         self.ensure_group(parent);
         self.ensure_group(child);
@@ -283,7 +296,7 @@ impl Inventory {
 
     /// Set a group variable from an inventory source. `ansible_group_priority`
     /// sets the priority instead, as in Ansible.
-    pub(super) fn set_group_var(&mut self, group: &str, key: &str, value: Value) -> Result<(), String> {
+    pub(super) fn set_group_var(&mut self, group: &str, key: &str, value: Value) -> Result<(), GroupError> {
         self.ensure_group(group);
         let Some(g) = self.groups.get_mut(group) else {
             return Ok(());
@@ -296,7 +309,7 @@ impl Inventory {
             };
             match p {
                 Some(p) => g.priority = Some(p),
-                None => return Err(format!("ansible_group_priority must be an integer, got {value}")),
+                None => return Err(GroupError::Priority(value)),
             }
         } else {
             g.vars.insert(key.to_string(), value);

@@ -150,11 +150,30 @@ fn match_term(inv: &Inventory, term: &str) -> Result<(Vec<String>, bool), LocErr
     Ok((hosts, found))
 }
 
-fn split_subscript(expr: &str) -> Result<(&str, Option<Subscript>), String> {
+/// Why one term of a host pattern cannot be read (the caller names the term).
+#[derive(Debug, thiserror::Error)]
+enum TermError {
+    #[error("unbalanced `[` and `]`")]
+    Unbalanced,
+    #[error("subscript `[{0}]` needs a pattern before it; {SUBSCRIPT_HINT}")]
+    NoBase(String),
+    #[error("bad subscript `[{0}]`; {SUBSCRIPT_HINT}")]
+    BadSubscript(String),
+    #[error("`[x-y]` subscripts were removed from Ansible; use inclusive `[x:y]` instead")]
+    DashRange,
+    #[error("bad regular expression: {0}")]
+    Regex(regex::Error),
+    #[error("bad wildcard: {0}")]
+    Wildcard(regex::Error),
+}
+
+const SUBSCRIPT_HINT: &str = "subscripts look like [0], [-1], [0:2] or [1:]";
+
+fn split_subscript(expr: &str) -> Result<(&str, Option<Subscript>), TermError> {
     let opens = expr.matches('[').count();
     let closes = expr.matches(']').count();
     if opens != closes {
-        return Err("unbalanced `[` and `]`".into());
+        return Err(TermError::Unbalanced);
     }
     if !expr.ends_with(']') {
         return Ok((expr, None));
@@ -168,9 +187,8 @@ fn split_subscript(expr: &str) -> Result<(&str, Option<Subscript>), String> {
     if !inner.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-') {
         return Ok((expr, None));
     }
-    let hint = "subscripts look like [0], [-1], [0:2] or [1:]";
     if base.is_empty() {
-        return Err(format!("subscript `[{inner}]` needs a pattern before it; {hint}"));
+        return Err(TermError::NoBase(inner.to_string()));
     }
     if let Ok(i) = inner.parse::<i64>() {
         return Ok((base, Some(Subscript::Index(i))));
@@ -178,21 +196,21 @@ fn split_subscript(expr: &str) -> Result<(&str, Option<Subscript>), String> {
     if let Some((s, e)) = inner.split_once(':') {
         let start = s
             .parse::<usize>()
-            .map_err(|_| format!("bad subscript `[{inner}]`; {hint}"))?;
+            .map_err(|_| TermError::BadSubscript(inner.to_string()))?;
         let end = if e.is_empty() {
             None
         } else {
             Some(
                 e.parse::<usize>()
-                    .map_err(|_| format!("bad subscript `[{inner}]`; {hint}"))?,
+                    .map_err(|_| TermError::BadSubscript(inner.to_string()))?,
             )
         };
         return Ok((base, Some(Subscript::Range(start, end))));
     }
     if inner.contains('-') && !inner.starts_with('-') {
-        return Err("`[x-y]` subscripts were removed from Ansible; use inclusive `[x:y]` instead".to_string());
+        return Err(TermError::DashRange);
     }
-    Err(format!("bad subscript `[{inner}]`; {hint}"))
+    Err(TermError::BadSubscript(inner.to_string()))
 }
 
 enum Matcher {
@@ -209,14 +227,14 @@ impl Matcher {
     }
 }
 
-fn enumerate(inv: &Inventory, expr: &str) -> Result<(Vec<String>, bool), String> {
+fn enumerate(inv: &Inventory, expr: &str) -> Result<(Vec<String>, bool), TermError> {
     let is_regex = expr.starts_with('~');
     let special = is_regex || expr.contains(['.', '?', '*', '[']);
     let matcher = if let Some(re) = expr.strip_prefix('~') {
         // Python's re.match: anchored at the start only.
-        Matcher::Regex(Regex::new(&format!("^(?:{re})")).map_err(|e| format!("bad regular expression: {e}"))?)
+        Matcher::Regex(Regex::new(&format!("^(?:{re})")).map_err(TermError::Regex)?)
     } else if expr.contains(['?', '*', '[']) {
-        Matcher::Regex(Regex::new(&glob_to_regex(expr)).map_err(|e| format!("bad wildcard: {e}"))?)
+        Matcher::Regex(Regex::new(&glob_to_regex(expr)).map_err(TermError::Wildcard)?)
     } else {
         Matcher::Literal(expr.to_string())
     };

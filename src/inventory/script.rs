@@ -96,7 +96,7 @@ fn parse_group(
         };
         for (k, v) in vars {
             inv.set_group_var(group, k, v.clone())
-                .map_err(|m| LocError::new(loc.clone(), m))?;
+                .map_err(|m| LocError::new(loc.clone(), m.to_string()))?;
         }
     }
     if let Some(c) = children {
@@ -107,7 +107,8 @@ fn parse_group(
             let Value::String(child) = child else {
                 return Err(bad("children"));
             };
-            inv.add_child(group, child).map_err(|m| LocError::new(loc.clone(), m))?;
+            inv.add_child(group, child)
+                .map_err(|m| LocError::new(loc.clone(), m.to_string()))?;
         }
     }
     Ok(())
@@ -130,32 +131,39 @@ struct Limits {
     max_output: u64,
 }
 
+/// An unusable limit in the environment; each keeps the value as given.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+enum LimitsError {
+    #[error("RIGGER_INVENTORY_SCRIPT_TIMEOUT=`{0}` is not a number of seconds (0 = no limit)")]
+    Timeout(String),
+    #[error("RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT=`{0}` is not a size like 64M or 1G")]
+    MaxOutput(String),
+}
+
 impl Limits {
     fn from_env(loc: &Loc) -> Result<Limits, LocError> {
         Self::parse(
             std::env::var("RIGGER_INVENTORY_SCRIPT_TIMEOUT").ok().as_deref(),
             std::env::var("RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT").ok().as_deref(),
         )
-        .map_err(|m| LocError::new(loc.clone(), m))
+        .map_err(|e| LocError::new(loc.clone(), e.to_string()))
     }
 
-    fn parse(timeout: Option<&str>, max_output: Option<&str>) -> Result<Limits, String> {
+    fn parse(timeout: Option<&str>, max_output: Option<&str>) -> Result<Limits, LimitsError> {
         let secs = match timeout.map(str::trim).filter(|s| !s.is_empty()) {
             None => DEFAULT_TIMEOUT_SECS as f64,
             Some(t) => t
                 .parse::<f64>()
                 .ok()
                 .filter(|n| n.is_finite() && *n >= 0.0)
-                .ok_or_else(|| {
-                    format!("RIGGER_INVENTORY_SCRIPT_TIMEOUT=`{t}` is not a number of seconds (0 = no limit)")
-                })?,
+                .ok_or_else(|| LimitsError::Timeout(t.to_string()))?,
         };
         let max_output = match max_output.map(str::trim).filter(|s| !s.is_empty()) {
             None => DEFAULT_MAX_OUTPUT,
             Some(m) => crate::size::parse_size(m)
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or_else(|| format!("RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT=`{m}` is not a size like 64M or 1G"))?,
+                .ok_or_else(|| LimitsError::MaxOutput(m.to_string()))?,
         };
         Ok(Limits {
             timeout: (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
@@ -303,9 +311,15 @@ mod tests {
         assert_eq!(Limits::parse(Some("0"), None).unwrap().timeout, None);
         assert!(Limits::parse(Some("soon"), None)
             .unwrap_err()
+            .to_string()
             .contains("RIGGER_INVENTORY_SCRIPT_TIMEOUT"));
+        assert_eq!(
+            Limits::parse(None, Some("lots")).unwrap_err(),
+            LimitsError::MaxOutput("lots".into())
+        );
         assert!(Limits::parse(None, Some("lots"))
             .unwrap_err()
+            .to_string()
             .contains("RIGGER_INVENTORY_SCRIPT_MAX_OUTPUT"));
     }
 }

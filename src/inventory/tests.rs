@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use tempfile::TempDir;
 
+use super::model::GroupError;
 use super::*;
 
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
@@ -658,7 +659,14 @@ fn cycles_are_rejected() {
     let mut inv = Inventory::new();
     inv.add_child("a", "b").unwrap();
     inv.add_child("b", "c").unwrap();
-    assert!(inv.add_child("c", "a").unwrap_err().contains("cycle"));
+    assert!(inv.add_child("c", "a").unwrap_err().to_string().contains("cycle"));
+    assert_eq!(
+        inv.add_child("c", "a").unwrap_err(),
+        GroupError::Cycle {
+            parent: "c".into(),
+            child: "a".into()
+        }
+    );
     assert!(inv.add_child("a", "a").is_err());
     assert!(inv.add_child("x", "all").is_err());
 }

@@ -108,14 +108,15 @@ fn parse_group(inv: &mut Inventory, name: &str, key: &Node, data: &Node, depth: 
             match section.as_str() {
                 "vars" => {
                     let value = v.map(Node::to_json).unwrap_or(serde_json::Value::Null);
-                    inv.set_group_var(name, &k, value)
-                        .map_err(|m| LocError::new(v.map(|v| v.loc.clone()).unwrap_or(knode.loc.clone()), m))?;
+                    inv.set_group_var(name, &k, value).map_err(|m| {
+                        LocError::new(v.map(|v| v.loc.clone()).unwrap_or(knode.loc.clone()), m.to_string())
+                    })?;
                 }
                 "children" => {
                     let null = Node::new(NodeKind::Null, knode.loc.clone());
                     parse_group(inv, &k, knode, v.unwrap_or(&null), depth + 1)?;
                     inv.add_child(name, &k)
-                        .map_err(|m| LocError::new(knode.loc.clone(), m))?;
+                        .map_err(|m| LocError::new(knode.loc.clone(), m.to_string()))?;
                 }
                 _ => parse_host(inv, name, &k, knode, v)?,
             }
@@ -131,9 +132,10 @@ fn parse_host(
     key: &Node,
     vars: Option<&Node>,
 ) -> Result<(), LocError> {
-    let (pattern, port) = split_host_port(pattern).map_err(|m| LocError::new(key.loc.clone(), m))?;
+    let (pattern, port) = split_host_port(pattern).map_err(|m| LocError::new(key.loc.clone(), m.to_string()))?;
     let names = expand_range(&pattern).map_err(|m| {
-        LocError::new(key.loc.clone(), m).with_hint("ranges look like `web[01:10]`, `db-[a:f]` or `h[1:10:2]`")
+        LocError::new(key.loc.clone(), m.to_string())
+            .with_hint("ranges look like `web[01:10]`, `db-[a:f]` or `h[1:10:2]`")
     })?;
     let vars: Vec<(String, serde_json::Value)> = match vars {
         None => vec![],

@@ -22,26 +22,31 @@ fn random_salt(len: usize) -> String {
         .collect()
 }
 
+/// Why `password_hash` refuses its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CryptError {
+    #[error("password_hash: invalid character {0:?} in salt (allowed: ./0-9A-Za-z)")]
+    SaltChar(char),
+    #[error("password_hash: unsupported scheme {0:?} (supported: sha512, sha256, md5)")]
+    Scheme(String),
+}
+
 pub(crate) fn password_hash(
     password: &str,
     scheme: &str,
     salt: Option<&str>,
     rounds: Option<u32>,
-) -> Result<String, String> {
+) -> Result<String, CryptError> {
     if let Some(s) = salt {
         if let Some(bad) = s.chars().find(|c| !ALPHABET.contains(&(*c as u8)) || !c.is_ascii()) {
-            return Err(format!(
-                "password_hash: invalid character {bad:?} in salt (allowed: ./0-9A-Za-z)"
-            ));
+            return Err(CryptError::SaltChar(bad));
         }
     }
     match scheme {
         "sha512" => Ok(sha_crypt::<sha2::Sha512>(password, salt, rounds, "6")),
         "sha256" => Ok(sha_crypt::<sha2::Sha256>(password, salt, rounds, "5")),
         "md5" => Ok(md5_crypt(password, salt)),
-        other => Err(format!(
-            "password_hash: unsupported scheme {other:?} (supported: sha512, sha256, md5)"
-        )),
+        other => Err(CryptError::Scheme(other.to_string())),
     }
 }
 
@@ -218,4 +223,25 @@ fn md5_crypt(password: &str, salt: Option<&str>) -> String {
     }
     b64_24(&mut out, 0, 0, fin[11], 2);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_keep_the_offending_value() {
+        let e = password_hash("x", "sha512", Some("bad salt"), None).unwrap_err();
+        assert_eq!(e, CryptError::SaltChar(' '));
+        assert_eq!(
+            e.to_string(),
+            "password_hash: invalid character ' ' in salt (allowed: ./0-9A-Za-z)"
+        );
+        let e = password_hash("x", "bcrypt", None, None).unwrap_err();
+        assert_eq!(e, CryptError::Scheme("bcrypt".into()));
+        assert_eq!(
+            e.to_string(),
+            "password_hash: unsupported scheme \"bcrypt\" (supported: sha512, sha256, md5)"
+        );
+    }
 }

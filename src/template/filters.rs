@@ -730,7 +730,7 @@ fn password_hash(v: &Value, scheme: Option<String>, salt: Option<Value>, kwargs:
     kwargs.assert_all_used()?;
     let scheme = scheme.unwrap_or_else(|| "sha512".into());
     let scheme = scheme.strip_suffix("_crypt").unwrap_or(&scheme);
-    super::crypt::password_hash(&password, scheme, salt.as_deref(), rounds).map_err(op_err)
+    super::crypt::password_hash(&password, scheme, salt.as_deref(), rounds).map_err(|e| op_err(e.to_string()))
 }
 
 // ---------------------------------------------------------------- paths and strings

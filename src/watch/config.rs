@@ -256,7 +256,7 @@ impl Cmp {
     }
 
     /// `> 90`, `<=5`, `== 0`.
-    pub fn parse(s: &str) -> Result<Cmp, String> {
+    pub fn parse(s: &str) -> Result<Cmp, ValueError> {
         let s = s.trim();
         let (op, rest) = [
             (">=", Op::Ge),
@@ -268,11 +268,11 @@ impl Cmp {
         ]
         .iter()
         .find_map(|(p, op)| s.strip_prefix(p).map(|r| (*op, r)))
-        .ok_or_else(|| format!("`{s}` is not a comparison; write e.g. `> 90` or `<= 5`"))?;
-        let value = rest
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| format!("`{}` in `{s}` is not a number", rest.trim()))?;
+        .ok_or_else(|| ValueError::NotComparison(s.to_string()))?;
+        let value = rest.trim().parse::<f64>().map_err(|_| ValueError::NotNumber {
+            number: rest.trim().to_string(),
+            input: s.to_string(),
+        })?;
         Ok(Cmp { op, value })
     }
 }
@@ -302,10 +302,10 @@ impl Matcher {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Matcher, String> {
+    pub fn parse(s: &str) -> Result<Matcher, ValueError> {
         let pos = s
             .find(['=', '!'])
-            .ok_or_else(|| format!("matcher `{s}` needs name=value, name!=value, name=~regex or name!~regex"))?;
+            .ok_or_else(|| ValueError::MatcherShape(s.to_string()))?;
         let name = s[..pos].trim().to_string();
         let rest = &s[pos..];
         let (kind, value) = if let Some(v) = rest.strip_prefix("=~") {
@@ -317,13 +317,21 @@ impl Matcher {
         } else if let Some(v) = rest.strip_prefix('=') {
             ("=", v)
         } else {
-            return Err(format!("matcher `{s}`: expected =, !=, =~ or !~ after `{name}`"));
+            return Err(ValueError::MatcherOperator {
+                input: s.to_string(),
+                name,
+            });
         };
         if name.is_empty() {
-            return Err(format!("matcher `{s}` has no label name"));
+            return Err(ValueError::MatcherName(s.to_string()));
         }
         let value = value.trim().trim_matches('"').to_string();
-        let re = |v: &str| regex::Regex::new(&format!("^(?:{v})$")).map_err(|e| format!("matcher `{s}`: {e}"));
+        let re = |v: &str| {
+            regex::Regex::new(&format!("^(?:{v})$")).map_err(|source| ValueError::MatcherRegex {
+                input: s.to_string(),
+                source,
+            })
+        };
         let op = match kind {
             "=" => MatchOp::Eq,
             "!=" => MatchOp::Ne,
@@ -413,8 +421,34 @@ pub struct InhibitRule {
     pub equal: Vec<String>,
 }
 
+/// Why a comparison, label matcher or duration in the watch configuration
+/// (or on the command line) is invalid. `input` is the text as written.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{0}` is not a comparison; write e.g. `> 90` or `<= 5`")]
+    NotComparison(String),
+    #[error("`{number}` in `{input}` is not a number")]
+    NotNumber { number: String, input: String },
+    #[error("matcher `{0}` needs name=value, name!=value, name=~regex or name!~regex")]
+    MatcherShape(String),
+    #[error("matcher `{input}`: expected =, !=, =~ or !~ after `{name}`")]
+    MatcherOperator { input: String, name: String },
+    #[error("matcher `{0}` has no label name")]
+    MatcherName(String),
+    #[error("matcher `{input}`: {source}")]
+    MatcherRegex { input: String, source: regex::Error },
+    #[error("empty duration")]
+    EmptyDuration,
+    #[error("`{0}` needs a unit (ms, s, m, h, d)")]
+    NoUnit(String),
+    #[error("`{0}` is not a duration (e.g. 30s, 5m, 4h)")]
+    NotDuration(String),
+    #[error("unknown unit `{unit}` in `{input}` (use ms, s, m, h, d, w)")]
+    UnknownUnit { unit: String, input: String },
+}
+
 /// Parse a duration: `500ms`, `10s`, `5m`, `4h`, `2d`, `1h30m`, or a number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     let s = s.trim();
     if let Ok(n) = s.parse::<f64>() {
         if n >= 0.0 && n.is_finite() {
@@ -424,15 +458,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = s;
     if rest.is_empty() {
-        return Err("empty duration".into());
+        return Err(ValueError::EmptyDuration);
     }
     while !rest.is_empty() {
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("`{s}` needs a unit (ms, s, m, h, d)"))?;
+            .ok_or_else(|| ValueError::NoUnit(s.to_string()))?;
         let n: f64 = rest[..num_end]
             .parse()
-            .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 5m, 4h)"))?;
+            .map_err(|_| ValueError::NotDuration(s.to_string()))?;
         rest = &rest[num_end..];
         let unit_end = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -444,7 +478,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => 3600.0,
             "d" => 86400.0,
             "w" => 604800.0,
-            u => return Err(format!("unknown unit `{u}` in `{s}` (use ms, s, m, h, d, w)")),
+            u => {
+                return Err(ValueError::UnknownUnit {
+                    unit: u.to_string(),
+                    input: s.to_string(),
+                })
+            }
         };
         total += n * mult;
         rest = &rest[unit_end..];
@@ -532,11 +571,11 @@ fn number(n: &Node) -> Result<f64, LocError> {
 
 fn duration(n: &Node) -> Result<Duration, LocError> {
     let s = scalar(n)?;
-    parse_duration(&s).map_err(|e| LocError::new(n.loc.clone(), e))
+    parse_duration(&s).map_err(|e| LocError::new(n.loc.clone(), e.to_string()))
 }
 
 fn cmp(n: &Node) -> Result<Cmp, LocError> {
-    Cmp::parse(&scalar(n)?).map_err(|e| LocError::new(n.loc.clone(), e))
+    Cmp::parse(&scalar(n)?).map_err(|e| LocError::new(n.loc.clone(), e.to_string()))
 }
 
 fn str_list(n: &Node) -> Result<Vec<String>, LocError> {
@@ -574,7 +613,7 @@ fn matchers(eq: Option<&Node>, list: Option<&Node>) -> Result<Vec<Matcher>, LocE
             .ok_or_else(|| LocError::new(n.loc.clone(), "matchers must be a list of strings like `mount=~/srv.*`"))?;
         for item in items {
             let s = scalar(item)?;
-            out.push(Matcher::parse(&s).map_err(|e| LocError::new(item.loc.clone(), e))?);
+            out.push(Matcher::parse(&s).map_err(|e| LocError::new(item.loc.clone(), e.to_string()))?);
         }
     }
     Ok(out)
@@ -1031,7 +1070,7 @@ fn parse_receiver(n: &Node) -> Result<Receiver, LocError> {
             let m = MapReader::new(w, "webhook", &["url", "secret", "timeout"])?;
             let url_node = m.req("url")?;
             let url = scalar(url_node)?;
-            super::http::parse_url(&url).map_err(|e| LocError::new(url_node.loc.clone(), e))?;
+            super::http::parse_url(&url).map_err(|e| LocError::new(url_node.loc.clone(), e.to_string()))?;
             Some(WebhookConfig {
                 url,
                 secret: m.str("secret")?,
@@ -1074,6 +1113,20 @@ mod tests {
         assert!(m.matches(&l));
         assert!(!Matcher::parse("mount!=/srv/fill").unwrap().matches(&l));
         assert!(Matcher::parse("novalue").is_err());
+        assert!(matches!(
+            Matcher::parse("=x"),
+            Err(ValueError::MatcherName(ref s)) if s == "=x"
+        ));
+        assert_eq!(
+            parse_duration("5x").unwrap_err().to_string(),
+            "unknown unit `x` in `5x` (use ms, s, m, h, d, w)"
+        );
+        match Cmp::parse(" > abc ") {
+            Err(ValueError::NotNumber { number, input }) => {
+                assert_eq!((number.as_str(), input.as_str()), ("abc", "> abc"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

@@ -20,23 +20,36 @@ pub struct Url {
     pub path: String,
 }
 
+/// Why a webhook URL cannot be used; each keeps the URL as written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UrlError {
+    #[error("`{0}`: https webhooks are not supported yet; use http:// (e.g. through a local TLS proxy)")]
+    Https(String),
+    #[error("`{0}` is not an http:// URL")]
+    NotHttp(String),
+    #[error("`{0}`: unclosed [")]
+    UnclosedBracket(String),
+    #[error("`{0}` has no host")]
+    NoHost(String),
+    #[error("`{url}`: bad port `{port}`")]
+    BadPort { url: String, port: String },
+}
+
 /// `http://host[:port][/path]`. HTTPS is not supported by this client.
-pub fn parse_url(url: &str) -> Result<Url, String> {
+pub fn parse_url(url: &str) -> Result<Url, UrlError> {
     let rest = match url.strip_prefix("http://") {
         Some(r) => r,
-        None if url.starts_with("https://") => {
-            return Err(format!(
-                "`{url}`: https webhooks are not supported yet; use http:// (e.g. through a local TLS proxy)"
-            ))
-        }
-        None => return Err(format!("`{url}` is not an http:// URL")),
+        None if url.starts_with("https://") => return Err(UrlError::Https(url.to_string())),
+        None => return Err(UrlError::NotHttp(url.to_string())),
     };
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
-        let (h, p) = h.split_once(']').ok_or_else(|| format!("`{url}`: unclosed ["))?;
+        let (h, p) = h
+            .split_once(']')
+            .ok_or_else(|| UrlError::UnclosedBracket(url.to_string()))?;
         (h.to_string(), p.strip_prefix(':').unwrap_or("80"))
     } else {
         match hostport.rsplit_once(':') {
@@ -45,9 +58,12 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
         }
     };
     if host.is_empty() {
-        return Err(format!("`{url}` has no host"));
+        return Err(UrlError::NoHost(url.to_string()));
     }
-    let port = port.parse().map_err(|_| format!("`{url}`: bad port `{port}`"))?;
+    let port = port.parse().map_err(|_| UrlError::BadPort {
+        url: url.to_string(),
+        port: port.to_string(),
+    })?;
     Ok(Url {
         host,
         port,
@@ -63,7 +79,7 @@ pub async fn post(
     body: &[u8],
     timeout: Duration,
 ) -> Result<u16, DeliveryError> {
-    let u = parse_url(url).map_err(DeliveryError::Config)?;
+    let u = parse_url(url).map_err(|e| DeliveryError::Config(e.to_string()))?;
     // Host and port only: a webhook's path often carries its token.
     tracing::debug!(
         host = u.host.as_str(),
@@ -257,8 +273,22 @@ mod tests {
             }
         );
         assert_eq!(parse_url("http://[::1]/").unwrap().port, 80);
-        assert!(parse_url("https://x/").unwrap_err().contains("not supported"));
+        assert!(parse_url("https://x/")
+            .unwrap_err()
+            .to_string()
+            .contains("not supported"));
         assert!(parse_url("ftp://x").is_err());
+        assert_eq!(
+            parse_url("http://h:99999/").unwrap_err(),
+            UrlError::BadPort {
+                url: "http://h:99999/".into(),
+                port: "99999".into()
+            }
+        );
+        assert_eq!(
+            parse_url("http://h:99999/").unwrap_err().to_string(),
+            "`http://h:99999/`: bad port `99999`"
+        );
     }
 
     #[tokio::test]

@@ -122,7 +122,7 @@ pub async fn run(a: WatchArgs, _verbosity: u8) -> Result<i32, AppError> {
 }
 
 fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i32, AppError> {
-    let db = Db::open(&state_path(a, cfg)).map_err(AppError::Other)?;
+    let db = Db::open(&state_path(a, cfg))?;
     let now = now_secs();
     match action {
         SilenceAction::Add {
@@ -137,7 +137,7 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 ));
             }
             for m in matchers {
-                Matcher::parse(m).map_err(AppError::Usage)?;
+                Matcher::parse(m).map_err(|e| AppError::Usage(e.to_string()))?;
             }
             let d = config::parse_duration(duration).map_err(|e| AppError::Usage(format!("--duration: {e}")))?;
             let s = Silence {
@@ -148,7 +148,7 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 comment: comment.clone().unwrap_or_default(),
                 created_by: author.clone().unwrap_or_else(crate::connection::default_user),
             };
-            let id = db.add_silence(&s).map_err(AppError::Other)?;
+            let id = db.add_silence(&s)?;
             stdoutln!(
                 "silence {id} added until {}: {}",
                 alert::rfc3339(s.ends),
@@ -156,12 +156,7 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
             );
         }
         SilenceAction::List { all, json } => {
-            let list: Vec<Silence> = db
-                .silences()
-                .map_err(AppError::Other)?
-                .into_iter()
-                .filter(|s| *all || s.ends > now)
-                .collect();
+            let list: Vec<Silence> = db.silences()?.into_iter().filter(|s| *all || s.ends > now).collect();
             if *json {
                 stdoutln!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
             } else if list.is_empty() {
@@ -181,7 +176,7 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
             }
         }
         SilenceAction::Expire { id } => {
-            if !db.expire_silence(*id, now).map_err(AppError::Other)? {
+            if !db.expire_silence(*id, now)? {
                 return Err(AppError::Usage(format!("no silence with id {id}")));
             }
             stdoutln!("silence {id} expired");
@@ -231,28 +226,27 @@ impl Controller {
     async fn start(a: WatchArgs, cfg: WatchConfig) -> Result<i32, AppError> {
         let once = a.once;
         let state = state_path(&a, &cfg);
-        let db = Db::open(&state).map_err(AppError::Other)?;
+        let db = Db::open(&state)?;
         let inventory = crate::inventory::Inventory::load(&a.inventory)?;
         let retention = Retention::from_config(&cfg);
         let since = now_secs() - retention.keep_secs();
         let mut store = Store::new(retention);
-        db.each_sample(since, |k, t, v| store.restore_point(k, t, v))
-            .map_err(AppError::Other)?;
+        db.each_sample(since, |k, t, v| store.restore_point(k, t, v))?;
         let alerts = db
-            .load_kv("alerts")
-            .map_err(AppError::Other)?
+            .load_kv("alerts")?
             .into_iter()
             .filter_map(|(_, d)| serde_json::from_str(&d).ok())
             .collect();
         let nlog: Vec<(String, NlogEntry)> = db
-            .load_kv("nlog")
-            .map_err(AppError::Other)?
+            .load_kv("nlog")?
             .into_iter()
             .filter_map(|(k, d)| serde_json::from_str(&d).ok().map(|e| (k, e)))
             .collect();
         let hkc = match a.host_key_checking.to_ascii_lowercase().as_str() {
             "false" | "no" => crate::connection::HostKeyChecking::Off,
-            other => other.parse().map_err(AppError::Usage)?,
+            other => other
+                .parse()
+                .map_err(|e: crate::connection::UnknownHostKeyChecking| AppError::Usage(e.to_string()))?,
         };
         let pool = Arc::new(ConnPool::new(ConnDefaults {
             user: a.user.clone(),
@@ -836,7 +830,7 @@ impl Controller {
             }
         }
         self.evaluate(now_secs(), true);
-        let db = Mutex::new(Db::open(&state_path(&self.args, &self.cfg)).map_err(AppError::Other)?);
+        let db = Mutex::new(Db::open(&state_path(&self.args, &self.cfg))?);
         let rep = alert::deliver_due(&db, &self.cfg, now_secs()).await;
         report_delivery(&rep);
         let firing: Vec<&state::Alert> = self
@@ -903,7 +897,7 @@ async fn delivery_loop(
                 d.outbox_counts()
                     .and_then(|(p, d2, x)| Ok((p, d2, x, d.outbox_count("failed")?)))
             }
-            Err(_) => Err("lock poisoned".into()),
+            Err(_) => Err(store::StoreError::Poisoned),
         };
         if let (Ok((p, d, x, f)), Ok(mut s)) = (counts, shared.lock()) {
             let outbox = json!({"pending": p, "delivered": d, "expired": x, "failed": f});

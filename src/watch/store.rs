@@ -11,10 +11,12 @@
 //! added by a reload, which then fill up).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::AppError;
 
 use super::config::{Labels, Matcher, WatchConfig};
 use super::exposition::{parse_key, series_key, write_key};
@@ -425,17 +427,52 @@ pub struct Db {
     conn: Connection,
 }
 
-fn err(e: rusqlite::Error) -> String {
-    e.to_string()
+/// Errors of the state file. The first three keep the file's path; the rest
+/// render exactly as the underlying error does.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the state file {}: {source}", path.display())]
+    Create { path: PathBuf, source: std::io::Error },
+    #[error("cannot open the state file {}: {source}", path.display())]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("cannot initialise the state file {}: {source}", path.display())]
+    Init { path: PathBuf, source: rusqlite::Error },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Value(#[from] rusqlite::types::FromSqlError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// A thread panicked while it held the database mutex.
+    #[error("lock poisoned")]
+    Poisoned,
+}
+
+impl StoreError {
+    /// Exit code when this error ends `rigger watch` (see README "Exit codes").
+    pub fn exit_code(&self) -> i32 {
+        1
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        AppError::Other(e.to_string())
+    }
 }
 
 impl Db {
-    pub fn open(path: &Path) -> Result<Db, String> {
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
         // 0600 before SQLite opens it: its -wal/-shm files take the
         // database's mode (see private_files::prepare_sqlite).
-        crate::private_files::prepare_sqlite(path)
-            .map_err(|e| format!("cannot create the state file {}: {e}", path.display()))?;
-        let conn = Connection::open(path).map_err(|e| format!("cannot open the state file {}: {e}", path.display()))?;
+        crate::private_files::prepare_sqlite(path).map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=NORMAL;
@@ -452,54 +489,53 @@ impl Db {
                  kind TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
                  next_attempt REAL NOT NULL, last_error TEXT, state TEXT NOT NULL DEFAULT 'pending', done_at REAL);",
         )
-        .map_err(|e| format!("cannot initialise the state file {}: {e}", path.display()))?;
+        .map_err(|source| StoreError::Init {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Ok(Db { conn })
     }
 
     /// Write downsampled points in one transaction and drop those older
     /// than `keep_since` (an indexed range delete).
-    pub fn write_samples(&mut self, rows: &[(Sym, f64, f64)], keep_since: f64) -> Result<(), String> {
-        let tx = self.conn.transaction().map_err(err)?;
+    pub fn write_samples(&mut self, rows: &[(Sym, f64, f64)], keep_since: f64) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
         {
-            let mut st = tx
-                .prepare_cached("INSERT INTO samples(series, ts, value) VALUES (?1, ?2, ?3)")
-                .map_err(err)?;
+            let mut st = tx.prepare_cached("INSERT INTO samples(series, ts, value) VALUES (?1, ?2, ?3)")?;
             for (k, t, v) in rows {
-                st.execute(params![&**k, t, v]).map_err(err)?;
+                st.execute(params![&**k, t, v])?;
             }
         }
-        tx.execute("DELETE FROM samples WHERE ts < ?1", params![keep_since])
-            .map_err(err)?;
-        tx.commit().map_err(err)
+        tx.execute("DELETE FROM samples WHERE ts < ?1", params![keep_since])?;
+        tx.commit().map_err(StoreError::from)
     }
 
     /// The points since `since`, oldest first, streamed to `f` (a restart
     /// reads hundreds of thousands: none is collected in between). The only
     /// index is on `ts`: rows arrive and leave in time order, so writes touch
     /// the ends of the B-trees instead of a page per series.
-    pub fn each_sample(&self, since: f64, mut f: impl FnMut(&str, f64, f64)) -> Result<usize, String> {
+    pub fn each_sample(&self, since: f64, mut f: impl FnMut(&str, f64, f64)) -> Result<usize, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT series, ts, value FROM samples WHERE ts >= ?1 ORDER BY ts")
-            .map_err(err)?;
-        let mut rows = st.query(params![since]).map_err(err)?;
+            .prepare("SELECT series, ts, value FROM samples WHERE ts >= ?1 ORDER BY ts")?;
+        let mut rows = st.query(params![since])?;
         let mut n = 0;
-        while let Some(r) = rows.next().map_err(err)? {
-            let key = r.get_ref(0).map_err(err)?.as_str().map_err(|e| e.to_string())?;
-            f(key, r.get(1).map_err(err)?, r.get(2).map_err(err)?);
+        while let Some(r) = rows.next()? {
+            let key = r.get_ref(0)?.as_str()?;
+            f(key, r.get(1)?, r.get(2)?);
             n += 1;
         }
         Ok(n)
     }
 
     /// The points since `since`, per series oldest first.
-    pub fn load_samples(&self, since: f64) -> Result<Vec<(String, f64, f64)>, String> {
+    pub fn load_samples(&self, since: f64) -> Result<Vec<(String, f64, f64)>, StoreError> {
         let mut out = Vec::new();
         self.each_sample(since, |k, t, v| out.push((k.to_string(), t, v)))?;
         Ok(out)
     }
 
-    pub fn save_kv(&self, table: &str, key: &str, data: &str) -> Result<(), String> {
+    pub fn save_kv(&self, table: &str, key: &str, data: &str) -> Result<(), StoreError> {
         let col = if table == "alerts" { "fingerprint" } else { "group_key" };
         self.conn
             .execute(
@@ -507,151 +543,133 @@ impl Db {
                 params![key, data],
             )
             .map(|_| ())
-            .map_err(err)
+            .map_err(StoreError::from)
     }
 
-    pub fn delete_kv(&self, table: &str, key: &str) -> Result<(), String> {
+    pub fn delete_kv(&self, table: &str, key: &str) -> Result<(), StoreError> {
         let col = if table == "alerts" { "fingerprint" } else { "group_key" };
         self.conn
             .execute(&format!("DELETE FROM {table} WHERE {col} = ?1"), params![key])
             .map(|_| ())
-            .map_err(err)
+            .map_err(StoreError::from)
     }
 
-    pub fn load_kv(&self, table: &str) -> Result<Vec<(String, String)>, String> {
+    pub fn load_kv(&self, table: &str) -> Result<Vec<(String, String)>, StoreError> {
         let col = if table == "alerts" { "fingerprint" } else { "group_key" };
-        let mut st = self
-            .conn
-            .prepare(&format!("SELECT {col}, data FROM {table}"))
-            .map_err(err)?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        let mut st = self.conn.prepare(&format!("SELECT {col}, data FROM {table}"))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
     }
 
-    pub fn add_silence(&self, s: &Silence) -> Result<i64, String> {
-        let m = serde_json::to_string(&s.matchers).map_err(|e| e.to_string())?;
-        self.conn
-            .execute(
-                "INSERT INTO silences(matchers, starts, ends, comment, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![m, s.starts, s.ends, s.comment, s.created_by],
-            )
-            .map_err(err)?;
+    pub fn add_silence(&self, s: &Silence) -> Result<i64, StoreError> {
+        let m = serde_json::to_string(&s.matchers)?;
+        self.conn.execute(
+            "INSERT INTO silences(matchers, starts, ends, comment, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![m, s.starts, s.ends, s.comment, s.created_by],
+        )?;
         Ok(self.conn.last_insert_rowid())
     }
 
-    pub fn silences(&self) -> Result<Vec<Silence>, String> {
+    pub fn silences(&self) -> Result<Vec<Silence>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT id, matchers, starts, ends, comment, created_by FROM silences ORDER BY id")
-            .map_err(err)?;
-        let rows = st
-            .query_map([], |r| {
-                let m: String = r.get(1)?;
-                Ok(Silence {
-                    id: r.get(0)?,
-                    matchers: serde_json::from_str(&m).unwrap_or_default(),
-                    starts: r.get(2)?,
-                    ends: r.get(3)?,
-                    comment: r.get(4)?,
-                    created_by: r.get(5)?,
-                })
+            .prepare("SELECT id, matchers, starts, ends, comment, created_by FROM silences ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            let m: String = r.get(1)?;
+            Ok(Silence {
+                id: r.get(0)?,
+                matchers: serde_json::from_str(&m).unwrap_or_default(),
+                starts: r.get(2)?,
+                ends: r.get(3)?,
+                comment: r.get(4)?,
+                created_by: r.get(5)?,
             })
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        })?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
     }
 
     /// Make a silence end now. False when there is no such silence.
-    pub fn expire_silence(&self, id: i64, now: f64) -> Result<bool, String> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE silences SET ends = MIN(ends, ?2) WHERE id = ?1",
-                params![id, now],
-            )
-            .map_err(err)?;
+    pub fn expire_silence(&self, id: i64, now: f64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE silences SET ends = MIN(ends, ?2) WHERE id = ?1",
+            params![id, now],
+        )?;
         Ok(n > 0)
     }
 
-    pub fn enqueue(&self, receiver: &str, kind: &str, payload: &str, now: f64) -> Result<i64, String> {
-        self.conn
-            .execute(
-                "INSERT INTO outbox(receiver, kind, payload, created, next_attempt) VALUES (?1, ?2, ?3, ?4, ?4)",
-                params![receiver, kind, payload, now],
-            )
-            .map_err(err)?;
+    pub fn enqueue(&self, receiver: &str, kind: &str, payload: &str, now: f64) -> Result<i64, StoreError> {
+        self.conn.execute(
+            "INSERT INTO outbox(receiver, kind, payload, created, next_attempt) VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![receiver, kind, payload, now],
+        )?;
         Ok(self.conn.last_insert_rowid())
     }
 
-    pub fn due(&self, now: f64) -> Result<Vec<OutboxItem>, String> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT id, receiver, kind, payload, created, attempts FROM outbox \
+    pub fn due(&self, now: f64) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT id, receiver, kind, payload, created, attempts FROM outbox \
                  WHERE state = 'pending' AND next_attempt <= ?1 ORDER BY id",
-            )
-            .map_err(err)?;
-        let rows = st
-            .query_map(params![now], |r| {
-                Ok(OutboxItem {
-                    id: r.get(0)?,
-                    receiver: r.get(1)?,
-                    kind: r.get(2)?,
-                    payload: r.get(3)?,
-                    created: r.get(4)?,
-                    attempts: r.get(5)?,
-                })
+        )?;
+        let rows = st.query_map(params![now], |r| {
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                receiver: r.get(1)?,
+                kind: r.get(2)?,
+                payload: r.get(3)?,
+                created: r.get(4)?,
+                attempts: r.get(5)?,
             })
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+        })?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
     }
 
-    pub fn mark(&self, id: i64, state: &str, now: f64, error: Option<&str>) -> Result<(), String> {
+    pub fn mark(&self, id: i64, state: &str, now: f64, error: Option<&str>) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE outbox SET state = ?2, done_at = ?3, attempts = attempts + 1, last_error = ?4 WHERE id = ?1",
                 params![id, state, now, error],
             )
             .map(|_| ())
-            .map_err(err)
+            .map_err(StoreError::from)
     }
 
-    pub fn retry_later(&self, id: i64, next: f64, error: &str) -> Result<(), String> {
+    pub fn retry_later(&self, id: i64, next: f64, error: &str) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1",
                 params![id, next, error],
             )
             .map(|_| ())
-            .map_err(err)
+            .map_err(StoreError::from)
     }
 
     /// Rows in `state`: `pending`, `delivered`, `expired` (not delivered in
     /// `outbox_max_age`) or `failed` (a permanent failure, not retried).
-    pub fn outbox_count(&self, state: &str) -> Result<i64, String> {
+    pub fn outbox_count(&self, state: &str) -> Result<i64, StoreError> {
         self.conn
             .query_row("SELECT COUNT(*) FROM outbox WHERE state = ?1", params![state], |r| {
                 r.get(0)
             })
             .optional()
             .map(|o| o.unwrap_or(0))
-            .map_err(err)
+            .map_err(StoreError::from)
     }
 
     /// (pending, delivered, expired) counts.
-    pub fn outbox_counts(&self) -> Result<(i64, i64, i64), String> {
+    pub fn outbox_counts(&self) -> Result<(i64, i64, i64), StoreError> {
         let q = |s: &str| self.outbox_count(s);
         Ok((q("pending")?, q("delivered")?, q("expired")?))
     }
 
     /// Delivered, expired and failed rows are kept a day for inspection, then removed.
-    pub fn prune_outbox(&self, before: f64) -> Result<(), String> {
+    pub fn prune_outbox(&self, before: f64) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "DELETE FROM outbox WHERE state != 'pending' AND done_at < ?1",
                 params![before],
             )
             .map(|_| ())
-            .map_err(err)
+            .map_err(StoreError::from)
     }
 }
 
@@ -659,6 +677,25 @@ impl Db {
 pub(crate) mod tests {
     use super::*;
     use crate::watch::config::{Exclude, Matcher};
+
+    #[test]
+    fn open_error_keeps_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        // The parent "directory" is a plain file: the state file cannot be created.
+        let path = file.join("s.db");
+        let e = Db::open(&path).err().unwrap();
+        match &e {
+            StoreError::Create { path: p, .. } => assert_eq!(p, &path),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(e
+            .to_string()
+            .starts_with(&format!("cannot create the state file {}: ", path.display())));
+        assert_eq!(e.exit_code(), 1);
+        assert_eq!(StoreError::Poisoned.to_string(), "lock poisoned");
+    }
 
     #[test]
     fn ring_bound_downsampling_and_persistence() {

@@ -13,17 +13,29 @@ pub mod webhook;
 use std::sync::Mutex;
 
 use super::config::WatchConfig;
-use super::store::Db;
+use super::store::{Db, StoreError};
 use crate::delivery::DeliveryError;
 
 pub use envelope::{common_labels, rfc3339, status_of, svg_chart, Envelope};
 
+/// Why a notification could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    /// The notification names a receiver the configuration does not have.
+    #[error("unknown receiver `{0}`")]
+    UnknownReceiver(String),
+    #[error(transparent)]
+    Payload(#[from] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Queue one notification for every channel of its receiver.
-pub fn enqueue(db: &Db, cfg: &WatchConfig, env: &Envelope, now: f64) -> Result<Vec<i64>, String> {
+pub fn enqueue(db: &Db, cfg: &WatchConfig, env: &Envelope, now: f64) -> Result<Vec<i64>, EnqueueError> {
     let Some(r) = cfg.receiver(&env.notification.receiver) else {
-        return Err(format!("unknown receiver `{}`", env.notification.receiver));
+        return Err(EnqueueError::UnknownReceiver(env.notification.receiver.clone()));
     };
-    let payload = serde_json::to_string(env).map_err(|e| e.to_string())?;
+    let payload = serde_json::to_string(env)?;
     let mut ids = Vec::new();
     if r.email.is_some() {
         ids.push(db.enqueue(&r.name, "email", &payload, now)?);
@@ -48,15 +60,13 @@ pub struct DeliveryReport {
 /// the delivery future can run on any worker thread.
 pub async fn deliver_due(db: &Mutex<Db>, cfg: &WatchConfig, now: f64) -> DeliveryReport {
     let mut rep = DeliveryReport::default();
-    let with_db = |f: &dyn Fn(&Db) -> Result<(), String>| match db.lock() {
+    // The outcome of a bookkeeping write is not reported: the row is tried
+    // again on the next pass.
+    let with_db = |f: &dyn Fn(&Db) -> Result<(), StoreError>| match db.lock() {
         Ok(d) => f(&d),
-        Err(_) => Err("the state database lock is poisoned".into()),
+        Err(_) => Err(StoreError::Poisoned),
     };
-    let due = match db
-        .lock()
-        .map_err(|_| "lock poisoned".to_string())
-        .and_then(|d| d.due(now))
-    {
+    let due = match db.lock().map_err(|_| StoreError::Poisoned).and_then(|d| d.due(now)) {
         Ok(d) => d,
         Err(e) => {
             rep.failed.push(format!("cannot read the outbox: {e}"));
