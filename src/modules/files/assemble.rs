@@ -9,7 +9,6 @@ use super::pyre;
 use crate::connection::{sh_quote, FileAttrs};
 use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::digest::sha1_hex;
-use crate::modules::host::file_state::apply_attrs;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
 use crate::modules::host::file_state::content_diff;
@@ -17,7 +16,7 @@ use crate::modules::host::file_state::make_parents;
 use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
-use crate::modules::host::file_state::FileState;
+use crate::modules::host::file_state::SetAttrs;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, UNSAFE_WRITES_OPT};
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -384,20 +383,6 @@ impl Change for WriteAssembled {
             self.validate.as_deref(),
         )
         .await?;
-        Ok(planned)
-    }
-}
-
-/// Only owner, group or mode differ.
-struct SetAttrs {
-    st: FileState,
-    attrs: AttrParams,
-}
-
-#[async_trait]
-impl Change for SetAttrs {
-    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
-        apply_attrs(ctx, &self.st, &self.attrs).await?;
         Ok(planned)
     }
 }

@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 use super::pyre;
 use crate::connection::FileAttrs;
 use crate::modules::args::{de_opt_mode, exclusive, Mode};
-use crate::modules::host::file_state::apply_attrs;
 use crate::modules::host::file_state::attrs_msg;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
@@ -19,7 +18,7 @@ use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::splitlines_keepends;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
-use crate::modules::host::file_state::FileState;
+use crate::modules::host::file_state::SetAttrs;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -411,20 +410,6 @@ impl Change for WriteBlock {
         if let Some(b) = backup_file {
             planned = planned.with("backup_file", b);
         }
-        Ok(planned)
-    }
-}
-
-/// Only owner, group or mode differ.
-struct SetAttrs {
-    st: FileState,
-    attrs: AttrParams,
-}
-
-#[async_trait]
-impl Change for SetAttrs {
-    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
-        apply_attrs(ctx, &self.st, &self.attrs).await?;
         Ok(planned)
     }
 }

@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 use super::pyre::{self, Template};
 use crate::connection::FileAttrs;
 use crate::modules::args::{de_opt_mode, exclusive, Mode};
-use crate::modules::host::file_state::apply_attrs;
 use crate::modules::host::file_state::attrs_msg;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
@@ -21,6 +20,7 @@ use crate::modules::host::file_state::rstrip_eol;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
 use crate::modules::host::file_state::FileState;
+use crate::modules::host::file_state::SetAttrs;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -507,13 +507,7 @@ fn plan_existing(
         };
         Ok(Plan::change(out, change))
     } else if attrs_differ {
-        Ok(Plan::change(
-            out,
-            EditLines::Attrs {
-                st: Box::new(st),
-                attrs,
-            },
-        ))
+        Ok(Plan::change(out, SetAttrs { st, attrs }))
     } else {
         Ok(Plan::Done(out))
     }
@@ -533,8 +527,6 @@ enum EditLines {
         /// A new file whose attributes the write sets: the real run says so.
         new_attrs: bool,
     },
-    /// Only owner, group or mode differ.
-    Attrs { st: Box<FileState>, attrs: AttrParams },
 }
 
 #[async_trait]
@@ -565,9 +557,6 @@ impl Change for EditLines {
                 if new_attrs {
                     attrs_msg(planned.msg.get_or_insert_with(String::new), true);
                 }
-            }
-            EditLines::Attrs { st, attrs } => {
-                apply_attrs(ctx, &st, &attrs).await?;
             }
         }
         Ok(planned)

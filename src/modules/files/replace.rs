@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 use super::pyre::{self, Template};
 use crate::connection::FileAttrs;
 use crate::modules::args::{de_opt_mode, Mode};
-use crate::modules::host::file_state::apply_attrs;
 use crate::modules::host::file_state::attrs_msg;
 use crate::modules::host::file_state::backup_local;
 use crate::modules::host::file_state::check_validate;
@@ -15,7 +14,7 @@ use crate::modules::host::file_state::not_a_dir;
 use crate::modules::host::file_state::query_file;
 use crate::modules::host::file_state::write_file;
 use crate::modules::host::file_state::AttrParams;
-use crate::modules::host::file_state::FileState;
+use crate::modules::host::file_state::SetAttrs;
 use crate::modules::host::opts::{GROUP_OPT, MODE_OPT, OWNER_OPT, PATH_ALIASES, UNSAFE_WRITES_OPT};
 use crate::modules::{
     parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
@@ -325,20 +324,6 @@ impl Change for WriteReplaced {
             planned = planned.with("backup_file", backup_local(ctx, &self.real_path).await?);
         }
         write_file(ctx, &self.real_path, &data, &self.file_attrs, self.validate.as_deref()).await?;
-        Ok(planned)
-    }
-}
-
-/// Only owner, group or mode differ.
-struct SetAttrs {
-    st: FileState,
-    attrs: AttrParams,
-}
-
-#[async_trait]
-impl Change for SetAttrs {
-    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
-        apply_attrs(ctx, &self.st, &self.attrs).await?;
         Ok(planned)
     }
 }

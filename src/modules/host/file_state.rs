@@ -345,6 +345,25 @@ pub(crate) async fn apply_attrs(ctx: &ModuleCtx<'_>, st: &FileState, attrs: &Att
     Ok(true)
 }
 
+/// The [`crate::modules::Change`] of a file-editing module when only owner,
+/// group or mode differ.
+pub(crate) struct SetAttrs {
+    pub st: FileState,
+    pub attrs: AttrParams,
+}
+
+#[async_trait::async_trait]
+impl crate::modules::Change for SetAttrs {
+    async fn apply(
+        self: Box<Self>,
+        ctx: &ModuleCtx<'_>,
+        planned: crate::modules::ModuleOutcome,
+    ) -> Result<crate::modules::ModuleOutcome, ModuleError> {
+        apply_attrs(ctx, &self.st, &self.attrs).await?;
+        Ok(planned)
+    }
+}
+
 /// Append Ansible's attribute message to `msg` (see `check_file_attrs`).
 pub(crate) fn attrs_msg(msg: &mut String, content_changed: bool) {
     if content_changed {

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use crate::connection::sh_quote;
 use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::command::run_checked;
-use crate::modules::host::file_state::{apply_attrs, query_file, AttrParams, FileState};
+use crate::modules::host::file_state::SetAttrs;
+use crate::modules::host::file_state::{apply_attrs, query_file, AttrParams};
 use crate::modules::host::text::text_diff;
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -459,21 +460,7 @@ async fn plan_attrs(
     if !attrs.differ(&fst) {
         return Ok(Plan::Done(res));
     }
-    Ok(Plan::change(res, SetAttrs { fst, attrs }))
-}
-
-/// Set owner, group and mode of the file `get_url` left as it is.
-struct SetAttrs {
-    fst: FileState,
-    attrs: AttrParams,
-}
-
-#[async_trait]
-impl Change for SetAttrs {
-    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
-        apply_attrs(ctx, &self.fst, &self.attrs).await?;
-        Ok(planned)
-    }
+    Ok(Plan::change(res, SetAttrs { st: fst, attrs }))
 }
 
 /// Move the query's download into place (backing up the old file first
