@@ -301,6 +301,9 @@ pub struct OptionDoc {
     pub default: Option<&'static str>,
     pub choices: &'static [&'static str],
     pub description: &'static str,
+    /// Accepted for compatibility and ignored: [`parse_params`] drops it, so
+    /// a module's `Params` does not declare it.
+    pub ignored: bool,
 }
 
 impl OptionDoc {
@@ -314,7 +317,13 @@ impl OptionDoc {
             default: None,
             choices: &[],
             description,
+            ignored: false,
         }
+    }
+    /// Accepted for compatibility and ignored (see [`OptionDoc::ignored`]).
+    pub const fn ignored(mut self) -> Self {
+        self.ignored = true;
+        self
     }
     pub const fn required(mut self) -> Self {
         self.required = true;
@@ -477,6 +486,10 @@ pub fn normalize_args(doc: &ModuleDoc, mut args: Map<String, Value>) -> Result<M
             if let Some(v) = args.remove(*alias) {
                 args.insert(opt.name.to_string(), v);
             }
+        }
+        if opt.ignored {
+            args.remove(opt.name);
+            continue;
         }
         let Some(v) = args.get_mut(opt.name) else {
             continue;

@@ -232,6 +232,7 @@ fn parse_header(name: &str, path: &Path, text: &str) -> Result<Option<(&'static 
                 default: scalar(v.get("default")).map(leak),
                 choices: list("choices"),
                 description: leak(scalar(v.get("description")).unwrap_or_default()),
+                ignored: false,
             });
         }
     }

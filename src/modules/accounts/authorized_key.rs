@@ -38,6 +38,7 @@ directory is created with mode 0700 and the file written with mode 0600, both ow
         OptionDoc::new("comment", OptKind::Str, "Replace the keys' comments with this."),
         OptionDoc::new("follow", OptKind::Bool, "Follow a symlinked key file.").default("no"),
         OptionDoc::new("validate_certs", OptKind::Bool, "Accepted for compatibility (keys from URLs are not supported).")
+    .ignored()
             .default("yes"),
     ],
     examples: "- authorized_key:\n    user: deploy\n    key: \"{{ lookup('file', 'files/deploy.pub') }}\"\n\n\
@@ -69,9 +70,6 @@ struct Params {
     comment: Option<String>,
     #[serde(default)]
     follow: bool,
-    #[serde(default)]
-    #[allow(dead_code)]
-    validate_certs: Option<Value>,
 }
 
 /// A parsed key line: `[options] type blob [comment]`.

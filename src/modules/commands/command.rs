@@ -50,6 +50,7 @@ split into words like a shell does and each word is passed as one argument, with
         OptKind::Bool,
         "Accepted for compatibility; variables are never expanded by `command`.",
     )
+    .ignored()
     .default("yes"),
 ];
 
@@ -131,8 +132,6 @@ struct CommandParams {
     #[serde(default = "yes")]
     strip_empty_ends: bool,
     executable: Option<String>,
-    #[allow(dead_code)]
-    expand_argument_vars: Option<Value>,
 }
 
 fn yes() -> bool {

@@ -45,6 +45,7 @@ by design: it is put unquoted before the script's path, so it may carry options 
         OptKind::Bool,
         "Accepted for compatibility (no vault-encrypted scripts yet).",
     )
+    .ignored()
     .default("yes"),
 ];
 
@@ -104,8 +105,6 @@ struct Params {
     removes: Option<String>,
     chdir: Option<String>,
     executable: Option<String>,
-    #[allow(dead_code)]
-    decrypt: Option<Value>,
 }
 
 pub(crate) struct Script;

@@ -370,7 +370,7 @@ static PAUSE_DOC: ModuleDoc = doc!(
         OptionDoc::new("seconds", OptKind::Float, "Seconds to wait."),
         OptionDoc::new("minutes", OptKind::Float, "Minutes to wait."),
         OptionDoc::new("prompt", OptKind::Str, "Not supported without seconds/minutes."),
-        OptionDoc::new("echo", OptKind::Bool, "Accepted for compatibility."),
+        OptionDoc::new("echo", OptKind::Bool, "Accepted for compatibility.").ignored(),
     ],
     ex = "- pause:\n    seconds: 5\n",
     ret = &[ReturnDoc {

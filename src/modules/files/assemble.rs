@@ -69,6 +69,7 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Bool,
         "Accepted for compatibility (vault files are not decrypted).",
     )
+    .ignored()
     .default("yes"),
     OWNER_OPT,
     GROUP_OPT,
@@ -117,17 +118,11 @@ struct Params {
     #[serde(default)]
     validate: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)]
-    decrypt: Option<Value>,
-    #[serde(default)]
     owner: Option<String>,
     #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    unsafe_writes: Option<Value>,
 }
 
 pub(crate) struct Assemble;

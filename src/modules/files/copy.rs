@@ -90,7 +90,7 @@ is copied recursively; with a trailing `/` only its contents are copied.",
         "A local `src` encrypted with ansible-vault is refused while this is true (rigger cannot decrypt vault yet); false copies the encrypted file as it is.",
     )
     .default("yes"),
-    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
+    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility.").ignored(),
 ];
 
 static DOC: ModuleDoc = ModuleDoc {
@@ -149,9 +149,6 @@ struct Params {
     checksum: Option<String>,
     #[serde(default)]
     decrypt: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    unsafe_writes: Option<Value>,
 }
 
 pub struct CopyModule;

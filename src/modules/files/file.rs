@@ -59,7 +59,7 @@ Default: the current state, or `file`.",
         "`preserve`, `now`, or a time in access_time_format.",
     ),
     OptionDoc::new("access_time_format", OptKind::Str, "Format of access_time.").default("%Y%m%d%H%M.%S"),
-    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
+    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility.").ignored(),
 ];
 
 static DOC: ModuleDoc = ModuleDoc {
@@ -124,9 +124,6 @@ struct Params {
     access_time: Option<String>,
     #[serde(default)]
     access_time_format: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    unsafe_writes: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

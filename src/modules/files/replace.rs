@@ -122,9 +122,6 @@ struct Params {
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    unsafe_writes: Option<Value>,
 }
 
 /// How the file's bytes map to text: regular expressions work on UTF-8.

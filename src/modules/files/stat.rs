@@ -26,12 +26,14 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Bool,
         "Accepted for compatibility; no MIME detection is done.",
     )
+    .ignored()
     .default("yes"),
     OptionDoc::new(
         "get_attributes",
         OptKind::Bool,
         "Accepted for compatibility; not gathered.",
     )
+    .ignored()
     .default("yes"),
 ];
 
@@ -61,12 +63,6 @@ struct Params {
     get_checksum: bool,
     #[serde(default)]
     checksum_algorithm: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    get_mime: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    get_attributes: Option<Value>,
 }
 
 fn yes() -> bool {

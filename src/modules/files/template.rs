@@ -40,12 +40,14 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Bool,
         "Accepted for compatibility (the shared template settings apply).",
     )
+    .ignored()
     .default("yes"),
     OptionDoc::new(
         "lstrip_blocks",
         OptKind::Bool,
         "Accepted for compatibility (the shared template settings apply).",
     )
+    .ignored()
     .default("no"),
     OptionDoc::new("follow", OptKind::Bool, "Write through a destination symbolic link.").default("no"),
     OptionDoc::new(
@@ -53,8 +55,9 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Str,
         "Accepted for compatibility; output is UTF-8.",
     )
+    .ignored()
     .default("utf-8"),
-    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility."),
+    OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility.").ignored(),
 ];
 
 static DOC: ModuleDoc = ModuleDoc {
@@ -96,19 +99,7 @@ struct Params {
     #[serde(default)]
     newline_sequence: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)]
-    trim_blocks: Option<bool>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    lstrip_blocks: Option<bool>,
-    #[serde(default)]
     follow: bool,
-    #[serde(default)]
-    #[allow(dead_code)]
-    output_encoding: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    unsafe_writes: Option<Value>,
 }
 
 pub struct TemplateModule;

@@ -58,13 +58,15 @@ const OPTIONS: &[OptionDoc] = &[
         OptKind::Bool,
         "Accepted for compatibility (vault files are not decrypted).",
     )
+    .ignored()
     .default("yes"),
-    OptionDoc::new("io_buffer_size", OptKind::Int, "Accepted for compatibility."),
+    OptionDoc::new("io_buffer_size", OptKind::Int, "Accepted for compatibility.").ignored(),
     OptionDoc::new(
         "validate_certs",
         OptKind::Bool,
         "Accepted for compatibility (URLs are not downloaded).",
-    ),
+    )
+    .ignored(),
     OWNER_OPT,
     GROUP_OPT,
     MODE_OPT,
@@ -127,23 +129,11 @@ struct Params {
     #[serde(default)]
     extra_opts: Option<Value>,
     #[serde(default)]
-    #[allow(dead_code)]
-    decrypt: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    io_buffer_size: Option<Value>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    validate_certs: Option<Value>,
-    #[serde(default)]
     owner: Option<String>,
     #[serde(default)]
     group: Option<String>,
     #[serde(default, deserialize_with = "de_opt_mode")]
     mode: Option<Mode>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    unsafe_writes: Option<Value>,
 }
 
 pub(crate) struct Unarchive;

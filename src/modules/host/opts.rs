@@ -31,4 +31,5 @@ pub const UNSAFE_WRITES_OPT: OptionDoc = OptionDoc::new(
     "unsafe_writes",
     OptKind::Bool,
     "Accepted for compatibility; rigger always writes atomically.",
-);
+)
+.ignored();

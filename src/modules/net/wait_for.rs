@@ -42,7 +42,8 @@ const WAIT_FOR_OPTIONS: &[OptionDoc] = &[
         "exclude_hosts",
         OptKind::List,
         "Accepted for compatibility (drained ignores no host yet).",
-    ),
+    )
+    .ignored(),
     OptionDoc::new(
         "active_connection_states",
         OptKind::List,
@@ -87,8 +88,6 @@ struct WaitForParams {
     sleep: Option<i64>,
     connect_timeout: Option<i64>,
     msg: Option<String>,
-    #[allow(dead_code)]
-    exclude_hosts: Option<Value>,
     #[serde(default, deserialize_with = "de_string_list")]
     active_connection_states: Vec<String>,
 }

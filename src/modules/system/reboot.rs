@@ -221,7 +221,8 @@ design, run as given.",
         "search_paths",
         OptKind::List,
         "Accepted for compatibility; `shutdown` is found on PATH.",
-    ),
+    )
+    .ignored(),
 ];
 
 pub(crate) static REBOOT_DOC: ModuleDoc = ModuleDoc {
@@ -266,9 +267,6 @@ struct RebootParams {
     reboot_command: Option<String>,
     #[serde(default)]
     boot_time_command: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    search_paths: Option<Value>,
 }
 
 pub(crate) struct Reboot;

@@ -8,6 +8,7 @@
 //! of regenerating it) keeps everything libvirt added (MACs, PCI addresses,
 //! device order) untouched.
 
+use crate::text::xml_escape;
 use std::fmt::Write as _;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,26 +180,11 @@ fn convert(n: roxmltree::Node<'_, '_>) -> Elem {
     e
 }
 
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '\'' => o.push_str("&apos;"),
-            '"' => o.push_str("&quot;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 fn write_elem(e: &Elem, depth: usize, out: &mut String) {
     let pad = "  ".repeat(depth);
     let _ = write!(out, "{pad}<{}", e.name);
     for (k, v) in &e.attrs {
-        let _ = write!(out, " {k}='{}'", escape(v));
+        let _ = write!(out, " {k}='{}'", xml_escape(v));
     }
     if e.children.is_empty() {
         out.push_str("/>\n");
@@ -206,7 +192,7 @@ fn write_elem(e: &Elem, depth: usize, out: &mut String) {
     }
     let only_text = e.children.iter().all(|c| matches!(c, XmlNode::Text(_)));
     if only_text {
-        let _ = writeln!(out, ">{}</{}>", escape(&e.text()), e.name);
+        let _ = writeln!(out, ">{}</{}>", xml_escape(&e.text()), e.name);
         return;
     }
     out.push_str(">\n");
@@ -214,7 +200,7 @@ fn write_elem(e: &Elem, depth: usize, out: &mut String) {
         match c {
             XmlNode::Elem(ce) => write_elem(ce, depth + 1, out),
             XmlNode::Text(t) => {
-                let _ = writeln!(out, "{pad}  {}", escape(t));
+                let _ = writeln!(out, "{pad}  {}", xml_escape(t));
             }
         }
     }
