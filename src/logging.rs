@@ -51,6 +51,11 @@ fn filter(verbosity: u8, env: Option<&str>) -> (EnvFilter, Option<String>) {
 /// Install the global subscriber. Call once, before anything logs.
 pub fn init(verbosity: u8) {
     let env = std::env::var(ENV).ok();
+    // Nothing asked for debug output: no subscriber at all (rigger emits no
+    // event above debug), so a run carries none of the filter's machinery.
+    if verbosity < 3 && env.as_deref().is_none_or(|e| e.trim().is_empty()) {
+        return;
+    }
     let (filter, warning) = filter(verbosity, env.as_deref());
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
