@@ -51,6 +51,21 @@ impl ModuleCtx<'_> {
         }
     }
 
+    /// Run `cmd` on `conn` (the task's connection or a fresh one) with the
+    /// task's become and environment, within `limit`.
+    pub async fn run_on(
+        &self,
+        conn: &dyn Connection,
+        cmd: &str,
+        limit: std::time::Duration,
+    ) -> Result<ExecOutput, ConnError> {
+        let req = ExecRequest {
+            timeout: Some(limit),
+            ..self.request(cmd, None)
+        };
+        connection::exec(conn, &req).await
+    }
+
     /// Run one of the module's own scripts on the host with the task's
     /// become and environment ([`ExecRequest::subshell_ok`]: it must not rely
     /// on its own `$$`).
@@ -174,6 +189,16 @@ tokio::task_local! {
     /// Set by the runner around `Module::run`; modules that must outlive a
     /// dropped connection read it with `RECONNECT.try_with(Clone::clone)`.
     pub static RECONNECT: Reconnect;
+}
+
+/// A fresh connection to the task's host (the run's pool is reset to it),
+/// within `limit`; `None` when the module runs outside a runner.
+pub async fn fresh_connection(limit: std::time::Duration) -> Option<Result<std::sync::Arc<dyn Connection>, ConnError>> {
+    let f = RECONNECT.try_with(Clone::clone).ok()?;
+    Some(match tokio::time::timeout(limit, f()).await {
+        Ok(r) => r,
+        Err(_) => Err(ConnError::CommandTimeout(limit.as_secs())),
+    })
 }
 
 /// A before/after pair for `--diff`, shaped like Ansible's diff dict.

@@ -1,44 +1,16 @@
 //! `reboot` and `wait_for_connection`: modules that outlive their connection.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::connection::{self, ConnError, Connection, ExecOutput, ExecRequest};
+use crate::connection::ExecOutput;
 use crate::modules::{
-    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
-    ReturnDoc, RECONNECT,
+    fresh_connection, parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind,
+    OptionDoc, Plan, ReturnDoc,
 };
-
-/// Run `cmd` on `conn` with the task's become/environment, within `limit`.
-async fn exec_on(
-    ctx: &ModuleCtx<'_>,
-    conn: &dyn Connection,
-    cmd: &str,
-    limit: Duration,
-) -> Result<ExecOutput, ConnError> {
-    let req = ExecRequest {
-        cmd: cmd.to_string(),
-        become_: ctx.become_.cloned(),
-        env: ctx.env.to_vec(),
-        timeout: Some(limit),
-        ..Default::default()
-    };
-    connection::exec(conn, &req).await
-}
-
-/// A fresh connection (the runner's pool is reset), or the task's own when
-/// the module runs outside a runner.
-async fn reconnect(limit: Duration) -> Option<Result<Arc<dyn Connection>, ConnError>> {
-    let f = RECONNECT.try_with(Clone::clone).ok()?;
-    Some(match tokio::time::timeout(limit, f()).await {
-        Ok(r) => r,
-        Err(_) => Err(ConnError::CommandTimeout(limit.as_secs())),
-    })
-}
 
 // ---------------------------------------------------------------- wait_for_connection
 
@@ -98,12 +70,12 @@ async fn until_usable(
     loop {
         let attempt = if first {
             first = false;
-            exec_on(ctx, ctx.conn, cmd, ct).await.map_err(|e| e.to_string())
+            ctx.run_on(ctx.conn, cmd, ct).await.map_err(|e| e.to_string())
         } else {
-            match reconnect(ct).await {
-                Some(Ok(c)) => exec_on(ctx, &*c, cmd, ct).await.map_err(|e| e.to_string()),
+            match fresh_connection(ct).await {
+                Some(Ok(c)) => ctx.run_on(&*c, cmd, ct).await.map_err(|e| e.to_string()),
                 Some(Err(e)) => Err(e.to_string()),
-                None => exec_on(ctx, ctx.conn, cmd, ct).await.map_err(|e| e.to_string()),
+                None => ctx.run_on(ctx.conn, cmd, ct).await.map_err(|e| e.to_string()),
             }
         };
         let last_err = match attempt {
@@ -306,7 +278,7 @@ impl Change for RebootAndWait {
             .boot_time_command
             .clone()
             .unwrap_or_else(|| "cat /proc/sys/kernel/random/boot_id".into());
-        let before = exec_on(ctx, ctx.conn, &boot_cmd, ct).await?;
+        let before = ctx.run_on(ctx.conn, &boot_cmd, ct).await?;
         if before.status != 0 {
             return Err(crate::modules::host::command::failure("boot_time_command", &before));
         }
@@ -321,7 +293,7 @@ impl Change for RebootAndWait {
             tokio::time::sleep(Duration::from_secs(delay as u64)).await;
         }
         // The connection may drop while the command runs: that is the reboot working.
-        match exec_on(ctx, ctx.conn, &cmd, ct).await {
+        match ctx.run_on(ctx.conn, &cmd, ct).await {
             Ok(out) if out.status != 0 => {
                 return Err(ModuleError::Failed(format!(
                     "Reboot command failed (rc={}): {}",

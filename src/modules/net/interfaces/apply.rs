@@ -10,11 +10,10 @@
 //! through before the timer, the guard restores the previous state and rigger,
 //! once it can reconnect, reports the change as failed and rolled back.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::connection::{self, sh_quote, ConnError, Connection, ExecOutput, ExecRequest, FileAttrs};
-use crate::modules::{ModuleCtx, ModuleError, RECONNECT};
+use crate::connection::{sh_quote, ConnError, ExecOutput, FileAttrs};
+use crate::modules::{fresh_connection, ModuleCtx, ModuleError};
 
 use super::persist::ConfFile;
 
@@ -44,37 +43,12 @@ pub enum Applied {
     RolledBack { log: String },
 }
 
-async fn exec_on(
-    ctx: &ModuleCtx<'_>,
-    conn: &dyn Connection,
-    cmd: &str,
-    limit: Duration,
-) -> Result<ExecOutput, ConnError> {
-    let req = ExecRequest {
-        cmd: cmd.to_string(),
-        become_: ctx.become_.cloned(),
-        env: ctx.env.to_vec(),
-        timeout: Some(limit),
-        ..Default::default()
-    };
-    connection::exec(conn, &req).await
-}
-
-/// A fresh connection (the runner's pool is reset to it); `None` outside a runner.
-async fn fresh(limit: Duration) -> Option<Result<Arc<dyn Connection>, ConnError>> {
-    let f = RECONNECT.try_with(Clone::clone).ok()?;
-    Some(match tokio::time::timeout(limit, f()).await {
-        Ok(r) => r,
-        Err(_) => Err(ConnError::CommandTimeout(limit.as_secs())),
-    })
-}
-
 /// Run `cmd` over a fresh connection (or the task's own outside a runner).
 async fn on_fresh(ctx: &ModuleCtx<'_>, cmd: &str, limit: Duration) -> Result<ExecOutput, String> {
-    match fresh(limit).await {
-        Some(Ok(c)) => exec_on(ctx, &*c, cmd, limit).await.map_err(|e| e.to_string()),
+    match fresh_connection(limit).await {
+        Some(Ok(c)) => ctx.run_on(&*c, cmd, limit).await.map_err(|e| e.to_string()),
         Some(Err(e)) => Err(e.to_string()),
-        None => exec_on(ctx, ctx.conn, cmd, limit).await.map_err(|e| e.to_string()),
+        None => ctx.run_on(ctx.conn, cmd, limit).await.map_err(|e| e.to_string()),
     }
 }
 
@@ -184,7 +158,7 @@ pub async fn guarded(ctx: &ModuleCtx<'_>, ch: &Edits, name: &str, timeout: u64) 
                 "setsid sh {d}/apply.sh > {d}/apply.log 2>&1 < /dev/null; rc=$?; cat {d}/apply.log >&2; exit $rc"
             );
             let limit = Duration::from_secs(timeout.clamp(5, 60));
-            match exec_on(ctx, ctx.conn, &cmd, limit).await {
+            match ctx.run_on(ctx.conn, &cmd, limit).await {
                 Ok(o) if o.status == 0 => Ok(()),
                 Ok(o) => Err(o.stderr_str().trim().to_string()),
                 // The session may die with the change: the confirmation below tells.
@@ -197,7 +171,7 @@ pub async fn guarded(ctx: &ModuleCtx<'_>, ch: &Edits, name: &str, timeout: u64) 
             "if mv {d}/rollback.sh {d}/rollback.run 2>/dev/null; then kill -- -\"$(cat {d}/guard.pid)\" 2>/dev/null; \
              sh {d}/rollback.run >&2; fi; rm -rf {d}"
         );
-        let out = exec_on(ctx, ctx.conn, &cmd, Duration::from_secs(30)).await?;
+        let out = ctx.run_on(ctx.conn, &cmd, Duration::from_secs(30)).await?;
         let extra = out.stderr_str();
         let log = if extra.trim().is_empty() {
             log
