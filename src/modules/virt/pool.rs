@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::virsh::{is_subset, xml_diff, Virsh, VirshSteps, URI_OPTION};
 use super::xml::{Elem, XmlNode};
+use crate::connection::sh_quote;
 use crate::modules::args::de_string_list;
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -25,9 +26,12 @@ const OPTIONS: &[OptionDoc] = &[
         "command",
         OptKind::Str,
         "community.libvirt.virt_pool compatibility: `define`, `build`, `create`/`start`, `stop`/`destroy`, \
-`delete`, `undefine`, `refresh`, and the read-only `status`, `get_xml`, `list_pools`.",
+`delete` (its storage; the definition stays), `undefine`, `refresh`, and the read-only `status`, `get_xml`, `list_pools`, `facts` \
+(sets `ansible_libvirt_pools`) and `info` (returns `pools`).",
     )
     .choices(&[
+        "facts",
+        "info",
         "define",
         "build",
         "create",
@@ -221,6 +225,137 @@ async fn pool_status(virsh: &Virsh<'_>, name: &str) -> Result<Option<(bool, bool
     Ok(Some((field("State:") == "running", field("Autostart:") == "yes")))
 }
 
+/// `virt_pool`'s `facts`/`info`: per pool the fields community.libvirt.virt_pool
+/// reports (sizes in bytes, as strings).
+async fn pools_info(virsh: &Virsh<'_>) -> Result<Value, ModuleError> {
+    let names: Vec<String> = virsh
+        .run(&["pool-list", "--all", "--name"])
+        .await?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    let mut all = Map::new();
+    for name in names {
+        let info = virsh.run(&["pool-info", "--bytes", &name]).await?;
+        let field = |k: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        let status = field("State:");
+        let active = status == "running";
+        let mut e = Map::new();
+        e.insert("status".into(), json!(status));
+        for (key, label) in [
+            ("size_total", "Capacity:"),
+            ("size_used", "Allocation:"),
+            ("size_available", "Available:"),
+        ] {
+            let v = field(label);
+            e.insert(key.into(), json!(if v.is_empty() { "0".to_string() } else { v }));
+        }
+        e.insert("autostart".into(), json!(field("Autostart:")));
+        e.insert("persistent".into(), json!(field("Persistent:")));
+        e.insert("state".into(), json!(if active { "active" } else { "inactive" }));
+        e.insert("uuid".into(), json!(field("UUID:")));
+        if active {
+            let vols: Vec<String> = virsh
+                .run(&["vol-list", &name])
+                .await?
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(String::from)
+                .collect();
+            e.insert("volume_count".into(), json!(vols.len()));
+            e.insert("volumes".into(), json!(vols));
+        } else {
+            e.insert("volume_count".into(), json!(-1));
+        }
+        if let Some(x) = virsh.xml(&["pool-dumpxml", &name]).await? {
+            if let Some(t) = x.attr("type") {
+                e.insert("type".into(), json!(t));
+            }
+            if let Some(p) = x.path("target/path") {
+                e.insert("path".into(), json!(p.text()));
+            }
+            if let Some(h) = x.path("source/host").and_then(|h| h.attr("name")) {
+                e.insert("host".into(), json!(h));
+            }
+            if let Some(d) = x.path("source/dir").and_then(|d| d.attr("path")) {
+                e.insert("source_path".into(), json!(d));
+            }
+            if let Some(f) = x.path("source/format").and_then(|f| f.attr("type")) {
+                e.insert("format".into(), json!(f));
+            }
+            let devices: Vec<&str> = x
+                .child("source")
+                .map(|s| s.elems_named("device").filter_map(|d| d.attr("path")).collect())
+                .unwrap_or_default();
+            if !devices.is_empty() {
+                e.insert("devices".into(), json!(devices));
+            }
+        }
+        all.insert(name, Value::Object(e));
+    }
+    Ok(Value::Object(all))
+}
+
+/// A pool definition without the sizes libvirt reports (`capacity`,
+/// `allocation`, `available`): they are state, not configuration (libvirt
+/// ignores them on define), so they do not make a definition differ.
+fn without_sizes(x: &Elem) -> Elem {
+    let mut x = x.clone();
+    for k in ["capacity", "allocation", "available"] {
+        x.remove_children(k);
+    }
+    x
+}
+
+/// The target path of a pool: from its current definition, else the wanted one.
+fn pool_target(before: &Option<Elem>, want_path: &Option<String>) -> Option<String> {
+    before
+        .as_ref()
+        .and_then(|b| b.path("target/path"))
+        .map(Elem::text)
+        .or_else(|| want_path.clone())
+        .filter(|p| !p.is_empty())
+}
+
+async fn dir_exists(ctx: &ModuleCtx<'_>, path: &str) -> Result<bool, ModuleError> {
+    Ok(ctx.run(&format!("test -d {}", sh_quote(path))).await?.status == 0)
+}
+
+/// `command: delete` (community.libvirt.virt_pool): delete the pool's storage
+/// (`pool-delete`), keeping its definition. A dir/netfs pool whose target
+/// directory is gone has nothing left to delete.
+async fn delete_storage(ctx: &ModuleCtx<'_>, virsh: &Virsh<'_>, name: &str) -> Result<Plan, ModuleError> {
+    let Some(def) = virsh.xml(&["pool-dumpxml", "--inactive", name]).await? else {
+        return Err(ModuleError::Failed(format!(
+            "virt_pool: pool `{name}` is not defined on {}",
+            ctx.host
+        )));
+    };
+    let gone = match (def.attr("type"), pool_target(&Some(def.clone()), &None)) {
+        (Some("dir" | "netfs"), Some(path)) => !dir_exists(ctx, &path).await?,
+        _ => false,
+    };
+    if gone {
+        return Ok(Plan::Done(ModuleOutcome::ok()));
+    }
+    let mut steps = VirshSteps::new(virsh);
+    steps.run(&["pool-delete", name]);
+    let mut out = ModuleOutcome::ok().with_diff(Diff {
+        before_header: format!("pool {name}"),
+        after_header: format!("pool {name}"),
+        before: "storage: present\n".into(),
+        after: "storage: deleted\n".into(),
+    });
+    out.changed = true;
+    Ok(steps.plan(out))
+}
+
 pub struct VirtPoolModule;
 
 #[async_trait]
@@ -237,6 +372,14 @@ impl Module for VirtPoolModule {
             let out = virsh.run(&["pool-list", "--all", "--name"]).await?;
             let names: Vec<&str> = out.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
             return Ok(Plan::Done(ModuleOutcome::ok().with("list_pools", json!(names))));
+        }
+        if let Some(cmd @ ("facts" | "info")) = p.command.as_deref() {
+            let pools = pools_info(&virsh).await?;
+            return Ok(Plan::Done(if cmd == "facts" {
+                ModuleOutcome::ok().with("ansible_facts", json!({ "ansible_libvirt_pools": pools }))
+            } else {
+                ModuleOutcome::ok().with("pools", pools)
+            }));
         }
         let name = p
             .name
@@ -266,7 +409,7 @@ impl Module for VirtPoolModule {
             }
             Some("create" | "start") => p.state = Some("active".into()),
             Some("stop" | "destroy") => p.state = Some("inactive".into()),
-            Some("delete") => p.state = Some("deleted".into()),
+            Some("delete") => return delete_storage(ctx, &virsh, &name).await,
             Some("undefine") => p.state = Some("absent".into()),
             Some("refresh") => p.refresh = Some(true),
             Some(other) => return Err(ModuleError::Args(format!("virt_pool: unknown command `{other}`"))),
@@ -307,6 +450,7 @@ impl Module for VirtPoolModule {
 
         // Definition.
         let want = wanted_xml(&name, &p)?;
+        let want_path = want.as_ref().and_then(|w| w.path("target/path")).map(Elem::text);
         if let Some(w) = &want {
             if w.child_text("name").as_deref() != Some(name.as_str()) {
                 return Err(ModuleError::Args(format!(
@@ -322,7 +466,7 @@ impl Module for VirtPoolModule {
         let mut defined = status.is_some();
         if let Some(w) = want {
             let redefine = match &before {
-                Some(b) => !is_subset(&w, b),
+                Some(b) => !is_subset(&without_sizes(&w), b),
                 None => true,
             };
             if redefine {
@@ -383,8 +527,16 @@ impl Module for VirtPoolModule {
                 steps.run(&["pool-destroy", &name]);
             }
             "present" if force_build => {
-                out.changed = true;
-                steps.run(&["pool-build", &name]);
+                // A dir/netfs pool is built when its target directory exists:
+                // building it again changes nothing.
+                let built = match (pool_type.as_str(), pool_target(&before, &want_path)) {
+                    ("dir" | "netfs", Some(path)) => dir_exists(ctx, &path).await?,
+                    _ => false,
+                };
+                if !built {
+                    out.changed = true;
+                    steps.run(&["pool-build", &name]);
+                }
             }
             _ => {}
         }
