@@ -152,6 +152,7 @@ impl PlayHost {
         let loop_var = t.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
         let mut results = Vec::new();
         let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
+        let mut unreachable_msg: Option<Value> = None;
         let n = items.len();
         for (idx, item) in items.into_iter().enumerate() {
             if INTERRUPTED.load(Ordering::SeqCst) {
@@ -177,13 +178,20 @@ impl PlayHost {
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
-            let shown = if no_log { censor(&r.result) } else { r.result.clone() };
-            let delegated = r
-                .result
-                .get("_delegated_to")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            self.report_delegated(&title, r.status, false, Some(label), delegated, shown);
+            if r.status == Status::Unreachable {
+                // As Ansible: an unreachable host ends the loop, and the task
+                // reports it once, with why (below), not once per item and
+                // again as "All items completed".
+                unreachable_msg = r.result.get("msg").cloned();
+            } else {
+                let shown = if no_log { censor(&r.result) } else { r.result.clone() };
+                let delegated = r
+                    .result
+                    .get("_delegated_to")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                self.report_delegated(&title, r.status, false, Some(label), delegated, shown);
+            }
             match r.status {
                 Status::Changed => any_changed = true,
                 Status::Failed => any_failed = true,
@@ -211,6 +219,10 @@ impl PlayHost {
                 "All items completed".into()
             }),
         );
+        if let Some(m) = unreachable_msg {
+            agg.insert("msg".into(), m);
+            agg.insert("unreachable".into(), Value::Bool(true));
+        }
         agg.insert("results".into(), Value::Array(results));
         agg.insert("skipped".into(), Value::Bool(all_skipped && n > 0 || n == 0));
         mark_no_log(&mut agg, no_log);
@@ -399,6 +411,12 @@ impl PlayHost {
             _ => (self.host.clone(), Arc::new(connection_vars(vars.map()))),
         };
         drop(vars);
+        // Typed connection variables that were templates (or set by the
+        // play) are checked once rendered: a wrong value is this task's
+        // located failure, not an unreachable host.
+        if let Err(m) = crate::inventory::check_connection_vars(&conn_vars) {
+            return Err(TaskResult::failed(format!("{}: host {conn_host}: {m}", t.loc)));
+        }
         let become_ = self.become_for(scopes, Some(&t.common), &conn_vars);
         let conn: Arc<dyn Connection> = if doc.controller_only {
             Arc::new(crate::connection::local::LocalConnection::new("localhost"))

@@ -83,6 +83,9 @@ pub struct Common {
     pub run_once: Option<bool>,
     pub any_errors_fatal: Option<bool>,
     pub connection: Option<String>,
+    /// `throttle:`: at most this many hosts run the task at once (a
+    /// number or a template; 0 means no limit).
+    pub throttle: Option<Value>,
 }
 
 /// `check_mode:` may be a boolean or a template.

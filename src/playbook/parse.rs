@@ -97,6 +97,7 @@ const TASK_KEYS: &[&str] = &[
     "connection",
     "local_action",
     "action",
+    "throttle",
 ];
 
 const BLOCK_KEYS: &[&str] = &[
@@ -121,13 +122,13 @@ const BLOCK_KEYS: &[&str] = &[
     "any_errors_fatal",
     "remote_user",
     "connection",
+    "throttle",
 ];
 
 /// Ansible keywords rigger knows but does not implement: rejected loudly.
 const UNSUPPORTED: &[&str] = &[
     "async",
     "poll",
-    "throttle",
     "debugger",
     "module_defaults",
     "collections",
@@ -972,6 +973,7 @@ fn load_role(
                 | "ignore_errors"
                 | "delegate_to"
                 | "no_log"
+                | "throttle"
         ) {
             continue;
         }
@@ -1184,6 +1186,17 @@ fn parse_common(n: &Node, _skip: &[&str]) -> Result<Common, LocError> {
             )
             .with_hint("use ssh or local"));
         }
+    }
+    if let Some(t) = n.get("throttle") {
+        c.throttle = match &t.kind {
+            NodeKind::Null => None,
+            NodeKind::Int(i) if *i >= 0 => Some(t.to_json()),
+            NodeKind::Str(s) if s.contains("{{") || s.trim().parse::<u64>().is_ok() => Some(t.to_json()),
+            _ => {
+                return Err(err(t, "throttle must be a whole number of hosts (or a template)")
+                    .with_hint("e.g. `throttle: 1` runs the task on one host at a time"))
+            }
+        };
     }
     if let Some(cm) = n.get("check_mode") {
         c.check_mode = Some(match &cm.kind {
