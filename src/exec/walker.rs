@@ -283,7 +283,27 @@ impl Walker {
                 Ok(other) => other.to_string(),
                 Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
             };
-            let lctx = crate::playbook::LoadCtx::default();
+            let mut lctx = crate::playbook::LoadCtx::default();
+            // Inside a role, an included role is also looked up next to it.
+            if let Some(parent) = inc.role.as_ref().and_then(|r| r.path.parent()) {
+                lctx.roles_path.push(parent.to_path_buf());
+            }
+            // `tasks_from`, `vars_from`... may be templates too.
+            let mut files = inc.role_files.clone();
+            for f in [
+                &mut files.tasks_from,
+                &mut files.vars_from,
+                &mut files.defaults_from,
+                &mut files.handlers_from,
+            ] {
+                if let Some(name) = f.as_mut() {
+                    match self.runner.templar.render_str(name, &pctx, &inc.loc) {
+                        Ok(Value::String(s)) => *name = s,
+                        Ok(other) => *name = other.to_string(),
+                        Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
+                    }
+                }
+            }
             let nodes = match inc.kind {
                 IncludeKind::Tasks => {
                     let path = match &inc.role {
@@ -295,7 +315,7 @@ impl Walker {
                 }
                 IncludeKind::Role => crate::playbook::load_included_role(
                     &target,
-                    inc.tasks_from.as_deref(),
+                    &files,
                     &inc.loc,
                     &self.pctx.play.dir,
                     &lctx,
@@ -391,7 +411,7 @@ impl Walker {
                         s.set_facts.insert(reg.clone(), Value::Object(r.clone()));
                     });
                     if r.get("changed").and_then(Value::as_bool).unwrap_or(false) {
-                        self.notify(t);
+                        self.notify(t, scopes);
                     }
                 }
                 Flow::Continue
@@ -462,7 +482,7 @@ impl Walker {
     /// Settle a task's result on this host ([`PlayHost::settle`]), then
     /// act on its `meta` action.
     async fn finish_task(&self, t: &Task, title: &str, tr: TaskResult, scopes: &[Scope], key: &[u32]) -> Flow {
-        let meta = match self.settle(t, title, tr) {
+        let meta = match self.settle(t, title, tr, scopes) {
             Ok(meta) => meta,
             Err(flow) => return flow,
         };

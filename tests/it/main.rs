@@ -23,5 +23,6 @@ mod secrets;
 mod storage;
 mod transport;
 mod unsafe_data;
+mod trust;
 mod virt;
 mod watch;
