@@ -294,7 +294,12 @@ impl PlayHost {
         } else {
             None
         };
-        let extra = self.pctx.extra_handlers.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let extra = self
+            .pctx
+            .extra_handlers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let mut out = Vec::with_capacity(t.notify.len());
         for n in &t.notify {
             let name = match &ctx {
@@ -305,14 +310,27 @@ impl PlayHost {
                 },
                 None => n.name.clone(),
             };
-            let known = self.pctx.play.handlers.iter().chain(extra.iter()).any(|h| h.answers(&name));
+            let known = self
+                .pctx
+                .play
+                .handlers
+                .iter()
+                .chain(extra.iter())
+                .any(|h| h.answers(&name));
             if !known {
-                let names = self.pctx.play.handlers.iter().chain(extra.iter()).filter_map(|h| h.name.clone());
+                let names = self
+                    .pctx
+                    .play
+                    .handlers
+                    .iter()
+                    .chain(extra.iter())
+                    .filter_map(|h| h.name.clone());
                 let mut msg = format!(
                     "{}: The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list",
                     n.loc
                 );
-                if let Some(s) = crate::error::did_you_mean(&name, names.collect::<Vec<_>>().iter().map(String::as_str)) {
+                if let Some(s) = crate::error::did_you_mean(&name, names.collect::<Vec<_>>().iter().map(String::as_str))
+                {
                     msg.push_str(&format!(" (did you mean '{s}'?)"));
                 }
                 return Err(msg);

@@ -309,7 +309,7 @@ impl PlayHost {
             forget_prefetch,
             target,
             search_paths: self.search_paths(t, scopes),
-            retries: self.retries(t, ctx),
+            retries: self.retries(t, ctx).map_err(TaskResult::failed)?,
         })
     }
 
@@ -452,17 +452,23 @@ impl PlayHost {
     }
 
     /// `retries` and `delay` (seconds) of a task.
-    fn retries(&self, t: &Task, ctx: &minijinja::Value) -> Retries {
+    /// A value that is not a whole number is the task's located failure,
+    /// not a silent default.
+    fn retries(&self, t: &Task, ctx: &minijinja::Value) -> Result<Retries, String> {
+        let number = |key: &str, v: &Value| {
+            value_u64(v, ctx, &self.runner.templar, &t.loc)
+                .ok_or_else(|| format!("{}: `{key}` must be a whole number, not {v}", t.loc))
+        };
         let retries = match &t.retries {
-            Some(v) => value_u64(v, ctx, &self.runner.templar, &t.loc).unwrap_or(3),
+            Some(v) => number("retries", v)?,
             None if t.until.is_some() => 3,
             None => 0,
         };
         let delay = match &t.delay {
-            Some(v) => value_u64(v, ctx, &self.runner.templar, &t.loc).unwrap_or(5),
+            Some(v) => number("delay", v)?,
             None => 5,
         };
-        Retries { retries, delay }
+        Ok(Retries { retries, delay })
     }
 
     /// Run the module, shape its outcome ([`super::results`]), and run it

@@ -313,14 +313,10 @@ impl Walker {
                     crate::playbook::load_task_file(&path, inc.role.as_ref(), &lctx)
                         .map(|nodes| (nodes, lctx.take_role_handlers()))
                 }
-                IncludeKind::Role => crate::playbook::load_included_role(
-                    &target,
-                    &files,
-                    &inc.loc,
-                    &self.pctx.play.dir,
-                    &lctx,
-                )
-                .map(|(node, handlers)| (vec![node], handlers)),
+                IncludeKind::Role => {
+                    crate::playbook::load_included_role(&target, &files, &inc.loc, &self.pctx.play.dir, &lctx)
+                        .map(|(node, handlers)| (vec![node], handlers))
+                }
             };
             let nodes = match nodes {
                 Ok((nodes, handlers)) => {

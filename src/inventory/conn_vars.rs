@@ -122,13 +122,17 @@ mod tests {
     fn typed_connection_variables() {
         assert!(check("ansible_port", &json!(2222)).is_ok());
         assert!(check("ansible_port", &json!("2222")).is_ok());
-        assert!(check("ansible_port", &json!("22x")).unwrap_err().contains("port number"));
+        assert!(check("ansible_port", &json!("22x"))
+            .unwrap_err()
+            .contains("port number"));
         assert!(check("ansible_port", &json!(0)).is_err());
         assert!(check("ansible_port", &json!(70000)).is_err());
         assert!(check("ansible_ssh_timeout", &json!("ten")).is_err());
         assert!(check("ansible_become", &json!("yes")).is_ok());
         assert!(check("ansible_become", &json!("maybe")).is_err());
-        assert!(check("ansible_connection", &json!("sssh")).unwrap_err().contains("did you mean `ssh`"));
+        assert!(check("ansible_connection", &json!("sssh"))
+            .unwrap_err()
+            .contains("did you mean `ssh`"));
         assert!(check("ansible_become_method", &json!("doas")).is_err());
         assert!(check("ansible_host_key_checking", &json!("accept-new")).is_ok());
         assert!(check("app_port", &json!("anything")).is_ok());

@@ -102,8 +102,8 @@ fn load_vars_file(path: &Path) -> Result<Map<String, Value>, LocError> {
                 })?;
             }
             match node.to_json() {
-            Value::Object(m) => Ok(m),
-            _ => Ok(Map::new()),
+                Value::Object(m) => Ok(m),
+                _ => Ok(Map::new()),
             }
         }
         _ => Err(LocError::new(

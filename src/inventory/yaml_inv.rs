@@ -108,9 +108,8 @@ fn parse_group(inv: &mut Inventory, name: &str, key: &Node, data: &Node, depth: 
             match section.as_str() {
                 "vars" => {
                     let value = v.map(Node::to_json).unwrap_or(serde_json::Value::Null);
-                    super::conn_vars::check_source(&k, &value).map_err(|m| {
-                        LocError::new(v.map(|v| v.loc.clone()).unwrap_or(knode.loc.clone()), m)
-                    })?;
+                    super::conn_vars::check_source(&k, &value)
+                        .map_err(|m| LocError::new(v.map(|v| v.loc.clone()).unwrap_or(knode.loc.clone()), m))?;
                     inv.set_group_var(name, &k, value).map_err(|m| {
                         LocError::new(v.map(|v| v.loc.clone()).unwrap_or(knode.loc.clone()), m.to_string())
                     })?;

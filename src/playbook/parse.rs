@@ -1216,11 +1216,7 @@ fn list_stems(dir: &Path) -> Vec<String> {
         .map(|es| {
             es.flatten()
                 .filter(|e| e.path().is_file())
-                .filter_map(|e| {
-                    e.path()
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                })
+                .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
                 .collect()
         })
         .unwrap_or_default();

@@ -22,7 +22,7 @@ mod quoting;
 mod secrets;
 mod storage;
 mod transport;
-mod unsafe_data;
 mod trust;
+mod unsafe_data;
 mod virt;
 mod watch;
