@@ -222,8 +222,16 @@ impl PlayHost {
                     status = Status::Failed;
                     ignored = false;
                     result.insert("failed".into(), Value::Bool(true));
-                    result.insert("msg".into(), Value::String(msg));
-                    self.report(title, status, false, None, result.clone());
+                    result.insert("msg".into(), Value::String(msg.clone()));
+                    // A `no_log` result stays hidden; the message names only
+                    // the handler and where it was asked for.
+                    let mut shown = if result.contains_key("_ansible_no_log") {
+                        censor(&result)
+                    } else {
+                        result.clone()
+                    };
+                    shown.insert("msg".into(), Value::String(msg));
+                    self.report(title, status, false, None, shown);
                 }
             }
         }
