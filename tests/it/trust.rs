@@ -257,7 +257,7 @@ fn malformed_connection_variables_are_located_inventory_errors() {
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: touch\n      shell: touch @OUT@/ran-{{ inventory_hostname }}\n",
     );
     // (dir, files, inventory file, location, message)
-    let cases: Vec<(Vec<(String, String)>, &str, &str, &str)> = vec![
+    let cases: Vec<InventoryCase> = vec![
         (
             vec![(
                 "inv1/hosts.ini".into(),
@@ -353,6 +353,9 @@ fn malformed_connection_variables_are_located_inventory_errors() {
     assert!(!out.contains("UNREACHABLE"), "{out}");
     assert!(out.contains("not `twenty-two`"), "{out}");
 }
+
+/// Inventory files to write, the inventory to use, the error's location and message.
+type InventoryCase = (Vec<(String, String)>, &'static str, &'static str, &'static str);
 
 /// Intervals `start end` (seconds) per line of each host's file.
 fn intervals(lab: &Lab, file: &str, hosts: usize) -> Vec<(f64, f64)> {
