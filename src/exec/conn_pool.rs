@@ -220,7 +220,10 @@ impl ConnPool {
         };
         t.connect_timeout = self.defaults.connect_timeout;
         if let Some(s) = var_str(vars, "ansible_ssh_timeout").or_else(|| var_str(vars, "ansible_timeout")) {
-            t.connect_timeout = Duration::from_secs(s.parse().unwrap_or(self.defaults.connect_timeout.as_secs()));
+            t.connect_timeout = Duration::from_secs(s.trim().parse().map_err(|_| ConnError::Connect {
+                addr: address.clone(),
+                reason: format!("invalid ansible_timeout `{s}`"),
+            })?);
             explicit.connect_timeout = true;
         }
         // Bastions: `ansible_ssh_common_args: -o ProxyJump=user@bastion:22` or `-J ...`.

@@ -5,7 +5,7 @@
 //! ([`WalkerMsg`], [`Waiting`], [`Go`]). Types only, and the few helpers on
 //! scopes that every layer asks.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
@@ -26,6 +26,8 @@ pub(super) struct PlayCtx {
     pub(super) extra_handlers: Mutex<Vec<Arc<Task>>>,
     /// The play-wide magic variables as template values, see [`PlayHost::magic`].
     pub(super) magic: Mutex<Option<PlayMagic>>,
+    /// `throttle:` slots per task (by its key in the batch).
+    pub(super) throttles: Mutex<HashMap<Vec<u32>, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// `groups`, `ansible_play_hosts_all`, `ansible_play_hosts`, `play_hosts`

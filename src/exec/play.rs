@@ -104,6 +104,7 @@ impl Runner {
                 batch,
                 extra_handlers: Mutex::new(Vec::new()),
                 magic: Mutex::new(None),
+                throttles: Mutex::new(Default::default()),
             });
             self.run_batch(pctx).await;
         }

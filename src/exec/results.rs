@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::context::{mj, Flow, PlayHost, TaskResult};
+use super::context::{mj, Flow, PlayHost, Scope, TaskResult};
 use super::task_vars::clean_facts;
 use crate::error::LocError;
 use crate::modules::{ControllerEffect, ModuleOutcome};
@@ -199,12 +199,42 @@ impl PlayHost {
     /// notify its handlers when it changed something. `Err` with the flow
     /// of a host that failed or became unreachable; otherwise the result's
     /// `meta` action, if any.
-    pub(super) fn settle(&self, t: &Task, title: &str, tr: TaskResult) -> Result<Option<String>, Flow> {
+    pub(super) fn settle(
+        &self,
+        t: &Task,
+        title: &str,
+        tr: TaskResult,
+        scopes: &[Scope],
+    ) -> Result<Option<String>, Flow> {
         let TaskResult {
-            status,
-            result,
-            ignored,
+            mut status,
+            mut result,
+            mut ignored,
         } = tr;
+        // A changed task notifies its handlers; one that names no handler of
+        // the play (known only now: a templated name, a handler of a role
+        // included at run time) fails here, loudly, as in Ansible.
+        let mut notified = Vec::new();
+        if status == Status::Changed {
+            match self.resolve_notify(t, scopes) {
+                Ok(names) => notified = names,
+                Err(msg) => {
+                    status = Status::Failed;
+                    ignored = false;
+                    result.insert("failed".into(), Value::Bool(true));
+                    result.insert("msg".into(), Value::String(msg.clone()));
+                    // A `no_log` result stays hidden; the message names only
+                    // the handler and where it was asked for.
+                    let mut shown = if result.contains_key("_ansible_no_log") {
+                        censor(&result)
+                    } else {
+                        result.clone()
+                    };
+                    shown.insert("msg".into(), Value::String(msg));
+                    self.report(title, status, false, None, shown);
+                }
+            }
+        }
         self.runner
             .record(&self.host, title, t.loc.to_string(), status, ignored, &result);
         let meta = result.get("_meta").and_then(Value::as_str).map(str::to_string);
@@ -223,7 +253,7 @@ impl PlayHost {
                     s.ok += 1;
                     s.changed += 1
                 });
-                self.notify(t);
+                self.mark_notified(notified);
             }
             Status::Skipped => self.runner.stat(&self.host, |s| s.skipped += 1),
             Status::Failed if ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
@@ -242,16 +272,80 @@ impl PlayHost {
         Ok(meta)
     }
 
-    /// Mark the task's handlers notified on this host.
-    pub(super) fn notify(&self, t: &Task) {
-        if t.notify.is_empty() {
+    /// Mark the task's handlers notified on this host (a task that another
+    /// host ran for this one, `run_once`, and that changed).
+    pub(super) fn notify(&self, t: &Task, scopes: &[Scope]) {
+        match self.resolve_notify(t, scopes) {
+            Ok(names) => self.mark_notified(names),
+            Err(msg) => self.runner.out.emit(&Event::Warning { message: msg }),
+        }
+    }
+
+    fn mark_notified(&self, names: Vec<String>) {
+        if names.is_empty() {
             return;
         }
-        self.runner.with_host(&self.host, |s| {
-            for n in &t.notify {
-                s.notified.insert(n.clone());
+        self.runner.with_host(&self.host, |s| s.notified.extend(names));
+    }
+
+    /// The names a task notifies, rendered, each checked against the play's
+    /// handlers (names, `role : name`, `listen` topics), including those of
+    /// roles included so far. `Err` is Ansible's message, located at the
+    /// `notify:` entry.
+    fn resolve_notify(&self, t: &Task, scopes: &[Scope]) -> Result<Vec<String>, String> {
+        if t.notify.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ctx = if t.notify.iter().any(|n| n.name.contains("{{") || n.name.contains("{%")) {
+            let vars = self.vars(scopes, Some(t));
+            Some(self.ctx(&vars))
+        } else {
+            None
+        };
+        let extra = self
+            .pctx
+            .extra_handlers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut out = Vec::with_capacity(t.notify.len());
+        for n in &t.notify {
+            let name = match &ctx {
+                Some(ctx) => match self.runner.templar.render_str(&n.name, ctx, &n.loc) {
+                    Ok(Value::String(s)) => s,
+                    Ok(other) => other.to_string(),
+                    Err(e) => return Err(e.to_string()),
+                },
+                None => n.name.clone(),
+            };
+            let known = self
+                .pctx
+                .play
+                .handlers
+                .iter()
+                .chain(extra.iter())
+                .any(|h| h.answers(&name));
+            if !known {
+                let names = self
+                    .pctx
+                    .play
+                    .handlers
+                    .iter()
+                    .chain(extra.iter())
+                    .filter_map(|h| h.name.clone());
+                let mut msg = format!(
+                    "{}: The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list",
+                    n.loc
+                );
+                if let Some(s) = crate::error::did_you_mean(&name, names.collect::<Vec<_>>().iter().map(String::as_str))
+                {
+                    msg.push_str(&format!(" (did you mean '{s}'?)"));
+                }
+                return Err(msg);
             }
-        });
+            out.push(name);
+        }
+        Ok(out)
     }
 }
 

@@ -152,6 +152,7 @@ impl PlayHost {
         let loop_var = t.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
         let mut results = Vec::new();
         let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
+        let mut unreachable_msg: Option<Value> = None;
         let n = items.len();
         for (idx, item) in items.into_iter().enumerate() {
             if INTERRUPTED.load(Ordering::SeqCst) {
@@ -177,13 +178,20 @@ impl PlayHost {
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
-            let shown = if no_log { censor(&r.result) } else { r.result.clone() };
-            let delegated = r
-                .result
-                .get("_delegated_to")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            self.report_delegated(&title, r.status, false, Some(label), delegated, shown);
+            if r.status == Status::Unreachable {
+                // As Ansible: an unreachable host ends the loop, and the task
+                // reports it once, with why (below), not once per item and
+                // again as "All items completed".
+                unreachable_msg = r.result.get("msg").cloned();
+            } else {
+                let shown = if no_log { censor(&r.result) } else { r.result.clone() };
+                let delegated = r
+                    .result
+                    .get("_delegated_to")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                self.report_delegated(&title, r.status, false, Some(label), delegated, shown);
+            }
             match r.status {
                 Status::Changed => any_changed = true,
                 Status::Failed => any_failed = true,
@@ -211,6 +219,10 @@ impl PlayHost {
                 "All items completed".into()
             }),
         );
+        if let Some(m) = unreachable_msg {
+            agg.insert("msg".into(), m);
+            agg.insert("unreachable".into(), Value::Bool(true));
+        }
         agg.insert("results".into(), Value::Array(results));
         agg.insert("skipped".into(), Value::Bool(all_skipped && n > 0 || n == 0));
         mark_no_log(&mut agg, no_log);
@@ -297,7 +309,7 @@ impl PlayHost {
             forget_prefetch,
             target,
             search_paths: self.search_paths(t, scopes),
-            retries: self.retries(t, ctx),
+            retries: self.retries(t, ctx).map_err(TaskResult::failed)?,
         })
     }
 
@@ -399,6 +411,12 @@ impl PlayHost {
             _ => (self.host.clone(), Arc::new(connection_vars(vars.map()))),
         };
         drop(vars);
+        // Typed connection variables that were templates (or set by the
+        // play) are checked once rendered: a wrong value is this task's
+        // located failure, not an unreachable host.
+        if let Err(m) = crate::inventory::check_connection_vars(&conn_vars) {
+            return Err(TaskResult::failed(format!("{}: host {conn_host}: {m}", t.loc)));
+        }
         let become_ = self.become_for(scopes, Some(&t.common), &conn_vars);
         let conn: Arc<dyn Connection> = if doc.controller_only {
             Arc::new(crate::connection::local::LocalConnection::new("localhost"))
@@ -434,17 +452,23 @@ impl PlayHost {
     }
 
     /// `retries` and `delay` (seconds) of a task.
-    fn retries(&self, t: &Task, ctx: &minijinja::Value) -> Retries {
+    /// A value that is not a whole number is the task's located failure,
+    /// not a silent default.
+    fn retries(&self, t: &Task, ctx: &minijinja::Value) -> Result<Retries, String> {
+        let number = |key: &str, v: &Value| {
+            value_u64(v, ctx, &self.runner.templar, &t.loc)
+                .ok_or_else(|| format!("{}: `{key}` must be a whole number, not {v}", t.loc))
+        };
         let retries = match &t.retries {
-            Some(v) => value_u64(v, ctx, &self.runner.templar, &t.loc).unwrap_or(3),
+            Some(v) => number("retries", v)?,
             None if t.until.is_some() => 3,
             None => 0,
         };
         let delay = match &t.delay {
-            Some(v) => value_u64(v, ctx, &self.runner.templar, &t.loc).unwrap_or(5),
+            Some(v) => number("delay", v)?,
             None => 5,
         };
-        Retries { retries, delay }
+        Ok(Retries { retries, delay })
     }
 
     /// Run the module, shape its outcome ([`super::results`]), and run it

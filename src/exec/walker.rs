@@ -121,6 +121,9 @@ impl Walker {
                 Err(e) => return self.fail_without_task(&c.loc, &e.to_string()),
             }
         }
+        if let Err(m) = crate::inventory::check_connection_vars(vars.map()) {
+            return self.fail_gathering(&format!("{}: {m}", self.pctx.play.loc));
+        }
         let conn = match self.runner.pool.get(&self.host, vars.map()).await {
             Ok(c) => c,
             Err(e) => return self.unreachable("Gathering Facts", e),
@@ -136,18 +139,21 @@ impl Walker {
                 Flow::Continue
             }
             Err(e) if e.is_unreachable() => self.unreachable("Gathering Facts", e),
-            Err(e) => {
-                let mut r = Map::new();
-                r.insert("msg".into(), Value::String(format!("fact gathering failed: {e}")));
-                let at = self.pctx.play.loc.to_string();
-                self.runner
-                    .record(&self.host, "Gathering Facts", at, Status::Failed, false, &r);
-                self.report("Gathering Facts", Status::Failed, false, None, r);
-                self.runner.stat(&self.host, |s| s.failed += 1);
-                self.runner.with_host(&self.host, |s| s.failed = true);
-                Flow::Failed
-            }
+            Err(e) => self.fail_gathering(&format!("fact gathering failed: {e}")),
         }
+    }
+
+    /// Fact gathering failed on a reachable host (or before connecting).
+    fn fail_gathering(&self, msg: &str) -> Flow {
+        let mut r = Map::new();
+        r.insert("msg".into(), Value::String(msg.to_string()));
+        let at = self.pctx.play.loc.to_string();
+        self.runner
+            .record(&self.host, "Gathering Facts", at, Status::Failed, false, &r);
+        self.report("Gathering Facts", Status::Failed, false, None, r);
+        self.runner.stat(&self.host, |s| s.failed += 1);
+        self.runner.with_host(&self.host, |s| s.failed = true);
+        Flow::Failed
     }
 
     /// The host cannot be reached (outside a task: fact gathering).
@@ -277,7 +283,27 @@ impl Walker {
                 Ok(other) => other.to_string(),
                 Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
             };
-            let lctx = crate::playbook::LoadCtx::default();
+            let mut lctx = crate::playbook::LoadCtx::default();
+            // Inside a role, an included role is also looked up next to it.
+            if let Some(parent) = inc.role.as_ref().and_then(|r| r.path.parent()) {
+                lctx.roles_path.push(parent.to_path_buf());
+            }
+            // `tasks_from`, `vars_from`... may be templates too.
+            let mut files = inc.role_files.clone();
+            for f in [
+                &mut files.tasks_from,
+                &mut files.vars_from,
+                &mut files.defaults_from,
+                &mut files.handlers_from,
+            ] {
+                if let Some(name) = f.as_mut() {
+                    match self.runner.templar.render_str(name, &pctx, &inc.loc) {
+                        Ok(Value::String(s)) => *name = s,
+                        Ok(other) => *name = other.to_string(),
+                        Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
+                    }
+                }
+            }
             let nodes = match inc.kind {
                 IncludeKind::Tasks => {
                     let path = match &inc.role {
@@ -287,14 +313,10 @@ impl Walker {
                     crate::playbook::load_task_file(&path, inc.role.as_ref(), &lctx)
                         .map(|nodes| (nodes, lctx.take_role_handlers()))
                 }
-                IncludeKind::Role => crate::playbook::load_included_role(
-                    &target,
-                    inc.tasks_from.as_deref(),
-                    &inc.loc,
-                    &self.pctx.play.dir,
-                    &lctx,
-                )
-                .map(|(node, handlers)| (vec![node], handlers)),
+                IncludeKind::Role => {
+                    crate::playbook::load_included_role(&target, &files, &inc.loc, &self.pctx.play.dir, &lctx)
+                        .map(|(node, handlers)| (vec![node], handlers))
+                }
             };
             let nodes = match nodes {
                 Ok((nodes, handlers)) => {
@@ -385,13 +407,13 @@ impl Walker {
                         s.set_facts.insert(reg.clone(), Value::Object(r.clone()));
                     });
                     if r.get("changed").and_then(Value::as_bool).unwrap_or(false) {
-                        self.notify(t);
+                        self.notify(t, scopes);
                     }
                 }
                 Flow::Continue
             }
             Go::Run => {
-                let tr = self.run_task(t, scopes).await;
+                let tr = self.run_throttled(t, &key, scopes).await;
                 if run_once {
                     self.runner
                         .run_once_results
@@ -404,10 +426,59 @@ impl Walker {
         }
     }
 
+    /// Run a task, holding one of its `throttle:` slots while it runs: at
+    /// most that many hosts of the batch run it at once (within `forks`).
+    async fn run_throttled(&self, t: &Task, key: &[u32], scopes: &[Scope]) -> TaskResult {
+        let spec = t
+            .common
+            .throttle
+            .clone()
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.throttle.clone()));
+        let Some(spec) = spec else {
+            return self.run_task(t, scopes).await;
+        };
+        let limit = {
+            let vars = self.vars(scopes, Some(t));
+            let ctx = self.ctx(&vars);
+            match self.runner.templar.render_value(&spec, &ctx, &t.loc) {
+                Ok(Value::Number(n)) => n.as_u64(),
+                Ok(Value::String(s)) => s.trim().parse().ok(),
+                Ok(_) => None,
+                Err(e) => {
+                    let tr = TaskResult::failed(e.to_string());
+                    self.report(&t.display_name(), tr.status, false, None, tr.result.clone());
+                    return tr;
+                }
+            }
+        };
+        let Some(limit) = limit else {
+            let tr = TaskResult::failed(format!(
+                "{}: throttle must render to a whole number of hosts, got `{spec}`",
+                t.loc
+            ));
+            self.report(&t.display_name(), tr.status, false, None, tr.result.clone());
+            return tr;
+        };
+        if limit == 0 {
+            return self.run_task(t, scopes).await;
+        }
+        // The first host to reach the task sizes its slots.
+        let slots = self
+            .pctx
+            .throttles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_vec())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(limit as usize)))
+            .clone();
+        let _slot = slots.acquire_owned().await;
+        self.run_task(t, scopes).await
+    }
+
     /// Settle a task's result on this host ([`PlayHost::settle`]), then
     /// act on its `meta` action.
     async fn finish_task(&self, t: &Task, title: &str, tr: TaskResult, scopes: &[Scope], key: &[u32]) -> Flow {
-        let meta = match self.settle(t, title, tr) {
+        let meta = match self.settle(t, title, tr, scopes) {
             Ok(meta) => meta,
             Err(flow) => return flow,
         };
@@ -461,7 +532,7 @@ impl Walker {
                 return Flow::Abort;
             }
             // A handler runs once per flush even if notified several times.
-            let tr = self.run_task(h, scopes).await;
+            let tr = self.run_throttled(h, &k, scopes).await;
             let flow = self.finish_task(h, &full, tr, scopes, &k).await;
             if flow != Flow::Continue {
                 return flow;

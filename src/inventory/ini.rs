@@ -104,7 +104,10 @@ pub fn parse(inv: &mut Inventory, text: &str, file: &str) -> Result<(), LocError
                 if k.is_empty() {
                     return Err(LocError::new(loc_at(1), "variable name is empty"));
                 }
-                inv.set_group_var(&group, k, parse_ini_value(v.trim()))
+                let value = parse_ini_value(v.trim());
+                super::conn_vars::check_source(k, &value)
+                    .map_err(|m| LocError::new(loc_at(line.find('=').unwrap_or(0) + 2), m))?;
+                inv.set_group_var(&group, k, value)
                     .map_err(|m| LocError::new(loc_at(line.find('=').unwrap_or(0) + 2), m.to_string()))?;
             }
             State::Children => {
@@ -236,7 +239,9 @@ fn host_line(inv: &mut Inventory, line: &str, group: &str, loc_at: &dyn Fn(usize
         if k.is_empty() {
             return Err(LocError::new(loc_at(t.col), "variable name is empty"));
         }
-        vars.push((k.to_string(), parse_ini_value(v)));
+        let value = parse_ini_value(v);
+        super::conn_vars::check_source(k, &value).map_err(|m| LocError::new(loc_at(t.col + k.len() + 1), m))?;
+        vars.push((k.to_string(), value));
     }
     for name in names {
         inv.add_host_to(&name, Some(group));

@@ -14,6 +14,7 @@
 //! (`ini`, `yaml_inv`, `script`) add to it; this file loads sources into it
 //! and selects hosts by pattern (`pattern`).
 
+mod conn_vars;
 mod hosts;
 mod ini;
 mod model;
@@ -32,6 +33,7 @@ use serde_json::{Map, Value};
 use crate::error::LocError;
 use crate::yaml::Loc;
 
+pub use conn_vars::{check as check_connection_var, check_all as check_connection_vars};
 pub use model::{Group, Host, Inventory, LOCALHOST_NAMES};
 pub use pattern::Selection;
 pub use value::parse_ini_value;

@@ -52,6 +52,8 @@ pub fn load(inv: &mut Inventory, path: &Path) -> Result<(), LocError> {
             ));
         };
         for (k, v) in vars {
+            super::conn_vars::check_source(&k, &v)
+                .map_err(|m| LocError::new(loc.clone(), format!("host `{host}`: {m}")))?;
             inv.set_host_var(&host, &k, v);
         }
     }
@@ -95,6 +97,8 @@ fn parse_group(
             return Err(bad("variables"));
         };
         for (k, v) in vars {
+            super::conn_vars::check_source(k, v)
+                .map_err(|m| LocError::new(loc.clone(), format!("group `{group}`: {m}")))?;
             inv.set_group_var(group, k, v.clone())
                 .map_err(|m| LocError::new(loc.clone(), m.to_string()))?;
         }

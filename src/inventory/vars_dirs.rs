@@ -90,10 +90,22 @@ fn load_vars_file(path: &Path) -> Result<Map<String, Value>, LocError> {
     let node = load_file(path)?;
     match node.kind {
         NodeKind::Null => Ok(Map::new()),
-        NodeKind::Map(_) => match node.to_json() {
-            Value::Object(m) => Ok(m),
-            _ => Ok(Map::new()),
-        },
+        NodeKind::Map(_) => {
+            for (k, _, v) in node.map_entries() {
+                super::conn_vars::check_source(&k, &v.to_json()).map_err(|m| {
+                    let loc = if v.loc.is_synthetic() {
+                        Loc::new(path.display().to_string(), 1, 1)
+                    } else {
+                        v.loc.clone()
+                    };
+                    LocError::new(loc, m)
+                })?;
+            }
+            match node.to_json() {
+                Value::Object(m) => Ok(m),
+                _ => Ok(Map::new()),
+            }
+        }
         _ => Err(LocError::new(
             if node.loc.is_synthetic() {
                 Loc::new(path.display().to_string(), 1, 1)

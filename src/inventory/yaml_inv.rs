@@ -108,6 +108,8 @@ fn parse_group(inv: &mut Inventory, name: &str, key: &Node, data: &Node, depth: 
             match section.as_str() {
                 "vars" => {
                     let value = v.map(Node::to_json).unwrap_or(serde_json::Value::Null);
+                    super::conn_vars::check_source(&k, &value)
+                        .map_err(|m| LocError::new(v.map(|v| v.loc.clone()).unwrap_or(knode.loc.clone()), m))?;
                     inv.set_group_var(name, &k, value).map_err(|m| {
                         LocError::new(v.map(|v| v.loc.clone()).unwrap_or(knode.loc.clone()), m.to_string())
                     })?;
@@ -141,7 +143,15 @@ fn parse_host(
         None => vec![],
         Some(v) => match &v.kind {
             NodeKind::Null => vec![],
-            NodeKind::Map(_) => v.map_entries().map(|(k, _, val)| (k, val.to_json())).collect(),
+            NodeKind::Map(_) => {
+                let mut out = Vec::new();
+                for (k, _, val) in v.map_entries() {
+                    let value = val.to_json();
+                    super::conn_vars::check_source(&k, &value).map_err(|m| LocError::new(val.loc.clone(), m))?;
+                    out.push((k, value));
+                }
+                out
+            }
             _ => {
                 return Err(LocError::new(
                     v.loc.clone(),

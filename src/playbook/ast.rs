@@ -83,6 +83,9 @@ pub struct Common {
     pub run_once: Option<bool>,
     pub any_errors_fatal: Option<bool>,
     pub connection: Option<String>,
+    /// `throttle:`: at most this many hosts run the task at once (a
+    /// number or a template; 0 means no limit).
+    pub throttle: Option<Value>,
 }
 
 /// `check_mode:` may be a boolean or a template.
@@ -144,7 +147,8 @@ pub struct Task {
     pub delay: Option<Value>,
     pub changed_when: Vec<Cond>,
     pub failed_when: Vec<Cond>,
-    pub notify: Vec<String>,
+    /// Handler names or `listen` topics, each with where it was written.
+    pub notify: Vec<Notify>,
     pub listen: Vec<String>,
     pub common: Common,
     pub role: Option<Arc<RoleCtx>>,
@@ -161,6 +165,31 @@ impl Task {
             Some(r) => format!("{} : {}", r.name, base),
             None => base,
         }
+    }
+}
+
+/// One `notify:` entry.
+#[derive(Debug, Clone)]
+pub struct Notify {
+    pub name: String,
+    pub loc: Loc,
+}
+
+/// The files a role is used with (`tasks_from`, `vars_from`,
+/// `defaults_from`, `handlers_from`; `main` when not given).
+#[derive(Debug, Clone, Default)]
+pub struct RoleFiles {
+    pub tasks_from: Option<String>,
+    pub vars_from: Option<String>,
+    pub defaults_from: Option<String>,
+    pub handlers_from: Option<String>,
+}
+
+impl Task {
+    /// Whether handler `h` answers the notification `name`: its name, its
+    /// `role : name` form, or one of its `listen` topics.
+    pub fn answers(&self, name: &str) -> bool {
+        self.name.as_deref() == Some(name) || self.display_name() == name || self.listen.iter().any(|l| l == name)
     }
 }
 
@@ -197,8 +226,8 @@ pub struct Include {
     pub role: Option<Arc<RoleCtx>>,
     pub dir: PathBuf,
     pub loc: Loc,
-    /// `include_role: tasks_from:`.
-    pub tasks_from: Option<String>,
+    /// `include_role: tasks_from:`, `vars_from:`... .
+    pub role_files: RoleFiles,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -97,6 +97,7 @@ const TASK_KEYS: &[&str] = &[
     "connection",
     "local_action",
     "action",
+    "throttle",
 ];
 
 const BLOCK_KEYS: &[&str] = &[
@@ -121,13 +122,13 @@ const BLOCK_KEYS: &[&str] = &[
     "any_errors_fatal",
     "remote_user",
     "connection",
+    "throttle",
 ];
 
 /// Ansible keywords rigger knows but does not implement: rejected loudly.
 const UNSUPPORTED: &[&str] = &[
     "async",
     "poll",
-    "throttle",
     "debugger",
     "module_defaults",
     "collections",
@@ -329,10 +330,11 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         None => Vec::new(),
     });
     if let Some(h) = n.get("handlers") {
-        collect_handlers(&parse_tasks(h, dir, None, ctx)?, &mut handlers);
+        collect_handlers(&parse_tasks(h, dir, None, ctx)?, &mut handlers)?;
     }
     // Handlers of roles imported with `import_role` in the task lists.
     handlers.extend(ctx.take_role_handlers());
+    check_references(&sections, &handlers, dir, ctx)?;
     Ok(Play {
         name,
         hosts,
@@ -355,19 +357,112 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     })
 }
 
-/// Handlers may be written inside blocks; they are flattened, keeping block keywords.
-fn collect_handlers(nodes: &[TaskNode], out: &mut Vec<Arc<Task>>) {
+/// Handlers may be written inside blocks; they are flattened, keeping block
+/// keywords. `import_tasks` in handlers is expanded at load (its tasks are
+/// handlers, notified by their names); a dynamic include as a handler is
+/// refused, not dropped.
+fn collect_handlers(nodes: &[TaskNode], out: &mut Vec<Arc<Task>>) -> Result<(), LocError> {
     for n in nodes {
         match n {
             TaskNode::Task(t) => out.push(t.clone()),
             TaskNode::Block(b) => {
                 for inner in b.block.iter().chain(&b.rescue).chain(&b.always) {
-                    collect_handlers(std::slice::from_ref(inner), out);
+                    collect_handlers(std::slice::from_ref(inner), out)?;
                 }
             }
-            TaskNode::Include(_) => {}
+            TaskNode::Include(inc) => {
+                let what = match inc.kind {
+                    IncludeKind::Tasks => "include_tasks",
+                    IncludeKind::Role => "include_role",
+                };
+                return Err(LocError::new(
+                    inc.loc.clone(),
+                    format!("{what} as a handler is not supported by rigger yet"),
+                )
+                .with_hint("use import_tasks (its tasks become handlers, notified by their names)"));
+            }
         }
     }
+    Ok(())
+}
+
+/// Name references of a play, checked at load as Ansible does: every
+/// `include_role` whose name and files are plain text must exist (its
+/// handlers become notifiable), and every `notify:` must name a handler or
+/// a `listen` topic. What only a template or a role included by a
+/// templated name can answer is checked when the task notifies.
+fn check_references(
+    sections: &[Vec<TaskNode>],
+    handlers: &[Arc<Task>],
+    dir: &Path,
+    ctx: &LoadCtx,
+) -> Result<(), LocError> {
+    fn walk<'a>(nodes: &'a [TaskNode], tasks: &mut Vec<&'a Arc<Task>>, includes: &mut Vec<&'a Arc<Include>>) {
+        for n in nodes {
+            match n {
+                TaskNode::Task(t) => tasks.push(t),
+                TaskNode::Block(b) => {
+                    walk(&b.block, tasks, includes);
+                    walk(&b.rescue, tasks, includes);
+                    walk(&b.always, tasks, includes);
+                }
+                TaskNode::Include(i) => includes.push(i),
+            }
+        }
+    }
+    let mut tasks: Vec<&Arc<Task>> = Vec::new();
+    let mut includes = Vec::new();
+    for s in sections {
+        walk(s, &mut tasks, &mut includes);
+    }
+    tasks.extend(handlers.iter());
+    let is_template = |s: &str| s.contains("{{") || s.contains("{%");
+    let mut known: Vec<Arc<Task>> = handlers.to_vec();
+    let mut dynamic = false;
+    for inc in includes.iter().filter(|i| i.kind == IncludeKind::Role) {
+        let f = &inc.role_files;
+        let names = [&f.tasks_from, &f.vars_from, &f.defaults_from, &f.handlers_from];
+        if is_template(&inc.target) || names.iter().any(|n| n.as_deref().is_some_and(is_template)) {
+            dynamic = true;
+            continue;
+        }
+        // Inside a role, a role name is looked up next to the role too.
+        let mut rctx = ctx.clone();
+        rctx.role_handlers = Default::default();
+        if let Some(parent) = inc.role.as_ref().and_then(|r| r.path.parent()) {
+            rctx.roles_path.push(parent.to_path_buf());
+        }
+        let (_, role_handlers) = load_included_role(&inc.target, &inc.role_files, &inc.loc, dir, &rctx)?;
+        known.extend(role_handlers);
+    }
+    for t in tasks {
+        for n in &t.notify {
+            if is_template(&n.name) || known.iter().any(|h| h.answers(&n.name)) {
+                continue;
+            }
+            if dynamic {
+                continue;
+            }
+            let e = LocError::new(
+                n.loc.clone(),
+                format!(
+                    "The requested handler '{}' was not found in either the main handlers list nor in the listening handlers list",
+                    n.name
+                ),
+            );
+            let mut cands: Vec<String> = Vec::new();
+            for h in &known {
+                cands.extend(h.name.iter().cloned());
+                cands.extend(h.listen.iter().cloned());
+            }
+            return Err(match did_you_mean(&n.name, cands.iter().map(String::as_str)) {
+                Some(s) => e.with_hint(format!("did you mean '{s}'?")),
+                None if cands.is_empty() => e.with_hint("this play has no handlers"),
+                None => e.with_hint(format!("the play's handlers: {}", cands.join(", "))),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn parse_serial(n: &Node) -> Result<Serial, LocError> {
@@ -549,7 +644,7 @@ fn parse_task_into(
                 IncludeKind::Tasks,
                 file,
                 args,
-                None,
+                RoleFiles::default(),
                 dir,
                 role,
             )?)));
@@ -580,7 +675,21 @@ fn parse_task_into(
                     return Err(err(value, format!("unsupported {short} option `{k}`")));
                 }
             }
-            let tasks_from = value.get("tasks_from").and_then(Node::as_str).map(str::to_string);
+            let from = |key: &str| -> Result<Option<String>, LocError> {
+                match value.get(key) {
+                    None => Ok(None),
+                    Some(v) => v
+                        .scalar_string()
+                        .map(Some)
+                        .ok_or_else(|| err(v, format!("`{key}` must be a file name"))),
+                }
+            };
+            let files = RoleFiles {
+                tasks_from: from("tasks_from")?,
+                vars_from: from("vars_from")?,
+                defaults_from: from("defaults_from")?,
+                handlers_from: from("handlers_from")?,
+            };
             if short == "import_role" {
                 let mut handlers = Vec::new();
                 let mut spec = value.clone();
@@ -589,7 +698,7 @@ fn parse_task_into(
                 }
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
-                let node = load_role(rname, &spec, &common, tasks_from.as_deref(), dir, ctx, &mut handlers, 0)?;
+                let node = load_role(rname, &spec, &common, &files, dir, ctx, &mut handlers, 0)?;
                 out.push(node);
                 // The role's handlers become the play's (see `parse_play`).
                 ctx.role_handlers
@@ -603,7 +712,7 @@ fn parse_task_into(
                 IncludeKind::Role,
                 rname.to_string(),
                 Map::new(),
-                tasks_from,
+                files,
                 dir,
                 role,
             )?)));
@@ -663,7 +772,7 @@ fn parse_task_into(
         delay: n.get("delay").map(Node::to_json),
         changed_when: n.get("changed_when").map(conds).transpose()?.unwrap_or_default(),
         failed_when: n.get("failed_when").map(conds).transpose()?.unwrap_or_default(),
-        notify: n.get("notify").map(string_list).transpose()?.unwrap_or_default(),
+        notify: n.get("notify").map(notify_list).transpose()?.unwrap_or_default(),
         listen: n.get("listen").map(string_list).transpose()?.unwrap_or_default(),
         common,
         role: role.cloned(),
@@ -853,7 +962,7 @@ fn parse_include(
     kind: IncludeKind,
     target: String,
     args: Map<String, Value>,
-    tasks_from: Option<String>,
+    role_files: RoleFiles,
     dir: &Path,
     role: Option<&Arc<RoleCtx>>,
 ) -> Result<Include, LocError> {
@@ -884,7 +993,7 @@ fn parse_include(
         role: role.cloned(),
         dir: dir.to_path_buf(),
         loc: n.loc.clone(),
-        tasks_from,
+        role_files,
     })
 }
 
@@ -920,7 +1029,7 @@ fn load_role_use(
     };
     let mut common = parse_common(&spec, &[])?;
     common.vars = vars_map(spec.get("vars"))?;
-    load_role(&name, &spec, &common, None, dir, ctx, handlers, depth)
+    load_role(&name, &spec, &common, &RoleFiles::default(), dir, ctx, handlers, depth)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -928,7 +1037,7 @@ fn load_role(
     name: &str,
     spec: &Node,
     common: &Common,
-    tasks_from: Option<&str>,
+    files: &RoleFiles,
     dir: &Path,
     ctx: &LoadCtx,
     handlers: &mut Vec<Arc<Task>>,
@@ -937,22 +1046,40 @@ fn load_role(
     if depth > 20 {
         return Err(err(spec, "role dependencies nested too deeply (cycle?)"));
     }
-    let path = find_role(name, dir, ctx).ok_or_else(|| {
-        err(spec, format!("role `{name}` not found")).with_hint(format!(
-            "looked in {}/roles, {} and roles_path",
-            dir.display(),
-            dir.display()
-        ))
-    })?;
-    let load_vars = |sub: &str| -> Result<Map<String, Value>, LocError> {
-        for f in ["main.yml", "main.yaml", "main.json", "main"] {
-            let p = path.join(sub).join(f);
+    let path = find_role(name, dir, ctx).ok_or_else(|| role_not_found(spec, name, dir, ctx))?;
+    // `main` (optional) or the file a `*_from` option names (required).
+    let role_file = |sub: &str, from: Option<&String>, exts: &[&str]| -> Result<Option<PathBuf>, LocError> {
+        let base = from.map(String::as_str).unwrap_or("main");
+        for ext in exts {
+            let p = path.join(sub).join(format!("{base}{ext}"));
             if p.is_file() {
-                let n = yaml::load_file(&p)?;
-                return vars_map(Some(&n));
+                return Ok(Some(p));
             }
         }
-        Ok(Map::new())
+        match from {
+            None => Ok(None),
+            Some(f) => {
+                let mut e = err(spec, format!("role `{name}` has no {sub} file `{f}`"));
+                let have = list_stems(&path.join(sub));
+                if let Some(s) = did_you_mean(f, have.iter().map(String::as_str)) {
+                    e = e.with_hint(format!("did you mean `{s}`?"));
+                } else if !have.is_empty() {
+                    e = e.with_hint(format!("{}/{sub} has: {}", path.display(), have.join(", ")));
+                }
+                Err(e)
+            }
+        }
+    };
+    const VAR_EXTS: &[&str] = &[".yml", ".yaml", ".json", ""];
+    const TASK_EXTS: &[&str] = &["", ".yml", ".yaml"];
+    let load_vars = |sub: &str, from: Option<&String>| -> Result<Map<String, Value>, LocError> {
+        match role_file(sub, from, VAR_EXTS)? {
+            Some(p) => {
+                let n = yaml::load_file(&p)?;
+                vars_map(Some(&n))
+            }
+            None => Ok(Map::new()),
+        }
     };
     // Role params: everything in the spec that is not a keyword.
     let mut params = Map::new();
@@ -972,6 +1099,7 @@ fn load_role(
                 | "ignore_errors"
                 | "delegate_to"
                 | "no_log"
+                | "throttle"
         ) {
             continue;
         }
@@ -980,8 +1108,8 @@ fn load_role(
     let role = Arc::new(RoleCtx {
         name: name.rsplit('/').next().unwrap_or(name).to_string(),
         path: path.clone(),
-        defaults: load_vars("defaults")?,
-        vars: load_vars("vars")?,
+        defaults: load_vars("defaults", files.defaults_from.as_ref())?,
+        vars: load_vars("vars", files.vars_from.as_ref())?,
         params,
     });
     let mut block = Vec::new();
@@ -1004,30 +1132,12 @@ fn load_role(
             break;
         }
     }
-    let task_file = tasks_from.unwrap_or("main");
-    let mut found = false;
-    for cand in [
-        task_file.to_string(),
-        format!("{task_file}.yml"),
-        format!("{task_file}.yaml"),
-    ] {
-        let p = path.join("tasks").join(&cand);
-        if p.is_file() {
-            block.extend(load_task_file(&p, Some(&role), ctx)?);
-            found = true;
-            break;
-        }
+    if let Some(p) = role_file("tasks", files.tasks_from.as_ref(), TASK_EXTS)? {
+        block.extend(load_task_file(&p, Some(&role), ctx)?);
     }
-    if !found && tasks_from.is_some() {
-        return Err(err(spec, format!("role `{name}` has no tasks file `{task_file}`")));
-    }
-    for f in ["main.yml", "main.yaml"] {
-        let p = path.join("handlers").join(f);
-        if p.is_file() {
-            let h = load_task_file(&p, Some(&role), ctx)?;
-            collect_handlers(&h, handlers);
-            break;
-        }
+    if let Some(p) = role_file("handlers", files.handlers_from.as_ref(), TASK_EXTS)? {
+        let h = load_task_file(&p, Some(&role), ctx)?;
+        collect_handlers(&h, handlers)?;
     }
     Ok(TaskNode::Block(Arc::new(Block {
         name: Some(format!("role {name}")),
@@ -1044,31 +1154,75 @@ fn load_role(
 /// node, and its handlers.
 pub fn load_included_role(
     name: &str,
-    tasks_from: Option<&str>,
+    files: &RoleFiles,
     at: &Loc,
     dir: &Path,
     ctx: &LoadCtx,
 ) -> Result<(TaskNode, Vec<Arc<Task>>), LocError> {
     let spec = Node::new(NodeKind::Map(Vec::new()), at.clone());
     let mut handlers = Vec::new();
-    let node = load_role(name, &spec, &Common::default(), tasks_from, dir, ctx, &mut handlers, 0)?;
+    let node = load_role(name, &spec, &Common::default(), files, dir, ctx, &mut handlers, 0)?;
     handlers.extend(ctx.take_role_handlers());
     Ok((node, handlers))
 }
 
-fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
-    let mut cands = vec![dir.join("roles").join(name), dir.join(name)];
-    for p in &ctx.roles_path {
-        cands.push(p.join(name));
-    }
+/// The directories a role name is looked up in, in order.
+fn role_dirs(dir: &Path, ctx: &LoadCtx) -> Vec<PathBuf> {
+    let mut dirs = vec![dir.join("roles"), dir.to_path_buf()];
+    dirs.extend(ctx.roles_path.iter().cloned());
     if let Ok(env) = std::env::var("ANSIBLE_ROLES_PATH") {
-        for p in env.split(':').filter(|p| !p.is_empty()) {
-            cands.push(PathBuf::from(p).join(name));
+        dirs.extend(env.split(':').filter(|p| !p.is_empty()).map(PathBuf::from));
+    }
+    dirs
+}
+
+fn is_role_dir(p: &Path) -> bool {
+    p.join("tasks").is_dir() || p.join("meta").is_dir()
+}
+
+fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
+    role_dirs(dir, ctx)
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| is_role_dir(p))
+}
+
+/// "role not found", with the closest role name that exists.
+fn role_not_found(spec: &Node, name: &str, dir: &Path, ctx: &LoadCtx) -> LocError {
+    let mut known = Vec::new();
+    for d in role_dirs(dir, ctx) {
+        if let Ok(entries) = std::fs::read_dir(&d) {
+            for e in entries.flatten() {
+                if is_role_dir(&e.path()) {
+                    known.push(e.file_name().to_string_lossy().into_owned());
+                }
+            }
         }
     }
-    cands
-        .into_iter()
-        .find(|p| p.join("tasks").is_dir() || p.join("meta").is_dir())
+    let e = err(spec, format!("role `{name}` not found"));
+    match did_you_mean(name, known.iter().map(String::as_str)) {
+        Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+        None => e.with_hint(format!(
+            "looked in {}/roles, {} and roles_path",
+            dir.display(),
+            dir.display()
+        )),
+    }
+}
+
+/// File names in a role's sub-directory, without extension (for hints).
+fn list_stems(dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|es| {
+            es.flatten()
+                .filter(|e| e.path().is_file())
+                .filter_map(|e| e.path().file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
@@ -1185,6 +1339,17 @@ fn parse_common(n: &Node, _skip: &[&str]) -> Result<Common, LocError> {
             .with_hint("use ssh or local"));
         }
     }
+    if let Some(t) = n.get("throttle") {
+        c.throttle = match &t.kind {
+            NodeKind::Null => None,
+            NodeKind::Int(i) if *i >= 0 => Some(t.to_json()),
+            NodeKind::Str(s) if s.contains("{{") || s.trim().parse::<u64>().is_ok() => Some(t.to_json()),
+            _ => {
+                return Err(err(t, "throttle must be a whole number of hosts (or a template)")
+                    .with_hint("e.g. `throttle: 1` runs the task on one host at a time"))
+            }
+        };
+    }
     if let Some(cm) = n.get("check_mode") {
         c.check_mode = Some(match &cm.kind {
             NodeKind::Bool(b) => CheckModeKw::Bool(*b),
@@ -1262,6 +1427,24 @@ fn string_list(n: &Node) -> Result<Vec<String>, LocError> {
             .scalar_string()
             .map(|s| vec![s])
             .ok_or_else(|| err(n, "expected a string or a list of strings")),
+    }
+}
+
+/// `notify:` names: one name, or a list of them (a name may contain commas).
+fn notify_list(n: &Node) -> Result<Vec<Notify>, LocError> {
+    let one = |i: &Node| -> Result<Notify, LocError> {
+        let name = i
+            .scalar_string()
+            .ok_or_else(|| err(i, "notify needs handler names (strings)"))?;
+        Ok(Notify {
+            name: name.trim().to_string(),
+            loc: i.loc.clone(),
+        })
+    };
+    match &n.kind {
+        NodeKind::Null => Ok(Vec::new()),
+        NodeKind::Seq(items) => items.iter().map(one).collect(),
+        _ => Ok(vec![one(n)?]),
     }
 }
 

@@ -22,6 +22,7 @@ mod quoting;
 mod secrets;
 mod storage;
 mod transport;
+mod trust;
 mod unsafe_data;
 mod virt;
 mod watch;
