@@ -141,6 +141,10 @@ fn err(n: &Node, msg: impl Into<String>) -> LocError {
 
 /// Load a playbook file (a list of plays), expanding `import_playbook`.
 pub fn load_playbook(path: &Path, ctx: &LoadCtx) -> Result<Playbook, LocError> {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        crate::modules::ansible::add_playbook_dir(&std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
+    }
     let mut plays = Vec::new();
     load_plays_into(path, ctx, &mut plays, 0)?;
     Ok(Playbook {
@@ -614,8 +618,24 @@ fn parse_task_into(
     let module = crate::modules::registry::lookup(&name)
         .or_else(|| crate::modules::registry::lookup(short))
         .or_else(|| crate::modules::external::find(&name, dir, &ctx.module_paths));
+    // Not native, not a user module: Ansible's own, when ansible-core is
+    // on the controller.
+    let mut not_found = None;
+    let module = match module {
+        Some(m) => Some(m),
+        None => match crate::modules::ansible::find(&name) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                not_found = Some(e.0);
+                None
+            }
+        },
+    };
     let Some(module) = module else {
         let mut e = err(key_node, format!("unknown module `{name}`"));
+        if let Some(why) = not_found {
+            e = e.with_hint(why);
+        }
         if let Some(s) = did_you_mean(&name, crate::modules::registry::registry().all_names()) {
             e = e.with_hint(format!("did you mean `{s}`?"));
         } else {
@@ -643,7 +663,7 @@ fn parse_task_into(
             }
         }
     }
-    if !crate::modules::external::skips_validation(doc.name) {
+    if !crate::modules::external::skips_validation(doc.name) && !crate::modules::ansible::is_ansible_module(doc.name) {
         validate_args(doc, &args, &n.loc)?;
     }
     let mut common = parse_common(n, &[])?;
