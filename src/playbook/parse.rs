@@ -633,13 +633,12 @@ fn parse_task_into(
     };
     let Some(module) = module else {
         let mut e = err(key_node, format!("unknown module `{name}`"));
-        if let Some(why) = not_found {
-            e = e.with_hint(why);
-        }
+        // Where rigger looked (ansible-core, the collections) and how to fix it.
+        let looked = not_found.map(|w| format!("; {w}")).unwrap_or_default();
         if let Some(s) = did_you_mean(&name, crate::modules::registry::registry().all_names()) {
-            e = e.with_hint(format!("did you mean `{s}`?"));
+            e = e.with_hint(format!("did you mean `{s}`?{looked}"));
         } else {
-            e = e.with_hint("see `rigger doc --list` for the modules rigger provides");
+            e = e.with_hint(format!("see `rigger doc --list` for the modules rigger provides{looked}"));
         }
         // A misspelt keyword is as likely as a misspelt module.
         if let Some(s) = did_you_mean(&name, TASK_KEYS.iter().copied()) {

@@ -43,7 +43,7 @@ use sha2::{Digest, Sha256};
 
 pub use locate::{add_playbook_dir, controller, Controller};
 
-use super::{Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, Plan};
+use super::{Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, Plan};
 use crate::connection::{sh_quote, ConnError};
 
 const BUILDER: &str = include_str!("build_payload.py");
@@ -348,19 +348,25 @@ fn text_of(v: Option<Value>) -> String {
     }
 }
 
-fn diff_of(v: Value) -> Vec<Diff> {
-    let one = |v: Value| match v {
-        Value::Object(mut d) => Some(Diff {
-            before_header: text_of(d.remove("before_header")),
-            after_header: text_of(d.remove("after_header")),
-            before: text_of(d.remove("before")),
-            after: text_of(d.remove("after")),
-        }),
-        _ => None,
-    };
-    match v {
-        Value::Array(items) => items.into_iter().filter_map(one).collect(),
-        other => one(other).into_iter().collect(),
+/// ansible-core 2.19's modules send a warning as `{"event": {"msg": ...}}`
+/// (a deprecation with its `version`/`date`/`deprecator` beside it); its
+/// controller registers the message text (and a deprecation's other keys).
+fn flatten_message(item: &mut Value) {
+    let Value::Object(m) = item else { return };
+    let Some(Value::Object(event)) = m.remove("event") else { return };
+    let mut msg = event.get("msg").and_then(Value::as_str).unwrap_or_default().to_string();
+    // Chained causes, as Ansible joins them.
+    let mut cause = event.get("chain").and_then(|c| c.get("event"));
+    while let Some(c) = cause {
+        if let Some(t) = c.get("msg").and_then(Value::as_str) {
+            msg = format!("{msg}: {t}");
+        }
+        cause = c.get("chain").and_then(|c| c.get("event"));
+    }
+    if m.is_empty() {
+        *item = Value::String(msg);
+    } else {
+        m.insert("msg".into(), Value::String(msg));
     }
 }
 
@@ -381,12 +387,24 @@ fn shape(mut m: Map<String, Value>) -> ModuleOutcome {
             .get("rc")
             .is_some_and(|rc| !matches!(rc, Value::Number(n) if n.as_i64() == Some(0)) && rc != "0");
     }
-    if let Some(d) = m.remove("diff") {
-        o.diff = diff_of(d);
+    // The module's `diff` stays as it returned it (a dict or a list), as
+    // Ansible registers it.
+    for key in ["warnings", "deprecations"] {
+        if let Some(Value::Array(items)) = m.get_mut(key) {
+            for item in items.iter_mut() {
+                flatten_message(item);
+            }
+        }
     }
     // Keys starting with `_` are the engine's (`_ansible_no_log`,
-    // `_ansible_parsed`, ...): a module on a host cannot set them.
-    m.retain(|k, _| !k.starts_with('_'));
+    // `_ansible_parsed`, ...): a module on a host cannot set them. The
+    // module's `invocation` (its arguments) is not part of the result
+    // Ansible registers either.
+    m.retain(|k, _| !k.starts_with('_') && k != "invocation");
+    // Ansible's results always say whether they failed.
+    if !o.failed {
+        m.insert("failed".into(), Value::Bool(false));
+    }
     o.ret = m;
     o
 }
@@ -515,8 +533,9 @@ mod tests {
         );
         assert!(o.changed && !o.failed);
         assert_eq!(o.msg.as_deref(), Some("m"));
-        assert_eq!(o.diff[0].after, "b");
-        assert!(o.ret.contains_key("invocation") && !o.ret.contains_key("_ansible_parsed"));
+        assert_eq!(o.ret["diff"][0]["after"], "b");
+        assert!(!o.ret.contains_key("invocation") && !o.ret.contains_key("_ansible_parsed"));
+        assert_eq!(o.ret["failed"], false);
         let o = shape(serde_json::from_str::<Map<String, Value>>(r#"{"rc": 2}"#).unwrap());
         assert!(o.failed, "a non-zero rc without `failed` is a failure");
         let o = shape(serde_json::from_str::<Map<String, Value>>(r#"{"rc": 2, "failed": false}"#).unwrap());
