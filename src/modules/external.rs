@@ -302,7 +302,13 @@ pub(crate) async fn upload_once(
     // `name` is a module name: letters, digits, `_`, `-`, `.` only.
     let name: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let file = format!("{}-{}", &checksum[..16], name);
     let q = format!(

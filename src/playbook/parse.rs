@@ -142,7 +142,11 @@ fn err(n: &Node, msg: impl Into<String>) -> LocError {
 /// Load a playbook file (a list of plays), expanding `import_playbook`.
 pub fn load_playbook(path: &Path, ctx: &LoadCtx) -> Result<Playbook, LocError> {
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         crate::modules::ansible::add_playbook_dir(&std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
     }
     let mut plays = Vec::new();
@@ -638,7 +642,9 @@ fn parse_task_into(
         if let Some(s) = did_you_mean(&name, crate::modules::registry::registry().all_names()) {
             e = e.with_hint(format!("did you mean `{s}`?{looked}"));
         } else {
-            e = e.with_hint(format!("see `rigger doc --list` for the modules rigger provides{looked}"));
+            e = e.with_hint(format!(
+                "see `rigger doc --list` for the modules rigger provides{looked}"
+            ));
         }
         // A misspelt keyword is as likely as a misspelt module.
         if let Some(s) = did_you_mean(&name, TASK_KEYS.iter().copied()) {

@@ -174,7 +174,10 @@ fn unimplemented_modules_run_through_ansible_as_ansible_runs_them() {
     let Some(t) = tools() else { return };
     let hosts = TestHosts::with_overlay_root(2);
     let dir = hosts.dir();
-    let (ainv, rinv) = (inventory(&hosts, 0, &dir.join("a.ini")), inventory(&hosts, 1, &dir.join("r.ini")));
+    let (ainv, rinv) = (
+        inventory(&hosts, 0, &dir.join("a.ini")),
+        inventory(&hosts, 1, &dir.join("r.ini")),
+    );
     let playbook = Path::new(DATA).join("site.yml");
     for (tag, extra) in [
         ("check", &["--check", "--diff"][..]),
@@ -239,7 +242,11 @@ fn a_target_without_python_and_a_module_found_nowhere_are_located_errors() {
             && stderr.contains("ansible-galaxy collection install rigger_test.util"),
         "{stderr}"
     );
-    assert_eq!(stdout.lines().filter(|l| l.contains("host_result")).count(), 0, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains("host_result")).count(),
+        0,
+        "{stdout}"
+    );
 
     // Without ansible-core on the controller the load error says so.
     let mut cmd = Command::new(rigger_bin());
@@ -268,12 +275,17 @@ fn doc_list_tells_native_modules_from_those_run_through_ansible() {
         .args(["doc", "--list"]);
     let (code, stdout, stderr) = rigger_cmd(cmd, Duration::from_secs(60));
     assert_eq!(code, 0, "{stderr}");
-    let (native, through) = stdout.split_once("# run through Ansible with ansible-core").expect(&stdout);
+    let (native, through) = stdout
+        .split_once("# run through Ansible with ansible-core")
+        .expect(&stdout);
     assert!(native.lines().any(|l| l.starts_with("copy ")), "{native}");
     let line = |name: &str| through.lines().find(|l| l.split_whitespace().next() == Some(name));
     let getent = line("ansible.builtin.getent").expect(through);
     assert!(getent.ends_with("/ansible/modules/getent.py"), "{getent}");
     let boo = line("python.dist.boo").expect(through);
     assert!(boo.contains(&*t.collections.to_string_lossy()), "{boo}");
-    assert!(line("ansible.builtin.copy").is_none(), "a native module is not listed as run through Ansible");
+    assert!(
+        line("ansible.builtin.copy").is_none(),
+        "a native module is not listed as run through Ansible"
+    );
 }

@@ -138,7 +138,10 @@ pub fn add_playbook_dir(dir: &Path) {
 /// `module_utils/` directories next to the loaded playbooks.
 pub fn playbook_module_utils() -> Vec<PathBuf> {
     let d = playbook_dirs().lock().unwrap_or_else(|p| p.into_inner());
-    d.iter().map(|p| p.join("module_utils")).filter(|p| p.is_dir()).collect()
+    d.iter()
+        .map(|p| p.join("module_utils"))
+        .filter(|p| p.is_dir())
+        .collect()
 }
 
 /// `collections_path` (or `collections_paths`) from the `[defaults]` of the
@@ -155,7 +158,10 @@ fn cfg_collections_path() -> Option<String> {
         files.push(h.join(".ansible.cfg"));
     }
     files.push(PathBuf::from("/etc/ansible/ansible.cfg"));
-    let text = files.iter().find(|f| f.is_file()).and_then(|f| std::fs::read_to_string(f).ok())?;
+    let text = files
+        .iter()
+        .find(|f| f.is_file())
+        .and_then(|f| std::fs::read_to_string(f).ok())?;
     let mut section = String::new();
     for line in text.lines() {
         let l = line.trim();
@@ -312,7 +318,11 @@ pub fn all_modules(ctl: &Controller, roots: &[PathBuf]) -> Vec<(String, PathBuf)
         let ac = root.join("ansible_collections");
         let mut colls: Vec<(String, PathBuf)> = Vec::new();
         for ns in std::fs::read_dir(&ac).into_iter().flatten().filter_map(Result::ok) {
-            for coll in std::fs::read_dir(ns.path()).into_iter().flatten().filter_map(Result::ok) {
+            for coll in std::fs::read_dir(ns.path())
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+            {
                 let key = format!(
                     "{}.{}",
                     ns.file_name().to_string_lossy(),

@@ -111,19 +111,26 @@ pub fn find(name: &str) -> Result<&'static Arc<dyn Module>, NotFound> {
             if roots.is_empty() {
                 "(none)".to_string()
             } else {
-                roots.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                roots
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         )));
     };
-    let module = register(&found.fqcn, name, || AnsibleModule::new(found.fqcn.clone(), found.python_name.clone(), found.path.clone(), Vec::new()));
+    let module = register(&found.fqcn, name, || {
+        AnsibleModule::new(
+            found.fqcn.clone(),
+            found.python_name.clone(),
+            found.path.clone(),
+            Vec::new(),
+        )
+    });
     Ok(module)
 }
 
-fn register(
-    fqcn: &str,
-    requested: &str,
-    make: impl FnOnce() -> AnsibleModule,
-) -> &'static Arc<dyn Module> {
+fn register(fqcn: &str, requested: &str, make: impl FnOnce() -> AnsibleModule) -> &'static Arc<dyn Module> {
     let mut l = loaded().lock().unwrap_or_else(|p| p.into_inner());
     let m = match l.get(fqcn) {
         Some(m) => *m,
@@ -180,10 +187,7 @@ pub fn listing(is_native: impl Fn(&str) -> bool) -> Option<(String, Vec<(String,
         .into_iter()
         .filter(|(fqcn, _)| !is_native(fqcn))
         .collect();
-    Some((
-        format!("ansible-core {} ({})", ctl.version, ctl.python.display()),
-        all,
-    ))
+    Some((format!("ansible-core {} ({})", ctl.version, ctl.python.display()), all))
 }
 
 fn leak(s: impl Into<String>) -> &'static str {
@@ -193,7 +197,9 @@ fn leak(s: impl Into<String>) -> &'static str {
 /// The module's `short_description`, read from its DOCUMENTATION.
 fn short_description(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    let line = text.lines().find_map(|l| l.trim_start().strip_prefix("short_description:"))?;
+    let line = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("short_description:"))?;
     Some(line.trim().trim_matches(['"', '\'']).to_string())
 }
 
@@ -350,10 +356,13 @@ fn text_of(v: Option<Value>) -> String {
 
 /// ansible-core 2.19's modules send a warning as `{"event": {"msg": ...}}`
 /// (a deprecation with its `version`/`date`/`deprecator` beside it); its
-/// controller registers the message text (and a deprecation's other keys).
-fn flatten_message(item: &mut Value) {
+/// controller registers a warning's text, and a deprecation's text with its
+/// other keys that are set.
+fn flatten_message(item: &mut Value, text_only: bool) {
     let Value::Object(m) = item else { return };
-    let Some(Value::Object(event)) = m.remove("event") else { return };
+    let Some(Value::Object(event)) = m.remove("event") else {
+        return;
+    };
     let mut msg = event.get("msg").and_then(Value::as_str).unwrap_or_default().to_string();
     // Chained causes, as Ansible joins them.
     let mut cause = event.get("chain").and_then(|c| c.get("event"));
@@ -363,15 +372,24 @@ fn flatten_message(item: &mut Value) {
         }
         cause = c.get("chain").and_then(|c| c.get("event"));
     }
-    if m.is_empty() {
+    m.retain(|_, v| !v.is_null());
+    if text_only || m.is_empty() {
         *item = Value::String(msg);
     } else {
         m.insert("msg".into(), Value::String(msg));
     }
 }
 
-/// The module's JSON result shaped as Ansible's task result.
-fn shape(mut m: Map<String, Value>) -> ModuleOutcome {
+/// Whether ansible-core `version` is 2.19 or later, whose controller turns
+/// a failure's `exception` into a summary.
+fn summarises_errors(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (2, 19)
+}
+
+/// The module's JSON result shaped as Ansible's task result (as the
+/// controller's ansible-core `version` shapes it).
+fn shape(mut m: Map<String, Value>, version: &str) -> ModuleOutcome {
     let flag = |m: &mut Map<String, Value>, k: &str| m.remove(k).is_some_and(|v| super::args::truthy(&v));
     let explicit_failed = m.contains_key("failed");
     let mut o = ModuleOutcome {
@@ -381,6 +399,11 @@ fn shape(mut m: Map<String, Value>) -> ModuleOutcome {
         msg: m.remove("msg").map(|v| text_of(Some(v))),
         ..Default::default()
     };
+    // ansible-core 2.19+: a failure (or any `exception`) carries the error
+    // summary, which without traceback display is this text.
+    if summarises_errors(version) && (o.failed || m.get("exception").is_some_and(|e| !e.is_null())) {
+        m.insert("exception".into(), Value::String("(traceback unavailable)".into()));
+    }
     // Ansible: a result with a non-zero `rc` and no `failed` failed.
     if !explicit_failed {
         o.failed = m
@@ -392,7 +415,7 @@ fn shape(mut m: Map<String, Value>) -> ModuleOutcome {
     for key in ["warnings", "deprecations"] {
         if let Some(Value::Array(items)) = m.get_mut(key) {
             for item in items.iter_mut() {
-                flatten_message(item);
+                flatten_message(item, key == "warnings");
             }
         }
     }
@@ -439,6 +462,7 @@ impl AnsibleModule {
             Err(e) => return Err(ModuleError::Failed(e.to_string())),
         };
         let version = controller().as_ref().map(|c| c.version.clone()).unwrap_or_default();
+        let internal_version = version.clone();
         let facility = ctx
             .templar
             .eval("ansible_syslog_facility | default('LOG_USER')", ctx.vars, ctx.loc)
@@ -453,7 +477,7 @@ impl AnsibleModule {
             ("_ansible_debug", Value::Bool(false)),
             ("_ansible_diff", Value::Bool(ctx.diff_mode)),
             ("_ansible_verbosity", Value::from(0)),
-            ("_ansible_version", Value::String(version)),
+            ("_ansible_version", Value::String(internal_version)),
             ("_ansible_module_name", Value::String(self.fqcn.clone())),
             ("_ansible_syslog_facility", Value::String(facility)),
             (
@@ -484,7 +508,7 @@ impl AnsibleModule {
         let stdout = out.stdout_str();
         let stderr = out.stderr_str();
         if let Some(m) = parse_result(&stdout) {
-            return Ok(shape(m));
+            return Ok(shape(m, &version));
         }
         if out.status == 127 && stderr.contains(NO_PYTHON) {
             let looked = match &interpreter {
@@ -514,7 +538,9 @@ mod tests {
 
     #[test]
     fn new_style_modules_are_told_from_scripts() {
-        assert!(is_new_style_python(b"#!/usr/bin/python\nfrom ansible.module_utils.basic import AnsibleModule\n"));
+        assert!(is_new_style_python(
+            b"#!/usr/bin/python\nfrom ansible.module_utils.basic import AnsibleModule\n"
+        ));
         assert!(is_new_style_python(
             b"from ansible_collections.ns.c.plugins.module_utils.x import y\n"
         ));
@@ -530,16 +556,33 @@ mod tests {
                    "invocation": {"module_args": {}}, "_ansible_parsed": true, "rc": 0}"#,
             )
             .unwrap(),
+            "2.19.14",
         );
         assert!(o.changed && !o.failed);
         assert_eq!(o.msg.as_deref(), Some("m"));
         assert_eq!(o.ret["diff"][0]["after"], "b");
         assert!(!o.ret.contains_key("invocation") && !o.ret.contains_key("_ansible_parsed"));
         assert_eq!(o.ret["failed"], false);
-        let o = shape(serde_json::from_str::<Map<String, Value>>(r#"{"rc": 2}"#).unwrap());
+        let o = shape(
+            serde_json::from_str::<Map<String, Value>>(r#"{"rc": 2}"#).unwrap(),
+            "2.18.0",
+        );
         assert!(o.failed, "a non-zero rc without `failed` is a failure");
-        let o = shape(serde_json::from_str::<Map<String, Value>>(r#"{"rc": 2, "failed": false}"#).unwrap());
-        assert!(!o.failed);
+        let o = shape(
+            serde_json::from_str::<Map<String, Value>>(r#"{"rc": 2, "failed": false}"#).unwrap(),
+            "2.19.0",
+        );
+        assert!(!o.failed && !o.ret.contains_key("exception"));
+        let o = shape(
+            serde_json::from_str::<Map<String, Value>>(r#"{"failed": true, "msg": "x"}"#).unwrap(),
+            "2.19.14",
+        );
+        assert_eq!(o.ret["exception"], "(traceback unavailable)");
+        let o = shape(
+            serde_json::from_str::<Map<String, Value>>(r#"{"failed": true, "msg": "x"}"#).unwrap(),
+            "2.18.1",
+        );
+        assert!(!o.ret.contains_key("exception"));
     }
 
     #[test]
