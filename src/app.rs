@@ -175,12 +175,15 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         )));
     }
     let loc = Loc::synthetic("<adhoc>");
-    let module = crate::modules::registry::lookup(&a.module).ok_or_else(|| {
-        let hint = crate::error::did_you_mean(&a.module, crate::modules::registry::registry().all_names())
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        AppError::Usage(format!("unknown module `{}`{hint}", a.module))
-    })?;
+    let module = match crate::modules::registry::lookup(&a.module) {
+        Some(m) => m,
+        None => crate::modules::ansible::find(&a.module).map_err(|why| {
+            let hint = crate::error::did_you_mean(&a.module, crate::modules::registry::registry().all_names())
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            AppError::Usage(format!("unknown module `{}`{hint}: {}", a.module, why.0))
+        })?,
+    };
     let doc = module.doc();
     // Parse -a exactly as a task's free-form/k=v arguments, with validation.
     let src = format!(
@@ -272,6 +275,16 @@ fn doc(a: DocArgs) -> Result<i32, AppError> {
                 stdoutln!("{:<20} {}", name, m.doc().short);
             }
         }
+        // What would run through Ansible: the modules of ansible-core and
+        // of the collections that have no native implementation.
+        if let Some((by, modules)) = crate::modules::ansible::listing(|n| reg.get(n).is_some()) {
+            stdoutln!("\n# run through Ansible with {by}: {} modules", modules.len());
+            for (name, path) in modules {
+                stdoutln!("{:<40} {}", name, path.display());
+            }
+        } else {
+            stdoutln!("\n# no ansible-core on the controller: only the native modules above run");
+        }
         return Ok(0);
     }
     let name = a.module.unwrap_or_default();
@@ -279,6 +292,7 @@ fn doc(a: DocArgs) -> Result<i32, AppError> {
     let m = reg
         .get(&name)
         .or_else(|| crate::modules::external::find(&name, &cwd, &[]))
+        .or_else(|| crate::modules::ansible::find(&name).ok())
         .ok_or_else(|| {
             let hint = crate::error::did_you_mean(&name, reg.all_names())
                 .map(|s| format!(" (did you mean `{s}`?)"))

@@ -578,6 +578,7 @@ impl PlayHost {
             search_paths,
             loc: &t.loc,
             max_output: self.runner.opts.max_output,
+            no_log,
         };
         let _permit = if doc.controller_only {
             None

@@ -37,6 +37,8 @@ pub struct ModuleCtx<'a> {
     /// What is kept of each output stream of a user's command, and the most
     /// of a user module's JSON that is read (`--max-output`).
     pub max_output: usize,
+    /// The task is `no_log` (passed on to Ansible modules as `_ansible_no_log`).
+    pub no_log: bool,
 }
 
 impl ModuleCtx<'_> {

@@ -13,10 +13,12 @@
 //! [`system`], [`net`], [`source_control`], [`commands`], [`control`]
 //! (controller-side: debug, set_fact, ...), [`storage`], [`virt`]; shared
 //! helpers in [`host`]; user modules from the library path in [`external`];
+//! Ansible's own modules for those rigger does not implement in [`ansible`];
 //! every name a module answers to in [`registry`]; argument checks in
 //! [`args`].
 
 pub mod accounts;
+pub mod ansible;
 pub mod args;
 pub mod commands;
 pub mod contract;

@@ -27,5 +27,8 @@ pub fn registry() -> &'static Registry {
 
 /// Look up a built-in module by any of its names.
 pub fn lookup(name: &str) -> Option<&'static Arc<dyn Module>> {
-    registry().get(name).or_else(|| super::external::lookup(name))
+    registry()
+        .get(name)
+        .or_else(|| super::external::lookup(name))
+        .or_else(|| super::ansible::lookup(name))
 }

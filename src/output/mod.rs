@@ -177,10 +177,8 @@ impl Renderer {
         };
         let mut s = String::new();
         if self.diff {
-            if let Some(Value::Array(diffs)) = result.get("diff") {
-                for d in diffs {
-                    s.push_str(&render_diff(d));
-                }
+            for d in diffs_of(result) {
+                s.push_str(&render_diff(d));
             }
         }
         match (status, shown.get("rc"), shown.get("stdout")) {
@@ -273,10 +271,8 @@ impl Renderer {
         let no_log = result.get("_ansible_no_log").and_then(Value::as_bool).unwrap_or(false);
         let mut s = String::new();
         if self.diff && !no_log {
-            if let Some(Value::Array(diffs)) = result.get("diff") {
-                for d in diffs {
-                    s.push_str(&render_diff(d));
-                }
+            for d in diffs_of(result) {
+                s.push_str(&render_diff(d));
             }
         }
         let shown = if no_log {
@@ -401,7 +397,25 @@ pub fn banner(title: &str) -> String {
 }
 
 /// A unified diff of one `{before, after, before_header, after_header}` dict.
+/// The diffs of a result: rigger's modules return a list; an Ansible
+/// module may return one dict, as Ansible allows.
+fn diffs_of(result: &Map<String, Value>) -> Vec<&Value> {
+    match result.get("diff") {
+        Some(Value::Array(diffs)) => diffs.iter().collect(),
+        Some(d @ Value::Object(_)) => vec![d],
+        _ => Vec::new(),
+    }
+}
+
 pub fn render_diff(d: &Value) -> String {
+    // Ansible's `prepared`: a diff the module rendered itself.
+    if let Some(p) = d.get("prepared").and_then(Value::as_str) {
+        let mut s = p.to_string();
+        if !s.ends_with('\n') {
+            s.push('\n');
+        }
+        return s;
+    }
     let get = |k: &str| {
         d.get(k)
             .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))

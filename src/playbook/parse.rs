@@ -142,6 +142,14 @@ fn err(n: &Node, msg: impl Into<String>) -> LocError {
 
 /// Load a playbook file (a list of plays), expanding `import_playbook`.
 pub fn load_playbook(path: &Path, ctx: &LoadCtx) -> Result<Playbook, LocError> {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        crate::modules::ansible::add_playbook_dir(&std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()));
+    }
     let mut plays = Vec::new();
     load_plays_into(path, ctx, &mut plays, 0)?;
     Ok(Playbook {
@@ -723,12 +731,29 @@ fn parse_task_into(
     let module = crate::modules::registry::lookup(&name)
         .or_else(|| crate::modules::registry::lookup(short))
         .or_else(|| crate::modules::external::find(&name, dir, &ctx.module_paths));
+    // Not native, not a user module: Ansible's own, when ansible-core is
+    // on the controller.
+    let mut not_found = None;
+    let module = match module {
+        Some(m) => Some(m),
+        None => match crate::modules::ansible::find(&name) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                not_found = Some(e.0);
+                None
+            }
+        },
+    };
     let Some(module) = module else {
         let mut e = err(key_node, format!("unknown module `{name}`"));
+        // Where rigger looked (ansible-core, the collections) and how to fix it.
+        let looked = not_found.map(|w| format!("; {w}")).unwrap_or_default();
         if let Some(s) = did_you_mean(&name, crate::modules::registry::registry().all_names()) {
-            e = e.with_hint(format!("did you mean `{s}`?"));
+            e = e.with_hint(format!("did you mean `{s}`?{looked}"));
         } else {
-            e = e.with_hint("see `rigger doc --list` for the modules rigger provides");
+            e = e.with_hint(format!(
+                "see `rigger doc --list` for the modules rigger provides{looked}"
+            ));
         }
         // A misspelt keyword is as likely as a misspelt module.
         if let Some(s) = did_you_mean(&name, TASK_KEYS.iter().copied()) {
@@ -752,7 +777,7 @@ fn parse_task_into(
             }
         }
     }
-    if !crate::modules::external::skips_validation(doc.name) {
+    if !crate::modules::external::skips_validation(doc.name) && !crate::modules::ansible::is_ansible_module(doc.name) {
         validate_args(doc, &args, &n.loc)?;
     }
     let mut common = parse_common(n, &[])?;

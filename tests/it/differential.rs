@@ -75,7 +75,7 @@ struct RunEvents {
     debug_tasks: BTreeSet<String>,
 }
 
-fn venv_bin() -> Option<PathBuf> {
+pub(crate) fn venv_bin() -> Option<PathBuf> {
     if std::env::var("RIGGER_SKIP_ANSIBLE_DIFF").is_ok_and(|v| v == "1") {
         eprintln!("differential test SKIPPED: RIGGER_SKIP_ANSIBLE_DIFF=1");
         return None;

@@ -7,6 +7,7 @@
 mod support;
 
 mod adhoc;
+mod ansible_modules;
 mod check;
 mod ctlsec;
 mod differential;

@@ -622,6 +622,7 @@ pub(crate) mod testutil {
                 search_paths: &self.search,
                 loc: &self.loc,
                 max_output: crate::connection::output::DEFAULT_MAX_OUTPUT,
+                no_log: false,
             }
         }
 
