@@ -378,6 +378,11 @@ impl CheckReport {
                     }
                 }
                 if t.status == TaskState::Drifted {
+                    // A drift without a diff says what it is (a task that
+                    // needs an earlier task's predicted change).
+                    if let Some(m) = t.msg.as_ref().filter(|_| t.diff.is_empty()) {
+                        let _ = writeln!(out, "      {m}");
+                    }
                     for line in diff_text(&t.diff).lines().filter(|l| !l.is_empty()) {
                         let line = match line.chars().next() {
                             Some('+') if !line.starts_with("+++") => paint("32", line),
