@@ -116,12 +116,23 @@ fn show(v: Option<&serde_json::Value>) -> String {
     }
 }
 
-/// The values of [`CARRIED_ENV`] and HOME that are set now.
+/// The values of [`CARRIED_ENV`] and HOME that are set now: what the entry
+/// carries.
 pub fn current_env() -> BTreeMap<String, String> {
     std::iter::once("HOME")
         .chain(CARRIED_ENV)
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect()
+}
+
+/// The part of [`current_env`] that [`Resolved`] compares: USER and LOGNAME
+/// only give the default remote user, which is compared as such (cron sets
+/// LOGNAME where an interactive shell may not have it).
+pub fn compared_env() -> BTreeMap<String, String> {
+    let mut env = current_env();
+    env.remove("USER");
+    env.remove("LOGNAME");
+    env
 }
 
 /// A scheduled check: run `argv` in `cwd` with `env` (on top of what the

@@ -240,7 +240,7 @@ impl Prepared {
             smtp_password_set: self.smtp.password.is_some(),
             become_password_set: self.opts.become_password.is_some(),
             log_file: a.log_file.as_ref().map(|p| context::absolute(p).display().to_string()),
-            env: context::current_env(),
+            env: context::compared_env(),
         })
     }
 }
