@@ -83,7 +83,7 @@ pub(super) fn predictions(
 }
 
 /// Whether a predicted change creates its path: the diff's `before` says
-/// the path is absent (the file module), or there was nothing before.
+/// the path is absent (the file module's `state: absent`).
 fn created(result: &Map<String, Value>) -> bool {
     let diffs: Vec<&Value> = match result.get("diff") {
         Some(Value::Array(a)) => a.iter().collect(),
@@ -92,6 +92,8 @@ fn created(result: &Map<String, Value>) -> bool {
     };
     diffs.iter().any(|d| match d.get("before") {
         Some(Value::Object(b)) => b.get("state").and_then(Value::as_str) == Some("absent"),
+        // The file modules' attribute diffs: `path: …\nstate: absent\n`.
+        Some(Value::String(b)) => b.lines().any(|l| l == "state: absent"),
         _ => false,
     })
 }
@@ -114,13 +116,19 @@ pub(super) fn explain(tr: &TaskResult, paths: &[String], earlier: &[PredictedPat
     if !says_missing(msg) {
         return None;
     }
-    // The latest prediction that the failing task depends on.
-    let dep = earlier.iter().rev().find(|e| {
-        paths.iter().any(|p| {
+    // The prediction the failing task depends on: the deepest path, and of
+    // those the first task that predicted it.
+    let mut dep: Option<&PredictedPath> = None;
+    for e in earlier {
+        let relevant = paths.iter().any(|p| {
             let under = Path::new(p).starts_with(Path::new(&e.path));
             under && (msg.contains(e.path.as_str()) || msg.contains(p.as_str()))
-        })
-    })?;
+        });
+        if relevant && dep.is_none_or(|d| e.path.len() > d.path.len()) {
+            dep = Some(e);
+        }
+    }
+    let dep = dep?;
     let verb = if dep.created { "created" } else { "changed" };
     let mut r = Map::new();
     r.insert("changed".into(), Value::Bool(true));
@@ -155,7 +163,7 @@ mod tests {
         r.insert("path".into(), Value::String("/srv/app".into()));
         r.insert(
             "diff".into(),
-            serde_json::json!({"before": {"path": "/srv/app", "state": "absent"}, "after": {"state": "directory"}}),
+            serde_json::json!({"before": "path: /srv/app\nstate: absent\n", "after": "path: /srv/app\nstate: directory\n"}),
         );
         predictions(&r, &[], "app directory", "site.yml:5:7")
     }

@@ -277,16 +277,21 @@ impl PlayHost {
         let host = &inv.target.conn_host;
         let title = t.display_name();
         let loc = t.loc.to_string();
-        let tr = if tr.status == Status::Failed {
+        let (tr, new) = if tr.status == Status::Failed {
             let earlier = self.runner.with_host(host, |s| s.predicted.clone());
-            match predicted::explain(&tr, &paths, &earlier) {
-                Some(drift) => drift,
-                None => return tr,
-            }
+            let Some(drift) = predicted::explain(&tr, &paths, &earlier) else {
+                return tr;
+            };
+            // It would create what it names itself (`dest`), not the
+            // directories its query looked at.
+            let own = predicted::task_paths(&inv.args, &[]);
+            let mut new = predicted::predictions(&Map::new(), &own, &title, &loc);
+            new.iter_mut().for_each(|p| p.created = true);
+            (drift, new)
         } else {
-            tr
+            let new = predicted::predictions(&tr.result, &paths, &title, &loc);
+            (tr, new)
         };
-        let new = predicted::predictions(&tr.result, &paths, &title, &loc);
         self.runner.with_host(host, |s| s.predicted.extend(new));
         tr
     }
