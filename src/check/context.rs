@@ -184,9 +184,8 @@ fn passwd_user() -> (Option<String>, Option<String>) {
         if pw.is_null() {
             return (None, None);
         }
-        let s = |p: *const libc::c_char| {
-            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-        };
+        let s =
+            |p: *const libc::c_char| (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned());
         (s((*pw).pw_dir), s((*pw).pw_name))
     }
 }
@@ -238,7 +237,10 @@ pub fn probe(entry: &Entry, scheduler: Scheduler) -> Result<Resolved, AppError> 
                 Scheduler::Cron => "cron",
                 Scheduler::Systemd => "systemd",
             },
-            out.status.code().map(|c| c.to_string()).unwrap_or_else(|| "by a signal".into()),
+            out.status
+                .code()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "by a signal".into()),
             stderr.trim()
         )));
     }
@@ -297,7 +299,10 @@ mod tests {
         b.hosts = vec![];
         b.env.insert("PATH".into(), "/usr/bin:/bin".into());
         let d = a.differences(&b);
-        assert!(d.contains(&"config: here /p/rigger.toml, scheduled (none)".to_string()), "{d:?}");
+        assert!(
+            d.contains(&"config: here /p/rigger.toml, scheduled (none)".to_string()),
+            "{d:?}"
+        );
         assert!(d.contains(&"hosts: here [\"web1\"], scheduled []".to_string()), "{d:?}");
         assert!(
             d.contains(&"environment variable PATH: here (none), scheduled /usr/bin:/bin".to_string()),
@@ -312,6 +317,9 @@ mod tests {
             env: vec![("HOME".into(), "/root".into())],
             argv: vec!["/bin/rigger".into(), "check".into(), "a b.yml".into()],
         };
-        assert_eq!(e.shell_command(), "cd '/srv/my ops' && HOME=/root /bin/rigger check 'a b.yml'");
+        assert_eq!(
+            e.shell_command(),
+            "cd '/srv/my ops' && HOME=/root /bin/rigger check 'a b.yml'"
+        );
     }
 }

@@ -119,7 +119,10 @@ pub async fn send(smtp: &SmtpConfig, mail: &Mail, note: &dyn Fn(&str)) -> Result
                 } else {
                     "permanent failure, not retried"
                 };
-                return Err(fail(attempt, format!("{} ({why} after {attempt} attempt(s))", describe(&e))));
+                return Err(fail(
+                    attempt,
+                    format!("{} ({why} after {attempt} attempt(s))", describe(&e)),
+                ));
             }
         }
     }

@@ -212,8 +212,8 @@ fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, App
 impl Prepared {
     /// What `--dry-run` prints and `--install` compares.
     fn resolved(&self, a: &CheckArgs, pb_abs: &Path, inventory: &[String]) -> Result<Resolved, AppError> {
-        let pb_bytes = std::fs::read(pb_abs)
-            .map_err(|e| AppError::Other(format!("cannot read {}: {e}", pb_abs.display())))?;
+        let pb_bytes =
+            std::fs::read(pb_abs).map_err(|e| AppError::Other(format!("cannot read {}: {e}", pb_abs.display())))?;
         let tls = mail::parse_tls(self.smtp.tls.as_deref().unwrap_or("none"))?;
         let known_hosts = match &a.target.known_hosts {
             Some(p) => vec![context::absolute(p).display().to_string()],
@@ -499,7 +499,11 @@ fn remediate_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String]) -> Stri
         c.extend(["--skip-tags".into(), a.skip_tags.join(",")]);
     }
     c.iter()
-        .map(|w| shlex::try_quote(w).map(|q| q.into_owned()).unwrap_or_else(|_| w.clone()))
+        .map(|w| {
+            shlex::try_quote(w)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| w.clone())
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -658,7 +662,11 @@ fn schedule_cmd(a: &CheckArgs, key: &str, install: Option<(Entry, Resolved)>) ->
         ));
     };
     schedule::validate_cron(expr)?;
-    let calendar = if use_systemd { Some(schedule::on_calendar(expr)?) } else { None };
+    let calendar = if use_systemd {
+        Some(schedule::on_calendar(expr)?)
+    } else {
+        None
+    };
     // Run the entry once as the scheduler will, connecting nowhere, and
     // install it only when it would check the same thing the same way.
     let scheduler = if use_systemd {
@@ -671,7 +679,9 @@ fn schedule_cmd(a: &CheckArgs, key: &str, install: Option<(Entry, Resolved)>) ->
     if !diffs.is_empty() {
         let mut hints = Vec::new();
         if here.smtp_password_set && !scheduled.smtp_password_set {
-            hints.push("the SMTP password is never written into a schedule: put it in rigger.toml [check.smtp] password");
+            hints.push(
+                "the SMTP password is never written into a schedule: put it in rigger.toml [check.smtp] password",
+            );
         }
         if here.become_password_set && !scheduled.become_password_set {
             hints.push("RIGGER_BECOME_PASSWORD is never written into a schedule: set ansible_become_password in the inventory (vault-encrypted)");

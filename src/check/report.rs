@@ -415,7 +415,10 @@ impl CheckReport {
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
         let tasks = if drifted_tasks > 0 {
-            format!(" ({drifted_tasks} drifted task{})", if drifted_tasks == 1 { "" } else { "s" })
+            format!(
+                " ({drifted_tasks} drifted task{})",
+                if drifted_tasks == 1 { "" } else { "s" }
+            )
         } else {
             String::new()
         };
@@ -635,11 +638,7 @@ impl CheckReport {
             }
         }
         if self.summary.drifted > 0 {
-            let _ = writeln!(
-                out,
-                "<p>To remediate:</p>\n<pre>{}</pre>",
-                xml_escape(remediate)
-            );
+            let _ = writeln!(out, "<p>To remediate:</p>\n<pre>{}</pre>", xml_escape(remediate));
         }
         out.push_str("</body></html>\n");
         out

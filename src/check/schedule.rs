@@ -218,7 +218,10 @@ fn unit_dir() -> Result<(PathBuf, bool), AppError> {
 
 /// A word of a unit file's `ExecStart=` or `Environment=`: quoted when needed.
 fn unit_word(a: &str) -> String {
-    if a.is_empty() || a.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\' || c == '\'') {
+    if a.is_empty()
+        || a.chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c == '\'')
+    {
         format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         a.to_string()
@@ -305,7 +308,10 @@ pub fn install_systemd(check_key: &str, calendar: &str, entry: &Entry) -> Result
         } else {
             "removed the unit files it wrote"
         };
-        return Err(AppError::Other(format!("{e}; not installed ({what} in {})", dir.display())));
+        return Err(AppError::Other(format!(
+            "{e}; not installed ({what} in {})",
+            dir.display()
+        )));
     }
     Ok(paths[1].clone())
 }

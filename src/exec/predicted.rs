@@ -53,12 +53,7 @@ pub(super) fn task_paths(args: &Map<String, Value>, queried: &[String]) -> Vec<S
 }
 
 /// What a changed result predicts, for [`explain`] to find later.
-pub(super) fn predictions(
-    result: &Map<String, Value>,
-    paths: &[String],
-    task: &str,
-    loc: &str,
-) -> Vec<PredictedPath> {
+pub(super) fn predictions(result: &Map<String, Value>, paths: &[String], task: &str, loc: &str) -> Vec<PredictedPath> {
     let mut found: Vec<String> = ["path", "dest"]
         .iter()
         .filter_map(|k| result.get(*k).and_then(Value::as_str))
@@ -174,7 +169,10 @@ mod tests {
         let e = explain(&failed("Destination directory /srv/app does not exist"), &paths, &dir()).unwrap();
         assert_eq!(e.status, Status::Changed);
         let msg = e.result["msg"].as_str().unwrap();
-        assert!(msg.starts_with("/srv/app would be created by task \"app directory\" (site.yml:5:7)"), "{msg}");
+        assert!(
+            msg.starts_with("/srv/app would be created by task \"app directory\" (site.yml:5:7)"),
+            "{msg}"
+        );
         // Not about a missing path: stays a failure.
         assert!(explain(&failed("'port' is undefined"), &paths, &dir()).is_none());
         // A path outside what was predicted: stays a failure.

@@ -883,7 +883,10 @@ fn check_installed_entry_runs_from_root_with_cron_env_and_mails() {
             rigger = rigger_bin().display()
         ),
     );
-    let (so, se) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
     assert!(out.status.success(), "{so}\n{se}");
     let crontab = fs::read_to_string(dir.join("crontab.out")).unwrap();
     let cmd = cron_command(&crontab);
@@ -907,11 +910,17 @@ fn check_installed_entry_runs_from_root_with_cron_env_and_mails() {
         .current_dir("/")
         .output()
         .unwrap();
-    let (so, se) = (String::from_utf8_lossy(&run.stdout), String::from_utf8_lossy(&run.stderr));
+    let (so, se) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
     assert_eq!(run.status.code(), Some(2), "{so}\n{se}");
     let m = parse_mail(&smtp.messages(1)[0]);
     let subject = m["subject"].as_str().unwrap();
-    assert!(subject.contains(&p.path("hosts.ini")), "the subject names the inventory: {subject}");
+    assert!(
+        subject.contains(&p.path("hosts.ini")),
+        "the subject names the inventory: {subject}"
+    );
     assert!(subject.contains("1 drifted of 1 hosts (1 drifted task)"), "{subject}");
     let plain = m["parts"][0]["body"].as_str().unwrap();
     let drift = plain.find("\nDRIFT (1 task(s)):\n\nhost1: DRIFTED\n  - drifted [app config]");
@@ -921,7 +930,10 @@ fn check_installed_entry_runs_from_root_with_cron_env_and_mails() {
         "drift first, then the summary:\n{plain}"
     );
     assert!(plain.contains("      +port=8080\n"), "{plain}");
-    assert!(!plain.contains("[app directory]"), "an unchanged task is listed:\n{plain}");
+    assert!(
+        !plain.contains("[app directory]"),
+        "an unchanged task is listed:\n{plain}"
+    );
     assert!(
         plain.contains(&format!(
             "To remediate:\n  rigger run {} -i {} --known-hosts {}\n",
@@ -971,12 +983,18 @@ fn check_install_refuses_an_entry_that_would_behave_differently() {
     let read = |n: &str| fs::read_to_string(dir.join(n)).unwrap_or_default();
     assert_eq!(read("code1"), "1\n", "{}", read("err1"));
     let err1 = read("err1");
-    assert!(err1.contains("not installed: run as cron runs it, this check would behave differently"), "{err1}");
+    assert!(
+        err1.contains("not installed: run as cron runs it, this check would behave differently"),
+        "{err1}"
+    );
     assert!(err1.contains("hosts: here [\"web1\"], scheduled []"), "{err1}");
     assert_eq!(read("code2"), "1\n", "{}", read("err2"));
     let err2 = read("err2");
     assert!(err2.contains("smtp_password_set: here true, scheduled false"), "{err2}");
-    assert!(err2.contains("hint: the SMTP password is never written into a schedule"), "{err2}");
+    assert!(
+        err2.contains("hint: the SMTP password is never written into a schedule"),
+        "{err2}"
+    );
     assert!(!err2.contains("s3cret"), "{err2}");
     assert_eq!(read("crontab.out"), "5 5 * * * /bin/true\n");
 }
@@ -996,7 +1014,11 @@ fn check_retries_an_undeliverable_report_then_exits_8_more_and_records_it() {
     assert_eq!(code, 0, "{out}\n{err}");
     fs::write(hosts.root_dir(0).unwrap().join("app/app.conf"), "port=1\n").unwrap();
     // Nothing listens on this port: every attempt is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = p.path("rigger.toml");
     fs::write(
         &config,
@@ -1012,7 +1034,10 @@ fn check_retries_an_undeliverable_report_then_exits_8_more_and_records_it() {
     assert!(t.elapsed() >= Duration::from_secs(3), "retried 1 s, then 2 s later");
     assert!(err.contains("mail attempt 1 of 3 failed: SMTP 127.0.0.1: "), "{err}");
     assert!(err.contains("; retrying in 1 s"), "{err}");
-    assert!(err.contains("mail attempt 2 of 3 failed: ") && err.contains("; retrying in 2 s"), "{err}");
+    assert!(
+        err.contains("mail attempt 2 of 3 failed: ") && err.contains("; retrying in 2 s"),
+        "{err}"
+    );
     assert!(
         err.contains("cannot mail the report: SMTP 127.0.0.1: ")
             && err.contains("(giving up after 3 attempt(s)); exit 10 (8 added: report not delivered)"),
@@ -1058,7 +1083,10 @@ fn check_failed_systemd_install_removes_its_units() {
     assert_eq!(read("code"), "1\n", "{}\n{}", read("out"), read("err"));
     let err = read("err");
     assert!(err.contains("systemctl daemon-reload failed"), "{err}");
-    assert!(err.contains("not installed (removed the unit files it wrote in /etc/systemd/system)"), "{err}");
+    assert!(
+        err.contains("not installed (removed the unit files it wrote in /etc/systemd/system)"),
+        "{err}"
+    );
     let left: Vec<String> = fs::read_dir(&units)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -1128,8 +1156,7 @@ fn check_reports_tasks_needing_a_predicted_directory_as_drift() {
         assert_eq!(t["status"], "drifted", "{t}");
         let msg = t["msg"].as_str().unwrap();
         assert!(
-            msg.starts_with("/srv/app would be created by task \"app directory\" (")
-                && msg.contains("deps.yml:5:7)"),
+            msg.starts_with("/srv/app would be created by task \"app directory\" (") && msg.contains("deps.yml:5:7)"),
             "{msg}"
         );
     }
@@ -1141,7 +1168,8 @@ fn check_reports_tasks_needing_a_predicted_directory_as_drift() {
     let (code, out, _) = rigger(&check_args(&inv, &kh, &db, &[&site]));
     assert_eq!(code, 2);
     assert!(
-        out.contains("  - drifted [motd] ") && out.contains("      /srv/app would be created by task \"app directory\""),
+        out.contains("  - drifted [motd] ")
+            && out.contains("      /srv/app would be created by task \"app directory\""),
         "{out}"
     );
 
