@@ -309,7 +309,8 @@ pub enum SilenceAction {
 }
 
 /// `rigger check`: exit codes 0 in sync, 1 error or failed task, 2 drift, 3 lock timeout,
-/// 4 unreachable, 6 drift and unreachable (see docs/check-report.md).
+/// 4 unreachable, 6 drift and unreachable, plus 8 when the report could not be mailed
+/// (see docs/check-report.md).
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct CheckArgs {
@@ -389,6 +390,12 @@ pub struct CheckArgs {
     /// Per-task timeout in seconds (0 = none).
     #[arg(long = "task-timeout", default_value_t = 0)]
     pub task_timeout: u64,
+    /// Resolve everything this check would use (config file, history database, known_hosts,
+    /// inventory and its hosts, playbook, mail settings, environment) and print it as JSON;
+    /// connect to no host, send no mail, record nothing. `--install` runs the scheduled entry
+    /// this way, as the scheduler would, before installing it.
+    #[arg(long = "dry-run", conflicts_with_all = ["install", "uninstall", "remediate"])]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

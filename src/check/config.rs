@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! [check]
+//! environment = "production"   # names the checked inventory in mail subjects
 //! mail_to = ["ops@example.com"]
 //! mail_from = "rigger@example.com"
 //!
@@ -12,6 +13,8 @@
 //! tls = "starttls"        # none | starttls | tls
 //! username = "rigger"
 //! password = "secret"
+//! retries = 3             # further attempts after a failure a retry can help
+//! retry_delay = 10        # seconds before the first retry, doubled for each next one
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -31,6 +34,9 @@ pub struct Config {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {
+    /// A name for what the inventory describes ("production"): the mail
+    /// subject names it instead of the inventory path.
+    pub environment: Option<String>,
     #[serde(default)]
     pub mail_to: Vec<String>,
     pub mail_from: Option<String>,
@@ -46,6 +52,11 @@ pub struct SmtpConfig {
     pub tls: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Further attempts after a delivery failure that may pass later
+    /// ([`crate::delivery::DeliveryError::is_retryable`]); default 3.
+    pub retries: Option<u32>,
+    /// Seconds before the first retry, doubled for each next one; default 10.
+    pub retry_delay: Option<u64>,
 }
 
 /// The file to read: `--config`, else `./rigger.toml`, else `$XDG_CONFIG_HOME/rigger/rigger.toml`

@@ -39,6 +39,9 @@ pub struct RunRow {
     pub unreachable: i64,
     pub failed: i64,
     pub remediated: i64,
+    /// The mail report: `mailed`, `mailed after N attempts`, `failed after
+    /// N attempt(s): why`; none when no mail was due.
+    pub delivery: Option<String>,
 }
 
 /// A drift identity: (host, task title).
@@ -59,7 +62,8 @@ CREATE TABLE IF NOT EXISTS runs (
     drifted INTEGER NOT NULL DEFAULT 0,
     unreachable INTEGER NOT NULL DEFAULT 0,
     failed INTEGER NOT NULL DEFAULT 0,
-    remediated INTEGER NOT NULL DEFAULT 0
+    remediated INTEGER NOT NULL DEFAULT 0,
+    delivery TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_key ON runs (check_key, id);
 CREATE TABLE IF NOT EXISTS host_results (
@@ -118,7 +122,15 @@ impl History {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
-            conn.execute_batch(SCHEMA)
+            conn.execute_batch(SCHEMA)?;
+            // Databases made before the delivery column existed.
+            let has_delivery: bool = conn
+                .prepare("SELECT 1 FROM pragma_table_info('runs') WHERE name = 'delivery'")?
+                .exists([])?;
+            if !has_delivery {
+                conn.execute_batch("ALTER TABLE runs ADD COLUMN delivery TEXT")?;
+            }
+            Ok(())
         };
         setup().map_err(|e| db_err(path, e))?;
         Ok(History {
@@ -243,6 +255,18 @@ impl History {
             .execute(
                 "UPDATE runs SET finished = ?2, status = ?4, exit_code = ?3 WHERE id = ?1",
                 params![run_id, finished, exit_code, status],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Record how the mail report went, and the run's final exit code
+    /// (which a failed delivery changes).
+    pub fn record_delivery(&mut self, run_id: i64, exit_code: i32, delivery: &str) -> Result<(), AppError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET delivery = ?2, exit_code = ?3 WHERE id = ?1",
+                params![run_id, delivery, exit_code],
             )
             .map_err(|e| self.err(e))?;
         Ok(())
@@ -386,7 +410,7 @@ impl History {
     fn query_runs(&self, tail: &str, p: impl rusqlite::Params) -> Result<Vec<RunRow>, AppError> {
         let sql = format!(
             "SELECT id, started, finished, status, exit_code, playbook, playbook_sha256, inventory, hosts, \
-             drifted, unreachable, failed, remediated FROM runs {tail}"
+             drifted, unreachable, failed, remediated, delivery FROM runs {tail}"
         );
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
@@ -409,6 +433,7 @@ impl History {
                     unreachable: r.get(10)?,
                     failed: r.get(11)?,
                     remediated: r.get(12)?,
+                    delivery: r.get(13)?,
                 })
             })
             .map_err(|e| self.err(e))?;

@@ -70,16 +70,62 @@ fn settings(smtp: &SmtpConfig) -> Result<SmtpSettings, AppError> {
     })
 }
 
-pub async fn send(smtp: &SmtpConfig, mail: &Mail) -> Result<(), AppError> {
-    let settings = settings(smtp)?;
-    let msg = build(mail)?;
-    smtp::send(&settings, msg).await.map_err(|e| match e {
-        // check's messages name the host only.
+/// A failed delivery in check's words: the host only (the port and the TLS
+/// mode are the user's own settings).
+fn describe(e: &DeliveryError) -> String {
+    match e {
         DeliveryError::Smtp { host, source, .. } | DeliveryError::TlsSetup { host, source, .. } => {
-            AppError::Other(format!("SMTP {host}: {source}"))
+            format!("SMTP {host}: {source}")
         }
-        other => AppError::Other(other.to_string()),
-    })
+        other => other.to_string(),
+    }
+}
+
+/// Why the report was not delivered, after how many attempts.
+#[derive(Debug)]
+pub struct Undelivered {
+    pub attempts: u32,
+    pub error: String,
+}
+
+/// Send the report; a failure that may pass later (the server is down,
+/// busy, or answered 4xx) is retried `[check.smtp] retries` times (default
+/// 3), `retry_delay` seconds apart (default 10, doubled each time). `note`
+/// hears of each failed attempt. Returns the number of attempts made.
+pub async fn send(smtp: &SmtpConfig, mail: &Mail, note: &dyn Fn(&str)) -> Result<u32, Undelivered> {
+    let fail = |attempts, error| Undelivered { attempts, error };
+    let settings = settings(smtp).map_err(|e| fail(0, e.to_string()))?;
+    let msg = build(mail).map_err(|e| fail(0, e.to_string()))?;
+    let retries = smtp.retries.unwrap_or(3);
+    let mut delay = Duration::from_secs(smtp.retry_delay.unwrap_or(10));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match smtp::send(&settings, msg.clone()).await {
+            Ok(()) => return Ok(attempt),
+            Err(e) if e.is_retryable() && attempt <= retries => {
+                note(&format!(
+                    "mail attempt {attempt} of {} failed: {}; retrying in {} s",
+                    retries + 1,
+                    describe(&e),
+                    delay.as_secs()
+                ));
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                let why = if e.is_retryable() {
+                    "giving up"
+                } else {
+                    "permanent failure, not retried"
+                };
+                return Err(fail(
+                    attempt,
+                    format!("{} ({why} after {attempt} attempt(s))", describe(&e)),
+                ));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! drift and unreachable, 5 usage error, 130 interrupted.
 
 pub mod config;
+pub mod context;
 pub mod history;
 pub mod lock;
 pub mod logfile;
@@ -52,13 +53,7 @@ fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    })
-}
+use context::{absolute, Entry, Resolved};
 
 /// Inventory sources as given, with existing paths made absolute (for the
 /// history and for cron, which runs elsewhere).
@@ -114,22 +109,36 @@ impl RunLog {
     }
 }
 
-async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
-    let started_at = Instant::now();
-    let Some(pb_path) = a.playbook.clone() else {
-        return Err(AppError::Usage("rigger check needs a PLAYBOOK".into()));
+/// What a check has loaded and resolved before it waits for its lock or
+/// touches a host.
+struct Prepared {
+    config_path: Option<PathBuf>,
+    config_text: Option<String>,
+    cfg: config::Config,
+    smtp: config::SmtpConfig,
+    mail_to: Vec<String>,
+    mail_from: String,
+    book: playbook::Playbook,
+    opts: crate::exec::runner::RunOptions,
+    inv: crate::inventory::Inventory,
+    hosts: Vec<String>,
+    db: PathBuf,
+}
+
+/// Everything a user can get wrong is checked here, before waiting or touching a host.
+fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, AppError> {
+    let config_path = config::locate(a.config.as_deref());
+    let config_text = match &config_path {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| AppError::Usage(format!("cannot read the config file {}: {e}", p.display())))?,
+        ),
+        None => None,
     };
-    crate::config::playbook_exists(&pb_path)?;
-    let pb_abs = absolute(&pb_path);
-    let inventory = inventory_sources(&a);
-    let key = check_key(&pb_abs, &inventory, a.target.limit.as_deref());
-
-    if a.install || a.uninstall {
-        return schedule_cmd(&a, &key, &pb_abs, &inventory, verbosity);
-    }
-
-    // Everything a user can get wrong is checked before waiting or touching a host.
-    let cfg = config::load(a.config.as_deref())?;
+    let cfg = match (&config_path, &config_text) {
+        (Some(p), Some(t)) => config::parse(t, &p.display().to_string())?,
+        _ => config::Config::default(),
+    };
     let mut smtp = cfg.check.smtp.clone();
     smtp.host = a.smtp_host.clone().or(smtp.host);
     smtp.port = a.smtp_port.or(smtp.port);
@@ -160,7 +169,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         })?;
     }
     let ctx = playbook::LoadCtx::default();
-    let book = playbook::load_playbook(&pb_path, &ctx)?;
+    let book = playbook::load_playbook(pb_path, &ctx)?;
     let mut opts = run_options(&a.target, verbosity, a.task_timeout)?;
     // Never change a host: check mode is forced, whatever -C said.
     opts.check = true;
@@ -184,6 +193,96 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
             }
         }
     }
+    let db = context::absolute(&db_path(a.db.as_deref())?);
+    Ok(Prepared {
+        config_path: config_path.map(|p| context::absolute(&p)),
+        config_text,
+        cfg,
+        smtp,
+        mail_to,
+        mail_from,
+        book,
+        opts,
+        inv,
+        hosts,
+        db,
+    })
+}
+
+impl Prepared {
+    /// What `--dry-run` prints and `--install` compares.
+    fn resolved(&self, a: &CheckArgs, pb_abs: &Path, inventory: &[String]) -> Result<Resolved, AppError> {
+        let pb_bytes =
+            std::fs::read(pb_abs).map_err(|e| AppError::Other(format!("cannot read {}: {e}", pb_abs.display())))?;
+        let tls = mail::parse_tls(self.smtp.tls.as_deref().unwrap_or("none"))?;
+        let known_hosts = match &a.target.known_hosts {
+            Some(p) => vec![context::absolute(p).display().to_string()],
+            None => crate::connection::home_dir()
+                .map(|h| vec![h.join(".ssh/known_hosts").display().to_string()])
+                .unwrap_or_default(),
+        };
+        Ok(Resolved {
+            playbook: pb_abs.display().to_string(),
+            playbook_sha256: sha256_hex(&pb_bytes),
+            inventory: inventory.to_vec(),
+            hosts: self.hosts.clone(),
+            config: self.config_path.as_ref().map(|p| p.display().to_string()),
+            config_sha256: self.config_text.as_ref().map(|t| sha256_hex(t.as_bytes())),
+            db: self.db.display().to_string(),
+            known_hosts,
+            default_remote_user: a.target.user.clone().unwrap_or_else(crate::connection::default_user),
+            mail_to: self.mail_to.clone(),
+            mail_from: self.mail_from.clone(),
+            smtp_host: self.smtp.host.clone().unwrap_or_else(|| "localhost".into()),
+            smtp_port: self.smtp.port.unwrap_or(tls.default_port()),
+            smtp_tls: format!("{tls:?}").to_ascii_lowercase(),
+            smtp_username: self.smtp.username.clone(),
+            smtp_password_set: self.smtp.password.is_some(),
+            become_password_set: self.opts.become_password.is_some(),
+            log_file: a.log_file.as_ref().map(|p| context::absolute(p).display().to_string()),
+            env: context::compared_env(),
+        })
+    }
+}
+
+async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
+    let started_at = Instant::now();
+    let Some(pb_path) = a.playbook.clone() else {
+        return Err(AppError::Usage("rigger check needs a PLAYBOOK".into()));
+    };
+    crate::config::playbook_exists(&pb_path)?;
+    let pb_abs = absolute(&pb_path);
+    let inventory = inventory_sources(&a);
+    let key = check_key(&pb_abs, &inventory, a.target.limit.as_deref());
+
+    if a.uninstall {
+        return schedule_cmd(&a, &key, None);
+    }
+    let Prepared {
+        config_path: _,
+        config_text: _,
+        cfg,
+        smtp,
+        mail_to,
+        mail_from,
+        book,
+        opts,
+        inv,
+        hosts,
+        db,
+    } = {
+        let p = prepare(&a, &pb_path, verbosity)?;
+        if a.dry_run || a.install {
+            let r = p.resolved(&a, &pb_abs, &inventory)?;
+            if a.dry_run {
+                stdoutln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                return Ok(0);
+            }
+            let entry = scheduled_entry(&a, &pb_abs, &inventory, &p, verbosity);
+            return schedule_cmd(&a, &key, Some((entry, r)));
+        }
+        p
+    };
 
     let log = RunLog {
         file: match &a.log_file {
@@ -197,7 +296,6 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
 
-    let db = db_path(a.db.as_deref())?;
     let lock_dir = db
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -343,29 +441,125 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
     let _ = stdout.write_all(text.as_bytes());
     let _ = stdout.flush();
 
+    let mut code = code;
     if !mail_to.is_empty() && (code != 0 || a.mail_always) {
+        let name = cfg
+            .check
+            .environment
+            .clone()
+            .unwrap_or_else(|| rep.inventory.join(", "));
+        let remediate = remediate_command(&a, &pb_abs, &rep.inventory);
         let m = mail::Mail {
             from: mail_from,
             to: mail_to.clone(),
-            subject: format!(
-                "rigger check {}: {}",
-                pb_path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
-                rep.headline()
-            ),
-            plain: rep.to_text(1, finished, false),
-            html: rep.to_html(finished),
+            subject: rep.mail_subject(&name),
+            plain: rep.to_mail_text(&name, &remediate, finished),
+            html: rep.to_html(finished, &remediate),
         };
-        match mail::send(&smtp, &m).await {
-            Ok(()) => log.info(&format!("run {run_id}: report mailed to {}", mail_to.join(", "))),
-            // The check itself succeeded: keep its exit code, say why no mail came.
-            Err(e) => log.warn(&format!("cannot mail the report: {e}")),
-        }
+        let note = |msg: &str| log.warn(msg);
+        let delivery = match mail::send(&smtp, &m, &note).await {
+            Ok(attempts) => {
+                log.info(&format!("run {run_id}: report mailed to {}", mail_to.join(", ")));
+                if attempts == 1 {
+                    "mailed".to_string()
+                } else {
+                    format!("mailed after {attempts} attempts")
+                }
+            }
+            Err(e) => {
+                // The report did not reach anyone: the exit code says so (+8).
+                code |= EXIT_UNDELIVERED;
+                log.warn(&format!(
+                    "cannot mail the report: {}; exit {code} ({EXIT_UNDELIVERED} added: report not delivered)",
+                    e.error
+                ));
+                format!("failed: {}", e.error)
+            }
+        };
+        hist.record_delivery(run_id, code, &delivery)?;
     }
     Ok(code)
 }
 
-/// The command line cron/systemd will run: this check, without the scheduling flags.
-fn scheduled_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String], verbosity: u8) -> Vec<String> {
+/// Added to the exit code when the mail report could not be delivered.
+pub const EXIT_UNDELIVERED: i32 = 8;
+
+/// `rigger run` with this check's playbook, inventory, limit and target
+/// settings: what converges the drifted hosts.
+fn remediate_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String]) -> String {
+    let mut c = vec!["rigger".to_string(), "run".into(), pb_abs.display().to_string()];
+    for i in inventory {
+        c.extend(["-i".into(), i.clone()]);
+    }
+    target_flags(a, &mut c);
+    if !a.tags.is_empty() {
+        c.extend(["--tags".into(), a.tags.join(",")]);
+    }
+    if !a.skip_tags.is_empty() {
+        c.extend(["--skip-tags".into(), a.skip_tags.join(",")]);
+    }
+    c.iter()
+        .map(|w| {
+            shlex::try_quote(w)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| w.clone())
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The connection and target flags of a check, paths absolute.
+fn target_flags(a: &CheckArgs, c: &mut Vec<String>) {
+    let t = &a.target;
+    let opt = |c: &mut Vec<String>, flag: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            c.extend([flag.to_string(), v.clone()]);
+        }
+    };
+    opt(c, "--limit", &t.limit);
+    opt(c, "--user", &t.user);
+    opt(
+        c,
+        "--private-key",
+        &t.private_key.as_ref().map(|p| absolute(p).display().to_string()),
+    );
+    opt(
+        c,
+        "--known-hosts",
+        &t.known_hosts.as_ref().map(|p| absolute(p).display().to_string()),
+    );
+    opt(c, "--connection", &t.connection);
+    if t.host_key_checking != "strict" {
+        c.extend(["--host-key-checking".into(), t.host_key_checking.clone()]);
+    }
+    if t.become_ {
+        c.push("--become".into());
+    }
+    opt(c, "--become-user", &t.become_user);
+    opt(c, "--become-method", &t.become_method);
+    for e in &t.extra_vars {
+        // `@file` is read relative to the working directory: made absolute.
+        let e = match e.strip_prefix('@') {
+            Some(f) => format!("@{}", absolute(Path::new(f)).display()),
+            None => e.clone(),
+        };
+        c.extend(["-e".into(), e]);
+    }
+    if t.forks != 50 {
+        c.extend(["--forks".into(), t.forks.to_string()]);
+    }
+    if t.timeout != 10 {
+        c.extend(["--timeout".into(), t.timeout.to_string()]);
+    }
+    if t.max_output != "16M" {
+        c.extend(["--max-output".into(), t.max_output.clone()]);
+    }
+}
+
+/// The entry cron/systemd will run: this check without the scheduling
+/// flags, with everything it found through the current directory and the
+/// environment made explicit (see [`context`]).
+fn scheduled_entry(a: &CheckArgs, pb_abs: &Path, inventory: &[String], p: &Prepared, verbosity: u8) -> Entry {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "rigger".into());
@@ -373,38 +567,12 @@ fn scheduled_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String], verbosi
     for i in inventory {
         c.extend(["-i".into(), i.clone()]);
     }
-    let t = &a.target;
-    let opt = |c: &mut Vec<String>, flag: &str, v: &Option<String>| {
-        if let Some(v) = v {
-            c.extend([flag.to_string(), v.clone()]);
+    target_flags(a, &mut c);
+    if a.target.known_hosts.is_none() {
+        // The default (~/.ssh/known_hosts), named: the entry does not depend on HOME for it.
+        if let Some(kh) = crate::connection::home_dir().map(|h| h.join(".ssh/known_hosts")) {
+            c.extend(["--known-hosts".into(), kh.display().to_string()]);
         }
-    };
-    opt(&mut c, "--limit", &t.limit);
-    opt(&mut c, "--user", &t.user);
-    opt(
-        &mut c,
-        "--private-key",
-        &t.private_key.as_ref().map(|p| absolute(p).display().to_string()),
-    );
-    opt(
-        &mut c,
-        "--known-hosts",
-        &t.known_hosts.as_ref().map(|p| absolute(p).display().to_string()),
-    );
-    opt(&mut c, "--connection", &t.connection);
-    if t.host_key_checking != "strict" {
-        c.extend(["--host-key-checking".into(), t.host_key_checking.clone()]);
-    }
-    if t.become_ {
-        c.push("--become".into());
-    }
-    opt(&mut c, "--become-user", &t.become_user);
-    opt(&mut c, "--become-method", &t.become_method);
-    for e in &t.extra_vars {
-        c.extend(["-e".into(), e.clone()]);
-    }
-    if t.forks != 50 {
-        c.extend(["--forks".into(), t.forks.to_string()]);
     }
     if !a.tags.is_empty() {
         c.extend(["--tags".into(), a.tags.join(",")]);
@@ -416,14 +584,21 @@ fn scheduled_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String], verbosi
         let f = if a.format == CheckFormat::Json { "json" } else { "junit" };
         c.extend(["--format".into(), f.into()]);
     }
-    let path_opt = |c: &mut Vec<String>, flag: &str, p: &Option<PathBuf>| {
-        if let Some(p) = p {
-            c.extend([flag.to_string(), absolute(p).display().to_string()]);
+    c.extend(["--db".into(), p.db.display().to_string()]);
+    if let Some(cfg) = &p.config_path {
+        c.extend(["--config".into(), cfg.display().to_string()]);
+    }
+    if let Some(l) = &a.log_file {
+        c.extend(["--log-file".into(), absolute(l).display().to_string()]);
+        if a.log_max_size != 10 * 1024 * 1024 {
+            c.extend(["--log-max-size".into(), a.log_max_size.to_string()]);
+        }
+    }
+    let opt = |c: &mut Vec<String>, flag: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            c.extend([flag.to_string(), v.clone()]);
         }
     };
-    path_opt(&mut c, "--db", &a.db);
-    path_opt(&mut c, "--config", &a.config);
-    path_opt(&mut c, "--log-file", &a.log_file);
     for m in &a.mail_to {
         c.extend(["--mail-to".into(), m.clone()]);
     }
@@ -450,15 +625,14 @@ fn scheduled_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String], verbosi
     if verbosity > 0 {
         c.push(format!("-{}", "v".repeat(verbosity as usize)));
     }
-    c
+    Entry {
+        cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+        env: context::current_env().into_iter().collect(),
+        argv: c,
+    }
 }
 
-fn schedule_cmd(a: &CheckArgs, key: &str, pb_abs: &Path, inventory: &[String], verbosity: u8) -> Result<i32, AppError> {
-    if a.smtp_password.is_some() && a.install {
-        stderrln!(
-            "rigger check: warning: the SMTP password is not written to the schedule; put it in rigger.toml [check.smtp]"
-        );
-    }
+fn schedule_cmd(a: &CheckArgs, key: &str, install: Option<(Entry, Resolved)>) -> Result<i32, AppError> {
     let use_systemd = match a.scheduler.as_str() {
         "auto" => schedule::systemd_running(),
         "systemd" => true,
@@ -469,7 +643,7 @@ fn schedule_cmd(a: &CheckArgs, key: &str, pb_abs: &Path, inventory: &[String], v
             )))
         }
     };
-    if a.uninstall {
+    let Some((entry, here)) = install else {
         let removed = if use_systemd {
             schedule::uninstall_systemd(key)?
         } else {
@@ -481,22 +655,60 @@ fn schedule_cmd(a: &CheckArgs, key: &str, pb_abs: &Path, inventory: &[String], v
             stdoutln!("no scheduled check {key} was installed");
         }
         return Ok(0);
-    }
+    };
     let Some(expr) = &a.cron else {
         return Err(AppError::Usage(
             "--install needs --cron \"MIN HOUR DOM MON DOW\"".into(),
         ));
     };
     schedule::validate_cron(expr)?;
-    let cmd = scheduled_command(a, pb_abs, inventory, verbosity);
-    if use_systemd {
-        let cal = schedule::on_calendar(expr)?;
-        let path = schedule::install_systemd(key, &cal, &cmd)?;
-        stdoutln!("installed {} (OnCalendar={cal})", path.display());
+    let calendar = if use_systemd {
+        Some(schedule::on_calendar(expr)?)
     } else {
-        let line = schedule::cron_line(expr, &cmd);
-        schedule::install_cron(key, &line)?;
-        stdoutln!("installed crontab entry:\n{line}");
+        None
+    };
+    // Run the entry once as the scheduler will, connecting nowhere, and
+    // install it only when it would check the same thing the same way.
+    let scheduler = if use_systemd {
+        context::Scheduler::Systemd
+    } else {
+        context::Scheduler::Cron
+    };
+    let scheduled = context::probe(&entry, scheduler)?;
+    let diffs = here.differences(&scheduled);
+    if !diffs.is_empty() {
+        let mut hints = Vec::new();
+        if here.smtp_password_set && !scheduled.smtp_password_set {
+            hints.push(
+                "the SMTP password is never written into a schedule: put it in rigger.toml [check.smtp] password",
+            );
+        }
+        if here.become_password_set && !scheduled.become_password_set {
+            hints.push("RIGGER_BECOME_PASSWORD is never written into a schedule: set ansible_become_password in the inventory (vault-encrypted)");
+        }
+        let hints: String = hints.iter().map(|h| format!("\nhint: {h}")).collect();
+        return Err(AppError::Other(format!(
+            "not installed: run as {} runs it, this check would behave differently:\n  {}{hints}",
+            if use_systemd { "systemd" } else { "cron" },
+            diffs.join("\n  ")
+        )));
+    }
+    if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+        stderrln!(
+            "rigger check: warning: the scheduled check runs without your ssh agent (SSH_AUTH_SOCK); \
+             hosts must accept a key file (--private-key or ansible_ssh_private_key_file)"
+        );
+    }
+    match calendar {
+        Some(cal) => {
+            let path = schedule::install_systemd(key, &cal, &entry)?;
+            stdoutln!("installed {} (OnCalendar={cal})", path.display());
+        }
+        None => {
+            let line = schedule::cron_line(expr, &entry);
+            schedule::install_cron(key, &line)?;
+            stdoutln!("installed crontab entry:\n{line}");
+        }
     }
     Ok(0)
 }

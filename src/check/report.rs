@@ -378,6 +378,11 @@ impl CheckReport {
                     }
                 }
                 if t.status == TaskState::Drifted {
+                    // A drift without a diff says what it is (a task that
+                    // needs an earlier task's predicted change).
+                    if let Some(m) = t.msg.as_ref().filter(|_| t.diff.is_empty()) {
+                        let _ = writeln!(out, "      {m}");
+                    }
                     for line in diff_text(&t.diff).lines().filter(|l| !l.is_empty()) {
                         let line = match line.chars().next() {
                             Some('+') if !line.starts_with("+++") => paint("32", line),
@@ -397,6 +402,104 @@ impl CheckReport {
             for host in &r.failed {
                 let _ = writeln!(out, "  {host}: remediation FAILED");
             }
+        }
+        out
+    }
+
+    /// The mail subject: what was checked (the configured environment name,
+    /// else the inventory) and the drift found.
+    pub fn mail_subject(&self, name: &str) -> String {
+        let drifted_tasks = self.drifted_tasks();
+        let pb = std::path::Path::new(&self.playbook.path)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tasks = if drifted_tasks > 0 {
+            format!(
+                " ({drifted_tasks} drifted task{})",
+                if drifted_tasks == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
+        format!("rigger check {name} {pb}: {}{tasks}", self.headline())
+    }
+
+    fn drifted_tasks(&self) -> usize {
+        self.hosts
+            .iter()
+            .flat_map(|h| &h.tasks)
+            .filter(|t| t.status == TaskState::Drifted)
+            .count()
+    }
+
+    /// The plain-text part of the mail: the drift first (each drifted
+    /// host, its drifted tasks with their diffs), then the unreachable and
+    /// failed hosts with the reason, then a short summary (in-sync hosts
+    /// and unchanged tasks are only counted), then the command that
+    /// remediates.
+    pub fn to_mail_text(&self, name: &str, remediate: &str, now_unix: i64) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "rigger check of {name}: {}", self.headline());
+        let of = |s: HostState| self.hosts.iter().filter(move |h| h.status == s);
+        if of(HostState::Drifted).next().is_some() {
+            let _ = writeln!(out, "\nDRIFT ({} task(s)):", self.drifted_tasks());
+            for h in of(HostState::Drifted) {
+                let _ = writeln!(out, "\n{}: DRIFTED", h.name);
+                for t in h.tasks.iter().filter(|t| t.status == TaskState::Drifted) {
+                    let since = t
+                        .since
+                        .as_ref()
+                        .map(|s| format!(" ({})", since_text(s, now_unix)))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "  - drifted [{}] {}{since}", t.task, t.location);
+                    if let Some(m) = t.msg.as_ref().filter(|_| t.diff.is_empty()) {
+                        let _ = writeln!(out, "      {m}");
+                    }
+                    for line in diff_text(&t.diff).lines().filter(|l| !l.is_empty()) {
+                        let _ = writeln!(out, "      {line}");
+                    }
+                }
+            }
+        }
+        for (state, title) in [(HostState::Unreachable, "UNREACHABLE"), (HostState::Failed, "FAILED")] {
+            if of(state).next().is_none() {
+                continue;
+            }
+            let _ = writeln!(out, "\n{title}:");
+            for h in of(state) {
+                let _ = writeln!(out, "  {}: {}", h.name, h.msg.as_deref().unwrap_or("(no reason given)"));
+            }
+        }
+        let s = &self.summary;
+        let tasks: usize = self.hosts.iter().map(|h| h.tasks.len()).sum();
+        let _ = writeln!(
+            out,
+            "\nSummary: {} host(s): {} in sync, {} drifted, {} unreachable, {} failed; \
+             {} drifted of {tasks} task result(s).\nPlaybook {} (sha256 {}), inventory {}, run {} started {}.",
+            s.hosts,
+            s.in_sync,
+            s.drifted,
+            s.unreachable,
+            s.failed,
+            self.drifted_tasks(),
+            self.playbook.path,
+            self.playbook.sha256,
+            self.inventory.join(", "),
+            self.run_id,
+            self.started
+        );
+        if let Some(r) = &self.remediation {
+            let _ = writeln!(out, "\nRemediation:");
+            for (host, tasks) in &r.hosts {
+                let _ = writeln!(out, "  {host}: fixed {} task(s): {}", tasks.len(), tasks.join(", "));
+            }
+            for host in &r.failed {
+                let _ = writeln!(out, "  {host}: remediation FAILED");
+            }
+        }
+        if s.drifted > 0 {
+            let _ = writeln!(out, "\nTo remediate:\n  {remediate}");
         }
         out
     }
@@ -476,7 +579,7 @@ impl CheckReport {
     }
 
     /// The HTML part of the mail report.
-    pub fn to_html(&self, now_unix: i64) -> String {
+    pub fn to_html(&self, now_unix: i64, remediate: &str) -> String {
         let mut out = String::new();
         let _ = write!(
             out,
@@ -533,6 +636,9 @@ impl CheckReport {
                     let _ = writeln!(out, "<p>{}</p>", xml_escape(m));
                 }
             }
+        }
+        if self.summary.drifted > 0 {
+            let _ = writeln!(out, "<p>To remediate:</p>\n<pre>{}</pre>", xml_escape(remediate));
         }
         out.push_str("</body></html>\n");
         out

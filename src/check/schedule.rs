@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use super::context::Entry;
 use crate::error::AppError;
 
 /// The comment line above a managed crontab entry.
@@ -41,16 +42,8 @@ pub fn validate_cron(expr: &str) -> Result<(), AppError> {
 }
 
 /// The crontab line: `%` is special in crontab commands and must be escaped.
-pub fn cron_line(expr: &str, command: &[String]) -> String {
-    let cmd: Vec<String> = command
-        .iter()
-        .map(|a| {
-            shlex::try_quote(a)
-                .map(|q| q.into_owned())
-                .unwrap_or_else(|_| a.clone())
-        })
-        .collect();
-    format!("{} {}", expr.trim(), cmd.join(" ").replace('%', "\\%"))
+pub fn cron_line(expr: &str, entry: &Entry) -> String {
+    format!("{} {}", expr.trim(), entry.shell_command().replace('%', "\\%"))
 }
 
 /// `existing` without the entry of `marker` (the marker line and the line after it).
@@ -223,22 +216,32 @@ fn unit_dir() -> Result<(PathBuf, bool), AppError> {
     Ok((base.join("systemd/user"), true))
 }
 
+/// A word of a unit file's `ExecStart=` or `Environment=`: quoted when needed.
+fn unit_word(a: &str) -> String {
+    if a.is_empty()
+        || a.chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c == '\'')
+    {
+        format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        a.to_string()
+    }
+}
+
 /// The service and timer units of a check.
-pub fn units(check_key: &str, calendar: &str, command: &[String]) -> (String, String) {
-    let exec: Vec<String> = command
+pub fn units(check_key: &str, calendar: &str, entry: &Entry) -> (String, String) {
+    let exec: Vec<String> = entry.argv.iter().map(|a| unit_word(a)).collect();
+    let env: String = entry
+        .env
         .iter()
-        .map(|a| {
-            if a.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\') {
-                format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
-            } else {
-                a.clone()
-            }
-        })
+        .map(|(k, v)| format!("Environment={}\n", unit_word(&format!("{k}={v}")).replace('%', "%%")))
         .collect();
     let service = format!(
         "# rigger-check {check_key}\n[Unit]\nDescription=rigger drift check {check_key}\n\n\
-         [Service]\nType=oneshot\n# Exit codes 2, 4 and 6 report drift/unreachable hosts, not a failure of the unit.\n\
-         SuccessExitStatus=2 4 6\nExecStart={}\n",
+         [Service]\nType=oneshot\n# Exit codes 2, 4 and 6 report drift/unreachable hosts, not a failure of the unit;\n\
+         # 8 is added when the report could not be mailed.\n\
+         SuccessExitStatus=2 4 6\nWorkingDirectory={}\n{env}ExecStart={}\n",
+        unit_word(&entry.cwd.display().to_string()).replace('%', "%%"),
         exec.join(" ").replace('%', "%%")
     );
     let timer = format!(
@@ -267,20 +270,50 @@ fn systemctl(user: bool, args: &[&str]) -> Result<(), AppError> {
     Ok(())
 }
 
-pub fn install_systemd(check_key: &str, calendar: &str, command: &[String]) -> Result<PathBuf, AppError> {
+/// Write and enable the units. When systemd refuses them (daemon-reload or
+/// enable fails), the unit files are put back as they were: removed when
+/// this install wrote them, restored when it replaced older ones.
+pub fn install_systemd(check_key: &str, calendar: &str, entry: &Entry) -> Result<PathBuf, AppError> {
     let (dir, user) = unit_dir()?;
     std::fs::create_dir_all(&dir).map_err(|e| AppError::Other(format!("cannot create {}: {e}", dir.display())))?;
     let name = format!("rigger-check-{check_key}");
-    let (service, timer) = units(check_key, calendar, command);
-    let write = |ext: &str, text: &str| {
-        let p = dir.join(format!("{name}.{ext}"));
-        std::fs::write(&p, text).map_err(|e| AppError::Other(format!("cannot write {}: {e}", p.display())))
+    let (service, timer) = units(check_key, calendar, entry);
+    let paths = [dir.join(format!("{name}.service")), dir.join(format!("{name}.timer"))];
+    let before: Vec<Option<Vec<u8>>> = paths.iter().map(|p| std::fs::read(p).ok()).collect();
+    let undo = || {
+        for (p, old) in paths.iter().zip(&before) {
+            let _ = match old {
+                Some(data) => std::fs::write(p, data),
+                None => std::fs::remove_file(p).or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }),
+            };
+        }
     };
-    write("service", &service)?;
-    write("timer", &timer)?;
-    systemctl(user, &["daemon-reload"])?;
-    systemctl(user, &["enable", "--now", &format!("{name}.timer")])?;
-    Ok(dir.join(format!("{name}.timer")))
+    let steps = || -> Result<(), AppError> {
+        for (p, text) in paths.iter().zip([&service, &timer]) {
+            std::fs::write(p, text).map_err(|e| AppError::Other(format!("cannot write {}: {e}", p.display())))?;
+        }
+        systemctl(user, &["daemon-reload"])?;
+        systemctl(user, &["enable", "--now", &format!("{name}.timer")])
+    };
+    if let Err(e) = steps() {
+        undo();
+        let what = if before.iter().any(Option::is_some) {
+            "restored the previous unit files"
+        } else {
+            "removed the unit files it wrote"
+        };
+        return Err(AppError::Other(format!(
+            "{e}; not installed ({what} in {})",
+            dir.display()
+        )));
+    }
+    Ok(paths[1].clone())
 }
 
 pub fn uninstall_systemd(check_key: &str) -> Result<bool, AppError> {
@@ -311,15 +344,22 @@ mod tests {
         assert!(validate_cron("0 3 * * ;rm").is_err());
         let line = cron_line(
             "0 3 * * *",
-            &[
-                "/usr/bin/rigger".into(),
-                "check".into(),
-                "my site.yml".into(),
-                "-e".into(),
-                "x=5%".into(),
-            ],
+            &Entry {
+                cwd: "/srv/ops".into(),
+                env: vec![("HOME".into(), "/root".into())],
+                argv: vec![
+                    "/usr/bin/rigger".into(),
+                    "check".into(),
+                    "my site.yml".into(),
+                    "-e".into(),
+                    "x=5%".into(),
+                ],
+            },
         );
-        assert_eq!(line, "0 3 * * * /usr/bin/rigger check 'my site.yml' -e 'x=5\\%'");
+        assert_eq!(
+            line,
+            "0 3 * * * cd /srv/ops && HOME=/root /usr/bin/rigger check 'my site.yml' -e 'x=5\\%'"
+        );
     }
 
     #[test]
@@ -339,9 +379,19 @@ mod tests {
         assert_eq!(on_calendar("@hourly").unwrap(), "hourly");
         assert!(on_calendar("0 3 * jan *").is_err());
         assert!(on_calendar("@reboot").is_err(), "@reboot has no systemd calendar form");
-        let (service, timer) = units("k1", "daily", &["/bin/rigger".into(), "check".into(), "a b.yml".into()]);
+        let entry = Entry {
+            cwd: "/srv/my ops".into(),
+            env: vec![("HOME".into(), "/root".into()), ("PATH".into(), "/a b:/c".into())],
+            argv: vec!["/bin/rigger".into(), "check".into(), "a b.yml".into()],
+        };
+        let (service, timer) = units("k1", "daily", &entry);
         assert!(
             service.contains("ExecStart=/bin/rigger check \"a b.yml\"\n"),
+            "{service}"
+        );
+        assert!(service.contains("WorkingDirectory=\"/srv/my ops\"\n"), "{service}");
+        assert!(
+            service.contains("Environment=HOME=/root\nEnvironment=\"PATH=/a b:/c\"\n"),
             "{service}"
         );
         assert!(service.contains("SuccessExitStatus=2 4 6"));

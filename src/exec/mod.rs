@@ -12,6 +12,8 @@
 //! - `task`: running one task on one host (loops, conditions,
 //!   delegation, connection and become, the module, retries).
 //! - `loops`: the items of `loop` and `with_*`.
+//! - `predicted`: check mode's predicted paths, and the failures they
+//!   explain (drift, not an error).
 //! - `results`: a module's outcome as a task result (controller effects,
 //!   `changed_when`/`failed_when`, `no_log`), reported and settled on the
 //!   host (record, `register`, stats, notify).
@@ -28,6 +30,7 @@ mod context;
 pub mod facts;
 mod loops;
 mod play;
+mod predicted;
 mod results;
 pub mod runner;
 mod strategy;

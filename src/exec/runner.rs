@@ -155,6 +155,8 @@ pub(super) struct HostState {
     /// `--start-at-task`: this host reached the task (per host, so that hosts
     /// walking ahead of others do not start early).
     pub(super) start_found: bool,
+    /// Check mode: the paths earlier tasks on this host would create or change.
+    pub(super) predicted: Vec<super::predicted::PredictedPath>,
 }
 
 /// Shared state of a run.

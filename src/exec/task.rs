@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::conn_pool::{connection_vars, var_str};
 use super::context::{resolve_bool, tags_match, PlayHost, Scope, TaskResult};
+use super::predicted;
 use super::results::{censor, mark_no_log, strip_results};
 use super::runner::INTERRUPTED;
 use super::vars::Vars;
@@ -261,9 +262,50 @@ impl PlayHost {
     async fn run_item(&self, t: &Task, scopes: &[Scope], vars: Vars, no_log: bool) -> TaskResult {
         let ctx = self.ctx(&vars);
         match self.prepare(t, scopes, vars, &ctx).await {
-            Ok(inv) => self.run_with_retries(t, &inv, &ctx, no_log).await,
+            Ok(inv) => {
+                let tr = self.run_with_retries(t, &inv, &ctx, no_log).await;
+                if inv.check {
+                    self.predicted_changes(t, &inv, tr)
+                } else {
+                    tr
+                }
+            }
             Err(ended) => ended,
         }
+    }
+
+    /// Check mode: remember the paths a changed result predicts, and report
+    /// a failure that only an earlier predicted change explains as that
+    /// change ([`super::predicted`]).
+    fn predicted_changes(&self, t: &Task, inv: &Invocation, tr: TaskResult) -> TaskResult {
+        if !matches!(tr.status, Status::Changed | Status::Failed) {
+            return tr;
+        }
+        let queried: Vec<String> = inv.module.query_hints(&inv.args).into_iter().map(|q| q.path).collect();
+        let paths = predicted::task_paths(&inv.args, &queried);
+        if paths.is_empty() {
+            return tr;
+        }
+        let host = &inv.target.conn_host;
+        let title = t.display_name();
+        let loc = t.loc.to_string();
+        let (tr, new) = if tr.status == Status::Failed {
+            let earlier = self.runner.with_host(host, |s| s.predicted.clone());
+            let Some(drift) = predicted::explain(&tr, &paths, &earlier) else {
+                return tr;
+            };
+            // It would create what it names itself (`dest`), not the
+            // directories its query looked at.
+            let own = predicted::task_paths(&inv.args, &[]);
+            let mut new = predicted::predictions(&Map::new(), &own, &title, &loc);
+            new.iter_mut().for_each(|p| p.created = true);
+            (drift, new)
+        } else {
+            let new = predicted::predictions(&tr.result, &paths, &title, &loc);
+            (tr, new)
+        };
+        self.runner.with_host(host, |s| s.predicted.extend(new));
+        tr
     }
 
     /// Everything before the module runs, in this order: conditions, the

@@ -211,7 +211,14 @@ fn kill_group(child: &mut Child) {
 fn run_json(path: &Path, args: &[&str], loc: &Loc) -> Result<Value, LocError> {
     let limits = Limits::from_env(loc)?;
     let shown = args.join(" ");
-    let mut child = Command::new(path)
+    // A bare name (`-i hosts.sh`) is a file in the current directory, not a
+    // program to look up in PATH.
+    let path = if path.parent().is_some_and(|d| d.as_os_str().is_empty()) {
+        Path::new(".").join(path)
+    } else {
+        path.to_path_buf()
+    };
+    let mut child = Command::new(&path)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -808,3 +808,380 @@ fn check_prefetches_file_state_and_forgets_it_after_a_real_change() {
         .collect();
     assert_eq!(drifted, ["two again", "one again"], "{out}");
 }
+
+/// Runs `script` with `sh -c` in a private mount namespace where
+/// /var/spool/cron/crontabs is the fresh directory `spool` (the machine's
+/// crontabs stay untouched); `cwd` is where the script starts.
+fn in_private_crontab(spool: &Path, cwd: &Path, script: &str) -> std::process::Output {
+    fs::create_dir_all(spool).unwrap();
+    let full = format!(
+        "set -e\nchgrp crontab {spool} && chmod 1730 {spool}\nmount --bind {spool} /var/spool/cron/crontabs\n{script}",
+        spool = spool.display()
+    );
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &full])
+        .current_dir(cwd)
+        .output()
+        .unwrap()
+}
+
+/// The command of the one rigger entry in a crontab, as cron hands it to
+/// `/bin/sh -c` (the schedule's five fields removed, `\%` unescaped).
+fn cron_command(crontab: &str) -> String {
+    let line = crontab
+        .lines()
+        .skip_while(|l| !l.starts_with("# rigger-check "))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no rigger entry in:\n{crontab}"));
+    let mut rest = line;
+    for _ in 0..5 {
+        rest = rest.trim_start().split_once(' ').unwrap().1;
+    }
+    rest.replace("\\%", "%")
+}
+
+/// #21.2: a check installed from a project directory (its rigger.toml, a
+/// relative inventory, known_hosts and database found there) and run the
+/// way cron runs it — from `/`, with cron's minimal environment — still
+/// reads that config and mails its report to a real SMTP server. The mail
+/// names the inventory, leads with the drift and gives the command that
+/// remediates.
+#[test]
+fn check_installed_entry_runs_from_root_with_cron_env_and_mails() {
+    let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
+    let p = Project::new();
+    let dir = p.dir.path();
+    fs::copy(hosts.inventory(), dir.join("hosts.ini")).unwrap();
+    fs::copy(hosts.known_hosts(), dir.join("known_hosts")).unwrap();
+    let smtp = SmtpServer::start(&dir.join("maildir"));
+    fs::write(
+        dir.join("rigger.toml"),
+        format!(
+            "[check]\nmail_to = [\"ops@example.com\"]\nmail_from = \"rigger@example.com\"\n\n\
+             [check.smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n",
+            smtp.port
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = rigger(&[
+        "run",
+        &p.path("site.yml"),
+        "-i",
+        &p.path("hosts.ini"),
+        "--known-hosts",
+        &p.path("known_hosts"),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    fs::write(hosts.root_dir(0).unwrap().join("app/app.conf"), "port=1\n").unwrap();
+
+    let out = in_private_crontab(
+        &dir.join("crontabs"),
+        dir,
+        &format!(
+            "{rigger} check site.yml -i hosts.ini --known-hosts known_hosts --db state/check.db \
+             --cron '0 3 * * *' --install --scheduler cron\ncrontab -l > crontab.out\n",
+            rigger = rigger_bin().display()
+        ),
+    );
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{so}\n{se}");
+    let crontab = fs::read_to_string(dir.join("crontab.out")).unwrap();
+    let cmd = cron_command(&crontab);
+    for part in [
+        format!("--config {}", p.path("rigger.toml")),
+        format!("--db {}", p.path("state/check.db")),
+        format!("--known-hosts {}", p.path("known_hosts")),
+        format!("-i {}", p.path("hosts.ini")),
+        format!("check {}", p.path("site.yml")),
+    ] {
+        assert!(cmd.contains(&part), "`{part}` missing from the entry:\n{cmd}");
+    }
+    assert!(cmd.starts_with(&format!("cd {} && ", dir.display())), "{cmd}");
+
+    // As cron runs it: from /, with nothing but cron's environment.
+    let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let run = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin", "SHELL=/bin/sh"])
+        .arg(format!("HOME={}", home.path().display()))
+        .args(["/bin/sh", "-c", &cmd])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert_eq!(run.status.code(), Some(2), "{so}\n{se}");
+    let m = parse_mail(&smtp.messages(1)[0]);
+    let subject = m["subject"].as_str().unwrap();
+    assert!(
+        subject.contains(&p.path("hosts.ini")),
+        "the subject names the inventory: {subject}"
+    );
+    assert!(subject.contains("1 drifted of 1 hosts (1 drifted task)"), "{subject}");
+    let plain = m["parts"][0]["body"].as_str().unwrap();
+    let drift = plain.find("\nDRIFT (1 task(s)):\n\nhost1: DRIFTED\n  - drifted [app config]");
+    let summary = plain.find("\nSummary: 1 host(s): 0 in sync, 1 drifted");
+    assert!(
+        drift.is_some() && summary.is_some() && drift < summary,
+        "drift first, then the summary:\n{plain}"
+    );
+    assert!(plain.contains("      +port=8080\n"), "{plain}");
+    assert!(
+        !plain.contains("[app directory]"),
+        "an unchanged task is listed:\n{plain}"
+    );
+    assert!(
+        plain.contains(&format!(
+            "To remediate:\n  rigger run {} -i {} --known-hosts {}\n",
+            p.path("site.yml"),
+            p.path("hosts.ini"),
+            p.path("known_hosts")
+        )),
+        "{plain}"
+    );
+    // It recorded into the project's database, found through the cwd at install time.
+    let (code, out, _) = rigger(&["check", "history", "--db", &p.db(), "--format", "json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json(&out)["runs"][0]["delivery"], "mailed", "{out}");
+}
+
+/// #21.2: `--install` refuses an entry that would check something else when
+/// run as cron runs it, and says what differs: an inventory script whose
+/// hosts come from the caller's environment, an SMTP password that only
+/// the environment holds. Nothing is installed.
+#[test]
+fn check_install_refuses_an_entry_that_would_behave_differently() {
+    let p = Project::new();
+    let dir = p.dir.path();
+    let inv = dir.join("hosts.sh");
+    fs::write(
+        &inv,
+        "#!/bin/sh\nif [ \"$1\" = --list ]; then\n  if [ -n \"$OPS_FLEET\" ]; then\n\
+         \x20   echo '{\"web\": {\"hosts\": [\"web1\"]}, \"_meta\": {\"hostvars\": {}}}'\n\
+         \x20 else echo '{\"_meta\": {\"hostvars\": {}}}'; fi\nelse echo '{}'; fi\n",
+    )
+    .unwrap();
+    fs::set_permissions(&inv, fs::Permissions::from_mode(0o755)).unwrap();
+    let rigger = rigger_bin().display().to_string();
+    let out = in_private_crontab(
+        &dir.join("crontabs"),
+        dir,
+        &format!(
+            "echo '5 5 * * * /bin/true' | crontab -\n\
+             OPS_FLEET=1 {rigger} check site.yml -i hosts.sh --db db --cron '0 3 * * *' --install --scheduler cron \
+             2> err1 || echo $? > code1\n\
+             RIGGER_SMTP_PASSWORD=s3cret {rigger} check site.yml -i 'web1,' --mail-to ops@example.com --db db \
+             --cron '0 3 * * *' --install --scheduler cron 2> err2 || echo $? > code2\n\
+             crontab -l > crontab.out\n"
+        ),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |n: &str| fs::read_to_string(dir.join(n)).unwrap_or_default();
+    assert_eq!(read("code1"), "1\n", "{}", read("err1"));
+    let err1 = read("err1");
+    assert!(
+        err1.contains("not installed: run as cron runs it, this check would behave differently"),
+        "{err1}"
+    );
+    assert!(err1.contains("hosts: here [\"web1\"], scheduled []"), "{err1}");
+    assert_eq!(read("code2"), "1\n", "{}", read("err2"));
+    let err2 = read("err2");
+    assert!(err2.contains("smtp_password_set: here true, scheduled false"), "{err2}");
+    assert!(
+        err2.contains("hint: the SMTP password is never written into a schedule"),
+        "{err2}"
+    );
+    assert!(!err2.contains("s3cret"), "{err2}");
+    assert_eq!(read("crontab.out"), "5 5 * * * /bin/true\n");
+}
+
+/// #21.2: a report that cannot be delivered (the SMTP server is down) is
+/// retried, then changes the exit code (+8: 2 becomes 10) and is recorded
+/// in the history with the reason.
+#[test]
+fn check_retries_an_undeliverable_report_then_exits_8_more_and_records_it() {
+    let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
+    let p = Project::new();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let db = p.db();
+    let site = p.path("site.yml");
+    let (code, out, err) = rigger(&["run", &site, "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    fs::write(hosts.root_dir(0).unwrap().join("app/app.conf"), "port=1\n").unwrap();
+    // Nothing listens on this port: every attempt is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = p.path("rigger.toml");
+    fs::write(
+        &config,
+        format!(
+            "[check]\nenvironment = \"production\"\nmail_to = [\"ops@example.com\"]\n\n\
+             [check.smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\nretries = 2\nretry_delay = 1\n"
+        ),
+    )
+    .unwrap();
+    let t = Instant::now();
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&site, "--config", &config]));
+    assert_eq!(code, 10, "drift (2) + report not delivered (8):\n{out}\n{err}");
+    assert!(t.elapsed() >= Duration::from_secs(3), "retried 1 s, then 2 s later");
+    assert!(err.contains("mail attempt 1 of 3 failed: SMTP 127.0.0.1: "), "{err}");
+    assert!(err.contains("; retrying in 1 s"), "{err}");
+    assert!(
+        err.contains("mail attempt 2 of 3 failed: ") && err.contains("; retrying in 2 s"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cannot mail the report: SMTP 127.0.0.1: ")
+            && err.contains("(giving up after 3 attempt(s)); exit 10 (8 added: report not delivered)"),
+        "{err}"
+    );
+    let (code, out, _) = rigger(&["check", "history", "--db", &db, "--format", "json"]);
+    assert_eq!(code, 0);
+    let run = &json(&out)["runs"][0];
+    assert_eq!(run["exit_code"], 10, "{run}");
+    assert_eq!(run["drifted"], 1, "{run}");
+    let delivery = run["delivery"].as_str().unwrap_or_default();
+    assert!(
+        delivery.starts_with("failed: SMTP 127.0.0.1: ") && delivery.ends_with("(giving up after 3 attempt(s))"),
+        "{run}"
+    );
+}
+
+/// A systemd `--install` that systemd refuses (here: no systemd runs, so
+/// `systemctl daemon-reload` fails) removes the unit files it wrote.
+#[test]
+fn check_failed_systemd_install_removes_its_units() {
+    let p = Project::new();
+    let dir = p.dir.path();
+    let units = dir.join("units");
+    fs::create_dir(&units).unwrap();
+    fs::write(units.join("other.service"), "[Service]\nExecStart=/bin/true\n").unwrap();
+    let script = format!(
+        "set -e\nmount --bind {units} /etc/systemd/system\n\
+         {rigger} check {site} -i 'web1,' --db {db} --cron '0 3 * * *' --install --scheduler systemd \
+         > out 2> err || echo $? > code\n",
+        units = units.display(),
+        rigger = rigger_bin().display(),
+        site = p.path("site.yml"),
+        db = p.db(),
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |n: &str| fs::read_to_string(dir.join(n)).unwrap_or_default();
+    assert_eq!(read("code"), "1\n", "{}\n{}", read("out"), read("err"));
+    let err = read("err");
+    assert!(err.contains("systemctl daemon-reload failed"), "{err}");
+    assert!(
+        err.contains("not installed (removed the unit files it wrote in /etc/systemd/system)"),
+        "{err}"
+    );
+    let left: Vec<String> = fs::read_dir(&units)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["other.service"]);
+}
+
+/// #21.6: a managed directory deleted behind rigger's back: the `file`
+/// task predicts it, and the tasks that write into it cannot run in check
+/// mode. They are drift ("would be created by task …"), not failures; the
+/// host's other tasks are still checked; exit 2. A failure that no earlier
+/// predicted change explains (a directory nothing manages) stays a
+/// failure (exit 1).
+#[test]
+fn check_reports_tasks_needing_a_predicted_directory_as_drift() {
+    let hosts = TestHosts::with_opts(1, HostOpts { isolated_root: true });
+    let p = Project::new();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let db = p.db();
+    let site = p.path("deps.yml");
+    fs::write(
+        &site,
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: app directory
+      file: {path: /srv/app, state: directory, mode: "0755"}
+    - name: motd
+      template: {src: motd.j2, dest: /srv/app/motd, mode: "0644"}
+    - name: settings
+      lineinfile: {path: /srv/app/settings, line: "debug=false"}
+    - name: other config
+      copy: {dest: /srv/other.conf, content: "a=1\n", mode: "0644"}
+"#,
+    )
+    .unwrap();
+    let root = hosts.root_dir(0).unwrap();
+    fs::create_dir_all(root.join("app")).unwrap();
+    fs::write(root.join("app/settings"), "debug=false\n").unwrap();
+    let (code, out, err) = rigger(&["run", &site, "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&site]));
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // The managed directory is deleted, and another file drifts.
+    fs::remove_dir_all(root.join("app")).unwrap();
+    fs::write(root.join("other.conf"), "a=2\n").unwrap();
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&site, "--format", "json"]));
+    assert_eq!(code, 2, "drift, not a failure:\n{out}\n{err}");
+    let r = json(&out);
+    let h = host(&r, "host1");
+    assert_eq!(h["status"], "drifted", "{h}");
+    let task = |name: &str| {
+        h["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task"] == name)
+            .unwrap_or_else(|| panic!("no task {name} in {h}"))
+            .clone()
+    };
+    assert_eq!(task("app directory")["status"], "drifted");
+    for t in ["motd", "settings"] {
+        let t = task(t);
+        assert_eq!(t["status"], "drifted", "{t}");
+        let msg = t["msg"].as_str().unwrap();
+        assert!(
+            msg.starts_with("/srv/app would be created by task \"app directory\" (") && msg.contains("deps.yml:5:7)"),
+            "{msg}"
+        );
+    }
+    // Still checked after them.
+    let other = task("other config");
+    assert_eq!(other["status"], "drifted", "{other}");
+    assert_eq!(other["diff"][0]["before"], "a=2\n");
+    assert!(!root.join("app").exists(), "check mode created the directory");
+    let (code, out, _) = rigger(&check_args(&inv, &kh, &db, &[&site]));
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("  - drifted [motd] ")
+            && out.contains("      /srv/app would be created by task \"app directory\""),
+        "{out}"
+    );
+
+    // Nothing predicts /srv/none: the template's failure is a failure.
+    let bad = p.path("unmanaged.yml");
+    fs::write(
+        &bad,
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - {name: app directory, file: {path: /srv/app, state: directory}}\n\
+         \x20   - {name: stray, template: {src: motd.j2, dest: /srv/none/motd}}\n",
+    )
+    .unwrap();
+    let (code, out, err) = rigger(&check_args(&inv, &kh, &db, &[&bad]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("host1: FAILED") && out.contains("/srv/none"), "{out}");
+}
