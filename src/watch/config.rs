@@ -242,7 +242,10 @@ fn check_rule_metrics(rules: &[Rule], custom: &[CustomMetric]) -> Result<(), Loc
             Some(l) => l,
             None if custom_names.contains(&rule.metric.as_str()) => continue,
             None => {
-                let known = BUILTIN_METRICS.iter().map(|(n, _)| *n).chain(custom_names.iter().copied());
+                let known = BUILTIN_METRICS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(custom_names.iter().copied());
                 let mut e = LocError::new(
                     rule.metric_loc.clone(),
                     format!(
@@ -274,7 +277,15 @@ fn check_rule_metrics(rules: &[Rule], custom: &[CustomMetric]) -> Result<(), Loc
                     labels.join(", ")
                 ),
             );
-            if let Some(s) = did_you_mean(&m.name, labels.iter().copied()) {
+            // `mountpoint` (node_exporter's name) for `mount`: a prefix is as
+            // good a guess as a small edit distance.
+            let guess = did_you_mean(&m.name, labels.iter().copied()).or_else(|| {
+                labels
+                    .iter()
+                    .copied()
+                    .find(|l| m.name.starts_with(l) || l.starts_with(m.name.as_str()))
+            });
+            if let Some(s) = guess {
                 e = e.with_hint(format!("did you mean `{s}`?"));
             }
             return Err(e);
@@ -914,14 +925,14 @@ impl WatchConfig {
         route_receivers(&route, &mut used);
         for (rc, loc) in receivers.iter().zip(&receiver_locs) {
             if !used.contains(rc.name.as_str()) {
-                return Err(LocError::new(
-                    loc.clone(),
-                    format!("receiver `{}` is not used by any route", rc.name),
-                )
-                .with_hint(format!(
-                    "send alerts to it with `receiver: {}` on the route or a child route, or remove it",
-                    rc.name
-                )));
+                return Err(
+                    LocError::new(loc.clone(), format!("receiver `{}` is not used by any route", rc.name)).with_hint(
+                        format!(
+                            "send alerts to it with `receiver: {}` on the route or a child route, or remove it",
+                            rc.name
+                        ),
+                    ),
+                );
             }
         }
         let mut inhibit = vec![InhibitRule {

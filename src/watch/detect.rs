@@ -271,18 +271,12 @@ mod tests {
         let mut d = Detectors::default();
         let gt = |v| Cmp { op: Op::Gt, value: v };
         let t = d.eval("a", &RuleKind::Threshold(gt(85.0)), s, 109.0).unwrap();
-        assert_eq!(
-            t,
-            Verdict::plain(true, 90.0)
-        );
+        assert_eq!(t, Verdict::plain(true, 90.0));
         let r = RuleKind::Rate {
             window: Duration::from_secs(5),
             cmp: gt(9.0),
         };
-        assert_eq!(
-            d.eval("b", &r, s, 109.0).unwrap(),
-            Verdict::plain(true, 10.0)
-        );
+        assert_eq!(d.eval("b", &r, s, 109.0).unwrap(), Verdict::plain(true, 10.0));
         let dl = RuleKind::Delta {
             window: Duration::from_secs(5),
             cmp: gt(60.0),

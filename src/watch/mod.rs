@@ -165,7 +165,11 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 if !known.contains(m.name.as_str()) {
                     let mut msg = format!(
                         "silence add: {} the label `{}` (known labels: {})",
-                        if open { "no current alert and no built-in metric has" } else { "no alert can have" },
+                        if open {
+                            "no current alert and no built-in metric has"
+                        } else {
+                            "no alert can have"
+                        },
                         m.name,
                         known.iter().copied().collect::<Vec<_>>().join(", ")
                     );
@@ -193,7 +197,10 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 alert::rfc3339(s.ends),
                 matchers.join(", ")
             );
-            let matching = current.iter().filter(|a| config::matches_all(&parsed, &a.labels)).count();
+            let matching = current
+                .iter()
+                .filter(|a| config::matches_all(&parsed, &a.labels))
+                .count();
             if matching == 0 {
                 crate::stdio::warn(&format!(
                     "silence {id} matches none of the {} current alerts (it still silences future ones)",
@@ -912,9 +919,10 @@ impl Controller {
                     let gone: Vec<&&state::Alert> = alerts
                         .iter()
                         .filter(|a| {
-                            let series = self.store.lock().ok().and_then(|st| {
-                                st.series.get(a.series.as_str()).map(|s| s.labels.matches(&r.matchers))
-                            });
+                            let series =
+                                self.store.lock().ok().and_then(|st| {
+                                    st.series.get(a.series.as_str()).map(|s| s.labels.matches(&r.matchers))
+                                });
                             series == Some(false)
                         })
                         .collect();

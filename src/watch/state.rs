@@ -329,7 +329,11 @@ impl AlertEngine {
                 let status = if firing.is_empty() { "resolved" } else { "firing" };
                 let id = notification_id(&key, now);
                 // A group whose last notice had nothing firing starts a new episode.
-                let thread = if prev.firing.is_empty() { None } else { prev.thread.clone() };
+                let thread = if prev.firing.is_empty() {
+                    None
+                } else {
+                    prev.thread.clone()
+                };
                 out.notifications.push(Notification {
                     receiver: g.receiver.clone(),
                     group_key: key.clone(),

@@ -768,12 +768,16 @@ fn header(mail: &str, name: &str) -> Option<String> {
 /// `activeSince` of the alert named `name` in `/alerts`, with its state.
 fn alert_since(port: u16, name: &str) -> Option<(String, String)> {
     let alerts: Value = serde_json::from_str(&get(port, "/alerts")).ok()?;
-    alerts.as_array()?.iter().find(|a| a["labels"]["alertname"] == name).map(|a| {
-        (
-            a["state"].as_str().unwrap_or_default().to_string(),
-            a["activeSince"].as_str().unwrap_or_default().to_string(),
-        )
-    })
+    alerts
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name)
+        .map(|a| {
+            (
+                a["state"].as_str().unwrap_or_default().to_string(),
+                a["activeSince"].as_str().unwrap_or_default().to_string(),
+            )
+        })
 }
 
 /// Issue #21.3: a restart while a host is down, an alert fires, another is
@@ -836,6 +840,7 @@ receivers:
         ),
     )
     .unwrap();
+    let conn = conn_args(&hosts);
     let start = |listen: u16| {
         let mut args = vec![
             "-c".to_string(),
@@ -843,7 +848,7 @@ receivers:
             "--listen".into(),
             format!("127.0.0.1:{listen}"),
         ];
-        args.extend(conn_args(&hosts));
+        args.extend(conn.iter().cloned());
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         Watch::start(&argv)
     };
@@ -877,15 +882,21 @@ receivers:
         let m = smtp.messages();
         m.iter().any(|m| m.contains("QueueHigh")) && m.iter().any(|m| m.contains("host_down"))
     });
-    assert_eq!(alert_since(listen, "host_down"), Some(down_since.clone()), "same alert, same start");
+    assert_eq!(
+        alert_since(listen, "host_down"),
+        Some(down_since.clone()),
+        "same alert, same start"
+    );
     assert_eq!(
         alert_since(listen, "SlowHigh"),
         Some(slow_since.clone()),
         "the `for:` timer survived the restart"
     );
-    wait_for(Duration::from_secs(30), "SlowHigh firing on its original schedule", || {
-        !hook.matching("SlowHigh", "firing").is_empty()
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "SlowHigh firing on its original schedule",
+        || !hook.matching("SlowHigh", "firing").is_empty(),
+    );
     // Longer than host_down_after and several group_interval flushes.
     std::thread::sleep(Duration::from_secs(5));
     let log = w.log();
@@ -1010,7 +1021,10 @@ fn config_validation_and_reloads_that_end_alerts() {
         child,
     ));
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains(&format!("{c}:8:13: rule `Q`: unknown metric `queue_ag`")), "{err}");
+    assert!(
+        err.contains(&format!("{c}:8:13: rule `Q`: unknown metric `queue_ag`")),
+        "{err}"
+    );
     assert!(err.contains("did you mean `queue_age`?"), "{err}");
     let (code, out, err) = check(body(
         "  - alert: Q\n    metric: queue_age\n    threshold: \"> 5\"\n",
@@ -1026,7 +1040,9 @@ fn config_validation_and_reloads_that_end_alerts() {
     ));
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains(&format!("{c}:9:25: rule `Disk`: `disk_used_pct` has no label `mountpoint`")),
+        err.contains(&format!(
+            "{c}:9:25: rule `Disk`: `disk_used_pct` has no label `mountpoint`"
+        )),
         "{err}"
     );
     assert!(err.contains("did you mean `mount`?"), "{err}");
@@ -1042,7 +1058,11 @@ fn config_validation_and_reloads_that_end_alerts() {
         "{err}"
     );
     // A child route's unknown receiver points at the child's line.
-    let (code, _, err) = check(body(ok_rule, "", "    - match: {severity: critical}\n      receiver: hh\n"));
+    let (code, _, err) = check(body(
+        ok_rule,
+        "",
+        "    - match: {severity: critical}\n      receiver: hh\n",
+    ));
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains(&format!("{c}:16:17: route uses unknown receiver `hh`")),
@@ -1054,7 +1074,12 @@ fn config_validation_and_reloads_that_end_alerts() {
     let hosts = TestHosts::new(1);
     std::fs::write(&cfg, body(ok_rule, "", child)).unwrap();
     let listen = free_port();
-    let mut args = vec!["-c".to_string(), c.clone(), "--listen".into(), format!("127.0.0.1:{listen}")];
+    let mut args = vec![
+        "-c".to_string(),
+        c.clone(),
+        "--listen".into(),
+        format!("127.0.0.1:{listen}"),
+    ];
     args.extend(conn_args(&hosts));
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut w = Watch::start(&argv);
@@ -1064,7 +1089,11 @@ fn config_validation_and_reloads_that_end_alerts() {
     // The typo is rejected: the alert keeps firing, nothing resolves.
     std::fs::write(
         &cfg,
-        body("  - alert: QueueHigh\n    metric: queue_dpth\n    threshold: \"> 5\"\n", "", child),
+        body(
+            "  - alert: QueueHigh\n    metric: queue_dpth\n    threshold: \"> 5\"\n",
+            "",
+            child,
+        ),
     )
     .unwrap();
     w.wait_log("reload rejected", Duration::from_secs(10));
@@ -1074,7 +1103,11 @@ fn config_validation_and_reloads_that_end_alerts() {
     // A rename ends the alert: said in the log and on /health.
     std::fs::write(
         &cfg,
-        body("  - alert: QueueTooHigh\n    metric: queue_depth\n    threshold: \"> 5\"\n", "", child),
+        body(
+            "  - alert: QueueTooHigh\n    metric: queue_depth\n    threshold: \"> 5\"\n",
+            "",
+            child,
+        ),
     )
     .unwrap();
     w.wait_log("configuration reloaded", Duration::from_secs(10));

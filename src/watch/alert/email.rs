@@ -3,8 +3,8 @@
 //! clients strip inline SVG), sent with the shared SMTP sender
 //! ([`crate::delivery::smtp`]).
 
-use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::header::ContentType;
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
@@ -144,10 +144,7 @@ pub fn message(cfg: &EmailConfig, env: &Envelope) -> Result<Message, DeliveryErr
         .map_err(|e| DeliveryError::Config(format!("from `{}`: {e}", cfg.from)))?;
     let n = &env.notification;
     let created = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(n.created.max(0.0));
-    let mut b = Message::builder()
-        .from(from)
-        .subject(subject(env))
-        .date(created);
+    let mut b = Message::builder().from(from).subject(subject(env)).date(created);
     // Ids are stored with the notification, so a retry (even after a
     // restart) sends the same message and later notices of the group's
     // episode thread under its first one.
@@ -172,8 +169,8 @@ pub fn message(cfg: &EmailConfig, env: &Envelope) -> Result<Message, DeliveryErr
         if points.len() < 2 {
             continue;
         }
-        let image = png_chart(points, CHART_WIDTH, CHART_HEIGHT)
-            .map_err(|e| DeliveryError::Config(format!("chart: {e}")))?;
+        let image =
+            png_chart(points, CHART_WIDTH, CHART_HEIGHT).map_err(|e| DeliveryError::Config(format!("chart: {e}")))?;
         related = related.singlepart(Attachment::new_inline(chart_cid(&a.fingerprint)).body(image, png.clone()));
     }
     let body = MultiPart::alternative()
