@@ -817,7 +817,7 @@ rules:
     metric: slow_depth
     match: {{host: host1}}
     threshold: "> 5"
-    for: 15s
+    for: 25s
 route:
   receiver: ops
   group_by: [alertname, host]
@@ -888,8 +888,8 @@ receivers:
         "same alert, same start"
     );
     assert_eq!(
-        alert_since(listen, "SlowHigh"),
-        Some(slow_since.clone()),
+        alert_since(listen, "SlowHigh").map(|a| a.1),
+        Some(slow_since.1.clone()),
         "the `for:` timer survived the restart"
     );
     wait_for(
