@@ -305,6 +305,8 @@ struct Controller {
     reload_error: Option<String>,
     /// What the last reload ended that the world did not (see `alerts_a_reload_ends`).
     reload_warnings: Vec<String>,
+    /// The bytes of the configuration file in effect.
+    loaded_text: Option<Vec<u8>>,
     started: f64,
 }
 
@@ -343,6 +345,7 @@ impl Controller {
             ..Default::default()
         }));
         let (tx, rx) = mpsc::channel(1024);
+        let c_file = cfg.file.clone();
         let cfg = Arc::new(cfg);
         let (cfg_tx, cfg_rx) = tokio_watch::channel(cfg.clone());
         let now = now_secs();
@@ -364,6 +367,7 @@ impl Controller {
             reloads: 0,
             reload_error: None,
             reload_warnings: Vec::new(),
+            loaded_text: std::fs::read(&c_file).ok(),
             started: now,
         };
         c.restore_down_hosts();
@@ -831,6 +835,15 @@ impl Controller {
 
     fn reload(&mut self) {
         let path = self.cfg.file.clone();
+        // Editors (and `>` redirections) write a file in several steps, each
+        // an event: a second event for the same content is not a reload, and
+        // must not replace what the first one reported.
+        let text = std::fs::read(&path).ok();
+        if text.is_some() && text == self.loaded_text {
+            // (A rejected edit reverted: what is in effect is the file again.)
+            self.reload_error = None;
+            return;
+        }
         match WatchConfig::load(&path) {
             Err(e) => {
                 log(format!(
@@ -848,6 +861,7 @@ impl Controller {
                 if let Ok(mut st) = self.store.lock() {
                     st.set_retention(Retention::from_config(&new));
                 }
+                self.loaded_text = text;
                 self.reload_warnings = self.alerts_a_reload_ends(&new);
                 for w in &self.reload_warnings {
                     crate::stdio::warn(&format!("watch: reload: {w}"));

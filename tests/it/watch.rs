@@ -1113,7 +1113,7 @@ fn config_validation_and_reloads_that_end_alerts() {
     w.wait_log("configuration reloaded", Duration::from_secs(10));
     let want = "1 firing alert(s) of rule `QueueHigh` ({alertname=\"QueueHigh\",host=\"host1\",severity=\"warning\"}) will resolve because the rule was renamed to `QueueTooHigh`";
     w.wait_log(want, Duration::from_secs(5));
-    wait_for(Duration::from_secs(5), "the warning on /health", || {
+    wait_for(Duration::from_secs(10), "the warning on /health", || {
         serde_json::from_str::<Value>(&get(listen, "/health"))
             .is_ok_and(|h| h["lastReloadWarnings"][0].as_str() == Some(want))
     });
