@@ -1115,7 +1115,7 @@ fn config_validation_and_reloads_that_end_alerts() {
     w.wait_log(want, Duration::from_secs(5));
     wait_for(Duration::from_secs(10), "the warning on /health", || {
         serde_json::from_str::<Value>(&get(listen, "/health"))
-            .is_ok_and(|h| h["lastReloadWarnings"][0].as_str() == Some(want))
+            .is_ok_and(|h| h["lastReloadWarnings"][0].as_str().is_some_and(|w| w.starts_with(want)))
     });
     w.stop();
 }
