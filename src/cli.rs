@@ -291,8 +291,10 @@ pub enum SilenceAction {
         /// How long (e.g. 30m, 2h).
         #[arg(short, long, default_value = "1h")]
         duration: String,
+        /// Why (required; Alertmanager requires a comment too).
         #[arg(long)]
         comment: Option<String>,
+        /// Who (default: the current user).
         #[arg(long)]
         author: Option<String>,
     },

@@ -168,6 +168,130 @@ fn parse_exclude(n: &Node) -> Result<Exclude, LocError> {
 pub struct CustomMetric {
     pub name: String,
     pub command: String,
+    /// Other metric names the command prints (Prometheus text), so rules
+    /// on them can be checked.
+    pub metrics: Vec<String>,
+}
+
+/// The built-in metrics and the labels of their series besides `host`
+/// (see docs/watch.md; `watch::collect` produces them).
+pub const BUILTIN_METRICS: &[(&str, &[&str])] = &[
+    ("cpu_user_pct", &[]),
+    ("cpu_system_pct", &[]),
+    ("cpu_iowait_pct", &[]),
+    ("cpu_steal_pct", &[]),
+    ("cpu_idle_pct", &[]),
+    ("load1", &[]),
+    ("load5", &[]),
+    ("load15", &[]),
+    ("mem_total_bytes", &[]),
+    ("mem_available_bytes", &[]),
+    ("mem_used_pct", &[]),
+    ("swap_total_bytes", &[]),
+    ("swap_used_bytes", &[]),
+    ("swap_used_pct", &[]),
+    ("disk_size_bytes", &["mount", "device"]),
+    ("disk_free_bytes", &["mount", "device"]),
+    ("disk_used_pct", &["mount", "device"]),
+    ("disk_inodes_used_pct", &["mount", "device"]),
+    ("disk_read_bytes_per_s", &["device"]),
+    ("disk_write_bytes_per_s", &["device"]),
+    ("net_rx_bytes_per_s", &["interface"]),
+    ("net_tx_bytes_per_s", &["interface"]),
+    ("net_rx_errors_per_s", &["interface"]),
+    ("net_tx_errors_per_s", &["interface"]),
+    ("net_rx_errors_total", &["interface"]),
+    ("net_tx_errors_total", &["interface"]),
+    ("processes", &[]),
+    ("service_up", &["service"]),
+    ("up", &[]),
+    ("libvirt_domain_state", &["domain"]),
+    ("libvirt_domain_cpu_seconds_total", &["domain"]),
+    ("libvirt_domain_memory_bytes", &["domain"]),
+    ("libvirt_domain_rss_bytes", &["domain"]),
+    ("libvirt_domain_block_rd_bytes_total", &["domain", "index"]),
+    ("libvirt_domain_block_wr_bytes_total", &["domain", "index"]),
+    ("libvirt_domain_net_rx_bytes_total", &["domain", "index"]),
+    ("libvirt_domain_net_tx_bytes_total", &["domain", "index"]),
+    ("libvirt_pool_capacity_bytes", &["pool"]),
+    ("libvirt_pool_allocation_bytes", &["pool"]),
+    ("libvirt_pool_used_pct", &["pool"]),
+    ("zfs_pool_healthy", &["pool"]),
+    ("zfs_pool_size_bytes", &["pool"]),
+    ("zfs_pool_used_pct", &["pool"]),
+];
+
+/// The labels a built-in metric's series carry (None: not built in).
+pub fn builtin_labels(metric: &str) -> Option<Vec<&'static str>> {
+    BUILTIN_METRICS
+        .iter()
+        .find(|(n, _)| *n == metric)
+        .map(|(_, l)| std::iter::once("host").chain(l.iter().copied()).collect())
+}
+
+/// Every rule watches a metric that exists (built in, or printed by a
+/// configured custom command), and its matchers name labels that the
+/// metric's series have.
+fn check_rule_metrics(rules: &[Rule], custom: &[CustomMetric]) -> Result<(), LocError> {
+    let custom_names: Vec<&str> = custom
+        .iter()
+        .flat_map(|c| std::iter::once(c.name.as_str()).chain(c.metrics.iter().map(String::as_str)))
+        .collect();
+    for rule in rules {
+        let labels = match builtin_labels(&rule.metric) {
+            Some(l) => l,
+            None if custom_names.contains(&rule.metric.as_str()) => continue,
+            None => {
+                let known = BUILTIN_METRICS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(custom_names.iter().copied());
+                let mut e = LocError::new(
+                    rule.metric_loc.clone(),
+                    format!(
+                        "rule `{}`: unknown metric `{}`: neither built in nor printed by a command in custom_metrics",
+                        rule.name, rule.metric
+                    ),
+                );
+                e = match did_you_mean(&rule.metric, known) {
+                    Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+                    None => e.with_hint(
+                        "the built-in metrics are listed in docs/watch.md; a custom command's other metrics \
+                         go in its `metrics:` list",
+                    ),
+                };
+                return Err(e);
+            }
+        };
+        for (m, loc) in rule.matchers.iter().zip(&rule.matcher_locs) {
+            if labels.contains(&m.name.as_str()) {
+                continue;
+            }
+            let mut e = LocError::new(
+                loc.clone(),
+                format!(
+                    "rule `{}`: `{}` has no label `{}` (its labels: {})",
+                    rule.name,
+                    rule.metric,
+                    m.name,
+                    labels.join(", ")
+                ),
+            );
+            // `mountpoint` (node_exporter's name) for `mount`: a prefix is as
+            // good a guess as a small edit distance.
+            let guess = did_you_mean(&m.name, labels.iter().copied()).or_else(|| {
+                labels
+                    .iter()
+                    .copied()
+                    .find(|l| m.name.starts_with(l) || l.starts_with(m.name.as_str()))
+            });
+            if let Some(s) = guess {
+                e = e.with_hint(format!("did you mean `{s}`?"));
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -175,7 +299,11 @@ pub struct Rule {
     pub name: String,
     pub loc: Loc,
     pub metric: String,
+    /// Where `metric:` is written.
+    pub metric_loc: Loc,
     pub matchers: Vec<Matcher>,
+    /// Where each matcher is written (same order as `matchers`).
+    pub matcher_locs: Vec<Loc>,
     pub kind: RuleKind,
     pub for_: Duration,
     pub keep_firing_for: Duration,
@@ -599,6 +727,28 @@ fn labels(n: &Node) -> Result<Labels, LocError> {
     Ok(out)
 }
 
+/// As [`matchers`], each with where it is written.
+fn located_matchers(eq: Option<&Node>, list: Option<&Node>) -> Result<Vec<(Matcher, Loc)>, LocError> {
+    let mut out = Vec::new();
+    if let Some(n) = eq {
+        labels(n)?;
+        for (k, kn, v) in n.map_entries() {
+            out.push((Matcher::eq(&k, &scalar(v)?), kn.loc.clone()));
+        }
+    }
+    if let Some(n) = list {
+        let items = n
+            .as_seq()
+            .ok_or_else(|| LocError::new(n.loc.clone(), "matchers must be a list of strings like `mount=~/srv.*`"))?;
+        for item in items {
+            let s = scalar(item)?;
+            let m = Matcher::parse(&s).map_err(|e| LocError::new(item.loc.clone(), e.to_string()))?;
+            out.push((m, item.loc.clone()));
+        }
+    }
+    Ok(out)
+}
+
 /// `match: {name: value}` (equality) or `matchers: ["name=~re", ...]`.
 fn matchers(eq: Option<&Node>, list: Option<&Node>) -> Result<Vec<Matcher>, LocError> {
     let mut out = Vec::new();
@@ -694,7 +844,7 @@ impl WatchConfig {
                 .as_seq()
                 .ok_or_else(|| LocError::new(n.loc.clone(), "custom_metrics must be a list"))?;
             for item in items {
-                let m = MapReader::new(item, "a custom metric", &["name", "command"])?;
+                let m = MapReader::new(item, "a custom metric", &["name", "command", "metrics"])?;
                 let name = scalar(m.req("name")?)?;
                 if !valid_metric_name(&name) {
                     return Err(LocError::new(
@@ -702,9 +852,20 @@ impl WatchConfig {
                         format!("`{name}` is not a valid metric name ([a-zA-Z_][a-zA-Z0-9_]*)"),
                     ));
                 }
+                let metrics = match m.get("metrics") {
+                    Some(l) => str_list(l)?,
+                    None => Vec::new(),
+                };
+                if let Some(bad) = metrics.iter().find(|n| !valid_metric_name(n)) {
+                    return Err(LocError::new(
+                        m.req("metrics")?.loc.clone(),
+                        format!("`{bad}` is not a valid metric name ([a-zA-Z_][a-zA-Z0-9_]*)"),
+                    ));
+                }
                 custom.push(CustomMetric {
                     name,
                     command: scalar(m.req("command")?)?,
+                    metrics,
                 });
             }
         }
@@ -717,7 +878,9 @@ impl WatchConfig {
                 rules.push(parse_rule(item)?);
             }
         }
+        check_rule_metrics(&rules, &custom)?;
         let mut receivers = Vec::new();
+        let mut receiver_locs = Vec::new();
         if let Some(n) = r.get("receivers") {
             let items = n
                 .as_seq()
@@ -731,10 +894,11 @@ impl WatchConfig {
                     ));
                 }
                 receivers.push(rc);
+                receiver_locs.push(item.loc.clone());
             }
         }
         let route = match r.get("route") {
-            Some(n) => parse_route(n, None)?,
+            Some(n) => parse_route(n, None, &receivers)?,
             None => {
                 let Some(first) = receivers.first() else {
                     return Err(LocError::new(
@@ -755,6 +919,22 @@ impl WatchConfig {
             }
         };
         check_receivers(&route, &receivers, r.get("route").unwrap_or(root))?;
+        // A receiver no route sends to is a typo in a route or a leftover:
+        // either way nothing would ever reach it.
+        let mut used = std::collections::BTreeSet::new();
+        route_receivers(&route, &mut used);
+        for (rc, loc) in receivers.iter().zip(&receiver_locs) {
+            if !used.contains(rc.name.as_str()) {
+                return Err(
+                    LocError::new(loc.clone(), format!("receiver `{}` is not used by any route", rc.name)).with_hint(
+                        format!(
+                            "send alerts to it with `receiver: {}` on the route or a child route, or remove it",
+                            rc.name
+                        ),
+                    ),
+                );
+            }
+        }
         let mut inhibit = vec![InhibitRule {
             source: vec![Matcher::eq("alertname", "host_down")],
             target: vec![Matcher {
@@ -921,11 +1101,14 @@ fn parse_rule(n: &Node) -> Result<Rule, LocError> {
         Some(s) => check_template(s)?,
         None => String::new(),
     };
+    let located = located_matchers(r.get("match"), r.get("matchers"))?;
     Ok(Rule {
         name,
         loc: n.loc.clone(),
         metric,
-        matchers: matchers(r.get("match"), r.get("matchers"))?,
+        metric_loc: metric_node.loc.clone(),
+        matchers: located.iter().map(|(m, _)| m.clone()).collect(),
+        matcher_locs: located.into_iter().map(|(_, l)| l).collect(),
         kind,
         for_: r.duration("for", Duration::ZERO)?,
         keep_firing_for: r.duration("keep_firing_for", Duration::ZERO)?,
@@ -936,7 +1119,7 @@ fn parse_rule(n: &Node) -> Result<Rule, LocError> {
     })
 }
 
-fn parse_route(n: &Node, parent: Option<&Route>) -> Result<Route, LocError> {
+fn parse_route(n: &Node, parent: Option<&Route>, receivers: &[Receiver]) -> Result<Route, LocError> {
     let r = MapReader::new(
         n,
         "a route",
@@ -953,7 +1136,20 @@ fn parse_route(n: &Node, parent: Option<&Route>) -> Result<Route, LocError> {
         ],
     )?;
     let receiver = match (r.str("receiver")?, parent) {
-        (Some(s), _) => s,
+        (Some(s), _) => {
+            // Checked here, at the route that names it (a child route's own line).
+            if !receivers.is_empty() && !receivers.iter().any(|x| x.name == s) {
+                let mut e = LocError::new(
+                    r.req("receiver")?.loc.clone(),
+                    format!("route uses unknown receiver `{s}`"),
+                );
+                if let Some(d) = did_you_mean(&s, receivers.iter().map(|x| x.name.as_str())) {
+                    e = e.with_hint(format!("did you mean `{d}`?"));
+                }
+                return Err(e);
+            }
+            s
+        }
         (None, Some(p)) => p.receiver.clone(),
         (None, None) => return Err(LocError::new(n.loc.clone(), "the top route needs `receiver`")),
     };
@@ -987,11 +1183,18 @@ fn parse_route(n: &Node, parent: Option<&Route>) -> Result<Route, LocError> {
             .ok_or_else(|| LocError::new(children.loc.clone(), "routes must be a list"))?;
         let mut out = Vec::new();
         for c in items {
-            out.push(parse_route(c, Some(&route))?);
+            out.push(parse_route(c, Some(&route), receivers)?);
         }
         route.routes = out;
     }
     Ok(route)
+}
+
+fn route_receivers<'a>(route: &'a Route, out: &mut std::collections::BTreeSet<&'a str>) {
+    out.insert(route.receiver.as_str());
+    for c in &route.routes {
+        route_receivers(c, out);
+    }
 }
 
 fn check_receivers(route: &Route, receivers: &[Receiver], at: &Node) -> Result<(), LocError> {

@@ -68,6 +68,23 @@ pub struct Detectors {
 pub struct Verdict {
     pub active: bool,
     pub value: f64,
+    /// Anomaly rules: the z-score of `value` against the baseline.
+    pub zscore: Option<f64>,
+    /// Anomaly rules: the baseline (EWMA mean) and its standard deviation
+    /// (at least `min_stddev`) that `value` was scored against.
+    pub baseline: Option<(f64, f64)>,
+}
+
+impl Verdict {
+    /// A verdict without anomaly scores.
+    pub fn plain(active: bool, value: f64) -> Verdict {
+        Verdict {
+            active,
+            value,
+            zscore: None,
+            baseline: None,
+        }
+    }
 }
 
 impl Detectors {
@@ -86,10 +103,7 @@ impl Detectors {
     pub fn eval(&mut self, rule: &str, kind: &RuleKind, s: &Series, now: f64) -> Option<Verdict> {
         let (last_t, last_v) = s.last()?;
         match kind {
-            RuleKind::Threshold(c) => Some(Verdict {
-                active: c.test(last_v),
-                value: last_v,
-            }),
+            RuleKind::Threshold(c) => Some(Verdict::plain(c.test(last_v), last_v)),
             RuleKind::Rate { window, cmp } | RuleKind::Delta { window, cmp } => {
                 let mut pts = s.since(now - window.as_secs_f64());
                 let first = pts.next()?;
@@ -103,17 +117,11 @@ impl Detectors {
                 } else {
                     delta
                 };
-                Some(Verdict {
-                    active: cmp.test(value),
-                    value,
-                })
+                Some(Verdict::plain(cmp.test(value), value))
             }
             RuleKind::Absent(d) => {
                 let age = now - last_t;
-                Some(Verdict {
-                    active: age > d.as_secs_f64(),
-                    value: age,
-                })
+                Some(Verdict::plain(age > d.as_secs_f64(), age))
             }
             RuleKind::Anomaly {
                 alpha,
@@ -138,26 +146,29 @@ impl Detectors {
                     let zz = (last_v - st.mean) / sd;
                     return (st.n > *warmup).then_some(Verdict {
                         active: zz.abs() > *z,
-                        value: zz,
+                        value: last_v,
+                        zscore: Some(zz),
+                        baseline: Some((st.mean, sd)),
                     });
                 }
+                let mut base = (st.mean, st.var.sqrt().max(*min_stddev));
                 for (t, v) in fresh {
+                    base = (st.mean, st.var.sqrt().max(*min_stddev));
                     last_z = st.observe(v, *alpha, *warmup, *min_stddev);
                     st.last_ts = t;
                 }
                 let zz = last_z?;
                 Some(Verdict {
                     active: zz.abs() > *z,
-                    value: zz,
+                    value: last_v,
+                    zscore: Some(zz),
+                    baseline: Some(base),
                 })
             }
             RuleKind::Predict { window, horizon, cmp } => {
                 let pts: Vec<(f64, f64)> = s.since(now - window.as_secs_f64()).collect();
                 let pred = predict_linear(&pts, now + horizon.as_secs_f64())?;
-                Some(Verdict {
-                    active: pred_test(cmp, pred),
-                    value: pred,
-                })
+                Some(Verdict::plain(pred_test(cmp, pred), pred))
             }
         }
     }
@@ -260,24 +271,12 @@ mod tests {
         let mut d = Detectors::default();
         let gt = |v| Cmp { op: Op::Gt, value: v };
         let t = d.eval("a", &RuleKind::Threshold(gt(85.0)), s, 109.0).unwrap();
-        assert_eq!(
-            t,
-            Verdict {
-                active: true,
-                value: 90.0
-            }
-        );
+        assert_eq!(t, Verdict::plain(true, 90.0));
         let r = RuleKind::Rate {
             window: Duration::from_secs(5),
             cmp: gt(9.0),
         };
-        assert_eq!(
-            d.eval("b", &r, s, 109.0).unwrap(),
-            Verdict {
-                active: true,
-                value: 10.0
-            }
-        );
+        assert_eq!(d.eval("b", &r, s, 109.0).unwrap(), Verdict::plain(true, 10.0));
         let dl = RuleKind::Delta {
             window: Duration::from_secs(5),
             cmp: gt(60.0),
@@ -296,5 +295,28 @@ mod tests {
         };
         let v = d.eval("e", &p, s, 109.0).unwrap();
         assert!(v.active && (v.value - 110.0).abs() < 1e-9, "{v:?}");
+    }
+
+    #[test]
+    fn anomaly_value_is_the_sample_with_score_and_baseline_apart() {
+        let mut st = Store::new(Retention::keep_all(100, 60.0));
+        let l = Labels::new();
+        for i in 0..20 {
+            st.push("m", &l, f64::from(i), 10.0 + f64::from(i % 2));
+        }
+        st.push("m", &l, 20.0, 100.0);
+        let s = st.series.values().next().unwrap();
+        let kind = RuleKind::Anomaly {
+            alpha: 0.1,
+            z: 4.0,
+            warmup: 5,
+            min_stddev: 0.1,
+        };
+        let v = Detectors::default().eval("a", &kind, s, 20.0).unwrap();
+        assert!(v.active, "{v:?}");
+        assert_eq!(v.value, 100.0, "the metric's value, not the z-score");
+        let (mean, sd) = v.baseline.unwrap();
+        assert!((9.5..11.5).contains(&mean), "{v:?}");
+        assert!(((v.zscore.unwrap() - (100.0 - mean) / sd).abs()) < 1e-9, "{v:?}");
     }
 }

@@ -39,6 +39,9 @@ use store::{Db, Retention, Silence, Store};
 
 /// Exit code of `--once` when at least one alert fires.
 pub const EXIT_FIRING: i32 = 2;
+/// Exit code of `--once` when nothing fires but a condition holds and waits
+/// for its rule's `for:` (pending).
+pub const EXIT_PENDING: i32 = 3;
 
 fn config_path(a: &WatchArgs) -> Result<PathBuf, AppError> {
     a.config
@@ -136,8 +139,48 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                     "silence add needs at least one matcher (e.g. host=web1)".into(),
                 ));
             }
-            for m in matchers {
-                Matcher::parse(m).map_err(|e| AppError::Usage(e.to_string()))?;
+            let comment = comment.as_deref().map(str::trim).unwrap_or_default();
+            if comment.is_empty() {
+                return Err(AppError::Usage(
+                    "silence add needs --comment: why the alerts are silenced (the author is --author, \
+                     default the current user)"
+                        .into(),
+                ));
+            }
+            let parsed: Vec<Matcher> = matchers
+                .iter()
+                .map(|m| Matcher::parse(m).map_err(|e| AppError::Usage(e.to_string())))
+                .collect::<Result<_, _>>()?;
+            let current: Vec<state::Alert> = db
+                .load_kv("alerts")?
+                .into_iter()
+                .filter_map(|(_, d)| serde_json::from_str::<state::Alert>(&d).ok())
+                .filter(|a| a.state != AlertState::Resolved)
+                .collect();
+            let known = known_label_names(cfg, &current);
+            // A custom command's Prometheus text may carry any label: with a
+            // rule on one, an unknown name is only suspicious.
+            let open = cfg.rules.iter().any(|r| config::builtin_labels(&r.metric).is_none());
+            for m in &parsed {
+                if !known.contains(m.name.as_str()) {
+                    let mut msg = format!(
+                        "silence add: {} the label `{}` (known labels: {})",
+                        if open {
+                            "no current alert and no built-in metric has"
+                        } else {
+                            "no alert can have"
+                        },
+                        m.name,
+                        known.iter().copied().collect::<Vec<_>>().join(", ")
+                    );
+                    if let Some(s) = crate::error::did_you_mean(&m.name, known.iter().copied()) {
+                        msg.push_str(&format!("; did you mean `{s}`?"));
+                    }
+                    if !open {
+                        return Err(AppError::Usage(msg));
+                    }
+                    crate::stdio::warn(&msg);
+                }
             }
             let d = config::parse_duration(duration).map_err(|e| AppError::Usage(format!("--duration: {e}")))?;
             let s = Silence {
@@ -145,7 +188,7 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 matchers: matchers.clone(),
                 starts: now,
                 ends: now + d.as_secs_f64(),
-                comment: comment.clone().unwrap_or_default(),
+                comment: comment.to_string(),
                 created_by: author.clone().unwrap_or_else(crate::connection::default_user),
             };
             let id = db.add_silence(&s)?;
@@ -154,11 +197,37 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 alert::rfc3339(s.ends),
                 matchers.join(", ")
             );
+            let matching = current
+                .iter()
+                .filter(|a| config::matches_all(&parsed, &a.labels))
+                .count();
+            if matching == 0 {
+                crate::stdio::warn(&format!(
+                    "silence {id} matches none of the {} current alerts (it still silences future ones)",
+                    current.len()
+                ));
+            } else {
+                stdoutln!("silence {id} matches {matching} of {} current alerts", current.len());
+            }
         }
         SilenceAction::List { all, json } => {
             let list: Vec<Silence> = db.silences()?.into_iter().filter(|s| *all || s.ends > now).collect();
             if *json {
-                stdoutln!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                let rows: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "id": s.id,
+                            "matchers": s.matchers,
+                            "startsAt": alert::rfc3339(s.starts),
+                            "endsAt": alert::rfc3339(s.ends),
+                            "comment": s.comment,
+                            "createdBy": s.created_by,
+                            "status": if s.ends <= now { "expired" } else { "active" },
+                        })
+                    })
+                    .collect();
+                stdoutln!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
             } else if list.is_empty() {
                 stdoutln!("no silences");
             } else {
@@ -183,6 +252,21 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
         }
     }
     Ok(0)
+}
+
+/// The label names an alert can carry: the built-in ones, the labels of
+/// the series each rule watches, the rules' own labels, and those of the
+/// current alerts.
+fn known_label_names<'a>(cfg: &'a WatchConfig, current: &'a [state::Alert]) -> BTreeSet<&'a str> {
+    let mut known: BTreeSet<&str> = ["alertname", "severity", "host"].into();
+    for r in &cfg.rules {
+        known.extend(config::builtin_labels(&r.metric).unwrap_or_default());
+        known.extend(r.labels.keys().map(String::as_str));
+    }
+    for a in current {
+        known.extend(a.labels.keys().map(String::as_str));
+    }
+    known
 }
 
 #[derive(Debug, Clone, Default)]
@@ -219,6 +303,10 @@ struct Controller {
     cfg_tx: tokio_watch::Sender<Arc<WatchConfig>>,
     reloads: u64,
     reload_error: Option<String>,
+    /// What the last reload ended that the world did not (see `alerts_a_reload_ends`).
+    reload_warnings: Vec<String>,
+    /// The bytes of the configuration file in effect.
+    loaded_text: Option<Vec<u8>>,
     started: f64,
 }
 
@@ -257,6 +345,7 @@ impl Controller {
             ..Default::default()
         }));
         let (tx, rx) = mpsc::channel(1024);
+        let c_file = cfg.file.clone();
         let cfg = Arc::new(cfg);
         let (cfg_tx, cfg_rx) = tokio_watch::channel(cfg.clone());
         let now = now_secs();
@@ -277,8 +366,11 @@ impl Controller {
             cfg_tx,
             reloads: 0,
             reload_error: None,
+            reload_warnings: Vec::new(),
+            loaded_text: std::fs::read(&c_file).ok(),
             started: now,
         };
+        c.restore_down_hosts();
         c.spawn_collectors(if once { 1 } else { 0 })?;
         if once {
             return c.run_once(rx).await;
@@ -291,6 +383,29 @@ impl Controller {
         let shared = c.shared.clone();
         tokio::spawn(delivery_loop(state_file, cfg_rx, shared));
         c.run_forever(rx).await
+    }
+
+    /// A host whose `host_down` fired before a restart stays down until it
+    /// answers: its last sample is as old as the alert says (`host_down_after`
+    /// before the alert became active), not the restart time. Every other
+    /// host gets `host_down_after` from the start to answer.
+    fn restore_down_hosts(&mut self) {
+        let after = self.cfg.host_down_after.as_secs_f64();
+        for a in self.engine.alerts.values() {
+            if a.state != AlertState::Firing || a.labels.get("alertname").map(String::as_str) != Some("host_down") {
+                continue;
+            }
+            if let Some(host) = a.labels.get("host") {
+                self.hosts.insert(
+                    host.clone(),
+                    HostState {
+                        last_seen: a.active_since - after,
+                        last_error: Some("down before rigger watch restarted".into()),
+                        ..Default::default()
+                    },
+                );
+            }
+        }
     }
 
     fn select_hosts(&self) -> Result<Vec<String>, AppError> {
@@ -471,6 +586,9 @@ impl Controller {
                     let ctx = minijinja::Value::from(minijinja::value::Serde(json!({
                         "labels": labels,
                         "value": v.value,
+                        "zscore": v.zscore,
+                        "baseline": v.baseline.map(|b| b.0),
+                        "stddev": v.baseline.map(|b| b.1),
                         "alertname": rule.name,
                         "metric": rule.metric,
                         "host": host,
@@ -707,6 +825,7 @@ impl Controller {
                 "uptimeSeconds": now - self.started,
                 "reloads": self.reloads,
                 "lastReloadError": self.reload_error,
+                "lastReloadWarnings": self.reload_warnings,
                 "hosts": hosts,
                 "store": {"series": series, "samples": samples},
                 "outbox": outbox,
@@ -716,6 +835,15 @@ impl Controller {
 
     fn reload(&mut self) {
         let path = self.cfg.file.clone();
+        // Editors (and `>` redirections) write a file in several steps, each
+        // an event: a second event for the same content is not a reload, and
+        // must not replace what the first one reported.
+        let text = std::fs::read(&path).ok();
+        if text.is_some() && text == self.loaded_text {
+            // (A rejected edit reverted: what is in effect is the file again.)
+            self.reload_error = None;
+            return;
+        }
         match WatchConfig::load(&path) {
             Err(e) => {
                 log(format!(
@@ -732,6 +860,11 @@ impl Controller {
                 let new = Arc::new(new);
                 if let Ok(mut st) = self.store.lock() {
                     st.set_retention(Retention::from_config(&new));
+                }
+                self.loaded_text = text;
+                self.reload_warnings = self.alerts_a_reload_ends(&new);
+                for w in &self.reload_warnings {
+                    crate::stdio::warn(&format!("watch: reload: {w}"));
                 }
                 let names: Vec<String> = new.rules.iter().map(|r| r.name.clone()).collect();
                 self.detectors.retain_rules(&names);
@@ -751,6 +884,72 @@ impl Controller {
                 ));
             }
         }
+    }
+
+    /// Firing alerts that `new` resolves only because their rule was
+    /// renamed, removed, or now watches another metric or other series: the
+    /// world did not change, the configuration did, and an operator must be
+    /// told before the resolved notices reach the on-call.
+    fn alerts_a_reload_ends(&self, new: &WatchConfig) -> Vec<String> {
+        let mut by_rule: BTreeMap<&str, Vec<&state::Alert>> = BTreeMap::new();
+        for a in self.engine.alerts.values().filter(|a| a.state == AlertState::Firing) {
+            if let Some(n) = a.labels.get("alertname") {
+                by_rule.entry(n.as_str()).or_default().push(a);
+            }
+        }
+        let mut out = Vec::new();
+        for (name, alerts) in by_rule {
+            let Some(old) = self.cfg.rules.iter().find(|r| r.name == name) else {
+                continue;
+            };
+            let what = format!(
+                "{} firing alert(s) of rule `{name}` ({}) will resolve",
+                alerts.len(),
+                alerts
+                    .iter()
+                    .map(|a| exposition::series_key("", &a.labels))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            match new.rules.iter().find(|r| r.name == name) {
+                None => {
+                    let renamed = new
+                        .rules
+                        .iter()
+                        .find(|r| r.metric == old.metric && !self.cfg.rules.iter().any(|o| o.name == r.name));
+                    out.push(match renamed {
+                        Some(r) => format!(
+                            "{what} because the rule was renamed to `{}` (its alerts start over as new alerts)",
+                            r.name
+                        ),
+                        None => format!("{what} because the rule is no longer in the configuration"),
+                    });
+                }
+                Some(r) if r.metric != old.metric => out.push(format!(
+                    "{what} because the rule now watches `{}` instead of `{}`",
+                    r.metric, old.metric
+                )),
+                Some(r) => {
+                    let gone: Vec<&&state::Alert> = alerts
+                        .iter()
+                        .filter(|a| {
+                            let series =
+                                self.store.lock().ok().and_then(|st| {
+                                    st.series.get(a.series.as_str()).map(|s| s.labels.matches(&r.matchers))
+                                });
+                            series == Some(false)
+                        })
+                        .collect();
+                    if !gone.is_empty() {
+                        out.push(format!(
+                            "{} firing alert(s) of rule `{name}` will resolve because its matchers no longer select their series",
+                            gone.len()
+                        ));
+                    }
+                }
+            }
+        }
+        out
     }
 
     async fn run_forever(mut self, mut rx: mpsc::Receiver<HostEvent>) -> Result<i32, AppError> {
@@ -847,7 +1046,39 @@ impl Controller {
                 a.suppressed.as_ref().map(|s| format!(" ({s})")).unwrap_or_default()
             );
         }
-        Ok(if firing.is_empty() { 0 } else { EXIT_FIRING })
+        // A crossed threshold that waits for its rule's `for:` is not firing
+        // yet, but a probe must not call it healthy.
+        let pending: Vec<&state::Alert> = self
+            .engine
+            .alerts
+            .values()
+            .filter(|a| a.state == AlertState::Pending)
+            .collect();
+        for a in &pending {
+            let name = a.labels.get("alertname").map(String::as_str).unwrap_or("?");
+            let for_ = self
+                .cfg
+                .rules
+                .iter()
+                .find(|r| r.name == name)
+                .map(|r| r.for_.as_secs_f64())
+                .unwrap_or(0.0);
+            stdoutln!(
+                "PENDING {} {} (active since {}, fires after for: {}s; value {})",
+                name,
+                exposition::series_key("", &a.labels),
+                alert::rfc3339(a.active_since),
+                for_,
+                a.value
+            );
+        }
+        Ok(if !firing.is_empty() {
+            EXIT_FIRING
+        } else if !pending.is_empty() {
+            EXIT_PENDING
+        } else {
+            0
+        })
     }
 }
 

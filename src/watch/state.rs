@@ -66,6 +66,11 @@ pub struct Observation {
 pub struct NlogEntry {
     pub last_sent: f64,
     pub firing: BTreeSet<String>,
+    /// The id of the notification that opened the group's current episode
+    /// (its first firing notice): later notices of the episode (repeats,
+    /// additions, the resolution) refer to it, so mail clients thread them.
+    #[serde(default)]
+    pub thread: Option<String>,
 }
 
 struct Group {
@@ -87,6 +92,20 @@ pub struct Notification {
     pub group_labels: Labels,
     pub alerts: Vec<Alert>,
     pub created: f64,
+    /// Unique per notification (the email's Message-ID is made from it).
+    #[serde(default)]
+    pub id: String,
+    /// The id of the group episode's first notification, when this is a later one.
+    #[serde(default)]
+    pub thread: Option<String>,
+}
+
+/// A notification id: the group key's hash and the creation time in ms.
+pub fn notification_id(group_key: &str, now: f64) -> String {
+    let mut h = Sha256::new();
+    h.update(group_key.as_bytes());
+    let hash: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{hash}.{}", (now * 1000.0) as u64)
 }
 
 /// What changed during one step, for the log and the persistence layer.
@@ -133,6 +152,7 @@ impl AlertEngine {
                 .get(&fp)
                 .filter(|a| a.state != AlertState::Resolved)
                 .cloned();
+            let is_new = existing.is_none();
             let mut a = match existing {
                 Some(a) => a,
                 None if o.active => Alert {
@@ -172,6 +192,11 @@ impl AlertEngine {
                     }
                     _ => {}
                 }
+            }
+            if is_new && a.state == before {
+                // A new pending alert: persisted so that its `for:` timer
+                // survives a restart.
+                out.changed_alerts.push(a.clone());
             }
             self.commit(a, before, out);
         }
@@ -302,6 +327,13 @@ impl AlertEngine {
                 let mut alerts: Vec<Alert> = firing.iter().filter_map(|fp| self.alerts.get(fp).cloned()).collect();
                 alerts.extend(resolved.iter().map(|a| (*a).clone()));
                 let status = if firing.is_empty() { "resolved" } else { "firing" };
+                let id = notification_id(&key, now);
+                // A group whose last notice had nothing firing starts a new episode.
+                let thread = if prev.firing.is_empty() {
+                    None
+                } else {
+                    prev.thread.clone()
+                };
                 out.notifications.push(Notification {
                     receiver: g.receiver.clone(),
                     group_key: key.clone(),
@@ -309,10 +341,13 @@ impl AlertEngine {
                     group_labels: g.group_labels.clone(),
                     alerts,
                     created: now,
+                    id: id.clone(),
+                    thread: thread.clone(),
                 });
                 let entry = NlogEntry {
                     last_sent: now,
                     firing: firing.clone(),
+                    thread: Some(thread.unwrap_or(id)),
                 };
                 self.nlog.insert(key.clone(), entry.clone());
                 out.nlog_updates.push((key.clone(), entry));
@@ -330,6 +365,7 @@ impl AlertEngine {
                     let entry = NlogEntry {
                         last_sent: prev.last_sent,
                         firing: still,
+                        thread: prev.thread.clone(),
                     };
                     self.nlog.insert(key.clone(), entry.clone());
                     out.nlog_updates.push((key.clone(), entry));

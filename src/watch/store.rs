@@ -891,6 +891,28 @@ pub(crate) mod tests {
         b
     }
 
+    /// The table that `--check-config` checks rules against names every
+    /// metric the collector produces, with every label its series carry.
+    #[test]
+    fn builtin_metric_table_covers_what_the_collector_produces() {
+        let exclude = Exclude::default();
+        let mut c = crate::watch::collect::Counters::default();
+        let mut names = std::collections::BTreeSet::new();
+        for round in 0..3 {
+            let samples =
+                crate::watch::collect::parse_block("h", &typical_block(round), 100.0 + round as f64, &mut c, &exclude);
+            for s in samples.decode() {
+                let labels = crate::watch::config::builtin_labels(&s.name)
+                    .unwrap_or_else(|| panic!("`{}` is not in BUILTIN_METRICS", s.name));
+                for k in s.labels.keys() {
+                    assert!(labels.contains(&k.as_str()), "`{}` has label `{k}`: {labels:?}", s.name);
+                }
+                names.insert(s.name.clone());
+            }
+        }
+        assert!(names.len() > 25, "{names:?}");
+    }
+
     /// The steady state of watching 100 hosts at 10 s with the rules of
     /// bench/watch.sh: every ring full (an hour of samples). Prints the bytes
     /// the store holds; the budget for the whole controller is 50 MB.

@@ -404,10 +404,13 @@ receivers:
     assert!(mail.contains("Subject: [FIRING:1] DiskAlmostFull host1"), "{mail}");
     assert!(mail.contains("X-Rigger-Status: firing"), "{mail}");
     assert!(mail.contains("text/plain") && mail.contains("text/html"), "{mail}");
-    assert!(
-        mail.contains("<svg") && mail.contains("polyline"),
-        "chart in the HTML part: {mail}"
-    );
+    // The chart is a PNG image of a multipart/related part, referenced by
+    // `cid:` (mail clients strip inline SVG).
+    assert!(mail.contains("multipart/related"), "{mail}");
+    assert!(mail.contains("Content-Type: image/png"), "{mail}");
+    assert!(mail.contains("src=\"cid:chart-"), "{mail}");
+    assert!(mail.contains("iVBORw0KGgo"), "base64 of a PNG signature: {mail}");
+    assert!(!mail.contains("<svg"), "{mail}");
     // Nothing on host2 (its /srv has no such mount).
     assert!(hook.hooks().iter().all(|h| h.json["commonLabels"]["host"] != "host2"));
 
@@ -751,4 +754,368 @@ fn check_config_and_once() {
     let (code, out, err) = rigger(&["watch", "-c", &c, "--once", "-i", &inv, "--known-hosts", &kh]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(!out.contains("FIRING"), "{out}");
+}
+
+/// The value of the first header `name` of a raw mail (case-insensitive name).
+fn header(mail: &str, name: &str) -> Option<String> {
+    let want = format!("{}:", name.to_ascii_lowercase());
+    mail.lines()
+        .take_while(|l| !l.is_empty() && *l != "\r")
+        .find(|l| l.to_ascii_lowercase().starts_with(&want))
+        .map(|l| l[want.len()..].trim().to_string())
+}
+
+/// `activeSince` of the alert named `name` in `/alerts`, with its state.
+fn alert_since(port: u16, name: &str) -> Option<(String, String)> {
+    let alerts: Value = serde_json::from_str(&get(port, "/alerts")).ok()?;
+    alerts
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name)
+        .map(|a| {
+            (
+                a["state"].as_str().unwrap_or_default().to_string(),
+                a["activeSince"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+}
+
+/// Issue #21.3: a restart while a host is down, an alert fires, another is
+/// pending (`for:`) and a notification is undelivered (SMTP down) sends no
+/// false `[RESOLVED] host_down`, no new `[FIRING]`, keeps start times and
+/// `for:` timers, delivers each pending notification once, and threads a
+/// group's later mail under its first one across the restart.
+#[test]
+fn restart_while_a_host_is_down_keeps_alert_state_and_delivers_pending_once() {
+    let mut hosts = TestHosts::new(2);
+    let hook = Receiver::start();
+    let smtp_port = free_port();
+    let work = tempfile::tempdir().unwrap();
+    let value = work.path().join("value");
+    let slow = work.path().join("slow");
+    std::fs::write(&value, "9\n").unwrap();
+    std::fs::write(&slow, "1\n").unwrap();
+    let cfg = work.path().join("watch.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"interval: 1s
+host_down_after: 3s
+retry_max_backoff: 1s
+custom_metrics:
+  - name: queue_depth
+    command: cat {value}
+  - name: slow_depth
+    command: cat {slow}
+rules:
+  - alert: QueueHigh
+    metric: queue_depth
+    match: {{host: host1}}
+    threshold: "> 5"
+    severity: critical
+  - alert: SlowHigh
+    metric: slow_depth
+    match: {{host: host1}}
+    threshold: "> 5"
+    for: 25s
+route:
+  receiver: ops
+  group_by: [alertname, host]
+  group_wait: 0s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: ops
+    email:
+      to: [ops@example.com]
+      from: rigger@example.com
+      smarthost: 127.0.0.1:{smtp_port}
+    webhook:
+      url: {url}
+      secret: {SECRET}
+"#,
+            value = value.display(),
+            slow = slow.display(),
+            url = hook.url()
+        ),
+    )
+    .unwrap();
+    let conn = conn_args(&hosts);
+    let start = |listen: u16| {
+        let mut args = vec![
+            "-c".to_string(),
+            cfg.display().to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{listen}"),
+        ];
+        args.extend(conn.iter().cloned());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        Watch::start(&argv)
+    };
+    let listen = free_port();
+    let mut w = start(listen);
+    w.wait_log("host2: connected", Duration::from_secs(20));
+    wait_for(Duration::from_secs(20), "QueueHigh webhook", || {
+        !hook.matching("QueueHigh", "firing").is_empty()
+    });
+    hosts.stop(1);
+    wait_for(Duration::from_secs(20), "host_down webhook", || {
+        !hook.matching("host_down", "firing").is_empty()
+    });
+    std::fs::write(&slow, "9\n").unwrap();
+    wait_for(Duration::from_secs(10), "SlowHigh pending", || {
+        alert_since(listen, "SlowHigh").is_some_and(|(s, _)| s == "pending")
+    });
+    w.wait_log("delivery failed", Duration::from_secs(10));
+    let down_since = alert_since(listen, "host_down").unwrap();
+    let slow_since = alert_since(listen, "SlowHigh").unwrap();
+    assert_eq!(down_since.0, "firing");
+    w.stop();
+    let first_log = w.log();
+
+    // The mail server comes back; rigger restarts while host2 is still down.
+    let smtp = Smtp::start(smtp_port, &work.path().join("mail"));
+    let listen = free_port();
+    let w = start(listen);
+    w.wait_log("host1: connected", Duration::from_secs(20));
+    wait_for(Duration::from_secs(20), "the queued mails", || {
+        let m = smtp.messages();
+        m.iter().any(|m| m.contains("QueueHigh")) && m.iter().any(|m| m.contains("host_down"))
+    });
+    assert_eq!(
+        alert_since(listen, "host_down"),
+        Some(down_since.clone()),
+        "same alert, same start"
+    );
+    assert_eq!(
+        alert_since(listen, "SlowHigh").map(|a| a.1),
+        Some(slow_since.1.clone()),
+        "the `for:` timer survived the restart"
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "SlowHigh firing on its original schedule",
+        || !hook.matching("SlowHigh", "firing").is_empty(),
+    );
+    // Longer than host_down_after and several group_interval flushes.
+    std::thread::sleep(Duration::from_secs(5));
+    let log = w.log();
+    let all = || format!("{:#?}\nfirst run:\n{first_log}\nsecond run:\n{log}", hook.hooks());
+    assert!(hook.matching("host_down", "resolved").is_empty(), "{}", all());
+    assert_eq!(hook.matching("host_down", "firing").len(), 1, "{}", all());
+    assert_eq!(hook.matching("QueueHigh", "firing").len(), 1, "{}", all());
+    assert_eq!(hook.matching("SlowHigh", "firing").len(), 1, "{}", all());
+    let mails: Vec<String> = smtp.messages().iter().map(|m| unqp(m)).collect();
+    let with = |name: &str| -> Vec<&String> { mails.iter().filter(|m| m.contains(name)).collect() };
+    for name in ["QueueHigh", "host_down", "SlowHigh"] {
+        assert_eq!(with(name).len(), 1, "{name} mailed once:\n{mails:#?}\n{log}");
+    }
+    assert!(mails.iter().all(|m| !m.contains("RESOLVED")), "{mails:#?}");
+    for m in &mails {
+        assert!(
+            header(m, "Message-ID").is_some_and(|id| id.starts_with("<rigger.") && id.ends_with("@example.com>")),
+            "{m}"
+        );
+        assert!(header(m, "Date").is_some(), "{m}");
+    }
+    let queue_mail = with("QueueHigh")[0].clone();
+    let subject = header(&queue_mail, "Subject").unwrap();
+    assert!(
+        subject.starts_with("[FIRING:1] QueueHigh host1 (severity=critical"),
+        "{subject}"
+    );
+
+    // The condition clears: the resolved mail threads under the firing one
+    // (whose id was given before the restart).
+    std::fs::write(&value, "1\n").unwrap();
+    wait_for(Duration::from_secs(15), "the resolved mail", || {
+        smtp.messages()
+            .iter()
+            .any(|m| m.contains("X-Rigger-Status: resolved") && m.contains("QueueHigh"))
+    });
+    let resolved = smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.contains("X-Rigger-Status: resolved") && m.contains("QueueHigh"))
+        .unwrap();
+    let root = header(&queue_mail, "Message-ID").unwrap();
+    assert_eq!(header(&resolved, "In-Reply-To"), Some(root.clone()), "{resolved}");
+    assert_eq!(header(&resolved, "References"), Some(root.clone()), "{resolved}");
+    assert_ne!(header(&resolved, "Message-ID"), Some(root));
+}
+
+/// Issue #21.7: `--once` as a probe reports a condition that holds but
+/// waits for its rule's `for:` (exit 3 and a PENDING line), not "healthy".
+#[test]
+fn once_reports_pending_conditions() {
+    let hosts = TestHosts::new(1);
+    let hook = Receiver::start();
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("w.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "interval: 1s\nrules:\n  - alert: Procs\n    metric: processes\n    threshold: \"> 0\"\n    for: 1h\nreceivers:\n  - name: h\n    webhook: {{url: '{}'}}\n",
+            hook.url()
+        ),
+    )
+    .unwrap();
+    let c = cfg.display().to_string();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let (code, out, err) = rigger(&["watch", "-c", &c, "--once", "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        out.contains("PENDING Procs {alertname=\"Procs\",host=\"host1\",severity=\"warning\"} (active since "),
+        "{out}"
+    );
+    assert!(out.contains("fires after for: 3600s"), "{out}");
+    assert!(!out.contains("FIRING"), "{out}");
+    assert!(hook.hooks().is_empty(), "a pending alert is not notified");
+}
+
+/// Issue #21.4: rules on metrics that do not exist, matchers on labels the
+/// metric never has, receivers no route uses and a child route's unknown
+/// receiver are located errors with "did you mean", in `--check-config` and
+/// on reload; a reload that ends firing alerts only because a rule was
+/// renamed says so in the log and on /health.
+#[test]
+fn config_validation_and_reloads_that_end_alerts() {
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("w.yml");
+    let c = cfg.display().to_string();
+    let hook = Receiver::start();
+    let value = work.path().join("value");
+    std::fs::write(&value, "9\n").unwrap();
+    let body = |rule: &str, extra_receiver: &str, child: &str| {
+        format!(
+            "interval: 1s\ncustom_metrics:\n  - name: queue_depth\n    command: cat {}\n    metrics: [queue_age]\nrules:\n{rule}route:\n  receiver: h\n  group_wait: 0s\n  group_interval: 1s\n  routes:\n{child}receivers:\n  - name: h\n    webhook: {{url: '{}'}}\n{extra_receiver}",
+            value.display(),
+            hook.url()
+        )
+    };
+    let ok_rule = "  - alert: QueueHigh\n    metric: queue_depth\n    threshold: \"> 5\"\n";
+    let child = "    - match: {severity: critical}\n      receiver: h\n";
+    let check = |text: String| {
+        std::fs::write(&cfg, text).unwrap();
+        rigger(&["watch", "-c", &c, "--check-config"])
+    };
+    let (code, out, err) = check(body(ok_rule, "", child));
+    assert_eq!(code, 0, "{out}{err}");
+    // A typo in a built-in metric (line 7: `metric:` of the first rule).
+    let (code, _, err) = check(body(
+        "  - alert: Disk\n    metric: disk_usd_pct\n    threshold: \"> 5\"\n",
+        "",
+        child,
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{c}:8:13: rule `Disk`: unknown metric `disk_usd_pct`")),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `disk_used_pct`?"), "{err}");
+    // A metric only a custom command could print, not declared there.
+    let (code, _, err) = check(body(
+        "  - alert: Q\n    metric: queue_ag\n    threshold: \"> 5\"\n",
+        "",
+        child,
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{c}:8:13: rule `Q`: unknown metric `queue_ag`")),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `queue_age`?"), "{err}");
+    let (code, out, err) = check(body(
+        "  - alert: Q\n    metric: queue_age\n    threshold: \"> 5\"\n",
+        "",
+        child,
+    ));
+    assert_eq!(code, 0, "declared in custom_metrics[].metrics: {out}{err}");
+    // A matcher on a label the metric never has.
+    let (code, _, err) = check(body(
+        "  - alert: Disk\n    metric: disk_used_pct\n    match: {host: web1, mountpoint: /}\n    threshold: \"> 5\"\n",
+        "",
+        child,
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "{c}:9:25: rule `Disk`: `disk_used_pct` has no label `mountpoint`"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `mount`?"), "{err}");
+    // A receiver no route uses (line 20: its list item).
+    let (code, _, err) = check(body(
+        ok_rule,
+        "  - name: pager\n    webhook: {url: 'http://127.0.0.1:9/x'}\n",
+        child,
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{c}:20:5: receiver `pager` is not used by any route")),
+        "{err}"
+    );
+    // A child route's unknown receiver points at the child's line.
+    let (code, _, err) = check(body(
+        ok_rule,
+        "",
+        "    - match: {severity: critical}\n      receiver: hh\n",
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("{c}:16:17: route uses unknown receiver `hh`")),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `h`?"), "{err}");
+
+    // Reloads on a running watch with a firing alert.
+    let hosts = TestHosts::new(1);
+    std::fs::write(&cfg, body(ok_rule, "", child)).unwrap();
+    let listen = free_port();
+    let mut args = vec![
+        "-c".to_string(),
+        c.clone(),
+        "--listen".into(),
+        format!("127.0.0.1:{listen}"),
+    ];
+    args.extend(conn_args(&hosts));
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut w = Watch::start(&argv);
+    wait_for(Duration::from_secs(20), "QueueHigh webhook", || {
+        !hook.matching("QueueHigh", "firing").is_empty()
+    });
+    // The typo is rejected: the alert keeps firing, nothing resolves.
+    std::fs::write(
+        &cfg,
+        body(
+            "  - alert: QueueHigh\n    metric: queue_dpth\n    threshold: \"> 5\"\n",
+            "",
+            child,
+        ),
+    )
+    .unwrap();
+    w.wait_log("reload rejected", Duration::from_secs(10));
+    assert!(w.log().contains("unknown metric `queue_dpth`"), "{}", w.log());
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(hook.matching("QueueHigh", "resolved").is_empty(), "{:#?}", hook.hooks());
+    // A rename ends the alert: said in the log and on /health.
+    std::fs::write(
+        &cfg,
+        body(
+            "  - alert: QueueTooHigh\n    metric: queue_depth\n    threshold: \"> 5\"\n",
+            "",
+            child,
+        ),
+    )
+    .unwrap();
+    w.wait_log("configuration reloaded", Duration::from_secs(10));
+    let want = "1 firing alert(s) of rule `QueueHigh` ({alertname=\"QueueHigh\",host=\"host1\",severity=\"warning\"}) will resolve because the rule was renamed to `QueueTooHigh`";
+    w.wait_log(want, Duration::from_secs(5));
+    wait_for(Duration::from_secs(10), "the warning on /health", || {
+        serde_json::from_str::<Value>(&get(listen, "/health"))
+            .is_ok_and(|h| h["lastReloadWarnings"][0].as_str().is_some_and(|w| w.starts_with(want)))
+    });
+    w.stop();
 }

@@ -1,23 +1,68 @@
-//! Email notifier: plain text plus HTML with a small inline SVG chart of
-//! each alert's recent history, sent with the shared SMTP sender
+//! Email notifier: plain text plus HTML with a PNG chart of each alert's
+//! recent history (a `cid:` image of a `multipart/related` part: mail
+//! clients strip inline SVG), sent with the shared SMTP sender
 //! ([`crate::delivery::smtp`]).
 
+use lettre::message::header::ContentType;
 use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
-use super::envelope::{rfc3339, status_of, svg_chart, Envelope};
+use super::chart::png_chart;
+use super::envelope::{common_labels, rfc3339, status_of, Envelope};
 use crate::delivery::smtp::{self, SmtpSettings};
 use crate::delivery::DeliveryError;
 use crate::text::xml_escape;
 use crate::watch::config::EmailConfig;
 
+/// `[FIRING:2] DiskAlmostFull web1 (severity=critical mount=/srv)`: the
+/// status and count, the group label values (as Alertmanager's default
+/// subject), then the severity and the other labels every alert shares.
 pub fn subject(env: &Envelope) -> String {
     let n = &env.notification;
     let firing = n.alerts.iter().filter(|a| status_of(a) == "firing").count();
     let count = if firing > 0 { firing } else { n.alerts.len() };
     let labels: Vec<String> = n.group_labels.values().cloned().collect();
-    format!("[{}:{count}] {}", n.status.to_uppercase(), labels.join(" "))
+    let mut extra = Vec::new();
+    let severities: std::collections::BTreeSet<&str> = n
+        .alerts
+        .iter()
+        .filter_map(|a| a.labels.get("severity").map(String::as_str))
+        .collect();
+    if !severities.is_empty() && !n.group_labels.contains_key("severity") {
+        extra.push(format!(
+            "severity={}",
+            severities.into_iter().collect::<Vec<_>>().join(",")
+        ));
+    }
+    for (k, v) in common_labels(&n.alerts) {
+        if k != "severity" && !n.group_labels.contains_key(&k) {
+            extra.push(format!("{k}={v}"));
+        }
+    }
+    let mut s = format!("[{}:{count}] {}", n.status.to_uppercase(), labels.join(" "));
+    if !extra.is_empty() {
+        s.push_str(&format!(" ({})", extra.join(" ")));
+    }
+    s
+}
+
+const CHART_WIDTH: u32 = 360;
+const CHART_HEIGHT: u32 = 90;
+
+/// The Content-ID of an alert's chart.
+fn chart_cid(fingerprint: &str) -> String {
+    format!("chart-{fingerprint}@rigger")
+}
+
+/// The Message-ID of the notification `id`, in the sender's domain.
+pub fn message_id(id: &str, from: &str) -> String {
+    let domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>'))
+        .filter(|d| !d.is_empty())
+        .unwrap_or("rigger.invalid");
+    format!("<rigger.{id}@{domain}>")
 }
 
 pub fn text_body(env: &Envelope) -> String {
@@ -63,7 +108,18 @@ pub fn html_body(env: &Envelope) -> String {
             out.push_str(&format!("<p>{}</p>", xml_escape(d)));
         }
         let points = env.history.get(&a.fingerprint).map(Vec::as_slice).unwrap_or(&[]);
-        out.push_str(&svg_chart(points, 360, 90));
+        if points.len() >= 2 {
+            let lo = points.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+            let hi = points.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+            out.push_str(&format!(
+                "<p><img src=\"cid:{}\" width=\"{CHART_WIDTH}\" height=\"{CHART_HEIGHT}\" alt=\"chart\"><br>\
+<span style=\"font-size:11px;color:#555\">min {lo:.2} max {hi:.2} last {:.2} ({} samples since {})</span></p>",
+                chart_cid(&a.fingerprint),
+                points[points.len() - 1].1,
+                points.len(),
+                rfc3339(points[0].0)
+            ));
+        }
         out.push_str("<table style=\"font-size:12px\">");
         for (k, v) in &a.labels {
             out.push_str(&format!(
@@ -86,15 +142,41 @@ pub fn message(cfg: &EmailConfig, env: &Envelope) -> Result<Message, DeliveryErr
         .from
         .parse()
         .map_err(|e| DeliveryError::Config(format!("from `{}`: {e}", cfg.from)))?;
-    let mut b = Message::builder().from(from).subject(subject(env));
+    let n = &env.notification;
+    let created = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(n.created.max(0.0));
+    let mut b = Message::builder().from(from).subject(subject(env)).date(created);
+    // Ids are stored with the notification, so a retry (even after a
+    // restart) sends the same message and later notices of the group's
+    // episode thread under its first one.
+    b = if n.id.is_empty() {
+        b.message_id(None)
+    } else {
+        b.message_id(Some(message_id(&n.id, &cfg.from)))
+    };
+    if let Some(root) = &n.thread {
+        let root = message_id(root, &cfg.from);
+        b = b.in_reply_to(root.clone()).references(root);
+    }
     for to in &cfg.to {
         b = b.to(to
             .parse()
             .map_err(|e| DeliveryError::Config(format!("to `{to}`: {e}")))?);
     }
-    let mut msg = b
-        .multipart(MultiPart::alternative_plain_html(text_body(env), html_body(env)))
-        .map_err(|e| DeliveryError::Config(e.to_string()))?;
+    let mut related = MultiPart::related().singlepart(SinglePart::html(html_body(env)));
+    let png = ContentType::parse("image/png").map_err(|e| DeliveryError::Config(e.to_string()))?;
+    for a in &n.alerts {
+        let points = env.history.get(&a.fingerprint).map(Vec::as_slice).unwrap_or(&[]);
+        if points.len() < 2 {
+            continue;
+        }
+        let image =
+            png_chart(points, CHART_WIDTH, CHART_HEIGHT).map_err(|e| DeliveryError::Config(format!("chart: {e}")))?;
+        related = related.singlepart(Attachment::new_inline(chart_cid(&a.fingerprint)).body(image, png.clone()));
+    }
+    let body = MultiPart::alternative()
+        .singlepart(SinglePart::plain(text_body(env)))
+        .multipart(related);
+    let mut msg = b.multipart(body).map_err(|e| DeliveryError::Config(e.to_string()))?;
     msg.headers_mut().insert_raw(HeaderValue::new(
         HeaderName::new_from_ascii_str("X-Rigger-Group-Key"),
         env.notification.group_key.clone(),

@@ -6,6 +6,7 @@
 //! permanent failure (a 5xx SMTP reply, an HTTP 4xx other than 429, settings
 //! that cannot work) is reported once and not tried again.
 
+mod chart;
 pub mod email;
 mod envelope;
 pub mod webhook;
@@ -16,7 +17,8 @@ use super::config::WatchConfig;
 use super::store::{Db, StoreError};
 use crate::delivery::DeliveryError;
 
-pub use envelope::{common_labels, rfc3339, status_of, svg_chart, Envelope};
+pub use chart::png_chart;
+pub use envelope::{common_labels, rfc3339, status_of, Envelope};
 
 /// Why a notification could not be queued.
 #[derive(Debug, thiserror::Error)]
