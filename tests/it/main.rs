@@ -8,6 +8,7 @@ mod support;
 
 mod adhoc;
 mod check;
+mod compat;
 mod ctlsec;
 mod differential;
 mod engine;
