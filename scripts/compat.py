@@ -363,12 +363,16 @@ LOCATED = re.compile(r"^error: (?:\S+?):\d+:\d+: (.*)$")
 FATAL = re.compile(r"^(?:fatal|failed): \[[^\]]*\].*?=> (\{.*)$")
 MSG = re.compile(r'"msg": "((?:[^"\\]|\\.)*)"')
 NAMED = [
-    # (class, pattern whose group 1 is the name)
+    # (class, pattern whose groups name the module/filter/...)
     ("unsupported module", re.compile(r"unknown module `([^`]+)`")),
+    ("templated or free-form module arguments", re.compile(r"module `([^`]+)` expects key=value arguments")),
+    ("unsupported module parameter", re.compile(r"unsupported parameter `([^`]+)` for module `([^`]+)`")),
+    ("not supported by rigger", re.compile(r"`([^`]+)` is not supported by rigger")),
+    ("unknown loop_control keyword", re.compile(r"unknown loop_control keyword `([^`]+)`")),
     ("unknown filter", re.compile(r"\bfilter `?([\w.]+)`? is unknown|unknown filter[: ]+`?(?!filter\b)([\w.]+)")),
     ("unknown test", re.compile(r"\btest `?([\w.]+)`? is unknown|unknown test[: ]+`?(?!test\b)([\w.]+)")),
     ("library module failed to run", re.compile(r"MODULE FAILURE: ([\w.]+) printed no JSON")),
-    ("lookup", re.compile(r"lookup(?: plugin)? `?([\w.]+)`?")),
+    ("lookup", re.compile(r"lookup plugin [`'\"]?([\w.]+)|lookup[ (][`'\"]([\w.]+)")),
     ("undefined variable", re.compile(r"undefined(?: variable)?[: ]*`?([\w.]*)`?", re.I)),
 ]
 KEYWORDS = [
@@ -381,7 +385,7 @@ KEYWORDS = [
 
 
 def name_of(m: re.Match[str]) -> str:
-    return next((g for g in m.groups() if g), "")
+    return " of ".join(g for g in m.groups() if g)
 
 
 def classify_message(msg: str) -> tuple[str, str]:
@@ -413,9 +417,11 @@ def _classify(text: str, status: str) -> tuple[str, str, str]:
     m = LOCATED.match(err)
     if m:
         klass, detail = classify_message(m.group(1))
-        if klass in ("", "assert failed", "template error", "not supported by rigger"):
-            # A load-time error: name it by its message with the quoted parts generalised.
-            return err, "load error", re.sub(r"`[^`]*`", "X", m.group(1))[:70]
+        if klass in ("", "assert failed", "template error") or (klass == "not supported by rigger" and not detail):
+            # A load-time error: name it by its message with the long quoted parts generalised.
+            msg = re.sub(r"`([^`]*)`", lambda q: q.group(0) if re.fullmatch(r"[\w.:-]{1,40}", q.group(1)) else "X",
+                         m.group(1))
+            return err, "load error", msg[:90]
         return err, klass, detail
     m = FATAL.match(err)
     if m:
@@ -427,6 +433,8 @@ def _classify(text: str, status: str) -> tuple[str, str, str]:
             msg = mm.group(1) if mm else m.group(1)
         klass, detail = classify_message(msg)
         return err, klass or "task failed", detail
+    if re.match(r"^error: (inventory|host pattern)", err):
+        return err, "inventory or host pattern error", ""
     klass, detail = classify_message(err)
     if klass:
         return err, klass, detail
@@ -569,6 +577,9 @@ def write_report(path: Path, targets: list[Target], res: dict[str, dict[str, dic
              "`scripts/compat.sh --rerun-ansible`); a target that ansible-core did not pass here (missing test "
              "requirements such as `virtualenv`/`pexpect`/`passlib`, network, ansible-test's containers, or a "
              "timeout on this loaded 2-core machine) does not count in the rates.\n")
+    if meta.get("ansible_timeout_reruns"):
+        L.append(f"ansible-core ran each target with a {meta['ansible_timeout']} s timeout; the targets that timed "
+                 f"out were run again with {meta['ansible_timeout_reruns']} s (`--rerun-ansible-timeouts`).\n")
     L.append("## Pass rates\n")
     L.append(f"- Targets: {len(targets)}; eligible on this machine: {len(eligible)} "
              f"(the others are listed below with the reason).")
@@ -744,7 +755,9 @@ def main() -> int:
         if a.only:
             return
         a.ansible_results.parent.mkdir(parents=True, exist_ok=True)
-        data = {"ansible_version": "2.19.14", "timeout": a.timeout,
+        data = {"ansible_version": "2.19.14",
+                "timeout": a.timeout if a.rerun_ansible or not cache else cache.get("timeout", a.timeout),
+                "timeout_reruns": a.timeout if a.rerun_ansible_timeouts else cache.get("timeout_reruns"),
                 "results": {n: r["ansible"] for n, r in sorted(results.items()) if "ansible" in r}}
         a.ansible_results.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
@@ -770,8 +783,14 @@ def main() -> int:
 
 def finish(a: argparse.Namespace, ctx: Ctx, targets: list[Target], results: dict) -> int:
     version = subprocess.run([str(ctx.rigger), "--version"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    if commit:
+        version += f" at commit {commit}"
+    cache = json.loads(a.ansible_results.read_text()) if a.ansible_results.exists() else {}
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "ansible_version": "2.19.14",
-            "rigger_version": version, "timeout": a.timeout}
+            "rigger_version": version, "timeout": a.timeout, "ansible_timeout": cache.get("timeout", a.timeout),
+            "ansible_timeout_reruns": cache.get("timeout_reruns")}
     both = write_report(a.report, targets, results, meta)
     a.passing.parent.mkdir(parents=True, exist_ok=True)
     a.passing.write_text("# Targets of ansible-core 2.19.14's test/integration/targets that pass with rigger on\n"
