@@ -9,6 +9,7 @@ mod support;
 mod adhoc;
 mod ansible_modules;
 mod check;
+mod compat;
 mod ctlsec;
 mod differential;
 mod engine;
