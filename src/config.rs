@@ -216,10 +216,36 @@ pub fn ansible_cfg_value(section: &str, key: &str) -> Option<String> {
             .map(|text| parse_ini(&text))
             .unwrap_or_default()
     });
-    cfg.iter()
-        .rev()
-        .find(|(s, k, _)| s == section && k == key)
-        .map(|(_, _, v)| v.clone())
+    let raw = |section: &str, key: &str| {
+        cfg.iter()
+            .rev()
+            .find(|(s, k, _)| (s == section || s == "DEFAULT") && k == key)
+            .map(|(_, _, v)| v.clone())
+    };
+    raw(section, key).map(|v| interpolate(&v, &|name| raw(section, name)))
+}
+
+/// configparser's basic interpolation, which Ansible's reader uses: `%%` is
+/// a `%` and `%(name)s` the value of `name` in the same section (one level).
+fn interpolate(v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('%') {
+            out.push('%');
+            rest = r;
+        } else if let Some((name, r)) = after.strip_prefix('(').and_then(|a| a.split_once(")s")) {
+            out.push_str(&lookup(&name.to_lowercase()).unwrap_or_default());
+            rest = r;
+        } else {
+            out.push('%');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// (section, key, value) triples of an INI text, as Python's configparser reads them.
@@ -259,6 +285,12 @@ fn parse_ini(text: &str) -> Vec<(String, String, String)> {
 #[cfg(test)]
 mod ini_tests {
     use super::parse_ini;
+
+    #[test]
+    fn ini_interpolation() {
+        let look = |n: &str| (n == "base").then(|| "/srv".to_string());
+        assert_eq!(super::interpolate("%%Y %(base)s/x %Z", &look), "%Y /srv/x %Z");
+    }
 
     #[test]
     fn ini_sections_comments_and_continuations() {

@@ -132,7 +132,7 @@ impl PlayHost {
         }
         match first_err {
             Some(e) if !matches!(self.check_when(&task, &scopes, ctx), Err(r) if r.status == Status::Skipped) => {
-                Err(TaskResult::failed(e.render()))
+                Err(TaskResult::failed(e.to_string()))
             }
             _ => Ok((task, scopes)),
         }

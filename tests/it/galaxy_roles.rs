@@ -59,10 +59,11 @@ fn ansible_managed_and_template_vars_in_templates() {
     assert!(lab.read("out/own.conf").starts_with("# set by the play\n"));
 
     // ansible.cfg's `[defaults] ansible_managed`, with Ansible's placeholders
-    // and strftime directives (the template's modification time).
+    // and strftime directives (the template's modification time; `%%` is
+    // configparser's escape of `%`).
     lab.write(
         "ansible.cfg",
-        "[defaults]\nansible_managed = Managed: {file} by {uid} on {host} (%Y)\n",
+        "[defaults]\nansible_managed = Managed: {file} by {uid} on {host} (%%Y)\n",
     );
     let (code, out, err) = lab.run("managed.yml", &[]);
     ok(code, &out, &err);
