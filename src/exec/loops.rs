@@ -79,7 +79,7 @@ impl PlayHost {
                 };
                 let terms = crate::template::from_json_value(&Value::Array(terms));
                 let ctx =
-                    minijinja::value::merge_maps([minijinja::context! { __rigger_loop_terms => terms }, ctx.clone()]);
+                    minijinja::value::merge_maps([ctx.clone(), minijinja::context! { __rigger_loop_terms => terms }]);
                 match self
                     .runner
                     .templar

@@ -417,9 +417,13 @@ pub(crate) fn file_context(
     ctx: &minijinja::Value,
 ) -> minijinja::Value {
     let shown = path.display().to_string();
-    let vars: Vec<(&str, minijinja::Value)> = managed::file_vars(path, &shown, dest);
-    let extra = minijinja::Value::from_iter(vars.iter().map(|(k, v)| (*k, v.clone())));
-    let with_vars = minijinja::value::merge_maps([extra.clone(), ctx.clone()]);
+    let vars = managed::file_vars(path, &shown, dest);
+    let extra: std::collections::BTreeMap<String, minijinja::Value> =
+        vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let extra = minijinja::Value::from(extra);
+    // The last map wins: the template's variables over the task's, as in
+    // Ansible's template action.
+    let with_vars = minijinja::value::merge_maps([ctx.clone(), extra.clone()]);
     let has_managed = ctx.get_attr("ansible_managed").is_ok_and(|v| !v.is_undefined());
     if has_managed {
         return with_vars;
@@ -427,8 +431,9 @@ pub(crate) fn file_context(
     let source = managed::managed_source(path);
     // Rendered like any template text; a broken setting shows as written.
     let managed = env.render_str(&source, &with_vars).unwrap_or(source);
-    let managed = minijinja::Value::from_iter([("ansible_managed", minijinja::Value::from(managed))]);
-    minijinja::value::merge_maps([managed, extra, ctx.clone()])
+    let managed: std::collections::BTreeMap<String, minijinja::Value> =
+        [("ansible_managed".to_string(), minijinja::Value::from(managed))].into();
+    minijinja::value::merge_maps([ctx.clone(), extra, minijinja::Value::from(managed)])
 }
 
 /// Search paths, as stored in a template context.
