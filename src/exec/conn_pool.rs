@@ -326,6 +326,8 @@ fn apply_ssh_args(t: &mut SshTarget, explicit: &mut ExplicitFields, args: &str) 
                 continue;
             }
         };
+        let written = key;
+        let key = written.to_ascii_lowercase();
         let first = seen.insert(key.clone());
         match key.as_str() {
             "userknownhostsfile" | "globalknownhostsfile" => {
@@ -387,7 +389,7 @@ fn apply_ssh_args(t: &mut SshTarget, explicit: &mut ExplicitFields, args: &str) 
             | "addkeystoagent"
             | "updatehostkeys"
             | "visualhostkey" => {}
-            _ => warn_ssh_option(&format!("-o {key}")),
+            _ => warn_ssh_option(&format!("-o {written}")),
         }
     }
     if !known_hosts.is_empty() {
@@ -397,12 +399,12 @@ fn apply_ssh_args(t: &mut SshTarget, explicit: &mut ExplicitFields, args: &str) 
     Ok(())
 }
 
-/// `Key=Value` or `Key Value` → (lowercased key, value).
+/// `Key=Value` or `Key Value` → (key as written, value).
 fn split_ssh_option(o: &str) -> (String, String) {
     let o = o.trim();
     let (k, v) = o.split_once(['=', ' ', '\t']).unwrap_or((o, ""));
     (
-        k.trim().to_ascii_lowercase(),
+        k.trim().to_string(),
         v.trim().trim_start_matches('=').trim().to_string(),
     )
 }

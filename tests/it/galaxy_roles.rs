@@ -240,7 +240,7 @@ fn with_first_found_searches_like_ansible() {
     src: "{{ item }}"
     dest: "@OUT@/extra.txt"
   with_first_found:
-    - files: [extra-{{ os }}.txt, extra-default.txt]
+    - files: ["extra-{{ os }}.txt", extra-default.txt]
 - include_vars: "{{ item }}"
   with_first_found:
     - files: ["{{ os }}.yml", default.yml]
@@ -288,7 +288,7 @@ fn options_of_another_backend_load_and_are_checked_on_the_host() {
   gather_facts: false
   tasks:
     - name: RedHat only
-      package: name=epel-release enablerepo=epel disable_gpg_check=yes
+      package: name=epel-release state=present enablerepo=epel disable_gpg_check=yes
       when: ansible_os_family | default('Debian') == 'RedHat'
     - name: systemd only
       service: name=foo masked=true daemon_reload=true
@@ -303,7 +303,7 @@ fn options_of_another_backend_load_and_are_checked_on_the_host() {
     // Run on this (apt) host, the dnf option is refused there.
     lab.write(
         "pkg-run.yml",
-        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - package: name=rigq-none enablerepo=epel\n",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - package: name=rigq-none state=present enablerepo=epel\n",
     );
     let (code, out, _) = lab.run("pkg-run.yml", &[]);
     assert_ne!(code, 0);
@@ -312,11 +312,11 @@ fn options_of_another_backend_load_and_are_checked_on_the_host() {
     // A typo is still a located error at load.
     lab.write(
         "typo.yml",
-        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - package:\n        name: x\n        enablerepoo: epel\n",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - package:\n        name: x\n        state: present\n        enablerepoo: epel\n",
     );
     let (code, _, err) = lab.run("typo.yml", &[]);
     assert_ne!(code, 0);
-    assert!(err.contains("typo.yml:6:9") && err.contains("enablerepoo"), "{err}");
+    assert!(err.contains("typo.yml:7:9") && err.contains("enablerepoo"), "{err}");
 }
 
 #[test]
