@@ -251,7 +251,8 @@ fn with_first_found_searches_like_ansible() {
     - files: [nope1, nope2]
       skip: true
 - shell: echo "{{ lookup('first_found', ['nope'], errors='ignore') | default('none', true) }}" > @OUT@/ignored
-- shell: echo "{{ lookup('first_found', {'files': ['b.txt', 'a.txt'], 'paths': [playbook_dir ~ '/data']}) | basename }}" > @OUT@/paths
+- shell: >-
+    echo "{{ lookup('first_found', {'files': ['b.txt', 'a.txt'], 'paths': [playbook_dir ~ '/data']}) | basename }}" > @OUT@/paths
 "#,
     );
     lab.write("data/a.txt", "a\n");
