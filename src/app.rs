@@ -36,7 +36,10 @@ fn format_of(o: OutputFormat) -> Format {
 }
 
 async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
-    let ctx = playbook::LoadCtx::default();
+    let ctx = playbook::LoadCtx {
+        extra_vars: crate::config::parse_extra_vars(&a.target.extra_vars)?,
+        ..Default::default()
+    };
     let mut books = Vec::new();
     for p in &a.playbooks {
         playbook_exists(p)?;

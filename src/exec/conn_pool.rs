@@ -226,9 +226,25 @@ impl ConnPool {
             })?);
             explicit.connect_timeout = true;
         }
-        // Bastions: `ansible_ssh_common_args: -o ProxyJump=user@bastion:22` or `-J ...`.
-        if let Some(args) = var_str(vars, "ansible_ssh_common_args").or_else(|| var_str(vars, "ansible_ssh_extra_args"))
-        {
+        // OpenSSH options given the Ansible way, in the order Ansible puts
+        // them on ssh's command line: ssh_args, common args, extra args.
+        let ssh_args = var_str(vars, "ansible_ssh_args")
+            .or_else(|| crate::config::ansible_cfg_value("ssh_connection", "ssh_args"));
+        let args: Vec<String> = ssh_args
+            .into_iter()
+            .chain(
+                ["ansible_ssh_common_args", "ansible_ssh_extra_args"]
+                    .iter()
+                    .filter_map(|k| var_str(vars, k)),
+            )
+            .collect();
+        let args = args.join(" ");
+        if !args.trim().is_empty() {
+            apply_ssh_args(&mut t, &mut explicit, &args).map_err(|reason| ConnError::Connect {
+                addr: address.clone(),
+                reason,
+            })?;
+            // Bastions: `-o ProxyJump=user@bastion:22` or `-J ...`.
             if let Some(spec) = proxy_jump_arg(&args) {
                 for hop in spec.split(',').filter(|h| !h.is_empty()) {
                     let mut j = parse_jump(hop, &t);
@@ -270,6 +286,138 @@ impl Drop for ConnPool {
         for (host, n, c) in lines {
             stderrln!("rigger-roundtrips: host={host} channels={n} commands={c}");
         }
+    }
+}
+
+/// The `-o Key=Value` (or `-oKey=Value`, `-o "Key Value"`), `-p`, `-l`
+/// and `-i` options of an ssh command line, applied to `t` as the ssh
+/// client would. OpenSSH takes the first value given for an option, so an
+/// option seen twice keeps its first value. Options of OpenSSH that rigger's
+/// SSH client has no use for (connection sharing, compression, logging) are
+/// dropped; any other is reported once with a warning naming it, as it
+/// changes nothing.
+fn apply_ssh_args(t: &mut SshTarget, explicit: &mut ExplicitFields, args: &str) -> Result<(), String> {
+    let words = shlex::split(args).ok_or_else(|| format!("unbalanced quotes in ssh arguments `{args}`"))?;
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut known_hosts: Vec<PathBuf> = Vec::new();
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        let (key, value) = match w.as_str() {
+            "-o" => {
+                let o = it.next().ok_or("`-o` without an option")?;
+                split_ssh_option(o)
+            }
+            "-p" => ("port".to_string(), it.next().cloned().unwrap_or_default()),
+            "-l" => ("user".to_string(), it.next().cloned().unwrap_or_default()),
+            "-i" => ("identityfile".to_string(), it.next().cloned().unwrap_or_default()),
+            "-J" | "-F" => {
+                // -J: see `proxy_jump_arg`; -F: rigger reads its own ssh config.
+                it.next();
+                continue;
+            }
+            flag if flag.starts_with("-o") => split_ssh_option(&flag[2..]),
+            flag if flag.starts_with("-J") => continue,
+            // Compression, quiet, verbose, address family, agent/X11/TTY flags.
+            flag if flag.starts_with('-') && flag.len() >= 2 && flag[1..].chars().all(|c| "CqvT46Ax".contains(c)) => {
+                if flag.contains('A') {
+                    warn_ssh_option("-A (agent forwarding)");
+                }
+                continue;
+            }
+            other => {
+                warn_ssh_option(other);
+                continue;
+            }
+        };
+        let written = key;
+        let key = written.to_ascii_lowercase();
+        let first = seen.insert(key.clone());
+        match key.as_str() {
+            "userknownhostsfile" | "globalknownhostsfile" => {
+                for f in value.split_whitespace() {
+                    known_hosts.push(expand_tilde(f));
+                }
+            }
+            _ if !first => {}
+            "stricthostkeychecking" => {
+                t.host_key_checking = match value.to_ascii_lowercase().as_str() {
+                    "ask" => HostKeyChecking::Strict,
+                    v => v
+                        .parse()
+                        .map_err(|e: crate::connection::UnknownHostKeyChecking| e.to_string())?,
+                };
+                explicit.host_key_checking = true;
+            }
+            "port" => {
+                t.port = value
+                    .parse()
+                    .map_err(|_| format!("invalid ssh option Port `{value}`"))?;
+                explicit.port = true;
+            }
+            "user" => {
+                t.user = value;
+                explicit.user = true;
+            }
+            "identityfile" => {
+                t.identity_files = vec![expand_tilde(&value)];
+                explicit.identity_files = true;
+            }
+            "connecttimeout" => {
+                let secs = value
+                    .parse()
+                    .map_err(|_| format!("invalid ssh option ConnectTimeout `{value}`"))?;
+                t.connect_timeout = Duration::from_secs(secs);
+                explicit.connect_timeout = true;
+            }
+            "serveraliveinterval" => {
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| format!("invalid ssh option ServerAliveInterval `{value}`"))?;
+                t.keepalive = (secs > 0).then(|| Duration::from_secs(secs));
+                explicit.keepalive = true;
+            }
+            // Nothing to do for rigger's client: it keeps one connection per
+            // host for the run and always checks the address it connects to.
+            "proxyjump"
+            | "controlmaster"
+            | "controlpersist"
+            | "controlpath"
+            | "compression"
+            | "loglevel"
+            | "identitiesonly"
+            | "checkhostip"
+            | "hashknownhosts"
+            | "serveralivecountmax"
+            | "batchmode"
+            | "addkeystoagent"
+            | "updatehostkeys"
+            | "visualhostkey" => {}
+            _ => warn_ssh_option(&format!("-o {written}")),
+        }
+    }
+    if !known_hosts.is_empty() {
+        t.known_hosts = known_hosts;
+        explicit.known_hosts = true;
+    }
+    Ok(())
+}
+
+/// `Key=Value` or `Key Value` → (key as written, value).
+fn split_ssh_option(o: &str) -> (String, String) {
+    let o = o.trim();
+    let (k, v) = o.split_once(['=', ' ', '\t']).unwrap_or((o, ""));
+    (
+        k.trim().to_string(),
+        v.trim().trim_start_matches('=').trim().to_string(),
+    )
+}
+
+/// Warn once per run about an ssh option rigger does not apply.
+fn warn_ssh_option(option: &str) {
+    static WARNED: Mutex<Option<std::collections::HashSet<String>>> = Mutex::new(None);
+    let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+    if warned.get_or_insert_with(Default::default).insert(option.to_string()) {
+        stderrln!("[WARNING]: ssh option `{option}` (from ansible_ssh_args/ssh_common_args/ssh_extra_args) is not supported by rigger's SSH client and is ignored");
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use super::runner::{RunOptions, Runner};
 use crate::output::Status;
-use crate::playbook::{Common, Play, RoleCtx, Task};
+use crate::playbook::{Common, Flag, Play, RoleCtx, Task};
 
 /// Per-play data shared by walkers.
 pub(super) struct PlayCtx {
@@ -112,8 +112,10 @@ pub(super) enum WalkerMsg {
 }
 
 /// A boolean keyword: the task's own, else the innermost scope's.
-pub(super) fn resolve_bool(scopes: &[Scope], task: &Common, f: impl Fn(&Common) -> Option<bool>) -> Option<bool> {
-    f(task).or_else(|| scopes.iter().rev().find_map(|s| f(&s.common)))
+/// (Templates are evaluated before, see `PlayHost::render_flags`.)
+pub(super) fn resolve_bool(scopes: &[Scope], task: &Common, f: impl Fn(&Common) -> &Option<Flag>) -> Option<bool> {
+    let get = |c: &Common| f(c).as_ref().and_then(Flag::literal);
+    get(task).or_else(|| scopes.iter().rev().find_map(|s| get(&s.common)))
 }
 
 /// Whether `--tags`/`--skip-tags` select a task with these scopes and own tags.

@@ -70,6 +70,26 @@ impl PlayHost {
                 Ok(out)
             }
             LoopSpec::Sequence { spec, loc } => sequence(spec).map_err(|m| LocError::new(loc.clone(), m)),
+            LoopSpec::Lookup { name, value, loc } => {
+                // As Ansible's `with_<lookup>`: the rendered value, a list of
+                // terms (or one term), run through the lookup as a list.
+                let terms = match self.runner.templar.render_value(value, ctx, loc)? {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                };
+                let terms = crate::template::from_json_value(&Value::Array(terms));
+                let ctx =
+                    minijinja::value::merge_maps([ctx.clone(), minijinja::context! { __rigger_loop_terms => terms }]);
+                match self
+                    .runner
+                    .templar
+                    .eval(&format!("query('{name}', *__rigger_loop_terms)"), &ctx, loc)?
+                {
+                    Value::Array(a) => Ok(a),
+                    Value::Null => Ok(Vec::new()),
+                    other => Ok(vec![other]),
+                }
+            }
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::error::LocError;
 use crate::modules::args::truthy;
 use crate::modules::{self, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome};
 use crate::output::{Event, Status};
-use crate::playbook::{CheckModeKw, Common, LoopSpec, Task, TaskNode};
+use crate::playbook::{Common, Flag, LoopSpec, Task, TaskNode};
 use crate::template::{omit, Templar};
 use crate::yaml::Loc;
 
@@ -79,14 +79,120 @@ struct Retries {
 }
 
 impl PlayHost {
-    /// Run a task on this host: loop, conditions, module, retries.
+    /// Run a task on this host: loop, conditions, module, retries. Its
+    /// templated boolean keywords and those of its scopes are evaluated
+    /// first, with the task's variables (see [`PlayHost::render_flags`]).
     pub(super) async fn run_task(&self, t: &Task, scopes: &[Scope]) -> TaskResult {
+        if !t.common.has_flag_templates() && !scopes.iter().any(|s| s.common.has_flag_templates()) {
+            return self.run_task_rendered(t, scopes).await;
+        }
+        let vars = self.vars(scopes, Some(t));
+        let ctx = self.ctx(&vars);
+        match self.render_flags(t, scopes, &ctx) {
+            Ok((task, scopes)) => {
+                drop(ctx);
+                drop(vars);
+                self.run_task_rendered(&task, &scopes).await
+            }
+            Err(r) => {
+                self.report_delegated(&t.display_name(), r.status, false, None, None, r.result.clone());
+                r
+            }
+        }
+    }
+
+    /// `t` and `scopes` with every templated boolean keyword evaluated for
+    /// this host. As in Ansible, a task whose condition is false is skipped
+    /// before its keywords are evaluated: one that cannot be evaluated then
+    /// does not matter.
+    fn render_flags(
+        &self,
+        t: &Task,
+        scopes: &[Scope],
+        ctx: &minijinja::Value,
+    ) -> Result<(Task, Vec<Scope>), TaskResult> {
+        let mut task = t.clone();
+        let mut scopes = scopes.to_vec();
+        let mut first_err = None;
+        for common in scopes
+            .iter_mut()
+            .map(|s| &mut s.common)
+            .chain(std::iter::once(&mut task.common))
+        {
+            for (name, f) in common.flags_mut() {
+                if let Some(Flag::Template(src, loc)) = f {
+                    match self.flag_value(name, src, loc, ctx) {
+                        Ok(b) => *f = Some(Flag::Bool(b)),
+                        Err(e) => {
+                            *f = None;
+                            first_err.get_or_insert(e);
+                        }
+                    }
+                }
+            }
+        }
+        match first_err {
+            Some(e) if !matches!(self.check_when(&task, &scopes, ctx), Err(r) if r.status == Status::Skipped) => {
+                Err(TaskResult::failed(e.to_string()))
+            }
+            _ => Ok((task, scopes)),
+        }
+    }
+
+    /// The value of the boolean keyword `name` written as the template `src`:
+    /// a boolean, or a string or number Ansible reads as one.
+    pub(super) fn flag_value(
+        &self,
+        name: &str,
+        src: &str,
+        loc: &crate::yaml::Loc,
+        ctx: &minijinja::Value,
+    ) -> Result<bool, crate::error::LocError> {
+        let v = self.runner.templar.render_str(src, ctx, loc)?;
+        let b = match &v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => crate::template::parse_bool(s.trim()),
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x == 1.0 => Some(true),
+                Some(x) if x == 0.0 => Some(false),
+                _ => None,
+            },
+            Value::Null => Some(false),
+            _ => None,
+        };
+        b.ok_or_else(|| {
+            crate::error::LocError::new(loc.clone(), format!("`{name}: {src}` is {v}, which is not a boolean"))
+                .with_hint("the template must give true or false (or yes/no, 1/0)")
+        })
+    }
+
+    /// `run_once` of a task for this host (a template is evaluated with
+    /// the task's variables; one that fails counts as false here and fails
+    /// the task when it runs).
+    pub(super) fn run_once_for(&self, t: &Task, scopes: &[Scope]) -> bool {
+        let f = t
+            .common
+            .run_once
+            .as_ref()
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.run_once.as_ref()));
+        match f {
+            Some(Flag::Bool(b)) => *b,
+            Some(Flag::Template(src, loc)) => {
+                let vars = self.vars(scopes, Some(t));
+                let ctx = self.ctx(&vars);
+                self.flag_value("run_once", src, loc, &ctx).unwrap_or(false)
+            }
+            None => false,
+        }
+    }
+
+    async fn run_task_rendered(&self, t: &Task, scopes: &[Scope]) -> TaskResult {
         let vars = self.vars(scopes, Some(t));
         self.runner.out.secrets().add_from_vars(vars.map());
         let handling = ResultHandling {
-            no_log: resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false),
-            ignore_errors: resolve_bool(scopes, &t.common, |c| c.ignore_errors).unwrap_or(false),
-            ignore_unreachable: resolve_bool(scopes, &t.common, |c| c.ignore_unreachable)
+            no_log: resolve_bool(scopes, &t.common, |c| &c.no_log).unwrap_or(false),
+            ignore_errors: resolve_bool(scopes, &t.common, |c| &c.ignore_errors).unwrap_or(false),
+            ignore_unreachable: resolve_bool(scopes, &t.common, |c| &c.ignore_unreachable)
                 .unwrap_or(self.pctx.play.ignore_unreachable),
         };
         let no_log = handling.no_log;
@@ -395,20 +501,8 @@ impl PlayHost {
     /// Check mode and diff mode of a task: its own keyword, else the
     /// innermost scope's, else the run's.
     fn modes(&self, t: &Task, scopes: &[Scope]) -> (bool, bool) {
-        let check = match t
-            .common
-            .check_mode
-            .as_ref()
-            .or_else(|| scopes.iter().rev().find_map(|s| s.common.check_mode.as_ref()))
-        {
-            Some(CheckModeKw::Bool(b)) => *b,
-            None => self.runner.opts.check,
-        };
-        let diff = t
-            .common
-            .diff
-            .or_else(|| scopes.iter().rev().find_map(|s| s.common.diff))
-            .unwrap_or(self.runner.opts.diff);
+        let check = resolve_bool(scopes, &t.common, |c| &c.check_mode).unwrap_or(self.runner.opts.check);
+        let diff = resolve_bool(scopes, &t.common, |c| &c.diff).unwrap_or(self.runner.opts.diff);
         (check, diff)
     }
 
@@ -734,8 +828,13 @@ impl PlayHost {
                 .or_else(|| scopes.iter().rev().find_map(|s| f(&s.common)))
         };
         let on = task
-            .and_then(|c| c.become_)
-            .or_else(|| scopes.iter().rev().find_map(|s| s.common.become_))
+            .and_then(|c| c.become_.as_ref().and_then(Flag::literal))
+            .or_else(|| {
+                scopes
+                    .iter()
+                    .rev()
+                    .find_map(|s| s.common.become_.as_ref().and_then(Flag::literal))
+            })
             .or(opts.become_)
             .or_else(|| vars.get("ansible_become").map(truthy))
             .unwrap_or(false);
@@ -811,10 +910,11 @@ impl PlayHost {
             if delegated_scope
                 || t.loop_.is_some()
                 || t.common.delegate_to.is_some()
-                || matches!(t.common.check_mode, Some(CheckModeKw::Bool(false)))
+                || matches!(t.common.check_mode, Some(Flag::Bool(false)))
                 // Its paths would show in the batch's RIGGER_DEBUG_ROUNDTRIPS
                 // trace: a no_log task queries for itself, hidden.
-                || resolve_bool(scopes, &t.common, |c| c.no_log).unwrap_or(false)
+                || resolve_bool(scopes, &t.common, |c| &c.no_log).unwrap_or(false)
+                || t.common.has_flag_templates()
                 || !tags_match(&self.runner.opts, scopes, &t.common.tags)
             {
                 continue;

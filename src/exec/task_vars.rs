@@ -145,6 +145,12 @@ impl PlayHost {
             Templar::search_paths_var().into(),
             crate::template::search_paths(&paths),
         );
+        let subdir = match task.map(|t| t.action.rsplit('.').next().unwrap_or(&t.action)) {
+            Some("template") => "templates",
+            Some("include_vars") => "vars",
+            _ => "files",
+        };
+        m.data_one(crate::template::LOOKUP_SUBDIR_VAR.into(), Value::String(subdir.into()));
         m.resolve(&r.templar, || self.overlay())
     }
 

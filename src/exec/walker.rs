@@ -12,11 +12,11 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::context::{resolve_bool, tags_match, Flow, Go, PlayHost, Scope, TaskResult, Waiting, WalkerMsg};
+use super::context::{tags_match, Flow, Go, PlayHost, Scope, TaskResult, Waiting, WalkerMsg};
 use super::results::unreachable_result;
 use crate::connection::ConnError;
 use crate::output::Status;
-use crate::playbook::{Block, Common, Include, IncludeKind, Task, TaskNode};
+use crate::playbook::{Block, Common, Flag, Include, IncludeKind, Task, TaskNode};
 use crate::yaml::Loc;
 
 /// Walks one host through a play: the host in the play, and its line to
@@ -128,7 +128,20 @@ impl Walker {
             Ok(c) => c,
             Err(e) => return self.unreachable("Gathering Facts", e),
         };
-        let become_ = self.become_for(scopes, None, vars.map());
+        // A templated `become` of the play counts for fact gathering too.
+        let mut rendered = scopes.to_vec();
+        if scopes.iter().any(|s| s.common.has_flag_templates()) {
+            let ctx = self.ctx(&vars);
+            for (name, f) in rendered.iter_mut().flat_map(|s| s.common.flags_mut()) {
+                if let Some(Flag::Template(src, loc)) = f {
+                    match self.flag_value(name, src, loc, &ctx) {
+                        Ok(b) => *f = Some(Flag::Bool(b)),
+                        Err(e) => return self.fail_without_task(loc, &e.msg),
+                    }
+                }
+            }
+        }
+        let become_ = self.become_for(&rendered, None, vars.map());
         let subset = self.pctx.play.gather_subset.clone();
         let _permit = self.runner.forks.acquire().await;
         match super::facts::gather(&*conn, &subset, become_.as_ref()).await {
@@ -390,7 +403,7 @@ impl Walker {
                 return Flow::Continue;
             }
         }
-        let run_once = resolve_bool(scopes, &t.common, |c| c.run_once).unwrap_or(false);
+        let run_once = self.run_once_for(t, scopes);
         let go = self.ready(&key, &title, &t.loc, false, run_once).await;
         match go {
             Go::Abort => Flow::Abort,

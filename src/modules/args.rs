@@ -15,6 +15,24 @@ pub fn is_templated(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
 }
 
+/// The modules a generic module hands its arguments to, one of them chosen
+/// on each host as Ansible does (`package`: apt, dnf, yum; `service`:
+/// systemd besides its own SysV/OpenRC options). An option of any of them
+/// passes the load-time check; the backend chosen on the host refuses the
+/// ones it does not take.
+pub fn backend_docs(generic: &str) -> Vec<&'static ModuleDoc> {
+    let names: &[&str] = match generic {
+        "package" => &["apt", "dnf", "yum"],
+        "service" => &["systemd_service"],
+        _ => &[],
+    };
+    names
+        .iter()
+        .filter_map(|n| super::registry::lookup(n))
+        .map(|m| m.doc())
+        .collect()
+}
+
 /// Check a task's arguments against the module's doc, before any host is contacted.
 /// `args` is a mapping node; `_raw_params` holds free-form text.
 pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(), LocError> {
@@ -43,6 +61,15 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(),
         else {
             // Modules whose other arguments are variables (checked when they run).
             if matches!(doc.name, "set_fact" | "add_host" | "set_stats") {
+                continue;
+            }
+            // An option of a backend the generic module may pick on a host:
+            // checked against the backend chosen there, when the task runs.
+            if backend_docs(doc.name).iter().any(|d| {
+                d.options
+                    .iter()
+                    .any(|o| o.name == key || o.aliases.contains(&key.as_str()))
+            }) {
                 continue;
             }
             let names = doc

@@ -66,7 +66,7 @@ pub enum Strategy {
 /// Keywords shared by plays, blocks, roles and tasks; inner values override outer.
 #[derive(Debug, Clone, Default)]
 pub struct Common {
-    pub become_: Option<bool>,
+    pub become_: Option<Flag>,
     pub become_user: Option<String>,
     pub become_method: Option<String>,
     pub remote_user: Option<String>,
@@ -74,24 +74,71 @@ pub struct Common {
     pub tags: Vec<String>,
     pub when: Vec<Cond>,
     pub vars: Map<String, Value>,
-    pub ignore_errors: Option<bool>,
-    pub ignore_unreachable: Option<bool>,
-    pub check_mode: Option<CheckModeKw>,
-    pub diff: Option<bool>,
-    pub no_log: Option<bool>,
+    pub ignore_errors: Option<Flag>,
+    pub ignore_unreachable: Option<Flag>,
+    pub check_mode: Option<Flag>,
+    pub diff: Option<Flag>,
+    pub no_log: Option<Flag>,
     pub delegate_to: Option<String>,
-    pub run_once: Option<bool>,
-    pub any_errors_fatal: Option<bool>,
+    pub run_once: Option<Flag>,
+    pub any_errors_fatal: Option<Flag>,
     pub connection: Option<String>,
     /// `throttle:`: at most this many hosts run the task at once (a
     /// number or a template; 0 means no limit).
     pub throttle: Option<Value>,
 }
 
-/// `check_mode:` may be a boolean or a template.
-#[derive(Debug, Clone)]
-pub enum CheckModeKw {
+/// A boolean keyword (`become`, `no_log`, `check_mode`, `ignore_errors`...):
+/// a literal, or a template that each host evaluates when it reaches the
+/// play, block, include or task that carries it (as Ansible does).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flag {
     Bool(bool),
+    Template(String, Loc),
+}
+
+impl Flag {
+    /// The literal value; `None` for a template not yet evaluated.
+    pub fn literal(&self) -> Option<bool> {
+        match self {
+            Flag::Bool(b) => Some(*b),
+            Flag::Template(..) => None,
+        }
+    }
+}
+
+impl Common {
+    /// Whether any boolean keyword here is a template.
+    pub fn has_flag_templates(&self) -> bool {
+        self.flags().iter().any(|f| matches!(f, Some(Flag::Template(..))))
+    }
+
+    fn flags(&self) -> [&Option<Flag>; 8] {
+        [
+            &self.become_,
+            &self.ignore_errors,
+            &self.ignore_unreachable,
+            &self.check_mode,
+            &self.diff,
+            &self.no_log,
+            &self.run_once,
+            &self.any_errors_fatal,
+        ]
+    }
+
+    /// The boolean keywords by name, for evaluating their templates in place.
+    pub fn flags_mut(&mut self) -> [(&'static str, &mut Option<Flag>); 8] {
+        [
+            ("become", &mut self.become_),
+            ("ignore_errors", &mut self.ignore_errors),
+            ("ignore_unreachable", &mut self.ignore_unreachable),
+            ("check_mode", &mut self.check_mode),
+            ("diff", &mut self.diff),
+            ("no_log", &mut self.no_log),
+            ("run_once", &mut self.run_once),
+            ("any_errors_fatal", &mut self.any_errors_fatal),
+        ]
+    }
 }
 
 /// A `when:` / `changed_when:` condition with where it was written.
@@ -203,6 +250,9 @@ pub enum LoopSpec {
     Fileglob { value: Value, loc: Loc },
     /// `with_sequence: start=1 end=5`.
     Sequence { spec: String, loc: Loc },
+    /// `with_<lookup>` (`with_first_found`, `with_nested`...): the lookup's
+    /// results for the value's terms (a list is a list of terms).
+    Lookup { name: String, value: Value, loc: Loc },
 }
 
 #[derive(Debug, Clone, Default)]

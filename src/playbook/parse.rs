@@ -20,6 +20,10 @@ pub struct LoadCtx {
     /// Handlers of roles brought in by `import_role` inside task lists; the
     /// play (or, at run time, the include) that loads the tasks takes them.
     pub role_handlers: Arc<std::sync::Mutex<Vec<Arc<Task>>>>,
+    /// `-e` variables: role names of `roles:` and `import_role` may use them.
+    pub extra_vars: Map<String, Value>,
+    /// The `vars:` of the play being loaded (for the same role names).
+    pub play_vars: Map<String, Value>,
 }
 
 impl LoadCtx {
@@ -312,6 +316,11 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
             _ => return Err(err(v, "max_fail_percentage must be a number")),
         }),
     };
+    // Role names in `roles:` and `import_role` are templated at load time
+    // with the play's vars and the extra vars, as in Ansible.
+    let mut play_ctx = ctx.clone();
+    play_ctx.play_vars = common.vars.clone();
+    let ctx = &play_ctx;
     let mut handlers: Vec<Arc<Task>> = Vec::new();
     let mut sections = Vec::new();
     let pre = match n.get("pre_tasks") {
@@ -659,6 +668,14 @@ fn parse_task_into(
             return Ok(());
         }
         "import_role" | "include_role" => {
+            let kv_form;
+            let value = match &value.kind {
+                NodeKind::Str(text) => {
+                    kv_form = kv_node(text, value)?;
+                    &kv_form
+                }
+                _ => value,
+            };
             let m = value
                 .as_map()
                 .ok_or_else(|| err(value, format!("{short} needs a mapping with `name`")))?;
@@ -706,7 +723,8 @@ fn parse_task_into(
                 }
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
-                let node = load_role(rname, &spec, &common, &files, dir, ctx, &mut handlers, 0)?;
+                let rname = load_time_name(rname, value.get("name").unwrap_or(value), ctx)?;
+                let node = load_role(&rname, &spec, &common, &files, dir, ctx, &mut handlers, 0)?;
                 out.push(node);
                 // The role's handlers become the play's (see `parse_play`).
                 ctx.role_handlers
@@ -1052,9 +1070,52 @@ fn load_role_use(
         }
         _ => return Err(err(r, "a role entry must be a name or a mapping")),
     };
+    let name = load_time_name(&name, r.get("role").or_else(|| r.get("name")).unwrap_or(r), ctx)?;
     let mut common = parse_common(&spec, &[])?;
     common.vars = vars_map(spec.get("vars"))?;
     load_role(&name, &spec, &common, &RoleFiles::default(), dir, ctx, handlers, depth)
+}
+
+/// `include_role: name=x tasks_from=y` as a mapping node.
+fn kv_node(text: &str, at: &Node) -> Result<Node, LocError> {
+    let words = split_args(text).ok_or_else(|| err(at, "unbalanced quotes in arguments"))?;
+    let mut entries = Vec::new();
+    for w in words {
+        let Some((k, v)) = w.split_once('=') else {
+            return Err(err(at, format!("expected key=value arguments, found `{w}`")));
+        };
+        entries.push((
+            Node::new(NodeKind::Str(k.to_string()), at.loc.clone()),
+            Node::new(NodeKind::Str(unquote(&decode_escapes(v))), at.loc.clone()),
+        ));
+    }
+    Ok(Node::new(NodeKind::Map(entries), at.loc.clone()))
+}
+
+/// A role name of `roles:` or `import_role`, templated with the play's vars
+/// and the extra vars (the variables Ansible has when it imports).
+fn load_time_name(name: &str, at: &Node, ctx: &LoadCtx) -> Result<String, LocError> {
+    if !crate::template::has_template_syntax(name) {
+        return Ok(name.to_string());
+    }
+    let mut vars = ctx.play_vars.clone();
+    vars.extend(ctx.extra_vars.clone());
+    let templar = crate::template::Templar::new();
+    let mut text = name.to_string();
+    // A play var may itself be a template of another one.
+    for _ in 0..8 {
+        if !crate::template::has_template_syntax(&text) {
+            break;
+        }
+        let jctx = crate::template::from_json_value(&Value::Object(vars.clone()));
+        text = templar.render_string(&text, &jctx, &at.loc).map_err(|e| {
+            e.with_hint(
+                "roles: and import_role are resolved when the playbook is loaded, from play vars and extra vars; \
+                 use include_role for a name from host variables or facts",
+            )
+        })?;
+    }
+    Ok(text)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1227,11 +1288,13 @@ fn role_not_found(spec: &Node, name: &str, dir: &Path, ctx: &LoadCtx) -> LocErro
     let e = err(spec, format!("role `{name}` not found"));
     match did_you_mean(name, known.iter().map(String::as_str)) {
         Some(s) => e.with_hint(format!("did you mean `{s}`?")),
-        None => e.with_hint(format!(
-            "looked in {}/roles, {} and roles_path",
-            dir.display(),
-            dir.display()
-        )),
+        None => {
+            let looked: Vec<String> = role_dirs(dir, ctx).iter().map(|d| d.display().to_string()).collect();
+            e.with_hint(format!(
+                "looked in {} (a role directory has tasks/ or meta/); set roles_path with ANSIBLE_ROLES_PATH",
+                looked.join(", ")
+            ))
+        }
     }
 }
 
@@ -1249,6 +1312,21 @@ fn list_stems(dir: &Path) -> Vec<String> {
     out.dedup();
     out
 }
+
+/// Lookups a `with_<name>` loop may use besides the ones above.
+const LOOP_LOOKUPS: &[&str] = &[
+    "first_found",
+    "file",
+    "env",
+    "template",
+    "pipe",
+    "lines",
+    "vars",
+    "indexed_items",
+    "together",
+    "nested",
+    "subelements",
+];
 
 fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
     let mut found: Option<LoopSpec> = None;
@@ -1281,6 +1359,11 @@ fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
                 spec: v
                     .scalar_string()
                     .ok_or_else(|| err(v, "with_sequence needs `start=N end=M`"))?,
+                loc: v.loc.clone(),
+            },
+            other if other.strip_prefix("with_").is_some_and(|l| LOOP_LOOKUPS.contains(&l)) => LoopSpec::Lookup {
+                name: other["with_".len()..].to_string(),
+                value: v.to_json(),
                 loc: v.loc.clone(),
             },
             other if other.starts_with("with_") => {
@@ -1332,17 +1415,18 @@ fn parse_loop_control(n: &Node) -> Result<LoopControl, LocError> {
 /// Keywords common to plays, blocks and tasks.
 fn parse_common(n: &Node, _skip: &[&str]) -> Result<Common, LocError> {
     let mut c = Common {
-        become_: opt_bool(n, "become")?,
+        become_: opt_flag(n, "become")?,
         become_user: opt_string(n, "become_user")?,
         become_method: opt_string(n, "become_method")?,
         remote_user: opt_string(n, "remote_user")?,
-        ignore_errors: opt_bool_or_template(n, "ignore_errors")?,
-        ignore_unreachable: opt_bool(n, "ignore_unreachable")?,
-        diff: opt_bool(n, "diff")?,
-        no_log: opt_bool_or_template(n, "no_log")?,
+        ignore_errors: opt_flag(n, "ignore_errors")?,
+        ignore_unreachable: opt_flag(n, "ignore_unreachable")?,
+        check_mode: opt_flag(n, "check_mode")?,
+        diff: opt_flag(n, "diff")?,
+        no_log: opt_flag(n, "no_log")?,
         delegate_to: opt_string(n, "delegate_to")?,
-        run_once: opt_bool(n, "run_once")?,
-        any_errors_fatal: opt_bool(n, "any_errors_fatal")?,
+        run_once: opt_flag(n, "run_once")?,
+        any_errors_fatal: opt_flag(n, "any_errors_fatal")?,
         connection: opt_string(n, "connection")?,
         ..Default::default()
     };
@@ -1374,12 +1458,6 @@ fn parse_common(n: &Node, _skip: &[&str]) -> Result<Common, LocError> {
                     .with_hint("e.g. `throttle: 1` runs the task on one host at a time"))
             }
         };
-    }
-    if let Some(cm) = n.get("check_mode") {
-        c.check_mode = Some(match &cm.kind {
-            NodeKind::Bool(b) => CheckModeKw::Bool(*b),
-            _ => return Err(err(cm, "check_mode must be true or false")),
-        });
     }
     if let Some(env) = n.get("environment") {
         c.environment = match &env.kind {
@@ -1501,8 +1579,18 @@ fn opt_bool(n: &Node, key: &str) -> Result<Option<bool>, LocError> {
     }
 }
 
-fn opt_bool_or_template(n: &Node, key: &str) -> Result<Option<bool>, LocError> {
-    opt_bool(n, key)
+/// A boolean keyword that may be a template (`no_log: "{{ hide }}"`),
+/// evaluated per host at run time; any other value that is not a boolean is
+/// an error here.
+fn opt_flag(n: &Node, key: &str) -> Result<Option<Flag>, LocError> {
+    if let Some(v) = n.get(key) {
+        if let NodeKind::Str(s) = &v.kind {
+            if crate::template::has_template_syntax(s) {
+                return Ok(Some(Flag::Template(s.clone(), v.loc.clone())));
+            }
+        }
+    }
+    Ok(opt_bool(n, key)?.map(Flag::Bool))
 }
 
 /// A `vars:` value: a mapping, or a list of mappings (merged).

@@ -12,6 +12,11 @@ use super::value::{check_defined, from_json_value, op_err, text, to_json};
 
 /// The context variable holding the lookup search directories (a list).
 pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
+/// The subdirectory `first_found` searches for the task's module, as
+/// Ansible's task executor sets it: `templates` for `template`, `vars` for
+/// `include_vars`, else `files`. (Its name starts with [`SEARCH_PATHS_VAR`],
+/// so it is hidden where that is.)
+pub const LOOKUP_SUBDIR_VAR: &str = "__rigger_search_paths_subdir";
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function(
@@ -215,6 +220,7 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
             }
         }
         let ctx = from_json_value(&serde_json::Value::Object(vars));
+        let ctx = super::file_context(state.env(), &path, None, &ctx);
         let rendered = state.env().render_named_str(&path.display().to_string(), &src, ctx)?;
         out.push(Value::from(rendered));
     }
@@ -347,8 +353,12 @@ fn first_found(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Val
             }
         }
     }
+    let subdir = state
+        .lookup(LOOKUP_SUBDIR_VAR)
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "files".into());
     for c in &candidates {
-        if let Some(found) = find_file(state, c, "files") {
+        if let Some(found) = find_file(state, c, &subdir) {
             let abs = std::fs::canonicalize(&found).unwrap_or(found);
             return Ok(vec![Value::from(abs.display().to_string())]);
         }

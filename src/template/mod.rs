@@ -16,6 +16,7 @@ mod datetime;
 mod filters;
 mod jtests;
 mod lookups;
+mod managed;
 mod netaddr;
 mod pyjson;
 pub mod resolve;
@@ -26,7 +27,9 @@ mod yamlout;
 #[cfg(test)]
 mod tests;
 
-pub use lookups::SEARCH_PATHS_VAR;
+pub use lookups::{LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
+pub use syntax::has_template_syntax;
+pub(crate) use value::from_json_value;
 pub use value::{parse_bool, truthy};
 
 use std::path::PathBuf;
@@ -321,8 +324,17 @@ impl Templar {
 
     /// Render a template file (the `template` module, `lookup('template')`).
     /// Errors name the template file and line.
-    pub fn render_file(&self, path: &std::path::Path, ctx: &minijinja::Value) -> Result<String, LocError> {
+    /// The file sees the `template_*` variables and `ansible_managed`
+    /// (unless `ctx` defines it) as Ansible's template module gives them;
+    /// `dest` is `template_destpath`.
+    pub fn render_file(
+        &self,
+        path: &std::path::Path,
+        dest: Option<&str>,
+        ctx: &minijinja::Value,
+    ) -> Result<String, LocError> {
         let name = path.display().to_string();
+        let ctx = &self.file_context(path, dest, ctx);
         let src = std::fs::read_to_string(path)
             .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read template: {e}")))?;
         crate::yaml::refuse_vaulted(src.as_bytes(), &name)?;
@@ -359,6 +371,12 @@ impl Templar {
         })
     }
 
+    /// `ctx` with the variables of rendering the template file `path` (see
+    /// [`managed`]).
+    fn file_context(&self, path: &std::path::Path, dest: Option<&str>, ctx: &minijinja::Value) -> minijinja::Value {
+        file_context(&self.strict, path, dest, ctx)
+    }
+
     /// Directories searched by lookups (`file`, `template`) — set per task.
     pub fn search_paths_var() -> &'static str {
         SEARCH_PATHS_VAR
@@ -388,6 +406,34 @@ fn render_strings<E>(v: &Value, render: &impl Fn(&str) -> Result<Value, E>) -> R
         }
         other => other.clone(),
     })
+}
+
+/// `ctx` with the variables of rendering the template file `path` to
+/// `dest` (see [`managed`]); `ansible_managed` only where `ctx` has none.
+pub(crate) fn file_context(
+    env: &Environment<'_>,
+    path: &std::path::Path,
+    dest: Option<&str>,
+    ctx: &minijinja::Value,
+) -> minijinja::Value {
+    let shown = path.display().to_string();
+    let vars = managed::file_vars(path, &shown, dest);
+    let extra: std::collections::BTreeMap<String, minijinja::Value> =
+        vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let extra = minijinja::Value::from(extra);
+    // The last map wins: the template's variables over the task's, as in
+    // Ansible's template action.
+    let with_vars = minijinja::value::merge_maps([ctx.clone(), extra.clone()]);
+    let has_managed = ctx.get_attr("ansible_managed").is_ok_and(|v| !v.is_undefined());
+    if has_managed {
+        return with_vars;
+    }
+    let source = managed::managed_source(path);
+    // Rendered like any template text; a broken setting shows as written.
+    let managed = env.render_str(&source, &with_vars).unwrap_or(source);
+    let managed: std::collections::BTreeMap<String, minijinja::Value> =
+        [("ansible_managed".to_string(), minijinja::Value::from(managed))].into();
+    minijinja::value::merge_maps([ctx.clone(), extra, minijinja::Value::from(managed)])
 }
 
 /// Search paths, as stored in a template context.

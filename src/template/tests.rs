@@ -209,14 +209,16 @@ fn render_file_errors_name_file_and_line() {
     let p = dir.path().join("t.j2");
     std::fs::write(&p, "line one\nport {{ port }}\n{{ missing_var }}\n").unwrap();
     let t = Templar::new();
-    let e = t.render_file(&p, &ctx(vars())).unwrap_err();
+    let e = t.render_file(&p, None, &ctx(vars())).unwrap_err();
     assert_eq!(&*e.loc.file, p.display().to_string().as_str());
     assert_eq!(e.loc.line, 3);
     assert_eq!(e.loc.col, 4);
     assert!(e.msg.contains("'missing_var' is undefined"), "{}", e.msg);
     std::fs::write(&p, "a\n{% for x in users %}{{ x }}\n{% endfor %}\n").unwrap();
-    assert_eq!(t.render_file(&p, &ctx(vars())).unwrap(), "a\nalice\nbob\n");
-    let e = t.render_file(&dir.path().join("nope.j2"), &ctx(vars())).unwrap_err();
+    assert_eq!(t.render_file(&p, None, &ctx(vars())).unwrap(), "a\nalice\nbob\n");
+    let e = t
+        .render_file(&dir.path().join("nope.j2"), None, &ctx(vars()))
+        .unwrap_err();
     assert!(e.msg.contains("cannot read template"), "{}", e.msg);
 }
 
@@ -975,6 +977,6 @@ fn render_file_keeps_trailing_newlines_like_ansible() {
         ("none", "none"),
     ] {
         std::fs::write(&p, src).unwrap();
-        assert_eq!(t.render_file(&p, &vars).unwrap(), want, "template {src:?}");
+        assert_eq!(t.render_file(&p, None, &vars).unwrap(), want, "template {src:?}");
     }
 }

@@ -16,6 +16,7 @@ mod engine;
 mod engine_errors;
 mod faults;
 mod fuzz;
+mod galaxy_roles;
 mod harness;
 mod modules;
 mod output_limits;

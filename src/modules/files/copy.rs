@@ -701,7 +701,12 @@ impl Change for PutFile {
             let needs_temp = f.validate.is_some() || matches!(f.source, Source::Remote(_));
             if needs_temp {
                 // Put the new content next to dest, validate it, then move it into place.
-                let tmp = format!("{}/.rigger-new-{:016x}", remote::parent(dest), rand::random::<u64>());
+                let tmp = format!(
+                    "{}/.rigger-new-{:016x}{}",
+                    remote::parent(dest),
+                    rand::random::<u64>(),
+                    crate::modules::host::file_state::temp_suffix(dest)
+                );
                 let qt = sh_quote(&tmp);
                 let mut script = pre.clone();
                 pre.clear();

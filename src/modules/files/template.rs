@@ -150,7 +150,7 @@ impl Module for TemplateModule {
         // render_file keeps the template's trailing newlines as Ansible does.
         let mut text = ctx
             .templar
-            .render_file(&path, ctx.vars)
+            .render_file(&path, Some(&dest), ctx.vars)
             .map_err(|e| ModuleError::Failed(e.to_string()))?;
         if newline != "\n" {
             text = text.replace("\r\n", "\n").replace('\n', newline);

@@ -16,7 +16,7 @@ use super::command::run_checked;
 use super::remote_file::{self as remote, parse_stat, RemoteStat, RemoteUser, STAT_FMT};
 use crate::connection::{sh_quote, FileAttrs};
 use crate::modules::{Diff, ModuleCtx, ModuleError};
-use crate::shell::{sh_quote_words, split_words};
+use crate::shell::split_words;
 
 /// The one description of a path's kind and of its attributes, shared with
 /// the whole-file modules; `AttrParams` is the name the content-editing
@@ -408,18 +408,122 @@ pub(crate) fn check_validate(validate: Option<&str>) -> Result<(), ModuleError> 
     }
 }
 
-/// The shell command line of a `validate` check of `file`. As in Ansible,
-/// the command is not shell code: it is split into words like a shell does
-/// (quotes, backslashes), `%s` in a word becomes the file's path, and every
-/// word is quoted, so `$(...)`, backticks, `;`, `|` or globs in it are plain
-/// characters of an argument.
+/// The shell command line of a `validate` check of `file`, run as Ansible's
+/// modules run it (`module.run_command(validate % path)`): the command is not
+/// shell code but split into words like a shell does (quotes, backslashes);
+/// `%s` in a word becomes the file's path and `%%` a `%` (Python's `%`
+/// formatting); then, as `run_command` does for every word,
+/// `$NAME`/`${NAME}` become the host's environment variable (left as written
+/// when it is unset) and a leading `~`/`~user` the home directory. Every
+/// other character is quoted, so `$(...)`, backticks, `;`, `|` or globs in a
+/// word are plain characters of an argument.
 pub(crate) fn validate_command(validate: &str, file: &str) -> Result<String, ModuleError> {
     let words = split_words(validate)
         .ok_or_else(|| ModuleError::Args(format!("validate: unbalanced quotes in `{validate}`")))?;
     if words.is_empty() {
         return Err(ModuleError::Args("validate: empty command".into()));
     }
-    Ok(sh_quote_words(words.iter().map(|w| w.replace("%s", file))))
+    Ok(words
+        .iter()
+        .map(|w| validate_word(w, file))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// One word of a `validate` command as shell text (see [`validate_command`]).
+fn validate_word(word: &str, file: &str) -> String {
+    let mut out = String::new();
+    let mut lit = String::new();
+    let flush = |lit: &mut String, out: &mut String| {
+        if !lit.is_empty() {
+            out.push_str(&sh_quote(lit));
+            lit.clear();
+        }
+    };
+    let mut rest = word;
+    // expanduser: `~` or `~user` up to the first `/`.
+    if let Some(after) = rest.strip_prefix('~') {
+        let end = after.find('/').unwrap_or(after.len());
+        let user = &after[..end];
+        if user.is_empty() {
+            out.push_str("\"$HOME\"");
+            rest = &after[end..];
+        } else if user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            && !user.starts_with('-')
+        {
+            // The shell's own tilde expansion (unquoted), unchanged when unknown.
+            out.push('~');
+            out.push_str(user);
+            rest = &after[end..];
+        }
+    }
+    let is_name = |s: &str| {
+        let mut c = s.chars();
+        matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+            && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+    };
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '%' if rest.starts_with("%s") => {
+                lit.push_str(file);
+                rest = &rest[2..];
+            }
+            '%' if rest.starts_with("%%") => {
+                lit.push('%');
+                rest = &rest[2..];
+            }
+            '$' => {
+                let after = &rest[1..];
+                let (name, len) = if let Some(braced) = after.strip_prefix('{') {
+                    match braced.find('}') {
+                        Some(i) => (&braced[..i], i + 3),
+                        None => ("", 0),
+                    }
+                } else {
+                    let n = after
+                        .find(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                        .unwrap_or(after.len());
+                    (&after[..n], n + 1)
+                };
+                if len > 0 && is_name(name) {
+                    flush(&mut lit, &mut out);
+                    let written = &rest[..len];
+                    out.push_str(&format!(
+                        "\"$(if [ -n \"${{{name}+x}}\" ]; then printf %s \"${name}\"; else printf %s {}; fi)\"",
+                        sh_quote(written)
+                    ));
+                    rest = &rest[len..];
+                } else {
+                    lit.push('$');
+                    rest = after;
+                }
+            }
+            _ => {
+                lit.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    flush(&mut lit, &mut out);
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
+/// The extension of `dest` (`.json` of `/etc/app/conf.json`, none of
+/// `.bashrc`), which Ansible keeps on the temporary file it validates
+/// ("ensure we keep suffix for validate"): validators that go by the
+/// extension see the same name.
+pub(crate) fn temp_suffix(dest: &str) -> &str {
+    let base = dest.rsplit('/').next().unwrap_or(dest);
+    let stem_start = base.len() - base.trim_start_matches('.').len();
+    match base[stem_start..].rfind('.') {
+        Some(i) => &base[stem_start + i..],
+        None => "",
+    }
 }
 
 /// Atomically replace `dest` with `data`. With `validate`, the new content is
@@ -442,9 +546,10 @@ pub(crate) async fn write_file(
         None => ".".to_string(),
     };
     let tmp = format!(
-        "{}/.rigger-validate-{:016x}",
+        "{}/.rigger-validate-{:016x}{}",
         dir.trim_end_matches('/'),
-        rand::random::<u64>()
+        rand::random::<u64>(),
+        temp_suffix(dest)
     );
     let cmd = validate_command(validate, &tmp)?;
     // The temp file is new: give it the destination's current mode explicitly.
@@ -646,6 +751,59 @@ pub(crate) mod testutil {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The arguments the validate command line passes, as `sh` runs it.
+    fn validate_argv(validate: &str, file: &str) -> Vec<String> {
+        let cmd = validate_command(validate, file).unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("set -- {cmd}; for a; do printf '%s\\0' \"$a\"; done"))
+            .env("RIGQ_SET", "val ue")
+            .env_remove("RIGQ_UNSET")
+            .env("HOME", "/home/rq")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn validate_runs_like_ansibles_run_command() {
+        assert_eq!(
+            validate_argv("check -f %s --fmt=%%Y '%s x'", "/d/.t.json"),
+            ["check", "-f", "/d/.t.json", "--fmt=%Y", "/d/.t.json x"]
+        );
+        // expandvars (unset stays as written), then expanduser.
+        assert_eq!(
+            validate_argv("t $RIGQ_SET ${RIGQ_SET}/a $RIGQ_UNSET ${RIGQ_UNSET} ~/b ~ %s", "f"),
+            [
+                "t",
+                "val ue",
+                "val ue/a",
+                "$RIGQ_UNSET",
+                "${RIGQ_UNSET}",
+                "/home/rq/b",
+                "/home/rq",
+                "f"
+            ]
+        );
+        // Not shell code: substitutions and operators stay characters.
+        assert_eq!(
+            validate_argv("t $(id) `id` ${X:-$(id)} ; | * %s", "f"),
+            ["t", "$(id)", "`id`", "${X:-$(id)}", ";", "|", "*", "f"]
+        );
+    }
+
+    #[test]
+    fn temp_file_keeps_the_extension() {
+        assert_eq!(temp_suffix("/etc/app/conf.json"), ".json");
+        assert_eq!(temp_suffix("/etc/app.d/conf"), "");
+        assert_eq!(temp_suffix("/root/.bashrc"), "");
+        assert_eq!(temp_suffix("/etc/x.tar.gz"), ".gz");
+    }
 
     #[test]
     fn line_splitting_matches_python() {

@@ -1092,6 +1092,24 @@ impl Module for PackageModule {
         } else {
             use_
         };
+        // Options of another backend (`enablerepo` of dnf on an apt host)
+        // pass the load-time check; the backend chosen here must take them.
+        let backend_options: &[OptionDoc] = match tool.as_str() {
+            "apt" => APT_OPTIONS,
+            "dnf" | "yum" => RPM_OPTIONS,
+            _ => PACKAGE_DOC.options,
+        };
+        for k in args.keys() {
+            let known = backend_options
+                .iter()
+                .any(|o| o.name == k || o.aliases.contains(&k.as_str()));
+            if !known && k != "use" {
+                return Err(ModuleError::Args(format!(
+                    "package: option `{k}` is not supported by {tool}, the package manager of this host \
+                     (it is an option of another backend)"
+                )));
+            }
+        }
         match tool.as_str() {
             "apt" => AptModule.query(ctx, args).await,
             "dnf" => DnfModule.query(ctx, args).await,

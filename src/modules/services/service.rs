@@ -451,6 +451,22 @@ async fn query_service(
     script.push_str(&query_script(mgr, &name, p.pattern.as_deref(), runlevel, scope));
     let out = run_checked(ctx, "service query", &script).await?;
     let (mgr, st) = parse_state(&out.stdout_str())?;
+    // systemd's options pass the load-time check of `service` (see
+    // `args::backend_docs`); another manager chosen here cannot apply them.
+    if mgr != Manager::Systemd {
+        let given = [
+            ("daemon_reload", p.daemon_reload),
+            ("masked", p.masked.is_some()),
+            ("scope", p.scope.is_some()),
+            ("no_block", p.no_block),
+        ];
+        if let Some((opt, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(ModuleError::Args(format!(
+                "{}: option `{opt}` is for systemd, and this host's service manager is {mgr:?}",
+                doc.name
+            )));
+        }
+    }
     let wanted = Wanted {
         state: p.state.as_deref(),
         enabled: p.enabled,
