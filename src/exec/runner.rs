@@ -155,6 +155,9 @@ pub(super) struct HostState {
     /// `--start-at-task`: this host reached the task (per host, so that hosts
     /// walking ahead of others do not start early).
     pub(super) start_found: bool,
+    /// The task that last failed on this host and its result, as
+    /// `ansible_failed_task` / `ansible_failed_result` for the next `rescue`.
+    pub(super) last_failure: Option<(Value, Value)>,
 }
 
 /// Shared state of a run.

@@ -20,12 +20,27 @@ pub struct LoadCtx {
     /// Handlers of roles brought in by `import_role` inside task lists; the
     /// play (or, at run time, the include) that loads the tasks takes them.
     pub role_handlers: Arc<std::sync::Mutex<Vec<Arc<Task>>>>,
+    /// Public roles of the `import_role`s loaded so far (see [`Play::roles`]).
+    pub imported_roles: Arc<std::sync::Mutex<Vec<Arc<RoleCtx>>>>,
 }
 
 impl LoadCtx {
     /// Take the handlers collected from `import_role`s so far.
     pub fn take_role_handlers(&self) -> Vec<Arc<Task>> {
         std::mem::take(&mut *self.role_handlers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Take the public roles of the `import_role`s loaded so far.
+    pub fn take_imported_roles(&self) -> Vec<Arc<RoleCtx>> {
+        std::mem::take(&mut *self.imported_roles.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The role of a node made by [`load_role`].
+fn role_of(node: &TaskNode) -> Option<Arc<RoleCtx>> {
+    match node {
+        TaskNode::Block(b) => b.role.clone(),
+        _ => None,
     }
 }
 
@@ -207,6 +222,7 @@ fn load_plays_into(path: &Path, ctx: &LoadCtx, plays: &mut Vec<Play>, depth: usi
 
 fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     ctx.take_role_handlers();
+    ctx.take_imported_roles();
     if n.as_map().is_none() {
         return Err(err(n, format!("a play must be a mapping, found a {}", n.type_name())));
     }
@@ -320,6 +336,7 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         Some(t) => parse_tasks(t, dir, None, ctx)?,
         None => Vec::new(),
     };
+    let role_count = role_nodes.len();
     // Roles run before tasks, in the same section (Ansible flushes handlers
     // after pre_tasks, after roles+tasks, and after post_tasks).
     role_nodes.append(&mut tasks);
@@ -333,6 +350,12 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     }
     // Handlers of roles imported with `import_role` in the task lists.
     handlers.extend(ctx.take_role_handlers());
+    // `roles:` entries are loaded statically: public unless private_role_vars.
+    let mut roles: Vec<Arc<RoleCtx>> = match role_is_public(None, true) {
+        true => sections[1][..role_count].iter().filter_map(role_of).collect(),
+        false => Vec::new(),
+    };
+    roles.extend(ctx.take_imported_roles());
     Ok(Play {
         name,
         hosts,
@@ -351,6 +374,7 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         common,
         sections,
         handlers,
+        roles,
         loc: n.loc.clone(),
     })
 }
@@ -581,6 +605,16 @@ fn parse_task_into(
                 }
             }
             let tasks_from = value.get("tasks_from").and_then(Node::as_str).map(str::to_string);
+            let public = match value.get("public") {
+                None => None,
+                Some(p) => Some(match &p.kind {
+                    NodeKind::Bool(b) => *b,
+                    NodeKind::Str(s) => crate::template::parse_bool(s)
+                        .filter(|_| !s.trim().is_empty())
+                        .ok_or_else(|| err(p, format!("{short}: `public` must be a boolean, got `{s}`")))?,
+                    _ => return Err(err(p, format!("{short}: `public` must be a boolean"))),
+                }),
+            };
             if short == "import_role" {
                 let mut handlers = Vec::new();
                 let mut spec = value.clone();
@@ -590,6 +624,11 @@ fn parse_task_into(
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
                 let node = load_role(rname, &spec, &common, tasks_from.as_deref(), dir, ctx, &mut handlers, 0)?;
+                if role_is_public(public, true) {
+                    if let Some(r) = role_of(&node) {
+                        ctx.imported_roles.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                    }
+                }
                 out.push(node);
                 // The role's handlers become the play's (see `parse_play`).
                 ctx.role_handlers
@@ -598,15 +637,9 @@ fn parse_task_into(
                     .extend(handlers);
                 return Ok(());
             }
-            out.push(TaskNode::Include(Arc::new(parse_include(
-                n,
-                IncludeKind::Role,
-                rname.to_string(),
-                Map::new(),
-                tasks_from,
-                dir,
-                role,
-            )?)));
+            let mut include = parse_include(n, IncludeKind::Role, rname.to_string(), Map::new(), tasks_from, dir, role)?;
+            include.public = public;
+            out.push(TaskNode::Include(Arc::new(include)));
             return Ok(());
         }
         _ => {}
@@ -885,6 +918,7 @@ fn parse_include(
         dir: dir.to_path_buf(),
         loc: n.loc.clone(),
         tasks_from,
+        public: None,
     })
 }
 
@@ -977,13 +1011,6 @@ fn load_role(
         }
         params.insert(k, v.to_json());
     }
-    let role = Arc::new(RoleCtx {
-        name: name.rsplit('/').next().unwrap_or(name).to_string(),
-        path: path.clone(),
-        defaults: load_vars("defaults")?,
-        vars: load_vars("vars")?,
-        params,
-    });
     let mut block = Vec::new();
     // meta/main.yml dependencies run first.
     for f in ["main.yml", "main.yaml"] {
@@ -1004,6 +1031,14 @@ fn load_role(
             break;
         }
     }
+    let role = Arc::new(RoleCtx {
+        name: name.rsplit('/').next().unwrap_or(name).to_string(),
+        path: path.clone(),
+        defaults: load_vars("defaults")?,
+        vars: load_vars("vars")?,
+        params,
+        deps: block.iter().filter_map(role_of).collect(),
+    });
     let task_file = tasks_from.unwrap_or("main");
     let mut found = false;
     for cand in [
