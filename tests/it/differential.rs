@@ -51,6 +51,7 @@ const PLAYBOOKS: &[&str] = &[
     "commands.yml",
     "facts.yml",
     "system.yml",
+    "scoping.yml",
 ];
 
 /// Differences that are known and accepted: (difference key, reason).
