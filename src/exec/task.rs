@@ -273,7 +273,11 @@ impl PlayHost {
         let args = match render_args(&self.runner.templar, doc, t.args.to_json(), ctx, &t.loc) {
             Ok(Value::Object(m)) => strip_omit(m),
             Ok(_) => return Err(TaskResult::failed("module arguments must be a mapping".into())),
-            Err(e) => return Err(TaskResult::failed(locate_arg_error(&self.runner.templar, t, doc, ctx, e).to_string())),
+            Err(e) => {
+                return Err(TaskResult::failed(
+                    locate_arg_error(&self.runner.templar, t, doc, ctx, e).to_string(),
+                ))
+            }
         };
         let env = self
             .environment(scopes, t, ctx)
@@ -845,7 +849,13 @@ fn render_args(
 /// at the argument's own value (file:line:column), naming the task and the
 /// argument. Only on the error path: each argument is rendered again alone
 /// to find the one that fails.
-fn locate_arg_error(templar: &Templar, t: &Task, doc: &modules::ModuleDoc, ctx: &minijinja::Value, e: LocError) -> LocError {
+fn locate_arg_error(
+    templar: &Templar,
+    t: &Task,
+    doc: &modules::ModuleDoc,
+    ctx: &minijinja::Value,
+    e: LocError,
+) -> LocError {
     let exprs: Vec<&str> = doc
         .options
         .iter()
@@ -857,7 +867,11 @@ fn locate_arg_error(templar: &Templar, t: &Task, doc: &modules::ModuleDoc, ctx: 
             continue;
         }
         if let Err(inner) = templar.render_value(&value.to_json(), ctx, &value.loc) {
-            let at = if value.loc.is_synthetic() { t.loc.clone() } else { value.loc.clone() };
+            let at = if value.loc.is_synthetic() {
+                t.loc.clone()
+            } else {
+                value.loc.clone()
+            };
             let mut located = LocError::new(
                 at,
                 format!("task `{}`, argument `{key}`: {}", t.display_name(), inner.msg),

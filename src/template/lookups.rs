@@ -219,19 +219,18 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         // dropped last newline, the source's trailing newlines kept; an error
         // names the template's file and line.
         let name = path.display().to_string();
-        let rendered = super::FileSource::new(&src)
-            .and_then(|source| {
-                source
-                    .render(&name, &src, state.env(), &ctx)
-                    .map_err(|e| match e.line() {
-                        Some(line) => op_err(format!(
-                            "{name}:{}: {}",
-                            line as u32 + source.line_offset,
-                            super::describe(&e, Some(&ctx))
-                        )),
-                        None => op_err(format!("{name}: {}", super::describe(&e, Some(&ctx)))),
-                    })
-            })?;
+        let rendered = super::FileSource::new(&src).and_then(|source| {
+            source
+                .render(&name, &src, state.env(), &ctx)
+                .map_err(|e| match e.line() {
+                    Some(line) => op_err(format!(
+                        "{name}:{}: {}",
+                        line as u32 + source.line_offset,
+                        super::describe(&e, Some(&ctx))
+                    )),
+                    None => op_err(format!("{name}: {}", super::describe(&e, Some(&ctx)))),
+                })
+        })?;
         out.push(Value::from(rendered));
     }
     Ok(out)
@@ -288,7 +287,9 @@ pub fn fileglob_paths(pattern: &str, search: &[PathBuf]) -> Result<Vec<String>, 
     let abs = |d: PathBuf| std::path::absolute(&d).unwrap_or(d);
     let (file, places): (String, Vec<PathBuf>) = match (p.parent(), p.file_name()) {
         _ if p.is_absolute() => (
-            p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            p.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             vec![p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"))],
         ),
         (Some(parent), Some(file)) if !parent.as_os_str().is_empty() => {

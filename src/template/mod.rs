@@ -167,8 +167,7 @@ pub(crate) struct FileSource {
 
 impl FileSource {
     pub(crate) fn new(src: &str) -> Result<FileSource, JinjaError> {
-        let (ov, body) =
-            overrides::Overrides::extract(src).map_err(|m| JinjaError::new(ErrorKind::SyntaxError, m))?;
+        let (ov, body) = overrides::Overrides::extract(src).map_err(|m| JinjaError::new(ErrorKind::SyntaxError, m))?;
         let line_offset = u32::from(body.len() != src.len());
         let env = if ov.is_default() {
             None
@@ -182,7 +181,9 @@ impl FileSource {
         let mut body = if ov.newline_sequence == "\n" {
             body.to_string()
         } else {
-            body.replace("\r\n", "\n").replace('\r', "\n").replace('\n', &ov.newline_sequence)
+            body.replace("\r\n", "\n")
+                .replace('\r', "\n")
+                .replace('\n', &ov.newline_sequence)
         };
         if !ov.keep_trailing_newline {
             body.truncate(strip_one_newline(&body).len());
@@ -449,13 +450,16 @@ impl Templar {
             // `{{ a }} and {{ b }}` looks like one expression but does not parse
             // as one; it falls through to a normal render.
             if let Ok(compiled) = self.strict.compile_expression(expr) {
-                return self.eval_compiled(&compiled, expr, ctx).and_then(|v| match to_json(&v)? {
-                    Value::String(text) => Ok(Value::String(pad_newlines(s, text, "\n"))),
-                    other => Ok(other),
-                });
+                return self
+                    .eval_compiled(&compiled, expr, ctx)
+                    .and_then(|v| match to_json(&v)? {
+                        Value::String(text) => Ok(Value::String(pad_newlines(s, text, "\n"))),
+                        other => Ok(other),
+                    });
             }
         }
-        self.render_text(body, ctx).map(|text| Value::String(pad_newlines(s, text, "\n")))
+        self.render_text(body, ctx)
+            .map(|text| Value::String(pad_newlines(s, text, "\n")))
     }
 
     /// Render every string of a template-source value, as
@@ -489,7 +493,11 @@ impl Templar {
         let v = self.eval_value(inner, ctx).map_err(|e| {
             let mut err = LocError::new(
                 loc.clone(),
-                format!("error while evaluating conditional `{}`: {}", inner, describe(&e, Some(ctx))),
+                format!(
+                    "error while evaluating conditional `{}`: {}",
+                    inner,
+                    describe(&e, Some(ctx))
+                ),
             );
             if let Some(h) = self.hint_for(&e, ctx) {
                 err = err.with_hint(h);

@@ -61,7 +61,9 @@ fn literal(raw: &str) -> Result<Literal, String> {
     }
     let quote = v.chars().next().filter(|c| *c == '\'' || *c == '"');
     let Some(q) = quote else {
-        return Err(format!("`{v}` is not a Python literal (True, False, None or a quoted string)"));
+        return Err(format!(
+            "`{v}` is not a Python literal (True, False, None or a quoted string)"
+        ));
     };
     let inner = v[1..]
         .strip_suffix(q)

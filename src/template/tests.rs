@@ -143,7 +143,11 @@ fn undefined_variable_is_an_error_naming_it() {
 fn undefined_attribute_names_object_and_attribute() {
     // As Ansible 2.19 words it: the type of the object, then the attribute.
     let e = err("{{ foo.nope }}");
-    assert!(e.msg.contains("object of type 'dict' has no attribute 'nope'"), "{}", e.msg);
+    assert!(
+        e.msg.contains("object of type 'dict' has no attribute 'nope'"),
+        "{}",
+        e.msg
+    );
 }
 
 #[test]
@@ -990,7 +994,10 @@ fn one_expression_then_newlines_as_ansible() {
     assert_eq!(r("{{ name }}\n\n"), json!("web\n\n"));
     assert_eq!(r("{{ port }}\n"), json!(8080));
     assert_eq!(r("{{ users }}\n"), json!(["alice", "bob"]));
-    assert_eq!(r("{{ users | to_nice_json }}\n"), json!("[\n    \"alice\",\n    \"bob\"\n]\n"));
+    assert_eq!(
+        r("{{ users | to_nice_json }}\n"),
+        json!("[\n    \"alice\",\n    \"bob\"\n]\n")
+    );
     assert_eq!(r(" {{ port }}"), json!(" 8080"));
     assert_eq!(r("a {{ name }}\n"), json!("a web\n"));
     let t = Templar::new();
@@ -1022,7 +1029,10 @@ fn jinja2_header_overrides_the_environment() {
         render("#jinja2:variable_start_string:'[%', variable_end_string:'%]'\n{{ x }} [% name %]\n").unwrap(),
         "{{ x }} web\n"
     );
-    assert_eq!(render("#jinja2: keep_trailing_newline: True\n{{ name }}\n").unwrap(), "web\n");
+    assert_eq!(
+        render("#jinja2: keep_trailing_newline: True\n{{ name }}\n").unwrap(),
+        "web\n"
+    );
     assert_eq!(
         render("#jinja2: newline_sequence: '\\r\\n'\na\n{{ name }}\n").unwrap(),
         "a\r\nweb\r\n"
@@ -1030,7 +1040,11 @@ fn jinja2_header_overrides_the_environment() {
     // Errors: an unknown key, a value that is not a literal; line numbers
     // count the header.
     let e = render("#jinja2: lstrip: True\nx\n").unwrap_err();
-    assert!(e.msg.contains("invalid \"#jinja2:\" override key `lstrip`"), "{}", e.msg);
+    assert!(
+        e.msg.contains("invalid \"#jinja2:\" override key `lstrip`"),
+        "{}",
+        e.msg
+    );
     let e = render("#jinja2: trim_blocks: yes\nx\n").unwrap_err();
     assert!(e.msg.contains("not a Python literal"), "{}", e.msg);
     let e = render("#jinja2: trim_blocks: True\nok\n{{ missing }}\n").unwrap_err();
@@ -1073,9 +1087,17 @@ fn undefined_errors_name_the_variable_and_the_object_type() {
     let t = Templar::new();
     let c = ctx(vars());
     let msg = |s: &str| t.render_str(s, &c, &loc()).unwrap_err().msg;
-    assert!(msg("{{ missing }}").ends_with("'missing' is undefined"), "{}", msg("{{ missing }}"));
+    assert!(
+        msg("{{ missing }}").ends_with("'missing' is undefined"),
+        "{}",
+        msg("{{ missing }}")
+    );
     assert!(msg("{{ missing | upper }}").ends_with("'missing' is undefined"));
-    assert!(msg("{{ missing + 1 }}").ends_with("'missing' is undefined"), "{}", msg("{{ missing + 1 }}"));
+    assert!(
+        msg("{{ missing + 1 }}").ends_with("'missing' is undefined"),
+        "{}",
+        msg("{{ missing + 1 }}")
+    );
     for (src, want) in [
         ("{{ foo.bar }}", "object of type 'dict' has no attribute 'bar'"),
         ("a {{ foo.nested.zz }} b", "object of type 'dict' has no attribute 'zz'"),
@@ -1093,11 +1115,20 @@ fn undefined_errors_name_the_variable_and_the_object_type() {
     std::fs::write(&p, "one\nval={{ foo.bar }}\n").unwrap();
     let e = t.render_file(&p, &c).unwrap_err();
     assert_eq!((e.loc.line, e.loc.col), (2, 8), "{e}");
-    assert!(e.msg.ends_with("object of type 'dict' has no attribute 'bar'"), "{}", e.msg);
-    let lc = lookup_ctx(dir.path());
-    let e = t.render_str("{{ lookup('template', 't.j2') }}", &lc, &loc()).unwrap_err();
     assert!(
-        e.msg.contains(&format!("{}:2: object of type 'dict' has no attribute 'bar'", p.display())),
+        e.msg.ends_with("object of type 'dict' has no attribute 'bar'"),
+        "{}",
+        e.msg
+    );
+    let lc = lookup_ctx(dir.path());
+    let e = t
+        .render_str("{{ lookup('template', 't.j2') }}", &lc, &loc())
+        .unwrap_err();
+    assert!(
+        e.msg.contains(&format!(
+            "{}:2: object of type 'dict' has no attribute 'bar'",
+            p.display()
+        )),
         "{}",
         e.msg
     );

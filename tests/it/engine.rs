@@ -1477,7 +1477,10 @@ fn background_output_of_a_command_stays_out_of_later_tasks() {
 #[test]
 fn role_exports_rescue_variables_and_fileglob_search_paths() {
     let lab = Lab::new(1);
-    lab.write("roles/exported/defaults/main.yml", "ex_default: d\nshadowed: role-default\n");
+    lab.write(
+        "roles/exported/defaults/main.yml",
+        "ex_default: d\nshadowed: role-default\n",
+    );
     lab.write("roles/exported/vars/main.yml", "ex_var: v\nover_play: role-var\n");
     lab.write("roles/exported/files/in-role.conf", "x\n");
     lab.write(
