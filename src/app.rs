@@ -236,6 +236,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         common: Common::default(),
         sections: vec![vec![TaskNode::Task(Arc::new(task))]],
         handlers: Vec::new(),
+        roles: Vec::new(),
         loc,
     };
     let pb = Playbook {

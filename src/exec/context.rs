@@ -28,6 +28,33 @@ pub(super) struct PlayCtx {
     pub(super) magic: Mutex<Option<PlayMagic>>,
     /// `throttle:` slots per task (by its key in the batch).
     pub(super) throttles: Mutex<HashMap<Vec<u32>, Arc<tokio::sync::Semaphore>>>,
+    /// What the play's public roles give every task: their defaults (the
+    /// lowest precedence) and their exported vars (above play vars).
+    pub(super) role_exports: RoleExports,
+    /// Public roles included at run time (`include_role: public: true`), in
+    /// the order included: their defaults and vars are seen from then on.
+    pub(super) included_roles: Mutex<Vec<Arc<RoleCtx>>>,
+}
+
+/// The merged defaults and exported vars of a play's public roles (see
+/// [`crate::playbook::Play::roles`]), computed once per play.
+#[derive(Default)]
+pub(super) struct RoleExports {
+    pub(super) defaults: Map<String, Value>,
+    pub(super) vars: Map<String, Value>,
+}
+
+impl RoleExports {
+    pub(super) fn of(roles: &[Arc<RoleCtx>]) -> RoleExports {
+        let mut e = RoleExports::default();
+        for r in roles {
+            r.add_defaults(&mut e.defaults);
+        }
+        for r in roles {
+            r.add_exports(&mut e.vars);
+        }
+        e
+    }
 }
 
 /// `groups`, `ansible_play_hosts_all`, `ansible_play_hosts`, `play_hosts`

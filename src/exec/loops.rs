@@ -52,20 +52,18 @@ impl PlayHost {
                     Value::String(s) => vec![s],
                     _ => Vec::new(),
                 };
+                // `with_fileglob` is the `fileglob` lookup: the same search paths.
+                let search: Vec<std::path::PathBuf> = ctx
+                    .get_attr(crate::template::SEARCH_PATHS_VAR)
+                    .ok()
+                    .and_then(|v| v.try_iter().ok())
+                    .map(|it| it.filter_map(|d| d.as_str().map(std::path::PathBuf::from)).collect())
+                    .unwrap_or_default();
                 let mut out = Vec::new();
                 for p in pats {
-                    let full = if p.starts_with('/') {
-                        p
-                    } else {
-                        format!("{}/files/{p}", self.pctx.play.dir.display())
-                    };
-                    if let Ok(paths) = glob::glob(&full) {
-                        for path in paths.flatten() {
-                            if path.is_file() {
-                                out.push(Value::String(path.display().to_string()));
-                            }
-                        }
-                    }
+                    let found = crate::template::fileglob_paths(&p, &search)
+                        .map_err(|e| LocError::new(loc.clone(), e.detail().unwrap_or("fileglob failed").to_string()))?;
+                    out.extend(found.into_iter().map(Value::String));
                 }
                 Ok(out)
             }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use super::context::{mj, PlayCtx};
+use super::context::{mj, PlayCtx, RoleExports};
 use super::runner::{RunSummary, Runner, INTERRUPTED};
 use crate::error::LocError;
 use crate::output::Event;
@@ -105,6 +105,8 @@ impl Runner {
                 extra_handlers: Mutex::new(Vec::new()),
                 magic: Mutex::new(None),
                 throttles: Mutex::new(Default::default()),
+                role_exports: RoleExports::of(&play.roles),
+                included_roles: Mutex::new(Vec::new()),
             });
             self.run_batch(pctx).await;
         }

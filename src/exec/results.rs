@@ -238,6 +238,10 @@ impl PlayHost {
         self.runner
             .record(&self.host, title, t.loc.to_string(), status, ignored, &result);
         let meta = result.get("_meta").and_then(Value::as_str).map(str::to_string);
+        let failed_result = match status {
+            Status::Failed if !ignored => result.clone(),
+            _ => Map::new(),
+        };
         if let Some(reg) = &t.register {
             // The registered form of the result: without the internal keys.
             let mut registered = result;
@@ -259,7 +263,11 @@ impl PlayHost {
             Status::Failed if ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
             Status::Failed => {
                 self.runner.stat(&self.host, |s| s.failed += 1);
-                self.runner.with_host(&self.host, |s| s.failed = true);
+                let failure = (task_dump(t), Value::Object(strip_internal(&failed_result)));
+                self.runner.with_host(&self.host, |s| {
+                    s.failed = true;
+                    s.last_failure = Some(failure);
+                });
                 return Err(Flow::Failed);
             }
             Status::Unreachable if ignored => self.runner.stat(&self.host, |s| s.ignored += 1),
@@ -347,6 +355,50 @@ impl PlayHost {
         }
         Ok(out)
     }
+}
+
+/// A task as `ansible_failed_task` shows it: the attributes of Ansible's
+/// task dump that describe what was asked (its name, action and arguments
+/// as written, untemplated, and its keywords), without Ansible's internal
+/// identifiers.
+pub(super) fn task_dump(t: &Task) -> Value {
+    let conds = |c: &[crate::playbook::Cond]| Value::Array(c.iter().map(|c| Value::String(c.expr.clone())).collect());
+    let mut m = Map::new();
+    m.insert("name".into(), Value::String(t.name.clone().unwrap_or_default()));
+    m.insert("action".into(), Value::String(t.action.clone()));
+    m.insert("args".into(), t.args.to_json());
+    m.insert("when".into(), conds(&t.common.when));
+    m.insert("changed_when".into(), conds(&t.changed_when));
+    m.insert("failed_when".into(), conds(&t.failed_when));
+    m.insert(
+        "tags".into(),
+        Value::Array(t.common.tags.iter().cloned().map(Value::String).collect()),
+    );
+    m.insert(
+        "register".into(),
+        t.register.clone().map(Value::String).unwrap_or(Value::Null),
+    );
+    m.insert(
+        "notify".into(),
+        match t.notify.is_empty() {
+            true => Value::Null,
+            false => Value::Array(t.notify.iter().map(|n| Value::String(n.name.clone())).collect()),
+        },
+    );
+    m.insert("vars".into(), Value::Object(t.common.vars.clone()));
+    m.insert(
+        "ignore_errors".into(),
+        match &t.common.ignore_errors {
+            Some(crate::playbook::Flag::Bool(b)) => Value::Bool(*b),
+            Some(crate::playbook::Flag::Template(text, _)) => Value::String(text.clone()),
+            None => Value::Null,
+        },
+    );
+    m.insert(
+        "delegate_to".into(),
+        t.common.delegate_to.clone().map(Value::String).unwrap_or(Value::Null),
+    );
+    Value::Object(m)
 }
 
 fn error_result(msg: String) -> Map<String, Value> {

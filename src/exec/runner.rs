@@ -157,6 +157,9 @@ pub(super) struct HostState {
     pub(super) start_found: bool,
     /// Check mode: the paths earlier tasks on this host would create or change.
     pub(super) predicted: Vec<super::predicted::PredictedPath>,
+    /// The task that last failed on this host and its result, as
+    /// `ansible_failed_task` / `ansible_failed_result` for the next `rescue`.
+    pub(super) last_failure: Option<(Value, Value)>,
 }
 
 /// Shared state of a run.

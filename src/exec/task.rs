@@ -433,7 +433,11 @@ impl PlayHost {
         let args = match render_args(&self.runner.templar, doc, t.args.to_json(), ctx, &t.loc) {
             Ok(Value::Object(m)) => strip_omit(m),
             Ok(_) => return Err(TaskResult::failed("module arguments must be a mapping".into())),
-            Err(e) => return Err(TaskResult::failed(e.to_string())),
+            Err(e) => {
+                return Err(TaskResult::failed(
+                    locate_arg_error(&self.runner.templar, t, doc, ctx, e).to_string(),
+                ))
+            }
         };
         let env = self
             .environment(scopes, t, ctx)
@@ -1006,6 +1010,46 @@ fn render_args(
         }
         other => Ok(other),
     }
+}
+
+/// An argument that failed to render, located as Ansible 2.19 locates it:
+/// at the argument's own value (file:line:column), naming the task and the
+/// argument. Only on the error path: each argument is rendered again alone
+/// to find the one that fails.
+fn locate_arg_error(
+    templar: &Templar,
+    t: &Task,
+    doc: &modules::ModuleDoc,
+    ctx: &minijinja::Value,
+    e: LocError,
+) -> LocError {
+    let exprs: Vec<&str> = doc
+        .options
+        .iter()
+        .filter(|o| o.kind == modules::OptKind::Expr)
+        .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
+        .collect();
+    for (key, _, value) in t.args.map_entries() {
+        if exprs.contains(&key.as_str()) {
+            continue;
+        }
+        if let Err(inner) = templar.render_value(&value.to_json(), ctx, &value.loc) {
+            let at = if value.loc.is_synthetic() {
+                t.loc.clone()
+            } else {
+                value.loc.clone()
+            };
+            let mut located = LocError::new(
+                at,
+                format!("task `{}`, argument `{key}`: {}", t.display_name(), inner.msg),
+            );
+            if let Some(h) = inner.hint {
+                located = located.with_hint(h);
+            }
+            return located;
+        }
+    }
+    e
 }
 
 /// Remove arguments whose value is `{{ omit }}`.

@@ -74,6 +74,19 @@ impl PlayHost {
                 }
             })
             .collect();
+        // The play's public roles' defaults, then the task's own roles'.
+        let included: Vec<Arc<RoleCtx>> = self
+            .pctx
+            .included_roles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        m.source(&self.pctx.role_exports.defaults);
+        for role in &included {
+            let mut d = Map::new();
+            role.add_defaults(&mut d);
+            m.source_owned(d);
+        }
         for role in &roles {
             m.source(&role.defaults);
         }
@@ -84,6 +97,13 @@ impl PlayHost {
         drop(inv);
         r.with_host(&self.host, |s| add_facts(&mut m, &s.facts, &s.module_facts));
         m.source(&self.pctx.vars);
+        // Public roles' exported vars are above play vars (and vars_files).
+        m.source(&self.pctx.role_exports.vars);
+        for role in &included {
+            let mut v = Map::new();
+            role.add_exports(&mut v);
+            m.source_owned(v);
+        }
         for role in &roles {
             m.source(&role.vars);
         }

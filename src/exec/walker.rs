@@ -219,7 +219,14 @@ impl Walker {
                 s.rescued += 1;
                 s.failed = s.failed.saturating_sub(1);
             });
-            self.runner.with_host(&self.host, |s| s.failed = false);
+            // Ansible's rescue variables, kept (as set_fact's are) after it.
+            self.runner.with_host(&self.host, |s| {
+                s.failed = false;
+                if let Some((task, result)) = s.last_failure.take() {
+                    s.set_facts.insert("ansible_failed_task".into(), task);
+                    s.set_facts.insert("ansible_failed_result".into(), result);
+                }
+            });
             let mut k = key.clone();
             k.push(1);
             flow = self.walk(&b.rescue, k, &inner).await;
@@ -327,10 +334,22 @@ impl Walker {
                         .map(|nodes| (nodes, lctx.take_role_handlers()))
                 }
                 IncludeKind::Role => {
-                    crate::playbook::load_included_role(&target, &files, &inc.loc, &self.pctx.play.dir, &lctx)
-                        .map(|(node, handlers)| (vec![node], handlers))
+                    crate::playbook::load_included_role(&target, &files, &inc.loc, &self.pctx.play.dir, &lctx).map(
+                        |(node, handlers)| {
+                            // An included role is private unless `public: true` (or
+                            // private_role_vars says otherwise), as in Ansible.
+                            if crate::playbook::role_is_public(inc.public, false) {
+                                if let TaskNode::Block(b) = &node {
+                                    self.add_included_roles(b.role.iter().cloned());
+                                }
+                            }
+                            (vec![node], handlers)
+                        },
+                    )
                 }
             };
+            // `import_role`s in what was just loaded are the play's roles too.
+            self.add_included_roles(lctx.take_imported_roles());
             let nodes = match nodes {
                 Ok((nodes, handlers)) => {
                     self.add_handlers(handlers);
@@ -357,6 +376,18 @@ impl Walker {
             }
         }
         Flow::Continue
+    }
+
+    /// Make the defaults and vars of public roles loaded at run time visible
+    /// to the rest of the play (Ansible appends them to `play.roles`).
+    fn add_included_roles(&self, roles: impl IntoIterator<Item = Arc<crate::playbook::RoleCtx>>) {
+        let mut included = self.pctx.included_roles.lock().unwrap_or_else(|p| p.into_inner());
+        for role in roles {
+            // Every host's include loads the role again: keep one copy, in
+            // the place of the last inclusion (the values are the files').
+            included.retain(|r| r.path != role.path || r.name != role.name);
+            included.push(role);
+        }
     }
 
     /// Make handlers of a role included at run time notifiable in this play.

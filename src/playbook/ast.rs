@@ -37,6 +37,11 @@ pub struct Play {
     /// implicit handler flushes between sections as Ansible does.
     pub sections: Vec<Vec<TaskNode>>,
     pub handlers: Vec<Arc<Task>>,
+    /// Roles whose defaults and vars the whole play sees, as Ansible's
+    /// `play.roles` holds the public ones: the `roles:` entries, then the
+    /// roles of `import_role`s (public unless `public: false` or
+    /// `private_role_vars`), in load order.
+    pub roles: Vec<Arc<RoleCtx>>,
     pub loc: Loc,
 }
 
@@ -177,6 +182,46 @@ pub struct RoleCtx {
     pub vars: Map<String, Value>,
     /// Parameters given where the role is used (`roles: [{role: x, port: 1}]`).
     pub params: Map<String, Value>,
+    /// Its `meta/main.yml` dependencies, in order.
+    pub deps: Vec<Arc<RoleCtx>>,
+}
+
+impl RoleCtx {
+    /// Ansible's `get_default_vars()` without a dependency chain: the
+    /// dependencies' defaults (recursively), then the role's own.
+    pub fn add_defaults(&self, out: &mut Map<String, Value>) {
+        for d in &self.deps {
+            d.add_defaults(out);
+        }
+        out.extend(self.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    /// Ansible's `get_vars(only_exports=True)`: what a public role exports
+    /// to its play: the dependencies' exports, then the role's `vars/`
+    /// (not its parameters nor its `vars:` keyword).
+    pub fn add_exports(&self, out: &mut Map<String, Value>) {
+        for d in &self.deps {
+            d.add_exports(out);
+        }
+        out.extend(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
+/// Whether a role's defaults and vars are visible to the whole play, as
+/// Ansible decides: its `public:` option; without one, the
+/// `private_role_vars` setting (`ANSIBLE_PRIVATE_ROLE_VARS`) when set; else
+/// public for roles loaded statically (`roles:`, `import_role`), private
+/// for `include_role`.
+pub fn role_is_public(public: Option<bool>, statically_loaded: bool) -> bool {
+    public.unwrap_or_else(|| {
+        match std::env::var("ANSIBLE_PRIVATE_ROLE_VARS")
+            .ok()
+            .and_then(|v| crate::template::parse_bool(&v))
+        {
+            Some(private) => !private,
+            None => statically_loaded,
+        }
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +323,8 @@ pub struct Include {
     pub loc: Loc,
     /// `include_role: tasks_from:`, `vars_from:`... .
     pub role_files: RoleFiles,
+    /// `include_role: public:`.
+    pub public: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

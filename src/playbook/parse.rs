@@ -24,12 +24,27 @@ pub struct LoadCtx {
     pub extra_vars: Map<String, Value>,
     /// The `vars:` of the play being loaded (for the same role names).
     pub play_vars: Map<String, Value>,
+    /// Public roles of the `import_role`s loaded so far (see [`Play::roles`]).
+    pub imported_roles: Arc<std::sync::Mutex<Vec<Arc<RoleCtx>>>>,
 }
 
 impl LoadCtx {
     /// Take the handlers collected from `import_role`s so far.
     pub fn take_role_handlers(&self) -> Vec<Arc<Task>> {
         std::mem::take(&mut *self.role_handlers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Take the public roles of the `import_role`s loaded so far.
+    pub fn take_imported_roles(&self) -> Vec<Arc<RoleCtx>> {
+        std::mem::take(&mut *self.imported_roles.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The role of a node made by [`load_role`].
+fn role_of(node: &TaskNode) -> Option<Arc<RoleCtx>> {
+    match node {
+        TaskNode::Block(b) => b.role.clone(),
+        _ => None,
     }
 }
 
@@ -220,6 +235,7 @@ fn load_plays_into(path: &Path, ctx: &LoadCtx, plays: &mut Vec<Play>, depth: usi
 
 fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     ctx.take_role_handlers();
+    ctx.take_imported_roles();
     if n.as_map().is_none() {
         return Err(err(n, format!("a play must be a mapping, found a {}", n.type_name())));
     }
@@ -338,6 +354,7 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         Some(t) => parse_tasks(t, dir, None, ctx)?,
         None => Vec::new(),
     };
+    let role_count = role_nodes.len();
     // Roles run before tasks, in the same section (Ansible flushes handlers
     // after pre_tasks, after roles+tasks, and after post_tasks).
     role_nodes.append(&mut tasks);
@@ -352,6 +369,12 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     // Handlers of roles imported with `import_role` in the task lists.
     handlers.extend(ctx.take_role_handlers());
     check_references(&sections, &handlers, dir, ctx)?;
+    // `roles:` entries are loaded statically: public unless private_role_vars.
+    let mut roles: Vec<Arc<RoleCtx>> = match role_is_public(None, true) {
+        true => sections[1][..role_count].iter().filter_map(role_of).collect(),
+        false => Vec::new(),
+    };
+    roles.extend(ctx.take_imported_roles());
     Ok(Play {
         name,
         hosts,
@@ -370,6 +393,7 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         common,
         sections,
         handlers,
+        roles,
         loc: n.loc.clone(),
     })
 }
@@ -715,6 +739,16 @@ fn parse_task_into(
                 defaults_from: from("defaults_from")?,
                 handlers_from: from("handlers_from")?,
             };
+            let public = match value.get("public") {
+                None => None,
+                Some(p) => Some(match &p.kind {
+                    NodeKind::Bool(b) => *b,
+                    NodeKind::Str(s) => crate::template::parse_bool(s)
+                        .filter(|_| !s.trim().is_empty())
+                        .ok_or_else(|| err(p, format!("{short}: `public` must be a boolean, got `{s}`")))?,
+                    _ => return Err(err(p, format!("{short}: `public` must be a boolean"))),
+                }),
+            };
             if short == "import_role" {
                 let mut handlers = Vec::new();
                 let mut spec = value.clone();
@@ -725,6 +759,11 @@ fn parse_task_into(
                 common.vars = vars_map(n.get("vars"))?;
                 let rname = load_time_name(rname, value.get("name").unwrap_or(value), ctx)?;
                 let node = load_role(&rname, &spec, &common, &files, dir, ctx, &mut handlers, 0)?;
+                if role_is_public(public, true) {
+                    if let Some(r) = role_of(&node) {
+                        ctx.imported_roles.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                    }
+                }
                 out.push(node);
                 // The role's handlers become the play's (see `parse_play`).
                 ctx.role_handlers
@@ -733,7 +772,7 @@ fn parse_task_into(
                     .extend(handlers);
                 return Ok(());
             }
-            out.push(TaskNode::Include(Arc::new(parse_include(
+            let mut include = parse_include(
                 n,
                 IncludeKind::Role,
                 rname.to_string(),
@@ -741,7 +780,9 @@ fn parse_task_into(
                 files,
                 dir,
                 role,
-            )?)));
+            )?;
+            include.public = public;
+            out.push(TaskNode::Include(Arc::new(include)));
             return Ok(());
         }
         _ => {}
@@ -1037,6 +1078,7 @@ fn parse_include(
         dir: dir.to_path_buf(),
         loc: n.loc.clone(),
         role_files,
+        public: None,
     })
 }
 
@@ -1191,13 +1233,6 @@ fn load_role(
         }
         params.insert(k, v.to_json());
     }
-    let role = Arc::new(RoleCtx {
-        name: name.rsplit('/').next().unwrap_or(name).to_string(),
-        path: path.clone(),
-        defaults: load_vars("defaults", files.defaults_from.as_ref())?,
-        vars: load_vars("vars", files.vars_from.as_ref())?,
-        params,
-    });
     let mut block = Vec::new();
     // meta/main.yml dependencies run first.
     for f in ["main.yml", "main.yaml"] {
@@ -1218,6 +1253,14 @@ fn load_role(
             break;
         }
     }
+    let role = Arc::new(RoleCtx {
+        name: name.rsplit('/').next().unwrap_or(name).to_string(),
+        path: path.clone(),
+        defaults: load_vars("defaults", files.defaults_from.as_ref())?,
+        vars: load_vars("vars", files.vars_from.as_ref())?,
+        params,
+        deps: block.iter().filter_map(role_of).collect(),
+    });
     if let Some(p) = role_file("tasks", files.tasks_from.as_ref(), TASK_EXTS)? {
         block.extend(load_task_file(&p, Some(&role), ctx)?);
     }

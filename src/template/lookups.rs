@@ -221,7 +221,22 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         }
         let ctx = from_json_value(&serde_json::Value::Object(vars));
         let ctx = super::file_context(state.env(), &path, None, &ctx);
-        let rendered = state.env().render_named_str(&path.display().to_string(), &src, ctx)?;
+        // As the template module does: the `#jinja2:` header, Jinja's
+        // dropped last newline, the source's trailing newlines kept; an error
+        // names the template's file and line.
+        let name = path.display().to_string();
+        let rendered = super::FileSource::new(&src).and_then(|source| {
+            source
+                .render(&name, &src, state.env(), &ctx)
+                .map_err(|e| match e.line() {
+                    Some(line) => op_err(format!(
+                        "{name}:{}: {}",
+                        line as u32 + source.line_offset,
+                        super::describe(&e, Some(&ctx))
+                    )),
+                    None => op_err(format!("{name}: {}", super::describe(&e, Some(&ctx)))),
+                })
+        })?;
         out.push(Value::from(rendered));
     }
     Ok(out)
@@ -257,37 +272,61 @@ fn pipe(args: &[Value], lines: bool) -> Result<Vec<Value>, Error> {
 }
 
 fn fileglob(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let dirs = search_dirs(state);
     let mut out = Vec::new();
     for pattern in string_terms(args)? {
-        let p = expand_home(&pattern);
-        let bases: Vec<PathBuf> = if p.is_absolute() {
-            vec![p]
-        } else {
-            let mut b = Vec::new();
-            for dir in search_dirs(state) {
-                b.push(dir.join("files").join(&p));
-                b.push(dir.join(&p));
-            }
-            b.push(p);
-            b
-        };
-        for base in bases {
-            let Ok(paths) = glob::glob(&base.display().to_string()) else {
-                return Err(op_err(format!("invalid glob pattern '{pattern}'")));
-            };
-            let mut found: Vec<String> = paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .map(|p| p.display().to_string())
-                .collect();
-            if !found.is_empty() {
-                found.sort();
-                out.extend(found.into_iter().map(Value::from));
-                break;
-            }
-        }
+        out.extend(fileglob_paths(&pattern, &dirs)?.into_iter().map(Value::from));
     }
     Ok(out)
+}
+
+/// Ansible's `fileglob` lookup for one pattern (also what `with_fileglob`
+/// iterates over): a bare file pattern is globbed in `<dir>/files` and then
+/// `<dir>` for each search directory (the role, the task file's directory,
+/// the playbook's), a pattern with a directory part in the first of
+/// `<dir>/files/<part>` and `<dir>/<part>` that exists; the first place with
+/// matching files wins. The paths are absolute, as Ansible's are.
+pub fn fileglob_paths(pattern: &str, search: &[PathBuf]) -> Result<Vec<String>, Error> {
+    let p = expand_home(pattern);
+    let cwd = || vec![PathBuf::from(".")];
+    let search: Vec<PathBuf> = if search.is_empty() { cwd() } else { search.to_vec() };
+    let abs = |d: PathBuf| std::path::absolute(&d).unwrap_or(d);
+    let (file, places): (String, Vec<PathBuf>) = match (p.parent(), p.file_name()) {
+        _ if p.is_absolute() => (
+            p.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            vec![p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"))],
+        ),
+        (Some(parent), Some(file)) if !parent.as_os_str().is_empty() => {
+            let found = search
+                .iter()
+                .flat_map(|d| [d.join("files").join(parent), d.join(parent)])
+                .find(|c| c.exists());
+            (file.to_string_lossy().into_owned(), found.into_iter().collect())
+        }
+        (_, Some(file)) => (
+            file.to_string_lossy().into_owned(),
+            search.iter().flat_map(|d| [d.join("files"), d.clone()]).collect(),
+        ),
+        _ => return Ok(Vec::new()),
+    };
+    for place in places {
+        let full = abs(place).join(&file);
+        let Ok(paths) = glob::glob(&full.display().to_string()) else {
+            return Err(op_err(format!("invalid glob pattern '{pattern}'")));
+        };
+        let mut found: Vec<String> = paths
+            .filter_map(Result::ok)
+            .filter(|p| p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !found.is_empty() {
+            found.sort();
+            return Ok(found);
+        }
+    }
+    Ok(Vec::new())
 }
 
 fn vars(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {

@@ -18,6 +18,7 @@ mod jtests;
 mod lookups;
 mod managed;
 mod netaddr;
+mod overrides;
 mod pyjson;
 pub mod resolve;
 mod syntax;
@@ -27,7 +28,7 @@ mod yamlout;
 #[cfg(test)]
 mod tests;
 
-pub use lookups::{LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
+pub use lookups::{fileglob_paths, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
 pub use syntax::has_template_syntax;
 pub(crate) use value::from_json_value;
 pub use value::{parse_bool, truthy};
@@ -71,16 +72,24 @@ impl Default for Templar {
 }
 
 fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(behavior);
-    // Ansible's Templar uses trim_blocks and keeps the trailing newline.
-    if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+    build_env_with(behavior, default_syntax())
+}
+
+/// Ansible's Templar uses trim_blocks. The trailing newline is kept here
+/// because callers drop the source's last newline themselves, as Jinja
+/// does without keep_trailing_newline (see [`strip_one_newline`]).
+fn default_syntax() -> minijinja::syntax::SyntaxConfig {
+    minijinja::syntax::SyntaxConfig::builder()
         .trim_blocks(true)
         .keep_trailing_newline(true)
         .build()
-    {
-        env.set_syntax(syntax);
-    }
+        .unwrap_or_default()
+}
+
+fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::SyntaxConfig) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(behavior);
+    env.set_syntax(syntax);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     if behavior == UndefinedBehavior::Chainable {
         env.set_formatter(|out, state, value| {
@@ -105,9 +114,16 @@ fn retry_chainable(e: &JinjaError, src: &str) -> bool {
 }
 
 /// If `s` is exactly one `{{ expr }}` (surrounding whitespace allowed),
-/// return `expr`.
+/// return `expr`. For conditionals, where the whitespace means nothing.
 pub(crate) fn single_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    whole_expression(s.trim())
+}
+
+/// If `s` is one `{{ expr }}` and nothing else, return `expr`: Ansible's
+/// native-types rule, where only a template that is exactly one expression
+/// yields the expression's value (`" {{ 1 }}"` is the string `" 1"`).
+fn whole_expression(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix(['-', '+']).unwrap_or(inner);
     let inner = inner.strip_suffix(['-', '+']).unwrap_or(inner);
     if syntax::has_template_syntax(inner) {
@@ -116,18 +132,107 @@ pub(crate) fn single_expression(s: &str) -> Option<&str> {
     Some(inner.trim())
 }
 
-/// The Ansible-style text of a Jinja error (`'x' is undefined`).
-fn describe(e: &JinjaError) -> String {
-    let detail = e.detail().unwrap_or("");
-    if e.kind() == ErrorKind::UndefinedError {
-        if let Some(name) = detail.strip_prefix('`').and_then(|d| d.strip_suffix("` is undefined")) {
-            return match name.rsplit_once('.') {
-                Some((obj, attr)) if !obj.is_empty() && !attr.contains(['[', '(']) => {
-                    format!("'{obj}' has no attribute '{attr}'")
-                }
-                _ => format!("'{name}' is undefined"),
-            };
+/// `s` without its last newline (`\n`, `\r\n` or `\r`): what Jinja's lexer
+/// does to a template without `keep_trailing_newline`, as Ansible's is.
+fn strip_one_newline(s: &str) -> &str {
+    s.strip_suffix("\r\n")
+        .or_else(|| s.strip_suffix('\n'))
+        .or_else(|| s.strip_suffix('\r'))
+        .unwrap_or(s)
+}
+
+/// The number of `\n` at the end of `s` (Ansible's `_count_newlines_from_end`).
+fn trailing_newlines(s: &str) -> usize {
+    s.len() - s.trim_end_matches('\n').len()
+}
+
+/// Ansible's post-render step: a text result gets as many trailing newlines
+/// as its source has (in `newline`), since Jinja dropped one.
+fn pad_newlines(src: &str, mut text: String, newline: &str) -> String {
+    let missing = trailing_newlines(src).saturating_sub(trailing_newlines(&text));
+    for _ in 0..missing {
+        text.push_str(newline);
+    }
+    text
+}
+
+/// A template file's source made ready to render as Ansible renders it: its
+/// `#jinja2:` header applied (an environment of its own when the header
+/// changes anything), newlines converted to its `newline_sequence`, and the
+/// last newline dropped unless it keeps it.
+pub(crate) struct FileSource {
+    env: Option<(Environment<'static>, Environment<'static>)>,
+    body: String,
+    newline: String,
+    /// Lines before `body` in the file (the header).
+    pub(crate) line_offset: u32,
+}
+
+impl FileSource {
+    pub(crate) fn new(src: &str) -> Result<FileSource, JinjaError> {
+        let (ov, body) = overrides::Overrides::extract(src).map_err(|m| JinjaError::new(ErrorKind::SyntaxError, m))?;
+        let line_offset = u32::from(body.len() != src.len());
+        let env = if ov.is_default() {
+            None
+        } else {
+            let syntax = ov.syntax().map_err(|m| JinjaError::new(ErrorKind::SyntaxError, m))?;
+            Some((
+                build_env_with(UndefinedBehavior::Strict, syntax.clone()),
+                build_env_with(UndefinedBehavior::Chainable, syntax),
+            ))
+        };
+        let mut body = if ov.newline_sequence == "\n" {
+            body.to_string()
+        } else {
+            body.replace("\r\n", "\n")
+                .replace('\r', "\n")
+                .replace('\n', &ov.newline_sequence)
+        };
+        if !ov.keep_trailing_newline {
+            body.truncate(strip_one_newline(&body).len());
         }
+        Ok(FileSource {
+            env,
+            body,
+            newline: ov.newline_sequence,
+            line_offset,
+        })
+    }
+
+    /// The text to compile.
+    pub(crate) fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// Render with the header's environment (of `base`'s undefined
+    /// behaviour), or with `base` when there is no header.
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        src: &str,
+        base: &Environment<'_>,
+        ctx: &minijinja::Value,
+    ) -> Result<String, JinjaError> {
+        let text = match &self.env {
+            Some((_, chainable)) if base.undefined_behavior() == UndefinedBehavior::Chainable => {
+                chainable.render_named_str(name, &self.body, ctx)?
+            }
+            Some((strict, _)) => strict.render_named_str(name, &self.body, ctx)?,
+            None => base.render_named_str(name, &self.body, ctx)?,
+        };
+        Ok(pad_newlines(src, text, &self.newline))
+    }
+}
+
+/// The Ansible-style text of a Jinja error (`'x' is undefined`, `object of
+/// type 'dict' has no attribute 'y'`); `ctx` (the template's variables)
+/// tells the type of the object an attribute is missing from.
+fn describe(e: &JinjaError, ctx: Option<&minijinja::Value>) -> String {
+    let detail = e.detail().unwrap_or("");
+    if let Some(name) = undefined_name(e) {
+        return undefined_message(name, ctx);
+    }
+    if e.kind() == ErrorKind::UndefinedError {
         if detail.is_empty() {
             return "undefined value".to_string();
         }
@@ -137,6 +242,78 @@ fn describe(e: &JinjaError) -> String {
         e.kind().to_string()
     } else {
         format!("{}: {}", e.kind(), detail)
+    }
+}
+
+/// The expression an error says is undefined: "`x.y` is undefined", or an
+/// operation on one ("... (`x` is undefined)").
+fn undefined_name(e: &JinjaError) -> Option<&str> {
+    let detail = e.detail()?;
+    if e.kind() == ErrorKind::UndefinedError {
+        if let Some(name) = detail.strip_prefix('`').and_then(|d| d.strip_suffix("` is undefined")) {
+            return Some(name);
+        }
+    }
+    let (_, tail) = detail.rsplit_once("(`")?;
+    tail.strip_suffix("` is undefined)")
+}
+
+/// What Ansible says about the undefined expression `name`: `'x' is
+/// undefined` for a variable; for a missing attribute or item, the type of
+/// the object it is missing from (`object of type 'dict' has no attribute
+/// 'y'`, `object of type 'list' has no attribute 3`).
+fn undefined_message(name: &str, ctx: Option<&minijinja::Value>) -> String {
+    let Some((obj, key)) = last_access(name) else {
+        return format!("'{name}' is undefined");
+    };
+    let parent = ctx.and_then(|ctx| {
+        static PLAIN: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+        let env = PLAIN.get_or_init(|| {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(UndefinedBehavior::Chainable);
+            env
+        });
+        env.compile_expression(obj).ok()?.eval(ctx).ok()
+    });
+    match parent {
+        Some(v) if v.is_undefined() => undefined_message(obj, ctx),
+        Some(v) => format!("object of type '{}' has no attribute {key}", python_type(&v)),
+        None => format!("'{obj}' has no attribute {key}"),
+    }
+}
+
+/// `x.y` → (`x`, `'y'`); `x['y']` → (`x`, `'y'`); `x[3]` → (`x`, `3`).
+fn last_access(name: &str) -> Option<(&str, String)> {
+    if let Some(head) = name.strip_suffix(']') {
+        let (obj, key) = head.rsplit_once('[')?;
+        let key = key.trim();
+        let unquoted = key
+            .strip_prefix('\'')
+            .and_then(|k| k.strip_suffix('\''))
+            .or_else(|| key.strip_prefix('"').and_then(|k| k.strip_suffix('"')));
+        let key = match unquoted {
+            Some(k) => format!("'{k}'"),
+            None => key.to_string(),
+        };
+        return (!obj.is_empty()).then_some((obj, key));
+    }
+    let (obj, attr) = name.rsplit_once('.')?;
+    (!obj.is_empty() && !attr.contains(['[', '(', ' '])).then(|| (obj, format!("'{attr}'")))
+}
+
+/// The Python type name Ansible would show for a value.
+fn python_type(v: &minijinja::Value) -> &'static str {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Map => "dict",
+        ValueKind::Seq | ValueKind::Iterable => "list",
+        ValueKind::String => "str",
+        ValueKind::Bool => "bool",
+        ValueKind::None => "NoneType",
+        ValueKind::Number if v.as_i64().is_some() && !v.to_string().contains(['.', 'e', 'E']) => "int",
+        ValueKind::Number => "float",
+        ValueKind::Bytes => "bytes",
+        _ => "object",
     }
 }
 
@@ -189,7 +366,7 @@ impl Templar {
         } else {
             src.to_string()
         };
-        let mut msg = format!("template error while templating `{what}`: {}", describe(e));
+        let mut msg = format!("template error while templating `{what}`: {}", describe(e, Some(ctx)));
         if src.contains('\n') {
             if let Some(line) = e.line() {
                 msg.push_str(&format!(" (template line {line})"));
@@ -268,14 +445,24 @@ impl Templar {
         if !syntax::has_template_syntax(s) {
             return Ok(Value::String(s.to_string()));
         }
-        if let Some(expr) = single_expression(s) {
+        // As Ansible: Jinja drops the source's last newline, a template that
+        // is then exactly one expression yields its native value, anything
+        // else is text; a text result gets the source's trailing newlines back.
+        let body = strip_one_newline(s);
+        if let Some(expr) = whole_expression(body) {
             // `{{ a }} and {{ b }}` looks like one expression but does not parse
             // as one; it falls through to a normal render.
             if let Ok(compiled) = self.strict.compile_expression(expr) {
-                return self.eval_compiled(&compiled, expr, ctx).and_then(|v| to_json(&v));
+                return self
+                    .eval_compiled(&compiled, expr, ctx)
+                    .and_then(|v| match to_json(&v)? {
+                        Value::String(text) => Ok(Value::String(pad_newlines(s, text, "\n"))),
+                        other => Ok(other),
+                    });
             }
         }
-        self.render_text(s, ctx).map(Value::String)
+        self.render_text(body, ctx)
+            .map(|text| Value::String(pad_newlines(s, text, "\n")))
     }
 
     /// Render every string of a template-source value, as
@@ -290,7 +477,9 @@ impl Templar {
         if !syntax::has_template_syntax(s) {
             return Ok(s.to_string());
         }
-        self.render_text(s, ctx).map_err(|e| self.locate(&e, s, ctx, loc))
+        self.render_text(strip_one_newline(s), ctx)
+            .map(|text| pad_newlines(s, text, "\n"))
+            .map_err(|e| self.locate(&e, s, ctx, loc))
     }
 
     /// Render every string inside a template-source JSON value (playbook
@@ -307,7 +496,11 @@ impl Templar {
         let v = self.eval_value(inner, ctx).map_err(|e| {
             let mut err = LocError::new(
                 loc.clone(),
-                format!("error while evaluating conditional `{}`: {}", inner, describe(&e)),
+                format!(
+                    "error while evaluating conditional `{}`: {}",
+                    inner,
+                    describe(&e, Some(ctx))
+                ),
             );
             if let Some(h) = self.hint_for(&e, ctx) {
                 err = err.with_hint(h);
@@ -338,37 +531,28 @@ impl Templar {
         let src = std::fs::read_to_string(path)
             .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read template: {e}")))?;
         crate::yaml::refuse_vaulted(src.as_bytes(), &name)?;
-        // Ansible renders with Jinja's keep_trailing_newline off (the source's
-        // final newline is dropped before lexing) and then pads the result to
-        // as many trailing newlines as the source has: so do the same.
-        let body = src
-            .strip_suffix("\r\n")
-            .or_else(|| src.strip_suffix('\n'))
-            .or_else(|| src.strip_suffix('\r'))
-            .unwrap_or(&src);
-        let render = |env: &Environment<'static>| env.render_named_str(&name, body, ctx);
+        let located = |e: &JinjaError, body: &str, offset: u32| {
+            let line = e.line().unwrap_or(0) as u32;
+            let col = if line > 0 { error_column(e, body) } else { 0 };
+            let line = if line > 0 { line + offset } else { 0 };
+            let mut err = LocError::new(
+                Loc::new(name.as_str(), line, col),
+                format!("template error: {}", describe(e, Some(ctx))),
+            );
+            if let Some(h) = self.hint_for(e, ctx) {
+                err = err.with_hint(h);
+            }
+            err
+        };
+        // The `#jinja2:` header, Jinja's dropped last newline and Ansible's
+        // padding of the result to the source's trailing newlines.
+        let source = FileSource::new(&src).map_err(|e| located(&e, &src, 0))?;
+        let render = |env: &Environment<'static>| source.render(&name, &src, env, ctx);
         let out = match render(&self.strict) {
             Err(e) if retry_chainable(&e, &src) => render(&self.chainable).map_err(|_| e),
             r => r,
         };
-        let trailing = |s: &str| s.len() - s.trim_end_matches('\n').len();
-        out.map(|mut text| {
-            let missing = trailing(&src).saturating_sub(trailing(&text));
-            text.extend(std::iter::repeat_n('\n', missing));
-            text
-        })
-        .map_err(|e| {
-            let line = e.line().unwrap_or(0) as u32;
-            let col = if line > 0 { error_column(&e, &src) } else { 0 };
-            let mut err = LocError::new(
-                Loc::new(name.as_str(), line, col),
-                format!("template error: {}", describe(&e)),
-            );
-            if let Some(h) = self.hint_for(&e, ctx) {
-                err = err.with_hint(h);
-            }
-            err
-        })
+        out.map_err(|e| located(&e, source.body(), source.line_offset))
     }
 
     /// `ctx` with the variables of rendering the template file `path` (see

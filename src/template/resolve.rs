@@ -199,7 +199,7 @@ impl Object for Pending {
                         {
                             d.to_string()
                         }
-                        _ => super::describe(&e),
+                        _ => super::describe(&e, Some(&ctx)),
                     };
                     Failure::Error(format!("variable `{name}`: {why}"))
                 };

@@ -71,7 +71,9 @@ fn plain_strings_pass_through() {
 #[test]
 fn single_expression_keeps_native_type() {
     assert_eq!(r("{{ port }}"), json!(8080));
-    assert_eq!(r("  {{ enabled }} "), json!(true));
+    // Only a template that is exactly one expression is native (Ansible
+    // 2.19: `" {{ 1 }} "` is the string `" 1 "`).
+    assert_eq!(r("  {{ enabled }} "), json!("  True "));
     assert_eq!(r("{{ users }}"), json!(["alice", "bob"]));
     assert_eq!(r("{{ foo }}"), json!({"a": 1, "nested": {"b": 2}}));
     assert_eq!(r("{{- port + 1 -}}"), json!(8081));
@@ -139,8 +141,13 @@ fn undefined_variable_is_an_error_naming_it() {
 
 #[test]
 fn undefined_attribute_names_object_and_attribute() {
+    // As Ansible 2.19 words it: the type of the object, then the attribute.
     let e = err("{{ foo.nope }}");
-    assert!(e.msg.contains("'foo' has no attribute 'nope'"), "{}", e.msg);
+    assert!(
+        e.msg.contains("object of type 'dict' has no attribute 'nope'"),
+        "{}",
+        e.msg
+    );
 }
 
 #[test]
@@ -979,4 +986,152 @@ fn render_file_keeps_trailing_newlines_like_ansible() {
         std::fs::write(&p, src).unwrap();
         assert_eq!(t.render_file(&p, None, &vars).unwrap(), want, "template {src:?}");
     }
+}
+
+#[test]
+fn one_expression_then_newlines_as_ansible() {
+    // Jinja drops the last newline (so `{{ x }}\n` is still one expression,
+    // native), then Ansible pads a text result to the source's newlines.
+    assert_eq!(r("{{ name }}\n"), json!("web\n"));
+    assert_eq!(r("{{ name }}\n\n"), json!("web\n\n"));
+    assert_eq!(r("{{ port }}\n"), json!(8080));
+    assert_eq!(r("{{ users }}\n"), json!(["alice", "bob"]));
+    assert_eq!(
+        r("{{ users | to_nice_json }}\n"),
+        json!("[\n    \"alice\",\n    \"bob\"\n]\n")
+    );
+    assert_eq!(r(" {{ port }}"), json!(" 8080"));
+    assert_eq!(r("a {{ name }}\n"), json!("a web\n"));
+    let t = Templar::new();
+    assert_eq!(t.render_string("{{ name }}\n", &ctx(vars()), &loc()).unwrap(), "web\n");
+}
+
+#[test]
+fn jinja2_header_overrides_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.j2");
+    let t = Templar::new();
+    let c = ctx(vars());
+    let render = |src: &str| {
+        std::fs::write(&p, src).unwrap();
+        t.render_file(&p, None, &c)
+    };
+    let body = "{% for u in users %}\n  {% if u %}\n{{ u }}\n  {% endif %}\n{% endfor %}\nend\n";
+    // Ansible's default: trim_blocks only.
+    assert_eq!(render(body).unwrap(), "  alice\n    bob\n  end\n");
+    assert_eq!(
+        render(&format!("#jinja2: lstrip_blocks: True\n{body}")).unwrap(),
+        "alice\nbob\nend\n"
+    );
+    assert_eq!(
+        render(&format!("#jinja2: lstrip_blocks: True, trim_blocks: False\n{body}")).unwrap(),
+        "\n\nalice\n\n\n\nbob\n\n\nend\n"
+    );
+    assert_eq!(
+        render("#jinja2:variable_start_string:'[%', variable_end_string:'%]'\n{{ x }} [% name %]\n").unwrap(),
+        "{{ x }} web\n"
+    );
+    assert_eq!(
+        render("#jinja2: keep_trailing_newline: True\n{{ name }}\n").unwrap(),
+        "web\n"
+    );
+    assert_eq!(
+        render("#jinja2: newline_sequence: '\\r\\n'\na\n{{ name }}\n").unwrap(),
+        "a\r\nweb\r\n"
+    );
+    // Errors: an unknown key, a value that is not a literal; line numbers
+    // count the header.
+    let e = render("#jinja2: lstrip: True\nx\n").unwrap_err();
+    assert!(
+        e.msg.contains("invalid \"#jinja2:\" override key `lstrip`"),
+        "{}",
+        e.msg
+    );
+    let e = render("#jinja2: trim_blocks: yes\nx\n").unwrap_err();
+    assert!(e.msg.contains("not a Python literal"), "{}", e.msg);
+    let e = render("#jinja2: trim_blocks: True\nok\n{{ missing }}\n").unwrap_err();
+    assert_eq!(e.loc.line, 3, "{e}");
+    assert!(e.msg.contains("'missing' is undefined"), "{}", e.msg);
+    // The lookup applies the header too.
+    let lc = lookup_ctx(dir.path());
+    std::fs::write(&p, format!("#jinja2: lstrip_blocks: True\n{body}")).unwrap();
+    assert_eq!(
+        t.render_str("{{ lookup('template', 't.j2') }}", &lc, &loc()).unwrap(),
+        json!("alice\nbob\nend\n")
+    );
+}
+
+#[test]
+fn fileglob_searches_files_then_dir_and_returns_absolute_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("role/files/sub")).unwrap();
+    std::fs::create_dir_all(d.join("files")).unwrap();
+    std::fs::write(d.join("role/files/sub/r.conf"), "").unwrap();
+    std::fs::write(d.join("files/p.txt"), "").unwrap();
+    std::fs::write(d.join("top.txt"), "").unwrap();
+    let search = vec![d.join("role"), d.to_path_buf()];
+    let found = |pat: &str| crate::template::fileglob_paths(pat, &search).unwrap();
+    let abs = |rel: &str| d.join(rel).display().to_string();
+    // `<dir>/files` before `<dir>`, the first place with matches wins.
+    assert_eq!(found("*.txt"), vec![abs("files/p.txt")]);
+    assert_eq!(found("top.*"), vec![abs("top.txt")]);
+    assert_eq!(found("sub/*.conf"), vec![abs("role/files/sub/r.conf")]);
+    assert_eq!(found("nothing*"), Vec::<String>::new());
+    // Relative search directories still give absolute paths.
+    let cwd = std::env::current_dir().unwrap();
+    let rel = crate::template::fileglob_paths("src/main.rs", &[PathBuf::from(".")]).unwrap();
+    assert_eq!(rel, vec![cwd.join("src/main.rs").display().to_string()]);
+}
+
+#[test]
+fn undefined_errors_name_the_variable_and_the_object_type() {
+    let t = Templar::new();
+    let c = ctx(vars());
+    let msg = |s: &str| t.render_str(s, &c, &loc()).unwrap_err().msg;
+    assert!(
+        msg("{{ missing }}").ends_with("'missing' is undefined"),
+        "{}",
+        msg("{{ missing }}")
+    );
+    assert!(msg("{{ missing | upper }}").ends_with("'missing' is undefined"));
+    assert!(
+        msg("{{ missing + 1 }}").ends_with("'missing' is undefined"),
+        "{}",
+        msg("{{ missing + 1 }}")
+    );
+    for (src, want) in [
+        ("{{ foo.bar }}", "object of type 'dict' has no attribute 'bar'"),
+        ("a {{ foo.nested.zz }} b", "object of type 'dict' has no attribute 'zz'"),
+        ("{{ foo.a.x }}", "object of type 'int' has no attribute 'x'"),
+        ("{{ foo['bar'] }}", "object of type 'dict' has no attribute 'bar'"),
+        ("{{ users[5] }}", "object of type 'list' has no attribute 5"),
+        ("{{ name.x }}", "object of type 'str' has no attribute 'x'"),
+    ] {
+        let m = msg(src);
+        assert!(m.ends_with(want), "{src}: {m}");
+    }
+    // In a template file: its path and line.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.j2");
+    std::fs::write(&p, "one\nval={{ foo.bar }}\n").unwrap();
+    let e = t.render_file(&p, None, &c).unwrap_err();
+    assert_eq!((e.loc.line, e.loc.col), (2, 8), "{e}");
+    assert!(
+        e.msg.ends_with("object of type 'dict' has no attribute 'bar'"),
+        "{}",
+        e.msg
+    );
+    let lc = lookup_ctx(dir.path());
+    let e = t
+        .render_str("{{ lookup('template', 't.j2') }}", &lc, &loc())
+        .unwrap_err();
+    assert!(
+        e.msg.contains(&format!(
+            "{}:2: object of type 'dict' has no attribute 'bar'",
+            p.display()
+        )),
+        "{}",
+        e.msg
+    );
 }
