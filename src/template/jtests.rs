@@ -27,7 +27,6 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("is_file", |v: &Value| path_test(v, |p| p.is_file()));
     env.add_test("directory", |v: &Value| path_test(v, |p| p.is_dir()));
     env.add_test("is_dir", |v: &Value| path_test(v, |p| p.is_dir()));
-    env.add_test("exists", |v: &Value| path_test(v, |p| p.symlink_metadata().is_ok()));
     env.add_test("link", |v: &Value| path_test(v, |p| p.is_symlink()));
     env.add_test("is_link", |v: &Value| path_test(v, |p| p.is_symlink()));
     env.add_test("abs", |v: &Value| path_test(v, |p| p.is_absolute()));

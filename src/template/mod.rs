@@ -18,6 +18,7 @@ mod jtests;
 mod lookups;
 mod netaddr;
 mod pyjson;
+mod pystd;
 pub mod resolve;
 mod syntax;
 mod value;
@@ -92,6 +93,7 @@ fn build_env(behavior: UndefinedBehavior) -> Environment<'static> {
     jtests::register(&mut env);
     lookups::register(&mut env);
     datetime::register(&mut env);
+    pystd::register(&mut env);
     env
 }
 
