@@ -476,9 +476,7 @@ impl PlayHost {
             // changed_when / failed_when see the result under the register name.
             if !t.changed_when.is_empty() || !t.failed_when.is_empty() || t.until.is_some() {
                 let c2 = self.result_context(t, &tr.result, ctx);
-                if let Err(e) = self.apply_conditions(t, &mut tr, &c2) {
-                    return TaskResult::failed(e.to_string());
-                }
+                self.apply_conditions(t, &mut tr, &c2);
                 if let Some(u) = &t.until {
                     match self.runner.templar.eval_bool(&u.expr, &c2, &u.loc) {
                         Ok(true) => {
