@@ -114,6 +114,10 @@ impl PlayHost {
                     self.runner.with_host(&self.host, |s| s.set_facts.extend(vars));
                     None
                 }
+                Some(ControllerEffect::Facts(facts)) => {
+                    self.runner.with_host(&self.host, |s| s.facts.extend(facts));
+                    None
+                }
                 effect => {
                     if let Some(Value::Object(facts)) = r.get("ansible_facts") {
                         let facts = clean_facts(facts);

@@ -832,6 +832,16 @@ fn render_args(
     }
     match templar.render_value(&Value::Object(m), ctx, loc)? {
         Value::Object(mut rendered) => {
+            if let Some(whole) = rendered.remove(crate::modules::args::VARIABLE_PARAMS) {
+                let Value::Object(mut base) = whole else {
+                    return Err(LocError::new(
+                        loc.clone(),
+                        format!("the task's arguments must render to a mapping, not {whole}"),
+                    ));
+                };
+                base.extend(rendered);
+                rendered = base;
+            }
             rendered.extend(exprs);
             Ok(Value::Object(rendered))
         }

@@ -20,6 +20,7 @@ mod output_limits;
 mod provision;
 mod quoting;
 mod secrets;
+mod stdlib;
 mod storage;
 mod transport;
 mod unsafe_data;

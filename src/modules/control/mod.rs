@@ -1,5 +1,6 @@
 //! Controller-side modules: `debug`, `assert`, `fail`, `set_fact`, `pause`,
-//! `meta`, `include_vars`, `add_host`, `group_by`, and the remote `ping`.
+//! `meta`, `include_vars`, `add_host`, `group_by`, and the remote `ping`
+//! and `setup`.
 //!
 //! Each computes its outcome at once and returns it as [`Plan::Done`]: there
 //! is nothing on a host for the executor to apply, in check mode or not.
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+
+mod setup;
 
 use super::args::de_opt_string;
 use super::{
@@ -32,6 +35,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(AddHost));
     r.add(Arc::new(GroupBy));
     r.add(Arc::new(Ping));
+    r.add(Arc::new(setup::Setup));
 }
 
 macro_rules! doc {
