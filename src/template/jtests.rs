@@ -51,8 +51,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("reachable", |v: &Value| {
         Ok(!result_flag(v, "unreachable")?.unwrap_or(false))
     });
+    // Python's `item in seq`: a substring test on strings.
     env.add_test("contains", |seq: &Value, item: Value| -> Result<bool, Error> {
         check_defined(seq)?;
+        if let (Some(s), Some(sub)) = (seq.as_str(), item.as_str()) {
+            return Ok(s.contains(sub));
+        }
         Ok(seq.try_iter()?.any(|x| x == item))
     });
     env.add_test("subset", |a: &Value, b: &Value| -> Result<bool, Error> {

@@ -35,8 +35,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
 }
 
 /// What `lookup()` returns without `wantlist`: strings joined with commas,
-/// a single non-string item as itself, else the list (as Ansible does).
+/// a single non-string item as itself, no item as an empty list, else the
+/// list (as Ansible does).
 fn join_results(r: Vec<Value>) -> Value {
+    if r.is_empty() {
+        return Value::from(r);
+    }
     if r.iter().all(|v| v.kind() == ValueKind::String) {
         return Value::from(r.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","));
     }
@@ -224,7 +228,6 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         .variable_delimiters(var_start, var_end)
         .comment_delimiters(comment_start, comment_end)
         .trim_blocks(trim_blocks)
-        .keep_trailing_newline(true)
         .build()?;
     let mut out = Vec::new();
     for name in string_terms(args)? {
@@ -260,7 +263,13 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
             }
         }
         let ctx = from_json_value(&serde_json::Value::Object(vars));
-        let rendered = env.render_named_str(&path.display().to_string(), &src, ctx)?;
+        // As Ansible: the engine drops each template's final newline (so an
+        // `{% include %}` adds none), then the result gets back as many
+        // trailing newlines as the source has.
+        let mut rendered = env.render_named_str(&path.display().to_string(), &src, ctx)?;
+        let trailing = |s: &str| s.len() - s.trim_end_matches('\n').len();
+        let missing = trailing(&src).saturating_sub(trailing(&rendered));
+        rendered.extend(std::iter::repeat_n('\n', missing));
         out.push(if rendered.is_empty() {
             Value::from(())
         } else {

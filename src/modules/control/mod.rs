@@ -124,9 +124,14 @@ impl Debug {
             } else {
                 var
             };
+            // Only an undefined value prints the placeholder (as Ansible's
+            // debug does); any other error in the expression fails the task.
             let v = match ctx.templar.eval(&var, ctx.vars, ctx.loc) {
                 Ok(v) => v,
-                Err(_) => Value::String("VARIABLE IS NOT DEFINED!".into()),
+                Err(e) if e.msg.contains("undefined") || e.msg.contains("has no attribute") || e.msg.contains("No variable named") => {
+                    Value::String("VARIABLE IS NOT DEFINED!".into())
+                }
+                Err(e) => return Err(ModuleError::Failed(format!("Error while resolving `var` expression: {}", e.msg))),
             };
             out.ret.insert(var, v);
         } else {
