@@ -747,7 +747,10 @@ fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name:
         // TaskArgsFinalizer); explicit arguments win over it.
         NodeKind::Str(s) if !free_form && crate::template::single_expression(s).is_some() => Ok(Node::new(
             NodeKind::Map(vec![(
-                Node::new(NodeKind::Str(crate::modules::args::VARIABLE_PARAMS.into()), v.loc.clone()),
+                Node::new(
+                    NodeKind::Str(crate::modules::args::VARIABLE_PARAMS.into()),
+                    v.loc.clone(),
+                ),
                 Node::new(NodeKind::Str(s.trim().to_string()), v.loc.clone()),
             )]),
             v.loc.clone(),
@@ -763,7 +766,12 @@ fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name:
                 let kv = w.split_once('=').filter(|(k, _)| {
                     let known = doc.options.iter().any(|o| o.name == *k || o.aliases.contains(k));
                     let ident = k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
-                    !k.is_empty() && if free_form { known && ident } else { ident || k.contains("{{") }
+                    !k.is_empty()
+                        && if free_form {
+                            known && ident
+                        } else {
+                            ident || k.contains("{{")
+                        }
                 });
                 match kv {
                     Some((k, val)) => entries.push((

@@ -217,7 +217,9 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
     let _ = kwargs.get::<Option<bool>>("convert_data")?;
     let _ = kwargs.get::<Option<bool>>("jinja2_native")?;
     let string_opt = |name: &str, default: &'static str| -> Result<String, Error> {
-        Ok(kwargs.get::<Option<String>>(name)?.unwrap_or_else(|| default.to_string()))
+        Ok(kwargs
+            .get::<Option<String>>(name)?
+            .unwrap_or_else(|| default.to_string()))
     };
     let var_start = string_opt("variable_start_string", "{{")?;
     let var_end = string_opt("variable_end_string", "}}")?;
@@ -256,7 +258,12 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         let mut vars = visible_vars(state);
         let abs = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         let mtime = std::fs::metadata(&abs).and_then(|m| m.modified()).ok();
-        vars.extend(template_file_vars(&name, &abs, mtime, !vars.contains_key("ansible_managed")));
+        vars.extend(template_file_vars(
+            &name,
+            &abs,
+            mtime,
+            !vars.contains_key("ansible_managed"),
+        ));
         if let Some(x) = &extra {
             if let serde_json::Value::Object(o) = to_json(x)? {
                 vars.extend(o);
@@ -266,15 +273,16 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         // As Ansible: the engine drops each template's final newline (so an
         // `{% include %}` adds none), then the result gets back as many
         // trailing newlines as the source has.
+        // A template that renders to nothing is None (before that padding).
         let mut rendered = env.render_named_str(&path.display().to_string(), &src, ctx)?;
+        if rendered.is_empty() {
+            out.push(Value::from(()));
+            continue;
+        }
         let trailing = |s: &str| s.len() - s.trim_end_matches('\n').len();
         let missing = trailing(&src).saturating_sub(trailing(&rendered));
         rendered.extend(std::iter::repeat_n('\n', missing));
-        out.push(if rendered.is_empty() {
-            Value::from(())
-        } else {
-            Value::from(rendered)
-        });
+        out.push(Value::from(rendered));
     }
     Ok(out)
 }
@@ -314,7 +322,10 @@ pub(crate) fn template_file_vars(
             .unwrap_or_default()
     };
     let fmt = |t: std::time::SystemTime| {
-        let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
         super::datetime::DateTime::from_epoch(secs).strftime("%Y-%m-%d %H:%M:%S")
     };
     m.insert("template_host".into(), J::String(host));
@@ -532,7 +543,8 @@ fn csv_rows(text: &str, delim: char) -> Vec<Vec<String>> {
 /// (the key is everything before the first unescaped `=`), the other words,
 /// joined by spaces, are `_raw_params`.
 fn lookup_kv(term: &str) -> Result<(Option<String>, Vec<(String, String)>), Error> {
-    let words = crate::modules::args::split_args(term).ok_or_else(|| op_err(format!("unbalanced quotes in {term:?}")))?;
+    let words =
+        crate::modules::args::split_args(term).ok_or_else(|| op_err(format!("unbalanced quotes in {term:?}")))?;
     let mut raw = Vec::new();
     let mut opts = Vec::new();
     for orig in words {
@@ -565,11 +577,23 @@ fn csvfile(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>,
         default: Option<Value>,
     }
     let mut base = Opts {
-        file: kwargs.get::<Option<String>>("file")?.unwrap_or_else(|| "ansible.csv".into()),
-        delimiter: kwargs.get::<Option<String>>("delimiter")?.unwrap_or_else(|| "TAB".into()),
-        col: kwargs.get::<Option<Value>>("col")?.map(|v| v.to_string()).unwrap_or_else(|| "1".into()),
-        keycol: kwargs.get::<Option<Value>>("keycol")?.map(|v| v.to_string()).unwrap_or_else(|| "0".into()),
-        encoding: kwargs.get::<Option<String>>("encoding")?.unwrap_or_else(|| "utf-8".into()),
+        file: kwargs
+            .get::<Option<String>>("file")?
+            .unwrap_or_else(|| "ansible.csv".into()),
+        delimiter: kwargs
+            .get::<Option<String>>("delimiter")?
+            .unwrap_or_else(|| "TAB".into()),
+        col: kwargs
+            .get::<Option<Value>>("col")?
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "1".into()),
+        keycol: kwargs
+            .get::<Option<Value>>("keycol")?
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "0".into()),
+        encoding: kwargs
+            .get::<Option<String>>("encoding")?
+            .unwrap_or_else(|| "utf-8".into()),
         default: kwargs.get::<Option<Value>>("default")?,
     };
     let terms = string_terms(args)?;
@@ -601,12 +625,24 @@ fn csvfile(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>,
             })
         };
         let (col, keycol) = (int("col", &o.col)?, int("keycol", &o.keycol)?);
-        let delimiter = if o.delimiter == "TAB" { "\t".to_string() } else { o.delimiter.clone() };
-        let [delim] = delimiter.as_bytes() else {
-            return Err(op_err(format!("\"delimiter\" must be a 1-character string, got {delimiter:?}")));
+        let delimiter = if o.delimiter == "TAB" {
+            "\t".to_string()
+        } else {
+            o.delimiter.clone()
         };
-        if !matches!(o.encoding.to_ascii_lowercase().replace('_', "-").as_str(), "utf-8" | "utf8" | "ascii") {
-            return Err(op_err(format!("csvfile: encoding '{}' is not supported (utf-8 only)", o.encoding)));
+        let [delim] = delimiter.as_bytes() else {
+            return Err(op_err(format!(
+                "\"delimiter\" must be a 1-character string, got {delimiter:?}"
+            )));
+        };
+        if !matches!(
+            o.encoding.to_ascii_lowercase().replace('_', "-").as_str(),
+            "utf-8" | "utf8" | "ascii"
+        ) {
+            return Err(op_err(format!(
+                "csvfile: encoding '{}' is not supported (utf-8 only)",
+                o.encoding
+            )));
         }
         let path = find_file(state, &o.file, "files")
             .ok_or_else(|| op_err(format!("[Errno 2] No such file or directory: '{}'", o.file)))?;

@@ -19,22 +19,34 @@ use crate::inventory::value::{py_repr, py_str};
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("format", format_filter);
     env.add_filter("urlsplit", urlsplit);
-    env.add_filter("urldecode", |v: &Value| -> Result<Value, Error> { Ok(Value::from(urldecode(&text(v)?))) });
-    env.add_filter("wordcount", |v: &Value| -> Result<usize, Error> { Ok(wordcount(&text(v)?)) });
+    env.add_filter("urldecode", |v: &Value| -> Result<Value, Error> {
+        Ok(Value::from(urldecode(&text(v)?)))
+    });
+    env.add_filter("wordcount", |v: &Value| -> Result<usize, Error> {
+        Ok(wordcount(&text(v)?))
+    });
     env.add_filter("center", |v: &Value, width: Option<usize>| -> Result<String, Error> {
         Ok(center(&text(v)?, width.unwrap_or(80)))
     });
     env.add_filter("filesizeformat", minijinja_contrib::filters::filesizeformat);
     env.add_filter("truncate", minijinja_contrib::filters::truncate);
     env.add_filter("striptags", minijinja_contrib::filters::striptags);
-    env.add_filter("normpath", |v: &Value| -> Result<String, Error> { Ok(normpath(&text(v)?)) });
+    env.add_filter("normpath", |v: &Value| -> Result<String, Error> {
+        Ok(normpath(&text(v)?))
+    });
     env.add_filter("relpath", |v: &Value, start: Option<String>| -> Result<String, Error> {
         relpath(&text(v)?, start.as_deref())
     });
     env.add_filter("commonpath", commonpath);
-    env.add_filter("expandvars", |v: &Value| -> Result<String, Error> { Ok(expandvars(&text(v)?)) });
-    env.add_filter("win_basename", |v: &Value| -> Result<String, Error> { Ok(win_split(&text(v)?).1) });
-    env.add_filter("win_dirname", |v: &Value| -> Result<String, Error> { Ok(win_split(&text(v)?).0) });
+    env.add_filter("expandvars", |v: &Value| -> Result<String, Error> {
+        Ok(expandvars(&text(v)?))
+    });
+    env.add_filter("win_basename", |v: &Value| -> Result<String, Error> {
+        Ok(win_split(&text(v)?).1)
+    });
+    env.add_filter("win_dirname", |v: &Value| -> Result<String, Error> {
+        Ok(win_split(&text(v)?).0)
+    });
     env.add_filter("win_splitdrive", |v: &Value| -> Result<Value, Error> {
         let (d, p) = win_splitdrive(&text(v)?);
         Ok(Value::from(vec![d, p]))
@@ -63,15 +75,18 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             Some(b) => Ok(x.powf(1.0 / b)),
         }
     });
-    env.add_filter("to_uuid", |v: &Value, namespace: Option<String>| -> Result<String, Error> {
-        to_uuid(&text(v)?, namespace.as_deref())
-    });
-    env.add_filter("vault", |_: &Value, _: Rest<Value>, _: Kwargs| -> Result<Value, Error> {
-        Err(vault_unsupported("vault"))
-    });
-    env.add_filter("unvault", |_: &Value, _: Rest<Value>, _: Kwargs| -> Result<Value, Error> {
-        Err(vault_unsupported("unvault"))
-    });
+    env.add_filter(
+        "to_uuid",
+        |v: &Value, namespace: Option<String>| -> Result<String, Error> { to_uuid(&text(v)?, namespace.as_deref()) },
+    );
+    env.add_filter(
+        "vault",
+        |_: &Value, _: Rest<Value>, _: Kwargs| -> Result<Value, Error> { Err(vault_unsupported("vault")) },
+    );
+    env.add_filter(
+        "unvault",
+        |_: &Value, _: Rest<Value>, _: Kwargs| -> Result<Value, Error> { Err(vault_unsupported("unvault")) },
+    );
 
     env.add_test("issubset", |a: &Value, b: &Value| -> Result<bool, Error> {
         let bl = seq(b)?;
@@ -84,23 +99,34 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     // Ansible's `exists` follows symbolic links (os.path.exists): a broken
     // link does not exist; `link_exists` is os.path.lexists.
     env.add_test("exists", |v: &Value| path_test(v, |p| p.exists()));
-    env.add_test("link_exists", |v: &Value| path_test(v, |p| p.symlink_metadata().is_ok()));
+    env.add_test("link_exists", |v: &Value| {
+        path_test(v, |p| p.symlink_metadata().is_ok())
+    });
     env.add_test("same_file", same_file);
     env.add_test("is_same_file", same_file);
     env.add_test("mount", |v: &Value| path_test(v, is_mount));
     env.add_test("is_mount", |v: &Value| path_test(v, is_mount));
-    env.add_test("uri", |v: &Value, schemes: Option<Vec<String>>| -> Result<bool, Error> {
-        let s = text(v)?;
-        let parts = split_url(&s);
-        Ok(!parts.scheme.is_empty() && schemes.is_none_or(|l| l.contains(&parts.scheme)))
-    });
-    env.add_test("url", |v: &Value, schemes: Option<Vec<String>>| -> Result<bool, Error> {
-        let s = text(v)?;
-        let parts = split_url(&s);
-        Ok(!parts.scheme.is_empty() && !parts.netloc.is_empty() && schemes.is_none_or(|l| l.contains(&parts.scheme)))
-    });
+    env.add_test(
+        "uri",
+        |v: &Value, schemes: Option<Vec<String>>| -> Result<bool, Error> {
+            let s = text(v)?;
+            let parts = split_url(&s);
+            Ok(!parts.scheme.is_empty() && schemes.is_none_or(|l| l.contains(&parts.scheme)))
+        },
+    );
+    env.add_test(
+        "url",
+        |v: &Value, schemes: Option<Vec<String>>| -> Result<bool, Error> {
+            let s = text(v)?;
+            let parts = split_url(&s);
+            Ok(!parts.scheme.is_empty()
+                && !parts.netloc.is_empty()
+                && schemes.is_none_or(|l| l.contains(&parts.scheme)))
+        },
+    );
     env.add_test("urn", |v: &Value| -> Result<bool, Error> {
-        let re = regex::Regex::new(r"^urn:[a-zA-Z0-9][a-zA-Z0-9-]{0,31}:[\w()+,.:=@;$!*'%/?#-]+$").map_err(|e| op_err(e.to_string()))?;
+        let re = regex::Regex::new(r"^urn:[a-zA-Z0-9][a-zA-Z0-9-]{0,31}:[\w()+,.:=@;$!*'%/?#-]+$")
+            .map_err(|e| op_err(e.to_string()))?;
         Ok(re.is_match(&text(v)?))
     });
 }
@@ -225,7 +251,10 @@ fn format_filter(fmt: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value
         }
         let mut take = || -> Result<serde_json::Value, Error> {
             if let Some(k) = &key {
-                return named.get(k).cloned().ok_or_else(|| op_err(format!("format: KeyError: '{k}'")));
+                return named
+                    .get(k)
+                    .cloned()
+                    .ok_or_else(|| op_err(format!("format: KeyError: '{k}'")));
             }
             if next >= values.len() {
                 return Err(op_err("format: not enough arguments for format string"));
@@ -486,7 +515,11 @@ fn urlsplit(v: &Value, query: Option<String>) -> Result<Value, Error> {
     } else {
         match port.parse::<u16>() {
             Ok(n) => serde_json::Value::from(n),
-            Err(_) => return Err(op_err(format!("urlsplit: Port could not be cast to integer value as {port:?}"))),
+            Err(_) => {
+                return Err(op_err(format!(
+                    "urlsplit: Port could not be cast to integer value as {port:?}"
+                )))
+            }
         }
     };
     let opt = |s: Option<String>| s.map(serde_json::Value::String).unwrap_or(serde_json::Value::Null);
@@ -756,7 +789,14 @@ fn to_uuid(name: &str, namespace: Option<&str>) -> Result<String, Error> {
     u[6] = (u[6] & 0x0f) | 0x50;
     u[8] = (u[8] & 0x3f) | 0x80;
     let x: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    ))
 }
 
 #[cfg(test)]
@@ -771,12 +811,18 @@ mod tests {
 
     #[test]
     fn format_is_python_percent_formatting() {
-        assert_eq!(render("{{ '%r|%s|%d|%5.2f|%x' | format('a', 'b', 3, 2.5, 255) }}"), "'a'|b|3| 2.50|ff");
+        assert_eq!(
+            render("{{ '%r|%s|%d|%5.2f|%x' | format('a', 'b', 3, 2.5, 255) }}"),
+            "'a'|b|3| 2.50|ff"
+        );
         assert_eq!(
             render("{{ '%r %r %r %r' | format(['a', 1], {'k': none}, true, \"it's\") }}"),
             "['a', 1] {'k': None} True \"it's\""
         );
-        assert_eq!(render("{{ '%-4s|%04d|%+d|%%|%e|%g' | format('ab', 7, 5, 1.5, 0.0001) }}"), "ab  |0007|+5|%|1.500000e+00|0.0001");
+        assert_eq!(
+            render("{{ '%-4s|%04d|%+d|%%|%e|%g' | format('ab', 7, 5, 1.5, 0.0001) }}"),
+            "ab  |0007|+5|%|1.500000e+00|0.0001"
+        );
         assert_eq!(render("{{ '%(a)s-%(b)03d' | format({'a': 'x', 'b': 9}) }}"), "x-009");
     }
 
@@ -785,7 +831,10 @@ mod tests {
         let u = "'http://mary:MySecret@www.acme.com:9000/dir/index.html?query=term#fragment'";
         assert_eq!(render(&format!("{{{{ {u} | urlsplit('hostname') }}}}")), "www.acme.com");
         assert_eq!(render(&format!("{{{{ {u} | urlsplit('port') }}}}")), "9000");
-        assert_eq!(render(&format!("{{{{ {u} | urlsplit('netloc') }}}}")), "mary:MySecret@www.acme.com:9000");
+        assert_eq!(
+            render(&format!("{{{{ {u} | urlsplit('netloc') }}}}")),
+            "mary:MySecret@www.acme.com:9000"
+        );
         assert_eq!(render(&format!("{{{{ {u} | urlsplit('path') }}}}")), "/dir/index.html");
         assert_eq!(render(&format!("{{{{ ({u} | urlsplit).password }}}}")), "MySecret");
         assert_eq!(render("{{ 'x/y' | urlsplit('hostname') is none }}"), "true");
@@ -793,7 +842,10 @@ mod tests {
 
     #[test]
     fn set_tests_and_word_count() {
-        assert_eq!(render("{{ [1] is issubset([1, 2]) }} {{ [1, 2] is issuperset([1]) }} {{ [3] is issubset([1]) }}"), "true true false");
+        assert_eq!(
+            render("{{ [1] is issubset([1, 2]) }} {{ [1, 2] is issuperset([1]) }} {{ [3] is issubset([1]) }}"),
+            "true true false"
+        );
         assert_eq!(render("{{ 'one, two-three_four' | wordcount }}"), "3");
         assert_eq!(render("{{ 'ab' | center(7) }}|"), "   ab  |");
         assert_eq!(render("{{ '%2Fa%20b+c' | urldecode }}"), "/a b+c");
@@ -805,7 +857,10 @@ mod tests {
         assert_eq!(normpath("../x/.."), "..");
         assert_eq!(relpath("/a/b/c", Some("/a/d")).unwrap(), "../b/c");
         assert_eq!(render("{{ ['/a/b/c', '/a/b/d'] | commonpath }}"), "/a/b");
-        assert_eq!(win_split("C:\\Users\\me\\file.txt"), ("C:\\Users\\me".into(), "file.txt".into()));
+        assert_eq!(
+            win_split("C:\\Users\\me\\file.txt"),
+            ("C:\\Users\\me".into(), "file.txt".into())
+        );
         assert_eq!(win_splitdrive("C:\\x"), ("C:".into(), "\\x".into()));
     }
 
@@ -815,17 +870,29 @@ mod tests {
         let link = d.path().join("broken");
         std::os::unix::fs::symlink(d.path().join("missing"), &link).unwrap();
         let l = link.display().to_string();
-        assert_eq!(render(&format!("{{{{ '{l}' is exists }}}} {{{{ '{l}' is link_exists }}}}")), "false true");
+        assert_eq!(
+            render(&format!("{{{{ '{l}' is exists }}}} {{{{ '{l}' is link_exists }}}}")),
+            "false true"
+        );
         assert_eq!(render("{{ '/' is mount }} {{ '/' is same_file('/') }}"), "true true");
     }
 
     #[test]
     fn combinatorics_math_and_uuid() {
-        assert_eq!(render("{{ [1, 2, 3] | combinations(2) | list }}"), "[[1, 2], [1, 3], [2, 3]]");
+        assert_eq!(
+            render("{{ [1, 2, 3] | combinations(2) | list }}"),
+            "[[1, 2], [1, 3], [2, 3]]"
+        );
         assert_eq!(render("{{ [1, 2, 3] | permutations(2) | length }}"), "6");
-        assert_eq!(render("{{ 2 | pow(10) | int }} {{ 8 | log(2) | round(3) }}"), "1024 3.0");
+        assert_eq!(
+            render("{{ 2 | pow(10) | int }} {{ 8 | log(2) | round(3) }}"),
+            "1024 3.0"
+        );
         // Python: uuid.uuid5(uuid.UUID('361E6D51-FAEC-444A-9079-341386DA8E2E'), 'example.com')
-        assert_eq!(to_uuid("example.com", None).unwrap(), "ae780c3a-a3ab-53c2-bfb4-098da300b3fe");
+        assert_eq!(
+            to_uuid("example.com", None).unwrap(),
+            "ae780c3a-a3ab-53c2-bfb4-098da300b3fe"
+        );
     }
 
     #[test]

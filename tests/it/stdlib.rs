@@ -239,5 +239,8 @@ fn lookups_see_connection_variables_and_role_templates() {
     let (code, out, err) = lab.run("lk.yml", &[]);
     assert_ok(code, &out, &err);
     let got: Value = serde_json::from_str(&lab.read("out/lk.json")).unwrap();
-    assert_eq!(got, serde_json::json!({"host": true, "conn": ["ssh"], "tmpl": "[host1]"}));
+    assert_eq!(
+        got,
+        serde_json::json!({"host": true, "conn": ["ssh"], "tmpl": "[host1]"})
+    );
 }

@@ -128,10 +128,19 @@ impl Debug {
             // debug does); any other error in the expression fails the task.
             let v = match ctx.templar.eval(&var, ctx.vars, ctx.loc) {
                 Ok(v) => v,
-                Err(e) if e.msg.contains("undefined") || e.msg.contains("has no attribute") || e.msg.contains("No variable named") => {
+                Err(e)
+                    if e.msg.contains("undefined")
+                        || e.msg.contains("has no attribute")
+                        || e.msg.contains("No variable named") =>
+                {
                     Value::String("VARIABLE IS NOT DEFINED!".into())
                 }
-                Err(e) => return Err(ModuleError::Failed(format!("Error while resolving `var` expression: {}", e.msg))),
+                Err(e) => {
+                    return Err(ModuleError::Failed(format!(
+                        "Error while resolving `var` expression: {}",
+                        e.msg
+                    )))
+                }
             };
             out.ret.insert(var, v);
         } else {
@@ -354,12 +363,17 @@ impl SetFact {
         if args.is_empty() {
             return Err(ModuleError::Args("set_fact: no variables given".into()));
         }
+        // Ansible's validate_variable_name: an ASCII identifier that is not
+        // one of the names Jinja reserves.
+        const JINJA_KEYWORDS: [&str; 7] = ["true", "false", "none", "True", "False", "None", "not"];
         for k in args.keys() {
             let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !JINJA_KEYWORDS.contains(&k.as_str());
             if !ok {
                 return Err(ModuleError::Args(format!(
-                    "set_fact: `{k}` is not a valid variable name"
+                    "set_fact: Invalid variable name '{k}'. Variable names must be strings starting with a letter \
+                     or underscore character, and contain only letters, numbers and underscores."
                 )));
             }
         }
@@ -465,8 +479,7 @@ impl Meta {
     }
 }
 
-static INCLUDE_VARS_DOC: ModuleDoc =
-    doc!(
+static INCLUDE_VARS_DOC: ModuleDoc = doc!(
     "include_vars",
     "Load variables from a YAML/JSON file or directory on the controller",
     "Reads `file` (relative to a role's `vars/`, the task's directory or the playbook directory) \
@@ -479,20 +492,52 @@ file under `dir` without one of `extensions`, fails the task (result key `messag
     ctl = true,
     opts = &[
         OptionDoc::new("file", OptKind::Path, "File to load."),
-        OptionDoc::new("dir", OptKind::Path, "Directory whose files are loaded, sorted by path."),
+        OptionDoc::new(
+            "dir",
+            OptKind::Path,
+            "Directory whose files are loaded, sorted by path."
+        ),
         OptionDoc::new("name", OptKind::Str, "Put the variables under this one variable."),
-        OptionDoc::new("files_matching", OptKind::Str, "Only load files whose name matches this regex (searched)."),
-        OptionDoc::new("ignore_files", OptKind::List, "Regexes (anchored at the end) of file names to skip in `dir`."),
-        OptionDoc::new("extensions", OptKind::List, "File extensions loaded from `dir` (`''` for none).").default("[yaml, yml, json]"),
-        OptionDoc::new("ignore_unknown_extensions", OptKind::Bool, "Skip files in `dir` without a listed extension instead of failing.").default("false"),
+        OptionDoc::new(
+            "files_matching",
+            OptKind::Str,
+            "Only load files whose name matches this regex (searched)."
+        ),
+        OptionDoc::new(
+            "ignore_files",
+            OptKind::List,
+            "Regexes (anchored at the end) of file names to skip in `dir`."
+        ),
+        OptionDoc::new(
+            "extensions",
+            OptKind::List,
+            "File extensions loaded from `dir` (`''` for none)."
+        )
+        .default("[yaml, yml, json]"),
+        OptionDoc::new(
+            "ignore_unknown_extensions",
+            OptKind::Bool,
+            "Skip files in `dir` without a listed extension instead of failing."
+        )
+        .default("false"),
         OptionDoc::new("depth", OptKind::Int, "Recursion depth in `dir` (0 = unlimited)."),
-        OptionDoc::new("hash_behaviour", OptKind::Str, "`merge` merges dictionaries into the variables' current values; `replace` replaces them.")
-            .choices(&["replace", "merge"]),
+        OptionDoc::new(
+            "hash_behaviour",
+            OptKind::Str,
+            "`merge` merges dictionaries into the variables' current values; `replace` replaces them."
+        )
+        .choices(&["replace", "merge"]),
     ],
     ex = "- include_vars: \"{{ ansible_facts.os_family }}.yml\"\n- include_vars:\n    dir: vars/\n    name: settings\n",
     ret = &[
-        ReturnDoc { name: "ansible_included_var_files", description: "files loaded" },
-        ReturnDoc { name: "message", description: "why the task failed" },
+        ReturnDoc {
+            name: "ansible_included_var_files",
+            description: "files loaded"
+        },
+        ReturnDoc {
+            name: "message",
+            description: "why the task failed"
+        },
     ]
 );
 
@@ -571,7 +616,14 @@ fn merge_hash(a: &Value, b: &Value) -> Value {
 impl IncludeVars {
     async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
-        let dir_args = ["dir", "depth", "files_matching", "ignore_files", "extensions", "ignore_unknown_extensions"];
+        let dir_args = [
+            "dir",
+            "depth",
+            "files_matching",
+            "ignore_files",
+            "extensions",
+            "ignore_unknown_extensions",
+        ];
         let file_args = ["file", "_raw_params"];
         if dir_args.iter().any(|k| args.contains_key(*k)) && file_args.iter().any(|k| args.contains_key(*k)) {
             return Err(ModuleError::Args(
@@ -630,7 +682,10 @@ impl IncludeVars {
             let skip_unknown = args
                 .get("ignore_unknown_extensions")
                 .is_some_and(|v| crate::modules::values::value_bool(v) == Some(true));
-            let depth = args.get("depth").and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok())).unwrap_or(0);
+            let depth = args
+                .get("depth")
+                .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                .unwrap_or(0);
             let valid_ext = |name: &str| {
                 // Python's os.path.splitext: a leading dot is not an extension.
                 let stem = name.trim_start_matches('.');

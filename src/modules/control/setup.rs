@@ -51,15 +51,23 @@ pub(crate) struct Setup;
 fn strings(v: Option<&Value>) -> Result<Vec<String>, ModuleError> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) => Ok(s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()),
+        Some(Value::String(s)) => Ok(s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()),
         Some(Value::Array(a)) => a
             .iter()
             .map(|x| match x {
                 Value::String(s) => Ok(s.trim().to_string()),
-                other => Err(ModuleError::Args(format!("setup: expected a list of strings, got {other}"))),
+                other => Err(ModuleError::Args(format!(
+                    "setup: expected a list of strings, got {other}"
+                ))),
             })
             .collect(),
-        Some(other) => Err(ModuleError::Args(format!("setup: expected a list of strings, got {other}"))),
+        Some(other) => Err(ModuleError::Args(format!(
+            "setup: expected a list of strings, got {other}"
+        ))),
     }
 }
 
@@ -97,7 +105,11 @@ impl Module for Setup {
             crate::exec::facts::gather(ctx.conn, &subset, ctx.become_),
         )
         .await
-        .map_err(|_| ModuleError::Failed(format!("setup: gathering facts took longer than {timeout}s (gather_timeout)")))??;
+        .map_err(|_| {
+            ModuleError::Failed(format!(
+                "setup: gathering facts took longer than {timeout}s (gather_timeout)"
+            ))
+        })??;
         let facts: Map<String, Value> = gathered
             .into_iter()
             .filter(|(k, _)| filters.is_empty() || filters.iter().any(|f| fnmatch(f, &format!("ansible_{k}"))))
@@ -120,6 +132,9 @@ mod tests {
         assert!(fnmatch("ansible_*_mb", "ansible_memtotal_mb"));
         assert!(fnmatch("ansible_default_ipv4", "ansible_default_ipv4"));
         assert!(!fnmatch("ansible_default_ipv4", "ansible_default_ipv6"));
-        assert_eq!(strings(Some(&Value::String("!all, network".into()))).unwrap(), vec!["!all", "network"]);
+        assert_eq!(
+            strings(Some(&Value::String("!all, network".into()))).unwrap(),
+            vec!["!all", "network"]
+        );
     }
 }

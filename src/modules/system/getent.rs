@@ -12,9 +12,22 @@ use crate::modules::{
 };
 
 const OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("database", OptKind::Str, "The database to read (`passwd`, `group`, `hosts`, ...).").required(),
-    OptionDoc::new("key", OptKind::Str, "Only the entries of this key; all entries when not given."),
-    OptionDoc::new("service", OptKind::Str, "Read from this service only (`getent -s`, e.g. `files`)."),
+    OptionDoc::new(
+        "database",
+        OptKind::Str,
+        "The database to read (`passwd`, `group`, `hosts`, ...).",
+    )
+    .required(),
+    OptionDoc::new(
+        "key",
+        OptKind::Str,
+        "Only the entries of this key; all entries when not given.",
+    ),
+    OptionDoc::new(
+        "service",
+        OptKind::Str,
+        "Read from this service only (`getent -s`, e.g. `files`).",
+    ),
     OptionDoc::new(
         "split",
         OptKind::Str,
@@ -115,7 +128,9 @@ impl Module for Getent {
         }
         let mut facts = Map::new();
         facts.insert(fact, Value::Object(entries));
-        Ok(Plan::Done(ModuleOutcome::ok().with("ansible_facts", Value::Object(facts))))
+        Ok(Plan::Done(
+            ModuleOutcome::ok().with("ansible_facts", Value::Object(facts)),
+        ))
     }
 }
 
@@ -161,7 +176,10 @@ mod tests {
     #[test]
     fn entries_split_as_ansible_does() {
         let m = parse_entries("root:x:0:0:root:/root:/bin/bash\n", Some(":"));
-        assert_eq!(m["root"], serde_json::json!(["x", "0", "0", "root", "/root", "/bin/bash"]));
+        assert_eq!(
+            m["root"],
+            serde_json::json!(["x", "0", "0", "root", "/root", "/bin/bash"])
+        );
         let m = parse_entries("ssh  22/tcp\nhttp 80/tcp www\nhttp 80/udp\n", None);
         assert_eq!(m["ssh"], serde_json::json!(["22/tcp"]));
         assert_eq!(m["http"], serde_json::json!([["80/tcp", "www"], ["80/udp"]]));
