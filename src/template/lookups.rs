@@ -542,7 +542,10 @@ fn csv_rows(text: &str, delim: char) -> Vec<Vec<String>> {
 /// Ansible's `parse_kv` for lookup terms: `key=value` words are options
 /// (the key is everything before the first unescaped `=`), the other words,
 /// joined by spaces, are `_raw_params`.
-fn lookup_kv(term: &str) -> Result<(Option<String>, Vec<(String, String)>), Error> {
+/// A term's free text (the search key) and its `key=value` options.
+type TermKv = (Option<String>, Vec<(String, String)>);
+
+fn lookup_kv(term: &str) -> Result<TermKv, Error> {
     let words =
         crate::modules::args::split_args(term).ok_or_else(|| op_err(format!("unbalanced quotes in {term:?}")))?;
     let mut raw = Vec::new();

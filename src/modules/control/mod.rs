@@ -557,13 +557,7 @@ impl Module for IncludeVars {
 /// directories sorted by path, files sorted by name in each, no deeper than
 /// `depth` (0 = unlimited), symbolic links followed.
 fn walk_vars_dir(root: &std::path::Path, depth: usize) -> Vec<(std::path::PathBuf, Vec<String>)> {
-    fn go(
-        root: &std::path::Path,
-        dir: &std::path::Path,
-        level: usize,
-        depth: usize,
-        out: &mut Vec<(std::path::PathBuf, Vec<String>)>,
-    ) {
+    fn go(dir: &std::path::Path, level: usize, depth: usize, out: &mut Vec<(std::path::PathBuf, Vec<String>)>) {
         let Ok(rd) = std::fs::read_dir(dir) else {
             return;
         };
@@ -586,11 +580,11 @@ fn walk_vars_dir(root: &std::path::Path, depth: usize) -> Vec<(std::path::PathBu
             return;
         }
         for d in dirs {
-            go(root, &d, level + 1, depth, out);
+            go(&d, level + 1, depth, out);
         }
     }
     let mut out = Vec::new();
-    go(root, root, 1, depth, &mut out);
+    go(root, 1, depth, &mut out);
     out.sort_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
     out
 }
