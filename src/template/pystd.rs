@@ -874,7 +874,7 @@ mod tests {
             render(&format!("{{{{ '{l}' is exists }}}} {{{{ '{l}' is link_exists }}}}")),
             "false true"
         );
-        assert_eq!(render("{{ '/' is mount }} {{ '/' is same_file('/') }}"), "true true");
+        assert_eq!(render("{{ '/' is mount }} {{ '/' is same_file('/') }}"), "True True");
     }
 
     #[test]
