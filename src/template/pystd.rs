@@ -844,7 +844,7 @@ mod tests {
     fn set_tests_and_word_count() {
         assert_eq!(
             render("{{ [1] is issubset([1, 2]) }} {{ [1, 2] is issuperset([1]) }} {{ [3] is issubset([1]) }}"),
-            "true true false"
+            "True True False"
         );
         assert_eq!(render("{{ 'one, two-three_four' | wordcount }}"), "3");
         assert_eq!(render("{{ 'ab' | center(7) }}|"), "   ab  |");
@@ -872,7 +872,7 @@ mod tests {
         let l = link.display().to_string();
         assert_eq!(
             render(&format!("{{{{ '{l}' is exists }}}} {{{{ '{l}' is link_exists }}}}")),
-            "false true"
+            "False True"
         );
         assert_eq!(render("{{ '/' is mount }} {{ '/' is same_file('/') }}"), "True True");
     }
