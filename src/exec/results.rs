@@ -101,6 +101,7 @@ impl PlayHost {
         if is_debug {
             r.insert("_debug".into(), Value::Bool(true));
         }
+        let mut changed_by_effect: Option<bool> = None;
         // Controller-side effects: typed, from rigger's own modules only.
         // Facts a module returns are data (a custom module's are the host's).
         if !o.failed {
@@ -113,6 +114,10 @@ impl PlayHost {
                     self.runner.with_host(&self.host, |s| s.set_facts.extend(vars));
                     None
                 }
+                Some(ControllerEffect::Facts(facts)) => {
+                    self.runner.with_host(&self.host, |s| s.facts.extend(facts));
+                    None
+                }
                 effect => {
                     if let Some(Value::Object(facts)) = r.get("ansible_facts") {
                         let facts = clean_facts(facts);
@@ -122,10 +127,15 @@ impl PlayHost {
                         Some(ControllerEffect::AddHost { name, groups, vars }) => {
                             self.runner.change_inv(|inv| inv.add_host(&name, &groups, vars)).err()
                         }
-                        Some(ControllerEffect::JoinGroup(group)) => self
-                            .runner
-                            .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
-                            .err(),
+                        Some(ControllerEffect::JoinGroup(group)) => {
+                            // Changed only when the host was not in the group yet (as Ansible's strategy reports it).
+                            let joined = !self.runner.inv().group_names(&self.host).contains(&group);
+                            r.insert("changed".into(), Value::Bool(joined));
+                            changed_by_effect = Some(joined);
+                            self.runner
+                                .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
+                                .err()
+                        }
                         _ => None,
                     }
                 }
@@ -139,7 +149,7 @@ impl PlayHost {
             Status::Failed
         } else if o.skipped {
             Status::Skipped
-        } else if o.changed {
+        } else if changed_by_effect.unwrap_or(o.changed) {
             Status::Changed
         } else {
             Status::Ok
@@ -166,33 +176,54 @@ impl PlayHost {
         self.over_vars(minijinja::value::merge_maps([reg, ctx.clone(), registered]))
     }
 
-    /// `changed_when`, then `failed_when`, in `ctx` ([`Self::result_context`]).
-    pub(super) fn apply_conditions(
-        &self,
-        t: &Task,
-        tr: &mut TaskResult,
-        ctx: &minijinja::Value,
-    ) -> Result<(), LocError> {
-        if !t.changed_when.is_empty() && tr.status != Status::Skipped {
-            let ch = all_true(&self.runner.templar, &t.changed_when, ctx)?;
-            tr.result.insert("changed".into(), Value::Bool(ch));
-            if tr.status != Status::Failed {
-                tr.status = if ch { Status::Changed } else { Status::Ok };
+    /// `changed_when`, then `failed_when`, in `ctx` ([`Self::result_context`]),
+    /// as Ansible's TaskExecutor: each is a list of conditions that must all
+    /// hold; `failed_when` decides `failed` (a module failure included) and is
+    /// kept as `failed_when_result`. A condition that cannot be evaluated
+    /// fails the task, with the error as `changed_when_result` or
+    /// `failed_when_result` and the module's result kept.
+    pub(super) fn apply_conditions(&self, t: &Task, tr: &mut TaskResult, ctx: &minijinja::Value) {
+        if tr.status == Status::Skipped {
+            return;
+        }
+        tr.result
+            .entry("failed")
+            .or_insert(Value::Bool(tr.status == Status::Failed));
+        tr.result.entry("changed").or_insert(Value::Bool(false));
+        let fail_with = |tr: &mut TaskResult, key: &str, e: LocError| {
+            tr.result.insert("failed".into(), Value::Bool(true));
+            tr.result.insert(key.into(), Value::String(e.to_string()));
+            tr.status = Status::Failed;
+        };
+        if !t.changed_when.is_empty() {
+            match all_true(&self.runner.templar, &t.changed_when, ctx) {
+                Ok(ch) => {
+                    tr.result.insert("changed".into(), Value::Bool(ch));
+                    if tr.status != Status::Failed {
+                        tr.status = if ch { Status::Changed } else { Status::Ok };
+                    }
+                }
+                Err(e) => return fail_with(tr, "changed_when_result", e),
             }
         }
-        if !t.failed_when.is_empty() && tr.status != Status::Skipped {
-            let f = any_true(&self.runner.templar, &t.failed_when, ctx)?;
-            tr.result.insert("failed_when_result".into(), Value::Bool(f));
-            if f {
-                tr.result.insert("failed".into(), Value::Bool(true));
-                tr.status = Status::Failed;
-            } else {
-                tr.result.remove("failed");
-                let ch = tr.result.get("changed").and_then(Value::as_bool).unwrap_or(false);
-                tr.status = if ch { Status::Changed } else { Status::Ok };
+        if !t.failed_when.is_empty() {
+            match all_true(&self.runner.templar, &t.failed_when, ctx) {
+                Ok(f) => {
+                    tr.result.insert("failed_when_result".into(), Value::Bool(f));
+                    tr.result.insert("failed".into(), Value::Bool(f));
+                    if f {
+                        tr.status = Status::Failed;
+                    } else {
+                        if let Some(e) = tr.result.remove("exception") {
+                            tr.result.insert("failed_when_suppressed_exception".into(), e);
+                        }
+                        let ch = tr.result.get("changed").and_then(Value::as_bool).unwrap_or(false);
+                        tr.status = if ch { Status::Changed } else { Status::Ok };
+                    }
+                }
+                Err(e) => fail_with(tr, "failed_when_result", e),
             }
         }
-        Ok(())
     }
 
     /// Record, register and count a task's final result on this host, and
@@ -246,6 +277,12 @@ impl PlayHost {
             // The registered form of the result: without the internal keys.
             let mut registered = result;
             registered.retain(|k, _| !is_internal(k));
+            // Every registered result says whether it failed and changed
+            // (Ansible's TaskExecutor fills in both), skipped ones included.
+            registered
+                .entry("failed")
+                .or_insert(Value::Bool(matches!(status, Status::Failed)));
+            registered.entry("changed").or_insert(Value::Bool(false));
             self.runner.with_host(&self.host, |s| {
                 s.set_facts.insert(reg.clone(), Value::Object(registered));
             });
@@ -423,15 +460,6 @@ fn all_true(templar: &Templar, conds: &[Cond], ctx: &minijinja::Value) -> Result
         }
     }
     Ok(true)
-}
-
-fn any_true(templar: &Templar, conds: &[Cond], ctx: &minijinja::Value) -> Result<bool, LocError> {
-    for c in conds {
-        if templar.eval_bool(&c.expr, ctx, &c.loc)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// A result's key only rigger reads (`_meta`, `_delegated_to`…): not registered.

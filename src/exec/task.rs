@@ -640,9 +640,7 @@ impl PlayHost {
             // changed_when / failed_when see the result under the register name.
             if !t.changed_when.is_empty() || !t.failed_when.is_empty() || t.until.is_some() {
                 let c2 = self.result_context(t, &tr.result, ctx);
-                if let Err(e) = self.apply_conditions(t, &mut tr, &c2) {
-                    return TaskResult::failed(e.to_string());
-                }
+                self.apply_conditions(t, &mut tr, &c2);
                 if let Some(u) = &t.until {
                     match self.runner.templar.eval_bool(&u.expr, &c2, &u.loc) {
                         Ok(true) => {
@@ -1005,6 +1003,16 @@ fn render_args(
     }
     match templar.render_value(&Value::Object(m), ctx, loc)? {
         Value::Object(mut rendered) => {
+            if let Some(whole) = rendered.remove(crate::modules::args::VARIABLE_PARAMS) {
+                let Value::Object(mut base) = whole else {
+                    return Err(LocError::new(
+                        loc.clone(),
+                        format!("the task's arguments must render to a mapping, not {whole}"),
+                    ));
+                };
+                base.extend(rendered);
+                rendered = base;
+            }
             rendered.extend(exprs);
             Ok(Value::Object(rendered))
         }

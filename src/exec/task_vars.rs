@@ -149,6 +149,19 @@ impl PlayHost {
             Value::Array(r.opts.skip_tags.iter().cloned().map(Value::String).collect()),
         );
         m.data_one("omit".into(), Value::String(omit().to_string()));
+        // The connection variables a task sees even when nothing sets them
+        // (Ansible's PlayContext.update_vars): the type, as the connection
+        // pool chooses it, and the address.
+        if !m.has("ansible_connection") {
+            let implicit_local = self.host == "localhost" && !m.has("ansible_host");
+            let kind = match &r.opts.conn.connection {
+                Some(k) => k.clone(),
+                None if implicit_local => "local".into(),
+                None => "ssh".into(),
+            };
+            m.data_one("ansible_connection".into(), Value::String(kind));
+        }
+        m.data_default("ansible_host".into(), host.clone());
         if let Some(role) = roles.last() {
             m.data_one("role_path".into(), Value::String(abs(&role.path)));
             m.data_one("role_name".into(), Value::String(role.name.clone()));

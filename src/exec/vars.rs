@@ -66,6 +66,18 @@ impl VarsBuilder {
         }
     }
 
+    /// Whether a layer defines `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// A data binding that only applies when no layer defines `name`.
+    pub fn data_default(&mut self, name: String, v: Value) {
+        if !self.values.contains_key(&name) {
+            self.data_one(name, v);
+        }
+    }
+
     pub fn data_one(&mut self, name: String, v: Value) {
         if !self.templates.is_empty() {
             self.templates.remove(&name);

@@ -21,7 +21,7 @@ mod model;
 mod output;
 mod pattern;
 mod script;
-mod value;
+pub(crate) mod value;
 mod vars_dirs;
 mod yaml_inv;
 

@@ -10,6 +10,10 @@ use super::{ModuleDoc, OptKind};
 use crate::error::{did_you_mean, LocError};
 use crate::yaml::{Loc, Node, NodeKind};
 
+/// The argument holding arguments given as one template
+/// (`add_host: "{{ host_spec }}"`), rendered into a mapping when the task runs.
+pub const VARIABLE_PARAMS: &str = "_variable_params";
+
 /// True when a string will be templated at run time (its type is unknown now).
 pub fn is_templated(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
@@ -44,6 +48,9 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(),
     };
     for (k, v) in entries {
         let key = k.key_string();
+        if key == crate::modules::args::VARIABLE_PARAMS {
+            continue;
+        }
         if key == "_raw_params" {
             if !doc.free_form {
                 return Err(LocError::new(
@@ -91,7 +98,10 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(),
         };
         check_kind(doc, opt.name, opt.kind, opt.choices, v)?;
     }
-    for opt in doc.options.iter().filter(|o| o.required) {
+    let variable_params = entries
+        .iter()
+        .any(|(k, _)| k.as_str() == Some(crate::modules::args::VARIABLE_PARAMS));
+    for opt in doc.options.iter().filter(|o| o.required && !variable_params) {
         let present = entries.iter().any(|(k, _)| {
             let key = k.key_string();
             key == opt.name || opt.aliases.contains(&key.as_str())

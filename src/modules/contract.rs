@@ -251,6 +251,9 @@ pub enum ControllerEffect {
     },
     /// `group_by`: this host joins the group.
     JoinGroup(String),
+    /// `setup`: gathered facts (names without the `ansible_` prefix),
+    /// merged into the host's facts as a play's fact gathering sets them.
+    Facts(Map<String, Value>),
 }
 
 impl ModuleOutcome {

@@ -935,14 +935,36 @@ fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name:
     match &v.kind {
         NodeKind::Map(_) => Ok(v.clone()),
         NodeKind::Null => Ok(Node::new(NodeKind::Map(Vec::new()), v.loc.clone())),
+        // `module: "{{ args_dict }}"`: arguments that are one template,
+        // rendered when the task runs into a mapping (Ansible's
+        // TaskArgsFinalizer); explicit arguments win over it.
+        NodeKind::Str(s) if !free_form && crate::template::single_expression(s).is_some() => Ok(Node::new(
+            NodeKind::Map(vec![(
+                Node::new(
+                    NodeKind::Str(crate::modules::args::VARIABLE_PARAMS.into()),
+                    v.loc.clone(),
+                ),
+                Node::new(NodeKind::Str(s.trim().to_string()), v.loc.clone()),
+            )]),
+            v.loc.clone(),
+        )),
         NodeKind::Str(s) => {
             let words = split_args(s).ok_or_else(|| err(v, "unbalanced quotes in arguments"))?;
             let mut entries = Vec::new();
             let mut raw = Vec::new();
             for w in words {
+                // As Ansible's parse_kv: for a module without free-form
+                // text every `key=value` word is an argument, its key
+                // possibly a template (`set_fact: "{{ name }}=x"`).
                 let kv = w.split_once('=').filter(|(k, _)| {
                     let known = doc.options.iter().any(|o| o.name == *k || o.aliases.contains(k));
-                    !k.is_empty() && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') && (known || !free_form)
+                    let ident = k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+                    !k.is_empty()
+                        && if free_form {
+                            known && ident
+                        } else {
+                            ident || k.contains("{{")
+                        }
                 });
                 match kv {
                     Some((k, val)) => entries.push((

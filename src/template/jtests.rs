@@ -27,7 +27,6 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("is_file", |v: &Value| path_test(v, |p| p.is_file()));
     env.add_test("directory", |v: &Value| path_test(v, |p| p.is_dir()));
     env.add_test("is_dir", |v: &Value| path_test(v, |p| p.is_dir()));
-    env.add_test("exists", |v: &Value| path_test(v, |p| p.symlink_metadata().is_ok()));
     env.add_test("link", |v: &Value| path_test(v, |p| p.is_symlink()));
     env.add_test("is_link", |v: &Value| path_test(v, |p| p.is_symlink()));
     env.add_test("abs", |v: &Value| path_test(v, |p| p.is_absolute()));
@@ -52,8 +51,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("reachable", |v: &Value| {
         Ok(!result_flag(v, "unreachable")?.unwrap_or(false))
     });
+    // Python's `item in seq`: a substring test on strings.
     env.add_test("contains", |seq: &Value, item: Value| -> Result<bool, Error> {
         check_defined(seq)?;
+        if let (Some(s), Some(sub)) = (seq.as_str(), item.as_str()) {
+            return Ok(s.contains(sub));
+        }
         Ok(seq.try_iter()?.any(|x| x == item))
     });
     env.add_test("subset", |a: &Value, b: &Value| -> Result<bool, Error> {

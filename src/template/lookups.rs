@@ -40,8 +40,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
 }
 
 /// What `lookup()` returns without `wantlist`: strings joined with commas,
-/// a single non-string item as itself, else the list (as Ansible does).
+/// a single non-string item as itself, no item as an empty list, else the
+/// list (as Ansible does).
 fn join_results(r: Vec<Value>) -> Value {
+    if r.is_empty() {
+        return Value::from(r);
+    }
     if r.iter().all(|v| v.kind() == ValueKind::String) {
         return Value::from(r.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(","));
     }
@@ -73,6 +77,8 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
             .map(|(i, v)| Value::from(vec![Value::from(i), v]))
             .collect()),
         "dict" => dict(args),
+        "csvfile" => csvfile(state, args, kwargs),
+        "varnames" => varnames(state, args),
         "together" => together(args),
         "nested" => nested(args),
         "sequence" => sequence(args, kwargs),
@@ -81,7 +87,8 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
             ErrorKind::UnknownFunction,
             format!(
                 "lookup plugin '{other}' not found (available: file, env, template, pipe, lines, fileglob, vars, \
-                 first_found, items, list, indexed_items, dict, together, nested, sequence, subelements)"
+                 first_found, items, list, indexed_items, dict, together, nested, sequence, subelements, \
+                 csvfile, varnames)"
             ),
         )),
     };
@@ -205,41 +212,148 @@ fn visible_vars(state: &State) -> serde_json::Map<String, serde_json::Value> {
     m
 }
 
+/// `template`: render files found in the `templates` search path, with the
+/// task's variables, `template_vars` over them and the `template_*`
+/// variables the template module sets; `{% include %}` and `{% import %}`
+/// find templates beside the file and in the search path (as Ansible's
+/// lookup does). A template that renders to nothing is `None`.
 fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     let extra = kwargs.get::<Option<Value>>("template_vars")?;
     let _ = kwargs.get::<Option<bool>>("convert_data")?;
+    let _ = kwargs.get::<Option<bool>>("jinja2_native")?;
+    let string_opt = |name: &str, default: &'static str| -> Result<String, Error> {
+        Ok(kwargs
+            .get::<Option<String>>(name)?
+            .unwrap_or_else(|| default.to_string()))
+    };
+    let var_start = string_opt("variable_start_string", "{{")?;
+    let var_end = string_opt("variable_end_string", "}}")?;
+    let comment_start = string_opt("comment_start_string", "{#")?;
+    let comment_end = string_opt("comment_end_string", "#}")?;
+    let trim_blocks = kwargs.get::<Option<bool>>("trim_blocks")?.unwrap_or(true);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .variable_delimiters(var_start, var_end)
+        .comment_delimiters(comment_start, comment_end)
+        .trim_blocks(trim_blocks)
+        .build()?;
     let mut out = Vec::new();
     for name in string_terms(args)? {
-        let path = find_file(state, &name, "templates").ok_or_else(|| not_found(state, &name, "templates"))?;
+        let path = find_file(state, &name, "templates")
+            .ok_or_else(|| op_err(format!("the template file {name} could not be found for the lookup")))?;
         let src =
             std::fs::read_to_string(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        let mut include_dirs = vec![path.parent().map(Path::to_path_buf).unwrap_or_default()];
+        for d in search_dirs(state) {
+            include_dirs.push(d.join("templates"));
+            include_dirs.push(d);
+        }
+        let mut env = state.env().clone();
+        env.set_syntax(syntax.clone());
+        env.set_loader(move |name| {
+            for d in &include_dirs {
+                let p = d.join(name);
+                if p.is_file() {
+                    return std::fs::read_to_string(&p)
+                        .map(Some)
+                        .map_err(|e| op_err(format!("cannot read '{}': {e}", p.display())));
+                }
+            }
+            Ok(None)
+        });
         let mut vars = visible_vars(state);
+        let abs = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        let mtime = std::fs::metadata(&abs).and_then(|m| m.modified()).ok();
+        vars.extend(template_file_vars(
+            &name,
+            &abs,
+            mtime,
+            !vars.contains_key("ansible_managed"),
+        ));
         if let Some(x) = &extra {
             if let serde_json::Value::Object(o) = to_json(x)? {
                 vars.extend(o);
             }
         }
         let ctx = from_json_value(&serde_json::Value::Object(vars));
-        let ctx = super::file_context(state.env(), &path, None, &ctx);
         // As the template module does: the `#jinja2:` header, Jinja's
         // dropped last newline, the source's trailing newlines kept; an error
-        // names the template's file and line.
+        // names the template's file and line. A template that renders to
+        // nothing (before the newline padding) is None, as in Ansible.
         let name = path.display().to_string();
         let rendered = super::FileSource::new(&src).and_then(|source| {
-            source
-                .render(&name, &src, state.env(), &ctx)
-                .map_err(|e| match e.line() {
-                    Some(line) => op_err(format!(
-                        "{name}:{}: {}",
-                        line as u32 + source.line_offset,
-                        super::describe(&e, Some(&ctx))
-                    )),
-                    None => op_err(format!("{name}: {}", super::describe(&e, Some(&ctx)))),
-                })
+            source.render(&name, &src, &env, &ctx).map_err(|e| match e.line() {
+                Some(line) => op_err(format!(
+                    "{name}:{}: {}",
+                    line as u32 + source.line_offset,
+                    super::describe(&e, Some(&ctx))
+                )),
+                None => op_err(format!("{name}: {}", super::describe(&e, Some(&ctx)))),
+            })
         })?;
+        let trailing = |s: &str| s.len() - s.trim_end_matches('\n').len();
+        if rendered.bytes().all(|b| b == b'\n') && rendered.len() <= trailing(&src) {
+            out.push(Value::from(()));
+            continue;
+        }
         out.push(Value::from(rendered));
     }
     Ok(out)
+}
+
+/// The name of the user `uid` (from the password database), or the number.
+fn user_name(uid: u32) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_string())
+        })
+        .next()
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// The variables Ansible gives a template about itself (`template_path`,
+/// `template_fullpath`, `template_host`, `template_uid`, `template_mtime`,
+/// `template_run_date`, `template_destpath`) and, unless the user set it,
+/// `ansible_managed`.
+pub(crate) fn template_file_vars(
+    name: &str,
+    fullpath: &Path,
+    mtime: Option<std::time::SystemTime>,
+    with_managed: bool,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value as J;
+    let mut m = serde_json::Map::new();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let uid = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(fullpath)
+            .map(|md| user_name(md.uid()))
+            .unwrap_or_default()
+    };
+    let fmt = |t: std::time::SystemTime| {
+        let secs = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        super::datetime::DateTime::from_epoch(secs).strftime("%Y-%m-%d %H:%M:%S")
+    };
+    m.insert("template_host".into(), J::String(host));
+    m.insert("template_path".into(), J::String(name.to_string()));
+    m.insert("template_fullpath".into(), J::String(fullpath.display().to_string()));
+    m.insert("template_destpath".into(), J::Null);
+    m.insert("template_uid".into(), J::String(uid));
+    m.insert("template_run_date".into(), J::String(fmt(std::time::SystemTime::now())));
+    if let Some(t) = mtime {
+        m.insert("template_mtime".into(), J::String(fmt(t)));
+    }
+    if with_managed {
+        m.insert("ansible_managed".into(), J::String("Ansible managed".into()));
+    }
+    m
 }
 
 fn pipe(args: &[Value], lines: bool) -> Result<Vec<Value>, Error> {
@@ -330,20 +444,263 @@ pub fn fileglob_paths(pattern: &str, search: &[PathBuf]) -> Result<Vec<String>, 
 }
 
 fn vars(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
-    let default = kwargs.get::<Option<Value>>("default")?;
+    let default = kwargs.get::<Option<Value>>("default")?.filter(|d| !d.is_none());
     let mut out = Vec::new();
-    for name in string_terms(args)? {
-        match state.lookup(&name).filter(|v| !v.is_undefined()) {
-            Some(v) => out.push(v),
-            None => match &default {
-                Some(d) => out.push(d.clone()),
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::UndefinedError,
-                        format!("no variable named '{name}' is defined"),
-                    ))
+    for a in args {
+        check_defined(a)?;
+        let terms: Vec<Value> = if a.kind() == ValueKind::Seq {
+            a.try_iter()?.collect()
+        } else {
+            vec![a.clone()]
+        };
+        for t in terms {
+            let Some(name) = t.as_str() else {
+                return Err(op_err(format!(
+                    "Variable name must be 'str' not '{}'.",
+                    python_type_name(&t)
+                )));
+            };
+            match state.lookup(name).filter(|v| !v.is_undefined()) {
+                Some(v) => out.push(v),
+                None => match &default {
+                    Some(d) => out.push(d.clone()),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::UndefinedError,
+                            format!("No variable named '{name}' was found."),
+                        ))
+                    }
+                },
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Python's name of a value's type, for messages that quote it as Ansible does.
+fn python_type_name(v: &Value) -> &'static str {
+    match v.kind() {
+        ValueKind::Bool => "bool",
+        ValueKind::Number if v.is_integer() => "int",
+        ValueKind::Number => "float",
+        ValueKind::String => "str",
+        ValueKind::Seq => "list",
+        ValueKind::Map => "dict",
+        ValueKind::None => "NoneType",
+        _ => "object",
+    }
+}
+
+/// `varnames`: the names of the variables visible to the task that match
+/// any of the (Python `re.search`) patterns.
+fn varnames(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let mut names: Vec<String> = state.known_variables().into_iter().map(|n| n.to_string()).collect();
+    names.retain(|n| n != SEARCH_PATHS_VAR && state.lookup(n).is_some_and(|v| !v.is_undefined()));
+    let mut out = Vec::new();
+    for a in args {
+        check_defined(a)?;
+        let Some(term) = a.as_str() else {
+            return Err(op_err(format!(
+                "Invalid setting identifier, \"{a}\" is not a string, it is a {}",
+                python_type_name(a)
+            )));
+        };
+        let re = regex::Regex::new(&crate::modules::files::pyre::translate(term)).map_err(|e| {
+            let why = match e {
+                regex::Error::Syntax(ref s) if s.contains("repetition operator missing expression") => {
+                    "nothing to repeat".to_string()
                 }
-            },
+                other => other.to_string(),
+            };
+            op_err(format!("Unable to use \"{term}\" as a search parameter: {why}"))
+        })?;
+        out.extend(names.iter().filter(|n| re.is_match(n)).map(|n| Value::from(n.as_str())));
+    }
+    Ok(out)
+}
+
+/// Rows of CSV text as Python's `csv.reader` with the `excel` dialect reads
+/// them: `"` quotes a field (`""` inside is one quote), rows end at `\n`,
+/// `\r\n` or `\r`, and empty lines give no row.
+fn csv_rows(text: &str, delim: char) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row: Vec<String> = Vec::new();
+    let mut field = String::new();
+    let (mut quoted, mut in_quotes, mut any) = (false, false, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    field.push('"');
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            '"' if field.is_empty() && !quoted => {
+                in_quotes = true;
+                quoted = true;
+                any = true;
+            }
+            c if c == delim => {
+                row.push(std::mem::take(&mut field));
+                quoted = false;
+                any = true;
+            }
+            '\r' | '\n' => {
+                if c == '\r' && chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                if any || !field.is_empty() {
+                    row.push(std::mem::take(&mut field));
+                    rows.push(std::mem::take(&mut row));
+                }
+                (quoted, any) = (false, false);
+            }
+            c => {
+                field.push(c);
+                any = true;
+            }
+        }
+    }
+    if any || !field.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+/// Ansible's `parse_kv` for lookup terms: `key=value` words are options
+/// (the key is everything before the first unescaped `=`), the other words,
+/// joined by spaces, are `_raw_params`.
+/// A term's free text (the search key) and its `key=value` options.
+type TermKv = (Option<String>, Vec<(String, String)>);
+
+fn lookup_kv(term: &str) -> Result<TermKv, Error> {
+    let words =
+        crate::modules::args::split_args(term).ok_or_else(|| op_err(format!("unbalanced quotes in {term:?}")))?;
+    let mut raw = Vec::new();
+    let mut opts = Vec::new();
+    for orig in words {
+        let w = crate::modules::args::decode_escapes(&orig);
+        let chars: Vec<char> = w.chars().collect();
+        let eq = (1..chars.len()).find(|&i| chars[i] == '=' && chars[i - 1] != '\\');
+        match eq {
+            Some(pos) if w.contains('=') => {
+                let k: String = chars[..pos].iter().collect();
+                let v: String = chars[pos + 1..].iter().collect();
+                opts.push((k.trim().to_string(), crate::modules::args::unquote(v.trim())));
+            }
+            None if w.contains('=') => raw.push(w.replace("\\=", "=")),
+            _ => raw.push(orig),
+        }
+    }
+    Ok(((!raw.is_empty()).then(|| raw.join(" ")), opts))
+}
+
+/// `csvfile`: the value in column `col` of the row whose column `keycol`
+/// equals the search key, from a CSV file found in the `files` search path.
+fn csvfile(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    #[derive(Clone)]
+    struct Opts {
+        file: String,
+        delimiter: String,
+        col: String,
+        keycol: String,
+        encoding: String,
+        default: Option<Value>,
+    }
+    let mut base = Opts {
+        file: kwargs
+            .get::<Option<String>>("file")?
+            .unwrap_or_else(|| "ansible.csv".into()),
+        delimiter: kwargs
+            .get::<Option<String>>("delimiter")?
+            .unwrap_or_else(|| "TAB".into()),
+        col: kwargs
+            .get::<Option<Value>>("col")?
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "1".into()),
+        keycol: kwargs
+            .get::<Option<Value>>("keycol")?
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "0".into()),
+        encoding: kwargs
+            .get::<Option<String>>("encoding")?
+            .unwrap_or_else(|| "utf-8".into()),
+        default: kwargs.get::<Option<Value>>("default")?,
+    };
+    let terms = string_terms(args)?;
+    if terms.is_empty() {
+        return Err(op_err("Search key is required but was not found"));
+    }
+    let mut out = Vec::new();
+    for term in terms {
+        let (key, kv) = lookup_kv(&term)?;
+        let key = key.ok_or_else(|| op_err("Search key is required but was not found"))?;
+        for (k, v) in kv {
+            match k.as_str() {
+                "file" => base.file = v,
+                "delimiter" => base.delimiter = v,
+                "col" => base.col = v,
+                "keycol" => base.keycol = v,
+                "encoding" => base.encoding = v,
+                "default" => base.default = Some(Value::from(v)),
+                _ => return Err(op_err(format!("'{k}' is not a valid option"))),
+            }
+        }
+        let o = base.clone();
+        let int = |name: &str, v: &str| {
+            v.trim().parse::<usize>().map_err(|_| {
+                op_err(format!(
+                    "Invalid type for configuration option 'lookup_csvfile.{name}': \
+                     '{v}' has an invalid value for an integer"
+                ))
+            })
+        };
+        let (col, keycol) = (int("col", &o.col)?, int("keycol", &o.keycol)?);
+        let delimiter = if o.delimiter == "TAB" {
+            "\t".to_string()
+        } else {
+            o.delimiter.clone()
+        };
+        let [delim] = delimiter.as_bytes() else {
+            return Err(op_err(format!(
+                "\"delimiter\" must be a 1-character string, got {delimiter:?}"
+            )));
+        };
+        if !matches!(
+            o.encoding.to_ascii_lowercase().replace('_', "-").as_str(),
+            "utf-8" | "utf8" | "ascii"
+        ) {
+            return Err(op_err(format!(
+                "csvfile: encoding '{}' is not supported (utf-8 only)",
+                o.encoding
+            )));
+        }
+        let path = find_file(state, &o.file, "files")
+            .ok_or_else(|| op_err(format!("[Errno 2] No such file or directory: '{}'", o.file)))?;
+        let data = std::fs::read(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        let text = String::from_utf8(data).map_err(|e| op_err(format!("{}: {e}", path.display())))?;
+        let found = csv_rows(&text, *delim as char)
+            .into_iter()
+            .find(|row| row.get(keycol).is_some_and(|k| *k == key))
+            .map(|row| {
+                row.get(col)
+                    .cloned()
+                    .ok_or_else(|| op_err(format!("csvfile: list index {col} out of range")))
+            })
+            .transpose()?;
+        match found.map(Value::from).or(o.default) {
+            Some(v) if v.kind() == ValueKind::Seq => out.extend(v.try_iter()?),
+            Some(v) => out.push(v),
+            None => {}
         }
     }
     Ok(out)

@@ -20,6 +20,7 @@ mod managed;
 mod netaddr;
 mod overrides;
 mod pyjson;
+mod pystd;
 pub mod resolve;
 mod syntax;
 mod value;
@@ -104,6 +105,7 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
     jtests::register(&mut env);
     lookups::register(&mut env);
     datetime::register(&mut env);
+    pystd::register(&mut env);
     env
 }
 

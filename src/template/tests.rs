@@ -1135,3 +1135,119 @@ fn undefined_errors_name_the_variable_and_the_object_type() {
         e.msg
     );
 }
+
+#[test]
+fn csvfile_lookup_reads_rows_as_python_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("role/files")).unwrap();
+    std::fs::write(
+        d.join("role/files/people.csv"),
+        "# Last,First\nSmith,Jane,1\n\"German von Lastname\",Demo,2\n\"\"\"The Rock\"\" Johnson\",Dwayne,3\r\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("role/files/tabs.csv"), "fruit\tbananas\nelectronics\ttvs\n").unwrap();
+    let t = Templar::new();
+    let c = lookup_ctx(d);
+    let r = |s: &str| t.render_str(s, &c, &loc()).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(
+        r("{{ lookup('csvfile', 'Smith', file='people.csv', delimiter=',') }}"),
+        json!("Jane")
+    );
+    assert_eq!(
+        r("{{ lookup('csvfile', 'Jane', file='people.csv', delimiter=',', col=0, keycol=1) }}"),
+        json!("Smith")
+    );
+    // Old k=v syntax: the words that are not options are the key.
+    assert_eq!(
+        r("{{ lookup('csvfile', 'German von Lastname file=people.csv delimiter=, col=1') }}"),
+        json!("Demo")
+    );
+    assert_eq!(
+        r(r#"{{ lookup('csvfile', '"The Rock" Johnson file=people.csv delimiter=, col=1') }}"#),
+        json!("Dwayne")
+    );
+    assert_eq!(
+        r("{{ lookup('csvfile', 'electronics', 'fruit', file='tabs.csv', delimiter='TAB') }}"),
+        json!("tvs,bananas")
+    );
+    assert_eq!(
+        r("{{ lookup('csvfile', 'nope file=people.csv delimiter=,') }}"),
+        json!([])
+    );
+    assert_eq!(
+        r("{{ lookup('csvfile', 'nope file=people.csv delimiter=, default=what?') }}"),
+        json!("what?")
+    );
+    let e = |s: &str| t.render_str(s, &c, &loc()).unwrap_err().msg;
+    assert!(e("{{ lookup('csvfile', file='people.csv') }}").contains("Search key is required"));
+    assert!(e("{{ lookup('csvfile', 'x thisarg=1 file=people.csv') }}").contains("'thisarg' is not a valid option"));
+    assert!(e("{{ lookup('csvfile', 'x file=people.csv col=2,') }}").contains("has an invalid value"));
+    assert!(e("{{ lookup('csvfile', 'x', file='nope.csv') }}").contains("No such file or directory"));
+}
+
+#[test]
+fn varnames_lookup_searches_visible_names() {
+    let t = Templar::new();
+    let c = ctx(json!({"qz_1": 1, "qz_2": 2, "qa_1": 3, "qz_": 4}));
+    let r = |s: &str| t.render_str(s, &c, &loc()).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(
+        r("{{ lookup('varnames', '^qz_.+', wantlist=True) | sort }}"),
+        json!(["qz_1", "qz_2"])
+    );
+    assert_eq!(
+        r("{{ query('varnames', '^q.*_\\d') | sort }}"),
+        json!(["qa_1", "qz_1", "qz_2"])
+    );
+    assert_eq!(r("{{ query('varnames', '^nothing') }}"), json!([]));
+    let e = |s: &str| t.render_str(s, &c, &loc()).unwrap_err().msg;
+    assert!(e("{{ lookup('varnames', true) }}").contains("Invalid setting identifier"));
+    let m = e("{{ lookup('varnames', '*') }}");
+    assert!(m.contains("Unable to use") && m.contains("nothing to repeat"), "{m}");
+}
+
+#[test]
+fn vars_lookup_names_missing_and_non_string_terms() {
+    let t = Templar::new();
+    let c = ctx(json!({"a": 1}));
+    let e = |s: &str| t.render_str(s, &c, &loc()).unwrap_err().msg;
+    assert!(e("{{ lookup('vars', 'nope') }}").contains("No variable named 'nope' was found."));
+    assert!(e("{{ lookup('vars', 42) }}").contains("Variable name must be 'str' not 'int'"));
+    let r = t
+        .render_str("{{ lookup('vars', 'nope', default='d') }}", &c, &loc())
+        .unwrap();
+    assert_eq!(r, json!("d"));
+}
+
+#[test]
+fn template_lookup_includes_from_its_search_path_with_own_delimiters() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("role/templates")).unwrap();
+    std::fs::write(d.join("role/templates/hello.txt"), "Hello {% include 'world.txt' %}!").unwrap();
+    std::fs::write(d.join("role/templates/world.txt"), "world").unwrap();
+    std::fs::write(
+        d.join("role/templates/custom.txt"),
+        "Hello [% name %] {{ raw }}[# gone #]",
+    )
+    .unwrap();
+    std::fs::write(d.join("role/templates/none.j2"), "{# nothing #}\n").unwrap();
+    std::fs::write(
+        d.join("role/templates/me.j2"),
+        "{{ template_path }} {{ ansible_managed }}",
+    )
+    .unwrap();
+    let t = Templar::new();
+    let c = lookup_ctx(d);
+    let r = |s: &str| t.render_str(s, &c, &loc()).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(r("{{ lookup('template', 'hello.txt') }}"), json!("Hello world!"));
+    assert_eq!(
+        r(
+            "{{ lookup('template', 'custom.txt', variable_start_string='[%', variable_end_string='%]', \
+           comment_start_string='[#', comment_end_string='#]') }}"
+        ),
+        json!("Hello web {{ raw }}")
+    );
+    assert_eq!(r("{{ lookup('template', 'none.j2') is none }}"), json!(true));
+    assert_eq!(r("{{ lookup('template', 'me.j2') }}"), json!("me.j2 Ansible managed"));
+}

@@ -23,6 +23,7 @@ mod output_limits;
 mod provision;
 mod quoting;
 mod secrets;
+mod stdlib;
 mod storage;
 mod transport;
 mod trust;

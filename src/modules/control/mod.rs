@@ -1,5 +1,6 @@
 //! Controller-side modules: `debug`, `assert`, `fail`, `set_fact`, `pause`,
-//! `meta`, `include_vars`, `add_host`, `group_by`, and the remote `ping`.
+//! `meta`, `include_vars`, `add_host`, `group_by`, and the remote `ping`
+//! and `setup`.
 //!
 //! Each computes its outcome at once and returns it as [`Plan::Done`]: there
 //! is nothing on a host for the executor to apply, in check mode or not.
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+
+mod setup;
 
 use super::args::de_opt_string;
 use super::{
@@ -32,6 +35,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(AddHost));
     r.add(Arc::new(GroupBy));
     r.add(Arc::new(Ping));
+    r.add(Arc::new(setup::Setup));
 }
 
 macro_rules! doc {
@@ -120,9 +124,23 @@ impl Debug {
             } else {
                 var
             };
+            // Only an undefined value prints the placeholder (as Ansible's
+            // debug does); any other error in the expression fails the task.
             let v = match ctx.templar.eval(&var, ctx.vars, ctx.loc) {
                 Ok(v) => v,
-                Err(_) => Value::String("VARIABLE IS NOT DEFINED!".into()),
+                Err(e)
+                    if e.msg.contains("undefined")
+                        || e.msg.contains("has no attribute")
+                        || e.msg.contains("No variable named") =>
+                {
+                    Value::String("VARIABLE IS NOT DEFINED!".into())
+                }
+                Err(e) => {
+                    return Err(ModuleError::Failed(format!(
+                        "Error while resolving `var` expression: {}",
+                        e.msg
+                    )))
+                }
             };
             out.ret.insert(var, v);
         } else {
@@ -345,12 +363,17 @@ impl SetFact {
         if args.is_empty() {
             return Err(ModuleError::Args("set_fact: no variables given".into()));
         }
+        // Ansible's validate_variable_name: an ASCII identifier that is not
+        // one of the names Jinja reserves.
+        const JINJA_KEYWORDS: [&str; 7] = ["true", "false", "none", "True", "False", "None", "not"];
         for k in args.keys() {
             let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !JINJA_KEYWORDS.contains(&k.as_str());
             if !ok {
                 return Err(ModuleError::Args(format!(
-                    "set_fact: `{k}` is not a valid variable name"
+                    "set_fact: Invalid variable name '{k}'. Variable names must be strings starting with a letter \
+                     or underscore character, and contain only letters, numbers and underscores."
                 )));
             }
         }
@@ -456,25 +479,66 @@ impl Meta {
     }
 }
 
-static INCLUDE_VARS_DOC: ModuleDoc =
-    doc!(
+static INCLUDE_VARS_DOC: ModuleDoc = doc!(
     "include_vars",
     "Load variables from a YAML/JSON file or directory on the controller",
-    "Reads `file` (or every file in `dir`) relative to the task's directory, a role's `vars/`, \
-or the playbook directory, and sets the variables for the host (include_vars precedence).",
+    "Reads `file` (relative to a role's `vars/`, the task's directory or the playbook directory) \
+or every file under `dir` (in a role: `vars/DIR` of the role, or DIR itself when it starts with \
+`vars/`; else relative to the task's file), walked in sorted order and followed through symbolic \
+links, and sets the variables for the host (include_vars precedence). A file that fails, or a \
+file under `dir` without one of `extensions`, fails the task (result key `message`), unless \
+`ignore_unknown_extensions` skips such files.",
     free = true,
     ctl = true,
     opts = &[
         OptionDoc::new("file", OptKind::Path, "File to load."),
-        OptionDoc::new("dir", OptKind::Path, "Directory whose files are loaded, sorted by name."),
+        OptionDoc::new(
+            "dir",
+            OptKind::Path,
+            "Directory whose files are loaded, sorted by path."
+        ),
         OptionDoc::new("name", OptKind::Str, "Put the variables under this one variable."),
-        OptionDoc::new("files_matching", OptKind::Str, "Regex of file names to load from `dir`."),
-        OptionDoc::new("ignore_files", OptKind::List, "File names to skip in `dir`."),
-        OptionDoc::new("extensions", OptKind::List, "File extensions loaded from `dir`.").default("[yaml, yml, json]"),
+        OptionDoc::new(
+            "files_matching",
+            OptKind::Str,
+            "Only load files whose name matches this regex (searched)."
+        ),
+        OptionDoc::new(
+            "ignore_files",
+            OptKind::List,
+            "Regexes (anchored at the end) of file names to skip in `dir`."
+        ),
+        OptionDoc::new(
+            "extensions",
+            OptKind::List,
+            "File extensions loaded from `dir` (`''` for none)."
+        )
+        .default("[yaml, yml, json]"),
+        OptionDoc::new(
+            "ignore_unknown_extensions",
+            OptKind::Bool,
+            "Skip files in `dir` without a listed extension instead of failing."
+        )
+        .default("false"),
         OptionDoc::new("depth", OptKind::Int, "Recursion depth in `dir` (0 = unlimited)."),
+        OptionDoc::new(
+            "hash_behaviour",
+            OptKind::Str,
+            "`merge` merges dictionaries into the variables' current values; `replace` replaces them."
+        )
+        .choices(&["replace", "merge"]),
     ],
     ex = "- include_vars: \"{{ ansible_facts.os_family }}.yml\"\n- include_vars:\n    dir: vars/\n    name: settings\n",
-    ret = &[ReturnDoc { name: "ansible_included_var_files", description: "files loaded" }]
+    ret = &[
+        ReturnDoc {
+            name: "ansible_included_var_files",
+            description: "files loaded"
+        },
+        ReturnDoc {
+            name: "message",
+            description: "why the task failed"
+        },
+    ]
 );
 
 struct IncludeVars;
@@ -489,58 +553,202 @@ impl Module for IncludeVars {
     }
 }
 
+/// The files `include_vars` walks under a directory, in Ansible's order:
+/// directories sorted by path, files sorted by name in each, no deeper than
+/// `depth` (0 = unlimited), symbolic links followed.
+fn walk_vars_dir(root: &std::path::Path, depth: usize) -> Vec<(std::path::PathBuf, Vec<String>)> {
+    fn go(dir: &std::path::Path, level: usize, depth: usize, out: &mut Vec<(std::path::PathBuf, Vec<String>)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut files = Vec::new();
+        let mut dirs = Vec::new();
+        for e in rd.filter_map(Result::ok) {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                files.push(name);
+            }
+        }
+        files.sort();
+        if depth == 0 || level <= depth {
+            out.push((dir.to_path_buf(), files));
+        }
+        if depth != 0 && level >= depth {
+            return;
+        }
+        for d in dirs {
+            go(&d, level + 1, depth, out);
+        }
+    }
+    let mut out = Vec::new();
+    go(root, 1, depth, &mut out);
+    out.sort_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
+    out
+}
+
+/// `a` with `b` merged in recursively (Ansible's `merge_hash`).
+fn merge_hash(a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut m = x.clone();
+            for (k, v) in y {
+                let merged = match m.get(k) {
+                    Some(old) => merge_hash(old, v),
+                    None => v.clone(),
+                };
+                m.insert(k.clone(), merged);
+            }
+            Value::Object(m)
+        }
+        _ => b.clone(),
+    }
+}
+
 impl IncludeVars {
     async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let s = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
-        let file = s("file").or_else(|| s("_raw_params"));
+        let dir_args = [
+            "dir",
+            "depth",
+            "files_matching",
+            "ignore_files",
+            "extensions",
+            "ignore_unknown_extensions",
+        ];
+        let file_args = ["file", "_raw_params"];
+        if dir_args.iter().any(|k| args.contains_key(*k)) && file_args.iter().any(|k| args.contains_key(*k)) {
+            return Err(ModuleError::Args(
+                "include_vars: you are mixing file only and dir only arguments, these are incompatible".into(),
+            ));
+        }
+        let list = |k: &str| -> Vec<String> {
+            match args.get(k) {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|x| match x {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect(),
+                Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+                _ => Vec::new(),
+            }
+        };
         let mut files = Vec::new();
-        if let Some(f) = file {
-            files.push(ctx.find_local("vars", &f)?);
-        } else if let Some(d) = s("dir") {
-            let dir = ctx.find_local("vars", &d)?;
-            let re = match s("files_matching") {
+        let mut failure: Option<String> = None;
+        if let Some(d) = s("dir") {
+            let role_path = ctx
+                .vars
+                .get_attr("role_path")
+                .ok()
+                .and_then(|v| v.as_str().map(std::path::PathBuf::from));
+            let dir = match &role_path {
+                Some(rp) if d.split('/').next() == Some("vars") && rp.join(&d).exists() => rp.join(&d),
+                Some(_) if d.split('/').next() == Some("vars") => std::path::PathBuf::from(&d),
+                Some(rp) => rp.join("vars").join(&d),
+                None => std::path::Path::new(&*ctx.loc.file)
+                    .parent()
+                    .map(|p| p.join(&d))
+                    .unwrap_or_else(|| std::path::PathBuf::from(&d)),
+            };
+            let matcher = match s("files_matching") {
                 Some(r) => Some(
-                    regex::Regex::new(&r)
+                    regex::Regex::new(&crate::modules::files::pyre::translate(&r))
                         .map_err(|e| ModuleError::Args(format!("include_vars: bad files_matching: {e}")))?,
                 ),
                 None => None,
             };
-            let ignore: Vec<String> = args
-                .get("ignore_files")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-                .unwrap_or_default();
-            let mut entries: Vec<_> = std::fs::read_dir(&dir)
-                .map_err(|e| ModuleError::Failed(format!("include_vars: cannot read {}: {e}", dir.display())))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json")))
-                .filter(|p| {
-                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    !ignore.iter().any(|i| i == n) && re.as_ref().is_none_or(|r| r.is_match(n))
+            let ignore = list("ignore_files")
+                .iter()
+                .map(|i| {
+                    regex::Regex::new(&format!("{}$", crate::modules::files::pyre::translate(i)))
+                        .map_err(|_| ModuleError::Args(format!("Invalid regular expression: {i}")))
                 })
-                .collect();
-            entries.sort();
-            files = entries;
+                .collect::<Result<Vec<_>, _>>()?;
+            let extensions = if args.contains_key("extensions") {
+                list("extensions")
+            } else {
+                vec!["yaml".into(), "yml".into(), "json".into()]
+            };
+            let skip_unknown = args
+                .get("ignore_unknown_extensions")
+                .is_some_and(|v| crate::modules::values::value_bool(v) == Some(true));
+            let depth = args
+                .get("depth")
+                .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))
+                .unwrap_or(0);
+            let valid_ext = |name: &str| {
+                // Python's os.path.splitext: a leading dot is not an extension.
+                let stem = name.trim_start_matches('.');
+                let ext = stem.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+                extensions.iter().any(|e| e == ext)
+            };
+            if !dir.exists() {
+                failure = Some(format!("{} directory does not exist", dir.display()));
+            } else if !dir.is_dir() {
+                failure = Some(format!("{} is not a directory", dir.display()));
+            } else {
+                'walk: for (root, names) in walk_vars_dir(&dir, depth as usize) {
+                    for name in names {
+                        if let Some(rp) = &role_path {
+                            if root.join(&name) == rp.join("vars").join("main.yml") {
+                                continue;
+                            }
+                        }
+                        if matcher.as_ref().is_some_and(|m| !m.is_match(&name)) {
+                            continue;
+                        }
+                        if ignore.iter().any(|r| r.is_match(&name)) || (skip_unknown && !valid_ext(&name)) {
+                            continue;
+                        }
+                        if !valid_ext(&name) {
+                            failure = Some(format!(
+                                "{} does not have a valid extension: {}",
+                                root.join(&name).display(),
+                                extensions.join(", ")
+                            ));
+                            break 'walk;
+                        }
+                        files.push(root.join(&name));
+                    }
+                }
+            }
+        } else if let Some(f) = s("file").or_else(|| s("_raw_params")) {
+            let f = f.trim_end_matches('\n').trim().to_string();
+            match ctx.find_local("vars", &f) {
+                Ok(p) => files.push(p),
+                Err(_) => failure = Some(format!("Could not find file on the Ansible Controller: {f}")),
+            }
+        } else if args.contains_key("file") || args.contains_key("_raw_params") {
+            failure = Some("Could not find file on the Ansible Controller: None".into());
         } else {
             return Err(ModuleError::Args("include_vars: give `file` or `dir`".into()));
         }
         let mut vars = Map::new();
-        for f in &files {
-            let n = crate::yaml::load_file(f).map_err(|e| ModuleError::Failed(e.to_string()))?;
-            match n.to_json() {
-                Value::Object(m) => vars.extend(m),
-                Value::Null => {}
-                _ => {
-                    return Err(ModuleError::Failed(format!(
-                        "{}: variables file must be a mapping",
-                        f.display()
-                    )))
+        let mut loaded = Vec::new();
+        if failure.is_none() {
+            for f in &files {
+                let n = crate::yaml::load_file(f).map_err(|e| ModuleError::Failed(e.to_string()))?;
+                match n.to_json() {
+                    Value::Object(m) => vars.extend(m),
+                    Value::Null => {}
+                    _ => {
+                        failure = Some(format!("{} must be stored as a dictionary/hash", f.display()));
+                        break;
+                    }
                 }
+                loaded.push(Value::String(f.display().to_string()));
             }
         }
-        let facts = match s("name") {
+        if let Some(msg) = failure {
+            return Ok(ModuleOutcome::failed(msg.clone())
+                .with("message", msg)
+                .with("ansible_included_var_files", loaded));
+        }
+        let mut facts = match s("name") {
             Some(name) => {
                 let mut m = Map::new();
                 m.insert(name, Value::Object(vars));
@@ -548,16 +756,19 @@ impl IncludeVars {
             }
             None => vars,
         };
+        if s("hash_behaviour").as_deref() == Some("merge") {
+            for (k, v) in facts.iter_mut() {
+                if let Ok(old) = ctx.vars.get_attr(k) {
+                    if let Ok(old) = serde_json::to_value(&old) {
+                        *v = merge_hash(&old, v);
+                    }
+                }
+            }
+        }
         Ok(ModuleOutcome::ok()
             .with("ansible_facts", Value::Object(facts.clone()))
             .with_effect(ControllerEffect::IncludeVars(facts))
-            .with(
-                "ansible_included_var_files",
-                files
-                    .iter()
-                    .map(|f| Value::String(f.display().to_string()))
-                    .collect::<Vec<_>>(),
-            ))
+            .with("ansible_included_var_files", loaded))
     }
 }
 

@@ -1,4 +1,4 @@
-//! System modules: `cron`, `sysctl`, `hostname`, `modprobe`, `reboot`,
+//! System modules: `cron`, `getent`, `sysctl`, `hostname`, `modprobe`, `reboot`,
 //! `wait_for_connection`.
 //!
 //! Targets have only a POSIX shell and coreutils (plus the tool a module is
@@ -7,6 +7,7 @@
 //! controller and writes only a real difference.
 
 pub mod cron;
+pub mod getent;
 pub mod hostname;
 pub mod modprobe;
 pub mod reboot;
@@ -18,6 +19,7 @@ use super::Registry;
 
 pub fn register(r: &mut Registry) {
     r.add(Arc::new(cron::Cron));
+    r.add(Arc::new(getent::Getent));
     r.add(Arc::new(sysctl::Sysctl));
     r.add(Arc::new(hostname::Hostname));
     r.add(Arc::new(modprobe::Modprobe));
