@@ -772,15 +772,7 @@ fn parse_task_into(
                     .extend(handlers);
                 return Ok(());
             }
-            let mut include = parse_include(
-                n,
-                IncludeKind::Role,
-                rname.to_string(),
-                Map::new(),
-                files,
-                dir,
-                role,
-            )?;
+            let mut include = parse_include(n, IncludeKind::Role, rname.to_string(), Map::new(), files, dir, role)?;
             include.public = public;
             out.push(TaskNode::Include(Arc::new(include)));
             return Ok(());
