@@ -8,6 +8,7 @@
 #[macro_use]
 pub mod stdio;
 
+pub mod ansible_cfg;
 pub mod app;
 pub mod calendar;
 pub mod check;
@@ -18,6 +19,7 @@ pub mod delivery;
 pub mod error;
 pub mod exec;
 pub mod inventory;
+pub mod kv;
 pub mod loc;
 pub mod logging;
 pub mod modules;
@@ -25,6 +27,7 @@ pub mod output;
 pub mod playbook;
 pub mod private_files;
 pub mod prompt;
+pub mod pyregex;
 pub mod shell;
 pub mod size;
 pub mod template;

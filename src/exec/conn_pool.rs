@@ -228,8 +228,8 @@ impl ConnPool {
         }
         // OpenSSH options given the Ansible way, in the order Ansible puts
         // them on ssh's command line: ssh_args, common args, extra args.
-        let ssh_args = var_str(vars, "ansible_ssh_args")
-            .or_else(|| crate::config::ansible_cfg_value("ssh_connection", "ssh_args"));
+        let ssh_args =
+            var_str(vars, "ansible_ssh_args").or_else(|| crate::ansible_cfg::value("ssh_connection", "ssh_args"));
         let args: Vec<String> = ssh_args
             .into_iter()
             .chain(

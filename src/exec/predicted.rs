@@ -23,16 +23,7 @@ use serde_json::{Map, Value};
 use super::context::TaskResult;
 use crate::output::Status;
 
-/// A remote path an earlier task would create or change.
-#[derive(Debug, Clone)]
-pub(super) struct PredictedPath {
-    pub(super) path: String,
-    /// The task's title and location.
-    pub(super) task: String,
-    pub(super) loc: String,
-    /// Created (it did not exist) rather than changed.
-    pub(super) created: bool,
-}
+pub(super) use super::runner::PredictedPath;
 
 /// The remote paths a task works on: its `path`/`dest` arguments (and their
 /// aliases' values the module's query names).

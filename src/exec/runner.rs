@@ -156,7 +156,7 @@ pub(super) struct HostState {
     /// walking ahead of others do not start early).
     pub(super) start_found: bool,
     /// Check mode: the paths earlier tasks on this host would create or change.
-    pub(super) predicted: Vec<super::predicted::PredictedPath>,
+    pub(super) predicted: Vec<PredictedPath>,
     /// The task that last failed on this host and its result, as
     /// `ansible_failed_task` / `ansible_failed_result` for the next `rescue`.
     pub(super) last_failure: Option<(Value, Value)>,
@@ -302,4 +302,15 @@ mod tests {
                    "results": [{"changed": true, "diff": [{"before": "a", "after": "b"}]}]})
         );
     }
+}
+
+/// A remote path an earlier task would create or change.
+#[derive(Debug, Clone)]
+pub(super) struct PredictedPath {
+    pub(super) path: String,
+    /// The task's title and location.
+    pub(super) task: String,
+    pub(super) loc: String,
+    /// Created (it did not exist) rather than changed.
+    pub(super) created: bool,
 }

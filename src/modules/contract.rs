@@ -546,7 +546,7 @@ pub fn normalize_args(doc: &ModuleDoc, mut args: Map<String, Value>) -> Result<M
 }
 
 /// A templated value outside the option's choices (literal ones were refused
-/// when the playbook was loaded, see [`super::args::validate_args`]).
+/// when the playbook was loaded, see [`super::validate::validate_args`]).
 fn check_choice(doc: &ModuleDoc, opt: &OptionDoc, v: &Value) -> Result<(), ModuleError> {
     let s = match v {
         Value::String(s) => s.clone(),

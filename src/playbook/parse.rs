@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::ast::*;
 use crate::error::{did_you_mean, LocError};
-use crate::modules::args::{decode_escapes, split_args, unquote, validate_args};
+use crate::modules::args::{decode_escapes, split_args, unquote};
+use crate::modules::validate::validate_args;
 use crate::yaml::{self, Loc, Node, NodeKind};
 
 /// Settings that affect loading.

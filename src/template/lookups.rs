@@ -280,14 +280,14 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         // names the template's file and line. A template that renders to
         // nothing (before the newline padding) is None, as in Ansible.
         let name = path.display().to_string();
-        let rendered = super::FileSource::new(&src).and_then(|source| {
+        let rendered = super::file_source::FileSource::new(&src).and_then(|source| {
             source.render(&name, &src, &env, &ctx).map_err(|e| match e.line() {
                 Some(line) => op_err(format!(
                     "{name}:{}: {}",
                     line as u32 + source.line_offset,
-                    super::describe(&e, Some(&ctx))
+                    super::file_source::describe(&e, Some(&ctx))
                 )),
-                None => op_err(format!("{name}: {}", super::describe(&e, Some(&ctx)))),
+                None => op_err(format!("{name}: {}", super::file_source::describe(&e, Some(&ctx)))),
             })
         })?;
         let trailing = |s: &str| s.len() - s.trim_end_matches('\n').len();
@@ -505,7 +505,7 @@ fn varnames(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
                 python_type_name(a)
             )));
         };
-        let re = regex::Regex::new(&crate::modules::files::pyre::translate(term)).map_err(|e| {
+        let re = regex::Regex::new(&crate::pyregex::translate(term)).map_err(|e| {
             let why = match e {
                 regex::Error::Syntax(ref s) if s.contains("repetition operator missing expression") => {
                     "nothing to repeat".to_string()
@@ -583,19 +583,18 @@ fn csv_rows(text: &str, delim: char) -> Vec<Vec<String>> {
 type TermKv = (Option<String>, Vec<(String, String)>);
 
 fn lookup_kv(term: &str) -> Result<TermKv, Error> {
-    let words =
-        crate::modules::args::split_args(term).ok_or_else(|| op_err(format!("unbalanced quotes in {term:?}")))?;
+    let words = crate::kv::split_args(term).ok_or_else(|| op_err(format!("unbalanced quotes in {term:?}")))?;
     let mut raw = Vec::new();
     let mut opts = Vec::new();
     for orig in words {
-        let w = crate::modules::args::decode_escapes(&orig);
+        let w = crate::kv::decode_escapes(&orig);
         let chars: Vec<char> = w.chars().collect();
         let eq = (1..chars.len()).find(|&i| chars[i] == '=' && chars[i - 1] != '\\');
         match eq {
             Some(pos) if w.contains('=') => {
                 let k: String = chars[..pos].iter().collect();
                 let v: String = chars[pos + 1..].iter().collect();
-                opts.push((k.trim().to_string(), crate::modules::args::unquote(v.trim())));
+                opts.push((k.trim().to_string(), crate::kv::unquote(v.trim())));
             }
             None if w.contains('=') => raw.push(w.replace("\\=", "=")),
             _ => raw.push(orig),

@@ -48,7 +48,7 @@ pub(crate) fn file_vars(path: &Path, shown: &str, dest: Option<&str>) -> Vec<(&'
 /// directives expanded with the file's modification time.
 pub(crate) fn managed_source(path: &Path) -> String {
     let configured =
-        crate::config::ansible_cfg_value("defaults", "ansible_managed").unwrap_or_else(|| "Ansible managed".into());
+        crate::ansible_cfg::value("defaults", "ansible_managed").unwrap_or_else(|| "Ansible managed".into());
     let text = configured
         .replace("{host}", "{{ template_host }}")
         .replace("{uid}", "{{ template_uid }}")
@@ -95,7 +95,7 @@ mod tests {
         let p = dir.path().join("t.j2");
         std::fs::write(&p, "x").unwrap();
         // No ansible.cfg in the test's working directory names ansible_managed.
-        if crate::config::ansible_cfg_value("defaults", "ansible_managed").is_none() {
+        if crate::ansible_cfg::value("defaults", "ansible_managed").is_none() {
             assert_eq!(managed_source(&p), "Ansible managed");
         }
         let vars = file_vars(&p, "t.j2", Some("/etc/x"));

@@ -452,7 +452,7 @@ impl Module for AnsibleModule {
 impl AnsibleModule {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let payload = self.payload().await?;
-        let remote = super::external::upload_once(ctx, &payload.checksum, &self.fqcn, &payload.bytes).await?;
+        let remote = super::host::upload::upload_once(ctx, &payload.checksum, &self.fqcn, &payload.bytes).await?;
         let interpreter = match ctx
             .templar
             .eval("ansible_python_interpreter | default('')", ctx.vars, ctx.loc)

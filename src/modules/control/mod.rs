@@ -656,7 +656,7 @@ impl IncludeVars {
             };
             let matcher = match s("files_matching") {
                 Some(r) => Some(
-                    regex::Regex::new(&crate::modules::files::pyre::translate(&r))
+                    regex::Regex::new(&crate::pyregex::translate(&r))
                         .map_err(|e| ModuleError::Args(format!("include_vars: bad files_matching: {e}")))?,
                 ),
                 None => None,
@@ -664,7 +664,7 @@ impl IncludeVars {
             let ignore = list("ignore_files")
                 .iter()
                 .map(|i| {
-                    regex::Regex::new(&format!("{}$", crate::modules::files::pyre::translate(i)))
+                    regex::Regex::new(&format!("{}$", crate::pyregex::translate(i)))
                         .map_err(|_| ModuleError::Args(format!("Invalid regular expression: {i}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;

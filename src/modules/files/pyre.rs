@@ -7,73 +7,7 @@ use regex::bytes::{Captures, Regex, RegexBuilder};
 
 use crate::modules::ModuleError;
 
-/// Translate Python regex syntax the `regex` crate spells differently:
-/// `\Z` is `\z`; a `{` that does not start a repetition is a literal; a
-/// `[` inside a class is a literal (the crate would read a nested class).
-pub(crate) fn translate(pat: &str) -> String {
-    let chars: Vec<char> = pat.chars().collect();
-    let mut out = String::with_capacity(pat.len() + 8);
-    let mut in_class = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '\\' if i + 1 < chars.len() => {
-                let n = chars[i + 1];
-                if n == 'Z' && !in_class {
-                    out.push_str("\\z");
-                } else {
-                    out.push('\\');
-                    out.push(n);
-                }
-                i += 2;
-                continue;
-            }
-            '[' if !in_class => {
-                in_class = true;
-                out.push('[');
-                // A leading `^` and a leading `]` belong to the class.
-                if chars.get(i + 1) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                if chars.get(i + 1) == Some(&']') {
-                    out.push_str("\\]");
-                    i += 1;
-                }
-            }
-            '[' => out.push_str("\\["),
-            ']' if in_class => {
-                in_class = false;
-                out.push(']');
-            }
-            '&' | '~' | '-' if in_class && chars.get(i + 1) == Some(&c) => {
-                out.push('\\');
-                out.push(c);
-            }
-            '{' if !in_class && !is_repetition(&chars[i..]) => out.push_str("\\{"),
-            _ => out.push(c),
-        }
-        i += 1;
-    }
-    out
-}
-
-/// `{n}`, `{n,}`, `{n,m}` or `{,m}`.
-fn is_repetition(s: &[char]) -> bool {
-    let Some(end) = s.iter().position(|&c| c == '}') else {
-        return false;
-    };
-    let inner: String = s[1..end].iter().collect();
-    let mut parts = inner.splitn(2, ',');
-    let a = parts.next().unwrap_or("");
-    let b = parts.next();
-    let digits = |x: &str| x.chars().all(|c| c.is_ascii_digit());
-    match b {
-        None => !a.is_empty() && digits(a),
-        Some(b) => digits(a) && digits(b) && !(a.is_empty() && b.is_empty()),
-    }
-}
+pub(crate) use crate::pyregex::translate;
 
 /// Compile a Python regular expression.
 pub(crate) fn compile(what: &str, pat: &str, multiline: bool, dotall: bool) -> Result<Regex, ModuleError> {

@@ -29,3 +29,4 @@ pub mod paths;
 pub mod prefetch;
 pub mod remote_file;
 pub mod text;
+pub mod upload;

@@ -452,7 +452,7 @@ async fn query_service(
     let out = run_checked(ctx, "service query", &script).await?;
     let (mgr, st) = parse_state(&out.stdout_str())?;
     // systemd's options pass the load-time check of `service` (see
-    // `args::backend_docs`); another manager chosen here cannot apply them.
+    // `validate::backend_docs`); another manager chosen here cannot apply them.
     if mgr != Manager::Systemd {
         let given = [
             ("daemon_reload", p.daemon_reload),

@@ -1,0 +1,126 @@
+//! ansible.cfg as Ansible reads it: which file (`$ANSIBLE_CONFIG`,
+//! `./ansible.cfg`, `~/.ansible.cfg`, `/etc/ansible/ansible.cfg`) and the
+//! value of one setting. A leaf: the template engine (`ansible_managed`) and
+//! the connection pool (`ssh_args`) read it as well as the configuration.
+
+use std::path::Path;
+
+/// The ansible.cfg Ansible would read: `$ANSIBLE_CONFIG` (a file, or a
+/// directory holding ansible.cfg), `./ansible.cfg`, `~/.ansible.cfg`,
+/// `/etc/ansible/ansible.cfg` — the first that exists.
+pub fn ansible_cfg_path() -> Option<std::path::PathBuf> {
+    let mut cands = Vec::new();
+    if let Ok(p) = std::env::var("ANSIBLE_CONFIG") {
+        let p = std::path::PathBuf::from(p);
+        cands.push(if p.is_dir() { p.join("ansible.cfg") } else { p });
+    }
+    cands.push("ansible.cfg".into());
+    if let Ok(home) = std::env::var("HOME") {
+        cands.push(Path::new(&home).join(".ansible.cfg"));
+    }
+    cands.push("/etc/ansible/ansible.cfg".into());
+    cands.into_iter().find(|p| p.is_file())
+}
+
+/// A setting of the ansible.cfg Ansible would read (see [`ansible_cfg_path`]),
+/// read once per run: `[section] key = value` (or `key: value`), `#`/`;`
+/// comment lines, ` ;` inline comments, indented continuation lines.
+pub fn value(section: &str, key: &str) -> Option<String> {
+    static CFG: std::sync::OnceLock<Vec<(String, String, String)>> = std::sync::OnceLock::new();
+    let cfg = CFG.get_or_init(|| {
+        ansible_cfg_path()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|text| parse_ini(&text))
+            .unwrap_or_default()
+    });
+    let raw = |section: &str, key: &str| {
+        cfg.iter()
+            .rev()
+            .find(|(s, k, _)| (s == section || s == "DEFAULT") && k == key)
+            .map(|(_, _, v)| v.clone())
+    };
+    raw(section, key).map(|v| interpolate(&v, &|name| raw(section, name)))
+}
+
+/// configparser's basic interpolation, which Ansible's reader uses: `%%` is
+/// a `%` and `%(name)s` the value of `name` in the same section (one level).
+fn interpolate(v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::new();
+    let mut rest = v;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('%') {
+            out.push('%');
+            rest = r;
+        } else if let Some((name, r)) = after.strip_prefix('(').and_then(|a| a.split_once(")s")) {
+            out.push_str(&lookup(&name.to_lowercase()).unwrap_or_default());
+            rest = r;
+        } else {
+            out.push('%');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// (section, key, value) triples of an INI text, as Python's configparser reads them.
+fn parse_ini(text: &str) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = Vec::new();
+    let mut section = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        let value_of = |v: &str| match v.find(" ;").or_else(|| v.find("\t;")) {
+            Some(i) => v[..i].trim().to_string(),
+            None => v.trim().to_string(),
+        };
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.2.push('\n');
+                last.2.push_str(&value_of(trimmed));
+            }
+            continue;
+        }
+        if let Some(name) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            section = name.trim().to_string();
+            continue;
+        }
+        let split = trimmed.find(['=', ':']);
+        let (k, v) = match split {
+            Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
+            None => (trimmed, ""),
+        };
+        out.push((section.clone(), k.trim().to_lowercase(), value_of(v)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod ini_tests {
+    use super::parse_ini;
+
+    #[test]
+    fn ini_interpolation() {
+        let look = |n: &str| (n == "base").then(|| "/srv".to_string());
+        assert_eq!(super::interpolate("%%Y %(base)s/x %Z", &look), "%Y /srv/x %Z");
+    }
+
+    #[test]
+    fn ini_sections_comments_and_continuations() {
+        let got = parse_ini(
+            "# c\n[defaults]\nansible_managed = Managed by {uid} ; note\nRoles_Path: a:b\n  c\n[ssh_connection]\nssh_args=-o X=1\n",
+        );
+        assert_eq!(
+            got,
+            vec![
+                ("defaults".into(), "ansible_managed".into(), "Managed by {uid}".into()),
+                ("defaults".into(), "roles_path".into(), "a:b\nc".into()),
+                ("ssh_connection".into(), "ssh_args".into(), "-o X=1".into()),
+            ]
+        );
+    }
+}

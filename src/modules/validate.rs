@@ -1,0 +1,201 @@
+//! The load-time check of a task's arguments against its module's doc
+//! (`validate_args`), before any host is contacted. It sits above the
+//! registry: a generic module (`package`, `service`) accepts the options of
+//! the backends it hands its arguments to.
+
+use super::args::is_templated;
+use super::values::{choices_have_bool, parse_bool};
+use super::{ModuleDoc, OptKind};
+use crate::error::{did_you_mean, LocError};
+use crate::yaml::{Loc, Node, NodeKind};
+
+/// The modules a generic module hands its arguments to, one of them chosen
+/// on each host as Ansible does (`package`: apt, dnf, yum; `service`:
+/// systemd besides its own SysV/OpenRC options). An option of any of them
+/// passes the load-time check; the backend chosen on the host refuses the
+/// ones it does not take.
+pub fn backend_docs(generic: &str) -> Vec<&'static ModuleDoc> {
+    let names: &[&str] = match generic {
+        "package" => &["apt", "dnf", "yum"],
+        "service" => &["systemd_service"],
+        _ => &[],
+    };
+    names
+        .iter()
+        .filter_map(|n| super::registry::lookup(n))
+        .map(|m| m.doc())
+        .collect()
+}
+
+/// Check a task's arguments against the module's doc, before any host is contacted.
+/// `args` is a mapping node; `_raw_params` holds free-form text.
+pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(), LocError> {
+    let Some(entries) = args.as_map() else {
+        return Err(LocError::new(
+            args.loc.clone(),
+            format!("arguments of `{}` must be a mapping", doc.name),
+        ));
+    };
+    for (k, v) in entries {
+        let key = k.key_string();
+        if key == crate::modules::args::VARIABLE_PARAMS {
+            continue;
+        }
+        if key == "_raw_params" {
+            if !doc.free_form {
+                return Err(LocError::new(
+                    k.loc.clone(),
+                    format!("module `{}` does not take free-form arguments", doc.name),
+                )
+                .with_hint("give its options as a mapping or as key=value pairs"));
+            }
+            continue;
+        }
+        let Some(opt) = doc
+            .options
+            .iter()
+            .find(|o| o.name == key || o.aliases.contains(&key.as_str()))
+        else {
+            // Modules whose other arguments are variables (checked when they run).
+            if matches!(doc.name, "set_fact" | "add_host" | "set_stats") {
+                continue;
+            }
+            // An option of a backend the generic module may pick on a host:
+            // checked against the backend chosen there, when the task runs.
+            if backend_docs(doc.name).iter().any(|d| {
+                d.options
+                    .iter()
+                    .any(|o| o.name == key || o.aliases.contains(&key.as_str()))
+            }) {
+                continue;
+            }
+            let names = doc
+                .options
+                .iter()
+                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()));
+            let mut e = LocError::new(
+                k.loc.clone(),
+                format!("unsupported parameter `{key}` for module `{}`", doc.name),
+            );
+            e = match did_you_mean(&key, names) {
+                Some(s) => e.with_hint(format!("did you mean `{s}`?")),
+                None => e.with_hint(format!(
+                    "supported parameters: {}",
+                    doc.options.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
+                )),
+            };
+            return Err(e);
+        };
+        check_kind(doc, opt.name, opt.kind, opt.choices, v)?;
+    }
+    let variable_params = entries
+        .iter()
+        .any(|(k, _)| k.as_str() == Some(crate::modules::args::VARIABLE_PARAMS));
+    for opt in doc.options.iter().filter(|o| o.required && !variable_params) {
+        let present = entries.iter().any(|(k, _)| {
+            let key = k.key_string();
+            key == opt.name || opt.aliases.contains(&key.as_str())
+        });
+        let free = doc.free_form && entries.iter().any(|(k, _)| k.as_str() == Some("_raw_params"));
+        if !present && !free {
+            return Err(LocError::new(
+                task_loc.clone(),
+                format!("missing required parameter `{}` for module `{}`", opt.name, doc.name),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_kind(doc: &ModuleDoc, name: &str, kind: OptKind, choices: &[&str], v: &Node) -> Result<(), LocError> {
+    let wrong = |what: &str| {
+        LocError::new(
+            v.loc.clone(),
+            format!(
+                "parameter `{name}` of `{}` must be {what}, not {}",
+                doc.name,
+                v.type_name()
+            ),
+        )
+    };
+    if let NodeKind::Str(s) = &v.kind {
+        if is_templated(s) {
+            return Ok(());
+        }
+    }
+    match kind {
+        OptKind::Bool => match &v.kind {
+            NodeKind::Bool(_) => {}
+            NodeKind::Str(s) if parse_bool(s).is_some() => {}
+            NodeKind::Int(0 | 1) => {}
+            _ => return Err(wrong("a boolean")),
+        },
+        OptKind::Int => match &v.kind {
+            NodeKind::Int(_) => {}
+            NodeKind::Str(s) if s.trim().parse::<i64>().is_ok() => {}
+            _ => return Err(wrong("an integer")),
+        },
+        OptKind::Float => match &v.kind {
+            NodeKind::Int(_) | NodeKind::Float(_) => {}
+            NodeKind::Str(s) if s.trim().parse::<f64>().is_ok() => {}
+            _ => return Err(wrong("a number")),
+        },
+        OptKind::Str | OptKind::Path => match &v.kind {
+            NodeKind::Seq(_) | NodeKind::Map(_) => return Err(wrong("a string")),
+            _ => {}
+        },
+        OptKind::Dict => match &v.kind {
+            NodeKind::Map(_) | NodeKind::Null => {}
+            NodeKind::Str(_) => {}
+            _ => return Err(wrong("a mapping")),
+        },
+        OptKind::Mode => match &v.kind {
+            NodeKind::Int(_) | NodeKind::Null => {}
+            NodeKind::Str(s) if parse_mode_literal(s) => {}
+            _ => {
+                return Err(LocError::new(
+                    v.loc.clone(),
+                    format!("parameter `{name}` of `{}` is not a valid mode", doc.name),
+                )
+                .with_hint("use an octal string like '0644' or a symbolic mode like 'u=rw,g=r,o=r'"))
+            }
+        },
+        OptKind::List | OptKind::Raw | OptKind::Expr => {}
+    }
+    if !choices.is_empty() {
+        if let Some(s) = v.scalar_string() {
+            let s = match &v.kind {
+                NodeKind::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+                _ => s,
+            };
+            let bool_accepted = matches!(v.kind, NodeKind::Bool(_)) && choices_have_bool(choices);
+            if !bool_accepted && !choices.contains(&s.as_str()) {
+                let mut e = LocError::new(
+                    v.loc.clone(),
+                    format!("value of `{name}` must be one of: {}; got `{s}`", choices.join(", ")),
+                );
+                if let Some(c) = did_you_mean(&s, choices.iter().copied()) {
+                    e = e.with_hint(format!("did you mean `{c}`?"));
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_mode_literal(s: &str) -> bool {
+    let s = s.trim();
+    if s.bytes().all(|c| (b'0'..=b'7').contains(&c)) && !s.is_empty() {
+        return true;
+    }
+    if s == "preserve" {
+        return true;
+    }
+    s.split(',').all(|clause| {
+        let Some(pos) = clause.find(['=', '+', '-']) else {
+            return false;
+        };
+        clause[..pos].bytes().all(|c| b"ugoa".contains(&c)) && clause[pos + 1..].bytes().all(|c| b"rwxXst".contains(&c))
+    })
+}
