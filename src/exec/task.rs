@@ -153,8 +153,8 @@ impl PlayHost {
             Value::Bool(b) => Some(*b),
             Value::String(s) => crate::template::parse_bool(s.trim()),
             Value::Number(n) => match n.as_f64() {
-                Some(x) if x == 1.0 => Some(true),
-                Some(x) if x == 0.0 => Some(false),
+                Some(1.0) => Some(true),
+                Some(0.0) => Some(false),
                 _ => None,
             },
             Value::Null => Some(false),
