@@ -146,12 +146,15 @@ impl ConnPool {
     /// Build the SSH target of a host from its variables and the defaults.
     pub fn target_for(&self, host: &str, vars: &Map<String, Value>) -> Result<SshTarget, ConnError> {
         let mut explicit = ExplicitFields::default();
+        // `ansible_host` equal to the inventory name (tasks see it defaulted
+        // to that name, as in Ansible) is no address of its own: ~/.ssh/config's
+        // HostName applies to it, as `ssh NAME` would apply it.
         let address = match var_str(vars, "ansible_host").or_else(|| var_str(vars, "ansible_ssh_host")) {
-            Some(a) => {
+            Some(a) if a != host => {
                 explicit.address = true;
                 a
             }
-            None => host.to_string(),
+            _ => host.to_string(),
         };
         let mut t = SshTarget::new(host, &address);
         if let Some(p) = var_str(vars, "ansible_port").or_else(|| var_str(vars, "ansible_ssh_port")) {

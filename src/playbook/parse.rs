@@ -1347,7 +1347,10 @@ fn role_not_found(spec: &Node, name: &str, dir: &Path, ctx: &LoadCtx) -> LocErro
     match did_you_mean(name, known.iter().map(String::as_str)) {
         Some(s) => e.with_hint(format!("did you mean `{s}`?")),
         None => {
-            let looked: Vec<String> = role_dirs(dir, ctx).iter().map(|d| d.display().to_string()).collect();
+            let looked: Vec<String> = role_dirs(dir, ctx)
+                .iter()
+                .map(|d| d.join(name).display().to_string())
+                .collect();
             e.with_hint(format!(
                 "looked in {} (a role directory has tasks/ or meta/); set roles_path with ANSIBLE_ROLES_PATH",
                 looked.join(", ")

@@ -837,7 +837,7 @@ mod tests {
         );
         assert_eq!(render(&format!("{{{{ {u} | urlsplit('path') }}}}")), "/dir/index.html");
         assert_eq!(render(&format!("{{{{ ({u} | urlsplit).password }}}}")), "MySecret");
-        assert_eq!(render("{{ 'x/y' | urlsplit('hostname') is none }}"), "true");
+        assert_eq!(render("{{ 'x/y' | urlsplit('hostname') is none }}"), "True");
     }
 
     #[test]

@@ -909,7 +909,7 @@ fn env_pipe_lines_vars_lookups() {
     assert_eq!(r("{{ lookup('vars', 'port') }}"), json!(8080));
     assert_eq!(r("{{ lookup('vars', 'nope', default=1) }}"), json!(1));
     let e = err("{{ lookup('vars', 'nope') }}");
-    assert!(e.msg.contains("no variable named 'nope'"), "{}", e.msg);
+    assert!(e.msg.contains("No variable named 'nope' was found"), "{}", e.msg);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Modules rigger has no native implementation for run as Ansible runs them
 //! (src/modules/ansible): tests/data/ansible_modules/site.yml uses one
-//! module of ansible-core (`dpkg_selections`, `getent`), one of a
+//! module of ansible-core (`dpkg_selections`, `debconf`), one of a
 //! collection installed from PyPI (`python.dist.boo`, without check-mode
 //! support; scripts/ansible-collections.sh) and one of a collection next
 //! to the playbook whose helpers are in the collection's `module_utils`
@@ -213,14 +213,14 @@ fn a_target_without_python_and_a_module_found_nowhere_are_located_errors() {
     let pb = dir.join("nopy.yml");
     std::fs::write(
         &pb,
-        "- hosts: target\n  gather_facts: false\n  tasks:\n    - name: needs python\n      getent: {database: passwd, key: root}\n",
+        "- hosts: target\n  gather_facts: false\n  tasks:\n    - name: needs python\n      debconf: {name: tzdata}\n",
     )
     .unwrap();
     let (code, stdout, stderr) = rigger_run(&t, &hosts, &inv, &pb, &[]);
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     let all = format!("{stdout}\n{stderr}");
     assert!(
-        all.contains("nopy.yml:4:7: module ansible.builtin.getent needs Python on the target")
+        all.contains("nopy.yml:4:7: module ansible.builtin.debconf needs Python on the target")
             && all.contains("/usr/bin/python3")
             && all.contains("set ansible_python_interpreter"),
         "{all}"
@@ -280,8 +280,8 @@ fn doc_list_tells_native_modules_from_those_run_through_ansible() {
         .expect(&stdout);
     assert!(native.lines().any(|l| l.starts_with("copy ")), "{native}");
     let line = |name: &str| through.lines().find(|l| l.split_whitespace().next() == Some(name));
-    let getent = line("ansible.builtin.getent").expect(through);
-    assert!(getent.ends_with("/ansible/modules/getent.py"), "{getent}");
+    let debconf = line("ansible.builtin.debconf").expect(through);
+    assert!(debconf.ends_with("/ansible/modules/debconf.py"), "{debconf}");
     let boo = line("python.dist.boo").expect(through);
     assert!(boo.contains(&*t.collections.to_string_lossy()), "{boo}");
     assert!(

@@ -123,6 +123,8 @@ fn setup_task_and_getent_set_facts() {
     - getent:
         database: passwd
         key: root
+    - set_fact:
+        root_entry: "{{ getent_passwd.root[:2] }}"
     - getent:
         database: passwd
         key: no-such-user-here
@@ -138,7 +140,7 @@ fn setup_task_and_getent_set_facts() {
         content: "{{ {'system': ansible_system, 'facts_system': ansible_facts.system,
                       'returned': filtered.ansible_facts.keys() | select('match', 'ansible_(system|distribution)$') | sort,
                       'has_kernel': 'ansible_kernel' in filtered.ansible_facts,
-                      'root': getent_passwd.root[:2],
+                      'root': root_entry,
                       'missing': missing.ansible_facts.getent_passwd,
                       'missing_fails': missing_fails is failed} | to_json }}"
 "#,

@@ -349,7 +349,7 @@ fn self_referential_variables_are_a_located_error() {
         "an unrelated variable still works:\n{out}"
     );
     assert!(
-        out.contains("site.yml:9:7") && out.contains("recursive loop detected in template"),
+        out.contains("site.yml:9:14") && out.contains("recursive loop detected in template"),
         "the error names the task's location and the loop:\n{out}"
     );
     assert!(
