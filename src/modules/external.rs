@@ -40,6 +40,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::host::module_result::{parse_result, text_of};
 use super::{Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc};
 use crate::connection::{sh_quote, ConnError};
 use crate::yaml::Node;
@@ -276,24 +277,6 @@ impl ExternalModule {
     /// The module's path on the host, uploading it on first use in this run.
     async fn remote_path(&self, ctx: &ModuleCtx<'_>) -> Result<String, ModuleError> {
         super::host::upload::upload_once(ctx, &self.checksum, self.doc.name, &self.bytes).await
-    }
-}
-
-/// Ansible's leniency: text before the JSON object (banners, warnings) is ignored.
-fn parse_result(stdout: &str) -> Option<Map<String, Value>> {
-    let start = stdout.find('{')?;
-    let end = stdout.rfind('}')?;
-    match serde_json::from_str::<Value>(stdout.get(start..=end)?) {
-        Ok(Value::Object(m)) => Some(m),
-        _ => None,
-    }
-}
-
-fn text_of(v: Option<Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s,
-        Some(other) => serde_json::to_string_pretty(&other).unwrap_or_default(),
     }
 }
 

@@ -43,6 +43,7 @@ use sha2::{Digest, Sha256};
 
 pub use locate::{add_playbook_dir, controller, Controller};
 
+use super::host::module_result::{parse_result, text_of};
 use super::{Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, Plan};
 use crate::connection::{sh_quote, ConnError};
 
@@ -333,25 +334,6 @@ fn run_command(interpreter: Option<&str>, payload: &str) -> String {
         ),
     };
     format!("{pick}; exec \"$p\" {}", sh_quote(payload))
-}
-
-/// Ansible's leniency: text before and after the JSON object (banners,
-/// MOTDs, a module's stray prints) is ignored.
-fn parse_result(stdout: &str) -> Option<Map<String, Value>> {
-    let start = stdout.find('{')?;
-    let end = stdout.rfind('}')?;
-    match serde_json::from_str::<Value>(stdout.get(start..=end)?) {
-        Ok(Value::Object(m)) => Some(m),
-        _ => None,
-    }
-}
-
-fn text_of(v: Option<Value>) -> String {
-    match v {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s,
-        Some(other) => serde_json::to_string_pretty(&other).unwrap_or_default(),
-    }
 }
 
 /// ansible-core 2.19's modules send a warning as `{"event": {"msg": ...}}`

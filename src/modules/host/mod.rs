@@ -24,6 +24,7 @@
 pub mod command;
 pub mod digest;
 pub mod file_state;
+pub mod module_result;
 pub mod opts;
 pub mod paths;
 pub mod prefetch;
