@@ -550,6 +550,15 @@ impl PlayHost {
             }
             _ => (self.host.clone(), Arc::new(connection_vars(vars.map()))),
         };
+        // Become needs the variables for a templated `become_method`.
+        let become_ = self.become_for(scopes, Some(&t.common), &conn_vars, &|src| {
+            let ctx = self.ctx(&vars);
+            match self.runner.templar.render_str(src, &ctx, &t.loc) {
+                Ok(Value::String(s)) => Ok(s),
+                Ok(other) => Ok(other.to_string()),
+                Err(e) => Err(format!("become_method: {}", e.msg)),
+            }
+        });
         drop(vars);
         // Typed connection variables that were templates (or set by the
         // play) are checked once rendered: a wrong value is this task's
@@ -557,7 +566,7 @@ impl PlayHost {
         if let Err(m) = crate::inventory::check_connection_vars(&conn_vars) {
             return Err(TaskResult::failed(format!("{}: host {conn_host}: {m}", t.loc)));
         }
-        let become_ = self.become_for(scopes, Some(&t.common), &conn_vars);
+        let become_ = become_.map_err(|m| TaskResult::failed(format!("{}: {m}", t.loc)))?;
         let conn: Arc<dyn Connection> = if doc.controller_only {
             Arc::new(crate::connection::local::LocalConnection::new("localhost"))
         } else {
@@ -823,7 +832,8 @@ impl PlayHost {
         scopes: &[Scope],
         task: Option<&Common>,
         vars: &Map<String, Value>,
-    ) -> Option<Become> {
+        render: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Option<Become>, String> {
         let opts = &self.runner.opts;
         let pick = |f: &dyn Fn(&Common) -> Option<String>| -> Option<String> {
             task.and_then(f)
@@ -841,24 +851,28 @@ impl PlayHost {
             .or_else(|| vars.get("ansible_become").map(truthy))
             .unwrap_or(false);
         if !on {
-            return None;
+            return Ok(None);
         }
         let user = pick(&|c: &Common| c.become_user.clone())
             .or_else(|| opts.become_user.clone())
             .or_else(|| var_str(vars, "ansible_become_user"))
             .unwrap_or_else(|| "root".into());
         let method = pick(&|c: &Common| c.become_method.clone())
+            .map(|m| match crate::template::has_template_syntax(&m) {
+                true => render(&m),
+                false => Ok(m),
+            })
+            .transpose()?
             .or_else(|| opts.become_method.clone())
             .or_else(|| var_str(vars, "ansible_become_method"))
             .unwrap_or_else(|| "sudo".into());
         let password = var_str(vars, "ansible_become_password")
             .or_else(|| var_str(vars, "ansible_become_pass"))
             .or_else(|| opts.become_password.clone());
-        Some(Become {
-            method: method.parse().unwrap_or(BecomeMethod::Sudo),
-            user,
-            password,
-        })
+        // An unknown method (a templated keyword, a variable set at run time)
+        // is this task's failure, never a silent sudo.
+        let method: BecomeMethod = method.parse().map_err(|e| format!("{e}"))?;
+        Ok(Some(Become { method, user, password }))
     }
 
     /// The `environment:` of the scopes and the task, rendered; inner names win.
@@ -950,7 +964,10 @@ impl PlayHost {
         let Some(memo) = conn.memo() else {
             return window.len();
         };
-        let become_ = self.become_for(scopes, None, &conn_vars);
+        // An unknown become method fails the task itself (see `run_item`).
+        let Ok(become_) = self.become_for(scopes, None, &conn_vars, &|_| Err(String::new())) else {
+            return window.len();
+        };
         let req = crate::connection::ExecRequest {
             // The login user too, which every file task needs.
             cmd: format!(

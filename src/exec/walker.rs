@@ -141,7 +141,18 @@ impl Walker {
                 }
             }
         }
-        let become_ = self.become_for(&rendered, None, vars.map());
+        let render = |src: &str| {
+            let ctx = self.ctx(&vars);
+            match self.runner.templar.render_str(src, &ctx, &self.pctx.play.loc) {
+                Ok(Value::String(s)) => Ok(s),
+                Ok(other) => Ok(other.to_string()),
+                Err(e) => Err(format!("become_method: {}", e.msg)),
+            }
+        };
+        let become_ = match self.become_for(&rendered, None, vars.map(), &render) {
+            Ok(b) => b,
+            Err(m) => return self.fail_gathering(&format!("{}: {m}", self.pctx.play.loc)),
+        };
         let subset = self.pctx.play.gather_subset.clone();
         let _permit = self.runner.forks.acquire().await;
         match super::facts::gather(&*conn, &subset, become_.as_ref()).await {

@@ -439,3 +439,22 @@ fn throttle_limits_how_many_hosts_run_a_task_at_once() {
         "{err}"
     );
 }
+
+/// A templated `become_method` is rendered with the task's variables; one
+/// that renders to a method rigger does not have fails the task with its
+/// location, instead of silently becoming with sudo.
+#[test]
+fn a_templated_become_method_is_rendered_and_an_unknown_one_fails_the_task() {
+    let lab = Lab::new(1);
+    lab.write(
+        "become.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - name: known\n      command: id -u\n      become: true\n      become_method: \"{{ how }}\"\n      vars:\n        how: sudo\n      register: known\n    - name: unknown\n      command: id -u\n      become: true\n      become_method: \"{{ how }}\"\n      vars:\n        how: runas\n",
+    );
+    let (code, out, err) = lab.run("become.yml", &[]);
+    assert_eq!(code, 2, "the unknown method fails the task\n{out}\n{err}");
+    assert!(
+        out.contains("become.yml:11:7") && out.contains("unsupported become method `runas`"),
+        "the failure names the task's location and the method:\n{out}"
+    );
+    assert_eq!(count(&out, "changed: [host1]"), 1, "the sudo task ran:\n{out}");
+}
