@@ -260,21 +260,15 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
             }
             Ok(None)
         });
-        let mut vars = visible_vars(state);
-        let abs = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        let mtime = std::fs::metadata(&abs).and_then(|m| m.modified()).ok();
-        vars.extend(template_file_vars(
-            &name,
-            &abs,
-            mtime,
-            !vars.contains_key("ansible_managed"),
-        ));
+        // The template module's `template_*` variables and `ansible_managed`
+        // (one place: `template::file_context`), then `template_vars` over them.
+        let ctx = from_json_value(&serde_json::Value::Object(visible_vars(state)));
+        let mut ctx = super::managed::file_context(&env, &path, &name, None, &ctx);
         if let Some(x) = &extra {
             if let serde_json::Value::Object(o) = to_json(x)? {
-                vars.extend(o);
+                ctx = minijinja::value::merge_maps([ctx, from_json_value(&serde_json::Value::Object(o))]);
             }
         }
-        let ctx = from_json_value(&serde_json::Value::Object(vars));
         // As the template module does: the `#jinja2:` header, Jinja's
         // dropped last newline, the source's trailing newlines kept; an error
         // names the template's file and line. A template that renders to
@@ -298,62 +292,6 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         out.push(Value::from(rendered));
     }
     Ok(out)
-}
-
-/// The name of the user `uid` (from the password database), or the number.
-fn user_name(uid: u32) -> String {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[0].to_string())
-        })
-        .next()
-        .unwrap_or_else(|| uid.to_string())
-}
-
-/// The variables Ansible gives a template about itself (`template_path`,
-/// `template_fullpath`, `template_host`, `template_uid`, `template_mtime`,
-/// `template_run_date`, `template_destpath`) and, unless the user set it,
-/// `ansible_managed`.
-pub(crate) fn template_file_vars(
-    name: &str,
-    fullpath: &Path,
-    mtime: Option<std::time::SystemTime>,
-    with_managed: bool,
-) -> serde_json::Map<String, serde_json::Value> {
-    use serde_json::Value as J;
-    let mut m = serde_json::Map::new();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let uid = {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(fullpath)
-            .map(|md| user_name(md.uid()))
-            .unwrap_or_default()
-    };
-    let fmt = |t: std::time::SystemTime| {
-        let secs = t
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        super::datetime::DateTime::from_epoch(secs).strftime("%Y-%m-%d %H:%M:%S")
-    };
-    m.insert("template_host".into(), J::String(host));
-    m.insert("template_path".into(), J::String(name.to_string()));
-    m.insert("template_fullpath".into(), J::String(fullpath.display().to_string()));
-    m.insert("template_destpath".into(), J::Null);
-    m.insert("template_uid".into(), J::String(uid));
-    m.insert("template_run_date".into(), J::String(fmt(std::time::SystemTime::now())));
-    if let Some(t) = mtime {
-        m.insert("template_mtime".into(), J::String(fmt(t)));
-    }
-    if with_managed {
-        m.insert("ansible_managed".into(), J::String("Ansible managed".into()));
-    }
-    m
 }
 
 fn pipe(args: &[Value], lines: bool) -> Result<Vec<Value>, Error> {
