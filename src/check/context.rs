@@ -144,10 +144,14 @@ pub struct Entry {
     pub argv: Vec<String>,
 }
 
-fn sh_word(s: &str) -> String {
+/// A word of the scheduled shell command (and of the remediation command
+/// in reports), quoted as Python's `shlex.quote` does.
+pub(super) fn sh_word(s: &str) -> String {
+    // try_quote refuses only a NUL byte, which no path, argument or
+    // environment value can hold; never fall back to the unquoted text.
     shlex::try_quote(s)
         .map(|q| q.into_owned())
-        .unwrap_or_else(|_| s.to_string())
+        .unwrap_or_else(|_| crate::shell::sh_quote(s))
 }
 
 impl Entry {

@@ -501,14 +501,7 @@ fn remediate_command(a: &CheckArgs, pb_abs: &Path, inventory: &[String]) -> Stri
     if !a.skip_tags.is_empty() {
         c.extend(["--skip-tags".into(), a.skip_tags.join(",")]);
     }
-    c.iter()
-        .map(|w| {
-            shlex::try_quote(w)
-                .map(|q| q.into_owned())
-                .unwrap_or_else(|_| w.clone())
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    c.iter().map(|w| context::sh_word(w)).collect::<Vec<_>>().join(" ")
 }
 
 /// The connection and target flags of a check, paths absolute.
