@@ -217,6 +217,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         role: None,
         dir: PathBuf::from("."),
         loc: loc.clone(),
+        include: None,
     };
     let play = Play {
         name: format!("Ad-hoc: {}", a.pattern),

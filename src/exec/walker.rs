@@ -587,6 +587,15 @@ impl Walker {
                 return Flow::Abort;
             }
             // A handler runs once per flush even if notified several times.
+            if let Some(inc) = &h.include {
+                // An include as a handler: its file or role is loaded now,
+                // and its tasks run in order under the handler's key.
+                let flow = self.include(inc, k, scopes).await;
+                if flow != Flow::Continue {
+                    return flow;
+                }
+                continue;
+            }
             let tr = self.run_throttled(h, &k, scopes).await;
             let flow = self.finish_task(h, &full, tr, scopes, &k).await;
             if flow != Flow::Continue {

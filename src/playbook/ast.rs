@@ -247,6 +247,11 @@ pub struct Task {
     /// Directory for relative paths (`src:`, lookups): the file that defined the task.
     pub dir: PathBuf,
     pub loc: Loc,
+    /// A handler that is a dynamic include (`include_tasks`/`include_role`
+    /// under `handlers:`): notified by its name or `listen` topic like any
+    /// handler, and when it runs, the include is loaded and walked then, as
+    /// Ansible does.
+    pub include: Option<Arc<Include>>,
 }
 
 impl Task {
@@ -325,6 +330,9 @@ pub struct Include {
     pub role_files: RoleFiles,
     /// `include_role: public:`.
     pub public: Option<bool>,
+    /// `name:` and `listen:`, which matter when the include is a handler.
+    pub name: Option<String>,
+    pub listen: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -401,8 +401,9 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
 
 /// Handlers may be written inside blocks; they are flattened, keeping block
 /// keywords. `import_tasks` in handlers is expanded at load (its tasks are
-/// handlers, notified by their names); a dynamic include as a handler is
-/// refused, not dropped.
+/// handlers, notified by their names); a dynamic include (`include_tasks`,
+/// `include_role`) is one handler, notified by its own name or `listen`
+/// topic, whose file or role is loaded when it runs, as in Ansible.
 fn collect_handlers(nodes: &[TaskNode], out: &mut Vec<Arc<Task>>) -> Result<(), LocError> {
     for n in nodes {
         match n {
@@ -412,20 +413,39 @@ fn collect_handlers(nodes: &[TaskNode], out: &mut Vec<Arc<Task>>) -> Result<(), 
                     collect_handlers(std::slice::from_ref(inner), out)?;
                 }
             }
-            TaskNode::Include(inc) => {
-                let what = match inc.kind {
-                    IncludeKind::Tasks => "include_tasks",
-                    IncludeKind::Role => "include_role",
-                };
-                return Err(LocError::new(
-                    inc.loc.clone(),
-                    format!("{what} as a handler is not supported by rigger yet"),
-                )
-                .with_hint("use import_tasks (its tasks become handlers, notified by their names)"));
-            }
+            TaskNode::Include(inc) => out.push(Arc::new(include_handler(inc))),
         }
     }
     Ok(())
+}
+
+/// The handler entry of a dynamic include: its name, topics, conditions
+/// and location, and the include it runs.
+fn include_handler(inc: &Arc<Include>) -> Task {
+    let action = match inc.kind {
+        IncludeKind::Tasks => "include_tasks",
+        IncludeKind::Role => "include_role",
+    };
+    Task {
+        name: inc.name.clone(),
+        action: action.to_string(),
+        args: Node::new(NodeKind::Map(Vec::new()), inc.loc.clone()),
+        loop_: None,
+        loop_control: LoopControl::default(),
+        register: None,
+        until: None,
+        retries: None,
+        delay: None,
+        changed_when: Vec::new(),
+        failed_when: Vec::new(),
+        notify: Vec::new(),
+        listen: inc.listen.clone(),
+        common: inc.common.clone(),
+        role: inc.role.clone(),
+        dir: inc.dir.clone(),
+        loc: inc.loc.clone(),
+        include: Some(inc.clone()),
+    }
 }
 
 /// Name references of a play, checked at load as Ansible does: every
@@ -457,6 +477,8 @@ fn check_references(
     for s in sections {
         walk(s, &mut tasks, &mut includes);
     }
+    // A role included as a handler is checked like one included as a task.
+    includes.extend(handlers.iter().filter_map(|h| h.include.as_ref()));
     tasks.extend(handlers.iter());
     let is_template = |s: &str| s.contains("{{") || s.contains("{%");
     let mut known: Vec<Arc<Task>> = handlers.to_vec();
@@ -855,6 +877,7 @@ fn parse_task_into(
         role: role.cloned(),
         dir: dir.to_path_buf(),
         loc: n.loc.clone(),
+        include: None,
     };
     if let Some(r) = &task.register {
         if !is_identifier(r) {
@@ -1094,6 +1117,8 @@ fn parse_include(
         loc: n.loc.clone(),
         role_files,
         public: None,
+        name: opt_string(n, "name")?,
+        listen: n.get("listen").map(string_list).transpose()?.unwrap_or_default(),
     })
 }
 

@@ -101,10 +101,10 @@ fn name_references_are_checked_at_load_and_templated_ones_at_run_time() {
             "",
         ),
         (
-            "  tasks:\n    - command: echo\n  handlers:\n    - name: dyn\n      include_tasks: h.yml\n",
+            "  tasks:\n    - command: echo\n  handlers:\n    - name: dyn\n      include_role:\n        name: comon\n",
             "6:7",
-            "include_tasks as a handler is not supported",
-            "import_tasks",
+            "role `comon` not found",
+            "did you mean `common`?",
         ),
         ("- import_playbook: missing.yml\n", "1:20", "import_playbook missing.yml", ""),
     ];
@@ -161,6 +161,52 @@ fn name_references_are_checked_at_load_and_templated_ones_at_run_time() {
     // The role's own notify (and the templated one) resolved: nothing ran
     // the handlers, since the host failed before the flush.
     assert!(out.contains("failed=1"), "{out}");
+}
+
+/// A dynamic include as a handler (`include_tasks`, `include_role`) is
+/// notified by its name or a `listen` topic and, when it runs, loads and runs
+/// its tasks then, as in Ansible: with its `vars:`, its condition, and the
+/// handlers its tasks notify in turn. One that nothing notifies is never
+/// loaded.
+#[test]
+fn includes_as_handlers_run_when_notified() {
+    let lab = Lab::new(1);
+    lab.write("roles/common/tasks/main.yml", "- command: echo main\n");
+    lab.write(
+        "roles/common/tasks/other.yml",
+        "- name: other task\n  shell: echo \"{{ flavour }}\" >> @OUT@/role-handler\n",
+    );
+    lab.write("roles/common/vars/other.yml", "flavour: from-vars-other\n");
+    lab.write(
+        "handler-tasks.yml",
+        "- shell: echo \"{{ who }}\" >> @OUT@/dyn\n  notify: chained\n- shell: echo second >> @OUT@/dyn\n",
+    );
+    lab.write(
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo hi\n      changed_when: true\n      notify: [dyn, role topic, skipped one]\n    - shell: echo task >> @OUT@/order\n  handlers:\n    - name: dyn\n      include_tasks: handler-tasks.yml\n      vars:\n        who: included\n    - name: role handler\n      listen: role topic\n      include_role:\n        name: common\n        tasks_from: other\n        vars_from: other\n    - name: skipped one\n      include_tasks: handler-tasks.yml\n      when: false\n    - name: not notified\n      include_tasks: no-such-file.yml\n    - name: chained\n      shell: echo chained >> @OUT@/order\n",
+    );
+    let (code, out, err) = lab.run("pb.yml", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(lab.lines("dyn"), ["included", "second"], "{out}");
+    assert_eq!(lab.lines("role-handler"), ["from-vars-other"], "{out}");
+    // Handlers run after the section's tasks; the one an included task
+    // notified runs in the same flush.
+    assert_eq!(lab.lines("order"), ["task", "chained"], "{out}");
+    assert!(out.contains("RUNNING HANDLER [dyn]"), "{out}");
+    assert!(
+        !out.contains("no-such-file"),
+        "an include nothing notified is not loaded:\n{out}"
+    );
+
+    // A notified include whose file does not exist fails that host, located.
+    lab.write(
+        "missing.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: echo hi\n      changed_when: true\n      notify: gone\n  handlers:\n    - name: gone\n      include_tasks: no-such-file.yml\n",
+    );
+    let (code, out, err) = lab.run("missing.yml", &[]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.contains("missing.yml:8:7"), "{out}");
+    assert!(out.contains("no-such-file.yml"), "{out}");
 }
 
 /// An unreachable host whose first task is a loop: `run` says UNREACHABLE
