@@ -270,6 +270,24 @@ impl Walker {
             rendered_params: Map::new(),
         });
         let base_vars = self.vars(&inner, None);
+        // Relative names in the include's own expressions (a `first_found`
+        // of task files) are searched as a task's are: the role, the
+        // directory of the file that has the include, the play's.
+        let mut paths: Vec<std::path::PathBuf> = inner
+            .iter()
+            .rev()
+            .find_map(|s| s.role.as_ref())
+            .map(|r| r.path.clone())
+            .into_iter()
+            .collect();
+        paths.push(inc.dir.clone());
+        paths.push(self.pctx.play.dir.clone());
+        let mut layer = Map::new();
+        layer.insert(
+            crate::template::Templar::search_paths_var().into(),
+            crate::template::search_paths(&paths),
+        );
+        let base_vars = self.with_data(&base_vars, layer);
         // Conditions on an include apply to the include itself.
         let ctx = self.ctx(&base_vars);
         for c in &inc.common.when {

@@ -246,3 +246,24 @@ fn lookups_see_connection_variables_and_role_templates() {
         serde_json::json!({"host": true, "conn": ["ssh"], "tmpl": "[host1]"})
     );
 }
+
+/// A relative file named in an include's own expression (a `first_found`
+/// of task files, as ansible-core's setup_* roles pick per-OS tasks) is
+/// searched like a task's: the role, the directory of the file holding the
+/// include (the role's `tasks/`), the play's.
+#[test]
+fn an_include_finds_first_found_task_files_beside_it() {
+    let lab = Lab::new(1);
+    lab.write(
+        "roles/pick/tasks/main.yml",
+        "- include_tasks: \"{{ lookup('first_found', files) }}\"\n  vars:\n    files:\n      - \"{{ 'NoSuchOS' | lower }}.yml\"\n      - default.yml\n",
+    );
+    lab.write(
+        "roles/pick/tasks/default.yml",
+        "- shell: echo default >> @OUT@/picked\n",
+    );
+    lab.write("pb.yml", "- hosts: testhosts\n  gather_facts: false\n  roles: [pick]\n");
+    let (code, out, err) = lab.run("pb.yml", &[]);
+    assert_ok(code, &out, &err);
+    assert_eq!(lab.lines("picked"), ["default"], "{out}");
+}
