@@ -263,7 +263,7 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         // The template module's `template_*` variables and `ansible_managed`
         // (one place: `template::file_context`), then `template_vars` over them.
         let ctx = from_json_value(&serde_json::Value::Object(visible_vars(state)));
-        let mut ctx = super::managed::file_context(&env, &path, &name, None, &ctx);
+        let mut ctx = super::managed::file_context(&env, &path, &name, None, &ctx).map_err(op_err)?;
         if let Some(x) = &extra {
             if let serde_json::Value::Object(o) = to_json(x)? {
                 ctx = minijinja::value::merge_maps([ctx, from_json_value(&serde_json::Value::Object(o))]);

@@ -87,13 +87,15 @@ fn user_name(uid: u32) -> Option<String> {
 
 /// `ctx` with the variables of rendering the template file `path` to
 /// `dest` (see [`file_vars`]); `ansible_managed` only where `ctx` has none.
+/// `Err` says why the configured `ansible_managed` does not render (a
+/// broken setting is a visible error, never shown as written).
 pub(crate) fn file_context(
     env: &minijinja::Environment<'_>,
     path: &std::path::Path,
     shown: &str,
     dest: Option<&str>,
     ctx: &minijinja::Value,
-) -> minijinja::Value {
+) -> Result<minijinja::Value, String> {
     let vars = file_vars(path, shown, dest);
     let extra: std::collections::BTreeMap<String, minijinja::Value> =
         vars.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
@@ -103,14 +105,22 @@ pub(crate) fn file_context(
     let with_vars = minijinja::value::merge_maps([ctx.clone(), extra.clone()]);
     let has_managed = ctx.get_attr("ansible_managed").is_ok_and(|v| !v.is_undefined());
     if has_managed {
-        return with_vars;
+        return Ok(with_vars);
     }
     let source = managed_source(path);
-    // Rendered like any template text; a broken setting shows as written.
-    let managed = env.render_str(&source, &with_vars).unwrap_or(source);
+    let managed = env.render_str(&source, &with_vars).map_err(|e| {
+        let cfg = crate::ansible_cfg::ansible_cfg_path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "ansible.cfg".into());
+        format!("the ansible_managed setting ([defaults] in {cfg}) does not render: {e}")
+    })?;
     let managed: std::collections::BTreeMap<String, minijinja::Value> =
         [("ansible_managed".to_string(), minijinja::Value::from(managed))].into();
-    minijinja::value::merge_maps([ctx.clone(), extra, minijinja::Value::from(managed)])
+    Ok(minijinja::value::merge_maps([
+        ctx.clone(),
+        extra,
+        minijinja::Value::from(managed),
+    ]))
 }
 
 #[cfg(test)]

@@ -350,7 +350,9 @@ impl Templar {
         ctx: &minijinja::Value,
     ) -> Result<String, LocError> {
         let name = path.display().to_string();
-        let ctx = &self.file_context(path, dest, ctx);
+        let ctx = &self
+            .file_context(path, dest, ctx)
+            .map_err(|e| LocError::new(Loc::synthetic(&name), e))?;
         let src = std::fs::read_to_string(path)
             .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read template: {e}")))?;
         crate::yaml::refuse_vaulted(src.as_bytes(), &name)?;
@@ -380,7 +382,12 @@ impl Templar {
 
     /// `ctx` with the variables of rendering the template file `path` (see
     /// [`managed`]).
-    fn file_context(&self, path: &std::path::Path, dest: Option<&str>, ctx: &minijinja::Value) -> minijinja::Value {
+    fn file_context(
+        &self,
+        path: &std::path::Path,
+        dest: Option<&str>,
+        ctx: &minijinja::Value,
+    ) -> Result<minijinja::Value, String> {
         managed::file_context(&self.strict, path, &path.display().to_string(), dest, ctx)
     }
 

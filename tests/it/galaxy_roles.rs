@@ -80,6 +80,14 @@ fn ansible_managed_and_template_vars_in_templates() {
         )),
         "{first}"
     );
+
+    // A setting that does not render fails the template task, naming the
+    // setting, instead of being written into the file as it stands.
+    lab.write("ansible.cfg", "[defaults]\nansible_managed = Managed {{ broken(\n");
+    let (code, out, _) = lab.run("managed.yml", &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("ansible_managed setting"), "{out}");
+    assert!(out.contains("does not render"), "{out}");
 }
 
 #[test]
