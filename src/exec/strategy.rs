@@ -36,6 +36,7 @@ impl Runner {
                     host: host.clone(),
                 },
                 tx: tx.clone(),
+                in_handler: Default::default(),
             };
             handles.push(tokio::spawn(async move { w.run().await }));
         }

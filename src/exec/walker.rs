@@ -24,6 +24,9 @@ use crate::yaml::Loc;
 pub(super) struct Walker {
     pub(super) play_host: PlayHost,
     pub(super) tx: mpsc::Sender<WalkerMsg>,
+    /// How many included handlers are running (their tasks are shown as
+    /// handlers, `RUNNING HANDLER`, as in Ansible).
+    pub(super) in_handler: std::sync::atomic::AtomicUsize,
 }
 
 impl Deref for Walker {
@@ -464,7 +467,8 @@ impl Walker {
             }
         }
         let run_once = self.run_once_for(t, scopes);
-        let go = self.ready(&key, &title, &t.loc, false, run_once).await;
+        let handler = self.in_handler.load(Ordering::SeqCst) > 0;
+        let go = self.ready(&key, &title, &t.loc, handler, run_once).await;
         match go {
             Go::Abort => Flow::Abort,
             Go::Follow => {
@@ -608,7 +612,9 @@ impl Walker {
             if let Some(inc) = &h.include {
                 // An include as a handler: its file or role is loaded now,
                 // and its tasks run in order under the handler's key.
+                self.in_handler.fetch_add(1, Ordering::SeqCst);
                 let flow = self.include(inc, k, scopes).await;
+                self.in_handler.fetch_sub(1, Ordering::SeqCst);
                 if flow != Flow::Continue {
                     return flow;
                 }

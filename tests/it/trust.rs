@@ -193,6 +193,9 @@ fn includes_as_handlers_run_when_notified() {
     // notified runs in the same flush.
     assert_eq!(lab.lines("order"), ["task", "chained"], "{out}");
     assert!(out.contains("RUNNING HANDLER [dyn]"), "{out}");
+    // The included tasks run as handlers, and are shown as such.
+    assert_eq!(count(&out, "RUNNING HANDLER [shell]"), 2, "{out}");
+    assert!(out.contains("RUNNING HANDLER [common : other task]"), "{out}");
     assert!(
         !out.contains("no-such-file"),
         "an include nothing notified is not loaded:\n{out}"
