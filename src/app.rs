@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::exec::runner::{RunOptions, Runner};
 use crate::inventory::Inventory;
 use crate::output::{Format, Renderer};
-use crate::playbook::{self, Common, LoopControl, Play, Playbook, Strategy, Task, TaskNode};
+use crate::playbook::{self, Common, Play, Playbook, Strategy, Task, TaskNode};
 use crate::yaml::{Loc, Node, NodeKind};
 
 /// Run a command; the result is the process exit code.
@@ -199,26 +199,13 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     let Some(TaskNode::Task(parsed)) = nodes.into_iter().next() else {
         return Err(AppError::Usage("cannot build the ad-hoc task".into()));
     };
-    let task = Task {
-        name: Some(format!("{} {}", doc.name, a.args)),
-        action: parsed.action.clone(),
-        args: parsed.args.clone(),
-        loop_: None,
-        loop_control: LoopControl::default(),
-        register: None,
-        until: None,
-        retries: None,
-        delay: None,
-        changed_when: Vec::new(),
-        failed_when: Vec::new(),
-        notify: Vec::new(),
-        listen: Vec::new(),
-        common: Common::default(),
-        role: None,
-        dir: PathBuf::from("."),
-        loc: loc.clone(),
-        include: None,
-    };
+    let task = Task::bare(
+        Some(format!("{} {}", doc.name, a.args)),
+        &parsed.action,
+        parsed.args.clone(),
+        PathBuf::from("."),
+        loc.clone(),
+    );
     let play = Play {
         name: format!("Ad-hoc: {}", a.pattern),
         hosts: hosts.join(":"),

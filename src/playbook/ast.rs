@@ -255,6 +255,31 @@ pub struct Task {
 }
 
 impl Task {
+    /// A task of `action` with `args` and no keywords (the ad-hoc task, the
+    /// handler entry of an include).
+    pub fn bare(name: Option<String>, action: &str, args: Node, dir: PathBuf, loc: Loc) -> Task {
+        Task {
+            name,
+            action: action.to_string(),
+            args,
+            loop_: None,
+            loop_control: LoopControl::default(),
+            register: None,
+            until: None,
+            retries: None,
+            delay: None,
+            changed_when: Vec::new(),
+            failed_when: Vec::new(),
+            notify: Vec::new(),
+            listen: Vec::new(),
+            common: Common::default(),
+            role: None,
+            dir,
+            loc,
+            include: None,
+        }
+    }
+
     /// The name shown in output: `role : name`, or the action.
     pub fn display_name(&self) -> String {
         let base = self.name.clone().unwrap_or_else(|| self.action.clone());

@@ -426,25 +426,13 @@ fn include_handler(inc: &Arc<Include>) -> Task {
         IncludeKind::Tasks => "include_tasks",
         IncludeKind::Role => "include_role",
     };
+    let args = Node::new(NodeKind::Map(Vec::new()), inc.loc.clone());
     Task {
-        name: inc.name.clone(),
-        action: action.to_string(),
-        args: Node::new(NodeKind::Map(Vec::new()), inc.loc.clone()),
-        loop_: None,
-        loop_control: LoopControl::default(),
-        register: None,
-        until: None,
-        retries: None,
-        delay: None,
-        changed_when: Vec::new(),
-        failed_when: Vec::new(),
-        notify: Vec::new(),
         listen: inc.listen.clone(),
         common: inc.common.clone(),
         role: inc.role.clone(),
-        dir: inc.dir.clone(),
-        loc: inc.loc.clone(),
         include: Some(inc.clone()),
+        ..Task::bare(inc.name.clone(), action, args, inc.dir.clone(), inc.loc.clone())
     }
 }
 
