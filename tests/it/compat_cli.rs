@@ -148,3 +148,26 @@ fn register_and_throttle_errors_use_ansibles_words() {
         out.stdout
     );
 }
+
+/// `ansible_inventory_sources`: the `-i` sources as Ansible's CLI keeps them,
+/// a path made absolute (against the working directory, `..` resolved), a
+/// host list as given.
+#[test]
+fn inventory_sources_magic_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    write(dir.path(), "hosts", "localhost ansible_connection=local\n");
+    let pb = write(
+        dir.path(),
+        "pb.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - debug: var=ansible_inventory_sources\n",
+    );
+    let out = Rig::new(&["run", &pb, "-i", "../hosts", "-i", "a,b"])
+        .current_dir(&sub)
+        .run();
+    out.expect_code(0);
+    let abs = dir.path().join("hosts").display().to_string();
+    let expected = format!("\"ansible_inventory_sources\": [\n        \"{abs}\",\n        \"a,b\"\n    ]");
+    assert!(out.stdout.contains(&expected), "{}", out.stdout);
+}
