@@ -235,7 +235,10 @@ def run_script(ctx: Ctx, t: Target, mode: str, slot: int) -> str:
             f"ListenAddress {addr}:{port}\nHostKey {keys}/host_ed25519\nPidFile none\nUsePAM no\n"
             f"StrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\n"
             f"KbdInteractiveAuthentication no\nAuthorizedKeysFile {keys}/client_ed25519.pub\n"
-            f"SetEnv HOME=/root\nMaxSessions 200\nMaxStartups 200:30:400\nLogLevel ERROR\n"
+            # The test host is the controller's machine, as under ansible-test: a task that
+            # runs ansible-playbook/ansible-inventory/python finds them as the runme.sh does.
+            f"SetEnv HOME=/root PATH={path} RIGGER_COMPAT_BIN={ctx.rigger} "
+            f"RIGGER_KNOWN_HOSTS=/run/compat_known_hosts\nMaxSessions 200\nMaxStartups 200:30:400\nLogLevel ERROR\n"
             f"PrintMotd no\nSubsystem sftp internal-sftp\n"
         )
         hostkey = (keys / "host_ed25519.pub").read_text().split()[:2]
@@ -460,18 +463,23 @@ ADHOC_FLAGS_VALUE = (PLAYBOOK_FLAGS_VALUE - {"-t", "--tags", "--skip-tags", "--s
     "-m", "--module-name", "-a", "--args"}
 ADHOC_FLAGS_BOOL = {"-b", "--become", "-C", "--check", "-D", "--diff", "--list-hosts", "-K", "--ask-become-pass"}
 RENAME = {"--inventory-file": "--inventory", "--key-file": "--private-key"}
+# ansible-inventory maps to `rigger inventory`, whose flags are ansible-inventory's.
+INVENTORY_FLAGS_VALUE = {"-i", "--inventory", "--inventory-file", "--host", "--output", "-l", "--limit",
+                         "--playbook-dir"}
+INVENTORY_FLAGS_BOOL = {"--list", "--graph", "--vars", "-y", "--yaml", "--export"}
 
 
 def shim(tool: str, argv: list[str]) -> int:
     rigger = os.environ.get("RIGGER_COMPAT_BIN", "rigger")
-    if tool not in ("ansible-playbook", "ansible"):
+    if tool not in ("ansible-playbook", "ansible", "ansible-inventory"):
         sys.stderr.write(f"rigger compat shim: {tool} has no rigger equivalent (called as: {tool} "
                          f"{shlex.join(argv)})\n")
         return 127
     if argv in (["--version"],):
         os.execv(rigger, [rigger, "--version"])
-    values, bools = ((PLAYBOOK_FLAGS_VALUE, PLAYBOOK_FLAGS_BOOL) if tool == "ansible-playbook"
-                     else (ADHOC_FLAGS_VALUE, ADHOC_FLAGS_BOOL))
+    values, bools = {"ansible-playbook": (PLAYBOOK_FLAGS_VALUE, PLAYBOOK_FLAGS_BOOL),
+                     "ansible": (ADHOC_FLAGS_VALUE, ADHOC_FLAGS_BOOL),
+                     "ansible-inventory": (INVENTORY_FLAGS_VALUE, INVENTORY_FLAGS_BOOL)}[tool]
     out: list[str] = []
     positional: list[str] = []
     i = 0
@@ -502,7 +510,7 @@ def shim(tool: str, argv: list[str]) -> int:
         else:
             positional.append(a)
         i += 1
-    sub = "run" if tool == "ansible-playbook" else "adhoc"
+    sub = {"ansible-playbook": "run", "ansible": "adhoc", "ansible-inventory": "inventory"}[tool]
     if tool == "ansible" and len(positional) != 1:
         sys.stderr.write(f"rigger compat shim: ansible expects one host pattern, got {positional!r}\n")
         return 2
@@ -516,6 +524,11 @@ SHIM_TOOLS = ["ansible-playbook", "ansible", "ansible-config", "ansible-inventor
 
 def write_shims(d: Path) -> None:
     d.mkdir(parents=True, exist_ok=True)
+    # ansible-test's environment has a `python` (its venv); scripts run with
+    # `#!/usr/bin/env python` (inventory scripts, modules) need one here too.
+    py = d / "python"
+    if not py.exists():
+        py.symlink_to("/usr/bin/python3")
     for tool in SHIM_TOOLS:
         p = d / tool
         p.write_text(f"#!/bin/sh\nexec /usr/bin/python3 {shlex.quote(str(Path(__file__).resolve()))} "

@@ -238,23 +238,47 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     Ok(summary.exit_code())
 }
 
+/// `rigger inventory`: ansible-inventory's --list / --host / --graph.
 fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
     let mut inv = load_inventory(&a.inventory)?;
     if let Some(d) = &a.playbook_dir {
         inv.load_vars_dirs(d)?;
     }
-    if let Some(h) = &a.host {
+    let yaml = |v: &serde_json::Value| crate::template::yaml_dump(v, 2, true, false);
+    let text = if let Some(h) = &a.host {
         if !inv.hosts.contains_key(h) {
             return Err(AppError::Usage(format!("host `{h}` is not in the inventory")));
         }
-        stdoutln!("{}", inv.host_json(h)?);
-    } else if let Some(g) = &a.graph {
-        if !inv.groups.contains_key(g) {
-            return Err(AppError::Usage(format!("group `{g}` is not in the inventory")));
+        if a.yaml {
+            yaml(&serde_json::Value::Object(inv.host_vars_shown(h)))
+        } else {
+            inv.host_json(h)?
         }
-        stdout!("{}", inv.to_graph(Some(g), a.vars)?);
+    } else if let Some(g) = &a.graph {
+        let g = if !g.is_empty() {
+            g.as_str()
+        } else {
+            a.group.as_deref().unwrap_or("all")
+        };
+        inv.to_graph(Some(g), a.vars)?
+    } else if a.list {
+        if let Some(l) = &a.limit {
+            inv.restrict(l)?;
+        }
+        if a.yaml {
+            yaml(&inv.to_yaml_value(a.export))
+        } else {
+            crate::inventory::dump_json(&inv.to_list_value(a.export))
+        }
     } else {
-        stdoutln!("{}", inv.to_list_json());
+        return Err(AppError::Usage(
+            "no action selected: one of --list, --host or --graph is needed".into(),
+        ));
+    };
+    match &a.output {
+        Some(path) => std::fs::write(path, text.as_bytes())
+            .map_err(|e| AppError::Other(format!("cannot write {}: {e}", path.display())))?,
+        None => stdoutln!("{}", text.trim_end_matches('\n')),
     }
     Ok(0)
 }

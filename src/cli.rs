@@ -183,15 +183,31 @@ pub struct InventoryArgs {
     /// Everything as JSON (like ansible-inventory --list).
     #[arg(long, conflicts_with_all = ["graph", "host"])]
     pub list: bool,
-    /// A tree of groups and hosts, optionally from GROUP.
-    #[arg(long, num_args = 0..=1, default_missing_value = "all")]
+    /// A tree of groups and hosts, from GROUP (or the positional group; default `all`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "", conflicts_with = "host")]
     pub graph: Option<String>,
     /// Variables of one host.
     #[arg(long)]
     pub host: Option<String>,
+    /// The group to start --graph from (ansible-inventory's positional `group`).
+    #[arg(value_name = "GROUP")]
+    pub group: Option<String>,
     /// With --graph: show variables.
     #[arg(long)]
     pub vars: bool,
+    /// With --list or --host: YAML instead of JSON.
+    #[arg(short = 'y', long)]
+    pub yaml: bool,
+    /// With --list: each group's own vars and each host's own vars, not the
+    /// merged view (ansible-inventory --export).
+    #[arg(long, env = "ANSIBLE_INVENTORY_EXPORT", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0, default_missing_value = "true", default_value = "false")]
+    pub export: bool,
+    /// Write the result to FILE instead of standard output.
+    #[arg(long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only hosts matching this pattern (ignored by --host and --graph).
+    #[arg(short = 'l', long)]
+    pub limit: Option<String>,
     /// Extra directories with group_vars/ and host_vars/ (the playbook's).
     #[arg(long = "playbook-dir")]
     pub playbook_dir: Option<PathBuf>,

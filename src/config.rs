@@ -55,6 +55,27 @@ pub fn inventory_sources(sources: &[String]) -> Vec<String> {
     }
 }
 
+/// Ansible's `unfrackpath(source, follow=False)`: `~` expanded, made
+/// absolute against the working directory, `.`/`..` resolved lexically.
+fn absolute_source(s: &str) -> String {
+    let expanded = match (s.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => Path::new(s).to_path_buf(),
+    };
+    let joined = std::env::current_dir().map(|d| d.join(&expanded)).unwrap_or(expanded);
+    let mut out = std::path::PathBuf::new();
+    for c in joined.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out.display().to_string()
+}
+
 /// The inventory of a run, loaded from its `-i` sources.
 pub fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
     Ok(Inventory::load(&inventory_sources(sources))?)
@@ -100,6 +121,10 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
         }
     }
     Ok(RunOptions {
+        inventory_sources: inventory_sources(&t.inventory)
+            .into_iter()
+            .map(|s| if s.contains(',') { s } else { absolute_source(&s) })
+            .collect(),
         max_output: max_output(&t.max_output)?,
         forks: t.forks.max(1),
         check: t.check,

@@ -46,6 +46,9 @@ pub struct RunOptions {
     pub keep_task_records: bool,
     /// What is kept of each output stream of a user's command (`--max-output`).
     pub max_output: usize,
+    /// The inventory sources of the run as Ansible's CLI keeps them (paths
+    /// made absolute, host lists as given): `ansible_inventory_sources`.
+    pub inventory_sources: Vec<String>,
 }
 
 impl Default for RunOptions {
@@ -69,6 +72,7 @@ impl Default for RunOptions {
             conn: ConnDefaults::default(),
             keep_task_records: false,
             max_output: crate::connection::output::DEFAULT_MAX_OUTPUT,
+            inventory_sources: Vec::new(),
         }
     }
 }

@@ -138,6 +138,10 @@ impl PlayHost {
         );
         m.data_one("ansible_play_name".into(), Value::String(self.pctx.play.name.clone()));
         m.data_one("playbook_dir".into(), Value::String(abs(&self.pctx.play.dir)));
+        m.data_one(
+            "ansible_inventory_sources".into(),
+            Value::Array(r.opts.inventory_sources.iter().cloned().map(Value::String).collect()),
+        );
         m.data_one("ansible_check_mode".into(), Value::Bool(r.opts.check));
         m.data_one("ansible_diff_mode".into(), Value::Bool(r.opts.diff));
         m.data_one(

@@ -514,27 +514,30 @@ impl Walker {
         let Some(spec) = spec else {
             return self.run_task(t, scopes).await;
         };
+        // Ansible's wording (strategy/__init__.py: `int(templar.template(task.throttle))`).
+        const CONVERT: &str = "Failed to convert the throttle value to an integer";
         let limit = {
             let vars = self.vars(scopes, Some(t));
             let ctx = self.ctx(&vars);
             match self.runner.templar.render_value(&spec, &ctx, &t.loc) {
-                Ok(Value::Number(n)) => n.as_u64(),
-                Ok(Value::String(s)) => s.trim().parse().ok(),
-                Ok(_) => None,
-                Err(e) => {
-                    let tr = TaskResult::failed(e.to_string());
-                    self.report(&t.display_name(), tr.status, false, None, tr.result.clone());
-                    return tr;
-                }
+                Ok(Value::Number(n)) => n
+                    .as_u64()
+                    .ok_or_else(|| format!("`{n}` is not a whole number of hosts")),
+                Ok(Value::String(s)) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("invalid literal for int() with base 10: '{s}'")),
+                Ok(other) => Err(format!("`{other}` is not a whole number of hosts")),
+                Err(e) => Err(e.to_string()),
             }
         };
-        let Some(limit) = limit else {
-            let tr = TaskResult::failed(format!(
-                "{}: throttle must render to a whole number of hosts, got `{spec}`",
-                t.loc
-            ));
-            self.report(&t.display_name(), tr.status, false, None, tr.result.clone());
-            return tr;
+        let limit = match limit {
+            Ok(limit) => limit,
+            Err(why) => {
+                let tr = TaskResult::failed(format!("{}: {CONVERT}: {why}", t.loc));
+                self.report(&t.display_name(), tr.status, false, None, tr.result.clone());
+                return tr;
+            }
         };
         if limit == 0 {
             return self.run_task(t, scopes).await;

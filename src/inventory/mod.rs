@@ -35,6 +35,7 @@ use crate::yaml::Loc;
 
 pub use conn_vars::{check as check_connection_var, check_all as check_connection_vars};
 pub use model::{Group, Host, Inventory, LOCALHOST_NAMES};
+pub use output::dump_json;
 pub use pattern::Selection;
 pub use value::parse_ini_value;
 

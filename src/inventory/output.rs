@@ -11,33 +11,142 @@ use crate::yaml::Loc;
 
 impl Inventory {
     /// `ansible-inventory --list`: groups with `hosts` and `children`
-    /// (empty groups omitted), `all.children`, and `_meta.hostvars` with each
-    /// host's merged variables (hosts without variables omitted). Keys sorted,
-    /// 4-space indent, as Ansible's `json.dumps(sort_keys=True, indent=4)`.
+    /// (empty groups omitted), `all.children`, and `_meta` with each host's
+    /// merged variables (hosts without variables omitted) and the
+    /// serialization `profile` ansible-core 2.19 names. Keys sorted, 4-space
+    /// indent, as Ansible's `json.dumps(sort_keys=True, indent=4)`.
     pub fn to_list_json(&self) -> String {
+        dump_json(&self.to_list_value(false))
+    }
+
+    /// The data of `ansible-inventory --list [--export]`. With `export`, each
+    /// group also carries its own `vars` and each host only the variables set
+    /// on it (not those it inherits from groups), as Ansible's `--export`.
+    pub fn to_list_value(&self, export: bool) -> Value {
         // `all` is always a valid pattern.
         let hosts = self.select("all").unwrap_or_else(|_| self.group_hosts("all"));
         let available: std::collections::HashSet<&str> = hosts.iter().map(String::as_str).collect();
         let mut out = Map::new();
         let mut seen = std::collections::HashSet::new();
-        self.format_group("all", &available, &mut seen, &mut out);
+        self.format_group("all", &available, export, &mut seen, &mut out);
         let mut hostvars = Map::new();
         for h in &hosts {
-            let vars = strip_internal(self.host_vars(h));
+            let vars = self.listed_host_vars(h, export);
             if !vars.is_empty() {
                 hostvars.insert(h.clone(), Value::Object(vars));
             }
         }
         let mut meta = Map::new();
         meta.insert("hostvars".into(), Value::Object(hostvars));
+        meta.insert("profile".into(), Value::from("inventory_legacy"));
         out.insert("_meta".into(), Value::Object(meta));
-        dump_json(&Value::Object(out))
+        Value::Object(out)
+    }
+
+    /// The data of `ansible-inventory --list --yaml [--export]`: the YAML
+    /// inventory format, `children` and `hosts` as mappings, each host's
+    /// variables under its first group only.
+    pub fn to_yaml_value(&self, export: bool) -> Value {
+        let hosts = self.select("all").unwrap_or_else(|_| self.group_hosts("all"));
+        let available: std::collections::HashSet<&str> = hosts.iter().map(String::as_str).collect();
+        let mut seen_hosts = std::collections::HashSet::new();
+        let mut seen_groups = std::collections::HashSet::new();
+        let mut out = Map::new();
+        if let Some((name, v)) = self.yaml_group("all", &available, export, &mut seen_hosts, &mut seen_groups) {
+            out.insert(name, v);
+        }
+        Value::Object(out)
+    }
+
+    fn yaml_group(
+        &self,
+        name: &str,
+        available: &std::collections::HashSet<&str>,
+        export: bool,
+        seen_hosts: &mut std::collections::HashSet<String>,
+        seen_groups: &mut std::collections::HashSet<String>,
+    ) -> Option<(String, Value)> {
+        let g = self.groups.get(name)?;
+        let mut entry = Map::new();
+        let mut children = Map::new();
+        for c in &g.children {
+            if c == "all" {
+                continue;
+            }
+            if seen_groups.contains(c) {
+                children.insert(c.clone(), Value::Object(Map::new()));
+            } else if let Some((k, v)) = self.yaml_group(c, available, export, seen_hosts, seen_groups) {
+                seen_groups.insert(c.clone());
+                children.insert(k, v);
+            } else {
+                seen_groups.insert(c.clone());
+            }
+        }
+        if !children.is_empty() {
+            entry.insert("children".into(), Value::Object(children));
+        }
+        let mut hosts = Map::new();
+        if name != "all" {
+            for h in g.hosts.iter().filter(|h| available.contains(h.as_str())) {
+                let vars = if seen_hosts.insert(h.clone()) {
+                    self.listed_host_vars(h, export)
+                } else {
+                    Map::new()
+                };
+                hosts.insert(h.clone(), Value::Object(vars));
+            }
+        }
+        if !hosts.is_empty() {
+            entry.insert("hosts".into(), Value::Object(hosts));
+        }
+        if export {
+            let vars = self.exported_group_vars(name);
+            if !vars.is_empty() {
+                entry.insert("vars".into(), Value::Object(vars));
+            }
+        }
+        if entry.is_empty() {
+            None
+        } else {
+            Some((name.to_string(), Value::Object(entry)))
+        }
+    }
+
+    /// A host's variables as `--list` shows them: merged from its groups, or
+    /// with `export` only those set on the host itself.
+    fn listed_host_vars(&self, host: &str, export: bool) -> Map<String, Value> {
+        if !export {
+            return strip_internal(self.host_vars(host));
+        }
+        let mut out = self.hosts.get(host).map(|h| h.vars.clone()).unwrap_or_default();
+        for layer in [&self.inventory_layer, &self.playbook_layer] {
+            if let Some(m) = layer.hosts.get(host) {
+                out.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        strip_internal(out)
+    }
+
+    /// A group's own variables for `--export` (inventory source, then its
+    /// `group_vars/` of the inventory and playbook dirs) and its priority.
+    fn exported_group_vars(&self, group: &str) -> Map<String, Value> {
+        let mut vars = self.group_vars(group);
+        if let Some(m) = self.playbook_layer.groups.get(group) {
+            vars.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        if let Some(g) = self.groups.get(group) {
+            if g.priority() != 1 {
+                vars.insert("ansible_group_priority".into(), Value::from(g.priority()));
+            }
+        }
+        strip_internal(vars)
     }
 
     fn format_group(
         &self,
         name: &str,
         available: &std::collections::HashSet<&str>,
+        export: bool,
         seen: &mut std::collections::HashSet<String>,
         out: &mut Map<String, Value>,
     ) {
@@ -57,11 +166,17 @@ impl Inventory {
         let children: Vec<Value> = g.children.iter().map(|c| Value::from(c.as_str())).collect();
         for c in &g.children {
             if seen.insert(c.clone()) {
-                self.format_group(c, available, seen, out);
+                self.format_group(c, available, export, seen, out);
             }
         }
         if !children.is_empty() {
             entry.insert("children".into(), Value::Array(children));
+        }
+        if export {
+            let vars = self.exported_group_vars(name);
+            if !vars.is_empty() {
+                entry.insert("vars".into(), Value::Object(vars));
+            }
         }
         if !entry.is_empty() {
             out.insert(name.to_string(), Value::Object(entry));
@@ -121,7 +236,12 @@ impl Inventory {
             }
             return Err(e);
         }
-        Ok(dump_json(&Value::Object(strip_internal(self.host_vars(host)))))
+        Ok(dump_json(&Value::Object(self.host_vars_shown(host))))
+    }
+
+    /// A host's merged variables as `--host` shows them (internal keys dropped).
+    pub fn host_vars_shown(&self, host: &str) -> Map<String, Value> {
+        strip_internal(self.host_vars(host))
     }
 }
 
@@ -141,9 +261,48 @@ fn graph_vars(vars: &Map<String, Value>, depth: usize, lines: &mut Vec<String>) 
     }
 }
 
-/// Ansible's `strip_internal_keys`: drop `_ansible_*` keys.
+/// The magic variables ansible-inventory drops from what it shows
+/// (ansible-core's `C.INTERNAL_STATIC_VARS`).
+const INTERNAL_STATIC_VARS: [&str; 33] = [
+    "ansible_async_path",
+    "ansible_collection_name",
+    "ansible_config_file",
+    "ansible_dependent_role_names",
+    "ansible_diff_mode",
+    "ansible_facts",
+    "ansible_forks",
+    "ansible_inventory_sources",
+    "ansible_limit",
+    "ansible_play_batch",
+    "ansible_play_hosts",
+    "ansible_play_hosts_all",
+    "ansible_play_role_names",
+    "ansible_playbook_python",
+    "ansible_role_name",
+    "ansible_role_names",
+    "ansible_run_tags",
+    "ansible_skip_tags",
+    "ansible_verbosity",
+    "ansible_version",
+    "inventory_dir",
+    "inventory_file",
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "groups",
+    "group_names",
+    "hostvars",
+    "playbook_dir",
+    "play_hosts",
+    "role_name",
+    "role_names",
+    "role_path",
+    "role_uuid",
+];
+
+/// ansible-inventory's `_remove_internal`: drop the magic variables
+/// (other keys, `_ansible_*` ones included, are shown as set).
 fn strip_internal(mut m: Map<String, Value>) -> Map<String, Value> {
-    m.retain(|k, _| !k.starts_with("_ansible_"));
+    m.retain(|k, _| !INTERNAL_STATIC_VARS.contains(&k.as_str()));
     m
 }
 

@@ -692,14 +692,20 @@ fn list_json_matches_ansible_inventory() {
     let expected = r#"{
     "_meta": {
         "hostvars": {
+            "solo": {
+                "_ansible_internal": "x"
+            },
             "w1": {
+                "_ansible_internal": "x",
                 "tier": "front"
             },
             "w2": {
+                "_ansible_internal": "x",
                 "port_var": 1,
                 "tier": "front"
             }
-        }
+        },
+        "profile": "inventory_legacy"
     },
     "all": {
         "children": [
@@ -728,6 +734,118 @@ fn list_json_matches_ansible_inventory() {
     assert_eq!(inv.to_list_json(), expected);
 }
 
+/// `--list --export` and `--list --yaml [--export]` as ansible-core 2.19.14
+/// prints them for LIST_INI (outputs captured from ansible-inventory).
+#[test]
+fn list_export_and_yaml_match_ansible_inventory() {
+    let (_d, _p, r) = ini(LIST_INI);
+    let inv = r.unwrap();
+    let export = r#"{
+    "_meta": {
+        "hostvars": {
+            "w2": {
+                "port_var": 1
+            }
+        },
+        "profile": "inventory_legacy"
+    },
+    "all": {
+        "children": [
+            "ungrouped",
+            "db",
+            "prod"
+        ],
+        "vars": {
+            "_ansible_internal": "x"
+        }
+    },
+    "prod": {
+        "children": [
+            "web"
+        ]
+    },
+    "ungrouped": {
+        "hosts": [
+            "solo"
+        ]
+    },
+    "web": {
+        "hosts": [
+            "w2",
+            "w1"
+        ],
+        "vars": {
+            "tier": "front"
+        }
+    }
+}"#;
+    assert_eq!(super::dump_json(&inv.to_list_value(true)), export);
+    let yaml = "all:
+  children:
+    prod:
+      children:
+        web:
+          hosts:
+            w1:
+              _ansible_internal: x
+              tier: front
+            w2:
+              _ansible_internal: x
+              port_var: 1
+              tier: front
+    ungrouped:
+      hosts:
+        solo:
+          _ansible_internal: x
+";
+    assert_eq!(
+        crate::template::yaml_dump(&inv.to_yaml_value(false), 2, true, false),
+        yaml
+    );
+    let yaml_export = "all:
+  children:
+    prod:
+      children:
+        web:
+          hosts:
+            w1: {}
+            w2:
+              port_var: 1
+          vars:
+            tier: front
+    ungrouped:
+      hosts:
+        solo: {}
+  vars:
+    _ansible_internal: x
+";
+    assert_eq!(
+        crate::template::yaml_dump(&inv.to_yaml_value(true), 2, true, false),
+        yaml_export
+    );
+}
+
+#[test]
+fn yaml_inventory_host_key_must_be_a_string() {
+    let dir = TempDir::new().unwrap();
+    let p = write(
+        dir.path(),
+        "int.yml",
+        "all:
+  children:
+    kids:
+      hosts:
+        1234: {}
+",
+    );
+    let e = load_one(&p).unwrap_err().to_string();
+    assert!(
+        e.contains(":5:9")
+            && e.contains("Host pattern 1234 must be a string. Enclose integers/floats in quotation marks."),
+        "{e}"
+    );
+}
+
 #[test]
 fn graph_matches_ansible_inventory() {
     let (_d, _p, r) = ini(LIST_INI);
@@ -746,9 +864,11 @@ fn graph_matches_ansible_inventory() {
 @prod:
   |--@web:
   |  |--w2
+  |  |  |--{_ansible_internal = x}
   |  |  |--{port_var = 1}
   |  |  |--{tier = front}
   |  |--w1
+  |  |  |--{_ansible_internal = x}
   |  |  |--{tier = front}
   |  |--{tier = front}";
     assert_eq!(inv.to_graph(Some("prod"), true).unwrap(), expected_vars);

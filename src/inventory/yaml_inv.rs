@@ -120,7 +120,16 @@ fn parse_group(inv: &mut Inventory, name: &str, key: &Node, data: &Node, depth: 
                     inv.add_child(name, &k)
                         .map_err(|m| LocError::new(knode.loc.clone(), m.to_string()))?;
                 }
-                _ => parse_host(inv, name, &k, knode, v)?,
+                _ => {
+                    if !matches!(knode.kind, NodeKind::Str(_)) {
+                        // Ansible's yaml plugin: a host key must be a string.
+                        return Err(LocError::new(
+                            knode.loc.clone(),
+                            format!("Host pattern {k} must be a string. Enclose integers/floats in quotation marks."),
+                        ));
+                    }
+                    parse_host(inv, name, &k, knode, v)?
+                }
             }
         }
     }

@@ -871,7 +871,7 @@ fn parse_task_into(
         if !is_identifier(r) {
             return Err(err(
                 n.get("register").unwrap_or(n),
-                format!("`{r}` is not a valid variable name"),
+                format!("Invalid 'register' specified: Invalid variable name `{r}`"),
             ));
         }
     }
@@ -1676,7 +1676,7 @@ pub(crate) fn vars_map(n: Option<&Node>) -> Result<Map<String, Value>, LocError>
             let mut m = Map::new();
             for (k, kn, v) in n.map_entries() {
                 if !is_identifier(&k) {
-                    return Err(err(kn, format!("`{k}` is not a valid variable name")));
+                    return Err(err(kn, format!("Invalid variable name `{k}`")));
                 }
                 m.insert(k, v.to_json());
             }

@@ -26,6 +26,7 @@ pub mod resolve;
 mod syntax;
 mod value;
 mod yamlout;
+pub(crate) use yamlout::dump as yaml_dump;
 
 #[cfg(test)]
 mod tests;

@@ -59,6 +59,12 @@ impl Rig {
         Rig { cmd, _home: None }
     }
 
+    /// Runs it in `dir`.
+    pub fn current_dir(mut self, dir: &Path) -> Rig {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Rig {
         self.cmd.env(key, value);
         self
