@@ -93,7 +93,8 @@ fn templated_modules_resolve_per_run_and_core_modules_fail_only_where_they_run()
 /// modules get `key=value` arguments a shell can source, `WANT_JSON` ones a
 /// JSON object; each runs with its `#!` interpreter (`python` meaning the
 /// target's Python, any other NAME overridable by `ansible_NAME_interpreter`),
-/// so none needs an executable bit.
+/// so none needs an executable bit. (And `ansible_facts` is an empty
+/// mapping before facts are gathered, as ansible-core's targets check.)
 #[test]
 fn old_style_and_want_json_modules_run_with_their_interpreter() {
     let lab = Lab::new(1);
@@ -137,7 +138,8 @@ fn old_style_and_want_json_modules_run_with_their_interpreter() {
     - copy:
         dest: "@OUT@/r.json"
         content: "{{ {'old_default': old_default.msg, 'old_args': old_args.msg, 'check': old_args.check,
-                      'json': want_json.msg, 'json_args': want_json.args, 'var': by_var.msg} | to_json }}"
+                      'json': want_json.msg, 'json_args': want_json.args, 'var': by_var.msg,
+                      'no_facts_yet': ansible_facts == {}} | to_json }}"
 "#,
     );
     let (code, out, err) = lab.run("site.yml", &[]);
@@ -147,6 +149,8 @@ fn old_style_and_want_json_modules_run_with_their_interpreter() {
     assert_eq!(got["old_args"], "Goodbye, it's me!");
     assert_eq!(got["check"], "False");
     assert_eq!(got["json"], "Hello, Ansible!");
+    // `ansible_facts` is defined (empty) before any fact is gathered.
+    assert_eq!(got["no_facts_yet"], true);
     assert!(
         got["json_args"]
             .as_array()
