@@ -426,9 +426,7 @@ impl PlayHost {
         ctx: &minijinja::Value,
     ) -> Result<Invocation, TaskResult> {
         self.check_when(t, scopes, ctx)?;
-        let Some(module) = modules::registry::lookup(&t.action) else {
-            return Err(TaskResult::failed(format!("unknown module `{}`", t.action)));
-        };
+        let module = self.module_for(t, ctx)?;
         let doc = module.doc();
         let args = match render_args(&self.runner.templar, doc, t.args.to_json(), ctx, &t.loc) {
             Ok(Value::Object(m)) => strip_omit(m),
@@ -463,6 +461,35 @@ impl PlayHost {
             search_paths: self.search_paths(t, scopes),
             retries: self.retries(t, ctx).map_err(TaskResult::failed)?,
         })
+    }
+
+    /// The module the task runs. One that was not resolved at load (named
+    /// by a template, or one of ansible-core's own that rigger has no
+    /// native module for) is resolved now, for this host: its arguments
+    /// are checked against it here, and a module found nowhere fails this
+    /// task, located.
+    fn module_for(&self, t: &Task, ctx: &minijinja::Value) -> Result<&'static Arc<dyn modules::Module>, TaskResult> {
+        if let Some(m) = modules::registry::lookup(&t.action) {
+            return Ok(m);
+        }
+        let name = if t.action.contains("{{") {
+            match self.runner.templar.render_string(&t.action, ctx, &t.loc) {
+                Ok(n) => n.trim().to_string(),
+                Err(e) => return Err(TaskResult::failed(e.to_string())),
+            }
+        } else {
+            t.action.clone()
+        };
+        let module = match modules::registry::lookup(&name) {
+            Some(m) => m,
+            None => modules::ansible::find(&name)
+                .map_err(|why| TaskResult::failed(format!("{}: unknown module `{name}`: {}", t.loc, why.0)))?,
+        };
+        let doc = module.doc();
+        if !modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name) {
+            modules::validate::validate_args(doc, &t.args, &t.loc).map_err(|e| TaskResult::failed(e.to_string()))?;
+        }
+        Ok(module)
     }
 
     /// Conditions from enclosing blocks/roles/includes, then the task's own.

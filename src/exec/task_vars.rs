@@ -262,11 +262,9 @@ impl PlayHost {
 
 /// Facts as variables, all data: gathered facts as `ansible_facts` and each
 /// as `ansible_NAME`; facts that modules returned under their own names
-/// (and in `ansible_facts`).
+/// (and in `ansible_facts`). `ansible_facts` is always defined, as under
+/// Ansible: an empty mapping before any fact is gathered or set.
 fn add_facts(b: &mut VarsBuilder, facts: &Map<String, Value>, module_facts: &Map<String, Value>) {
-    if facts.is_empty() && module_facts.is_empty() {
-        return;
-    }
     let mut all = facts.clone();
     all.extend(module_facts.iter().map(|(k, v)| (k.clone(), v.clone())));
     b.data_one("ansible_facts".into(), Value::Object(all));

@@ -3,11 +3,23 @@
 //! `RIGGER_LIBRARY` / `ANSIBLE_LIBRARY` (colon-separated).
 //!
 //! A file `modules/NAME` or `modules/NAME.EXT` is the module `NAME`. It speaks
-//! Ansible's WANT_JSON/binary-module protocol: rigger uploads it once per host
-//! and run (content-addressed under `$TMPDIR/.rigger-modules-UID/`), writes
-//! the task's arguments as a JSON object to a temporary file, runs the module
-//! with that file's path as its only argument and reads one JSON object from
-//! its standard output. `changed`, `failed`, `skipped`, `msg` and `diff`
+//! one of Ansible's protocols for modules that are not Python with
+//! `module_utils`: rigger uploads it once per host and run
+//! (content-addressed under `$TMPDIR/.rigger-modules-UID/`), writes the
+//! task's arguments to a temporary file, runs the module with that file's
+//! path as its last argument and reads one JSON object from its standard
+//! output. The arguments file holds a JSON object when the module says
+//! `WANT_JSON` anywhere in its text, has a `# rigger-doc:` header, or is a
+//! binary; any other text module is an old-style module and gets
+//! `key=value` words, each value quoted for a POSIX shell (so a shell
+//! module can `. "$1"`), as Ansible writes them.
+//!
+//! A text module runs with the interpreter of its `#!` line, as Ansible runs
+//! it: for `python` the target's Python (`ansible_python_interpreter`, else
+//! the first of `/usr/bin/python3`, `/usr/libexec/platform-python`,
+//! `python3` on `PATH`), for any other interpreter NAME the variable
+//! `ansible_NAME_interpreter` when set, else the path written; so the file
+//! needs no executable bit. A binary runs itself. `changed`, `failed`, `skipped`, `msg` and `diff`
 //! (`{before, after}`) have their usual meaning; every other key is returned
 //! with the result. The arguments also carry `_ansible_check_mode` and
 //! `_ansible_diff`: a module that supports check mode must not change
@@ -129,8 +141,10 @@ pub fn find(name: &str, dir: &Path, extra: &[PathBuf]) -> Option<&'static Arc<dy
         Err(e) => (bare_doc(short, &path), false, true, Some(e)),
     };
     let checksum = format!("{:x}", Sha256::digest(&bytes));
+    let protocol = Protocol::of(&bytes, has_header);
     let module: Arc<dyn Module> = Arc::new(ExternalModule {
         doc,
+        protocol,
         bytes,
         checksum,
         supports_check_mode: check_mode,
@@ -264,8 +278,67 @@ fn parse_header(name: &str, path: &Path, text: &str) -> Result<Option<(&'static 
     Ok(Some((Box::leak(Box::new(doc)), check_mode)))
 }
 
+/// How a user module is run and how it gets its arguments.
+#[derive(Debug, PartialEq)]
+struct Protocol {
+    /// The arguments file is a JSON object (else `key=value` words).
+    json: bool,
+    /// The `#!` line: the interpreter and its arguments (none: a binary,
+    /// or a text without one, run itself).
+    shebang: Option<(String, Vec<String>)>,
+}
+
+impl Protocol {
+    /// As Ansible's module_common tells a module's style: binary (not
+    /// text), `WANT_JSON` (non-native, JSON arguments), else old-style;
+    /// rigger's own `rigger-doc` header means JSON arguments too.
+    fn of(bytes: &[u8], has_header: bool) -> Protocol {
+        let Ok(text) =
+            std::str::from_utf8(bytes)
+                .map_err(drop)
+                .and_then(|t| if t.contains('\0') { Err(()) } else { Ok(t) })
+        else {
+            return Protocol {
+                json: true,
+                shebang: None,
+            };
+        };
+        let shebang = text.lines().next().and_then(|l| l.strip_prefix("#!")).and_then(|l| {
+            let mut words = l.split_whitespace().map(str::to_string);
+            words.next().map(|i| (i, words.collect()))
+        });
+        Protocol {
+            json: has_header || text.contains("WANT_JSON"),
+            shebang,
+        }
+    }
+}
+
+/// The arguments as an old-style module reads them: `key=value` words,
+/// each value Python's `str()` quoted for a POSIX shell (Ansible's
+/// `'%s=%s ' % (k, shlex.quote(str(v)))`).
+fn old_style_args(args: &Map<String, Value>) -> String {
+    let mut out = String::new();
+    for (k, v) in args {
+        out.push_str(&format!("{k}={} ", py_quote(&crate::inventory::value::py_str(v))));
+    }
+    out
+}
+
+/// Python's `shlex.quote`.
+fn py_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
+}
+
 struct ExternalModule {
     doc: &'static ModuleDoc,
+    protocol: Protocol,
     bytes: Vec<u8>,
     checksum: String,
     /// The header's `check_mode` (true without a header).
@@ -274,6 +347,39 @@ struct ExternalModule {
 }
 
 impl ExternalModule {
+    /// The shell that picks the interpreter (ending in `; ` when there is
+    /// one) and the command that runs the module at `path`, as Ansible's
+    /// `_get_shebang` chooses the interpreter.
+    fn interpreter(&self, ctx: &ModuleCtx<'_>, path: &str) -> Result<(String, String), ModuleError> {
+        let Some((written, iargs)) = &self.protocol.shebang else {
+            return Ok((String::new(), sh_quote(path)));
+        };
+        let tail: String = iargs
+            .iter()
+            .chain(std::iter::once(&path.to_string()))
+            .map(|w| format!(" {}", sh_quote(w)))
+            .collect();
+        let name = written.rsplit('/').next().unwrap_or(written);
+        let var = |v: &str| -> Result<Option<String>, ModuleError> {
+            // Only a name a variable can have is looked up.
+            if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                return Ok(None);
+            }
+            match ctx.templar.eval(&format!("{v} | default('')"), ctx.vars, ctx.loc) {
+                Ok(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+                Ok(_) => Ok(None),
+                Err(e) => Err(ModuleError::Failed(e.to_string())),
+            }
+        };
+        if name == "python" {
+            let chosen = var("ansible_python_interpreter")?.filter(|s| !s.starts_with("auto"));
+            let pick = super::ansible::pick_python(chosen.as_deref());
+            return Ok((format!("{pick}; "), format!("\"$p\"{tail}")));
+        }
+        let interp = var(&format!("ansible_{name}_interpreter"))?.unwrap_or_else(|| written.clone());
+        Ok((String::new(), format!("{}{tail}", sh_quote(&interp))))
+    }
+
     /// The module's path on the host, uploading it on first use in this run.
     async fn remote_path(&self, ctx: &ModuleCtx<'_>) -> Result<String, ModuleError> {
         super::host::upload::upload_once(ctx, &self.checksum, self.doc.name, &self.bytes).await
@@ -316,11 +422,16 @@ impl ExternalModule {
         args.insert("_ansible_module_name".into(), Value::String(self.doc.name.into()));
         args.insert("_ansible_no_log".into(), Value::Bool(false));
         args.insert("_ansible_verbosity".into(), Value::from(0));
-        let json = serde_json::to_vec(&Value::Object(args)).map_err(|e| ModuleError::Failed(e.to_string()))?;
+        let input = if self.protocol.json {
+            serde_json::to_vec(&Value::Object(args)).map_err(|e| ModuleError::Failed(e.to_string()))?
+        } else {
+            old_style_args(&args).into_bytes()
+        };
+        let (pick, run) = self.interpreter(ctx, &path)?;
         let cmd = format!(
-            "t=$(mktemp \"${{TMPDIR:-/tmp}}/rigger-args.XXXXXXXX\") || exit 1; cat > \"$t\"; {} \"$t\"; rc=$?; rm -f \"$t\"; exit $rc",
-            sh_quote(&path)
+            "{pick}t=$(mktemp \"${{TMPDIR:-/tmp}}/rigger-args.XXXXXXXX\") || exit 1; cat > \"$t\"; {run} \"$t\"; rc=$?; rm -f \"$t\"; exit $rc"
         );
+        let json = input;
         // Arguments arrive whole before the module runs; a result is parsed
         // whole: output over the limit is refused, never cut and parsed.
         let out = match ctx.run_parsed(&cmd, json).await {
@@ -330,6 +441,13 @@ impl ExternalModule {
             other => other?,
         };
         let stdout = out.stdout_str();
+        if out.status == 127 && out.stderr_str().contains(super::ansible::NO_PYTHON) {
+            return Ok(ModuleOutcome::failed(format!(
+                "{}: module {} is Python (its `#!` line) and the target has none: set \
+                 ansible_python_interpreter, or install python3 there",
+                ctx.loc, self.doc.name
+            )));
+        }
         let Some(mut m) = parse_result(&stdout) else {
             let mut o = ModuleOutcome::failed(format!(
                 "MODULE FAILURE: {} printed no JSON object (rc={})",
@@ -406,6 +524,38 @@ mod tests {
         assert!(parse_header("kv", Path::new("/x"), bad)
             .unwrap_err()
             .contains("unknown type"));
+    }
+
+    #[test]
+    fn protocol_and_old_style_arguments_follow_ansible() {
+        let p = Protocol::of(b"#!/bin/sh\n. \"$1\"\n", false);
+        assert_eq!(
+            p,
+            Protocol {
+                json: false,
+                shebang: Some(("/bin/sh".into(), vec![]))
+            }
+        );
+        assert!(Protocol::of(b"#!/usr/bin/python\n# WANT_JSON\n", false).json);
+        assert!(Protocol::of(b"#!/bin/sh\necho\n", true).json);
+        let env = Protocol::of(b"#!/usr/bin/env python3\n", false);
+        assert_eq!(env.shebang, Some(("/usr/bin/env".into(), vec!["python3".into()])));
+        assert_eq!(
+            Protocol::of(b"\x7fELF\0\x01", false),
+            Protocol {
+                json: true,
+                shebang: None
+            }
+        );
+        let mut args = Map::new();
+        args.insert("name".into(), Value::String("Ansible".into()));
+        args.insert("greeting".into(), Value::String("it's a \"test\" $HOME".into()));
+        args.insert("_ansible_check_mode".into(), Value::Bool(false));
+        args.insert("n".into(), Value::from(3));
+        assert_eq!(
+            old_style_args(&args),
+            "name=Ansible greeting='it'\"'\"'s a \"test\" $HOME' _ansible_check_mode=False n=3 "
+        );
     }
 
     #[test]

@@ -606,6 +606,7 @@ fn parse_task_into(
         // Not a module but close to a task keyword (`whenn:`): a misspelt keyword.
         if crate::modules::registry::lookup(&k).is_none()
             && !is_include_action(&k)
+            && !crate::modules::ansible::is_core_module(&k)
             && did_you_mean(&k, TASK_KEYS.iter().copied()).is_some()
         {
             return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
@@ -807,6 +808,15 @@ fn parse_task_into(
         },
     };
     let Some(module) = module else {
+        // A module named by a template (`action: "{{ pkg_mgr }}"`) is
+        // resolved per host when the task runs, as Ansible does; so is one
+        // of ansible-core's own modules that rigger cannot run here (no
+        // native one, no ansible-core): the task fails on the host where
+        // it runs, located, and costs nothing where it is skipped.
+        if name.contains("{{") || crate::modules::ansible::is_core_module(&name) {
+            let args = with_task_args(n, module_args(value, ArgForm::Unresolved, &name)?)?;
+            return push_task(n, name.clone(), args, delegate_local, dir, role, out);
+        }
         let mut e = err(key_node, format!("unknown module `{name}`"));
         // Where rigger looked (ansible-core, the collections) and how to fix it.
         let looked = not_found.map(|w| format!("; {w}")).unwrap_or_default();
@@ -826,7 +836,15 @@ fn parse_task_into(
         return Err(e);
     };
     let doc = module.doc();
-    let mut args = module_args(value, doc.free_form, doc, &name)?;
+    let args = with_task_args(n, module_args(value, ArgForm::Module(doc), &name)?)?;
+    if !crate::modules::external::skips_validation(doc.name) && !crate::modules::ansible::is_ansible_module(doc.name) {
+        validate_args(doc, &args, &n.loc)?;
+    }
+    push_task(n, doc.name.to_string(), args, delegate_local, dir, role, out)
+}
+
+/// `args:` merged under the module's own arguments (those win).
+fn with_task_args(n: &Node, mut args: Node) -> Result<Node, LocError> {
     if let Some(extra) = n.get("args") {
         let NodeKind::Map(extra_entries) = &extra.kind else {
             return Err(err(extra, "`args` must be a mapping"));
@@ -839,9 +857,19 @@ fn parse_task_into(
             }
         }
     }
-    if !crate::modules::external::skips_validation(doc.name) && !crate::modules::ansible::is_ansible_module(doc.name) {
-        validate_args(doc, &args, &n.loc)?;
-    }
+    Ok(args)
+}
+
+/// The task `n` running `action` with `args` (`args:` merged in).
+fn push_task(
+    n: &Node,
+    action: String,
+    args: Node,
+    delegate_local: bool,
+    dir: &Path,
+    role: Option<&Arc<RoleCtx>>,
+    out: &mut Vec<TaskNode>,
+) -> Result<(), LocError> {
     let mut common = parse_common(n, &[])?;
     common.vars = vars_map(n.get("vars"))?;
     if delegate_local {
@@ -849,7 +877,7 @@ fn parse_task_into(
     }
     let task = Task {
         name: opt_string(n, "name")?,
-        action: doc.name.to_string(),
+        action,
         args,
         loop_: parse_loop(n)?,
         loop_control: parse_loop_control(n)?,
@@ -912,7 +940,15 @@ fn split_action(a: &Node) -> Result<(String, Node), LocError> {
     match &a.kind {
         NodeKind::Str(s) => {
             let s = s.trim();
-            let (m, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
+            // A module named by a template may have spaces inside its `{{ }}`.
+            let name_end = if s.starts_with("{{") {
+                s.find("}}")
+                    .map(|i| i + 2)
+                    .map(|i| i + s[i..].find(char::is_whitespace).unwrap_or(s.len() - i))
+            } else {
+                s.find(char::is_whitespace)
+            };
+            let (m, rest) = s.split_at(name_end.unwrap_or(s.len()));
             Ok((
                 m.to_string(),
                 Node::new(NodeKind::Str(rest.trim().to_string()), a.loc.clone()),
@@ -935,7 +971,23 @@ fn split_action(a: &Node) -> Result<(String, Node), LocError> {
 }
 
 /// Normalise a module's arguments to a mapping node.
-fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name: &str) -> Result<Node, LocError> {
+/// How a task's arguments are read.
+#[derive(Clone, Copy)]
+enum ArgForm<'a> {
+    /// For this module: free-form text only if it takes it.
+    Module(&'a crate::modules::ModuleDoc),
+    /// For a module resolved when the task runs: as Ansible's parse_kv,
+    /// `key=value` words are arguments and the other words its free-form
+    /// text (`_raw_params`), for the module to accept or refuse.
+    Unresolved,
+}
+
+fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError> {
+    let free_form = matches!(form, ArgForm::Module(d) if d.free_form);
+    let known = |k: &str| match form {
+        ArgForm::Module(doc) => doc.options.iter().any(|o| o.name == k || o.aliases.contains(&k)),
+        ArgForm::Unresolved => false,
+    };
     match &v.kind {
         NodeKind::Map(_) => Ok(v.clone()),
         NodeKind::Null => Ok(Node::new(NodeKind::Map(Vec::new()), v.loc.clone())),
@@ -961,7 +1013,7 @@ fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name:
                 // text every `key=value` word is an argument, its key
                 // possibly a template (`set_fact: "{{ name }}=x"`).
                 let kv = w.split_once('=').filter(|(k, _)| {
-                    let known = doc.options.iter().any(|o| o.name == *k || o.aliases.contains(k));
+                    let known = known(k);
                     let ident = k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
                     !k.is_empty()
                         && if free_form {
@@ -975,7 +1027,7 @@ fn module_args(v: &Node, free_form: bool, doc: &crate::modules::ModuleDoc, name:
                         Node::new(NodeKind::Str(k.to_string()), v.loc.clone()),
                         Node::new(yaml::resolve_plain(unquote(&decode_escapes(val))), v.loc.clone()),
                     )),
-                    None if free_form => raw.push(w),
+                    None if free_form || matches!(form, ArgForm::Unresolved) => raw.push(w),
                     None => {
                         return Err(
                             err(v, format!("module `{name}` expects key=value arguments, found `{w}`"))

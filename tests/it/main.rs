@@ -11,6 +11,7 @@ mod ansible_modules;
 mod check;
 mod compat;
 mod compat_cli;
+mod compat_exec;
 mod ctlsec;
 mod differential;
 mod engine;

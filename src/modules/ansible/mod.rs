@@ -31,6 +31,7 @@
 //! The target's Python: `ansible_python_interpreter`, else the first of
 //! `/usr/bin/python3`, `/usr/libexec/platform-python`, `python3` on `PATH`.
 
+mod core_names;
 mod locate;
 
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+pub use core_names::is_core_module;
 pub use locate::{add_playbook_dir, controller, Controller};
 
 use super::host::module_result::{parse_result, text_of};
@@ -50,7 +52,7 @@ use crate::connection::{sh_quote, ConnError};
 const BUILDER: &str = include_str!("build_payload.py");
 const WRAPPER: &str = include_str!("wrapper.py");
 /// What the run command prints on stderr when the target has no Python.
-const NO_PYTHON: &str = "__rigger_no_python__";
+pub(crate) const NO_PYTHON: &str = "__rigger_no_python__";
 /// Where the target's Python is looked for without `ansible_python_interpreter`.
 const PYTHONS: &[&str] = &["/usr/bin/python3", "/usr/libexec/platform-python"];
 
@@ -321,7 +323,14 @@ fn build(python: &Path, request: &Value, fqcn: &str) -> Result<Payload, String> 
 /// The shell that runs `payload` with the target's Python: `interpreter`
 /// when set, else the first of [`PYTHONS`] and `python3` on `PATH`.
 fn run_command(interpreter: Option<&str>, payload: &str) -> String {
-    let pick = match interpreter {
+    format!("{}; exec \"$p\" {}", pick_python(interpreter), sh_quote(payload))
+}
+
+/// The shell that sets `$p` to the target's Python: `interpreter` when set,
+/// else the first of [`PYTHONS`] and `python3` on `PATH`; it exits 127
+/// saying [`NO_PYTHON`] on stderr when there is none.
+pub(crate) fn pick_python(interpreter: Option<&str>) -> String {
+    match interpreter {
         Some(p) => format!(
             "p={}; if [ ! -x \"$p\" ] && ! command -v \"$p\" >/dev/null 2>&1; then echo {NO_PYTHON} >&2; exit 127; fi",
             sh_quote(p)
@@ -332,8 +341,7 @@ fn run_command(interpreter: Option<&str>, payload: &str) -> String {
              if [ -z \"$p\" ]; then echo {NO_PYTHON} >&2; exit 127; fi",
             PYTHONS.join(" ")
         ),
-    };
-    format!("{pick}; exec \"$p\" {}", sh_quote(payload))
+    }
 }
 
 /// ansible-core 2.19's modules send a warning as `{"event": {"msg": ...}}`
