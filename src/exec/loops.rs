@@ -1,5 +1,5 @@
 //! Loop items: what `loop`, `with_items`/`with_list`, `with_dict`,
-//! `with_fileglob` and `with_sequence` iterate over, for a task
+//! `with_fileglob` and `with_<lookup>` iterate over, for a task
 //! ([`super::task`]) or an include ([`super::walker`]).
 
 use serde_json::Value;
@@ -67,7 +67,6 @@ impl PlayHost {
                 }
                 Ok(out)
             }
-            LoopSpec::Sequence { spec, loc } => sequence(spec).map_err(|m| LocError::new(loc.clone(), m)),
             LoopSpec::Lookup { name, value, loc } => {
                 // As Ansible's `with_<lookup>`: the rendered value, a list of
                 // terms (or one term), run through the lookup as a list.
@@ -89,81 +88,5 @@ impl PlayHost {
                 }
             }
         }
-    }
-}
-
-/// `with_sequence: start=1 end=5 stride=1 format=web%02d` (or `count=`).
-fn sequence(spec: &str) -> Result<Vec<Value>, String> {
-    let mut start = 1i64;
-    let mut end: Option<i64> = None;
-    let mut stride = 1i64;
-    let mut format: Option<String> = None;
-    for w in spec.split_whitespace() {
-        let (k, v) = w
-            .split_once('=')
-            .ok_or_else(|| format!("with_sequence: expected key=value, got `{w}`"))?;
-        let num = || {
-            v.parse::<i64>()
-                .map_err(|_| format!("with_sequence: `{k}` must be a number"))
-        };
-        match k {
-            "start" => start = num()?,
-            "end" => end = Some(num()?),
-            "count" => end = Some(start + num()? - 1),
-            "stride" => stride = num()?,
-            "format" => format = Some(v.to_string()),
-            _ => return Err(format!("with_sequence: unknown option `{k}`")),
-        }
-    }
-    let end = end.ok_or("with_sequence needs `end` or `count`")?;
-    if stride == 0 {
-        return Err("with_sequence: stride must not be 0".into());
-    }
-    let mut out = Vec::new();
-    let mut i = start;
-    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
-        out.push(Value::String(match &format {
-            Some(f) => printf_int(f, i),
-            None => i.to_string(),
-        }));
-        i += stride;
-    }
-    Ok(out)
-}
-
-fn printf_int(fmt: &str, v: i64) -> String {
-    let re = regex::Regex::new(r"%(0?)(\d*)d").ok();
-    match re.and_then(|re| {
-        re.captures(fmt)
-            .map(|c| (c.get(0).map(|m| m.range()), c[1].to_string(), c[2].to_string()))
-    }) {
-        Some((Some(range), zero, width)) => {
-            let w: usize = width.parse().unwrap_or(0);
-            let num = if zero == "0" {
-                format!("{v:0w$}")
-            } else {
-                format!("{v:w$}")
-            };
-            format!("{}{}{}", &fmt[..range.start], num, &fmt[range.end..])
-        }
-        _ => fmt.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sequences() {
-        assert_eq!(
-            sequence("start=1 end=3").unwrap(),
-            vec![Value::from("1"), Value::from("2"), Value::from("3")]
-        );
-        assert_eq!(
-            sequence("count=2 format=web%02d").unwrap(),
-            vec![Value::from("web01"), Value::from("web02")]
-        );
-        assert!(sequence("start=1").is_err());
     }
 }

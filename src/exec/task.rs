@@ -244,6 +244,17 @@ impl PlayHost {
         let items = match self.loop_items(spec, &ctx) {
             Ok(i) => i,
             Err(e) => {
+                // As Ansible's task executor: a loop over an undefined
+                // variable is an error only if the task's conditions (seen
+                // without the item) hold; one that does not skips the task.
+                if e.msg.contains("' is undefined") {
+                    if let Err(r) = self.check_when(t, scopes, &ctx) {
+                        if r.status == Status::Skipped {
+                            self.report(&title, Status::Skipped, false, None, r.result.clone());
+                            return r;
+                        }
+                    }
+                }
                 let mut r = Map::new();
                 r.insert("msg".into(), Value::String(e.to_string()));
                 r.insert("failed".into(), Value::Bool(true));

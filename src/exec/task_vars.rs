@@ -342,6 +342,13 @@ impl std::fmt::Display for HostVarsObj {
 }
 
 fn abs(p: &std::path::Path) -> String {
+    // A playbook named without a directory lives in the current one
+    // (Ansible's `dirname(abspath(playbook))`), not in "".
+    let p = if p.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        p
+    };
     std::fs::canonicalize(p)
         .unwrap_or_else(|_| p.to_path_buf())
         .display()

@@ -172,6 +172,19 @@ impl Inventory {
         Ok(pattern::evaluate(self, &[pattern.to_string()])?.hosts)
     }
 
+    /// Like [`Inventory::select_ignoring_limit`] for a list of patterns.
+    pub fn select_ignoring_limits(&self, patterns: &[String]) -> Result<Vec<String>, LocError> {
+        Ok(pattern::evaluate(self, patterns)?.hosts)
+    }
+
+    /// Add an empty group (a child of `all`) if it does not exist.
+    pub fn add_group(&mut self, name: &str) {
+        if !self.groups.contains_key(name) {
+            self.ensure_group(name);
+            self.reconcile();
+        }
+    }
+
     /// Apply `--limit`: later selections only return hosts that also match
     /// `limit`. `@file` reads one pattern per line. Several calls intersect.
     pub fn restrict(&mut self, limit: &str) -> Result<(), LocError> {

@@ -323,9 +323,7 @@ pub enum LoopSpec {
     Dict { value: Value, loc: Loc },
     /// `with_fileglob`.
     Fileglob { value: Value, loc: Loc },
-    /// `with_sequence: start=1 end=5`.
-    Sequence { spec: String, loc: Loc },
-    /// `with_<lookup>` (`with_first_found`, `with_nested`...): the lookup's
+    /// `with_<lookup>` (`with_first_found`, `with_sequence`...): the lookup's
     /// results for the value's terms (a list is a list of terms).
     Lookup { name: String, value: Value, loc: Loc },
 }

@@ -1439,21 +1439,6 @@ fn list_stems(dir: &Path) -> Vec<String> {
     out
 }
 
-/// Lookups a `with_<name>` loop may use besides the ones above.
-const LOOP_LOOKUPS: &[&str] = &[
-    "first_found",
-    "file",
-    "env",
-    "template",
-    "pipe",
-    "lines",
-    "vars",
-    "indexed_items",
-    "together",
-    "nested",
-    "subelements",
-];
-
 fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
     let mut found: Option<LoopSpec> = None;
     for (k, kn, v) in n.map_entries() {
@@ -1481,17 +1466,17 @@ fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
                 value: v.to_json(),
                 loc: v.loc.clone(),
             },
-            "with_sequence" => LoopSpec::Sequence {
-                spec: v
-                    .scalar_string()
-                    .ok_or_else(|| err(v, "with_sequence needs `start=N end=M`"))?,
-                loc: v.loc.clone(),
-            },
-            other if other.strip_prefix("with_").is_some_and(|l| LOOP_LOOKUPS.contains(&l)) => LoopSpec::Lookup {
-                name: other["with_".len()..].to_string(),
-                value: v.to_json(),
-                loc: v.loc.clone(),
-            },
+            other
+                if other
+                    .strip_prefix("with_")
+                    .is_some_and(|l| crate::template::LOOKUP_NAMES.contains(&l)) =>
+            {
+                LoopSpec::Lookup {
+                    name: other["with_".len()..].to_string(),
+                    value: v.to_json(),
+                    loc: v.loc.clone(),
+                }
+            }
             other if other.starts_with("with_") => {
                 return Err(
                     err(kn, format!("`{other}` is not supported by rigger yet")).with_hint("use `loop:` with a filter")

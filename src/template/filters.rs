@@ -14,10 +14,11 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::Value as Json;
 
-use super::value::{check_defined, from_json_value, op_err, text, to_json};
+use super::value::{check_defined, from_json_value, op_err, python_type_name, text, to_json};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", bool_filter);
+    env.add_filter("unique", unique);
     env.add_filter("int", int_filter);
     env.add_filter("float", float_filter);
     env.add_filter("regex_replace", regex_replace);
@@ -117,6 +118,67 @@ fn items(v: &Value) -> Result<Vec<Value>, Error> {
         )));
     }
     Ok(v.try_iter()?.collect())
+}
+
+/// Ansible's `unique`: Jinja's (case-insensitive unless `case_sensitive`,
+/// optionally on an `attribute`), falling back, when an item cannot be
+/// hashed (a dict, a list), to Ansible's own equality-based version, which
+/// takes neither option. A value that is not iterable is a Python
+/// TypeError, as in Ansible.
+fn unique(v: &Value, kwargs: Kwargs) -> Result<Value, Error> {
+    check_defined(v)?;
+    let case_sensitive = kwargs.get::<Option<Value>>("case_sensitive")?;
+    let attribute = kwargs.get::<Option<Value>>("attribute")?.filter(|a| !a.is_none());
+    kwargs.assert_all_used()?;
+    let explicit_insensitive = case_sensitive.as_ref().is_some_and(|c| !c.is_none() && !c.is_true());
+    let insensitive = !case_sensitive.as_ref().is_some_and(Value::is_true);
+    if !matches!(
+        v.kind(),
+        ValueKind::Seq | ValueKind::Map | ValueKind::String | ValueKind::Iterable
+    ) {
+        return Err(op_err(format!("'{}' object is not iterable", python_type_name(v))));
+    }
+    let list: Vec<Value> = v.try_iter()?.collect();
+    let key_of = |item: &Value| -> Result<Value, Error> {
+        let mut key = item.clone();
+        if let Some(attr) = &attribute {
+            for part in attr.to_string().split('.') {
+                key = match part.parse::<i64>() {
+                    Ok(i) if key.kind() == ValueKind::Seq => key.get_item(&Value::from(i))?,
+                    _ => key.get_attr(part)?,
+                };
+            }
+        }
+        Ok(match key.as_str() {
+            Some(s) if insensitive => Value::from(s.to_lowercase()),
+            _ => key,
+        })
+    };
+    let keys: Vec<Value> = list.iter().map(key_of).collect::<Result<_, _>>()?;
+    if keys.iter().any(|k| matches!(k.kind(), ValueKind::Map | ValueKind::Seq)) {
+        if explicit_insensitive || attribute.is_some() {
+            return Err(op_err(
+                "Jinja2's unique filter failed and we cannot fall back to Ansible's version as it does not \
+                 support the parameters supplied.",
+            ));
+        }
+        let mut out: Vec<Value> = Vec::new();
+        for x in list {
+            if !out.contains(&x) {
+                out.push(x);
+            }
+        }
+        return Ok(Value::from(out));
+    }
+    let mut seen: Vec<Value> = Vec::new();
+    let mut out = Vec::new();
+    for (x, k) in list.into_iter().zip(keys) {
+        if !seen.contains(&k) {
+            seen.push(k);
+            out.push(x);
+        }
+    }
+    Ok(Value::from(out))
 }
 
 fn bool_filter(v: &Value) -> Result<bool, Error> {

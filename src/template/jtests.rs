@@ -76,6 +76,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         Ok(v.try_iter()?.all(|x| x.is_true()))
     });
     env.add_test("nan", |v: &Value| f64::try_from(v.clone()).is_ok_and(f64::is_nan));
+    // The old name Ansible keeps.
+    env.add_test("isnan", |v: &Value| f64::try_from(v.clone()).is_ok_and(f64::is_nan));
     env.add_test("ip_address", |v: &Value| -> Result<bool, Error> {
         Ok(v.as_str().is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok()))
     });

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
-use super::value::{check_defined, from_json_value, op_err, text, to_json};
+use super::value::{check_defined, from_json_value, op_err, python_type_name, text, to_json};
 
 /// The context variable holding the lookup search directories (a list).
 pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
@@ -17,6 +17,30 @@ pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
 /// `include_vars`, else `files`. (Its name starts with [`SEARCH_PATHS_VAR`],
 /// so it is hidden where that is.)
 pub const LOOKUP_SUBDIR_VAR: &str = "__rigger_search_paths_subdir";
+
+/// Every lookup rigger implements (also the `with_<name>` loops it accepts).
+pub const LOOKUP_NAMES: &[&str] = &[
+    "file",
+    "env",
+    "template",
+    "pipe",
+    "lines",
+    "fileglob",
+    "vars",
+    "first_found",
+    "items",
+    "list",
+    "indexed_items",
+    "dict",
+    "csvfile",
+    "varnames",
+    "together",
+    "nested",
+    "sequence",
+    "subelements",
+    "inventory_hostnames",
+    "random_choice",
+];
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function(
@@ -82,13 +106,18 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
         "together" => together(args),
         "nested" => nested(args),
         "sequence" => sequence(args, kwargs),
-        "subelements" => subelements(state, args),
+        "subelements" => subelements(args),
+        "inventory_hostnames" => inventory_hostnames(state, args),
+        // One term picked at random (none: the empty list).
+        "random_choice" => Ok(match args.len() {
+            0 => Vec::new(),
+            n => vec![args[rand::random_range(0..n)].clone()],
+        }),
         other => Err(Error::new(
             ErrorKind::UnknownFunction,
             format!(
-                "lookup plugin '{other}' not found (available: file, env, template, pipe, lines, fileglob, vars, \
-                 first_found, items, list, indexed_items, dict, together, nested, sequence, subelements, \
-                 csvfile, varnames)"
+                "lookup plugin '{other}' not found (available: {})",
+                LOOKUP_NAMES.join(", ")
             ),
         )),
     };
@@ -415,20 +444,6 @@ fn vars(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Er
     Ok(out)
 }
 
-/// Python's name of a value's type, for messages that quote it as Ansible does.
-fn python_type_name(v: &Value) -> &'static str {
-    match v.kind() {
-        ValueKind::Bool => "bool",
-        ValueKind::Number if v.is_integer() => "int",
-        ValueKind::Number => "float",
-        ValueKind::String => "str",
-        ValueKind::Seq => "list",
-        ValueKind::Map => "dict",
-        ValueKind::None => "NoneType",
-        _ => "object",
-    }
-}
-
 /// `varnames`: the names of the variables visible to the task that match
 /// any of the (Python `re.search`) patterns.
 fn varnames(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
@@ -746,21 +761,42 @@ fn lists(args: &[Value]) -> Result<Vec<Vec<Value>>, Error> {
         .collect()
 }
 
-fn together(args: &[Value]) -> Result<Vec<Value>, Error> {
-    let ls = lists(args)?;
-    let n = ls.iter().map(Vec::len).max().unwrap_or(0);
-    Ok((0..n)
-        .map(|i| {
-            Value::from(
-                ls.iter()
-                    .map(|l| l.get(i).cloned().unwrap_or(Value::from(())))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect())
+/// Ansible's `LookupBase._flatten`: list members of a row spliced in.
+fn flatten_row(row: Vec<Value>) -> Result<Value, Error> {
+    let mut out = Vec::new();
+    for v in row {
+        if v.kind() == ValueKind::Seq {
+            out.extend(v.try_iter()?);
+        } else {
+            out.push(v);
+        }
+    }
+    Ok(Value::from(out))
 }
 
+/// `together`: the lists zipped, shorter ones padded with None.
+fn together(args: &[Value]) -> Result<Vec<Value>, Error> {
+    if args.is_empty() {
+        return Err(op_err("with_together requires at least one element in each list"));
+    }
+    let ls = lists(args)?;
+    let n = ls.iter().map(Vec::len).max().unwrap_or(0);
+    (0..n)
+        .map(|i| {
+            flatten_row(
+                ls.iter()
+                    .map(|l| l.get(i).cloned().unwrap_or(Value::from(())))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// `nested`: the product of the lists.
 fn nested(args: &[Value]) -> Result<Vec<Value>, Error> {
+    if args.is_empty() {
+        return Err(op_err("with_nested requires at least one element in the nested list"));
+    }
     let mut acc: Vec<Vec<Value>> = vec![Vec::new()];
     for l in lists(args)? {
         acc = acc
@@ -774,86 +810,281 @@ fn nested(args: &[Value]) -> Result<Vec<Value>, Error> {
             })
             .collect();
     }
-    Ok(acc.into_iter().map(Value::from).collect())
+    acc.into_iter().map(flatten_row).collect()
 }
 
-/// `sequence start=1 end=5 stride=1 format=host%02d` or `count=N`.
+/// `sequence`, as Ansible's lookup: each term is the shortcut form
+/// `[start-]end[/stride][:format]` or `key=value` options (`start`, `end`,
+/// `count`, `stride`, `format`); keyword arguments are the defaults of every
+/// term (with none, kwargs alone make one sequence). `count=0` and
+/// `stride=0` give nothing.
 fn sequence(args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
-    let mut start = kwargs.get::<Option<i64>>("start")?.unwrap_or(1);
-    let mut end = kwargs.get::<Option<i64>>("end")?;
-    let mut count = kwargs.get::<Option<i64>>("count")?;
-    let mut stride = kwargs.get::<Option<i64>>("stride")?.unwrap_or(1);
-    let mut format = kwargs.get::<Option<String>>("format")?.unwrap_or_else(|| "%d".into());
-    for term in string_terms(args)? {
-        for word in term.split_whitespace() {
-            let (k, v) = word
-                .split_once('=')
-                .ok_or_else(|| op_err(format!("sequence: expected key=value, got {word:?}")))?;
-            let num = || {
-                v.parse::<i64>()
-                    .map_err(|_| op_err(format!("sequence: {k} must be an integer, got {v:?}")))
-            };
-            match k {
-                "start" => start = num()?,
-                "end" => end = Some(num()?),
-                "count" => count = Some(num()?),
-                "stride" => stride = num()?,
-                "format" => format = v.to_string(),
-                other => return Err(op_err(format!("sequence: unknown option {other:?}"))),
+    const FIELDS: [&str; 5] = ["start", "end", "count", "stride", "format"];
+    let mut direct: Vec<(&str, String)> = Vec::new();
+    for f in FIELDS {
+        if let Some(v) = kwargs.get::<Option<Value>>(f)? {
+            if !v.is_none() {
+                direct.push((f, text(&v)?));
             }
         }
     }
-    if stride == 0 {
-        return Err(op_err("sequence: stride must not be 0"));
+    let mut terms = string_terms(args)?;
+    if terms.is_empty() && !direct.is_empty() {
+        terms.push(String::new());
     }
-    let end = match (end, count) {
-        (Some(e), None) => e,
-        (None, Some(c)) => start + (c - 1) * stride,
-        (Some(_), Some(_)) => return Err(op_err("sequence: use either end or count, not both")),
-        (None, None) => return Err(op_err("sequence: end or count is required")),
-    };
+    static SHORTCUT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let shortcut = SHORTCUT.get_or_init(|| {
+        let num = "(0?x?[0-9a-f]+)";
+        regex::Regex::new(&format!("(?i)^({num}-)?{num}(/{num})?(:(.+))?$")).unwrap_or_else(|e| panic!("{e}"))
+    });
     let mut out = Vec::new();
-    let mut i = start;
-    while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
-        out.push(Value::from(printf_int(&format, i)));
-        i += stride;
-        if out.len() > 1_000_000 {
-            return Err(op_err("sequence: more than a million items"));
+    for term in terms {
+        let mut opts: std::collections::HashMap<&str, String> = direct.iter().cloned().collect();
+        if let Some(c) = shortcut.captures(&term) {
+            for (field, group) in [("start", 2), ("end", 3), ("stride", 5), ("format", 7)] {
+                if let Some(m) = c.get(group) {
+                    opts.insert(field, m.as_str().to_string());
+                }
+            }
+        } else {
+            let (raw, kv) = lookup_kv(&term)?;
+            let mut unknown: Vec<String> = Vec::new();
+            if raw.is_some() {
+                unknown.push("_raw_params".into());
+            }
+            for (k, v) in kv {
+                match FIELDS.iter().find(|f| **f == k) {
+                    Some(f) => {
+                        opts.insert(f, v);
+                    }
+                    None => unknown.push(k),
+                }
+            }
+            if !unknown.is_empty() {
+                let names: Vec<String> = unknown.iter().map(|k| format!("'{k}'")).collect();
+                return Err(op_err(format!(
+                    "unrecognized arguments to with_sequence: [{}]",
+                    names.join(", ")
+                )));
+            }
+        }
+        // The options are integers as Ansible's config converts them
+        // (Python's Decimal: `010` is 10, `1e1` is 10, `0x10` is invalid).
+        let int = |field: &str| -> Result<Option<i64>, Error> {
+            let Some(v) = opts.get(field) else { return Ok(None) };
+            let t = v.trim();
+            let parsed = t.parse::<i64>().ok().or_else(|| {
+                t.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.fract() == 0.0 && f.is_finite())
+                    .map(|f| f as i64)
+            });
+            parsed.map(Some).ok_or_else(|| {
+                op_err(format!(
+                    "Config '{field}' for 'sequence' lookup plugin from 'Direct' has an invalid value."
+                ))
+            })
+        };
+        let start = int("start")?.unwrap_or(1);
+        let stride = int("stride")?.unwrap_or(1);
+        let (end, count) = (int("end")?, int("count")?);
+        let format = opts.get("format").cloned().unwrap_or_else(|| "%d".into());
+        let end = match (end, count) {
+            (None, None) => return Err(op_err("must specify count or end in with_sequence")),
+            (Some(_), Some(_)) => return Err(op_err("can't specify both count and end in with_sequence")),
+            (None, Some(0)) => continue,
+            (None, Some(c)) => start + c * stride - 1,
+            (Some(e), None) => e,
+        };
+        if stride > 0 && end < start {
+            return Err(op_err("to count backwards make stride negative"));
+        }
+        if stride < 0 && end > start {
+            return Err(op_err("to count forward don't make stride negative"));
+        }
+        if stride == 0 {
+            continue;
+        }
+        if format.matches('%').count() != 1 {
+            return Err(op_err(format!("bad formatting string: {format}")));
+        }
+        let mut i = start;
+        while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
+            let formatted =
+                printf_int(&format, i).ok_or_else(|| op_err(format!("problem formatting {i} with '{format}'")))?;
+            out.push(Value::from(formatted));
+            i += stride;
+            if out.len() > 1_000_000 {
+                return Err(op_err("sequence: more than a million items"));
+            }
         }
     }
     Ok(out)
 }
 
 /// Python's `format % i` for one integer directive (`%d`, `%02d`, `%x`, `%o`).
-fn printf_int(format: &str, i: i64) -> String {
-    let re = regex::Regex::new(r"%(0?)(\d*)([dxXo])").ok();
-    let Some(re) = re else {
-        return i.to_string();
-    };
-    re.replace(format, |c: &regex::Captures| {
-        let width: usize = c[2].parse().unwrap_or(0);
-        let body = match &c[3] {
-            "x" => format!("{i:x}"),
-            "X" => format!("{i:X}"),
-            "o" => format!("{i:o}"),
-            _ => i.to_string(),
-        };
-        if c[1].is_empty() {
-            format!("{body:>width$}")
-        } else {
-            format!("{body:0>width$}")
-        }
-    })
-    .into_owned()
+fn printf_int(format: &str, i: i64) -> Option<String> {
+    let re = regex::Regex::new(r"%(0?)(\d*)([dixXos])").ok()?;
+    if !re.is_match(format) {
+        return None;
+    }
+    Some(
+        re.replace(format, |c: &regex::Captures| {
+            let width: usize = c[2].parse().unwrap_or(0);
+            let body = match &c[3] {
+                "x" => format!("{i:x}"),
+                "X" => format!("{i:X}"),
+                "o" => format!("{i:o}"),
+                _ => i.to_string(),
+            };
+            if c[1].is_empty() {
+                format!("{body:>width$}")
+            } else {
+                format!("{body:0>width$}")
+            }
+        })
+        .into_owned(),
+    )
 }
 
-fn subelements(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
-    let [list, key, rest @ ..] = args else {
-        return Err(op_err("subelements expects a list and a key"));
+/// `subelements`, as Ansible's lookup: terms are a list of dicts (or a
+/// dict, its values), a dotted key to a list in each, and optional flags
+/// (`skip_missing`); each item is `[element, subitem]`, where the element
+/// no longer holds the list (Ansible pops it). Elements marked `skipped`
+/// (a skipped registered result) are left out.
+fn subelements(args: &[Value]) -> Result<Vec<Value>, Error> {
+    use serde_json::Value as J;
+    let terms_err = |msg: &str| {
+        op_err(format!(
+            "subelements lookup expects a list of two or three items, {msg}"
+        ))
     };
-    let mut a: Vec<Value> = vec![list.clone(), key.clone()];
-    a.extend(rest.iter().cloned());
-    let mut st = state.env().empty_state();
-    let v = st.apply_filter("subelements", &a)?;
-    Ok(v.try_iter()?.collect())
+    if !(2..=3).contains(&args.len()) {
+        return Err(terms_err(""));
+    }
+    for a in args {
+        check_defined(a)?;
+    }
+    let (base, key) = (to_json(&args[0])?, &args[1]);
+    let Some(key) = key.as_str().filter(|_| matches!(base, J::Array(_) | J::Object(_))) else {
+        return Err(terms_err(
+            "first a dict or a list, second a string pointing to the subkey",
+        ));
+    };
+    let path: Vec<&str> = key.split('.').collect();
+    let skipped = |v: &J| v.get("skipped").is_some_and(|s| s != &J::Bool(false));
+    let elements: Vec<J> = match base {
+        J::Object(_) if skipped(&base) => return Ok(Vec::new()),
+        J::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+        J::Array(a) => a,
+        _ => Vec::new(),
+    };
+    const FLAGS: [&str; 1] = ["skip_missing"];
+    let flags = match args.get(2).map(to_json).transpose()? {
+        None => serde_json::Map::new(),
+        Some(J::Object(m)) => m,
+        Some(J::Array(a)) if a.iter().all(|k| k.as_str().is_some_and(|k| FLAGS.contains(&k))) => serde_json::Map::new(),
+        Some(_) => {
+            return Err(terms_err(&format!(
+                "the optional third item must be a dict with flags {FLAGS:?}"
+            )))
+        }
+    };
+    let skip_missing = match flags.get("skip_missing") {
+        None | Some(J::Null) => false,
+        Some(J::Bool(b)) => *b,
+        Some(J::String(s)) => super::value::parse_bool(s).unwrap_or(false),
+        Some(J::Number(n)) => n.as_f64() == Some(1.0),
+        Some(_) => false,
+    };
+    let show = |v: &J| crate::inventory::value::py_str(v);
+    let mut out = Vec::new();
+    for mut element in elements {
+        if !element.is_object() {
+            return Err(op_err(format!(
+                "subelements lookup expects a dictionary, got '{}'",
+                show(&element)
+            )));
+        }
+        if skipped(&element) {
+            continue;
+        }
+        // Walk the path as Ansible does: a missing or non-dict step is
+        // skipped with skip_missing (the walk goes on from the same place),
+        // else an error; the last key must hold a list, which is taken out.
+        let mut sublist = Vec::new();
+        {
+            let mut cursor: &mut J = &mut element;
+            for (i, sub) in path.iter().enumerate() {
+                let last = i + 1 == path.len();
+                let Some(found) = cursor.get(*sub) else {
+                    if skip_missing {
+                        continue;
+                    }
+                    return Err(op_err(format!(
+                        "could not find '{sub}' key in iterated item '{}'",
+                        show(cursor)
+                    )));
+                };
+                if !last {
+                    if !found.is_object() {
+                        if skip_missing {
+                            continue;
+                        }
+                        return Err(op_err(format!(
+                            "the key {sub} should point to a dictionary, got '{}'",
+                            show(found)
+                        )));
+                    }
+                    cursor = cursor
+                        .get_mut(*sub)
+                        .ok_or_else(|| op_err("subelements: the key vanished"))?;
+                } else {
+                    if !found.is_array() {
+                        return Err(op_err(format!(
+                            "the key {sub} should point to a list, got '{}'",
+                            show(found)
+                        )));
+                    }
+                    if let Some(J::Array(a)) = cursor.as_object_mut().and_then(|m| m.shift_remove(*sub)) {
+                        sublist = a;
+                    }
+                }
+            }
+        }
+        for sub in sublist {
+            out.push(from_json_value(&J::Array(vec![element.clone(), sub])));
+        }
+    }
+    Ok(out)
+}
+
+/// `inventory_hostnames`: the hosts matching host patterns, evaluated (as
+/// Ansible's lookup does) on an inventory rebuilt from the `groups` variable,
+/// so `--limit` does not apply; a pattern that cannot be evaluated gives no
+/// hosts.
+fn inventory_hostnames(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let mut inv = crate::inventory::Inventory::new();
+    if let Some(groups) = state.lookup("groups").filter(|g| g.kind() == ValueKind::Map) {
+        for group in groups.try_iter()? {
+            let name = text(&group)?;
+            let hosts = groups.get_item(&group)?;
+            let mut any = false;
+            if hosts.kind() == ValueKind::Seq {
+                for h in hosts.try_iter()? {
+                    any = true;
+                    inv.add_host(&text(&h)?, std::slice::from_ref(&name), Default::default())
+                        .map_err(|e| op_err(e.to_string()))?;
+                }
+            }
+            if !any {
+                inv.add_group(&name);
+            }
+        }
+    }
+    let patterns = string_terms(args)?;
+    Ok(match inv.select_ignoring_limits(&patterns) {
+        Ok(hosts) => hosts.into_iter().map(Value::from).collect(),
+        Err(_) => Vec::new(),
+    })
 }

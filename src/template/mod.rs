@@ -31,7 +31,7 @@ pub(crate) use yamlout::dump as yaml_dump;
 #[cfg(test)]
 mod tests;
 
-pub use lookups::{fileglob_paths, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
+pub use lookups::{fileglob_paths, LOOKUP_NAMES, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
 pub use syntax::has_template_syntax;
 pub(crate) use value::from_json_value;
 pub use value::{parse_bool, truthy};

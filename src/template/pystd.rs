@@ -10,6 +10,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use minijinja::value::ValueKind;
 use minijinja::value::{Kwargs, Rest};
 use minijinja::{Environment, Error, ErrorKind, Value};
 
@@ -22,6 +23,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("urldecode", |v: &Value| -> Result<Value, Error> {
         Ok(Value::from(urldecode(&text(v)?)))
     });
+    env.add_filter("urlencode", urlencode);
     env.add_filter("wordcount", |v: &Value| -> Result<usize, Error> {
         Ok(wordcount(&text(v)?))
     });
@@ -547,9 +549,10 @@ fn urlsplit(v: &Value, query: Option<String>) -> Result<Value, Error> {
     }
 }
 
-/// Ansible's `urldecode` (`urllib.parse.unquote`):
-/// `%XX` escapes decoded as UTF-8; `+` stays.
+/// Ansible's `urldecode` (`urllib.parse.unquote_plus`): `+` is a space,
+/// `%XX` escapes decoded as UTF-8.
 fn urldecode(s: &str) -> String {
+    let s = s.replace('+', " ");
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -565,6 +568,61 @@ fn urldecode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Jinja2's `urlencode`: a string (or any non-iterable) quoted with `/`
+/// kept; a dict, or an iterable of pairs, as a query string (`k=v&...`,
+/// spaces as `+`).
+fn urlencode(v: &Value) -> Result<String, Error> {
+    check_defined(v)?;
+    let str_of = |v: &Value| -> Result<String, Error> { Ok(py_str(&to_json(v)?)) };
+    let pairs: Vec<(Value, Value)> = match v.kind() {
+        ValueKind::Map => v
+            .try_iter()?
+            .map(|k| {
+                let val = v.get_item(&k)?;
+                Ok((k, val))
+            })
+            .collect::<Result<_, Error>>()?,
+        ValueKind::Seq | ValueKind::Iterable => {
+            let mut out = Vec::new();
+            for item in v.try_iter()? {
+                let kv: Vec<Value> = item
+                    .try_iter()
+                    .map_err(|_| op_err(format!("urlencode: {item} is not a (key, value) pair")))?
+                    .collect();
+                let [k, val] = <[Value; 2]>::try_from(kv)
+                    .map_err(|_| op_err(format!("urlencode: {item} is not a (key, value) pair")))?;
+                out.push((k, val));
+            }
+            out
+        }
+        _ => return Ok(url_quote(&str_of(v)?, false)),
+    };
+    let mut parts = Vec::new();
+    for (k, val) in pairs {
+        parts.push(format!(
+            "{}={}",
+            url_quote(&str_of(&k)?, true),
+            url_quote(&str_of(&val)?, true)
+        ));
+    }
+    Ok(parts.join("&"))
+}
+
+/// Jinja2's `url_quote`: Python's `quote` of the UTF-8 bytes (`/` safe
+/// unless for a query string, where a space is `+`).
+fn url_quote(s: &str, for_qs: bool) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => out.push(b as char),
+            b'/' if !for_qs => out.push('/'),
+            b' ' if for_qs => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Jinja2's `wordcount`: the number of `\w+` runs.
@@ -848,7 +906,8 @@ mod tests {
         );
         assert_eq!(render("{{ 'one, two-three_four' | wordcount }}"), "3");
         assert_eq!(render("{{ 'ab' | center(7) }}|"), "   ab  |");
-        assert_eq!(render("{{ '%2Fa%20b+c' | urldecode }}"), "/a b+c");
+        // Ansible 2.19's urldecode is urllib's unquote_plus: `+` is a space.
+        assert_eq!(render("{{ '%2Fa%20b+c' | urldecode }}"), "/a b c");
     }
 
     #[test]

@@ -939,6 +939,168 @@ fn list_lookups() {
     );
 }
 
+#[test]
+fn sequence_lookup_shortcut_kv_and_errors_as_ansible() {
+    assert_eq!(r("{{ query('sequence', '4') }}"), json!(["1", "2", "3", "4"]));
+    assert_eq!(r("{{ query('sequence', '2-6/2') }}"), json!(["2", "4", "6"]));
+    assert_eq!(
+        r("{{ query('sequence', '7-8:host%02d') }}"),
+        json!(["host07", "host08"])
+    );
+    assert_eq!(
+        r("{{ query('sequence', count=3, start=10) }}"),
+        json!(["10", "11", "12"])
+    );
+    // Keywords are every term's defaults; a term's own options win.
+    assert_eq!(
+        r("{{ query('sequence', 'count=2 start=0', 'count=2', start=20) }}"),
+        json!(["0", "1", "20", "21"])
+    );
+    // Ansible's end for a count: start + count * stride - 1, even downwards.
+    assert_eq!(
+        r("{{ query('sequence', 'count=3 start=0', stride=-1) }}"),
+        json!(["0", "-1", "-2", "-3", "-4"])
+    );
+    assert_eq!(r("{{ query('sequence', 'count=0') }}"), json!([]));
+    assert_eq!(r("{{ query('sequence', 'count=5', stride=0) }}"), json!([]));
+    assert_eq!(r("{{ query('sequence') }}"), json!([]));
+    for (term, msg) in [
+        ("start=0 junk=3", "unrecognized arguments to with_sequence: ['junk']"),
+        ("start=A end=3", "has an invalid value"),
+        ("1-4/C", "has an invalid value"),
+        ("start=1", "must specify count or end in with_sequence"),
+        (
+            "start=1 end=4 count=2",
+            "can't specify both count and end in with_sequence",
+        ),
+        ("start=4 end=1 stride=2", "to count backwards make stride negative"),
+        ("start=1 end=4 stride=-2", "to count forward don't make stride negative"),
+        ("start=1 end=4 format=d", "bad formatting string: d"),
+    ] {
+        let e = err(&format!("{{{{ query('sequence', '{term}') }}}}"));
+        assert!(e.msg.contains(msg), "{term}: {}", e.msg);
+    }
+}
+
+#[test]
+fn subelements_lookup_pops_the_list_and_checks_terms() {
+    let c = ctx(json!({
+        "users": [
+            {"name": "a", "k": {"l": [1, 2]}},
+            {"name": "b", "skipped": true, "k": {"l": [3]}},
+            {"name": "c"}
+        ]
+    }));
+    let t = Templar::new();
+    let q = |s: &str| t.render_str(s, &c, &loc());
+    assert_eq!(
+        q("{{ query('subelements', users[:1], 'k.l') }}").unwrap(),
+        json!([[{"name": "a", "k": {}}, 1], [{"name": "a", "k": {}}, 2]])
+    );
+    assert_eq!(
+        q("{{ query('subelements', users, 'k.l', {'skip_missing': true}) | length }}").unwrap(),
+        json!(2)
+    );
+    for (expr, msg) in [
+        ("users, 'k.l'", "could not find 'k' key in iterated item"),
+        ("'x', 'k'", "first a dict or a list"),
+        ("users, 1", "second a string"),
+        ("users[:1], 'k'", "the key k should point to a list"),
+        ("users[:1], 'name.x'", "the key name should point to a dictionary"),
+        ("users, 'k.l', 'x'", "the optional third item must be a dict"),
+        ("users", "expects a list of two or three items"),
+    ] {
+        let e = q(&format!("{{{{ query('subelements', {expr}) }}}}")).unwrap_err();
+        assert!(e.msg.contains(msg), "{expr}: {}", e.msg);
+    }
+}
+
+#[test]
+fn inventory_hostnames_lookup_evaluates_patterns_on_groups() {
+    let c = ctx(json!({
+        "groups": {
+            "all": ["n1", "t1", "t3", "t2", "t4", "t200"],
+            "ungrouped": ["n1"],
+            "g1": ["t1", "t3", "t2", "t4"],
+            "g2": ["t3", "t4", "t200"],
+            "empty": []
+        }
+    }));
+    let t = Templar::new();
+    let q = |s: &str| t.render_str(s, &c, &loc()).unwrap_or_else(|e| panic!("{s}: {e}"));
+    assert_eq!(
+        q("{{ query('inventory_hostnames', 'g1') }}"),
+        json!(["t1", "t3", "t2", "t4"])
+    );
+    assert_eq!(
+        q("{{ query('inventory_hostnames', 'g1:!t3') }}"),
+        json!(["t1", "t2", "t4"])
+    );
+    assert_eq!(q("{{ query('inventory_hostnames', 'g1:&g2') }}"), json!(["t3", "t4"]));
+    assert_eq!(q("{{ query('inventory_hostnames', 'ungrouped') }}"), json!(["n1"]));
+    assert_eq!(q("{{ query('inventory_hostnames', 'nothere') }}"), json!([]));
+    assert_eq!(q("{{ query('inventory_hostnames', 'empty') }}"), json!([]));
+    assert_eq!(q("{{ query('inventory_hostnames', 't2?0') }}"), json!(["t200"]));
+    assert_eq!(q("{{ query('inventory_hostnames', 'all') | length }}"), json!(6));
+}
+
+#[test]
+fn together_nested_random_choice_lookups_as_ansible() {
+    // Rows are flattened one level, as Ansible's LookupBase._flatten does.
+    assert_eq!(
+        r("{{ query('together', [1, [2, 3]], ['a']) }}"),
+        json!([[1, "a"], [2, 3, null]])
+    );
+    assert_eq!(r("{{ query('nested', [[1, 2]], ['a']) }}"), json!([[1, 2, "a"]]));
+    let e = err("{{ query('together') }}");
+    assert!(
+        e.msg
+            .contains("with_together requires at least one element in each list"),
+        "{}",
+        e.msg
+    );
+    let e = err("{{ query('nested') }}");
+    assert!(e.msg.contains("with_nested requires at least one element"), "{}", e.msg);
+    assert_eq!(r("{{ query('random_choice') }}"), json!([]));
+    for _ in 0..20 {
+        let v = r("{{ lookup('random_choice', 'a', 'b') }}");
+        assert!(v == json!("a") || v == json!("b"), "{v}");
+    }
+}
+
+#[test]
+fn urlencode_and_urldecode_as_jinja_and_ansible() {
+    assert_eq!(r("{{ 'a b/c&é' | urlencode }}"), json!("a%20b/c%26%C3%A9"));
+    assert_eq!(r("{{ {'foo': 'a b', 'x': 1} | urlencode }}"), json!("foo=a+b&x=1"));
+    assert_eq!(
+        r("{{ [('k', 'v/w'), ['n', True]] | urlencode }}"),
+        json!("k=v%2Fw&n=True")
+    );
+    assert_eq!(r("{{ () | urlencode }}"), json!(""));
+    assert_eq!(r("{{ 42 | urlencode }}"), json!("42"));
+    assert_eq!(r("{{ 'a+b%20c' | urldecode }}"), json!("a b c"));
+    assert!(ev("'nan' | float is isnan and 1.5 is not isnan"));
+}
+
+#[test]
+fn unique_filter_as_ansible_with_its_fallback() {
+    assert_eq!(r("{{ [1, 2, 2, 1] | unique }}"), json!([1, 2]));
+    assert_eq!(r("{{ ['A', 'a', 'b'] | unique }}"), json!(["A", "b"]));
+    assert_eq!(r("{{ ['A', 'a'] | unique(case_sensitive=true) }}"), json!(["A", "a"]));
+    assert_eq!(r("{{ 'foo' | unique }}"), json!(["f", "o"]));
+    assert_eq!(r("{{ {'x': 1, 'y': 2} | unique }}"), json!(["x", "y"]));
+    assert_eq!(
+        r("{{ [{'n': 'a'}, {'n': 'A'}, {'n': 'b'}] | unique(attribute='n') }}"),
+        json!([{"n": "a"}, {"n": "b"}])
+    );
+    // Unhashable items: Ansible's own version, by equality.
+    assert_eq!(r("{{ [{'a': 1}, {'a': 1}, [2]] | unique }}"), json!([{"a": 1}, [2]]));
+    let e = err("{{ [{'a': 1}] | unique(case_sensitive=False) }}");
+    assert!(e.msg.contains("cannot fall back to Ansible's version"), "{}", e.msg);
+    let e = err("{{ True | unique }}");
+    assert!(e.msg.contains("'bool' object is not iterable"), "{}", e.msg);
+}
+
 // ------------------------------------------------------------ performance guard
 
 #[test]

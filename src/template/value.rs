@@ -2,7 +2,7 @@
 //! modules: Ansible's boolean spellings and Jinja truthiness). The lowest
 //! layer of the template folder: it uses no other file in it.
 
-use minijinja::value::Serde;
+use minijinja::value::{Serde, ValueKind};
 use minijinja::{Error, ErrorKind, Value};
 use serde_json::Value as Json;
 
@@ -60,5 +60,19 @@ pub fn truthy(v: &Json) -> bool {
         Json::String(s) => parse_bool(s).unwrap_or(!s.is_empty()),
         Json::Array(a) => !a.is_empty(),
         Json::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Python's name of a value's type, for messages that quote it as Ansible does.
+pub(crate) fn python_type_name(v: &Value) -> &'static str {
+    match v.kind() {
+        ValueKind::Bool => "bool",
+        ValueKind::Number if v.is_integer() => "int",
+        ValueKind::Number => "float",
+        ValueKind::String => "str",
+        ValueKind::Seq => "list",
+        ValueKind::Map => "dict",
+        ValueKind::None => "NoneType",
+        _ => "object",
     }
 }

@@ -12,6 +12,7 @@ mod check;
 mod compat;
 mod compat_cli;
 mod compat_exec;
+mod compat_lookups;
 mod ctlsec;
 mod differential;
 mod engine;

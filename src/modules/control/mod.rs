@@ -254,6 +254,15 @@ impl Assert {
                     // evaluated: they may come from a host).
                     match ctx.templar.eval(inner, ctx.vars, ctx.loc).map_err(|e| ModuleError::Failed(e.msg))? {
                         Value::Bool(b) => b,
+                        // Ansible 2.19 evaluates a string result again only
+                        // when it is trusted; to rigger no rendered value is.
+                        Value::String(text) => {
+                            return Err(ModuleError::Failed(format!(
+                                "Encountered untrusted template or expression: the conditional `{s}` gave the string \
+                                 {text:?}, which rigger does not evaluate as an expression (a rendered value is never \
+                                 trusted as code); write the condition itself in `that`"
+                            )))
+                        }
                         other => {
                             return Err(ModuleError::Failed(format!(
                                 "assert: the conditional `{s}` gave {}, not a boolean; write each condition as an expression in `that`",
