@@ -672,21 +672,26 @@ fn parse_task_into(
                         "become_user",
                         "environment",
                         "ignore_errors",
+                        "notify",
                     ],
                     "import_tasks",
                 )?;
-                if file.contains("{{") {
-                    return Err(err(value, "import_tasks is static: its file name cannot use variables")
-                        .with_hint("use include_tasks"));
-                }
+                // Static: a templated name is resolved at load, from what is
+                // known then (play vars, extra vars, the role's path and name).
+                let file = import_time_name(&file, value, role, ctx)?;
                 let path = find_task_file(dir, role, &file);
-                let tasks = load_task_file(&path, role, ctx).map_err(|e| {
+                let mut tasks = load_task_file(&path, role, ctx).map_err(|e| {
                     if e.loc.is_synthetic() {
                         err(value, format!("import_tasks {file}: {}", e.msg))
                     } else {
                         e
                     }
                 })?;
+                // Ansible's imported tasks inherit the import's `notify`
+                // (Task._get_parent_attribute) unless they have their own.
+                if let Some(nn) = n.get("notify") {
+                    inherit_notify(&mut tasks, &notify_list(nn)?);
+                }
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
                 for (k, v) in std::mem::take(&mut args) {
@@ -1176,28 +1181,73 @@ fn kv_node(text: &str, at: &Node) -> Result<Node, LocError> {
 
 /// A role name of `roles:` or `import_role`, templated with the play's vars
 /// and the extra vars (the variables Ansible has when it imports).
+/// Give every task among `nodes` (in blocks too) without a `notify` of
+/// its own the import's. Dynamic includes among them keep their own
+/// keywords.
+fn inherit_notify(nodes: &mut [TaskNode], notify: &[Notify]) {
+    for node in nodes {
+        match node {
+            TaskNode::Task(t) if t.notify.is_empty() => Arc::make_mut(t).notify = notify.to_vec(),
+            TaskNode::Block(b) => {
+                let b = Arc::make_mut(b);
+                inherit_notify(&mut b.block, notify);
+                inherit_notify(&mut b.rescue, notify);
+                inherit_notify(&mut b.always, notify);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The file name of an `import_tasks`, rendered at load when it is a
+/// template: from play vars and extra vars, plus `role_path` and
+/// `role_name` inside a role (as Ansible templates static includes with
+/// what is known when the playbook is parsed).
+fn import_time_name(name: &str, at: &Node, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx) -> Result<String, LocError> {
+    if !crate::template::has_template_syntax(name) {
+        return Ok(name.to_string());
+    }
+    let mut vars = ctx.play_vars.clone();
+    if let Some(r) = role {
+        let path = std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
+        vars.insert("role_path".into(), Value::String(path.display().to_string()));
+        vars.insert("role_name".into(), Value::String(r.name.clone()));
+    }
+    vars.extend(ctx.extra_vars.clone());
+    render_at_load(name, &vars, at).map_err(|e| {
+        e.with_hint(
+            "import_tasks is resolved when the playbook is loaded, from play vars, extra vars and role_path; \
+             use include_tasks for a file name from host variables or facts",
+        )
+    })
+}
+
+/// Render `text` with `vars` (a var may itself be a template of another).
+fn render_at_load(text: &str, vars: &Map<String, Value>, at: &Node) -> Result<String, LocError> {
+    let templar = crate::template::Templar::new();
+    let mut text = text.to_string();
+    for _ in 0..8 {
+        if !crate::template::has_template_syntax(&text) {
+            break;
+        }
+        let jctx = crate::template::from_json_value(&Value::Object(vars.clone()));
+        text = templar.render_string(&text, &jctx, &at.loc)?;
+    }
+    Ok(text)
+}
+
 fn load_time_name(name: &str, at: &Node, ctx: &LoadCtx) -> Result<String, LocError> {
     if !crate::template::has_template_syntax(name) {
         return Ok(name.to_string());
     }
     let mut vars = ctx.play_vars.clone();
     vars.extend(ctx.extra_vars.clone());
-    let templar = crate::template::Templar::new();
-    let mut text = name.to_string();
-    // A play var may itself be a template of another one.
-    for _ in 0..8 {
-        if !crate::template::has_template_syntax(&text) {
-            break;
-        }
-        let jctx = crate::template::from_json_value(&Value::Object(vars.clone()));
-        text = templar.render_string(&text, &jctx, &at.loc).map_err(|e| {
-            e.with_hint(
-                "roles: and import_role are resolved when the playbook is loaded, from play vars and extra vars; \
-                 use include_role for a name from host variables or facts",
-            )
-        })?;
-    }
-    Ok(text)
+    render_at_load(name, &vars, at).map_err(|e| {
+        e.with_hint(
+            "roles: and import_role are resolved when the playbook is loaded, from play vars and extra vars; \
+             use include_role for a name from host variables or facts",
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
