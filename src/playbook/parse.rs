@@ -337,6 +337,9 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     // with the play's vars and the extra vars, as in Ansible.
     let mut play_ctx = ctx.clone();
     play_ctx.play_vars = common.vars.clone();
+    // The play's roles/ is searched for every role name, also one an
+    // `import_role` in a role's tasks gives (Ansible's loader basedir).
+    play_ctx.roles_path.insert(0, dir.join("roles"));
     let ctx = &play_ctx;
     let mut handlers: Vec<Arc<Task>> = Vec::new();
     let mut sections = Vec::new();
@@ -496,7 +499,7 @@ fn check_references(
         if let Some(parent) = inc.role.as_ref().and_then(|r| r.path.parent()) {
             rctx.roles_path.push(parent.to_path_buf());
         }
-        let (_, role_handlers) = load_included_role(&inc.target, &inc.role_files, &inc.loc, dir, &rctx)?;
+        let (_, role_handlers) = load_included_role(&inc.target, &inc.role_files, &inc.loc, dir, &rctx, None)?;
         known.extend(role_handlers);
     }
     for t in tasks {
@@ -786,7 +789,7 @@ fn parse_task_into(
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
                 let rname = load_time_name(rname, value.get("name").unwrap_or(value), ctx)?;
-                let node = load_role(&rname, &spec, &common, &files, dir, ctx, &mut handlers, 0)?;
+                let node = load_role(&rname, &spec, &common, &files, dir, ctx, &mut handlers, 0, role)?;
                 if role_is_public(public, true) {
                     if let Some(r) = role_of(&node) {
                         ctx.imported_roles.lock().unwrap_or_else(|p| p.into_inner()).push(r);
@@ -1160,7 +1163,17 @@ fn load_role_use(
     let name = load_time_name(&name, r.get("role").or_else(|| r.get("name")).unwrap_or(r), ctx)?;
     let mut common = parse_common(&spec, &[])?;
     common.vars = vars_map(spec.get("vars"))?;
-    load_role(&name, &spec, &common, &RoleFiles::default(), dir, ctx, handlers, depth)
+    load_role(
+        &name,
+        &spec,
+        &common,
+        &RoleFiles::default(),
+        dir,
+        ctx,
+        handlers,
+        depth,
+        None,
+    )
 }
 
 /// `include_role: name=x tasks_from=y` as a mapping node.
@@ -1260,6 +1273,7 @@ fn load_role(
     ctx: &LoadCtx,
     handlers: &mut Vec<Arc<Task>>,
     depth: usize,
+    parent: Option<&Arc<RoleCtx>>,
 ) -> Result<TaskNode, LocError> {
     if depth > 20 {
         return Err(err(spec, "role dependencies nested too deeply (cycle?)"));
@@ -1350,6 +1364,15 @@ fn load_role(
         vars: load_vars("vars", files.vars_from.as_ref())?,
         params,
         deps: block.iter().filter_map(role_of).collect(),
+        // Ansible's IncludeRole.get_include_params: the role that imports
+        // or includes this one, then that role's own parents.
+        parents: parent
+            .map(|p| {
+                let mut chain = vec![(p.name.clone(), p.path.clone())];
+                chain.extend(p.parents.iter().cloned());
+                chain
+            })
+            .unwrap_or_default(),
     });
     if let Some(p) = role_file("tasks", files.tasks_from.as_ref(), TASK_EXTS)? {
         block.extend(load_task_file(&p, Some(&role), ctx)?);
@@ -1377,10 +1400,21 @@ pub fn load_included_role(
     at: &Loc,
     dir: &Path,
     ctx: &LoadCtx,
+    parent: Option<&Arc<RoleCtx>>,
 ) -> Result<(TaskNode, Vec<Arc<Task>>), LocError> {
     let spec = Node::new(NodeKind::Map(Vec::new()), at.clone());
     let mut handlers = Vec::new();
-    let node = load_role(name, &spec, &Common::default(), files, dir, ctx, &mut handlers, 0)?;
+    let node = load_role(
+        name,
+        &spec,
+        &Common::default(),
+        files,
+        dir,
+        ctx,
+        &mut handlers,
+        0,
+        parent,
+    )?;
     handlers.extend(ctx.take_role_handlers());
     Ok((node, handlers))
 }
@@ -1395,8 +1429,13 @@ fn role_dirs(dir: &Path, ctx: &LoadCtx) -> Vec<PathBuf> {
     dirs
 }
 
+/// A directory holding any of a role's parts: a role may be only `vars/`
+/// or `defaults/` (a dependency that contributes variables), as Ansible
+/// takes any existing directory of that name.
 fn is_role_dir(p: &Path) -> bool {
-    p.join("tasks").is_dir() || p.join("meta").is_dir()
+    ["tasks", "meta", "vars", "defaults", "handlers"]
+        .iter()
+        .any(|sub| p.join(sub).is_dir())
 }
 
 fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {

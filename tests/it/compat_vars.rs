@@ -100,3 +100,59 @@ fn become_user_is_a_template_rendered_when_the_task_runs() {
     assert_ok(code, &out, &err);
     assert_eq!(lab.read("out/who"), "root");
 }
+
+#[test]
+fn role_name_magic_variables_list_play_dependent_and_parent_roles() {
+    let lab = Lab::new(1);
+    // `import_role` in a role's tasks finds `child` in the play's roles/.
+    // A role may be only vars/ (found as a role all the same).
+    lab.write("roles/base/vars/main.yml", "from_base: here\n");
+    lab.write("roles/app/meta/main.yml", "dependencies: [base]\n");
+    lab.write(
+        "roles/app/tasks/main.yml",
+        r#"
+- copy:
+    dest: "@OUT@/app.json"
+    content: "{{ {'play': ansible_play_role_names, 'old': role_names, 'deps': ansible_dependent_role_names,
+                  'all': ansible_role_names | sort, 'parent': ansible_parent_role_names is defined,
+                  'base': from_base} | to_json }}"
+- include_role: {name: child}
+- import_role: {name: child, tasks_from: imported}
+"#,
+    );
+    lab.write(
+        "roles/child/tasks/main.yml",
+        r#"
+- copy:
+    dest: "@OUT@/included.json"
+    content: "{{ {'names': ansible_parent_role_names, 'paths': ansible_parent_role_paths | map('basename') | list} | to_json }}"
+- include_role: {name: child, tasks_from: nested}
+"#,
+    );
+    lab.write(
+        "roles/child/tasks/nested.yml",
+        "- copy: {dest: \"@OUT@/nested.json\", content: \"{{ ansible_parent_role_names | to_json }}\"}\n",
+    );
+    lab.write(
+        "roles/child/tasks/imported.yml",
+        "- copy: {dest: \"@OUT@/imported.json\", content: \"{{ ansible_parent_role_names | to_json }}\"}\n",
+    );
+    lab.write(
+        "site.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  roles: [app]\n",
+    );
+    let (code, out, err) = lab.run("site.yml", &[]);
+    assert_ok(code, &out, &err);
+    // As Ansible's play.roles: the `roles:` entries and, from load on, the
+    // role `import_role` brings in.
+    let app: serde_json::Value = serde_json::from_str(&lab.read("out/app.json")).unwrap();
+    assert_eq!(
+        app,
+        serde_json::json!({"play": ["app", "child"], "old": ["app", "child"], "deps": ["base"],
+                           "all": ["app", "base", "child"], "parent": false, "base": "here"})
+    );
+    let included: serde_json::Value = serde_json::from_str(&lab.read("out/included.json")).unwrap();
+    assert_eq!(included, serde_json::json!({"names": ["app"], "paths": ["app"]}));
+    assert_eq!(lab.read("out/nested.json"), r#"["child", "app"]"#);
+    assert_eq!(lab.read("out/imported.json"), r#"["app"]"#);
+}
