@@ -1466,7 +1466,7 @@ fn role_not_found(spec: &Node, name: &str, dir: &Path, ctx: &LoadCtx) -> LocErro
                 .map(|d| d.join(name).display().to_string())
                 .collect();
             e.with_hint(format!(
-                "looked in {} (a role directory has tasks/ or meta/); set roles_path with ANSIBLE_ROLES_PATH",
+                "looked in {} (a role directory has tasks/, meta/, vars/, defaults/ or handlers/); set roles_path with ANSIBLE_ROLES_PATH",
                 looked.join(", ")
             ))
         }
