@@ -188,7 +188,7 @@ impl Runner {
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                let path = crate::playbook::resolve(&play.dir, &name);
+                let path = vars_file_path(&play.dir, &name);
                 if !path.exists() && cands.len() > 1 {
                     continue;
                 }
@@ -199,11 +199,7 @@ impl Runner {
                         e
                     }
                 })?;
-                match n.to_json() {
-                    Value::Object(m) => vars.extend(m),
-                    Value::Null => {}
-                    _ => return Err(LocError::new(n.loc.clone(), "a vars file must be a mapping")),
-                }
+                vars.extend(vars_file_mappings(&n)?);
                 loaded = true;
                 break;
             }
@@ -221,6 +217,52 @@ impl Runner {
             Value::String(s) => s,
             other => other.to_string(),
         })
+    }
+}
+
+/// Where a `vars_files` entry is: like Ansible's `path_dwim_relative_stack`,
+/// a relative name is looked up in the play's `vars/` directory first
+/// (unless the name already starts with `vars/`), then in the play's
+/// directory; the last candidate is returned when none exists, so that
+/// the error names it.
+pub(crate) fn vars_file_path(play_dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let direct = crate::playbook::resolve(play_dir, name);
+    if std::path::Path::new(name).is_absolute() || name.split('/').next() == Some("vars") {
+        return direct;
+    }
+    let in_vars = play_dir.join("vars").join(name);
+    if in_vars.exists() {
+        in_vars
+    } else {
+        direct
+    }
+}
+
+/// The variables of a vars file: a mapping, or (as Ansible's
+/// `preprocess_vars` accepts) a list of mappings merged in order; an empty
+/// file has none.
+pub(crate) fn vars_file_mappings(n: &crate::yaml::Node) -> Result<Map<String, Value>, LocError> {
+    let not_mapping = |loc: &Loc| LocError::new(loc.clone(), "a vars file must be a mapping or a list of mappings");
+    match n.to_json() {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        Value::Array(items) => {
+            let mut out = Map::new();
+            for (i, item) in items.into_iter().enumerate() {
+                match item {
+                    Value::Object(m) => out.extend(m),
+                    _ => {
+                        let loc = match &n.kind {
+                            crate::yaml::NodeKind::Seq(s) => s.get(i).map_or(&n.loc, |c| &c.loc),
+                            _ => &n.loc,
+                        };
+                        return Err(not_mapping(loc));
+                    }
+                }
+            }
+            Ok(out)
+        }
+        _ => Err(not_mapping(&n.loc)),
     }
 }
 

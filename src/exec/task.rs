@@ -891,7 +891,14 @@ impl PlayHost {
         if !on {
             return Ok(None);
         }
+        // Like every keyword, `become_user` is a template (rendered with the
+        // task's variables when it runs, e.g. from a set_fact).
         let user = pick(&|c: &Common| c.become_user.clone())
+            .map(|u| match crate::template::has_template_syntax(&u) {
+                true => render(&u),
+                false => Ok(u),
+            })
+            .transpose()?
             .or_else(|| opts.become_user.clone())
             .or_else(|| var_str(vars, "ansible_become_user"))
             .unwrap_or_else(|| "root".into());

@@ -169,7 +169,14 @@ impl PlayHost {
         if let Some(role) = roles.last() {
             m.data_one("role_path".into(), Value::String(abs(&role.path)));
             m.data_one("role_name".into(), Value::String(role.name.clone()));
+            if !role.parents.is_empty() {
+                let names = role.parents.iter().map(|(n, _)| Value::String(n.clone())).collect();
+                let paths = role.parents.iter().map(|(_, p)| Value::String(abs(p))).collect();
+                m.data_one("ansible_parent_role_names".into(), Value::Array(names));
+                m.data_one("ansible_parent_role_paths".into(), Value::Array(paths));
+            }
         }
+        add_role_names(&mut m, &self.pctx.play.roles, &included);
         let mut paths: Vec<PathBuf> = Vec::new();
         if let Some(role) = roles.last() {
             paths.push(role.path.clone());
@@ -258,6 +265,39 @@ impl PlayHost {
         // The last map wins: hostvars, then the magic lists, then variables.
         minijinja::value::merge_maps([base, self.overlay()])
     }
+}
+
+/// Ansible's role name magic variables: `ansible_play_role_names` (and its
+/// old name `role_names`), the roles the play names (`roles:`, imported and
+/// included roles); `ansible_dependent_role_names`, the roles they depend on
+/// (through meta/main.yml, recursively); `ansible_role_names`, both.
+fn add_role_names(b: &mut VarsBuilder, play_roles: &[Arc<RoleCtx>], included: &[Arc<RoleCtx>]) {
+    fn push_unique(out: &mut Vec<String>, name: &str) {
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    fn deps_of(role: &RoleCtx, out: &mut Vec<String>) {
+        for d in &role.deps {
+            push_unique(out, &d.name);
+            deps_of(d, out);
+        }
+    }
+    let mut play_names = Vec::new();
+    let mut dep_names = Vec::new();
+    for role in play_roles.iter().chain(included) {
+        push_unique(&mut play_names, &role.name);
+        deps_of(role, &mut dep_names);
+    }
+    let mut all = play_names.clone();
+    for d in &dep_names {
+        push_unique(&mut all, d);
+    }
+    let list = |v: &[String]| Value::Array(v.iter().cloned().map(Value::String).collect());
+    b.data_one("ansible_play_role_names".into(), list(&play_names));
+    b.data_one("role_names".into(), list(&play_names));
+    b.data_one("ansible_dependent_role_names".into(), list(&dep_names));
+    b.data_one("ansible_role_names".into(), list(&all));
 }
 
 /// Facts as variables, all data: gathered facts as `ansible_facts` and each

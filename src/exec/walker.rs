@@ -336,6 +336,8 @@ impl Walker {
                 Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
             };
             let mut lctx = crate::playbook::LoadCtx::default();
+            // As at load: the play's roles/ for an `import_role` in what is included.
+            lctx.roles_path.push(self.pctx.play.dir.join("roles"));
             // Inside a role, an included role is also looked up next to it.
             if let Some(parent) = inc.role.as_ref().and_then(|r| r.path.parent()) {
                 lctx.roles_path.push(parent.to_path_buf());
@@ -366,18 +368,24 @@ impl Walker {
                         .map(|nodes| (nodes, lctx.take_role_handlers()))
                 }
                 IncludeKind::Role => {
-                    crate::playbook::load_included_role(&target, &files, &inc.loc, &self.pctx.play.dir, &lctx).map(
-                        |(node, handlers)| {
-                            // An included role is private unless `public: true` (or
-                            // private_role_vars says otherwise), as in Ansible.
-                            if crate::playbook::role_is_public(inc.public, false) {
-                                if let TaskNode::Block(b) = &node {
-                                    self.add_included_roles(b.role.iter().cloned());
-                                }
-                            }
-                            (vec![node], handlers)
-                        },
+                    crate::playbook::load_included_role(
+                        &target,
+                        &files,
+                        &inc.loc,
+                        &self.pctx.play.dir,
+                        &lctx,
+                        inc.role.as_ref(),
                     )
+                    .map(|(node, handlers)| {
+                        // An included role is private unless `public: true` (or
+                        // private_role_vars says otherwise), as in Ansible.
+                        if crate::playbook::role_is_public(inc.public, false) {
+                            if let TaskNode::Block(b) = &node {
+                                self.add_included_roles(b.role.iter().cloned());
+                            }
+                        }
+                        (vec![node], handlers)
+                    })
                 }
             };
             // `import_role`s in what was just loaded are the play's roles too.

@@ -184,6 +184,10 @@ pub struct RoleCtx {
     pub params: Map<String, Value>,
     /// Its `meta/main.yml` dependencies, in order.
     pub deps: Vec<Arc<RoleCtx>>,
+    /// The roles that imported or included it (`import_role`/`include_role`
+    /// in a role's tasks), innermost first: name and path
+    /// (`ansible_parent_role_names`, `ansible_parent_role_paths`).
+    pub parents: Vec<(String, PathBuf)>,
 }
 
 impl RoleCtx {

@@ -337,6 +337,9 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     // with the play's vars and the extra vars, as in Ansible.
     let mut play_ctx = ctx.clone();
     play_ctx.play_vars = common.vars.clone();
+    // The play's roles/ is searched for every role name, also one an
+    // `import_role` in a role's tasks gives (Ansible's loader basedir).
+    play_ctx.roles_path.insert(0, dir.join("roles"));
     let ctx = &play_ctx;
     let mut handlers: Vec<Arc<Task>> = Vec::new();
     let mut sections = Vec::new();
@@ -484,7 +487,7 @@ fn check_references(
         if let Some(parent) = inc.role.as_ref().and_then(|r| r.path.parent()) {
             rctx.roles_path.push(parent.to_path_buf());
         }
-        let (_, role_handlers) = load_included_role(&inc.target, &inc.role_files, &inc.loc, dir, &rctx)?;
+        let (_, role_handlers) = load_included_role(&inc.target, &inc.role_files, &inc.loc, dir, &rctx, None)?;
         known.extend(role_handlers);
     }
     for t in tasks {
@@ -661,21 +664,26 @@ fn parse_task_into(
                         "become_user",
                         "environment",
                         "ignore_errors",
+                        "notify",
                     ],
                     "import_tasks",
                 )?;
-                if file.contains("{{") {
-                    return Err(err(value, "import_tasks is static: its file name cannot use variables")
-                        .with_hint("use include_tasks"));
-                }
+                // Static: a templated name is resolved at load, from what is
+                // known then (play vars, extra vars, the role's path and name).
+                let file = import_time_name(&file, value, role, ctx)?;
                 let path = find_task_file(dir, role, &file);
-                let tasks = load_task_file(&path, role, ctx).map_err(|e| {
+                let mut tasks = load_task_file(&path, role, ctx).map_err(|e| {
                     if e.loc.is_synthetic() {
                         err(value, format!("import_tasks {file}: {}", e.msg))
                     } else {
                         e
                     }
                 })?;
+                // Ansible's imported tasks inherit the import's `notify`
+                // (Task._get_parent_attribute) unless they have their own.
+                if let Some(nn) = n.get("notify") {
+                    inherit_notify(&mut tasks, &notify_list(nn)?);
+                }
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
                 for (k, v) in std::mem::take(&mut args) {
@@ -770,7 +778,7 @@ fn parse_task_into(
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
                 let rname = load_time_name(rname, value.get("name").unwrap_or(value), ctx)?;
-                let node = load_role(&rname, &spec, &common, &files, dir, ctx, &mut handlers, 0)?;
+                let node = load_role(&rname, &spec, &common, &files, dir, ctx, &mut handlers, 0, role)?;
                 if role_is_public(public, true) {
                     if let Some(r) = role_of(&node) {
                         ctx.imported_roles.lock().unwrap_or_else(|p| p.into_inner()).push(r);
@@ -1195,7 +1203,17 @@ fn load_role_use(
     let name = load_time_name(&name, r.get("role").or_else(|| r.get("name")).unwrap_or(r), ctx)?;
     let mut common = parse_common(&spec, &[])?;
     common.vars = vars_map(spec.get("vars"))?;
-    load_role(&name, &spec, &common, &RoleFiles::default(), dir, ctx, handlers, depth)
+    load_role(
+        &name,
+        &spec,
+        &common,
+        &RoleFiles::default(),
+        dir,
+        ctx,
+        handlers,
+        depth,
+        None,
+    )
 }
 
 /// `include_role: name=x tasks_from=y` as a mapping node.
@@ -1216,28 +1234,73 @@ fn kv_node(text: &str, at: &Node) -> Result<Node, LocError> {
 
 /// A role name of `roles:` or `import_role`, templated with the play's vars
 /// and the extra vars (the variables Ansible has when it imports).
+/// Give every task among `nodes` (in blocks too) without a `notify` of
+/// its own the import's. Dynamic includes among them keep their own
+/// keywords.
+fn inherit_notify(nodes: &mut [TaskNode], notify: &[Notify]) {
+    for node in nodes {
+        match node {
+            TaskNode::Task(t) if t.notify.is_empty() => Arc::make_mut(t).notify = notify.to_vec(),
+            TaskNode::Block(b) => {
+                let b = Arc::make_mut(b);
+                inherit_notify(&mut b.block, notify);
+                inherit_notify(&mut b.rescue, notify);
+                inherit_notify(&mut b.always, notify);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The file name of an `import_tasks`, rendered at load when it is a
+/// template: from play vars and extra vars, plus `role_path` and
+/// `role_name` inside a role (as Ansible templates static includes with
+/// what is known when the playbook is parsed).
+fn import_time_name(name: &str, at: &Node, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx) -> Result<String, LocError> {
+    if !crate::template::has_template_syntax(name) {
+        return Ok(name.to_string());
+    }
+    let mut vars = ctx.play_vars.clone();
+    if let Some(r) = role {
+        let path = std::fs::canonicalize(&r.path).unwrap_or_else(|_| r.path.clone());
+        vars.insert("role_path".into(), Value::String(path.display().to_string()));
+        vars.insert("role_name".into(), Value::String(r.name.clone()));
+    }
+    vars.extend(ctx.extra_vars.clone());
+    render_at_load(name, &vars, at).map_err(|e| {
+        e.with_hint(
+            "import_tasks is resolved when the playbook is loaded, from play vars, extra vars and role_path; \
+             use include_tasks for a file name from host variables or facts",
+        )
+    })
+}
+
+/// Render `text` with `vars` (a var may itself be a template of another).
+fn render_at_load(text: &str, vars: &Map<String, Value>, at: &Node) -> Result<String, LocError> {
+    let templar = crate::template::Templar::new();
+    let mut text = text.to_string();
+    for _ in 0..8 {
+        if !crate::template::has_template_syntax(&text) {
+            break;
+        }
+        let jctx = crate::template::from_json_value(&Value::Object(vars.clone()));
+        text = templar.render_string(&text, &jctx, &at.loc)?;
+    }
+    Ok(text)
+}
+
 fn load_time_name(name: &str, at: &Node, ctx: &LoadCtx) -> Result<String, LocError> {
     if !crate::template::has_template_syntax(name) {
         return Ok(name.to_string());
     }
     let mut vars = ctx.play_vars.clone();
     vars.extend(ctx.extra_vars.clone());
-    let templar = crate::template::Templar::new();
-    let mut text = name.to_string();
-    // A play var may itself be a template of another one.
-    for _ in 0..8 {
-        if !crate::template::has_template_syntax(&text) {
-            break;
-        }
-        let jctx = crate::template::from_json_value(&Value::Object(vars.clone()));
-        text = templar.render_string(&text, &jctx, &at.loc).map_err(|e| {
-            e.with_hint(
-                "roles: and import_role are resolved when the playbook is loaded, from play vars and extra vars; \
-                 use include_role for a name from host variables or facts",
-            )
-        })?;
-    }
-    Ok(text)
+    render_at_load(name, &vars, at).map_err(|e| {
+        e.with_hint(
+            "roles: and import_role are resolved when the playbook is loaded, from play vars and extra vars; \
+             use include_role for a name from host variables or facts",
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1250,6 +1313,7 @@ fn load_role(
     ctx: &LoadCtx,
     handlers: &mut Vec<Arc<Task>>,
     depth: usize,
+    parent: Option<&Arc<RoleCtx>>,
 ) -> Result<TaskNode, LocError> {
     if depth > 20 {
         return Err(err(spec, "role dependencies nested too deeply (cycle?)"));
@@ -1340,6 +1404,15 @@ fn load_role(
         vars: load_vars("vars", files.vars_from.as_ref())?,
         params,
         deps: block.iter().filter_map(role_of).collect(),
+        // Ansible's IncludeRole.get_include_params: the role that imports
+        // or includes this one, then that role's own parents.
+        parents: parent
+            .map(|p| {
+                let mut chain = vec![(p.name.clone(), p.path.clone())];
+                chain.extend(p.parents.iter().cloned());
+                chain
+            })
+            .unwrap_or_default(),
     });
     if let Some(p) = role_file("tasks", files.tasks_from.as_ref(), TASK_EXTS)? {
         block.extend(load_task_file(&p, Some(&role), ctx)?);
@@ -1367,10 +1440,21 @@ pub fn load_included_role(
     at: &Loc,
     dir: &Path,
     ctx: &LoadCtx,
+    parent: Option<&Arc<RoleCtx>>,
 ) -> Result<(TaskNode, Vec<Arc<Task>>), LocError> {
     let spec = Node::new(NodeKind::Map(Vec::new()), at.clone());
     let mut handlers = Vec::new();
-    let node = load_role(name, &spec, &Common::default(), files, dir, ctx, &mut handlers, 0)?;
+    let node = load_role(
+        name,
+        &spec,
+        &Common::default(),
+        files,
+        dir,
+        ctx,
+        &mut handlers,
+        0,
+        parent,
+    )?;
     handlers.extend(ctx.take_role_handlers());
     Ok((node, handlers))
 }
@@ -1385,8 +1469,13 @@ fn role_dirs(dir: &Path, ctx: &LoadCtx) -> Vec<PathBuf> {
     dirs
 }
 
+/// A directory holding any of a role's parts: a role may be only `vars/`
+/// or `defaults/` (a dependency that contributes variables), as Ansible
+/// takes any existing directory of that name.
 fn is_role_dir(p: &Path) -> bool {
-    p.join("tasks").is_dir() || p.join("meta").is_dir()
+    ["tasks", "meta", "vars", "defaults", "handlers"]
+        .iter()
+        .any(|sub| p.join(sub).is_dir())
 }
 
 fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
@@ -1417,7 +1506,7 @@ fn role_not_found(spec: &Node, name: &str, dir: &Path, ctx: &LoadCtx) -> LocErro
                 .map(|d| d.join(name).display().to_string())
                 .collect();
             e.with_hint(format!(
-                "looked in {} (a role directory has tasks/ or meta/); set roles_path with ANSIBLE_ROLES_PATH",
+                "looked in {} (a role directory has tasks/, meta/, vars/, defaults/ or handlers/); set roles_path with ANSIBLE_ROLES_PATH",
                 looked.join(", ")
             ))
         }
