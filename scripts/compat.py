@@ -534,12 +534,6 @@ def write_shims(d: Path) -> None:
         p.write_text(f"#!/bin/sh\nexec /usr/bin/python3 {shlex.quote(str(Path(__file__).resolve()))} "
                      f"--shim {tool} -- \"$@\"\n")
         p.chmod(0o755)
-    # ansible-test's environment has a `python` on PATH (the venv's), which
-    # targets' helper scripts (`#!/usr/bin/env python`) rely on; rigger's
-    # runs get the system's Python 3 under that name.
-    py = d / "python"
-    if not py.exists():
-        py.symlink_to("/usr/bin/python3")
 
 
 # ---------------------------------------------------------------------------
