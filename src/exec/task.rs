@@ -219,7 +219,7 @@ impl PlayHost {
         t: &Task,
         scopes: &[Scope],
         spec: &LoopSpec,
-        vars: Vars,
+        mut vars: Vars,
         handling: ResultHandling,
     ) -> TaskResult {
         let ResultHandling {
@@ -322,6 +322,12 @@ impl PlayHost {
             results.push(Value::Object(r.result));
             if unreachable {
                 break;
+            }
+            // As Ansible's task executor: the facts a `set_fact` or
+            // `include_vars` item set are seen by the next items (a list
+            // built up one item at a time).
+            if r.status != Status::Failed && sets_clean_facts(&t.action) && idx + 1 < n {
+                vars = self.vars(scopes, Some(t));
             }
             if let Some(p) = t.loop_control.pause {
                 tokio::time::sleep(Duration::from_secs_f64(p)).await;
@@ -1165,4 +1171,14 @@ mod tests {
         assert!(may_change_users("user", &ret("name", "deploy")));
         assert!(may_change_users("command", &Map::new()));
     }
+}
+
+/// Ansible's `_ACTION_WITH_CLEAN_FACTS`: actions whose facts become plain
+/// variables at once (in a loop, for the next item too).
+fn sets_clean_facts(action: &str) -> bool {
+    let short = action
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| action.strip_prefix("ansible.legacy."))
+        .unwrap_or(action);
+    matches!(short, "set_fact" | "include_vars")
 }

@@ -267,3 +267,17 @@ fn an_include_finds_first_found_task_files_beside_it() {
     assert_ok(code, &out, &err);
     assert_eq!(lab.lines("picked"), ["default"], "{out}");
 }
+
+/// In a loop, what a `set_fact` item set is seen by the next items, as in
+/// Ansible's task executor (the usual way to build a list).
+#[test]
+fn set_fact_in_a_loop_accumulates() {
+    let lab = Lab::new(1);
+    lab.write(
+        "pb.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - set_fact:\n        acc: \"{{ acc | default([]) + [item] }}\"\n      loop: [a, b, c]\n    - copy:\n        content: \"{{ acc | join(',') }}\\n\"\n        dest: \"@OUT@/acc\"\n",
+    );
+    let (code, out, err) = lab.run("pb.yml", &[]);
+    assert_ok(code, &out, &err);
+    assert_eq!(lab.lines("acc"), ["a,b,c"], "{out}");
+}
