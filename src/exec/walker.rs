@@ -308,6 +308,7 @@ impl Walker {
             None => vec![None],
         };
         let loop_var = inc.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
+        let all_items: Vec<Value> = items.iter().flatten().cloned().collect();
         for (idx, item) in items.into_iter().enumerate() {
             // The loop item and the rendered arguments are data.
             let mut params = Map::new();
@@ -315,6 +316,9 @@ impl Walker {
                 params.insert(loop_var.clone(), it.clone());
                 if let Some(iv) = &inc.loop_control.index_var {
                     params.insert(iv.clone(), Value::from(idx));
+                }
+                if let Some(al) = inc.loop_control.ansible_loop(&all_items, idx) {
+                    params.insert("ansible_loop".into(), al);
                 }
             }
             let pvars = self.with_data(&base_vars, params.clone());
@@ -332,7 +336,14 @@ impl Walker {
                 Ok(other) => other.to_string(),
                 Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
             };
-            let mut lctx = crate::playbook::LoadCtx::default();
+            let mut lctx = crate::playbook::LoadCtx {
+                module_defaults_in_scope: scopes
+                    .iter()
+                    .map(|s| &s.common)
+                    .chain(std::iter::once(&inc.common))
+                    .any(|c| !c.module_defaults.is_empty()),
+                ..Default::default()
+            };
             // Inside a role, an included role is also looked up next to it.
             if let Some(parent) = inc.role.as_ref().and_then(|r| r.path.parent()) {
                 lctx.roles_path.push(parent.to_path_buf());
@@ -390,6 +401,19 @@ impl Walker {
                 Ok(n) => n,
                 Err(e) => return self.fail_without_task(&inc.loc, &e.render()),
             };
+            // loop_control.break_when: this item is included, later ones not.
+            let mut stop = false;
+            for c in &inc.loop_control.break_when {
+                match self.runner.templar.eval_bool(&c.expr, &pctx, &c.loc) {
+                    Ok(b) => {
+                        stop = b;
+                        if !b {
+                            break;
+                        }
+                    }
+                    Err(e) => return self.fail_without_task(&c.loc, &e.to_string()),
+                }
+            }
             let mut scoped = inner.clone();
             scoped.push(Scope {
                 common: Common::default(),
@@ -400,7 +424,7 @@ impl Walker {
             let mut k = key.clone();
             k.push(idx as u32);
             let flow = self.walk(&nodes, k, &scoped).await;
-            if flow != Flow::Continue {
+            if flow != Flow::Continue || stop {
                 return flow;
             }
         }

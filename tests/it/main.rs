@@ -10,6 +10,7 @@ mod adhoc;
 mod ansible_modules;
 mod check;
 mod compat;
+mod compat_keywords;
 mod ctlsec;
 mod differential;
 mod engine;
