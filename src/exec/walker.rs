@@ -16,7 +16,7 @@ use super::context::{tags_match, Flow, Go, PlayHost, Scope, TaskResult, Waiting,
 use super::results::unreachable_result;
 use crate::connection::ConnError;
 use crate::output::Status;
-use crate::playbook::{Block, Common, Flag, Include, IncludeKind, Task, TaskNode};
+use crate::playbook::{Block, Flag, Include, IncludeKind, Task, TaskNode};
 use crate::yaml::Loc;
 
 /// Walks one host through a play: the host in the play, and its line to
@@ -415,8 +415,9 @@ impl Walker {
                 }
             }
             let mut scoped = inner.clone();
+            // `apply:` is a block around the included tasks.
             scoped.push(Scope {
-                common: Common::default(),
+                common: inc.apply.clone().unwrap_or_default(),
                 role: scoped.last().and_then(|s| s.role.clone()),
                 params: include_params.clone(),
                 rendered_params: params,

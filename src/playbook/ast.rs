@@ -133,6 +133,9 @@ pub struct Common {
     /// `timeout:`: seconds a task may run before it is stopped and failed
     /// (a number or a template; 0 means no limit).
     pub timeout: Option<Value>,
+    /// `notify:` of a block (or an include's `apply:`): the handlers its
+    /// tasks notify when they have no `notify:` of their own.
+    pub notify: Vec<Notify>,
 }
 
 /// One mapping of `module_defaults:`: module name (short for builtin
@@ -415,6 +418,9 @@ pub struct Include {
     pub role_files: RoleFiles,
     /// `include_role: public:`.
     pub public: Option<bool>,
+    /// `apply:`: keywords the included tasks get, as from a block around
+    /// them.
+    pub apply: Option<Common>,
     /// `name:` and `listen:`, which matter when the include is a handler.
     pub name: Option<String>,
     pub listen: Vec<String>,

@@ -153,6 +153,7 @@ const BLOCK_KEYS: &[&str] = &[
     "throttle",
     "module_defaults",
     "timeout",
+    "notify",
 ];
 
 /// Ansible keywords rigger knows but does not implement: rejected loudly.
@@ -725,8 +726,13 @@ fn parse_task_into(
                 .get("name")
                 .and_then(Node::as_str)
                 .ok_or_else(|| err(value, format!("{short} needs `name`")))?;
-            for (k, _) in m {
+            for (k, kn) in m {
                 let k = k.key_string();
+                if k == "apply" && short == "import_role" {
+                    return Err(err(kn, "Invalid options for import_role: apply").with_hint(
+                        "an import's tasks take the import's keywords directly; apply is for include_role",
+                    ));
+                }
                 if !matches!(
                     k.as_str(),
                     "name"
@@ -1036,6 +1042,7 @@ fn parse_block(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx)
     }
     let mut common = parse_common(n, &[])?;
     common.vars = vars_map(n.get("vars"))?;
+    common.notify = n.get("notify").map(notify_list).transpose()?.unwrap_or_default();
     let mut inner_ctx;
     let mut ctx = ctx;
     if !common.module_defaults.is_empty() && !ctx.module_defaults_in_scope {
@@ -1110,7 +1117,17 @@ fn parse_include(
     }
     let mut common = parse_common(n, &[])?;
     common.vars = vars_map(n.get("vars"))?;
+    let apply = match n
+        .map_entries()
+        .into_iter()
+        .find(|(k, _, _)| is_include_action(k))
+        .and_then(|(_, _, v)| v.get("apply").cloned())
+    {
+        None => None,
+        Some(a) => Some(parse_apply(&a)?),
+    };
     Ok(Include {
+        apply,
         kind,
         target,
         args,
@@ -1125,6 +1142,23 @@ fn parse_include(
         name: opt_string(n, "name")?,
         listen: n.get("listen").map(string_list).transpose()?.unwrap_or_default(),
     })
+}
+
+/// An include's `apply:`: block keywords for the included tasks (Ansible
+/// makes a block of them, the included tasks' parent).
+fn parse_apply(a: &Node) -> Result<Common, LocError> {
+    if !matches!(a.kind, NodeKind::Map(_)) {
+        return Err(err(a, "Expected a dict for apply"));
+    }
+    for (k, kn, _) in a.map_entries() {
+        if !BLOCK_KEYS.contains(&k.as_str()) || matches!(k.as_str(), "block" | "rescue" | "always" | "name") {
+            return Err(unknown_keyword(kn, &k, BLOCK_KEYS, "apply"));
+        }
+    }
+    let mut common = parse_common(a, &[])?;
+    common.vars = vars_map(a.get("vars"))?;
+    common.notify = a.get("notify").map(notify_list).transpose()?.unwrap_or_default();
+    Ok(common)
 }
 
 fn find_task_file(dir: &Path, role: Option<&Arc<RoleCtx>>, file: &str) -> PathBuf {

@@ -259,3 +259,64 @@ fn play_order_is_templated_and_orders_the_hosts() {
     assert_ne!(code, 0);
     assert!(err.contains("order.yml:5:10") && err.contains("backwards"), "{err}");
 }
+
+#[test]
+fn include_apply_and_block_notify_reach_the_included_and_inner_tasks() {
+    let lab = Lab::new(1);
+    lab.write(
+        "change.yml",
+        r#"
+- command: "true"
+- command: "true"
+  notify: own
+"#,
+    );
+    lab.write(
+        "apply.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - include_tasks:
+        file: change.yml
+        apply:
+          notify: from_apply
+          tags: [applied]
+    - block:
+        - command: "true"
+      notify: from_block
+  handlers:
+    - name: from_apply
+      shell: echo from_apply >> "@OUT@/handlers"
+    - name: own
+      shell: echo own >> "@OUT@/handlers"
+    - name: from_block
+      shell: echo from_block >> "@OUT@/handlers"
+"#,
+    );
+    let (code, out, err) = lab.run("apply.yml", &[]);
+    assert_ok(code, &out, &err);
+    let mut ran = lab.lines("handlers");
+    ran.sort();
+    assert_eq!(ran, ["from_apply", "from_block", "own"]);
+
+    // An import takes its keywords directly: `apply` there is refused.
+    lab.write(
+        "import.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - import_role:
+        name: x
+        apply:
+          tags: [a]
+"#,
+    );
+    let (code, _out, err) = lab.run("import.yml", &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("import.yml:7:9") && err.contains("Invalid options for import_role: apply"),
+        "{err}"
+    );
+}
