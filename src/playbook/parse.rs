@@ -726,10 +726,10 @@ fn parse_task_into(
                 .get("name")
                 .and_then(Node::as_str)
                 .ok_or_else(|| err(value, format!("{short} needs `name`")))?;
-            for (k, kn) in m {
-                let k = k.key_string();
+            for (key_node, _) in m {
+                let k = key_node.key_string();
                 if k == "apply" && short == "import_role" {
-                    return Err(err(kn, "Invalid options for import_role: apply").with_hint(
+                    return Err(err(key_node, "Invalid options for import_role: apply").with_hint(
                         "an import's tasks take the import's keywords directly; apply is for include_role",
                     ));
                 }
