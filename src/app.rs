@@ -217,6 +217,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         gather_subset: Vec::new(),
         serial: Vec::new(),
         strategy: Strategy::Free,
+        order: Default::default(),
         max_fail_percentage: None,
         any_errors_fatal: false,
         ignore_unreachable: false,

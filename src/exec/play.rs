@@ -60,7 +60,8 @@ impl Runner {
     async fn run_play(self: &Arc<Self>, play: Arc<Play>) -> Result<(), LocError> {
         // Play-level `when` (from import_playbook) is evaluated with extra vars only.
         let hosts_pattern = self.render_plain(&play.hosts, &play.loc)?;
-        let hosts = self.play_hosts(&hosts_pattern)?;
+        let mut hosts = self.play_hosts(&hosts_pattern)?;
+        play.order.apply(&mut hosts);
         if hosts.is_empty() {
             self.out.emit(&Event::PlayStart {
                 play: play.name.clone(),

@@ -338,10 +338,23 @@ impl PlayHost {
     /// roles included so far. `Err` is Ansible's message, located at the
     /// `notify:` entry.
     fn resolve_notify(&self, t: &Task, scopes: &[Scope]) -> Result<Vec<String>, String> {
-        if t.notify.is_empty() {
+        // A task without `notify:` inherits its innermost block's (or
+        // include `apply:`'s), as Ansible's inheritable attribute.
+        let notify = if t.notify.is_empty() {
+            scopes
+                .iter()
+                .rev()
+                .map(|s| &s.common.notify)
+                .find(|n| !n.is_empty())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+        } else {
+            t.notify.as_slice()
+        };
+        if notify.is_empty() {
             return Ok(Vec::new());
         }
-        let ctx = if t.notify.iter().any(|n| n.name.contains("{{") || n.name.contains("{%")) {
+        let ctx = if notify.iter().any(|n| n.name.contains("{{") || n.name.contains("{%")) {
             let vars = self.vars(scopes, Some(t));
             Some(self.ctx(&vars))
         } else {
@@ -353,8 +366,8 @@ impl PlayHost {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let mut out = Vec::with_capacity(t.notify.len());
-        for n in &t.notify {
+        let mut out = Vec::with_capacity(notify.len());
+        for n in notify {
             let name = match &ctx {
                 Some(ctx) => match self.runner.templar.render_str(&n.name, ctx, &n.loc) {
                     Ok(Value::String(s)) => s,

@@ -57,6 +57,9 @@ struct Invocation {
     target: Target,
     search_paths: Vec<PathBuf>,
     retries: Retries,
+    /// Seconds each run of the module may take (`timeout:`, else
+    /// `--task-timeout`); `None` for no limit.
+    timeout: Option<u64>,
 }
 
 /// The connection a module runs on.
@@ -272,7 +275,7 @@ impl PlayHost {
         let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
         let mut unreachable_msg: Option<Value> = None;
         let n = items.len();
-        for (idx, item) in items.into_iter().enumerate() {
+        for (idx, item) in items.iter().enumerate() {
             if INTERRUPTED.load(Ordering::SeqCst) {
                 break;
             }
@@ -281,19 +284,26 @@ impl PlayHost {
             if let Some(iv) = &t.loop_control.index_var {
                 layer.insert(iv.clone(), Value::from(idx));
             }
-            if t.loop_control.extended {
-                layer.insert(
-                    "ansible_loop".into(),
-                    serde_json::json!({"index": idx + 1, "index0": idx, "first": idx == 0, "last": idx + 1 == n, "length": n,
-                        "revindex": n - idx, "revindex0": n - idx - 1}),
-                );
+            if let Some(al) = t.loop_control.ansible_loop(&items, idx) {
+                layer.insert("ansible_loop".into(), al);
             }
+            // The item's result also says which loop variables it had, as Ansible's.
+            let loop_keys: Map<String, Value> = layer
+                .iter()
+                .filter(|(k, _)| **k != loop_var)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let ivars = self.with_data(&vars, layer);
+            let ivars_for_break = (!t.loop_control.break_when.is_empty()).then(|| ivars.clone());
             // no_log hides the item too (Ansible shows `item=None`).
-            let label = if no_log { Value::Null } else { label_of(&item, &ivars) };
+            let label = if no_log { Value::Null } else { label_of(item, &ivars) };
             let mut r = self.run_item(t, scopes, ivars, no_log).await;
             mark_no_log(&mut r.result, no_log);
             r.result.insert(loop_var.clone(), item.clone());
+            if let Some(iv) = &t.loop_control.index_var {
+                r.result.insert("ansible_index_var".into(), Value::String(iv.clone()));
+            }
+            r.result.extend(loop_keys);
             r.result
                 .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
             if r.status == Status::Unreachable {
@@ -319,8 +329,34 @@ impl PlayHost {
             if r.status != Status::Skipped {
                 all_skipped = false;
             }
+            // break_when sees the item and, under the register name, its result.
+            let mut stop = false;
+            if let Some(ivars_for_break) = ivars_for_break {
+                let layer: Map<String, Value> = t
+                    .register
+                    .iter()
+                    .map(|name| (name.clone(), Value::Object(r.result.clone())))
+                    .collect();
+                let bctx = self.ctx(&self.with_data(&ivars_for_break, layer));
+                for c in &t.loop_control.break_when {
+                    match self.runner.templar.eval_bool(&c.expr, &bctx, &c.loc) {
+                        Ok(true) => stop = true,
+                        Ok(false) => {
+                            stop = false;
+                            break;
+                        }
+                        Err(e) => {
+                            r.result.insert("failed".into(), Value::Bool(true));
+                            r.result.insert("msg".into(), Value::String(e.to_string()));
+                            any_failed = true;
+                            stop = true;
+                            break;
+                        }
+                    }
+                }
+            }
             results.push(Value::Object(r.result));
-            if unreachable {
+            if unreachable || stop {
                 break;
             }
             // As Ansible's task executor: the facts a `set_fact` or
@@ -445,8 +481,15 @@ impl PlayHost {
         self.check_when(t, scopes, ctx)?;
         let module = self.module_for(t, ctx)?;
         let doc = module.doc();
+        let defaults = self
+            .module_defaults(t, scopes, doc, ctx)
+            .map_err(|e| TaskResult::failed(e.to_string()))?;
         let args = match render_args(&self.runner.templar, doc, t.args.to_json(), ctx, &t.loc) {
-            Ok(Value::Object(m)) => strip_omit(m),
+            Ok(Value::Object(m)) => {
+                let mut merged = defaults;
+                merged.extend(m);
+                strip_omit(merged)
+            }
             Ok(_) => return Err(TaskResult::failed("module arguments must be a mapping".into())),
             Err(e) => {
                 return Err(TaskResult::failed(
@@ -477,6 +520,7 @@ impl PlayHost {
             target,
             search_paths: self.search_paths(t, scopes),
             retries: self.retries(t, ctx).map_err(TaskResult::failed)?,
+            timeout: self.timeout(t, scopes, ctx).map_err(TaskResult::failed)?,
         })
     }
 
@@ -504,7 +548,9 @@ impl PlayHost {
         };
         let doc = module.doc();
         if !modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name) {
-            modules::validate::validate_args(doc, &t.args, &t.loc).map_err(|e| TaskResult::failed(e.to_string()))?;
+            // Required arguments are checked when the module parses them
+            // (after module_defaults are merged).
+            modules::validate::validate_args(doc, &t.args, &t.loc, false).map_err(|e| TaskResult::failed(e.to_string()))?;
         }
         Ok(module)
     }
@@ -664,6 +710,36 @@ impl PlayHost {
         Ok(Retries { retries, delay })
     }
 
+    /// The task's `timeout:` (the innermost of the task and its blocks,
+    /// roles and play), else `--task-timeout`. As in Ansible, 0 is no
+    /// limit and a value outside 0..=100000000 fails the task.
+    fn timeout(&self, t: &Task, scopes: &[Scope], ctx: &minijinja::Value) -> Result<Option<u64>, String> {
+        const MAX: i64 = 100_000_000;
+        let keyword = t
+            .common
+            .timeout
+            .as_ref()
+            .or_else(|| scopes.iter().rev().find_map(|s| s.common.timeout.as_ref()));
+        let Some(v) = keyword else {
+            return Ok(self.runner.opts.task_timeout.map(|d| d.as_secs()));
+        };
+        let rendered = self
+            .runner
+            .templar
+            .render_value(v, ctx, &t.loc)
+            .map_err(|e| e.to_string())?;
+        let secs = match &rendered {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("{}: `timeout` must be a whole number of seconds, not {rendered}", t.loc))?;
+        if !(0..=MAX).contains(&secs) {
+            return Err(format!("Timeout {secs} is invalid, it must be between 0 and {MAX}."));
+        }
+        Ok((secs > 0).then_some(secs as u64))
+    }
+
     /// Run the module, shape its outcome ([`super::results`]), and run it
     /// again while `until` does not hold and retries are left.
     async fn run_with_retries(&self, t: &Task, inv: &Invocation, ctx: &minijinja::Value, no_log: bool) -> TaskResult {
@@ -681,6 +757,14 @@ impl PlayHost {
                 Err(ModuleError::Conn(e)) if e.is_unreachable() => {
                     self.runner.pool.reset(&inv.target.conn_host);
                     return TaskResult::unreachable(e.to_string());
+                }
+                Err(ModuleError::TimedOut(secs)) => {
+                    let mut tr = TaskResult::failed(ModuleError::TimedOut(secs).to_string());
+                    tr.result.insert(
+                        "timedout".into(),
+                        serde_json::json!({ "period": secs, "frame": "rigger keeps no traceback of a timed-out task" }),
+                    );
+                    tr
                 }
                 Err(e) => TaskResult::failed(e.to_string()),
             };
@@ -812,13 +896,12 @@ impl PlayHost {
         );
         let started = std::time::Instant::now();
         tracing::debug!(host = %self.host, module = doc.name, task = t.name.as_deref().unwrap_or(""), check, "module starts");
-        let outcome = match self.runner.opts.task_timeout {
-            Some(d) => match tokio::time::timeout(d, fut).await {
+        // Past the timeout the module's future is dropped: its commands'
+        // channels close and a local child process is killed.
+        let outcome = match inv.timeout {
+            Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), fut).await {
                 Ok(r) => r,
-                Err(_) => Err(ModuleError::Failed(format!(
-                    "the task timed out after {}s",
-                    d.as_secs()
-                ))),
+                Err(_) => Err(ModuleError::TimedOut(secs)),
             },
             None => fut.await,
         };
@@ -924,6 +1007,43 @@ impl PlayHost {
         // is this task's failure, never a silent sudo.
         let method: BecomeMethod = method.parse().map_err(|e| format!("{e}"))?;
         Ok(Some(Become { method, user, password }))
+    }
+
+    /// The `module_defaults:` of the scopes and the task for this task's
+    /// module, rendered, as Ansible merges them: the mappings in order
+    /// (outer scopes first), each replacing an earlier module's entry as a
+    /// whole; the task's own arguments then win over them.
+    fn module_defaults(
+        &self,
+        task: &Task,
+        scopes: &[Scope],
+        doc: &modules::ModuleDoc,
+        ctx: &minijinja::Value,
+    ) -> Result<Map<String, Value>, LocError> {
+        let key = crate::playbook::module_defaults_key(&task.action);
+        let mut found: Option<(&Value, &Loc)> = None;
+        for md in scopes
+            .iter()
+            .flat_map(|s| s.common.module_defaults.iter())
+            .chain(task.common.module_defaults.iter())
+        {
+            if let Some(v) = md.entries.get(key) {
+                found = Some((v, &md.loc));
+            }
+        }
+        let Some((raw, loc)) = found else {
+            return Ok(Map::new());
+        };
+        match raw {
+            Value::Null => Ok(Map::new()),
+            _ => match render_args(&self.runner.templar, doc, raw.clone(), ctx, loc)? {
+                Value::Object(m) => Ok(m),
+                other => Err(LocError::new(
+                    loc.clone(),
+                    format!("the module_defaults of `{key}` must be a mapping, not {other}"),
+                )),
+            },
+        }
     }
 
     /// The `environment:` of the scopes and the task, rendered; inner names win.

@@ -16,7 +16,7 @@ use super::context::{tags_match, Flow, Go, PlayHost, Scope, TaskResult, Waiting,
 use super::results::unreachable_result;
 use crate::connection::ConnError;
 use crate::output::Status;
-use crate::playbook::{Block, Common, Flag, Include, IncludeKind, Task, TaskNode};
+use crate::playbook::{Block, Flag, Include, IncludeKind, Task, TaskNode};
 use crate::yaml::Loc;
 
 /// Walks one host through a play: the host in the play, and its line to
@@ -311,6 +311,7 @@ impl Walker {
             None => vec![None],
         };
         let loop_var = inc.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
+        let all_items: Vec<Value> = items.iter().flatten().cloned().collect();
         for (idx, item) in items.into_iter().enumerate() {
             // The loop item and the rendered arguments are data.
             let mut params = Map::new();
@@ -318,6 +319,9 @@ impl Walker {
                 params.insert(loop_var.clone(), it.clone());
                 if let Some(iv) = &inc.loop_control.index_var {
                     params.insert(iv.clone(), Value::from(idx));
+                }
+                if let Some(al) = inc.loop_control.ansible_loop(&all_items, idx) {
+                    params.insert("ansible_loop".into(), al);
                 }
             }
             let pvars = self.with_data(&base_vars, params.clone());
@@ -335,7 +339,14 @@ impl Walker {
                 Ok(other) => other.to_string(),
                 Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
             };
-            let mut lctx = crate::playbook::LoadCtx::default();
+            let mut lctx = crate::playbook::LoadCtx {
+                module_defaults_in_scope: scopes
+                    .iter()
+                    .map(|s| &s.common)
+                    .chain(std::iter::once(&inc.common))
+                    .any(|c| !c.module_defaults.is_empty()),
+                ..Default::default()
+            };
             // As at load: the play's roles/ for an `import_role` in what is included.
             lctx.roles_path.push(self.pctx.play.dir.join("roles"));
             // Inside a role, an included role is also looked up next to it.
@@ -401,9 +412,23 @@ impl Walker {
                 Ok(n) => n,
                 Err(e) => return self.fail_without_task(&inc.loc, &e.render()),
             };
+            // loop_control.break_when: this item is included, later ones not.
+            let mut stop = false;
+            for c in &inc.loop_control.break_when {
+                match self.runner.templar.eval_bool(&c.expr, &pctx, &c.loc) {
+                    Ok(b) => {
+                        stop = b;
+                        if !b {
+                            break;
+                        }
+                    }
+                    Err(e) => return self.fail_without_task(&c.loc, &e.to_string()),
+                }
+            }
             let mut scoped = inner.clone();
+            // `apply:` is a block around the included tasks.
             scoped.push(Scope {
-                common: Common::default(),
+                common: inc.apply.clone().unwrap_or_default(),
                 role: scoped.last().and_then(|s| s.role.clone()),
                 params: include_params.clone(),
                 rendered_params: params,
@@ -411,7 +436,7 @@ impl Walker {
             let mut k = key.clone();
             k.push(idx as u32);
             let flow = self.walk(&nodes, k, &scoped).await;
-            if flow != Flow::Continue {
+            if flow != Flow::Continue || stop {
                 return flow;
             }
         }

@@ -302,6 +302,10 @@ pub enum ModuleError {
     Args(String),
     #[error("{0}")]
     Failed(String),
+    /// The task's `timeout:` (or `--task-timeout`) ran out: Ansible's
+    /// message and a `timedout` result.
+    #[error("Timed out after {0} second(s).")]
+    TimedOut(u64),
 }
 
 /// The user documentation and argument schema of a module.

@@ -29,7 +29,9 @@ pub fn backend_docs(generic: &str) -> Vec<&'static ModuleDoc> {
 
 /// Check a task's arguments against the module's doc, before any host is contacted.
 /// `args` is a mapping node; `_raw_params` holds free-form text.
-pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(), LocError> {
+/// `required`: also check that required options are given (not when
+/// module_defaults may give them).
+pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc, required: bool) -> Result<(), LocError> {
     let Some(entries) = args.as_map() else {
         return Err(LocError::new(
             args.loc.clone(),
@@ -91,7 +93,11 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(),
     let variable_params = entries
         .iter()
         .any(|(k, _)| k.as_str() == Some(crate::modules::args::VARIABLE_PARAMS));
-    for opt in doc.options.iter().filter(|o| o.required && !variable_params) {
+    for opt in doc
+        .options
+        .iter()
+        .filter(|o| required && o.required && !variable_params)
+    {
         let present = entries.iter().any(|(k, _)| {
             let key = k.key_string();
             key == opt.name || opt.aliases.contains(&key.as_str())

@@ -28,6 +28,8 @@ pub struct Play {
     pub gather_subset: Vec<String>,
     pub serial: Vec<Serial>,
     pub strategy: Strategy,
+    /// `order:`: the order the play's hosts run in.
+    pub order: HostOrder,
     pub max_fail_percentage: Option<f64>,
     pub any_errors_fatal: bool,
     pub ignore_unreachable: bool,
@@ -62,6 +64,40 @@ pub enum Serial {
     Percent(f64),
 }
 
+/// A play's `order:` of its hosts, as Ansible's inventory manager applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostOrder {
+    /// As the inventory lists them.
+    #[default]
+    Inventory,
+    ReverseInventory,
+    /// By name.
+    Sorted,
+    ReverseSorted,
+    Shuffle,
+}
+
+impl HostOrder {
+    /// Put `hosts` (in inventory order) in this order.
+    pub fn apply(self, hosts: &mut [String]) {
+        match self {
+            HostOrder::Inventory => {}
+            HostOrder::ReverseInventory => hosts.reverse(),
+            HostOrder::Sorted => hosts.sort(),
+            HostOrder::ReverseSorted => {
+                hosts.sort();
+                hosts.reverse();
+            }
+            HostOrder::Shuffle => {
+                // Fisher–Yates.
+                for i in (1..hosts.len()).rev() {
+                    hosts.swap(i, rand::random_range(0..=i));
+                }
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     Linear,
@@ -91,6 +127,23 @@ pub struct Common {
     /// `throttle:`: at most this many hosts run the task at once (a
     /// number or a template; 0 means no limit).
     pub throttle: Option<Value>,
+    /// `module_defaults:` in the order written (a list of mappings from
+    /// module name to default arguments); inner scopes come after outer.
+    pub module_defaults: Vec<ModuleDefaults>,
+    /// `timeout:`: seconds a task may run before it is stopped and failed
+    /// (a number or a template; 0 means no limit).
+    pub timeout: Option<Value>,
+    /// `notify:` of a block (or an include's `apply:`): the handlers its
+    /// tasks notify when they have no `notify:` of their own.
+    pub notify: Vec<Notify>,
+}
+
+/// One mapping of `module_defaults:`: module name (short for builtin
+/// modules) to its default arguments (a mapping or a template of one).
+#[derive(Debug, Clone)]
+pub struct ModuleDefaults {
+    pub entries: Map<String, Value>,
+    pub loc: Loc,
 }
 
 /// A boolean keyword (`become`, `no_log`, `check_mode`, `ignore_errors`...):
@@ -339,6 +392,41 @@ pub struct LoopControl {
     pub label: Option<String>,
     pub pause: Option<f64>,
     pub extended: bool,
+    /// `extended_allitems:` (default true): `ansible_loop.allitems` holds
+    /// the whole list when `extended` is on.
+    pub extended_allitems: Option<bool>,
+    /// `break_when:`: conditions checked after each item (with the item and
+    /// its registered result); when they all hold the loop ends there.
+    pub break_when: Vec<Cond>,
+}
+
+impl LoopControl {
+    /// `ansible_loop` for item `idx` of `items`, as Ansible's TaskExecutor
+    /// builds it, when `extended` is on.
+    pub fn ansible_loop(&self, items: &[Value], idx: usize) -> Option<Value> {
+        if !self.extended {
+            return None;
+        }
+        let n = items.len();
+        let mut m = Map::new();
+        m.insert("index".into(), Value::from(idx + 1));
+        m.insert("index0".into(), Value::from(idx));
+        m.insert("first".into(), Value::Bool(idx == 0));
+        m.insert("last".into(), Value::Bool(idx + 1 == n));
+        m.insert("length".into(), Value::from(n));
+        m.insert("revindex".into(), Value::from(n - idx));
+        m.insert("revindex0".into(), Value::from(n - idx - 1));
+        if self.extended_allitems.unwrap_or(true) {
+            m.insert("allitems".into(), Value::Array(items.to_vec()));
+        }
+        if let Some(next) = items.get(idx + 1) {
+            m.insert("nextitem".into(), next.clone());
+        }
+        if idx > 0 {
+            m.insert("previtem".into(), items[idx - 1].clone());
+        }
+        Some(Value::Object(m))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -357,6 +445,9 @@ pub struct Include {
     pub role_files: RoleFiles,
     /// `include_role: public:`.
     pub public: Option<bool>,
+    /// `apply:`: keywords the included tasks get, as from a block around
+    /// them.
+    pub apply: Option<Common>,
     /// `name:` and `listen:`, which matter when the include is a handler.
     pub name: Option<String>,
     pub listen: Vec<String>,

@@ -11,4 +11,6 @@ mod ast;
 mod parse;
 
 pub use ast::*;
-pub use parse::{load_included_role, load_playbook, load_task_file, parse_tasks, resolve, LoadCtx};
+pub use parse::{
+    load_included_role, load_playbook, load_task_file, module_defaults_key, parse_tasks, resolve, LoadCtx,
+};

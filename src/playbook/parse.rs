@@ -27,6 +27,10 @@ pub struct LoadCtx {
     pub play_vars: Map<String, Value>,
     /// Public roles of the `import_role`s loaded so far (see [`Play::roles`]).
     pub imported_roles: Arc<std::sync::Mutex<Vec<Arc<RoleCtx>>>>,
+    /// Whether an enclosing play, block, role or include has
+    /// `module_defaults:`: a module's required arguments may come from
+    /// them, so they are checked when the task runs, not at load.
+    pub module_defaults_in_scope: bool,
 }
 
 impl LoadCtx {
@@ -81,6 +85,8 @@ const PLAY_KEYS: &[&str] = &[
     "no_log",
     "run_once",
     "order",
+    "module_defaults",
+    "timeout",
 ];
 
 const TASK_KEYS: &[&str] = &[
@@ -118,6 +124,8 @@ const TASK_KEYS: &[&str] = &[
     "local_action",
     "action",
     "throttle",
+    "module_defaults",
+    "timeout",
 ];
 
 const BLOCK_KEYS: &[&str] = &[
@@ -143,18 +151,13 @@ const BLOCK_KEYS: &[&str] = &[
     "remote_user",
     "connection",
     "throttle",
+    "module_defaults",
+    "timeout",
+    "notify",
 ];
 
 /// Ansible keywords rigger knows but does not implement: rejected loudly.
-const UNSUPPORTED: &[&str] = &[
-    "async",
-    "poll",
-    "debugger",
-    "module_defaults",
-    "collections",
-    "timeout",
-    "become_exe",
-];
+const UNSUPPORTED: &[&str] = &["async", "poll", "debugger", "collections", "become_exe"];
 
 fn err(n: &Node, msg: impl Into<String>) -> LocError {
     LocError::new(n.loc.clone(), msg)
@@ -310,17 +313,6 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         None => Vec::new(),
         Some(s) => seq_or_one(s).into_iter().map(parse_serial).collect::<Result<_, _>>()?,
     };
-    let strategy = match opt_string(n, "strategy")?.as_deref() {
-        None | Some("linear") => Strategy::Linear,
-        Some("free") => Strategy::Free,
-        Some(other) => {
-            return Err(err(
-                n.get("strategy").unwrap_or(n),
-                format!("unsupported strategy `{other}`"),
-            )
-            .with_hint("use linear or free"))
-        }
-    };
     let max_fail_percentage = match n.get("max_fail_percentage") {
         None => None,
         Some(v) => Some(match &v.kind {
@@ -340,7 +332,10 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     // The play's roles/ is searched for every role name, also one an
     // `import_role` in a role's tasks gives (Ansible's loader basedir).
     play_ctx.roles_path.insert(0, dir.join("roles"));
+    play_ctx.module_defaults_in_scope |= !common.module_defaults.is_empty();
     let ctx = &play_ctx;
+    let strategy = parse_strategy(n, ctx)?;
+    let order = parse_order(n, ctx)?;
     let mut handlers: Vec<Arc<Task>> = Vec::new();
     let mut sections = Vec::new();
     let pre = match n.get("pre_tasks") {
@@ -390,6 +385,7 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         gather_subset,
         serial,
         strategy,
+        order,
         max_fail_percentage,
         any_errors_fatal: opt_bool(n, "any_errors_fatal")?.unwrap_or(false),
         ignore_unreachable: opt_bool(n, "ignore_unreachable")?.unwrap_or(false),
@@ -727,8 +723,13 @@ fn parse_task_into(
                 .get("name")
                 .and_then(Node::as_str)
                 .ok_or_else(|| err(value, format!("{short} needs `name`")))?;
-            for (k, _) in m {
-                let k = k.key_string();
+            for (key_node, _) in m {
+                let k = key_node.key_string();
+                if k == "apply" && short == "import_role" {
+                    return Err(err(key_node, "Invalid options for import_role: apply").with_hint(
+                        "an import's tasks take the import's keywords directly; apply is for include_role",
+                    ));
+                }
                 if !matches!(
                     k.as_str(),
                     "name"
@@ -846,7 +847,10 @@ fn parse_task_into(
     let doc = module.doc();
     let args = with_task_args(n, module_args(value, ArgForm::Module(doc), &name)?)?;
     if !crate::modules::external::skips_validation(doc.name) && !crate::modules::ansible::is_ansible_module(doc.name) {
-        validate_args(doc, &args, &n.loc)?;
+        // Required arguments may come from module_defaults, merged when
+        // the task runs.
+        let required = !ctx.module_defaults_in_scope && n.get("module_defaults").is_none();
+        validate_args(doc, &args, &n.loc, required)?;
     }
     push_task(n, doc.name.to_string(), args, delegate_local, dir, role, out)
 }
@@ -1086,6 +1090,14 @@ fn parse_block(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx)
     }
     let mut common = parse_common(n, &[])?;
     common.vars = vars_map(n.get("vars"))?;
+    common.notify = n.get("notify").map(notify_list).transpose()?.unwrap_or_default();
+    let mut inner_ctx;
+    let mut ctx = ctx;
+    if !common.module_defaults.is_empty() && !ctx.module_defaults_in_scope {
+        inner_ctx = ctx.clone();
+        inner_ctx.module_defaults_in_scope = true;
+        ctx = &inner_ctx;
+    }
     let sub = |key: &str| -> Result<Vec<TaskNode>, LocError> {
         match n.get(key) {
             Some(t) => parse_tasks(t, dir, role, ctx),
@@ -1153,7 +1165,17 @@ fn parse_include(
     }
     let mut common = parse_common(n, &[])?;
     common.vars = vars_map(n.get("vars"))?;
+    let apply = match n
+        .map_entries()
+        .into_iter()
+        .find(|(k, _, _)| is_include_action(k))
+        .and_then(|(_, _, v)| v.get("apply").cloned())
+    {
+        None => None,
+        Some(a) => Some(parse_apply(&a)?),
+    };
     Ok(Include {
+        apply,
         kind,
         target,
         args,
@@ -1168,6 +1190,23 @@ fn parse_include(
         name: opt_string(n, "name")?,
         listen: n.get("listen").map(string_list).transpose()?.unwrap_or_default(),
     })
+}
+
+/// An include's `apply:`: block keywords for the included tasks (Ansible
+/// makes a block of them, the included tasks' parent).
+fn parse_apply(a: &Node) -> Result<Common, LocError> {
+    if !matches!(a.kind, NodeKind::Map(_)) {
+        return Err(err(a, "Expected a dict for apply"));
+    }
+    for (k, kn, _) in a.map_entries() {
+        if !BLOCK_KEYS.contains(&k.as_str()) || matches!(k.as_str(), "block" | "rescue" | "always" | "name") {
+            return Err(unknown_keyword(kn, &k, BLOCK_KEYS, "apply"));
+        }
+    }
+    let mut common = parse_common(a, &[])?;
+    common.vars = vars_map(a.get("vars"))?;
+    common.notify = a.get("notify").map(notify_list).transpose()?.unwrap_or_default();
+    Ok(common)
 }
 
 fn find_task_file(dir: &Path, role: Option<&Arc<RoleCtx>>, file: &str) -> PathBuf {
@@ -1203,13 +1242,15 @@ fn load_role_use(
     let name = load_time_name(&name, r.get("role").or_else(|| r.get("name")).unwrap_or(r), ctx)?;
     let mut common = parse_common(&spec, &[])?;
     common.vars = vars_map(spec.get("vars"))?;
+    let mut inner_ctx = ctx.clone();
+    inner_ctx.module_defaults_in_scope |= !common.module_defaults.is_empty();
     load_role(
         &name,
         &spec,
         &common,
         &RoleFiles::default(),
         dir,
-        ctx,
+        &inner_ctx,
         handlers,
         depth,
         None,
@@ -1230,6 +1271,56 @@ fn kv_node(text: &str, at: &Node) -> Result<Node, LocError> {
         ));
     }
     Ok(Node::new(NodeKind::Map(entries), at.loc.clone()))
+}
+
+/// A play's `strategy:`, templated with the play's vars and the extra vars
+/// (Ansible templates the play's keywords before it loads the strategy
+/// plugin). `host_pinned` is `free` where each host keeps its fork until it is
+/// done, which rigger's per-host walkers always do.
+fn parse_strategy(n: &Node, ctx: &LoadCtx) -> Result<Strategy, LocError> {
+    let Some(node) = n.get("strategy") else {
+        return Ok(Strategy::Linear);
+    };
+    let raw = opt_string(n, "strategy")?.unwrap_or_default();
+    let name = load_time_value(
+        &raw,
+        node,
+        ctx,
+        "a play's strategy is resolved before the play runs, from play vars and extra vars",
+    )?;
+    match name.trim() {
+        "linear" | "ansible.builtin.linear" => Ok(Strategy::Linear),
+        "free" | "ansible.builtin.free" | "host_pinned" | "ansible.builtin.host_pinned" => Ok(Strategy::Free),
+        other => Err(err(node, format!("unsupported strategy `{other}`")).with_hint("use linear, free or host_pinned")),
+    }
+}
+
+/// A play's `order:` of hosts, templated like `strategy:`.
+fn parse_order(n: &Node, ctx: &LoadCtx) -> Result<HostOrder, LocError> {
+    let Some(node) = n.get("order") else {
+        return Ok(HostOrder::Inventory);
+    };
+    let raw = opt_string(n, "order")?.unwrap_or_default();
+    let name = load_time_value(
+        &raw,
+        node,
+        ctx,
+        "a play's order is resolved before the play runs, from play vars and extra vars",
+    )?;
+    Ok(match name.trim() {
+        "inventory" => HostOrder::Inventory,
+        "reverse_inventory" => HostOrder::ReverseInventory,
+        "sorted" => HostOrder::Sorted,
+        "reverse_sorted" => HostOrder::ReverseSorted,
+        "shuffle" => HostOrder::Shuffle,
+        other => {
+            return Err(err(
+                node,
+                format!("invalid 'order' specified for inventory hosts: `{other}`"),
+            )
+            .with_hint("use inventory, reverse_inventory, sorted, reverse_sorted or shuffle"))
+        }
+    })
 }
 
 /// A role name of `roles:` or `import_role`, templated with the play's vars
@@ -1290,17 +1381,24 @@ fn render_at_load(text: &str, vars: &Map<String, Value>, at: &Node) -> Result<St
 }
 
 fn load_time_name(name: &str, at: &Node, ctx: &LoadCtx) -> Result<String, LocError> {
+    load_time_value(
+        name,
+        at,
+        ctx,
+        "roles: and import_role are resolved when the playbook is loaded, from play vars and extra vars; \
+                 use include_role for a name from host variables or facts",
+    )
+}
+
+/// A keyword's value resolved at load time with the play's vars and the
+/// extra vars.
+fn load_time_value(name: &str, at: &Node, ctx: &LoadCtx, hint: &str) -> Result<String, LocError> {
     if !crate::template::has_template_syntax(name) {
         return Ok(name.to_string());
     }
     let mut vars = ctx.play_vars.clone();
     vars.extend(ctx.extra_vars.clone());
-    render_at_load(name, &vars, at).map_err(|e| {
-        e.with_hint(
-            "roles: and import_role are resolved when the playbook is loaded, from play vars and extra vars; \
-             use include_role for a name from host variables or facts",
-        )
-    })
+    render_at_load(name, &vars, at).map_err(|e| e.with_hint(hint))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1599,17 +1697,93 @@ fn parse_loop_control(n: &Node) -> Result<LoopControl, LocError> {
                 })
             }
             "extended" => out.extended = matches!(v.kind, NodeKind::Bool(true)),
+            "extended_allitems" => {
+                out.extended_allitems = Some(match &v.kind {
+                    NodeKind::Bool(b) => *b,
+                    _ => return Err(err(v, "loop_control.extended_allitems must be a boolean")),
+                })
+            }
+            "break_when" => out.break_when = conds(v)?,
             _ => {
                 return Err(unknown_keyword(
                     kn,
                     &k,
-                    &["loop_var", "index_var", "label", "pause", "extended"],
+                    &[
+                        "loop_var",
+                        "index_var",
+                        "label",
+                        "pause",
+                        "extended",
+                        "extended_allitems",
+                        "break_when",
+                    ],
                     "loop_control",
                 ))
             }
         }
     }
     Ok(out)
+}
+
+/// `module_defaults:`: a mapping (or a list of them) from module names to
+/// default arguments (a mapping, or a template of one). Keys are resolved as
+/// Ansible resolves them: `copy`, `ansible.builtin.copy` and
+/// `ansible.legacy.copy` name the same module; a name that is no module is an
+/// error, as in Ansible. `group/...` keys name collections' action groups,
+/// which rigger does not have (ansible.builtin defines none but a test one).
+fn parse_module_defaults(n: &Node) -> Result<Vec<ModuleDefaults>, LocError> {
+    let dicts: Vec<&Node> = match &n.kind {
+        NodeKind::Null => return Ok(Vec::new()),
+        NodeKind::Seq(items) => items.iter().collect(),
+        _ => vec![n],
+    };
+    let mut out = Vec::new();
+    for d in dicts {
+        if !matches!(d.kind, NodeKind::Map(_)) {
+            return Err(err(
+                d,
+                "module_defaults must be a mapping or a list of mappings, the keys of which are static \
+                 module names; only the values may be templates",
+            ));
+        }
+        let mut entries = Map::new();
+        for (k, kn, v) in d.map_entries() {
+            if let Some(group) = k.strip_prefix("group/") {
+                return Err(err(
+                    kn,
+                    format!("module_defaults group `{group}` is not supported by rigger"),
+                )
+                .with_hint(
+                    "action groups come from collections, which rigger does not load; give the defaults per module",
+                ));
+            }
+            let short = module_defaults_key(&k);
+            let known = crate::modules::registry::lookup(short).is_some() || crate::modules::ansible::find(&k).is_ok();
+            if !known {
+                return Err(err(kn, format!("could not resolve action `{k}` in module_defaults")));
+            }
+            if !matches!(v.kind, NodeKind::Map(_) | NodeKind::Str(_) | NodeKind::Null) {
+                return Err(err(
+                    v,
+                    format!("the module_defaults of `{k}` must be a mapping (or a template of one)"),
+                ));
+            }
+            entries.insert(short.to_string(), v.to_json());
+        }
+        out.push(ModuleDefaults {
+            entries,
+            loc: d.loc.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// The name a module_defaults key and a task's action are matched by:
+/// ansible.builtin and ansible.legacy names are the builtin module's.
+pub fn module_defaults_key(name: &str) -> &str {
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name)
 }
 
 /// Keywords common to plays, blocks and tasks.
@@ -1672,6 +1846,20 @@ fn parse_common(n: &Node, _skip: &[&str]) -> Result<Common, LocError> {
     }
     if let Some(w) = n.get("when") {
         c.when = conds(w)?;
+    }
+    if let Some(t) = n.get("timeout") {
+        c.timeout = match &t.kind {
+            NodeKind::Null => None,
+            NodeKind::Int(_) => Some(t.to_json()),
+            NodeKind::Str(s) if s.contains("{{") || s.trim().parse::<i64>().is_ok() => Some(t.to_json()),
+            _ => {
+                return Err(err(t, "timeout must be a whole number of seconds (or a template)")
+                    .with_hint("e.g. `timeout: 30` fails the task when it runs longer than 30 s; 0 means no limit"))
+            }
+        };
+    }
+    if let Some(md) = n.get("module_defaults") {
+        c.module_defaults = parse_module_defaults(md)?;
     }
     Ok(c)
 }

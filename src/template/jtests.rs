@@ -45,6 +45,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("skip", |v: &Value| Ok(result_flag(v, "skipped")?.unwrap_or(false)));
     env.add_test("finished", |v: &Value| Ok(result_flag(v, "finished")?.unwrap_or(true)));
     env.add_test("started", |v: &Value| Ok(result_flag(v, "started")?.unwrap_or(true)));
+    env.add_test("timedout", timedout);
     env.add_test("unreachable", |v: &Value| {
         Ok(result_flag(v, "unreachable")?.unwrap_or(false))
     });
@@ -129,6 +130,20 @@ fn result_flag(v: &Value, key: &str) -> Result<Option<bool>, Error> {
         Some(s) => super::value::parse_bool(s).unwrap_or(!s.is_empty()),
         None => x.is_true(),
     }))
+}
+
+/// Ansible's `timedout` test: the result's `timedout` is set and has a
+/// `period` (what the `timeout:` keyword leaves on a task it stopped).
+fn timedout(v: &Value) -> Result<bool, Error> {
+    check_defined(v)?;
+    if v.kind() != ValueKind::Map {
+        return Err(op_err("The 'timedout' test expects a dictionary".to_string()));
+    }
+    let t = v.get_attr("timedout")?;
+    if t.is_undefined() || !t.is_true() {
+        return Ok(false);
+    }
+    Ok(t.kind() == ValueKind::Map && t.get_attr("period")?.is_true())
 }
 
 fn changed(v: &Value) -> Result<bool, Error> {

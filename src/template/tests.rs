@@ -795,6 +795,8 @@ fn result_tests() {
         "skip": {"skipped": true, "changed": false},
         "looped": {"results": [{"changed": false}, {"changed": true}]},
         "pending": {"finished": 0, "started": 1},
+        "timed": {"failed": true, "timedout": {"period": 1}},
+        "no_period": {"timedout": {"period": 0}},
     }));
     let b = |e: &str| t.eval_bool(e, &c, &loc()).unwrap();
     assert!(b("ok is succeeded and ok is success and ok is not failed"));
@@ -803,6 +805,9 @@ fn result_tests() {
     assert!(b("looped is changed"));
     assert!(b("pending is not finished and pending is started"));
     assert!(b("ok is finished"));
+    assert!(b(
+        "timed is timedout and ok is not timedout and no_period is not timedout"
+    ));
     let e = t.eval_bool("'x' is failed", &c, &loc()).unwrap_err();
     assert!(e.msg.contains("expects a registered task result"), "{}", e.msg);
 }

@@ -14,6 +14,7 @@ mod compat_cli;
 mod compat_exec;
 mod compat_lookups;
 mod compat_vars;
+mod compat_keywords;
 mod ctlsec;
 mod differential;
 mod engine;
