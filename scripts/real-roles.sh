@@ -30,6 +30,7 @@ if [[ -z ${RIGGER_BIN:-} ]]; then
     cargo build --quiet --bin rigger
     RIGGER_BIN=$PWD/target/debug/rigger
 fi
+DEFAULT_SOURCE='https://github.com/{repo}.git'
 exec /usr/bin/python3 scripts/real_roles.py --ansible-bin "$VENV_BIN" --rigger "$RIGGER_BIN" \
     --cache "${RIGGER_REAL_ROLES:-/var/tmp/rigger-real-roles}" \
-    --source "${RIGGER_REAL_ROLES_SOURCE:-https://github.com/{repo}.git}" "$@"
+    --source "${RIGGER_REAL_ROLES_SOURCE:-$DEFAULT_SOURCE}" "$@"

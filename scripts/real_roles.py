@@ -5,9 +5,10 @@ Python 3.11 standard library only. Each role runs twice (the second run must rep
 sshd test host that is an isolated root: private mount, PID, UTS and network namespaces, overlays on
 /etc /usr /var /root /home /opt /srv, private /tmp and /run. The controller (ansible-playbook or rigger)
 runs in the same namespace and connects over the namespace's own loopback, so daemons a role starts
-(sshd, postfix, ...) and firewall rules it loads stay inside. The namespace reaches Debian's package
-mirror through a relay (deb.debian.org resolves to the namespace's loopback, where a relay forwards over a
-unix socket to the real mirror), so roles may install Debian packages.
+(sshd, postfix, nginx, ...) and firewall rules it loads stay inside. The namespace reaches Debian's
+package mirror through a relay: apt's HTTP proxy (APT_CONFIG, set by the test sshd for every session) is
+a relay on the namespace's loopback that forwards over a unix socket to the real mirror, so roles may
+install Debian packages, and nothing of the harness's own is written into the overlays.
 
 After each run the overlays' upper directories are compared with the real root they cover: what the run
 created, changed (type, mode, owner, group, content, link target) or deleted. Logs, caches and the
@@ -45,6 +46,9 @@ IGNORED = [
     "/root/.ansible", "/root/.ansible/*", "/root/.cache", "/root/.cache/*", "/root/.rigger", "/root/.rigger/*",
     "/root/.ssh/known_hosts*", "/root/.lesshst", "/root/.bash_history", "*/__pycache__", "*/__pycache__/*",
     "/var/tmp/*", "/etc/ld.so.cache",
+    # A daemon's runtime data that records when it was written: redis saves its RDB snapshot (with the
+    # time in it) when the role restarts it.
+    "/var/lib/redis/dump.rdb",
 ]
 
 
@@ -65,9 +69,9 @@ class Role:
 ROLES = [
     Role("geerlingguy.git", "geerlingguy/ansible-role-git", "ec2d4e07ff41afe94d07853c7338c35c12e55a67"),
     Role("geerlingguy.pip", "geerlingguy/ansible-role-pip", "efe631ae41bb42864b9e1516e15e09c9a6f6e58e"),
-    Role("geerlingguy.ntp", "geerlingguy/ansible-role-ntp", "026bbe680fcbc2ca74a0f6c6b352dac5e4c66e20",
-         vars={"ntp_manage_config": True, "ntp_enabled": False},
-         why="ntpd not started: the clock is the machine's, not the namespace's"),
+    Role("geerlingguy.nginx", "geerlingguy/ansible-role-nginx", "9616ea992897b3ed864d7b44ffbf69b160f9eb5d"),
+    Role("geerlingguy.redis", "geerlingguy/ansible-role-redis", "280df2830b0414e434a02625d48119e0e74841f1"),
+    Role("geerlingguy.haproxy", "geerlingguy/ansible-role-haproxy", "8b23ff0ffb56ce466eb3a7f3fec995f6f2e91add"),
     Role("geerlingguy.postfix", "geerlingguy/ansible-role-postfix", "f2a6d8b2f9874c4b9e44f194eea3df14366364e6"),
     Role("geerlingguy.security", "geerlingguy/ansible-role-security", "36640d3af0e91b84c530b65563218b125af9e208"),
     Role("geerlingguy.firewall", "geerlingguy/ansible-role-firewall", "00cae1460faba30acdd482a3736c4c668c6bb260"),
@@ -216,11 +220,15 @@ def relay_outside(sock_path: Path) -> socket.socket:
     return ls
 
 
+APT_PROXY_PORT = 3142
+
+
 def relay_inside(sock_path: str) -> int:
-    """In the namespace: 127.0.0.1:80 (where /etc/hosts sends the mirror's name) to the unix socket."""
+    """In the namespace: apt's proxy port on loopback to the unix socket. apt sends a proxy absolute-form
+    requests (GET http://deb.debian.org/...), which the mirror answers as origin requests."""
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(("127.0.0.1", 80))
+    ls.bind(("127.0.0.1", APT_PROXY_PORT))
     ls.listen(64)
 
     def connect() -> socket.socket:
@@ -254,8 +262,12 @@ mkdir -p /run/lock /run/sshd && chmod 1777 /run/lock
 # root's ~/.bashrc runs a slow `pyenv init` on every shell; the harness's files are bind mounts, so
 # they leave nothing in the overlays.
 : > "$w/bashrc"; mount --bind "$w/bashrc" /root/.bashrc
-printf '127.0.0.1 localhost testhost %s\n::1 localhost ip6-localhost\n' "$MIRROR_HOST" > "$w/hosts"
+printf '127.0.0.1 localhost testhost\n::1 localhost ip6-localhost\n' > "$w/hosts"
 mount --bind "$w/hosts" /etc/hosts
+# A Debian without systemd (as in a container): this machine has systemd installed but not running, so
+# systemctl is hidden (a non-executable file over it); services go through /etc/init.d as Ansible's and
+# rigger's service managers detect.
+for f in /usr/bin/systemctl /bin/systemctl; do [ -e "$f" ] && mount --bind /dev/null "$f"; done
 hostname testhost
 exec /bin/bash "$@"
 """
@@ -300,9 +312,11 @@ def run_script(ctx: Ctx, r: Role, tool: str, w: Path) -> str:
     sshd_cfg = (
         f"ListenAddress 127.0.0.1:{PORT}\nHostKey {keys}/host_ed25519\nPidFile none\nUsePAM no\n"
         f"StrictModes no\nPermitRootLogin yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        f"AuthorizedKeysFile {keys}/client_ed25519.pub\nSetEnv HOME=/root\nMaxSessions 200\n"
+        f"AuthorizedKeysFile {keys}/client_ed25519.pub\nMaxSessions 200\n"
         f"MaxStartups 200:30:400\nLogLevel ERROR\nPrintMotd no\nSubsystem sftp internal-sftp\n"
+        f"SetEnv HOME=/root APT_CONFIG={w}/apt.conf\n"
     )
+    (w / "apt.conf").write_text(f'Acquire::http::Proxy "http://127.0.0.1:{APT_PROXY_PORT}";\n')
     hostkey = " ".join((keys / "host_ed25519.pub").read_text().split()[:2])
     inventory = (
         f"[real]\nrealhost ansible_connection=ssh ansible_host=127.0.0.1 ansible_port={PORT} ansible_user=root "

@@ -426,3 +426,46 @@ fn ssh_options_given_the_ansible_way_are_honoured() {
     assert!(err.contains("ForwardX11") && err.contains("[WARNING]"), "{err}");
     assert!(!err.contains("ControlMaster"), "{err}");
 }
+
+/// Ansible's `python` facts (in the `min` subset, so every gathering has
+/// them): the version, executable and implementation of the interpreter
+/// Ansible's `setup` runs under, `ansible_python_interpreter` when set.
+/// geerlingguy.pip builds a path from `ansible_facts['python']['version']['minor']`.
+#[test]
+fn python_facts_describe_the_targets_interpreter() {
+    let lab = Lab::new(1);
+    lab.write(
+        "py.yml",
+        r#"
+- hosts: testhosts
+  tasks:
+    - copy:
+        dest: "@OUT@/default"
+        content: "{{ ansible_facts['python']['version']['major'] }}.{{ ansible_facts.python.version.minor }}.{{ ansible_python.version.micro }} {{ ansible_python.version_info[3] }} {{ ansible_python.executable }} {{ ansible_python.type }} {{ ansible_python.has_sslcontext }}\n"
+- hosts: testhosts
+  vars:
+    ansible_python_interpreter: /usr/bin/python3.11
+  gather_facts: false
+  tasks:
+    - setup: {gather_subset: ['!all', 'python']}
+    - copy:
+        dest: "@OUT@/own"
+        content: "{{ ansible_python.executable }} {{ ansible_python.version_info[:2] | join('.') }}\n"
+"#,
+    );
+    let (code, out, err) = lab.run("py.yml", &[]);
+    ok(code, &out, &err);
+    let real = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys; v = sys.version_info; print(f'{v[0]}.{v[1]}.{v[2]} {v[3]}')",
+        ])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    assert_eq!(
+        lab.read("out/default"),
+        format!("{real} /usr/bin/python3 cpython True\n")
+    );
+    assert_eq!(lab.read("out/own"), "/usr/bin/python3.11 3.11\n");
+}
