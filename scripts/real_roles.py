@@ -23,6 +23,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -49,6 +50,8 @@ IGNORED = [
     # A daemon's runtime data that records when it was written: redis saves its RDB snapshot (with the
     # time in it) when the role restarts it.
     "/var/lib/redis/dump.rdb",
+    # Process ids of running daemons.
+    "/var/spool/postfix/pid/*", "/var/lib/postfix/master.lock", "/run/*",
 ]
 
 
@@ -359,7 +362,6 @@ def run_script(ctx: Ctx, r: Role, tool: str, w: Path) -> str:
 
 
 def recap(log: str) -> dict | None:
-    import re
     m = None
     for m in re.finditer(r"^realhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", log,
                          re.M):
@@ -418,8 +420,18 @@ def run_role(ctx: Ctx, r: Role, tool: str, sock: Path) -> dict:
 # Comparison and report
 
 
+BACKUP = re.compile(r"\.\d+\.\d{4}-\d{2}-\d{2}@\d{2}:\d{2}:\d{2}~$")
+
+
+def by_backup_name(changes: dict) -> dict:
+    """Backup files (`backup: true`) are named after the process and the time: compared as `NAME.<backup>~`."""
+    return {BACKUP.sub(".<backup>~", p): v for p, v in changes.items()}
+
+
 def compare(a: dict, b: dict) -> list[str]:
     """The differences between ansible's changes (a) and rigger's (b), one line each."""
+    a = by_backup_name({p: v for p, v in a.items() if not ignored(p)})
+    b = by_backup_name({p: v for p, v in b.items() if not ignored(p)})
     out = []
     for p in sorted(set(a) | set(b)):
         x, y = a.get(p), b.get(p)
@@ -556,6 +568,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", metavar="ROLE")
     ap.add_argument("--tools", default="ansible,rigger")
     ap.add_argument("--report", type=Path, default=REPO / "docs" / "real-roles.md")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from the last results")
     a = ap.parse_args()
     work = a.work.resolve()
     for d in ["tmp", "run"] + OVERLAID:
@@ -569,6 +582,8 @@ def main() -> int:
     if a.only and set(a.only) - names:
         ap.error(f"unknown roles: {sorted(set(a.only) - names)}; known: {sorted(names)}")
     roles = [r for r in ROLES if not a.only or r.name in a.only]
+    if a.report_only:
+        roles = []
     for r in roles:
         ensure_role(ctx, r, a.source)
     sock_listener = relay_outside(work / "mirror.sock")

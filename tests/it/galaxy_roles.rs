@@ -469,3 +469,39 @@ fn python_facts_describe_the_targets_interpreter() {
     );
     assert_eq!(lab.read("out/own"), "/usr/bin/python3.11 3.11\n");
 }
+
+/// Ansible escapes backslashes in the string constants of expressions
+/// sourced from YAML: `regex_replace(..., "\1")` is a back-reference, not
+/// the character U+0001 (geerlingguy.haproxy reads its version this way and
+/// picks its config syntax from it). Conditionals and template files are
+/// not escaped, as in Ansible.
+#[test]
+fn backslashes_in_yaml_expressions_stay_literal() {
+    let lab = Lab::new(1);
+    lab.write("t.j2", "{{ \"a\\tb\" }}|{{ v }}\n");
+    lab.write(
+        "bs.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - set_fact:
+        v: '{{ "HAProxy version 2.6.12-1 2025" | regex_replace("^HA-?Proxy version (\d+(\.\d+)*).*$", "\1") }}'
+        w: '{{ "x\ny" }}'
+    - copy:
+        dest: "@OUT@/args"
+        content: '{{ v }} {{ v is version("1.4", "<=") }} {{ w | length }} {{ "\\" | length }}{{ "\n" }}'
+    - copy:
+        dest: "@OUT@/when"
+        content: "tab\n"
+      when: '"\t" | length == 1'
+    - template: {src: t.j2, dest: "@OUT@/file"}
+"#,
+    );
+    let (code, out, err) = lab.run("bs.yml", &[]);
+    ok(code, &out, &err);
+    // `"\\"` is two backslashes, `"\n"` a backslash and an n, as Ansible renders them.
+    assert_eq!(lab.read("out/args"), "2.6.12 False 4 2\\n");
+    assert_eq!(lab.read("out/when"), "tab\n");
+    assert_eq!(lab.read("out/file"), "a\tb|2.6.12\n");
+}
