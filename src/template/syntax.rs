@@ -157,9 +157,15 @@ mod escape_tests {
 
     #[test]
     fn backslashes_in_expression_strings_are_literal() {
-        assert_eq!(esc(r#"{{ v | regex_replace("^v(\d+)", "\1") }}"#), r#"{{ v | regex_replace("^v(\\d+)", "\\1") }}"#);
+        assert_eq!(
+            esc(r#"{{ v | regex_replace("^v(\d+)", "\1") }}"#),
+            r#"{{ v | regex_replace("^v(\\d+)", "\\1") }}"#
+        );
         assert_eq!(esc(r"{{ 'a\'b' }}"), r"{{ 'a\\\'b' }}");
-        assert_eq!(esc(r#"x\n {{ "\t" ~ {'k': '\n'}['k'] }} y\1"#), r#"x\n {{ "\\t" ~ {'k': '\\n'}['k'] }} y\1"#);
+        assert_eq!(
+            esc(r#"x\n {{ "\t" ~ {'k': '\n'}['k'] }} y\1"#),
+            r#"x\n {{ "\\t" ~ {'k': '\\n'}['k'] }} y\1"#
+        );
         // Tags, comments, raw blocks and text outside expressions are untouched.
         for same in [
             r#"{% set x = "\n" %}{{ x }}"#,
@@ -170,6 +176,9 @@ mod escape_tests {
         ] {
             assert_eq!(esc(same), same);
         }
-        assert_eq!(esc(r#"{% raw %}{{ "\n" }}{% endraw %}{{ "\n" }}"#), r#"{% raw %}{{ "\n" }}{% endraw %}{{ "\\n" }}"#);
+        assert_eq!(
+            esc(r#"{% raw %}{{ "\n" }}{% endraw %}{{ "\n" }}"#),
+            r#"{% raw %}{{ "\n" }}{% endraw %}{{ "\\n" }}"#
+        );
     }
 }
