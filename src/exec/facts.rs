@@ -32,6 +32,7 @@ pub enum Part {
     Mounts,
     Interfaces,
     Virtual,
+    Python,
 }
 
 /// The `min` subset: cheap facts Ansible always gathers.
@@ -47,6 +48,7 @@ const MIN: &[Part] = &[
     Part::Cmdline,
     Part::Misc,
     Part::SshPubKeys,
+    Part::Python,
 ];
 const HARDWARE: &[Part] = &[Part::Cpu, Part::Memory, Part::Mounts];
 const NETWORK: &[Part] = &[Part::Interfaces];
@@ -83,8 +85,9 @@ fn subset_parts(name: &str) -> Option<Vec<Part>> {
         "interfaces" | "default_ipv4" | "default_ipv6" | "all_ipv4_addresses" | "all_ipv6_addresses" => {
             vec![Part::Interfaces]
         }
-        // Accepted for compatibility; rigger never runs Python, ohai or facter.
-        "python" | "local" | "ohai" | "facter" | "systemd" => vec![],
+        "python" => vec![Part::Python],
+        // Accepted for compatibility; rigger never runs ohai or facter.
+        "local" | "ohai" | "facter" | "systemd" => vec![],
         _ => return None,
     })
 }
@@ -135,8 +138,15 @@ pub fn resolve_subset(subset: &[String]) -> Result<BTreeSet<Part>, String> {
     Ok(out)
 }
 
-/// Build the remote script for the requested parts.
-fn script(parts: &BTreeSet<Part>) -> String {
+/// Where the `python` facts' interpreter is looked for without
+/// `ansible_python_interpreter` (Ansible's discovery on the Linux
+/// distributions rigger knows).
+const PYTHONS: &str = "/usr/bin/python3 /usr/libexec/platform-python python3";
+
+/// Build the remote script for the requested parts. `python` is the
+/// target's `ansible_python_interpreter` (the interpreter Ansible's `setup`
+/// runs under, whose version the `python` facts describe).
+fn script(parts: &BTreeSet<Part>, python: Option<&str>) -> String {
     let mut s = String::from("LC_ALL=C; export LC_ALL; exec 2>/dev/null\n");
     let has = |p: Part| parts.contains(&p);
     // Platform is needed to interpret other sections (endianness), so always.
@@ -296,20 +306,67 @@ echo "container_env=$(tr '\0' '\n' < /proc/1/environ | sed -n 's/^container=//p'
 "#,
         );
     }
+    if has(Part::Python) {
+        // Ansible's PythonFactCollector, read from the interpreter itself
+        // (-I -S: no site-packages, a few milliseconds).
+        let candidates = match python {
+            Some(p) => crate::shell::sh_quote(p),
+            None => PYTHONS.to_string(),
+        };
+        s.push_str(&format!(
+            r#"echo @@python
+for p in {candidates}; do
+  command -v "$p" >/dev/null || continue
+  "$p" -I -S -c 'import sys
+v = sys.version_info
+print("version=%d %d %d %s %d" % tuple(v[:5]))
+print("executable=" + (sys.executable or ""))
+print("type=" + getattr(getattr(sys, "implementation", None), "name", ""))
+try:
+    import importlib.util as u
+    print("ssl=%d" % (u.find_spec("_ssl") is not None))
+except Exception:
+    print("ssl=0")' && break
+done
+"#
+        ));
+    }
     s.push_str("echo @@end\nexit 0\n");
     s
 }
 
+/// Ansible's `python` facts from the `@@python` section (none when no
+/// interpreter answered).
+fn python_facts(p: &HashMap<String, String>) -> Option<Value> {
+    let v: Vec<&str> = get(p, "version").split_whitespace().collect();
+    let [major, minor, micro, level, serial] = v[..] else {
+        return None;
+    };
+    let num = |x: &str| x.parse::<i64>().ok().map(Value::from);
+    let (major, minor, micro, serial) = (num(major)?, num(minor)?, num(micro)?, num(serial)?);
+    let ty = get(p, "type");
+    Some(json!({
+        "version": {"major": major, "minor": minor, "micro": micro, "releaselevel": level, "serial": serial},
+        "version_info": [major, minor, micro, level, serial],
+        "executable": get(p, "executable"),
+        "has_sslcontext": get(p, "ssl").trim() == "1",
+        "type": if ty.is_empty() { Value::Null } else { Value::String(ty.to_string()) },
+    }))
+}
+
 /// Gather `ansible_facts` for a host. `subset` follows Ansible's
 /// `gather_subset` (`all`, `min`, `!hardware`, `network`, ...).
+/// `python` is the host's `ansible_python_interpreter` (None: discovered
+/// as Ansible does).
 pub async fn gather(
     conn: &dyn Connection,
     subset: &[String],
     become_: Option<&Become>,
+    python: Option<&str>,
 ) -> Result<Map<String, Value>, ConnError> {
     let parts = resolve_subset(subset).map_err(ConnError::Io)?;
     let req = ExecRequest {
-        cmd: script(&parts),
+        cmd: script(&parts, python),
         subshell_ok: true,
         become_: become_.cloned(),
         ..Default::default()
@@ -459,6 +516,9 @@ fn build(sec: &Sections) -> Map<String, Value> {
     }
     if sec.has("virt") {
         virtual_facts(&sec.kv("virt"), &mut f);
+    }
+    if let Some(py) = python_facts(&sec.kv("python")) {
+        f.insert("python".into(), py);
     }
     f
 }
@@ -1355,7 +1415,7 @@ mod tests {
     #[tokio::test]
     async fn gather_local_matches_independent_reads() {
         let conn = LocalConnection::new("localhost");
-        let f = gather(&conn, &[], None).await.unwrap();
+        let f = gather(&conn, &[], None, None).await.unwrap();
         assert_eq!(f["kernel"], sh("uname -r"));
         assert_eq!(f["machine"], sh("uname -m"));
         assert_eq!(f["system"], "Linux");
@@ -1439,13 +1499,18 @@ mod tests {
     #[tokio::test]
     async fn subset_skips_expensive_parts() {
         let conn = LocalConnection::new("localhost");
-        let f = gather(&conn, &["!hardware".into(), "!network".into(), "!virtual".into()], None)
-            .await
-            .unwrap();
+        let f = gather(
+            &conn,
+            &["!hardware".into(), "!network".into(), "!virtual".into()],
+            None,
+            None,
+        )
+        .await
+        .unwrap();
         assert!(f.contains_key("distribution"));
         assert!(!f.contains_key("mounts"));
         assert!(!f.contains_key("interfaces"));
         assert!(!f.contains_key("memtotal_mb"));
-        assert!(gather(&conn, &["bogus".into()], None).await.is_err());
+        assert!(gather(&conn, &["bogus".into()], None, None).await.is_err());
     }
 }

@@ -157,8 +157,23 @@ impl Walker {
             Err(m) => return self.fail_gathering(&format!("{}: {m}", self.pctx.play.loc)),
         };
         let subset = self.pctx.play.gather_subset.clone();
+        // The `python` facts describe the interpreter Ansible's setup would run under.
+        let python = match vars.map().get("ansible_python_interpreter") {
+            Some(Value::String(p)) if !p.is_empty() => {
+                let ctx = self.ctx(&vars);
+                match self.runner.templar.render_str(p, &ctx, &self.pctx.play.loc) {
+                    Ok(Value::String(p)) if !p.is_empty() && !p.starts_with("auto") => Some(p),
+                    Ok(_) => None,
+                    Err(e) => {
+                        let at = &self.pctx.play.loc;
+                        return self.fail_gathering(&format!("{at}: ansible_python_interpreter: {}", e.msg));
+                    }
+                }
+            }
+            _ => None,
+        };
         let _permit = self.runner.forks.acquire().await;
-        match super::facts::gather(&*conn, &subset, become_.as_ref()).await {
+        match super::facts::gather(&*conn, &subset, become_.as_ref(), python.as_deref()).await {
             Ok(facts) => {
                 self.runner.with_host(&self.host, |s| s.facts = facts);
                 self.report("Gathering Facts", Status::Ok, false, None, Map::new());

@@ -269,6 +269,7 @@ impl Templar {
         if !syntax::has_template_syntax(s) {
             return Ok(Value::String(s.to_string()));
         }
+        let s = &*syntax::escape_backslashes(s);
         // As Ansible: Jinja drops the source's last newline, a template that
         // is then exactly one expression yields its native value, anything
         // else is text; a text result gets the source's trailing newlines back.
@@ -301,6 +302,7 @@ impl Templar {
         if !syntax::has_template_syntax(s) {
             return Ok(s.to_string());
         }
+        let s = &*syntax::escape_backslashes(s);
         self.render_text(strip_one_newline(s), ctx)
             .map(|text| pad_newlines(s, text, "\n"))
             .map_err(|e| self.locate(&e, s, ctx, loc))

@@ -434,3 +434,82 @@ fn ssh_options_given_the_ansible_way_are_honoured() {
     assert!(err.contains("ForwardX11") && err.contains("[WARNING]"), "{err}");
     assert!(!err.contains("ControlMaster"), "{err}");
 }
+
+/// Ansible's `python` facts (in the `min` subset, so every gathering has
+/// them): the version, executable and implementation of the interpreter
+/// Ansible's `setup` runs under, `ansible_python_interpreter` when set.
+/// geerlingguy.pip builds a path from `ansible_facts['python']['version']['minor']`.
+#[test]
+fn python_facts_describe_the_targets_interpreter() {
+    let lab = Lab::new(1);
+    lab.write(
+        "py.yml",
+        r#"
+- hosts: testhosts
+  tasks:
+    - copy:
+        dest: "@OUT@/default"
+        content: "{{ ansible_facts['python']['version']['major'] }}.{{ ansible_facts.python.version.minor }}.{{ ansible_python.version.micro }} {{ ansible_python.version_info[3] }} {{ ansible_python.executable }} {{ ansible_python.type }} {{ ansible_python.has_sslcontext }}\n"
+- hosts: testhosts
+  vars:
+    ansible_python_interpreter: /usr/bin/python3.11
+  gather_facts: false
+  tasks:
+    - setup: {gather_subset: ['!all', 'python']}
+    - copy:
+        dest: "@OUT@/own"
+        content: "{{ ansible_python.executable }} {{ ansible_python.version_info[:2] | join('.') }}\n"
+"#,
+    );
+    let (code, out, err) = lab.run("py.yml", &[]);
+    ok(code, &out, &err);
+    let real = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import sys; v = sys.version_info; print(f'{v[0]}.{v[1]}.{v[2]} {v[3]}')",
+        ])
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&real.stdout).trim().to_string();
+    assert_eq!(
+        lab.read("out/default"),
+        format!("{real} /usr/bin/python3 cpython True\n")
+    );
+    assert_eq!(lab.read("out/own"), "/usr/bin/python3.11 3.11\n");
+}
+
+/// Ansible escapes backslashes in the string constants of expressions
+/// sourced from YAML: `regex_replace(..., "\1")` is a back-reference, not
+/// the character U+0001 (geerlingguy.haproxy reads its version this way and
+/// picks its config syntax from it). Conditionals and template files are
+/// not escaped, as in Ansible.
+#[test]
+fn backslashes_in_yaml_expressions_stay_literal() {
+    let lab = Lab::new(1);
+    lab.write("t.j2", "{{ \"a\\tb\" }}|{{ v }}\n");
+    lab.write(
+        "bs.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - set_fact:
+        v: '{{ "HAProxy version 2.6.12-1 2025" | regex_replace("^HA-?Proxy version (\d+(\.\d+)*).*$", "\1") }}'
+        w: '{{ "x\ny" }}'
+    - copy:
+        dest: "@OUT@/args"
+        content: '{{ v }} {{ v is version("1.4", "<=") }} {{ w | length }} {{ "\\" | length }}{{ "\n" }}'
+    - copy:
+        dest: "@OUT@/when"
+        content: "tab\n"
+      when: '"\t" | length == 1'
+    - template: {src: t.j2, dest: "@OUT@/file"}
+"#,
+    );
+    let (code, out, err) = lab.run("bs.yml", &[]);
+    ok(code, &out, &err);
+    // `"\\"` is two backslashes, `"\n"` a backslash and an n, as Ansible renders them.
+    assert_eq!(lab.read("out/args"), "2.6.12 False 4 2\\n");
+    assert_eq!(lab.read("out/when"), "tab\n");
+    assert_eq!(lab.read("out/file"), "a\tb|2.6.12\n");
+}

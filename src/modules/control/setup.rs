@@ -100,9 +100,17 @@ impl Module for Setup {
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                 .ok_or_else(|| ModuleError::Args(format!("setup: gather_timeout must be a number, got {v}")))?,
         };
+        let python = match ctx
+            .templar
+            .eval("ansible_python_interpreter | default('')", ctx.vars, ctx.loc)
+        {
+            Ok(Value::String(s)) if !s.is_empty() && !s.starts_with("auto") => Some(s),
+            Ok(_) => None,
+            Err(e) => return Err(ModuleError::Failed(e.to_string())),
+        };
         let gathered = tokio::time::timeout(
             std::time::Duration::from_secs(timeout.max(1)),
-            crate::exec::facts::gather(ctx.conn, &subset, ctx.become_),
+            crate::exec::facts::gather(ctx.conn, &subset, ctx.become_, python.as_deref()),
         )
         .await
         .map_err(|_| {
