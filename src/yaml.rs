@@ -252,7 +252,12 @@ fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
                 ScalarTag::Unsafe => mark_unsafe(inner).kind,
                 ScalarTag::Vault => match inner.kind {
                     NodeKind::Str(s) => inline_vault(&s, &loc)?,
-                    _ => return Err(LocError::new(loc, "`!vault` must tag a string (an ansible-vault envelope)")),
+                    _ => {
+                        return Err(LocError::new(
+                            loc,
+                            "`!vault` must tag a string (an ansible-vault envelope)",
+                        ))
+                    }
                 },
                 ScalarTag::Core("str") => match inner.kind {
                     NodeKind::Str(s) => NodeKind::Str(s),
@@ -307,8 +312,10 @@ fn scalar_tag(tag: &saphyr_parser::Tag, loc: &Loc) -> Result<ScalarTag, LocError
     match (tag.handle.as_str(), tag.suffix.as_str()) {
         ("!", "unsafe") => Ok(ScalarTag::Unsafe),
         ("!", "vault") | ("!", "vault-encrypted") => Ok(ScalarTag::Vault),
-        (handle, suffix) => Err(LocError::new(loc.clone(), format!("unsupported YAML tag {handle}{suffix}"))
-            .with_hint("rigger reads the YAML tags !!str, !!int, !!float, !!bool, !!null and Ansible's !unsafe")),
+        (handle, suffix) => Err(
+            LocError::new(loc.clone(), format!("unsupported YAML tag {handle}{suffix}"))
+                .with_hint("rigger reads the YAML tags !!str, !!int, !!float, !!bool, !!null and Ansible's !unsafe"),
+        ),
     }
 }
 
@@ -506,7 +513,10 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.loc.to_string(), "v.yml:2:11", "{e}");
         // Without a vault password (none in unit tests) the value is an error, never its ciphertext.
-        assert!(e.msg.contains("`!vault` value at v.yml:2:11") && e.msg.contains("no vault password"), "{e}");
+        assert!(
+            e.msg.contains("`!vault` value at v.yml:2:11") && e.msg.contains("no vault password"),
+            "{e}"
+        );
         let e = parse_one("x: !vault \"$ANSIBLE_VAULT;1.1;AES256\"\n", "v.yml").unwrap_err();
         assert_eq!(e.loc.to_string(), "v.yml:1:4", "{e}");
         for (src, col) in [("x: !custom 'a'\n", 4), ("x: !!binary aGk=\n", 4), ("x: !foo [1]\n", 4)] {
@@ -520,7 +530,11 @@ mod tests {
     fn a_vaulted_file_is_a_located_error() {
         let e = parse_one(VAULTED, "secrets.yml").unwrap_err();
         assert_eq!(e.loc.to_string(), "secrets.yml:1:1");
-        assert!(e.msg.contains("secrets.yml is encrypted with ansible-vault and no vault password"), "{e}");
+        assert!(
+            e.msg
+                .contains("secrets.yml is encrypted with ansible-vault and no vault password"),
+            "{e}"
+        );
     }
 
     #[test]

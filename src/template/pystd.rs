@@ -95,6 +95,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("link_exists", |v: &Value| {
         path_test(v, |p| p.symlink_metadata().is_ok())
     });
+    env.add_test("vaulted_file", vaulted_file);
     env.add_test("same_file", same_file);
     env.add_test("is_same_file", same_file);
     env.add_test("mount", |v: &Value| path_test(v, is_mount));
@@ -127,13 +128,17 @@ pub(crate) fn register(env: &mut Environment<'static>) {
 /// A filter argument given by position or by name.
 fn arg(pos: &[Value], i: usize, kwargs: &Kwargs, name: &str) -> Result<Option<Value>, Error> {
     let named: Option<Value> = kwargs.get(name)?;
-    Ok(named.or_else(|| pos.get(i).cloned()).filter(|v| !v.is_none() && !v.is_undefined()))
+    Ok(named
+        .or_else(|| pos.get(i).cloned())
+        .filter(|v| !v.is_none() && !v.is_undefined()))
 }
 
 /// The vault id of `vault`/`unvault`: `vault_id`, or the deprecated
 /// `vaultid` when `vault_id` is the default.
 fn filter_vault_id(pos: &[Value], i: usize, kwargs: &Kwargs) -> Result<String, Error> {
-    let id = arg(pos, i, kwargs, "vault_id")?.map(|v| v.to_string()).unwrap_or_else(|| "filter_default".into());
+    let id = arg(pos, i, kwargs, "vault_id")?
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "filter_default".into());
     let old: Option<Value> = kwargs.get("vaultid")?;
     Ok(match old {
         Some(o) if id == "filter_default" && !o.is_none() => o.to_string(),
@@ -146,10 +151,12 @@ fn filter_vault_id(pos: &[Value], i: usize, kwargs: &Kwargs) -> Result<String, E
 /// string (a 1.2 envelope naming `vault_id`). rigger's vaulted values are
 /// plain strings, so `wrap_object` changes nothing.
 fn vault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
-    let secret = arg(&rest, 0, &kwargs, "secret")?
-        .ok_or_else(|| op_err("vault: the secret (password) is required"))?;
+    let secret = arg(&rest, 0, &kwargs, "secret")?.ok_or_else(|| op_err("vault: the secret (password) is required"))?;
     let Some(secret) = secret.as_str().map(str::to_string) else {
-        return Err(op_err(format!("vault: the secret is required to be a string, got {}", secret.kind())));
+        return Err(op_err(format!(
+            "vault: the secret is required to be a string, got {}",
+            secret.kind()
+        )));
     };
     let Some(plain) = data.as_str() else {
         return Err(op_err(format!("vault: can only vault strings, got {}", data.kind())));
@@ -170,20 +177,30 @@ fn vault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value
 /// vault_id='filter_default')`, the plaintext; a string that is not vaulted
 /// comes back as it is.
 fn unvault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
-    let secret = arg(&rest, 0, &kwargs, "secret")?
-        .ok_or_else(|| op_err("unvault: the secret (password) is required"))?;
+    let secret =
+        arg(&rest, 0, &kwargs, "secret")?.ok_or_else(|| op_err("unvault: the secret (password) is required"))?;
     let Some(secret) = secret.as_str().map(str::to_string) else {
-        return Err(op_err(format!("unvault: the secret is required to be a string, got {}", secret.kind())));
+        return Err(op_err(format!(
+            "unvault: the secret is required to be a string, got {}",
+            secret.kind()
+        )));
     };
     let Some(text) = data.as_str() else {
-        return Err(op_err(format!("unvault: the vault should be a string, got {}", data.kind())));
+        return Err(op_err(format!(
+            "unvault: the vault should be a string, got {}",
+            data.kind()
+        )));
     };
     let id = filter_vault_id(&rest, 1, &kwargs)?;
     kwargs.assert_all_used()?;
     if !crate::vault::is_encrypted(text.as_bytes()) {
         return Ok(Value::from(text));
     }
-    let keys = crate::vault::Keyring::new(vec![crate::vault::Secret::new(&id, secret.into_bytes(), "the unvault filter")]);
+    let keys = crate::vault::Keyring::new(vec![crate::vault::Secret::new(
+        &id,
+        secret.into_bytes(),
+        "the unvault filter",
+    )]);
     let (plain, _) = keys
         .decrypt(text.as_bytes(), "the value")
         .map_err(|e| op_err(format!("unvault: unable to decrypt: {e}")))?;
@@ -204,6 +221,18 @@ fn path_test(v: &Value, f: impl Fn(&Path) -> bool) -> Result<bool, Error> {
         None => s,
     };
     Ok(f(Path::new(&expanded)))
+}
+
+/// Ansible's `vaulted_file` test: the file starts with the ansible-vault
+/// header; a file that cannot be read is an error.
+fn vaulted_file(v: &Value) -> Result<bool, Error> {
+    use std::io::Read;
+    let s = text(v)?;
+    let mut head = Vec::new();
+    std::fs::File::open(&s)
+        .and_then(|f| f.take(14).read_to_end(&mut head))
+        .map_err(|e| op_err(format!("cannot test if the file '{s}' is a vault: {e}")))?;
+    Ok(head.starts_with(b"$ANSIBLE_VAULT"))
 }
 
 fn same_file(a: &Value, b: &Value) -> Result<bool, Error> {
@@ -955,14 +984,33 @@ mod tests {
         register(&mut env);
         // ansible-core's own vector (test target filter_encryption).
         let want = "$ANSIBLE_VAULT;1.2;AES256;filter_default\n33370a34333734353636633035656232613935353432656132646533346233326431346232616261\n6133383034376566366261316365633931356133633337396363370a376664386236313834326561\n6338373864623763613165366636633031303739\n";
-        assert_eq!(env.render_str("{{ 'secret' | vault('test', salt=7) }}", ()).unwrap(), want);
-        assert_eq!(env.render_str("{{ v | unvault('test') }}", minijinja::context! { v => want }).unwrap(), "secret");
+        assert_eq!(
+            env.render_str("{{ 'secret' | vault('test', salt=7) }}", ()).unwrap(),
+            want
+        );
+        assert_eq!(
+            env.render_str("{{ v | unvault('test') }}", minijinja::context! { v => want })
+                .unwrap(),
+            "secret"
+        );
         let round = "{{ 'foo: bar' | vault('pw', vault_id='test1') | unvault('pw', vault_id='test1') }}";
         assert_eq!(env.render_str(round, ()).unwrap(), "foo: bar");
-        assert!(env.render_str("{{ 'x' | vault('pw', vault_id='t') }}", ()).unwrap().starts_with("$ANSIBLE_VAULT;1.2;AES256;t\n"));
+        assert!(env
+            .render_str("{{ 'x' | vault('pw', vault_id='t') }}", ())
+            .unwrap()
+            .starts_with("$ANSIBLE_VAULT;1.2;AES256;t\n"));
         assert_eq!(env.render_str("{{ 'plain' | unvault('pw') }}", ()).unwrap(), "plain");
-        let e = env.render_str("{{ v | unvault('bad') }}", minijinja::context! { v => want }).unwrap_err();
+        let e = env
+            .render_str("{{ v | unvault('bad') }}", minijinja::context! { v => want })
+            .unwrap_err();
         assert!(e.to_string().contains("unable to decrypt"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("v"), want).unwrap();
+        std::fs::write(d.path().join("p"), "plain").unwrap();
+        let t = "{{ (v ~ '/v') is vaulted_file }} {{ (v ~ '/p') is vaulted_file }}";
+        let ctx = minijinja::context! { v => d.path().display().to_string() };
+        assert_eq!(env.render_str(t, ctx.clone()).unwrap(), "true false");
+        assert!(env.render_str("{{ (v ~ '/none') is vaulted_file }}", ctx).is_err());
         let e = env.render_str("{{ 1 | vault('pw') }}", ()).unwrap_err();
         assert!(e.to_string().contains("can only vault strings"), "{e}");
     }

@@ -32,7 +32,12 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
                 if is_encrypted(&data) {
                     return Err(other(format!("{}: input is already encrypted", shown(&f))));
                 }
-                let text = encrypt(&data, keys.secrets[secret].password(), Some(&keys.secrets[secret].id), None);
+                let text = encrypt(
+                    &data,
+                    keys.secrets[secret].password(),
+                    Some(&keys.secrets[secret].id),
+                    None,
+                );
                 write_output(&f, output.as_deref(), text.as_bytes())?;
             }
             done("Encryption successful");
@@ -65,25 +70,40 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
                 let env = super::Envelope::parse(&data).map_err(|e| other(format!("{what}: {e}")))?;
                 let (plain, id) = keys.decrypt(&data, &what).map_err(other)?;
                 // Re-encrypt with the secret that decrypted it, under the file's own vault id.
-                let secret = keys.secrets.iter().find(|s| s.id == id).ok_or_else(|| other("vault id vanished"))?;
+                let secret = keys
+                    .secrets
+                    .iter()
+                    .find(|s| s.id == id)
+                    .ok_or_else(|| other("vault id vanished"))?;
                 let label = env.vault_id.clone().unwrap_or_else(|| DEFAULT_ID.to_string());
                 edit_file(&f, Some(plain), secret, &label)?;
             }
             Ok(0)
         }
-        VaultAction::Create { file, skip_tty_check, common } => {
+        VaultAction::Create {
+            file,
+            skip_tty_check,
+            common,
+        } => {
             let (keys, secret) = for_encrypt(&common)?;
             if file.exists() {
                 return Err(other(format!("{} exists, please use 'edit' instead", file.display())));
             }
             if !skip_tty_check && !std::io::stdout().is_terminal() {
-                return Err(AppError::Usage("not a tty, editor cannot be opened (--skip-tty-check opens it anyway)".into()));
+                return Err(AppError::Usage(
+                    "not a tty, editor cannot be opened (--skip-tty-check opens it anyway)".into(),
+                ));
             }
             let s = &keys.secrets[secret];
             edit_file(&file, None, s, &s.id.clone())?;
             Ok(0)
         }
-        VaultAction::Rekey { files, new_vault_password_file, new_vault_id, common } => {
+        VaultAction::Rekey {
+            files,
+            new_vault_password_file,
+            new_vault_id,
+            common,
+        } => {
             let keys = for_decrypt(&common)?;
             let new_sources = Sources {
                 vault_ids: new_vault_id.into_iter().collect(),
@@ -92,7 +112,8 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
             };
             if new_sources.vault_ids.is_empty() && new_sources.password_files.is_empty() {
                 return Err(AppError::Usage(
-                    "a new vault password is required: --new-vault-password-file FILE or --new-vault-id LABEL@SOURCE".into(),
+                    "a new vault password is required: --new-vault-password-file FILE or --new-vault-id LABEL@SOURCE"
+                        .into(),
                 ));
             }
             let new = new_keyring(&new_sources)?;
@@ -109,12 +130,22 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
             stderrln!("Rekey successful");
             Ok(0)
         }
-        VaultAction::EncryptString { strings, names, stdin_name, prompt, output, common } => {
+        VaultAction::EncryptString {
+            strings,
+            names,
+            stdin_name,
+            prompt,
+            output,
+            common,
+        } => {
             let (keys, secret) = for_encrypt(&common)?;
             let s = &keys.secrets[secret];
-            let read_stdin = strings.iter().any(|x| x == "-") || stdin_name.is_some() || (strings.is_empty() && !prompt);
+            let read_stdin =
+                strings.iter().any(|x| x == "-") || stdin_name.is_some() || (strings.is_empty() && !prompt);
             if prompt && read_stdin {
-                return Err(AppError::Usage("--prompt cannot be used while also reading from standard input".into()));
+                return Err(AppError::Usage(
+                    "--prompt cannot be used while also reading from standard input".into(),
+                ));
             }
             let mut items: Vec<(Zeroizing<Vec<u8>>, Option<String>)> = Vec::new();
             if prompt {
@@ -124,9 +155,14 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
                 let name = crate::prompt::ask("Variable name (enter for no name): ", false).map_err(other)?;
                 let text = Zeroizing::new(crate::prompt::ask("String to encrypt (hidden): ", true).map_err(other)?);
                 if text.is_empty() {
-                    return Err(AppError::Usage("the plaintext provided from the prompt was empty, not encrypting".into()));
+                    return Err(AppError::Usage(
+                        "the plaintext provided from the prompt was empty, not encrypting".into(),
+                    ));
                 }
-                items.push((Zeroizing::new(text.as_bytes().to_vec()), Some(name).filter(|n| !n.is_empty())));
+                items.push((
+                    Zeroizing::new(text.as_bytes().to_vec()),
+                    Some(name).filter(|n| !n.is_empty()),
+                ));
             }
             if read_stdin {
                 let mut buf = Zeroizing::new(Vec::new());
@@ -153,7 +189,10 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
                         None => stderrln!("# The encrypted version of the string #{}.", i + 1),
                     }
                 }
-                out.push(yaml_block(&encrypt(plain, s.password(), Some(&s.id), None), name.as_deref()));
+                out.push(yaml_block(
+                    &encrypt(plain, s.password(), Some(&s.id), None),
+                    name.as_deref(),
+                ));
             }
             let text = out.join("\n") + "\n";
             match output {
@@ -201,7 +240,8 @@ fn for_decrypt(c: &VaultCommon) -> Result<Keyring, AppError> {
     let keys = secrets::load(&c.passwords.sources()).map_err(other)?;
     if keys.is_empty() {
         return Err(AppError::Usage(
-            "a vault password is required: --vault-password-file FILE, --vault-id LABEL@SOURCE or --ask-vault-pass".into(),
+            "a vault password is required: --vault-password-file FILE, --vault-id LABEL@SOURCE or --ask-vault-pass"
+                .into(),
         ));
     }
     Ok(keys)
@@ -218,14 +258,20 @@ fn for_encrypt(c: &VaultCommon) -> Result<(Keyring, usize), AppError> {
             ids.join(",")
         )));
     }
-    let chosen = keys.for_encrypt(c.encrypt_vault_id.as_deref()).map_err(other)?.id.clone();
+    let chosen = keys
+        .for_encrypt(c.encrypt_vault_id.as_deref())
+        .map_err(other)?
+        .id
+        .clone();
     let i = keys.secrets.iter().position(|s| s.id == chosen).unwrap_or(0);
     Ok((keys, i))
 }
 
 fn one_output(files: &[PathBuf], output: &Option<PathBuf>) -> Result<(), AppError> {
     if output.is_some() && files.len() > 1 {
-        return Err(AppError::Usage("at most one input file may be used with --output".into()));
+        return Err(AppError::Usage(
+            "at most one input file may be used with --output".into(),
+        ));
     }
     Ok(())
 }
@@ -283,12 +329,17 @@ fn write_output(input: &Path, output: Option<&Path>, data: &[u8]) -> Result<(), 
 /// given the old file's mode, renamed over it.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), AppError> {
     let err = |e: std::io::Error| other(format!("cannot write {}: {e}", path.display()));
-    let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o600);
+    let mode = std::fs::metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o600);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let (tmp, mut f) = create_private(&dir, &format!(".{name}."), "")?;
     let r = f
         .write_all(data)
@@ -306,10 +357,20 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), AppError> {
 fn create_private(dir: &Path, prefix: &str, suffix: &str) -> Result<(PathBuf, std::fs::File), AppError> {
     for _ in 0..16 {
         let p = dir.join(format!("{prefix}{:016x}{suffix}", rand::random::<u64>()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&p) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&p)
+        {
             Ok(f) => return Ok((p, f)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(other(format!("cannot create a temporary file in {}: {e}", dir.display()))),
+            Err(e) => {
+                return Err(other(format!(
+                    "cannot create a temporary file in {}: {e}",
+                    dir.display()
+                )))
+            }
         }
     }
     Err(other(format!("cannot create a temporary file in {}", dir.display())))
@@ -335,8 +396,13 @@ impl Drop for Scratch {
 /// what was saved into `file` with `secret` under `label` (only when it
 /// changed, or for a new file).
 fn edit_file(file: &Path, existing: Option<Zeroizing<Vec<u8>>>, secret: &Secret, label: &str) -> Result<(), AppError> {
-    let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let ext = file.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let tmpdir = std::env::var_os("TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let ext = file
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     // The file's extension is kept: an editor picks its syntax from it.
     let (path, mut f) = create_private(&tmpdir, "rigger-vault-", &ext)?;
     let guard = Scratch(path.clone());
@@ -344,7 +410,10 @@ fn edit_file(file: &Path, existing: Option<Zeroizing<Vec<u8>>>, secret: &Secret,
         f.write_all(data).and_then(|_| f.sync_all()).map_err(other)?;
     }
     drop(f);
-    let editor = std::env::var("EDITOR").ok().filter(|e| !e.trim().is_empty()).unwrap_or_else(|| "vi".into());
+    let editor = std::env::var("EDITOR")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "vi".into());
     let mut argv = shlex::split(&editor).ok_or_else(|| AppError::Usage(format!("cannot parse EDITOR `{editor}`")))?;
     if argv.is_empty() {
         argv.push("vi".into());
@@ -355,10 +424,13 @@ fn edit_file(file: &Path, existing: Option<Zeroizing<Vec<u8>>>, secret: &Secret,
         .status()
         .map_err(|e| other(format!("unable to execute the editor `{editor}`: {e}")))?;
     if !status.success() {
-        return Err(other(format!("the editor `{editor}` exited with {status}; {} left unchanged", file.display())));
+        return Err(other(format!(
+            "the editor `{editor}` exited with {status}; {} left unchanged",
+            file.display()
+        )));
     }
     let edited = read_input(&path)?;
-    if existing.as_ref().map(|e| e[..] != edited[..]).unwrap_or(true) {
+    if existing.as_ref().is_none_or(|e| e[..] != edited[..]) {
         let text = encrypt(&edited, secret.password(), Some(label), None);
         write_atomic(file, text.as_bytes())?;
     }
@@ -387,6 +459,10 @@ mod tests {
         write_atomic(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
     }
 }

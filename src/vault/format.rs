@@ -83,10 +83,13 @@ impl Envelope {
             return Err(FormatError::Cipher(cipher));
         }
         let body: String = lines.map(str::trim).collect();
-        let inner = unhex(body.as_bytes()).ok_or_else(|| FormatError::Envelope("the vaulttext is not hexadecimal".into()))?;
+        let inner =
+            unhex(body.as_bytes()).ok_or_else(|| FormatError::Envelope("the vaulttext is not hexadecimal".into()))?;
         let mut parts = inner.splitn(3, |b| *b == b'\n');
         let (Some(salt), Some(mac), Some(ct)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(FormatError::Envelope("the vaulttext lacks its salt, HMAC or ciphertext".into()));
+            return Err(FormatError::Envelope(
+                "the vaulttext lacks its salt, HMAC or ciphertext".into(),
+            ));
         };
         let bad = |what: &str| FormatError::Envelope(format!("the vaulttext's {what} is not hexadecimal"));
         Ok(Envelope {
@@ -191,7 +194,7 @@ fn unhex(s: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    s.chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
+    s.chunks(2).map(|p| Some((digit(p[0])? << 4) | digit(p[1])?)).collect()
 }
 
 #[cfg(test)]
@@ -233,7 +236,10 @@ mod tests {
         assert!(encrypt(b"x", b"pw", Some("default"), None).starts_with("$ANSIBLE_VAULT;1.1;AES256\n"));
         // A block-sized plaintext gets a whole block of padding.
         let t = encrypt(&[b'a'; 16], b"pw", None, None);
-        assert_eq!(&Envelope::parse(t.as_bytes()).unwrap().decrypt(b"pw").unwrap()[..], &[b'a'; 16]);
+        assert_eq!(
+            &Envelope::parse(t.as_bytes()).unwrap().decrypt(b"pw").unwrap()[..],
+            &[b'a'; 16]
+        );
     }
 
     #[test]
@@ -245,14 +251,23 @@ mod tests {
         let c = last.pop().unwrap();
         last.push(if c == '0' { '1' } else { '0' });
         let changed = lines.join("\n");
-        assert_eq!(Envelope::parse(changed.as_bytes()).unwrap().decrypt(b"pw"), Err(FormatError::Mac));
+        assert_eq!(
+            Envelope::parse(changed.as_bytes()).unwrap().decrypt(b"pw"),
+            Err(FormatError::Mac)
+        );
     }
 
     #[test]
     fn bad_envelopes() {
         assert_eq!(Envelope::parse(b"hello"), Err(FormatError::NotVaulted));
-        assert!(matches!(Envelope::parse(b"$ANSIBLE_VAULT;1.1;AES256\nzz\n"), Err(FormatError::Envelope(_))));
-        assert!(matches!(Envelope::parse(b"$ANSIBLE_VAULT;1.1;AES\n00\n"), Err(FormatError::Cipher(_))));
+        assert!(matches!(
+            Envelope::parse(b"$ANSIBLE_VAULT;1.1;AES256\nzz\n"),
+            Err(FormatError::Envelope(_))
+        ));
+        assert!(matches!(
+            Envelope::parse(b"$ANSIBLE_VAULT;1.1;AES\n00\n"),
+            Err(FormatError::Cipher(_))
+        ));
         assert!(is_encrypted(b"  $ANSIBLE_VAULT;1.1;AES256\n"));
         assert!(!is_encrypted(b"ANSIBLE_VAULT"));
     }

@@ -27,7 +27,11 @@ impl std::fmt::Debug for Secret {
 
 impl Secret {
     pub fn new(id: &str, password: Vec<u8>, source: &str) -> Secret {
-        Secret { id: id.to_string(), password: Zeroizing::new(password), source: source.to_string() }
+        Secret {
+            id: id.to_string(),
+            password: Zeroizing::new(password),
+            source: source.to_string(),
+        }
     }
 
     pub fn password(&self) -> &[u8] {
@@ -81,21 +85,36 @@ impl Keyring {
     /// first, then every other one (vault ids are hints, not checked).
     /// Returns the plaintext and the vault id whose secret decrypted it.
     pub fn decrypt(&self, vaulttext: &[u8], what: &str) -> Result<(Zeroizing<Vec<u8>>, String), VaultError> {
-        let env = Envelope::parse(vaulttext).map_err(|error| VaultError::Format { what: what.to_string(), error })?;
         if self.secrets.is_empty() {
             return Err(VaultError::NoSecrets { what: what.to_string() });
         }
+        let env = Envelope::parse(vaulttext).map_err(|error| VaultError::Format {
+            what: what.to_string(),
+            error,
+        })?;
         let id = env.vault_id.as_deref().unwrap_or(DEFAULT_ID);
-        let ordered = self.secrets.iter().filter(|s| s.id == id).chain(self.secrets.iter().filter(|s| s.id != id));
+        let ordered = self
+            .secrets
+            .iter()
+            .filter(|s| s.id == id)
+            .chain(self.secrets.iter().filter(|s| s.id != id));
         let mut tried = Vec::new();
         for s in ordered {
             match env.decrypt(s.password()) {
                 Ok(p) => return Ok((p, s.id.clone())),
                 Err(FormatError::Mac | FormatError::Padding) => tried.push(format!("`{}` ({})", s.id, s.source)),
-                Err(error) => return Err(VaultError::Format { what: what.to_string(), error }),
+                Err(error) => {
+                    return Err(VaultError::Format {
+                        what: what.to_string(),
+                        error,
+                    })
+                }
             }
         }
-        Err(VaultError::Failed { what: what.to_string(), tried })
+        Err(VaultError::Failed {
+            what: what.to_string(),
+            tried,
+        })
     }
 
     /// The secret to encrypt with: the one of `encrypt_id` when given (an
@@ -106,7 +125,10 @@ impl Keyring {
                 let known: Vec<&str> = self.secrets.iter().map(|s| s.id.as_str()).collect();
                 format!("did not find a match for --encrypt-vault-id={id} in the known vault ids {known:?}")
             }),
-            None => self.secrets.first().ok_or_else(|| "a vault password must be specified to encrypt data".into()),
+            None => self
+                .secrets
+                .first()
+                .ok_or_else(|| "a vault password must be specified to encrypt data".into()),
         }
     }
 }
@@ -156,7 +178,12 @@ pub fn load(sources: &Sources) -> Result<Keyring, String> {
         .ok()
         .or_else(|| crate::ansible_cfg::value("defaults", "vault_identity_list"));
     if let Some(list) = cfg_list {
-        ids.extend(list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from));
+        ids.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
     }
     ids.extend(sources.vault_ids.iter().cloned());
     let mut files: Vec<String> = sources.password_files.iter().map(|p| p.display().to_string()).collect();
@@ -205,9 +232,15 @@ fn expand_home(p: &str) -> String {
 fn ask(id: &str) -> Result<Secret, String> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
-        return Err("--ask-vault-pass needs a terminal to ask for the vault password; use --vault-password-file".into());
+        return Err(
+            "--ask-vault-pass needs a terminal to ask for the vault password; use --vault-password-file".into(),
+        );
     }
-    let q = if id == DEFAULT_ID { "Vault password: ".to_string() } else { format!("Vault password ({id}): ") };
+    let q = if id == DEFAULT_ID {
+        "Vault password: ".to_string()
+    } else {
+        format!("Vault password ({id}): ")
+    };
     let p = crate::prompt::ask(&q, true).map_err(|e| format!("cannot read the vault password: {e}"))?;
     if p.is_empty() {
         return Err("an empty vault password was given".into());
@@ -227,7 +260,10 @@ pub fn from_file(id: &str, path: &Path) -> Result<Secret, String> {
         return Err(format!("the vault password file {shown} is a directory"));
     }
     let raw = if meta.permissions().mode() & 0o111 != 0 {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         let client = stem.ends_with("-client");
         let mut cmd = std::process::Command::new(path);
         if client {
@@ -270,7 +306,9 @@ pub fn from_file(id: &str, path: &Path) -> Result<Secret, String> {
         s
     };
     if trimmed.is_empty() {
-        return Err(format!("invalid vault password was provided from {shown} (it is empty)"));
+        return Err(format!(
+            "invalid vault password was provided from {shown} (it is empty)"
+        ));
     }
     Ok(Secret::new(id, trimmed.to_vec(), &shown))
 }
@@ -282,7 +320,10 @@ mod tests {
 
     #[test]
     fn tries_the_envelope_id_first_then_the_others_and_names_what_failed() {
-        let k = Keyring::new(vec![Secret::new("dev", b"devpw".to_vec(), "a"), Secret::new("prod", b"prodpw".to_vec(), "b")]);
+        let k = Keyring::new(vec![
+            Secret::new("dev", b"devpw".to_vec(), "a"),
+            Secret::new("prod", b"prodpw".to_vec(), "b"),
+        ]);
         let t = encrypt(b"p", b"prodpw", Some("prod"), None);
         assert_eq!(k.decrypt(t.as_bytes(), "x.yml").unwrap().1, "prod");
         // The id in the envelope is only a hint: a mislabelled one still decrypts.
@@ -290,7 +331,10 @@ mod tests {
         assert_eq!(k.decrypt(t.as_bytes(), "x.yml").unwrap().1, "dev");
         let t = encrypt(b"p", b"other", None, None);
         let e = k.decrypt(t.as_bytes(), "group_vars/all.yml").unwrap_err().to_string();
-        assert!(e.contains("group_vars/all.yml") && e.contains("`dev`") && e.contains("`prod`"), "{e}");
+        assert!(
+            e.contains("group_vars/all.yml") && e.contains("`dev`") && e.contains("`prod`"),
+            "{e}"
+        );
         let e = Keyring::default().decrypt(t.as_bytes(), "f").unwrap_err();
         assert!(matches!(e, VaultError::NoSecrets { .. }));
     }
@@ -307,15 +351,22 @@ mod tests {
         std::fs::set_permissions(&s, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(from_file("default", &s).unwrap().password(), b"fromscript");
         let c = d.path().join("keys-client.sh");
-        std::fs::write(&c, "#!/bin/sh\n[ \"$1 $2\" = '--vault-id prod' ] && echo prodpw && exit 0\necho unknown >&2; exit 2\n")
-            .unwrap();
+        std::fs::write(
+            &c,
+            "#!/bin/sh\n[ \"$1 $2\" = '--vault-id prod' ] && echo prodpw && exit 0\necho unknown >&2; exit 2\n",
+        )
+        .unwrap();
         std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(from_file("prod", &c).unwrap().password(), b"prodpw");
         let e = from_file("dev", &c).unwrap_err();
         assert!(e.contains("did not find a secret for vault-id=dev"), "{e}");
         std::fs::write(d.path().join("empty"), "\n").unwrap();
-        assert!(from_file("default", &d.path().join("empty")).unwrap_err().contains("empty"));
-        assert!(from_file("default", &d.path().join("nope")).unwrap_err().contains("not found"));
+        assert!(from_file("default", &d.path().join("empty"))
+            .unwrap_err()
+            .contains("empty"));
+        assert!(from_file("default", &d.path().join("nope"))
+            .unwrap_err()
+            .contains("not found"));
     }
 
     #[test]

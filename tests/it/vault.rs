@@ -54,26 +54,61 @@ fn executable(dir: &Path, name: &str, text: &str) {
 
 #[test]
 fn ansible_vault_and_rigger_vault_read_each_others_files_and_strings() {
-    let Some(bin) = crate::differential::venv_bin() else { return };
+    let Some(bin) = crate::differential::venv_bin() else {
+        return;
+    };
     let d = tempfile::tempdir().unwrap();
     let d = d.path();
     write(d, "pw", "hunter2\n");
     write(d, "devpw", "dev-secret\n");
     // A client script, as Ansible runs one: it is given --vault-id LABEL.
-    executable(d, "keys-client.sh", "#!/bin/sh\n[ \"$2\" = prod ] && echo prod-secret && exit 0\nexit 2\n");
+    executable(
+        d,
+        "keys-client.sh",
+        "#!/bin/sh\n[ \"$2\" = prod ] && echo prod-secret && exit 0\nexit 2\n",
+    );
 
     // ansible-vault → rigger: 1.1 (no id), 1.2 (a vault id), a client script's id.
     write(d, "a.yml", "a: one\n");
     write(d, "b.yml", "b: two\n");
     write(d, "c.yml", "c: three\n");
-    ansible(&bin, "ansible-vault", d, &["encrypt", "--vault-password-file", "pw", "a.yml"]);
-    ansible(&bin, "ansible-vault", d, &["encrypt", "--vault-id", "dev@devpw", "b.yml"]);
-    ansible(&bin, "ansible-vault", d, &["encrypt", "--vault-id", "prod@keys-client.sh", "c.yml"]);
-    assert!(std::fs::read_to_string(d.join("a.yml")).unwrap().starts_with("$ANSIBLE_VAULT;1.1;AES256\n"));
-    assert!(std::fs::read_to_string(d.join("b.yml")).unwrap().starts_with("$ANSIBLE_VAULT;1.2;AES256;dev\n"));
-    assert_eq!(ok(vault(d, &["view", "--vault-password-file", "pw", "a.yml"])), "a: one\n");
+    ansible(
+        &bin,
+        "ansible-vault",
+        d,
+        &["encrypt", "--vault-password-file", "pw", "a.yml"],
+    );
+    ansible(
+        &bin,
+        "ansible-vault",
+        d,
+        &["encrypt", "--vault-id", "dev@devpw", "b.yml"],
+    );
+    ansible(
+        &bin,
+        "ansible-vault",
+        d,
+        &["encrypt", "--vault-id", "prod@keys-client.sh", "c.yml"],
+    );
+    assert!(std::fs::read_to_string(d.join("a.yml"))
+        .unwrap()
+        .starts_with("$ANSIBLE_VAULT;1.1;AES256\n"));
+    assert!(std::fs::read_to_string(d.join("b.yml"))
+        .unwrap()
+        .starts_with("$ANSIBLE_VAULT;1.2;AES256;dev\n"));
+    assert_eq!(
+        ok(vault(d, &["view", "--vault-password-file", "pw", "a.yml"])),
+        "a: one\n"
+    );
     // Several identities: each file is decrypted by its own.
-    let ids = ["--vault-id", "dev@devpw", "--vault-id", "prod@keys-client.sh", "--vault-password-file", "pw"];
+    let ids = [
+        "--vault-id",
+        "dev@devpw",
+        "--vault-id",
+        "prod@keys-client.sh",
+        "--vault-password-file",
+        "pw",
+    ];
     let mut args = vec!["view"];
     args.extend(ids);
     args.extend(["a.yml", "b.yml", "c.yml"]);
@@ -86,37 +121,96 @@ fn ansible_vault_and_rigger_vault_read_each_others_files_and_strings() {
     write(d, "r2.yml", "r2: labelled\n");
     ok(vault(d, &["encrypt", "--vault-password-file", "pw", "r1.yml"]));
     ok(vault(d, &["encrypt", "--vault-id", "dev@devpw", "r2.yml"]));
-    assert!(std::fs::read_to_string(d.join("r2.yml")).unwrap().starts_with("$ANSIBLE_VAULT;1.2;AES256;dev\n"));
-    assert_eq!(ansible(&bin, "ansible-vault", d, &["view", "--vault-password-file", "pw", "r1.yml"]), "r1: plain\n");
-    assert_eq!(ansible(&bin, "ansible-vault", d, &["view", "--vault-id", "dev@devpw", "r2.yml"]), "r2: labelled\n");
+    assert!(std::fs::read_to_string(d.join("r2.yml"))
+        .unwrap()
+        .starts_with("$ANSIBLE_VAULT;1.2;AES256;dev\n"));
+    assert_eq!(
+        ansible(
+            &bin,
+            "ansible-vault",
+            d,
+            &["view", "--vault-password-file", "pw", "r1.yml"]
+        ),
+        "r1: plain\n"
+    );
+    assert_eq!(
+        ansible(&bin, "ansible-vault", d, &["view", "--vault-id", "dev@devpw", "r2.yml"]),
+        "r2: labelled\n"
+    );
     // Standard input to standard output.
     let mut c = Command::new(rigger_bin());
-    c.args(["vault", "encrypt", "--vault-password-file", "pw", "--output", "piped.yml"]).current_dir(d);
+    c.args([
+        "vault",
+        "encrypt",
+        "--vault-password-file",
+        "pw",
+        "--output",
+        "piped.yml",
+    ])
+    .current_dir(d);
     write(d, "plain.yml", "piped: yes\n");
     c.stdin(std::fs::File::open(d.join("plain.yml")).unwrap());
     assert!(c.status().unwrap().success());
-    assert_eq!(ansible(&bin, "ansible-vault", d, &["view", "--vault-password-file", "pw", "piped.yml"]), "piped: yes\n");
+    assert_eq!(
+        ansible(
+            &bin,
+            "ansible-vault",
+            d,
+            &["view", "--vault-password-file", "pw", "piped.yml"]
+        ),
+        "piped: yes\n"
+    );
 
     // encrypt_string both ways: the `!vault` values as vars files.
     let mine = ok(vault(
         d,
-        &["encrypt_string", "--vault-id", "dev@devpw", "--name", "from_rigger", "s3cr3t rigger"],
+        &[
+            "encrypt_string",
+            "--vault-id",
+            "dev@devpw",
+            "--name",
+            "from_rigger",
+            "s3cr3t rigger",
+        ],
     ));
-    assert!(mine.starts_with("from_rigger: !vault |\n          $ANSIBLE_VAULT;1.2;AES256;dev\n"), "{mine}");
+    assert!(
+        mine.starts_with("from_rigger: !vault |\n          $ANSIBLE_VAULT;1.2;AES256;dev\n"),
+        "{mine}"
+    );
     write(d, "mine.yml", &mine);
     let shown = ansible(
         &bin,
         "ansible",
         d,
-        &["localhost", "-c", "local", "-i", "localhost,", "-m", "debug", "-a", "var=from_rigger", "-e", "@mine.yml",
-          "--vault-id", "dev@devpw"],
+        &[
+            "localhost",
+            "-c",
+            "local",
+            "-i",
+            "localhost,",
+            "-m",
+            "debug",
+            "-a",
+            "var=from_rigger",
+            "-e",
+            "@mine.yml",
+            "--vault-id",
+            "dev@devpw",
+        ],
     );
     assert!(shown.contains("\"from_rigger\": \"s3cr3t rigger\""), "{shown}");
     let theirs = ansible(
         &bin,
         "ansible-vault",
         d,
-        &["encrypt_string", "--vault-password-file", "pw", "--name", "from_ansible", "s3cr3t ansible"],
+        &[
+            "encrypt_string",
+            "--vault-password-file",
+            "pw",
+            "--name",
+            "from_ansible",
+            "s3cr3t ansible",
+        ],
     );
     write(d, "theirs.yml", &theirs);
     write(
@@ -125,7 +219,17 @@ fn ansible_vault_and_rigger_vault_read_each_others_files_and_strings() {
         "- hosts: localhost\n  gather_facts: false\n  vars_files: [theirs.yml]\n  tasks:\n    - copy:\n        content: \"{{ from_ansible }}\"\n        dest: ./shown.txt\n",
     );
     let mut c = Command::new(rigger_bin());
-    c.args(["run", "show.yml", "-i", "localhost,", "-c", "local", "--vault-password-file", "pw"]).current_dir(d);
+    c.args([
+        "run",
+        "show.yml",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "--vault-password-file",
+        "pw",
+    ])
+    .current_dir(d);
     let r = rigger_cmd(c, Duration::from_secs(60));
     assert_eq!(r.0, 0, "{}\n{}", r.1, r.2);
     assert_eq!(std::fs::read_to_string(d.join("shown.txt")).unwrap(), "s3cr3t ansible");
@@ -143,7 +247,9 @@ fn vaulted_data_reaches_the_host_from_every_place_a_run_reads_it() {
         args.extend(id);
         args.push(name);
         ok(vault(dir, &args));
-        assert!(std::fs::read_to_string(dir.join(name)).unwrap().starts_with("$ANSIBLE_VAULT;"));
+        assert!(std::fs::read_to_string(dir.join(name))
+            .unwrap()
+            .starts_with("$ANSIBLE_VAULT;"));
     };
     let pw: &[&str] = &["--vault-password-file", "pw"];
     let dev: &[&str] = &["--vault-id", "dev@devpw"];
@@ -157,7 +263,17 @@ fn vaulted_data_reaches_the_host_from_every_place_a_run_reads_it() {
     enc("files/secret.txt", "copied plaintext\n", pw);
     enc("templates/secret.j2", "rendered {{ from_vars_files }}\n", dev);
     enc("files/unvault.txt", "looked up\n", pw);
-    let inline = ok(vault(dir, &["encrypt_string", "--vault-id", "dev@devpw", "--name", "from_inline", "il"]));
+    let inline = ok(vault(
+        dir,
+        &[
+            "encrypt_string",
+            "--vault-id",
+            "dev@devpw",
+            "--name",
+            "from_inline",
+            "il",
+        ],
+    ));
     let inline = inline.replace('\n', "\n    ");
     lab.write(
         "site.yml",
@@ -182,7 +298,14 @@ fn vaulted_data_reaches_the_host_from_every_place_a_run_reads_it() {
     );
     let (code, out, err) = lab.run(
         "site.yml",
-        &["--vault-password-file", "pw", "--vault-id", "dev@devpw", "-e", "@extra.yml"],
+        &[
+            "--vault-password-file",
+            "pw",
+            "--vault-id",
+            "dev@devpw",
+            "-e",
+            "@extra.yml",
+        ],
     );
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(lab.read("out/copied.txt"), "copied plaintext\n");
@@ -203,7 +326,10 @@ fn vaulted_data_reaches_the_host_from_every_place_a_run_reads_it() {
     assert_ne!(code, 0, "{out}\n{err}");
     let all = format!("{out}{err}");
     // The play's inline value is read first: its file:line:col and both ids.
-    assert!(all.contains("site.yml:") && all.contains("`dev`") && all.contains("`default`"), "{all}");
+    assert!(
+        all.contains("site.yml:") && all.contains("`dev`") && all.contains("`default`"),
+        "{all}"
+    );
     // No password at all: the inline value's file:line:col.
     let (code, out, err) = lab.run("site.yml", &[]);
     assert_ne!(code, 0, "{out}\n{err}");
@@ -225,7 +351,10 @@ fn edit_keeps_the_plaintext_in_a_private_temporary_file_and_rekey_changes_the_pa
     executable(
         d,
         "editor.sh",
-        &format!("#!/bin/sh\nstat -c %a \"$1\" > {0}/mode\ncp \"$1\" {0}/seen\necho 'b: 2' >> \"$1\"\n", d.display()),
+        &format!(
+            "#!/bin/sh\nstat -c %a \"$1\" > {0}/mode\ncp \"$1\" {0}/seen\necho 'b: 2' >> \"$1\"\n",
+            d.display()
+        ),
     );
     let mut c = Command::new(rigger_bin());
     c.args(["vault", "edit", "--vault-id", "dev@pw", "s.yml"])
@@ -236,13 +365,33 @@ fn edit_keeps_the_plaintext_in_a_private_temporary_file_and_rekey_changes_the_pa
     assert_eq!(r.0, 0, "{}\n{}", r.1, r.2);
     assert_eq!(std::fs::read_to_string(d.join("mode")).unwrap().trim(), "600");
     assert_eq!(std::fs::read_to_string(d.join("seen")).unwrap(), "a: 1\n");
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "the plaintext's temporary file is removed");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "the plaintext's temporary file is removed"
+    );
     let text = std::fs::read_to_string(d.join("s.yml")).unwrap();
-    assert!(text.starts_with("$ANSIBLE_VAULT;1.2;AES256;dev\n"), "the file keeps its vault id: {text}");
+    assert!(
+        text.starts_with("$ANSIBLE_VAULT;1.2;AES256;dev\n"),
+        "the file keeps its vault id: {text}"
+    );
     assert_eq!(ok(vault(d, &["view", "--vault-id", "dev@pw", "s.yml"])), "a: 1\nb: 2\n");
 
-    ok(vault(d, &["rekey", "--vault-id", "dev@pw", "--new-vault-password-file", "newpw", "s.yml"]));
-    assert_eq!(ok(vault(d, &["view", "--vault-password-file", "newpw", "s.yml"])), "a: 1\nb: 2\n");
+    ok(vault(
+        d,
+        &[
+            "rekey",
+            "--vault-id",
+            "dev@pw",
+            "--new-vault-password-file",
+            "newpw",
+            "s.yml",
+        ],
+    ));
+    assert_eq!(
+        ok(vault(d, &["view", "--vault-password-file", "newpw", "s.yml"])),
+        "a: 1\nb: 2\n"
+    );
     let (code, _, err) = vault(d, &["view", "--vault-id", "dev@pw", "s.yml"]);
     assert_ne!(code, 0);
     assert!(err.contains("s.yml") && err.contains("`dev`"), "{err}");

@@ -251,14 +251,19 @@ impl Module for CopyModule {
                         let bytes = Source::Bytes(Arc::new(plain));
                         (bytes, Some(mode), Some(name), Some(local.display().to_string()))
                     } else {
-                        (Source::Local(local.clone()), Some(mode), Some(name), Some(local.display().to_string()))
+                        (
+                            Source::Local(local.clone()),
+                            Some(mode),
+                            Some(name),
+                            Some(local.display().to_string()),
+                        )
                     }
                 } else {
                     (
-                    Source::Local(local.clone()),
-                    Some(mode),
-                    Some(name),
-                    Some(local.display().to_string()),
+                        Source::Local(local.clone()),
+                        Some(mode),
+                        Some(name),
+                        Some(local.display().to_string()),
                     )
                 }
             }
