@@ -254,6 +254,10 @@ fn ask(id: &str) -> Result<Secret, String> {
 /// it knows no such id. Surrounding line endings are stripped.
 pub fn from_file(id: &str, path: &Path) -> Result<Secret, String> {
     use std::os::unix::fs::PermissionsExt;
+    // As Ansible: the path is made absolute, so a script named without a
+    // directory runs from where it is, not from $PATH.
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = absolute.as_path();
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|_| format!("the vault password file {shown} was not found"))?;
     if meta.is_dir() {
