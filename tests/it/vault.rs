@@ -311,6 +311,24 @@ fn vaulted_data_reaches_the_host_from_every_place_a_run_reads_it() {
     assert_eq!(lab.read("out/copied.txt"), "copied plaintext\n");
     assert_eq!(lab.read("out/rendered.txt"), "rendered vf\n");
     assert_eq!(lab.read("out/values.txt"), "gv,vf,il,iv,ev,looked up\n,x");
+    // include_vars of a vaulted file hides its result (as Ansible's does), even at -v.
+    let (code, out, err) = lab.run(
+        "site.yml",
+        &[
+            "-v",
+            "--vault-password-file",
+            "pw",
+            "--vault-id",
+            "dev@devpw",
+            "-e",
+            "@extra.yml",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("output has been hidden") && !out.contains("from_include_vars"),
+        "{out}"
+    );
 
     // The same passwords from the environment and ansible.cfg.
     write(dir, "ansible.cfg", "[defaults]\nvault_identity_list = dev@devpw\n");
