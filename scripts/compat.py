@@ -456,12 +456,15 @@ def _classify(text: str, status: str) -> tuple[str, str, str]:
 PLAYBOOK_FLAGS_VALUE = {"-i", "--inventory", "--inventory-file", "-l", "--limit", "-f", "--forks", "-e",
                         "--extra-vars", "-u", "--user", "--private-key", "--key-file", "-c", "--connection",
                         "-T", "--timeout", "--become-user", "--become-method", "-t", "--tags", "--skip-tags",
-                        "--start-at-task", "--task-timeout"}
+                        "--start-at-task", "--task-timeout", "--vault-password-file", "--vault-pass-file",
+                        "--vault-id"}
 PLAYBOOK_FLAGS_BOOL = {"-b", "--become", "-C", "--check", "-D", "--diff", "--force-handlers", "--flush-cache",
-                       "--syntax-check", "--list-hosts", "--list-tasks", "--list-tags", "-K", "--ask-become-pass"}
+                       "--syntax-check", "--list-hosts", "--list-tasks", "--list-tags", "-K", "--ask-become-pass",
+                       "-J", "--ask-vault-pass", "--ask-vault-password"}
 ADHOC_FLAGS_VALUE = (PLAYBOOK_FLAGS_VALUE - {"-t", "--tags", "--skip-tags", "--start-at-task"}) | {
     "-m", "--module-name", "-a", "--args"}
-ADHOC_FLAGS_BOOL = {"-b", "--become", "-C", "--check", "-D", "--diff", "--list-hosts", "-K", "--ask-become-pass"}
+ADHOC_FLAGS_BOOL = {"-b", "--become", "-C", "--check", "-D", "--diff", "--list-hosts", "-K", "--ask-become-pass",
+                    "-J", "--ask-vault-pass", "--ask-vault-password"}
 RENAME = {"--inventory-file": "--inventory", "--key-file": "--private-key"}
 # ansible-inventory maps to `rigger inventory`, whose flags are ansible-inventory's.
 INVENTORY_FLAGS_VALUE = {"-i", "--inventory", "--inventory-file", "--host", "--output", "-l", "--limit",
@@ -471,6 +474,9 @@ INVENTORY_FLAGS_BOOL = {"--list", "--graph", "--vars", "-y", "--yaml", "--export
 
 def shim(tool: str, argv: list[str]) -> int:
     rigger = os.environ.get("RIGGER_COMPAT_BIN", "rigger")
+    if tool == "ansible-vault":
+        # rigger vault takes ansible-vault's actions and options as they are.
+        os.execv(rigger, [rigger, "vault"] + argv)
     if tool not in ("ansible-playbook", "ansible", "ansible-inventory"):
         sys.stderr.write(f"rigger compat shim: {tool} has no rigger equivalent (called as: {tool} "
                          f"{shlex.join(argv)})\n")

@@ -17,6 +17,17 @@ use crate::yaml::{Loc, Node, NodeKind};
 /// Run a command; the result is the process exit code.
 pub async fn run(cli: Cli) -> Result<i32, AppError> {
     let v = cli.verbose;
+    let vault = match &cli.command {
+        Command::Run(a) => Some(&a.target.vault),
+        Command::Adhoc(a) => Some(&a.target.vault),
+        Command::Check(a) => Some(&a.target.vault),
+        Command::Inventory(a) => Some(&a.vault),
+        _ => None,
+    };
+    if let Some(args) = vault {
+        // The run's vault passwords, before anything vaulted is loaded.
+        crate::vault::install(crate::vault::load(&args.sources()).map_err(AppError::Other)?);
+    }
     match cli.command {
         Command::Run(a) => run_playbooks(a, v).await,
         Command::Adhoc(a) => adhoc(a, v).await,
@@ -25,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Quickstart(a) => quickstart(a, v).await,
         Command::Watch(a) => crate::watch::run(a, v).await,
         Command::Check(a) => crate::check::run(*a, v).await,
+        Command::Vault(a) => crate::vault::command::run(a),
     }
 }
 

@@ -36,6 +36,129 @@ pub enum Command {
     Watch(WatchArgs),
     /// Detect drift: run a playbook in check + diff mode and report which hosts differ (for cron).
     Check(Box<CheckArgs>),
+    /// Encrypt and decrypt ansible-vault files and strings (like ansible-vault).
+    Vault(VaultArgs),
+}
+
+/// Where vault passwords come from (as ansible-playbook's options); also
+/// `ANSIBLE_VAULT_PASSWORD_FILE`, `ANSIBLE_VAULT_IDENTITY_LIST` and
+/// ansible.cfg's `vault_password_file` / `vault_identity_list`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VaultPasswordArgs {
+    /// A vault identity: LABEL@SOURCE or SOURCE, where SOURCE is a password file, an
+    /// executable printing the password (a `*-client` script gets `--vault-id LABEL`), or
+    /// `prompt` (repeatable).
+    #[arg(long = "vault-id", value_name = "LABEL@SOURCE")]
+    pub vault_id: Vec<String>,
+    /// A vault password file, or an executable printing the password (repeatable).
+    #[arg(long = "vault-password-file", alias = "vault-pass-file", value_name = "FILE")]
+    pub vault_password_file: Vec<PathBuf>,
+    /// Ask for the vault password on the terminal.
+    #[arg(short = 'J', long = "ask-vault-pass", alias = "ask-vault-password")]
+    pub ask_vault_pass: bool,
+}
+
+impl VaultPasswordArgs {
+    pub fn sources(&self) -> crate::vault::Sources {
+        crate::vault::Sources {
+            vault_ids: self.vault_id.clone(),
+            password_files: self.vault_password_file.clone(),
+            ask: self.ask_vault_pass,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VaultArgs {
+    #[command(subcommand)]
+    pub action: VaultAction,
+}
+
+/// Options of the vault actions that write vaulted data.
+#[derive(Debug, Args, Clone)]
+pub struct VaultCommon {
+    #[command(flatten)]
+    pub passwords: VaultPasswordArgs,
+    /// The vault id to encrypt with (when several are given).
+    #[arg(long = "encrypt-vault-id", env = "ANSIBLE_VAULT_ENCRYPT_IDENTITY")]
+    pub encrypt_vault_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultAction {
+    /// Encrypt files in place (or standard input to standard output).
+    Encrypt {
+        files: Vec<PathBuf>,
+        /// Write the result here (`-` for standard output) instead of in place.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        common: VaultCommon,
+    },
+    /// Decrypt files in place (or standard input to standard output).
+    Decrypt {
+        files: Vec<PathBuf>,
+        /// Write the result here (`-` for standard output) instead of in place.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        common: VaultCommon,
+    },
+    /// Print the plaintext of vaulted files.
+    View {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        common: VaultCommon,
+    },
+    /// Edit a vaulted file in $EDITOR (the plaintext lives only in a 0600 temporary file, removed after).
+    Edit {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        common: VaultCommon,
+    },
+    /// Create a new vaulted file with $EDITOR.
+    Create {
+        file: PathBuf,
+        /// Open the editor even when standard output is not a terminal.
+        #[arg(long = "skip-tty-check")]
+        skip_tty_check: bool,
+        #[command(flatten)]
+        common: VaultCommon,
+    },
+    /// Re-encrypt vaulted files with a new password.
+    Rekey {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The new password's file (or executable).
+        #[arg(long = "new-vault-password-file")]
+        new_vault_password_file: Option<PathBuf>,
+        /// The new vault identity (LABEL@SOURCE).
+        #[arg(long = "new-vault-id")]
+        new_vault_id: Option<String>,
+        #[command(flatten)]
+        common: VaultCommon,
+    },
+    /// Encrypt strings as `!vault` YAML values (from arguments, else standard input).
+    #[command(name = "encrypt_string", alias = "encrypt-string")]
+    EncryptString {
+        strings: Vec<String>,
+        /// The variable name of each string, in order (repeatable).
+        #[arg(short = 'n', long = "name")]
+        names: Vec<String>,
+        /// The variable name of the string read from standard input.
+        #[arg(long = "stdin-name")]
+        stdin_name: Option<String>,
+        /// Ask for the string on the terminal.
+        #[arg(short = 'p', long = "prompt")]
+        prompt: bool,
+        /// Write the result here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        common: VaultCommon,
+    },
 }
 
 /// Connection and target selection, shared by `run` and `adhoc`.
@@ -106,6 +229,8 @@ pub struct TargetArgs {
         value_name = "SIZE"
     )]
     pub max_output: String,
+    #[command(flatten)]
+    pub vault: VaultPasswordArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -211,6 +336,8 @@ pub struct InventoryArgs {
     /// Extra directories with group_vars/ and host_vars/ (the playbook's).
     #[arg(long = "playbook-dir")]
     pub playbook_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub vault: VaultPasswordArgs,
 }
 
 #[derive(Debug, Args)]

@@ -32,5 +32,6 @@ pub mod shell;
 pub mod size;
 pub mod template;
 pub mod text;
+pub mod vault;
 pub mod watch;
 pub mod yaml;

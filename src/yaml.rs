@@ -157,26 +157,34 @@ impl Node {
     }
 }
 
-/// The header of a file encrypted with ansible-vault.
-const VAULT_HEADER: &str = "$ANSIBLE_VAULT;";
-
-/// A located error for a file encrypted with ansible-vault, which rigger
-/// cannot read yet: its ciphertext must never be taken for its content.
-pub fn refuse_vaulted(src: &[u8], file: &str) -> Result<(), LocError> {
-    let start = src.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(src.len());
-    if src[start..].starts_with(VAULT_HEADER.as_bytes()) {
-        return Err(LocError::new(
-            Loc::new(file, 1, 1),
-            "this file is encrypted with ansible-vault, which rigger does not support yet",
-        )
-        .with_hint("decrypt it (ansible-vault decrypt) or keep the secrets out of it"));
+/// `src` decrypted with the run's vault passwords when it is encrypted with
+/// ansible-vault (a located error naming `file` when it cannot be), else
+/// `None`: its ciphertext is never taken for its content.
+pub fn decrypt_vaulted(src: &[u8], file: &str) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, LocError> {
+    if !crate::vault::is_encrypted(src) {
+        return Ok(None);
     }
-    Ok(())
+    crate::vault::keyring()
+        .decrypt(src, file)
+        .map(|(p, _)| Some(p))
+        .map_err(|e| LocError::new(Loc::new(file, 1, 1), e.to_string()).with_hint(e.hint()))
+}
+
+/// [`decrypt_vaulted`] for text: the plaintext must be UTF-8.
+pub fn decrypt_vaulted_text(src: &str, file: &str) -> Result<Option<zeroize::Zeroizing<String>>, LocError> {
+    match decrypt_vaulted(src.as_bytes(), file)? {
+        None => Ok(None),
+        Some(p) => String::from_utf8(p.to_vec())
+            .map(|s| Some(zeroize::Zeroizing::new(s)))
+            .map_err(|_| LocError::new(Loc::new(file, 1, 1), "the decrypted vault data is not UTF-8 text")),
+    }
 }
 
 /// Parse every document in `src`. `file` names the source in locations.
 pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
-    refuse_vaulted(src.as_bytes(), file)?;
+    if let Some(plain) = decrypt_vaulted_text(src, file)? {
+        return parse_documents(&plain, file);
+    }
     let file: Arc<str> = Arc::from(file);
     let mut loader: YamlLoader<'_, MarkedYamlOwned> = YamlLoader::default();
     loader.early_parse(false);
@@ -222,6 +230,7 @@ fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
     let kind = match n.data {
         YamlDataOwned::Representation(s, style, tag) => match tag.as_ref().map(|t| scalar_tag(t, &loc)).transpose()? {
             Some(ScalarTag::Unsafe) => unsafe_text(s),
+            Some(ScalarTag::Vault) => inline_vault(&s, &loc)?,
             Some(ScalarTag::Core(core)) => scalar(s, style, Some(core), &loc)?,
             None => scalar(s, style, None, &loc)?,
         },
@@ -241,6 +250,15 @@ fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
             let inner = convert(*inner, file)?;
             match tag {
                 ScalarTag::Unsafe => mark_unsafe(inner).kind,
+                ScalarTag::Vault => match inner.kind {
+                    NodeKind::Str(s) => inline_vault(&s, &loc)?,
+                    _ => {
+                        return Err(LocError::new(
+                            loc,
+                            "`!vault` must tag a string (an ansible-vault envelope)",
+                        ))
+                    }
+                },
                 ScalarTag::Core("str") => match inner.kind {
                     NodeKind::Str(s) => NodeKind::Str(s),
                     other => {
@@ -266,10 +284,13 @@ fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
 
 /// The tags rigger reads on a scalar: Ansible's `!unsafe` and the YAML core
 /// schema's `!!str`, `!!int`, `!!float`, `!!bool`, `!!null`. Every other tag
-/// (`!vault` included, until vault is supported) is a located error, never
-/// silently dropped: a vaulted password must not become its ciphertext.
+/// is a located error, never silently dropped. `!vault` values are
+/// decrypted with the run's vault passwords as they are read; one that
+/// cannot be is a located error: a vaulted password must not become its
+/// ciphertext.
 enum ScalarTag {
     Unsafe,
+    Vault,
     Core(&'static str),
 }
 
@@ -290,13 +311,11 @@ fn scalar_tag(tag: &saphyr_parser::Tag, loc: &Loc) -> Result<ScalarTag, LocError
     }
     match (tag.handle.as_str(), tag.suffix.as_str()) {
         ("!", "unsafe") => Ok(ScalarTag::Unsafe),
-        ("!", "vault") => Err(LocError::new(
-            loc.clone(),
-            "this value is encrypted with ansible-vault (`!vault`), which rigger does not support yet",
-        )
-        .with_hint("rigger will not use the ciphertext as the value; decrypt it (ansible-vault decrypt) or pass the secret with -e @file")),
-        (handle, suffix) => Err(LocError::new(loc.clone(), format!("unsupported YAML tag {handle}{suffix}"))
-            .with_hint("rigger reads the YAML tags !!str, !!int, !!float, !!bool, !!null and Ansible's !unsafe")),
+        ("!", "vault") | ("!", "vault-encrypted") => Ok(ScalarTag::Vault),
+        (handle, suffix) => Err(
+            LocError::new(loc.clone(), format!("unsupported YAML tag {handle}{suffix}"))
+                .with_hint("rigger reads the YAML tags !!str, !!int, !!float, !!bool, !!null and Ansible's !unsafe"),
+        ),
     }
 }
 
@@ -305,6 +324,18 @@ fn scalar_tag(tag: &saphyr_parser::Tag, loc: &Loc) -> Result<ScalarTag, LocError
 pub const UNSAFE_KEY: &str = "__ansible_unsafe";
 
 /// An `!unsafe` scalar: its text, kept as Ansible's JSON form of unsafe text.
+/// The plaintext of an inline `!vault` value, as a string (Ansible's
+/// `EncryptedString`); the error names the value's file, line and column.
+fn inline_vault(ciphertext: &str, loc: &Loc) -> Result<NodeKind, LocError> {
+    let what = format!("the `!vault` value at {loc}");
+    let (plain, _) = crate::vault::keyring()
+        .decrypt(ciphertext.as_bytes(), &what)
+        .map_err(|e| LocError::new(loc.clone(), e.to_string()).with_hint(e.hint()))?;
+    String::from_utf8(plain.to_vec())
+        .map(NodeKind::Str)
+        .map_err(|_| LocError::new(loc.clone(), "the decrypted `!vault` value is not UTF-8 text"))
+}
+
 fn unsafe_text(s: String) -> NodeKind {
     NodeKind::Map(vec![(
         Node::new(NodeKind::Str(UNSAFE_KEY.to_string()), Loc::synthetic("!unsafe")),
@@ -481,7 +512,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.loc.to_string(), "v.yml:2:11", "{e}");
-        assert!(e.msg.contains("ansible-vault") && e.msg.contains("not support"), "{e}");
+        // Without a vault password (none in unit tests) the value is an error, never its ciphertext.
+        assert!(
+            e.msg.contains("`!vault` value at v.yml:2:11") && e.msg.contains("no vault password"),
+            "{e}"
+        );
         let e = parse_one("x: !vault \"$ANSIBLE_VAULT;1.1;AES256\"\n", "v.yml").unwrap_err();
         assert_eq!(e.loc.to_string(), "v.yml:1:4", "{e}");
         for (src, col) in [("x: !custom 'a'\n", 4), ("x: !!binary aGk=\n", 4), ("x: !foo [1]\n", 4)] {
@@ -495,7 +530,11 @@ mod tests {
     fn a_vaulted_file_is_a_located_error() {
         let e = parse_one(VAULTED, "secrets.yml").unwrap_err();
         assert_eq!(e.loc.to_string(), "secrets.yml:1:1");
-        assert!(e.msg.contains("encrypted with ansible-vault"), "{e}");
+        assert!(
+            e.msg
+                .contains("secrets.yml is encrypted with ansible-vault and no vault password"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -122,8 +122,11 @@ impl Inventory {
             return yaml_inv::load(self, path);
         }
         let text = std::fs::read_to_string(path).map_err(|e| io_error(path, "cannot read inventory file", e))?;
-        crate::yaml::refuse_vaulted(text.as_bytes(), &path.display().to_string())?;
-        ini::parse(self, &text, &path.display().to_string())
+        let name = path.display().to_string();
+        match crate::yaml::decrypt_vaulted_text(&text, &name)? {
+            Some(plain) => ini::parse(self, &plain, &name),
+            None => ini::parse(self, &text, &name),
+        }
     }
 
     /// Read `group_vars/` and `host_vars/` next to the playbook (`dir` is the

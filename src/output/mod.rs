@@ -161,13 +161,13 @@ impl Renderer {
             let mut line = serde_json::to_string(&serde_json::json!({
                 "host": host,
                 "status": status,
-                "result": public_result(result),
+                "result": shown_result(result),
             }))
             .unwrap_or_default();
             line.push('\n');
             return line;
         }
-        let shown = public_result(result);
+        let shown = shown_result(result);
         let word = match status {
             Status::Ok => "SUCCESS",
             Status::Changed => "CHANGED",
@@ -176,7 +176,7 @@ impl Renderer {
             Status::Unreachable => "UNREACHABLE!",
         };
         let mut s = String::new();
-        if self.diff {
+        if self.diff && !is_no_log(result) {
             for d in diffs_of(result) {
                 s.push_str(&render_diff(d));
             }
@@ -338,6 +338,31 @@ impl Renderer {
         }
         s
     }
+}
+
+/// Whether a result is `no_log` (its content is never shown).
+fn is_no_log(result: &Map<String, Value>) -> bool {
+    result.get("_ansible_no_log").and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// What an ad-hoc result shows: Ansible's censored result for a `no_log`
+/// one (`changed` kept), else the public keys.
+fn shown_result(result: &Map<String, Value>) -> Map<String, Value> {
+    if !is_no_log(result) {
+        return public_result(result);
+    }
+    let mut m = Map::new();
+    m.insert(
+        "censored".into(),
+        Value::String(
+            "the output has been hidden due to the fact that 'no_log: true' was specified for this result".into(),
+        ),
+    );
+    m.insert(
+        "changed".into(),
+        result.get("changed").cloned().unwrap_or(Value::Bool(false)),
+    );
+    m
 }
 
 /// Result keys shown to users: internal `_`-prefixed keys and `diff` are hidden.

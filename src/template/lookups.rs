@@ -86,6 +86,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
     let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
     let r = match short {
         "file" => file(state, args, kwargs),
+        "unvault" => unvault(state, args),
         "env" => env_lookup(args, kwargs),
         "template" => template(state, args, kwargs),
         "pipe" => pipe(args, false),
@@ -203,8 +204,7 @@ fn file(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Er
     let mut out = Vec::new();
     for name in string_terms(args)? {
         let path = find_file(state, &name, "files").ok_or_else(|| not_found(state, &name, "files"))?;
-        let mut s =
-            std::fs::read_to_string(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        let mut s = read_text_file(&path)?;
         if rstrip {
             s.truncate(s.trim_end().len());
         }
@@ -212,6 +212,29 @@ fn file(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Er
             s = s.trim_start().to_string();
         }
         out.push(Value::from(s));
+    }
+    Ok(out)
+}
+
+/// The text of a file as Ansible's loader gives it to the `file` and
+/// `unvault` lookups: decrypted with the run's vault passwords when it is
+/// vaulted.
+fn read_text_file(path: &std::path::Path) -> Result<String, Error> {
+    let s = std::fs::read_to_string(path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+    match crate::yaml::decrypt_vaulted_text(&s, &path.display().to_string()) {
+        Ok(Some(plain)) => Ok(plain.to_string()),
+        Ok(None) => Ok(s),
+        Err(e) => Err(op_err(e.to_string())),
+    }
+}
+
+/// `lookup('unvault', ...)`: the (decrypted) contents of files found in
+/// the `files` search path, unstripped.
+fn unvault(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::new();
+    for name in string_terms(args)? {
+        let path = find_file(state, &name, "files").ok_or_else(|| not_found(state, &name, "files"))?;
+        out.push(Value::from(read_text_file(&path)?));
     }
     Ok(out)
 }

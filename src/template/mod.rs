@@ -358,7 +358,11 @@ impl Templar {
             .map_err(|e| LocError::new(Loc::synthetic(&name), e))?;
         let src = std::fs::read_to_string(path)
             .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read template: {e}")))?;
-        crate::yaml::refuse_vaulted(src.as_bytes(), &name)?;
+        // A vaulted template is rendered from its plaintext, as Ansible's template module does.
+        let src = match crate::yaml::decrypt_vaulted_text(&src, &name)? {
+            Some(plain) => plain.to_string(),
+            None => src,
+        };
         let located = |e: &JinjaError, body: &str, offset: u32| {
             let line = e.line().unwrap_or(0) as u32;
             let col = if line > 0 { error_column(e, body) } else { 0 };

@@ -5,14 +5,13 @@
 //! `commonpath`, `expandvars`, `win_*`), `combinations`/`permutations`,
 //! the math filters (`pow`, `log`, `root`), `to_uuid`; the tests
 //! `issubset`/`issuperset`, `link_exists`, `same_file`, `mount`, `url`,
-//! `uri`, `urn`; and `vault`/`unvault`, which fail loudly (rigger has no
-//! vault yet).
+//! `uri`, `urn`; and `vault`/`unvault`.
 
 use std::path::{Component, Path, PathBuf};
 
 use minijinja::value::ValueKind;
 use minijinja::value::{Kwargs, Rest};
-use minijinja::{Environment, Error, ErrorKind, Value};
+use minijinja::{Environment, Error, Value};
 
 use super::value::{check_defined, from_json_value, op_err, text, to_json};
 use crate::inventory::value::{py_repr, py_str};
@@ -81,14 +80,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         "to_uuid",
         |v: &Value, namespace: Option<String>| -> Result<String, Error> { to_uuid(&text(v)?, namespace.as_deref()) },
     );
-    env.add_filter(
-        "vault",
-        |_: &Value, _: Rest<Value>, _: Kwargs| -> Result<Value, Error> { Err(vault_unsupported("vault")) },
-    );
-    env.add_filter(
-        "unvault",
-        |_: &Value, _: Rest<Value>, _: Kwargs| -> Result<Value, Error> { Err(vault_unsupported("unvault")) },
-    );
+    env.add_filter("vault", vault_filter);
+    env.add_filter("unvault", unvault_filter);
 
     env.add_test("issubset", |a: &Value, b: &Value| -> Result<bool, Error> {
         let bl = seq(b)?;
@@ -104,6 +97,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("link_exists", |v: &Value| {
         path_test(v, |p| p.symlink_metadata().is_ok())
     });
+    env.add_test("vaulted_file", vaulted_file);
     env.add_test("same_file", same_file);
     env.add_test("is_same_file", same_file);
     env.add_test("mount", |v: &Value| path_test(v, is_mount));
@@ -133,11 +127,88 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     });
 }
 
-fn vault_unsupported(name: &str) -> Error {
-    Error::new(
-        ErrorKind::InvalidOperation,
-        format!("the `{name}` filter needs ansible-vault, which rigger does not support yet"),
-    )
+/// A filter argument given by position or by name.
+fn arg(pos: &[Value], i: usize, kwargs: &Kwargs, name: &str) -> Result<Option<Value>, Error> {
+    let named: Option<Value> = kwargs.get(name)?;
+    Ok(named
+        .or_else(|| pos.get(i).cloned())
+        .filter(|v| !v.is_none() && !v.is_undefined()))
+}
+
+/// The vault id of `vault`/`unvault`: `vault_id`, or the deprecated
+/// `vaultid` when `vault_id` is the default.
+fn filter_vault_id(pos: &[Value], i: usize, kwargs: &Kwargs) -> Result<String, Error> {
+    let id = arg(pos, i, kwargs, "vault_id")?
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "filter_default".into());
+    let old: Option<Value> = kwargs.get("vaultid")?;
+    Ok(match old {
+        Some(o) if id == "filter_default" && !o.is_none() => o.to_string(),
+        _ => id,
+    })
+}
+
+/// Ansible's `vault` filter: `data | vault(secret, salt=None,
+/// vault_id='filter_default', wrap_object=False)`, the vaulttext of a
+/// string (a 1.2 envelope naming `vault_id`). rigger's vaulted values are
+/// plain strings, so `wrap_object` changes nothing.
+fn vault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let secret = arg(&rest, 0, &kwargs, "secret")?.ok_or_else(|| op_err("vault: the secret (password) is required"))?;
+    let Some(secret) = secret.as_str().map(str::to_string) else {
+        return Err(op_err(format!(
+            "vault: the secret is required to be a string, got {}",
+            secret.kind()
+        )));
+    };
+    let Some(plain) = data.as_str() else {
+        return Err(op_err(format!("vault: can only vault strings, got {}", data.kind())));
+    };
+    let salt = arg(&rest, 1, &kwargs, "salt")?.map(|v| v.to_string());
+    let id = filter_vault_id(&rest, 2, &kwargs)?;
+    let _: Option<Value> = kwargs.get("wrap_object")?;
+    kwargs.assert_all_used()?;
+    Ok(Value::from(crate::vault::encrypt(
+        plain.as_bytes(),
+        secret.as_bytes(),
+        Some(&id),
+        salt.as_deref().map(str::as_bytes),
+    )))
+}
+
+/// Ansible's `unvault` filter: `vaulttext | unvault(secret,
+/// vault_id='filter_default')`, the plaintext; a string that is not vaulted
+/// comes back as it is.
+fn unvault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let secret =
+        arg(&rest, 0, &kwargs, "secret")?.ok_or_else(|| op_err("unvault: the secret (password) is required"))?;
+    let Some(secret) = secret.as_str().map(str::to_string) else {
+        return Err(op_err(format!(
+            "unvault: the secret is required to be a string, got {}",
+            secret.kind()
+        )));
+    };
+    let Some(text) = data.as_str() else {
+        return Err(op_err(format!(
+            "unvault: the vault should be a string, got {}",
+            data.kind()
+        )));
+    };
+    let id = filter_vault_id(&rest, 1, &kwargs)?;
+    kwargs.assert_all_used()?;
+    if !crate::vault::is_encrypted(text.as_bytes()) {
+        return Ok(Value::from(text));
+    }
+    let keys = crate::vault::Keyring::new(vec![crate::vault::Secret::new(
+        &id,
+        secret.into_bytes(),
+        "the unvault filter",
+    )]);
+    let (plain, _) = keys
+        .decrypt(text.as_bytes(), "the value")
+        .map_err(|e| op_err(format!("unvault: unable to decrypt: {e}")))?;
+    String::from_utf8(plain.to_vec())
+        .map(Value::from)
+        .map_err(|_| op_err("unvault: the decrypted value is not UTF-8 text"))
 }
 
 fn seq(v: &Value) -> Result<Vec<Value>, Error> {
@@ -152,6 +223,18 @@ fn path_test(v: &Value, f: impl Fn(&Path) -> bool) -> Result<bool, Error> {
         None => s,
     };
     Ok(f(Path::new(&expanded)))
+}
+
+/// Ansible's `vaulted_file` test: the file starts with the ansible-vault
+/// header; a file that cannot be read is an error.
+fn vaulted_file(v: &Value) -> Result<bool, Error> {
+    use std::io::Read;
+    let s = text(v)?;
+    let mut head = Vec::new();
+    std::fs::File::open(&s)
+        .and_then(|f| f.take(14).read_to_end(&mut head))
+        .map_err(|e| op_err(format!("cannot test if the file '{s}' is a vault: {e}")))?;
+    Ok(head.starts_with(b"$ANSIBLE_VAULT"))
 }
 
 fn same_file(a: &Value, b: &Value) -> Result<bool, Error> {
@@ -955,10 +1038,39 @@ mod tests {
     }
 
     #[test]
-    fn vault_filters_fail_loudly() {
+    fn vault_and_unvault_filters() {
         let mut env = Environment::new();
         register(&mut env);
-        let e = env.render_str("{{ 'x' | vault('pw') }}", ()).unwrap_err();
-        assert!(e.to_string().contains("ansible-vault"), "{e}");
+        // ansible-core's own vector (test target filter_encryption).
+        let want = "$ANSIBLE_VAULT;1.2;AES256;filter_default\n33370a34333734353636633035656232613935353432656132646533346233326431346232616261\n6133383034376566366261316365633931356133633337396363370a376664386236313834326561\n6338373864623763613165366636633031303739\n";
+        assert_eq!(
+            env.render_str("{{ 'secret' | vault('test', salt=7) }}", ()).unwrap(),
+            want
+        );
+        assert_eq!(
+            env.render_str("{{ v | unvault('test') }}", minijinja::context! { v => want })
+                .unwrap(),
+            "secret"
+        );
+        let round = "{{ 'foo: bar' | vault('pw', vault_id='test1') | unvault('pw', vault_id='test1') }}";
+        assert_eq!(env.render_str(round, ()).unwrap(), "foo: bar");
+        assert!(env
+            .render_str("{{ 'x' | vault('pw', vault_id='t') }}", ())
+            .unwrap()
+            .starts_with("$ANSIBLE_VAULT;1.2;AES256;t\n"));
+        assert_eq!(env.render_str("{{ 'plain' | unvault('pw') }}", ()).unwrap(), "plain");
+        let e = env
+            .render_str("{{ v | unvault('bad') }}", minijinja::context! { v => want })
+            .unwrap_err();
+        assert!(e.to_string().contains("unable to decrypt"), "{e}");
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("v"), want).unwrap();
+        std::fs::write(d.path().join("p"), "plain").unwrap();
+        let t = "{{ (v ~ '/v') is vaulted_file }} {{ (v ~ '/p') is vaulted_file }}";
+        let ctx = minijinja::context! { v => d.path().display().to_string() };
+        assert_eq!(env.render_str(t, ctx.clone()).unwrap(), "true false");
+        assert!(env.render_str("{{ (v ~ '/none') is vaulted_file }}", ctx).is_err());
+        let e = env.render_str("{{ 1 | vault('pw') }}", ()).unwrap_err();
+        assert!(e.to_string().contains("can only vault strings"), "{e}");
     }
 }

@@ -33,5 +33,6 @@ mod storage;
 mod transport;
 mod trust;
 mod unsafe_data;
+mod vault;
 mod virt;
 mod watch;

@@ -738,8 +738,11 @@ impl IncludeVars {
         }
         let mut vars = Map::new();
         let mut loaded = Vec::new();
+        // As Ansible: the result of loading any vaulted file is hidden (no_log).
+        let mut encrypted = false;
         if failure.is_none() {
             for f in &files {
+                encrypted |= std::fs::read(f).is_ok_and(|b| crate::vault::is_encrypted(&b));
                 let n = crate::yaml::load_file(f).map_err(|e| ModuleError::Failed(e.to_string()))?;
                 match n.to_json() {
                     Value::Object(m) => vars.extend(m),
@@ -774,10 +777,15 @@ impl IncludeVars {
                 }
             }
         }
-        Ok(ModuleOutcome::ok()
+        let outcome = ModuleOutcome::ok()
             .with("ansible_facts", Value::Object(facts.clone()))
             .with_effect(ControllerEffect::IncludeVars(facts))
-            .with("ansible_included_var_files", loaded))
+            .with("ansible_included_var_files", loaded);
+        Ok(if encrypted {
+            outcome.with("_ansible_no_log", true)
+        } else {
+            outcome
+        })
     }
 }
 

@@ -87,7 +87,7 @@ is copied recursively; with a trailing `/` only its contents are copied.",
     OptionDoc::new(
         "decrypt",
         OptKind::Bool,
-        "A local `src` encrypted with ansible-vault is refused while this is true (rigger cannot decrypt vault yet); false copies the encrypted file as it is.",
+        "A local `src` encrypted with ansible-vault is copied decrypted (with the run's vault passwords) while this is true; false copies the encrypted file as it is.",
     )
     .default("yes"),
     OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility.").ignored(),
@@ -242,19 +242,30 @@ impl Module for CopyModule {
                 if meta.is_dir() {
                     return copy_dir(ctx, &p, &local, src, &dest, &attrs, force).await;
                 }
-                // `decrypt: false` asks for the vaulted file as it is.
-                if p.decrypt.as_ref().is_none_or(crate::modules::args::truthy) {
-                    refuse_vaulted_source(&local)?;
-                }
                 use std::os::unix::fs::PermissionsExt;
                 let mode = meta.permissions().mode() & 0o7777;
                 let name = remote::basename(src);
-                (
-                    Source::Local(local.clone()),
-                    Some(mode),
-                    Some(name),
-                    Some(local.display().to_string()),
-                )
+                // A vaulted source is copied decrypted; `decrypt: false` asks for it as it is.
+                if p.decrypt.as_ref().is_none_or(crate::modules::args::truthy) {
+                    if let Some(plain) = decrypted_source(&local)? {
+                        let bytes = Source::Bytes(Arc::new(plain));
+                        (bytes, Some(mode), Some(name), Some(local.display().to_string()))
+                    } else {
+                        (
+                            Source::Local(local.clone()),
+                            Some(mode),
+                            Some(name),
+                            Some(local.display().to_string()),
+                        )
+                    }
+                } else {
+                    (
+                        Source::Local(local.clone()),
+                        Some(mode),
+                        Some(name),
+                        Some(local.display().to_string()),
+                    )
+                }
             }
         };
         let one = OneFile {
@@ -287,15 +298,22 @@ impl Module for CopyModule {
     }
 }
 
-/// A source file encrypted with ansible-vault is not copied as ciphertext:
-/// Ansible would decrypt it, and rigger cannot yet.
-fn refuse_vaulted_source(path: &Path) -> Result<(), ModuleError> {
+/// The plaintext of a source file encrypted with ansible-vault (decrypted
+/// with the run's vault passwords), `None` for a plain file: a vaulted
+/// source is never copied as its ciphertext by mistake.
+fn decrypted_source(path: &Path) -> Result<Option<Vec<u8>>, ModuleError> {
     use std::io::Read;
     let mut head = Vec::with_capacity(64);
     std::fs::File::open(path)
         .and_then(|f| f.take(64).read_to_end(&mut head))
         .map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
-    crate::yaml::refuse_vaulted(&head, &path.display().to_string()).map_err(|e| ModuleError::Failed(e.to_string()))
+    if !crate::vault::is_encrypted(&head) {
+        return Ok(None);
+    }
+    let data = std::fs::read(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
+    crate::yaml::decrypt_vaulted(&data, &path.display().to_string())
+        .map(|p| p.map(|p| p.to_vec()))
+        .map_err(|e| ModuleError::Failed(e.to_string()))
 }
 
 fn read_local(path: &Path) -> Result<Vec<u8>, ModuleError> {
