@@ -123,31 +123,12 @@ fn sequence(spec: &str) -> Result<Vec<Value>, String> {
     let mut i = start;
     while (stride > 0 && i <= end) || (stride < 0 && i >= end) {
         out.push(Value::String(match &format {
-            Some(f) => printf_int(f, i),
+            Some(f) => crate::template::sequence_format(f, i),
             None => i.to_string(),
         }));
         i += stride;
     }
     Ok(out)
-}
-
-fn printf_int(fmt: &str, v: i64) -> String {
-    let re = regex::Regex::new(r"%(0?)(\d*)d").ok();
-    match re.and_then(|re| {
-        re.captures(fmt)
-            .map(|c| (c.get(0).map(|m| m.range()), c[1].to_string(), c[2].to_string()))
-    }) {
-        Some((Some(range), zero, width)) => {
-            let w: usize = width.parse().unwrap_or(0);
-            let num = if zero == "0" {
-                format!("{v:0w$}")
-            } else {
-                format!("{v:w$}")
-            };
-            format!("{}{}{}", &fmt[..range.start], num, &fmt[range.end..])
-        }
-        _ => fmt.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -163,6 +144,11 @@ mod tests {
         assert_eq!(
             sequence("count=2 format=web%02d").unwrap(),
             vec![Value::from("web01"), Value::from("web02")]
+        );
+        // Python's `%` directives of any integer kind, as the lookup formats them.
+        assert_eq!(
+            sequence("start=9 end=10 format=%02x").unwrap(),
+            vec![Value::from("09"), Value::from("0a")]
         );
         assert!(sequence("start=1").is_err());
     }

@@ -824,8 +824,9 @@ fn sequence(args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
     Ok(out)
 }
 
-/// Python's `format % i` for one integer directive (`%d`, `%02d`, `%x`, `%o`).
-fn printf_int(format: &str, i: i64) -> String {
+/// Python's `format % i` for one integer directive (`%d`, `%02d`, `%x`, `%o`):
+/// the items of `sequence`, as a lookup and as `with_sequence`.
+pub fn printf_int(format: &str, i: i64) -> String {
     let re = regex::Regex::new(r"%(0?)(\d*)([dxXo])").ok();
     let Some(re) = re else {
         return i.to_string();

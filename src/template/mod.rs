@@ -30,7 +30,7 @@ mod yamlout;
 #[cfg(test)]
 mod tests;
 
-pub use lookups::{fileglob_paths, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
+pub use lookups::{fileglob_paths, printf_int as sequence_format, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
 pub use syntax::has_template_syntax;
 pub(crate) use value::from_json_value;
 pub use value::{parse_bool, truthy};
