@@ -325,7 +325,9 @@ impl Module for Assemble {
             .with("dest", dest.clone())
             .with("src", src.clone());
         if content_changed && ctx.diff_mode {
-            out = out.with_diff(content_diff(&dest, &before, &result));
+            // One dict, as Ansible's assemble action returns it (not a list).
+            let diff = content_diff(&dest, &before, &result);
+            out = out.with("diff", serde_json::to_value(diff).unwrap_or(Value::Null));
         }
         let mut out = out.with_msg("OK");
         // What the path is now: the result of a run that changes nothing
@@ -450,6 +452,9 @@ mod tests {
         // Ansible's path info of `dest`, after the write.
         assert_eq!(o.ret["state"], "file");
         assert_eq!(o.ret["mode"], "0640");
+        // In diff mode (the harness's) the diff is one dict, as Ansible's.
+        assert_eq!(o.ret["diff"]["after"], "alpha\n#--\nbeta");
+        assert_eq!(o.ret["diff"]["before"], "");
         assert_eq!(o.ret["size"], 14);
         let o = h.run(&Assemble, false, args.clone()).await.unwrap();
         assert!(!o.changed);
