@@ -10,6 +10,7 @@ mod adhoc;
 mod ansible_modules;
 mod check;
 mod compat;
+mod compat_files;
 mod ctlsec;
 mod differential;
 mod engine;
