@@ -15,7 +15,7 @@ fn setup_reads_local_facts_from_fact_path() {
     let lab = Lab::new(1);
     lab.write(
         "facts.yml",
-        r#"
+        r##"
 - hosts: testhosts
   gather_facts: false
   tasks:
@@ -39,7 +39,7 @@ fn setup_reads_local_facts_from_fact_path() {
     - copy:
         dest: "@OUT@/local.json"
         content: "{{ {'keys': r.ansible_facts.keys() | list, 'local': ansible_local} | to_json }}"
-"#,
+"##,
     );
     let (code, out, err) = lab.run("facts.yml", &[]);
     assert_eq!(code, 0, "rigger failed\n--- stdout ---\n{out}\n--- stderr ---\n{err}");
@@ -50,9 +50,18 @@ fn setup_reads_local_facts_from_fact_path() {
     assert_eq!(local["json"], serde_json::json!({"n": [1, 2]}));
     assert_eq!(local["goodscript"], serde_json::json!({"script_ran": true}));
     let text = |k: &str| local[k].as_str().unwrap_or_default().to_string();
-    assert!(text("badscript").starts_with("Failure executing fact script ("), "{local}");
+    assert!(
+        text("badscript").starts_with("Failure executing fact script ("),
+        "{local}"
+    );
     assert!(text("badscript").contains("rc: 3"), "{local}");
-    assert!(text("bad").starts_with("error loading facts as ini - please check content: "), "{local}");
-    assert!(text("noheader").starts_with("error loading facts as JSON or ini"), "{local}");
+    assert!(
+        text("bad").starts_with("error loading facts as ini - please check content: "),
+        "{local}"
+    );
+    assert!(
+        text("noheader").starts_with("error loading facts as JSON or ini"),
+        "{local}"
+    );
     assert!(text("dead").starts_with("Could not stat fact ("), "{local}");
 }

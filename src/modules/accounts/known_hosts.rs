@@ -176,7 +176,10 @@ impl Module for KnownHosts {
             Some((marker, ktype, kdata, line)) if present => {
                 let same = lines.iter().any(|l| {
                     fields(l).is_some_and(|(m, h, t, d)| {
+                        // A plain line is not the same as a hashed one (and the
+                        // reverse): Ansible replaces it to match `hash_host`.
                         hosts_match(h, &name)
+                            && h.starts_with("|1|") == p.hash_host
                             && m.map(str::to_string) == *marker
                             && t == ktype
                             && d == kdata
@@ -240,7 +243,10 @@ impl Module for KnownHosts {
         // as the header of a missing file's `before`); shown in diff mode.
         let mut diff = Map::new();
         let header = |h: &str| Value::String(h.to_string());
-        diff.insert("before_header".into(), header(if exists { &real_path } else { "/dev/null" }));
+        diff.insert(
+            "before_header".into(),
+            header(if exists { &real_path } else { "/dev/null" }),
+        );
         diff.insert("after_header".into(), header(&real_path));
         diff.insert("before".into(), header(before));
         diff.insert("after".into(), header(if changed { &after } else { before }));
@@ -331,7 +337,11 @@ mod tests {
         assert_eq!(o.ret["diff"]["before"], o.ret["diff"]["after"]);
         let new = dir.path().join("new").display().to_string();
         let o = h
-            .run(&KnownHosts, true, json!({"name": "example.org", "key": key, "path": new}))
+            .run(
+                &KnownHosts,
+                true,
+                json!({"name": "example.org", "key": key, "path": new}),
+            )
             .await
             .unwrap();
         assert_eq!(o.ret["diff"]["before_header"], "/dev/null");
@@ -353,5 +363,13 @@ mod tests {
         let hashed = json!({"name": "example.org", "key": key, "path": ps, "hash_host": true});
         assert!(h.run(&KnownHosts, false, hashed.clone()).await.unwrap().changed);
         assert!(!h.run(&KnownHosts, false, hashed).await.unwrap().changed);
+        // Plain again: the hashed line is replaced by a plain one.
+        let plain = json!({"name": "example.org", "key": key, "path": ps});
+        assert!(h.run(&KnownHosts, false, plain.clone()).await.unwrap().changed);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{old}{other}\n{key}\n")
+        );
+        assert!(!h.run(&KnownHosts, false, plain).await.unwrap().changed);
     }
 }

@@ -38,8 +38,11 @@ pub(crate) async fn gather(ctx: &ModuleCtx<'_>, fact_path: &str) -> Result<Map<S
             out.stderr_str().trim()
         )));
     }
-    let mut records = parse_records(&out.stdout)
-        .ok_or_else(|| ModuleError::Failed(format!("unexpected answer while reading the local facts in {fact_path}")))?;
+    let mut records = parse_records(&out.stdout).ok_or_else(|| {
+        ModuleError::Failed(format!(
+            "unexpected answer while reading the local facts in {fact_path}"
+        ))
+    })?;
     // Python's `sorted(glob.glob(...))`: by code point, not the shell's collation.
     records.sort_by(|a, b| a.path.cmp(&b.path));
     let mut local = Map::new();
@@ -244,7 +247,13 @@ fn parse_ini(text: &str) -> Result<Result<Map<String, Value>, String>, ()> {
 
 /// Python's `BasicInterpolation`: `%%` is `%`, `%(name)s` the option
 /// `name` of the section (or DEFAULT), any other `%` an error.
-fn interpolate(value: &str, opts: &[(String, String)], section: &str, option: &str, depth: u32) -> Result<String, String> {
+fn interpolate(
+    value: &str,
+    opts: &[(String, String)],
+    section: &str,
+    option: &str,
+    depth: u32,
+) -> Result<String, String> {
     if depth > 10 {
         return Err(format!(
             "Recursion limit exceeded in value substitution: option '{option}' in section '{section}' contains an interpolation key which cannot be substituted in 10 steps. Raw value: '{value}'"
@@ -293,11 +302,20 @@ mod tests {
 
     #[test]
     fn ini_as_python_configparser() {
-        let v = parse_ini("[general]\nBar=loaded\n# c\n[x]\nk : v\n  more\n").unwrap().unwrap();
-        assert_eq!(Value::Object(v), json!({"general": {"bar": "loaded"}, "x": {"k": "v\nmore"}}));
-        let v = parse_ini("[DEFAULT]\nroot=/r\n[s]\np=%(root)s/x 100%%\n").unwrap().unwrap();
+        let v = parse_ini("[general]\nBar=loaded\n# c\n[x]\nk : v\n  more\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            Value::Object(v),
+            json!({"general": {"bar": "loaded"}, "x": {"k": "v\nmore"}})
+        );
+        let v = parse_ini("[DEFAULT]\nroot=/r\n[s]\np=%(root)s/x 100%%\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(Value::Object(v), json!({"s": {"p": "/r/x 100%", "root": "/r"}}));
-        let e = parse_ini("[bad fact]\nvalue = this is a % bad % fact\n").unwrap().unwrap_err();
+        let e = parse_ini("[bad fact]\nvalue = this is a % bad % fact\n")
+            .unwrap()
+            .unwrap_err();
         assert_eq!(e, "'%' must be followed by '%' or '(', found: '% bad % fact'");
         assert!(parse_ini("wontbeseen=ever\n").is_err(), "no section header");
         assert!(parse_ini("[a]\nnodelimiter\n").is_err());
@@ -313,7 +331,10 @@ mod tests {
         let facts: Vec<Value> = recs.into_iter().map(Record::fact).collect();
         assert_eq!(facts[0], json!({"s": {"k": "v"}}));
         assert_eq!(facts[1], json!({"ran": true}));
-        assert_eq!(facts[2], json!("Failure executing fact script (/d/c.fact), rc: 1, err: err"));
+        assert_eq!(
+            facts[2],
+            json!("Failure executing fact script (/d/c.fact), rc: 1, err: err")
+        );
         assert_eq!(facts[3], json!("Could not stat fact (/d/dead.fact): no"));
     }
 }

@@ -90,7 +90,11 @@ impl Module for Setup {
         let fact_path = match args.get("fact_path") {
             None | Some(Value::Null) => super::local_facts::DEFAULT_FACT_PATH.to_string(),
             Some(Value::String(p)) => p.clone(),
-            Some(other) => return Err(ModuleError::Args(format!("setup: fact_path must be a path, got {other}"))),
+            Some(other) => {
+                return Err(ModuleError::Args(format!(
+                    "setup: fact_path must be a path, got {other}"
+                )))
+            }
         };
         let subset = strings(args.get("gather_subset"))?;
         let filters = strings(args.get("filter"))?;

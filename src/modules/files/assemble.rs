@@ -345,7 +345,13 @@ impl Module for Assemble {
             };
             Ok(Plan::change(out, change))
         } else if attrs.differ(&st) {
-            Ok(Plan::change(out, SetAttrsThenInfo { dest, inner: SetAttrs { st, attrs } }))
+            Ok(Plan::change(
+                out,
+                SetAttrsThenInfo {
+                    dest,
+                    inner: SetAttrs { st, attrs },
+                },
+            ))
         } else {
             Ok(Plan::Done(out))
         }

@@ -334,7 +334,12 @@ struct Chattr {
 /// `-flags`, `=flags` or `flags`, which means `=`) need `chattr` when the
 /// path's flags (`lsattr -d`) are not exactly these flags, or always to
 /// remove some; a path not there yet (check mode) needs it too.
-async fn chattr_change(ctx: &ModuleCtx<'_>, path: &str, exists: bool, attributes: &str) -> Result<Option<Chattr>, ModuleError> {
+async fn chattr_change(
+    ctx: &ModuleCtx<'_>,
+    path: &str,
+    exists: bool,
+    attributes: &str,
+) -> Result<Option<Chattr>, ModuleError> {
     let (op, flags) = match attributes.chars().next() {
         Some(c @ ('+' | '-')) => (c, &attributes[1..]),
         _ => ('=', attributes),
@@ -882,9 +887,13 @@ mod tests {
         std::fs::write(&f, "x").unwrap();
         let flags = || {
             let out = std::process::Command::new("lsattr").args(["-d", &f]).output();
-            out.ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or("").replace('-', ""))
+            out.ok().filter(|o| o.status.success()).map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .replace('-', "")
+            })
         };
         // Only where the file system has attributes (ext4 has `e`).
         if !flags().is_some_and(|f| f == "e") {
@@ -903,8 +912,13 @@ mod tests {
         assert!(env.run(&FileModule, unset, false).await.unwrap().changed);
         assert_eq!(flags().as_deref(), Some("e"));
         // A flag chattr refuses fails loudly.
-        let r = env.run(&FileModule, json!({"path": f, "attributes": "+E"}), false).await;
-        assert!(matches!(&r, Err(ModuleError::Failed(m)) if m.contains("chattr failed")), "{r:?}");
+        let r = env
+            .run(&FileModule, json!({"path": f, "attributes": "+E"}), false)
+            .await;
+        assert!(
+            matches!(&r, Err(ModuleError::Failed(m)) if m.contains("chattr failed")),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]

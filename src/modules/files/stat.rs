@@ -244,7 +244,10 @@ fn parse_mime(line: &str) -> Option<(String, String)> {
         return None;
     }
     let (_, charset) = charset.split_once('=')?;
-    Some((mimetype.trim().to_string(), charset.split('=').next()?.trim().to_string()))
+    Some((
+        mimetype.trim().to_string(),
+        charset.split('=').next()?.trim().to_string(),
+    ))
 }
 
 /// The version and the set flags (dashes removed) of `lsattr -vd`'s
@@ -354,7 +357,11 @@ mod tests {
         assert_eq!(r.ret["stat"]["charset"], "us-ascii");
         assert!(r.ret["stat"]["attributes"].is_array());
         let r = env
-            .run(&StatModule, json!({"path": colon, "get_mime": false, "attr": false}), false)
+            .run(
+                &StatModule,
+                json!({"path": colon, "get_mime": false, "attr": false}),
+                false,
+            )
             .await
             .unwrap();
         assert!(r.ret["stat"].get("mimetype").is_none());

@@ -219,10 +219,7 @@ mod tests {
             let want = format!("{k} must be a valid file name component, got '{v}'");
             assert!(matches!(&r, Err(ModuleError::Failed(m)) if *m == want), "{r:?}");
         }
-        for bad in [
-            json!({"state": "pipe"}),
-            json!({"dir": "/tmp"}),
-        ] {
+        for bad in [json!({"state": "pipe"}), json!({"dir": "/tmp"})] {
             let r = h.run(&TempFile, false, bad.clone()).await;
             assert!(matches!(r, Err(ModuleError::Args(_))), "{bad}");
         }
