@@ -31,8 +31,10 @@ pub fn parse_kv(text: &str, free_form: bool, loc: &Loc) -> Result<Vec<(String, S
 }
 
 /// Python escape sequences in a `key=value` value (`\n`, `\t`, `\\`, `\"`,
-/// `\x41`, `\u00e9`, octal `\101`, ...), decoded as Ansible's `parse_kv`
-/// does, so `content="a\nb"` writes a newline. Invalid sequences stay as written.
+/// `\x41`, `\u00e9`, ...), decoded as Ansible's `parse_kv` does, so
+/// `content="a\nb"` writes a newline. Invalid sequences stay as written, and
+/// so do octal ones (not in Ansible's list): `replace='"\1"'` keeps its
+/// group reference.
 pub fn decode_escapes(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
     let mut out = String::with_capacity(s.len());
@@ -68,15 +70,6 @@ pub fn decode_escapes(s: &str) -> String {
             'x' => hex(2),
             'u' => hex(4),
             'U' => hex(8),
-            '0'..='7' => {
-                let digits: Vec<char> = chars[i + 1..]
-                    .iter()
-                    .take(3)
-                    .take_while(|c| ('0'..='7').contains(*c))
-                    .copied()
-                    .collect();
-                code_point(&digits, 8).map(|c| (c, 1 + digits.len()))
-            }
             _ => None,
         };
         match decoded {
@@ -157,4 +150,19 @@ pub fn split_args(text: &str) -> Option<Vec<String>> {
         out.push(cur);
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_escapes;
+
+    /// Ansible's `_ESCAPE_SEQUENCE_RE`: single-character and hex escapes are
+    /// decoded; a backslash and digits (a regex group reference) are not.
+    #[test]
+    fn escapes_as_ansible_parse_kv() {
+        assert_eq!(decode_escapes(r"a\nb\t\x41\u00e9\\"), "a\nb\tAé\\");
+        assert_eq!(decode_escapes(r#""\1" \101 \0"#), r#""\1" \101 \0"#);
+        assert_eq!(decode_escapes(r"\b(.+)\b"), "\x08(.+)\x08");
+        assert_eq!(decode_escapes(r"\q"), r"\q");
+    }
 }

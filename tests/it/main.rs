@@ -15,6 +15,7 @@ mod compat_exec;
 mod compat_lookups;
 mod compat_vars;
 mod compat_keywords;
+mod compat_files;
 mod ctlsec;
 mod differential;
 mod engine;

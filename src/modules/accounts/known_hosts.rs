@@ -9,7 +9,6 @@ use sha1::Sha1;
 
 use crate::connection::sh_quote;
 use crate::modules::host::command::run_checked;
-use crate::modules::host::text::text_diff;
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
 };
@@ -93,7 +92,8 @@ fn hash_name(salt: &[u8], name: &str) -> Option<String> {
     Some(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-/// Whether a hosts field (`a,b` or `|1|salt|hash`) names `name`.
+/// Whether a hosts field (`a,b`, compared without case, or `|1|salt|hash`,
+/// whose base64 is case-sensitive) names the lowercase `name`.
 fn hosts_match(hosts: &str, name: &str) -> bool {
     if let Some(rest) = hosts.strip_prefix("|1|") {
         let Some((salt, hash)) = rest.split_once('|') else {
@@ -104,7 +104,7 @@ fn hosts_match(hosts: &str, name: &str) -> bool {
         };
         return hash_name(&salt, name).as_deref() == Some(hash);
     }
-    hosts.split(',').any(|h| h == name)
+    hosts.split(',').any(|h| h.to_lowercase() == name)
 }
 
 #[async_trait]
@@ -133,7 +133,7 @@ impl Module for KnownHosts {
                 let (marker, hosts, ktype, kdata) = fields(k).ok_or_else(|| {
                     ModuleError::Args("known_hosts: `key` must look like `HOST KEYTYPE BASE64`".into())
                 })?;
-                if !hosts_match(&hosts.to_lowercase(), &name) {
+                if !hosts_match(hosts, &name) {
                     return Err(ModuleError::Args(format!(
                         "known_hosts: the host in `key` ({hosts}) does not match name `{name}`"
                     )));
@@ -157,20 +157,29 @@ impl Module for KnownHosts {
             Some(rest) => format!("\"$HOME\"/{}", sh_quote(rest)),
             None => sh_quote(&path),
         };
-        let q = format!("p={path_expr}; printf '%s\\n' \"$p\"; if [ -e \"$p\" ]; then cat -- \"$p\"; fi");
+        let q = format!(
+            "p={path_expr}; printf '%s\\n' \"$p\"; if [ -e \"$p\" ]; then echo E; cat -- \"$p\"; else echo N; fi"
+        );
         let out = run_checked(ctx, &format!("reading {path}"), &q).await?;
         let text = out.stdout_str();
-        let (real_path, before) = text.split_once('\n').unwrap_or((&text, ""));
+        let (real_path, rest) = text.split_once('\n').unwrap_or((&text, ""));
+        let (exists, before) = match rest.split_once('\n') {
+            Some(("E", content)) => (true, content),
+            _ => (false, ""),
+        };
         let real_path = real_path.to_string();
         let lines: Vec<&str> = before.lines().collect();
 
-        let is_host = |l: &str| fields(l).is_some_and(|(_, h, _, _)| hosts_match(&h.to_lowercase(), &name));
+        let is_host = |l: &str| fields(l).is_some_and(|(_, h, _, _)| hosts_match(h, &name));
         let mut new_lines: Vec<String>;
         match &want {
             Some((marker, ktype, kdata, line)) if present => {
                 let same = lines.iter().any(|l| {
                     fields(l).is_some_and(|(m, h, t, d)| {
-                        hosts_match(&h.to_lowercase(), &name)
+                        // A plain line is not the same as a hashed one (and the
+                        // reverse): Ansible replaces it to match `hash_host`.
+                        hosts_match(h, &name)
+                            && h.starts_with("|1|") == p.hash_host
                             && m.map(str::to_string) == *marker
                             && t == ktype
                             && d == kdata
@@ -197,7 +206,28 @@ impl Module for KnownHosts {
                     new_lines.push(line);
                 }
             }
-            _ => {
+            Some((marker, ktype, kdata, _)) => {
+                // Ansible's `search_for_host_key` then its rewrite: with a
+                // key, only the host's first line of that key type goes (for
+                // a @cert-authority or @revoke line, only the same key);
+                // none of that type: nothing changes.
+                let gone = lines.iter().position(|l| {
+                    fields(l).is_some_and(|(m, h, t, d)| {
+                        hosts_match(h, &name)
+                            && match m {
+                                Some(_) => m.map(str::to_string) == *marker && t == ktype && d == kdata,
+                                None => t == ktype,
+                            }
+                    })
+                });
+                new_lines = lines
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != gone)
+                    .map(|(_, l)| l.to_string())
+                    .collect();
+            }
+            None => {
                 new_lines = lines.iter().filter(|l| !is_host(l)).map(|l| l.to_string()).collect();
             }
         }
@@ -209,11 +239,20 @@ impl Module for KnownHosts {
             .with("path", real_path.clone())
             .with("hash_host", p.hash_host)
             .with("key", p.key.clone().map(Value::String).unwrap_or(Value::Null));
+        // Ansible's module always returns its diff (one dict, `/dev/null`
+        // as the header of a missing file's `before`); shown in diff mode.
+        let mut diff = Map::new();
+        let header = |h: &str| Value::String(h.to_string());
+        diff.insert(
+            "before_header".into(),
+            header(if exists { &real_path } else { "/dev/null" }),
+        );
+        diff.insert("after_header".into(), header(&real_path));
+        diff.insert("before".into(), header(before));
+        diff.insert("after".into(), header(if changed { &after } else { before }));
+        res = res.with("diff", Value::Object(diff));
         if !changed {
             return Ok(Plan::Done(res));
-        }
-        if ctx.diff_mode {
-            res = res.with_diff(text_diff(&real_path, before, &after));
         }
         let change = WriteKnownHosts {
             new_file: before.is_empty() && old.is_empty(),
@@ -263,10 +302,74 @@ mod tests {
         assert!(hosts_match(&field, "[127.0.0.1]:2222"));
         assert!(!hosts_match(&field, "127.0.0.1"));
         assert!(hosts_match("a,b.example", "b.example"));
+        assert!(hosts_match("A,B.Example", "b.example"));
         assert!(!hosts_match("ab", "a"));
         assert_eq!(
             fields("@cert-authority *.x ssh-ed25519 AAA c"),
             Some((Some("@cert-authority"), "*.x", "ssh-ed25519", "AAA"))
         );
+    }
+
+    /// Ansible's diff is part of the result in every mode: a dict whose
+    /// `after` is `before` plus the new line, `/dev/null` before a new file.
+    #[tokio::test]
+    async fn diff_is_returned_as_ansible_does() {
+        use crate::modules::host::file_state::testutil::Harness;
+        use serde_json::json;
+        let h = Harness::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let ps = path.to_str().unwrap();
+        let old = "example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFp8\n";
+        std::fs::write(&path, old).unwrap();
+        let key = "example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIzl";
+        let args = json!({"name": "example.org", "key": key, "path": ps});
+        let o = h.run(&KnownHosts, true, args.clone()).await.unwrap();
+        assert!(o.changed);
+        let d = &o.ret["diff"];
+        assert_eq!(d["before_header"], ps);
+        assert_eq!(d["after_header"], ps);
+        assert_eq!(d["before"], old);
+        assert_eq!(d["after"], format!("{old}{key}\n"));
+        h.run(&KnownHosts, false, args.clone()).await.unwrap();
+        let o = h.run(&KnownHosts, true, args).await.unwrap();
+        assert!(!o.changed);
+        assert_eq!(o.ret["diff"]["before"], o.ret["diff"]["after"]);
+        let new = dir.path().join("new").display().to_string();
+        let o = h
+            .run(
+                &KnownHosts,
+                true,
+                json!({"name": "example.org", "key": key, "path": new}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.ret["diff"]["before_header"], "/dev/null");
+        assert_eq!(o.ret["diff"]["after"], format!("{key}\n"));
+        // Absent with a key of a type the host has no line of: no change;
+        // with the key's type: that one line goes, the host's others stay.
+        let other = "example.org ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB";
+        std::fs::write(&path, format!("{old}{key}\n{other}\n")).unwrap();
+        let absent = |k: &str| json!({"name": "example.org", "key": k, "path": ps, "state": "absent"});
+        let o = h
+            .run(&KnownHosts, false, absent("example.org ecdsa-sha2-nistp256 AAAAE2Vj"))
+            .await
+            .unwrap();
+        assert!(!o.changed);
+        let o = h.run(&KnownHosts, false, absent(key)).await.unwrap();
+        assert!(o.changed);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{old}{other}\n"));
+        // A hashed line is the same host again (its base64 keeps its case).
+        let hashed = json!({"name": "example.org", "key": key, "path": ps, "hash_host": true});
+        assert!(h.run(&KnownHosts, false, hashed.clone()).await.unwrap().changed);
+        assert!(!h.run(&KnownHosts, false, hashed).await.unwrap().changed);
+        // Plain again: the hashed line is replaced by a plain one.
+        let plain = json!({"name": "example.org", "key": key, "path": ps});
+        assert!(h.run(&KnownHosts, false, plain.clone()).await.unwrap().changed);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{old}{other}\n{key}\n")
+        );
+        assert!(!h.run(&KnownHosts, false, plain).await.unwrap().changed);
     }
 }

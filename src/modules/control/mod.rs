@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+mod local_facts;
 mod setup;
 
 use super::args::de_opt_string;

@@ -25,8 +25,9 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "fact_path",
         OptKind::Path,
-        "Local facts (facts.d) are not read by rigger; giving this option is an error.",
-    ),
+        "Directory of local facts (`*.fact` files: run when executable, else read; JSON or INI) returned as `ansible_local`.",
+    )
+    .default("/etc/ansible/facts.d"),
 ];
 
 pub(crate) static DOC: ModuleDoc = ModuleDoc {
@@ -86,11 +87,15 @@ impl Module for Setup {
         if let Some(k) = args.keys().find(|k| !OPTIONS.iter().any(|o| o.name == k.as_str())) {
             return Err(ModuleError::Args(format!("setup: unsupported parameter `{k}`")));
         }
-        if args.get("fact_path").is_some_and(|v| !v.is_null()) {
-            return Err(ModuleError::Args(
-                "setup: fact_path (local facts from facts.d) is not supported by rigger".into(),
-            ));
-        }
+        let fact_path = match args.get("fact_path") {
+            None | Some(Value::Null) => super::local_facts::DEFAULT_FACT_PATH.to_string(),
+            Some(Value::String(p)) => p.clone(),
+            Some(other) => {
+                return Err(ModuleError::Args(format!(
+                    "setup: fact_path must be a path, got {other}"
+                )))
+            }
+        };
         let subset = strings(args.get("gather_subset"))?;
         let filters = strings(args.get("filter"))?;
         let timeout = match args.get("gather_timeout") {
@@ -118,6 +123,13 @@ impl Module for Setup {
                 "setup: gathering facts took longer than {timeout}s (gather_timeout)"
             ))
         })??;
+        let mut gathered = gathered;
+        // `local` belongs to Ansible's minimal subset: gathered unless
+        // `!local` or `!min` excludes it.
+        if !subset.iter().any(|s| s == "!local" || s == "!min") {
+            let local = super::local_facts::gather(ctx, &fact_path).await?;
+            gathered.insert("local".into(), Value::Object(local));
+        }
         let facts: Map<String, Value> = gathered
             .into_iter()
             .filter(|(k, _)| filters.is_empty() || filters.iter().any(|f| fnmatch(f, &format!("ansible_{k}"))))

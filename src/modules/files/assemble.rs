@@ -325,11 +325,17 @@ impl Module for Assemble {
             .with("dest", dest.clone())
             .with("src", src.clone());
         if content_changed && ctx.diff_mode {
-            out = out.with_diff(content_diff(&dest, &before, &result));
+            // One dict, as Ansible's assemble action returns it (not a list).
+            let diff = content_diff(&dest, &before, &result);
+            out = out.with("diff", serde_json::to_value(diff).unwrap_or(Value::Null));
         }
-        let out = out.with_msg("OK");
+        let mut out = out.with_msg("OK");
+        // What the path is now: the result of a run that changes nothing
+        // (a change reads it again once applied).
+        crate::modules::host::remote_file::add_path_info(ctx, &dest, &mut out.ret).await?;
         if content_changed {
             let change = WriteAssembled {
+                dest: dest.clone(),
                 backup: p.backup && st.exists(),
                 parents_of: (!st.parent_exists).then_some(dest),
                 file_attrs: attrs.file_attrs(&st),
@@ -339,15 +345,38 @@ impl Module for Assemble {
             };
             Ok(Plan::change(out, change))
         } else if attrs.differ(&st) {
-            Ok(Plan::change(out, SetAttrs { st, attrs }))
+            Ok(Plan::change(
+                out,
+                SetAttrsThenInfo {
+                    dest,
+                    inner: SetAttrs { st, attrs },
+                },
+            ))
         } else {
             Ok(Plan::Done(out))
         }
     }
 }
 
+/// Set owner/group/mode, then return the path's new info.
+struct SetAttrsThenInfo {
+    dest: String,
+    inner: SetAttrs,
+}
+
+#[async_trait]
+impl Change for SetAttrsThenInfo {
+    async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
+        let mut out = Box::new(self.inner).apply(ctx, planned).await?;
+        crate::modules::host::remote_file::add_path_info(ctx, &self.dest, &mut out.ret).await?;
+        Ok(out)
+    }
+}
+
 /// Write the assembled file (after a backup of the old one).
 struct WriteAssembled {
+    /// The path as given (its path info is returned).
+    dest: String,
     backup: bool,
     /// Create the parent directories of this path first.
     parents_of: Option<String>,
@@ -378,6 +407,7 @@ impl Change for WriteAssembled {
             self.validate.as_deref(),
         )
         .await?;
+        crate::modules::host::remote_file::add_path_info(ctx, &self.dest, &mut planned.ret).await?;
         Ok(planned)
     }
 }
@@ -425,8 +455,16 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&dest).unwrap(), "alpha\n#--\nbeta");
         assert_eq!(o.ret["checksum"], sha1_hex(b"alpha\n#--\nbeta"));
         assert_eq!(mode_of(&dest), 0o640);
+        // Ansible's path info of `dest`, after the write.
+        assert_eq!(o.ret["state"], "file");
+        assert_eq!(o.ret["mode"], "0640");
+        // In diff mode (the harness's) the diff is one dict, as Ansible's.
+        assert_eq!(o.ret["diff"]["after"], "alpha\n#--\nbeta");
+        assert_eq!(o.ret["diff"]["before"], "");
+        assert_eq!(o.ret["size"], 14);
         let o = h.run(&Assemble, false, args.clone()).await.unwrap();
         assert!(!o.changed);
+        assert_eq!(o.ret["state"], "file");
         // A new fragment: predicted, then applied, with a backup.
         std::fs::write(frag.join("15-c"), "gamma\n").unwrap();
         let mut args2 = args.clone();

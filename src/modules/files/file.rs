@@ -59,6 +59,12 @@ Default: the current state, or `file`.",
         "`preserve`, `now`, or a time in access_time_format.",
     ),
     OptionDoc::new("access_time_format", OptKind::Str, "Format of access_time.").default("%Y%m%d%H%M.%S"),
+    OptionDoc::new(
+        "attributes",
+        OptKind::Str,
+        "File system attributes (`chattr` flags: `+i`, `-a`, `=e` or `ie`), set with the host's `chattr` when `lsattr` shows other ones, as Ansible.",
+    )
+    .aliases(&["attr"]),
     OptionDoc::new("unsafe_writes", OptKind::Bool, "Accepted for compatibility.").ignored(),
 ];
 
@@ -124,6 +130,8 @@ struct Params {
     access_time: Option<String>,
     #[serde(default)]
     access_time_format: Option<String>,
+    #[serde(default)]
+    attributes: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +217,7 @@ impl Module for FileModule {
         // start no program on the host; the change then follows the query
         // instead of riding in its script (not where the prefetch may answer).
         let sftp = match !prefetch::may_answer(ctx)
+            && p.attributes.is_none()
             && p.src.is_none()
             && !p.recurse
             && p.modification_time.is_none()
@@ -258,10 +267,20 @@ impl Module for FileModule {
             group: p.group.clone(),
             mode: p.mode.clone(),
         };
-        let plan = plan(&p, &path, &state, &q, &attrs, follow, &mtime, &atime)?;
-        let mut out = ModuleOutcome::changed(!plan.script.is_empty());
-        if ctx.diff_mode && out.changed {
+        let mut plan = plan(&p, &path, &state, &q, &attrs, follow, &mtime, &atime)?;
+        let chattr = match (&p.attributes, state.as_str()) {
+            (Some(a), s) if s != "absent" => chattr_change(ctx, &path, q.path.is_some(), a).await?,
+            _ => None,
+        };
+        let mut out = ModuleOutcome::changed(!plan.script.is_empty() || chattr.is_some());
+        if ctx.diff_mode && !plan.script.is_empty() {
             out.diff.push(plan.diff.clone());
+        }
+        if let Some(c) = &chattr {
+            if ctx.diff_mode {
+                out.diff.push(c.diff.clone());
+            }
+            plan.script.push_str(&c.script);
         }
         out.ret.insert("path".into(), Value::String(path.clone()));
         match &plan.after {
@@ -303,6 +322,56 @@ impl Module for FileModule {
             },
         ))
     }
+}
+
+/// A `chattr` the `attributes` option needs.
+struct Chattr {
+    script: String,
+    diff: Diff,
+}
+
+/// Ansible's `set_attributes_if_different`: `attributes` (`+flags`,
+/// `-flags`, `=flags` or `flags`, which means `=`) need `chattr` when the
+/// path's flags (`lsattr -d`) are not exactly these flags, or always to
+/// remove some; a path not there yet (check mode) needs it too.
+async fn chattr_change(
+    ctx: &ModuleCtx<'_>,
+    path: &str,
+    exists: bool,
+    attributes: &str,
+) -> Result<Option<Chattr>, ModuleError> {
+    let (op, flags) = match attributes.chars().next() {
+        Some(c @ ('+' | '-')) => (c, &attributes[1..]),
+        _ => ('=', attributes),
+    };
+    if flags.is_empty() {
+        return Ok(None);
+    }
+    let q = sh_quote(path);
+    let existing = if exists {
+        let out = ctx.run(&format!("lsattr -d -- {q} 2>/dev/null")).await?;
+        let text = out.stdout_str();
+        (out.status == 0).then(|| text.split_whitespace().next().unwrap_or("").replace('-', ""))
+    } else {
+        None
+    };
+    if existing.as_deref() == Some(flags) && op != '-' {
+        return Ok(None);
+    }
+    let arg = sh_quote(&format!("{op}{flags}"));
+    let script = format!(
+        "e=$(chattr {arg} {q} 2>&1) && [ -z \"$e\" ] || {{ printf 'chattr failed: Error while setting attributes: %s\\n' \"$e\" >&2; exit 1; }}\n"
+    );
+    let side = |v: String| format!("path: {path}\nattributes: {v}\n");
+    Ok(Some(Chattr {
+        script,
+        diff: Diff {
+            before_header: path.to_string(),
+            after_header: path.to_string(),
+            before: side(existing.unwrap_or_default()),
+            after: side(format!("{op}{flags}")),
+        },
+    }))
 }
 
 /// The script [`plan`] made for the path, or nothing when the query's own
@@ -355,6 +424,7 @@ fn fast_apply(ctx: &ModuleCtx<'_>, p: &Params, path: &str) -> Option<String> {
         || p.group.is_some()
         || p.modification_time.is_some()
         || p.access_time.is_some()
+        || p.attributes.is_some()
     {
         return None;
     }
@@ -805,6 +875,50 @@ mod tests {
 
     fn mode_of(p: &str) -> u32 {
         std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    /// `attributes` as Ansible's `set_attributes_if_different`: `=` flags
+    /// compare exactly with `lsattr`'s, `-` always runs `chattr`, check
+    /// mode predicts without changing.
+    #[tokio::test]
+    async fn attributes_set_with_chattr() {
+        let env = TestEnv::new();
+        let f = env.path("attr.txt");
+        std::fs::write(&f, "x").unwrap();
+        let flags = || {
+            let out = std::process::Command::new("lsattr").args(["-d", &f]).output();
+            out.ok().filter(|o| o.status.success()).map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .replace('-', "")
+            })
+        };
+        // Only where the file system has attributes (ext4 has `e`).
+        if flags().is_none_or(|f| f != "e") {
+            return;
+        }
+        let set = json!({"path": f, "attributes": "Ae"});
+        let r = env.run(&FileModule, set.clone(), false).await.unwrap();
+        assert!(r.changed);
+        assert_eq!(flags().as_deref(), Some("Ae"));
+        assert!(!env.run(&FileModule, set, false).await.unwrap().changed);
+        let unset = json!({"path": f, "attr": "-A"});
+        let r = env.run(&FileModule, unset.clone(), true).await.unwrap();
+        assert!(r.changed);
+        assert!(r.diff.iter().any(|d| d.after.contains("attributes: -A")));
+        assert_eq!(flags().as_deref(), Some("Ae"));
+        assert!(env.run(&FileModule, unset, false).await.unwrap().changed);
+        assert_eq!(flags().as_deref(), Some("e"));
+        // A flag chattr refuses fails loudly.
+        let r = env
+            .run(&FileModule, json!({"path": f, "attributes": "+E"}), false)
+            .await;
+        assert!(
+            matches!(&r, Err(ModuleError::Failed(m)) if m.contains("chattr failed")),
+            "{r:?}"
+        );
     }
 
     #[tokio::test]

@@ -192,7 +192,13 @@ fn compute(
     };
     let section = &contents.as_bytes()[start..end];
     let re = pyre::compile("regexp", regexp, true, false)?;
-    let tpl = Template::parse(replace.as_bytes(), &re)?;
+    // Python raises the template's error from `re.subn`, which Ansible
+    // reports as a failure of the replacement.
+    let tpl = Template::parse(replace.as_bytes(), &re).map_err(|e| {
+        let why = e.to_string();
+        let why = why.strip_prefix("invalid replacement template: ").unwrap_or(&why);
+        ModuleError::Failed(format!("Unable to process replace due to error: {why}"))
+    })?;
     let (new_section, n) = pyre::subn(&re, &tpl, section);
     let mut out = contents.as_bytes()[..start].to_vec();
     out.extend_from_slice(&new_section);
@@ -390,10 +396,18 @@ mod tests {
             .run(&Replace, false, json!({"path": fs, "regexp": "y", "replace": "z"}))
             .await;
         assert!(matches!(o, Err(ModuleError::Failed(_))));
+        // A bad replacement fails as Ansible's (from `re.subn`), not as an argument error.
+        std::fs::write(&f, "a\n").unwrap();
+        for (tpl, why) in [(r"\1", "invalid group reference 1"), (r"\D", r"bad escape \D")] {
+            let r = h
+                .run(&Replace, false, json!({"path": fs, "regexp": "a", "replace": tpl}))
+                .await;
+            let want = format!("Unable to process replace due to error: {why}");
+            assert!(matches!(&r, Err(ModuleError::Failed(m)) if *m == want), "{r:?}");
+        }
         for bad in [
             json!({"path": fs}),
             json!({"path": fs, "regexp": "(", "replace": "x"}),
-            json!({"path": fs, "regexp": "a", "replace": r"\1"}),
             json!({"path": fs, "regexp": "a", "encoding": "klingon"}),
             json!({"path": fs, "regexp": "a", "extra": 1}),
         ] {

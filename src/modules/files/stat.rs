@@ -24,17 +24,17 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "get_mime",
         OptKind::Bool,
-        "Accepted for compatibility; no MIME detection is done.",
+        "Add `mimetype` and `charset` from the host's `file --mime-type --mime-encoding` (`unknown` when it is missing or fails).",
     )
-    .ignored()
-    .default("yes"),
+    .default("yes")
+    .aliases(&["mime", "mime_type", "mime-type"]),
     OptionDoc::new(
         "get_attributes",
         OptKind::Bool,
-        "Accepted for compatibility; not gathered.",
+        "Add `version`, `attr_flags` and `attributes` (the names of the flags) from the host's `lsattr -vd`.",
     )
-    .ignored()
-    .default("yes"),
+    .default("yes")
+    .aliases(&["attr", "attributes"]),
 ];
 
 static DOC: ModuleDoc = ModuleDoc {
@@ -63,6 +63,10 @@ struct Params {
     get_checksum: bool,
     #[serde(default)]
     checksum_algorithm: Option<String>,
+    #[serde(default = "yes")]
+    get_mime: bool,
+    #[serde(default = "yes")]
+    get_attributes: bool,
 }
 
 fn yes() -> bool {
@@ -107,6 +111,20 @@ impl Module for StatModule {
             "[ -r {q} ] && echo 'R|r'; [ -w {q} ] && echo 'R|w'; [ -x {q} ] && echo 'R|x'; \
              [ -L {q} ] && printf 'P|%s\\n' \"$(readlink -f -- {q} 2>/dev/null)\"; true\n"
         ));
+        // As Ansible: `file` and `lsattr` only when installed, their
+        // answers only when they succeed (the same arguments as Ansible's).
+        if p.get_mime {
+            script.push_str(&format!(
+                "command -v file >/dev/null 2>&1 && m=$(file --mime-type --mime-encoding {q} 2>/dev/null) && \
+                 printf 'M|%s\\n' \"$m\" | head -n 1; true\n"
+            ));
+        }
+        if p.get_attributes {
+            script.push_str(&format!(
+                "command -v lsattr >/dev/null 2>&1 && a=$(lsattr -vd {q} 2>/dev/null) && \
+                 printf 'A|%s\\n' \"$a\" | head -n 1; true\n"
+            ));
+        }
         let out = ctx.run(&script).await?;
         let text = out.stdout_str();
         let st = remote::parse_tagged(&text, "")?;
@@ -190,8 +208,88 @@ impl Module for StatModule {
         if let Some(c) = &st.checksum {
             m.insert("checksum".into(), Value::String(c.clone()));
         }
+        if p.get_mime {
+            let (mimetype, charset) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("M|"))
+                .and_then(parse_mime)
+                .unwrap_or_else(|| ("unknown".into(), "unknown".into()));
+            m.insert("mimetype".into(), Value::String(mimetype));
+            m.insert("charset".into(), Value::String(charset));
+        }
+        if p.get_attributes {
+            let lsattr = text.lines().find_map(|l| l.strip_prefix("A|")).and_then(parse_lsattr);
+            let (version, flags) = match lsattr {
+                Some((v, f)) => (Value::String(v), f),
+                None => (Value::Null, String::new()),
+            };
+            m.insert("version".into(), version);
+            m.insert(
+                "attributes".into(),
+                Value::Array(attribute_names(&flags).into_iter().map(Value::from).collect()),
+            );
+            m.insert("attr_flags".into(), Value::String(flags));
+        }
         Ok(Plan::Done(ModuleOutcome::ok().with("stat", Value::Object(m))))
     }
+}
+
+/// `mimetype` and `charset` from `file --mime-type --mime-encoding`'s
+/// `PATH: TYPE; charset=CHARSET`, split as Ansible does (after the last `:`).
+fn parse_mime(line: &str) -> Option<(String, String)> {
+    let (_, rest) = line.rsplit_once(':')?;
+    let mut parts = rest.split(';');
+    let (mimetype, charset) = (parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (_, charset) = charset.split_once('=')?;
+    Some((
+        mimetype.trim().to_string(),
+        charset.split('=').next()?.trim().to_string(),
+    ))
+}
+
+/// The version and the set flags (dashes removed) of `lsattr -vd`'s
+/// `VERSION FLAGS PATH`.
+fn parse_lsattr(line: &str) -> Option<(String, String)> {
+    let mut words = line.split_whitespace();
+    let version = words.next()?.to_string();
+    let flags = words.next()?.replace('-', "");
+    Some((version, flags))
+}
+
+/// Ansible's `format_attributes`: the names of the flags it knows, in the
+/// flags' order.
+pub(crate) fn attribute_names(flags: &str) -> Vec<&'static str> {
+    flags.chars().filter_map(attribute_name).collect()
+}
+
+/// Ansible's `FILE_ATTRIBUTES`: one `chattr` flag's name.
+pub(crate) fn attribute_name(flag: char) -> Option<&'static str> {
+    Some(match flag {
+        'A' => "noatime",
+        'a' => "append",
+        'c' => "compressed",
+        'C' => "nocow",
+        'd' => "nodump",
+        'D' => "dirsync",
+        'e' => "extents",
+        'E' => "encrypted",
+        'h' => "blocksize",
+        'i' => "immutable",
+        'I' => "indexed",
+        'j' => "journalled",
+        'N' => "inline",
+        's' => "zero",
+        'S' => "synchronous",
+        't' => "notail",
+        'T' => "blockroot",
+        'u' => "undelete",
+        'X' => "compressedraw",
+        'Z' => "compresseddirty",
+        _ => return None,
+    })
 }
 
 fn sh_path(p: &str) -> String {
@@ -249,6 +347,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(r.ret["stat"]["exists"], false);
+        let e = env.run(&StatModule, json!({"path": f, "bogus": 1}), false).await;
+        assert!(matches!(e, Err(ModuleError::Args(_))));
+        // MIME type and charset from the host's `file`, as Ansible reads them.
+        let colon = env.path("foo:bar.txt");
+        std::fs::write(&colon, b"hello world").unwrap();
+        let r = env.run(&StatModule, json!({"path": colon}), false).await.unwrap();
+        assert_eq!(r.ret["stat"]["mimetype"], "text/plain");
+        assert_eq!(r.ret["stat"]["charset"], "us-ascii");
+        assert!(r.ret["stat"]["attributes"].is_array());
+        let r = env
+            .run(
+                &StatModule,
+                json!({"path": colon, "get_mime": false, "attr": false}),
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(r.ret["stat"].get("mimetype").is_none());
+        assert!(r.ret["stat"].get("attr_flags").is_none());
+        assert_eq!(
+            parse_mime("/a:b: application/pdf; charset=binary"),
+            Some(("application/pdf".into(), "binary".into()))
+        );
+        assert_eq!(parse_mime("garbage"), None);
+        assert_eq!(
+            parse_lsattr("3141 --S-i---------e------- /x"),
+            Some(("3141".into(), "Sie".into()))
+        );
+        assert_eq!(attribute_names("Sie"), vec!["synchronous", "immutable", "extents"]);
         let e = env.run(&StatModule, json!({"path": f, "bogus": 1}), false).await;
         assert!(matches!(e, Err(ModuleError::Args(_))));
     }

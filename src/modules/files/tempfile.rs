@@ -83,10 +83,13 @@ impl Module for TempFile {
         )? == "directory";
         let prefix = p.prefix.clone().unwrap_or_else(|| "ansible.".into());
         let suffix = p.suffix.clone().unwrap_or_default();
-        if prefix.contains('/') || suffix.contains('/') {
-            return Err(ModuleError::Args(
-                "tempfile: prefix and suffix may not contain `/`".into(),
-            ));
+        // Ansible's check: each must be its own basename.
+        for (name, v) in [("prefix", &prefix), ("suffix", &suffix)] {
+            if v.contains('/') {
+                return Err(ModuleError::Failed(format!(
+                    "{name} must be a valid file name component, got '{v}'"
+                )));
+            }
         }
         let dir_word = match &p.path {
             Some(d) => sh_quote(d),
@@ -156,7 +159,9 @@ impl Change for CreateTemp {
              [ -d \"$d\" ] || { echo \"directory $d does not exist\" >&2; exit 1; }"
         };
         let path = self.run(ctx, create).await?;
-        Ok(planned.with("path", path))
+        let mut out = planned.with("path", path.clone());
+        crate::modules::host::remote_file::add_path_info(ctx, &path, &mut out.ret).await?;
+        Ok(out)
     }
 }
 
@@ -194,6 +199,10 @@ mod tests {
         let d = std::path::PathBuf::from(o2.ret["path"].as_str().unwrap());
         assert!(d.is_dir());
         assert_eq!(mode_of(&d), 0o700);
+        // Ansible's path info of what was made.
+        assert_eq!(o.ret["state"], "file");
+        assert_eq!(o.ret["mode"], "0600");
+        assert_eq!(o2.ret["state"], "directory");
         assert!(d.file_name().unwrap().to_str().unwrap().starts_with("ansible."));
         // Check mode: a name, a change, nothing created.
         let before = std::fs::read_dir(ds).unwrap().count();
@@ -204,11 +213,13 @@ mod tests {
         // A missing directory fails clearly.
         let r = h.run(&TempFile, false, json!({"path": format!("{ds}/missing")})).await;
         assert!(matches!(r, Err(ModuleError::Failed(m)) if m.contains("does not exist")));
-        for bad in [
-            json!({"state": "pipe"}),
-            json!({"prefix": "a/b"}),
-            json!({"dir": "/tmp"}),
-        ] {
+        // A prefix or suffix that is not a file name fails as in Ansible.
+        for (k, v) in [("prefix", "../../nested"), ("suffix", "../world")] {
+            let r = h.run(&TempFile, false, json!({"path": ds, k: v})).await;
+            let want = format!("{k} must be a valid file name component, got '{v}'");
+            assert!(matches!(&r, Err(ModuleError::Failed(m)) if *m == want), "{r:?}");
+        }
+        for bad in [json!({"state": "pipe"}), json!({"dir": "/tmp"})] {
             let r = h.run(&TempFile, false, bad.clone()).await;
             assert!(matches!(r, Err(ModuleError::Args(_))), "{bad}");
         }

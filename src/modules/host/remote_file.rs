@@ -661,6 +661,28 @@ pub fn stat_returns(ret: &mut Map<String, Value>, st: &RemoteStat) {
     ret.insert("state".into(), Value::String(st.kind.state_name().into()));
 }
 
+/// Ansible's `add_path_info`: what every module that returns a `path` or
+/// `dest` reports about it after it ran (`uid`, `gid`, `owner`, `group`,
+/// `mode`, `state`, `size`; `state: absent` when it does not exist), read
+/// from the host now (not from a prefetch made before the task).
+pub async fn add_path_info(ctx: &ModuleCtx<'_>, path: &str, ret: &mut Map<String, Value>) -> Result<(), ModuleError> {
+    let out = ctx.run(&stat_snippet("", path, false, None)).await?;
+    match parse_tagged(&out.stdout_str(), "")? {
+        Some(st) => {
+            stat_returns(ret, &st);
+            // A regular file with more than one name is `hard`, as Ansible
+            // (which counts the links of the file a link leads to).
+            if st.kind != Kind::Link && st.kind != Kind::Dir && st.nlink > 1 {
+                ret.insert("state".into(), Value::String("hard".into()));
+            }
+        }
+        None => {
+            ret.insert("state".into(), Value::String("absent".into()));
+        }
+    }
+    Ok(())
+}
+
 /// The stat a path will have after `c` is applied (for check mode and to
 /// avoid a second query after applying).
 pub fn predicted(st: &RemoteStat, c: &AttrChange) -> RemoteStat {
