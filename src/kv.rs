@@ -152,6 +152,15 @@ pub fn split_args(text: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// Ansible's boolean spellings.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" | "y" | "t" => Some(true),
+        "no" | "false" | "off" | "0" | "n" | "f" | "" => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::decode_escapes;

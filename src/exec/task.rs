@@ -550,7 +550,8 @@ impl PlayHost {
         if !modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name) {
             // Required arguments are checked when the module parses them
             // (after module_defaults are merged).
-            modules::validate::validate_args(doc, &t.args, &t.loc, false).map_err(|e| TaskResult::failed(e.to_string()))?;
+            modules::validate::validate_args(doc, &t.args, &t.loc, false)
+                .map_err(|e| TaskResult::failed(e.to_string()))?;
         }
         Ok(module)
     }
@@ -1270,6 +1271,16 @@ pub(crate) async fn execute(
     }
 }
 
+/// Ansible's `_ACTION_WITH_CLEAN_FACTS`: actions whose facts become plain
+/// variables at once (in a loop, for the next item too).
+fn sets_clean_facts(action: &str) -> bool {
+    let short = action
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| action.strip_prefix("ansible.legacy."))
+        .unwrap_or(action);
+    matches!(short, "set_fact" | "include_vars")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1291,14 +1302,4 @@ mod tests {
         assert!(may_change_users("user", &ret("name", "deploy")));
         assert!(may_change_users("command", &Map::new()));
     }
-}
-
-/// Ansible's `_ACTION_WITH_CLEAN_FACTS`: actions whose facts become plain
-/// variables at once (in a loop, for the next item too).
-fn sets_clean_facts(action: &str) -> bool {
-    let short = action
-        .strip_prefix("ansible.builtin.")
-        .or_else(|| action.strip_prefix("ansible.legacy."))
-        .unwrap_or(action);
-    matches!(short, "set_fact" | "include_vars")
 }

@@ -81,7 +81,7 @@ pub fn check(name: &str, v: &Value) -> Result<(), String> {
             Ok(_) => Ok(()),
             _ => bad("a whole number of seconds"),
         },
-        Kind::Bool => match crate::template::parse_bool(&text) {
+        Kind::Bool => match crate::kv::parse_bool(&text) {
             Some(_) => Ok(()),
             None => bad("true or false"),
         },

@@ -42,14 +42,7 @@ pub(crate) fn text(v: &Value) -> Result<String, Error> {
     })
 }
 
-/// Ansible's boolean spellings.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" | "1" | "y" | "t" => Some(true),
-        "no" | "false" | "off" | "0" | "n" | "f" | "" => Some(false),
-        _ => None,
-    }
-}
+pub use crate::kv::parse_bool;
 
 /// Truthiness of a JSON value as Jinja/Ansible sees it.
 pub fn truthy(v: &Json) -> bool {
