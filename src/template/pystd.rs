@@ -1068,7 +1068,7 @@ mod tests {
         std::fs::write(d.path().join("p"), "plain").unwrap();
         let t = "{{ (v ~ '/v') is vaulted_file }} {{ (v ~ '/p') is vaulted_file }}";
         let ctx = minijinja::context! { v => d.path().display().to_string() };
-        assert_eq!(env.render_str(t, ctx.clone()).unwrap(), "true false");
+        assert_eq!(env.render_str(t, ctx.clone()).unwrap(), "True False");
         assert!(env.render_str("{{ (v ~ '/none') is vaulted_file }}", ctx).is_err());
         let e = env.render_str("{{ 1 | vault('pw') }}", ()).unwrap_err();
         assert!(e.to_string().contains("can only vault strings"), "{e}");

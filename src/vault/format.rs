@@ -245,12 +245,14 @@ mod tests {
     #[test]
     fn a_changed_byte_fails_the_mac() {
         let text = encrypt(b"hello", b"pw", None, None);
-        let mut lines: Vec<String> = text.lines().map(String::from).collect();
-        // Flip one hex digit of the ciphertext (the end of the body).
-        let last = lines.last_mut().unwrap();
-        let c = last.pop().unwrap();
-        last.push(if c == '0' { '1' } else { '0' });
-        let changed = lines.join("\n");
+        let (header, body) = text.split_once('\n').unwrap();
+        // Flip one hex digit of the ciphertext inside the vaulttext (and
+        // hexlify again), so the envelope still parses.
+        let inner = String::from_utf8(unhex(body.replace('\n', "").as_bytes()).unwrap()).unwrap();
+        let mut inner: Vec<u8> = inner.into_bytes();
+        let last = inner.last_mut().unwrap();
+        *last = if *last == b'0' { b'1' } else { b'0' };
+        let changed = format!("{header}\n{}", hex(&inner));
         assert_eq!(
             Envelope::parse(changed.as_bytes()).unwrap().decrypt(b"pw"),
             Err(FormatError::Mac)
