@@ -661,6 +661,21 @@ fn parse_task_into(
                         "environment",
                         "ignore_errors",
                         "notify",
+                        // The other keywords imported tasks inherit (the
+                        // import is a block of them, as in Ansible).
+                        "become_method",
+                        "remote_user",
+                        "ignore_unreachable",
+                        "check_mode",
+                        "diff",
+                        "no_log",
+                        "delegate_to",
+                        "run_once",
+                        "any_errors_fatal",
+                        "connection",
+                        "throttle",
+                        "module_defaults",
+                        "timeout",
                     ],
                     "import_tasks",
                 )?;

@@ -513,3 +513,23 @@ fn backslashes_in_yaml_expressions_stay_literal() {
     assert_eq!(lab.read("out/when"), "tab\n");
     assert_eq!(lab.read("out/file"), "a\tb|2.6.12\n");
 }
+
+/// `import_tasks` takes the keywords its tasks inherit, as Ansible's does
+/// (robertdebock's roles import with `run_once:`): `run_once` and `no_log`
+/// apply to every imported task.
+#[test]
+fn import_tasks_passes_inherited_keywords_to_its_tasks() {
+    let lab = Lab::new(2);
+    lab.write(
+        "once.yml",
+        "- shell: echo {{ inventory_hostname }} >> @OUT@/once\n- debug:\n    msg: the-hidden-value\n",
+    );
+    lab.write(
+        "pb.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - import_tasks: once.yml\n      run_once: true\n      no_log: true\n",
+    );
+    let (code, out, err) = lab.run("pb.yml", &[]);
+    ok(code, &out, &err);
+    assert_eq!(lab.lines("once").len(), 1, "{out}");
+    assert!(!out.contains("the-hidden-value"), "{out}");
+}
