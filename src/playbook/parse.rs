@@ -1288,21 +1288,25 @@ fn kv_node(text: &str, at: &Node) -> Result<Node, LocError> {
     Ok(Node::new(NodeKind::Map(entries), at.loc.clone()))
 }
 
+/// A play keyword's value (and its node), templated at load with the play's
+/// vars and the extra vars; None when the play does not set it.
+fn play_keyword_at_load<'a>(n: &'a Node, key: &str, ctx: &LoadCtx) -> Result<Option<(String, &'a Node)>, LocError> {
+    let Some(node) = n.get(key) else {
+        return Ok(None);
+    };
+    let raw = opt_string(n, key)?.unwrap_or_default();
+    let hint = format!("a play's {key} is resolved before the play runs, from play vars and extra vars");
+    Ok(Some((load_time_value(&raw, node, ctx, &hint)?, node)))
+}
+
 /// A play's `strategy:`, templated with the play's vars and the extra vars
 /// (Ansible templates the play's keywords before it loads the strategy
 /// plugin). `host_pinned` is `free` where each host keeps its fork until it is
 /// done, which rigger's per-host walkers always do.
 fn parse_strategy(n: &Node, ctx: &LoadCtx) -> Result<Strategy, LocError> {
-    let Some(node) = n.get("strategy") else {
+    let Some((name, node)) = play_keyword_at_load(n, "strategy", ctx)? else {
         return Ok(Strategy::Linear);
     };
-    let raw = opt_string(n, "strategy")?.unwrap_or_default();
-    let name = load_time_value(
-        &raw,
-        node,
-        ctx,
-        "a play's strategy is resolved before the play runs, from play vars and extra vars",
-    )?;
     match name.trim() {
         "linear" | "ansible.builtin.linear" => Ok(Strategy::Linear),
         "free" | "ansible.builtin.free" | "host_pinned" | "ansible.builtin.host_pinned" => Ok(Strategy::Free),
@@ -1312,16 +1316,9 @@ fn parse_strategy(n: &Node, ctx: &LoadCtx) -> Result<Strategy, LocError> {
 
 /// A play's `order:` of hosts, templated like `strategy:`.
 fn parse_order(n: &Node, ctx: &LoadCtx) -> Result<HostOrder, LocError> {
-    let Some(node) = n.get("order") else {
+    let Some((name, node)) = play_keyword_at_load(n, "order", ctx)? else {
         return Ok(HostOrder::Inventory);
     };
-    let raw = opt_string(n, "order")?.unwrap_or_default();
-    let name = load_time_value(
-        &raw,
-        node,
-        ctx,
-        "a play's order is resolved before the play runs, from play vars and extra vars",
-    )?;
     Ok(match name.trim() {
         "inventory" => HostOrder::Inventory,
         "reverse_inventory" => HostOrder::ReverseInventory,
