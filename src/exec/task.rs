@@ -675,20 +675,13 @@ impl PlayHost {
         })
     }
 
-    /// Directories searched for a task's relative paths: its role's, its
-    /// file's, the play's.
+    /// Directories searched for a task's relative paths (see `search_dirs`).
     fn search_paths(&self, t: &Task, scopes: &[Scope]) -> Vec<PathBuf> {
-        let mut p = Vec::new();
-        if let Some(r) = t
+        let role = t
             .role
             .as_ref()
-            .or_else(|| scopes.iter().rev().find_map(|s| s.role.as_ref()))
-        {
-            p.push(r.path.clone());
-        }
-        p.push(t.dir.clone());
-        p.push(self.pctx.play.dir.clone());
-        p
+            .or_else(|| scopes.iter().rev().find_map(|s| s.role.as_ref()));
+        self.search_dirs(role.map(|r| r.as_ref()), Some(&t.dir))
     }
 
     /// `retries` and `delay` (seconds) of a task.

@@ -177,14 +177,7 @@ impl PlayHost {
             }
         }
         add_role_names(&mut m, &self.pctx.play.roles, &included);
-        let mut paths: Vec<PathBuf> = Vec::new();
-        if let Some(role) = roles.last() {
-            paths.push(role.path.clone());
-        }
-        if let Some(t) = task {
-            paths.push(t.dir.clone());
-        }
-        paths.push(self.pctx.play.dir.clone());
+        let paths = self.search_dirs(roles.last().map(|r| r.as_ref()), task.map(|t| t.dir.as_path()));
         m.data_one(
             Templar::search_paths_var().into(),
             crate::template::search_paths(&paths),
@@ -196,6 +189,16 @@ impl PlayHost {
         };
         m.data_one(crate::template::LOOKUP_SUBDIR_VAR.into(), Value::String(subdir.into()));
         m.resolve(&r.templar, || self.overlay())
+    }
+
+    /// Directories searched for relative paths (lookups, `src:`, task
+    /// files): the role's, the directory of the file that holds the task or
+    /// include, the play's.
+    pub(super) fn search_dirs(&self, role: Option<&RoleCtx>, dir: Option<&std::path::Path>) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = role.map(|r| r.path.clone()).into_iter().collect();
+        paths.extend(dir.map(std::path::Path::to_path_buf));
+        paths.push(self.pctx.play.dir.clone());
+        paths
     }
 
     /// What wins over variables in a template context: the play's magic

@@ -291,15 +291,8 @@ impl Walker {
         // Relative names in the include's own expressions (a `first_found`
         // of task files) are searched as a task's are: the role, the
         // directory of the file that has the include, the play's.
-        let mut paths: Vec<std::path::PathBuf> = inner
-            .iter()
-            .rev()
-            .find_map(|s| s.role.as_ref())
-            .map(|r| r.path.clone())
-            .into_iter()
-            .collect();
-        paths.push(inc.dir.clone());
-        paths.push(self.pctx.play.dir.clone());
+        let role = inner.iter().rev().find_map(|s| s.role.as_deref());
+        let paths = self.search_dirs(role, Some(&inc.dir));
         let mut layer = Map::new();
         layer.insert(
             crate::template::Templar::search_paths_var().into(),

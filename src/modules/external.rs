@@ -320,20 +320,12 @@ impl Protocol {
 fn old_style_args(args: &Map<String, Value>) -> String {
     let mut out = String::new();
     for (k, v) in args {
-        out.push_str(&format!("{k}={} ", py_quote(&crate::inventory::value::py_str(v))));
+        out.push_str(&format!(
+            "{k}={} ",
+            crate::shell::sh_quote(&crate::inventory::value::py_str(v))
+        ));
     }
     out
-}
-
-/// Python's `shlex.quote`.
-fn py_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
-    {
-        return s.to_string();
-    }
-    format!("'{}'", s.replace('\'', "'\"'\"'"))
 }
 
 struct ExternalModule {
