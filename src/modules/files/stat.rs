@@ -112,17 +112,23 @@ impl Module for StatModule {
              [ -L {q} ] && printf 'P|%s\\n' \"$(readlink -f -- {q} 2>/dev/null)\"; true\n"
         ));
         // As Ansible: `file` and `lsattr` only when installed, their
-        // answers only when they succeed (the same arguments as Ansible's).
+        // answers only when they succeed (Ansible's arguments; `file -b`
+        // leaves the path out, which Ansible cuts off at the last `:`).
+        // Only each answer's first line, cut by the shell: a file name with
+        // a newline cannot add tagged lines, and no `head` is started.
+        if p.get_mime || p.get_attributes {
+            script.push_str("nl='\n'\n");
+        }
         if p.get_mime {
             script.push_str(&format!(
-                "command -v file >/dev/null 2>&1 && m=$(file --mime-type --mime-encoding {q} 2>/dev/null) && \
-                 printf 'M|%s\\n' \"$m\" | head -n 1; true\n"
+                "command -v file >/dev/null 2>&1 && m=$(file -b --mime-type --mime-encoding -- {q} 2>/dev/null) && \
+                 printf 'M|%s\\n' \"${{m%%\"$nl\"*}}\"; true\n"
             ));
         }
         if p.get_attributes {
             script.push_str(&format!(
-                "command -v lsattr >/dev/null 2>&1 && a=$(lsattr -vd {q} 2>/dev/null) && \
-                 printf 'A|%s\\n' \"$a\" | head -n 1; true\n"
+                "command -v lsattr >/dev/null 2>&1 && a=$(lsattr -vd -- {q} 2>/dev/null) && \
+                 printf 'A|%s\\n' \"${{a%%\"$nl\"*}}\"; true\n"
             ));
         }
         let out = ctx.run(&script).await?;
@@ -237,7 +243,7 @@ impl Module for StatModule {
 /// `mimetype` and `charset` from `file --mime-type --mime-encoding`'s
 /// `PATH: TYPE; charset=CHARSET`, split as Ansible does (after the last `:`).
 fn parse_mime(line: &str) -> Option<(String, String)> {
-    let (_, rest) = line.rsplit_once(':')?;
+    let rest = line.rsplit_once(':').map_or(line, |(_, rest)| rest);
     let mut parts = rest.split(';');
     let (mimetype, charset) = (parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -356,6 +362,14 @@ mod tests {
         assert_eq!(r.ret["stat"]["mimetype"], "text/plain");
         assert_eq!(r.ret["stat"]["charset"], "us-ascii");
         assert!(r.ret["stat"]["attributes"].is_array());
+        // A name whose second line looks like one of the script's tagged
+        // answers adds nothing: only each answer's first line is read.
+        let tricky = env.path("x\nP|evil");
+        std::fs::write(&tricky, b"hello world").unwrap();
+        let r = env.run(&StatModule, json!({"path": tricky}), false).await.unwrap();
+        assert_eq!(r.ret["stat"]["mimetype"], "text/plain");
+        assert!(r.ret["stat"].get("lnk_source").is_none());
+        assert!(r.ret["stat"]["version"].is_string());
         let r = env
             .run(
                 &StatModule,
@@ -369,6 +383,10 @@ mod tests {
         assert_eq!(
             parse_mime("/a:b: application/pdf; charset=binary"),
             Some(("application/pdf".into(), "binary".into()))
+        );
+        assert_eq!(
+            parse_mime("text/x-shellscript; charset=utf-8"),
+            Some(("text/x-shellscript".into(), "utf-8".into()))
         );
         assert_eq!(parse_mime("garbage"), None);
         assert_eq!(
