@@ -10,6 +10,7 @@ pub mod stdio;
 
 pub mod ansible_cfg;
 pub mod app;
+pub mod atomic_file;
 pub mod calendar;
 pub mod check;
 pub mod cli;

@@ -7,7 +7,6 @@
 //! removed whatever happens.
 
 use std::io::{IsTerminal, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
@@ -325,55 +324,17 @@ fn write_output(input: &Path, output: Option<&Path>, data: &[u8]) -> Result<(), 
     write_atomic(target, data)
 }
 
-/// Replace `path` with `data` atomically: a 0600 temporary file beside it,
-/// given the old file's mode, renamed over it.
+/// Replace `path` with `data` atomically, keeping its mode; a new file is
+/// 0600, as ansible-vault makes it.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), AppError> {
-    let err = |e: std::io::Error| other(format!("cannot write {}: {e}", path.display()));
-    let mode = std::fs::metadata(path)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o600);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let (tmp, mut f) = create_private(&dir, &format!(".{name}."), "")?;
-    let r = f
-        .write_all(data)
-        .and_then(|_| f.sync_all())
-        .and_then(|_| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)))
-        .and_then(|_| std::fs::rename(&tmp, path));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r.map_err(err)
+    crate::atomic_file::replace(path, data, 0o600).map_err(|e| other(format!("cannot write {}: {e}", path.display())))
 }
 
 /// A new file in `dir` named `prefix` + random, created 0600 (never an
 /// existing file or a symlink's target).
 fn create_private(dir: &Path, prefix: &str, suffix: &str) -> Result<(PathBuf, std::fs::File), AppError> {
-    for _ in 0..16 {
-        let p = dir.join(format!("{prefix}{:016x}{suffix}", rand::random::<u64>()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&p)
-        {
-            Ok(f) => return Ok((p, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => {
-                return Err(other(format!(
-                    "cannot create a temporary file in {}: {e}",
-                    dir.display()
-                )))
-            }
-        }
-    }
-    Err(other(format!("cannot create a temporary file in {}", dir.display())))
+    crate::atomic_file::create_new_in(dir, prefix, suffix, 0o600)
+        .map_err(|e| other(format!("cannot create a temporary file in {}: {e}", dir.display())))
 }
 
 /// The plaintext's temporary file: overwritten with zeros and removed when
@@ -441,6 +402,7 @@ fn edit_file(file: &Path, existing: Option<Zeroizing<Vec<u8>>>, secret: &Secret,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn yaml_block_is_ansible_vaults() {

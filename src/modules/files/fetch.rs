@@ -213,26 +213,14 @@ fn local_path(dest: &str, host: &str, src: &str, flat: bool) -> Result<PathBuf, 
     Ok(local)
 }
 
-/// Write a controller-side file atomically (temp file + rename), making parents.
+/// Write a controller-side file atomically (see [`crate::atomic_file`]),
+/// making its parents; a new file follows the umask, as Ansible's do.
 fn write_local_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), ModuleError> {
-    use std::io::Write;
     let err = |e: std::io::Error| ModuleError::Failed(format!("cannot write {}: {e}", path.display()));
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join(format!(".rigger-fetch-{:016x}", rand::random::<u64>()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(err)?;
     }
-    res.map_err(err)
+    crate::atomic_file::replace(path, data, 0o666).map_err(err)
 }
 
 #[cfg(test)]
