@@ -127,7 +127,8 @@ pub enum VaultAction {
         #[command(flatten)]
         common: VaultCommon,
     },
-    /// Re-encrypt vaulted files with a new password.
+    /// Re-encrypt vaulted files with a new password, all or nothing: files, and every vaulted file and
+    /// inline `!vault` value under directories (an interrupted rekey is finished by the next one).
     Rekey {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -137,6 +138,14 @@ pub enum VaultAction {
         /// The new vault identity (LABEL@SOURCE).
         #[arg(long = "new-vault-id")]
         new_vault_id: Option<String>,
+        #[command(flatten)]
+        common: VaultCommon,
+    },
+    /// Show vaulted files decrypted, for review, without writing them to disk: one FILE prints its
+    /// reading (a git textconv), OLD NEW a unified diff, git's seven external-diff arguments a labelled diff.
+    Diff {
+        #[arg(required = true, num_args = 1..=7)]
+        files: Vec<PathBuf>,
         #[command(flatten)]
         common: VaultCommon,
     },

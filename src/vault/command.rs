@@ -103,6 +103,11 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
             new_vault_id,
             common,
         } => {
+            let dir = super::rekey::journal_dir(&files);
+            if let Some(msg) = super::rekey::locked(&dir, || super::rekey::recover(&dir)).map_err(other)? {
+                stderrln!("[WARNING]: {msg}; nothing else was done: run the rekey again if it was not this one");
+                return Ok(0);
+            }
             let keys = for_decrypt(&common)?;
             let new_sources = Sources {
                 vault_ids: new_vault_id.into_iter().collect(),
@@ -117,17 +122,47 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
             }
             let new = new_keyring(&new_sources)?;
             let secret = new.for_encrypt(common.encrypt_vault_id.as_deref()).map_err(other)?;
-            // Decrypt every file first: all of them are rekeyed or none.
-            let mut plains = Vec::new();
-            for f in &files {
-                plains.push(decrypt_file(&keys, f)?);
-            }
-            for (f, plain) in files.iter().zip(plains) {
-                let text = encrypt(&plain, secret.password(), Some(&secret.id), None);
-                write_atomic(f, text.as_bytes())?;
+            let report =
+                super::rekey::locked(&dir, || super::rekey::rekey(&files, &keys, secret, &dir)).map_err(other)?;
+            if report.values > 0 {
+                stderrln!(
+                    "{} file(s) rekeyed, {} of them by their inline `!vault` values",
+                    report.files,
+                    report.values
+                );
             }
             stderrln!("Rekey successful");
             Ok(0)
+        }
+        VaultAction::Diff { files, common } => {
+            let keys = for_decrypt(&common)?;
+            let read = |p: &Path| super::textconv::reading(p, &keys).map_err(other);
+            match files.len() {
+                1 => {
+                    let r = read(&files[0])?;
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(r.as_bytes()).and_then(|_| out.flush()).map_err(other)?;
+                    Ok(0)
+                }
+                2 => {
+                    let (a, b) = (read(&files[0])?, read(&files[1])?);
+                    let d = super::textconv::diff(&shown(&files[0]), &a, &shown(&files[1]), &b);
+                    stdout!("{d}");
+                    Ok(if d.is_empty() { 0 } else { 1 })
+                }
+                7 => {
+                    let path = files[0].display().to_string();
+                    let (a, b) = (read(&files[1])?, read(&files[4])?);
+                    let d = super::textconv::diff(&format!("a/{path}"), &a, &format!("b/{path}"), &b);
+                    if !d.is_empty() {
+                        stdout!("diff --rigger-vault a/{path} b/{path}\n{d}");
+                    }
+                    Ok(0)
+                }
+                n => Err(AppError::Usage(format!(
+                    "rigger vault diff takes FILE, OLD NEW, or git's seven external-diff arguments; got {n}"
+                ))),
+            }
         }
         VaultAction::EncryptString {
             strings,

@@ -8,7 +8,10 @@
 
 pub mod command;
 pub mod format;
+pub mod inline;
+pub mod rekey;
 pub mod secrets;
+pub mod textconv;
 
 pub use format::{encrypt, is_encrypted, Envelope, FormatError};
 pub use secrets::{decrypt_if_vaulted, install, keyring, load, Keyring, Secret, Sources, VaultError};
