@@ -72,10 +72,15 @@ pub fn journal_dir(paths: &[PathBuf]) -> PathBuf {
 /// Hold the directory's lock while `f` runs: two rekeys of one directory
 /// never interleave.
 pub fn locked<T>(dir: &Path, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    use std::os::fd::AsRawFd;
     let d = File::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
-    d.lock().map_err(|e| format!("cannot lock {}: {e}", dir.display()))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved. The lock
+    // goes with the descriptor, when `d` is dropped.
+    if unsafe { libc::flock(d.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(format!("cannot lock {}: {}", dir.display(), std::io::Error::last_os_error()));
+    }
     let r = f();
-    let _ = d.unlock();
+    drop(d);
     r
 }
 
@@ -83,6 +88,16 @@ pub fn locked<T>(dir: &Path, f: impl FnOnce() -> Result<T, String>) -> Result<T,
 /// `Ok(None)` when there was none; else what was done, in words.
 pub fn recover(dir: &Path) -> Result<Option<String>, String> {
     let jpath = dir.join(JOURNAL);
+    // A journal being written when rigger was killed: its temporary file
+    // (paths only, never data) is removed; the rekey had changed nothing.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.filter_map(Result::ok) {
+            let n = e.file_name().to_string_lossy().to_string();
+            if n.starts_with(&format!(".{JOURNAL}.")) && n.ends_with(".tmp") {
+                remove_if_there(&e.path());
+            }
+        }
+    }
     let text = match std::fs::read_to_string(&jpath) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

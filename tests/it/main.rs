@@ -35,5 +35,6 @@ mod transport;
 mod trust;
 mod unsafe_data;
 mod vault;
+mod vault_rekey;
 mod virt;
 mod watch;
