@@ -21,6 +21,7 @@ mod managed;
 mod netaddr;
 mod overrides;
 mod pyjson;
+mod pymethods;
 mod pystd;
 pub mod resolve;
 mod syntax;
@@ -95,7 +96,7 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
     let mut env = Environment::new();
     env.set_undefined_behavior(behavior);
     env.set_syntax(syntax);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(pymethods::call);
     if behavior == UndefinedBehavior::Chainable {
         env.set_formatter(|out, state, value| {
             if value.is_undefined() {
