@@ -19,6 +19,7 @@ mod jtests;
 mod lookups;
 mod managed;
 mod netaddr;
+mod output_nodes;
 mod overrides;
 mod pyjson;
 mod pymethods;
@@ -33,6 +34,7 @@ pub(crate) use yamlout::dump as yaml_dump;
 mod tests;
 
 pub use lookups::{fileglob_paths, LOOKUP_NAMES, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
+pub(crate) use pystd::py_type;
 pub use syntax::has_template_syntax;
 pub(crate) use value::from_json_value;
 pub use value::{parse_bool, truthy};
@@ -97,14 +99,14 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
     env.set_undefined_behavior(behavior);
     env.set_syntax(syntax);
     env.set_unknown_method_callback(pymethods::call);
-    if behavior == UndefinedBehavior::Chainable {
-        env.set_formatter(|out, state, value| {
-            if value.is_undefined() {
-                return Err(JinjaError::new(ErrorKind::UndefinedError, "value is undefined"));
-            }
-            minijinja::escape_formatter(out, state, value)
-        });
-    }
+    let chainable = behavior == UndefinedBehavior::Chainable;
+    env.set_formatter(move |out, state, value| {
+        if chainable && value.is_undefined() {
+            return Err(JinjaError::new(ErrorKind::UndefinedError, "value is undefined"));
+        }
+        output_nodes::record(value);
+        minijinja::escape_formatter(out, state, value)
+    });
     env.add_global("omit", omit());
     filters::register(&mut env);
     jtests::register(&mut env);
@@ -220,10 +222,26 @@ impl Templar {
 
     /// Render a template string to text (no native types).
     fn render_text(&self, src: &str, ctx: &minijinja::Value) -> Result<String, JinjaError> {
-        match self.strict.render_str(src, ctx) {
-            Err(e) if retry_chainable(&e, src) => self.chainable.render_str(src, ctx).map_err(|_| e),
+        self.render_nodes(src, ctx).map(|(text, _)| text)
+    }
+
+    /// Render a template string to text, with the one value it output when
+    /// its output was exactly one `{{ }}` node (see [`output_nodes`]).
+    fn render_nodes(
+        &self,
+        src: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<(String, Option<minijinja::Value>), JinjaError> {
+        let recorder = output_nodes::Recorder::start();
+        let text = match self.strict.render_str(src, ctx) {
+            Err(e) if retry_chainable(&e, src) => {
+                recorder.reset();
+                self.chainable.render_str(src, ctx).map_err(|_| e)
+            }
             r => r,
-        }
+        }?;
+        let single = recorder.single_node().filter(|v| v.to_string() == text);
+        Ok((text, single))
     }
 
     /// Evaluate a bare expression to a minijinja value.
@@ -287,8 +305,14 @@ impl Templar {
                     });
             }
         }
-        self.render_text(body, ctx)
-            .map(|text| Value::String(pad_newlines(s, text, "\n")))
+        // Ansible's native concat: output that is one node (`{% for x in [1] %}{{ x }}{% endfor %}`)
+        // is that node's value; several nodes join to text.
+        let (text, single) = self.render_nodes(body, ctx)?;
+        let padded = pad_newlines(s, text.clone(), "\n");
+        match single {
+            Some(v) if padded == text => to_json(&v),
+            _ => Ok(Value::String(padded)),
+        }
     }
 
     /// Render every string of a template-source value, as

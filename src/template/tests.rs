@@ -137,6 +137,19 @@ fn python_methods_beyond_pycompat() {
     assert!(err("{{ users.append('x') }}").to_string().contains("append"));
 }
 
+/// Ansible 2.19's native concat: one output node keeps its type, several
+/// join to text, literal text counts as a node.
+#[test]
+fn one_output_node_keeps_its_type() {
+    assert_eq!(r("{% for x in [1] %}{{ x }}{% endfor %}"), json!(1));
+    assert_eq!(r("{% if enabled %}{{ foo }}{% endif %}"), json!({"a": 1, "nested": {"b": 2}}));
+    assert_eq!(r("{% for x in [4, 2] %}{{ x }}{% endfor %}"), json!("42"));
+    assert_eq!(r("{% for x in [1] %}{{ x }} {% endfor %}"), json!("1 "));
+    assert_eq!(r("{{ users }} + {{ users }}"), json!("['alice', 'bob'] + ['alice', 'bob']"));
+    assert_eq!(r("{{ 1 }}{{ '' }}"), json!("1"));
+    assert_eq!(rs("{% if true %}x{% endif %}"), "x");
+}
+
 /// module_utils.common.network's validators, as tests.
 #[test]
 fn network_validator_tests() {
