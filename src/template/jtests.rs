@@ -85,11 +85,15 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     // ansible.module_utils.common.network's validators, which playbooks reach
     // through one-line local test plugins (ansible-core's own targets do).
     env.add_test("is_mac", |v: &Value| -> Result<bool, Error> {
-        let s = v.as_str().ok_or_else(|| op_err(format!("is_mac: expected a string, got {}", v.kind())))?;
+        let s = v
+            .as_str()
+            .ok_or_else(|| op_err(format!("is_mac: expected a string, got {}", v.kind())))?;
         Ok(is_mac(s))
     });
     env.add_test("is_netmask", |v: &Value| is_netmask(&v.to_string()));
-    env.add_test("is_masklen", |v: &Value| v.to_string().trim().parse::<i64>().is_ok_and(|n| (0..=32).contains(&n)));
+    env.add_test("is_masklen", |v: &Value| {
+        v.to_string().trim().parse::<i64>().is_ok_and(|n| (0..=32).contains(&n))
+    });
 }
 
 /// `ansible.module_utils.common.network.is_mac`: six pairs of hex digits,
@@ -103,7 +107,9 @@ fn is_mac(s: &str) -> bool {
     }
     let sep = b[2];
     (sep == b':' || sep == b'-')
-        && b.iter().enumerate().all(|(i, c)| if i % 3 == 2 { *c == sep } else { c.is_ascii_hexdigit() })
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if i % 3 == 2 { *c == sep } else { c.is_ascii_hexdigit() })
 }
 
 /// `ansible.module_utils.common.network.is_netmask`: four dotted octets,
@@ -111,9 +117,11 @@ fn is_mac(s: &str) -> bool {
 fn is_netmask(s: &str) -> bool {
     let parts: Vec<&str> = s.split('.').collect();
     parts.len() == 4
-        && parts
-            .iter()
-            .all(|p| p.trim().parse::<i64>().is_ok_and(|n| (0..=8).any(|i| n == 256 - (1 << i))))
+        && parts.iter().all(|p| {
+            p.trim()
+                .parse::<i64>()
+                .is_ok_and(|n| (0..=8).any(|i| n == 256 - (1 << i)))
+        })
 }
 
 fn regex_test(v: &Value, pattern: &str, kwargs: Kwargs, how: &str) -> Result<bool, Error> {

@@ -168,6 +168,19 @@ fn error_column(e: &JinjaError, src: &str) -> u32 {
     }
 }
 
+/// Whether an undefined value sits anywhere inside a list or map.
+fn holds_undefined(v: &minijinja::Value) -> bool {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Undefined => true,
+        ValueKind::Seq => v.try_iter().is_ok_and(|mut it| it.any(|x| holds_undefined(&x))),
+        ValueKind::Map => v
+            .try_iter()
+            .is_ok_and(|mut it| it.any(|k| v.get_item(&k).map_or(true, |x| holds_undefined(&x)))),
+        _ => false,
+    }
+}
+
 /// Convert a minijinja value to JSON, refusing undefined values.
 fn to_json(v: &minijinja::Value) -> Result<Value, JinjaError> {
     if v.is_undefined() {
@@ -262,6 +275,21 @@ impl Templar {
             if v.is_undefined() {
                 // Name the variable the way the engine does for `{{ x }}`.
                 let detail = format!("`{}` is undefined", expr.trim());
+                return Err(JinjaError::new(ErrorKind::UndefinedError, detail));
+            }
+            if holds_undefined(&v) {
+                // Ansible finalizes the whole result: an undefined value
+                // inside a list or dict (`[{'k': nope}]`) fails too, naming
+                // the variable when the expression has an unset one.
+                let missing = compiled
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|n| ctx.get_attr(n).map_or(true, |v| v.is_undefined()))
+                    .min();
+                let detail = match missing {
+                    Some(name) => format!("`{name}` is undefined"),
+                    None => format!("a value inside the result of `{}` is undefined", expr.trim()),
+                };
                 return Err(JinjaError::new(ErrorKind::UndefinedError, detail));
             }
             Ok(v)

@@ -50,7 +50,11 @@ fn find_chars(chars: &[char], sub: &str, start: usize, end: usize, from_right: b
     }
     let mut positions = 0..=hay.len() - sub.len();
     let hit = |i: &usize| hay[*i..*i + sub.len()] == sub[..];
-    let found = if from_right { positions.rev().find(hit) } else { positions.find(hit) };
+    let found = if from_right {
+        positions.rev().find(hit)
+    } else {
+        positions.find(hit)
+    };
     found.map(|i| i + start)
 }
 
@@ -145,7 +149,11 @@ fn string_method(s: &str, method: &str, args: &[Value]) -> Result<Option<Value>,
             if sep.is_empty() {
                 return Err(value_error("empty separator"));
             }
-            let split = if method == "partition" { s.split_once(sep) } else { s.rsplit_once(sep) };
+            let split = if method == "partition" {
+                s.split_once(sep)
+            } else {
+                s.rsplit_once(sep)
+            };
             let parts = match (split, method) {
                 (Some((a, b)), _) => [a, sep, b],
                 (None, "partition") => [s, "", ""],
@@ -268,7 +276,11 @@ fn map_method(value: &Value, method: &str, args: &[Value]) -> Result<Option<Valu
     let v = match method {
         "copy" => {
             let () = from_args(args)?;
-            Value::from_object(map_pairs(value)?.into_iter().collect::<indexmap::IndexMap<Value, Value>>())
+            Value::from_object(
+                map_pairs(value)?
+                    .into_iter()
+                    .collect::<indexmap::IndexMap<Value, Value>>(),
+            )
         }
         _ => return Ok(None),
     };

@@ -111,11 +111,15 @@ fn python_methods_beyond_pycompat() {
     assert_eq!(r("{{ users.index('bob') }}"), json!(1));
     assert_eq!(r("{{ [1, 2, 1, 2].index(2, 2) }}"), json!(3));
     assert_eq!(r("{{ [1, 2, 1, 2].index(1, -2) }}"), json!(2));
-    assert!(err("{{ users.index('carol') }}").to_string().contains("'carol' is not in list"));
+    assert!(err("{{ users.index('carol') }}")
+        .to_string()
+        .contains("'carol' is not in list"));
     assert_eq!(r("{{ 'hello'.index('l') }}"), json!(2));
     assert_eq!(r("{{ 'hello'.rindex('l') }}"), json!(3));
     assert_eq!(r("{{ 'h\u{e9}llo'.index('llo', 1) }}"), json!(2));
-    assert!(err("{{ 'abc'.index('z') }}").to_string().contains("substring not found"));
+    assert!(err("{{ 'abc'.index('z') }}")
+        .to_string()
+        .contains("substring not found"));
     assert_eq!(r("{{ 'ab'.center(7, '*') }}"), json!("***ab**"));
     assert_eq!(r("{{ 'abc'.center(6) }}"), json!(" abc  "));
     assert_eq!(r("{{ 'ab'.ljust(4, '.') }}"), json!("ab.."));
@@ -142,12 +146,30 @@ fn python_methods_beyond_pycompat() {
 #[test]
 fn one_output_node_keeps_its_type() {
     assert_eq!(r("{% for x in [1] %}{{ x }}{% endfor %}"), json!(1));
-    assert_eq!(r("{% if enabled %}{{ foo }}{% endif %}"), json!({"a": 1, "nested": {"b": 2}}));
+    assert_eq!(
+        r("{% if enabled %}{{ foo }}{% endif %}"),
+        json!({"a": 1, "nested": {"b": 2}})
+    );
     assert_eq!(r("{% for x in [4, 2] %}{{ x }}{% endfor %}"), json!("42"));
     assert_eq!(r("{% for x in [1] %}{{ x }} {% endfor %}"), json!("1 "));
-    assert_eq!(r("{{ users }} + {{ users }}"), json!("['alice', 'bob'] + ['alice', 'bob']"));
+    assert_eq!(
+        r("{{ users }} + {{ users }}"),
+        json!("['alice', 'bob'] + ['alice', 'bob']")
+    );
     assert_eq!(r("{{ 1 }}{{ '' }}"), json!("1"));
     assert_eq!(rs("{% if true %}x{% endif %}"), "x");
+}
+
+/// An undefined value nested in a result fails the template, naming the
+/// variable, as Ansible's finalization does.
+#[test]
+fn nested_undefined_fails_naming_the_variable() {
+    let e = err("{{ [{'key': nested_and_undefined}] }}").to_string();
+    assert!(e.contains("'nested_and_undefined' is undefined"), "{e}");
+    let e = err("{{ [foo.missing] }}").to_string();
+    assert!(e.contains("undefined"), "{e}");
+    assert_eq!(r("{{ [nope | default(1)] }}"), json!([1]));
+    assert_eq!(r("{{ [nope] if nope is defined else [] }}"), json!([]));
 }
 
 /// module_utils.common.network's validators, as tests.

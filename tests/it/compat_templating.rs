@@ -40,11 +40,13 @@ fn with_dict_takes_a_list_of_mappings_and_names_a_bad_term() {
     let (code, out, err) = lab.run("dict.yml", &[]);
     assert_ok(code, &out, &err);
     let host = lab.hosts.name(0);
-    let got: Value = serde_json::from_str(&lab.read(&format!("out/{host}.json"))).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let got: Value =
+        serde_json::from_str(&lab.read(&format!("out/{host}.json"))).unwrap_or_else(|e| panic!("{e}\n{out}"));
     assert_eq!(got["chained"], json!(["a=1", "b=2", "c=3"]));
     let bad = got["bad"].as_str().unwrap_or_default();
     assert!(
-        bad.contains("the 'dict' lookup plugin expects a dictionary, got '1' of type <class 'int'>") && bad.contains("dict.yml:"),
+        bad.contains("the 'dict' lookup plugin expects a dictionary, got '1' of type <class 'int'>")
+            && bad.contains("dict.yml:"),
         "{bad}"
     );
 }
