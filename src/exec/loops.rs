@@ -38,13 +38,33 @@ impl PlayHost {
                     Ok(items)
                 }
             }
-            LoopSpec::Dict { value, loc } => match self.runner.templar.render_value(value, ctx, loc)? {
-                Value::Object(m) => Ok(m
-                    .into_iter()
-                    .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
-                    .collect()),
-                _ => Err(LocError::new(loc.clone(), "with_dict needs a mapping")),
-            },
+            LoopSpec::Dict { value, loc } => {
+                // The `dict` lookup: its terms are the list given, or the one
+                // value; every term must be a mapping, and their items chain.
+                let terms = match self.runner.templar.render_value(value, ctx, loc)? {
+                    Value::Array(terms) => terms,
+                    other => vec![other],
+                };
+                let mut out = Vec::new();
+                for term in terms {
+                    match term {
+                        Value::Object(m) => {
+                            out.extend(m.into_iter().map(|(k, v)| serde_json::json!({"key": k, "value": v})))
+                        }
+                        other => {
+                            return Err(LocError::new(
+                                loc.clone(),
+                                format!(
+                                    "the 'dict' lookup plugin expects a dictionary, got '{}' of type <class '{}'>",
+                                    crate::inventory::value::py_str(&other),
+                                    crate::template::py_type(&other)
+                                ),
+                            ))
+                        }
+                    }
+                }
+                Ok(out)
+            }
             LoopSpec::Fileglob { value, loc } => {
                 let v = self.runner.templar.render_value(value, ctx, loc)?;
                 let pats: Vec<String> = match v {

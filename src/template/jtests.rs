@@ -82,6 +82,46 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("ip_address", |v: &Value| -> Result<bool, Error> {
         Ok(v.as_str().is_some_and(|s| s.parse::<std::net::IpAddr>().is_ok()))
     });
+    // ansible.module_utils.common.network's validators, which playbooks reach
+    // through one-line local test plugins (ansible-core's own targets do).
+    env.add_test("is_mac", |v: &Value| -> Result<bool, Error> {
+        let s = v
+            .as_str()
+            .ok_or_else(|| op_err(format!("is_mac: expected a string, got {}", v.kind())))?;
+        Ok(is_mac(s))
+    });
+    env.add_test("is_netmask", |v: &Value| is_netmask(&v.to_string()));
+    env.add_test("is_masklen", |v: &Value| {
+        v.to_string().trim().parse::<i64>().is_ok_and(|n| (0..=32).contains(&n))
+    });
+}
+
+/// `ansible.module_utils.common.network.is_mac`: six pairs of hex digits,
+/// any case, separated all by `:` or all by `-` (Python's `$` also allows
+/// one trailing newline).
+fn is_mac(s: &str) -> bool {
+    let s = s.strip_suffix('\n').unwrap_or(s).to_ascii_lowercase();
+    let b = s.as_bytes();
+    if b.len() != 17 {
+        return false;
+    }
+    let sep = b[2];
+    (sep == b':' || sep == b'-')
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if i % 3 == 2 { *c == sep } else { c.is_ascii_hexdigit() })
+}
+
+/// `ansible.module_utils.common.network.is_netmask`: four dotted octets,
+/// each a valid mask octet (255, 254, 252, ..., 0).
+fn is_netmask(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            p.trim()
+                .parse::<i64>()
+                .is_ok_and(|n| (0..=8).any(|i| n == 256 - (1 << i)))
+        })
 }
 
 fn regex_test(v: &Value, pattern: &str, kwargs: Kwargs, how: &str) -> Result<bool, Error> {

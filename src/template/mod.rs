@@ -19,8 +19,10 @@ mod jtests;
 mod lookups;
 mod managed;
 mod netaddr;
+mod output_nodes;
 mod overrides;
 mod pyjson;
+mod pymethods;
 mod pystd;
 pub mod resolve;
 mod syntax;
@@ -32,6 +34,7 @@ pub(crate) use yamlout::dump as yaml_dump;
 mod tests;
 
 pub use lookups::{fileglob_paths, LOOKUP_NAMES, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
+pub(crate) use pystd::py_type;
 pub use syntax::has_template_syntax;
 pub(crate) use value::from_json_value;
 pub use value::{parse_bool, truthy};
@@ -95,15 +98,15 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
     let mut env = Environment::new();
     env.set_undefined_behavior(behavior);
     env.set_syntax(syntax);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-    if behavior == UndefinedBehavior::Chainable {
-        env.set_formatter(|out, state, value| {
-            if value.is_undefined() {
-                return Err(JinjaError::new(ErrorKind::UndefinedError, "value is undefined"));
-            }
-            minijinja::escape_formatter(out, state, value)
-        });
-    }
+    env.set_unknown_method_callback(pymethods::call);
+    let chainable = behavior == UndefinedBehavior::Chainable;
+    env.set_formatter(move |out, state, value| {
+        if chainable && value.is_undefined() {
+            return Err(JinjaError::new(ErrorKind::UndefinedError, "value is undefined"));
+        }
+        output_nodes::record(value);
+        minijinja::escape_formatter(out, state, value)
+    });
     env.add_global("omit", omit());
     filters::register(&mut env);
     jtests::register(&mut env);
@@ -165,6 +168,19 @@ fn error_column(e: &JinjaError, src: &str) -> u32 {
     }
 }
 
+/// Whether an undefined value sits anywhere inside a list or map.
+fn holds_undefined(v: &minijinja::Value) -> bool {
+    use minijinja::value::ValueKind;
+    match v.kind() {
+        ValueKind::Undefined => true,
+        ValueKind::Seq => v.try_iter().is_ok_and(|mut it| it.any(|x| holds_undefined(&x))),
+        ValueKind::Map => v
+            .try_iter()
+            .is_ok_and(|mut it| it.any(|k| v.get_item(&k).map_or(true, |x| holds_undefined(&x)))),
+        _ => false,
+    }
+}
+
 /// Convert a minijinja value to JSON, refusing undefined values.
 fn to_json(v: &minijinja::Value) -> Result<Value, JinjaError> {
     if v.is_undefined() {
@@ -219,10 +235,26 @@ impl Templar {
 
     /// Render a template string to text (no native types).
     fn render_text(&self, src: &str, ctx: &minijinja::Value) -> Result<String, JinjaError> {
-        match self.strict.render_str(src, ctx) {
-            Err(e) if retry_chainable(&e, src) => self.chainable.render_str(src, ctx).map_err(|_| e),
+        self.render_nodes(src, ctx).map(|(text, _)| text)
+    }
+
+    /// Render a template string to text, with the one value it output when
+    /// its output was exactly one `{{ }}` node (see [`output_nodes`]).
+    fn render_nodes(
+        &self,
+        src: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<(String, Option<minijinja::Value>), JinjaError> {
+        let recorder = output_nodes::Recorder::start();
+        let text = match self.strict.render_str(src, ctx) {
+            Err(e) if retry_chainable(&e, src) => {
+                recorder.reset();
+                self.chainable.render_str(src, ctx).map_err(|_| e)
+            }
             r => r,
-        }
+        }?;
+        let single = recorder.single_node().filter(|v| v.to_string() == text);
+        Ok((text, single))
     }
 
     /// Evaluate a bare expression to a minijinja value.
@@ -243,6 +275,21 @@ impl Templar {
             if v.is_undefined() {
                 // Name the variable the way the engine does for `{{ x }}`.
                 let detail = format!("`{}` is undefined", expr.trim());
+                return Err(JinjaError::new(ErrorKind::UndefinedError, detail));
+            }
+            if holds_undefined(&v) {
+                // Ansible finalizes the whole result: an undefined value
+                // inside a list or dict (`[{'k': nope}]`) fails too, naming
+                // the variable when the expression has an unset one.
+                let missing = compiled
+                    .undeclared_variables(false)
+                    .into_iter()
+                    .filter(|n| ctx.get_attr(n).map_or(true, |v| v.is_undefined()))
+                    .min();
+                let detail = match missing {
+                    Some(name) => format!("`{name}` is undefined"),
+                    None => format!("a value inside the result of `{}` is undefined", expr.trim()),
+                };
                 return Err(JinjaError::new(ErrorKind::UndefinedError, detail));
             }
             Ok(v)
@@ -286,8 +333,14 @@ impl Templar {
                     });
             }
         }
-        self.render_text(body, ctx)
-            .map(|text| Value::String(pad_newlines(s, text, "\n")))
+        // Ansible's native concat: output that is one node (`{% for x in [1] %}{{ x }}{% endfor %}`)
+        // is that node's value; several nodes join to text.
+        let (text, single) = self.render_nodes(body, ctx)?;
+        let padded = pad_newlines(s, text.clone(), "\n");
+        match single {
+            Some(v) if padded == text => to_json(&v),
+            _ => Ok(Value::String(padded)),
+        }
     }
 
     /// Render every string of a template-source value, as

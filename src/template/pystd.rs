@@ -476,7 +476,8 @@ fn truncate(s: String, precision: Option<usize>) -> String {
     }
 }
 
-fn py_type(v: &serde_json::Value) -> &'static str {
+/// Python's type name of a value (`int`, `str`, `dict`, ...).
+pub(crate) fn py_type(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "NoneType",
         serde_json::Value::Bool(_) => "bool",

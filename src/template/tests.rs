@@ -104,6 +104,89 @@ fn pycompat_methods() {
     assert_eq!(r("{{ foo.nested.items() | list }}"), json!([["b", 2]]));
 }
 
+/// Python's non-mutating str/list/dict methods that pycompat lacks, with
+/// CPython's results (checked against python3).
+#[test]
+fn python_methods_beyond_pycompat() {
+    assert_eq!(r("{{ users.index('bob') }}"), json!(1));
+    assert_eq!(r("{{ [1, 2, 1, 2].index(2, 2) }}"), json!(3));
+    assert_eq!(r("{{ [1, 2, 1, 2].index(1, -2) }}"), json!(2));
+    assert!(err("{{ users.index('carol') }}")
+        .to_string()
+        .contains("'carol' is not in list"));
+    assert_eq!(r("{{ 'hello'.index('l') }}"), json!(2));
+    assert_eq!(r("{{ 'hello'.rindex('l') }}"), json!(3));
+    assert_eq!(r("{{ 'h\u{e9}llo'.index('llo', 1) }}"), json!(2));
+    assert!(err("{{ 'abc'.index('z') }}")
+        .to_string()
+        .contains("substring not found"));
+    assert_eq!(r("{{ 'ab'.center(7, '*') }}"), json!("***ab**"));
+    assert_eq!(r("{{ 'abc'.center(6) }}"), json!(" abc  "));
+    assert_eq!(r("{{ 'ab'.ljust(4, '.') }}"), json!("ab.."));
+    assert_eq!(r("{{ 'ab'.rjust(4) }}"), json!("  ab"));
+    assert_eq!(r("{{ '-42'.zfill(5) }}"), json!("-0042"));
+    assert_eq!(r("{{ 'a:b:c'.partition(':') }}"), json!(["a", ":", "b:c"]));
+    assert_eq!(r("{{ 'a:b:c'.rpartition(':') }}"), json!(["a:b", ":", "c"]));
+    assert_eq!(r("{{ 'abc'.rpartition(':') }}"), json!(["", "", "abc"]));
+    assert_eq!(r("{{ 'a,b,c'.rsplit(',', 1) }}"), json!(["a,b", "c"]));
+    assert_eq!(r("{{ ' a  b c '.rsplit(none, 1) }}"), json!([" a  b", "c"]));
+    assert_eq!(r("{{ ' a  b c '.rsplit() }}"), json!(["a", "b", "c"]));
+    assert_eq!(r("{{ 'Hello World'.istitle() }}"), json!(true));
+    assert_eq!(r("{{ 'Hello world'.istitle() }}"), json!(false));
+    assert_eq!(r("{{ 'aB'.swapcase() }}"), json!("Ab"));
+    assert_eq!(r("{{ 'v1.2'.removeprefix('v') }}"), json!("1.2"));
+    assert_eq!(r("{{ 'a\tb'.expandtabs(4) }}"), json!("a   b"));
+    assert_eq!(r("{{ foo.copy() }}"), json!({"a": 1, "nested": {"b": 2}}));
+    // Mutation cannot work on immutable values: loud, not a silent no-op.
+    assert!(err("{{ users.append('x') }}").to_string().contains("append"));
+}
+
+/// Ansible 2.19's native concat: one output node keeps its type, several
+/// join to text, literal text counts as a node.
+#[test]
+fn one_output_node_keeps_its_type() {
+    assert_eq!(r("{% for x in [1] %}{{ x }}{% endfor %}"), json!(1));
+    assert_eq!(
+        r("{% if enabled %}{{ foo }}{% endif %}"),
+        json!({"a": 1, "nested": {"b": 2}})
+    );
+    assert_eq!(r("{% for x in [4, 2] %}{{ x }}{% endfor %}"), json!("42"));
+    assert_eq!(r("{% for x in [1] %}{{ x }} {% endfor %}"), json!("1 "));
+    assert_eq!(
+        r("{{ users }} + {{ users }}"),
+        json!("['alice', 'bob'] + ['alice', 'bob']")
+    );
+    assert_eq!(r("{{ 1 }}{{ '' }}"), json!("1"));
+    assert_eq!(rs("{% if true %}x{% endif %}"), "x");
+}
+
+/// An undefined value nested in a result fails the template, naming the
+/// variable, as Ansible's finalization does.
+#[test]
+fn nested_undefined_fails_naming_the_variable() {
+    let e = err("{{ [{'key': nested_and_undefined}] }}").to_string();
+    assert!(e.contains("'nested_and_undefined' is undefined"), "{e}");
+    let e = err("{{ [foo.missing] }}").to_string();
+    assert!(e.contains("undefined"), "{e}");
+    assert_eq!(r("{{ [nope | default(1)] }}"), json!([1]));
+    assert_eq!(r("{{ [nope] if nope is defined else [] }}"), json!([]));
+}
+
+/// module_utils.common.network's validators, as tests.
+#[test]
+fn network_validator_tests() {
+    assert!(ev("'00:00:00:a1:2b:cc' is is_mac"));
+    assert!(ev("'00-00-00-A1-2B-CC' is is_mac"));
+    assert!(!ev("'00:00-00:a1:2b:cc' is is_mac"));
+    assert!(!ev("'foo' is is_mac"));
+    assert!(!ev("'00:00:00:a1:2b:cc:dd' is is_mac"));
+    assert!(ev("'255.255.252.0' is is_netmask"));
+    assert!(!ev("'255.255.253.0' is is_netmask"));
+    assert!(!ev("'255.255.0' is is_netmask"));
+    assert!(ev("24 is is_masklen") && ev("'0' is is_masklen"));
+    assert!(!ev("33 is is_masklen") && !ev("'x' is is_masklen"));
+}
+
 #[test]
 fn omit_renders_to_placeholder() {
     assert_eq!(r("{{ omit }}"), json!(omit()));
