@@ -342,3 +342,48 @@ pub fn all_modules(ctl: &Controller, roots: &[PathBuf]) -> Vec<(String, PathBuf)
     }
     out
 }
+
+/// The action plugin `name` where Ansible would find one: `action_plugins/`
+/// beside each of `dirs` (a task file's directory and the one above it: a
+/// role, a playbook), `ANSIBLE_ACTION_PLUGINS`, and for `NS.COLL.NAME` the
+/// collection's `plugins/action/`. rigger runs no controller-side Python
+/// from content, so such a task is refused at load, naming the file.
+pub fn find_action_plugin(name: &str, dirs: &[&Path]) -> Option<PathBuf> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let (coll, short) = match parts.as_slice() {
+        [short] => (None, *short),
+        ["ansible", "builtin" | "legacy", short] => (None, *short),
+        [ns, coll, short] => (Some((*ns, *coll)), *short),
+        _ => return None,
+    };
+    if short.is_empty() || !short.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let file = format!("{short}.py");
+    match coll {
+        None => {
+            let mut search: Vec<PathBuf> = dirs.iter().map(|d| d.join("action_plugins")).collect();
+            search.extend(
+                playbook_dirs()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|d| d.join("action_plugins")),
+            );
+            if let Ok(v) = std::env::var("ANSIBLE_ACTION_PLUGINS") {
+                search.extend(v.split(':').filter(|s| !s.is_empty()).map(expand_home));
+            }
+            search.into_iter().map(|d| d.join(&file)).find(|p| p.is_file())
+        }
+        Some((ns, coll)) => collection_roots(controller().as_ref().ok())
+            .into_iter()
+            .map(|r| {
+                r.join("ansible_collections")
+                    .join(ns)
+                    .join(coll)
+                    .join("plugins/action")
+                    .join(&file)
+            })
+            .find(|p| p.is_file()),
+    }
+}
