@@ -223,7 +223,9 @@ def run_script(ctx: Ctx, t: Target, mode: str, slot: int) -> str:
         python = str(ctx.ansible_bin / "python")
     else:
         path = f"{shim}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        python = "/usr/bin/python3"
+        # The targets' Python: the venv's, as in the ansible-core run (ansible-test's controller
+        # Python is the target's here), when rigger has it; else Debian's.
+        python = str(ctx.ansible_python) if ctx.ansible_python else "/usr/bin/python3"
         env["RIGGER_COMPAT_BIN"] = str(ctx.rigger)
         # ansible-test's environment has ansible-core (the venv that runs the targets with
         # ansible-core): rigger runs the modules it has no native implementation for with it
@@ -263,7 +265,7 @@ def run_script(ctx: Ctx, t: Target, mode: str, slot: int) -> str:
             f"[testgroup]\ntesthost ansible_connection=ssh ansible_pipelining=yes "
             f"ansible_host={addr} ansible_port={port} ansible_user=root "
             f"ansible_ssh_private_key_file={keys}/client_ed25519 "
-            f"ansible_python_interpreter=/usr/bin/python3\n"
+            f"ansible_python_interpreter={python}\n"
         )
     else:
         inventory = (
@@ -599,7 +601,8 @@ def write_report(path: Path, targets: list[Target], res: dict[str, dict[str, dic
              "`RIGGER_ANSIBLE_PYTHON` set to the pinned ansible-core venv's python (it is in ansible-test's "
              "environment anyway), so a module rigger has no native implementation for (an ansible-core module, "
              "a role's `library/` module, a collection's) runs through ansible-core as issue #20 point 4 "
-             "defines; `--no-ansible-python` measures without it.\n")
+             "defines, and the inventory's `ansible_python_interpreter` (both connections) is that python, as in "
+             "the ansible-core run; `--no-ansible-python` measures without both (Debian's /usr/bin/python3).\n")
     L.append("Limits of the method: the ssh host is an sshd inside the same isolated root as the controller "
              "(so files the controller reads and the host writes are the same); a script target whose runme.sh "
              "uses its own inventory (usually `localhost` or `testhost` with `ansible_connection=local`) runs "
