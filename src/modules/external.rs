@@ -73,6 +73,17 @@ pub fn lookup(name: &str) -> Option<&'static Arc<dyn Module>> {
     l.get(name).map(|m| m.module)
 }
 
+/// Remember `alias` as another name of the module `target` (an action
+/// plugin that re-exports one of ansible-core's actions); its arguments are
+/// checked as the target's.
+pub fn add_alias(alias: &str, target: &'static Arc<dyn Module>) {
+    let mut l = loaded().lock().unwrap_or_else(|p| p.into_inner());
+    l.entry(alias.to_string()).or_insert(Loaded {
+        module: target,
+        has_header: true,
+    });
+}
+
 /// Whether arguments of the user module `name` cannot be checked when loading
 /// (it has no `rigger-doc` header).
 pub fn skips_validation(name: &str) -> bool {

@@ -828,14 +828,28 @@ fn parse_task_into(
     // not where ansible-core has an action plugin of that name, which is
     // what Ansible runs there.
     let legacy = !name.contains('.') || name.starts_with("ansible.legacy.");
-    let registered = crate::modules::registry::lookup(&name).or_else(|| crate::modules::registry::lookup(short));
+    let mut registered = crate::modules::registry::lookup(&name).or_else(|| crate::modules::registry::lookup(short));
+    let mut alias_of_native = false;
     if legacy || registered.is_none() {
         // An action plugin is Python that Ansible runs on the controller
         // (it takes precedence over a module of the same name there, and
         // one beside the playbook or role over ansible-core's): rigger
         // runs no code from content on the controller.
         let dirs: Vec<&Path> = std::iter::once(dir).chain(dir.parent()).collect();
-        if let Some(plugin) = crate::modules::ansible::find_action_plugin(&name, &dirs) {
+        let plugin = crate::modules::ansible::find_action_plugin(&name, &dirs);
+        // One that only re-exports an ansible-core action rigger has
+        // natively is that action under this name (which stays the task's
+        // action: first_found's subdirectory follows it, as in Ansible).
+        let native = plugin
+            .as_deref()
+            .and_then(crate::modules::ansible::reexported_action)
+            .and_then(|a| crate::modules::registry::registry().get(&a).map(|_| a))
+            .and_then(|a| crate::modules::registry::lookup(&a));
+        if let Some(m) = native {
+            crate::modules::external::add_alias(short, m);
+            registered = Some(m);
+            alias_of_native = true;
+        } else if let Some(plugin) = plugin {
             return Err(err(
                 key_node,
                 format!(
@@ -847,7 +861,7 @@ fn parse_task_into(
             .with_hint("use a module (it runs on the host), or a native rigger module; see `rigger doc --list`"));
         }
     }
-    let user = if legacy && !crate::modules::ansible::is_core_action(short) {
+    let user = if legacy && !alias_of_native && !crate::modules::ansible::is_core_action(short) {
         crate::modules::external::find(&name, dir, &ctx.module_paths)
     } else {
         None
@@ -908,6 +922,7 @@ fn parse_task_into(
     // `ansible.legacy.` name, which resolves to it (registry::lookup).
     let native = crate::modules::registry::registry();
     let action = match user {
+        _ if alias_of_native => short.to_string(),
         Some(_) if native.get(&name).or_else(|| native.get(short)).is_some() => format!("ansible.legacy.{short}"),
         _ => doc.name.to_string(),
     };

@@ -131,17 +131,17 @@ fn user_modules_stand_in_for_native_ones_and_roles_lend_theirs_to_the_play() {
     lab.write("lib/ping.ini", &module("ping.ini"));
     // A role's library serves the play's tasks once the role is loaded.
     lab.write("roles/foo/tasks/main.yml", "- debug: msg=foo\n");
-    lab.write("roles/foo/library/where.sh", &module("role: foo"));
-    lab.write("roles/foo/library/where.ini", &module("where.ini"));
+    lab.write("roles/foo/library/origin.sh", &module("role: foo"));
+    lab.write("roles/foo/library/origin.ini", &module("where.ini"));
     lab.write(
         "prec.yml",
         "- hosts: testhosts\n  gather_facts: false\n  roles: [foo]\n  tasks:\n\
          \x20   - ping:\n      register: bare\n\
          \x20   - ansible.legacy.ping:\n      register: legacy\n\
          \x20   - ansible.builtin.ping:\n      register: builtin\n\
-         \x20   - where:\n      register: where\n\
+         \x20   - origin:\n      register: origin\n\
          \x20   - copy:\n        dest: \"@OUT@/prec.json\"\n\
-         \x20       content: \"{{ [bare.location, legacy.location, builtin.ping, where.location] | to_json }}\"\n",
+         \x20       content: \"{{ [bare.location, legacy.location, builtin.ping, origin.location] | to_json }}\"\n",
     );
     let mut cmd = lab.cmd("prec.yml", &[]);
     cmd.env("ANSIBLE_LIBRARY", lab.path("lib"));
@@ -149,4 +149,46 @@ fn user_modules_stand_in_for_native_ones_and_roles_lend_theirs_to_the_play() {
     assert_eq!(code, 0, "{out}\n{err}");
     let got: serde_json::Value = serde_json::from_str(&lab.read("out/prec.json")).unwrap();
     assert_eq!(got, serde_json::json!(["library", "library", "pong", "role: foo"]));
+}
+
+#[test]
+fn an_action_plugin_that_re_exports_a_core_action_runs_it_under_its_name() {
+    let lab = Lab::new(1);
+    lab.write(
+        "action_plugins/debug_var_alias.py",
+        "from __future__ import annotations\n\nfrom ansible.plugins.action.debug import ActionModule\n\nassert ActionModule\n",
+    );
+    lab.write("vars/findme.txt", "v\n");
+    lab.write("files/findme.txt", "f\n");
+    lab.write("templates/findme.txt", "t\n");
+    // first_found's subdirectory follows the action's name, as Ansible's
+    // task executor picks it (`var` in debug_var_alias: vars/).
+    lab.write(
+        "alias.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n\
+         \x20   - debug_var_alias:\n        var: item\n      with_first_found: [findme.txt]\n      register: aliased\n\
+         \x20   - debug:\n        var: item\n      with_first_found: [findme.txt]\n      register: plain\n\
+         \x20   - copy:\n        dest: \"@OUT@/alias.json\"\n\
+         \x20       content: \"{{ [aliased.results[0].item, plain.results[0].item] | to_json }}\"\n",
+    );
+    let (code, out, err) = lab.run("alias.yml", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let got: Vec<String> = serde_json::from_str(&lab.read("out/alias.json")).unwrap();
+    assert!(got[0].ends_with("/vars/findme.txt"), "{got:?}");
+    assert!(got[1].ends_with("/files/findme.txt"), "{got:?}");
+    // Anything more than the re-export is Python to run: refused.
+    lab.write(
+        "action_plugins/debug_more.py",
+        "from ansible.plugins.action.debug import ActionModule\nimport os\n",
+    );
+    lab.write(
+        "more.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - debug_more: msg=x\n",
+    );
+    let (code, _, err) = lab.run("more.yml", &[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("more.yml:4:7") && err.contains("is an Ansible action plugin"),
+        "{err}"
+    );
 }

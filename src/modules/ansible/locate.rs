@@ -387,3 +387,49 @@ pub fn find_action_plugin(name: &str, dirs: &[&Path]) -> Option<PathBuf> {
             .find(|p| p.is_file()),
     }
 }
+
+/// The ansible-core action an action plugin file only re-exports (`from
+/// ansible.plugins.action.debug import ActionModule`, nothing else but
+/// `from __future__` imports, `assert ActionModule` and comments): such a
+/// plugin is that action under another name, which rigger can run
+/// natively. Read as text, never run.
+pub fn reexported_action(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut found = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with("from __future__ import ") {
+            continue;
+        }
+        if line == "assert ActionModule" {
+            continue;
+        }
+        let action = line
+            .strip_prefix("from ansible.plugins.action.")
+            .and_then(|rest| rest.strip_suffix(" import ActionModule"))
+            .filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))?;
+        if found.replace(action.to_string()).is_some() {
+            return None;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bare_re_export_is_an_alias() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.py");
+        let write = |t: &str| std::fs::write(&p, t).unwrap();
+        write("from __future__ import annotations\n\n# c\nfrom ansible.plugins.action.debug import ActionModule\n\nassert ActionModule\n");
+        assert_eq!(reexported_action(&p).as_deref(), Some("debug"));
+        write("from ansible.plugins.action.debug import ActionModule\nimport os\n");
+        assert_eq!(reexported_action(&p), None);
+        write("from ansible.plugins.action import ActionBase\n");
+        assert_eq!(reexported_action(&p), None);
+        write("from ansible.plugins.action.debug import ActionModule\nfrom ansible.plugins.action.fail import ActionModule\n");
+        assert_eq!(reexported_action(&p), None);
+    }
+}
