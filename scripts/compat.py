@@ -162,6 +162,8 @@ class Ctx:
     timeout: int
     keys: Path  # client + host keys for ssh mode
     slots: "SlotPool"
+    # The pinned venv's python, given to rigger as RIGGER_ANSIBLE_PYTHON (None: --no-ansible-python).
+    ansible_python: Path | None = None
 
 
 class SlotPool:
@@ -221,8 +223,15 @@ def run_script(ctx: Ctx, t: Target, mode: str, slot: int) -> str:
         python = str(ctx.ansible_bin / "python")
     else:
         path = f"{shim}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        python = "/usr/bin/python3"
+        # The targets' Python: the venv's, as in the ansible-core run (ansible-test's controller
+        # Python is the target's here), when rigger has it; else Debian's.
+        python = str(ctx.ansible_python) if ctx.ansible_python else "/usr/bin/python3"
         env["RIGGER_COMPAT_BIN"] = str(ctx.rigger)
+        # ansible-test's environment has ansible-core (the venv that runs the targets with
+        # ansible-core): rigger runs the modules it has no native implementation for with it
+        # (issue #20 point 4), as it would on a controller where ansible-core is installed.
+        if ctx.ansible_python:
+            env["RIGGER_ANSIBLE_PYTHON"] = str(ctx.ansible_python)
     env["PATH"] = path
     lines = ["set -e", "cd /"]
     for k, v in env.items():
@@ -238,7 +247,8 @@ def run_script(ctx: Ctx, t: Target, mode: str, slot: int) -> str:
             # The test host is the controller's machine, as under ansible-test: a task that
             # runs ansible-playbook/ansible-inventory/python finds them as the runme.sh does.
             f"SetEnv HOME=/root PATH={path} RIGGER_COMPAT_BIN={ctx.rigger} "
-            f"RIGGER_KNOWN_HOSTS=/run/compat_known_hosts\nMaxSessions 200\nMaxStartups 200:30:400\nLogLevel ERROR\n"
+            + (f"RIGGER_ANSIBLE_PYTHON={ctx.ansible_python} " if mode != "ansible" and ctx.ansible_python else "")
+            + f"RIGGER_KNOWN_HOSTS=/run/compat_known_hosts\nMaxSessions 200\nMaxStartups 200:30:400\nLogLevel ERROR\n"
             f"PrintMotd no\nSubsystem sftp internal-sftp\n"
         )
         hostkey = (keys / "host_ed25519.pub").read_text().split()[:2]
@@ -255,7 +265,7 @@ def run_script(ctx: Ctx, t: Target, mode: str, slot: int) -> str:
             f"[testgroup]\ntesthost ansible_connection=ssh ansible_pipelining=yes "
             f"ansible_host={addr} ansible_port={port} ansible_user=root "
             f"ansible_ssh_private_key_file={keys}/client_ed25519 "
-            f"ansible_python_interpreter=/usr/bin/python3\n"
+            f"ansible_python_interpreter={python}\n"
         )
     else:
         inventory = (
@@ -587,7 +597,12 @@ def write_report(path: Path, targets: list[Target], res: dict[str, dict[str, dic
              "`ansible` resolving to a shim for rigger), inside an isolated root (private mount, PID and UTS "
              f"namespaces; overlays on `/{', /'.join(OVERLAID)}`; private `/tmp`, `/srv`), with a "
              f"{meta['timeout']} s timeout: first with ansible-core (local connection), then with rigger on the "
-             "local connection and on an sshd test host (the sshd runs in the isolated root).\n")
+             "local connection and on an sshd test host (the sshd runs in the isolated root). rigger runs with "
+             "`RIGGER_ANSIBLE_PYTHON` set to the pinned ansible-core venv's python (it is in ansible-test's "
+             "environment anyway), so a module rigger has no native implementation for (an ansible-core module, "
+             "a role's `library/` module, a collection's) runs through ansible-core as issue #20 point 4 "
+             "defines, and the inventory's `ansible_python_interpreter` (both connections) is that python, as in "
+             "the ansible-core run; `--no-ansible-python` measures without both (Debian's /usr/bin/python3).\n")
     L.append("Limits of the method: the ssh host is an sshd inside the same isolated root as the controller "
              "(so files the controller reads and the host writes are the same); a script target whose runme.sh "
              "uses its own inventory (usually `localhost` or `testhost` with `ansible_connection=local`) runs "
@@ -704,6 +719,8 @@ def main() -> int:
                     help="run the targets of tests/compat/passing.txt with rigger (local, ssh); exit 1 on regressions")
     ap.add_argument("--report-only", action="store_true",
                     help="rewrite the report from the last run's results (work dir), re-classifying from its logs")
+    ap.add_argument("--no-ansible-python", action="store_true",
+                    help="run rigger without RIGGER_ANSIBLE_PYTHON (no ansible-core for the modules rigger lacks)")
     ap.add_argument("--report", type=Path, default=REPO / "docs" / "compat.md")
     ap.add_argument("--passing", type=Path, default=REPO / "tests" / "compat" / "passing.txt")
     ap.add_argument("--ansible-results", type=Path, default=REPO / "tests" / "compat" / "ansible-results.json")
@@ -717,7 +734,8 @@ def main() -> int:
     write_shims(work / "shim")
     make_keys(work / "keys")
     ctx = Ctx(sdist=a.sdist.resolve(), ansible_bin=a.ansible_bin.resolve(), rigger=a.rigger.resolve(), work=work,
-              timeout=a.timeout, keys=work / "keys", slots=SlotPool(a.jobs))
+              timeout=a.timeout, keys=work / "keys", slots=SlotPool(a.jobs),
+              ansible_python=None if a.no_ansible_python else a.ansible_bin.resolve() / "python")
     targets = load_targets(ctx.sdist / "test" / "integration" / "targets")
     by_name = {t.name: t for t in targets}
 

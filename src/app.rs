@@ -190,34 +190,73 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         )));
     }
     let loc = Loc::synthetic("<adhoc>");
-    let module = match crate::modules::registry::lookup(&a.module) {
-        Some(m) => m,
-        None => crate::modules::ansible::find(&a.module).map_err(|why| {
-            let hint = crate::error::did_you_mean(&a.module, crate::modules::registry::registry().all_names())
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default();
-            AppError::Usage(format!("unknown module `{}`{hint}: {}", a.module, why.0))
-        })?,
+    let short = a.module.rsplit('.').next().unwrap_or(&a.module);
+    // Ansible's ad-hoc runs any action its playbooks run, the task and role
+    // includes too (`ansible localhost -m include_role -a name=web`), but
+    // not import_playbook.
+    let includes =
+        matches!(
+            short,
+            "import_role" | "include_role" | "import_tasks" | "include_tasks" | "include"
+        ) && (a.module == short || a.module.starts_with("ansible.builtin.") || a.module.starts_with("ansible.legacy."));
+    if short == "import_playbook" {
+        return Err(AppError::Usage(format!(
+            "'{}' is not a valid action for ad-hoc commands",
+            a.module
+        )));
+    }
+    let action = if includes {
+        a.module.clone()
+    } else {
+        // A user module in library/ (or modules/) of the current directory,
+        // or in ANSIBLE_LIBRARY, as for a playbook there (in the place of a
+        // native one of its name too, as the playbook loader resolves it).
+        let legacy = !a.module.contains('.') || a.module.starts_with("ansible.legacy.");
+        let user = if legacy && !crate::modules::ansible::is_core_action(short) {
+            crate::modules::external::find(&a.module, Path::new("."), &[])
+        } else {
+            None
+        };
+        let registered = crate::modules::registry::lookup(&a.module);
+        let module = match user.or(registered) {
+            Some(m) => m,
+            None => crate::modules::ansible::find(&a.module).map_err(|why| {
+                let hint = crate::error::did_you_mean(&a.module, crate::modules::registry::registry().all_names())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                AppError::Usage(format!("unknown module `{}`{hint}: {}", a.module, why.0))
+            })?,
+        };
+        let native = crate::modules::registry::registry();
+        if user.is_some() && native.get(&a.module).or_else(|| native.get(short)).is_some() {
+            format!("ansible.legacy.{short}")
+        } else {
+            module.doc().name.to_string()
+        }
     };
-    let doc = module.doc();
     // Parse -a exactly as a task's free-form/k=v arguments, with validation.
-    let src = format!(
-        "- {}: {}\n",
-        doc.name,
-        serde_json::to_string(&a.args).unwrap_or_default()
-    );
+    let src = format!("- {}: {}\n", action, serde_json::to_string(&a.args).unwrap_or_default());
     let tasks_node = crate::yaml::parse_one(&src, "<adhoc -a>")?;
-    let nodes = playbook::parse_tasks(&tasks_node, Path::new("."), None, &Default::default())?;
-    let Some(TaskNode::Task(parsed)) = nodes.into_iter().next() else {
+    let lctx = playbook::LoadCtx {
+        extra_vars: crate::config::parse_extra_vars(&a.target.extra_vars)?,
+        ..Default::default()
+    };
+    let nodes = playbook::parse_tasks(&tasks_node, Path::new("."), None, &lctx)?;
+    let handlers = lctx.take_role_handlers();
+    let Some(node) = nodes.into_iter().next() else {
         return Err(AppError::Usage("cannot build the ad-hoc task".into()));
     };
-    let task = Task::bare(
-        Some(format!("{} {}", doc.name, a.args)),
-        &parsed.action,
-        parsed.args.clone(),
-        PathBuf::from("."),
-        loc.clone(),
-    );
+    let node = match node {
+        TaskNode::Task(parsed) => TaskNode::Task(Arc::new(Task::bare(
+            Some(format!("{} {}", action, a.args)),
+            &parsed.action,
+            parsed.args.clone(),
+            PathBuf::from("."),
+            loc.clone(),
+        ))),
+        // An import_role's tasks, an include: as in a playbook.
+        other => other,
+    };
     let play = Play {
         name: format!("Ad-hoc: {}", a.pattern),
         hosts: hosts.join(":"),
@@ -235,9 +274,9 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         ignore_unreachable: false,
         force_handlers: false,
         common: Common::default(),
-        sections: vec![vec![TaskNode::Task(Arc::new(task))]],
-        handlers: Vec::new(),
-        roles: Vec::new(),
+        sections: vec![vec![node]],
+        handlers,
+        roles: lctx.take_imported_roles(),
         loc,
     };
     let pb = Playbook {

@@ -182,9 +182,11 @@ impl PlayHost {
             Templar::search_paths_var().into(),
             crate::template::search_paths(&paths),
         );
-        let subdir = match task.map(|t| t.action.rsplit('.').next().unwrap_or(&t.action)) {
-            Some("template") => "templates",
-            Some("include_vars") => "vars",
+        // Ansible's task executor: the first of `template`, `var`, `file`
+        // that the action's name contains, else `file`; plus `s`.
+        let subdir = match task.map(|t| t.action.as_str()) {
+            Some(a) if a.contains("template") => "templates",
+            Some(a) if a.contains("var") => "vars",
             _ => "files",
         };
         m.data_one(crate::template::LOOKUP_SUBDIR_VAR.into(), Value::String(subdir.into()));

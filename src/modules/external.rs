@@ -73,6 +73,17 @@ pub fn lookup(name: &str) -> Option<&'static Arc<dyn Module>> {
     l.get(name).map(|m| m.module)
 }
 
+/// Remember `alias` as another name of the module `target` (an action
+/// plugin that re-exports one of ansible-core's actions); its arguments are
+/// checked as the target's.
+pub fn add_alias(alias: &str, target: &'static Arc<dyn Module>) {
+    let mut l = loaded().lock().unwrap_or_else(|p| p.into_inner());
+    l.entry(alias.to_string()).or_insert(Loaded {
+        module: target,
+        has_header: true,
+    });
+}
+
 /// Whether arguments of the user module `name` cannot be checked when loading
 /// (it has no `rigger-doc` header).
 pub fn skips_validation(name: &str) -> bool {
@@ -80,12 +91,38 @@ pub fn skips_validation(name: &str) -> bool {
     l.get(name).is_some_and(|m| !m.has_header)
 }
 
-/// The directories searched for user modules of a task file in `dir`.
+/// The `library/` directories of the roles loaded so far, in load order:
+/// as in Ansible, a role's modules serve every task of the run once the
+/// role is loaded (the first module of a name found wins).
+fn role_libraries() -> &'static Mutex<Vec<PathBuf>> {
+    static R: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Remember the `library/` of a role being loaded (from `role_dir`).
+pub fn add_role_library(role_dir: &Path) {
+    let lib = role_dir.join("library");
+    if lib.is_dir() {
+        let mut r = role_libraries().lock().unwrap_or_else(|p| p.into_inner());
+        if !r.contains(&lib) {
+            r.push(lib);
+        }
+    }
+}
+
+/// The directories searched for user modules of a task file in `dir`: its
+/// own and its parent's `modules/` and `library/`, the loaded roles'
+/// `library/`, `extra`, then `RIGGER_LIBRARY` and `ANSIBLE_LIBRARY`.
 pub fn search_dirs(dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for base in std::iter::once(dir).chain(dir.parent()) {
         out.push(base.join("modules"));
         out.push(base.join("library"));
+    }
+    for lib in role_libraries().lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if !out.contains(lib) {
+            out.push(lib.clone());
+        }
     }
     out.extend(extra.iter().cloned());
     for var in ["RIGGER_LIBRARY", "ANSIBLE_LIBRARY"] {
@@ -96,7 +133,19 @@ pub fn search_dirs(dir: &Path, extra: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// The file implementing module `name` in `dirs`: `NAME` or `NAME.EXT`.
+/// Ansible's default MODULE_IGNORE_EXTS: files next to a module that are
+/// not modules (`ping.ini` beside `ping.py`).
+const IGNORED_EXTS: &[&str] = &[
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".yaml", ".yml", ".ini",
+];
+
+fn ignored_extension(p: &Path) -> bool {
+    let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    IGNORED_EXTS.iter().any(|e| name.ends_with(e))
+}
+
+/// The file implementing module `name` in `dirs`: `NAME` or `NAME.EXT`
+/// (not one of [`IGNORED_EXTS`]).
 fn module_file(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
     if name.is_empty() || name.contains('/') || name.starts_with('.') {
         return None;
@@ -111,6 +160,7 @@ fn module_file(name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.is_file() && p.file_stem().and_then(|s| s.to_str()) == Some(name) && p.extension().is_some())
+            .filter(|p| !ignored_extension(p))
             .collect();
         hits.sort();
         if let Some(p) = hits.into_iter().next() {

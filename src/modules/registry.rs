@@ -27,6 +27,13 @@ pub fn registry() -> &'static Registry {
 
 /// Look up a built-in module by any of its names.
 pub fn lookup(name: &str) -> Option<&'static Arc<dyn Module>> {
+    // `ansible.legacy.NAME`: a user module of that name first (from a
+    // `library/`; it may stand in for a native module), as Ansible resolves it.
+    if let Some(short) = name.strip_prefix("ansible.legacy.") {
+        if let Some(m) = super::external::lookup(short).or_else(|| super::ansible::lookup(name)) {
+            return Some(m);
+        }
+    }
     registry()
         .get(name)
         .or_else(|| super::external::lookup(name))

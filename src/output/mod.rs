@@ -33,6 +33,9 @@ pub struct Renderer {
 struct Inner {
     progress: Option<ProgressBar>,
     out: Box<dyn Write + Send>,
+    /// Warnings go to stderr, as Ansible's Display sends them (not for a
+    /// renderer writing to a log file).
+    warnings_to_stderr: bool,
 }
 
 impl Renderer {
@@ -57,6 +60,7 @@ impl Renderer {
             inner: Mutex::new(Inner {
                 progress,
                 out: Box::new(std::io::stdout()),
+                warnings_to_stderr: true,
             }),
         }
     }
@@ -70,7 +74,11 @@ impl Renderer {
             verbosity,
             diff,
             secrets: Secrets::default(),
-            inner: Mutex::new(Inner { progress: None, out }),
+            inner: Mutex::new(Inner {
+                progress: None,
+                out,
+                warnings_to_stderr: false,
+            }),
         }
     }
 
@@ -117,6 +125,20 @@ impl Renderer {
             }
             Format::Text => self.text(ev),
         };
+        // Ansible's Display: Windows newlines become Unix ones in what it
+        // shows, and warnings go to stderr.
+        let text = if self.format == Format::Text && text.contains("\r\n") {
+            text.replace("\r\n", "\n")
+        } else {
+            text
+        };
+        if self.format == Format::Text && inner.warnings_to_stderr && matches!(ev, Event::Warning { .. }) {
+            match &inner.progress {
+                Some(pb) => pb.suspend(|| crate::stdio::write_stderr(format_args!("{text}"))),
+                None => crate::stdio::write_stderr(format_args!("{text}")),
+            }
+            return;
+        }
         if let Some(pb) = &inner.progress {
             match ev {
                 Event::PlayStart { hosts, .. } => {

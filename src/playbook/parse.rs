@@ -734,8 +734,9 @@ fn parse_task_into(
             let m = value
                 .as_map()
                 .ok_or_else(|| err(value, format!("{short} needs a mapping with `name`")))?;
-            let rname = value
-                .get("name")
+            // Ansible (IncludeRole.load): the role is `name`, else `role`.
+            let name_node = value.get("name").or_else(|| value.get("role"));
+            let rname = name_node
                 .and_then(Node::as_str)
                 .ok_or_else(|| err(value, format!("{short} needs `name`")))?;
             for (key_node, _) in m {
@@ -748,6 +749,7 @@ fn parse_task_into(
                 if !matches!(
                     k.as_str(),
                     "name"
+                        | "role"
                         | "tasks_from"
                         | "vars_from"
                         | "defaults_from"
@@ -790,10 +792,15 @@ fn parse_task_into(
                 let mut spec = value.clone();
                 if let NodeKind::Map(m) = &mut spec.kind {
                     m.retain(|(k, _)| k.as_str() == Some("name"));
+                    if m.is_empty() {
+                        if let Some(node) = name_node {
+                            m.push((Node::new(NodeKind::Str("name".into()), node.loc.clone()), node.clone()));
+                        }
+                    }
                 }
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
-                let rname = load_time_name(rname, value.get("name").unwrap_or(value), ctx)?;
+                let rname = load_time_name(rname, name_node.unwrap_or(value), ctx)?;
                 let node = load_role(&rname, &spec, &common, &files, dir, ctx, &mut handlers, 0, role)?;
                 if role_is_public(public, true) {
                     if let Some(r) = role_of(&node) {
@@ -815,8 +822,52 @@ fn parse_task_into(
         }
         _ => {}
     }
-    let module = crate::modules::registry::lookup(&name)
-        .or_else(|| crate::modules::registry::lookup(short))
+    // A user module (library/ beside the playbook or a loaded role,
+    // ANSIBLE_LIBRARY) named like a native one takes its place for a bare or
+    // `ansible.legacy.` name, as Ansible's module loader finds it first;
+    // not where ansible-core has an action plugin of that name, which is
+    // what Ansible runs there.
+    let legacy = !name.contains('.') || name.starts_with("ansible.legacy.");
+    let mut registered = crate::modules::registry::lookup(&name).or_else(|| crate::modules::registry::lookup(short));
+    let mut alias_of_native = false;
+    if legacy || registered.is_none() {
+        // An action plugin is Python that Ansible runs on the controller
+        // (it takes precedence over a module of the same name there, and
+        // one beside the playbook or role over ansible-core's): rigger
+        // runs no code from content on the controller.
+        let dirs: Vec<&Path> = std::iter::once(dir).chain(dir.parent()).collect();
+        let plugin = crate::modules::ansible::find_action_plugin(&name, &dirs);
+        // One that only re-exports an ansible-core action rigger has
+        // natively is that action under this name (which stays the task's
+        // action: first_found's subdirectory follows it, as in Ansible).
+        let native = plugin
+            .as_deref()
+            .and_then(crate::modules::ansible::reexported_action)
+            .and_then(|a| crate::modules::registry::registry().get(&a).map(|_| a))
+            .and_then(|a| crate::modules::registry::lookup(&a));
+        if let Some(m) = native {
+            crate::modules::external::add_alias(short, m);
+            registered = Some(m);
+            alias_of_native = true;
+        } else if let Some(plugin) = plugin {
+            return Err(err(
+                key_node,
+                format!(
+                    "`{name}` is an Ansible action plugin ({}): Python that Ansible runs on the controller; \
+                     rigger never runs controller-side code from playbook content",
+                    plugin.display()
+                ),
+            )
+            .with_hint("use a module (it runs on the host), or a native rigger module; see `rigger doc --list`"));
+        }
+    }
+    let user = if legacy && !alias_of_native && !crate::modules::ansible::is_core_action(short) {
+        crate::modules::external::find(&name, dir, &ctx.module_paths)
+    } else {
+        None
+    };
+    let module = user
+        .or(registered)
         .or_else(|| crate::modules::external::find(&name, dir, &ctx.module_paths));
     // Not native, not a user module: Ansible's own, when ansible-core is
     // on the controller.
@@ -867,7 +918,15 @@ fn parse_task_into(
         let required = !ctx.module_defaults_in_scope && n.get("module_defaults").is_none();
         validate_args(doc, &args, &n.loc, required)?;
     }
-    push_task(n, doc.name.to_string(), args, delegate_local, dir, role, out)
+    // A user module in the place of a native one runs under its
+    // `ansible.legacy.` name, which resolves to it (registry::lookup).
+    let native = crate::modules::registry::registry();
+    let action = match user {
+        _ if alias_of_native => short.to_string(),
+        Some(_) if native.get(&name).or_else(|| native.get(short)).is_some() => format!("ansible.legacy.{short}"),
+        _ => doc.name.to_string(),
+    };
+    push_task(n, action, args, delegate_local, dir, role, out)
 }
 
 /// `args:` merged under the module's own arguments (those win).
@@ -1429,6 +1488,7 @@ fn load_role(
         return Err(err(spec, "role dependencies nested too deeply (cycle?)"));
     }
     let path = find_role(name, dir, ctx).ok_or_else(|| role_not_found(spec, name, dir, ctx))?;
+    crate::modules::external::add_role_library(&path);
     // `main` (optional) or the file a `*_from` option names (required).
     let role_file = |sub: &str, from: Option<&String>, exts: &[&str]| -> Result<Option<PathBuf>, LocError> {
         let base = from.map(String::as_str).unwrap_or("main");

@@ -13,8 +13,9 @@ use super::value::{check_defined, from_json_value, op_err, python_type_name, tex
 /// The context variable holding the lookup search directories (a list).
 pub const SEARCH_PATHS_VAR: &str = "__rigger_search_paths";
 /// The subdirectory `first_found` searches for the task's module, as
-/// Ansible's task executor sets it: `templates` for `template`, `vars` for
-/// `include_vars`, else `files`. (Its name starts with [`SEARCH_PATHS_VAR`],
+/// Ansible's task executor sets it: `templates` when the action's name
+/// contains `template`, else `vars` when it contains `var`
+/// (`include_vars`), else `files`. (Its name starts with [`SEARCH_PATHS_VAR`],
 /// so it is hidden where that is.)
 pub const LOOKUP_SUBDIR_VAR: &str = "__rigger_search_paths_subdir";
 

@@ -16,6 +16,7 @@ mod compat_files;
 mod compat_keywords;
 mod compat_lookups;
 mod compat_templating;
+mod compat_modules;
 mod compat_vars;
 mod ctlsec;
 mod differential;

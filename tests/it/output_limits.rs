@@ -213,9 +213,11 @@ fn text_output_warns_and_every_user_command_module_is_cut() {
     // With become, sudo's success marker is not counted as output.
     for task in ["by script", "by raw", "with become"] {
         let line = format!("[WARNING]: {host}: {task}: stdout was cut to its first 102400 bytes; 197600 more bytes");
-        assert!(run.stdout.contains(&line), "no `{line}` in:\n{}", run.stdout);
+        assert!(run.stderr.contains(&line), "no `{line}` in:\n{}", run.stderr);
     }
-    assert_eq!(run.stdout.matches("[WARNING]").count(), 3, "{}", run.stdout);
+    // Warnings go to stderr, as Ansible's.
+    assert_eq!(run.stderr.matches("[WARNING]").count(), 3, "{}", run.stderr);
+    assert!(!run.stdout.contains("[WARNING]"), "{}", run.stdout);
     assert!(
         run.stdout
             .contains("\"msg\": \"102400 197600 102400 197600 102400 197600 fits none\""),

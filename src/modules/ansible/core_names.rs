@@ -85,6 +85,45 @@ const CORE_MODULES: &[&str] = &[
 
 /// Whether `name` (bare, `ansible.builtin.` or `ansible.legacy.`) is a
 /// module ansible-core ships.
+/// ansible-core 2.19's action plugins (`ansible/plugins/action/`): what
+/// Ansible runs for these names, whatever module of the name a `library/`
+/// holds.
+const CORE_ACTIONS: &[&str] = &[
+    "add_host",
+    "assemble",
+    "assert",
+    "async_status",
+    "command",
+    "copy",
+    "debug",
+    "dnf",
+    "fail",
+    "fetch",
+    "gather_facts",
+    "group_by",
+    "include_vars",
+    "normal",
+    "package",
+    "pause",
+    "raw",
+    "reboot",
+    "script",
+    "service",
+    "set_fact",
+    "set_stats",
+    "shell",
+    "template",
+    "unarchive",
+    "uri",
+    "validate_argument_spec",
+    "wait_for_connection",
+];
+
+/// Whether ansible-core runs an action plugin for the bare module name `short`.
+pub fn is_core_action(short: &str) -> bool {
+    CORE_ACTIONS.contains(&short)
+}
+
 pub fn is_core_module(name: &str) -> bool {
     let short = name
         .strip_prefix("ansible.builtin.")

@@ -342,3 +342,94 @@ pub fn all_modules(ctl: &Controller, roots: &[PathBuf]) -> Vec<(String, PathBuf)
     }
     out
 }
+
+/// The action plugin `name` where Ansible would find one: `action_plugins/`
+/// beside each of `dirs` (a task file's directory and the one above it: a
+/// role, a playbook), `ANSIBLE_ACTION_PLUGINS`, and for `NS.COLL.NAME` the
+/// collection's `plugins/action/`. rigger runs no controller-side Python
+/// from content, so such a task is refused at load, naming the file.
+pub fn find_action_plugin(name: &str, dirs: &[&Path]) -> Option<PathBuf> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let (coll, short) = match parts.as_slice() {
+        [short] => (None, *short),
+        ["ansible", "builtin" | "legacy", short] => (None, *short),
+        [ns, coll, short] => (Some((*ns, *coll)), *short),
+        _ => return None,
+    };
+    if short.is_empty() || !short.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let file = format!("{short}.py");
+    match coll {
+        None => {
+            let mut search: Vec<PathBuf> = dirs.iter().map(|d| d.join("action_plugins")).collect();
+            search.extend(
+                playbook_dirs()
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|d| d.join("action_plugins")),
+            );
+            if let Ok(v) = std::env::var("ANSIBLE_ACTION_PLUGINS") {
+                search.extend(v.split(':').filter(|s| !s.is_empty()).map(expand_home));
+            }
+            search.into_iter().map(|d| d.join(&file)).find(|p| p.is_file())
+        }
+        Some((ns, coll)) => collection_roots(controller().as_ref().ok())
+            .into_iter()
+            .map(|r| {
+                r.join("ansible_collections")
+                    .join(ns)
+                    .join(coll)
+                    .join("plugins/action")
+                    .join(&file)
+            })
+            .find(|p| p.is_file()),
+    }
+}
+
+/// The ansible-core action an action plugin file only re-exports (`from
+/// ansible.plugins.action.debug import ActionModule`, nothing else but
+/// `from __future__` imports, `assert ActionModule` and comments): such a
+/// plugin is that action under another name, which rigger can run
+/// natively. Read as text, never run.
+pub fn reexported_action(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut found = None;
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with("from __future__ import ") {
+            continue;
+        }
+        if line == "assert ActionModule" {
+            continue;
+        }
+        let action = line
+            .strip_prefix("from ansible.plugins.action.")
+            .and_then(|rest| rest.strip_suffix(" import ActionModule"))
+            .filter(|a| !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))?;
+        if found.replace(action.to_string()).is_some() {
+            return None;
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bare_re_export_is_an_alias() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.py");
+        let write = |t: &str| std::fs::write(&p, t).unwrap();
+        write("from __future__ import annotations\n\n# c\nfrom ansible.plugins.action.debug import ActionModule\n\nassert ActionModule\n");
+        assert_eq!(reexported_action(&p).as_deref(), Some("debug"));
+        write("from ansible.plugins.action.debug import ActionModule\nimport os\n");
+        assert_eq!(reexported_action(&p), None);
+        write("from ansible.plugins.action import ActionBase\n");
+        assert_eq!(reexported_action(&p), None);
+        write("from ansible.plugins.action.debug import ActionModule\nfrom ansible.plugins.action.fail import ActionModule\n");
+        assert_eq!(reexported_action(&p), None);
+    }
+}

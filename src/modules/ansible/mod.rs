@@ -42,8 +42,8 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-pub use core_names::is_core_module;
-pub use locate::{add_playbook_dir, controller, Controller};
+pub use core_names::{is_core_action, is_core_module};
+pub use locate::{add_playbook_dir, controller, find_action_plugin, reexported_action, Controller};
 
 use super::host::module_result::{parse_result, text_of};
 use super::{Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, Plan};
@@ -370,6 +370,22 @@ fn flatten_message(item: &mut Value, text_only: bool) {
     }
 }
 
+/// Ansible's `deduplicate_message_parts`: the parts of an error chain,
+/// outermost first, joined by `: ` (trailing `.` and spaces of each left
+/// part dropped), a part that already ends with the rest standing for both.
+fn brief_message(parts: Vec<String>) -> String {
+    let mut rev = parts.into_iter().rev();
+    let mut message = rev.next().unwrap_or_default();
+    for part in rev {
+        message = if part.ends_with(&message) {
+            part
+        } else {
+            format!("{}: {message}", part.trim_end_matches(['.', ' ']))
+        };
+    }
+    message
+}
+
 /// Whether ansible-core `version` is 2.19 or later, whose controller turns
 /// a failure's `exception` into a summary.
 fn summarises_errors(version: &str) -> bool {
@@ -390,8 +406,25 @@ fn shape(mut m: Map<String, Value>, version: &str) -> ModuleOutcome {
         ..Default::default()
     };
     // ansible-core 2.19+: a failure (or any `exception`) carries the error
-    // summary, which without traceback display is this text.
+    // summary, which without traceback display is this text; a failure
+    // without `msg` gets the brief message of the error chain, as its
+    // task executor writes it (result_dict_from_exception).
     if summarises_errors(version) && (o.failed || m.get("exception").is_some_and(|e| !e.is_null())) {
+        if o.failed && o.msg.is_none() {
+            let mut parts = vec!["Task failed".to_string(), "Module failed".to_string()];
+            let mut event = m.get("exception").and_then(|e| e.get("event"));
+            if event.is_none() {
+                parts.push("Unknown error.".into());
+            }
+            while let Some(e) = event {
+                parts.push(e.get("msg").and_then(Value::as_str).unwrap_or_default().to_string());
+                event = e
+                    .get("chain")
+                    .filter(|c| c.get("follow").and_then(Value::as_bool).unwrap_or(true))
+                    .and_then(|c| c.get("event"));
+            }
+            o.msg = Some(brief_message(parts));
+        }
         m.insert("exception".into(), Value::String("(traceback unavailable)".into()));
     }
     // Ansible: a result with a non-zero `rc` and no `failed` failed.
@@ -568,6 +601,29 @@ mod tests {
             "2.19.14",
         );
         assert_eq!(o.ret["exception"], "(traceback unavailable)");
+        // An exception the module raised: its message, as Ansible chains it.
+        let o = shape(
+            serde_json::from_str::<Map<String, Value>>(
+                r#"{"failed": true, "exception": {"event": {"msg": "module has already been respawned",
+                   "formatted_traceback": null, "chain": null}}}"#,
+            )
+            .unwrap(),
+            "2.19.14",
+        );
+        assert_eq!(
+            o.msg.as_deref(),
+            Some("Task failed: Module failed: module has already been respawned")
+        );
+        let o = shape(
+            serde_json::from_str::<Map<String, Value>>(r#"{"failed": true}"#).unwrap(),
+            "2.19.14",
+        );
+        assert_eq!(o.msg.as_deref(), Some("Task failed: Module failed: Unknown error."));
+        assert_eq!(
+            brief_message(vec!["a.".into(), "b: c".into(), "c".into()]),
+            "a: b: c",
+            "a part that ends with the rest stands for both"
+        );
         let o = shape(
             serde_json::from_str::<Map<String, Value>>(r#"{"failed": true, "msg": "x"}"#).unwrap(),
             "2.18.1",
