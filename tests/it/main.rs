@@ -15,6 +15,7 @@ mod compat_exec;
 mod compat_files;
 mod compat_keywords;
 mod compat_lookups;
+mod compat_roles;
 mod compat_vars;
 mod ctlsec;
 mod differential;

@@ -1,0 +1,75 @@
+//! What popular public roles (scripts/real-roles.sh) need to leave a host exactly as Ansible leaves it,
+//! each behaviour tested on its own against real sshd test hosts.
+
+use crate::support::{rigger, TestHosts};
+
+/// Runs `playbook` (YAML text) against host1 of the fleet; returns (code, stdout+stderr).
+fn play(hosts: &TestHosts, name: &str, playbook: &str, extra: &[&str]) -> (i32, String) {
+    let path = hosts.dir().join(format!("{name}.yml"));
+    std::fs::write(&path, playbook).unwrap();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let pb = path.display().to_string();
+    let mut args = vec!["run", "-i", &inv, "--known-hosts", &kh, &pb];
+    args.extend_from_slice(extra);
+    let (code, out, err) = rigger(&args);
+    (code, format!("{out}\n{err}"))
+}
+
+/// The `changed=N` count of host1's recap line.
+fn changed(out: &str) -> usize {
+    let line = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("host1") && l.contains("changed="))
+        .unwrap_or_else(|| panic!("no recap line in:\n{out}"));
+    line.split("changed=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn host1_out(hosts: &TestHosts, cmd: &str) -> String {
+    String::from_utf8_lossy(&hosts.ssh(0, cmd).stdout).into_owned()
+}
+
+const HEAD: &str = "- hosts: host1\n  gather_facts: no\n  tasks:\n";
+
+/// Ansible's apt marks every package it is asked for (`present`, `latest`) as manually installed, also
+/// one that is already installed as another package's dependency (so `apt-get autoremove` keeps it):
+/// `apt-mark manual`, outside check mode, not reported as a change. willshersystems.sshd asks for
+/// openssh-sftp-server, which Debian installs as openssh-server's dependency.
+#[test]
+fn apt_marks_requested_packages_manually_installed_as_ansible_does() {
+    let hosts = TestHosts::with_overlay_root(1);
+    // Inside the host's overlay root: two installed packages marked as dependencies.
+    let o = hosts.ssh(
+        0,
+        "apt-mark auto coreutils sed >/dev/null && apt-mark showauto coreutils sed",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "coreutils\nsed\n");
+
+    // Check mode: nothing is marked.
+    let pb = format!(
+        "{HEAD}    - apt:\n        name: coreutils\n    - package:\n        name: [sed]\n        state: present\n"
+    );
+    let (code, out) = play(&hosts, "mark", &pb, &["--check"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(changed(&out), 0, "{out}");
+    assert_eq!(host1_out(&hosts, "apt-mark showauto coreutils sed"), "coreutils\nsed\n");
+
+    // A real run: both are marked manual, and (as with Ansible) that is not a change.
+    let (code, out) = play(&hosts, "mark", &pb, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(changed(&out), 0, "{out}");
+    assert_eq!(host1_out(&hosts, "apt-mark showauto coreutils sed"), "");
+    assert_eq!(
+        host1_out(&hosts, "apt-mark showmanual coreutils sed"),
+        "coreutils\nsed\n"
+    );
+}
