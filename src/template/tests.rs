@@ -690,6 +690,19 @@ fn random_is_seeded_per_host() {
 }
 
 #[test]
+fn flattened_lookup() {
+    // community.general.flattened (values from its _do_flatten under ansible-core 2.19).
+    assert_eq!(
+        r("{{ query('community.general.flattened', [1, [2, [3, [4]]]], [[['a']]], ' b ', {'k': 1}) }}"),
+        json!([1, 2, 3, 4, "a", "b", {"k": 1}])
+    );
+    assert_eq!(
+        r("{{ query('flattened', ['a', 'null', 'c'], 'd', ' None ', 'e') }}"),
+        json!(["a", "d", "e"])
+    );
+}
+
+#[test]
 fn comment_filter() {
     assert_eq!(rs("{{ 'hi' | comment }}"), "#\n# hi\n#");
     assert_eq!(rs("{{ 'a\nb' | comment('c') }}"), "//\n// a\n// b\n//");

@@ -73,3 +73,25 @@ fn apt_marks_requested_packages_manually_installed_as_ansible_does() {
         "coreutils\nsed\n"
     );
 }
+
+/// devsec's hardening roles: `ansible_role_name` in a role's template, and `with_community.general.flattened`
+/// (community.general's lookup, which rigger runs natively; Ansible also routes `with_flattened` there).
+#[test]
+fn role_name_magic_variable_and_flattened_loop() {
+    let hosts = TestHosts::new(1);
+    let role = hosts.dir().join("roles/hardening/tasks");
+    std::fs::create_dir_all(&role).unwrap();
+    std::fs::write(
+        role.join("main.yml"),
+        "- assert:\n    that: [ansible_role_name == 'hardening', role_name == 'hardening']\n\
+         - set_fact:\n    got: \"{{ got | default([]) + [item] }}\"\n\
+         \x20 with_community.general.flattened:\n    - [1, [2, [3]]]\n    - [[' x ']]\n    - \"{{ more }}\"\n\
+         - assert:\n    that: got == [1, 2, 3, 'x', 'y', 'z']\n",
+    )
+    .unwrap();
+    let pb = "- hosts: host1\n  gather_facts: no\n  vars:\n    more: [y, [z]]\n  roles: [hardening]\n  \
+              tasks:\n    - assert:\n        that: ansible_role_name is undefined\n";
+    let (code, out) = play(&hosts, "roles", pb, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ok=4"), "every assert ran:\n{out}");
+}
