@@ -95,3 +95,34 @@ fn role_name_magic_variable_and_flattened_loop() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok=4"), "every assert ran:\n{out}");
 }
+
+/// devsec.ssh_hardening's `include_tasks: crypto_macs.yml` with `when: ssh_macs is undefined`: the file's
+/// first task sets ssh_macs, and its later tasks (newer OpenSSH versions) must still run. A condition on
+/// include_tasks/include_role applies to the include, not to each task it brings in (as in Ansible).
+#[test]
+fn conditions_on_an_include_apply_to_the_include_only() {
+    let hosts = TestHosts::new(1);
+    std::fs::write(
+        hosts.dir().join("macs.yml"),
+        "- set_fact:\n    macs: [old]\n- set_fact:\n    macs: [new]\n  when: true\n",
+    )
+    .unwrap();
+    let role = hosts.dir().join("roles/pick/tasks");
+    std::fs::create_dir_all(&role).unwrap();
+    std::fs::write(
+        role.join("main.yml"),
+        "- set_fact:\n    kex: [old]\n- set_fact:\n    kex: [new]\n",
+    )
+    .unwrap();
+    let pb = "- hosts: host1\n  gather_facts: no\n  tasks:\n\
+              \x20   - include_tasks: macs.yml\n      when: macs is undefined\n\
+              \x20   - include_role:\n        name: pick\n      when: kex is undefined\n\
+              \x20   - include_tasks: macs.yml\n      when: macs is undefined\n\
+              \x20   - assert:\n        that:\n          - macs == ['new']\n          - kex == ['new']\n";
+    let (code, out) = play(&hosts, "incl", pb, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("ok=5"),
+        "the second include of macs.yml is skipped, the rest ran:\n{out}"
+    );
+}
