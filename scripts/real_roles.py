@@ -132,7 +132,8 @@ def berkeley_hash_entries(p: Path, data: bytes) -> list | None:
     try:
         db = dbm.ndbm.open(str(p)[: -len(".db")], "r")
         try:
-            return sorted((k, db[k]) for k in db.keys())
+            # postalias's NIS record YP_LAST_MODIFIED holds the time the map was built.
+            return sorted((k, db[k]) for k in db.keys() if k != b"YP_LAST_MODIFIED")
         finally:
             db.close()
     except (OSError, dbm.ndbm.error):
@@ -154,7 +155,7 @@ def describe(p: Path, st: os.stat_result) -> dict:
         if entries is not None:
             # A Berkeley DB hash file (postfix's aliases.db, postmap's maps): its bytes differ between two
             # runs of the same tool (page layout and unused space are not reproducible), so what it holds
-            # is compared: the sorted key/value pairs.
+            # is compared: the sorted key/value pairs, without the build time postalias records.
             d["sha256"] = "entries:" + hashlib.sha256(repr(entries).encode()).hexdigest()
         else:
             d["sha256"] = hashlib.sha256(data).hexdigest()
