@@ -116,6 +116,9 @@ def ignored(path: str) -> bool:
     return any(fnmatch.fnmatch(path, p) for p in IGNORED)
 
 
+# The line community.general.pamd writes into the PAM file it changes: the time of the run.
+UPDATED_BY_ANSIBLE = re.compile(rb"^# Updated by Ansible - \d{4}-\d\d-\d\dT[0-9:.]+$", re.M)
+
 BERKELEY_HASH_MAGIC = bytes.fromhex("61150600")  # DB_HASHMAGIC 0x061561, little-endian, at offset 12
 
 
@@ -158,8 +161,10 @@ def describe(p: Path, st: os.stat_result) -> dict:
             # is compared: the sorted key/value pairs, without the build time postalias records.
             d["sha256"] = "entries:" + hashlib.sha256(repr(entries).encode()).hexdigest()
         else:
-            d["sha256"] = hashlib.sha256(data).hexdigest()
-            d["size"] = len(data)
+            stamped = UPDATED_BY_ANSIBLE.sub(b"# Updated by Ansible - <time>", data)
+            d["sha256"] = hashlib.sha256(stamped).hexdigest()
+            if stamped == data:
+                d["size"] = len(data)
     else:
         d["type"] = "special"
         d["rdev"] = st.st_rdev
