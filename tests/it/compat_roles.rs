@@ -126,3 +126,35 @@ fn conditions_on_an_include_apply_to_the_include_only() {
         "the second include of macs.yml is skipped, the rest ran:\n{out}"
     );
 }
+
+/// devsec.os_hardening ages the passwords of regular accounts: user's password_expire_min/_max/_warn
+/// (`chage`, only the fields that differ from the shadow entry, as Ansible's user module).
+#[test]
+fn user_password_ages() {
+    let hosts = TestHosts::with_overlay_root(1);
+    let o = hosts.ssh(0, "useradd -M rigger-age && getent shadow rigger-age | cut -d: -f4-6");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let before = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert_ne!(before, "7:90:14");
+    let pb = format!(
+        "{HEAD}    - user:\n        name: rigger-age\n        password_expire_min: \"{{{{ 7 }}}}\"\n\
+         \x20       password_expire_max: 90\n        password_expire_warn: 14\n"
+    );
+    let (code, out) = play(&hosts, "ages", &pb, &["--check"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(changed(&out), 1, "{out}");
+    assert_eq!(
+        host1_out(&hosts, "getent shadow rigger-age | cut -d: -f4-6").trim(),
+        before
+    );
+    let (code, out) = play(&hosts, "ages", &pb, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(changed(&out), 1, "{out}");
+    assert_eq!(
+        host1_out(&hosts, "getent shadow rigger-age | cut -d: -f4-6").trim(),
+        "7:90:14"
+    );
+    let (code, out) = play(&hosts, "ages", &pb, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(changed(&out), 0, "{out}");
+}
