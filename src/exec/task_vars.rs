@@ -169,6 +169,8 @@ impl PlayHost {
         if let Some(role) = roles.last() {
             m.data_one("role_path".into(), Value::String(abs(&role.path)));
             m.data_one("role_name".into(), Value::String(role.name.clone()));
+            // Ansible's fully qualified role name: the same for a role found on the roles path.
+            m.data_one("ansible_role_name".into(), Value::String(role.name.clone()));
             if !role.parents.is_empty() {
                 let names = role.parents.iter().map(|(n, _)| Value::String(n.clone())).collect();
                 let paths = role.parents.iter().map(|(_, p)| Value::String(abs(p))).collect();

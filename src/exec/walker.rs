@@ -281,6 +281,10 @@ impl Walker {
         // `vars:` on an include are include params (above set_fact), as in Ansible.
         let mut common = inc.common.clone();
         let include_params = std::mem::take(&mut common.vars);
+        // Its conditions apply to the include itself (evaluated once, below), not to each task it
+        // brings in: a first included task that changes what they test does not skip the others
+        // (Ansible's include_tasks/include_role; `apply:` is the way to condition the tasks).
+        common.when.clear();
         inner.push(Scope {
             common,
             role: inc.role.clone().or_else(|| scopes.last().and_then(|s| s.role.clone())),

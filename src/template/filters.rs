@@ -952,25 +952,33 @@ fn comment(v: &Value, style: Option<String>, kwargs: Kwargs) -> Result<String, E
         .unwrap_or_else(|| decoration.trim_end().to_string());
     let prefix_count = kwargs.get::<Option<usize>>("prefix_count")?.unwrap_or(1);
     let postfix_count = kwargs.get::<Option<usize>>("postfix_count")?.unwrap_or(1);
+    let nl = kwargs.get::<Option<String>>("newline")?.unwrap_or_else(|| "\n".into());
     kwargs.assert_all_used()?;
+    // As Ansible's filter composes it: an empty beginning, prefix or end adds nothing (not even its
+    // newline); a prefix that is the newline adds just that; the postfix lines each follow a newline,
+    // so an empty postfix still ends the text with one.
     let mut out = String::new();
     if !beginning.is_empty() {
         out.push_str(beginning);
-        out.push('\n');
+        out.push_str(&nl);
     }
-    for _ in 0..prefix_count {
-        out.push_str(&prefix);
-        out.push('\n');
+    if !prefix.is_empty() {
+        for _ in 0..prefix_count {
+            if prefix != nl {
+                out.push_str(&prefix);
+            }
+            out.push_str(&nl);
+        }
     }
-    let body = format!("{decoration}{}", text.replace('\n', &format!("\n{decoration}")));
-    let body = body.replace(&format!("{decoration}\n"), &format!("{}\n", decoration.trim_end()));
+    let body = format!("{decoration}{}", text.replace(&nl, &format!("{nl}{decoration}")));
+    let body = body.replace(&format!("{decoration}{nl}"), &format!("{}{nl}", decoration.trim_end()));
     out.push_str(&body);
     for _ in 0..postfix_count {
-        out.push('\n');
+        out.push_str(&nl);
         out.push_str(&postfix);
     }
     if !end.is_empty() {
-        out.push('\n');
+        out.push_str(&nl);
         out.push_str(end);
     }
     Ok(out)

@@ -41,6 +41,8 @@ pub const LOOKUP_NAMES: &[&str] = &[
     "subelements",
     "inventory_hostnames",
     "random_choice",
+    "flattened",
+    "community.general.flattened",
 ];
 
 pub(crate) fn register(env: &mut Environment<'static>) {
@@ -106,6 +108,12 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
         "csvfile" => csvfile(state, args, kwargs),
         "varnames" => varnames(state, args),
         "together" => together(args),
+        // community.general's (Ansible routes the short name there).
+        "flattened" | "community.general.flattened" => {
+            let mut out = Vec::new();
+            flattened(args, &mut out);
+            Ok(out)
+        }
         "nested" => nested(args),
         "sequence" => sequence(args, kwargs),
         "subelements" => subelements(args),
@@ -814,6 +822,37 @@ fn together(args: &[Value]) -> Result<Vec<Value>, Error> {
             )
         })
         .collect()
+}
+
+/// community.general's `flattened`: the terms' lists flattened at every depth into one list, as its
+/// `_do_flatten`: a list of one list (of one list ...) is that innermost item, a string term is stripped
+/// of surrounding whitespace, and a `None`/`null` string term ends the list it is in.
+fn flattened(terms: &[Value], out: &mut Vec<Value>) {
+    for term in terms {
+        let mut term = term.clone();
+        while term.kind() == ValueKind::Seq && term.len() == Some(1) {
+            match term.get_item_by_index(0) {
+                Ok(inner) => term = inner,
+                Err(_) => break,
+            }
+        }
+        if let Some(s) = term.as_str() {
+            if s == "None" || s == "null" {
+                break;
+            }
+            let t = s.trim();
+            // A stripped string is flattened as a list of one: its `None` ends only that list.
+            if t != s && (t == "None" || t == "null") {
+                continue;
+            }
+            out.push(Value::from(t));
+        } else if term.kind() == ValueKind::Seq {
+            let items: Vec<Value> = term.try_iter().map(|it| it.collect()).unwrap_or_default();
+            flattened(&items, out);
+        } else {
+            out.push(term);
+        }
+    }
 }
 
 /// `nested`: the product of the lists.

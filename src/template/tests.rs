@@ -773,11 +773,38 @@ fn random_is_seeded_per_host() {
 }
 
 #[test]
+fn flattened_lookup() {
+    // community.general.flattened (values from its _do_flatten under ansible-core 2.19).
+    assert_eq!(
+        r("{{ query('community.general.flattened', [1, [2, [3, [4]]]], [[['a']]], ' b ', {'k': 1}) }}"),
+        json!([1, 2, 3, 4, "a", "b", {"k": 1}])
+    );
+    assert_eq!(
+        r("{{ query('flattened', ['a', 'null', 'c'], 'd', ' None ', 'e') }}"),
+        json!(["a", "d", "e"])
+    );
+}
+
+#[test]
 fn comment_filter() {
     assert_eq!(rs("{{ 'hi' | comment }}"), "#\n# hi\n#");
     assert_eq!(rs("{{ 'a\nb' | comment('c') }}"), "//\n// a\n// b\n//");
     assert_eq!(rs("{{ 'hi' | comment('cblock') }}"), "/*\n *\n * hi\n *\n */");
     assert_eq!(rs("{{ 'hi' | comment('xml') }}"), "<!--\n -\n - hi\n -\n-->");
+    // Ansible's composition of empty and custom prefixes, postfixes and newlines (values from
+    // ansible-core 2.19's filter): willshersystems.sshd's `comment(prefix="", postfix="")`.
+    assert_eq!(rs("{{ 'x' | comment(prefix='', postfix='') }}"), "# x\n");
+    assert_eq!(rs("{{ 'x' | comment(prefix='') }}"), "# x\n#");
+    assert_eq!(rs("{{ 'x' | comment(prefix='\n', prefix_count=2) }}"), "\n\n# x\n#");
+    assert_eq!(rs("{{ 'x' | comment(postfix_count=0) }}"), "#\n# x");
+    assert_eq!(
+        rs("{{ 'a\nb' | comment(newline='\r\n', decoration='; ') }}"),
+        ";\r\n; a\nb\r\n;"
+    );
+    assert_eq!(
+        rs("{{ 'x' | comment('erlang', beginning='%%', end='%%') }}"),
+        "%%\n%\n% x\n%\n%%"
+    );
 }
 
 #[test]

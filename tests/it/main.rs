@@ -17,6 +17,7 @@ mod compat_keywords;
 mod compat_lookups;
 mod compat_templating;
 mod compat_modules;
+mod compat_roles;
 mod compat_vars;
 mod ctlsec;
 mod differential;

@@ -71,6 +71,21 @@ removes every supplementary group.",
         "Account expiry as epoch seconds; negative removes the expiry.",
     ),
     OptionDoc::new(
+        "password_expire_min",
+        OptKind::Int,
+        "Minimum days between password changes (`chage -m`).",
+    ),
+    OptionDoc::new(
+        "password_expire_max",
+        OptKind::Int,
+        "Maximum days a password is valid (`chage -M`).",
+    ),
+    OptionDoc::new(
+        "password_expire_warn",
+        OptKind::Int,
+        "Days of warning before the password expires (`chage -W`).",
+    ),
+    OptionDoc::new(
         "remove",
         OptKind::Bool,
         "With `state=absent`, remove the home directory and mail spool.",
@@ -165,6 +180,12 @@ struct UserParams {
     #[serde(default)]
     expires: Option<Value>,
     #[serde(default)]
+    password_expire_min: Option<i64>,
+    #[serde(default)]
+    password_expire_max: Option<i64>,
+    #[serde(default)]
+    password_expire_warn: Option<i64>,
+    #[serde(default)]
     remove: bool,
     #[serde(default)]
     force: bool,
@@ -218,6 +239,8 @@ pub(crate) struct Account {
     pub password: String,
     /// Shadow field 8: days since the epoch, empty for none.
     pub expire_days: Option<i64>,
+    /// Shadow fields 4 to 6: minimum and maximum password age and warning days (-1: empty).
+    pub password_ages: [i64; 3],
     pub supplementary: Vec<String>,
     pub ssh_public_key: Option<String>,
 }
@@ -270,6 +293,7 @@ pub(crate) fn parse_user_state(out: &str) -> UserState {
                 shell: f[6].to_string(),
                 password: sh.get(1).unwrap_or(&"").to_string(),
                 expire_days: sh.get(7).and_then(|d| d.parse().ok()),
+                password_ages: [3, 4, 5].map(|i| sh.get(i).and_then(|d| d.parse().ok()).unwrap_or(-1)),
                 supplementary: tagged(out, "SG|").map(str::to_string).collect(),
                 ssh_public_key: tagged(out, "KEY|").next().map(str::to_string),
             });
@@ -312,6 +336,37 @@ pub(crate) struct UserSpec {
     pub password_lock: Option<bool>,
     /// Days since the epoch; `Some(None)`: remove the expiry.
     pub expires: Option<Option<i64>>,
+    /// password_expire_min, _max, _warn.
+    pub password_ages: [Option<i64>; 3],
+}
+
+/// `chage` for the password ages that differ from the shadow entry's (`current`; all given ones for a
+/// new account), as Ansible's user module: one command after the account's other changes.
+fn plan_password_ages(spec: &UserSpec, current: Option<[i64; 3]>, cmds: &mut Vec<String>, fields: &mut FieldChanges) {
+    let mut args = Vec::new();
+    for ((flag, field), (want, cur)) in [
+        ("-m", "password_expire_min"),
+        ("-M", "password_expire_max"),
+        ("-W", "password_expire_warn"),
+    ]
+    .into_iter()
+    .zip(
+        spec.password_ages
+            .into_iter()
+            .zip(current.map_or([None; 3], |c| c.map(Some))),
+    ) {
+        let Some(want) = want else { continue };
+        if cur == Some(want) {
+            continue;
+        }
+        args.push(format!("{flag} {want}"));
+        if let Some(cur) = cur {
+            fields.push((field.into(), cur.to_string(), want.to_string()));
+        }
+    }
+    if !args.is_empty() {
+        cmds.push(format!("chage {} {}", args.join(" "), sh_quote(&spec.name)));
+    }
 }
 
 /// Resolve a group given by name or gid against the queried groups.
@@ -373,6 +428,7 @@ pub(crate) fn plan_user(spec: &UserSpec, st: &UserState) -> Result<(Vec<String>,
         if spec.password_lock == Some(true) {
             cmds.push(format!("usermod -L {n}"));
         }
+        plan_password_ages(spec, None, &mut cmds, &mut fields);
         fields.push(("state".into(), "absent".into(), "present".into()));
         return Ok((cmds, fields));
     };
@@ -485,6 +541,7 @@ pub(crate) fn plan_user(spec: &UserSpec, st: &UserState) -> Result<(Vec<String>,
         }
         _ => {}
     }
+    plan_password_ages(spec, Some(cur.password_ages), &mut cmds, &mut fields);
     Ok((cmds, fields))
 }
 
@@ -550,6 +607,7 @@ impl Module for UserModule {
                 None | Some(Value::Null) => None,
                 Some(v) => Some(expires_days(v).map_err(ModuleError::Args)?),
             },
+            password_ages: [p.password_expire_min, p.password_expire_max, p.password_expire_warn],
         };
         let mut groups: Vec<String> = p.group.iter().cloned().collect();
         groups.extend(p.groups.iter().flatten().cloned());
@@ -928,6 +986,34 @@ SG|adm\nGR|alice:x:1001:\nGR|adm:x:4:alice\nGR|staff:x:50:\n";
             ..Default::default()
         };
         assert!(plan_user(&spec, &st).unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn password_ages_with_chage() {
+        let st = parse_user_state("PW|alice:x:1001:1001::/home/alice:/bin/sh\nSH|alice:$6$x:19000:0:99999:7:::\n");
+        assert_eq!(st.account.as_ref().unwrap().password_ages, [0, 99999, 7]);
+        let spec = UserSpec {
+            name: "alice".into(),
+            password_ages: [Some(7), Some(99999), Some(14)],
+            ..Default::default()
+        };
+        let (cmds, fields) = plan_user(&spec, &st).unwrap();
+        assert_eq!(cmds, vec!["chage -m 7 -W 14 alice"]);
+        assert_eq!(fields[0], ("password_expire_min".into(), "0".into(), "7".into()));
+        let spec = UserSpec {
+            name: "alice".into(),
+            password_ages: [Some(0), None, Some(7)],
+            ..Default::default()
+        };
+        assert!(plan_user(&spec, &st).unwrap().0.is_empty());
+        // Empty shadow fields differ from any value.
+        let st = parse_user_state("PW|bob:x:1002:1002::/home/bob:/bin/sh\nSH|bob:!:19000::::::\n");
+        let spec = UserSpec {
+            name: "bob".into(),
+            password_ages: [None, Some(60), None],
+            ..Default::default()
+        };
+        assert_eq!(plan_user(&spec, &st).unwrap().0, vec!["chage -M 60 bob"]);
     }
 
     #[test]

@@ -247,6 +247,9 @@ pub(crate) struct AptState {
     pub policy: std::collections::HashMap<String, Policy>,
     /// `Package` and `Version` of the `deb` file.
     pub deb: Option<(String, String)>,
+    /// The named packages apt has marked automatically installed (`Auto-Installed: 1` in
+    /// `/var/lib/apt/extended_states`).
+    pub auto: std::collections::BTreeSet<String>,
 }
 
 /// The one-round-trip query script.
@@ -265,6 +268,13 @@ pub(crate) fn apt_query_script(names: &[String], with_policy: bool, deb: Option<
         ));
         if with_policy {
             s.push_str(&format!("apt-cache policy {q} 2>/dev/null | sed 's/^/A|/'\n"));
+            // Which of them are marked automatically installed (dependencies): Ansible's apt marks every
+            // named package manual after `present`/`latest`.
+            let want = sh_quote(&format!(" {} ", names.join(" ")));
+            s.push_str(&format!(
+                "awk -v want={want} '/^Package:/{{p=$2}} /^Auto-Installed: *1/{{if (index(want, \" \" p \" \")) \
+                 print \"U|\" p}}' /var/lib/apt/extended_states 2>/dev/null\n"
+            ));
         }
     }
     if let Some(d) = deb {
@@ -310,6 +320,9 @@ pub(crate) fn parse_apt_state(out: &str) -> Result<AptState, ModuleError> {
         if !keep {
             st.dpkg.insert(name, entry);
         }
+    }
+    for v in tagged(out, "U|") {
+        st.auto.insert(v.trim().to_string());
     }
     for v in tagged(out, "D|") {
         if let Some((p, ver)) = v.split_once('|') {
@@ -510,12 +523,22 @@ impl Module for AptModule {
             )
             .await;
         match result {
-            Ok((planned, commands)) if !commands.is_empty() => {
+            Ok((planned, mut commands, mark)) if !commands.is_empty() => {
+                commands.extend(mark);
                 Ok(Plan::change(planned, AptCommands { commands, uploaded }))
             }
+            // Only marking packages manual: as Ansible's apt, done outside check mode and not reported
+            // as a change.
+            Ok((planned, _, Some(mark))) => Ok(Plan::Change(
+                planned,
+                Box::new(AptCommands {
+                    commands: vec![mark],
+                    uploaded,
+                }),
+            )),
             other => {
                 remove_upload(ctx, uploaded).await;
-                other.map(|(planned, _)| Plan::Done(planned))
+                other.map(|(planned, _, _)| Plan::Done(planned))
             }
         }
     }
@@ -598,7 +621,7 @@ impl AptModule {
         want_update: bool,
         valid: i64,
         deb: Option<&str>,
-    ) -> Result<(ModuleOutcome, Vec<String>), ModuleError> {
+    ) -> Result<(ModuleOutcome, Vec<String>, Option<String>), ModuleError> {
         let script = apt_query_script(names, with_policy, deb);
         let mut st = parse_apt_state(&run_checked(ctx, "apt query", &script).await?.stdout_str())?;
         let mut out = ModuleOutcome::ok();
@@ -629,6 +652,8 @@ impl AptModule {
         let mut commands: Vec<String> = Vec::new();
         let mut changes: Vec<(String, String, String)> = Vec::new();
         let mut msgs: Vec<String> = Vec::new();
+        // `apt-mark manual` for the named packages that are marked automatically installed.
+        let mut mark: Option<String> = None;
 
         if let Some(d) = deb {
             let Some((pkg, ver)) = st.deb.clone() else {
@@ -696,6 +721,18 @@ impl AptModule {
                     msgs.push(format!("removed {}", plan.remove.join(", ")));
                 }
                 changes.extend(plan.changes);
+                // Ansible's apt marks every named package manual after installing (present, latest):
+                // a package that came in as a dependency is then kept by `apt-get autoremove`.
+                if matches!(state, "present" | "latest") {
+                    let auto: Vec<String> = specs
+                        .iter()
+                        .filter(|s| st.auto.contains(&s.name))
+                        .map(|s| sh_quote(&s.name))
+                        .collect();
+                    if !auto.is_empty() {
+                        mark = Some(format!("LC_ALL=C apt-mark manual {}", auto.join(" ")));
+                    }
+                }
             }
             _ => {}
         }
@@ -726,7 +763,7 @@ impl AptModule {
         });
         out.ret.insert("stdout".into(), stdout.into());
         out.ret.insert("stderr".into(), stderr.into());
-        Ok((out, commands))
+        Ok((out, commands, mark))
     }
 }
 
