@@ -16,6 +16,7 @@ mod compat_files;
 mod compat_keywords;
 mod compat_lookups;
 mod compat_vars;
+mod compat_vars2;
 mod ctlsec;
 mod differential;
 mod engine;
