@@ -122,3 +122,52 @@ fn an_unknown_play_keyword_is_named_as_ansible_names_it() {
         "{err}"
     );
 }
+
+#[test]
+fn hash_behaviour_merge_merges_mappings_across_variable_layers() {
+    let lab = Lab::new(1);
+    lab.write("vars/h.yml", "h:\n  file: 2\n");
+    lab.write("roles/r/defaults/main.yml", "h:\n  default: 0\n");
+    lab.write(
+        "roles/r/tasks/main.yml",
+        "- copy:\n    dest: \"@OUT@/h-{{ mode }}.json\"\n    content: \"{{ h | to_json }}\"\n  vars:\n    h:\n      task: 3\n",
+    );
+    lab.write(
+        "site.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  vars_files: [vars/h.yml]
+  vars:
+    h:
+      play: 1
+  roles:
+    - r
+"#,
+    );
+    for mode in ["merge", "replace"] {
+        let out = lab
+            .cmd(
+                "site.yml",
+                &["-e", &format!("{{\"mode\": \"{mode}\", \"h\": {{\"extra\": 4}}}}")],
+            )
+            .env("ANSIBLE_HASH_BEHAVIOUR", mode)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    }
+    let read = |name: &str| -> serde_json::Value { serde_json::from_str(&lab.read(name)).unwrap() };
+    assert_eq!(
+        read("out/h-merge.json"),
+        serde_json::json!({"default": 0, "extra": 4, "file": 2, "play": 1, "task": 3})
+    );
+    assert_eq!(read("out/h-replace.json"), serde_json::json!({"extra": 4}));
+
+    let out = lab
+        .cmd("site.yml", &[])
+        .env("ANSIBLE_HASH_BEHAVIOUR", "deep")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be `replace` or `merge`, not `deep`"));
+}
