@@ -42,6 +42,63 @@ pub fn value(section: &str, key: &str) -> Option<String> {
     raw(section, key).map(|v| interpolate(&v, &|name| raw(section, name)))
 }
 
+/// Ansible's DEFAULT_HASH_BEHAVIOUR (`$ANSIBLE_HASH_BEHAVIOUR`, else
+/// `[defaults] hash_behaviour`): whether a variable's mapping is merged
+/// recursively into the one a lower layer gave it (`merge`) instead of
+/// replacing it (`replace`, the default). `Err` for any other value.
+pub fn hash_behaviour_merge() -> Result<bool, String> {
+    let v = std::env::var("ANSIBLE_HASH_BEHAVIOUR")
+        .ok()
+        .or_else(|| value("defaults", "hash_behaviour"));
+    match v.as_deref().map(str::trim) {
+        None | Some("" | "replace") => Ok(false),
+        Some("merge") => Ok(true),
+        Some(other) => Err(format!(
+            "hash_behaviour (ANSIBLE_HASH_BEHAVIOUR or ansible.cfg) must be `replace` or `merge`, not `{other}`"
+        )),
+    }
+}
+
+/// [`hash_behaviour_merge`], read once per run (a bad value was refused
+/// when the run started and counts as `replace` here).
+pub fn hash_merge() -> bool {
+    static MERGE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *MERGE.get_or_init(|| hash_behaviour_merge().unwrap_or(false))
+}
+
+/// `a` with `b` merged in recursively: Ansible's `merge_hash` (mappings
+/// merge key by key, anything else in `b` replaces).
+pub fn merge_hash(a: &serde_json::Value, b: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut m = x.clone();
+            for (k, v) in y {
+                let merged = match m.get(k) {
+                    Some(old) => merge_hash(old, v),
+                    None => v.clone(),
+                };
+                m.insert(k.clone(), merged);
+            }
+            Value::Object(m)
+        }
+        _ => b.clone(),
+    }
+}
+
+/// Ansible's `combine_vars`: `b`'s variables over `a`'s, a mapping merged
+/// into the mapping it overrides when hashes merge ([`hash_merge`]).
+pub fn combine_vars(a: &mut serde_json::Map<String, serde_json::Value>, b: serde_json::Map<String, serde_json::Value>) {
+    let merge = hash_merge();
+    for (k, v) in b {
+        let v = match a.get(&k) {
+            Some(old) if merge => merge_hash(old, &v),
+            _ => v,
+        };
+        a.insert(k, v);
+    }
+}
+
 /// configparser's basic interpolation, which Ansible's reader uses: `%%` is
 /// a `%` and `%(name)s` the value of `name` in the same section (one level).
 fn interpolate(v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {

@@ -24,6 +24,8 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Inventory(a) => Some(&a.vault),
         _ => None,
     };
+    // A bad hash_behaviour stops the run before anything is loaded.
+    crate::ansible_cfg::hash_behaviour_merge().map_err(AppError::Usage)?;
     if let Some(args) = vault {
         // The run's vault passwords, before anything vaulted is loaded.
         crate::vault::install(crate::vault::load(&args.sources()).map_err(AppError::Other)?);

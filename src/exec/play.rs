@@ -200,7 +200,7 @@ impl Runner {
                         e
                     }
                 })?;
-                vars.extend(vars_file_mappings(&n)?);
+                crate::ansible_cfg::combine_vars(&mut vars, vars_file_mappings(&n)?);
                 loaded = true;
                 break;
             }

@@ -92,20 +92,26 @@ impl PlayHost {
         let vars = self.vars(scopes, Some(t));
         let ctx = self.ctx(&vars);
         match self.render_flags(t, scopes, &ctx) {
-            Ok((task, scopes)) => {
+            (task, scopes, None) => {
                 drop(ctx);
                 drop(vars);
                 self.run_task_rendered(&task, &scopes).await
             }
-            Err(r) => {
-                self.report_delegated(&t.display_name(), r.status, false, None, None, r.result.clone());
+            (task, scopes, Some(mut r)) => {
+                // A keyword that is not a boolean fails the task; its
+                // `ignore_errors` still applies (Ansible's post-validation
+                // failure is a task failure too).
+                r.ignored = r.status == Status::Failed
+                    && resolve_bool(&scopes, &task.common, |c| &c.ignore_errors).unwrap_or(false);
+                self.report_delegated(&t.display_name(), r.status, r.ignored, None, None, r.result.clone());
                 r
             }
         }
     }
 
     /// `t` and `scopes` with every templated boolean keyword evaluated for
-    /// this host. As in Ansible, a task whose condition is false is skipped
+    /// this host, and the failure of the first that cannot be (one that
+    /// fails is left unset). As in Ansible, a task whose condition is false is skipped
     /// before its keywords are evaluated: one that cannot be evaluated then
     /// does not matter.
     fn render_flags(
@@ -113,7 +119,7 @@ impl PlayHost {
         t: &Task,
         scopes: &[Scope],
         ctx: &minijinja::Value,
-    ) -> Result<(Task, Vec<Scope>), TaskResult> {
+    ) -> (Task, Vec<Scope>, Option<TaskResult>) {
         let mut task = t.clone();
         let mut scopes = scopes.to_vec();
         let mut first_err = None;
@@ -136,9 +142,9 @@ impl PlayHost {
         }
         match first_err {
             Some(e) if !matches!(self.check_when(&task, &scopes, ctx), Err(r) if r.status == Status::Skipped) => {
-                Err(TaskResult::failed(e.to_string()))
+                (task, scopes, Some(TaskResult::failed(e.to_string())))
             }
-            _ => Ok((task, scopes)),
+            _ => (task, scopes, None),
         }
     }
 
@@ -164,8 +170,17 @@ impl PlayHost {
             _ => None,
         };
         b.ok_or_else(|| {
-            crate::error::LocError::new(loc.clone(), format!("`{name}: {src}` is {v}, which is not a boolean"))
-                .with_hint("the template must give true or false (or yes/no, 1/0)")
+            // Ansible's wording (FieldAttributeBase's conversion), the value
+            // in Python's repr for text.
+            let shown = match &v {
+                Value::String(s) => format!("'{s}'"),
+                other => other.to_string(),
+            };
+            crate::error::LocError::new(
+                loc.clone(),
+                format!("`{name}: {src}`: The value {shown} could not be converted to 'bool'."),
+            )
+            .with_hint("the keyword must be true or false (or yes/no, 1/0), or a template that gives one")
         })
     }
 
@@ -481,6 +496,10 @@ impl PlayHost {
         self.check_when(t, scopes, ctx)?;
         let module = self.module_for(t, ctx)?;
         let doc = module.doc();
+        if !modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name) {
+            modules::validate::refuse_raw_params(doc, &t.args, &t.loc)
+                .map_err(|e| TaskResult::failed(e.to_string()))?;
+        }
         let defaults = self
             .module_defaults(t, scopes, doc, ctx)
             .map_err(|e| TaskResult::failed(e.to_string()))?;

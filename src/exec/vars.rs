@@ -22,11 +22,30 @@ pub struct VarsBuilder {
     values: Map<String, Value>,
     /// Names whose winning binding is source holding a template.
     templates: HashSet<String>,
+    /// `hash_behaviour = merge`: a mapping merges into the mapping a lower
+    /// layer gave the same name (see [`crate::ansible_cfg::hash_merge`]).
+    merge: bool,
+    /// With `merge`: names whose current binding is data. Source never
+    /// merges into data (the merged value could be rendered, host data
+    /// with it), nor data into source that holds templates: each replaces.
+    data_names: HashSet<String>,
 }
 
 impl VarsBuilder {
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            merge: crate::ansible_cfg::hash_merge(),
+            ..Self::default()
+        }
+    }
+
+    /// `v` merged into the current value of `name` when hashes merge and
+    /// both are mappings; `v` itself otherwise.
+    fn merged(&self, name: &str, v: Value) -> Value {
+        match self.values.get(name) {
+            Some(old @ Value::Object(_)) if self.merge && v.is_object() => crate::ansible_cfg::merge_hash(old, &v),
+            _ => v,
+        }
     }
 
     /// A source layer: its strings are templates, rendered by [`VarsBuilder::resolve`].
@@ -44,6 +63,11 @@ impl VarsBuilder {
     }
 
     pub fn source_one(&mut self, name: String, v: Value) {
+        let v = if self.merge && !self.data_names.remove(&name) {
+            self.merged(&name, v)
+        } else {
+            v
+        };
         if resolve::needs_render(&v) {
             self.templates.insert(name.clone());
         } else if !self.templates.is_empty() {
@@ -79,6 +103,12 @@ impl VarsBuilder {
     }
 
     pub fn data_one(&mut self, name: String, v: Value) {
+        let v = if self.merge && !self.templates.contains(&name) {
+            self.data_names.insert(name.clone());
+            self.merged(&name, v)
+        } else {
+            v
+        };
         if !self.templates.is_empty() {
             self.templates.remove(&name);
         }
@@ -128,9 +158,13 @@ impl Vars {
         templar: &Templar,
         overlay: impl FnOnce() -> minijinja::Value,
     ) -> Vars {
+        // A loop item or include parameter is bound as given, as Ansible
+        // binds them (no hash merging).
         let mut b = VarsBuilder {
             values: self.values.clone(),
             templates: HashSet::new(),
+            merge: false,
+            data_names: HashSet::new(),
         };
         let mut failed = Vec::new();
         for u in &self.unresolved {
@@ -158,5 +192,37 @@ impl Vars {
             Some(failed) => minijinja::value::merge_maps([base, failed]),
             None => base,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    fn obj(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn merged_hashes_merge_source_into_source_and_data_into_data_only() {
+        let mut b = super::VarsBuilder::new();
+        b.merge = true;
+        b.source(&obj(json!({"h": {"a": 1, "deep": {"x": 1}}, "l": [1]})));
+        b.source(&obj(json!({"h": {"b": 2, "deep": {"y": 2}}, "l": [2]})));
+        assert_eq!(b.values["h"], json!({"a": 1, "b": 2, "deep": {"x": 1, "y": 2}}));
+        assert_eq!(b.values["l"], json!([2]));
+        b.data(&obj(json!({"h": {"c": 3}})));
+        assert_eq!(b.values["h"], json!({"a": 1, "b": 2, "c": 3, "deep": {"x": 1, "y": 2}}));
+        // Source over data replaces it: the merged value would be rendered.
+        b.source(&obj(json!({"h": {"t": "{{ x }}"}})));
+        assert_eq!(b.values["h"], json!({"t": "{{ x }}"}));
+        // Data over source holding a template replaces it too.
+        b.data(&obj(json!({"h": {"d": 4}})));
+        assert_eq!(b.values["h"], json!({"d": 4}));
+        // replace (the default) replaces.
+        let mut r = super::VarsBuilder::default();
+        r.source(&obj(json!({"h": {"a": 1}})));
+        r.source(&obj(json!({"h": {"b": 2}})));
+        assert_eq!(r.values["h"], json!({"b": 2}));
     }
 }

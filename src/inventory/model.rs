@@ -137,10 +137,15 @@ impl Inventory {
         } else {
             return out;
         };
+        let merge = crate::ansible_cfg::hash_merge();
         let combine = |out: &mut Map<String, Value>, m: Option<&Map<String, Value>>| {
             if let Some(m) = m {
                 for (k, v) in m {
-                    out.insert(k.clone(), v.clone());
+                    let v = match out.get(k) {
+                        Some(old) if merge => crate::ansible_cfg::merge_hash(old, v),
+                        _ => v.clone(),
+                    };
+                    out.insert(k.clone(), v);
                 }
             }
         };
@@ -312,7 +317,9 @@ impl Inventory {
                 None => return Err(GroupError::Priority(value)),
             }
         } else {
-            g.vars.insert(key.to_string(), value);
+            // Ansible's Group.set_variable: a mapping over a mapping is
+            // combined (merged when hashes merge).
+            crate::ansible_cfg::combine_vars(&mut g.vars, Map::from_iter([(key.to_string(), value)]));
         }
         Ok(())
     }
@@ -320,7 +327,7 @@ impl Inventory {
     pub(super) fn set_host_var(&mut self, host: &str, key: &str, value: Value) {
         self.add_host_to(host, None);
         if let Some(h) = self.hosts.get_mut(host) {
-            h.vars.insert(key.to_string(), value);
+            crate::ansible_cfg::combine_vars(&mut h.vars, Map::from_iter([(key.to_string(), value)]));
         }
     }
 

@@ -43,14 +43,9 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc, required: boo
         if key == crate::modules::args::VARIABLE_PARAMS {
             continue;
         }
+        // Free-form text for a module without it fails the task when it
+        // runs, as in Ansible (see `refuse_raw_params`).
         if key == "_raw_params" {
-            if !doc.free_form {
-                return Err(LocError::new(
-                    k.loc.clone(),
-                    format!("module `{}` does not take free-form arguments", doc.name),
-                )
-                .with_hint("give its options as a mapping or as key=value pairs"));
-            }
             continue;
         }
         let Some(opt) = doc
@@ -90,9 +85,12 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc, required: boo
         };
         check_kind(doc, opt.name, opt.kind, opt.choices, v)?;
     }
-    let variable_params = entries
-        .iter()
-        .any(|(k, _)| k.as_str() == Some(crate::modules::args::VARIABLE_PARAMS));
+    // Arguments rendered when the task runs may give the required ones;
+    // free-form text for a module without it fails the task then anyway.
+    let variable_params = entries.iter().any(|(k, _)| {
+        k.as_str() == Some(crate::modules::args::VARIABLE_PARAMS)
+            || (!doc.free_form && k.as_str() == Some("_raw_params"))
+    });
     for opt in doc
         .options
         .iter()
@@ -111,6 +109,28 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc, required: boo
         }
     }
     Ok(())
+}
+
+/// Ansible's check on a task's free-form text (`Task._post_validate_args`):
+/// a module that takes none refuses it. Made when the task runs, so that
+/// `ignore_errors` and `failed_when` apply to it as in Ansible.
+pub fn refuse_raw_params(doc: &ModuleDoc, args: &Node, task_loc: &Loc) -> Result<(), LocError> {
+    let raw = args.get("_raw_params").filter(|v| !v.is_null());
+    match raw {
+        Some(v) if !doc.free_form => {
+            let name = if doc.name.contains('.') {
+                doc.name.to_string()
+            } else {
+                format!("ansible.builtin.{}", doc.name)
+            };
+            let at = if v.loc.is_synthetic() { task_loc } else { &v.loc };
+            Err(
+                LocError::new(at.clone(), format!("Action '{name}' does not support raw params."))
+                    .with_hint("give its options as a mapping or as key=value pairs"),
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_kind(doc: &ModuleDoc, name: &str, kind: OptKind, choices: &[&str], v: &Node) -> Result<(), LocError> {

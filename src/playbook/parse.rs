@@ -538,7 +538,21 @@ fn unknown_keyword(kn: &Node, k: &str, known: &[&str], what: &str) -> LocError {
         return err(kn, format!("`{k}` is not supported by rigger yet"))
             .with_hint("remove it; rigger refuses to ignore keywords silently");
     }
-    let e = err(kn, format!("unknown {what} keyword `{k}`"));
+    // Ansible's wording too (FieldAttributeBase), which scripts look for.
+    let class = match what {
+        "play" => "Play",
+        "task" => "Task",
+        "block" => "Block",
+        _ => "",
+    };
+    let e = if class.is_empty() {
+        err(kn, format!("unknown {what} keyword `{k}`"))
+    } else {
+        err(
+            kn,
+            format!("unknown {what} keyword `{k}` ('{k}' is not a valid attribute for a {class})"),
+        )
+    };
     match did_you_mean(k, known.iter().copied()) {
         Some(s) => e.with_hint(format!("did you mean `{s}`?")),
         None => e,
@@ -1068,6 +1082,12 @@ enum ArgForm<'a> {
     Unresolved,
 }
 
+/// Ansible's `is_possibly_all_template`: text that starts with a Jinja
+/// start delimiter and ends with an end delimiter.
+fn possibly_all_template(s: &str) -> bool {
+    ["{{", "{%", "{#"].iter().any(|m| s.starts_with(m)) && ["}}", "%}", "#}"].iter().any(|m| s.ends_with(m))
+}
+
 fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError> {
     let free_form = matches!(form, ArgForm::Module(d) if d.free_form);
     let known = |k: &str| match form {
@@ -1113,19 +1133,25 @@ fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError
                         Node::new(NodeKind::Str(k.to_string()), v.loc.clone()),
                         Node::new(yaml::resolve_plain(unquote(&decode_escapes(val))), v.loc.clone()),
                     )),
-                    None if free_form || matches!(form, ArgForm::Unresolved) => raw.push(w),
-                    None => {
-                        return Err(
-                            err(v, format!("module `{name}` expects key=value arguments, found `{w}`"))
-                                .with_hint("write the arguments as a mapping"),
-                        )
-                    }
+                    None => raw.push(w),
                 }
             }
             if !raw.is_empty() {
+                let raw = raw.join(" ");
+                // As Ansible 2.19's Task._post_validate_args: free text
+                // given to a module without free-form text is, when it is
+                // all template (`path=x {{ more }}`), arguments rendered when
+                // the task runs into a mapping (explicit ones win); other
+                // text fails the task when it runs ("does not support raw
+                // params"), so `ignore_errors` applies as in Ansible.
+                let key = if !free_form && matches!(form, ArgForm::Module(_)) && possibly_all_template(&raw) {
+                    crate::modules::args::VARIABLE_PARAMS
+                } else {
+                    "_raw_params"
+                };
                 entries.push((
-                    Node::new(NodeKind::Str("_raw_params".into()), v.loc.clone()),
-                    Node::new(NodeKind::Str(raw.join(" ")), v.loc.clone()),
+                    Node::new(NodeKind::Str(key.into()), v.loc.clone()),
+                    Node::new(NodeKind::Str(raw), v.loc.clone()),
                 ));
             }
             // Quoted k=v values must stay strings.
@@ -2040,12 +2066,15 @@ fn opt_bool(n: &Node, key: &str) -> Result<Option<bool>, LocError> {
 }
 
 /// A boolean keyword that may be a template (`no_log: "{{ hide }}"`),
-/// evaluated per host at run time; any other value that is not a boolean is
-/// an error here.
+/// evaluated per host at run time. Text that is not a boolean (`diff:
+/// yes.`) is converted then too, as Ansible's post-validation does: it
+/// fails the task (or block, or play) that carries it, located, where
+/// `ignore_errors` applies. Any other value that is not a boolean is an
+/// error here.
 fn opt_flag(n: &Node, key: &str) -> Result<Option<Flag>, LocError> {
     if let Some(v) = n.get(key) {
         if let NodeKind::Str(s) = &v.kind {
-            if crate::template::has_template_syntax(s) {
+            if crate::template::has_template_syntax(s) || crate::modules::values::parse_bool(s).is_none() {
                 return Ok(Some(Flag::Template(s.clone(), v.loc.clone())));
             }
         }

@@ -19,6 +19,7 @@ mod compat_templating;
 mod compat_modules;
 mod compat_roles;
 mod compat_vars;
+mod compat_vars2;
 mod ctlsec;
 mod differential;
 mod engine;

@@ -52,6 +52,12 @@ split into words like a shell does and each word is passed as one argument, with
     )
     .ignored()
     .default("yes"),
+    OptionDoc::new(
+        "executable",
+        OptKind::Path,
+        "Not used (as in Ansible since 2.4): the result carries a warning saying so. Use `shell` to run \
+a command line through another shell.",
+    ),
 ];
 
 static COMMAND_DOC: ModuleDoc = ModuleDoc {
@@ -190,8 +196,36 @@ impl Module for CommandModule {
                 .join(" ");
             (argv.join(" "), line)
         };
-        plan_command(ctx, p, display, line).await
+        // Ansible's command module ignores `executable`, and says so.
+        let warnings: Vec<String> = match (&p.executable, self.shell) {
+            (Some(exe), false) => vec![format!(
+                "As of Ansible 2.4, the parameter 'executable' is no longer supported with the 'command' \
+                 module. Not using '{exe}'."
+            )],
+            _ => Vec::new(),
+        };
+        let plan = plan_command(ctx, p, display, line, warnings.clone()).await?;
+        Ok(match plan {
+            Plan::Done(o) => Plan::Done(with_warnings(o, &warnings)),
+            Plan::Change(o, c) => Plan::Change(with_warnings(o, &warnings), c),
+        })
     }
+}
+
+/// `o` with the module's own `warnings` added to any it has.
+fn with_warnings(mut o: ModuleOutcome, warnings: &[String]) -> ModuleOutcome {
+    if warnings.is_empty() {
+        return o;
+    }
+    let entry = o.ret.entry("warnings").or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = entry {
+        let own = warnings.iter().cloned().map(Value::String);
+        // The module's warnings come first, as Ansible's do.
+        let rest = std::mem::take(list);
+        list.extend(own);
+        list.extend(rest);
+    }
+    o
 }
 
 /// What `creates`/`removes` say about a command.
@@ -222,6 +256,7 @@ async fn plan_command(
     p: CommandParams,
     display: String,
     line: String,
+    warnings: Vec<String>,
 ) -> Result<Plan, ModuleError> {
     let chdir = p
         .chdir
@@ -244,6 +279,7 @@ async fn plan_command(
         strip: p.strip_empty_ends,
         creates: p.creates.clone(),
         removes: p.removes.clone(),
+        warnings,
     };
     if !guarded {
         let planned = ModuleOutcome {
@@ -347,15 +383,24 @@ struct RunCommand {
     strip: bool,
     creates: Option<String>,
     removes: Option<String>,
+    /// The module's own warnings (an `executable` given to `command`).
+    warnings: Vec<String>,
 }
 
 #[async_trait]
 impl Change for RunCommand {
     async fn apply(
-        self: Box<Self>,
+        mut self: Box<Self>,
         ctx: &ModuleCtx<'_>,
         _planned: ModuleOutcome,
     ) -> Result<ModuleOutcome, ModuleError> {
+        let warnings = std::mem::take(&mut self.warnings);
+        self.run(ctx).await.map(|o| with_warnings(o, &warnings))
+    }
+}
+
+impl RunCommand {
+    async fn run(self: Box<Self>, ctx: &ModuleCtx<'_>) -> Result<ModuleOutcome, ModuleError> {
         let RunCommand {
             display,
             line,
@@ -364,6 +409,7 @@ impl Change for RunCommand {
             strip,
             creates,
             removes,
+            warnings: _,
         } = *self;
         if creates.is_none() && removes.is_none() {
             let start = Instant::now();
@@ -418,6 +464,27 @@ mod tests {
     use crate::exec::task::execute;
     use crate::modules::files::testutil::TestEnv;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn command_ignores_executable_with_ansibles_warning() {
+        let env = TestEnv::new();
+        let cmd = CommandModule { shell: false };
+        let args = json!({"_raw_params": "ls /dev/null", "executable": "/bogus"});
+        let r = env.run(&cmd, args, false).await.unwrap();
+        assert_eq!(r.ret["stdout"], "/dev/null", "{r:?}");
+        let w = r.ret["warnings"].as_array().unwrap();
+        assert_eq!(w.len(), 1);
+        assert!(w[0].as_str().unwrap().contains("no longer supported"), "{w:?}");
+        assert!(w[0].as_str().unwrap().contains("Not using '/bogus'"), "{w:?}");
+        // `shell` runs its command line with the executable given.
+        let sh = CommandModule { shell: true };
+        let r = env
+            .run(&sh, json!({"_raw_params": "echo $0", "executable": "/bin/bash"}), false)
+            .await
+            .unwrap();
+        assert_eq!(r.ret["stdout"], "/bin/bash");
+        assert!(r.ret.get("warnings").is_none());
+    }
 
     #[tokio::test]
     async fn creates_and_removes_guard_in_one_round_trip() {

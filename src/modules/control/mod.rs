@@ -599,23 +599,7 @@ fn walk_vars_dir(root: &std::path::Path, depth: usize) -> Vec<(std::path::PathBu
     out
 }
 
-/// `a` with `b` merged in recursively (Ansible's `merge_hash`).
-fn merge_hash(a: &Value, b: &Value) -> Value {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut m = x.clone();
-            for (k, v) in y {
-                let merged = match m.get(k) {
-                    Some(old) => merge_hash(old, v),
-                    None => v.clone(),
-                };
-                m.insert(k.clone(), merged);
-            }
-            Value::Object(m)
-        }
-        _ => b.clone(),
-    }
-}
+use crate::ansible_cfg::merge_hash;
 
 impl IncludeVars {
     async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {

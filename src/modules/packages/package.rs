@@ -1076,9 +1076,14 @@ passed through to the underlying module.",
     options: &[
         OptionDoc::new("name", OptKind::List, "Package names.").required(),
         OptionDoc::new("state", OptKind::Str, "`present`, `absent` or `latest`.").required(),
-        OptionDoc::new("use", OptKind::Str, "Package manager module to use.")
-            .default("auto")
-            .choices(&["auto", "apt", "dnf", "yum", "apk"]),
+        OptionDoc::new(
+            "use",
+            OptKind::Str,
+            "Package manager module to use: `auto`, `apk`, or the name of a package module (`apt`, `dnf`, \
+`dnf5`, `yum`, `ansible.builtin.dnf`...), as Ansible's `use` names any module; one rigger has no backend \
+for fails the task where it runs.",
+        )
+        .default("auto"),
     ],
     examples: "- package:\n    name: ntpdate\n    state: present\n",
     returns: &[],
@@ -1127,7 +1132,7 @@ impl Module for PackageModule {
                 t => t.to_string(),
             }
         } else {
-            use_
+            named_backend(use_)
         };
         // Options of another backend (`enablerepo` of dnf on an apt host)
         // pass the load-time check; the backend chosen here must take them.
@@ -1189,6 +1194,15 @@ impl Module for PackageModule {
     }
 }
 
+/// The backend `use` names: a module name (`dnf5`, `ansible.builtin.apt`)
+/// stands for the module rigger runs under that name; anything else is
+/// kept as given (and refused by `package` if it has no such backend).
+fn named_backend(use_: String) -> String {
+    crate::modules::registry::lookup(&use_)
+        .map(|m| m.doc().name.to_string())
+        .unwrap_or(use_)
+}
+
 /// The `apk add`/`apk del` command.
 struct RunApk(String);
 
@@ -1202,6 +1216,19 @@ impl Change for RunApk {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn use_names_any_package_module_as_ansible_does() {
+        use super::named_backend;
+        assert_eq!(named_backend("dnf5".into()), "dnf");
+        assert_eq!(named_backend("ansible.builtin.apt".into()), "apt");
+        assert_eq!(named_backend("apk".into()), "apk");
+        assert_eq!(named_backend("pacman".into()), "pacman");
+        // Accepted when the playbook loads; the host decides.
+        let args = crate::yaml::parse_one("name: x\nstate: present\nuse: dnf5\n", "t.yml").unwrap();
+        let loc = args.loc.clone();
+        crate::modules::validate::validate_args(&super::PACKAGE_DOC, &args, &loc, true).unwrap();
+    }
+
     use super::*;
     use std::collections::HashMap;
 

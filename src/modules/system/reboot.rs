@@ -52,6 +52,12 @@ struct WfcParams {
 
 pub(crate) struct WaitForConnection;
 
+/// A delay given as any number, in whole seconds: Ansible's reboot takes
+/// `int()` of it, which drops the fraction (`-0.5` is 0, `2.9` is 2).
+fn whole_secs(v: Option<f64>) -> Option<i64> {
+    v.map(|f| f.trunc() as i64)
+}
+
 fn secs(v: Option<i64>, default: u64) -> Duration {
     Duration::from_secs(v.map(|v| v.max(0) as u64).unwrap_or(default))
 }
@@ -160,15 +166,17 @@ const REBOOT_OPTIONS: &[OptionDoc] = &[
     .default("10"),
     OptionDoc::new(
         "pre_reboot_delay",
-        OptKind::Int,
-        "Seconds before the reboot (rounded down to minutes for shutdown).",
+        OptKind::Float,
+        "Seconds before the reboot (rounded down to minutes for shutdown); a fraction is dropped and a negative value is 0, as Ansible's `int()` of it.",
     )
+    .aliases(&["pre_reboot_delay_sec"])
     .default("0"),
     OptionDoc::new(
         "post_reboot_delay",
-        OptKind::Int,
-        "Seconds to wait after the host is back.",
+        OptKind::Float,
+        "Seconds to wait after the host is back; a fraction is dropped and a negative value is 0, as Ansible's `int()` of it.",
     )
+    .aliases(&["post_reboot_delay_sec"])
     .default("0"),
     OptionDoc::new(
         "test_command",
@@ -228,9 +236,9 @@ struct RebootParams {
     #[serde(default)]
     connect_timeout: Option<i64>,
     #[serde(default)]
-    pre_reboot_delay: Option<i64>,
+    pre_reboot_delay: Option<f64>,
     #[serde(default)]
-    post_reboot_delay: Option<i64>,
+    post_reboot_delay: Option<f64>,
     #[serde(default)]
     test_command: Option<String>,
     #[serde(default)]
@@ -283,7 +291,7 @@ impl Change for RebootAndWait {
             return Err(crate::modules::host::command::failure("boot_time_command", &before));
         }
         let before_id = before.stdout_str().trim().to_string();
-        let delay = p.pre_reboot_delay.unwrap_or(0).max(0);
+        let delay = whole_secs(p.pre_reboot_delay).unwrap_or(0).max(0);
         let msg = p.msg.clone().unwrap_or_else(|| "Reboot initiated by rigger".into());
         let cmd = p
             .reboot_command
@@ -331,9 +339,27 @@ impl Change for RebootAndWait {
                     .with("elapsed", start.elapsed().as_secs()),
             );
         }
-        tokio::time::sleep(secs(p.post_reboot_delay, 0)).await;
+        tokio::time::sleep(secs(whole_secs(p.post_reboot_delay), 0)).await;
         Ok(ModuleOutcome::changed(true)
             .with("rebooted", true)
             .with("elapsed", start.elapsed().as_secs()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_take_any_number_as_ansibles_int_does() {
+        let p: RebootParams = serde_json::from_value(serde_json::json!({
+            "post_reboot_delay": -0.5,
+            "pre_reboot_delay": 61.9,
+        }))
+        .unwrap();
+        assert_eq!(whole_secs(p.post_reboot_delay), Some(0));
+        assert_eq!(whole_secs(p.pre_reboot_delay), Some(61));
+        assert_eq!(secs(whole_secs(Some(-3.0)), 7), Duration::from_secs(0));
+        assert_eq!(secs(whole_secs(None), 7), Duration::from_secs(7));
     }
 }
