@@ -25,6 +25,7 @@ impl Runner {
         self.out.emit(&Event::PlaybookStart {
             playbook: pb.path.display().to_string(),
             check: self.opts.check,
+            plays: pb.plays.len(),
         });
         for play in &pb.plays {
             if INTERRUPTED.load(Ordering::SeqCst) || self.stop_playbook.load(Ordering::SeqCst) {

@@ -127,14 +127,16 @@ impl PlayHost {
                         Some(ControllerEffect::AddHost { name, groups, vars }) => {
                             self.runner.change_inv(|inv| inv.add_host(&name, &groups, vars)).err()
                         }
-                        Some(ControllerEffect::JoinGroup(group)) => {
-                            // Changed only when the host was not in the group yet (as Ansible's strategy reports it).
-                            let joined = !self.runner.inv().group_names(&self.host).contains(&group);
-                            r.insert("changed".into(), Value::Bool(joined));
-                            changed_by_effect = Some(joined);
-                            self.runner
-                                .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
-                                .err()
+                        Some(ControllerEffect::JoinGroup { group, parents }) => {
+                            // Changed only when the inventory changed (as Ansible's strategy reports it).
+                            match self.runner.change_inv(|inv| inv.group_by(&self.host, &group, &parents)) {
+                                Ok(changed) => {
+                                    r.insert("changed".into(), Value::Bool(changed));
+                                    changed_by_effect = Some(changed);
+                                    None
+                                }
+                                Err(e) => Some(e),
+                            }
                         }
                         _ => None,
                     }

@@ -156,6 +156,9 @@ pub(super) struct HostState {
     pub(super) notified: HashSet<String>,
     pub(super) failed: bool,
     pub(super) unreachable: bool,
+    /// Bumped by each `meta: clear_host_errors`, so that a block whose
+    /// `always` cleared the errors does not fail the host again.
+    pub(super) errors_cleared: u64,
     /// `--start-at-task`: this host reached the task (per host, so that hosts
     /// walking ahead of others do not start early).
     pub(super) start_found: bool,

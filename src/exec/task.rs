@@ -737,6 +737,16 @@ impl PlayHost {
     /// Run the module, shape its outcome ([`super::results`]), and run it
     /// again while `until` does not hold and retries are left.
     async fn run_with_retries(&self, t: &Task, inv: &Invocation, ctx: &minijinja::Value, no_log: bool) -> TaskResult {
+        let mut tr = self.attempts(t, inv, ctx, no_log).await;
+        // ansible-core 2.19's task executor: a failed result carries the
+        // error summary (`failed_when: true` failures too).
+        summarise_error(&mut tr);
+        tr
+    }
+
+    /// Run the module until `until` holds or the retries are spent, each
+    /// result judged by `changed_when` / `failed_when`.
+    async fn attempts(&self, t: &Task, inv: &Invocation, ctx: &minijinja::Value, no_log: bool) -> TaskResult {
         let Retries { retries, delay } = inv.retries;
         let mut attempt = 0u64;
         loop {
@@ -762,6 +772,10 @@ impl PlayHost {
                 }
                 Err(e) => TaskResult::failed(e.to_string()),
             };
+            // ansible-core 2.19 normalises a failed module result: its
+            // `exception` is the error summary, which `failed_when` may
+            // suppress (`failed_when_suppressed_exception`).
+            summarise_error(&mut tr);
             if let Some(d) = &inv.target.delegate {
                 tr.result.insert("_delegated_to".into(), Value::String(d.clone()));
             }
@@ -1053,12 +1067,20 @@ impl PlayHost {
             .flat_map(|s| s.common.environment.iter())
             .chain(task.common.environment.iter())
         {
+            // As Ansible's: each entry of the list (outer scopes first) is
+            // a mapping merged over the ones before; `{{ omit }}` drops an
+            // entry or a name, an empty entry adds nothing.
             let v = self.runner.templar.render_value(e, ctx, &task.loc)?;
-            let Value::Object(m) = v else {
-                return Err(LocError::new(
-                    task.loc.clone(),
-                    "environment must be a mapping of names to values",
-                ));
+            let m = match v {
+                Value::Object(m) => strip_omit(m),
+                Value::Null => continue,
+                Value::String(s) if s.is_empty() || s == omit() => continue,
+                other => {
+                    return Err(LocError::new(
+                        task.loc.clone(),
+                        format!("environment must be a mapping of names to values, received {other}"),
+                    ))
+                }
             };
             for (k, v) in m {
                 let s = match v {
@@ -1294,5 +1316,16 @@ mod tests {
         assert!(may_change_users("template", &ret("dest", "/etc/nsswitch.conf")));
         assert!(may_change_users("user", &ret("name", "deploy")));
         assert!(may_change_users("command", &Map::new()));
+    }
+}
+
+/// ansible-core 2.19's error summary on a failed result: its `exception`,
+/// which without traceback display (rigger keeps no Python traceback)
+/// templates as this text.
+fn summarise_error(tr: &mut TaskResult) {
+    if tr.status == Status::Failed {
+        tr.result
+            .entry("exception")
+            .or_insert_with(|| Value::String("(traceback unavailable)".into()));
     }
 }

@@ -25,6 +25,8 @@ pub enum Event {
     PlaybookStart {
         playbook: String,
         check: bool,
+        /// How many plays the playbook has (imports expanded).
+        plays: usize,
     },
     PlayStart {
         play: String,

@@ -207,6 +207,16 @@ impl Renderer {
 
     fn text(&self, ev: &Event) -> String {
         match ev {
+            // Ansible's `-vv` header (default callback, playbook executor).
+            Event::PlaybookStart { playbook, plays, .. } if self.verbosity >= 2 => {
+                let name = std::path::Path::new(playbook)
+                    .file_name()
+                    .map_or(playbook.clone(), |n| n.to_string_lossy().into_owned());
+                format!(
+                    "\n{}\n{plays} plays in {playbook}\n",
+                    banner(&format!("PLAYBOOK: {name}"))
+                )
+            }
             Event::PlaybookStart { .. } => String::new(),
             Event::PlayStart { play, .. } => format!("\n{}\n", banner(&format!("PLAY [{play}]"))),
             Event::TaskStart {
@@ -365,11 +375,15 @@ fn shown_result(result: &Map<String, Value>) -> Map<String, Value> {
     m
 }
 
-/// Result keys shown to users: internal `_`-prefixed keys and `diff` are hidden.
+/// Result keys shown to users: internal `_`-prefixed keys and `diff` are
+/// hidden, and `exception`, which Ansible's callbacks take out of the
+/// result they print.
 pub fn public_result(result: &Map<String, Value>) -> Map<String, Value> {
     result
         .iter()
-        .filter(|(k, _)| (!k.starts_with('_') || *k == "_debug") && *k != "diff" && *k != "_ansible_no_log")
+        .filter(|(k, _)| {
+            (!k.starts_with('_') || *k == "_debug") && !matches!(k.as_str(), "diff" | "_ansible_no_log" | "exception")
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -883,22 +883,30 @@ impl GroupBy {
             .get("key")
             .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
             .ok_or_else(|| ModuleError::Args("group_by: `key` is required".into()))?;
-        let key: String = key
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-            .collect();
-        let parents = args
-            .get("parents")
-            .cloned()
-            .unwrap_or(Value::Array(vec![Value::String("all".into())]));
-        let parents = match parents {
-            Value::String(s) => Value::Array(vec![Value::String(s)]),
-            other => other,
+        // As Ansible's group_by action: spaces become dashes, nothing else
+        // changes (TRANSFORM_INVALID_GROUP_CHARS defaults to `never`).
+        let name = |s: &str| s.replace(' ', "-");
+        let key = name(&key);
+        let parents: Vec<String> = match args.get("parents") {
+            None | Some(Value::Null) => vec!["all".to_string()],
+            Some(Value::String(s)) => vec![name(s)],
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| name(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect(),
+            Some(other) => {
+                return Err(ModuleError::Args(format!(
+                    "group_by: `parents` must be a group name or a list of them, not {other}"
+                )))
+            }
         };
+        if key.is_empty() {
+            return Err(ModuleError::Args("group_by: `key` is empty".into()));
+        }
         Ok(ModuleOutcome::ok()
             .with("add_group", key.clone())
-            .with("parent_groups", parents)
-            .with_effect(ControllerEffect::JoinGroup(key)))
+            .with("parent_groups", parents.clone())
+            .with_effect(ControllerEffect::JoinGroup { group: key, parents }))
     }
 }
 
