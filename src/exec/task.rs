@@ -567,6 +567,14 @@ impl PlayHost {
         {
             match self.runner.templar.eval_bool(&c.expr, ctx, &c.loc) {
                 Ok(true) => {}
+                Ok(false) if meta_action(t).is_some() => {
+                    let action = meta_action(t).unwrap_or_default();
+                    return Err(TaskResult {
+                        status: Status::Skipped,
+                        result: modules::control::meta_skipped(&action, &self.host),
+                        ignored: false,
+                    });
+                }
                 Ok(false) => {
                     let mut r = Map::new();
                     r.insert("changed".into(), Value::Bool(false));
@@ -740,7 +748,7 @@ impl PlayHost {
         let mut tr = self.attempts(t, inv, ctx, no_log).await;
         // ansible-core 2.19's task executor: a failed result carries the
         // error summary (`failed_when: true` failures too).
-        summarise_error(&mut tr);
+        summarise_error(&mut tr, &t.loc, "Action");
         tr
     }
 
@@ -775,7 +783,8 @@ impl PlayHost {
             // ansible-core 2.19 normalises a failed module result: its
             // `exception` is the error summary, which `failed_when` may
             // suppress (`failed_when_suppressed_exception`).
-            summarise_error(&mut tr);
+            let kind = if inv.doc.controller_only { "Action" } else { "Module" };
+            summarise_error(&mut tr, &t.loc, kind);
             if let Some(d) = &inv.target.delegate {
                 tr.result.insert("_delegated_to".into(), Value::String(d.clone()));
             }
@@ -1321,11 +1330,47 @@ mod tests {
 
 /// ansible-core 2.19's error summary on a failed result: its `exception`,
 /// which without traceback display (rigger keeps no Python traceback)
-/// templates as this text.
-fn summarise_error(tr: &mut TaskResult) {
-    if tr.status == Status::Failed {
-        tr.result
-            .entry("exception")
-            .or_insert_with(|| Value::String("(traceback unavailable)".into()));
+/// templates as this text, and the error its callback prints before the
+/// result (`[ERROR]: Task failed: Module failed: ...`, the task's origin
+/// and source), kept as the internal `_error` for the renderer. `kind`:
+/// `Module` or `Action`, what Ansible says failed.
+fn summarise_error(tr: &mut TaskResult, loc: &Loc, kind: &str) {
+    if tr.status != Status::Failed || tr.result.contains_key("exception") {
+        return;
     }
+    tr.result
+        .insert("exception".into(), Value::String("(traceback unavailable)".into()));
+    let msg = match tr.result.get("msg") {
+        Some(Value::String(m)) => m.clone(),
+        Some(other) => other.to_string(),
+        None => "Unknown error.".into(),
+    };
+    // A message that already is the chain (a module that raised) is kept.
+    let mut text = match msg.strip_prefix("Task failed: ") {
+        Some(chain) => format!("[ERROR]: Task failed: {chain}\nOrigin: {loc}\n"),
+        None => format!("[ERROR]: Task failed: {kind} failed: {msg}\nOrigin: {loc}\n"),
+    };
+    if let Some(excerpt) = crate::loc::origin_excerpt(loc) {
+        text.push('\n');
+        text.push_str(&excerpt);
+        text.push('\n');
+    }
+    tr.result.insert("_error".into(), Value::String(text));
+}
+
+/// The action of a `meta` task (`end_host`, `flush_handlers`, ...).
+fn meta_action(t: &Task) -> Option<String> {
+    let short = t
+        .action
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| t.action.strip_prefix("ansible.legacy."))
+        .unwrap_or(&t.action);
+    if short != "meta" {
+        return None;
+    }
+    t.args
+        .to_json()
+        .get("_raw_params")?
+        .as_str()
+        .map(|s| s.trim().to_string())
 }

@@ -53,6 +53,12 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// What a `meta` task did (or why it did not): Ansible's `META: ...`
+    /// line, shown at `-vv`.
+    Meta {
+        host: String,
+        message: String,
+    },
     Recap {
         hosts: BTreeMap<String, HostStats>,
     },

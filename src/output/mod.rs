@@ -241,6 +241,8 @@ impl Renderer {
                 ..
             } => self.host_line(host, *status, *ignored, item.as_ref(), delegated_to.as_deref(), result),
             Event::Warning { message } => format!("[WARNING]: {message}\n"),
+            Event::Meta { message, .. } if self.verbosity >= 2 => format!("META: {message}\n"),
+            Event::Meta { .. } => String::new(),
             Event::Recap { hosts } => {
                 let mut s = format!("\n{}\n", banner("PLAY RECAP"));
                 for (h, st) in hosts {
@@ -329,6 +331,11 @@ impl Renderer {
                 }
             }
             Status::Failed => {
+                // ansible-core 2.19 prints the error (and where the task is)
+                // before the result; a `no_log` result hides it too.
+                if let (false, Some(Value::String(error))) = (no_log, result.get("_error")) {
+                    s.push_str(error);
+                }
                 let label = if item.is_some() {
                     format!("failed: {target}{item_s}")
                 } else {

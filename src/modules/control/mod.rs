@@ -474,19 +474,66 @@ impl Module for Meta {
 }
 
 impl Meta {
-    async fn outcome(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let action = args
             .get("_raw_params")
             .and_then(Value::as_str)
             .unwrap_or("")
             .trim()
             .to_string();
-        match action.as_str() {
-            "flush_handlers" | "end_play" | "end_host" | "end_batch" | "clear_facts" | "clear_host_errors" | "noop"
-            | "refresh_inventory" => Ok(ModuleOutcome::ok().with("_meta", action)),
-            other => Err(ModuleError::Args(format!("meta: unsupported action `{other}`"))),
-        }
+        // Ansible's messages (strategy `_execute_meta`), its `META:` line.
+        let host = ctx.host;
+        let msg = match action.as_str() {
+            "noop" => "noop".to_string(),
+            "flush_handlers" => format!("triggered running handlers for {host}"),
+            "refresh_inventory" => "inventory successfully refreshed".to_string(),
+            "clear_facts" => "facts cleared".to_string(),
+            "clear_host_errors" => "cleared host errors".to_string(),
+            "end_batch" => "ending batch".to_string(),
+            "end_play" => "ending play".to_string(),
+            "end_host" => format!("ending play for {host}"),
+            other => return Err(ModuleError::Args(format!("meta: unsupported action `{other}`"))),
+        };
+        Ok(ModuleOutcome::ok()
+            .with_msg(msg.clone())
+            .with("_meta", action)
+            .with(META_MESSAGE, msg))
     }
+}
+
+/// The internal result key of a `meta` task's `META:` line: such a result
+/// is shown only as that line (or as skipped) and counts in no recap
+/// column, as in Ansible.
+pub const META_MESSAGE: &str = "_meta_message";
+
+/// The result of a `meta` task whose `when` is false: Ansible's message and
+/// skip reason for `action` on `host`.
+pub fn meta_skipped(action: &str, host: &str) -> Map<String, Value> {
+    let reason = format!("{action} conditional evaluated to False");
+    let (msg, reason) = match action {
+        "flush_handlers" => (action.to_string(), format!("{reason}, not running handlers for {host}")),
+        "clear_facts" => (
+            action.to_string(),
+            format!("{reason}, not clearing facts and fact cache for {host}"),
+        ),
+        "clear_host_errors" => (
+            action.to_string(),
+            format!("{reason}, not clearing host error state for {host}"),
+        ),
+        "end_batch" => (action.to_string(), format!("{reason}, continuing current batch")),
+        "end_play" => (action.to_string(), format!("{reason}, continuing play")),
+        "end_host" => (
+            format!("end_host conditional evaluated to false, continuing execution for {host}"),
+            format!("{reason}, continuing execution for {host}"),
+        ),
+        _ => (action.to_string(), reason),
+    };
+    let mut r = Map::new();
+    r.insert("msg".into(), Value::String(msg));
+    r.insert("skip_reason".into(), Value::String(reason.clone()));
+    r.insert("skipped".into(), Value::Bool(true));
+    r.insert(META_MESSAGE.into(), Value::String(reason));
+    r
 }
 
 static INCLUDE_VARS_DOC: ModuleDoc = doc!(
@@ -940,7 +987,9 @@ impl Ping {
     async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let data = args.get("data").and_then(Value::as_str).unwrap_or("pong").to_string();
         if data == "crash" {
-            return Ok(ModuleOutcome::failed("boom"));
+            // Ansible's ping raises `Exception("boom")`; ansible-core 2.19
+            // words a module that raised with the chain of its errors.
+            return Ok(ModuleOutcome::failed("Task failed: Module failed: boom"));
         }
         let out = ctx.run("echo pong").await?;
         if out.status != 0 || !out.stdout_str().contains("pong") {
