@@ -80,8 +80,13 @@ impl Runner {
             self.stat(h, |_| {});
         }
         let vars = self.play_vars(&play)?;
+        self.play_ended.store(false, Ordering::SeqCst);
         for batch in batches(&hosts, &play.serial) {
-            if INTERRUPTED.load(Ordering::SeqCst) || self.stop_playbook.load(Ordering::SeqCst) {
+            // `meta: end_play` ends every batch of the play, as in Ansible.
+            if INTERRUPTED.load(Ordering::SeqCst)
+                || self.stop_playbook.load(Ordering::SeqCst)
+                || self.play_ended.load(Ordering::SeqCst)
+            {
                 break;
             }
             let batch: Vec<String> = {

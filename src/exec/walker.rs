@@ -629,7 +629,10 @@ impl Walker {
         if let Some(action) = meta {
             match action.as_str() {
                 "flush_handlers" => return self.flush_handlers(key.to_vec(), scopes).await,
-                "end_play" => return Flow::EndPlay,
+                "end_play" => {
+                    self.runner.play_ended.store(true, Ordering::SeqCst);
+                    return Flow::EndPlay;
+                }
                 "end_host" | "end_batch" => return Flow::EndHost,
                 "clear_facts" => self.runner.with_host(&self.host, |s| {
                     s.facts.clear();

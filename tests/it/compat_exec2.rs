@@ -247,3 +247,60 @@ fn group_by_nests_the_group_under_its_parents() {
         assert!(names.contains(&g), "{g} in {names:?}");
     }
 }
+
+/// `meta` tasks as Ansible shows them: a `META:` line at `-vv`, a result
+/// only when skipped (with Ansible's skip reason), no recap count; and
+/// `end_play` ends every serial batch of the play.
+#[test]
+fn meta_tasks_report_as_ansible_and_end_play_ends_every_batch() {
+    let lab = Lab::new(2);
+    lab.write(
+        "meta.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - meta: end_host
+      when: inventory_hostname == 'host2'
+    - copy:
+        dest: "@OUT@/{{ inventory_hostname }}.after"
+        content: x
+
+- hosts: testhosts
+  gather_facts: false
+  serial: 1
+  tasks:
+    - copy:
+        dest: "@OUT@/{{ inventory_hostname }}.serial"
+        content: x
+    - meta: end_play
+"#,
+    );
+    let (code, out, err) = lab.run("meta.yml", &["-vv"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("META: end_host conditional evaluated to False, continuing execution for host1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("META: ending play for host2\n") && out.contains("META: ending play\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"skip_reason\": \"end_host conditional evaluated to False, continuing execution for host1\""),
+        "{out}"
+    );
+    assert!(!out.contains("ok: [host2] => {\"changed\": false"), "{out}");
+    assert!(
+        lab.path("out/host1.after").exists() && !lab.path("out/host2.after").exists(),
+        "{out}"
+    );
+    assert!(lab.path("out/host1.serial").exists(), "{out}");
+    assert!(
+        !lab.path("out/host2.serial").exists(),
+        "end_play ended the second batch too\n{out}"
+    );
+    // Only the copies count: ok=1 for host1 in play 1 and 1 in play 2.
+    assert!(out.contains("host1                      : ok=2    changed=2"), "{out}");
+    assert!(out.contains("host2                      : ok=0    changed=0"), "{out}");
+}
