@@ -1305,29 +1305,6 @@ fn sets_clean_facts(action: &str) -> bool {
     matches!(short, "set_fact" | "include_vars")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_user_changing_tasks_forget_the_remote_user() {
-        let ret = |k: &str, v: &str| {
-            let mut m = Map::new();
-            m.insert(k.into(), Value::String(v.into()));
-            m
-        };
-        let may_change_users = |module: &str, result: &Map<String, Value>| {
-            modules::registry::lookup(module).unwrap().may_change_users(result)
-        };
-        assert!(!may_change_users("copy", &ret("dest", "/srv/app/app.conf")));
-        assert!(!may_change_users("file", &ret("path", "/srv/app")));
-        assert!(may_change_users("lineinfile", &ret("path", "/etc/group")));
-        assert!(may_change_users("template", &ret("dest", "/etc/nsswitch.conf")));
-        assert!(may_change_users("user", &ret("name", "deploy")));
-        assert!(may_change_users("command", &Map::new()));
-    }
-}
-
 /// ansible-core 2.19's error summary on a failed result: its `exception`,
 /// which without traceback display (rigger keeps no Python traceback)
 /// templates as this text, and the error its callback prints before the
@@ -1373,4 +1350,27 @@ fn meta_action(t: &Task) -> Option<String> {
         .get("_raw_params")?
         .as_str()
         .map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_user_changing_tasks_forget_the_remote_user() {
+        let ret = |k: &str, v: &str| {
+            let mut m = Map::new();
+            m.insert(k.into(), Value::String(v.into()));
+            m
+        };
+        let may_change_users = |module: &str, result: &Map<String, Value>| {
+            modules::registry::lookup(module).unwrap().may_change_users(result)
+        };
+        assert!(!may_change_users("copy", &ret("dest", "/srv/app/app.conf")));
+        assert!(!may_change_users("file", &ret("path", "/srv/app")));
+        assert!(may_change_users("lineinfile", &ret("path", "/etc/group")));
+        assert!(may_change_users("template", &ret("dest", "/etc/nsswitch.conf")));
+        assert!(may_change_users("user", &ret("name", "deploy")));
+        assert!(may_change_users("command", &Map::new()));
+    }
 }
