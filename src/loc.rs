@@ -100,6 +100,34 @@ impl fmt::Display for LocError {
 
 impl std::error::Error for LocError {}
 
+/// Ansible 2.19's excerpt of an error's origin: the line at `loc` and up
+/// to two before it, numbered, and a caret line naming the column:
+///
+/// ```text
+/// 3   tasks:
+/// 4     - block:
+/// 5         - name: EXPECTED FAILURE
+///             ^ column 11
+/// ```
+pub fn origin_excerpt(loc: &Loc) -> Option<String> {
+    if loc.is_synthetic() || loc.line == 0 {
+        return None;
+    }
+    let src = std::fs::read_to_string(&*loc.file).ok()?;
+    let lines: Vec<&str> = src.lines().collect();
+    let at = loc.line as usize;
+    lines.get(at - 1)?;
+    let first = at.saturating_sub(2).max(1);
+    let width = at.to_string().len();
+    let mut out = String::new();
+    for n in first..=at {
+        out.push_str(&format!("{n:>width$} {}\n", lines[n - 1]));
+    }
+    let pad = width + loc.col.max(1) as usize;
+    out.push_str(&format!("{}^ column {}\n", " ".repeat(pad), loc.col));
+    Some(out)
+}
+
 /// The source line at `loc` with a caret under the column, if the file is readable.
 pub fn snippet(loc: &Loc) -> Option<String> {
     if loc.is_synthetic() {
@@ -115,4 +143,27 @@ pub fn snippet(loc: &Loc) -> Option<String> {
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
     Some(format!("{pad} |\n{num} | {line}\n{pad} | {caret_pad}^"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_excerpt_is_ansibles() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("pb.yml");
+        let src = "- hosts: all\n  tasks:\n    - block:\n        - name: EXPECTED FAILURE\n          fail:\n";
+        std::fs::write(&path, src).expect("write");
+        let file = path.display().to_string();
+        assert_eq!(
+            origin_excerpt(&Loc::new(file.as_str(), 4, 11)).as_deref(),
+            Some("2   tasks:\n3     - block:\n4         - name: EXPECTED FAILURE\n            ^ column 11\n")
+        );
+        assert_eq!(
+            origin_excerpt(&Loc::new(file.as_str(), 1, 1)).as_deref(),
+            Some("1 - hosts: all\n  ^ column 1\n")
+        );
+        assert_eq!(origin_excerpt(&Loc::new(file.as_str(), 9, 1)), None);
+    }
 }

@@ -25,6 +25,7 @@ impl Runner {
         self.out.emit(&Event::PlaybookStart {
             playbook: pb.path.display().to_string(),
             check: self.opts.check,
+            plays: pb.plays.len(),
         });
         for play in &pb.plays {
             if INTERRUPTED.load(Ordering::SeqCst) || self.stop_playbook.load(Ordering::SeqCst) {
@@ -79,8 +80,13 @@ impl Runner {
             self.stat(h, |_| {});
         }
         let vars = self.play_vars(&play)?;
+        self.play_ended.store(false, Ordering::SeqCst);
         for batch in batches(&hosts, &play.serial) {
-            if INTERRUPTED.load(Ordering::SeqCst) || self.stop_playbook.load(Ordering::SeqCst) {
+            // `meta: end_play` ends every batch of the play, as in Ansible.
+            if INTERRUPTED.load(Ordering::SeqCst)
+                || self.stop_playbook.load(Ordering::SeqCst)
+                || self.play_ended.load(Ordering::SeqCst)
+            {
                 break;
             }
             let batch: Vec<String> = {

@@ -58,6 +58,17 @@ impl PlayHost {
     ) {
         // A module's `warnings` are printed, as Ansible's callback does (a
         // `no_log` result was censored before: it has none).
+        // A `meta` task shows its `META:` line (at -vv) and, only when
+        // skipped, its result: as Ansible's strategy reports it.
+        if let Some(Value::String(message)) = result.get(crate::modules::control::META_MESSAGE) {
+            self.runner.out.emit(&Event::Meta {
+                host: self.host.clone(),
+                message: message.clone(),
+            });
+            if status != Status::Skipped {
+                return;
+            }
+        }
         let warnings: Vec<String> = match result.get("warnings") {
             Some(Value::Array(w)) => w
                 .iter()
@@ -127,14 +138,16 @@ impl PlayHost {
                         Some(ControllerEffect::AddHost { name, groups, vars }) => {
                             self.runner.change_inv(|inv| inv.add_host(&name, &groups, vars)).err()
                         }
-                        Some(ControllerEffect::JoinGroup(group)) => {
-                            // Changed only when the host was not in the group yet (as Ansible's strategy reports it).
-                            let joined = !self.runner.inv().group_names(&self.host).contains(&group);
-                            r.insert("changed".into(), Value::Bool(joined));
-                            changed_by_effect = Some(joined);
-                            self.runner
-                                .change_inv(|inv| inv.add_host(&self.host, &[group], Map::new()))
-                                .err()
+                        Some(ControllerEffect::JoinGroup { group, parents }) => {
+                            // Changed only when the inventory changed (as Ansible's strategy reports it).
+                            match self.runner.change_inv(|inv| inv.group_by(&self.host, &group, &parents)) {
+                                Ok(changed) => {
+                                    r.insert("changed".into(), Value::Bool(changed));
+                                    changed_by_effect = Some(changed);
+                                    None
+                                }
+                                Err(e) => Some(e),
+                            }
                         }
                         _ => None,
                     }
@@ -269,6 +282,7 @@ impl PlayHost {
         self.runner
             .record(&self.host, title, t.loc.to_string(), status, ignored, &result);
         let meta = result.get("_meta").and_then(Value::as_str).map(str::to_string);
+        let result_is_meta = result.contains_key(crate::modules::control::META_MESSAGE);
         let failed_result = match status {
             Status::Failed if !ignored => result.clone(),
             _ => Map::new(),
@@ -286,6 +300,11 @@ impl PlayHost {
             self.runner.with_host(&self.host, |s| {
                 s.set_facts.insert(reg.clone(), Value::Object(registered));
             });
+        }
+        // A `meta` task counts in no recap column (Ansible's strategy runs
+        // it outside the task queue).
+        if result_is_meta && matches!(status, Status::Ok | Status::Skipped) {
+            return Ok(meta);
         }
         match status {
             Status::Ok => self.runner.stat(&self.host, |s| s.ok += 1),

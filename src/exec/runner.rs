@@ -156,6 +156,9 @@ pub(super) struct HostState {
     pub(super) notified: HashSet<String>,
     pub(super) failed: bool,
     pub(super) unreachable: bool,
+    /// Bumped by each `meta: clear_host_errors`, so that a block whose
+    /// `always` cleared the errors does not fail the host again.
+    pub(super) errors_cleared: u64,
     /// `--start-at-task`: this host reached the task (per host, so that hosts
     /// walking ahead of others do not start early).
     pub(super) start_found: bool,
@@ -182,6 +185,8 @@ pub struct Runner {
     pub(super) start_pending: AtomicBool,
     /// A play aborted (any_errors_fatal / max_fail_percentage): stop the playbook.
     pub(super) stop_playbook: AtomicBool,
+    /// `meta: end_play` ran: the play's later serial batches do not run.
+    pub(super) play_ended: AtomicBool,
     /// Answers to `vars_prompt`, asked once before the run starts.
     pub(super) prompted: Mutex<Map<String, Value>>,
     /// Bumped by every change to the inventory (`add_host`, `group_by`).
@@ -218,6 +223,7 @@ impl Runner {
             run_once_results: Mutex::new(HashMap::new()),
             start_pending: AtomicBool::new(start_pending),
             stop_playbook: AtomicBool::new(false),
+            play_ended: AtomicBool::new(false),
             prompted: Mutex::new(Map::new()),
             inv_generation: AtomicU64::new(0),
         })

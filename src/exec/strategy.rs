@@ -58,6 +58,10 @@ impl Runner {
         // strategy free + run_once: per task key, the host running it and the
         // hosts waiting for its result (`None` once it is done).
         let mut once: OnceStates = HashMap::new();
+        // An aborted play (any_errors_fatal, max_fail_percentage) fails its
+        // hosts; with force_handlers they still run their notified handlers,
+        // as Ansible's iterator moves a failed host to its handlers.
+        let force_handlers = pctx.play.force_handlers || self.opts.force_handlers;
         let release_once = |once: &mut OnceStates, host: &str| {
             for state in once.values_mut() {
                 if state.as_ref().is_some_and(|(leader, _)| leader == host) {
@@ -77,7 +81,7 @@ impl Runner {
                         if free {
                             release_once(&mut once, &host);
                         }
-                        if aborted || INTERRUPTED.load(Ordering::SeqCst) {
+                        if INTERRUPTED.load(Ordering::SeqCst) || aborted && !(force_handlers && waiting.handler) {
                             let _ = waiting.reply.send(Go::Abort);
                             continue;
                         }
@@ -130,10 +134,17 @@ impl Runner {
                 }
             }
             if aborted || INTERRUPTED.load(Ordering::SeqCst) {
-                for (_, waiting) in std::mem::take(&mut pending) {
+                let keep = !INTERRUPTED.load(Ordering::SeqCst) && force_handlers;
+                let (handlers, stopped): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut pending)
+                    .into_iter()
+                    .partition(|(_, w)| keep && w.handler);
+                for (_, waiting) in stopped {
                     let _ = waiting.reply.send(Go::Abort);
                 }
-                continue;
+                pending = handlers;
+                if pending.is_empty() {
+                    continue;
+                }
             }
             let min_key = pending.values().map(|w| w.key.clone()).min().unwrap_or_default();
             let mut chosen: Vec<String> = pending
@@ -197,6 +208,41 @@ impl Runner {
                             Some(Some((_, waiters))) => waiters.push(reply),
                             Some(None) => {
                                 let _ = reply.send(Go::Follow);
+                            }
+                        }
+                    }
+                }
+            } else if !free && chosen.len() > self.opts.forks.max(1) {
+                // More hosts than forks: they start in the play's order, the
+                // next one when one is done (Ansible's linear strategy queues
+                // them to its workers in this order), so `order:` holds.
+                let mut queue = chosen.into_iter();
+                let mut running: HashSet<String> = HashSet::new();
+                for h in queue.by_ref().take(self.opts.forks.max(1)) {
+                    if let Some(waiting) = pending.remove(&h) {
+                        let _ = waiting.reply.send(Go::Run);
+                        running.insert(h);
+                    }
+                }
+                while !running.is_empty() {
+                    let host = match rx.recv().await {
+                        Some(WalkerMsg::Ready { host, waiting }) => {
+                            pending.insert(host.clone(), waiting);
+                            host
+                        }
+                        Some(WalkerMsg::Finished { host }) => {
+                            active.remove(&host);
+                            pending.remove(&host);
+                            host
+                        }
+                        None => return,
+                    };
+                    if running.remove(&host) {
+                        for h in queue.by_ref() {
+                            if let Some(waiting) = pending.remove(&h) {
+                                let _ = waiting.reply.send(Go::Run);
+                                running.insert(h);
+                                break;
                             }
                         }
                     }

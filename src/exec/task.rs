@@ -586,6 +586,14 @@ impl PlayHost {
         {
             match self.runner.templar.eval_bool(&c.expr, ctx, &c.loc) {
                 Ok(true) => {}
+                Ok(false) if meta_action(t).is_some() => {
+                    let action = meta_action(t).unwrap_or_default();
+                    return Err(TaskResult {
+                        status: Status::Skipped,
+                        result: modules::control::meta_skipped(&action, &self.host),
+                        ignored: false,
+                    });
+                }
                 Ok(false) => {
                     let mut r = Map::new();
                     r.insert("changed".into(), Value::Bool(false));
@@ -756,6 +764,16 @@ impl PlayHost {
     /// Run the module, shape its outcome ([`super::results`]), and run it
     /// again while `until` does not hold and retries are left.
     async fn run_with_retries(&self, t: &Task, inv: &Invocation, ctx: &minijinja::Value, no_log: bool) -> TaskResult {
+        let mut tr = self.attempts(t, inv, ctx, no_log).await;
+        // ansible-core 2.19's task executor: a failed result carries the
+        // error summary (`failed_when: true` failures too).
+        summarise_error(&mut tr, &t.loc, "Action");
+        tr
+    }
+
+    /// Run the module until `until` holds or the retries are spent, each
+    /// result judged by `changed_when` / `failed_when`.
+    async fn attempts(&self, t: &Task, inv: &Invocation, ctx: &minijinja::Value, no_log: bool) -> TaskResult {
         let Retries { retries, delay } = inv.retries;
         let mut attempt = 0u64;
         loop {
@@ -781,6 +799,11 @@ impl PlayHost {
                 }
                 Err(e) => TaskResult::failed(e.to_string()),
             };
+            // ansible-core 2.19 normalises a failed module result: its
+            // `exception` is the error summary, which `failed_when` may
+            // suppress (`failed_when_suppressed_exception`).
+            let kind = if inv.doc.controller_only { "Action" } else { "Module" };
+            summarise_error(&mut tr, &t.loc, kind);
             if let Some(d) = &inv.target.delegate {
                 tr.result.insert("_delegated_to".into(), Value::String(d.clone()));
             }
@@ -1072,12 +1095,20 @@ impl PlayHost {
             .flat_map(|s| s.common.environment.iter())
             .chain(task.common.environment.iter())
         {
+            // As Ansible's: each entry of the list (outer scopes first) is
+            // a mapping merged over the ones before; `{{ omit }}` drops an
+            // entry or a name, an empty entry adds nothing.
             let v = self.runner.templar.render_value(e, ctx, &task.loc)?;
-            let Value::Object(m) = v else {
-                return Err(LocError::new(
-                    task.loc.clone(),
-                    "environment must be a mapping of names to values",
-                ));
+            let m = match v {
+                Value::Object(m) => strip_omit(m),
+                Value::Null => continue,
+                Value::String(s) if s.is_empty() || s == omit() => continue,
+                other => {
+                    return Err(LocError::new(
+                        task.loc.clone(),
+                        format!("environment must be a mapping of names to values, received {other}"),
+                    ))
+                }
             };
             for (k, v) in m {
                 let s = match v {
@@ -1291,6 +1322,53 @@ fn sets_clean_facts(action: &str) -> bool {
         .or_else(|| action.strip_prefix("ansible.legacy."))
         .unwrap_or(action);
     matches!(short, "set_fact" | "include_vars")
+}
+
+/// ansible-core 2.19's error summary on a failed result: its `exception`,
+/// which without traceback display (rigger keeps no Python traceback)
+/// templates as this text, and the error its callback prints before the
+/// result (`[ERROR]: Task failed: Module failed: ...`, the task's origin
+/// and source), kept as the internal `_error` for the renderer. `kind`:
+/// `Module` or `Action`, what Ansible says failed.
+fn summarise_error(tr: &mut TaskResult, loc: &Loc, kind: &str) {
+    if tr.status != Status::Failed || tr.result.contains_key("exception") {
+        return;
+    }
+    tr.result
+        .insert("exception".into(), Value::String("(traceback unavailable)".into()));
+    let msg = match tr.result.get("msg") {
+        Some(Value::String(m)) => m.clone(),
+        Some(other) => other.to_string(),
+        None => "Unknown error.".into(),
+    };
+    // A message that already is the chain (a module that raised) is kept.
+    let mut text = match msg.strip_prefix("Task failed: ") {
+        Some(chain) => format!("[ERROR]: Task failed: {chain}\nOrigin: {loc}\n"),
+        None => format!("[ERROR]: Task failed: {kind} failed: {msg}\nOrigin: {loc}\n"),
+    };
+    if let Some(excerpt) = crate::loc::origin_excerpt(loc) {
+        text.push('\n');
+        text.push_str(&excerpt);
+        text.push('\n');
+    }
+    tr.result.insert("_error".into(), Value::String(text));
+}
+
+/// The action of a `meta` task (`end_host`, `flush_handlers`, ...).
+fn meta_action(t: &Task) -> Option<String> {
+    let short = t
+        .action
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| t.action.strip_prefix("ansible.legacy."))
+        .unwrap_or(&t.action);
+    if short != "meta" {
+        return None;
+    }
+    t.args
+        .to_json()
+        .get("_raw_params")?
+        .as_str()
+        .map(|s| s.trim().to_string())
 }
 
 #[cfg(test)]

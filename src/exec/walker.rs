@@ -66,7 +66,12 @@ impl Walker {
                 failed_flow = Some(flow);
             }
             let force = play.force_handlers || self.runner.opts.force_handlers;
-            if flow == Flow::Continue || (flow == Flow::Failed && force) {
+            // A play aborted by a failure policy fails every host; forced
+            // handlers run for them too (not on an interrupt).
+            let aborted = flow == Flow::Abort
+                && self.runner.stop_playbook.load(Ordering::SeqCst)
+                && !super::runner::INTERRUPTED.load(Ordering::SeqCst);
+            if flow == Flow::Continue || ((flow == Flow::Failed || aborted) && force) {
                 let hf = self.flush_handlers(vec![1 + s as u32, u32::MAX], &scopes).await;
                 if flow == Flow::Continue {
                     flow = hf;
@@ -263,14 +268,23 @@ impl Walker {
         if !b.always.is_empty() && matches!(flow, Flow::Continue | Flow::Failed) {
             let failed_before = flow == Flow::Failed;
             // `always` runs even for a failed host.
-            self.runner.with_host(&self.host, |s| s.failed = false);
+            let cleared = self.runner.with_host(&self.host, |s| {
+                s.failed = false;
+                s.errors_cleared
+            });
             let mut k = key.clone();
             k.push(2);
             let af = self.walk(&b.always, k, &inner).await;
             if af != Flow::Continue {
                 flow = af;
             } else if failed_before {
-                self.runner.with_host(&self.host, |s| s.failed = true);
+                // A `meta: clear_host_errors` in `always` forgives the
+                // failure: the host goes on with the tasks after the block.
+                if self.runner.with_host(&self.host, |s| s.errors_cleared) == cleared {
+                    self.runner.with_host(&self.host, |s| s.failed = true);
+                } else {
+                    flow = Flow::Continue;
+                }
             }
         }
         flow
@@ -573,7 +587,16 @@ impl Walker {
                     .parse()
                     .map_err(|_| format!("invalid literal for int() with base 10: '{s}'")),
                 Ok(other) => Err(format!("`{other}` is not a whole number of hosts")),
-                Err(e) => Err(e.to_string()),
+                // Ansible reports the templating error's own text
+                // (`'nope' is undefined`), not the template it came from.
+                Err(e) => Err(match &spec {
+                    Value::String(src) => e
+                        .msg
+                        .strip_prefix(&format!("template error while templating `{src}`: "))
+                        .unwrap_or(&e.msg)
+                        .to_string(),
+                    _ => e.msg,
+                }),
             }
         };
         let limit = match limit {
@@ -610,13 +633,26 @@ impl Walker {
         if let Some(action) = meta {
             match action.as_str() {
                 "flush_handlers" => return self.flush_handlers(key.to_vec(), scopes).await,
-                "end_play" => return Flow::EndPlay,
+                "end_play" => {
+                    self.runner.play_ended.store(true, Ordering::SeqCst);
+                    return Flow::EndPlay;
+                }
                 "end_host" | "end_batch" => return Flow::EndHost,
                 "clear_facts" => self.runner.with_host(&self.host, |s| {
                     s.facts.clear();
                     s.module_facts.clear();
                 }),
-                "clear_host_errors" => self.runner.with_host(&self.host, |s| s.failed = false),
+                // As Ansible's: every host of the play, failed or
+                // unreachable, is back for the plays that follow.
+                "clear_host_errors" => {
+                    for h in &self.pctx.all_hosts {
+                        self.runner.with_host(h, |s| {
+                            s.failed = false;
+                            s.unreachable = false;
+                            s.errors_cleared += 1;
+                        });
+                    }
+                }
                 _ => {}
             }
         }

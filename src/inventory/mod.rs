@@ -207,6 +207,39 @@ impl Inventory {
         Ok(())
     }
 
+    /// `group_by` at run time, as Ansible's strategy applies it: `group`
+    /// and each of `parents` are created if missing, `group` becomes a
+    /// child of each parent, and `host` joins `group`; the vars-dir files of
+    /// new groups are read. Whether the inventory changed.
+    pub fn group_by(&mut self, host: &str, group: &str, parents: &[String]) -> Result<bool, LocError> {
+        let new_groups: Vec<String> = std::iter::once(group)
+            .chain(parents.iter().map(String::as_str))
+            .filter(|g| !self.groups.contains_key(*g))
+            .map(str::to_string)
+            .collect();
+        let mut changed = !new_groups.is_empty();
+        self.ensure_group(group);
+        for p in parents {
+            let linked = self
+                .groups
+                .get(p)
+                .is_some_and(|pg| pg.children.iter().any(|c| c == group));
+            if !linked {
+                self.add_child(p, group)
+                    .map_err(|e| LocError::new(Loc::synthetic("group_by"), e.to_string()))?;
+                changed = true;
+            }
+        }
+        if !self.memberships.get(host).is_some_and(|m| m.contains(group)) {
+            self.add_host_to(host, Some(group));
+            changed = true;
+        }
+        self.reconcile();
+        vars_dirs::load_layer(&mut self.inventory_layer, &new_groups, &[])?;
+        vars_dirs::load_layer(&mut self.playbook_layer, &new_groups, &[])?;
+        Ok(changed)
+    }
+
     /// Add a host at run time (`add_host`): creates the host and any missing
     /// group (as a child of `all`), sets `vars` on the host, and reads the
     /// vars-dir files of what is new.

@@ -249,8 +249,9 @@ pub enum ControllerEffect {
         groups: Vec<String>,
         vars: Map<String, Value>,
     },
-    /// `group_by`: this host joins the group.
-    JoinGroup(String),
+    /// `group_by`: this host joins `group`, which becomes a child of each
+    /// of `parents` (groups created as needed).
+    JoinGroup { group: String, parents: Vec<String> },
     /// `setup`: gathered facts (names without the `ansible_` prefix),
     /// merged into the host's facts as a play's fact gathering sets them.
     Facts(Map<String, Value>),

@@ -25,6 +25,8 @@ pub enum Event {
     PlaybookStart {
         playbook: String,
         check: bool,
+        /// How many plays the playbook has (imports expanded).
+        plays: usize,
     },
     PlayStart {
         play: String,
@@ -49,6 +51,12 @@ pub enum Event {
         result: Map<String, Value>,
     },
     Warning {
+        message: String,
+    },
+    /// What a `meta` task did (or why it did not): Ansible's `META: ...`
+    /// line, shown at `-vv`.
+    Meta {
+        host: String,
         message: String,
     },
     Recap {

@@ -229,6 +229,16 @@ impl Renderer {
 
     fn text(&self, ev: &Event) -> String {
         match ev {
+            // Ansible's `-vv` header (default callback, playbook executor).
+            Event::PlaybookStart { playbook, plays, .. } if self.verbosity >= 2 => {
+                let name = std::path::Path::new(playbook)
+                    .file_name()
+                    .map_or(playbook.clone(), |n| n.to_string_lossy().into_owned());
+                format!(
+                    "\n{}\n{plays} plays in {playbook}\n",
+                    banner(&format!("PLAYBOOK: {name}"))
+                )
+            }
             Event::PlaybookStart { .. } => String::new(),
             Event::PlayStart { play, .. } => format!("\n{}\n", banner(&format!("PLAY [{play}]"))),
             Event::TaskStart {
@@ -253,6 +263,8 @@ impl Renderer {
                 ..
             } => self.host_line(host, *status, *ignored, item.as_ref(), delegated_to.as_deref(), result),
             Event::Warning { message } => format!("[WARNING]: {message}\n"),
+            Event::Meta { message, .. } if self.verbosity >= 2 => format!("META: {message}\n"),
+            Event::Meta { .. } => String::new(),
             Event::Recap { hosts } => {
                 let mut s = format!("\n{}\n", banner("PLAY RECAP"));
                 for (h, st) in hosts {
@@ -341,6 +353,11 @@ impl Renderer {
                 }
             }
             Status::Failed => {
+                // ansible-core 2.19 prints the error (and where the task is)
+                // before the result; a `no_log` result hides it too.
+                if let (false, Some(Value::String(error))) = (no_log, result.get("_error")) {
+                    s.push_str(error);
+                }
                 let label = if item.is_some() {
                     format!("failed: {target}{item_s}")
                 } else {
@@ -387,11 +404,15 @@ fn shown_result(result: &Map<String, Value>) -> Map<String, Value> {
     m
 }
 
-/// Result keys shown to users: internal `_`-prefixed keys and `diff` are hidden.
+/// Result keys shown to users: internal `_`-prefixed keys and `diff` are
+/// hidden, and `exception`, which Ansible's callbacks take out of the
+/// result they print.
 pub fn public_result(result: &Map<String, Value>) -> Map<String, Value> {
     result
         .iter()
-        .filter(|(k, _)| (!k.starts_with('_') || *k == "_debug") && *k != "diff" && *k != "_ansible_no_log")
+        .filter(|(k, _)| {
+            (!k.starts_with('_') || *k == "_debug") && !matches!(k.as_str(), "diff" | "_ansible_no_log" | "exception")
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

@@ -130,7 +130,7 @@ impl Secrets {
                 }
                 self.redact_map(result);
             }
-            Event::Warning { message } => s(message),
+            Event::Warning { message } | Event::Meta { message, .. } => s(message),
         }
         ev
     }

@@ -12,6 +12,7 @@ mod check;
 mod compat;
 mod compat_cli;
 mod compat_exec;
+mod compat_exec2;
 mod compat_files;
 mod compat_keywords;
 mod compat_lookups;

@@ -55,11 +55,31 @@ start was kept (also stderr_truncated); a warning is printed",
     },
 ];
 
+/// Now, as the command module's `start`/`end`: Python's `str(datetime)`,
+/// `2026-12-07 01:23:45.123456` (UTC: the controller's clock).
 pub(super) fn timestamp() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    format!("{}.{:06}", now.as_secs(), now.subsec_micros())
+    let date_time = crate::calendar::utc_datetime(now.as_secs() as i64).replacen('T', " ", 1);
+    format!("{date_time}.{:06}", now.subsec_micros())
+}
+
+/// A duration as the command module's `delta`: Python's `str(timedelta)`,
+/// `0:00:03.004512` (`N day(s), ` before the hours; no fraction when it is 0).
+pub(super) fn py_timedelta(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let mut s = match days {
+        0 => String::new(),
+        1 => "1 day, ".to_string(),
+        n => format!("{n} days, "),
+    };
+    s.push_str(&format!("{}:{:02}:{:02}", rem / 3600, rem / 60 % 60, rem % 60));
+    if d.subsec_micros() != 0 {
+        s.push_str(&format!(".{:06}", d.subsec_micros()));
+    }
+    s
 }
 
 pub(super) fn shape_output(
@@ -76,7 +96,7 @@ pub(super) fn shape_output(
     let mut o = with_output(base, out, strip, max_output)
         .with("start", start_ts)
         .with("end", timestamp())
-        .with("delta", format!("{}.{:06}", elapsed.as_secs(), elapsed.subsec_micros()));
+        .with("delta", py_timedelta(elapsed));
     if failed {
         o.failed = true;
         o.msg = Some("non-zero return code".into());
@@ -157,6 +177,22 @@ pub(crate) fn with_output(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn times_are_shaped_as_pythons_datetime_and_timedelta() {
+        use std::time::Duration;
+        assert_eq!(py_timedelta(Duration::from_micros(3_004_512)), "0:00:03.004512");
+        assert_eq!(py_timedelta(Duration::from_secs(3)), "0:00:03");
+        assert_eq!(py_timedelta(Duration::from_secs(86_400 + 3_723)), "1 day, 1:02:03");
+        assert_eq!(py_timedelta(Duration::from_secs(2 * 86_400)), "2 days, 0:00:00");
+        let ts = timestamp();
+        let shape = |c: char| if c.is_ascii_digit() { '9' } else { c };
+        assert_eq!(
+            ts.chars().map(shape).collect::<String>(),
+            "9999-99-99 99:99:99.999999",
+            "{ts}"
+        );
+    }
 
     /// Each line of `stdout_lines` costs memory beyond its text: a flood of
     /// short lines within the byte limit is cut by lines, and `stdout_lines`

@@ -474,19 +474,66 @@ impl Module for Meta {
 }
 
 impl Meta {
-    async fn outcome(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+    async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let action = args
             .get("_raw_params")
             .and_then(Value::as_str)
             .unwrap_or("")
             .trim()
             .to_string();
-        match action.as_str() {
-            "flush_handlers" | "end_play" | "end_host" | "end_batch" | "clear_facts" | "clear_host_errors" | "noop"
-            | "refresh_inventory" => Ok(ModuleOutcome::ok().with("_meta", action)),
-            other => Err(ModuleError::Args(format!("meta: unsupported action `{other}`"))),
-        }
+        // Ansible's messages (strategy `_execute_meta`), its `META:` line.
+        let host = ctx.host;
+        let msg = match action.as_str() {
+            "noop" => "noop".to_string(),
+            "flush_handlers" => format!("triggered running handlers for {host}"),
+            "refresh_inventory" => "inventory successfully refreshed".to_string(),
+            "clear_facts" => "facts cleared".to_string(),
+            "clear_host_errors" => "cleared host errors".to_string(),
+            "end_batch" => "ending batch".to_string(),
+            "end_play" => "ending play".to_string(),
+            "end_host" => format!("ending play for {host}"),
+            other => return Err(ModuleError::Args(format!("meta: unsupported action `{other}`"))),
+        };
+        Ok(ModuleOutcome::ok()
+            .with_msg(msg.clone())
+            .with("_meta", action)
+            .with(META_MESSAGE, msg))
     }
+}
+
+/// The internal result key of a `meta` task's `META:` line: such a result
+/// is shown only as that line (or as skipped) and counts in no recap
+/// column, as in Ansible.
+pub const META_MESSAGE: &str = "_meta_message";
+
+/// The result of a `meta` task whose `when` is false: Ansible's message and
+/// skip reason for `action` on `host`.
+pub fn meta_skipped(action: &str, host: &str) -> Map<String, Value> {
+    let reason = format!("{action} conditional evaluated to False");
+    let (msg, reason) = match action {
+        "flush_handlers" => (action.to_string(), format!("{reason}, not running handlers for {host}")),
+        "clear_facts" => (
+            action.to_string(),
+            format!("{reason}, not clearing facts and fact cache for {host}"),
+        ),
+        "clear_host_errors" => (
+            action.to_string(),
+            format!("{reason}, not clearing host error state for {host}"),
+        ),
+        "end_batch" => (action.to_string(), format!("{reason}, continuing current batch")),
+        "end_play" => (action.to_string(), format!("{reason}, continuing play")),
+        "end_host" => (
+            format!("end_host conditional evaluated to false, continuing execution for {host}"),
+            format!("{reason}, continuing execution for {host}"),
+        ),
+        _ => (action.to_string(), reason),
+    };
+    let mut r = Map::new();
+    r.insert("msg".into(), Value::String(msg));
+    r.insert("skip_reason".into(), Value::String(reason.clone()));
+    r.insert("skipped".into(), Value::Bool(true));
+    r.insert(META_MESSAGE.into(), Value::String(reason));
+    r
 }
 
 static INCLUDE_VARS_DOC: ModuleDoc = doc!(
@@ -867,22 +914,30 @@ impl GroupBy {
             .get("key")
             .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
             .ok_or_else(|| ModuleError::Args("group_by: `key` is required".into()))?;
-        let key: String = key
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
-            .collect();
-        let parents = args
-            .get("parents")
-            .cloned()
-            .unwrap_or(Value::Array(vec![Value::String("all".into())]));
-        let parents = match parents {
-            Value::String(s) => Value::Array(vec![Value::String(s)]),
-            other => other,
+        // As Ansible's group_by action: spaces become dashes, nothing else
+        // changes (TRANSFORM_INVALID_GROUP_CHARS defaults to `never`).
+        let name = |s: &str| s.replace(' ', "-");
+        let key = name(&key);
+        let parents: Vec<String> = match args.get("parents") {
+            None | Some(Value::Null) => vec!["all".to_string()],
+            Some(Value::String(s)) => vec![name(s)],
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| name(&v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect(),
+            Some(other) => {
+                return Err(ModuleError::Args(format!(
+                    "group_by: `parents` must be a group name or a list of them, not {other}"
+                )))
+            }
         };
+        if key.is_empty() {
+            return Err(ModuleError::Args("group_by: `key` is empty".into()));
+        }
         Ok(ModuleOutcome::ok()
             .with("add_group", key.clone())
-            .with("parent_groups", parents)
-            .with_effect(ControllerEffect::JoinGroup(key)))
+            .with("parent_groups", parents.clone())
+            .with_effect(ControllerEffect::JoinGroup { group: key, parents }))
     }
 }
 
@@ -916,7 +971,9 @@ impl Ping {
     async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
         let data = args.get("data").and_then(Value::as_str).unwrap_or("pong").to_string();
         if data == "crash" {
-            return Ok(ModuleOutcome::failed("boom"));
+            // Ansible's ping raises `Exception("boom")`; ansible-core 2.19
+            // words a module that raised with the chain of its errors.
+            return Ok(ModuleOutcome::failed("Task failed: Module failed: boom"));
         }
         let out = ctx.run("echo pong").await?;
         if out.status != 0 || !out.stdout_str().contains("pong") {
