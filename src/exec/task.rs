@@ -598,7 +598,11 @@ impl PlayHost {
                         "skip_reason".into(),
                         Value::String("Conditional result was False".into()),
                     );
-                    r.insert("false_condition".into(), Value::String(c.expr.clone()));
+                    let cond = match c.literal {
+                        Some(b) => Value::Bool(b),
+                        None => Value::String(c.expr.clone()),
+                    };
+                    r.insert("false_condition".into(), cond);
                     r.insert("skipped".into(), Value::Bool(true));
                     return Err(TaskResult {
                         status: Status::Skipped,

@@ -204,6 +204,9 @@ impl Common {
 pub struct Cond {
     pub expr: String,
     pub loc: Loc,
+    /// The condition was written as a YAML boolean (`when: false`): a
+    /// skipped task's `false_condition` is that boolean, as in Ansible.
+    pub literal: Option<bool>,
 }
 
 #[derive(Debug, Clone)]

@@ -1890,6 +1890,10 @@ fn cond_from(n: &Node) -> Result<Cond, LocError> {
     Ok(Cond {
         expr,
         loc: n.loc.clone(),
+        literal: match n.kind {
+            NodeKind::Bool(b) => Some(b),
+            _ => None,
+        },
     })
 }
 

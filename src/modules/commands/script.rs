@@ -121,7 +121,8 @@ impl Module for Script {
             .cmd
             .clone()
             .or(p._raw_params.clone())
-            .ok_or_else(|| ModuleError::Args("script: no script given".into()))?;
+            // Ansible's argument spec: `required_one_of: [_raw_params, cmd]`.
+            .ok_or_else(|| ModuleError::Args("one of the following is required: _raw_params, cmd".into()))?;
         let words =
             split_words(&text).ok_or_else(|| ModuleError::Args(format!("script: unbalanced quotes in `{text}`")))?;
         let Some((script, script_args)) = words.split_first() else {
