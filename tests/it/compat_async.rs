@@ -207,3 +207,76 @@ fn poll_zero_is_refused_where_the_change_runs_from_the_controller() {
     assert!(msg.contains("refused.yml:") && msg.contains("`poll: 0`"), "{msg}");
     assert_eq!(got["p"], serde_json::json!([true, true]), "{got}");
 }
+
+/// What the targets that stopped at `async` (script, test_core, wait_for)
+/// need besides it: `script`'s guards skip the task, a literal `when:`
+/// reports its boolean as `false_condition`, and `wait_for` gives Python's
+/// match groups of `search_regex` and sleeps `delay` then `timeout`.
+#[test]
+fn script_guards_skip_and_wait_for_reports_match_groups() {
+    let lab = Lab::new(1);
+    lab.write("files/touch.sh", "#!/bin/sh\ntouch \"$1\"\n");
+    lab.write(
+        "misc.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - script: touch.sh @OUT@/made
+      args:
+        creates: "@OUT@/made"
+      register: first
+    - script: touch.sh @OUT@/made
+      args:
+        creates: "@OUT@/made"
+      register: second
+    - script: touch.sh @OUT@/made
+      args:
+        removes: "@OUT@/nothere"
+      register: third
+    - debug: msg=never
+      when: false
+      register: literal
+    - shell: sleep 1; echo "completed data 123" > @OUT@/keyword
+      async: 10
+      poll: 0
+    - wait_for:
+        path: "@OUT@/keyword"
+        search_regex: completed (?P<foo>\w+) ([0-9]+)
+        timeout: 10
+      register: groups
+    - wait_for:
+        timeout: 1
+        delay: 1
+      register: slept
+    - copy:
+        dest: "@OUT@/misc.json"
+        content: "{{ {'script': [first is changed, second is skipped, second.msg, third is skipped, third.msg],
+                      'literal': literal.false_condition,
+                      'groups': [groups.match_groups, groups.match_groupdict],
+                      'slept': slept.elapsed >= 2} | to_json }}"
+"#,
+    );
+    let (code, out, err) = lab.run("misc.yml", &[]);
+    assert_ok(code, &out, &err);
+    let got: Value = serde_json::from_str(&lab.read("out/misc.json")).unwrap();
+    let out_dir = lab.out();
+    assert_eq!(
+        got["script"],
+        serde_json::json!([
+            true,
+            true,
+            format!("{out_dir}/made exists, matching creates option"),
+            true,
+            format!("{out_dir}/nothere does not exist, matching removes option")
+        ]),
+        "{got}"
+    );
+    assert_eq!(got["literal"], Value::Bool(false), "{got}");
+    assert_eq!(
+        got["groups"],
+        serde_json::json!([["data", "123"], {"foo": "data"}]),
+        "{got}"
+    );
+    assert_eq!(got["slept"], Value::Bool(true), "{got}");
+}

@@ -141,18 +141,15 @@ impl Module for Script {
                 );
                 let exists = ctx.run(&cmd).await?.status == 0;
                 if exists == want {
+                    // Ansible's script action skips the task (AnsibleActionSkip).
                     let why = if want {
-                        format!("skipped, since {path} exists")
+                        format!("{path} exists, matching creates option")
                     } else {
-                        format!("skipped, since {path} does not exist")
+                        format!("{path} does not exist, matching removes option")
                     };
-                    return Ok(Plan::Done(
-                        ModuleOutcome::ok()
-                            .with_msg(why)
-                            .with("rc", 0)
-                            .with("stdout", "")
-                            .with("stderr", ""),
-                    ));
+                    let mut skipped = ModuleOutcome::ok().with_msg(why);
+                    skipped.skipped = true;
+                    return Ok(Plan::Done(skipped));
                 }
             }
         }

@@ -198,15 +198,20 @@ impl Module for WaitFor {
         };
         let sleep_only = p.path.is_none() && p.port.is_none();
         // `search_regex` is Python's syntax: PCRE (`grep -P`) reads it as
-        // Python does (`\\w`, `(?P<name>...)`); a grep without it gets ERE.
+        // Python does (`\w`, `(?P<name>...)`); a grep without it gets ERE.
         let search_fn = "rigger_search() { grep -P -q -- \"$1\" \"$2\" 2>/dev/null; r=$?; \
                          if [ $r -eq 2 ]; then grep -E -q -- \"$1\" \"$2\" 2>/dev/null; r=$?; fi; return $r; }; ";
-        let script = format!(
-            "{search_fn}s=$(date +%s); sleep {delay}; e=$((s + {timeout})); \
+        // Without a port or path, Ansible sleeps `delay` and then `timeout`.
+        let script = if sleep_only && state != "drained" {
+            format!("s=$(date +%s); sleep {delay}; sleep {timeout}; echo ok $(( $(date +%s) - s ))")
+        } else {
+            format!(
+                "{search_fn}s=$(date +%s); sleep {delay}; e=$((s + {timeout})); \
              while :; do if {check}; then echo ok $(( $(date +%s) - s )); exit 0; fi; \
              n=$(date +%s); if [ \"$n\" -ge \"$e\" ]; then echo timeout $((n - s)); exit 0; fi; \
              r=$((e - n)); if [ {sleep} -lt \"$r\" ]; then sleep {sleep}; else sleep \"$r\"; fi; done"
-        );
+            )
+        };
         let out = run_checked(ctx, "wait_for", &script).await?.stdout_str();
         let mut words = out.split_whitespace();
         let verdict = words.next().unwrap_or("timeout").to_string();
