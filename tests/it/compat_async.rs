@@ -234,6 +234,9 @@ fn script_guards_skip_and_wait_for_reports_match_groups() {
       args:
         removes: "@OUT@/nothere"
       register: third
+    - script: touch.sh @OUT@/in-check
+      check_mode: true
+      register: checked
     - debug: msg=never
       when: false
       register: literal
@@ -253,6 +256,7 @@ fn script_guards_skip_and_wait_for_reports_match_groups() {
         dest: "@OUT@/misc.json"
         content: "{{ {'script': [first is changed, second is skipped, second.msg, third is skipped, third.msg],
                       'literal': literal.false_condition,
+                      'checked': [checked is skipped, checked is changed, checked.msg],
                       'groups': [groups.match_groups, groups.match_groupdict],
                       'slept': slept.elapsed >= 2} | to_json }}"
 "#,
@@ -273,6 +277,12 @@ fn script_guards_skip_and_wait_for_reports_match_groups() {
         "{got}"
     );
     assert_eq!(got["literal"], Value::Bool(false), "{got}");
+    assert_eq!(
+        got["checked"],
+        serde_json::json!([true, false, "Check mode is not supported for this task."]),
+        "{got}"
+    );
+    assert!(!lab.path("out/in-check").exists());
     assert_eq!(
         got["groups"],
         serde_json::json!([["data", "123"], {"foo": "data"}]),

@@ -55,8 +55,9 @@ pub(crate) static DOC: ModuleDoc = ModuleDoc {
     short: "Run a local script on the host after transferring it",
     description: "Finds the script in the role's or playbook's `files/` directories (or the path given), \
 uploads it to a private temporary directory on the host, runs it with its arguments and removes it again. \
-Fails when the script exits non-zero. In check mode the script does not run but is reported as changed; `creates`/`removes` \
-still decide whether it would run.",
+Fails when the script exits non-zero. In check mode the script does not run: with `creates`/`removes` it is reported \
+as changed when they say it would run (skipped otherwise), without them it is skipped (\"Check mode is not supported for \
+this task.\"), as in Ansible.",
     free_form: true,
     options: OPTIONS,
     examples: "- script: files/setup.sh --verbose\n\n- script:\n    cmd: report.pl /var/log\n    executable: perl\n    creates: /var/run/report.done\n",
@@ -153,16 +154,25 @@ impl Module for Script {
                 }
             }
         }
-        // Planned as a change (not skipped), so that check mode predicts the real run.
-        Ok(Plan::change(
-            ModuleOutcome::ok().with_msg("check mode: the script would run"),
-            RunScript {
-                local,
-                args: script_args.to_vec(),
-                chdir: p.chdir,
-                executable: p.executable,
-            },
-        ))
+        let run = RunScript {
+            local,
+            args: script_args.to_vec(),
+            chdir: p.chdir,
+            executable: p.executable,
+        };
+        // As Ansible's script action: in check mode a guarded script that
+        // would run is a change; an unguarded one is skipped (what it would
+        // change cannot be told).
+        if p.creates.is_some() || p.removes.is_some() {
+            return Ok(Plan::change(ModuleOutcome::ok(), run));
+        }
+        let planned = ModuleOutcome {
+            skipped: true,
+            msg: Some("Check mode is not supported for this task.".into()),
+            ..Default::default()
+        };
+        // Not `Plan::change`: the planned (check mode) outcome is a skip.
+        Ok(Plan::Change(planned, Box::new(run)))
     }
 }
 
