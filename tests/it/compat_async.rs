@@ -142,9 +142,12 @@ fn async_jobs_run_detached_poll_and_report_as_ansible_does() {
     );
     assert_eq!(got["cleaned"], serde_json::json!([true]), "{got}");
     assert_eq!(got["killed"], serde_json::json!(["Timeout exceeded", true]), "{got}");
-    assert_eq!(
-        got["gave_up"],
-        serde_json::json!([true, "async task did not complete within the requested time - 2s"]),
+    // The controller stops polling after `async` seconds as the job's own
+    // limit kills it: either message, as with Ansible's supervisor.
+    assert_eq!(got["gave_up"][0], true, "{got}");
+    let gave_up = got["gave_up"][1].as_str().unwrap();
+    assert!(
+        gave_up == "async task did not complete within the requested time - 2s" || gave_up == "Timeout exceeded",
         "{got}"
     );
     assert_eq!(got["jobs"], serde_json::json!(["one", "two", "three"]), "{got}");
@@ -247,7 +250,7 @@ fn script_guards_skip_and_wait_for_reports_match_groups() {
         path: "@OUT@/keyword"
         search_regex: completed (?P<foo>\w+) ([0-9]+)
         timeout: 10
-      register: groups
+      register: found
     - wait_for:
         timeout: 1
         delay: 1
@@ -257,7 +260,7 @@ fn script_guards_skip_and_wait_for_reports_match_groups() {
         content: "{{ {'script': [first is changed, second is skipped, second.msg, third is skipped, third.msg],
                       'literal': literal.false_condition,
                       'checked': [checked is skipped, checked is changed, checked.msg],
-                      'groups': [groups.match_groups, groups.match_groupdict],
+                      'groups': [found.match_groups, found.match_groupdict],
                       'slept': slept.elapsed >= 2} | to_json }}"
 "#,
     );
