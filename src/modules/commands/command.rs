@@ -362,15 +362,16 @@ impl Change for RunCommand {
         if let Some(r) = &self.removes {
             skips.push((format!("{token}-R"), format!("skipped, since {r} does not exist")));
         }
-        let script = match skips.is_empty() {
-            true => format!("{}exec {}", self.chdir, self.line),
-            false => guarded_script(
+        let script = if skips.is_empty() {
+            format!("{}exec {}", self.chdir, self.line)
+        } else {
+            guarded_script(
                 &self.chdir,
                 &self.line,
                 self.creates.as_deref(),
                 self.removes.as_deref(),
                 &token,
-            ),
+            )
         };
         Some(DetachedJob {
             script,

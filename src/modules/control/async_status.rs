@@ -172,8 +172,7 @@ pub fn status_outcome(jid: &str, path: &str, job: Job) -> ModuleOutcome {
             o.msg = Some("could not find job".into());
             return o;
         }
-        Job::Unreadable(text) if text.trim().is_empty() => {}
-        // A half-written file (the job is being written) reads as running.
+        // Empty or half-written (the job is writing it): still running.
         Job::Unreadable(_) => {}
         Job::Data(mut data) => {
             if !data.contains_key("started") {
@@ -264,7 +263,7 @@ pub async fn cleanup(ctx: &ModuleCtx<'_>, dir: &str, jid: &str) -> Result<Module
 }
 
 /// Write a finished job's file (a task whose result was known without
-/// leaving anything running: its path on the host.
+/// leaving anything running); returns its path on the host.
 pub async fn write_finished(
     ctx: &ModuleCtx<'_>,
     dir: &str,
