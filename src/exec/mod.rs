@@ -25,6 +25,7 @@
 //! - `runner`: the run's shared state: options, per-host state, summary.
 //! - `conn_pool`: one connection per host; `facts`: fact gathering.
 
+mod async_task;
 pub mod conn_pool;
 mod context;
 pub mod facts;

@@ -60,6 +60,8 @@ struct Invocation {
     /// Seconds each run of the module may take (`timeout:`, else
     /// `--task-timeout`); `None` for no limit.
     timeout: Option<u64>,
+    /// `async` and `poll`: the module runs as a job on the host.
+    async_: Option<super::async_task::AsyncSpec>,
 }
 
 /// The connection a module runs on.
@@ -540,7 +542,29 @@ impl PlayHost {
             search_paths: self.search_paths(t, scopes),
             retries: self.retries(t, ctx).map_err(TaskResult::failed)?,
             timeout: self.timeout(t, scopes, ctx).map_err(TaskResult::failed)?,
+            async_: self.async_spec(t, ctx).map_err(TaskResult::failed)?,
         })
+    }
+
+    /// The task's `async` and `poll` (seconds), when `async` is above 0.
+    /// As in Ansible, `poll` defaults to 15.
+    fn async_spec(&self, t: &Task, ctx: &minijinja::Value) -> Result<Option<super::async_task::AsyncSpec>, String> {
+        let number = |key: &str, v: &Value| {
+            value_u64(v, ctx, &self.runner.templar, &t.loc)
+                .ok_or_else(|| format!("{}: `{key}` must be a whole number of seconds, not {v}", t.loc))
+        };
+        let limit = match &t.async_ {
+            Some(v) => number("async", v)?,
+            None => 0,
+        };
+        if limit == 0 {
+            return Ok(None);
+        }
+        let poll = match &t.poll {
+            Some(v) => number("poll", v)?,
+            None => 15,
+        };
+        Ok(Some(super::async_task::AsyncSpec { limit, poll }))
     }
 
     /// The module the task runs. One that was not resolved at load (named
@@ -601,7 +625,11 @@ impl PlayHost {
                         "skip_reason".into(),
                         Value::String("Conditional result was False".into()),
                     );
-                    r.insert("false_condition".into(), Value::String(c.expr.clone()));
+                    let cond = match c.literal {
+                        Some(b) => Value::Bool(b),
+                        None => Value::String(c.expr.clone()),
+                    };
+                    r.insert("false_condition".into(), cond);
                     r.insert("skipped".into(), Value::Bool(true));
                     return Err(TaskResult {
                         status: Status::Skipped,
@@ -926,10 +954,13 @@ impl PlayHost {
                 Arc::new(move |s: &str| out.secrets().redact_str(s).into_owned())
             },
         };
-        let fut = crate::connection::TRACE_SCOPE.scope(
-            trace,
-            modules::RECONNECT.scope(reconnect, execute(module.as_ref(), &mctx, args.clone())),
-        );
+        let run = async {
+            match inv.async_ {
+                Some(spec) => super::async_task::run(module.as_ref(), &mctx, args.clone(), spec, &t.action).await,
+                None => execute(module.as_ref(), &mctx, args.clone()).await,
+            }
+        };
+        let fut = crate::connection::TRACE_SCOPE.scope(trace, modules::RECONNECT.scope(reconnect, run));
         let started = std::time::Instant::now();
         tracing::debug!(host = %self.host, module = doc.name, task = t.name.as_deref().unwrap_or(""), check, "module starts");
         // Past the timeout the module's future is dropped: its commands'

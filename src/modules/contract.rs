@@ -108,6 +108,18 @@ impl ModuleCtx<'_> {
         connection::exec(self.conn, &req).await
     }
 
+    /// Run one of the module's own scripts whose output is read whole (a
+    /// file's content): more than [`ModuleCtx::max_output`] on stdout or
+    /// stderr is refused ([`ConnError::OutputTooLarge`]), never cut.
+    pub async fn run_read(&self, cmd: &str) -> Result<ExecOutput, ConnError> {
+        let req = ExecRequest {
+            subshell_ok: true,
+            output_limit: OutputLimit::Refuse(self.max_output),
+            ..self.request(cmd, None)
+        };
+        connection::exec(self.conn, &req).await
+    }
+
     /// Run one of the module's own scripts feeding `stdin`.
     pub async fn run_with_stdin(&self, cmd: &str, stdin: Vec<u8>) -> Result<ExecOutput, ConnError> {
         let req = ExecRequest {
@@ -454,6 +466,33 @@ pub trait Change: Send {
     async fn discard(self: Box<Self>, _ctx: &ModuleCtx<'_>) -> Result<(), ModuleError> {
         Ok(())
     }
+
+    /// The change as one shell script the host can run on its own, for a
+    /// task with `async:` (the executor starts it detached and the job's
+    /// result is written on the host, see
+    /// [`crate::modules::control::async_status`]). `None` (the default): the
+    /// change is made from the controller, which cannot leave it running.
+    fn detached(&self) -> Option<DetachedJob> {
+        None
+    }
+}
+
+/// A change that runs on the host by itself (see [`Change::detached`]): a
+/// user's command, whose result is `command`'s (`rc`, `stdout`, `stderr`,
+/// `start`, `end`, `delta`, `cmd`; failed on a non-zero status).
+#[derive(Debug, Clone)]
+pub struct DetachedJob {
+    /// The shell script to run (`sh -c`).
+    pub script: String,
+    /// What it reads on its standard input.
+    pub stdin: Option<Vec<u8>>,
+    /// The result's `cmd`.
+    pub display: String,
+    /// Trailing newlines are dropped from `stdout`/`stderr`.
+    pub strip: bool,
+    /// A token the script prints (and exits 0) instead of running the
+    /// command, and the skip message the result then has (`creates`/`removes`).
+    pub skips: Vec<(String, String)>,
 }
 
 /// One path a module's query will look at: the executor may learn it for

@@ -204,6 +204,9 @@ impl Common {
 pub struct Cond {
     pub expr: String,
     pub loc: Loc,
+    /// The condition was written as a YAML boolean (`when: false`): a
+    /// skipped task's `false_condition` is that boolean, as in Ansible.
+    pub literal: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -294,6 +297,12 @@ pub struct Task {
     pub until: Option<Cond>,
     pub retries: Option<Value>,
     pub delay: Option<Value>,
+    /// `async`: seconds the module may run detached on the host (a
+    /// template, rendered per host); unset or 0 runs it in the foreground.
+    pub async_: Option<Value>,
+    /// `poll`: seconds between checks of an `async` task (default 15); 0
+    /// returns at once with the job's id (fire and forget).
+    pub poll: Option<Value>,
     pub changed_when: Vec<Cond>,
     pub failed_when: Vec<Cond>,
     /// Handler names or `listen` topics, each with where it was written.
@@ -325,6 +334,8 @@ impl Task {
             until: None,
             retries: None,
             delay: None,
+            async_: None,
+            poll: None,
             changed_when: Vec::new(),
             failed_when: Vec::new(),
             notify: Vec::new(),

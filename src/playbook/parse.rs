@@ -99,6 +99,8 @@ const TASK_KEYS: &[&str] = &[
     "until",
     "retries",
     "delay",
+    "async",
+    "poll",
     "changed_when",
     "failed_when",
     "ignore_errors",
@@ -157,7 +159,7 @@ const BLOCK_KEYS: &[&str] = &[
 ];
 
 /// Ansible keywords rigger knows but does not implement: rejected loudly.
-const UNSUPPORTED: &[&str] = &["async", "poll", "debugger", "collections", "become_exe"];
+const UNSUPPORTED: &[&str] = &["debugger", "collections", "become_exe"];
 
 fn err(n: &Node, msg: impl Into<String>) -> LocError {
     LocError::new(n.loc.clone(), msg)
@@ -985,6 +987,8 @@ fn push_task(
         until: n.get("until").map(cond_from).transpose()?,
         retries: n.get("retries").map(Node::to_json),
         delay: n.get("delay").map(Node::to_json),
+        async_: n.get("async").map(Node::to_json),
+        poll: n.get("poll").map(Node::to_json),
         changed_when: n.get("changed_when").map(conds).transpose()?.unwrap_or_default(),
         failed_when: n.get("failed_when").map(conds).transpose()?.unwrap_or_default(),
         notify: n.get("notify").map(notify_list).transpose()?.unwrap_or_default(),
@@ -1972,6 +1976,10 @@ fn cond_from(n: &Node) -> Result<Cond, LocError> {
     Ok(Cond {
         expr,
         loc: n.loc.clone(),
+        literal: match n.kind {
+            NodeKind::Bool(b) => Some(b),
+            _ => None,
+        },
     })
 }
 

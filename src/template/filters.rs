@@ -984,8 +984,14 @@ fn comment(v: &Value, style: Option<String>, kwargs: Kwargs) -> Result<String, E
     Ok(out)
 }
 
-fn version_compare(v: &Value, other: &Value, op: Option<String>, kwargs: Kwargs) -> Result<bool, Error> {
-    super::jtests::version_test(v, other, op, kwargs)
+fn version_compare(
+    v: &Value,
+    other: &Value,
+    op: Option<String>,
+    strict: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<bool, Error> {
+    super::jtests::version_test(v, other, op, strict, kwargs)
 }
 
 fn type_debug(v: &Value) -> String {

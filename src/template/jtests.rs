@@ -331,16 +331,37 @@ fn cmp_semver(a: &str, b: &str) -> Result<Ordering, Error> {
     }))
 }
 
-pub(crate) fn version_test(v: &Value, other: &Value, op: Option<String>, kwargs: Kwargs) -> Result<bool, Error> {
+/// Ansible's `version_compare(value, version, operator='eq', strict=None,
+/// version_type=None)`: each parameter positional or by name.
+pub(crate) fn version_test(
+    v: &Value,
+    other: &Value,
+    op: Option<String>,
+    strict: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<bool, Error> {
     let a = text(v)?;
     let b = text(other)?;
     let op = match op {
         Some(o) => o,
         None => kwargs.get::<Option<String>>("operator")?.unwrap_or_else(|| "eq".into()),
     };
-    let strict = kwargs.get::<Option<bool>>("strict")?.unwrap_or(false);
+    let strict = match strict {
+        Some(s) => Some(s),
+        None => kwargs.get::<Option<bool>>("strict")?,
+    };
     let vtype = kwargs.get::<Option<String>>("version_type")?;
     kwargs.assert_all_used()?;
+    if strict.is_some() && vtype.is_some() {
+        return Err(op_err("Cannot specify both 'strict' and 'version_type'"));
+    }
+    if a.is_empty() {
+        return Err(op_err("Input version value cannot be empty"));
+    }
+    if b.is_empty() {
+        return Err(op_err("Version parameter to compare against cannot be empty"));
+    }
+    let strict = strict.unwrap_or(false);
     let vtype = vtype.unwrap_or_else(|| if strict { "strict".into() } else { "loose".into() });
     let ord = match vtype.as_str() {
         "loose" | "pep440" => cmp_parts(&loose_parts(&a), &loose_parts(&b)),

@@ -900,6 +900,23 @@ fn version_tests() {
         .eval_bool("'1' is version('1.0', '=>')", &ctx(vars()), &loc())
         .unwrap_err();
     assert!(e.msg.contains("invalid operator"), "{}", e.msg);
+    // `strict` is the third positional parameter, as in Ansible's signature.
+    assert!(ev("'1.0a1' is version('1.0', '<', true)"));
+    assert!(ev("'1.0' is version_compare('1.0', '==', true)"));
+    for (expr, msg) in [
+        ("'' is version('1.0', '>')", "Input version value cannot be empty"),
+        (
+            "'1.0' is version('', '>')",
+            "Version parameter to compare against cannot be empty",
+        ),
+        (
+            "'1.0' is version('1.0', strict=false, version_type='loose')",
+            "Cannot specify both",
+        ),
+    ] {
+        let e = t.eval_bool(expr, &ctx(vars()), &loc()).unwrap_err();
+        assert!(e.msg.contains(msg), "{expr}: {}", e.msg);
+    }
 }
 
 #[test]

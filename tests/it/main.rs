@@ -10,6 +10,7 @@ mod adhoc;
 mod ansible_modules;
 mod check;
 mod compat;
+mod compat_async;
 mod compat_cli;
 mod compat_exec;
 mod compat_exec2;

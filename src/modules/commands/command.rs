@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use super::output::{shape_output, timestamp, COMMON_RETURNS};
 use crate::connection::sh_quote;
 use crate::modules::{
-    parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
+    parse_params, Change, DetachedJob, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc,
+    Plan,
 };
 use crate::shell::{sh_quote_command, sh_quote_glob};
 
@@ -389,6 +390,36 @@ struct RunCommand {
 
 #[async_trait]
 impl Change for RunCommand {
+    /// `async:` runs the command (behind its guard) detached on the host.
+    fn detached(&self) -> Option<DetachedJob> {
+        let token = format!("RIGGER-SKIP-{:016x}", rand::random::<u64>());
+        let mut skips = Vec::new();
+        if let Some(c) = &self.creates {
+            skips.push((format!("{token}-C"), format!("skipped, since {c} exists")));
+        }
+        if let Some(r) = &self.removes {
+            skips.push((format!("{token}-R"), format!("skipped, since {r} does not exist")));
+        }
+        let script = if skips.is_empty() {
+            format!("{}exec {}", self.chdir, self.line)
+        } else {
+            guarded_script(
+                &self.chdir,
+                &self.line,
+                self.creates.as_deref(),
+                self.removes.as_deref(),
+                &token,
+            )
+        };
+        Some(DetachedJob {
+            script,
+            stdin: self.stdin.clone(),
+            display: self.display.clone(),
+            strip: self.strip,
+            skips,
+        })
+    }
+
     async fn apply(
         mut self: Box<Self>,
         ctx: &ModuleCtx<'_>,
@@ -422,22 +453,7 @@ impl RunCommand {
         // (expanding globs) and prints a random token instead of running the
         // command when the guard says skip.
         let token = format!("RIGGER-SKIP-{:016x}", rand::random::<u64>());
-        let mut script = format!("{chdir}set +f; ");
-        if let Some(c) = &creates {
-            script.push_str(&format!(
-                "for f in {}; do [ -e \"$f\" ] && {{ echo {token}-C; exit 0; }}; done; ",
-                sh_quote_glob(c)
-            ));
-        }
-        if let Some(r) = &removes {
-            script.push_str(&format!(
-                "rigger_r=; for f in {}; do [ -e \"$f\" ] && {{ rigger_r=1; break; }}; done; \
-                 [ -n \"$rigger_r\" ] || {{ echo {token}-R; exit 0; }}; ",
-                sh_quote_glob(r)
-            ));
-        }
-        script.push_str("exec ");
-        script.push_str(&line);
+        let script = guarded_script(&chdir, &line, creates.as_deref(), removes.as_deref(), &token);
         let start = Instant::now();
         let start_ts = timestamp();
         let out = ctx.run_user(&script, stdin).await?;
@@ -456,6 +472,29 @@ impl RunCommand {
         }
         Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts))
     }
+}
+
+/// The command behind its `creates`/`removes` guard: the shell tests the
+/// paths (expanding globs) and prints `{token}-C` (`creates` exists) or
+/// `{token}-R` (`removes` does not) instead of running the command.
+fn guarded_script(chdir: &str, line: &str, creates: Option<&str>, removes: Option<&str>, token: &str) -> String {
+    let mut script = format!("{chdir}set +f; ");
+    if let Some(c) = creates {
+        script.push_str(&format!(
+            "for f in {}; do [ -e \"$f\" ] && {{ echo {token}-C; exit 0; }}; done; ",
+            sh_quote_glob(c)
+        ));
+    }
+    if let Some(r) = removes {
+        script.push_str(&format!(
+            "rigger_r=; for f in {}; do [ -e \"$f\" ] && {{ rigger_r=1; break; }}; done; \
+             [ -n \"$rigger_r\" ] || {{ echo {token}-R; exit 0; }}; ",
+            sh_quote_glob(r)
+        ));
+    }
+    script.push_str("exec ");
+    script.push_str(line);
+    script
 }
 
 #[cfg(test)]

@@ -55,8 +55,9 @@ pub(crate) static DOC: ModuleDoc = ModuleDoc {
     short: "Run a local script on the host after transferring it",
     description: "Finds the script in the role's or playbook's `files/` directories (or the path given), \
 uploads it to a private temporary directory on the host, runs it with its arguments and removes it again. \
-Fails when the script exits non-zero. In check mode the script does not run but is reported as changed; `creates`/`removes` \
-still decide whether it would run.",
+Fails when the script exits non-zero. In check mode the script does not run: with `creates`/`removes` it is reported \
+as changed when they say it would run (skipped otherwise), without them it is skipped (\"Check mode is not supported for \
+this task.\"), as in Ansible.",
     free_form: true,
     options: OPTIONS,
     examples: "- script: files/setup.sh --verbose\n\n- script:\n    cmd: report.pl /var/log\n    executable: perl\n    creates: /var/run/report.done\n",
@@ -121,7 +122,8 @@ impl Module for Script {
             .cmd
             .clone()
             .or(p._raw_params.clone())
-            .ok_or_else(|| ModuleError::Args("script: no script given".into()))?;
+            // Ansible's argument spec: `required_one_of: [_raw_params, cmd]`.
+            .ok_or_else(|| ModuleError::Args("one of the following is required: _raw_params, cmd".into()))?;
         let words =
             split_words(&text).ok_or_else(|| ModuleError::Args(format!("script: unbalanced quotes in `{text}`")))?;
         let Some((script, script_args)) = words.split_first() else {
@@ -140,31 +142,37 @@ impl Module for Script {
                 );
                 let exists = ctx.run(&cmd).await?.status == 0;
                 if exists == want {
+                    // Ansible's script action skips the task (AnsibleActionSkip).
                     let why = if want {
-                        format!("skipped, since {path} exists")
+                        format!("{path} exists, matching creates option")
                     } else {
-                        format!("skipped, since {path} does not exist")
+                        format!("{path} does not exist, matching removes option")
                     };
-                    return Ok(Plan::Done(
-                        ModuleOutcome::ok()
-                            .with_msg(why)
-                            .with("rc", 0)
-                            .with("stdout", "")
-                            .with("stderr", ""),
-                    ));
+                    let mut skipped = ModuleOutcome::ok().with_msg(why);
+                    skipped.skipped = true;
+                    return Ok(Plan::Done(skipped));
                 }
             }
         }
-        // Planned as a change (not skipped), so that check mode predicts the real run.
-        Ok(Plan::change(
-            ModuleOutcome::ok().with_msg("check mode: the script would run"),
-            RunScript {
-                local,
-                args: script_args.to_vec(),
-                chdir: p.chdir,
-                executable: p.executable,
-            },
-        ))
+        let run = RunScript {
+            local,
+            args: script_args.to_vec(),
+            chdir: p.chdir,
+            executable: p.executable,
+        };
+        // As Ansible's script action: in check mode a guarded script that
+        // would run is a change; an unguarded one is skipped (what it would
+        // change cannot be told).
+        if p.creates.is_some() || p.removes.is_some() {
+            return Ok(Plan::change(ModuleOutcome::ok(), run));
+        }
+        let planned = ModuleOutcome {
+            skipped: true,
+            msg: Some("Check mode is not supported for this task.".into()),
+            ..Default::default()
+        };
+        // Not `Plan::change`: the planned (check mode) outcome is a skip.
+        Ok(Plan::Change(planned, Box::new(run)))
     }
 }
 

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+pub mod async_status;
 mod local_facts;
 mod setup;
 
@@ -37,6 +38,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(GroupBy));
     r.add(Arc::new(Ping));
     r.add(Arc::new(setup::Setup));
+    r.add(Arc::new(async_status::AsyncStatus));
 }
 
 macro_rules! doc {

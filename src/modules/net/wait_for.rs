@@ -154,7 +154,7 @@ impl Module for WaitFor {
                 match (state.as_str(), &re) {
                     ("absent", _) => (format!("[ ! -e {q} ]"), format!("file {path} to be absent")),
                     (_, Some(r)) => (
-                        format!("[ -e {q} ] && grep -E -q -- {r} {q} 2>/dev/null"),
+                        format!("[ -e {q} ] && rigger_search {r} {q}"),
                         format!("search string {} in {path}", p.search_regex.clone().unwrap_or_default()),
                     ),
                     _ => (format!("[ -e {q} ]"), format!("file {path}")),
@@ -186,7 +186,7 @@ impl Module for WaitFor {
                 _ => match &re {
                     Some(r) => (
                         format!(
-                            "timeout {ct} bash -c 'exec 3<>\"/dev/tcp/$0/$1\" && head -c 65536 <&3' {} {port} 2>/dev/null | grep -E -q -- {r}",
+                            "timeout {ct} bash -c 'exec 3<>\"/dev/tcp/$0/$1\" && head -c 65536 <&3' {} {port} 2>/dev/null | rigger_search {r} -",
                             sh_quote(&host)
                         ),
                         format!("search string {} on {host}:{port}", p.search_regex.clone().unwrap_or_default()),
@@ -197,12 +197,21 @@ impl Module for WaitFor {
             (None, None) => ("false".into(), String::new()),
         };
         let sleep_only = p.path.is_none() && p.port.is_none();
-        let script = format!(
-            "s=$(date +%s); sleep {delay}; e=$((s + {timeout})); \
+        // `search_regex` is Python's syntax: PCRE (`grep -P`) reads it as
+        // Python does (`\w`, `(?P<name>...)`); a grep without it gets ERE.
+        let search_fn = "rigger_search() { grep -P -q -- \"$1\" \"$2\" 2>/dev/null; r=$?; \
+                         if [ $r -eq 2 ]; then grep -E -q -- \"$1\" \"$2\" 2>/dev/null; r=$?; fi; return $r; }; ";
+        // Without a port or path, Ansible sleeps `delay` and then `timeout`.
+        let script = if sleep_only && state != "drained" {
+            format!("s=$(date +%s); sleep {delay}; sleep {timeout}; echo ok $(( $(date +%s) - s ))")
+        } else {
+            format!(
+                "{search_fn}s=$(date +%s); sleep {delay}; e=$((s + {timeout})); \
              while :; do if {check}; then echo ok $(( $(date +%s) - s )); exit 0; fi; \
              n=$(date +%s); if [ \"$n\" -ge \"$e\" ]; then echo timeout $((n - s)); exit 0; fi; \
              r=$((e - n)); if [ {sleep} -lt \"$r\" ]; then sleep {sleep}; else sleep \"$r\"; fi; done"
-        );
+            )
+        };
         let out = run_checked(ctx, "wait_for", &script).await?.stdout_str();
         let mut words = out.split_whitespace();
         let verdict = words.next().unwrap_or("timeout").to_string();
@@ -220,6 +229,13 @@ impl Module for WaitFor {
         }
         if let Some(r) = &p.search_regex {
             res = res.with("search_regex", r.clone());
+            if let (Some(path), "ok") = (&p.path, verdict.as_str()) {
+                let content = run_checked(ctx, "wait_for", &format!("cat -- {}", sh_quote(path)))
+                    .await?
+                    .stdout_str();
+                let (groups, dict) = match_groups(r, &content);
+                res = res.with("match_groups", groups).with("match_groupdict", dict);
+            }
         }
         if verdict != "ok" && !sleep_only {
             res.failed = true;
@@ -233,8 +249,34 @@ impl Module for WaitFor {
     }
 }
 
+/// Python's `re.search(regex, content, re.MULTILINE)`: the match's
+/// `groups()` and `groupdict()` (a group that took no part is null).
+fn match_groups(regex: &str, content: &str) -> (Vec<Value>, Map<String, Value>) {
+    let Ok(re) = regex::Regex::new(&format!("(?m){}", crate::pyregex::translate(regex))) else {
+        return (Vec::new(), Map::new());
+    };
+    let Some(caps) = re.captures(content) else {
+        return (Vec::new(), Map::new());
+    };
+    let text = |m: Option<regex::Match>| m.map_or(Value::Null, |m| Value::from(m.as_str()));
+    let groups = (1..caps.len()).map(|i| text(caps.get(i))).collect();
+    let dict = re
+        .capture_names()
+        .flatten()
+        .map(|n| (n.to_string(), text(caps.name(n))))
+        .collect();
+    (groups, dict)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn match_groups_as_python_gives_them() {
+        let (g, d) = super::match_groups(r"completed (?P<foo>\w+) ([0-9]+)", "x\ncompleted data 123\n");
+        assert_eq!(g, vec![serde_json::json!("data"), serde_json::json!("123")]);
+        assert_eq!(d["foo"], "data");
+    }
+
     #[test]
     fn tcp_states() {
         assert_eq!(super::tcp_state_hex("time_wait"), Some("06"));
