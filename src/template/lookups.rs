@@ -239,11 +239,17 @@ fn unvault(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
     Ok(out)
 }
 
+/// `env`: each term's first word names an environment variable; an unset
+/// one is `default` (which may be undefined, as with `undef()`), else `''`.
 fn env_lookup(args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
-    let default = kwargs.get::<Option<Value>>("default")?;
+    let default = match kwargs.has("default") {
+        true => Some(kwargs.get::<Value>("default")?),
+        false => None,
+    };
     let mut out = Vec::new();
-    for name in string_terms(args)? {
-        out.push(match std::env::var(&name) {
+    for term in string_terms(args)? {
+        let name = term.split_whitespace().next().unwrap_or("");
+        out.push(match std::env::var(name) {
             Ok(v) => Value::from(v),
             Err(_) => default.clone().unwrap_or(Value::from("")),
         });

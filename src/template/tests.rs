@@ -913,6 +913,12 @@ fn env_pipe_lines_vars_lookups() {
         r("{{ lookup('env', 'RIGGER_SURELY_UNSET_VAR', default='d') }}"),
         json!("d")
     );
+    // `undef()` as the default: an unset variable is undefined; the first
+    // word of a term names the variable.
+    assert!(ev("lookup('env', 'RIGGER_SURELY_UNSET_VAR', default=undef()) is not defined"));
+    assert!(ev("lookup('env', 'RIGGER_SURELY_UNSET_VAR', default=undef('hint')) is undefined"));
+    assert!(ev("lookup('env', 'HOME', default=undef()) is defined"));
+    assert!(ev("lookup('env', 'HOME trailing words') == lookup('env', 'HOME')"));
     assert_eq!(r("{{ lookup('pipe', 'echo hello; echo') }}"), json!("hello"));
     assert_eq!(r("{{ query('lines', 'printf \"a\\nb\\n\"') }}"), json!(["a", "b"]));
     let e = err("{{ lookup('pipe', 'exit 3') }}");
