@@ -14,10 +14,21 @@ type Options = Vec<(String, Option<String>)>;
 /// Why an INI text cannot be read or queried (configparser's exceptions).
 #[derive(Debug, PartialEq)]
 pub enum IniError {
-    MissingSectionHeader { line: usize },
-    Parsing { line: usize },
-    DuplicateSection { section: String, line: usize },
-    DuplicateOption { section: String, option: String, line: usize },
+    MissingSectionHeader {
+        line: usize,
+    },
+    Parsing {
+        line: usize,
+    },
+    DuplicateSection {
+        section: String,
+        line: usize,
+    },
+    DuplicateOption {
+        section: String,
+        option: String,
+        line: usize,
+    },
     NoSection(String),
     Interpolation(String),
 }
@@ -31,7 +42,10 @@ impl std::fmt::Display for IniError {
                 write!(f, "section {section:?} already exists (line {line})")
             }
             Self::DuplicateOption { section, option, line } => {
-                write!(f, "option {option:?} in section {section:?} already exists (line {line})")
+                write!(
+                    f,
+                    "option {option:?} in section {section:?} already exists (line {line})"
+                )
             }
             Self::NoSection(s) => write!(f, "No section: {s:?}"),
             Self::Interpolation(m) => f.write_str(m),
@@ -220,7 +234,14 @@ impl Ini {
 
     /// `BasicInterpolation`: `%%` is `%`, `%(name)s` the (interpolated)
     /// value of `name` in the same section; any other `%` is an error.
-    fn interpolate(&self, section: &str, option: &str, v: &str, items: &Options, depth: usize) -> Result<String, IniError> {
+    fn interpolate(
+        &self,
+        section: &str,
+        option: &str,
+        v: &str,
+        items: &Options,
+        depth: usize,
+    ) -> Result<String, IniError> {
         if !self.interpolation {
             return Ok(v.to_string());
         }
@@ -238,9 +259,9 @@ impl Ini {
                 out.push('%');
                 rest = r;
             } else if let Some(r) = rest.strip_prefix("%(") {
-                let end = r.find(")s").ok_or_else(|| {
-                    IniError::Interpolation(format!("bad interpolation variable reference {rest:?}"))
-                })?;
+                let end = r
+                    .find(")s")
+                    .ok_or_else(|| IniError::Interpolation(format!("bad interpolation variable reference {rest:?}")))?;
                 let name = r[..end].to_lowercase();
                 let found = items.iter().find(|(k, _)| k.to_lowercase() == name);
                 match found {
@@ -319,13 +340,19 @@ mod tests {
             allow_no_value: true,
             ..O
         };
-        assert_eq!(Ini::parse("[s]\nbare\n", nv).unwrap().get("s", "bare").unwrap(), Some(None));
+        assert_eq!(
+            Ini::parse("[s]\nbare\n", nv).unwrap().get("s", "bare").unwrap(),
+            Some(None)
+        );
         let raw = IniOptions {
             interpolation: false,
             ..O
         };
         let text = "[g]\nexec = run %u\n";
-        assert_eq!(Ini::parse(text, raw).unwrap().get("g", "exec").unwrap(), Some(Some("run %u".into())));
+        assert_eq!(
+            Ini::parse(text, raw).unwrap().get("g", "exec").unwrap(),
+            Some(Some("run %u".into()))
+        );
         assert!(matches!(
             Ini::parse(text, O).unwrap().get("g", "exec"),
             Err(IniError::Interpolation(_))

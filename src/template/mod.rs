@@ -15,6 +15,7 @@ mod crypt;
 mod datetime;
 mod file_source;
 mod filters;
+mod ini;
 mod jtests;
 mod lookups;
 mod managed;
