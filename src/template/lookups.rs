@@ -489,16 +489,13 @@ fn varnames(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
                 python_type_name(a)
             )));
         };
-        let re = regex::Regex::new(&crate::pyregex::translate(term)).map_err(|e| {
-            let why = match e {
-                regex::Error::Syntax(ref s) if s.contains("repetition operator missing expression") => {
-                    "nothing to repeat".to_string()
-                }
-                other => other.to_string(),
-            };
-            op_err(format!("Unable to use \"{term}\" as a search parameter: {why}"))
-        })?;
-        out.extend(names.iter().filter(|n| re.is_match(n)).map(|n| Value::from(n.as_str())));
+        let re = crate::pyregex::compile(term, false, false)
+            .map_err(|why| op_err(format!("Unable to use \"{term}\" as a search parameter: {why}")))?;
+        for n in &names {
+            if re.is_match(n).map_err(|e| op_err(format!("\"{term}\": {e}")))? {
+                out.push(Value::from(n.as_str()));
+            }
+        }
     }
     Ok(out)
 }
@@ -854,10 +851,10 @@ fn ini(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Err
             other => op_err(other.to_string()),
         };
         if re {
-            let pattern = regex::Regex::new(&format!("\\A(?:{})", crate::pyregex::translate(&key)))
+            let pattern = crate::pyregex::compile(&format!("\\A(?:{key})"), false, false)
                 .map_err(|e| op_err(format!("invalid regular expression {key:?}: {e}")))?;
             for (name, value) in parsed.items(&section).map_err(no_section)? {
-                if pattern.is_match(&name) {
+                if pattern.is_match(&name).map_err(|e| op_err(e.to_string()))? {
                     out.push(value.map(Value::from).unwrap_or(Value::from(())));
                 }
             }

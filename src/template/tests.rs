@@ -754,6 +754,17 @@ fn regex_tests() {
     assert!(ev("'ABC' is search('b', ignorecase=true)"));
     assert!(ev("'abc' is regex('^a')"));
     assert!(!ev("'abc' is regex('b', match_type='match')"));
+    // Python's `re`: lookarounds, named backreferences, \Z, fullmatch.
+    assert!(ev("'qz_1,qa_1,qz_2' is search('(?=.*qa_1)(?=.*qz_1)(?=.*qz_2)')"));
+    assert!(!ev("'qz_1,qz_2' is search('(?=.*qa_1)(?=.*qz_1)')"));
+    assert!(ev("'foo' is search('(?P<c>o)(?P=c)')"));
+    assert!(ev("'abc' is regex('abc', match_type='fullmatch')"));
+    assert!(!ev("'abcd' is regex('abc', match_type='fullmatch')"));
+    assert!(!ev("'x\\nab' is match('^ab', multiline=true)"));
+    assert!(ev("'x\\nab' is search('^ab', multiline=true)"));
+    assert_eq!(r("{{ 'price: 10 USD' | regex_search('\\d+(?= USD)') }}"), json!("10"));
+    assert_eq!(r("{{ 'a1b2' | regex_replace('(?<=[a-z])\\d', '#') }}"), json!("a#b#"));
+    assert_eq!(r("{{ 'a1b2' | regex_findall('[a-z](?=2)') }}"), json!(["b"]));
 }
 
 #[test]
