@@ -1,6 +1,29 @@
 //! Python regular-expression syntax for the `regex` crate: the translation
 //! the file modules (`modules::files::pyre`), the `regex_*` filters and
-//! lookups share. A leaf: it depends on nothing in rigger.
+//! lookups share, and [`compile`], Python's `re` as the templating uses it
+//! (lookarounds and backreferences included, through `fancy-regex`). A
+//! leaf: it depends on nothing in rigger.
+
+/// A Python `re` pattern compiled with `re.IGNORECASE` / `re.MULTILINE`
+/// as asked. Lookaheads, lookbehinds, `(?P<name>...)`, `(?P=name)` and
+/// backreferences work as in Python; `\Z` is the absolute end. The error
+/// is Python's wording where rigger knows it ("nothing to repeat").
+pub fn compile(pat: &str, ignorecase: bool, multiline: bool) -> Result<fancy_regex::Regex, String> {
+    fancy_regex::RegexBuilder::new(&translate(pat))
+        .case_insensitive(ignorecase)
+        .multi_line(multiline)
+        .build()
+        .map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("Target of repeat operator is invalid")
+                || msg.contains("repetition operator missing expression")
+            {
+                "nothing to repeat".to_string()
+            } else {
+                msg
+            }
+        })
+}
 
 /// Translate Python regex syntax the `regex` crate spells differently:
 /// `\Z` is `\z`; a `{` that does not start a repetition is a literal; a
@@ -67,5 +90,25 @@ fn is_repetition(s: &[char]) -> bool {
     match b {
         None => !a.is_empty() && digits(a),
         Some(b) => digits(a) && digits(b) && !(a.is_empty() && b.is_empty()),
+    }
+}
+
+#[cfg(test)]
+mod compile_tests {
+    use super::compile;
+
+    #[test]
+    fn python_re_features() {
+        let m = |p: &str, s: &str| compile(p, false, false).unwrap().is_match(s).unwrap();
+        assert!(m("(?=.*qa_1)(?=.*qz_1)", "qz_1,qa_1"));
+        assert!(!m("(?=.*qa_1)(?=.*qz_1)", "qz_1"));
+        assert!(m("(?<!x)b", "ab"));
+        assert!(!m("(?<!a)b", "ab"));
+        assert!(m("(?P<w>o)(?P=w)", "foo"));
+        assert!(m(r"(a)\1", "aa"));
+        assert!(!m(r"a\Z", "a\n"));
+        assert!(compile("A", true, false).unwrap().is_match("a").unwrap());
+        assert!(compile("^b", false, true).unwrap().is_match("a\nb").unwrap());
+        assert_eq!(compile("*", false, false).unwrap_err(), "nothing to repeat");
     }
 }

@@ -258,16 +258,18 @@ fn float_filter(v: &Value, default: Option<Value>, kwargs: Kwargs) -> Result<Val
 
 // ---------------------------------------------------------------- regex
 
-/// Compile a Python-style pattern with Ansible's `ignorecase`/`multiline`.
-fn compile_regex(pattern: &str, kwargs: &Kwargs) -> Result<regex::Regex, Error> {
+/// Compile a Python `re` pattern with Ansible's `ignorecase`/`multiline`
+/// (see [`crate::pyregex::compile`]).
+fn compile_regex(pattern: &str, kwargs: &Kwargs) -> Result<fancy_regex::Regex, Error> {
     let ignorecase = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
     let multiline = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
-    // Python's named groups `(?P<name>...)` are accepted by the regex crate.
-    regex::RegexBuilder::new(pattern)
-        .case_insensitive(ignorecase)
-        .multi_line(multiline)
-        .build()
+    crate::pyregex::compile(pattern, ignorecase, multiline)
         .map_err(|e| op_err(format!("invalid regular expression {pattern:?}: {e}")))
+}
+
+/// A failure while matching (fancy-regex's backtrack limit).
+fn match_err(e: fancy_regex::Error) -> Error {
+    op_err(format!("regular expression matching failed: {e}"))
 }
 
 /// Translate a Python replacement string (`\1`, `\g<name>`) to the regex
@@ -334,14 +336,17 @@ fn regex_replace(
     let count = kwargs.get::<Option<usize>>("count")?.unwrap_or(0);
     kwargs.assert_all_used()?;
     let rep = python_replacement(&replacement.unwrap_or_default());
-    Ok(re.replacen(&s, count, rep.as_str()).into_owned())
+    Ok(re
+        .try_replacen(&s, count, rep.as_str())
+        .map_err(match_err)?
+        .into_owned())
 }
 
 fn regex_search(v: &Value, pattern: String, groups: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
     let s = text(v)?;
     let re = compile_regex(&pattern, &kwargs)?;
     kwargs.assert_all_used()?;
-    let Some(caps) = re.captures(&s) else {
+    let Some(caps) = re.captures(&s).map_err(match_err)? else {
         return Ok(Value::from(()));
     };
     if groups.is_empty() {
@@ -373,6 +378,7 @@ fn regex_findall(v: &Value, pattern: String, kwargs: Kwargs) -> Result<Value, Er
     let ngroups = re.captures_len() - 1;
     let mut out = Vec::new();
     for caps in re.captures_iter(&s) {
+        let caps = caps.map_err(match_err)?;
         let g = |i: usize| Value::from(caps.get(i).map(|m| m.as_str()).unwrap_or(""));
         out.push(match ngroups {
             0 => g(0),

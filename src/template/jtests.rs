@@ -130,18 +130,17 @@ fn regex_test(v: &Value, pattern: &str, kwargs: Kwargs, how: &str) -> Result<boo
     let multiline = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
     kwargs.assert_all_used()?;
     // Python's re.match anchors at the start only; fullmatch at both ends.
+    // (`\A`/`\Z` stay anchored at the text's ends under `multiline`.)
     let pat = match how {
-        "match" => format!("^(?:{pattern})"),
-        "fullmatch" => format!("^(?:{pattern})$"),
+        "match" => format!("\\A(?:{pattern})"),
+        "fullmatch" => format!("\\A(?:{pattern})\\Z"),
         "search" => pattern.to_string(),
         other => return Err(op_err(format!("regex: unknown match_type {other:?}"))),
     };
-    let re = regex::RegexBuilder::new(&pat)
-        .case_insensitive(ignorecase)
-        .multi_line(multiline && how == "search")
-        .build()
+    let re = crate::pyregex::compile(&pat, ignorecase, multiline)
         .map_err(|e| op_err(format!("invalid regular expression {pattern:?}: {e}")))?;
-    Ok(re.is_match(&s))
+    re.is_match(&s)
+        .map_err(|e| op_err(format!("regular expression matching failed: {e}")))
 }
 
 fn path_test(v: &Value, f: impl Fn(&std::path::Path) -> bool) -> Result<bool, Error> {

@@ -34,6 +34,7 @@ pub const LOOKUP_NAMES: &[&str] = &[
     "indexed_items",
     "dict",
     "csvfile",
+    "ini",
     "varnames",
     "together",
     "nested",
@@ -106,6 +107,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
             .collect()),
         "dict" => dict(args),
         "csvfile" => csvfile(state, args, kwargs),
+        "ini" => ini(state, args, kwargs),
         "varnames" => varnames(state, args),
         "together" => together(args),
         // community.general's (Ansible routes the short name there).
@@ -248,11 +250,17 @@ fn unvault(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
     Ok(out)
 }
 
+/// `env`: each term's first word names an environment variable; an unset
+/// one is `default` (which may be undefined, as with `undef()`), else `''`.
 fn env_lookup(args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
-    let default = kwargs.get::<Option<Value>>("default")?;
+    let default = match kwargs.has("default") {
+        true => Some(kwargs.get::<Value>("default")?),
+        false => None,
+    };
     let mut out = Vec::new();
-    for name in string_terms(args)? {
-        out.push(match std::env::var(&name) {
+    for term in string_terms(args)? {
+        let name = term.split_whitespace().next().unwrap_or("");
+        out.push(match std::env::var(name) {
             Ok(v) => Value::from(v),
             Err(_) => default.clone().unwrap_or(Value::from("")),
         });
@@ -490,16 +498,13 @@ fn varnames(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {
                 python_type_name(a)
             )));
         };
-        let re = regex::Regex::new(&crate::pyregex::translate(term)).map_err(|e| {
-            let why = match e {
-                regex::Error::Syntax(ref s) if s.contains("repetition operator missing expression") => {
-                    "nothing to repeat".to_string()
-                }
-                other => other.to_string(),
-            };
-            op_err(format!("Unable to use \"{term}\" as a search parameter: {why}"))
-        })?;
-        out.extend(names.iter().filter(|n| re.is_match(n)).map(|n| Value::from(n.as_str())));
+        let re = crate::pyregex::compile(term, false, false)
+            .map_err(|why| op_err(format!("Unable to use \"{term}\" as a search parameter: {why}")))?;
+        for n in &names {
+            if re.is_match(n).map_err(|e| op_err(format!("\"{term}\": {e}")))? {
+                out.push(Value::from(n.as_str()));
+            }
+        }
     }
     Ok(out)
 }
@@ -688,6 +693,212 @@ fn csvfile(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>,
         }
     }
     Ok(out)
+}
+
+/// The `ini` lookup's options, in the order Ansible declares them (the
+/// order `_parse_params` tries them in).
+const INI_OPTIONS: &[&str] = &[
+    "type",
+    "file",
+    "section",
+    "re",
+    "encoding",
+    "default",
+    "case_sensitive",
+    "allow_no_value",
+    "interpolation",
+];
+
+/// Ansible's `_parse_params` for an `ini` term with inline options: words
+/// split on whitespace; a word holding `OPTION=` starts that option, other
+/// words are appended (with a space) to the option being read, the first
+/// word starting the key.
+fn ini_params(term: &str) -> Vec<String> {
+    let mut params: Vec<(&str, String)> = Vec::new();
+    let mut this = "key";
+    for (i, phrase) in term.split_whitespace().enumerate() {
+        if phrase.contains('=') {
+            for k in INI_OPTIONS {
+                if phrase.contains(&format!("{k}=")) {
+                    this = k;
+                }
+            }
+        }
+        match params.iter_mut().find(|(k, _)| *k == this) {
+            Some((_, v)) if i != 0 && !v.is_empty() => {
+                v.push(' ');
+                v.push_str(phrase);
+            }
+            Some((_, v)) => *v = phrase.to_string(),
+            None => params.push((this, phrase.to_string())),
+        }
+    }
+    params.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Text of a file in `encoding` (Python's codec names): UTF-8, ASCII,
+/// Latin-1 or Latin-9.
+fn decode_text(data: Vec<u8>, encoding: &str, path: &Path) -> Result<String, Error> {
+    let bad = |e: String| op_err(format!("'{encoding}' codec can't decode {}: {e}", path.display()));
+    let latin = |b: &u8| char::from(*b);
+    // ISO-8859-15 differs from Latin-1 in eight code points.
+    let latin9 = |b: &u8| match b {
+        0xA4 => '\u{20AC}',
+        0xA6 => '\u{0160}',
+        0xA8 => '\u{0161}',
+        0xB4 => '\u{017D}',
+        0xB8 => '\u{017E}',
+        0xBC => '\u{0152}',
+        0xBD => '\u{0153}',
+        0xBE => '\u{0178}',
+        b => char::from(*b),
+    };
+    match encoding.to_ascii_lowercase().replace('_', "-").as_str() {
+        "utf-8" | "utf8" | "u8" | "utf" => String::from_utf8(data).map_err(|e| bad(e.to_string())),
+        "ascii" | "us-ascii" => match data.iter().position(|b| !b.is_ascii()) {
+            Some(pos) => Err(bad(format!(
+                "byte 0x{:02x} in position {pos}: ordinal not in range(128)",
+                data[pos]
+            ))),
+            None => Ok(data.iter().map(latin).collect()),
+        },
+        "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "8859" | "cp819" | "l1" | "iso-ir-100" => {
+            Ok(data.iter().map(latin).collect())
+        }
+        "iso-8859-15" | "iso8859-15" | "latin-9" | "latin9" | "l9" => Ok(data.iter().map(latin9).collect()),
+        other => Err(op_err(format!(
+            "the encoding '{other}' is not supported by rigger (utf-8, ascii, latin-1 and iso8859-15 are)"
+        ))),
+    }
+}
+
+/// `ini`: values from an INI (or Java properties) file found in the
+/// `files` search path, read as Python's `configparser` reads it (see
+/// [`super::ini`]); with `re`, every option of the section whose name
+/// matches the key (Python `re.match`).
+fn ini(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    use super::ini::{Ini, IniError, IniOptions};
+    let flag = |name: &str, default: bool| -> Result<bool, Error> {
+        Ok(match kwargs.get::<Option<Value>>(name)? {
+            None => default,
+            Some(v) => bool_option(name, &v)?,
+        })
+    };
+    // The parser is set up once, from the keyword options (as Ansible's is,
+    // before inline options are read).
+    let parser = IniOptions {
+        case_sensitive: flag("case_sensitive", false)?,
+        allow_no_value: flag("allow_no_value", false)? || flag("allow_none", false)?,
+        interpolation: flag("interpolation", true)?,
+    };
+    let mut ty = kwargs.get::<Option<String>>("type")?.unwrap_or_else(|| "ini".into());
+    let mut file = kwargs
+        .get::<Option<String>>("file")?
+        .unwrap_or_else(|| "ansible.ini".into());
+    let mut section = kwargs
+        .get::<Option<String>>("section")?
+        .unwrap_or_else(|| "global".into());
+    let mut re = flag("re", false)?;
+    let mut encoding = kwargs
+        .get::<Option<String>>("encoding")?
+        .unwrap_or_else(|| "utf-8".into());
+    let mut default = kwargs.get::<Option<Value>>("default")?.unwrap_or(Value::from(""));
+    let mut out = Vec::new();
+    for term in string_terms(args)? {
+        let mut key = term.clone();
+        if term.contains('=') || term.trim().contains(' ') {
+            let params = ini_params(&term);
+            let mut updated_key = false;
+            for param in &params {
+                if param.contains('=') {
+                    let parts: Vec<&str> = param.split('=').collect();
+                    let [name, value] = parts[..] else {
+                        return Err(op_err(format!("Could not use '{param}' from {params:?}.")));
+                    };
+                    match name {
+                        "type" => ty = value.to_string(),
+                        "file" => file = value.to_string(),
+                        "section" => section = value.to_string(),
+                        "re" => re = bool_option(name, &Value::from(value))?,
+                        "encoding" => encoding = value.to_string(),
+                        "default" => default = Value::from(value),
+                        // Read, but the parser is already set up.
+                        "case_sensitive" | "allow_no_value" | "interpolation" => {
+                            bool_option(name, &Value::from(value))?;
+                        }
+                        _ => return Err(op_err(format!("'{name}' is not a valid option."))),
+                    }
+                } else if key == term {
+                    key.clone_from(param);
+                    updated_key = true;
+                }
+            }
+            if !updated_key {
+                return Err(op_err(format!(
+                    "No key to look up was provided as first term within string inline options: {term}"
+                )));
+            }
+        }
+        if !matches!(ty.as_str(), "ini" | "properties") {
+            return Err(op_err(format!(
+                "Invalid value '{ty}' for configuration option 'lookup_ini.type', valid values are: ini, properties"
+            )));
+        }
+        let path = find_file(state, &file, "files").ok_or_else(|| not_found(state, &file, "files"))?;
+        let data = std::fs::read(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        let mut text = decode_text(data, &encoding, &path)?;
+        if ty == "properties" {
+            text.insert_str(0, "[java_properties]\n");
+            section = "java_properties".into();
+        }
+        let parsed = Ini::parse(&text, parser).map_err(|e| match e {
+            IniError::DuplicateOption { .. } => op_err(format!("Duplicate option in '{file}'.")),
+            other => op_err(format!("{}: {other}", path.display())),
+        })?;
+        let no_section = |e: IniError| match e {
+            IniError::NoSection(_) => op_err(format!("No section '{section}' in '{file}'.")),
+            other => op_err(other.to_string()),
+        };
+        if re {
+            let pattern = crate::pyregex::compile(&format!("\\A(?:{key})"), false, false)
+                .map_err(|e| op_err(format!("invalid regular expression {key:?}: {e}")))?;
+            for (name, value) in parsed.items(&section).map_err(no_section)? {
+                if pattern.is_match(&name).map_err(|e| op_err(e.to_string()))? {
+                    out.push(value.map(Value::from).unwrap_or(Value::from(())));
+                }
+            }
+            continue;
+        }
+        let lookup_key = match parser.case_sensitive {
+            true => key.clone(),
+            false => key.to_lowercase(),
+        };
+        match parsed.get(&section, &lookup_key).map_err(no_section)? {
+            Some(Some(v)) => out.push(Value::from(v)),
+            Some(None) => {}
+            None if default.kind() == ValueKind::Seq => out.extend(default.try_iter()?),
+            None if default.is_none() => {}
+            None => out.push(default.clone()),
+        }
+    }
+    Ok(out)
+}
+
+/// A boolean lookup option as Ansible's config converts it.
+fn bool_option(name: &str, v: &Value) -> Result<bool, Error> {
+    if let Some(b) = v
+        .as_str()
+        .map(super::value::parse_bool)
+        .unwrap_or_else(|| match v.kind() {
+            ValueKind::Bool | ValueKind::Number => Some(v.is_true()),
+            _ => None,
+        })
+    {
+        return Ok(b);
+    }
+    Err(op_err(format!(
+        "Invalid type for configuration option '{name}': '{v}' is not a valid boolean"
+    )))
 }
 
 fn first_found(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {

@@ -15,6 +15,7 @@ mod crypt;
 mod datetime;
 mod file_source;
 mod filters;
+mod ini;
 mod jtests;
 mod lookups;
 mod managed;
@@ -108,6 +109,12 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
         minijinja::escape_formatter(out, state, value)
     });
     env.add_global("omit", omit());
+    // Ansible's `undef(hint)`: an undefined value (minijinja's undefined
+    // carries no hint, so the hint is checked and dropped).
+    env.add_function("undef", |hint: Option<String>| -> minijinja::Value {
+        let _ = hint;
+        minijinja::Value::UNDEFINED
+    });
     filters::register(&mut env);
     jtests::register(&mut env);
     lookups::register(&mut env);

@@ -864,6 +864,17 @@ fn regex_tests() {
     assert!(ev("'ABC' is search('b', ignorecase=true)"));
     assert!(ev("'abc' is regex('^a')"));
     assert!(!ev("'abc' is regex('b', match_type='match')"));
+    // Python's `re`: lookarounds, named backreferences, \Z, fullmatch.
+    assert!(ev("'qz_1,qa_1,qz_2' is search('(?=.*qa_1)(?=.*qz_1)(?=.*qz_2)')"));
+    assert!(!ev("'qz_1,qz_2' is search('(?=.*qa_1)(?=.*qz_1)')"));
+    assert!(ev("'foo' is search('(?P<c>o)(?P=c)')"));
+    assert!(ev("'abc' is regex('abc', match_type='fullmatch')"));
+    assert!(!ev("'abcd' is regex('abc', match_type='fullmatch')"));
+    assert!(!ev("'x\\nab' is match('^ab', multiline=true)"));
+    assert!(ev("'x\\nab' is search('^ab', multiline=true)"));
+    assert_eq!(r("{{ 'price: 10 USD' | regex_search('\\d+(?= USD)') }}"), json!("10"));
+    assert_eq!(r("{{ 'a1b2' | regex_replace('(?<=[a-z])\\d', '#') }}"), json!("a#b#"));
+    assert_eq!(r("{{ 'a1b2' | regex_findall('[a-z](?=2)') }}"), json!(["b"]));
 }
 
 #[test]
@@ -1040,6 +1051,16 @@ fn env_pipe_lines_vars_lookups() {
         r("{{ lookup('env', 'RIGGER_SURELY_UNSET_VAR', default='d') }}"),
         json!("d")
     );
+    // `undef()` as the default: an unset variable is undefined; the first
+    // word of a term names the variable.
+    assert!(ev(
+        "lookup('env', 'RIGGER_SURELY_UNSET_VAR', default=undef()) is not defined"
+    ));
+    assert!(ev(
+        "lookup('env', 'RIGGER_SURELY_UNSET_VAR', default=undef('hint')) is undefined"
+    ));
+    assert!(ev("lookup('env', 'HOME', default=undef()) is defined"));
+    assert!(ev("lookup('env', 'HOME trailing words') == lookup('env', 'HOME')"));
     assert_eq!(r("{{ lookup('pipe', 'echo hello; echo') }}"), json!("hello"));
     assert_eq!(r("{{ query('lines', 'printf \"a\\nb\\n\"') }}"), json!(["a", "b"]));
     let e = err("{{ lookup('pipe', 'exit 3') }}");
@@ -1550,4 +1571,78 @@ fn template_lookup_includes_from_its_search_path_with_own_delimiters() {
     );
     assert_eq!(r("{{ lookup('template', 'none.j2') is none }}"), json!(true));
     assert_eq!(r("{{ lookup('template', 'me.j2') }}"), json!("me.j2 Ansible managed"));
+}
+
+#[test]
+fn ini_lookup_reads_ini_and_properties_files_as_configparser() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("role/files")).unwrap();
+    std::fs::write(
+        d.join("role/files/app.ini"),
+        "[global]\n# comment\nvalue1=one\nfield.with.space = spaced out\nhome: /home\ndir: %(home)s/me\n\
+         [section1]\nvalue1=s1/v1\nvalue2=s1/v2\nother=o\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("role/files/dup.ini"), "[dup]\nname = a\nNAME = b\n").unwrap();
+    std::fs::write(d.join("role/files/my.ini"), "[flags]\nuser = mysql\nbare\n").unwrap();
+    std::fs::write(d.join("role/files/app.properties"), "value1=p1\nvalue.dot = dotted\n").unwrap();
+    // "été" in Latin-1.
+    std::fs::write(d.join("role/files/latin.ini"), b"[global]\nu=\xe9t\xe9\n").unwrap();
+    let t = Templar::new();
+    let c = lookup_ctx(d);
+    let r = |s: &str| t.render_str(s, &c, &loc()).unwrap_or_else(|e| panic!("{s}: {e}"));
+    let e = |s: &str| t.render_str(s, &c, &loc()).unwrap_err().msg;
+    assert_eq!(r("{{ lookup('ini', 'value1', file='app.ini') }}"), json!("one"));
+    assert_eq!(
+        r("{{ lookup('ini', 'VALUE1', section='section1', file='app.ini') }}"),
+        json!("s1/v1")
+    );
+    assert_eq!(r("{{ lookup('ini', 'dir', file='app.ini') }}"), json!("/home/me"));
+    assert_eq!(
+        r("{{ lookup('ini', 'dir', file='app.ini', interpolation=false) }}"),
+        json!("%(home)s/me")
+    );
+    // Inline options; `re` matches option names from their start.
+    assert_eq!(
+        r("{{ lookup('ini', 'field.with.space  section=global file=app.ini') }}"),
+        json!("spaced out")
+    );
+    assert_eq!(
+        r("{{ lookup('ini', 'value[1-2] section=section1 file=app.ini re=true') }}"),
+        json!("s1/v1,s1/v2")
+    );
+    assert_eq!(
+        r("{{ lookup('ini', 'value1 type=properties file=app.properties') }}"),
+        json!("p1")
+    );
+    assert_eq!(
+        r("{{ lookup('ini', 'value.dot', type='properties', file='app.properties') }}"),
+        json!("dotted")
+    );
+    assert_eq!(
+        r("{{ lookup('ini', 'nope default=dflt file=app.ini') }}"),
+        json!("dflt")
+    );
+    assert_eq!(
+        r("{{ lookup('ini', 'u encoding=iso8859-1 file=latin.ini') }}"),
+        json!("été")
+    );
+    assert_eq!(
+        r("{{ lookup('ini', 'NAME', section='dup', file='dup.ini', case_sensitive=True) }}"),
+        json!("b")
+    );
+    // A key without a value (allow_no_value) gives nothing.
+    assert_eq!(
+        r("{{ lookup('ini', 'bare', section='flags', file='my.ini', allow_none=True) }}"),
+        json!([])
+    );
+    assert!(e("{{ lookup('ini', 'user', section='flags', file='my.ini') }}").contains("parsing errors"));
+    assert!(e("{{ lookup('ini', 'name', section='dup', file='dup.ini') }}").contains("Duplicate option in 'dup.ini'."));
+    assert!(
+        e("{{ lookup('ini', 'x', section='missing', file='app.ini', case_sensitive=True) }}")
+            .contains("No section 'missing' in 'app.ini'.")
+    );
+    assert!(e("{{ lookup('ini', 'file=app.ini', 'value1') }}").contains("No key to look up was provided"));
+    assert!(e("{{ lookup('ini', 'invalid=option') }}").contains("'invalid' is not a valid option."));
 }
