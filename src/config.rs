@@ -13,7 +13,7 @@ use crate::cli::TargetArgs;
 use crate::error::{AppError, LocError};
 use crate::exec::conn_pool::ConnDefaults;
 use crate::exec::runner::RunOptions;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, UnparsedPolicy};
 use crate::yaml::Loc;
 
 /// Parse `-e` values: `k=v k2=v2`, a YAML/JSON mapping, or `@file`.
@@ -76,9 +76,22 @@ fn absolute_source(s: &str) -> String {
     out.display().to_string()
 }
 
-/// The inventory of a run, loaded from its `-i` sources.
+/// The inventory of a run, loaded from its `-i` sources as Ansible loads
+/// them: a source that cannot be parsed is a warning (printed here, with
+/// its location), unless ansible.cfg or the environment make it an error
+/// (see [`UnparsedPolicy::from_config`]).
 pub fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
-    Ok(Inventory::load(&inventory_sources(sources))?)
+    let policy = UnparsedPolicy::from_config()?;
+    let mut inv = Inventory::load_with(&inventory_sources(sources), policy)?;
+    for w in std::mem::take(&mut inv.warnings) {
+        let hint = w.hint.as_deref().map(|h| format!(" (hint: {h})")).unwrap_or_default();
+        if w.loc.is_synthetic() {
+            stderrln!("[WARNING]: {}{hint}", w.msg);
+        } else {
+            stderrln!("[WARNING]: {}: {}{hint}", w.loc, w.msg);
+        }
+    }
+    Ok(inv)
 }
 
 fn become_password(t: &TargetArgs) -> Result<Option<String>, AppError> {

@@ -162,6 +162,23 @@ impl Inventory {
         out
     }
 
+    /// A host's variables from the inventory sources alone (no
+    /// `group_vars/`/`host_vars/`): `all`'s, its groups' in precedence
+    /// order, its own. What an inventory plugin sees of a host.
+    pub(super) fn host_source_vars(&self, host: &str) -> Map<String, Value> {
+        let mut out = Map::new();
+        let groups = self.sorted_groups_of(host);
+        for g in std::iter::once(&"all".to_string()).chain(&groups) {
+            if let Some(grp) = self.groups.get(g) {
+                out.extend(grp.vars.clone());
+            }
+        }
+        if let Some(h) = self.hosts.get(host) {
+            out.extend(h.vars.clone());
+        }
+        out
+    }
+
     /// The variables `add_host` gave `host` during the run (data, see
     /// [`Host::runtime_vars`]).
     pub fn host_runtime_vars(&self, host: &str) -> Map<String, Value> {

@@ -13,6 +13,7 @@ mod compat;
 mod compat_cli;
 mod compat_exec;
 mod compat_files;
+mod compat_inventory;
 mod compat_keywords;
 mod compat_lookups;
 mod compat_vars;
