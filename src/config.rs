@@ -143,7 +143,7 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
         check: t.check,
         diff: t.diff,
         limit: match &t.limit {
-            Some(l) => Some(read_limit(l)?),
+            Some(l) => read_limit(l)?,
             None => None,
         },
         extra_vars: parse_extra_vars(&t.extra_vars)?,
@@ -179,18 +179,25 @@ fn max_output(given: &str) -> Result<usize, AppError> {
 }
 
 /// `--limit @file` reads one pattern per line.
-fn read_limit(l: &str) -> Result<String, AppError> {
+/// `--limit`: a pattern, or `@file` with one pattern per line (Ansible's
+/// `subset`). An empty file limits nothing.
+fn read_limit(l: &str) -> Result<Option<String>, AppError> {
     match l.strip_prefix('@') {
         Some(f) => {
+            let path = Path::new(f);
+            if path.is_dir() {
+                return Err(AppError::Usage(format!(
+                    "Limit starting with \"@\" must be a file, not a directory: {f}"
+                )));
+            }
+            if !path.exists() {
+                return Err(AppError::Usage(format!("Unable to find limit file {f}")));
+            }
             let text = std::fs::read_to_string(f).map_err(|e| AppError::Usage(format!("--limit @{f}: {e}")))?;
-            Ok(text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(":"))
+            let patterns: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            Ok((!patterns.is_empty()).then(|| patterns.join(":")))
         }
-        None => Ok(l.to_string()),
+        None => Ok(Some(l.to_string())),
     }
 }
 

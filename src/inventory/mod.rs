@@ -35,7 +35,7 @@ use crate::error::LocError;
 use crate::yaml::Loc;
 
 pub use conn_vars::{check as check_connection_var, check_all as check_connection_vars};
-pub use model::{Group, Host, Inventory, LOCALHOST_NAMES};
+pub use model::{Group, GroupChars, Host, Inventory, LOCALHOST_NAMES};
 pub use output::dump_json;
 pub use pattern::Selection;
 pub use value::parse_ini_value;
@@ -59,6 +59,7 @@ impl Inventory {
     /// `policy.unparsed_is_failed`.
     pub fn load_with(sources: &[String], policy: UnparsedPolicy) -> Result<Inventory, LocError> {
         let mut inv = Inventory::new();
+        inv.group_chars = policy.group_chars;
         let mut parsed = false;
         for source in sources {
             parsed |= inv.add_source(source, &policy)?;
@@ -297,10 +298,13 @@ impl Inventory {
     }
 }
 
-/// What happens to an inventory source that cannot be parsed: Ansible's
-/// `INVENTORY_ANY_UNPARSED_IS_FAILED` and `INVENTORY_UNPARSED_IS_FAILED`.
+/// How sources are read: what happens to one that cannot be parsed
+/// (Ansible's `INVENTORY_ANY_UNPARSED_IS_FAILED` and
+/// `INVENTORY_UNPARSED_IS_FAILED`) and to invalid group names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnparsedPolicy {
+    /// Group names that are not valid variable names.
+    pub group_chars: GroupChars,
     /// Any source that fails is an error (else a warning).
     pub any_unparsed_is_failed: bool,
     /// No source parsed at all is an error (else a warning: only the
@@ -312,6 +316,7 @@ impl UnparsedPolicy {
     /// Every failure is an error.
     pub fn strict() -> Self {
         UnparsedPolicy {
+            group_chars: GroupChars::Never,
             any_unparsed_is_failed: true,
             unparsed_is_failed: true,
         }
@@ -339,6 +344,8 @@ impl UnparsedPolicy {
             }
         };
         Ok(UnparsedPolicy {
+            group_chars: GroupChars::from_config()
+                .map_err(|m| LocError::new(Loc::synthetic("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS"), m))?,
             any_unparsed_is_failed: setting("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "any_unparsed_is_failed")?,
             unparsed_is_failed: setting("ANSIBLE_INVENTORY_UNPARSED_FAILED", "unparsed_is_failed")?,
         })

@@ -288,3 +288,40 @@ fn play_hosts_as_a_list() {
         "{err}"
     );
 }
+
+/// `--limit` as ansible-playbook takes it: a limit that leaves no host of a
+/// non-empty inventory is an error; `@file` must be a file (an empty one
+/// limits nothing); the hosts of the fleet run when the file names them.
+#[test]
+fn limit_files_and_limits_that_match_nothing() {
+    let lab = Lab::new(1);
+    lab.write(
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - copy: {dest: \"@OUT@/{{ inventory_hostname }}\", content: x}\n",
+    );
+    let (code, out, err) = lab.run("pb.yml", &["--limit", "nomatch"]);
+    assert_eq!(code, 5, "{out}\n{err}");
+    assert!(err.contains("leaves us with no hosts to target"), "{err}");
+    assert!(!lab.path("out/host1").exists());
+
+    let dir = lab.path("limits");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let (code, _, err) = lab.run("pb.yml", &["--limit", &format!("@{}", dir.display())]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("must be a file, not a directory"), "{err}");
+
+    lab.write("empty-limit", "");
+    let (code, out, err) = lab.run("pb.yml", &["--limit", &format!("@{}", lab.path("empty-limit").display())]);
+    assert_ok(code, &out, &err);
+    assert!(lab.path("out/host1").exists(), "{out}");
+}
+
+/// `ansible HOST -m MODULE -a '{"k": "v"}'`: arguments given as a JSON
+/// object are the module's mapping, as Ansible's adhoc CLI reads them.
+#[test]
+fn adhoc_arguments_as_a_json_object() {
+    let hosts = crate::support::TestHosts::new(1);
+    let out = crate::adhoc::adhoc(&hosts, "all", &["-m", "command", "-a", r#"{"cmd": "echo from-json"}"#]).run();
+    out.expect_code(0);
+    assert!(out.stdout.contains("rc=0") && out.stdout.contains("from-json"), "{}", out.stdout);
+}
