@@ -109,7 +109,12 @@ impl Inventory {
     }
 
     /// What a source's parse result means under the policy.
-    fn unparsed(&mut self, source: &str, result: Result<(), LocError>, policy: &UnparsedPolicy) -> Result<bool, LocError> {
+    fn unparsed(
+        &mut self,
+        source: &str,
+        result: Result<(), LocError>,
+        policy: &UnparsedPolicy,
+    ) -> Result<bool, LocError> {
         match result {
             Ok(()) => Ok(true),
             Err(e) if policy.any_unparsed_is_failed => Err(e),

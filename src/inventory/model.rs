@@ -306,8 +306,7 @@ impl Inventory {
         };
         if let Some(w) = warning {
             if !self.warnings.iter().any(|e| e.msg == w) {
-                self.warnings
-                    .push(LocError::new(crate::yaml::Loc::synthetic(name), w));
+                self.warnings.push(LocError::new(crate::yaml::Loc::synthetic(name), w));
             }
         }
         out

@@ -57,8 +57,11 @@ fn options(root: &Node, plugin: &str, known: &[&str]) -> Result<Map<String, Valu
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("the options of {plugin} are: {}", known.join(", ")),
             };
-            return Err(LocError::new(kn.loc.clone(), format!("unknown option `{k}` for inventory plugin {plugin}"))
-                .with_hint(hint));
+            return Err(LocError::new(
+                kn.loc.clone(),
+                format!("unknown option `{k}` for inventory plugin {plugin}"),
+            )
+            .with_hint(hint));
         }
         out.insert(k, v.to_json());
     }
@@ -113,12 +116,22 @@ fn constructed(inv: &mut Inventory, root: &Node) -> Result<(), LocError> {
     let leading_separator = bool_option(&opts, "leading_separator", true, root)?;
     let use_vars_plugins = bool_option(&opts, "use_vars_plugins", false, root)?;
     if bool_option(&opts, "use_extra_vars", false, root)? {
-        return Err(option_error(root, "use_extra_vars", "false: rigger's inventory does not see extra vars"));
+        return Err(option_error(
+            root,
+            "use_extra_vars",
+            "false: rigger's inventory does not see extra vars",
+        ));
     }
     let compose = match opts.get("compose") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
-        Some(_) => return Err(option_error(root, "compose", "a mapping of variable names to expressions")),
+        Some(_) => {
+            return Err(option_error(
+                root,
+                "compose",
+                "a mapping of variable names to expressions",
+            ))
+        }
     };
     let groups = match opts.get("groups") {
         None | Some(Value::Null) => Map::new(),
@@ -206,7 +219,10 @@ fn eval(templar: &Templar, expr: &Value, ctx: &minijinja::Value, loc: &crate::ya
     match expr {
         Value::String(s) => templar.eval(s, ctx, loc),
         Value::Bool(_) | Value::Number(_) | Value::Null => Ok(expr.clone()),
-        _ => Err(LocError::new(loc.clone(), format!("expected an expression, found {expr}"))),
+        _ => Err(LocError::new(
+            loc.clone(),
+            format!("expected an expression, found {expr}"),
+        )),
     }
 }
 
@@ -228,20 +244,32 @@ fn keyed_groups(root: &Node) -> Result<Vec<KeyedGroup>, LocError> {
     let items = match &list.kind {
         NodeKind::Null => return Ok(Vec::new()),
         NodeKind::Seq(items) => items,
-        _ => return Err(LocError::new(list.loc.clone(), "keyed_groups must be a list of mappings")),
+        _ => {
+            return Err(LocError::new(
+                list.loc.clone(),
+                "keyed_groups must be a list of mappings",
+            ))
+        }
     };
     let mut out = Vec::new();
     for item in items {
         if !matches!(item.kind, NodeKind::Map(_)) {
             return Err(LocError::new(
                 item.loc.clone(),
-                format!("Invalid keyed group entry, it must be a dictionary, found a {}", item.type_name()),
+                format!(
+                    "Invalid keyed group entry, it must be a dictionary, found a {}",
+                    item.type_name()
+                ),
             ));
         }
         for (k, kn, _) in item.map_entries() {
             if !KEYED_GROUP_KEYS.contains(&k.as_str()) {
-                return Err(LocError::new(kn.loc.clone(), format!("unknown keyed_groups option `{k}`"))
-                    .with_hint(format!("the options of a keyed group are: {}", KEYED_GROUP_KEYS.join(", "))));
+                return Err(
+                    LocError::new(kn.loc.clone(), format!("unknown keyed_groups option `{k}`")).with_hint(format!(
+                        "the options of a keyed group are: {}",
+                        KEYED_GROUP_KEYS.join(", ")
+                    )),
+                );
             }
         }
         let text = |k: &str| item.get(k).map(|n| py_str(&n.to_json()));
@@ -287,7 +315,10 @@ impl KeyedGroup {
             Err(e) if strict => {
                 return Err(LocError::new(
                     e.loc,
-                    format!("Could not generate group for host {host} from {key_text} entry: {}", e.msg),
+                    format!(
+                        "Could not generate group for host {host} from {key_text} entry: {}",
+                        e.msg
+                    ),
                 ))
             }
             Err(_) => return Ok(()),
@@ -296,7 +327,9 @@ impl KeyedGroup {
         let empty = |v: &Value| v.is_null() || v.as_str() == Some("");
         let use_default = empty(&key) && self.default_value.is_some();
         if !truthy(&key) && !use_default {
-            if strict && !matches!(&key, Value::Array(a) if a.is_empty()) && !matches!(&key, Value::Object(m) if m.is_empty())
+            if strict
+                && !matches!(&key, Value::Array(a) if a.is_empty())
+                && !matches!(&key, Value::Object(m) if m.is_empty())
             {
                 return Err(LocError::new(
                     self.loc.clone(),
@@ -402,7 +435,10 @@ fn generator(inv: &mut Inventory, root: &Node) -> Result<(), LocError> {
         }
     }
     if !matches!(layers_node.kind, NodeKind::Map(_)) {
-        return Err(LocError::new(layers_node.loc.clone(), "`layers` must be a mapping of names to lists"));
+        return Err(LocError::new(
+            layers_node.loc.clone(),
+            "`layers` must be a mapping of names to lists",
+        ));
     }
     let templar = Templar::new();
     let mut combination: Vec<usize> = vec![0; layers.len()];

@@ -898,7 +898,9 @@ fn host_json_matches_ansible_inventory() {
 #[test]
 fn invalid_group_characters_follow_transform_setting() {
     let dir = TempDir::new().unwrap();
-    let p = write(dir.path(), "hosts", "[local-]\nh1\n[1st:children]\nlocal-\n").display().to_string();
+    let p = write(dir.path(), "hosts", "[local-]\nh1\n[1st:children]\nlocal-\n")
+        .display()
+        .to_string();
     let policy = |group_chars| UnparsedPolicy {
         group_chars,
         ..UnparsedPolicy::strict()
@@ -934,7 +936,11 @@ fn unparsed_sources_are_warnings_unless_configured() {
     let inv = Inventory::load_with(&["/nonexistent/inventory".to_string()], lenient).unwrap();
     assert!(inv.hosts.is_empty());
     let msgs: Vec<String> = inv.warnings.iter().map(|w| w.msg.clone()).collect();
-    assert!(msgs.iter().any(|m| m == "Unable to parse /nonexistent/inventory as an inventory source"), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .any(|m| m == "Unable to parse /nonexistent/inventory as an inventory source"),
+        "{msgs:?}"
+    );
     assert!(msgs.iter().any(|m| m.contains("only implicit localhost")), "{msgs:?}");
     let e = Inventory::load_with(
         &["/nonexistent/inventory".to_string()],

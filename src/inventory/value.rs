@@ -291,7 +291,11 @@ impl PyLiteral {
         if let Some(imag) = text.strip_suffix(['j', 'J']) {
             let body = imag.replace('_', "");
             let f: f64 = body.parse().ok()?;
-            if imag.is_empty() || !body.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+')) {
+            if imag.is_empty()
+                || !body
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+            {
                 return None;
             }
             let shown = if f.fract() == 0.0 && f.abs() < 1e16 {

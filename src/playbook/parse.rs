@@ -261,7 +261,10 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
                     match &item.kind {
                         NodeKind::Str(s) => patterns.push(s.clone()),
                         NodeKind::Null => {
-                            return Err(err(item, "Hosts list cannot contain values of 'None'. Please check your playbook"))
+                            return Err(err(
+                                item,
+                                "Hosts list cannot contain values of 'None'. Please check your playbook",
+                            ))
                         }
                         _ => {
                             return Err(err(
@@ -279,8 +282,11 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
             }
             NodeKind::Str(s) => s.clone(),
             _ => {
-                return Err(err(h, "Hosts list must be a sequence or string. Please check your playbook.")
-                    .with_hint("quote a host name made of digits: `hosts: \"42\"`"))
+                return Err(err(
+                    h,
+                    "Hosts list must be a sequence or string. Please check your playbook.",
+                )
+                .with_hint("quote a host name made of digits: `hosts: \"42\"`"))
             }
         },
         None => return Err(err(n, "this play has no `hosts:`").with_hint("add `hosts: all` or a group name")),

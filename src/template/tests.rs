@@ -489,7 +489,9 @@ fn json_filters_match_python() {
         r("{{ '{\"a\": {\"__ansible_unsafe\": \"{{x}}\"}}' | from_json(profile='inventory_legacy') }}"),
         json!({"a": "{{x}}"})
     );
-    assert!(err("{{ '{}' | from_json(profile='nope') }}").msg.contains("Unknown profile name 'nope'"));
+    assert!(err("{{ '{}' | from_json(profile='nope') }}")
+        .msg
+        .contains("Unknown profile name 'nope'"));
     let e = err("{{ '{bad' | from_json }}");
     assert!(e.msg.contains("from_json"), "{}", e.msg);
 }

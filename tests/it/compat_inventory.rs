@@ -184,7 +184,8 @@ layers:
     let out = Rig::new(&["inventory", "-i", &broken, "--list"]).run();
     out.expect_code(0);
     assert!(
-        out.stderr.contains("broken.yml:5:7: Element lonely has a parent with no name."),
+        out.stderr
+            .contains("broken.yml:5:7: Element lonely has a parent with no name."),
         "{}",
         out.stderr
     );
@@ -196,7 +197,11 @@ layers:
 #[test]
 fn unknown_inventory_plugin_is_named() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let inv = write(dir.path(), "aws_ec2.yml", "plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n");
+    let inv = write(
+        dir.path(),
+        "aws_ec2.yml",
+        "plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n",
+    );
     let out = Rig::new(&["inventory", "-i", &inv, "--list"]).run();
     out.expect_code(0);
     assert!(
@@ -205,7 +210,12 @@ fn unknown_inventory_plugin_is_named() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains(&format!("Unable to parse {inv} as an inventory source")), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("Unable to parse {inv} as an inventory source")),
+        "{}",
+        out.stderr
+    );
     let out = Rig::new(&["inventory", "-i", &inv, "--list"])
         .env("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "yes")
         .run();
@@ -229,8 +239,18 @@ fn unparsed_inventory_sources_follow_ansibles_settings() {
     let out = Rig::new(&["run", &pb, "-i", "/idontexist"]).run();
     out.expect_code(0);
     assert!(out.stdout.contains("ran"), "{}", out.stdout);
-    assert!(out.stderr.contains("Unable to parse /idontexist as an inventory source"), "{}", out.stderr);
-    assert!(out.stderr.contains("No inventory was parsed, only implicit localhost is available"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("Unable to parse /idontexist as an inventory source"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("No inventory was parsed, only implicit localhost is available"),
+        "{}",
+        out.stderr
+    );
 
     let out = Rig::new(&["run", &pb, "-i", "/idontexist"])
         .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
@@ -277,8 +297,14 @@ fn play_hosts_as_a_list() {
     );
     let (code, out, err) = lab.run("pb.yml", &["-e", r#"{"targets": ["host1", "host2"]}"#]);
     assert_ok(code, &out, &err);
-    assert!(lab.path("out/list-host2").exists() && !lab.path("out/list-host1").exists(), "{out}");
-    assert!(lab.path("out/templated-host1").exists() && lab.path("out/templated-host2").exists(), "{out}");
+    assert!(
+        lab.path("out/list-host2").exists() && !lab.path("out/list-host1").exists(),
+        "{out}"
+    );
+    assert!(
+        lab.path("out/templated-host1").exists() && lab.path("out/templated-host2").exists(),
+        "{out}"
+    );
 
     lab.write("bad.yml", "- hosts:\n    - 42\n  tasks: []\n");
     let (code, _, err) = lab.run("bad.yml", &[]);
@@ -311,7 +337,10 @@ fn limit_files_and_limits_that_match_nothing() {
     assert!(err.contains("must be a file, not a directory"), "{err}");
 
     lab.write("empty-limit", "");
-    let (code, out, err) = lab.run("pb.yml", &["--limit", &format!("@{}", lab.path("empty-limit").display())]);
+    let (code, out, err) = lab.run(
+        "pb.yml",
+        &["--limit", &format!("@{}", lab.path("empty-limit").display())],
+    );
     assert_ok(code, &out, &err);
     assert!(lab.path("out/host1").exists(), "{out}");
 }
@@ -323,5 +352,9 @@ fn adhoc_arguments_as_a_json_object() {
     let hosts = crate::support::TestHosts::new(1);
     let out = crate::adhoc::adhoc(&hosts, "all", &["-m", "command", "-a", r#"{"cmd": "echo from-json"}"#]).run();
     out.expect_code(0);
-    assert!(out.stdout.contains("rc=0") && out.stdout.contains("from-json"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("rc=0") && out.stdout.contains("from-json"),
+        "{}",
+        out.stdout
+    );
 }
