@@ -71,6 +71,15 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     opts.start_at_task = a.start_at_task.clone();
     opts.force_handlers = a.force_handlers;
     let mut inv = load_inventory(&a.target.inventory)?;
+    // As ansible-playbook: a limit that leaves no host of a non-empty
+    // inventory is an error, not a run that does nothing.
+    if let Some(l) = &opts.limit {
+        if !inv.hosts.is_empty() && inv.select(l)?.is_empty() {
+            return Err(AppError::Usage(format!(
+                "Specified inventory, host pattern and/or --limit leaves us with no hosts to target (--limit {l})."
+            )));
+        }
+    }
     for b in &books {
         if let Some(dir) = b.path.parent() {
             inv.load_vars_dirs(dir)?;
@@ -236,8 +245,18 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
             module.doc().name.to_string()
         }
     };
-    // Parse -a exactly as a task's free-form/k=v arguments, with validation.
-    let src = format!("- {}: {}\n", action, serde_json::to_string(&a.args).unwrap_or_default());
+    // Parse -a exactly as a task's free-form/k=v arguments, with validation;
+    // as Ansible's adhoc CLI, `-a '{"cmd": "whoami"}'` (a JSON object) is
+    // the arguments' mapping.
+    let trimmed = a.args.trim();
+    let json_args = (trimmed.starts_with('{') && trimmed.ends_with('}'))
+        .then(|| serde_json::from_str::<serde_json::Value>(trimmed).ok())
+        .flatten()
+        .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
+    let src = match json_args {
+        Some(m) => format!("- {}: {}\n", action, m),
+        None => format!("- {}: {}\n", action, serde_json::to_string(&a.args).unwrap_or_default()),
+    };
     let tasks_node = crate::yaml::parse_one(&src, "<adhoc -a>")?;
     let lctx = playbook::LoadCtx {
         extra_vars: crate::config::parse_extra_vars(&a.target.extra_vars)?,
@@ -300,8 +319,11 @@ fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
     }
     let yaml = |v: &serde_json::Value| crate::template::yaml_dump(v, 2, true, false);
     let text = if let Some(h) = &a.host {
-        if !inv.hosts.contains_key(h) {
-            return Err(AppError::Usage(format!("host `{h}` is not in the inventory")));
+        // The implicit localhost answers too, as in ansible-inventory.
+        if !inv.hosts.contains_key(h) && !crate::inventory::LOCALHOST_NAMES.contains(&h.as_str()) {
+            return Err(AppError::Usage(format!(
+                "Could not match supplied host pattern, ignoring: {h} (host `{h}` is not in the inventory)"
+            )));
         }
         if a.yaml {
             yaml(&serde_json::Value::Object(inv.host_vars_shown(h)))
@@ -326,7 +348,7 @@ fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
         }
     } else {
         return Err(AppError::Usage(
-            "no action selected: one of --list, --host or --graph is needed".into(),
+            "No action selected, at least one of --host, --graph or --list needs to be specified.".into(),
         ));
     };
     match &a.output {

@@ -13,7 +13,7 @@ use crate::cli::TargetArgs;
 use crate::error::{AppError, LocError};
 use crate::exec::conn_pool::ConnDefaults;
 use crate::exec::runner::RunOptions;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, UnparsedPolicy};
 use crate::yaml::Loc;
 
 /// Parse `-e` values: `k=v k2=v2`, a YAML/JSON mapping, or `@file`.
@@ -76,9 +76,22 @@ fn absolute_source(s: &str) -> String {
     out.display().to_string()
 }
 
-/// The inventory of a run, loaded from its `-i` sources.
+/// The inventory of a run, loaded from its `-i` sources as Ansible loads
+/// them: a source that cannot be parsed is a warning (printed here, with
+/// its location), unless ansible.cfg or the environment make it an error
+/// (see [`UnparsedPolicy::from_config`]).
 pub fn load_inventory(sources: &[String]) -> Result<Inventory, AppError> {
-    Ok(Inventory::load(&inventory_sources(sources))?)
+    let policy = UnparsedPolicy::from_config()?;
+    let mut inv = Inventory::load_with(&inventory_sources(sources), policy)?;
+    for w in std::mem::take(&mut inv.warnings) {
+        let hint = w.hint.as_deref().map(|h| format!(" (hint: {h})")).unwrap_or_default();
+        if w.loc.is_synthetic() {
+            stderrln!("[WARNING]: {}{hint}", w.msg);
+        } else {
+            stderrln!("[WARNING]: {}: {}{hint}", w.loc, w.msg);
+        }
+    }
+    Ok(inv)
 }
 
 fn become_password(t: &TargetArgs) -> Result<Option<String>, AppError> {
@@ -130,7 +143,7 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
         check: t.check,
         diff: t.diff,
         limit: match &t.limit {
-            Some(l) => Some(read_limit(l)?),
+            Some(l) => read_limit(l)?,
             None => None,
         },
         extra_vars: parse_extra_vars(&t.extra_vars)?,
@@ -166,18 +179,25 @@ fn max_output(given: &str) -> Result<usize, AppError> {
 }
 
 /// `--limit @file` reads one pattern per line.
-fn read_limit(l: &str) -> Result<String, AppError> {
+/// `--limit`: a pattern, or `@file` with one pattern per line (Ansible's
+/// `subset`). An empty file limits nothing.
+fn read_limit(l: &str) -> Result<Option<String>, AppError> {
     match l.strip_prefix('@') {
         Some(f) => {
+            let path = Path::new(f);
+            if path.is_dir() {
+                return Err(AppError::Usage(format!(
+                    "Limit starting with \"@\" must be a file, not a directory: {f}"
+                )));
+            }
+            if !path.exists() {
+                return Err(AppError::Usage(format!("Unable to find limit file {f}")));
+            }
             let text = std::fs::read_to_string(f).map_err(|e| AppError::Usage(format!("--limit @{f}: {e}")))?;
-            Ok(text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(":"))
+            let patterns: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            Ok((!patterns.is_empty()).then(|| patterns.join(":")))
         }
-        None => Ok(l.to_string()),
+        None => Ok(Some(l.to_string())),
     }
 }
 

@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::calendar::{now_unix, rfc3339};
 use crate::cli::{CheckAction, CheckArgs, CheckDiffArgs, CheckFormat, CheckHistoryArgs, OutputFormat};
-use crate::config::{load_inventory, run_options};
+use crate::config::run_options;
 use crate::error::AppError;
 use crate::exec::runner::Runner;
 use crate::output::{Format, Renderer, Status};
@@ -180,7 +180,9 @@ fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, App
     opts.keep_task_records = true;
     opts.tags = crate::config::tag_list("--tags", &a.tags)?;
     opts.skip_tags = crate::config::tag_list("--skip-tags", &a.skip_tags)?;
-    let mut inv = load_inventory(&a.target.inventory)?;
+    // An unattended check must not run against a partial inventory: every
+    // source that cannot be parsed is an error here, whatever ansible.cfg says.
+    let mut inv = crate::inventory::Inventory::load(&crate::config::inventory_sources(&a.target.inventory))?;
     if let Some(dir) = book.path.parent() {
         inv.load_vars_dirs(dir)?;
     }

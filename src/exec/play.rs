@@ -60,7 +60,7 @@ impl Runner {
 
     async fn run_play(self: &Arc<Self>, play: Arc<Play>) -> Result<(), LocError> {
         // Play-level `when` (from import_playbook) is evaluated with extra vars only.
-        let hosts_pattern = self.render_plain(&play.hosts, &play.loc)?;
+        let hosts_pattern = self.render_hosts(&play.hosts, &play.loc)?;
         let mut hosts = self.play_hosts(&hosts_pattern)?;
         play.order.apply(&mut hosts);
         if hosts.is_empty() {
@@ -218,10 +218,27 @@ impl Runner {
     }
 
     /// Render a play-level string with extra vars only.
-    fn render_plain(&self, s: &str, loc: &Loc) -> Result<String, LocError> {
+    /// A play's `hosts:` rendered with the extra vars: a template that
+    /// gives a list (`hosts: "{{ targets }}"`) is that list of patterns.
+    fn render_hosts(&self, s: &str, loc: &Loc) -> Result<String, LocError> {
         let ctx = mj(&self.opts.extra_vars);
         Ok(match self.templar.render_str(s, &ctx, loc)? {
             Value::String(s) => s,
+            Value::Array(items) => {
+                let mut patterns = Vec::new();
+                for item in items {
+                    match item {
+                        Value::String(p) => patterns.push(p),
+                        other => {
+                            return Err(LocError::new(
+                                loc.clone(),
+                                format!("Hosts list contains an invalid host pattern type: {other}"),
+                            ))
+                        }
+                    }
+                }
+                patterns.join(",")
+            }
             other => other.to_string(),
         })
     }

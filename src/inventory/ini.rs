@@ -116,7 +116,9 @@ pub fn parse(inv: &mut Inventory, text: &str, file: &str) -> Result<(), LocError
                         "[{group}:children] lists group names, one per line; put variables in [{group}:vars]"
                     ))
                 })?;
-                if inv.groups.contains_key(child) {
+                // The child as it was stored (invalid characters maybe replaced).
+                let stored = inv.safe_group_name(child);
+                if inv.groups.contains_key(&stored) {
                     inv.add_child(&group, child)
                         .map_err(|m| LocError::new(loc_at(1), m.to_string()))?;
                 } else {

@@ -20,6 +20,7 @@ mod ini;
 mod model;
 mod output;
 mod pattern;
+mod plugins;
 mod script;
 pub(crate) mod value;
 mod vars_dirs;
@@ -34,45 +35,98 @@ use crate::error::LocError;
 use crate::yaml::Loc;
 
 pub use conn_vars::{check as check_connection_var, check_all as check_connection_vars};
-pub use model::{Group, Host, Inventory, LOCALHOST_NAMES};
+pub use model::{Group, GroupChars, Host, Inventory, LOCALHOST_NAMES};
 pub use output::dump_json;
 pub use pattern::Selection;
 pub use value::parse_ini_value;
 
 impl Inventory {
     /// Load one or more inventory sources: INI or YAML files, directories,
-    /// executable dynamic-inventory scripts, or a host list like `a,b,`.
-    /// A source may itself be a comma-separated list of existing paths.
+    /// executable dynamic-inventory scripts, inventory plugin configurations
+    /// (`plugin: constructed`, `plugin: generator`), or a host list like
+    /// `a,b,`. A source may itself be a comma-separated list of existing
+    /// paths. Any source that cannot be parsed is an error (see
+    /// [`Inventory::load_with`] for Ansible's warnings instead).
     pub fn load(sources: &[String]) -> Result<Inventory, LocError> {
+        Inventory::load_with(sources, UnparsedPolicy::strict())
+    }
+
+    /// Load sources as Ansible's inventory manager does: a source that
+    /// cannot be parsed (missing, malformed, an empty directory) is a
+    /// warning in [`Inventory::warnings`], unless
+    /// `policy.any_unparsed_is_failed`; when no source at all was parsed,
+    /// only the implicit localhost is there (a warning), unless
+    /// `policy.unparsed_is_failed`.
+    pub fn load_with(sources: &[String], policy: UnparsedPolicy) -> Result<Inventory, LocError> {
         let mut inv = Inventory::new();
+        inv.group_chars = policy.group_chars;
+        let mut parsed = false;
         for source in sources {
-            inv.add_source(source)?;
+            parsed |= inv.add_source(source, &policy)?;
+        }
+        if !parsed && !sources.is_empty() {
+            if policy.unparsed_is_failed {
+                return Err(LocError::new(
+                    Loc::synthetic(&sources.join(", ")),
+                    "No inventory was parsed, please check your configuration and options.",
+                ));
+            }
+            inv.warnings.push(LocError::new(
+                Loc::synthetic(&sources.join(", ")),
+                "No inventory was parsed, only implicit localhost is available",
+            ));
         }
         inv.reconcile();
         inv.refresh_layer_vars(false)?;
         Ok(inv)
     }
 
-    fn add_source(&mut self, source: &str) -> Result<(), LocError> {
+    /// Parse one source; `Ok(false)` when it was not parsed and the policy
+    /// makes that a warning.
+    fn add_source(&mut self, source: &str, policy: &UnparsedPolicy) -> Result<bool, LocError> {
         let path = Path::new(source);
         if path.exists() {
-            return self.add_path(path, true);
+            return self.add_path(path, true, policy);
         }
-        if source.contains(',') {
+        let result = if source.contains(',') {
             let parts: Vec<&str> = source.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
             if !parts.is_empty() && parts.iter().all(|p| Path::new(p).exists()) {
+                let mut parsed = false;
                 for p in parts {
-                    self.add_path(Path::new(p), true)?;
+                    parsed |= self.add_path(Path::new(p), true, policy)?;
                 }
-                return Ok(());
+                return Ok(parsed);
             }
-            return self.add_host_list(source);
+            self.add_host_list(source)
+        } else {
+            Err(LocError::new(
+                Loc::synthetic(source),
+                format!("inventory source `{source}` does not exist"),
+            )
+            .with_hint("give a path to an inventory file or directory, or a host list ending in a comma like `host1,`"))
+        };
+        self.unparsed(source, result, policy)
+    }
+
+    /// What a source's parse result means under the policy.
+    fn unparsed(
+        &mut self,
+        source: &str,
+        result: Result<(), LocError>,
+        policy: &UnparsedPolicy,
+    ) -> Result<bool, LocError> {
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if policy.any_unparsed_is_failed => Err(e),
+            Err(e) => {
+                self.warnings.push(e);
+                self.warnings.push(LocError::new(
+                    Loc::synthetic(source),
+                    format!("Unable to parse {source} as an inventory source"),
+                ));
+                Ok(false)
+            }
         }
-        Err(LocError::new(
-            Loc::synthetic(source),
-            format!("inventory source `{source}` does not exist"),
-        )
-        .with_hint("give a path to an inventory file or directory, or a host list ending in a comma like `host1,`"))
     }
 
     fn add_host_list(&mut self, list: &str) -> Result<(), LocError> {
@@ -88,8 +142,9 @@ impl Inventory {
     }
 
     /// `top` is true for a source given on the command line: its directory is
-    /// where `group_vars/` and `host_vars/` are looked up.
-    fn add_path(&mut self, path: &Path, top: bool) -> Result<(), LocError> {
+    /// where `group_vars/` and `host_vars/` are looked up. Returns whether
+    /// anything was parsed (an empty directory is not, as in Ansible).
+    fn add_path(&mut self, path: &Path, top: bool, policy: &UnparsedPolicy) -> Result<bool, LocError> {
         if path.is_dir() {
             if top {
                 self.inventory_layer.dirs.push(path.to_path_buf());
@@ -100,10 +155,19 @@ impl Inventory {
                 .filter(|p| !ignored_in_dir(p))
                 .collect();
             entries.sort();
+            let mut parsed = false;
             for entry in entries {
-                self.add_path(&entry, false)?;
+                parsed |= self.add_path(&entry, false, policy)?;
             }
-            return Ok(());
+            if !parsed {
+                let source = path.display().to_string();
+                let e = LocError::new(
+                    Loc::synthetic(&source),
+                    format!("inventory directory {source} holds no inventory source"),
+                );
+                return self.unparsed(&source, Err(e), policy);
+            }
+            return Ok(true);
         }
         if top {
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -114,6 +178,11 @@ impl Inventory {
             };
             self.inventory_layer.dirs.push(dir);
         }
+        let result = self.add_file(path);
+        self.unparsed(&path.display().to_string(), result, policy)
+    }
+
+    fn add_file(&mut self, path: &Path) -> Result<(), LocError> {
         if is_executable(path) {
             return script::load(self, path);
         }
@@ -264,6 +333,64 @@ impl Inventory {
         vars_dirs::load_layer(&mut self.inventory_layer, &new_groups, &hosts)?;
         vars_dirs::load_layer(&mut self.playbook_layer, &new_groups, &hosts)?;
         Ok(())
+    }
+}
+
+/// How sources are read: what happens to one that cannot be parsed
+/// (Ansible's `INVENTORY_ANY_UNPARSED_IS_FAILED` and
+/// `INVENTORY_UNPARSED_IS_FAILED`) and to invalid group names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnparsedPolicy {
+    /// Group names that are not valid variable names.
+    pub group_chars: GroupChars,
+    /// Any source that fails is an error (else a warning).
+    pub any_unparsed_is_failed: bool,
+    /// No source parsed at all is an error (else a warning: only the
+    /// implicit localhost is left).
+    pub unparsed_is_failed: bool,
+}
+
+impl UnparsedPolicy {
+    /// Every failure is an error.
+    pub fn strict() -> Self {
+        UnparsedPolicy {
+            group_chars: GroupChars::Never,
+            any_unparsed_is_failed: true,
+            unparsed_is_failed: true,
+        }
+    }
+
+    /// Ansible's settings: `ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED` and
+    /// `ANSIBLE_INVENTORY_UNPARSED_FAILED` (or `any_unparsed_is_failed` and
+    /// `unparsed_is_failed` in ansible.cfg's `[inventory]`). Both are false
+    /// by default in Ansible, which then runs on whatever sources did parse
+    /// (or on the implicit localhost alone) after a warning; rigger's
+    /// default is true: an inventory it cannot read stops the run with the
+    /// source's location, so a playbook never runs on fewer hosts than the
+    /// operator's inventory names. Set to false, they give Ansible's warnings.
+    pub fn from_config() -> Result<Self, LocError> {
+        let setting = |env: &str, key: &str| -> Result<bool, LocError> {
+            let Some(v) = std::env::var(env)
+                .ok()
+                .or_else(|| crate::ansible_cfg::value("inventory", key))
+            else {
+                return Ok(true);
+            };
+            match v.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" | "on" | "1" | "true" | "t" => Ok(true),
+                "n" | "no" | "off" | "0" | "false" | "f" | "" => Ok(false),
+                _ => Err(LocError::new(
+                    Loc::synthetic(env),
+                    format!("{env} must be a boolean, got `{v}`"),
+                )),
+            }
+        };
+        Ok(UnparsedPolicy {
+            group_chars: GroupChars::from_config()
+                .map_err(|m| LocError::new(Loc::synthetic("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS"), m))?,
+            any_unparsed_is_failed: setting("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "any_unparsed_is_failed")?,
+            unparsed_is_failed: setting("ANSIBLE_INVENTORY_UNPARSED_FAILED", "unparsed_is_failed")?,
+        })
     }
 }
 

@@ -88,6 +88,45 @@ pub struct Inventory {
     pub(super) depths: HashMap<String, usize>,
     /// `--limit` patterns; a selected host must match every one of them.
     pub(super) subsets: Vec<Vec<String>>,
+    /// What to do with group names that are not valid variable names.
+    pub group_chars: GroupChars,
+}
+
+/// Ansible's `TRANSFORM_INVALID_GROUP_CHARS`: whether group names with
+/// characters that are invalid in a variable name are rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupChars {
+    /// Replace them with `_` and warn.
+    Always,
+    /// Keep them and warn (Ansible's default).
+    #[default]
+    Never,
+    /// Keep them silently.
+    Ignore,
+    /// Replace them silently.
+    Silently,
+}
+
+impl GroupChars {
+    /// `ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS`, else ansible.cfg's
+    /// `[defaults] force_valid_group_names`, else `never`.
+    pub fn from_config() -> Result<GroupChars, String> {
+        let Some(v) = std::env::var("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS")
+            .ok()
+            .or_else(|| crate::ansible_cfg::value("defaults", "force_valid_group_names"))
+        else {
+            return Ok(GroupChars::Never);
+        };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "always" | "true" | "yes" => Ok(GroupChars::Always),
+            "never" | "false" | "no" | "" => Ok(GroupChars::Never),
+            "ignore" => Ok(GroupChars::Ignore),
+            "silently" => Ok(GroupChars::Silently),
+            other => Err(format!(
+                "ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS must be one of always, never, ignore, silently, got `{other}`"
+            )),
+        }
+    }
 }
 
 impl Default for Inventory {
@@ -108,6 +147,7 @@ impl Inventory {
             memberships: HashMap::new(),
             depths: HashMap::new(),
             subsets: Vec::new(),
+            group_chars: GroupChars::Never,
         };
         inv.ensure_group("all");
         inv.ensure_group("ungrouped");
@@ -164,6 +204,23 @@ impl Inventory {
         combine(&mut out, self.hosts.get(host).map(|h| &h.vars));
         combine(&mut out, self.inventory_layer.hosts.get(host));
         combine(&mut out, self.playbook_layer.hosts.get(host));
+        out
+    }
+
+    /// A host's variables from the inventory sources alone (no
+    /// `group_vars/`/`host_vars/`): `all`'s, its groups' in precedence
+    /// order, its own. What an inventory plugin sees of a host.
+    pub(super) fn host_source_vars(&self, host: &str) -> Map<String, Value> {
+        let mut out = Map::new();
+        let groups = self.sorted_groups_of(host);
+        for g in std::iter::once(&"all".to_string()).chain(&groups) {
+            if let Some(grp) = self.groups.get(g) {
+                out.extend(grp.vars.clone());
+            }
+        }
+        if let Some(h) = self.hosts.get(host) {
+            out.extend(h.vars.clone());
+        }
         out
     }
 
@@ -226,7 +283,42 @@ impl Inventory {
 
     // ----- building blocks used by the parsers -----
 
+    /// A group name as Ansible's `to_safe_group_name` leaves it: characters
+    /// that cannot be in a variable name (and a leading digit) are replaced
+    /// by `_` when [`GroupChars::Always`]/[`GroupChars::Silently`]; a
+    /// warning says so, or says that they were kept (`Never`, Ansible's
+    /// default).
+    pub(super) fn safe_group_name(&mut self, name: &str) -> String {
+        let invalid = |i: usize, c: char| !(c.is_alphanumeric() || c == '_') || (i == 0 && c.is_numeric());
+        if !name.chars().enumerate().any(|(i, c)| invalid(i, c)) {
+            return name.to_string();
+        }
+        let (out, warning) = match self.group_chars {
+            GroupChars::Always | GroupChars::Silently => (
+                name.chars()
+                    .enumerate()
+                    .map(|(i, c)| if invalid(i, c) { '_' } else { c })
+                    .collect(),
+                (self.group_chars == GroupChars::Always).then_some(
+                    "Invalid characters were found in group names and automatically replaced, use -vvvv to see details",
+                ),
+            ),
+            GroupChars::Never => (
+                name.to_string(),
+                Some("Invalid characters were found in group names but not replaced, use -vvvv to see details"),
+            ),
+            GroupChars::Ignore => (name.to_string(), None),
+        };
+        if let Some(w) = warning {
+            if !self.warnings.iter().any(|e| e.msg == w) {
+                self.warnings.push(LocError::new(crate::yaml::Loc::synthetic(name), w));
+            }
+        }
+        out
+    }
+
     pub(super) fn ensure_group(&mut self, name: &str) {
+        let name = &self.safe_group_name(name);
         if !self.groups.contains_key(name) {
             self.groups.insert(name.to_string(), Group::new(name));
         }
@@ -245,6 +337,7 @@ impl Inventory {
             );
         }
         let Some(group) = group else { return };
+        let group = &self.safe_group_name(group);
         self.ensure_group(group);
         let member_of = self.memberships.entry(name.to_string()).or_default();
         if member_of.insert(group.to_string()) {
@@ -257,6 +350,7 @@ impl Inventory {
     /// Make `child` a child group of `parent` (both created if needed).
     /// Errors (message only) when that would make a cycle.
     pub(super) fn add_child(&mut self, parent: &str, child: &str) -> Result<(), GroupError> {
+        let (parent, child) = (&self.safe_group_name(parent), &self.safe_group_name(child));
         if parent == child || self.is_descendant(child, parent) {
             return Err(GroupError::Cycle {
                 parent: parent.to_string(),
@@ -302,6 +396,7 @@ impl Inventory {
     /// Set a group variable from an inventory source. `ansible_group_priority`
     /// sets the priority instead, as in Ansible.
     pub(super) fn set_group_var(&mut self, group: &str, key: &str, value: Value) -> Result<(), GroupError> {
+        let group = &self.safe_group_name(group);
         self.ensure_group(group);
         let Some(g) = self.groups.get_mut(group) else {
             return Ok(());

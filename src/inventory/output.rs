@@ -189,7 +189,7 @@ impl Inventory {
         if !self.groups.contains_key(start) {
             let mut e = LocError::new(
                 Loc::synthetic("inventory graph"),
-                format!("`{start}` is not a group; --graph needs a group name"),
+                format!("Pattern must be valid group name when using --graph: `{start}` is not a group"),
             );
             if let Some(s) = did_you_mean(start, self.groups.keys().map(String::as_str)) {
                 e = e.with_hint(format!("did you mean `{s}`?"));
@@ -226,7 +226,7 @@ impl Inventory {
 
     /// `ansible-inventory --host HOST`: the host's merged variables.
     pub fn host_json(&self, host: &str) -> Result<String, LocError> {
-        if !self.hosts.contains_key(host) {
+        if !self.hosts.contains_key(host) && !super::LOCALHOST_NAMES.contains(&host) {
             let mut e = LocError::new(
                 Loc::synthetic("inventory"),
                 format!("host `{host}` is not in the inventory"),

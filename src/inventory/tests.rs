@@ -894,3 +894,61 @@ fn host_json_matches_ansible_inventory() {
     assert_eq!(inv.host_json("h").unwrap(), expected);
     assert!(inv.host_json("nope").is_err());
 }
+
+#[test]
+fn invalid_group_characters_follow_transform_setting() {
+    let dir = TempDir::new().unwrap();
+    let p = write(dir.path(), "hosts", "[local-]\nh1\n[1st:children]\nlocal-\n")
+        .display()
+        .to_string();
+    let policy = |group_chars| UnparsedPolicy {
+        group_chars,
+        ..UnparsedPolicy::strict()
+    };
+    // never (Ansible's default): kept, with one warning.
+    let inv = Inventory::load_with(std::slice::from_ref(&p), policy(GroupChars::Never)).unwrap();
+    assert!(inv.groups.contains_key("local-") && inv.groups.contains_key("1st"));
+    let never: Vec<&str> = inv.warnings.iter().map(|w| w.msg.as_str()).collect();
+    assert_eq!(
+        never,
+        ["Invalid characters were found in group names but not replaced, use -vvvv to see details"]
+    );
+    // always: replaced (a leading digit too), and said so.
+    let inv = Inventory::load_with(std::slice::from_ref(&p), policy(GroupChars::Always)).unwrap();
+    assert_eq!(sel(&inv, "local_"), ["h1"]);
+    assert_eq!(sel(&inv, "_st"), ["h1"]);
+    assert!(!inv.groups.contains_key("local-"));
+    assert!(inv.warnings[0].msg.contains("automatically replaced"));
+    // silently / ignore: no warning.
+    let inv = Inventory::load_with(std::slice::from_ref(&p), policy(GroupChars::Silently)).unwrap();
+    assert!(inv.groups.contains_key("local_") && inv.warnings.is_empty());
+    let inv = Inventory::load_with(std::slice::from_ref(&p), policy(GroupChars::Ignore)).unwrap();
+    assert!(inv.groups.contains_key("local-") && inv.warnings.is_empty());
+}
+
+#[test]
+fn unparsed_sources_are_warnings_unless_configured() {
+    let lenient = UnparsedPolicy {
+        group_chars: GroupChars::Never,
+        any_unparsed_is_failed: false,
+        unparsed_is_failed: false,
+    };
+    let inv = Inventory::load_with(&["/nonexistent/inventory".to_string()], lenient).unwrap();
+    assert!(inv.hosts.is_empty());
+    let msgs: Vec<String> = inv.warnings.iter().map(|w| w.msg.clone()).collect();
+    assert!(
+        msgs.iter()
+            .any(|m| m == "Unable to parse /nonexistent/inventory as an inventory source"),
+        "{msgs:?}"
+    );
+    assert!(msgs.iter().any(|m| m.contains("only implicit localhost")), "{msgs:?}");
+    let e = Inventory::load_with(
+        &["/nonexistent/inventory".to_string()],
+        UnparsedPolicy {
+            unparsed_is_failed: true,
+            ..lenient
+        },
+    )
+    .unwrap_err();
+    assert!(e.msg.contains("No inventory was parsed"), "{e}");
+}

@@ -118,6 +118,11 @@ impl PyLiteral {
                     v => Some(v),
                 }
             }
+            // Ellipsis, which Ansible keeps as the text `...`.
+            '.' if self.chars.get(self.pos..self.pos + 3) == Some(&['.', '.', '.']) => {
+                self.pos += 3;
+                Some(Value::String("...".into()))
+            }
             c if c.is_ascii_digit() || c == '.' => self.number(),
             c if c.is_alphabetic() || c == '_' => {
                 let start = self.pos;
@@ -129,8 +134,25 @@ impl PyLiteral {
                     "True" => Some(Value::Bool(true)),
                     "False" => Some(Value::Bool(false)),
                     "None" => Some(Value::Null),
-                    // String prefixes: u'x' is a str; b'' and r'' are rare enough to reject.
-                    "u" | "U" if matches!(self.peek(), Some('\'' | '"')) => self.string().map(Value::String),
+                    // `set()`: the empty set, a list as Ansible's ini plugin makes it.
+                    "set" if self.eat('(') => self.eat(')').then(|| Value::Array(Vec::new())),
+                    // String prefixes: u'x' is a str, b'x' bytes (which Ansible
+                    // turns into str), r'x' keeps its backslashes.
+                    _ if matches!(self.peek(), Some('\'' | '"'))
+                        && matches!(word.to_ascii_lowercase().as_str(), "u" | "b" | "r" | "br" | "rb") =>
+                    {
+                        let raw = word.to_ascii_lowercase().contains('r');
+                        let mut s = self.string_lit(raw)?;
+                        // Python concatenates adjacent string literals.
+                        loop {
+                            self.skip_blank();
+                            match self.peek() {
+                                Some('\'' | '"') => s.push_str(&self.string()?),
+                                _ => break,
+                            }
+                        }
+                        Some(Value::String(s))
+                    }
                     _ => None,
                 }
             }
@@ -195,6 +217,11 @@ impl PyLiteral {
     }
 
     fn string(&mut self) -> Option<String> {
+        self.string_lit(false)
+    }
+
+    /// A quoted literal; `raw` (an `r` prefix) keeps backslashes as written.
+    fn string_lit(&mut self, raw: bool) -> Option<String> {
         let q = self.peek()?;
         self.pos += 1;
         let mut out = String::new();
@@ -209,6 +236,15 @@ impl PyLiteral {
             }
             if c != '\\' {
                 out.push(c);
+                continue;
+            }
+            if raw {
+                // A raw string keeps the backslash and the quote after it.
+                out.push(c);
+                if let Some(e) = self.peek() {
+                    out.push(e);
+                    self.pos += 1;
+                }
                 continue;
             }
             let e = self.peek()?;
@@ -250,6 +286,25 @@ impl PyLiteral {
             self.pos += 1;
         }
         let text: String = self.chars[start..self.pos].iter().collect();
+        // An imaginary literal (`1j`): Ansible keeps complex numbers as
+        // their Python text.
+        if let Some(imag) = text.strip_suffix(['j', 'J']) {
+            let body = imag.replace('_', "");
+            let f: f64 = body.parse().ok()?;
+            if imag.is_empty()
+                || !body
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+            {
+                return None;
+            }
+            let shown = if f.fract() == 0.0 && f.abs() < 1e16 {
+                format!("{}", f as i64)
+            } else {
+                py_float(f)
+            };
+            return Some(Value::String(format!("{shown}j")));
+        }
         if text.starts_with('_') || text.ends_with('_') || text.contains("__") {
             return None;
         }
@@ -392,6 +447,19 @@ mod tests {
         assert_eq!(parse_ini_value("0x1f"), json!(31));
         assert_eq!(parse_ini_value("1_000"), json!(1000));
         assert_eq!(parse_ini_value("True # a comment"), json!(true));
+        // What Ansible's ini plugin makes of literals JSON does not have.
+        assert_eq!(parse_ini_value("b'single'"), json!("single"));
+        assert_eq!(parse_ini_value("b\"double\""), json!("double"));
+        assert_eq!(parse_ini_value("r'a\\b'"), json!("a\\b"));
+        assert_eq!(parse_ini_value("..."), json!("..."));
+        assert_eq!(parse_ini_value("1j"), json!("1j"));
+        assert_eq!(parse_ini_value("2.5j"), json!("2.5j"));
+        assert_eq!(parse_ini_value("set()"), json!([]));
+        assert_eq!(parse_ini_value("{1, 2}"), json!([1, 2]));
+        assert_eq!(
+            parse_ini_value("[..., 1j, set(), {1, 2}, b'x']"),
+            json!(["...", "1j", [], [1, 2], "x"])
+        );
     }
 
     #[test]

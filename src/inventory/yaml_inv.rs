@@ -25,6 +25,9 @@ const MAX_DEPTH: usize = 200;
 
 pub fn load(inv: &mut Inventory, path: &Path) -> Result<(), LocError> {
     let root = load_file(path)?;
+    if let Some(plugin) = root.get("plugin") {
+        return super::plugins::load(inv, &root, plugin);
+    }
     parse_root(inv, &root)
 }
 

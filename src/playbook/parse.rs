@@ -250,16 +250,46 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
             return Err(unknown_keyword(kn, &k, PLAY_KEYS, "play"));
         }
     }
+    // Ansible's `Play._validate_hosts`: a string, or a non-empty list of
+    // strings (a quoted "42" is a host name, a bare 42 is not).
     let hosts = match n.get("hosts") {
         Some(h) => match &h.kind {
-            NodeKind::Seq(items) => items
-                .iter()
-                .filter_map(Node::scalar_string)
-                .collect::<Vec<_>>()
-                .join(":"),
-            _ => h
-                .scalar_string()
-                .ok_or_else(|| err(h, "`hosts` must be a pattern string or a list"))?,
+            NodeKind::Seq(items) => {
+                if items.is_empty() {
+                    return Err(err(h, "Hosts list cannot be empty. Please check your playbook"));
+                }
+                let mut patterns = Vec::new();
+                for item in items {
+                    match &item.kind {
+                        NodeKind::Str(s) => patterns.push(s.clone()),
+                        NodeKind::Null => {
+                            return Err(err(
+                                item,
+                                "Hosts list cannot contain values of 'None'. Please check your playbook",
+                            ))
+                        }
+                        _ => {
+                            return Err(err(
+                                item,
+                                "Hosts list contains an invalid host pattern type. Please check your playbook",
+                            )
+                            .with_hint("quote a host name made of digits: `- \"42\"`"))
+                        }
+                    }
+                }
+                patterns.join(",")
+            }
+            NodeKind::Str(s) if s.is_empty() => {
+                return Err(err(h, "Hosts list cannot be empty. Please check your playbook"))
+            }
+            NodeKind::Str(s) => s.clone(),
+            _ => {
+                return Err(err(
+                    h,
+                    "Hosts list must be a sequence or string. Please check your playbook.",
+                )
+                .with_hint("quote a host name made of digits: `hosts: \"42\"`"))
+            }
         },
         None => return Err(err(n, "this play has no `hosts:`").with_hint("add `hosts: all` or a group name")),
     };

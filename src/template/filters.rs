@@ -711,10 +711,32 @@ fn to_nice_json(v: &Value, indent: Option<usize>, kwargs: Kwargs) -> Result<Stri
     ))
 }
 
-fn from_json(v: &Value) -> Result<Value, Error> {
+/// `from_json(profile=...)`: Ansible's decoder profiles. `tagless` (the
+/// default) reads plain JSON; `legacy` and `inventory_legacy` also turn
+/// `{"__ansible_unsafe": text}` into that text (a filter's result is data,
+/// never rendered again, so it stays untrusted).
+fn from_json(v: &Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let profile = kwargs.get::<Option<String>>("profile")?;
+    kwargs.assert_all_used()?;
     let s = text(v)?;
     let j: Json = serde_json::from_str(&s).map_err(|e| op_err(format!("from_json: invalid JSON: {e}")))?;
+    let j = match profile.as_deref() {
+        None | Some("tagless") => j,
+        Some("legacy" | "inventory_legacy") => unwrap_legacy_unsafe(j),
+        Some(other) => return Err(op_err(format!("from_json: Unknown profile name '{other}'"))),
+    };
     Ok(from_json_value(&j))
+}
+
+fn unwrap_legacy_unsafe(j: Json) -> Json {
+    match j {
+        Json::Object(m) if m.len() == 1 && matches!(m.get("__ansible_unsafe"), Some(Json::String(_))) => {
+            m.into_iter().next().map(|(_, v)| v).unwrap_or(Json::Null)
+        }
+        Json::Object(m) => Json::Object(m.into_iter().map(|(k, v)| (k, unwrap_legacy_unsafe(v))).collect()),
+        Json::Array(a) => Json::Array(a.into_iter().map(unwrap_legacy_unsafe).collect()),
+        other => other,
+    }
 }
 
 fn to_yaml(v: &Value, kwargs: Kwargs) -> Result<String, Error> {

@@ -567,6 +567,14 @@ fn json_filters_match_python() {
         json!("{\n  \"a\": 2,\n  \"b\": 1\n}")
     );
     assert_eq!(r("{{ '{\"x\": [1, true]}' | from_json }}"), json!({"x": [1, true]}));
+    // Ansible's decoder profiles: inventory_legacy unwraps __ansible_unsafe.
+    assert_eq!(
+        r("{{ '{\"a\": {\"__ansible_unsafe\": \"{{x}}\"}}' | from_json(profile='inventory_legacy') }}"),
+        json!({"a": "{{x}}"})
+    );
+    assert!(err("{{ '{}' | from_json(profile='nope') }}")
+        .msg
+        .contains("Unknown profile name 'nope'"));
     let e = err("{{ '{bad' | from_json }}");
     assert!(e.msg.contains("from_json"), "{}", e.msg);
 }

@@ -77,7 +77,11 @@ pub fn locked<T>(dir: &Path, f: impl FnOnce() -> Result<T, String>) -> Result<T,
     // SAFETY: flock on a descriptor we own; no memory is involved. The lock
     // goes with the descriptor, when `d` is dropped.
     if unsafe { libc::flock(d.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(format!("cannot lock {}: {}", dir.display(), std::io::Error::last_os_error()));
+        return Err(format!(
+            "cannot lock {}: {}",
+            dir.display(),
+            std::io::Error::last_os_error()
+        ));
     }
     let r = f();
     drop(d);

@@ -107,10 +107,20 @@ fn located_errors_before_any_connection() {
             assert!(!out.contains("PLAY ["), "case {i}: nothing ran:\n{out}");
         }
     }
-    // A bad inventory line.
+    // A bad inventory line: with Ansible's default settings a warning at
+    // its location (the source is skipped, as ansible-playbook skips it);
+    // an error when ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED says so.
     std::fs::write(d.join("badinv.ini"), "[web\nhost1\n").unwrap();
     std::fs::write(d.join("ok.yml"), format!("{head}    - command: echo\n")).unwrap();
-    let (code, _, err) = run_in(d, "badinv.ini", "ok.yml", &[]);
+    let (_, _, err) = run_in(d, "badinv.ini", "ok.yml", &[]);
+    assert!(err.contains("[WARNING]: ") && err.contains("badinv.ini:1:"), "{err}");
+    let mut cmd = Command::new(rigger_bin());
+    cmd.arg("run")
+        .arg(d.join("ok.yml"))
+        .arg("-i")
+        .arg(d.join("badinv.ini"))
+        .env("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "true");
+    let (code, _, err) = rigger_cmd(cmd, Duration::from_secs(60));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("badinv.ini:1:"), "{err}");
     // Play-level when that is not a condition.
