@@ -117,7 +117,9 @@ pub fn origin_excerpt(loc: &Loc) -> Option<String> {
     let lines: Vec<&str> = src.lines().collect();
     let at = loc.line as usize;
     lines.get(at - 1)?;
-    let first = at.saturating_sub(2).max(1);
+    // Only the task's own line: the lines above it belong to other tasks
+    // (whose arguments may be `no_log` secrets).
+    let first = at;
     let width = at.to_string().len();
     let mut out = String::new();
     for n in first..=at {
@@ -150,7 +152,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origin_excerpt_is_ansibles() {
+    fn origin_excerpt_is_ansibles_but_only_the_tasks_own_line() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("pb.yml");
         let src = "- hosts: all\n  tasks:\n    - block:\n        - name: EXPECTED FAILURE\n          fail:\n";
@@ -158,7 +160,7 @@ mod tests {
         let file = path.display().to_string();
         assert_eq!(
             origin_excerpt(&Loc::new(file.as_str(), 4, 11)).as_deref(),
-            Some("2   tasks:\n3     - block:\n4         - name: EXPECTED FAILURE\n            ^ column 11\n")
+            Some("4         - name: EXPECTED FAILURE\n            ^ column 11\n")
         );
         assert_eq!(
             origin_excerpt(&Loc::new(file.as_str(), 1, 1)).as_deref(),

@@ -1359,7 +1359,9 @@ fn sets_clean_facts(action: &str) -> bool {
 /// which without traceback display (rigger keeps no Python traceback)
 /// templates as this text, and the error its callback prints before the
 /// result (`[ERROR]: Task failed: Module failed: ...`, the task's origin
-/// and source), kept as the internal `_error` for the renderer. `kind`:
+/// and source line: only the task's own, where Ansible shows two lines
+/// above it too, which belong to other tasks and may be `no_log` secrets),
+/// kept as the internal `_error` for the text renderer (not in JSON events). `kind`:
 /// `Module` or `Action`, what Ansible says failed.
 fn summarise_error(tr: &mut TaskResult, loc: &Loc, kind: &str) {
     if tr.status != Status::Failed || tr.result.contains_key("exception") {

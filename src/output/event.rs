@@ -48,6 +48,7 @@ pub enum Event {
         item: Option<Value>,
         #[serde(skip_serializing_if = "Option::is_none")]
         delegated_to: Option<String>,
+        #[serde(serialize_with = "without_error_text")]
         result: Map<String, Value>,
     },
     Warning {
@@ -74,4 +75,15 @@ pub struct HostStats {
     pub skipped: u32,
     pub rescued: u32,
     pub ignored: u32,
+}
+
+/// A result as JSON events carry it: without `_error`, the text renderer's
+/// copy of the error summary (the result's `msg` already says it).
+fn without_error_text<S: serde::Serializer>(m: &Map<String, Value>, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut out = s.serialize_map(Some(m.len()))?;
+    for (k, v) in m.iter().filter(|(k, _)| k.as_str() != "_error") {
+        out.serialize_entry(k, v)?;
+    }
+    out.end()
 }

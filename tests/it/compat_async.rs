@@ -122,8 +122,8 @@ fn async_jobs_run_detached_poll_and_report_as_ansible_does() {
     let (code, out, err) = lab.run("async.yml", &[]);
     assert_ok(code, &out, &err);
     assert!(
-        out.contains("Module invocation had junk after the JSON data: junk_after_module_output"),
-        "{out}"
+        err.contains("Module invocation had junk after the JSON data: junk_after_module_output"),
+        "warnings go to stderr: {err}"
     );
     let got: Value = serde_json::from_str(&lab.read("out/async.json")).unwrap();
     assert_eq!(

@@ -58,12 +58,6 @@ const PLAYBOOKS: &[&str] = &[
 /// Keys are printed by the test for every difference it finds.
 const ALLOWED: &[(&str, &str)] = &[
     (
-        "1#facts loops handlers: flush",
-        "rigger reports `meta: flush_handlers` as an ok result; ansible-core sends no result for it. \
-         Output only: the handlers run at the same point in both (see the handler results).",
-    ),
-    ("2#facts loops handlers: flush", "as in the first run"),
-    (
         "1#scoping: include a private role",
         "ansible-core reports an `include_role` as an ok result of its own; rigger reports only the \
          included tasks (compared). Output only.",

@@ -107,22 +107,26 @@ fn located_errors_before_any_connection() {
             assert!(!out.contains("PLAY ["), "case {i}: nothing ran:\n{out}");
         }
     }
-    // A bad inventory line: with Ansible's default settings a warning at
-    // its location (the source is skipped, as ansible-playbook skips it);
-    // an error when ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED says so.
+    // A bad inventory line: an error at its location by rigger's default;
+    // with Ansible's default settings (both *_UNPARSED_* false) a warning
+    // there, the source skipped as ansible-playbook skips it.
     std::fs::write(d.join("badinv.ini"), "[web\nhost1\n").unwrap();
     std::fs::write(d.join("ok.yml"), format!("{head}    - command: echo\n")).unwrap();
-    let (_, _, err) = run_in(d, "badinv.ini", "ok.yml", &[]);
-    assert!(err.contains("[WARNING]: ") && err.contains("badinv.ini:1:"), "{err}");
+    // rigger's default: an error at its location, nothing runs.
+    let (code, out, err) = run_in(d, "badinv.ini", "ok.yml", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("badinv.ini:1:"), "{err}");
+    assert!(!out.contains("PLAY ["), "{out}");
+    // Ansible's default settings: a warning at its location.
     let mut cmd = Command::new(rigger_bin());
     cmd.arg("run")
         .arg(d.join("ok.yml"))
         .arg("-i")
         .arg(d.join("badinv.ini"))
-        .env("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "true");
-    let (code, _, err) = rigger_cmd(cmd, Duration::from_secs(60));
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("badinv.ini:1:"), "{err}");
+        .env("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "false")
+        .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "false");
+    let (_, _, err) = rigger_cmd(cmd, Duration::from_secs(60));
+    assert!(err.contains("[WARNING]: ") && err.contains("badinv.ini:1:"), "{err}");
     // Play-level when that is not a condition.
     std::fs::write(d.join("pw.yml"), "- import_playbook: ok.yml\n  when: {a: 1}\n").unwrap();
     let (code, _, err) = run_in(d, "hosts.ini", "pw.yml", &[]);

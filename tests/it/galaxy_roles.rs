@@ -155,16 +155,21 @@ fn templated_keywords_are_evaluated_per_host() {
         "{out}"
     );
 
-    // A literal that is not a boolean is still an error at load, located.
+    // A literal that is not a boolean fails the task that carries it,
+    // located, with Ansible 2.19's wording (its post-validation converts
+    // keywords when the task runs; it was a load error before issue #20).
     lab.write(
         "literal.yml",
         "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - debug: msg=x\n      ignore_errors: perhaps\n",
     );
-    let (code, _, err) = lab.run("literal.yml", &[]);
+    let (code, out, err) = lab.run("literal.yml", &[]);
     assert_ne!(code, 0);
+    let all = format!("{out}{err}");
     assert!(
-        err.contains("literal.yml:5:22") && err.contains("ignore_errors"),
-        "{err}"
+        all.contains("literal.yml:5:22")
+            && all.contains("ignore_errors")
+            && all.contains("The value 'perhaps' could not be converted to 'bool'."),
+        "{all}"
     );
 }
 
