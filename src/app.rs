@@ -16,6 +16,7 @@ use crate::yaml::{Loc, Node, NodeKind};
 
 /// Run a command; the result is the process exit code.
 pub async fn run(cli: Cli) -> Result<i32, AppError> {
+    crate::inventory_plugins::install();
     let v = cli.verbose;
     let vault = match &cli.command {
         Command::Run(a) => Some(&a.target.vault),

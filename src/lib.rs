@@ -20,6 +20,7 @@ pub mod delivery;
 pub mod error;
 pub mod exec;
 pub mod inventory;
+pub mod inventory_plugins;
 pub mod kv;
 pub mod loc;
 pub mod logging;

@@ -20,7 +20,7 @@ mod ini;
 mod model;
 mod output;
 mod pattern;
-mod plugins;
+mod plugin_hook;
 mod script;
 pub(crate) mod value;
 mod vars_dirs;
@@ -39,6 +39,8 @@ pub use model::{Group, GroupChars, Host, Inventory, LOCALHOST_NAMES};
 pub use output::dump_json;
 pub use pattern::Selection;
 pub use value::parse_ini_value;
+
+pub use plugin_hook::{install_plugin_loader, PluginLoader};
 
 impl Inventory {
     /// Load one or more inventory sources: INI or YAML files, directories,
@@ -208,7 +210,7 @@ impl Inventory {
     }
 
     /// (Re)load vars-dir files for every group and host, of one layer or both.
-    fn refresh_layer_vars(&mut self, playbook_only: bool) -> Result<(), LocError> {
+    pub(crate) fn refresh_layer_vars(&mut self, playbook_only: bool) -> Result<(), LocError> {
         let groups: Vec<String> = self.groups.keys().cloned().collect();
         let hosts: Vec<String> = self.hosts.keys().cloned().collect();
         if !playbook_only {

@@ -210,7 +210,7 @@ impl Inventory {
     /// A host's variables from the inventory sources alone (no
     /// `group_vars/`/`host_vars/`): `all`'s, its groups' in precedence
     /// order, its own. What an inventory plugin sees of a host.
-    pub(super) fn host_source_vars(&self, host: &str) -> Map<String, Value> {
+    pub(crate) fn host_source_vars(&self, host: &str) -> Map<String, Value> {
         let mut out = Map::new();
         let groups = self.sorted_groups_of(host);
         for g in std::iter::once(&"all".to_string()).chain(&groups) {
@@ -317,7 +317,7 @@ impl Inventory {
         out
     }
 
-    pub(super) fn ensure_group(&mut self, name: &str) {
+    pub(crate) fn ensure_group(&mut self, name: &str) {
         let name = &self.safe_group_name(name);
         if !self.groups.contains_key(name) {
             self.groups.insert(name.to_string(), Group::new(name));
@@ -325,7 +325,7 @@ impl Inventory {
     }
 
     /// Add a host (if new) and put it in `group` (if given, created if needed).
-    pub(super) fn add_host_to(&mut self, name: &str, group: Option<&str>) {
+    pub(crate) fn add_host_to(&mut self, name: &str, group: Option<&str>) {
         if !self.hosts.contains_key(name) {
             self.hosts.insert(
                 name.to_string(),
@@ -349,7 +349,7 @@ impl Inventory {
 
     /// Make `child` a child group of `parent` (both created if needed).
     /// Errors (message only) when that would make a cycle.
-    pub(super) fn add_child(&mut self, parent: &str, child: &str) -> Result<(), GroupError> {
+    pub(crate) fn add_child(&mut self, parent: &str, child: &str) -> Result<(), GroupError> {
         let (parent, child) = (&self.safe_group_name(parent), &self.safe_group_name(child));
         if parent == child || self.is_descendant(child, parent) {
             return Err(GroupError::Cycle {
@@ -395,7 +395,7 @@ impl Inventory {
 
     /// Set a group variable from an inventory source. `ansible_group_priority`
     /// sets the priority instead, as in Ansible.
-    pub(super) fn set_group_var(&mut self, group: &str, key: &str, value: Value) -> Result<(), GroupError> {
+    pub(crate) fn set_group_var(&mut self, group: &str, key: &str, value: Value) -> Result<(), GroupError> {
         let group = &self.safe_group_name(group);
         self.ensure_group(group);
         let Some(g) = self.groups.get_mut(group) else {
@@ -419,7 +419,7 @@ impl Inventory {
         Ok(())
     }
 
-    pub(super) fn set_host_var(&mut self, host: &str, key: &str, value: Value) {
+    pub(crate) fn set_host_var(&mut self, host: &str, key: &str, value: Value) {
         self.add_host_to(host, None);
         if let Some(h) = self.hosts.get_mut(host) {
             crate::ansible_cfg::combine_vars(&mut h.vars, Map::from_iter([(key.to_string(), value)]));
@@ -428,7 +428,7 @@ impl Inventory {
 
     /// Ansible's `reconcile_inventory`: parentless groups go under `all`,
     /// hosts in no group go to `ungrouped`, hosts in another group leave it.
-    pub(super) fn reconcile(&mut self) {
+    pub(crate) fn reconcile(&mut self) {
         let orphans: Vec<String> = self
             .groups
             .values()

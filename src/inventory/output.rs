@@ -226,7 +226,7 @@ impl Inventory {
 
     /// `ansible-inventory --host HOST`: the host's merged variables.
     pub fn host_json(&self, host: &str) -> Result<String, LocError> {
-        if !self.hosts.contains_key(host) && !super::LOCALHOST_NAMES.contains(&host) {
+        if !self.hosts.contains_key(host) && !super::model::LOCALHOST_NAMES.contains(&host) {
             let mut e = LocError::new(
                 Loc::synthetic("inventory"),
                 format!("host `{host}` is not in the inventory"),

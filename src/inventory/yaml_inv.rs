@@ -26,7 +26,13 @@ const MAX_DEPTH: usize = 200;
 pub fn load(inv: &mut Inventory, path: &Path) -> Result<(), LocError> {
     let root = load_file(path)?;
     if let Some(plugin) = root.get("plugin") {
-        return super::plugins::load(inv, &root, plugin);
+        return match super::plugin_hook::plugin_loader() {
+            Some(load) => load(inv, &root, plugin),
+            None => Err(LocError::new(
+                plugin.loc.clone(),
+                "inventory plugin configurations cannot be read here (rigger::inventory_plugins::install was not called)",
+            )),
+        };
     }
     parse_root(inv, &root)
 }

@@ -1198,9 +1198,17 @@ impl Module for PackageModule {
 /// stands for the module rigger runs under that name; anything else is
 /// kept as given (and refused by `package` if it has no such backend).
 fn named_backend(use_: String) -> String {
-    crate::modules::registry::lookup(&use_)
-        .map(|m| m.doc().name.to_string())
-        .unwrap_or(use_)
+    // The package managers `package` drives are this file's modules; their
+    // docs name them (and their aliases), so the registry is not asked.
+    let short = use_
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| use_.strip_prefix("ansible.legacy."))
+        .unwrap_or(&use_);
+    [&APT_DOC, &DNF_DOC, &YUM_DOC]
+        .iter()
+        .find(|d| d.name == short || d.aliases.contains(&short))
+        .map(|d| d.name.to_string())
+        .unwrap_or_else(|| short.to_string())
 }
 
 /// The `apk add`/`apk del` command.

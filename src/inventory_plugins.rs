@@ -16,9 +16,9 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::model::Inventory;
-use super::value::py_str;
 use crate::error::LocError;
+use crate::inventory::value::py_str;
+use crate::inventory::Inventory;
 use crate::template::resolve::{needs_render, resolve};
 use crate::template::{truthy, Templar};
 use crate::yaml::{Node, NodeKind};
@@ -28,6 +28,13 @@ const BUILTIN: [&str; 2] = ["constructed", "generator"];
 
 /// Load a plugin configuration (`root` is the file's mapping, `plugin` its
 /// `plugin:` value).
+/// Make the inventory loader read plugin configurations with this module
+/// (it needs the template engine, which itself uses the inventory for the
+/// `inventory_hostnames` lookup, so the inventory cannot import it).
+pub fn install() {
+    crate::inventory::install_plugin_loader(load);
+}
+
 pub fn load(inv: &mut Inventory, root: &Node, plugin: &Node) -> Result<(), LocError> {
     let name = plugin.scalar_string().unwrap_or_default();
     let short = name
