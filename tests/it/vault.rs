@@ -13,19 +13,19 @@ use std::time::Duration;
 use crate::engine::Lab;
 use crate::support::{rigger_bin, rigger_cmd};
 
-fn vault(dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn vault(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let mut c = Command::new(rigger_bin());
     c.arg("vault").args(args).current_dir(dir);
     rigger_cmd(c, Duration::from_secs(60))
 }
 
-fn ok(r: (i32, String, String)) -> String {
+pub(crate) fn ok(r: (i32, String, String)) -> String {
     assert_eq!(r.0, 0, "failed\n--- stdout ---\n{}\n--- stderr ---\n{}", r.1, r.2);
     r.1
 }
 
 /// An `ansible-vault`/`ansible` command of the venv, run in `dir`.
-fn ansible(bin: &Path, tool: &str, dir: &Path, args: &[&str]) -> String {
+pub(crate) fn ansible(bin: &Path, tool: &str, dir: &Path, args: &[&str]) -> String {
     let out = Command::new(bin.join(tool))
         .args(args)
         .current_dir(dir)

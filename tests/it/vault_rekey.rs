@@ -9,34 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{rigger_bin, rigger_cmd};
 
-fn vault(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let mut c = Command::new(rigger_bin());
-    c.arg("vault").args(args).current_dir(dir);
-    rigger_cmd(c, Duration::from_secs(120))
-}
-
-fn ok(r: (i32, String, String)) -> String {
-    assert_eq!(r.0, 0, "failed\n--- stdout ---\n{}\n--- stderr ---\n{}", r.1, r.2);
-    r.1
-}
-
-fn ansible(bin: &Path, tool: &str, dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin.join(tool))
-        .args(args)
-        .current_dir(dir)
-        .env("ANSIBLE_LOCAL_TEMP", dir.join(".ansible-tmp"))
-        .env("ANSIBLE_HOME", dir.join(".ansible-home"))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
-    assert!(
-        out.status.success(),
-        "{tool} {args:?} failed ({})\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
+use crate::vault::{ansible, ok, vault};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
