@@ -126,10 +126,14 @@ pub fn run(a: VaultArgs) -> Result<i32, AppError> {
                 super::rekey::locked(&dir, || super::rekey::rekey(&files, &keys, secret, &dir)).map_err(other)?;
             if report.values > 0 {
                 stderrln!(
-                    "{} file(s) rekeyed, {} of them by their inline `!vault` values",
+                    "{} file(s) rekeyed, {} inline `!vault` value(s) among them",
                     report.files,
                     report.values
                 );
+            }
+            for left in &report.leftovers {
+                // A backup still opens with the old password.
+                stderrln!("[WARNING]: {left}");
             }
             stderrln!("Rekey successful");
             Ok(0)

@@ -55,6 +55,9 @@ struct JournalEntry {
 pub struct Report {
     pub files: usize,
     pub values: usize,
+    /// Side files that could not be removed (each with the reason): a
+    /// backup still opens with the old password, so the caller says so.
+    pub leftovers: Vec<String>,
 }
 
 /// Where the journal of a rekey of `paths` lives.
@@ -98,7 +101,9 @@ pub fn recover(dir: &Path) -> Result<Option<String>, String> {
         for e in entries.filter_map(Result::ok) {
             let n = e.file_name().to_string_lossy().to_string();
             if n.starts_with(&format!(".{JOURNAL}.")) && n.ends_with(".tmp") {
-                remove_if_there(&e.path());
+                if let Some(w) = remove_if_there(&e.path()) {
+                    stderrln!("[WARNING]: {w}");
+                }
             }
         }
     }
@@ -128,32 +133,30 @@ pub fn recover(dir: &Path) -> Result<Option<String>, String> {
                 }
             }
             sync_dirs(&j.entries);
-            for e in &j.entries {
-                remove_if_there(&e.old);
-            }
-            format!(
-                "an interrupted rekey of {} file(s) in {} was completed: they are under the new password",
-                j.entries.len(),
-                dir.display()
+            let left = j.entries.iter().filter_map(|e| remove_if_there(&e.old)).collect();
+            with_leftovers(
+                format!(
+                    "an interrupted rekey of {} file(s) in {} was completed: they are under the new password",
+                    j.entries.len(),
+                    dir.display()
+                ),
+                left,
             )
         }
-        "rolling-back" => {
-            roll_back(&j.entries)?;
+        "rolling-back" => with_leftovers(
             format!(
                 "an interrupted rekey in {} was rolled back: every file is under the old password",
                 dir.display()
-            )
-        }
-        _ => {
-            for e in &j.entries {
-                remove_if_there(&e.new);
-                remove_if_there(&e.old);
-            }
+            ),
+            roll_back(&j.entries)?,
+        ),
+        _ => with_leftovers(
             format!(
                 "an interrupted rekey in {} had changed no file; its temporary files were removed",
                 dir.display()
-            )
-        }
+            ),
+            remove_side_files(&j.entries),
+        ),
     };
     std::fs::remove_file(&jpath).map_err(|e| format!("cannot remove {}: {e}", jpath.display()))?;
     sync_dir(dir);
@@ -188,12 +191,11 @@ pub fn rekey(paths: &[PathBuf], old: &Keyring, new: &Secret, journal: &Path) -> 
                 .join(", ")
         ));
     }
-    let report = Report {
+    Ok(Report {
         files: rewrites.len(),
         values: rewrites.iter().map(|r| r.values).sum(),
-    };
-    commit(&rewrites, journal)?;
-    Ok(report)
+        leftovers: commit(&rewrites, journal)?,
+    })
 }
 
 /// The files under `dir` (sorted; `.git` and symlinks left aside) that may
@@ -315,7 +317,9 @@ fn write_journal(dir: &Path, j: &Journal) -> Result<(), String> {
     Ok(())
 }
 
-fn commit(rewrites: &[Rewrite], dir: &Path) -> Result<(), String> {
+/// Write, then rename, every new version (see the module's doc). The
+/// answer lists the backups that could not be removed afterwards.
+fn commit(rewrites: &[Rewrite], dir: &Path) -> Result<Vec<String>, String> {
     let tag = format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
     let entries: Vec<JournalEntry> = rewrites
         .iter()
@@ -340,12 +344,9 @@ fn commit(rewrites: &[Rewrite], dir: &Path) -> Result<(), String> {
         Ok::<(), String>(())
     })();
     if let Err(e) = prepared {
-        for en in &entries {
-            remove_if_there(&en.new);
-            remove_if_there(&en.old);
-        }
-        let _ = std::fs::remove_file(dir.join(JOURNAL));
-        return Err(format!("{e}; no file was changed"));
+        let mut left = remove_side_files(&entries);
+        left.extend(remove_if_there(&dir.join(JOURNAL)));
+        return Err(with_leftovers(format!("{e}; no file was changed"), left));
     }
     journal.state = "prepared".into();
     write_journal(dir, &journal)?;
@@ -354,14 +355,13 @@ fn commit(rewrites: &[Rewrite], dir: &Path) -> Result<(), String> {
             let why = format!("cannot replace {}: {err}", e.target.display());
             journal.state = "rolling-back".into();
             write_journal(dir, &journal)?;
-            let undone = roll_back(&entries[..=i]).and_then(|_| {
-                for en in &entries[i..] {
-                    remove_if_there(&en.new);
-                }
-                std::fs::remove_file(dir.join(JOURNAL)).map_err(|e| e.to_string())
+            let undone = roll_back(&entries[..=i]).and_then(|mut left| {
+                left.extend(entries[i..].iter().filter_map(|en| remove_if_there(&en.new)));
+                std::fs::remove_file(dir.join(JOURNAL)).map_err(|e| e.to_string())?;
+                Ok(left)
             });
             return Err(match undone {
-                Ok(()) => format!("{why}; every file was put back under the old password"),
+                Ok(left) => with_leftovers(format!("{why}; every file was put back under the old password"), left),
                 Err(e2) => format!(
                     "{why}; putting the old versions back failed too ({e2}): run the same rekey again to finish it"
                 ),
@@ -369,15 +369,14 @@ fn commit(rewrites: &[Rewrite], dir: &Path) -> Result<(), String> {
         }
     }
     sync_dirs(&entries);
-    for e in &entries {
-        remove_if_there(&e.old);
-    }
+    let left = entries.iter().filter_map(|e| remove_if_there(&e.old)).collect();
     std::fs::remove_file(dir.join(JOURNAL)).map_err(|e| format!("cannot remove the journal: {e}"))?;
     sync_dir(dir);
-    Ok(())
+    Ok(left)
 }
 
-/// A new version beside `target`, with its mode and (when allowed) owner.
+/// A new version beside `target`, with its mode and owner (a rekey that
+/// cannot keep the owner stops before any file is changed).
 fn write_new(target: &Path, path: &Path, data: &[u8]) -> Result<(), String> {
     let meta = std::fs::metadata(target).map_err(|e| format!("cannot read {}: {e}", target.display()))?;
     let mut f = std::fs::OpenOptions::new()
@@ -389,26 +388,62 @@ fn write_new(target: &Path, path: &Path, data: &[u8]) -> Result<(), String> {
         .and_then(|_| f.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777)))
         .and_then(|_| f.sync_all())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    // Keep the owner where rigger may (as root); otherwise the file is the user's own.
-    let _ = std::os::unix::fs::chown(path, Some(meta.uid()), Some(meta.gid()));
+    let made = f
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if (made.uid(), made.gid()) != (meta.uid(), meta.gid()) {
+        std::os::unix::fs::chown(path, Some(meta.uid()), Some(meta.gid())).map_err(|e| {
+            format!(
+                "cannot give the new version of {} its owner {}:{}: {e}",
+                target.display(),
+                meta.uid(),
+                meta.gid()
+            )
+        })?;
+    }
     Ok(())
 }
 
-/// Put each entry's backup back over its target.
-fn roll_back(entries: &[JournalEntry]) -> Result<(), String> {
+/// Put each entry's backup back over its target; the new versions that
+/// could not be removed are listed.
+fn roll_back(entries: &[JournalEntry]) -> Result<Vec<String>, String> {
+    let mut left = Vec::new();
     for e in entries {
         if e.old.exists() {
             std::fs::rename(&e.old, &e.target)
                 .map_err(|err| format!("cannot put {} back: {err}", e.target.display()))?;
         }
-        remove_if_there(&e.new);
+        left.extend(remove_if_there(&e.new));
     }
     sync_dirs(entries);
-    Ok(())
+    Ok(left)
 }
 
-fn remove_if_there(p: &Path) {
-    let _ = std::fs::remove_file(p);
+/// Remove every entry's new version and backup; those that could not be.
+fn remove_side_files(entries: &[JournalEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .flat_map(|e| [remove_if_there(&e.new), remove_if_there(&e.old)])
+        .flatten()
+        .collect()
+}
+
+/// Remove `p`; a file already gone is fine, any other failure is the
+/// answer (the file stays, and the caller says so).
+fn remove_if_there(p: &Path) -> Option<String> {
+    match std::fs::remove_file(p) {
+        Ok(()) => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(format!("{} was left behind ({e}): remove it by hand", p.display())),
+    }
+}
+
+fn with_leftovers(msg: String, left: Vec<String>) -> String {
+    if left.is_empty() {
+        msg
+    } else {
+        format!("{msg}; {}", left.join("; "))
+    }
 }
 
 fn sync_dir(dir: &Path) {
