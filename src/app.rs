@@ -31,7 +31,20 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         // The run's vault passwords, before anything vaulted is loaded.
         crate::vault::install(crate::vault::load(&args.sources()).map_err(AppError::Other)?);
     }
-    match cli.command {
+    // The audit log records the commands that act on hosts.
+    let audited = match &cli.command {
+        Command::Run(a) => Some(("run", a.playbooks.first().cloned())),
+        Command::Adhoc(_) => Some(("adhoc", None)),
+        Command::Check(a) => Some(("check", a.playbook.clone())),
+        Command::Watch(_) => Some(("watch", None)),
+        Command::Quickstart(_) => Some(("quickstart", None)),
+        _ => None,
+    };
+    if let (Some((name, playbook)), Some(path)) = (&audited, &cli.audit_log) {
+        crate::audit::install(path).map_err(AppError::Usage)?;
+        crate::audit::run_start(name, playbook.as_deref().and_then(Path::parent));
+    }
+    let result = match cli.command {
         Command::Run(a) => run_playbooks(a, v).await,
         Command::Adhoc(a) => adhoc(a, v).await,
         Command::Inventory(a) => inventory(a),
@@ -40,7 +53,21 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Watch(a) => crate::watch::run(a, v).await,
         Command::Check(a) => crate::check::run(*a, v).await,
         Command::Vault(a) => crate::vault::command::run(a),
+        Command::Audit(a) => crate::audit::command::run(a, cli.audit_log.as_ref()),
+    };
+    if audited.is_some() && crate::audit::log().is_some() {
+        let code = match &result {
+            Ok(c) => *c,
+            Err(e) => e.exit_code(),
+        };
+        crate::audit::run_end(code, result.as_ref().err().map(|e| e.to_string()));
+        let lost = crate::audit::failures();
+        if lost > 0 {
+            stderrln!("[ERROR]: audit log: {lost} record(s) could not be written (see the warnings above)");
+            return result.map(|c| c.max(1));
+        }
     }
+    result
 }
 
 fn format_of(o: OutputFormat) -> Format {
@@ -90,6 +117,7 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
         return list(&books, &inv, &opts, &a);
     }
     let out = Arc::new(Renderer::new(format_of(a.target.output), verbosity, opts.diff));
+    crate::audit::attach(&out);
     let mut code = 0;
     for b in &books {
         let runner = Runner::new(opts.clone(), inv.clone(), out.clone());
@@ -307,6 +335,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     };
     let json = a.json || a.target.output == OutputFormat::Json;
     let out = Arc::new(Renderer::adhoc(json, verbosity, opts.diff));
+    crate::audit::attach(&out);
     let runner = Runner::new(opts, inv, out);
     let summary = runner.run_playbook(&pb).await?;
     Ok(summary.exit_code())
@@ -488,6 +517,7 @@ async fn quickstart(a: QuickstartArgs, verbosity: u8) -> Result<i32, AppError> {
         .insert("quickstart_dir".into(), Value::String(dest.display().to_string()));
     opts.conn.connection = Some("local".into());
     let out = Arc::new(Renderer::new(format_of(a.output), verbosity, false));
+    crate::audit::attach(&out);
     let first = Runner::new(opts.clone(), inv.clone(), out.clone())
         .run_playbook(&pb)
         .await?;

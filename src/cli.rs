@@ -16,6 +16,10 @@ pub struct Cli {
     /// debug filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Append an audit record of this command (who, what, per host and task) to FILE, a
+    /// hash-chained JSON-lines log (created 0600); `rigger audit verify` checks it.
+    #[arg(long = "audit-log", env = "RIGGER_AUDIT_LOG", global = true, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -38,6 +42,47 @@ pub enum Command {
     Check(Box<CheckArgs>),
     /// Encrypt and decrypt ansible-vault files and strings (like ansible-vault).
     Vault(VaultArgs),
+    /// Check and read the audit log (--audit-log FILE or RIGGER_AUDIT_LOG).
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub action: AuditAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check the hash chain: exit 0 with the record count and head hash, or 1
+    /// naming the first record where it breaks (a changed byte, a deleted line).
+    Verify {
+        /// The head hash printed by an earlier verify (kept elsewhere): also
+        /// catches records cut off the end and an edit of the last record.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Show records, filtered.
+    Show {
+        /// Only records about this inventory host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Only records of runs by this OS user.
+        #[arg(long)]
+        user: Option<String>,
+        /// From this time (2026-12-07T03:00:00Z, 2026-12-07, or 2h for two hours ago).
+        #[arg(long)]
+        since: Option<String>,
+        /// Up to this time (same forms as --since).
+        #[arg(long)]
+        until: Option<String>,
+        /// Only records of this kind (run_start, task, run_end, silence_add, ...).
+        #[arg(long)]
+        kind: Option<String>,
+        /// The records as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where vault passwords come from (as ansible-playbook's options); also

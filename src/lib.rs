@@ -11,6 +11,7 @@ pub mod stdio;
 pub mod ansible_cfg;
 pub mod app;
 pub mod atomic_file;
+pub mod audit;
 pub mod calendar;
 pub mod check;
 pub mod cli;

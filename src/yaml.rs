@@ -222,6 +222,7 @@ pub fn load_file(path: &std::path::Path) -> Result<Node, LocError> {
     let name = path.display().to_string();
     let src = std::fs::read_to_string(path)
         .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read file: {e}")))?;
+    crate::audit::files::note_file(path, src.as_bytes());
     parse_one(&src, &name)
 }
 

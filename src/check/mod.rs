@@ -342,6 +342,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         _ => Box::new(std::io::sink()),
     };
     let renderer = Arc::new(Renderer::to_writer(Format::Text, verbosity, true, out));
+    crate::audit::attach(&renderer);
     // A playbook can read it (`lookup('env', 'RIGGER_SMTP_PASSWORD')`): mask it too.
     if let Some(pw) = &smtp.password {
         renderer.secrets().add(pw);

@@ -530,12 +530,19 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, hop: &SshTarget) -> Re
             None
         };
         tried.push(format!("key {}", path.display()));
+        let fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
         match handle
             .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, hash))
             .await
             .map_err(|e| auth_err(&russh_reason(&e)))?
         {
-            AuthResult::Success => return Ok(()),
+            AuthResult::Success => {
+                crate::audit::files::note_login(
+                    &hop.name,
+                    serde_json::json!({"user": user, "method": "publickey", "key": fingerprint, "file": path.display().to_string()}),
+                );
+                return Ok(());
+            }
             AuthResult::Failure { remaining_methods, .. } => server_methods = Some(remaining_methods),
         }
     }
@@ -556,8 +563,15 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, hop: &SshTarget) -> Re
                         } else {
                             None
                         };
+                        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
                         match handle.authenticate_publickey_with(user, key, hash, &mut agent).await {
-                            Ok(AuthResult::Success) => return Ok(()),
+                            Ok(AuthResult::Success) => {
+                                crate::audit::files::note_login(
+                                    &hop.name,
+                                    serde_json::json!({"user": user, "method": "publickey", "key": fingerprint, "agent": true}),
+                                );
+                                return Ok(());
+                            }
                             Ok(AuthResult::Failure { remaining_methods, .. }) => {
                                 server_methods = Some(remaining_methods)
                             }
@@ -580,7 +594,10 @@ async fn authenticate(handle: &mut Handle<ClientHandler>, hop: &SshTarget) -> Re
                 .await
                 .map_err(|e| auth_err(&russh_reason(&e)))?
             {
-                AuthResult::Success => return Ok(()),
+                AuthResult::Success => {
+                    crate::audit::files::note_login(&hop.name, serde_json::json!({"user": user, "method": "password"}));
+                    return Ok(());
+                }
                 AuthResult::Failure { remaining_methods, .. } => server_methods = Some(remaining_methods),
             }
         }

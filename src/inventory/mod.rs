@@ -186,6 +186,11 @@ impl Inventory {
 
     fn add_file(&mut self, path: &Path) -> Result<(), LocError> {
         if is_executable(path) {
+            if crate::audit::files::enabled() {
+                if let Ok(bytes) = std::fs::read(path) {
+                    crate::audit::files::note_file(path, &bytes);
+                }
+            }
             return script::load(self, path);
         }
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -193,6 +198,7 @@ impl Inventory {
             return yaml_inv::load(self, path);
         }
         let text = std::fs::read_to_string(path).map_err(|e| io_error(path, "cannot read inventory file", e))?;
+        crate::audit::files::note_file(path, text.as_bytes());
         let name = path.display().to_string();
         match crate::yaml::decrypt_vaulted_text(&text, &name)? {
             Some(plain) => ini::parse(self, &plain, &name),

@@ -12,6 +12,12 @@ pub mod redact;
 pub use event::{Event, HostStats, Status};
 pub use redact::Secrets;
 
+/// Something else that sees every event of a run, after the secret masking
+/// (the audit log).
+pub trait EventSink: Send + Sync {
+    fn event(&self, ev: &Event);
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
@@ -27,6 +33,7 @@ pub struct Renderer {
     diff: bool,
     /// Masked in every event before it is rendered.
     secrets: Secrets,
+    sink: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
     inner: Mutex<Inner>,
 }
 
@@ -57,6 +64,7 @@ impl Renderer {
             verbosity,
             diff,
             secrets: Secrets::default(),
+            sink: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 progress,
                 out: Box::new(std::io::stdout()),
@@ -74,6 +82,7 @@ impl Renderer {
             verbosity,
             diff,
             secrets: Secrets::default(),
+            sink: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 progress: None,
                 out,
@@ -104,6 +113,11 @@ impl Renderer {
         &self.secrets
     }
 
+    /// Send every later event to `sink` too (one sink per renderer).
+    pub fn add_sink(&self, sink: std::sync::Arc<dyn EventSink>) {
+        let _ = self.sink.set(sink);
+    }
+
     pub fn emit(&self, ev: &Event) {
         let masked;
         let ev = if self.secrets.is_empty() {
@@ -112,6 +126,9 @@ impl Renderer {
             masked = self.secrets.redact_event(ev);
             &masked
         };
+        if let Some(sink) = self.sink.get() {
+            sink.event(ev);
+        }
         let mut inner = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),

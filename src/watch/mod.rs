@@ -192,6 +192,13 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
                 created_by: author.clone().unwrap_or_else(crate::connection::default_user),
             };
             let id = db.add_silence(&s)?;
+            let mut rec = serde_json::Map::new();
+            rec.insert("id".into(), id.into());
+            rec.insert("matchers".into(), json!(s.matchers));
+            rec.insert("ends".into(), alert::rfc3339(s.ends).into());
+            rec.insert("comment".into(), s.comment.clone().into());
+            rec.insert("created_by".into(), s.created_by.clone().into());
+            crate::audit::record_synced("silence_add", rec);
             stdoutln!(
                 "silence {id} added until {}: {}",
                 alert::rfc3339(s.ends),
@@ -248,6 +255,9 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
             if !db.expire_silence(*id, now)? {
                 return Err(AppError::Usage(format!("no silence with id {id}")));
             }
+            let mut rec = serde_json::Map::new();
+            rec.insert("id".into(), (*id).into());
+            crate::audit::record_synced("silence_expire", rec);
             stdoutln!("silence {id} expired");
         }
     }
@@ -745,6 +755,17 @@ impl Controller {
                 notification: n,
                 history,
             };
+            crate::audit::record_synced(
+                "watch_notification",
+                match serde_json::json!({
+                    "receiver": env.notification.receiver,
+                    "status": env.notification.status,
+                    "alerts": names,
+                }) {
+                    serde_json::Value::Object(m) => m,
+                    _ => serde_json::Map::new(),
+                },
+            );
             match alert::enqueue(&self.db, &self.cfg, &env, now) {
                 Ok(ids) => log(format!(
                     "notification queued for `{}` ({}): {} outbox {:?}",
@@ -1090,6 +1111,13 @@ fn zero_waits(r: &config::Route) -> config::Route {
 }
 
 fn report_delivery(rep: &alert::DeliveryReport) {
+    if !(rep.delivered.is_empty() && rep.failed.is_empty() && rep.expired.is_empty()) {
+        let mut m = serde_json::Map::new();
+        m.insert("delivered".into(), json!(rep.delivered));
+        m.insert("failed".into(), json!(rep.failed));
+        m.insert("expired".into(), json!(rep.expired));
+        crate::audit::record_synced("watch_delivery", m);
+    }
     for d in &rep.delivered {
         log(format!("delivered {d}"));
     }

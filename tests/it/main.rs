@@ -8,6 +8,7 @@ mod support;
 
 mod adhoc;
 mod ansible_modules;
+mod audit;
 mod check;
 mod compat;
 mod compat_async;
