@@ -13,6 +13,7 @@
 //! tls = "starttls"        # none | starttls | tls
 //! username = "rigger"
 //! password = "secret"
+//! insecure_auth = false   # true: send the password even with tls = "none"
 //! retries = 3             # further attempts after a failure a retry can help
 //! retry_delay = 10        # seconds before the first retry, doubled for each next one
 //! ```
@@ -52,6 +53,8 @@ pub struct SmtpConfig {
     pub tls: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Send the password without TLS (`tls = "none"`); refused otherwise.
+    pub insecure_auth: Option<bool>,
     /// Further attempts after a delivery failure that may pass later
     /// ([`crate::delivery::DeliveryError::is_retryable`]); default 3.
     pub retries: Option<u32>,

@@ -56,9 +56,9 @@ pub fn build(mail: &Mail) -> Result<Message, AppError> {
 /// The sender's settings for check's SMTP configuration: `localhost`, the
 /// TLS mode's usual port, a user name with an empty password when only the
 /// name is given, 30 s.
-fn settings(smtp: &SmtpConfig) -> Result<SmtpSettings, AppError> {
+pub fn settings(smtp: &SmtpConfig) -> Result<SmtpSettings, AppError> {
     let tls = parse_tls(smtp.tls.as_deref().unwrap_or("none"))?;
-    Ok(SmtpSettings {
+    let s = SmtpSettings {
         host: smtp.host.clone().unwrap_or_else(|| "localhost".into()),
         port: smtp.port.unwrap_or(tls.default_port()),
         tls,
@@ -66,8 +66,11 @@ fn settings(smtp: &SmtpConfig) -> Result<SmtpSettings, AppError> {
             .username
             .as_ref()
             .map(|user| (user.clone(), smtp.password.clone().unwrap_or_default())),
+        insecure_auth: smtp.insecure_auth.unwrap_or(false),
         timeout: Duration::from_secs(30),
-    })
+    };
+    smtp::plaintext_auth_allowed(&s).map_err(|e| AppError::Usage(e.to_string()))?;
+    Ok(s)
 }
 
 /// A failed delivery in check's words: the host only (the port and the TLS
@@ -174,5 +177,19 @@ mod tests {
         .unwrap();
         assert_eq!((s.port, s.tls, s.credentials), (2525, Tls::StartTls, None));
         assert_eq!(parse_tls("Off").unwrap(), Tls::None);
+        // A password without TLS only when asked for.
+        let plain = SmtpConfig {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            ..Default::default()
+        };
+        let e = settings(&plain).unwrap_err().to_string();
+        assert!(e.contains("refusing to send the password without TLS"), "{e}");
+        let s = settings(&SmtpConfig {
+            insecure_auth: Some(true),
+            ..plain
+        })
+        .unwrap();
+        assert!(s.insecure_auth);
     }
 }

@@ -148,6 +148,9 @@ fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, App
     if let Some(t) = &smtp.tls {
         mail::parse_tls(t)?;
     }
+    // Settings that cannot be used (a password without TLS) stop the check
+    // before it runs, not when the report is sent.
+    mail::settings(&smtp)?;
     let mail_to = if a.mail_to.is_empty() {
         cfg.check.mail_to.clone()
     } else {

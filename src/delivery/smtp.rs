@@ -40,15 +40,31 @@ pub struct SmtpSettings {
     pub tls: Tls,
     /// User name and password for SMTP AUTH.
     pub credentials: Option<(String, String)>,
+    /// Send the credentials without TLS (`tls: none`); refused unless set.
+    pub insecure_auth: bool,
     /// For connecting. lettre's async transport bounds only the connection,
     /// not the replies: a server that accepts and then says nothing holds
     /// the sender until it closes the connection.
     pub timeout: Duration,
 }
 
+/// A password is not sent over a connection without TLS unless the
+/// settings say so (`insecure_auth`): anyone on the path would read it.
+pub fn plaintext_auth_allowed(s: &SmtpSettings) -> Result<(), DeliveryError> {
+    if s.credentials.is_some() && s.tls == Tls::None && !s.insecure_auth {
+        return Err(DeliveryError::Config(format!(
+            "SMTP {}:{}: refusing to send the password without TLS; use tls: starttls or tls, or set \
+             insecure_auth to send it in the clear (e.g. to a relay on this machine)",
+            s.host, s.port
+        )));
+    }
+    Ok(())
+}
+
 /// Send `msg`. Errors say whether a retry can help
 /// ([`DeliveryError::is_retryable`]).
 pub async fn send(s: &SmtpSettings, msg: Message) -> Result<(), DeliveryError> {
+    plaintext_auth_allowed(s)?;
     let params = || {
         TlsParameters::new(s.host.clone()).map_err(|source| DeliveryError::TlsSetup {
             host: s.host.clone(),
@@ -153,6 +169,7 @@ mod tests {
             port,
             tls,
             credentials: None,
+            insecure_auth: false,
             timeout: Duration::from_secs(5),
         }
     }

@@ -523,6 +523,8 @@ pub struct EmailConfig {
     pub tls: Tls,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Send the password without TLS (refused otherwise).
+    pub insecure_auth: bool,
     pub timeout: Duration,
 }
 
@@ -530,6 +532,9 @@ pub struct EmailConfig {
 pub struct WebhookConfig {
     pub url: String,
     pub secret: Option<String>,
+    /// PEM CA certificates an https receiver's certificate must chain to
+    /// (instead of the platform's trusted roots).
+    pub ca_file: Option<std::path::PathBuf>,
     pub timeout: Duration,
 }
 
@@ -886,7 +891,7 @@ impl WatchConfig {
                 .as_seq()
                 .ok_or_else(|| LocError::new(n.loc.clone(), "receivers must be a list"))?;
             for item in items {
-                let rc = parse_receiver(item)?;
+                let rc = parse_receiver(item, base)?;
                 if receivers.iter().any(|x: &Receiver| x.name == rc.name) {
                     return Err(LocError::new(
                         item.loc.clone(),
@@ -1214,7 +1219,7 @@ fn check_receivers(route: &Route, receivers: &[Receiver], at: &Node) -> Result<(
     Ok(())
 }
 
-fn parse_receiver(n: &Node) -> Result<Receiver, LocError> {
+fn parse_receiver(n: &Node, base: &Path) -> Result<Receiver, LocError> {
     let r = MapReader::new(n, "a receiver", &["name", "email", "webhook"])?;
     let name = scalar(r.req("name")?)?;
     let email = match r.get("email") {
@@ -1222,7 +1227,16 @@ fn parse_receiver(n: &Node) -> Result<Receiver, LocError> {
             let m = MapReader::new(
                 e,
                 "email",
-                &["to", "from", "smarthost", "tls", "username", "password", "timeout"],
+                &[
+                    "to",
+                    "from",
+                    "smarthost",
+                    "tls",
+                    "username",
+                    "password",
+                    "insecure_auth",
+                    "timeout",
+                ],
             )?;
             let to = str_list(m.req("to")?)?;
             let from = scalar(m.req("from")?)?;
@@ -1255,14 +1269,32 @@ fn parse_receiver(n: &Node) -> Result<Receiver, LocError> {
                     ))
                 }
             };
+            let insecure_auth = match m.get("insecure_auth") {
+                None => false,
+                Some(n) => match &n.kind {
+                    NodeKind::Bool(b) => *b,
+                    _ => return Err(LocError::new(n.loc.clone(), "insecure_auth must be true or false")),
+                },
+            };
+            let (username, password) = (m.str("username")?, m.str("password")?);
+            if let (Some(_), Some(pw_node)) = (&username, m.get("password")) {
+                if tls == Tls::None && !insecure_auth {
+                    return Err(LocError::new(
+                        pw_node.loc.clone(),
+                        "the SMTP password would be sent without TLS: set `tls: starttls` or `tls: tls`, \
+                         or `insecure_auth: true` to send it in the clear (e.g. to a relay on this machine)",
+                    ));
+                }
+            }
             Some(EmailConfig {
                 to,
                 from,
                 smarthost: host,
                 port,
                 tls,
-                username: m.str("username")?,
-                password: m.str("password")?,
+                username,
+                password,
+                insecure_auth,
                 timeout: m.duration("timeout", Duration::from_secs(10))?,
             })
         }
@@ -1270,13 +1302,28 @@ fn parse_receiver(n: &Node) -> Result<Receiver, LocError> {
     };
     let webhook = match r.get("webhook") {
         Some(w) => {
-            let m = MapReader::new(w, "webhook", &["url", "secret", "timeout"])?;
+            let m = MapReader::new(w, "webhook", &["url", "secret", "ca_file", "timeout"])?;
             let url_node = m.req("url")?;
             let url = scalar(url_node)?;
-            super::http::parse_url(&url).map_err(|e| LocError::new(url_node.loc.clone(), e.to_string()))?;
+            let parsed =
+                super::http::parse_url(&url).map_err(|e| LocError::new(url_node.loc.clone(), e.to_string()))?;
+            // Relative to the configuration file, as `state:`.
+            let ca_file = m.str("ca_file")?.map(|p| base.join(p));
+            if let Some(ca) = &ca_file {
+                let at = m.req("ca_file")?.loc.clone();
+                if !parsed.https {
+                    return Err(LocError::new(
+                        at,
+                        "ca_file is for https:// webhooks; this one is http://",
+                    ));
+                }
+                // A CA file that cannot be used fails here, not at the first alert.
+                super::http::tls_connector(Some(ca)).map_err(|e| LocError::new(at, e))?;
+            }
             Some(WebhookConfig {
                 url,
                 secret: m.str("secret")?,
+                ca_file,
                 timeout: m.duration("timeout", Duration::from_secs(10))?,
             })
         }

@@ -1,7 +1,9 @@
-//! A minimal HTTP/1.1 client (POST JSON to a webhook) and server (the status
-//! endpoint). Small on purpose: plain HTTP, `Content-Length` bodies,
-//! `Connection: close`; enough for loopback receivers and monitoring scrapes
-//! without an HTTP stack's build cost.
+//! A minimal HTTP/1.1 client (POST JSON to a webhook, over TLS for https://)
+//! and server (the status endpoint). Small on purpose: `Content-Length`
+//! bodies, `Connection: close`; enough for webhook receivers and monitoring
+//! scrapes without an HTTP stack's build cost. TLS is rustls (the stack the
+//! SMTP sender uses): the platform's trusted roots, or only the CA
+//! certificates of a `ca_file`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,7 @@ use crate::delivery::DeliveryError;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Url {
+    pub https: bool,
     pub host: String,
     pub port: u16,
     pub path: String,
@@ -23,9 +26,7 @@ pub struct Url {
 /// Why a webhook URL cannot be used; each keeps the URL as written.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum UrlError {
-    #[error("`{0}`: https webhooks are not supported yet; use http:// (e.g. through a local TLS proxy)")]
-    Https(String),
-    #[error("`{0}` is not an http:// URL")]
+    #[error("`{0}` is not an http:// or https:// URL")]
     NotHttp(String),
     #[error("`{0}`: unclosed [")]
     UnclosedBracket(String),
@@ -35,13 +36,14 @@ pub enum UrlError {
     BadPort { url: String, port: String },
 }
 
-/// `http://host[:port][/path]`. HTTPS is not supported by this client.
+/// `http://host[:port][/path]` or `https://...`.
 pub fn parse_url(url: &str) -> Result<Url, UrlError> {
-    let rest = match url.strip_prefix("http://") {
-        Some(r) => r,
-        None if url.starts_with("https://") => return Err(UrlError::Https(url.to_string())),
-        None => return Err(UrlError::NotHttp(url.to_string())),
+    let (https, rest) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(r), _) => (false, r),
+        (_, Some(r)) => (true, r),
+        _ => return Err(UrlError::NotHttp(url.to_string())),
     };
+    let default_port = if https { "443" } else { "80" };
     let (hostport, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -50,11 +52,11 @@ pub fn parse_url(url: &str) -> Result<Url, UrlError> {
         let (h, p) = h
             .split_once(']')
             .ok_or_else(|| UrlError::UnclosedBracket(url.to_string()))?;
-        (h.to_string(), p.strip_prefix(':').unwrap_or("80"))
+        (h.to_string(), p.strip_prefix(':').unwrap_or(default_port))
     } else {
         match hostport.rsplit_once(':') {
             Some((h, p)) => (h.to_string(), p),
-            None => (hostport.to_string(), "80"),
+            None => (hostport.to_string(), default_port),
         }
     };
     if host.is_empty() {
@@ -65,16 +67,82 @@ pub fn parse_url(url: &str) -> Result<Url, UrlError> {
         port: port.to_string(),
     })?;
     Ok(Url {
+        https,
         host,
         port,
         path: path.to_string(),
     })
 }
 
+/// The TLS client of an https webhook: the platform's trusted roots, or
+/// only the certificates in `ca_file` (PEM). Errors are configuration errors.
+pub fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls_pki_types::pem::PemObject;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?;
+    let config = match ca_file {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("ca_file {}: no PEM certificate in it", path.display()));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            builder
+                .with_platform_verifier()
+                .map_err(|e| format!("TLS setup: {e}"))?
+                .with_no_client_auth()
+        }
+    };
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// Write the request and read the status code of the answer.
+async fn exchange<S>(mut s: S, req: &[u8], body: &[u8]) -> Result<u16, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    s.write_all(req).await.map_err(|e| e.to_string())?;
+    s.write_all(body).await.map_err(|e| e.to_string())?;
+    s.flush().await.map_err(|e| e.to_string())?;
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Only the status line matters; stop reading once it is complete.
+    loop {
+        let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        resp.extend_from_slice(&buf[..n]);
+        if resp.windows(2).any(|w| w == b"\r\n") || resp.len() > 64 * 1024 {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&resp);
+    let line = text.lines().next().unwrap_or("");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or_else(|| format!("bad HTTP response `{}`", line.chars().take(80).collect::<String>()))
+}
+
 /// POST `body`; returns the status code. Errors are transport errors
 /// (retryable), or a URL this client cannot post to (permanent).
 pub async fn post(
     url: &str,
+    ca_file: Option<&std::path::Path>,
     headers: &[(String, String)],
     body: &[u8],
     timeout: Duration,
@@ -88,7 +156,7 @@ pub async fn post(
         "webhook POST"
     );
     let fut = async {
-        let mut s = TcpStream::connect((u.host.as_str(), u.port))
+        let s = TcpStream::connect((u.host.as_str(), u.port))
             .await
             .map_err(|e| format!("cannot connect to {}:{}: {e}", u.host, u.port))?;
         let mut req = format!(
@@ -102,27 +170,17 @@ pub async fn post(
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
-        s.write_all(body).await.map_err(|e| e.to_string())?;
-        let mut resp = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Only the status line matters; stop reading once it is complete.
-        loop {
-            let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                break;
-            }
-            resp.extend_from_slice(&buf[..n]);
-            if resp.windows(2).any(|w| w == b"\r\n") || resp.len() > 64 * 1024 {
-                break;
-            }
+        if !u.https {
+            return exchange(s, req.as_bytes(), body).await;
         }
-        let text = String::from_utf8_lossy(&resp);
-        let line = text.lines().next().unwrap_or("");
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse::<u16>().ok())
-            .ok_or_else(|| format!("bad HTTP response `{}`", line.chars().take(80).collect::<String>()))
+        let connector = tls_connector(ca_file)?;
+        let name = rustls_pki_types::ServerName::try_from(u.host.clone())
+            .map_err(|e| format!("`{}` is not a TLS server name: {e}", u.host))?;
+        let tls = connector
+            .connect(name, s)
+            .await
+            .map_err(|e| format!("TLS with {}:{}: {e}", u.host, u.port))?;
+        exchange(tls, req.as_bytes(), body).await
     };
     let res = match tokio::time::timeout(timeout, fut).await {
         Ok(answer) => answer.map_err(DeliveryError::Transport),
@@ -267,16 +325,16 @@ mod tests {
         assert_eq!(
             parse_url("http://127.0.0.1:8080/hook?x=1").unwrap(),
             Url {
+                https: false,
                 host: "127.0.0.1".into(),
                 port: 8080,
                 path: "/hook?x=1".into()
             }
         );
         assert_eq!(parse_url("http://[::1]/").unwrap().port, 80);
-        assert!(parse_url("https://x/")
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
+        let u = parse_url("https://hooks.example/x").unwrap();
+        assert!(u.https);
+        assert_eq!(u.port, 443);
         assert!(parse_url("ftp://x").is_err());
         assert_eq!(
             parse_url("http://h:99999/").unwrap_err(),

@@ -46,3 +46,4 @@ mod vault;
 mod vault_rekey;
 mod virt;
 mod watch;
+mod webhook_tls;

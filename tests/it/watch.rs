@@ -105,11 +105,27 @@ fn handle(s: TcpStream, got: &Arc<Mutex<Vec<Hook>>>, status: &str) -> std::io::R
     write!(s, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 }
 
+/// `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, verified as a receiver
+/// should: the MAC over the time and the body, and a time within 5 minutes
+/// of now (a captured request cannot be replayed later).
 fn valid_signature(h: &Hook) -> bool {
+    let Some((t, v1)) = h.signature.strip_prefix("t=").and_then(|r| r.split_once(",v1=")) else {
+        return false;
+    };
+    let Ok(ts) = t.parse::<u64>() else { return false };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    if now.abs_diff(ts) > 300 {
+        return false;
+    }
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(t.as_bytes());
+    mac.update(b".");
     mac.update(&h.body);
     let want: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    h.signature == format!("sha256={want}")
+    v1 == want
 }
 
 fn free_port() -> u16 {

@@ -196,6 +196,7 @@ fn settings(cfg: &EmailConfig) -> SmtpSettings {
         port: cfg.port,
         tls: cfg.tls,
         credentials: cfg.username.clone().zip(cfg.password.clone()),
+        insecure_auth: cfg.insecure_auth,
         timeout: cfg.timeout,
     }
 }
