@@ -9,9 +9,41 @@
 /// backreferences work as in Python; `\Z` is the absolute end. The error
 /// is Python's wording where rigger knows it ("nothing to repeat").
 pub fn compile(pat: &str, ignorecase: bool, multiline: bool) -> Result<fancy_regex::Regex, String> {
+    compile_with(pat, Subject::Text, ignorecase, multiline, false)
+}
+
+/// What a Python pattern is matched against, which decides its semantics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A `str` pattern on text: `\w`, `\d`, `\s`, `\b` and `re.IGNORECASE`
+    /// are Unicode-aware. The subject is UTF-8 text (`&str`, or its bytes).
+    Text,
+    /// A `bytes` pattern on raw bytes (`re.compile(to_bytes(regexp))`, as
+    /// `lineinfile` and `blockinfile` do): the classes and case folding are
+    /// ASCII-only, `.` matches any byte but `\n`, and a non-ASCII literal
+    /// in the pattern matches its UTF-8 bytes.
+    Bytes,
+}
+
+/// [`compile`] for either [`Subject`], with `re.DOTALL` as asked. The
+/// compiled expression searches `&str` or `&[u8]`; a pattern that uses no
+/// lookaround or backreference runs on the `regex` crate's engine as is.
+pub fn compile_with(
+    pat: &str,
+    subject: Subject,
+    ignorecase: bool,
+    multiline: bool,
+    dotall: bool,
+) -> Result<fancy_regex::Regex, String> {
+    let mode = match subject {
+        Subject::Text => fancy_regex::BytesMode::Unicode,
+        Subject::Bytes => fancy_regex::BytesMode::Ascii,
+    };
     fancy_regex::RegexBuilder::new(&translate(pat))
         .case_insensitive(ignorecase)
         .multi_line(multiline)
+        .dot_matches_new_line(dotall)
+        .bytes_mode(mode)
         .build()
         .map_err(|e| {
             let msg = e.to_string();

@@ -20,6 +20,7 @@ mod compat_inventory;
 mod compat_keywords;
 mod compat_lookups;
 mod compat_modules;
+mod compat_realroles;
 mod compat_roles;
 mod compat_templating;
 mod compat_vars;

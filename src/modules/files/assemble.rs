@@ -1,11 +1,10 @@
 //! `assemble`: build a file from a directory of fragments.
 
 use async_trait::async_trait;
-use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::pyre;
+use super::pyre::{self, Regex, Subject};
 use crate::connection::{sh_quote, FileAttrs};
 use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::digest::sha1_hex;
@@ -182,14 +181,14 @@ fn assemble(
     delimiter: Option<&str>,
     regexp: Option<&Regex>,
     ignore_hidden: bool,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, ModuleError> {
     fragments.sort_by(|a, b| a.0.cmp(&b.0));
     let delim = delimiter.filter(|d| !d.is_empty()).map(escape_decode);
     let mut out = Vec::new();
     let mut delimit_me = false;
     let mut add_newline = false;
     for (name, content) in fragments {
-        if regexp.is_some_and(|re| !re.is_match(name.as_bytes())) {
+        if regexp.map(|re| re.is_match(name.as_bytes())).transpose()? == Some(false) {
             continue;
         }
         if ignore_hidden && name.starts_with('.') {
@@ -210,7 +209,7 @@ fn assemble(
         out.extend_from_slice(&content);
         delimit_me = true;
     }
-    out
+    Ok(out)
 }
 
 /// Read the regular files of a host directory in one round trip.
@@ -299,7 +298,7 @@ impl Module for Assemble {
         let regexp = p
             .regexp
             .as_deref()
-            .map(|r| pyre::compile("regexp", r, false, false))
+            .map(|r| pyre::compile("regexp", r, Subject::Text, false, false))
             .transpose()?;
         let attrs = AttrParams {
             owner: p.owner.clone(),
@@ -311,7 +310,7 @@ impl Module for Assemble {
         } else {
             local_fragments(&ctx.find_local("files", &src)?)?
         };
-        let result = assemble(fragments, p.delimiter.as_deref(), regexp.as_ref(), p.ignore_hidden);
+        let result = assemble(fragments, p.delimiter.as_deref(), regexp.as_ref(), p.ignore_hidden)?;
         let checksum = sha1_hex(&result);
 
         let st = query_file(ctx, &dest, true).await?;
@@ -426,11 +425,14 @@ mod tests {
             ("a".to_string(), b"one\n".to_vec()),
             (".h".to_string(), b"hidden\n".to_vec()),
         ];
-        assert_eq!(assemble(f.clone(), None, None, true), b"one\ntwo");
-        assert_eq!(assemble(f.clone(), Some("--\\t"), None, true), b"one\n--\t\ntwo");
-        assert_eq!(assemble(f.clone(), None, None, false), b"hidden\none\ntwo");
-        let re = pyre::compile("regexp", "^[ab]$", false, false).unwrap();
-        assert_eq!(assemble(f, None, Some(&re), false), b"one\ntwo");
+        assert_eq!(assemble(f.clone(), None, None, true).unwrap(), b"one\ntwo");
+        assert_eq!(
+            assemble(f.clone(), Some("--\\t"), None, true).unwrap(),
+            b"one\n--\t\ntwo"
+        );
+        assert_eq!(assemble(f.clone(), None, None, false).unwrap(), b"hidden\none\ntwo");
+        let re = pyre::compile("regexp", "^[ab]$", Subject::Text, false, false).unwrap();
+        assert_eq!(assemble(f, None, Some(&re), false).unwrap(), b"one\ntwo");
         assert_eq!(escape_decode(r"a\x41\101\n"), b"aAA\n");
     }
 

@@ -1,11 +1,10 @@
 //! `blockinfile`: insert, update or remove a block of lines between markers.
 
 use async_trait::async_trait;
-use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::pyre;
+use super::pyre::{self, Regex, Subject};
 use crate::connection::FileAttrs;
 use crate::modules::args::{de_opt_mode, exclusive, Mode};
 use crate::modules::host::file_state::attrs_msg;
@@ -167,7 +166,7 @@ struct Spec<'a> {
 }
 
 /// Ansible's blockinfile algorithm; returns the new content.
-fn compute(original: &[u8], s: &Spec<'_>) -> Vec<u8> {
+fn compute(original: &[u8], s: &Spec<'_>) -> Result<Vec<u8>, ModuleError> {
     let sep: &[u8] = b"\n";
     let mut lines = splitlines_keepends(original);
     let blocklines: Vec<Vec<u8>> = if s.present && !s.block.is_empty() {
@@ -205,14 +204,14 @@ fn compute(original: &[u8], s: &Spec<'_>) -> Vec<u8> {
             if let Some(re) = s.insert_re {
                 let mut found = None;
                 if s.insert_multiline {
-                    if let Some(m) = re.find(original) {
-                        let at = if s.insertafter.is_some() { m.end() } else { m.start() };
+                    if let Some((start, end)) = re.find(original)? {
+                        let at = if s.insertafter.is_some() { end } else { start };
                         found = Some(original[..at].iter().filter(|&&b| b == b'\n').count());
                     }
                 } else {
                     for (i, line) in lines.iter().enumerate() {
                         let text = line.strip_suffix(b"\n").unwrap_or(line);
-                        if re.is_match(text) {
+                        if re.is_match(text)? {
                             found = Some(i);
                         }
                     }
@@ -245,7 +244,7 @@ fn compute(original: &[u8], s: &Spec<'_>) -> Vec<u8> {
             lines.insert(after, sep.to_vec());
         }
     }
-    lines.concat()
+    Ok(lines.concat())
 }
 
 #[async_trait]
@@ -281,8 +280,8 @@ impl Module for BlockInFile {
             other => other,
         };
         let (insert_re, insert_pat) = match (ins_aft, ins_bef) {
-            (Some(a), _) if a != "EOF" => (Some(pyre::compile("insertafter", a, false, false)?), a),
-            (_, Some(b)) if b != "BOF" => (Some(pyre::compile("insertbefore", b, false, false)?), b),
+            (Some(a), _) if a != "EOF" => (Some(pyre::compile("insertafter", a, Subject::Bytes, false, false)?), a),
+            (_, Some(b)) if b != "BOF" => (Some(pyre::compile("insertbefore", b, Subject::Bytes, false, false)?), b),
             _ => (None, ""),
         };
         let marker = p.marker.as_deref().unwrap_or("# {mark} ANSIBLE MANAGED BLOCK");
@@ -325,7 +324,7 @@ impl Module for BlockInFile {
             }
         }
         let original = st.content.clone().unwrap_or_default();
-        let result = compute(&original, &spec);
+        let result = compute(&original, &spec)?;
         let (changed, mut msg) = if st.exists() && original == result {
             (false, String::new())
         } else if !st.exists() {
@@ -435,31 +434,31 @@ mod tests {
 
     #[test]
     fn algorithm_matches_ansible() {
-        let out = compute(b"a\nb", &spec("x\ny", Some("EOF"), None, None));
+        let out = compute(b"a\nb", &spec("x\ny", Some("EOF"), None, None)).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a\nb\n# BEGIN ANSIBLE MANAGED BLOCK\nx\ny\n# END ANSIBLE MANAGED BLOCK\n"
         );
         // Existing block is replaced in place.
         let orig = b"a\n# BEGIN ANSIBLE MANAGED BLOCK\nold\n# END ANSIBLE MANAGED BLOCK\nz\n";
-        let out = compute(orig, &spec("new", Some("EOF"), None, None));
+        let out = compute(orig, &spec("new", Some("EOF"), None, None)).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a\n# BEGIN ANSIBLE MANAGED BLOCK\nnew\n# END ANSIBLE MANAGED BLOCK\nz\n"
         );
         // Empty block removes it.
-        let out = compute(orig, &spec("", Some("EOF"), None, None));
+        let out = compute(orig, &spec("", Some("EOF"), None, None)).unwrap();
         assert_eq!(out, b"a\nz\n");
         // BOF and regex insertion points.
-        let out = compute(b"a\n", &spec("x", None, Some("BOF"), None));
+        let out = compute(b"a\n", &spec("x", None, Some("BOF"), None)).unwrap();
         assert!(out.starts_with(b"# BEGIN"));
-        let re = pyre::compile("i", "^b", false, false).unwrap();
-        let out = compute(b"a\nb\nc\n", &spec("x", Some("^b"), None, Some(&re)));
+        let re = pyre::compile("i", "^b", Subject::Bytes, false, false).unwrap();
+        let out = compute(b"a\nb\nc\n", &spec("x", Some("^b"), None, Some(&re))).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a\nb\n# BEGIN ANSIBLE MANAGED BLOCK\nx\n# END ANSIBLE MANAGED BLOCK\nc\n"
         );
-        let out = compute(b"a\nb\nc\n", &spec("x", None, Some("^b"), Some(&re)));
+        let out = compute(b"a\nb\nc\n", &spec("x", None, Some("^b"), Some(&re))).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a\n# BEGIN ANSIBLE MANAGED BLOCK\nx\n# END ANSIBLE MANAGED BLOCK\nb\nc\n"
@@ -468,7 +467,7 @@ mod tests {
         let mut s = spec("x", None, Some("^b"), Some(&re));
         s.prepend_newline = true;
         s.append_newline = true;
-        let out = compute(b"a\nb\n", &s);
+        let out = compute(b"a\nb\n", &s).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "a\n\n# BEGIN ANSIBLE MANAGED BLOCK\nx\n# END ANSIBLE MANAGED BLOCK\n\nb\n"

@@ -1,11 +1,10 @@
 //! `find`: return a list of files matching criteria. Never changes anything.
 
 use async_trait::async_trait;
-use regex::bytes::Regex;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::pyre;
+use super::pyre::{self, Regex, Subject};
 use crate::connection::sh_quote;
 use crate::modules::args::{choice, de_string_list};
 use crate::modules::host::digest::sha1_hex;
@@ -182,10 +181,10 @@ enum NameMatcher {
 }
 
 impl NameMatcher {
-    fn new(pats: &[String], use_regex: bool, what: &str) -> Result<NameMatcher, ModuleError> {
+    fn new(pats: &[String], use_regex: bool, what: &'static str) -> Result<NameMatcher, ModuleError> {
         if use_regex {
             pats.iter()
-                .map(|p| pyre::compile(what, &format!("^(?:{p})"), false, false))
+                .map(|p| pyre::compile(what, &format!("^(?:{p})"), Subject::Text, false, false))
                 .collect::<Result<_, _>>()
                 .map(NameMatcher::Regex)
         } else {
@@ -199,10 +198,17 @@ impl NameMatcher {
         }
     }
 
-    fn any(&self, name: &str) -> bool {
+    fn any(&self, name: &str) -> Result<bool, ModuleError> {
         match self {
-            NameMatcher::Glob(g) => g.iter().any(|p| p.matches(name)),
-            NameMatcher::Regex(r) => r.iter().any(|re| re.is_match(name.as_bytes())),
+            NameMatcher::Glob(g) => Ok(g.iter().any(|p| p.matches(name))),
+            NameMatcher::Regex(r) => {
+                for re in r {
+                    if re.is_match(name.as_bytes())? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
         }
     }
 }
@@ -415,7 +421,7 @@ impl Module for Find {
         let contains = p
             .contains
             .as_deref()
-            .map(|c| pyre::compile("contains", c, false, false))
+            .map(|c| pyre::compile("contains", c, Subject::Text, false, false))
             .transpose()?;
         let depth = p.depth.filter(|d| *d != 0);
 
@@ -466,7 +472,7 @@ impl Module for Find {
                 if name.starts_with('.') && !p.hidden {
                     continue;
                 }
-                if !pats.any(name) || excl.any(name) {
+                if !pats.any(name)? || excl.any(name)? {
                     continue;
                 }
                 let stamp = match age_stamp.as_str() {
@@ -523,9 +529,10 @@ impl Module for Find {
                     let n = usize::try_from(n).unwrap_or(0).min(rest.len());
                     let data = &rest[..n];
                     rest = &rest[n..];
-                    let found = contains
-                        .as_ref()
-                        .is_some_and(|re| content_matches(re, data, p.read_whole_file));
+                    let found = match &contains {
+                        Some(re) => content_matches(re, data, p.read_whole_file)?,
+                        None => false,
+                    };
                     let sum = p.get_checksum.then(|| sha1_hex(data));
                     extra.insert(e.path.clone(), (found, sum));
                 } else {
@@ -555,18 +562,21 @@ impl Module for Find {
 
 /// Ansible's `contentfilter`: a line must match from its start (or the
 /// whole file is searched); text that is not UTF-8 never matches.
-fn content_matches(re: &Regex, data: &[u8], whole: bool) -> bool {
+fn content_matches(re: &Regex, data: &[u8], whole: bool) -> Result<bool, ModuleError> {
     if std::str::from_utf8(data).is_err() {
-        return false;
+        return Ok(false);
     }
     if whole {
         return re.is_match(data);
     }
-    data.split_inclusive(|&b| b == b'\n').any(|line| {
+    for line in data.split_inclusive(|&b| b == b'\n') {
         let text = line.strip_suffix(b"\n").unwrap_or(line);
         // Leftmost-first: a match starting at 0, if any, is the one found.
-        re.find(text).is_some_and(|m| m.start() == 0)
-    })
+        if re.find(text)?.is_some_and(|(start, _)| start == 0) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! `lineinfile`: make sure one line is (or is not) in a text file.
 
 use async_trait::async_trait;
-use regex::bytes::{Captures, Regex};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::pyre::{self, Template};
+use super::pyre::{self, Captures, Regex, Subject, Template};
 use crate::connection::FileAttrs;
 use crate::modules::args::{de_opt_mode, exclusive, Mode};
 use crate::modules::host::file_state::attrs_msg;
@@ -164,7 +163,7 @@ pub(crate) struct LineInFile;
 
 /// Search a line the way Python's `re.search` does on a line read with its
 /// newline: `$` must also match before that newline, so it is dropped.
-fn search_line<'h>(re: &Regex, line: &'h [u8]) -> Option<Captures<'h>> {
+fn search_line<'h>(re: &Regex, line: &'h [u8]) -> Result<Option<Captures<'h>>, ModuleError> {
     let text = line.strip_suffix(b"\n").unwrap_or(line);
     re.captures(text)
 }
@@ -186,7 +185,7 @@ pub(crate) struct PresentSpec<'a> {
 }
 
 /// Ansible's `present()`, line for line: returns (changed, msg).
-pub(crate) fn present(lines: &mut Vec<Vec<u8>>, s: &PresentSpec<'_>) -> (bool, &'static str) {
+pub(crate) fn present(lines: &mut Vec<Vec<u8>>, s: &PresentSpec<'_>) -> Result<(bool, &'static str), ModuleError> {
     let line = s.line;
     let sep: &[u8] = b"\n";
     let mut index: [i64; 2] = [-1, -1];
@@ -195,7 +194,7 @@ pub(crate) fn present(lines: &mut Vec<Vec<u8>>, s: &PresentSpec<'_>) -> (bool, &
 
     if let Some(re) = s.regexp {
         for (no, cur) in lines.iter().enumerate() {
-            if let Some(c) = search_line(re, cur) {
+            if let Some(c) = search_line(re, cur)? {
                 index[0] = no as i64;
                 matched = true;
                 matched_caps = s.backrefs.map(|t| t.expand(&c));
@@ -220,7 +219,11 @@ pub(crate) fn present(lines: &mut Vec<Vec<u8>>, s: &PresentSpec<'_>) -> (bool, &
         for (no, cur) in lines.iter().enumerate() {
             if line == rstrip_eol(cur) {
                 index[0] = no as i64;
-            } else if s.insert_re.is_some_and(|re| search_line(re, cur).is_some()) {
+            } else if let Some(true) = s
+                .insert_re
+                .map(|re| search_line(re, cur).map(|c| c.is_some()))
+                .transpose()?
+            {
                 if s.insertafter.is_some() {
                     index[1] = no as i64 + 1;
                     if s.firstmatch {
@@ -255,56 +258,65 @@ pub(crate) fn present(lines: &mut Vec<Vec<u8>>, s: &PresentSpec<'_>) -> (bool, &
         let i0 = index[0] as usize;
         if lines[i0] != new_line {
             lines[i0] = new_line;
-            return (true, "line replaced");
+            return Ok((true, "line replaced"));
         }
-        return (false, "");
+        return Ok((false, ""));
     }
     if s.backrefs.is_some() {
         // Without a match the back-references cannot be filled: do nothing.
-        return (false, "");
+        return Ok((false, ""));
     }
     if s.insertbefore == Some("BOF") || s.insertafter == Some("BOF") {
         lines.insert(0, with_sep(line));
-        return (true, "line added");
+        return Ok((true, "line added"));
     }
     if s.insertafter == Some("EOF") || index[1] == -1 {
         if lines.last().is_some_and(|l| !ends_with_eol(l)) {
             lines.push(sep.to_vec());
         }
         lines.push(with_sep(line));
-        return (true, "line added");
+        return Ok((true, "line added"));
     }
     let i1 = index[1] as usize;
     if s.insertafter.is_some() {
         if lines.len() == i1 {
             if rstrip_eol(&lines[i1 - 1]) != line {
                 lines.push(with_sep(line));
-                return (true, "line added");
+                return Ok((true, "line added"));
             }
         } else if line != rstrip_eol(&lines[i1]) {
             lines.insert(i1, with_sep(line));
-            return (true, "line added");
+            return Ok((true, "line added"));
         }
-        return (false, "");
+        return Ok((false, ""));
     }
     lines.insert(i1, with_sep(line));
-    (true, "line added")
+    Ok((true, "line added"))
 }
 
 /// Ansible's `absent()` filter: returns the number of lines removed.
-fn absent(lines: &mut Vec<Vec<u8>>, regexp: Option<&Regex>, search: Option<&[u8]>, line: Option<&[u8]>) -> usize {
+fn absent(
+    lines: &mut Vec<Vec<u8>>,
+    regexp: Option<&Regex>,
+    search: Option<&[u8]>,
+    line: Option<&[u8]>,
+) -> Result<usize, ModuleError> {
     let before = lines.len();
-    lines.retain(|cur| {
+    let mut kept = Vec::with_capacity(lines.len());
+    for cur in lines.drain(..) {
         let found = if let Some(re) = regexp {
-            search_line(re, cur).is_some()
+            search_line(re, &cur)?.is_some()
         } else if let Some(ss) = search {
-            contains(cur, ss)
+            contains(&cur, ss)
         } else {
-            line.is_some_and(|l| l == rstrip_eol(cur))
+            line.is_some_and(|l| l == rstrip_eol(&cur))
         };
-        !found
-    });
-    before - lines.len()
+        if !found {
+            kept.push(cur);
+        }
+    }
+    *lines = kept;
+    Ok(before - lines.len())
 }
 
 #[async_trait]
@@ -348,7 +360,7 @@ impl Module for LineInFile {
         let regexp = p
             .regexp
             .as_deref()
-            .map(|r| pyre::compile("regexp", r, false, false))
+            .map(|r| pyre::compile("regexp", r, Subject::Bytes, false, false))
             .transpose()?;
         let attrs = AttrParams {
             owner: p.owner.clone(),
@@ -369,8 +381,10 @@ impl Module for LineInFile {
                 other => other,
             };
             let insert_re = match (ins_aft, ins_bef) {
-                (Some(a), _) if a != "BOF" && a != "EOF" => Some(pyre::compile("insertafter", a, false, false)?),
-                (_, Some(b)) if b != "BOF" => Some(pyre::compile("insertbefore", b, false, false)?),
+                (Some(a), _) if a != "BOF" && a != "EOF" => {
+                    Some(pyre::compile("insertafter", a, Subject::Bytes, false, false)?)
+                }
+                (_, Some(b)) if b != "BOF" => Some(pyre::compile("insertbefore", b, Subject::Bytes, false, false)?),
                 _ => None,
             };
             let template = match (&regexp, p.backrefs) {
@@ -415,7 +429,7 @@ async fn query_present(
     }
     let before = st.content.clone().unwrap_or_default();
     let mut lines = readlines(&before);
-    let (changed, msg) = present(&mut lines, spec);
+    let (changed, msg) = present(&mut lines, spec)?;
     let after: Vec<u8> = lines.concat();
     let mut out = ModuleOutcome::changed(changed);
     if ctx.diff_mode {
@@ -461,7 +475,7 @@ async fn query_absent(
         regexp,
         p.search_string.as_deref().map(str::as_bytes),
         p.line.as_deref().map(str::as_bytes),
-    );
+    )?;
     let changed = found > 0;
     let after: Vec<u8> = lines.concat();
     let mut out = ModuleOutcome::changed(changed);
@@ -572,14 +586,16 @@ mod tests {
         let regexp = p
             .regexp
             .as_deref()
-            .map(|r| pyre::compile("regexp", r, false, false).unwrap());
+            .map(|r| pyre::compile("regexp", r, Subject::Bytes, false, false).unwrap());
         let (a, b) = match (p.insertafter.as_deref(), p.insertbefore.as_deref()) {
             (None, None) => (Some("EOF"), None),
             o => o,
         };
         let ins = match (a, b) {
-            (Some(x), _) if x != "EOF" && x != "BOF" => Some(pyre::compile("i", x, false, false).unwrap()),
-            (_, Some(x)) if x != "BOF" => Some(pyre::compile("i", x, false, false).unwrap()),
+            (Some(x), _) if x != "EOF" && x != "BOF" => {
+                Some(pyre::compile("i", x, Subject::Bytes, false, false).unwrap())
+            }
+            (_, Some(x)) if x != "BOF" => Some(pyre::compile("i", x, Subject::Bytes, false, false).unwrap()),
             _ => None,
         };
         let line = p.line.clone().unwrap();
@@ -598,7 +614,7 @@ mod tests {
             firstmatch: p.firstmatch,
         };
         let mut lines = readlines(content.as_bytes());
-        let (changed, msg) = present(&mut lines, &spec);
+        let (changed, msg) = present(&mut lines, &spec).unwrap();
         (String::from_utf8(lines.concat()).unwrap(), changed, msg.to_string())
     }
 
@@ -671,12 +687,12 @@ mod tests {
 
     #[test]
     fn absent_semantics() {
-        let re = pyre::compile("regexp", "^#", false, false).unwrap();
+        let re = pyre::compile("regexp", "^#", Subject::Bytes, false, false).unwrap();
         let mut lines = readlines(b"# a\nb\n# c\n");
-        assert_eq!(absent(&mut lines, Some(&re), None, None), 2);
+        assert_eq!(absent(&mut lines, Some(&re), None, None).unwrap(), 2);
         assert_eq!(lines.concat(), b"b\n");
         let mut lines = readlines(b"x\nxy\r\nx\r\n");
-        assert_eq!(absent(&mut lines, None, None, Some(b"x")), 2);
+        assert_eq!(absent(&mut lines, None, None, Some(b"x")).unwrap(), 2);
         assert_eq!(lines.concat(), b"xy\r\n");
     }
 

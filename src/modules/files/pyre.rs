@@ -1,21 +1,77 @@
 //! Python `re` compatibility: playbooks are written for Python regular
 //! expressions and `re.sub` replacement templates (`\1`, `\g<name>`).
-//! The `regex` crate accepts most Python syntax; the differences that show up
-//! in practice are translated here.
-
-use regex::bytes::{Captures, Regex, RegexBuilder};
+//! The patterns compile through [`crate::pyregex`] (fancy-regex): Python's
+//! syntax, lookarounds and backreferences included, on raw bytes, so files
+//! that are not UTF-8 are searched and rewritten without loss.
 
 use crate::modules::ModuleError;
+pub(crate) use crate::pyregex::Subject;
 
-pub(crate) use crate::pyregex::translate;
+#[cfg(test)]
+use crate::pyregex::translate;
 
-/// Compile a Python regular expression.
-pub(crate) fn compile(what: &str, pat: &str, multiline: bool, dotall: bool) -> Result<Regex, ModuleError> {
-    RegexBuilder::new(&translate(pat))
-        .multi_line(multiline)
-        .dot_matches_new_line(dotall)
-        .build()
-        .map_err(|e| ModuleError::Args(format!("invalid regular expression in `{what}` ({pat}): {e}")))
+/// One match of a [`Regex`] in a byte string.
+pub(crate) type Captures<'h> = fancy_regex::Captures<'h, [u8]>;
+
+/// A compiled Python regular expression searching bytes. Searching can
+/// fail (a lookaround or backreference that exceeds the backtracking
+/// limit): that is an error naming the pattern, never a silent non-match.
+pub(crate) struct Regex {
+    re: fancy_regex::Regex,
+    what: &'static str,
+    pat: String,
+}
+
+/// Compile the Python regular expression `pat` given in option `what`.
+pub(crate) fn compile(
+    what: &'static str,
+    pat: &str,
+    subject: Subject,
+    multiline: bool,
+    dotall: bool,
+) -> Result<Regex, ModuleError> {
+    let re = crate::pyregex::compile_with(pat, subject, false, multiline, dotall)
+        .map_err(|e| ModuleError::Args(format!("invalid regular expression in `{what}` ({pat}): {e}")))?;
+    Ok(Regex {
+        re,
+        what,
+        pat: pat.to_string(),
+    })
+}
+
+impl Regex {
+    fn failed(&self, e: fancy_regex::Error) -> ModuleError {
+        ModuleError::Failed(format!(
+            "the regular expression in `{}` ({}) could not be searched: {e}",
+            self.what, self.pat
+        ))
+    }
+
+    pub fn is_match(&self, hay: &[u8]) -> Result<bool, ModuleError> {
+        self.re.is_match(hay).map_err(|e| self.failed(e))
+    }
+
+    /// The leftmost-first match's start and end.
+    pub fn find(&self, hay: &[u8]) -> Result<Option<(usize, usize)>, ModuleError> {
+        match self.re.find(hay) {
+            Ok(m) => Ok(m.map(|m| (m.start(), m.end()))),
+            Err(e) => Err(self.failed(e)),
+        }
+    }
+
+    pub fn captures<'h>(&self, hay: &'h [u8]) -> Result<Option<Captures<'h>>, ModuleError> {
+        self.re.captures(hay).map_err(|e| self.failed(e))
+    }
+
+    /// Group count, group 0 (the whole match) included.
+    pub fn captures_len(&self) -> usize {
+        self.re.captures_len()
+    }
+
+    /// The number of the group called `name`.
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.re.capture_names().position(|c| c == Some(name))
+    }
 }
 
 enum Piece {
@@ -56,8 +112,7 @@ impl Template {
                     let idx = match name.parse::<usize>() {
                         Ok(n) => n,
                         Err(_) => re
-                            .capture_names()
-                            .position(|c| c == Some(name.as_str()))
+                            .group_index(&name)
                             .ok_or_else(|| bad(format!("unknown group name '{name}'")))?,
                     };
                     group = Some(idx);
@@ -144,11 +199,12 @@ impl Template {
 }
 
 /// Python's `re.subn(pattern, template, text)`: the new text and the count.
-pub(crate) fn subn(re: &Regex, tpl: &Template, text: &[u8]) -> (Vec<u8>, usize) {
+pub(crate) fn subn(re: &Regex, tpl: &Template, text: &[u8]) -> Result<(Vec<u8>, usize), ModuleError> {
     let mut out = Vec::with_capacity(text.len());
     let mut last = 0;
     let mut n = 0;
-    for caps in re.captures_iter(text) {
+    for caps in re.re.captures_iter(text) {
+        let caps = caps.map_err(|e| re.failed(e))?;
         let Some(m) = caps.get(0) else { continue };
         out.extend_from_slice(&text[last..m.start()]);
         tpl.expand_into(&caps, &mut out);
@@ -156,7 +212,7 @@ pub(crate) fn subn(re: &Regex, tpl: &Template, text: &[u8]) -> (Vec<u8>, usize) 
         n += 1;
     }
     out.extend_from_slice(&text[last..]);
-    (out, n)
+    Ok((out, n))
 }
 
 #[cfg(test)]
@@ -170,25 +226,52 @@ mod tests {
         assert_eq!(translate(r"a{2,3}"), r"a{2,3}");
         assert_eq!(translate(r"[[]x"), r"[\[]x");
         assert_eq!(translate(r"[]a]"), r"[\]a]");
-        assert!(compile("regexp", r"^(?P<k>\w+)=", false, false).is_ok());
+        assert!(compile("regexp", r"^(?P<k>\w+)=", Subject::Bytes, false, false).is_ok());
         assert!(matches!(
-            compile("regexp", r"(", false, false),
+            compile("regexp", r"(", Subject::Bytes, false, false),
             Err(ModuleError::Args(_))
         ));
     }
 
     #[test]
     fn templates_follow_python() {
-        let re = compile("regexp", r"^(?P<key>\w+)=(\w+)?", false, false).unwrap();
-        let caps = re.captures(b"port=22").unwrap();
+        let re = compile("regexp", r"^(?P<key>\w+)=(\w+)?", Subject::Bytes, false, false).unwrap();
+        let caps = re.captures(b"port=22").unwrap().unwrap();
         let t = Template::parse(br"\g<key> is \2\n\\\&", &re).unwrap();
         assert_eq!(t.expand(&caps), b"port is 22\n\\\\&");
-        let caps = re.captures(b"port=").unwrap();
+        let caps = re.captures(b"port=").unwrap().unwrap();
         assert_eq!(Template::parse(br"[\2]", &re).unwrap().expand(&caps), b"[]");
         assert!(Template::parse(br"\3", &re).is_err());
         assert!(Template::parse(br"\q", &re).is_err());
         assert!(Template::parse(br"\g<nope>", &re).is_err());
-        let (s, n) = subn(&re, &Template::parse(br"\1: \2", &re).unwrap(), b"a=1");
+        let (s, n) = subn(&re, &Template::parse(br"\1: \2", &re).unwrap(), b"a=1").unwrap();
         assert_eq!((s.as_slice(), n), (&b"a: 1"[..], 1));
+    }
+
+    #[test]
+    fn python_syntax_on_bytes() {
+        let bytes = |p: &str| compile("regexp", p, Subject::Bytes, false, false).unwrap();
+        // Lookarounds and backreferences, as devsec.os_hardening writes them.
+        let re = bytes(r"^(account.*pam_unix.so(?!.*no_pass_expiry).*)$");
+        assert!(re.is_match(b"account required pam_unix.so").unwrap());
+        assert!(!re.is_match(b"account required pam_unix.so no_pass_expiry").unwrap());
+        assert!(bytes(r"(?<=x)y").is_match(b"xy").unwrap());
+        assert!(bytes(r#"(?P<q>['"]).*(?P=q)"#).is_match(b"'a'").unwrap());
+        assert!(!bytes(r"(a)\1").is_match(b"ab").unwrap());
+        // Files that are not UTF-8 are searched byte for byte.
+        let re = bytes(r"^k=(.*)(?<!#)$");
+        let caps = re.captures(b"k=\xff\xfe").unwrap().unwrap();
+        assert_eq!(caps.get(1).unwrap().as_bytes(), b"\xff\xfe");
+        // A bytes pattern's classes are ASCII (Python's re on bytes).
+        assert!(!bytes(r"^\w$").is_match("é".as_bytes()).unwrap());
+        assert!(bytes(r"^caf.$").is_match(b"caf\xe9").unwrap());
+        assert!(bytes("^café$").is_match("café".as_bytes()).unwrap());
+        // A str pattern's are Unicode.
+        let text = compile("regexp", r"^\w+$", Subject::Text, false, false).unwrap();
+        assert!(text.is_match("café".as_bytes()).unwrap());
+        // Replacement through a lookahead keeps the rest of the text.
+        let re = bytes(r"(?m)^(a)(?=b)");
+        let (s, n) = subn(&re, &Template::parse(br"[\1]", &re).unwrap(), b"ab\nac\nab\xff").unwrap();
+        assert_eq!((s.as_slice(), n), (&b"[a]b\nac\n[a]b\xff"[..], 2));
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::pyre::{self, Template};
+use super::pyre::{self, Subject, Template};
 use crate::connection::FileAttrs;
 use crate::modules::args::{de_opt_mode, Mode};
 use crate::modules::host::file_state::attrs_msg;
@@ -181,9 +181,9 @@ fn compute(
     let (start, end) = if pattern.is_empty() {
         (0, contents.len())
     } else {
-        let section_re = pyre::compile("after/before", &pattern, false, true)?;
+        let section_re = pyre::compile("after/before", &pattern, Subject::Text, false, true)?;
         match section_re
-            .captures(contents.as_bytes())
+            .captures(contents.as_bytes())?
             .and_then(|c| c.name("subsection"))
         {
             Some(m) => (m.start(), m.end()),
@@ -191,7 +191,7 @@ fn compute(
         }
     };
     let section = &contents.as_bytes()[start..end];
-    let re = pyre::compile("regexp", regexp, true, false)?;
+    let re = pyre::compile("regexp", regexp, Subject::Text, true, false)?;
     // Python raises the template's error from `re.subn`, which Ansible
     // reports as a failure of the replacement.
     let tpl = Template::parse(replace.as_bytes(), &re).map_err(|e| {
@@ -199,7 +199,7 @@ fn compute(
         let why = why.strip_prefix("invalid replacement template: ").unwrap_or(&why);
         ModuleError::Failed(format!("Unable to process replace due to error: {why}"))
     })?;
-    let (new_section, n) = pyre::subn(&re, &tpl, section);
+    let (new_section, n) = pyre::subn(&re, &tpl, section)?;
     let mut out = contents.as_bytes()[..start].to_vec();
     out.extend_from_slice(&new_section);
     out.extend_from_slice(&contents.as_bytes()[end..]);
