@@ -427,6 +427,18 @@ impl Walker {
             };
             // `import_role`s in what was just loaded are the play's roles too.
             self.add_included_roles(lctx.take_imported_roles());
+            for w in lctx.take_warnings() {
+                let message = w.to_string();
+                let new = self
+                    .runner
+                    .load_warnings
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(message.clone());
+                if new {
+                    self.runner.out.emit(&crate::output::Event::Warning { message });
+                }
+            }
             let nodes = match nodes {
                 Ok((nodes, handlers)) => {
                     self.add_handlers(handlers);

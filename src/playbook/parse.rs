@@ -31,12 +31,23 @@ pub struct LoadCtx {
     /// `module_defaults:`: a module's required arguments may come from
     /// them, so they are checked when the task runs, not at load.
     pub module_defaults_in_scope: bool,
+    /// Located warnings of the load (a parameter a module does not take),
+    /// for the caller to print ([`LoadCtx::take_warnings`]).
+    pub warnings: Arc<std::sync::Mutex<Vec<LocError>>>,
 }
 
 impl LoadCtx {
     /// Take the handlers collected from `import_role`s so far.
     pub fn take_role_handlers(&self) -> Vec<Arc<Task>> {
         std::mem::take(&mut *self.role_handlers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The load's warnings so far, in load order, each once.
+    pub fn take_warnings(&self) -> Vec<LocError> {
+        let mut taken = std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut seen = std::collections::HashSet::new();
+        taken.retain(|w| seen.insert((w.loc.to_string(), w.msg.clone())));
+        taken
     }
 
     /// Take the public roles of the `import_role`s loaded so far.
@@ -962,7 +973,11 @@ fn parse_task_into(
         // Required arguments may come from module_defaults, merged when
         // the task runs.
         let required = !ctx.module_defaults_in_scope && n.get("module_defaults").is_none();
-        validate_args(doc, &args, &n.loc, required)?;
+        let mut warnings = Vec::new();
+        validate_args(doc, &args, &n.loc, required, &mut warnings)?;
+        if !warnings.is_empty() {
+            ctx.warnings.lock().unwrap_or_else(|p| p.into_inner()).extend(warnings);
+        }
     }
     // A user module in the place of a native one runs under its
     // `ansible.legacy.` name, which resolves to it (registry::lookup).

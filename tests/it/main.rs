@@ -19,6 +19,7 @@ mod compat_inventory;
 mod compat_keywords;
 mod compat_lookups;
 mod compat_modules;
+mod compat_params;
 mod compat_roles;
 mod compat_templating;
 mod compat_vars;

@@ -160,10 +160,28 @@ impl Module for CommandModule {
     }
 
     async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        // The argument spec of Ansible's command module (shell runs it too).
+        let given = ["_raw_params", "cmd", "argv"]
+            .iter()
+            .filter(|k| args.get(**k).is_some_and(|v| !v.is_null()))
+            .count();
+        match given {
+            0 => {
+                return Err(ModuleError::Args(
+                    "one of the following is required: _raw_params, cmd, argv".into(),
+                ))
+            }
+            1 => {}
+            _ => {
+                return Err(ModuleError::Args(
+                    "parameters are mutually exclusive: _raw_params|cmd|argv".into(),
+                ))
+            }
+        }
         let p: CommandParams = parse_params(Module::doc(self), args)?;
         let text = p.cmd.clone().or(p._raw_params.clone());
         let (display, line) = if self.shell {
-            let text = text.ok_or_else(|| ModuleError::Args("shell: no command given".into()))?;
+            let text = text.ok_or_else(|| ModuleError::Args("no command given".into()))?;
             let exe = p.executable.clone().unwrap_or_else(|| "/bin/sh".into());
             (
                 text.clone(),
@@ -180,12 +198,12 @@ impl Module for CommandModule {
                     .collect(),
                 (None, Some(t)) => shlex::split(t)
                     .ok_or_else(|| ModuleError::Args(format!("command: cannot split `{t}`: unbalanced quotes")))?,
-                (Some(_), Some(_)) => {
+                // Refused above (exactly one of them is given).
+                (Some(_), Some(_)) | (None, None) => {
                     return Err(ModuleError::Args(
-                        "command: give either a command line or argv, not both".into(),
+                        "parameters are mutually exclusive: _raw_params|cmd|argv".into(),
                     ))
                 }
-                (None, None) => return Err(ModuleError::Args("command: no command given".into())),
             };
             if argv.is_empty() {
                 return Err(ModuleError::Args("command: empty command".into()));
