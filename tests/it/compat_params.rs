@@ -74,14 +74,14 @@ fn unknown_parameters_warn_at_load_and_fail_where_the_task_runs() {
     // Located warnings, once each, with "did you mean" when a name is close.
     assert!(
         err.contains(&format!(
-            "[WARNING]: {pb}:9:9: unsupported parameter `stae` for module `file`: the task fails on every host \
+            "[WARNING]: {pb}:8:9: unsupported parameter `stae` for module `file`: the task fails on every host \
              where it runs (hint: did you mean `state`?)"
         )),
         "{err}"
     );
     assert!(
         err.contains(&format!(
-            "[WARNING]: {pb}:14:9: unsupported parameter `expand_argument_vars` for module `shell`"
+            "[WARNING]: {pb}:13:9: unsupported parameter `expand_argument_vars` for module `shell`"
         )),
         "{err}"
     );
@@ -176,22 +176,66 @@ fn command_takes_exactly_one_of_its_command_forms() {
         chdir: /
       register: shell_none
       ignore_errors: true
+    - command: echo
+      args:
+        chdir: "@OUT@/nope"
+      register: no_dir
+      ignore_errors: true
+    - shell: echo
+      args:
+        chdir: "@OUT@/file"
+        creates: /nonexistent
+      register: not_a_dir
+      ignore_errors: true
     - copy:
         dest: "@OUT@/cmd.json"
-        content: "{{ [none_given.msg, two_given.msg, shell_none.msg] | to_json }}"
+        content: "{{ [none_given.msg, two_given.msg, shell_none.msg, no_dir.msg, not_a_dir.msg] | to_json }}"
 "#,
     );
+    lab.write("out/file", "");
     let (code, out, err) = lab.run("cmd.yml", &[]);
     assert_ok(code, &out, &err);
     let got: Value = serde_json::from_str(&lab.read("out/cmd.json")).unwrap();
+    let o = lab.out();
     assert_eq!(
         got,
         json!([
             "one of the following is required: _raw_params, cmd, argv",
             "parameters are mutually exclusive: _raw_params|cmd|argv",
             "one of the following is required: _raw_params, cmd, argv",
+            format!("Unable to change directory before execution: [Errno 2] No such file or directory: b'{o}/nope'"),
+            format!("Unable to change directory before execution: [Errno 20] Not a directory: b'{o}/file'"),
         ])
     );
+}
+
+#[test]
+fn an_include_under_a_false_condition_is_skipped_before_its_loop_renders() {
+    let lab = Lab::new(1);
+    lab.write("inc.yml", "- copy:\n    dest: \"@OUT@/{{ item }}\"\n    content: x\n");
+    lab.write(
+        "main.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - when: false
+      block:
+        - set_fact:
+            names: [a, b]
+        # `names` is only set by the skipped task above.
+        - include_tasks: inc.yml
+          loop: "{{ names }}"
+    - when: true
+      block:
+        - include_tasks: inc.yml
+          loop: [c]
+"#,
+    );
+    let (code, out, err) = lab.run("main.yml", &[]);
+    assert_ok(code, &out, &err);
+    assert!(!lab.path("out/a").exists());
+    assert!(lab.path("out/c").exists());
 }
 
 #[test]

@@ -277,11 +277,7 @@ async fn plan_command(
     line: String,
     warnings: Vec<String>,
 ) -> Result<Plan, ModuleError> {
-    let chdir = p
-        .chdir
-        .as_deref()
-        .map(|d| format!("cd {} || exit 1; ", sh_quote(d)))
-        .unwrap_or_default();
+    let chdir = p.chdir.as_deref().map(chdir_prefix).unwrap_or_default();
     let stdin = p.stdin.as_ref().map(|s| {
         let mut s = s.clone();
         if p.stdin_add_newline {
@@ -294,6 +290,7 @@ async fn plan_command(
         display: display.clone(),
         line,
         chdir: chdir.clone(),
+        dir: p.chdir.clone(),
         stdin,
         strip: p.strip_empty_ends,
         creates: p.creates.clone(),
@@ -396,8 +393,10 @@ struct RunCommand {
     display: String,
     /// The quoted command line, run with `exec`.
     line: String,
-    /// `cd DIR || exit 1; ` or empty.
+    /// The `chdir` prefix ([`chdir_prefix`]) or empty.
     chdir: String,
+    /// The `chdir` directory, for the failure to enter it.
+    dir: Option<String>,
     stdin: Option<Vec<u8>>,
     strip: bool,
     creates: Option<String>,
@@ -454,6 +453,7 @@ impl RunCommand {
             display,
             line,
             chdir,
+            dir,
             stdin,
             strip,
             creates,
@@ -465,6 +465,9 @@ impl RunCommand {
             let start_ts = timestamp();
             let full = format!("{chdir}exec {line}");
             let out = ctx.run_user(&full, stdin).await?;
+            if let Some(e) = chdir_failure(&out, dir.as_deref()) {
+                return Err(e);
+            }
             return Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts));
         }
         // Guard and command in one round trip: the shell tests the paths
@@ -475,6 +478,9 @@ impl RunCommand {
         let start = Instant::now();
         let start_ts = timestamp();
         let out = ctx.run_user(&script, stdin).await?;
+        if let Some(e) = chdir_failure(&out, dir.as_deref()) {
+            return Err(e);
+        }
         if out.status == 0 {
             let s = out.stdout_str();
             let skipped = match s.trim_end() {
@@ -490,6 +496,37 @@ impl RunCommand {
         }
         Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts))
     }
+}
+
+/// What the shell prints on stderr when `chdir` fails, before the reason.
+const CHDIR_FAILED: &str = "__rigger_chdir_failed__:";
+
+/// `cd DIR; ` for `chdir`: when it fails, the reason as Python's OSError
+/// names it, on stderr after [`CHDIR_FAILED`] (see [`chdir_failure`]), in
+/// the same round trip.
+fn chdir_prefix(dir: &str) -> String {
+    let d = sh_quote(dir);
+    format!(
+        "cd {d} 2>/dev/null || {{ if [ ! -e {d} ]; then e='[Errno 2] No such file or directory'; \
+         elif [ ! -d {d} ]; then e='[Errno 20] Not a directory'; else e='[Errno 13] Permission denied'; fi; \
+         printf '%s%s\\n' {marker} \"$e\" >&2; exit 1; }}; ",
+        marker = sh_quote(CHDIR_FAILED)
+    )
+}
+
+/// Ansible's failure when `chdir` cannot be entered ("Unable to change
+/// directory before execution: [Errno 2] No such file or directory:
+/// b'/x'"), from what [`chdir_prefix`] printed.
+fn chdir_failure(out: &crate::connection::ExecOutput, dir: Option<&str>) -> Option<ModuleError> {
+    if out.status == 0 {
+        return None;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let reason = err.lines().find_map(|l| l.strip_prefix(CHDIR_FAILED))?;
+    Some(ModuleError::Failed(format!(
+        "Unable to change directory before execution: {reason}: b'{}'",
+        dir.unwrap_or_default()
+    )))
 }
 
 /// The command behind its `creates`/`removes` guard: the shell tests the
