@@ -49,9 +49,10 @@ split into words like a shell does and each word is passed as one argument, with
     OptionDoc::new(
         "expand_argument_vars",
         OptKind::Bool,
-        "Accepted for compatibility; variables are never expanded by `command`.",
+        "As Ansible's `command`: `$NAME` and `${NAME}` in the arguments become the value of that variable \
+of the command's environment (a variable that is not set stays as written), and a leading `~` or `~user` \
+the home directory; nothing else is shell syntax. `false` passes the arguments as written.",
     )
-    .ignored()
     .default("yes"),
     OptionDoc::new(
         "executable",
@@ -139,6 +140,8 @@ struct CommandParams {
     #[serde(default = "yes")]
     strip_empty_ends: bool,
     executable: Option<String>,
+    #[serde(default = "yes")]
+    expand_argument_vars: bool,
 }
 
 fn yes() -> bool {
@@ -180,6 +183,8 @@ impl Module for CommandModule {
         }
         let p: CommandParams = parse_params(Module::doc(self), args)?;
         let text = p.cmd.clone().or(p._raw_params.clone());
+        // Assignments the command's words need first (`expand_argument_vars`).
+        let mut prelude = String::new();
         let (display, line) = if self.shell {
             let text = text.ok_or_else(|| ModuleError::Args("no command given".into()))?;
             let exe = p.executable.clone().unwrap_or_else(|| "/bin/sh".into());
@@ -208,11 +213,20 @@ impl Module for CommandModule {
             if argv.is_empty() {
                 return Err(ModuleError::Args("command: empty command".into()));
             }
-            // The first word is the program: never an assignment.
-            let line = std::iter::once(sh_quote_command(&argv[0]))
-                .chain(argv[1..].iter().map(|a| sh_quote(a)))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let line = if p.expand_argument_vars {
+                // Ansible's run_command(expand_user_and_vars=True), done
+                // by the shell (the words start with a quote or `~`: never
+                // an assignment).
+                let (assign, words) = crate::shell::sh_expanding_words(&argv);
+                prelude = assign;
+                words.join(" ")
+            } else {
+                // The first word is the program: never an assignment.
+                std::iter::once(sh_quote_command(&argv[0]))
+                    .chain(argv[1..].iter().map(|a| sh_quote(a)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
             (argv.join(" "), line)
         };
         // Ansible's command module ignores `executable`, and says so.
@@ -223,7 +237,7 @@ impl Module for CommandModule {
             )],
             _ => Vec::new(),
         };
-        let plan = plan_command(ctx, p, display, line, warnings.clone()).await?;
+        let plan = plan_command(ctx, p, display, line, &prelude, warnings.clone()).await?;
         Ok(match plan {
             Plan::Done(o) => Plan::Done(with_warnings(o, &warnings)),
             Plan::Change(o, c) => Plan::Change(with_warnings(o, &warnings), c),
@@ -275,9 +289,11 @@ async fn plan_command(
     p: CommandParams,
     display: String,
     line: String,
+    prelude: &str,
     warnings: Vec<String>,
 ) -> Result<Plan, ModuleError> {
-    let chdir = p.chdir.as_deref().map(chdir_prefix).unwrap_or_default();
+    let mut chdir = p.chdir.as_deref().map(chdir_prefix).unwrap_or_default();
+    chdir.push_str(prelude);
     let stdin = p.stdin.as_ref().map(|s| {
         let mut s = s.clone();
         if p.stdin_add_newline {
