@@ -1160,23 +1160,34 @@ fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError
             v.loc.clone(),
         )),
         NodeKind::Str(s) => {
-            let words = split_args(s).ok_or_else(|| err(v, "unbalanced quotes in arguments"))?;
+            // A free-form module's text keeps its lines and spaces, as
+            // Ansible's split_args/join_args keep them (a multi-line
+            // `shell: |` script stays a script).
+            let words = if free_form {
+                crate::kv::split_args_keeping_lines(s)
+            } else {
+                split_args(s)
+            }
+            .ok_or_else(|| err(v, "unbalanced quotes in arguments"))?;
             let mut entries = Vec::new();
             let mut raw = Vec::new();
             for w in words {
                 // As Ansible's parse_kv: for a module without free-form
                 // text every `key=value` word is an argument, its key
                 // possibly a template (`set_fact: "{{ name }}=x"`).
-                let kv = w.split_once('=').filter(|(k, _)| {
-                    let known = known(k);
-                    let ident = k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
-                    !k.is_empty()
-                        && if free_form {
-                            known && ident
-                        } else {
-                            ident || k.contains("{{")
-                        }
-                });
+                let kv = w
+                    .split_once('=')
+                    .map(|(k, val)| if free_form { (k, val.trim()) } else { (k, val) })
+                    .filter(|(k, _)| {
+                        let known = known(k);
+                        let ident = k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+                        !k.is_empty()
+                            && if free_form {
+                                known && ident
+                            } else {
+                                ident || k.contains("{{")
+                            }
+                    });
                 match kv {
                     Some((k, val)) => entries.push((
                         Node::new(NodeKind::Str(k.to_string()), v.loc.clone()),
@@ -1186,7 +1197,11 @@ fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError
                 }
             }
             if !raw.is_empty() {
-                let raw = raw.join(" ");
+                let raw = if free_form {
+                    crate::kv::join_args(&raw)
+                } else {
+                    raw.join(" ")
+                };
                 // As Ansible 2.19's Task._post_validate_args: free text
                 // given to a module without free-form text is, when it is
                 // all template (`path=x {{ more }}`), arguments rendered when
