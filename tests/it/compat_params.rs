@@ -189,7 +189,8 @@ fn command_takes_exactly_one_of_its_command_forms() {
       ignore_errors: true
     - copy:
         dest: "@OUT@/cmd.json"
-        content: "{{ [none_given.msg, two_given.msg, shell_none.msg, no_dir.msg, not_a_dir.msg] | to_json }}"
+        content: "{{ [none_given.msg, two_given.msg, shell_none.msg, no_dir.msg, no_dir.exception,
+                      not_a_dir.exception] | to_json }}"
 "#,
     );
     lab.write("out/file", "");
@@ -203,8 +204,9 @@ fn command_takes_exactly_one_of_its_command_forms() {
             "one of the following is required: _raw_params, cmd, argv",
             "parameters are mutually exclusive: _raw_params|cmd|argv",
             "one of the following is required: _raw_params, cmd, argv",
-            format!("Unable to change directory before execution: [Errno 2] No such file or directory: b'{o}/nope'"),
-            format!("Unable to change directory before execution: [Errno 20] Not a directory: b'{o}/file'"),
+            "Unable to change directory before execution.",
+            format!("[Errno 2] No such file or directory: b'{o}/nope'"),
+            format!("[Errno 20] Not a directory: b'{o}/file'"),
         ])
     );
 }

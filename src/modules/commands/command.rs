@@ -316,7 +316,8 @@ async fn plan_command(
     if !guarded {
         let planned = ModuleOutcome {
             skipped: true,
-            msg: Some("skipped in check mode: the command's effect cannot be predicted".into()),
+            // Ansible's words: check mode skips a command it cannot judge.
+            msg: Some("Command would have run if not in check mode".into()),
             ..Default::default()
         };
         // Not `Plan::change`: the planned (check mode) outcome is a skip, not a change.
@@ -334,7 +335,8 @@ async fn plan_command(
         Guard::Skip(msg) => Ok(Plan::Done(skipped_by_guard(msg, &display))),
         Guard::Run => Ok(Plan::change(
             ModuleOutcome::ok()
-                .with_msg("command would have run")
+                .with_msg("Command would have run if not in check mode")
+                .with("rc", 0)
                 .with("cmd", display),
             run,
         )),
@@ -481,8 +483,8 @@ impl RunCommand {
             let start_ts = timestamp();
             let full = format!("{chdir}exec {line}");
             let out = ctx.run_user(&full, stdin).await?;
-            if let Some(e) = chdir_failure(&out, dir.as_deref()) {
-                return Err(e);
+            if let Some(failed) = chdir_failure(&out, dir.as_deref()) {
+                return Ok(failed);
             }
             return Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts));
         }
@@ -494,8 +496,8 @@ impl RunCommand {
         let start = Instant::now();
         let start_ts = timestamp();
         let out = ctx.run_user(&script, stdin).await?;
-        if let Some(e) = chdir_failure(&out, dir.as_deref()) {
-            return Err(e);
+        if let Some(failed) = chdir_failure(&out, dir.as_deref()) {
+            return Ok(failed);
         }
         if out.status == 0 {
             let s = out.stdout_str();
@@ -530,19 +532,20 @@ fn chdir_prefix(dir: &str) -> String {
     )
 }
 
-/// Ansible's failure when `chdir` cannot be entered ("Unable to change
-/// directory before execution: [Errno 2] No such file or directory:
-/// b'/x'"), from what [`chdir_prefix`] printed.
-fn chdir_failure(out: &crate::connection::ExecOutput, dir: Option<&str>) -> Option<ModuleError> {
+/// Ansible 2.19's failure when `chdir` cannot be entered: "Unable to
+/// change directory before execution." with the OSError as its
+/// `exception` ("[Errno 2] No such file or directory: b'/x'"), from what
+/// [`chdir_prefix`] printed.
+fn chdir_failure(out: &crate::connection::ExecOutput, dir: Option<&str>) -> Option<ModuleOutcome> {
     if out.status == 0 {
         return None;
     }
     let err = String::from_utf8_lossy(&out.stderr);
     let reason = err.lines().find_map(|l| l.strip_prefix(CHDIR_FAILED))?;
-    Some(ModuleError::Failed(format!(
-        "Unable to change directory before execution: {reason}: b'{}'",
-        dir.unwrap_or_default()
-    )))
+    Some(
+        ModuleOutcome::failed("Unable to change directory before execution.")
+            .with("exception", format!("{reason}: b'{}'", dir.unwrap_or_default())),
+    )
 }
 
 /// The command behind its `creates`/`removes` guard: the shell tests the
