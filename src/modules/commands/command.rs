@@ -519,13 +519,14 @@ impl RunCommand {
 /// What the shell prints on stderr when `chdir` fails, before the reason.
 const CHDIR_FAILED: &str = "__rigger_chdir_failed__:";
 
-/// `cd DIR; ` for `chdir`: when it fails, the reason as Python's OSError
+/// `cd DIR; ` for `chdir`, physically as Python's `os.chdir` (through a
+/// symlink, `$PWD` is the real directory): when it fails, the reason as Python's OSError
 /// names it, on stderr after [`CHDIR_FAILED`] (see [`chdir_failure`]), in
 /// the same round trip.
 fn chdir_prefix(dir: &str) -> String {
     let d = sh_quote(dir);
     format!(
-        "cd {d} 2>/dev/null || {{ if [ ! -e {d} ]; then e='[Errno 2] No such file or directory'; \
+        "cd -P -- {d} 2>/dev/null || {{ if [ ! -e {d} ]; then e='[Errno 2] No such file or directory'; \
          elif [ ! -d {d} ]; then e='[Errno 20] Not a directory'; else e='[Errno 13] Permission denied'; fi; \
          printf '%s%s\\n' {marker} \"$e\" >&2; exit 1; }}; ",
         marker = sh_quote(CHDIR_FAILED)
