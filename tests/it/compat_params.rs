@@ -187,10 +187,18 @@ fn command_takes_exactly_one_of_its_command_forms() {
         creates: /nonexistent
       register: not_a_dir
       ignore_errors: true
+    # As Python's exec: no output, rc is the errno (failed_when sees it).
+    - command: commandthatdoesnotexist --would-be-awkward
+      register: missing
+      failed_when: missing.stdout != '' or missing.stderr != ''
+    # A process left in the background does not hold the task (local).
+    - shell: sleep 20 &
+      delegate_to: localhost
+      timeout: 10
     - copy:
         dest: "@OUT@/cmd.json"
         content: "{{ [none_given.msg, two_given.msg, shell_none.msg, no_dir.msg, no_dir.exception,
-                      not_a_dir.exception] | to_json }}"
+                      not_a_dir.exception, missing.rc, missing.msg] | to_json }}"
 "#,
     );
     lab.write("out/file", "");
@@ -207,6 +215,8 @@ fn command_takes_exactly_one_of_its_command_forms() {
             "Unable to change directory before execution.",
             format!("[Errno 2] No such file or directory: b'{o}/nope'"),
             format!("[Errno 20] Not a directory: b'{o}/file'"),
+            2,
+            "[Errno 2] No such file or directory: b'commandthatdoesnotexist'",
         ])
     );
 }

@@ -237,7 +237,7 @@ impl Module for CommandModule {
             )],
             _ => Vec::new(),
         };
-        let plan = plan_command(ctx, p, display, line, &prelude, warnings.clone()).await?;
+        let plan = plan_command(ctx, p, display, line, &prelude, !self.shell, warnings.clone()).await?;
         Ok(match plan {
             Plan::Done(o) => Plan::Done(with_warnings(o, &warnings)),
             Plan::Change(o, c) => Plan::Change(with_warnings(o, &warnings), c),
@@ -290,6 +290,7 @@ async fn plan_command(
     display: String,
     line: String,
     prelude: &str,
+    direct: bool,
     warnings: Vec<String>,
 ) -> Result<Plan, ModuleError> {
     let mut chdir = p.chdir.as_deref().map(chdir_prefix).unwrap_or_default();
@@ -307,6 +308,7 @@ async fn plan_command(
         line,
         chdir: chdir.clone(),
         dir: p.chdir.clone(),
+        direct,
         stdin,
         strip: p.strip_empty_ends,
         creates: p.creates.clone(),
@@ -415,6 +417,9 @@ struct RunCommand {
     chdir: String,
     /// The `chdir` directory, for the failure to enter it.
     dir: Option<String>,
+    /// `command`: the words are a program and its arguments (no shell), so
+    /// a program that cannot be run fails as Python's exec does.
+    direct: bool,
     stdin: Option<Vec<u8>>,
     strip: bool,
     creates: Option<String>,
@@ -472,6 +477,7 @@ impl RunCommand {
             line,
             chdir,
             dir,
+            direct,
             stdin,
             strip,
             creates,
@@ -486,6 +492,9 @@ impl RunCommand {
             if let Some(failed) = chdir_failure(&out, dir.as_deref()) {
                 return Ok(failed);
             }
+            if let Some(failed) = direct.then(|| exec_failure(&out, &display)).flatten() {
+                return Ok(failed);
+            }
             return Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts));
         }
         // Guard and command in one round trip: the shell tests the paths
@@ -497,6 +506,9 @@ impl RunCommand {
         let start_ts = timestamp();
         let out = ctx.run_user(&script, stdin).await?;
         if let Some(failed) = chdir_failure(&out, dir.as_deref()) {
+            return Ok(failed);
+        }
+        if let Some(failed) = direct.then(|| exec_failure(&out, &display)).flatten() {
             return Ok(failed);
         }
         if out.status == 0 {
@@ -546,6 +558,35 @@ fn chdir_failure(out: &crate::connection::ExecOutput, dir: Option<&str>) -> Opti
     Some(
         ModuleOutcome::failed("Unable to change directory before execution.")
             .with("exception", format!("{reason}: b'{}'", dir.unwrap_or_default())),
+    )
+}
+
+/// Ansible's failure when `command`'s program cannot be run (Python's
+/// exec raised: `rc` is the errno, no output, "[Errno 2] No such file or
+/// directory: b'prog'"), told from the shell's `exec` refusal: status 127
+/// ("not found") or 126 ("Permission denied") and that one line on stderr.
+fn exec_failure(out: &crate::connection::ExecOutput, display: &str) -> Option<ModuleOutcome> {
+    let (errno, why, suffix) = match out.status {
+        127 => (2, "No such file or directory", ": not found"),
+        126 => (13, "Permission denied", ": Permission denied"),
+        _ => return None,
+    };
+    if !out.stdout.is_empty() {
+        return None;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let mut lines = err.lines();
+    let line = lines.next()?;
+    if lines.next().is_some() {
+        return None;
+    }
+    let prog = line.split_once("exec: ")?.1.strip_suffix(suffix)?;
+    Some(
+        ModuleOutcome::failed(format!("[Errno {errno}] {why}: b'{prog}'"))
+            .with("rc", errno)
+            .with("stdout", "")
+            .with("stderr", "")
+            .with("cmd", display),
     )
 }
 
