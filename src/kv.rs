@@ -187,13 +187,8 @@ pub fn split_args_keeping_lines(args: &str) -> Option<Vec<String>> {
                 params.push(token.to_string());
                 appended = true;
             } else if in_block || inside_quotes || was_inside_quotes {
-                let spacer = if idx == 0 && was_inside_quotes {
-                    ""
-                } else if idx > 0 {
-                    " "
-                } else {
-                    ""
-                };
+                // The space the split took, except at a line's start.
+                let spacer = if idx > 0 { " " } else { "" };
                 match params.last_mut() {
                     Some(last) => {
                         last.push_str(spacer);
