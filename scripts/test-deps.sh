@@ -14,6 +14,7 @@
 #   python3-aiosmtpd                a real SMTP server (Maildir) for email tests (watch, check)
 #   sqlite3                         integrity checks of the `rigger check` history in tests
 #   time                            /usr/bin/time -v: rigger's peak memory in the output_limits tests
+#   libuser                         lgroupadd/lgroupmod/lgroupdel: the group module's `local: true`
 #   python3-venv, python3-apt       the differential test: ansible-core from PyPI in a venv
 #                                   (scripts/ansible-venv.sh); its apt module needs python3-apt
 set -euo pipefail
@@ -28,7 +29,7 @@ fi
 # script, which documents each package. Skip with RIGGER_SKIP_STORAGE=1.
 "$(dirname "$0")/storage-setup.sh"
 
-TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time python3-venv python3-apt)
+TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do

@@ -152,6 +152,114 @@ pub fn split_args(text: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// Ansible's `split_args` (ansible.parsing.splitter), for a free-form
+/// module's text (`command`, `shell`, ...): words split on spaces outside
+/// quotes and Jinja blocks, where runs of spaces and each line's newline
+/// stay attached to the word before them, and a lone `\` at the end of a
+/// line (outside quotes) joins the next line to it. [`join_args`] gives
+/// the text back with its lines. `None` when quotes or blocks are left open.
+pub fn split_args_keeping_lines(args: &str) -> Option<Vec<String>> {
+    let mut params: Vec<String> = Vec::new();
+    let items: Vec<&str> = args.split('\n').collect();
+    let mut quote_char: Option<char> = None;
+    let (mut print_depth, mut block_depth, mut comment_depth) = (0i64, 0i64, 0i64);
+    for (itemidx, item) in items.iter().enumerate() {
+        let mut line_continuation = false;
+        for (idx, token) in item.split(' ').enumerate() {
+            if token.is_empty() && idx != 0 {
+                match params.last_mut() {
+                    Some(last) => last.push(' '),
+                    None => params.push(" ".into()),
+                }
+                continue;
+            }
+            let inside_quotes_before = quote_char.is_some();
+            if token == "\\" && !inside_quotes_before {
+                line_continuation = true;
+                continue;
+            }
+            let was_inside_quotes = inside_quotes_before;
+            quote_char = quote_state(token, quote_char);
+            let inside_quotes = quote_char.is_some();
+            let in_block = print_depth != 0 || block_depth != 0 || comment_depth != 0;
+            let mut appended = false;
+            if inside_quotes && !was_inside_quotes && !in_block {
+                params.push(token.to_string());
+                appended = true;
+            } else if in_block || inside_quotes || was_inside_quotes {
+                // The space the split took, except at a line's start.
+                let spacer = if idx > 0 { " " } else { "" };
+                match params.last_mut() {
+                    Some(last) => {
+                        last.push_str(spacer);
+                        last.push_str(token);
+                    }
+                    None => params.push(token.to_string()),
+                }
+                appended = true;
+            }
+            for (depth, open, close) in [
+                (&mut print_depth, "{{", "}}"),
+                (&mut block_depth, "{%", "%}"),
+                (&mut comment_depth, "{#", "#}"),
+            ] {
+                let before = *depth;
+                let (opened, closed) = (token.matches(open).count() as i64, token.matches(close).count() as i64);
+                if opened != closed {
+                    *depth = (*depth + opened - closed).max(0);
+                }
+                if *depth != before && !appended {
+                    params.push(token.to_string());
+                    appended = true;
+                }
+            }
+            let in_block = print_depth != 0 || block_depth != 0 || comment_depth != 0;
+            if !in_block && !inside_quotes && !appended && !token.is_empty() {
+                params.push(token.to_string());
+            }
+        }
+        if items.len() > 1 && itemidx != items.len() - 1 && !line_continuation {
+            match params.last_mut() {
+                Some(last) => last.push('\n'),
+                None => params.push("\n".into()),
+            }
+        }
+    }
+    if print_depth != 0 || block_depth != 0 || comment_depth != 0 || quote_char.is_some() {
+        return None;
+    }
+    Some(params)
+}
+
+/// Ansible's `_get_quote_state`: the open quote after `token`.
+fn quote_state(token: &str, mut quote_char: Option<char>) -> Option<char> {
+    let mut prev: Option<char> = None;
+    for c in token.chars() {
+        if (c == '"' || c == '\'') && prev != Some('\\') {
+            match quote_char {
+                Some(q) if q == c => quote_char = None,
+                Some(_) => {}
+                None => quote_char = Some(c),
+            }
+        }
+        prev = Some(c);
+    }
+    quote_char
+}
+
+/// Ansible's `join_args`: the words of [`split_args_keeping_lines`] back
+/// into text, a space between words except after a newline.
+pub fn join_args(words: &[String]) -> String {
+    let mut out = String::new();
+    for w in words {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out
+}
+
 /// Ansible's boolean spellings.
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
@@ -163,7 +271,24 @@ pub fn parse_bool(s: &str) -> Option<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::decode_escapes;
+    use super::{decode_escapes, join_args, split_args_keeping_lines};
+
+    /// ansible.parsing.splitter: lines, runs of spaces, quotes and a
+    /// trailing ` \` line continuation, as Ansible keeps them.
+    #[test]
+    fn free_form_text_keeps_its_lines_as_ansible_split_args() {
+        let text = "echo this is a \\\n\"multiline echo\" \\\n\"with a new line\nin quotes\" \\\n| sha1sum\necho \"this is a second line\"\n";
+        let words = split_args_keeping_lines(text).expect("balanced");
+        assert_eq!(
+            join_args(&words),
+            "echo this is a \"multiline echo\" \"with a new line\nin quotes\" | sha1sum\necho \"this is a second line\"\n"
+        );
+        let words = split_args_keeping_lines("echo a  b chdir=/tmp {{ x  }}").expect("balanced");
+        assert_eq!(words, ["echo", "a ", "b", "chdir=/tmp", "{{ x  }}"]);
+        assert_eq!(join_args(&words), "echo a  b chdir=/tmp {{ x  }}");
+        assert_eq!(split_args_keeping_lines("echo 'open"), None);
+        assert_eq!(split_args_keeping_lines("{{ open"), None);
+    }
 
     /// Ansible's `_ESCAPE_SEQUENCE_RE`: single-character and hex escapes are
     /// decoded; a backslash and digits (a regex group reference) are not.

@@ -93,9 +93,90 @@ pub fn quoted_args(line: &str) -> Option<String> {
     Some(split_words(line)?.iter().map(|w| format!(" {}", sh_quote(w))).collect())
 }
 
+/// Words of a command line whose `$NAME`/`${NAME}` and leading `~`
+/// the shell expands as Python's `os.path.expanduser(os.path.expandvars(w))`
+/// does (Ansible's `command` module, `expand_argument_vars`): a variable
+/// that is set is replaced by its value (one word, never split or globbed),
+/// one that is not set stays as written; `~` and `~user` at the start
+/// become the home directory (an unknown user stays as written). Nothing
+/// else is shell syntax: the literal parts go through [`sh_quote_command`]
+/// (so that no word, the first included, is ever a variable assignment).
+///
+/// Returns the assignments to run first (`__rigger_vN=...; `, one per
+/// variable reference) and the words, in order.
+pub fn sh_expanding_words(words: &[String]) -> (String, Vec<String>) {
+    let mut prelude = String::new();
+    let mut n = 0usize;
+    let out = words
+        .iter()
+        .map(|w| {
+            let mut word = String::new();
+            let mut rest = w.as_str();
+            // A leading `~` or `~user` (up to the first `/`), left for the
+            // shell's tilde expansion when the name is a plain login name.
+            if let Some(after) = rest.strip_prefix('~') {
+                let end = after.find('/').unwrap_or(after.len());
+                let user = &after[..end];
+                if user.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) && !user.starts_with('-') {
+                    word.push('~');
+                    word.push_str(user);
+                    rest = &after[end..];
+                }
+            }
+            let mut lit = String::new();
+            while let Some(pos) = rest.find('$') {
+                lit.push_str(&rest[..pos]);
+                let tail = &rest[pos + 1..];
+                // Python's `\$(\w+|\{[^}]*\})`.
+                let (name, written, len) = if let Some(inner) = tail.strip_prefix('{') {
+                    match inner.find('}') {
+                        Some(close) => (&inner[..close], &rest[pos..pos + close + 3], close + 2),
+                        None => ("", "$", 0),
+                    }
+                } else {
+                    let len = tail
+                        .char_indices()
+                        .find(|(_, c)| !(c.is_alphanumeric() || *c == '_'))
+                        .map(|(i, _)| i)
+                        .unwrap_or(tail.len());
+                    (&tail[..len], &rest[pos..pos + 1 + len], len)
+                };
+                let is_name = name
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if is_name {
+                    if !lit.is_empty() {
+                        word.push_str(&sh_quote_command(&lit));
+                        lit.clear();
+                    }
+                    n += 1;
+                    prelude.push_str(&format!(
+                        "if [ -n \"${{{name}+x}}\" ]; then __rigger_v{n}=${name}; else __rigger_v{n}={}; fi; ",
+                        sh_quote(written)
+                    ));
+                    word.push_str(&format!("\"$__rigger_v{n}\""));
+                } else {
+                    lit.push_str(written);
+                }
+                rest = &tail[len..];
+            }
+            lit.push_str(rest);
+            if !lit.is_empty() || word.is_empty() {
+                word.push_str(&sh_quote_command(&lit));
+            }
+            word
+        })
+        .collect();
+    (prelude, out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{quoted_args, sh_quote, sh_quote_command, sh_quote_glob, sh_quote_words, split_words};
+    use super::{
+        quoted_args, sh_expanding_words, sh_quote, sh_quote_command, sh_quote_glob, sh_quote_words, split_words,
+    };
     use std::process::Command;
 
     /// The standard output of `/bin/sh -c SCRIPT`.
@@ -111,6 +192,35 @@ mod tests {
     /// What `sh` makes of `printf '%s' QUOTED`: the word the shell sees.
     fn through_sh(quoted: &str) -> Vec<u8> {
         sh(&format!("printf '%s' {quoted}"))
+    }
+
+    #[test]
+    fn expanding_words_expand_set_variables_and_tilde_as_python_does() {
+        let words: Vec<String> = [
+            "echo \\$TEST",
+            "${TEST}/x",
+            "$UNSET_RIGGER_VAR and ${UNSET_RIGGER_VAR}",
+            "$EMPTY_RIGGER_VAR.",
+            "$(touch /tmp/rigger-never) `x` * $1 ${a-b} $",
+            "~/d",
+            "~root",
+            "~no_such_user_rigger/x",
+            "a~",
+            "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (prelude, quoted) = sh_expanding_words(&words);
+        let out = sh(&format!(
+            "TEST='z y*'; EMPTY_RIGGER_VAR=; HOME=/home/rigger; export TEST; {prelude}printf '%s|' {}",
+            quoted.join(" ")
+        ));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "echo \\z y*|z y*/x|$UNSET_RIGGER_VAR and ${UNSET_RIGGER_VAR}|.|\
+             $(touch /tmp/rigger-never) `x` * $1 ${a-b} $|/home/rigger/d|/root|~no_such_user_rigger/x|a~||"
+        );
     }
 
     #[test]

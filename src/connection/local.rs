@@ -1,6 +1,9 @@
 //! The `local` connection: runs commands on the controller itself.
 
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,40 +54,69 @@ impl Connection for LocalConnection {
         let (tx, rx) = mpsc::channel(64);
         let mut stdout = child.stdout.take().ok_or_else(|| ConnError::Io("no stdout".into()))?;
         let mut stderr = child.stderr.take().ok_or_else(|| ConnError::Io("no stderr".into()))?;
+        // Bumped on every read, so that the wait below can tell output
+        // still coming from output that a background process holds open.
+        let activity = Arc::new(AtomicU64::new(0));
         let tx_out = tx.clone();
+        let seen = activity.clone();
         let out_task = tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
             while let Ok(n) = stdout.read(&mut buf).await {
+                seen.fetch_add(1, Ordering::Relaxed);
                 if n == 0 || tx_out.send(ProcEvent::Stdout(buf[..n].to_vec())).await.is_err() {
                     break;
                 }
             }
         });
         let tx_err = tx.clone();
+        let seen = activity.clone();
         let err_task = tokio::spawn(async move {
             let mut buf = vec![0u8; 64 * 1024];
             while let Ok(n) = stderr.read(&mut buf).await {
+                seen.fetch_add(1, Ordering::Relaxed);
                 if n == 0 || tx_err.send(ProcEvent::Stderr(buf[..n].to_vec())).await.is_err() {
                     break;
                 }
             }
         });
         let stdin = child.stdin.take();
-        tokio::spawn(wait_child(child, out_task, err_task, tx));
+        tokio::spawn(wait_child(child, out_task, err_task, activity, tx));
         Ok(Box::new(LocalProcess { stdin, rx }))
     }
 }
 
+/// How long the output of a command that has exited is still read when
+/// nothing arrives: Ansible's run_command stops after one quiet second of
+/// its `select(1)` once the process is gone.
+const QUIET_AFTER_EXIT: Duration = Duration::from_secs(1);
+
 async fn wait_child(
     mut child: Child,
-    out_task: tokio::task::JoinHandle<()>,
-    err_task: tokio::task::JoinHandle<()>,
+    mut out_task: tokio::task::JoinHandle<()>,
+    mut err_task: tokio::task::JoinHandle<()>,
+    activity: Arc<AtomicU64>,
     tx: mpsc::Sender<ProcEvent>,
 ) {
     let status = child.wait().await;
-    // All output first, then the status, as with an SSH channel.
-    let _ = out_task.await;
-    let _ = err_task.await;
+    // All output first, then the status, as with an SSH channel. A process
+    // the command left in the background (`cmd &`) may hold the output
+    // open: as in Ansible, the command is done once it has exited and its
+    // output has been quiet for a second, not when the background ends.
+    loop {
+        let before = activity.load(Ordering::Relaxed);
+        let both = async {
+            let _ = (&mut out_task).await;
+            let _ = (&mut err_task).await;
+        };
+        if tokio::time::timeout(QUIET_AFTER_EXIT, both).await.is_ok() {
+            break;
+        }
+        if activity.load(Ordering::Relaxed) == before {
+            out_task.abort();
+            err_task.abort();
+            break;
+        }
+    }
     let code = match status {
         Ok(s) => s.code().unwrap_or_else(|| {
             use std::os::unix::process::ExitStatusExt;

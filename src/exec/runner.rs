@@ -191,6 +191,9 @@ pub struct Runner {
     pub(super) prompted: Mutex<Map<String, Value>>,
     /// Bumped by every change to the inventory (`add_host`, `group_by`).
     pub(super) inv_generation: AtomicU64,
+    /// Load warnings of included files already shown: a file included on
+    /// every host (or in a loop) warns once.
+    pub(super) load_warnings: Mutex<HashSet<String>>,
 }
 
 impl Runner {
@@ -226,6 +229,7 @@ impl Runner {
             play_ended: AtomicBool::new(false),
             prompted: Mutex::new(Map::new()),
             inv_generation: AtomicU64::new(0),
+            load_warnings: Mutex::new(HashSet::new()),
         })
     }
 

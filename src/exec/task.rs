@@ -62,6 +62,10 @@ struct Invocation {
     timeout: Option<u64>,
     /// `async` and `poll`: the module runs as a job on the host.
     async_: Option<super::async_task::AsyncSpec>,
+    /// Ansible's failure for parameters the module does not take: the
+    /// module does not run, the task fails with it (a result that
+    /// `failed_when` and `ignore_errors` judge, as in Ansible).
+    unsupported: Option<String>,
 }
 
 /// The connection a module runs on.
@@ -505,8 +509,18 @@ impl PlayHost {
         let defaults = self
             .module_defaults(t, scopes, doc, ctx)
             .map_err(|e| TaskResult::failed(e.to_string()))?;
+        let mut unsupported = None;
         let args = match render_args(&self.runner.templar, doc, t.args.to_json(), ctx, &t.loc) {
             Ok(Value::Object(m)) => {
+                let m = strip_omit(m);
+                // A parameter the module does not take (warned about at
+                // load) fails the task on the host it runs on, as in Ansible.
+                if !modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name) {
+                    let bad = modules::validate::unsupported_params(doc, m.keys());
+                    if !bad.is_empty() {
+                        unsupported = Some(modules::validate::unsupported_message(doc, &bad));
+                    }
+                }
                 let mut merged = defaults;
                 merged.extend(m);
                 strip_omit(merged)
@@ -543,6 +557,7 @@ impl PlayHost {
             retries: self.retries(t, ctx).map_err(TaskResult::failed)?,
             timeout: self.timeout(t, scopes, ctx).map_err(TaskResult::failed)?,
             async_: self.async_spec(t, ctx).map_err(TaskResult::failed)?,
+            unsupported,
         })
     }
 
@@ -593,7 +608,9 @@ impl PlayHost {
         if !modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name) {
             // Required arguments are checked when the module parses them
             // (after module_defaults are merged).
-            modules::validate::validate_args(doc, &t.args, &t.loc, false)
+            // A parameter it does not take fails the task in `prepare`,
+            // in Ansible's words; here it is not an error.
+            modules::validate::validate_args(doc, &t.args, &t.loc, false, &mut Vec::new())
                 .map_err(|e| TaskResult::failed(e.to_string()))?;
         }
         Ok(module)
@@ -887,6 +904,9 @@ impl PlayHost {
         ctx: &minijinja::Value,
         no_log: bool,
     ) -> Result<ModuleOutcome, ModuleError> {
+        if let Some(msg) = &inv.unsupported {
+            return Err(ModuleError::Failed(msg.clone()));
+        }
         let Invocation {
             module,
             doc,

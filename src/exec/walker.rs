@@ -317,9 +317,13 @@ impl Walker {
             crate::template::search_paths(&paths),
         );
         let base_vars = self.with_data(&base_vars, layer);
-        // Conditions on an include apply to the include itself.
+        // Conditions on an include apply to the include itself, and so do
+        // those of its enclosing blocks (inherited, as a task's are): an
+        // include under a false `when` is skipped before its loop is
+        // rendered, so a loop over what the skipped tasks would have set
+        // is not an error (Ansible's TaskExecutor does the same).
         let ctx = self.ctx(&base_vars);
-        for c in &inc.common.when {
+        for c in scopes.iter().flat_map(|s| s.common.when.iter()).chain(&inc.common.when) {
             match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
                 Ok(true) => {}
                 Ok(false) => return Flow::Continue,
@@ -427,6 +431,18 @@ impl Walker {
             };
             // `import_role`s in what was just loaded are the play's roles too.
             self.add_included_roles(lctx.take_imported_roles());
+            for w in lctx.take_warnings() {
+                let message = w.to_string();
+                let new = self
+                    .runner
+                    .load_warnings
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(message.clone());
+                if new {
+                    self.runner.out.emit(&crate::output::Event::Warning { message });
+                }
+            }
             let nodes = match nodes {
                 Ok((nodes, handlers)) => {
                     self.add_handlers(handlers);

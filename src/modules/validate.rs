@@ -31,7 +31,20 @@ pub fn backend_docs(generic: &str) -> Vec<&'static ModuleDoc> {
 /// `args` is a mapping node; `_raw_params` holds free-form text.
 /// `required`: also check that required options are given (not when
 /// module_defaults may give them).
-pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc, required: bool) -> Result<(), LocError> {
+///
+/// A parameter the module does not take is not an error here: a task that
+/// is skipped on a host (`when:`), or an option for another OS's backend,
+/// must not stop the playbook at load (issue #20). It is a located warning
+/// pushed on `warnings` (with "did you mean" when a name is close), and the
+/// task fails on each host it runs on, with Ansible's wording
+/// ([`unsupported_params`], [`unsupported_message`]).
+pub fn validate_args(
+    doc: &ModuleDoc,
+    args: &Node,
+    task_loc: &Loc,
+    required: bool,
+    warnings: &mut Vec<LocError>,
+) -> Result<(), LocError> {
     let Some(entries) = args.as_map() else {
         return Err(LocError::new(
             args.loc.clone(),
@@ -48,40 +61,11 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc, required: boo
         if key == "_raw_params" {
             continue;
         }
-        let Some(opt) = doc
-            .options
-            .iter()
-            .find(|o| o.name == key || o.aliases.contains(&key.as_str()))
-        else {
-            // Modules whose other arguments are variables (checked when they run).
-            if matches!(doc.name, "set_fact" | "add_host" | "set_stats") {
-                continue;
+        let Some(opt) = find_option(doc, &key) else {
+            if is_unsupported(doc, &key) {
+                warnings.push(unsupported_warning(doc, &key, &k.loc));
             }
-            // An option of a backend the generic module may pick on a host:
-            // checked against the backend chosen there, when the task runs.
-            if backend_docs(doc.name).iter().any(|d| {
-                d.options
-                    .iter()
-                    .any(|o| o.name == key || o.aliases.contains(&key.as_str()))
-            }) {
-                continue;
-            }
-            let names = doc
-                .options
-                .iter()
-                .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()));
-            let mut e = LocError::new(
-                k.loc.clone(),
-                format!("unsupported parameter `{key}` for module `{}`", doc.name),
-            );
-            e = match did_you_mean(&key, names) {
-                Some(s) => e.with_hint(format!("did you mean `{s}`?")),
-                None => e.with_hint(format!(
-                    "supported parameters: {}",
-                    doc.options.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
-                )),
-            };
-            return Err(e);
+            continue;
         };
         check_kind(doc, opt.name, opt.kind, opt.choices, v)?;
     }
@@ -109,6 +93,82 @@ pub fn validate_args(doc: &ModuleDoc, args: &Node, task_loc: &Loc, required: boo
         }
     }
     Ok(())
+}
+
+fn find_option<'a>(doc: &'a ModuleDoc, key: &str) -> Option<&'a super::OptionDoc> {
+    doc.options.iter().find(|o| o.name == key || o.aliases.contains(&key))
+}
+
+/// Whether `key` is a parameter the module does not take: not one of its
+/// options or aliases, not free-form text, and not an option of a backend
+/// the generic module may pick on a host (that backend refuses it there).
+fn is_unsupported(doc: &ModuleDoc, key: &str) -> bool {
+    if key == crate::modules::args::VARIABLE_PARAMS || key == "_raw_params" || find_option(doc, key).is_some() {
+        return false;
+    }
+    // Modules whose other arguments are variables.
+    if matches!(doc.name, "set_fact" | "add_host" | "set_stats") {
+        return false;
+    }
+    !backend_docs(doc.name).iter().any(|d| find_option(d, key).is_some())
+}
+
+fn unsupported_warning(doc: &ModuleDoc, key: &str, at: &Loc) -> LocError {
+    let names = doc
+        .options
+        .iter()
+        .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()));
+    let hint = match did_you_mean(key, names) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!(
+            "supported parameters: {}",
+            doc.options.iter().map(|o| o.name).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    LocError::new(
+        at.clone(),
+        format!(
+            "unsupported parameter `{key}` for module `{}`: the task fails on every host where it runs",
+            doc.name
+        ),
+    )
+    .with_hint(hint)
+}
+
+/// The parameters among `keys` (a task's rendered arguments, without
+/// module_defaults) that the module does not take, sorted.
+pub fn unsupported_params<'a>(doc: &ModuleDoc, keys: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut bad: Vec<String> = keys.filter(|k| is_unsupported(doc, k)).cloned().collect();
+    bad.sort();
+    bad
+}
+
+/// Ansible's failure for parameters a module does not take. Its action
+/// plugins with a fixed set of options (`reboot`, `wait_for_connection`,
+/// `fail`, `group_by`: `ActionBase._VALID_ARGS`) say "Invalid options for
+/// ACTION: a,b"; `shell` refuses `command`'s `expand_argument_vars` in its
+/// own words; a module's argument spec says "Unsupported parameters for
+/// (MODULE) module: a, b. Supported parameters include: ... (aliases)."
+pub fn unsupported_message(doc: &ModuleDoc, bad: &[String]) -> String {
+    if matches!(doc.name, "reboot" | "wait_for_connection" | "fail" | "group_by") {
+        return format!("Invalid options for {}: {}", doc.name, bad.join(","));
+    }
+    if doc.name == "shell" && bad.iter().any(|b| b == "expand_argument_vars") {
+        return "Unsupported parameters for (shell) module: expand_argument_vars".into();
+    }
+    let mut names: Vec<&str> = doc.options.iter().map(|o| o.name).collect();
+    names.sort_unstable();
+    let mut aliases: Vec<&str> = doc.options.iter().flat_map(|o| o.aliases.iter().copied()).collect();
+    aliases.sort_unstable();
+    let mut supported = names.join(", ");
+    if !aliases.is_empty() {
+        supported.push_str(&format!(" ({})", aliases.join(", ")));
+    }
+    format!(
+        "Unsupported parameters for ({}) module: {}. Supported parameters include: {supported}.",
+        doc.name,
+        bad.join(", ")
+    )
 }
 
 /// Ansible's check on a task's free-form text (`Task._post_validate_args`):

@@ -31,12 +31,23 @@ pub struct LoadCtx {
     /// `module_defaults:`: a module's required arguments may come from
     /// them, so they are checked when the task runs, not at load.
     pub module_defaults_in_scope: bool,
+    /// Located warnings of the load (a parameter a module does not take),
+    /// for the caller to print ([`LoadCtx::take_warnings`]).
+    pub warnings: Arc<std::sync::Mutex<Vec<LocError>>>,
 }
 
 impl LoadCtx {
     /// Take the handlers collected from `import_role`s so far.
     pub fn take_role_handlers(&self) -> Vec<Arc<Task>> {
         std::mem::take(&mut *self.role_handlers.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The load's warnings so far, in load order, each once.
+    pub fn take_warnings(&self) -> Vec<LocError> {
+        let mut taken = std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut seen = std::collections::HashSet::new();
+        taken.retain(|w| seen.insert((w.loc.to_string(), w.msg.clone())));
+        taken
     }
 
     /// Take the public roles of the `import_role`s loaded so far.
@@ -962,7 +973,11 @@ fn parse_task_into(
         // Required arguments may come from module_defaults, merged when
         // the task runs.
         let required = !ctx.module_defaults_in_scope && n.get("module_defaults").is_none();
-        validate_args(doc, &args, &n.loc, required)?;
+        let mut warnings = Vec::new();
+        validate_args(doc, &args, &n.loc, required, &mut warnings)?;
+        if !warnings.is_empty() {
+            ctx.warnings.lock().unwrap_or_else(|p| p.into_inner()).extend(warnings);
+        }
     }
     // A user module in the place of a native one runs under its
     // `ansible.legacy.` name, which resolves to it (registry::lookup).
@@ -1145,23 +1160,34 @@ fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError
             v.loc.clone(),
         )),
         NodeKind::Str(s) => {
-            let words = split_args(s).ok_or_else(|| err(v, "unbalanced quotes in arguments"))?;
+            // A free-form module's text keeps its lines and spaces, as
+            // Ansible's split_args/join_args keep them (a multi-line
+            // `shell: |` script stays a script).
+            let words = if free_form {
+                crate::kv::split_args_keeping_lines(s)
+            } else {
+                split_args(s)
+            }
+            .ok_or_else(|| err(v, "unbalanced quotes in arguments"))?;
             let mut entries = Vec::new();
             let mut raw = Vec::new();
             for w in words {
                 // As Ansible's parse_kv: for a module without free-form
                 // text every `key=value` word is an argument, its key
                 // possibly a template (`set_fact: "{{ name }}=x"`).
-                let kv = w.split_once('=').filter(|(k, _)| {
-                    let known = known(k);
-                    let ident = k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
-                    !k.is_empty()
-                        && if free_form {
-                            known && ident
-                        } else {
-                            ident || k.contains("{{")
-                        }
-                });
+                let kv = w
+                    .split_once('=')
+                    .map(|(k, val)| if free_form { (k, val.trim()) } else { (k, val) })
+                    .filter(|(k, _)| {
+                        let known = known(k);
+                        let ident = k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+                        !k.is_empty()
+                            && if free_form {
+                                known && ident
+                            } else {
+                                ident || k.contains("{{")
+                            }
+                    });
                 match kv {
                     Some((k, val)) => entries.push((
                         Node::new(NodeKind::Str(k.to_string()), v.loc.clone()),
@@ -1171,7 +1197,11 @@ fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError
                 }
             }
             if !raw.is_empty() {
-                let raw = raw.join(" ");
+                let raw = if free_form {
+                    crate::kv::join_args(&raw)
+                } else {
+                    raw.join(" ")
+                };
                 // As Ansible 2.19's Task._post_validate_args: free text
                 // given to a module without free-form text is, when it is
                 // all template (`path=x {{ more }}`), arguments rendered when

@@ -339,11 +339,22 @@ fn exit_codes_and_one_line_errors() {
     assert!(first.contains(&format!("{}:3:", bad_inv.display())), "{}", out.stderr);
 
     // 1: module arguments that do not fit the module.
-    let out = adhoc(&hosts, "all", &["-m", "copy", "-a", "bogus=1 dest=/tmp/x"]).run();
+    let out = adhoc(&hosts, "all", &["-m", "copy", "-a", "force=maybe dest=/tmp/x"]).run();
     out.expect_code(1);
     assert!(
-        out.stderr_lines()[0].contains("unsupported parameter `bogus`"),
+        out.stderr_lines()[0].contains("parameter `force` of `copy` must be a boolean"),
         "{}",
+        out.stderr
+    );
+    // A parameter the module does not take is a warning, then the task
+    // fails on each host as under Ansible (2: a failed task; issue #20).
+    let out = adhoc(&hosts, "all", &["-m", "copy", "-a", "bogus=1 dest=/tmp/x"]).run();
+    out.expect_code(2);
+    assert!(
+        out.stderr_lines()[0].contains("unsupported parameter `bogus`")
+            && out.stdout.contains("Unsupported parameters for (copy) module: bogus."),
+        "{}\n{}",
+        out.stdout,
         out.stderr
     );
 

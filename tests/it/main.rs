@@ -21,6 +21,7 @@ mod compat_keywords;
 mod compat_lookups;
 mod compat_modules;
 mod compat_realroles;
+mod compat_params;
 mod compat_roles;
 mod compat_templating;
 mod compat_vars;

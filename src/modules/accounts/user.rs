@@ -781,9 +781,33 @@ static GROUP_DOC: ModuleDoc = ModuleDoc {
         OptionDoc::new(
             "non_unique",
             OptKind::Bool,
-            "Allow a gid that another group has (`-o`).",
+            "Allow a gid that another group has (`-o`); needs `gid`.",
         )
         .default("no"),
+        OptionDoc::new(
+            "force",
+            OptKind::Bool,
+            "Remove the group even when it is the primary group of a user (`groupdel -f`).",
+        )
+        .default("no"),
+        OptionDoc::new(
+            "local",
+            OptKind::Bool,
+            "Manage the group in the local /etc/group with libuser's lgroupadd/lgroupmod/lgroupdel (for hosts \
+whose groups also come from a directory). A gid another group has is refused. Not with `force`, `gid_min`, \
+`gid_max`.",
+        )
+        .default("no"),
+        OptionDoc::new(
+            "gid_min",
+            OptKind::Int,
+            "Lowest gid for a new group without `gid` (`groupadd -K GID_MIN=`), instead of login.defs'.",
+        ),
+        OptionDoc::new(
+            "gid_max",
+            OptKind::Int,
+            "Highest gid for a new group without `gid` (`groupadd -K GID_MAX=`), instead of login.defs'.",
+        ),
     ],
     examples: "- group:\n    name: deploy\n    gid: 1050\n",
     returns: &[
@@ -815,6 +839,54 @@ struct GroupParams {
     system: bool,
     #[serde(default)]
     non_unique: bool,
+    #[serde(default)]
+    local: bool,
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    gid_min: Option<i64>,
+    #[serde(default)]
+    gid_max: Option<i64>,
+}
+
+/// How a group's commands are run: Ansible's `local` (libuser's
+/// `lgroup*` on /etc/group), `force` and `gid_min`/`gid_max`.
+#[derive(Default)]
+pub(crate) struct GroupTools {
+    local: bool,
+    force: bool,
+    gid_min: Option<i64>,
+    gid_max: Option<i64>,
+}
+
+impl GroupTools {
+    /// Ansible's refusals of combinations its group module cannot run.
+    fn check(&self, non_unique: bool, gid: Option<i64>) -> Result<(), ModuleError> {
+        if non_unique && gid.is_none() {
+            return Err(ModuleError::Args(
+                "non_unique is True but all of the following are missing: gid".into(),
+            ));
+        }
+        if self.force && self.local {
+            return Err(ModuleError::Args(
+                "force is not a valid option for local, force=True and local=True are mutually exclusive".into(),
+            ));
+        }
+        for (name, v) in [("gid_min", self.gid_min), ("gid_max", self.gid_max)] {
+            if self.local && v.is_some() {
+                return Err(ModuleError::Args(format!("'{name}' can not be used with 'local'")));
+            }
+        }
+        Ok(())
+    }
+
+    fn tool(&self, action: &str) -> String {
+        if self.local {
+            format!("lgroup{action}")
+        } else {
+            format!("group{action}")
+        }
+    }
 }
 
 /// The command for a group currently at `current_gid` (None: absent).
@@ -825,19 +897,27 @@ pub(crate) fn plan_group(
     system: bool,
     non_unique: bool,
     current_gid: Option<i64>,
+    tools: &GroupTools,
 ) -> Option<String> {
     let n = sh_quote(name);
     let o = if non_unique { " -o" } else { "" };
     match (state, current_gid) {
-        ("absent", Some(_)) => Some(format!("groupdel {n}")),
+        ("absent", Some(_)) => {
+            let f = if tools.force && !tools.local { " -f" } else { "" };
+            Some(format!("{}{f} {n}", tools.tool("del")))
+        }
         ("absent", None) => None,
         (_, None) => {
             let g = gid.map(|g| format!(" -g {g}{o}")).unwrap_or_default();
             let r = if system { " -r" } else { "" };
-            Some(format!("groupadd{g}{r} {n}"))
+            let range: String = [("GID_MIN", tools.gid_min), ("GID_MAX", tools.gid_max)]
+                .iter()
+                .filter_map(|(k, v)| v.map(|v| format!(" -K {k}={v}")))
+                .collect();
+            Some(format!("{}{g}{r}{range} {n}", tools.tool("add")))
         }
         (_, Some(cur)) => match gid {
-            Some(g) if g != cur => Some(format!("groupmod -g {g}{o} {n}")),
+            Some(g) if g != cur => Some(format!("{} -g {g}{o} {n}", tools.tool("mod"))),
             _ => None,
         },
     }
@@ -863,9 +943,43 @@ impl Module for GroupModule {
                 "group: state must be present or absent, got `{state}`"
             )));
         }
+        let tools = GroupTools {
+            local: p.local,
+            force: p.force,
+            gid_min: p.gid_min,
+            gid_max: p.gid_max,
+        };
+        tools.check(p.non_unique, p.gid)?;
         let q = format!("getent group {} | cut -d: -f3", sh_quote(&name));
-        let cur: Option<i64> = ctx.run(&q).await?.stdout_str().trim().parse().ok();
-        let cmd = plan_group(&name, state, p.gid, p.system, p.non_unique, cur);
+        // `local`: the group exists when /etc/group has it (a directory's
+        // group of that name does not count), and a gid another group has
+        // (in /etc/group or the directory) is refused, as in Ansible.
+        let probe = match (tools.local, p.gid) {
+            (false, _) => q.clone(),
+            (true, gid) => format!(
+                "if cut -d: -f1 /etc/group | grep -qxF -- {n}; then {q}; else echo; fi; echo \"|$({owner})\"",
+                n = sh_quote(&name),
+                owner = gid
+                    .map(|g| format!("getent group {g} | cut -d: -f1"))
+                    .unwrap_or_default(),
+            ),
+        };
+        let out = ctx.run(&probe).await?;
+        let text = out.stdout_str();
+        let cur: Option<i64> = text.lines().next().unwrap_or("").trim().parse().ok();
+        let owner = text
+            .lines()
+            .find_map(|l| l.strip_prefix('|'))
+            .map(str::trim)
+            .filter(|o| !o.is_empty() && *o != name);
+        if let (Some(owner), Some(g), "present") = (owner, p.gid, state) {
+            if cur != Some(g) {
+                return Err(ModuleError::Failed(format!(
+                    "GID '{g}' already exists with group '{owner}'"
+                )));
+            }
+        }
+        let cmd = plan_group(&name, state, p.gid, p.system, p.non_unique, cur, &tools);
         let mut res = ModuleOutcome::changed(cmd.is_some());
         if cmd.is_some() && ctx.diff_mode {
             let side = |g: Option<i64>| match g {
@@ -1038,23 +1152,85 @@ SG|adm\nGR|alice:x:1001:\nGR|adm:x:4:alice\nGR|staff:x:50:\n";
             vec!["useradd -u 2001 -G staff -c 'Bob B' -e 2024-01-01 -r -m bob"]
         );
         assert_eq!(
-            plan_group("g", "present", Some(5), false, false, None).unwrap(),
+            plan_group("g", "present", Some(5), false, false, None, &GroupTools::default()).unwrap(),
             "groupadd -g 5 g"
         );
         assert_eq!(
-            plan_group("g", "present", None, true, false, None).unwrap(),
+            plan_group("g", "present", None, true, false, None, &GroupTools::default()).unwrap(),
             "groupadd -r g"
         );
         assert_eq!(
-            plan_group("g", "present", Some(6), false, false, Some(5)).unwrap(),
+            plan_group("g", "present", Some(6), false, false, Some(5), &GroupTools::default()).unwrap(),
             "groupmod -g 6 g"
         );
-        assert!(plan_group("g", "present", Some(5), false, false, Some(5)).is_none());
-        assert!(plan_group("g", "present", None, false, false, Some(5)).is_none());
+        assert!(plan_group("g", "present", Some(5), false, false, Some(5), &GroupTools::default()).is_none());
+        assert!(plan_group("g", "present", None, false, false, Some(5), &GroupTools::default()).is_none());
         assert_eq!(
-            plan_group("g", "absent", None, false, false, Some(5)).unwrap(),
+            plan_group("g", "absent", None, false, false, Some(5), &GroupTools::default()).unwrap(),
             "groupdel g"
         );
-        assert!(plan_group("g", "absent", None, false, false, None).is_none());
+        assert!(plan_group("g", "absent", None, false, false, None, &GroupTools::default()).is_none());
+    }
+
+    #[test]
+    fn group_local_force_and_gid_range_as_ansible() {
+        let local = GroupTools {
+            local: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_group("g", "present", Some(7), false, true, None, &local).unwrap(),
+            "lgroupadd -g 7 -o g"
+        );
+        assert_eq!(
+            plan_group("g", "present", Some(8), false, false, Some(7), &local).unwrap(),
+            "lgroupmod -g 8 g"
+        );
+        assert_eq!(
+            plan_group("g", "absent", None, false, false, Some(7), &local).unwrap(),
+            "lgroupdel g"
+        );
+        let force = GroupTools {
+            force: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_group("g", "absent", None, false, false, Some(7), &force).unwrap(),
+            "groupdel -f g"
+        );
+        let range = GroupTools {
+            gid_min: Some(1500),
+            gid_max: Some(1501),
+            ..Default::default()
+        };
+        assert_eq!(
+            plan_group("g", "present", None, false, false, None, &range).unwrap(),
+            "groupadd -K GID_MIN=1500 -K GID_MAX=1501 g"
+        );
+        // Ansible's refusals, in its words.
+        let msg = |r: Result<(), ModuleError>| match r {
+            Err(ModuleError::Args(m)) => m,
+            other => panic!("{:?}", other.is_ok()),
+        };
+        assert_eq!(
+            msg(GroupTools::default().check(true, None)),
+            "non_unique is True but all of the following are missing: gid"
+        );
+        let both = GroupTools {
+            local: true,
+            force: true,
+            ..Default::default()
+        };
+        assert!(msg(both.check(false, None)).starts_with("force is not a valid option for local"));
+        let local_min = GroupTools {
+            local: true,
+            gid_min: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            msg(local_min.check(false, None)),
+            "'gid_min' can not be used with 'local'"
+        );
+        assert!(range.check(false, None).is_ok());
     }
 }

@@ -49,9 +49,10 @@ split into words like a shell does and each word is passed as one argument, with
     OptionDoc::new(
         "expand_argument_vars",
         OptKind::Bool,
-        "Accepted for compatibility; variables are never expanded by `command`.",
+        "As Ansible's `command`: `$NAME` and `${NAME}` in the arguments become the value of that variable \
+of the command's environment (a variable that is not set stays as written), and a leading `~` or `~user` \
+the home directory; nothing else is shell syntax. `false` passes the arguments as written.",
     )
-    .ignored()
     .default("yes"),
     OptionDoc::new(
         "executable",
@@ -139,6 +140,8 @@ struct CommandParams {
     #[serde(default = "yes")]
     strip_empty_ends: bool,
     executable: Option<String>,
+    #[serde(default = "yes")]
+    expand_argument_vars: bool,
 }
 
 fn yes() -> bool {
@@ -160,10 +163,30 @@ impl Module for CommandModule {
     }
 
     async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        // The argument spec of Ansible's command module (shell runs it too).
+        let given = ["_raw_params", "cmd", "argv"]
+            .iter()
+            .filter(|k| args.get(**k).is_some_and(|v| !v.is_null()))
+            .count();
+        match given {
+            0 => {
+                return Err(ModuleError::Args(
+                    "one of the following is required: _raw_params, cmd, argv".into(),
+                ))
+            }
+            1 => {}
+            _ => {
+                return Err(ModuleError::Args(
+                    "parameters are mutually exclusive: _raw_params|cmd|argv".into(),
+                ))
+            }
+        }
         let p: CommandParams = parse_params(Module::doc(self), args)?;
         let text = p.cmd.clone().or(p._raw_params.clone());
+        // Assignments the command's words need first (`expand_argument_vars`).
+        let mut prelude = String::new();
         let (display, line) = if self.shell {
-            let text = text.ok_or_else(|| ModuleError::Args("shell: no command given".into()))?;
+            let text = text.ok_or_else(|| ModuleError::Args("no command given".into()))?;
             let exe = p.executable.clone().unwrap_or_else(|| "/bin/sh".into());
             (
                 text.clone(),
@@ -180,21 +203,30 @@ impl Module for CommandModule {
                     .collect(),
                 (None, Some(t)) => shlex::split(t)
                     .ok_or_else(|| ModuleError::Args(format!("command: cannot split `{t}`: unbalanced quotes")))?,
-                (Some(_), Some(_)) => {
+                // Refused above (exactly one of them is given).
+                (Some(_), Some(_)) | (None, None) => {
                     return Err(ModuleError::Args(
-                        "command: give either a command line or argv, not both".into(),
+                        "parameters are mutually exclusive: _raw_params|cmd|argv".into(),
                     ))
                 }
-                (None, None) => return Err(ModuleError::Args("command: no command given".into())),
             };
             if argv.is_empty() {
                 return Err(ModuleError::Args("command: empty command".into()));
             }
-            // The first word is the program: never an assignment.
-            let line = std::iter::once(sh_quote_command(&argv[0]))
-                .chain(argv[1..].iter().map(|a| sh_quote(a)))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let line = if p.expand_argument_vars {
+                // Ansible's run_command(expand_user_and_vars=True), done
+                // by the shell (the words start with a quote or `~`: never
+                // an assignment).
+                let (assign, words) = crate::shell::sh_expanding_words(&argv);
+                prelude = assign;
+                words.join(" ")
+            } else {
+                // The first word is the program: never an assignment.
+                std::iter::once(sh_quote_command(&argv[0]))
+                    .chain(argv[1..].iter().map(|a| sh_quote(a)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
             (argv.join(" "), line)
         };
         // Ansible's command module ignores `executable`, and says so.
@@ -205,7 +237,7 @@ impl Module for CommandModule {
             )],
             _ => Vec::new(),
         };
-        let plan = plan_command(ctx, p, display, line, warnings.clone()).await?;
+        let plan = plan_command(ctx, p, display, line, &prelude, !self.shell, warnings.clone()).await?;
         Ok(match plan {
             Plan::Done(o) => Plan::Done(with_warnings(o, &warnings)),
             Plan::Change(o, c) => Plan::Change(with_warnings(o, &warnings), c),
@@ -257,13 +289,12 @@ async fn plan_command(
     p: CommandParams,
     display: String,
     line: String,
+    prelude: &str,
+    direct: bool,
     warnings: Vec<String>,
 ) -> Result<Plan, ModuleError> {
-    let chdir = p
-        .chdir
-        .as_deref()
-        .map(|d| format!("cd {} || exit 1; ", sh_quote(d)))
-        .unwrap_or_default();
+    let mut chdir = p.chdir.as_deref().map(chdir_prefix).unwrap_or_default();
+    chdir.push_str(prelude);
     let stdin = p.stdin.as_ref().map(|s| {
         let mut s = s.clone();
         if p.stdin_add_newline {
@@ -276,6 +307,8 @@ async fn plan_command(
         display: display.clone(),
         line,
         chdir: chdir.clone(),
+        dir: p.chdir.clone(),
+        direct,
         stdin,
         strip: p.strip_empty_ends,
         creates: p.creates.clone(),
@@ -285,7 +318,8 @@ async fn plan_command(
     if !guarded {
         let planned = ModuleOutcome {
             skipped: true,
-            msg: Some("skipped in check mode: the command's effect cannot be predicted".into()),
+            // Ansible's words: check mode skips a command it cannot judge.
+            msg: Some("Command would have run if not in check mode".into()),
             ..Default::default()
         };
         // Not `Plan::change`: the planned (check mode) outcome is a skip, not a change.
@@ -303,7 +337,8 @@ async fn plan_command(
         Guard::Skip(msg) => Ok(Plan::Done(skipped_by_guard(msg, &display))),
         Guard::Run => Ok(Plan::change(
             ModuleOutcome::ok()
-                .with_msg("command would have run")
+                .with_msg("Command would have run if not in check mode")
+                .with("rc", 0)
                 .with("cmd", display),
             run,
         )),
@@ -378,8 +413,13 @@ struct RunCommand {
     display: String,
     /// The quoted command line, run with `exec`.
     line: String,
-    /// `cd DIR || exit 1; ` or empty.
+    /// The `chdir` prefix ([`chdir_prefix`]) or empty.
     chdir: String,
+    /// The `chdir` directory, for the failure to enter it.
+    dir: Option<String>,
+    /// `command`: the words are a program and its arguments (no shell), so
+    /// a program that cannot be run fails as Python's exec does.
+    direct: bool,
     stdin: Option<Vec<u8>>,
     strip: bool,
     creates: Option<String>,
@@ -436,6 +476,8 @@ impl RunCommand {
             display,
             line,
             chdir,
+            dir,
+            direct,
             stdin,
             strip,
             creates,
@@ -447,6 +489,12 @@ impl RunCommand {
             let start_ts = timestamp();
             let full = format!("{chdir}exec {line}");
             let out = ctx.run_user(&full, stdin).await?;
+            if let Some(failed) = chdir_failure(&out, dir.as_deref()) {
+                return Ok(failed);
+            }
+            if let Some(failed) = direct.then(|| exec_failure(&out, &display)).flatten() {
+                return Ok(failed);
+            }
             return Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts));
         }
         // Guard and command in one round trip: the shell tests the paths
@@ -457,6 +505,12 @@ impl RunCommand {
         let start = Instant::now();
         let start_ts = timestamp();
         let out = ctx.run_user(&script, stdin).await?;
+        if let Some(failed) = chdir_failure(&out, dir.as_deref()) {
+            return Ok(failed);
+        }
+        if let Some(failed) = direct.then(|| exec_failure(&out, &display)).flatten() {
+            return Ok(failed);
+        }
         if out.status == 0 {
             let s = out.stdout_str();
             let skipped = match s.trim_end() {
@@ -472,6 +526,68 @@ impl RunCommand {
         }
         Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts))
     }
+}
+
+/// What the shell prints on stderr when `chdir` fails, before the reason.
+const CHDIR_FAILED: &str = "__rigger_chdir_failed__:";
+
+/// `cd DIR; ` for `chdir`, physically as Python's `os.chdir` (through a
+/// symlink, `$PWD` is the real directory): when it fails, the reason as Python's OSError
+/// names it, on stderr after [`CHDIR_FAILED`] (see [`chdir_failure`]), in
+/// the same round trip.
+fn chdir_prefix(dir: &str) -> String {
+    let d = sh_quote(dir);
+    format!(
+        "cd -P -- {d} 2>/dev/null || {{ if [ ! -e {d} ]; then e='[Errno 2] No such file or directory'; \
+         elif [ ! -d {d} ]; then e='[Errno 20] Not a directory'; else e='[Errno 13] Permission denied'; fi; \
+         printf '%s%s\\n' {marker} \"$e\" >&2; exit 1; }}; ",
+        marker = sh_quote(CHDIR_FAILED)
+    )
+}
+
+/// Ansible 2.19's failure when `chdir` cannot be entered: "Unable to
+/// change directory before execution." with the OSError as its
+/// `exception` ("[Errno 2] No such file or directory: b'/x'"), from what
+/// [`chdir_prefix`] printed.
+fn chdir_failure(out: &crate::connection::ExecOutput, dir: Option<&str>) -> Option<ModuleOutcome> {
+    if out.status == 0 {
+        return None;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let reason = err.lines().find_map(|l| l.strip_prefix(CHDIR_FAILED))?;
+    Some(
+        ModuleOutcome::failed("Unable to change directory before execution.")
+            .with("exception", format!("{reason}: b'{}'", dir.unwrap_or_default())),
+    )
+}
+
+/// Ansible's failure when `command`'s program cannot be run (Python's
+/// exec raised: `rc` is the errno, no output, "[Errno 2] No such file or
+/// directory: b'prog'"), told from the shell's `exec` refusal: status 127
+/// ("not found") or 126 ("Permission denied") and that one line on stderr.
+fn exec_failure(out: &crate::connection::ExecOutput, display: &str) -> Option<ModuleOutcome> {
+    let (errno, why, suffix) = match out.status {
+        127 => (2, "No such file or directory", ": not found"),
+        126 => (13, "Permission denied", ": Permission denied"),
+        _ => return None,
+    };
+    if !out.stdout.is_empty() {
+        return None;
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    let mut lines = err.lines();
+    let line = lines.next()?;
+    if lines.next().is_some() {
+        return None;
+    }
+    let prog = line.split_once("exec: ")?.1.strip_suffix(suffix)?;
+    Some(
+        ModuleOutcome::failed(format!("[Errno {errno}] {why}: b'{prog}'"))
+            .with("rc", errno)
+            .with("stdout", "")
+            .with("stderr", "")
+            .with("cmd", display),
+    )
 }
 
 /// The command behind its `creates`/`removes` guard: the shell tests the

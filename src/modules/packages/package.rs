@@ -1075,7 +1075,12 @@ passed through to the underlying module.",
     free_form: false,
     options: &[
         OptionDoc::new("name", OptKind::List, "Package names.").required(),
-        OptionDoc::new("state", OptKind::Str, "`present`, `absent` or `latest`.").required(),
+        OptionDoc::new(
+            "state",
+            OptKind::Str,
+            "`present`, `absent` or `latest`. Without it, the backend's default (`present`), as in Ansible, \
+whose `package` hands its arguments to the backend module.",
+        ),
         OptionDoc::new(
             "use",
             OptKind::Str,
@@ -1118,6 +1123,14 @@ impl Module for PackageModule {
             .remove("use")
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "auto".into());
+        // As Ansible's `package` action: `use: auto` means the host's
+        // `ansible_package_use`, else the `pkg_mgr` fact when facts were
+        // gathered (no probe then), else what the host has.
+        let use_ = if use_ == "auto" {
+            host_package_use(ctx.vars).unwrap_or(use_)
+        } else {
+            use_
+        };
         let tool = if use_ == "auto" {
             let out = ctx
                 .run("for t in apt-get dnf yum apk; do command -v $t >/dev/null 2>&1 && { echo $t; break; }; done")
@@ -1135,22 +1148,34 @@ impl Module for PackageModule {
             named_backend(use_)
         };
         // Options of another backend (`enablerepo` of dnf on an apt host)
-        // pass the load-time check; the backend chosen here must take them.
-        let backend_options: &[OptionDoc] = match tool.as_str() {
-            "apt" => APT_OPTIONS,
-            "dnf" | "yum" => RPM_OPTIONS,
-            _ => PACKAGE_DOC.options,
-        };
-        for k in args.keys() {
-            let known = backend_options
-                .iter()
-                .any(|o| o.name == k || o.aliases.contains(&k.as_str()));
-            if !known && k != "use" {
-                return Err(ModuleError::Args(format!(
-                    "package: option `{k}` is not supported by {tool}, the package manager of this host \
-                     (it is an option of another backend)"
-                )));
+        // pass the load-time check; the backend chosen here must take them,
+        // as the backend module refuses them under Ansible.
+        let backend: &ModuleDoc = match tool.as_str() {
+            "apt" => &APT_DOC,
+            "dnf" => &DNF_DOC,
+            "yum" => &YUM_DOC,
+            "apk" => &PACKAGE_DOC,
+            other => {
+                return Err(ModuleError::Failed(format!(
+                    "Could not find a matching action for the \"{other}\" package manager."
+                )))
             }
+        };
+        let mut bad: Vec<String> = args
+            .keys()
+            .filter(|k| {
+                !backend
+                    .options
+                    .iter()
+                    .any(|o| o.name == *k || o.aliases.contains(&k.as_str()))
+            })
+            .cloned()
+            .collect();
+        if !bad.is_empty() {
+            bad.sort();
+            return Err(ModuleError::Failed(crate::modules::validate::unsupported_message(
+                backend, &bad,
+            )));
         }
         match tool.as_str() {
             "apt" => AptModule.query(ctx, args).await,
@@ -1187,11 +1212,25 @@ impl Module for PackageModule {
                     RunApk(cmd),
                 ))
             }
-            other => Err(ModuleError::Args(format!(
-                "package: unsupported package manager `{other}`"
+            other => Err(ModuleError::Failed(format!(
+                "Could not find a matching action for the \"{other}\" package manager."
             ))),
         }
     }
+}
+
+/// The package manager the host's variables name: `ansible_package_use`,
+/// else the gathered `ansible_facts.pkg_mgr` (not `unknown`).
+fn host_package_use(vars: &minijinja::Value) -> Option<String> {
+    let text = |v: minijinja::Value| v.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    if let Some(u) = vars.get_attr("ansible_package_use").ok().and_then(text) {
+        return Some(u);
+    }
+    vars.get_attr("ansible_facts")
+        .ok()
+        .and_then(|f| f.get_attr("pkg_mgr").ok())
+        .and_then(text)
+        .filter(|m| m != "unknown")
 }
 
 /// The backend `use` names: a module name (`dnf5`, `ansible.builtin.apt`)
@@ -1234,7 +1273,7 @@ mod tests {
         // Accepted when the playbook loads; the host decides.
         let args = crate::yaml::parse_one("name: x\nstate: present\nuse: dnf5\n", "t.yml").unwrap();
         let loc = args.loc.clone();
-        crate::modules::validate::validate_args(&super::PACKAGE_DOC, &args, &loc, true).unwrap();
+        crate::modules::validate::validate_args(&super::PACKAGE_DOC, &args, &loc, true, &mut Vec::new()).unwrap();
     }
 
     use super::*;
