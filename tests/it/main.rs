@@ -21,6 +21,7 @@ mod compat_lookups;
 mod compat_modules;
 mod compat_roles;
 mod compat_templating;
+mod compat_trust;
 mod compat_vars;
 mod compat_vars2;
 mod ctlsec;
