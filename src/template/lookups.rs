@@ -311,8 +311,8 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
     for name in string_terms(args)? {
         let path = find_file(state, &name, "templates")
             .ok_or_else(|| op_err(format!("the template file {name} could not be found for the lookup")))?;
-        let src =
-            std::fs::read_to_string(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        // A vaulted template is rendered from its plaintext (Ansible's loader decrypts it).
+        let src = read_text_file(&path)?;
         let mut include_dirs = vec![path.parent().map(Path::to_path_buf).unwrap_or_default()];
         for d in search_dirs(state) {
             include_dirs.push(d.join("templates"));

@@ -165,3 +165,63 @@ fn errors_before_the_module_are_the_task_failed_chain() {
     // The error summary is printed before the result, as Ansible's callback does.
     assert!(out.contains("[ERROR]: Task failed: "), "{out}");
 }
+
+#[test]
+fn password_and_vaulted_template_lookups_and_debug_facts() {
+    let lab = Lab::new(1);
+    let dir = lab.dir.path();
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("pw"), "topsecret\n").unwrap();
+    std::fs::write(dir.join("templates/hello.j2"), "Unvaulted {{ who }}!\n").unwrap();
+    crate::vault::ok(crate::vault::vault(
+        dir,
+        &["encrypt", "--vault-password-file", "pw", "templates/hello.j2"],
+    ));
+    lab.write(
+        "site.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  vars:
+    who: World
+  tasks:
+    - set_fact:
+        one: "{{ lookup('password', '/dev/null length=12 chars=digits') }}"
+        two: "{{ lookup('password', '/dev/null', length=30) }}"
+        stored: "{{ lookup('password', 'creds/db chars=ascii_lowercase,,') }}"
+        again: "{{ lookup('password', 'creds/db') }}"
+        hello: "{{ lookup('template', 'hello.j2') }}"
+    # `debug` showing `ansible_facts` sets no fact.
+    - set_fact:
+        ansible_facts:
+          nonfact: 1
+    - debug: var=ansible_facts
+    - ping:
+        data: 5.0
+      register: pinged
+    - copy:
+        dest: "@OUT@/seen.json"
+        content: "{{ [one, two, stored, again, hello | trim, nonfact is defined, pinged.ping] | to_json }}"
+"#,
+    );
+    let (code, out, err) = lab.run("site.yml", &["--vault-password-file", "pw"]);
+    assert_ok(code, &out, &err);
+    let seen: serde_json::Value = serde_json::from_str(&lab.read("out/seen.json")).expect("json");
+    let one = seen[0].as_str().unwrap();
+    assert!(one.len() == 12 && one.bytes().all(|b| b.is_ascii_digit()), "{seen}");
+    let two = seen[1].as_str().unwrap();
+    assert!(
+        two.len() == 30 && two.chars().all(|c| c.is_ascii_alphanumeric() || ".,:-_".contains(c)),
+        "{seen}"
+    );
+    let stored = seen[2].as_str().unwrap();
+    assert!(stored.len() == 20 && stored.chars().all(|c| c.is_ascii_lowercase() || c == ','), "{seen}");
+    assert_eq!(seen[3], seen[2], "the second lookup reads the stored password: {seen}");
+    let file = dir.join("creds/db");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{stored}\n"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(seen[4], "Unvaulted World!", "{seen}");
+    assert_eq!(seen[5], false, "{seen}");
+    assert_eq!(seen[6], "5.0", "{seen}");
+}
