@@ -1286,16 +1286,14 @@ fn render_args(
                 let mut base = match whole {
                     Value::Object(base) => base,
                     Value::String(s) if s == crate::template::omit() => Map::new(),
-                    other => {
-                        return Err(LocError::new(
-                            loc.clone(),
-                            format!(
-                                "Finalization of task args for '{}' failed: Task args must resolve to a 'dict' not '{}'.",
-                                doc.name,
-                                json_type_name(&other)
-                            ),
-                        ))
-                    }
+                    other => return Err(LocError::new(
+                        loc.clone(),
+                        format!(
+                            "Finalization of task args for '{}' failed: Task args must resolve to a 'dict' not '{}'.",
+                            doc.name,
+                            json_type_name(&other)
+                        ),
+                    )),
                 };
                 base.extend(rendered);
                 rendered = base;

@@ -141,7 +141,9 @@ fn zero_division(detail: &str) -> Option<&'static str> {
     if rhs.parse::<f64>().ok()? != 0.0 {
         return None;
     }
-    let float = [lhs, rhs].iter().any(|n| n.contains(['.', 'e', 'E']) || n.contains("inf") || n.contains("NaN"));
+    let float = [lhs, rhs]
+        .iter()
+        .any(|n| n.contains(['.', 'e', 'E']) || n.contains("inf") || n.contains("NaN"));
     Some(match (op, float) {
         ("/", false) => "division by zero",
         ("/", true) => "float division by zero",
@@ -231,8 +233,14 @@ mod zero_division_tests {
         use super::zero_division as z;
         assert_eq!(z("unable to calculate 5 / 0"), Some("division by zero"));
         assert_eq!(z("unable to calculate 5.5 / 0.0"), Some("float division by zero"));
-        assert_eq!(z("unable to calculate 7 // 0"), Some("integer division or modulo by zero"));
-        assert_eq!(z("unable to calculate 7 % 0"), Some("integer division or modulo by zero"));
+        assert_eq!(
+            z("unable to calculate 7 // 0"),
+            Some("integer division or modulo by zero")
+        );
+        assert_eq!(
+            z("unable to calculate 7 % 0"),
+            Some("integer division or modulo by zero")
+        );
         assert_eq!(z("unable to calculate 0 ** -1"), None);
         assert_eq!(z("unable to calculate 5 / 2"), None);
     }

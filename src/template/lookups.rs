@@ -427,7 +427,9 @@ fn password(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
         if let Some(raw) = raw {
             relpath = format!("{relpath} {raw}");
             if !term.starts_with(&relpath) {
-                return Err(op_err("Unrecognized value after key=value parameters given to password lookup"));
+                return Err(op_err(
+                    "Unrecognized value after key=value parameters given to password lookup",
+                ));
             }
         }
         let (mut term_length, mut term_chars) = (length.clone(), chars.clone());
@@ -502,7 +504,12 @@ fn password_chars(spec: Option<&Value>) -> Result<Vec<char>, Error> {
             if s.contains(",,") {
                 names.push(",".to_string());
             }
-            names.extend(s.replace(",,", ",").split(',').filter(|c| !c.is_empty()).map(str::to_string));
+            names.extend(
+                s.replace(",,", ",")
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string),
+            );
             names
         }
     };
@@ -536,7 +543,11 @@ fn write_password_file(path: &Path, password: &str) -> Result<(), Error> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let fail = |e: std::io::Error| op_err(format!("cannot write the password file '{}': {e}", path.display()));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(fail)?;
     }
     let mut f = std::fs::OpenOptions::new()
         .write(true)

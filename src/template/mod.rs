@@ -262,6 +262,7 @@ impl Templar {
         ctx: &minijinja::Value,
     ) -> Result<(String, Option<minijinja::Value>), JinjaError> {
         let recorder = output_nodes::Recorder::start();
+        let _ = value::take_undefined_reason();
         let text = match self.strict.render_str(src, ctx) {
             Err(e) if retry_chainable(&e, src) => {
                 recorder.reset();
@@ -288,7 +289,10 @@ impl Templar {
         });
         match missing {
             Some(name) => JinjaError::new(ErrorKind::UndefinedError, format!("`{name}` is undefined")),
-            None => e,
+            None => match value::take_undefined_reason() {
+                Some(reason) => JinjaError::new(ErrorKind::UndefinedError, reason),
+                None => e,
+            },
         }
     }
 
@@ -323,12 +327,14 @@ impl Templar {
                     .min();
                 let detail = match missing {
                     Some(name) => format!("`{name}` is undefined"),
-                    None => format!("a value inside the result of `{}` is undefined", expr.trim()),
+                    None => value::take_undefined_reason()
+                        .unwrap_or_else(|| format!("a value inside the result of `{}` is undefined", expr.trim())),
                 };
                 return Err(JinjaError::new(ErrorKind::UndefinedError, detail));
             }
             Ok(v)
         };
+        let _ = value::take_undefined_reason();
         match compiled.eval(ctx).and_then(defined) {
             Err(e) if retry_chainable(&e, expr) => self
                 .chainable
@@ -407,7 +413,9 @@ impl Templar {
     /// An expression wrapped in `{{ }}` is accepted too, as Ansible does.
     pub fn eval(&self, expr: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
         let inner = single_expression(expr).unwrap_or(expr).trim();
-        let v = self.eval_value(inner, ctx).map_err(|e| self.eval_error(&e, inner, ctx, loc))?;
+        let v = self
+            .eval_value(inner, ctx)
+            .map_err(|e| self.eval_error(&e, inner, ctx, loc))?;
         to_json(&v).map_err(|e| LocError::new(loc.clone(), format!("cannot use the value of `{inner}`: {e}")))
     }
 
@@ -437,7 +445,11 @@ impl Templar {
     fn eval_error(&self, e: &JinjaError, inner: &str, ctx: &minijinja::Value, loc: &Loc) -> LocError {
         let mut err = LocError::new(
             loc.clone(),
-            format!("error while evaluating conditional `{}`: {}", inner, describe(e, Some(ctx))),
+            format!(
+                "error while evaluating conditional `{}`: {}",
+                inner,
+                describe(e, Some(ctx))
+            ),
         );
         if let Some(h) = self.hint_for(e, ctx) {
             err = err.with_hint(h);

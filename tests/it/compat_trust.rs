@@ -69,18 +69,39 @@ fn debug_var_follows_ansible_2_19() {
     assert_ok(code, &out, &err);
     let seen: serde_json::Value = serde_json::from_str(&lab.read("out/seen.json")).expect("json");
     let undefined = &seen[0];
-    assert_eq!(undefined["nosuch.attr"], "<< error 1 - 'nosuch' is undefined >>", "{seen}");
+    assert_eq!(
+        undefined["nosuch.attr"], "<< error 1 - 'nosuch' is undefined >>",
+        "{seen}"
+    );
     assert_eq!(
         undefined["warnings"][0], "Encountered 1 template error.\nerror 1 - 'nosuch' is undefined",
         "{seen}"
     );
-    assert!(seen[1].as_str().unwrap().contains("untrusted template or expression"), "{seen}");
-    assert!(seen[2].as_str().unwrap().contains("is not a string and conversion is not allowed"), "{seen}");
-    assert!(seen[3].as_str().unwrap().contains("untrusted template or expression"), "{seen}");
+    assert!(
+        seen[1].as_str().unwrap().contains("untrusted template or expression"),
+        "{seen}"
+    );
+    assert!(
+        seen[2]
+            .as_str()
+            .unwrap()
+            .contains("is not a string and conversion is not allowed"),
+        "{seen}"
+    );
+    assert!(
+        seen[3].as_str().unwrap().contains("untrusted template or expression"),
+        "{seen}"
+    );
     assert_eq!(seen[4], "hi mom", "{seen}");
     assert_eq!(seen[5], "Hello world!", "{seen}");
     assert_eq!(seen[6]["indirect_omit"], "<<Omit>>", "{seen}");
-    assert!(seen[6]["warnings"][0].as_str().unwrap().contains("could not be omitted"), "{seen}");
+    assert!(
+        seen[6]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("could not be omitted"),
+        "{seen}"
+    );
     assert_eq!(seen[7], true, "{seen}");
 }
 
@@ -122,7 +143,9 @@ fn task_args_as_one_template_in_args() {
     assert_eq!(parts[1], "Hello world!", "{seen}");
     assert!(
         parts[2].starts_with("Task failed: ")
-            && parts[2].contains("Finalization of task args for 'debug' failed: Task args must resolve to a 'dict' not 'str'."),
+            && parts[2].contains(
+                "Finalization of task args for 'debug' failed: Task args must resolve to a 'dict' not 'str'."
+            ),
         "{seen}"
     );
 }
@@ -159,7 +182,10 @@ fn errors_before_the_module_are_the_task_failed_chain() {
     );
     assert_eq!(seen[1], true, "{seen}");
     let msg = seen[2].as_str().unwrap();
-    assert!(msg.starts_with("Task failed: ") && msg.contains("division by zero"), "{seen}");
+    assert!(
+        msg.starts_with("Task failed: ") && msg.contains("division by zero"),
+        "{seen}"
+    );
     assert_eq!(seen[3], true, "{seen}");
     assert_eq!(seen[4], 1, "{seen}");
     // The error summary is printed before the result, as Ansible's callback does.
@@ -215,7 +241,10 @@ fn password_and_vaulted_template_lookups_and_debug_facts() {
         "{seen}"
     );
     let stored = seen[2].as_str().unwrap();
-    assert!(stored.len() == 20 && stored.chars().all(|c| c.is_ascii_lowercase() || c == ','), "{seen}");
+    assert!(
+        stored.len() == 20 && stored.chars().all(|c| c.is_ascii_lowercase() || c == ','),
+        "{seen}"
+    );
     assert_eq!(seen[3], seen[2], "the second lookup reads the stored password: {seen}");
     let file = dir.join("creds/db");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{stored}\n"));

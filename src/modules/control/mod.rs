@@ -173,8 +173,10 @@ impl Debug {
                 skipped: true,
                 ..ModuleOutcome::ok()
             };
-            out.ret
-                .insert("skipped_reason".into(), Value::String("Verbosity threshold not met.".into()));
+            out.ret.insert(
+                "skipped_reason".into(),
+                Value::String("Verbosity threshold not met.".into()),
+            );
             return Ok(out);
         }
         let mut out = ModuleOutcome {
