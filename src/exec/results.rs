@@ -130,7 +130,10 @@ impl PlayHost {
                     None
                 }
                 effect => {
-                    if let Some(Value::Object(facts)) = r.get("ansible_facts") {
+                    // `debug` shows values: an `ansible_facts` it shows
+                    // (`var: ansible_facts`) sets no fact (Ansible's
+                    // `_ACTION_DEBUG` exception, ansible/ansible#74060).
+                    if let Some(Value::Object(facts)) = r.get("ansible_facts").filter(|_| !is_debug) {
                         let facts = clean_facts(facts);
                         self.runner.with_host(&self.host, |s| s.module_facts.extend(facts));
                     }

@@ -450,7 +450,21 @@ impl PlayHost {
                     tr
                 }
             }
-            Err(ended) => ended,
+            Err(mut ended) => {
+                // ansible-core 2.19 wraps an error raised before the module
+                // runs (a task argument or `when` that cannot be templated)
+                // in its task error: the result's `msg` is the chain
+                // `Task failed: ...`, with the error summary.
+                if ended.status == Status::Failed && !ended.result.contains_key("exception") {
+                    if let Some(Value::String(msg)) = ended.result.get_mut("msg") {
+                        if !msg.starts_with("Task failed: ") {
+                            *msg = format!("Task failed: {msg}");
+                        }
+                    }
+                    summarise_error(&mut ended, &t.loc, "Action");
+                }
+                ended
+            }
         }
     }
 
@@ -1287,11 +1301,19 @@ fn render_args(
     match templar.render_value(&Value::Object(m), ctx, loc)? {
         Value::Object(mut rendered) => {
             if let Some(whole) = rendered.remove(crate::modules::args::VARIABLE_PARAMS) {
-                let Value::Object(mut base) = whole else {
-                    return Err(LocError::new(
+                // An omitted template is no arguments (Ansible's
+                // `value_for_omit={}`); anything else must be a mapping.
+                let mut base = match whole {
+                    Value::Object(base) => base,
+                    Value::String(s) if s == crate::template::omit() => Map::new(),
+                    other => return Err(LocError::new(
                         loc.clone(),
-                        format!("the task's arguments must render to a mapping, not {whole}"),
-                    ));
+                        format!(
+                            "Finalization of task args for '{}' failed: Task args must resolve to a 'dict' not '{}'.",
+                            doc.name,
+                            json_type_name(&other)
+                        ),
+                    )),
                 };
                 base.extend(rendered);
                 rendered = base;
@@ -1300,6 +1322,19 @@ fn render_args(
             Ok(Value::Object(rendered))
         }
         other => Ok(other),
+    }
+}
+
+/// Python's name for the type of a JSON value, as Ansible's messages give it.
+fn json_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
     }
 }
 

@@ -144,6 +144,8 @@ impl PlayHost {
         );
         m.data_one("ansible_check_mode".into(), Value::Bool(r.opts.check));
         m.data_one("ansible_diff_mode".into(), Value::Bool(r.opts.diff));
+        // Ansible's `ansible_verbosity`: the run's -v count.
+        m.data_one("ansible_verbosity".into(), Value::from(r.opts.verbosity));
         m.data_one(
             "ansible_run_tags".into(),
             Value::Array(r.opts.tags.iter().cloned().map(Value::String).collect()),

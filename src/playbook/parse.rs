@@ -990,11 +990,35 @@ fn parse_task_into(
     push_task(n, action, args, delegate_local, dir, role, out)
 }
 
-/// `args:` merged under the module's own arguments (those win).
+/// `args:` merged under the module's own arguments (those win). As in
+/// ansible-core 2.19 (its ModuleArgsParser and TaskArgsFinalizer), `args`
+/// may be one template that renders, when the task runs, into a mapping
+/// (an omitted one is empty); an empty `args` is ignored.
 fn with_task_args(n: &Node, mut args: Node) -> Result<Node, LocError> {
     if let Some(extra) = n.get("args") {
-        let NodeKind::Map(extra_entries) = &extra.kind else {
-            return Err(err(extra, "`args` must be a mapping"));
+        let extra_entries = match &extra.kind {
+            NodeKind::Map(entries) => entries,
+            NodeKind::Null => return Ok(args),
+            NodeKind::Str(s) if possibly_all_template(s.trim()) => {
+                let key = crate::modules::args::VARIABLE_PARAMS;
+                if let NodeKind::Map(m) = &mut args.kind {
+                    if m.iter().any(|(k, _)| k.key_string() == key) {
+                        return Err(err(
+                            extra,
+                            "the task's arguments are a template both in the module's value and in `args`; rigger renders one",
+                        ));
+                    }
+                    m.push((
+                        Node::new(NodeKind::Str(key.into()), extra.loc.clone()),
+                        Node::new(NodeKind::Str(s.trim().to_string()), extra.loc.clone()),
+                    ));
+                }
+                return Ok(args);
+            }
+            _ => {
+                return Err(err(extra, "The value of the task `args` keyword is invalid.")
+                    .with_hint("A mapping or template which resolves to a mapping is required."))
+            }
         };
         if let NodeKind::Map(m) = &mut args.kind {
             for (k, v) in extra_entries {

@@ -123,10 +123,35 @@ pub(super) fn describe(e: &JinjaError, ctx: Option<&minijinja::Value>) -> String
         return detail.to_string();
     }
     if detail.is_empty() {
-        e.kind().to_string()
-    } else {
-        format!("{}: {}", e.kind(), detail)
+        return e.kind().to_string();
     }
+    match zero_division(detail) {
+        Some(python) => format!("{}: {} ({python})", e.kind(), detail),
+        None => format!("{}: {}", e.kind(), detail),
+    }
+}
+
+/// Python's `ZeroDivisionError` text for minijinja's "unable to calculate
+/// `lhs op 0`" (Ansible's templates run on Python, whose message is what
+/// playbooks test for).
+fn zero_division(detail: &str) -> Option<&'static str> {
+    let operation = detail.strip_prefix("unable to calculate ")?;
+    let mut parts = operation.rsplitn(3, ' ');
+    let (rhs, op, lhs) = (parts.next()?, parts.next()?, parts.next()?);
+    if rhs.parse::<f64>().ok()? != 0.0 {
+        return None;
+    }
+    let float = [lhs, rhs]
+        .iter()
+        .any(|n| n.contains(['.', 'e', 'E']) || n.contains("inf") || n.contains("NaN"));
+    Some(match (op, float) {
+        ("/", false) => "division by zero",
+        ("/", true) => "float division by zero",
+        ("//" | "%", false) => "integer division or modulo by zero",
+        ("//", true) => "float floor division by zero",
+        ("%", true) => "float modulo by zero",
+        _ => return None,
+    })
 }
 
 /// The expression an error says is undefined: "`x.y` is undefined", or an
@@ -198,5 +223,25 @@ pub(super) fn python_type(v: &minijinja::Value) -> &'static str {
         ValueKind::Number => "float",
         ValueKind::Bytes => "bytes",
         _ => "object",
+    }
+}
+
+#[cfg(test)]
+mod zero_division_tests {
+    #[test]
+    fn python_zero_division_messages() {
+        use super::zero_division as z;
+        assert_eq!(z("unable to calculate 5 / 0"), Some("division by zero"));
+        assert_eq!(z("unable to calculate 5.5 / 0.0"), Some("float division by zero"));
+        assert_eq!(
+            z("unable to calculate 7 // 0"),
+            Some("integer division or modulo by zero")
+        );
+        assert_eq!(
+            z("unable to calculate 7 % 0"),
+            Some("integer division or modulo by zero")
+        );
+        assert_eq!(z("unable to calculate 0 ** -1"), None);
+        assert_eq!(z("unable to calculate 5 / 2"), None);
     }
 }

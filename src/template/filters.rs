@@ -8,17 +8,18 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use base64::Engine as _;
-use minijinja::value::{Kwargs, Rest, ValueKind};
+use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::Value as Json;
 
-use super::value::{check_defined, from_json_value, op_err, python_type_name, text, to_json};
+use super::value::{check_defined, from_json_value, note_undefined, op_err, python_type_name, text, to_json};
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", bool_filter);
     env.add_filter("unique", unique);
+    env.add_filter("map", map_filter);
     env.add_filter("int", int_filter);
     env.add_filter("float", float_filter);
     env.add_filter("regex_replace", regex_replace);
@@ -1153,4 +1154,38 @@ fn shuffle(state: &State, v: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let mut rng = host_rng(state, seed.as_ref(), v);
     list.shuffle(&mut rng);
     Ok(Value::from(list))
+}
+
+/// Jinja's `map`, which notes why `map(attribute='x')` (without a
+/// `default`) gives an undefined value for an item that has no `x`:
+/// `object of type 'dict' has no attribute 'x'`, Ansible's message when the
+/// result is used (see [`note_undefined`]).
+fn map_filter(state: &mut State, value: Value, args: Rest<ValueOrKwargs>) -> Result<Vec<Value>, Error> {
+    let values: Vec<Value> = args.0.iter().map(|a| (**a).clone()).collect();
+    let kwargs = minijinja::value::from_args::<(&[Value], Kwargs)>(&values)
+        .ok()
+        .map(|(_, k)| k);
+    if let Some(kwargs) = kwargs.filter(|k| !k.has("default")) {
+        if let Some(attr) = kwargs.peek::<Option<String>>("attribute").ok().flatten() {
+            if let Ok(items) = value.try_iter() {
+                for item in items {
+                    let found = attr
+                        .split('.')
+                        .try_fold(item.clone(), |v, key| match key.parse::<usize>() {
+                            Ok(i) => v.get_item(&Value::from(i)),
+                            Err(_) => v.get_attr(key),
+                        });
+                    if found.map_or(true, |v| v.is_undefined()) {
+                        let key = attr.rsplit('.').next().unwrap_or(&attr);
+                        note_undefined(format!(
+                            "object of type '{}' has no attribute '{key}'",
+                            python_type_name(&item)
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    minijinja::filters::map(state, value, args)
 }

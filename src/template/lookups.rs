@@ -42,6 +42,7 @@ pub const LOOKUP_NAMES: &[&str] = &[
     "subelements",
     "inventory_hostnames",
     "random_choice",
+    "password",
     "flattened",
     "community.general.flattened",
 ];
@@ -120,6 +121,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
         "sequence" => sequence(args, kwargs),
         "subelements" => subelements(args),
         "inventory_hostnames" => inventory_hostnames(state, args),
+        "password" => password(state, args, kwargs),
         // One term picked at random (none: the empty list).
         "random_choice" => Ok(match args.len() {
             0 => Vec::new(),
@@ -309,8 +311,8 @@ fn template(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>
     for name in string_terms(args)? {
         let path = find_file(state, &name, "templates")
             .ok_or_else(|| op_err(format!("the template file {name} could not be found for the lookup")))?;
-        let src =
-            std::fs::read_to_string(&path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
+        // A vaulted template is rendered from its plaintext (Ansible's loader decrypts it).
+        let src = read_text_file(&path)?;
         let mut include_dirs = vec![path.parent().map(Path::to_path_buf).unwrap_or_default()];
         for d in search_dirs(state) {
             include_dirs.push(d.join("templates"));
@@ -390,6 +392,171 @@ fn pipe(args: &[Value], lines: bool) -> Result<Vec<Value>, Error> {
         }
     }
     Ok(out)
+}
+
+/// `password`: the password kept in a file on the controller (its content
+/// without a trailing ` salt=...`), or, when the file does not exist, a new
+/// random one, written there (mode 0600, new directories 0700) — never for
+/// `/dev/null`, which gives a new one each time. As ansible-core's lookup:
+/// the term is `path [length=N] [chars=...]`, a relative path is under the
+/// playbook's directory, `length` defaults to 20 and `chars` (names of
+/// Python's `string` constants, or literal characters; a comma string
+/// splits on `,`, `,,` is a comma) to letters, digits and `.,:-_`.
+/// `encrypt`, `ident` and `seed` are refused, located by the template error.
+fn password(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let length = kwargs.get::<Option<Value>>("length")?;
+    let chars = kwargs.get::<Option<Value>>("chars")?;
+    for refused in ["encrypt", "ident", "seed"] {
+        if kwargs.get::<Option<Value>>(refused)?.is_some_and(|v| !v.is_none()) {
+            return Err(op_err(format!(
+                "the password lookup's `{refused}` is not supported by rigger (only path, length and chars)"
+            )));
+        }
+    }
+    let base = state
+        .lookup("playbook_dir")
+        .and_then(|v| v.as_str().map(PathBuf::from))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for term in string_terms(args)? {
+        let (mut relpath, rest) = match term.split_once(' ') {
+            Some((p, rest)) => (p.to_string(), rest),
+            None => (term.clone(), ""),
+        };
+        let (raw, opts) = lookup_kv(rest)?;
+        if let Some(raw) = raw {
+            relpath = format!("{relpath} {raw}");
+            if !term.starts_with(&relpath) {
+                return Err(op_err(
+                    "Unrecognized value after key=value parameters given to password lookup",
+                ));
+            }
+        }
+        let (mut term_length, mut term_chars) = (length.clone(), chars.clone());
+        for (k, v) in opts {
+            match k.as_str() {
+                "length" => term_length = Some(Value::from(v)),
+                "chars" => term_chars = Some(Value::from(v)),
+                "encrypt" | "ident" | "seed" => {
+                    return Err(op_err(format!(
+                        "the password lookup's `{k}` is not supported by rigger (only path, length and chars)"
+                    )))
+                }
+                other => {
+                    return Err(op_err(format!(
+                        "Unrecognized parameter(s) given to password lookup: {other}"
+                    )))
+                }
+            }
+        }
+        let n = match &term_length {
+            None => 20,
+            Some(v) => text(v)?
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| op_err(format!("the password lookup's length must be a whole number, not {v}")))?,
+        };
+        let candidates = password_chars(term_chars.as_ref())?;
+        let path = expand_home(&relpath);
+        let path = if path.is_absolute() { path } else { base.join(path) };
+        let dev_null = path == Path::new("/dev/null");
+        let stored = if dev_null {
+            None
+        } else {
+            match std::fs::read(&path) {
+                Ok(b) => Some(String::from_utf8_lossy(&b).trim_end().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(op_err(format!("cannot read '{}': {e}", path.display()))),
+            }
+        };
+        let value = match stored {
+            // The password, without the salt (and ident) an `encrypt` run stored.
+            Some(content) => match content.rfind(" salt=") {
+                Some(i) => content[..i].to_string(),
+                None => content,
+            },
+            None => {
+                if candidates.is_empty() {
+                    return Err(op_err("the password lookup's chars give no character to choose from"));
+                }
+                let new: String = (0..n)
+                    .map(|_| candidates[rand::random_range(0..candidates.len())])
+                    .collect();
+                if !dev_null {
+                    write_password_file(&path, &new)?;
+                }
+                new
+            }
+        };
+        out.push(Value::from(value));
+    }
+    Ok(out)
+}
+
+/// The characters a password is made of (see [`password`]).
+fn password_chars(spec: Option<&Value>) -> Result<Vec<char>, Error> {
+    let names: Vec<String> = match spec {
+        None => vec!["ascii_letters".into(), "digits".into(), ".,:-_".into()],
+        Some(v) if v.kind() == ValueKind::Seq => string_terms(std::slice::from_ref(v))?,
+        Some(v) => {
+            let s = text(v)?;
+            let mut names = Vec::new();
+            if s.contains(",,") {
+                names.push(",".to_string());
+            }
+            names.extend(
+                s.replace(",,", ",")
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string),
+            );
+            names
+        }
+    };
+    const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
+    const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    const DIGITS: &str = "0123456789";
+    const PUNCTUATION: &str = r##"!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~"##;
+    let mut all = String::new();
+    for name in names {
+        match name.as_str() {
+            "ascii_letters" => all.extend([LOWER, UPPER]),
+            "ascii_lowercase" => all.push_str(LOWER),
+            "ascii_uppercase" => all.push_str(UPPER),
+            "digits" => all.push_str(DIGITS),
+            "hexdigits" => all.push_str("0123456789abcdefABCDEF"),
+            "octdigits" => all.push_str("01234567"),
+            "punctuation" => all.push_str(PUNCTUATION),
+            "printable" => all.extend([DIGITS, LOWER, UPPER, PUNCTUATION, " \t\n\r\x0b\x0c"]),
+            "whitespace" => all.push_str(" \t\n\r\x0b\x0c"),
+            literal => all.push_str(literal),
+        }
+    }
+    // As Ansible: quotes are never part of a password.
+    Ok(all.chars().filter(|c| *c != '"' && *c != '\'').collect())
+}
+
+/// A new password file: its directory made (0700), the file 0600, the
+/// password and a newline.
+fn write_password_file(path: &Path, password: &str) -> Result<(), Error> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let fail = |e: std::io::Error| op_err(format!("cannot write the password file '{}': {e}", path.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(fail)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    f.write_all(format!("{password}\n").as_bytes()).map_err(fail)
 }
 
 fn fileglob(state: &State, args: &[Value]) -> Result<Vec<Value>, Error> {

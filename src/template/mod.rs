@@ -105,6 +105,12 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
         if chainable && value.is_undefined() {
             return Err(JinjaError::new(ErrorKind::UndefinedError, "value is undefined"));
         }
+        // Ansible finalizes each output value: an undefined value inside
+        // a list or dict (`{{ [x] }} text`) fails the render, as it does
+        // for a whole-expression template.
+        if !value.is_undefined() && holds_undefined(value) {
+            return Err(JinjaError::new(ErrorKind::UndefinedError, UNDEFINED_INSIDE));
+        }
         output_nodes::record(value);
         minijinja::escape_formatter(out, state, value)
     });
@@ -149,7 +155,7 @@ fn whole_expression(s: &str) -> Option<&str> {
 }
 
 pub(crate) use file_source::FileSource;
-use file_source::{describe, pad_newlines, strip_one_newline};
+use file_source::{describe, pad_newlines, strip_one_newline, undefined_name};
 
 /// The root name of an undefined variable named by an error, if any.
 fn undefined_root(e: &JinjaError) -> Option<String> {
@@ -174,6 +180,9 @@ fn error_column(e: &JinjaError, src: &str) -> u32 {
         None => 1,
     }
 }
+
+/// The formatter's error for an output value holding an undefined one.
+const UNDEFINED_INSIDE: &str = "a value inside an output value is undefined";
 
 /// Whether an undefined value sits anywhere inside a list or map.
 fn holds_undefined(v: &minijinja::Value) -> bool {
@@ -253,15 +262,38 @@ impl Templar {
         ctx: &minijinja::Value,
     ) -> Result<(String, Option<minijinja::Value>), JinjaError> {
         let recorder = output_nodes::Recorder::start();
+        let _ = value::take_undefined_reason();
         let text = match self.strict.render_str(src, ctx) {
             Err(e) if retry_chainable(&e, src) => {
                 recorder.reset();
                 self.chainable.render_str(src, ctx).map_err(|_| e)
             }
             r => r,
-        }?;
+        }
+        .map_err(|e| self.name_undefined_inside(e, src, ctx))?;
         let single = recorder.single_node().filter(|v| v.to_string() == text);
         Ok((text, single))
+    }
+
+    /// An error about an undefined value inside an output value (see the
+    /// formatter) names the variable of `src` that is not set, if one is.
+    fn name_undefined_inside(&self, e: JinjaError, src: &str, ctx: &minijinja::Value) -> JinjaError {
+        if e.kind() != ErrorKind::UndefinedError || e.detail() != Some(UNDEFINED_INSIDE) {
+            return e;
+        }
+        let missing = self.strict.template_from_str(src).ok().and_then(|t| {
+            t.undeclared_variables(false)
+                .into_iter()
+                .filter(|n| ctx.get_attr(n).map_or(true, |v| v.is_undefined()))
+                .min()
+        });
+        match missing {
+            Some(name) => JinjaError::new(ErrorKind::UndefinedError, format!("`{name}` is undefined")),
+            None => match value::take_undefined_reason() {
+                Some(reason) => JinjaError::new(ErrorKind::UndefinedError, reason),
+                None => e,
+            },
+        }
     }
 
     /// Evaluate a bare expression to a minijinja value.
@@ -295,12 +327,14 @@ impl Templar {
                     .min();
                 let detail = match missing {
                     Some(name) => format!("`{name}` is undefined"),
-                    None => format!("a value inside the result of `{}` is undefined", expr.trim()),
+                    None => value::take_undefined_reason()
+                        .unwrap_or_else(|| format!("a value inside the result of `{}` is undefined", expr.trim())),
                 };
                 return Err(JinjaError::new(ErrorKind::UndefinedError, detail));
             }
             Ok(v)
         };
+        let _ = value::take_undefined_reason();
         match compiled.eval(ctx).and_then(defined) {
             Err(e) if retry_chainable(&e, expr) => self
                 .chainable
@@ -379,21 +413,48 @@ impl Templar {
     /// An expression wrapped in `{{ }}` is accepted too, as Ansible does.
     pub fn eval(&self, expr: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
         let inner = single_expression(expr).unwrap_or(expr).trim();
-        let v = self.eval_value(inner, ctx).map_err(|e| {
-            let mut err = LocError::new(
-                loc.clone(),
-                format!(
-                    "error while evaluating conditional `{}`: {}",
-                    inner,
-                    describe(&e, Some(ctx))
-                ),
-            );
-            if let Some(h) = self.hint_for(&e, ctx) {
-                err = err.with_hint(h);
-            }
-            err
-        })?;
+        let v = self
+            .eval_value(inner, ctx)
+            .map_err(|e| self.eval_error(&e, inner, ctx, loc))?;
         to_json(&v).map_err(|e| LocError::new(loc.clone(), format!("cannot use the value of `{inner}`: {e}")))
+    }
+
+    /// Evaluate a bare expression as [`Templar::eval`] does, except that an
+    /// undefined value is not an error: it is `Ok(Err(message))`, with
+    /// Ansible's message for it (`'x' is undefined`, `object of type 'dict'
+    /// has no attribute 'y'`). What `debug`'s `var` shows in its place.
+    pub fn eval_or_undefined(
+        &self,
+        expr: &str,
+        ctx: &minijinja::Value,
+        loc: &Loc,
+    ) -> Result<Result<Value, String>, LocError> {
+        let inner = single_expression(expr).unwrap_or(expr).trim();
+        match self.eval_value(inner, ctx) {
+            Err(e) if e.kind() == ErrorKind::UndefinedError || undefined_name(&e).is_some() => {
+                Ok(Err(describe(&e, Some(ctx))))
+            }
+            Err(e) => Err(self.eval_error(&e, inner, ctx, loc)),
+            Ok(v) => to_json(&v)
+                .map(Ok)
+                .map_err(|e| LocError::new(loc.clone(), format!("cannot use the value of `{inner}`: {e}"))),
+        }
+    }
+
+    /// The located error of evaluating the expression `inner`.
+    fn eval_error(&self, e: &JinjaError, inner: &str, ctx: &minijinja::Value, loc: &Loc) -> LocError {
+        let mut err = LocError::new(
+            loc.clone(),
+            format!(
+                "error while evaluating conditional `{}`: {}",
+                inner,
+                describe(e, Some(ctx))
+            ),
+        );
+        if let Some(h) = self.hint_for(e, ctx) {
+            err = err.with_hint(h);
+        }
+        err
     }
 
     /// Evaluate a condition to a boolean.

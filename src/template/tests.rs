@@ -1654,3 +1654,25 @@ fn ini_lookup_reads_ini_and_properties_files_as_configparser() {
     assert!(e("{{ lookup('ini', 'file=app.ini', 'value1') }}").contains("No key to look up was provided"));
     assert!(e("{{ lookup('ini', 'invalid=option') }}").contains("'invalid' is not a valid option."));
 }
+
+#[test]
+fn undefined_values_inside_results_name_their_cause() {
+    // map(attribute=...) on an item without it: Ansible's message.
+    let e = err("{{ [{'name': 'a'}, {'other': 'b'}] | map(attribute='name') }}");
+    assert!(e.msg.contains("object of type 'dict' has no attribute 'name'"), "{e}");
+    // With a default, or filtered out, nothing is undefined.
+    assert_eq!(
+        r("{{ [{'name': 'a'}, {'other': 'b'}] | map(attribute='name', default='-') | list }}"),
+        json!(["a", "-"])
+    );
+    assert_eq!(
+        r("{{ [{'name': 'a'}, {'other': 'b'}] | map(attribute='name') | select('defined') | list }}"),
+        json!(["a"])
+    );
+    // An undefined variable inside a list in text fails, naming it.
+    let e = err("{{ [{'key': nested_and_undefined}] }} second_node");
+    assert!(e.msg.contains("'nested_and_undefined' is undefined"), "{e}");
+    // Python's message for a division by zero.
+    let e = err("{{ 5 / 0 }}");
+    assert!(e.msg.contains("division by zero"), "{e}");
+}

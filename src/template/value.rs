@@ -69,3 +69,23 @@ pub(crate) fn python_type_name(v: &Value) -> &'static str {
         _ => "object",
     }
 }
+
+thread_local! {
+    /// Why a filter gave an undefined value (see [`note_undefined`]).
+    static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Record why a filter gave an undefined value (`map(attribute='x')` on an
+/// item without `x`): minijinja's undefined value carries no message, and
+/// Ansible's error names the missing attribute. The first reason of an
+/// evaluation is kept.
+pub(crate) fn note_undefined(reason: String) {
+    UNDEFINED_REASON.with(|r| {
+        r.borrow_mut().get_or_insert(reason);
+    });
+}
+
+/// The reason [`note_undefined`] recorded, taken (none is left).
+pub(crate) fn take_undefined_reason() -> Option<String> {
+    UNDEFINED_REASON.with(|r| r.borrow_mut().take())
+}

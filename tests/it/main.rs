@@ -24,6 +24,7 @@ mod compat_realroles;
 mod compat_params;
 mod compat_roles;
 mod compat_templating;
+mod compat_trust;
 mod compat_vars;
 mod compat_vars2;
 mod ctlsec;

@@ -7,8 +7,7 @@
 //! Modules that change run state (`set_fact`, `include_vars`, `add_host`,
 //! `group_by`) say so with a [`ControllerEffect`] (and `meta` with `_meta`),
 //! which the executor applies, as Ansible's action plugins do. `debug`'s
-//! `var` stays an expression (`de_opt_string`: its kind, `Expr`, is never
-//! coerced).
+//! `var` stays an expression (its kind, `Expr`, is never coerced).
 
 use std::sync::Arc;
 
@@ -20,7 +19,6 @@ pub mod async_status;
 mod local_facts;
 mod setup;
 
-use super::args::de_opt_string;
 use super::{
     parse_params, ControllerEffect, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
     Registry, ReturnDoc,
@@ -94,49 +92,122 @@ impl Debug {
         #[serde(deny_unknown_fields)]
         struct P {
             msg: Option<Value>,
-            #[serde(default, deserialize_with = "de_opt_string")]
-            var: Option<String>,
-            #[allow(dead_code)]
+            var: Option<Value>,
             verbosity: Option<i64>,
         }
         let p: P = parse_params(&DEBUG_DOC, args)?;
-        if p.msg.is_some() && p.var.is_some() {
+        // `var` is an expression: a string written in the playbook (Ansible's
+        // `_check_type_str_no_conversion`), never `!unsafe` text, which is
+        // data and is never evaluated.
+        let var = match p.var {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(v) => {
+                if let Some(text) = crate::template::resolve::unsafe_text(&v) {
+                    return Err(ModuleError::Failed(format!(
+                        "Encountered untrusted template or expression: the `var` expression `{text}` is `!unsafe` \
+                         text, which is never evaluated"
+                    )));
+                }
+                return Err(ModuleError::Args(format!(
+                    "argument 'var' is of type {} and we were unable to convert to str: {} is not a string and \
+                     conversion is not allowed",
+                    match v {
+                        Value::Array(_) => "list",
+                        Value::Object(_) => "dict",
+                        Value::Bool(_) => "bool",
+                        Value::Number(ref n) if n.is_f64() => "float",
+                        _ => "int",
+                    },
+                    v
+                )));
+            }
+        };
+        // `var` comes unrendered (OptKind::Expr). `var: "{{ item }}"`
+        // names the variable to show by a value, which may come from a
+        // host: it must be a variable name, never an expression. One that
+        // renders to `omit` is left out, as Ansible's argument templating
+        // leaves it out. As in ansible-core 2.19, a name the template
+        // computes (`{{ "x" }}`, `{{ a ~ b }}`) is not trusted: the
+        // template must be one variable, whose value is the name.
+        let var = match var {
+            Some(var) if crate::template::resolve::has_template_syntax(&var) => {
+                if !crate::template::single_expression(&var).is_some_and(|e| is_variable_path(e.trim())) {
+                    return Err(ModuleError::Failed(format!(
+                        "Encountered untrusted template or expression: `var` is the template `{var}`, whose result \
+                         would be evaluated; only a template that is one variable (`{{{{ item }}}}`) may name the \
+                         variable to show"
+                    )));
+                }
+                let name = ctx
+                    .templar
+                    .render_string(&var, ctx.vars, ctx.loc)
+                    .map_err(|e| ModuleError::Failed(e.msg))?;
+                if name == crate::template::omit() {
+                    None
+                } else if !is_variable_path(&name) {
+                    return Err(ModuleError::Failed(format!(
+                        "debug: `var` rendered to `{name}`, which is not a variable name (a rendered value is never evaluated as an expression)"
+                    )));
+                } else {
+                    Some(name)
+                }
+            }
+            other => other,
+        };
+        if p.msg.is_some() && var.is_some() {
             return Err(ModuleError::Args(
-                "debug: `msg` and `var` are mutually exclusive".into(),
+                "debug: parameters are mutually exclusive: msg|var".into(),
             ));
+        }
+        // Shown only from this many -v on (the run's count is the magic
+        // variable `ansible_verbosity`), else skipped, as Ansible's debug.
+        let run_verbosity = ctx
+            .vars
+            .get_attr("ansible_verbosity")
+            .ok()
+            .and_then(|v| i64::try_from(v).ok())
+            .unwrap_or(0);
+        if p.verbosity.unwrap_or(0) > run_verbosity {
+            let mut out = ModuleOutcome {
+                skipped: true,
+                ..ModuleOutcome::ok()
+            };
+            out.ret.insert(
+                "skipped_reason".into(),
+                Value::String("Verbosity threshold not met.".into()),
+            );
+            return Ok(out);
         }
         let mut out = ModuleOutcome {
             show_result: true,
             ..ModuleOutcome::ok()
         };
-        if let Some(var) = p.var {
-            // `var` comes unrendered (OptKind::Expr). `var: "{{ item }}"`
-            // names the variable to show by a value, which may come from a
-            // host: it must be a variable name, never an expression.
-            let var = if crate::template::resolve::has_template_syntax(&var) {
-                let name = ctx
-                    .templar
-                    .render_string(&var, ctx.vars, ctx.loc)
-                    .map_err(|e| ModuleError::Failed(e.msg))?;
-                if !is_variable_path(&name) {
-                    return Err(ModuleError::Failed(format!(
-                        "debug: `var` rendered to `{name}`, which is not a variable name (a rendered value is never evaluated as an expression)"
-                    )));
+        if let Some(var) = var {
+            // An undefined value shows as ansible-core 2.19's numbered
+            // placeholder, with a warning naming the error (its
+            // `ReplacingMarkerBehavior`); any other error in the expression
+            // fails the task.
+            let v = match ctx.templar.eval_or_undefined(&var, ctx.vars, ctx.loc) {
+                Ok(Ok(Value::String(s))) if s == crate::template::omit() => {
+                    out.ret.insert(
+                        "warnings".into(),
+                        Value::Array(vec![Value::String(
+                            "The result of the `var` expression could not be omitted; a placeholder was used instead."
+                                .into(),
+                        )]),
+                    );
+                    Value::String("<<Omit>>".into())
                 }
-                name
-            } else {
-                var
-            };
-            // Only an undefined value prints the placeholder (as Ansible's
-            // debug does); any other error in the expression fails the task.
-            let v = match ctx.templar.eval(&var, ctx.vars, ctx.loc) {
-                Ok(v) => v,
-                Err(e)
-                    if e.msg.contains("undefined")
-                        || e.msg.contains("has no attribute")
-                        || e.msg.contains("No variable named") =>
-                {
-                    Value::String("VARIABLE IS NOT DEFINED!".into())
+                Ok(Ok(v)) => v,
+                Ok(Err(undefined)) => {
+                    out.ret.insert(
+                        "warnings".into(),
+                        Value::Array(vec![Value::String(format!(
+                            "Encountered 1 template error.\nerror 1 - {undefined}"
+                        ))]),
+                    );
+                    Value::String(format!("<< error 1 - {undefined} >>"))
                 }
                 Err(e) => {
                     return Err(ModuleError::Failed(format!(
@@ -971,7 +1042,13 @@ impl Module for Ping {
 
 impl Ping {
     async fn outcome(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        let data = args.get("data").and_then(Value::as_str).unwrap_or("pong").to_string();
+        // `data` is a `str` option: a number or boolean is its Python text.
+        let data = match args.get("data") {
+            None | Some(Value::Null) => "pong".to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => if *b { "True" } else { "False" }.to_string(),
+            Some(other) => other.to_string(),
+        };
         if data == "crash" {
             // Ansible's ping raises `Exception("boom")`; ansible-core 2.19
             // words a module that raised with the chain of its errors.
