@@ -126,3 +126,57 @@ fn inline_vault_values_decrypt_with_the_run_password_and_are_never_rendered() {
         "{out}\n{err}"
     );
 }
+
+#[test]
+fn ansible_search_path_and_the_loop_variable_names_are_task_variables() {
+    let lab = Lab::new(1);
+    lab.write(
+        "roles/inner/tasks/main.yml",
+        "- copy: {dest: \"@OUT@/inner.json\", content: \"{{ ansible_search_path | to_json }}\"}\n",
+    );
+    lab.write(
+        "roles/outer/tasks/main.yml",
+        "- copy: {dest: \"@OUT@/outer.json\", content: \"{{ ansible_search_path | to_json }}\"}\n- include_role: {name: inner}\n",
+    );
+    lab.write(
+        "site.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - copy: {dest: "@OUT@/play.json", content: "{{ ansible_search_path | to_json }}"}
+    - debug: {var: item}
+      loop: ["{{ ansible_search_path }}"]
+      register: looped
+    - assert: {that: "looped.results.0.item == ansible_search_path"}
+    # The loop's and index's variable names are the item's variables too.
+    - assert:
+        that: [ansible_loop_var == 'alvin', ansible_index_var == 'idx', alvin == 1, idx == 0]
+      loop: [1]
+      loop_control: {loop_var: alvin, index_var: idx}
+    # loop_var is templated.
+    - assert: {that: "named_by_template == 'v' and ansible_loop_var == 'named_by_template'"}
+      loop: [v]
+      loop_control: {loop_var: "{{ var_name }}"}
+      vars: {var_name: named_by_template}
+    - include_role: {name: outer}
+"#,
+    );
+    let (code, out, err) = lab.run("site.yml", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let dir = std::fs::canonicalize(lab.dir.path()).expect("dir");
+    let read = |f: &str| -> Vec<String> { serde_json::from_str(&lab.read(&format!("out/{f}"))).expect("json") };
+    let d = |rel: &str| dir.join(rel).display().to_string();
+    assert_eq!(
+        read("play.json"),
+        vec![d("")]
+            .iter()
+            .map(|s| s.trim_end_matches('/').to_string())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(read("outer.json"), vec![d("roles/outer"), d("roles/outer/tasks")]);
+    assert_eq!(
+        read("inner.json"),
+        vec![d("roles/inner"), d("roles/outer"), d("roles/inner/tasks")]
+    );
+}
