@@ -325,16 +325,40 @@ fn scalar_tag(tag: &saphyr_parser::Tag, loc: &Loc) -> Result<ScalarTag, LocError
 pub const UNSAFE_KEY: &str = "__ansible_unsafe";
 
 /// An `!unsafe` scalar: its text, kept as Ansible's JSON form of unsafe text.
-/// The plaintext of an inline `!vault` value, as a string (Ansible's
-/// `EncryptedString`); the error names the value's file, line and column.
+/// The keys of an inline `!vault` value that the run's vault passwords
+/// cannot decrypt: Ansible's JSON form `{"__ansible_vault": ciphertext}`,
+/// with why it cannot be decrypted (located at the value). Using it is an
+/// error (see `template::vaulted`); the `unvault` filter reads its ciphertext.
+pub const VAULT_KEY: &str = "__ansible_vault";
+pub const VAULT_ERROR_KEY: &str = "__rigger_vault_error";
+
+/// An inline `!vault` value (Ansible's `EncryptedString`): its plaintext
+/// when the run's vault passwords decrypt it, as `!unsafe` text (as
+/// Ansible 2.19, vaulted values are never rendered as templates). One that
+/// cannot be decrypted (no password, a wrong one, not UTF-8) is not an
+/// error where it is read: it fails, located, only where it is used.
 fn inline_vault(ciphertext: &str, loc: &Loc) -> Result<NodeKind, LocError> {
     let what = format!("the `!vault` value at {loc}");
-    let (plain, _) = crate::vault::keyring()
-        .decrypt(ciphertext.as_bytes(), &what)
-        .map_err(|e| LocError::new(loc.clone(), e.to_string()).with_hint(e.hint()))?;
-    String::from_utf8(plain.to_vec())
-        .map(NodeKind::Str)
-        .map_err(|_| LocError::new(loc.clone(), "the decrypted `!vault` value is not UTF-8 text"))
+    let undecryptable = |why: String| {
+        NodeKind::Map(vec![
+            (
+                Node::new(NodeKind::Str(VAULT_KEY.to_string()), loc.clone()),
+                Node::new(NodeKind::Str(ciphertext.to_string()), loc.clone()),
+            ),
+            (
+                Node::new(NodeKind::Str(VAULT_ERROR_KEY.to_string()), loc.clone()),
+                Node::new(NodeKind::Str(why), loc.clone()),
+            ),
+        ])
+    };
+    let plain = match crate::vault::keyring().decrypt(ciphertext.as_bytes(), &what) {
+        Ok((plain, _)) => plain,
+        Err(e) => return Ok(undecryptable(format!("{e} ({})", e.hint()))),
+    };
+    Ok(match String::from_utf8(plain.to_vec()) {
+        Ok(text) => unsafe_text(text),
+        Err(_) => undecryptable(format!("{what}: the decrypted value is not UTF-8 text")),
+    })
 }
 
 fn unsafe_text(s: String) -> NodeKind {
@@ -507,19 +531,35 @@ mod tests {
 
     #[test]
     fn vault_and_unknown_tags_are_located_errors() {
-        let e = parse_one(
+        // Without a vault password (none in unit tests) an inline value is
+        // read as undecryptable, never as its ciphertext: using it is the
+        // error, which names the value's place.
+        let n = parse_one(
             &format!("a: 1\npassword: !vault |\n  {}", VAULTED.replace('\n', "\n  ")),
             "v.yml",
         )
-        .unwrap_err();
-        assert_eq!(e.loc.to_string(), "v.yml:2:11", "{e}");
-        // Without a vault password (none in unit tests) the value is an error, never its ciphertext.
+        .unwrap();
+        let v = n.to_json();
+        let why = v["password"][VAULT_ERROR_KEY].as_str().unwrap_or_default();
         assert!(
-            e.msg.contains("`!vault` value at v.yml:2:11") && e.msg.contains("no vault password"),
-            "{e}"
+            why.contains("`!vault` value at v.yml:2:11") && why.contains("no vault password"),
+            "{v}"
         );
-        let e = parse_one("x: !vault \"$ANSIBLE_VAULT;1.1;AES256\"\n", "v.yml").unwrap_err();
-        assert_eq!(e.loc.to_string(), "v.yml:1:4", "{e}");
+        assert_eq!(
+            v["password"][VAULT_KEY].as_str().map(str::trim_end),
+            Some(VAULTED.trim_end()),
+            "{v}"
+        );
+        let v = parse_one("x: !vault \"$ANSIBLE_VAULT;1.1;AES256\"\n", "v.yml")
+            .unwrap()
+            .to_json();
+        assert!(
+            v["x"][VAULT_ERROR_KEY]
+                .as_str()
+                .unwrap_or_default()
+                .contains("v.yml:1:4"),
+            "{v}"
+        );
         for (src, col) in [("x: !custom 'a'\n", 4), ("x: !!binary aGk=\n", 4), ("x: !foo [1]\n", 4)] {
             let e = parse_one(src, "t.yml").unwrap_err();
             assert_eq!(e.loc.to_string(), format!("t.yml:1:{col}"), "{src}: {e}");

@@ -290,8 +290,25 @@ impl PlayHost {
                 };
             }
         };
+        // `loop_var` is templated, as every loop_control field (Ansible's FieldAttribute).
+        let loop_var = match &t.loop_control.loop_var {
+            Some(v) => match self.runner.templar.render_string(v, &ctx, &t.loc) {
+                Ok(v) => v,
+                Err(e) => {
+                    let mut r = Map::new();
+                    r.insert("msg".into(), Value::String(e.to_string()));
+                    r.insert("failed".into(), Value::Bool(true));
+                    self.report(&title, Status::Failed, ignore_errors, None, r.clone());
+                    return TaskResult {
+                        status: Status::Failed,
+                        result: r,
+                        ignored: ignore_errors,
+                    };
+                }
+            },
+            None => "item".into(),
+        };
         drop(ctx);
-        let loop_var = t.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
         let mut results = Vec::new();
         let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
         let mut unreachable_msg: Option<Value> = None;
@@ -300,10 +317,15 @@ impl PlayHost {
             if INTERRUPTED.load(Ordering::SeqCst) {
                 break;
             }
+            // As Ansible's TaskExecutor: the item, the names of the loop and
+            // index variables, the index and `ansible_loop` are the item's
+            // variables.
             let mut layer = Map::new();
             layer.insert(loop_var.clone(), item.clone());
+            layer.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
             if let Some(iv) = &t.loop_control.index_var {
                 layer.insert(iv.clone(), Value::from(idx));
+                layer.insert("ansible_index_var".into(), Value::String(iv.clone()));
             }
             if let Some(al) = t.loop_control.ansible_loop(&items, idx) {
                 layer.insert("ansible_loop".into(), al);

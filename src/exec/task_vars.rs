@@ -194,6 +194,16 @@ impl PlayHost {
             _ => "files",
         };
         m.data_one(crate::template::LOOKUP_SUBDIR_VAR.into(), Value::String(subdir.into()));
+        // Ansible's `ansible_search_path` (Base.get_search_path): the paths of
+        // the task's role dependency chain, innermost first, then the
+        // directory of the file that holds the task unless already there.
+        let mut search_path: Vec<Value> = roles.iter().rev().map(|r| Value::String(abs(&r.path))).collect();
+        if let Some(dir) = task.map(|t| Value::String(abs(&t.dir))) {
+            if !search_path.contains(&dir) {
+                search_path.push(dir);
+            }
+        }
+        m.data_one("ansible_search_path".into(), Value::Array(search_path));
         m.resolve(&r.templar, || self.overlay())
     }
 
@@ -341,6 +351,7 @@ pub(super) fn clean_facts(facts: &Map<String, Value>) -> Map<String, Value> {
         "role_name",
         "role_path",
         "environment",
+        "ansible_search_path",
     ];
     facts
         .iter()

@@ -173,7 +173,7 @@ impl Vars {
             }
             match u.failure {
                 Failure::Undefined => b.source_one(u.name.clone(), u.source.clone()),
-                Failure::Error(_) => failed.push(u.clone()),
+                Failure::Error(_) | Failure::Vault { .. } => failed.push(u.clone()),
             }
         }
         for (k, v) in layer {

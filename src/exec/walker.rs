@@ -340,15 +340,24 @@ impl Walker {
             },
             None => vec![None],
         };
-        let loop_var = inc.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
+        // `loop_var` is templated, as every loop_control field (Ansible's FieldAttribute).
+        let loop_var = match &inc.loop_control.loop_var {
+            Some(v) => match self.runner.templar.render_string(v, &ctx, &inc.loc) {
+                Ok(v) => v,
+                Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
+            },
+            None => "item".into(),
+        };
         let all_items: Vec<Value> = items.iter().flatten().cloned().collect();
         for (idx, item) in items.into_iter().enumerate() {
             // The loop item and the rendered arguments are data.
             let mut params = Map::new();
             if let Some(it) = &item {
                 params.insert(loop_var.clone(), it.clone());
+                params.insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
                 if let Some(iv) = &inc.loop_control.index_var {
                     params.insert(iv.clone(), Value::from(idx));
+                    params.insert("ansible_index_var".into(), Value::String(iv.clone()));
                 }
                 if let Some(al) = inc.loop_control.ansible_loop(&all_items, idx) {
                     params.insert("ansible_loop".into(), al);

@@ -1096,8 +1096,14 @@ fn first_found(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Val
                 if j.get("skip").is_some_and(|s| s.as_bool() == Some(true)) {
                     skip = true;
                 }
-            } else {
+            } else if t.kind() == ValueKind::String {
                 files.push(text(&t)?);
+            } else {
+                // As Ansible's first_found: a term is a file name, a list or a dict.
+                return Err(op_err(format!(
+                    "Invalid term supplied. A string, dict or list is required, not '{}'.",
+                    python_type_name(&t)
+                )));
             }
         }
     }

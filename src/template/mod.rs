@@ -28,6 +28,7 @@ mod pystd;
 pub mod resolve;
 mod syntax;
 mod value;
+pub(crate) mod vaulted;
 mod yamlout;
 pub(crate) use yamlout::dump as yaml_dump;
 
@@ -126,6 +127,7 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
     lookups::register(&mut env);
     datetime::register(&mut env);
     pystd::register(&mut env);
+    vaulted::register(&mut env);
     env
 }
 
@@ -271,6 +273,9 @@ impl Templar {
             r => r,
         }
         .map_err(|e| self.name_undefined_inside(e, src, ctx))?;
+        if let Some(why) = vaulted::used_in_text(&text) {
+            return Err(vaulted::use_error(why));
+        }
         let single = recorder.single_node().filter(|v| v.to_string() == text);
         Ok((text, single))
     }
@@ -311,6 +316,7 @@ impl Templar {
         ctx: &minijinja::Value,
     ) -> Result<minijinja::Value, JinjaError> {
         let defined = |v: minijinja::Value| {
+            vaulted::check(&v)?;
             if v.is_undefined() {
                 // Name the variable the way the engine does for `{{ x }}`.
                 let detail = format!("`{}` is undefined", expr.trim());
@@ -388,7 +394,7 @@ impl Templar {
     /// [`Templar::render_value`] does, with the engine's error (see
     /// [`resolve::resolve`]).
     pub(crate) fn render_source(&self, v: &Value, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
-        render_strings(v, &|s| self.render_str_raw(s, ctx))
+        render_strings(v, &|s| self.render_str_raw(s, ctx), &vaulted::use_error)
     }
 
     /// Render a string and always return text (e.g. for `name:` or messages).
@@ -406,7 +412,9 @@ impl Templar {
     /// arguments, variables from files). `!unsafe` text (see
     /// [`resolve::unsafe_text`]) comes out as plain text, never rendered.
     pub fn render_value(&self, v: &Value, ctx: &minijinja::Value, loc: &Loc) -> Result<Value, LocError> {
-        render_strings(v, &|s| self.render_str(s, ctx, loc))
+        render_strings(v, &|s| self.render_str(s, ctx, loc), &|why| {
+            LocError::new(loc.clone(), vaulted::use_error(why).detail().unwrap_or(why).to_string())
+        })
     }
 
     /// Evaluate a bare expression (`when:`, `until:`, `that:`), no braces.
@@ -505,7 +513,14 @@ impl Templar {
             Err(e) if retry_chainable(&e, &src) => render(&self.chainable).map_err(|_| e),
             r => r,
         };
-        out.map_err(|e| located(&e, source.body(), source.line_offset))
+        let text = out.map_err(|e| located(&e, source.body(), source.line_offset))?;
+        match vaulted::used_in_text(&text) {
+            Some(why) => Err(LocError::new(
+                Loc::synthetic(&name),
+                format!("template error: Attempt to use undecryptable variable: {why}"),
+            )),
+            None => Ok(text),
+        }
     }
 
     /// `ctx` with the variables of rendering the template file `path` (see
@@ -528,13 +543,24 @@ impl Templar {
 /// `v` with every string (map keys included) replaced by `render(string)`;
 /// `!unsafe` text (see [`resolve::unsafe_text`]) comes out as plain text,
 /// never rendered.
-fn render_strings<E>(v: &Value, render: &impl Fn(&str) -> Result<Value, E>) -> Result<Value, E> {
+fn render_strings<E>(
+    v: &Value,
+    render: &impl Fn(&str) -> Result<Value, E>,
+    undecryptable: &impl Fn(&str) -> E,
+) -> Result<Value, E> {
     if let Some(text) = syntax::unsafe_text(v) {
         return Ok(Value::String(text.to_string()));
     }
+    if let Some((_, why)) = syntax::undecryptable(v) {
+        return Err(undecryptable(why));
+    }
     Ok(match v {
         Value::String(s) => render(s)?,
-        Value::Array(a) => Value::Array(a.iter().map(|x| render_strings(x, render)).collect::<Result<_, _>>()?),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|x| render_strings(x, render, undecryptable))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(o) => {
             let mut m = serde_json::Map::with_capacity(o.len());
             for (k, x) in o {
@@ -542,7 +568,7 @@ fn render_strings<E>(v: &Value, render: &impl Fn(&str) -> Result<Value, E>) -> R
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                m.insert(key, render_strings(x, render)?);
+                m.insert(key, render_strings(x, render, undecryptable)?);
             }
             Value::Object(m)
         }

@@ -150,8 +150,9 @@ fn filter_vault_id(pos: &[Value], i: usize, kwargs: &Kwargs) -> Result<String, E
 
 /// Ansible's `vault` filter: `data | vault(secret, salt=None,
 /// vault_id='filter_default', wrap_object=False)`, the vaulttext of a
-/// string (a 1.2 envelope naming `vault_id`). rigger's vaulted values are
-/// plain strings, so `wrap_object` changes nothing.
+/// string (a 1.2 envelope naming `vault_id`); with `wrap_object=True` the
+/// vaulted value itself, which the run's vault passwords decrypt where it
+/// is used (see [`super::vaulted`]).
 fn vault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     let secret = arg(&rest, 0, &kwargs, "secret")?.ok_or_else(|| op_err("vault: the secret (password) is required"))?;
     let Some(secret) = secret.as_str().map(str::to_string) else {
@@ -165,14 +166,24 @@ fn vault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value
     };
     let salt = arg(&rest, 1, &kwargs, "salt")?.map(|v| v.to_string());
     let id = filter_vault_id(&rest, 2, &kwargs)?;
-    let _: Option<Value> = kwargs.get("wrap_object")?;
+    let wrap: Option<bool> = kwargs.get("wrap_object")?;
     kwargs.assert_all_used()?;
-    Ok(Value::from(crate::vault::encrypt(
+    let vaulttext = crate::vault::encrypt(
         plain.as_bytes(),
         secret.as_bytes(),
         Some(&id),
         salt.as_deref().map(str::as_bytes),
-    )))
+    );
+    if !wrap.unwrap_or(false) {
+        return Ok(Value::from(vaulttext));
+    }
+    // As Ansible's `EncryptedString`: a vaulted value, decrypted with the
+    // run's vault passwords where it is used (plain text when they can).
+    let what = "the value of `vault(..., wrap_object=True)`";
+    Ok(match crate::vault::keyring().decrypt(vaulttext.as_bytes(), what) {
+        Ok((p, _)) => Value::from(String::from_utf8_lossy(&p).into_owned()),
+        Err(e) => super::vaulted::Undecryptable::value(&vaulttext, &e.to_string()),
+    })
 }
 
 /// Ansible's `unvault` filter: `vaulttext | unvault(secret,
@@ -187,7 +198,10 @@ fn unvault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Val
             secret.kind()
         )));
     };
-    let Some(text) = data.as_str() else {
+    // An inline `!vault` value the run's passwords could not decrypt is
+    // decrypted here with the secret given.
+    let undecryptable = data.downcast_object_ref::<super::vaulted::Undecryptable>();
+    let Some(text) = undecryptable.map(|u| u.ciphertext.as_str()).or_else(|| data.as_str()) else {
         return Err(op_err(format!(
             "unvault: the vault should be a string, got {}",
             data.kind()

@@ -35,6 +35,10 @@ pub enum Failure {
     /// Any other error (a loop between bindings, a failing filter): using the
     /// binding is this error.
     Error(String),
+    /// It is an inline `!vault` value the run's passwords cannot decrypt:
+    /// reading it gives its marker, using that is the error (see
+    /// [`super::vaulted`]).
+    Vault { ciphertext: String, why: String },
 }
 
 /// A source binding that could not be rendered.
@@ -160,6 +164,17 @@ impl Object for Pending {
             }
             let slot = st.slots.get_mut(name)?;
             match slot {
+                Slot::Source(v) if super::syntax::undecryptable(v).is_some() => {
+                    let source = std::mem::take(v);
+                    let (ciphertext, why) = super::syntax::undecryptable(&source)?;
+                    let failure = Failure::Vault {
+                        ciphertext: ciphertext.to_string(),
+                        why: why.to_string(),
+                    };
+                    let out = failed_value(&failure);
+                    *slot = Slot::Failed { source, failure };
+                    return out;
+                }
                 Slot::Source(v) => {
                     let v = std::mem::take(v);
                     *slot = Slot::Resolving(v.clone());
@@ -228,6 +243,7 @@ const CHAIN_PREFIXES: [&str; 2] = ["variable `", "recursive loop"];
 fn failed_value(failure: &Failure) -> Option<minijinja::Value> {
     match failure {
         Failure::Undefined => None,
+        Failure::Vault { ciphertext, why } => Some(super::vaulted::Undecryptable::value(ciphertext, why)),
         Failure::Error(msg) => Some(minijinja::Value::from(JinjaError::new(
             ErrorKind::InvalidOperation,
             msg.clone(),

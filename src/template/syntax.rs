@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::yaml::UNSAFE_KEY;
+use crate::yaml::{UNSAFE_KEY, VAULT_ERROR_KEY, VAULT_KEY};
 
 /// The text of an `!unsafe` value: Ansible's JSON form `{"__ansible_unsafe": "..."}`.
 pub fn unsafe_text(v: &Value) -> Option<&str> {
@@ -14,19 +14,31 @@ pub fn unsafe_text(v: &Value) -> Option<&str> {
     }
 }
 
+/// An inline `!vault` value the run's vault passwords cannot decrypt
+/// (see `yaml::VAULT_KEY`): its ciphertext and why it cannot be decrypted.
+pub fn undecryptable(v: &Value) -> Option<(&str, &str)> {
+    match v {
+        Value::Object(o) if o.len() == 2 => Some((o.get(VAULT_KEY)?.as_str()?, o.get(VAULT_ERROR_KEY)?.as_str()?)),
+        _ => None,
+    }
+}
+
 /// Whether `s` holds template syntax (`{{`, `{%` or `{#`).
 pub fn has_template_syntax(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
-/// Whether a source value needs rendering: it holds template syntax or
-/// `!unsafe` text (which rendering turns into plain text).
+/// Whether a source value needs rendering: it holds template syntax,
+/// `!unsafe` text (which rendering turns into plain text) or an
+/// undecryptable `!vault` value (which rendering refuses).
 pub fn needs_render(v: &Value) -> bool {
     match v {
         Value::String(s) => has_template_syntax(s),
         Value::Array(a) => a.iter().any(needs_render),
         Value::Object(o) => {
-            unsafe_text(v).is_some() || o.iter().any(|(k, x)| has_template_syntax(k) || needs_render(x))
+            unsafe_text(v).is_some()
+                || undecryptable(v).is_some()
+                || o.iter().any(|(k, x)| has_template_syntax(k) || needs_render(x))
         }
         _ => false,
     }

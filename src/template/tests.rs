@@ -1045,6 +1045,15 @@ fn file_template_fileglob_first_found_lookups() {
         .render_str("{{ lookup('first_found', ['n1', 'n2']) }}", &c, &loc())
         .unwrap_err();
     assert!(e.msg.contains("no file was found"), "{}", e.msg);
+    // A term that is not a file name, list or dict is a type error (Ansible's).
+    let e = t
+        .render_str("{{ lookup('first_found', ['n1', 1]) }}", &c, &loc())
+        .unwrap_err();
+    assert!(
+        e.msg.contains("A string, dict or list is required, not 'int'"),
+        "{}",
+        e.msg
+    );
     let e = t.render_str("{{ lookup('nosuch', 'x') }}", &c, &loc()).unwrap_err();
     assert!(e.msg.contains("lookup plugin 'nosuch' not found"), "{}", e.msg);
     assert_eq!(r("{{ lookup('file', 'missing.txt', errors='ignore') }}"), Value::Null);

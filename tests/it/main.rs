@@ -19,6 +19,7 @@ mod compat_files;
 mod compat_inventory;
 mod compat_keywords;
 mod compat_lookups;
+mod compat_lookups2;
 mod compat_modules;
 mod compat_realroles;
 mod compat_params;

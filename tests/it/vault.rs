@@ -343,9 +343,10 @@ fn vaulted_data_reaches_the_host_from_every_place_a_run_reads_it() {
     let (code, out, err) = lab.run("site.yml", &["--vault-id", "dev@wrong", "--vault-password-file", "pw"]);
     assert_ne!(code, 0, "{out}\n{err}");
     let all = format!("{out}{err}");
-    // The play's inline value is read first: its file:line:col and both ids.
+    // The vaulted vars file fails as it is read (the play's inline value would
+    // fail only where it is used): its file and both ids.
     assert!(
-        all.contains("site.yml:") && all.contains("`dev`") && all.contains("`default`"),
+        all.contains("vars_file.yml:1:1") && all.contains("`dev`") && all.contains("`default`"),
         "{all}"
     );
     // No password at all: the inline value's file:line:col.
