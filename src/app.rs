@@ -1,6 +1,6 @@
 //! The commands: turn parsed CLI arguments into a run and an exit code.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -175,7 +175,21 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
 }
 
 async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
-    let inv = load_inventory(&a.target.inventory)?;
+    let mut inv = load_inventory(&a.target.inventory)?;
+    // The stand-in for a playbook's directory (`--playbook-dir`), else the
+    // current one: roles/, library/ and collections/ are found there, and
+    // its group_vars/ and host_vars/ apply, as next to a playbook.
+    let base = a.playbook_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    if let Some(d) = &a.playbook_dir {
+        if !d.is_dir() {
+            return Err(AppError::Usage(format!(
+                "--playbook-dir {}: not a directory",
+                d.display()
+            )));
+        }
+        inv.load_vars_dirs(d)?;
+    }
+    crate::modules::ansible::add_playbook_dir(&std::fs::canonicalize(&base).unwrap_or_else(|_| base.clone()));
     let opts = run_options(&a.target, verbosity, a.task_timeout)?;
     let mut hosts = inv.select(&a.pattern)?;
     if let Some(l) = &opts.limit {
@@ -225,7 +239,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         // native one of its name too, as the playbook loader resolves it).
         let legacy = !a.module.contains('.') || a.module.starts_with("ansible.legacy.");
         let user = if legacy && !crate::modules::ansible::is_core_action(short) {
-            crate::modules::external::find(&a.module, Path::new("."), &[])
+            crate::modules::external::find(&a.module, &base, &[])
         } else {
             None
         };
@@ -263,7 +277,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         extra_vars: crate::config::parse_extra_vars(&a.target.extra_vars)?,
         ..Default::default()
     };
-    let nodes = playbook::parse_tasks(&tasks_node, Path::new("."), None, &lctx)?;
+    let nodes = playbook::parse_tasks(&tasks_node, &base, None, &lctx)?;
     let handlers = lctx.take_role_handlers();
     let Some(node) = nodes.into_iter().next() else {
         return Err(AppError::Usage("cannot build the ad-hoc task".into()));
@@ -273,7 +287,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
             Some(format!("{} {}", action, a.args)),
             &parsed.action,
             parsed.args.clone(),
-            PathBuf::from("."),
+            base.clone(),
             loc.clone(),
         ))),
         // An import_role's tasks, an include: as in a playbook.
@@ -282,7 +296,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     let play = Play {
         name: format!("Ad-hoc: {}", a.pattern),
         hosts: hosts.join(":"),
-        dir: PathBuf::from("."),
+        dir: base.clone(),
         vars: Map::new(),
         vars_files: Vec::new(),
         vars_prompt: Vec::new(),
