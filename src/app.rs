@@ -27,6 +27,10 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     };
     // A bad hash_behaviour stops the run before anything is loaded.
     crate::ansible_cfg::hash_behaviour_merge().map_err(AppError::Usage)?;
+    if matches!(cli.command, Command::Run(_) | Command::Adhoc(_) | Command::Check(_)) {
+        // The plugin filter file: which modules must not run.
+        crate::plugin_filter::install().map_err(AppError::Usage)?;
+    }
     if let Some(args) = vault {
         // The run's vault passwords, before anything vaulted is loaded.
         crate::vault::install(crate::vault::load(&args.sources()).map_err(AppError::Other)?);
@@ -230,6 +234,9 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
             "'{}' is not a valid action for ad-hoc commands",
             a.module
         )));
+    }
+    if let Some(f) = crate::plugin_filter::rejects(&a.module) {
+        return Err(AppError::Usage(crate::plugin_filter::rejected_message(&a.module, f)));
     }
     let action = if includes {
         a.module.clone()
