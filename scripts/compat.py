@@ -472,7 +472,7 @@ PLAYBOOK_FLAGS_BOOL = {"-b", "--become", "-C", "--check", "-D", "--diff", "--for
                        "--syntax-check", "--list-hosts", "--list-tasks", "--list-tags", "-K", "--ask-become-pass",
                        "-J", "--ask-vault-pass", "--ask-vault-password"}
 ADHOC_FLAGS_VALUE = (PLAYBOOK_FLAGS_VALUE - {"-t", "--tags", "--skip-tags", "--start-at-task"}) | {
-    "-m", "--module-name", "-a", "--args"}
+    "-m", "--module-name", "-a", "--args", "--playbook-dir"}
 ADHOC_FLAGS_BOOL = {"-b", "--become", "-C", "--check", "-D", "--diff", "--list-hosts", "-K", "--ask-become-pass",
                     "-J", "--ask-vault-pass", "--ask-vault-password"}
 RENAME = {"--inventory-file": "--inventory", "--key-file": "--private-key"}

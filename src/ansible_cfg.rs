@@ -42,6 +42,28 @@ pub fn value(section: &str, key: &str) -> Option<String> {
     raw(section, key).map(|v| interpolate(&v, &|name| raw(section, name)))
 }
 
+/// A `path` setting of ansible.cfg as Ansible resolves it: `~` expanded,
+/// a relative path taken from the ansible.cfg's own directory.
+pub fn path_value(section: &str, key: &str) -> Option<std::path::PathBuf> {
+    let v = value(section, key)?;
+    let v = v.trim();
+    if v.is_empty() {
+        return None;
+    }
+    let p = match (v.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(h)) => Path::new(&h).join(rest),
+        _ => std::path::PathBuf::from(v),
+    };
+    if p.is_absolute() {
+        return Some(p);
+    }
+    let base = ansible_cfg_path()
+        .and_then(|c| std::fs::canonicalize(c).ok())
+        .and_then(|c| c.parent().map(Path::to_path_buf))
+        .or_else(|| std::env::current_dir().ok())?;
+    Some(base.join(p))
+}
+
 /// Ansible's DEFAULT_HASH_BEHAVIOUR (`$ANSIBLE_HASH_BEHAVIOUR`, else
 /// `[defaults] hash_behaviour`): whether a variable's mapping is merged
 /// recursively into the one a lower layer gave it (`merge`) instead of

@@ -1,6 +1,6 @@
 //! The commands: turn parsed CLI arguments into a run and an exit code.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -27,6 +27,10 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     };
     // A bad hash_behaviour stops the run before anything is loaded.
     crate::ansible_cfg::hash_behaviour_merge().map_err(AppError::Usage)?;
+    if matches!(cli.command, Command::Run(_) | Command::Adhoc(_) | Command::Check(_)) {
+        // The plugin filter file: which modules must not run.
+        crate::plugin_filter::install().map_err(AppError::Usage)?;
+    }
     if let Some(args) = vault {
         // The run's vault passwords, before anything vaulted is loaded.
         crate::vault::install(crate::vault::load(&args.sources()).map_err(AppError::Other)?);
@@ -211,7 +215,21 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
 }
 
 async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
-    let inv = load_inventory(&a.target.inventory)?;
+    let mut inv = load_inventory(&a.target.inventory)?;
+    // The stand-in for a playbook's directory (`--playbook-dir`), else the
+    // current one: roles/, library/ and collections/ are found there, and
+    // its group_vars/ and host_vars/ apply, as next to a playbook.
+    let base = a.playbook_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    if let Some(d) = &a.playbook_dir {
+        if !d.is_dir() {
+            return Err(AppError::Usage(format!(
+                "--playbook-dir {}: not a directory",
+                d.display()
+            )));
+        }
+        inv.load_vars_dirs(d)?;
+    }
+    crate::modules::ansible::add_playbook_dir(&std::fs::canonicalize(&base).unwrap_or_else(|_| base.clone()));
     let opts = run_options(&a.target, verbosity, a.task_timeout)?;
     let mut hosts = inv.select(&a.pattern)?;
     if let Some(l) = &opts.limit {
@@ -253,6 +271,9 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
             a.module
         )));
     }
+    if let Some(f) = crate::plugin_filter::rejects(&a.module) {
+        return Err(AppError::Usage(crate::plugin_filter::rejected_message(&a.module, f)));
+    }
     let action = if includes {
         a.module.clone()
     } else {
@@ -261,7 +282,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         // native one of its name too, as the playbook loader resolves it).
         let legacy = !a.module.contains('.') || a.module.starts_with("ansible.legacy.");
         let user = if legacy && !crate::modules::ansible::is_core_action(short) {
-            crate::modules::external::find(&a.module, Path::new("."), &[])
+            crate::modules::external::find(&a.module, &base, &[])
         } else {
             None
         };
@@ -299,7 +320,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         extra_vars: crate::config::parse_extra_vars(&a.target.extra_vars)?,
         ..Default::default()
     };
-    let nodes = playbook::parse_tasks(&tasks_node, Path::new("."), None, &lctx)?;
+    let nodes = playbook::parse_tasks(&tasks_node, &base, None, &lctx)?;
     print_load_warnings(&lctx);
     let handlers = lctx.take_role_handlers();
     let Some(node) = nodes.into_iter().next() else {
@@ -310,7 +331,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
             Some(format!("{} {}", action, a.args)),
             &parsed.action,
             parsed.args.clone(),
-            PathBuf::from("."),
+            base.clone(),
             loc.clone(),
         ))),
         // An import_role's tasks, an include: as in a playbook.
@@ -319,7 +340,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     let play = Play {
         name: format!("Ad-hoc: {}", a.pattern),
         hosts: hosts.join(":"),
-        dir: PathBuf::from("."),
+        dir: base.clone(),
         vars: Map::new(),
         vars_files: Vec::new(),
         vars_prompt: Vec::new(),

@@ -353,6 +353,11 @@ pub struct AdhocArgs {
     /// Per-task timeout in seconds (0 = none).
     #[arg(long = "task-timeout", default_value_t = 0)]
     pub task_timeout: u64,
+    /// The directory that stands for the playbook's (Ansible's ad-hoc
+    /// `--playbook-dir`): its roles/, library/, collections/,
+    /// group_vars/ and host_vars/ are used as a playbook's there would be.
+    #[arg(long = "playbook-dir", value_name = "DIR")]
+    pub playbook_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,7 @@ pub mod logging;
 pub mod modules;
 pub mod output;
 pub mod playbook;
+pub mod plugin_filter;
 pub mod private_files;
 pub mod prompt;
 pub mod pyregex;

@@ -635,6 +635,13 @@ impl PlayHost {
         } else {
             t.action.clone()
         };
+        if let Some(f) = crate::plugin_filter::rejects(&name) {
+            return Err(TaskResult::failed(format!(
+                "{}: {}",
+                t.loc,
+                crate::plugin_filter::rejected_message(&name, f)
+            )));
+        }
         let module = match modules::registry::lookup(&name) {
             Some(m) => m,
             None => modules::ansible::find(&name)

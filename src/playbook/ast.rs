@@ -244,6 +244,9 @@ pub struct RoleCtx {
     /// in a role's tasks), innermost first: name and path
     /// (`ansible_parent_role_names`, `ansible_parent_role_paths`).
     pub parents: Vec<(String, PathBuf)>,
+    /// Its `meta/main.yml` `collections:`: the collections searched, in
+    /// order, for a module its tasks name without a collection.
+    pub collections: Vec<String>,
 }
 
 impl RoleCtx {

@@ -884,6 +884,19 @@ fn parse_task_into(
     // `ansible.legacy.` name, as Ansible's module loader finds it first;
     // not where ansible-core has an action plugin of that name, which is
     // what Ansible runs there.
+    // A role's `collections:` (meta/main.yml) are searched first, in order,
+    // for a module named without a collection; `ansible.builtin` or
+    // `ansible.legacy` in the list (always last when absent) is the usual
+    // resolution (Ansible's `_ensure_default_collection`).
+    let coll_name = role.and_then(|r| collection_module(&name, &r.collections));
+    let (name, short) = match &coll_name {
+        Some(fq) => (fq.clone(), fq.as_str()),
+        None => (name.clone(), short),
+    };
+    if let Some(f) = crate::plugin_filter::rejects(&name) {
+        return Err(err(key_node, crate::plugin_filter::rejected_message(&name, f))
+            .with_hint("remove it from `module_rejectlist` there to run it"));
+    }
     let legacy = !name.contains('.') || name.starts_with("ansible.legacy.");
     let mut registered = crate::modules::registry::lookup(&name).or_else(|| crate::modules::registry::lookup(short));
     let mut alias_of_native = false;
@@ -988,6 +1001,42 @@ fn parse_task_into(
         _ => doc.name.to_string(),
     };
     push_task(n, action, args, delegate_local, dir, role, out)
+}
+
+/// A `collections:` list: collection names (`namespace.collection`).
+fn collection_list(n: &Node) -> Result<Vec<String>, LocError> {
+    let mut out = Vec::new();
+    for c in seq_or_one(n) {
+        match c.scalar_string() {
+            Some(s) if s.split('.').count() == 2 && !s.contains("{{") => out.push(s),
+            _ => {
+                return Err(err(
+                    c,
+                    "`collections` entries must be collection names like `namespace.collection` (not templated)",
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The fully qualified name a module named without a collection resolves
+/// to through a `collections:` search list, when one of the listed
+/// collections (before `ansible.builtin`/`ansible.legacy`) has it.
+fn collection_module(name: &str, collections: &[String]) -> Option<String> {
+    if name.contains('.') || name.contains("{{") {
+        return None;
+    }
+    for c in collections {
+        if c == "ansible.builtin" || c == "ansible.legacy" {
+            return None;
+        }
+        let fq = format!("{c}.{name}");
+        if crate::modules::registry::lookup(&fq).is_some() || crate::modules::ansible::find(&fq).is_ok() {
+            return Some(fq);
+        }
+    }
+    None
 }
 
 /// `args:` merged under the module's own arguments (those win). As in
@@ -1662,11 +1711,15 @@ fn load_role(
         params.insert(k, v.to_json());
     }
     let mut block = Vec::new();
+    let mut collections = Vec::new();
     // meta/main.yml dependencies run first.
     for f in ["main.yml", "main.yaml"] {
         let p = path.join("meta").join(f);
         if p.is_file() {
             let meta = yaml::load_file(&p)?;
+            if let Some(c) = meta.get("collections") {
+                collections = collection_list(c)?;
+            }
             if let Some(deps) = meta.get("dependencies") {
                 // Dependencies are found like the role itself (playbook roles/,
                 // roles_path), and next to the role (its sibling roles).
@@ -1697,6 +1750,7 @@ fn load_role(
                 chain
             })
             .unwrap_or_default(),
+        collections,
     });
     if let Some(p) = role_file("tasks", files.tasks_from.as_ref(), TASK_EXTS)? {
         block.extend(load_task_file(&p, Some(&role), ctx)?);

@@ -17,6 +17,7 @@ mod compat_exec;
 mod compat_exec2;
 mod compat_files;
 mod compat_inventory;
+mod compat_inventory2;
 mod compat_keywords;
 mod compat_lookups;
 mod compat_lookups2;
