@@ -35,6 +35,7 @@ use crate::error::LocError;
 use crate::yaml::Loc;
 
 pub use conn_vars::{check as check_connection_var, check_all as check_connection_vars};
+pub use hosts::split_host_port;
 pub use model::{Group, GroupChars, Host, Inventory, LOCALHOST_NAMES};
 pub use output::dump_json;
 pub use pattern::Selection;
@@ -313,9 +314,18 @@ impl Inventory {
 
     /// Add a host at run time (`add_host`): creates the host and any missing
     /// group (as a child of `all`), sets `vars` on the host, and reads the
-    /// vars-dir files of what is new.
-    pub fn add_host(&mut self, name: &str, groups: &[String], vars: Map<String, Value>) -> Result<(), LocError> {
+    /// vars-dir files of what is new. Returns whether the inventory changed
+    /// (as Ansible's `add_dynamic_host` reports it): a new host, a variable
+    /// the host did not have with that value, or a new group membership.
+    pub fn add_host(&mut self, name: &str, groups: &[String], vars: Map<String, Value>) -> Result<bool, LocError> {
         let new_host = !self.hosts.contains_key(name);
+        let mut changed = new_host
+            || self.hosts.get(name).is_some_and(|h| {
+                vars.iter()
+                    .any(|(k, v)| h.runtime_vars.get(k).or_else(|| h.vars.get(k)) != Some(v))
+            });
+        let member_of = |inv: &Self| inv.memberships.get(name).map(|m| m.len());
+        let before = member_of(self);
         let new_groups: Vec<String> = groups
             .iter()
             .filter(|g| !self.groups.contains_key(*g))
@@ -330,11 +340,13 @@ impl Inventory {
         if let Some(h) = self.hosts.get_mut(name) {
             h.runtime_vars.extend(vars);
         }
+        changed |= member_of(self) != before;
         self.reconcile();
         let hosts: Vec<String> = if new_host { vec![name.to_string()] } else { vec![] };
         vars_dirs::load_layer(&mut self.inventory_layer, &new_groups, &hosts)?;
         vars_dirs::load_layer(&mut self.playbook_layer, &new_groups, &hosts)?;
-        Ok(())
+        changed |= !new_groups.is_empty();
+        Ok(changed)
     }
 }
 

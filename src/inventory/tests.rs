@@ -952,3 +952,25 @@ fn unparsed_sources_are_warnings_unless_configured() {
     .unwrap_err();
     assert!(e.msg.contains("No inventory was parsed"), "{e}");
 }
+
+#[test]
+fn add_host_reports_whether_the_inventory_changed() {
+    let (_d, _p, r) = ini("[g]\nb x=1\n");
+    let mut inv = r.unwrap();
+    let vars = |k: &str, v: Value| Map::from_iter([(k.to_string(), v)]);
+    let g = ["g".to_string()];
+    // A new host is a change; the same again is not.
+    assert!(inv.add_host("n", &[], Map::new()).unwrap());
+    assert!(!inv.add_host("n", &[], Map::new()).unwrap());
+    // A variable the host lacks (or has with another value) is a change.
+    assert!(inv.add_host("n", &[], vars("foo", json!("bar"))).unwrap());
+    assert!(!inv.add_host("n", &[], vars("foo", json!("bar"))).unwrap());
+    assert!(inv.add_host("n", &[], vars("foo", json!("baz"))).unwrap());
+    // An inventory variable with the same value is not.
+    assert!(!inv.add_host("b", &[], vars("x", json!(1))).unwrap());
+    // A new group membership is a change, an existing one is not.
+    assert!(inv.add_host("n", &g, Map::new()).unwrap());
+    assert!(!inv.add_host("n", &g, Map::new()).unwrap());
+    assert!(!inv.add_host("b", &g, Map::new()).unwrap());
+    assert!(inv.add_host("b", &["new".to_string()], Map::new()).unwrap());
+}
