@@ -146,6 +146,17 @@ impl PlayHost {
                                 Err(e) => Some(e),
                             }
                         }
+                        Some(ControllerEffect::RefreshInventory) => match self.runner.change_inv(|inv| inv.refresh()) {
+                            Ok(warnings) => {
+                                for w in warnings {
+                                    self.runner
+                                        .out
+                                        .emit(&crate::output::Event::Warning { message: w.to_string() });
+                                }
+                                None
+                            }
+                            Err(e) => Some(e),
+                        },
                         Some(ControllerEffect::JoinGroup { group, parents }) => {
                             // Changed only when the inventory changed (as Ansible's strategy reports it).
                             match self.runner.change_inv(|inv| inv.group_by(&self.host, &group, &parents)) {

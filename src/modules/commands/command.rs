@@ -49,9 +49,10 @@ split into words like a shell does and each word is passed as one argument, with
     OptionDoc::new(
         "expand_argument_vars",
         OptKind::Bool,
-        "Accepted for compatibility; variables are never expanded by `command`.",
+        "Expand `$NAME`/`${NAME}` (from the command's environment on the host; unknown names are \
+left as they are) and a leading `~`/`~user` in each argument, as Python's `os.path.expandvars` and \
+`expanduser` do in Ansible's command module. No other shell expansion happens.",
     )
-    .ignored()
     .default("yes"),
     OptionDoc::new(
         "executable",
@@ -137,6 +138,8 @@ struct CommandParams {
     #[serde(default = "yes")]
     stdin_add_newline: bool,
     #[serde(default = "yes")]
+    expand_argument_vars: bool,
+    #[serde(default = "yes")]
     strip_empty_ends: bool,
     executable: Option<String>,
 }
@@ -167,7 +170,7 @@ impl Module for CommandModule {
             let exe = p.executable.clone().unwrap_or_else(|| "/bin/sh".into());
             (
                 text.clone(),
-                format!("{} -c {}", sh_quote_command(&exe), sh_quote(&text)),
+                format!("exec {} -c {}", sh_quote_command(&exe), sh_quote(&text)),
             )
         } else {
             let argv: Vec<String> = match (&p.argv, &text) {
@@ -191,11 +194,19 @@ impl Module for CommandModule {
                 return Err(ModuleError::Args("command: empty command".into()));
             }
             // The first word is the program: never an assignment.
-            let line = std::iter::once(sh_quote_command(&argv[0]))
-                .chain(argv[1..].iter().map(|a| sh_quote(a)))
-                .collect::<Vec<_>>()
-                .join(" ");
-            (argv.join(" "), line)
+            let mut prelude = String::new();
+            let words: Vec<String> = argv
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    match p.expand_argument_vars {
+                        true => expanded_word(a, &mut prelude),
+                        false => None,
+                    }
+                    .unwrap_or_else(|| if i == 0 { sh_quote_command(a) } else { sh_quote(a) })
+                })
+                .collect();
+            (argv.join(" "), format!("{prelude}exec {}", words.join(" ")))
         };
         // Ansible's command module ignores `executable`, and says so.
         let warnings: Vec<String> = match (&p.executable, self.shell) {
@@ -252,6 +263,73 @@ fn skipped_by_guard(msg: String, display: &str) -> ModuleOutcome {
 /// which skips the command in the same round trip). Without a guard
 /// the command's effect cannot be predicted: the plan reports it skipped,
 /// as check mode shows it. Either way [`RunCommand`] runs it for real.
+/// One argument of `command` as a shell word that expands it as Ansible's
+/// command module does (`os.path.expandvars`, then `os.path.expanduser`):
+/// `$NAME` and `${NAME}` become the variable's value on the host, or stay as
+/// written when it is unset; a leading `~` or `~user` becomes the home
+/// directory. Each expansion is assigned to a helper variable in `prelude`
+/// (an assignment is never field-split or globbed) and the word uses it
+/// quoted. `None` when there is nothing to expand.
+fn expanded_word(arg: &str, prelude: &mut String) -> Option<String> {
+    let name_ok = |n: &str| {
+        n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    let mut pieces: Vec<String> = Vec::new();
+    let helper = |prelude: &mut String, value: String| {
+        let n = prelude.matches("__rigger_x").count();
+        prelude.push_str(&format!("__rigger_x{n}={value}; "));
+        format!("\"$__rigger_x{n}\"")
+    };
+    let mut rest = arg;
+    let mut expanded = false;
+    if let Some(after) = arg.strip_prefix('~') {
+        let end = after.find('/').unwrap_or(after.len());
+        let user = &after[..end];
+        if user.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+            // Unquoted in an assignment: the shell's tilde expansion, which
+            // leaves an unknown user's `~user` as it is.
+            pieces.push(helper(prelude, format!("~{user}")));
+            rest = &after[end..];
+            expanded = true;
+        }
+    }
+    let mut literal = String::new();
+    while let Some(i) = rest.find('$') {
+        literal.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, written) = if let Some(inner) = after.strip_prefix('{') {
+            match inner.find('}') {
+                Some(j) => (&inner[..j], &rest[i..i + j + 3]),
+                None => ("", "$"),
+            }
+        } else {
+            let j = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..j], &rest[i..i + 1 + j])
+        };
+        if name_ok(name) {
+            if !literal.is_empty() {
+                pieces.push(sh_quote(&std::mem::take(&mut literal)));
+            }
+            pieces.push(helper(prelude, format!("${{{name}-{}}}", sh_quote(written))));
+            expanded = true;
+        } else {
+            literal.push_str(written);
+        }
+        rest = &rest[i + written.len()..];
+    }
+    literal.push_str(rest);
+    if !expanded {
+        return None;
+    }
+    if !literal.is_empty() {
+        pieces.push(sh_quote(&literal));
+    }
+    Some(pieces.concat())
+}
+
 async fn plan_command(
     ctx: &ModuleCtx<'_>,
     p: CommandParams,
@@ -401,7 +479,7 @@ impl Change for RunCommand {
             skips.push((format!("{token}-R"), format!("skipped, since {r} does not exist")));
         }
         let script = if skips.is_empty() {
-            format!("{}exec {}", self.chdir, self.line)
+            format!("{}{}", self.chdir, self.line)
         } else {
             guarded_script(
                 &self.chdir,
@@ -445,7 +523,7 @@ impl RunCommand {
         if creates.is_none() && removes.is_none() {
             let start = Instant::now();
             let start_ts = timestamp();
-            let full = format!("{chdir}exec {line}");
+            let full = format!("{chdir}{line}");
             let out = ctx.run_user(&full, stdin).await?;
             return Ok(shape_output(&display, out, strip, ctx.max_output, start, start_ts));
         }
@@ -492,7 +570,6 @@ fn guarded_script(chdir: &str, line: &str, creates: Option<&str>, removes: Optio
             sh_quote_glob(r)
         ));
     }
-    script.push_str("exec ");
     script.push_str(line);
     script
 }
@@ -500,6 +577,71 @@ fn guarded_script(chdir: &str, line: &str, creates: Option<&str>, removes: Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The words of `command`'s line for `argv`, run by /bin/sh with
+    /// `env`: what the program receives.
+    fn expanded_by_sh(argv: &[&str], env: &[(&str, &str)]) -> Vec<String> {
+        let mut prelude = String::new();
+        let words: Vec<String> = argv
+            .iter()
+            .map(|a| expanded_word(a, &mut prelude).unwrap_or_else(|| sh_quote(a)))
+            .collect();
+        let script = format!("{prelude}printf '%s\\n' {}", words.join(" "));
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .env_clear()
+            .env("HOME", "/home/t")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn arguments_expand_like_python_expandvars_and_expanduser() {
+        let env = [("A", "x y  *"), ("B_2", "b")];
+        assert_eq!(
+            expanded_by_sh(
+                &[
+                    "$A",
+                    "${B_2}/z",
+                    "pre$B_2.post",
+                    "$UNSET",
+                    "${UNSET}",
+                    "$",
+                    "${",
+                    "$1x",
+                    "${a b}"
+                ],
+                &env
+            ),
+            [
+                "x y  *",
+                "b/z",
+                "preb.post",
+                "$UNSET",
+                "${UNSET}",
+                "$",
+                "${",
+                "$1x",
+                "${a b}"
+            ]
+        );
+        // Quotes and other shell syntax stay literal.
+        assert_eq!(expanded_by_sh(&["'$A'", "`id`;$B_2"], &env), ["'x y  *'", "`id`;b"]);
+        assert_eq!(
+            expanded_by_sh(&["~", "~/d", "a~", "~no_such_user_x/d"], &env),
+            ["/home/t", "/home/t/d", "a~", "~no_such_user_x/d"]
+        );
+        let mut prelude = String::new();
+        assert_eq!(expanded_word("plain", &mut prelude), None);
+    }
     use crate::exec::task::execute;
     use crate::modules::files::testutil::TestEnv;
     use serde_json::json;

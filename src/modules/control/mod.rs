@@ -496,10 +496,14 @@ impl Meta {
             "end_host" => format!("ending play for {host}"),
             other => return Err(ModuleError::Args(format!("meta: unsupported action `{other}`"))),
         };
-        Ok(ModuleOutcome::ok()
-            .with_msg(msg.clone())
-            .with("_meta", action)
-            .with(META_MESSAGE, msg))
+        let outcome = ModuleOutcome::ok().with_msg(msg.clone()).with(META_MESSAGE, msg);
+        Ok(if action == "refresh_inventory" {
+            outcome
+                .with("_meta", action)
+                .with_effect(ControllerEffect::RefreshInventory)
+        } else {
+            outcome.with("_meta", action)
+        })
     }
 }
 
