@@ -1421,6 +1421,15 @@ fn meta_action(t: &Task) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// Whether rendering `src` failed only because it uses the environment
+/// facts (`ansible_env`, `ansible_facts.env`) before they are gathered:
+/// Ansible leaves such an `environment:` name out.
+fn uses_unset_env_facts(src: &Value, msg: &str) -> bool {
+    let text = src.to_string();
+    (text.contains("ansible_env") || text.contains("ansible_facts"))
+        && (msg.contains("undefined") || msg.contains("no attribute"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1442,13 +1451,4 @@ mod tests {
         assert!(may_change_users("user", &ret("name", "deploy")));
         assert!(may_change_users("command", &Map::new()));
     }
-}
-
-/// Whether rendering `src` failed only because it uses the environment
-/// facts (`ansible_env`, `ansible_facts.env`) before they are gathered:
-/// Ansible leaves such an `environment:` name out.
-fn uses_unset_env_facts(src: &Value, msg: &str) -> bool {
-    let text = src.to_string();
-    (text.contains("ansible_env") || text.contains("ansible_facts"))
-        && (msg.contains("undefined") || msg.contains("no attribute"))
 }
