@@ -363,12 +363,14 @@ pub async fn gather(
     subset: &[String],
     become_: Option<&Become>,
     python: Option<&str>,
+    env: Vec<(String, String)>,
 ) -> Result<Map<String, Value>, ConnError> {
     let parts = resolve_subset(subset).map_err(ConnError::Io)?;
     let req = ExecRequest {
         cmd: script(&parts, python),
         subshell_ok: true,
         become_: become_.cloned(),
+        env,
         ..Default::default()
     };
     let out = connection::exec(conn, &req).await?;
@@ -1415,7 +1417,9 @@ mod tests {
     #[tokio::test]
     async fn gather_local_matches_independent_reads() {
         let conn = LocalConnection::new("localhost");
-        let f = gather(&conn, &[], None, None).await.unwrap();
+        // The play's `environment:` reaches the gathering (ansible_env shows it).
+        let env = vec![("RIGGER_PLAY_ENV".to_string(), "ido".to_string())];
+        let f = gather(&conn, &[], None, None, env).await.unwrap();
         assert_eq!(f["kernel"], sh("uname -r"));
         assert_eq!(f["machine"], sh("uname -m"));
         assert_eq!(f["system"], "Linux");
@@ -1452,6 +1456,7 @@ mod tests {
         assert_eq!(f["user_id"], sh("id -un"));
         assert_eq!(f["user_dir"], sh("getent passwd $(id -u) | cut -d: -f6"));
         assert_eq!(f["env"]["PATH"], std::env::var("PATH").unwrap());
+        assert_eq!(f["env"]["RIGGER_PLAY_ENV"], "ido");
         let epoch: i64 = f["date_time"]["epoch"].as_str().unwrap().parse().unwrap();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -1504,6 +1509,7 @@ mod tests {
             &["!hardware".into(), "!network".into(), "!virtual".into()],
             None,
             None,
+            Vec::new(),
         )
         .await
         .unwrap();
@@ -1511,6 +1517,6 @@ mod tests {
         assert!(!f.contains_key("mounts"));
         assert!(!f.contains_key("interfaces"));
         assert!(!f.contains_key("memtotal_mb"));
-        assert!(gather(&conn, &["bogus".into()], None, None).await.is_err());
+        assert!(gather(&conn, &["bogus".into()], None, None, Vec::new()).await.is_err());
     }
 }

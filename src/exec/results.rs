@@ -139,8 +139,27 @@ impl PlayHost {
                     }
                     match effect {
                         Some(ControllerEffect::AddHost { name, groups, vars }) => {
-                            self.runner.change_inv(|inv| inv.add_host(&name, &groups, vars)).err()
+                            // Changed only when the inventory changed (Ansible's add_dynamic_host).
+                            match self.runner.change_inv(|inv| inv.add_host(&name, &groups, vars)) {
+                                Ok(changed) => {
+                                    r.insert("changed".into(), Value::Bool(changed));
+                                    changed_by_effect = Some(changed);
+                                    None
+                                }
+                                Err(e) => Some(e),
+                            }
                         }
+                        Some(ControllerEffect::RefreshInventory) => match self.runner.change_inv(|inv| inv.refresh()) {
+                            Ok(warnings) => {
+                                for w in warnings {
+                                    self.runner
+                                        .out
+                                        .emit(&crate::output::Event::Warning { message: w.to_string() });
+                                }
+                                None
+                            }
+                            Err(e) => Some(e),
+                        },
                         Some(ControllerEffect::JoinGroup { group, parents }) => {
                             // Changed only when the inventory changed (as Ansible's strategy reports it).
                             match self.runner.change_inv(|inv| inv.group_by(&self.host, &group, &parents)) {

@@ -569,7 +569,7 @@ impl PlayHost {
             }
         };
         let env = self
-            .environment(scopes, t, ctx)
+            .environment(scopes, Some(t), ctx)
             .map_err(|e| TaskResult::failed(e.to_string()))?;
         let (check, diff) = self.modes(t, scopes);
         // A task outside check mode during a check may change what the
@@ -1177,32 +1177,49 @@ impl PlayHost {
     }
 
     /// The `environment:` of the scopes and the task, rendered; inner names win.
-    fn environment(
+    pub(super) fn environment(
         &self,
         scopes: &[Scope],
-        task: &Task,
+        task: Option<&Task>,
         ctx: &minijinja::Value,
     ) -> Result<Vec<(String, String)>, LocError> {
+        let loc = task.map_or(&self.pctx.play.loc, |t| &t.loc);
         let mut env: Vec<(String, String)> = Vec::new();
         for e in scopes
             .iter()
             .flat_map(|s| s.common.environment.iter())
-            .chain(task.common.environment.iter())
+            .chain(task.into_iter().flat_map(|t| t.common.environment.iter()))
         {
-            // As Ansible's: each entry of the list (outer scopes first) is
-            // a mapping merged over the ones before; `{{ omit }}` drops an
-            // entry or a name, an empty entry adds nothing.
-            let v = self.runner.templar.render_value(e, ctx, &task.loc)?;
-            let m = match v {
-                Value::Object(m) => strip_omit(m),
-                Value::Null => continue,
-                Value::String(s) if s.is_empty() || s == omit() => continue,
-                other => {
-                    return Err(LocError::new(
-                        task.loc.clone(),
-                        format!("environment must be a mapping of names to values, received {other}"),
-                    ))
+            // As Ansible's (Task._post_validate_environment): each entry of
+            // the list (outer scopes first) is a mapping merged over the
+            // ones before; `{{ omit }}` drops an entry or a name, an empty
+            // entry adds nothing; a name whose value uses `ansible_env`
+            // (facts not gathered yet) is left out instead of failing.
+            let m = match e {
+                Value::Object(entries) => {
+                    let mut m = Map::new();
+                    for (k, v) in entries {
+                        match self.runner.templar.render_value(v, ctx, loc) {
+                            Ok(v) => {
+                                m.insert(k.clone(), v);
+                            }
+                            Err(err) if uses_unset_env_facts(v, &err.msg) => {}
+                            Err(err) => return Err(err),
+                        }
+                    }
+                    strip_omit(m)
                 }
+                _ => match self.runner.templar.render_value(e, ctx, loc)? {
+                    Value::Object(m) => strip_omit(m),
+                    Value::Null => continue,
+                    Value::String(s) if s.is_empty() || s == omit() => continue,
+                    other => {
+                        return Err(LocError::new(
+                            loc.clone(),
+                            format!("environment must be a mapping of names to values, received {other}"),
+                        ))
+                    }
+                },
             };
             for (k, v) in m {
                 let s = match v {
@@ -1486,6 +1503,15 @@ fn meta_action(t: &Task) -> Option<String> {
         .get("_raw_params")?
         .as_str()
         .map(|s| s.trim().to_string())
+}
+
+/// Whether rendering `src` failed only because it uses the environment
+/// facts (`ansible_env`, `ansible_facts.env`) before they are gathered:
+/// Ansible leaves such an `environment:` name out.
+fn uses_unset_env_facts(src: &Value, msg: &str) -> bool {
+    let text = src.to_string();
+    (text.contains("ansible_env") || text.contains("ansible_facts"))
+        && (msg.contains("undefined") || msg.contains("no attribute"))
 }
 
 #[cfg(test)]

@@ -177,8 +177,14 @@ impl Walker {
             }
             _ => None,
         };
+        // The play's `environment:` applies to fact gathering too (a name
+        // that needs the facts being gathered is left out).
+        let env = match self.environment(scopes, None, &self.ctx(&vars)) {
+            Ok(env) => env,
+            Err(e) => return self.fail_gathering(&e.to_string()),
+        };
         let _permit = self.runner.forks.acquire().await;
-        match super::facts::gather(&*conn, &subset, become_.as_ref(), python.as_deref()).await {
+        match super::facts::gather(&*conn, &subset, become_.as_ref(), python.as_deref(), env).await {
             Ok(facts) => {
                 self.runner.with_host(&self.host, |s| s.facts = facts);
                 self.report("Gathering Facts", Status::Ok, false, None, Map::new());

@@ -35,6 +35,8 @@ use crate::error::LocError;
 use crate::yaml::Loc;
 
 pub use conn_vars::{check as check_connection_var, check_all as check_connection_vars};
+pub use hosts::split_host_port;
+use model::DynamicChange;
 pub use model::{Group, GroupChars, Host, Inventory, LOCALHOST_NAMES};
 pub use output::dump_json;
 pub use pattern::Selection;
@@ -80,7 +82,46 @@ impl Inventory {
         }
         inv.reconcile();
         inv.refresh_layer_vars(false)?;
+        inv.origin = Some((sources.to_vec(), policy));
         Ok(inv)
+    }
+
+    /// `meta: refresh_inventory`: read the sources again (as Ansible's
+    /// `InventoryManager.refresh_inventory`), keeping the playbook's vars
+    /// dirs and the `--limit`, then replay this run's `add_host` and
+    /// `group_by` changes (a `group_by` of a host that is gone is dropped).
+    /// Warnings of the new read are returned. An inventory that was not
+    /// loaded from sources only replays.
+    pub fn refresh(&mut self) -> Result<Vec<LocError>, LocError> {
+        let mut fresh = match &self.origin {
+            Some((sources, policy)) => Inventory::load_with(sources, *policy)?,
+            None => {
+                let mut inv = Inventory::new();
+                inv.group_chars = self.group_chars;
+                inv
+            }
+        };
+        for dir in &self.playbook_layer.dirs {
+            fresh.load_vars_dirs(dir)?;
+        }
+        fresh.subsets = self.subsets.clone();
+        let dynamic = std::mem::take(&mut self.dynamic);
+        for change in &dynamic {
+            match change {
+                DynamicChange::AddHost { name, groups, vars } => {
+                    fresh.add_host(name, groups, vars.clone())?;
+                }
+                DynamicChange::GroupBy { host, group, parents } => {
+                    if fresh.hosts.contains_key(host) {
+                        fresh.group_by(host, group, parents)?;
+                    }
+                }
+            }
+        }
+        fresh.dynamic = dynamic;
+        let warnings = std::mem::take(&mut fresh.warnings);
+        *self = fresh;
+        Ok(warnings)
     }
 
     /// Parse one source; `Ok(false)` when it was not parsed and the policy
@@ -289,6 +330,11 @@ impl Inventory {
     /// child of each parent, and `host` joins `group`; the vars-dir files of
     /// new groups are read. Whether the inventory changed.
     pub fn group_by(&mut self, host: &str, group: &str, parents: &[String]) -> Result<bool, LocError> {
+        self.dynamic.push(DynamicChange::GroupBy {
+            host: host.to_string(),
+            group: group.to_string(),
+            parents: parents.to_vec(),
+        });
         let new_groups: Vec<String> = std::iter::once(group)
             .chain(parents.iter().map(String::as_str))
             .filter(|g| !self.groups.contains_key(*g))
@@ -319,9 +365,23 @@ impl Inventory {
 
     /// Add a host at run time (`add_host`): creates the host and any missing
     /// group (as a child of `all`), sets `vars` on the host, and reads the
-    /// vars-dir files of what is new.
-    pub fn add_host(&mut self, name: &str, groups: &[String], vars: Map<String, Value>) -> Result<(), LocError> {
+    /// vars-dir files of what is new. Returns whether the inventory changed
+    /// (as Ansible's `add_dynamic_host` reports it): a new host, a variable
+    /// the host did not have with that value, or a new group membership.
+    pub fn add_host(&mut self, name: &str, groups: &[String], vars: Map<String, Value>) -> Result<bool, LocError> {
+        self.dynamic.push(DynamicChange::AddHost {
+            name: name.to_string(),
+            groups: groups.to_vec(),
+            vars: vars.clone(),
+        });
         let new_host = !self.hosts.contains_key(name);
+        let mut changed = new_host
+            || self.hosts.get(name).is_some_and(|h| {
+                vars.iter()
+                    .any(|(k, v)| h.runtime_vars.get(k).or_else(|| h.vars.get(k)) != Some(v))
+            });
+        let member_of = |inv: &Self| inv.memberships.get(name).map(|m| m.len());
+        let before = member_of(self);
         let new_groups: Vec<String> = groups
             .iter()
             .filter(|g| !self.groups.contains_key(*g))
@@ -336,11 +396,13 @@ impl Inventory {
         if let Some(h) = self.hosts.get_mut(name) {
             h.runtime_vars.extend(vars);
         }
+        changed |= member_of(self) != before;
         self.reconcile();
         let hosts: Vec<String> = if new_host { vec![name.to_string()] } else { vec![] };
         vars_dirs::load_layer(&mut self.inventory_layer, &new_groups, &hosts)?;
         vars_dirs::load_layer(&mut self.playbook_layer, &new_groups, &hosts)?;
-        Ok(())
+        changed |= !new_groups.is_empty();
+        Ok(changed)
     }
 }
 

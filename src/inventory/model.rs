@@ -90,6 +90,28 @@ pub struct Inventory {
     pub(super) subsets: Vec<Vec<String>>,
     /// What to do with group names that are not valid variable names.
     pub group_chars: GroupChars,
+    /// The sources and policy it was loaded from, and every change made to
+    /// it during the run (`add_host`, `group_by`): what `meta:
+    /// refresh_inventory` reads again and replays.
+    pub(super) origin: Option<(Vec<String>, super::UnparsedPolicy)>,
+    pub(super) dynamic: Vec<DynamicChange>,
+}
+
+/// A change made to the inventory during a run, kept to be replayed after
+/// `meta: refresh_inventory` (Ansible's `_cached_dynamic_hosts` and
+/// `_cached_dynamic_grouping`).
+#[derive(Debug, Clone)]
+pub(super) enum DynamicChange {
+    AddHost {
+        name: String,
+        groups: Vec<String>,
+        vars: Map<String, Value>,
+    },
+    GroupBy {
+        host: String,
+        group: String,
+        parents: Vec<String>,
+    },
 }
 
 /// Ansible's `TRANSFORM_INVALID_GROUP_CHARS`: whether group names with
@@ -148,6 +170,8 @@ impl Inventory {
             depths: HashMap::new(),
             subsets: Vec::new(),
             group_chars: GroupChars::Never,
+            origin: None,
+            dynamic: Vec::new(),
         };
         inv.ensure_group("all");
         inv.ensure_group("ungrouped");

@@ -952,3 +952,60 @@ fn unparsed_sources_are_warnings_unless_configured() {
     .unwrap_err();
     assert!(e.msg.contains("No inventory was parsed"), "{e}");
 }
+
+#[test]
+fn add_host_reports_whether_the_inventory_changed() {
+    let (_d, _p, r) = ini("[g]\nb x=1\n");
+    let mut inv = r.unwrap();
+    let vars = |k: &str, v: Value| Map::from_iter([(k.to_string(), v)]);
+    let g = ["g".to_string()];
+    // A new host is a change; the same again is not.
+    assert!(inv.add_host("n", &[], Map::new()).unwrap());
+    assert!(!inv.add_host("n", &[], Map::new()).unwrap());
+    // A variable the host lacks (or has with another value) is a change.
+    assert!(inv.add_host("n", &[], vars("foo", json!("bar"))).unwrap());
+    assert!(!inv.add_host("n", &[], vars("foo", json!("bar"))).unwrap());
+    assert!(inv.add_host("n", &[], vars("foo", json!("baz"))).unwrap());
+    // An inventory variable with the same value is not.
+    assert!(!inv.add_host("b", &[], vars("x", json!(1))).unwrap());
+    // A new group membership is a change, an existing one is not.
+    assert!(inv.add_host("n", &g, Map::new()).unwrap());
+    assert!(!inv.add_host("n", &g, Map::new()).unwrap());
+    assert!(!inv.add_host("b", &g, Map::new()).unwrap());
+    assert!(inv.add_host("b", &["new".to_string()], Map::new()).unwrap());
+}
+
+#[test]
+fn refresh_reads_the_sources_again_and_replays_dynamic_changes() {
+    let (d, p, r) = ini("one parity=odd\ntwo parity=even\n");
+    let mut inv = r.unwrap();
+    write(d.path(), "pb/group_vars/all.yml", "from_playbook_dir: 1\n");
+    inv.load_vars_dirs(&d.path().join("pb")).unwrap();
+    inv.add_host(
+        "yolo",
+        &["dyn".to_string()],
+        Map::from_iter([("v".to_string(), json!(2))]),
+    )
+    .unwrap();
+    inv.group_by("two", "even", &[]).unwrap();
+    inv.group_by("one", "odd", &[]).unwrap();
+    std::fs::write(&p, "two parity=even\nfour parity=even\n").unwrap();
+    assert!(inv.refresh().unwrap().is_empty());
+    // The sources as they are now, plus what the run added.
+    let all = |inv: &Inventory| {
+        let mut v = sel(inv, "all");
+        v.sort();
+        v
+    };
+    assert_eq!(all(&inv), ["four", "two", "yolo"]);
+    assert_eq!(sel(&inv, "dyn"), ["yolo"]);
+    assert_eq!(inv.host_runtime_vars("yolo")["v"], json!(2));
+    assert_eq!(sel(&inv, "even"), ["two"]);
+    // A group_by of a host that is gone is dropped; its group is not made.
+    assert!(!inv.groups.contains_key("odd"));
+    // The playbook's vars dirs are still read.
+    assert_eq!(inv.host_vars("four")["from_playbook_dir"], json!(1));
+    // Refreshing again replays the same changes.
+    inv.refresh().unwrap();
+    assert_eq!(all(&inv), ["four", "two", "yolo"]);
+}

@@ -264,6 +264,9 @@ pub enum ControllerEffect {
     /// `group_by`: this host joins `group`, which becomes a child of each
     /// of `parents` (groups created as needed).
     JoinGroup { group: String, parents: Vec<String> },
+    /// `meta: refresh_inventory`: the inventory is read again from its
+    /// sources, this run's `add_host`/`group_by` changes replayed.
+    RefreshInventory,
     /// `setup`: gathered facts (names without the `ansible_` prefix),
     /// merged into the host's facts as a play's fact gathering sets them.
     Facts(Map<String, Value>),

@@ -257,6 +257,17 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
         return Err(err(n, format!("a play must be a mapping, found a {}", n.type_name())));
     }
     for (k, kn, _) in n.map_entries() {
+        // `user`: the old name of a play's `remote_user` (Play.preprocess_data).
+        if k == "user" {
+            if n.get("remote_user").is_some() {
+                return Err(err(
+                    kn,
+                    "both 'user' and 'remote_user' are set for this play. The use of 'user' is deprecated, and \
+                     should be removed",
+                ));
+            }
+            continue;
+        }
         if !PLAY_KEYS.contains(&k.as_str()) {
             return Err(unknown_keyword(kn, &k, PLAY_KEYS, "play"));
         }
@@ -306,6 +317,9 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     };
     let name = opt_string(n, "name")?.unwrap_or_else(|| hosts.clone());
     let mut common = parse_common(n, &[])?;
+    if let Some(user) = opt_string(n, "user")? {
+        common.remote_user = Some(user);
+    }
     common.vars = vars_map(n.get("vars"))?;
     let mut vars_files = Vec::new();
     if let Some(vf) = n.get("vars_files") {
@@ -1091,6 +1105,9 @@ fn push_task(
     out: &mut Vec<TaskNode>,
 ) -> Result<(), LocError> {
     let mut common = parse_common(n, &[])?;
+    if let Some(user) = opt_string(n, "user")? {
+        common.remote_user = Some(user);
+    }
     common.vars = vars_map(n.get("vars"))?;
     if delegate_local {
         common.delegate_to = Some("localhost".into());
@@ -1326,6 +1343,9 @@ fn parse_block(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx)
         }
     }
     let mut common = parse_common(n, &[])?;
+    if let Some(user) = opt_string(n, "user")? {
+        common.remote_user = Some(user);
+    }
     common.vars = vars_map(n.get("vars"))?;
     common.notify = n.get("notify").map(notify_list).transpose()?.unwrap_or_default();
     let mut inner_ctx;
@@ -1401,6 +1421,9 @@ fn parse_include(
         }
     }
     let mut common = parse_common(n, &[])?;
+    if let Some(user) = opt_string(n, "user")? {
+        common.remote_user = Some(user);
+    }
     common.vars = vars_map(n.get("vars"))?;
     let apply = match n
         .map_entries()

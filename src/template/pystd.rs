@@ -102,29 +102,37 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("is_same_file", same_file);
     env.add_test("mount", |v: &Value| path_test(v, is_mount));
     env.add_test("is_mount", |v: &Value| path_test(v, is_mount));
+    // Ansible's `uri`/`url`/`urn` tests (plugins/test/uri.py): urlparse
+    // always yields a scheme and a path (either may be empty), so any string
+    // is a URI unless `schemes` is given and its scheme is not among them; a
+    // URL also has a network location (or is a `file` URL); a URN is a URI
+    // whose scheme is `urn`. A string urlparse rejects (an unbalanced IPv6
+    // bracket in the network location) is none of them.
     env.add_test(
         "uri",
         |v: &Value, schemes: Option<Vec<String>>| -> Result<bool, Error> {
-            let s = text(v)?;
-            let parts = split_url(&s);
-            Ok(!parts.scheme.is_empty() && schemes.is_none_or(|l| l.contains(&parts.scheme)))
+            Ok(is_uri(&text(v)?, schemes.as_deref()).is_some())
         },
     );
     env.add_test(
         "url",
         |v: &Value, schemes: Option<Vec<String>>| -> Result<bool, Error> {
-            let s = text(v)?;
-            let parts = split_url(&s);
-            Ok(!parts.scheme.is_empty()
-                && !parts.netloc.is_empty()
-                && schemes.is_none_or(|l| l.contains(&parts.scheme)))
+            Ok(is_uri(&text(v)?, schemes.as_deref()).is_some_and(|p| !p.netloc.is_empty() || p.scheme == "file"))
         },
     );
     env.add_test("urn", |v: &Value| -> Result<bool, Error> {
-        let re = regex::Regex::new(r"^urn:[a-zA-Z0-9][a-zA-Z0-9-]{0,31}:[\w()+,.:=@;$!*'%/?#-]+$")
-            .map_err(|e| op_err(e.to_string()))?;
-        Ok(re.is_match(&text(v)?))
+        Ok(is_uri(&text(v)?, Some(&["urn".to_string()])).is_some())
     });
+}
+
+/// The parts of `s` when it is a URI by Ansible's `uri` test: urlparse
+/// accepts it and, when `schemes` is given, its scheme is one of them.
+fn is_uri(s: &str, schemes: Option<&[String]>) -> Option<UrlParts> {
+    let parts = split_url(s);
+    if parts.netloc.contains('[') != parts.netloc.contains(']') {
+        return None;
+    }
+    schemes.is_none_or(|l| l.contains(&parts.scheme)).then_some(parts)
 }
 
 /// A filter argument given by position or by name.
@@ -994,6 +1002,27 @@ mod tests {
         assert_eq!(render(&format!("{{{{ {u} | urlsplit('path') }}}}")), "/dir/index.html");
         assert_eq!(render(&format!("{{{{ ({u} | urlsplit).password }}}}")), "MySecret");
         assert_eq!(render("{{ 'x/y' | urlsplit('hostname') is none }}"), "True");
+    }
+
+    #[test]
+    fn uri_url_urn_tests_follow_ansible() {
+        let t = |e: &str| render(&format!("{{{{ {e} }}}}"));
+        // Any string is a URI (an implied scheme, an empty path) unless
+        // schemes are given; a URL needs a network location or `file`.
+        assert_eq!(t("'asldkfjhalsidfthjo' is uri"), "True");
+        assert_eq!(t("'asldkfjhalsidfthjo' is uri(['http', 'file'])"), "False");
+        assert_eq!(t("'admin:secret@example.com' is uri"), "True");
+        assert_eq!(t("'admin:secret@example.com' is url"), "False");
+        assert_eq!(t("'htp://searchengine.tld' is url"), "True");
+        assert_eq!(t("'htp://searchengine.tld' is url(['http'])"), "False");
+        assert_eq!(t("'file://etc/hosts' is url"), "True");
+        assert_eq!(t("'file:etc/hosts' is url"), "True");
+        assert_eq!(t("'asldkfjhalsidfthjo' is url"), "False");
+        assert_eq!(t("'urn:isbn:9780307476463' is urn"), "True");
+        assert_eq!(t("'urn:isbn:9780307476463' is url"), "False");
+        assert_eq!(t("'admin:secret@example.com' is urn"), "False");
+        // urlparse rejects an unbalanced IPv6 bracket.
+        assert_eq!(t("'http://[::1/x' is uri"), "False");
     }
 
     #[test]

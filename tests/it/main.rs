@@ -15,6 +15,7 @@ mod compat_async;
 mod compat_cli;
 mod compat_exec;
 mod compat_exec2;
+mod compat_exec3;
 mod compat_files;
 mod compat_inventory;
 mod compat_inventory2;

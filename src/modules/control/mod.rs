@@ -567,10 +567,14 @@ impl Meta {
             "end_host" => format!("ending play for {host}"),
             other => return Err(ModuleError::Args(format!("meta: unsupported action `{other}`"))),
         };
-        Ok(ModuleOutcome::ok()
-            .with_msg(msg.clone())
-            .with("_meta", action)
-            .with(META_MESSAGE, msg))
+        let outcome = ModuleOutcome::ok().with_msg(msg.clone()).with(META_MESSAGE, msg);
+        Ok(if action == "refresh_inventory" {
+            outcome
+                .with("_meta", action)
+                .with_effect(ControllerEffect::RefreshInventory)
+        } else {
+            outcome.with("_meta", action)
+        })
     }
 }
 
@@ -930,16 +934,33 @@ impl AddHost {
             .find_map(|k| args.remove(*k))
             .and_then(|v| v.as_str().map(str::to_string))
             .ok_or_else(|| ModuleError::Args("add_host: `name` is required".into()))?;
+        // `host:port` (Ansible's parse_address): the port becomes
+        // `ansible_ssh_port`; a name that does not parse is kept as it is.
+        let name = match crate::inventory::split_host_port(&name) {
+            Ok((host, Some(port))) => {
+                args.insert("ansible_ssh_port".into(), Value::from(port));
+                host
+            }
+            Ok((host, None)) => host,
+            Err(_) => name,
+        };
         let groups = ["groups", "group", "groupname"]
             .iter()
             .find_map(|k| args.remove(*k))
             .unwrap_or(Value::Null);
-        let groups: Vec<Value> = match groups {
+        let mut groups: Vec<Value> = match groups {
             Value::Array(a) => a,
+            Value::String(s) if s.is_empty() => Vec::new(),
             Value::String(s) => s.split(',').map(|x| Value::String(x.trim().to_string())).collect(),
             Value::Null => Vec::new(),
-            other => vec![other],
+            _ => {
+                return Err(ModuleError::Args(
+                    "add_host: Groups must be specified as a list.".into(),
+                ))
+            }
         };
+        let mut seen = std::collections::HashSet::new();
+        groups.retain(|g| seen.insert(g.clone().to_string()));
         let mut spec = Map::new();
         spec.insert("host_name".into(), Value::String(name.clone()));
         spec.insert("groups".into(), Value::Array(groups.clone()));

@@ -115,7 +115,7 @@ impl Module for Setup {
         };
         let gathered = tokio::time::timeout(
             std::time::Duration::from_secs(timeout.max(1)),
-            crate::exec::facts::gather(ctx.conn, &subset, ctx.become_, python.as_deref()),
+            crate::exec::facts::gather(ctx.conn, &subset, ctx.become_, python.as_deref(), ctx.env.to_vec()),
         )
         .await
         .map_err(|_| {
