@@ -27,6 +27,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     };
     // A bad hash_behaviour stops the run before anything is loaded.
     crate::ansible_cfg::hash_behaviour_merge().map_err(AppError::Usage)?;
+    crate::ansible_cfg::gathering_policy().map_err(AppError::Usage)?;
     if let Some(args) = vault {
         // The run's vault passwords, before anything vaulted is loaded.
         crate::vault::install(crate::vault::load(&args.sources()).map_err(AppError::Other)?);
@@ -286,7 +287,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         vars: Map::new(),
         vars_files: Vec::new(),
         vars_prompt: Vec::new(),
-        gather_facts: false,
+        gather_facts: Some(false),
         gather_subset: Vec::new(),
         serial: Vec::new(),
         strategy: Strategy::Free,

@@ -14,6 +14,7 @@ mod compat_async;
 mod compat_cli;
 mod compat_exec;
 mod compat_exec2;
+mod compat_facts;
 mod compat_files;
 mod compat_inventory;
 mod compat_keywords;
