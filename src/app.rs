@@ -28,6 +28,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     // A bad hash_behaviour stops the run before anything is loaded.
     crate::ansible_cfg::hash_behaviour_merge().map_err(AppError::Usage)?;
     crate::ansible_cfg::gathering_policy().map_err(AppError::Usage)?;
+    crate::ansible_cfg::check_fact_cache().map_err(AppError::Usage)?;
     if let Some(args) = vault {
         // The run's vault passwords, before anything vaulted is loaded.
         crate::vault::install(crate::vault::load(&args.sources()).map_err(AppError::Other)?);

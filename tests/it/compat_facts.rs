@@ -146,3 +146,60 @@ fn options_and_controller_magic_variables() {
         .collect();
     assert_eq!(search, vec![dir], "the play's directory, once");
 }
+
+#[test]
+fn a_fact_cache_plugin_other_than_memory_is_refused() {
+    let lab = Lab::new(1);
+    lab.write("gather.yml", TWO_PLAYS);
+    let mut cmd = lab.cmd("gather.yml", &["-e", "policy=x"]);
+    cmd.env("ANSIBLE_CACHE_PLUGIN", "jsonfile");
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("fact cache plugin `jsonfile`"), "{err}");
+    assert!(!lab.path("out/x-first.json").exists());
+    let mut cmd = lab.cmd("gather.yml", &["-e", "policy=x"]);
+    cmd.env("ANSIBLE_CACHE_PLUGIN", "memory");
+    lab.write("out/facts.d/.keep", "");
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
+    assert_ok(code, &out, &err);
+}
+
+/// `ansible_python_module_rlimit_nofile` is the soft limit of open files
+/// the module runs with (capped at the hard limit); omitted, it is left
+/// alone.
+#[test]
+fn modules_run_with_the_requested_open_files_limit() {
+    let lab = Lab::new(1);
+    lab.write(
+        "rlimit.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - shell: ulimit -n
+      vars:
+        ansible_python_module_rlimit_nofile: "{{ 123 }}"
+      register: set
+    - shell: ulimit -n
+      vars:
+        ansible_python_module_rlimit_nofile: "{{ omit }}"
+      register: omitted
+    - shell: ulimit -n
+      register: plain
+    - shell: ulimit -n
+      vars:
+        ansible_python_module_rlimit_nofile: 99999999999
+      register: capped
+    - shell: ulimit -Hn
+      register: hard
+    - copy:
+        dest: "@OUT@/rlimit.json"
+        content: "{{ {'set': set.stdout, 'omitted': omitted.stdout == plain.stdout,
+                      'capped': capped.stdout == hard.stdout} | to_json }}"
+"#,
+    );
+    let (code, out, err) = lab.run("rlimit.yml", &[]);
+    assert_ok(code, &out, &err);
+    let got: Value = serde_json::from_str(&lab.read("out/rlimit.json")).unwrap();
+    assert_eq!(got, json!({"set": "123", "omitted": true, "capped": true}));
+}
