@@ -81,6 +81,83 @@ pub fn hash_behaviour_merge() -> Result<bool, String> {
     }
 }
 
+/// Ansible's DEFAULT_GATHERING: when a play gathers facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gathering {
+    /// Every play gathers unless it says `gather_facts: false` (the default).
+    Implicit,
+    /// Only plays that say `gather_facts: true` gather.
+    Explicit,
+    /// As implicit, but a host whose facts were gathered earlier in the
+    /// run is not gathered again.
+    Smart,
+}
+
+impl Gathering {
+    /// Whether a play whose `gather_facts` is `play` gathers on a host
+    /// (`gathered`: the host's facts were gathered earlier in the run):
+    /// Ansible's `PlayIterator` rule.
+    pub fn gathers(self, play: Option<bool>, gathered: bool) -> bool {
+        let implied = play.unwrap_or(true);
+        match self {
+            Gathering::Implicit => implied,
+            Gathering::Explicit => play == Some(true),
+            Gathering::Smart => implied && !gathered,
+        }
+    }
+}
+
+/// The gathering policy: `$ANSIBLE_GATHERING`, else `[defaults] gathering`,
+/// else `implicit`. `Err` for anything but implicit, explicit or smart.
+pub fn gathering_policy() -> Result<Gathering, String> {
+    let v = std::env::var("ANSIBLE_GATHERING")
+        .ok()
+        .or_else(|| value("defaults", "gathering"));
+    match v.as_deref().map(str::trim) {
+        None | Some("" | "implicit") => Ok(Gathering::Implicit),
+        Some("explicit") => Ok(Gathering::Explicit),
+        Some("smart") => Ok(Gathering::Smart),
+        Some(other) => Err(format!(
+            "gathering (ANSIBLE_GATHERING or ansible.cfg) must be `implicit`, `explicit` or `smart`, not `{other}`"
+        )),
+    }
+}
+
+/// [`gathering_policy`], read once per run (a bad value was refused when
+/// the run started).
+pub fn gathering() -> Gathering {
+    static G: std::sync::OnceLock<Gathering> = std::sync::OnceLock::new();
+    *G.get_or_init(|| gathering_policy().unwrap_or(Gathering::Implicit))
+}
+
+/// Ansible's fact cache plugin (`$ANSIBLE_CACHE_PLUGIN`, else `[defaults]
+/// fact_caching`): rigger keeps facts in memory for the run, Ansible's
+/// `memory` plugin; any other (a file or Python cache plugin) is refused
+/// rather than silently not persisting facts.
+pub fn check_fact_cache() -> Result<(), String> {
+    let v = std::env::var("ANSIBLE_CACHE_PLUGIN")
+        .ok()
+        .or_else(|| value("defaults", "fact_caching"));
+    match v.as_deref().map(str::trim) {
+        None | Some("" | "memory" | "ansible.builtin.memory") => Ok(()),
+        Some(other) => Err(format!(
+            "fact cache plugin `{other}` (ANSIBLE_CACHE_PLUGIN or ansible.cfg's fact_caching) is not supported: \
+             rigger keeps facts in memory for the run (Ansible's `memory` cache); unset it or set it to `memory`"
+        )),
+    }
+}
+
+/// Where local facts (`ansible_local`) are read: `$ANSIBLE_FACT_PATH`,
+/// else `[defaults] fact_path`, else `/etc/ansible/facts.d` (the `setup`
+/// module's default).
+pub fn fact_path() -> String {
+    std::env::var("ANSIBLE_FACT_PATH")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .or_else(|| value("defaults", "fact_path"))
+        .unwrap_or_else(|| "/etc/ansible/facts.d".into())
+}
+
 /// [`hash_behaviour_merge`], read once per run (a bad value was refused
 /// when the run started and counts as `replace` here).
 pub fn hash_merge() -> bool {

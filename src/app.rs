@@ -27,6 +27,8 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     };
     // A bad hash_behaviour stops the run before anything is loaded.
     crate::ansible_cfg::hash_behaviour_merge().map_err(AppError::Usage)?;
+    crate::ansible_cfg::gathering_policy().map_err(AppError::Usage)?;
+    crate::ansible_cfg::check_fact_cache().map_err(AppError::Usage)?;
     if matches!(cli.command, Command::Run(_) | Command::Adhoc(_) | Command::Check(_)) {
         // The plugin filter file: which modules must not run.
         crate::plugin_filter::install().map_err(AppError::Usage)?;
@@ -344,7 +346,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         vars: Map::new(),
         vars_files: Vec::new(),
         vars_prompt: Vec::new(),
-        gather_facts: false,
+        gather_facts: Some(false),
         gather_subset: Vec::new(),
         serial: Vec::new(),
         strategy: Strategy::Free,

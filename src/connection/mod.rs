@@ -333,6 +333,9 @@ pub struct ExecRequest {
     pub own_channel: bool,
     /// How much of the output to hold (see [`OutputLimit`]).
     pub output_limit: OutputLimit,
+    /// The soft limit of open files the command runs with (Ansible's
+    /// `ansible_python_module_rlimit_nofile`), at most the hard limit.
+    pub rlimit_nofile: Option<u64>,
 }
 
 impl ExecRequest {
@@ -450,6 +453,12 @@ async fn exec_inner(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutp
             )));
         }
         script.push_str(&format!("{}={}; export {}; ", k, sh_quote(v), k));
+    }
+    if let Some(n) = req.rlimit_nofile {
+        // As Ansible's module wrapper: the requested soft limit, capped at the hard one.
+        script.push_str(&format!(
+            "{{ ulimit -S -n {n} || ulimit -S -n \"$(ulimit -H -n)\"; }} 2>/dev/null; "
+        ));
     }
     script.push_str(&req.cmd);
     let marker = format!("RIGGER-BECOME-OK-{:016x}", rand::random::<u64>());

@@ -111,7 +111,13 @@ pub fn resolve_subset(subset: &[String]) -> Result<BTreeSet<Part>, String> {
             Some(n) => (true, n.trim()),
             None => (false, item.as_str()),
         };
-        let parts = subset_parts(name).ok_or_else(|| {
+        // As Ansible: excluding an unknown subset is ignored, only adding
+        // one is an error.
+        let parts = match subset_parts(name) {
+            None if neg => continue,
+            p => p,
+        };
+        let parts = parts.ok_or_else(|| {
             format!(
                 "unknown gather_subset `{name}` (use all, min, hardware, network, virtual, or a fact \
                  group such as date_time, distribution, mounts, interfaces)"
@@ -146,8 +152,13 @@ const PYTHONS: &str = "/usr/bin/python3 /usr/libexec/platform-python python3";
 /// Build the remote script for the requested parts. `python` is the
 /// target's `ansible_python_interpreter` (the interpreter Ansible's `setup`
 /// runs under, whose version the `python` facts describe).
-fn script(parts: &BTreeSet<Part>, python: Option<&str>) -> String {
+fn script(parts: &BTreeSet<Part>, python: Option<&str>, fact_path: Option<&str>) -> String {
     let mut s = String::from("LC_ALL=C; export LC_ALL; exec 2>/dev/null\n");
+    // Local facts first: their records are length-prefixed binary and end
+    // with a record of their own, so the text sections follow unambiguously.
+    if let Some(path) = fact_path {
+        s.push_str(&crate::modules::control::local_facts::script(path));
+    }
     let has = |p: Part| parts.contains(&p);
     // Platform is needed to interpret other sections (endianness), so always.
     s.push_str(
@@ -229,7 +240,11 @@ command -v initctl >/dev/null && [ -d /etc/init ] && echo upstart=1
             r#"echo @@misc
 echo "fips=$(cat /proc/sys/crypto/fips_enabled)"
 [ -d /sys/kernel/security/apparmor ] && echo apparmor=1
-command -v getenforce >/dev/null && echo "selinux=$(getenforce)"
+if command -v getenforce >/dev/null; then
+  echo "selinux=$(getenforce)"
+  sed -n 's/^SELINUXTYPE=/selinux_type=/p;s/^SELINUX=/selinux_config=/p' /etc/selinux/config
+  echo "selinux_policyvers=$(cat /sys/fs/selinux/policyvers)"
+fi
 "#,
         );
     }
@@ -357,24 +372,39 @@ fn python_facts(p: &HashMap<String, String>) -> Option<Value> {
 /// Gather `ansible_facts` for a host. `subset` follows Ansible's
 /// `gather_subset` (`all`, `min`, `!hardware`, `network`, ...).
 /// `python` is the host's `ansible_python_interpreter` (None: discovered
-/// as Ansible does).
+/// as Ansible does). `fact_path`: where the local facts are (`ansible_local`,
+/// part of Ansible's minimal subset: read unless `!local` or `!min` excludes
+/// them), in the same round trip.
 pub async fn gather(
     conn: &dyn Connection,
     subset: &[String],
     become_: Option<&Become>,
     python: Option<&str>,
     env: Vec<(String, String)>,
+    fact_path: Option<&str>,
 ) -> Result<Map<String, Value>, ConnError> {
     let parts = resolve_subset(subset).map_err(ConnError::Io)?;
+    let excluded = subset
+        .iter()
+        .flat_map(|s| s.split(','))
+        .any(|s| matches!(s.trim(), "!local" | "!min"));
+    let fact_path = fact_path.filter(|_| !excluded);
     let req = ExecRequest {
-        cmd: script(&parts, python),
+        cmd: script(&parts, python, fact_path),
         subshell_ok: true,
         become_: become_.cloned(),
         env,
         ..Default::default()
     };
     let out = connection::exec(conn, &req).await?;
-    let text = out.stdout_str();
+    let mut data: &[u8] = &out.stdout;
+    let mut local = None;
+    if let Some(path) = fact_path {
+        let (facts, used) = crate::modules::control::local_facts::parse(data, path).map_err(ConnError::Io)?;
+        data = &data[used..];
+        local = Some(facts);
+    }
+    let text = String::from_utf8_lossy(data);
     if !text.contains("@@end") {
         return Err(ConnError::Io(format!(
             "fact gathering did not complete (exit status {}): {}",
@@ -390,6 +420,9 @@ pub async fn gather(
     };
     facts.insert("gather_subset".into(), Value::Array(subset_fact));
     facts.insert("module_setup".into(), Value::Bool(true));
+    if let Some(local) = local {
+        facts.insert("local".into(), Value::Object(local));
+    }
     Ok(facts)
 }
 
@@ -482,10 +515,26 @@ fn build(sec: &Sections) -> Map<String, Value> {
             json!({"status": if m.contains_key("apparmor") { "enabled" } else { "disabled" }}),
         );
         let se = get(&m, "selinux").trim().to_ascii_lowercase();
+        // Ansible's SelinuxFactCollector, from getenforce and the config.
         let selinux = if se.is_empty() || se == "disabled" {
             json!({"status": "disabled"})
         } else {
-            json!({"status": "enabled", "mode": se})
+            let or_unknown = |k: &str| {
+                let v = get(&m, k).trim().trim_matches('"').to_string();
+                if v.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    v
+                }
+            };
+            let policyvers = or_unknown("selinux_policyvers");
+            json!({
+                "status": "enabled",
+                "mode": se,
+                "config_mode": or_unknown("selinux_config").to_ascii_lowercase(),
+                "type": or_unknown("selinux_type"),
+                "policyvers": policyvers.parse::<i64>().map(Value::from).unwrap_or(Value::String(policyvers)),
+            })
         };
         f.insert("selinux".into(), selinux);
     }
@@ -1376,6 +1425,24 @@ mod tests {
         let s = resolve_subset(&["!all".into(), "!min".into(), "mounts".into()]).unwrap();
         assert_eq!(s, [Part::Mounts].into_iter().collect());
         assert!(resolve_subset(&["hardwar".into()]).unwrap_err().contains("hardwar"));
+        // Excluding an unknown subset is ignored, as in Ansible.
+        let s = resolve_subset(&["!all".into(), "!any".into(), "selinux".into()]).unwrap();
+        assert_eq!(s, MIN.iter().copied().collect());
+    }
+
+    #[test]
+    fn selinux_as_ansible_reports_it() {
+        let facts = |misc: &str| build(&Sections::parse(&format!("@@misc\n{misc}")))["selinux"].clone();
+        assert_eq!(facts("fips=0\n"), json!({"status": "disabled"}));
+        assert_eq!(facts("selinux=Disabled\n"), json!({"status": "disabled"}));
+        assert_eq!(
+            facts("selinux=Enforcing\nselinux_type=targeted\nselinux_config=permissive\nselinux_policyvers=33\n"),
+            json!({"status": "enabled", "mode": "enforcing", "config_mode": "permissive", "type": "targeted", "policyvers": 33})
+        );
+        assert_eq!(
+            facts("selinux=Permissive\n"),
+            json!({"status": "enabled", "mode": "permissive", "config_mode": "unknown", "type": "unknown", "policyvers": "unknown"})
+        );
     }
 
     #[test]
@@ -1419,7 +1486,8 @@ mod tests {
         let conn = LocalConnection::new("localhost");
         // The play's `environment:` reaches the gathering (ansible_env shows it).
         let env = vec![("RIGGER_PLAY_ENV".to_string(), "ido".to_string())];
-        let f = gather(&conn, &[], None, None, env).await.unwrap();
+        let f = gather(&conn, &[], None, None, env, None).await.unwrap();
+        assert!(!f.contains_key("local"), "no fact path, no local facts");
         assert_eq!(f["kernel"], sh("uname -r"));
         assert_eq!(f["machine"], sh("uname -m"));
         assert_eq!(f["system"], "Linux");
@@ -1510,6 +1578,7 @@ mod tests {
             None,
             None,
             Vec::new(),
+            None,
         )
         .await
         .unwrap();
@@ -1517,6 +1586,35 @@ mod tests {
         assert!(!f.contains_key("mounts"));
         assert!(!f.contains_key("interfaces"));
         assert!(!f.contains_key("memtotal_mb"));
-        assert!(gather(&conn, &["bogus".into()], None, None, Vec::new()).await.is_err());
+        assert!(gather(&conn, &["bogus".into()], None, None, Vec::new(), None).await.is_err());
+    }
+
+    /// Local facts come in the same script as the others: a script's
+    /// output (JSON), a plain file (INI), none when `!local` or `!min`.
+    #[tokio::test]
+    async fn local_facts_in_the_same_round_trip() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("ran.fact"), "#!/bin/sh\necho '{\"answer\": 42}'\n").unwrap();
+        std::fs::set_permissions(d.join("ran.fact"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(d.join("ini.fact"), "[general]\nName = x\n").unwrap();
+        std::fs::write(d.join("other.txt"), "{}").unwrap();
+        let conn = LocalConnection::new("localhost");
+        let path = d.to_str().unwrap();
+        let f = gather(&conn, &["!all".into()], None, None, Vec::new(), Some(path)).await.unwrap();
+        assert_eq!(
+            f["local"],
+            json!({"ran": {"answer": 42}, "ini": {"general": {"name": "x"}}})
+        );
+        assert_eq!(f["system"], "Linux", "the text sections follow the records");
+        let f = gather(&conn, &["!all".into()], None, None, Vec::new(), Some("/nonexistent/facts.d"))
+            .await
+            .unwrap();
+        assert_eq!(f["local"], json!({}));
+        for excluded in ["!local", "!min"] {
+            let f = gather(&conn, &[excluded.into()], None, None, Vec::new(), Some(path)).await.unwrap();
+            assert!(!f.contains_key("local"), "{excluded}");
+        }
     }
 }

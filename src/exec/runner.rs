@@ -146,6 +146,9 @@ impl RunSummary {
 pub(super) struct HostState {
     /// Gathered facts: data from the host, never rendered (see [`super::vars`]).
     pub(super) facts: Map<String, Value>,
+    /// A play gathered this host's facts earlier in the run (Ansible's
+    /// `_ansible_facts_gathered`, what `gathering = smart` looks at).
+    pub(super) facts_gathered: bool,
     /// Facts that modules returned (`ansible_facts` of a result), without
     /// connection, become and magic variables: data at facts precedence.
     pub(super) module_facts: Map<String, Value>,

@@ -49,6 +49,8 @@ struct Invocation {
     doc: &'static ModuleDoc,
     args: Map<String, Value>,
     env: Vec<(String, String)>,
+    /// `ansible_python_module_rlimit_nofile`, rendered.
+    rlimit_nofile: Option<u64>,
     check: bool,
     diff: bool,
     /// The task runs outside check mode during a check: the prefetched file
@@ -571,6 +573,7 @@ impl PlayHost {
         let env = self
             .environment(scopes, Some(t), ctx)
             .map_err(|e| TaskResult::failed(e.to_string()))?;
+        let rlimit_nofile = self.rlimit_nofile(&vars, ctx, &t.loc).map_err(TaskResult::failed)?;
         let (check, diff) = self.modes(t, scopes);
         // A task outside check mode during a check may change what the
         // prefetched state of every host says.
@@ -585,6 +588,7 @@ impl PlayHost {
             doc,
             args,
             env,
+            rlimit_nofile,
             check,
             diff,
             forget_prefetch,
@@ -937,6 +941,40 @@ impl PlayHost {
         }
     }
 
+    /// Ansible's PYTHON_MODULE_RLIMIT_NOFILE: the soft limit of open files
+    /// modules run with, from `ansible_python_module_rlimit_nofile`, else
+    /// `$ANSIBLE_PYTHON_MODULE_RLIMIT_NOFILE`, else `[defaults]
+    /// python_module_rlimit_nofile`; 0 or omitted leaves the limit alone.
+    /// Rendered only when set, so the common task pays nothing.
+    fn rlimit_nofile(&self, vars: &Vars, ctx: &minijinja::Value, loc: &crate::loc::Loc) -> Result<Option<u64>, String> {
+        const VAR: &str = "ansible_python_module_rlimit_nofile";
+        let value = if vars.map().contains_key(VAR) {
+            match self.runner.templar.eval(VAR, ctx, loc) {
+                Ok(Value::String(s)) if s == crate::template::omit() => return Ok(None),
+                Ok(v) => v,
+                Err(e) => return Err(format!("{VAR}: {}", e.msg)),
+            }
+        } else {
+            static CFG: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+            let cfg = CFG.get_or_init(|| {
+                std::env::var("ANSIBLE_PYTHON_MODULE_RLIMIT_NOFILE")
+                    .ok()
+                    .or_else(|| crate::ansible_cfg::value("defaults", "python_module_rlimit_nofile"))
+            });
+            match cfg {
+                Some(s) => Value::String(s.clone()),
+                None => return Ok(None),
+            }
+        };
+        let n = match &value {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| format!("{VAR} must be a non-negative integer, got {value}"))?;
+        Ok((n > 0).then_some(n))
+    }
+
     /// One run of the module: in a fork slot (unless it runs on the
     /// controller), able to reconnect, its commands traced, within the
     /// task's timeout.
@@ -955,6 +993,7 @@ impl PlayHost {
             doc,
             args,
             env,
+            rlimit_nofile,
             check,
             diff,
             target,
@@ -981,6 +1020,7 @@ impl PlayHost {
             loc: &t.loc,
             max_output: self.runner.opts.max_output,
             no_log,
+            rlimit_nofile: *rlimit_nofile,
         };
         let _permit = if doc.controller_only {
             None

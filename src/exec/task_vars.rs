@@ -143,6 +143,18 @@ impl PlayHost {
             Value::Array(r.opts.inventory_sources.iter().cloned().map(Value::String).collect()),
         );
         m.data_one("ansible_check_mode".into(), Value::Bool(r.opts.check));
+        // Ansible's options variables (`load_options_vars`) and the
+        // controller's magic variables (`_get_magic_variables`).
+        m.data_one("ansible_verbosity".into(), Value::from(r.opts.verbosity));
+        m.data_one("ansible_forks".into(), Value::from(r.opts.forks));
+        if let Some(limit) = &r.opts.limit {
+            m.data_one("ansible_limit".into(), Value::String(limit.clone()));
+        }
+        m.data_one("ansible_config_file".into(), config_file());
+        m.data_one(
+            "ansible_playbook_python".into(),
+            Value::String(crate::modules::ansible::playbook_python().display().to_string()),
+        );
         m.data_one("ansible_diff_mode".into(), Value::Bool(r.opts.diff));
         // Ansible's `ansible_verbosity`: the run's -v count.
         m.data_one("ansible_verbosity".into(), Value::from(r.opts.verbosity));
@@ -186,6 +198,7 @@ impl PlayHost {
             Templar::search_paths_var().into(),
             crate::template::search_paths(&paths),
         );
+        m.data_one("ansible_search_path".into(), search_path_var(&paths));
         // Ansible's task executor: the first of `template`, `var`, `file`
         // that the action's name contains, else `file`; plus `s`.
         let subdir = match task.map(|t| t.action.as_str()) {
@@ -399,6 +412,40 @@ impl std::fmt::Display for HostVarsObj {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<hostvars>")
     }
+}
+
+/// `ansible_config_file`: the absolute path of the ansible.cfg in use
+/// (null without one), found once per run.
+fn config_file() -> Value {
+    static CFG: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    CFG.get_or_init(|| match crate::ansible_cfg::ansible_cfg_path() {
+        Some(p) => Value::String(std::path::absolute(&p).unwrap_or(p).display().to_string()),
+        None => Value::Null,
+    })
+    .clone()
+}
+
+/// `ansible_search_path`: the directories relative paths are looked up
+/// in (the role's, the task file's, the play's), absolute, each once.
+fn search_path_var(paths: &[PathBuf]) -> Value {
+    let mut out: Vec<Value> = Vec::new();
+    for p in paths {
+        let p = if p.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            p.as_path()
+        };
+        let s = Value::String(
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string(),
+        );
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Value::Array(out)
 }
 
 fn abs(p: &std::path::Path) -> String {

@@ -53,7 +53,8 @@ impl Walker {
         };
         let scopes = vec![root];
         let mut flow = Flow::Continue;
-        if play.gather_facts {
+        let gathered = self.runner.with_host(&self.host, |s| s.facts_gathered);
+        if crate::ansible_cfg::gathering().gathers(play.gather_facts, gathered) {
             flow = self.gather_facts(&scopes).await;
         }
         let mut failed_flow = None;
@@ -184,9 +185,13 @@ impl Walker {
             Err(e) => return self.fail_gathering(&e.to_string()),
         };
         let _permit = self.runner.forks.acquire().await;
-        match super::facts::gather(&*conn, &subset, become_.as_ref(), python.as_deref(), env).await {
+        let fact_path = crate::ansible_cfg::fact_path();
+        match super::facts::gather(&*conn, &subset, become_.as_ref(), python.as_deref(), env, Some(&fact_path)).await {
             Ok(facts) => {
-                self.runner.with_host(&self.host, |s| s.facts = facts);
+                self.runner.with_host(&self.host, |s| {
+                    s.facts = facts;
+                    s.facts_gathered = true;
+                });
                 self.report("Gathering Facts", Status::Ok, false, None, Map::new());
                 self.runner.stat(&self.host, |s| s.ok += 1);
                 Flow::Continue

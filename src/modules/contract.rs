@@ -39,6 +39,9 @@ pub struct ModuleCtx<'a> {
     pub max_output: usize,
     /// The task is `no_log` (passed on to Ansible modules as `_ansible_no_log`).
     pub no_log: bool,
+    /// The soft limit of open files the module's commands run with
+    /// (`ansible_python_module_rlimit_nofile`; None: unchanged).
+    pub rlimit_nofile: Option<u64>,
 }
 
 impl ModuleCtx<'_> {
@@ -49,6 +52,7 @@ impl ModuleCtx<'_> {
             stdin,
             become_: self.become_.cloned(),
             env: self.env.to_vec(),
+            rlimit_nofile: self.rlimit_nofile,
             ..Default::default()
         }
     }

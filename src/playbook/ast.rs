@@ -24,7 +24,8 @@ pub struct Play {
     pub vars: Map<String, Value>,
     pub vars_files: Vec<(String, Loc)>,
     pub vars_prompt: Vec<VarsPrompt>,
-    pub gather_facts: bool,
+    /// The play's `gather_facts` (None: not set; the gathering policy decides).
+    pub gather_facts: Option<bool>,
     pub gather_subset: Vec<String>,
     pub serial: Vec<Serial>,
     pub strategy: Strategy,

@@ -364,7 +364,7 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
             });
         }
     }
-    let gather_facts = opt_bool(n, "gather_facts")?.unwrap_or(true);
+    let gather_facts = opt_bool(n, "gather_facts")?;
     let gather_subset = n.get("gather_subset").map(string_list).transpose()?.unwrap_or_default();
     let serial = match n.get("serial") {
         None => Vec::new(),

@@ -104,10 +104,27 @@ fn probe(python: &Path) -> Option<Controller> {
     })
 }
 
+/// `ansible_playbook_python`: the controller's Python, the one rigger runs
+/// Ansible's modules with: the first of [`candidates`] that exists (none
+/// is started to find it), `/usr/bin/python3` when none does.
+pub fn playbook_python() -> &'static Path {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        if let Some(Ok(c)) = CONTROLLER.get() {
+            return c.python.clone();
+        }
+        candidates()
+            .into_iter()
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"))
+    })
+}
+
+static CONTROLLER: OnceLock<Result<Controller, NoController>> = OnceLock::new();
+
 /// The controller's ansible-core, probed once per run.
 pub fn controller() -> &'static Result<Controller, NoController> {
-    static C: OnceLock<Result<Controller, NoController>> = OnceLock::new();
-    C.get_or_init(|| {
+    CONTROLLER.get_or_init(|| {
         let cands = candidates();
         for c in &cands {
             if let Some(found) = probe(c) {

@@ -7,19 +7,18 @@
 use serde_json::{Map, Value};
 
 use crate::connection::sh_quote;
-use crate::modules::{ModuleCtx, ModuleError};
 
 /// Where Ansible reads local facts when `fact_path` is not given.
 pub(crate) const DEFAULT_FACT_PATH: &str = "/etc/ansible/facts.d";
 
-/// The `ansible_local` dict of the host: one key per `*.fact` file of
-/// `fact_path` (its name without `.fact`), in one round trip. A missing
-/// fact path gives an empty dict.
-pub(crate) async fn gather(ctx: &ModuleCtx<'_>, fact_path: &str) -> Result<Map<String, Value>, ModuleError> {
-    // Records, NUL-separated with byte counts so any content survives:
-    // `S path n` stat failed (n bytes of stderr), `F path n` read (n bytes),
-    // `X path rc n m` ran (n bytes of stdout, m of stderr).
-    let script = format!(
+/// The shell script that reads the local facts of `fact_path`, for
+/// [`crate::exec::facts`]'s gathering script (so that they cost no round
+/// trip of their own). It prints records, NUL-separated with byte counts
+/// so any content survives: `S path n` stat failed (n bytes of stderr),
+/// `F path n` read (n bytes), `X path rc n m` ran (n bytes of stdout, m of
+/// stderr); then `E rc`, the end (rc: the script's exit status).
+pub(crate) fn script(fact_path: &str) -> String {
+    let body = format!(
         "d={}; [ -e \"$d\" ] || exit 0; t=$(mktemp -d) || exit 1; \
          for f in \"$d\"/*.fact; do [ -e \"$f\" ] || [ -L \"$f\" ] || continue; \
          if ! m=$(stat -L -c %a -- \"$f\" 2>\"$t/e\"); then \
@@ -31,18 +30,19 @@ pub(crate) async fn gather(ctx: &ModuleCtx<'_>, fact_path: &str) -> Result<Map<S
          cat \"$t/o\" \"$t/e\"; fi; done; rm -rf \"$t\"",
         sh_quote(fact_path)
     );
-    let out = ctx.run(&script).await?;
-    if out.status != 0 {
-        return Err(ModuleError::Failed(format!(
-            "cannot read the local facts in {fact_path}: {}",
-            out.stderr_str().trim()
-        )));
+    format!("( {body} ); printf 'E\\0%s\\0' \"$?\"\n")
+}
+
+/// The `ansible_local` dict from what [`script`] printed at the start of
+/// `data`: one key per `*.fact` file (its name without `.fact`; an empty
+/// dict for a missing fact path), and the bytes after the records. `Err`
+/// when the script failed or its answer is not what it prints.
+pub(crate) fn parse(data: &[u8], fact_path: &str) -> Result<(Map<String, Value>, usize), String> {
+    let (mut records, rc, used) =
+        parse_records(data).ok_or_else(|| format!("unexpected answer while reading the local facts in {fact_path}"))?;
+    if rc != 0 {
+        return Err(format!("cannot read the local facts in {fact_path} (exit status {rc})"));
     }
-    let mut records = parse_records(&out.stdout).ok_or_else(|| {
-        ModuleError::Failed(format!(
-            "unexpected answer while reading the local facts in {fact_path}"
-        ))
-    })?;
     // Python's `sorted(glob.glob(...))`: by code point, not the shell's collation.
     records.sort_by(|a, b| a.path.cmp(&b.path));
     let mut local = Map::new();
@@ -50,7 +50,7 @@ pub(crate) async fn gather(ctx: &ModuleCtx<'_>, fact_path: &str) -> Result<Map<S
         let base = r.path.rsplit('/').next().unwrap_or(&r.path).replace(".fact", "");
         local.insert(base, r.fact());
     }
-    Ok(local)
+    Ok((local, used))
 }
 
 #[derive(Debug)]
@@ -105,7 +105,9 @@ impl Record {
     }
 }
 
-fn parse_records(data: &[u8]) -> Option<Vec<Record>> {
+/// The records up to the `E` record, its exit status, and how many bytes
+/// of `data` they took.
+fn parse_records(data: &[u8]) -> Option<(Vec<Record>, i32, usize)> {
     let mut rest = data;
     let field = |rest: &mut &[u8]| -> Option<String> {
         let z = rest.iter().position(|&b| b == 0)?;
@@ -120,8 +122,12 @@ fn parse_records(data: &[u8]) -> Option<Vec<Record>> {
         Some(bytes)
     };
     let mut out = Vec::new();
-    while !rest.is_empty() {
+    loop {
         let kind = field(&mut rest)?;
+        if kind == "E" {
+            let rc = field(&mut rest)?.trim().parse().ok()?;
+            return Some((out, rc, data.len() - rest.len()));
+        }
         let path = field(&mut rest)?;
         let outcome = match kind.as_str() {
             "S" => {
@@ -143,7 +149,6 @@ fn parse_records(data: &[u8]) -> Option<Vec<Record>> {
         };
         out.push(Record { path, outcome });
     }
-    Some(out)
 }
 
 /// Python's `ConfigParser` (default settings) reading `text`, then every
@@ -325,9 +330,11 @@ mod tests {
 
     #[test]
     fn records_become_facts_or_messages() {
-        assert!(parse_records(b"Q\0/d/x.fact\0").is_none());
-        let data = b"F\0/d/a.fact\x008\0[s]\nk=v\nX\0/d/b.fact\x000\x0014\x000\0{\"ran\": true}\nX\0/d/c.fact\x001\x000\x003\0errS\0/d/dead.fact\x002\0no";
-        let recs = parse_records(data).unwrap();
+        assert!(parse_records(b"Q\0/d/x.fact\0E\x000\0").is_none());
+        assert!(parse_records(b"F\0/d/a.fact\x001\0x").is_none(), "no end record");
+        let data = b"F\0/d/a.fact\x008\0[s]\nk=v\nX\0/d/b.fact\x000\x0014\x000\0{\"ran\": true}\nX\0/d/c.fact\x001\x000\x003\0errS\0/d/dead.fact\x002\0noE\x000\0@@platform";
+        let (recs, rc, used) = parse_records(data).unwrap();
+        assert_eq!((rc, &data[used..]), (0, &b"@@platform"[..]));
         let facts: Vec<Value> = recs.into_iter().map(Record::fact).collect();
         assert_eq!(facts[0], json!({"s": {"k": "v"}}));
         assert_eq!(facts[1], json!({"ran": true}));

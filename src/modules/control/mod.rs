@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 pub mod async_status;
-mod local_facts;
+pub(crate) mod local_facts;
 mod setup;
 
 use super::{

@@ -115,7 +115,14 @@ impl Module for Setup {
         };
         let gathered = tokio::time::timeout(
             std::time::Duration::from_secs(timeout.max(1)),
-            crate::exec::facts::gather(ctx.conn, &subset, ctx.become_, python.as_deref(), ctx.env.to_vec()),
+            crate::exec::facts::gather(
+                ctx.conn,
+                &subset,
+                ctx.become_,
+                python.as_deref(),
+                ctx.env.to_vec(),
+                Some(&fact_path),
+            ),
         )
         .await
         .map_err(|_| {
@@ -123,13 +130,6 @@ impl Module for Setup {
                 "setup: gathering facts took longer than {timeout}s (gather_timeout)"
             ))
         })??;
-        let mut gathered = gathered;
-        // `local` belongs to Ansible's minimal subset: gathered unless
-        // `!local` or `!min` excludes it.
-        if !subset.iter().any(|s| s == "!local" || s == "!min") {
-            let local = super::local_facts::gather(ctx, &fact_path).await?;
-            gathered.insert("local".into(), Value::Object(local));
-        }
         let facts: Map<String, Value> = gathered
             .into_iter()
             .filter(|(k, _)| filters.is_empty() || filters.iter().any(|f| fnmatch(f, &format!("ansible_{k}"))))

@@ -99,6 +99,7 @@ pub(crate) mod testutil {
                 loc: &self.loc,
                 max_output: crate::connection::output::DEFAULT_MAX_OUTPUT,
                 no_log: false,
+                rlimit_nofile: None,
             }
         }
 
