@@ -40,6 +40,85 @@ pub fn sh_quote_command(s: &str) -> String {
     }
 }
 
+/// One word of a command line, quoted so that the shell expands in it
+/// only what Python's `os.path.expanduser(os.path.expandvars(word))` would
+/// (Ansible's `run_command(expand_user_and_vars=True)`, which `command`
+/// does by default): each `$name` and `${name}` whose variable is set in
+/// the command's environment (an unset one stays as written), and a
+/// leading `~` or `~user` (up to the first `/`) written in the word (not
+/// one that a variable's value starts with). Nothing else in the word is
+/// shell syntax. For the program word, use [`sh_quote_command`] when
+/// this returns what [`sh_quote`] would.
+pub fn sh_expand_word(s: &str) -> String {
+    let mut out = String::new();
+    let mut lit = String::new();
+    let mut rest = s;
+    if let Some(after) = s.strip_prefix('~') {
+        let (user, tail) = match after.find('/') {
+            Some(i) => (&after[..i], &after[i..]),
+            None => (after, ""),
+        };
+        if user.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) && !user.starts_with('-') {
+            out.push('~');
+            out.push_str(user);
+            // The slash unquoted: a quoted one would stop the expansion.
+            if !tail.is_empty() {
+                out.push('/');
+            }
+            rest = tail.get(1..).unwrap_or("");
+        }
+    }
+    let is_ident = |n: &str| {
+        n.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    let flush = |out: &mut String, lit: &mut String| {
+        if !lit.is_empty() {
+            out.push_str(&sh_quote(&std::mem::take(lit)));
+        }
+    };
+    while let Some(i) = rest.find('$') {
+        lit.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let word = if let Some(inner) = after.strip_prefix('{') {
+            inner.find('}').map(|j| (&inner[..j], j + 2, true))
+        } else {
+            let n = after
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+            (n > 0).then(|| (&after[..n], n, false))
+        };
+        match word {
+            Some((name, len, braces)) if is_ident(name) => {
+                flush(&mut out, &mut lit);
+                if braces {
+                    out.push_str(&format!("\"${{{name}-\\${{{name}\\}}}}\""));
+                } else {
+                    out.push_str(&format!("\"${{{name}-\\${name}}}\""));
+                }
+                rest = &after[len..];
+            }
+            // `$` before something that cannot be a set variable stays.
+            Some((_, len, _)) => {
+                lit.push('$');
+                lit.push_str(&after[..len]);
+                rest = &after[len..];
+            }
+            None => {
+                lit.push('$');
+                rest = after;
+            }
+        }
+    }
+    lit.push_str(rest);
+    flush(&mut out, &mut lit);
+    if out.is_empty() {
+        out.push_str("''");
+    }
+    out
+}
+
 /// Quote a path pattern so that only its glob characters (`*`, `?`, `[`,
 /// `]`) stay active: `/var/run/*.done` becomes `'/var/run/'*.done`, and
 /// nothing else in it is shell syntax. For `for f in PATTERN` loops
@@ -111,6 +190,37 @@ mod tests {
     /// What `sh` makes of `printf '%s' QUOTED`: the word the shell sees.
     fn through_sh(quoted: &str) -> Vec<u8> {
         sh(&format!("printf '%s' {quoted}"))
+    }
+
+    #[test]
+    fn expanded_words_expand_like_python_expandvars_and_expanduser() {
+        // What the shell makes of each word, with RG_SET=`a b` set, RG_EMPTY
+        // set to nothing, RG_UNSET unset and HOME=/home/x.
+        let run = |word: &str| {
+            let script = format!(
+                "unset RG_UNSET; RG_SET='a b' RG_EMPTY= HOME=/home/x; export RG_SET RG_EMPTY HOME; printf '[%s]' {}",
+                sh_expand_word(word)
+            );
+            String::from_utf8_lossy(&sh(&script)).into_owned()
+        };
+        assert_eq!(run("$RG_SET"), "[a b]");
+        assert_eq!(run("x${RG_SET}y"), "[xa by]");
+        assert_eq!(run("$RG_EMPTY"), "[]");
+        // Unset: kept as written, as Python keeps it.
+        assert_eq!(run("$RG_UNSET/${RG_UNSET}"), "[$RG_UNSET/${RG_UNSET}]");
+        // Not a variable name: literal.
+        assert_eq!(run("$1 ${a.b} $ 5$"), "[$1 ${a.b} $ 5$]");
+        assert_eq!(run("~/bin"), "[/home/x/bin]");
+        assert_eq!(run("~"), "[/home/x]");
+        assert_eq!(run("~rigger-no-such-user/x"), "[~rigger-no-such-user/x]");
+        assert_eq!(run("a~"), "[a~]");
+        assert_eq!(run(""), "[]");
+        // Nothing else is shell syntax, in the literal parts or in a value.
+        assert_eq!(
+            run("$(touch /tmp/rigger-expand-PWNED)`x` * ;$RG_SET"),
+            "[$(touch /tmp/rigger-expand-PWNED)`x` * ;a b]"
+        );
+        assert!(!std::path::Path::new("/tmp/rigger-expand-PWNED").exists());
     }
 
     #[test]

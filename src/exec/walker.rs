@@ -53,7 +53,16 @@ impl Walker {
         };
         let scopes = vec![root];
         let mut flow = Flow::Continue;
-        if play.gather_facts {
+        if self.pctx.per_host_vars_files {
+            match self.runner.host_vars_files(&play, &self.pctx.vars, &self.host) {
+                Ok(v) => {
+                    let mut cache = self.pctx.host_vars.lock().unwrap_or_else(|p| p.into_inner());
+                    cache.insert(self.host.clone(), Arc::new(v));
+                }
+                Err(e) => flow = self.fail_without_task(&e.loc, &e.msg),
+            }
+        }
+        if flow == Flow::Continue && play.gather_facts {
             flow = self.gather_facts(&scopes).await;
         }
         let mut failed_flow = None;
@@ -247,6 +256,13 @@ impl Walker {
         let mut k = key.clone();
         k.push(0);
         let mut flow = self.walk(&b.block, k, &inner).await;
+        // Ansible's implicit `role_complete` at a role's end: a host that
+        // gets there after one of the role's tasks ran has completed it.
+        if let Some(dk) = b.role.as_ref().and_then(|r| r.dedup_key.as_deref()) {
+            if flow == Flow::Continue {
+                self.role_runs().finish(&self.host, dk);
+            }
+        }
         if flow == Flow::Failed && !b.rescue.is_empty() {
             // As Ansible: a rescued failure counts as `rescued`, not `failed`.
             self.runner.stat(&self.host, |s| {
@@ -291,6 +307,9 @@ impl Walker {
     }
 
     async fn include(&self, inc: &Arc<Include>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
+        if self.role_already_ran(scopes) {
+            return Flow::Continue;
+        }
         let mut inner: Vec<Scope> = scopes.to_vec();
         // `vars:` on an include are include params (above set_fact), as in Ansible.
         let mut common = inc.common.clone();
@@ -329,6 +348,7 @@ impl Walker {
         if !tags_match(&self.runner.opts, &inner, &[]) {
             return Flow::Continue;
         }
+        self.mark_role_ran(scopes);
         let items = match &inc.loop_ {
             Some(spec) => match self.loop_items(spec, &ctx) {
                 Ok(items) => items.into_iter().map(Some).collect(),
@@ -412,6 +432,7 @@ impl Walker {
                         &self.pctx.play.dir,
                         &lctx,
                         inc.role.as_ref(),
+                        inc.allow_duplicates,
                     )
                     .map(|(node, handlers)| {
                         // An included role is private unless `public: true` (or
@@ -469,6 +490,28 @@ impl Walker {
         Flow::Continue
     }
 
+    fn role_runs(&self) -> std::sync::MutexGuard<'_, super::context::RoleRuns> {
+        self.pctx.role_runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The innermost role around a task, when it must not run twice.
+    fn dedup_key<'s>(scopes: &'s [Scope]) -> Option<&'s str> {
+        scopes.last().and_then(|s| s.role.as_ref()).and_then(|r| r.dedup_key.as_deref())
+    }
+
+    /// Whether the task's role (duplicates not allowed) already completed
+    /// on this host in this play: Ansible skips its tasks, silently.
+    fn role_already_ran(&self, scopes: &[Scope]) -> bool {
+        Self::dedup_key(scopes).is_some_and(|k| self.role_runs().completed(&self.host, k))
+    }
+
+    /// A task of the role ran here (not skipped, host reachable).
+    fn mark_role_ran(&self, scopes: &[Scope]) {
+        if let Some(k) = Self::dedup_key(scopes) {
+            self.role_runs().mark_ran(&self.host, k);
+        }
+    }
+
     /// Make the defaults and vars of public roles loaded at run time visible
     /// to the rest of the play (Ansible appends them to `play.roles`).
     fn add_included_roles(&self, roles: impl IntoIterator<Item = Arc<crate::playbook::RoleCtx>>) {
@@ -516,6 +559,9 @@ impl Walker {
         if !tags_match(&self.runner.opts, scopes, &t.common.tags) {
             return Flow::Continue;
         }
+        if self.role_already_ran(scopes) {
+            return Flow::Continue;
+        }
         let title = t.display_name();
         if self.runner.start_pending.load(Ordering::SeqCst) && !self.runner.with_host(&self.host, |s| s.start_found) {
             let want = self.runner.opts.start_at_task.as_deref().unwrap_or("");
@@ -550,6 +596,9 @@ impl Walker {
             }
             Go::Run => {
                 let tr = self.run_throttled(t, &key, scopes).await;
+                if !matches!(tr.status, Status::Skipped | Status::Unreachable) {
+                    self.mark_role_ran(scopes);
+                }
                 if run_once {
                     self.runner
                         .run_once_results

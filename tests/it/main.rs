@@ -20,6 +20,7 @@ mod compat_keywords;
 mod compat_lookups;
 mod compat_modules;
 mod compat_roles;
+mod compat_roles2;
 mod compat_templating;
 mod compat_vars;
 mod compat_vars2;

@@ -12,7 +12,7 @@ use crate::modules::{
     parse_params, Change, DetachedJob, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc,
     Plan,
 };
-use crate::shell::{sh_quote_command, sh_quote_glob};
+use crate::shell::{sh_expand_word, sh_quote_command, sh_quote_glob};
 
 const COMMAND_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
@@ -49,9 +49,10 @@ split into words like a shell does and each word is passed as one argument, with
     OptionDoc::new(
         "expand_argument_vars",
         OptKind::Bool,
-        "Accepted for compatibility; variables are never expanded by `command`.",
+        "Expand `$NAME`, `${NAME}` and a leading `~` or `~user` in each argument on the host, from the \
+command's environment (as Ansible does with Python's `expanduser(expandvars(arg))`; an unset variable \
+stays as written); nothing else is shell syntax.",
     )
-    .ignored()
     .default("yes"),
     OptionDoc::new(
         "executable",
@@ -66,7 +67,8 @@ static COMMAND_DOC: ModuleDoc = ModuleDoc {
     aliases: &[],
     short: "Run a command on the host, without a shell",
     description: "Runs the command with its arguments split like a shell would split them, but \
-without shell features (pipes, redirections, variables). Use `shell` for those. The task \
+without shell features (pipes, redirections, `;`); only `$VAR` and `~` in arguments are \
+expanded (see `expand_argument_vars`). Use `shell` for the rest. The task \
 fails when the exit status is not 0. In check mode the command is skipped unless `creates` \
 or `removes` tell what it would do.",
     free_form: true,
@@ -138,6 +140,8 @@ struct CommandParams {
     stdin_add_newline: bool,
     #[serde(default = "yes")]
     strip_empty_ends: bool,
+    #[serde(default = "yes")]
+    expand_argument_vars: bool,
     executable: Option<String>,
 }
 
@@ -191,8 +195,19 @@ impl Module for CommandModule {
                 return Err(ModuleError::Args("command: empty command".into()));
             }
             // The first word is the program: never an assignment.
-            let line = std::iter::once(sh_quote_command(&argv[0]))
-                .chain(argv[1..].iter().map(|a| sh_quote(a)))
+            let word = |a: &String| {
+                if p.expand_argument_vars {
+                    sh_expand_word(a)
+                } else {
+                    sh_quote(a)
+                }
+            };
+            let program = match word(&argv[0]) {
+                w if w == sh_quote(&argv[0]) => sh_quote_command(&argv[0]),
+                w => w,
+            };
+            let line = std::iter::once(program)
+                .chain(argv[1..].iter().map(word))
                 .collect::<Vec<_>>()
                 .join(" ");
             (argv.join(" "), line)
