@@ -190,9 +190,18 @@ impl Runner {
         // Ansible templates `vars_files` names for each host; rigger loads
         // them once for the play when play vars and extra vars are enough,
         // else per host (see [`Runner::host_vars_files`]).
-        let mut ctx_vars = vars.clone();
-        ctx_vars.extend(self.opts.extra_vars.clone());
-        let ctx = mj(&ctx_vars);
+        // Rendered like a task's variables (a play var may be a template of
+        // another), with the play's directory for lookups' relative names.
+        let ctx = {
+            let mut b = super::vars::VarsBuilder::new();
+            b.source(&vars);
+            b.source(&self.opts.extra_vars);
+            b.data_one(
+                crate::template::Templar::search_paths_var().into(),
+                crate::template::search_paths(std::slice::from_ref(&play.dir)),
+            );
+            b.resolve(&self.templar, || minijinja::Value::from(())).context()
+        };
         for (file, loc) in &play.vars_files {
             for cand in file.split('\u{1f}') {
                 if self.templar.render_str_if_defined(cand, &ctx, loc)?.is_none() {
@@ -200,63 +209,47 @@ impl Runner {
                 }
             }
         }
-        self.load_vars_files(play, &mut vars, &ctx_vars, false)?;
+        self.load_vars_files(play, &mut vars, &ctx, false)?;
         Ok((vars, false))
     }
 
-    /// The play's vars with its `vars_files` templated with one host's
-    /// variables (inventory, facts, play vars, extra vars,
-    /// `inventory_hostname`, `group_names`). As in Ansible, an entry whose
-    /// name uses a variable the host does not have is skipped.
-    pub(super) fn host_vars_files(&self, play: &Play, play_vars: &Map<String, Value>, host: &str) -> Result<Map<String, Value>, LocError> {
-        let mut ctx_vars = Map::new();
-        {
-            let inv = self.inv();
-            ctx_vars.extend(inv.host_vars(host));
-            ctx_vars.extend(inv.host_runtime_vars(host));
-            ctx_vars.insert(
-                "group_names".into(),
-                Value::Array(inv.group_names(host).into_iter().map(Value::String).collect()),
-            );
-        }
-        self.with_host(host, |s| ctx_vars.extend(s.facts.iter().map(|(k, v)| (k.clone(), v.clone()))));
-        ctx_vars.extend(play_vars.clone());
-        ctx_vars.extend(self.opts.extra_vars.clone());
-        ctx_vars.insert("inventory_hostname".into(), Value::String(host.to_string()));
+    /// The play's vars with its `vars_files` named by templates rendered
+    /// in `ctx`, one host's variables without the files (inventory, facts,
+    /// play vars, extra vars, magic variables). As in Ansible, an entry
+    /// whose name uses a variable the host does not have is skipped.
+    pub(super) fn host_vars_files(
+        &self,
+        play: &Play,
+        play_vars: &Map<String, Value>,
+        ctx: &minijinja::Value,
+    ) -> Result<Map<String, Value>, LocError> {
         let mut vars = play_vars.clone();
-        self.load_vars_files(play, &mut vars, &ctx_vars, true)?;
+        self.load_vars_files(play, &mut vars, ctx, true)?;
         Ok(vars)
     }
 
-    /// Load `play.vars_files` into `vars`, their names templated with
-    /// `ctx_vars`; with `skip_undefined`, an entry using an undefined
-    /// variable is skipped.
+    /// Load `play.vars_files` into `vars`, their names rendered in `ctx`;
+    /// with `skip_undefined`, an entry using an undefined variable is
+    /// skipped.
     fn load_vars_files(
         &self,
         play: &Play,
         vars: &mut Map<String, Value>,
-        ctx_vars: &Map<String, Value>,
+        ctx: &minijinja::Value,
         skip_undefined: bool,
     ) -> Result<(), LocError> {
-        // Relative names in lookups are the play's.
-        let mut ctx_vars = ctx_vars.clone();
-        ctx_vars.insert(
-            crate::template::Templar::search_paths_var().into(),
-            crate::template::search_paths(std::slice::from_ref(&play.dir)),
-        );
-        let ctx = mj(&ctx_vars);
         'entries: for (file, loc) in &play.vars_files {
             // A list entry (joined by \x1f) means the first file that exists.
             let mut loaded = false;
             let cands: Vec<&str> = file.split('\u{1f}').collect();
             for cand in &cands {
                 let name = if skip_undefined {
-                    match self.templar.render_str_if_defined(cand, &ctx, loc)? {
+                    match self.templar.render_str_if_defined(cand, ctx, loc)? {
                         Some(v) => v,
                         None => continue 'entries,
                     }
                 } else {
-                    self.templar.render_str(cand, &ctx, loc)?
+                    self.templar.render_str(cand, ctx, loc)?
                 };
                 let name = match name {
                     Value::String(s) => s,

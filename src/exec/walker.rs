@@ -54,7 +54,11 @@ impl Walker {
         let scopes = vec![root];
         let mut flow = Flow::Continue;
         if self.pctx.per_host_vars_files {
-            match self.runner.host_vars_files(&play, &self.pctx.vars, &self.host) {
+            // Named with what the host has before the files (Ansible's
+            // get_vars templates each entry with the variables so far).
+            let vars = self.vars(&scopes, None);
+            let ctx = self.ctx(&vars);
+            match self.runner.host_vars_files(&play, &self.pctx.vars, &ctx) {
                 Ok(v) => {
                     let mut cache = self.pctx.host_vars.lock().unwrap_or_else(|p| p.into_inner());
                     cache.insert(self.host.clone(), Arc::new(v));

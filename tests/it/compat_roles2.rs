@@ -84,7 +84,10 @@ fn role_vars_and_defaults_may_be_directories_and_files_stay_inside_the_role() {
     lab.write("roles/r/defaults/main/03.txt", "x: 3\n");
     lab.write("roles/r/defaults/main/.04.yml", "x: 4\n");
     lab.write("roles/r/vars/extra/a.yml", "v: a\n");
-    lab.write("roles/r/tasks/main.yml", "- copy: {dest: '@OUT@/vars', content: "{{ x }} {{ y }} {{ v | default('none') }}"}\n");
+    lab.write(
+        "roles/r/tasks/main.yml",
+        "- copy: {dest: '@OUT@/vars', content: \"{{ x }} {{ y }} {{ v | default('none') }}\"}\n",
+    );
     lab.write(
         "dirs.yml",
         r#"
@@ -102,6 +105,7 @@ fn role_vars_and_defaults_may_be_directories_and_files_stay_inside_the_role() {
 
     // A tasks file outside the role's tasks/ is refused, where it is asked for.
     lab.write("outside.yml", "- debug: msg=outside\n");
+    lab.write("roles/r/tasks/sub/inside.yml", "- debug: msg=inside\n");
     lab.write(
         "escape.yml",
         "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - import_role:\n        name: r\n        tasks_from: sub/../../../../outside.yml\n",
