@@ -174,7 +174,7 @@ pub fn quoted_args(line: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{quoted_args, sh_quote, sh_quote_command, sh_quote_glob, sh_quote_words, split_words};
+    use super::{quoted_args, sh_expand_word, sh_quote, sh_quote_command, sh_quote_glob, sh_quote_words, split_words};
     use std::process::Command;
 
     /// The standard output of `/bin/sh -c SCRIPT`.

@@ -500,7 +500,10 @@ impl Walker {
 
     /// The innermost role around a task, when it must not run twice.
     fn dedup_key<'s>(scopes: &'s [Scope]) -> Option<&'s str> {
-        scopes.last().and_then(|s| s.role.as_ref()).and_then(|r| r.dedup_key.as_deref())
+        scopes
+            .last()
+            .and_then(|s| s.role.as_ref())
+            .and_then(|r| r.dedup_key.as_deref())
     }
 
     /// Whether the task's role (duplicates not allowed) already completed

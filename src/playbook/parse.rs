@@ -1576,48 +1576,49 @@ fn load_role(
     // option names (required), with or without an extension; for vars and
     // defaults it may be a directory, whose files are all loaded, in order.
     // What is found must be inside the role's directory for that part.
-    let role_files = |sub: &str, from: Option<&String>, exts: &[&str], allow_dir: bool| -> Result<Vec<PathBuf>, LocError> {
-        let base = from.map(String::as_str).unwrap_or("main");
-        let part_dir = path.join(sub);
-        for ext in exts {
-            let p = part_dir.join(format!("{base}{ext}"));
-            let found = if p.is_file() {
-                vec![p]
-            } else if allow_dir && p.is_dir() {
-                let mut files = Vec::new();
-                vars_dir_files(&p, &mut files);
-                files
-            } else {
-                continue;
-            };
-            for f in &found {
-                if !lexical_normal(f).starts_with(lexical_normal(&part_dir)) {
-                    return Err(err(
-                        spec,
-                        format!(
+    let role_files =
+        |sub: &str, from: Option<&String>, exts: &[&str], allow_dir: bool| -> Result<Vec<PathBuf>, LocError> {
+            let base = from.map(String::as_str).unwrap_or("main");
+            let part_dir = path.join(sub);
+            for ext in exts {
+                let p = part_dir.join(format!("{base}{ext}"));
+                let found = if p.is_file() {
+                    vec![p]
+                } else if allow_dir && p.is_dir() {
+                    let mut files = Vec::new();
+                    vars_dir_files(&p, &mut files);
+                    files
+                } else {
+                    continue;
+                };
+                for f in &found {
+                    if !lexical_normal(f).starts_with(lexical_normal(&part_dir)) {
+                        return Err(err(
+                            spec,
+                            format!(
                             "Failed loading '{}' for role ({name}) as it is not inside the expected role path: '{}'",
                             f.display(),
                             part_dir.display()
                         ),
-                    ));
+                        ));
+                    }
+                }
+                return Ok(found);
+            }
+            match from {
+                None => Ok(Vec::new()),
+                Some(f) => {
+                    let mut e = err(spec, format!("role `{name}` has no {sub} file `{f}`"));
+                    let have = list_stems(&path.join(sub));
+                    if let Some(s) = did_you_mean(f, have.iter().map(String::as_str)) {
+                        e = e.with_hint(format!("did you mean `{s}`?"));
+                    } else if !have.is_empty() {
+                        e = e.with_hint(format!("{}/{sub} has: {}", path.display(), have.join(", ")));
+                    }
+                    Err(e)
                 }
             }
-            return Ok(found);
-        }
-        match from {
-            None => Ok(Vec::new()),
-            Some(f) => {
-                let mut e = err(spec, format!("role `{name}` has no {sub} file `{f}`"));
-                let have = list_stems(&path.join(sub));
-                if let Some(s) = did_you_mean(f, have.iter().map(String::as_str)) {
-                    e = e.with_hint(format!("did you mean `{s}`?"));
-                } else if !have.is_empty() {
-                    e = e.with_hint(format!("{}/{sub} has: {}", path.display(), have.join(", ")));
-                }
-                Err(e)
-            }
-        }
-    };
+        };
     let role_file = |sub: &str, from: Option<&String>, exts: &[&str]| -> Result<Option<PathBuf>, LocError> {
         Ok(role_files(sub, from, exts, false)?.into_iter().next())
     };
@@ -1746,7 +1747,12 @@ fn role_identity(
         params,
         when,
         common.tags,
-        [&files.tasks_from, &files.vars_from, &files.defaults_from, &files.handlers_from],
+        [
+            &files.tasks_from,
+            &files.vars_from,
+            &files.defaults_from,
+            &files.handlers_from
+        ],
         common.vars,
         from_include,
     ])
@@ -1802,9 +1808,36 @@ fn is_role_dir(p: &Path) -> bool {
 }
 
 fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
+    if let Some(p) = find_collection_role(name, dir) {
+        return Some(p);
+    }
     role_dirs(dir, ctx)
         .into_iter()
         .map(|d| d.join(name))
+        .find(|p| is_role_dir(p))
+}
+
+/// A role named `NS.COLLECTION.ROLE`: `roles/ROLE` of the collection, in the
+/// collection roots Ansible searches (`collections/` next to the playbook,
+/// then the collections path).
+fn find_collection_role(name: &str, dir: &Path) -> Option<PathBuf> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let [ns, coll, role] = parts[..] else {
+        return None;
+    };
+    let ident = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !(ident(ns) && ident(coll) && ident(role)) {
+        return None;
+    }
+    std::iter::once(dir.join("collections"))
+        .chain(crate::modules::ansible::collection_roots(None))
+        .map(|root| {
+            root.join("ansible_collections")
+                .join(ns)
+                .join(coll)
+                .join("roles")
+                .join(role)
+        })
         .find(|p| is_role_dir(p))
 }
 
@@ -1843,7 +1876,11 @@ fn role_not_found(spec: &Node, name: &str, dir: &Path, ctx: &LoadCtx) -> LocErro
 /// without an extension.
 fn vars_dir_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|es| es.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|es| {
+            es.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     for n in names {

@@ -176,3 +176,27 @@ fn vars_files_are_named_from_each_hosts_variables() {
     got.sort();
     assert_eq!(got, ["host1 one True", "host2 default True"], "{out}");
 }
+
+#[test]
+fn a_role_named_ns_collection_role_is_found_in_the_collection_roots() {
+    let lab = Lab::new(1);
+    // Next to the playbook...
+    lab.write(
+        "collections/ansible_collections/ns/col/roles/here/tasks/main.yml",
+        "- shell: echo here >> @OUT@/runs\n",
+    );
+    // ...and on the collections path.
+    lab.write(
+        "elsewhere/ansible_collections/ns/col/roles/there/tasks/main.yml",
+        "- shell: echo there >> @OUT@/runs\n",
+    );
+    lab.write(
+        "coll.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  roles: [ns.col.here]\n  tasks:\n    - import_role: {name: ns.col.there}\n    - include_role: {name: ns.col.here}\n",
+    );
+    let mut cmd = lab.cmd("coll.yml", &[]);
+    cmd.env("ANSIBLE_COLLECTIONS_PATH", lab.path("elsewhere"));
+    let (code, out, err) = crate::support::rigger_cmd(cmd, std::time::Duration::from_secs(120));
+    assert_ok(code, &out, &err);
+    assert_eq!(lab.lines("runs"), ["here", "there", "here"], "{out}");
+}
