@@ -499,7 +499,7 @@ impl Walker {
     }
 
     /// The innermost role around a task, when it must not run twice.
-    fn dedup_key<'s>(scopes: &'s [Scope]) -> Option<&'s str> {
+    fn dedup_key(scopes: &[Scope]) -> Option<&str> {
         scopes
             .last()
             .and_then(|s| s.role.as_ref())
