@@ -17,6 +17,9 @@
 #   libuser                         lgroupadd/lgroupmod/lgroupdel: the group module's `local: true`
 #   python3-venv, python3-apt       the differential test: ansible-core from PyPI in a venv
 #                                   (scripts/ansible-venv.sh); its apt module needs python3-apt
+#   python3-yaml, python3-jinja2    the compat suite's `python` (Debian's) runs targets' own helper
+#                                   scripts, which import them (var_precedence's precedence check),
+#                                   as ansible-test's Python has them
 set -euo pipefail
 
 # libvirt 11 + QEMU 10 (bookworm-backports), started by hand: its own script,
@@ -29,7 +32,7 @@ fi
 # script, which documents each package. Skip with RIGGER_SKIP_STORAGE=1.
 "$(dirname "$0")/storage-setup.sh"
 
-TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt)
+TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do

@@ -1,6 +1,6 @@
 //! The commands: turn parsed CLI arguments into a run and an exit code.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};

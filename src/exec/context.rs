@@ -34,6 +34,41 @@ pub(super) struct PlayCtx {
     /// Public roles included at run time (`include_role: public: true`), in
     /// the order included: their defaults and vars are seen from then on.
     pub(super) included_roles: Mutex<Vec<Arc<RoleCtx>>>,
+    /// Which uses of roles that must not run twice ran on which host.
+    pub(super) role_runs: Mutex<RoleRuns>,
+    /// `vars_files` named with host variables: `vars` lacks them, each
+    /// host's play vars with them are in `host_vars`.
+    pub(super) per_host_vars_files: bool,
+    pub(super) host_vars: Mutex<HashMap<String, Arc<Map<String, Value>>>>,
+}
+
+/// Ansible's per-play role cache state (`Role._had_task_run` and
+/// `_completed`), by host and role identity ([`RoleCtx::dedup_key`]).
+#[derive(Default)]
+pub(super) struct RoleRuns {
+    /// A task of the role ran (ok, changed or failed) on the host.
+    ran: HashSet<(String, String)>,
+    /// The host got to the role's end after one of its tasks ran: a later
+    /// use of the same role is skipped for it.
+    completed: HashSet<(String, String)>,
+}
+
+impl RoleRuns {
+    pub(super) fn mark_ran(&mut self, host: &str, key: &str) {
+        self.ran.insert((host.to_string(), key.to_string()));
+    }
+
+    /// The host reached the end of the role: complete if any task ran.
+    pub(super) fn finish(&mut self, host: &str, key: &str) {
+        let k = (host.to_string(), key.to_string());
+        if self.ran.contains(&k) {
+            self.completed.insert(k);
+        }
+    }
+
+    pub(super) fn completed(&self, host: &str, key: &str) -> bool {
+        self.completed.contains(&(host.to_string(), key.to_string()))
+    }
 }
 
 /// The merged defaults and exported vars of a play's public roles (see

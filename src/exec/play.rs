@@ -79,7 +79,7 @@ impl Runner {
         for h in &hosts {
             self.stat(h, |_| {});
         }
-        let vars = self.play_vars(&play)?;
+        let (vars, per_host_vars_files) = self.play_vars(&play)?;
         self.play_ended.store(false, Ordering::SeqCst);
         for batch in batches(&hosts, &play.serial) {
             // `meta: end_play` ends every batch of the play, as in Ansible.
@@ -114,6 +114,9 @@ impl Runner {
                 throttles: Mutex::new(Default::default()),
                 role_exports: RoleExports::of(&play.roles),
                 included_roles: Mutex::new(Vec::new()),
+                role_runs: Mutex::new(Default::default()),
+                per_host_vars_files,
+                host_vars: Mutex::new(Default::default()),
             });
             self.run_batch(pctx).await;
         }
@@ -172,8 +175,9 @@ impl Runner {
         Ok(())
     }
 
-    /// Play `vars`, `vars_files` and `vars_prompt` answers.
-    fn play_vars(&self, play: &Play) -> Result<Map<String, Value>, LocError> {
+    /// Play `vars`, `vars_files` and `vars_prompt` answers; true when the
+    /// `vars_files` need each host's variables (then not in the map).
+    fn play_vars(&self, play: &Play) -> Result<(Map<String, Value>, bool), LocError> {
         let mut vars = play.common.vars.clone();
         {
             let prompted = self.prompted.lock().unwrap_or_else(|p| p.into_inner());
@@ -183,15 +187,71 @@ impl Runner {
                 }
             }
         }
+        // Ansible templates `vars_files` names for each host; rigger loads
+        // them once for the play when play vars and extra vars are enough,
+        // else per host (see [`Runner::host_vars_files`]).
+        // Rendered like a task's variables (a play var may be a template of
+        // another), with the play's directory for lookups' relative names.
+        let ctx = {
+            let mut b = super::vars::VarsBuilder::new();
+            b.source(&vars);
+            b.source(&self.opts.extra_vars);
+            b.data_one(
+                crate::template::Templar::search_paths_var().into(),
+                crate::template::search_paths(std::slice::from_ref(&play.dir)),
+            );
+            b.resolve(&self.templar, || minijinja::Value::from(())).context()
+        };
         for (file, loc) in &play.vars_files {
-            let mut ctx_vars = vars.clone();
-            ctx_vars.extend(self.opts.extra_vars.clone());
-            let ctx = mj(&ctx_vars);
+            for cand in file.split('\u{1f}') {
+                if self.templar.render_str_if_defined(cand, &ctx, loc)?.is_none() {
+                    return Ok((vars, true));
+                }
+            }
+        }
+        self.load_vars_files(play, &mut vars, &ctx, false)?;
+        Ok((vars, false))
+    }
+
+    /// The play's vars with its `vars_files` named by templates rendered
+    /// in `ctx`, one host's variables without the files (inventory, facts,
+    /// play vars, extra vars, magic variables). As in Ansible, an entry
+    /// whose name uses a variable the host does not have is skipped.
+    pub(super) fn host_vars_files(
+        &self,
+        play: &Play,
+        play_vars: &Map<String, Value>,
+        ctx: &minijinja::Value,
+    ) -> Result<Map<String, Value>, LocError> {
+        let mut vars = play_vars.clone();
+        self.load_vars_files(play, &mut vars, ctx, true)?;
+        Ok(vars)
+    }
+
+    /// Load `play.vars_files` into `vars`, their names rendered in `ctx`;
+    /// with `skip_undefined`, an entry using an undefined variable is
+    /// skipped.
+    fn load_vars_files(
+        &self,
+        play: &Play,
+        vars: &mut Map<String, Value>,
+        ctx: &minijinja::Value,
+        skip_undefined: bool,
+    ) -> Result<(), LocError> {
+        'entries: for (file, loc) in &play.vars_files {
             // A list entry (joined by \x1f) means the first file that exists.
             let mut loaded = false;
             let cands: Vec<&str> = file.split('\u{1f}').collect();
             for cand in &cands {
-                let name = match self.templar.render_str(cand, &ctx, loc)? {
+                let name = if skip_undefined {
+                    match self.templar.render_str_if_defined(cand, ctx, loc)? {
+                        Some(v) => v,
+                        None => continue 'entries,
+                    }
+                } else {
+                    self.templar.render_str(cand, ctx, loc)?
+                };
+                let name = match name {
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
@@ -206,7 +266,7 @@ impl Runner {
                         e
                     }
                 })?;
-                crate::ansible_cfg::combine_vars(&mut vars, vars_file_mappings(&n)?);
+                crate::ansible_cfg::combine_vars(vars, vars_file_mappings(&n)?);
                 loaded = true;
                 break;
             }
@@ -214,7 +274,7 @@ impl Runner {
                 return Err(LocError::new(loc.clone(), "none of the vars_files candidates exists"));
             }
         }
-        Ok(vars)
+        Ok(())
     }
 
     /// Render a play-level string with extra vars only.

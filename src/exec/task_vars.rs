@@ -52,6 +52,16 @@ impl Runner {
 }
 
 impl PlayHost {
+    /// This host's play vars when the play's `vars_files` are per host
+    /// (loaded when its walk starts).
+    pub(super) fn host_play_vars(&self) -> Option<Arc<Map<String, Value>>> {
+        if !self.pctx.per_host_vars_files {
+            return None;
+        }
+        let cached = self.pctx.host_vars.lock().unwrap_or_else(|p| p.into_inner());
+        cached.get(&self.host).cloned()
+    }
+
     /// Variables for a task on this host, in Ansible's precedence order.
     /// Source layers (playbook, roles, inventory, files, `-e`) hold
     /// templates; data layers (facts, registered and `set_fact` values,
@@ -96,7 +106,10 @@ impl PlayHost {
         let group_names = inv.group_names(&self.host);
         drop(inv);
         r.with_host(&self.host, |s| add_facts(&mut m, &s.facts, &s.module_facts));
-        m.source(&self.pctx.vars);
+        match self.host_play_vars() {
+            Some(v) => m.source(&v),
+            None => m.source(&self.pctx.vars),
+        }
         // Public roles' exported vars are above play vars (and vars_files).
         m.source(&self.pctx.role_exports.vars);
         for role in &included {
@@ -104,7 +117,17 @@ impl PlayHost {
             role.add_exports(&mut v);
             m.source_owned(v);
         }
-        for role in &roles {
+        // Ansible's Role.get_vars for the task's own role: the parents'
+        // vars/ (outermost first), then what the role's dependencies export
+        // (their vars/), then the role's own vars/.
+        for (i, role) in roles.iter().enumerate() {
+            if i + 1 == roles.len() {
+                for d in &role.deps {
+                    let mut v = Map::new();
+                    d.add_exports(&mut v);
+                    m.source_owned(v);
+                }
+            }
             m.source(&role.vars);
         }
         for s in scopes {

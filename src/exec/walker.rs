@@ -53,8 +53,21 @@ impl Walker {
         };
         let scopes = vec![root];
         let mut flow = Flow::Continue;
+        if self.pctx.per_host_vars_files {
+            // Named with what the host has before the files (Ansible's
+            // get_vars templates each entry with the variables so far).
+            let vars = self.vars(&scopes, None);
+            let ctx = self.ctx(&vars);
+            match self.runner.host_vars_files(&play, &self.pctx.vars, &ctx) {
+                Ok(v) => {
+                    let mut cache = self.pctx.host_vars.lock().unwrap_or_else(|p| p.into_inner());
+                    cache.insert(self.host.clone(), Arc::new(v));
+                }
+                Err(e) => flow = self.fail_without_task(&e.loc, &e.msg),
+            }
+        }
         let gathered = self.runner.with_host(&self.host, |s| s.facts_gathered);
-        if crate::ansible_cfg::gathering().gathers(play.gather_facts, gathered) {
+        if flow == Flow::Continue && crate::ansible_cfg::gathering().gathers(play.gather_facts, gathered) {
             flow = self.gather_facts(&scopes).await;
         }
         let mut failed_flow = None;
@@ -258,6 +271,13 @@ impl Walker {
         let mut k = key.clone();
         k.push(0);
         let mut flow = self.walk(&b.block, k, &inner).await;
+        // Ansible's implicit `role_complete` at a role's end: a host that
+        // gets there after one of the role's tasks ran has completed it.
+        if let Some(dk) = b.role.as_ref().and_then(|r| r.dedup_key.as_deref()) {
+            if flow == Flow::Continue {
+                self.role_runs().finish(&self.host, dk);
+            }
+        }
         if flow == Flow::Failed && !b.rescue.is_empty() {
             // As Ansible: a rescued failure counts as `rescued`, not `failed`.
             self.runner.stat(&self.host, |s| {
@@ -302,6 +322,9 @@ impl Walker {
     }
 
     async fn include(&self, inc: &Arc<Include>, key: Vec<u32>, scopes: &[Scope]) -> Flow {
+        if self.role_already_ran(scopes) {
+            return Flow::Continue;
+        }
         let mut inner: Vec<Scope> = scopes.to_vec();
         // `vars:` on an include are include params (above set_fact), as in Ansible.
         let mut common = inc.common.clone();
@@ -344,6 +367,7 @@ impl Walker {
         if !tags_match(&self.runner.opts, &inner, &[]) {
             return Flow::Continue;
         }
+        self.mark_role_ran(scopes);
         let items = match &inc.loop_ {
             Some(spec) => match self.loop_items(spec, &ctx) {
                 Ok(items) => items.into_iter().map(Some).collect(),
@@ -436,6 +460,7 @@ impl Walker {
                         &self.pctx.play.dir,
                         &lctx,
                         inc.role.as_ref(),
+                        inc.allow_duplicates,
                     )
                     .map(|(node, handlers)| {
                         // An included role is private unless `public: true` (or
@@ -505,6 +530,31 @@ impl Walker {
         Flow::Continue
     }
 
+    fn role_runs(&self) -> std::sync::MutexGuard<'_, super::context::RoleRuns> {
+        self.pctx.role_runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The innermost role around a task, when it must not run twice.
+    fn dedup_key(scopes: &[Scope]) -> Option<&str> {
+        scopes
+            .last()
+            .and_then(|s| s.role.as_ref())
+            .and_then(|r| r.dedup_key.as_deref())
+    }
+
+    /// Whether the task's role (duplicates not allowed) already completed
+    /// on this host in this play: Ansible skips its tasks, silently.
+    fn role_already_ran(&self, scopes: &[Scope]) -> bool {
+        Self::dedup_key(scopes).is_some_and(|k| self.role_runs().completed(&self.host, k))
+    }
+
+    /// A task of the role ran here (not skipped, host reachable).
+    fn mark_role_ran(&self, scopes: &[Scope]) {
+        if let Some(k) = Self::dedup_key(scopes) {
+            self.role_runs().mark_ran(&self.host, k);
+        }
+    }
+
     /// Make the defaults and vars of public roles loaded at run time visible
     /// to the rest of the play (Ansible appends them to `play.roles`).
     fn add_included_roles(&self, roles: impl IntoIterator<Item = Arc<crate::playbook::RoleCtx>>) {
@@ -552,6 +602,9 @@ impl Walker {
         if !tags_match(&self.runner.opts, scopes, &t.common.tags) {
             return Flow::Continue;
         }
+        if self.role_already_ran(scopes) {
+            return Flow::Continue;
+        }
         let title = t.display_name();
         if self.runner.start_pending.load(Ordering::SeqCst) && !self.runner.with_host(&self.host, |s| s.start_found) {
             let want = self.runner.opts.start_at_task.as_deref().unwrap_or("");
@@ -586,6 +639,9 @@ impl Walker {
             }
             Go::Run => {
                 let tr = self.run_throttled(t, &key, scopes).await;
+                if !matches!(tr.status, Status::Skipped | Status::Unreachable) {
+                    self.mark_role_ran(scopes);
+                }
                 if run_once {
                     self.runner
                         .run_once_results

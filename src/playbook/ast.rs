@@ -233,6 +233,9 @@ pub struct Block {
 /// The variables and paths a role contributes to its tasks.
 #[derive(Debug)]
 pub struct RoleCtx {
+    /// What identifies this use of the role in its play when it must not
+    /// run twice on a host (duplicates not allowed); None when it may.
+    pub dedup_key: Option<String>,
     pub name: String,
     pub path: PathBuf,
     pub defaults: Map<String, Value>,
@@ -460,6 +463,8 @@ pub struct Include {
     pub role_files: RoleFiles,
     /// `include_role: public:`.
     pub public: Option<bool>,
+    /// `include_role: allow_duplicates:` (default true).
+    pub allow_duplicates: bool,
     /// `apply:`: keywords the included tasks get, as from a block around
     /// them.
     pub apply: Option<Common>,

@@ -540,7 +540,7 @@ fn check_references(
         if let Some(parent) = inc.role.as_ref().and_then(|r| r.path.parent()) {
             rctx.roles_path.push(parent.to_path_buf());
         }
-        let (_, role_handlers) = load_included_role(&inc.target, &inc.role_files, &inc.loc, dir, &rctx, None)?;
+        let (_, role_handlers) = load_included_role(&inc.target, &inc.role_files, &inc.loc, dir, &rctx, None, true)?;
         known.extend(role_handlers);
     }
     for t in tasks {
@@ -848,16 +848,23 @@ fn parse_task_into(
                 defaults_from: from("defaults_from")?,
                 handlers_from: from("handlers_from")?,
             };
-            let public = match value.get("public") {
-                None => None,
-                Some(p) => Some(match &p.kind {
-                    NodeKind::Bool(b) => *b,
-                    NodeKind::Str(s) => crate::template::parse_bool(s)
-                        .filter(|_| !s.trim().is_empty())
-                        .ok_or_else(|| err(p, format!("{short}: `public` must be a boolean, got `{s}`")))?,
-                    _ => return Err(err(p, format!("{short}: `public` must be a boolean"))),
-                }),
+            let bool_option = |key: &str| -> Result<Option<bool>, LocError> {
+                match value.get(key) {
+                    None => Ok(None),
+                    Some(p) => Ok(Some(match &p.kind {
+                        NodeKind::Bool(b) => *b,
+                        NodeKind::Str(s) => crate::template::parse_bool(s)
+                            .filter(|_| !s.trim().is_empty())
+                            .ok_or_else(|| err(p, format!("{short}: `{key}` must be a boolean, got `{s}`")))?,
+                        _ => return Err(err(p, format!("{short}: `{key}` must be a boolean"))),
+                    })),
+                }
             };
+            let public = bool_option("public")?;
+            // As Ansible's IncludeRole: a role imported or included runs
+            // again unless `allow_duplicates: false` (its meta/main.yml's
+            // setting counts only for `roles:` and dependencies).
+            let allow_duplicates = bool_option("allow_duplicates")?.unwrap_or(true);
             if short == "import_role" {
                 let mut handlers = Vec::new();
                 let mut spec = value.clone();
@@ -872,7 +879,18 @@ fn parse_task_into(
                 let mut common = parse_common(n, &[])?;
                 common.vars = vars_map(n.get("vars"))?;
                 let rname = load_time_name(rname, name_node.unwrap_or(value), ctx)?;
-                let node = load_role(&rname, &spec, &common, &files, dir, ctx, &mut handlers, 0, role)?;
+                let node = load_role(
+                    &rname,
+                    &spec,
+                    &common,
+                    &files,
+                    dir,
+                    ctx,
+                    &mut handlers,
+                    0,
+                    role,
+                    Some(allow_duplicates),
+                )?;
                 if role_is_public(public, true) {
                     if let Some(r) = role_of(&node) {
                         ctx.imported_roles.lock().unwrap_or_else(|p| p.into_inner()).push(r);
@@ -888,6 +906,7 @@ fn parse_task_into(
             }
             let mut include = parse_include(n, IncludeKind::Role, rname.to_string(), Map::new(), files, dir, role)?;
             include.public = public;
+            include.allow_duplicates = allow_duplicates;
             out.push(TaskNode::Include(Arc::new(include)));
             return Ok(());
         }
@@ -1447,6 +1466,7 @@ fn parse_include(
         loc: n.loc.clone(),
         role_files,
         public: None,
+        allow_duplicates: true,
         name: opt_string(n, "name")?,
         listen: n.get("listen").map(string_list).transpose()?.unwrap_or_default(),
     })
@@ -1513,6 +1533,7 @@ fn load_role_use(
         &inner_ctx,
         handlers,
         depth,
+        None,
         None,
     )
 }
@@ -1669,6 +1690,7 @@ fn load_role(
     handlers: &mut Vec<Arc<Task>>,
     depth: usize,
     parent: Option<&Arc<RoleCtx>>,
+    included_dups: Option<bool>,
 ) -> Result<TaskNode, LocError> {
     if depth > 20 {
         return Err(err(spec, "role dependencies nested too deeply (cycle?)"));
@@ -1676,38 +1698,67 @@ fn load_role(
     let path = find_role(name, dir, ctx).ok_or_else(|| role_not_found(spec, name, dir, ctx))?;
     crate::modules::external::add_role_library(&path);
     // `main` (optional) or the file a `*_from` option names (required).
-    let role_file = |sub: &str, from: Option<&String>, exts: &[&str]| -> Result<Option<PathBuf>, LocError> {
-        let base = from.map(String::as_str).unwrap_or("main");
-        for ext in exts {
-            let p = path.join(sub).join(format!("{base}{ext}"));
-            if p.is_file() {
-                return Ok(Some(p));
-            }
-        }
-        match from {
-            None => Ok(None),
-            Some(f) => {
-                let mut e = err(spec, format!("role `{name}` has no {sub} file `{f}`"));
-                let have = list_stems(&path.join(sub));
-                if let Some(s) = did_you_mean(f, have.iter().map(String::as_str)) {
-                    e = e.with_hint(format!("did you mean `{s}`?"));
-                } else if !have.is_empty() {
-                    e = e.with_hint(format!("{}/{sub} has: {}", path.display(), have.join(", ")));
+    // Ansible's `_load_role_yaml`: `main` (optional) or the file a `*_from`
+    // option names (required), with or without an extension; for vars and
+    // defaults it may be a directory, whose files are all loaded, in order.
+    // What is found must be inside the role's directory for that part.
+    let role_files =
+        |sub: &str, from: Option<&String>, exts: &[&str], allow_dir: bool| -> Result<Vec<PathBuf>, LocError> {
+            let base = from.map(String::as_str).unwrap_or("main");
+            let part_dir = path.join(sub);
+            for ext in exts {
+                let p = part_dir.join(format!("{base}{ext}"));
+                let found = if p.is_file() {
+                    vec![p]
+                } else if allow_dir && p.is_dir() {
+                    let mut files = Vec::new();
+                    vars_dir_files(&p, &mut files);
+                    files
+                } else {
+                    continue;
+                };
+                for f in &found {
+                    if !lexical_normal(f).starts_with(lexical_normal(&part_dir)) {
+                        return Err(err(
+                            spec,
+                            format!(
+                            "Failed loading '{}' for role ({name}) as it is not inside the expected role path: '{}'",
+                            f.display(),
+                            part_dir.display()
+                        ),
+                        ));
+                    }
                 }
-                Err(e)
+                return Ok(found);
             }
-        }
+            match from {
+                None => Ok(Vec::new()),
+                Some(f) => {
+                    let mut e = err(spec, format!("role `{name}` has no {sub} file `{f}`"));
+                    let have = list_stems(&path.join(sub));
+                    if let Some(s) = did_you_mean(f, have.iter().map(String::as_str)) {
+                        e = e.with_hint(format!("did you mean `{s}`?"));
+                    } else if !have.is_empty() {
+                        e = e.with_hint(format!("{}/{sub} has: {}", path.display(), have.join(", ")));
+                    }
+                    Err(e)
+                }
+            }
+        };
+    let role_file = |sub: &str, from: Option<&String>, exts: &[&str]| -> Result<Option<PathBuf>, LocError> {
+        Ok(role_files(sub, from, exts, false)?.into_iter().next())
     };
     const VAR_EXTS: &[&str] = &[".yml", ".yaml", ".json", ""];
+    const VAR_FROM_EXTS: &[&str] = &["", ".yml", ".yaml", ".json"];
     const TASK_EXTS: &[&str] = &["", ".yml", ".yaml"];
     let load_vars = |sub: &str, from: Option<&String>| -> Result<Map<String, Value>, LocError> {
-        match role_file(sub, from, VAR_EXTS)? {
-            Some(p) => {
-                let n = yaml::load_file(&p)?;
-                vars_map(Some(&n))
-            }
-            None => Ok(Map::new()),
+        let exts = if from.is_some() { VAR_FROM_EXTS } else { VAR_EXTS };
+        let mut out = Map::new();
+        for p in role_files(sub, from, exts, true)? {
+            let n = yaml::load_file(&p)?;
+            crate::ansible_cfg::combine_vars(&mut out, vars_map(Some(&n))?);
         }
+        Ok(out)
     };
     // Role params: everything in the spec that is not a keyword.
     let mut params = Map::new();
@@ -1735,6 +1786,7 @@ fn load_role(
     }
     let mut block = Vec::new();
     let mut collections = Vec::new();
+    let mut meta_allows_dups = false;
     // meta/main.yml dependencies run first.
     for f in ["main.yml", "main.yaml"] {
         let p = path.join("meta").join(f);
@@ -1742,6 +1794,15 @@ fn load_role(
             let meta = yaml::load_file(&p)?;
             if let Some(c) = meta.get("collections") {
                 collections = collection_list(c)?;
+            }
+            if let Some(a) = meta.get("allow_duplicates") {
+                meta_allows_dups = match &a.kind {
+                    NodeKind::Bool(b) => *b,
+                    NodeKind::Str(s) => crate::template::parse_bool(s)
+                        .filter(|_| !s.trim().is_empty())
+                        .ok_or_else(|| err(a, format!("`allow_duplicates` must be a boolean, got `{s}`")))?,
+                    _ => return Err(err(a, "`allow_duplicates` must be a boolean")),
+                };
             }
             if let Some(deps) = meta.get("dependencies") {
                 // Dependencies are found like the role itself (playbook roles/,
@@ -1757,7 +1818,10 @@ fn load_role(
             break;
         }
     }
+    let allow_dups = included_dups.unwrap_or(meta_allows_dups);
+    let dedup_key = (!allow_dups).then(|| role_identity(name, &path, &params, common, files, included_dups.is_some()));
     let role = Arc::new(RoleCtx {
+        dedup_key,
         name: name.rsplit('/').next().unwrap_or(name).to_string(),
         path: path.clone(),
         defaults: load_vars("defaults", files.defaults_from.as_ref())?,
@@ -1793,6 +1857,39 @@ fn load_role(
     })))
 }
 
+/// What makes two uses of a role the same role in a play (Ansible's
+/// `Role._get_hash_dict`): its name and real path, parameters, `when`,
+/// `tags`, `*_from` files, `vars:`, and whether it was imported or
+/// included. A role whose use equals one that already ran on a host is
+/// not run again there unless duplicates are allowed.
+fn role_identity(
+    name: &str,
+    path: &Path,
+    params: &Map<String, Value>,
+    common: &Common,
+    files: &RoleFiles,
+    from_include: bool,
+) -> String {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let when: Vec<&str> = common.when.iter().map(|c| c.expr.as_str()).collect();
+    serde_json::json!([
+        name,
+        real.display().to_string(),
+        params,
+        when,
+        common.tags,
+        [
+            &files.tasks_from,
+            &files.vars_from,
+            &files.defaults_from,
+            &files.handlers_from
+        ],
+        common.vars,
+        from_include,
+    ])
+    .to_string()
+}
+
 /// `include_role` at run time: the role's tasks (with its dependencies) as one
 /// node, and its handlers.
 pub fn load_included_role(
@@ -1802,6 +1899,7 @@ pub fn load_included_role(
     dir: &Path,
     ctx: &LoadCtx,
     parent: Option<&Arc<RoleCtx>>,
+    allow_duplicates: bool,
 ) -> Result<(TaskNode, Vec<Arc<Task>>), LocError> {
     let spec = Node::new(NodeKind::Map(Vec::new()), at.clone());
     let mut handlers = Vec::new();
@@ -1815,6 +1913,7 @@ pub fn load_included_role(
         &mut handlers,
         0,
         parent,
+        Some(allow_duplicates),
     )?;
     handlers.extend(ctx.take_role_handlers());
     Ok((node, handlers))
@@ -1840,9 +1939,36 @@ fn is_role_dir(p: &Path) -> bool {
 }
 
 fn find_role(name: &str, dir: &Path, ctx: &LoadCtx) -> Option<PathBuf> {
+    if let Some(p) = find_collection_role(name, dir) {
+        return Some(p);
+    }
     role_dirs(dir, ctx)
         .into_iter()
         .map(|d| d.join(name))
+        .find(|p| is_role_dir(p))
+}
+
+/// A role named `NS.COLLECTION.ROLE`: `roles/ROLE` of the collection, in the
+/// collection roots Ansible searches (`collections/` next to the playbook,
+/// then the collections path).
+fn find_collection_role(name: &str, dir: &Path) -> Option<PathBuf> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let [ns, coll, role] = parts[..] else {
+        return None;
+    };
+    let ident = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !(ident(ns) && ident(coll) && ident(role)) {
+        return None;
+    }
+    std::iter::once(dir.join("collections"))
+        .chain(crate::modules::ansible::collection_roots(None))
+        .map(|root| {
+            root.join("ansible_collections")
+                .join(ns)
+                .join(coll)
+                .join("roles")
+                .join(role)
+        })
         .find(|p| is_role_dir(p))
 }
 
@@ -1875,6 +2001,49 @@ fn role_not_found(spec: &Node, name: &str, dir: &Path, ctx: &LoadCtx) -> LocErro
 }
 
 /// File names in a role's sub-directory, without extension (for hints).
+/// The files of a vars directory (Ansible's `_get_dir_vars_files`):
+/// sorted, recursing into subdirectories without an extension, skipping
+/// hidden files and backups (`~`), keeping YAML/JSON files and files
+/// without an extension.
+fn vars_dir_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|es| {
+            es.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    for n in names {
+        if n.starts_with('.') || n.ends_with('~') {
+            continue;
+        }
+        let p = dir.join(&n);
+        let ext = Path::new(&n).extension().map(|e| e.to_string_lossy().into_owned());
+        if p.is_dir() && ext.is_none() {
+            vars_dir_files(&p, out);
+        } else if p.is_file() && ext.as_deref().is_none_or(|e| matches!(e, "yml" | "yaml" | "json")) {
+            out.push(p);
+        }
+    }
+}
+
+/// `p` with `.` and `..` resolved without the file system (Python's
+/// `os.path.abspath` for an absolute path).
+fn lexical_normal(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 fn list_stems(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(dir)
         .map(|es| {

@@ -358,6 +358,17 @@ impl Templar {
         self.render_str_raw(s, ctx).map_err(|e| self.locate(&e, s, ctx, loc))
     }
 
+    /// [`Templar::render_str`], but None when the template uses an
+    /// undefined variable (for what Ansible skips then, like a per-host
+    /// `vars_files` entry).
+    pub fn render_str_if_defined(&self, s: &str, ctx: &minijinja::Value, loc: &Loc) -> Result<Option<Value>, LocError> {
+        match self.render_str_raw(s, ctx) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == ErrorKind::UndefinedError => Ok(None),
+            Err(e) => Err(self.locate(&e, s, ctx, loc)),
+        }
+    }
+
     /// [`Templar::render_str`] with the engine's error.
     fn render_str_raw(&self, s: &str, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
         if !syntax::has_template_syntax(s) {

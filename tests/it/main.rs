@@ -27,6 +27,7 @@ mod compat_modules;
 mod compat_realroles;
 mod compat_params;
 mod compat_roles;
+mod compat_roles2;
 mod compat_templating;
 mod compat_trust;
 mod compat_vars;

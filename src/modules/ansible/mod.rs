@@ -43,7 +43,9 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 pub use core_names::{is_core_action, is_core_module};
-pub use locate::{add_playbook_dir, controller, find_action_plugin, playbook_python, reexported_action, Controller};
+pub use locate::{
+    add_playbook_dir, collection_roots, controller, find_action_plugin, playbook_python, reexported_action, Controller,
+};
 
 use super::host::module_result::{parse_result, text_of};
 use super::{Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, Plan};
