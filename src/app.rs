@@ -76,13 +76,6 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     result
 }
 
-/// The located warnings of loading (on stderr, before the run starts).
-pub(crate) fn print_load_warnings(ctx: &playbook::LoadCtx) {
-    for w in ctx.take_warnings() {
-        crate::stdio::warn(&w.to_string());
-    }
-}
-
 fn format_of(o: OutputFormat) -> Format {
     match o {
         OutputFormat::Text => Format::Text,
@@ -100,7 +93,7 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
         playbook_exists(p)?;
         books.push(playbook::load_playbook(p, &ctx)?);
     }
-    print_load_warnings(&ctx);
+    ctx.print_warnings();
     if a.syntax_check {
         for b in &books {
             stdoutln!("\nplaybook: {}", b.path.display());
@@ -323,7 +316,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         ..Default::default()
     };
     let nodes = playbook::parse_tasks(&tasks_node, &base, None, &lctx)?;
-    print_load_warnings(&lctx);
+    lctx.print_warnings();
     let handlers = lctx.take_role_handlers();
     let Some(node) = nodes.into_iter().next() else {
         return Err(AppError::Usage("cannot build the ad-hoc task".into()));

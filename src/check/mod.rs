@@ -176,7 +176,7 @@ fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, App
         ..Default::default()
     };
     let book = playbook::load_playbook(pb_path, &ctx)?;
-    crate::app::print_load_warnings(&ctx);
+    ctx.print_warnings();
     let mut opts = run_options(&a.target, verbosity, a.task_timeout)?;
     // Never change a host: check mode is forced, whatever -C said.
     opts.check = true;

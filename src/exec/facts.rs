@@ -1586,7 +1586,9 @@ mod tests {
         assert!(!f.contains_key("mounts"));
         assert!(!f.contains_key("interfaces"));
         assert!(!f.contains_key("memtotal_mb"));
-        assert!(gather(&conn, &["bogus".into()], None, None, Vec::new(), None).await.is_err());
+        assert!(gather(&conn, &["bogus".into()], None, None, Vec::new(), None)
+            .await
+            .is_err());
     }
 
     /// Local facts come in the same script as the others: a script's
@@ -1602,18 +1604,29 @@ mod tests {
         std::fs::write(d.join("other.txt"), "{}").unwrap();
         let conn = LocalConnection::new("localhost");
         let path = d.to_str().unwrap();
-        let f = gather(&conn, &["!all".into()], None, None, Vec::new(), Some(path)).await.unwrap();
+        let f = gather(&conn, &["!all".into()], None, None, Vec::new(), Some(path))
+            .await
+            .unwrap();
         assert_eq!(
             f["local"],
             json!({"ran": {"answer": 42}, "ini": {"general": {"name": "x"}}})
         );
         assert_eq!(f["system"], "Linux", "the text sections follow the records");
-        let f = gather(&conn, &["!all".into()], None, None, Vec::new(), Some("/nonexistent/facts.d"))
-            .await
-            .unwrap();
+        let f = gather(
+            &conn,
+            &["!all".into()],
+            None,
+            None,
+            Vec::new(),
+            Some("/nonexistent/facts.d"),
+        )
+        .await
+        .unwrap();
         assert_eq!(f["local"], json!({}));
         for excluded in ["!local", "!min"] {
-            let f = gather(&conn, &[excluded.into()], None, None, Vec::new(), Some(path)).await.unwrap();
+            let f = gather(&conn, &[excluded.into()], None, None, Vec::new(), Some(path))
+                .await
+                .unwrap();
             assert!(!f.contains_key("local"), "{excluded}");
         }
     }

@@ -556,7 +556,7 @@ impl PlayHost {
                 if !modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name) {
                     let bad = modules::validate::unsupported_params(doc, m.keys());
                     if !bad.is_empty() {
-                        unsupported = Some(modules::validate::unsupported_message(doc, &bad));
+                        unsupported = Some(modules::unsupported::unsupported_message(doc, &bad));
                     }
                 }
                 let mut merged = defaults;
@@ -1392,14 +1392,16 @@ fn render_args(
                 let mut base = match whole {
                     Value::Object(base) => base,
                     Value::String(s) if s == crate::template::omit() => Map::new(),
-                    other => return Err(LocError::new(
-                        loc.clone(),
-                        format!(
+                    other => {
+                        return Err(LocError::new(
+                            loc.clone(),
+                            format!(
                             "Finalization of task args for '{}' failed: Task args must resolve to a 'dict' not '{}'.",
                             doc.name,
                             json_type_name(&other)
                         ),
-                    )),
+                        ))
+                    }
                 };
                 base.extend(rendered);
                 rendered = base;

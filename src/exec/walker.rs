@@ -199,7 +199,16 @@ impl Walker {
         };
         let _permit = self.runner.forks.acquire().await;
         let fact_path = crate::ansible_cfg::fact_path();
-        match super::facts::gather(&*conn, &subset, become_.as_ref(), python.as_deref(), env, Some(&fact_path)).await {
+        match super::facts::gather(
+            &*conn,
+            &subset,
+            become_.as_ref(),
+            python.as_deref(),
+            env,
+            Some(&fact_path),
+        )
+        .await
+        {
             Ok(facts) => {
                 self.runner.with_host(&self.host, |s| {
                     s.facts = facts;

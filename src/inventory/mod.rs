@@ -37,7 +37,7 @@ use crate::yaml::Loc;
 pub use conn_vars::{check as check_connection_var, check_all as check_connection_vars};
 pub use hosts::split_host_port;
 use model::DynamicChange;
-pub use model::{Group, GroupChars, Host, Inventory, LOCALHOST_NAMES};
+pub use model::{Group, GroupChars, Host, Inventory, UnparsedPolicy, LOCALHOST_NAMES};
 pub use output::dump_json;
 pub use pattern::Selection;
 pub use value::parse_ini_value;
@@ -404,20 +404,6 @@ impl Inventory {
         changed |= !new_groups.is_empty();
         Ok(changed)
     }
-}
-
-/// How sources are read: what happens to one that cannot be parsed
-/// (Ansible's `INVENTORY_ANY_UNPARSED_IS_FAILED` and
-/// `INVENTORY_UNPARSED_IS_FAILED`) and to invalid group names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnparsedPolicy {
-    /// Group names that are not valid variable names.
-    pub group_chars: GroupChars,
-    /// Any source that fails is an error (else a warning).
-    pub any_unparsed_is_failed: bool,
-    /// No source parsed at all is an error (else a warning: only the
-    /// implicit localhost is left).
-    pub unparsed_is_failed: bool,
 }
 
 impl UnparsedPolicy {

@@ -93,7 +93,7 @@ pub struct Inventory {
     /// The sources and policy it was loaded from, and every change made to
     /// it during the run (`add_host`, `group_by`): what `meta:
     /// refresh_inventory` reads again and replays.
-    pub(super) origin: Option<(Vec<String>, super::UnparsedPolicy)>,
+    pub(super) origin: Option<(Vec<String>, UnparsedPolicy)>,
     pub(super) dynamic: Vec<DynamicChange>,
 }
 
@@ -553,4 +553,18 @@ impl Inventory {
         }
         out.into_iter().map(String::from).collect()
     }
+}
+
+/// How sources are read: what happens to one that cannot be parsed
+/// (Ansible's `INVENTORY_ANY_UNPARSED_IS_FAILED` and
+/// `INVENTORY_UNPARSED_IS_FAILED`) and to invalid group names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnparsedPolicy {
+    /// Group names that are not valid variable names.
+    pub group_chars: GroupChars,
+    /// Any source that fails is an error (else a warning).
+    pub any_unparsed_is_failed: bool,
+    /// No source parsed at all is an error (else a warning: only the
+    /// implicit localhost is left).
+    pub unparsed_is_failed: bool,
 }

@@ -33,6 +33,7 @@ pub mod services;
 pub mod source_control;
 pub mod storage;
 pub mod system;
+pub mod unsupported;
 pub mod validate;
 pub mod values;
 pub mod virt;

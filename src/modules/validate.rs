@@ -37,7 +37,7 @@ pub fn backend_docs(generic: &str) -> Vec<&'static ModuleDoc> {
 /// must not stop the playbook at load (issue #20). It is a located warning
 /// pushed on `warnings` (with "did you mean" when a name is close), and the
 /// task fails on each host it runs on, with Ansible's wording
-/// ([`unsupported_params`], [`unsupported_message`]).
+/// ([`unsupported_params`], [`super::unsupported::unsupported_message`]).
 pub fn validate_args(
     doc: &ModuleDoc,
     args: &Node,
@@ -141,34 +141,6 @@ pub fn unsupported_params<'a>(doc: &ModuleDoc, keys: impl Iterator<Item = &'a St
     let mut bad: Vec<String> = keys.filter(|k| is_unsupported(doc, k)).cloned().collect();
     bad.sort();
     bad
-}
-
-/// Ansible's failure for parameters a module does not take. Its action
-/// plugins with a fixed set of options (`reboot`, `wait_for_connection`,
-/// `fail`, `group_by`: `ActionBase._VALID_ARGS`) say "Invalid options for
-/// ACTION: a,b"; `shell` refuses `command`'s `expand_argument_vars` in its
-/// own words; a module's argument spec says "Unsupported parameters for
-/// (MODULE) module: a, b. Supported parameters include: ... (aliases)."
-pub fn unsupported_message(doc: &ModuleDoc, bad: &[String]) -> String {
-    if matches!(doc.name, "reboot" | "wait_for_connection" | "fail" | "group_by") {
-        return format!("Invalid options for {}: {}", doc.name, bad.join(","));
-    }
-    if doc.name == "shell" && bad.iter().any(|b| b == "expand_argument_vars") {
-        return "Unsupported parameters for (shell) module: expand_argument_vars".into();
-    }
-    let mut names: Vec<&str> = doc.options.iter().map(|o| o.name).collect();
-    names.sort_unstable();
-    let mut aliases: Vec<&str> = doc.options.iter().flat_map(|o| o.aliases.iter().copied()).collect();
-    aliases.sort_unstable();
-    let mut supported = names.join(", ");
-    if !aliases.is_empty() {
-        supported.push_str(&format!(" ({})", aliases.join(", ")));
-    }
-    format!(
-        "Unsupported parameters for ({}) module: {}. Supported parameters include: {supported}.",
-        doc.name,
-        bad.join(", ")
-    )
 }
 
 /// Ansible's check on a task's free-form text (`Task._post_validate_args`):

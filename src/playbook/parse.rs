@@ -50,6 +50,13 @@ impl LoadCtx {
         taken
     }
 
+    /// Show the load's warnings so far on stderr (each once).
+    pub fn print_warnings(&self) {
+        for w in self.take_warnings() {
+            crate::stdio::warn(&w.to_string());
+        }
+    }
+
     /// Take the public roles of the `import_role`s loaded so far.
     pub fn take_imported_roles(&self) -> Vec<Arc<RoleCtx>> {
         std::mem::take(&mut *self.imported_roles.lock().unwrap_or_else(|p| p.into_inner()))

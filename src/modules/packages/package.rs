@@ -1173,7 +1173,7 @@ impl Module for PackageModule {
             .collect();
         if !bad.is_empty() {
             bad.sort();
-            return Err(ModuleError::Failed(crate::modules::validate::unsupported_message(
+            return Err(ModuleError::Failed(crate::modules::unsupported::unsupported_message(
                 backend, &bad,
             )));
         }
