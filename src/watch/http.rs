@@ -359,13 +359,19 @@ mod tests {
         }));
         let url = format!("http://127.0.0.1:{port}/health");
         // The server answers POST with 405: proves the status line is parsed.
-        assert_eq!(post(&url, &[], b"{}", Duration::from_secs(5)).await.unwrap(), 405);
-        let refused = post("http://127.0.0.1:1/x", &[], b"{}", Duration::from_secs(5)).await;
+        assert_eq!(post(&url, None, &[], b"{}", Duration::from_secs(5)).await.unwrap(), 405);
+        let refused = post("http://127.0.0.1:1/x", None, &[], b"{}", Duration::from_secs(5)).await;
         let refused = refused.unwrap_err();
         assert!(refused.to_string().contains("cannot connect"), "{refused}");
         assert!(refused.is_retryable(), "{refused}");
-        let https = post("https://127.0.0.1:1/x", &[], b"{}", Duration::from_secs(5)).await;
-        assert!(!https.unwrap_err().is_retryable());
+        // https is posted too (over TLS): an unreachable receiver is a
+        // transport error, retried.
+        let https = post("https://127.0.0.1:1/x", None, &[], b"{}", Duration::from_secs(5)).await;
+        let https = https.unwrap_err();
+        assert!(
+            https.to_string().contains("cannot connect") && https.is_retryable(),
+            "{https}"
+        );
     }
 
     #[tokio::test]
