@@ -91,7 +91,13 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     let mut books = Vec::new();
     for p in &a.playbooks {
         playbook_exists(p)?;
-        books.push(playbook::load_playbook(p, &ctx)?);
+        // The warnings so far are shown when the load fails too (a typo's
+        // "did you mean" may explain the error).
+        let book = playbook::load_playbook(p, &ctx);
+        if book.is_err() {
+            ctx.print_warnings();
+        }
+        books.push(book?);
     }
     ctx.print_warnings();
     if a.syntax_check {
@@ -315,8 +321,9 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         extra_vars: crate::config::parse_extra_vars(&a.target.extra_vars)?,
         ..Default::default()
     };
-    let nodes = playbook::parse_tasks(&tasks_node, &base, None, &lctx)?;
+    let nodes = playbook::parse_tasks(&tasks_node, &base, None, &lctx);
     lctx.print_warnings();
+    let nodes = nodes?;
     let handlers = lctx.take_role_handlers();
     let Some(node) = nodes.into_iter().next() else {
         return Err(AppError::Usage("cannot build the ad-hoc task".into()));

@@ -175,8 +175,9 @@ fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, App
         extra_vars: crate::config::parse_extra_vars(&a.target.extra_vars)?,
         ..Default::default()
     };
-    let book = playbook::load_playbook(pb_path, &ctx)?;
+    let book = playbook::load_playbook(pb_path, &ctx);
     ctx.print_warnings();
+    let book = book?;
     let mut opts = run_options(&a.target, verbosity, a.task_timeout)?;
     // Never change a host: check mode is forced, whatever -C said.
     opts.check = true;

@@ -86,10 +86,25 @@ pub fn validate_args(
         });
         let free = doc.free_form && entries.iter().any(|(k, _)| k.as_str() == Some("_raw_params"));
         if !present && !free {
-            return Err(LocError::new(
+            let err = LocError::new(
                 task_loc.clone(),
                 format!("missing required parameter `{}` for module `{}`", opt.name, doc.name),
-            ));
+            );
+            // A misspelt name of it is the likely cause: the error points
+            // at it and says so.
+            let typo = entries.iter().find(|(k, _)| {
+                let k = k.key_string();
+                is_unsupported(doc, &k) && did_you_mean(&k, std::iter::once(opt.name)).is_some()
+            });
+            return Err(match typo {
+                Some((k, _)) => LocError::new(k.loc.clone(), err.msg).with_hint(format!(
+                    "`{}` is not a parameter of `{}`: did you mean `{}`?",
+                    k.key_string(),
+                    doc.name,
+                    opt.name
+                )),
+                None => err,
+            });
         }
     }
     Ok(())

@@ -1131,9 +1131,6 @@ fn push_task(
     out: &mut Vec<TaskNode>,
 ) -> Result<(), LocError> {
     let mut common = parse_common(n, &[])?;
-    if let Some(user) = opt_string(n, "user")? {
-        common.remote_user = Some(user);
-    }
     common.vars = vars_map(n.get("vars"))?;
     if delegate_local {
         common.delegate_to = Some("localhost".into());
@@ -1369,9 +1366,6 @@ fn parse_block(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx)
         }
     }
     let mut common = parse_common(n, &[])?;
-    if let Some(user) = opt_string(n, "user")? {
-        common.remote_user = Some(user);
-    }
     common.vars = vars_map(n.get("vars"))?;
     common.notify = n.get("notify").map(notify_list).transpose()?.unwrap_or_default();
     let mut inner_ctx;
@@ -1447,9 +1441,6 @@ fn parse_include(
         }
     }
     let mut common = parse_common(n, &[])?;
-    if let Some(user) = opt_string(n, "user")? {
-        common.remote_user = Some(user);
-    }
     common.vars = vars_map(n.get("vars"))?;
     let apply = match n
         .map_entries()

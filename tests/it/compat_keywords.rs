@@ -162,7 +162,7 @@ fn timeout_stops_and_fails_the_task_with_ansibles_result() {
         got,
         serde_json::json!({
             "timed": [true, true, 1, "Timed out after 1 second(s)."],
-            "invalid": [true, false, "Timeout -1 is invalid, it must be between 0 and 100000000."],
+            "invalid": [true, false, "Task failed: Timeout -1 is invalid, it must be between 0 and 100000000."],
             "unlimited": [false, false],
         })
     );

@@ -133,6 +133,13 @@ impl Debug {
         let var = match var {
             Some(var) if crate::template::resolve::has_template_syntax(&var) => {
                 if !crate::template::single_expression(&var).is_some_and(|e| is_variable_path(e.trim())) {
+                    // The template itself is the playbook's and is rendered
+                    // as Ansible renders it (its errors are the task's:
+                    // `lookup('vars', 42)` fails with the lookup's words);
+                    // only its result is never evaluated.
+                    ctx.templar
+                        .render_string(&var, ctx.vars, ctx.loc)
+                        .map_err(|e| ModuleError::Failed(e.msg))?;
                     return Err(ModuleError::Failed(format!(
                         "Encountered untrusted template or expression: `var` is the template `{var}`, whose result \
                          would be evaluated; only a template that is one variable (`{{{{ item }}}}`) may name the \
