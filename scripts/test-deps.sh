@@ -32,7 +32,7 @@ fi
 # script, which documents each package. Skip with RIGGER_SKIP_STORAGE=1.
 "$(dirname "$0")/storage-setup.sh"
 
-TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2)
+TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do
