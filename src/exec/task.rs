@@ -264,6 +264,19 @@ impl PlayHost {
                 None => item.clone(),
             }
         };
+        // A loop that cannot be set up (its items, its `loop_var`) fails
+        // the task as a whole.
+        let fail_loop = |msg: String| {
+            let mut r = Map::new();
+            r.insert("msg".into(), Value::String(msg));
+            r.insert("failed".into(), Value::Bool(true));
+            self.report(&title, Status::Failed, ignore_errors, None, r.clone());
+            TaskResult {
+                status: Status::Failed,
+                result: r,
+                ignored: ignore_errors,
+            }
+        };
         // Only a loop needs the context here (run_item builds its own): a
         // task without one converts its variables once, not twice.
         let ctx = self.ctx(&vars);
@@ -281,32 +294,14 @@ impl PlayHost {
                         }
                     }
                 }
-                let mut r = Map::new();
-                r.insert("msg".into(), Value::String(e.to_string()));
-                r.insert("failed".into(), Value::Bool(true));
-                self.report(&title, Status::Failed, ignore_errors, None, r.clone());
-                return TaskResult {
-                    status: Status::Failed,
-                    result: r,
-                    ignored: ignore_errors,
-                };
+                return fail_loop(e.to_string());
             }
         };
         // `loop_var` is templated, as every loop_control field (Ansible's FieldAttribute).
         let loop_var = match &t.loop_control.loop_var {
             Some(v) => match self.runner.templar.render_string(v, &ctx, &t.loc) {
                 Ok(v) => v,
-                Err(e) => {
-                    let mut r = Map::new();
-                    r.insert("msg".into(), Value::String(e.to_string()));
-                    r.insert("failed".into(), Value::Bool(true));
-                    self.report(&title, Status::Failed, ignore_errors, None, r.clone());
-                    return TaskResult {
-                        status: Status::Failed,
-                        result: r,
-                        ignored: ignore_errors,
-                    };
-                }
+                Err(e) => return fail_loop(e.to_string()),
             },
             None => "item".into(),
         };
