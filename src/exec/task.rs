@@ -1372,11 +1372,9 @@ fn render_args(
         return templar.render_value(&raw, ctx, loc);
     };
     let mut exprs = Map::new();
-    for o in doc.options.iter().filter(|o| o.kind == modules::OptKind::Expr) {
-        for name in std::iter::once(o.name).chain(o.aliases.iter().copied()) {
-            if let Some(v) = m.remove(name) {
-                exprs.insert(name.to_string(), v);
-            }
+    for name in exprs_of(doc) {
+        if let Some(v) = m.remove(name) {
+            exprs.insert(name.to_string(), v);
         }
     }
     match templar.render_value(&Value::Object(m), ctx, loc)? {
@@ -1398,6 +1396,20 @@ fn render_args(
                         ))
                     }
                 };
+                // What the template rendered is data: an expression option
+                // (`assert`'s `that`, `debug`'s `var`) from it would be
+                // evaluated, so it is refused, as 2.19 refuses untrusted
+                // expressions (one the task writes itself wins and is kept).
+                if let Some(name) = exprs_of(doc).find(|n| base.contains_key(*n) && !exprs.contains_key(*n)) {
+                    return Err(LocError::new(
+                        loc.clone(),
+                        format!(
+                            "Encountered untrusted template or expression: `{name}` of `{}` comes from the task's \
+                             `args` template, whose result is data and is never evaluated; write `{name}` on the task",
+                            doc.name
+                        ),
+                    ));
+                }
                 base.extend(rendered);
                 rendered = base;
             }
@@ -1406,6 +1418,15 @@ fn render_args(
         }
         other => Ok(other),
     }
+}
+
+/// The names (and aliases) of a module's expression options, which the
+/// module evaluates itself and the engine never renders.
+fn exprs_of(doc: &modules::ModuleDoc) -> impl Iterator<Item = &'static str> + '_ {
+    doc.options
+        .iter()
+        .filter(|o| o.kind == modules::OptKind::Expr)
+        .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
 }
 
 /// Python's name for the type of a JSON value, as Ansible's messages give it.

@@ -254,3 +254,44 @@ fn password_and_vaulted_template_lookups_and_debug_facts() {
     assert_eq!(seen[5], false, "{seen}");
     assert_eq!(seen[6], "5.0", "{seen}");
 }
+
+/// Task arguments rendered from `args: '{{ ... }}'` are data: an expression
+/// option among them (`assert`'s `that`) built from a host's output is
+/// refused, never evaluated (it would run its lookup on the controller).
+#[test]
+fn expressions_from_an_args_template_are_never_evaluated() {
+    let lab = Lab::new(1);
+    lab.write(
+        "site.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - command: cat @OUT@/payload.json
+      register: host_output
+    - assert:
+      args: "{{ host_output.stdout | from_json }}"
+      register: refused
+      ignore_errors: true
+    - copy:
+        content: "{{ refused.msg }}\n"
+        dest: "@OUT@/msg"
+"#,
+    );
+    // What a host's command prints (here, a file on the shared test host).
+    lab.write(
+        "out/payload.json",
+        r#"{"that": ["lookup('pipe', 'touch @OUT@/pwned') is string"]}"#,
+    );
+    let (code, out, err) = lab.run("site.yml", &[]);
+    assert_ok(code, &out, &err);
+    assert!(
+        !lab.path("out/pwned").exists(),
+        "a host's output was evaluated on the controller"
+    );
+    let msg = lab.read("out/msg");
+    assert!(
+        msg.contains("Encountered untrusted template or expression") && msg.contains("`that`"),
+        "{msg}"
+    );
+}
