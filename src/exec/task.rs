@@ -540,10 +540,10 @@ impl PlayHost {
                 .map_err(|e| TaskResult::failed(e.to_string()))?;
         }
         let defaults = self
-            .module_defaults(t, scopes, doc, ctx)
+            .module_defaults(t, scopes, doc, (ctx, &vars))
             .map_err(|e| TaskResult::failed(e.to_string()))?;
         let mut unsupported = None;
-        let args = match render_args(&self.runner.templar, doc, t.args.to_json(), ctx, &t.loc) {
+        let args = match render_args(&self.runner.templar, doc, t.args.to_json(), (ctx, &vars), &t.loc) {
             Ok(Value::Object(m)) => {
                 let m = strip_omit(m);
                 // A parameter the module does not take (warned about at
@@ -1183,7 +1183,7 @@ impl PlayHost {
         task: &Task,
         scopes: &[Scope],
         doc: &modules::ModuleDoc,
-        ctx: &minijinja::Value,
+        (ctx, vars): (&minijinja::Value, &Vars),
     ) -> Result<Map<String, Value>, LocError> {
         let key = crate::playbook::module_defaults_key(&task.action);
         let mut found: Option<(&Value, &Loc)> = None;
@@ -1201,7 +1201,7 @@ impl PlayHost {
         };
         match raw {
             Value::Null => Ok(Map::new()),
-            _ => match render_args(&self.runner.templar, doc, raw.clone(), ctx, loc)? {
+            _ => match render_args(&self.runner.templar, doc, raw.clone(), (ctx, vars), loc)? {
                 Value::Object(m) => Ok(m),
                 other => Err(LocError::new(
                     loc.clone(),
@@ -1365,12 +1365,19 @@ fn render_args(
     templar: &Templar,
     doc: &modules::ModuleDoc,
     raw: Value,
-    ctx: &minijinja::Value,
+    (ctx, vars): (&minijinja::Value, &Vars),
     loc: &Loc,
 ) -> Result<Value, LocError> {
     let Value::Object(mut m) = raw else {
         return templar.render_value(&raw, ctx, loc);
     };
+    // `args: '{{ name }}'` of a variable the playbook's author wrote
+    // without a template is trusted text, expressions included.
+    let trusted_whole = m
+        .get(crate::modules::args::VARIABLE_PARAMS)
+        .and_then(Value::as_str)
+        .and_then(bare_variable)
+        .is_some_and(|name| vars.is_literal(name));
     let mut exprs = Map::new();
     for name in exprs_of(doc) {
         if let Some(v) = m.remove(name) {
@@ -1400,7 +1407,8 @@ fn render_args(
                 // (`assert`'s `that`, `debug`'s `var`) from it would be
                 // evaluated, so it is refused, as 2.19 refuses untrusted
                 // expressions (one the task writes itself wins and is kept).
-                if let Some(name) = exprs_of(doc).find(|n| base.contains_key(*n) && !exprs.contains_key(*n)) {
+                let untrusted = exprs_of(doc).find(|n| base.contains_key(*n) && !exprs.contains_key(*n));
+                if let Some(name) = untrusted.filter(|_| !trusted_whole) {
                     return Err(LocError::new(
                         loc.clone(),
                         format!(
@@ -1418,6 +1426,15 @@ fn render_args(
         }
         other => Ok(other),
     }
+}
+
+/// `name` when `template` is exactly `{{ name }}` (one variable, nothing else).
+fn bare_variable(template: &str) -> Option<&str> {
+    let inner = template.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
+    let mut chars = inner.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then_some(inner)
 }
 
 /// The names (and aliases) of a module's expression options, which the

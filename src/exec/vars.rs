@@ -22,6 +22,10 @@ pub struct VarsBuilder {
     values: Map<String, Value>,
     /// Names whose winning binding is source holding a template.
     templates: HashSet<String>,
+    /// Names whose winning binding is source holding no template: text the
+    /// playbook's author wrote, the only text trusted as an expression
+    /// (2.19's trust: a template's result and data never are).
+    literal: HashSet<String>,
     /// `hash_behaviour = merge`: a mapping merges into the mapping a lower
     /// layer gave the same name (see [`crate::ansible_cfg::hash_merge`]).
     merge: bool,
@@ -70,8 +74,12 @@ impl VarsBuilder {
         };
         if resolve::needs_render(&v) {
             self.templates.insert(name.clone());
-        } else if !self.templates.is_empty() {
-            self.templates.remove(&name);
+            self.literal.remove(&name);
+        } else {
+            if !self.templates.is_empty() {
+                self.templates.remove(&name);
+            }
+            self.literal.insert(name.clone());
         }
         self.values.insert(name, v);
     }
@@ -112,6 +120,9 @@ impl VarsBuilder {
         if !self.templates.is_empty() {
             self.templates.remove(&name);
         }
+        if !self.literal.is_empty() {
+            self.literal.remove(&name);
+        }
         self.values.insert(name, v);
     }
 
@@ -123,10 +134,15 @@ impl VarsBuilder {
             return Vars {
                 values: self.values,
                 unresolved: Vec::new(),
+                literal: self.literal,
             };
         }
         let (values, unresolved) = resolve::resolve(templar, self.values, self.templates, &overlay());
-        Vars { values, unresolved }
+        Vars {
+            values,
+            unresolved,
+            literal: self.literal,
+        }
     }
 }
 
@@ -136,12 +152,20 @@ impl VarsBuilder {
 pub struct Vars {
     values: Map<String, Value>,
     unresolved: Vec<Unresolved>,
+    /// See [`VarsBuilder`]'s field of the name.
+    literal: HashSet<String>,
 }
 
 impl Vars {
     /// The bindings that have a value.
     pub fn map(&self) -> &Map<String, Value> {
         &self.values
+    }
+
+    /// Whether `name`'s value is text the playbook's author wrote (a source
+    /// binding holding no template), so trusted where an expression is.
+    pub fn is_literal(&self, name: &str) -> bool {
+        self.literal.contains(name)
     }
 
     /// The bindings that have a value, taken.
@@ -163,6 +187,7 @@ impl Vars {
         let mut b = VarsBuilder {
             values: self.values.clone(),
             templates: HashSet::new(),
+            literal: self.literal.clone(),
             merge: false,
             data_names: HashSet::new(),
         };

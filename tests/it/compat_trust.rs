@@ -295,3 +295,45 @@ fn expressions_from_an_args_template_are_never_evaluated() {
         "{msg}"
     );
 }
+
+/// 2.19's trust: an `args:` template that is one variable the playbook's
+/// author wrote without a template is trusted, expression options included;
+/// one whose value holds a template gives data and is refused.
+#[test]
+fn args_from_a_literal_variable_are_trusted_and_from_a_template_are_not() {
+    let lab = Lab::new(1);
+    lab.write(
+        "site.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  vars:
+    literal_args:
+      that: ["1 + 1 == 3"]
+    templated_args:
+      that: ["{{ '1 + 1 == 2' }}"]
+  tasks:
+    - assert:
+      args: "{{ literal_args }}"
+      register: evaluated
+      ignore_errors: true
+    - assert:
+      args: "{{ templated_args }}"
+      register: refused
+      ignore_errors: true
+    - copy:
+        content: "{{ evaluated.msg }}|{{ evaluated.assertion | default('') }}\n{{ refused.msg }}\n"
+        dest: "@OUT@/msg"
+"#,
+    );
+    let (code, out, err) = lab.run("site.yml", &[]);
+    assert_ok(code, &out, &err);
+    let msg = lab.read("out/msg");
+    let mut lines = msg.lines();
+    assert_eq!(lines.next(), Some("Assertion failed|1 + 1 == 3"), "{msg}");
+    let refused = lines.next().unwrap_or_default();
+    assert!(
+        refused.contains("Encountered untrusted template or expression") && refused.contains("`that`"),
+        "{msg}"
+    );
+}
