@@ -282,7 +282,12 @@ impl Walker {
         let mut flow = self.walk(&b.block, k, &inner).await;
         // Ansible's implicit `role_complete` at a role's end: a host that
         // gets there after one of the role's tasks ran has completed it.
-        if let Some(dk) = b.role.as_ref().and_then(|r| r.dedup_key.as_deref()) {
+        if let Some(dk) = b
+            .role
+            .as_ref()
+            .filter(|_| b.role_root)
+            .and_then(|r| r.dedup_key.as_deref())
+        {
             if flow == Flow::Continue {
                 self.role_runs().finish(&self.host, dk);
             }

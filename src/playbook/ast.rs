@@ -227,6 +227,10 @@ pub struct Block {
     pub common: Common,
     /// Role this block belongs to (role defaults/vars, role_path).
     pub role: Option<Arc<RoleCtx>>,
+    /// This block is a use of a role, its whole task list: its end is the
+    /// role's end (Ansible's implicit `role_complete`). Blocks and imports
+    /// inside the role are not.
+    pub role_root: bool,
     pub loc: Loc,
 }
 

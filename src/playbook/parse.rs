@@ -785,6 +785,7 @@ fn parse_task_into(
                     always: Vec::new(),
                     common,
                     role: role.cloned(),
+                    role_root: false,
                     loc: n.loc.clone(),
                 })));
                 return Ok(());
@@ -1388,6 +1389,7 @@ fn parse_block(n: &Node, dir: &Path, role: Option<&Arc<RoleCtx>>, ctx: &LoadCtx)
         always: sub("always")?,
         common,
         role: role.cloned(),
+        role_root: false,
         loc: n.loc.clone(),
     })
 }
@@ -1851,6 +1853,7 @@ fn load_role(
         always: Vec::new(),
         common: common.clone(),
         role: Some(role),
+        role_root: true,
         loc: spec.loc.clone(),
     })))
 }

@@ -200,3 +200,38 @@ fn a_role_named_ns_collection_role_is_found_in_the_collection_roots() {
     assert_ok(code, &out, &err);
     assert_eq!(lab.lines("runs"), ["here", "there", "here"], "{out}");
 }
+
+/// The end of a block or an import inside a role is not the role's end: a
+/// role whose included file starts with a skipped import (devsec's
+/// os_hardening: `import_tasks: auditd.yml` with `when:` false) runs every
+/// task after it. (Before, the rest of the role vanished without a word.)
+#[test]
+fn a_block_or_import_inside_a_role_does_not_end_the_role() {
+    let lab = Lab::new(1);
+    lab.write("roles/r/tasks/main.yml", "- include_tasks: inner.yml\n");
+    lab.write(
+        "roles/r/tasks/inner.yml",
+        r#"- shell: echo first >> @OUT@/runs
+- import_tasks: skipped.yml
+  when: enabled | bool
+- block:
+    - shell: echo in-block >> @OUT@/runs
+- import_tasks: after.yml
+- shell: echo last >> @OUT@/runs
+"#,
+    );
+    lab.write("roles/r/tasks/skipped.yml", "- shell: echo skipped >> @OUT@/runs\n");
+    lab.write("roles/r/tasks/after.yml", "- shell: echo after >> @OUT@/runs\n");
+    lab.write(
+        "play.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  roles:
+    - {role: r, enabled: false}
+"#,
+    );
+    let (code, out, err) = lab.run("play.yml", &[]);
+    assert_ok(code, &out, &err);
+    assert_eq!(lab.lines("runs"), ["first", "in-block", "after", "last"], "{out}");
+}
