@@ -31,8 +31,8 @@ pub struct Renderer {
     adhoc: bool,
     verbosity: u8,
     diff: bool,
-    /// Masked in every event before it is rendered.
-    secrets: Secrets,
+    /// Masked in every event before it is rendered: the run's secrets.
+    secrets: &'static Secrets,
     sink: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
     inner: Mutex<Inner>,
 }
@@ -63,7 +63,7 @@ impl Renderer {
             adhoc: false,
             verbosity,
             diff,
-            secrets: Secrets::default(),
+            secrets: redact::run_secrets(),
             sink: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 progress,
@@ -81,7 +81,7 @@ impl Renderer {
             adhoc: false,
             verbosity,
             diff,
-            secrets: Secrets::default(),
+            secrets: redact::run_secrets(),
             sink: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 progress: None,
