@@ -1654,13 +1654,14 @@ const RESULT_METADATA: &[&str] = &[
     "diff",
     "warnings",
     "deprecations",
-    "_ansible_no_log",
+    "cmd",
 ];
 
 /// A task whose arguments read a vault value: every string its result holds
 /// (what `register` and `set_fact` keep) is a secret, but for the
-/// [`RESULT_METADATA`] keys and text that is one of its arguments' plain
-/// (untainted) values.
+/// [`RESULT_METADATA`] keys, internal (`_`) keys, and text that is one of
+/// its arguments' plain (untainted) values. The tainted parts of those it
+/// skips (a command line) are secrets already: their masking reaches them.
 fn taint_result(result: &Map<String, Value>, args: &Map<String, Value>) {
     fn plain_args<'a>(v: &'a Value, out: &mut std::collections::HashSet<&'a str>) {
         match v {
@@ -1683,7 +1684,7 @@ fn taint_result(result: &Map<String, Value>, args: &Map<String, Value>) {
     let mut plain = std::collections::HashSet::new();
     args.values().for_each(|v| plain_args(v, &mut plain));
     for (k, v) in result {
-        if !RESULT_METADATA.contains(&k.as_str()) {
+        if !k.starts_with('_') && !RESULT_METADATA.contains(&k.as_str()) {
             walk(v, &plain);
         }
     }

@@ -33,6 +33,9 @@ pub struct Renderer {
     diff: bool,
     /// Masked in every event before it is rendered: the run's secrets.
     secrets: &'static Secrets,
+    /// `--show-secrets` on a terminal: `debug` results are printed unmasked
+    /// there (the sink still gets them masked).
+    show_secrets: std::sync::atomic::AtomicBool,
     sink: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
     inner: Mutex<Inner>,
 }
@@ -64,6 +67,7 @@ impl Renderer {
             verbosity,
             diff,
             secrets: redact::run_secrets(),
+            show_secrets: std::sync::atomic::AtomicBool::new(false),
             sink: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 progress,
@@ -82,6 +86,7 @@ impl Renderer {
             verbosity,
             diff,
             secrets: redact::run_secrets(),
+            show_secrets: std::sync::atomic::AtomicBool::new(false),
             sink: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 progress: None,
@@ -113,12 +118,31 @@ impl Renderer {
         &self.secrets
     }
 
+    /// `--show-secrets`: honoured only when this renderer prints text on a
+    /// terminal (someone is looking at it); otherwise refused with a warning.
+    pub fn show_secrets(&self, wanted: bool) {
+        if !wanted {
+            return;
+        }
+        let interactive = self.format == Format::Text && std::io::stdout().is_terminal();
+        if interactive {
+            self.show_secrets.store(true, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            self.emit(&Event::Warning {
+                message: "--show-secrets is ignored: the output is not an interactive terminal (stdout is not a \
+                          TTY, or it is JSON); secrets stay masked"
+                    .into(),
+            });
+        }
+    }
+
     /// Send every later event to `sink` too (one sink per renderer).
     pub fn add_sink(&self, sink: std::sync::Arc<dyn EventSink>) {
         let _ = self.sink.set(sink);
     }
 
     pub fn emit(&self, ev: &Event) {
+        let original = ev;
         let masked;
         let ev = if self.secrets.is_empty() {
             ev
@@ -129,6 +153,15 @@ impl Renderer {
         if let Some(sink) = self.sink.get() {
             sink.event(ev);
         }
+        // `--show-secrets` on a terminal: a debug result as it is.
+        let ev = match original {
+            Event::HostResult { result, .. }
+                if result.contains_key("_debug") && self.show_secrets.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                original
+            }
+            _ => ev,
+        };
         let mut inner = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),

@@ -9,8 +9,9 @@
 //! [`mark`], called by whatever hands out tainted data while it runs (the
 //! `unvault` filter and lookup, a vaulted template file, another host's
 //! variables through `hostvars`, a nested render that was tainted). What a
-//! tainted render produced is its result (each string leaf) and each value
-//! it output (`{{ }}` nodes, through the formatter): a node that is exactly
+//! tainted render produced is each value it output (`{{ }}` nodes, through
+//! the formatter), or its result (each string leaf) when it output none (a
+//! native value of one expression): a node that is exactly
 //! the value of an untainted variable it read (`{{ user }}:{{ pw }}`) is
 //! not taken for a secret.
 //!
@@ -100,7 +101,13 @@ impl Scope {
         if !frame.tainted {
             return;
         }
-        redact::taint_leaves(result);
+        // A text made of output values and literal text: the values are
+        // the secrets (`password={{ pw }}` masks as `password=********`).
+        // A native value (one expression) or text without output values
+        // (`{% if pw %}...`) is one whole.
+        if frame.nodes.is_empty() {
+            taint_new_leaves(result, &untainted);
+        }
         for node in frame.nodes.iter().filter(|n| !untainted.contains(*n)) {
             redact::taint(node);
         }
@@ -159,8 +166,10 @@ pub(super) fn record_node(v: &Value) {
     });
 }
 
-/// Whether a value named in `referenced` holds a secret; the text of those
-/// that do not goes to `untainted`.
+/// Whether a value named in `referenced` holds a secret. The text of every
+/// value they hold that is not a secret goes to `untainted`: passed through
+/// a render unchanged (`{{ result }}` of a registered result), it stays
+/// what it was.
 fn reads_tainted(referenced: &[String], ctx: &Value, untainted: &mut HashSet<String>) -> bool {
     let mut budget = BUDGET;
     let mut tainted = false;
@@ -181,29 +190,45 @@ fn reads_tainted(referenced: &[String], ctx: &Value, untainted: &mut HashSet<Str
                 _ => break,
             }
         }
-        if holds_secret(&v, &mut budget) {
-            tainted = true;
-        } else if let Some(s) = v.as_str() {
-            untainted.insert(s.to_string());
-        } else if v.kind() == ValueKind::Number {
-            untainted.insert(v.to_string());
-        }
+        tainted |= holds_secret(&v, &mut budget, untainted);
     }
     tainted
 }
 
-fn holds_secret(v: &Value, budget: &mut usize) -> bool {
+fn holds_secret(v: &Value, budget: &mut usize, untainted: &mut HashSet<String>) -> bool {
     if *budget == 0 {
         return false;
     }
     *budget -= 1;
     match v.kind() {
-        ValueKind::String => v.as_str().is_some_and(|s| redact::run_secrets().holds_secret(s)),
-        ValueKind::Seq => v.try_iter().is_ok_and(|mut it| it.any(|x| holds_secret(&x, budget))),
-        ValueKind::Map => v
+        ValueKind::String | ValueKind::Number => {
+            let text = v.to_string();
+            if redact::run_secrets().holds_secret(&text) {
+                return true;
+            }
+            untainted.insert(text);
+            false
+        }
+        ValueKind::Seq => v
             .try_iter()
-            .is_ok_and(|mut it| it.any(|k| v.get_item(&k).is_ok_and(|x| holds_secret(&x, budget)))),
+            .is_ok_and(|it| it.fold(false, |acc, x| holds_secret(&x, budget, untainted) | acc)),
+        ValueKind::Map => v.try_iter().is_ok_and(|it| {
+            it.fold(false, |acc, k| {
+                v.get_item(&k).is_ok_and(|x| holds_secret(&x, budget, untainted)) | acc
+            })
+        }),
         _ => false,
+    }
+}
+
+/// [`redact::taint`] the string leaves of `v` that did not pass through
+/// unchanged (see [`reads_tainted`]).
+fn taint_new_leaves(v: &serde_json::Value, untainted: &HashSet<String>) {
+    match v {
+        serde_json::Value::String(s) if !untainted.contains(s) => redact::taint(s),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| taint_new_leaves(x, untainted)),
+        serde_json::Value::Object(m) => m.values().for_each(|x| taint_new_leaves(x, untainted)),
+        _ => {}
     }
 }
 

@@ -20,13 +20,7 @@ fn forbidden() -> Vec<String> {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let upper = PASSWORD.to_uppercase();
     let reversed: String = PASSWORD.chars().rev().collect();
-    vec![
-        PASSWORD.to_string(),
-        b64(PASSWORD),
-        b64(&upper),
-        reversed,
-        upper,
-    ]
+    vec![PASSWORD.to_string(), b64(PASSWORD), b64(&upper), reversed, upper]
 }
 
 const PLAYBOOK: &str = r#"
@@ -111,7 +105,17 @@ fn a_vaulted_password_and_what_is_computed_from_it_are_found_only_on_the_target(
     let target = d.join(format!("out/{}.conf", hosts.name(0)));
 
     // 1. rigger check: report (JSON), log file, history database.
-    let mut args = vec!["check", &pb, "--db", &db, "--log-file", &log, "--format", "json", "-vvvv"];
+    let mut args = vec![
+        "check",
+        &pb,
+        "--db",
+        &db,
+        "--log-file",
+        &log,
+        "--format",
+        "json",
+        "-vvvv",
+    ];
     args.extend(base);
     let (code, out, err) = rigger(&args);
     assert_eq!(code, 2, "drift expected\n{out}\n{err}");
@@ -125,21 +129,31 @@ fn a_vaulted_password_and_what_is_computed_from_it_are_found_only_on_the_target(
         .unwrap_or_else(|| panic!("{report}"));
     assert_eq!(written["status"], "drifted", "{report}");
     // The diff is reported, masked.
-    assert!(written["diff"].to_string().contains("password=********"), "{report}");
+    assert!(
+        written["diff"]
+            .to_string()
+            .contains("password=********\\nencoded=********"),
+        "{report}"
+    );
     assert!(!target.exists(), "check mode wrote the target");
     let log_text = fs::read_to_string(&log).unwrap();
-    assert!(log_text.contains("********"), "the masked output is logged:\n{log_text}");
+    assert!(
+        log_text.contains("********"),
+        "the masked output is logged:\n{log_text}"
+    );
     assert_clean("the check log file", &log_text);
     let db_bytes = fs::read(&db).unwrap();
     assert_clean("the check database", &String::from_utf8_lossy(&db_bytes));
 
     // 2. rigger run, text at -vvvv with --diff.
-    let mut args = vec!["run", &pb, "-vvvv", "--diff"];
+    // `--show-secrets` without a terminal is refused, visibly.
+    let mut args = vec!["run", &pb, "-vvvv", "--diff", "--show-secrets"];
     args.extend(base);
     let (code, out, err) = rigger(&args);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_clean("rigger run -vvvv --diff", &out);
     assert_clean("rigger run's stderr", &err);
+    assert!(err.contains("--show-secrets is ignored"), "{err}");
     // Masked, not dropped: each derived value shows as the mask.
     assert!(out.contains("\"db_password\": \"********\""), "{out}");
     assert!(out.contains("******** / ******** / not-a-secret"), "{out}");
@@ -166,7 +180,24 @@ fn a_vaulted_password_and_what_is_computed_from_it_are_found_only_on_the_target(
     assert!(results >= 8, "{out}");
     assert!(fs::read_to_string(&target).unwrap().contains(PASSWORD));
 
-    // 4. The audit log of all three commands.
+    // 4. On a terminal, `--show-secrets` shows debug output as it is; the
+    // audit log of that run stays masked.
+    let cmd = format!(
+        "{} run {pb} -i {inv} --known-hosts {kh} --vault-password-file {pwfile} --audit-log {audit} --show-secrets",
+        crate::support::rigger_bin().display()
+    );
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    let tty_out = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{tty_out}");
+    assert!(
+        tty_out.contains(&format!("\"db_password\": \"{PASSWORD}\"")),
+        "{tty_out}"
+    );
+
+    // 5. The audit log of all four commands.
     let audit_text = fs::read_to_string(&audit).unwrap();
     assert!(audit_text.lines().count() > 10, "{audit_text}");
     assert_clean("the audit log", &audit_text);
