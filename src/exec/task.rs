@@ -1599,29 +1599,6 @@ fn uses_unset_env_facts(src: &Value, msg: &str) -> bool {
         && (msg.contains("undefined") || msg.contains("no attribute"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_user_changing_tasks_forget_the_remote_user() {
-        let ret = |k: &str, v: &str| {
-            let mut m = Map::new();
-            m.insert(k.into(), Value::String(v.into()));
-            m
-        };
-        let may_change_users = |module: &str, result: &Map<String, Value>| {
-            modules::registry::lookup(module).unwrap().may_change_users(result)
-        };
-        assert!(!may_change_users("copy", &ret("dest", "/srv/app/app.conf")));
-        assert!(!may_change_users("file", &ret("path", "/srv/app")));
-        assert!(may_change_users("lineinfile", &ret("path", "/etc/group")));
-        assert!(may_change_users("template", &ret("dest", "/etc/nsswitch.conf")));
-        assert!(may_change_users("user", &ret("name", "deploy")));
-        assert!(may_change_users("command", &Map::new()));
-    }
-}
-
 /// Keys of a result that describe what a module did, not what it computed
 /// from its arguments: not taken for secrets when its arguments were
 /// tainted (masking every `file` or `root` would make the output unreadable).
@@ -1687,5 +1664,28 @@ fn taint_result(result: &Map<String, Value>, args: &Map<String, Value>) {
         if !k.starts_with('_') && !RESULT_METADATA.contains(&k.as_str()) {
             walk(v, &plain);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_user_changing_tasks_forget_the_remote_user() {
+        let ret = |k: &str, v: &str| {
+            let mut m = Map::new();
+            m.insert(k.into(), Value::String(v.into()));
+            m
+        };
+        let may_change_users = |module: &str, result: &Map<String, Value>| {
+            modules::registry::lookup(module).unwrap().may_change_users(result)
+        };
+        assert!(!may_change_users("copy", &ret("dest", "/srv/app/app.conf")));
+        assert!(!may_change_users("file", &ret("path", "/srv/app")));
+        assert!(may_change_users("lineinfile", &ret("path", "/etc/group")));
+        assert!(may_change_users("template", &ret("dest", "/etc/nsswitch.conf")));
+        assert!(may_change_users("user", &ret("name", "deploy")));
+        assert!(may_change_users("command", &Map::new()));
     }
 }

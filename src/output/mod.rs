@@ -115,7 +115,7 @@ impl Renderer {
 
     /// The secrets masked in this renderer's output (the runner adds to them).
     pub fn secrets(&self) -> &Secrets {
-        &self.secrets
+        self.secrets
     }
 
     /// `--show-secrets`: honoured only when this renderer prints text on a

@@ -162,10 +162,8 @@ impl Secrets {
                     *s = r;
                 }
             }
-            Value::Number(n) => {
-                if self.is_secret(&n.to_string()) {
-                    *v = Value::String(MASK.to_string());
-                }
+            Value::Number(n) if self.is_secret(&n.to_string()) => {
+                *v = Value::String(MASK.to_string());
             }
             Value::Array(a) => a.iter_mut().for_each(|x| self.redact_value(x)),
             Value::Object(m) => self.redact_map(m),
