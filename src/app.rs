@@ -130,6 +130,7 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
         return list(&books, &inv, &opts, &a);
     }
     let out = Arc::new(Renderer::new(format_of(a.target.output), verbosity, opts.diff));
+    out.show_secrets(a.target.show_secrets);
     crate::audit::attach(&out);
     let mut code = 0;
     for b in &books {
@@ -367,6 +368,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     };
     let json = a.json || a.target.output == OutputFormat::Json;
     let out = Arc::new(Renderer::adhoc(json, verbosity, opts.diff));
+    out.show_secrets(a.target.show_secrets);
     crate::audit::attach(&out);
     let runner = Runner::new(opts, inv, out);
     let summary = runner.run_playbook(&pb).await?;

@@ -285,6 +285,11 @@ pub struct TargetArgs {
     pub max_output: String,
     #[command(flatten)]
     pub vault: VaultPasswordArgs,
+    /// Show vault values (and what is computed from them) in `debug` output on this terminal
+    /// instead of masking them. Only interactively: with stdout not a terminal, or JSON
+    /// output, it is ignored with a warning. Every other output stays masked.
+    #[arg(long = "show-secrets")]
+    pub show_secrets: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -79,7 +79,18 @@ struct Stderr;
 
 impl Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match std::io::stderr().lock().write_all(buf) {
+        // The formatter writes one event at a time: a secret of the run (a
+        // script holding a vault value, at -vvvv) is masked whole.
+        let secrets = crate::output::redact::run_secrets();
+        let masked;
+        let out = if secrets.is_empty() {
+            buf
+        } else {
+            let text = String::from_utf8_lossy(buf);
+            masked = secrets.redact_str(&text).into_owned();
+            masked.as_bytes()
+        };
+        match std::io::stderr().lock().write_all(out) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::stdio::die_of_sigpipe(),
             // Nowhere left to report any other error.
             _ => Ok(buf.len()),

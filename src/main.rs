@@ -54,9 +54,12 @@ fn main() -> ExitCode {
             Err(e) => {
                 // Located errors render as `error: file:line:col: ...` themselves;
                 // every other one gets the same `error:` lead.
+                // A secret of the run (a vault value) never reaches the terminal.
+                let text = e.to_string();
+                let text = rigger::output::redact::run_secrets().redact_str(&text);
                 match e {
-                    rigger::error::AppError::Input(_) => rigger::stderrln!("{e}"),
-                    _ => rigger::stderrln!("error: {e}"),
+                    rigger::error::AppError::Input(_) => rigger::stderrln!("{text}"),
+                    _ => rigger::stderrln!("error: {text}"),
                 }
                 e.exit_code()
             }

@@ -180,10 +180,23 @@ pub fn decrypt_vaulted_text(src: &str, file: &str) -> Result<Option<zeroize::Zer
     }
 }
 
+/// Taint every string value under `n` (map keys are names, not secrets).
+fn taint_values(n: &Node) {
+    match &n.kind {
+        NodeKind::Str(s) => crate::output::redact::taint(s),
+        NodeKind::Seq(items) => items.iter().for_each(taint_values),
+        NodeKind::Map(pairs) => pairs.iter().for_each(|(_, v)| taint_values(v)),
+        NodeKind::Null | NodeKind::Bool(_) | NodeKind::Int(_) | NodeKind::Float(_) => {}
+    }
+}
+
 /// Parse every document in `src`. `file` names the source in locations.
 pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
     if let Some(plain) = decrypt_vaulted_text(src, file)? {
-        return parse_documents(&plain, file);
+        // Every value of a vaulted file is a secret (see `output::redact`).
+        let docs = parse_documents(&plain, file)?;
+        docs.iter().for_each(taint_values);
+        return Ok(docs);
     }
     let file: Arc<str> = Arc::from(file);
     let mut loader: YamlLoader<'_, MarkedYamlOwned> = YamlLoader::default();
@@ -356,7 +369,10 @@ fn inline_vault(ciphertext: &str, loc: &Loc) -> Result<NodeKind, LocError> {
         Err(e) => return Ok(undecryptable(format!("{e} ({})", e.hint()))),
     };
     Ok(match String::from_utf8(plain.to_vec()) {
-        Ok(text) => unsafe_text(text),
+        Ok(text) => {
+            crate::output::redact::taint(&text);
+            unsafe_text(text)
+        }
         Err(_) => undecryptable(format!("{what}: the decrypted value is not UTF-8 text")),
     })
 }

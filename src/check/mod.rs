@@ -357,7 +357,11 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         Ok(s) => s,
         Err(e) => {
             let _ = hist.abort_run(run_id, now_unix(), 1, "error");
-            log.info(&format!("run {run_id}: error: {}", e.render()));
+            let text = e.render();
+            log.info(&format!(
+                "run {run_id}: error: {}",
+                crate::output::redact::run_secrets().redact_str(&text)
+            ));
             return Err(e.into());
         }
     };

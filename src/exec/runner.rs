@@ -268,13 +268,14 @@ impl Runner {
             return;
         }
         let mut result = record_view(result);
-        self.out.secrets().redact_map(&mut result);
+        let secrets = self.out.secrets();
+        secrets.redact_map(&mut result);
         self.task_records
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(TaskRecord {
                 host: host.to_string(),
-                task: task.to_string(),
+                task: secrets.redact_str(task).into_owned(),
                 location,
                 status,
                 ignored,

@@ -68,6 +68,9 @@ struct Invocation {
     /// module does not run, the task fails with it (a result that
     /// `failed_when` and `ignore_errors` judge, as in Ansible).
     unsupported: Option<String>,
+    /// Its arguments read a vault value: its result is tainted (see
+    /// [`taint_result`]).
+    tainted: bool,
 }
 
 /// The connection a module runs on.
@@ -463,6 +466,9 @@ impl PlayHost {
         match self.prepare(t, scopes, vars, &ctx).await {
             Ok(inv) => {
                 let tr = self.run_with_retries(t, &inv, &ctx, no_log).await;
+                if inv.tainted {
+                    taint_result(&tr.result, &inv.args);
+                }
                 if inv.check {
                     self.predicted_changes(t, &inv, tr)
                 } else {
@@ -543,7 +549,10 @@ impl PlayHost {
             .module_defaults(t, scopes, doc, (ctx, &vars))
             .map_err(|e| TaskResult::failed(e.to_string()))?;
         let mut unsupported = None;
-        let args = match render_args(&self.runner.templar, doc, t.args.to_json(), (ctx, &vars), &t.loc) {
+        let taint = crate::template::taint::Scope::start();
+        let rendered = render_args(&self.runner.templar, doc, t.args.to_json(), (ctx, &vars), &t.loc);
+        let tainted = taint.finish();
+        let args = match rendered {
             Ok(Value::Object(m)) => {
                 let m = strip_omit(m);
                 // A parameter the module does not take (warned about at
@@ -593,6 +602,7 @@ impl PlayHost {
             timeout: self.timeout(t, scopes, ctx).map_err(TaskResult::failed)?,
             async_: self.async_spec(t, ctx).map_err(TaskResult::failed)?,
             unsupported,
+            tainted,
         })
     }
 
@@ -1587,6 +1597,74 @@ fn uses_unset_env_facts(src: &Value, msg: &str) -> bool {
     let text = src.to_string();
     (text.contains("ansible_env") || text.contains("ansible_facts"))
         && (msg.contains("undefined") || msg.contains("no attribute"))
+}
+
+/// Keys of a result that describe what a module did, not what it computed
+/// from its arguments: not taken for secrets when its arguments were
+/// tainted (masking every `file` or `root` would make the output unreadable).
+const RESULT_METADATA: &[&str] = &[
+    "changed",
+    "failed",
+    "skipped",
+    "rc",
+    "start",
+    "end",
+    "delta",
+    "state",
+    "path",
+    "dest",
+    "src",
+    "owner",
+    "group",
+    "mode",
+    "uid",
+    "gid",
+    "size",
+    "checksum",
+    "md5sum",
+    "backup_file",
+    "invocation",
+    "item",
+    "ansible_loop_var",
+    "ansible_index_var",
+    "msg",
+    "diff",
+    "warnings",
+    "deprecations",
+    "cmd",
+];
+
+/// A task whose arguments read a vault value: every string its result holds
+/// (what `register` and `set_fact` keep) is a secret, but for the
+/// [`RESULT_METADATA`] keys, internal (`_`) keys, and text that is one of
+/// its arguments' plain (untainted) values. The tainted parts of those it
+/// skips (a command line) are secrets already: their masking reaches them.
+fn taint_result(result: &Map<String, Value>, args: &Map<String, Value>) {
+    fn plain_args<'a>(v: &'a Value, out: &mut std::collections::HashSet<&'a str>) {
+        match v {
+            Value::String(s) if !crate::output::redact::run_secrets().holds_secret(s) => {
+                out.insert(s);
+            }
+            Value::Array(a) => a.iter().for_each(|x| plain_args(x, out)),
+            Value::Object(m) => m.values().for_each(|x| plain_args(x, out)),
+            _ => {}
+        }
+    }
+    fn walk(v: &Value, plain: &std::collections::HashSet<&str>) {
+        match v {
+            Value::String(s) if !plain.contains(s.as_str()) => crate::output::redact::taint(s),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, plain)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, plain)),
+            _ => {}
+        }
+    }
+    let mut plain = std::collections::HashSet::new();
+    args.values().for_each(|v| plain_args(v, &mut plain));
+    for (k, v) in result {
+        if !k.starts_with('_') && !RESULT_METADATA.contains(&k.as_str()) {
+            walk(v, &plain);
+        }
+    }
 }
 
 #[cfg(test)]

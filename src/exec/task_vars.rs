@@ -414,7 +414,12 @@ impl minijinja::value::Object for HostVarsObj {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
         let runner = self.runner.upgrade()?;
         let host = key.as_str()?;
-        runner.hostvars_of(host).map(|m| mj(&m))
+        let vars = runner.hostvars_of(host)?;
+        // A render reading another host's vault values is tainted.
+        if crate::template::taint::tracking() {
+            crate::template::taint::mark_if_secret(&Value::Object(vars.clone()));
+        }
+        Some(mj(&vars))
     }
 
     fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {

@@ -31,8 +31,11 @@ pub struct Renderer {
     adhoc: bool,
     verbosity: u8,
     diff: bool,
-    /// Masked in every event before it is rendered.
-    secrets: Secrets,
+    /// Masked in every event before it is rendered: the run's secrets.
+    secrets: &'static Secrets,
+    /// `--show-secrets` on a terminal: `debug` results are printed unmasked
+    /// there (the sink still gets them masked).
+    show_secrets: std::sync::atomic::AtomicBool,
     sink: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
     inner: Mutex<Inner>,
 }
@@ -63,7 +66,8 @@ impl Renderer {
             adhoc: false,
             verbosity,
             diff,
-            secrets: Secrets::default(),
+            secrets: redact::run_secrets(),
+            show_secrets: std::sync::atomic::AtomicBool::new(false),
             sink: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 progress,
@@ -81,7 +85,8 @@ impl Renderer {
             adhoc: false,
             verbosity,
             diff,
-            secrets: Secrets::default(),
+            secrets: redact::run_secrets(),
+            show_secrets: std::sync::atomic::AtomicBool::new(false),
             sink: std::sync::OnceLock::new(),
             inner: Mutex::new(Inner {
                 progress: None,
@@ -110,7 +115,25 @@ impl Renderer {
 
     /// The secrets masked in this renderer's output (the runner adds to them).
     pub fn secrets(&self) -> &Secrets {
-        &self.secrets
+        self.secrets
+    }
+
+    /// `--show-secrets`: honoured only when this renderer prints text on a
+    /// terminal (someone is looking at it); otherwise refused with a warning.
+    pub fn show_secrets(&self, wanted: bool) {
+        if !wanted {
+            return;
+        }
+        let interactive = self.format == Format::Text && std::io::stdout().is_terminal();
+        if interactive {
+            self.show_secrets.store(true, std::sync::atomic::Ordering::Relaxed);
+        } else {
+            self.emit(&Event::Warning {
+                message: "--show-secrets is ignored: the output is not an interactive terminal (stdout is not a \
+                          TTY, or it is JSON); secrets stay masked"
+                    .into(),
+            });
+        }
     }
 
     /// Send every later event to `sink` too (one sink per renderer).
@@ -119,6 +142,7 @@ impl Renderer {
     }
 
     pub fn emit(&self, ev: &Event) {
+        let original = ev;
         let masked;
         let ev = if self.secrets.is_empty() {
             ev
@@ -129,6 +153,15 @@ impl Renderer {
         if let Some(sink) = self.sink.get() {
             sink.event(ev);
         }
+        // `--show-secrets` on a terminal: a debug result as it is.
+        let ev = match original {
+            Event::HostResult { result, .. }
+                if result.contains_key("_debug") && self.show_secrets.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                original
+            }
+            _ => ev,
+        };
         let mut inner = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),

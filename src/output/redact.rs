@@ -2,8 +2,20 @@
 //! `vars_prompt` answers) are replaced by [`MASK`] wherever they appear in an
 //! event, a task record or an error message, whatever printed them (`debug`,
 //! a command line echoed in a result, a module's error message).
+//!
+//! Vault taint: every plaintext that comes out of a vault (the string
+//! leaves of a vaulted file, an inline `!vault` value, the `unvault`
+//! filter and lookup, a vaulted `copy` source) enters the run's secrets
+//! ([`run_secrets`], [`taint`]), and so does every value computed from one
+//! (a template that read a tainted value, a `set_fact`, a registered
+//! result of a task whose arguments were tainted: see `template::taint`).
+//! So the masking reaches what the playbook never marked `no_log`. A value
+//! shorter than [`MIN_LEN`] characters is tracked (what it taints is
+//! tainted) but not masked itself: masking every `ab` in the output would
+//! hide nothing worth hiding and make the output unreadable.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 use serde_json::{Map, Value};
@@ -26,7 +38,53 @@ pub const SECRET_VARS: &[&str] = &[
 
 /// Secrets shorter than this are not masked: replacing every `a` or `12` in
 /// the output would make it unreadable and hide nothing worth hiding.
-const MIN_LEN: usize = 4;
+pub const MIN_LEN: usize = 4;
+
+/// The run's secrets: every renderer masks them, and so do the sinks that
+/// do not go through one (error messages, check reports and history, the
+/// audit log's own records). One per process, as a run's vault keyring is.
+pub fn run_secrets() -> &'static Secrets {
+    static RUN: std::sync::OnceLock<Secrets> = std::sync::OnceLock::new();
+    RUN.get_or_init(Secrets::default)
+}
+
+/// Whether this run tracks vault taint: it has vault passwords, or a vault
+/// plaintext entered it. Without a vault a run does no taint work at all.
+static TRACKING: AtomicBool = AtomicBool::new(false);
+
+pub fn tracking() -> bool {
+    TRACKING.load(Ordering::Relaxed)
+}
+
+/// Turn taint tracking on (the run was given vault passwords).
+pub fn track() {
+    TRACKING.store(true, Ordering::Relaxed);
+}
+
+/// A vault plaintext (or a value computed from one) entered the run: mask
+/// it everywhere from now on.
+pub fn taint(plaintext: &str) {
+    track();
+    run_secrets().add(plaintext);
+}
+
+/// [`taint`] every line of a vaulted text (a `copy` or `template` source),
+/// as a diff or a module's output would show them.
+pub fn taint_lines(text: &str) {
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).for_each(taint);
+}
+
+/// [`taint`] every string leaf of `v`. Map keys are names, and numbers and
+/// booleans are not taken for secrets (a vaulted file's port would mask
+/// every `5432` of the output): a numeric secret is written as a string.
+pub fn taint_leaves(v: &Value) {
+    match v {
+        Value::String(s) => taint(s),
+        Value::Array(a) => a.iter().for_each(taint_leaves),
+        Value::Object(m) => m.values().for_each(taint_leaves),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
 
 /// The set of secret values of a run. Thread-safe; grows as hosts' variables
 /// are resolved.
@@ -68,6 +126,17 @@ impl Secrets {
         self.read().is_empty()
     }
 
+    /// Whether `s` holds a known secret (what masking would change).
+    pub fn holds_secret(&self, s: &str) -> bool {
+        let values = self.read();
+        values.iter().any(|secret| s.contains(secret.as_str()))
+    }
+
+    /// Whether `s` is exactly a known secret.
+    pub fn is_secret(&self, s: &str) -> bool {
+        self.read().iter().any(|secret| secret == s)
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<String>> {
         self.values.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -84,13 +153,17 @@ impl Secrets {
         out
     }
 
-    /// Mask secrets in every string (and object key) inside `v`.
+    /// Mask secrets in every string (and object key) inside `v`; a number
+    /// that is a secret (a vaulted PIN) becomes the mask text.
     pub fn redact_value(&self, v: &mut Value) {
         match v {
             Value::String(s) => {
                 if let Cow::Owned(r) = self.redact_str(s) {
                     *s = r;
                 }
+            }
+            Value::Number(n) if self.is_secret(&n.to_string()) => {
+                *v = Value::String(MASK.to_string());
             }
             Value::Array(a) => a.iter_mut().for_each(|x| self.redact_value(x)),
             Value::Object(m) => self.redact_map(m),

@@ -235,7 +235,13 @@ fn file(state: &State, args: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Er
 fn read_text_file(path: &std::path::Path) -> Result<String, Error> {
     let s = std::fs::read_to_string(path).map_err(|e| op_err(format!("cannot read '{}': {e}", path.display())))?;
     match crate::yaml::decrypt_vaulted_text(&s, &path.display().to_string()) {
-        Ok(Some(plain)) => Ok(plain.to_string()),
+        Ok(Some(plain)) => {
+            // A vaulted file's text is a secret, and so is what reads it.
+            crate::output::redact::taint_lines(&plain);
+            crate::output::redact::taint(&plain);
+            super::taint::mark();
+            Ok(plain.to_string())
+        }
         Ok(None) => Ok(s),
         Err(e) => Err(op_err(e.to_string())),
     }

@@ -27,6 +27,7 @@ mod pymethods;
 mod pystd;
 pub mod resolve;
 mod syntax;
+pub mod taint;
 mod value;
 pub(crate) mod vaulted;
 mod yamlout;
@@ -113,6 +114,7 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
             return Err(JinjaError::new(ErrorKind::UndefinedError, UNDEFINED_INSIDE));
         }
         output_nodes::record(value);
+        taint::record_node(value);
         minijinja::escape_formatter(out, state, value)
     });
     env.add_global("omit", omit());
@@ -304,7 +306,17 @@ impl Templar {
     /// Evaluate a bare expression to a minijinja value.
     fn eval_value(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, JinjaError> {
         let compiled = self.strict.compile_expression(expr)?;
-        self.eval_compiled(&compiled, expr, ctx)
+        let scope = taint::Scope::start();
+        let v = self.eval_compiled(&compiled, expr, ctx)?;
+        if taint::tracking() {
+            let result = to_json(&v).unwrap_or(Value::Null);
+            scope.settle(
+                || compiled.undeclared_variables(true).into_iter().collect(),
+                ctx,
+                &result,
+            );
+        }
+        Ok(v)
     }
 
     /// Evaluate an expression compiled in the strict environment, retrying
@@ -374,6 +386,24 @@ impl Templar {
         if !syntax::has_template_syntax(s) {
             return Ok(Value::String(s.to_string()));
         }
+        let scope = taint::Scope::start();
+        let out = self.render_str_untracked(s, ctx);
+        if let Ok(v) = &out {
+            scope.settle(|| self.referenced(s), ctx, v);
+        }
+        out
+    }
+
+    /// The variables (with static attribute paths) the template `src` uses.
+    fn referenced(&self, src: &str) -> Vec<String> {
+        match self.strict.template_from_str(src) {
+            Ok(t) => t.undeclared_variables(true).into_iter().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// [`Templar::render_str_raw`] without taint tracking.
+    fn render_str_untracked(&self, s: &str, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
         let s = &*syntax::escape_backslashes(s);
         // As Ansible: Jinja drops the source's last newline, a template that
         // is then exactly one expression yields its native value, anything
@@ -414,9 +444,13 @@ impl Templar {
             return Ok(s.to_string());
         }
         let s = &*syntax::escape_backslashes(s);
-        self.render_text(strip_one_newline(s), ctx)
+        let scope = taint::Scope::start();
+        let out = self
+            .render_text(strip_one_newline(s), ctx)
             .map(|text| pad_newlines(s, text, "\n"))
-            .map_err(|e| self.locate(&e, s, ctx, loc))
+            .map_err(|e| self.locate(&e, s, ctx, loc))?;
+        scope.settle(|| self.referenced(s), ctx, &Value::String(out.clone()));
+        Ok(out)
     }
 
     /// Render every string inside a template-source JSON value (playbook
@@ -498,9 +532,15 @@ impl Templar {
             .map_err(|e| LocError::new(Loc::synthetic(&name), e))?;
         let src = std::fs::read_to_string(path)
             .map_err(|e| LocError::new(Loc::synthetic(&name), format!("cannot read template: {e}")))?;
-        // A vaulted template is rendered from its plaintext, as Ansible's template module does.
-        let src = match crate::yaml::decrypt_vaulted_text(&src, &name)? {
-            Some(plain) => plain.to_string(),
+        let scope = taint::Scope::start();
+        // A vaulted template is rendered from its plaintext, as Ansible's
+        // template module does: what it renders is tainted.
+        let vaulted_src = crate::yaml::decrypt_vaulted_text(&src, &name)?;
+        let src = match &vaulted_src {
+            Some(plain) => {
+                taint::mark();
+                plain.to_string()
+            }
             None => src,
         };
         let located = |e: &JinjaError, body: &str, offset: u32| {
@@ -525,6 +565,12 @@ impl Templar {
             r => r,
         };
         let text = out.map_err(|e| located(&e, source.body(), source.line_offset))?;
+        // The values it output are secrets when it read one; the whole text
+        // of a vaulted template is, line by line.
+        scope.settle(|| self.referenced(source.body()), ctx, &Value::Null);
+        if vaulted_src.is_some() {
+            crate::output::redact::taint_lines(&text);
+        }
         match vaulted::used_in_text(&text) {
             Some(why) => Err(LocError::new(
                 Loc::synthetic(&name),

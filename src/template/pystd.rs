@@ -176,6 +176,9 @@ fn vault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value
     let id = filter_vault_id(&rest, 2, &kwargs)?;
     let wrap: Option<bool> = kwargs.get("wrap_object")?;
     kwargs.assert_all_used()?;
+    // What is vaulted, and the password, are secrets by intent.
+    crate::output::redact::taint(plain);
+    crate::output::redact::taint(&secret);
     let vaulttext = crate::vault::encrypt(
         plain.as_bytes(),
         secret.as_bytes(),
@@ -189,7 +192,12 @@ fn vault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Value
     // run's vault passwords where it is used (plain text when they can).
     let what = "the value of `vault(..., wrap_object=True)`";
     Ok(match crate::vault::keyring().decrypt(vaulttext.as_bytes(), what) {
-        Ok((p, _)) => Value::from(String::from_utf8_lossy(&p).into_owned()),
+        Ok((p, _)) => {
+            let text = String::from_utf8_lossy(&p).into_owned();
+            crate::output::redact::taint(&text);
+            super::taint::mark();
+            Value::from(text)
+        }
         Err(e) => super::vaulted::Undecryptable::value(&vaulttext, &e.to_string()),
     })
 }
@@ -220,6 +228,7 @@ fn unvault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Val
     if !crate::vault::is_encrypted(text.as_bytes()) {
         return Ok(Value::from(text));
     }
+    crate::output::redact::taint(&secret);
     let keys = crate::vault::Keyring::new(vec![crate::vault::Secret::new(
         &id,
         secret.into_bytes(),
@@ -228,9 +237,12 @@ fn unvault_filter(data: &Value, rest: Rest<Value>, kwargs: Kwargs) -> Result<Val
     let (plain, _) = keys
         .decrypt(text.as_bytes(), "the value")
         .map_err(|e| op_err(format!("unvault: unable to decrypt: {e}")))?;
-    String::from_utf8(plain.to_vec())
-        .map(Value::from)
-        .map_err(|_| op_err("unvault: the decrypted value is not UTF-8 text"))
+    let text =
+        String::from_utf8(plain.to_vec()).map_err(|_| op_err("unvault: the decrypted value is not UTF-8 text"))?;
+    // The plaintext is a secret, and so is what is computed from it.
+    crate::output::redact::taint(&text);
+    super::taint::mark();
+    Ok(Value::from(text))
 }
 
 fn seq(v: &Value) -> Result<Vec<Value>, Error> {

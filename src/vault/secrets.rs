@@ -144,6 +144,10 @@ pub fn keyring() -> &'static Keyring {
 
 /// Make `k` the run's keyring (the first call wins, as a run has one).
 pub fn install(k: Keyring) {
+    // A run with vault passwords tracks what its vault values taint.
+    if !k.secrets.is_empty() {
+        crate::output::redact::track();
+    }
     let _ = KEYRING.set(k);
 }
 

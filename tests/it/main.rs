@@ -47,6 +47,7 @@ mod quoting;
 mod secrets;
 mod stdlib;
 mod storage;
+mod taint;
 mod transport;
 mod trust;
 mod unsafe_data;

@@ -311,9 +311,14 @@ fn decrypted_source(path: &Path) -> Result<Option<Vec<u8>>, ModuleError> {
         return Ok(None);
     }
     let data = std::fs::read(path).map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", path.display())))?;
-    crate::yaml::decrypt_vaulted(&data, &path.display().to_string())
+    let plain = crate::yaml::decrypt_vaulted(&data, &path.display().to_string())
         .map(|p| p.map(|p| p.to_vec()))
-        .map_err(|e| ModuleError::Failed(e.to_string()))
+        .map_err(|e| ModuleError::Failed(e.to_string()))?;
+    // Its lines are secrets: a diff or a result shows them.
+    if let Some(text) = plain.as_deref().and_then(|p| std::str::from_utf8(p).ok()) {
+        crate::output::redact::taint_lines(text);
+    }
+    Ok(plain)
 }
 
 fn read_local(path: &Path) -> Result<Vec<u8>, ModuleError> {

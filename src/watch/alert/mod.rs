@@ -37,7 +37,11 @@ pub fn enqueue(db: &Db, cfg: &WatchConfig, env: &Envelope, now: f64) -> Result<V
     let Some(r) = cfg.receiver(&env.notification.receiver) else {
         return Err(EnqueueError::UnknownReceiver(env.notification.receiver.clone()));
     };
-    let payload = serde_json::to_string(env)?;
+    // The outbox and what is sent from it never hold a secret of the run
+    // (a vault value in the configuration, in a label or annotation).
+    let mut payload = serde_json::to_value(env)?;
+    crate::output::redact::run_secrets().redact_value(&mut payload);
+    let payload = serde_json::to_string(&payload)?;
     let mut ids = Vec::new();
     if r.email.is_some() {
         ids.push(db.enqueue(&r.name, "email", &payload, now)?);
