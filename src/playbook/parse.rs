@@ -1695,6 +1695,7 @@ fn load_role(
     }
     let path = find_role(name, dir, ctx).ok_or_else(|| role_not_found(spec, name, dir, ctx))?;
     crate::modules::external::add_role_library(&path);
+    crate::template::add_plugin_role_dir(&path);
     // `main` (optional) or the file a `*_from` option names (required).
     // Ansible's `_load_role_yaml`: `main` (optional) or the file a `*_from`
     // option names (required), with or without an extension; for vars and

@@ -22,6 +22,7 @@ mod managed;
 mod netaddr;
 mod output_nodes;
 mod overrides;
+mod plugins;
 mod pyjson;
 mod pymethods;
 mod pystd;
@@ -36,13 +37,14 @@ pub(crate) use yamlout::dump as yaml_dump;
 mod tests;
 
 pub use lookups::{fileglob_paths, LOOKUP_NAMES, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
+pub use plugins::{add_role_dir as add_plugin_role_dir, shutdown as shutdown_plugins};
 pub(crate) use pystd::py_type;
 pub use syntax::has_template_syntax;
 pub(crate) use value::from_json_value;
 pub use value::{parse_bool, truthy};
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
@@ -63,6 +65,14 @@ pub fn omit() -> &'static str {
 /// (cloning it shares the environments).
 #[derive(Clone)]
 pub struct Templar {
+    envs: Arc<RwLock<Envs>>,
+}
+
+/// The two environments (see the module's doc), as of a generation of the
+/// plugin bridge's names (see [`plugins::generation`]).
+#[derive(Clone)]
+struct Envs {
+    generation: usize,
     strict: Arc<Environment<'static>>,
     chainable: Arc<Environment<'static>>,
 }
@@ -128,6 +138,7 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
     datetime::register(&mut env);
     pystd::register(&mut env);
     vaulted::register(&mut env);
+    plugins::register(&mut env);
     env
 }
 
@@ -212,9 +223,61 @@ fn to_json(v: &minijinja::Value) -> Result<Value, JinjaError> {
 
 impl Templar {
     pub fn new() -> Self {
+        let generation = plugins::generation();
         Templar {
-            strict: Arc::new(build_env(UndefinedBehavior::Strict)),
-            chainable: Arc::new(build_env(UndefinedBehavior::Chainable)),
+            envs: Arc::new(RwLock::new(Envs {
+                generation,
+                strict: Arc::new(build_env(UndefinedBehavior::Strict)),
+                chainable: Arc::new(build_env(UndefinedBehavior::Chainable)),
+            })),
+        }
+    }
+
+    /// The environments, with every plugin the bridge has resolved so far.
+    fn envs(&self) -> Envs {
+        let generation = plugins::generation();
+        {
+            let r = self.envs.read().unwrap_or_else(|p| p.into_inner());
+            if r.generation == generation {
+                return r.clone();
+            }
+        }
+        let mut w = self.envs.write().unwrap_or_else(|p| p.into_inner());
+        if w.generation != generation {
+            let mut strict = (*w.strict).clone();
+            plugins::register(&mut strict);
+            let mut chainable = (*w.chainable).clone();
+            plugins::register(&mut chainable);
+            *w = Envs {
+                generation,
+                strict: Arc::new(strict),
+                chainable: Arc::new(chainable),
+            };
+        }
+        w.clone()
+    }
+
+    /// Run `f`; when it fails on a filter or test the engine does not know,
+    /// and a Python plugin provides it (see [`plugins`]), run `f` again with
+    /// the plugin registered.
+    fn with_plugins<T>(&self, mut f: impl FnMut() -> Result<T, JinjaError>) -> Result<T, JinjaError> {
+        let mut tried = Vec::new();
+        loop {
+            let e = match f() {
+                Err(e) => e,
+                ok => return ok,
+            };
+            let Some((kind, name)) = plugins::unknown_plugin(&e) else {
+                return Err(e);
+            };
+            if tried.contains(&name) {
+                return Err(e);
+            }
+            match plugins::resolve(kind, &name) {
+                Ok(true) => tried.push(name),
+                Ok(false) => return Err(e),
+                Err(why) => return Err(JinjaError::new(ErrorKind::InvalidOperation, why)),
+            }
         }
     }
 
@@ -265,10 +328,11 @@ impl Templar {
     ) -> Result<(String, Option<minijinja::Value>), JinjaError> {
         let recorder = output_nodes::Recorder::start();
         let _ = value::take_undefined_reason();
-        let text = match self.strict.render_str(src, ctx) {
+        let envs = self.envs();
+        let text = match envs.strict.render_str(src, ctx) {
             Err(e) if retry_chainable(&e, src) => {
                 recorder.reset();
-                self.chainable.render_str(src, ctx).map_err(|_| e)
+                envs.chainable.render_str(src, ctx).map_err(|_| e)
             }
             r => r,
         }
@@ -286,7 +350,8 @@ impl Templar {
         if e.kind() != ErrorKind::UndefinedError || e.detail() != Some(UNDEFINED_INSIDE) {
             return e;
         }
-        let missing = self.strict.template_from_str(src).ok().and_then(|t| {
+        let envs = self.envs();
+        let missing = envs.strict.template_from_str(src).ok().and_then(|t| {
             t.undeclared_variables(false)
                 .into_iter()
                 .filter(|n| ctx.get_attr(n).map_or(true, |v| v.is_undefined()))
@@ -303,14 +368,18 @@ impl Templar {
 
     /// Evaluate a bare expression to a minijinja value.
     fn eval_value(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, JinjaError> {
-        let compiled = self.strict.compile_expression(expr)?;
-        self.eval_compiled(&compiled, expr, ctx)
+        self.with_plugins(|| {
+            let envs = self.envs();
+            let compiled = envs.strict.compile_expression(expr)?;
+            self.eval_compiled(&envs, &compiled, expr, ctx)
+        })
     }
 
     /// Evaluate an expression compiled in the strict environment, retrying
     /// in the chainable one when it tests for an undefined value.
     fn eval_compiled(
         &self,
+        envs: &Envs,
         compiled: &minijinja::Expression<'_, '_>,
         expr: &str,
         ctx: &minijinja::Value,
@@ -342,7 +411,7 @@ impl Templar {
         };
         let _ = value::take_undefined_reason();
         match compiled.eval(ctx).and_then(defined) {
-            Err(e) if retry_chainable(&e, expr) => self
+            Err(e) if retry_chainable(&e, expr) => envs
                 .chainable
                 .compile_expression(expr)
                 .and_then(|c| c.eval(ctx))
@@ -374,6 +443,11 @@ impl Templar {
         if !syntax::has_template_syntax(s) {
             return Ok(Value::String(s.to_string()));
         }
+        self.with_plugins(|| self.render_template_str(s, ctx))
+    }
+
+    /// [`Templar::render_str_raw`] of a string with template syntax.
+    fn render_template_str(&self, s: &str, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
         let s = &*syntax::escape_backslashes(s);
         // As Ansible: Jinja drops the source's last newline, a template that
         // is then exactly one expression yields its native value, anything
@@ -382,9 +456,10 @@ impl Templar {
         if let Some(expr) = whole_expression(body) {
             // `{{ a }} and {{ b }}` looks like one expression but does not parse
             // as one; it falls through to a normal render.
-            if let Ok(compiled) = self.strict.compile_expression(expr) {
+            let envs = self.envs();
+            if let Ok(compiled) = envs.strict.compile_expression(expr) {
                 return self
-                    .eval_compiled(&compiled, expr, ctx)
+                    .eval_compiled(&envs, &compiled, expr, ctx)
                     .and_then(|v| match to_json(&v)? {
                         Value::String(text) => Ok(Value::String(pad_newlines(s, text, "\n"))),
                         other => Ok(other),
@@ -414,7 +489,7 @@ impl Templar {
             return Ok(s.to_string());
         }
         let s = &*syntax::escape_backslashes(s);
-        self.render_text(strip_one_newline(s), ctx)
+        self.with_plugins(|| self.render_text(strip_one_newline(s), ctx))
             .map(|text| pad_newlines(s, text, "\n"))
             .map_err(|e| self.locate(&e, s, ctx, loc))
     }
@@ -520,10 +595,13 @@ impl Templar {
         // padding of the result to the source's trailing newlines.
         let source = FileSource::new(&src).map_err(|e| located(&e, &src, 0))?;
         let render = |env: &Environment<'static>| source.render(&name, &src, env, ctx);
-        let out = match render(&self.strict) {
-            Err(e) if retry_chainable(&e, &src) => render(&self.chainable).map_err(|_| e),
-            r => r,
-        };
+        let out = self.with_plugins(|| {
+            let envs = self.envs();
+            match render(&envs.strict) {
+                Err(e) if retry_chainable(&e, &src) => render(&envs.chainable).map_err(|_| e),
+                r => r,
+            }
+        });
         let text = out.map_err(|e| located(&e, source.body(), source.line_offset))?;
         match vaulted::used_in_text(&text) {
             Some(why) => Err(LocError::new(
@@ -542,7 +620,7 @@ impl Templar {
         dest: Option<&str>,
         ctx: &minijinja::Value,
     ) -> Result<minijinja::Value, String> {
-        managed::file_context(&self.strict, path, &path.display().to_string(), dest, ctx)
+        managed::file_context(&self.envs().strict, path, &path.display().to_string(), dest, ctx)
     }
 
     /// Directories searched by lookups (`file`, `template`) — set per task.

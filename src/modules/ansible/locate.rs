@@ -152,6 +152,11 @@ pub fn add_playbook_dir(dir: &Path) {
     }
 }
 
+/// The directories of the playbooks loaded so far, in load order.
+pub fn playbook_dir_list() -> Vec<PathBuf> {
+    playbook_dirs().lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 /// `module_utils/` directories next to the loaded playbooks.
 pub fn playbook_module_utils() -> Vec<PathBuf> {
     let d = playbook_dirs().lock().unwrap_or_else(|p| p.into_inner());

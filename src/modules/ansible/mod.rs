@@ -44,7 +44,8 @@ use sha2::{Digest, Sha256};
 
 pub use core_names::{is_core_action, is_core_module};
 pub use locate::{
-    add_playbook_dir, collection_roots, controller, find_action_plugin, playbook_python, reexported_action, Controller,
+    add_playbook_dir, collection_roots, controller, find_action_plugin, playbook_dir_list, playbook_python,
+    reexported_action, Controller,
 };
 
 use super::host::module_result::{parse_result, text_of};
