@@ -1,0 +1,214 @@
+//! Filter, test and lookup plugins written in Python, run through the plugin
+//! bridge with the controller's ansible-core: `filter_plugins/` and
+//! `test_plugins/` beside the playbook, a role's `lookup_plugins/` (with
+//! `find_file_in_search_path`), a collection's filter by FQCN, a failing
+//! plugin, and a run that uses no plugin starting no Python at all. The real
+//! binary against a real sshd test host.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::engine::Lab;
+use crate::support::rigger_cmd;
+
+fn assert_ok(code: i32, out: &str, err: &str) {
+    assert_eq!(code, 0, "rigger failed\n--- stdout ---\n{out}\n--- stderr ---\n{err}");
+}
+
+/// A `RIGGER_ANSIBLE_PYTHON` that records each start (the plugin bridge or
+/// anything else) in `log` and then runs the real Python.
+fn counting_python(lab: &Lab, real: &Path) -> std::path::PathBuf {
+    let log = lab.path("python-starts.log");
+    let script = format!(
+        "#!/bin/sh\ncase \"$2\" in *\"rigger's plugin bridge\"*) echo bridge >> '{0}';; *) echo other >> '{0}';; esac\nexec '{1}' \"$@\"\n",
+        log.display(),
+        real.display()
+    );
+    let p = lab.path("python-counting");
+    std::fs::write(&p, script).unwrap();
+    let mut perm = std::fs::metadata(&p).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(&p, perm).unwrap();
+    p
+}
+
+fn write_plugins(lab: &Lab) {
+    lab.write(
+        "filter_plugins/words.py",
+        "from __future__ import annotations\n\
+         def shout(s, suffix='!'):\n    return s.upper() + suffix\n\
+         def boom(s):\n    raise ValueError('kaboom: ' + s)\n\
+         def braces(s):\n    return '{{ ' + s + ' }}'\n\
+         class FilterModule:\n    def filters(self):\n        \
+         return {'shout': shout, 'boom': boom, 'braces': braces, 'module_of_shout': lambda x: __name__}\n",
+    );
+    lab.write(
+        "test_plugins/numbers.py",
+        "from __future__ import annotations\n\
+         class TestModule:\n    def tests(self):\n        return {'even_py': lambda n: n % 2 == 0}\n",
+    );
+    lab.write(
+        "roles/r/lookup_plugins/findit.py",
+        "from __future__ import annotations\n\
+         from ansible.plugins.lookup import LookupBase\n\
+         class LookupModule(LookupBase):\n    def run(self, terms, variables=None, **kwargs):\n        \
+         out = []\n        for t in terms:\n            \
+         p = self.find_file_in_search_path(variables, 'files', t)\n            \
+         with open(p) as f:\n                out.append(f.read().strip() + kwargs.get('tail', ''))\n        \
+         return out\n",
+    );
+    lab.write("roles/r/files/data.txt", "from the role's files\n");
+    lab.write(
+        "roles/r/tasks/main.yml",
+        "- copy:\n    dest: \"@OUT@/lookup\"\n    content: \"{{ lookup('findit', 'data.txt', tail='.') }}\"\n",
+    );
+    lab.write(
+        "collections/ansible_collections/foo/bar/plugins/filter/coll.py",
+        "from __future__ import annotations\n\
+         class FilterModule:\n    def filters(self):\n        return {'twice': lambda x: x * 2}\n",
+    );
+}
+
+#[test]
+fn python_filter_test_and_lookup_plugins_run_through_one_bridge() {
+    let Some(venv) = crate::differential::venv_bin() else {
+        return;
+    };
+    let lab = Lab::new(2);
+    write_plugins(&lab);
+    lab.write(
+        "pb.yml",
+        r#"
+- hosts: all
+  gather_facts: false
+  roles: [r]
+  tasks:
+    - copy:
+        dest: "@OUT@/{{ inventory_hostname }}.json"
+        content: "{{ {'shout': 'hi' | shout, 'kw': 'hi' | shout(suffix='?'),
+                      'even': [2 is even_py, 3 is even_py],
+                      'coll': [21 | foo.bar.twice, 'ab' | foo.bar.twice],
+                      'native': [1, 2] | to_json,
+                      'data': 'x' | braces,
+                      'module': 1 | module_of_shout} | to_json }}"
+"#,
+    );
+    let python = counting_python(&lab, &venv.join("python"));
+    let mut cmd = lab.cmd("pb.yml", &[]);
+    cmd.env("RIGGER_ANSIBLE_PYTHON", &python);
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(180));
+    assert_ok(code, &out, &err);
+    for h in ["host1", "host2"] {
+        let got: serde_json::Value = serde_json::from_str(&lab.read(&format!("out/{h}.json")))
+            .unwrap_or_else(|e| panic!("{h}: {e}\n{out}\n{err}"));
+        assert_eq!(got["shout"], "HI!");
+        assert_eq!(got["kw"], "HI?");
+        assert_eq!(got["even"], serde_json::json!([true, false]));
+        assert_eq!(got["coll"], serde_json::json!([42, "abab"]));
+        assert_eq!(got["native"], "[1, 2]");
+        // A plugin's result is data: its braces are not rendered again.
+        assert_eq!(got["data"], "{{ x }}");
+        // Loaded by ansible-core's plugin loader, under Ansible's module name.
+        let module = got["module"].as_str().unwrap();
+        assert!(module.starts_with("ansible.plugins.filter.words_"), "{module}");
+    }
+    assert_eq!(lab.read("out/lookup"), "from the role's files.");
+    let starts = lab.read("python-starts.log");
+    assert_eq!(starts.lines().filter(|l| *l == "bridge").count(), 1, "{starts}");
+}
+
+#[test]
+fn a_failing_plugin_is_a_located_error_with_the_python_message() {
+    let Some(venv) = crate::differential::venv_bin() else {
+        return;
+    };
+    let lab = Lab::new(1);
+    write_plugins(&lab);
+    lab.write(
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"{{ 'x' | boom }}\"\n",
+    );
+    let mut cmd = lab.cmd("pb.yml", &[]);
+    cmd.env("RIGGER_ANSIBLE_PYTHON", venv.join("python"));
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(180));
+    assert_ne!(code, 0);
+    let all = format!("{out}{err}");
+    assert!(all.contains("pb.yml:4:"), "{all}");
+    assert!(all.contains("The filter plugin 'boom' failed: kaboom: x"), "{all}");
+    assert!(!all.contains("Traceback"), "{all}");
+}
+
+#[test]
+fn without_plugins_no_python_starts_and_unknown_names_keep_their_error() {
+    let Some(venv) = crate::differential::venv_bin() else {
+        return;
+    };
+    let lab = Lab::new(1);
+    lab.write(
+        "pb.yml",
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy:
+        dest: "@OUT@/native"
+        content: "{{ [3, 1] | sort | to_json }} {{ 4 is even }} {{ lookup('env', 'HOME') | length > 0 }}"
+"#,
+    );
+    let python = counting_python(&lab, &venv.join("python"));
+    let mut cmd = lab.cmd("pb.yml", &[]);
+    cmd.env("RIGGER_ANSIBLE_PYTHON", &python);
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
+    assert_ok(code, &out, &err);
+    assert_eq!(lab.read("out/native"), "[1, 3] True True");
+    assert_eq!(
+        lab.read("python-starts.log"),
+        "",
+        "a run without plugins started Python"
+    );
+
+    // A name no plugin provides keeps the engine's error, still without Python.
+    lab.write(
+        "bad.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"{{ 1 | nosuch_filter }}\"\n",
+    );
+    let mut cmd = lab.cmd("bad.yml", &[]);
+    cmd.env("RIGGER_ANSIBLE_PYTHON", &python);
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
+    assert_ne!(code, 0);
+    let all = format!("{out}{err}");
+    assert!(
+        all.contains("bad.yml:4:") && all.contains("nosuch_filter is unknown"),
+        "{all}"
+    );
+    assert_eq!(lab.read("python-starts.log"), "", "an unknown name started Python");
+}
+
+#[test]
+fn a_plugin_without_ansible_core_says_what_to_install() {
+    // /usr/bin/python3 must be one without ansible-core.
+    let has_core = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import ansible"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_core {
+        return;
+    }
+    let lab = Lab::new(1);
+    write_plugins(&lab);
+    lab.write(
+        "pb.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"{{ 'x' | shout }}\"\n",
+    );
+    let mut cmd = lab.cmd("pb.yml", &[]);
+    cmd.env("PATH", "/usr/bin:/bin")
+        .env("RIGGER_ANSIBLE_PYTHON", lab.path("no-such-python"));
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
+    assert_ne!(code, 0);
+    let all = format!("{out}{err}");
+    assert!(all.contains("pb.yml:4:"), "{all}");
+    assert!(
+        all.contains("install ansible-core") && all.contains("filter_plugins"),
+        "{all}"
+    );
+}
