@@ -2085,9 +2085,9 @@ fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
                 loc: v.loc.clone(),
             },
             other
-                if other
-                    .strip_prefix("with_")
-                    .is_some_and(|l| crate::template::LOOKUP_NAMES.contains(&l)) =>
+                if other.strip_prefix("with_").is_some_and(|l| {
+                    crate::template::LOOKUP_NAMES.contains(&l) || crate::template::python_lookup_exists(l)
+                }) =>
             {
                 LoopSpec::Lookup {
                     name: other["with_".len()..].to_string(),

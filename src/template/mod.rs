@@ -37,7 +37,9 @@ pub(crate) use yamlout::dump as yaml_dump;
 mod tests;
 
 pub use lookups::{fileglob_paths, LOOKUP_NAMES, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
-pub use plugins::{add_role_dir as add_plugin_role_dir, shutdown as shutdown_plugins};
+pub use plugins::{
+    add_role_dir as add_plugin_role_dir, lookup_exists as python_lookup_exists, shutdown as shutdown_plugins,
+};
 pub(crate) use pystd::py_type;
 pub use syntax::has_template_syntax;
 pub(crate) use value::from_json_value;

@@ -1,8 +1,9 @@
 //! The plugin bridge: filter, test and lookup plugins written in Python
 //! (`filter_plugins/`, `test_plugins/`, `lookup_plugins/` next to a playbook
 //! or in a loaded role, the configured `ANSIBLE_*_PLUGINS` / ansible.cfg
-//! paths, a collection's `plugins/filter|test|lookup/` for `ns.coll.name`)
-//! run with the controller's ansible-core.
+//! paths, a collection's `plugins/filter|test|lookup/` for `ns.coll.name`,
+//! and ansible-core's own `ansible.builtin` ones rigger lacks) run with the
+//! controller's ansible-core.
 //!
 //! Off the fast path: rigger's native filters, tests and lookups are tried
 //! first; only a name the engine does not know is looked for here, and the
@@ -134,7 +135,25 @@ fn candidates(kind: Kind, name: &str) -> Vec<PathBuf> {
         .unwrap_or(name);
     let mut dirs: Vec<PathBuf> = adjacent_dirs().iter().map(|d| d.join(kind.adjacent())).collect();
     dirs.extend(kind.configured());
-    dirs.into_iter().filter(|d| has_py(d, short)).collect()
+    let mut found: Vec<PathBuf> = dirs.into_iter().filter(|d| has_py(d, short)).collect();
+    if found.is_empty() {
+        // ansible-core's own plugins (`ansible.builtin`), those rigger has no
+        // native implementation for. Only asked on this error path, where
+        // looking for ansible-core may start its Python once.
+        if let Ok(ctl) = crate::modules::ansible::controller() {
+            let dir = ctl.ansible_dir.join("plugins").join(kind.name());
+            if has_py(&dir, short) {
+                found.push(dir);
+            }
+        }
+    }
+    found
+}
+
+/// Whether a Python lookup plugin `name` exists where Ansible would find
+/// one (for `with_<name>` loops, decided at load).
+pub fn lookup_exists(name: &str) -> bool {
+    !candidates(Kind::Lookup, name).is_empty()
 }
 
 /// The names resolved through the bridge, registered in every environment.

@@ -60,7 +60,8 @@ fn write_plugins(lab: &Lab) {
     lab.write("roles/r/files/data.txt", "from the role's files\n");
     lab.write(
         "roles/r/tasks/main.yml",
-        "- copy:\n    dest: \"@OUT@/lookup\"\n    content: \"{{ lookup('findit', 'data.txt', tail='.') }}\"\n",
+        "- copy:\n    dest: \"@OUT@/lookup\"\n    content: \"{{ lookup('findit', 'data.txt', tail='.') }}\"\n\
+         - copy:\n    dest: \"@OUT@/with_{{ item | length }}\"\n    content: \"{{ item }}\"\n  with_findit: [data.txt]\n",
     );
     lab.write(
         "collections/ansible_collections/foo/bar/plugins/filter/coll.py",
@@ -167,7 +168,7 @@ fn without_plugins_no_python_starts_and_unknown_names_keep_their_error() {
         "a run without plugins started Python"
     );
 
-    // A name no plugin provides keeps the engine's error, still without Python.
+    // A name no plugin provides keeps the engine's error.
     lab.write(
         "bad.yml",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug:\n        msg: \"{{ 1 | nosuch_filter }}\"\n",
@@ -181,7 +182,39 @@ fn without_plugins_no_python_starts_and_unknown_names_keep_their_error() {
         all.contains("bad.yml:4:") && all.contains("nosuch_filter is unknown"),
         "{all}"
     );
-    assert_eq!(lab.read("python-starts.log"), "", "an unknown name started Python");
+}
+
+/// ansible-core's own plugins that rigger has no native implementation
+/// for run through the bridge too (`lookup('config')`), and `with_NAME`
+/// takes a Python lookup plugin.
+#[test]
+fn ansible_core_builtin_plugins_rigger_lacks_run_through_the_bridge() {
+    let Some(venv) = crate::differential::venv_bin() else {
+        return;
+    };
+    let lab = Lab::new(1);
+    write_plugins(&lab);
+    lab.write(
+        "pb.yml",
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy:
+        dest: "@OUT@/config"
+        content: "{{ lookup('ansible.builtin.config', 'DEFAULT_TIMEOUT') }} {{ lookup('config', 'NOPE_NOT_THERE', on_missing='skip') | length }}"
+- hosts: all
+  gather_facts: false
+  roles: [r]
+"#,
+    );
+    let mut cmd = lab.cmd("pb.yml", &[]);
+    cmd.env("RIGGER_ANSIBLE_PYTHON", venv.join("python"))
+        .env("ANSIBLE_TIMEOUT", "17");
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(180));
+    assert_ok(code, &out, &err);
+    assert_eq!(lab.read("out/config"), "17 0");
+    assert_eq!(lab.read("out/with_21"), "from the role's files");
 }
 
 #[test]
