@@ -940,6 +940,7 @@ fn parse_task_into(
     let legacy = !name.contains('.') || name.starts_with("ansible.legacy.");
     let mut registered = crate::modules::registry::lookup(&name).or_else(|| crate::modules::registry::lookup(short));
     let mut alias_of_native = false;
+    let mut action_plugin = false;
     if legacy || registered.is_none() {
         // An action plugin is Python that Ansible runs on the controller
         // (it takes precedence over a module of the same name there, and
@@ -960,18 +961,26 @@ fn parse_task_into(
             registered = Some(m);
             alias_of_native = true;
         } else if let Some(plugin) = plugin {
-            return Err(err(
-                key_node,
-                format!(
-                    "`{name}` is an Ansible action plugin ({}): Python that Ansible runs on the controller; \
-                     rigger never runs controller-side code from playbook content",
-                    plugin.display()
-                ),
-            )
-            .with_hint("use a module (it runs on the host), or a native rigger module; see `rigger doc --list`"));
+            // Any other action plugin runs on the controller through the
+            // plugin bridge (ansible-core), and wins over a module of the
+            // same name, as in Ansible. Without ansible-core it cannot run.
+            if let Err(no) = crate::modules::ansible::controller() {
+                return Err(err(
+                    key_node,
+                    format!(
+                        "`{name}` is an Ansible action plugin ({}): Python that rigger runs on the controller with \
+                         ansible-core, and no Python with ansible-core was found (tried {})",
+                        plugin.display(),
+                        no.tried.join(", ")
+                    ),
+                )
+                .with_hint("install ansible-core (`pip install ansible-core`) or set RIGGER_ANSIBLE_PYTHON"));
+            }
+            registered = Some(crate::modules::ansible::action_plugin(&name, &plugin));
+            action_plugin = true;
         }
     }
-    let user = if legacy && !alias_of_native && !crate::modules::ansible::is_core_action(short) {
+    let user = if legacy && !alias_of_native && !action_plugin && !crate::modules::ansible::is_core_action(short) {
         crate::modules::external::find(&name, dir, &ctx.module_paths)
     } else {
         None

@@ -38,7 +38,8 @@ mod tests;
 
 pub use lookups::{fileglob_paths, LOOKUP_NAMES, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
 pub use plugins::{
-    add_role_dir as add_plugin_role_dir, lookup_exists as python_lookup_exists, shutdown as shutdown_plugins,
+    add_role_dir as add_plugin_role_dir, context_json, lookup_exists as python_lookup_exists, run_action,
+    shutdown as shutdown_plugins,
 };
 pub(crate) use pystd::py_type;
 pub use syntax::has_template_syntax;

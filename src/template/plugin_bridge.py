@@ -114,6 +114,90 @@ def _lookup(pl, req):
     return {"ok": list(result)}
 
 
+# What an action plugin may use of ActionBase: everything that runs on the
+# controller. These talk to the host through Ansible's connection, which
+# rigger does not give the bridge: calling one fails, naming it.
+_HOST_METHODS = (
+    "_execute_module", "_low_level_execute_command", "_transfer_file", "_transfer_data",
+    "_make_tmp_path", "_remove_tmp_path", "_fixup_perms2", "_remote_chmod", "_remote_chown",
+    "_remote_chgrp", "_remote_set_user_facl", "_execute_remote_stat", "_remote_file_exists",
+    "_remote_expand_user", "_configure_module",
+)
+
+
+class _Connection:
+    """The connection an action plugin sees: its shell, no transport."""
+
+    def __init__(self, path):
+        from ansible.plugins.loader import shell_loader
+
+        self._shell = shell_loader.get("sh")
+        self.has_native_async = False
+        self.become = None
+        self.transport = "rigger"
+        self._path = path
+
+    def __getattr__(self, name):
+        raise NotImplementedError(
+            f"the action plugin {self._path} uses its connection's {name!r}, which rigger's plugin bridge "
+            "does not provide (rigger runs action plugins on the controller without Ansible's connection)"
+        )
+
+
+def _action(pl, req):
+    from ansible.errors import AnsibleAction
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.play_context import PlayContext
+    from ansible.playbook.task import Task
+    from ansible.template import Templar
+
+    name, path = req["name"], req["path"]
+    d = os.path.dirname(path)
+    if ("action", d) not in _state["dirs"]:
+        _state["dirs"].add(("action", d))
+        pl.action_loader.add_directory(d)
+    variables = req.get("variables") or {}
+    dl = DataLoader()
+    if req.get("basedir"):
+        dl.set_basedir(req["basedir"])
+    templar = Templar(loader=dl, variables=variables)
+    task = Task()
+    task.action = name
+    task._resolved_action = name
+    task.args = req.get("args") or {}
+    task.check_mode = bool(req.get("check_mode"))
+    task.diff = bool(req.get("diff"))
+    pc = PlayContext()
+    pc.check_mode = task.check_mode
+    pc.diff = task.diff
+    try:
+        action = pl.action_loader.get(name, task=task, connection=_Connection(path), play_context=pc,
+                                      loader=dl, templar=templar, shared_loader_obj=pl)
+    except Exception as ex:
+        return {"error": f"the action plugin {path} could not be loaded: {_message(ex)}"}
+    if action is None:
+        return {"error": f"the action plugin {path} was not found by ansible-core's plugin loader"}
+
+    def refuse(method):
+        def call(*_a, **_k):
+            raise NotImplementedError(
+                f"the action plugin {path} calls ActionBase.{method}, which rigger's plugin bridge does not "
+                "provide (it would act on the host through Ansible's connection)"
+            )
+        return call
+
+    for m in _HOST_METHODS:
+        setattr(action, m, refuse(m))
+    try:
+        result = action.run(task_vars=variables)
+    except AnsibleAction as ex:
+        result = dict(getattr(ex, "result", {}) or {})
+        result.setdefault("msg", str(ex))
+    except Exception as ex:
+        return {"ok": {"failed": True, "msg": f"Task failed: {_message(ex)}"}}
+    return {"ok": result}
+
+
 def main():
     for line in sys.stdin:
         if not line.strip():
@@ -122,7 +206,12 @@ def main():
             req = json.loads(line)
             pl = _setup(req)
             kind = req["kind"]
-            out = _lookup(pl, req) if kind == "lookup" else _jinja(pl, kind, req)
+            if kind == "lookup":
+                out = _lookup(pl, req)
+            elif kind == "action":
+                out = _action(pl, req)
+            else:
+                out = _jinja(pl, kind, req)
         except Exception as ex:  # a broken request or ansible-core itself
             out = {"error": f"{type(ex).__name__}: {_message(ex)}"}
         try:

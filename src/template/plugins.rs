@@ -36,6 +36,7 @@ pub(crate) enum Kind {
     Filter,
     Test,
     Lookup,
+    Action,
 }
 
 impl Kind {
@@ -44,6 +45,7 @@ impl Kind {
             Kind::Filter => "filter",
             Kind::Test => "test",
             Kind::Lookup => "lookup",
+            Kind::Action => "action",
         }
     }
 
@@ -187,7 +189,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
                     Ok(call_jinja(Kind::Test, &n, &args, &kwargs)?.is_true())
                 });
             }
-            Kind::Lookup => {}
+            Kind::Lookup | Kind::Action => {}
         }
     }
 }
@@ -308,6 +310,55 @@ pub(crate) fn lookup(state: &State, name: &str, args: &[Value], kwargs: &Kwargs)
         Answer::Ok(other) => Ok(Some(vec![from_json_value(&other)])),
         Answer::Missing => Ok(None),
         Answer::Error(m) => Err(Error::new(ErrorKind::InvalidOperation, m)),
+    }
+}
+
+/// The variables of a template context that are data (rigger's own
+/// `__rigger*` ones left out), as JSON.
+pub fn context_json(ctx: &Value) -> serde_json::Map<String, Json> {
+    let mut vars = serde_json::Map::new();
+    if let Ok(keys) = ctx.try_iter() {
+        for k in keys {
+            let Some(name) = k.as_str() else { continue };
+            if name.starts_with("__rigger") {
+                continue;
+            }
+            if let Ok(v) = ctx.get_item(&k) {
+                if let Ok(j) = to_json(&v) {
+                    vars.insert(name.to_string(), j);
+                }
+            }
+        }
+    }
+    vars
+}
+
+/// Run the action plugin `name` (the Python file `path`) through the
+/// bridge with the task's arguments and variables: its result dict, or why
+/// it could not run. An exception in the plugin is a failed result
+/// (`Task failed: ...`), as Ansible's task executor makes it.
+pub fn run_action(
+    name: &str,
+    path: &Path,
+    args: serde_json::Map<String, Json>,
+    vars: serde_json::Map<String, Json>,
+    check_mode: bool,
+    diff: bool,
+) -> Result<serde_json::Map<String, Json>, String> {
+    let basedir = crate::modules::ansible::playbook_dir_list()
+        .first()
+        .map(|p| p.display().to_string());
+    let req = json!({"kind": "action", "name": name, "path": path.display().to_string(), "args": args,
+                     "variables": vars, "basedir": basedir, "check_mode": check_mode, "diff": diff});
+    let dirs = [path.parent().map(Path::to_path_buf).unwrap_or_default()];
+    match request(Kind::Action, name, &dirs, req)? {
+        Answer::Ok(Json::Object(m)) => Ok(m),
+        Answer::Ok(other) => Err(format!(
+            "the action plugin {} returned {other} instead of a dict",
+            path.display()
+        )),
+        Answer::Missing => Err(format!("the action plugin {} was not found", path.display())),
+        Answer::Error(m) => Err(m),
     }
 }
 

@@ -245,3 +245,91 @@ fn a_plugin_without_ansible_core_says_what_to_install() {
         "{all}"
     );
 }
+
+/// Action plugins run on the controller through the bridge: they see the
+/// task's arguments and variables and ActionBase's `run()`; an exception is
+/// a failed result (`Task failed: ...`), and a helper that would act on the
+/// host through Ansible's connection fails, naming it.
+#[test]
+fn action_plugins_run_through_the_bridge() {
+    let Some(venv) = crate::differential::venv_bin() else {
+        return;
+    };
+    let lab = Lab::new(1);
+    lab.write(
+        "action_plugins/echo.py",
+        "from __future__ import annotations\n\
+         from ansible.plugins.action import ActionBase\n\
+         class ActionModule(ActionBase):\n    def run(self, tmp=None, task_vars=None):\n        \
+         result = super().run(tmp, task_vars)\n        \
+         result.update(action_args=self._task.args, seen=task_vars['seen_var'], changed=True)\n        \
+         return result\n",
+    );
+    lab.write(
+        "action_plugins/explode.py",
+        "from __future__ import annotations\n\
+         from ansible.plugins.action import ActionBase\n\
+         class ActionModule(ActionBase):\n    def run(self, tmp=None, task_vars=None):\n        \
+         raise Exception('boom')\n",
+    );
+    lab.write(
+        "action_plugins/remote.py",
+        "from __future__ import annotations\n\
+         from ansible.plugins.action import ActionBase\n\
+         class ActionModule(ActionBase):\n    def run(self, tmp=None, task_vars=None):\n        \
+         return self._execute_module(module_name='ping', task_vars=task_vars)\n",
+    );
+    lab.write(
+        "collections/ansible_collections/foo/bar/plugins/action/hello.py",
+        "from __future__ import annotations\n\
+         from ansible.plugins.action import ActionBase\n\
+         class ActionModule(ActionBase):\n    def run(self, tmp=None, task_vars=None):\n        \
+         return {'msg': 'hello ' + self._task.args['who']}\n",
+    );
+    lab.write(
+        "pb.yml",
+        r#"
+- hosts: all
+  gather_facts: false
+  vars:
+    seen_var: "from {{ 'the play' }}"
+  tasks:
+    - echo:
+        a: "{{ 1 + 1 }}"
+        b: [x]
+      register: echoed
+    - explode:
+      register: exploded
+      ignore_errors: true
+    - remote:
+      register: remoted
+      ignore_errors: true
+    - foo.bar.hello:
+        who: world
+      register: hello
+    - copy:
+        dest: "@OUT@/actions.json"
+        content: "{{ {'echo': [echoed.action_args, echoed.seen, echoed is changed],
+                      'explode': [exploded is failed, exploded.msg],
+                      'remote': [remoted is failed, remoted.msg],
+                      'hello': hello.msg} | to_json }}"
+"#,
+    );
+    let mut cmd = lab.cmd("pb.yml", &[]);
+    cmd.env("RIGGER_ANSIBLE_PYTHON", venv.join("python"));
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(180));
+    assert_ok(code, &out, &err);
+    let got: serde_json::Value = serde_json::from_str(&lab.read("out/actions.json")).unwrap();
+    assert_eq!(
+        got["echo"],
+        serde_json::json!([{"a": 2, "b": ["x"]}, "from the play", true])
+    );
+    assert_eq!(got["explode"], serde_json::json!([true, "Task failed: boom"]));
+    assert_eq!(got["remote"][0], true);
+    let msg = got["remote"][1].as_str().unwrap();
+    assert!(
+        msg.contains("_execute_module") && msg.contains("action_plugins/remote.py"),
+        "{msg}"
+    );
+    assert_eq!(got["hello"], "hello world");
+}
