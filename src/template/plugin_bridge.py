@@ -38,6 +38,14 @@ def _plain(o):
         return o.decode("utf-8", "surrogateescape")
     if isinstance(o, c.Iterable):
         return list(o)
+    # Ansible's worker sends results to the controller pickled: what cannot
+    # be pickled fails as it does there, with pickle's reason.
+    import pickle
+
+    try:
+        pickle.dumps(o)
+    except Exception as ex:
+        raise TypeError(_message(ex)) from ex
     raise TypeError(f"the plugin returned a value of type {type(o).__name__!r}, which is not JSON data")
 
 
@@ -217,7 +225,11 @@ def main():
         try:
             _answer(out)
         except TypeError as ex:
-            _answer({"error": f"The {req.get('kind')} plugin {req.get('name')!r} failed: {ex}"})
+            if req.get("kind") == "action":
+                # As Ansible's worker: the result is replaced by a failure.
+                _answer({"ok": {"failed": True, "msg": f"Task result omitted due to queue send failure: {ex}"}})
+            else:
+                _answer({"error": f"The {req.get('kind')} plugin {req.get('name')!r} failed: {ex}"})
 
 
 main()

@@ -280,6 +280,14 @@ fn action_plugins_run_through_the_bridge() {
          return self._execute_module(module_name='ping', task_vars=task_vars)\n",
     );
     lab.write(
+        "action_plugins/unsendable.py",
+        "from __future__ import annotations\n\
+         from ansible.plugins.action import ActionBase\n\
+         class Opaque:\n    def __getstate__(self):\n        raise Exception('not for sending')\n\
+         class ActionModule(ActionBase):\n    def run(self, tmp=None, task_vars=None):\n        \
+         return {'obj': Opaque()}\n",
+    );
+    lab.write(
         "collections/ansible_collections/foo/bar/plugins/action/hello.py",
         "from __future__ import annotations\n\
          from ansible.plugins.action import ActionBase\n\
@@ -304,6 +312,9 @@ fn action_plugins_run_through_the_bridge() {
     - remote:
       register: remoted
       ignore_errors: true
+    - unsendable:
+      register: unsent
+      ignore_errors: true
     - foo.bar.hello:
         who: world
       register: hello
@@ -312,6 +323,7 @@ fn action_plugins_run_through_the_bridge() {
         content: "{{ {'echo': [echoed.action_args, echoed.seen, echoed is changed],
                       'explode': [exploded is failed, exploded.msg],
                       'remote': [remoted is failed, remoted.msg],
+                      'unsent': [unsent is failed, unsent.msg],
                       'hello': hello.msg} | to_json }}"
 "#,
     );
@@ -332,4 +344,9 @@ fn action_plugins_run_through_the_bridge() {
         "{msg}"
     );
     assert_eq!(got["hello"], "hello world");
+    // A result Ansible's worker could not send (pickle) fails as there.
+    assert_eq!(
+        got["unsent"],
+        serde_json::json!([true, "Task result omitted due to queue send failure: not for sending"])
+    );
 }
