@@ -161,7 +161,9 @@ def _action(pl, req):
 
     name, path = req["name"], req["path"]
     d = os.path.dirname(path)
-    if ("action", d) not in _state["dirs"]:
+    # A collection's action is found by its FQCN; a legacy name by its directory.
+    fqcn = name.count(".") == 2 and not name.startswith(("ansible.legacy.", "ansible.builtin."))
+    if not fqcn and ("action", d) not in _state["dirs"]:
         _state["dirs"].add(("action", d))
         pl.action_loader.add_directory(d)
     variables = req.get("variables") or {}

@@ -368,8 +368,8 @@ pub fn all_modules(ctl: &Controller, roots: &[PathBuf]) -> Vec<(String, PathBuf)
 /// The action plugin `name` where Ansible would find one: `action_plugins/`
 /// beside each of `dirs` (a task file's directory and the one above it: a
 /// role, a playbook), `ANSIBLE_ACTION_PLUGINS`, and for `NS.COLL.NAME` the
-/// collection's `plugins/action/`. rigger runs no controller-side Python
-/// from content, so such a task is refused at load, naming the file.
+/// collection's `plugins/action/`. rigger runs it on the controller
+/// through the plugin bridge (see `action.rs`).
 pub fn find_action_plugin(name: &str, dirs: &[&Path]) -> Option<PathBuf> {
     let parts: Vec<&str> = name.split('.').collect();
     let (coll, short) = match parts.as_slice() {
