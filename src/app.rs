@@ -61,6 +61,8 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Vault(a) => crate::vault::command::run(a),
         Command::Audit(a) => crate::audit::command::run(a, cli.audit_log.as_ref()),
     };
+    // The Python plugin bridge, if a template started it.
+    crate::template::shutdown_plugins();
     if audited.is_some() && crate::audit::log().is_some() {
         let code = match &result {
             Ok(c) => *c,

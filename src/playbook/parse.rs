@@ -941,6 +941,7 @@ fn parse_task_into(
     let legacy = !name.contains('.') || name.starts_with("ansible.legacy.");
     let mut registered = crate::modules::registry::lookup(&name).or_else(|| crate::modules::registry::lookup(short));
     let mut alias_of_native = false;
+    let mut action_plugin = false;
     if legacy || registered.is_none() {
         // An action plugin is Python that Ansible runs on the controller
         // (it takes precedence over a module of the same name there, and
@@ -961,18 +962,26 @@ fn parse_task_into(
             registered = Some(m);
             alias_of_native = true;
         } else if let Some(plugin) = plugin {
-            return Err(err(
-                key_node,
-                format!(
-                    "`{name}` is an Ansible action plugin ({}): Python that Ansible runs on the controller; \
-                     rigger never runs controller-side code from playbook content",
-                    plugin.display()
-                ),
-            )
-            .with_hint("use a module (it runs on the host), or a native rigger module; see `rigger doc --list`"));
+            // Any other action plugin runs on the controller through the
+            // plugin bridge (ansible-core), and wins over a module of the
+            // same name, as in Ansible. Without ansible-core it cannot run.
+            if let Err(no) = crate::modules::ansible::controller() {
+                return Err(err(
+                    key_node,
+                    format!(
+                        "`{name}` is an Ansible action plugin ({}): Python that rigger runs on the controller with \
+                         ansible-core, and no Python with ansible-core was found (tried {})",
+                        plugin.display(),
+                        no.tried.join(", ")
+                    ),
+                )
+                .with_hint("install ansible-core (`pip install ansible-core`) or set RIGGER_ANSIBLE_PYTHON"));
+            }
+            registered = Some(crate::modules::ansible::action::action_plugin(&name, &plugin));
+            action_plugin = true;
         }
     }
-    let user = if legacy && !alias_of_native && !crate::modules::ansible::is_core_action(short) {
+    let user = if legacy && !alias_of_native && !action_plugin && !crate::modules::ansible::is_core_action(short) {
         crate::modules::external::find(&name, dir, &ctx.module_paths)
     } else {
         None
@@ -1697,6 +1706,7 @@ fn load_role(
     }
     let path = find_role(name, dir, ctx).ok_or_else(|| role_not_found(spec, name, dir, ctx))?;
     crate::modules::external::add_role_library(&path);
+    crate::template::add_plugin_role_dir(&path);
     // `main` (optional) or the file a `*_from` option names (required).
     // Ansible's `_load_role_yaml`: `main` (optional) or the file a `*_from`
     // option names (required), with or without an extension; for vars and
@@ -2087,9 +2097,9 @@ fn parse_loop(n: &Node) -> Result<Option<LoopSpec>, LocError> {
                 loc: v.loc.clone(),
             },
             other
-                if other
-                    .strip_prefix("with_")
-                    .is_some_and(|l| crate::template::LOOKUP_NAMES.contains(&l)) =>
+                if other.strip_prefix("with_").is_some_and(|l| {
+                    crate::template::LOOKUP_NAMES.contains(&l) || crate::template::python_lookup_exists(l)
+                }) =>
             {
                 LoopSpec::Lookup {
                     name: other["with_".len()..].to_string(),

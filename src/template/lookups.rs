@@ -127,13 +127,18 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
             0 => Vec::new(),
             n => vec![args[rand::random_range(0..n)].clone()],
         }),
-        other => Err(Error::new(
-            ErrorKind::UnknownFunction,
-            format!(
-                "lookup plugin '{other}' not found (available: {})",
-                LOOKUP_NAMES.join(", ")
-            ),
-        )),
+        // A Python lookup plugin (see `plugins`), else not found.
+        other => match super::plugins::lookup(state, name, (args, kwargs), &search_dirs) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(Error::new(
+                ErrorKind::UnknownFunction,
+                format!(
+                    "lookup plugin '{other}' not found (available: {})",
+                    LOOKUP_NAMES.join(", ")
+                ),
+            )),
+            Err(e) => Err(e),
+        },
     };
     match r {
         Ok(v) => {

@@ -22,6 +22,7 @@ mod managed;
 mod netaddr;
 mod output_nodes;
 mod overrides;
+mod plugins;
 mod pyjson;
 mod pymethods;
 mod pystd;
@@ -37,13 +38,17 @@ pub(crate) use yamlout::dump as yaml_dump;
 mod tests;
 
 pub use lookups::{fileglob_paths, LOOKUP_NAMES, LOOKUP_SUBDIR_VAR, SEARCH_PATHS_VAR};
+pub use plugins::{
+    add_role_dir as add_plugin_role_dir, context_json, lookup_exists as python_lookup_exists, run_action,
+    shutdown as shutdown_plugins,
+};
 pub(crate) use pystd::py_type;
 pub use syntax::has_template_syntax;
 pub(crate) use value::from_json_value;
 pub use value::{parse_bool, truthy};
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind, UndefinedBehavior};
 use serde_json::Value;
@@ -64,6 +69,14 @@ pub fn omit() -> &'static str {
 /// (cloning it shares the environments).
 #[derive(Clone)]
 pub struct Templar {
+    envs: Arc<RwLock<Envs>>,
+}
+
+/// The two environments (see the module's doc), as of a generation of the
+/// plugin bridge's names (see [`plugins::generation`]).
+#[derive(Clone)]
+struct Envs {
+    generation: usize,
     strict: Arc<Environment<'static>>,
     chainable: Arc<Environment<'static>>,
 }
@@ -130,6 +143,7 @@ fn build_env_with(behavior: UndefinedBehavior, syntax: minijinja::syntax::Syntax
     datetime::register(&mut env);
     pystd::register(&mut env);
     vaulted::register(&mut env);
+    plugins::register(&mut env);
     env
 }
 
@@ -214,9 +228,61 @@ fn to_json(v: &minijinja::Value) -> Result<Value, JinjaError> {
 
 impl Templar {
     pub fn new() -> Self {
+        let generation = plugins::generation();
         Templar {
-            strict: Arc::new(build_env(UndefinedBehavior::Strict)),
-            chainable: Arc::new(build_env(UndefinedBehavior::Chainable)),
+            envs: Arc::new(RwLock::new(Envs {
+                generation,
+                strict: Arc::new(build_env(UndefinedBehavior::Strict)),
+                chainable: Arc::new(build_env(UndefinedBehavior::Chainable)),
+            })),
+        }
+    }
+
+    /// The environments, with every plugin the bridge has resolved so far.
+    fn envs(&self) -> Envs {
+        let generation = plugins::generation();
+        {
+            let r = self.envs.read().unwrap_or_else(|p| p.into_inner());
+            if r.generation == generation {
+                return r.clone();
+            }
+        }
+        let mut w = self.envs.write().unwrap_or_else(|p| p.into_inner());
+        if w.generation != generation {
+            let mut strict = (*w.strict).clone();
+            plugins::register(&mut strict);
+            let mut chainable = (*w.chainable).clone();
+            plugins::register(&mut chainable);
+            *w = Envs {
+                generation,
+                strict: Arc::new(strict),
+                chainable: Arc::new(chainable),
+            };
+        }
+        w.clone()
+    }
+
+    /// Run `f`; when it fails on a filter or test the engine does not know,
+    /// and a Python plugin provides it (see [`plugins`]), run `f` again with
+    /// the plugin registered.
+    fn with_plugins<T>(&self, mut f: impl FnMut() -> Result<T, JinjaError>) -> Result<T, JinjaError> {
+        let mut tried = Vec::new();
+        loop {
+            let e = match f() {
+                Err(e) => e,
+                ok => return ok,
+            };
+            let Some((kind, name)) = plugins::unknown_plugin(&e) else {
+                return Err(e);
+            };
+            if tried.contains(&name) {
+                return Err(e);
+            }
+            match plugins::resolve(kind, &name) {
+                Ok(true) => tried.push(name),
+                Ok(false) => return Err(e),
+                Err(why) => return Err(JinjaError::new(ErrorKind::InvalidOperation, why)),
+            }
         }
     }
 
@@ -267,10 +333,11 @@ impl Templar {
     ) -> Result<(String, Option<minijinja::Value>), JinjaError> {
         let recorder = output_nodes::Recorder::start();
         let _ = value::take_undefined_reason();
-        let text = match self.strict.render_str(src, ctx) {
+        let envs = self.envs();
+        let text = match envs.strict.render_str(src, ctx) {
             Err(e) if retry_chainable(&e, src) => {
                 recorder.reset();
-                self.chainable.render_str(src, ctx).map_err(|_| e)
+                envs.chainable.render_str(src, ctx).map_err(|_| e)
             }
             r => r,
         }
@@ -288,7 +355,8 @@ impl Templar {
         if e.kind() != ErrorKind::UndefinedError || e.detail() != Some(UNDEFINED_INSIDE) {
             return e;
         }
-        let missing = self.strict.template_from_str(src).ok().and_then(|t| {
+        let envs = self.envs();
+        let missing = envs.strict.template_from_str(src).ok().and_then(|t| {
             t.undeclared_variables(false)
                 .into_iter()
                 .filter(|n| ctx.get_attr(n).map_or(true, |v| v.is_undefined()))
@@ -305,24 +373,28 @@ impl Templar {
 
     /// Evaluate a bare expression to a minijinja value.
     fn eval_value(&self, expr: &str, ctx: &minijinja::Value) -> Result<minijinja::Value, JinjaError> {
-        let compiled = self.strict.compile_expression(expr)?;
-        let scope = taint::Scope::start();
-        let v = self.eval_compiled(&compiled, expr, ctx)?;
-        if taint::tracking() {
-            let result = to_json(&v).unwrap_or(Value::Null);
-            scope.settle(
-                || compiled.undeclared_variables(true).into_iter().collect(),
-                ctx,
-                &result,
-            );
-        }
-        Ok(v)
+        self.with_plugins(|| {
+            let envs = self.envs();
+            let compiled = envs.strict.compile_expression(expr)?;
+            let scope = taint::Scope::start();
+            let v = self.eval_compiled(&envs, &compiled, expr, ctx)?;
+            if taint::tracking() {
+                let result = to_json(&v).unwrap_or(Value::Null);
+                scope.settle(
+                    || compiled.undeclared_variables(true).into_iter().collect(),
+                    ctx,
+                    &result,
+                );
+            }
+            Ok(v)
+        })
     }
 
     /// Evaluate an expression compiled in the strict environment, retrying
     /// in the chainable one when it tests for an undefined value.
     fn eval_compiled(
         &self,
+        envs: &Envs,
         compiled: &minijinja::Expression<'_, '_>,
         expr: &str,
         ctx: &minijinja::Value,
@@ -354,7 +426,7 @@ impl Templar {
         };
         let _ = value::take_undefined_reason();
         match compiled.eval(ctx).and_then(defined) {
-            Err(e) if retry_chainable(&e, expr) => self
+            Err(e) if retry_chainable(&e, expr) => envs
                 .chainable
                 .compile_expression(expr)
                 .and_then(|c| c.eval(ctx))
@@ -387,7 +459,7 @@ impl Templar {
             return Ok(Value::String(s.to_string()));
         }
         let scope = taint::Scope::start();
-        let out = self.render_str_untracked(s, ctx);
+        let out = self.with_plugins(|| self.render_template_str(s, ctx));
         if let Ok(v) = &out {
             scope.settle(|| self.referenced(s), ctx, v);
         }
@@ -396,14 +468,15 @@ impl Templar {
 
     /// The variables (with static attribute paths) the template `src` uses.
     fn referenced(&self, src: &str) -> Vec<String> {
-        match self.strict.template_from_str(src) {
+        match self.envs().strict.template_from_str(src) {
             Ok(t) => t.undeclared_variables(true).into_iter().collect(),
             Err(_) => Vec::new(),
         }
     }
 
-    /// [`Templar::render_str_raw`] without taint tracking.
-    fn render_str_untracked(&self, s: &str, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
+    /// [`Templar::render_str_raw`] of a string with template syntax, without
+    /// taint tracking.
+    fn render_template_str(&self, s: &str, ctx: &minijinja::Value) -> Result<Value, JinjaError> {
         let s = &*syntax::escape_backslashes(s);
         // As Ansible: Jinja drops the source's last newline, a template that
         // is then exactly one expression yields its native value, anything
@@ -412,9 +485,10 @@ impl Templar {
         if let Some(expr) = whole_expression(body) {
             // `{{ a }} and {{ b }}` looks like one expression but does not parse
             // as one; it falls through to a normal render.
-            if let Ok(compiled) = self.strict.compile_expression(expr) {
+            let envs = self.envs();
+            if let Ok(compiled) = envs.strict.compile_expression(expr) {
                 return self
-                    .eval_compiled(&compiled, expr, ctx)
+                    .eval_compiled(&envs, &compiled, expr, ctx)
                     .and_then(|v| match to_json(&v)? {
                         Value::String(text) => Ok(Value::String(pad_newlines(s, text, "\n"))),
                         other => Ok(other),
@@ -446,7 +520,7 @@ impl Templar {
         let s = &*syntax::escape_backslashes(s);
         let scope = taint::Scope::start();
         let out = self
-            .render_text(strip_one_newline(s), ctx)
+            .with_plugins(|| self.render_text(strip_one_newline(s), ctx))
             .map(|text| pad_newlines(s, text, "\n"))
             .map_err(|e| self.locate(&e, s, ctx, loc))?;
         scope.settle(|| self.referenced(s), ctx, &Value::String(out.clone()));
@@ -560,10 +634,13 @@ impl Templar {
         // padding of the result to the source's trailing newlines.
         let source = FileSource::new(&src).map_err(|e| located(&e, &src, 0))?;
         let render = |env: &Environment<'static>| source.render(&name, &src, env, ctx);
-        let out = match render(&self.strict) {
-            Err(e) if retry_chainable(&e, &src) => render(&self.chainable).map_err(|_| e),
-            r => r,
-        };
+        let out = self.with_plugins(|| {
+            let envs = self.envs();
+            match render(&envs.strict) {
+                Err(e) if retry_chainable(&e, &src) => render(&envs.chainable).map_err(|_| e),
+                r => r,
+            }
+        });
         let text = out.map_err(|e| located(&e, source.body(), source.line_offset))?;
         // The values it output are secrets when it read one; the whole text
         // of a vaulted template is, line by line.
@@ -588,7 +665,7 @@ impl Templar {
         dest: Option<&str>,
         ctx: &minijinja::Value,
     ) -> Result<minijinja::Value, String> {
-        managed::file_context(&self.strict, path, &path.display().to_string(), dest, ctx)
+        managed::file_context(&self.envs().strict, path, &path.display().to_string(), dest, ctx)
     }
 
     /// Directories searched by lookups (`file`, `template`) — set per task.

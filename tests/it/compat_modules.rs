@@ -83,6 +83,18 @@ fn adhoc_runs_role_imports_and_library_modules() {
     );
 }
 
+/// `lab.cmd` with no ansible-core on the controller (action plugins then
+/// cannot run through the plugin bridge).
+fn without_ansible_core(lab: &Lab, pb: &str) -> (i32, String, String) {
+    let mut cmd = lab.cmd(pb, &[]);
+    cmd.env("PATH", "/usr/bin:/bin")
+        .env("RIGGER_ANSIBLE_PYTHON", lab.path("no-such-python"));
+    rigger_cmd(cmd, Duration::from_secs(120))
+}
+
+/// Without ansible-core on the controller (the plugin bridge runs action
+/// plugins with it, see compat_plugins.rs), an action plugin is refused at
+/// load, located.
 #[test]
 fn action_plugins_are_refused_at_load_with_their_location() {
     let lab = Lab::new(1);
@@ -100,7 +112,7 @@ fn action_plugins_are_refused_at_load_with_their_location() {
         "local.yml",
         "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - debug: msg=first\n    - echo:\n        a: 1\n",
     );
-    let (code, out, err) = lab.run("local.yml", &[]);
+    let (code, out, err) = without_ansible_core(&lab, "local.yml");
     assert_ne!(code, 0, "{out}\n{err}");
     assert!(err.contains("local.yml:5:7"), "located: {err}");
     assert!(
@@ -113,7 +125,7 @@ fn action_plugins_are_refused_at_load_with_their_location() {
         "coll.yml",
         "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - foo.bar.noisy_action: {}\n",
     );
-    let (code, out, err) = lab.run("coll.yml", &[]);
+    let (code, out, err) = without_ansible_core(&lab, "coll.yml");
     assert_ne!(code, 0, "{out}\n{err}");
     assert!(err.contains("coll.yml:4:7"), "located: {err}");
     assert!(err.contains("plugins/action/noisy_action.py"), "{err}");
@@ -176,7 +188,8 @@ fn an_action_plugin_that_re_exports_a_core_action_runs_it_under_its_name() {
     let got: Vec<String> = serde_json::from_str(&lab.read("out/alias.json")).unwrap();
     assert!(got[0].ends_with("/vars/findme.txt"), "{got:?}");
     assert!(got[1].ends_with("/files/findme.txt"), "{got:?}");
-    // Anything more than the re-export is Python to run: refused.
+    // Anything more than the re-export is Python to run: through the
+    // plugin bridge, refused without ansible-core.
     lab.write(
         "action_plugins/debug_more.py",
         "from ansible.plugins.action.debug import ActionModule\nimport os\n",
@@ -185,7 +198,7 @@ fn an_action_plugin_that_re_exports_a_core_action_runs_it_under_its_name() {
         "more.yml",
         "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - debug_more: msg=x\n",
     );
-    let (code, _, err) = lab.run("more.yml", &[]);
+    let (code, _, err) = without_ansible_core(&lab, "more.yml");
     assert_ne!(code, 0);
     assert!(
         err.contains("more.yml:4:7") && err.contains("is an Ansible action plugin"),

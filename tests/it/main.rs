@@ -25,6 +25,7 @@ mod compat_lookups;
 mod compat_lookups2;
 mod compat_modules;
 mod compat_params;
+mod compat_plugins;
 mod compat_realroles;
 mod compat_roles;
 mod compat_roles2;

@@ -152,6 +152,11 @@ pub fn add_playbook_dir(dir: &Path) {
     }
 }
 
+/// The directories of the playbooks loaded so far, in load order.
+pub fn playbook_dir_list() -> Vec<PathBuf> {
+    playbook_dirs().lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
 /// `module_utils/` directories next to the loaded playbooks.
 pub fn playbook_module_utils() -> Vec<PathBuf> {
     let d = playbook_dirs().lock().unwrap_or_else(|p| p.into_inner());
@@ -363,8 +368,8 @@ pub fn all_modules(ctl: &Controller, roots: &[PathBuf]) -> Vec<(String, PathBuf)
 /// The action plugin `name` where Ansible would find one: `action_plugins/`
 /// beside each of `dirs` (a task file's directory and the one above it: a
 /// role, a playbook), `ANSIBLE_ACTION_PLUGINS`, and for `NS.COLL.NAME` the
-/// collection's `plugins/action/`. rigger runs no controller-side Python
-/// from content, so such a task is refused at load, naming the file.
+/// collection's `plugins/action/`. rigger runs it on the controller
+/// through the plugin bridge (see `action.rs`).
 pub fn find_action_plugin(name: &str, dirs: &[&Path]) -> Option<PathBuf> {
     let parts: Vec<&str> = name.split('.').collect();
     let (coll, short) = match parts.as_slice() {

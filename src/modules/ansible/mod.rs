@@ -31,8 +31,9 @@
 //! The target's Python: `ansible_python_interpreter`, else the first of
 //! `/usr/bin/python3`, `/usr/libexec/platform-python`, `python3` on `PATH`.
 
+pub mod action;
 mod core_names;
-mod locate;
+pub mod locate;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,7 +45,8 @@ use sha2::{Digest, Sha256};
 
 pub use core_names::{is_core_action, is_core_module};
 pub use locate::{
-    add_playbook_dir, collection_roots, controller, find_action_plugin, playbook_python, reexported_action, Controller,
+    add_playbook_dir, collection_roots, controller, find_action_plugin, playbook_dir_list, playbook_python,
+    reexported_action, Controller,
 };
 
 use super::host::module_result::{parse_result, text_of};
@@ -136,12 +138,18 @@ pub fn find(name: &str) -> Result<&'static Arc<dyn Module>, NotFound> {
 }
 
 fn register(fqcn: &str, requested: &str, make: impl FnOnce() -> AnsibleModule) -> &'static Arc<dyn Module> {
+    register_module(fqcn, requested, || Arc::new(make()) as Arc<dyn Module>)
+}
+
+/// Register a module run through ansible-core under `key` and the name a
+/// task used for it.
+fn register_module(key: &str, requested: &str, make: impl FnOnce() -> Arc<dyn Module>) -> &'static Arc<dyn Module> {
     let mut l = loaded().lock().unwrap_or_else(|p| p.into_inner());
-    let m = match l.get(fqcn) {
+    let m = match l.get(key) {
         Some(m) => *m,
         None => {
-            let m: &'static Arc<dyn Module> = Box::leak(Box::new(Arc::new(make()) as Arc<dyn Module>));
-            l.insert(fqcn.to_string(), m);
+            let m: &'static Arc<dyn Module> = Box::leak(Box::new(make()));
+            l.insert(key.to_string(), m);
             m
         }
     };
