@@ -1013,6 +1013,11 @@ fn file_template_fileglob_first_found_lookups() {
     assert_eq!(r("{{ lookup('file', 'motd', 'top.txt') }}"), json!("welcome,top"));
     assert_eq!(r("{{ lookup('file', 'motd', rstrip=false) }}"), json!("welcome\n\n"));
     assert_eq!(r("{{ query('file', 'motd') }}"), json!(["welcome"]));
+    // A keyword argument that is none of the options of Ansible's lookup is
+    // ignored, as Ansible's set_options ignores it.
+    assert_eq!(r("{{ lookup('vars', 'greeting', name='test') }}"), json!("hi"));
+    assert_eq!(r("{{ query('vars', name='test') }}"), json!([]));
+    assert_eq!(r("{{ query('file', 'motd', bogus=1) }}"), json!(["welcome"]));
     assert_eq!(r("{{ lookup('file', 'motd', wantlist=true) }}"), json!(["welcome"]));
     assert_eq!(r("{{ lookup('template', 't.j2') }}"), json!("hi web -"));
     assert_eq!(
