@@ -70,7 +70,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
             return Err(op_err("log() requires a positive number (math domain error)"));
         }
         Ok(match base {
-            Some(b) if b == 10.0 => x.log10(),
+            Some(10.0) => x.log10(),
             Some(b) => x.ln() / b.ln(),
             None => x.ln(),
         })
@@ -78,8 +78,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("root", |x: &Value, base: Option<Value>| -> Result<f64, Error> {
         let x = number(x, "root")?;
         match base.as_ref().map(|b| number(b, "root")).transpose()? {
-            None => finite(x.sqrt(), "root"),
-            Some(b) if b == 2.0 => finite(x.sqrt(), "root"),
+            None | Some(2.0) => finite(x.sqrt(), "root"),
             Some(b) => finite(x.powf(1.0 / b), "root"),
         }
     });
