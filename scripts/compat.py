@@ -15,7 +15,8 @@ with overlays on /etc /usr /var /root /home /opt /run (upper dirs in the run's
 work directory) and private /tmp and /srv: a destructive target changes only the
 overlay, which is deleted after the run. In ssh mode the sshd runs inside that
 namespace too (so the host is the isolated root) and rigger connects to it over
-loopback.
+loopback. A target listed in OWN_NETNS (it changes netfilter state) also gets
+`--net`: a network namespace of its own with only a loopback.
 """
 
 from __future__ import annotations
@@ -52,6 +53,13 @@ SKIP_RULES: list[tuple[str, str]] = [
     ("needs/ssh", "needs ansible-test's SSH set-up of the controller"),
     ("needs/privileged", "needs a privileged container"),
 ]
+
+# Targets that change per-network-namespace kernel state (netfilter rules and chains):
+# each run gets a network namespace of its own (loopback only), so the concurrent
+# local and ssh runs (and the machine) never share that state.
+OWN_NETNS: dict[str, str] = {
+    "iptables": "creates and deletes netfilter chains",
+}
 
 
 # ---------------------------------------------------------------------------
@@ -234,6 +242,9 @@ def run_script(ctx: Ctx, t: Target, mode: str, slot: int) -> str:
             env["RIGGER_ANSIBLE_PYTHON"] = str(ctx.ansible_python)
     env["PATH"] = path
     lines = ["set -e", "cd /"]
+    if t.name in OWN_NETNS:
+        # A new network namespace has its loopback down (127.0.0.0/8 for the ssh host).
+        lines.append("ip link set lo up")
     for k, v in env.items():
         lines.append(f"export {k}={shlex.quote(v)}")
     lines.append("mkdir -p /tmp/output")
@@ -321,8 +332,9 @@ def _run_one(ctx: Ctx, t: Target, mode: str, slot: int) -> Result:
     status = "fail"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--uts", "--propagation", "private",
-             "--", "/bin/sh", "-c", NS_SETUP, "sh", str(w / "ns"), str(script)],
+            ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--uts", "--propagation", "private"]
+            + (["--net"] if t.name in OWN_NETNS else [])
+            + ["--", "/bin/sh", "-c", NS_SETUP, "sh", str(w / "ns"), str(script)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:

@@ -336,6 +336,7 @@ for p in {candidates}; do
 v = sys.version_info
 print("version=%d %d %d %s %d" % tuple(v[:5]))
 print("executable=" + (sys.executable or ""))
+print("python_version=" + sys.version.split()[0])
 print("type=" + getattr(getattr(sys, "implementation", None), "name", ""))
 try:
     import importlib.util as u
@@ -568,8 +569,15 @@ fn build(sec: &Sections) -> Map<String, Value> {
     if sec.has("virt") {
         virtual_facts(&sec.kv("virt"), &mut f);
     }
-    if let Some(py) = python_facts(&sec.kv("python")) {
-        f.insert("python".into(), py);
+    let py = sec.kv("python");
+    if let Some(facts) = python_facts(&py) {
+        f.insert("python".into(), facts);
+        // Ansible's PlatformFactCollector's `platform.python_version()`:
+        // the first word of `sys.version` (`3.11.2`, `3.13.0rc1`).
+        let version = get(&py, "python_version");
+        if !version.is_empty() {
+            f.insert("python_version".into(), Value::String(version.to_string()));
+        }
     }
     f
 }
@@ -1589,6 +1597,28 @@ mod tests {
         assert!(gather(&conn, &["bogus".into()], None, None, Vec::new(), None)
             .await
             .is_err());
+    }
+
+    /// `ansible_python_version` is the interpreter's own version string
+    /// (Ansible's `platform.python_version()`), as Python itself reports it.
+    #[tokio::test]
+    async fn python_version_from_the_interpreter() {
+        let conn = LocalConnection::new("localhost");
+        let f = gather(
+            &conn,
+            &["!all".into(), "!min".into(), "python".into()],
+            None,
+            Some("python3"),
+            Vec::new(),
+            None,
+        )
+        .await
+        .unwrap();
+        let expected = sh("python3 -c 'import platform; print(platform.python_version())'");
+        assert!(!expected.is_empty());
+        assert_eq!(f["python_version"], json!(expected));
+        let v = &f["python"]["version"];
+        assert!(expected.starts_with(&format!("{}.{}.{}", v["major"], v["minor"], v["micro"])));
     }
 
     /// Local facts come in the same script as the others: a script's

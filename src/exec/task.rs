@@ -959,6 +959,14 @@ impl PlayHost {
                 Ok(v) => v,
                 Err(e) => return Err(format!("{VAR}: {}", e.msg)),
             }
+        } else if let Some(source) = vars.unresolved_source(VAR) {
+            // Defined, but its template failed (an undefined variable): an
+            // error, as Ansible's templating of the setting is; rendered
+            // again for the message that names what is missing.
+            return Err(match self.runner.templar.render_value(source, ctx, loc) {
+                Err(e) => format!("{VAR}: {}", e.msg),
+                Ok(_) => format!("{VAR}: its value is undefined"),
+            });
         } else {
             static CFG: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
             let cfg = CFG.get_or_init(|| {

@@ -197,7 +197,14 @@ impl PlayHost {
             let implicit_local = self.host == "localhost" && !m.has("ansible_host");
             let kind = match &r.opts.conn.connection {
                 Some(k) => k.clone(),
-                None if implicit_local => "local".into(),
+                None if implicit_local => {
+                    // Ansible's implicit localhost runs modules with the
+                    // controller's Python.
+                    if let Some(py) = crate::inventory::controller_python() {
+                        m.data_default("ansible_python_interpreter".into(), Value::from(py));
+                    }
+                    "local".into()
+                }
                 None => "ssh".into(),
             };
             m.data_one("ansible_connection".into(), Value::String(kind));

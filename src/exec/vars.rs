@@ -168,6 +168,12 @@ impl Vars {
         self.literal.contains(name)
     }
 
+    /// The source of `name` when it is a binding that could not be rendered
+    /// (it uses an undefined variable, or its template failed).
+    pub fn unresolved_source(&self, name: &str) -> Option<&Value> {
+        self.unresolved.iter().find(|u| u.name == name).map(|u| &u.source)
+    }
+
     /// The bindings that have a value, taken.
     pub fn into_map(self) -> Map<String, Value> {
         self.values

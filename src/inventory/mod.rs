@@ -37,7 +37,7 @@ use crate::yaml::Loc;
 pub use conn_vars::{check as check_connection_var, check_all as check_connection_vars};
 pub use hosts::split_host_port;
 use model::DynamicChange;
-pub use model::{Group, GroupChars, Host, Inventory, UnparsedPolicy, LOCALHOST_NAMES};
+pub use model::{controller_python, Group, GroupChars, Host, Inventory, UnparsedPolicy, LOCALHOST_NAMES};
 pub use output::dump_json;
 pub use pattern::Selection;
 pub use value::parse_ini_value;

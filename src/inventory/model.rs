@@ -27,6 +27,26 @@ pub enum GroupError {
 /// `local`) when the inventory does not define them.
 pub const LOCALHOST_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
+/// The implicit localhost's `ansible_python_interpreter`: Ansible gives it
+/// the controller's own Python (`sys.executable`); rigger's controller
+/// Python is `RIGGER_ANSIBLE_PYTHON` (the one it runs ansible-core's modules
+/// with), else `python3` on `PATH`. None found: unset, discovered as on any
+/// host. Looked up once, without running anything.
+pub fn controller_python() -> Option<&'static str> {
+    static PY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PY.get_or_init(|| {
+        if let Some(p) = std::env::var_os("RIGGER_ANSIBLE_PYTHON").filter(|p| !p.is_empty()) {
+            return p.into_string().ok();
+        }
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .map(|d| d.join("python3"))
+            .find(|p| p.is_absolute() && p.is_file())
+            .and_then(|p| p.into_os_string().into_string().ok())
+    })
+    .as_deref()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Host {
     pub name: String,
@@ -197,6 +217,9 @@ impl Inventory {
             self.sorted_groups_of(host)
         } else if LOCALHOST_NAMES.contains(&host) {
             out.insert("ansible_connection".into(), Value::from("local"));
+            if let Some(py) = controller_python() {
+                out.insert("ansible_python_interpreter".into(), Value::from(py));
+            }
             vec!["all".to_string()]
         } else {
             return out;

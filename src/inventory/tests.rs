@@ -616,6 +616,9 @@ fn unknown_patterns_match_nothing_and_are_reported() {
     // Ansible's implicit localhost.
     assert_eq!(sel(&inv, "localhost"), ["localhost"]);
     assert_eq!(inv.host_vars("localhost")["ansible_connection"], json!("local"));
+    // ... whose Python is the controller's (here: python3 on PATH).
+    let py = inv.host_vars("localhost")["ansible_python_interpreter"].clone();
+    assert!(std::path::Path::new(py.as_str().unwrap()).is_file(), "{py}");
     assert!(inv.host_vars("nosuch").is_empty());
 }
 

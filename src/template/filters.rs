@@ -77,6 +77,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("product", product);
     env.add_filter("human_readable", human_readable);
     env.add_filter("human_to_bytes", human_to_bytes);
+    env.add_filter("rekey_on_member", rekey_on_member);
     env.add_function("dict", dict_fn);
 }
 
@@ -1039,9 +1040,25 @@ fn type_debug(v: &Value) -> String {
     .to_string()
 }
 
-fn human_readable(v: &Value, isbits: Option<bool>, unit: Option<String>) -> Result<String, Error> {
+fn human_readable(v: &Value, isbits: Option<bool>, unit: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+    // Ansible's `human_readable(size, isbits=False, unit=None)`, by position or name.
+    let isbits = match kwargs.get::<Option<bool>>("isbits")? {
+        Some(b) => Some(b),
+        None => isbits,
+    };
+    let unit = match kwargs.get::<Option<String>>("unit")? {
+        Some(u) => Some(u),
+        None => unit,
+    };
+    kwargs.assert_all_used()?;
     check_defined(v)?;
-    let n = f64::try_from(v.clone()).or_else(|_| text(v)?.trim().parse::<f64>().map_err(|e| op_err(e.to_string())))?;
+    // Ansible compares the size with numbers: anything else (a string, even
+    // a numeric one) is its TypeError.
+    let n = match v.kind() {
+        ValueKind::Number => f64::try_from(v.clone())?,
+        ValueKind::Bool => f64::from(u8::from(v.is_true())),
+        _ => return Err(op_err("human_readable() failed on bad input")),
+    };
     let isbits = isbits.unwrap_or(false);
     let suffix = if isbits { "b" } else { "B" };
     let units = ["", "K", "M", "G", "T", "P", "E", "Z", "Y"];
@@ -1071,7 +1088,62 @@ fn human_readable(v: &Value, isbits: Option<bool>, unit: Option<String>) -> Resu
     Ok(format!("{scaled:.2} {label}"))
 }
 
-fn human_to_bytes(v: &Value, default_unit: Option<String>, isbits: Option<bool>) -> Result<i64, Error> {
+/// Ansible's `rekey_on_member(data, key, duplicates='error')`: a dict of
+/// the mappings in `data` (a list, or a dict's values), each under its own
+/// `key` member, in order; a repeated member is an error, or with
+/// `duplicates='overwrite'` the later mapping wins (at the first's place).
+fn rekey_on_member(data: &Value, key: &Value, duplicates: Option<String>, kwargs: Kwargs) -> Result<Value, Error> {
+    let duplicates = match kwargs.get::<Option<String>>("duplicates")? {
+        Some(d) => d,
+        None => duplicates.unwrap_or_else(|| "error".into()),
+    };
+    kwargs.assert_all_used()?;
+    check_defined(key)?;
+    let quoted = |v: &Value| match v.as_str() {
+        Some(s) => format!("'{s}'"),
+        None => v.to_string(),
+    };
+    if !matches!(duplicates.as_str(), "error" | "overwrite") {
+        return Err(op_err(format!(
+            "duplicates parameter to rekey_on_member has unknown value '{duplicates}'"
+        )));
+    }
+    let items: Vec<Value> = match data.kind() {
+        ValueKind::Map => data.try_iter()?.map(|k| data.get_item(&k)).collect::<Result<_, _>>()?,
+        ValueKind::Seq | ValueKind::Iterable => data.try_iter()?.collect(),
+        _ => return Err(op_err("Type is not a valid list, set, or dict")),
+    };
+    let mut out: indexmap::IndexMap<Value, Value> = indexmap::IndexMap::new();
+    for item in items {
+        if item.kind() != ValueKind::Map {
+            return Err(op_err("List item is not a valid dict"));
+        }
+        let elem = item.get_item(key)?;
+        if elem.is_undefined() {
+            return Err(op_err(format!("Key {} was not found.", quoted(key))));
+        }
+        if out.contains_key(&elem) && duplicates == "error" {
+            return Err(op_err(format!(
+                "Key {} is not unique, cannot convert to dict.",
+                quoted(&elem)
+            )));
+        }
+        out.insert(elem, item);
+    }
+    Ok(Value::from_pairs(out))
+}
+
+fn human_to_bytes(v: &Value, default_unit: Option<String>, isbits: Option<bool>, kwargs: Kwargs) -> Result<i64, Error> {
+    // Ansible's `human_to_bytes(size, default_unit=None, isbits=False)`, by position or name.
+    let default_unit = match kwargs.get::<Option<String>>("default_unit")? {
+        Some(u) => Some(u),
+        None => default_unit,
+    };
+    let isbits = match kwargs.get::<Option<bool>>("isbits")? {
+        Some(b) => Some(b),
+        None => isbits,
+    };
+    kwargs.assert_all_used()?;
     let s = text(v)?;
     let s = s.trim();
     let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());

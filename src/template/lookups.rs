@@ -142,7 +142,7 @@ fn run(state: &State, name: &str, args: &[Value], kwargs: &Kwargs) -> Result<Opt
     };
     match r {
         Ok(v) => {
-            kwargs.assert_all_used()?;
+            check_options(short, kwargs)?;
             Ok(Some(v))
         }
         Err(e) if errors == "ignore" || errors == "warn" => {
@@ -1544,5 +1544,66 @@ fn inventory_hostnames(state: &State, args: &[Value]) -> Result<Vec<Value>, Erro
     Ok(match inv.select_ignoring_limits(&patterns) {
         Ok(hosts) => hosts.into_iter().map(Value::from).collect(),
         Err(_) => Vec::new(),
+    })
+}
+
+/// The options each of ansible-core's lookups declares (its DOCUMENTATION,
+/// `_terms` aside). Ansible hands a lookup's keyword arguments to
+/// `set_options(direct=kwargs)`, which takes the declared options and
+/// ignores every other name; the lookups that declare none (or, as
+/// `subelements`, read their flags from the terms) ignore them all.
+fn ansible_options(lookup: &str) -> &'static [&'static str] {
+    match lookup {
+        "config" => &["on_missing", "plugin_name", "plugin_type", "show_origin"],
+        "csvfile" => &["col", "default", "delimiter", "encoding", "file", "keycol"],
+        "env" | "vars" => &["default"],
+        "file" => &["lstrip", "rstrip"],
+        "first_found" => &["files", "paths", "skip"],
+        "ini" => &[
+            "allow_no_value",
+            "case_sensitive",
+            "default",
+            "encoding",
+            "file",
+            "interpolation",
+            "re",
+            "section",
+            "type",
+        ],
+        "password" => &["chars", "encrypt", "ident", "length", "seed"],
+        "sequence" => &["count", "end", "format", "start", "stride"],
+        "template" => &[
+            "comment_end_string",
+            "comment_start_string",
+            "convert_data",
+            "jinja2_native",
+            "template_vars",
+            "trim_blocks",
+            "variable_end_string",
+            "variable_start_string",
+        ],
+        _ => &[],
+    }
+}
+
+/// After a lookup ran: a keyword argument that is none of the options
+/// Ansible's lookup declares is ignored, as Ansible ignores it
+/// (`lookup('vars', name='x')`); one Ansible declares that rigger's
+/// lookup did not take is an error, never silently dropped.
+fn check_options(lookup: &str, kwargs: &Kwargs) -> Result<(), Error> {
+    let declared = ansible_options(lookup);
+    for key in kwargs.args() {
+        if !declared.contains(&key) {
+            let _ = kwargs.get::<Value>(key)?;
+        }
+    }
+    kwargs.assert_all_used().map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "rigger's {lookup} lookup does not support this option of Ansible's: {}",
+                e.detail().unwrap_or("")
+            ),
+        )
     })
 }

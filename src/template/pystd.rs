@@ -60,20 +60,26 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         let r = r.unwrap_or(items.len());
         Ok(Value::from(permutations(&items, r)))
     });
-    env.add_filter("pow", |x: f64, y: f64| x.powf(y));
-    env.add_filter("log", |x: f64, base: Option<f64>| -> Result<f64, Error> {
+    env.add_filter("pow", |x: &Value, y: &Value| -> Result<f64, Error> {
+        finite(number(x, "pow")?.powf(number(y, "pow")?), "pow")
+    });
+    env.add_filter("log", |x: &Value, base: Option<Value>| -> Result<f64, Error> {
+        let x = number(x, "log")?;
+        let base = base.as_ref().map(|b| number(b, "log")).transpose()?;
         if x <= 0.0 {
             return Err(op_err("log() requires a positive number (math domain error)"));
         }
         Ok(match base {
+            Some(10.0) => x.log10(),
             Some(b) => x.ln() / b.ln(),
             None => x.ln(),
         })
     });
-    env.add_filter("root", |x: f64, base: Option<f64>| -> Result<f64, Error> {
-        match base {
-            None | Some(2.0) => Ok(x.sqrt()),
-            Some(b) => Ok(x.powf(1.0 / b)),
+    env.add_filter("root", |x: &Value, base: Option<Value>| -> Result<f64, Error> {
+        let x = number(x, "root")?;
+        match base.as_ref().map(|b| number(b, "root")).transpose()? {
+            None | Some(2.0) => finite(x.sqrt(), "root"),
+            Some(b) => finite(x.powf(1.0 / b), "root"),
         }
     });
     env.add_filter(
@@ -973,6 +979,28 @@ fn to_uuid(name: &str, namespace: Option<&str>) -> Result<String, Error> {
         &x[16..20],
         &x[20..32]
     ))
+}
+
+/// A math filter's operand as Python's `math` takes it: a number (a
+/// boolean is 0 or 1); anything else is Ansible's "NAME() can only be used
+/// on numbers" (its TypeError; a numeric string is not a number either).
+fn number(v: &Value, filter: &str) -> Result<f64, Error> {
+    match v.kind() {
+        ValueKind::Bool => Ok(if v.is_true() { 1.0 } else { 0.0 }),
+        ValueKind::Number => f64::try_from(v.clone()),
+        _ => Err(op_err(format!("{filter}() can only be used on numbers"))),
+    }
+}
+
+/// A result Python's `math` would have refused (a root of a negative
+/// number): Ansible's error for the filter, never NaN.
+fn finite(x: f64, filter: &str) -> Result<f64, Error> {
+    if x.is_nan() {
+        return Err(op_err(format!(
+            "{filter}() can only be used on numbers (math domain error)"
+        )));
+    }
+    Ok(x)
 }
 
 #[cfg(test)]

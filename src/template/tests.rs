@@ -820,6 +820,68 @@ fn human_readable_filters() {
     assert_eq!(r("{{ 1048576 | human_readable }}"), json!("1.00 MB"));
     assert_eq!(r("{{ 512 | human_readable }}"), json!("512.00 Bytes"));
     assert_eq!(r("{{ '1K' | human_to_bytes }}"), json!(1024));
+    // Ansible's errors for what is not a number (a numeric string included).
+    let err = |s: &str| {
+        Templar::new()
+            .render_str(s, &ctx(vars()), &loc())
+            .expect_err(s)
+            .to_string()
+    };
+    assert!(err("{{ 'monkeys' | human_readable }}").contains("human_readable() failed on bad input"));
+    assert!(err("{{ '10' | human_readable }}").contains("failed on bad input"));
+    assert!(err("{{ 'yo' | log }}").contains("log() can only be used on numbers"));
+    assert!(err("{{ 'yo' | pow(4) }}").contains("pow() can only be used on numbers"));
+    assert!(err("{{ 'yo' | root }}").contains("root() can only be used on numbers"));
+    assert!(err("{{ -4 | root }}").contains("root() can only be used on numbers"));
+    assert_eq!(r("{{ 100 | log(10) }}"), json!(2.0));
+    assert_eq!(r("{{ 2 | pow(4) }}"), json!(16.0));
+    assert_eq!(r("{{ 9 | root(1) }}"), json!(9.0));
+    assert_eq!(r("{{ true | log }}"), json!(0.0));
+    assert_eq!(r("{{ 1 | human_readable(isbits=True) }}"), json!("1.00 bits"));
+    assert_eq!(
+        r("{{ 102400000 | human_readable(isbits=True, unit='G') }}"),
+        json!("0.10 Gb")
+    );
+    assert_eq!(r("{{ 102400000 | human_readable(false, 'G') }}"), json!("0.10 GB"));
+    assert_eq!(r("{{ '10.00 Kb' | human_to_bytes(isbits=True) }}"), json!(10240));
+    assert_eq!(r("{{ '10' | human_to_bytes(default_unit='K') }}"), json!(10240));
+}
+
+#[test]
+fn rekey_on_member_as_ansible() {
+    let rows = r#"[{"proto": "eigrp", "s": 1}, {"proto": "ospf", "s": 2}]"#;
+    assert_eq!(
+        r(&format!("{{{{ {rows} | rekey_on_member('proto') }}}}")),
+        json!({"eigrp": {"proto": "eigrp", "s": 1}, "ospf": {"proto": "ospf", "s": 2}})
+    );
+    assert_eq!(
+        r("{{ {'a': {'p': 'x'}, 'b': {'p': 'y'}} | rekey_on_member('p') }}"),
+        json!({"x": {"p": "x"}, "y": {"p": "y"}})
+    );
+    let dup = r#"[{"p": "x", "n": 1}, {"p": "x", "n": 2}]"#;
+    assert_eq!(
+        r(&format!(
+            "{{{{ {dup} | rekey_on_member('p', duplicates='overwrite') }}}}"
+        )),
+        json!({"x": {"p": "x", "n": 2}})
+    );
+    let err = |s: &str| {
+        Templar::new()
+            .render_str(s, &ctx(vars()), &loc())
+            .expect_err(s)
+            .to_string()
+    };
+    assert!(err(&format!("{{{{ {dup} | rekey_on_member('p') }}}}"))
+        .contains("Key 'x' is not unique, cannot convert to dict."));
+    assert!(err("{{ [] | rekey_on_member('p', duplicates='boo') }}").contains("has unknown value 'boo'"));
+    assert!(err("{{ 'minkeys' | rekey_on_member('p') }}").contains("Type is not a valid list, set, or dict"));
+    assert!(err("{{ [true] | rekey_on_member('p') }}").contains("List item is not a valid dict"));
+    assert!(err("{{ [{'q': 1}] | rekey_on_member('p') }}").contains("Key 'p' was not found."));
+    // A mapping, compared as one.
+    assert_eq!(
+        r("{{ [{'p': 'x'}] | rekey_on_member('p') == {'x': {'p': 'x'}} }}"),
+        json!(true)
+    );
     assert_eq!(r("{{ '2 GB' | human_to_bytes }}"), json!(2147483648i64));
 }
 
@@ -1013,6 +1075,11 @@ fn file_template_fileglob_first_found_lookups() {
     assert_eq!(r("{{ lookup('file', 'motd', 'top.txt') }}"), json!("welcome,top"));
     assert_eq!(r("{{ lookup('file', 'motd', rstrip=false) }}"), json!("welcome\n\n"));
     assert_eq!(r("{{ query('file', 'motd') }}"), json!(["welcome"]));
+    // A keyword argument that is none of the options of Ansible's lookup is
+    // ignored, as Ansible's set_options ignores it.
+    assert_eq!(r("{{ lookup('vars', 'greeting', name='test') }}"), json!("hi"));
+    assert_eq!(r("{{ query('vars', name='test') }}"), json!([]));
+    assert_eq!(r("{{ query('file', 'motd', bogus=1) }}"), json!(["welcome"]));
     assert_eq!(r("{{ lookup('file', 'motd', wantlist=true) }}"), json!(["welcome"]));
     assert_eq!(r("{{ lookup('template', 't.j2') }}"), json!("hi web -"));
     assert_eq!(

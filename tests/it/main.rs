@@ -23,6 +23,7 @@ mod compat_inventory2;
 mod compat_keywords;
 mod compat_lookups;
 mod compat_lookups2;
+mod compat_modfacts;
 mod compat_modules;
 mod compat_params;
 mod compat_plugins;

@@ -104,7 +104,41 @@ fn hosts_match(hosts: &str, name: &str) -> bool {
         };
         return hash_name(&salt, name).as_deref() == Some(hash);
     }
-    hosts.split(',').any(|h| h.to_lowercase() == name)
+    // OpenSSH's match_hostname: the patterns (`*`, `?`) are compared without
+    // case; a matching negated one (`!pat`) means no match.
+    let mut matched = false;
+    for pat in hosts.split(',') {
+        let pat = pat.to_lowercase();
+        match pat.strip_prefix('!') {
+            Some(neg) if glob_match(neg.as_bytes(), name.as_bytes()) => return false,
+            Some(_) => {}
+            None => matched |= glob_match(pat.as_bytes(), name.as_bytes()),
+        }
+    }
+    matched
+}
+
+/// OpenSSH's match_pattern: `*` any run of characters, `?` one. Greedy
+/// with one backtrack point, so a file's pattern cannot make it slow.
+fn glob_match(pat: &[u8], s: &[u8]) -> bool {
+    let (mut p, mut i) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        if p < pat.len() && (pat[p] == b'?' || pat[p] == s[i]) {
+            p += 1;
+            i += 1;
+        } else if p < pat.len() && pat[p] == b'*' {
+            star = Some((p, i));
+            p += 1;
+        } else if let Some((sp, si)) = star {
+            p = sp + 1;
+            i = si + 1;
+            star = Some((sp, si + 1));
+        } else {
+            return false;
+        }
+    }
+    pat[p..].iter().all(|&c| c == b'*')
 }
 
 #[async_trait]
@@ -128,16 +162,30 @@ impl Module for KnownHosts {
                 )))
             }
         };
+        let mut want_hosts = String::new();
         let want = match (&p.key, present) {
             (Some(k), _) => {
+                // Ansible's sanity_check (`\S+(\s+)?,(\s+)?` in the name).
+                let comma = name
+                    .char_indices()
+                    .any(|(i, c)| c == ',' && !name[..i].trim_end().is_empty());
+                if comma {
+                    return Err(ModuleError::Args(
+                        "Comma separated list of names is not supported. \
+                         Please pass a single name to lookup in the known_hosts file."
+                            .into(),
+                    ));
+                }
                 let (marker, hosts, ktype, kdata) = fields(k).ok_or_else(|| {
                     ModuleError::Args("known_hosts: `key` must look like `HOST KEYTYPE BASE64`".into())
                 })?;
                 if !hosts_match(hosts, &name) {
-                    return Err(ModuleError::Args(format!(
-                        "known_hosts: the host in `key` ({hosts}) does not match name `{name}`"
-                    )));
+                    // Ansible's words (`ssh-keygen -F NAME` finds nothing in the key).
+                    return Err(ModuleError::Args(
+                        "Host parameter does not match hashed host field in supplied key".into(),
+                    ));
                 }
+                want_hosts = hosts.to_string();
                 Some((
                     marker.map(str::to_string),
                     ktype.to_string(),
@@ -174,25 +222,41 @@ impl Module for KnownHosts {
         let mut new_lines: Vec<String>;
         match &want {
             Some((marker, ktype, kdata, line)) if present => {
-                let same = lines.iter().any(|l| {
-                    fields(l).is_some_and(|(m, h, t, d)| {
-                        // A plain line is not the same as a hashed one (and the
-                        // reverse): Ansible replaces it to match `hash_host`.
-                        hosts_match(h, &name)
-                            && h.starts_with("|1|") == p.hash_host
-                            && m.map(str::to_string) == *marker
-                            && t == ktype
-                            && d == kdata
-                    })
-                });
+                // Ansible's search_for_host_key, over the host's lines in
+                // order (what `ssh-keygen -F` lists): a @cert-authority or
+                // @revoked line only counts when it is the same key (another
+                // one is never replaced); a plain line with the same key
+                // leaves the file alone, the first with another key of the
+                // same type is replaced. The new line goes at the end.
+                let new_hosts = if p.hash_host { "|1|" } else { want_hosts.as_str() };
+                let mut same = false;
+                let mut replace = None;
+                for (i, l) in lines.iter().enumerate() {
+                    let Some((m, h, t, d)) = fields(l) else { continue };
+                    if !hosts_match(h, &name) {
+                        continue;
+                    }
+                    // Two hashed host fields are the same host (Ansible
+                    // keeps the existing hash).
+                    let host_eq = h == new_hosts || (h.starts_with("|1|") && new_hosts.starts_with("|1|"));
+                    let equal = host_eq && m.map(str::to_string) == *marker && t == ktype && d == kdata;
+                    if equal {
+                        same = true;
+                        break;
+                    }
+                    if m.is_none() && t == ktype {
+                        replace = Some(i);
+                        break;
+                    }
+                }
                 if same {
                     new_lines = lines.iter().map(|l| l.to_string()).collect();
                 } else {
-                    // Another key of the same type for this host is replaced.
                     new_lines = lines
                         .iter()
-                        .filter(|l| !(is_host(l) && fields(l).is_some_and(|(_, _, t, _)| t == ktype)))
-                        .map(|l| l.to_string())
+                        .enumerate()
+                        .filter(|(i, _)| Some(*i) != replace)
+                        .map(|(_, l)| l.to_string())
                         .collect();
                     let line = if p.hash_host {
                         let salt: [u8; 20] = rand::random();
@@ -228,7 +292,13 @@ impl Module for KnownHosts {
                     .collect();
             }
             None => {
-                new_lines = lines.iter().filter(|l| !is_host(l)).map(|l| l.to_string()).collect();
+                // `ssh-keygen -R`: the host's lines go, its @cert-authority
+                // and @revoked lines stay.
+                new_lines = lines
+                    .iter()
+                    .filter(|l| !is_host(l) || fields(l).is_some_and(|(m, _, _, _)| m.is_some()))
+                    .map(|l| l.to_string())
+                    .collect();
             }
         }
         let old: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
@@ -304,6 +374,14 @@ mod tests {
         assert!(hosts_match("a,b.example", "b.example"));
         assert!(hosts_match("A,B.Example", "b.example"));
         assert!(!hosts_match("ab", "a"));
+        // OpenSSH's patterns, a negated one winning.
+        assert!(hosts_match("*.example.com", "host.example.com"));
+        assert!(hosts_match("*.example.com", "*.example.com"));
+        assert!(hosts_match("h?st.example.com", "host.example.com"));
+        assert!(!hosts_match("*.example.com", "example.com"));
+        assert!(!hosts_match("*.example.com,!bad.example.com", "bad.example.com"));
+        assert!(hosts_match(&"*".repeat(40), "x"));
+        assert!(!hosts_match(&format!("{}b", "*a".repeat(30)), &"a".repeat(60)));
         assert_eq!(
             fields("@cert-authority *.x ssh-ed25519 AAA c"),
             Some((Some("@cert-authority"), "*.x", "ssh-ed25519", "AAA"))
@@ -371,5 +449,73 @@ mod tests {
             format!("{old}{other}\n{key}\n")
         );
         assert!(!h.run(&KnownHosts, false, plain).await.unwrap().changed);
+    }
+
+    /// @cert-authority and @revoked lines are never replaced by another key:
+    /// a second CA key of the same type is added after them, and only the
+    /// same marked key is removed; a host's plain key of that type (also
+    /// matched through a wildcard CA line) is added as its own line.
+    #[tokio::test]
+    async fn marked_lines_are_kept_as_ansible_keeps_them() {
+        use crate::modules::host::file_state::testutil::Harness;
+        use serde_json::json;
+        let h = Harness::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        let ps = path.to_str().unwrap();
+        let ca1 = "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDXh";
+        let ca2 = "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPx6";
+        let hostkey = "host.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFp8";
+        let revoked = "@revoked host.example.com ssh-ed25519-cert-v01@openssh.com AAAAIHNz";
+        let start = format!("example.com ssh-rsa AAAAB3\n{ca1}\n# example.net ssh-ed25519 AAAA\n");
+        std::fs::write(&path, &start).unwrap();
+        let args = |name: &str, key: &str, state: &str| json!({"name": name, "key": key, "path": ps, "state": state});
+        let read = || std::fs::read_to_string(&path).unwrap();
+        assert!(
+            h.run(&KnownHosts, false, args("host.example.com", hostkey, "present"))
+                .await
+                .unwrap()
+                .changed
+        );
+        let with_host = format!("{start}{hostkey}\n");
+        assert_eq!(read(), with_host);
+        assert!(
+            h.run(&KnownHosts, false, args("*.example.com", ca2, "present"))
+                .await
+                .unwrap()
+                .changed
+        );
+        assert_eq!(read(), format!("{with_host}{ca2}\n"));
+        assert!(
+            !h.run(&KnownHosts, false, args("*.example.com", ca2, "present"))
+                .await
+                .unwrap()
+                .changed
+        );
+        assert!(
+            h.run(&KnownHosts, false, args("*.example.com", ca2, "absent"))
+                .await
+                .unwrap()
+                .changed
+        );
+        assert_eq!(read(), with_host);
+        assert!(
+            h.run(&KnownHosts, false, args("host.example.com", revoked, "present"))
+                .await
+                .unwrap()
+                .changed
+        );
+        assert_eq!(read(), format!("{with_host}{revoked}\n"));
+        assert!(
+            h.run(&KnownHosts, false, args("host.example.com", revoked, "absent"))
+                .await
+                .unwrap()
+                .changed
+        );
+        assert_eq!(read(), with_host);
+        // Without a key, the host's plain lines go and its marked ones stay.
+        let all = json!({"name": "host.example.com", "path": ps, "state": "absent"});
+        assert!(h.run(&KnownHosts, false, all).await.unwrap().changed);
+        assert_eq!(read(), start);
     }
 }
