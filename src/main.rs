@@ -54,10 +54,12 @@ fn main() -> ExitCode {
             Err(e) => {
                 // Located errors render as `error: file:line:col: ...` themselves;
                 // every other one gets the same `error:` lead.
-                match e {
-                    rigger::error::AppError::Input(_) => rigger::stderrln!("{e}"),
-                    _ => rigger::stderrln!("error: {e}"),
-                }
+                let text = match e {
+                    rigger::error::AppError::Input(_) => format!("{e}"),
+                    _ => format!("error: {e}"),
+                };
+                rigger::output::logfile::record(rigger::output::logfile::Level::Error, &text);
+                rigger::stderrln!("{text}");
                 e.exit_code()
             }
         }

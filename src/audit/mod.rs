@@ -523,7 +523,7 @@ fn who() -> Map<String, Value> {
 }
 
 /// The name of `uid` from the password database (the uid when it has none).
-fn user_name(uid: libc::uid_t) -> String {
+pub(crate) fn user_name(uid: libc::uid_t) -> String {
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 4096];
     let mut out: *mut libc::passwd = std::ptr::null_mut();
