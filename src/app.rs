@@ -85,7 +85,15 @@ fn format_of(o: OutputFormat) -> Format {
     }
 }
 
+/// Open Ansible's log file when one is configured (see [`crate::output::logfile`]).
+fn open_log() {
+    if let Some(w) = crate::output::logfile::open() {
+        crate::stdio::warn(&w);
+    }
+}
+
 async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
+    open_log();
     let ctx = playbook::LoadCtx {
         extra_vars: crate::config::parse_extra_vars(&a.target.extra_vars)?,
         ..Default::default()
@@ -219,6 +227,7 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
 }
 
 async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
+    open_log();
     let mut inv = load_inventory(&a.target.inventory)?;
     // The stand-in for a playbook's directory (`--playbook-dir`), else the
     // current one: roles/, library/ and collections/ are found there, and

@@ -26,6 +26,7 @@ pub mod kv;
 pub mod loc;
 pub mod logging;
 pub mod modules;
+pub mod os_user;
 pub mod output;
 pub mod playbook;
 pub mod plugin_filter;

@@ -57,10 +57,12 @@ fn main() -> ExitCode {
                 // A secret of the run (a vault value) never reaches the terminal.
                 let text = e.to_string();
                 let text = rigger::output::redact::run_secrets().redact_str(&text);
-                match e {
-                    rigger::error::AppError::Input(_) => rigger::stderrln!("{text}"),
-                    _ => rigger::stderrln!("error: {text}"),
-                }
+                let text = match e {
+                    rigger::error::AppError::Input(_) => text.into_owned(),
+                    _ => format!("error: {text}"),
+                };
+                rigger::output::logfile::record(rigger::output::logfile::Level::Error, &text);
+                rigger::stderrln!("{text}");
                 e.exit_code()
             }
         }

@@ -69,7 +69,9 @@ pub fn write_stderr(args: fmt::Arguments) {
 
 /// A `[WARNING]: ...` line on stderr, as the renderer prints warnings.
 pub fn warn(msg: &str) {
-    write_stderr(format_args!("[WARNING]: {msg}\n"));
+    let text = format!("[WARNING]: {msg}\n");
+    crate::output::logfile::record(crate::output::logfile::Level::Warning, &text);
+    write_stderr(format_args!("{text}"));
 }
 
 /// Whether a panic message is std's "failed printing to stdout/stderr" on a

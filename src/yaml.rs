@@ -201,11 +201,19 @@ pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
     let file: Arc<str> = Arc::from(file);
     let mut loader: YamlLoader<'_, MarkedYamlOwned> = YamlLoader::default();
     loader.early_parse(false);
+    // Duplicate keys are found (and located) by `DuplicateKeys`, which
+    // applies Ansible's policy; the loader keeps the last value.
+    loader.allow_duplicate_keys(true);
+    let mut recv = DuplicateKeys {
+        loader,
+        stack: Vec::new(),
+        found: Vec::new(),
+    };
     let mut parser = saphyr_parser::Parser::new_from_str(src);
-    let scan = parser.load(&mut loader, true);
+    let scan = parser.load(&mut recv, true);
     let err = match scan {
         Err(e) => Some(e),
-        Ok(()) => loader.error().cloned(),
+        Ok(()) => recv.loader.error().cloned(),
     };
     if let Some(e) = err {
         let m = e.marker();
@@ -214,7 +222,158 @@ pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
             format!("invalid YAML: {}", e.info()),
         ));
     }
-    loader.into_documents().into_iter().map(|d| convert(d, &file)).collect()
+    if !recv.found.is_empty() {
+        let policy = DuplicateKeyPolicy::current().map_err(|e| LocError::new(Loc::synthetic(&file), e))?;
+        for (key, line, col) in &recv.found {
+            let loc = Loc::new(file.clone(), *line, *col);
+            let msg = format!("Found duplicate mapping key {key}.");
+            match policy {
+                DuplicateKeyPolicy::Error => return Err(LocError::new(loc, msg)),
+                DuplicateKeyPolicy::Warn => warn_once(&format!("{loc}: {msg} Using last defined value only.")),
+                DuplicateKeyPolicy::Ignore => {}
+            }
+        }
+    }
+    recv.loader
+        .into_documents()
+        .into_iter()
+        .map(|d| convert(d, &file))
+        .collect()
+}
+
+/// Ansible's DUPLICATE_YAML_DICT_KEY (`$ANSIBLE_DUPLICATE_YAML_DICT_KEY`,
+/// else `[defaults] duplicate_dict_key`): what a mapping that repeats a key
+/// does. The last value is used unless it is an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DuplicateKeyPolicy {
+    /// A warning naming the key and where it is (Ansible's default).
+    Warn,
+    /// A load error at the repeated key.
+    Error,
+    /// Nothing.
+    Ignore,
+}
+
+impl DuplicateKeyPolicy {
+    fn parse(v: &str) -> Result<Self, String> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "warn" => Ok(Self::Warn),
+            "error" => Ok(Self::Error),
+            "ignore" => Ok(Self::Ignore),
+            other => Err(format!(
+                "invalid DUPLICATE_YAML_DICT_KEY setting `{other}`: expected warn, error or ignore"
+            )),
+        }
+    }
+
+    /// The policy the environment and ansible.cfg give.
+    pub fn current() -> Result<Self, String> {
+        match std::env::var("ANSIBLE_DUPLICATE_YAML_DICT_KEY") {
+            Ok(v) => Self::parse(&v),
+            Err(_) => match crate::ansible_cfg::value("defaults", "duplicate_dict_key") {
+                Some(v) => Self::parse(&v),
+                None => Ok(Self::Warn),
+            },
+        }
+    }
+}
+
+/// A warning shown once per run, as Ansible's Display dedups warnings (a file
+/// read twice warns once).
+fn warn_once(msg: &str) {
+    static SHOWN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut shown = SHOWN.lock().unwrap_or_else(|p| p.into_inner());
+    if !shown.iter().any(|m| m == msg) {
+        shown.push(msg.to_string());
+        crate::stdio::warn(msg);
+    }
+}
+
+/// One open collection while scanning: a sequence, or a mapping with the
+/// keys seen so far and whether the next node is a key.
+enum Open {
+    Seq,
+    Map { keys: Vec<String>, at_key: bool },
+}
+
+/// The parser's events go to `loader`; on the way, every scalar or alias key
+/// of a mapping is compared with the mapping's earlier keys, by the value
+/// Ansible's constructor would give it (`1` and `'1'` differ, `yes` and
+/// `true` do not). `found` holds each repeated key (as Python shows it) and
+/// where it is.
+struct DuplicateKeys<'input> {
+    loader: YamlLoader<'input, MarkedYamlOwned>,
+    stack: Vec<Open>,
+    found: Vec<(String, u32, u32)>,
+}
+
+impl DuplicateKeys<'_> {
+    /// A node ended (or a scalar/alias was read): the parent mapping moves
+    /// from key to value or back.
+    fn node_done(&mut self) {
+        if let Some(Open::Map { at_key, .. }) = self.stack.last_mut() {
+            *at_key = !*at_key;
+        }
+    }
+
+    /// `id` is a key being read when the open collection is a mapping
+    /// waiting for one; record it when repeated.
+    fn key(&mut self, id: String, shown: String, line: u32, col: u32) {
+        if let Some(Open::Map { keys, at_key: true }) = self.stack.last_mut() {
+            if keys.contains(&id) {
+                self.found.push((shown, line, col));
+            } else {
+                keys.push(id);
+            }
+        }
+    }
+}
+
+impl<'input> saphyr_parser::SpannedEventReceiver<'input> for DuplicateKeys<'input> {
+    fn on_event(&mut self, ev: saphyr_parser::Event<'input>, span: saphyr_parser::Span) {
+        use saphyr_parser::Event;
+        let (line, col) = (span.start.line() as u32, span.start.col() as u32 + 1);
+        match &ev {
+            Event::Scalar(v, style, _, tag) => {
+                // The YAML 1.1 merge key is not a key of the mapping.
+                if !(*style == ScalarStyle::Plain && tag.is_none() && v == "<<") {
+                    let (id, shown) = if *style == ScalarStyle::Plain && tag.is_none() {
+                        match resolve_plain(v.to_string()) {
+                            NodeKind::Str(s) => (format!("s:{s}"), format!("'{s}'")),
+                            NodeKind::Null => ("n:".to_string(), "None".to_string()),
+                            NodeKind::Bool(b) => (format!("b:{b}"), if b { "True" } else { "False" }.to_string()),
+                            NodeKind::Int(i) => (format!("i:{i}"), i.to_string()),
+                            NodeKind::Float(f) => (format!("f:{f}"), f.to_string()),
+                            _ => (format!("s:{v}"), format!("'{v}'")),
+                        }
+                    } else {
+                        let t = tag
+                            .as_ref()
+                            .map(|t| format!("{}{}", t.handle, t.suffix))
+                            .unwrap_or_default();
+                        (format!("t:{t}:{v}"), format!("'{v}'"))
+                    };
+                    self.key(id, shown, line, col);
+                }
+                self.node_done();
+            }
+            Event::Alias(id) => {
+                self.key(format!("a:{id}"), format!("*{id}"), line, col);
+                self.node_done();
+            }
+            Event::SequenceStart(..) => self.stack.push(Open::Seq),
+            Event::MappingStart(..) => self.stack.push(Open::Map {
+                keys: Vec::new(),
+                at_key: true,
+            }),
+            Event::SequenceEnd | Event::MappingEnd => {
+                self.stack.pop();
+                self.node_done();
+            }
+            _ => {}
+        }
+        self.loader.on_event(ev, span);
+    }
 }
 
 /// Parse a single-document YAML file. An empty file is `Null`.
@@ -654,7 +813,32 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_rejected() {
-        assert!(parse_one("a: 1\na: 2\n", "d.yml").is_err());
+    fn duplicate_keys_follow_ansibles_policy() {
+        // Tests share the process environment: the policy is read from it,
+        // so the three modes run in one test.
+        std::env::set_var("ANSIBLE_DUPLICATE_YAML_DICT_KEY", "error");
+        let e = parse_one("a: 1\nb: {x: 1, y: 2}\na: 2\n", "d.yml").unwrap_err();
+        assert_eq!((e.loc.line, e.loc.col), (3, 1));
+        assert!(e.msg.contains("Found duplicate mapping key 'a'."), "{}", e.msg);
+        // Keys compare by value: `1` and `'1'` differ, `yes` and `true` do not.
+        assert!(parse_one("1: a\n'1': b\n", "d.yml").is_ok());
+        let e = parse_one("k:\n  - {yes: 1, true: 2}\n", "d.yml").unwrap_err();
+        assert!(e.msg.contains("key True"), "{}", e.msg);
+        // Nested mappings and sequences of mappings keep their own keys.
+        assert!(parse_one("a: {a: 1}\nb: {a: 2}\n", "d.yml").is_ok());
+        assert!(parse_one("- {a: 1}\n- {a: 2}\n", "d.yml").is_ok());
+        // A merge key is not a key of the mapping.
+        assert!(parse_one("x: &d {a: 1}\ny:\n  <<: *d\n  a: 2\n", "d.yml").is_ok());
+        for mode in ["warn", "ignore"] {
+            std::env::set_var("ANSIBLE_DUPLICATE_YAML_DICT_KEY", mode);
+            let n = parse_one("a: 1\na: 2\n", "d.yml").unwrap();
+            assert_eq!(n.to_json(), serde_json::json!({"a": 2}));
+        }
+        std::env::set_var("ANSIBLE_DUPLICATE_YAML_DICT_KEY", "loud");
+        assert!(parse_one("a: 1\na: 2\n", "d.yml")
+            .unwrap_err()
+            .msg
+            .contains("expected warn, error or ignore"));
+        std::env::remove_var("ANSIBLE_DUPLICATE_YAML_DICT_KEY");
     }
 }

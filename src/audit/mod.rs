@@ -505,7 +505,7 @@ fn who() -> Map<String, Value> {
     let mut m = Map::new();
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
-    m.insert("user".into(), user_name(uid).into());
+    m.insert("user".into(), crate::os_user::name_or_uid(uid).into());
     m.insert("uid".into(), uid.into());
     if let Ok(s) = std::env::var("SUDO_USER") {
         m.insert("sudo_user".into(), s.into());
@@ -520,21 +520,6 @@ fn who() -> Map<String, Value> {
         );
     }
     m
-}
-
-/// The name of `uid` from the password database (the uid when it has none).
-fn user_name(uid: libc::uid_t) -> String {
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut out: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: getpwuid_r writes into pwd and buf (sized as given) only.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
-    if rc == 0 && !out.is_null() && !pwd.pw_name.is_null() {
-        // SAFETY: pw_name points into buf, NUL-terminated by getpwuid_r.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        return name.to_string_lossy().into_owned();
-    }
-    uid.to_string()
 }
 
 /// The git commit of `dir` (and whether tracked files differ from it),

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 
 mod event;
+pub mod logfile;
 pub mod redact;
 pub use event::{Event, HostStats, Status};
 pub use redact::Secrets;
@@ -182,6 +183,14 @@ impl Renderer {
         } else {
             text
         };
+        if self.format == Format::Text && logfile::enabled() {
+            let level = match ev {
+                Event::Warning { .. } => logfile::Level::Warning,
+                _ if text.trim_start().starts_with("[ERROR]") => logfile::Level::Error,
+                _ => logfile::Level::Info,
+            };
+            logfile::record(level, &text);
+        }
         if self.format == Format::Text && inner.warnings_to_stderr && matches!(ev, Event::Warning { .. }) {
             match &inner.progress {
                 Some(pb) => pb.suspend(|| crate::stdio::write_stderr(format_args!("{text}"))),

@@ -685,6 +685,7 @@ fn parse_task_into(
             && !is_include_action(&k)
             && !crate::modules::ansible::is_core_module(&k)
             && did_you_mean(&k, TASK_KEYS.iter().copied()).is_some()
+            && crate::modules::external::find(&k, dir, &ctx.module_paths).is_none()
         {
             return Err(unknown_keyword(kn, &k, TASK_KEYS, "task"));
         }

@@ -27,7 +27,7 @@ pub(crate) fn file_vars(path: &Path, shown: &str, dest: Option<&str>) -> Vec<(&'
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
     let uid = meta.as_ref().map(std::os::unix::fs::MetadataExt::uid);
-    let owner = uid.map(|u| match user_name(u) {
+    let owner = uid.map(|u| match crate::os_user::name(u) {
         Some(n) => Value::from(n),
         None => Value::from(u),
     });
@@ -72,17 +72,6 @@ fn host_name() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".into())
-}
-
-/// The name of the controller's user `uid`, from /etc/passwd.
-fn user_name(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        let _pw = f.next()?;
-        (f.next()?.parse::<u32>().ok()? == uid).then(|| name.to_string())
-    })
 }
 
 /// `ctx` with the variables of rendering the template file `path` to

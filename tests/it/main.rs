@@ -13,6 +13,7 @@ mod check;
 mod compat;
 mod compat_async;
 mod compat_cli;
+mod compat_cli2;
 mod compat_exec;
 mod compat_exec2;
 mod compat_exec3;
