@@ -204,3 +204,79 @@ fn exit_code_counts_hosts_failed_at_the_end() {
     let (code, out, err) = lab.run("kept.yml", &[]);
     assert_eq!(code, 2, "{out}\n{err}");
 }
+
+/// An empty list of plays is an error, in Ansible's words; nothing runs.
+#[test]
+fn an_empty_playbook_is_an_error() {
+    let lab = Lab::new(1);
+    lab.write("empty.yml", "[]\n");
+    let (code, out, err) = lab.run("empty.yml", &[]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("A playbook must contain at least one play: ") && err.contains("empty.yml"),
+        "{err}"
+    );
+    assert!(!out.contains("PLAY RECAP"), "{out}");
+}
+
+/// `action: {module: ..., args: {...}}`: the `args` entry's arguments are
+/// the module's (Ansible's mod_args merges them), as mapping or k=v text.
+#[test]
+fn action_mapping_args_entry_is_merged() {
+    let lab = Lab::new(1);
+    lab.write(
+        "act.yml",
+        r#"- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - action:
+        module: ansible.legacy.assert
+        args:
+          that: '{{ 1 + 1 == 2 }}'
+    - action:
+        module: copy
+        dest: "@OUT@/wrong"
+        args:
+          dest: "@OUT@/a.txt"
+          content: mapped
+    - action:
+        module: copy
+        args: dest=@OUT@/b.txt content=text
+"#,
+    );
+    let (code, out, err) = lab.run("act.yml", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(lab.read("out/a.txt"), "mapped");
+    assert_eq!(lab.read("out/b.txt"), "text");
+    assert!(!lab.path("out/wrong").exists(), "{out}");
+}
+
+/// A play section that is not a list of tasks is Ansible's malformed-block
+/// error, naming the section; nothing runs.
+#[test]
+fn a_malformed_play_section_names_it() {
+    let lab = Lab::new(1);
+    for section in ["tasks", "pre_tasks", "post_tasks", "handlers"] {
+        lab.write(
+            "bad.yml",
+            &format!("- hosts: testhosts\n  gather_facts: false\n  {section}: 123\n"),
+        );
+        let (code, out, err) = lab.run("bad.yml", &[]);
+        assert_ne!(code, 0, "{out}\n{err}");
+        assert!(
+            err.contains(&format!(
+                "bad.yml:3:{}: A malformed block was encountered while loading {section}: 123 should be a list or None",
+                section.len() + 5
+            )),
+            "{err}"
+        );
+        assert!(!out.contains("PLAY ["), "{out}");
+    }
+    lab.write("roles.yml", "- hosts: testhosts\n  gather_facts: false\n  roles: 123\n");
+    let (code, out, err) = lab.run("roles.yml", &[]);
+    assert_ne!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("roles.yml:3:10: A malformed role declaration was encountered."),
+        "{err}"
+    );
+}
