@@ -347,6 +347,17 @@ struct Pep440 {
     local: Vec<LocalPart>,
 }
 
+/// What [`Pep440`] versions sort by: epoch, release, pre-release,
+/// post-release, dev release, local version.
+type Pep440Key<'a> = (
+    u64,
+    &'a [u64],
+    (u8, u8, u64),
+    (bool, u64),
+    (bool, u64),
+    (bool, &'a [LocalPart]),
+);
+
 /// A segment of a local version: numbers sort after words.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum LocalPart {
@@ -466,16 +477,7 @@ impl Pep440 {
     /// packaging's `_cmpkey`: a dev release alone sorts before its
     /// pre-releases, a final release after them; no post-release before
     /// any; no dev release after any; no local version before any.
-    fn key(
-        &self,
-    ) -> (
-        u64,
-        &[u64],
-        (u8, u8, u64),
-        (bool, u64),
-        (bool, u64),
-        (bool, &[LocalPart]),
-    ) {
+    fn key(&self) -> Pep440Key<'_> {
         let pre = match self.pre {
             None if self.post.is_none() && self.dev.is_some() => (0, 0, 0),
             None => (2, 0, 0),
