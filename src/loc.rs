@@ -101,7 +101,10 @@ impl fmt::Display for LocError {
 impl std::error::Error for LocError {}
 
 /// Ansible 2.19's excerpt of an error's origin: the line at `loc` and up
-/// to two before it, numbered, and a caret line naming the column:
+/// to two before it, numbered, and a caret line naming the column. The
+/// lines above belong to other tasks: in a file that uses `no_log`
+/// anywhere they may be secrets, so there only the task's own line is
+/// shown:
 ///
 /// ```text
 /// 3   tasks:
@@ -117,13 +120,17 @@ pub fn origin_excerpt(loc: &Loc) -> Option<String> {
     let lines: Vec<&str> = src.lines().collect();
     let at = loc.line as usize;
     lines.get(at - 1)?;
-    // Only the task's own line: the lines above it belong to other tasks
-    // (whose arguments may be `no_log` secrets).
-    let first = at;
+    let first = if src.contains("no_log") {
+        at
+    } else {
+        at.saturating_sub(2).max(1)
+    };
     let width = at.to_string().len();
     let mut out = String::new();
     for n in first..=at {
-        out.push_str(&format!("{n:>width$} {}\n", lines[n - 1]));
+        let line = lines[n - 1].replace('\t', " ");
+        let sep = if line.is_empty() { "" } else { " " };
+        out.push_str(&format!("{n:>width$}{sep}{line}\n"));
     }
     let pad = width + loc.col.max(1) as usize;
     out.push_str(&format!("{}^ column {}\n", " ".repeat(pad), loc.col));
@@ -152,7 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn origin_excerpt_is_ansibles_but_only_the_tasks_own_line() {
+    fn origin_excerpt_is_ansibles_with_only_the_tasks_own_line_where_no_log_is_used() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("pb.yml");
         let src = "- hosts: all\n  tasks:\n    - block:\n        - name: EXPECTED FAILURE\n          fail:\n";
@@ -160,12 +167,25 @@ mod tests {
         let file = path.display().to_string();
         assert_eq!(
             origin_excerpt(&Loc::new(file.as_str(), 4, 11)).as_deref(),
-            Some("4         - name: EXPECTED FAILURE\n            ^ column 11\n")
+            Some("2   tasks:\n3     - block:\n4         - name: EXPECTED FAILURE\n            ^ column 11\n")
         );
         assert_eq!(
             origin_excerpt(&Loc::new(file.as_str(), 1, 1)).as_deref(),
             Some("1 - hosts: all\n  ^ column 1\n")
         );
+        assert_eq!(
+            origin_excerpt(&Loc::new(file.as_str(), 2, 3)).as_deref(),
+            Some("1 - hosts: all\n2   tasks:\n    ^ column 3\n")
+        );
         assert_eq!(origin_excerpt(&Loc::new(file.as_str(), 9, 1)), None);
+        // A file that uses no_log: the lines above may be secrets.
+        let secret = dir.path().join("secret.yml");
+        let src = "- hosts: all\n  tasks:\n    - command: echo hunter2\n      no_log: true\n    - fail:\n";
+        std::fs::write(&secret, src).expect("write");
+        let file = secret.display().to_string();
+        assert_eq!(
+            origin_excerpt(&Loc::new(file.as_str(), 5, 7)).as_deref(),
+            Some("5     - fail:\n        ^ column 7\n")
+        );
     }
 }

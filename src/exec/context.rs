@@ -171,6 +171,15 @@ pub(super) enum WalkerMsg {
     Ready { host: String, waiting: Waiting },
     /// The host is through the play.
     Finished { host: String },
+    /// The host ran a task with `any_errors_fatal` (strategy linear) and
+    /// waits for the verdict of the step: `true` when another host of the
+    /// step failed, so this one is failed where it stands (Ansible's
+    /// `mark_host_failed`: it goes on to its block's `rescue`/`always`).
+    StepDone {
+        host: String,
+        failed: bool,
+        verdict: oneshot::Sender<bool>,
+    },
 }
 
 /// A boolean keyword: the task's own, else the innermost scope's.

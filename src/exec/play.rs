@@ -37,9 +37,18 @@ impl Runner {
         }
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
         self.out.emit(&Event::Recap { hosts: stats.clone() });
+        let (failed_hosts, unreachable_hosts) = {
+            let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
+            (
+                states.values().any(|s| s.failed),
+                states.values().any(|s| s.unreachable),
+            )
+        };
         Ok(RunSummary {
             stats,
             interrupted: INTERRUPTED.load(Ordering::SeqCst),
+            failed_hosts,
+            unreachable_hosts,
             task_records: std::mem::take(&mut *self.task_records.lock().unwrap_or_else(|p| p.into_inner())),
         })
     }

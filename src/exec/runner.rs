@@ -107,6 +107,11 @@ fn record_view(result: &Map<String, Value>) -> Map<String, Value> {
 pub struct RunSummary {
     pub stats: BTreeMap<String, HostStats>,
     pub interrupted: bool,
+    /// Some host is failed at the end of the run (a failure that no
+    /// `rescue` handled and no `meta: clear_host_errors` cleared).
+    pub failed_hosts: bool,
+    /// Some host is unreachable at the end of the run.
+    pub unreachable_hosts: bool,
     /// Every task's final outcome per host, in execution order (for `rigger
     /// check`; only with [`RunOptions::keep_task_records`]).
     pub task_records: Vec<TaskRecord>,
@@ -126,14 +131,18 @@ pub struct TaskRecord {
 }
 
 impl RunSummary {
-    /// ansible-playbook's exit codes: 2 failed, 4 unreachable, 0 ok.
+    /// ansible-playbook's exit codes: 2 failed, 4 unreachable, 0 ok. As
+    /// Ansible's, they say whether hosts are failed (unreachable) at the
+    /// end, not whether a failure was counted: a failure that
+    /// `meta: clear_host_errors` cleared leaves the recap's `failed=1` and
+    /// exit code 0.
     pub fn exit_code(&self) -> i32 {
         if self.interrupted {
             return 130;
         }
-        if self.stats.values().any(|s| s.failed > 0) {
+        if self.failed_hosts {
             2
-        } else if self.stats.values().any(|s| s.unreachable > 0) {
+        } else if self.unreachable_hosts {
             4
         } else {
             0
@@ -170,6 +179,10 @@ pub(super) struct HostState {
     /// The task that last failed on this host and its result, as
     /// `ansible_failed_task` / `ansible_failed_result` for the next `rescue`.
     pub(super) last_failure: Option<(Value, Value)>,
+    /// Failed by `any_errors_fatal` because another host failed: a failed
+    /// host whose own result did not fail, so its `rescue` counts no
+    /// `rescued` (as Ansible's stats count only failed results).
+    pub(super) failed_by_fatal: bool,
 }
 
 /// Shared state of a run.

@@ -58,6 +58,9 @@ impl Runner {
         // strategy free + run_once: per task key, the host running it and the
         // hosts waiting for its result (`None` once it is done).
         let mut once: OnceStates = HashMap::new();
+        // Hosts through an `any_errors_fatal` task, waiting for the step's
+        // verdict: (host, failed here, verdict).
+        let mut step: Vec<(String, bool, oneshot::Sender<bool>)> = Vec::new();
         // An aborted play (any_errors_fatal, max_fail_percentage) fails its
         // hosts; with force_handlers they still run their notified handlers,
         // as Ansible's iterator moves a failed host to its handlers.
@@ -75,7 +78,7 @@ impl Runner {
         };
         loop {
             // Wait until every active host is waiting (linear), or for any message (free).
-            while !active.is_empty() && (pending.len() < active.len() || free && pending.is_empty()) {
+            while !active.is_empty() && (pending.len() + step.len() < active.len() || free && pending.is_empty()) {
                 match rx.recv().await {
                     Some(WalkerMsg::Ready { host, waiting }) => {
                         if free {
@@ -97,8 +100,19 @@ impl Runner {
                         active.remove(&host);
                         pending.remove(&host);
                     }
+                    Some(WalkerMsg::StepDone { host, failed, verdict }) => step.push((host, failed, verdict)),
                     None => return,
                 }
+            }
+            if !step.is_empty() {
+                // The step of an `any_errors_fatal` task is complete: when
+                // a host failed it, every other host of the step is failed
+                // (Ansible's linear strategy, `mark_host_failed`).
+                let fatal = step.iter().any(|(_, failed, _)| *failed);
+                for (_, failed, verdict) in step.drain(..) {
+                    let _ = verdict.send(fatal && !failed);
+                }
+                continue;
             }
             if active.is_empty() {
                 return;
@@ -188,6 +202,13 @@ impl Runner {
                                 break;
                             }
                         }
+                        Some(WalkerMsg::StepDone { host, failed, verdict }) => {
+                            let back = host == leader;
+                            step.push((host, failed, verdict));
+                            if back {
+                                break;
+                            }
+                        }
                         None => return,
                     }
                 }
@@ -233,6 +254,10 @@ impl Runner {
                         Some(WalkerMsg::Finished { host }) => {
                             active.remove(&host);
                             pending.remove(&host);
+                            host
+                        }
+                        Some(WalkerMsg::StepDone { host, failed, verdict }) => {
+                            step.push((host.clone(), failed, verdict));
                             host
                         }
                         None => return,

@@ -1389,6 +1389,9 @@ fn render_args(
     let Value::Object(mut m) = raw else {
         return templar.render_value(&raw, ctx, loc);
     };
+    if doc.name == "set_fact" {
+        set_fact_key_types(templar, &m, ctx, loc)?;
+    }
     // `args: '{{ name }}'` of a variable the playbook's author wrote
     // without a template is trusted text, expressions included.
     let trusted_whole = m
@@ -1444,6 +1447,48 @@ fn render_args(
         }
         other => Ok(other),
     }
+}
+
+/// set_fact templates its keys (Ansible's action: `self._templar.template(k)`)
+/// and a key must give a string: one that renders to another type (`{{ 1 }}`)
+/// fails the task with Ansible's `validate_variable_name` message. (The
+/// string keys are checked by the module.)
+fn set_fact_key_types(
+    templar: &Templar,
+    args: &Map<String, Value>,
+    ctx: &minijinja::Value,
+    loc: &Loc,
+) -> Result<(), LocError> {
+    for k in args.keys() {
+        if !(k.contains("{{") || k.contains("{%")) {
+            continue;
+        }
+        let key = templar.render_str(k, ctx, loc)?;
+        if key.is_string() {
+            continue;
+        }
+        // Python's str() of a scalar key, and its type name.
+        let shown = match &key {
+            Value::Null => Some("None".to_string()),
+            Value::Bool(true) => Some("True".to_string()),
+            Value::Bool(false) => Some("False".to_string()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let name = match shown {
+            Some(s) => format!("name '{s}'"),
+            None => "name".to_string(),
+        };
+        return Err(LocError::new(
+            loc.clone(),
+            format!(
+                "set_fact: Invalid variable {name} of type '{}'. Variable names must be strings starting with a \
+                 letter or underscore character, and contain only letters, numbers and underscores.",
+                json_type_name(&key)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `name` when `template` is exactly `{{ name }}` (one variable, nothing else).
@@ -1553,8 +1598,7 @@ fn sets_clean_facts(action: &str) -> bool {
 /// which without traceback display (rigger keeps no Python traceback)
 /// templates as this text, and the error its callback prints before the
 /// result (`[ERROR]: Task failed: Module failed: ...`, the task's origin
-/// and source line: only the task's own, where Ansible shows two lines
-/// above it too, which belong to other tasks and may be `no_log` secrets),
+/// and source lines, see [`crate::loc::origin_excerpt`]),
 /// kept as the internal `_error` for the text renderer (not in JSON events). `kind`:
 /// `Module` or `Action`, what Ansible says failed.
 fn summarise_error(tr: &mut TaskResult, loc: &Loc, kind: &str) {

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::context::{tags_match, Flow, Go, PlayHost, Scope, TaskResult, Waiting, WalkerMsg};
+use super::context::{resolve_bool, tags_match, Flow, Go, PlayHost, Scope, TaskResult, Waiting, WalkerMsg};
 use super::results::unreachable_result;
 use crate::connection::ConnError;
 use crate::output::Status;
@@ -293,11 +293,18 @@ impl Walker {
             }
         }
         if flow == Flow::Failed && !b.rescue.is_empty() {
-            // As Ansible: a rescued failure counts as `rescued`, not `failed`.
-            self.runner.stat(&self.host, |s| {
-                s.rescued += 1;
-                s.failed = s.failed.saturating_sub(1);
-            });
+            // As Ansible: a rescued failure counts as `rescued`, not
+            // `failed` (a host failed by another's `any_errors_fatal` has
+            // no failed result to count).
+            let by_fatal = self
+                .runner
+                .with_host(&self.host, |s| std::mem::take(&mut s.failed_by_fatal));
+            if !by_fatal {
+                self.runner.stat(&self.host, |s| {
+                    s.rescued += 1;
+                    s.failed = s.failed.saturating_sub(1);
+                });
+            }
             // Ansible's rescue variables, kept (as set_fact's are) after it.
             self.runner.with_host(&self.host, |s| {
                 s.failed = false;
@@ -663,9 +670,46 @@ impl Walker {
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(key.clone(), tr.result.clone());
                 }
-                self.finish_task(t, &title, tr, scopes, &key).await
+                let flow = self.finish_task(t, &title, tr, scopes, &key).await;
+                if self.fatal_for(t, scopes) {
+                    return self.step_verdict(flow).await;
+                }
+                flow
             }
         }
+    }
+
+    /// `any_errors_fatal` of a task (its own, its blocks', the play's), as
+    /// the linear strategy applies it; the free strategy does not.
+    fn fatal_for(&self, t: &Task, scopes: &[Scope]) -> bool {
+        self.pctx.play.strategy != crate::playbook::Strategy::Free
+            && resolve_bool(scopes, &t.common, |c| &c.any_errors_fatal).unwrap_or(self.pctx.play.any_errors_fatal)
+    }
+
+    /// After an `any_errors_fatal` task: tell the strategy whether it failed
+    /// here and wait for the step's verdict. When another host of the step
+    /// failed, this host is failed where it stands (Ansible's linear
+    /// strategy marks every other host failed: each goes on to its block's
+    /// `rescue` or `always`, or stops), without a failed result of its own.
+    async fn step_verdict(&self, flow: Flow) -> Flow {
+        let failed = matches!(flow, Flow::Failed | Flow::Unreachable);
+        let (verdict, rx) = oneshot::channel();
+        let msg = WalkerMsg::StepDone {
+            host: self.host.clone(),
+            failed,
+            verdict,
+        };
+        if self.tx.send(msg).await.is_err() {
+            return flow;
+        }
+        if rx.await.unwrap_or(false) && flow == Flow::Continue {
+            self.runner.with_host(&self.host, |s| {
+                s.failed = true;
+                s.failed_by_fatal = true;
+            });
+            return Flow::Failed;
+        }
+        flow
     }
 
     /// Run a task, holding one of its `throttle:` slots while it runs: at

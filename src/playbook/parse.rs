@@ -216,6 +216,13 @@ fn load_plays_into(path: &Path, ctx: &LoadCtx, plays: &mut Vec<Play>, depth: usi
     let Some(items) = root.as_seq() else {
         return Err(err(&root, "a playbook must be a list of plays").with_hint("start each play with `- hosts: ...`"));
     };
+    if items.is_empty() {
+        // Ansible's wording (playbook/__init__.py).
+        return Err(err(
+            &root,
+            format!("A playbook must contain at least one play: {}", path.display()),
+        ));
+    }
     for item in items {
         if let Some(target) = item
             .get("import_playbook")
@@ -403,18 +410,22 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     let mut handlers: Vec<Arc<Task>> = Vec::new();
     let mut sections = Vec::new();
     let pre = match n.get("pre_tasks") {
-        Some(t) => parse_tasks(t, dir, None, ctx)?,
+        Some(t) => parse_play_section(t, "pre_tasks", dir, ctx)?,
         None => Vec::new(),
     };
     sections.push(pre);
     let mut role_nodes = Vec::new();
     if let Some(roles) = n.get("roles") {
+        // Ansible's load_list_of_roles: a list, or nothing.
+        if !roles.is_null() && roles.as_seq().is_none() {
+            return Err(err(roles, "A malformed role declaration was encountered."));
+        }
         for r in seq_or_one(roles) {
             role_nodes.push(load_role_use(r, dir, ctx, &mut handlers, 0)?);
         }
     }
     let mut tasks = match n.get("tasks") {
-        Some(t) => parse_tasks(t, dir, None, ctx)?,
+        Some(t) => parse_play_section(t, "tasks", dir, ctx)?,
         None => Vec::new(),
     };
     let role_count = role_nodes.len();
@@ -423,11 +434,11 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     role_nodes.append(&mut tasks);
     sections.push(role_nodes);
     sections.push(match n.get("post_tasks") {
-        Some(t) => parse_tasks(t, dir, None, ctx)?,
+        Some(t) => parse_play_section(t, "post_tasks", dir, ctx)?,
         None => Vec::new(),
     });
     if let Some(h) = n.get("handlers") {
-        collect_handlers(&parse_tasks(h, dir, None, ctx)?, &mut handlers)?;
+        collect_handlers(&parse_play_section(h, "handlers", dir, ctx)?, &mut handlers)?;
     }
     // Handlers of roles imported with `import_role` in the task lists.
     handlers.extend(ctx.take_role_handlers());
@@ -621,6 +632,22 @@ fn unknown_keyword(kn: &Node, k: &str, known: &[&str], what: &str) -> LocError {
         Some(s) => e.with_hint(format!("did you mean `{s}`?")),
         None => e,
     }
+}
+
+/// A play's task list (`pre_tasks`, `tasks`, `post_tasks`, `handlers`);
+/// one that is not a list is Ansible's malformed-block error.
+fn parse_play_section(n: &Node, section: &str, dir: &Path, ctx: &LoadCtx) -> Result<Vec<TaskNode>, LocError> {
+    if !n.is_null() && n.as_seq().is_none() {
+        let shown = n.scalar_string().unwrap_or_else(|| n.type_name().to_string());
+        return Err(err(
+            n,
+            format!(
+                "A malformed block was encountered while loading {section}: {shown} should be a list or None but is a {}",
+                n.type_name()
+            ),
+        ));
+    }
+    parse_tasks(n, dir, None, ctx)
 }
 
 /// Parse a list of tasks (a tasks file, `block:`, role tasks...).
@@ -1232,11 +1259,32 @@ fn split_action(a: &Node) -> Result<(String, Node), LocError> {
                 .get("module")
                 .and_then(Node::as_str)
                 .ok_or_else(|| err(a, "`action` mapping needs `module`"))?;
-            let rest: Vec<(Node, Node)> = entries
+            let mut rest: Vec<(Node, Node)> = entries
                 .iter()
-                .filter(|(k, _)| k.as_str() != Some("module"))
+                .filter(|(k, _)| !matches!(k.as_str(), Some("module" | "args")))
                 .cloned()
                 .collect();
+            // Ansible's mod_args: an `args` entry of the mapping (a mapping,
+            // or `key=value` text) is merged into the arguments, its keys
+            // winning.
+            if let Some(inner) = a.get("args") {
+                let inner = match &inner.kind {
+                    NodeKind::Str(text) => kv_node(text, inner)?,
+                    NodeKind::Map(_) => inner.clone(),
+                    _ => {
+                        return Err(err(
+                            inner,
+                            "`args` of an `action` mapping must be a mapping or key=value text",
+                        ))
+                    }
+                };
+                if let NodeKind::Map(extra) = inner.kind {
+                    for (k, v) in extra {
+                        rest.retain(|(old, _)| old.as_str() != k.as_str());
+                        rest.push((k, v));
+                    }
+                }
+            }
             Ok((module.to_string(), Node::new(NodeKind::Map(rest), a.loc.clone())))
         }
         _ => Err(err(a, "`action` must be a string or a mapping")),

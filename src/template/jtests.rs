@@ -330,6 +330,184 @@ fn cmp_semver(a: &str, b: &str) -> Result<Ordering, Error> {
     }))
 }
 
+/// A PEP 440 version (Python `packaging.version.Version`, what Ansible's
+/// `version_type='pep440'` compares): `[N!]N(.N)*[{a|b|rc}N][.postN][.devN][+local]`,
+/// with the normalisations PEP 440 allows (case, `v` prefix, `-`/`_`/`.`
+/// separators, `alpha`/`beta`/`c`/`pre`/`preview`, `rev`/`r`, `-N` as a
+/// post-release, a missing number as 0).
+#[derive(Debug, PartialEq, Eq)]
+struct Pep440 {
+    epoch: u64,
+    /// Without trailing zeros (1.0 == 1).
+    release: Vec<u64>,
+    /// (0 a, 1 b, 2 rc, n).
+    pre: Option<(u8, u64)>,
+    post: Option<u64>,
+    dev: Option<u64>,
+    local: Vec<LocalPart>,
+}
+
+/// What [`Pep440`] versions sort by: epoch, release, pre-release,
+/// post-release, dev release, local version.
+type Pep440Key<'a> = (
+    u64,
+    &'a [u64],
+    (u8, u8, u64),
+    (bool, u64),
+    (bool, u64),
+    (bool, &'a [LocalPart]),
+);
+
+/// A segment of a local version: numbers sort after words.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum LocalPart {
+    Word(String),
+    Num(u64),
+}
+
+impl Pep440 {
+    fn parse(s: &str) -> Option<Pep440> {
+        let s = s.trim().to_ascii_lowercase();
+        let (s, local) = match s.split_once('+') {
+            Some((v, l)) => (v.to_string(), Some(l.to_string())),
+            None => (s, None),
+        };
+        let mut rest = s.strip_prefix('v').unwrap_or(&s);
+        let digits = |r: &str| r.bytes().take_while(u8::is_ascii_digit).count();
+        let mut epoch = 0;
+        let n = digits(rest);
+        if n > 0 && rest[n..].starts_with('!') {
+            epoch = rest[..n].parse().ok()?;
+            rest = &rest[n + 1..];
+        }
+        let mut release = Vec::new();
+        loop {
+            let n = digits(rest);
+            if n == 0 {
+                return None;
+            }
+            release.push(rest[..n].parse().ok()?);
+            rest = &rest[n..];
+            match rest.strip_prefix('.') {
+                Some(r) if digits(r) > 0 => rest = r,
+                _ => break,
+            }
+        }
+        // An optional separator, a word, another optional separator and
+        // a number (0 when missing).
+        fn tagged<'a>(rest: &'a str, words: &[(&str, u8)]) -> Option<(&'a str, u8, u64)> {
+            let r = rest.strip_prefix(['.', '-', '_']).unwrap_or(rest);
+            let (w, tag) = words.iter().find(|(w, _)| r.starts_with(w))?;
+            let r = &r[w.len()..];
+            let r2 = r.strip_prefix(['.', '-', '_']).unwrap_or(r);
+            let n = r2.bytes().take_while(u8::is_ascii_digit).count();
+            if n > 0 {
+                Some((&r2[n..], *tag, r2[..n].parse().ok()?))
+            } else {
+                Some((r, *tag, 0))
+            }
+        }
+        let mut pre = None;
+        // Longest spellings first.
+        let pre_words = [
+            ("preview", 2),
+            ("alpha", 0),
+            ("beta", 1),
+            ("pre", 2),
+            ("rc", 2),
+            ("a", 0),
+            ("b", 1),
+            ("c", 2),
+        ];
+        if let Some((r, tag, n)) = tagged(rest, &pre_words) {
+            pre = Some((tag, n));
+            rest = r;
+        }
+        let mut post = None;
+        if let Some((r, _, n)) = tagged(rest, &[("post", 0), ("rev", 0), ("r", 0)]) {
+            post = Some(n);
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('-') {
+            let n = digits(r);
+            if n > 0 {
+                post = Some(r[..n].parse().ok()?);
+                rest = &r[n..];
+            }
+        }
+        let mut dev = None;
+        if let Some((r, _, n)) = tagged(rest, &[("dev", 0)]) {
+            dev = Some(n);
+            rest = r;
+        }
+        if !rest.is_empty() {
+            return None;
+        }
+        let local = match local {
+            None => Vec::new(),
+            Some(l) => {
+                let parts: Vec<&str> = l.split(['.', '-', '_']).collect();
+                if parts
+                    .iter()
+                    .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric()))
+                {
+                    return None;
+                }
+                parts
+                    .into_iter()
+                    .map(|p| match p.parse() {
+                        Ok(n) => LocalPart::Num(n),
+                        Err(_) => LocalPart::Word(p.to_string()),
+                    })
+                    .collect()
+            }
+        };
+        while release.len() > 1 && release.last() == Some(&0) {
+            release.pop();
+        }
+        Some(Pep440 {
+            epoch,
+            release,
+            pre,
+            post,
+            dev,
+            local,
+        })
+    }
+
+    /// packaging's `_cmpkey`: a dev release alone sorts before its
+    /// pre-releases, a final release after them; no post-release before
+    /// any; no dev release after any; no local version before any.
+    fn key(&self) -> Pep440Key<'_> {
+        let pre = match self.pre {
+            None if self.post.is_none() && self.dev.is_some() => (0, 0, 0),
+            None => (2, 0, 0),
+            Some((tag, n)) => (1, tag, n),
+        };
+        let post = self.post.map_or((false, 0), |n| (true, n));
+        let dev = self.dev.map_or((true, 0), |n| (false, n));
+        (
+            self.epoch,
+            &self.release,
+            pre,
+            post,
+            dev,
+            (!self.local.is_empty(), &self.local),
+        )
+    }
+}
+
+impl Ord for Pep440 {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl PartialOrd for Pep440 {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// Ansible's `version_compare(value, version, operator='eq', strict=None,
 /// version_type=None)`: each parameter positional or by name.
 pub(crate) fn version_test(
@@ -363,7 +541,13 @@ pub(crate) fn version_test(
     let strict = strict.unwrap_or(false);
     let vtype = vtype.unwrap_or_else(|| if strict { "strict".into() } else { "loose".into() });
     let ord = match vtype.as_str() {
-        "loose" | "pep440" => cmp_parts(&loose_parts(&a), &loose_parts(&b)),
+        "loose" => cmp_parts(&loose_parts(&a), &loose_parts(&b)),
+        "pep440" => {
+            let parse = |s: &str| {
+                Pep440::parse(s).ok_or_else(|| op_err(format!("Version comparison failed: Invalid version: '{s}'")))
+            };
+            parse(&a)?.cmp(&parse(&b)?)
+        }
         "strict" => cmp_strict(&a, &b)?,
         "semver" | "semantic" => cmp_semver(&a, &b)?,
         other => {
@@ -385,4 +569,51 @@ pub(crate) fn version_test(
             )))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pep440;
+
+    fn v(s: &str) -> Pep440 {
+        Pep440::parse(s).unwrap_or_else(|| panic!("{s} parses"))
+    }
+
+    /// PEP 440's ordering example, in order, with its spellings.
+    #[test]
+    fn pep440_orders_as_packaging() {
+        let ordered = [
+            "1.0.dev456",
+            "1.0a1",
+            "1.0a2.dev456",
+            "1.0a12.dev456",
+            "1.0a12",
+            "1.0b1.dev456",
+            "1.0b2",
+            "1.0b2.post345.dev456",
+            "1.0b2.post345",
+            "1.0rc1.dev456",
+            "1.0rc1",
+            "1.0",
+            "1.0+abc.5",
+            "1.0+abc.7",
+            "1.0+5",
+            "1.0.post456.dev34",
+            "1.0.post456",
+            "1.1.dev1",
+            "1!0.1",
+        ];
+        for w in ordered.windows(2) {
+            assert!(v(w[0]) < v(w[1]), "{} < {}", w[0], w[1]);
+        }
+        assert!(v("2.14.0rc1") < v("2.14.0"));
+        assert_eq!(v("1.0"), v("1"));
+        assert_eq!(v("v1.0-ALPHA.1"), v("1.0a1"));
+        assert_eq!(v("1.0-1"), v("1.0.post1"));
+        assert_eq!(v("1.0c1"), v("1.0rc1"));
+        assert_eq!(v("1.0.rev2"), v("1.0.post2"));
+        for bad in ["", "1.0.x", "abc", "1.0+", "1.0+a..b", "1..0"] {
+            assert!(Pep440::parse(bad).is_none(), "{bad} is invalid");
+        }
+    }
 }

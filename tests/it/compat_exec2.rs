@@ -42,7 +42,11 @@ fn clear_host_errors_brings_every_host_back_and_forgives_in_always() {
 "#,
     );
     let (code, out, err) = lab.run("clear.yml", &[]);
-    assert_eq!(code, 2, "failures stay counted\n{out}\n{err}");
+    // The failures stay in the recap (`failed=`), but no host is failed at
+    // the end, so the exit code is 0, as ansible-playbook's (checked with
+    // ansible-core 2.19.14 on this playbook).
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("failed=1") && out.contains("failed=2"), "{out}");
     for h in ["host1", "host2"] {
         let hosts: Value = serde_json::from_str(&lab.read(&format!("out/{h}.play2")))
             .unwrap_or_else(|e| panic!("{h} ran the second play ({e})\n{out}"));
@@ -113,10 +117,10 @@ fn failed_results_carry_the_error_summary_and_environment_lists_merge() {
     let pb = lab.path("summary.yml").display().to_string();
     let expected = format!(
         "[ERROR]: Task failed: Module failed: non-zero return code\nOrigin: {pb}:5:7\n\n\
-         5     - shell: exit 1\n        ^ column 7\n\nfatal: [host1]: FAILED!"
+         3   gather_facts: false\n4   tasks:\n5     - shell: exit 1\n        ^ column 7\n\nfatal: [host1]: FAILED!"
     );
-    // Only the task's own line: the lines above belong to other tasks
-    // (Ansible shows two of them; rigger does not, they may hold secrets).
+    // The task's line and the two above it, as Ansible shows them (the
+    // file uses no `no_log`).
     assert!(out.contains(&expected), "{out}");
     assert!(
         out.contains("[ERROR]: Task failed: Action failed: ") && !out.contains("\"exception\""),

@@ -1203,6 +1203,8 @@ skipping: [host1]
 [ERROR]: Task failed: Action failed: nope
 Origin: @PB@:13:7
 
+11       command: \"true\"
+12       when: false
 13     - name: fail on host2
          ^ column 7
 
