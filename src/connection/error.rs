@@ -36,6 +36,33 @@ pub enum ConnError {
 }
 
 impl ConnError {
+    /// A failure to set up a connection that another attempt may not meet
+    /// (refused, reset, timed out, dropped during the handshake), as
+    /// opposed to one that would fail the same way again (the host key,
+    /// authentication, a key file).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ConnError::Connect { .. } | ConnError::Timeout { .. } | ConnError::Dropped(_)
+        )
+    }
+
+    /// The error of the last of `n` connection attempts, saying so.
+    pub fn after_attempts(self, n: u32) -> ConnError {
+        match self {
+            ConnError::Connect { addr, reason } => ConnError::Connect {
+                addr,
+                reason: format!("{reason} (after {n} attempts)"),
+            },
+            ConnError::Timeout { addr, secs } => ConnError::Connect {
+                addr: addr.clone(),
+                reason: format!("timed out after {secs}s (after {n} attempts)"),
+            },
+            ConnError::Dropped(m) => ConnError::Dropped(format!("{m} (after {n} attempts)")),
+            other => other,
+        }
+    }
+
     /// True when the host itself could not be used (Ansible's "unreachable"),
     /// as opposed to a command on it going wrong.
     pub fn is_unreachable(&self) -> bool {
