@@ -175,10 +175,11 @@ pub fn connect_timeout(t: &TargetArgs) -> Result<u64, AppError> {
         return Ok(s);
     }
     match crate::ansible_cfg::value("defaults", "timeout") {
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| AppError::Usage(format!("ansible.cfg: [defaults] timeout must be whole seconds, not `{v}`"))),
+        Some(v) => v.trim().parse().map_err(|_| {
+            AppError::Usage(format!(
+                "ansible.cfg: [defaults] timeout must be whole seconds, not `{v}`"
+            ))
+        }),
         None => Ok(10),
     }
 }
@@ -191,7 +192,9 @@ fn connect_retries(t: &TargetArgs) -> Result<u32, AppError> {
     }
     match crate::ansible_cfg::value("ssh_connection", "retries") {
         Some(v) => v.trim().parse().map_err(|_| {
-            AppError::Usage(format!("ansible.cfg: [ssh_connection] retries must be a whole number, not `{v}`"))
+            AppError::Usage(format!(
+                "ansible.cfg: [ssh_connection] retries must be a whole number, not `{v}`"
+            ))
         }),
         None => Ok(0),
     }

@@ -239,10 +239,12 @@ fn validate(keyword: &str, args: &[String]) -> Result<(), DirectiveError> {
             .filter(|p| *p != 0)
             .map(|_| ())
             .ok_or_else(|| DirectiveError::Port(v.to_string())),
-        "connecttimeout" | "serveraliveinterval" | "serveralivecountmax" => v.parse::<u64>().map(|_| ()).map_err(|_| DirectiveError::Seconds {
-            keyword: keyword.to_string(),
-            value: v.to_string(),
-        }),
+        "connecttimeout" | "serveraliveinterval" | "serveralivecountmax" => {
+            v.parse::<u64>().map(|_| ()).map_err(|_| DirectiveError::Seconds {
+                keyword: keyword.to_string(),
+                value: v.to_string(),
+            })
+        }
         "stricthostkeychecking" => parse_strict(v).map(|_| ()),
         _ => Ok(()),
     }

@@ -416,19 +416,9 @@ fn apply_ssh_args(t: &mut SshTarget, explicit: &mut ExplicitFields, args: &str) 
             }
             // Nothing to do for rigger's client: it keeps one connection per
             // host for the run and always checks the address it connects to.
-            "proxyjump"
-            | "controlmaster"
-            | "controlpersist"
-            | "controlpath"
-            | "compression"
-            | "loglevel"
-            | "identitiesonly"
-            | "checkhostip"
-            | "hashknownhosts"
-            | "batchmode"
-            | "addkeystoagent"
-            | "updatehostkeys"
-            | "visualhostkey" => {}
+            "proxyjump" | "controlmaster" | "controlpersist" | "controlpath" | "compression" | "loglevel"
+            | "identitiesonly" | "checkhostip" | "hashknownhosts" | "batchmode" | "addkeystoagent"
+            | "updatehostkeys" | "visualhostkey" => {}
             _ => warn_ssh_option(&format!("-o {written}")),
         }
     }

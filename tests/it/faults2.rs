@@ -91,7 +91,8 @@ impl Lab {
                 self.hosts.addr(i)
             ));
         }
-        let p = self.path(&format!("inv-{}.ini", port0.unwrap_or(0)));
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let p = self.path(&format!("inv-{}.ini", N.fetch_add(1, Ordering::SeqCst)));
         std::fs::write(&p, text).expect("inventory");
         p
     }
@@ -110,7 +111,9 @@ impl Lab {
     /// `rigger ARGS...` with a private HOME and none of the machine's settings.
     fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(rigger_bin());
-        cmd.args(args).env("HOME", self.home.path()).current_dir(self.dir.path());
+        cmd.args(args)
+            .env("HOME", self.home.path())
+            .current_dir(self.dir.path());
         for var in [
             "ANSIBLE_INVENTORY",
             "ANSIBLE_REMOTE_USER",
@@ -338,7 +341,10 @@ fn sigterm_finishes_running_tasks_reports_the_interruption_and_reruns_converge()
     assert!(err.contains("terminated (SIGTERM)"), "{err}");
     assert!(out.contains("INTERRUPTED by SIGTERM"), "{out}");
     for h in &names {
-        assert!(std::fs::read(file(h, "bin")).unwrap() == big_new, "{h}: the running upload did not finish");
+        assert!(
+            std::fs::read(file(h, "bin")).unwrap() == big_new,
+            "{h}: the running upload did not finish"
+        );
         assert!(!file(h, "started").exists(), "{h}: a task started after SIGTERM\n{out}");
         assert_eq!(count(&out, h, "changed"), 1, "{out}");
     }
@@ -347,7 +353,11 @@ fn sigterm_finishes_running_tasks_reports_the_interruption_and_reruns_converge()
     let last = recs.last().unwrap();
     assert_eq!(last["kind"], "run_end", "{last}");
     assert_eq!(last["exit_code"], 143, "{last}");
-    let recap_rec = recs.iter().rev().find(|r| r["kind"] == "recap").expect("a recap record");
+    let recap_rec = recs
+        .iter()
+        .rev()
+        .find(|r| r["kind"] == "recap")
+        .expect("a recap record");
     assert_eq!(recap_rec["interrupted"], "SIGTERM", "{recap_rec}");
 
     // 2. SIGTERM during the slow step: it finishes, the next one never starts.
@@ -380,11 +390,18 @@ fn sigterm_finishes_running_tasks_reports_the_interruption_and_reruns_converge()
     let t = Instant::now();
     let (code, out, err) = run.wait(Duration::from_secs(10));
     assert_eq!(code, Some(143), "{out}\n{err}");
-    assert!(t.elapsed() < Duration::from_secs(5), "a second SIGTERM must abort at once");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "a second SIGTERM must abort at once"
+    );
     assert!(err.contains("terminated twice"), "{err}");
     for h in &names {
         let now = std::fs::read(file(h, "bin")).unwrap();
-        assert!(now == big_old || now == big_new, "{h}: a partial file ({} bytes)", now.len());
+        assert!(
+            now == big_old || now == big_new,
+            "{h}: a partial file ({} bytes)",
+            now.len()
+        );
     }
     let recs = lab.assert_audit_verifies();
     let last = recs.last().unwrap();
@@ -472,7 +489,10 @@ fn sigterm_and_kill9_of_check_leave_its_history_and_audit_log_consistent() {
         run.signal(sig);
         let (code, out, err) = run.wait(RUN_LIMIT);
         assert_eq!(sqlite(&db, "PRAGMA integrity_check"), "ok\n");
-        let last = sqlite(&db, "SELECT status || ' ' || ifnull(exit_code, '-') FROM runs ORDER BY id DESC LIMIT 1");
+        let last = sqlite(
+            &db,
+            "SELECT status || ' ' || ifnull(exit_code, '-') FROM runs ORDER BY id DESC LIMIT 1",
+        );
         if sig == libc::SIGTERM {
             assert_eq!(code, Some(143), "{out}\n{err}");
             assert_eq!(last, "interrupted 143\n");
@@ -503,8 +523,8 @@ fn sigterm_and_kill9_of_check_leave_its_history_and_audit_log_consistent() {
     lab.assert_audit_verifies();
 }
 
-/// A full disk on the target (a 4 MiB tmpfs mounted inside an isolated
-/// host's own mount namespace, filled but for about 1 MiB): `copy` and
+/// A full disk on the target (an 8 MiB tmpfs mounted inside an isolated
+/// host's own mount namespace, filled but for under 2 MB): `copy` and
 /// `template` of content bigger than the space left fail with the reason
 /// (`No space left on device`), the old file is intact, no temp file is
 /// left; through the shell and over SFTP. Once space is freed, the rerun
@@ -514,8 +534,8 @@ fn a_full_disk_fails_the_copy_clearly_and_keeps_the_old_file() {
     let lab = Lab::new(1, HostOpts { isolated_root: true });
     let mount = lab.hosts.ssh(
         0,
-        "mkdir -p /srv/full && mount -t tmpfs -o size=4m tmpfs /srv/full && \
-         head -c 2500000 /dev/zero > /srv/full/filler && printf 'old contents\\n' > /srv/full/app.conf && \
+        "mkdir -p /srv/full && mount -t tmpfs -o size=8m tmpfs /srv/full && \
+         head -c 6500000 /dev/zero > /srv/full/filler && printf 'old contents\\n' > /srv/full/app.conf && \
          printf 'old template\\n' > /srv/full/app.tmpl.out",
     );
     assert!(mount.status.success(), "{}", String::from_utf8_lossy(&mount.stderr));
@@ -527,18 +547,28 @@ fn a_full_disk_fails_the_copy_clearly_and_keeps_the_old_file() {
     };
     let listing = || -> Vec<String> {
         let out = lab.hosts.ssh(0, "ls -A /srv/full");
-        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+        let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
         v.sort();
         v
     };
     // The tmpfs is not the machine's file system: the host's srv dir does not see it.
-    assert!(!srv.join("filler").exists(), "the tmpfs leaked out of the host's namespace");
+    assert!(
+        !srv.join("filler").exists(),
+        "the tmpfs leaked out of the host's namespace"
+    );
 
     let big = content(2 * 1024 * 1024, 7);
     let src = lab.path("big.bin");
     std::fs::write(&src, &big).unwrap();
-    // 2 MiB of rendered text: a template's output.
-    std::fs::write(lab.path("big.j2"), "{% for i in range(40000) %}line {{ i }} of the big template\n{% endfor %}").unwrap();
+    // 2.6 MB of rendered text: a template's output.
+    std::fs::write(
+        lab.path("big.j2"),
+        "{% for i in range(80000) %}line {{ i }} of the big template\n{% endfor %}",
+    )
+    .unwrap();
     let dir = lab.dir.path().display().to_string();
     let play = |tasks: &str| {
         format!("- hosts: all\n  gather_facts: false\n  tasks:\n{tasks}")
@@ -552,7 +582,10 @@ fn a_full_disk_fails_the_copy_clearly_and_keeps_the_old_file() {
     let both_pb = lab.write("both.yml", &play(&format!("{copy_task}{tpl_task}")));
     let kh = lab.known_hosts(None);
     for (label, vars) in [
-        ("persistent shell", "ansible_ssh_transfer_method=piped ansible_pipelining=true"),
+        (
+            "persistent shell",
+            "ansible_ssh_transfer_method=piped ansible_pipelining=true",
+        ),
         ("channel", "ansible_ssh_transfer_method=piped ansible_pipelining=false"),
         ("SFTP", "ansible_ssh_transfer_method=sftp"),
     ] {
@@ -675,7 +708,10 @@ fn a_network_partition_makes_the_host_unreachable_instead_of_hanging() {
     let took = t.elapsed();
     assert_eq!(out.code, Some(4), "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("UNREACHABLE"), "{}", out.stdout);
-    assert!(took < Duration::from_secs(12), "took {took:?}: the connect timeout is 2 s");
+    assert!(
+        took < Duration::from_secs(12),
+        "took {took:?}: the connect timeout is 2 s"
+    );
     assert_eq!(count(&out.stdout, &h0, "unreachable"), 1, "{}", out.stdout);
     assert_eq!(count(&out.stdout, &h1, "changed"), 2, "{}", out.stdout);
     eprintln!("partitioned before connecting: UNREACHABLE after {took:?}");
@@ -714,5 +750,250 @@ fn a_network_partition_makes_the_host_unreachable_instead_of_hanging() {
     assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
     for h in [&h0, &h1] {
         assert_eq!(count(&out.stdout, h, "changed"), 0, "{h}: {}", out.stdout);
+    }
+}
+
+/// A TCP proxy in front of an sshd that closes the first `refuse` connections
+/// at once (a host still booting, a firewall's rate limit, sshd's
+/// `MaxStartups`), then forwards.
+struct RefusingProxy {
+    port: u16,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RefusingProxy {
+    fn start(upstream: SocketAddr, refuse: usize) -> RefusingProxy {
+        let listener = TcpListener::bind((upstream.ip(), 0)).expect("proxy listen");
+        let port = listener.local_addr().expect("proxy address").port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let acc = accepted.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                if acc.fetch_add(1, Ordering::SeqCst) < refuse {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else {
+                    continue;
+                };
+                for (mut from, mut to) in [(client, server), (server2, client2)] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        RefusingProxy { port, accepted }
+    }
+}
+
+const ONE_TASK: &str = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy: {content: "hello\n", dest: "@OUT@/{{ inventory_hostname }}.hello"}
+"#;
+
+/// `--retries N` tries the connection setup again after a transient failure
+/// (here: the first two connections closed at once), pausing as Ansible's
+/// ssh `retries` does (0 s, then 1 s, ...); with too few retries the host is
+/// UNREACHABLE and the error says how many attempts were made. A host's
+/// `ansible_ssh_retries` and ansible.cfg's `[ssh_connection] retries` set it
+/// too. Distinct from a task's `retries`/`until`, which never reconnects.
+#[test]
+fn retries_connect_again_after_transient_failures_with_backoff() {
+    let lab = Lab::new(1, HostOpts::default());
+    let upstream = SocketAddr::from((lab.hosts.addr(0), lab.hosts.port(0)));
+    let pb = lab.write("one.yml", ONE_TASK);
+    let h = lab.hosts.name(0).to_string();
+
+    // No retries (the default): the first closed connection is final.
+    let proxy = RefusingProxy::start(upstream, 2);
+    let kh = lab.known_hosts(Some(proxy.port));
+    let inv = lab.inventory(Some(proxy.port), "");
+    let out = lab.finish(lab.run_cmd(&pb, &inv, &kh, &[]));
+    assert_eq!(out.code, Some(4), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 1);
+
+    // --retries 1: two attempts, both closed.
+    let proxy = RefusingProxy::start(upstream, 2);
+    let kh = lab.known_hosts(Some(proxy.port));
+    let inv = lab.inventory(Some(proxy.port), "");
+    let out = lab.finish(lab.run_cmd(&pb, &inv, &kh, &["--retries", "1"]));
+    assert_eq!(out.code, Some(4), "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("after 2 attempts"), "{}", out.stdout);
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 2);
+
+    // --retries 2: the third attempt gets through, after pauses of 0 and 1 s.
+    let proxy = RefusingProxy::start(upstream, 2);
+    let kh = lab.known_hosts(Some(proxy.port));
+    let inv = lab.inventory(Some(proxy.port), "");
+    let t = Instant::now();
+    let out = lab.finish(lab.run_cmd(&pb, &inv, &kh, &["--retries", "2"]));
+    let took = t.elapsed();
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 3);
+    assert!(took >= Duration::from_secs(1), "no backoff: {took:?}");
+    assert_eq!(
+        std::fs::read_to_string(lab.out().join(format!("{h}.hello"))).unwrap(),
+        "hello\n"
+    );
+
+    // The host's ansible_ssh_retries, then ansible.cfg's retries.
+    let proxy = RefusingProxy::start(upstream, 1);
+    let kh = lab.known_hosts(Some(proxy.port));
+    let inv = lab.inventory(Some(proxy.port), "ansible_ssh_retries=1");
+    let out = lab.finish(lab.run_cmd(&pb, &inv, &kh, &[]));
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 2);
+    std::fs::write(lab.path("ansible.cfg"), "[ssh_connection]\nretries = 1\n").unwrap();
+    let proxy = RefusingProxy::start(upstream, 1);
+    let kh = lab.known_hosts(Some(proxy.port));
+    let inv = lab.inventory(Some(proxy.port), "");
+    let out = lab.finish(lab.run_cmd(&pb, &inv, &kh, &[]));
+    std::fs::remove_file(lab.path("ansible.cfg")).unwrap();
+    assert_eq!(out.code, Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 2);
+
+    // A host key that does not match is not retried.
+    let proxy = RefusingProxy::start(upstream, 0);
+    let inv = lab.inventory(Some(proxy.port), "");
+    let wrong = lab.path("wrong_known_hosts");
+    std::fs::write(
+        &wrong,
+        format!(
+            "[{}]:{} {}\n",
+            lab.hosts.addr(0),
+            proxy.port,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+        ),
+    )
+    .unwrap();
+    let out = lab.finish(lab.run_cmd(&pb, &inv, &wrong, &["--retries", "3"]));
+    assert_eq!(out.code, Some(4), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        proxy.accepted.load(Ordering::SeqCst),
+        1,
+        "a host key mismatch was retried"
+    );
+}
+
+/// The connect timeout comes from `-T`/`--timeout` (ansible's), else
+/// ansible.cfg's `[defaults] timeout`; a host's `ansible_ssh_timeout` wins
+/// over both. Against a host that accepts TCP and then says nothing.
+#[test]
+fn the_connect_timeout_comes_from_the_cli_ansible_cfg_and_the_host() {
+    let lab = Lab::new(1, HostOpts::default());
+    let upstream = SocketAddr::from((lab.hosts.addr(0), lab.hosts.port(0)));
+    let pb = lab.write("one.yml", ONE_TASK);
+    let proxy = StallProxy::start(upstream, true);
+    let kh = lab.known_hosts(Some(proxy.port));
+    let plain = lab.inventory(Some(proxy.port), "");
+    for (label, cfg, inv, args, secs) in [
+        ("-T", None, plain.clone(), vec!["-T", "1"], 1),
+        (
+            "ansible.cfg",
+            Some("[defaults]\ntimeout = 2\n"),
+            plain.clone(),
+            vec![],
+            2,
+        ),
+        (
+            "-T over ansible.cfg",
+            Some("[defaults]\ntimeout = 2\n"),
+            plain.clone(),
+            vec!["-T", "1"],
+            1,
+        ),
+        (
+            "ansible_ssh_timeout",
+            Some("[defaults]\ntimeout = 2\n"),
+            lab.inventory(Some(proxy.port), "ansible_ssh_timeout=3"),
+            vec!["-T", "1"],
+            3,
+        ),
+    ] {
+        match cfg {
+            Some(c) => std::fs::write(lab.path("ansible.cfg"), c).unwrap(),
+            None => {
+                let _ = std::fs::remove_file(lab.path("ansible.cfg"));
+            }
+        }
+        let t = Instant::now();
+        let out = lab.finish(lab.run_cmd(&pb, &inv, &kh, &args));
+        let took = t.elapsed();
+        assert_eq!(out.code, Some(4), "{label}: {}\n{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains(&format!("timed out after {secs}s")),
+            "{label}: {}",
+            out.stdout
+        );
+        assert!(took >= Duration::from_secs(secs), "{label}: {took:?}");
+        assert!(took < Duration::from_secs(secs + 8), "{label}: {took:?}");
+    }
+}
+
+/// `--run-timeout`: when the whole run's time is up, the task still running
+/// fails as timed out (not waited for), no new task starts on any host, the
+/// recap is printed saying so and the exit code is 124; the audit log's
+/// chain verifies. A zero or malformed limit is a usage error.
+#[test]
+fn run_timeout_fails_the_running_hosts_prints_the_recap_and_exits_124() {
+    let lab = Lab::new(2, HostOpts::default());
+    let h0 = lab.hosts.name(0).to_string();
+    let h1 = lab.hosts.name(1).to_string();
+    let pb = lab.write(
+        "long.yml",
+        &r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy: {content: "first\n", dest: "@OUT@/{{ inventory_hostname }}.first"}
+    - shell: "sleep {{ 60 if inventory_hostname == '@H0@' else 0 }}"
+    - copy: {content: "last\n", dest: "@OUT@/{{ inventory_hostname }}.last"}
+"#
+        .replace("@H0@", &h0),
+    );
+    let kh = lab.known_hosts(None);
+    let inv = lab.inventory(None, "");
+    let t = Instant::now();
+    let out = lab.finish(lab.run_cmd(&pb, &inv, &kh, &["--run-timeout", "3s"]));
+    let took = t.elapsed();
+    assert_eq!(out.code, Some(124), "{}\n{}", out.stdout, out.stderr);
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    assert!(
+        out.stdout.contains("the run timed out (--run-timeout 3s)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("INTERRUPTED by the run timeout (--run-timeout 3s)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("the run timed out"), "{}", out.stderr);
+    assert_eq!(count(&out.stdout, &h0, "failed"), 1, "{}", out.stdout);
+    assert_eq!(count(&out.stdout, &h1, "failed"), 0, "{}", out.stdout);
+    assert_eq!(count(&out.stdout, &h1, "changed"), 2, "{}", out.stdout);
+    for h in [&h0, &h1] {
+        assert!(lab.out().join(format!("{h}.first")).exists());
+        assert!(
+            !lab.out().join(format!("{h}.last")).exists(),
+            "{h}: a task started after the run timed out"
+        );
+    }
+    let recs = lab.assert_audit_verifies();
+    assert_eq!(recs.last().unwrap()["exit_code"], 124);
+
+    for bad in ["0", "soon", "-5s"] {
+        let out = lab.finish(lab.run_cmd(&pb, &inv, &kh, &[&format!("--run-timeout={bad}")]));
+        assert_eq!(out.code, Some(5), "{bad}: {}\n{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("--run-timeout"), "{bad}: {}", out.stderr);
     }
 }
