@@ -95,3 +95,32 @@ pub fn human_size(n: u64) -> String {
     }
     format!("{n} bytes ({v:.1} {unit})")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_setup_failures_another_attempt_may_pass_are_transient() {
+        let refused = ConnError::Connect {
+            addr: "a:22".into(),
+            reason: "connection refused".into(),
+        };
+        assert!(refused.is_transient());
+        assert!(ConnError::Timeout {
+            addr: "a:22".into(),
+            secs: 3
+        }
+        .is_transient());
+        assert!(ConnError::Dropped("reset".into()).is_transient());
+        assert!(!ConnError::HostKey("mismatch".into()).is_transient());
+        let auth = ConnError::Auth {
+            user: "u".into(),
+            addr: "a:22".into(),
+            reason: "denied".into(),
+        };
+        assert!(!auth.is_transient());
+        let last = refused.after_attempts(3).to_string();
+        assert!(last.ends_with("connection refused (after 3 attempts)"), "{last}");
+    }
+}

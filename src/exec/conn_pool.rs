@@ -543,6 +543,28 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// Ansible's ssh `retries` pauses: 2**attempt - 1 seconds, at most 30.
+    #[test]
+    fn retry_pauses_grow_as_ansibles_and_stop_at_30_seconds() {
+        let secs: Vec<u64> = (0..8).map(|a| retry_pause(a).as_secs()).collect();
+        assert_eq!(secs, [0, 1, 3, 7, 15, 30, 30, 30]);
+    }
+
+    #[test]
+    fn server_alive_count_max_from_ssh_args() {
+        let pool = ConnPool::new(ConnDefaults::default());
+        let vars: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "ansible_ssh_common_args": "-o ServerAliveInterval=2 -o ServerAliveCountMax=5",
+        }))
+        .unwrap();
+        let t = pool.target_for("h", &vars).unwrap();
+        assert_eq!(t.keepalive, Some(Duration::from_secs(2)));
+        assert_eq!(t.keepalive_max, 5);
+        let bad: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"ansible_ssh_common_args": "-o ServerAliveCountMax=x"})).unwrap();
+        assert!(pool.target_for("h", &bad).is_err());
+    }
+
     #[test]
     fn connection_vars_keep_only_connection_and_become_settings() {
         let vars: Map<String, Value> = serde_json::from_value(serde_json::json!({

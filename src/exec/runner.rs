@@ -408,6 +408,23 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn run_limits_read_as_written() {
+        let d = |s| human_duration(Duration::from_secs(s));
+        assert_eq!(d(3), "3s");
+        assert_eq!(d(90), "1m30s");
+        assert_eq!(d(3600), "1h");
+        assert_eq!(d(5400), "1h30m");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1500ms");
+        // What --run-timeout and a scheduled check entry read back.
+        for s in [3, 90, 5400] {
+            assert_eq!(
+                crate::watch::config::parse_duration(&d(s)).unwrap(),
+                Duration::from_secs(s)
+            );
+        }
+    }
+
     /// A kept task record holds what the check report reads, not the
     /// command's output (a check run keeps every task of every host).
     #[test]
