@@ -715,29 +715,45 @@ fn a_network_partition_makes_the_host_unreachable_instead_of_hanging() {
     assert_eq!(count(&out.stdout, &h1, "changed"), 2, "{}", out.stdout);
     eprintln!("partitioned before connecting: UNREACHABLE after {took:?}");
 
-    // Partitioned mid-command: the keepalives.
-    let proxy = StallProxy::start(upstream, false);
-    let kh = lab.known_hosts(Some(proxy.port));
-    let inv = lab.inventory(
-        Some(proxy.port),
-        "ansible_ssh_common_args='-o ServerAliveInterval=1 -o ServerAliveCountMax=2'",
+    // Partitioned mid-command: the keepalives, as many unanswered as
+    // ServerAliveCountMax allows (1, then 6: five seconds more).
+    let mid = lab.write(
+        "mid.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: touch @OUT@/{{ inventory_hostname }}.mid; sleep 30\n",
     );
-    let _ = std::fs::remove_file(lab.out().join(format!("{h1}.first")));
-    let run = Spawned::start(lab.run_cmd(&pb, &inv, &kh, &[]), lab.dir.path(), "partition");
-    let started = lab.out().join(format!("{h0}.started"));
-    wait_until("the slow step", Duration::from_secs(60), || started.exists());
-    proxy.stalled.store(true, Ordering::SeqCst);
-    let t = Instant::now();
-    let (code, out, err) = run.wait(RUN_LIMIT);
-    let took = t.elapsed();
-    assert_eq!(code, Some(4), "{out}\n{err}");
-    assert_eq!(count(&out, &h0, "unreachable"), 1, "{out}");
-    assert_eq!(count(&out, &h1, "failed"), 0, "{out}");
+    let mid_started = lab.out().join(format!("{h0}.mid"));
+    let mut took = Vec::new();
+    for count_max in [1, 6] {
+        let proxy = StallProxy::start(upstream, false);
+        let kh = lab.known_hosts(Some(proxy.port));
+        let inv = lab.inventory(
+            Some(proxy.port),
+            &format!("ansible_ssh_common_args='-o ServerAliveInterval=1 -o ServerAliveCountMax={count_max}'"),
+        );
+        let _ = std::fs::remove_file(&mid_started);
+        let run = Spawned::start(
+            lab.run_cmd(&mid, &inv, &kh, &["-l", &h0]),
+            lab.dir.path(),
+            &format!("partition-{count_max}"),
+        );
+        wait_until("the slow step", Duration::from_secs(60), || mid_started.exists());
+        proxy.stalled.store(true, Ordering::SeqCst);
+        let t = Instant::now();
+        let (code, out, err) = run.wait(RUN_LIMIT);
+        let elapsed = t.elapsed();
+        assert_eq!(code, Some(4), "{out}\n{err}");
+        assert_eq!(count(&out, &h0, "unreachable"), 1, "{out}");
+        assert!(
+            elapsed < Duration::from_secs(20),
+            "UNREACHABLE after {elapsed:?}; keepalives every 1 s, {count_max} unanswered allowed"
+        );
+        eprintln!("partitioned mid-command, ServerAliveCountMax={count_max}: UNREACHABLE after {elapsed:?}");
+        took.push(elapsed);
+    }
     assert!(
-        took < Duration::from_secs(20),
-        "UNREACHABLE after {took:?}; keepalives every 1 s, 2 unanswered allowed"
+        took[1] >= took[0] + Duration::from_secs(3),
+        "ServerAliveCountMax is not honoured: {took:?}"
     );
-    eprintln!("partitioned mid-command: UNREACHABLE after {took:?}");
     lab.assert_audit_verifies();
 
     // The partition heals: the rerun converges.
