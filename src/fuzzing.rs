@@ -12,8 +12,11 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+/// A fuzzing entry point: any bytes in, nothing out, never a panic.
+pub type Entry = fn(&[u8]);
+
 /// Every parser under fuzzing, by its cargo-fuzz target name.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("playbook", playbook),
     ("inventory_ini", inventory_ini),
     ("inventory_yaml", inventory_yaml),
