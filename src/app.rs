@@ -148,7 +148,7 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
         let summary = runner.run_playbook(b).await?;
         code = code.max(summary.exit_code());
         if summary.interrupted {
-            return Ok(130);
+            return Ok(crate::exec::runner::interrupted_exit_code());
         }
     }
     Ok(code)

@@ -239,9 +239,19 @@ pub struct TargetArgs {
     /// Connection type for every host (ssh or local).
     #[arg(short = 'c', long)]
     pub connection: Option<String>,
-    /// Connection timeout in seconds.
-    #[arg(short = 'T', long = "timeout", env = "ANSIBLE_TIMEOUT", default_value_t = 10)]
-    pub timeout: u64,
+    /// Connection timeout in seconds (default: ansible.cfg's `[defaults] timeout`, else 10).
+    #[arg(short = 'T', long = "timeout", env = "ANSIBLE_TIMEOUT")]
+    pub timeout: Option<u64>,
+    /// Attempts to connect again after a failed connection setup (refused, reset,
+    /// timed out), pausing 0, 1, 3, 7, 15, then 30 s between them as Ansible's ssh
+    /// `retries` (default: ansible.cfg's `[ssh_connection] retries`, else 0); a
+    /// host's `ansible_ssh_retries` overrides it. Not the task keyword `retries`.
+    #[arg(long = "retries", env = "ANSIBLE_SSH_RETRIES", value_name = "N")]
+    pub retries: Option<u32>,
+    /// Limit for the whole run (`90s`, `30m`, `1h`): then no new task starts, tasks still
+    /// running fail as timed out, the recap is printed and the exit code is 124.
+    #[arg(long = "run-timeout", value_name = "DURATION", value_parser = parse_run_timeout)]
+    pub run_timeout: Option<std::time::Duration>,
     /// Host key checking: strict, accept-new or off.
     #[arg(
         long = "host-key-checking",
@@ -647,4 +657,12 @@ pub struct CheckDiffArgs {
     /// Output format (text or json).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+fn parse_run_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match crate::watch::config::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be more than zero".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -148,6 +148,7 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
         },
         extra_vars: parse_extra_vars(&t.extra_vars)?,
         task_timeout: (task_timeout > 0).then(|| Duration::from_secs(task_timeout)),
+        run_timeout: t.run_timeout,
         become_: t.become_.then_some(true),
         become_user: t.become_user.clone(),
         become_method: t.become_method.clone(),
@@ -158,12 +159,45 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
             private_key: t.private_key.clone(),
             host_key_checking,
             known_hosts: t.known_hosts.clone(),
-            connect_timeout: Duration::from_secs(t.timeout.max(1)),
+            connect_timeout: Duration::from_secs(connect_timeout(t)?.max(1)),
+            connect_retries: connect_retries(t)?,
             connection: t.connection.clone(),
             ..Default::default()
         },
         ..Default::default()
     })
+}
+
+/// `-T`/`--timeout`/`ANSIBLE_TIMEOUT`, else ansible.cfg's `[defaults]
+/// timeout`, else 10 seconds.
+pub fn connect_timeout(t: &TargetArgs) -> Result<u64, AppError> {
+    if let Some(s) = t.timeout {
+        return Ok(s);
+    }
+    match crate::ansible_cfg::value("defaults", "timeout") {
+        Some(v) => v.trim().parse().map_err(|_| {
+            AppError::Usage(format!(
+                "ansible.cfg: [defaults] timeout must be whole seconds, not `{v}`"
+            ))
+        }),
+        None => Ok(10),
+    }
+}
+
+/// `--retries`/`ANSIBLE_SSH_RETRIES`, else ansible.cfg's `[ssh_connection]
+/// retries`, else 0.
+fn connect_retries(t: &TargetArgs) -> Result<u32, AppError> {
+    if let Some(n) = t.retries {
+        return Ok(n);
+    }
+    match crate::ansible_cfg::value("ssh_connection", "retries") {
+        Some(v) => v.trim().parse().map_err(|_| {
+            AppError::Usage(format!(
+                "ansible.cfg: [ssh_connection] retries must be a whole number, not `{v}`"
+            ))
+        }),
+        None => Ok(0),
+    }
 }
 
 /// `--max-output SIZE` in bytes: a size of at least one byte.

@@ -1,10 +1,9 @@
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 
 use clap::Parser;
 
 use rigger::cli::Cli;
-use rigger::exec::runner::INTERRUPTED;
+use rigger::exec::runner::{interrupt, interrupted_exit_code};
 
 fn main() -> ExitCode {
     // An unexpected internal error is exit code 250, as ansible-playbook's.
@@ -38,17 +37,37 @@ fn main() -> ExitCode {
         }
     };
     let code = rt.block_on(async {
-        // First Ctrl-C: start no new task, finish running ones, print the recap.
-        // Second: stop at once.
+        // First Ctrl-C or SIGTERM: start no new task, finish running ones,
+        // print the recap. Second: stop at once. (`watch` handles SIGTERM
+        // itself: a reload/stop of the daemon.)
         tokio::spawn(async {
             while tokio::signal::ctrl_c().await.is_ok() {
-                if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                if !interrupt(libc::SIGINT) {
                     rigger::stderrln!("\nrigger: interrupted twice, aborting");
-                    std::process::exit(130);
+                    abort_now("aborted by a second interrupt (SIGINT)");
                 }
                 rigger::stderrln!("\nrigger: interrupted; letting running tasks finish (Ctrl-C again to abort)");
             }
         });
+        if !matches!(cli.command, rigger::cli::Command::Watch(_)) {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::spawn(async move {
+                        while term.recv().await.is_some() {
+                            if !interrupt(libc::SIGTERM) {
+                                rigger::stderrln!("\nrigger: terminated twice, aborting");
+                                abort_now("aborted by a second SIGTERM");
+                            }
+                            rigger::stderrln!(
+                                "\nrigger: terminated (SIGTERM); letting running tasks finish (SIGTERM again to abort)"
+                            );
+                        }
+                    });
+                }
+                Err(e) => rigger::stderrln!("rigger: cannot handle SIGTERM: {e}"),
+            }
+        }
         match rigger::app::run(cli).await {
             Ok(code) => code,
             Err(e) => {
@@ -69,4 +88,12 @@ fn main() -> ExitCode {
     });
     rt.shutdown_timeout(std::time::Duration::from_millis(200));
     ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// Ends the process at once (a second interrupt), after the audit log's
+/// last record: the chain ends with a `run_end` that says why.
+fn abort_now(why: &str) -> ! {
+    let code = interrupted_exit_code();
+    rigger::audit::run_end(code, Some(why.to_string()));
+    std::process::exit(code)
 }

@@ -321,7 +321,13 @@ impl AuditLog {
             }
             Event::Warning { message } => self.record("warning", obj(json!({"message": message}))),
             Event::Meta { .. } => {}
-            Event::Recap { hosts } => self.record("recap", obj(json!({"hosts": hosts}))),
+            Event::Recap { hosts, interrupted } => {
+                let mut m = obj(json!({"hosts": hosts}));
+                if let Some(sig) = interrupted {
+                    m.insert("interrupted".into(), sig.clone().into());
+                }
+                self.record("recap", m)
+            }
         }
     }
 }

@@ -9,7 +9,7 @@
 //! Exit codes (documented in docs/check-report.md): 0 in sync, 1 error (rigger,
 //! playbook, or a task failed), 2 drift, 3 another run of the same check held
 //! the lock past `--lock-timeout`, 4 unreachable host(s) without drift, 6
-//! drift and unreachable, 5 usage error, 130 interrupted.
+//! drift and unreachable, 5 usage error, 130 interrupted (143 by SIGTERM).
 
 pub mod config;
 pub mod context;
@@ -366,9 +366,11 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         }
     };
     if summary.interrupted {
-        hist.abort_run(run_id, now_unix(), 130, "interrupted")?;
-        log.warn(&format!("run {run_id}: interrupted"));
-        return Ok(130);
+        let code = crate::exec::runner::interrupted_exit_code();
+        let by = crate::exec::runner::interrupted_by().unwrap_or_else(|| "a signal".into());
+        hist.abort_run(run_id, now_unix(), code, "interrupted")?;
+        log.warn(&format!("run {run_id}: interrupted by {by}"));
+        return Ok(code);
     }
 
     let mut host_reports = report::build_hosts(&hosts, &summary.task_records);
@@ -556,8 +558,14 @@ fn target_flags(a: &CheckArgs, c: &mut Vec<String>) {
     if t.forks != 50 {
         c.extend(["--forks".into(), t.forks.to_string()]);
     }
-    if t.timeout != 10 {
-        c.extend(["--timeout".into(), t.timeout.to_string()]);
+    if let Some(secs) = t.timeout {
+        c.extend(["--timeout".into(), secs.to_string()]);
+    }
+    if let Some(n) = t.retries {
+        c.extend(["--retries".into(), n.to_string()]);
+    }
+    if let Some(limit) = t.run_timeout {
+        c.extend(["--run-timeout".into(), crate::exec::runner::human_duration(limit)]);
     }
     if t.max_output != "16M" {
         c.extend(["--max-output".into(), t.max_output.clone()]);

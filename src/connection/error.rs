@@ -36,6 +36,33 @@ pub enum ConnError {
 }
 
 impl ConnError {
+    /// A failure to set up a connection that another attempt may not meet
+    /// (refused, reset, timed out, dropped during the handshake), as
+    /// opposed to one that would fail the same way again (the host key,
+    /// authentication, a key file).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ConnError::Connect { .. } | ConnError::Timeout { .. } | ConnError::Dropped(_)
+        )
+    }
+
+    /// The error of the last of `n` connection attempts, saying so.
+    pub fn after_attempts(self, n: u32) -> ConnError {
+        match self {
+            ConnError::Connect { addr, reason } => ConnError::Connect {
+                addr,
+                reason: format!("{reason} (after {n} attempts)"),
+            },
+            ConnError::Timeout { addr, secs } => ConnError::Connect {
+                addr: addr.clone(),
+                reason: format!("timed out after {secs}s (after {n} attempts)"),
+            },
+            ConnError::Dropped(m) => ConnError::Dropped(format!("{m} (after {n} attempts)")),
+            other => other,
+        }
+    }
+
     /// True when the host itself could not be used (Ansible's "unreachable"),
     /// as opposed to a command on it going wrong.
     pub fn is_unreachable(&self) -> bool {
@@ -67,4 +94,33 @@ pub fn human_size(n: u64) -> String {
         unit = u;
     }
     format!("{n} bytes ({v:.1} {unit})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_setup_failures_another_attempt_may_pass_are_transient() {
+        let refused = ConnError::Connect {
+            addr: "a:22".into(),
+            reason: "connection refused".into(),
+        };
+        assert!(refused.is_transient());
+        assert!(ConnError::Timeout {
+            addr: "a:22".into(),
+            secs: 3
+        }
+        .is_transient());
+        assert!(ConnError::Dropped("reset".into()).is_transient());
+        assert!(!ConnError::HostKey("mismatch".into()).is_transient());
+        let auth = ConnError::Auth {
+            user: "u".into(),
+            addr: "a:22".into(),
+            reason: "denied".into(),
+        };
+        assert!(!auth.is_transient());
+        let last = refused.after_attempts(3).to_string();
+        assert!(last.ends_with("connection refused (after 3 attempts)"), "{last}");
+    }
 }

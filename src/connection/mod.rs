@@ -210,6 +210,9 @@ pub struct SshTarget {
     pub connect_timeout: Duration,
     /// Interval of SSH keepalive requests; `None` disables them.
     pub keepalive: Option<Duration>,
+    /// Unanswered keepalives after which the host is unreachable
+    /// (OpenSSH's `ServerAliveCountMax`, default 3).
+    pub keepalive_max: usize,
     /// Run commands through one persistent remote shell instead of a new
     /// channel (sshd session + login shell) per command.
     pub pipelining: bool,
@@ -235,6 +238,7 @@ impl SshTarget {
             jump_hosts: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             keepalive: Some(Duration::from_secs(15)),
+            keepalive_max: 3,
             pipelining: false,
             sftp: false,
         }

@@ -274,7 +274,7 @@ fn client_config(hop: &SshTarget) -> Arc<client::Config> {
     }
     Arc::new(client::Config {
         keepalive_interval: hop.keepalive,
-        keepalive_max: 3,
+        keepalive_max: hop.keepalive_max,
         inactivity_timeout: None,
         nodelay: true,
         // Large windows keep uploads and downloads streaming without waiting

@@ -62,6 +62,7 @@ pub struct HostConfig {
     pub strict_host_key_checking: Option<HostKeyChecking>,
     pub connect_timeout: Option<Duration>,
     pub server_alive_interval: Option<Duration>,
+    pub server_alive_count_max: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +196,11 @@ impl SshConfig {
                             set_once(&mut hc.server_alive_interval, Duration::from_secs(s))
                         }
                     }
+                    "serveralivecountmax" => {
+                        if let Ok(n) = first.parse() {
+                            set_once(&mut hc.server_alive_count_max, n)
+                        }
+                    }
                     _ => {}
                 }
             }
@@ -233,10 +239,12 @@ fn validate(keyword: &str, args: &[String]) -> Result<(), DirectiveError> {
             .filter(|p| *p != 0)
             .map(|_| ())
             .ok_or_else(|| DirectiveError::Port(v.to_string())),
-        "connecttimeout" | "serveraliveinterval" => v.parse::<u64>().map(|_| ()).map_err(|_| DirectiveError::Seconds {
-            keyword: keyword.to_string(),
-            value: v.to_string(),
-        }),
+        "connecttimeout" | "serveraliveinterval" | "serveralivecountmax" => {
+            v.parse::<u64>().map(|_| ()).map_err(|_| DirectiveError::Seconds {
+                keyword: keyword.to_string(),
+                value: v.to_string(),
+            })
+        }
         "stricthostkeychecking" => parse_strict(v).map(|_| ()),
         _ => Ok(()),
     }
@@ -382,6 +390,7 @@ pub struct ExplicitFields {
     pub host_key_checking: bool,
     pub connect_timeout: bool,
     pub keepalive: bool,
+    pub keepalive_max: bool,
     pub jump_hosts: bool,
 }
 
@@ -454,6 +463,11 @@ pub fn apply_host_config(
             target.keepalive = if t.is_zero() { None } else { Some(t) };
         }
     }
+    if !explicit.keepalive_max {
+        if let Some(n) = hc.server_alive_count_max {
+            target.keepalive_max = n;
+        }
+    }
     if follow_proxy_jump && !explicit.jump_hosts {
         if let Some(pj) = &hc.proxy_jump {
             target.jump_hosts = parse_proxy_jump(pj, target, cfg).map_err(|msg| SshConfigError {
@@ -492,6 +506,7 @@ pub fn parse_proxy_jump(value: &str, base: &SshTarget, cfg: &SshConfig) -> Resul
         hop.known_hosts = base.known_hosts.clone();
         hop.connect_timeout = base.connect_timeout;
         hop.keepalive = base.keepalive;
+        hop.keepalive_max = base.keepalive_max;
         let mut explicit = ExplicitFields {
             host_key_checking: true,
             known_hosts: true,

@@ -22,6 +22,9 @@ pub struct ConnDefaults {
     pub known_hosts: Option<PathBuf>,
     pub ssh_config: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// Connection setups tried again after a transient failure (`--retries`);
+    /// a host's `ansible_ssh_retries` overrides it.
+    pub connect_retries: u32,
     pub password: Option<String>,
     pub key_passphrase: Option<String>,
     /// `local` forces the local connection for every host (`-c local`).
@@ -45,6 +48,7 @@ impl Default for ConnDefaults {
             known_hosts: None,
             ssh_config: None,
             connect_timeout: Duration::from_secs(10),
+            connect_retries: 0,
             password: None,
             key_passphrase: None,
             connection: None,
@@ -58,6 +62,12 @@ impl Default for ConnDefaults {
                 .unwrap_or(true),
         }
     }
+}
+
+/// The pause before connection attempt `attempt + 2`, as Ansible's ssh
+/// plugin waits between its `retries`: 0, 1, 3, 7, 15, then 30 seconds.
+fn retry_pause(attempt: u32) -> Duration {
+    Duration::from_secs(((1u64 << attempt.min(5)) - 1).min(30))
 }
 
 /// Whether commands go through a persistent shell unless told otherwise.
@@ -139,8 +149,27 @@ impl ConnPool {
             }
         }
         let target = self.target_for(host, vars)?;
-        let conn = SshConnection::connect(&target).await?;
-        Ok(Arc::new(conn))
+        let retries = match var_str(vars, "ansible_ssh_retries") {
+            Some(n) => n.trim().parse().map_err(|_| ConnError::Connect {
+                addr: target.address.clone(),
+                reason: format!("invalid ansible_ssh_retries `{n}`"),
+            })?,
+            None => self.defaults.connect_retries,
+        };
+        let mut attempt = 0u32;
+        loop {
+            match SshConnection::connect(&target).await {
+                Ok(conn) => return Ok(Arc::new(conn)),
+                Err(e) if attempt < retries && e.is_transient() => {
+                    let pause = retry_pause(attempt);
+                    attempt += 1;
+                    tracing::info!(host, attempt, of = retries, pause_s = pause.as_secs(), error = %e, "connecting again");
+                    tokio::time::sleep(pause).await;
+                }
+                Err(e) if attempt > 0 => return Err(e.after_attempts(attempt + 1)),
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Build the SSH target of a host from its variables and the defaults.
@@ -379,22 +408,17 @@ fn apply_ssh_args(t: &mut SshTarget, explicit: &mut ExplicitFields, args: &str) 
                 t.keepalive = (secs > 0).then(|| Duration::from_secs(secs));
                 explicit.keepalive = true;
             }
+            "serveralivecountmax" => {
+                t.keepalive_max = value
+                    .parse()
+                    .map_err(|_| format!("invalid ssh option ServerAliveCountMax `{value}`"))?;
+                explicit.keepalive_max = true;
+            }
             // Nothing to do for rigger's client: it keeps one connection per
             // host for the run and always checks the address it connects to.
-            "proxyjump"
-            | "controlmaster"
-            | "controlpersist"
-            | "controlpath"
-            | "compression"
-            | "loglevel"
-            | "identitiesonly"
-            | "checkhostip"
-            | "hashknownhosts"
-            | "serveralivecountmax"
-            | "batchmode"
-            | "addkeystoagent"
-            | "updatehostkeys"
-            | "visualhostkey" => {}
+            "proxyjump" | "controlmaster" | "controlpersist" | "controlpath" | "compression" | "loglevel"
+            | "identitiesonly" | "checkhostip" | "hashknownhosts" | "batchmode" | "addkeystoagent"
+            | "updatehostkeys" | "visualhostkey" => {}
             _ => warn_ssh_option(&format!("-o {written}")),
         }
     }
@@ -518,6 +542,28 @@ pub fn expand_tilde(p: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ansible's ssh `retries` pauses: 2**attempt - 1 seconds, at most 30.
+    #[test]
+    fn retry_pauses_grow_as_ansibles_and_stop_at_30_seconds() {
+        let secs: Vec<u64> = (0..8).map(|a| retry_pause(a).as_secs()).collect();
+        assert_eq!(secs, [0, 1, 3, 7, 15, 30, 30, 30]);
+    }
+
+    #[test]
+    fn server_alive_count_max_from_ssh_args() {
+        let pool = ConnPool::new(ConnDefaults::default());
+        let vars: Map<String, Value> = serde_json::from_value(serde_json::json!({
+            "ansible_ssh_common_args": "-o ServerAliveInterval=2 -o ServerAliveCountMax=5",
+        }))
+        .unwrap();
+        let t = pool.target_for("h", &vars).unwrap();
+        assert_eq!(t.keepalive, Some(Duration::from_secs(2)));
+        assert_eq!(t.keepalive_max, 5);
+        let bad: Map<String, Value> =
+            serde_json::from_value(serde_json::json!({"ansible_ssh_common_args": "-o ServerAliveCountMax=x"})).unwrap();
+        assert!(pool.target_for("h", &bad).is_err());
+    }
 
     #[test]
     fn connection_vars_keep_only_connection_and_become_settings() {

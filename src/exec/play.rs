@@ -36,7 +36,10 @@ impl Runner {
                 .map_err(|e| self.mask_error(e))?;
         }
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        self.out.emit(&Event::Recap { hosts: stats.clone() });
+        self.out.emit(&Event::Recap {
+            hosts: stats.clone(),
+            interrupted: super::runner::interrupted_by(),
+        });
         let (failed_hosts, unreachable_hosts) = {
             let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
             (

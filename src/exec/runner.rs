@@ -5,7 +5,7 @@
 //! listed in [`super`]; this file knows none of them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -18,8 +18,109 @@ use crate::inventory::Inventory;
 use crate::output::{HostStats, Renderer, Status};
 use crate::template::Templar;
 
-/// Set by the Ctrl-C handler: start no new task.
+/// Set by the Ctrl-C and SIGTERM handlers ([`interrupt`]): start no new task.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The signal that interrupted the run (0: none yet); the first one wins.
+static INTERRUPT_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The run was interrupted by `signal` (SIGINT or SIGTERM): running tasks
+/// finish, no new one starts, the recap is printed and the exit code is
+/// 128 + the signal's number ([`interrupted_exit_code`]). Returns false when
+/// the run had already been interrupted (a second signal aborts at once).
+pub fn interrupt(signal: i32) -> bool {
+    let _ = INTERRUPT_SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+    !INTERRUPTED.swap(true, Ordering::SeqCst)
+}
+
+/// [`INTERRUPT_SIGNAL`]'s value when the run's own time ran out (`--run-timeout`).
+const RUN_TIMEOUT: i32 = -1;
+
+/// The exit code of a run stopped by `--run-timeout` (as `timeout(1)`'s).
+pub const RUN_TIMEOUT_EXIT_CODE: i32 = 124;
+
+/// The whole run's limit (`--run-timeout`) and when it ends, once set.
+static RUN_DEADLINE: std::sync::OnceLock<(tokio::time::Instant, Duration)> = std::sync::OnceLock::new();
+
+/// Start the whole run's clock (`--run-timeout`): when `limit` has passed,
+/// no new task starts and the tasks still running fail as timed out
+/// ([`run_deadline`]), the recap is printed and the exit code is
+/// [`RUN_TIMEOUT_EXIT_CODE`]. Call once, from within the runtime.
+pub fn start_run_timeout(limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    if RUN_DEADLINE.set((deadline, limit)).is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        tokio::time::sleep_until(deadline).await;
+        let _ = INTERRUPT_SIGNAL.compare_exchange(0, RUN_TIMEOUT, Ordering::SeqCst, Ordering::SeqCst);
+        if !INTERRUPTED.swap(true, Ordering::SeqCst) {
+            crate::stderrln!(
+                "\nrigger: the run timed out (--run-timeout {}); failing the tasks still running",
+                human_duration(limit)
+            );
+        }
+    });
+}
+
+/// Resolves when the whole run's time is up (never without `--run-timeout`),
+/// with the limit.
+pub async fn run_deadline() -> Duration {
+    match RUN_DEADLINE.get() {
+        Some((deadline, limit)) => {
+            tokio::time::sleep_until(*deadline).await;
+            *limit
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// `90s`, `5m`, `1h30m`: a limit as it was most likely written.
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 != 0 {
+        return format!("{ms}ms");
+    }
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, n) in [("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= n {
+            out.push_str(&format!("{}{unit}", secs / n));
+            secs %= n;
+        }
+    }
+    out
+}
+
+/// What interrupted the run, if anything did: `SIGINT`, `SIGTERM`, or the
+/// run timeout.
+pub fn interrupted_by() -> Option<String> {
+    if !INTERRUPTED.load(Ordering::SeqCst) {
+        return None;
+    }
+    Some(match INTERRUPT_SIGNAL.load(Ordering::SeqCst) {
+        libc::SIGTERM => "SIGTERM".into(),
+        RUN_TIMEOUT => format!(
+            "the run timeout (--run-timeout {})",
+            RUN_DEADLINE.get().map(|(_, l)| human_duration(*l)).unwrap_or_default()
+        ),
+        _ => "SIGINT".into(),
+    })
+}
+
+/// The exit code of an interrupted run: as a shell reports a process that a
+/// signal ended (130 for Ctrl-C, 143 for SIGTERM), although rigger ends it
+/// in order, with the recap; [`RUN_TIMEOUT_EXIT_CODE`] for `--run-timeout`.
+pub fn interrupted_exit_code() -> i32 {
+    match INTERRUPT_SIGNAL.load(Ordering::SeqCst) {
+        0 => 128 + libc::SIGINT,
+        RUN_TIMEOUT => RUN_TIMEOUT_EXIT_CODE,
+        s => 128 + s,
+    }
+}
 
 /// Options of a run, from the CLI.
 #[derive(Debug, Clone)]
@@ -34,6 +135,8 @@ pub struct RunOptions {
     pub start_at_task: Option<String>,
     pub force_handlers: bool,
     pub task_timeout: Option<Duration>,
+    /// The whole run's limit (`--run-timeout`), see [`start_run_timeout`].
+    pub run_timeout: Option<Duration>,
     pub become_: Option<bool>,
     pub become_user: Option<String>,
     pub become_method: Option<String>,
@@ -64,6 +167,7 @@ impl Default for RunOptions {
             start_at_task: None,
             force_handlers: false,
             task_timeout: None,
+            run_timeout: None,
             become_: None,
             become_user: None,
             become_method: None,
@@ -138,7 +242,7 @@ impl RunSummary {
     /// exit code 0.
     pub fn exit_code(&self) -> i32 {
         if self.interrupted {
-            return 130;
+            return interrupted_exit_code();
         }
         if self.failed_hosts {
             2
@@ -229,6 +333,9 @@ impl Runner {
         for vars in inventory.raw_var_maps() {
             secrets.add_from_vars(vars);
         }
+        if let Some(limit) = opts.run_timeout {
+            start_run_timeout(limit);
+        }
         Arc::new(Runner {
             pool: ConnPool::new(opts.conn.clone()),
             opts,
@@ -314,6 +421,23 @@ impl Runner {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn run_limits_read_as_written() {
+        let d = |s| human_duration(Duration::from_secs(s));
+        assert_eq!(d(3), "3s");
+        assert_eq!(d(90), "1m30s");
+        assert_eq!(d(3600), "1h");
+        assert_eq!(d(5400), "1h30m");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1500ms");
+        // What --run-timeout and a scheduled check entry read back.
+        for s in [3, 90, 5400] {
+            assert_eq!(
+                crate::watch::config::parse_duration(&d(s)).unwrap(),
+                Duration::from_secs(s)
+            );
+        }
+    }
 
     /// A kept task record holds what the check report reads, not the
     /// command's output (a check run keeps every task of every host).

@@ -886,6 +886,16 @@ impl PlayHost {
                     self.runner.pool.reset(&inv.target.conn_host);
                     return TaskResult::unreachable(e.to_string());
                 }
+                Err(e @ ModuleError::RunTimedOut(limit)) => {
+                    // Not subject to `until`, `failed_when` or `ignore_errors`
+                    // judgement: the run is over.
+                    let mut tr = TaskResult::failed(e.to_string());
+                    tr.result.insert(
+                        "timedout".into(),
+                        serde_json::json!({ "period": limit.as_secs(), "run_timeout": true }),
+                    );
+                    return tr;
+                }
                 Err(ModuleError::TimedOut(secs)) => {
                     let mut tr = TaskResult::failed(ModuleError::TimedOut(secs).to_string());
                     tr.result.insert(
@@ -1081,12 +1091,19 @@ impl PlayHost {
         tracing::debug!(host = %self.host, module = doc.name, task = t.name.as_deref().unwrap_or(""), check, "module starts");
         // Past the timeout the module's future is dropped: its commands'
         // channels close and a local child process is killed.
-        let outcome = match inv.timeout {
-            Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), fut).await {
-                Ok(r) => r,
-                Err(_) => Err(ModuleError::TimedOut(secs)),
-            },
-            None => fut.await,
+        let timed = async {
+            match inv.timeout {
+                Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), fut).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ModuleError::TimedOut(secs)),
+                },
+                None => fut.await,
+            }
+        };
+        // `--run-timeout`: the module's future is dropped as for its own timeout.
+        let outcome = tokio::select! {
+            r = timed => r,
+            limit = super::runner::run_deadline() => Err(ModuleError::RunTimedOut(limit)),
         };
         match &outcome {
             Ok(o) => tracing::debug!(

@@ -20,9 +20,20 @@ pub fn load(inv: &mut Inventory, path: &Path) -> Result<(), LocError> {
     let name = path.display().to_string();
     let loc = Loc::synthetic(&name);
     let data = run_json(path, &["--list"], &loc)?;
+    from_output(inv, data, &loc, |host| run_json(path, &["--host", host], &loc))
+}
+
+/// Add what a script printed for `--list` (`data`) to `inv`; `host_vars`
+/// asks the script for a host's variables when `_meta.hostvars` is missing.
+pub(super) fn from_output(
+    inv: &mut Inventory,
+    data: Value,
+    loc: &Loc,
+    mut host_vars: impl FnMut(&str) -> Result<Value, LocError>,
+) -> Result<(), LocError> {
     let Value::Object(groups) = data else {
         return Err(
-            LocError::new(loc, "inventory script output for --list must be a JSON object")
+            LocError::new(loc.clone(), "inventory script output for --list must be a JSON object")
                 .with_hint("print {\"group\": {\"hosts\": [...]}, \"_meta\": {\"hostvars\": {}}}"),
         );
     };
@@ -33,21 +44,26 @@ pub fn load(inv: &mut Inventory, path: &Path) -> Result<(), LocError> {
             if let Some(hv) = gdata.get("hostvars") {
                 match hv {
                     Value::Object(m) => meta = Some(m.clone()),
-                    _ => return Err(LocError::new(loc, "`_meta.hostvars` must be an object of host -> vars")),
+                    _ => {
+                        return Err(LocError::new(
+                            loc.clone(),
+                            "`_meta.hostvars` must be an object of host -> vars",
+                        ))
+                    }
                 }
             }
             continue;
         }
-        parse_group(inv, group, gdata, &mut seen_hosts, &loc)?;
+        parse_group(inv, group, gdata, &mut seen_hosts, loc)?;
     }
     for host in seen_hosts {
         let vars = match &meta {
             Some(m) => m.get(&host).cloned().unwrap_or(Value::Object(Map::new())),
-            None => run_json(path, &["--host", &host], &loc)?,
+            None => host_vars(&host)?,
         };
         let Value::Object(vars) = vars else {
             return Err(LocError::new(
-                loc,
+                loc.clone(),
                 format!("variables of host `{host}` must be a JSON object"),
             ));
         };

@@ -326,6 +326,9 @@ pub enum ModuleError {
     /// message and a `timedout` result.
     #[error("Timed out after {0} second(s).")]
     TimedOut(u64),
+    /// The whole run's time (`--run-timeout`) ran out while the task ran.
+    #[error("the run timed out (--run-timeout {}) while this task was running", crate::exec::runner::human_duration(*.0))]
+    RunTimedOut(std::time::Duration),
 }
 
 /// The user documentation and argument schema of a module.

@@ -62,6 +62,10 @@ pub enum Event {
     },
     Recap {
         hosts: BTreeMap<String, HostStats>,
+        /// The signal that interrupted the run (`SIGINT`, `SIGTERM`):
+        /// running tasks finished, no new one started.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        interrupted: Option<String>,
     },
 }
 

@@ -324,7 +324,7 @@ impl Renderer {
             Event::Warning { message } => format!("[WARNING]: {message}\n"),
             Event::Meta { message, .. } if self.verbosity >= 2 => format!("META: {message}\n"),
             Event::Meta { .. } => String::new(),
-            Event::Recap { hosts } => {
+            Event::Recap { hosts, interrupted } => {
                 let mut s = format!("\n{}\n", banner("PLAY RECAP"));
                 for (h, st) in hosts {
                     // Exactly Ansible's default callback: `%-26s : ` then `name=%-4s` joined by spaces.
@@ -339,6 +339,11 @@ impl Renderer {
                     ]
                     .map(|(k, n)| format!("{k}={n:<4}"));
                     s.push_str(&format!("{h:<26} : {}\n", cols.join(" ")));
+                }
+                if let Some(sig) = interrupted {
+                    s.push_str(&format!(
+                        "\nINTERRUPTED by {sig}: the tasks that were running finished; no task started after it\n"
+                    ));
                 }
                 s
             }
@@ -591,7 +596,10 @@ mod tests {
                 ..Default::default()
             },
         );
-        let s = r.text(&Event::Recap { hosts });
+        let s = r.text(&Event::Recap {
+            hosts,
+            interrupted: None,
+        });
         assert!(
             s.contains(
                 "web1                       : ok=2    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n"

@@ -1,6 +1,8 @@
 //! Property-based fuzzing of the loaders (proptest): arbitrary and
 //! YAML/INI/Jinja-shaped input must give a result or a located error, never a
-//! panic. Runs briefly in CI (a few hundred cases per loader).
+//! panic. Runs briefly in CI (a few hundred cases per loader). And the
+//! cargo-fuzz corpus (`fuzz/corpus/TARGET/`, crashes found included) replayed
+//! through the same entry points the fuzz targets call (`rigger::fuzzing`).
 
 use proptest::prelude::*;
 
@@ -170,4 +172,43 @@ proptest! {
         let _ = templar.render_str(&text, &ctx, &loc);
         let _ = templar.eval(&text, &ctx, &loc);
     }
+}
+
+/// Every input of the committed cargo-fuzz corpus goes through its target's
+/// entry point without a panic; every target has a corpus, and every corpus
+/// directory is a target.
+#[test]
+fn the_fuzz_corpus_replays_without_a_panic() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let mut replayed = 0;
+    for (name, entry) in rigger::fuzzing::TARGETS {
+        let dir = root.join(name);
+        let mut inputs: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        inputs.sort();
+        assert!(!inputs.is_empty(), "{name}: no corpus");
+        for input in inputs {
+            let data = std::fs::read(&input).unwrap();
+            if std::panic::catch_unwind(|| entry(&data)).is_err() {
+                panic!("{name}: {} panics", input.display());
+            }
+            replayed += 1;
+        }
+    }
+    for d in std::fs::read_dir(&root).unwrap() {
+        let name = d.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            rigger::fuzzing::TARGETS.iter().any(|(t, _)| *t == name),
+            "fuzz/corpus/{name} is no target of rigger::fuzzing::TARGETS"
+        );
+    }
+    let targets = std::fs::read_dir(root.join("../fuzz_targets")).unwrap().count();
+    assert_eq!(
+        targets,
+        rigger::fuzzing::TARGETS.len(),
+        "fuzz/fuzz_targets and TARGETS differ"
+    );
+    eprintln!("replayed {replayed} corpus inputs");
 }

@@ -41,6 +41,7 @@ mod differential;
 mod engine;
 mod engine_errors;
 mod faults;
+mod faults2;
 mod fuzz;
 mod galaxy_roles;
 mod harness;
