@@ -30,6 +30,9 @@ use crate::yaml::Loc;
 pub struct Config {
     #[serde(default)]
     pub check: CheckConfig,
+    /// The run's settings ([`crate::settings`] reads and checks them).
+    #[serde(default)]
+    pub defaults: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -34,6 +34,7 @@ mod compat_vars;
 mod compat_vars2;
 mod ctlsec;
 mod differential;
+mod ecosystem;
 mod engine;
 mod engine_errors;
 mod faults;
