@@ -7,6 +7,7 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("RIGGER_
 
 #[cfg(test)]
 mod tests {
+    #![allow(dead_code)] // build.rs's other helper
     include!("../build/git_commit.rs");
 
     #[test]

@@ -177,9 +177,9 @@ fn graph(dir: &Path, home: &Path, env: &[(&str, &str)], args: &[&str]) -> String
     out
 }
 
-/// The precedence of every layer, each value with its origin: command line
-/// > environment (RIGGER_* over ANSIBLE_*) > rigger.toml > ansible.cfg >
-/// default; relative paths from the file that names them.
+/// The precedence of every layer, each value with its origin: the command
+/// line, then the environment (RIGGER_* over ANSIBLE_*), rigger.toml,
+/// ansible.cfg, the default; relative paths from the file that names them.
 #[test]
 fn settings_precedence_and_origins() {
     let work = tempdir();
