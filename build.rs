@@ -14,7 +14,7 @@ fn main() {
     // `rigger --version`: the commit this was built from ("unknown commit"
     // outside a git checkout, e.g. from a release tarball).
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
-    println!("cargo:rerun-if-env-changed=RIGGER_GIT_COMMIT");
+    println!("cargo:rerun-if-env-changed=RIGGER_BUILD_COMMIT");
     println!("cargo:rerun-if-changed=build/git_commit.rs");
     for f in git_watch_files(&manifest) {
         println!("cargo:rerun-if-changed={}", f.display());

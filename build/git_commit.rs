@@ -3,10 +3,10 @@
 
 /// The commit of the checkout at `dir` (12 hex digits), or `None` when `dir`
 /// is not the top of a git work tree (a release tarball, or a tarball
-/// unpacked inside some other repository) or git is missing. `RIGGER_GIT_COMMIT`
-/// set by a packager wins.
+/// unpacked inside some other repository) or git is missing. A packager
+/// may name the commit in `RIGGER_BUILD_COMMIT` (it wins).
 pub fn git_commit(dir: &std::path::Path) -> Option<String> {
-    if let Some(c) = std::env::var("RIGGER_GIT_COMMIT").ok().filter(|c| !c.trim().is_empty()) {
+    if let Some(c) = std::env::var("RIGGER_BUILD_COMMIT").ok().filter(|c| !c.trim().is_empty()) {
         return Some(c.trim().to_string());
     }
     let git = |args: &[&str]| -> Option<String> {
