@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{AppError, LocError};
-use crate::yaml::Loc;
+use crate::loc::Loc;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
