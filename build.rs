@@ -8,7 +8,19 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+include!("build/git_commit.rs");
+
 fn main() {
+    // `rigger --version`: the commit this was built from ("unknown commit"
+    // outside a git checkout, e.g. from a release tarball).
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into()));
+    println!("cargo:rerun-if-env-changed=RIGGER_BUILD_COMMIT");
+    println!("cargo:rerun-if-changed=build/git_commit.rs");
+    for f in git_watch_files(&manifest) {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+    let commit = git_commit(&manifest).map_or_else(|| "unknown commit".into(), |c| format!("commit {c}"));
+    println!("cargo:rustc-env=RIGGER_GIT_COMMIT={commit}");
     println!("cargo:rerun-if-changed=link/hot-symbols.txt");
     for var in [
         "RIGGER_NO_SYMBOL_ORDER",
@@ -19,6 +31,7 @@ fn main() {
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
+    // PROFILE is "release" for every profile that inherits from it (`dist`).
     let release = env::var("PROFILE").as_deref() == Ok("release");
     if !release {
         return;

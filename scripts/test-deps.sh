@@ -32,7 +32,15 @@ fi
 # script, which documents each package. Skip with RIGGER_SKIP_STORAGE=1.
 "$(dirname "$0")/storage-setup.sh"
 
-TEST_DEPS=(openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl)
+# scripts/deb.sh, which the .deb test runs when RIGGER_TEST_DEB=1 (.ci/run
+# sets it), packs with cargo-deb.
+if [[ -n ${RIGGER_TEST_DEB:-} && ${RIGGER_TEST_DEB} != 0 ]] && ! cargo deb --version >/dev/null 2>&1; then
+    echo "test deps: installing cargo-deb"
+    cargo install cargo-deb --locked
+fi
+
+# man-db: the man page tests render with `man -l`; binutils: `nm` checks the packaged binary is stripped.
+TEST_DEPS=(man-db binutils openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do

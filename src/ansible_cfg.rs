@@ -26,20 +26,32 @@ pub fn ansible_cfg_path() -> Option<std::path::PathBuf> {
 /// read once per run: `[section] key = value` (or `key: value`), `#`/`;`
 /// comment lines, ` ;` inline comments, indented continuation lines.
 pub fn value(section: &str, key: &str) -> Option<String> {
-    static CFG: std::sync::OnceLock<Vec<(String, String, String)>> = std::sync::OnceLock::new();
-    let cfg = CFG.get_or_init(|| {
+    located(section, key).map(|(v, _)| v)
+}
+
+/// The entries of the ansible.cfg Ansible would read, parsed once per run:
+/// (section, key, value, line).
+fn entries() -> &'static [(String, String, String, u32)] {
+    static CFG: std::sync::OnceLock<Vec<(String, String, String, u32)>> = std::sync::OnceLock::new();
+    CFG.get_or_init(|| {
         ansible_cfg_path()
             .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|text| parse_ini(&text))
+            .map(|text| parse_ini_lines(&text))
             .unwrap_or_default()
-    });
+    })
+}
+
+/// [`value`] with the line of ansible.cfg that set it (the file is
+/// [`ansible_cfg_path`]).
+pub fn located(section: &str, key: &str) -> Option<(String, u32)> {
+    let cfg = entries();
     let raw = |section: &str, key: &str| {
         cfg.iter()
             .rev()
-            .find(|(s, k, _)| (s == section || s == "DEFAULT") && k == key)
-            .map(|(_, _, v)| v.clone())
+            .find(|(s, k, _, _)| (s == section || s == "DEFAULT") && k == key)
+            .map(|(_, _, v, line)| (v.clone(), *line))
     };
-    raw(section, key).map(|v| interpolate(&v, &|name| raw(section, name)))
+    raw(section, key).map(|(v, line)| (interpolate(&v, &|name| raw(section, name).map(|(v, _)| v)), line))
 }
 
 /// A `path` setting of ansible.cfg as Ansible resolves it: `~` expanded,
@@ -222,10 +234,20 @@ fn interpolate(v: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
 }
 
 /// (section, key, value) triples of an INI text, as Python's configparser reads them.
+#[cfg(test)]
 fn parse_ini(text: &str) -> Vec<(String, String, String)> {
-    let mut out: Vec<(String, String, String)> = Vec::new();
+    parse_ini_lines(text)
+        .into_iter()
+        .map(|(s, k, v, _)| (s, k, v))
+        .collect()
+}
+
+/// (section, key, value, line) of an INI text, as Python's configparser
+/// reads them; the line is where the key is.
+fn parse_ini_lines(text: &str) -> Vec<(String, String, String, u32)> {
+    let mut out: Vec<(String, String, String, u32)> = Vec::new();
     let mut section = String::new();
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
             continue;
@@ -250,7 +272,7 @@ fn parse_ini(text: &str) -> Vec<(String, String, String)> {
             Some(i) => (&trimmed[..i], &trimmed[i + 1..]),
             None => (trimmed, ""),
         };
-        out.push((section.clone(), k.trim().to_lowercase(), value_of(v)));
+        out.push((section.clone(), k.trim().to_lowercase(), value_of(v), n as u32 + 1));
     }
     out
 }

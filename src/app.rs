@@ -17,6 +17,18 @@ use crate::yaml::{Loc, Node, NodeKind};
 /// Run a command; the result is the process exit code.
 pub async fn run(cli: Cli) -> Result<i32, AppError> {
     crate::inventory_plugins::install();
+    // The settings (rigger.toml, RIGGER_*/ANSIBLE_* variables, ansible.cfg):
+    // a bad value stops every command that uses them, before anything runs.
+    if !matches!(
+        cli.command,
+        Command::Completions { .. } | Command::Man { .. } | Command::Init { .. }
+    ) {
+        let config = match &cli.command {
+            Command::Check(a) => a.config.clone(),
+            _ => None,
+        };
+        crate::settings::install(config.as_deref())?;
+    }
     let v = cli.verbose;
     let vault = match &cli.command {
         Command::Run(a) => Some(&a.target.vault),
@@ -60,6 +72,12 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Check(a) => crate::check::run(*a, v).await,
         Command::Vault(a) => crate::vault::command::run(a),
         Command::Audit(a) => crate::audit::command::run(a, cli.audit_log.as_ref()),
+        Command::Completions { shell } => crate::manual::print_completions(shell),
+        Command::Man { dir } => crate::manual::man(dir.as_deref()),
+        Command::Config(a) => match a.action {
+            crate::cli::ConfigAction::Dump { json } => crate::settings::dump(json),
+        },
+        Command::Init { dir } => crate::scaffold::init(dir.as_deref()),
     };
     // The Python plugin bridge, if a template started it.
     crate::template::shutdown_plugins();

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(
     name = "rigger",
-    version,
+    version = crate::version::VERSION,
     about = "Fast, agentless infrastructure automation: Ansible-compatible playbooks over SSH"
 )]
 pub struct Cli {
@@ -44,6 +44,44 @@ pub enum Command {
     Vault(VaultArgs),
     /// Check and read the audit log (--audit-log FILE or RIGGER_AUDIT_LOG).
     Audit(AuditArgs),
+    /// Print a shell completion script generated from these options
+    /// (e.g. `rigger completions bash > /etc/bash_completion.d/rigger`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `rigger man | man -l -`), or write one page per command into DIR.
+    Man {
+        /// Write rigger.1 and a rigger-COMMAND.1 for each command into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Show the settings (rigger.toml, RIGGER_*/ANSIBLE_* variables, ansible.cfg).
+    Config(ConfigArgs),
+    /// Create a new project in DIR (default: here): rigger.toml, inventory/, playbooks/site.yml,
+    /// roles/, modules/, .gitignore and a commented watch configuration. Never overwrites a file.
+    Init {
+        /// The project directory (created if missing).
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print every setting, its value and where it came from (file:line, env VAR or default).
+    /// Precedence: command line > RIGGER_*/ANSIBLE_* environment > rigger.toml > ansible.cfg > default.
+    Dump {
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -218,29 +256,30 @@ pub enum VaultAction {
 /// Connection and target selection, shared by `run` and `adhoc`.
 #[derive(Debug, Args, Clone)]
 pub struct TargetArgs {
-    /// Inventory file, directory, script, or comma-separated host list (repeatable).
-    #[arg(short = 'i', long = "inventory", env = "ANSIBLE_INVENTORY", value_delimiter = ':')]
+    /// Inventory file, directory, script, or comma-separated host list (repeatable; default:
+    /// the `inventory` setting, see `rigger config dump`).
+    #[arg(short = 'i', long = "inventory", value_delimiter = ':')]
     pub inventory: Vec<String>,
     /// Further limit the hosts with a pattern (or @file).
     #[arg(short = 'l', long)]
     pub limit: Option<String>,
-    /// Parallel hosts.
-    #[arg(short = 'f', long, env = "ANSIBLE_FORKS", default_value_t = 50)]
-    pub forks: usize,
+    /// Parallel hosts (default: the `forks` setting, 50).
+    #[arg(short = 'f', long)]
+    pub forks: Option<usize>,
     /// Extra variables: key=value, YAML/JSON, or @file (repeatable; highest precedence).
     #[arg(short = 'e', long = "extra-vars")]
     pub extra_vars: Vec<String>,
-    /// Remote user.
-    #[arg(short = 'u', long = "user", env = "ANSIBLE_REMOTE_USER")]
+    /// Remote user (default: the `remote_user` setting).
+    #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
-    /// Private key file.
-    #[arg(long = "private-key", alias = "key-file", env = "ANSIBLE_PRIVATE_KEY_FILE")]
+    /// Private key file (default: the `private_key_file` setting).
+    #[arg(long = "private-key", alias = "key-file")]
     pub private_key: Option<PathBuf>,
     /// Connection type for every host (ssh or local).
     #[arg(short = 'c', long)]
     pub connection: Option<String>,
-    /// Connection timeout in seconds (default: ansible.cfg's `[defaults] timeout`, else 10).
-    #[arg(short = 'T', long = "timeout", env = "ANSIBLE_TIMEOUT")]
+    /// Connection timeout in seconds (default: the `timeout` setting, 10).
+    #[arg(short = 'T', long = "timeout")]
     pub timeout: Option<u64>,
     /// Attempts to connect again after a failed connection setup (refused, reset,
     /// timed out), pausing 0, 1, 3, 7, 15, then 30 s between them as Ansible's ssh
@@ -252,13 +291,9 @@ pub struct TargetArgs {
     /// running fail as timed out, the recap is printed and the exit code is 124.
     #[arg(long = "run-timeout", value_name = "DURATION", value_parser = parse_run_timeout)]
     pub run_timeout: Option<std::time::Duration>,
-    /// Host key checking: strict, accept-new or off.
-    #[arg(
-        long = "host-key-checking",
-        env = "RIGGER_HOST_KEY_CHECKING",
-        default_value = "strict"
-    )]
-    pub host_key_checking: String,
+    /// Host key checking: strict, accept-new or off (default: the `host_key_checking` setting, strict).
+    #[arg(long = "host-key-checking")]
+    pub host_key_checking: Option<String>,
     /// known_hosts file to use instead of ~/.ssh/known_hosts.
     #[arg(long = "known-hosts", env = "RIGGER_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,
@@ -377,7 +412,9 @@ pub struct AdhocArgs {
 
 #[derive(Debug, Args)]
 pub struct InventoryArgs {
-    #[arg(short = 'i', long = "inventory", env = "ANSIBLE_INVENTORY", value_delimiter = ':')]
+    /// Inventory file, directory, script, or comma-separated host list (repeatable; default:
+    /// the `inventory` setting).
+    #[arg(short = 'i', long = "inventory", value_delimiter = ':')]
     pub inventory: Vec<String>,
     /// Everything as JSON (like ansible-inventory --list).
     #[arg(long, conflicts_with_all = ["graph", "host"])]
@@ -446,8 +483,9 @@ pub struct WatchArgs {
     /// SQLite state file (default: `state:` of the configuration).
     #[arg(long, global = true)]
     pub state: Option<PathBuf>,
-    /// Inventory file, directory, script, or comma-separated host list (repeatable).
-    #[arg(short = 'i', long = "inventory", env = "ANSIBLE_INVENTORY", value_delimiter = ':')]
+    /// Inventory file, directory, script, or comma-separated host list (repeatable; default:
+    /// the `inventory` setting).
+    #[arg(short = 'i', long = "inventory", value_delimiter = ':')]
     pub inventory: Vec<String>,
     /// Further limit the watched hosts with a pattern.
     #[arg(short = 'l', long)]
@@ -466,22 +504,18 @@ pub struct WatchArgs {
     /// Bearer TOKEN`); or set RIGGER_WATCH_TOKEN. Never on the command line.
     #[arg(long = "listen-token-file")]
     pub listen_token_file: Option<PathBuf>,
-    /// Remote user.
-    #[arg(short = 'u', long = "user", env = "ANSIBLE_REMOTE_USER")]
+    /// Remote user (default: the `remote_user` setting).
+    #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
-    /// Private key file.
-    #[arg(long = "private-key", env = "ANSIBLE_PRIVATE_KEY_FILE")]
+    /// Private key file (default: the `private_key_file` setting).
+    #[arg(long = "private-key")]
     pub private_key: Option<PathBuf>,
-    /// Connection timeout in seconds.
-    #[arg(short = 'T', long = "timeout", default_value_t = 10)]
-    pub timeout: u64,
-    /// Host key checking: strict, accept-new or off.
-    #[arg(
-        long = "host-key-checking",
-        env = "RIGGER_HOST_KEY_CHECKING",
-        default_value = "strict"
-    )]
-    pub host_key_checking: String,
+    /// Connection timeout in seconds (default: the `timeout` setting, 10).
+    #[arg(short = 'T', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// Host key checking: strict, accept-new or off (default: the `host_key_checking` setting).
+    #[arg(long = "host-key-checking")]
+    pub host_key_checking: Option<String>,
     /// known_hosts file to use instead of ~/.ssh/known_hosts.
     #[arg(long = "known-hosts", env = "RIGGER_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,

@@ -44,14 +44,26 @@ pub fn parse_extra_vars(items: &[String]) -> Result<Map<String, Value>, AppError
     Ok(out)
 }
 
-/// The inventory sources of a run: the `-i` values, or the default.
+/// The inventory sources of a run: the `-i` values, or the `inventory`
+/// setting ([`crate::settings`]).
 pub fn inventory_sources(sources: &[String]) -> Vec<String> {
     if !sources.is_empty() {
         sources.to_vec()
-    } else if Path::new("/etc/ansible/hosts").exists() {
-        vec!["/etc/ansible/hosts".to_string()]
     } else {
-        vec!["localhost,".to_string()]
+        crate::settings::get().inventory.value.clone()
+    }
+}
+
+/// The settings the target flags give ([`crate::settings::Settings::with_cli`]).
+pub fn cli_values(t: &TargetArgs) -> crate::settings::CliValues {
+    crate::settings::CliValues {
+        inventory: t.inventory.clone(),
+        forks: t.forks,
+        remote_user: t.user.clone(),
+        private_key_file: t.private_key.clone(),
+        host_key_checking: t.host_key_checking.clone(),
+        timeout: t.timeout,
+        vault_password_file: None,
     }
 }
 
@@ -114,14 +126,13 @@ fn become_password(t: &TargetArgs) -> Result<Option<String>, AppError> {
 /// The options of a run from the target arguments shared by `run`, `adhoc`
 /// and `check`.
 pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<RunOptions, AppError> {
-    let host_key_checking = match t.host_key_checking.to_ascii_lowercase().as_str() {
-        // ANSIBLE_HOST_KEY_CHECKING=False is the common Ansible spelling.
-        "false" | "no" | "0" => crate::connection::HostKeyChecking::Off,
-        "true" | "yes" | "1" => crate::connection::HostKeyChecking::Strict,
-        other => other
-            .parse()
-            .map_err(|e: crate::connection::UnknownHostKeyChecking| AppError::Usage(e.to_string()))?,
-    };
+    let s = crate::settings::get().with_cli(&cli_values(t))?;
+    // Normalized by the settings (ANSIBLE_HOST_KEY_CHECKING=False is "off").
+    let host_key_checking = s
+        .host_key_checking
+        .value
+        .parse()
+        .map_err(|e: crate::connection::UnknownHostKeyChecking| AppError::Usage(e.to_string()))?;
     if let Some(m) = &t.become_method {
         m.parse::<crate::connection::BecomeMethod>()
             .map_err(|e| AppError::Usage(e.to_string()))?;
@@ -134,12 +145,15 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
         }
     }
     Ok(RunOptions {
-        inventory_sources: inventory_sources(&t.inventory)
-            .into_iter()
+        inventory_sources: s
+            .inventory
+            .value
+            .iter()
+            .cloned()
             .map(|s| if s.contains(',') { s } else { absolute_source(&s) })
             .collect(),
         max_output: max_output(&t.max_output)?,
-        forks: t.forks.max(1),
+        forks: s.forks.value.max(1),
         check: t.check,
         diff: t.diff,
         limit: match &t.limit {
@@ -155,33 +169,17 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
         become_password: become_password(t)?,
         verbosity,
         conn: ConnDefaults {
-            user: t.user.clone(),
-            private_key: t.private_key.clone(),
+            user: s.remote_user.value.clone(),
+            private_key: s.private_key_file.value.clone(),
             host_key_checking,
             known_hosts: t.known_hosts.clone(),
-            connect_timeout: Duration::from_secs(connect_timeout(t)?.max(1)),
+            connect_timeout: Duration::from_secs(s.timeout.value.max(1)),
             connect_retries: connect_retries(t)?,
             connection: t.connection.clone(),
             ..Default::default()
         },
         ..Default::default()
     })
-}
-
-/// `-T`/`--timeout`/`ANSIBLE_TIMEOUT`, else ansible.cfg's `[defaults]
-/// timeout`, else 10 seconds.
-pub fn connect_timeout(t: &TargetArgs) -> Result<u64, AppError> {
-    if let Some(s) = t.timeout {
-        return Ok(s);
-    }
-    match crate::ansible_cfg::value("defaults", "timeout") {
-        Some(v) => v.trim().parse().map_err(|_| {
-            AppError::Usage(format!(
-                "ansible.cfg: [defaults] timeout must be whole seconds, not `{v}`"
-            ))
-        }),
-        None => Ok(10),
-    }
 }
 
 /// `--retries`/`ANSIBLE_SSH_RETRIES`, else ansible.cfg's `[ssh_connection]

@@ -23,13 +23,16 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{AppError, LocError};
-use crate::yaml::Loc;
+use crate::loc::Loc;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub check: CheckConfig,
+    /// The run's settings ([`crate::settings`] reads and checks them).
+    #[serde(default)]
+    pub defaults: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Default, Deserialize)]

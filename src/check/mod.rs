@@ -58,8 +58,15 @@ use context::{absolute, Entry, Resolved};
 /// Inventory sources as given, with existing paths made absolute (for the
 /// history and for cron, which runs elsewhere).
 fn inventory_sources(a: &CheckArgs) -> Vec<String> {
-    a.target
-        .inventory
+    // The `inventory` setting (rigger.toml, environment, ansible.cfg) when
+    // no -i is given: the schedule names it explicitly.
+    let configured = &crate::settings::get().inventory;
+    let given = if a.target.inventory.is_empty() && configured.origin != crate::settings::Origin::Default {
+        &configured.value
+    } else {
+        &a.target.inventory
+    };
+    given
         .iter()
         .map(|s| {
             let p = Path::new(s);
@@ -539,8 +546,19 @@ fn target_flags(a: &CheckArgs, c: &mut Vec<String>) {
         &t.known_hosts.as_ref().map(|p| absolute(p).display().to_string()),
     );
     opt(c, "--connection", &t.connection);
-    if t.host_key_checking != "strict" {
-        c.extend(["--host-key-checking".into(), t.host_key_checking.clone()]);
+    // A setting from the environment is made explicit (cron has none);
+    // rigger.toml is named by the schedule itself.
+    let s = crate::settings::get().with_cli(&crate::config::cli_values(t)).ok();
+    let explicit = |o: &crate::settings::Origin| {
+        matches!(
+            o,
+            crate::settings::Origin::CommandLine | crate::settings::Origin::Env(_)
+        )
+    };
+    if let Some(s) = &s {
+        if explicit(&s.host_key_checking.origin) && s.host_key_checking.value != "strict" {
+            c.extend(["--host-key-checking".into(), s.host_key_checking.value.clone()]);
+        }
     }
     if t.become_ {
         c.push("--become".into());
@@ -555,11 +573,13 @@ fn target_flags(a: &CheckArgs, c: &mut Vec<String>) {
         };
         c.extend(["-e".into(), e]);
     }
-    if t.forks != 50 {
-        c.extend(["--forks".into(), t.forks.to_string()]);
-    }
-    if let Some(secs) = t.timeout {
-        c.extend(["--timeout".into(), secs.to_string()]);
+    if let Some(s) = &s {
+        if explicit(&s.forks.origin) && s.forks.value != 50 {
+            c.extend(["--forks".into(), s.forks.value.to_string()]);
+        }
+        if explicit(&s.timeout.origin) && s.timeout.value != 10 {
+            c.extend(["--timeout".into(), s.timeout.value.to_string()]);
+        }
     }
     if let Some(n) = t.retries {
         c.extend(["--retries".into(), n.to_string()]);

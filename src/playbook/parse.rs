@@ -1983,9 +1983,9 @@ pub fn load_included_role(
 fn role_dirs(dir: &Path, ctx: &LoadCtx) -> Vec<PathBuf> {
     let mut dirs = vec![dir.join("roles"), dir.to_path_buf()];
     dirs.extend(ctx.roles_path.iter().cloned());
-    if let Ok(env) = std::env::var("ANSIBLE_ROLES_PATH") {
-        dirs.extend(env.split(':').filter(|p| !p.is_empty()).map(PathBuf::from));
-    }
+    // The `roles_path` setting: RIGGER_ROLES_PATH, ANSIBLE_ROLES_PATH,
+    // rigger.toml, ansible.cfg, else Ansible's default directories.
+    dirs.extend(crate::settings::get().roles_path.value.iter().cloned());
     dirs
 }
 
@@ -2053,7 +2053,7 @@ fn role_not_found(spec: &Node, name: &str, dir: &Path, ctx: &LoadCtx) -> LocErro
                 .map(|d| d.join(name).display().to_string())
                 .collect();
             e.with_hint(format!(
-                "looked in {} (a role directory has tasks/, meta/, vars/, defaults/ or handlers/); set roles_path with ANSIBLE_ROLES_PATH",
+                "looked in {} (a role directory has tasks/, meta/, vars/, defaults/ or handlers/); set roles_path with ANSIBLE_ROLES_PATH, rigger.toml or ansible.cfg",
                 looked.join(", ")
             ))
         }

@@ -192,11 +192,10 @@ pub fn load(sources: &Sources) -> Result<Keyring, String> {
     ids.extend(sources.vault_ids.iter().cloned());
     let mut files: Vec<String> = sources.password_files.iter().map(|p| p.display().to_string()).collect();
     if files.is_empty() {
-        let default = std::env::var("ANSIBLE_VAULT_PASSWORD_FILE")
-            .ok()
-            .or_else(|| crate::ansible_cfg::value("defaults", "vault_password_file"));
-        if let Some(f) = default.filter(|f| !f.is_empty()) {
-            files.push(expand_home(&f));
+        // The `vault_password_file` setting (RIGGER_/ANSIBLE_VAULT_PASSWORD_FILE,
+        // rigger.toml, ansible.cfg).
+        if let Some(f) = &crate::settings::get().vault_password_file.value {
+            files.push(f.display().to_string());
         }
     }
     let default_id = std::env::var("ANSIBLE_VAULT_IDENTITY")

@@ -321,7 +321,22 @@ struct Controller {
 }
 
 impl Controller {
-    async fn start(a: WatchArgs, cfg: WatchConfig) -> Result<i32, AppError> {
+    async fn start(mut a: WatchArgs, cfg: WatchConfig) -> Result<i32, AppError> {
+        // The flags over the settings (rigger.toml, environment, ansible.cfg).
+        let s = crate::settings::get().with_cli(&crate::settings::CliValues {
+            remote_user: a.user.clone(),
+            private_key_file: a.private_key.clone(),
+            host_key_checking: a.host_key_checking.clone(),
+            timeout: a.timeout,
+            ..Default::default()
+        })?;
+        if a.inventory.is_empty() && s.inventory.origin != crate::settings::Origin::Default {
+            a.inventory = s.inventory.value.clone();
+        }
+        a.user = s.remote_user.value.clone();
+        a.private_key = s.private_key_file.value.clone();
+        a.timeout = Some(s.timeout.value);
+        a.host_key_checking = Some(s.host_key_checking.value.clone());
         let once = a.once;
         let state = state_path(&a, &cfg);
         let db = Db::open(&state)?;
@@ -340,18 +355,17 @@ impl Controller {
             .into_iter()
             .filter_map(|(k, d)| serde_json::from_str(&d).ok().map(|e| (k, e)))
             .collect();
-        let hkc = match a.host_key_checking.to_ascii_lowercase().as_str() {
-            "false" | "no" => crate::connection::HostKeyChecking::Off,
-            other => other
-                .parse()
-                .map_err(|e: crate::connection::UnknownHostKeyChecking| AppError::Usage(e.to_string()))?,
-        };
+        let hkc = s
+            .host_key_checking
+            .value
+            .parse()
+            .map_err(|e: crate::connection::UnknownHostKeyChecking| AppError::Usage(e.to_string()))?;
         let pool = Arc::new(ConnPool::new(ConnDefaults {
             user: a.user.clone(),
             private_key: a.private_key.clone(),
             host_key_checking: hkc,
             known_hosts: a.known_hosts.clone(),
-            connect_timeout: Duration::from_secs(a.timeout.max(1)),
+            connect_timeout: Duration::from_secs(s.timeout.value.max(1)),
             ..Default::default()
         }));
         let (tx, rx) = mpsc::channel(1024);
@@ -1028,8 +1042,9 @@ impl Controller {
 
     async fn run_once(mut self, mut rx: mpsc::Receiver<HostEvent>) -> Result<i32, AppError> {
         let mut waiting: BTreeSet<String> = self.hosts.keys().cloned().collect();
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_secs(self.args.timeout.max(1)) + self.cfg.interval * 3;
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_secs(self.args.timeout.unwrap_or(10).max(1))
+            + self.cfg.interval * 3;
         while !waiting.is_empty() {
             let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(ev)) => ev,

@@ -166,40 +166,6 @@ pub fn playbook_module_utils() -> Vec<PathBuf> {
         .collect()
 }
 
-/// `collections_path` (or `collections_paths`) from the `[defaults]` of the
-/// ansible.cfg Ansible would read: `ANSIBLE_CONFIG`, `./ansible.cfg`,
-/// `~/.ansible.cfg`, `/etc/ansible/ansible.cfg`, the first that exists.
-fn cfg_collections_path() -> Option<String> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let mut files: Vec<PathBuf> = Vec::new();
-    if let Some(c) = std::env::var_os("ANSIBLE_CONFIG").filter(|c| !c.is_empty()) {
-        files.push(PathBuf::from(c));
-    }
-    files.push(PathBuf::from("ansible.cfg"));
-    if let Some(h) = &home {
-        files.push(h.join(".ansible.cfg"));
-    }
-    files.push(PathBuf::from("/etc/ansible/ansible.cfg"));
-    let text = files
-        .iter()
-        .find(|f| f.is_file())
-        .and_then(|f| std::fs::read_to_string(f).ok())?;
-    let mut section = String::new();
-    for line in text.lines() {
-        let l = line.trim();
-        if l.starts_with('[') && l.ends_with(']') {
-            section = l[1..l.len() - 1].trim().to_string();
-        } else if section == "defaults" {
-            if let Some((k, v)) = l.split_once(['=', ':']) {
-                if matches!(k.trim(), "collections_path" | "collections_paths") {
-                    return Some(v.trim().to_string());
-                }
-            }
-        }
-    }
-    None
-}
-
 fn expand_home(p: &str) -> PathBuf {
     match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(h)) => PathBuf::from(h).join(rest),
@@ -219,13 +185,8 @@ pub fn collection_roots(ctl: Option<&Controller>) -> Vec<PathBuf> {
         .iter()
         .map(|d| d.join("collections"))
         .collect();
-    let configured = ["ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_COLLECTIONS_PATHS"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok())
-        .or_else(cfg_collections_path)
-        .unwrap_or_else(|| "~/.ansible/collections:/usr/share/ansible/collections".into());
-    for p in configured.split(':').filter(|p| !p.is_empty()) {
-        let p = expand_home(p);
+    // The `collections_path` setting (crate::settings).
+    for p in crate::settings::get().collections_path.value.iter().cloned() {
         // A path may name the `ansible_collections` directory itself.
         let p = if p.file_name().is_some_and(|n| n == "ansible_collections") {
             p.parent().map(Path::to_path_buf).unwrap_or(p)
