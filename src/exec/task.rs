@@ -255,16 +255,30 @@ impl PlayHost {
             no_log, ignore_errors, ..
         } = handling;
         let title = t.display_name();
-        let label_of = |item: &Value, vars: &Vars| -> Value {
-            match &t.loop_control.label {
-                Some(l) => {
-                    let c = self.ctx(vars);
-                    self.runner
-                        .templar
-                        .render_str(l, &c, &t.loc)
-                        .unwrap_or_else(|_| item.clone())
+        // As Ansible's TaskExecutor: the label is templated after the item
+        // ran, with the item's result under the register name; a label that
+        // cannot be templated fails the item, saying so.
+        let label_of = |item: &Value, vars: &Vars, r: &mut TaskResult| -> Value {
+            let Some(l) = &t.loop_control.label else {
+                return item.clone();
+            };
+            let layer: Map<String, Value> = t
+                .register
+                .iter()
+                .map(|name| (name.clone(), Value::Object(r.result.clone())))
+                .collect();
+            let c = self.ctx(&self.with_data(vars, layer));
+            match self.runner.templar.render_str(l, &c, &t.loc) {
+                Ok(v) => v,
+                Err(e) => {
+                    r.status = Status::Failed;
+                    r.result.insert("failed".into(), Value::Bool(true));
+                    r.result.insert(
+                        "msg".into(),
+                        Value::String(format!("Failed to template loop_control.label: {}", e.msg)),
+                    );
+                    item.clone()
                 }
-                None => item.clone(),
             }
         };
         // A loop that cannot be set up (its items, its `loop_var`) fails
@@ -338,8 +352,7 @@ impl PlayHost {
                 .collect();
             let ivars = self.with_data(&vars, layer);
             let ivars_for_break = (!t.loop_control.break_when.is_empty()).then(|| ivars.clone());
-            // no_log hides the item too (Ansible shows `item=None`).
-            let label = if no_log { Value::Null } else { label_of(item, &ivars) };
+            let ivars_for_label = (!no_log && t.loop_control.label.is_some()).then(|| ivars.clone());
             let mut r = self.run_item(t, scopes, ivars, no_log).await;
             mark_no_log(&mut r.result, no_log);
             r.result.insert(loop_var.clone(), item.clone());
@@ -349,6 +362,12 @@ impl PlayHost {
             r.result.extend(loop_keys);
             r.result
                 .insert("ansible_loop_var".into(), Value::String(loop_var.clone()));
+            // no_log hides the item too (Ansible shows `item=None`).
+            let label = match &ivars_for_label {
+                _ if no_log => Value::Null,
+                Some(lv) => label_of(item, lv, &mut r),
+                None => item.clone(),
+            };
             if r.status == Status::Unreachable {
                 // As Ansible: an unreachable host ends the loop, and the task
                 // reports it once, with why (below), not once per item and

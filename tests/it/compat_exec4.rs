@@ -280,3 +280,38 @@ fn a_malformed_play_section_names_it() {
         "{err}"
     );
 }
+
+/// As Ansible's TaskExecutor (ansible/ansible#83619): a loop's label is
+/// templated after the item ran, with the item's result under the register
+/// name; a label that cannot be templated fails that item, saying so.
+#[test]
+fn a_loop_label_sees_the_items_result_and_a_broken_one_fails_the_item() {
+    let lab = Lab::new(1);
+    lab.write(
+        "label.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - command: "echo {{ item }}"
+      register: r
+      loop: [changed, skipped]
+      loop_control:
+        label: "{{ r.stdout }}"
+      when: item == "changed"
+      ignore_errors: true
+    - copy:
+        dest: "@OUT@/results"
+        content: "{{ r.results[0].failed | default(false) }}|{{ r.results[1].failed }}|{{ r.results[1].msg }}\n"
+"#,
+    );
+    let (code, out, err) = lab.run("label.yml", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("(item=changed)"), "the label is the item's stdout:\n{out}");
+    let results = lab.read("out/results");
+    assert!(
+        results.starts_with("False|True|Failed to template loop_control.label:")
+            && results.contains("no attribute 'stdout'"),
+        "{results}"
+    );
+}
