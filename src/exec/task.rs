@@ -323,6 +323,23 @@ impl PlayHost {
             None => "item".into(),
         };
         drop(ctx);
+        // Items of a list the playbook's author wrote (`loop: [...]` without
+        // a template, or `loop: '{{ name }}'` of such a variable) are trusted
+        // text, as 2.19 trusts them by their origin.
+        let literal_items: Vec<bool> = match spec {
+            LoopSpec::Items {
+                value: Value::String(s),
+                ..
+            } if bare_variable(s).is_some_and(|n| vars.is_literal(n)) => {
+                vec![true; items.len()]
+            }
+            LoopSpec::Items {
+                value: Value::Array(raw),
+                flatten: false,
+                ..
+            } if raw.len() == items.len() => raw.iter().zip(&items).map(|(r, i)| literal_text(r, i)).collect(),
+            _ => Vec::new(),
+        };
         let mut results = Vec::new();
         let (mut any_changed, mut any_failed, mut all_skipped, mut unreachable) = (false, false, true, false);
         let mut unreachable_msg: Option<Value> = None;
@@ -350,7 +367,10 @@ impl PlayHost {
                 .filter(|(k, _)| **k != loop_var)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            let ivars = self.with_data(&vars, layer);
+            let mut ivars = self.with_data(&vars, layer);
+            if literal_items.get(idx).copied().unwrap_or(false) {
+                ivars.mark_literal(&loop_var);
+            }
             let ivars_for_break = (!t.loop_control.break_when.is_empty()).then(|| ivars.clone());
             let ivars_for_label = (!no_log && t.loop_control.label.is_some()).then(|| ivars.clone());
             let mut r = self.run_item(t, scopes, ivars, no_log).await;
@@ -1464,7 +1484,8 @@ fn render_args(
                 // (`assert`'s `that`, `debug`'s `var`) from it would be
                 // evaluated, so it is refused, as 2.19 refuses untrusted
                 // expressions (one the task writes itself wins and is kept).
-                let untrusted = exprs_of(doc).find(|n| base.contains_key(*n) && !exprs.contains_key(*n));
+                // A value without text (true, 1) is no expression anyone wrote: harmless.
+                let untrusted = exprs_of(doc).find(|n| base.get(*n).is_some_and(has_text) && !exprs.contains_key(*n));
                 if let Some(name) = untrusted.filter(|_| !trusted_whole) {
                     return Err(LocError::new(
                         loc.clone(),
@@ -1525,6 +1546,28 @@ fn set_fact_key_types(
         ));
     }
     Ok(())
+}
+
+/// Whether every string in `rendered` is text the author wrote in `raw` (at
+/// the same place, without a template): a template there may only have
+/// given a value without text (`true`, `1`).
+fn literal_text(raw: &Value, rendered: &Value) -> bool {
+    match (raw, rendered) {
+        (Value::String(_), v) if crate::template::resolve::needs_render(raw) => !has_text(v),
+        (Value::Array(r), Value::Array(v)) => r.len() == v.len() && r.iter().zip(v).all(|(r, v)| literal_text(r, v)),
+        (Value::Object(r), Value::Object(v)) => v.iter().all(|(k, v)| r.get(k).is_some_and(|r| literal_text(r, v))),
+        (r, v) => r == v,
+    }
+}
+
+/// Whether `v` holds a string anywhere (text that could be an expression).
+fn has_text(v: &Value) -> bool {
+    match v {
+        Value::String(_) => true,
+        Value::Array(a) => a.iter().any(has_text),
+        Value::Object(o) => o.values().any(has_text),
+        _ => false,
+    }
 }
 
 /// `name` when `template` is exactly `{{ name }}` (one variable, nothing else).

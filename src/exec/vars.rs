@@ -174,6 +174,12 @@ impl Vars {
         self.unresolved.iter().find(|u| u.name == name).map(|u| &u.source)
     }
 
+    /// Trust `name`'s value as text the playbook's author wrote: a loop item
+    /// of a literal list in the playbook (2.19 trusts it by its origin).
+    pub fn mark_literal(&mut self, name: &str) {
+        self.literal.insert(name.to_string());
+    }
+
     /// The bindings that have a value, taken.
     pub fn into_map(self) -> Map<String, Value> {
         self.values

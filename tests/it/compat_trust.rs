@@ -337,3 +337,41 @@ fn args_from_a_literal_variable_are_trusted_and_from_a_template_are_not() {
         "{msg}"
     );
 }
+
+/// 2.19's trust by origin for loop items: `assert: '{{ item }}'` over a
+/// list the playbook's author wrote evaluates its expressions (a template
+/// in it may only give a value without text); over a host's output it
+/// refuses them.
+#[test]
+fn literal_loop_items_are_trusted_as_arguments_and_host_output_is_not() {
+    let lab = Lab::new(1);
+    lab.write(
+        "site.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  vars:
+    a_var: one
+  tasks:
+    - assert: '{{ item }}'
+      loop:
+        - that: a_var == "one"
+        - that: ['1 == 1', '{{ a_var == "one" }}']
+    - command: cat @OUT@/payload.json
+      register: host_output
+    - assert: '{{ item }}'
+      loop: "{{ [host_output.stdout | from_json] }}"
+      register: refused
+      ignore_errors: true
+    - copy:
+        content: "{{ refused.results[0].msg }}\n"
+        dest: "@OUT@/msg"
+"#,
+    );
+    // What a host's command prints (here, a file on the shared test host).
+    lab.write("out/payload.json", r#"{"that": "a_var == \"one\""}"#);
+    let (code, out, err) = lab.run("site.yml", &[]);
+    assert_ok(code, &out, &err);
+    let msg = lab.read("out/msg");
+    assert!(msg.contains("Encountered untrusted template or expression"), "{msg}");
+}
