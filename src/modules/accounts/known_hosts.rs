@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use sha1::Sha1;
 
 use crate::connection::sh_quote;
+use crate::connection::ssh_config::match_pattern;
 use crate::modules::host::command::run_checked;
 use crate::modules::{
     parse_params, Change, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
@@ -110,35 +111,12 @@ fn hosts_match(hosts: &str, name: &str) -> bool {
     for pat in hosts.split(',') {
         let pat = pat.to_lowercase();
         match pat.strip_prefix('!') {
-            Some(neg) if glob_match(neg.as_bytes(), name.as_bytes()) => return false,
+            Some(neg) if match_pattern(name, neg) => return false,
             Some(_) => {}
-            None => matched |= glob_match(pat.as_bytes(), name.as_bytes()),
+            None => matched |= match_pattern(name, &pat),
         }
     }
     matched
-}
-
-/// OpenSSH's match_pattern: `*` any run of characters, `?` one. Greedy
-/// with one backtrack point, so a file's pattern cannot make it slow.
-fn glob_match(pat: &[u8], s: &[u8]) -> bool {
-    let (mut p, mut i) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while i < s.len() {
-        if p < pat.len() && (pat[p] == b'?' || pat[p] == s[i]) {
-            p += 1;
-            i += 1;
-        } else if p < pat.len() && pat[p] == b'*' {
-            star = Some((p, i));
-            p += 1;
-        } else if let Some((sp, si)) = star {
-            p = sp + 1;
-            i = si + 1;
-            star = Some((sp, si + 1));
-        } else {
-            return false;
-        }
-    }
-    pat[p..].iter().all(|&c| c == b'*')
 }
 
 #[async_trait]
