@@ -255,6 +255,14 @@ impl PlayHost {
             no_log, ignore_errors, ..
         } = handling;
         let title = t.display_name();
+        // An item's result under the task's register name (Ansible's
+        // per-iteration `task_vars[register]`), for its label and break_when.
+        let register_layer = |result: &Map<String, Value>| -> Map<String, Value> {
+            t.register
+                .iter()
+                .map(|name| (name.clone(), Value::Object(result.clone())))
+                .collect()
+        };
         // As Ansible's TaskExecutor: the label is templated after the item
         // ran, with the item's result under the register name; a label that
         // cannot be templated fails the item, saying so.
@@ -262,12 +270,7 @@ impl PlayHost {
             let Some(l) = &t.loop_control.label else {
                 return item.clone();
             };
-            let layer: Map<String, Value> = t
-                .register
-                .iter()
-                .map(|name| (name.clone(), Value::Object(r.result.clone())))
-                .collect();
-            let c = self.ctx(&self.with_data(vars, layer));
+            let c = self.ctx(&self.with_data(vars, register_layer(&r.result)));
             match self.runner.templar.render_str(l, &c, &t.loc) {
                 Ok(v) => v,
                 Err(e) => {
@@ -414,12 +417,7 @@ impl PlayHost {
             // break_when sees the item and, under the register name, its result.
             let mut stop = false;
             if let Some(ivars_for_break) = ivars_for_break {
-                let layer: Map<String, Value> = t
-                    .register
-                    .iter()
-                    .map(|name| (name.clone(), Value::Object(r.result.clone())))
-                    .collect();
-                let bctx = self.ctx(&self.with_data(&ivars_for_break, layer));
+                let bctx = self.ctx(&self.with_data(&ivars_for_break, register_layer(&r.result)));
                 for c in &t.loop_control.break_when {
                     match self.runner.templar.eval_bool(&c.expr, &bctx, &c.loc) {
                         Ok(true) => stop = true,

@@ -96,9 +96,20 @@ pub fn record(level: Level, text: &str) {
         return;
     }
     let mut f = log.file.lock().unwrap_or_else(|p| p.into_inner());
-    // A log that cannot be written must not stop the run.
-    let _ = f.write_all(line.as_bytes());
+    // A log that cannot be written must not stop the run, but it is said
+    // once (on stderr directly: a warning would be logged again).
+    if let Err(e) = f.write_all(line.as_bytes()) {
+        if !WRITE_FAILED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "[WARNING]: the log file could not be written ({e}); what follows is not logged"
+            );
+        }
+    }
 }
+
+/// A write to the log file failed (said once).
+static WRITE_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// One record: nothing for an empty message.
 fn format_record(time: &str, fields: &str, level: Level, text: &str) -> String {
