@@ -201,16 +201,13 @@ impl Module for WaitFor {
         // Python does (`\w`, `(?P<name>...)`); a grep without it gets ERE.
         let search_fn = "rigger_search() { grep -P -q -- \"$1\" \"$2\" 2>/dev/null; r=$?; \
                          if [ $r -eq 2 ]; then grep -E -q -- \"$1\" \"$2\" 2>/dev/null; r=$?; fi; return $r; }; ";
-        // Without a port or path, Ansible sleeps `delay` and then `timeout`.
         let script = if sleep_only && state != "drained" {
-            format!("s=$(date +%s); sleep {delay}; sleep {timeout}; echo ok $(( $(date +%s) - s ))")
-        } else {
+            // Without a port or path, Ansible sleeps `delay` and then `timeout`.
             format!(
-                "{search_fn}s=$(date +%s); sleep {delay}; e=$((s + {timeout})); \
-             while :; do if {check}; then echo ok $(( $(date +%s) - s )); exit 0; fi; \
-             n=$(date +%s); if [ \"$n\" -ge \"$e\" ]; then echo timeout $((n - s)); exit 0; fi; \
-             r=$((e - n)); if [ {sleep} -lt \"$r\" ]; then sleep {sleep}; else sleep \"$r\"; fi; done"
+                "{CLOCK_FN}s=$(rigger_ms); sleep {delay}; sleep {timeout}; echo ok $(( ($(rigger_ms) - s) / 1000 ))"
             )
+        } else {
+            format!("{search_fn}{}", poll_script(&check, delay, timeout, sleep))
         };
         let out = run_checked(ctx, "wait_for", &script).await?.stdout_str();
         let mut words = out.split_whitespace();
@@ -249,6 +246,26 @@ impl Module for WaitFor {
     }
 }
 
+/// A shell function printing the time in milliseconds: the deadline and
+/// `elapsed` are kept to the millisecond as Ansible's `datetime` keeps them.
+/// Whole seconds put the end up to a second late once the probes took some
+/// time (`elapsed` 4 for `timeout: 3` on a loaded host).
+const CLOCK_FN: &str =
+    "rigger_ms() { t=$(date +%s%3N); case $t in *N*) t=$(( $(date +%s) * 1000 ));; esac; echo $t; }; ";
+
+/// Polls `check` every `sleep` seconds after `delay` until it succeeds or
+/// `timeout` seconds have passed since the start; prints `ok SECONDS` or
+/// `timeout SECONDS` (whole seconds elapsed, as Ansible's `elapsed`).
+fn poll_script(check: &str, delay: i64, timeout: i64, sleep: i64) -> String {
+    format!(
+        "{CLOCK_FN}s=$(rigger_ms); sleep {delay}; e=$((s + {timeout} * 1000)); \
+         while :; do if {check}; then echo ok $(( ($(rigger_ms) - s) / 1000 )); exit 0; fi; \
+         n=$(rigger_ms); if [ \"$n\" -ge \"$e\" ]; then echo timeout $(( (n - s) / 1000 )); exit 0; fi; \
+         r=$((e - n)); if [ $(({sleep} * 1000)) -lt \"$r\" ]; then r=$(({sleep} * 1000)); fi; \
+         sleep $(printf '%d.%03d' $((r / 1000)) $((r % 1000))); done"
+    )
+}
+
 /// Python's `re.search(regex, content, re.MULTILINE)`: the match's
 /// `groups()` and `groupdict()` (a group that took no part is null).
 fn match_groups(regex: &str, content: &str) -> (Vec<Value>, Map<String, Value>) {
@@ -275,6 +292,22 @@ mod tests {
         let (g, d) = super::match_groups(r"completed (?P<foo>\w+) ([0-9]+)", "x\ncompleted data 123\n");
         assert_eq!(g, vec![serde_json::json!("data"), serde_json::json!("123")]);
         assert_eq!(d["foo"], "data");
+    }
+
+    /// Probes that take time do not push the end past the deadline: with
+    /// whole-second clocks this printed `timeout 3` (or 4) for a 2 s timeout.
+    #[test]
+    fn slow_probes_end_at_the_deadline() {
+        let script = super::poll_script("sleep 0.3; false", 0, 2, 1);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "timeout 2");
+        let ok = super::poll_script("true", 0, 2, 1);
+        let out = std::process::Command::new("sh").arg("-c").arg(&ok).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 0");
     }
 
     #[test]
