@@ -454,6 +454,11 @@ fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
 
 fn doc(a: DocArgs) -> Result<i32, AppError> {
     let reg = crate::modules::registry::registry();
+    if a.markdown && (a.list || a.module.is_none()) {
+        let docs: Vec<_> = reg.names().iter().filter_map(|n| reg.get(n)).map(|m| m.doc()).collect();
+        stdout!("{}", crate::module_docs::index(&docs));
+        return Ok(0);
+    }
     if a.list || a.module.is_none() {
         for name in reg.names() {
             if let Some(m) = reg.get(name) {
@@ -484,7 +489,11 @@ fn doc(a: DocArgs) -> Result<i32, AppError> {
                 .unwrap_or_default();
             AppError::Usage(format!("unknown module `{name}`{hint}"))
         })?;
-    stdout!("{}", render_doc(m.doc()));
+    if a.markdown {
+        stdout!("{}", crate::module_docs::page(m.doc()));
+    } else {
+        stdout!("{}", render_doc(m.doc()));
+    }
     Ok(0)
 }
 

@@ -458,6 +458,10 @@ pub struct DocArgs {
     /// List all modules.
     #[arg(short, long)]
     pub list: bool,
+    /// Markdown instead of text: MODULE's reference page, or with --list the index of the
+    /// built-in modules (what scripts/gen-module-docs.sh writes to docs/modules/).
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 #[derive(Debug, Args)]

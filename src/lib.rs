@@ -27,6 +27,7 @@ pub mod kv;
 pub mod loc;
 pub mod logging;
 pub mod manual;
+pub mod module_docs;
 pub mod modules;
 pub mod os_user;
 pub mod output;
