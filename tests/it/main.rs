@@ -38,6 +38,7 @@ mod compat_vars;
 mod compat_vars2;
 mod ctlsec;
 mod differential;
+mod docs;
 mod ecosystem;
 mod engine;
 mod engine_errors;
