@@ -12,6 +12,7 @@
 //!   | `<!-- example: syntax-check -->` | YAML | `rigger run --syntax-check FILE` (for playbooks that need what the test hosts lack) |
 //!   | `<!-- example: inventory -->` | INI or YAML | `rigger inventory --list -i FILE` |
 //!   | `<!-- example: shell -->` | sh | `bash -e` with `rigger` on `PATH` |
+//!   | `<!-- example: file file=NAME -->` | any | nothing: saved as NAME for later examples |
 //!
 //!   Options after the kind: `exit=N`, the expected exit code (default 0;
 //!   a playbook with `exit=N` runs once); `file=NAME`, the name the block is
@@ -93,6 +94,8 @@ enum Kind {
     SyntaxCheck,
     Inventory,
     Shell,
+    /// Only saved, for the examples after it.
+    File,
 }
 
 #[derive(Debug)]
@@ -123,6 +126,7 @@ fn parse_marker(doc: &str, line: usize, text: &str) -> Result<Option<(Kind, i32,
         Some("syntax-check") => Kind::SyntaxCheck,
         Some("inventory") => Kind::Inventory,
         Some("shell") => Kind::Shell,
+        Some("file") => Kind::File,
         other => return Err(format!("{doc}:{line}: unknown example kind {other:?}")),
     };
     let (mut exit, mut file) = (0, None);
@@ -134,6 +138,9 @@ fn parse_marker(doc: &str, line: usize, text: &str) -> Result<Option<(Kind, i32,
         } else {
             return Err(format!("{doc}:{line}: unknown example option `{w}`"));
         }
+    }
+    if kind == Kind::File && file.is_none() {
+        return Err(format!("{doc}:{line}: a `file` example needs file=NAME"));
     }
     Ok(Some((kind, exit, file)))
 }
@@ -296,6 +303,7 @@ fn run_example(ex: &Example, dir: &Path, inventory: &Path, known_hosts: &Path) -
             runs.push(run_in(dir, Path::new("bash"), &["-e", &ex.file]));
             format!("bash -e {}", ex.file)
         }
+        Kind::File => return Ok(()),
     };
     let first = &runs[0];
     let output = |r: &Ran| format!("--- stdout ---\n{}--- stderr ---\n{}", r.stdout, r.stderr);
