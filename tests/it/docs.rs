@@ -277,7 +277,11 @@ fn run_in(dir: &Path, program: &Path, args: &[&str]) -> Ran {
 
 /// Runs one example; `Err` says why it failed.
 fn run_example(ex: &Example, dir: &Path, inventory: &Path, known_hosts: &Path) -> Result<(), String> {
-    fs::write(dir.join(&ex.file), &ex.body).map_err(|e| format!("cannot write {}: {e}", ex.file))?;
+    let path = dir.join(&ex.file);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    fs::write(&path, &ex.body).map_err(|e| format!("cannot write {}: {e}", ex.file))?;
     let bin = rigger_bin();
     let inv = inventory.display().to_string();
     let kh = known_hosts.display().to_string();
