@@ -92,7 +92,11 @@ pub fn index(modules: &[&ModuleDoc]) -> String {
     ));
     s.push_str("| module | what it does |\n| --- | --- |\n");
     for d in modules {
-        s.push_str(&format!("| [{0}]({0}.md) | {1} |\n", d.name, d.short.replace('|', "\\|")));
+        s.push_str(&format!(
+            "| [{0}]({0}.md) | {1} |\n",
+            d.name,
+            d.short.replace('|', "\\|")
+        ));
     }
     s
 }

@@ -170,8 +170,8 @@ fn examples_of(doc: &str, text: &str) -> Result<Vec<Example>, String> {
             continue;
         };
         let line = i + 1;
-        let (info, body, next) =
-            fenced(&lines, i + 1).ok_or_else(|| format!("{doc}:{line}: an example marker must precede a fenced block"))?;
+        let (info, body, next) = fenced(&lines, i + 1)
+            .ok_or_else(|| format!("{doc}:{line}: an example marker must precede a fenced block"))?;
         let ext = match (kind, info.as_str()) {
             (Kind::Shell, _) => "sh",
             (Kind::Inventory, "ini") => "ini",
@@ -242,7 +242,12 @@ fn docs_inventory(hosts: &TestHosts, path: &Path) {
             hosts.client_key().display()
         )
     };
-    let text = format!("[web]\n{}{}\n[db]\n{}", line("web1", 0), line("web2", 1), line("db1", 2));
+    let text = format!(
+        "[web]\n{}{}\n[db]\n{}",
+        line("web1", 0),
+        line("web2", 1),
+        line("db1", 2)
+    );
     fs::write(path, text).unwrap();
 }
 
@@ -296,7 +301,11 @@ fn run_example(ex: &Example, dir: &Path, inventory: &Path, known_hosts: &Path) -
             format!("rigger run {} (against the test hosts)", ex.file)
         }
         Kind::SyntaxCheck => {
-            runs.push(run_in(dir, &bin, &["run", "--syntax-check", &ex.file, "-i", "localhost,"]));
+            runs.push(run_in(
+                dir,
+                &bin,
+                &["run", "--syntax-check", &ex.file, "-i", "localhost,"],
+            ));
             format!("rigger run --syntax-check {}", ex.file)
         }
         Kind::Inventory => {
@@ -323,7 +332,10 @@ fn run_example(ex: &Example, dir: &Path, inventory: &Path, known_hosts: &Path) -
     let have: Vec<&str> = all.lines().map(str::trim).collect();
     for want in &ex.expect {
         if !have.contains(&want.as_str()) {
-            return Err(format!("{shown}: the output lacks the line `{want}`\n{}", output(first)));
+            return Err(format!(
+                "{shown}: the output lacks the line `{want}`\n{}",
+                output(first)
+            ));
         }
     }
     if let Some(second) = runs.get(1) {
