@@ -54,7 +54,7 @@ fn module_names() -> Vec<String> {
 fn module_pages_are_current() {
     let dir = repo().join("docs/modules");
     let mut problems = Vec::new();
-    let mut expected = vec![("README.md".to_string(), vec!["doc", "--markdown", "--list"].join(" "))];
+    let mut expected = vec![("README.md".to_string(), "doc --markdown --list".to_string())];
     for m in module_names() {
         expected.push((format!("{m}.md"), format!("doc --markdown {m}")));
     }
@@ -395,4 +395,33 @@ fn markers_are_parsed_with_their_line() {
     assert!(examples_of("docs/t.md", "<!-- example: shell -->\ntext\n")
         .unwrap_err()
         .contains("must precede a fenced block"));
+}
+
+/// Every relative link in docs/ (`[text](file.md#anchor)`) names a file that exists.
+#[test]
+fn links_in_the_docs_resolve() {
+    let mut files = Vec::new();
+    markdown_files(&repo().join("docs"), &mut files);
+    let mut broken = Vec::new();
+    for f in &files {
+        let text = fs::read_to_string(f).unwrap();
+        let rel = f.strip_prefix(repo()).unwrap_or(f).display().to_string();
+        for (n, line) in text.lines().enumerate() {
+            let mut rest = line;
+            while let Some(i) = rest.find("](") {
+                rest = &rest[i + 2..];
+                let Some(end) = rest.find(')') else { break };
+                let target = &rest[..end];
+                rest = &rest[end..];
+                if target.contains("://") || target.starts_with('#') || target.starts_with("mailto:") {
+                    continue;
+                }
+                let path = target.split('#').next().unwrap_or(target);
+                if !f.parent().unwrap().join(path).exists() {
+                    broken.push(format!("{rel}:{}: `{target}` does not exist", n + 1));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links in docs/:\n  {}", broken.join("\n  "));
 }
