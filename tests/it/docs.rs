@@ -425,3 +425,45 @@ fn links_in_the_docs_resolve() {
     }
     assert!(broken.is_empty(), "broken links in docs/:\n  {}", broken.join("\n  "));
 }
+
+/// The examples on the module pages load: each page's `## Examples` block,
+/// as the tasks of a play, passes `rigger run --syntax-check` without a
+/// warning (a misspelt option would be one).
+#[test]
+fn module_page_examples_load() {
+    let dir = repo().join("docs/modules");
+    let work = tempfile::tempdir().unwrap();
+    let mut pages = Vec::new();
+    markdown_files(&dir, &mut pages);
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for page in pages {
+        let text = fs::read_to_string(&page).unwrap();
+        let Some(start) = text.find("## Examples\n\n```yaml\n") else {
+            continue;
+        };
+        let body = &text[start + "## Examples\n\n```yaml\n".len()..];
+        let Some(end) = body.find("\n```") else { continue };
+        let mut play = String::from("- hosts: all\n  gather_facts: false\n  tasks:\n");
+        for line in body[..end].lines() {
+            play.push_str("    ");
+            play.push_str(line);
+            play.push('\n');
+        }
+        let name = page.file_stem().unwrap().to_string_lossy().into_owned();
+        let file = work.path().join(format!("{name}.yml"));
+        fs::write(&file, play).unwrap();
+        let file = file.display().to_string();
+        let (code, out, err) = rigger(&["run", "--syntax-check", &file, "-i", "localhost,"]);
+        checked += 1;
+        if code != 0 || err.contains("WARNING") {
+            problems.push(format!("docs/modules/{name}.md: exit {code}\n{out}{err}"));
+        }
+    }
+    assert!(checked > 0, "no module page has examples");
+    assert!(
+        problems.is_empty(),
+        "module examples that do not load (fix the module's doc comment, then run {REGENERATE}):\n\n{}",
+        problems.join("\n")
+    );
+}
