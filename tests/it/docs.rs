@@ -406,8 +406,17 @@ fn links_in_the_docs_resolve() {
     for f in &files {
         let text = fs::read_to_string(f).unwrap();
         let rel = f.strip_prefix(repo()).unwrap_or(f).display().to_string();
+        let mut in_fence = false;
         for (n, line) in text.lines().enumerate() {
-            let mut rest = line;
+            if line.trim_start().starts_with("```") {
+                in_fence = !in_fence;
+            }
+            if in_fence {
+                continue;
+            }
+            // Not inside `code spans` either.
+            let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
+            let mut rest = prose.as_str();
             while let Some(i) = rest.find("](") {
                 rest = &rest[i + 2..];
                 let Some(end) = rest.find(')') else { break };
