@@ -394,6 +394,29 @@ impl Store {
         }
     }
 
+    /// Prometheus text exposition of the newest sample of every series.
+    pub fn exposition(&self) -> String {
+        let mut by_name: HashMap<&str, Vec<(&str, f64, f64)>> = HashMap::new();
+        for (k, s) in &self.series {
+            if let Some((t, v)) = s.last() {
+                by_name.entry(&s.name).or_default().push((k, t, v));
+            }
+        }
+        let mut names: Vec<&&str> = by_name.keys().collect();
+        names.sort();
+        let mut out = String::new();
+        for name in names {
+            out.push_str(&format!("# TYPE {name} gauge\n"));
+            let mut rows = by_name[*name].clone();
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, t, v) in rows {
+                let key = k.strip_suffix("{}").unwrap_or(k);
+                out.push_str(&format!("{key} {v} {}\n", (t * 1000.0) as i64));
+            }
+        }
+        out
+    }
+
     /// Samples held in memory (all series).
     pub fn sample_count(&self) -> usize {
         self.series.values().map(Series::len).sum()
