@@ -189,12 +189,15 @@ impl StatusServer {
         json!({ "hosts": hosts })
     }
 
-    /// The in-memory ring of every series of `host`: `[[unix_seconds, value], ...]`.
+    /// The in-memory ring of every series of `host`: `[[unix_seconds, value], ...]`;
+    /// `watched` when a rule watches it (it keeps `history:`; the others keep
+    /// their newest samples only).
     fn series(&self, host: &str) -> serde_json::Value {
         let Ok(st) = self.store.lock() else {
             return json!({ "host": host, "series": [] });
         };
-        let mut rows: Vec<(&str, serde_json::Value)> = st
+        let retention = st.retention();
+        let mut rows: Vec<(bool, &str, serde_json::Value)> = st
             .series
             .values()
             .filter(|s| s.labels.get("host") == Some(host))
@@ -209,14 +212,17 @@ impl StatusServer {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string().into()))
                     .collect();
+                let watched = retention.watches(&s.name, &s.labels);
                 (
+                    watched,
                     &*s.key,
-                    json!({ "key": &*s.key, "name": &*s.name, "labels": labels, "points": points }),
+                    json!({ "key": &*s.key, "name": &*s.name, "labels": labels, "watched": watched, "points": points }),
                 )
             })
             .collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        json!({ "host": host, "series": rows.into_iter().map(|r| r.1).collect::<Vec<_>>() })
+        // The series rules watch (with their history) first.
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        json!({ "host": host, "series": rows.into_iter().map(|r| r.2).collect::<Vec<_>>() })
     }
 
     fn silences(&self) -> Result<serde_json::Value, String> {

@@ -116,6 +116,16 @@ impl Retention {
         }
     }
 
+    /// Whether a rule watches the series (only those keep `history:` in
+    /// memory; the others keep their newest samples).
+    pub fn watches(&self, name: &str, labels: &LabelSet) -> bool {
+        self.keep_all
+            || self
+                .rules
+                .iter()
+                .any(|(m, matchers, _)| m == name && labels.matches(matchers))
+    }
+
     /// How far back persisted samples are useful (to restore the rings).
     pub fn keep_secs(&self) -> f64 {
         let longest = self.rules.iter().map(|r| r.2).fold(self.history, f64::max);

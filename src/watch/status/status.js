@@ -258,6 +258,7 @@
     const fig = el("figure");
     fig.dataset.series = series.key;
     fig.appendChild(el("figcaption", series.key));
+    if (!series.watched) fig.appendChild(el("small", "newest samples only: no rule watches this series", "unwatched"));
     const pts = series.points || [];
     const s = svg("svg", { class: "chart", viewBox: "0 0 " + W + " " + H, preserveAspectRatio: "none", role: "img" });
     s.appendChild(svg("title", {}, series.key));
