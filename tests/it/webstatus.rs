@@ -553,3 +553,76 @@ receivers:
     drop(driver);
     eprintln!("webstatus: screenshots in {}", shots.display());
 }
+
+/// With `--listen-token-file` the page loads (it holds no data) but shows
+/// nothing from the watch until the token is entered; the listen token then
+/// also lets the page change silences (no `--status-token-file`).
+#[test]
+fn status_page_behind_a_listen_token_asks_for_it() {
+    let Some((chromium, chromedriver)) = browser() else {
+        return;
+    };
+    let hosts = TestHosts::new(1);
+    let work = tempfile::Builder::new()
+        .prefix("webstatus-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let cfg = work.path().join("watch.yml");
+    std::fs::write(
+        &cfg,
+        "interval: 1s\nrules:\n  - alert: Procs\n    metric: processes\n    threshold: \"> 0\"\n\
+         receivers:\n  - name: nowhere\n    webhook: {url: 'http://127.0.0.1:9/hook'}\n",
+    )
+    .unwrap();
+    let token_file = work.path().join("listen.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let port = free_port();
+    let mut cmd = Command::new(rigger_bin());
+    cmd.args(["watch", "-c", &cfg.display().to_string()])
+        .args(["-i", &hosts.inventory().display().to_string()])
+        .args(["--known-hosts", &hosts.known_hosts().display().to_string()])
+        .args(["--state", &work.path().join("watch.db").display().to_string()])
+        .args(["--listen", &port.to_string()])
+        .args(["--listen-token-file", &token_file.display().to_string()])
+        .args(["--check-db", &work.path().join("none.db").display().to_string()]);
+    let watch = Watch::spawn(cmd);
+    watch.wait_log(
+        &format!("status page on http://127.0.0.1:{port}/status (silences can be created"),
+        Duration::from_secs(20),
+    );
+    assert_eq!(http(port, "GET", "/api/hosts", &[], "").0, 401);
+    assert_eq!(http(port, "GET", "/status", &[], "").0, 200);
+
+    let driver = Driver::start(&chromium, &chromedriver, &work.path().join("chromium-profile"));
+    driver.goto(&format!("http://127.0.0.1:{port}/status"));
+    let msg = driver.wait_for("#message", Duration::from_secs(10), "the message line");
+    wait_until(Duration::from_secs(10), "the page to ask for the token", || {
+        driver.text(&msg).contains("needs the token")
+    });
+    assert!(
+        driver.find_all("#hosts tr[data-host]").is_empty(),
+        "no data without the token"
+    );
+    driver.type_into("#token", TOKEN);
+    driver.click(&driver.wait_for("#token-use", Duration::from_secs(5), "the token button"));
+    driver.wait_for(
+        r#"#hosts tr[data-host="host1"]"#,
+        Duration::from_secs(15),
+        "host1 with the token",
+    );
+    driver.wait_for(
+        r#"#alerts tr[data-alertname="Procs"]"#,
+        Duration::from_secs(20),
+        "the alert",
+    );
+    let disabled = driver.script("return document.getElementById('silence-submit').disabled", json!([]));
+    assert_eq!(disabled, false, "the listen token lets the page change silences");
+    let empty = driver.text(&driver.wait_for("#checks-db", Duration::from_secs(5), "the check db line"));
+    assert!(empty.contains("no check history yet"), "{empty}");
+    driver.screenshot(
+        &Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join("webstatus")
+            .join("4-listen-token.png"),
+    );
+}
