@@ -157,7 +157,7 @@
       tr.appendChild(el("td", (a.annotations && a.annotations.summary) || ""));
       tr.appendChild(timeCell(a.activeSince));
       const sup = el("td");
-      sup.appendChild(a.suppressed ? badge(a.suppressed, "silenced") : el("span", "yes"));
+      sup.appendChild(a.suppressed ? badge(a.suppressed, "silenced") : el("span", "no"));
       tr.appendChild(sup);
       const act = el("td");
       const b = el("button", "Silence…");
