@@ -500,14 +500,23 @@ pub struct WatchArgs {
     /// Collect one round, evaluate the rules, deliver, exit (2 when an alert fires).
     #[arg(long)]
     pub once: bool,
-    /// Serve /health, /alerts and /metrics on this address: PORT alone listens
-    /// on 127.0.0.1; another address (e.g. 0.0.0.0:9464) needs a token.
+    /// Serve /health, /alerts, /metrics and the status page (/status) on this address: PORT
+    /// alone listens on 127.0.0.1; another address (e.g. 0.0.0.0:9464) needs a token.
     #[arg(long)]
     pub listen: Option<String>,
     /// File holding the bearer token that --listen requires (`Authorization:
     /// Bearer TOKEN`); or set RIGGER_WATCH_TOKEN. Never on the command line.
     #[arg(long = "listen-token-file")]
     pub listen_token_file: Option<PathBuf>,
+    /// File holding the token that lets the status page (--listen, /status) create and
+    /// expire silences; default: the --listen-token-file token. Without either the page is
+    /// read-only.
+    #[arg(long = "status-token-file")]
+    pub status_token_file: Option<PathBuf>,
+    /// The `rigger check` history whose recent runs the status page lists (default: the
+    /// default of `rigger check --db`).
+    #[arg(long = "check-db", env = "RIGGER_CHECK_DB")]
+    pub check_db: Option<PathBuf>,
     /// Remote user (default: the `remote_user` setting).
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,

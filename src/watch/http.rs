@@ -235,11 +235,81 @@ impl BearerToken {
     }
 }
 
-/// Serve GET requests with `handler(path)` until the listener fails; with
-/// `token`, only to requests that carry it (401 otherwise).
-pub async fn serve<F>(listener: TcpListener, token: Option<Arc<BearerToken>>, handler: F)
+/// One request to the server: method, path (without the query), query,
+/// the raw head (request line and headers) and the body.
+#[derive(Debug, Default)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The value of the first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).take_while(|l| !l.is_empty()).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    /// The value of `key` in the query string (`?host=web1&x=y`),
+    /// percent-decoded.
+    pub fn query_param(&self, key: &str) -> Option<String> {
+        self.query.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k) == key).then(|| percent_decode(v))
+        })
+    }
+}
+
+/// `%XX` and `+` decoding of a query component; invalid escapes stay as written.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The largest request body read (a silence is a few hundred bytes).
+const MAX_BODY: usize = 64 * 1024;
+
+/// Headers on every answer: no sniffing a JSON answer into HTML, no framing,
+/// no caching of host data, and a policy that lets a page run only the
+/// scripts and styles this server itself serves (no inline script, nothing
+/// from elsewhere), so a label that slipped into markup could not run.
+const SECURITY_HEADERS: &str = "X-Content-Type-Options: nosniff\r\n\
+    X-Frame-Options: DENY\r\n\
+    Referrer-Policy: no-referrer\r\n\
+    Cache-Control: no-store\r\n\
+    Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'\r\n";
+
+/// Serve requests with `handler` until the listener fails. The handler runs
+/// on the blocking pool (it may read SQLite); the server reads the head and a
+/// `Content-Length` body of at most 64 KiB, and closes every connection.
+pub async fn serve<F>(listener: TcpListener, handler: F)
 where
-    F: Fn(&str) -> Response + Send + Sync + Clone + 'static,
+    F: Fn(&Request) -> Response + Send + Sync + Clone + 'static,
 {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
@@ -247,54 +317,76 @@ where
             continue;
         };
         let handler = handler.clone();
-        let token = token.clone();
         tokio::spawn(async move {
             let mut buf = Vec::new();
             let mut chunk = [0u8; 2048];
             let read = async {
-                loop {
+                let head_end = loop {
                     let n = sock.read(&mut chunk).await.ok()?;
                     if n == 0 {
                         return None;
                     }
                     buf.extend_from_slice(&chunk[..n]);
-                    if buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        return Some(());
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
                     }
                     if buf.len() > 16 * 1024 {
                         return None;
                     }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let mut req = Request {
+                    head,
+                    ..Default::default()
+                };
+                let len: usize = req.header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                if len > MAX_BODY {
+                    return Some(Err(req));
                 }
+                while buf.len() < head_end + len {
+                    let n = sock.read(&mut chunk).await.ok()?;
+                    if n == 0 {
+                        return None;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                req.body = buf[head_end..head_end + len].to_vec();
+                Some(Ok(req))
             };
-            if tokio::time::timeout(Duration::from_secs(5), read)
-                .await
-                .ok()
-                .flatten()
-                .is_none()
-            {
+            let Some(req) = tokio::time::timeout(Duration::from_secs(5), read).await.ok().flatten() else {
                 return;
-            }
-            let head = String::from_utf8_lossy(&buf);
-            let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-            let method = parts.next().unwrap_or("");
-            let path = parts.next().unwrap_or("/").split('?').next().unwrap_or("/").to_string();
-            let authorized = token.as_ref().is_none_or(|t| t.allows(&head));
-            let (code, ctype, body) = if !authorized {
-                (
-                    401,
-                    "text/plain",
-                    "unauthorized: send `Authorization: Bearer TOKEN`\n".into(),
-                )
-            } else if method == "GET" || method == "HEAD" {
-                handler(&path)
+            };
+            let (mut req, too_large) = match req {
+                Ok(r) => (r, false),
+                Err(r) => (r, true),
+            };
+            let line = req.head.lines().next().unwrap_or("").to_string();
+            let mut parts = line.split_whitespace();
+            req.method = parts.next().unwrap_or("").to_string();
+            let target = parts.next().unwrap_or("/");
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
+            req.path = path.to_string();
+            req.query = query.to_string();
+            let head_only = req.method == "HEAD";
+            let (code, ctype, body) = if too_large {
+                (413, "text/plain", "request body too large\n".into())
             } else {
-                (405, "text/plain", "method not allowed\n".into())
+                match tokio::task::spawn_blocking(move || handler(&req)).await {
+                    Ok(r) => r,
+                    Err(_) => (500, "text/plain", "internal error\n".into()),
+                }
             };
             let reason = match code {
                 200 => "OK",
+                201 => "Created",
+                400 => "Bad Request",
                 401 => "Unauthorized",
+                403 => "Forbidden",
                 404 => "Not Found",
                 405 => "Method Not Allowed",
+                413 => "Payload Too Large",
+                415 => "Unsupported Media Type",
+                500 => "Internal Server Error",
                 503 => "Service Unavailable",
                 _ => "Status",
             };
@@ -304,11 +396,11 @@ where
                 ""
             };
             let resp = format!(
-                "HTTP/1.1 {code} {reason}\r\n{challenge}Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 {code} {reason}\r\n{challenge}{SECURITY_HEADERS}Content-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
                 body.len()
             );
             let _ = sock.write_all(resp.as_bytes()).await;
-            if method != "HEAD" {
+            if !head_only {
                 let _ = sock.write_all(body.as_bytes()).await;
             }
             let _ = sock.shutdown().await;
@@ -353,9 +445,10 @@ mod tests {
     async fn client_and_server_roundtrip() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
-        tokio::spawn(serve(l, None, |p: &str| match p {
-            "/health" => (200, "text/plain", "ok\n".to_string()),
-            _ => (404, "text/plain", "no\n".to_string()),
+        tokio::spawn(serve(l, |r: &Request| match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/health") => (200, "text/plain", "ok\n".to_string()),
+            ("GET", _) => (404, "text/plain", "no\n".to_string()),
+            _ => (405, "text/plain", "method not allowed\n".to_string()),
         }));
         let url = format!("http://127.0.0.1:{port}/health");
         // The server answers POST with 405: proves the status line is parsed.
@@ -378,8 +471,14 @@ mod tests {
     async fn a_token_is_required_when_set() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
-        let token = Some(Arc::new(BearerToken::new("s3cret-token")));
-        tokio::spawn(serve(l, token, |_: &str| (200, "text/plain", "ok\n".to_string())));
+        let token = Arc::new(BearerToken::new("s3cret-token"));
+        tokio::spawn(serve(l, move |r: &Request| {
+            if token.allows(&r.head) {
+                (200, "text/plain", "ok\n".to_string())
+            } else {
+                (401, "text/plain", "unauthorized\n".to_string())
+            }
+        }));
         let get = |auth: &'static str| async move {
             let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
             let req = format!("GET /health HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
@@ -400,5 +499,45 @@ mod tests {
             .starts_with("HTTP/1.1 401"));
         let ok = get("authorization: bearer s3cret-token\r\n").await;
         assert!(ok.starts_with("HTTP/1.1 200") && ok.ends_with("ok\n"), "{ok}");
+        assert!(ok.contains("Content-Security-Policy: default-src 'none'"), "{ok}");
+        assert!(ok.contains("X-Content-Type-Options: nosniff"), "{ok}");
+    }
+
+    #[tokio::test]
+    async fn bodies_and_queries_reach_the_handler() {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(serve(l, |r: &Request| {
+            let body = format!(
+                "{} {} host={:?} ct={:?} body={}",
+                r.method,
+                r.path,
+                r.query_param("host"),
+                r.header("content-type"),
+                String::from_utf8_lossy(&r.body)
+            );
+            (200, "text/plain", body)
+        }));
+        let send = |req: String| async move {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut resp = String::new();
+            s.read_to_string(&mut resp).await.unwrap();
+            resp
+        };
+        let body = r#"{"comment":"maintenance"}"#;
+        let r = send(format!(
+            "POST /api/silences?host=web%201%3Cb%3E&x=1 HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+        .await;
+        assert!(
+            r.ends_with(
+                r#"POST /api/silences host=Some("web 1<b>") ct=Some("application/json") body={"comment":"maintenance"}"#
+            ),
+            "{r}"
+        );
+        let big = send(format!("POST /x HTTP/1.1\r\nContent-Length: {}\r\n\r\n", MAX_BODY + 1)).await;
+        assert!(big.starts_with("HTTP/1.1 413"), "{big}");
     }
 }

@@ -15,10 +15,12 @@ pub mod config;
 pub mod detect;
 pub mod exposition;
 pub mod http;
+pub mod silence;
 pub mod state;
+pub mod status;
 pub mod store;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -35,6 +37,7 @@ use collect::{now_secs, HostEvent};
 use config::{Labels, Matcher, RuleKind, WatchConfig};
 use detect::Detectors;
 use state::{ActiveSilence, AlertEngine, AlertState, NlogEntry, Observation, StepOutput};
+use status::Shared;
 use store::{Db, Retention, Silence, Store};
 
 /// Exit code of `--once` when at least one alert fires.
@@ -68,27 +71,32 @@ fn listen_address(addr: &str) -> String {
 /// `RIGGER_WATCH_TOKEN` environment variable (never a plain command-line
 /// value, which every local user sees in `ps`).
 fn listen_token(a: &WatchArgs) -> Result<Option<Arc<http::BearerToken>>, AppError> {
-    let (token, from) = match &a.listen_token_file {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| AppError::Usage(format!("--listen-token-file {}: {e}", p.display())))?;
-            if let Ok(m) = std::fs::metadata(p) {
-                use std::os::unix::fs::PermissionsExt;
-                if m.permissions().mode() & 0o077 != 0 {
-                    crate::stdio::warn(&format!(
-                        "--listen-token-file {}: other users can read the token (mode {:04o}); chmod 600 it",
-                        p.display(),
-                        m.permissions().mode() & 0o7777
-                    ));
-                }
-            }
-            (text, format!("--listen-token-file {}", p.display()))
-        }
+    match &a.listen_token_file {
+        Some(p) => read_token_file(p, "--listen-token-file").map(Some),
         None => match std::env::var("RIGGER_WATCH_TOKEN") {
-            Ok(t) => (t, "RIGGER_WATCH_TOKEN".to_string()),
-            Err(_) => return Ok(None),
+            Ok(t) => token_from(&t, "RIGGER_WATCH_TOKEN").map(Some),
+            Err(_) => Ok(None),
         },
-    };
+    }
+}
+
+/// A token from a file that should be private (a warning when it is not).
+fn read_token_file(p: &Path, flag: &str) -> Result<Arc<http::BearerToken>, AppError> {
+    let text = std::fs::read_to_string(p).map_err(|e| AppError::Usage(format!("{flag} {}: {e}", p.display())))?;
+    if let Ok(m) = std::fs::metadata(p) {
+        use std::os::unix::fs::PermissionsExt;
+        if m.permissions().mode() & 0o077 != 0 {
+            crate::stdio::warn(&format!(
+                "{flag} {}: other users can read the token (mode {:04o}); chmod 600 it",
+                p.display(),
+                m.permissions().mode() & 0o7777
+            ));
+        }
+    }
+    token_from(&text, &format!("{flag} {}", p.display()))
+}
+
+fn token_from(token: &str, from: &str) -> Result<Arc<http::BearerToken>, AppError> {
     let token = token.trim();
     if token.is_empty() {
         return Err(AppError::Usage(format!("{from}: the token is empty")));
@@ -98,7 +106,7 @@ fn listen_token(a: &WatchArgs) -> Result<Option<Arc<http::BearerToken>>, AppErro
             "{from}: the token must be one word (no spaces or control characters)"
         )));
     }
-    Ok(Some(Arc::new(http::BearerToken::new(token))))
+    Ok(Arc::new(http::BearerToken::new(token)))
 }
 
 fn log(msg: impl AsRef<str>) {
@@ -134,71 +142,14 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
             comment,
             author,
         } => {
-            if matchers.is_empty() {
-                return Err(AppError::Usage(
-                    "silence add needs at least one matcher (e.g. host=web1)".into(),
-                ));
+            let current = silence::current_alerts(&db)?;
+            let author = author.clone().unwrap_or_else(crate::connection::default_user);
+            let new = silence::validate(cfg, &current, matchers, duration, comment.as_deref(), author, now)?;
+            for w in &new.warnings {
+                crate::stdio::warn(w);
             }
-            let comment = comment.as_deref().map(str::trim).unwrap_or_default();
-            if comment.is_empty() {
-                return Err(AppError::Usage(
-                    "silence add needs --comment: why the alerts are silenced (the author is --author, \
-                     default the current user)"
-                        .into(),
-                ));
-            }
-            let parsed: Vec<Matcher> = matchers
-                .iter()
-                .map(|m| Matcher::parse(m).map_err(|e| AppError::Usage(e.to_string())))
-                .collect::<Result<_, _>>()?;
-            let current: Vec<state::Alert> = db
-                .load_kv("alerts")?
-                .into_iter()
-                .filter_map(|(_, d)| serde_json::from_str::<state::Alert>(&d).ok())
-                .filter(|a| a.state != AlertState::Resolved)
-                .collect();
-            let known = known_label_names(cfg, &current);
-            // A custom command's Prometheus text may carry any label: with a
-            // rule on one, an unknown name is only suspicious.
-            let open = cfg.rules.iter().any(|r| config::builtin_labels(&r.metric).is_none());
-            for m in &parsed {
-                if !known.contains(m.name.as_str()) {
-                    let mut msg = format!(
-                        "silence add: {} the label `{}` (known labels: {})",
-                        if open {
-                            "no current alert and no built-in metric has"
-                        } else {
-                            "no alert can have"
-                        },
-                        m.name,
-                        known.iter().copied().collect::<Vec<_>>().join(", ")
-                    );
-                    if let Some(s) = crate::error::did_you_mean(&m.name, known.iter().copied()) {
-                        msg.push_str(&format!("; did you mean `{s}`?"));
-                    }
-                    if !open {
-                        return Err(AppError::Usage(msg));
-                    }
-                    crate::stdio::warn(&msg);
-                }
-            }
-            let d = config::parse_duration(duration).map_err(|e| AppError::Usage(format!("--duration: {e}")))?;
-            let s = Silence {
-                id: 0,
-                matchers: matchers.clone(),
-                starts: now,
-                ends: now + d.as_secs_f64(),
-                comment: comment.to_string(),
-                created_by: author.clone().unwrap_or_else(crate::connection::default_user),
-            };
-            let id = db.add_silence(&s)?;
-            let mut rec = serde_json::Map::new();
-            rec.insert("id".into(), id.into());
-            rec.insert("matchers".into(), json!(s.matchers));
-            rec.insert("ends".into(), alert::rfc3339(s.ends).into());
-            rec.insert("comment".into(), s.comment.clone().into());
-            rec.insert("created_by".into(), s.created_by.clone().into());
-            crate::audit::record_synced("silence_add", rec);
+            let (parsed, s) = (new.matchers, new.silence);
+            let id = silence::add(&db, &s, "cli")?;
             stdoutln!(
                 "silence {id} added until {}: {}",
                 alert::rfc3339(s.ends),
@@ -220,20 +171,7 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
         SilenceAction::List { all, json } => {
             let list: Vec<Silence> = db.silences()?.into_iter().filter(|s| *all || s.ends > now).collect();
             if *json {
-                let rows: Vec<serde_json::Value> = list
-                    .iter()
-                    .map(|s| {
-                        json!({
-                            "id": s.id,
-                            "matchers": s.matchers,
-                            "startsAt": alert::rfc3339(s.starts),
-                            "endsAt": alert::rfc3339(s.ends),
-                            "comment": s.comment,
-                            "createdBy": s.created_by,
-                            "status": if s.ends <= now { "expired" } else { "active" },
-                        })
-                    })
-                    .collect();
+                let rows: Vec<serde_json::Value> = list.iter().map(|s| silence::to_json(s, now)).collect();
                 stdoutln!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
             } else if list.is_empty() {
                 stdoutln!("no silences");
@@ -252,31 +190,13 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
             }
         }
         SilenceAction::Expire { id } => {
-            if !db.expire_silence(*id, now)? {
+            if !silence::expire(&db, *id, now, "cli")? {
                 return Err(AppError::Usage(format!("no silence with id {id}")));
             }
-            let mut rec = serde_json::Map::new();
-            rec.insert("id".into(), (*id).into());
-            crate::audit::record_synced("silence_expire", rec);
             stdoutln!("silence {id} expired");
         }
     }
     Ok(0)
-}
-
-/// The label names an alert can carry: the built-in ones, the labels of
-/// the series each rule watches, the rules' own labels, and those of the
-/// current alerts.
-fn known_label_names<'a>(cfg: &'a WatchConfig, current: &'a [state::Alert]) -> BTreeSet<&'a str> {
-    let mut known: BTreeSet<&str> = ["alertname", "severity", "host"].into();
-    for r in &cfg.rules {
-        known.extend(config::builtin_labels(&r.metric).unwrap_or_default());
-        known.extend(r.labels.keys().map(String::as_str));
-    }
-    for a in current {
-        known.extend(a.labels.keys().map(String::as_str));
-    }
-    known
 }
 
 #[derive(Debug, Clone, Default)]
@@ -287,13 +207,6 @@ struct HostState {
     sampled: bool,
     connected: bool,
     last_error: Option<String>,
-}
-
-/// What the status endpoint serves.
-#[derive(Default)]
-struct Shared {
-    alerts: serde_json::Value,
-    health: serde_json::Value,
 }
 
 struct Controller {
@@ -492,27 +405,32 @@ impl Controller {
                  RIGGER_WATCH_TOKEN, or listen on 127.0.0.1"
             ));
         }
-        let shared = self.shared.clone();
-        let store = self.store.clone();
-        tokio::spawn(http::serve(listener, token, move |path: &str| match path {
-            "/health" | "/" => {
-                let h = shared.lock().map(|s| s.health.clone()).unwrap_or_default();
-                (200, "application/json", format!("{h}\n"))
+        let write_token = match &self.args.status_token_file {
+            Some(p) => Some(read_token_file(p, "--status-token-file")?),
+            None => token.clone(),
+        };
+        log(format!(
+            "status page on http://{local}/status ({})",
+            if write_token.is_some() {
+                "silences can be created and expired with the status token"
+            } else {
+                "read-only: --status-token-file lets it create and expire silences"
             }
-            "/alerts" => {
-                let a = shared.lock().map(|s| s.alerts.clone()).unwrap_or_default();
-                (200, "application/json", format!("{a}\n"))
-            }
-            "/metrics" => {
-                let text = store.lock().map(|s| exposition(&s)).unwrap_or_default();
-                (200, "text/plain; version=0.0.4", text)
-            }
-            _ => (
-                404,
-                "text/plain",
-                "not found: try /health, /alerts or /metrics\n".into(),
-            ),
-        }));
+        ));
+        let check_db = match &self.args.check_db {
+            Some(p) => Some(p.clone()),
+            None => crate::check::history::default_path().ok(),
+        };
+        let server = status::StatusServer {
+            shared: self.shared.clone(),
+            store: self.store.clone(),
+            cfg: self.cfg_tx.subscribe(),
+            state: state_path(&self.args, &self.cfg),
+            check_db,
+            read_token: token,
+            write_token,
+        };
+        tokio::spawn(http::serve(listener, move |req: &http::Request| server.handle(req)));
         Ok(())
     }
 
@@ -827,6 +745,7 @@ impl Controller {
                     "value": if a.value.is_finite() { json!(a.value) } else { serde_json::Value::Null },
                     "activeSince": alert::rfc3339(a.active_since),
                     "firedAt": alert::rfc3339(a.fired_at),
+                    "resolvedAt": (a.state == AlertState::Resolved).then(|| alert::rfc3339(a.resolved_at)),
                     "suppressed": a.suppressed,
                 })
             })
@@ -1209,29 +1128,6 @@ fn watch_file(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<notify::Rec
         return None;
     }
     Some(w)
-}
-
-/// Prometheus text exposition of the newest sample of every series.
-fn exposition(st: &Store) -> String {
-    let mut by_name: HashMap<&str, Vec<(&str, f64, f64)>> = HashMap::new();
-    for (k, s) in &st.series {
-        if let Some((t, v)) = s.last() {
-            by_name.entry(&s.name).or_default().push((k, t, v));
-        }
-    }
-    let mut names: Vec<&&str> = by_name.keys().collect();
-    names.sort();
-    let mut out = String::new();
-    for name in names {
-        out.push_str(&format!("# TYPE {name} gauge\n"));
-        let mut rows = by_name[*name].clone();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        for (k, t, v) in rows {
-            let key = k.strip_suffix("{}").unwrap_or(k);
-            out.push_str(&format!("{key} {v} {}\n", (t * 1000.0) as i64));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

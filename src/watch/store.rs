@@ -116,6 +116,16 @@ impl Retention {
         }
     }
 
+    /// Whether a rule watches the series (only those keep `history:` in
+    /// memory; the others keep their newest samples).
+    pub fn watches(&self, name: &str, labels: &LabelSet) -> bool {
+        self.keep_all
+            || self
+                .rules
+                .iter()
+                .any(|(m, matchers, _)| m == name && labels.matches(matchers))
+    }
+
     /// How far back persisted samples are useful (to restore the rings).
     pub fn keep_secs(&self) -> f64 {
         let longest = self.rules.iter().map(|r| r.2).fold(self.history, f64::max);
@@ -392,6 +402,29 @@ impl Store {
         if let Some(s) = self.series_mut(key) {
             s.add(ts, v);
         }
+    }
+
+    /// Prometheus text exposition of the newest sample of every series.
+    pub fn exposition(&self) -> String {
+        let mut by_name: HashMap<&str, Vec<(&str, f64, f64)>> = HashMap::new();
+        for (k, s) in &self.series {
+            if let Some((t, v)) = s.last() {
+                by_name.entry(&s.name).or_default().push((k, t, v));
+            }
+        }
+        let mut names: Vec<&&str> = by_name.keys().collect();
+        names.sort();
+        let mut out = String::new();
+        for name in names {
+            out.push_str(&format!("# TYPE {name} gauge\n"));
+            let mut rows = by_name[*name].clone();
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+            for (k, t, v) in rows {
+                let key = k.strip_suffix("{}").unwrap_or(k);
+                out.push_str(&format!("{key} {v} {}\n", (t * 1000.0) as i64));
+            }
+        }
+        out
     }
 
     /// Samples held in memory (all series).

@@ -63,3 +63,4 @@ mod vault_rekey;
 mod virt;
 mod watch;
 mod webhook_tls;
+mod webstatus;
