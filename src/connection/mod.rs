@@ -29,6 +29,35 @@ pub struct TraceScope {
     pub no_log: bool,
     /// Masks the run's known secrets (the renderer's secrets registry).
     pub redact: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    /// At `-vvv`: shows each command as Ansible's `<host> EXEC` line
+    /// (host, the command as [`trace_text`] shows it, the become user).
+    /// `None` otherwise, and then nothing is formatted.
+    pub show_exec: Option<ExecDisplay>,
+}
+
+/// Where `<host> EXEC` lines go (the run's renderer).
+pub type ExecDisplay = Arc<dyn Fn(&str, String, Option<String>) + Send + Sync>;
+
+/// The `<host> EXEC` line of a command about to run, when the scope asks
+/// for one (`-vvv`): the command masked as [`trace_text`] masks it.
+fn show_exec(conn: &dyn Connection, req: &ExecRequest) {
+    let _ = TRACE_SCOPE.try_with(|s| {
+        if let Some(show) = &s.show_exec {
+            let command = if s.no_log {
+                "<hidden: no_log task>".to_string()
+            } else {
+                (s.redact)(&req.cmd)
+            };
+            let become_ = req.become_.as_ref().map(|b| {
+                let method = match b.method {
+                    BecomeMethod::Sudo => "sudo",
+                    BecomeMethod::Su => "su",
+                };
+                format!("{method} {}", b.user)
+            });
+            show(conn.host(), command, become_);
+        }
+    });
 }
 
 tokio::task_local! {
@@ -365,6 +394,7 @@ const BECOME_PROMPT: &str = "[rigger-become-password]:";
 
 /// Run a command with optional become, env and stdin, and collect its output.
 pub async fn exec(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+    show_exec(conn, req);
     let started = log_exec_start(conn, req);
     let fut = exec_inner(conn, req);
     let res = match req.timeout {

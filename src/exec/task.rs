@@ -1116,6 +1116,17 @@ impl PlayHost {
                 let out = self.runner.out.clone();
                 Arc::new(move |s: &str| out.secrets().redact_str(s).into_owned())
             },
+            // Ansible's -vvv `<host> EXEC ...` lines.
+            show_exec: (self.runner.out.verbosity() >= 3).then(|| {
+                let out = self.runner.out.clone();
+                Arc::new(move |host: &str, command: String, become_: Option<String>| {
+                    out.emit(&Event::Exec {
+                        host: host.to_string(),
+                        command,
+                        become_,
+                    })
+                }) as crate::connection::ExecDisplay
+            }),
         };
         let run = async {
             match inv.async_ {
