@@ -90,7 +90,9 @@ impl Write for Stderr {
             masked = secrets.redact_str(&text).into_owned();
             masked.as_bytes()
         };
-        match std::io::stderr().lock().write_all(out) {
+        // Around the progress line, should one be shown (RIGGER_LOG with a
+        // filter that lets no debug event through keeps it on).
+        match crate::stdio::around_progress(|| std::io::stderr().lock().write_all(out)) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::stdio::die_of_sigpipe(),
             // Nowhere left to report any other error.
             _ => Ok(buf.len()),

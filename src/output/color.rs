@@ -232,7 +232,12 @@ mod tests {
         assert!(with(ColorChoice::Auto, &[], &[("force_color", "1")], false));
         assert!(!with(ColorChoice::Auto, &[], &[("nocolor", "True")], true));
         // The environment variable comes before ansible.cfg.
-        assert!(with(ColorChoice::Auto, &[("ANSIBLE_NOCOLOR", "0")], &[("nocolor", "1")], true));
+        assert!(with(
+            ColorChoice::Auto,
+            &[("ANSIBLE_NOCOLOR", "0")],
+            &[("nocolor", "1")],
+            true
+        ));
         // As in Ansible, force_color overrides nocolor.
         assert!(with(
             ColorChoice::Auto,
@@ -247,7 +252,10 @@ mod tests {
         assert_eq!(paint("0;32", "a\nb\n"), "\x1b[0;32ma\x1b[0m\n\x1b[0;32mb\x1b[0m\n");
         assert_eq!(paint_if(false, "0;32", "x\n".into()), "x\n");
         let d = paint_diff("--- before\n+++ after\n@@ -1 +1 @@\n-a\n+b\n c\n");
-        assert!(d.starts_with("--- before\n+++ after\n\x1b[0;36m@@ -1 +1 @@\x1b[0m\n"), "{d:?}");
+        assert!(
+            d.starts_with("--- before\n+++ after\n\x1b[0;36m@@ -1 +1 @@\x1b[0m\n"),
+            "{d:?}"
+        );
         assert!(d.contains("\x1b[0;31m-a\x1b[0m\n\x1b[0;32m+b\x1b[0m\n c\n"), "{d:?}");
         assert_eq!(strip(&d), "--- before\n+++ after\n@@ -1 +1 @@\n-a\n+b\n c\n");
         assert_eq!(strip("a\x1b[2Kb"), "a\x1b[2Kb");

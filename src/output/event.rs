@@ -67,7 +67,7 @@ pub enum Event {
         host: String,
         command: String,
         /// `sudo root`, `su postgres`: the command runs as that user.
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(rename = "become", skip_serializing_if = "Option::is_none")]
         become_: Option<String>,
     },
     Recap {

@@ -203,7 +203,14 @@ impl Renderer {
         };
         // `--profile`: a task's time starts at its banner.
         let clock = match (&self.profile, ev) {
-            (Some(p), Event::TaskStart { task, location, handler }) => Some(
+            (
+                Some(p),
+                Event::TaskStart {
+                    task,
+                    location,
+                    handler,
+                },
+            ) => Some(
                 p.lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .task_start(task, location, *handler),
@@ -549,7 +556,10 @@ impl Renderer {
                 } else {
                     format!("fatal: {target}: FAILED!")
                 };
-                s.push_str(&paint(color::ansible::ERROR, format!("{label} => {}\n", compact(&shown))));
+                s.push_str(&paint(
+                    color::ansible::ERROR,
+                    format!("{label} => {}\n", compact(&shown)),
+                ));
                 if ignored {
                     s.push_str(&paint(color::ansible::SKIP, "...ignoring\n".to_string()));
                 }

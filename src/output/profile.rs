@@ -169,13 +169,23 @@ impl Profiler {
 /// profile_tasks' `secondsToStr`: `H:MM:SS.mmm`.
 fn hms(secs: f64) -> String {
     let ms = (secs * 1000.0) as u64;
-    format!("{}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+    format!(
+        "{}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 /// profile_tasks' `filled`: the text, a space, and `fill` up to 79
 /// columns (at least 3), and a space.
 fn filled(msg: &str, fill: char) -> String {
-    let msg = if msg.is_empty() { String::new() } else { format!("{msg} ") };
+    let msg = if msg.is_empty() {
+        String::new()
+    } else {
+        format!("{msg} ")
+    };
     let width = 79usize.saturating_sub(msg.chars().count()).max(3);
     let mut s = msg;
     s.extend(std::iter::repeat_n(fill, width));
@@ -237,7 +247,10 @@ mod tests {
         assert!(filled("abc", '*').starts_with("abc ***"));
         let line = timing_line("sleep two", 2.013);
         assert_eq!(line.len(), 80, "{line}");
-        assert!(line.starts_with("sleep two ----") && line.ends_with("- 2.01s\n"), "{line}");
+        assert!(
+            line.starts_with("sleep two ----") && line.ends_with("- 2.01s\n"),
+            "{line}"
+        );
     }
 
     #[test]
