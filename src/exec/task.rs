@@ -1116,14 +1116,16 @@ impl PlayHost {
                 let out = self.runner.out.clone();
                 Arc::new(move |s: &str| out.secrets().redact_str(s).into_owned())
             },
-            // Ansible's -vvv `<host> EXEC ...` lines.
+            // Ansible's -vvv `<host> EXEC ...` and `<host> PUT ...` lines.
             show_exec: (self.runner.out.verbosity() >= 3).then(|| {
                 let out = self.runner.out.clone();
-                Arc::new(move |host: &str, command: String, become_: Option<String>| {
-                    out.emit(&Event::Exec {
-                        host: host.to_string(),
-                        command,
-                        become_,
+                Arc::new(move |host: &str, action| {
+                    let host = host.to_string();
+                    out.emit(&match action {
+                        crate::connection::TargetAction::Exec { command, become_ } => {
+                            Event::Exec { host, command, become_ }
+                        }
+                        crate::connection::TargetAction::Put { source, dest } => Event::Put { host, source, dest },
                     })
                 }) as crate::connection::ExecDisplay
             }),

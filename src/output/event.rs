@@ -70,6 +70,13 @@ pub enum Event {
         #[serde(rename = "become", skip_serializing_if = "Option::is_none")]
         become_: Option<String>,
     },
+    /// A file sent to a host (`-vvv`): Ansible's `<host> PUT` line.
+    Put {
+        host: String,
+        /// The local file, or `(N bytes)` for data made by the run.
+        source: String,
+        dest: String,
+    },
     Recap {
         hosts: BTreeMap<String, HostStats>,
         /// The signal that interrupted the run (`SIGINT`, `SIGTERM`):

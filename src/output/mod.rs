@@ -311,7 +311,7 @@ impl Renderer {
     }
 
     fn adhoc_plain(&self, ev: &Event) -> String {
-        if let Event::Exec { .. } = ev {
+        if let Event::Exec { .. } | Event::Put { .. } = ev {
             let line = self.text(ev);
             if self.format == Format::Json {
                 // stdout holds one JSON object per host and nothing else.
@@ -432,6 +432,11 @@ impl Renderer {
                 };
                 color::paint_if(self.color, color::ansible::VERBOSE, line)
             }
+            Event::Put { host, source, dest } => color::paint_if(
+                self.color,
+                color::ansible::VERBOSE,
+                format!("<{host}> PUT {source} TO {dest}\n"),
+            ),
             Event::Profile(p) => profile::render(p, self.verbosity),
             Event::Recap { hosts, interrupted } => {
                 let mut s = format!("\n{}\n", banner("PLAY RECAP"));
@@ -573,6 +578,21 @@ impl Renderer {
             }
         }
         s
+    }
+}
+
+impl Drop for Renderer {
+    /// A run that ended without its recap (an error) leaves no progress
+    /// line behind, and later writes (the error) no longer step around it.
+    fn drop(&mut self) {
+        let inner = match self.inner.get_mut() {
+            Ok(i) => i,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(pb) = inner.progress.take() {
+            crate::stdio::set_progress(None);
+            pb.finish_and_clear();
+        }
     }
 }
 
