@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Fast, agentless infrastructure automation: Ansible-compatible playbooks over SSH"
 )]
 pub struct Cli {
-    /// More output (-v results, -vv task paths, -vvv connection details: debug events on
+    /// More output (-v results, -vv task paths, -vvv the commands and uploads on each host as
+    /// Ansible's `<host> EXEC` / `<host> PUT` lines, secrets masked, and debug events on
     /// stderr, -vvvv trace). RIGGER_LOG=FILTER (e.g. rigger::connection=debug) replaces the
     /// debug filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -7,7 +7,9 @@
 //! - `-vvv`: debug events of rigger's own code (Ansible shows connection
 //!   details at this level); `-vvvv`: trace events too (whole commands,
 //!   not their first 160 characters). `-v` and `-vv` only change the
-//!   renderer's output.
+//!   renderer's output; at `-vvv` the renderer also shows each command and
+//!   upload as Ansible's `<host> EXEC` / `<host> PUT` lines (on stdout,
+//!   masked the same way).
 //! - `RIGGER_LOG`: a filter in tracing-subscriber's `EnvFilter` syntax, which
 //!   replaces the one the flags give: `RIGGER_LOG=rigger::connection=debug`,
 //!   `RIGGER_LOG=debug` (dependencies too), `RIGGER_LOG=rigger=trace`.

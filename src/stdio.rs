@@ -111,9 +111,14 @@ fn write_stderr_now(args: fmt::Arguments) {
 
 /// A `[WARNING]: ...` line on stderr, as the renderer prints warnings.
 pub fn warn(msg: &str) {
+    use crate::output::color;
     let text = format!("[WARNING]: {msg}\n");
     crate::output::logfile::record(crate::output::logfile::Level::Warning, &text);
-    write_stderr(format_args!("{text}"));
+    if color::enabled() {
+        write_stderr(format_args!("{}", color::paint(color::ansible::WARN, &text)));
+    } else {
+        write_stderr(format_args!("{text}"));
+    }
 }
 
 /// Whether a panic message is std's "failed printing to stdout/stderr" on a
