@@ -29,6 +29,8 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         };
         crate::settings::install(config.as_deref())?;
     }
+    // Colour or not, once for every writer (after the settings: ansible.cfg's nocolor).
+    crate::output::color::install(cli.color);
     let v = cli.verbose;
     let vault = match &cli.command {
         Command::Run(a) => Some(&a.target.vault),
@@ -157,7 +159,13 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     if a.list_hosts || a.list_tasks || a.list_tags {
         return list(&books, &inv, &opts, &a);
     }
-    let out = Arc::new(Renderer::new(format_of(a.target.output), verbosity, opts.diff));
+    // --profile, or profile_tasks enabled as Ansible enables it.
+    let profiler = if a.profile || crate::output::profile::enabled_by_ansible_settings() {
+        Some(crate::output::profile::Profiler::from_settings().map_err(AppError::Usage)?)
+    } else {
+        None
+    };
+    let out = Arc::new(Renderer::new(format_of(a.target.output), verbosity, opts.diff).with_profile(profiler));
     out.show_secrets(a.target.show_secrets);
     crate::audit::attach(&out);
     let mut code = 0;

@@ -11,7 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Fast, agentless infrastructure automation: Ansible-compatible playbooks over SSH"
 )]
 pub struct Cli {
-    /// More output (-v results, -vv task paths, -vvv connection details: debug events on
+    /// More output (-v results, -vv task paths, -vvv the commands and uploads on each host as
+    /// Ansible's `<host> EXEC` / `<host> PUT` lines, secrets masked, and debug events on
     /// stderr, -vvvv trace). RIGGER_LOG=FILTER (e.g. rigger::connection=debug) replaces the
     /// debug filter.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -20,6 +21,11 @@ pub struct Cli {
     /// hash-chained JSON-lines log (created 0600); `rigger audit verify` checks it.
     #[arg(long = "audit-log", env = "RIGGER_AUDIT_LOG", global = true, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Colour the output: auto (when stdout is a terminal and NO_COLOR is not set; also
+    /// ANSIBLE_NOCOLOR / ANSIBLE_FORCE_COLOR and ansible.cfg's nocolor / force_color),
+    /// always, or never.
+    #[arg(long, value_enum, default_value_t = crate::output::color::ColorChoice::Auto, global = true, value_name = "WHEN")]
+    pub color: crate::output::color::ColorChoice,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -380,6 +386,11 @@ pub struct RunArgs {
     /// Per-task timeout in seconds (0 = none).
     #[arg(long = "task-timeout", env = "ANSIBLE_TASK_TIMEOUT", default_value_t = 0)]
     pub task_timeout: u64,
+    /// Time every task: a clock line under each task and, after the recap, the tasks
+    /// slowest first with their total (Ansible's profile_tasks callback, also turned on by
+    /// profile_tasks in ANSIBLE_CALLBACKS_ENABLED or ansible.cfg's callbacks_enabled).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,9 @@
 //! - `-vvv`: debug events of rigger's own code (Ansible shows connection
 //!   details at this level); `-vvvv`: trace events too (whole commands,
 //!   not their first 160 characters). `-v` and `-vv` only change the
-//!   renderer's output.
+//!   renderer's output; at `-vvv` the renderer also shows each command and
+//!   upload as Ansible's `<host> EXEC` / `<host> PUT` lines (on stdout,
+//!   masked the same way).
 //! - `RIGGER_LOG`: a filter in tracing-subscriber's `EnvFilter` syntax, which
 //!   replaces the one the flags give: `RIGGER_LOG=rigger::connection=debug`,
 //!   `RIGGER_LOG=debug` (dependencies too), `RIGGER_LOG=rigger=trace`.
@@ -90,7 +92,9 @@ impl Write for Stderr {
             masked = secrets.redact_str(&text).into_owned();
             masked.as_bytes()
         };
-        match std::io::stderr().lock().write_all(out) {
+        // Around the progress line, should one be shown (RIGGER_LOG with a
+        // filter that lets no debug event through keeps it on).
+        match crate::stdio::around_progress(|| std::io::stderr().lock().write_all(out)) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => crate::stdio::die_of_sigpipe(),
             // Nowhere left to report any other error.
             _ => Ok(buf.len()),

@@ -14,9 +14,43 @@
 //! The run's renderer keeps its output errors to itself: a run whose reader
 //! went away finishes its tasks (no change is cut in half) and exits with its
 //! usual code.
+//!
+//! While the run's progress line is on the terminal ([`set_progress`]),
+//! every write through these functions hides it, writes, and draws it again
+//! (indicatif's `suspend`): no line of output ever lands in the middle of
+//! the progress line, whichever part of rigger writes it.
 
 use std::fmt;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use indicatif::ProgressBar;
+
+/// The progress line on the terminal, if any; [`PROGRESS_ON`] says whether
+/// to look (no lock on a write when there is none).
+static PROGRESS: Mutex<Option<ProgressBar>> = Mutex::new(None);
+static PROGRESS_ON: AtomicBool = AtomicBool::new(false);
+
+/// The progress line every write must step around (`None`: no more).
+pub fn set_progress(bar: Option<ProgressBar>) {
+    let mut slot = PROGRESS.lock().unwrap_or_else(|p| p.into_inner());
+    PROGRESS_ON.store(bar.is_some(), Ordering::SeqCst);
+    *slot = bar;
+}
+
+/// Run `write` with the progress line (if one is shown) taken off the
+/// terminal, and draw it again after.
+pub fn around_progress<R>(write: impl FnOnce() -> R) -> R {
+    if !PROGRESS_ON.load(Ordering::Relaxed) {
+        return write();
+    }
+    let bar = PROGRESS.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    match bar {
+        Some(pb) => pb.suspend(write),
+        None => write(),
+    }
+}
 
 /// Write to stdout; see the module doc for a closed pipe.
 #[macro_export]
@@ -45,6 +79,10 @@ macro_rules! stderrln {
 }
 
 pub fn write_stdout(args: fmt::Arguments) {
+    around_progress(|| write_stdout_now(args))
+}
+
+fn write_stdout_now(args: fmt::Arguments) {
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|_| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -52,12 +90,16 @@ pub fn write_stdout(args: fmt::Arguments) {
         }
         // A full disk under a redirection must not pass for a complete answer.
         drop(out);
-        write_stderr(format_args!("rigger: cannot write to stdout: {e}\n"));
+        write_stderr_now(format_args!("rigger: cannot write to stdout: {e}\n"));
         std::process::exit(1);
     }
 }
 
 pub fn write_stderr(args: fmt::Arguments) {
+    around_progress(|| write_stderr_now(args))
+}
+
+fn write_stderr_now(args: fmt::Arguments) {
     let mut err = std::io::stderr().lock();
     if let Err(e) = err.write_fmt(args) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -69,9 +111,14 @@ pub fn write_stderr(args: fmt::Arguments) {
 
 /// A `[WARNING]: ...` line on stderr, as the renderer prints warnings.
 pub fn warn(msg: &str) {
+    use crate::output::color;
     let text = format!("[WARNING]: {msg}\n");
     crate::output::logfile::record(crate::output::logfile::Level::Warning, &text);
-    write_stderr(format_args!("{text}"));
+    if color::enabled() {
+        write_stderr(format_args!("{}", color::paint(color::ansible::WARN, &text)));
+    } else {
+        write_stderr(format_args!("{text}"));
+    }
 }
 
 /// Whether a panic message is std's "failed printing to stdout/stderr" on a

@@ -320,7 +320,7 @@ impl AuditLog {
                 self.record("task", m);
             }
             Event::Warning { message } => self.record("warning", obj(json!({"message": message}))),
-            Event::Meta { .. } => {}
+            Event::Meta { .. } | Event::Exec { .. } | Event::Put { .. } | Event::Profile(_) => {}
             Event::Recap { hosts, interrupted } => {
                 let mut m = obj(json!({"hosts": hosts}));
                 if let Some(sig) = interrupted {

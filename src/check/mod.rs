@@ -21,7 +21,7 @@ pub mod report;
 pub mod schedule;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -455,7 +455,8 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         }
     }
 
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // The run's one decision (a TTY, NO_COLOR, --color, Ansible's settings).
+    let color = crate::output::color::enabled();
     let text = match a.format {
         CheckFormat::Text => rep.to_text(verbosity, finished, color),
         CheckFormat::Json => format!("{}\n", rep.to_json()),

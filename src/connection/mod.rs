@@ -29,6 +29,64 @@ pub struct TraceScope {
     pub no_log: bool,
     /// Masks the run's known secrets (the renderer's secrets registry).
     pub redact: Arc<dyn Fn(&str) -> String + Send + Sync>,
+    /// At `-vvv`: shows each command and upload as Ansible's `<host>
+    /// EXEC` and `<host> PUT` lines. `None` otherwise, and then nothing is
+    /// formatted.
+    pub show_exec: Option<ExecDisplay>,
+}
+
+/// What `-vvv` shows of the work on a host, as Ansible's connection
+/// plugins do.
+pub enum TargetAction {
+    /// A command, as [`trace_text`] shows it, and the become user.
+    Exec { command: String, become_: Option<String> },
+    /// An upload: the local file (or the size of the data) and where to.
+    Put { source: String, dest: String },
+}
+
+/// Where `<host> EXEC` / `PUT` lines go (the run's renderer).
+pub type ExecDisplay = Arc<dyn Fn(&str, TargetAction) + Send + Sync>;
+
+/// The `<host> PUT` line of an upload, when the scope asks for one.
+fn show_put(conn: &dyn Connection, source: impl FnOnce() -> String, dest: &str) {
+    let _ = TRACE_SCOPE.try_with(|s| {
+        if let Some(show) = &s.show_exec {
+            let action = if s.no_log {
+                TargetAction::Put {
+                    source: "<hidden: no_log task>".into(),
+                    dest: "<hidden: no_log task>".into(),
+                }
+            } else {
+                TargetAction::Put {
+                    source: (s.redact)(&source()),
+                    dest: (s.redact)(dest),
+                }
+            };
+            show(conn.host(), action);
+        }
+    });
+}
+
+/// The `<host> EXEC` line of a command about to run, when the scope asks
+/// for one (`-vvv`): the command masked as [`trace_text`] masks it.
+fn show_exec(conn: &dyn Connection, req: &ExecRequest) {
+    let _ = TRACE_SCOPE.try_with(|s| {
+        if let Some(show) = &s.show_exec {
+            let command = if s.no_log {
+                "<hidden: no_log task>".to_string()
+            } else {
+                (s.redact)(&req.cmd)
+            };
+            let become_ = req.become_.as_ref().map(|b| {
+                let method = match b.method {
+                    BecomeMethod::Sudo => "sudo",
+                    BecomeMethod::Su => "su",
+                };
+                format!("{method} {}", b.user)
+            });
+            show(conn.host(), TargetAction::Exec { command, become_ });
+        }
+    });
 }
 
 tokio::task_local! {
@@ -365,6 +423,7 @@ const BECOME_PROMPT: &str = "[rigger-become-password]:";
 
 /// Run a command with optional become, env and stdin, and collect its output.
 pub async fn exec(conn: &dyn Connection, req: &ExecRequest) -> Result<ExecOutput, ConnError> {
+    show_exec(conn, req);
     let started = log_exec_start(conn, req);
     let fut = exec_inner(conn, req);
     let res = match req.timeout {
@@ -902,6 +961,7 @@ pub async fn put_bytes(
     attrs: &FileAttrs,
     become_: Option<&Become>,
 ) -> Result<(), ConnError> {
+    show_put(conn, || format!("({} bytes)", data.len()), dest);
     tracing::debug!(
         host = conn.host(),
         dest = ?trace_text(dest, usize::MAX),
@@ -970,6 +1030,7 @@ pub async fn put_file_summed(
     sum: Option<ContentSum>,
 ) -> Result<(), ConnError> {
     use tokio::io::AsyncReadExt;
+    show_put(conn, || local.display().to_string(), dest);
     tracing::debug!(
         host = conn.host(),
         dest = ?trace_text(dest, usize::MAX),

@@ -1116,6 +1116,19 @@ impl PlayHost {
                 let out = self.runner.out.clone();
                 Arc::new(move |s: &str| out.secrets().redact_str(s).into_owned())
             },
+            // Ansible's -vvv `<host> EXEC ...` and `<host> PUT ...` lines.
+            show_exec: (self.runner.out.verbosity() >= 3).then(|| {
+                let out = self.runner.out.clone();
+                Arc::new(move |host: &str, action| {
+                    let host = host.to_string();
+                    out.emit(&match action {
+                        crate::connection::TargetAction::Exec { command, become_ } => {
+                            Event::Exec { host, command, become_ }
+                        }
+                        crate::connection::TargetAction::Put { source, dest } => Event::Put { host, source, dest },
+                    })
+                }) as crate::connection::ExecDisplay
+            }),
         };
         let run = async {
             match inv.async_ {

@@ -60,6 +60,23 @@ pub enum Event {
         host: String,
         message: String,
     },
+    /// A command about to run on a host (`-vvv`): Ansible's `<host> EXEC`
+    /// line. The command as the debug trace shows it: the run's secrets
+    /// masked, nothing of a `no_log` task's.
+    Exec {
+        host: String,
+        command: String,
+        /// `sudo root`, `su postgres`: the command runs as that user.
+        #[serde(rename = "become", skip_serializing_if = "Option::is_none")]
+        become_: Option<String>,
+    },
+    /// A file sent to a host (`-vvv`): Ansible's `<host> PUT` line.
+    Put {
+        host: String,
+        /// The local file, or `(N bytes)` for data made by the run.
+        source: String,
+        dest: String,
+    },
     Recap {
         hosts: BTreeMap<String, HostStats>,
         /// The signal that interrupted the run (`SIGINT`, `SIGTERM`):
@@ -67,6 +84,31 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         interrupted: Option<String>,
     },
+    /// `--profile`: per-task timing, after the recap.
+    Profile(Profile),
+}
+
+/// How long each task took (`--profile`, Ansible's profile_tasks), after
+/// the recap of a playbook.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    /// The tasks, slowest first (as `PROFILE_TASKS_SORT_ORDER` and
+    /// `PROFILE_TASKS_TASK_OUTPUT_LIMIT` ask).
+    pub tasks: Vec<TaskTiming>,
+    /// Seconds from the first task's start to the recap.
+    pub total: f64,
+    /// profile_tasks' clock line at the recap (text output only).
+    #[serde(skip)]
+    pub clock: String,
+}
+
+/// One task's time: from its start (on all hosts) to the next task's start.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskTiming {
+    pub task: String,
+    pub location: String,
+    pub handler: bool,
+    pub seconds: f64,
 }
 
 /// Per-host counters of the recap.

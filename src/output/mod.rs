@@ -1,5 +1,6 @@
 //! Output: every run produces [`Event`]s; one [`Renderer`] turns them into
-//! Ansible-style text (with an indicatif progress line on a TTY) or JSON lines.
+//! Ansible-style text (with an indicatif progress line on a TTY, coloured as
+//! Ansible colours it, see [`color`]) or JSON lines.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -7,10 +8,12 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 
+pub mod color;
 mod event;
 pub mod logfile;
+pub mod profile;
 pub mod redact;
-pub use event::{Event, HostStats, Status};
+pub use event::{Event, HostStats, Profile, Status, TaskTiming};
 pub use redact::Secrets;
 
 /// Something else that sees every event of a run, after the secret masking
@@ -38,6 +41,10 @@ pub struct Renderer {
     /// there (the sink still gets them masked).
     show_secrets: std::sync::atomic::AtomicBool,
     sink: std::sync::OnceLock<std::sync::Arc<dyn EventSink>>,
+    /// Text in Ansible's colours (decided once, [`color::enabled`]).
+    color: bool,
+    /// `--profile`: the task timings.
+    profile: Option<Mutex<profile::Profiler>>,
     inner: Mutex<Inner>,
 }
 
@@ -60,6 +67,8 @@ impl Renderer {
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            // Every other writer steps around it too (warnings, traces).
+            crate::stdio::set_progress(Some(pb.clone()));
             pb
         });
         Renderer {
@@ -70,6 +79,8 @@ impl Renderer {
             secrets: redact::run_secrets(),
             show_secrets: std::sync::atomic::AtomicBool::new(false),
             sink: std::sync::OnceLock::new(),
+            color: format == Format::Text && color::enabled(),
+            profile: None,
             inner: Mutex::new(Inner {
                 progress,
                 out: Box::new(std::io::stdout()),
@@ -89,6 +100,9 @@ impl Renderer {
             secrets: redact::run_secrets(),
             show_secrets: std::sync::atomic::AtomicBool::new(false),
             sink: std::sync::OnceLock::new(),
+            // A log file or a report holds no terminal escapes.
+            color: false,
+            profile: None,
             inner: Mutex::new(Inner {
                 progress: None,
                 out,
@@ -104,10 +118,22 @@ impl Renderer {
         r.adhoc = true;
         if let Ok(inner) = r.inner.get_mut() {
             if let Some(pb) = inner.progress.take() {
+                crate::stdio::set_progress(None);
                 pb.finish_and_clear();
             }
         }
         r
+    }
+
+    /// `--profile`: time every task and show the timings after the recap.
+    pub fn with_profile(mut self, profiler: Option<profile::Profiler>) -> Self {
+        self.profile = profiler.map(Mutex::new);
+        self
+    }
+
+    /// How verbose the output is (`-v` count).
+    pub fn verbosity(&self) -> u8 {
+        self.verbosity
     }
 
     pub fn format(&self) -> Format {
@@ -143,6 +169,14 @@ impl Renderer {
     }
 
     pub fn emit(&self, ev: &Event) {
+        self.emit_one(ev);
+        if let (Event::Recap { .. }, Some(p)) = (ev, &self.profile) {
+            let prof = p.lock().unwrap_or_else(|p| p.into_inner()).finish();
+            self.emit_one(&Event::Profile(prof));
+        }
+    }
+
+    fn emit_one(&self, ev: &Event) {
         let original = ev;
         let masked;
         let ev = if self.secrets.is_empty() {
@@ -167,6 +201,26 @@ impl Renderer {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
+        // `--profile`: a task's time starts at its banner.
+        let clock = match (&self.profile, ev) {
+            (
+                Some(p),
+                Event::TaskStart {
+                    task,
+                    location,
+                    handler,
+                },
+            ) => Some(
+                p.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .task_start(task, location, *handler),
+            ),
+            (Some(p), Event::PlayStart { .. }) => {
+                p.lock().unwrap_or_else(|p| p.into_inner()).play_start();
+                None
+            }
+            _ => None,
+        };
         let text = match self.format {
             _ if self.adhoc => self.adhoc_text(ev),
             Format::Json => {
@@ -174,7 +228,11 @@ impl Renderer {
                 s.push('\n');
                 s
             }
-            Format::Text => self.text(ev),
+            Format::Text => match clock {
+                // profile_tasks' clock line, under the banner.
+                Some(clock) => format!("{}{clock}\n", self.text(ev)),
+                None => self.text(ev),
+            },
         };
         // Ansible's Display: Windows newlines become Unix ones in what it
         // shows, and warnings go to stderr.
@@ -184,18 +242,22 @@ impl Renderer {
             text
         };
         if self.format == Format::Text && logfile::enabled() {
+            // Ansible's log file holds no colours.
+            let plain = if self.color {
+                color::strip(&text)
+            } else {
+                std::borrow::Cow::Borrowed(text.as_str())
+            };
             let level = match ev {
                 Event::Warning { .. } => logfile::Level::Warning,
-                _ if text.trim_start().starts_with("[ERROR]") => logfile::Level::Error,
+                _ if plain.trim_start().starts_with("[ERROR]") => logfile::Level::Error,
                 _ => logfile::Level::Info,
             };
-            logfile::record(level, &text);
+            logfile::record(level, &plain);
         }
         if self.format == Format::Text && inner.warnings_to_stderr && matches!(ev, Event::Warning { .. }) {
-            match &inner.progress {
-                Some(pb) => pb.suspend(|| crate::stdio::write_stderr(format_args!("{text}"))),
-                None => crate::stdio::write_stderr(format_args!("{text}")),
-            }
+            // Steps around the progress line (crate::stdio).
+            crate::stdio::write_stderr(format_args!("{text}"));
             return;
         }
         if let Some(pb) = &inner.progress {
@@ -209,21 +271,55 @@ impl Renderer {
                     pb.set_message(task.clone());
                 }
                 Event::HostResult { item: None, .. } => pb.inc(1),
-                Event::Recap { .. } => pb.finish_and_clear(),
+                Event::Recap { .. } => {
+                    crate::stdio::set_progress(None);
+                    pb.finish_and_clear();
+                }
                 _ => {}
             }
-            if !text.is_empty() {
-                pb.suspend(|| {
-                    let _ = std::io::stdout().write_all(text.as_bytes());
-                });
-            }
+        }
+        if text.is_empty() {
             return;
         }
-        let _ = inner.out.write_all(text.as_bytes());
-        let _ = inner.out.flush();
+        // Written whole while the progress line (if any) is off the screen.
+        let out = &mut inner.out;
+        crate::stdio::around_progress(|| {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        });
     }
 
     fn adhoc_text(&self, ev: &Event) -> String {
+        let text = self.adhoc_plain(ev);
+        if !self.color || text.is_empty() {
+            return text;
+        }
+        // The minimal callback's colours: the whole block in its status's.
+        let code = match ev {
+            Event::HostResult { status, .. } => match status {
+                Status::Ok => color::ansible::OK,
+                Status::Changed => color::ansible::CHANGED,
+                Status::Failed => color::ansible::ERROR,
+                Status::Skipped => color::ansible::SKIP,
+                Status::Unreachable => color::ansible::UNREACHABLE,
+            },
+            Event::Warning { .. } => color::ansible::WARN,
+            // Already in colour (`text`).
+            _ => return text,
+        };
+        color::paint(code, &text)
+    }
+
+    fn adhoc_plain(&self, ev: &Event) -> String {
+        if let Event::Exec { .. } | Event::Put { .. } = ev {
+            let line = self.text(ev);
+            if self.format == Format::Json {
+                // stdout holds one JSON object per host and nothing else.
+                stderr!("{line}");
+                return String::new();
+            }
+            return line;
+        }
         let Event::HostResult {
             host, status, result, ..
         } = ev
@@ -308,7 +404,8 @@ impl Renderer {
                 let kind = if *handler { "RUNNING HANDLER" } else { "TASK" };
                 let mut s = format!("\n{}\n", banner(&format!("{kind} [{task}]")));
                 if self.verbosity >= 2 {
-                    s.push_str(&format!("task path: {location}\n"));
+                    let path = format!("task path: {location}\n");
+                    s.push_str(&color::paint_if(self.color, color::ansible::DEBUG, path));
                 }
                 s
             }
@@ -321,9 +418,26 @@ impl Renderer {
                 result,
                 ..
             } => self.host_line(host, *status, *ignored, item.as_ref(), delegated_to.as_deref(), result),
-            Event::Warning { message } => format!("[WARNING]: {message}\n"),
-            Event::Meta { message, .. } if self.verbosity >= 2 => format!("META: {message}\n"),
+            Event::Warning { message } => {
+                color::paint_if(self.color, color::ansible::WARN, format!("[WARNING]: {message}\n"))
+            }
+            Event::Meta { message, .. } if self.verbosity >= 2 => {
+                color::paint_if(self.color, color::ansible::VERBOSE, format!("META: {message}\n"))
+            }
             Event::Meta { .. } => String::new(),
+            Event::Exec { host, command, become_ } => {
+                let line = match become_ {
+                    Some(b) => format!("<{host}> EXEC (become: {b}) {command}\n"),
+                    None => format!("<{host}> EXEC {command}\n"),
+                };
+                color::paint_if(self.color, color::ansible::VERBOSE, line)
+            }
+            Event::Put { host, source, dest } => color::paint_if(
+                self.color,
+                color::ansible::VERBOSE,
+                format!("<{host}> PUT {source} TO {dest}\n"),
+            ),
+            Event::Profile(p) => profile::render(p, self.verbosity),
             Event::Recap { hosts, interrupted } => {
                 let mut s = format!("\n{}\n", banner("PLAY RECAP"));
                 for (h, st) in hosts {
@@ -338,7 +452,11 @@ impl Renderer {
                         ("ignored", st.ignored),
                     ]
                     .map(|(k, n)| format!("{k}={n:<4}"));
-                    s.push_str(&format!("{h:<26} : {}\n", cols.join(" ")));
+                    if self.color {
+                        s.push_str(&recap_line_in_color(h, st));
+                    } else {
+                        s.push_str(&format!("{h:<26} : {}\n", cols.join(" ")));
+                    }
                 }
                 if let Some(sig) = interrupted {
                     s.push_str(&format!(
@@ -370,9 +488,15 @@ impl Renderer {
         let mut s = String::new();
         if self.diff && !no_log {
             for d in diffs_of(result) {
-                s.push_str(&render_diff(d));
+                let diff = render_diff(d);
+                if self.color {
+                    s.push_str(&color::paint_diff(&diff));
+                } else {
+                    s.push_str(&diff);
+                }
             }
         }
+        let paint = |code: &str, text: String| color::paint_if(self.color, code, text);
         let shown = if no_log {
             let mut m = Map::new();
             m.insert(
@@ -392,55 +516,116 @@ impl Renderer {
         };
         match status {
             Status::Ok | Status::Changed => {
-                let word = if status == Status::Changed { "changed" } else { "ok" };
+                let (word, code) = if status == Status::Changed {
+                    ("changed", color::ansible::CHANGED)
+                } else {
+                    ("ok", color::ansible::OK)
+                };
                 // debug output, and everything at -v, shows the result.
                 let is_debug = result.contains_key("_debug");
-                if is_debug {
+                let line = if is_debug {
                     // debug output: indented, without `changed`, as Ansible prints it.
                     let mut m = shown.clone();
                     m.remove("_debug");
                     m.remove("changed");
-                    s.push_str(&format!("{word}: {target}{item_s} => {}\n", pretty(&m)));
+                    format!("{word}: {target}{item_s} => {}\n", pretty(&m))
                 } else if self.verbosity >= 3 {
-                    s.push_str(&format!("{word}: {target}{item_s} => {}\n", pretty(&shown)));
+                    format!("{word}: {target}{item_s} => {}\n", pretty(&shown))
                 } else if self.verbosity >= 1 {
-                    s.push_str(&format!("{word}: {target}{item_s} => {}\n", compact(&shown)));
+                    format!("{word}: {target}{item_s} => {}\n", compact(&shown))
                 } else {
-                    s.push_str(&format!("{word}: {target}{item_s}\n"));
-                }
+                    format!("{word}: {target}{item_s}\n")
+                };
+                s.push_str(&paint(code, line));
             }
             Status::Skipped => {
-                if self.verbosity >= 1 {
-                    s.push_str(&format!("skipping: {target}{item_s} => {}\n", pretty(&shown)));
+                let line = if self.verbosity >= 1 {
+                    format!("skipping: {target}{item_s} => {}\n", pretty(&shown))
                 } else {
-                    s.push_str(&format!("skipping: {target}{item_s}\n"));
-                }
+                    format!("skipping: {target}{item_s}\n")
+                };
+                s.push_str(&paint(color::ansible::SKIP, line));
             }
             Status::Failed => {
                 // ansible-core 2.19 prints the error (and where the task is)
                 // before the result; a `no_log` result hides it too.
                 if let (false, Some(Value::String(error))) = (no_log, result.get("_error")) {
-                    s.push_str(error);
+                    if self.color {
+                        s.push_str(&color::paint(color::ansible::ERROR, error));
+                    } else {
+                        s.push_str(error);
+                    }
                 }
                 let label = if item.is_some() {
                     format!("failed: {target}{item_s}")
                 } else {
                     format!("fatal: {target}: FAILED!")
                 };
-                s.push_str(&format!("{label} => {}\n", compact(&shown)));
+                s.push_str(&paint(
+                    color::ansible::ERROR,
+                    format!("{label} => {}\n", compact(&shown)),
+                ));
                 if ignored {
-                    s.push_str("...ignoring\n");
+                    s.push_str(&paint(color::ansible::SKIP, "...ignoring\n".to_string()));
                 }
             }
             Status::Unreachable => {
-                s.push_str(&format!("fatal: {target}: UNREACHABLE! => {}\n", compact(&shown)));
+                let line = format!("fatal: {target}: UNREACHABLE! => {}\n", compact(&shown));
+                s.push_str(&paint(color::ansible::UNREACHABLE, line));
                 if ignored {
-                    s.push_str("...ignoring\n");
+                    s.push_str(&paint(color::ansible::SKIP, "...ignoring\n".to_string()));
                 }
             }
         }
         s
     }
+}
+
+impl Drop for Renderer {
+    /// A run that ended without its recap (an error) leaves no progress
+    /// line behind, and later writes (the error) no longer step around it.
+    fn drop(&mut self) {
+        let inner = match self.inner.get_mut() {
+            Ok(i) => i,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(pb) = inner.progress.take() {
+            crate::stdio::set_progress(None);
+            pb.finish_and_clear();
+        }
+    }
+}
+
+/// A recap line in colour, as Ansible's default callback writes it: the
+/// host in the colour of its worst status (padded to 37 with its escapes),
+/// each count that is not 0 in its status's colour.
+fn recap_line_in_color(host: &str, st: &HostStats) -> String {
+    use color::ansible as c;
+    let host_code = if st.failed > 0 || st.unreachable > 0 {
+        c::ERROR
+    } else if st.changed > 0 {
+        c::CHANGED
+    } else {
+        c::OK
+    };
+    let cols = [
+        ("ok", st.ok, c::OK),
+        ("changed", st.changed, c::CHANGED),
+        ("unreachable", st.unreachable, c::UNREACHABLE),
+        ("failed", st.failed, c::ERROR),
+        ("skipped", st.skipped, c::SKIP),
+        ("rescued", st.rescued, c::OK),
+        ("ignored", st.ignored, c::WARN),
+    ]
+    .map(|(k, n, code)| {
+        let s = format!("{k}={n:<4}");
+        if n == 0 {
+            s
+        } else {
+            color::paint(code, &s)
+        }
+    });
+    format!("{:<37} : {}\n", color::paint(host_code, host), cols.join(" "))
 }
 
 /// Whether a result is `no_log` (its content is never shown).

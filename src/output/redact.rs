@@ -194,6 +194,12 @@ impl Secrets {
         };
         match &mut ev {
             Event::PlaybookStart { .. } | Event::Recap { .. } => {}
+            Event::Exec { command, .. } => s(command),
+            Event::Put { source, dest, .. } => {
+                s(source);
+                s(dest);
+            }
+            Event::Profile(p) => p.tasks.iter_mut().for_each(|t| s(&mut t.task)),
             Event::PlayStart { play, .. } => s(play),
             Event::TaskStart { task, .. } => s(task),
             Event::HostResult { task, item, result, .. } => {

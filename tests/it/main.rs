@@ -49,6 +49,7 @@ mod galaxy_roles;
 mod harness;
 mod modules;
 mod output_limits;
+mod output_polish;
 mod provision;
 mod quoting;
 mod secrets;
