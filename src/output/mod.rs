@@ -8,11 +8,13 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 
+mod banner;
 pub mod color;
 mod event;
 pub mod logfile;
 pub mod profile;
 pub mod redact;
+pub use banner::banner;
 pub use event::{Event, HostStats, Profile, Status, TaskTiming};
 pub use redact::Secrets;
 
@@ -706,13 +708,6 @@ fn python_json(v: &Value) -> String {
     }
 }
 
-/// `PLAY [x] ****...` padded with stars to 80 columns, as Ansible prints.
-pub fn banner(title: &str) -> String {
-    // Ansible: `"%s %s" % (msg, "*" * max(3, columns - len(msg)))` with columns = 79.
-    let stars = 79usize.saturating_sub(title.chars().count()).max(3);
-    format!("{title} {}", "*".repeat(stars))
-}
-
 /// A unified diff of one `{before, after, before_header, after_header}` dict.
 /// The diffs of a result: rigger's modules return a list; an Ansible
 /// module may return one dict, as Ansible allows.
@@ -762,12 +757,6 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-
-    #[test]
-    fn banner_is_80_columns() {
-        assert_eq!(banner("PLAY [all]").len(), 80);
-        assert!(banner("TASK [x]").starts_with("TASK [x] ***"));
-    }
 
     #[test]
     fn recap_line_format() {

@@ -217,7 +217,12 @@ fn local_time() -> String {
 /// The text after the recap: profile_tasks' summary, and the total as
 /// profile_roles shows it.
 pub fn render(p: &Profile, verbosity: u8) -> String {
-    let mut s = format!("\n{}\n{}\n{}\n", super::banner("TASKS RECAP"), p.clock, filled("", '='));
+    let mut s = format!(
+        "\n{}\n{}\n{}\n",
+        super::banner::banner("TASKS RECAP"),
+        p.clock,
+        filled("", '=')
+    );
     for t in &p.tasks {
         s.push_str(&timing_line(&t.task, t.seconds));
         if verbosity >= 2 {
