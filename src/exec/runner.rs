@@ -298,6 +298,8 @@ pub struct Runner {
     pub(super) out: Arc<Renderer>,
     pub(super) hosts: Mutex<HashMap<String, HostState>>,
     pub(super) stats: Mutex<BTreeMap<String, HostStats>>,
+    /// What `set_stats` tasks set, for the recap.
+    pub(super) custom_stats: Mutex<crate::output::CustomStats>,
     pub(super) task_records: Mutex<Vec<TaskRecord>>,
     pub(super) forks: Semaphore,
     pub(super) run_once_results: Mutex<HashMap<Vec<u32>, Map<String, Value>>>,
@@ -344,6 +346,7 @@ impl Runner {
             out,
             hosts: Mutex::new(HashMap::new()),
             stats: Mutex::new(BTreeMap::new()),
+            custom_stats: Mutex::new(Default::default()),
             task_records: Mutex::new(Vec::new()),
             forks: Semaphore::new(forks),
             run_once_results: Mutex::new(HashMap::new()),

@@ -352,10 +352,11 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     let mut vars_prompt = Vec::new();
     if let Some(vp) = n.get("vars_prompt") {
         for p in seq_or_one(vp) {
-            let name = p
-                .get("name")
-                .and_then(Node::as_str)
-                .ok_or_else(|| err(p, "vars_prompt entries need a `name`"))?;
+            let name = p.get("name").and_then(Node::as_str).ok_or_else(|| {
+                let mut e = err(p, "Invalid vars_prompt data structure, missing 'name' key");
+                e.parse = true;
+                e
+            })?;
             for (k, kn, _) in p.map_entries() {
                 if !matches!(
                     k.as_str(),
@@ -1041,6 +1042,8 @@ fn parse_task_into(
             return push_task(n, name.clone(), args, delegate_local, dir, role, out);
         }
         let mut e = err(key_node, format!("unknown module `{name}`"));
+        // Ansible's "couldn't resolve module/action" is a parser error (exit 4).
+        e.parse = true;
         // Where rigger looked (ansible-core, the collections) and how to fix it.
         let looked = not_found.map(|w| format!("; {w}")).unwrap_or_default();
         if let Some(s) = did_you_mean(&name, crate::modules::registry::registry().all_names()) {
@@ -1566,6 +1569,11 @@ fn load_role_use(
     depth: usize,
 ) -> Result<TaskNode, LocError> {
     let (name, spec) = match &r.kind {
+        // Ansible's RoleInclude.load: `name,version` is the old galaxy
+        // requirement form, not a role.
+        NodeKind::Str(s) if s.contains(',') => {
+            return Err(err(r, format!("Invalid old style role requirement: {s}")));
+        }
         NodeKind::Str(s) => (s.clone(), Node::new(NodeKind::Map(Vec::new()), r.loc.clone())),
         NodeKind::Map(_) => {
             let name = r
