@@ -202,3 +202,127 @@ fn vault_encrypted_knows_inline_vault_values() {
     assert_ok(code, &out, &err);
     assert_eq!(lab.read("out/tests"), "True False False True");
 }
+
+/// A module's value and `args:` that are both templates are layers, as
+/// ansible-core 2.19's TaskArgsFinalizer chains them: `args:`' mapping
+/// under the module's, and the task's explicit arguments over both
+/// (the task-args target).
+#[test]
+fn module_value_and_args_templates_merge_as_ansible() {
+    let lab = Lab::new(1);
+    lab.write(
+        "layers.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - copy: '{{ vp }}'
+      args: '{{ rp }}'
+      vars:
+        vp:
+          dest: "@OUT@/layered"
+          content: "from vp"
+        rp:
+          content: "from rp"
+          mode: "0600"
+    - copy: '{{ vp }} mode=0640'
+      args: '{{ rp }}'
+      vars:
+        vp: {dest: "@OUT@/explicit", content: "from vp", mode: "0600"}
+        rp: {content: "from rp"}
+    - name: a layer that is no mapping
+      copy: '{{ vp }}'
+      args: '{{ rp }}'
+      vars:
+        vp: {dest: "@OUT@/never", content: x}
+        rp: [1]
+      ignore_errors: true
+      register: bad
+    - copy:
+        dest: "@OUT@/bad"
+        content: "{{ bad.msg }}"
+"#,
+    );
+    let (code, out, err) = lab.run("layers.yml", &[]);
+    assert_ok(code, &out, &err);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(lab.read("out/layered"), "from vp");
+    let mode = |f: &str| std::fs::metadata(lab.path(f)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("out/layered"), 0o600);
+    assert_eq!(lab.read("out/explicit"), "from vp");
+    assert_eq!(mode("out/explicit"), 0o640);
+    assert!(!lab.path("out/never").exists());
+    assert!(
+        lab.read("out/bad").contains("must resolve to a 'dict' not 'list'"),
+        "{}",
+        lab.read("out/bad")
+    );
+}
+
+/// From -vvv on, a module's result shows its arguments as
+/// `invocation.module_args`, as Ansible's output does (the roles target).
+#[test]
+fn module_args_show_as_invocation_from_vvv() {
+    let lab = Lab::new(1);
+    lab.write(
+        "ping.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - ping:\n        data: reachable\n",
+    );
+    let (code, out, err) = lab.run("ping.yml", &["-vvv"]);
+    assert_ok(code, &out, &err);
+    assert!(
+        out.contains("\"invocation\"") && out.contains("\"data\": \"reachable\""),
+        "{out}"
+    );
+    let (code, out, err) = lab.run("ping.yml", &["-v"]);
+    assert_ok(code, &out, &err);
+    assert!(!out.contains("\"invocation\"") && !out.contains("\"data\""), "{out}");
+}
+
+/// An `action` mapping's `module: name k=v` text gives arguments over the
+/// mapping's other keys, and its `args` wins over both (Ansible's
+/// `_normalize_old_style_args`); for a FREEFORM action the other words
+/// stay its command. Argument names are not templates (only set_fact's
+/// are): `"{{ 'mode' }}"` is an unsupported parameter (the task-args target).
+#[test]
+fn action_mapping_module_text_and_untemplated_argument_names() {
+    let lab = Lab::new(1);
+    lab.write(
+        "action.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - action:
+        module: copy dest=@OUT@/layered content=from_module_kv
+        content: discrete
+        mode: "0600"
+        args:
+          mode: "0640"
+    - action:
+        module: "command echo {{ 'hi' }} chdir=/tmp"
+      register: echoed
+    - copy:
+        dest: "@OUT@/named"
+        content: x
+        "{{ 'mode' }}": "0600"
+      ignore_errors: true
+      register: named
+    - copy:
+        dest: "@OUT@/results"
+        content: "{{ echoed.stdout }}|{{ named.msg }}"
+"#,
+    );
+    let (code, out, err) = lab.run("action.yml", &[]);
+    assert_ok(code, &out, &err);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(lab.read("out/layered"), "from_module_kv");
+    let mode = std::fs::metadata(lab.path("out/layered")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+    let results = lab.read("out/results");
+    assert!(
+        results.starts_with("hi|Unsupported parameters for (copy) module: {{ 'mode' }}."),
+        "{results}"
+    );
+    assert!(!lab.path("out/named").exists());
+}
