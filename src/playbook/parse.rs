@@ -1295,6 +1295,18 @@ fn split_action(a: &Node) -> Result<(String, Node), LocError> {
             // winning.
             if let Some(inner) = a.get("args") {
                 let inner = match &inner.kind {
+                    // One template (Ansible's parse_kv leaves it as free
+                    // text, which the action then renders into a mapping).
+                    NodeKind::Str(text) if possibly_all_template(text.trim()) => Node::new(
+                        NodeKind::Map(vec![(
+                            Node::new(
+                                NodeKind::Str(crate::modules::args::VARIABLE_PARAMS.into()),
+                                inner.loc.clone(),
+                            ),
+                            Node::new(NodeKind::Str(text.trim().to_string()), inner.loc.clone()),
+                        )]),
+                        inner.loc.clone(),
+                    ),
                     NodeKind::Str(text) => kv_node(text, inner)?,
                     NodeKind::Map(_) => inner.clone(),
                     _ => {

@@ -326,3 +326,28 @@ fn action_mapping_module_text_and_untemplated_argument_names() {
     );
     assert!(!lab.path("out/named").exists());
 }
+
+/// An `action` mapping's `args` that is one template renders, when the
+/// task runs, into the arguments (the task-esoterica target).
+#[test]
+fn action_mapping_args_template_renders_into_arguments() {
+    let lab = Lab::new(1);
+    lab.write(
+        "action_args.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - action:
+        module: "{{ 'copy' }}"
+        args: "{{ copy_args }}"
+      vars:
+        copy_args:
+          dest: "@OUT@/from_template"
+          content: templated
+"#,
+    );
+    let (code, out, err) = lab.run("action_args.yml", &[]);
+    assert_ok(code, &out, &err);
+    assert_eq!(lab.read("out/from_template"), "templated");
+}
