@@ -351,3 +351,33 @@ fn action_mapping_args_template_renders_into_arguments() {
     assert_ok(code, &out, &err);
     assert_eq!(lab.read("out/from_template"), "templated");
 }
+
+/// The `constructed` plugin's `use_extra_vars`: `-e` values are seen by
+/// `compose` (over the host's own variables), in `rigger inventory` and
+/// in a run (the inventory target).
+#[test]
+fn constructed_use_extra_vars_sees_the_runs_extra_vars() {
+    let lab = Lab::new(1);
+    lab.write(
+        "constructed.yml",
+        "plugin: ansible.builtin.constructed\nstrict: true\nuse_extra_vars: true\ncompose:\n  example: \"'hello' + from_extras\"\n",
+    );
+    let mut cmd = std::process::Command::new(crate::support::rigger_bin());
+    cmd.args(["inventory", "-i", "testhost,", "-i"])
+        .arg(lab.path("constructed.yml"))
+        .args(["--list", "-e", "from_extras=hey"]);
+    let (code, out, err) = crate::support::rigger_cmd(cmd, std::time::Duration::from_secs(60));
+    assert_ok(code, &out, &err);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list["_meta"]["hostvars"]["testhost"]["example"], "hellohey", "{out}");
+    // In a run, the fleet's hosts get it from the run's -e.
+    lab.write(
+        "show.yml",
+        "- hosts: testhosts\n  gather_facts: false\n  tasks:\n    - copy:\n        dest: \"@OUT@/example\"\n        content: \"{{ example }}\"\n",
+    );
+    let mut cmd = lab.cmd("show.yml", &["-e", "from_extras=you"]);
+    cmd.arg("-i").arg(lab.path("constructed.yml"));
+    let (code, out, err) = crate::support::rigger_cmd(cmd, std::time::Duration::from_secs(120));
+    assert_ok(code, &out, &err);
+    assert_eq!(lab.read("out/example"), "helloyou");
+}
