@@ -490,7 +490,7 @@ ADHOC_FLAGS_BOOL = {"-b", "--become", "-C", "--check", "-D", "--diff", "--list-h
 RENAME = {"--inventory-file": "--inventory", "--key-file": "--private-key"}
 # ansible-inventory maps to `rigger inventory`, whose flags are ansible-inventory's.
 INVENTORY_FLAGS_VALUE = {"-i", "--inventory", "--inventory-file", "--host", "--output", "-l", "--limit",
-                         "--playbook-dir"}
+                         "--playbook-dir", "-e", "--extra-vars"}
 INVENTORY_FLAGS_BOOL = {"--list", "--graph", "--vars", "-y", "--yaml", "--export"}
 
 

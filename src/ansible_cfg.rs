@@ -170,6 +170,18 @@ pub fn fact_path() -> String {
         .unwrap_or_else(|| "/etc/ansible/facts.d".into())
 }
 
+/// Whether the recap shows `set_stats`' custom stats (the default
+/// callback's `show_custom_stats`): `$ANSIBLE_SHOW_CUSTOM_STATS`, else
+/// `[defaults] show_custom_stats`, else false. Ansible's `boolean`: a word
+/// that is not true is false.
+pub fn show_custom_stats() -> bool {
+    std::env::var("ANSIBLE_SHOW_CUSTOM_STATS")
+        .ok()
+        .or_else(|| value("defaults", "show_custom_stats"))
+        .and_then(|v| crate::kv::parse_bool(&v))
+        .unwrap_or(false)
+}
+
 /// [`hash_behaviour_merge`], read once per run (a bad value was refused
 /// when the run started and counts as `replace` here).
 pub fn hash_merge() -> bool {

@@ -141,6 +141,7 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     opts.skip_tags = tag_list("--skip-tags", &a.skip_tags)?;
     opts.start_at_task = a.start_at_task.clone();
     opts.force_handlers = a.force_handlers;
+    crate::inventory_plugins::set_extra_vars(opts.extra_vars.clone());
     let mut inv = load_inventory(&a.target.inventory)?;
     // As ansible-playbook: a limit that leaves no host of a non-empty
     // inventory is an error, not a run that does nothing.
@@ -254,6 +255,7 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
 
 async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     open_log();
+    crate::inventory_plugins::set_extra_vars(crate::config::parse_extra_vars(&a.target.extra_vars)?);
     let mut inv = load_inventory(&a.target.inventory)?;
     // The stand-in for a playbook's directory (`--playbook-dir`), else the
     // current one: roles/, library/ and collections/ are found there, and
@@ -414,6 +416,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
 
 /// `rigger inventory`: ansible-inventory's --list / --host / --graph.
 fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
+    crate::inventory_plugins::set_extra_vars(crate::config::parse_extra_vars(&a.extra_vars)?);
     let mut inv = load_inventory(&a.inventory)?;
     if let Some(d) = &a.playbook_dir {
         inv.load_vars_dirs(d)?;

@@ -458,6 +458,10 @@ pub struct InventoryArgs {
     /// Extra directories with group_vars/ and host_vars/ (the playbook's).
     #[arg(long = "playbook-dir")]
     pub playbook_dir: Option<PathBuf>,
+    /// Extra variables (key=value, YAML/JSON, or @file), which the
+    /// `constructed` plugin sees with `use_extra_vars`.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
     #[command(flatten)]
     pub vault: VaultPasswordArgs,
 }

@@ -43,6 +43,9 @@ impl AppError {
     /// Exit code for this error (see README "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
+            // Ansible's ExitCode.PARSER_ERROR (the same number as
+            // HOST_UNREACHABLE in ansible-core's errors/__init__.py).
+            AppError::Input(e) if e.parse => 4,
             AppError::Input(_) => 1,
             AppError::Usage(_) => 5,
             AppError::Other(_) => 1,

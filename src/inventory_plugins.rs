@@ -112,6 +112,15 @@ const KEYED_GROUP_KEYS: [&str; 6] = [
     "trailing_separator",
 ];
 
+/// The run's extra vars (`-e`), set once from the command line before the
+/// inventory is read: what `constructed` sees with `use_extra_vars`.
+static EXTRA_VARS: std::sync::RwLock<Option<Map<String, Value>>> = std::sync::RwLock::new(None);
+
+/// Set the run's extra vars (see [`EXTRA_VARS`]).
+pub fn set_extra_vars(vars: Map<String, Value>) {
+    *EXTRA_VARS.write().unwrap_or_else(|p| p.into_inner()) = Some(vars);
+}
+
 /// Ansible's `constructed` plugin (`Constructable` in
 /// `ansible/plugins/inventory/__init__.py`): for each host, in inventory
 /// order, `compose` sets variables, then `groups` adds the host to each
@@ -122,13 +131,14 @@ fn constructed(inv: &mut Inventory, root: &Node) -> Result<(), LocError> {
     let strict = bool_option(&opts, "strict", false, root)?;
     let leading_separator = bool_option(&opts, "leading_separator", true, root)?;
     let use_vars_plugins = bool_option(&opts, "use_vars_plugins", false, root)?;
-    if bool_option(&opts, "use_extra_vars", false, root)? {
-        return Err(option_error(
-            root,
-            "use_extra_vars",
-            "false: rigger's inventory does not see extra vars",
-        ));
-    }
+    let use_extra_vars = bool_option(&opts, "use_extra_vars", false, root)?;
+    let extra = use_extra_vars.then(|| {
+        EXTRA_VARS
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default()
+    });
     let compose = match opts.get("compose") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -155,7 +165,7 @@ fn constructed(inv: &mut Inventory, root: &Node) -> Result<(), LocError> {
     let loc = |key: &str| root.get(key).map(|n| n.loc.clone()).unwrap_or_else(|| root.loc.clone());
     let hosts: Vec<String> = inv.hosts.keys().cloned().collect();
     for host in hosts {
-        let ctx = host_context(inv, &templar, &host, use_vars_plugins);
+        let ctx = host_context(inv, &templar, &host, use_vars_plugins, extra.as_ref());
         for (var, expr) in &compose {
             match eval(&templar, expr, &ctx, &loc("compose")) {
                 Ok(v) => inv.set_host_var(&host, var, v),
@@ -168,7 +178,7 @@ fn constructed(inv: &mut Inventory, root: &Node) -> Result<(), LocError> {
                 Err(_) => {}
             }
         }
-        let ctx = host_context(inv, &templar, &host, use_vars_plugins);
+        let ctx = host_context(inv, &templar, &host, use_vars_plugins, extra.as_ref());
         for (group, cond) in &groups {
             let holds = match eval(&templar, cond, &ctx, &loc("groups")) {
                 Ok(v) => truthy(&v),
@@ -196,12 +206,23 @@ fn constructed(inv: &mut Inventory, root: &Node) -> Result<(), LocError> {
 /// and its own inventory variables (with `group_vars/`/`host_vars/` when
 /// they were read), templates rendered, and `inventory_hostname`,
 /// `inventory_hostname_short` and `group_names`.
-fn host_context(inv: &Inventory, templar: &Templar, host: &str, with_vars_dirs: bool) -> minijinja::Value {
+fn host_context(
+    inv: &Inventory,
+    templar: &Templar,
+    host: &str,
+    with_vars_dirs: bool,
+    extra_vars: Option<&Map<String, Value>>,
+) -> minijinja::Value {
     let mut vars = if with_vars_dirs {
         inv.host_vars(host)
     } else {
         inv.host_source_vars(host)
     };
+    // `use_extra_vars`: the run's extra vars over the host's (Ansible's
+    // `combine_vars(hostvars, load_extra_vars(...))`).
+    if let Some(extra) = extra_vars {
+        crate::ansible_cfg::combine_vars(&mut vars, extra.clone());
+    }
     let pending: HashSet<String> = vars
         .iter()
         .filter(|(_, v)| needs_render(v))

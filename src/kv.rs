@@ -3,7 +3,7 @@
 //! A leaf below the playbook loader, the modules and the template engine.
 
 use crate::error::LocError;
-use crate::yaml::Loc;
+use crate::loc::Loc;
 
 /// Split `key=value key2="quoted value"` free-form arguments (Ansible's
 /// `parse_kv`). Text that is not `k=v` is collected into `_raw_params`

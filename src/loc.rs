@@ -57,6 +57,10 @@ pub struct LocError {
     pub loc: Loc,
     pub msg: String,
     pub hint: Option<String>,
+    /// A file that cannot be parsed (Ansible's `AnsibleParserError`: YAML
+    /// syntax, duplicate keys, a malformed playbook structure): the run
+    /// exits 4, Ansible's `PARSER_ERROR`, instead of 1.
+    pub parse: bool,
 }
 
 impl LocError {
@@ -65,6 +69,15 @@ impl LocError {
             loc,
             msg: msg.into(),
             hint: None,
+            parse: false,
+        }
+    }
+
+    /// A parse error ([`LocError::parse`]).
+    pub fn parse_error(loc: Loc, msg: impl Into<String>) -> Self {
+        LocError {
+            parse: true,
+            ..LocError::new(loc, msg)
         }
     }
 

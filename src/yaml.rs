@@ -217,7 +217,7 @@ pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
     };
     if let Some(e) = err {
         let m = e.marker();
-        return Err(LocError::new(
+        return Err(LocError::parse_error(
             Loc::new(file.clone(), m.line() as u32, m.col() as u32 + 1),
             format!("invalid YAML: {}", e.info()),
         ));
@@ -228,7 +228,7 @@ pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, LocError> {
             let loc = Loc::new(file.clone(), *line, *col);
             let msg = format!("Found duplicate mapping key {key}.");
             match policy {
-                DuplicateKeyPolicy::Error => return Err(LocError::new(loc, msg)),
+                DuplicateKeyPolicy::Error => return Err(LocError::parse_error(loc, msg)),
                 DuplicateKeyPolicy::Warn => warn_once(&format!("{loc}: {msg} Using last defined value only.")),
                 DuplicateKeyPolicy::Ignore => {}
             }
@@ -449,8 +449,8 @@ fn convert(n: MarkedYamlOwned, file: &Arc<str>) -> Result<Node, LocError> {
                 }
             }
         }
-        YamlDataOwned::Alias(_) => return Err(LocError::new(loc, "unresolved YAML alias")),
-        YamlDataOwned::BadValue => return Err(LocError::new(loc, "invalid YAML value")),
+        YamlDataOwned::Alias(_) => return Err(LocError::parse_error(loc, "unresolved YAML alias")),
+        YamlDataOwned::BadValue => return Err(LocError::parse_error(loc, "invalid YAML value")),
     };
     Ok(Node { kind, loc })
 }
@@ -530,6 +530,7 @@ fn inline_vault(ciphertext: &str, loc: &Loc) -> Result<NodeKind, LocError> {
     Ok(match String::from_utf8(plain.to_vec()) {
         Ok(text) => {
             crate::output::redact::taint(&text);
+            crate::vault::remember_inline_plaintext(&text);
             unsafe_text(text)
         }
         Err(_) => undecryptable(format!("{what}: the decrypted value is not UTF-8 text")),

@@ -321,7 +321,7 @@ impl AuditLog {
             }
             Event::Warning { message } => self.record("warning", obj(json!({"message": message}))),
             Event::Meta { .. } | Event::Exec { .. } | Event::Put { .. } | Event::Profile(_) => {}
-            Event::Recap { hosts, interrupted } => {
+            Event::Recap { hosts, interrupted, .. } => {
                 let mut m = obj(json!({"hosts": hosts}));
                 if let Some(sig) = interrupted {
                     m.insert("interrupted".into(), sig.clone().into());

@@ -39,6 +39,7 @@ impl Runner {
         self.out.emit(&Event::Recap {
             hosts: stats.clone(),
             interrupted: super::runner::interrupted_by(),
+            custom: self.custom_stats.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         });
         let (failed_hosts, unreachable_hosts) = {
             let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());

@@ -129,6 +129,19 @@ impl PlayHost {
                     self.runner.with_host(&self.host, |s| s.facts.extend(facts));
                     None
                 }
+                Some(ControllerEffect::Stats {
+                    data,
+                    per_host,
+                    aggregate,
+                }) => {
+                    let host = per_host.then_some(self.host.as_str());
+                    self.runner
+                        .custom_stats
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .update(host, &data, aggregate);
+                    None
+                }
                 effect => {
                     // `debug` shows values: an `ansible_facts` it shows
                     // (`var: ansible_facts`) sets no fact (Ansible's

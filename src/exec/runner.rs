@@ -26,7 +26,7 @@ static INTERRUPT_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 /// The run was interrupted by `signal` (SIGINT or SIGTERM): running tasks
 /// finish, no new one starts, the recap is printed and the exit code is
-/// 128 + the signal's number ([`interrupted_exit_code`]). Returns false when
+/// [`interrupted_exit_code`]'s. Returns false when
 /// the run had already been interrupted (a second signal aborts at once).
 pub fn interrupt(signal: i32) -> bool {
     let _ = INTERRUPT_SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
@@ -35,6 +35,9 @@ pub fn interrupt(signal: i32) -> bool {
 
 /// [`INTERRUPT_SIGNAL`]'s value when the run's own time ran out (`--run-timeout`).
 const RUN_TIMEOUT: i32 = -1;
+
+/// The exit code of a run stopped by Ctrl-C (Ansible's `KEYBOARD_INTERRUPT`).
+pub const KEYBOARD_INTERRUPT_EXIT_CODE: i32 = 99;
 
 /// The exit code of a run stopped by `--run-timeout` (as `timeout(1)`'s).
 pub const RUN_TIMEOUT_EXIT_CODE: i32 = 124;
@@ -111,12 +114,14 @@ pub fn interrupted_by() -> Option<String> {
     })
 }
 
-/// The exit code of an interrupted run: as a shell reports a process that a
-/// signal ended (130 for Ctrl-C, 143 for SIGTERM), although rigger ends it
+/// The exit code of an interrupted run: Ansible's for Ctrl-C (its
+/// `ExitCode.KEYBOARD_INTERRUPT`, 99, in ansible-core's errors/__init__.py);
+/// for SIGTERM, as a shell reports a process that signal ended (143: Ansible's
+/// TaskQueueManager sends itself the SIGTERM again), although rigger ends it
 /// in order, with the recap; [`RUN_TIMEOUT_EXIT_CODE`] for `--run-timeout`.
 pub fn interrupted_exit_code() -> i32 {
     match INTERRUPT_SIGNAL.load(Ordering::SeqCst) {
-        0 => 128 + libc::SIGINT,
+        0 | libc::SIGINT => KEYBOARD_INTERRUPT_EXIT_CODE,
         RUN_TIMEOUT => RUN_TIMEOUT_EXIT_CODE,
         s => 128 + s,
     }
@@ -298,6 +303,8 @@ pub struct Runner {
     pub(super) out: Arc<Renderer>,
     pub(super) hosts: Mutex<HashMap<String, HostState>>,
     pub(super) stats: Mutex<BTreeMap<String, HostStats>>,
+    /// What `set_stats` tasks set, for the recap.
+    pub(super) custom_stats: Mutex<crate::output::CustomStats>,
     pub(super) task_records: Mutex<Vec<TaskRecord>>,
     pub(super) forks: Semaphore,
     pub(super) run_once_results: Mutex<HashMap<Vec<u32>, Map<String, Value>>>,
@@ -344,6 +351,7 @@ impl Runner {
             out,
             hosts: Mutex::new(HashMap::new()),
             stats: Mutex::new(BTreeMap::new()),
+            custom_stats: Mutex::new(Default::default()),
             task_records: Mutex::new(Vec::new()),
             forks: Semaphore::new(forks),
             run_once_results: Mutex::new(HashMap::new()),

@@ -578,7 +578,11 @@ impl PlayHost {
         self.check_when(t, scopes, ctx)?;
         let module = self.module_for(t, ctx)?;
         let doc = module.doc();
-        if !modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name) {
+        // An action plugin without `supports_raw_params` refuses free text
+        // as Ansible's Task._post_validate_args does.
+        if (!modules::external::skips_validation(doc.name) && !modules::ansible::is_ansible_module(doc.name))
+            || modules::ansible::action::is_action_plugin(doc)
+        {
             modules::validate::refuse_raw_params(doc, &t.args, &t.loc)
                 .map_err(|e| TaskResult::failed(e.to_string()))?;
         }
@@ -948,6 +952,19 @@ impl PlayHost {
             // suppress (`failed_when_suppressed_exception`).
             let kind = if inv.doc.controller_only { "Action" } else { "Module" };
             summarise_error(&mut tr, &t.loc, kind);
+            // A module on a host reports its arguments as `invocation`,
+            // which Ansible's output shows from -vvv on.
+            if self.runner.opts.verbosity >= 3 && !inv.doc.controller_only && !no_log {
+                let module_args: Map<String, Value> = inv
+                    .args
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with('_'))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                tr.result
+                    .entry("invocation")
+                    .or_insert_with(|| serde_json::json!({ "module_args": module_args }));
+            }
             if let Some(d) = &inv.target.delegate {
                 tr.result.insert("_delegated_to".into(), Value::String(d.clone()));
             }
@@ -1472,25 +1489,47 @@ fn render_args(
             exprs.insert(name.to_string(), v);
         }
     }
-    match templar.render_value(&Value::Object(m), ctx, loc)? {
+    // Argument names are not templates (ansible-core 2.19 templates only
+    // the values; set_fact templates its names itself, above).
+    let rendered = if doc.name != "set_fact" && m.keys().any(|k| crate::template::has_template_syntax(k)) {
+        let mut out = Map::new();
+        for (k, v) in m {
+            out.insert(k, templar.render_value(&v, ctx, loc)?);
+        }
+        Value::Object(out)
+    } else {
+        templar.render_value(&Value::Object(m), ctx, loc)?
+    };
+    match rendered {
         Value::Object(mut rendered) => {
             if let Some(whole) = rendered.remove(crate::modules::args::VARIABLE_PARAMS) {
-                // An omitted template is no arguments (Ansible's
-                // `value_for_omit={}`); anything else must be a mapping.
-                let mut base = match whole {
-                    Value::Object(base) => base,
-                    Value::String(s) if s == crate::template::omit() => Map::new(),
-                    other => {
-                        return Err(LocError::new(
-                            loc.clone(),
-                            format!(
-                            "Finalization of task args for '{}' failed: Task args must resolve to a 'dict' not '{}'.",
-                            doc.name,
-                            json_type_name(&other)
-                        ),
-                        ))
-                    }
+                // Several layers (the `args:` template, then the module's
+                // own): each later one wins, as Ansible's TaskArgsFinalizer
+                // chains them.
+                let layers = match whole {
+                    Value::Array(layers) => layers,
+                    one => vec![one],
                 };
+                let mut base = Map::new();
+                for layer in layers {
+                    // An omitted template is no arguments (Ansible's
+                    // `value_for_omit={}`); anything else must be a mapping.
+                    match layer {
+                        Value::Object(m) => base.extend(m),
+                        Value::String(s) if s == crate::template::omit() => {}
+                        other => {
+                            return Err(LocError::new(
+                                loc.clone(),
+                                format!(
+                                    "Finalization of task args for '{}' failed: Task args must resolve to a 'dict' \
+                                     not '{}'.",
+                                    doc.name,
+                                    json_type_name(&other)
+                                ),
+                            ))
+                        }
+                    }
+                }
                 // What the template rendered is data: an expression option
                 // (`assert`'s `that`, `debug`'s `var`) from it would be
                 // evaluated, so it is refused, as 2.19 refuses untrusted

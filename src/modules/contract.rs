@@ -274,6 +274,13 @@ pub enum ControllerEffect {
     /// `setup`: gathered facts (names without the `ansible_` prefix),
     /// merged into the host's facts as a play's fact gathering sets them.
     Facts(Map<String, Value>),
+    /// `set_stats`: custom stats for the recap, of this host (`per_host`)
+    /// or of the run, added to the earlier ones (`aggregate`) or replacing them.
+    Stats {
+        data: Map<String, Value>,
+        per_host: bool,
+        aggregate: bool,
+    },
 }
 
 impl ModuleOutcome {

@@ -122,7 +122,7 @@ fn is_unsupported(doc: &ModuleDoc, key: &str) -> bool {
         return false;
     }
     // Modules whose other arguments are variables.
-    if matches!(doc.name, "set_fact" | "add_host" | "set_stats") {
+    if matches!(doc.name, "set_fact" | "add_host") {
         return false;
     }
     !backend_docs(doc.name).iter().any(|d| find_option(d, key).is_some())

@@ -83,6 +83,9 @@ pub enum Event {
         /// running tasks finished, no new one started.
         #[serde(skip_serializing_if = "Option::is_none")]
         interrupted: Option<String>,
+        /// What `set_stats` set: per host, and for the whole run.
+        #[serde(flatten)]
+        custom: CustomStats,
     },
     /// `--profile`: per-task timing, after the recap.
     Profile(Profile),
@@ -109,6 +112,68 @@ pub struct TaskTiming {
     pub location: String,
     pub handler: bool,
     pub seconds: f64,
+}
+
+/// The custom stats `set_stats` sets (Ansible's `AggregateStats.custom`):
+/// per host, and for the whole run (Ansible's `_run`). In JSON as Ansible's
+/// `json` callback names them: `custom_stats` and `global_custom_stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CustomStats {
+    #[serde(rename = "custom_stats", skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_host: BTreeMap<String, Map<String, Value>>,
+    #[serde(rename = "global_custom_stats", skip_serializing_if = "Map::is_empty")]
+    pub run: Map<String, Value>,
+}
+
+impl CustomStats {
+    pub fn is_empty(&self) -> bool {
+        self.per_host.is_empty() && self.run.is_empty()
+    }
+
+    /// Set `data` for `host` (`None`: the run), each value added to the one
+    /// set before when `aggregate` (Ansible's `update_custom_stats`), else
+    /// replacing it (`set_custom_stats`).
+    pub fn update(&mut self, host: Option<&str>, data: &Map<String, Value>, aggregate: bool) {
+        let stats = match host {
+            Some(h) => self.per_host.entry(h.to_string()).or_default(),
+            None => &mut self.run,
+        };
+        for (k, v) in data {
+            match stats.get_mut(k) {
+                Some(old) if aggregate => {
+                    if let Some(sum) = aggregated(old, v) {
+                        *old = sum;
+                    }
+                }
+                _ => {
+                    stats.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+}
+
+/// Python's `old += new` for stats of the same type (mappings merged as
+/// `merge_hash`); `None` for a value of another type, which Ansible ignores.
+/// (A bool is an int in Python: it adds as 1 or 0.)
+fn aggregated(old: &Value, new: &Value) -> Option<Value> {
+    let as_int = |v: &Value| match v {
+        Value::Bool(b) => Some(i64::from(*b)),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    };
+    match (old, new) {
+        (Value::Object(_), Value::Object(_)) => Some(crate::ansible_cfg::merge_hash(old, new)),
+        (Value::String(a), Value::String(b)) => Some(Value::String(format!("{a}{b}"))),
+        (Value::Array(a), Value::Array(b)) => Some(Value::Array(a.iter().chain(b).cloned().collect())),
+        (Value::Bool(_), Value::Number(_)) => None,
+        // An int stat takes ints (and bools); a float stat any number.
+        (Value::Number(a), Value::Number(b)) if a.is_f64() => Some(Value::from(a.as_f64()? + b.as_f64()?)),
+        (Value::Number(_) | Value::Bool(_), Value::Number(_) | Value::Bool(_)) if !new.is_f64() => {
+            Some(Value::from(as_int(old)?.checked_add(as_int(new)?)?))
+        }
+        _ => None,
+    }
 }
 
 /// Per-host counters of the recap.

@@ -15,7 +15,7 @@ pub mod logfile;
 pub mod profile;
 pub mod redact;
 pub use banner::banner;
-pub use event::{Event, HostStats, Profile, Status, TaskTiming};
+pub use event::{CustomStats, Event, HostStats, Profile, Status, TaskTiming};
 pub use redact::Secrets;
 
 /// Something else that sees every event of a run, after the secret masking
@@ -440,7 +440,11 @@ impl Renderer {
                 format!("<{host}> PUT {source} TO {dest}\n"),
             ),
             Event::Profile(p) => profile::render(p, self.verbosity),
-            Event::Recap { hosts, interrupted } => {
+            Event::Recap {
+                hosts,
+                interrupted,
+                custom,
+            } => {
                 let mut s = format!("\n{}\n", banner("PLAY RECAP"));
                 for (h, st) in hosts {
                     // Exactly Ansible's default callback: `%-26s : ` then `name=%-4s` joined by spaces.
@@ -459,6 +463,9 @@ impl Renderer {
                     } else {
                         s.push_str(&format!("{h:<26} : {}\n", cols.join(" ")));
                     }
+                }
+                if !custom.is_empty() && crate::ansible_cfg::show_custom_stats() {
+                    s.push_str(&custom_stats_text(custom));
                 }
                 if let Some(sig) = interrupted {
                     s.push_str(&format!(
@@ -677,6 +684,43 @@ fn display_item(v: &Value) -> String {
     }
 }
 
+/// The CUSTOM STATS block of Ansible's default callback: a line per host,
+/// then the run's (`RUN:`), each as `json.dumps(indent=1, sort_keys=True)`
+/// with its newlines removed.
+fn custom_stats_text(custom: &CustomStats) -> String {
+    let one_line = |m: &Map<String, Value>| {
+        let mut buf = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b" ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+        if serde::Serialize::serialize(&sorted_keys(&Value::Object(m.clone())), &mut ser).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default().replace('\n', "")
+    };
+    let mut s = format!("\n\n{}\n", banner("CUSTOM STATS: "));
+    for (host, stats) in &custom.per_host {
+        s.push_str(&format!("\t{host}: {}\n", one_line(stats)));
+    }
+    if !custom.run.is_empty() {
+        s.push_str(&format!("\n\tRUN: {}\n", one_line(&custom.run)));
+    }
+    s.push('\n');
+    s
+}
+
+/// `v` with every mapping's keys sorted (Python's `sort_keys=True`).
+fn sorted_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted_keys(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
+}
+
 /// JSON indented by 4 spaces, like Python's `json.dumps(indent=4)`.
 fn pretty(m: &Map<String, Value>) -> String {
     let mut buf = Vec::new();
@@ -773,6 +817,7 @@ mod tests {
         let s = r.text(&Event::Recap {
             hosts,
             interrupted: None,
+            custom: Default::default(),
         });
         assert!(
             s.contains(

@@ -352,10 +352,11 @@ fn parse_play(n: &Node, dir: &Path, ctx: &LoadCtx) -> Result<Play, LocError> {
     let mut vars_prompt = Vec::new();
     if let Some(vp) = n.get("vars_prompt") {
         for p in seq_or_one(vp) {
-            let name = p
-                .get("name")
-                .and_then(Node::as_str)
-                .ok_or_else(|| err(p, "vars_prompt entries need a `name`"))?;
+            let name = p.get("name").and_then(Node::as_str).ok_or_else(|| {
+                let mut e = err(p, "Invalid vars_prompt data structure, missing 'name' key");
+                e.parse = true;
+                e
+            })?;
             for (k, kn, _) in p.map_entries() {
                 if !matches!(
                     k.as_str(),
@@ -1041,6 +1042,8 @@ fn parse_task_into(
             return push_task(n, name.clone(), args, delegate_local, dir, role, out);
         }
         let mut e = err(key_node, format!("unknown module `{name}`"));
+        // Ansible's "couldn't resolve module/action" is a parser error (exit 4).
+        e.parse = true;
         // Where rigger looked (ansible-core, the collections) and how to fix it.
         let looked = not_found.map(|w| format!("; {w}")).unwrap_or_default();
         if let Some(s) = did_you_mean(&name, crate::modules::registry::registry().all_names()) {
@@ -1129,11 +1132,16 @@ fn with_task_args(n: &Node, mut args: Node) -> Result<Node, LocError> {
             NodeKind::Str(s) if possibly_all_template(s.trim()) => {
                 let key = crate::modules::args::VARIABLE_PARAMS;
                 if let NodeKind::Map(m) = &mut args.kind {
-                    if m.iter().any(|(k, _)| k.key_string() == key) {
-                        return Err(err(
-                            extra,
-                            "the task's arguments are a template both in the module's value and in `args`; rigger renders one",
-                        ));
+                    // The module's value is a template too: both are
+                    // layers, the module's over `args`' (Ansible's
+                    // TaskArgsFinalizer: variable params, then raw params).
+                    if let Some((_, own)) = m.iter_mut().find(|(k, _)| k.key_string() == key) {
+                        let layers = vec![
+                            Node::new(NodeKind::Str(s.trim().to_string()), extra.loc.clone()),
+                            own.clone(),
+                        ];
+                        *own = Node::new(NodeKind::Seq(layers), own.loc.clone());
+                        return Ok(args);
                     }
                     m.push((
                         Node::new(NodeKind::Str(key.into()), extra.loc.clone()),
@@ -1264,11 +1272,41 @@ fn split_action(a: &Node) -> Result<(String, Node), LocError> {
                 .filter(|(k, _)| !matches!(k.as_str(), Some("module" | "args")))
                 .cloned()
                 .collect();
+            // `module: copy src=a dest=b`: the name, then arguments that
+            // win over the mapping's other keys (Ansible's
+            // `_normalize_old_style_args`: parse_kv of the module string).
+            let module = module.trim();
+            let (module, module_text) = match module.split_once(char::is_whitespace) {
+                Some((name, text)) if !name.contains("{{") => (name, text.trim()),
+                _ => (module, ""),
+            };
+            if !module_text.is_empty() {
+                let module_loc = a.get("module").map(|m| m.loc.clone()).unwrap_or_else(|| a.loc.clone());
+                for (k, v) in module_string_args(module, module_text, &module_loc)? {
+                    rest.retain(|(old, _)| old.as_str() != Some(k.as_str()));
+                    rest.push((
+                        Node::new(NodeKind::Str(k), module_loc.clone()),
+                        Node::new(v, module_loc.clone()),
+                    ));
+                }
+            }
             // Ansible's mod_args: an `args` entry of the mapping (a mapping,
             // or `key=value` text) is merged into the arguments, its keys
             // winning.
             if let Some(inner) = a.get("args") {
                 let inner = match &inner.kind {
+                    // One template (Ansible's parse_kv leaves it as free
+                    // text, which the action then renders into a mapping).
+                    NodeKind::Str(text) if possibly_all_template(text.trim()) => Node::new(
+                        NodeKind::Map(vec![(
+                            Node::new(
+                                NodeKind::Str(crate::modules::args::VARIABLE_PARAMS.into()),
+                                inner.loc.clone(),
+                            ),
+                            Node::new(NodeKind::Str(text.trim().to_string()), inner.loc.clone()),
+                        )]),
+                        inner.loc.clone(),
+                    ),
                     NodeKind::Str(text) => kv_node(text, inner)?,
                     NodeKind::Map(_) => inner.clone(),
                     _ => {
@@ -1291,6 +1329,55 @@ fn split_action(a: &Node) -> Result<(String, Node), LocError> {
     }
 }
 
+/// The arguments of an `action` mapping's `module: name k=v ...` text, as
+/// Ansible's parse_kv gives them: `k=v` words (for one of Ansible's
+/// FREEFORM_ACTIONS only its own few options), and the other words as
+/// its free-form text, or, for any other action, as arguments given as one
+/// template when they are one (else free text, which such an action
+/// refuses when it runs).
+fn module_string_args(module: &str, text: &str, loc: &Loc) -> Result<Vec<(String, NodeKind)>, LocError> {
+    const SHELL_OPTIONS: [&str; 8] = [
+        "creates",
+        "removes",
+        "chdir",
+        "executable",
+        "warn",
+        "stdin",
+        "stdin_add_newline",
+        "strip_empty_ends",
+    ];
+    let check_raw = checks_raw(module);
+    let words = split_args(text)
+        .ok_or_else(|| LocError::new(loc.clone(), "unbalanced quotes in the `action` mapping's `module`"))?;
+    let mut out = Vec::new();
+    let mut raw = Vec::new();
+    for w in words {
+        match w.split_once('=') {
+            Some((k, v))
+                if !k.is_empty()
+                    && (k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') || k.contains("{{"))
+                    && (!check_raw || SHELL_OPTIONS.contains(&k)) =>
+            {
+                out.push((
+                    k.trim().to_string(),
+                    yaml::resolve_plain(unquote(&decode_escapes(v.trim()))),
+                ))
+            }
+            _ => raw.push(w),
+        }
+    }
+    if !raw.is_empty() {
+        let raw = raw.join(" ");
+        let key = if !check_raw && possibly_all_template(&raw) {
+            crate::modules::args::VARIABLE_PARAMS
+        } else {
+            "_raw_params"
+        };
+        out.push((key.to_string(), NodeKind::Str(raw)));
+    }
+    Ok(out)
+}
+
 /// Normalise a module's arguments to a mapping node.
 /// How a task's arguments are read.
 #[derive(Clone, Copy)]
@@ -1309,8 +1396,26 @@ fn possibly_all_template(s: &str) -> bool {
     ["{{", "{%", "{#"].iter().any(|m| s.starts_with(m)) && ["}}", "%}", "#}"].iter().any(|m| s.ends_with(m))
 }
 
+/// Ansible's `FREEFORM_ACTIONS` (the `MODULE_REQUIRE_ARGS` setting's
+/// default): the actions whose `k=v` words are arguments only for their
+/// own few options (parse_kv's `check_raw`); any other action's `k=v`
+/// words are all arguments, free-form text or not.
+fn checks_raw(name: &str) -> bool {
+    let short = ["ansible.builtin.", "ansible.legacy.", "ansible.windows."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    matches!(
+        short,
+        "command" | "win_command" | "shell" | "win_shell" | "raw" | "script"
+    )
+}
+
 fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError> {
     let free_form = matches!(form, ArgForm::Module(d) if d.free_form);
+    // A free-form action outside Ansible's FREEFORM_ACTIONS (an action
+    // plugin with `supports_raw_params`): every `k=v` word is an argument.
+    let known_only = free_form && (checks_raw(name) || !matches!(form, ArgForm::Module(d) if d.controller_only));
     let known = |k: &str| match form {
         ArgForm::Module(doc) => doc.options.iter().any(|o| o.name == k || o.aliases.contains(&k)),
         ArgForm::Unresolved => false,
@@ -1354,7 +1459,7 @@ fn module_args(v: &Node, form: ArgForm<'_>, name: &str) -> Result<Node, LocError
                         let known = known(k);
                         let ident = k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
                         !k.is_empty()
-                            && if free_form {
+                            && if known_only {
                                 known && ident
                             } else {
                                 ident || k.contains("{{")
@@ -1566,6 +1671,11 @@ fn load_role_use(
     depth: usize,
 ) -> Result<TaskNode, LocError> {
     let (name, spec) = match &r.kind {
+        // Ansible's RoleInclude.load: `name,version` is the old galaxy
+        // requirement form, not a role.
+        NodeKind::Str(s) if s.contains(',') => {
+            return Err(err(r, format!("Invalid old style role requirement: {s}")));
+        }
         NodeKind::Str(s) => (s.clone(), Node::new(NodeKind::Map(Vec::new()), r.loc.clone())),
         NodeKind::Map(_) => {
             let name = r

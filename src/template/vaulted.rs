@@ -54,6 +54,8 @@ impl Object for Undecryptable {
 /// came from `vault(..., wrap_object=True)`). Other tag names are errors:
 /// rigger does not track them.
 pub(crate) fn register(env: &mut minijinja::Environment<'static>) {
+    env.add_test("vault_encrypted", vault_encrypted);
+    env.add_test("ansible.builtin.vault_encrypted", vault_encrypted);
     env.add_test("ansible._protomatter.tagged_with", |v: &Value, tag: String| {
         match tag.as_str() {
             "VaultedValue" => Ok(v.downcast_object_ref::<Undecryptable>().is_some()),
@@ -63,6 +65,24 @@ pub(crate) fn register(env: &mut minijinja::Environment<'static>) {
             )),
         }
     });
+}
+
+/// Ansible's `vault_encrypted` test: whether the value is an inline
+/// `!vault` value (Ansible's `EncryptedString`, or one tagged
+/// `VaultedValue`): one still encrypted, or the plaintext of one this run
+/// decrypted. Any other text is not, even one holding an ansible-vault
+/// envelope (as in 2.19). An undefined value is an error.
+pub(crate) fn vault_encrypted(v: &Value) -> Result<bool, Error> {
+    if v.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            "the `vault_encrypted` test's value is undefined",
+        ));
+    }
+    if v.downcast_object_ref::<Undecryptable>().is_some() {
+        return Ok(true);
+    }
+    Ok(v.as_str().is_some_and(crate::vault::is_inline_plaintext))
 }
 
 /// The error of using an undecryptable value.

@@ -85,7 +85,8 @@ fn duplicate_mapping_keys_follow_ansible_duplicate_yaml_dict_key() {
     assert!(!err.contains("duplicate"), "{err}");
     std::fs::remove_file(lab.path("out/foo")).unwrap();
     let (code, _, err) = run(Some("error"));
-    assert_eq!(code, 1, "{err}");
+    // Ansible's AnsibleParserError: exit 4 (PARSER_ERROR).
+    assert_eq!(code, 4, "{err}");
     assert!(err.contains("dup.yml:6:5: Found duplicate mapping key 'foo'."), "{err}");
     assert_eq!(lab.read("out/foo"), "", "nothing ran");
 }

@@ -23,6 +23,14 @@ struct ActionPlugin {
     path: PathBuf,
 }
 
+/// The `short` of every action plugin's [`ModuleDoc`].
+const ACTION_PLUGIN_SHORT: &str = "Ansible action plugin";
+
+/// Whether `doc` is an action plugin's (see [`action_plugin`]).
+pub fn is_action_plugin(doc: &ModuleDoc) -> bool {
+    doc.short == ACTION_PLUGIN_SHORT
+}
+
 /// The action plugin `name` in `path`, as a module of the run.
 pub fn action_plugin(name: &str, path: &Path) -> &'static Arc<dyn Module> {
     let key = format!("action:{}", path.display());
@@ -35,7 +43,7 @@ pub fn action_plugin(name: &str, path: &Path) -> &'static Arc<dyn Module> {
         let doc: &'static ModuleDoc = Box::leak(Box::new(ModuleDoc {
             name: Box::leak(name.to_string().into_boxed_str()),
             aliases: &[],
-            short: "Ansible action plugin",
+            short: ACTION_PLUGIN_SHORT,
             description: Box::leak(
                 format!(
                     "Ansible's action plugin at {}, run on the controller with ansible-core through \

@@ -29,6 +29,7 @@ pub fn register(r: &mut Registry) {
     r.add(Arc::new(Assert));
     r.add(Arc::new(Fail));
     r.add(Arc::new(SetFact));
+    r.add(Arc::new(SetStats));
     r.add(Arc::new(Pause));
     r.add(Arc::new(Meta));
     r.add(Arc::new(IncludeVars));
@@ -453,23 +454,116 @@ impl SetFact {
         if args.is_empty() {
             return Err(ModuleError::Args("set_fact: no variables given".into()));
         }
-        // Ansible's validate_variable_name: an ASCII identifier that is not
-        // one of the names Jinja reserves.
-        const JINJA_KEYWORDS: [&str; 7] = ["true", "false", "none", "True", "False", "None", "not"];
         for k in args.keys() {
-            let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                && !JINJA_KEYWORDS.contains(&k.as_str());
-            if !ok {
-                return Err(ModuleError::Args(format!(
-                    "set_fact: Invalid variable name '{k}'. Variable names must be strings starting with a letter \
-                     or underscore character, and contain only letters, numbers and underscores."
-                )));
-            }
+            validate_variable_name(k).map_err(|e| ModuleError::Args(format!("set_fact: {e}")))?;
         }
         Ok(ModuleOutcome::ok()
             .with("ansible_facts", Value::Object(args.clone()))
             .with_effect(ControllerEffect::SetFacts(args)))
+    }
+}
+
+/// Ansible's `validate_variable_name`: an ASCII identifier that is not one
+/// of the names Jinja reserves; `Err` is Ansible's message.
+pub(crate) fn validate_variable_name(k: &str) -> Result<(), String> {
+    const JINJA_KEYWORDS: [&str; 7] = ["true", "false", "none", "True", "False", "None", "not"];
+    let ok = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !JINJA_KEYWORDS.contains(&k);
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "Invalid variable name '{k}'. Variable names must be strings starting with a letter or underscore \
+         character, and contain only letters, numbers and underscores."
+    ))
+}
+
+static SET_STATS_DOC: ModuleDoc = doc!(
+    "set_stats",
+    "Define and display stats for the current run",
+    "Sets custom statistics for the run (Ansible's `set_stats`): the values of `data` are kept per host \
+(`per_host: true`) or for the whole run, added to what earlier tasks set (`aggregate`, the default: numbers \
+add up, strings and lists are appended, mappings merged; a value of another type is ignored) or replacing it. \
+The recap shows them in a CUSTOM STATS block when `show_custom_stats` (ansible.cfg `[defaults]`) or \
+`ANSIBLE_SHOW_CUSTOM_STATS` is true; JSON output always carries them in its recap event (`custom_stats`, \
+`global_custom_stats`).",
+    free = false,
+    ctl = true,
+    opts = &[
+        OptionDoc::new("data", OptKind::Raw, "A mapping of stat names to values.").default("{}"),
+        OptionDoc::new(
+            "per_host",
+            OptKind::Raw,
+            "Keep the stats per host instead of for the whole run."
+        )
+        .default("false"),
+        OptionDoc::new(
+            "aggregate",
+            OptKind::Raw,
+            "Add the values to those set before (true) or replace them (false)."
+        )
+        .default("true"),
+    ],
+    ex =
+        "- set_stats:\n    data:\n      packages_installed: 31\n      deployed_hosts: \"{{ [inventory_hostname] }}\"\n",
+    ret = &[ReturnDoc {
+        name: "ansible_stats",
+        description: "`data`, `per_host` and `aggregate` as the recap gets them"
+    }]
+);
+
+struct SetStats;
+
+#[async_trait]
+impl Module for SetStats {
+    fn doc(&self) -> &'static ModuleDoc {
+        &SET_STATS_DOC
+    }
+    async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
+        self.outcome(ctx, args).await.map(Plan::Done)
+    }
+}
+
+impl SetStats {
+    async fn outcome(&self, _ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct P {
+            data: Option<Value>,
+            per_host: Option<Value>,
+            aggregate: Option<Value>,
+        }
+        let p: P = parse_params(&SET_STATS_DOC, args)?;
+        let data = match p.data {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m,
+            Some(_) => return Ok(ModuleOutcome::failed("The 'data' option needs to be a dictionary/hash")),
+        };
+        for k in data.keys() {
+            validate_variable_name(k).map_err(ModuleError::Failed)?;
+        }
+        // Ansible's `boolean(value, strict=False)`: anything but a true
+        // word or number is false.
+        let flag = |v: Option<Value>, default: bool| match v {
+            None | Some(Value::Null) => default,
+            Some(Value::Bool(b)) => b,
+            Some(Value::Number(n)) => n.as_f64() == Some(1.0),
+            Some(Value::String(s)) => crate::kv::parse_bool(&s).unwrap_or(false),
+            Some(_) => false,
+        };
+        let per_host = flag(p.per_host, false);
+        let aggregate = flag(p.aggregate, true);
+        Ok(ModuleOutcome::ok()
+            .with(
+                "ansible_stats",
+                serde_json::json!({"data": data.clone(), "per_host": per_host, "aggregate": aggregate}),
+            )
+            .with_effect(ControllerEffect::Stats {
+                data,
+                per_host,
+                aggregate,
+            }))
     }
 }
 
