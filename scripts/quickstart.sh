@@ -25,7 +25,9 @@ ssh_part=yes
 missing=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || missing+=(openssh-server)
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
-if [[ $(id -u) -ne 0 ]]; then
+if [[ $(id -u) -ne 0 ]] && ((${#missing[@]} > 0)); then
+    ssh_part="no: it needs ${missing[*]} (sudo apt-get install ${missing[*]}) and root (sudo scripts/quickstart.sh)"
+elif [[ $(id -u) -ne 0 ]]; then
     ssh_part="no: the SSH test hosts need root (run: sudo scripts/quickstart.sh)"
 elif ((${#missing[@]} > 0)); then
     if command -v apt-get >/dev/null 2>&1; then
@@ -53,13 +55,14 @@ if [[ -t 2 ]]; then
     # cargo's own progress bar.
     "${build[@]}"
 else
-    # No terminal for a progress bar: a line every 30 s, and cargo's
-    # messages only if it fails.
+    # No terminal for a progress bar: a line every 30 s (QUICKSTART_PROGRESS_SECS),
+    # and cargo's messages after it ends.
+    every=${QUICKSTART_PROGRESS_SECS:-30}
     log=$(mktemp)
     "${build[@]}" --quiet >"$log" 2>&1 &
     pid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        for _ in $(seq 30); do
+        for _ in $(seq "$every"); do
             sleep 1
             kill -0 "$pid" 2>/dev/null || break
         done

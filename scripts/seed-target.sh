@@ -54,12 +54,12 @@ start=$SECONDS
 copied=0
 for sub in deps .fingerprint build; do
     [[ -d $from/$sub ]] || continue
-    mkdir -p "$to/$sub"
+    files=()
     for f in "$from/$sub"/*; do
-        name=${f##*/}
-        local_artifact "$name" && continue
-        cp -a "$f" "$to/$sub/"
-        copied=$((copied + 1))
+        local_artifact "${f##*/}" || files+=("$f")
     done
+    mkdir -p "$to/$sub"
+    ((${#files[@]} == 0)) || cp -a -t "$to/$sub/" -- "${files[@]}"
+    copied=$((copied + ${#files[@]}))
 done
 echo "seed-target: copied $copied dependency artifacts ($(du -sh "$to" | cut -f1)) into $to in $((SECONDS - start))s"

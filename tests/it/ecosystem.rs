@@ -750,3 +750,65 @@ fn apt_waits_for_the_package_manager_locks() {
         }
     }
 }
+
+/// scripts/quickstart.sh without a terminal: says first when the SSH part
+/// will be skipped and why (here: not root), builds the quick profile with a
+/// "building... Ns" line while cargo works, and shows cargo's messages when
+/// the build fails. cargo and the built rigger are stand-ins (the real build
+/// is CI's quickstart phase).
+#[test]
+fn quickstart_shows_progress_and_says_why_it_skips_ssh() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let work = tempdir();
+    let dir = work.path();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = |path: &Path, text: &str| {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    exe(
+        &dir.join("target/quick/rigger"),
+        "#!/bin/sh\necho \"stand-in rigger $*\"\n",
+    );
+    let run = |cargo: &str| {
+        exe(&dir.join("bin/cargo"), cargo);
+        let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", dir.join("bin").display());
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i"])
+            .arg(format!("PATH={path}"))
+            .arg(format!("CARGO_TARGET_DIR={}", dir.join("target").display()))
+            .arg(format!("QUICKSTART_DIR={}", dir.join("qs").display()))
+            .arg("QUICKSTART_PROGRESS_SECS=1")
+            .arg("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.sh"));
+        rigger_cmd(cmd, Duration::from_secs(60))
+    };
+
+    let (code, out, err) = run("#!/bin/sh\nsleep 3\necho \"stand-in cargo $*\" >&2\n");
+    let all = format!("{out}{err}");
+    assert_eq!(code, 0, "{all}");
+    let skip = all
+        .find("note: the SSH part will be skipped (no: the SSH test hosts need root")
+        .unwrap_or_else(|| panic!("{all}"));
+    let building = all
+        .find("building... ")
+        .unwrap_or_else(|| panic!("no progress line: {all}"));
+    assert!(skip < building, "{all}");
+    assert!(
+        all.contains("stand-in cargo build --profile quick --locked --bin rigger --quiet"),
+        "{all}"
+    );
+    assert!(all.contains("== built "), "{all}");
+    assert!(all.contains("stand-in rigger quickstart --dest"), "{all}");
+    assert!(all.contains("== skipped the SSH part"), "{all}");
+
+    let (code, out, err) = run("#!/bin/sh\necho 'error[E0425]: stand-in failure' >&2\nexit 101\n");
+    let all = format!("{out}{err}");
+    assert_eq!(code, 1, "{all}");
+    assert!(
+        all.contains("stand-in failure") && all.contains("error: the build failed"),
+        "{all}"
+    );
+    assert!(!all.contains("stand-in rigger"), "{all}");
+}
