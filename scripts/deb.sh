@@ -31,7 +31,10 @@ if ! cargo deb --version >/dev/null 2>&1; then
     exit 1
 fi
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-bin=$target/$profile/rigger
+case $profile in
+    dev | test) bin=$target/debug/rigger ;;
+    *) bin=$target/$profile/rigger ;;
+esac
 
 if [[ $build == yes ]]; then
     echo "deb.sh: building the $profile profile (minutes; dist is fat LTO)" >&2
