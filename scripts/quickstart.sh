@@ -49,7 +49,7 @@ case $profile in
     *) bin=$target_dir/$profile/rigger ;;
 esac
 build=(cargo build --profile "$profile" --locked --bin rigger)
-echo "== building rigger (${build[*]}; about 4 minutes from scratch on 2 cores)"
+echo "== building rigger (${build[*]}; from scratch a few minutes, no fat LTO)"
 start=$SECONDS
 if [[ -t 2 ]]; then
     # cargo's own progress bar.
