@@ -38,9 +38,9 @@ done
 
 # ---- tools (idempotent; versions pinned: mitogen 0.3.29 supports ansible-core 2.18)
 setup_tools() {
-    command -v /usr/bin/time >/dev/null || apt-get install -y -q time
+    command -v /usr/bin/time >/dev/null || scripts/apt-get.sh install -y -q time
     if [[ ! -x bench/.venv/bin/python3 ]]; then
-        /usr/bin/python3 -m venv bench/.venv || { apt-get install -y -q python3-venv && /usr/bin/python3 -m venv bench/.venv; }
+        /usr/bin/python3 -m venv bench/.venv || { scripts/apt-get.sh install -y -q python3-venv && /usr/bin/python3 -m venv bench/.venv; }
     fi
     if [[ ! -x bench/.venv/bin/pyinfra || ! -x bench/.venv/bin/ansible-playbook ]]; then
         bench/.venv/bin/pip install -q 'ansible-core==2.18.10' 'mitogen==0.3.29' 'pyinfra==3.10.0'

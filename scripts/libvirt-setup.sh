@@ -69,8 +69,8 @@ install_packages() {
     need_root
     local t0=$SECONDS
     add_backports_source
-    apt-get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    "$(dirname "$0")/apt-get.sh" update -qq
+    "$(dirname "$0")/apt-get.sh" install -y -qq --no-install-recommends \
         -t bookworm-backports "${PKGS[@]}" "${GUEST_PKGS[@]}"
     echo "libvirt setup: installed ${missing[*]} in $((SECONDS - t0)) s"
 }

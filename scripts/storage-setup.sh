@@ -34,6 +34,6 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 t0=$SECONDS
 echo "storage setup: installing ${missing[*]}"
-apt-get -o DPkg::Lock::Timeout=600 update -qq
-DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+"$(dirname "$0")/apt-get.sh" update -qq
+"$(dirname "$0")/apt-get.sh" install -y -qq --no-install-recommends "${missing[@]}"
 echo "storage setup: installed ${missing[*]} in $((SECONDS - t0)) s"

@@ -35,11 +35,13 @@ fi
 # script, which documents each package. Skip with RIGGER_SKIP_STORAGE=1.
 "$(dirname "$0")/storage-setup.sh"
 
-# scripts/deb.sh, which the .deb test runs when RIGGER_TEST_DEB=1 (.ci/run
-# sets it), packs with cargo-deb.
+# scripts/deb.sh, which the .deb test runs when RIGGER_TEST_DEB is set
+# (.ci/run's deb phase sets it), packs with cargo-deb.
 if [[ -n ${RIGGER_TEST_DEB:-} && ${RIGGER_TEST_DEB} != 0 ]] && ! cargo deb --version >/dev/null 2>&1; then
-    echo "test deps: installing cargo-deb"
+    echo "test deps: installing cargo-deb (cargo install cargo-deb --locked)"
+    t0=$SECONDS
     cargo install cargo-deb --locked
+    echo "test deps: cargo-deb installed in $((SECONDS - t0))s"
 fi
 
 # man-db: the man page tests render with `man -l`; binutils: `nm` checks the packaged binary is stripped.
@@ -62,5 +64,6 @@ if [[ $(id -u) -ne 0 ]]; then
     echo "error: installing packages needs root; run as root or: sudo apt-get install ${missing[*]}" >&2
     exit 1
 fi
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Through scripts/apt-get.sh: waits for another apt or dpkg instead of failing on its lock.
+"$(dirname "$0")/apt-get.sh" update -qq
+"$(dirname "$0")/apt-get.sh" install -y -qq --no-install-recommends "${missing[@]}"

@@ -496,33 +496,63 @@ fn init_scaffolds_a_project_that_runs() {
     assert!(out.contains("ok=2"), "{out}");
 }
 
-/// scripts/deb.sh builds the Debian package (`--profile dist`, stripped);
-/// installed into a throwaway root its rigger runs and its man page and
-/// completions are there. Slow (a fat-LTO build): only with RIGGER_TEST_DEB=1
-/// (.ci/run sets it).
+/// scripts/deb.sh builds the Debian package (stripped by cargo-deb);
+/// installed into a throwaway root by dpkg its rigger runs, its man page
+/// renders and its bash completion loads. Slow with a build, so only when
+/// RIGGER_TEST_DEB says how: `1` builds the dist profile (fat LTO, ~17 min
+/// on 2 cores); a profile name (`quick`: .ci/run after the quickstart)
+/// packages that profile's binary, which must be built already.
 #[test]
 fn debian_package_installs_and_runs() {
-    if std::env::var_os("RIGGER_TEST_DEB").is_none_or(|v| v.is_empty() || v == "0") {
-        eprintln!("skipped: set RIGGER_TEST_DEB=1 to build and install the .deb");
+    let how = std::env::var("RIGGER_TEST_DEB").unwrap_or_default();
+    if how.is_empty() || how == "0" {
+        eprintln!("skipped: set RIGGER_TEST_DEB=1 (dist build) or =PROFILE (its built binary) to test the .deb");
         return;
     }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new("bash")
-        .arg(manifest.join("scripts/deb.sh"))
-        .current_dir(&manifest)
-        .output()
-        .unwrap();
+    let mut pack = Command::new("bash");
+    pack.arg(manifest.join("scripts/deb.sh")).current_dir(&manifest);
+    if how != "1" {
+        pack.args(["--profile", &how, "--no-build"]);
+    }
+    let t = std::time::Instant::now();
+    let out = pack.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     let deb = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
     assert!(deb.is_file(), "{stdout}");
+    eprintln!(
+        "deb: scripts/deb.sh made {} in {:.1}s",
+        deb.display(),
+        t.elapsed().as_secs_f64()
+    );
+    let t = std::time::Instant::now();
+
+    // No maintainer scripts: installing runs nothing as root but dpkg's unpacking.
+    let work = tempdir();
+    let control = work.path().join("control");
+    let ex = Command::new("dpkg-deb")
+        .arg("-e")
+        .arg(&deb)
+        .arg(&control)
+        .output()
+        .unwrap();
+    assert!(ex.status.success(), "{}", String::from_utf8_lossy(&ex.stderr));
+    let mut members: Vec<String> = fs::read_dir(&control)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    members.sort();
+    assert!(members.contains(&"control".to_string()), "{members:?}");
+    for script in ["preinst", "postinst", "prerm", "postrm", "config"] {
+        assert!(!members.contains(&script.to_string()), "{script} in {members:?}");
+    }
 
     let info = Command::new("dpkg-deb").arg("-I").arg(&deb).output().unwrap();
     let info = String::from_utf8_lossy(&info.stdout);
     assert!(info.contains("Package: rigger"), "{info}");
 
     // Install into a throwaway root with dpkg itself.
-    let work = tempdir();
     let root = work.path().join("root");
     for d in ["var/lib/dpkg/updates", "var/lib/dpkg/info", "var/lib/dpkg/triggers"] {
         fs::create_dir_all(root.join(d)).unwrap();
@@ -557,6 +587,13 @@ fn debian_package_installs_and_runs() {
         "{}",
         String::from_utf8_lossy(&nm.stderr)
     );
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("commit"),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+    eprintln!("deb: dpkg --root installed it in {:.1}s", t.elapsed().as_secs_f64());
+    let t = std::time::Instant::now();
     let page = root.join("usr/share/man/man1/rigger.1.gz");
     let man = Command::new("man")
         .arg("-l")
@@ -575,4 +612,209 @@ fn debian_package_installs_and_runs() {
         status.contains("Package: rigger\nStatus: install ok installed"),
         "{status}"
     );
+
+    // The bash completion loads in bash, registers for `rigger` and completes
+    // a subcommand (bash-completion calls the function the same way).
+    let completion = root.join("usr/share/bash-completion/completions/rigger");
+    let script = r#"source "$1" || exit 1
+complete -p rigger || exit 1
+fn=$(complete -p rigger | sed -n 's/.* -F \([^ ]*\) .*/\1/p')
+COMP_WORDS=(rigger qui); COMP_CWORD=1; COMP_LINE="rigger qui"; COMP_POINT=${#COMP_LINE}
+"$fn" rigger qui rigger
+printf 'reply: %s\n' "${COMPREPLY[@]}""#;
+    let bash = Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", script, "bash"])
+        .arg(&completion)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&bash.stdout);
+    assert!(bash.status.success(), "{said}{}", String::from_utf8_lossy(&bash.stderr));
+    assert!(
+        said.starts_with("complete ") && said.contains(" -F _rigger rigger\n"),
+        "{said}"
+    );
+    assert!(said.contains("reply: quickstart\n"), "{said}");
+    eprintln!(
+        "deb: --version, man -l, completions checked in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// An apt whose every lock lives under `dir` (a throwaway dpkg database, lists
+/// and cache; no sources): the locks a package manager elsewhere would hold,
+/// without touching the machine's.
+fn throwaway_apt_options(dir: &Path) -> Vec<String> {
+    for d in [
+        "dpkg/updates",
+        "dpkg/info",
+        "lists/partial",
+        "cache/archives/partial",
+        "sources.list.d",
+        "log",
+    ] {
+        fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    fs::write(dir.join("dpkg/status"), "").unwrap();
+    let p = |rel: &str| dir.join(rel).display().to_string();
+    [
+        format!("Dir::State::status={}", p("dpkg/status")),
+        format!("Dir::State::Lists={}", p("lists")),
+        format!("Dir::State::extended_states={}", p("extended_states")),
+        format!("Dir::Cache={}", p("cache")),
+        format!("Dir::Log={}", p("log")),
+        "Dir::Etc::sourcelist=/dev/null".to_string(),
+        format!("Dir::Etc::sourceparts={}", p("sources.list.d")),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_string(), o])
+    .collect()
+}
+
+/// Holds an fcntl write lock on `path` (as apt and dpkg take theirs; flock(1)
+/// would not block them) until the returned guard drops.
+struct HeldLock {
+    _file: fs::File,
+}
+
+impl HeldLock {
+    fn take(path: &Path) -> HeldLock {
+        use std::os::fd::AsRawFd as _;
+        let file = fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+        // SAFETY: lockf on a file descriptor we own; no memory is shared.
+        let rc = unsafe { libc::lockf(file.as_raw_fd(), libc::F_TLOCK, 0) };
+        assert_eq!(rc, 0, "lock {}: {}", path.display(), std::io::Error::last_os_error());
+        HeldLock { _file: file }
+    }
+}
+
+/// scripts/apt-get.sh (what every setup script installs through) waits for
+/// another package manager's dpkg frontend lock and apt lists lock, where a
+/// plain apt-get fails at once; it gives up after RIGGER_APT_LOCK_TIMEOUT.
+#[test]
+fn apt_waits_for_the_package_manager_locks() {
+    let work = tempdir();
+    let opts = throwaway_apt_options(work.path());
+    let wrapper = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/apt-get.sh");
+    let hold = Duration::from_secs(5);
+    for (lock, command) in [("dpkg/lock-frontend", "install"), ("lists/lock", "update")] {
+        let lock = work.path().join(lock);
+        // apt creates its lock files on first use.
+        let first = Command::new("apt-get")
+            .args(&opts)
+            .args([command, "-y"])
+            .output()
+            .unwrap();
+        assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+        assert!(lock.is_file(), "{}", lock.display());
+
+        let held = HeldLock::take(&lock);
+        // Plain apt-get: fails at once (what test-deps.sh ran before).
+        let plain = Command::new("apt-get")
+            .args(&opts)
+            .args([command, "-y"])
+            .output()
+            .unwrap();
+        let plain_err = String::from_utf8_lossy(&plain.stderr);
+        assert!(
+            !plain.status.success() && plain_err.contains("Could not get lock"),
+            "{plain_err}"
+        );
+        // Gives up when its time is up.
+        let t = std::time::Instant::now();
+        let short = Command::new(&wrapper)
+            .env("RIGGER_APT_LOCK_TIMEOUT", "1")
+            .args(&opts)
+            .args([command, "-y"])
+            .output()
+            .unwrap();
+        let short_err = String::from_utf8_lossy(&short.stderr);
+        assert!(!short.status.success(), "{short_err}");
+        assert!(short_err.contains("lock"), "{short_err}");
+        assert!(t.elapsed() < hold, "{:?}", t.elapsed());
+
+        // The wrapper waits until the lock is released, then does the job.
+        let t = std::time::Instant::now();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(hold);
+            drop(held);
+        });
+        let waited = Command::new(&wrapper)
+            .args(&opts)
+            .args([command, "-y"])
+            .output()
+            .unwrap();
+        let elapsed = t.elapsed();
+        release.join().unwrap();
+        let err = String::from_utf8_lossy(&waited.stderr);
+        assert!(waited.status.success(), "{command}: {err}");
+        assert!(
+            elapsed >= hold - Duration::from_millis(200),
+            "{command} did not wait: {elapsed:?}"
+        );
+        if command == "update" {
+            assert!(err.contains("waiting for another package manager"), "{err}");
+        }
+    }
+}
+
+/// scripts/quickstart.sh without a terminal: says first when the SSH part
+/// will be skipped and why (here: not root), builds the quick profile with a
+/// "building... Ns" line while cargo works, and shows cargo's messages when
+/// the build fails. cargo and the built rigger are stand-ins (the real build
+/// is CI's quickstart phase).
+#[test]
+fn quickstart_shows_progress_and_says_why_it_skips_ssh() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let work = tempdir();
+    let dir = work.path();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = |path: &Path, text: &str| {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    exe(
+        &dir.join("target/quick/rigger"),
+        "#!/bin/sh\necho \"stand-in rigger $*\"\n",
+    );
+    let run = |cargo: &str| {
+        exe(&dir.join("bin/cargo"), cargo);
+        let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", dir.join("bin").display());
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "env", "-i"])
+            .arg(format!("PATH={path}"))
+            .arg(format!("CARGO_TARGET_DIR={}", dir.join("target").display()))
+            .arg(format!("QUICKSTART_DIR={}", dir.join("qs").display()))
+            .arg("QUICKSTART_PROGRESS_SECS=1")
+            .arg("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.sh"));
+        rigger_cmd(cmd, Duration::from_secs(60))
+    };
+
+    let (code, out, err) = run("#!/bin/sh\nsleep 3\necho \"stand-in cargo $*\" >&2\n");
+    let all = format!("{out}{err}");
+    assert_eq!(code, 0, "{all}");
+    let skip = all
+        .find("note: the SSH part will be skipped (no: the SSH test hosts need root")
+        .unwrap_or_else(|| panic!("{all}"));
+    let building = all
+        .find("building... ")
+        .unwrap_or_else(|| panic!("no progress line: {all}"));
+    assert!(skip < building, "{all}");
+    assert!(
+        all.contains("stand-in cargo build --profile quick --locked --bin rigger --quiet"),
+        "{all}"
+    );
+    assert!(all.contains("== built "), "{all}");
+    assert!(all.contains("stand-in rigger quickstart --dest"), "{all}");
+    assert!(all.contains("== skipped the SSH part"), "{all}");
+
+    let (code, out, err) = run("#!/bin/sh\necho 'error[E0425]: stand-in failure' >&2\nexit 101\n");
+    let all = format!("{out}{err}");
+    assert_eq!(code, 1, "{all}");
+    assert!(
+        all.contains("stand-in failure") && all.contains("error: the build failed"),
+        "{all}"
+    );
+    assert!(!all.contains("stand-in rigger"), "{all}");
 }

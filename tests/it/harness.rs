@@ -330,3 +330,41 @@ fn runner_reports_code_output_and_timeout() {
     let left: Vec<u32> = pids.into_iter().filter(|&p| procs::exists(p)).collect();
     assert!(left.is_empty(), "left behind after a timeout: {left:?}");
 }
+
+/// The hosts' own files (keys, sshd_config, HOME, overlay upper dirs) lie
+/// outside every directory a host mounts over, wherever the checkout is: a
+/// clone in `$HOME` (under /root or /home) or in /tmp gets another base.
+#[test]
+fn host_files_stay_outside_every_directory_hosts_mount_over() {
+    use crate::support::hosts::hosts_base_for;
+    let fallback = hosts_base_for(std::path::Path::new("/tmp/rigger-clone/target/tmp"));
+    for mounted in ["/tmp", "/srv", "/etc", "/usr", "/var", "/root", "/home", "/opt"] {
+        let target = std::path::Path::new(mounted).join("rigger-clone/target/tmp");
+        let base = hosts_base_for(&target);
+        assert_eq!(base, fallback, "{}", target.display());
+        assert!(
+            !base.starts_with(mounted),
+            "{} gives {}",
+            target.display(),
+            base.display()
+        );
+    }
+    let here = std::fs::canonicalize(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let safe = !["/tmp", "/srv", "/etc", "/usr", "/var", "/root", "/home", "/opt"]
+        .iter()
+        .any(|d| here.starts_with(d));
+    if safe {
+        assert_eq!(hosts_base_for(&here), here, "a safe target directory is used as it is");
+    }
+
+    // And the real thing: an overlay-root host (every mount) reads its files
+    // at the paths the test sees, and the test sees what the host writes in
+    // its HOME.
+    let hosts = TestHosts::with_overlay_root(1);
+    let config = hosts.dir().join("host1/sshd_config");
+    let seen = assert_ssh_ok(&hosts, 0, &format!("cat {}", config.display()));
+    assert_eq!(seen, std::fs::read_to_string(&config).unwrap().trim());
+    assert_ssh_ok(&hosts, 0, "echo from-host > \"$HOME/mark\"");
+    let mark = hosts.home_dir(0).join("mark");
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "from-host\n");
+}

@@ -52,6 +52,49 @@ const BIND_ATTEMPTS: usize = 8;
 const SSHD: &str = "/usr/sbin/sshd";
 /// Directories that overlay-root hosts see as overlays (besides `/etc`).
 const OVERLAID: &[&str] = &["/usr", "/var", "/root", "/home", "/opt"];
+/// Every directory that some kind of host mounts over: isolated hosts
+/// `/tmp`, `/srv`, `/etc` and `/proc`, overlay-root hosts also [`OVERLAID`].
+/// A host's own files (keys, sshd_config, HOME, upper dirs) must lie outside
+/// all of them, or the host would not see them at the path the test uses.
+const MOUNTED_OVER: &[&str] = &[
+    "/tmp", "/srv", "/etc", "/proc", "/usr", "/var", "/root", "/home", "/opt",
+];
+/// Where the hosts' files go when the target directory is under one of
+/// [`MOUNTED_OVER`] (a clone in `$HOME` or `/tmp`): runtime state of root's
+/// processes, which no host mounts over.
+const FALLBACK_BASE: &str = "/run/rigger-tests";
+
+/// True if `path` is `/`-absolute and under (or is) a directory some host mounts over.
+fn mounted_over(path: &Path) -> bool {
+    MOUNTED_OVER.iter().any(|d| path.starts_with(d))
+}
+
+/// The directory that holds every fleet's directory: the test target's
+/// scratch directory (`CARGO_TARGET_TMPDIR`, resolved through symlinks)
+/// when no host mounts over it, else [`FALLBACK_BASE`]. Chosen here so the
+/// tests run from any checkout without settings.
+pub fn hosts_base() -> PathBuf {
+    hosts_base_for(Path::new(env!("CARGO_TARGET_TMPDIR")))
+}
+
+/// [`hosts_base`] for a target scratch directory `target`.
+pub fn hosts_base_for(target: &Path) -> PathBuf {
+    let target = fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
+    if !mounted_over(&target) {
+        return target;
+    }
+    let base = PathBuf::from(FALLBACK_BASE);
+    fs::create_dir_all(&base).unwrap_or_else(|e| panic!("test harness: cannot create {}: {e}", base.display()));
+    set_mode(&base, 0o700);
+    let base = fs::canonicalize(&base).unwrap_or(base);
+    assert!(
+        !mounted_over(&base),
+        "test harness: {} resolves to {}, which test hosts mount over",
+        FALLBACK_BASE,
+        base.display()
+    );
+    base
+}
 
 /// Per-host options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -143,26 +186,18 @@ impl TestHosts {
         ensure_privsep_dir();
         // If an unshare process ever dies before its sshd, the sshd becomes ours to reap.
         procs::become_subreaper();
-        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let base = hosts_base();
         let dir = tempfile::Builder::new()
             .prefix("testhosts-")
-            .tempdir_in(base)
+            .tempdir_in(&base)
             .unwrap_or_else(|e| panic!("test harness: cannot create a temp dir in {}: {e}", base.display()));
         let root = dir.path().to_path_buf();
-        if opts.iter().any(|o| o.isolated_root) && (root.starts_with("/tmp") || root.starts_with("/srv")) {
-            panic!(
-                "test harness: {} is under /tmp or /srv, which isolated hosts mount over; \
-                 set CARGO_TARGET_DIR elsewhere",
-                root.display()
-            );
-        }
-        if overlay_root && OVERLAID.iter().any(|d| root.starts_with(d)) {
-            panic!(
-                "test harness: {} is under one of {OVERLAID:?}, which overlay-root hosts mount over; \
-                 set CARGO_TARGET_DIR elsewhere",
-                root.display()
-            );
-        }
+        // hosts_base() chose it so; a host would not find its own files otherwise.
+        assert!(
+            !mounted_over(&root),
+            "test harness: {} is under one of {MOUNTED_OVER:?}, which test hosts mount over",
+            root.display()
+        );
 
         // Keys: one client key for the fleet plus one host key per host, generated in parallel.
         let client_key = root.join("client_ed25519");
