@@ -9,7 +9,7 @@
 //! Exit codes (documented in docs/check-report.md): 0 in sync, 1 error (rigger,
 //! playbook, or a task failed), 2 drift, 3 another run of the same check held
 //! the lock past `--lock-timeout`, 4 unreachable host(s) without drift, 6
-//! drift and unreachable, 5 usage error, 130 interrupted (143 by SIGTERM).
+//! drift and unreachable, 5 usage error, 99 interrupted by Ctrl-C (143 by SIGTERM).
 
 pub mod config;
 pub mod context;
