@@ -737,17 +737,21 @@ impl<'a> Checker<'a> {
         if name.contains("{{") || name.is_empty() {
             return;
         }
-        let mut candidates = Vec::new();
+        let mut candidates: Vec<PathBuf> = Vec::new();
         let mut dir = Some(self.dir.as_path());
         for _ in 0..4 {
             let Some(d) = dir else { break };
             candidates.push(files::child(d, "roles").join(name));
-            dir = d.parent().filter(|p| !p.as_os_str().is_empty());
+            dir = match d.parent() {
+                Some(p) if p.as_os_str().is_empty() => Some(Path::new(".")),
+                other => other,
+            };
         }
         for p in &crate::settings::get().roles_path.value {
             candidates.push(p.join(name));
         }
         candidates.push(files::child(&self.dir, name));
+        candidates.dedup();
         if let Some(path) = candidates.into_iter().find(|p| p.is_dir()) {
             self.refs.push(Ref { path, kind: None });
         }

@@ -46,6 +46,7 @@ mod faults2;
 mod fuzz;
 mod galaxy_roles;
 mod harness;
+mod lint;
 mod modules;
 mod output_limits;
 mod provision;
