@@ -184,13 +184,14 @@ struct Action<'n> {
     at: &'n Node,
     /// Free-form text (`command: ls -l`, `copy: src=a dest=b`).
     free: Option<String>,
-    /// The arguments (mapping form, `key=value` words of the free form, `args:`).
-    args: Vec<(String, Node)>,
+    /// The arguments (mapping form, `key=value` words of the free form,
+    /// `args:`), each with its key's node.
+    args: Vec<(Node, Node)>,
 }
 
 impl Action<'_> {
     fn arg(&self, key: &str) -> Option<&Node> {
-        self.args.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.args.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
     }
 
     fn arg_str(&self, key: &str) -> Option<String> {
@@ -444,7 +445,7 @@ impl<'a> Checker<'a> {
         self.package_latest(&action, anchor, scope);
         if !matches!(short, "command" | "shell" | "raw" | "script") {
             for (k, v) in &action.args {
-                self.secret_entry(k, v, v, anchor, scope);
+                self.secret_entry(&k.key_string(), k, v, anchor, scope);
                 self.secrets(v, Some(anchor), scope);
             }
         }
@@ -814,22 +815,22 @@ fn action_of(t: &Node) -> Option<Action<'_>> {
                 if let Some((k, v)) = w.split_once('=') {
                     if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                         let v = crate::kv::unquote(v);
-                        action.args.push((k.to_string(), Node::new(NodeKind::Str(v), value.loc.clone())));
+                        let at = value.loc.clone();
+                        action.args.push((
+                            Node::new(NodeKind::Str(k.to_string()), at.clone()),
+                            Node::new(NodeKind::Str(v), at),
+                        ));
                     }
                 }
             }
         }
         NodeKind::Map(entries) => {
-            for (k, v) in entries {
-                action.args.push((k.key_string(), v.clone()));
-            }
+            action.args.extend(entries.iter().cloned());
         }
         _ => {}
     }
     if let Some(args) = t.get("args").and_then(Node::as_map) {
-        for (k, v) in args {
-            action.args.push((k.key_string(), v.clone()));
-        }
+        action.args.extend(args.iter().cloned());
     }
     Some(action)
 }
