@@ -102,5 +102,5 @@ fi
 if [[ -n ${ANSIBLE_LINT:-} ]]; then
     start=$(date +%s%N)
     (cd "$dir" && "$ANSIBLE_LINT" --offline -q . >/dev/null 2>&1) || true
-    echo "ansible-lint ($("$ANSIBLE_LINT" --version 2>/dev/null | head -1)): $((($(date +%s%N) - start) / 1000000)) ms wall (one run)"
+    echo "ansible-lint ($("$ANSIBLE_LINT" --version 2>/dev/null | head -1 | sed "s/\x1b\[[0-9;]*m//g")): $((($(date +%s%N) - start) / 1000000)) ms wall (one run)"
 fi

@@ -191,7 +191,11 @@ struct Action<'n> {
 
 impl Action<'_> {
     fn arg(&self, key: &str) -> Option<&Node> {
-        self.args.iter().rev().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+        self.args
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
     }
 
     fn arg_str(&self, key: &str) -> Option<String> {
@@ -247,10 +251,14 @@ impl<'a> Checker<'a> {
                     silent: false,
                 },
             ),
-            Kind::Vars | Kind::Inventory => self.secrets(doc, None, Scope {
-                escalation: Become::Unknown,
-                silent: false,
-            }),
+            Kind::Vars | Kind::Inventory => self.secrets(
+                doc,
+                None,
+                Scope {
+                    escalation: Become::Unknown,
+                    silent: false,
+                },
+            ),
         }
     }
 
@@ -384,7 +392,13 @@ impl<'a> Checker<'a> {
             return;
         }
         if !has_name(t) {
-            self.push(TASK_NAME_MISSING, &t.loc, anchor, scope, "this task has no `name`".into());
+            self.push(
+                TASK_NAME_MISSING,
+                &t.loc,
+                anchor,
+                scope,
+                "this task has no `name`".into(),
+            );
         }
         self.bare_vars(t, anchor, scope);
         let Some(action) = action_of(t) else {
@@ -418,7 +432,12 @@ impl<'a> Checker<'a> {
                     .arg("file")
                     .or_else(|| action.arg("_raw_params"))
                     .cloned()
-                    .or_else(|| action.free.as_ref().map(|f| Node::new(NodeKind::Str(f.clone()), action.at.loc.clone())));
+                    .or_else(|| {
+                        action
+                            .free
+                            .as_ref()
+                            .map(|f| Node::new(NodeKind::Str(f.clone()), action.at.loc.clone()))
+                    });
                 if let Some(f) = file {
                     self.file_ref(&f, Kind::Tasks);
                 }
@@ -564,7 +583,11 @@ impl<'a> Checker<'a> {
             if let Some(found) = commands::pipe_to_shell(&text) {
                 // The download is the point here: not also "use get_url".
                 piped = true;
-                let root = if scope.escalation == Become::On { ", as root (become)" } else { "" };
+                let root = if scope.escalation == Become::On {
+                    ", as root (become)"
+                } else {
+                    ""
+                };
                 self.push(
                     PIPE_TO_SHELL,
                     &a.at.loc,
@@ -596,7 +619,8 @@ impl<'a> Checker<'a> {
             "htpasswd" | "ini_file" => Some(true),
             _ => None,
         };
-        let missing = |what: &str| format!("`{short}` {what} without `mode`: its permissions depend on the remote umask");
+        let missing =
+            |what: &str| format!("`{short}` {what} without `mode`: its permissions depend on the remote umask");
         if let Some(default) = create_default {
             let create = match a.arg("create") {
                 None => default,
@@ -608,7 +632,10 @@ impl<'a> Checker<'a> {
             }
             return;
         }
-        if !matches!(short, "archive" | "assemble" | "copy" | "file" | "get_url" | "replace" | "template") {
+        if !matches!(
+            short,
+            "archive" | "assemble" | "copy" | "file" | "get_url" | "replace" | "template"
+        ) {
             return;
         }
         if mode.and_then(Node::as_str) == Some("preserve") && !matches!(short, "copy" | "template") {
@@ -653,7 +680,10 @@ impl<'a> Checker<'a> {
         {
             return;
         }
-        let at = a.arg("state").map(|s| s.loc.clone()).unwrap_or_else(|| a.at.loc.clone());
+        let at = a
+            .arg("state")
+            .map(|s| s.loc.clone())
+            .unwrap_or_else(|| a.at.loc.clone());
         self.push(
             PACKAGE_LATEST,
             &at,
@@ -766,8 +796,9 @@ fn action_of(t: &Node) -> Option<Action<'_>> {
         .as_map()?
         .iter()
         .find(|(k, _)| {
-            k.as_str()
-                .is_some_and(|k| !TASK_KEYWORDS.contains(&k) && !k.starts_with("with_") && !matches!(k, "block" | "rescue" | "always"))
+            k.as_str().is_some_and(|k| {
+                !TASK_KEYWORDS.contains(&k) && !k.starts_with("with_") && !matches!(k, "block" | "rescue" | "always")
+            })
         })
         .map(|(k, v)| (k.key_string(), k, v.clone()));
     let (name, at, value) = match found {
@@ -837,7 +868,10 @@ fn action_of(t: &Node) -> Option<Action<'_>> {
 
 /// The key node of `key` in a mapping.
 fn key_node<'n>(n: &'n Node, key: &str) -> Option<&'n Node> {
-    n.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, _)| k)
+    n.as_map()?
+        .iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(k, _)| k)
 }
 
 fn has_name(n: &Node) -> bool {
@@ -893,7 +927,16 @@ fn sets_become(play: &Node) -> bool {
                     || entries.iter().any(|(k, v)| {
                         matches!(
                             k.as_str(),
-                            Some("pre_tasks" | "tasks" | "post_tasks" | "handlers" | "roles" | "block" | "rescue" | "always")
+                            Some(
+                                "pre_tasks"
+                                    | "tasks"
+                                    | "post_tasks"
+                                    | "handlers"
+                                    | "roles"
+                                    | "block"
+                                    | "rescue"
+                                    | "always"
+                            )
                         ) && any(v)
                     })
             }

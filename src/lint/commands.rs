@@ -90,7 +90,10 @@ fn program_and_args(words: &[String]) -> Option<(String, Vec<&str>)> {
                 i += 1;
                 while i < words.len() && words[i].starts_with('-') {
                     // The options of sudo that take a value.
-                    if matches!(words[i].as_str(), "-u" | "-g" | "-C" | "-D" | "-h" | "-p" | "-r" | "-t" | "-U") {
+                    if matches!(
+                        words[i].as_str(),
+                        "-u" | "-g" | "-C" | "-D" | "-h" | "-p" | "-r" | "-t" | "-U"
+                    ) {
                         i += 1;
                     }
                     i += 1;
@@ -176,11 +179,16 @@ fn module_for(program: &str, args: &[&str]) -> Option<&'static str> {
             }
         }
         "rpm" => {
-            if args.iter().any(|a| *a == "--import") {
+            if args.contains(&"--import") {
                 "rpm_key"
             } else if args.iter().any(|a| {
-                matches!(*a, "-i" | "-U" | "-F" | "-e" | "--install" | "--upgrade" | "--freshen" | "--erase")
-                    || (a.starts_with("-") && !a.starts_with("--") && (a.contains('i') || a.contains('U')) && !a.contains('q'))
+                matches!(
+                    *a,
+                    "-i" | "-U" | "-F" | "-e" | "--install" | "--upgrade" | "--freshen" | "--erase"
+                ) || (a.starts_with("-")
+                    && !a.starts_with("--")
+                    && (a.contains('i') || a.contains('U'))
+                    && !a.contains('q'))
             }) {
                 "dnf (or yum)"
             } else {
@@ -226,7 +234,10 @@ fn module_for(program: &str, args: &[&str]) -> Option<&'static str> {
         "service" => {
             // `service NAME ACTION`
             let words: Vec<&str> = args.iter().copied().filter(|a| !a.starts_with('-')).collect();
-            if !words.get(1).is_some_and(|a| ["start", "stop", "restart", "reload"].contains(a)) {
+            if !words
+                .get(1)
+                .is_some_and(|a| ["start", "stop", "restart", "reload"].contains(a))
+            {
                 return None;
             }
             "service"
@@ -296,7 +307,10 @@ fn module_for(program: &str, args: &[&str]) -> Option<&'static str> {
         "patch" => "ansible.posix.patch",
         "mktemp" => "tempfile",
         "sed" => {
-            if !args.iter().any(|a| *a == "-i" || a.starts_with("-i") || *a == "--in-place" || a.starts_with("--in-place=")) {
+            if !args
+                .iter()
+                .any(|a| *a == "-i" || a.starts_with("-i") || *a == "--in-place" || a.starts_with("--in-place="))
+            {
                 return None;
             }
             "lineinfile, replace or template"
@@ -322,9 +336,7 @@ fn module_for(program: &str, args: &[&str]) -> Option<&'static str> {
             "hostname"
         }
         "hostname" => {
-            if subcommand(args).is_none() {
-                return None;
-            }
+            subcommand(args)?;
             "hostname"
         }
         "timedatectl" => {
@@ -334,9 +346,7 @@ fn module_for(program: &str, args: &[&str]) -> Option<&'static str> {
             "community.general.timezone"
         }
         "modprobe" => {
-            if subcommand(args).is_none() {
-                return None;
-            }
+            subcommand(args)?;
             "community.general.modprobe"
         }
         "supervisorctl" => {
@@ -361,21 +371,29 @@ fn module_for(program: &str, args: &[&str]) -> Option<&'static str> {
         "locale-gen" => "community.general.locale_gen",
         "debconf-set-selections" => "debconf",
         "firewall-cmd" => {
-            if !args.iter().any(|a| {
-                a.starts_with("--add-") || a.starts_with("--remove-") || a.starts_with("--set-")
-            }) {
+            if !args
+                .iter()
+                .any(|a| a.starts_with("--add-") || a.starts_with("--remove-") || a.starts_with("--set-"))
+            {
                 return None;
             }
             "ansible.posix.firewalld"
         }
         "ufw" => {
-            if !sub_in(&["allow", "deny", "reject", "limit", "enable", "disable", "delete", "default"]) {
+            if !sub_in(&[
+                "allow", "deny", "reject", "limit", "enable", "disable", "delete", "default",
+            ]) {
                 return None;
             }
             "community.general.ufw"
         }
         "iptables" | "ip6tables" => {
-            if !args.iter().any(|a| matches!(*a, "-A" | "-I" | "-D" | "-P" | "--append" | "--insert" | "--delete" | "--policy")) {
+            if !args.iter().any(|a| {
+                matches!(
+                    *a,
+                    "-A" | "-I" | "-D" | "-P" | "--append" | "--insert" | "--delete" | "--policy"
+                )
+            }) {
                 return None;
             }
             "iptables"
@@ -411,11 +429,20 @@ mod tests {
     #[test]
     fn programs_with_modules_are_found() {
         assert_eq!(module("apt-get install -y nginx", false), Some("apt"));
-        assert_eq!(module("/usr/bin/systemctl restart sshd", false), Some("systemd_service"));
+        assert_eq!(
+            module("/usr/bin/systemctl restart sshd", false),
+            Some("systemd_service")
+        );
         assert_eq!(module("sudo -u git git clone https://x/y", false), Some("git"));
-        assert_eq!(module("LANG=C mkdir -p /srv/app", false), Some("file (state: directory)"));
+        assert_eq!(
+            module("LANG=C mkdir -p /srv/app", false),
+            Some("file (state: directory)")
+        );
         assert_eq!(module("cd /tmp && tar xzf app.tgz", true), Some("unarchive"));
-        assert_eq!(module("sed -i 's/a/b/' /etc/x", true), Some("lineinfile, replace or template"));
+        assert_eq!(
+            module("sed -i 's/a/b/' /etc/x", true),
+            Some("lineinfile, replace or template")
+        );
     }
 
     #[test]

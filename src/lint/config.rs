@@ -55,9 +55,12 @@ impl Policy {
                     let found = rules::named(token.get_ref());
                     if found.is_empty() {
                         let (line, col) = line_col(&text, token.span().start);
-                        return Err(LocError::new(Loc::new(name.as_str(), line, col), format!("no lint rule `{}`", token.get_ref()))
-                            .with_hint("`rigger lint --list-rules` lists the ids (ansible-lint's work too)")
-                            .into());
+                        return Err(LocError::new(
+                            Loc::new(name.as_str(), line, col),
+                            format!("no lint rule `{}`", token.get_ref()),
+                        )
+                        .with_hint("`rigger lint --list-rules` lists the ids (ansible-lint's work too)")
+                        .into());
                     }
                     out.extend(found.iter().map(|r| r.id));
                 }
@@ -98,15 +101,17 @@ fn read_table(explicit: Option<&Path>) -> Result<Option<(PathBuf, String, LintTa
     };
     let parse_error = |p: &Path, text: &str, e: toml::de::Error| -> AppError {
         let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-        LocError::new(Loc::new(p.display().to_string(), line, col), e.message().trim_end().to_string()).into()
+        LocError::new(
+            Loc::new(p.display().to_string(), line, col),
+            e.message().trim_end().to_string(),
+        )
+        .into()
     };
     let found = match explicit {
         Some(p) => Some(p.to_path_buf()),
-        None => std::env::current_dir().ok().and_then(|cwd| {
-            cwd.ancestors()
-                .map(|d| d.join(FILE_NAME))
-                .find(|p| p.is_file())
-        }),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|cwd| cwd.ancestors().map(|d| d.join(FILE_NAME)).find(|p| p.is_file())),
     };
     if let Some(path) = found {
         let text = read(&path)?;

@@ -79,7 +79,14 @@ fn looks_like_task(n: &Node) -> bool {
     n.map_entries().any(|(k, _, _)| {
         matches!(
             k.as_str(),
-            "block" | "action" | "local_action" | "include" | "include_tasks" | "import_tasks" | "include_role" | "import_role"
+            "block"
+                | "action"
+                | "local_action"
+                | "include"
+                | "include_tasks"
+                | "import_tasks"
+                | "include_role"
+                | "import_role"
         ) || k.matches('.').count() >= 2
             || crate::modules::registry::lookup(&k).is_some()
             || crate::modules::ansible::is_core_module(&k)

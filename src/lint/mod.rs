@@ -212,7 +212,10 @@ fn lint_file(job: &Job, policy: &Policy) -> FileResult {
     let src = match std::fs::read_to_string(&job.path) {
         Ok(s) => s,
         Err(e) => {
-            result.failure = Some(LocError::new(Loc::synthetic(&name), format!("cannot read the file: {e}")));
+            result.failure = Some(LocError::new(
+                Loc::synthetic(&name),
+                format!("cannot read the file: {e}"),
+            ));
             return result;
         }
     };
@@ -263,7 +266,9 @@ fn lint_file(job: &Job, policy: &Policy) -> FileResult {
     result
         .findings
         .sort_by(|a, b| (a.loc.line, a.loc.col, a.rule.id).cmp(&(b.loc.line, b.loc.col, b.rule.id)));
-    result.findings.dedup_by(|a, b| a.loc == b.loc && a.rule.id == b.rule.id);
+    result
+        .findings
+        .dedup_by(|a, b| a.loc == b.loc && a.rule.id == b.rule.id);
     result.refs = checker.refs;
     result
 }
@@ -319,8 +324,14 @@ mod tests {
     #[test]
     fn noqa_comments() {
         assert_eq!(noqa("- name: x # noqa"), Some(vec![]));
-        assert_eq!(noqa("  shell: ls  # noqa: command-instead-of-module risky"), Some(vec!["command-instead-of-module", "risky"]));
-        assert_eq!(noqa("  shell: ls  #noqa name[missing],package-latest"), Some(vec!["name[missing]", "package-latest"]));
+        assert_eq!(
+            noqa("  shell: ls  # noqa: command-instead-of-module risky"),
+            Some(vec!["command-instead-of-module", "risky"])
+        );
+        assert_eq!(
+            noqa("  shell: ls  #noqa name[missing],package-latest"),
+            Some(vec!["name[missing]", "package-latest"])
+        );
         assert_eq!(noqa("  shell: ls  # noqatypo"), None);
         assert_eq!(noqa("  shell: ls"), None);
     }

@@ -30,7 +30,10 @@ pub fn text(out: &Outcome) {
         plural(out.files, "file")
     );
     if !out.failures.is_empty() {
-        summary.push_str(&format!(", {} that could not be read", plural(out.failures.len(), "file")));
+        summary.push_str(&format!(
+            ", {} that could not be read",
+            plural(out.failures.len(), "file")
+        ));
     }
     stderrln!("{summary} ({} ms)", out.elapsed.as_millis());
 }

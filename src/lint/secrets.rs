@@ -53,12 +53,111 @@ const KEY_QUALIFIERS: &[&str] = &[
 /// Last words that say the value is about the secret, not the secret
 /// (`password_file`, `token_url`, `secret_name`, `password_length`).
 const NOT_THE_SECRET: &[&str] = &[
-    "file", "files", "path", "dir", "directory", "url", "uri", "endpoint", "name", "names", "user", "username",
-    "owner", "group", "length", "len", "min", "max", "size", "bits", "type", "ttl", "timeout", "expire", "expires",
-    "expiry", "age", "days", "policy", "enabled", "enable", "disabled", "required", "mode", "format", "method",
-    "algorithm", "hash", "salt", "prefix", "suffix", "var", "variable", "env", "header", "command", "cmd",
-    "location", "host", "port", "regex", "pattern", "hint", "prompt", "lock", "locked", "id", "ids", "label",
-    "version", "store", "backend", "provider", "source", "src", "dest", "option", "options", "scheme", "field",
+    "file",
+    "files",
+    "path",
+    "dir",
+    "directory",
+    "url",
+    "uri",
+    "endpoint",
+    "name",
+    "names",
+    "user",
+    "username",
+    "owner",
+    "group",
+    "length",
+    "len",
+    "min",
+    "max",
+    "size",
+    "bits",
+    "type",
+    "ttl",
+    "timeout",
+    "expire",
+    "expires",
+    "expiry",
+    "age",
+    "days",
+    "policy",
+    "enabled",
+    "enable",
+    "disabled",
+    "required",
+    "mode",
+    "format",
+    "method",
+    "algorithm",
+    "hash",
+    "salt",
+    "prefix",
+    "suffix",
+    "var",
+    "variable",
+    "env",
+    "header",
+    "command",
+    "cmd",
+    "location",
+    "host",
+    "port",
+    "regex",
+    "pattern",
+    "hint",
+    "prompt",
+    "lock",
+    "locked",
+    "id",
+    "ids",
+    "label",
+    "version",
+    "store",
+    "backend",
+    "provider",
+    "source",
+    "src",
+    "dest",
+    "option",
+    "options",
+    "scheme",
+    "field",
+    "scope",
+    "scopes",
+    "role",
+    "roles",
+    "audience",
+    "issuer",
+    "realm",
+    "kind",
+    "count",
+    "retries",
+    "interval",
+    "authentication",
+    "auth",
+    "login",
+    "change",
+    "reset",
+    "complexity",
+    "history",
+    "warn",
+    "warning",
+    "check",
+    "quality",
+    "strength",
+    "rotation",
+    "encryption",
+    "cipher",
+    "ciphers",
+    "digest",
+    "mechanism",
+    "plugin",
+    "manager",
+    "generator",
+    "generate",
+    "create",
+    "rules",
 ];
 
 /// Option names that contain a secret word but take a choice
@@ -82,9 +181,11 @@ pub fn secret_name(name: &str) -> Option<SecretName> {
     if NOT_THE_SECRET.contains(&last) {
         return None;
     }
-    let secret = words.iter().enumerate().any(|(i, w)| {
-        SECRET_WORDS.contains(w) || (*w == "key" && i > 0 && KEY_QUALIFIERS.contains(&words[i - 1]))
-    }) || words.iter().any(|w| w.ends_with("password") || w.ends_with("passwd"));
+    let secret = words
+        .iter()
+        .enumerate()
+        .any(|(i, w)| SECRET_WORDS.contains(w) || (*w == "key" && i > 0 && KEY_QUALIFIERS.contains(&words[i - 1])))
+        || words.iter().any(|w| w.ends_with("password") || w.ends_with("passwd"));
     secret.then_some(SecretName::Other)
 }
 
@@ -106,6 +207,8 @@ pub fn plaintext(value: &Node) -> Option<String> {
         || t.starts_with("$ANSIBLE_VAULT;")
         || matches!(t, "!" | "*" | "!!" | "x")
         || is_crypt_hash(t)
+        // `password_authentication: "no"`: a setting, not a password.
+        || crate::template::parse_bool(t).is_some()
     {
         return None;
     }
@@ -164,6 +267,9 @@ mod tests {
             "ssh_key",
             "sort_key",
             "keyserver",
+            "ssh_password_authentication",
+            "postgresql_password_encryption",
+            "github_token_scope",
         ] {
             assert_eq!(secret_name(n), None, "{n}");
         }
