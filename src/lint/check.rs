@@ -536,7 +536,7 @@ impl<'a> Checker<'a> {
 
     /// `with_items: packages`: the loop runs once, over the string.
     fn bare_vars(&mut self, t: &Node, anchor: u32, scope: Scope) {
-        for (k, kn, v) in t.map_entries() {
+        for (k, _, v) in t.map_entries() {
             if !DATA_LOOPS.contains(&k.as_str()) {
                 continue;
             }
@@ -558,7 +558,6 @@ impl<'a> Checker<'a> {
                         format!("`{k}: {name}` loops over the string \"{name}\", not the variable: write \"{{{{ {name} }}}}\""),
                     );
                 }
-                let _ = kn;
             }
         }
     }

@@ -43,8 +43,17 @@ impl Project {
     /// `rigger lint ARGS` in the project: (exit code, stdout, stderr).
     fn lint(&self, args: &[&str]) -> (i32, String, String) {
         let mut cmd = Command::new(rigger_bin());
-        cmd.arg("lint").args(args).current_dir(self.path()).env("HOME", self.path());
-        for v in ["RIGGER_CONFIG", "ANSIBLE_CONFIG", "RIGGER_ROLES_PATH", "ANSIBLE_ROLES_PATH", "XDG_CONFIG_HOME"] {
+        cmd.arg("lint")
+            .args(args)
+            .current_dir(self.path())
+            .env("HOME", self.path());
+        for v in [
+            "RIGGER_CONFIG",
+            "ANSIBLE_CONFIG",
+            "RIGGER_ROLES_PATH",
+            "ANSIBLE_ROLES_PATH",
+            "XDG_CONFIG_HOME",
+        ] {
             cmd.env_remove(v);
         }
         rigger_cmd(cmd, Duration::from_secs(60))
@@ -97,7 +106,8 @@ fn deprecated_sudo_is_found_and_silenced() {
 
 #[test]
 fn deprecated_always_run_is_found_and_silenced() {
-    let text = format!("{PLAY}    - name: Always\n      ansible.builtin.debug:\n        msg: hi\n      always_run: true\n");
+    let text =
+        format!("{PLAY}    - name: Always\n      ansible.builtin.debug:\n        msg: hi\n      always_run: true\n");
     reported_then_silenced("site.yml", &text, "deprecated-always-run", 7, 7, 7);
 }
 
@@ -131,8 +141,16 @@ fn command_instead_of_module_is_found_and_silenced() {
     );
     let (code, out, _) = p.lint(&["tasks.yml"]);
     assert_eq!(code, 2);
-    assert!(out.contains("tasks.yml:2:3: command-instead-of-module `mkdir` in `shell`: use the file (state: directory) module"), "{out}");
-    assert!(out.contains("tasks.yml:4:3: command-instead-of-module `git` in `command`: use the git module"), "{out}");
+    assert!(
+        out.contains(
+            "tasks.yml:2:3: command-instead-of-module `mkdir` in `shell`: use the file (state: directory) module"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("tasks.yml:4:3: command-instead-of-module `git` in `command`: use the git module"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -159,8 +177,14 @@ fn risky_file_permissions_is_found_and_silenced() {
         "- name: Directory\n  ansible.builtin.file: path=/srv/app state=directory\n- name: Line, may create\n  ansible.builtin.lineinfile:\n    path: /etc/x\n    line: a\n    create: true\n",
     );
     let (_, out, _) = p.lint(&["tasks.yml"]);
-    assert!(out.contains("tasks.yml:2:3: risky-file-permissions `file` with `state: directory` creates it"), "{out}");
-    assert!(out.contains("tasks.yml:4:3: risky-file-permissions `lineinfile` may create the file"), "{out}");
+    assert!(
+        out.contains("tasks.yml:2:3: risky-file-permissions `file` with `state: directory` creates it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tasks.yml:4:3: risky-file-permissions `lineinfile` may create the file"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -193,11 +217,17 @@ fn plaintext_secret_is_found_and_silenced() {
         "site.yml",
         "- name: Play\n  hosts: all\n  vars:\n    app:\n      secret_key: abc123\n  roles:\n    - role: db\n      mysql_root_password: toor\n  tasks:\n    - name: User\n      community.mysql.mysql_user:\n        name: app\n        password: s3cret\n",
     );
-    p.file("roles/db/tasks/main.yml", "- name: Fine\n  ansible.builtin.debug:\n    msg: hi\n");
+    p.file(
+        "roles/db/tasks/main.yml",
+        "- name: Fine\n  ansible.builtin.debug:\n    msg: hi\n",
+    );
     let (code, out, _) = p.lint(&["site.yml"]);
     assert_eq!(code, 2);
     assert_eq!(
-        findings(&out).iter().map(|l| l.split(' ').next().unwrap()).collect::<Vec<_>>(),
+        findings(&out)
+            .iter()
+            .map(|l| l.split(' ').next().unwrap())
+            .collect::<Vec<_>>(),
         vec!["site.yml:5:7:", "site.yml:8:7:", "site.yml:13:9:"],
         "{out}"
     );
@@ -245,7 +275,10 @@ fn noqa_takes_ansible_lint_ids_and_a_bare_noqa_silences_everything() {
         "- name: Play\n  hosts: all\n  tasks:\n    - ansible.builtin.command: apt-get install -y nginx  # noqa: name[missing] command-instead-of-module\n    - ansible.builtin.shell: systemctl restart nginx # noqa\n    - ansible.builtin.command: yum install -y nginx  # noqa: name\n",
     );
     let (code, out, _) = p.lint(&["site.yml"]);
-    assert_eq!(findings(&out), vec!["site.yml:6:7: command-instead-of-module `yum` in `command`: use the yum module"]);
+    assert_eq!(
+        findings(&out),
+        vec!["site.yml:6:7: command-instead-of-module `yum` in `command`: use the yum module"]
+    );
     assert_eq!(code, 2);
 }
 
@@ -283,7 +316,10 @@ fn json_output_lists_findings_with_locations() {
     assert_eq!(f.len(), 2);
     assert_eq!(f[0]["rule"], "task-name-missing");
     assert_eq!(f[0]["ansible_lint"], "name[missing]");
-    assert_eq!((f[0]["file"].as_str(), f[0]["line"].as_u64(), f[0]["column"].as_u64()), (Some("site.yml"), Some(4), Some(7)));
+    assert_eq!(
+        (f[0]["file"].as_str(), f[0]["line"].as_u64(), f[0]["column"].as_u64()),
+        (Some("site.yml"), Some(4), Some(7))
+    );
     assert_eq!(f[1]["rule"], "package-latest");
     assert_eq!(f[1]["level"], "error");
     assert_eq!((f[1]["line"].as_u64(), f[1]["column"].as_u64()), (Some(6), Some(16)));
@@ -293,7 +329,10 @@ fn json_output_lists_findings_with_locations() {
 #[test]
 fn sarif_output_is_a_sarif_2_1_0_log() {
     let p = two_findings();
-    p.file(".rigger-lint.toml", "warn = [\"package-latest\"]\nskip = [\"ignore-errors\"]\n");
+    p.file(
+        ".rigger-lint.toml",
+        "warn = [\"package-latest\"]\nskip = [\"ignore-errors\"]\n",
+    );
     let (code, out, _) = p.lint(&["--format", "sarif", "site.yml"]);
     // package-latest is a warning now, task-name-missing still an error.
     assert_eq!(code, 2);
@@ -329,9 +368,15 @@ fn sarif_output_is_a_sarif_2_1_0_log() {
     assert_eq!(results[1]["ruleId"], "package-latest");
     assert_eq!(results[1]["level"], "warning");
     assert_eq!(results[1]["locations"][0]["physicalLocation"]["region"]["startLine"], 6);
-    assert_eq!(results[1]["locations"][0]["physicalLocation"]["region"]["startColumn"], 16);
+    assert_eq!(
+        results[1]["locations"][0]["physicalLocation"]["region"]["startColumn"],
+        16
+    );
     assert_eq!(run["invocations"][0]["executionSuccessful"], true);
-    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"].as_str().unwrap().starts_with("file:///"));
+    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("file:///"));
 }
 
 #[test]
@@ -353,7 +398,10 @@ fn exit_codes_clean_findings_warnings_and_unparsable() {
     assert_eq!(findings(&out).len(), 2);
     assert!(findings(&out).iter().all(|l| l.ends_with("(warning)")), "{out}");
     // rigger.toml's [lint] table, when there is no .rigger-lint.toml.
-    p.file("rigger.toml", "[lint]\nwarn = [\"package-latest\"]\nskip = [\"task-name-missing\"]\n");
+    p.file(
+        "rigger.toml",
+        "[lint]\nwarn = [\"package-latest\"]\nskip = [\"task-name-missing\"]\n",
+    );
     let (code, out, _) = p.lint(&["site.yml"]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(findings(&out).len(), 1, "{out}");
@@ -371,7 +419,10 @@ fn exit_codes_clean_findings_warnings_and_unparsable() {
     p.file(".rigger-lint.toml", "skip = [\"no-such-rule\"]\n");
     let (code, _, err) = p.lint(&["site.yml"]);
     assert_eq!(code, 1);
-    assert!(err.contains(".rigger-lint.toml:1:9: no lint rule `no-such-rule`"), "{err}");
+    assert!(
+        err.contains(".rigger-lint.toml:1:9: no lint rule `no-such-rule`"),
+        "{err}"
+    );
     // ... and on the command line, and a missing path: usage errors.
     let p = two_findings();
     assert_eq!(p.lint(&["--skip", "nope", "site.yml"]).0, 5);
@@ -386,16 +437,31 @@ fn a_directory_is_walked_for_playbooks_roles_and_vars() {
         "roles/web/tasks/main.yml",
         "- name: Install\n  ansible.builtin.apt:\n    name: nginx\n    state: latest\n- name: Extra\n  ansible.builtin.import_tasks: extra.yml\n",
     );
-    p.file("roles/web/tasks/extra.yml", "- ansible.builtin.debug:\n    msg: no name\n");
-    p.file("roles/web/handlers/main.yml", "- name: Restart\n  ansible.builtin.shell: service nginx restart\n");
+    p.file(
+        "roles/web/tasks/extra.yml",
+        "- ansible.builtin.debug:\n    msg: no name\n",
+    );
+    p.file(
+        "roles/web/handlers/main.yml",
+        "- name: Restart\n  ansible.builtin.shell: service nginx restart\n",
+    );
     p.file("roles/web/defaults/main.yml", "web_admin_password: changeme\n");
-    p.file("roles/web/meta/main.yml", "galaxy_info:\n  author: me\ndependencies: []\n");
+    p.file(
+        "roles/web/meta/main.yml",
+        "galaxy_info:\n  author: me\ndependencies: []\n",
+    );
     // Not Ansible content: a template, a CI file, a compose file.
     p.file("roles/web/templates/x.yml", "password: {{ pw }}\n");
     p.file(".github/workflows/ci.yml", "on: push\njobs: {}\n");
-    p.file("docker-compose.yml", "services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: example\n");
+    p.file(
+        "docker-compose.yml",
+        "services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: example\n",
+    );
     p.file("inventory/group_vars/all/main.yml", "ansible_become_pass: toor\n");
-    p.file("inventory/hosts.yml", "all:\n  hosts:\n    web1:\n      ansible_password: letmein\n");
+    p.file(
+        "inventory/hosts.yml",
+        "all:\n  hosts:\n    web1:\n      ansible_password: letmein\n",
+    );
     let (code, out, err) = p.lint(&["--format", "json"]);
     assert_eq!(code, 2, "{err}");
     let doc: Value = serde_json::from_str(&out).unwrap();
@@ -403,7 +469,14 @@ fn a_directory_is_walked_for_playbooks_roles_and_vars() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| format!("{}:{} {}", f["file"].as_str().unwrap(), f["line"], f["rule"].as_str().unwrap()))
+        .map(|f| {
+            format!(
+                "{}:{} {}",
+                f["file"].as_str().unwrap(),
+                f["line"],
+                f["rule"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -458,7 +531,10 @@ fn list_rules_names_every_rule_and_its_ansible_lint_equivalent() {
         ("ignore-errors", "ignore-errors"),
         ("partial-become", "partial-become"),
     ] {
-        let line = out.lines().find(|l| l.starts_with(&format!("{id} "))).unwrap_or_else(|| panic!("{id} missing:\n{out}"));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("{id} missing:\n{out}"));
         let cols: Vec<&str> = line.split_whitespace().collect();
         assert_eq!((cols[1], cols[2]), ("error", ansible), "{line}");
     }
