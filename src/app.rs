@@ -80,6 +80,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
             crate::cli::ConfigAction::Dump { json } => crate::settings::dump(json),
         },
         Command::Init { dir } => crate::scaffold::init(dir.as_deref()),
+        Command::Lint(a) => crate::lint::run(a),
     };
     // The Python plugin bridge, if a template started it.
     crate::template::shutdown_plugins();

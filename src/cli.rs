@@ -71,6 +71,39 @@ pub enum Command {
         /// The project directory (created if missing).
         dir: Option<PathBuf>,
     },
+    /// Check playbooks, roles, task and vars files for mistakes (deprecated forms, commands where
+    /// a module exists, files without mode, plaintext secrets, ...): `file:line:column: ID message`.
+    /// Exit 0 clean (or warnings only), 2 on errors, 1 when a file cannot be read or parsed.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Playbooks, roles, task or vars files, or directories (every playbook, role and vars file
+    /// under them). Default: the working directory.
+    pub paths: Vec<PathBuf>,
+    /// Output format (SARIF 2.1.0 for code-scanning tools).
+    #[arg(short = 'f', long, value_enum, default_value = "text")]
+    pub format: LintFormat,
+    /// List the rules (id, level, the ansible-lint equivalent, summary) and exit.
+    #[arg(short = 'L', long = "list-rules")]
+    pub list_rules: bool,
+    /// Do not check these rules (rigger or ansible-lint ids; repeatable or comma-separated).
+    #[arg(short = 'x', long, value_name = "ID", value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Report these rules as warnings, which do not fail the lint.
+    #[arg(short = 'w', long, value_name = "ID", value_delimiter = ',')]
+    pub warn: Vec<String>,
+    /// The lint configuration (default: the nearest .rigger-lint.toml, else rigger.toml's [lint]).
+    #[arg(short = 'c', long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Text,
+    Json,
+    Sarif,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ pub mod fuzzing;
 pub mod inventory;
 pub mod inventory_plugins;
 pub mod kv;
+pub mod lint;
 pub mod loc;
 pub mod logging;
 pub mod manual;

@@ -113,6 +113,9 @@ struct RiggerToml {
     #[serde(default)]
     #[allow(dead_code)] // validated here, used by `rigger check`
     check: crate::check::config::CheckConfig,
+    #[serde(default)]
+    #[allow(dead_code)] // validated here, used by `rigger lint`
+    lint: crate::lint::config::LintTable,
 }
 
 type Spanned = toml::Spanned<toml::Value>;

@@ -48,6 +48,7 @@ mod faults2;
 mod fuzz;
 mod galaxy_roles;
 mod harness;
+mod lint;
 mod modules;
 mod output_limits;
 mod output_polish;
