@@ -40,7 +40,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     // A bad hash_behaviour stops the run before anything is loaded.
     crate::ansible_cfg::hash_behaviour_merge().map_err(AppError::Usage)?;
     crate::ansible_cfg::gathering_policy().map_err(AppError::Usage)?;
-    crate::ansible_cfg::check_fact_cache().map_err(AppError::Usage)?;
+    crate::fact_cache::FactCache::configured().map_err(AppError::Usage)?;
     if matches!(cli.command, Command::Run(_) | Command::Adhoc(_) | Command::Check(_)) {
         // The plugin filter file: which modules must not run.
         crate::plugin_filter::install().map_err(AppError::Usage)?;
@@ -140,6 +140,13 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     opts.start_at_task = a.start_at_task.clone();
     opts.force_handlers = a.force_handlers;
     let mut inv = load_inventory(&a.target.inventory)?;
+    if a.flush_cache {
+        if let Some(cache) = crate::fact_cache::FactCache::configured().map_err(AppError::Usage)? {
+            for host in inv.hosts.keys() {
+                cache.delete(host);
+            }
+        }
+    }
     // As ansible-playbook: a limit that leaves no host of a non-empty
     // inventory is an error, not a run that does nothing.
     if let Some(l) = &opts.limit {

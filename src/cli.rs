@@ -362,7 +362,8 @@ pub struct RunArgs {
     /// Run handlers even when a task failed.
     #[arg(long = "force-handlers")]
     pub force_handlers: bool,
-    /// Accepted for compatibility: rigger caches facts for one run only.
+    /// Clear the fact cache of every host of the inventory (with
+    /// ANSIBLE_CACHE_PLUGIN=jsonfile; the `memory` cache starts empty).
     #[arg(long = "flush-cache")]
     pub flush_cache: bool,
     /// Only check the playbook: syntax, keywords, modules and arguments.

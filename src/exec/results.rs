@@ -125,8 +125,21 @@ impl PlayHost {
                     self.runner.with_host(&self.host, |s| s.set_facts.extend(vars));
                     None
                 }
+                Some(ControllerEffect::CacheableFacts(vars)) => {
+                    // Ansible sets both: the variables at set_fact
+                    // precedence for this run, and facts for the cache.
+                    let (facts, module_facts) = crate::fact_cache::split_entry(vars.clone());
+                    self.runner.with_host(&self.host, |s| {
+                        s.set_facts.extend(vars);
+                        s.facts.extend(facts);
+                        s.module_facts.extend(module_facts);
+                    });
+                    self.runner.save_facts(&self.host);
+                    None
+                }
                 Some(ControllerEffect::Facts(facts)) => {
                     self.runner.with_host(&self.host, |s| s.facts.extend(facts));
+                    self.runner.save_facts(&self.host);
                     None
                 }
                 effect => {
@@ -136,6 +149,7 @@ impl PlayHost {
                     if let Some(Value::Object(facts)) = r.get("ansible_facts").filter(|_| !is_debug) {
                         let facts = clean_facts(facts);
                         self.runner.with_host(&self.host, |s| s.module_facts.extend(facts));
+                        self.runner.save_facts(&self.host);
                     }
                     match effect {
                         Some(ControllerEffect::AddHost { name, groups, vars }) => {

@@ -211,9 +211,12 @@ impl Walker {
         {
             Ok(facts) => {
                 self.runner.with_host(&self.host, |s| {
-                    s.facts = facts;
+                    // Merged, as Ansible's set_host_facts: facts set earlier
+                    // (`set_fact` with `cacheable`, a module's) stay.
+                    s.facts.extend(facts);
                     s.facts_gathered = true;
                 });
+                self.runner.save_facts(&self.host);
                 self.report("Gathering Facts", Status::Ok, false, None, Map::new());
                 self.runner.stat(&self.host, |s| s.ok += 1);
                 Flow::Continue
@@ -788,10 +791,15 @@ impl Walker {
                     return Flow::EndPlay;
                 }
                 "end_host" | "end_batch" => return Flow::EndHost,
-                "clear_facts" => self.runner.with_host(&self.host, |s| {
-                    s.facts.clear();
-                    s.module_facts.clear();
-                }),
+                "clear_facts" => {
+                    self.runner.with_host(&self.host, |s| {
+                        s.facts.clear();
+                        s.module_facts.clear();
+                    });
+                    if let Some(cache) = &self.runner.fact_cache {
+                        cache.delete(&self.host);
+                    }
+                }
                 // As Ansible's: every host of the play, failed or
                 // unreachable, is back for the plays that follow.
                 "clear_host_errors" => {
