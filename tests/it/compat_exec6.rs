@@ -172,3 +172,43 @@ fn inventory_script_stderr_follows_always_show_stderr() {
         "a failure shows the script's stderr: {err}"
     );
 }
+
+/// json-serialization: `from_json` of a lone UTF-16 surrogate escape is
+/// refused with Ansible's "Refusing to deserialize" message (its own line)
+/// unless MODULE_STRICT_UTF8_RESPONSE is off, then it shows as `?`; a
+/// surrogate pair is one character either way.
+#[test]
+fn from_json_refuses_lone_surrogates_unless_strict_utf8_is_off() {
+    let lab = Lab::new(1);
+    lab.write(
+        "surrogate.yml",
+        r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - copy:
+        dest: "@OUT@/pair.txt"
+        content: "{{ '\"\\ud83d\\ude00\"' | from_json }}"
+    - debug:
+        msg: "{{ '\"hi \\udc80 mom\"' | from_json }}"
+"#,
+    );
+    let run = |strict: &str| {
+        let mut cmd = lab.cmd("surrogate.yml", &[]);
+        cmd.env("ANSIBLE_MODULE_STRICT_UTF8_RESPONSE", strict);
+        rigger_cmd(cmd, Duration::from_secs(120))
+    };
+    let (code, out, err) = run("0");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("\"msg\": \"hi ? mom\""), "{out}");
+    assert_eq!(lab.read("out/pair.txt"), "\u{1F600}");
+    let (code, out, err) = run("1");
+    assert_eq!(code, 2, "{out}\n{err}");
+    let all = format!("{out}\n{err}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("Refusing to deserialize an invalid UTF8 string value.")),
+        "{all}"
+    );
+    assert!(all.contains("MODULE_STRICT_UTF8_RESPONSE"), "{all}");
+}
