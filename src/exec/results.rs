@@ -521,9 +521,26 @@ pub(super) fn unreachable_result(msg: String) -> Map<String, Value> {
     r
 }
 
+/// A condition's truth. One written `!unsafe` is refused, as Ansible
+/// refuses an untrusted expression.
+pub(super) fn eval_cond(templar: &Templar, c: &Cond, ctx: &minijinja::Value) -> Result<bool, LocError> {
+    if c.untrusted {
+        return Err(LocError::new(
+            c.loc.clone(),
+            format!(
+                "Encountered untrusted template or expression: the conditional `{}` is marked `!unsafe`, so it is \
+                 never evaluated",
+                c.expr
+            ),
+        )
+        .with_hint("remove the `!unsafe` tag from the condition"));
+    }
+    templar.eval_bool(&c.expr, ctx, &c.loc)
+}
+
 fn all_true(templar: &Templar, conds: &[Cond], ctx: &minijinja::Value) -> Result<bool, LocError> {
     for c in conds {
-        if !templar.eval_bool(&c.expr, ctx, &c.loc)? {
+        if !eval_cond(templar, c, ctx)? {
             return Ok(false);
         }
     }

@@ -130,7 +130,7 @@ impl Walker {
         // A play-level `when` (from import_playbook) applies to fact gathering too.
         let ctx = self.ctx(&vars);
         for c in scopes.iter().flat_map(|s| s.common.when.iter()) {
-            match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
+            match super::results::eval_cond(&self.runner.templar, c, &ctx) {
                 Ok(true) => {}
                 Ok(false) => {
                     let mut r = Map::new();
@@ -382,7 +382,7 @@ impl Walker {
         // is not an error (Ansible's TaskExecutor does the same).
         let ctx = self.ctx(&base_vars);
         for c in scopes.iter().flat_map(|s| s.common.when.iter()).chain(&inc.common.when) {
-            match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
+            match super::results::eval_cond(&self.runner.templar, c, &ctx) {
                 Ok(true) => {}
                 Ok(false) => return Flow::Continue,
                 Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
@@ -526,7 +526,7 @@ impl Walker {
             // loop_control.break_when: this item is included, later ones not.
             let mut stop = false;
             for c in &inc.loop_control.break_when {
-                match self.runner.templar.eval_bool(&c.expr, &pctx, &c.loc) {
+                match super::results::eval_cond(&self.runner.templar, c, &pctx) {
                     Ok(b) => {
                         stop = b;
                         if !b {

@@ -212,3 +212,39 @@ fn from_json_refuses_lone_surrogates_unless_strict_utf8_is_off() {
     );
     assert!(all.contains("MODULE_STRICT_UTF8_RESPONSE"), "{all}");
 }
+
+/// conditionals (output_validation_tests.yml): a `when:` written `!unsafe`
+/// loads (syntax-check passes) and fails the task when it is used, with
+/// Ansible's "untrusted template or expression"; `ignore_errors` applies.
+#[test]
+fn unsafe_when_is_refused_at_use_not_at_load() {
+    let lab = Lab::new(1);
+    lab.write(
+        "unsafe_when.yml",
+        r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - name: never evaluated
+      copy:
+        dest: "@OUT@/ran"
+        content: x
+      when: !unsafe 1 == 1
+      ignore_errors: true
+      register: result
+    - copy:
+        dest: "@OUT@/result.json"
+        content: "{{ {'failed': result is failed, 'msg': result.msg} | to_json }}"
+"#,
+    );
+    let (code, out, err) = lab.run("unsafe_when.yml", &["--syntax-check"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = lab.run("unsafe_when.yml", &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!lab.path("out/ran").exists(), "{out}");
+    let got: serde_json::Value = serde_json::from_str(&lab.read("out/result.json")).unwrap();
+    assert_eq!(got["failed"], true, "{got}");
+    let msg = got["msg"].as_str().unwrap();
+    assert!(msg.contains("untrusted template or expression"), "{msg}");
+    assert!(msg.contains("unsafe_when.yml:9:"), "where it is: {msg}");
+}
