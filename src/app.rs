@@ -141,11 +141,7 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     opts.force_handlers = a.force_handlers;
     let mut inv = load_inventory(&a.target.inventory)?;
     if a.flush_cache {
-        if let Some(cache) = crate::fact_cache::FactCache::configured().map_err(AppError::Usage)? {
-            for host in inv.hosts.keys() {
-                cache.delete(host);
-            }
-        }
+        flush_fact_cache(&inv)?;
     }
     // As ansible-playbook: a limit that leaves no host of a non-empty
     // inventory is an error, not a run that does nothing.
@@ -251,9 +247,22 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
     }
 }
 
+/// `--flush-cache`: forget the cached facts of every host of the inventory.
+fn flush_fact_cache(inv: &Inventory) -> Result<(), AppError> {
+    if let Some(cache) = crate::fact_cache::FactCache::configured().map_err(AppError::Usage)? {
+        for host in inv.hosts.keys() {
+            cache.delete(host);
+        }
+    }
+    Ok(())
+}
+
 async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     open_log();
     let mut inv = load_inventory(&a.target.inventory)?;
+    if a.flush_cache {
+        flush_fact_cache(&inv)?;
+    }
     // The stand-in for a playbook's directory (`--playbook-dir`), else the
     // current one: roles/, library/ and collections/ are found there, and
     // its group_vars/ and host_vars/ apply, as next to a playbook.

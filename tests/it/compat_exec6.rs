@@ -248,3 +248,43 @@ fn unsafe_when_is_refused_at_use_not_at_load() {
     assert!(msg.contains("untrusted template or expression"), "{msg}");
     assert!(msg.contains("unsafe_when.yml:9:"), "where it is: {msg}");
 }
+
+/// adhoc's fact-cache part: `rigger adhoc HOST -m setup` fills the jsonfile
+/// cache, a later ad-hoc command sees the facts, and `--flush-cache`
+/// empties it.
+#[test]
+fn adhoc_fills_reads_and_flushes_the_jsonfile_fact_cache() {
+    let lab = Lab::new(1);
+    let adhoc = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(crate::support::rigger_bin());
+        cmd.arg("adhoc")
+            .arg("host1")
+            .arg("-i")
+            .arg(lab.hosts.inventory())
+            .arg("--known-hosts")
+            .arg(lab.hosts.known_hosts())
+            .args(args)
+            .env("ANSIBLE_CACHE_PLUGIN", "jsonfile")
+            .env("ANSIBLE_CACHE_PLUGIN_CONNECTION", lab.path("cache"))
+            .current_dir(lab.dir.path());
+        let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
+        assert_eq!(code, 0, "{args:?}\n{out}\n{err}");
+        out
+    };
+    let out = adhoc(&[
+        "-m",
+        "assert",
+        "-a",
+        r#"{"that": "ansible_facts.hostname is not defined"}"#,
+    ]);
+    assert!(out.contains("SUCCESS"), "{out}");
+    adhoc(&["-m", "setup"]);
+    assert!(
+        lab.path("cache/ansible_factshost1").exists(),
+        "the default prefix is ansible_facts"
+    );
+    let out = adhoc(&["-m", "assert", "-a", r#"{"that": "ansible_facts.hostname is defined"}"#]);
+    assert!(out.contains("SUCCESS"), "{out}");
+    let out = adhoc(&["--flush-cache", "-m", "debug", "-a", "msg={{ ansible_facts }}"]);
+    assert!(out.contains("\"msg\": {}"), "{out}");
+}
