@@ -142,23 +142,6 @@ pub fn gathering() -> Gathering {
     *G.get_or_init(|| gathering_policy().unwrap_or(Gathering::Implicit))
 }
 
-/// Ansible's fact cache plugin (`$ANSIBLE_CACHE_PLUGIN`, else `[defaults]
-/// fact_caching`): rigger keeps facts in memory for the run, Ansible's
-/// `memory` plugin; any other (a file or Python cache plugin) is refused
-/// rather than silently not persisting facts.
-pub fn check_fact_cache() -> Result<(), String> {
-    let v = std::env::var("ANSIBLE_CACHE_PLUGIN")
-        .ok()
-        .or_else(|| value("defaults", "fact_caching"));
-    match v.as_deref().map(str::trim) {
-        None | Some("" | "memory" | "ansible.builtin.memory") => Ok(()),
-        Some(other) => Err(format!(
-            "fact cache plugin `{other}` (ANSIBLE_CACHE_PLUGIN or ansible.cfg's fact_caching) is not supported: \
-             rigger keeps facts in memory for the run (Ansible's `memory` cache); unset it or set it to `memory`"
-        )),
-    }
-}
-
 /// Where local facts (`ansible_local`) are read: `$ANSIBLE_FACT_PATH`,
 /// else `[defaults] fact_path`, else `/etc/ansible/facts.d` (the `setup`
 /// module's default).

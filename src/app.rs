@@ -42,7 +42,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
     // A bad hash_behaviour stops the run before anything is loaded.
     crate::ansible_cfg::hash_behaviour_merge().map_err(AppError::Usage)?;
     crate::ansible_cfg::gathering_policy().map_err(AppError::Usage)?;
-    crate::ansible_cfg::check_fact_cache().map_err(AppError::Usage)?;
+    crate::fact_cache::FactCache::configured().map_err(AppError::Usage)?;
     if matches!(cli.command, Command::Run(_) | Command::Adhoc(_) | Command::Check(_)) {
         // The plugin filter file: which modules must not run.
         crate::plugin_filter::install().map_err(AppError::Usage)?;
@@ -144,6 +144,9 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     opts.force_handlers = a.force_handlers;
     crate::inventory_plugins::set_extra_vars(opts.extra_vars.clone());
     let mut inv = load_inventory(&a.target.inventory)?;
+    if a.flush_cache {
+        flush_fact_cache(&inv)?;
+    }
     // As ansible-playbook: a limit that leaves no host of a non-empty
     // inventory is an error, not a run that does nothing.
     if let Some(l) = &opts.limit {
@@ -254,10 +257,23 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
     }
 }
 
+/// `--flush-cache`: forget the cached facts of every host of the inventory.
+fn flush_fact_cache(inv: &Inventory) -> Result<(), AppError> {
+    if let Some(cache) = crate::fact_cache::FactCache::configured().map_err(AppError::Usage)? {
+        for host in inv.hosts.keys() {
+            cache.delete(host);
+        }
+    }
+    Ok(())
+}
+
 async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     open_log();
     crate::inventory_plugins::set_extra_vars(crate::config::parse_extra_vars(&a.target.extra_vars)?);
     let mut inv = load_inventory(&a.target.inventory)?;
+    if a.flush_cache {
+        flush_fact_cache(&inv)?;
+    }
     // The stand-in for a playbook's directory (`--playbook-dir`), else the
     // current one: roles/, library/ and collections/ are found there, and
     // its group_vars/ and host_vars/ apply, as next to a playbook.

@@ -401,7 +401,8 @@ pub struct RunArgs {
     /// Run handlers even when a task failed.
     #[arg(long = "force-handlers")]
     pub force_handlers: bool,
-    /// Accepted for compatibility: rigger caches facts for one run only.
+    /// Clear the fact cache of every host of the inventory (with
+    /// ANSIBLE_CACHE_PLUGIN=jsonfile; the `memory` cache starts empty).
     #[arg(long = "flush-cache")]
     pub flush_cache: bool,
     /// Only check the playbook: syntax, keywords, modules and arguments.
@@ -452,6 +453,10 @@ pub struct AdhocArgs {
     /// group_vars/ and host_vars/ are used as a playbook's there would be.
     #[arg(long = "playbook-dir", value_name = "DIR")]
     pub playbook_dir: Option<PathBuf>,
+    /// Clear the fact cache of every host of the inventory (with
+    /// ANSIBLE_CACHE_PLUGIN=jsonfile; the `memory` cache starts empty).
+    #[arg(long = "flush-cache")]
+    pub flush_cache: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod connection;
 pub mod delivery;
 pub mod error;
 pub mod exec;
+pub mod fact_cache;
 pub mod fuzzing;
 pub mod inventory;
 pub mod inventory_plugins;

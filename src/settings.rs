@@ -115,7 +115,7 @@ struct RiggerToml {
     check: crate::check::config::CheckConfig,
     #[serde(default)]
     #[allow(dead_code)] // validated here, used by `rigger lint`
-    lint: crate::lint::config::LintTable,
+    lint: LintTable,
 }
 
 type Spanned = toml::Spanned<toml::Value>;
@@ -663,4 +663,16 @@ fn line_col(text: &str, offset: usize) -> (u32, u32) {
     let line = before.matches('\n').count() as u32 + 1;
     let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) as u32 + 1;
     (line, col)
+}
+
+/// The lint settings of `.rigger-lint.toml` and rigger.toml's `[lint]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintTable {
+    /// Rules not checked (rigger or ansible-lint ids).
+    #[serde(default)]
+    pub skip: Vec<toml::Spanned<String>>,
+    /// Rules whose findings are warnings (exit 0).
+    #[serde(default)]
+    pub warn: Vec<toml::Spanned<String>>,
 }

@@ -125,8 +125,21 @@ impl PlayHost {
                     self.runner.with_host(&self.host, |s| s.set_facts.extend(vars));
                     None
                 }
+                Some(ControllerEffect::CacheableFacts(vars)) => {
+                    // Ansible sets both: the variables at set_fact
+                    // precedence for this run, and facts for the cache.
+                    let (facts, module_facts) = crate::fact_cache::split_entry(vars.clone());
+                    self.runner.with_host(&self.host, |s| {
+                        s.set_facts.extend(vars);
+                        s.facts.extend(facts);
+                        s.module_facts.extend(module_facts);
+                    });
+                    self.runner.save_facts(&self.host);
+                    None
+                }
                 Some(ControllerEffect::Facts(facts)) => {
                     self.runner.with_host(&self.host, |s| s.facts.extend(facts));
+                    self.runner.save_facts(&self.host);
                     None
                 }
                 Some(ControllerEffect::Stats {
@@ -149,6 +162,7 @@ impl PlayHost {
                     if let Some(Value::Object(facts)) = r.get("ansible_facts").filter(|_| !is_debug) {
                         let facts = clean_facts(facts);
                         self.runner.with_host(&self.host, |s| s.module_facts.extend(facts));
+                        self.runner.save_facts(&self.host);
                     }
                     match effect {
                         Some(ControllerEffect::AddHost { name, groups, vars }) => {
@@ -520,9 +534,26 @@ pub(super) fn unreachable_result(msg: String) -> Map<String, Value> {
     r
 }
 
+/// A condition's truth. One written `!unsafe` is refused, as Ansible
+/// refuses an untrusted expression.
+pub(super) fn eval_cond(templar: &Templar, c: &Cond, ctx: &minijinja::Value) -> Result<bool, LocError> {
+    if c.untrusted {
+        return Err(LocError::new(
+            c.loc.clone(),
+            format!(
+                "Encountered untrusted template or expression: the conditional `{}` is marked `!unsafe`, so it is \
+                 never evaluated",
+                c.expr
+            ),
+        )
+        .with_hint("remove the `!unsafe` tag from the condition"));
+    }
+    templar.eval_bool(&c.expr, ctx, &c.loc)
+}
+
 fn all_true(templar: &Templar, conds: &[Cond], ctx: &minijinja::Value) -> Result<bool, LocError> {
     for c in conds {
-        if !templar.eval_bool(&c.expr, ctx, &c.loc)? {
+        if !eval_cond(templar, c, ctx)? {
             return Ok(false);
         }
     }

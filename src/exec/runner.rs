@@ -321,6 +321,8 @@ pub struct Runner {
     /// Load warnings of included files already shown: a file included on
     /// every host (or in a loop) warns once.
     pub(super) load_warnings: Mutex<HashSet<String>>,
+    /// The fact cache of the settings (`jsonfile`), `None` for `memory`.
+    pub(super) fact_cache: Option<crate::fact_cache::FactCache>,
 }
 
 impl Runner {
@@ -361,6 +363,8 @@ impl Runner {
             prompted: Mutex::new(Map::new()),
             inv_generation: AtomicU64::new(0),
             load_warnings: Mutex::new(HashSet::new()),
+            // A bad setting stopped the run at its start (app::run).
+            fact_cache: crate::fact_cache::FactCache::configured().ok().flatten(),
         })
     }
 
@@ -380,7 +384,32 @@ impl Runner {
 
     pub(super) fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        f(hosts.entry(host.to_string()).or_default())
+        f(hosts.entry(host.to_string()).or_insert_with(|| self.cached_state(host)))
+    }
+
+    /// A host's state at its first use: its facts from the fact cache,
+    /// as Ansible reads them back (facts precedence).
+    fn cached_state(&self, host: &str) -> HostState {
+        let mut s = HostState::default();
+        if let Some(cache) = &self.fact_cache {
+            match cache.get(host) {
+                Ok(Some(entry)) => (s.facts, s.module_facts) = crate::fact_cache::split_entry(entry),
+                Ok(None) => {}
+                Err(message) => self.out.emit(&crate::output::Event::Warning { message }),
+            }
+        }
+        s
+    }
+
+    /// Write a host's fact layer to the fact cache, if there is one.
+    pub(super) fn save_facts(&self, host: &str) {
+        let Some(cache) = &self.fact_cache else {
+            return;
+        };
+        let entry = self.with_host(host, |s| crate::fact_cache::entry_of(&s.facts, &s.module_facts));
+        if let Err(message) = cache.set(host, &entry) {
+            self.out.emit(&crate::output::Event::Warning { message });
+        }
     }
 
     pub(super) fn record(

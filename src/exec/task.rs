@@ -419,7 +419,7 @@ impl PlayHost {
             if let Some(ivars_for_break) = ivars_for_break {
                 let bctx = self.ctx(&self.with_data(&ivars_for_break, register_layer(&r.result)));
                 for c in &t.loop_control.break_when {
-                    match self.runner.templar.eval_bool(&c.expr, &bctx, &c.loc) {
+                    match super::results::eval_cond(&self.runner.templar, c, &bctx) {
                         Ok(true) => stop = true,
                         Ok(false) => {
                             stop = false;
@@ -718,7 +718,7 @@ impl PlayHost {
             .flat_map(|s| s.common.when.iter())
             .chain(t.common.when.iter())
         {
-            match self.runner.templar.eval_bool(&c.expr, ctx, &c.loc) {
+            match super::results::eval_cond(&self.runner.templar, c, ctx) {
                 Ok(true) => {}
                 Ok(false) if meta_action(t).is_some() => {
                     let action = meta_action(t).unwrap_or_default();
@@ -976,7 +976,7 @@ impl PlayHost {
                 let c2 = self.result_context(t, &tr.result, ctx);
                 self.apply_conditions(t, &mut tr, &c2);
                 if let Some(u) = &t.until {
-                    match self.runner.templar.eval_bool(&u.expr, &c2, &u.loc) {
+                    match super::results::eval_cond(&self.runner.templar, u, &c2) {
                         Ok(true) => {
                             tr.result.insert("attempts".into(), Value::from(attempt));
                             return tr;

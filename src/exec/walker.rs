@@ -130,7 +130,7 @@ impl Walker {
         // A play-level `when` (from import_playbook) applies to fact gathering too.
         let ctx = self.ctx(&vars);
         for c in scopes.iter().flat_map(|s| s.common.when.iter()) {
-            match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
+            match super::results::eval_cond(&self.runner.templar, c, &ctx) {
                 Ok(true) => {}
                 Ok(false) => {
                     let mut r = Map::new();
@@ -211,9 +211,12 @@ impl Walker {
         {
             Ok(facts) => {
                 self.runner.with_host(&self.host, |s| {
-                    s.facts = facts;
+                    // Merged, as Ansible's set_host_facts: facts set earlier
+                    // (`set_fact` with `cacheable`, a module's) stay.
+                    s.facts.extend(facts);
                     s.facts_gathered = true;
                 });
+                self.runner.save_facts(&self.host);
                 self.report("Gathering Facts", Status::Ok, false, None, Map::new());
                 self.runner.stat(&self.host, |s| s.ok += 1);
                 Flow::Continue
@@ -379,7 +382,7 @@ impl Walker {
         // is not an error (Ansible's TaskExecutor does the same).
         let ctx = self.ctx(&base_vars);
         for c in scopes.iter().flat_map(|s| s.common.when.iter()).chain(&inc.common.when) {
-            match self.runner.templar.eval_bool(&c.expr, &ctx, &c.loc) {
+            match super::results::eval_cond(&self.runner.templar, c, &ctx) {
                 Ok(true) => {}
                 Ok(false) => return Flow::Continue,
                 Err(e) => return self.fail_without_task(&inc.loc, &e.to_string()),
@@ -523,7 +526,7 @@ impl Walker {
             // loop_control.break_when: this item is included, later ones not.
             let mut stop = false;
             for c in &inc.loop_control.break_when {
-                match self.runner.templar.eval_bool(&c.expr, &pctx, &c.loc) {
+                match super::results::eval_cond(&self.runner.templar, c, &pctx) {
                     Ok(b) => {
                         stop = b;
                         if !b {
@@ -788,10 +791,15 @@ impl Walker {
                     return Flow::EndPlay;
                 }
                 "end_host" | "end_batch" => return Flow::EndHost,
-                "clear_facts" => self.runner.with_host(&self.host, |s| {
-                    s.facts.clear();
-                    s.module_facts.clear();
-                }),
+                "clear_facts" => {
+                    self.runner.with_host(&self.host, |s| {
+                        s.facts.clear();
+                        s.module_facts.clear();
+                    });
+                    if let Some(cache) = &self.runner.fact_cache {
+                        cache.delete(&self.host);
+                    }
+                }
                 // As Ansible's: every host of the play, failed or
                 // unreachable, is back for the plays that follow.
                 "clear_host_errors" => {

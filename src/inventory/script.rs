@@ -19,8 +19,35 @@ use crate::yaml::Loc;
 pub fn load(inv: &mut Inventory, path: &Path) -> Result<(), LocError> {
     let name = path.display().to_string();
     let loc = Loc::synthetic(&name);
-    let data = run_json(path, &["--list"], &loc)?;
-    from_output(inv, data, &loc, |host| run_json(path, &["--host", host], &loc))
+    let (data, stderr) = run_json(path, &["--list"], &loc)?;
+    // Ansible's script plugin shows a successful `--list`'s stderr as an
+    // error line unless `always_show_stderr` is off.
+    if !stderr.is_empty() && always_show_stderr(&loc)? {
+        stderr!("[ERROR]: {}", String::from_utf8_lossy(&stderr));
+        if !stderr.ends_with(b"\n") {
+            stderrln!();
+        }
+    }
+    from_output(inv, data, &loc, |host| {
+        run_json(path, &["--host", host], &loc).map(|(v, _)| v)
+    })
+}
+
+/// The script plugin's `always_show_stderr` option (default true):
+/// ANSIBLE_INVENTORY_PLUGIN_SCRIPT_STDERR, else ansible.cfg's
+/// `[inventory_plugin_script] always_show_stderr`.
+fn always_show_stderr(loc: &Loc) -> Result<bool, LocError> {
+    let (raw, origin) = match std::env::var("ANSIBLE_INVENTORY_PLUGIN_SCRIPT_STDERR") {
+        Ok(v) => (v, "ANSIBLE_INVENTORY_PLUGIN_SCRIPT_STDERR"),
+        Err(_) => match crate::ansible_cfg::value("inventory_plugin_script", "always_show_stderr") {
+            Some(v) => (v, "ansible.cfg [inventory_plugin_script] always_show_stderr"),
+            None => return Ok(true),
+        },
+    };
+    crate::kv::parse_bool(&raw).ok_or_else(|| {
+        LocError::new(loc.clone(), format!("{origin} is `{raw}`, not a boolean"))
+            .with_hint("use true/false, yes/no, on/off or 1/0")
+    })
 }
 
 /// Add what a script printed for `--list` (`data`) to `inv`; `host_vars`
@@ -224,7 +251,8 @@ fn kill_group(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn run_json(path: &Path, args: &[&str], loc: &Loc) -> Result<Value, LocError> {
+/// What the script printed on stdout, parsed, and the head of its stderr.
+fn run_json(path: &Path, args: &[&str], loc: &Loc) -> Result<(Value, Vec<u8>), LocError> {
     let limits = Limits::from_env(loc)?;
     let shown = args.join(" ");
     // A bare name (`-i hosts.sh`) is a file in the current directory, not a
@@ -302,7 +330,7 @@ fn run_json(path: &Path, args: &[&str], loc: &Loc) -> Result<Value, LocError> {
             format!("inventory script failed ({status}) for `{shown}`: {}", stderr.trim()),
         ));
     }
-    serde_json::from_slice(&out).map_err(|e| {
+    let data = serde_json::from_slice(&out).map_err(|e| {
         LocError::new(
             loc.clone(),
             format!(
@@ -312,7 +340,8 @@ fn run_json(path: &Path, args: &[&str], loc: &Loc) -> Result<Value, LocError> {
             ),
         )
         .with_hint("an executable file is run as a dynamic inventory script; chmod -x a static inventory")
-    })
+    })?;
+    Ok((data, err))
 }
 
 fn too_much(loc: &Loc, shown: &str, max: u64) -> LocError {

@@ -16,17 +16,7 @@ use super::rules::{self, Level, Rule};
 use crate::error::{AppError, LocError};
 use crate::loc::Loc;
 
-/// The lint settings of `.rigger-lint.toml` and rigger.toml's `[lint]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LintTable {
-    /// Rules not checked (rigger or ansible-lint ids).
-    #[serde(default)]
-    pub skip: Vec<toml::Spanned<String>>,
-    /// Rules whose findings are warnings (exit 0).
-    #[serde(default)]
-    pub warn: Vec<toml::Spanned<String>>,
-}
+pub use crate::settings::LintTable;
 
 /// rigger.toml, for its `[lint]` table only (the settings validate the rest).
 #[derive(Debug, Default, Deserialize)]

@@ -17,13 +17,14 @@ mod check;
 mod commands;
 pub mod config;
 mod files;
+mod finding;
 mod report;
 pub mod rules;
 mod secrets;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::cli::{LintArgs, LintFormat};
 use crate::error::{AppError, LocError};
@@ -31,44 +32,8 @@ use crate::loc::Loc;
 use check::{Checker, Raw};
 use config::Policy;
 use files::{ByPath, Kind};
+pub use finding::{Finding, Outcome};
 use rules::{Level, Rule, RULES};
-
-/// A finding as reported.
-#[derive(Debug)]
-pub struct Finding {
-    pub rule: &'static Rule,
-    pub level: Level,
-    pub loc: Loc,
-    pub message: String,
-}
-
-/// The result of a lint.
-#[derive(Debug, Default)]
-pub struct Outcome {
-    pub findings: Vec<Finding>,
-    /// Files that could not be read or parsed.
-    pub failures: Vec<LocError>,
-    /// Files linted.
-    pub files: usize,
-    pub elapsed: Duration,
-}
-
-impl Outcome {
-    pub fn count(&self, level: Level) -> usize {
-        self.findings.iter().filter(|f| f.level == level).count()
-    }
-
-    /// 1 when a file could not be loaded, else 2 when there are errors, else 0.
-    pub fn exit_code(&self) -> i32 {
-        if !self.failures.is_empty() {
-            1
-        } else if self.count(Level::Error) > 0 {
-            2
-        } else {
-            0
-        }
-    }
-}
 
 /// A file to lint: where, what its place says it is, and whether the user named it.
 struct Job {

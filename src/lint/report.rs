@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::finding::{Finding, Outcome};
 use super::rules::{Level, RULES};
-use super::{Finding, Outcome};
 use crate::error::LocError;
 
 /// One line per finding on stdout; the load failures (with their source

@@ -258,6 +258,9 @@ pub enum ControllerEffect {
     IncludeVars(Map<String, Value>),
     /// `set_fact`: variables at set_fact precedence (rendered values: data).
     SetFacts(Map<String, Value>),
+    /// `set_fact` with `cacheable: true`: variables at set_fact precedence
+    /// that are also facts of the host, kept in the fact cache.
+    CacheableFacts(Map<String, Value>),
     /// `add_host`: a host for the following plays, with its variables
     /// (rendered values: data).
     AddHost {

@@ -208,6 +208,9 @@ pub struct Cond {
     /// The condition was written as a YAML boolean (`when: false`): a
     /// skipped task's `false_condition` is that boolean, as in Ansible.
     pub literal: Option<bool>,
+    /// Written as `!unsafe` text: never evaluated; using it fails (at use,
+    /// not at load, as in Ansible 2.19).
+    pub untrusted: bool,
 }
 
 #[derive(Debug, Clone)]

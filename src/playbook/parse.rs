@@ -2467,6 +2467,24 @@ fn parse_common(n: &Node, _skip: &[&str]) -> Result<Common, LocError> {
 }
 
 fn cond_from(n: &Node) -> Result<Cond, LocError> {
+    let unsafe_text = match &n.kind {
+        NodeKind::Map(_) => match n.to_json() {
+            serde_json::Value::Object(m) if m.len() == 1 => m
+                .get(crate::yaml::UNSAFE_KEY)
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            _ => None,
+        },
+        _ => None,
+    };
+    if let Some(expr) = unsafe_text {
+        return Ok(Cond {
+            expr,
+            loc: n.loc.clone(),
+            literal: None,
+            untrusted: true,
+        });
+    }
     let expr = match &n.kind {
         NodeKind::Str(s) => strip_braces(s),
         NodeKind::Bool(b) => if *b { "true" } else { "false" }.to_string(),
@@ -2480,6 +2498,7 @@ fn cond_from(n: &Node) -> Result<Cond, LocError> {
             NodeKind::Bool(b) => Some(b),
             _ => None,
         },
+        untrusted: false,
     })
 }
 

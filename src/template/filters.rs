@@ -721,13 +721,85 @@ fn from_json(v: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     let profile = kwargs.get::<Option<String>>("profile")?;
     kwargs.assert_all_used()?;
     let s = text(v)?;
-    let j: Json = serde_json::from_str(&s).map_err(|e| op_err(format!("from_json: invalid JSON: {e}")))?;
+    let j: Json = match serde_json::from_str(&s) {
+        Ok(j) => j,
+        Err(e) => match lone_surrogates_replaced(&s) {
+            Some((_, first)) if strict_utf8() => {
+                return Err(op_err(format!(
+                    "from_json: the JSON text holds a lone UTF-16 surrogate (`{first}`), not valid UTF-8:\n\
+                     Refusing to deserialize an invalid UTF8 string value.\n\
+                     This check can be disabled with the `MODULE_STRICT_UTF8_RESPONSE` setting."
+                )))
+            }
+            Some((fixed, _)) => {
+                serde_json::from_str(&fixed).map_err(|e| op_err(format!("from_json: invalid JSON: {e}")))?
+            }
+            None => return Err(op_err(format!("from_json: invalid JSON: {e}"))),
+        },
+    };
     let j = match profile.as_deref() {
         None | Some("tagless") => j,
         Some("legacy" | "inventory_legacy") => unwrap_legacy_unsafe(j),
         Some(other) => return Err(op_err(format!("from_json: Unknown profile name '{other}'"))),
     };
     Ok(from_json_value(&j))
+}
+
+/// Ansible's MODULE_STRICT_UTF8_RESPONSE (`ANSIBLE_MODULE_STRICT_UTF8_RESPONSE`,
+/// else ansible.cfg's `[defaults] module_strict_utf8_response`; default
+/// true): whether its JSON deserializers refuse strings that are not valid
+/// UTF-8 (a lone UTF-16 surrogate like `"\udc80"`).
+fn strict_utf8() -> bool {
+    std::env::var("ANSIBLE_MODULE_STRICT_UTF8_RESPONSE")
+        .ok()
+        .or_else(|| crate::ansible_cfg::value("defaults", "module_strict_utf8_response"))
+        .and_then(|v| crate::kv::parse_bool(&v))
+        .unwrap_or(true)
+}
+
+/// `text` with each `\uXXXX` escape of a lone UTF-16 surrogate (one not
+/// part of a high/low pair) replaced by `?`, what Ansible displays for it,
+/// and the first such escape; `None` when there is none.
+fn lone_surrogates_replaced(text: &str) -> Option<(String, String)> {
+    fn escape_at(b: &[u8], i: usize) -> Option<u16> {
+        if b.get(i) != Some(&b'\\') || b.get(i + 1) != Some(&b'u') {
+            return None;
+        }
+        std::str::from_utf8(b.get(i + 2..i + 6)?)
+            .ok()
+            .and_then(|h| u16::from_str_radix(h, 16).ok())
+    }
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut first = None;
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let Some(unit) = escape_at(b, i) else {
+            // Another escape (`\\` included): skip its character.
+            i += 2;
+            continue;
+        };
+        let high = (0xD800..0xDC00).contains(&unit);
+        let paired = high && escape_at(b, i + 6).is_some_and(|u| (0xDC00..0xE000).contains(&u));
+        if paired {
+            i += 12;
+        } else if (0xD800..0xE000).contains(&unit) {
+            out.push_str(&text[copied..i]);
+            out.push('?');
+            first.get_or_insert_with(|| text[i..i + 6].to_string());
+            i += 6;
+            copied = i;
+        } else {
+            i += 6;
+        }
+    }
+    let first = first?;
+    out.push_str(&text[copied..]);
+    Some((out, first))
 }
 
 fn unwrap_legacy_unsafe(j: Json) -> Json {
@@ -1260,4 +1332,23 @@ fn map_filter(state: &mut State, value: Value, args: Rest<ValueOrKwargs>) -> Res
         }
     }
     minijinja::filters::map(state, value, args)
+}
+
+#[cfg(test)]
+mod surrogate_tests {
+    use super::lone_surrogates_replaced;
+
+    #[test]
+    fn lone_surrogate_escapes_are_found_pairs_and_escaped_backslashes_are_not() {
+        assert_eq!(
+            lone_surrogates_replaced(r#""hi \udc80 mom""#),
+            Some((r#""hi ? mom""#.to_string(), r"\udc80".to_string()))
+        );
+        assert_eq!(lone_surrogates_replaced(r#""\ud83d\ude00""#), None);
+        assert_eq!(lone_surrogates_replaced(r#""\\udc80""#), None);
+        assert_eq!(
+            lone_surrogates_replaced(r#"["\ud83d", "\u00e9"]"#),
+            Some((r#"["?", "\u00e9"]"#.to_string(), r"\ud83d".to_string()))
+        );
+    }
 }

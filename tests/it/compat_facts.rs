@@ -148,14 +148,22 @@ fn options_and_controller_magic_variables() {
 }
 
 #[test]
-fn a_fact_cache_plugin_other_than_memory_is_refused() {
+fn a_fact_cache_plugin_other_than_memory_and_jsonfile_is_refused() {
     let lab = Lab::new(1);
     lab.write("gather.yml", TWO_PLAYS);
     let mut cmd = lab.cmd("gather.yml", &["-e", "policy=x"]);
-    cmd.env("ANSIBLE_CACHE_PLUGIN", "jsonfile");
+    cmd.env("ANSIBLE_CACHE_PLUGIN", "redis");
     let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
     assert_ne!(code, 0, "{out}");
-    assert!(err.contains("fact cache plugin `jsonfile`"), "{err}");
+    assert!(err.contains("fact cache plugin `redis`"), "{err}");
+    assert!(!lab.path("out/x-first.json").exists());
+    // jsonfile needs its directory.
+    let mut cmd = lab.cmd("gather.yml", &["-e", "policy=x"]);
+    cmd.env("ANSIBLE_CACHE_PLUGIN", "jsonfile")
+        .env_remove("ANSIBLE_CACHE_PLUGIN_CONNECTION");
+    let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(120));
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("requires the 'fact_caching_connection'"), "{err}");
     assert!(!lab.path("out/x-first.json").exists());
     let mut cmd = lab.cmd("gather.yml", &["-e", "policy=x"]);
     cmd.env("ANSIBLE_CACHE_PLUGIN", "memory");

@@ -19,6 +19,7 @@ mod compat_exec2;
 mod compat_exec3;
 mod compat_exec4;
 mod compat_exec5;
+mod compat_exec6;
 mod compat_facts;
 mod compat_files;
 mod compat_inventory;

@@ -425,7 +425,8 @@ static SET_FACT_DOC: ModuleDoc = doc!(
     "set_fact",
     "Set host variables",
     "Every argument becomes a host variable for the rest of the run (precedence of \
-set_fact/registered vars). `cacheable` is accepted.",
+set_fact/registered vars). With `cacheable: true` they are also facts of the host, kept in the \
+fact cache (ANSIBLE_CACHE_PLUGIN=jsonfile) for later runs.",
     free = false,
     ctl = true,
     opts = &[],
@@ -450,7 +451,17 @@ impl Module for SetFact {
 
 impl SetFact {
     async fn outcome(&self, _ctx: &ModuleCtx<'_>, mut args: Map<String, Value>) -> Result<ModuleOutcome, ModuleError> {
-        args.remove("cacheable");
+        let cacheable = match args.remove("cacheable") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => b,
+            Some(Value::String(s)) => crate::kv::parse_bool(&s)
+                .ok_or_else(|| ModuleError::Args(format!("set_fact: cacheable is `{s}`, not a boolean")))?,
+            Some(other) => {
+                return Err(ModuleError::Args(format!(
+                    "set_fact: cacheable is `{other}`, not a boolean"
+                )));
+            }
+        };
         if args.is_empty() {
             return Err(ModuleError::Args("set_fact: no variables given".into()));
         }
@@ -459,7 +470,11 @@ impl SetFact {
         }
         Ok(ModuleOutcome::ok()
             .with("ansible_facts", Value::Object(args.clone()))
-            .with_effect(ControllerEffect::SetFacts(args)))
+            .with_effect(if cacheable {
+                ControllerEffect::CacheableFacts(args)
+            } else {
+                ControllerEffect::SetFacts(args)
+            }))
     }
 }
 
