@@ -61,4 +61,5 @@ mod vault;
 mod vault_rekey;
 mod virt;
 mod watch;
+mod watch_taint;
 mod webhook_tls;
