@@ -4,8 +4,8 @@
 //! signing secret), given `--vault-password-file` as `rigger run` takes it.
 //! Each is used where it is needed (the SSH login, the HMAC of every
 //! webhook) and masked everywhere else: webhook JSON, mail (a real SMTP
-//! server), the status endpoint (/alerts, /health, /metrics), the log and
-//! the state file.
+//! server), the status endpoint (/alerts, /health, /metrics), the log, the
+//! audit log and the state file.
 
 use std::fs;
 use std::path::Path;
@@ -146,6 +146,7 @@ receivers:
     assert_eq!(code, 0, "{out}{err}");
 
     let listen = free_port();
+    let audit = d.join("audit.log").display().to_string();
     let mut w = Watch::start(&[
         "-c",
         &c,
@@ -157,6 +158,8 @@ receivers:
         &pw,
         "--listen",
         &format!("127.0.0.1:{listen}"),
+        "--audit-log",
+        &audit,
     ]);
     w.wait_log("host1: connected", Duration::from_secs(20));
     wait_for(Duration::from_secs(30), "the Procs webhook", || {
@@ -220,6 +223,9 @@ receivers:
     assert_clean("/health", &health);
     assert_clean("/metrics", &metrics);
     assert_clean("the watch log", &log);
+    let audit = fs::read_to_string(&audit).unwrap();
+    assert!(audit.contains("host_down[firing]"), "{audit}");
+    assert_clean("the audit log", &audit);
     for f in fs::read_dir(d).unwrap().map(|e| e.unwrap().path()) {
         if f.file_name().unwrap().to_string_lossy().starts_with("watch.db") {
             let bytes = fs::read(&f).unwrap();
