@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of fuzz/ for a bounded time (issue #22):
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 30 s, every target)
-# Needs the nightly toolchain and cargo-fuzz (installed from crates.io when
-# missing). The committed corpus (fuzz/corpus/TARGET) seeds each run and is
-# not written to; what a run adds goes to fuzz/corpus-new/TARGET (ignored by
+#   scripts/fuzz.sh [--ci BUILD_SECONDS] [SECONDS_PER_TARGET] [TARGET...]
+# (default 30 s per target, every target).
+#
+# On the STABLE toolchain: cargo-fuzz builds with `-s none` (no sanitizer).
+# libFuzzer's coverage instrumentation is plain rustc flags
+# (-Cpasses=sancov-module, -Cllvm-args=-sanitizer-coverage-*), and only the
+# sanitizers (ASan, MSan, ...) need nightly's -Z flags. Rust code is memory
+# safe without them; what the fuzzer hunts here are panics (index, slice and
+# arithmetic overflow: the build has debug assertions on), endless loops and
+# runaway memory, which libFuzzer catches itself (-timeout, -rss_limit_mb).
+# cargo-fuzz is installed from crates.io when missing.
+#
+# The committed corpus (fuzz/corpus/TARGET) seeds each run and is not
+# written to; what a run adds goes to fuzz/corpus-new/TARGET (ignored by
 # git). A crash leaves its input in fuzz/artifacts/TARGET/ and fails this
 # script: copy the input into fuzz/corpus/TARGET/ (tests/it/fuzz.rs replays
-# that corpus on stable in every test run) and fix the parser.
+# that corpus in every test run) and fix the parser.
+#
+# --ci BUILD_SECONDS: the build may take at most BUILD_SECONDS (CI's time
+# budget); a build that does not finish in time is reported as skipped, plainly,
+# and exits 0 (the corpus replay of tests/it/fuzz.rs ran in the test phase
+# either way). A crash still fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# CI mode (--ci BUILD_SECONDS): never installs a toolchain (CI reaches only
-# the package registries, not static.rust-lang.org) and gives the build at
-# most BUILD_SECONDS; without nightly, or when the build does not finish in
-# time, it says so plainly and exits 0 (the corpus replay in tests/it/fuzz.rs
-# has run in the test phase either way). A crash still fails.
 ci_build_secs=
 if [[ ${1:-} == --ci ]]; then
     ci_build_secs=${2:?--ci needs the seconds the build may take}
@@ -22,24 +32,40 @@ if [[ ${1:-} == --ci ]]; then
 fi
 secs=${1:-30}
 shift || true
-if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    if [[ -n $ci_build_secs ]]; then
-        echo "fuzz: SKIPPED: no nightly toolchain on this machine (cargo-fuzz needs one; installing it needs static.rust-lang.org)"
-        exit 0
-    fi
-    rustup toolchain install nightly --profile minimal
+
+# The stable toolchain by name where rustup has one by that name; else the
+# default toolchain (a machine whose one toolchain is named by its version).
+toolchain=()
+if rustup toolchain list 2>/dev/null | grep -q '^stable'; then
+    toolchain=(+stable)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
+    start=$SECONDS
     cargo install cargo-fuzz --locked
+    echo "fuzz: installed cargo-fuzz from crates.io in $((SECONDS - start))s"
+    if [[ -n $ci_build_secs ]]; then
+        # The install came out of the build's budget.
+        ci_build_secs=$((ci_build_secs - (SECONDS - start)))
+        if ((ci_build_secs < 60)); then
+            echo "fuzz: SKIPPED: installing cargo-fuzz left no time of the CI budget to build the targets"
+            exit 0
+        fi
+    fi
 fi
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-    mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
+    mapfile -t targets < <(cd fuzz && cargo "${toolchain[@]}" fuzz list)
 fi
 cd fuzz
+# FUZZ_BUILD_ARGS adds cargo-fuzz build options (e.g. `--dev`: an unoptimized
+# build, quicker to make and slower to run).
+read -r -a extra <<<"${FUZZ_BUILD_ARGS:-}"
+flags=(-s none --debug-assertions "${extra[@]}")
+build=(cargo "${toolchain[@]}" fuzz build "${flags[@]}")
+start=$SECONDS
 if [[ -n $ci_build_secs ]]; then
     rc=0
-    timeout "$ci_build_secs" cargo +nightly fuzz build || rc=$?
+    timeout "$ci_build_secs" "${build[@]}" || rc=$?
     if ((rc == 124)); then
         echo "fuzz: SKIPPED: building the fuzz targets took over ${ci_build_secs}s (the CI time budget); nothing was fuzzed"
         exit 0
@@ -47,18 +73,30 @@ if [[ -n $ci_build_secs ]]; then
         exit "$rc"
     fi
 else
-    cargo +nightly fuzz build
+    "${build[@]}"
 fi
+echo "fuzz: built ${#targets[@]} targets in $((SECONDS - start))s"
 failed=()
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 for t in "${targets[@]}"; do
     mkdir -p "corpus-new/$t" "corpus/$t"
     echo "--- fuzzing $t for ${secs}s"
-    if ! cargo +nightly fuzz run "$t" "corpus-new/$t" "corpus/$t" -- \
-        -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1; then
+    rc=0
+    cargo "${toolchain[@]}" fuzz run "${flags[@]}" "$t" "corpus-new/$t" "corpus/$t" -- \
+        -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 >"$logs/$t" 2>&1 || rc=$?
+    if ((rc != 0)); then
+        # The panic or libFuzzer's report, and where the input was written.
+        tail -n 60 "$logs/$t"
         failed+=("$t")
+    else
+        # libFuzzer's closing stats: executions, their rate, coverage.
+        grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' "$logs/$t" || true
+        grep -E '^#[0-9]+[[:space:]]+DONE' "$logs/$t" | tail -n 1 || true
     fi
 done
 if ((${#failed[@]} > 0)); then
     echo "fuzzing found crashes in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
     exit 1
 fi
+echo "fuzz: ${#targets[@]} targets ran ${secs}s each without a crash"

@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<i32, AppError> {
         Command::Adhoc(a) => Some(&a.target.vault),
         Command::Check(a) => Some(&a.target.vault),
         Command::Inventory(a) => Some(&a.vault),
+        Command::Watch(a) => Some(&a.vault),
         _ => None,
     };
     // A bad hash_behaviour stops the run before anything is loaded.

@@ -585,6 +585,11 @@ pub struct WatchArgs {
     /// known_hosts file to use instead of ~/.ssh/known_hosts.
     #[arg(long = "known-hosts", env = "RIGGER_KNOWN_HOSTS")]
     pub known_hosts: Option<PathBuf>,
+    /// Vault passwords for vaulted inventory variables and `!vault` values of
+    /// the watch configuration (what they taint is masked in every alert,
+    /// notification, status page and log line).
+    #[command(flatten)]
+    pub vault: VaultPasswordArgs,
 }
 
 #[derive(Debug, Subcommand)]

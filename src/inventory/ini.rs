@@ -37,6 +37,18 @@ struct Pending {
 
 /// Parse INI inventory text into `inv`. `file` names the source in locations.
 pub fn parse(inv: &mut Inventory, text: &str, file: &str) -> Result<(), LocError> {
+    parse_with(inv, text, file, false)
+}
+
+/// [`parse`] the plaintext of an ansible-vault encrypted INI inventory:
+/// every variable value in it is a vault value, so it is tainted (masked in
+/// every output, see `output::redact`), as the string leaves of a vaulted
+/// YAML file are. Host and group names are names, not secrets.
+pub fn parse_vaulted(inv: &mut Inventory, text: &str, file: &str) -> Result<(), LocError> {
+    parse_with(inv, text, file, true)
+}
+
+fn parse_with(inv: &mut Inventory, text: &str, file: &str, vaulted: bool) -> Result<(), LocError> {
     let file: Arc<str> = Arc::from(file);
     let mut group = "ungrouped".to_string();
     let mut state = State::Hosts;
@@ -94,7 +106,7 @@ pub fn parse(inv: &mut Inventory, text: &str, file: &str) -> Result<(), LocError
             }
         }
         match state {
-            State::Hosts => host_line(inv, line, &group, &loc_at)?,
+            State::Hosts => host_line(inv, line, &group, &loc_at, vaulted)?,
             State::Vars => {
                 let Some((k, v)) = line.split_once('=') else {
                     return Err(LocError::new(loc_at(1), format!("expected key=value, got `{line}`"))
@@ -105,6 +117,9 @@ pub fn parse(inv: &mut Inventory, text: &str, file: &str) -> Result<(), LocError
                     return Err(LocError::new(loc_at(1), "variable name is empty"));
                 }
                 let value = parse_ini_value(v.trim());
+                if vaulted {
+                    crate::output::redact::taint_leaves(&value);
+                }
                 super::conn_vars::check_source(k, &value)
                     .map_err(|m| LocError::new(loc_at(line.find('=').unwrap_or(0) + 2), m))?;
                 inv.set_group_var(&group, k, value)
@@ -214,7 +229,13 @@ fn child_name(line: &str) -> Result<&str, (usize, String)> {
     Ok(name)
 }
 
-fn host_line(inv: &mut Inventory, line: &str, group: &str, loc_at: &dyn Fn(usize) -> Loc) -> Result<(), LocError> {
+fn host_line(
+    inv: &mut Inventory,
+    line: &str,
+    group: &str,
+    loc_at: &dyn Fn(usize) -> Loc,
+    vaulted: bool,
+) -> Result<(), LocError> {
     let tokens =
         shell_tokens(line).map_err(|(col, m)| LocError::new(loc_at(col), format!("cannot parse host line: {m}")))?;
     let Some(first) = tokens.first() else {
@@ -242,6 +263,9 @@ fn host_line(inv: &mut Inventory, line: &str, group: &str, loc_at: &dyn Fn(usize
             return Err(LocError::new(loc_at(t.col), "variable name is empty"));
         }
         let value = parse_ini_value(v);
+        if vaulted {
+            crate::output::redact::taint_leaves(&value);
+        }
         super::conn_vars::check_source(k, &value).map_err(|m| LocError::new(loc_at(t.col + k.len() + 1), m))?;
         vars.push((k.to_string(), value));
     }

@@ -257,7 +257,7 @@ impl Inventory {
         crate::audit::files::note_file(path, text.as_bytes());
         let name = path.display().to_string();
         match crate::yaml::decrypt_vaulted_text(&text, &name)? {
-            Some(plain) => ini::parse(self, &plain, &name),
+            Some(plain) => ini::parse_vaulted(self, &plain, &name),
             None => ini::parse(self, &text, &name),
         }
     }

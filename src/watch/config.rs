@@ -682,7 +682,23 @@ impl<'a> MapReader<'a> {
     }
 }
 
+/// A scalar as a string. An inline `!vault` value (or `!unsafe` text) is
+/// the string it holds: a vault value is tainted where it is decrypted
+/// (`yaml::inline_vault`), so whatever the configuration builds from it
+/// (labels, annotations, a webhook URL) is masked in every output, and
+/// one the vault passwords cannot decrypt is an error here.
 fn scalar(n: &Node) -> Result<String, LocError> {
+    if let [(k, v)] = n.as_map().unwrap_or(&[]) {
+        if let (Some(crate::yaml::UNSAFE_KEY), Some(text)) = (k.as_str(), v.as_str()) {
+            return Ok(text.to_string());
+        }
+    }
+    if let Some(why) = n.get(crate::yaml::VAULT_ERROR_KEY).and_then(Node::as_str) {
+        return Err(
+            LocError::new(n.loc.clone(), format!("cannot decrypt this `!vault` value: {why}"))
+                .with_hint("give the vault password with --vault-password-file, --vault-id or --ask-vault-pass"),
+        );
+    }
     n.scalar_string()
         .ok_or_else(|| LocError::new(n.loc.clone(), format!("expected a string, not a {}", n.type_name())))
 }

@@ -109,8 +109,28 @@ fn token_from(token: &str, from: &str) -> Result<Arc<http::BearerToken>, AppErro
     Ok(Arc::new(http::BearerToken::new(token)))
 }
 
+/// A line of the watch log: vault values (and what was computed from
+/// them) are masked, as in every other output of a run.
 fn log(msg: impl AsRef<str>) {
-    stdoutln!("watch: {}", msg.as_ref());
+    stdoutln!(
+        "watch: {}",
+        crate::output::redact::run_secrets().redact_str(msg.as_ref())
+    );
+}
+
+/// Mask the run's secrets in what an alert shows: its labels (a `!vault`
+/// label of a rule) and annotations (a summary templated from one, a
+/// connection error naming a vaulted user or address). Done before the
+/// alert engine sees it, so the alert state, the state file, the status
+/// endpoint and every notification hold only the mask. The series key is
+/// the store's own name for the samples and is masked where it is shown.
+fn mask_observation(o: &mut Observation) {
+    let secrets = crate::output::redact::run_secrets();
+    for v in o.labels.values_mut().chain(o.annotations.values_mut()) {
+        if let std::borrow::Cow::Owned(masked) = secrets.redact_str(v) {
+            *v = masked;
+        }
+    }
 }
 
 pub async fn run(a: WatchArgs, _verbosity: u8) -> Result<i32, AppError> {
@@ -607,6 +627,9 @@ impl Controller {
                     keep_firing_secs: 0.0,
                 });
             }
+        }
+        if crate::output::redact::tracking() {
+            obs.iter_mut().for_each(mask_observation);
         }
         self.engine.observe(obs, &owned, now, &mut out);
         let silences: Vec<ActiveSilence> = self

@@ -83,7 +83,10 @@ fn default_duration() -> String {
     "1h".into()
 }
 
-fn json_answer(code: u16, v: serde_json::Value) -> Response {
+/// A JSON answer: what the endpoints serve never holds a secret of the run
+/// (a label, a host's error message, a series a custom metric named).
+fn json_answer(code: u16, mut v: serde_json::Value) -> Response {
+    crate::output::redact::run_secrets().redact_value(&mut v);
     (code, "application/json", format!("{v}\n"))
 }
 
@@ -122,6 +125,7 @@ impl StatusServer {
             "/alerts" | "/api/alerts" => json_answer(200, self.alerts()),
             "/metrics" => {
                 let text = self.store.lock().map(|s| s.exposition()).unwrap_or_default();
+                let text = crate::output::redact::run_secrets().redact_str(&text).into_owned();
                 (200, "text/plain; version=0.0.4", text)
             }
             "/api/hosts" => json_answer(200, self.hosts()),

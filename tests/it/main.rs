@@ -66,5 +66,6 @@ mod vault;
 mod vault_rekey;
 mod virt;
 mod watch;
+mod watch_taint;
 mod webhook_tls;
 mod webstatus;

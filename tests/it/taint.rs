@@ -207,3 +207,190 @@ fn a_vaulted_password_and_what_is_computed_from_it_are_found_only_on_the_target(
     let (code, out, err) = rigger(&["run", &pb, "-i", &inv, "--known-hosts", &kh]);
     assert_ne!(code, 0, "{out}\n{err}");
 }
+
+/// Vault values from every place an inventory holds them: vaulted
+/// `group_vars`/`host_vars` files beside an INI and a YAML inventory, a
+/// `!vault` value inside a YAML inventory, and an INI inventory encrypted
+/// whole (an INI file cannot hold a `!vault` value). Each reaches the
+/// target and is masked at -vvvv with --diff, in JSON events and in
+/// `rigger check`'s report.
+#[test]
+fn vault_values_of_ini_and_yaml_inventories_are_masked() {
+    let hosts = TestHosts::new(1);
+    let dir = tempfile::Builder::new()
+        .prefix("taint-inv-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let d = dir.path();
+    let secrets = [
+        ("ini_group", "IniGroup-Vau1t-Secret"),
+        ("ini_host", "IniHost-Vau1t-Secret"),
+        ("ini_whole", "IniWhole-Vau1t-Secret"),
+        ("yaml_group", "YamlGroup-Vau1t-Secret"),
+        ("yaml_inline", "YamlInline-Vau1t-Secret"),
+    ];
+    let clean = |what: &str, text: &str| {
+        for (_, s) in secrets {
+            assert!(!text.contains(s), "{what} shows `{s}`:\n{text}");
+        }
+    };
+    fs::write(d.join("pw"), "inventory-pass\n").unwrap();
+    let encrypt = |file: &str| {
+        ok(vault(d, &["encrypt", "--vault-password-file", "pw", file]));
+        let text = fs::read_to_string(d.join(file)).unwrap();
+        assert!(text.starts_with("$ANSIBLE_VAULT;1.1;AES256"), "{file}: {text}");
+    };
+    let host_line = fs::read_to_string(hosts.inventory())
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("host1 "))
+        .unwrap()
+        .to_string();
+    // An INI inventory with vaulted group_vars and host_vars beside it.
+    for sub in ["ini/group_vars", "ini/host_vars", "whole", "yaml/group_vars", "out"] {
+        fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    fs::write(d.join("ini/hosts"), format!("[web]\n{host_line}\n")).unwrap();
+    fs::write(
+        d.join("ini/group_vars/web.yml"),
+        format!("ini_group: {}\n", secrets[0].1),
+    )
+    .unwrap();
+    fs::write(
+        d.join("ini/host_vars/host1.yml"),
+        format!("ini_host: {}\n", secrets[1].1),
+    )
+    .unwrap();
+    encrypt("ini/group_vars/web.yml");
+    encrypt("ini/host_vars/host1.yml");
+    // An INI inventory encrypted whole.
+    fs::write(
+        d.join("whole/hosts"),
+        format!("{host_line}\n[all:vars]\nini_whole={}\n", secrets[2].1),
+    )
+    .unwrap();
+    encrypt("whole/hosts");
+    // A YAML inventory with a `!vault` value and vaulted group_vars.
+    let inline = ok(vault(
+        d,
+        &[
+            "encrypt_string",
+            "--vault-password-file",
+            "pw",
+            "--name",
+            "x",
+            secrets[4].1,
+        ],
+    ));
+    let inline: Vec<String> = inline
+        .lines()
+        .skip(1)
+        .map(|l| format!("            {}", l.trim()))
+        .collect();
+    let yaml_host: String = host_line
+        .split_whitespace()
+        .skip(1)
+        .map(|p| p.split_once('=').unwrap())
+        .map(|(k, v)| format!("          {k}: {v}\n"))
+        .collect();
+    fs::write(
+        d.join("yaml/hosts.yml"),
+        format!(
+            "all:\n  children:\n    db:\n      hosts:\n        host1:\n{yaml_host}      vars:\n        yaml_inline: !vault |\n{}\n",
+            inline.join("\n")
+        ),
+    )
+    .unwrap();
+    fs::write(
+        d.join("yaml/group_vars/db.yml"),
+        format!("yaml_group: {}\n", secrets[3].1),
+    )
+    .unwrap();
+    encrypt("yaml/group_vars/db.yml");
+
+    let pb = d.join("site.yml");
+    let all = secrets
+        .iter()
+        .map(|(v, _)| format!("{{{{ {v} }}}}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    fs::write(
+        &pb,
+        format!(
+            r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: write them to the target
+      copy:
+        content: "{all}\n"
+        dest: "{out}/{{{{ inventory_hostname }}}}.conf"
+    - name: show them
+      debug:
+        msg: "{}"
+    - name: show one as a variable
+      debug: var=yaml_inline
+"#,
+            secrets
+                .iter()
+                .map(|(v, _)| format!("{{{{ {v} }}}}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            all = all.replace('\n', "\\n"),
+            out = d.join("out").display()
+        ),
+    )
+    .unwrap();
+    let p = |s: &str| d.join(s).display().to_string();
+    let (pb, kh, pwfile) = (p("site.yml"), hosts.known_hosts().display().to_string(), p("pw"));
+    let (ini, whole, yaml) = (p("ini/hosts"), p("whole/hosts"), p("yaml/hosts.yml"));
+    let base = [
+        "-i",
+        &ini,
+        "-i",
+        &whole,
+        "-i",
+        &yaml,
+        "--known-hosts",
+        &kh,
+        "--vault-password-file",
+        &pwfile,
+    ];
+    let target = d.join("out/host1.conf");
+
+    let mut args = vec!["check", &pb, "--format", "json", "-vvvv"];
+    args.extend(base);
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 2, "drift expected\n{out}\n{err}");
+    clean("the check report", &out);
+    clean("check's stderr", &err);
+    assert!(
+        out.contains("********\\n********\\n********\\n********\\n********"),
+        "{out}"
+    );
+
+    let mut args = vec!["run", &pb, "-vvvv", "--diff"];
+    args.extend(base);
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    clean("rigger run -vvvv --diff", &out);
+    clean("rigger run's stderr", &err);
+    assert!(
+        out.contains("\"msg\": \"******** ******** ******** ******** ********\""),
+        "{out}"
+    );
+    assert!(out.contains("\"yaml_inline\": \"********\""), "{out}");
+    assert!(out.contains("+********"), "the diff, masked:\n{out}");
+    let want: String = secrets.iter().map(|(_, s)| format!("{s}\n")).collect();
+    assert_eq!(fs::read_to_string(&target).unwrap(), want);
+    fs::remove_file(&target).unwrap();
+
+    let mut args = vec!["run", &pb, "--output", "json", "--diff"];
+    args.extend(base);
+    let (code, out, err) = rigger(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    clean("JSON events", &out);
+    clean("stderr of the JSON run", &err);
+    assert!(out.contains("******** ******** ******** ******** ********"), "{out}");
+    assert_eq!(fs::read_to_string(&target).unwrap(), want);
+}

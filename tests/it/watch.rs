@@ -18,22 +18,22 @@ const SECRET: &str = "s3cret-shared";
 
 /// One request received by the webhook receiver.
 #[derive(Debug, Clone)]
-struct Hook {
-    signature: String,
-    body: Vec<u8>,
-    json: Value,
+pub(crate) struct Hook {
+    pub(crate) signature: String,
+    pub(crate) body: Vec<u8>,
+    pub(crate) json: Value,
     /// When the request arrived.
     at: Instant,
 }
 
 /// An HTTP server on 127.0.0.1 recording every POST.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Hook>>>,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         Receiver::answering("200 OK")
     }
 
@@ -51,16 +51,16 @@ impl Receiver {
         Receiver { port, got }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
-    fn hooks(&self) -> Vec<Hook> {
+    pub(crate) fn hooks(&self) -> Vec<Hook> {
         self.got.lock().unwrap().clone()
     }
 
     /// Hooks whose body has an alert named `name` with `status`.
-    fn matching(&self, name: &str, status: &str) -> Vec<Hook> {
+    pub(crate) fn matching(&self, name: &str, status: &str) -> Vec<Hook> {
         self.hooks()
             .into_iter()
             .filter(|h| {
@@ -128,18 +128,18 @@ fn valid_signature(h: &Hook) -> bool {
     v1 == want
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// aiosmtpd writing every message into a Maildir.
-struct Smtp {
+pub(crate) struct Smtp {
     child: Child,
     dir: PathBuf,
 }
 
 impl Smtp {
-    fn start(port: u16, dir: &Path) -> Smtp {
+    pub(crate) fn start(port: u16, dir: &Path) -> Smtp {
         let child = Command::new("/usr/bin/python3")
             .args([
                 "-m",
@@ -164,7 +164,7 @@ impl Smtp {
         }
     }
 
-    fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         maildir(&self.dir)
     }
 
@@ -181,7 +181,7 @@ impl Drop for Smtp {
 }
 
 /// Undo quoted-printable soft line breaks and `=3D`, in case the mail used them.
-fn unqp(m: &str) -> String {
+pub(crate) fn unqp(m: &str) -> String {
     m.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
 }
 
@@ -205,7 +205,7 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    fn start(args: &[&str]) -> Watch {
+    pub(crate) fn start(args: &[&str]) -> Watch {
         let mut cmd = Command::new(rigger_bin());
         cmd.arg("watch").args(args);
         Watch::spawn(cmd)
@@ -252,7 +252,7 @@ impl Watch {
         panic!("rigger watch did not log {what:?} in {timeout:?}:\n{}", self.log());
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -274,7 +274,7 @@ impl Drop for Watch {
     }
 }
 
-fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if f() {
@@ -285,7 +285,7 @@ fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out after {timeout:?} waiting for {what}");
 }
 
-fn get(port: u16, path: &str) -> String {
+pub(crate) fn get(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut out = String::new();
