@@ -262,7 +262,7 @@ fn list_tasks(nodes: &[TaskNode], inherited: &[String], print: bool, all: &mut s
 fn flush_fact_cache(inv: &Inventory) -> Result<(), AppError> {
     if let Some(cache) = crate::fact_cache::FactCache::configured().map_err(AppError::Usage)? {
         for host in inv.hosts.keys() {
-            cache.delete(host);
+            cache.delete(host).map_err(AppError::Other)?;
         }
     }
     Ok(())

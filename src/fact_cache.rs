@@ -124,25 +124,19 @@ impl FactCache {
         }
     }
 
-    /// Replace a host's cached facts: a temporary file renamed over the old
-    /// one (mode 0640), so a reader never sees half a file.
+    /// Replace a host's cached facts atomically (`atomic_file::replace`: a
+    /// private temporary file created exclusively, synced, renamed over the
+    /// old one; a new file gets 0640), so a reader never sees half a file
+    /// and no symlink planted in the cache directory is written through.
     pub fn set(&self, host: &str, facts: &Map<String, Value>) -> Result<(), String> {
         if host.is_empty() || host.contains('/') {
-            return Ok(());
+            return Err(format!(
+                "the facts of host `{host}` are not cached: its name cannot name a file of the 'jsonfile' cache"
+            ));
         }
         let path = self.file(host);
         let text = serde_json::to_string(facts).map_err(|e| e.to_string())?;
-        let tmp = self
-            .dir
-            .join(format!(".{}{host}.{}.tmp", self.prefix, std::process::id()));
-        let write = || -> std::io::Result<()> {
-            std::fs::write(&tmp, &text)?;
-            std::fs::rename(&tmp, &path)?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
+        crate::atomic_file::replace(&path, text.as_bytes(), 0o640).map_err(|e| {
             format!(
                 "Error in 'jsonfile' cache plugin while trying to write {}: {e}",
                 path.display()
@@ -150,10 +144,17 @@ impl FactCache {
         })
     }
 
-    /// Forget a host's cached facts (`meta: clear_facts`, `--flush-cache`).
-    pub fn delete(&self, host: &str) {
-        if !host.is_empty() && !host.contains('/') {
-            let _ = std::fs::remove_file(self.file(host));
+    /// Forget a host's cached facts (`meta: clear_facts`, `--flush-cache`);
+    /// an entry that is not there is already forgotten.
+    pub fn delete(&self, host: &str) -> Result<(), String> {
+        if host.is_empty() || host.contains('/') {
+            return Ok(());
+        }
+        let path = self.file(host);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("cannot remove the fact cache file {}: {e}", path.display())),
         }
     }
 }

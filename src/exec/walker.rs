@@ -797,7 +797,9 @@ impl Walker {
                         s.module_facts.clear();
                     });
                     if let Some(cache) = &self.runner.fact_cache {
-                        cache.delete(&self.host);
+                        if let Err(message) = cache.delete(&self.host) {
+                            self.runner.out.emit(&crate::output::Event::Warning { message });
+                        }
                     }
                 }
                 // As Ansible's: every host of the play, failed or
