@@ -20,20 +20,37 @@ if [[ ! -d $from/deps ]]; then
     exit 0
 fi
 
-# Crate and target names of the packages that are not from a registry.
-mapfile -t local_names < <(cargo metadata --format-version 1 --offline 2>/dev/null | python3 -c '
+# Crate and target names of the packages that are not from a registry: the
+# workspace's own (with their targets: lib, bins, test binaries) from
+# `cargo metadata --no-deps`, and the other path packages (the vendored
+# russh) from Cargo.lock, where a package without a `source` is local. Not a
+# full `cargo metadata`: it needs every platform's dependencies downloaded
+# (android_system_properties, ...), which a new machine that built for Linux
+# only has not, and --offline then fails.
+mapfile -t local_names < <(
+    {
+        cargo metadata --format-version 1 --offline --no-deps 2>/dev/null | python3 -c '
 import json, sys
-m = json.load(sys.stdin)
-names = set()
-for p in m["packages"]:
-    if p["source"] is None:
-        names.add(p["name"])
-        for t in p["targets"]:
-            names.add(t["name"])
-for n in sorted(names):
+for p in json.load(sys.stdin)["packages"]:
+    print(p["name"])
+    for t in p["targets"]:
+        print(t["name"])
+'
+        python3 -c '
+import tomllib
+with open("Cargo.lock", "rb") as f:
+    lock = tomllib.load(f)
+for p in lock["package"]:
+    if "source" not in p:
+        print(p["name"])
+'
+    } | python3 -c '
+import sys
+for n in sorted({l.strip() for l in sys.stdin if l.strip()}):
     print(n.replace("-", "_"))
     print(n)
-')
+'
+)
 if ((${#local_names[@]} == 0)); then
     echo "seed-target: cargo metadata failed: nothing copied" >&2
     exit 0
