@@ -38,8 +38,10 @@ fn compat_ci(passing: &Path, work: &Path) -> (bool, String, String) {
 }
 
 fn work_dir(name: &str) -> PathBuf {
-    // Under target/, never under /tmp or the overlaid directories the isolated roots mount over.
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+    // Where the test hosts keep their files: never under /tmp or the
+    // overlaid directories the isolated roots mount over (a clone in $HOME
+    // has its target/ under /root).
+    crate::support::hosts::hosts_base().join(name)
 }
 
 fn listed(passing: &str) -> Vec<String> {

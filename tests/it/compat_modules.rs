@@ -205,3 +205,27 @@ fn an_action_plugin_that_re_exports_a_core_action_runs_it_under_its_name() {
         "{err}"
     );
 }
+
+/// One machine under several inventory names (here: test hosts that share
+/// `/tmp`) runs a new `library/` module on all of them at once: every
+/// upload of the same content-addressed file succeeds, though each removes
+/// the leftover temp files of its destination first (before, two such
+/// uploads removed each other's temp file and one host failed with "mv:
+/// cannot stat").
+#[test]
+fn one_module_uploaded_to_one_machine_from_many_hosts_at_once() {
+    let lab = Lab::new(8);
+    for round in 0..6 {
+        let name = format!("same{round}");
+        // A large body makes the uploads overlap.
+        let pad = format!("# {}\n", "x".repeat(200_000 + round));
+        lab.write(
+            &format!("lib/{name}"),
+            &format!("#!/bin/sh\n# WANT_JSON\n{pad}printf '%s' '{{\"changed\": false, \"round\": {round}}}'\n"),
+        );
+        let lib = ("ANSIBLE_LIBRARY", lab.path("lib").display().to_string());
+        let (code, out, err) = adhoc(&lab, &["-m", &name, "-f", "8"], &[lib]);
+        assert_eq!(code, 0, "round {round}\n{out}\n{err}");
+        assert_eq!(out.matches("SUCCESS").count(), 8, "round {round}\n{out}");
+    }
+}

@@ -765,9 +765,25 @@ fn apt_waits_for_the_package_manager_locks() {
 #[test]
 fn quickstart_shows_progress_and_says_why_it_skips_ssh() {
     use std::os::unix::fs::PermissionsExt as _;
-    let work = tempdir();
+    // The script runs as nobody: its directory and a copy of the script lie
+    // where nobody can reach them, in the harness's own directory (a
+    // clone in $HOME has its checkout and target/ under /root, 0700).
+    let work = tempfile::Builder::new()
+        .prefix("eco-quickstart-")
+        .tempdir_in(crate::support::hosts::hosts_base())
+        .unwrap();
     let dir = work.path();
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let script = dir.join("repo/scripts/quickstart.sh");
+    fs::create_dir_all(script.parent().unwrap()).unwrap();
+    fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.sh"),
+        &script,
+    )
+    .unwrap();
+    for d in [dir.join("repo"), dir.join("repo/scripts")] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let exe = |path: &Path, text: &str| {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, text).unwrap();
@@ -787,7 +803,7 @@ fn quickstart_shows_progress_and_says_why_it_skips_ssh() {
             .arg(format!("QUICKSTART_DIR={}", dir.join("qs").display()))
             .arg("QUICKSTART_PROGRESS_SECS=1")
             .arg("bash")
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/quickstart.sh"));
+            .arg(&script);
         rigger_cmd(cmd, Duration::from_secs(60))
     };
 

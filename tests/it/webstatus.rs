@@ -620,9 +620,7 @@ fn status_page_behind_a_listen_token_asks_for_it() {
     assert_eq!(disabled, false, "the listen token lets the page change silences");
     let empty = driver.text(&driver.wait_for("#checks-db", Duration::from_secs(5), "the check db line"));
     assert!(empty.contains("no check history yet"), "{empty}");
-    driver.screenshot(
-        &Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("webstatus")
-            .join("4-listen-token.png"),
-    );
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("webstatus");
+    std::fs::create_dir_all(&shots).unwrap();
+    driver.screenshot(&shots.join("4-listen-token.png"));
 }

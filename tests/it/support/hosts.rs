@@ -85,7 +85,9 @@ pub fn hosts_base_for(target: &Path) -> PathBuf {
     }
     let base = PathBuf::from(FALLBACK_BASE);
     fs::create_dir_all(&base).unwrap_or_else(|e| panic!("test harness: cannot create {}: {e}", base.display()));
-    set_mode(&base, 0o700);
+    // Traversable, not listable: sshd reads a host's authorized_keys as the
+    // user who logs in (test users besides root), through this directory.
+    set_mode(&base, 0o711);
     let base = fs::canonicalize(&base).unwrap_or(base);
     assert!(
         !mounted_over(&base),
