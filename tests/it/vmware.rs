@@ -126,7 +126,7 @@ impl Vcsim {
     /// The connection options of a task (trusting the simulator's CA).
     fn conn(&self) -> String {
         format!(
-            "hostname: 127.0.0.1\n      port: {}\n      username: rigger\n      password: \"{{{{ vc_password }}}}\"\n      ca_file: {}\n      datacenter: DC0",
+            "hostname: 127.0.0.1\n        port: {}\n        username: rigger\n        password: \"{{{{ vc_password }}}}\"\n        ca_file: {}\n        datacenter: DC0",
             self.port,
             self.ca.display()
         )
@@ -228,16 +228,16 @@ fn vm_from_scratch_lifecycle() {
     let vc = Vcsim::start();
     let create = r#"
     - community.vmware.vmware_guest:
-      CONN
-      cluster: DC0_C0
-      datastore: LocalDS_0
-      name: web1
-      guest_id: otherLinux64Guest
-      hardware: { num_cpus: 2, memory_mb: 256 }
-      disk: [{ size_mb: 512, type: thin }]
-      networks: [{ name: VM Network, device_type: vmxnet3 }]
-      annotation: "made by <rigger> & co"
-      state: poweredon
+        CONN
+        cluster: DC0_C0
+        datastore: LocalDS_0
+        name: web1
+        guest_id: otherLinux64Guest
+        hardware: { num_cpus: 2, memory_mb: 256 }
+        disk: [{ size_mb: 512, type: thin }]
+        networks: [{ name: VM Network, device_type: vmxnet3 }]
+        annotation: "made by <rigger> & co"
+        state: poweredon
 "#;
     // Check mode creates nothing.
     vc.ok("probe", create, &["--check"]);
@@ -257,11 +257,11 @@ fn vm_from_scratch_lifecycle() {
     // Reconfigure in place: CPU, memory, a bigger disk, a second disk and adapter.
     let change = r#"
     - vmware_guest:
-      CONN
-      name: web1
-      hardware: { num_cpus: 4, memory_mb: 512 }
-      disk: [{ size_gb: 1 }, { size_mb: 256 }]
-      networks: [{ name: VM Network }, { name: VM Network, device_type: e1000e }]
+        CONN
+        name: web1
+        hardware: { num_cpus: 4, memory_mb: 512 }
+        disk: [{ size_gb: 1 }, { size_mb: 256 }]
+        networks: [{ name: VM Network }, { name: VM Network, device_type: e1000e }]
 "#;
     let real = converge(&vc, "change", change);
     let diff = results(&real)[0]["result"]["diff"].to_string();
@@ -291,7 +291,7 @@ fn vm_from_scratch_lifecycle() {
     assert_eq!(vm["nics"][1]["type"], "VirtualE1000e", "{vm}");
     let shrink = vc.play(
         "shrink",
-        "    - vmware_guest:\n      CONN\n      name: web1\n      disk: [{ size_mb: 100 }]\n",
+        "    - vmware_guest:\n        CONN\n        name: web1\n        disk: [{ size_mb: 100 }]\n",
         &[],
     );
     assert_ne!(shrink.0, 0);
@@ -305,18 +305,18 @@ fn vm_from_scratch_lifecycle() {
     converge(
         &vc,
         "off",
-        "    - community.vmware.vmware_guest_powerstate:\n      CONN\n      name: web1\n      state: powered-off\n",
+        "    - community.vmware.vmware_guest_powerstate:\n        CONN\n        name: web1\n        state: powered-off\n",
     );
     assert_eq!(vc.inspect("web1")["power_state"], "poweredOff");
     converge(
         &vc,
         "on",
-        "    - vmware_guest:\n      CONN\n      name: web1\n      state: poweredon\n",
+        "    - vmware_guest:\n        CONN\n        name: web1\n        state: poweredon\n",
     );
     assert_eq!(vc.inspect("web1")["power_state"], "poweredOn");
 
     // Snapshots.
-    let snap = "    - community.vmware.vmware_guest_snapshot:\n      CONN\n      name: web1\n      snapshot_name: before-upgrade\n      description: by rigger\n      state: present\n";
+    let snap = "    - community.vmware.vmware_guest_snapshot:\n        CONN\n        name: web1\n        snapshot_name: before-upgrade\n        description: by rigger\n        state: present\n";
     converge(&vc, "snap", snap);
     assert_eq!(vc.inspect("web1")["snapshots"], serde_json::json!(["before-upgrade"]));
     let revert = vc.ok("revert", &snap.replace("state: present", "state: revert"), &[]);
@@ -327,7 +327,7 @@ fn vm_from_scratch_lifecycle() {
     // Facts.
     let info = vc.ok(
         "info",
-        "    - community.vmware.vmware_guest_info:\n      CONN\n      name: web1\n      register: vm\n",
+        "    - community.vmware.vmware_guest_info:\n        CONN\n        name: web1\n      register: vm\n",
         &[],
     );
     let inst = &results(&info)[0]["result"]["instance"];
@@ -338,7 +338,7 @@ fn vm_from_scratch_lifecycle() {
     assert_eq!(inst["hw_eth1"]["device_type"], "e1000e", "{inst}");
 
     // Removal: a running VM needs force.
-    let remove = "    - vmware_guest:\n      CONN\n      name: web1\n      state: absent\n";
+    let remove = "    - vmware_guest:\n        CONN\n        name: web1\n        state: absent\n";
     let refused = vc.play("remove-refused", remove, &[]);
     assert_ne!(refused.0, 0);
     assert!(
@@ -349,7 +349,7 @@ fn vm_from_scratch_lifecycle() {
     converge(
         &vc,
         "remove",
-        &remove.replace("state: absent", "state: absent\n      force: true"),
+        &remove.replace("state: absent", "state: absent\n        force: true"),
     );
     assert_eq!(vc.inspect("web1")["exists"], false);
 }
@@ -359,13 +359,13 @@ fn vm_from_template() {
     let vc = Vcsim::start();
     let clone = r#"
     - community.vmware.vmware_guest:
-      CONN
-      cluster: DC0_C0
-      name: app1
-      template: template-small
-      hardware: { memory_mb: 128 }
-      networks: [{ name: VM Network }]
-      state: poweredon
+        CONN
+        cluster: DC0_C0
+        name: app1
+        template: template-small
+        hardware: { memory_mb: 128 }
+        networks: [{ name: VM Network }]
+        state: poweredon
 "#;
     let real = converge(&vc, "clone", clone);
     let diff = results(&real)[0]["result"]["diff"].to_string();
@@ -388,7 +388,7 @@ fn vm_from_template() {
 
     let missing = vc.play(
         "no-template",
-        "    - vmware_guest:\n      CONN\n      cluster: DC0_C0\n      name: app2\n      template: nope\n",
+        "    - vmware_guest:\n        CONN\n        cluster: DC0_C0\n        name: app2\n        template: nope\n",
         &[],
     );
     assert_ne!(missing.0, 0);
@@ -402,14 +402,18 @@ fn vm_from_template() {
 #[test]
 fn connection_errors_are_clear() {
     let vc = Vcsim::start();
-    let info = "    - vmware_guest_info:\n      CONN\n      name: DC0_H0_VM1\n";
+    // Expanded here, so that each case can edit the connection options.
+    let info = format!(
+        "    - vmware_guest_info:\n        {}\n        name: DC0_H0_VM1\n",
+        vc.conn()
+    );
     let fails = |name: &str, tasks: &str, want: &str| {
         let (code, events, err) = vc.play(name, tasks, &[]);
         assert_ne!(code, 0, "{name} did not fail\n{}", pretty(&events));
         let all = pretty(&events) + &err;
         assert!(all.contains(want), "{name}: no `{want}` in\n{all}");
     };
-    vc.ok("good", info, &[]);
+    vc.ok("good", &info, &[]);
     fails(
         "bad-password",
         &info.replace("{{ vc_password }}", "wrong"),
@@ -439,7 +443,7 @@ fn connection_errors_are_clear() {
     vc.ok("insecure", &off, &[]);
     fails(
         "mixed",
-        &info.replace("datacenter: DC0", "datacenter: DC0\n      validate_certs: false"),
+        &info.replace("datacenter: DC0", "datacenter: DC0\n        validate_certs: false"),
         "cannot be combined with ca_file or thumbprint",
     );
     fails(

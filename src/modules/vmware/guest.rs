@@ -584,6 +584,14 @@ async fn networks(s: &mut Session, dc: &Datacenter, want: &Want) -> Result<HashM
     Ok(out)
 }
 
+/// The `deviceInfo` of an edited device (vSphere keeps its label).
+fn device_info(x: &mut Xml, label: &str) {
+    x.open("deviceInfo")
+        .text("label", label)
+        .text("summary", "")
+        .close("deviceInfo");
+}
+
 fn disk_backing(x: &mut Xml, file: &str, datastore: Option<&MoRef>, kind: Option<&str>, mode: &str) {
     x.open_typed("backing", "VirtualDiskFlatVer2BackingInfo")
         .text("fileName", file);
@@ -606,8 +614,8 @@ fn disk_backing(x: &mut Xml, file: &str, datastore: Option<&MoRef>, kind: Option
     x.close("backing");
 }
 
-/// One adapter; `keep` is the address of an adapter being edited (its
-/// address type and MAC), kept unless the task gives a `mac`.
+/// One adapter; `keep` is what an edited adapter keeps (its address type
+/// and MAC unless the task gives a `mac`, and its label).
 #[allow(clippy::too_many_arguments)]
 fn nic_device(
     x: &mut Xml,
@@ -617,9 +625,12 @@ fn nic_device(
     net: &MoRef,
     n: &WantNic,
     start_connected: bool,
-    keep: Option<(&str, &str)>,
+    keep: Option<(&str, &str, &str)>,
 ) {
     x.open_typed("device", kind).val("key", key);
+    if let Some((_, _, label)) = keep {
+        device_info(x, label);
+    }
     x.open_typed("backing", "VirtualEthernetCardNetworkBackingInfo")
         .text("deviceName", network)
         .moref("network", net)
@@ -633,7 +644,7 @@ fn nic_device(
         (Some(m), _) => {
             x.text("addressType", "manual").text("macAddress", m);
         }
-        (None, Some((kind, mac))) if !mac.is_empty() => {
+        (None, Some((kind, mac, _))) if !mac.is_empty() => {
             x.text("addressType", kind).text("macAddress", mac);
         }
         (None, _) => {
@@ -692,6 +703,7 @@ fn device_changes(
             Some(have) if have.capacity_kb < d.size_kb => {
                 x.open("deviceChange").text("operation", "edit");
                 x.open_typed("device", "VirtualDisk").val("key", have.key);
+                device_info(x, &have.label);
                 disk_backing(x, &have.file, None, None, &have.disk_mode);
                 x.val("controllerKey", have.controller_key)
                     .val("unitNumber", have.unit)
@@ -771,7 +783,7 @@ fn device_changes(
                         edited.connected = Some(have.connected);
                     }
                     x.open("deviceChange").text("operation", "edit");
-                    let address = Some((have.address_type.as_str(), have.mac.as_str()));
+                    let address = Some((have.address_type.as_str(), have.mac.as_str(), have.label.as_str()));
                     nic_device(
                         x,
                         have.key,

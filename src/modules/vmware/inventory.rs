@@ -116,6 +116,7 @@ pub struct Disk {
     pub unit: i64,
     pub capacity_kb: i64,
     pub file: String,
+    pub label: String,
     pub thin: Option<bool>,
     pub disk_mode: String,
 }
@@ -242,6 +243,7 @@ fn parse_vm(moref: MoRef, p: &Props) -> Option<Vm> {
                     unit: d.int("unitNumber").unwrap_or(0),
                     capacity_kb: kb,
                     file: d.get("backing/fileName").unwrap_or("").to_string(),
+                    label: d.get("deviceInfo/label").unwrap_or("").to_string(),
                     thin: d.bool("backing/thinProvisioned"),
                     disk_mode: d.get("backing/diskMode").unwrap_or("persistent").to_string(),
                 });

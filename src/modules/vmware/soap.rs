@@ -289,6 +289,9 @@ impl Transport {
 /// Split an HTTP/1.1 answer read to its end: status, Set-Cookie values and
 /// the body (`Content-Length`, chunked, or everything up to the close).
 fn parse_response(resp: &[u8]) -> Result<(u16, Vec<String>, String), String> {
+    if resp.is_empty() {
+        return Err("the server closed the connection without answering".into());
+    }
     let head_end = resp
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
