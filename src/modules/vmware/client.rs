@@ -202,8 +202,7 @@ impl Session {
         let pc = self.content.property_collector.clone();
         let mut ans = self.call("RetrievePropertiesEx", &pc, &x.into_string()).await?;
         let mut out = Vec::new();
-        loop {
-            let Some(rv) = ans.child("returnval") else { break };
+        while let Some(rv) = ans.child("returnval") {
             for o in rv.children_named("objects") {
                 let Some(obj) = o.child("obj").and_then(Node::as_moref) else {
                     continue;

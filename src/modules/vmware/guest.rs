@@ -936,7 +936,7 @@ pub struct VmwareGuestModule;
 enum Planned {
     Create {
         template: Option<MoRef>,
-        placement: Placement,
+        placement: Box<Placement>,
         nets: HashMap<String, MoRef>,
     },
     Update {
@@ -1070,7 +1070,7 @@ async fn plan(s: &mut Session, ep: super::client::Endpoint, req: Request) -> Res
                     req,
                     planned: Planned::Create {
                         template,
-                        placement,
+                        placement: Box::new(placement),
                         nets,
                     },
                     power,
