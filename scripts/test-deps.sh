@@ -23,6 +23,10 @@
 #   chromium, chromium-driver       the status page test (tests/it/webstatus.rs): headless Chromium
 #                                   driven over WebDriver; installing both (--no-install-recommends)
 #                                   took 24 s on the 2-core build machine (2026-12-07)
+#   golang-go, golang-github-vmware-govmomi-dev
+#                                   the vSphere tests (tests/it/vmware.rs): govmomi's simulator package
+#                                   (Debian ships no vcsim command), built offline from tests/vcsim/main.go
+#                                   by the tests (~25 s once, cached under target/); install ~15 s
 set -euo pipefail
 
 # libvirt 11 + QEMU 10 (bookworm-backports), started by hand: its own script,
@@ -45,7 +49,7 @@ if [[ -n ${RIGGER_TEST_DEB:-} && ${RIGGER_TEST_DEB} != 0 ]] && ! cargo deb --ver
 fi
 
 # man-db: the man page tests render with `man -l`; binutils: `nm` checks the packaged binary is stripped.
-TEST_DEPS=(man-db binutils openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl chromium chromium-driver)
+TEST_DEPS=(man-db binutils openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl chromium chromium-driver golang-go golang-github-vmware-govmomi-dev)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do

@@ -11,7 +11,7 @@
 //!
 //! Folders by domain: [`files`], [`packages`], [`services`], [`accounts`],
 //! [`system`], [`net`], [`source_control`], [`commands`], [`control`]
-//! (controller-side: debug, set_fact, ...), [`storage`], [`virt`]; shared
+//! (controller-side: debug, set_fact, ...), [`storage`], [`virt`], [`vmware`] (vSphere, from the controller); shared
 //! helpers in [`host`]; user modules from the library path in [`external`];
 //! Ansible's own modules for those rigger does not implement in [`ansible`];
 //! every name a module answers to in [`registry`]; argument checks in
@@ -37,5 +37,6 @@ pub mod unsupported;
 pub mod validate;
 pub mod values;
 pub mod virt;
+pub mod vmware;
 
 pub use contract::*;

@@ -16,6 +16,7 @@ pub fn registry() -> &'static Registry {
         super::services::register(&mut r);
         super::accounts::register(&mut r);
         super::virt::register(&mut r);
+        super::vmware::register(&mut r);
         super::system::register(&mut r);
         super::source_control::register(&mut r);
         super::net::register(&mut r);

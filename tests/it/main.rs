@@ -65,6 +65,7 @@ mod unsafe_data;
 mod vault;
 mod vault_rekey;
 mod virt;
+mod vmware;
 mod watch;
 mod watch_taint;
 mod webhook_tls;

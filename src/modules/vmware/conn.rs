@@ -1,0 +1,186 @@
+//! The connection options every vmware module shares (community.vmware's
+//! `hostname`, `username`, `password`, `port`, `validate_certs`, with their
+//! `VMWARE_*` environment fallbacks), rigger's `ca_file` and `thumbprint`,
+//! and the session a module works in.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::client::{Endpoint, Session, VmwareError};
+use super::soap::{parse_thumbprint, Trust};
+use crate::modules::{normalize_args, ModuleDoc, ModuleError, OptKind, OptionDoc};
+
+pub const HOSTNAME: OptionDoc = OptionDoc::new(
+    "hostname",
+    OptKind::Str,
+    "The vCenter or ESXi server (name or address). Default: the VMWARE_HOST environment variable.",
+);
+pub const USERNAME: OptionDoc = OptionDoc::new(
+    "username",
+    OptKind::Str,
+    "The user to log in as. Default: the VMWARE_USER environment variable.",
+)
+.aliases(&["admin", "user"]);
+pub const PASSWORD: OptionDoc = OptionDoc::new(
+    "password",
+    OptKind::Str,
+    "The user's password (keep it in a vault). Default: the VMWARE_PASSWORD environment variable.",
+)
+.aliases(&["pass", "pwd"]);
+pub const PORT: OptionDoc =
+    OptionDoc::new("port", OptKind::Int, "The HTTPS port. Default: VMWARE_PORT, else 443.").default("443");
+pub const VALIDATE_CERTS: OptionDoc = OptionDoc::new(
+    "validate_certs",
+    OptKind::Bool,
+    "Check the server's certificate (against `ca_file`, or the platform's trusted roots). `false` turns \
+every check off and cannot be combined with `ca_file` or `thumbprint`. Default: VMWARE_VALIDATE_CERTS, else true.",
+)
+.default("true");
+pub const CA_FILE: OptionDoc = OptionDoc::new(
+    "ca_file",
+    OptKind::Path,
+    "PEM file of the CA certificates to trust instead of the platform's roots (rigger's option).",
+);
+pub const THUMBPRINT: OptionDoc = OptionDoc::new(
+    "thumbprint",
+    OptKind::Str,
+    "Trust only a server certificate with this SHA-256 thumbprint (64 hex digits, `:` separators \
+allowed), as vSphere shows it (rigger's option).",
+);
+pub const PROXY_HOST: OptionDoc = OptionDoc::new("proxy_host", OptKind::Str, "Not supported: a value is refused.");
+pub const PROXY_PORT: OptionDoc = OptionDoc::new("proxy_port", OptKind::Int, "Not supported: a value is refused.");
+
+/// The names of the connection options (taken out of a module's arguments
+/// before its own parameters are parsed).
+const NAMES: &[&str] = &[
+    "hostname",
+    "username",
+    "password",
+    "port",
+    "validate_certs",
+    "ca_file",
+    "thumbprint",
+    "proxy_host",
+    "proxy_port",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnArgs {
+    #[serde(default)]
+    hostname: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    validate_certs: Option<bool>,
+    #[serde(default)]
+    ca_file: Option<String>,
+    #[serde(default)]
+    thumbprint: Option<String>,
+    #[serde(default)]
+    proxy_host: Option<String>,
+    #[serde(default)]
+    proxy_port: Option<u16>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Split a module's templated arguments: the endpoint to log in to, and
+/// the module's own arguments (checked and coerced from its doc).
+pub fn split(doc: &ModuleDoc, args: Map<String, Value>) -> Result<(Endpoint, Map<String, Value>), ModuleError> {
+    let mut args = normalize_args(doc, args)?;
+    let mut conn = Map::new();
+    for n in NAMES {
+        if let Some(v) = args.remove(*n) {
+            if !v.is_null() {
+                conn.insert((*n).to_string(), v);
+            }
+        }
+    }
+    let c: ConnArgs =
+        serde_json::from_value(Value::Object(conn)).map_err(|e| ModuleError::Args(format!("{}: {e}", doc.name)))?;
+    let arg_err = |m: String| ModuleError::Args(format!("{}: {m}", doc.name));
+    if c.proxy_host.is_some() || c.proxy_port.is_some() {
+        return Err(arg_err(
+            "proxy_host/proxy_port are not supported by rigger's vSphere client".into(),
+        ));
+    }
+    let host = c.hostname.or_else(|| env("VMWARE_HOST")).ok_or_else(|| {
+        arg_err("missing required argument: hostname (or the VMWARE_HOST environment variable)".into())
+    })?;
+    let username = c.username.or_else(|| env("VMWARE_USER")).ok_or_else(|| {
+        arg_err("missing required argument: username (or the VMWARE_USER environment variable)".into())
+    })?;
+    let password = c.password.or_else(|| env("VMWARE_PASSWORD")).ok_or_else(|| {
+        arg_err("missing required argument: password (or the VMWARE_PASSWORD environment variable)".into())
+    })?;
+    let port = match (c.port, env("VMWARE_PORT")) {
+        (Some(p), _) => p,
+        (None, Some(p)) => p
+            .parse()
+            .map_err(|_| arg_err(format!("VMWARE_PORT `{p}` is not a port number")))?,
+        (None, None) => 443,
+    };
+    let validate = match (c.validate_certs, env("VMWARE_VALIDATE_CERTS")) {
+        (Some(v), _) => v,
+        (None, Some(v)) => crate::modules::values::value_bool(&Value::String(v.clone()))
+            .ok_or_else(|| arg_err(format!("VMWARE_VALIDATE_CERTS `{v}` is not a boolean")))?,
+        (None, None) => true,
+    };
+    let trust =
+        match (validate, c.ca_file, c.thumbprint) {
+            (false, None, None) => Trust::Insecure,
+            (false, _, _) => return Err(arg_err(
+                "validate_certs: false turns certificate checks off; it cannot be combined with ca_file or thumbprint"
+                    .into(),
+            )),
+            (true, Some(_), Some(_)) => return Err(arg_err("give ca_file or thumbprint, not both".into())),
+            (true, Some(f), None) => Trust::CaFile(f.into()),
+            (true, None, Some(t)) => Trust::Thumbprint(parse_thumbprint(&t).map_err(arg_err)?),
+            (true, None, None) => Trust::Platform,
+        };
+    // `[::1]` as written in a URL is the address ::1.
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok((
+        Endpoint {
+            host,
+            port,
+            username,
+            password,
+            trust,
+        },
+        args,
+    ))
+}
+
+/// A vSphere failure as a module's failure.
+pub fn failed(e: VmwareError) -> ModuleError {
+    ModuleError::Failed(e.to_string())
+}
+
+/// Log in to `ep`.
+pub async fn login(ep: &Endpoint) -> Result<Session, ModuleError> {
+    Session::login(ep).await.map_err(failed)
+}
+
+/// Run `work` in a session and log out whatever it returned; a failed
+/// logout after a successful `work` is the task's failure (never dropped).
+pub async fn with_session<T, F>(ep: &Endpoint, work: F) -> Result<T, ModuleError>
+where
+    F: for<'s> FnOnce(&'s mut Session) -> futures::future::BoxFuture<'s, Result<T, ModuleError>>,
+{
+    let mut s = login(ep).await?;
+    let res = work(&mut s).await;
+    let out = s.logout().await;
+    match (res, out) {
+        (Ok(v), Ok(())) => Ok(v),
+        (Ok(_), Err(e)) => Err(ModuleError::Failed(format!("logout: {e}"))),
+        (Err(e), _) => Err(e),
+    }
+}

@@ -1,0 +1,454 @@
+//! vSphere modules against govmomi's simulator (tests/vcsim/main.go, built
+//! from Debian's golang-github-vmware-govmomi-dev, cached under the test
+//! target directory), started on loopback as a child of each test with a
+//! certificate from a CA of its own. Results are read back through govmomi
+//! (`vcsim -inspect`), not through rigger.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::support::{rigger_bin, rigger_cmd};
+
+const MAIN_GO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vcsim/main.go");
+
+/// The simulator binary, built once per version of main.go (offline, ~20 s).
+fn vcsim_bin() -> PathBuf {
+    let src = std::fs::read(MAIN_GO).expect("tests/vcsim/main.go");
+    let hash: String = Sha256::digest(&src)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("vcsim");
+    let bin = base.join(format!("vcsim-{hash}"));
+    if bin.exists() {
+        return bin;
+    }
+    std::fs::create_dir_all(&base).unwrap();
+    // Parallel test processes may build at once: each builds its own file
+    // and renames it into place (atomic; both results are the same program).
+    let tmp = base.join(format!("vcsim-{hash}.{}", std::process::id()));
+    let out = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&tmp)
+        .arg(MAIN_GO)
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GO111MODULE", "off")
+        .env("GOCACHE", base.join("gocache"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `go` ({e}): install golang-go and golang-github-vmware-govmomi-dev (scripts/test-deps.sh)"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "building the vSphere simulator failed (needs golang-go and golang-github-vmware-govmomi-dev, see scripts/test-deps.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::rename(&tmp, &bin).unwrap();
+    bin
+}
+
+/// A running simulator.
+struct Vcsim {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+    url: String,
+    thumbprint: String,
+    ca: PathBuf,
+}
+
+impl Drop for Vcsim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Vcsim {
+    fn start() -> Vcsim {
+        let bin = vcsim_bin();
+        let dir = tempfile::Builder::new()
+            .prefix("vmware-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap();
+        let ca = dir.path().join("ca.pem");
+        let mut child = Command::new(&bin)
+            .args([
+                "-listen",
+                "127.0.0.1:0",
+                "-user",
+                "rigger",
+                "-pass",
+                "s3cret&<pass>",
+                "-ca-out",
+            ])
+            .arg(&ca)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vcsim");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut url = String::new();
+        let mut thumbprint = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(u) = line.strip_prefix("URL ") {
+                url = u.to_string();
+            } else if let Some(t) = line.strip_prefix("THUMBPRINT ") {
+                thumbprint = t.to_string();
+                break;
+            }
+        }
+        assert!(!url.is_empty() && !thumbprint.is_empty(), "vcsim did not start");
+        let port = url
+            .trim_start_matches("https://127.0.0.1:")
+            .trim_end_matches("/sdk")
+            .parse()
+            .unwrap_or_else(|_| panic!("vcsim URL {url}"));
+        Vcsim {
+            child,
+            dir,
+            port,
+            url,
+            thumbprint,
+            ca,
+        }
+    }
+
+    /// The connection options of a task (trusting the simulator's CA).
+    fn conn(&self) -> String {
+        format!(
+            "hostname: 127.0.0.1\n        port: {}\n        username: rigger\n        password: \"{{{{ vc_password }}}}\"\n        ca_file: {}\n        datacenter: DC0",
+            self.port,
+            self.ca.display()
+        )
+    }
+
+    /// Run `tasks` (YAML, each task's module options may use `CONN`) in a
+    /// play on localhost; `--output json` events.
+    fn play(&self, name: &str, tasks: &str, extra: &[&str]) -> (i32, Vec<Value>, String) {
+        let pb = self.dir.path().join(format!("{name}.yml"));
+        let body = format!(
+            "- hosts: localhost\n  gather_facts: false\n  vars:\n    vc_password: \"s3cret&<pass>\"\n  tasks:\n{}",
+            tasks.replace("CONN", &self.conn())
+        );
+        std::fs::write(&pb, body).unwrap();
+        let mut cmd = Command::new(rigger_bin());
+        cmd.args(["run", "-i", "localhost,", "--output", "json"])
+            .arg(&pb)
+            .args(extra);
+        let (code, out, err) = rigger_cmd(cmd, std::time::Duration::from_secs(120));
+        let events = out
+            .lines()
+            .filter(|l| l.trim_start().starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{out}")))
+            .collect();
+        (code, events, err)
+    }
+
+    fn ok(&self, name: &str, tasks: &str, extra: &[&str]) -> Vec<Value> {
+        let (code, events, err) = self.play(name, tasks, extra);
+        assert_eq!(code, 0, "rigger failed\n{}\n--- stderr ---\n{err}", pretty(&events));
+        events
+    }
+
+    /// A VM as govmomi reads it.
+    fn inspect(&self, vm: &str) -> Value {
+        let url = self.url.replace("https://", "https://rigger:s3cret%26%3Cpass%3E@");
+        let out = Command::new(vcsim_bin())
+            .args(["-inspect", &url, "-vm", vm])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "inspect: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn pretty(events: &[Value]) -> String {
+    events.iter().map(|e| format!("{e}\n")).collect()
+}
+
+/// The host_result events, in order.
+fn results(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["event"] == "host_result").collect()
+}
+
+/// (changed, diff) of each task result: what a check run must predict.
+fn predictions(events: &[Value]) -> Vec<(bool, Value)> {
+    results(events)
+        .iter()
+        .map(|r| {
+            let res = &r["result"];
+            (res["changed"].as_bool().unwrap_or(false), res["diff"].clone())
+        })
+        .collect()
+}
+
+fn changed_count(events: &[Value]) -> usize {
+    predictions(events).iter().filter(|(c, _)| *c).count()
+}
+
+/// Run `tasks` in check mode, then for real: the predictions must be the
+/// same, and a second real run changes nothing.
+fn converge(vc: &Vcsim, name: &str, tasks: &str) -> Vec<Value> {
+    let check = vc.ok(&format!("{name}-check"), tasks, &["--check", "--diff"]);
+    let real = vc.ok(name, tasks, &["--diff"]);
+    assert_eq!(
+        predictions(&check),
+        predictions(&real),
+        "check mode predicted otherwise\n--- check ---\n{}\n--- real ---\n{}",
+        pretty(&check),
+        pretty(&real)
+    );
+    assert!(changed_count(&real) > 0, "{}", pretty(&real));
+    let again = vc.ok(&format!("{name}-again"), tasks, &[]);
+    assert_eq!(
+        changed_count(&again),
+        0,
+        "second run changed something\n{}",
+        pretty(&again)
+    );
+    real
+}
+
+#[test]
+fn vm_from_scratch_lifecycle() {
+    let vc = Vcsim::start();
+    let create = r#"
+    - community.vmware.vmware_guest:
+        CONN
+        cluster: DC0_C0
+        datastore: LocalDS_0
+        name: web1
+        guest_id: otherLinux64Guest
+        hardware: { num_cpus: 2, memory_mb: 256 }
+        disk: [{ size_mb: 512, type: thin }]
+        networks: [{ name: VM Network, device_type: vmxnet3 }]
+        annotation: "made by <rigger> & co"
+        state: poweredon
+"#;
+    // Check mode creates nothing.
+    vc.ok("probe", create, &["--check"]);
+    assert_eq!(vc.inspect("web1")["exists"], false);
+    let real = converge(&vc, "create", create);
+    let diff = &results(&real)[0]["result"]["diff"];
+    assert!(diff.to_string().contains("hardware.num_cpus: 2"), "{diff}");
+    let vm = vc.inspect("web1");
+    assert_eq!(vm["num_cpus"], 2, "{vm}");
+    assert_eq!(vm["memory_mb"], 256, "{vm}");
+    assert_eq!(vm["guest_id"], "otherLinux64Guest", "{vm}");
+    assert_eq!(vm["power_state"], "poweredOn", "{vm}");
+    assert_eq!(vm["disks"][0]["capacity_kb"], 512 * 1024, "{vm}");
+    assert_eq!(vm["nics"][0]["network"], "VM Network", "{vm}");
+    assert_eq!(vm["nics"][0]["type"], "VirtualVmxnet3", "{vm}");
+
+    // Reconfigure in place: CPU, memory, a bigger disk, a second disk and adapter.
+    let change = r#"
+    - vmware_guest:
+        CONN
+        name: web1
+        hardware: { num_cpus: 4, memory_mb: 512 }
+        disk: [{ size_gb: 1 }, { size_mb: 256 }]
+        networks: [{ name: VM Network }, { name: VM Network, device_type: e1000e }]
+"#;
+    let real = converge(&vc, "change", change);
+    let diff = results(&real)[0]["result"]["diff"].to_string();
+    for want in [
+        "hardware.num_cpus: 2",
+        "hardware.num_cpus: 4",
+        "hardware.memory_mb: 512",
+        "disk[0].size_kb: 1048576",
+        "disk[1].size_kb: absent",
+        "networks[1].name: absent",
+    ] {
+        assert!(diff.contains(want), "no `{want}` in {diff}");
+    }
+    let vm = vc.inspect("web1");
+    assert_eq!(
+        (vm["num_cpus"].as_i64(), vm["memory_mb"].as_i64()),
+        (Some(4), Some(512)),
+        "{vm}"
+    );
+    let disks: Vec<i64> = vm["disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["capacity_kb"].as_i64().unwrap())
+        .collect();
+    assert_eq!(disks, vec![1024 * 1024, 256 * 1024], "{vm}");
+    assert_eq!(vm["nics"][1]["type"], "VirtualE1000e", "{vm}");
+    let shrink = vc.play(
+        "shrink",
+        "    - vmware_guest:\n        CONN\n        name: web1\n        disk: [{ size_mb: 100 }]\n",
+        &[],
+    );
+    assert_ne!(shrink.0, 0);
+    assert!(
+        pretty(&shrink.1).contains("shrinking it to 102400 KiB is not supported"),
+        "{}",
+        pretty(&shrink.1)
+    );
+
+    // Power cycle.
+    converge(
+        &vc,
+        "off",
+        "    - community.vmware.vmware_guest_powerstate:\n        CONN\n        name: web1\n        state: powered-off\n",
+    );
+    assert_eq!(vc.inspect("web1")["power_state"], "poweredOff");
+    converge(
+        &vc,
+        "on",
+        "    - vmware_guest:\n        CONN\n        name: web1\n        state: poweredon\n",
+    );
+    assert_eq!(vc.inspect("web1")["power_state"], "poweredOn");
+
+    // Snapshots.
+    let snap = "    - community.vmware.vmware_guest_snapshot:\n        CONN\n        name: web1\n        snapshot_name: before-upgrade\n        description: by rigger\n        state: present\n";
+    converge(&vc, "snap", snap);
+    assert_eq!(vc.inspect("web1")["snapshots"], serde_json::json!(["before-upgrade"]));
+    let revert = vc.ok("revert", &snap.replace("state: present", "state: revert"), &[]);
+    assert_eq!(changed_count(&revert), 1, "{}", pretty(&revert));
+    converge(&vc, "unsnap", &snap.replace("state: present", "state: absent"));
+    assert_eq!(vc.inspect("web1")["snapshots"], serde_json::json!([]));
+
+    // Facts.
+    let info = vc.ok(
+        "info",
+        "    - community.vmware.vmware_guest_info:\n        CONN\n        name: web1\n      register: vm\n",
+        &[],
+    );
+    let inst = &results(&info)[0]["result"]["instance"];
+    assert_eq!(inst["hw_processor_count"], 4, "{inst}");
+    assert_eq!(inst["hw_memtotal_mb"], 512, "{inst}");
+    assert_eq!(inst["hw_power_status"], "poweredOn", "{inst}");
+    assert_eq!(inst["annotation"], "made by <rigger> & co", "{inst}");
+    assert_eq!(inst["hw_eth1"]["device_type"], "e1000e", "{inst}");
+
+    // Removal: a running VM needs force.
+    let remove = "    - vmware_guest:\n        CONN\n        name: web1\n        state: absent\n";
+    let refused = vc.play("remove-refused", remove, &[]);
+    assert_ne!(refused.0, 0);
+    assert!(
+        pretty(&refused.1).contains("is powered on: set force: true"),
+        "{}",
+        pretty(&refused.1)
+    );
+    converge(
+        &vc,
+        "remove",
+        &remove.replace("state: absent", "state: absent\n        force: true"),
+    );
+    assert_eq!(vc.inspect("web1")["exists"], false);
+}
+
+#[test]
+fn vm_from_template() {
+    let vc = Vcsim::start();
+    let clone = r#"
+    - community.vmware.vmware_guest:
+        CONN
+        cluster: DC0_C0
+        name: app1
+        template: template-small
+        hardware: { memory_mb: 128 }
+        networks: [{ name: VM Network }]
+        state: poweredon
+"#;
+    let real = converge(&vc, "clone", clone);
+    let diff = results(&real)[0]["result"]["diff"].to_string();
+    assert!(diff.contains("template: template-small"), "{diff}");
+    let vm = vc.inspect("app1");
+    assert_eq!(vm["exists"], true, "{vm}");
+    assert_eq!(vm["template"], false, "{vm}");
+    assert_eq!(vm["memory_mb"], 128, "{vm}");
+    assert_eq!(vm["num_cpus"], 1, "{vm}");
+    assert_eq!(vm["power_state"], "poweredOn", "{vm}");
+    // The template's adapter was moved to the requested network.
+    assert_eq!(vm["nics"].as_array().unwrap().len(), 1, "{vm}");
+    assert_eq!(vm["nics"][0]["network"], "VM Network", "{vm}");
+    let tmpl = vc.inspect("template-small");
+    assert_eq!(
+        (tmpl["template"].as_bool(), tmpl["memory_mb"].as_i64()),
+        (Some(true), Some(32)),
+        "{tmpl}"
+    );
+
+    let missing = vc.play(
+        "no-template",
+        "    - vmware_guest:\n        CONN\n        cluster: DC0_C0\n        name: app2\n        template: nope\n",
+        &[],
+    );
+    assert_ne!(missing.0, 0);
+    assert!(
+        pretty(&missing.1).contains("template `nope` not found in datacenter `DC0`"),
+        "{}",
+        pretty(&missing.1)
+    );
+}
+
+#[test]
+fn connection_errors_are_clear() {
+    let vc = Vcsim::start();
+    // Expanded here, so that each case can edit the connection options.
+    let info = format!(
+        "    - vmware_guest_info:\n        {}\n        name: DC0_H0_VM1\n",
+        vc.conn()
+    );
+    let fails = |name: &str, tasks: &str, want: &str| {
+        let (code, events, err) = vc.play(name, tasks, &[]);
+        assert_ne!(code, 0, "{name} did not fail\n{}", pretty(&events));
+        let all = pretty(&events) + &err;
+        assert!(all.contains(want), "{name}: no `{want}` in\n{all}");
+    };
+    vc.ok("good", &info, &[]);
+    fails(
+        "bad-password",
+        &info.replace("{{ vc_password }}", "wrong"),
+        "refused the login of user `rigger`: Login failure (InvalidLogin)",
+    );
+    fails(
+        "unknown-dc",
+        &info.replace("datacenter: DC0", "datacenter: DC9"),
+        "datacenter `DC9` not found on https://127.0.0.1:",
+    );
+    // Without the CA: the platform's roots do not know the simulator's CA.
+    let no_ca = info.replace(&format!("ca_file: {}", vc.ca.display()), "validate_certs: true");
+    fails("no-ca", &no_ca, "trust its CA with `ca_file`, pin it with `thumbprint`");
+    // A pinned thumbprint: the right one works, another is refused.
+    let pinned = info.replace(
+        &format!("ca_file: {}", vc.ca.display()),
+        &format!("thumbprint: {}", vc.thumbprint),
+    );
+    vc.ok("pinned", &pinned, &[]);
+    let wrong = info.replace(
+        &format!("ca_file: {}", vc.ca.display()),
+        &format!("thumbprint: {}", "ab".repeat(32)),
+    );
+    fails("wrong-pin", &wrong, "not the pinned AB:AB:");
+    // Checks off only when asked, and never mixed with a trust option.
+    let off = info.replace(&format!("ca_file: {}", vc.ca.display()), "validate_certs: false");
+    vc.ok("insecure", &off, &[]);
+    fails(
+        "mixed",
+        &info.replace("datacenter: DC0", "datacenter: DC0\n        validate_certs: false"),
+        "cannot be combined with ca_file or thumbprint",
+    );
+    fails(
+        "no-vm",
+        &info.replace("DC0_H0_VM1", "ghost"),
+        "VM `ghost` not found in datacenter `DC0`",
+    );
+}
