@@ -138,6 +138,10 @@ impl StatusServer {
                 Err(e) => error(500, e),
             },
             "/api/checks" => json_answer(200, self.checks()),
+            "/api/actions" => match Db::open(&self.state).and_then(|db| super::action::list(&db, true)) {
+                Ok(list) => json_answer(200, json!({ "actions": list })),
+                Err(e) => error(500, e.to_string()),
+            },
             _ => (
                 404,
                 "text/plain",
@@ -297,6 +301,22 @@ impl StatusServer {
             Ok(db) => db,
             Err(e) => return error(500, e.to_string()),
         };
+        if let Some(rest) = req.path.strip_prefix("/api/actions/") {
+            let (id, approve) = match (rest.strip_suffix("/approve"), rest.strip_suffix("/reject")) {
+                (Some(id), _) => (id, true),
+                (None, Some(id)) => (id, false),
+                _ => return error(404, "POST /api/actions/ID/approve or /api/actions/ID/reject"),
+            };
+            let Ok(id) = id.parse::<i64>() else {
+                return error(404, format!("`{id}` is not an action id"));
+            };
+            return match super::action::decide(&db, id, approve, "status page", now) {
+                Ok(r) => json_answer(200, json!({ "id": id, "state": r.state })),
+                Err(super::action::DecideError::Unknown(_)) => error(404, format!("no action with id {id}")),
+                Err(super::action::DecideError::Store(e)) => error(500, e.to_string()),
+                Err(e) => error(409, e.to_string()),
+            };
+        }
         if req.path == "/api/silences" {
             let form: SilenceForm = match serde_json::from_slice(&req.body) {
                 Ok(f) => f,

@@ -66,6 +66,7 @@ mod vault;
 mod vault_rekey;
 mod virt;
 mod watch;
+mod watch_actions;
 mod watch_taint;
 mod webhook_tls;
 mod webstatus;
