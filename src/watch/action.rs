@@ -31,6 +31,7 @@ use tokio::sync::watch as tokio_watch;
 
 use super::alert::{self, ActionRecord, Envelope};
 use super::config::{ActionConfig, Labels, WatchConfig};
+use super::journal::log;
 use super::state::{self, Alert, AlertState, Notification};
 use super::store::{Db, StoreError};
 
@@ -317,8 +318,11 @@ pub fn notify(db: &Db, cfg: &WatchConfig, rec: &ActionRecord, alert: &Alert, now
             actions: vec![rec.clone()],
         };
         match alert::enqueue(db, cfg, &env, now) {
-            Ok(ids) => super::log(format!("action #{} notice queued for `{receiver}`: outbox {ids:?}", rec.id)),
-            Err(e) => super::log(format!("cannot queue the notice of action #{}: {e}", rec.id)),
+            Ok(ids) => log(format!(
+                "action #{} notice queued for `{receiver}`: outbox {ids:?}",
+                rec.id
+            )),
+            Err(e) => log(format!("cannot queue the notice of action #{}: {e}", rec.id)),
         }
     }
     let mut m = serde_json::Map::new();
@@ -386,7 +390,7 @@ impl Runner {
             rec.state = "interrupted".into();
             rec.finished = Some(now);
             rec.reason = Some(INTERRUPTED.into());
-            super::log(rec.headline());
+            log(rec.headline());
             notify(db, &self.cfg.borrow(), &rec, &alert, now);
         }
         Ok(())
@@ -403,7 +407,7 @@ impl Runner {
                 rec.state = "expired".into();
                 rec.finished = Some(now);
                 rec.reason = Some("not approved in time".into());
-                super::log(rec.headline());
+                log(rec.headline());
                 notify(db, &self.cfg.borrow(), &rec, &alert, now);
             }
         }
@@ -418,13 +422,9 @@ impl Runner {
             }
             rec.state = "running".into();
             rec.started = Some(now);
-            super::log(format!(
+            log(format!(
                 "action #{} started: {} on {} ({} {})",
-                rec.id,
-                rec.playbook,
-                rec.host,
-                rec.rule,
-                rec.trigger
+                rec.id, rec.playbook, rec.host, rec.rule, rec.trigger
             ));
             let me = self.clone();
             tokio::spawn(async move { me.execute(rec, alert).await });
@@ -443,11 +443,11 @@ impl Runner {
         rec.diff = outcome.diff;
         rec.output = outcome.output;
         rec.reason = outcome.reason;
-        super::log(rec.headline());
+        log(rec.headline());
         let db = match Db::open(&self.state) {
             Ok(d) => d,
             Err(e) => {
-                super::log(format!("cannot record the result of action #{}: {e}", rec.id));
+                log(format!("cannot record the result of action #{}: {e}", rec.id));
                 return;
             }
         };
@@ -467,7 +467,7 @@ impl Runner {
             ],
         );
         if let Err(e) = saved {
-            super::log(format!("cannot record the result of action #{}: {e}", rec.id));
+            log(format!("cannot record the result of action #{}: {e}", rec.id));
         }
         let cfg = self.cfg.borrow().clone();
         notify(&db, &cfg, &rec, &alert, now);
@@ -478,7 +478,11 @@ impl Runner {
             reason: Some(reason),
             ..Default::default()
         };
-        let dir = self.state.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = self
+            .state
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let vars = match crate::atomic_file::create_new_in(dir, ".rigger-action-", ".yml", 0o600) {
             Ok((path, mut f)) => {
                 use std::io::Write;
@@ -530,7 +534,7 @@ impl Runner {
                 .conn
                 .execute("UPDATE actions SET pid = ?1 WHERE id = ?2", params![pid, rec.id])
             {
-                super::log(format!("cannot record the pid of action #{}: {e}", rec.id));
+                log(format!("cannot record the pid of action #{}: {e}", rec.id));
             }
         }
         // The run's own --run-timeout ends it; this is the backstop.
@@ -725,7 +729,9 @@ mod tests {
         let h1 = alert(&[("alertname", "A"), ("host", "h1")]);
         let h2 = alert(&[("alertname", "A"), ("host", "h2")]);
         let fire = |a: &Alert, ac: &ActionConfig, now: f64| {
-            on_transition(&db, ac, "A", a, AlertState::Pending, now).unwrap().unwrap()
+            on_transition(&db, ac, "A", a, AlertState::Pending, now)
+                .unwrap()
+                .unwrap()
         };
         let (r, n) = fire(&h1, &ac, 100.0);
         assert_eq!((r.state.as_str(), n), ("queued", false));
@@ -774,15 +780,22 @@ mod tests {
             Err(DecideError::NotAwaiting { .. })
         ));
         let (r, _) = fire(&alert(&[("alertname", "A"), ("host", "h5")]), &ap, 1000.0);
-        assert!(matches!(decide(&db, r.id, true, "me", 1006.0), Err(DecideError::Expired(_))));
-        assert!(matches!(decide(&db, 999, true, "me", 1006.0), Err(DecideError::Unknown(999))));
+        assert!(matches!(
+            decide(&db, r.id, true, "me", 1006.0),
+            Err(DecideError::Expired(_))
+        ));
+        assert!(matches!(
+            decide(&db, 999, true, "me", 1006.0),
+            Err(DecideError::Unknown(999))
+        ));
         assert_eq!(list(&db, false).unwrap().len(), 2, "queued + awaiting");
     }
 
     #[test]
     fn extra_vars_are_unsafe_text() {
         let mut a = alert(&[("alertname", "A"), ("host", "h1"), ("tag", "{{ 7 * 6 }}\"\n")]);
-        a.annotations.insert("summary".into(), "{{ lookup('pipe', 'id') }}".into());
+        a.annotations
+            .insert("summary".into(), "{{ lookup('pipe', 'id') }}".into());
         let rec = ActionRecord {
             id: 4,
             rule: "A".into(),

@@ -1124,7 +1124,10 @@ fn parse_action(n: &Node, base: &Path) -> Result<ActionConfig, LocError> {
     }
     let window = r.duration("window", Duration::from_secs(3600))?;
     if window.is_zero() {
-        return Err(LocError::new(r.req("window")?.loc.clone(), "window must be longer than 0s"));
+        return Err(LocError::new(
+            r.req("window")?.loc.clone(),
+            "window must be longer than 0s",
+        ));
     }
     Ok(ActionConfig {
         playbook,

@@ -16,6 +16,7 @@ pub mod config;
 pub mod detect;
 pub mod exposition;
 pub mod http;
+mod journal;
 pub mod silence;
 pub mod state;
 pub mod status;
@@ -37,6 +38,7 @@ use crate::template::Templar;
 use collect::{now_secs, HostEvent};
 use config::{Labels, Matcher, RuleKind, WatchConfig};
 use detect::Detectors;
+use journal::log;
 use state::{ActiveSilence, AlertEngine, AlertState, NlogEntry, Observation, StepOutput};
 use status::Shared;
 use store::{Db, Retention, Silence, Store};
@@ -108,15 +110,6 @@ fn token_from(token: &str, from: &str) -> Result<Arc<http::BearerToken>, AppErro
         )));
     }
     Ok(Arc::new(http::BearerToken::new(token)))
-}
-
-/// A line of the watch log: vault values (and what was computed from
-/// them) are masked, as in every other output of a run.
-fn log(msg: impl AsRef<str>) {
-    stdoutln!(
-        "watch: {}",
-        crate::output::redact::run_secrets().redact_str(msg.as_ref())
-    );
 }
 
 /// Mask the run's secrets in what an alert shows: its labels (a `!vault`
@@ -416,7 +409,8 @@ impl Controller {
                  password with --vault-password-file or --vault-id",
             );
         }
-        let exe = std::env::current_exe().map_err(|e| AppError::Other(format!("cannot find the rigger binary: {e}")))?;
+        let exe =
+            std::env::current_exe().map_err(|e| AppError::Other(format!("cannot find the rigger binary: {e}")))?;
         let runner = Arc::new(action::Runner {
             exe,
             args: action_run_args(&c.args),
@@ -861,7 +855,9 @@ impl Controller {
             return;
         }
         for (a, before) in transitions {
-            let Some(name) = a.labels.get("alertname") else { continue };
+            let Some(name) = a.labels.get("alertname") else {
+                continue;
+            };
             let Some(ac) = self
                 .cfg
                 .rules
@@ -872,7 +868,12 @@ impl Controller {
                 continue;
             };
             // The engine's copy: it knows whether a silence covers the alert.
-            let current = self.engine.alerts.get(&a.fingerprint).cloned().unwrap_or_else(|| a.clone());
+            let current = self
+                .engine
+                .alerts
+                .get(&a.fingerprint)
+                .cloned()
+                .unwrap_or_else(|| a.clone());
             match action::on_transition(&self.db, ac, name, &current, *before, now) {
                 Ok(Some((rec, notify))) => {
                     log(rec.headline());

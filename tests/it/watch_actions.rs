@@ -194,9 +194,7 @@ fn action_runs_on_the_alert_host_only_with_labels_as_unsafe_text_and_is_reported
 #[test]
 fn cooldown_and_circuit_breaker_bound_the_runs_of_a_flapping_metric() {
     let pb = |rule: &str| {
-        format!(
-            "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: echo run >> /srv/runs-{rule}\n"
-        )
+        format!("- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: echo run >> /srv/runs-{rule}\n")
     };
     let s = setup(
         1,
@@ -216,7 +214,9 @@ fn cooldown_and_circuit_breaker_bound_the_runs_of_a_flapping_metric() {
         });
         // Let the runs that are allowed finish before the next flap.
         wait_for(Duration::from_secs(30), "no action running", || {
-            s.all_actions().iter().all(|a| a["state"] != "running" && a["state"] != "queued")
+            s.all_actions()
+                .iter()
+                .all(|a| a["state"] != "running" && a["state"] != "queued")
         });
         s.set_load(0, 0);
         std::thread::sleep(Duration::from_millis(1500));
@@ -237,8 +237,16 @@ fn cooldown_and_circuit_breaker_bound_the_runs_of_a_flapping_metric() {
             .map(|a| a["state"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(state_of("Cool"), ["succeeded", "skipped", "skipped", "skipped"], "{all:?}");
-    assert_eq!(state_of("Break"), ["succeeded", "succeeded", "skipped", "skipped"], "{all:?}");
+    assert_eq!(
+        state_of("Cool"),
+        ["succeeded", "skipped", "skipped", "skipped"],
+        "{all:?}"
+    );
+    assert_eq!(
+        state_of("Break"),
+        ["succeeded", "succeeded", "skipped", "skipped"],
+        "{all:?}"
+    );
     assert!(log.contains("cooldown: the last action of this rule on host1"), "{log}");
     let breaker_notices = s
         .hooked_actions()
@@ -252,7 +260,8 @@ fn cooldown_and_circuit_breaker_bound_the_runs_of_a_flapping_metric() {
 fn loop_guard_stops_an_action_whose_own_change_fires_the_rule_again() {
     // The load is low for 3 s after /srv/kick was touched, then high again:
     // the action's own change brings the alert back.
-    let command = "if [ -e /srv/kick ] && [ $(( $(date +%s) - $(stat -c %Y /srv/kick) )) -lt 3 ]; then echo 0; else echo 9; fi";
+    let command =
+        "if [ -e /srv/kick ] && [ $(( $(date +%s) - $(stat -c %Y /srv/kick) )) -lt 3 ]; then echo 0; else echo 9; fi";
     let s = setup(
         1,
         command,
@@ -274,10 +283,16 @@ fn loop_guard_stops_an_action_whose_own_change_fires_the_rule_again() {
     assert_eq!(lines(&s.srv(0, "runs")), 1, "{log}");
     assert_eq!(stopped["state"], "skipped");
     assert!(
-        stopped["reason"].as_str().unwrap().contains("after action #1 changed the host"),
+        stopped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after action #1 changed the host"),
         "{stopped}"
     );
-    assert!(log.contains("(Firing -> Resolved)"), "the action resolved it once\n{log}");
+    assert!(
+        log.contains("(Firing -> Resolved)"),
+        "the action resolved it once\n{log}"
+    );
 }
 
 #[test]
@@ -319,7 +334,10 @@ fn dry_run_changes_nothing_and_the_mail_shows_the_diff() {
             .unwrap(),
     );
     assert!(mail.contains("Subject: [ACTION #1 SUCCEEDED] Drift host1"), "{mail}");
-    assert!(mail.contains("in check mode on host1, firing): succeeded, 1 would change"), "{mail}");
+    assert!(
+        mail.contains("in check mode on host1, firing): succeeded, 1 would change"),
+        "{mail}"
+    );
     assert!(mail.contains("+mode=fixed"), "{mail}");
     assert!(
         mail.contains("recap: host1 ok=") && mail.contains(" changed=1 unreachable=0 failed=0"),
@@ -357,7 +375,9 @@ fn approval_survives_kill_9_runs_once_and_a_run_cut_by_kill_9_is_reported_not_re
         "{api}"
     );
     // The other rule's request expires, and says so.
-    s.wait_hooked("the expired request", |a| a["rule"] == "Lapse" && a["state"] == "expired");
+    s.wait_hooked("the expired request", |a| {
+        a["rule"] == "Lapse" && a["state"] == "expired"
+    });
     w.kill9();
     assert_eq!(lines(&s.srv(0, "runs")), 0, "nothing runs before approval");
 
@@ -376,7 +396,9 @@ fn approval_survives_kill_9_runs_once_and_a_run_cut_by_kill_9_is_reported_not_re
     // Killed while the playbook runs.
     w.kill9();
     let mut w = s.watch(None);
-    let cut = s.wait_hooked("the interrupted notice", |a| a["id"] == id && a["state"] == "interrupted");
+    let cut = s.wait_hooked("the interrupted notice", |a| {
+        a["id"] == id && a["state"] == "interrupted"
+    });
     assert!(cut["reason"].as_str().unwrap().contains("not run again"), "{cut}");
     // Long after the orphaned run would have ended: it ran once, and only it.
     std::thread::sleep(Duration::from_secs(6));
@@ -395,6 +417,9 @@ fn approval_survives_kill_9_runs_once_and_a_run_cut_by_kill_9_is_reported_not_re
     states.sort();
     assert_eq!(
         states,
-        [("Gate".into(), "interrupted".into()), ("Lapse".into(), "expired".into())]
+        [
+            ("Gate".into(), "interrupted".into()),
+            ("Lapse".into(), "expired".into())
+        ]
     );
 }

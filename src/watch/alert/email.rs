@@ -9,7 +9,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 use super::chart::png_chart;
-use super::envelope::{common_labels, rfc3339, status_of, Envelope};
+use super::envelope::{common_labels, rfc3339, status_of, ActionRecord, Envelope};
 use crate::delivery::smtp::{self, SmtpSettings};
 use crate::delivery::DeliveryError;
 use crate::text::xml_escape;
@@ -118,9 +118,12 @@ fn indent(s: &str) -> String {
 }
 
 /// The facts of an action run shown in both bodies: times and recap.
-fn action_lines(x: &super::ActionRecord) -> Vec<(&'static str, String)> {
+fn action_lines(x: &ActionRecord) -> Vec<(&'static str, String)> {
     let mut out = vec![("created", rfc3339(x.created))];
-    if let Some(t) = x.expires.filter(|_| x.state == "awaiting_approval" || x.state == "expired") {
+    if let Some(t) = x
+        .expires
+        .filter(|_| x.state == "awaiting_approval" || x.state == "expired")
+    {
         out.push(("expires", rfc3339(t)));
     }
     if x.state == "awaiting_approval" {
@@ -197,7 +200,10 @@ pub fn html_body(env: &Envelope) -> String {
         out.push_str("</table></div>");
     }
     for x in &env.actions {
-        out.push_str(&format!("\n<div><p><b>{}</b></p><table style=\"font-size:12px\">", xml_escape(&x.headline())));
+        out.push_str(&format!(
+            "\n<div><p><b>{}</b></p><table style=\"font-size:12px\">",
+            xml_escape(&x.headline())
+        ));
         for (k, v) in action_lines(x) {
             out.push_str(&format!("\n<tr><td>{}</td><td>{}</td></tr>", k, xml_escape(&v)));
         }
