@@ -246,7 +246,7 @@ fn actions(a: &WatchArgs, cfg: &WatchConfig, cmd: &ActionCommand) -> Result<i32,
                 ),
                 Ok(_) => stdoutln!("action {id} rejected: it will not run"),
                 Err(action::DecideError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(AppError::Usage(e.to_string())),
+                Err(e) => return Err(AppError::Other(e.to_string())),
             }
         }
     }

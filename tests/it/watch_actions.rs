@@ -387,7 +387,7 @@ fn approval_survives_kill_9_runs_once_and_a_run_cut_by_kill_9_is_reported_not_re
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("action {id} approved")), "{out}");
     let (code, _, err) = s.action(&["approve", &id.to_string()]);
-    assert_ne!(code, 0, "a second approval is refused");
+    assert_eq!(code, 1, "a second approval is refused");
     assert!(err.contains("not awaiting approval"), "{err}");
     w.wait_log(&format!("action #{id} started"), Duration::from_secs(10));
     wait_for(Duration::from_secs(20), "the run to start on the host", || {
