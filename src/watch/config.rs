@@ -1512,6 +1512,33 @@ mod tests {
     }
 
     #[test]
+    fn actions_parse_with_located_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fix.yml"), "- hosts: all\n  tasks: []\n").unwrap();
+        let cfg = |action: &str| {
+            let src = format!(
+                "rules:\n  - alert: A\n    metric: load1\n    threshold: '> 1'\n    action: {action}\nreceivers:\n  - name: ops\n    webhook: {{url: 'http://127.0.0.1:9/x'}}\n"
+            );
+            let n = crate::yaml::parse_one(&src, "w.yml").unwrap();
+            WatchConfig::from_node(&n, &dir.path().join("w.yml"))
+        };
+        let c = cfg("{playbook: fix.yml, max_runs: 3, dry_run: true}").unwrap();
+        let a = c.rules[0].action.as_ref().unwrap();
+        assert_eq!(a.playbook, dir.path().join("fix.yml"));
+        assert_eq!((a.max_runs, a.dry_run, a.approval), (3, true, false));
+        assert_eq!(a.cooldown, Duration::from_secs(300));
+        let e = cfg("{playbook: nope.yml}").unwrap_err();
+        assert_eq!((e.loc.line, e.loc.col), (5, 24));
+        assert!(e.msg.contains("does not exist"), "{}", e.msg);
+        let e = cfg("{playbook: fix.yml, cooldwn: 1m}").unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("did you mean `cooldown`?"));
+        let e = cfg("{playbook: fix.yml, max_runs: 0}").unwrap_err();
+        assert!(e.msg.contains("max_runs"), "{}", e.msg);
+        let e = cfg("{playbook: fix.yml, approval: yes please}").unwrap_err();
+        assert!(e.msg.contains("approval must be true or false"), "{}", e.msg);
+    }
+
+    #[test]
     fn exclusions_and_history() {
         let base = "receivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n";
         let c = load(base).unwrap();
