@@ -765,6 +765,12 @@ mod tests {
         assert!(on_transition(&db, &ac, "A", &resolved, AlertState::Firing, 240.0)
             .unwrap()
             .is_none());
+        let mut on_resolve = action();
+        on_resolve.on_resolve = true;
+        let (r, _) = on_transition(&db, &on_resolve, "R", &resolved, AlertState::Firing, 240.0)
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.trigger.as_str(), r.state.as_str()), ("resolved", "queued"));
         let mut silenced = alert(&[("alertname", "A"), ("host", "h3")]);
         silenced.suppressed = Some("silenced by silence 1".into());
         assert_eq!(fire(&silenced, &ac, 240.0).0.state, "skipped");
@@ -788,7 +794,11 @@ mod tests {
             decide(&db, 999, true, "me", 1006.0),
             Err(DecideError::Unknown(999))
         ));
-        assert_eq!(list(&db, false).unwrap().len(), 2, "queued + awaiting");
+        assert_eq!(
+            list(&db, false).unwrap().len(),
+            3,
+            "queued (resolved, approved) + awaiting"
+        );
     }
 
     #[test]
