@@ -596,6 +596,40 @@ pub struct WatchArgs {
 pub enum WatchCommand {
     /// Manage silences (stored in the state file).
     Silence(SilenceArgs),
+    /// List, approve or reject the actions of rules (stored in the state file).
+    Action(ActionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ActionArgs {
+    #[command(subcommand)]
+    pub action: ActionCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionCommand {
+    /// List the actions awaiting approval, queued or running.
+    List {
+        /// Also the finished, skipped, expired and rejected ones (the newest 200).
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve an action awaiting approval: the running `rigger watch` starts it.
+    Approve {
+        id: i64,
+        /// Who approves (default: the current user).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reject an action awaiting approval: it never runs.
+    Reject {
+        id: i64,
+        /// Who rejects (default: the current user).
+        #[arg(long)]
+        by: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -755,7 +755,7 @@ fn python_json(v: &Value) -> String {
 /// A unified diff of one `{before, after, before_header, after_header}` dict.
 /// The diffs of a result: rigger's modules return a list; an Ansible
 /// module may return one dict, as Ansible allows.
-fn diffs_of(result: &Map<String, Value>) -> Vec<&Value> {
+pub fn diffs_of(result: &Map<String, Value>) -> Vec<&Value> {
     match result.get("diff") {
         Some(Value::Array(diffs)) => diffs.iter().collect(),
         Some(d @ Value::Object(_)) => vec![d],

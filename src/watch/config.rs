@@ -311,6 +311,36 @@ pub struct Rule {
     pub labels: Labels,
     pub summary: String,
     pub description: String,
+    /// The playbook run when the rule fires (see `watch::action`).
+    pub action: Option<ActionConfig>,
+}
+
+/// A rule's `action:`: a playbook run on the alert's host, with its guards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionConfig {
+    /// The playbook (relative to the configuration file).
+    pub playbook: PathBuf,
+    /// Where `action:` is written.
+    pub loc: Loc,
+    /// Also run when the alert resolves (`watch_alert.status` says which).
+    pub on_resolve: bool,
+    /// No second run for the same rule, host and trigger within this.
+    pub cooldown: Duration,
+    /// At most this many runs of the rule per `window`; then the circuit
+    /// breaker stops its actions (and says so) until the window has passed.
+    pub max_runs: u32,
+    pub window: Duration,
+    /// An alert that fires again within this after a run of its action
+    /// changed the host is taken as the action's own doing: no more runs
+    /// of the rule on that host until it has passed.
+    pub loop_window: Duration,
+    /// Run in check mode with diffs; the notification shows the diff.
+    pub dry_run: bool,
+    /// Wait for `rigger watch action approve ID`, at most `approval_expires`.
+    pub approval: bool,
+    pub approval_expires: Duration,
+    /// Limit of one run (`rigger run --run-timeout`).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -896,7 +926,7 @@ impl WatchConfig {
                 .as_seq()
                 .ok_or_else(|| LocError::new(n.loc.clone(), "rules must be a list"))?;
             for item in items {
-                rules.push(parse_rule(item)?);
+                rules.push(parse_rule(item, base)?);
             }
         }
         check_rule_metrics(&rules, &custom)?;
@@ -1050,9 +1080,71 @@ const RULE_KEYS: &[&str] = &[
     "labels",
     "summary",
     "description",
+    "action",
 ];
 
-fn parse_rule(n: &Node) -> Result<Rule, LocError> {
+const ACTION_KEYS: &[&str] = &[
+    "playbook",
+    "on_resolve",
+    "cooldown",
+    "max_runs",
+    "window",
+    "loop_window",
+    "dry_run",
+    "approval",
+    "approval_expires",
+    "timeout",
+];
+
+fn bool_key(r: &MapReader, key: &str) -> Result<bool, LocError> {
+    match r.get(key) {
+        None => Ok(false),
+        Some(n) => match &n.kind {
+            NodeKind::Bool(b) => Ok(*b),
+            _ => Err(LocError::new(n.loc.clone(), format!("{key} must be true or false"))),
+        },
+    }
+}
+
+fn parse_action(n: &Node, base: &Path) -> Result<ActionConfig, LocError> {
+    let r = MapReader::new(n, "an action", ACTION_KEYS)?;
+    let pb_node = r.req("playbook")?;
+    let playbook = base.join(scalar(pb_node)?);
+    if !playbook.is_file() {
+        return Err(LocError::new(
+            pb_node.loc.clone(),
+            format!("action playbook {} does not exist", playbook.display()),
+        )
+        .with_hint("a relative path is taken from the watch configuration's directory"));
+    }
+    let max_runs = r.f64("max_runs", 5.0)?;
+    if !(max_runs >= 1.0 && max_runs.fract() == 0.0 && max_runs <= 1e6) {
+        let at = r.req("max_runs")?.loc.clone();
+        return Err(LocError::new(at, "max_runs must be a whole number of at least 1"));
+    }
+    let window = r.duration("window", Duration::from_secs(3600))?;
+    if window.is_zero() {
+        return Err(LocError::new(
+            r.req("window")?.loc.clone(),
+            "window must be longer than 0s",
+        ));
+    }
+    Ok(ActionConfig {
+        playbook,
+        loc: n.loc.clone(),
+        on_resolve: bool_key(&r, "on_resolve")?,
+        cooldown: r.duration("cooldown", Duration::from_secs(300))?,
+        max_runs: max_runs as u32,
+        window,
+        loop_window: r.duration("loop_window", Duration::from_secs(600))?,
+        dry_run: bool_key(&r, "dry_run")?,
+        approval: bool_key(&r, "approval")?,
+        approval_expires: r.duration("approval_expires", Duration::from_secs(3600))?,
+        timeout: r.duration("timeout", Duration::from_secs(600))?,
+    })
+}
+
+fn parse_rule(n: &Node, base: &Path) -> Result<Rule, LocError> {
     let r = MapReader::new(n, "a rule", RULE_KEYS)?;
     let name = scalar(r.req("alert")?)?;
     let metric_node = r.req("metric")?;
@@ -1137,6 +1229,7 @@ fn parse_rule(n: &Node) -> Result<Rule, LocError> {
         labels: r.get("labels").map(labels).transpose()?.unwrap_or_default(),
         summary,
         description,
+        action: r.get("action").map(|a| parse_action(a, base)).transpose()?,
     })
 }
 
@@ -1416,6 +1509,33 @@ mod tests {
         assert!(e.msg.contains("not a number"), "{}", e.msg);
         let e = load(&ok.replace("for: 5m", "for: 5 parsecs")).unwrap_err();
         assert_eq!(e.loc.line, 6);
+    }
+
+    #[test]
+    fn actions_parse_with_located_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fix.yml"), "- hosts: all\n  tasks: []\n").unwrap();
+        let cfg = |action: &str| {
+            let src = format!(
+                "rules:\n  - alert: A\n    metric: load1\n    threshold: '> 1'\n    action: {action}\nreceivers:\n  - name: ops\n    webhook: {{url: 'http://127.0.0.1:9/x'}}\n"
+            );
+            let n = crate::yaml::parse_one(&src, "w.yml").unwrap();
+            WatchConfig::from_node(&n, &dir.path().join("w.yml"))
+        };
+        let c = cfg("{playbook: fix.yml, max_runs: 3, dry_run: true}").unwrap();
+        let a = c.rules[0].action.as_ref().unwrap();
+        assert_eq!(a.playbook, dir.path().join("fix.yml"));
+        assert_eq!((a.max_runs, a.dry_run, a.approval), (3, true, false));
+        assert_eq!(a.cooldown, Duration::from_secs(300));
+        let e = cfg("{playbook: nope.yml}").unwrap_err();
+        assert_eq!((e.loc.line, e.loc.col), (5, 24));
+        assert!(e.msg.contains("does not exist"), "{}", e.msg);
+        let e = cfg("{playbook: fix.yml, cooldwn: 1m}").unwrap_err();
+        assert_eq!(e.hint.as_deref(), Some("did you mean `cooldown`?"));
+        let e = cfg("{playbook: fix.yml, max_runs: 0}").unwrap_err();
+        assert!(e.msg.contains("max_runs"), "{}", e.msg);
+        let e = cfg("{playbook: fix.yml, approval: yes please}").unwrap_err();
+        assert!(e.msg.contains("approval must be true or false"), "{}", e.msg);
     }
 
     #[test]

@@ -9,12 +9,14 @@
 //! has its own SQLite connection so a slow SMTP server never delays
 //! collection. See docs/watch.md for the configuration and JSON schemas.
 
+pub mod action;
 pub mod alert;
 pub mod collect;
 pub mod config;
 pub mod detect;
 pub mod exposition;
 pub mod http;
+mod journal;
 pub mod silence;
 pub mod state;
 pub mod status;
@@ -29,13 +31,14 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::{mpsc, watch as tokio_watch};
 
-use crate::cli::{SilenceAction, WatchArgs, WatchCommand};
+use crate::cli::{ActionCommand, SilenceAction, WatchArgs, WatchCommand};
 use crate::error::AppError;
 use crate::exec::conn_pool::{ConnDefaults, ConnPool};
 use crate::template::Templar;
 use collect::{now_secs, HostEvent};
 use config::{Labels, Matcher, RuleKind, WatchConfig};
 use detect::Detectors;
+use journal::log;
 use state::{ActiveSilence, AlertEngine, AlertState, NlogEntry, Observation, StepOutput};
 use status::Shared;
 use store::{Db, Retention, Silence, Store};
@@ -109,15 +112,6 @@ fn token_from(token: &str, from: &str) -> Result<Arc<http::BearerToken>, AppErro
     Ok(Arc::new(http::BearerToken::new(token)))
 }
 
-/// A line of the watch log: vault values (and what was computed from
-/// them) are masked, as in every other output of a run.
-fn log(msg: impl AsRef<str>) {
-    stdoutln!(
-        "watch: {}",
-        crate::output::redact::run_secrets().redact_str(msg.as_ref())
-    );
-}
-
 /// Mask the run's secrets in what an alert shows: its labels (a `!vault`
 /// label of a rule) and annotations (a summary templated from one, a
 /// connection error naming a vaulted user or address). Done before the
@@ -136,8 +130,10 @@ fn mask_observation(o: &mut Observation) {
 pub async fn run(a: WatchArgs, _verbosity: u8) -> Result<i32, AppError> {
     let path = config_path(&a)?;
     let cfg = WatchConfig::load(&path)?;
-    if let Some(WatchCommand::Silence(s)) = &a.command {
-        return silence(&a, &cfg, &s.action);
+    match &a.command {
+        Some(WatchCommand::Silence(s)) => return silence(&a, &cfg, &s.action),
+        Some(WatchCommand::Action(x)) => return actions(&a, &cfg, &x.action),
+        None => {}
     }
     if a.check_config {
         stdoutln!(
@@ -219,6 +215,75 @@ fn silence(a: &WatchArgs, cfg: &WatchConfig, action: &SilenceAction) -> Result<i
     Ok(0)
 }
 
+fn actions(a: &WatchArgs, cfg: &WatchConfig, cmd: &ActionCommand) -> Result<i32, AppError> {
+    let db = Db::open(&state_path(a, cfg))?;
+    let now = now_secs();
+    match cmd {
+        ActionCommand::List { all, json } => {
+            let list = action::list(&db, *all)?;
+            if *json {
+                stdoutln!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            } else if list.is_empty() {
+                stdoutln!("no actions");
+            } else {
+                for r in list {
+                    let when = match r.state.as_str() {
+                        "awaiting_approval" => format!("expires {}", alert::rfc3339(r.expires.unwrap_or(0.0))),
+                        _ => alert::rfc3339(r.finished.or(r.started).unwrap_or(r.created)),
+                    };
+                    stdoutln!("{:>4}  {:<17} {}  {}", r.id, r.state, when, r.headline());
+                }
+            }
+        }
+        ActionCommand::Approve { id, by } | ActionCommand::Reject { id, by } => {
+            let approve = matches!(cmd, ActionCommand::Approve { .. });
+            let by = by.clone().unwrap_or_else(crate::connection::default_user);
+            match action::decide(&db, *id, approve, &by, now) {
+                Ok(r) if approve => stdoutln!(
+                    "action {id} approved: rigger watch starts {} on {} within one interval",
+                    r.playbook,
+                    r.host
+                ),
+                Ok(_) => stdoutln!("action {id} rejected: it will not run"),
+                Err(action::DecideError::Store(e)) => return Err(e.into()),
+                Err(e) => return Err(AppError::Other(e.to_string())),
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// The `rigger run` flags that give an action's child run the watch's
+/// inventory, connection settings and vault passwords.
+fn action_run_args(a: &WatchArgs) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in &a.inventory {
+        out.extend(["-i".to_string(), i.clone()]);
+    }
+    if let Some(u) = &a.user {
+        out.extend(["-u".to_string(), u.clone()]);
+    }
+    if let Some(k) = &a.private_key {
+        out.extend(["--private-key".to_string(), k.display().to_string()]);
+    }
+    if let Some(t) = a.timeout {
+        out.extend(["-T".to_string(), t.to_string()]);
+    }
+    if let Some(h) = &a.host_key_checking {
+        out.extend(["--host-key-checking".to_string(), h.clone()]);
+    }
+    if let Some(k) = &a.known_hosts {
+        out.extend(["--known-hosts".to_string(), k.display().to_string()]);
+    }
+    for v in &a.vault.vault_id {
+        out.extend(["--vault-id".to_string(), v.clone()]);
+    }
+    for f in &a.vault.vault_password_file {
+        out.extend(["--vault-password-file".to_string(), f.display().to_string()]);
+    }
+    out
+}
+
 #[derive(Debug, Clone, Default)]
 struct HostState {
     last_seen: f64,
@@ -251,6 +316,8 @@ struct Controller {
     /// The bytes of the configuration file in effect.
     loaded_text: Option<Vec<u8>>,
     started: f64,
+    /// Runs the rules' actions (not with `--once`).
+    runner: Option<Arc<action::Runner>>,
 }
 
 impl Controller {
@@ -326,12 +393,32 @@ impl Controller {
             reload_warnings: Vec::new(),
             loaded_text: std::fs::read(&c_file).ok(),
             started: now,
+            runner: None,
         };
         c.restore_down_hosts();
         c.spawn_collectors(if once { 1 } else { 0 })?;
         if once {
+            if c.cfg.rules.iter().any(|r| r.action.is_some()) {
+                log("actions are not run with --once");
+            }
             return c.run_once(rx).await;
         }
+        if c.args.vault.ask_vault_pass && c.cfg.rules.iter().any(|r| r.action.is_some()) {
+            crate::stdio::warn(
+                "--ask-vault-pass: an action's `rigger run` cannot ask; give its playbooks' vault \
+                 password with --vault-password-file or --vault-id",
+            );
+        }
+        let exe =
+            std::env::current_exe().map_err(|e| AppError::Other(format!("cannot find the rigger binary: {e}")))?;
+        let runner = Arc::new(action::Runner {
+            exe,
+            args: action_run_args(&c.args),
+            state: state.clone(),
+            cfg: c.cfg_tx.subscribe(),
+        });
+        runner.recover(&c.db, now_secs())?;
+        c.runner = Some(runner);
         if let Some(addr) = c.args.listen.clone() {
             c.listen(&addr).await?;
         }
@@ -667,6 +754,7 @@ impl Controller {
                     .unwrap_or_default()
             ));
         }
+        self.trigger_actions(&out.transitions, now);
         for a in &out.changed_alerts {
             if self.engine.alerts.contains_key(&a.fingerprint) {
                 if let Ok(d) = serde_json::to_string(a) {
@@ -709,6 +797,7 @@ impl Controller {
             let env = alert::Envelope {
                 notification: n,
                 history,
+                actions: Vec::new(),
             };
             crate::audit::record_synced(
                 "watch_notification",
@@ -751,7 +840,51 @@ impl Controller {
                 log(format!("cannot persist samples: {e}"));
             }
         }
+        if let Some(r) = &self.runner {
+            if let Err(e) = r.drive(&self.db, now) {
+                log(format!("cannot start the queued actions: {e}"));
+            }
+        }
         self.publish(now);
+    }
+
+    /// The actions the alerts' transitions ask for, each recorded (queued,
+    /// awaiting approval, or skipped with the guard's reason).
+    fn trigger_actions(&self, transitions: &[(state::Alert, AlertState)], now: f64) {
+        if self.runner.is_none() {
+            return;
+        }
+        for (a, before) in transitions {
+            let Some(name) = a.labels.get("alertname") else {
+                continue;
+            };
+            let Some(ac) = self
+                .cfg
+                .rules
+                .iter()
+                .find(|r| &r.name == name)
+                .and_then(|r| r.action.as_ref())
+            else {
+                continue;
+            };
+            // The engine's copy: it knows whether a silence covers the alert.
+            let current = self
+                .engine
+                .alerts
+                .get(&a.fingerprint)
+                .cloned()
+                .unwrap_or_else(|| a.clone());
+            match action::on_transition(&self.db, ac, name, &current, *before, now) {
+                Ok(Some((rec, notify))) => {
+                    log(rec.headline());
+                    if notify {
+                        action::notify(&self.db, &self.cfg, &rec, &current, now);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => log(format!("cannot record the action of alert {name}: {e}")),
+            }
+        }
     }
 
     fn publish(&self, now: f64) {

@@ -394,6 +394,19 @@ impl AlertEngine {
 
 /// Alertmanager routing: the deepest matching routes; siblings after a match
 /// are tried only with `continue: true`.
+/// The receivers an alert with `labels` is routed to (each once).
+pub fn receivers_for(root: &Route, labels: &Labels) -> Vec<String> {
+    let mut routes = Vec::new();
+    match_routes(root, labels, "0", &mut routes);
+    let mut out: Vec<String> = Vec::new();
+    for (_, r) in routes {
+        if !out.contains(&r.receiver) {
+            out.push(r.receiver.clone());
+        }
+    }
+    out
+}
+
 fn match_routes<'a>(r: &'a Route, labels: &Labels, path: &str, out: &mut Vec<(String, &'a Route)>) -> bool {
     if !matches_all(&r.matchers, labels) {
         return false;

@@ -138,6 +138,10 @@ impl StatusServer {
                 Err(e) => error(500, e),
             },
             "/api/checks" => json_answer(200, self.checks()),
+            "/api/actions" => match Db::open(&self.state).and_then(|db| super::action::list(&db, true)) {
+                Ok(list) => json_answer(200, json!({ "actions": list })),
+                Err(e) => error(500, e.to_string()),
+            },
             _ => (
                 404,
                 "text/plain",
@@ -297,6 +301,22 @@ impl StatusServer {
             Ok(db) => db,
             Err(e) => return error(500, e.to_string()),
         };
+        if let Some(rest) = req.path.strip_prefix("/api/actions/") {
+            let (id, approve) = match (rest.strip_suffix("/approve"), rest.strip_suffix("/reject")) {
+                (Some(id), _) => (id, true),
+                (None, Some(id)) => (id, false),
+                _ => return error(404, "POST /api/actions/ID/approve or /api/actions/ID/reject"),
+            };
+            let Ok(id) = id.parse::<i64>() else {
+                return error(404, format!("`{id}` is not an action id"));
+            };
+            return match super::action::decide(&db, id, approve, "status page", now) {
+                Ok(r) => json_answer(200, json!({ "id": id, "state": r.state })),
+                Err(super::action::DecideError::Unknown(_)) => error(404, format!("no action with id {id}")),
+                Err(super::action::DecideError::Store(e)) => error(500, e.to_string()),
+                Err(e) => error(409, e.to_string()),
+            };
+        }
         if req.path == "/api/silences" {
             let form: SilenceForm = match serde_json::from_slice(&req.body) {
                 Ok(f) => f,
@@ -411,6 +431,67 @@ mod tests {
     }
 
     const SILENCE: &str = r#"{"matchers":["host=web1"],"duration":"1h","comment":"maintenance"}"#;
+
+    #[test]
+    fn actions_are_listed_and_approved_with_the_write_token() {
+        use super::super::config::ActionConfig;
+        use super::super::state::{Alert, AlertState};
+        let (s, _d) = server(None, Some("w-token"));
+        let db = Db::open(&s.state).unwrap();
+        let labels: config::Labels = [("alertname", "A"), ("host", "h1")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let alert = Alert {
+            fingerprint: "f".into(),
+            labels,
+            annotations: Default::default(),
+            state: AlertState::Firing,
+            active_since: 1.0,
+            fired_at: 1.0,
+            last_active: 1.0,
+            resolved_at: 0.0,
+            value: 1.0,
+            series: String::new(),
+            suppressed: None,
+        };
+        let ac = ActionConfig {
+            playbook: "/x/fix.yml".into(),
+            loc: crate::yaml::Loc::synthetic("t"),
+            on_resolve: false,
+            cooldown: std::time::Duration::ZERO,
+            max_runs: 5,
+            window: std::time::Duration::from_secs(3600),
+            loop_window: std::time::Duration::ZERO,
+            dry_run: false,
+            approval: true,
+            approval_expires: std::time::Duration::from_secs(3600),
+            timeout: std::time::Duration::from_secs(60),
+        };
+        let (rec, _) = super::super::action::on_transition(&db, &ac, "A", &alert, AlertState::Pending, now_secs())
+            .unwrap()
+            .unwrap();
+        assert_eq!(rec.state, "awaiting_approval");
+        let (code, _, body) = s.handle(&req("GET", "/api/actions", &[], ""));
+        assert_eq!(code, 200);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["actions"][0]["state"], "awaiting_approval");
+        assert_eq!(v["actions"][0]["host"], "h1");
+        let json = "Content-Type: application/json";
+        let auth = "Authorization: Bearer w-token";
+        let path = format!("/api/actions/{}/approve", rec.id);
+        assert_eq!(s.handle(&req("POST", &path, &[json], "")).0, 401);
+        let (code, _, body) = s.handle(&req("POST", &path, &[json, auth], ""));
+        assert_eq!((code, body.contains(r#""state":"queued""#)), (200, true), "{body}");
+        let (code, _, body) = s.handle(&req("POST", &path, &[json, auth], ""));
+        assert_eq!(code, 409, "{body}");
+        assert!(body.contains("is queued, not awaiting approval"), "{body}");
+        assert_eq!(
+            s.handle(&req("POST", "/api/actions/99/reject", &[json, auth], "")).0,
+            404
+        );
+        assert_eq!(s.handle(&req("POST", "/api/actions/1/run", &[json, auth], "")).0, 404);
+    }
 
     #[test]
     fn writes_need_the_write_token_json_and_the_same_origin() {

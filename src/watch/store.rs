@@ -457,7 +457,7 @@ pub struct Silence {
 /// The SQLite state file. Calls are short local writes made from the
 /// controller loop, so they run inline rather than on a blocking pool.
 pub struct Db {
-    conn: Connection,
+    pub(super) conn: Connection,
 }
 
 /// Errors of the state file. The first three keep the file's path; the rest
@@ -520,7 +520,13 @@ impl Db {
                  starts REAL NOT NULL, ends REAL NOT NULL, comment TEXT NOT NULL, created_by TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, receiver TEXT NOT NULL,
                  kind TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-                 next_attempt REAL NOT NULL, last_error TEXT, state TEXT NOT NULL DEFAULT 'pending', done_at REAL);",
+                 next_attempt REAL NOT NULL, last_error TEXT, state TEXT NOT NULL DEFAULT 'pending', done_at REAL);
+             CREATE TABLE IF NOT EXISTS actions(id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL,
+                 host TEXT NOT NULL, fingerprint TEXT NOT NULL, trigger TEXT NOT NULL, playbook TEXT NOT NULL,
+                 state TEXT NOT NULL, reason TEXT, dry_run INTEGER NOT NULL, created REAL NOT NULL,
+                 expires REAL, started REAL, finished REAL, pid INTEGER, exit_code INTEGER, changed INTEGER,
+                 alert TEXT NOT NULL, recap TEXT, diff TEXT, output TEXT, approved_by TEXT);
+             CREATE INDEX IF NOT EXISTS actions_rule ON actions(rule, created);",
         )
         .map_err(|source| StoreError::Init {
             path: path.to_path_buf(),

@@ -67,6 +67,7 @@ mod vault_rekey;
 mod virt;
 mod vmware;
 mod watch;
+mod watch_actions;
 mod watch_taint;
 mod webhook_tls;
 mod webstatus;

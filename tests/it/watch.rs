@@ -252,6 +252,12 @@ impl Watch {
         panic!("rigger watch did not log {what:?} in {timeout:?}:\n{}", self.log());
     }
 
+    /// SIGKILL: no shutdown code runs (a crash, an OOM kill).
+    pub(crate) fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub(crate) fn stop(&mut self) {
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };

@@ -9,7 +9,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 use super::chart::png_chart;
-use super::envelope::{common_labels, rfc3339, status_of, Envelope};
+use super::envelope::{common_labels, rfc3339, status_of, ActionRecord, Envelope};
 use crate::delivery::smtp::{self, SmtpSettings};
 use crate::delivery::DeliveryError;
 use crate::text::xml_escape;
@@ -41,6 +41,15 @@ pub fn subject(env: &Envelope) -> String {
         }
     }
     let mut s = format!("[{}:{count}] {}", n.status.to_uppercase(), labels.join(" "));
+    // An action notice says what the action did first.
+    if let [a] = env.actions.as_slice() {
+        s = format!(
+            "[ACTION #{} {}] {}",
+            a.id,
+            a.state.replace('_', " ").to_uppercase(),
+            labels.join(" ")
+        );
+    }
     if !extra.is_empty() {
         s.push_str(&format!(" ({})", extra.join(" ")));
     }
@@ -88,6 +97,66 @@ pub fn text_body(env: &Envelope) -> String {
         let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         out.push_str(&format!("  labels: {}\n\n", labels.join(", ")));
     }
+    for x in &env.actions {
+        out.push_str(&format!("{}\n", x.headline()));
+        for (k, v) in action_lines(x) {
+            out.push_str(&format!("  {k}: {v}\n"));
+        }
+        if let Some(d) = x.diff.as_deref().filter(|d| !d.is_empty()) {
+            out.push_str(&format!("  diff:\n{}\n", indent(d)));
+        }
+        if let Some(o) = x.output.as_deref().filter(|o| !o.is_empty()) {
+            out.push_str(&format!("  output:\n{}\n", indent(o)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The facts of an action run shown in both bodies: times and recap.
+fn action_lines(x: &ActionRecord) -> Vec<(&'static str, String)> {
+    let mut out = vec![("created", rfc3339(x.created))];
+    if let Some(t) = x
+        .expires
+        .filter(|_| x.state == "awaiting_approval" || x.state == "expired")
+    {
+        out.push(("expires", rfc3339(t)));
+    }
+    if x.state == "awaiting_approval" {
+        out.push(("approve with", format!("rigger watch action approve {}", x.id)));
+    }
+    if let Some(t) = x.started {
+        out.push(("started", rfc3339(t)));
+    }
+    if let Some(t) = x.finished {
+        out.push(("finished", rfc3339(t)));
+    }
+    if let Some(by) = &x.approved_by {
+        out.push(("approved by", by.clone()));
+    }
+    if let Some(c) = x.exit_code {
+        out.push(("exit code", c.to_string()));
+    }
+    if let Some(serde_json::Value::Object(hosts)) = &x.recap {
+        for (h, st) in hosts {
+            let n = |k: &str| st.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            out.push((
+                "recap",
+                format!(
+                    "{h} ok={} changed={} unreachable={} failed={} skipped={}",
+                    n("ok"),
+                    n("changed"),
+                    n("unreachable"),
+                    n("failed"),
+                    n("skipped")
+                ),
+            ));
+        }
+    }
     out
 }
 
@@ -129,6 +198,22 @@ pub fn html_body(env: &Envelope) -> String {
             ));
         }
         out.push_str("</table></div>");
+    }
+    for x in &env.actions {
+        out.push_str(&format!(
+            "\n<div><p><b>{}</b></p><table style=\"font-size:12px\">",
+            xml_escape(&x.headline())
+        ));
+        for (k, v) in action_lines(x) {
+            out.push_str(&format!("\n<tr><td>{}</td><td>{}</td></tr>", k, xml_escape(&v)));
+        }
+        out.push_str("</table>");
+        for (what, text) in [("diff", &x.diff), ("output", &x.output)] {
+            if let Some(t) = text.as_deref().filter(|t| !t.is_empty()) {
+                out.push_str(&format!("<p>{what}:</p><pre>{}</pre>", xml_escape(t)));
+            }
+        }
+        out.push_str("</div>");
     }
     out.push_str("</body></html>");
     out

@@ -18,7 +18,7 @@ use super::store::{Db, StoreError};
 use crate::delivery::DeliveryError;
 
 pub use chart::png_chart;
-pub use envelope::{common_labels, rfc3339, status_of, Envelope};
+pub use envelope::{common_labels, rfc3339, status_of, ActionRecord, Envelope};
 
 /// Why a notification could not be queued.
 #[derive(Debug, thiserror::Error)]

@@ -39,7 +39,7 @@ pub fn body(env: &Envelope) -> Value {
             .filter(|(k, v)| n.alerts.iter().all(|a| a.annotations.get(k) == Some(v)))
             .collect::<std::collections::BTreeMap<_, _>>()
     };
-    json!({
+    let mut body = json!({
         "version": "4",
         "groupKey": n.group_key,
         "truncatedAlerts": 0,
@@ -50,7 +50,11 @@ pub fn body(env: &Envelope) -> Value {
         "commonAnnotations": common_ann,
         "externalURL": "",
         "alerts": alerts,
-    })
+    });
+    if !env.actions.is_empty() {
+        body["actions"] = json!(env.actions);
+    }
+    body
 }
 
 /// The `X-Rigger-Signature` value for `body` sent at `t` (Unix seconds):
