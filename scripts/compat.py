@@ -785,7 +785,7 @@ def main() -> int:
     ap.add_argument("--ansible-bin", type=Path, required=True, help="the ansible-core venv's bin/")
     ap.add_argument("--rigger", type=Path, required=True)
     ap.add_argument("--work", type=Path, default=REPO / "target" / "compat",
-                    help="work dir (must not be under /tmp /srv /etc /usr /var /root /home /opt /run)")
+                    help="work dir (one under /tmp /srv /etc /usr /var /root /home /opt /run, which the isolated root mounts over, is moved to /rigger-compat/NAME)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=int, default=120, help="seconds per target and mode")
     ap.add_argument("--only", nargs="+", metavar="TARGET", help="just these targets; the report is not rewritten")
@@ -811,7 +811,13 @@ def main() -> int:
     work = a.work.resolve()
     for d in ["tmp", "srv"] + OVERLAID:
         if work == Path("/" + d) or str(work).startswith(f"/{d}/"):
-            ap.error(f"--work {work} is under /{d}, which the isolated root mounts over")
+            # A clone in $HOME (/root, /home) or /tmp: the isolated root mounts over it, so the
+            # work goes where it does not (a directory of its own at the top level), said plainly.
+            moved = Path("/rigger-compat") / work.name
+            print(f"note: --work {work} is under /{d}, which the isolated root mounts over; using {moved}",
+                  file=sys.stderr)
+            work = moved
+            break
     work.mkdir(parents=True, exist_ok=True)
     write_shims(work / "shim")
     make_keys(work / "keys")

@@ -38,10 +38,9 @@ fn compat_ci(passing: &Path, work: &Path) -> (bool, String, String) {
 }
 
 fn work_dir(name: &str) -> PathBuf {
-    // Where the test hosts keep their files: never under /tmp or the
-    // overlaid directories the isolated roots mount over (a clone in $HOME
-    // has its target/ under /root).
-    crate::support::hosts::hosts_base().join(name)
+    // Under target/; where the isolated roots mount over it (a clone in $HOME),
+    // compat.py moves the work to /rigger-compat and says so.
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 
 fn listed(passing: &str) -> Vec<String> {
