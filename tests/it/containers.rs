@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::support::{rigger, TestHosts};
+use crate::support::{rigger, HostOpts, TestHosts};
 
 /// Runs a command on this machine: (success, stdout + stderr).
 fn sh(cmd: &str) -> (bool, String) {
@@ -22,16 +22,20 @@ fn sh(cmd: &str) -> (bool, String) {
     )
 }
 
-fn podman(args: &str) -> (bool, String) {
-    sh(&format!("podman {args} 2>&1"))
+/// `podman ARGS` on the test host (whose `/etc`, where podman keeps its
+/// networks, is its own): (success, stdout + stderr).
+fn podman(hosts: &TestHosts, args: &str) -> (bool, String) {
+    let out = hosts.ssh(0, &format!("podman {args} 2>&1"));
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// One field of `podman inspect` (a Go template), or None when it fails.
-fn inspect(kind: &str, name: &str, format: &str) -> Option<String> {
-    let out = Command::new("podman")
-        .args([kind, "inspect", "--format", format, name])
-        .output()
-        .expect("run podman");
+/// One field of `podman KIND inspect` on the test host (a Go template), or
+/// None when it fails.
+fn inspect(hosts: &TestHosts, kind: &str, name: &str, format: &str) -> Option<String> {
+    let out = hosts.ssh(
+        0,
+        &format!("podman {kind} inspect --format '{format}' {name} 2>/dev/null"),
+    );
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
@@ -52,9 +56,12 @@ fn base_image() -> &'static str {
              mkdir -p tmp www; tar -cf ../root.tar .",
             d = dir.display()
         ));
-        assert!(ok, "busybox tree (is busybox-static installed? scripts/container-setup.sh): {out}");
-        let (ok, out) = podman(&format!(
-            "import --change 'CMD [\"/bin/sh\"]' --change 'ENV PATH=/bin' {}/root.tar {name}",
+        assert!(
+            ok,
+            "busybox tree (is busybox-static installed? scripts/container-setup.sh): {out}"
+        );
+        let (ok, out) = sh(&format!(
+            "podman import --change 'CMD [\"/bin/sh\"]' --change 'ENV PATH=/bin' {}/root.tar {name}",
             dir.display()
         ));
         assert!(ok, "podman import (run scripts/container-setup.sh): {out}");
@@ -63,9 +70,10 @@ fn base_image() -> &'static str {
     })
 }
 
-/// Removes what a test made, by name, when dropped.
-#[derive(Default)]
-struct Cleanup {
+/// Removes what a test made, by name, on the test host, when dropped
+/// (before the host: declared after it).
+struct Cleanup<'a> {
+    hosts: &'a TestHosts,
     containers: Vec<String>,
     images: Vec<String>,
     networks: Vec<String>,
@@ -73,23 +81,68 @@ struct Cleanup {
     dirs: Vec<PathBuf>,
 }
 
-impl Drop for Cleanup {
+impl<'a> Cleanup<'a> {
+    fn new(hosts: &'a TestHosts) -> Self {
+        Cleanup {
+            hosts,
+            containers: Vec::new(),
+            images: Vec::new(),
+            networks: Vec::new(),
+            volumes: Vec::new(),
+            dirs: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
+        let h = self.hosts;
         for c in &self.containers {
-            let _ = podman(&format!("rm -f -t 0 {c}"));
+            let _ = podman(h, &format!("rm -f -t 0 {c}"));
         }
         for i in &self.images {
-            let _ = podman(&format!("rmi -f {i}"));
+            let _ = podman(h, &format!("rmi -f {i}"));
         }
         for n in &self.networks {
-            let _ = podman(&format!("network rm -f {n}"));
+            let _ = podman(h, &format!("network rm -f {n}"));
         }
         for v in &self.volumes {
-            let _ = podman(&format!("volume rm -f {v}"));
+            let _ = podman(h, &format!("volume rm -f {v}"));
         }
         for d in &self.dirs {
             let _ = std::fs::remove_dir_all(d);
         }
+    }
+}
+
+/// A test host whose podman works: its own PID namespace needs its own
+/// `/proc` (podman finds its processes there), which isolated hosts mount.
+/// Returned with a lock held across test processes: podman's state is the
+/// machine's, but a container's network namespace is mounted only in the
+/// mount namespace of the host that started it, so `podman ps` on another
+/// host fails while it runs.
+fn podman_host() -> (PodmanLock, TestHosts) {
+    let lock = PodmanLock::take();
+    (lock, TestHosts::with_opts(1, HostOpts { isolated_root: true }))
+}
+
+/// An exclusive `flock` on a file shared by the podman tests (of every test
+/// process); released when dropped (the file is closed).
+struct PodmanLock(#[allow(dead_code)] std::fs::File);
+
+impl PodmanLock {
+    fn take() -> PodmanLock {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/var/tmp/rigger-it-podman.lock")
+            .expect("open the podman test lock");
+        // SAFETY: flock(2) on a file descriptor we own.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+        PodmanLock(f)
     }
 }
 
@@ -139,16 +192,24 @@ fn diff_lines(stdout: &str) -> Vec<String> {
         .collect()
 }
 
-/// GET http://127.0.0.1:PORT/PATH with busybox wget, retried up to `secs`.
+/// GET http://127.0.0.1:PORT/PATH (HTTP/1.0), retried up to `secs`: the body.
 fn http_get(port: u16, path: &str, secs: u64) -> Option<String> {
+    use std::io::{Read, Write};
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
-        let (ok, out) = sh(&format!("busybox wget -q -T 2 -O - http://127.0.0.1:{port}/{path} 2>/dev/null"));
-        if ok {
-            return Some(out);
-        }
-        if Instant::now() > deadline {
-            return None;
+        let got = std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .and_then(|mut c| {
+                c.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                c.write_all(format!("GET /{path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
+                let mut buf = String::new();
+                c.read_to_string(&mut buf).ok()?;
+                let (head, body) = buf.split_once("\r\n\r\n")?;
+                let status = head.split_whitespace().nth(1)?;
+                (status == "200").then(|| body.to_string())
+            });
+        if got.is_some() || Instant::now() > deadline {
+            return got;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -197,29 +258,32 @@ fn podman_container_create_update_recreate_stop_remove() {
     let ctr = format!("rigger-it-web-{pid}");
     let www = work_dir("ctr-www");
     std::fs::write(www.join("index.html"), "hello from the container\n").unwrap();
-    let mut clean = Cleanup::default();
+    let (_lock, hosts) = podman_host();
+    let mut clean = Cleanup::new(&hosts);
     clean.containers.push(ctr.clone());
     clean.dirs.push(www.clone());
-    let hosts = TestHosts::new(1);
     let port = free_port();
-    let vars = format!(
-        "ctr={ctr} image={image} port={port} www={}",
-        www.display()
-    );
+    let vars = format!("ctr={ctr} image={image} port={port} www={}", www.display());
     let with = |more: &str| format!("{vars} {more}");
 
     // Created and started: it serves the mounted file on the published port.
     let out = ok_run(&hosts, "web.yml", WEB, &["-e", &vars]);
     assert_eq!(changed(&out), 1, "{out}");
     assert!(out.contains("actions=created,started"), "{out}");
-    assert_eq!(inspect("container", &ctr, "{{.State.Running}}").as_deref(), Some("true"));
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("true")
+    );
     assert_eq!(
         http_get(port, "index.html", 10).as_deref(),
         Some("hello from the container\n"),
-        "the published port serves the read-only volume"
+        "the published port serves the read-only volume:\n{}\n{}",
+        podman(&hosts, "ps -a").1,
+        podman(&hosts, &format!("logs {ctr}")).1
     );
-    let id1 = inspect("container", &ctr, "{{.Id}}").unwrap();
+    let id1 = inspect(&hosts, "container", &ctr, "{{.Id}}").unwrap();
     let limits = inspect(
+        &hosts,
         "container",
         &ctr,
         "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Labels \"app\"}}",
@@ -235,21 +299,42 @@ fn podman_container_create_update_recreate_stop_remove() {
     let new = with("mode=green memory=96m");
     let check = ok_run(&hosts, "web.yml", WEB, &["-e", &new, "--check", "--diff"]);
     assert_eq!(changed(&check), 1, "{check}");
-    assert!(check.contains("actions=recreated fields=env,memory"), "{check}");
-    assert!(check.contains("-env: MODE=blue") && check.contains("+env: MODE=green"), "{check}");
+    assert!(check.contains("actions=recreated,started fields=env,memory"), "{check}");
+    assert!(
+        check.contains("-env: MODE=blue") && check.contains("+env: MODE=green"),
+        "{check}"
+    );
     assert!(check.contains("+memory: 100663296 (96m)"), "{check}");
-    assert_eq!(inspect("container", &ctr, "{{.Id}}").as_deref(), Some(id1.as_str()), "check mode changed nothing");
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.Id}}").as_deref(),
+        Some(id1.as_str()),
+        "check mode changed nothing"
+    );
 
     // The real run does what check mode said, with the same diff.
     let real = ok_run(&hosts, "web.yml", WEB, &["-e", &new, "--diff"]);
     assert_eq!(changed(&real), 1, "{real}");
-    assert!(real.contains("actions=recreated fields=env,memory"), "{real}");
-    assert_eq!(diff_lines(&check), diff_lines(&real), "check and real diffs\n{check}\n{real}");
-    let id2 = inspect("container", &ctr, "{{.Id}}").unwrap();
+    assert!(real.contains("actions=recreated,started fields=env,memory"), "{real}");
+    assert_eq!(
+        diff_lines(&check),
+        diff_lines(&real),
+        "check and real diffs\n{check}\n{real}"
+    );
+    let id2 = inspect(&hosts, "container", &ctr, "{{.Id}}").unwrap();
     assert_ne!(id1, id2, "recreated");
-    assert_eq!(inspect("container", &ctr, "{{.HostConfig.Memory}}").as_deref(), Some("100663296"));
-    assert_eq!(inspect("container", &ctr, "{{.State.Running}}").as_deref(), Some("true"), "running again");
-    assert!(http_get(port, "index.html", 10).is_some(), "serves again after the recreation");
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.HostConfig.Memory}}").as_deref(),
+        Some("100663296")
+    );
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("true"),
+        "running again"
+    );
+    assert!(
+        http_get(port, "index.html", 10).is_some(),
+        "serves again after the recreation"
+    );
     let out = ok_run(&hosts, "web.yml", WEB, &["-e", &new]);
     assert_eq!(changed(&out), 0, "idempotent after the update:\n{out}");
 
@@ -258,12 +343,22 @@ fn podman_container_create_update_recreate_stop_remove() {
     let check = ok_run(&hosts, "web.yml", WEB, &["-e", &stop, "--check", "--diff"]);
     assert_eq!(changed(&check), 1, "{check}");
     assert!(check.contains("+state: stopped"), "{check}");
-    assert_eq!(inspect("container", &ctr, "{{.State.Running}}").as_deref(), Some("true"));
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("true")
+    );
     let real = ok_run(&hosts, "web.yml", WEB, &["-e", &stop, "--diff"]);
     assert_eq!(changed(&real), 1, "{real}");
     assert_eq!(diff_lines(&check), diff_lines(&real));
-    assert_eq!(inspect("container", &ctr, "{{.State.Running}}").as_deref(), Some("false"));
-    assert_eq!(inspect("container", &ctr, "{{.Id}}").as_deref(), Some(id2.as_str()), "stopped, not recreated");
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.Id}}").as_deref(),
+        Some(id2.as_str()),
+        "stopped, not recreated"
+    );
     let out = ok_run(&hosts, "web.yml", WEB, &["-e", &stop]);
     assert_eq!(changed(&out), 0, "{out}");
 
@@ -271,13 +366,16 @@ fn podman_container_create_update_recreate_stop_remove() {
     let out = ok_run(&hosts, "web.yml", WEB, &["-e", &new]);
     assert_eq!(changed(&out), 1, "{out}");
     assert!(out.contains("actions=started fields="), "{out}");
-    assert_eq!(inspect("container", &ctr, "{{.Id}}").as_deref(), Some(id2.as_str()));
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.Id}}").as_deref(),
+        Some(id2.as_str())
+    );
 
     // Absent: removed; then nothing to do.
     let gone = with("state=absent");
     let out = ok_run(&hosts, "web.yml", WEB, &["-e", &gone]);
     assert_eq!(changed(&out), 1, "{out}");
-    assert!(inspect("container", &ctr, "{{.Id}}").is_none(), "removed");
+    assert!(inspect(&hosts, "container", &ctr, "{{.Id}}").is_none(), "removed");
     let out = ok_run(&hosts, "web.yml", WEB, &["-e", &gone]);
     assert_eq!(changed(&out), 0, "{out}");
 }
@@ -299,8 +397,8 @@ const STACK: &str = r#"
         repository: "{{ app }}-stable:1"
     - containers.podman.podman_network:
         name: "{{ net }}"
-        subnet: "{{ subnet | default('10.231.7.0/24') }}"
-        gateway: "{{ gateway | default('10.231.7.1') }}"
+        subnet: "10.231.{{ octet }}.0/24"
+        gateway: "10.231.{{ octet }}.1"
     - podman_volume:
         name: "{{ vol }}"
         label: { app: stack }
@@ -327,36 +425,72 @@ fn podman_image_network_volume_and_an_attached_container() {
         format!("FROM {base}\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n"),
     )
     .unwrap();
-    let mut clean = Cleanup::default();
+    let (_lock, hosts) = podman_host();
+    let mut clean = Cleanup::new(&hosts);
     clean.containers.push(ctr.clone());
     clean.images.extend([format!("{app}:1"), format!("{app}-stable:1")]);
     clean.networks.push(net.clone());
     clean.volumes.push(vol.clone());
     clean.dirs.push(ctx.clone());
-    let hosts = TestHosts::new(1);
-    let vars = format!("app={app} ctx={} net={net} vol={vol} ctr={ctr}", ctx.display());
+    // A subnet of its own per run (a crashed run may leave its bridge behind).
+    let octet = pid % 250 + 1;
+    let vars = format!(
+        "app={app} ctx={} net={net} vol={vol} ctr={ctr} octet={octet}",
+        ctx.display()
+    );
 
     // Build, tag, network, volume, container: five changes, then none.
     let check = ok_run(&hosts, "stack.yml", STACK, &["-e", &vars, "--check"]);
     assert_eq!(changed(&check), 5, "check mode predicts every creation:\n{check}");
-    assert!(inspect("image", &format!("{app}:1"), "{{.Id}}").is_none(), "check mode built nothing");
-    assert!(inspect("network", &net, "{{.Name}}").is_none(), "check mode made no network");
+    assert!(
+        inspect(&hosts, "image", &format!("{app}:1"), "{{.Id}}").is_none(),
+        "check mode built nothing"
+    );
+    assert!(
+        inspect(&hosts, "network", &net, "{{.Name}}").is_none(),
+        "check mode made no network"
+    );
     let out = ok_run(&hosts, "stack.yml", STACK, &["-e", &vars]);
     assert_eq!(changed(&out), 5, "{out}");
-    let built = inspect("image", &format!("{app}:1"), "{{.Id}}").unwrap();
-    assert_eq!(inspect("image", &format!("{app}-stable:1"), "{{.Id}}"), Some(built.clone()), "tagged");
+    let built = inspect(&hosts, "image", &format!("{app}:1"), "{{.Id}}").unwrap();
     assert_eq!(
-        inspect("network", &net, "{{range .Subnets}}{{.Subnet}} {{.Gateway}}{{end}}").as_deref(),
-        Some("10.231.7.0/24 10.231.7.1")
+        inspect(&hosts, "image", &format!("{app}-stable:1"), "{{.Id}}"),
+        Some(built.clone()),
+        "tagged"
     );
-    assert_eq!(inspect("volume", &vol, "{{.Labels.app}}").as_deref(), Some("stack"));
-    assert_eq!(inspect("container", &ctr, "{{.State.Running}}").as_deref(), Some("true"));
-    let nets = inspect("container", &ctr, "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}");
+    assert_eq!(
+        inspect(
+            &hosts,
+            "network",
+            &net,
+            "{{range .Subnets}}{{.Subnet}} {{.Gateway}}{{end}}"
+        )
+        .as_deref(),
+        Some(format!("10.231.{octet}.0/24 10.231.{octet}.1").as_str())
+    );
+    assert_eq!(
+        inspect(&hosts, "volume", &vol, "{{.Labels.app}}").as_deref(),
+        Some("stack")
+    );
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("true")
+    );
+    let nets = inspect(
+        &hosts,
+        "container",
+        &ctr,
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+    );
     assert_eq!(nets.as_deref(), Some(net.as_str()), "attached to the network");
     // The build argument reached the image, the volume reached the container.
     let mut seen = String::new();
     for _ in 0..50 {
-        seen = podman(&format!("run --rm -v {vol}:/data {app}-stable:1 cat /data/seen")).1;
+        seen = podman(
+            &hosts,
+            &format!("run --rm -v {vol}:/data {app}-stable:1 cat /data/seen"),
+        )
+        .1;
         if seen.trim() == "hi" {
             break;
         }
@@ -378,15 +512,19 @@ fn podman_image_network_volume_and_an_attached_container() {
 
     // The tarball of the image loads back after removal.
     let tar = ctx.join("app.tar");
-    assert!(podman(&format!("save -o {} {app}:1", tar.display())).0);
+    assert!(podman(&hosts, &format!("save -o {} {app}:1", tar.display())).0);
     let load = format!(
         "- hosts: host1\n  gather_facts: false\n  tasks:\n    - podman_image: {{ name: \"{app}:1\", load_path: {} }}\n",
         tar.display()
     );
-    assert!(podman(&format!("rmi {app}:1")).0);
+    assert!(podman(&hosts, &format!("rmi {app}:1")).0);
     let out = ok_run(&hosts, "load.yml", &load, &[]);
     assert_eq!(changed(&out), 1, "{out}");
-    assert_eq!(inspect("image", &format!("{app}:1"), "{{.Id}}"), Some(built.clone()), "loaded");
+    assert_eq!(
+        inspect(&hosts, "image", &format!("{app}:1"), "{{.Id}}"),
+        Some(built.clone()),
+        "loaded"
+    );
     let out = ok_run(&hosts, "load.yml", &load, &[]);
     assert_eq!(changed(&out), 0, "{out}");
 
@@ -398,8 +536,8 @@ fn podman_image_network_volume_and_an_attached_container() {
     );
     let out = ok_run(&hosts, "down.yml", &down, &[]);
     assert_eq!(changed(&out), 4, "{out}");
-    assert!(inspect("network", &net, "{{.Name}}").is_none());
-    assert!(inspect("volume", &vol, "{{.Name}}").is_none());
+    assert!(inspect(&hosts, "network", &net, "{{.Name}}").is_none());
+    assert!(inspect(&hosts, "volume", &vol, "{{.Name}}").is_none());
     let out = ok_run(&hosts, "down.yml", &down, &[]);
     assert_eq!(changed(&out), 0, "{out}");
 }

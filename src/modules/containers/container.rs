@@ -86,17 +86,17 @@ const PODMAN_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("healthcheck_interval", OptKind::Str, "Time between checks (`30s`).").aliases(&["health_interval"]),
     OptionDoc::new("healthcheck_timeout", OptKind::Str, "How long a check may take.").aliases(&["health_timeout"]),
     OptionDoc::new("healthcheck_retries", OptKind::Int, "Failures before unhealthy.").aliases(&["health_retries"]),
-    OptionDoc::new(
-        "healthcheck_start_period",
-        OptKind::Str,
-        "Grace period after start.",
-    )
-    .aliases(&["health_start_period"]),
+    OptionDoc::new("healthcheck_start_period", OptKind::Str, "Grace period after start.")
+        .aliases(&["health_start_period"]),
     OptionDoc::new("labels", OptKind::Dict, "Labels.").aliases(&["label"]),
     OptionDoc::new("user", OptKind::Str, "User (and group) the command runs as."),
     OptionDoc::new("workdir", OptKind::Str, "Working directory.").aliases(&["working_dir"]),
     OptionDoc::new("hostname", OptKind::Str, "The container's host name."),
-    OptionDoc::new("stop_timeout", OptKind::Int, "Seconds to wait for the container to stop before killing it."),
+    OptionDoc::new(
+        "stop_timeout",
+        OptKind::Int,
+        "Seconds to wait for the container to stop before killing it.",
+    ),
     OptionDoc::new(
         "recreate",
         OptKind::Bool,
@@ -144,8 +144,17 @@ const DOCKER_OPTIONS: &[OptionDoc] = &[
         OptKind::List,
         "Networks to attach: names or mappings with `name` (other keys are not supported).",
     ),
-    OptionDoc::new("network_mode", OptKind::Str, "`host`, `none`, `container:NAME` or a network name."),
-    OptionDoc::new("restart_policy", OptKind::Str, "Restart policy.").choices(&["no", "on-failure", "always", "unless-stopped"]),
+    OptionDoc::new(
+        "network_mode",
+        OptKind::Str,
+        "`host`, `none`, `container:NAME` or a network name.",
+    ),
+    OptionDoc::new("restart_policy", OptKind::Str, "Restart policy.").choices(&[
+        "no",
+        "on-failure",
+        "always",
+        "unless-stopped",
+    ]),
     OptionDoc::new("restart_retries", OptKind::Int, "Retries of `on-failure`."),
     OptionDoc::new("memory", OptKind::Str, "Memory limit (`256m`, `1g`, bytes)."),
     OptionDoc::new("cpus", OptKind::Str, "CPU limit (`0.5`, `2`)."),
@@ -159,7 +168,11 @@ const DOCKER_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("user", OptKind::Str, "User (and group) the command runs as."),
     OptionDoc::new("working_dir", OptKind::Str, "Working directory."),
     OptionDoc::new("hostname", OptKind::Str, "The container's host name."),
-    OptionDoc::new("stop_timeout", OptKind::Int, "Seconds to wait for the container to stop before killing it."),
+    OptionDoc::new(
+        "stop_timeout",
+        OptKind::Int,
+        "Seconds to wait for the container to stop before killing it.",
+    ),
     OptionDoc::new(
         "recreate",
         OptKind::Bool,
@@ -324,10 +337,18 @@ fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
         Some(v) => string_map(module, "labels", v)?,
     };
     let ports = list_of(&p.published_ports)
-        .map(|l| l.iter().map(|x| Port::parse(module, &scalar_text(x))).collect::<Result<Vec<_>, _>>())
+        .map(|l| {
+            l.iter()
+                .map(|x| Port::parse(module, &scalar_text(x)))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?;
     let volumes = list_of(&p.volumes)
-        .map(|l| l.iter().map(|x| Volume::parse(module, &scalar_text(x))).collect::<Result<Vec<_>, _>>())
+        .map(|l| {
+            l.iter()
+                .map(|x| Volume::parse(module, &scalar_text(x)))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()?;
     let mut networks: Option<Vec<String>> = list_of(&p.networks)
         .map(|l| {
@@ -361,8 +382,13 @@ fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
         }
     }
     if let Some(n) = &networks {
-        if n.len() > 1 && n.iter().any(|x| x == "host" || x == "none" || x.starts_with("container:")) {
-            return Err(args(format!("networks: the mode {n:?} cannot be combined with other networks")));
+        if n.len() > 1
+            && n.iter()
+                .any(|x| x == "host" || x == "none" || x.starts_with("container:"))
+        {
+            return Err(args(format!(
+                "networks: the mode {n:?} cannot be combined with other networks"
+            )));
         }
     }
     let restart = match &p.restart_policy {
@@ -389,7 +415,11 @@ fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
     let memory = p
         .memory
         .as_ref()
-        .map(|m| parse_size(m).map(|b| (m.clone(), b)).map_err(|e| args(format!("memory: {e}"))))
+        .map(|m| {
+            parse_size(m)
+                .map(|b| (m.clone(), b))
+                .map_err(|e| args(format!("memory: {e}")))
+        })
         .transpose()?;
     let cpus = p
         .cpus
@@ -416,7 +446,11 @@ fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
     for (name, text, slot) in [
         ("healthcheck_interval", &p.healthcheck_interval, &mut timings.interval),
         ("healthcheck_timeout", &p.healthcheck_timeout, &mut timings.timeout),
-        ("healthcheck_start_period", &p.healthcheck_start_period, &mut timings.start_period),
+        (
+            "healthcheck_start_period",
+            &p.healthcheck_start_period,
+            &mut timings.start_period,
+        ),
     ] {
         if let Some(t) = text {
             *slot = Some(duration(module, name, t)?);
@@ -426,7 +460,9 @@ fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
     let health = match &p.healthcheck {
         None | Some(Value::Null) => {
             if timings != Health::default() {
-                return Err(args("healthcheck_* options need `healthcheck` (the test command)".into()));
+                return Err(args(
+                    "healthcheck_* options need `healthcheck` (the test command)".into(),
+                ));
             }
             None
         }
@@ -507,7 +543,12 @@ impl Module for ContainerModule {
 
         if state == "absent" {
             let Some(cur) = current else {
-                return Ok(Plan::Done(ModuleOutcome::ok().with("container", Value::Object(Map::new()))));
+                return Ok(Plan::Done(
+                    ModuleOutcome::ok()
+                        .with("container", Value::Object(Map::new()))
+                        .with("actions", Vec::<String>::new())
+                        .with("changed_fields", Vec::<String>::new()),
+                ));
             };
             steps.push(vec!["rm".into(), "-f".into(), name.clone()]);
             let out = ModuleOutcome::ok()

@@ -264,7 +264,9 @@ pub fn string_map(module: &str, option: &str, v: &Value) -> Result<Vec<(String, 
         return kv_string(module, option, text);
     }
     let Value::Object(m) = v else {
-        return Err(ModuleError::Args(format!("{module}: {option} must be a mapping, got {v}")));
+        return Err(ModuleError::Args(format!(
+            "{module}: {option} must be a mapping, got {v}"
+        )));
     };
     Ok(m.iter()
         .map(|(k, v)| {
@@ -295,7 +297,11 @@ fn kv_string(module: &str, option: &str, text: &str) -> Result<Vec<(String, Stri
         .map(|p| {
             p.split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .ok_or_else(|| ModuleError::Args(format!("{module}: {option} must be a mapping or k=v pairs, got `{text}`")))
+                .ok_or_else(|| {
+                    ModuleError::Args(format!(
+                        "{module}: {option} must be a mapping or k=v pairs, got `{text}`"
+                    ))
+                })
         })
         .collect()
 }

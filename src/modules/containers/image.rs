@@ -41,11 +41,25 @@ const PODMAN_OPTIONS: &[OptionDoc] = &[
         OptKind::Dict,
         "Build settings: `file` (alias `container_file`), `args`, `target`, `cache` (false: `--no-cache`), `pull`.",
     ),
-    OptionDoc::new("load_path", OptKind::Path, "A tarball on the host to load (`podman load -i`)."),
+    OptionDoc::new(
+        "load_path",
+        OptKind::Path,
+        "A tarball on the host to load (`podman load -i`).",
+    ),
     OptionDoc::new("repository", OptKind::Str, "Tag the image under this name too."),
-    OptionDoc::new("force", OptKind::Bool, "Build/pull again even if present; remove even if used.").default("false"),
+    OptionDoc::new(
+        "force",
+        OptKind::Bool,
+        "Build/pull again even if present; remove even if used.",
+    )
+    .default("false"),
     OptionDoc::new("pull", OptKind::Bool, "Pull a missing image (without a build context).").default("true"),
-    OptionDoc::new("push", OptKind::Bool, "Pushing is not supported by rigger (only `false`).").default("false"),
+    OptionDoc::new(
+        "push",
+        OptKind::Bool,
+        "Pushing is not supported by rigger (only `false`).",
+    )
+    .default("false"),
     OptionDoc::new("executable", OptKind::Str, "The podman program on the host.").default("podman"),
 ];
 
@@ -55,20 +69,34 @@ const DOCKER_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("state", OptKind::Str, "Whether the image is there.")
         .choices(&["present", "absent"])
         .default("present"),
-    OptionDoc::new("source", OptKind::Str, "Where a missing image comes from.").choices(&["build", "load", "pull", "local"]),
+    OptionDoc::new("source", OptKind::Str, "Where a missing image comes from.")
+        .choices(&["build", "load", "pull", "local"]),
     OptionDoc::new(
         "build",
         OptKind::Dict,
         "Build settings: `path` (context on the host), `dockerfile`, `args`, `target`, `nocache`, `pull`.",
     ),
-    OptionDoc::new("load_path", OptKind::Path, "A tarball on the host to load (`docker load -i`)."),
+    OptionDoc::new(
+        "load_path",
+        OptKind::Path,
+        "A tarball on the host to load (`docker load -i`).",
+    ),
     OptionDoc::new("repository", OptKind::Str, "Tag the image under this name too."),
     OptionDoc::new("force_source", OptKind::Bool, "Build/load/pull again even if present.").default("false"),
     OptionDoc::new("force_absent", OptKind::Bool, "Remove even if used (`rmi -f`).").default("false"),
-    OptionDoc::new("force_tag", OptKind::Bool, "Tag even if `repository` names another image (always done).")
-        .default("false")
-        .ignored(),
-    OptionDoc::new("push", OptKind::Bool, "Pushing is not supported by rigger (only `false`).").default("false"),
+    OptionDoc::new(
+        "force_tag",
+        OptKind::Bool,
+        "Tag even if `repository` names another image (always done).",
+    )
+    .default("false")
+    .ignored(),
+    OptionDoc::new(
+        "push",
+        OptKind::Bool,
+        "Pushing is not supported by rigger (only `false`).",
+    )
+    .default("false"),
 ];
 
 static PODMAN_DOC: ModuleDoc = ModuleDoc {
@@ -90,7 +118,8 @@ static DOCKER_DOC: ModuleDoc = ModuleDoc {
     description: DESCRIPTION,
     free_form: false,
     options: DOCKER_OPTIONS,
-    examples: "- docker_image:\n    name: web\n    tag: \"1.2\"\n    source: build\n    build: { path: /srv/build/web }\n",
+    examples:
+        "- docker_image:\n    name: web\n    tag: \"1.2\"\n    source: build\n    build: { path: /srv/build/web }\n",
     returns: RETURNS,
     controller_only: false,
 };
@@ -163,7 +192,9 @@ fn parse_build(module: &'static str, v: Option<&Value>) -> Result<Build, ModuleE
     let Some(Value::Object(m)) = v else {
         return match v {
             None | Some(Value::Null) => Ok(b),
-            Some(other) => Err(ModuleError::Args(format!("{module}: build must be a mapping, got {other}"))),
+            Some(other) => Err(ModuleError::Args(format!(
+                "{module}: build must be a mapping, got {other}"
+            ))),
         };
     };
     let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
@@ -269,13 +300,21 @@ impl Module for ImageModule {
                     let Some(dir) = &context else {
                         return Err(ModuleError::Args(format!(
                             "{module}: building {reference} needs a context directory (`{}`)",
-                            if self.flavor == Flavor::Podman { "path" } else { "build.path" }
+                            if self.flavor == Flavor::Podman {
+                                "path"
+                            } else {
+                                "build.path"
+                            }
                         )));
                     };
                     let mut a = strings(&["build", "-t", &reference]);
                     if let Some(f) = &build.file {
                         // A relative file is relative to the context, as the collections take it.
-                        let f = if f.starts_with('/') { f.clone() } else { format!("{}/{f}", dir.trim_end_matches('/')) };
+                        let f = if f.starts_with('/') {
+                            f.clone()
+                        } else {
+                            format!("{}/{f}", dir.trim_end_matches('/'))
+                        };
                         a.extend(["-f".into(), f]);
                     }
                     for (k, v) in &build.args {

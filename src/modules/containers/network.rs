@@ -35,7 +35,9 @@ const PODMAN_NET_OPTIONS: &[OptionDoc] = &[
 ];
 
 const DOCKER_NET_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("name", OptKind::Str, "Network name.").required().aliases(&["network_name"]),
+    OptionDoc::new("name", OptKind::Str, "Network name.")
+        .required()
+        .aliases(&["network_name"]),
     OptionDoc::new("state", OptKind::Str, "Whether it exists.")
         .choices(&["present", "absent"])
         .default("present"),
@@ -131,7 +133,8 @@ fn net_facts(n: &Value) -> (String, Vec<(String, String)>, bool, Map<String, Val
 }
 
 fn labels_differ(cur: &Map<String, Value>, want: &[(String, String)]) -> bool {
-    want.iter().any(|(k, v)| cur.get(k).and_then(Value::as_str) != Some(v.as_str()))
+    want.iter()
+        .any(|(k, v)| cur.get(k).and_then(Value::as_str) != Some(v.as_str()))
 }
 
 #[async_trait]
@@ -177,7 +180,9 @@ impl Module for NetworkModule {
         let mut steps = EngineSteps::new(&engine);
         if p.state.as_deref() == Some("absent") {
             let Some(cur) = current else {
-                return Ok(Plan::Done(ModuleOutcome::ok().with("network", Value::Object(Map::new()))));
+                return Ok(Plan::Done(
+                    ModuleOutcome::ok().with("network", Value::Object(Map::new())),
+                ));
             };
             steps.push(strings(&["network", "rm", &p.name]));
             let out = ModuleOutcome::ok()
@@ -205,10 +210,16 @@ impl Module for NetworkModule {
                     .any(|(cs, cg)| cs == s && p.gateway.as_ref().is_none_or(|g| g == cg));
                 if !ok {
                     let show = |v: &[(String, String)]| {
-                        v.iter().map(|(s, g)| format!("{s} via {g}")).collect::<Vec<_>>().join(", ")
+                        v.iter()
+                            .map(|(s, g)| format!("{s} via {g}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     };
                     before.push_str(&format!("subnet: {}\n", show(&subnets)));
-                    after.push_str(&format!("subnet: {s} via {}\n", p.gateway.as_deref().unwrap_or("(any)")));
+                    after.push_str(&format!(
+                        "subnet: {s} via {}\n",
+                        p.gateway.as_deref().unwrap_or("(any)")
+                    ));
                 }
             }
             if let Some(i) = p.internal.filter(|i| *i != internal) {
@@ -219,7 +230,11 @@ impl Module for NetworkModule {
                 before.push_str(&format!("labels: {}\n", Value::Object(cur_labels.clone())));
                 after.push_str(&format!(
                     "labels: {}\n",
-                    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+                    labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ));
             }
             if p.recreate.or(p.force).unwrap_or(false) && before.is_empty() {
@@ -278,7 +293,11 @@ const PODMAN_VOL_OPTIONS: &[OptionDoc] = &[
         .default("present"),
     OptionDoc::new("driver", OptKind::Str, "Volume driver.").default("local"),
     OptionDoc::new("label", OptKind::Dict, "Labels (compared: the given keys).").aliases(&["labels"]),
-    OptionDoc::new("options", OptKind::List, "Driver options as `KEY=VALUE` (`type=tmpfs`)."),
+    OptionDoc::new(
+        "options",
+        OptKind::List,
+        "Driver options as `KEY=VALUE` (`type=tmpfs`).",
+    ),
     OptionDoc::new(
         "recreate",
         OptKind::Bool,
@@ -289,7 +308,9 @@ const PODMAN_VOL_OPTIONS: &[OptionDoc] = &[
 ];
 
 const DOCKER_VOL_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("volume_name", OptKind::Str, "Volume name.").required().aliases(&["name"]),
+    OptionDoc::new("volume_name", OptKind::Str, "Volume name.")
+        .required()
+        .aliases(&["name"]),
     OptionDoc::new("state", OptKind::Str, "Whether it exists.")
         .choices(&["present", "absent"])
         .default("present"),
@@ -400,9 +421,8 @@ impl Module for VolumeModule {
             Some(Value::String(s)) if s == "options-changed" => (false, true),
             Some(Value::String(s)) if s == "never" => (false, false),
             Some(v) => {
-                let b = crate::modules::values::value_bool(v).ok_or_else(|| {
-                    ModuleError::Args(format!("{module}: recreate: unexpected value {v}"))
-                })?;
+                let b = crate::modules::values::value_bool(v)
+                    .ok_or_else(|| ModuleError::Args(format!("{module}: recreate: unexpected value {v}")))?;
                 // podman's `recreate: true`: when it differs.
                 (false, b)
             }
@@ -419,7 +439,9 @@ impl Module for VolumeModule {
         };
         if p.state.as_deref() == Some("absent") {
             let Some(cur) = current else {
-                return Ok(Plan::Done(ModuleOutcome::ok().with("volume", Value::Object(Map::new()))));
+                return Ok(Plan::Done(
+                    ModuleOutcome::ok().with("volume", Value::Object(Map::new())),
+                ));
             };
             steps.push(strings(&["volume", "rm", &name]));
             let out = ModuleOutcome::ok()
@@ -436,20 +458,36 @@ impl Module for VolumeModule {
                 before.push_str(&format!("driver: {driver}\n"));
                 after.push_str(&format!("driver: {d}\n"));
             }
-            let cur_labels = cur.get("Labels").and_then(Value::as_object).cloned().unwrap_or_default();
+            let cur_labels = cur
+                .get("Labels")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             if labels_differ(&cur_labels, &labels) {
                 before.push_str(&format!("labels: {}\n", Value::Object(cur_labels)));
                 after.push_str(&format!(
                     "labels: {}\n",
-                    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+                    labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ));
             }
-            let cur_opts = cur.get("Options").and_then(Value::as_object).cloned().unwrap_or_default();
+            let cur_opts = cur
+                .get("Options")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             if labels_differ(&cur_opts, &options) {
                 before.push_str(&format!("options: {}\n", Value::Object(cur_opts)));
                 after.push_str(&format!(
                     "options: {}\n",
-                    options.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+                    options
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ));
             }
             let differs = !after.is_empty();

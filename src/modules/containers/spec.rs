@@ -302,7 +302,12 @@ fn map_of(v: &Value) -> BTreeMap<String, String> {
     v.as_object()
         .map(|m| {
             m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -365,7 +370,11 @@ pub fn differences(c: &Value, w: &Wanted) -> Vec<FieldDiff> {
         let cur = strip_sha(s(c, &["Image"]).as_str().unwrap_or(""));
         if &cur != id {
             let name = s(c, &["Config", "Image"]).as_str().unwrap_or("");
-            push("image", format!("{name} ({})", short(&cur)), format!("{img} ({})", short(id)));
+            push(
+                "image",
+                format!("{name} ({})", short(&cur)),
+                format!("{img} ({})", short(id)),
+            );
         }
     } else if let Some(img) = &w.image {
         // Not on the host yet: it will be pulled, so the container changes.
@@ -421,13 +430,19 @@ pub fn differences(c: &Value, w: &Wanted) -> Vec<FieldDiff> {
             "" => "no",
             n => n,
         };
-        let cur_retries = s(c, &["HostConfig", "RestartPolicy", "MaximumRetryCount"]).as_i64().unwrap_or(0);
+        let cur_retries = s(c, &["HostConfig", "RestartPolicy", "MaximumRetryCount"])
+            .as_i64()
+            .unwrap_or(0);
         if cur_name != name || retries.is_some_and(|r| r != cur_retries) {
             let show = |n: &str, r: Option<i64>| match r {
                 Some(r) if n == "on-failure" && r > 0 => format!("{n}:{r}"),
                 _ => n.to_string(),
             };
-            push("restart_policy", show(cur_name, Some(cur_retries)), show(name, *retries));
+            push(
+                "restart_policy",
+                show(cur_name, Some(cur_retries)),
+                show(name, *retries),
+            );
         }
     }
     if let Some((text, bytes)) = &w.memory {
@@ -643,7 +658,11 @@ pub fn parse_health(module: &str, v: &Value, extra: &Health) -> Result<Health, M
                 .collect();
             match words.first().map(String::as_str) {
                 Some("CMD" | "CMD-SHELL") => words,
-                Some("NONE") => return Err(bad("NONE (disabling the image's check) is not supported by rigger".into())),
+                Some("NONE") => {
+                    return Err(bad(
+                        "NONE (disabling the image's check) is not supported by rigger".into()
+                    ))
+                }
                 Some(_) => std::iter::once("CMD".to_string()).chain(words).collect(),
                 None => return Err(bad("the test is empty".into())),
             }
@@ -656,9 +675,11 @@ pub fn parse_health(module: &str, v: &Value, extra: &Health) -> Result<Health, M
 
 /// A duration option: its text and nanoseconds.
 pub fn duration(module: &str, option: &str, text: &str) -> Result<(String, u64), ModuleError> {
-    parse_duration_ns(text)
-        .map(|ns| (text.to_string(), ns))
-        .ok_or_else(|| ModuleError::Args(format!("{module}: {option}: invalid duration `{text}` (e.g. 30s, 1m30s, 500ms)")))
+    parse_duration_ns(text).map(|ns| (text.to_string(), ns)).ok_or_else(|| {
+        ModuleError::Args(format!(
+            "{module}: {option}: invalid duration `{text}` (e.g. 30s, 1m30s, 500ms)"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -669,7 +690,10 @@ mod tests {
     #[test]
     fn ports_parse_and_match() {
         let p = Port::parse("m", "127.0.0.1:8080:80").unwrap();
-        assert_eq!((p.host_ip.as_str(), p.host_port.as_str(), p.container_port.as_str()), ("127.0.0.1", "8080", "80"));
+        assert_eq!(
+            (p.host_ip.as_str(), p.host_port.as_str(), p.container_port.as_str()),
+            ("127.0.0.1", "8080", "80")
+        );
         assert_eq!(p.to_arg(), "127.0.0.1:8080:80");
         let u = Port::parse("m", "8081:9001/udp").unwrap();
         assert_eq!(u.to_arg(), "8081:9001/udp");
@@ -685,8 +709,11 @@ mod tests {
         assert!(ports_match(&cur, &[p.clone(), u.clone()]));
         assert!(!ports_match(&cur, &[p.clone()]));
         let any = Port::parse("m", "127.0.0.1::80").unwrap();
-        assert!(ports_match(&current_ports(&json!({"HostConfig": {"PortBindings": {
-            "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "40000"}]}}})), &[any]));
+        assert!(ports_match(
+            &current_ports(&json!({"HostConfig": {"PortBindings": {
+            "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "40000"}]}}})),
+            &[any]
+        ));
     }
 
     #[test]
@@ -742,7 +769,12 @@ mod tests {
 
     #[test]
     fn health_from_docker_mapping_and_podman_string() {
-        let h = parse_health("m", &json!({"test": ["CMD", "true"], "interval": "10s", "retries": 2}), &Health::default()).unwrap();
+        let h = parse_health(
+            "m",
+            &json!({"test": ["CMD", "true"], "interval": "10s", "retries": 2}),
+            &Health::default(),
+        )
+        .unwrap();
         assert_eq!(h.test, ["CMD", "true"]);
         assert_eq!(h.interval, Some(("10s".into(), 10_000_000_000)));
         assert_eq!(h.retries, Some(2));
