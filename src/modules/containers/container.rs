@@ -13,6 +13,8 @@ use crate::modules::{
 use crate::size::parse_size;
 
 const STATES: &[&str] = &["absent", "present", "started", "stopped"];
+/// podman's `created` is its `present`.
+const PODMAN_STATES: &[&str] = &["absent", "present", "started", "stopped", "created"];
 
 const DESCRIPTION: &str = "Creates, recreates, starts, stops and removes one container with the engine's \
 command line on the host (over the task's SSH connection). The container's `inspect` JSON is compared \
@@ -42,9 +44,13 @@ const RETURNS: &[ReturnDoc] = &[
 const PODMAN_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("name", OptKind::Str, "The container's name.").required(),
     OptionDoc::new("image", OptKind::Str, "The image (needed to create the container)."),
-    OptionDoc::new("state", OptKind::Str, "What the container should be.")
-        .choices(STATES)
-        .default("started"),
+    OptionDoc::new(
+        "state",
+        OptKind::Str,
+        "What the container should be (`created` is `present`).",
+    )
+    .choices(PODMAN_STATES)
+    .default("started"),
     OptionDoc::new(
         "command",
         OptKind::Raw,
@@ -97,6 +103,29 @@ const PODMAN_OPTIONS: &[OptionDoc] = &[
         OptKind::Int,
         "Seconds to wait for the container to stop before killing it.",
     ),
+    OptionDoc::new(
+        "expose",
+        OptKind::List,
+        "Ports to expose without publishing (`6379`, `53/udp`).",
+    )
+    .aliases(&["exposed", "exposed_ports"]),
+    OptionDoc::new(
+        "etc_hosts",
+        OptKind::Dict,
+        "Extra `/etc/hosts` entries: host name to address.",
+    )
+    .aliases(&["add_hosts"]),
+    OptionDoc::new(
+        "log_driver",
+        OptKind::Str,
+        "Log driver (`k8s-file`, `journald`, `none`, ...).",
+    ),
+    OptionDoc::new(
+        "log_options",
+        OptKind::Dict,
+        "Log driver options (`path`, `tag`, `max_size`); podman shows only `path` and `tag` to compare.",
+    )
+    .aliases(&["log_opt"]),
     OptionDoc::new(
         "recreate",
         OptKind::Bool,
@@ -173,6 +202,23 @@ const DOCKER_OPTIONS: &[OptionDoc] = &[
         OptKind::Int,
         "Seconds to wait for the container to stop before killing it.",
     ),
+    OptionDoc::new(
+        "exposed_ports",
+        OptKind::List,
+        "Ports to expose without publishing (`6379`, `53/udp`).",
+    )
+    .aliases(&["exposed", "expose"]),
+    OptionDoc::new(
+        "etc_hosts",
+        OptKind::Dict,
+        "Extra `/etc/hosts` entries: host name to address.",
+    ),
+    OptionDoc::new(
+        "log_driver",
+        OptKind::Str,
+        "Log driver (`json-file`, `syslog`, `none`, ...).",
+    ),
+    OptionDoc::new("log_options", OptKind::Dict, "Log driver options.").aliases(&["log_opt"]),
     OptionDoc::new(
         "recreate",
         OptKind::Bool,
@@ -271,6 +317,16 @@ struct Params {
     hostname: Option<String>,
     #[serde(default)]
     stop_timeout: Option<i64>,
+    #[serde(default)]
+    expose: Option<Value>,
+    #[serde(default)]
+    exposed_ports: Option<Value>,
+    #[serde(default)]
+    etc_hosts: Option<Value>,
+    #[serde(default)]
+    log_driver: Option<String>,
+    #[serde(default)]
+    log_options: Option<Value>,
     #[serde(default)]
     recreate: Option<bool>,
     #[serde(default)]
@@ -491,6 +547,27 @@ fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
         workdir: p.workdir.clone().or_else(|| p.working_dir.clone()),
         hostname: p.hostname.clone(),
         stop_timeout: p.stop_timeout,
+        expose: list_of(&p.expose.clone().or(p.exposed_ports.clone()))
+            .unwrap_or_default()
+            .iter()
+            .map(|x| {
+                let t = scalar_text(x);
+                if t.contains('/') {
+                    t
+                } else {
+                    format!("{t}/tcp")
+                }
+            })
+            .collect(),
+        etc_hosts: match &p.etc_hosts {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(string_map(module, "etc_hosts", v)?),
+        },
+        log_driver: p.log_driver.clone(),
+        log_options: match &p.log_options {
+            None | Some(Value::Null) => Vec::new(),
+            Some(v) => string_map(module, "log_options", v)?,
+        },
     })
 }
 
@@ -528,7 +605,10 @@ impl Module for ContainerModule {
         let module = doc.name;
         let p: Params = parse_params(doc, args)?;
         let engine = Engine::new(ctx, self.flavor, p.executable.as_deref(), module);
-        let state = p.state.as_deref().unwrap_or("started");
+        let state = match p.state.as_deref().unwrap_or("started") {
+            "created" => "present",
+            s => s,
+        };
         let name = p.name.clone();
         let mut want = wanted(module, &p)?;
         let current = engine.inspect("container", &name).await?;

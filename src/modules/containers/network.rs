@@ -106,9 +106,16 @@ pub struct NetworkModule {
     pub flavor: Flavor,
 }
 
-/// Driver, subnets as `subnet gateway`, internal flag and labels of an
-/// inspected network (podman's netavark/CNI form or docker's).
-fn net_facts(n: &Value) -> (String, Vec<(String, String)>, bool, Map<String, Value>) {
+/// What an inspected network is (podman's netavark/CNI form or docker's).
+struct NetFacts {
+    driver: String,
+    /// Subnet and gateway.
+    subnets: Vec<(String, String)>,
+    internal: bool,
+    labels: Map<String, Value>,
+}
+
+fn net_facts(n: &Value) -> NetFacts {
     let get = |a: &str, b: &str| n.get(a).or_else(|| n.get(b)).cloned().unwrap_or(Value::Null);
     let driver = get("driver", "Driver").as_str().unwrap_or("").to_string();
     let internal = get("internal", "Internal").as_bool().unwrap_or(false);
@@ -129,7 +136,12 @@ fn net_facts(n: &Value) -> (String, Vec<(String, String)>, bool, Map<String, Val
         };
         subnets.push((f("subnet", "Subnet"), f("gateway", "Gateway")));
     }
-    (driver, subnets, internal, labels)
+    NetFacts {
+        driver,
+        subnets,
+        internal,
+        labels,
+    }
 }
 
 fn labels_differ(cur: &Map<String, Value>, want: &[(String, String)]) -> bool {
@@ -199,7 +211,12 @@ impl Module for NetworkModule {
         let mut after = String::new();
         let exists = current.is_some();
         if let Some(cur) = &current {
-            let (driver, subnets, internal, cur_labels) = net_facts(cur);
+            let NetFacts {
+                driver,
+                subnets,
+                internal,
+                labels: cur_labels,
+            } = net_facts(cur);
             if let Some(d) = p.driver.as_ref().filter(|d| **d != driver) {
                 before.push_str(&format!("driver: {driver}\n"));
                 after.push_str(&format!("driver: {d}\n"));

@@ -183,6 +183,13 @@ pub struct Wanted {
     pub workdir: Option<String>,
     pub hostname: Option<String>,
     pub stop_timeout: Option<i64>,
+    /// `PORT/PROTO` the container exposes (compared: these are exposed).
+    pub expose: Vec<String>,
+    /// `/etc/hosts` entries: host name and address (compared exactly).
+    pub etc_hosts: Option<Vec<(String, String)>>,
+    pub log_driver: Option<String>,
+    /// Log options (compared: docker's every given key; podman's `path` and `tag`).
+    pub log_options: Vec<(String, String)>,
 }
 
 /// One field that differs: its name, and the before/after text for `--diff`.
@@ -521,6 +528,69 @@ pub fn differences(c: &Value, w: &Wanted) -> Vec<FieldDiff> {
             push("stop_timeout", cur.to_string(), t.to_string());
         }
     }
+    if !w.expose.is_empty() {
+        let cur = s(c, &["Config", "ExposedPorts"]);
+        let missing: Vec<String> = w
+            .expose
+            .iter()
+            .filter(|p| cur.get(p.as_str()).is_none())
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let mut have: Vec<String> = cur.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            have.sort();
+            push("expose", show_list(&have), show_list(&w.expose));
+        }
+    }
+    if let Some(want) = &w.etc_hosts {
+        let mut cur = str_list(s(c, &["HostConfig", "ExtraHosts"]));
+        cur.sort();
+        let mut want: Vec<String> = want.iter().map(|(h, ip)| format!("{h}:{ip}")).collect();
+        want.sort();
+        if cur != want {
+            push("etc_hosts", show_list(&cur), show_list(&want));
+        }
+    }
+    if let Some(drv) = &w.log_driver {
+        let cur = text_field(&["HostConfig", "LogConfig", "Type"]);
+        if &cur != drv {
+            push("log_driver", cur, drv.clone());
+        }
+    }
+    if !w.log_options.is_empty() {
+        let lc = s(c, &["HostConfig", "LogConfig"]);
+        let conf = map_of(s(lc, &["Config"]));
+        let cur_of = |k: &str| -> Option<String> {
+            if let Some(v) = conf.get(k) {
+                return Some(v.clone());
+            }
+            // podman keeps some options as fields of its own.
+            let field = match k {
+                "path" => "Path",
+                "tag" => "Tag",
+                _ => return None,
+            };
+            s(lc, &[field]).as_str().map(str::to_string)
+        };
+        let podman_only_fields = conf.is_empty() && lc.get("Path").is_some();
+        let bad: Vec<(String, String)> = w
+            .log_options
+            .iter()
+            .filter(|(k, v)| {
+                let cur = cur_of(k);
+                // An option podman does not show cannot be compared.
+                !(cur.is_none() && podman_only_fields) && cur.as_ref() != Some(v)
+            })
+            .cloned()
+            .collect();
+        if !bad.is_empty() {
+            let before: Vec<(String, String)> = bad
+                .iter()
+                .map(|(k, _)| (k.clone(), cur_of(k).unwrap_or_else(|| "(unset)".into())))
+                .collect();
+            push("log_options", show_pairs(&before), show_pairs(&bad));
+        }
+    }
     d
 }
 
@@ -606,6 +676,18 @@ impl Wanted {
         }
         if let Some(t) = self.stop_timeout {
             flag("--stop-timeout", t.to_string());
+        }
+        for p in &self.expose {
+            flag("--expose", p.clone());
+        }
+        for (h, ip) in self.etc_hosts.iter().flatten() {
+            flag("--add-host", format!("{h}:{ip}"));
+        }
+        if let Some(d) = &self.log_driver {
+            flag("--log-driver", d.clone());
+        }
+        for (k, v) in &self.log_options {
+            flag("--log-opt", format!("{k}={v}"));
         }
         a.push("--".into());
         a.push(self.image.clone().unwrap_or_default());
@@ -707,7 +789,7 @@ mod tests {
             "9001/udp": [{"HostIp": "", "HostPort": "8081"}]}}});
         let cur = current_ports(&c);
         assert!(ports_match(&cur, &[p.clone(), u.clone()]));
-        assert!(!ports_match(&cur, &[p.clone()]));
+        assert!(!ports_match(&cur, std::slice::from_ref(&p)));
         let any = Port::parse("m", "127.0.0.1::80").unwrap();
         assert!(ports_match(
             &current_ports(&json!({"HostConfig": {"PortBindings": {
