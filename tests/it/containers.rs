@@ -245,6 +245,9 @@ const WEB: &str = r#"
         healthcheck_retries: 2
         labels:
           app: web
+        expose: [9000]
+        etc_hosts: { db.internal: 10.1.2.3 }
+        log_driver: k8s-file
         stop_timeout: 1
       register: web
     - debug:
@@ -290,6 +293,14 @@ fn podman_container_create_update_recreate_stop_remove() {
     )
     .unwrap();
     assert_eq!(limits, "67108864 500000000 64 always web");
+    let extras = inspect(
+        &hosts,
+        "container",
+        &ctr,
+        "{{.HostConfig.ExtraHosts}} {{.HostConfig.LogConfig.Type}}",
+    )
+    .unwrap();
+    assert_eq!(extras, "[db.internal:10.1.2.3] k8s-file");
 
     // Second run: nothing differs.
     let out = ok_run(&hosts, "web.yml", WEB, &["-e", &vars]);

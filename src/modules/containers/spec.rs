@@ -529,16 +529,16 @@ pub fn differences(c: &Value, w: &Wanted) -> Vec<FieldDiff> {
         }
     }
     if !w.expose.is_empty() {
-        let cur = s(c, &["Config", "ExposedPorts"]);
-        let missing: Vec<String> = w
-            .expose
+        // docker lists them in `Config.ExposedPorts`; podman 4 as port
+        // bindings without a host port (`"9000/tcp": null`).
+        let mut have: Vec<String> = [&["Config", "ExposedPorts"][..], &["HostConfig", "PortBindings"][..]]
             .iter()
-            .filter(|p| cur.get(p.as_str()).is_none())
-            .cloned()
+            .filter_map(|path| s(c, path).as_object())
+            .flat_map(|m| m.keys().cloned())
             .collect();
-        if !missing.is_empty() {
-            let mut have: Vec<String> = cur.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
-            have.sort();
+        have.sort();
+        have.dedup();
+        if w.expose.iter().any(|p| !have.contains(p)) {
             push("expose", show_list(&have), show_list(&w.expose));
         }
     }
