@@ -39,7 +39,7 @@ const PODMAN_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "build",
         OptKind::Dict,
-        "Build settings: `file` (alias `container_file`), `args`, `target`, `cache` (false: `--no-cache`), `pull`.",
+        "Build settings: `file` (relative to the context), `args`, `target`, `cache` (false: `--no-cache`), `pull`.",
     ),
     OptionDoc::new(
         "load_path",
@@ -205,7 +205,13 @@ fn parse_build(module: &'static str, v: Option<&Value>) -> Result<Build, ModuleE
         }
         match k.as_str() {
             "path" => b.path = Some(text(v)),
-            "file" | "dockerfile" | "container_file" => b.file = Some(text(v)),
+            "file" | "dockerfile" => b.file = Some(text(v)),
+            "container_file" => {
+                return Err(ModuleError::Args(format!(
+                    "{module}: build.container_file (the Containerfile's text inline) is not supported by \
+                     rigger: put the file in the context directory and name it in build.file"
+                )))
+            }
             "args" => b.args = string_map(module, "build.args", v)?,
             "target" => b.target = Some(text(v)),
             "nocache" => b.no_cache = truth(v),
@@ -216,7 +222,7 @@ fn parse_build(module: &'static str, v: Option<&Value>) -> Result<Build, ModuleE
             other => {
                 return Err(ModuleError::Args(format!(
                     "{module}: build.{other} is not supported by rigger (supported: path, file, dockerfile, \
-                     container_file, args, target, nocache, cache, pull, rm, force_rm)"
+                     args, target, nocache, cache, pull, rm, force_rm)"
                 )))
             }
         }
