@@ -4,7 +4,8 @@
 //! `scripts/container-setup.sh` (run by scripts/test-deps.sh).
 //!
 //! Every object a test makes is named after the test's process ID and
-//! removed by a guard, also when the test fails.
+//! removed by a guard, also when the test fails; the busybox base image
+//! (`localhost/rigger-it-busybox:1`) is kept for the next run.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -41,12 +42,16 @@ fn inspect(hosts: &TestHosts, kind: &str, name: &str, format: &str) -> Option<St
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The base image for this test process: busybox-static as `/bin/*`,
-/// imported once (shared by the tests of this binary).
+/// The base image of these tests: busybox-static as `/bin/*`, imported
+/// when the machine lacks it (one image for every run: call it with the
+/// podman lock held).
 fn base_image() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let name = format!("localhost/rigger-it-bb-{}:1", std::process::id());
+        let name = "localhost/rigger-it-busybox:1".to_string();
+        if sh(&format!("podman image exists {name}")).0 {
+            return name;
+        }
         let dir = PathBuf::from(format!("/var/tmp/rigger-it-ctr-base-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("root/bin")).unwrap();
@@ -256,12 +261,12 @@ const WEB: &str = r#"
 
 #[test]
 fn podman_container_create_update_recreate_stop_remove() {
+    let (_lock, hosts) = podman_host();
     let image = base_image();
     let pid = std::process::id();
     let ctr = format!("rigger-it-web-{pid}");
     let www = work_dir("ctr-www");
     std::fs::write(www.join("index.html"), "hello from the container\n").unwrap();
-    let (_lock, hosts) = podman_host();
     let mut clean = Cleanup::new(&hosts);
     clean.containers.push(ctr.clone());
     clean.dirs.push(www.clone());
@@ -424,6 +429,7 @@ const STACK: &str = r#"
 
 #[test]
 fn podman_image_network_volume_and_an_attached_container() {
+    let (_lock, hosts) = podman_host();
     let base = base_image();
     let pid = std::process::id();
     let app = format!("localhost/rigger-it-app-{pid}");
@@ -436,7 +442,6 @@ fn podman_image_network_volume_and_an_attached_container() {
         format!("FROM {base}\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n"),
     )
     .unwrap();
-    let (_lock, hosts) = podman_host();
     let mut clean = Cleanup::new(&hosts);
     clean.containers.push(ctr.clone());
     clean.images.extend([format!("{app}:1"), format!("{app}-stable:1")]);
