@@ -39,6 +39,11 @@ fi
 # script, which documents each package. Skip with RIGGER_SKIP_STORAGE=1.
 "$(dirname "$0")/storage-setup.sh"
 
+# podman (rootful, runc) and its containers.conf for this machine, busybox-static
+# for the test images: its own script, which documents each setting. Skip with
+# RIGGER_SKIP_CONTAINERS=1.
+"$(dirname "$0")/container-setup.sh"
+
 # scripts/deb.sh, which the .deb test runs when RIGGER_TEST_DEB is set
 # (.ci/run's deb phase sets it), packs with cargo-deb.
 if [[ -n ${RIGGER_TEST_DEB:-} && ${RIGGER_TEST_DEB} != 0 ]] && ! cargo deb --version >/dev/null 2>&1; then

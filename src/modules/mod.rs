@@ -11,7 +11,8 @@
 //!
 //! Folders by domain: [`files`], [`packages`], [`services`], [`accounts`],
 //! [`system`], [`net`], [`source_control`], [`commands`], [`control`]
-//! (controller-side: debug, set_fact, ...), [`storage`], [`virt`], [`vmware`] (vSphere, from the controller); shared
+//! (controller-side: debug, set_fact, ...), [`storage`], [`virt`], [`containers`], [`vmware`] (vSphere, from
+//! the controller); shared
 //! helpers in [`host`]; user modules from the library path in [`external`];
 //! Ansible's own modules for those rigger does not implement in [`ansible`];
 //! every name a module answers to in [`registry`]; argument checks in
@@ -21,6 +22,7 @@ pub mod accounts;
 pub mod ansible;
 pub mod args;
 pub mod commands;
+pub mod containers;
 pub mod contract;
 pub mod control;
 pub mod external;

@@ -21,6 +21,7 @@ pub fn registry() -> &'static Registry {
         super::source_control::register(&mut r);
         super::net::register(&mut r);
         super::storage::register(&mut r);
+        super::containers::register(&mut r);
         r.finish();
         r
     })

@@ -38,6 +38,7 @@ mod compat_templating;
 mod compat_trust;
 mod compat_vars;
 mod compat_vars2;
+mod containers;
 mod ctlsec;
 mod differential;
 mod docs;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs podman (rootful, with runc) for the container module tests and
+# writes the engine settings it needs on this machine (idempotent). No daemon
+# is started here: podman needs none, and the tests build their images
+# locally from busybox-static (no registry is reachable).
+#
+#   podman            the container engine the container modules drive over SSH
+#   runc              its OCI runtime: crun fails on this machine's hybrid cgroups
+#   busybox-static    the root file system of the test images (`podman import`)
+#
+# /etc/containers/containers.conf (written only when absent, or when it is
+# the one this script wrote):
+#   default_ulimits   podman's defaults exceed the machine's hard limits
+#   runtime = runc, cgroup_manager = cgroupfs (no systemd), events_logger = file (no journald)
+#
+# Skip with RIGGER_SKIP_CONTAINERS=1.
+set -euo pipefail
+
+[[ -n ${RIGGER_SKIP_CONTAINERS:-} ]] && exit 0
+
+PKGS=(podman runc busybox-static)
+
+missing=()
+for pkg in "${PKGS[@]}"; do
+    if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]} > 0)); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "error: installing packages needs root; run as root or: sudo apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+    t0=$SECONDS
+    echo "container setup: installing ${missing[*]}"
+    "$(dirname "$0")/apt-get.sh" update -qq
+    "$(dirname "$0")/apt-get.sh" install -y -qq --no-install-recommends "${missing[@]}"
+    echo "container setup: installed ${missing[*]} in $((SECONDS - t0)) s"
+else
+    echo "container setup: all installed (${PKGS[*]})"
+fi
+
+conf=/etc/containers/containers.conf
+marker="# written by rigger's scripts/container-setup.sh"
+if [[ -e $conf ]] && ! grep -qxF "$marker" "$conf"; then
+    echo "container setup: $conf exists and was not written by this script; left as it is" >&2
+    echo "  it needs: [containers] default_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]" >&2
+    echo "            [engine] runtime = \"runc\", cgroup_manager = \"cgroupfs\", events_logger = \"file\"" >&2
+    exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+    echo "error: writing $conf needs root" >&2
+    exit 1
+fi
+mkdir -p /etc/containers
+tmp=$(mktemp /etc/containers/.containers.conf.XXXXXX)
+cat >"$tmp" <<CONF
+$marker
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+chmod 0644 "$tmp"
+mv -f "$tmp" "$conf"
+echo "container setup: wrote $conf"

@@ -1,0 +1,583 @@
+//! Container modules against this machine's real podman, reached by rigger
+//! only over SSH (a plain sshd test host on loopback). Images are built
+//! locally from busybox-static (no registry is reachable). Needs
+//! `scripts/container-setup.sh` (run by scripts/test-deps.sh).
+//!
+//! Every object a test makes is named after the test's process ID and
+//! removed by a guard, also when the test fails; the busybox base image
+//! (`localhost/rigger-it-busybox:1`) is kept for the next run.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::support::{rigger, HostOpts, TestHosts};
+
+/// Runs a command on this machine: (success, stdout + stderr).
+fn sh(cmd: &str) -> (bool, String) {
+    let out = Command::new("sh").args(["-c", cmd]).output().expect("run sh");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// `podman ARGS` on the test host (whose `/etc`, where podman keeps its
+/// networks, is its own): (success, stdout + stderr).
+fn podman(hosts: &TestHosts, args: &str) -> (bool, String) {
+    let out = hosts.ssh(0, &format!("podman {args} 2>&1"));
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// One field of `podman KIND inspect` on the test host (a Go template), or
+/// None when it fails.
+fn inspect(hosts: &TestHosts, kind: &str, name: &str, format: &str) -> Option<String> {
+    let out = hosts.ssh(
+        0,
+        &format!("podman {kind} inspect --format '{format}' {name} 2>/dev/null"),
+    );
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The base image of these tests: busybox-static as `/bin/*`, imported
+/// when the machine lacks it (one image for every run: call it with the
+/// podman lock held).
+fn base_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let name = "localhost/rigger-it-busybox:1".to_string();
+        if sh(&format!("podman image exists {name}")).0 {
+            return name;
+        }
+        let dir = PathBuf::from(format!("/var/tmp/rigger-it-ctr-base-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/bin")).unwrap();
+        let (ok, out) = sh(&format!(
+            "set -e; cd {d}/root; cp /bin/busybox bin/busybox; \
+             for a in $(./bin/busybox --list); do [ -e bin/$a ] || ln -s busybox bin/$a; done; \
+             mkdir -p tmp www; tar -cf ../root.tar .",
+            d = dir.display()
+        ));
+        assert!(
+            ok,
+            "busybox tree (is busybox-static installed? scripts/container-setup.sh): {out}"
+        );
+        let (ok, out) = sh(&format!(
+            "podman import --change 'CMD [\"/bin/sh\"]' --change 'ENV PATH=/bin' {}/root.tar {name}",
+            dir.display()
+        ));
+        assert!(ok, "podman import (run scripts/container-setup.sh): {out}");
+        let _ = std::fs::remove_dir_all(&dir);
+        name
+    })
+}
+
+/// Removes what a test made, by name, on the test host, when dropped
+/// (before the host: declared after it).
+struct Cleanup<'a> {
+    hosts: &'a TestHosts,
+    containers: Vec<String>,
+    images: Vec<String>,
+    networks: Vec<String>,
+    volumes: Vec<String>,
+    dirs: Vec<PathBuf>,
+}
+
+impl<'a> Cleanup<'a> {
+    fn new(hosts: &'a TestHosts) -> Self {
+        Cleanup {
+            hosts,
+            containers: Vec::new(),
+            images: Vec::new(),
+            networks: Vec::new(),
+            volumes: Vec::new(),
+            dirs: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let h = self.hosts;
+        for c in &self.containers {
+            let _ = podman(h, &format!("rm -f -t 0 {c}"));
+        }
+        for i in &self.images {
+            let _ = podman(h, &format!("rmi -f {i}"));
+        }
+        for n in &self.networks {
+            let _ = podman(h, &format!("network rm -f {n}"));
+        }
+        for v in &self.volumes {
+            let _ = podman(h, &format!("volume rm -f {v}"));
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A test host whose podman works: its own PID namespace needs its own
+/// `/proc` (podman finds its processes there), which isolated hosts mount.
+/// Returned with a lock held across test processes: podman's state is the
+/// machine's, but a container's network namespace is mounted only in the
+/// mount namespace of the host that started it, so `podman ps` on another
+/// host fails while it runs.
+fn podman_host() -> (PodmanLock, TestHosts) {
+    let lock = PodmanLock::take();
+    (lock, TestHosts::with_opts(1, HostOpts { isolated_root: true }))
+}
+
+/// An exclusive `flock` on a file shared by the podman tests (of every test
+/// process); released when dropped (the file is closed).
+struct PodmanLock(#[allow(dead_code)] std::fs::File);
+
+impl PodmanLock {
+    fn take() -> PodmanLock {
+        use std::os::fd::AsRawFd;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/var/tmp/rigger-it-podman.lock")
+            .expect("open the podman test lock");
+        // SAFETY: flock(2) on a file descriptor we own.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        assert_eq!(rc, 0, "flock: {}", std::io::Error::last_os_error());
+        PodmanLock(f)
+    }
+}
+
+fn work_dir(tag: &str) -> PathBuf {
+    let dir = PathBuf::from(format!("/var/tmp/rigger-it-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a playbook on host1; returns (exit code, stdout, stderr).
+fn play(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> (i32, String, String) {
+    let pb = hosts.dir().join(name);
+    std::fs::write(&pb, yaml).unwrap();
+    let inv = hosts.inventory().display().to_string();
+    let kh = hosts.known_hosts().display().to_string();
+    let pbs = pb.display().to_string();
+    let mut args = vec!["run", "-i", &inv, "--known-hosts", &kh, &pbs];
+    args.extend_from_slice(extra);
+    rigger(&args)
+}
+
+fn ok_run(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> String {
+    let (code, out, err) = play(hosts, name, yaml, extra);
+    assert_eq!(code, 0, "rigger failed\n--- stdout ---\n{out}\n--- stderr ---\n{err}");
+    out
+}
+
+/// `changed=N` of host1's recap line.
+fn changed(stdout: &str) -> u32 {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("host1 "))
+        .find_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("changed=")?.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no recap for host1 in:\n{stdout}"))
+}
+
+/// The `--diff` lines of a run (`-`/`+` lines and `---`/`+++` headers).
+fn diff_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('-') || l.starts_with('+'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// GET http://127.0.0.1:PORT/PATH (HTTP/1.0), retried up to `secs`: the body.
+fn http_get(port: u16, path: &str, secs: u64) -> Option<String> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got = std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .and_then(|mut c| {
+                c.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                c.write_all(format!("GET /{path} HTTP/1.0\r\n\r\n").as_bytes()).ok()?;
+                let mut buf = String::new();
+                c.read_to_string(&mut buf).ok()?;
+                let (head, body) = buf.split_once("\r\n\r\n")?;
+                let status = head.split_whitespace().nth(1)?;
+                (status == "200").then(|| body.to_string())
+            });
+        if got.is_some() || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+const WEB: &str = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - containers.podman.podman_container:
+        name: "{{ ctr }}"
+        image: "{{ image }}"
+        state: "{{ state | default('started') }}"
+        command: httpd -f -p 8080 -h /www
+        env:
+          MODE: "{{ mode | default('blue') }}"
+          EMPTY: ""
+        ports:
+          - "127.0.0.1:{{ port }}:8080"
+        volumes:
+          - "{{ www }}:/www:ro"
+        restart_policy: "{{ restart | default('always') }}"
+        memory: "{{ memory | default('64m') }}"
+        cpus: "0.5"
+        pids_limit: 64
+        healthcheck: wget -q -O /dev/null http://127.0.0.1:8080/index.html
+        healthcheck_interval: 30s
+        healthcheck_retries: 2
+        labels:
+          app: web
+        expose: [9000]
+        etc_hosts: { db.internal: 10.1.2.3 }
+        log_driver: k8s-file
+        stop_timeout: 1
+      register: web
+    - debug:
+        msg: "actions={{ web.actions | join(',') }} fields={{ web.changed_fields | join(',') }}"
+"#;
+
+#[test]
+fn podman_container_create_update_recreate_stop_remove() {
+    let (_lock, hosts) = podman_host();
+    let image = base_image();
+    let pid = std::process::id();
+    let ctr = format!("rigger-it-web-{pid}");
+    let www = work_dir("ctr-www");
+    std::fs::write(www.join("index.html"), "hello from the container\n").unwrap();
+    let mut clean = Cleanup::new(&hosts);
+    clean.containers.push(ctr.clone());
+    clean.dirs.push(www.clone());
+    let port = free_port();
+    let vars = format!("ctr={ctr} image={image} port={port} www={}", www.display());
+    let with = |more: &str| format!("{vars} {more}");
+
+    // Created and started: it serves the mounted file on the published port.
+    let out = ok_run(&hosts, "web.yml", WEB, &["-e", &vars]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(out.contains("actions=created,started"), "{out}");
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        http_get(port, "index.html", 10).as_deref(),
+        Some("hello from the container\n"),
+        "the published port serves the read-only volume:\n{}\n{}",
+        podman(&hosts, "ps -a").1,
+        podman(&hosts, &format!("logs {ctr}")).1
+    );
+    let id1 = inspect(&hosts, "container", &ctr, "{{.Id}}").unwrap();
+    let limits = inspect(
+        &hosts,
+        "container",
+        &ctr,
+        "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}} {{index .Config.Labels \"app\"}}",
+    )
+    .unwrap();
+    assert_eq!(limits, "67108864 500000000 64 always web");
+    let extras = inspect(
+        &hosts,
+        "container",
+        &ctr,
+        "{{.HostConfig.ExtraHosts}} {{.HostConfig.LogConfig.Type}}",
+    )
+    .unwrap();
+    assert_eq!(extras, "[db.internal:10.1.2.3] k8s-file");
+
+    // Second run: nothing differs.
+    let out = ok_run(&hosts, "web.yml", WEB, &["-e", &vars]);
+    assert_eq!(changed(&out), 0, "second run is idempotent:\n{out}");
+
+    // Check mode + diff predicts the recreation, naming the fields, and changes nothing.
+    let new = with("mode=green memory=96m");
+    let check = ok_run(&hosts, "web.yml", WEB, &["-e", &new, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert!(check.contains("actions=recreated,started fields=env,memory"), "{check}");
+    assert!(
+        check.contains("-env: MODE=blue") && check.contains("+env: MODE=green"),
+        "{check}"
+    );
+    assert!(check.contains("+memory: 100663296 (96m)"), "{check}");
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.Id}}").as_deref(),
+        Some(id1.as_str()),
+        "check mode changed nothing"
+    );
+
+    // The real run does what check mode said, with the same diff.
+    let real = ok_run(&hosts, "web.yml", WEB, &["-e", &new, "--diff"]);
+    assert_eq!(changed(&real), 1, "{real}");
+    assert!(real.contains("actions=recreated,started fields=env,memory"), "{real}");
+    assert_eq!(
+        diff_lines(&check),
+        diff_lines(&real),
+        "check and real diffs\n{check}\n{real}"
+    );
+    let id2 = inspect(&hosts, "container", &ctr, "{{.Id}}").unwrap();
+    assert_ne!(id1, id2, "recreated");
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.HostConfig.Memory}}").as_deref(),
+        Some("100663296")
+    );
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("true"),
+        "running again"
+    );
+    assert!(
+        http_get(port, "index.html", 10).is_some(),
+        "serves again after the recreation"
+    );
+    let out = ok_run(&hosts, "web.yml", WEB, &["-e", &new]);
+    assert_eq!(changed(&out), 0, "idempotent after the update:\n{out}");
+
+    // Stopped: predicted, then done; the configuration is kept.
+    let stop = with("mode=green memory=96m state=stopped");
+    let check = ok_run(&hosts, "web.yml", WEB, &["-e", &stop, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert!(check.contains("+state: stopped"), "{check}");
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("true")
+    );
+    let real = ok_run(&hosts, "web.yml", WEB, &["-e", &stop, "--diff"]);
+    assert_eq!(changed(&real), 1, "{real}");
+    assert_eq!(diff_lines(&check), diff_lines(&real));
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.Id}}").as_deref(),
+        Some(id2.as_str()),
+        "stopped, not recreated"
+    );
+    let out = ok_run(&hosts, "web.yml", WEB, &["-e", &stop]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    // Started again without a change of configuration: started, not recreated.
+    let out = ok_run(&hosts, "web.yml", WEB, &["-e", &new]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(out.contains("actions=started fields="), "{out}");
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.Id}}").as_deref(),
+        Some(id2.as_str())
+    );
+
+    // Absent: removed; then nothing to do.
+    let gone = with("state=absent");
+    let out = ok_run(&hosts, "web.yml", WEB, &["-e", &gone]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(inspect(&hosts, "container", &ctr, "{{.Id}}").is_none(), "removed");
+    let out = ok_run(&hosts, "web.yml", WEB, &["-e", &gone]);
+    assert_eq!(changed(&out), 0, "{out}");
+}
+
+const STACK: &str = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - podman_image:
+        name: "{{ app }}"
+        tag: "1"
+        path: "{{ ctx }}"
+        build:
+          file: Containerfile
+          args: { GREETING: "{{ greeting | default('hi') }}" }
+    - podman_image:
+        name: "{{ app }}"
+        tag: "1"
+        repository: "{{ app }}-stable:1"
+    - containers.podman.podman_network:
+        name: "{{ net }}"
+        subnet: "10.231.{{ octet }}.0/24"
+        gateway: "10.231.{{ octet }}.1"
+    - podman_volume:
+        name: "{{ vol }}"
+        label: { app: stack }
+    - podman_container:
+        name: "{{ ctr }}"
+        image: "{{ app }}-stable:1"
+        command: ["sh", "-c", "trap 'exit 0' TERM; cat /greeting > /data/seen; while :; do sleep 1; done"]
+        network: ["{{ net }}"]
+        volumes: ["{{ vol }}:/data"]
+        state: "{{ state | default('started') }}"
+"#;
+
+#[test]
+fn podman_image_network_volume_and_an_attached_container() {
+    let (_lock, hosts) = podman_host();
+    let base = base_image();
+    let pid = std::process::id();
+    let app = format!("localhost/rigger-it-app-{pid}");
+    let net = format!("rigger-it-net-{pid}");
+    let vol = format!("rigger-it-vol-{pid}");
+    let ctr = format!("rigger-it-app-{pid}");
+    let ctx = work_dir("ctr-build");
+    std::fs::write(
+        ctx.join("Containerfile"),
+        format!("FROM {base}\nARG GREETING\nRUN echo \"$GREETING\" > /greeting\n"),
+    )
+    .unwrap();
+    let mut clean = Cleanup::new(&hosts);
+    clean.containers.push(ctr.clone());
+    clean.images.extend([format!("{app}:1"), format!("{app}-stable:1")]);
+    clean.networks.push(net.clone());
+    clean.volumes.push(vol.clone());
+    clean.dirs.push(ctx.clone());
+    // A subnet of its own per run (a crashed run may leave its bridge behind).
+    let octet = pid % 250 + 1;
+    let vars = format!(
+        "app={app} ctx={} net={net} vol={vol} ctr={ctr} octet={octet}",
+        ctx.display()
+    );
+
+    // Build, tag, network, volume, container: five changes, then none.
+    let check = ok_run(&hosts, "stack.yml", STACK, &["-e", &vars, "--check"]);
+    assert_eq!(changed(&check), 5, "check mode predicts every creation:\n{check}");
+    assert!(
+        inspect(&hosts, "image", &format!("{app}:1"), "{{.Id}}").is_none(),
+        "check mode built nothing"
+    );
+    assert!(
+        inspect(&hosts, "network", &net, "{{.Name}}").is_none(),
+        "check mode made no network"
+    );
+    let out = ok_run(&hosts, "stack.yml", STACK, &["-e", &vars]);
+    assert_eq!(changed(&out), 5, "{out}");
+    let built = inspect(&hosts, "image", &format!("{app}:1"), "{{.Id}}").unwrap();
+    assert_eq!(
+        inspect(&hosts, "image", &format!("{app}-stable:1"), "{{.Id}}"),
+        Some(built.clone()),
+        "tagged"
+    );
+    assert_eq!(
+        inspect(
+            &hosts,
+            "network",
+            &net,
+            "{{range .Subnets}}{{.Subnet}} {{.Gateway}}{{end}}"
+        )
+        .as_deref(),
+        Some(format!("10.231.{octet}.0/24 10.231.{octet}.1").as_str())
+    );
+    assert_eq!(
+        inspect(&hosts, "volume", &vol, "{{.Labels.app}}").as_deref(),
+        Some("stack")
+    );
+    assert_eq!(
+        inspect(&hosts, "container", &ctr, "{{.State.Running}}").as_deref(),
+        Some("true")
+    );
+    let nets = inspect(
+        &hosts,
+        "container",
+        &ctr,
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}",
+    );
+    assert_eq!(nets.as_deref(), Some(net.as_str()), "attached to the network");
+    // The build argument reached the image, the volume reached the container.
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = podman(
+            &hosts,
+            &format!("run --rm -v {vol}:/data {app}-stable:1 cat /data/seen"),
+        )
+        .1;
+        if seen.trim() == "hi" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(seen.trim(), "hi");
+    let out = ok_run(&hosts, "stack.yml", STACK, &["-e", &vars]);
+    assert_eq!(changed(&out), 0, "second run is idempotent:\n{out}");
+    let out = ok_run(&hosts, "stack.yml", STACK, &["-e", &vars, "--check"]);
+    assert_eq!(changed(&out), 0, "check mode agrees:\n{out}");
+
+    // A volume that differs is not recreated silently (its data would be lost).
+    let relabel = format!(
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n    - podman_volume: {{ name: {vol}, label: {{ app: other }} }}\n"
+    );
+    let (code, out, err) = play(&hosts, "relabel.yml", &relabel, &[]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(out.contains("recreating it loses its data"), "{out}{err}");
+
+    // The tarball of the image loads back after removal.
+    let tar = ctx.join("app.tar");
+    assert!(podman(&hosts, &format!("save -o {} {app}:1", tar.display())).0);
+    let load = format!(
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n    - podman_image: {{ name: \"{app}:1\", load_path: {} }}\n",
+        tar.display()
+    );
+    assert!(podman(&hosts, &format!("rmi {app}:1")).0);
+    let out = ok_run(&hosts, "load.yml", &load, &[]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert_eq!(
+        inspect(&hosts, "image", &format!("{app}:1"), "{{.Id}}"),
+        Some(built.clone()),
+        "loaded"
+    );
+    let out = ok_run(&hosts, "load.yml", &load, &[]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    // Removal: container first (it holds the network and volume).
+    let down = format!(
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n    - podman_container: {{ name: {ctr}, state: absent }}\n    \
+         - podman_network: {{ name: {net}, state: absent }}\n    - podman_volume: {{ name: {vol}, state: absent }}\n    \
+         - podman_image: {{ name: \"{app}-stable:1\", state: absent }}\n"
+    );
+    let out = ok_run(&hosts, "down.yml", &down, &[]);
+    assert_eq!(changed(&out), 4, "{out}");
+    assert!(inspect(&hosts, "network", &net, "{{.Name}}").is_none());
+    assert!(inspect(&hosts, "volume", &vol, "{{.Name}}").is_none());
+    let out = ok_run(&hosts, "down.yml", &down, &[]);
+    assert_eq!(changed(&out), 0, "{out}");
+}
+
+#[test]
+fn container_options_rigger_does_not_take_fail_with_their_location() {
+    let hosts = TestHosts::new(1);
+    let yaml = "- hosts: host1\n  gather_facts: false\n  tasks:\n    - containers.podman.podman_container:\n        \
+                name: x\n        image: y\n        cap_add: [NET_ADMIN]\n";
+    let (code, out, err) = play(&hosts, "bad.yml", yaml, &[]);
+    assert_ne!(code, 0, "{out}{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("bad.yml:7:9"), "the warning points at the option:\n{all}");
+    assert!(
+        all.contains("Unsupported parameters for (podman_container) module: cap_add"),
+        "{all}"
+    );
+    // A sub-option rigger does not take fails with its name too.
+    let yaml = "- hosts: host1\n  gather_facts: false\n  tasks:\n    - docker_container:\n        \
+                name: x\n        image: y\n        networks: [{ name: n, aliases: [a] }]\n";
+    let (code, out, err) = play(&hosts, "bad2.yml", yaml, &[]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("networks: `aliases` is not supported by rigger"),
+        "{out}{err}"
+    );
+}
