@@ -10,7 +10,8 @@
 # (/usr/bin/time -v), with the load average before each row (the machine is shared).
 #
 #   bench/inventory.sh [SIZES] [REPS]      default "10000 100000" 3
-#   RIGGER=path/to/rigger (default target/release/rigger); FORMATS="ini yaml script"
+#   RIGGER=path/to/rigger (default target/release/rigger); FORMATS="ini yaml script";
+#   COMMANDS="list-hosts list first-task"
 #   KEEP=DIR keeps (and reuses) the generated inventories in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/.."
 sizes=${1:-10000 100000}
 reps=${2:-3}
 formats=${FORMATS:-ini yaml script}
+commands=${COMMANDS:-list-hosts list first-task}
 rigger=$(realpath -m "${RIGGER:-target/release/rigger}")
 [[ -x $rigger ]] || { echo "error: $rigger not found (cargo build --release)" >&2; exit 1; }
 
@@ -57,7 +59,7 @@ for n in $sizes; do
     [[ -e $d/play.yml ]] || /usr/bin/python3 bench/geninv.py "$n" "$d"
     for f in $formats; do
         inv=$(inv_path "$f" "$d")
-        for what in list-hosts list first-task; do
+        for what in $commands; do
             case $what in
             list-hosts) cmd=("$rigger" run -i "$inv" --list-hosts "$d/play.yml") ;;
             list) cmd=("$rigger" inventory -i "$inv" --list) ;;
