@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# Fan-out benchmark (a measurement, not a test): N loopback sshd hosts (default 50),
-# then the wall time of
-#   (a) the floor: OpenSSH `ssh HOST uname -r` to every host in parallel;
-#   (b) rigger: `rigger adhoc all -i INV -m command -a 'uname -r' -f N`.
-# Uses hyperfine when installed, else the median of 5 timed runs (after 1 warm-up).
+# Fan-out benchmark (a measurement, not a test): N loopback sshd hosts, then for
+# each host count
+#   (a) the floor: OpenSSH `ssh HOST uname -r` to every host in parallel (fresh
+#       connections, one client process per host);
+#   (b) rigger: `rigger adhoc all -i INV -m command -a 'uname -r' -f N`;
+# interleaved (floor, rigger, floor, rigger, ...), RUNS timed runs each after one
+# checked warm-up. Reports the median wall time, the largest peak RSS of one
+# controller process (for the floor: of one ssh client) and the median CPU
+# (user + system of the controller and its children: for the floor, all N ssh
+# clients) from /usr/bin/time -v, and the load average before each host count
+# (the machine's 2 cores are shared: sshd on the hosts runs on them too).
 #
-#   bench/fanout.sh [HOSTS]        RIGGER=path/to/rigger (default target/release/rigger)
+#   bench/fanout.sh [HOSTS...]     default 50; e.g. bench/fanout.sh 10 100 250 500 1000
+#   RIGGER=path/to/rigger (default target/release/rigger); RUNS=5
+#
+# The largest count's hosts are started once; smaller counts use the first N.
+# Hosts past 250 go into further 127.B.C.x ranges (scripts/testhosts.sh); the
+# open-files limit is raised to the hard limit for rigger's N connections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/testhosts.sh
 source scripts/testhosts.sh
 
-hosts=${1:-50}
-rigger=${RIGGER:-target/release/rigger}
-runs=5
+counts=("${@:-50}")
+rigger=$(realpath -m "${RIGGER:-target/release/rigger}")
+runs=${RUNS:-5}
+max=0
+for n in "${counts[@]}"; do ((n > max)) && max=$n; done
+
+ulimit -n "$(ulimit -Hn)"
+if ((max * 3 + 100 > $(ulimit -n))); then
+    echo "error: open-files limit $(ulimit -n) is too low for $max hosts (raise the hard limit)" >&2
+    exit 1
+fi
+if [[ ! -x $rigger ]]; then
+    echo "rigger: SKIPPED: $rigger not found; build it with: cargo build --profile dist"
+    exit 1
+fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/rigger-fanout.XXXXXX")
 cleanup() {
@@ -23,15 +46,17 @@ cleanup() {
 trap cleanup EXIT
 
 start=$(date +%s.%N)
-testhosts_start "$hosts" "$dir"
+testhosts_start "$max" "$dir"
 end=$(date +%s.%N)
-awk -v s="$start" -v e="$end" -v n="$hosts" 'BEGIN { printf "started %d sshd hosts in %.2f s\n", n, e - s }'
+awk -v s="$start" -v e="$end" -v n="$max" 'BEGIN { printf "started %d sshd hosts in %.2f s\n", n, e - s }'
 
-# (a) The floor: one OpenSSH client per host, all at once; fails if any host fails.
-cat >"$dir/floor.sh" <<FLOOR
+for n in "${counts[@]}"; do
+    head -n $((n + 1)) "$dir/inventory.ini" >"$dir/inventory-$n.ini"
+    # The floor: one OpenSSH client per host, all at once; fails if any host fails.
+    cat >"$dir/floor-$n.sh" <<FLOOR
 #!/usr/bin/env bash
 pids=()
-for ((i = 1; i <= $hosts; i++)); do
+for ((i = 1; i <= $n; i++)); do
     ssh -F "$dir/ssh_config" "host\$i" uname -r >/dev/null &
     pids+=(\$!)
 done
@@ -39,69 +64,53 @@ rc=0
 for p in "\${pids[@]}"; do wait "\$p" || rc=1; done
 exit \$rc
 FLOOR
-chmod +x "$dir/floor.sh"
-
-# (b) rigger, with a client HOME holding the standard ~/.ssh/known_hosts and key.
-cat >"$dir/rigger.sh" <<RIGGER
+    # rigger, with a client HOME holding the standard ~/.ssh/known_hosts and key.
+    cat >"$dir/rigger-$n.sh" <<RIGGER
 #!/usr/bin/env bash
-HOME="$dir/home" exec "$(realpath -m "$rigger")" adhoc all -i "$dir/inventory.ini" -m command -a 'uname -r' -f $hosts >/dev/null
+HOME="$dir/home" exec "$rigger" adhoc all -i "$dir/inventory-$n.ini" -m command -a 'uname -r' -f $n
 RIGGER
-chmod +x "$dir/rigger.sh"
+    chmod +x "$dir/floor-$n.sh" "$dir/rigger-$n.sh"
+done
 
-# Median wall time of $runs runs of a command (after one warm-up run that must succeed).
-median_time() {
-    local cmd=$1 i s e times=()
-    "$cmd" || return 1
-    for ((i = 0; i < runs; i++)); do
-        s=$(date +%s.%N)
-        "$cmd" || return 1
-        e=$(date +%s.%N)
-        times+=("$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.4f", e - s }')")
-    done
-    printf '%s\n' "${times[@]}" | sort -n | awk '{ t[NR] = $1 } END { printf "%.3f s (median of %d; min %.3f, max %.3f)\n", t[int((NR + 1) / 2)], NR, t[1], t[NR] }'
-}
-
-measure() {
-    local label=$1 cmd=$2
-    if command -v hyperfine >/dev/null; then
-        hyperfine --warmup 1 --runs "$runs" --command-name "$label" "$cmd"
-    else
-        local result
-        if result=$(median_time "$cmd"); then
-            echo "$label: $result"
-        else
-            echo "$label: FAILED (see the error above)"
-            return 1
-        fi
+# One run under /usr/bin/time -v: "WALL_S MAXRSS_KB CPU_S"; fails if the command fails.
+timed() {
+    if ! /usr/bin/time -v -o "$dir/time.txt" "$1" >"$dir/out.txt" 2>&1; then
+        echo "error: $1 failed:" >&2
+        tail -5 "$dir/out.txt" >&2
+        return 1
     fi
+    awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; w = s }
+        /Maximum resident set size/ { r = $2 } /User time/ { u = $2 } /System time/ { y = $2 }
+        END { printf "%.3f %d %.2f\n", w, r, u + y }' "$dir/time.txt"
 }
+median() { sort -n | awk '{ t[NR] = $1 } END { print t[int((NR + 1) / 2)] }'; }
 
-# Both sides share the machine's 2 cores with whatever else runs: say how busy it was.
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-
-echo
-measure "openssh floor ($hosts x ssh uname -r)" "$dir/floor.sh"
-
-echo
-if [[ ! -x $rigger ]]; then
-    echo "rigger: SKIPPED: $rigger not found; build it with: cargo build --release"
-    exit 1
-fi
-# Check up front that this build has the command at all, so a missing feature
-# reads as such and not as a slow or failing run.
-if ! "$rigger" adhoc --help >/dev/null 2>&1; then
-    echo "rigger: NOT SUPPORTED YET: '$rigger adhoc --help' fails; output:"
-    "$rigger" adhoc --help 2>&1 | head -5 | sed 's/^/  /'
-    exit 1
-fi
-# One checked run: it must succeed and print every host's kernel release
-# (all hosts share this machine's kernel), or its time would mean nothing.
-out=$(HOME="$dir/home" "$rigger" adhoc all -i "$dir/inventory.ini" -m command -a 'uname -r' -f "$hosts" 2>&1) && rc=0 || rc=$?
-seen=$(grep -cF -- "$(uname -r)" <<<"$out" || true)
-if ((rc != 0 || seen < hosts)); then
-    echo "rigger: FAILED: 'rigger adhoc all -i INV -m command -a \"uname -r\" -f $hosts' exited $rc and printed the kernel release for $seen of $hosts hosts; output:"
-    tail -20 <<<"$out" | sed 's/^/  /'
-    exit 1
-fi
-measure "rigger adhoc ($hosts hosts, -f $hosts)" "$dir/rigger.sh"
+printf '\n| hosts | floor wall | rigger wall | rigger / floor | rigger peak RSS | rigger CPU | floor CPU (N ssh) | load avg before |\n'
+printf '|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+for n in "${counts[@]}"; do
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    # Warm-up, checked: rigger must print every host's kernel release (all
+    # hosts share this machine's kernel), or its time would mean nothing.
+    "$dir/floor-$n.sh" || { echo "error: the floor failed at $n hosts" >&2; exit 1; }
+    out=$("$dir/rigger-$n.sh" 2>&1) && rc=0 || rc=$?
+    seen=$(grep -cF -- "$(uname -r)" <<<"$out" || true)
+    if ((rc != 0 || seen < n)); then
+        echo "error: rigger adhoc exited $rc and printed the kernel release for $seen of $n hosts:" >&2
+        tail -20 <<<"$out" >&2
+        exit 1
+    fi
+    fw=() fc=() rw=() rc_=() rr=0
+    for ((r = 0; r < runs; r++)); do
+        read -r w _ c < <(timed "$dir/floor-$n.sh")
+        fw+=("$w") fc+=("$c")
+        read -r w k c < <(timed "$dir/rigger-$n.sh")
+        rw+=("$w") rc_+=("$c")
+        ((k > rr)) && rr=$k
+    done
+    f=$(printf '%s\n' "${fw[@]}" | median) g=$(printf '%s\n' "${rw[@]}" | median)
+    cf=$(printf '%s\n' "${fc[@]}" | median) cr=$(printf '%s\n' "${rc_[@]}" | median)
+    awk -v n="$n" -v f="$f" -v g="$g" -v rr="$rr" -v cr="$cr" -v cf="$cf" -v l="$load" -v runs="$runs" \
+        'BEGIN { printf "| %d | %.2f s | %.2f s | %.2f | %.1f MiB | %.2f s | %.2f s | %s |\n", n, f, g, g / f, rr / 1024, cr, cf, l }'
+    echo "  (medians of $runs; rigger walls: ${rw[*]}; floor walls: ${fw[*]})" >&2
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -20,7 +20,8 @@ testhosts_start() {
     local n=$1 dir=$2 i
     mkdir -p /run/sshd "$dir/home/.ssh"
     chmod 755 /run/sshd
-    # Each run walks its own 127.B.C.x range, derived from this shell's PID.
+    # Each run walks its own 127.B.C.x range, derived from this shell's PID;
+    # past 250 hosts it goes on in 127.B.C+1.x (1,000 hosts: four /24s).
     local b=$((2 + ($$ / 256) % 250)) c=$(($$ % 256)) port=2200
     ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$dir/client_ed25519"
     cp "$dir/client_ed25519.pub" "$dir/authorized_keys"
@@ -29,13 +30,13 @@ testhosts_start() {
     printf '[testhosts]\n' >"$dir/inventory.ini"
     : >"$dir/ssh_config"
     for ((i = 1; i <= n; i++)); do
-        local h="$dir/host$i" addr="127.$b.$c.$i"
+        local h="$dir/host$i"
         mkdir -p "$h/home"
         ssh-keygen -q -t ed25519 -N '' -C "host$i" -f "$h/ssh_host_ed25519_key" &
     done
     wait
     for ((i = 1; i <= n; i++)); do
-        local h="$dir/host$i" addr="127.$b.$c.$i"
+        local h="$dir/host$i" addr="127.$b.$(((c + (i - 1) / 250) % 256)).$(((i - 1) % 250 + 1))"
         cat >"$h/sshd_config" <<CFG
 ListenAddress $addr:$port
 HostKey $h/ssh_host_ed25519_key
@@ -72,12 +73,13 @@ CFG
     cp "$dir/known_hosts" "$dir/home/.ssh/known_hosts"
 
     # Ready when every address is listening (ss -p: and owned by an sshd).
-    local deadline=$((SECONDS + 20)) listening
+    local deadline=$((SECONDS + 20 + n / 10)) listening thirds=$c
+    for ((i = 1; i <= (n - 1) / 250; i++)); do thirds+="|$(((c + i) % 256))"; done
     while :; do
-        listening=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -c "127\.$b\.$c\..*sshd" || true)
+        listening=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -cE "127\.$b\.($thirds)\..*sshd" || true)
         ((listening >= n)) && break
         if ((SECONDS >= deadline)); then
-            echo "error: only $listening of $n test hosts listen after 20 s; sshd logs:" >&2
+            echo "error: only $listening of $n test hosts listen after $((20 + n / 10)) s; sshd logs:" >&2
             cat "$dir"/host*/sshd.log >&2
             return 1
         fi

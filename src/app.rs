@@ -175,8 +175,12 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     out.show_secrets(a.target.show_secrets);
     crate::audit::attach(&out);
     let mut code = 0;
-    for b in &books {
-        let runner = Runner::new(opts.clone(), inv.clone(), out.clone());
+    // Each playbook starts from the inventory as loaded; the last one takes
+    // it (no copy of a large inventory for the usual single playbook).
+    let mut inv = Some(inv);
+    for (i, b) in books.iter().enumerate() {
+        let book_inv = if i + 1 == books.len() { inv.take() } else { inv.clone() };
+        let runner = Runner::new(opts.clone(), book_inv.unwrap_or_default(), out.clone());
         let summary = runner.run_playbook(b).await?;
         code = code.max(summary.exit_code());
         if summary.interrupted {
@@ -192,7 +196,7 @@ fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> 
         for (i, play) in b.plays.iter().enumerate() {
             let mut hosts = inv.select(&play.hosts)?;
             if let Some(l) = &opts.limit {
-                let allowed = inv.select(l)?;
+                let allowed: std::collections::HashSet<String> = inv.select(l)?.into_iter().collect();
                 hosts.retain(|h| allowed.contains(h));
             }
             stdoutln!(
@@ -203,10 +207,14 @@ fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> 
                 play.common.tags.join(", ")
             );
             if a.list_hosts {
-                stdoutln!("    pattern: ['{}']\n    hosts ({}):", play.hosts, hosts.len());
+                // One write, not one per host (100,000 hosts: 100,000 writes).
+                let mut text = format!("    pattern: ['{}']\n    hosts ({}):\n", play.hosts, hosts.len());
                 for h in &hosts {
-                    stdoutln!("      {h}");
+                    text.push_str("      ");
+                    text.push_str(h);
+                    text.push('\n');
                 }
+                stdout!("{text}");
             }
             if a.list_tasks || a.list_tags {
                 let mut all_tags = std::collections::BTreeSet::new();
@@ -292,14 +300,17 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     let opts = run_options(&a.target, verbosity, a.task_timeout)?;
     let mut hosts = inv.select(&a.pattern)?;
     if let Some(l) = &opts.limit {
-        let allowed = inv.select(l)?;
+        let allowed: std::collections::HashSet<String> = inv.select(l)?.into_iter().collect();
         hosts.retain(|h| allowed.contains(h));
     }
     if a.list_hosts {
-        stdoutln!("  hosts ({}):", hosts.len());
+        let mut text = format!("  hosts ({}):\n", hosts.len());
         for h in &hosts {
-            stdoutln!("    {h}");
+            text.push_str("    ");
+            text.push_str(h);
+            text.push('\n');
         }
+        stdout!("{text}");
         return Ok(0);
     }
     if hosts.is_empty() {
@@ -466,7 +477,22 @@ fn inventory(a: InventoryArgs) -> Result<i32, AppError> {
         if a.yaml {
             yaml(&inv.to_yaml_value(a.export))
         } else {
-            crate::inventory::dump_json(&inv.to_list_value(a.export))
+            // Written as it is made: the listing of a large inventory is
+            // never held whole in memory.
+            match &a.output {
+                Some(path) => {
+                    let mut buf = Vec::new();
+                    // Writing into memory cannot fail.
+                    let _ = inv.write_list_json(a.export, &mut buf);
+                    std::fs::write(path, &buf)
+                        .map_err(|e| AppError::Other(format!("cannot write {}: {e}", path.display())))?;
+                }
+                None => crate::stdio::write_stdout_streamed(|w| {
+                    inv.write_list_json(a.export, w)?;
+                    w.write_all(b"\n")
+                }),
+            }
+            return Ok(0);
         }
     } else {
         return Err(AppError::Usage(

@@ -95,6 +95,22 @@ fn write_stdout_now(args: fmt::Arguments) {
     }
 }
 
+/// Write a large output to stdout through a buffer as `write` makes it
+/// (not held whole in memory first), with the errors of [`stdout!`].
+pub fn write_stdout_streamed(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    around_progress(|| {
+        let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+        if let Err(e) = write(&mut out).and_then(|_| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                die_of_sigpipe();
+            }
+            drop(out);
+            write_stderr_now(format_args!("rigger: cannot write to stdout: {e}\n"));
+            std::process::exit(1);
+        }
+    })
+}
+
 pub fn write_stderr(args: fmt::Arguments) {
     around_progress(|| write_stderr_now(args))
 }

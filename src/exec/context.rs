@@ -100,6 +100,8 @@ impl RoleExports {
 /// with hosts × hosts.
 pub(super) struct PlayMagic {
     pub(super) inv_generation: u64,
+    /// [`super::runner::Runner::dropped_generation`] when it was made.
+    pub(super) dropped_generation: u64,
     /// Hosts of the play that failed or became unreachable.
     pub(super) dropped: Vec<String>,
     pub(super) value: minijinja::Value,

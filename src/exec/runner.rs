@@ -318,6 +318,11 @@ pub struct Runner {
     pub(super) prompted: Mutex<Map<String, Value>>,
     /// Bumped by every change to the inventory (`add_host`, `group_by`).
     pub(super) inv_generation: AtomicU64,
+    /// Bumped whenever a host becomes failed or unreachable, or stops being
+    /// so (see [`Runner::with_host`]): the play's magic host lists are
+    /// rebuilt only then, not checked host by host on every task of every
+    /// host (quadratic in the hosts: 100,000 hosts never got to a task).
+    pub(super) dropped_generation: AtomicU64,
     /// Load warnings of included files already shown: a file included on
     /// every host (or in a loop) warns once.
     pub(super) load_warnings: Mutex<HashSet<String>>,
@@ -362,6 +367,7 @@ impl Runner {
             play_ended: AtomicBool::new(false),
             prompted: Mutex::new(Map::new()),
             inv_generation: AtomicU64::new(0),
+            dropped_generation: AtomicU64::new(0),
             load_warnings: Mutex::new(HashSet::new()),
             // A bad setting stopped the run at its start (app::run).
             fact_cache: crate::fact_cache::FactCache::configured().ok().flatten(),
@@ -382,9 +388,18 @@ impl Runner {
         r
     }
 
+    /// Read or change a host's state. The only way to change one: a change
+    /// of `failed`/`unreachable` bumps [`Runner::dropped_generation`] (still
+    /// under the lock, so whoever saw the old generation sees the change).
     pub(super) fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        f(hosts.entry(host.to_string()).or_insert_with(|| self.cached_state(host)))
+        let s = hosts.entry(host.to_string()).or_insert_with(|| self.cached_state(host));
+        let before = (s.failed, s.unreachable);
+        let r = f(s);
+        if (s.failed, s.unreachable) != before {
+            self.dropped_generation.fetch_add(1, Ordering::SeqCst);
+        }
+        r
     }
 
     /// A host's state at its first use: its facts from the fact cache,

@@ -279,6 +279,15 @@ impl PlayHost {
     pub(super) fn magic(&self) -> minijinja::Value {
         let r = &self.runner;
         let generation = r.inv_generation.load(Ordering::SeqCst);
+        let dropped_generation = r.dropped_generation.load(Ordering::SeqCst);
+        {
+            let cache = self.pctx.magic.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cache.as_ref() {
+                if c.inv_generation == generation && c.dropped_generation == dropped_generation {
+                    return c.value.clone();
+                }
+            }
+        }
         let dropped: Vec<String> = {
             let states = r.hosts.lock().unwrap_or_else(|p| p.into_inner());
             self.pctx
@@ -291,7 +300,14 @@ impl PlayHost {
         let mut cache = self.pctx.magic.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cache.as_ref() {
             if c.inv_generation == generation && c.dropped == dropped {
-                return c.value.clone();
+                let value = c.value.clone();
+                *cache = Some(PlayMagic {
+                    inv_generation: generation,
+                    dropped_generation,
+                    dropped,
+                    value: value.clone(),
+                });
+                return value;
             }
         }
         let names = |hosts: &mut dyn Iterator<Item = &String>| -> minijinja::Value {
@@ -300,8 +316,9 @@ impl PlayHost {
         // Failed and unreachable hosts are not active: they leave every
         // list but `ansible_play_hosts_all`. `play_hosts` is Ansible's old
         // name of `ansible_play_batch` (the serial batch), not of the play's.
-        let active = names(&mut self.pctx.all_hosts.iter().filter(|h| !dropped.contains(*h)));
-        let batch = names(&mut self.pctx.batch.iter().filter(|h| !dropped.contains(*h)));
+        let gone: std::collections::HashSet<&String> = dropped.iter().collect();
+        let active = names(&mut self.pctx.all_hosts.iter().filter(|h| !gone.contains(h)));
+        let batch = names(&mut self.pctx.batch.iter().filter(|h| !gone.contains(h)));
         let value = minijinja::context! {
             groups => mj(&r.inv().groups_map()),
             ansible_play_hosts_all => names(&mut self.pctx.all_hosts.iter()),
@@ -309,8 +326,10 @@ impl PlayHost {
             play_hosts => batch.clone(),
             ansible_play_batch => batch,
         };
+        drop(gone);
         *cache = Some(PlayMagic {
             inv_generation: generation,
+            dropped_generation,
             dropped,
             value: value.clone(),
         });

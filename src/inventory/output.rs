@@ -16,7 +16,37 @@ impl Inventory {
     /// serialization `profile` ansible-core 2.19 names. Keys sorted, 4-space
     /// indent, as Ansible's `json.dumps(sort_keys=True, indent=4)`.
     pub fn to_list_json(&self) -> String {
-        dump_json(&self.to_list_value(false))
+        let mut buf = Vec::new();
+        // Writing into memory cannot fail.
+        let _ = self.write_list_json(false, &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// [`Inventory::to_list_json`] (or `--export`'s list) written to `w` as
+    /// it is made: each host's merged variables are built, written and
+    /// dropped in turn, never the whole listing at once (100,000 hosts with
+    /// a few group variables each are hundreds of MB as a JSON tree).
+    /// The same bytes as `dump_json(&self.to_list_value(export))`.
+    pub fn write_list_json(&self, export: bool, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        // `all` is always a valid pattern.
+        let hosts = self.select("all").unwrap_or_else(|_| self.group_hosts("all"));
+        let available: std::collections::HashSet<&str> = hosts.iter().map(String::as_str).collect();
+        let mut groups = Map::new();
+        let mut seen = std::collections::HashSet::new();
+        self.format_group("all", &available, export, &mut seen, &mut groups);
+        let mut sorted_hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        sorted_hosts.sort_unstable();
+        let listing = ListJson {
+            groups: &groups,
+            meta: HostVarsJson {
+                inv: self,
+                hosts: &sorted_hosts,
+                export,
+            },
+        };
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(w, fmt);
+        listing.serialize(&mut ser).map_err(std::io::Error::from)
     }
 
     /// The data of `ansible-inventory --list [--export]`. With `export`, each
@@ -306,15 +336,97 @@ fn strip_internal(mut m: Map<String, Value>) -> Map<String, Value> {
     m
 }
 
-fn sort_keys(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            Value::Object(keys.into_iter().map(|k| (k.clone(), sort_keys(&m[k]))).collect())
+/// A JSON value serialized with the keys of every object sorted (Python's
+/// `sort_keys=True`), without copying it.
+struct SortedKeys<'a>(&'a Value);
+
+impl Serialize for SortedKeys<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(m) => {
+                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    map.serialize_entry(k, &SortedKeys(v))?;
+                }
+                map.end()
+            }
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&SortedKeys(v))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(s),
         }
-        Value::Array(a) => Value::Array(a.iter().map(sort_keys).collect()),
-        other => other.clone(),
+    }
+}
+
+/// `--list`'s top level: the groups (made beforehand: names only) and
+/// `_meta`, keys sorted.
+struct ListJson<'a> {
+    groups: &'a Map<String, Value>,
+    meta: HostVarsJson<'a>,
+}
+
+impl Serialize for ListJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut keys: Vec<&str> = self
+            .groups
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "_meta")
+            .collect();
+        keys.push("_meta");
+        keys.sort_unstable();
+        let mut map = s.serialize_map(Some(keys.len()))?;
+        for k in keys {
+            if k == "_meta" {
+                map.serialize_entry(k, &MetaJson(&self.meta))?;
+            } else {
+                map.serialize_entry(k, &SortedKeys(&self.groups[k]))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// `_meta`: `hostvars` and the serialization `profile`.
+struct MetaJson<'a>(&'a HostVarsJson<'a>);
+
+impl Serialize for MetaJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("hostvars", self.0)?;
+        map.serialize_entry("profile", "inventory_legacy")?;
+        map.end()
+    }
+}
+
+/// `_meta.hostvars`: each host's variables made as they are written
+/// (hosts without variables left out), `hosts` sorted.
+struct HostVarsJson<'a> {
+    inv: &'a Inventory,
+    hosts: &'a [&'a str],
+    export: bool,
+}
+
+impl Serialize for HostVarsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        for h in self.hosts {
+            let vars = Value::Object(self.inv.listed_host_vars(h, self.export));
+            if vars.as_object().is_some_and(|m| !m.is_empty()) {
+                map.serialize_entry(h, &SortedKeys(&vars))?;
+            }
+        }
+        map.end()
     }
 }
 
@@ -324,6 +436,6 @@ pub fn dump_json(v: &Value) -> String {
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
     // Serializing a Value into memory cannot fail.
-    let _ = sort_keys(v).serialize(&mut ser);
+    let _ = SortedKeys(v).serialize(&mut ser);
     String::from_utf8(buf).unwrap_or_default()
 }

@@ -66,11 +66,12 @@ pub(super) fn from_output(
     };
     let mut meta: Option<Map<String, Value>> = None;
     let mut seen_hosts: IndexSet<String> = IndexSet::new();
-    for (group, gdata) in &groups {
+    for (group, mut gdata) in groups {
         if group == "_meta" {
-            if let Some(hv) = gdata.get("hostvars") {
+            // Taken, not copied: a large fleet's hostvars are most of the output.
+            if let Some(hv) = gdata.as_object_mut().and_then(|m| m.remove("hostvars")) {
                 match hv {
-                    Value::Object(m) => meta = Some(m.clone()),
+                    Value::Object(m) => meta = Some(m),
                     _ => {
                         return Err(LocError::new(
                             loc.clone(),
@@ -81,11 +82,11 @@ pub(super) fn from_output(
             }
             continue;
         }
-        parse_group(inv, group, gdata, &mut seen_hosts, loc)?;
+        parse_group(inv, &group, &gdata, &mut seen_hosts, loc)?;
     }
     for host in seen_hosts {
-        let vars = match &meta {
-            Some(m) => m.get(&host).cloned().unwrap_or(Value::Object(Map::new())),
+        let vars = match &mut meta {
+            Some(m) => m.remove(&host).unwrap_or(Value::Object(Map::new())),
             None => host_vars(&host)?,
         };
         let Value::Object(vars) = vars else {

@@ -783,6 +783,9 @@ fn list_export_and_yaml_match_ansible_inventory() {
     }
 }"#;
     assert_eq!(super::dump_json(&inv.to_list_value(true)), export);
+    let mut streamed = Vec::new();
+    inv.write_list_json(true, &mut streamed).unwrap();
+    assert_eq!(String::from_utf8(streamed).unwrap(), export);
     let yaml = "all:
   children:
     prod:
@@ -1011,4 +1014,30 @@ fn refresh_reads_the_sources_again_and_replays_dynamic_changes() {
     // Refreshing again replays the same changes.
     inv.refresh().unwrap();
     assert_eq!(all(&inv), ["four", "two", "yolo"]);
+}
+
+/// `--list` is written as it is made (host by host, keys sorted while
+/// writing); it must be byte for byte the sorted dump of the whole listing,
+/// nested mappings and lists of mappings included, with and without
+/// `--export`, and with a group whose name sorts before `_meta`.
+#[test]
+fn streamed_list_json_is_the_sorted_dump() {
+    let (_d, _p, r) = ini(
+        "[Zeta]\nb2 z=1 a=2\n[web]\nw1 cfg='{\"z\": {\"y\": 1, \"b\": [{\"k\": 1, \"a\": 2}]}, \"a\": []}'\nw0\n\
+         [web:vars]\nzz=1\naa={\"q\": 1, \"c\": 2}\n[all:vars]\nm=[3, 1]\n",
+    );
+    let inv = r.unwrap();
+    for export in [false, true] {
+        let mut streamed = Vec::new();
+        inv.write_list_json(export, &mut streamed).unwrap();
+        let streamed = String::from_utf8(streamed).unwrap();
+        assert_eq!(
+            streamed,
+            super::dump_json(&inv.to_list_value(export)),
+            "export={export}"
+        );
+        assert!(streamed.find("\"Zeta\"").unwrap() < streamed.find("\"_meta\"").unwrap());
+    }
+    let listed = inv.to_list_json();
+    assert!(listed.contains("\"cfg\": {\n                    \"a\": [],\n                    \"z\": {\n                        \"b\": [\n                            {\n                                \"a\": 2,"), "{listed}");
 }
