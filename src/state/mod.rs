@@ -341,6 +341,8 @@ impl RowReader<'_> {
 pub enum Backend {
     Sqlite(rusqlite::Connection),
     Postgres(Box<postgres::Client>),
+    /// Dropped (see `Drop for Conn`).
+    Closed,
 }
 
 /// One connection to the state database. Methods take `&self` (an inner
@@ -447,6 +449,8 @@ fn pg_message(e: &postgres::Error) -> String {
     }
 }
 
+const CLOSED: &str = "the connection is closed";
+
 impl Backend {
     fn execute(&mut self, sql: &str, p: &[P<'_>]) -> Result<u64, String> {
         match self {
@@ -461,6 +465,7 @@ impl Backend {
                     p.iter().map(|x| x as &(dyn postgres::types::ToSql + Sync)).collect();
                 off_runtime(|| c.execute(sql.as_str(), &refs)).map_err(|e| pg_message(&e))
             }
+            Backend::Closed => Err(CLOSED.into()),
         }
     }
 
@@ -481,6 +486,7 @@ impl Backend {
                 let rows = off_runtime(|| c.query(sql.as_str(), &refs)).map_err(|e| pg_message(&e))?;
                 rows.iter().map(pg_row).collect::<Result<_, _>>().map_err(|e| pg_message(&e))
             }
+            Backend::Closed => Err(CLOSED.into()),
         }
     }
 
@@ -488,6 +494,21 @@ impl Backend {
         match self {
             Backend::Sqlite(c) => c.execute_batch(sql).map_err(|e| e.to_string()),
             Backend::Postgres(c) => off_runtime(|| c.batch_execute(sql)).map_err(|e| pg_message(&e)),
+            Backend::Closed => Err(CLOSED.into()),
+        }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The PostgreSQL client says goodbye to the server on its own
+        // runtime when dropped: not on one of rigger's runtime threads.
+        let backend = match self.inner.get_mut() {
+            Ok(b) => std::mem::replace(b, Backend::Closed),
+            Err(p) => std::mem::replace(p.into_inner(), Backend::Closed),
+        };
+        if let Backend::Postgres(client) = backend {
+            off_runtime(move || drop(client));
         }
     }
 }
@@ -758,6 +779,7 @@ impl Conn {
                 result?;
                 end.map_err(|e| self.err(pg_message(&e)))?;
             }
+            Backend::Closed => return Err(self.err(CLOSED.into())),
         }
         Ok(n)
     }
