@@ -77,7 +77,10 @@ mod tests {
             }
             // Even enough: each within 25 % of the mean.
             let mean = 1000 / n as usize;
-            assert!(sizes.iter().all(|&s| s * 4 >= mean * 3 && s * 4 <= mean * 5), "{n}: {sizes:?}");
+            assert!(
+                sizes.iter().all(|&s| s * 4 >= mean * 3 && s * 4 <= mean * 5),
+                "{n}: {sizes:?}"
+            );
         }
         // Fixed across processes, versions and machines (values from
         // Python's hashlib, the same definition).

@@ -117,7 +117,7 @@ impl History {
     /// Open (creating it when missing) and migrate.
     pub fn open_at(location: &Location) -> Result<History, AppError> {
         Ok(History {
-            conn: Conn::open(location, "check history", "check", migrations::CHECK)?,
+            conn: migrations::open(location, "check history", "check", migrations::CHECK)?,
         })
     }
 
@@ -407,7 +407,7 @@ impl History {
             params![last as i64],
         )?;
         let mut runs = group(rows);
-        runs.sort_by(|a, b| b.id.cmp(&a.id));
+        runs.sort_by_key(|r| std::cmp::Reverse(r.id));
         Ok(runs)
     }
 
@@ -544,7 +544,10 @@ mod tests {
         assert_eq!(h.task_diff(r1, "a", "t1").unwrap().len(), 1);
         h.record_delivery(r1, 5, "failed after 3 attempt(s): refused").unwrap();
         let row = h.run(r1).unwrap().unwrap();
-        assert_eq!((row.exit_code, row.delivery.as_deref()), (Some(5), Some("failed after 3 attempt(s): refused")));
+        assert_eq!(
+            (row.exit_code, row.delivery.as_deref()),
+            (Some(5), Some("failed after 3 attempt(s): refused"))
+        );
         assert_eq!((row.hosts, row.drifted, row.shards), (2, 1, 1));
         h.abort_run(r3, 301, 1, "error").unwrap();
         assert_eq!(h.run(r3).unwrap().unwrap().status, "error");
@@ -571,7 +574,10 @@ mod tests {
         assert_eq!(g.id, s1);
         assert_eq!(g.run_id.as_deref(), Some("nightly-1"));
         assert_eq!((g.shards, g.hosts, g.drifted), (3, 5, 1));
-        assert_eq!((g.started_unix, g.finished_unix, g.exit_code), (400, Some(420), Some(2)));
+        assert_eq!(
+            (g.started_unix, g.finished_unix, g.exit_code),
+            (400, Some(420), Some(2))
+        );
         assert_eq!(g.status, "done");
         assert_eq!(runs[1].id, r3);
         assert_eq!(h.drift_of(s3).unwrap(), [("a".to_string(), "t1".to_string())].into());
@@ -580,7 +586,10 @@ mod tests {
         // The shard's streak counts earlier runs of the same shard only.
         let s4 = h.start_run_as("k", 500, "p.yml", "sha", "inv", &who(1)).unwrap();
         let one: BTreeSet<DriftKey> = [("a".to_string(), "t1".to_string())].into();
-        assert_eq!(h.drift_streaks("k", s4, 500, &one).unwrap()[&one.first().unwrap().clone()].runs, 2);
+        assert_eq!(
+            h.drift_streaks("k", s4, 500, &one).unwrap()[&one.first().unwrap().clone()].runs,
+            2
+        );
         drop(h);
         // Opening again finds the schema current.
         let h = History::open_at(loc).unwrap();
@@ -593,7 +602,10 @@ mod tests {
     #[test]
     fn run_ids_take_the_start_time() {
         // 2024-05-01T03:04:05Z
-        assert_eq!(expand_run_id("nightly-%Y%m%d-%H%M", 1714532645), "nightly-20240501-0304");
+        assert_eq!(
+            expand_run_id("nightly-%Y%m%d-%H%M", 1714532645),
+            "nightly-20240501-0304"
+        );
         assert_eq!(expand_run_id("job-7 100%% %q", 0), "job-7 100% %q");
     }
 

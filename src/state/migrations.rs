@@ -8,7 +8,23 @@
 //! A new step is appended, never edited: databases in the field already
 //! ran the old ones.
 
-use super::{params, Conn, Exec, StateError, Tx};
+use super::{params, Conn, Exec, Location, StateError, Tx};
+
+/// A step's SQLite-only part in code.
+pub type Fixup = fn(&mut Tx<'_>) -> Result<(), StateError>;
+
+/// Connect (creating a SQLite file) and bring `component`'s schema up to
+/// date. `what` names the database in messages ("check history").
+pub fn open(
+    location: &Location,
+    what: &'static str,
+    component: &'static str,
+    list: &[Migration],
+) -> Result<Conn, StateError> {
+    let conn = Conn::connect(location, what)?;
+    migrate(&conn, component, list)?;
+    Ok(conn)
+}
 
 pub struct Migration {
     pub version: i64,
@@ -16,7 +32,7 @@ pub struct Migration {
     pub postgres: &'static str,
     /// SQLite only, after `sqlite`: what plain SQL cannot say (a column
     /// added to files made before version tracking, if missing).
-    pub sqlite_fixup: Option<fn(&mut Tx<'_>) -> Result<(), StateError>>,
+    pub sqlite_fixup: Option<Fixup>,
 }
 
 /// The `rigger check` history.

@@ -91,9 +91,7 @@ pub fn redact_url(url: &str) -> String {
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..]
-            .find(['/', '?'])
-            .map_or(out.len(), |i| rest_start + i);
+        let authority_end = out[rest_start..].find(['/', '?']).map_or(out.len(), |i| rest_start + i);
         if let Some(at) = out[rest_start..authority_end].rfind('@') {
             let userinfo = &out[rest_start..rest_start + at];
             if let Some(colon) = userinfo.find(':') {
@@ -395,15 +393,19 @@ fn pg_row(r: &postgres::Row) -> Result<Row, postgres::Error> {
         let v = if *ty == Type::INT8 {
             r.try_get::<_, Option<i64>>(i)?.map_or(V::Null, V::Int)
         } else if *ty == Type::INT4 {
-            r.try_get::<_, Option<i32>>(i)?.map_or(V::Null, |v| V::Int(i64::from(v)))
+            r.try_get::<_, Option<i32>>(i)?
+                .map_or(V::Null, |v| V::Int(i64::from(v)))
         } else if *ty == Type::INT2 {
-            r.try_get::<_, Option<i16>>(i)?.map_or(V::Null, |v| V::Int(i64::from(v)))
+            r.try_get::<_, Option<i16>>(i)?
+                .map_or(V::Null, |v| V::Int(i64::from(v)))
         } else if *ty == Type::BOOL {
-            r.try_get::<_, Option<bool>>(i)?.map_or(V::Null, |v| V::Int(i64::from(v)))
+            r.try_get::<_, Option<bool>>(i)?
+                .map_or(V::Null, |v| V::Int(i64::from(v)))
         } else if *ty == Type::FLOAT8 {
             r.try_get::<_, Option<f64>>(i)?.map_or(V::Null, V::Real)
         } else if *ty == Type::FLOAT4 {
-            r.try_get::<_, Option<f32>>(i)?.map_or(V::Null, |v| V::Real(f64::from(v)))
+            r.try_get::<_, Option<f32>>(i)?
+                .map_or(V::Null, |v| V::Real(f64::from(v)))
         } else {
             r.try_get::<_, Option<String>>(i)?.map_or(V::Null, V::Text)
         };
@@ -484,7 +486,10 @@ impl Backend {
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                     p.iter().map(|x| x as &(dyn postgres::types::ToSql + Sync)).collect();
                 let rows = off_runtime(|| c.query(sql.as_str(), &refs)).map_err(|e| pg_message(&e))?;
-                rows.iter().map(pg_row).collect::<Result<_, _>>().map_err(|e| pg_message(&e))
+                rows.iter()
+                    .map(pg_row)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| pg_message(&e))
             }
             Backend::Closed => Err(CLOSED.into()),
         }
@@ -597,15 +602,10 @@ impl Exec for Locked<'_> {
 }
 
 impl Conn {
-    /// Open (creating a SQLite file 0600, with its directory) and bring
-    /// the schema of `component` up to date. `what` names the database in
-    /// messages ("check history", "the watch state").
-    pub fn open(
-        location: &Location,
-        what: &'static str,
-        component: &'static str,
-        list: &[migrations::Migration],
-    ) -> Result<Conn, StateError> {
+    /// Connect (creating a SQLite file 0600, with its directory); see
+    /// [`migrations::open`], which also brings the schema up to date.
+    /// `what` names the database in messages ("check history").
+    pub fn connect(location: &Location, what: &'static str) -> Result<Conn, StateError> {
         let backend = match location {
             Location::Sqlite(path) => {
                 // 0600 before SQLite opens it: its -wal/-shm/-journal files
@@ -651,13 +651,11 @@ impl Conn {
                 Backend::Postgres(Box::new(client))
             }
         };
-        let conn = Conn {
+        Ok(Conn {
             inner: Mutex::new(backend),
             location: location.clone(),
             what,
-        };
-        migrations::migrate(&conn, component, list)?;
-        Ok(conn)
+        })
     }
 
     pub fn location(&self) -> &Location {
@@ -765,7 +763,10 @@ impl Conn {
                             }
                         };
                         for r in &rows {
-                            if let Err(e) = pg_row(r).map_err(|e| self.err(pg_message(&e))).and_then(|row| each(&row)) {
+                            if let Err(e) = pg_row(r)
+                                .map_err(|e| self.err(pg_message(&e)))
+                                .and_then(|row| each(&row))
+                            {
                                 result = Err(e);
                                 break 'fetch;
                             }
@@ -833,7 +834,7 @@ mod tests {
     #[test]
     fn tls_is_refused_rather_than_sent_in_clear() {
         let l = Location::parse("postgres://u:pw@127.0.0.1:1/db?sslmode=require");
-        let e = Conn::open(&l, "check history", "check", &[]).err().unwrap().to_string();
+        let e = Conn::connect(&l, "check history").err().unwrap().to_string();
         assert!(e.contains("TLS to PostgreSQL is not supported yet"), "{e}");
         assert!(!e.contains("pw@"), "{e}");
     }

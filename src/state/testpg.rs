@@ -114,7 +114,14 @@ impl TestPg {
             .arg("-k")
             .arg(dir.path())
             .args(["-h", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-c", "fsync=off", "-c", "full_page_writes=off", "-c", "max_connections=50"])
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=50",
+            ])
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf)
@@ -139,7 +146,11 @@ impl TestPg {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 panic!("postgres exited ({status}): {}", self.log_text());
             }
-            assert!(Instant::now() < deadline, "postgres not ready in 60 s: {}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "postgres not ready in 60 s: {}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -156,7 +167,8 @@ impl TestPg {
     /// A new empty database; its URL.
     pub fn create_db(&self, name: &str) -> String {
         let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls).expect("connect");
-        c.batch_execute(&format!("CREATE DATABASE {name}")).expect("create database");
+        c.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
         self.url(name)
     }
 

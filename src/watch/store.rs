@@ -504,9 +504,10 @@ impl Db {
     }
 
     pub fn open_at(location: &Location) -> Result<Db, StoreError> {
-        let conn = Conn::open(location, "the watch state", "watch", migrations::WATCH)?;
+        let conn = migrations::open(location, "the watch state", "watch", migrations::WATCH)?;
         if !conn.is_postgres() {
-            conn.lock().batch("PRAGMA busy_timeout=5000; PRAGMA cache_size=-1024;")?;
+            conn.lock()
+                .batch("PRAGMA busy_timeout=5000; PRAGMA cache_size=-1024;")?;
         }
         Ok(Db { conn })
     }
@@ -758,7 +759,10 @@ pub(crate) mod tests {
             .unwrap();
         db.write_samples(&[(k1.clone(), 160.0, 3.25)], 105.0).unwrap();
         let mut seen = Vec::new();
-        assert_eq!(db.each_sample(0.0, |k, t, v| seen.push((k.to_string(), t, v))).unwrap(), 2);
+        assert_eq!(
+            db.each_sample(0.0, |k, t, v| seen.push((k.to_string(), t, v))).unwrap(),
+            2
+        );
         assert_eq!(
             seen,
             vec![(k2.to_string(), 110.0, 2.0), (k1.to_string(), 160.0, 3.25)],
@@ -831,7 +835,10 @@ pub(crate) mod tests {
         // The check history and the watch state share one database.
         let h = crate::check::history::History::open_at(&Location::parse(&url)).unwrap();
         assert!(h.runs(1).unwrap().is_empty());
-        assert_eq!(Db::open_at(&Location::parse(&url)).unwrap().silences().unwrap().len(), 2);
+        assert_eq!(
+            Db::open_at(&Location::parse(&url)).unwrap().silences().unwrap().len(),
+            2
+        );
     }
 
     fn retention(rules: Vec<(&str, Vec<Matcher>, f64)>) -> Retention {

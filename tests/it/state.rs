@@ -32,7 +32,9 @@ fn json(s: &str) -> Value {
 /// `rigger ARGS` with `env` and a private state directory.
 fn rigger_env(args: &[&str], env: &[(&str, &str)], state_home: &Path) -> (i32, String, String) {
     let mut c = Command::new(rigger_bin());
-    c.args(args).env("XDG_STATE_HOME", state_home).env_remove("RIGGER_STATE_URL");
+    c.args(args)
+        .env("XDG_STATE_HOME", state_home)
+        .env_remove("RIGGER_STATE_URL");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -91,14 +93,31 @@ fn sharded_check(db_args: &[&str], env: &[(&str, &str)]) {
 
     // `rigger run --shard`: only the shard's hosts are changed.
     let (code, out, err) = rigger_env(
-        &["run", &site, "-i", &inv, "--known-hosts", &kh, "-e", &out_var, "--shard", "2/3"],
+        &[
+            "run",
+            &site,
+            "-i",
+            &inv,
+            "--known-hosts",
+            &kh,
+            "-e",
+            &out_var,
+            "--shard",
+            "2/3",
+        ],
         env,
         &state_home,
     );
     assert_eq!(code, 0, "{out}\n{err}");
     let made: BTreeSet<String> = std::fs::read_dir(&out_dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().trim_end_matches(".conf").to_string())
+        .map(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".conf")
+                .to_string()
+        })
         .collect();
     for f in std::fs::read_dir(&out_dir).unwrap() {
         std::fs::remove_file(f.unwrap().path()).unwrap();
@@ -124,15 +143,14 @@ fn sharded_check(db_args: &[&str], env: &[(&str, &str)]) {
             reported.push(name);
         }
     }
-    assert_eq!(made, shard2, "`run --shard 2/3` changed the hosts that `check --shard 2/3` checks");
+    assert_eq!(
+        made, shard2,
+        "`run --shard 2/3` changed the hosts that `check --shard 2/3` checks"
+    );
     let all: BTreeSet<String> = (1..=6).map(|i| format!("host{i}")).collect();
     assert_eq!(reported.len(), 6, "each host checked once: {reported:?}");
     assert_eq!(reported.iter().cloned().collect::<BTreeSet<_>>(), all);
-    assert_eq!(
-        std::fs::read_dir(&out_dir).unwrap().count(),
-        0,
-        "check changed nothing"
-    );
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "check changed nothing");
 
     // One run of three shards in the history.
     let mut args = vec!["check", "history", "--format", "json"];
@@ -142,10 +160,17 @@ fn sharded_check(db_args: &[&str], env: &[(&str, &str)]) {
     let runs = json(&out)["runs"].as_array().unwrap().clone();
     assert_eq!(runs.len(), 1, "{out}");
     let r = &runs[0];
-    assert_eq!((r["shards"].as_i64(), r["hosts"].as_i64(), r["drifted"].as_i64()), (Some(3), Some(6), Some(6)), "{r}");
+    assert_eq!(
+        (r["shards"].as_i64(), r["hosts"].as_i64(), r["drifted"].as_i64()),
+        (Some(3), Some(6), Some(6)),
+        "{r}"
+    );
     assert_eq!(r["status"], "done");
     let run_id = r["run_id"].as_str().unwrap();
-    assert!(run_id.starts_with("nightly-20") && run_id.len() == "nightly-20240501".len(), "{run_id}");
+    assert!(
+        run_id.starts_with("nightly-20") && run_id.len() == "nightly-20240501".len(),
+        "{run_id}"
+    );
     let mut args = vec!["check", "history"];
     args.extend_from_slice(db_args);
     let (code, out, err) = rigger_env(&args, env, &state_home);
@@ -200,11 +225,22 @@ fn sharded_check_is_one_run_on_postgres() {
     let site = home.path().join("site.yml");
     std::fs::write(&site, PLAYBOOK).unwrap();
     let (code, out, err) = rigger_env(
-        &["check", &site.display().to_string(), "-i", "localhost,", "--install", "--cron", "0 3 * * *"],
+        &[
+            "check",
+            &site.display().to_string(),
+            "-i",
+            "localhost,",
+            "--install",
+            "--cron",
+            "0 3 * * *",
+        ],
         &[("RIGGER_STATE_URL", &url)],
         home.path(),
     );
     assert_eq!(code, 5, "{out}\n{err}");
-    assert!(err.contains("would write the password of postgres://rigger:***@"), "{err}");
+    assert!(
+        err.contains("would write the password of postgres://rigger:***@"),
+        "{err}"
+    );
     assert!(!format!("{out}{err}").contains(testpg::PASSWORD));
 }
