@@ -244,3 +244,56 @@ fn sharded_check_is_one_run_on_postgres() {
     );
     assert!(!format!("{out}{err}").contains(testpg::PASSWORD));
 }
+
+#[test]
+fn watch_keeps_its_state_in_postgres() {
+    let pg = testpg::TestPg::start();
+    let url = pg.create_db("watch");
+    let hosts = TestHosts::new(1);
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("w.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "interval: 1s\nstate: {url}\nrules:\n  - alert: Procs\n    metric: processes\n    threshold: \"> 0\"\n\
+             receivers:\n  - name: h\n    webhook: {{url: 'http://127.0.0.1:9/'}}\n"
+        ),
+    )
+    .unwrap();
+    let c = cfg.display().to_string();
+    let (code, out, err) = rigger(&[
+        "watch",
+        "-c",
+        &c,
+        "silence",
+        "add",
+        "alertname=Other",
+        "-d",
+        "10m",
+        "--comment",
+        "upgrade",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, list, err) = rigger(&["watch", "-c", &c, "silence", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(list.contains("alertname=Other") && list.contains("upgrade"), "{list}");
+    // The watch loop itself, on its async runtime, against PostgreSQL.
+    let (inv, kh) = (
+        hosts.inventory().display().to_string(),
+        hosts.known_hosts().display().to_string(),
+    );
+    let (code, out, err) = rigger(&["watch", "-c", &c, "--once", "-i", &inv, "--known-hosts", &kh]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("FIRING Procs"), "{out}");
+    assert!(!format!("{out}{err}").contains(testpg::PASSWORD));
+    // In the database, not in a file beside the configuration.
+    assert!(!work.path().join("watch.db").exists());
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let n: i64 = db.query_one("SELECT COUNT(*) FROM silences", &[]).unwrap().get(0);
+    assert_eq!(n, 1);
+    let v: i64 = db
+        .query_one("SELECT version FROM schema_version WHERE component = 'watch'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 1);
+}
