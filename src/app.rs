@@ -195,6 +195,7 @@ fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> 
                 let allowed = inv.select(l)?;
                 hosts.retain(|h| allowed.contains(h));
             }
+            crate::shard::retain(&mut hosts, opts.shard);
             stdoutln!(
                 "\n  play #{} ({}): {}\tTAGS: [{}]",
                 i + 1,
@@ -295,6 +296,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         let allowed = inv.select(l)?;
         hosts.retain(|h| allowed.contains(h));
     }
+    crate::shard::retain(&mut hosts, opts.shard);
     if a.list_hosts {
         stdoutln!("  hosts ({}):", hosts.len());
         for h in &hosts {
