@@ -27,6 +27,10 @@
 #                                   the vSphere tests (tests/it/vmware.rs): govmomi's simulator package
 #                                   (Debian ships no vcsim command), built offline from tests/vcsim/main.go
 #                                   by the tests (~25 s once, cached under target/); install ~15 s
+#   postgresql                      the state tests on PostgreSQL (src/state/testpg.rs): each starts a
+#                                   private PostgreSQL 15 cluster (initdb + postgres as the `postgres`
+#                                   user, on 127.0.0.1, data in a temp dir) and stops it; Debian's
+#                                   policy-rc.d keeps the packaged cluster from starting on install
 set -euo pipefail
 
 # libvirt 11 + QEMU 10 (bookworm-backports), started by hand: its own script,
@@ -54,7 +58,7 @@ if [[ -n ${RIGGER_TEST_DEB:-} && ${RIGGER_TEST_DEB} != 0 ]] && ! cargo deb --ver
 fi
 
 # man-db: the man page tests render with `man -l`; binutils: `nm` checks the packaged binary is stripped.
-TEST_DEPS=(man-db binutils openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl chromium chromium-driver golang-go golang-github-vmware-govmomi-dev)
+TEST_DEPS=(man-db binutils openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl chromium chromium-driver golang-go golang-github-vmware-govmomi-dev postgresql)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do

@@ -199,6 +199,7 @@ fn list(books: &[Playbook], inv: &Inventory, opts: &RunOptions, a: &RunArgs) -> 
                 let allowed: std::collections::HashSet<String> = inv.select(l)?.into_iter().collect();
                 hosts.retain(|h| allowed.contains(h));
             }
+            crate::shard::retain(&mut hosts, opts.shard);
             stdoutln!(
                 "\n  play #{} ({}): {}\tTAGS: [{}]",
                 i + 1,
@@ -303,6 +304,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
         let allowed: std::collections::HashSet<String> = inv.select(l)?.into_iter().collect();
         hosts.retain(|h| allowed.contains(h));
     }
+    crate::shard::retain(&mut hosts, opts.shard);
     if a.list_hosts {
         let mut text = format!("  hosts ({}):\n", hosts.len());
         for h in &hosts {

@@ -302,6 +302,10 @@ pub struct TargetArgs {
     /// Further limit the hosts with a pattern (or @file).
     #[arg(short = 'l', long)]
     pub limit: Option<String>,
+    /// Only this shard of the hosts: shard K of N by a fixed hash of each host name, so that N
+    /// runs (on any machines) cover every host exactly once (docs/state.md).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::shard::Shard>,
     /// Parallel hosts (default: the `forks` setting, 50).
     #[arg(short = 'f', long)]
     pub forks: Option<usize>,
@@ -537,8 +541,9 @@ pub struct WatchArgs {
     /// The watch configuration (rules, routes, receivers).
     #[arg(short = 'c', long = "config", global = true)]
     pub config: Option<PathBuf>,
-    /// SQLite state file (default: `state:` of the configuration).
-    #[arg(long, global = true)]
+    /// State database: a SQLite file or a `postgres://` URL, see docs/state.md (default:
+    /// `state:` of the configuration).
+    #[arg(long, global = true, env = "RIGGER_WATCH_STATE", hide_env_values = true)]
     pub state: Option<PathBuf>,
     /// Inventory file, directory, script, or comma-separated host list (repeatable; default:
     /// the `inventory` setting).
@@ -688,9 +693,15 @@ pub struct CheckArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
-    /// History database (default $XDG_STATE_HOME/rigger/check.db).
-    #[arg(long, env = "RIGGER_CHECK_DB")]
+    /// History database: a SQLite file or a `postgres://` URL (default: the `state` setting,
+    /// else $XDG_STATE_HOME/rigger/check.db; docs/state.md).
+    #[arg(long, env = "RIGGER_CHECK_DB", hide_env_values = true)]
     pub db: Option<PathBuf>,
+    /// With --shard: the id that every shard of one run is given (the job's name; `%Y %m %d
+    /// %H %M` take the start time, UTC: `nightly-%Y%m%d`), so that `rigger check history`
+    /// shows their results as one run.
+    #[arg(long = "run-id", value_name = "ID", env = "RIGGER_RUN_ID")]
+    pub run_id: Option<String>,
     /// Configuration file (default ./rigger.toml, then $XDG_CONFIG_HOME/rigger/rigger.toml).
     #[arg(long, env = "RIGGER_CONFIG")]
     pub config: Option<PathBuf>,

@@ -160,6 +160,7 @@ pub fn run_options(t: &TargetArgs, verbosity: u8, task_timeout: u64) -> Result<R
             Some(l) => read_limit(l)?,
             None => None,
         },
+        shard: t.shard,
         extra_vars: parse_extra_vars(&t.extra_vars)?,
         task_timeout: (task_timeout > 0).then(|| Duration::from_secs(task_timeout)),
         run_timeout: t.run_timeout,

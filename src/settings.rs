@@ -28,6 +28,7 @@
 //! collections_path = ["collections"]
 //! vault_password_file = "~/.vault_pass"
 //! timeout = 10                       # SSH connection timeout, seconds
+//! state = "postgres://rigger@db/rigger"  # shared state (docs/state.md); default: SQLite files
 //! ```
 
 use std::fmt;
@@ -89,6 +90,10 @@ pub struct Settings {
     pub vault_password_file: Setting<Option<PathBuf>>,
     /// SSH connection timeout in seconds.
     pub timeout: Setting<u64>,
+    /// Where `rigger check` keeps its history when `--db` is not given: a
+    /// SQLite path or a `postgres://` URL (docs/state.md). None: the
+    /// default file.
+    pub state: Setting<Option<String>>,
 }
 
 /// The values the command line gave (`None`/empty: not given).
@@ -132,6 +137,7 @@ struct TomlDefaults {
     collections_path: Option<Spanned>,
     vault_password_file: Option<Spanned>,
     timeout: Option<Spanned>,
+    state: Option<Spanned>,
 }
 
 /// A value as one layer wrote it.
@@ -206,6 +212,12 @@ const TIMEOUT: Key = Key {
     cfg: &["timeout"],
 };
 
+const STATE: Key = Key {
+    name: "state",
+    env: &["RIGGER_STATE_URL"],
+    cfg: &[],
+};
+
 /// The loaded files the layers below the environment read.
 struct Files {
     toml_path: Option<PathBuf>,
@@ -258,6 +270,7 @@ impl Files {
             "collections_path" => d.collections_path.as_ref(),
             "vault_password_file" => d.vault_password_file.as_ref(),
             "timeout" => d.timeout.as_ref(),
+            "state" => d.state.as_ref(),
             _ => None,
         }
     }
@@ -521,6 +534,19 @@ impl Settings {
             })?,
             vault_password_file: pick(&VAULT_PASSWORD_FILE, &files, path, || None)?,
             timeout: pick(&TIMEOUT, &files, count, || 10)?,
+            state: pick(
+                &STATE,
+                &files,
+                |k, f| {
+                    let s = string(k, f)?;
+                    Ok(if s.is_empty() || crate::state::is_postgres_url(&s) {
+                        Some(s).filter(|s| !s.is_empty())
+                    } else {
+                        Some(path_from(&s, f.base.as_deref()).display().to_string())
+                    })
+                },
+                || None,
+            )?,
             file: files.toml_path,
             ansible_cfg: files.cfg_path,
         })
@@ -556,6 +582,15 @@ impl Settings {
                 &self.vault_password_file.origin,
             ),
             ("timeout", json!(self.timeout.value), &self.timeout.origin),
+            (
+                "state",
+                // A PostgreSQL URL's password is never printed.
+                self.state
+                    .value
+                    .as_deref()
+                    .map_or(Value::Null, |s| json!(crate::state::redact_url(s))),
+                &self.state.origin,
+            ),
         ]
     }
 }
@@ -600,6 +635,7 @@ impl Settings {
             collections_path: d(DEFAULT_COLLECTIONS_PATH.split(':').map(expand_home).collect()),
             vault_password_file: d(None),
             timeout: d(10),
+            state: d(None),
         }
     }
 }

@@ -35,6 +35,7 @@ use crate::error::AppError;
 use crate::exec::runner::Runner;
 use crate::output::{Format, Renderer, Status};
 use crate::playbook;
+use crate::state::Location;
 use history::History;
 use report::{CheckReport, HostState, PlaybookInfo, Remediation, TaskState};
 
@@ -91,10 +92,27 @@ fn check_key(playbook: &Path, inventory: &[String], limit: Option<&str>) -> Stri
     sha256_hex(id.as_bytes())[..16].to_string()
 }
 
-fn db_path(db: Option<&Path>) -> Result<PathBuf, AppError> {
-    match db {
-        Some(p) => Ok(p.to_path_buf()),
-        None => history::default_path(),
+/// Where the history is: `--db` (`RIGGER_CHECK_DB`), else the `state`
+/// setting (`RIGGER_STATE_URL`, rigger.toml's `[defaults] state`), else
+/// the default file. The flag says the location came from a rigger.toml
+/// (which a schedule reads through `--config`).
+fn db_location(db: Option<&Path>) -> Result<(Location, bool), AppError> {
+    if let Some(p) = db {
+        return Ok((
+            match Location::from_path(p) {
+                Location::Sqlite(p) => Location::Sqlite(context::absolute(&p)),
+                pg => pg,
+            },
+            false,
+        ));
+    }
+    let s = &crate::settings::get().state;
+    match &s.value {
+        Some(v) => Ok((
+            Location::parse(v),
+            matches!(s.origin, crate::settings::Origin::File { .. }),
+        )),
+        None => Ok((Location::Sqlite(context::absolute(&history::default_path()?)), false)),
     }
 }
 
@@ -129,7 +147,9 @@ struct Prepared {
     opts: crate::exec::runner::RunOptions,
     inv: crate::inventory::Inventory,
     hosts: Vec<String>,
-    db: PathBuf,
+    db: Location,
+    /// `db` came from rigger.toml's `[defaults] state`.
+    db_from_file: bool,
 }
 
 /// Everything a user can get wrong is checked here, before waiting or touching a host.
@@ -210,7 +230,13 @@ fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, App
             }
         }
     }
-    let db = context::absolute(&db_path(a.db.as_deref())?);
+    crate::shard::retain(&mut hosts, opts.shard);
+    if a.run_id.is_some() && opts.shard.is_none() {
+        return Err(AppError::Usage(
+            "--run-id names the run that the shards of a sharded check share: give --shard K/N too".into(),
+        ));
+    }
+    let (db, db_from_file) = db_location(a.db.as_deref())?;
     Ok(Prepared {
         config_path: config_path.map(|p| context::absolute(&p)),
         config_text,
@@ -223,6 +249,7 @@ fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, App
         inv,
         hosts,
         db,
+        db_from_file,
     })
 }
 
@@ -245,7 +272,7 @@ impl Prepared {
             hosts: self.hosts.clone(),
             config: self.config_path.as_ref().map(|p| p.display().to_string()),
             config_sha256: self.config_text.as_ref().map(|t| sha256_hex(t.as_bytes())),
-            db: self.db.display().to_string(),
+            db: self.db.to_string(),
             known_hosts,
             default_remote_user: a.target.user.clone().unwrap_or_else(crate::connection::default_user),
             mail_to: self.mail_to.clone(),
@@ -287,6 +314,7 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         inv,
         hosts,
         db,
+        db_from_file: _,
     } = {
         let p = prepare(&a, &pb_path, verbosity)?;
         if a.dry_run || a.install {
@@ -294,6 +322,15 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
             if a.dry_run {
                 stdoutln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
                 return Ok(0);
+            }
+            if let Location::Postgres(url) = &p.db {
+                if url.has_password() && !p.db_from_file {
+                    return Err(AppError::Usage(format!(
+                        "--install would write the password of {url} into the schedule: put the URL in \
+                         rigger.toml's `[defaults] state` (the schedule reads it through --config), or use a \
+                         URL without a password"
+                    )));
+                }
             }
             let entry = scheduled_entry(&a, &pb_abs, &inventory, &p, verbosity);
             return schedule_cmd(&a, &key, Some((entry, r)));
@@ -313,14 +350,25 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
 
-    let lock_dir = db
+    // The lock keeps two runs of one check on this machine apart (with a
+    // shared database, beside the default file); shards are apart by their
+    // `shard` in the history.
+    let lock_file_dir = match &db {
+        Location::Sqlite(p) => p.clone(),
+        Location::Postgres(_) => history::default_path()?,
+    };
+    let lock_dir = lock_file_dir
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     crate::private_files::create_dir(&lock_dir)
         .map_err(|e| AppError::Other(format!("cannot create {}: {e}", lock_dir.display())))?;
-    let lock_path = lock_dir.join(format!("check-{key}.lock"));
+    // Shards of one check may run on one machine side by side.
+    let lock_path = match a.target.shard {
+        Some(s) => lock_dir.join(format!("check-{key}-shard-{}-of-{}.lock", s.index, s.count)),
+        None => lock_dir.join(format!("check-{key}.lock")),
+    };
     let _lock = match lock::acquire(&lock_path, Duration::from_secs(a.lock_timeout)).await? {
         lock::LockResult::Acquired(l) => l,
         lock::LockResult::TimedOut { holder } => {
@@ -335,13 +383,17 @@ async fn check(a: CheckArgs, verbosity: u8) -> Result<i32, AppError> {
         }
     };
 
-    let mut hist = History::open(&db)?;
+    let mut hist = History::open_at(&db)?;
     let pb_bytes =
         std::fs::read(&pb_path).map_err(|e| AppError::Other(format!("cannot read {}: {e}", pb_path.display())))?;
     let pb_sha = sha256_hex(&pb_bytes);
     let started = now_unix();
     let inv_text = inventory.join(":");
-    let run_id = hist.start_run(&key, started, &pb_abs.display().to_string(), &pb_sha, &inv_text)?;
+    let who = history::RunIdentity {
+        run_key: a.run_id.as_deref().map(|id| history::expand_run_id(id, started)),
+        shard: a.target.shard.map(|s| s.to_string()),
+    };
+    let run_id = hist.start_run_as(&key, started, &pb_abs.display().to_string(), &pb_sha, &inv_text, &who)?;
     log.info(&format!(
         "run {run_id}: checking {} against {} host(s) ({inv_text})",
         pb_abs.display(),
@@ -535,6 +587,7 @@ fn target_flags(a: &CheckArgs, c: &mut Vec<String>) {
         }
     };
     opt(c, "--limit", &t.limit);
+    opt(c, "--shard", &t.shard.map(|s| s.to_string()));
     opt(c, "--user", &t.user);
     opt(
         c,
@@ -621,7 +674,17 @@ fn scheduled_entry(a: &CheckArgs, pb_abs: &Path, inventory: &[String], p: &Prepa
         let f = if a.format == CheckFormat::Json { "json" } else { "junit" };
         c.extend(["--format".into(), f.into()]);
     }
-    c.extend(["--db".into(), p.db.display().to_string()]);
+    if let Some(id) = &a.run_id {
+        c.extend(["--run-id".into(), id.clone()]);
+    }
+    match &p.db {
+        Location::Sqlite(path) => c.extend(["--db".into(), path.display().to_string()]),
+        // From rigger.toml, which the entry names with --config: the
+        // password stays in that file.
+        Location::Postgres(_) if p.db_from_file => {}
+        // Checked by `check_schedulable`: no password in it.
+        Location::Postgres(url) => c.extend(["--db".into(), url.expose().to_string()]),
+    }
     if let Some(cfg) = &p.config_path {
         c.extend(["--config".into(), cfg.display().to_string()]);
     }
@@ -751,8 +814,8 @@ fn schedule_cmd(a: &CheckArgs, key: &str, install: Option<(Entry, Resolved)>) ->
 }
 
 fn history_cmd(h: &CheckHistoryArgs) -> Result<i32, AppError> {
-    let db = db_path(h.db.as_deref())?;
-    let hist = History::open_existing(&db)?;
+    let (db, _) = db_location(h.db.as_deref())?;
+    let hist = History::open_existing_at(&db)?;
     let runs = hist.runs(h.last)?;
     if h.format == OutputFormat::Json {
         let v = serde_json::json!({"schema_version": report::SCHEMA_VERSION, "runs": runs});
@@ -787,15 +850,18 @@ fn history_cmd(h: &CheckHistoryArgs) -> Result<i32, AppError> {
             r.drifted,
             r.unreachable,
             r.failed,
-            r.playbook
+            match &r.run_id {
+                Some(id) => format!("{} (run {id}, {} shard(s))", r.playbook, r.shards),
+                None => r.playbook.clone(),
+            }
         );
     }
     Ok(0)
 }
 
 fn diff_cmd(d: &CheckDiffArgs) -> Result<i32, AppError> {
-    let db = db_path(d.db.as_deref())?;
-    let hist = History::open_existing(&db)?;
+    let (db, _) = db_location(d.db.as_deref())?;
+    let hist = History::open_existing_at(&db)?;
     for id in [d.run1, d.run2] {
         match hist.run(id)? {
             Some(r) if r.status == "done" => {}
@@ -807,8 +873,7 @@ fn diff_cmd(d: &CheckDiffArgs) -> Result<i32, AppError> {
             }
             None => {
                 return Err(AppError::Usage(format!(
-                    "there is no run {id} in {}; see `rigger check history`",
-                    db.display()
+                    "there is no run {id} in {db}; see `rigger check history`"
                 )))
             }
         }

@@ -65,6 +65,7 @@ impl Runner {
             let allowed: HashSet<String> = inv.select(limit)?.into_iter().collect();
             hosts.retain(|h| allowed.contains(h));
         }
+        crate::shard::retain(&mut hosts, self.opts.shard);
         drop(inv);
         let states = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         hosts.retain(|h| states.get(h).is_none_or(|s| !s.failed && !s.unreachable));

@@ -136,6 +136,8 @@ pub struct RunOptions {
     pub tags: Vec<String>,
     pub skip_tags: Vec<String>,
     pub limit: Option<String>,
+    /// `--shard K/N`: only the hosts of this shard.
+    pub shard: Option<crate::shard::Shard>,
     pub extra_vars: Map<String, Value>,
     pub start_at_task: Option<String>,
     pub force_handlers: bool,
@@ -168,6 +170,7 @@ impl Default for RunOptions {
             tags: Vec::new(),
             skip_tags: Vec::new(),
             limit: None,
+            shard: None,
             extra_vars: Map::new(),
             start_at_task: None,
             force_handlers: false,

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, OptionalExtension, Row};
 use serde_json::{json, Value};
 use tokio::sync::watch as tokio_watch;
 
@@ -34,6 +33,7 @@ use super::config::{ActionConfig, Labels, WatchConfig};
 use super::journal::log;
 use super::state::{self, Alert, AlertState, Notification};
 use super::store::{Db, StoreError};
+use crate::state::{params, RowReader, StateError, P};
 
 /// The states of an action that count as a run (for the breaker and the
 /// cooldown): everything but skipped, rejected and expired.
@@ -42,73 +42,75 @@ const RUN_STATES: &str = "('awaiting_approval','queued','running','succeeded','f
 const COLUMNS: &str = "id, rule, host, fingerprint, trigger, playbook, state, reason, dry_run, created, \
      expires, started, finished, pid, exit_code, changed, recap, diff, output, approved_by, alert";
 
-fn from_row(r: &Row) -> rusqlite::Result<(ActionRecord, String)> {
-    let recap: Option<String> = r.get(16)?;
+fn from_row(r: &RowReader<'_>) -> Result<(ActionRecord, String), StateError> {
+    let recap = r.opt_text(16)?;
     Ok((
         ActionRecord {
-            id: r.get(0)?,
-            rule: r.get(1)?,
-            host: r.get(2)?,
-            fingerprint: r.get(3)?,
-            trigger: r.get(4)?,
-            playbook: r.get(5)?,
-            state: r.get(6)?,
-            reason: r.get(7)?,
-            dry_run: r.get::<_, i64>(8)? != 0,
-            created: r.get(9)?,
-            expires: r.get(10)?,
-            started: r.get(11)?,
-            finished: r.get(12)?,
-            pid: r.get(13)?,
-            exit_code: r.get(14)?,
-            changed: r.get(15)?,
+            id: r.i64(0)?,
+            rule: r.text(1)?,
+            host: r.text(2)?,
+            fingerprint: r.text(3)?,
+            trigger: r.text(4)?,
+            playbook: r.text(5)?,
+            state: r.text(6)?,
+            reason: r.opt_text(7)?,
+            dry_run: r.i64(8)? != 0,
+            created: r.f64(9)?,
+            expires: r.opt_f64(10)?,
+            started: r.opt_f64(11)?,
+            finished: r.opt_f64(12)?,
+            pid: r.opt_i64(13)?,
+            exit_code: r.opt_i64(14)?,
+            changed: r.opt_i64(15)?,
             recap: recap.and_then(|s| serde_json::from_str(&s).ok()),
-            diff: r.get(17)?,
-            output: r.get(18)?,
-            approved_by: r.get(19)?,
+            diff: r.opt_text(17)?,
+            output: r.opt_text(18)?,
+            approved_by: r.opt_text(19)?,
         },
-        r.get(20)?,
+        r.text(20)?,
     ))
 }
 
 fn insert(db: &Db, rec: &ActionRecord, alert: &Alert) -> Result<i64, StoreError> {
-    db.conn.execute(
+    let alert = serde_json::to_string(alert)?;
+    Ok(db.conn.insert_id(
         "INSERT INTO actions(rule, host, fingerprint, trigger, playbook, state, reason, dry_run, created, expires, alert)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
         params![
-            rec.rule,
-            rec.host,
-            rec.fingerprint,
-            rec.trigger,
-            rec.playbook,
-            rec.state,
-            rec.reason,
-            rec.dry_run as i64,
+            &rec.rule,
+            &rec.host,
+            &rec.fingerprint,
+            &rec.trigger,
+            &rec.playbook,
+            &rec.state,
+            rec.reason.as_ref(),
+            i64::from(rec.dry_run),
             rec.created,
             rec.expires,
-            serde_json::to_string(alert)?
+            &alert
         ],
-    )?;
-    Ok(db.conn.last_insert_rowid())
+    )?)
 }
 
 /// One action and the alert it was made for.
 pub fn get(db: &Db, id: i64) -> Result<Option<(ActionRecord, Alert)>, StoreError> {
-    let row = db
-        .conn
-        .query_row(&format!("SELECT {COLUMNS} FROM actions WHERE id = ?1"), [id], from_row)
-        .optional()?;
+    let row = db.conn.query_opt(
+        &format!("SELECT {COLUMNS} FROM actions WHERE id = ?1"),
+        params![id],
+        from_row,
+    )?;
     Ok(match row {
         Some((rec, a)) => Some((rec, serde_json::from_str(&a)?)),
         None => None,
     })
 }
 
-fn select(db: &Db, filter: &str, args: impl rusqlite::Params) -> Result<Vec<(ActionRecord, Alert)>, StoreError> {
-    let mut st = db
-        .conn
-        .prepare(&format!("SELECT {COLUMNS} FROM actions WHERE {filter} ORDER BY id"))?;
-    let rows = st.query_map(args, from_row)?.collect::<Result<Vec<_>, _>>()?;
+fn select(db: &Db, filter: &str, args: &[P<'_>]) -> Result<Vec<(ActionRecord, Alert)>, StoreError> {
+    let rows = db.conn.query_map(
+        &format!("SELECT {COLUMNS} FROM actions WHERE {filter} ORDER BY id"),
+        args,
+        from_row,
+    )?;
     rows.into_iter()
         .map(|(r, a)| Ok((r, serde_json::from_str(&a)?)))
         .collect()
@@ -141,8 +143,9 @@ enum Verdict {
     Skip { reason: String, notify: bool },
 }
 
-fn scalar_f64(db: &Db, sql: &str, args: impl rusqlite::Params) -> Result<Option<f64>, StoreError> {
-    Ok(db.conn.query_row(sql, args, |r| r.get::<_, Option<f64>>(0))?)
+/// A one-row aggregate (`MAX(...)`): NULL when no row matched.
+fn scalar_f64(db: &Db, sql: &str, args: &[P<'_>]) -> Result<Option<f64>, StoreError> {
+    Ok(db.conn.query_opt(sql, args, |r| r.opt_f64(0))?.flatten())
 }
 
 /// The guards, in order: a suppressed alert, the loop guard, the cooldown,
@@ -165,15 +168,12 @@ fn guards(
     if trigger == "firing" {
         // The newest run on this host that changed something: an alert that
         // fires again soon after it is taken as that run's doing.
-        let last: Option<(i64, f64)> = db
-            .conn
-            .query_row(
-                "SELECT id, finished FROM actions WHERE rule = ?1 AND host = ?2 AND state = 'succeeded'
-                 AND dry_run = 0 AND changed > 0 ORDER BY id DESC LIMIT 1",
-                params![rule, host],
-                |r| Ok((r.get(0)?, r.get::<_, Option<f64>>(1)?.unwrap_or(0.0))),
-            )
-            .optional()?;
+        let last: Option<(i64, f64)> = db.conn.query_opt(
+            "SELECT id, finished FROM actions WHERE rule = ?1 AND host = ?2 AND state = 'succeeded'
+             AND dry_run = 0 AND changed > 0 ORDER BY id DESC LIMIT 1",
+            params![rule, host],
+            |r| Ok((r.i64(0)?, r.opt_f64(1)?.unwrap_or(0.0))),
+        )?;
         if let Some((id, finished)) = last {
             if now - finished < ac.loop_window.as_secs_f64() {
                 // Said once per run that started the loop.
@@ -217,11 +217,14 @@ fn guards(
         }
     }
     let window = ac.window.as_secs_f64();
-    let runs: i64 = db.conn.query_row(
-        &format!("SELECT COUNT(*) FROM actions WHERE rule = ?1 AND created >= ?2 AND state IN {RUN_STATES}"),
-        params![rule, now - window],
-        |r| r.get(0),
-    )?;
+    let runs: i64 = db
+        .conn
+        .query_opt(
+            &format!("SELECT COUNT(*) FROM actions WHERE rule = ?1 AND created >= ?2 AND state IN {RUN_STATES}"),
+            params![rule, now - window],
+            |r| r.i64(0),
+        )?
+        .unwrap_or(0);
     if runs >= ac.max_runs as i64 {
         // Said once per opening: when no breaker notice is in the window yet.
         let said = scalar_f64(
@@ -398,7 +401,7 @@ impl Runner {
 
     /// Expire what waited too long for approval and start what is queued.
     pub fn drive(self: &Arc<Self>, db: &Db, now: f64) -> Result<(), StoreError> {
-        for (mut rec, alert) in select(db, "state = 'awaiting_approval' AND expires <= ?1", [now])? {
+        for (mut rec, alert) in select(db, "state = 'awaiting_approval' AND expires <= ?1", params![now])? {
             let n = db.conn.execute(
                 "UPDATE actions SET state = 'expired', finished = ?1 WHERE id = ?2 AND state = 'awaiting_approval'",
                 params![now, rec.id],
@@ -451,18 +454,19 @@ impl Runner {
                 return;
             }
         };
+        let recap = rec.recap.as_ref().map(Value::to_string);
         let saved = db.conn.execute(
             "UPDATE actions SET state = ?1, finished = ?2, exit_code = ?3, changed = ?4, recap = ?5, diff = ?6,
              output = ?7, reason = ?8 WHERE id = ?9",
             params![
-                rec.state,
+                &rec.state,
                 now,
                 rec.exit_code,
                 rec.changed,
-                rec.recap.as_ref().map(Value::to_string),
-                rec.diff,
-                rec.output,
-                rec.reason,
+                recap.as_ref(),
+                rec.diff.as_ref(),
+                rec.output.as_ref(),
+                rec.reason.as_ref(),
                 rec.id
             ],
         );
@@ -478,11 +482,16 @@ impl Runner {
             reason: Some(reason),
             ..Default::default()
         };
-        let dir = self
-            .state
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        // Next to the state file; with PostgreSQL state, the temp directory.
+        let location = crate::state::Location::from_path(&self.state);
+        let tmp = std::env::temp_dir();
+        let dir = match location.sqlite_path() {
+            Some(p) => p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+            None => tmp.as_path(),
+        };
         let vars = match crate::atomic_file::create_new_in(dir, ".rigger-action-", ".yml", 0o600) {
             Ok((path, mut f)) => {
                 use std::io::Write;
@@ -530,10 +539,10 @@ impl Runner {
             }
         };
         if let (Some(pid), Ok(db)) = (child.id(), Db::open(&self.state)) {
-            if let Err(e) = db
-                .conn
-                .execute("UPDATE actions SET pid = ?1 WHERE id = ?2", params![pid, rec.id])
-            {
+            if let Err(e) = db.conn.execute(
+                "UPDATE actions SET pid = ?1 WHERE id = ?2",
+                params![i64::from(pid), rec.id],
+            ) {
                 log(format!("cannot record the pid of action #{}: {e}", rec.id));
             }
         }
@@ -724,25 +733,69 @@ mod tests {
     #[test]
     fn guards_cooldown_breaker_loop_and_approval() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("w.db")).unwrap();
+        guards_suite(&Db::open(&dir.path().join("w.db")).unwrap());
+    }
+
+    #[test]
+    fn guards_on_postgres() {
+        let pg = crate::state::testpg::TestPg::start();
+        let url = pg.create_db("actions");
+        let db = Db::open_at(&crate::state::Location::parse(&url)).unwrap();
+        guards_suite(&db);
+        // The claim and the result, as `drive` and `execute` write them.
+        let (r, _) = on_transition(
+            &db,
+            &action(),
+            "P",
+            &alert(&[("alertname", "P"), ("host", "h9")]),
+            AlertState::Pending,
+            5000.0,
+        )
+        .unwrap()
+        .unwrap();
+        let claim = "UPDATE actions SET state = 'running', started = ?1 WHERE id = ?2 AND state = 'queued'";
+        assert_eq!(db.conn.execute(claim, params![5001.0, r.id]).unwrap(), 1);
+        assert_eq!(
+            db.conn.execute(claim, params![5002.0, r.id]).unwrap(),
+            0,
+            "claimed once"
+        );
+        db.conn
+            .execute(
+                "UPDATE actions SET pid = ?1, exit_code = ?2, changed = ?3, recap = ?4 WHERE id = ?5",
+                params![i64::from(4242u32), 0i64, 2i64, Some("{\"h9\":{\"changed\":2}}"), r.id],
+            )
+            .unwrap();
+        let (got, a) = get(&db, r.id).unwrap().unwrap();
+        assert_eq!(
+            (got.state.as_str(), got.started, got.pid, got.changed),
+            ("running", Some(5001.0), Some(4242), Some(2))
+        );
+        assert_eq!(got.recap.unwrap()["h9"]["changed"], 2);
+        assert_eq!(got.expires, None);
+        assert_eq!(a.labels["host"], "h9");
+        assert_eq!(crate::state::migrations::version(&db.conn, "watch").unwrap(), 2);
+    }
+
+    fn guards_suite(db: &Db) {
         let ac = action();
         let h1 = alert(&[("alertname", "A"), ("host", "h1")]);
         let h2 = alert(&[("alertname", "A"), ("host", "h2")]);
         let fire = |a: &Alert, ac: &ActionConfig, now: f64| {
-            on_transition(&db, ac, "A", a, AlertState::Pending, now)
+            on_transition(db, ac, "A", a, AlertState::Pending, now)
                 .unwrap()
                 .unwrap()
         };
         let (r, n) = fire(&h1, &ac, 100.0);
         assert_eq!((r.state.as_str(), n), ("queued", false));
-        finish(&db, r.id, 0, 101.0);
+        finish(db, r.id, 0, 101.0);
         // Cooldown per rule and host: h1 waits, h2 does not.
         let (r, _) = fire(&h1, &ac, 105.0);
         assert_eq!(r.state, "skipped");
         assert!(r.reason.unwrap().starts_with("cooldown"));
         let (r, _) = fire(&h2, &ac, 106.0);
         assert_eq!(r.state, "queued");
-        finish(&db, r.id, 0, 107.0);
+        finish(db, r.id, 0, 107.0);
         // Two runs in the window: the breaker opens, said once.
         let (r, n) = fire(&h1, &ac, 120.0);
         assert_eq!((r.state.as_str(), n), ("skipped", true));
@@ -753,7 +806,7 @@ mod tests {
         let (r, _) = fire(&h1, &ac, 210.0);
         assert_eq!(r.state, "queued");
         // A run that changed the host, then the alert fires again: loop guard.
-        finish(&db, r.id, 1, 215.0);
+        finish(db, r.id, 1, 215.0);
         let (r, n) = fire(&h1, &ac, 226.0);
         assert_eq!((r.state.as_str(), n), ("skipped", true));
         assert!(r.reason.unwrap().starts_with("loop guard"));
@@ -762,12 +815,12 @@ mod tests {
         // Resolving does not trigger without on_resolve; a silenced alert runs nothing.
         let mut resolved = h1.clone();
         resolved.state = AlertState::Resolved;
-        assert!(on_transition(&db, &ac, "A", &resolved, AlertState::Firing, 240.0)
+        assert!(on_transition(db, &ac, "A", &resolved, AlertState::Firing, 240.0)
             .unwrap()
             .is_none());
         let mut on_resolve = action();
         on_resolve.on_resolve = true;
-        let (r, _) = on_transition(&db, &on_resolve, "R", &resolved, AlertState::Firing, 240.0)
+        let (r, _) = on_transition(db, &on_resolve, "R", &resolved, AlertState::Firing, 240.0)
             .unwrap()
             .unwrap();
         assert_eq!((r.trigger.as_str(), r.state.as_str()), ("resolved", "queued"));
@@ -780,22 +833,22 @@ mod tests {
         ap.max_runs = 100;
         let (r, n) = fire(&alert(&[("alertname", "A"), ("host", "h4")]), &ap, 1000.0);
         assert_eq!((r.state.as_str(), n), ("awaiting_approval", true));
-        assert_eq!(decide(&db, r.id, true, "me", 1001.0).unwrap().state, "queued");
+        assert_eq!(decide(db, r.id, true, "me", 1001.0).unwrap().state, "queued");
         assert!(matches!(
-            decide(&db, r.id, true, "me", 1001.0),
+            decide(db, r.id, true, "me", 1001.0),
             Err(DecideError::NotAwaiting { .. })
         ));
         let (r, _) = fire(&alert(&[("alertname", "A"), ("host", "h5")]), &ap, 1000.0);
         assert!(matches!(
-            decide(&db, r.id, true, "me", 1006.0),
+            decide(db, r.id, true, "me", 1006.0),
             Err(DecideError::Expired(_))
         ));
         assert!(matches!(
-            decide(&db, 999, true, "me", 1006.0),
+            decide(db, 999, true, "me", 1006.0),
             Err(DecideError::Unknown(999))
         ));
         assert_eq!(
-            list(&db, false).unwrap().len(),
+            list(db, false).unwrap().len(),
             3,
             "queued (resolved, approved) + awaiting"
         );

@@ -864,6 +864,8 @@ impl WatchConfig {
         let host_down_after = r.duration("host_down_after", interval * 3)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let state = match r.str("state")? {
+            // A shared PostgreSQL database (docs/state.md), as given.
+            Some(s) if crate::state::is_postgres_url(&s) => PathBuf::from(s),
             Some(s) => base.join(s),
             None => base.join("watch.db"),
         };

@@ -526,7 +526,12 @@ impl Controller {
         ));
         let check_db = match &self.args.check_db {
             Some(p) => Some(p.clone()),
-            None => crate::check::history::default_path().ok(),
+            None => crate::settings::get()
+                .state
+                .value
+                .clone()
+                .map(PathBuf::from)
+                .or_else(|| crate::check::history::default_path().ok()),
         };
         let server = status::StatusServer {
             shared: self.shared.clone(),

@@ -251,11 +251,13 @@ impl StatusServer {
         let Some(path) = &self.check_db else {
             return json!({ "database": null, "runs": [] });
         };
-        let shown = path.display().to_string();
-        if !path.exists() {
+        let location = crate::state::Location::from_path(path);
+        // A PostgreSQL URL without its password.
+        let shown = location.to_string();
+        if location.sqlite_path().is_some_and(|p| !p.exists()) {
             return json!({ "database": shown, "runs": [], "error": "no check history yet" });
         }
-        match History::open(path).and_then(|h| h.runs(CHECK_RUNS)) {
+        match History::open_at(&location).and_then(|h| h.runs(CHECK_RUNS)) {
             Ok(runs) => json!({ "database": shown, "runs": runs }),
             Err(e) => json!({ "database": shown, "runs": [], "error": e.to_string() }),
         }

@@ -11,12 +11,11 @@
 //! added by a reload, which then fill up).
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, OptionalExtension};
-
 use crate::error::AppError;
+use crate::state::{migrations, params, Conn, Exec, Location, StateError};
 
 use super::config::{Labels, Matcher, WatchConfig};
 use super::exposition::{parse_key, series_key, write_key};
@@ -454,26 +453,19 @@ pub struct Silence {
     pub created_by: String,
 }
 
-/// The SQLite state file. Calls are short local writes made from the
+/// The state database: a SQLite file by default, or PostgreSQL (`state:
+/// postgres://…`, see docs/state.md). Calls are short writes made from the
 /// controller loop, so they run inline rather than on a blocking pool.
 pub struct Db {
-    pub(super) conn: Connection,
+    pub(super) conn: Conn,
 }
 
-/// Errors of the state file. The first three keep the file's path; the rest
-/// render exactly as the underlying error does.
+/// Errors of the state database. Opening errors keep the file's path (or
+/// the URL without its password).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot create the state file {}: {source}", path.display())]
-    Create { path: PathBuf, source: std::io::Error },
-    #[error("cannot open the state file {}: {source}", path.display())]
-    Open { path: PathBuf, source: rusqlite::Error },
-    #[error("cannot initialise the state file {}: {source}", path.display())]
-    Init { path: PathBuf, source: rusqlite::Error },
     #[error(transparent)]
-    Sql(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Value(#[from] rusqlite::types::FromSqlError),
+    State(#[from] StateError),
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     /// A thread panicked while it held the database mutex.
@@ -494,59 +486,49 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// The key column of the key/value tables.
+fn kv_column(table: &str) -> Result<&'static str, StoreError> {
+    match table {
+        "alerts" => Ok("fingerprint"),
+        "nlog" => Ok("group_key"),
+        // Table names are the code's, never input: this is a bug.
+        other => Err(StoreError::Json(serde::de::Error::custom(format!(
+            "no key/value table `{other}`"
+        )))),
+    }
+}
+
 impl Db {
     pub fn open(path: &Path) -> Result<Db, StoreError> {
-        // 0600 before SQLite opens it: its -wal/-shm files take the
-        // database's mode (see private_files::prepare_sqlite).
-        crate::private_files::prepare_sqlite(path).map_err(|source| StoreError::Create {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let conn = Connection::open(path).map_err(|source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS samples(series TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL);
-             PRAGMA cache_size=-1024;
-             DROP INDEX IF EXISTS samples_series_ts;
-             CREATE INDEX IF NOT EXISTS samples_ts ON samples(ts);
-             CREATE TABLE IF NOT EXISTS alerts(fingerprint TEXT PRIMARY KEY, data TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS nlog(group_key TEXT PRIMARY KEY, data TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS silences(id INTEGER PRIMARY KEY AUTOINCREMENT, matchers TEXT NOT NULL,
-                 starts REAL NOT NULL, ends REAL NOT NULL, comment TEXT NOT NULL, created_by TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, receiver TEXT NOT NULL,
-                 kind TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-                 next_attempt REAL NOT NULL, last_error TEXT, state TEXT NOT NULL DEFAULT 'pending', done_at REAL);
-             CREATE TABLE IF NOT EXISTS actions(id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL,
-                 host TEXT NOT NULL, fingerprint TEXT NOT NULL, trigger TEXT NOT NULL, playbook TEXT NOT NULL,
-                 state TEXT NOT NULL, reason TEXT, dry_run INTEGER NOT NULL, created REAL NOT NULL,
-                 expires REAL, started REAL, finished REAL, pid INTEGER, exit_code INTEGER, changed INTEGER,
-                 alert TEXT NOT NULL, recap TEXT, diff TEXT, output TEXT, approved_by TEXT);
-             CREATE INDEX IF NOT EXISTS actions_rule ON actions(rule, created);",
-        )
-        .map_err(|source| StoreError::Init {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        Db::open_at(&Location::from_path(path))
+    }
+
+    pub fn open_at(location: &Location) -> Result<Db, StoreError> {
+        let conn = migrations::open(location, "the watch state", "watch", migrations::WATCH)?;
+        if !conn.is_postgres() {
+            conn.lock()
+                .batch("PRAGMA busy_timeout=5000; PRAGMA cache_size=-1024;")?;
+        }
         Ok(Db { conn })
+    }
+
+    pub fn location(&self) -> &Location {
+        self.conn.location()
     }
 
     /// Write downsampled points in one transaction and drop those older
     /// than `keep_since` (an indexed range delete).
     pub fn write_samples(&mut self, rows: &[(Sym, f64, f64)], keep_since: f64) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut st = tx.prepare_cached("INSERT INTO samples(series, ts, value) VALUES (?1, ?2, ?3)")?;
+        self.conn.transaction(|tx| -> Result<(), StoreError> {
             for (k, t, v) in rows {
-                st.execute(params![&**k, t, v])?;
+                tx.execute(
+                    "INSERT INTO samples(series, ts, value) VALUES (?1, ?2, ?3)",
+                    params![&**k, *t, *v],
+                )?;
             }
-        }
-        tx.execute("DELETE FROM samples WHERE ts < ?1", params![keep_since])?;
-        tx.commit().map_err(StoreError::from)
+            tx.execute("DELETE FROM samples WHERE ts < ?1", params![keep_since])?;
+            Ok(())
+        })
     }
 
     /// The points since `since`, oldest first, streamed to `f` (a restart
@@ -554,17 +536,14 @@ impl Db {
     /// index is on `ts`: rows arrive and leave in time order, so writes touch
     /// the ends of the B-trees instead of a page per series.
     pub fn each_sample(&self, since: f64, mut f: impl FnMut(&str, f64, f64)) -> Result<usize, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT series, ts, value FROM samples WHERE ts >= ?1 ORDER BY ts")?;
-        let mut rows = st.query(params![since])?;
-        let mut n = 0;
-        while let Some(r) = rows.next()? {
-            let key = r.get_ref(0)?.as_str()?;
-            f(key, r.get(1)?, r.get(2)?);
-            n += 1;
-        }
-        Ok(n)
+        Ok(self.conn.for_each(
+            "SELECT series, ts, value FROM samples WHERE ts >= ?1 ORDER BY ts",
+            params![since],
+            |r| {
+                f(&r.text(0)?, r.f64(1)?, r.f64(2)?);
+                Ok(())
+            },
+        )?)
     }
 
     /// The points since `since`, per series oldest first.
@@ -575,123 +554,118 @@ impl Db {
     }
 
     pub fn save_kv(&self, table: &str, key: &str, data: &str) -> Result<(), StoreError> {
-        let col = if table == "alerts" { "fingerprint" } else { "group_key" };
-        self.conn
-            .execute(
-                &format!("INSERT INTO {table}({col}, data) VALUES (?1, ?2) ON CONFLICT({col}) DO UPDATE SET data = ?2"),
-                params![key, data],
-            )
-            .map(|_| ())
-            .map_err(StoreError::from)
+        let col = kv_column(table)?;
+        self.conn.execute(
+            &format!("INSERT INTO {table}({col}, data) VALUES (?1, ?2) ON CONFLICT({col}) DO UPDATE SET data = ?2"),
+            params![key, data],
+        )?;
+        Ok(())
     }
 
     pub fn delete_kv(&self, table: &str, key: &str) -> Result<(), StoreError> {
-        let col = if table == "alerts" { "fingerprint" } else { "group_key" };
+        let col = kv_column(table)?;
         self.conn
-            .execute(&format!("DELETE FROM {table} WHERE {col} = ?1"), params![key])
-            .map(|_| ())
-            .map_err(StoreError::from)
+            .execute(&format!("DELETE FROM {table} WHERE {col} = ?1"), params![key])?;
+        Ok(())
     }
 
     pub fn load_kv(&self, table: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let col = if table == "alerts" { "fingerprint" } else { "group_key" };
-        let mut st = self.conn.prepare(&format!("SELECT {col}, data FROM {table}"))?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+        let col = kv_column(table)?;
+        Ok(self.conn.query_map(
+            &format!("SELECT {col}, data FROM {table} ORDER BY {col}"),
+            params![],
+            |r| Ok((r.text(0)?, r.text(1)?)),
+        )?)
     }
 
     pub fn add_silence(&self, s: &Silence) -> Result<i64, StoreError> {
         let m = serde_json::to_string(&s.matchers)?;
-        self.conn.execute(
-            "INSERT INTO silences(matchers, starts, ends, comment, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![m, s.starts, s.ends, s.comment, s.created_by],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.conn.insert_id(
+            "INSERT INTO silences(matchers, starts, ends, comment, created_by) VALUES (?1, ?2, ?3, ?4, ?5) \
+             RETURNING id",
+            params![&m, s.starts, s.ends, &s.comment, &s.created_by],
+        )?)
     }
 
     pub fn silences(&self) -> Result<Vec<Silence>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT id, matchers, starts, ends, comment, created_by FROM silences ORDER BY id")?;
-        let rows = st.query_map([], |r| {
-            let m: String = r.get(1)?;
-            Ok(Silence {
-                id: r.get(0)?,
-                matchers: serde_json::from_str(&m).unwrap_or_default(),
-                starts: r.get(2)?,
-                ends: r.get(3)?,
-                comment: r.get(4)?,
-                created_by: r.get(5)?,
-            })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+        Ok(self.conn.query_map(
+            "SELECT id, matchers, starts, ends, comment, created_by FROM silences ORDER BY id",
+            params![],
+            |r| {
+                Ok(Silence {
+                    id: r.i64(0)?,
+                    matchers: serde_json::from_str(&r.text(1)?).unwrap_or_default(),
+                    starts: r.f64(2)?,
+                    ends: r.f64(3)?,
+                    comment: r.text(4)?,
+                    created_by: r.text(5)?,
+                })
+            },
+        )?)
     }
 
     /// Make a silence end now. False when there is no such silence.
     pub fn expire_silence(&self, id: i64, now: f64) -> Result<bool, StoreError> {
+        // SQLite's two-argument MIN is PostgreSQL's LEAST.
+        let least = if self.conn.is_postgres() { "LEAST" } else { "MIN" };
         let n = self.conn.execute(
-            "UPDATE silences SET ends = MIN(ends, ?2) WHERE id = ?1",
+            &format!("UPDATE silences SET ends = {least}(ends, ?2) WHERE id = ?1"),
             params![id, now],
         )?;
         Ok(n > 0)
     }
 
     pub fn enqueue(&self, receiver: &str, kind: &str, payload: &str, now: f64) -> Result<i64, StoreError> {
-        self.conn.execute(
-            "INSERT INTO outbox(receiver, kind, payload, created, next_attempt) VALUES (?1, ?2, ?3, ?4, ?4)",
+        Ok(self.conn.insert_id(
+            "INSERT INTO outbox(receiver, kind, payload, created, next_attempt) VALUES (?1, ?2, ?3, ?4, ?4) \
+             RETURNING id",
             params![receiver, kind, payload, now],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        )?)
     }
 
     pub fn due(&self, now: f64) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut st = self.conn.prepare(
+        Ok(self.conn.query_map(
             "SELECT id, receiver, kind, payload, created, attempts FROM outbox \
-                 WHERE state = 'pending' AND next_attempt <= ?1 ORDER BY id",
-        )?;
-        let rows = st.query_map(params![now], |r| {
-            Ok(OutboxItem {
-                id: r.get(0)?,
-                receiver: r.get(1)?,
-                kind: r.get(2)?,
-                payload: r.get(3)?,
-                created: r.get(4)?,
-                attempts: r.get(5)?,
-            })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(StoreError::from)
+             WHERE state = 'pending' AND next_attempt <= ?1 ORDER BY id",
+            params![now],
+            |r| {
+                Ok(OutboxItem {
+                    id: r.i64(0)?,
+                    receiver: r.text(1)?,
+                    kind: r.text(2)?,
+                    payload: r.text(3)?,
+                    created: r.f64(4)?,
+                    attempts: r.i64(5)?,
+                })
+            },
+        )?)
     }
 
     pub fn mark(&self, id: i64, state: &str, now: f64, error: Option<&str>) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET state = ?2, done_at = ?3, attempts = attempts + 1, last_error = ?4 WHERE id = ?1",
-                params![id, state, now, error],
-            )
-            .map(|_| ())
-            .map_err(StoreError::from)
+        self.conn.execute(
+            "UPDATE outbox SET state = ?2, done_at = ?3, attempts = attempts + 1, last_error = ?4 WHERE id = ?1",
+            params![id, state, now, error],
+        )?;
+        Ok(())
     }
 
     pub fn retry_later(&self, id: i64, next: f64, error: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1",
-                params![id, next, error],
-            )
-            .map(|_| ())
-            .map_err(StoreError::from)
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1",
+            params![id, next, error],
+        )?;
+        Ok(())
     }
 
     /// Rows in `state`: `pending`, `delivered`, `expired` (not delivered in
     /// `outbox_max_age`) or `failed` (a permanent failure, not retried).
     pub fn outbox_count(&self, state: &str) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM outbox WHERE state = ?1", params![state], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map(|o| o.unwrap_or(0))
-            .map_err(StoreError::from)
+        Ok(self
+            .conn
+            .query_opt("SELECT COUNT(*) FROM outbox WHERE state = ?1", params![state], |r| {
+                r.i64(0)
+            })?
+            .unwrap_or(0))
     }
 
     /// (pending, delivered, expired) counts.
@@ -702,13 +676,11 @@ impl Db {
 
     /// Delivered, expired and failed rows are kept a day for inspection, then removed.
     pub fn prune_outbox(&self, before: f64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "DELETE FROM outbox WHERE state != 'pending' AND done_at < ?1",
-                params![before],
-            )
-            .map(|_| ())
-            .map_err(StoreError::from)
+        self.conn.execute(
+            "DELETE FROM outbox WHERE state != 'pending' AND done_at < ?1",
+            params![before],
+        )?;
+        Ok(())
     }
 }
 
@@ -726,7 +698,7 @@ pub(crate) mod tests {
         let path = file.join("s.db");
         let e = Db::open(&path).err().unwrap();
         match &e {
-            StoreError::Create { path: p, .. } => assert_eq!(p, &path),
+            StoreError::State(StateError::Create { path: p, .. }) => assert_eq!(p, &path),
             other => panic!("unexpected {other:?}"),
         }
         assert!(e
@@ -776,6 +748,97 @@ pub(crate) mod tests {
         assert!(db.due(6.0).unwrap().is_empty());
         db.mark(id, "delivered", 9.5, None).unwrap();
         assert_eq!(db.outbox_counts().unwrap(), (0, 1, 0));
+    }
+
+    /// The state database's behaviour, run on each backend.
+    fn db_suite(loc: &Location) {
+        let mut db = Db::open_at(loc).unwrap();
+        let k1: Sym = Arc::from(r#"disk{host="a",mount="/"}"#);
+        let k2: Sym = Arc::from(r#"load1{host="b"}"#);
+        db.write_samples(&[(k1.clone(), 100.0, 1.5), (k2.clone(), 110.0, 2.0)], 0.0)
+            .unwrap();
+        db.write_samples(&[(k1.clone(), 160.0, 3.25)], 105.0).unwrap();
+        let mut seen = Vec::new();
+        assert_eq!(
+            db.each_sample(0.0, |k, t, v| seen.push((k.to_string(), t, v))).unwrap(),
+            2
+        );
+        assert_eq!(
+            seen,
+            vec![(k2.to_string(), 110.0, 2.0), (k1.to_string(), 160.0, 3.25)],
+            "older rows deleted, time order"
+        );
+
+        db.save_kv("alerts", "fp1", "{\"a\":1}").unwrap();
+        db.save_kv("alerts", "fp1", "{\"a\":2}").unwrap();
+        db.save_kv("nlog", "g1", "{}").unwrap();
+        assert_eq!(db.load_kv("alerts").unwrap(), vec![("fp1".into(), "{\"a\":2}".into())]);
+        db.delete_kv("alerts", "fp1").unwrap();
+        assert!(db.load_kv("alerts").unwrap().is_empty());
+        assert_eq!(db.load_kv("nlog").unwrap().len(), 1);
+        assert!(db.save_kv("samples", "x", "y").is_err(), "only the key/value tables");
+
+        let s = Silence {
+            id: 0,
+            matchers: vec!["host=\"a\"".into()],
+            starts: 10.0,
+            ends: 1000.0,
+            comment: "maintenance".into(),
+            created_by: "ops".into(),
+        };
+        let id = db.add_silence(&s).unwrap();
+        let id2 = db.add_silence(&s).unwrap();
+        assert!(id2 > id);
+        assert!(db.expire_silence(id, 50.0).unwrap());
+        assert!(!db.expire_silence(id2 + 100, 50.0).unwrap());
+        let list = db.silences().unwrap();
+        assert_eq!((list[0].ends, list[1].ends), (50.0, 1000.0));
+        assert_eq!(list[0].matchers, vec!["host=\"a\"".to_string()]);
+        // Expiring never lengthens one.
+        assert!(db.expire_silence(id, 70.0).unwrap());
+        assert_eq!(db.silences().unwrap()[0].ends, 50.0);
+
+        let o1 = db.enqueue("ops", "email", "{}", 5.0).unwrap();
+        let o2 = db.enqueue("ops", "webhook", "{\"x\":1}", 6.0).unwrap();
+        assert_eq!(db.due(5.5).unwrap().iter().map(|o| o.id).collect::<Vec<_>>(), vec![o1]);
+        db.retry_later(o1, 9.0, "refused").unwrap();
+        assert_eq!(db.due(7.0).unwrap().iter().map(|o| o.id).collect::<Vec<_>>(), vec![o2]);
+        let due = db.due(9.0).unwrap();
+        assert_eq!((due[0].id, due[0].attempts, due[0].kind.as_str()), (o1, 1, "email"));
+        db.mark(o1, "delivered", 9.5, None).unwrap();
+        db.mark(o2, "failed", 9.6, Some("400 Bad Request")).unwrap();
+        assert_eq!(db.outbox_counts().unwrap(), (0, 1, 0));
+        assert_eq!(db.outbox_count("failed").unwrap(), 1);
+        db.prune_outbox(9.55).unwrap();
+        assert_eq!(db.outbox_counts().unwrap(), (0, 0, 0));
+        assert_eq!(db.outbox_count("failed").unwrap(), 1);
+        drop(db);
+        let db = Db::open_at(loc).unwrap();
+        assert_eq!(db.silences().unwrap().len(), 2, "kept across opens");
+        assert_eq!(
+            crate::state::migrations::version(&db.conn, "watch").unwrap(),
+            crate::state::migrations::WATCH.len() as i64
+        );
+    }
+
+    #[test]
+    fn watch_state_on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        db_suite(&Location::Sqlite(dir.path().join("w/state.db")));
+    }
+
+    #[test]
+    fn watch_state_on_postgres() {
+        let pg = crate::state::testpg::TestPg::start();
+        let url = pg.create_db("watch");
+        db_suite(&Location::parse(&url));
+        // The check history and the watch state share one database.
+        let h = crate::check::history::History::open_at(&Location::parse(&url)).unwrap();
+        assert!(h.runs(1).unwrap().is_empty());
+        assert_eq!(
+            Db::open_at(&Location::parse(&url)).unwrap().silences().unwrap().len(),
+            2
+        );
     }
 
     fn retention(rules: Vec<(&str, Vec<Matcher>, f64)>) -> Retention {

@@ -57,6 +57,7 @@ mod output_polish;
 mod provision;
 mod quoting;
 mod secrets;
+mod state;
 mod stdlib;
 mod storage;
 mod taint;
