@@ -557,9 +557,14 @@ def write_shims(d: Path) -> None:
     py = d / "python"
     if not py.exists():
         py.symlink_to("/usr/bin/python3")
+    # The shims run inside the isolated root, which mounts over /tmp, /root
+    # and /home: a checkout there (a clone in $HOME or /tmp) is not visible,
+    # so they run a copy of this script kept beside them in the work dir.
+    me = d / "compat.py"
+    shutil.copyfile(Path(__file__).resolve(), me)
     for tool in SHIM_TOOLS:
         p = d / tool
-        p.write_text(f"#!/bin/sh\nexec /usr/bin/python3 {shlex.quote(str(Path(__file__).resolve()))} "
+        p.write_text(f"#!/bin/sh\nexec /usr/bin/python3 {shlex.quote(str(me))} "
                      f"--shim {tool} -- \"$@\"\n")
         p.chmod(0o755)
 

@@ -27,9 +27,12 @@ impl Lab {
     }
 
     fn with(hosts: TestHosts) -> Lab {
+        // Where the hosts see it at the same path: the harness's own
+        // directory (target/tmp, or its fallback when the checkout lies
+        // under a directory the hosts mount over, e.g. a clone in /tmp).
         let dir = tempfile::Builder::new()
             .prefix("engine-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .tempdir_in(crate::support::hosts::hosts_base())
             .expect("temp dir");
         std::fs::create_dir_all(dir.path().join("out")).expect("out dir");
         Lab { hosts, dir }
