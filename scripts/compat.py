@@ -826,7 +826,14 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     write_shims(work / "shim")
     make_keys(work / "keys")
-    ctx = Ctx(sdist=a.sdist.resolve(), ansible_bin=a.ansible_bin.resolve(), rigger=a.rigger.resolve(), work=work,
+    rigger = a.rigger.resolve()
+    if any(rigger == Path("/" + d) or str(rigger).startswith(f"/{d}/") for d in ["tmp", "srv"]):
+        # The isolated root has its own /tmp and /srv: a binary there (a
+        # clone in /tmp) is run from a copy in the work dir.
+        (work / "bin").mkdir(exist_ok=True)
+        shutil.copy2(rigger, work / "bin" / "rigger")
+        rigger = work / "bin" / "rigger"
+    ctx = Ctx(sdist=a.sdist.resolve(), ansible_bin=a.ansible_bin.resolve(), rigger=rigger, work=work,
               timeout=a.timeout, keys=work / "keys", slots=SlotPool(a.jobs),
               ansible_python=None if a.no_ansible_python else a.ansible_bin.resolve() / "python")
     targets = load_targets(ctx.sdist / "test" / "integration" / "targets")
