@@ -49,6 +49,11 @@ build=(cargo "${toolchain[@]}" fuzz build "${flags[@]}")
 start=$SECONDS
 "${build[@]}"
 echo "fuzz: built ${#targets[@]} targets in $((SECONDS - start))s"
+profile_dir=release
+if [[ " ${extra[*]} " == *" --dev "* || " ${extra[*]} " == *" -D "* ]]; then
+    profile_dir=debug
+fi
+bin_dir=target/x86_64-unknown-linux-gnu/$profile_dir
 failed=()
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
@@ -56,7 +61,11 @@ for t in "${targets[@]}"; do
     mkdir -p "corpus-new/$t" "corpus/$t"
     echo "--- fuzzing $t for ${secs}s"
     rc=0
-    cargo "${toolchain[@]}" fuzz run "${flags[@]}" "$t" "corpus-new/$t" "corpus/$t" -- \
+    # The built binary itself, as `cargo fuzz run` would start it: `cargo fuzz
+    # run` builds again first, and rebuilt the whole rigger crate for every
+    # target (its build script watches the git checkout), minutes each.
+    mkdir -p "artifacts/$t"
+    "$bin_dir/$t" -artifact_prefix="artifacts/$t/" "corpus-new/$t" "corpus/$t" \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 >"$logs/$t" 2>&1 || rc=$?
     if ((rc != 0)); then
         # The panic or libFuzzer's report, and where the input was written.
