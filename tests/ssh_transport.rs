@@ -315,6 +315,70 @@ async fn upload_and_download_keep_mode_and_owner() {
     assert!(err.to_string().contains("/nonexistent/file"), "{err}");
 }
 
+/// Like `authorized_key("ecdsa", ..)`, but a P-256 key whose private scalar
+/// is below 2^248: OpenSSH stores it as a 31-byte mpint. One
+/// `ssh-keygen -t ecdsa` key in 256 is like this (CI hit one). The scalar is
+/// chosen, openssl derives the public point, ssh-keygen writes the file in
+/// its own format.
+fn short_scalar_ecdsa_key(sshd: &Sshd, passphrase: &str) -> PathBuf {
+    let p = sshd.path(&format!("id_short_ecdsa_{}", rand_suffix()));
+    // 0x00 then a byte in 0x01..=0x7f: the mpint is 31 bytes (a top byte
+    // from 0x80 up would take a sign byte and make it 32 again).
+    let mut scalar = [0u8; 32];
+    scalar[1..].copy_from_slice(&rand::random::<[u8; 31]>());
+    scalar[1] = 1 + scalar[1] % 0x7f;
+    // SEC1 ECPrivateKey { version 1, privateKey, [0] prime256v1 }, no public key.
+    let mut der = vec![0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20];
+    der.extend_from_slice(&scalar);
+    der.extend_from_slice(&[0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
+    let der_path = p.with_extension("der");
+    std::fs::write(&der_path, der).unwrap();
+    run(Command::new("openssl")
+        .args(["ec", "-inform", "DER", "-in"])
+        .arg(&der_path)
+        .arg("-out")
+        .arg(&p));
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-p", "-P", "", "-N", passphrase, "-f"])
+        .arg(&p));
+    let pubkey = run(Command::new("ssh-keygen").args(["-y", "-P", passphrase, "-f"]).arg(&p));
+    let mut ak = std::fs::read_to_string(sshd.path("authorized_keys")).unwrap();
+    ak.push_str(&pubkey);
+    std::fs::write(sshd.path("authorized_keys"), ak).unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ecdsa_key_with_a_short_private_scalar() {
+    let sshd = Sshd::start();
+    for passphrase in ["", "s3cret pass"] {
+        let key = short_scalar_ecdsa_key(&sshd, passphrase);
+        let text = std::fs::read_to_string(&key).unwrap();
+        assert!(text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"), "{text}");
+        // The key is the kind the ssh-key crate itself cannot read.
+        let plain = russh::keys::decode_secret_key(&text, Some(passphrase).filter(|p| !p.is_empty()));
+        assert!(
+            plain.is_err(),
+            "ssh-key read a short-scalar key: the repair is no longer needed\n{text}"
+        );
+        let mut t = sshd.target(&key);
+        if !passphrase.is_empty() {
+            t.key_passphrase = Some(passphrase.into());
+        }
+        let conn = connect(&t).await;
+        assert_eq!(sh(&conn, "echo ok").await.1, "ok\n", "passphrase {passphrase:?}");
+        if !passphrase.is_empty() {
+            t.key_passphrase = Some("wrong".into());
+            match SshConnection::connect(&t).await {
+                Err(ConnError::Key { reason, .. }) => assert!(reason.contains("wrong passphrase"), "{reason}"),
+                Err(e) => panic!("unexpected error {e}"),
+                Ok(_) => panic!("connected with a wrong passphrase"),
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_types_and_passphrases() {
     let sshd = Sshd::start();

@@ -10,6 +10,7 @@ mod content;
 mod error;
 pub mod known_hosts;
 pub mod local;
+mod openssh_key;
 pub mod output;
 pub mod sftp;
 pub mod ssh;

@@ -457,6 +457,9 @@ fn load_key_blocking(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey
             "the key is encrypted and no passphrase was given (set ansible_ssh_private_key_passphrase)".into(),
         )),
         Err(e) => {
+            if let Some(k) = super::openssh_key::repair_short_ecdsa(&text, passphrase) {
+                return Ok(k);
+            }
             let encrypted =
                 PrivateKey::from_openssh(&text).is_ok_and(|k| k.is_encrypted()) || text.contains("ENCRYPTED");
             if encrypted && passphrase.is_some() {
