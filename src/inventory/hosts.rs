@@ -2,7 +2,9 @@
 //! `name:port` shorthand, `[::1]:2222` bracketed IPv6.
 
 /// Upper bound on the hosts one range may produce, so that a typo such as
-/// `[1:100000000]` fails instead of exhausting memory.
+/// `[1:100000000]` fails instead of exhausting memory. Ansible has none. The
+/// messages of [`HostError::RangeTooLarge`] and [`HostError::PatternTooLarge`]
+/// name it.
 const MAX_EXPANSION: usize = 1_000_000;
 
 const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -29,9 +31,9 @@ pub enum HostError {
     Bounds(String),
     #[error("host range `[{0}]` must use equal-length begin and end when zero-padded")]
     Padding(String),
-    #[error("host range `[{0}]` expands to too many hosts")]
+    #[error("host range `[{0}]` expands to too many hosts (the limit is 1,000,000 per host pattern)")]
     RangeTooLarge(String),
-    #[error("host pattern `{0}` expands to too many hosts")]
+    #[error("host pattern `{0}` expands to too many hosts (the limit is 1,000,000)")]
     PatternTooLarge(String),
 }
 
@@ -234,6 +236,18 @@ pub fn shell_tokens(line: &str) -> Result<Vec<Token>, (usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expansion_is_bounded_and_the_error_names_the_limit() {
+        let e = expand_range("h[1:2000000]").unwrap_err();
+        assert_eq!(e, HostError::RangeTooLarge("1:2000000".into()));
+        assert!(e.to_string().contains("1,000,000"), "{e}");
+        // Each range fits, their product does not.
+        let e = expand_range("h[1:1000][1:1001]").unwrap_err();
+        assert!(matches!(e, HostError::PatternTooLarge(_)), "{e:?}");
+        assert!(e.to_string().contains("1,000,000"), "{e}");
+        assert_eq!(expand_range("h[1:1000][1:1000]").unwrap().len(), 1_000_000);
+    }
 
     #[test]
     fn ranges() {
