@@ -192,6 +192,57 @@ fn action_runs_on_the_alert_host_only_with_labels_as_unsafe_text_and_is_reported
 }
 
 #[test]
+fn on_resolve_runs_the_action_again_when_the_alert_resolves_and_only_then() {
+    let pb = "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: echo '{{ watch_alert.trigger }}|{{ watch_alert.status }}|{{ watch_alert.value }}' >> /srv/events\n";
+    let s = setup(
+        1,
+        LOAD,
+        "  - alert: Scale\n    metric: load\n    threshold: '> 5'\n    action: {playbook: scale.yml, on_resolve: true, cooldown: 0s, loop_window: 0s}\n  \
+         - alert: Fire\n    metric: load\n    threshold: '> 5'\n    action: {playbook: fire.yml, cooldown: 0s, loop_window: 0s}\n",
+        &[("scale.yml", pb), ("fire.yml", &pb.replace("/srv/events", "/srv/fire-events"))],
+        None,
+    );
+    s.set_load(0, 0);
+    let mut w = s.watch(None);
+    s.set_load(0, 9);
+    let fired = s.wait_hooked("the firing run", |a| {
+        a["rule"] == "Scale" && a["trigger"] == "firing" && a["state"] == "succeeded"
+    });
+    assert_eq!(fired["host"], "host1");
+    s.set_load(0, 1);
+    let resolved = s.wait_hooked("the run on resolve", |a| {
+        a["rule"] == "Scale" && a["trigger"] == "resolved" && a["state"] == "succeeded"
+    });
+    assert_ne!(resolved["id"], fired["id"]);
+    // The Fire rule's run on firing is done; its alert resolved too.
+    s.wait_hooked("the Fire rule's run", |a| {
+        a["rule"] == "Fire" && a["state"] == "succeeded"
+    });
+    wait_for(Duration::from_secs(20), "both alerts to resolve", || {
+        !s.hook.matching("Fire", "resolved").is_empty() && !s.hook.matching("Scale", "resolved").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    w.stop();
+    let log = w.log();
+    // The playbook saw which transition ran it; the value is the metric's
+    // at that transition (9 above the threshold, 1 back under it).
+    let events = std::fs::read_to_string(s.srv(0, "events")).unwrap_or_default();
+    assert_eq!(events, "firing|firing|9.0\nresolved|resolved|1.0\n", "{log}");
+    // Without on_resolve the rule runs once, on firing only.
+    let fire_events = std::fs::read_to_string(s.srv(0, "fire-events")).unwrap_or_default();
+    assert_eq!(fire_events, "firing|firing|9.0\n", "{log}");
+    let all = s.all_actions();
+    let triggers = |rule: &str| -> Vec<String> {
+        all.iter()
+            .filter(|a| a["rule"] == rule)
+            .map(|a| format!("{}:{}", a["trigger"].as_str().unwrap(), a["state"].as_str().unwrap()))
+            .collect()
+    };
+    assert_eq!(triggers("Scale"), ["firing:succeeded", "resolved:succeeded"], "{all:?}");
+    assert_eq!(triggers("Fire"), ["firing:succeeded"], "{all:?}");
+}
+
+#[test]
 fn cooldown_and_circuit_breaker_bound_the_runs_of_a_flapping_metric() {
     let pb = |rule: &str| {
         format!("- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: echo run >> /srv/runs-{rule}\n")
