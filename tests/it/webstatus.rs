@@ -368,6 +368,7 @@ rules:
     metric: processes
     threshold: "> 0"
     summary: "{{ value }} processes on {{ labels.host }}"
+    action: {playbook: fix.yml, approval: true}
   - alert: HostileLabels
     metric: hostile
     threshold: "> 0"
@@ -376,6 +377,12 @@ receivers:
   - name: nowhere
     webhook: {url: 'http://127.0.0.1:9/hook'}
 "#,
+    )
+    .unwrap();
+    // The rule's action waits for approval on the page.
+    std::fs::write(
+        work.path().join("fix.yml"),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: {msg: approved}\n",
     )
     .unwrap();
     let token_file = work.path().join("status.token");
@@ -450,6 +457,28 @@ receivers:
         dom[2].as_str().unwrap().contains("<img src=x onerror=window.pwned=2>"),
         "{dom}"
     );
+
+    // The action awaiting approval is listed; without the token the page
+    // cannot approve it.
+    let waiting = r#"#actions tr[data-action="1"][data-state="awaiting_approval"]"#;
+    let row = driver.wait_for(waiting, Duration::from_secs(15), "the action awaiting approval");
+    let text = driver.text(&row);
+    assert!(
+        text.contains("ProcessesRunning") && text.contains("host1") && text.contains("fix.yml"),
+        "{text}"
+    );
+    driver.click(&driver.wait_for(
+        &format!("{waiting} button.approve"),
+        Duration::from_secs(5),
+        "the approve button",
+    ));
+    let refused = driver.wait_for("#action-result.error", Duration::from_secs(10), "the refusal");
+    assert!(
+        driver.text(&refused).contains("token is missing or wrong"),
+        "{}",
+        driver.text(&refused)
+    );
+    assert_eq!(api(port, "/api/actions")["actions"][0]["state"], "awaiting_approval");
 
     // Without the token the page cannot silence (and neither can a plain POST).
     driver.type_into("#silence-matchers", "alertname=ProcessesRunning, host=host1");
@@ -529,6 +558,36 @@ receivers:
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"comment\": \"replacing the disk\""), "{out}");
     driver.screenshot(&shots.join("2-silenced.png"));
+
+    // With the token the page approves the action: it runs and succeeds.
+    driver.click(&driver.wait_for(
+        &format!("{waiting} button.approve"),
+        Duration::from_secs(5),
+        "the approve button",
+    ));
+    let said = driver.wait_for("#action-result:not(.error)", Duration::from_secs(10), "the approval");
+    assert!(
+        driver.text(&said).contains("action 1 approved"),
+        "{}",
+        driver.text(&said)
+    );
+    let done = driver.wait_for(
+        r#"#actions tr[data-action="1"][data-state="succeeded"]"#,
+        Duration::from_secs(40),
+        "the approved action to succeed",
+    );
+    let text = driver.text(&done);
+    assert!(
+        text.contains("decided by status page") && text.contains("0 changed"),
+        "{text}"
+    );
+    let a = &api(port, "/api/actions")["actions"][0];
+    assert_eq!(a["state"], "succeeded", "{a}");
+    assert_eq!(a["approvedBy"], "status page", "{a}");
+    assert!(
+        driver.find_all("#actions button.approve").is_empty(),
+        "no approve button once decided"
+    );
 
     // Expire it from the page: the alert is no longer silenced.
     let expire = driver.wait_for(

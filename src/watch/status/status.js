@@ -12,6 +12,9 @@
   const SVG = "http://www.w3.org/2000/svg";
   let token = sessionStorage.getItem(TOKEN_KEY) || "";
   let chartHost = null;
+  // Whether rigger watch takes changes from this page (a write token is
+  // configured): from /api/silences.
+  let writable = false;
 
   const $ = (id) => document.getElementById(id);
 
@@ -223,10 +226,88 @@
       return tr;
     });
     fill("silences", rows, 7, "no silences");
+    writable = !!data.writable;
     $("silence-submit").disabled = !data.writable;
     $("silence-submit").title = data.writable
       ? ""
       : "read-only: start rigger watch with --status-token-file to create silences here";
+  }
+
+  // Seconds since the epoch (the state file's times) as a time cell.
+  function epochCell(secs) {
+    return timeCell(secs ? new Date(secs * 1000).toISOString() : "");
+  }
+
+  function actionMessage(text, isError) {
+    const r = $("action-result");
+    r.textContent = text;
+    r.className = isError ? "error" : "";
+  }
+
+  async function decide(id, verb) {
+    try {
+      const r = await api("/api/actions/" + encodeURIComponent(id) + "/" + verb, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: "{}",
+      });
+      actionMessage("action " + id + (verb === "approve" ? " approved" : " rejected") + ": " + r.state, false);
+    } catch (e) {
+      actionMessage(writeError(e), true);
+    }
+    refresh();
+  }
+
+  function actionOutcome(a) {
+    const parts = [];
+    if (a.dryRun) parts.push("check mode");
+    if (a.reason) parts.push(a.reason);
+    if (a.changed !== null && a.changed !== undefined) parts.push(a.changed + " changed");
+    if (a.exitCode !== null && a.exitCode !== undefined) parts.push("exit " + a.exitCode);
+    if (a.approvedBy) parts.push("decided by " + a.approvedBy);
+    if (a.state === "awaiting_approval" && a.expires) {
+      parts.push("expires " + new Date(a.expires * 1000).toISOString());
+    }
+    const td = el("td", parts.join("; "));
+    // A dry run's diff and a failed run's output: text from the hosts.
+    for (const [name, text] of [["diff", a.diff], ["output", a.output]]) {
+      if (!text) continue;
+      const d = el("details");
+      d.appendChild(el("summary", name));
+      d.appendChild(el("pre", text));
+      td.appendChild(d);
+    }
+    return td;
+  }
+
+  function renderActions(data) {
+    const list = (data.actions || []).slice().reverse();
+    const rows = list.map((a) => {
+      const tr = el("tr");
+      tr.dataset.action = String(a.id);
+      tr.dataset.state = a.state;
+      tr.appendChild(el("td", a.id));
+      const st = el("td");
+      st.appendChild(badge(a.state.replace("_", " "), "action-" + a.state));
+      tr.appendChild(st);
+      for (const v of [a.rule, a.host, a.trigger, a.playbook]) tr.appendChild(el("td", v));
+      tr.appendChild(epochCell(a.created));
+      tr.appendChild(actionOutcome(a));
+      const act = el("td");
+      if (a.state === "awaiting_approval") {
+        for (const [verb, label] of [["approve", "Approve"], ["reject", "Reject"]]) {
+          const b = el("button", label, verb);
+          b.type = "button";
+          b.disabled = !writable;
+          b.title = writable ? "" : "read-only: start rigger watch with --status-token-file to decide here";
+          b.addEventListener("click", () => decide(a.id, verb));
+          act.appendChild(b);
+        }
+      }
+      tr.appendChild(act);
+      return tr;
+    });
+    fill("actions", rows, 9, "no actions");
   }
 
   function renderChecks(data) {
@@ -332,15 +413,17 @@
     if (busy) return;
     busy = true;
     try {
-      const [hosts, alerts, silences, checks] = await Promise.all([
+      const [hosts, alerts, silences, checks, actions] = await Promise.all([
         api("/api/hosts"),
         api("/api/alerts"),
         api("/api/silences"),
         api("/api/checks"),
+        api("/api/actions"),
       ]);
       renderHosts(hosts);
       renderAlerts(Array.isArray(alerts) ? alerts : []);
       renderSilences(silences);
+      renderActions(actions);
       renderChecks(checks);
       if (chartHost !== null) renderCharts(await api("/api/series?host=" + encodeURIComponent(chartHost)));
       $("updated").textContent = "updated " + new Date().toLocaleTimeString();
