@@ -50,19 +50,49 @@ allowed), as vSphere shows it (rigger's option).",
 pub const PROXY_HOST: OptionDoc = OptionDoc::new("proxy_host", OptKind::Str, "Not supported: a value is refused.");
 pub const PROXY_PORT: OptionDoc = OptionDoc::new("proxy_port", OptKind::Int, "Not supported: a value is refused.");
 
-/// The names of the connection options (taken out of a module's arguments
-/// before its own parameters are parsed).
-const NAMES: &[&str] = &[
-    "hostname",
-    "username",
-    "password",
-    "port",
-    "validate_certs",
-    "ca_file",
-    "thumbprint",
-    "proxy_host",
-    "proxy_port",
+/// The connection options, in the order every vmware module documents them.
+pub const CONNECTION: &[OptionDoc] = &[
+    HOSTNAME,
+    USERNAME,
+    PASSWORD,
+    PORT,
+    VALIDATE_CERTS,
+    CA_FILE,
+    THUMBPRINT,
+    PROXY_HOST,
+    PROXY_PORT,
 ];
+
+/// `parts` one after the other, as one array of `N` options (`N` is the sum
+/// of their lengths; [`vmware_options!`] computes it). Shared option lists
+/// are declared once and spliced into each module's list at compile time.
+pub const fn concat_options<const N: usize>(parts: &[&[OptionDoc]]) -> [OptionDoc; N] {
+    let mut out = [HOSTNAME; N];
+    let mut n = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[n] = parts[p][i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(n == N, "concat_options: N is not the sum of the parts' lengths");
+    out
+}
+
+/// A module's option list from shared parts and its own:
+/// `vmware_options!(conn::CONNECTION, target::TARGET, OWN)`.
+macro_rules! vmware_options {
+    ($($part:expr),+ $(,)?) => {{
+        const N: usize = 0 $(+ $part.len())+;
+        const ALL: [$crate::modules::OptionDoc; N] = $crate::modules::vmware::conn::concat_options::<N>(&[$($part),+]);
+        &ALL
+    }};
+}
+pub(crate) use vmware_options;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -96,10 +126,10 @@ fn env(name: &str) -> Option<String> {
 pub fn split(doc: &ModuleDoc, args: Map<String, Value>) -> Result<(Endpoint, Map<String, Value>), ModuleError> {
     let mut args = normalize_args(doc, args)?;
     let mut conn = Map::new();
-    for n in NAMES {
-        if let Some(v) = args.remove(*n) {
+    for o in CONNECTION {
+        if let Some(v) = args.remove(o.name) {
             if !v.is_null() {
-                conn.insert((*n).to_string(), v);
+                conn.insert(o.name.to_string(), v);
             }
         }
     }

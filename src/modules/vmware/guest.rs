@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::client::{Session, VmwareError};
-use super::conn::{self, failed};
+use super::conn::{self, failed, vmware_options};
 use super::inventory::{self, Datacenter, Vm, VmSelector, NIC_TYPES, SCSI_CONTROLLERS};
 use super::power::{self, PowerAction};
 use super::soap::{MoRef, Xml};
@@ -39,16 +39,7 @@ const STATES: &[&str] = &[
     "rebootguest",
 ];
 
-const OPTIONS: &[OptionDoc] = &[
-    conn::HOSTNAME,
-    conn::USERNAME,
-    conn::PASSWORD,
-    conn::PORT,
-    conn::VALIDATE_CERTS,
-    conn::CA_FILE,
-    conn::THUMBPRINT,
-    conn::PROXY_HOST,
-    conn::PROXY_PORT,
+const OWN_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("name", OptKind::Str, "The VM's name (required unless `uuid` is given)."),
     OptionDoc::new(
         "name_match",
@@ -126,6 +117,8 @@ a different type replaces the adapter), `mac`, `start_connected`, `connected`.",
     )
     .default("false"),
 ];
+
+const OPTIONS: &[OptionDoc] = vmware_options!(conn::CONNECTION, OWN_OPTIONS);
 
 static DOC: ModuleDoc = ModuleDoc {
     name: "vmware_guest",
