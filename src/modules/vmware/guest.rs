@@ -280,42 +280,52 @@ pub(crate) fn size_text_kb(s: &str) -> Option<i64> {
     n.checked_mul(mult)
 }
 
-fn want_disk(i: usize, d: &DiskSpec) -> Result<WantDisk, ModuleError> {
-    let given: Vec<i64> = [
-        d.size_kb,
-        d.size_mb.map(|v| v * 1024),
-        d.size_gb.map(|v| v * 1024 * 1024),
-        d.size_tb.map(|v| v * 1024 * 1024 * 1024),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let from_text =
-        match &d.size {
-            Some(s) => Some(size_text_kb(s).ok_or_else(|| {
-                ModuleError::Args(format!("vmware_guest: disk[{i}].size `{s}` is not a size like 10gb"))
-            })?),
-            None => None,
-        };
-    let sizes: Vec<i64> = given.into_iter().chain(from_text).collect();
-    let size_kb = match sizes.as_slice() {
-        [one] if *one > 0 => *one,
-        [] => {
-            return Err(ModuleError::Args(format!(
-                "vmware_guest: disk[{i}] needs a size (size_gb, size_mb, size_kb, size_tb or size)"
-            )))
-        }
-        [_] => {
-            return Err(ModuleError::Args(format!(
-                "vmware_guest: disk[{i}]: the size must be positive"
-            )))
-        }
-        _ => {
-            return Err(ModuleError::Args(format!(
-                "vmware_guest: disk[{i}]: give one size, not several"
-            )))
-        }
+/// The one size a disk entry gives (`size_kb`, `size_mb`, `size_gb`,
+/// `size_tb` or `size: 10gb`), in KiB; None when it gives none.
+pub(crate) fn requested_size_kb(
+    module: &str,
+    i: usize,
+    size: Option<&str>,
+    [kb, mb, gb, tb]: [Option<i64>; 4],
+) -> Result<Option<i64>, ModuleError> {
+    let given = [
+        kb,
+        mb.and_then(|v| v.checked_mul(1024)),
+        gb.and_then(|v| v.checked_mul(1024 * 1024)),
+        tb.and_then(|v| v.checked_mul(1024 * 1024 * 1024)),
+    ];
+    let from_text = match size {
+        Some(s) => Some(
+            size_text_kb(s)
+                .ok_or_else(|| ModuleError::Args(format!("{module}: disk[{i}].size `{s}` is not a size like 10gb")))?,
+        ),
+        None => None,
     };
+    let sizes: Vec<i64> = given.into_iter().flatten().chain(from_text).collect();
+    match sizes.as_slice() {
+        [] => Ok(None),
+        [one] if *one > 0 => Ok(Some(*one)),
+        [_] => Err(ModuleError::Args(format!(
+            "{module}: disk[{i}]: the size must be positive"
+        ))),
+        _ => Err(ModuleError::Args(format!(
+            "{module}: disk[{i}]: give one size, not several"
+        ))),
+    }
+}
+
+fn want_disk(i: usize, d: &DiskSpec) -> Result<WantDisk, ModuleError> {
+    let size_kb = requested_size_kb(
+        "vmware_guest",
+        i,
+        d.size.as_deref(),
+        [d.size_kb, d.size_mb, d.size_gb, d.size_tb],
+    )?
+    .ok_or_else(|| {
+        ModuleError::Args(format!(
+            "vmware_guest: disk[{i}] needs a size (size_gb, size_mb, size_kb, size_tb or size)"
+        ))
+    })?;
     if let Some(k) = &d.kind {
         if !["thin", "thick", "eagerzeroedthick"].contains(&k.as_str()) {
             return Err(ModuleError::Args(format!(
@@ -578,14 +588,14 @@ async fn networks(s: &mut Session, dc: &Datacenter, want: &Want) -> Result<HashM
 }
 
 /// The `deviceInfo` of an edited device (vSphere keeps its label).
-fn device_info(x: &mut Xml, label: &str) {
+pub(crate) fn device_info(x: &mut Xml, label: &str) {
     x.open("deviceInfo")
         .text("label", label)
         .text("summary", "")
         .close("deviceInfo");
 }
 
-fn disk_backing(x: &mut Xml, file: &str, datastore: Option<&MoRef>, kind: Option<&str>, mode: &str) {
+pub(crate) fn disk_backing(x: &mut Xml, file: &str, datastore: Option<&MoRef>, kind: Option<&str>, mode: &str) {
     x.open_typed("backing", "VirtualDiskFlatVer2BackingInfo")
         .text("fileName", file);
     if let Some(ds) = datastore {
@@ -697,7 +707,7 @@ fn device_changes(
                 x.open("deviceChange").text("operation", "edit");
                 x.open_typed("device", "VirtualDisk").val("key", have.key);
                 device_info(x, &have.label);
-                disk_backing(x, &have.file, None, None, &have.disk_mode);
+                disk_backing(x, &have.file, None, have.kind(), &have.disk_mode);
                 x.val("controllerKey", have.controller_key)
                     .val("unitNumber", have.unit)
                     .val("capacityInKB", d.size_kb)

@@ -10,15 +10,13 @@ use super::inventory;
 use super::target::{self, Target};
 use crate::modules::{Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc};
 
-const OWN_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new(
-        "schema",
-        OptKind::Str,
-        "Only `summary` (Ansible's default) is supported.",
-    )
-    .choices(&["summary"])
-    .default("summary"),
-];
+const OWN_OPTIONS: &[OptionDoc] = &[OptionDoc::new(
+    "schema",
+    OptKind::Str,
+    "Only `summary` (Ansible's default) is supported.",
+)
+.choices(&["summary"])
+.default("summary")];
 
 const OPTIONS: &[OptionDoc] = vmware_options!(conn::CONNECTION, target::TARGET, OWN_OPTIONS);
 

@@ -38,7 +38,7 @@ pub const FOLDER: OptionDoc = OptionDoc::new(
 /// The options that name an existing VM, in the order the modules document them.
 pub const TARGET: &[OptionDoc] = &[NAME, NAME_MATCH, UUID, MOID, USE_INSTANCE_UUID, DATACENTER, FOLDER];
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     #[serde(default, deserialize_with = "de_opt_string")]
