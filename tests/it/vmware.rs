@@ -794,3 +794,183 @@ fn one_connection_per_session() {
     );
     assert_eq!(vc.inspect("ka1")["power_state"], "poweredOn");
 }
+
+/// Guest customization of new VMs: vcsim answers CustomizeVM_Task and
+/// applies the spec at power-on (guest host name, addresses, DNS), which
+/// govmomi reads back. A second run changes nothing and warns that an
+/// existing VM is not customized again.
+#[test]
+fn guest_customization() {
+    let vc = Vcsim::start();
+    let clone = r#"
+    - community.vmware.vmware_guest:
+        CONN
+        cluster: DC0_C0
+        name: cust1
+        template: template-small
+        networks:
+          - { name: VM Network, ip: 10.1.2.3, netmask: 255.255.255.0, gateway: 10.1.2.1 }
+        customization:
+          hostname: web-one
+          domain: example.com
+          dns_servers: [10.1.2.53, 10.1.2.54]
+          dns_suffix: [example.com, corp.example.com]
+        state: poweredon
+"#;
+    let real = converge(&vc, "cust-clone", clone);
+    let diff = results(&real)[0]["result"]["diff"].to_string();
+    for want in [
+        "customization.hostname: web-one",
+        "customization.dns_servers: 10.1.2.53,10.1.2.54",
+        "networks[0].ip: 10.1.2.3/255.255.255.0",
+        "networks[0].gateway: 10.1.2.1",
+    ] {
+        assert!(diff.contains(want), "no `{want}` in {diff}");
+    }
+    let vm = vc.inspect("cust1");
+    let g = &vm["guest"];
+    assert_eq!(g["hostname"], "web-one", "{vm}");
+    assert_eq!(g["ip_address"], "10.1.2.3", "{vm}");
+    assert_eq!(g["net"][0]["ip"], serde_json::json!(["10.1.2.3"]), "{vm}");
+    assert_eq!(g["net"][0]["dns_domain"], "example.com", "{vm}");
+    assert_eq!(
+        g["net"][0]["dns_servers"],
+        serde_json::json!(["10.1.2.53", "10.1.2.54"]),
+        "{vm}"
+    );
+    assert_eq!(
+        g["net"][0]["dns_search"],
+        serde_json::json!(["example.com", "corp.example.com"]),
+        "{vm}"
+    );
+    // Existing now: not customized again, and the run says so.
+    let again = vc.ok("cust-clone-warn", clone, &[]);
+    assert_eq!(changed_count(&again), 0);
+    let warn = results(&again)[0]["result"]["warnings"].to_string();
+    assert!(warn.contains("applies only when the task creates the VM"), "{warn}");
+
+    // From scratch, two adapters: a fixed address on the first, DHCP on
+    // the second; the host name defaults to the VM's name.
+    let scratch = r#"
+    - vmware_guest:
+        CONN
+        cluster: DC0_C0
+        datastore: LocalDS_0
+        name: cust2
+        guest_id: otherLinux64Guest
+        disk: [{ size_mb: 8 }]
+        networks:
+          - { name: VM Network, ip: 192.168.7.20, netmask: 255.255.255.0, dns_servers: [192.168.7.1], domain: lab.example }
+          - { name: VM Network, type: dhcp }
+        state: poweredon
+"#;
+    converge(&vc, "cust-scratch", scratch);
+    let vm = vc.inspect("cust2");
+    let g = &vm["guest"];
+    assert_eq!(g["hostname"], "cust2", "{vm}");
+    assert_eq!(g["net"].as_array().unwrap().len(), 2, "{vm}");
+    assert_eq!(g["net"][0]["ip"], serde_json::json!(["192.168.7.20"]), "{vm}");
+    assert_eq!(g["net"][0]["dns_domain"], "lab.example", "{vm}");
+    assert_eq!(g["net"][0]["dns_servers"], serde_json::json!(["192.168.7.1"]), "{vm}");
+
+    let bad = vc.play(
+        "cust-bad",
+        "    - vmware_guest:\n        CONN\n        cluster: DC0_C0\n        name: cust3\n        template: template-small\n        networks: [{ name: VM Network, ip: 10.0.0.1 }]\n",
+        &[],
+    );
+    assert_ne!(bad.0, 0);
+    assert!(
+        pretty(&bad.1).contains("networks[0]: ip and netmask go together"),
+        "{}",
+        pretty(&bad.1)
+    );
+    assert_eq!(vc.inspect("cust3")["exists"], false);
+}
+
+/// `rigger watch` samples vSphere (vcsim) and a datastore-use rule fires
+/// when the use is above its threshold and stays quiet when it is below.
+/// vcsim's datastore is the file system under its directory, so the
+/// thresholds are set around the use that govmomi reads.
+#[test]
+fn watch_datastore_use() {
+    let vc = Vcsim::start();
+    let hook = crate::watch::Receiver::start();
+    let ds = &vc.inspect_infra()["datastores"][0];
+    let (cap, free) = (ds["capacity"].as_f64().unwrap(), ds["free"].as_f64().unwrap());
+    let used_pct = 100.0 * (cap - free) / cap;
+    assert!(
+        used_pct > 2.0 && used_pct < 98.0,
+        "datastore use {used_pct}% leaves no room for the test"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("w.yml");
+    let inv = work.path().join("empty.ini");
+    std::fs::write(&inv, "").unwrap();
+    // The host and VM metrics, with rules that hold in vcsim (a running
+    // VM, a host using memory), only in the first configuration.
+    let host_vm_rules = "  - alert: VmRunning\n    metric: vsphere_vm_powered_on\n    threshold: \"> 0.5\"\n    match: { vm: DC0_H0_VM1 }\n  - alert: HostMemory\n    metric: vsphere_host_memory_used_pct\n    threshold: \"> 0\"\n    match: { esxi_host: DC0_H0 }\n  - alert: HostCpu\n    metric: vsphere_host_cpu_usage_mhz\n    threshold: \">= 0\"\n    match: { esxi_host: DC0_H0 }\n";
+    let write = |thr: f64, extra: &str, db: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "interval: 1s\nstate: {state}\nvsphere:\n  - name: vc1\n    hostname: 127.0.0.1\n    port: {port}\n    username: rigger\n    password_env: VC_PASSWORD\n    ca_file: {ca}\n    datacenter: DC0\nrules:\n  - alert: DatastoreFilling\n    metric: vsphere_datastore_used_pct\n    threshold: \"> {thr:.1}\"\n    match: {{ datastore: LocalDS_0 }}\n{extra}receivers:\n  - name: h\n    webhook: {{url: '{url}'}}\n",
+                state = work.path().join(db).display(),
+                port = vc.port,
+                ca = vc.ca.display(),
+                url = hook.url(),
+                extra = extra,
+            ),
+        )
+        .unwrap();
+    };
+    let run = || {
+        let mut cmd = Command::new(rigger_bin());
+        cmd.args(["watch", "-c"])
+            .arg(&cfg)
+            .args(["--once", "-i"])
+            .arg(&inv)
+            .env("VC_PASSWORD", "s3cret&<pass>");
+        rigger_cmd(cmd, std::time::Duration::from_secs(60))
+    };
+    write(used_pct - 2.0, host_vm_rules, "watch.db");
+    let (code, out, err) = run();
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("FIRING DatastoreFilling {alertname=\"DatastoreFilling\",datastore=\"LocalDS_0\",host=\"vc1\""),
+        "{out}{err}"
+    );
+    assert_eq!(
+        hook.matching("DatastoreFilling", "firing").len(),
+        1,
+        "{:?}",
+        hook.hooks()
+    );
+    for want in [
+        "FIRING VmRunning {alertname=\"VmRunning\",host=\"vc1\",severity=\"warning\",vm=\"DC0_H0_VM1\"}",
+        "FIRING HostMemory {alertname=\"HostMemory\",esxi_host=\"DC0_H0\",host=\"vc1\"",
+        "FIRING HostCpu {alertname=\"HostCpu\",esxi_host=\"DC0_H0\",host=\"vc1\"",
+    ] {
+        assert!(out.contains(want), "no `{want}` in\n{out}{err}");
+    }
+    // Above the use: quiet (a fresh state, so that nothing is left firing
+    // from the first run).
+    write(used_pct + 2.0, "", "watch2.db");
+    let (code, out, err) = run();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("FIRING"), "{out}");
+    // A wrong password is the endpoint's failure (host_down), said.
+    let (code, out, err) = {
+        let mut cmd = Command::new(rigger_bin());
+        cmd.args(["watch", "-c"])
+            .arg(&cfg)
+            .args(["--once", "-i"])
+            .arg(&inv)
+            .env("VC_PASSWORD", "wrong");
+        rigger_cmd(cmd, std::time::Duration::from_secs(60))
+    };
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        (out.clone() + &err).contains("refused the login of user `rigger`"),
+        "{out}{err}"
+    );
+}

@@ -223,7 +223,7 @@ func inspectVM(raw, name string) error {
 	vms, err := f.VirtualMachineList(ctx, name)
 	if err == nil && len(vms) == 1 {
 		var vm mo.VirtualMachine
-		if err := vms[0].Properties(ctx, vms[0].Reference(), []string{"name", "config", "runtime", "snapshot"}, &vm); err != nil {
+		if err := vms[0].Properties(ctx, vms[0].Reference(), []string{"name", "config", "runtime", "snapshot", "guest"}, &vm); err != nil {
 			return err
 		}
 		disks := []map[string]interface{}{}
@@ -291,6 +291,24 @@ func inspectVM(raw, name string) error {
 			"disks":       disks,
 			"nics":        nics,
 			"snapshots":   snaps,
+		}
+		// What guest customization set (vcsim applies it at power-on).
+		if vm.Guest != nil {
+			nets := []map[string]interface{}{}
+			for _, n := range vm.Guest.Net {
+				net := map[string]interface{}{"ip": n.IpAddress}
+				if n.DnsConfig != nil {
+					net["dns_domain"] = n.DnsConfig.DomainName
+					net["dns_servers"] = n.DnsConfig.IpAddress
+					net["dns_search"] = n.DnsConfig.SearchDomain
+				}
+				nets = append(nets, net)
+			}
+			out["guest"] = map[string]interface{}{
+				"hostname":   vm.Guest.HostName,
+				"ip_address": vm.Guest.IpAddress,
+				"net":        nets,
+			}
 		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)

@@ -121,6 +121,22 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// How the server's certificate is checked, from `validate_certs`,
+/// `ca_file` and `thumbprint` (an impossible combination is an error).
+pub fn trust(validate: bool, ca_file: Option<String>, thumbprint: Option<String>) -> Result<Trust, String> {
+    match (validate, ca_file, thumbprint) {
+        (false, None, None) => Ok(Trust::Insecure),
+        (false, _, _) => Err(
+            "validate_certs: false turns certificate checks off; it cannot be combined with ca_file or thumbprint"
+                .into(),
+        ),
+        (true, Some(_), Some(_)) => Err("give ca_file or thumbprint, not both".into()),
+        (true, Some(f), None) => Ok(Trust::CaFile(f.into())),
+        (true, None, Some(t)) => Ok(Trust::Thumbprint(parse_thumbprint(&t)?)),
+        (true, None, None) => Ok(Trust::Platform),
+    }
+}
+
 /// Split a module's templated arguments: the endpoint to log in to, and
 /// the module's own arguments (checked and coerced from its doc).
 pub fn split(doc: &ModuleDoc, args: Map<String, Value>) -> Result<(Endpoint, Map<String, Value>), ModuleError> {
@@ -163,18 +179,7 @@ pub fn split(doc: &ModuleDoc, args: Map<String, Value>) -> Result<(Endpoint, Map
             .ok_or_else(|| arg_err(format!("VMWARE_VALIDATE_CERTS `{v}` is not a boolean")))?,
         (None, None) => true,
     };
-    let trust =
-        match (validate, c.ca_file, c.thumbprint) {
-            (false, None, None) => Trust::Insecure,
-            (false, _, _) => return Err(arg_err(
-                "validate_certs: false turns certificate checks off; it cannot be combined with ca_file or thumbprint"
-                    .into(),
-            )),
-            (true, Some(_), Some(_)) => return Err(arg_err("give ca_file or thumbprint, not both".into())),
-            (true, Some(f), None) => Trust::CaFile(f.into()),
-            (true, None, Some(t)) => Trust::Thumbprint(parse_thumbprint(&t).map_err(arg_err)?),
-            (true, None, None) => Trust::Platform,
-        };
+    let trust = trust(validate, c.ca_file, c.thumbprint).map_err(arg_err)?;
     // `[::1]` as written in a URL is the address ::1.
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     Ok((

@@ -17,10 +17,11 @@ use serde_json::{json, Map, Value};
 
 use super::client::{Session, VmwareError};
 use super::conn::{self, failed, vmware_options};
+use super::customize::{self, Customization, NicIp};
 use super::inventory::{self, Datacenter, Vm, VmSelector, NIC_TYPES, SCSI_CONTROLLERS};
 use super::power::{self, PowerAction};
 use super::soap::{MoRef, Xml};
-use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string};
+use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string, de_string_list};
 use crate::modules::{
     parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
     ReturnDoc,
@@ -107,7 +108,16 @@ on the first SCSI controller; disks beyond the list are left alone.",
         "networks",
         OptKind::List,
         "Network adapters in order: each `name` (the network), `device_type` (vmxnet3, e1000, e1000e, ...; \
-a different type replaces the adapter), `mac`, `start_connected`, `connected`.",
+a different type replaces the adapter), `mac`, `start_connected`, `connected`; for the guest customization of \
+a new VM: `ip` and `netmask` (or `type: dhcp`, the default), `gateway`, `domain`, `dns_servers`.",
+    ),
+    OptionDoc::new(
+        "customization",
+        OptKind::Dict,
+        "Guest customization of a new VM (Linux guests, through VMware Tools at its first boot): `hostname` \
+(default: the VM's name), `domain`, `dns_servers`, `dns_suffix`, `timezone`, `hwclockutc`. Applied when the \
+task creates the VM, with the IP settings of `networks`; an existing VM is not customized again (a warning \
+says so). See docs/vmware.md.",
     ),
     OptionDoc::new("annotation", OptKind::Str, "The VM's notes.").aliases(&["notes"]),
     OptionDoc::new(
@@ -181,6 +191,8 @@ struct Params {
     disk: Option<Vec<DiskSpec>>,
     #[serde(default)]
     networks: Option<Vec<NetSpec>>,
+    #[serde(default)]
+    customization: Option<Customization>,
     #[serde(default, deserialize_with = "de_opt_string")]
     annotation: Option<String>,
     #[serde(default, deserialize_with = "de_opt_bool")]
@@ -230,6 +242,18 @@ struct NetSpec {
     start_connected: Option<bool>,
     #[serde(default, deserialize_with = "de_opt_bool")]
     connected: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    ip: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    netmask: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    gateway: Option<String>,
+    #[serde(default, rename = "type")]
+    ip_type: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    domain: Option<String>,
+    #[serde(default, deserialize_with = "de_string_list")]
+    dns_servers: Vec<String>,
 }
 
 /// A disk as requested.
@@ -870,6 +894,8 @@ struct Request {
     state: String,
     want: Want,
     params: Params,
+    /// The guest customization of a new VM, when the task asks for one.
+    customize: Option<(Customization, Vec<NicIp>)>,
 }
 
 impl Request {
@@ -885,6 +911,30 @@ impl Request {
 }
 
 fn request(p: Params) -> Result<Request, ModuleError> {
+    let nic_ips: Vec<NicIp> = p
+        .networks
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, n)| {
+            customize::nic_ip(
+                i,
+                n.ip.clone(),
+                n.netmask.clone(),
+                n.gateway.clone(),
+                n.ip_type.clone(),
+                n.domain.clone(),
+                n.dns_servers.clone(),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let customize = if p.customization.is_some() || nic_ips.iter().any(NicIp::given) {
+        let c = p.customization.clone().unwrap_or_default();
+        customize::check(&c)?;
+        Some((c, nic_ips))
+    } else {
+        None
+    };
     if p.name.is_none() && p.uuid.is_none() {
         return Err(ModuleError::Args("vmware_guest: give name or uuid".into()));
     }
@@ -930,6 +980,7 @@ fn request(p: Params) -> Result<Request, ModuleError> {
         state: p.state.clone().unwrap_or_else(|| "present".into()),
         want,
         params: p,
+        customize,
     })
 }
 
@@ -1053,6 +1104,9 @@ async fn plan(s: &mut Session, ep: super::client::Endpoint, req: Request) -> Res
             let placement = placement(s, &dc, &req.params, &req.want).await.map_err(failed)?;
             let nets = networks(s, &dc, &req.want).await.map_err(failed)?;
             let mut after = want_lines(&req.want, req.params.template.as_deref());
+            if let Some((c, nics)) = &req.customize {
+                after.extend(customize::diff_lines(c, nics, req.name.as_deref().unwrap_or_default()));
+            }
             after.insert(0, ("state".into(), "present".into()));
             if let Some(pw) = power {
                 after.push(("power_state".into(), pw.resulting_state().into()));
@@ -1096,10 +1150,20 @@ async fn plan(s: &mut Session, ep: super::client::Endpoint, req: Request) -> Res
                     after: pw.resulting_state().into(),
                 });
             }
-            let out = ModuleOutcome::ok().with("instance", inventory::facts(&vm)).with(
+            let mut out = ModuleOutcome::ok().with("instance", inventory::facts(&vm)).with(
                 "changes",
                 json!(fields.iter().map(|f| f.key.clone()).collect::<Vec<_>>()),
             );
+            if req.customize.is_some() {
+                out = out.with(
+                    "warnings",
+                    json!([format!(
+                        "`{}` exists: guest customization (customization, networks[].ip) applies only when \
+                         the task creates the VM, so it was not applied",
+                        vm.name
+                    )]),
+                );
+            }
             if fields.is_empty() {
                 return Ok(Plan::Done(out));
             }
@@ -1222,6 +1286,14 @@ impl Change for GuestChange {
                         })?;
                         if template.is_some() {
                             reconfigure(s, &vm, &req.want, &nets, placement.datastore.as_ref()).await?;
+                        }
+                        if let Some((c, nics)) = &req.customize {
+                            // Still powered off: the guest applies it at its first boot.
+                            let now = inventory::read_vm(s, &vm).await.map_err(failed)?;
+                            let spec = customize::spec_body(c, nics, now.nics.len(), &now.name);
+                            s.run_task("CustomizeVM_Task", &vm, &spec, "customizing the guest")
+                                .await
+                                .map_err(failed)?;
                         }
                         vm
                     }

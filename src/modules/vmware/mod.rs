@@ -12,6 +12,7 @@
 pub mod client;
 pub mod cluster_info;
 pub mod conn;
+pub mod customize;
 pub mod datacenter_info;
 pub mod datastore_info;
 pub mod disk;
