@@ -1589,6 +1589,34 @@ mod tests {
     }
 
     #[test]
+    fn vsphere_endpoints_are_checked_where_written() {
+        let base = "receivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\nvsphere:\n";
+        let ok = load(&format!(
+            "{base}  - name: vc\n    hostname: '[::1]'\n    username: u\n    password: p\n    thumbprint: {}\n",
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        assert_eq!(ok.vsphere[0].hostname, "::1");
+        assert_eq!(ok.vsphere[0].port, 443);
+        assert!(!format!("{:?}", ok.vsphere[0]).contains("\"p\""));
+        let err = |body: &str| load(&format!("{base}{body}")).unwrap_err().to_string();
+        assert!(
+            err("  - name: vc\n    hostname: h\n    username: u\n").contains("needs `password` or `password_env`"),
+            "{}",
+            err("  - name: vc\n    hostname: h\n    username: u\n")
+        );
+        let mixed = err("  - name: vc\n    hostname: h\n    username: u\n    password: p\n    validate_certs: false\n    ca_file: x.pem\n");
+        assert!(
+            mixed.contains("w.yml:5:5") && mixed.contains("cannot be combined"),
+            "{mixed}"
+        );
+        let unset = err("  - name: vc\n    hostname: h\n    username: u\n    password_env: RIGGER_TEST_NO_SUCH_VAR\n");
+        assert!(unset.contains("w.yml:8:19") && unset.contains("is not set"), "{unset}");
+        let twice = err("  - {name: vc, hostname: h, username: u, password: p}\n  - {name: vc, hostname: h, username: u, password: p}\n");
+        assert!(twice.contains("named twice"), "{twice}");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
