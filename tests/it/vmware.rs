@@ -502,6 +502,7 @@ fn guest_disk_add_grow_remove() {
           - { size_mb: 2, unit_number: 0 }
           - { size_mb: 64, type: thin, unit_number: 1, disk_mode: independent_persistent }
           - { size_gb: 1, controller_type: lsilogicsas, controller_number: 1, unit_number: 0, datastore: LocalDS_0 }
+          - { size_mb: 8, unit_number: 2, autoselect_datastore: true }
 "#;
     vc.ok("disk-probe", add, &["--check"]);
     assert_eq!(
@@ -542,9 +543,11 @@ fn guest_disk_add_grow_remove() {
         "{vm}"
     );
     assert!(disks.contains(&(1, 0, 1024 * 1024, "persistent".into(), false)), "{vm}");
+    // `type` defaults to thick, as in community.vmware.
+    assert!(disks.contains(&(0, 2, 8192, "persistent".into(), false)), "{vm}");
     // The disk_data return names the disks as Ansible does.
     let data = &results(&real)[0]["result"]["disk_data"];
-    assert_eq!(data.as_object().unwrap().len(), 3, "{data}");
+    assert_eq!(data.as_object().unwrap().len(), 4, "{data}");
     assert!(
         data.as_object()
             .unwrap()
@@ -568,6 +571,19 @@ fn guest_disk_add_grow_remove() {
             .contains("disk[0] (scsi0:1) of `DC0_H0_VM1` has 65536 KiB; shrinking it to 32768 KiB is not supported"),
         "{}",
         pretty(&shrink.1)
+    );
+
+    // A controller of another type than the one on the bus is an error.
+    let other = vc.play(
+        "disk-other-controller",
+        "    - vmware_guest_disk:\n        CONN\n        name: DC0_H0_VM1\n        disk: [{ size_mb: 8, controller_type: paravirtual, controller_number: 1, unit_number: 1 }]\n",
+        &[],
+    );
+    assert_ne!(other.0, 0);
+    assert!(
+        pretty(&other.1).contains("SCSI controller 1 of `DC0_H0_VM1` is lsilogicsas, not paravirtual"),
+        "{}",
+        pretty(&other.1)
     );
 
     // Removal: scsi0:1 with its file, scsi1:0 detached (its file stays).
@@ -609,9 +625,14 @@ fn guest_disk_add_grow_remove() {
     let vm = vc.inspect("DC0_H0_VM1");
     assert_eq!(
         files(&vm),
-        vec![all_files.iter().find(|f| **f != gone && **f != kept).unwrap().clone()],
+        all_files
+            .iter()
+            .filter(|f| **f != gone && **f != kept)
+            .cloned()
+            .collect::<Vec<_>>(),
         "{vm}"
     );
+    assert_eq!(files(&vm).len(), 2, "{vm}");
     // On the datastore (vcsim keeps it in a directory named by its URL).
     let infra = vc.inspect_infra();
     let ds_dir = datastore_dir(&vc);
