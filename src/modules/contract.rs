@@ -359,7 +359,7 @@ pub struct ModuleDoc {
     pub controller_only: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct OptionDoc {
     pub name: &'static str,
     pub aliases: &'static [&'static str],

@@ -45,6 +45,107 @@ pub struct WatchConfig {
     pub outbox_max_age: Duration,
     /// Upper bound of the exponential retry backoff.
     pub retry_max_backoff: Duration,
+    /// vCenter/ESXi endpoints whose datastores, hosts and VMs are sampled
+    /// through the vSphere API (`vsphere_*` metrics).
+    pub vsphere: Vec<VsphereTarget>,
+}
+
+/// A vSphere endpoint to sample; its series carry `host` = its `name`.
+#[derive(Clone)]
+pub struct VsphereTarget {
+    pub name: String,
+    pub hostname: String,
+    pub port: u16,
+    pub username: String,
+    pub password: String,
+    pub trust: crate::modules::vmware::soap::Trust,
+    /// Only this datacenter (all when None).
+    pub datacenter: Option<String>,
+}
+
+impl std::fmt::Debug for VsphereTarget {
+    // The password stays out of every debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VsphereTarget")
+            .field("name", &self.name)
+            .field("hostname", &self.hostname)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("trust", &self.trust)
+            .field("datacenter", &self.datacenter)
+            .finish_non_exhaustive()
+    }
+}
+
+const VSPHERE_KEYS: &[&str] = &[
+    "name",
+    "hostname",
+    "port",
+    "username",
+    "password",
+    "password_env",
+    "validate_certs",
+    "ca_file",
+    "thumbprint",
+    "datacenter",
+];
+
+/// One entry of `vsphere:`; credentials are checked here, located.
+fn parse_vsphere(n: &Node, base: &Path) -> Result<VsphereTarget, LocError> {
+    let r = MapReader::new(n, "a vsphere endpoint", VSPHERE_KEYS)?;
+    let name = scalar(r.req("name")?)?;
+    let hostname = scalar(r.req("hostname")?)?;
+    let port = match r.get("port") {
+        Some(p) => {
+            let v = number(p)?;
+            if !(1.0..=65535.0).contains(&v) || v.fract() != 0.0 {
+                return Err(LocError::new(p.loc.clone(), format!("port {v} is not a port number")));
+            }
+            v as u16
+        }
+        None => 443,
+    };
+    let username = scalar(r.req("username")?)?;
+    let password = match (r.get("password"), r.get("password_env")) {
+        (Some(p), None) => scalar(p)?,
+        (None, Some(e)) => {
+            let var = scalar(e)?;
+            std::env::var(&var).map_err(|_| {
+                LocError::new(
+                    e.loc.clone(),
+                    format!("password_env: the environment variable `{var}` is not set"),
+                )
+            })?
+        }
+        (Some(_), Some(e)) => {
+            return Err(LocError::new(e.loc.clone(), "give password or password_env, not both"));
+        }
+        (None, None) => {
+            return Err(
+                LocError::new(n.loc.clone(), "a vsphere endpoint needs `password` or `password_env`")
+                    .with_hint("keep it in the environment (password_env) or inline-vault it (password: !vault |)"),
+            );
+        }
+    };
+    let validate = match r.get("validate_certs") {
+        None => true,
+        Some(v) => match &v.kind {
+            NodeKind::Bool(b) => *b,
+            _ => return Err(LocError::new(v.loc.clone(), "validate_certs must be true or false")),
+        },
+    };
+    let ca_file = r.str("ca_file")?.map(|f| base.join(f).display().to_string());
+    let trust = crate::modules::vmware::conn::trust(validate, ca_file, r.str("thumbprint")?)
+        .map_err(|e| LocError::new(n.loc.clone(), e))?;
+    Ok(VsphereTarget {
+        name,
+        hostname: hostname.trim_start_matches('[').trim_end_matches(']').to_string(),
+        port,
+        username,
+        password,
+        trust,
+        datacenter: r.str("datacenter")?,
+    })
 }
 
 /// What the collectors skip. The defaults leave out pseudo and virtual file
@@ -219,6 +320,16 @@ pub const BUILTIN_METRICS: &[(&str, &[&str])] = &[
     ("zfs_pool_healthy", &["pool"]),
     ("zfs_pool_size_bytes", &["pool"]),
     ("zfs_pool_used_pct", &["pool"]),
+    ("vsphere_datastore_capacity_bytes", &["datastore"]),
+    ("vsphere_datastore_free_bytes", &["datastore"]),
+    ("vsphere_datastore_used_pct", &["datastore"]),
+    ("vsphere_host_cpu_usage_mhz", &["esxi_host"]),
+    ("vsphere_host_cpu_used_pct", &["esxi_host"]),
+    ("vsphere_host_memory_usage_bytes", &["esxi_host"]),
+    ("vsphere_host_memory_used_pct", &["esxi_host"]),
+    ("vsphere_vm_cpu_usage_mhz", &["vm"]),
+    ("vsphere_vm_memory_usage_bytes", &["vm"]),
+    ("vsphere_vm_powered_on", &["vm"]),
 ];
 
 /// The labels a built-in metric's series carry (None: not built in).
@@ -846,6 +957,7 @@ const TOP_KEYS: &[&str] = &[
     "inhibit_rules",
     "outbox_max_age",
     "retry_max_backoff",
+    "vsphere",
 ];
 
 impl WatchConfig {
@@ -932,6 +1044,22 @@ impl WatchConfig {
             }
         }
         check_rule_metrics(&rules, &custom)?;
+        let mut vsphere: Vec<VsphereTarget> = Vec::new();
+        if let Some(n) = r.get("vsphere") {
+            let items = n
+                .as_seq()
+                .ok_or_else(|| LocError::new(n.loc.clone(), "vsphere must be a list of endpoints"))?;
+            for item in items {
+                let t = parse_vsphere(item, base)?;
+                if vsphere.iter().any(|x| x.name == t.name) {
+                    return Err(LocError::new(
+                        item.loc.clone(),
+                        format!("vsphere endpoint `{}` is named twice", t.name),
+                    ));
+                }
+                vsphere.push(t);
+            }
+        }
         let mut receivers = Vec::new();
         let mut receiver_locs = Vec::new();
         if let Some(n) = r.get("receivers") {
@@ -1038,18 +1166,20 @@ impl WatchConfig {
             inhibit,
             outbox_max_age: r.duration("outbox_max_age", Duration::from_secs(24 * 3600))?,
             retry_max_backoff: r.duration("retry_max_backoff", Duration::from_secs(300))?,
+            vsphere,
         })
     }
 
     /// The parts of the configuration that the remote collector loop depends on.
     pub fn collection_key(&self) -> String {
         format!(
-            "{:?}|{:?}|{:?}|{}|{}",
+            "{:?}|{:?}|{:?}|{}|{}|{:?}",
             self.interval,
             self.services,
             self.custom,
             self.hosts,
-            self.exclude.key()
+            self.exclude.key(),
+            self.vsphere
         )
     }
 
@@ -1456,6 +1586,34 @@ mod tests {
     fn load(src: &str) -> Result<WatchConfig, LocError> {
         let n = crate::yaml::parse_one(src, "w.yml").unwrap();
         WatchConfig::from_node(&n, Path::new("/x/w.yml"))
+    }
+
+    #[test]
+    fn vsphere_endpoints_are_checked_where_written() {
+        let base = "receivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\nvsphere:\n";
+        let ok = load(&format!(
+            "{base}  - name: vc\n    hostname: '[::1]'\n    username: u\n    password: p\n    thumbprint: {}\n",
+            "ab".repeat(32)
+        ))
+        .unwrap();
+        assert_eq!(ok.vsphere[0].hostname, "::1");
+        assert_eq!(ok.vsphere[0].port, 443);
+        assert!(!format!("{:?}", ok.vsphere[0]).contains("\"p\""));
+        let err = |body: &str| load(&format!("{base}{body}")).unwrap_err().to_string();
+        assert!(
+            err("  - name: vc\n    hostname: h\n    username: u\n").contains("needs `password` or `password_env`"),
+            "{}",
+            err("  - name: vc\n    hostname: h\n    username: u\n")
+        );
+        let mixed = err("  - name: vc\n    hostname: h\n    username: u\n    password: p\n    validate_certs: false\n    ca_file: x.pem\n");
+        assert!(
+            mixed.contains("w.yml:5:5") && mixed.contains("cannot be combined"),
+            "{mixed}"
+        );
+        let unset = err("  - name: vc\n    hostname: h\n    username: u\n    password_env: RIGGER_TEST_NO_SUCH_VAR\n");
+        assert!(unset.contains("w.yml:8:19") && unset.contains("is not set"), "{unset}");
+        let twice = err("  - {name: vc, hostname: h, username: u, password: p}\n  - {name: vc, hostname: h, username: u, password: p}\n");
+        assert!(twice.contains("named twice"), "{twice}");
     }
 
     #[test]

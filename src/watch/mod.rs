@@ -21,6 +21,7 @@ pub mod silence;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod vsphere;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -487,6 +488,20 @@ impl Controller {
                 rounds,
             )));
             states.insert(h, prev);
+        }
+        // vSphere endpoints are watched like hosts, under their names.
+        for t in &self.cfg.vsphere {
+            let prev = self.hosts.get(&t.name).cloned().unwrap_or(HostState {
+                last_seen: now,
+                ..Default::default()
+            });
+            self.collectors.push(tokio::spawn(vsphere::run_endpoint(
+                t.clone(),
+                self.cfg.clone(),
+                self.tx.clone(),
+                rounds,
+            )));
+            states.insert(t.name.clone(), prev);
         }
         self.hosts = states;
         Ok(())

@@ -41,6 +41,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/vmware/govmomi"
@@ -57,8 +58,16 @@ func main() {
 	pass := flag.String("pass", "secret", "its password")
 	inspect := flag.String("inspect", "", "read a VM from this running simulator's URL and print it as JSON")
 	vmName := flag.String("vm", "", "the VM to -inspect")
+	infra := flag.Bool("infra", false, "-inspect the datacenters, clusters, datastores and port groups instead of a VM")
+	connCount := flag.String("conn-count", "", "write the number of TLS connections accepted so far to this file, at each one")
 	flag.Parse()
 
+	if *inspect != "" && *infra {
+		if err := inspectInfra(*inspect); err != nil {
+			log.Fatalf("inspect: %v", err)
+		}
+		return
+	}
 	if *inspect != "" {
 		if err := inspectVM(*inspect, *vmName); err != nil {
 			log.Fatalf("inspect: %v", err)
@@ -81,7 +90,22 @@ func main() {
 		log.Fatalf("model: %v", err)
 	}
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
-	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	var accepted int64
+	model.Service.TLS = &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		// Called once per TLS handshake, i.e. per connection: the count
+		// shows whether a client keeps its connection between requests.
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			n := atomic.AddInt64(&accepted, 1)
+			if *connCount != "" {
+				tmp := *connCount + ".tmp"
+				if err := ioutil.WriteFile(tmp, []byte(fmt.Sprintf("%d\n", n)), 0o644); err == nil {
+					_ = os.Rename(tmp, *connCount)
+				}
+			}
+			return nil, nil
+		},
+	}
 	server := model.Service.NewServer()
 
 	if err := makeTemplate(server.URL); err != nil {
@@ -199,15 +223,36 @@ func inspectVM(raw, name string) error {
 	vms, err := f.VirtualMachineList(ctx, name)
 	if err == nil && len(vms) == 1 {
 		var vm mo.VirtualMachine
-		if err := vms[0].Properties(ctx, vms[0].Reference(), []string{"name", "config", "runtime", "snapshot"}, &vm); err != nil {
+		if err := vms[0].Properties(ctx, vms[0].Reference(), []string{"name", "config", "runtime", "snapshot", "guest"}, &vm); err != nil {
 			return err
 		}
 		disks := []map[string]interface{}{}
 		nics := []map[string]interface{}{}
+		buses := map[int32]int32{}
+		for _, d := range vm.Config.Hardware.Device {
+			if c, ok := d.(types.BaseVirtualSCSIController); ok {
+				ctl := c.GetVirtualSCSIController()
+				buses[ctl.Key] = ctl.BusNumber
+			}
+		}
 		for _, d := range vm.Config.Hardware.Device {
 			switch dev := d.(type) {
 			case *types.VirtualDisk:
-				disks = append(disks, map[string]interface{}{"capacity_kb": dev.CapacityInKB})
+				disk := map[string]interface{}{"capacity_kb": dev.CapacityInKB, "key": dev.Key}
+				if bus, ok := buses[dev.ControllerKey]; ok {
+					disk["bus"] = bus
+				}
+				if dev.UnitNumber != nil {
+					disk["unit"] = *dev.UnitNumber
+				}
+				if b, ok := dev.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+					disk["file"] = b.FileName
+					disk["mode"] = b.DiskMode
+					if b.ThinProvisioned != nil {
+						disk["thin"] = *b.ThinProvisioned
+					}
+				}
+				disks = append(disks, disk)
 			case types.BaseVirtualEthernetCard:
 				card := dev.GetVirtualEthernetCard()
 				network := ""
@@ -247,6 +292,102 @@ func inspectVM(raw, name string) error {
 			"nics":        nics,
 			"snapshots":   snaps,
 		}
+		// What guest customization set (vcsim applies it at power-on).
+		if vm.Guest != nil {
+			nets := []map[string]interface{}{}
+			for _, n := range vm.Guest.Net {
+				net := map[string]interface{}{"ip": n.IpAddress}
+				if n.DnsConfig != nil {
+					net["dns_domain"] = n.DnsConfig.DomainName
+					net["dns_servers"] = n.DnsConfig.IpAddress
+					net["dns_search"] = n.DnsConfig.SearchDomain
+				}
+				nets = append(nets, net)
+			}
+			out["guest"] = map[string]interface{}{
+				"hostname":   vm.Guest.HostName,
+				"ip_address": vm.Guest.IpAddress,
+				"net":        nets,
+			}
+		}
 	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// inspectInfra prints what the facts modules report, read with govmomi:
+// datacenters, clusters (hosts), datastores (capacity, free) and the port
+// groups of each host.
+func inspectInfra(raw string) error {
+	ctx := context.Background()
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	c, err := govmomi.NewClient(ctx, u, true)
+	if err != nil {
+		return err
+	}
+	defer c.Logout(ctx)
+	f := find.NewFinder(c.Client, true)
+	dcs, err := f.DatacenterList(ctx, "*")
+	if err != nil {
+		return err
+	}
+	out := map[string]interface{}{}
+	dcNames := []string{}
+	clusters := map[string]interface{}{}
+	datastores := []map[string]interface{}{}
+	portgroups := map[string][]string{}
+	for _, dc := range dcs {
+		dcNames = append(dcNames, dc.Name())
+		f.SetDatacenter(dc)
+		cls, _ := f.ClusterComputeResourceList(ctx, "*")
+		for _, cl := range cls {
+			var mcl mo.ClusterComputeResource
+			if err := cl.Properties(ctx, cl.Reference(), []string{"name", "host"}, &mcl); err != nil {
+				return err
+			}
+			hosts := []string{}
+			for _, h := range mcl.Host {
+				var mh mo.HostSystem
+				if err := c.PropertyCollector().RetrieveOne(ctx, h, []string{"name"}, &mh); err != nil {
+					return err
+				}
+				hosts = append(hosts, mh.Name)
+			}
+			clusters[mcl.Name] = map[string]interface{}{"datacenter": dc.Name(), "hosts": hosts}
+		}
+		dss, _ := f.DatastoreList(ctx, "*")
+		for _, ds := range dss {
+			var mds mo.Datastore
+			if err := ds.Properties(ctx, ds.Reference(), []string{"summary"}, &mds); err != nil {
+				return err
+			}
+			datastores = append(datastores, map[string]interface{}{
+				"name":     mds.Summary.Name,
+				"type":     mds.Summary.Type,
+				"capacity": mds.Summary.Capacity,
+				"free":     mds.Summary.FreeSpace,
+			})
+		}
+		hs, _ := f.HostSystemList(ctx, "*")
+		for _, h := range hs {
+			var mh mo.HostSystem
+			if err := h.Properties(ctx, h.Reference(), []string{"name", "config.network.portgroup"}, &mh); err != nil {
+				return err
+			}
+			names := []string{}
+			if mh.Config != nil && mh.Config.Network != nil {
+				for _, pg := range mh.Config.Network.Portgroup {
+					names = append(names, pg.Spec.Name)
+				}
+			}
+			portgroups[mh.Name] = names
+		}
+	}
+	out["datacenters"] = dcNames
+	out["clusters"] = clusters
+	out["datastores"] = datastores
+	out["portgroups"] = portgroups
 	return json.NewEncoder(os.Stdout).Encode(out)
 }

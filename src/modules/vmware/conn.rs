@@ -50,19 +50,49 @@ allowed), as vSphere shows it (rigger's option).",
 pub const PROXY_HOST: OptionDoc = OptionDoc::new("proxy_host", OptKind::Str, "Not supported: a value is refused.");
 pub const PROXY_PORT: OptionDoc = OptionDoc::new("proxy_port", OptKind::Int, "Not supported: a value is refused.");
 
-/// The names of the connection options (taken out of a module's arguments
-/// before its own parameters are parsed).
-const NAMES: &[&str] = &[
-    "hostname",
-    "username",
-    "password",
-    "port",
-    "validate_certs",
-    "ca_file",
-    "thumbprint",
-    "proxy_host",
-    "proxy_port",
+/// The connection options, in the order every vmware module documents them.
+pub const CONNECTION: &[OptionDoc] = &[
+    HOSTNAME,
+    USERNAME,
+    PASSWORD,
+    PORT,
+    VALIDATE_CERTS,
+    CA_FILE,
+    THUMBPRINT,
+    PROXY_HOST,
+    PROXY_PORT,
 ];
+
+/// `parts` one after the other, as one array of `N` options (`N` is the sum
+/// of their lengths; [`vmware_options!`] computes it). Shared option lists
+/// are declared once and spliced into each module's list at compile time.
+pub const fn concat_options<const N: usize>(parts: &[&[OptionDoc]]) -> [OptionDoc; N] {
+    let mut out = [HOSTNAME; N];
+    let mut n = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            out[n] = parts[p][i];
+            n += 1;
+            i += 1;
+        }
+        p += 1;
+    }
+    assert!(n == N, "concat_options: N is not the sum of the parts' lengths");
+    out
+}
+
+/// A module's option list from shared parts and its own:
+/// `vmware_options!(conn::CONNECTION, target::TARGET, OWN)`.
+macro_rules! vmware_options {
+    ($($part:expr),+ $(,)?) => {{
+        const N: usize = 0 $(+ $part.len())+;
+        const ALL: [$crate::modules::OptionDoc; N] = $crate::modules::vmware::conn::concat_options::<N>(&[$($part),+]);
+        &ALL
+    }};
+}
+pub(crate) use vmware_options;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,15 +121,31 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// How the server's certificate is checked, from `validate_certs`,
+/// `ca_file` and `thumbprint` (an impossible combination is an error).
+pub fn trust(validate: bool, ca_file: Option<String>, thumbprint: Option<String>) -> Result<Trust, String> {
+    match (validate, ca_file, thumbprint) {
+        (false, None, None) => Ok(Trust::Insecure),
+        (false, _, _) => Err(
+            "validate_certs: false turns certificate checks off; it cannot be combined with ca_file or thumbprint"
+                .into(),
+        ),
+        (true, Some(_), Some(_)) => Err("give ca_file or thumbprint, not both".into()),
+        (true, Some(f), None) => Ok(Trust::CaFile(f.into())),
+        (true, None, Some(t)) => Ok(Trust::Thumbprint(parse_thumbprint(&t)?)),
+        (true, None, None) => Ok(Trust::Platform),
+    }
+}
+
 /// Split a module's templated arguments: the endpoint to log in to, and
 /// the module's own arguments (checked and coerced from its doc).
 pub fn split(doc: &ModuleDoc, args: Map<String, Value>) -> Result<(Endpoint, Map<String, Value>), ModuleError> {
     let mut args = normalize_args(doc, args)?;
     let mut conn = Map::new();
-    for n in NAMES {
-        if let Some(v) = args.remove(*n) {
+    for o in CONNECTION {
+        if let Some(v) = args.remove(o.name) {
             if !v.is_null() {
-                conn.insert((*n).to_string(), v);
+                conn.insert(o.name.to_string(), v);
             }
         }
     }
@@ -133,18 +179,7 @@ pub fn split(doc: &ModuleDoc, args: Map<String, Value>) -> Result<(Endpoint, Map
             .ok_or_else(|| arg_err(format!("VMWARE_VALIDATE_CERTS `{v}` is not a boolean")))?,
         (None, None) => true,
     };
-    let trust =
-        match (validate, c.ca_file, c.thumbprint) {
-            (false, None, None) => Trust::Insecure,
-            (false, _, _) => return Err(arg_err(
-                "validate_certs: false turns certificate checks off; it cannot be combined with ca_file or thumbprint"
-                    .into(),
-            )),
-            (true, Some(_), Some(_)) => return Err(arg_err("give ca_file or thumbprint, not both".into())),
-            (true, Some(f), None) => Trust::CaFile(f.into()),
-            (true, None, Some(t)) => Trust::Thumbprint(parse_thumbprint(&t).map_err(arg_err)?),
-            (true, None, None) => Trust::Platform,
-        };
+    let trust = trust(validate, c.ca_file, c.thumbprint).map_err(arg_err)?;
     // `[::1]` as written in a URL is the address ::1.
     let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
     Ok((

@@ -16,11 +16,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::client::{Session, VmwareError};
-use super::conn::{self, failed};
+use super::conn::{self, failed, vmware_options};
+use super::customize::{self, Customization, NicIp};
 use super::inventory::{self, Datacenter, Vm, VmSelector, NIC_TYPES, SCSI_CONTROLLERS};
 use super::power::{self, PowerAction};
 use super::soap::{MoRef, Xml};
-use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string};
+use crate::modules::args::{de_opt_bool, de_opt_int, de_opt_string, de_string_list};
 use crate::modules::{
     parse_params, Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan,
     ReturnDoc,
@@ -39,16 +40,7 @@ const STATES: &[&str] = &[
     "rebootguest",
 ];
 
-const OPTIONS: &[OptionDoc] = &[
-    conn::HOSTNAME,
-    conn::USERNAME,
-    conn::PASSWORD,
-    conn::PORT,
-    conn::VALIDATE_CERTS,
-    conn::CA_FILE,
-    conn::THUMBPRINT,
-    conn::PROXY_HOST,
-    conn::PROXY_PORT,
+const OWN_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("name", OptKind::Str, "The VM's name (required unless `uuid` is given)."),
     OptionDoc::new(
         "name_match",
@@ -116,7 +108,16 @@ on the first SCSI controller; disks beyond the list are left alone.",
         "networks",
         OptKind::List,
         "Network adapters in order: each `name` (the network), `device_type` (vmxnet3, e1000, e1000e, ...; \
-a different type replaces the adapter), `mac`, `start_connected`, `connected`.",
+a different type replaces the adapter), `mac`, `start_connected`, `connected`; for the guest customization of \
+a new VM: `ip` and `netmask` (or `type: dhcp`, the default), `gateway`, `domain`, `dns_servers`.",
+    ),
+    OptionDoc::new(
+        "customization",
+        OptKind::Dict,
+        "Guest customization of a new VM (Linux guests, through VMware Tools at its first boot): `hostname` \
+(default: the VM's name), `domain`, `dns_servers`, `dns_suffix`, `timezone`, `hwclockutc`. Applied when the \
+task creates the VM, with the IP settings of `networks`; an existing VM is not customized again (a warning \
+says so). See docs/vmware.md.",
     ),
     OptionDoc::new("annotation", OptKind::Str, "The VM's notes.").aliases(&["notes"]),
     OptionDoc::new(
@@ -126,6 +127,8 @@ a different type replaces the adapter), `mac`, `start_connected`, `connected`.",
     )
     .default("false"),
 ];
+
+const OPTIONS: &[OptionDoc] = vmware_options!(conn::CONNECTION, OWN_OPTIONS);
 
 static DOC: ModuleDoc = ModuleDoc {
     name: "vmware_guest",
@@ -188,6 +191,8 @@ struct Params {
     disk: Option<Vec<DiskSpec>>,
     #[serde(default)]
     networks: Option<Vec<NetSpec>>,
+    #[serde(default)]
+    customization: Option<Customization>,
     #[serde(default, deserialize_with = "de_opt_string")]
     annotation: Option<String>,
     #[serde(default, deserialize_with = "de_opt_bool")]
@@ -237,6 +242,18 @@ struct NetSpec {
     start_connected: Option<bool>,
     #[serde(default, deserialize_with = "de_opt_bool")]
     connected: Option<bool>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    ip: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    netmask: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    gateway: Option<String>,
+    #[serde(default, rename = "type")]
+    ip_type: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_string")]
+    domain: Option<String>,
+    #[serde(default, deserialize_with = "de_string_list")]
+    dns_servers: Vec<String>,
 }
 
 /// A disk as requested.
@@ -287,42 +304,52 @@ pub(crate) fn size_text_kb(s: &str) -> Option<i64> {
     n.checked_mul(mult)
 }
 
-fn want_disk(i: usize, d: &DiskSpec) -> Result<WantDisk, ModuleError> {
-    let given: Vec<i64> = [
-        d.size_kb,
-        d.size_mb.map(|v| v * 1024),
-        d.size_gb.map(|v| v * 1024 * 1024),
-        d.size_tb.map(|v| v * 1024 * 1024 * 1024),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let from_text =
-        match &d.size {
-            Some(s) => Some(size_text_kb(s).ok_or_else(|| {
-                ModuleError::Args(format!("vmware_guest: disk[{i}].size `{s}` is not a size like 10gb"))
-            })?),
-            None => None,
-        };
-    let sizes: Vec<i64> = given.into_iter().chain(from_text).collect();
-    let size_kb = match sizes.as_slice() {
-        [one] if *one > 0 => *one,
-        [] => {
-            return Err(ModuleError::Args(format!(
-                "vmware_guest: disk[{i}] needs a size (size_gb, size_mb, size_kb, size_tb or size)"
-            )))
-        }
-        [_] => {
-            return Err(ModuleError::Args(format!(
-                "vmware_guest: disk[{i}]: the size must be positive"
-            )))
-        }
-        _ => {
-            return Err(ModuleError::Args(format!(
-                "vmware_guest: disk[{i}]: give one size, not several"
-            )))
-        }
+/// The one size a disk entry gives (`size_kb`, `size_mb`, `size_gb`,
+/// `size_tb` or `size: 10gb`), in KiB; None when it gives none.
+pub(crate) fn requested_size_kb(
+    module: &str,
+    i: usize,
+    size: Option<&str>,
+    [kb, mb, gb, tb]: [Option<i64>; 4],
+) -> Result<Option<i64>, ModuleError> {
+    let given = [
+        kb,
+        mb.and_then(|v| v.checked_mul(1024)),
+        gb.and_then(|v| v.checked_mul(1024 * 1024)),
+        tb.and_then(|v| v.checked_mul(1024 * 1024 * 1024)),
+    ];
+    let from_text = match size {
+        Some(s) => Some(
+            size_text_kb(s)
+                .ok_or_else(|| ModuleError::Args(format!("{module}: disk[{i}].size `{s}` is not a size like 10gb")))?,
+        ),
+        None => None,
     };
+    let sizes: Vec<i64> = given.into_iter().flatten().chain(from_text).collect();
+    match sizes.as_slice() {
+        [] => Ok(None),
+        [one] if *one > 0 => Ok(Some(*one)),
+        [_] => Err(ModuleError::Args(format!(
+            "{module}: disk[{i}]: the size must be positive"
+        ))),
+        _ => Err(ModuleError::Args(format!(
+            "{module}: disk[{i}]: give one size, not several"
+        ))),
+    }
+}
+
+fn want_disk(i: usize, d: &DiskSpec) -> Result<WantDisk, ModuleError> {
+    let size_kb = requested_size_kb(
+        "vmware_guest",
+        i,
+        d.size.as_deref(),
+        [d.size_kb, d.size_mb, d.size_gb, d.size_tb],
+    )?
+    .ok_or_else(|| {
+        ModuleError::Args(format!(
+            "vmware_guest: disk[{i}] needs a size (size_gb, size_mb, size_kb, size_tb or size)"
+        ))
+    })?;
     if let Some(k) = &d.kind {
         if !["thin", "thick", "eagerzeroedthick"].contains(&k.as_str()) {
             return Err(ModuleError::Args(format!(
@@ -585,14 +612,14 @@ async fn networks(s: &mut Session, dc: &Datacenter, want: &Want) -> Result<HashM
 }
 
 /// The `deviceInfo` of an edited device (vSphere keeps its label).
-fn device_info(x: &mut Xml, label: &str) {
+pub(crate) fn device_info(x: &mut Xml, label: &str) {
     x.open("deviceInfo")
         .text("label", label)
         .text("summary", "")
         .close("deviceInfo");
 }
 
-fn disk_backing(x: &mut Xml, file: &str, datastore: Option<&MoRef>, kind: Option<&str>, mode: &str) {
+pub(crate) fn disk_backing(x: &mut Xml, file: &str, datastore: Option<&MoRef>, kind: Option<&str>, mode: &str) {
     x.open_typed("backing", "VirtualDiskFlatVer2BackingInfo")
         .text("fileName", file);
     if let Some(ds) = datastore {
@@ -704,7 +731,7 @@ fn device_changes(
                 x.open("deviceChange").text("operation", "edit");
                 x.open_typed("device", "VirtualDisk").val("key", have.key);
                 device_info(x, &have.label);
-                disk_backing(x, &have.file, None, None, &have.disk_mode);
+                disk_backing(x, &have.file, None, have.kind(), &have.disk_mode);
                 x.val("controllerKey", have.controller_key)
                     .val("unitNumber", have.unit)
                     .val("capacityInKB", d.size_kb)
@@ -867,6 +894,8 @@ struct Request {
     state: String,
     want: Want,
     params: Params,
+    /// The guest customization of a new VM, when the task asks for one.
+    customize: Option<(Customization, Vec<NicIp>)>,
 }
 
 impl Request {
@@ -882,6 +911,30 @@ impl Request {
 }
 
 fn request(p: Params) -> Result<Request, ModuleError> {
+    let nic_ips: Vec<NicIp> = p
+        .networks
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, n)| {
+            customize::nic_ip(
+                i,
+                n.ip.clone(),
+                n.netmask.clone(),
+                n.gateway.clone(),
+                n.ip_type.clone(),
+                n.domain.clone(),
+                n.dns_servers.clone(),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let customize = if p.customization.is_some() || nic_ips.iter().any(NicIp::given) {
+        let c = p.customization.clone().unwrap_or_default();
+        customize::check(&c)?;
+        Some((c, nic_ips))
+    } else {
+        None
+    };
     if p.name.is_none() && p.uuid.is_none() {
         return Err(ModuleError::Args("vmware_guest: give name or uuid".into()));
     }
@@ -927,6 +980,7 @@ fn request(p: Params) -> Result<Request, ModuleError> {
         state: p.state.clone().unwrap_or_else(|| "present".into()),
         want,
         params: p,
+        customize,
     })
 }
 
@@ -1050,6 +1104,9 @@ async fn plan(s: &mut Session, ep: super::client::Endpoint, req: Request) -> Res
             let placement = placement(s, &dc, &req.params, &req.want).await.map_err(failed)?;
             let nets = networks(s, &dc, &req.want).await.map_err(failed)?;
             let mut after = want_lines(&req.want, req.params.template.as_deref());
+            if let Some((c, nics)) = &req.customize {
+                after.extend(customize::diff_lines(c, nics, req.name.as_deref().unwrap_or_default()));
+            }
             after.insert(0, ("state".into(), "present".into()));
             if let Some(pw) = power {
                 after.push(("power_state".into(), pw.resulting_state().into()));
@@ -1093,10 +1150,20 @@ async fn plan(s: &mut Session, ep: super::client::Endpoint, req: Request) -> Res
                     after: pw.resulting_state().into(),
                 });
             }
-            let out = ModuleOutcome::ok().with("instance", inventory::facts(&vm)).with(
+            let mut out = ModuleOutcome::ok().with("instance", inventory::facts(&vm)).with(
                 "changes",
                 json!(fields.iter().map(|f| f.key.clone()).collect::<Vec<_>>()),
             );
+            if req.customize.is_some() {
+                out = out.with(
+                    "warnings",
+                    json!([format!(
+                        "`{}` exists: guest customization (customization, networks[].ip) applies only when \
+                         the task creates the VM, so it was not applied",
+                        vm.name
+                    )]),
+                );
+            }
             if fields.is_empty() {
                 return Ok(Plan::Done(out));
             }
@@ -1219,6 +1286,14 @@ impl Change for GuestChange {
                         })?;
                         if template.is_some() {
                             reconfigure(s, &vm, &req.want, &nets, placement.datastore.as_ref()).await?;
+                        }
+                        if let Some((c, nics)) = &req.customize {
+                            // Still powered off: the guest applies it at its first boot.
+                            let now = inventory::read_vm(s, &vm).await.map_err(failed)?;
+                            let spec = customize::spec_body(c, nics, now.nics.len(), &now.name);
+                            s.run_task("CustomizeVM_Task", &vm, &spec, "customizing the guest")
+                                .await
+                                .map_err(failed)?;
                         }
                         vm
                     }

@@ -5,36 +5,20 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::conn;
+use super::conn::{self, vmware_options};
 use super::inventory;
 use super::target::{self, Target};
 use crate::modules::{Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc};
 
-const OPTIONS: &[OptionDoc] = &[
-    conn::HOSTNAME,
-    conn::USERNAME,
-    conn::PASSWORD,
-    conn::PORT,
-    conn::VALIDATE_CERTS,
-    conn::CA_FILE,
-    conn::THUMBPRINT,
-    conn::PROXY_HOST,
-    conn::PROXY_PORT,
-    target::NAME,
-    target::NAME_MATCH,
-    target::UUID,
-    target::MOID,
-    target::USE_INSTANCE_UUID,
-    target::DATACENTER,
-    target::FOLDER,
-    OptionDoc::new(
-        "schema",
-        OptKind::Str,
-        "Only `summary` (Ansible's default) is supported.",
-    )
-    .choices(&["summary"])
-    .default("summary"),
-];
+const OWN_OPTIONS: &[OptionDoc] = &[OptionDoc::new(
+    "schema",
+    OptKind::Str,
+    "Only `summary` (Ansible's default) is supported.",
+)
+.choices(&["summary"])
+.default("summary")];
+
+const OPTIONS: &[OptionDoc] = vmware_options!(conn::CONNECTION, target::TARGET, OWN_OPTIONS);
 
 static DOC: ModuleDoc = ModuleDoc {
     name: "vmware_guest_info",

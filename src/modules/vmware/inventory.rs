@@ -118,7 +118,21 @@ pub struct Disk {
     pub file: String,
     pub label: String,
     pub thin: Option<bool>,
+    pub eagerly_scrub: Option<bool>,
     pub disk_mode: String,
+}
+
+impl Disk {
+    /// The provisioning type of the disk as `type` names it (kept when the
+    /// disk is edited: a backing sent without it would reset it).
+    pub fn kind(&self) -> Option<&'static str> {
+        match (self.thin, self.eagerly_scrub) {
+            (Some(true), _) => Some("thin"),
+            (_, Some(true)) => Some("eagerzeroedthick"),
+            (Some(false), _) => Some("thick"),
+            _ => None,
+        }
+    }
 }
 
 /// One network adapter.
@@ -188,6 +202,29 @@ pub const SCSI_CONTROLLERS: &[&str] = &[
     "VirtualBusLogicController",
 ];
 
+/// SCSI controller types by community.vmware's `controller_type` names.
+pub const SCSI_TYPES: &[(&str, &str)] = &[
+    ("paravirtual", "ParaVirtualSCSIController"),
+    ("lsilogic", "VirtualLsiLogicController"),
+    ("lsilogicsas", "VirtualLsiLogicSASController"),
+    ("buslogic", "VirtualBusLogicController"),
+];
+
+/// `ParaVirtualSCSIController` -> `paravirtual` (unknown types as vSphere names them).
+pub fn scsi_type_name(kind: &str) -> String {
+    SCSI_TYPES
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map(|(n, _)| n.to_string())
+        .unwrap_or_else(|| kind.to_string())
+}
+
+/// The datastore name of a file path (`[LocalDS_0] web1/web1.vmdk` -> `LocalDS_0`).
+pub fn datastore_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix('[')?;
+    rest.find(']').map(|end| &rest[..end])
+}
+
 /// Network adapter types and the `device_type` names community.vmware uses.
 pub const NIC_TYPES: &[(&str, &str)] = &[
     ("vmxnet3", "VirtualVmxnet3"),
@@ -245,6 +282,7 @@ fn parse_vm(moref: MoRef, p: &Props) -> Option<Vm> {
                     file: d.get("backing/fileName").unwrap_or("").to_string(),
                     label: d.get("deviceInfo/label").unwrap_or("").to_string(),
                     thin: d.bool("backing/thinProvisioned"),
+                    eagerly_scrub: d.bool("backing/eagerlyScrub"),
                     disk_mode: d.get("backing/diskMode").unwrap_or("persistent").to_string(),
                 });
             } else if d.child("macAddress").is_some() || NIC_TYPES.iter().any(|(_, k)| *k == kind) {

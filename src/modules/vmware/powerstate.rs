@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::client::Endpoint;
-use super::conn::{self, failed};
+use super::conn::{self, failed, vmware_options};
 use super::inventory;
 use super::power::{self, PowerAction};
 use super::soap::MoRef;
@@ -16,23 +16,7 @@ use crate::modules::{
     Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
-const OPTIONS: &[OptionDoc] = &[
-    conn::HOSTNAME,
-    conn::USERNAME,
-    conn::PASSWORD,
-    conn::PORT,
-    conn::VALIDATE_CERTS,
-    conn::CA_FILE,
-    conn::THUMBPRINT,
-    conn::PROXY_HOST,
-    conn::PROXY_PORT,
-    target::NAME,
-    target::NAME_MATCH,
-    target::UUID,
-    target::MOID,
-    target::USE_INSTANCE_UUID,
-    target::DATACENTER,
-    target::FOLDER,
+const OWN_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "state",
         OptKind::Str,
@@ -56,6 +40,8 @@ const OPTIONS: &[OptionDoc] = &[
     )
     .default("false"),
 ];
+
+const OPTIONS: &[OptionDoc] = vmware_options!(conn::CONNECTION, target::TARGET, OWN_OPTIONS);
 
 static DOC: ModuleDoc = ModuleDoc {
     name: "vmware_guest_powerstate",

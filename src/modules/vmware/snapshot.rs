@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::client::Endpoint;
-use super::conn::{self, failed};
+use super::conn::{self, failed, vmware_options};
 use super::inventory::{self, Vm};
 use super::soap::{MoRef, Xml};
 use super::target::{self, Target};
@@ -15,23 +15,7 @@ use crate::modules::{
     Change, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
 
-const OPTIONS: &[OptionDoc] = &[
-    conn::HOSTNAME,
-    conn::USERNAME,
-    conn::PASSWORD,
-    conn::PORT,
-    conn::VALIDATE_CERTS,
-    conn::CA_FILE,
-    conn::THUMBPRINT,
-    conn::PROXY_HOST,
-    conn::PROXY_PORT,
-    target::NAME,
-    target::NAME_MATCH,
-    target::UUID,
-    target::MOID,
-    target::USE_INSTANCE_UUID,
-    target::DATACENTER,
-    target::FOLDER,
+const OWN_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "state",
         OptKind::Str,
@@ -65,6 +49,8 @@ change), `remove_all` (no snapshots).",
     )
     .default("false"),
 ];
+
+const OPTIONS: &[OptionDoc] = vmware_options!(conn::CONNECTION, target::TARGET, OWN_OPTIONS);
 
 static DOC: ModuleDoc = ModuleDoc {
     name: "vmware_guest_snapshot",

@@ -143,6 +143,8 @@ pub struct Transport {
     seen: Arc<Mutex<Option<[u8; 32]>>>,
     trust: Trust,
     timeout: Duration,
+    /// The connection kept between calls.
+    conn: Option<TlsConn>,
 }
 
 fn read_ca_file(path: &Path) -> Result<rustls::RootCertStore, String> {
@@ -203,6 +205,7 @@ impl Transport {
             seen,
             trust,
             timeout,
+            conn: None,
         })
     }
 
@@ -234,54 +237,191 @@ impl Transport {
         SoapError::Tls { addr: self.addr(), msg }
     }
 
-    /// POST a SOAP envelope to `/sdk`; returns (status, Set-Cookie values, body).
-    pub async fn post(&self, cookie: Option<&str>, body: &str) -> Result<(u16, Vec<String>, String), SoapError> {
+    /// A new TLS connection to the server.
+    async fn connect(&self) -> Result<TlsConn, SoapError> {
         let addr = self.addr();
-        let fut = async {
-            let tcp = TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(|source| SoapError::Connect {
-                    addr: addr.clone(),
-                    source,
-                })?;
-            let name = ServerName::try_from(self.host.clone())
-                .map_err(|e| SoapError::Setup(format!("`{}` is not a TLS server name: {e}", self.host)))?;
-            let mut tls = self.connector.connect(name, tcp).await.map_err(|e| self.tls_error(e))?;
-            let mut req = format!(
-                "POST /sdk HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/xml; charset=utf-8\r\n\
-                 SOAPAction: \"urn:vim25/7.0\"\r\nContent-Length: {}\r\nConnection: close\r\nUser-Agent: rigger\r\n",
-                body.len()
-            );
-            if let Some(c) = cookie {
-                let _ = write!(req, "Cookie: {c}\r\n");
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|source| SoapError::Connect { addr, source })?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(self.host.clone())
+            .map_err(|e| SoapError::Setup(format!("`{}` is not a TLS server name: {e}", self.host)))?;
+        self.connector.connect(name, tcp).await.map_err(|e| self.tls_error(e))
+    }
+
+    /// POST a SOAP envelope to `/sdk`; returns (status, Set-Cookie values, body).
+    ///
+    /// The connection is kept for the next call (HTTP/1.1 keep-alive) unless
+    /// the server closes it. A kept connection that the server closed while
+    /// idle (no byte of an answer came back) is replaced by a new one once.
+    pub async fn post(&mut self, cookie: Option<&str>, body: &str) -> Result<(u16, Vec<String>, String), SoapError> {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.post_kept(cookie, body)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.conn = None;
+                Err(SoapError::Timeout {
+                    addr: self.addr(),
+                    secs: timeout.as_secs(),
+                })
             }
-            req.push_str("\r\n");
-            let io = |e: std::io::Error| SoapError::Http {
-                addr: addr.clone(),
-                msg: e.to_string(),
-            };
-            tls.write_all(req.as_bytes()).await.map_err(io)?;
-            tls.write_all(body.as_bytes()).await.map_err(io)?;
-            tls.flush().await.map_err(io)?;
-            let mut resp = Vec::new();
-            // A server may close without close_notify after a complete
-            // `Connection: close` answer: what was read is kept.
-            if let Err(e) = tls.read_to_end(&mut resp).await {
-                if resp.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof {
-                    return Err(io(e));
+        }
+    }
+
+    async fn post_kept(&mut self, cookie: Option<&str>, body: &str) -> Result<(u16, Vec<String>, String), SoapError> {
+        let addr = self.addr();
+        let mut req = format!(
+            "POST /sdk HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/xml; charset=utf-8\r\n\
+             SOAPAction: \"urn:vim25/7.0\"\r\nContent-Length: {}\r\nConnection: keep-alive\r\nUser-Agent: rigger\r\n",
+            body.len()
+        );
+        if let Some(c) = cookie {
+            let _ = write!(req, "Cookie: {c}\r\n");
+        }
+        req.push_str("\r\n");
+        if let Some(mut tls) = self.conn.take() {
+            match exchange(&mut tls, &req, body, &addr).await {
+                Ok((resp, keep)) => return self.answer(tls, resp, keep, &addr),
+                // Closed by the server while idle: a new connection below.
+                Err(Exchange::Stale) => {}
+                Err(Exchange::Failed(e)) => return Err(e),
+            }
+        }
+        let mut tls = self.connect().await?;
+        match exchange(&mut tls, &req, body, &addr).await {
+            Ok((resp, keep)) => self.answer(tls, resp, keep, &addr),
+            Err(Exchange::Stale) => Err(SoapError::Http {
+                addr,
+                msg: "the server closed the connection without answering".into(),
+            }),
+            Err(Exchange::Failed(e)) => Err(e),
+        }
+    }
+
+    fn answer(
+        &mut self,
+        tls: TlsConn,
+        resp: Vec<u8>,
+        keep: bool,
+        addr: &str,
+    ) -> Result<(u16, Vec<String>, String), SoapError> {
+        if keep {
+            self.conn = Some(tls);
+        }
+        parse_response(&resp).map_err(|msg| SoapError::Http {
+            addr: addr.to_string(),
+            msg,
+        })
+    }
+}
+
+type TlsConn = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// Why one request/answer exchange failed.
+enum Exchange {
+    /// The connection was closed before any byte of an answer: the request
+    /// may be sent again on a new connection.
+    Stale,
+    Failed(SoapError),
+}
+
+/// Send one request on `tls` and read its answer to its end (by
+/// `Content-Length`, chunked framing, or the server closing); also whether
+/// the connection may be used again.
+async fn exchange(tls: &mut TlsConn, head: &str, body: &str, addr: &str) -> Result<(Vec<u8>, bool), Exchange> {
+    let io = |e: std::io::Error| {
+        Exchange::Failed(SoapError::Http {
+            addr: addr.to_string(),
+            msg: e.to_string(),
+        })
+    };
+    let mut msg = Vec::with_capacity(head.len() + body.len());
+    msg.extend_from_slice(head.as_bytes());
+    msg.extend_from_slice(body.as_bytes());
+    if tls.write_all(&msg).await.is_err() || tls.flush().await.is_err() {
+        return Err(Exchange::Stale);
+    }
+    let mut resp = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        if let Some((len, keep)) = answer_length(&resp) {
+            resp.truncate(len);
+            return Ok((resp, keep));
+        }
+        match tls.read(&mut chunk).await {
+            Ok(0) if resp.is_empty() => return Err(Exchange::Stale),
+            // Closed after an answer without a length: the answer is all of it.
+            Ok(0) => return Ok((resp, false)),
+            Ok(n) => resp.extend_from_slice(&chunk[..n]),
+            // A server may close without close_notify: what was read is kept.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return if resp.is_empty() {
+                    Err(Exchange::Stale)
+                } else {
+                    Ok((resp, false))
+                };
+            }
+            Err(e) if resp.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Err(Exchange::Stale)
+            }
+            Err(e) => return Err(io(e)),
+        }
+    }
+}
+
+/// The length of the complete answer at the start of `resp` and whether the
+/// connection stays open after it; None while incomplete (or when only the
+/// server's close ends it).
+fn answer_length(resp: &[u8]) -> Option<(usize, bool)> {
+    let head_end = resp.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&resp[..head_end]);
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let mut keep = status_line.starts_with("HTTP/1.1");
+    let mut chunked = false;
+    let mut length = None;
+    for l in lines {
+        let Some((k, v)) = l.split_once(':') else { continue };
+        let (k, v) = (k.trim(), v.trim());
+        if k.eq_ignore_ascii_case("connection") {
+            keep = !v.eq_ignore_ascii_case("close");
+        } else if k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked") {
+            chunked = true;
+        } else if k.eq_ignore_ascii_case("content-length") {
+            length = v.parse::<usize>().ok();
+        }
+    }
+    let start = head_end + 4;
+    if chunked {
+        return chunked_length(&resp[start..]).map(|n| (start + n, keep));
+    }
+    match length {
+        Some(n) if resp.len() >= start + n => Some((start + n, keep)),
+        _ => None,
+    }
+}
+
+/// The length of a complete chunked body (trailers included) at the start of `raw`.
+fn chunked_length(raw: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let eol = raw[at..].windows(2).position(|w| w == b"\r\n")?;
+        let size_text = String::from_utf8_lossy(&raw[at..at + eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).ok()?;
+        at += eol + 2;
+        if size == 0 {
+            // Trailers, then an empty line.
+            loop {
+                let eol = raw[at..].windows(2).position(|w| w == b"\r\n")?;
+                at += eol + 2;
+                if eol == 0 {
+                    return Some(at);
                 }
             }
-            parse_response(&resp).map_err(|msg| SoapError::Http {
-                addr: addr.clone(),
-                msg,
-            })
-        };
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(SoapError::Timeout {
-                addr: self.addr(),
-                secs: self.timeout.as_secs(),
-            }),
+        }
+        at += size + 2;
+        if raw.len() < at {
+            return None;
         }
     }
 }
@@ -597,5 +737,10 @@ mod tests {
         let (status, cookies, body) = parse_response(resp).unwrap();
         assert_eq!((status, body.as_str()), (200, "abcde"));
         assert_eq!(cookies, vec!["vmware_soap_session=\"x\"; Path=/".to_string()]);
+        assert_eq!(answer_length(resp), Some((resp.len(), true)));
+        assert_eq!(answer_length(&resp[..resp.len() - 1]), None);
+        let closing = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nokEXTRA";
+        assert_eq!(answer_length(closing), Some((closing.len() - 5, false)));
+        assert_eq!(answer_length(b"HTTP/1.1 200 OK\r\n\r\nbody"), None);
     }
 }

@@ -35,17 +35,10 @@ pub const FOLDER: OptionDoc = OptionDoc::new(
     "Accepted for compatibility: the VM is looked up by name in the whole datacenter.",
 );
 
-const NAMES: &[&str] = &[
-    "name",
-    "name_match",
-    "uuid",
-    "moid",
-    "use_instance_uuid",
-    "datacenter",
-    "folder",
-];
+/// The options that name an existing VM, in the order the modules document them.
+pub const TARGET: &[OptionDoc] = &[NAME, NAME_MATCH, UUID, MOID, USE_INSTANCE_UUID, DATACENTER, FOLDER];
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     #[serde(default, deserialize_with = "de_opt_string")]
@@ -68,10 +61,10 @@ impl Target {
     /// Take the target's options out of `args` (already normalized).
     pub fn take(module: &str, args: &mut Map<String, Value>) -> Result<Target, ModuleError> {
         let mut m = Map::new();
-        for n in NAMES {
-            if let Some(v) = args.remove(*n) {
+        for o in TARGET {
+            if let Some(v) = args.remove(o.name) {
                 if !v.is_null() {
-                    m.insert((*n).to_string(), v);
+                    m.insert(o.name.to_string(), v);
                 }
             }
         }
