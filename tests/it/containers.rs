@@ -83,6 +83,7 @@ struct Cleanup<'a> {
     images: Vec<String>,
     networks: Vec<String>,
     volumes: Vec<String>,
+    pods: Vec<String>,
     dirs: Vec<PathBuf>,
 }
 
@@ -94,6 +95,7 @@ impl<'a> Cleanup<'a> {
             images: Vec::new(),
             networks: Vec::new(),
             volumes: Vec::new(),
+            pods: Vec::new(),
             dirs: Vec::new(),
         }
     }
@@ -102,6 +104,9 @@ impl<'a> Cleanup<'a> {
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
         let h = self.hosts;
+        for p in &self.pods {
+            let _ = podman(h, &format!("pod rm -f -t 0 {p}"));
+        }
         for c in &self.containers {
             let _ = podman(h, &format!("rm -f -t 0 {c}"));
         }
@@ -580,4 +585,126 @@ fn container_options_rigger_does_not_take_fail_with_their_location() {
         out.contains("networks: `aliases` is not supported by rigger"),
         "{out}{err}"
     );
+}
+
+/// A Deployment of `replicas` busybox httpd pods on the host's network, each
+/// serving its own pod name on the first free one of `ports` (loopback).
+fn deployment(name: &str, image: &str, replicas: usize, ports: &[u16], mode: &str) -> String {
+    let serve = ports
+        .iter()
+        .map(|p| format!("httpd -f -p 127.0.0.1:{p} -h /tmp"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {replicas}\n  \
+         selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    \
+         spec:\n      hostNetwork: true\n      containers:\n      - name: web\n        image: {image}\n        \
+         command: [sh, -c, 'echo $HOSTNAME $MODE > /tmp/who; {serve}']\n        env:\n        - {{name: MODE, value: {mode}}}\n"
+    )
+}
+
+const KUBE: &str = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - kube_play:
+        kube_file: "{{ file }}"
+        state: "{{ state | default('started') }}"
+      register: kube
+    - debug:
+        msg: "actions={{ kube.actions | join(',') }} fields={{ kube.changed_fields | join(',') }}"
+"#;
+
+#[test]
+fn kube_play_of_a_deployment_then_teardown() {
+    let (_lock, hosts) = podman_host();
+    let image = base_image();
+    let pid = std::process::id();
+    let name = format!("rigger-it-kube-{pid}");
+    let dir = work_dir("kube");
+    let file = dir.join("web.yaml");
+    let mut clean = Cleanup::new(&hosts);
+    clean.pods.extend((0..3).map(|i| format!("{name}-pod-{i}")));
+    clean.dirs.push(dir.clone());
+    let ports = [free_port(), free_port()];
+    std::fs::write(&file, deployment(&name, image, 2, &ports, "blue")).unwrap();
+    let vars = format!("file={}", file.display());
+    let pods = || {
+        let mut v: Vec<String> = podman(&hosts, "pod ps --format '{{.Name}} {{.Status}}'")
+            .1
+            .lines()
+            .filter(|l| l.starts_with(&name))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    // Each replica answers on its loopback port with its pod name and MODE.
+    let answers = |mode: &str| {
+        let mut got: Vec<String> = ports
+            .iter()
+            .map(|p| http_get(*p, "who", 10).unwrap_or_default().trim().to_string())
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [format!("{name}-pod-0 {mode}"), format!("{name}-pod-1 {mode}")],
+            "{:?}",
+            pods()
+        );
+    };
+
+    let check = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert!(check.contains("actions=played"), "{check}");
+    assert!(pods().is_empty(), "check mode played nothing: {:?}", pods());
+    let real = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars, "--diff"]);
+    assert_eq!(changed(&real), 1, "{real}");
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    assert!(real.contains(&format!("+pod {name}-pod-1: running")), "{real}");
+    assert_eq!(
+        pods(),
+        [format!("{name}-pod-0 Running"), format!("{name}-pod-1 Running")]
+    );
+    answers("blue");
+    let out = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars]);
+    assert_eq!(changed(&out), 0, "second run is idempotent:\n{out}");
+
+    // The manifest changes: what runs is compared with it and replaced.
+    std::fs::write(&file, deployment(&name, image, 2, &ports, "green")).unwrap();
+    let check = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert!(
+        check.contains(&format!(
+            "actions=replaced fields={name}-pod-0-web.env,{name}-pod-1-web.env"
+        )),
+        "{check}"
+    );
+    assert!(check.contains(&format!("+{name}-pod-0-web env: MODE=green")), "{check}");
+    answers("blue");
+    let real = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars, "--diff"]);
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    answers("green");
+    let out = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    // A stopped replica is started again, not replaced.
+    assert!(podman(&hosts, &format!("pod stop -t 0 {name}-pod-1")).0);
+    let out = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(out.contains("actions=started fields="), "{out}");
+    answers("green");
+
+    // Teardown, under the collection's name.
+    let down = KUBE.replace("kube_play:", "containers.podman.podman_play:");
+    let gone = format!("{vars} state=absent");
+    let check = ok_run(&hosts, "down.yml", &down, &["-e", &gone, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert_eq!(pods().len(), 2, "check mode removed nothing");
+    let real = ok_run(&hosts, "down.yml", &down, &["-e", &gone, "--diff"]);
+    assert_eq!(changed(&real), 1, "{real}");
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    assert!(pods().is_empty(), "torn down: {:?}", pods());
+    let out = ok_run(&hosts, "down.yml", &down, &["-e", &gone]);
+    assert_eq!(changed(&out), 0, "{out}");
 }

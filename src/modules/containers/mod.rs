@@ -10,11 +10,12 @@
 //! Modules (each under its `containers.podman.` / `community.docker.` name
 //! too): `podman_container`, `docker_container`, `podman_image`,
 //! `docker_image`, `podman_network`, `docker_network`, `podman_volume`,
-//! `docker_volume`.
+//! `docker_volume`; `kube_play` (`containers.podman.podman_play`).
 
 pub mod container;
 pub mod engine;
 pub mod image;
+pub mod kube;
 pub mod network;
 pub mod spec;
 
@@ -30,4 +31,5 @@ pub fn register(r: &mut Registry) {
         r.add(Arc::new(network::NetworkModule { flavor }));
         r.add(Arc::new(network::VolumeModule { flavor }));
     }
+    r.add(Arc::new(kube::KubePlayModule));
 }
