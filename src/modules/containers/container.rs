@@ -236,7 +236,7 @@ const DOCKER_OPTIONS: &[OptionDoc] = &[
         .ignored(),
 ];
 
-static PODMAN_DOC: ModuleDoc = ModuleDoc {
+pub(super) static PODMAN_DOC: ModuleDoc = ModuleDoc {
     name: "podman_container",
     aliases: &["containers.podman.podman_container"],
     short: "Manage podman containers",
@@ -250,7 +250,7 @@ healthcheck: wget -q -O /dev/null http://127.0.0.1:8080/\n    healthcheck_interv
     controller_only: false,
 };
 
-static DOCKER_DOC: ModuleDoc = ModuleDoc {
+pub(super) static DOCKER_DOC: ModuleDoc = ModuleDoc {
     name: "docker_container",
     aliases: &["community.docker.docker_container"],
     short: "Manage docker containers",
@@ -267,7 +267,7 @@ healthcheck: { test: [CMD, wget, -q, -O, /dev/null, \"http://127.0.0.1:8080/\"],
 /// The union of both modules' options (each doc lets through its own).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     name: String,
     #[serde(default)]
     image: Option<String>,
@@ -374,7 +374,7 @@ fn scalar_text(v: &Value) -> String {
 }
 
 /// The task's container, checked and normalized (the image's ID is learnt later).
-fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
+pub(super) fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
     let args = |why: String| ModuleError::Args(format!("{module}: {why}"));
     let command = match &p.command {
         None | Some(Value::Null) => None,
@@ -571,7 +571,7 @@ fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
     })
 }
 
-fn running(c: &Value) -> bool {
+pub(super) fn running(c: &Value) -> bool {
     c.pointer("/State/Running").and_then(Value::as_bool).unwrap_or(false)
 }
 

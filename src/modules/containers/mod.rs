@@ -10,13 +10,15 @@
 //! Modules (each under its `containers.podman.` / `community.docker.` name
 //! too): `podman_container`, `docker_container`, `podman_image`,
 //! `docker_image`, `podman_network`, `docker_network`, `podman_volume`,
-//! `docker_volume`; `kube_play` (`containers.podman.podman_play`).
+//! `docker_volume`; `kube_play` (`containers.podman.podman_play`);
+//! `container_service` (a compose-like group with replicas and rolling updates).
 
 pub mod container;
 pub mod engine;
 pub mod image;
 pub mod kube;
 pub mod network;
+pub mod service;
 pub mod spec;
 
 use std::sync::Arc;
@@ -32,4 +34,5 @@ pub fn register(r: &mut Registry) {
         r.add(Arc::new(network::VolumeModule { flavor }));
     }
     r.add(Arc::new(kube::KubePlayModule));
+    r.add(Arc::new(service::ServiceModule));
 }
