@@ -747,11 +747,11 @@ const SERVICE: &str = r#"
             command: httpd -f -p 8080 -h /www
             published_ports: ["127.0.0.1:{{ base }}-{{ base | int + 3 }}:8080"]
             healthcheck: wget -q -O /dev/null http://127.0.0.1:8080/index.html
-            stop_timeout: 1
+            stop_timeout: 0
           - name: "{{ svc }}-cache"
             image: "{{ base_image }}"
             command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
-            stop_timeout: 1
+            stop_timeout: 0
       register: svc_out
     - debug:
         msg: "actions={{ svc_out.actions | join(',') }}"
@@ -865,6 +865,26 @@ fn container_service_comes_up_in_order_and_scales_2_4_2() {
     assert_eq!(answering(&lab.ports(4)), ["v1"; 4]);
     let out = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &four]);
     assert_eq!(changed(&out), 0, "{out}");
+
+    // Facts: the running replicas with state, health, restart count, ports.
+    let facts = format!(
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n    - container_facts:\n    \
+         - podman_container_info: {{ name: [{w1}, no-such-{svc}] }}\n      register: info\n    \
+         - debug:\n        msg: \"web3={{{{ c.state }}}},{{{{ c.running }}}},{{{{ c.health }}}},{{{{ c.restart_count }}}},\
+         {{{{ c.ports | join(' ') }}}},{{{{ c.image }}}},{{{{ c.id }}}} n={{{{ info.containers | length }}}} \
+         cache={{{{ ansible_facts.containers['{svc}-cache-1'].health }}}}\"\n      \
+         vars:\n        c: \"{{{{ containers['{w3}'] }}}}\"\n",
+        w1 = web(1),
+        w3 = web(3)
+    );
+    let out = ok_run(&hosts, "facts.yml", &facts, &[]);
+    assert_eq!(changed(&out), 0, "{out}");
+    let id3 = inspect(&hosts, "container", &web(3), "{{.Id}}").unwrap();
+    let want = format!(
+        "web3=running,True,healthy,0,127.0.0.1:{}->8080/tcp,{v1},{id3} n=1 cache=none",
+        lab.base + 2
+    );
+    assert!(out.contains(&want), "{want}\n{out}");
 
     // Down to 2: the highest-numbered replicas go.
     let check = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &two, "--check", "--diff"]);
