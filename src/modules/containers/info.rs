@@ -17,7 +17,11 @@ const FACTS_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("engine", OptKind::Str, "The container engine.")
         .choices(&["podman", "docker"])
         .default("podman"),
-    OptionDoc::new("executable", OptKind::Str, "The engine's program on the host (default: the engine's name)."),
+    OptionDoc::new(
+        "executable",
+        OptKind::Str,
+        "The engine's program on the host (default: the engine's name).",
+    ),
 ];
 
 pub static FACTS_DOC: ModuleDoc = ModuleDoc {
@@ -156,7 +160,11 @@ impl Module for FactsModule {
 }
 
 const PODMAN_INFO_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("name", OptKind::List, "Containers to read (default: every one, stopped too)."),
+    OptionDoc::new(
+        "name",
+        OptKind::List,
+        "Containers to read (default: every one, stopped too).",
+    ),
     OptionDoc::new("executable", OptKind::Str, "The podman program on the host.").default("podman"),
 ];
 

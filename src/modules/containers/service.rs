@@ -439,7 +439,7 @@ async fn wait_healthy(
                 if last.is_empty() { "no result" } else { &last }
             )));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
 }
 
@@ -477,12 +477,21 @@ impl Module for ServiceModule {
                 "{{.Names}}",
             ]))
             .await?;
-        let mut current: BTreeMap<String, Value> = BTreeMap::new();
-        for name in listed.lines().map(str::trim).filter(|n| !n.is_empty()) {
-            if let Some(c) = engine.inspect("container", name).await? {
-                current.insert(name.to_string(), c);
-            }
-        }
+        let names: Vec<String> = listed
+            .lines()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        let current: BTreeMap<String, Value> = engine
+            .inspect_all("container", &names)
+            .await?
+            .into_iter()
+            .map(|c| {
+                let name = c.get("Name").and_then(Value::as_str).unwrap_or("");
+                (name.trim_start_matches('/').to_string(), c)
+            })
+            .collect();
         let member_of = |c: &Value| {
             c.pointer(&format!("/Config/Labels/{}", MEMBER_LABEL.replace('/', "~1")))
                 .and_then(Value::as_str)
@@ -500,14 +509,29 @@ impl Module for ServiceModule {
         let mut before = String::new();
         let mut after = String::new();
         let mut names_after: Vec<String> = Vec::new();
+        // Stopped with the container's stop timeout, then removed: podman's
+        // `rm -f -t` does both; docker's `rm -f` kills, so it stops first.
         let stop_rm = |steps: &mut Vec<Step>, name: &str, stop_timeout: Option<i64>| {
-            let mut stop = strings(&["stop"]);
-            if let Some(t) = stop_timeout {
-                stop.extend(["-t".into(), t.to_string()]);
+            let timeout = stop_timeout.map(|t| t.to_string());
+            match flavor {
+                Flavor::Podman => {
+                    let mut rm = strings(&["rm", "-f"]);
+                    if let Some(t) = timeout {
+                        rm.extend(["-t".into(), t]);
+                    }
+                    rm.push(name.to_string());
+                    steps.push(Step::Engine(rm));
+                }
+                Flavor::Docker => {
+                    let mut stop = strings(&["stop"]);
+                    if let Some(t) = timeout {
+                        stop.extend(["-t".into(), t]);
+                    }
+                    stop.push(name.to_string());
+                    steps.push(Step::Engine(stop));
+                    steps.push(Step::Engine(strings(&["rm", "-f", name])));
+                }
             }
-            stop.push(name.to_string());
-            steps.push(Step::Engine(stop));
-            steps.push(Step::Engine(strings(&["rm", "-f", name])));
         };
         let cur_stop_timeout = |c: &Value| c.pointer("/Config/StopTimeout").and_then(Value::as_i64);
 
