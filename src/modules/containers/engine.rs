@@ -282,6 +282,15 @@ pub fn parse_duration_ns(s: &str) -> Option<u64> {
     Some(total.round() as u64)
 }
 
+/// Pairs as a diff shows them: `k=v k=v`.
+pub fn kv_line(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A string-to-string map from an option (values stringified as Ansible does).
 pub fn string_map(module: &str, option: &str, v: &Value) -> Result<Vec<(String, String)>, ModuleError> {
     if let Value::String(text) = v {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::engine::{string_map, strings, Engine, EngineSteps, Flavor};
+use super::engine::{kv_line, string_map, strings, Engine, EngineSteps, Flavor};
 use crate::connection::sh_quote;
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -340,12 +340,8 @@ fn container_differences(
             .map(|(k, _)| format!("{k}={}", env.get(k.as_str()).unwrap_or(&"(unset)")))
             .collect::<Vec<_>>()
             .join(" ");
-        let after = env_diff
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        d.push(("env", before, after));
+        let after: Vec<(String, String)> = env_diff.into_iter().cloned().collect();
+        d.push(("env", before, kv_line(&after)));
     }
     let ports = cur.pointer("/NetworkSettings/Ports").and_then(Value::as_object);
     let bound = |cport: &str| -> Vec<(String, String)> {
