@@ -47,10 +47,25 @@ const OPTIONS: &[OptionDoc] = &[
     OptionDoc::new(
         "annotation",
         OptKind::Dict,
-        "Annotations for the pods (`--annotation`).",
+        "Annotations for the pods (`--annotation`; used when played, not compared).",
     )
     .aliases(&["annotations"]),
-    OptionDoc::new("log_driver", OptKind::Str, "Log driver of the containers."),
+    OptionDoc::new(
+        "log_driver",
+        OptKind::Str,
+        "Log driver of the containers (used when played, not compared).",
+    ),
+    OptionDoc::new(
+        "log_opt",
+        OptKind::Dict,
+        "Log driver options (`path`, `max_size`, `tag`; used when played, not compared).",
+    )
+    .aliases(&["log_options"]),
+    OptionDoc::new(
+        "userns",
+        OptKind::Str,
+        "User namespace of the pods (used when played, not compared).",
+    ),
     OptionDoc::new("executable", OptKind::Str, "The podman program on the host.").default("podman"),
     OptionDoc::new("quiet", OptKind::Bool, "Accepted; podman's output is not shown.").ignored(),
     OptionDoc::new("debug", OptKind::Bool, "Accepted; ignored.").ignored(),
@@ -97,6 +112,10 @@ struct Params {
     annotation: Option<Value>,
     #[serde(default)]
     log_driver: Option<String>,
+    #[serde(default)]
+    log_opt: Option<Value>,
+    #[serde(default)]
+    userns: Option<String>,
     #[serde(default)]
     executable: Option<String>,
 }
@@ -411,7 +430,20 @@ impl Module for KubePlayModule {
             s => s,
         };
         let engine = Engine::new(ctx, Flavor::Podman, p.executable.as_deref(), module);
-        let file = p.kube_file.clone();
+        // A path option: `~` is the login user's home on the host, as Ansible expands it there.
+        let file = match p.kube_file.strip_prefix('~') {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                let home = ctx.run("printf %s \"$HOME\"").await?.stdout_str();
+                if home.is_empty() {
+                    return Err(ModuleError::Failed(format!(
+                        "{module}: kube_file {}: $HOME is not set on {}",
+                        p.kube_file, ctx.host
+                    )));
+                }
+                format!("{home}{rest}")
+            }
+            _ => p.kube_file.clone(),
+        };
         let read = ctx.run_read(&format!("cat -- {}", sh_quote(&file))).await?;
         if read.status != 0 {
             return Err(ModuleError::Failed(format!(
@@ -555,6 +587,14 @@ impl Module for KubePlayModule {
                 }
                 if let Some(d) = &p.log_driver {
                     play.extend(["--log-driver".into(), d.clone()]);
+                }
+                if let Some(o) = p.log_opt.as_ref().filter(|o| !o.is_null()) {
+                    for (k, v) in string_map(module, "log_opt", o)? {
+                        play.extend(["--log-opt".into(), format!("{}={v}", k.replace('_', "-"))]);
+                    }
+                }
+                if let Some(u) = &p.userns {
+                    play.extend(["--userns".into(), u.clone()]);
                 }
                 play.extend(["--".into(), file.clone()]);
                 steps.push(play);
