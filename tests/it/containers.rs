@@ -103,21 +103,19 @@ impl<'a> Cleanup<'a> {
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        let h = self.hosts;
-        for p in &self.pods {
-            let _ = podman(h, &format!("pod rm -f -t 0 {p}"));
-        }
-        for c in &self.containers {
-            let _ = podman(h, &format!("rm -f -t 0 {c}"));
-        }
-        for i in &self.images {
-            let _ = podman(h, &format!("rmi -f {i}"));
-        }
-        for n in &self.networks {
-            let _ = podman(h, &format!("network rm -f {n}"));
-        }
-        for v in &self.volumes {
-            let _ = podman(h, &format!("volume rm -f {v}"));
+        // One SSH session for everything (each name on its own: a missing
+        // one must not keep the others).
+        let mut script = Vec::new();
+        let each = |script: &mut Vec<String>, cmd: &str, names: &[String]| {
+            script.extend(names.iter().map(|n| format!("podman {cmd} {n} >/dev/null 2>&1")));
+        };
+        each(&mut script, "pod rm -f -t 0", &self.pods);
+        each(&mut script, "rm -f -t 0", &self.containers);
+        each(&mut script, "rmi -f", &self.images);
+        each(&mut script, "network rm -f", &self.networks);
+        each(&mut script, "volume rm -f", &self.volumes);
+        if !script.is_empty() {
+            let _ = self.hosts.ssh(0, &script.join("; "));
         }
         for d in &self.dirs {
             let _ = std::fs::remove_dir_all(d);
@@ -803,14 +801,15 @@ impl<'a> ServiceLab<'a> {
         }
     }
 
-    /// `localhost/SVC:TAG` serving `body` as /www/index.html (none: no page).
-    fn image(&mut self, tag: &str, body: Option<&str>) -> String {
+    /// `localhost/SVC:TAG` serving `body` as /www/index.html.
+    fn image(&mut self, tag: &str, body: &str) -> String {
         let name = format!("localhost/{}:{tag}", self.svc);
-        let run = match body {
-            Some(b) => format!("RUN echo {b} > /www/index.html"),
-            None => "RUN true".into(),
-        };
-        build_image(self.clean.hosts, &self.dir, &name, &run);
+        build_image(
+            self.clean.hosts,
+            &self.dir,
+            &name,
+            &format!("RUN echo {body} > /www/index.html"),
+        );
         self.clean.images.push(name.clone());
         name
     }
@@ -833,7 +832,7 @@ impl<'a> ServiceLab<'a> {
 fn container_service_comes_up_in_order_and_scales_2_4_2() {
     let (_lock, hosts) = podman_host();
     let mut lab = ServiceLab::new(&hosts, "s");
-    let v1 = lab.image("1", Some("v1"));
+    let v1 = lab.image("1", "v1");
     let svc = lab.svc.clone();
     let web = |i: usize| format!("{svc}-web-{i}");
     let two = lab.vars(&v1, 2, "");
@@ -921,9 +920,10 @@ fn container_service_comes_up_in_order_and_scales_2_4_2() {
 fn container_service_rolls_one_replica_at_a_time_and_stops_at_a_broken_one() {
     let (_lock, hosts) = podman_host();
     let mut lab = ServiceLab::new(&hosts, "r");
-    let v1 = lab.image("1", Some("v1"));
-    let v2 = lab.image("2", Some("v2"));
-    let broken = lab.image("broken", None);
+    let v1 = lab.image("1", "v1");
+    let v2 = lab.image("2", "v2");
+    // The base image lacks the page: its replicas never become healthy.
+    let broken = base_image().to_string();
     let svc = lab.svc.clone();
     let ports = lab.ports(3);
     ok_run(&hosts, "svc.yml", SERVICE, &["-e", &lab.vars(&v1, 3, "")]);
