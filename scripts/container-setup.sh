@@ -6,6 +6,7 @@
 #
 #   podman            the container engine the container modules drive over SSH
 #   runc              its OCI runtime: crun fails on this machine's hybrid cgroups
+#   catatonit         the init of the pause image podman builds for `kube play` pods
 #   busybox-static    the root file system of the test images (`podman import`)
 #
 # /etc/containers/containers.conf (written only when absent, or when it is
@@ -18,7 +19,7 @@ set -euo pipefail
 
 [[ -n ${RIGGER_SKIP_CONTAINERS:-} ]] && exit 0
 
-PKGS=(podman runc busybox-static)
+PKGS=(podman runc catatonit busybox-static)
 
 missing=()
 for pkg in "${PKGS[@]}"; do

@@ -83,6 +83,7 @@ struct Cleanup<'a> {
     images: Vec<String>,
     networks: Vec<String>,
     volumes: Vec<String>,
+    pods: Vec<String>,
     dirs: Vec<PathBuf>,
 }
 
@@ -94,6 +95,7 @@ impl<'a> Cleanup<'a> {
             images: Vec::new(),
             networks: Vec::new(),
             volumes: Vec::new(),
+            pods: Vec::new(),
             dirs: Vec::new(),
         }
     }
@@ -101,18 +103,19 @@ impl<'a> Cleanup<'a> {
 
 impl Drop for Cleanup<'_> {
     fn drop(&mut self) {
-        let h = self.hosts;
-        for c in &self.containers {
-            let _ = podman(h, &format!("rm -f -t 0 {c}"));
-        }
-        for i in &self.images {
-            let _ = podman(h, &format!("rmi -f {i}"));
-        }
-        for n in &self.networks {
-            let _ = podman(h, &format!("network rm -f {n}"));
-        }
-        for v in &self.volumes {
-            let _ = podman(h, &format!("volume rm -f {v}"));
+        // One SSH session for everything (each name on its own: a missing
+        // one must not keep the others).
+        let mut script = Vec::new();
+        let each = |script: &mut Vec<String>, cmd: &str, names: &[String]| {
+            script.extend(names.iter().map(|n| format!("podman {cmd} {n} >/dev/null 2>&1")));
+        };
+        each(&mut script, "pod rm -f -t 0", &self.pods);
+        each(&mut script, "rm -f -t 0", &self.containers);
+        each(&mut script, "rmi -f", &self.images);
+        each(&mut script, "network rm -f", &self.networks);
+        each(&mut script, "volume rm -f", &self.volumes);
+        if !script.is_empty() {
+            let _ = self.hosts.ssh(0, &script.join("; "));
         }
         for d in &self.dirs {
             let _ = std::fs::remove_dir_all(d);
@@ -579,5 +582,408 @@ fn container_options_rigger_does_not_take_fail_with_their_location() {
     assert!(
         out.contains("networks: `aliases` is not supported by rigger"),
         "{out}{err}"
+    );
+}
+
+/// A Deployment of `replicas` busybox httpd pods on the host's network, each
+/// serving its own pod name on the first free one of `ports` (loopback).
+fn deployment(name: &str, image: &str, replicas: usize, ports: &[u16], mode: &str) -> String {
+    let serve = ports
+        .iter()
+        .map(|p| format!("httpd -f -p 127.0.0.1:{p} -h /tmp"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: {replicas}\n  \
+         selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    \
+         spec:\n      hostNetwork: true\n      containers:\n      - name: web\n        image: {image}\n        \
+         command: [sh, -c, 'echo $HOSTNAME $MODE > /tmp/who; {serve}']\n        env:\n        - {{name: MODE, value: {mode}}}\n"
+    )
+}
+
+const KUBE: &str = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - kube_play:
+        kube_file: "{{ file }}"
+        state: "{{ state | default('started') }}"
+      register: kube
+    - debug:
+        msg: "actions={{ kube.actions | join(',') }} fields={{ kube.changed_fields | join(',') }}"
+"#;
+
+#[test]
+fn kube_play_of_a_deployment_then_teardown() {
+    let (_lock, hosts) = podman_host();
+    let image = base_image();
+    let pid = std::process::id();
+    let name = format!("rigger-it-kube-{pid}");
+    let dir = work_dir("kube");
+    let file = dir.join("web.yaml");
+    let mut clean = Cleanup::new(&hosts);
+    clean.pods.extend((0..3).map(|i| format!("{name}-pod-{i}")));
+    clean.dirs.push(dir.clone());
+    let ports = [free_port(), free_port()];
+    std::fs::write(&file, deployment(&name, image, 2, &ports, "blue")).unwrap();
+    let vars = format!("file={}", file.display());
+    let pods = || {
+        let mut v: Vec<String> = podman(&hosts, "pod ps --format '{{.Name}} {{.Status}}'")
+            .1
+            .lines()
+            .filter(|l| l.starts_with(&name))
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    // Each replica answers on its loopback port with its pod name and MODE.
+    let answers = |mode: &str| {
+        let mut got: Vec<String> = ports
+            .iter()
+            .map(|p| http_get(*p, "who", 10).unwrap_or_default().trim().to_string())
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            [format!("{name}-pod-0 {mode}"), format!("{name}-pod-1 {mode}")],
+            "{:?}",
+            pods()
+        );
+    };
+
+    let check = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert!(check.contains("actions=played"), "{check}");
+    assert!(pods().is_empty(), "check mode played nothing: {:?}", pods());
+    let real = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars, "--diff"]);
+    assert_eq!(changed(&real), 1, "{real}");
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    assert!(real.contains(&format!("+pod {name}-pod-1: running")), "{real}");
+    assert_eq!(
+        pods(),
+        [format!("{name}-pod-0 Running"), format!("{name}-pod-1 Running")]
+    );
+    answers("blue");
+    let out = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars]);
+    assert_eq!(changed(&out), 0, "second run is idempotent:\n{out}");
+
+    // The manifest changes: what runs is compared with it and replaced.
+    std::fs::write(&file, deployment(&name, image, 2, &ports, "green")).unwrap();
+    let check = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert!(
+        check.contains(&format!(
+            "actions=replaced fields={name}-pod-0-web.env,{name}-pod-1-web.env"
+        )),
+        "{check}"
+    );
+    assert!(check.contains(&format!("+{name}-pod-0-web env: MODE=green")), "{check}");
+    answers("blue");
+    let real = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars, "--diff"]);
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    answers("green");
+    let out = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    // A stopped replica is started again, not replaced.
+    assert!(podman(&hosts, &format!("pod stop -t 0 {name}-pod-1")).0);
+    let out = ok_run(&hosts, "kube.yml", KUBE, &["-e", &vars]);
+    assert_eq!(changed(&out), 1, "{out}");
+    assert!(out.contains("actions=started fields="), "{out}");
+    answers("green");
+
+    // Teardown, under the collection's name.
+    let down = KUBE.replace("kube_play:", "containers.podman.podman_play:");
+    let gone = format!("{vars} state=absent");
+    let check = ok_run(&hosts, "down.yml", &down, &["-e", &gone, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert_eq!(pods().len(), 2, "check mode removed nothing");
+    let real = ok_run(&hosts, "down.yml", &down, &["-e", &gone, "--diff"]);
+    assert_eq!(changed(&real), 1, "{real}");
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    assert!(pods().is_empty(), "torn down: {:?}", pods());
+    let out = ok_run(&hosts, "down.yml", &down, &["-e", &gone]);
+    assert_eq!(changed(&out), 0, "{out}");
+}
+
+/// `n` consecutive free loopback ports.
+fn free_port_range(n: u16) -> u16 {
+    let mut base = 20000 + (std::process::id() % 2000) as u16 * 10;
+    loop {
+        let all_free = (base..base + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());
+        if all_free {
+            return base;
+        }
+        base = if base > 60000 { 20000 } else { base + n };
+    }
+}
+
+/// Builds `NAME` from the busybox base with `lines` after its FROM.
+fn build_image(hosts: &TestHosts, dir: &std::path::Path, name: &str, lines: &str) {
+    let ctx = dir.join(name.replace(['/', ':'], "_"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Containerfile"), format!("FROM {}\n{lines}\n", base_image())).unwrap();
+    let (ok, out) = podman(hosts, &format!("build -q -t {name} {}", ctx.display()));
+    assert!(ok, "podman build {name}: {out}");
+}
+
+const SERVICE: &str = r#"
+- hosts: host1
+  gather_facts: false
+  tasks:
+    - container_service:
+        name: "{{ svc }}"
+        state: "{{ state | default('present') }}"
+        network: "{{ svc }}-net"
+        wait_timeout: "{{ wait | default(20) }}"
+        containers:
+          - name: "{{ svc }}-web"
+            image: "{{ image }}"
+            depends_on: ["{{ svc }}-cache"]
+            replicas: "{{ replicas }}"
+            command: httpd -f -p 8080 -h /www
+            published_ports: ["127.0.0.1:{{ base }}-{{ base | int + 3 }}:8080"]
+            healthcheck: wget -q -O /dev/null http://127.0.0.1:8080/index.html
+            stop_timeout: 0
+          - name: "{{ svc }}-cache"
+            image: "{{ base_image }}"
+            command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
+            stop_timeout: 0
+      register: svc_out
+    - debug:
+        msg: "actions={{ svc_out.actions | join(',') }}"
+"#;
+
+/// How many of `ports` answer `/index.html` now, and their bodies.
+fn answering(ports: &[u16]) -> Vec<String> {
+    use std::io::{Read, Write};
+    ports
+        .iter()
+        .filter_map(|p| {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", *p)).ok()?;
+            c.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+            c.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").ok()?;
+            let mut buf = String::new();
+            c.read_to_string(&mut buf).ok()?;
+            let (head, body) = buf.split_once("\r\n\r\n")?;
+            (head.split_whitespace().nth(1)? == "200").then(|| body.trim().to_string())
+        })
+        .collect()
+}
+
+/// A service test's names, images and cleanup.
+struct ServiceLab<'a> {
+    svc: String,
+    base: u16,
+    dir: PathBuf,
+    clean: Cleanup<'a>,
+}
+
+impl<'a> ServiceLab<'a> {
+    fn new(hosts: &'a TestHosts, tag: &str) -> Self {
+        let pid = std::process::id();
+        let svc = format!("rit{tag}{pid}");
+        let dir = work_dir(&format!("svc-{tag}"));
+        let mut clean = Cleanup::new(hosts);
+        clean.containers.extend(
+            (1..=4)
+                .map(|i| format!("{svc}-web-{i}"))
+                .chain([format!("{svc}-cache-1")]),
+        );
+        clean.networks.push(format!("{svc}-net"));
+        clean.dirs.push(dir.clone());
+        ServiceLab {
+            svc,
+            base: free_port_range(4),
+            dir,
+            clean,
+        }
+    }
+
+    /// `localhost/SVC:TAG` serving `body` as /www/index.html.
+    fn image(&mut self, tag: &str, body: &str) -> String {
+        let name = format!("localhost/{}:{tag}", self.svc);
+        build_image(
+            self.clean.hosts,
+            &self.dir,
+            &name,
+            &format!("RUN echo {body} > /www/index.html"),
+        );
+        self.clean.images.push(name.clone());
+        name
+    }
+
+    fn vars(&self, image: &str, replicas: usize, more: &str) -> String {
+        format!(
+            "svc={} image={image} base_image={} replicas={replicas} base={} {more}",
+            self.svc,
+            base_image(),
+            self.base
+        )
+    }
+
+    fn ports(&self, n: u16) -> Vec<u16> {
+        (self.base..self.base + n).collect()
+    }
+}
+
+#[test]
+fn container_service_comes_up_in_order_and_scales_2_4_2() {
+    let (_lock, hosts) = podman_host();
+    let mut lab = ServiceLab::new(&hosts, "s");
+    let v1 = lab.image("1", "v1");
+    let svc = lab.svc.clone();
+    let web = |i: usize| format!("{svc}-web-{i}");
+    let two = lab.vars(&v1, 2, "");
+
+    let check = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &two, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    let first = format!(
+        "actions=created network {svc}-net,created {svc}-cache-1,created {},created {}",
+        web(1),
+        web(2)
+    );
+    assert!(check.contains(&first), "dependency order:\n{check}");
+    assert!(answering(&lab.ports(4)).is_empty(), "check mode started nothing");
+    let real = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &two, "--diff"]);
+    assert!(real.contains(&first), "{real}");
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    assert_eq!(answering(&lab.ports(4)), ["v1", "v1"]);
+    let out = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &two]);
+    assert_eq!(changed(&out), 0, "second run is idempotent:\n{out}");
+
+    // Up to 4: two more replicas on the next ports of the range.
+    let four = lab.vars(&v1, 4, "");
+    let check = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &four, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    let up = format!("actions=created {},created {}\n", web(3), web(4));
+    assert!(check.contains(up.trim_end()), "{check}");
+    let real = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &four, "--diff"]);
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    assert_eq!(answering(&lab.ports(4)), ["v1"; 4]);
+    let out = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &four]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    // Facts: the running replicas with state, health, restart count, ports.
+    let facts = format!(
+        "- hosts: host1\n  gather_facts: false\n  tasks:\n    - container_facts:\n    \
+         - podman_container_info: {{ name: [{w1}, no-such-{svc}] }}\n      register: info\n    \
+         - debug:\n        msg: \"web3={{{{ c.state }}}},{{{{ c.running }}}},{{{{ c.health }}}},{{{{ c.restart_count }}}},\
+         {{{{ c.ports | join(' ') }}}},{{{{ c.image }}}},{{{{ c.id }}}} n={{{{ info.containers | length }}}} \
+         cache={{{{ ansible_facts.containers['{svc}-cache-1'].health }}}}\"\n      \
+         vars:\n        c: \"{{{{ containers['{w3}'] }}}}\"\n",
+        w1 = web(1),
+        w3 = web(3)
+    );
+    let out = ok_run(&hosts, "facts.yml", &facts, &[]);
+    assert_eq!(changed(&out), 0, "{out}");
+    let id3 = inspect(&hosts, "container", &web(3), "{{.Id}}").unwrap();
+    let want = format!(
+        "web3=running,True,healthy,0,127.0.0.1:{}->8080/tcp,{v1},{id3} n=1 cache=none",
+        lab.base + 2
+    );
+    assert!(out.contains(&want), "{want}\n{out}");
+
+    // Down to 2: the highest-numbered replicas go.
+    let check = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &two, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    assert!(
+        check.contains(&format!("actions=removed {},removed {}", web(4), web(3))),
+        "{check}"
+    );
+    assert_eq!(answering(&lab.ports(4)).len(), 4, "check mode removed nothing");
+    let real = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &two, "--diff"]);
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    assert_eq!(answering(&lab.ports(2)), ["v1", "v1"]);
+    assert!(answering(&lab.ports(4)[2..]).is_empty());
+    let out = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &two]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    // Absent: dependents first, then the network.
+    let gone = lab.vars(&v1, 2, "state=absent");
+    let out = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &gone]);
+    assert!(
+        out.contains(&format!(
+            "actions=removed {},removed {},removed {svc}-cache-1,removed network {svc}-net",
+            web(2),
+            web(1)
+        )),
+        "{out}"
+    );
+    assert!(inspect(&hosts, "network", &format!("{svc}-net"), "{{.Name}}").is_none());
+    let out = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &gone]);
+    assert_eq!(changed(&out), 0, "{out}");
+}
+
+#[test]
+fn container_service_rolls_one_replica_at_a_time_and_stops_at_a_broken_one() {
+    let (_lock, hosts) = podman_host();
+    let mut lab = ServiceLab::new(&hosts, "r");
+    let v1 = lab.image("1", "v1");
+    let v2 = lab.image("2", "v2");
+    // The base image lacks the page: its replicas never become healthy.
+    let broken = base_image().to_string();
+    let svc = lab.svc.clone();
+    let ports = lab.ports(3);
+    ok_run(&hosts, "svc.yml", SERVICE, &["-e", &lab.vars(&v1, 3, "")]);
+    assert_eq!(answering(&ports), ["v1"; 3]);
+
+    // The roll to v2, predicted, then made while every port is polled.
+    let roll = lab.vars(&v2, 3, "");
+    let check = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &roll, "--check", "--diff"]);
+    assert_eq!(changed(&check), 1, "{check}");
+    let recreated = format!("actions=recreated {svc}-web-1,recreated {svc}-web-2,recreated {svc}-web-3");
+    assert!(check.contains(&recreated), "{check}");
+    assert!(check.contains(&format!("+{svc}-web-1 image: {v2}")), "{check}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let stop = stop.clone();
+        let ports = ports.clone();
+        std::thread::spawn(move || {
+            let mut polls = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                polls.push(answering(&ports));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            polls
+        })
+    };
+    let real = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &roll, "--diff"]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let polls = poller.join().unwrap();
+    assert_eq!(diff_lines(&check), diff_lines(&real), "{check}\n{real}");
+    assert!(polls.len() > 10, "polled {} times", polls.len());
+    let worst = polls.iter().map(Vec::len).min().unwrap();
+    assert!(
+        worst >= 2,
+        "at least N-1 = 2 of 3 replicas answered at every poll: {polls:?}"
+    );
+    assert!(
+        polls
+            .iter()
+            .any(|p| p.contains(&"v1".to_string()) && p.contains(&"v2".to_string())),
+        "one replica at a time: some poll saw both versions"
+    );
+    assert_eq!(answering(&ports), ["v2"; 3]);
+    let out = ok_run(&hosts, "svc.yml", SERVICE, &["-e", &roll]);
+    assert_eq!(changed(&out), 0, "{out}");
+
+    // A broken image: the first new replica never becomes healthy; the roll stops there.
+    let bad = lab.vars(&broken, 3, "wait=2");
+    let (code, out, err) = play(&hosts, "svc.yml", SERVICE, &["-e", &bad]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("{svc}-web-1 did not become healthy within 2s"))
+            && out.contains(&format!(
+                "stopped there: {svc}-web-2, {svc}-web-3 not changed by this run"
+            )),
+        "{out}{err}"
+    );
+    let serving = answering(&ports);
+    assert_eq!(serving, ["v2", "v2"], "the other replicas keep serving");
+    assert_eq!(
+        inspect(&hosts, "container", &format!("{svc}-web-2"), "{{.ImageName}}").as_deref(),
+        Some(v2.as_str())
     );
 }

@@ -41,9 +41,68 @@ const RETURNS: &[ReturnDoc] = &[
     },
 ];
 
+// The options both engines' modules take; each module's list below adds its
+// own names (aliases, choices) to these.
+const NAME: OptionDoc = OptionDoc::new("name", OptKind::Str, "The container's name.").required();
+const IMAGE: OptionDoc = OptionDoc::new("image", OptKind::Str, "The image (needed to create the container).");
+const COMMAND: OptionDoc = OptionDoc::new(
+    "command",
+    OptKind::Raw,
+    "The command (a string, split as a shell would, or a list): overrides the image's CMD.",
+);
+const ENV: OptionDoc = OptionDoc::new("env", OptKind::Dict, "Environment variables.");
+const PUBLISHED_PORTS: OptionDoc = OptionDoc::new(
+    "published_ports",
+    OptKind::List,
+    "Ports to publish: `[IP:]HOST_PORT:CONTAINER_PORT[/PROTO]` (no ranges).",
+);
+const VOLUMES: OptionDoc = OptionDoc::new(
+    "volumes",
+    OptKind::List,
+    "Volumes: `SOURCE:DEST[:OPTIONS]` (a host path or a named volume; `ro` compared) or `DEST`.",
+);
+const MEMORY: OptionDoc = OptionDoc::new("memory", OptKind::Str, "Memory limit (`256m`, `1g`, bytes).");
+const CPUS: OptionDoc = OptionDoc::new("cpus", OptKind::Str, "CPU limit (`0.5`, `2`).");
+const PIDS_LIMIT: OptionDoc = OptionDoc::new("pids_limit", OptKind::Str, "Most processes in the container.");
+const LABELS: OptionDoc = OptionDoc::new("labels", OptKind::Dict, "Labels.");
+const USER: OptionDoc = OptionDoc::new("user", OptKind::Str, "User (and group) the command runs as.");
+const WORKDIR: OptionDoc = OptionDoc::new("workdir", OptKind::Str, "Working directory.");
+const HOSTNAME: OptionDoc = OptionDoc::new("hostname", OptKind::Str, "The container's host name.");
+const STOP_TIMEOUT: OptionDoc = OptionDoc::new(
+    "stop_timeout",
+    OptKind::Int,
+    "Seconds to wait for the container to stop before killing it.",
+);
+const EXPOSE: OptionDoc = OptionDoc::new(
+    "expose",
+    OptKind::List,
+    "Ports to expose without publishing (`6379`, `53/udp`).",
+);
+const ETC_HOSTS: OptionDoc = OptionDoc::new(
+    "etc_hosts",
+    OptKind::Dict,
+    "Extra `/etc/hosts` entries: host name to address.",
+);
+const LOG_OPTIONS: OptionDoc = OptionDoc::new("log_options", OptKind::Dict, "Log driver options.");
+const RECREATE: OptionDoc = OptionDoc::new(
+    "recreate",
+    OptKind::Bool,
+    "Recreate the container even when it matches (always changed).",
+)
+.default("false");
+const RESTART: OptionDoc = OptionDoc::new(
+    "restart",
+    OptKind::Bool,
+    "Restart (or start) the container (always changed).",
+)
+.default("false");
+const DETACH: OptionDoc = OptionDoc::new("detach", OptKind::Bool, "Containers always run detached.")
+    .default("true")
+    .ignored();
+
 const PODMAN_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("name", OptKind::Str, "The container's name.").required(),
-    OptionDoc::new("image", OptKind::Str, "The image (needed to create the container)."),
+    NAME,
+    IMAGE,
     OptionDoc::new(
         "state",
         OptKind::Str,
@@ -51,24 +110,10 @@ const PODMAN_OPTIONS: &[OptionDoc] = &[
     )
     .choices(PODMAN_STATES)
     .default("started"),
-    OptionDoc::new(
-        "command",
-        OptKind::Raw,
-        "The command (a string, split as a shell would, or a list): overrides the image's CMD.",
-    ),
-    OptionDoc::new("env", OptKind::Dict, "Environment variables."),
-    OptionDoc::new(
-        "published_ports",
-        OptKind::List,
-        "Ports to publish: `[IP:]HOST_PORT:CONTAINER_PORT[/PROTO]` (no ranges).",
-    )
-    .aliases(&["publish", "ports", "published"]),
-    OptionDoc::new(
-        "volumes",
-        OptKind::List,
-        "Volumes: `SOURCE:DEST[:OPTIONS]` (a host path or a named volume; `ro` compared) or `DEST`.",
-    )
-    .aliases(&["volume"]),
+    COMMAND,
+    ENV,
+    PUBLISHED_PORTS.aliases(&["publish", "ports", "published"]),
+    VOLUMES.aliases(&["volume"]),
     OptionDoc::new(
         "networks",
         OptKind::List,
@@ -80,9 +125,9 @@ const PODMAN_OPTIONS: &[OptionDoc] = &[
         OptKind::Str,
         "`no`, `always`, `on-failure[:N]`, `unless-stopped`.",
     ),
-    OptionDoc::new("memory", OptKind::Str, "Memory limit (`256m`, `1g`, bytes)."),
-    OptionDoc::new("cpus", OptKind::Str, "CPU limit (`0.5`, `2`)."),
-    OptionDoc::new("pids_limit", OptKind::Str, "Most processes in the container."),
+    MEMORY,
+    CPUS,
+    PIDS_LIMIT,
     OptionDoc::new(
         "healthcheck",
         OptKind::Raw,
@@ -94,27 +139,13 @@ const PODMAN_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("healthcheck_retries", OptKind::Int, "Failures before unhealthy.").aliases(&["health_retries"]),
     OptionDoc::new("healthcheck_start_period", OptKind::Str, "Grace period after start.")
         .aliases(&["health_start_period"]),
-    OptionDoc::new("labels", OptKind::Dict, "Labels.").aliases(&["label"]),
-    OptionDoc::new("user", OptKind::Str, "User (and group) the command runs as."),
-    OptionDoc::new("workdir", OptKind::Str, "Working directory.").aliases(&["working_dir"]),
-    OptionDoc::new("hostname", OptKind::Str, "The container's host name."),
-    OptionDoc::new(
-        "stop_timeout",
-        OptKind::Int,
-        "Seconds to wait for the container to stop before killing it.",
-    ),
-    OptionDoc::new(
-        "expose",
-        OptKind::List,
-        "Ports to expose without publishing (`6379`, `53/udp`).",
-    )
-    .aliases(&["exposed", "exposed_ports"]),
-    OptionDoc::new(
-        "etc_hosts",
-        OptKind::Dict,
-        "Extra `/etc/hosts` entries: host name to address.",
-    )
-    .aliases(&["add_hosts"]),
+    LABELS.aliases(&["label"]),
+    USER,
+    WORKDIR.aliases(&["working_dir"]),
+    HOSTNAME,
+    STOP_TIMEOUT,
+    EXPOSE.aliases(&["exposed", "exposed_ports"]),
+    ETC_HOSTS.aliases(&["add_hosts"]),
     OptionDoc::new(
         "log_driver",
         OptKind::Str,
@@ -126,48 +157,24 @@ const PODMAN_OPTIONS: &[OptionDoc] = &[
         "Log driver options (`path`, `tag`, `max_size`); podman shows only `path` and `tag` to compare.",
     )
     .aliases(&["log_opt"]),
-    OptionDoc::new(
-        "recreate",
-        OptKind::Bool,
-        "Recreate the container even when it matches (always changed).",
-    )
-    .default("false"),
-    OptionDoc::new(
-        "force_restart",
-        OptKind::Bool,
-        "Restart (or start) the container (always changed).",
-    )
-    .aliases(&["restart"])
-    .default("false"),
+    RECREATE,
+    OptionDoc::new("force_restart", OptKind::Bool, RESTART.description)
+        .aliases(&["restart"])
+        .default("false"),
     OptionDoc::new("executable", OptKind::Str, "The podman program on the host.").default("podman"),
-    OptionDoc::new("detach", OptKind::Bool, "Containers always run detached.")
-        .default("true")
-        .ignored(),
+    DETACH,
 ];
 
 const DOCKER_OPTIONS: &[OptionDoc] = &[
-    OptionDoc::new("name", OptKind::Str, "The container's name.").required(),
-    OptionDoc::new("image", OptKind::Str, "The image (needed to create the container)."),
+    NAME,
+    IMAGE,
     OptionDoc::new("state", OptKind::Str, "What the container should be.")
         .choices(STATES)
         .default("started"),
-    OptionDoc::new(
-        "command",
-        OptKind::Raw,
-        "The command (a string, split as a shell would, or a list): overrides the image's CMD.",
-    ),
-    OptionDoc::new("env", OptKind::Dict, "Environment variables."),
-    OptionDoc::new(
-        "published_ports",
-        OptKind::List,
-        "Ports to publish: `[IP:]HOST_PORT:CONTAINER_PORT[/PROTO]` (no ranges).",
-    )
-    .aliases(&["ports"]),
-    OptionDoc::new(
-        "volumes",
-        OptKind::List,
-        "Volumes: `SOURCE:DEST[:OPTIONS]` (a host path or a named volume; `ro` compared) or `DEST`.",
-    ),
+    COMMAND,
+    ENV,
+    PUBLISHED_PORTS.aliases(&["ports"]),
+    VOLUMES,
     OptionDoc::new(
         "networks",
         OptKind::List,
@@ -185,58 +192,33 @@ const DOCKER_OPTIONS: &[OptionDoc] = &[
         "unless-stopped",
     ]),
     OptionDoc::new("restart_retries", OptKind::Int, "Retries of `on-failure`."),
-    OptionDoc::new("memory", OptKind::Str, "Memory limit (`256m`, `1g`, bytes)."),
-    OptionDoc::new("cpus", OptKind::Str, "CPU limit (`0.5`, `2`)."),
-    OptionDoc::new("pids_limit", OptKind::Str, "Most processes in the container."),
+    MEMORY,
+    CPUS,
+    PIDS_LIMIT,
     OptionDoc::new(
         "healthcheck",
         OptKind::Raw,
         "Health check: `test` (a shell string or a `CMD` list), `interval`, `timeout`, `retries`, `start_period`.",
     ),
-    OptionDoc::new("labels", OptKind::Dict, "Labels."),
-    OptionDoc::new("user", OptKind::Str, "User (and group) the command runs as."),
-    OptionDoc::new("working_dir", OptKind::Str, "Working directory."),
-    OptionDoc::new("hostname", OptKind::Str, "The container's host name."),
-    OptionDoc::new(
-        "stop_timeout",
-        OptKind::Int,
-        "Seconds to wait for the container to stop before killing it.",
-    ),
-    OptionDoc::new(
-        "exposed_ports",
-        OptKind::List,
-        "Ports to expose without publishing (`6379`, `53/udp`).",
-    )
-    .aliases(&["exposed", "expose"]),
-    OptionDoc::new(
-        "etc_hosts",
-        OptKind::Dict,
-        "Extra `/etc/hosts` entries: host name to address.",
-    ),
+    LABELS,
+    USER,
+    OptionDoc::new("working_dir", OptKind::Str, WORKDIR.description),
+    HOSTNAME,
+    STOP_TIMEOUT,
+    OptionDoc::new("exposed_ports", OptKind::List, EXPOSE.description).aliases(&["exposed", "expose"]),
+    ETC_HOSTS,
     OptionDoc::new(
         "log_driver",
         OptKind::Str,
         "Log driver (`json-file`, `syslog`, `none`, ...).",
     ),
-    OptionDoc::new("log_options", OptKind::Dict, "Log driver options.").aliases(&["log_opt"]),
-    OptionDoc::new(
-        "recreate",
-        OptKind::Bool,
-        "Recreate the container even when it matches (always changed).",
-    )
-    .default("false"),
-    OptionDoc::new(
-        "restart",
-        OptKind::Bool,
-        "Restart (or start) the container (always changed).",
-    )
-    .default("false"),
-    OptionDoc::new("detach", OptKind::Bool, "Containers always run detached.")
-        .default("true")
-        .ignored(),
+    LOG_OPTIONS.aliases(&["log_opt"]),
+    RECREATE,
+    RESTART,
+    DETACH,
 ];
 
-static PODMAN_DOC: ModuleDoc = ModuleDoc {
+pub(super) static PODMAN_DOC: ModuleDoc = ModuleDoc {
     name: "podman_container",
     aliases: &["containers.podman.podman_container"],
     short: "Manage podman containers",
@@ -250,7 +232,7 @@ healthcheck: wget -q -O /dev/null http://127.0.0.1:8080/\n    healthcheck_interv
     controller_only: false,
 };
 
-static DOCKER_DOC: ModuleDoc = ModuleDoc {
+pub(super) static DOCKER_DOC: ModuleDoc = ModuleDoc {
     name: "docker_container",
     aliases: &["community.docker.docker_container"],
     short: "Manage docker containers",
@@ -267,7 +249,7 @@ healthcheck: { test: [CMD, wget, -q, -O, /dev/null, \"http://127.0.0.1:8080/\"],
 /// The union of both modules' options (each doc lets through its own).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+pub(super) struct Params {
     name: String,
     #[serde(default)]
     image: Option<String>,
@@ -374,7 +356,7 @@ fn scalar_text(v: &Value) -> String {
 }
 
 /// The task's container, checked and normalized (the image's ID is learnt later).
-fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
+pub(super) fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
     let args = |why: String| ModuleError::Args(format!("{module}: {why}"));
     let command = match &p.command {
         None | Some(Value::Null) => None,
@@ -571,7 +553,7 @@ fn wanted(module: &'static str, p: &Params) -> Result<Wanted, ModuleError> {
     })
 }
 
-fn running(c: &Value) -> bool {
+pub(super) fn running(c: &Value) -> bool {
     c.pointer("/State/Running").and_then(Value::as_bool).unwrap_or(false)
 }
 

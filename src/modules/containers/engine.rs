@@ -125,6 +125,30 @@ impl<'a> Engine<'a> {
         })
     }
 
+    /// The `inspect` objects of `names` (of `KIND`) in one call; a name
+    /// that went away between listing and inspecting is left out.
+    pub async fn inspect_all(&self, kind: &str, names: &[String]) -> Result<Vec<Value>, ModuleError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = strings(&[kind, "inspect", "--"]);
+        args.extend(names.iter().cloned());
+        let out = self.try_run(&args).await?;
+        if !out.ok && !is_not_found(&out.stderr) {
+            return Err(self.fail(&args, &out.stderr));
+        }
+        // Both engines print the objects they found, then fail for the rest.
+        match serde_json::from_str::<Value>(out.stdout.trim()) {
+            Ok(Value::Array(a)) => Ok(a),
+            Ok(_) | Err(_) if out.stdout.trim().is_empty() => Ok(Vec::new()),
+            Ok(other) => Ok(vec![other]),
+            Err(e) => Err(ModuleError::Failed(format!(
+                "{}: `{} {kind} inspect` printed no JSON array: {e}",
+                self.module, self.program
+            ))),
+        }
+    }
+
     /// An image's ID (without `sha256:`), or `None` when the host does not have it.
     pub async fn image_id(&self, image: &str) -> Result<Option<String>, ModuleError> {
         Ok(self
@@ -256,6 +280,15 @@ pub fn parse_duration_ns(s: &str) -> Option<u64> {
         return None;
     }
     Some(total.round() as u64)
+}
+
+/// Pairs as a diff shows them: `k=v k=v`.
+pub fn kv_line(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A string-to-string map from an option (values stringified as Ansible does).

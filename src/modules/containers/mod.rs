@@ -10,12 +10,17 @@
 //! Modules (each under its `containers.podman.` / `community.docker.` name
 //! too): `podman_container`, `docker_container`, `podman_image`,
 //! `docker_image`, `podman_network`, `docker_network`, `podman_volume`,
-//! `docker_volume`.
+//! `docker_volume`; `kube_play` (`containers.podman.podman_play`);
+//! `container_service` (a compose-like group with replicas and rolling updates);
+//! `container_facts`, `podman_container_info`, `docker_container_info`.
 
 pub mod container;
 pub mod engine;
 pub mod image;
+pub mod info;
+pub mod kube;
 pub mod network;
+pub mod service;
 pub mod spec;
 
 use std::sync::Arc;
@@ -29,5 +34,9 @@ pub fn register(r: &mut Registry) {
         r.add(Arc::new(image::ImageModule { flavor }));
         r.add(Arc::new(network::NetworkModule { flavor }));
         r.add(Arc::new(network::VolumeModule { flavor }));
+        r.add(Arc::new(info::InfoModule { flavor }));
     }
+    r.add(Arc::new(info::FactsModule));
+    r.add(Arc::new(kube::KubePlayModule));
+    r.add(Arc::new(service::ServiceModule));
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::engine::{string_map, strings, Engine, EngineSteps, Flavor};
+use super::engine::{kv_line, string_map, strings, Engine, EngineSteps, Flavor};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
@@ -144,9 +144,18 @@ fn net_facts(n: &Value) -> NetFacts {
     }
 }
 
-fn labels_differ(cur: &Map<String, Value>, want: &[(String, String)]) -> bool {
-    want.iter()
-        .any(|(k, v)| cur.get(k).and_then(Value::as_str) != Some(v.as_str()))
+/// Compares the given keys of `want` with `cur` (labels, driver options:
+/// keys the engine added are not compared); when one differs, writes a
+/// `FIELD:` line into the diff's before (the current map) and after (the
+/// requested pairs).
+fn diff_map(field: &str, cur: &Map<String, Value>, want: &[(String, String)], before: &mut String, after: &mut String) {
+    let differs = want
+        .iter()
+        .any(|(k, v)| cur.get(k).and_then(Value::as_str) != Some(v.as_str()));
+    if differs {
+        before.push_str(&format!("{field}: {}\n", Value::Object(cur.clone())));
+        after.push_str(&format!("{field}: {}\n", kv_line(want)));
+    }
 }
 
 #[async_trait]
@@ -243,17 +252,7 @@ impl Module for NetworkModule {
                 before.push_str(&format!("internal: {internal}\n"));
                 after.push_str(&format!("internal: {i}\n"));
             }
-            if labels_differ(&cur_labels, &labels) {
-                before.push_str(&format!("labels: {}\n", Value::Object(cur_labels.clone())));
-                after.push_str(&format!(
-                    "labels: {}\n",
-                    labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ));
-            }
+            diff_map("labels", &cur_labels, &labels, &mut before, &mut after);
             if p.recreate.or(p.force).unwrap_or(false) && before.is_empty() {
                 after.push_str("recreate: requested\n");
             }
@@ -480,33 +479,13 @@ impl Module for VolumeModule {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            if labels_differ(&cur_labels, &labels) {
-                before.push_str(&format!("labels: {}\n", Value::Object(cur_labels)));
-                after.push_str(&format!(
-                    "labels: {}\n",
-                    labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ));
-            }
+            diff_map("labels", &cur_labels, &labels, &mut before, &mut after);
             let cur_opts = cur
                 .get("Options")
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default();
-            if labels_differ(&cur_opts, &options) {
-                before.push_str(&format!("options: {}\n", Value::Object(cur_opts)));
-                after.push_str(&format!(
-                    "options: {}\n",
-                    options
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ));
-            }
+            diff_map("options", &cur_opts, &options, &mut before, &mut after);
             let differs = !after.is_empty();
             if differs && !recreate_on_change {
                 return Err(ModuleError::Failed(format!(

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::engine::{parse_duration_ns, strip_sha, Flavor};
+use super::engine::{kv_line, parse_duration_ns, strip_sha, Flavor};
 use crate::modules::ModuleError;
 
 /// One published port: `[ip:]host:container[/proto]`.
@@ -330,10 +330,6 @@ fn env_of(c: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn show_pairs(v: &[(String, String)]) -> String {
-    v.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
-}
-
 /// Ports: every wanted one present, and no others.
 fn ports_match(cur: &[Port], want: &[Port]) -> bool {
     cur.len() == want.len() && want.iter().all(|w| cur.iter().any(|c| c.meets(w)))
@@ -402,7 +398,7 @@ pub fn differences(c: &Value, w: &Wanted) -> Vec<FieldDiff> {
                 .iter()
                 .map(|(k, _)| (k.clone(), cur.get(k).cloned().unwrap_or_else(|| "(unset)".into())))
                 .collect();
-            push("env", show_pairs(&before), show_pairs(&bad));
+            push("env", kv_line(&before), kv_line(&bad));
         }
     }
     if let Some(want) = &w.ports {
@@ -506,7 +502,7 @@ pub fn differences(c: &Value, w: &Wanted) -> Vec<FieldDiff> {
                 .iter()
                 .map(|(k, _)| (k.clone(), cur.get(k).cloned().unwrap_or_else(|| "(unset)".into())))
                 .collect();
-            push("labels", show_pairs(&before), show_pairs(&bad));
+            push("labels", kv_line(&before), kv_line(&bad));
         }
     }
     let text_field = |path: &[&str]| s(c, path).as_str().unwrap_or("").to_string();
@@ -588,7 +584,7 @@ pub fn differences(c: &Value, w: &Wanted) -> Vec<FieldDiff> {
                 .iter()
                 .map(|(k, _)| (k.clone(), cur_of(k).unwrap_or_else(|| "(unset)".into())))
                 .collect();
-            push("log_options", show_pairs(&before), show_pairs(&bad));
+            push("log_options", kv_line(&before), kv_line(&bad));
         }
     }
     d
