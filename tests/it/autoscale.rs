@@ -21,7 +21,13 @@ use crate::watch::{free_port, unqp, wait_for, Smtp, Watch};
 fn example(dir: &Path, app: &str, image: &str, ports: u16, lb: u16, smtp: u16, extra: &[(&str, &str)]) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/autoscale");
     std::fs::create_dir_all(dir.join("templates")).unwrap();
-    for f in ["scale.yml", "recreate.yml", "lb.yml", "app.yml", "templates/haproxy.cfg.j2"] {
+    for f in [
+        "scale.yml",
+        "recreate.yml",
+        "lb.yml",
+        "app.yml",
+        "templates/haproxy.cfg.j2",
+    ] {
         std::fs::copy(src.join(f), dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     }
     std::fs::write(
@@ -53,11 +59,15 @@ fn example(dir: &Path, app: &str, image: &str, ports: u16, lb: u16, smtp: u16, e
 /// One GET / through the load balancer on a new connection: the body, or why it failed.
 fn request(port: u16) -> Result<String, String> {
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
-    c.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    c.write_all(b"GET / HTTP/1.0\r\n\r\n").map_err(|e| format!("write: {e}"))?;
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
     let mut buf = String::new();
     c.read_to_string(&mut buf).map_err(|e| format!("read: {e}"))?;
-    let (head, body) = buf.split_once("\r\n\r\n").ok_or_else(|| format!("no header end: {buf:?}"))?;
+    let (head, body) = buf
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("no header end: {buf:?}"))?;
     match head.split_whitespace().nth(1) {
         Some("200") => Ok(body.trim().to_string()),
         _ => Err(format!("status: {head}")),
@@ -248,7 +258,10 @@ fn load_rule_scales_the_service_behind_haproxy_and_no_request_fails() {
         lab.watch.log()
     );
     let mail = action_mail(smtp, 1).unwrap();
-    assert!(mail.contains("Subject: [ACTION #1 SUCCEEDED] AppLoadHigh host1"), "{mail}");
+    assert!(
+        mail.contains("Subject: [ACTION #1 SUCCEEDED] AppLoadHigh host1"),
+        "{mail}"
+    );
     assert!(mail.contains("recap: host1 ok="), "{mail}");
     // The new replicas receive traffic: their hostnames come back through HAProxy.
     let after_up = Instant::now();
@@ -265,9 +278,49 @@ fn load_rule_scales_the_service_behind_haproxy_and_no_request_fails() {
     });
     let down_took = down_at.elapsed();
     let two = replicas(&hosts, &app);
-    assert_eq!(names(&two), [format!("{app}-1"), format!("{app}-2")], "{}", lab.watch.log());
+    assert_eq!(
+        names(&two),
+        [format!("{app}-1"), format!("{app}-2")],
+        "{}",
+        lab.watch.log()
+    );
     let mail = action_mail(smtp, 2).unwrap();
-    assert!(mail.contains("Subject: [ACTION #2 SUCCEEDED] AppLoadHigh host1"), "{mail}");
+    assert!(
+        mail.contains("Subject: [ACTION #2 SUCCEEDED] AppLoadHigh host1"),
+        "{mail}"
+    );
+    // Drained first: the backend list without app-3 and app-4 was in place
+    // (HAProxy reloaded, its old workers gone) before either stopped.
+    let cfg_path = hosts.root_dir(0).unwrap().join("autoscale/haproxy.cfg");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    let rendered = std::fs::metadata(&cfg_path)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    for i in 3..=4 {
+        let gone = format!("{app}-{i}");
+        assert!(!cfg.contains(&gone), "{cfg}");
+        let (ok, out) = podman(
+            &hosts,
+            &format!(
+                "events --stream=false --since 5m --filter event=died --filter container={gone} \
+                 --format '{{{{.Time.UnixNano}}}}'"
+            ),
+        );
+        let died: u128 = out
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no died event of {gone} ({ok}): {out}"));
+        assert!(
+            rendered < died,
+            "{gone} stopped {} ms before HAProxy's list without it was written",
+            (rendered - died) / 1_000_000
+        );
+    }
     // Traffic keeps flowing to the 2 left, and only to them.
     let after_down = Instant::now();
     wait_for(Duration::from_secs(10), "answers after the scale-down", || {
@@ -327,7 +380,10 @@ fn health_rule_recreates_a_replica_whose_check_fails() {
         action_mail(&lab.smtp, 1).is_some()
     });
     let mail = action_mail(&lab.smtp, 1).unwrap();
-    assert!(mail.contains("Subject: [ACTION #1 SUCCEEDED] AppUnhealthy host1"), "{mail}");
+    assert!(
+        mail.contains("Subject: [ACTION #1 SUCCEEDED] AppUnhealthy host1"),
+        "{mail}"
+    );
     let after = replicas(&hosts, &app);
     assert_eq!(names(&after), names(&before));
     assert_eq!(after[0], before[0], "the healthy replica is left alone");
