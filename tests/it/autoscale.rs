@@ -74,10 +74,13 @@ fn request(port: u16) -> Result<String, String> {
     }
 }
 
+/// One request's time and its body or why it failed.
+type Answer = (Instant, Result<String, String>);
+
 /// Requests through the load balancer every 20 ms until stopped.
 struct Poller {
     stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Vec<(Instant, Result<String, String>)>>>,
+    seen: Arc<Mutex<Vec<Answer>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -111,7 +114,7 @@ impl Poller {
             .collect()
     }
 
-    fn finish(mut self) -> Vec<(Instant, Result<String, String>)> {
+    fn finish(mut self) -> Vec<Answer> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
