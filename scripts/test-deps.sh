@@ -31,6 +31,9 @@
 #                                   private PostgreSQL 15 cluster (initdb + postgres as the `postgres`
 #                                   user, on 127.0.0.1, data in a temp dir) and stops it; Debian's
 #                                   policy-rc.d keeps the packaged cluster from starting on install
+#   haproxy                         the load balancer of playbooks/autoscale (tests/it/autoscale.rs):
+#                                   started by the playbook on a test host (master-worker, -W -D),
+#                                   never as a service (policy-rc.d keeps the packaged one stopped)
 set -euo pipefail
 
 # libvirt 11 + QEMU 10 (bookworm-backports), started by hand: its own script,
@@ -58,7 +61,7 @@ if [[ -n ${RIGGER_TEST_DEB:-} && ${RIGGER_TEST_DEB} != 0 ]] && ! cargo deb --ver
 fi
 
 # man-db: the man page tests render with `man -l`; binutils: `nm` checks the packaged binary is stripped.
-TEST_DEPS=(man-db binutils openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl chromium chromium-driver golang-go golang-github-vmware-govmomi-dev postgresql)
+TEST_DEPS=(man-db binutils openssh-server openssh-client sudo busybox-static iproute2 procps util-linux cron kmod git curl perl python3-aiosmtpd sqlite3 time libuser python3-venv python3-apt python3-yaml python3-jinja2 openssl chromium chromium-driver golang-go golang-github-vmware-govmomi-dev postgresql haproxy)
 
 missing=()
 for pkg in "${TEST_DEPS[@]}"; do

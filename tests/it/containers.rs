@@ -25,7 +25,7 @@ fn sh(cmd: &str) -> (bool, String) {
 
 /// `podman ARGS` on the test host (whose `/etc`, where podman keeps its
 /// networks, is its own): (success, stdout + stderr).
-fn podman(hosts: &TestHosts, args: &str) -> (bool, String) {
+pub(crate) fn podman(hosts: &TestHosts, args: &str) -> (bool, String) {
     let out = hosts.ssh(0, &format!("podman {args} 2>&1"));
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -45,7 +45,7 @@ fn inspect(hosts: &TestHosts, kind: &str, name: &str, format: &str) -> Option<St
 /// The base image of these tests: busybox-static as `/bin/*`, imported
 /// when the machine lacks it (one image for every run: call it with the
 /// podman lock held).
-fn base_image() -> &'static str {
+pub(crate) fn base_image() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE.get_or_init(|| {
         let name = "localhost/rigger-it-busybox:1".to_string();
@@ -77,9 +77,9 @@ fn base_image() -> &'static str {
 
 /// Removes what a test made, by name, on the test host, when dropped
 /// (before the host: declared after it).
-struct Cleanup<'a> {
+pub(crate) struct Cleanup<'a> {
     hosts: &'a TestHosts,
-    containers: Vec<String>,
+    pub(crate) containers: Vec<String>,
     images: Vec<String>,
     networks: Vec<String>,
     volumes: Vec<String>,
@@ -88,7 +88,7 @@ struct Cleanup<'a> {
 }
 
 impl<'a> Cleanup<'a> {
-    fn new(hosts: &'a TestHosts) -> Self {
+    pub(crate) fn new(hosts: &'a TestHosts) -> Self {
         Cleanup {
             hosts,
             containers: Vec::new(),
@@ -129,14 +129,14 @@ impl Drop for Cleanup<'_> {
 /// machine's, but a container's network namespace is mounted only in the
 /// mount namespace of the host that started it, so `podman ps` on another
 /// host fails while it runs.
-fn podman_host() -> (PodmanLock, TestHosts) {
+pub(crate) fn podman_host() -> (PodmanLock, TestHosts) {
     let lock = PodmanLock::take();
     (lock, TestHosts::with_opts(1, HostOpts { isolated_root: true }))
 }
 
 /// An exclusive `flock` on a file shared by the podman tests (of every test
 /// process); released when dropped (the file is closed).
-struct PodmanLock(#[allow(dead_code)] std::fs::File);
+pub(crate) struct PodmanLock(#[allow(dead_code)] std::fs::File);
 
 impl PodmanLock {
     fn take() -> PodmanLock {
@@ -708,7 +708,7 @@ fn kube_play_of_a_deployment_then_teardown() {
 }
 
 /// `n` consecutive free loopback ports.
-fn free_port_range(n: u16) -> u16 {
+pub(crate) fn free_port_range(n: u16) -> u16 {
     let mut base = 20000 + (std::process::id() % 2000) as u16 * 10;
     loop {
         let all_free = (base..base + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok());

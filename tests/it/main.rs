@@ -9,6 +9,7 @@ mod support;
 mod adhoc;
 mod ansible_modules;
 mod audit;
+mod autoscale;
 mod check;
 mod compat;
 mod compat_async;
