@@ -45,6 +45,22 @@ pub struct WatchConfig {
     pub outbox_max_age: Duration,
     /// Upper bound of the exponential retry backoff.
     pub retry_max_backoff: Duration,
+    /// Several instances sharing the hosts (`group:`, PostgreSQL only).
+    pub group: Option<GroupConfig>,
+}
+
+/// `group: {name: NAME, lease: 10s, instance: ID}`: the instances with the
+/// same state database and group name share the inventory's hosts (see
+/// docs/watch.md "Several instances").
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupConfig {
+    pub name: String,
+    /// A dead instance's hosts are taken over within this period.
+    pub lease: Duration,
+    /// This instance's id (default: host name, process id and start time).
+    pub instance: Option<String>,
+    /// Where `group:` is written, for errors found later (a SQLite state).
+    pub loc: crate::yaml::Loc,
 }
 
 /// What the collectors skip. The defaults leave out pseudo and virtual file
@@ -820,6 +836,33 @@ fn matchers(eq: Option<&Node>, list: Option<&Node>) -> Result<Vec<Matcher>, LocE
     Ok(out)
 }
 
+fn parse_group(n: &Node) -> Result<GroupConfig, LocError> {
+    let m = MapReader::new(n, "the group", &["name", "lease", "instance"])?;
+    let name = m.str("name")?.unwrap_or_else(|| "default".into());
+    let lease = m.duration("lease", Duration::from_secs(10))?;
+    if lease < Duration::from_secs(1) {
+        let loc = m.get("lease").map(|x| x.loc.clone()).unwrap_or(n.loc.clone());
+        return Err(LocError::new(loc, "lease must be at least 1s"));
+    }
+    for (key, v) in [("name", Some(&name)), ("instance", m.str("instance")?.as_ref())] {
+        if let Some(v) = v {
+            if v.is_empty() || v.len() > 200 || v.chars().any(|c| c.is_control()) {
+                let loc = m.get(key).map(|x| x.loc.clone()).unwrap_or(n.loc.clone());
+                return Err(LocError::new(
+                    loc,
+                    format!("group {key} must be 1 to 200 characters without control characters"),
+                ));
+            }
+        }
+    }
+    Ok(GroupConfig {
+        name,
+        lease,
+        instance: m.str("instance")?,
+        loc: n.loc.clone(),
+    })
+}
+
 fn check_template(n: &Node) -> Result<String, LocError> {
     let s = scalar(n)?;
     let env = minijinja::Environment::new();
@@ -846,6 +889,7 @@ const TOP_KEYS: &[&str] = &[
     "inhibit_rules",
     "outbox_max_age",
     "retry_max_backoff",
+    "group",
 ];
 
 impl WatchConfig {
@@ -1038,6 +1082,7 @@ impl WatchConfig {
             inhibit,
             outbox_max_age: r.duration("outbox_max_age", Duration::from_secs(24 * 3600))?,
             retry_max_backoff: r.duration("retry_max_backoff", Duration::from_secs(300))?,
+            group: r.get("group").map(parse_group).transpose()?,
         })
     }
 

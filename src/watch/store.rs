@@ -458,7 +458,15 @@ pub struct Silence {
 /// controller loop, so they run inline rather than on a blocking pool.
 pub struct Db {
     pub(super) conn: Conn,
+    /// Who claims outbox rows through this connection (PostgreSQL).
+    claimant: String,
 }
+
+/// How long a claimed outbox row stays with its claimer: longer than any
+/// delivery attempt takes (an SMTP or webhook timeout), so that two
+/// instances never send one row at once; a row whose claimer died is sent
+/// by another instance after it.
+pub const CLAIM_SECS: f64 = 120.0;
 
 /// Errors of the state database. Opening errors keep the file's path (or
 /// the URL without its password).
@@ -509,11 +517,19 @@ impl Db {
             conn.lock()
                 .batch("PRAGMA busy_timeout=5000; PRAGMA cache_size=-1024;")?;
         }
-        Ok(Db { conn })
+        Ok(Db {
+            conn,
+            claimant: format!("pid:{}", std::process::id()),
+        })
     }
 
     pub fn location(&self) -> &Location {
         self.conn.location()
+    }
+
+    /// Name the claims of this connection (the group instance's id).
+    pub fn set_claimant(&mut self, id: &str) {
+        self.claimant = id.to_string();
     }
 
     /// Write downsampled points in one transaction and drop those older
@@ -623,22 +639,60 @@ impl Db {
         )?)
     }
 
-    pub fn due(&self, now: f64) -> Result<Vec<OutboxItem>, StoreError> {
-        Ok(self.conn.query_map(
-            "SELECT id, receiver, kind, payload, created, attempts FROM outbox \
-             WHERE state = 'pending' AND next_attempt <= ?1 ORDER BY id",
-            params![now],
-            |r| {
-                Ok(OutboxItem {
-                    id: r.i64(0)?,
-                    receiver: r.text(1)?,
-                    kind: r.text(2)?,
-                    payload: r.text(3)?,
-                    created: r.f64(4)?,
-                    attempts: r.i64(5)?,
-                })
-            },
+    /// Queue a row under an idempotent notification key: `None` when a row
+    /// with that key is (or was) in the outbox already, so an instance that
+    /// took over a host and derived the same notification again never
+    /// queues it twice.
+    pub fn enqueue_keyed(
+        &self,
+        receiver: &str,
+        kind: &str,
+        payload: &str,
+        now: f64,
+        nkey: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_opt(
+            "INSERT INTO outbox(receiver, kind, payload, created, next_attempt, nkey) \
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5) ON CONFLICT (nkey) DO NOTHING RETURNING id",
+            params![receiver, kind, payload, now, nkey],
+            |r| r.i64(0),
         )?)
+    }
+
+    /// The rows due for delivery. On PostgreSQL they are claimed for
+    /// [`CLAIM_SECS`] (`FOR UPDATE SKIP LOCKED`: instances that look at
+    /// once take disjoint rows, none waits), so each row is sent by one
+    /// instance of a group.
+    pub fn due(&self, now: f64) -> Result<Vec<OutboxItem>, StoreError> {
+        let read = |r: &crate::state::RowReader<'_>| {
+            Ok(OutboxItem {
+                id: r.i64(0)?,
+                receiver: r.text(1)?,
+                kind: r.text(2)?,
+                payload: r.text(3)?,
+                created: r.f64(4)?,
+                attempts: r.i64(5)?,
+            })
+        };
+        if !self.conn.is_postgres() {
+            return Ok(self.conn.query_map(
+                "SELECT id, receiver, kind, payload, created, attempts FROM outbox \
+                 WHERE state = 'pending' AND next_attempt <= ?1 ORDER BY id",
+                params![now],
+                read,
+            )?);
+        }
+        let mut rows = self.conn.query_map(
+            "UPDATE outbox SET claimed_by = ?2, claimed_until = ?3 WHERE id IN (\
+             SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= ?1 \
+             AND (claimed_until IS NULL OR claimed_until <= ?1 OR claimed_by = ?2) \
+             ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, receiver, kind, payload, created, attempts",
+            params![now, self.claimant.as_str(), now + CLAIM_SECS],
+            read,
+        )?;
+        rows.sort_by_key(|o| o.id);
+        Ok(rows)
     }
 
     pub fn mark(&self, id: i64, state: &str, now: f64, error: Option<&str>) -> Result<(), StoreError> {
@@ -651,7 +705,8 @@ impl Db {
 
     pub fn retry_later(&self, id: i64, next: f64, error: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1",
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, claimed_by = NULL, \
+             claimed_until = NULL WHERE id = ?1",
             params![id, next, error],
         )?;
         Ok(())

@@ -70,6 +70,7 @@ mod virt;
 mod vmware;
 mod watch;
 mod watch_actions;
+mod watch_group;
 mod watch_taint;
 mod webhook_tls;
 mod webstatus;

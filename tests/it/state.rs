@@ -295,8 +295,8 @@ fn watch_keeps_its_state_in_postgres() {
         .query_one("SELECT version FROM schema_version WHERE component = 'watch'", &[])
         .unwrap()
         .get(0);
-    // 1: samples, alerts, silences, outbox; 2: the guarded actions.
-    assert_eq!(v, 2);
+    // 1: samples, alerts, silences, outbox; 2: the guarded actions; 3: groups.
+    assert_eq!(v, 3);
     let n: i64 = db.query_one("SELECT COUNT(*) FROM actions", &[]).unwrap().get(0);
     assert_eq!(n, 0, "no rule has an action");
 }
