@@ -1559,6 +1559,29 @@ mod tests {
     }
 
     #[test]
+    fn group_parses_with_located_errors() {
+        let ok = "receivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n";
+        assert_eq!(load(ok).unwrap().group, None);
+        let g = load(&format!("{ok}group: {{name: dc1, lease: 5s}}\n"))
+            .unwrap()
+            .group
+            .unwrap();
+        assert_eq!(
+            (g.name.as_str(), g.lease, g.instance),
+            ("dc1", Duration::from_secs(5), None)
+        );
+        let g = load(&format!("{ok}group: {{instance: w1}}\n")).unwrap().group.unwrap();
+        assert_eq!((g.name.as_str(), g.lease), ("default", Duration::from_secs(10)));
+        assert_eq!(g.instance.as_deref(), Some("w1"));
+        let e = load(&format!("{ok}group: {{lease: 500ms}}\n")).unwrap_err();
+        assert_eq!((e.loc.line, e.msg.as_str()), (4, "lease must be at least 1s"));
+        let e = load(&format!("{ok}group: {{leese: 5s}}\n")).unwrap_err();
+        assert!(e.hint.unwrap().contains("lease"));
+        let e = load(&format!("{ok}group: dc1\n")).unwrap_err();
+        assert!(e.msg.contains("must be a mapping"), "{}", e.msg);
+    }
+
+    #[test]
     fn actions_parse_with_located_errors() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("fix.yml"), "- hosts: all\n  tasks: []\n").unwrap();

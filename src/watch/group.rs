@@ -73,7 +73,10 @@ pub fn owner_of<'a>(host: &str, live: &'a [String]) -> Option<&'a String> {
         h.update([0]);
         h.update(host.as_bytes());
         let d = h.finalize();
-        (u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]), (*id).clone())
+        (
+            u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]),
+            (*id).clone(),
+        )
     })
 }
 
@@ -104,7 +107,10 @@ impl Membership {
                 "DELETE FROM watch_instances WHERE grp = ?1 AND heartbeat < ?2",
                 params![g, gone],
             )?;
-            tx.execute("DELETE FROM watch_leases WHERE grp = ?1 AND expires < ?2", params![g, gone])?;
+            tx.execute(
+                "DELETE FROM watch_leases WHERE grp = ?1 AND expires < ?2",
+                params![g, gone],
+            )?;
             let live: Vec<String> = tx.query_map(
                 "SELECT id FROM watch_instances WHERE grp = ?1 AND heartbeat >= ?2 ORDER BY id",
                 params![g, now - valid],
@@ -159,14 +165,8 @@ impl Membership {
     pub fn leave(&self, db: &Db) -> Result<(), StoreError> {
         let (g, me) = (self.group.as_str(), self.id.as_str());
         db.conn.transaction(|tx| -> Result<(), StoreError> {
-            tx.execute(
-                "DELETE FROM watch_leases WHERE grp = ?1 AND owner = ?2",
-                params![g, me],
-            )?;
-            tx.execute(
-                "DELETE FROM watch_instances WHERE grp = ?1 AND id = ?2",
-                params![g, me],
-            )?;
+            tx.execute("DELETE FROM watch_leases WHERE grp = ?1 AND owner = ?2", params![g, me])?;
+            tx.execute("DELETE FROM watch_instances WHERE grp = ?1 AND id = ?2", params![g, me])?;
             Ok(())
         })
     }

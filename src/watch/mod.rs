@@ -625,7 +625,11 @@ impl Controller {
                     k.match_indices(m.as_str())
                         .any(|(i, _)| i > 0 && matches!(k.as_bytes()[i - 1], b'{' | b','))
                 });
-                let newer = store.series.get(k).and_then(|s| s.last()).is_none_or(|(last, _)| t > last);
+                let newer = store
+                    .series
+                    .get(k)
+                    .and_then(|s| s.last())
+                    .is_none_or(|(last, _)| t > last);
                 if mine && newer {
                     store.restore_point(k, t, v);
                 }
@@ -1341,7 +1345,10 @@ impl Controller {
         log("stopping");
         if let Some(g) = &self.group {
             match g.membership.leave(&self.db) {
-                Ok(()) => log(format!("group: left `{}`; its hosts pass to the others", g.membership.group)),
+                Ok(()) => log(format!(
+                    "group: left `{}`; its hosts pass to the others",
+                    g.membership.group
+                )),
                 Err(e) => log(format!(
                     "group: cannot release the leases ({e}); the others take the hosts when they run out"
                 )),

@@ -867,6 +867,19 @@ pub(crate) mod tests {
         db.prune_outbox(9.55).unwrap();
         assert_eq!(db.outbox_counts().unwrap(), (0, 0, 0));
         assert_eq!(db.outbox_count("failed").unwrap(), 1);
+        // One row per idempotent notification key, however often it is queued.
+        let k1 = db.enqueue_keyed("ops", "email", "{}", 10.0, "ops:email:abc").unwrap();
+        assert!(k1.is_some());
+        assert_eq!(
+            db.enqueue_keyed("ops", "email", "{\"y\":1}", 11.0, "ops:email:abc")
+                .unwrap(),
+            None
+        );
+        assert!(db
+            .enqueue_keyed("ops", "webhook", "{}", 11.0, "ops:webhook:abc")
+            .unwrap()
+            .is_some());
+        assert_eq!(db.outbox_count("pending").unwrap(), 2);
         drop(db);
         let db = Db::open_at(loc).unwrap();
         assert_eq!(db.silences().unwrap().len(), 2, "kept across opens");
@@ -894,6 +907,70 @@ pub(crate) mod tests {
             Db::open_at(&Location::parse(&url)).unwrap().silences().unwrap().len(),
             2
         );
+        // Instances claim disjoint outbox rows; a claim lasts CLAIM_SECS.
+        let (mut a, mut b) = (
+            Db::open_at(&Location::parse(&url)).unwrap(),
+            Db::open_at(&Location::parse(&url)).unwrap(),
+        );
+        a.set_claimant("a");
+        b.set_claimant("b");
+        let ids: Vec<i64> = a.due(100.0).unwrap().iter().map(|o| o.id).collect();
+        assert_eq!(ids.len(), 2, "the two keyed rows of db_suite");
+        assert!(b.due(100.0).unwrap().is_empty(), "claimed by a");
+        assert_eq!(a.due(101.0).unwrap().len(), 2, "a's own claim");
+        let late: Vec<i64> = b.due(101.0 + CLAIM_SECS).unwrap().iter().map(|o| o.id).collect();
+        assert_eq!(late, ids, "a's claim ran out (a died): b sends them");
+        assert!(a.due(102.0 + CLAIM_SECS).unwrap().is_empty());
+    }
+
+    #[test]
+    fn group_leases_on_postgres() {
+        use crate::watch::group::Membership;
+        let pg = crate::state::testpg::TestPg::start();
+        let url = pg.create_db("group_leases");
+        let db = Db::open_at(&Location::parse(&url)).unwrap();
+        let hosts: Vec<String> = (0..40).map(|i| format!("h{i}")).collect();
+        let m = |id: &str| Membership {
+            group: "g".into(),
+            id: id.into(),
+            lease: std::time::Duration::from_secs(3),
+        };
+        let (m1, m2) = (m("one"), m("two"));
+        let r = m1.renew(&db, &hosts).unwrap();
+        assert_eq!(r.owned.len(), 40, "alone: every host");
+        // Two joins: it claims nothing while one holds the leases...
+        let r = m2.renew(&db, &hosts).unwrap();
+        assert!(r.owned.is_empty(), "{:?}", r.owned);
+        assert_eq!(r.members.len(), 2);
+        // ... one releases two's share at its next renewal, two claims it.
+        let r1 = m1.renew(&db, &hosts).unwrap();
+        let r2 = m2.renew(&db, &hosts).unwrap();
+        assert!(!r1.owned.is_empty() && !r2.owned.is_empty());
+        assert!(r1.owned.is_disjoint(&r2.owned));
+        assert_eq!(r1.owned.len() + r2.owned.len(), 40);
+        // Another group on the same database is apart.
+        let other = Membership {
+            group: "g2".into(),
+            ..m("one")
+        };
+        assert_eq!(other.renew(&db, &hosts).unwrap().owned.len(), 40);
+        // A clean leave hands everything over at once.
+        m1.leave(&db).unwrap();
+        let r2 = m2.renew(&db, &hosts).unwrap();
+        assert_eq!(r2.owned.len(), 40);
+        assert_eq!(r2.members.len(), 1);
+        assert_eq!(r2.members[0].hosts, 40);
+        // A dead instance (no renewals): its leases run out after 2/3 lease.
+        let r1 = m1.renew(&db, &hosts).unwrap();
+        assert!(r1.owned.is_empty(), "two holds them");
+        let r2 = m2.renew(&db, &hosts).unwrap();
+        assert!(r2.owned.len() < 40, "released one's share");
+        let r1 = m1.renew(&db, &hosts).unwrap();
+        assert_eq!(r1.owned.len() + r2.owned.len(), 40);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let r1 = m1.renew(&db, &hosts).unwrap();
+        assert_eq!(r1.owned.len(), 40, "two died: one has all after its leases ran out");
+        assert_eq!(r1.members.len(), 1);
     }
 
     fn retention(rules: Vec<(&str, Vec<Matcher>, f64)>) -> Retention {

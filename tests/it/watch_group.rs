@@ -174,10 +174,7 @@ receivers:
         a_hosts.iter().all(|h| al.get(h).is_some_and(|(s, _)| s == "pending"))
     });
     let pending_on_a = flag_alerts(ports[0]);
-    assert!(
-        pending_on_a.values().all(|(s, _)| s == "pending"),
-        "{pending_on_a:?}"
-    );
+    assert!(pending_on_a.values().all(|(s, _)| s == "pending"), "{pending_on_a:?}");
     assert!(smtp.messages().is_empty(), "nothing fired yet");
     a.kill9();
     let killed = Instant::now();
@@ -189,7 +186,10 @@ receivers:
     });
     let took = killed.elapsed().as_secs_f64();
     // The polling of this test adds up to ~0.2 s.
-    assert!(took <= LEASE + 0.5, "hosts taken over after {took:.1}s (lease {LEASE}s)");
+    assert!(
+        took <= LEASE + 0.5,
+        "hosts taken over after {took:.1}s (lease {LEASE}s)"
+    );
     eprintln!("takeover after {took:.2}s (lease {LEASE}s)");
 
     // A's pending alerts go on at the new owners from when they started.
@@ -232,4 +232,25 @@ receivers:
         assert!(!w.log().contains(testpg::PASSWORD));
     }
     drop((a2, b, c));
+}
+
+#[test]
+fn a_group_needs_postgresql() {
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("watch.yml");
+    std::fs::write(
+        &cfg,
+        "group: {name: test}\nreceivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n",
+    )
+    .unwrap();
+    let inv = work.path().join("hosts");
+    std::fs::write(&inv, "h1 ansible_host=127.0.0.1\n").unwrap();
+    let c = cfg.display().to_string();
+    let (code, out, err) = crate::support::rigger(&["watch", "-c", &c, "-i", &inv.display().to_string()]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("watch.yml:1:"), "located: {err}");
+    assert!(err.contains("through a PostgreSQL state"), "{err}");
+    // `--check-config` accepts it (the state is the instance's business).
+    let (code, _, err) = crate::support::rigger(&["watch", "-c", &c, "--check-config"]);
+    assert_eq!(code, 0, "{err}");
 }
