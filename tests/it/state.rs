@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::support::{rigger, rigger_bin, rigger_cmd, TestHosts};
 
 #[path = "../../src/state/testpg.rs"]
-mod testpg;
+pub(crate) mod testpg;
 
 const PLAYBOOK: &str = r#"
 - hosts: all

@@ -11,11 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::state::testpg;
 use crate::support::TestHosts;
 use crate::watch::{free_port, get, wait_for, Smtp, Watch};
-
-#[path = "../../src/state/testpg.rs"]
-mod testpg;
 
 const LEASE: f64 = 3.0;
 
