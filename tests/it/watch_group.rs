@@ -108,7 +108,7 @@ rules:
   - alert: Flag
     metric: flag
     threshold: "> 5"
-    for: 8s
+    for: 6s
 route:
   receiver: ops
   group_by: [alertname, host]
@@ -150,21 +150,31 @@ receivers:
         partition(&ports, N).is_some_and(|s| s.iter().all(|x| !x.is_empty()))
     });
     let shares = partition(&ports, N).unwrap();
+    // B's view of the group (as of its last renewal) agrees.
+    let counted = |health: &Value| -> i64 {
+        health["group"]["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| i["hosts"].as_i64().unwrap_or(0))
+            .sum()
+    };
+    wait_for(
+        Duration::from_secs(5),
+        "B's /health to count 30 hosts in 3 instances",
+        || {
+            let h: Value = serde_json::from_str(&get(ports[1], "/health")).unwrap();
+            counted(&h) == N as i64 && h["group"]["instances"].as_array().map(Vec::len) == Some(3)
+        },
+    );
     let health: Value = serde_json::from_str(&get(ports[1], "/health")).unwrap();
     let group = &health["group"];
     assert_eq!(group["name"], "test", "{health}");
     assert_eq!(group["leaseSeconds"], LEASE, "{health}");
-    assert_eq!(group["instances"].as_array().map(Vec::len), Some(3), "{health}");
-    let counted: i64 = group["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["hosts"].as_i64().unwrap())
-        .sum();
-    assert_eq!(counted, N as i64, "{health}");
+    assert_eq!(group["owned"], shares[1].len(), "{health}");
 
     // The condition starts on every host: each instance holds its hosts'
-    // alerts pending (for: 8s). A is killed while its alerts are pending.
+    // alerts pending (for: 6s). A is killed while its alerts are pending.
     std::fs::write(&flag, "9\n").unwrap();
     let a_hosts = shares[0].clone();
     wait_for(Duration::from_secs(10), "A's alerts to be pending", || {
