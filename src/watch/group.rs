@@ -1,7 +1,7 @@
 //! `rigger watch` instances in a group (`group:` in the configuration, a
 //! PostgreSQL state): each instance heartbeats in `watch_instances` and
 //! owns hosts through rows of `watch_leases` (owner, expiry), renewed every
-//! third of the lease period. A host belongs to the live instance that
+//! quarter of the lease period. A host belongs to the live instance that
 //! rendezvous hashing picks for it (the highest hash of instance id and host
 //! name), so the hosts spread evenly and a joining or leaving instance moves
 //! only its share. An instance claims a host only when the host's lease is
@@ -9,13 +9,14 @@
 //! releases it (at that owner's next renewal), a dead owner's hosts when its
 //! leases expire.
 //!
-//! Timing (L = lease): renewals every L/3; a lease is valid for 2L/3 after
+//! Timing (L = lease): renewals every L/4; a lease is valid for L/2 after
 //! its renewal and an instance is live while its heartbeat is younger than
-//! 2L/3. A dead instance's last renewal was at most L/3 before it died, its
-//! leases expire at most 2L/3 after that, and the next renewal of a
-//! survivor (at most L/3 later) claims them: within L of the death. An
-//! instance that cannot renew stops collecting a host when its own lease of
-//! it runs out, before anyone else may claim it.
+//! L/2. A dead instance's last renewal was at most L/4 before it died, its
+//! leases expire at most L/2 after that, and the next renewal of a
+//! survivor (at most L/4 later) claims them: within 3L/4 of the death,
+//! which leaves a quarter of the lease for renewals that run late on a
+//! loaded machine. An instance that cannot renew stops collecting a host
+//! when its own lease of it runs out, before anyone else may claim it.
 //!
 //! Times are the database server's clock (`clock_timestamp()`), so the
 //! instances' clocks need not agree.
@@ -82,7 +83,7 @@ pub fn owner_of<'a>(host: &str, live: &'a [String]) -> Option<&'a String> {
 
 impl Membership {
     fn valid(&self) -> f64 {
-        self.lease.as_secs_f64() * 2.0 / 3.0
+        self.lease.as_secs_f64() / 2.0
     }
 
     /// Heartbeat, then release what another live instance should own,
@@ -174,12 +175,12 @@ impl Membership {
     /// How long an owned host may be collected after a renewal that
     /// succeeded, by this machine's clock.
     pub fn valid_for(&self) -> Duration {
-        self.lease * 2 / 3
+        self.lease / 2
     }
 
     /// The renewal period.
     pub fn period(&self) -> Duration {
-        self.lease / 3
+        self.lease / 4
     }
 }
 

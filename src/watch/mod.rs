@@ -595,6 +595,8 @@ impl Controller {
         if !gained.is_empty() {
             self.take_over(&gained)?;
         }
+        // /health says at once which hosts this instance watches now.
+        self.publish(now_secs());
         Ok(())
     }
 
