@@ -746,6 +746,10 @@ impl Controller {
         let now = now_secs();
         match ev {
             HostEvent::Samples { host, samples } => {
+                // A round that was under way when the host was released.
+                if self.group.is_some() && !self.hosts.contains_key(&host) {
+                    return;
+                }
                 if let Ok(mut st) = self.store.lock() {
                     st.push_samples(&samples, now);
                     st.push_sorted("up", &[("host", &host)], now, 1.0);
@@ -803,6 +807,12 @@ impl Controller {
                         continue;
                     }
                     let host = s.labels.get("host").unwrap_or_default();
+                    // In a group the store still holds the recent samples
+                    // of hosts released to another instance: their alerts
+                    // are that instance's now.
+                    if self.group.is_some() && !self.hosts.contains_key(host) {
+                        continue;
+                    }
                     let stale = s
                         .last()
                         .is_none_or(|(t, _)| now - t > cfg.host_down_after.as_secs_f64());

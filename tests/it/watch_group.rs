@@ -217,7 +217,14 @@ receivers:
     }
     for (h, (_, since)) in &pending_on_a {
         let (state, since2) = &continued[h];
-        assert_eq!((state.as_str(), since2), ("firing", since), "{h}: for: timer restarted");
+        assert_eq!(
+            (state.as_str(), since2),
+            ("firing", since),
+            "{h}: for: timer restarted\nA:\n{}\nB:\n{}\nC:\n{}",
+            a.log(),
+            b.log(),
+            c.log()
+        );
     }
     // Exactly once each, also a while later.
     std::thread::sleep(Duration::from_secs(2));
@@ -261,8 +268,10 @@ receivers:
     let mails = mails_per_host(&smtp);
     assert!(
         mails.len() == N && mails.values().all(|n| *n == 1),
-        "a mail sent again after the rebalance: {mails:?}\n{}",
-        a2.log()
+        "a mail sent again after the rebalance: {mails:?}\nA:\n{}\nB:\n{}\nC:\n{}",
+        a2.log(),
+        b.log(),
+        c.log()
     );
     for w in [&a2, &b, &c] {
         assert!(!w.log().contains(testpg::PASSWORD));
