@@ -1203,6 +1203,14 @@ impl Controller {
                 if new.state != self.cfg.state && self.args.state.is_none() {
                     log("the state file cannot change on reload; keeping the current one");
                 }
+                let group_of =
+                    |g: &Option<config::GroupConfig>| g.as_ref().map(|g| (g.name.clone(), g.lease, g.instance.clone()));
+                if group_of(&new.group) != group_of(&self.cfg.group) {
+                    crate::stdio::warn(
+                        "watch: reload: `group:` changes only when rigger watch restarts; the instance keeps its \
+                         current group, lease and id",
+                    );
+                }
                 let restart = new.collection_key() != self.cfg.collection_key();
                 let new = Arc::new(new);
                 if let Ok(mut st) = self.store.lock() {
