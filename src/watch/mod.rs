@@ -593,7 +593,22 @@ impl Controller {
         self.engine
             .release(|a| a.labels.get("host").is_some_and(|h| lost.contains(h)));
         if !gained.is_empty() {
-            self.take_over(&gained)?;
+            if let Err(e) = self.take_over(&gained) {
+                // Not collected yet: the next renewal (which keeps the
+                // leases) tries again.
+                if let Some(g) = &mut self.group {
+                    g.owned.retain(|h| !gained.contains(h));
+                }
+                for h in &gained {
+                    if let Some(c) = self.collectors.remove(h) {
+                        c.abort();
+                    }
+                    self.hosts.remove(h);
+                }
+                self.engine
+                    .release(|a| a.labels.get("host").is_some_and(|h| gained.contains(h)));
+                return Err(e);
+            }
         }
         // /health says at once which hosts this instance watches now.
         self.publish(now_secs());
@@ -622,7 +637,8 @@ impl Controller {
         if let Ok(mut store) = self.store.lock() {
             let since = now_secs() - store.retention().keep_secs();
             let marks: Vec<String> = gained.iter().map(|h| format!("host=\"{h}\"")).collect();
-            self.db.each_sample(since, |k, t, v| {
+            let names: Vec<&str> = gained.iter().map(String::as_str).collect();
+            self.db.each_sample_of_hosts(since, &names, |k, t, v| {
                 let mine = marks.iter().any(|m| {
                     k.match_indices(m.as_str())
                         .any(|(i, _)| i > 0 && matches!(k.as_bytes()[i - 1], b'{' | b','))

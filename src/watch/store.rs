@@ -562,6 +562,27 @@ impl Db {
         )?)
     }
 
+    /// The points since `since` of series whose key may name one of
+    /// `hosts` (PostgreSQL; a superset: the caller checks the label), for
+    /// an instance of a group that takes hosts over.
+    pub fn each_sample_of_hosts(
+        &self,
+        since: f64,
+        hosts: &[&str],
+        mut f: impl FnMut(&str, f64, f64),
+    ) -> Result<usize, StoreError> {
+        let list = hosts.join("\n");
+        Ok(self.conn.for_each(
+            "SELECT series, ts, value FROM samples WHERE ts >= ?1 AND series LIKE ANY \
+             (SELECT '%host=\"' || h || '\"%' FROM unnest(string_to_array(?2, chr(10))) AS h) ORDER BY ts",
+            params![since, &list],
+            |r| {
+                f(&r.text(0)?, r.f64(1)?, r.f64(2)?);
+                Ok(())
+            },
+        )?)
+    }
+
     /// The points since `since`, per series oldest first.
     pub fn load_samples(&self, since: f64) -> Result<Vec<(String, f64, f64)>, StoreError> {
         let mut out = Vec::new();
@@ -928,7 +949,34 @@ pub(crate) mod tests {
         use crate::watch::group::Membership;
         let pg = crate::state::testpg::TestPg::start();
         let url = pg.create_db("group_leases");
-        let db = Db::open_at(&Location::parse(&url)).unwrap();
+        let mut db = Db::open_at(&Location::parse(&url)).unwrap();
+        // The samples of hosts taken over, read by host.
+        let rows: Vec<(Sym, f64, f64)> = [
+            r#"load1{host="h_1"}"#,
+            r#"disk{dev="x",host="h2"}"#,
+            r#"load1{host="hx1"}"#,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (Arc::from(*k), 100.0 + i as f64, 1.0))
+        .collect();
+        db.write_samples(&rows, 0.0).unwrap();
+        let mut got = Vec::new();
+        db.each_sample_of_hosts(50.0, &["h2", "h_1"], |k, _, _| got.push(k.to_string()))
+            .unwrap();
+        // `_` is LIKE's any character: a superset, which the caller narrows.
+        assert_eq!(
+            got,
+            vec![
+                r#"load1{host="h_1"}"#,
+                r#"disk{dev="x",host="h2"}"#,
+                r#"load1{host="hx1"}"#
+            ]
+        );
+        got.clear();
+        db.each_sample_of_hosts(50.0, &["h2"], |k, _, _| got.push(k.to_string()))
+            .unwrap();
+        assert_eq!(got, vec![r#"disk{dev="x",host="h2"}"#]);
         let hosts: Vec<String> = (0..40).map(|i| format!("h{i}")).collect();
         let m = |id: &str| Membership {
             group: "g".into(),
