@@ -208,6 +208,31 @@ CREATE TABLE actions(id BIGSERIAL PRIMARY KEY, rule TEXT NOT NULL,
 CREATE INDEX actions_rule ON actions(rule, created);",
         sqlite_fixup: None,
     },
+    Migration {
+        version: 3,
+        // Instances in a group (docs/watch.md "Several instances"): who is
+        // alive, who owns which host until when; the outbox's idempotent
+        // notification key and its claims.
+        sqlite: "
+CREATE TABLE watch_instances(grp TEXT NOT NULL, id TEXT NOT NULL, heartbeat REAL NOT NULL,
+    started REAL NOT NULL, PRIMARY KEY(grp, id));
+CREATE TABLE watch_leases(grp TEXT NOT NULL, host TEXT NOT NULL, owner TEXT NOT NULL,
+    expires REAL NOT NULL, PRIMARY KEY(grp, host));
+ALTER TABLE outbox ADD COLUMN nkey TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_until REAL;
+CREATE UNIQUE INDEX outbox_nkey ON outbox(nkey);",
+        postgres: "
+CREATE TABLE watch_instances(grp TEXT NOT NULL, id TEXT NOT NULL, heartbeat DOUBLE PRECISION NOT NULL,
+    started DOUBLE PRECISION NOT NULL, PRIMARY KEY(grp, id));
+CREATE TABLE watch_leases(grp TEXT NOT NULL, host TEXT NOT NULL, owner TEXT NOT NULL,
+    expires DOUBLE PRECISION NOT NULL, PRIMARY KEY(grp, host));
+ALTER TABLE outbox ADD COLUMN nkey TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN claimed_until DOUBLE PRECISION;
+CREATE UNIQUE INDEX outbox_nkey ON outbox(nkey);",
+        sqlite_fixup: None,
+    },
 ];
 
 /// Bring `component` up to the last step of `list`.

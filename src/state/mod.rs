@@ -13,13 +13,13 @@
 //! The PostgreSQL client is the synchronous `postgres` crate (the
 //! maintained rust-postgres project, over `tokio-postgres` 0.7). It runs
 //! its own small runtime, so a call made on one of rigger's runtime threads
-//! goes through [`off_runtime`]. TLS to PostgreSQL is not supported yet:
-//! use a local socket, loopback, or a tunnel (`sslmode=require` is refused
-//! rather than silently sent in clear).
+//! goes through [`off_runtime`]. TLS: `sslmode=require` or `verify-full`
+//! in the URL ([`tls`]).
 
 pub mod migrations;
 #[cfg(test)]
 pub mod testpg;
+pub mod tls;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -637,25 +637,25 @@ impl Conn {
                 })?)
             }
             Location::Postgres(url) => {
-                let config: postgres::Config = url.url.parse().map_err(|e: postgres::Error| StateError::Open {
+                let open_err = |message: String| StateError::Open {
                     what,
                     location: location.clone(),
-                    message: pg_message(&e),
-                })?;
-                if config.get_ssl_mode() == postgres::config::SslMode::Require {
-                    return Err(StateError::Open {
-                        what,
-                        location: location.clone(),
-                        message: "sslmode=require: TLS to PostgreSQL is not supported yet (use a local socket, \
-                                  loopback or a tunnel)"
-                            .into(),
-                    });
+                    message,
+                };
+                let (plain_url, tls) = tls::split(&url.url).map_err(open_err)?;
+                let mut config: postgres::Config = plain_url
+                    .parse()
+                    .map_err(|e: postgres::Error| open_err(pg_message(&e)))?;
+                let client = if tls == tls::PgTls::Off {
+                    config.ssl_mode(postgres::config::SslMode::Disable);
+                    off_runtime(|| config.connect(postgres::NoTls))
+                } else {
+                    let rustls = tls::client_config(&tls).map_err(open_err)?;
+                    config.ssl_mode(postgres::config::SslMode::Require);
+                    let make = tokio_postgres_rustls::MakeRustlsConnect::new(rustls);
+                    off_runtime(|| config.connect(make))
                 }
-                let client = off_runtime(|| config.connect(postgres::NoTls)).map_err(|e| StateError::Open {
-                    what,
-                    location: location.clone(),
-                    message: pg_message(&e),
-                })?;
+                .map_err(|e| open_err(pg_message(&e)))?;
                 Backend::Postgres(Box::new(client))
             }
         };
@@ -839,11 +839,62 @@ mod tests {
         assert_eq!(pg_sql("SELECT ?1, ?12 WHERE a = ?2"), "SELECT $1, $12 WHERE a = $2");
     }
 
+    /// Whether this connection is encrypted (pg_stat_ssl).
+    fn encrypted(c: &Conn) -> bool {
+        c.query_opt(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            params![],
+            |r| r.i64(0),
+        )
+        .unwrap()
+            == Some(1)
+    }
+
     #[test]
-    fn tls_is_refused_rather_than_sent_in_clear() {
-        let l = Location::parse("postgres://u:pw@127.0.0.1:1/db?sslmode=require");
-        let e = Conn::connect(&l, "check history").err().unwrap().to_string();
-        assert!(e.contains("TLS to PostgreSQL is not supported yet"), "{e}");
-        assert!(!e.contains("pw@"), "{e}");
+    fn tls_to_postgres_require_and_verify_full() {
+        let (pg, ca, _certs) = testpg::TestPg::start_tls();
+        let url = pg.create_db("tls");
+        let at = |q: &str| Location::parse(&format!("{url}{q}"));
+        let plain = Conn::connect(&at(""), "check history").unwrap();
+        assert!(!encrypted(&plain));
+        let req = Conn::connect(&at("?sslmode=require"), "check history").unwrap();
+        assert!(encrypted(&req));
+        let q = format!("?sslmode=verify-full&sslrootcert={}", ca.display());
+        let full = Conn::connect(&at(&q), "check history").unwrap();
+        assert!(encrypted(&full));
+        // Another CA, or the platform's roots: the server is not trusted.
+        let other = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args(["-keyout", "k", "-out", "ca.pem", "-days", "1", "-subj", "/CN=other"])
+            .current_dir(other.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let q = format!(
+            "?sslmode=verify-full&sslrootcert={}",
+            other.path().join("ca.pem").display()
+        );
+        let e = Conn::connect(&at(&q), "check history").err().unwrap().to_string();
+        assert!(e.contains("certificate"), "{e}");
+        assert!(!e.contains(testpg::PASSWORD), "{e}");
+        let e = Conn::connect(&at("?sslmode=verify-full"), "check history")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("certificate"), "{e}");
+        let e = Conn::connect(&at("?sslmode=verify-ca"), "check history")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("use sslmode=verify-full"), "{e}");
     }
 }

@@ -78,6 +78,84 @@ fn free_port() -> u16 {
 
 impl TestPg {
     pub fn start() -> TestPg {
+        TestPg::start_with(&[])
+    }
+
+    /// A server with TLS on (a certificate for 127.0.0.1 and localhost
+    /// signed by a CA made here with openssl); the CA's PEM file.
+    pub fn start_tls() -> (TestPg, PathBuf, tempfile::TempDir) {
+        let certs = tempfile::tempdir().expect("temp dir");
+        let d = certs.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        let mut ca = vec!["req", "-x509"];
+        ca.extend(ec);
+        ca.extend([
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=rigger test CA",
+        ]);
+        openssl(&ca);
+        let mut csr = vec!["req"];
+        csr.extend(ec);
+        csr.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+        openssl(&csr);
+        std::fs::write(d.join("ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+        // PostgreSQL wants its key private and its own.
+        let key = d.join("server.key");
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        if let Some((uid, gid)) = run_as() {
+            std::os::unix::fs::chown(d, Some(uid), Some(gid)).unwrap();
+            for f in ["server.key", "server.pem"] {
+                std::os::unix::fs::chown(d.join(f), Some(uid), Some(gid)).unwrap();
+            }
+        }
+        let args = [
+            "-c".to_string(),
+            "ssl=on".to_string(),
+            "-c".to_string(),
+            format!("ssl_cert_file={}", d.join("server.pem").display()),
+            "-c".to_string(),
+            format!("ssl_key_file={}", key.display()),
+        ];
+        let pg = TestPg::start_with(&args);
+        (pg, d.join("ca.pem"), certs)
+    }
+
+    fn start_with(extra: &[String]) -> TestPg {
         let ids = run_as();
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
@@ -122,6 +200,7 @@ impl TestPg {
                 "-c",
                 "max_connections=50",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(logf.try_clone().unwrap())
             .stderr(logf)

@@ -316,6 +316,7 @@ pub fn notify(db: &Db, cfg: &WatchConfig, rec: &ActionRecord, alert: &Alert, now
                 created: now,
                 id: state::notification_id(&key, now),
                 thread: None,
+                dedup_key: None,
             },
             history: BTreeMap::new(),
             actions: vec![rec.clone()],
@@ -774,7 +775,7 @@ mod tests {
         assert_eq!(got.recap.unwrap()["h9"]["changed"], 2);
         assert_eq!(got.expires, None);
         assert_eq!(a.labels["host"], "h9");
-        assert_eq!(crate::state::migrations::version(&db.conn, "watch").unwrap(), 2);
+        assert_eq!(crate::state::migrations::version(&db.conn, "watch").unwrap(), 3);
     }
 
     fn guards_suite(db: &Db) {

@@ -48,6 +48,22 @@ pub struct WatchConfig {
     /// vCenter/ESXi endpoints whose datastores, hosts and VMs are sampled
     /// through the vSphere API (`vsphere_*` metrics).
     pub vsphere: Vec<VsphereTarget>,
+    /// Several instances sharing the hosts (`group:`, PostgreSQL only).
+    pub group: Option<GroupConfig>,
+}
+
+/// `group: {name: NAME, lease: 10s, instance: ID}`: the instances with the
+/// same state database and group name share the inventory's hosts (see
+/// docs/watch.md "Several instances").
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupConfig {
+    pub name: String,
+    /// A dead instance's hosts are taken over within this period.
+    pub lease: Duration,
+    /// This instance's id (default: host name, process id and start time).
+    pub instance: Option<String>,
+    /// Where `group:` is written, for errors found later (a SQLite state).
+    pub loc: crate::yaml::Loc,
 }
 
 /// A vSphere endpoint to sample; its series carry `host` = its `name`.
@@ -931,6 +947,33 @@ fn matchers(eq: Option<&Node>, list: Option<&Node>) -> Result<Vec<Matcher>, LocE
     Ok(out)
 }
 
+fn parse_group(n: &Node) -> Result<GroupConfig, LocError> {
+    let m = MapReader::new(n, "the group", &["name", "lease", "instance"])?;
+    let name = m.str("name")?.unwrap_or_else(|| "default".into());
+    let lease = m.duration("lease", Duration::from_secs(10))?;
+    if lease < Duration::from_secs(1) {
+        let loc = m.get("lease").map(|x| x.loc.clone()).unwrap_or(n.loc.clone());
+        return Err(LocError::new(loc, "lease must be at least 1s"));
+    }
+    for (key, v) in [("name", Some(&name)), ("instance", m.str("instance")?.as_ref())] {
+        if let Some(v) = v {
+            if v.is_empty() || v.len() > 200 || v.chars().any(|c| c.is_control()) {
+                let loc = m.get(key).map(|x| x.loc.clone()).unwrap_or(n.loc.clone());
+                return Err(LocError::new(
+                    loc,
+                    format!("group {key} must be 1 to 200 characters without control characters"),
+                ));
+            }
+        }
+    }
+    Ok(GroupConfig {
+        name,
+        lease,
+        instance: m.str("instance")?,
+        loc: n.loc.clone(),
+    })
+}
+
 fn check_template(n: &Node) -> Result<String, LocError> {
     let s = scalar(n)?;
     let env = minijinja::Environment::new();
@@ -958,6 +1001,7 @@ const TOP_KEYS: &[&str] = &[
     "outbox_max_age",
     "retry_max_backoff",
     "vsphere",
+    "group",
 ];
 
 impl WatchConfig {
@@ -1167,6 +1211,7 @@ impl WatchConfig {
             outbox_max_age: r.duration("outbox_max_age", Duration::from_secs(24 * 3600))?,
             retry_max_backoff: r.duration("retry_max_backoff", Duration::from_secs(300))?,
             vsphere,
+            group: r.get("group").map(parse_group).transpose()?,
         })
     }
 
@@ -1669,6 +1714,29 @@ mod tests {
         assert!(e.msg.contains("not a number"), "{}", e.msg);
         let e = load(&ok.replace("for: 5m", "for: 5 parsecs")).unwrap_err();
         assert_eq!(e.loc.line, 6);
+    }
+
+    #[test]
+    fn group_parses_with_located_errors() {
+        let ok = "receivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n";
+        assert_eq!(load(ok).unwrap().group, None);
+        let g = load(&format!("{ok}group: {{name: dc1, lease: 5s}}\n"))
+            .unwrap()
+            .group
+            .unwrap();
+        assert_eq!(
+            (g.name.as_str(), g.lease, g.instance),
+            ("dc1", Duration::from_secs(5), None)
+        );
+        let g = load(&format!("{ok}group: {{instance: w1}}\n")).unwrap().group.unwrap();
+        assert_eq!((g.name.as_str(), g.lease), ("default", Duration::from_secs(10)));
+        assert_eq!(g.instance.as_deref(), Some("w1"));
+        let e = load(&format!("{ok}group: {{lease: 500ms}}\n")).unwrap_err();
+        assert_eq!((e.loc.line, e.msg.as_str()), (4, "lease must be at least 1s"));
+        let e = load(&format!("{ok}group: {{leese: 5s}}\n")).unwrap_err();
+        assert!(e.hint.unwrap().contains("lease"));
+        let e = load(&format!("{ok}group: dc1\n")).unwrap_err();
+        assert!(e.msg.contains("must be a mapping"), "{}", e.msg);
     }
 
     #[test]

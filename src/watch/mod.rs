@@ -15,6 +15,7 @@ pub mod collect;
 pub mod config;
 pub mod detect;
 pub mod exposition;
+pub mod group;
 pub mod http;
 mod journal;
 pub mod silence;
@@ -295,6 +296,17 @@ struct HostState {
     last_error: Option<String>,
 }
 
+/// This instance's part of a group (see `group.rs`).
+struct GroupState {
+    membership: group::Membership,
+    /// The hosts this instance holds a lease of, hence collects.
+    owned: BTreeSet<String>,
+    /// When the leases run out by this machine's clock unless renewed.
+    valid_until: tokio::time::Instant,
+    members: Vec<group::Member>,
+    last_error: Option<String>,
+}
+
 struct Controller {
     args: WatchArgs,
     cfg: Arc<WatchConfig>,
@@ -306,7 +318,9 @@ struct Controller {
     hosts: BTreeMap<String, HostState>,
     inventory: crate::inventory::Inventory,
     pool: Arc<ConnPool>,
-    collectors: Vec<tokio::task::JoinHandle<()>>,
+    collectors: BTreeMap<String, tokio::task::JoinHandle<()>>,
+    /// Membership in a group of instances (`group:`), when not `--once`.
+    group: Option<GroupState>,
     tx: mpsc::Sender<HostEvent>,
     shared: Arc<Mutex<Shared>>,
     cfg_tx: tokio_watch::Sender<Arc<WatchConfig>>,
@@ -340,17 +354,44 @@ impl Controller {
         a.host_key_checking = Some(s.host_key_checking.value.clone());
         let once = a.once;
         let state = state_path(&a, &cfg);
-        let db = Db::open(&state)?;
+        let mut db = Db::open(&state)?;
+        let membership = match (&cfg.group, once) {
+            (Some(g), false) => {
+                if !db.location().is_postgres() {
+                    return Err(crate::error::LocError::new(
+                        g.loc.clone(),
+                        format!(
+                            "group: instances share hosts through a PostgreSQL state, and {} is a SQLite file",
+                            db.location()
+                        ),
+                    )
+                    .with_hint("set `state: postgres://…` (or --state) for every instance of the group")
+                    .into());
+                }
+                let m = group::Membership {
+                    group: g.name.clone(),
+                    id: g.instance.clone().unwrap_or_else(group::default_instance_id),
+                    lease: g.lease,
+                };
+                db.set_claimant(&m.id);
+                Some(m)
+            }
+            _ => None,
+        };
         let inventory = crate::inventory::Inventory::load(&a.inventory)?;
         let retention = Retention::from_config(&cfg);
         let since = now_secs() - retention.keep_secs();
         let mut store = Store::new(retention);
         db.each_sample(since, |k, t, v| store.restore_point(k, t, v))?;
-        let alerts = db
-            .load_kv("alerts")?
-            .into_iter()
-            .filter_map(|(_, d)| serde_json::from_str(&d).ok())
-            .collect();
+        // In a group, an instance takes the alerts of the hosts it comes to own.
+        let alerts = if membership.is_some() {
+            Vec::new()
+        } else {
+            db.load_kv("alerts")?
+                .into_iter()
+                .filter_map(|(_, d)| serde_json::from_str(&d).ok())
+                .collect()
+        };
         let nlog: Vec<(String, NlogEntry)> = db
             .load_kv("nlog")?
             .into_iter()
@@ -385,7 +426,14 @@ impl Controller {
             hosts: BTreeMap::new(),
             inventory,
             pool,
-            collectors: Vec::new(),
+            collectors: BTreeMap::new(),
+            group: membership.map(|m| GroupState {
+                membership: m,
+                owned: BTreeSet::new(),
+                valid_until: tokio::time::Instant::now(),
+                members: Vec::new(),
+                last_error: None,
+            }),
             tx,
             shared: Arc::new(Mutex::new(Shared::default())),
             cfg_tx,
@@ -396,7 +444,17 @@ impl Controller {
             started: now,
             runner: None,
         };
-        c.restore_down_hosts();
+        c.restore_down_hosts(None);
+        if let Some(g) = &c.group {
+            c.engine.split_by_host = true;
+            log(format!(
+                "instance `{}` of group `{}` (lease {}s)",
+                g.membership.id,
+                g.membership.group,
+                g.membership.lease.as_secs_f64()
+            ));
+            c.renew_leases()?;
+        }
         c.spawn_collectors(if once { 1 } else { 0 })?;
         if once {
             if c.cfg.rules.iter().any(|r| r.action.is_some()) {
@@ -418,7 +476,11 @@ impl Controller {
             state: state.clone(),
             cfg: c.cfg_tx.subscribe(),
         });
-        runner.recover(&c.db, now_secs())?;
+        // Actions left `running` by a stopped rigger are interrupted; in a
+        // group only when no other instance is live (theirs may still run).
+        if c.group.as_ref().is_none_or(|g| g.members.len() <= 1) {
+            runner.recover(&c.db, now_secs())?;
+        }
         c.runner = Some(runner);
         if let Some(addr) = c.args.listen.clone() {
             c.listen(&addr).await?;
@@ -426,7 +488,8 @@ impl Controller {
         // The delivery task: its own SQLite connection, the newest config.
         let state_file = state.clone();
         let shared = c.shared.clone();
-        tokio::spawn(delivery_loop(state_file, cfg_rx, shared));
+        let claimant = c.group.as_ref().map(|g| g.membership.id.clone());
+        tokio::spawn(delivery_loop(state_file, cfg_rx, shared, claimant));
         c.run_forever(rx).await
     }
 
@@ -434,13 +497,13 @@ impl Controller {
     /// answers: its last sample is as old as the alert says (`host_down_after`
     /// before the alert became active), not the restart time. Every other
     /// host gets `host_down_after` from the start to answer.
-    fn restore_down_hosts(&mut self) {
+    fn restore_down_hosts(&mut self, only: Option<&BTreeSet<String>>) {
         let after = self.cfg.host_down_after.as_secs_f64();
         for a in self.engine.alerts.values() {
             if a.state != AlertState::Firing || a.labels.get("alertname").map(String::as_str) != Some("host_down") {
                 continue;
             }
-            if let Some(host) = a.labels.get("host") {
+            if let Some(host) = a.labels.get("host").filter(|h| only.is_none_or(|o| o.contains(*h))) {
                 self.hosts.insert(
                     host.clone(),
                     HostState {
@@ -453,7 +516,9 @@ impl Controller {
         }
     }
 
-    fn select_hosts(&self) -> Result<Vec<String>, AppError> {
+    /// The hosts the configuration and `--limit` select (in a group: the
+    /// hosts the whole group watches).
+    fn configured_hosts(&self) -> Result<Vec<String>, AppError> {
         let mut hosts = self.inventory.select(&self.cfg.hosts)?;
         if let Some(l) = &self.args.limit {
             let allowed: BTreeSet<String> = self.inventory.select(l)?.into_iter().collect();
@@ -462,12 +527,179 @@ impl Controller {
         Ok(hosts)
     }
 
+    /// The hosts this instance collects.
+    fn select_hosts(&self) -> Result<Vec<String>, AppError> {
+        let mut hosts = self.configured_hosts()?;
+        if let Some(g) = &self.group {
+            hosts.retain(|h| g.owned.contains(h));
+        }
+        Ok(hosts)
+    }
+
+    /// Renew this instance's leases, and follow what changed: collect the
+    /// hosts gained (continuing their alerts where the previous owner left
+    /// them), stop the hosts lost (their alerts go on at the new owner).
+    /// An instance that cannot reach the database keeps its hosts until its
+    /// leases run out, then stops collecting them.
+    fn renew_leases(&mut self) -> Result<(), AppError> {
+        // The `vsphere:` endpoints are leased like hosts, under their names.
+        let mut hosts = self.configured_hosts()?;
+        hosts.extend(self.cfg.vsphere.iter().map(|t| t.name.clone()));
+        let Some(g) = &mut self.group else { return Ok(()) };
+        let started = tokio::time::Instant::now();
+        let owned = match g.membership.renew(&self.db, &hosts) {
+            Ok(round) => {
+                if g.last_error.take().is_some() {
+                    log("group: the leases are renewed again");
+                }
+                g.valid_until = started + g.membership.valid_for();
+                g.members = round.members;
+                round.owned
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if g.last_error.as_deref() != Some(&msg) {
+                    log(format!("group: cannot renew the leases: {msg}"));
+                }
+                g.last_error = Some(msg);
+                if tokio::time::Instant::now() < g.valid_until {
+                    return Ok(());
+                }
+                if !g.owned.is_empty() {
+                    log(format!(
+                        "group: the leases of {} hosts ran out; not collecting them until renewed",
+                        g.owned.len()
+                    ));
+                }
+                BTreeSet::new()
+            }
+        };
+        let gained: BTreeSet<String> = owned.difference(&g.owned).cloned().collect();
+        let lost: BTreeSet<String> = g.owned.difference(&owned).cloned().collect();
+        g.owned = owned;
+        if gained.is_empty() && lost.is_empty() {
+            return Ok(());
+        }
+        log(format!(
+            "group: {} hosts owned ({} gained, {} released; {} instances live)",
+            g.owned.len(),
+            gained.len(),
+            lost.len(),
+            g.members.len()
+        ));
+        for h in &lost {
+            if let Some(c) = self.collectors.remove(h) {
+                c.abort();
+            }
+            self.hosts.remove(h);
+        }
+        self.engine
+            .release(|a| a.labels.get("host").is_some_and(|h| lost.contains(h)));
+        if !gained.is_empty() {
+            if let Err(e) = self.take_over(&gained) {
+                // Not collected yet: the next renewal (which keeps the
+                // leases) tries again.
+                if let Some(g) = &mut self.group {
+                    g.owned.retain(|h| !gained.contains(h));
+                }
+                for h in &gained {
+                    if let Some(c) = self.collectors.remove(h) {
+                        c.abort();
+                    }
+                    self.hosts.remove(h);
+                }
+                self.engine
+                    .release(|a| a.labels.get("host").is_some_and(|h| gained.contains(h)));
+                return Err(e);
+            }
+        }
+        // /health says at once which hosts this instance watches now.
+        self.publish(now_secs());
+        Ok(())
+    }
+
+    /// The state of `gained` hosts as the group left it in the database:
+    /// their alerts (a pending alert's `for:` goes on from when it started),
+    /// the notification log, their recent samples.
+    fn take_over(&mut self, gained: &BTreeSet<String>) -> Result<(), AppError> {
+        let of_gained = |a: &state::Alert| a.labels.get("host").is_some_and(|h| gained.contains(h));
+        let alerts: Vec<state::Alert> = self
+            .db
+            .load_kv("alerts")?
+            .into_iter()
+            .filter_map(|(_, d)| serde_json::from_str::<state::Alert>(&d).ok())
+            .filter(|a| of_gained(a))
+            .collect();
+        let nlog: Vec<(String, NlogEntry)> = self
+            .db
+            .load_kv("nlog")?
+            .into_iter()
+            .filter_map(|(k, d)| serde_json::from_str(&d).ok().map(|e| (k, e)))
+            .collect();
+        self.engine.adopt(alerts, nlog);
+        if let Ok(mut store) = self.store.lock() {
+            let since = now_secs() - store.retention().keep_secs();
+            let marks: Vec<String> = gained.iter().map(|h| format!("host=\"{h}\"")).collect();
+            let names: Vec<&str> = gained.iter().map(String::as_str).collect();
+            self.db.each_sample_of_hosts(since, &names, |k, t, v| {
+                let mine = marks.iter().any(|m| {
+                    k.match_indices(m.as_str())
+                        .any(|(i, _)| i > 0 && matches!(k.as_bytes()[i - 1], b'{' | b','))
+                });
+                let newer = store
+                    .series
+                    .get(k)
+                    .and_then(|s| s.last())
+                    .is_none_or(|(last, _)| t > last);
+                if mine && newer {
+                    store.restore_point(k, t, v);
+                }
+            })?;
+        }
+        self.restore_down_hosts(Some(gained));
+        let now = now_secs();
+        for h in gained {
+            let prev = self.hosts.get(h).cloned().unwrap_or(HostState {
+                last_seen: now,
+                ..Default::default()
+            });
+            self.spawn_one(h, 0);
+            self.hosts.insert(h.clone(), prev);
+        }
+        Ok(())
+    }
+
+    /// Start (or restart) the collector of `h`: an inventory host over SSH,
+    /// or a `vsphere:` endpoint by its name.
+    fn spawn_one(&mut self, h: &str, rounds: u32) {
+        if let Some(t) = self.cfg.vsphere.iter().find(|t| t.name == h) {
+            let task = tokio::spawn(vsphere::run_endpoint(t.clone(), self.cfg.clone(), self.tx.clone(), rounds));
+            if let Some(old) = self.collectors.insert(h.to_string(), task) {
+                old.abort();
+            }
+            return;
+        }
+        let vars = self.inventory.host_vars(h);
+        self.pool.reset(h);
+        let task = tokio::spawn(collect::run_host(
+            h.to_string(),
+            vars,
+            self.pool.clone(),
+            self.cfg.clone(),
+            self.tx.clone(),
+            rounds,
+        ));
+        if let Some(old) = self.collectors.insert(h.to_string(), task) {
+            old.abort();
+        }
+    }
+
     fn spawn_collectors(&mut self, rounds: u32) -> Result<(), AppError> {
-        for h in self.collectors.drain(..) {
+        for (_, h) in std::mem::take(&mut self.collectors) {
             h.abort();
         }
         let hosts = self.select_hosts()?;
-        if hosts.is_empty() {
+        if hosts.is_empty() && self.group.is_none() {
             log(format!("no hosts match `{}`", self.cfg.hosts));
         }
         let now = now_secs();
@@ -477,31 +709,25 @@ impl Controller {
                 last_seen: now,
                 ..Default::default()
             });
-            let vars = self.inventory.host_vars(&h);
-            self.pool.reset(&h);
-            self.collectors.push(tokio::spawn(collect::run_host(
-                h.clone(),
-                vars,
-                self.pool.clone(),
-                self.cfg.clone(),
-                self.tx.clone(),
-                rounds,
-            )));
+            self.spawn_one(&h, rounds);
             states.insert(h, prev);
         }
-        // vSphere endpoints are watched like hosts, under their names.
-        for t in &self.cfg.vsphere {
-            let prev = self.hosts.get(&t.name).cloned().unwrap_or(HostState {
+        // vSphere endpoints are watched like hosts, under their names (in a
+        // group, by the instance that holds the endpoint's lease).
+        let endpoints: Vec<String> = self
+            .cfg
+            .vsphere
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|n| self.group.as_ref().is_none_or(|g| g.owned.contains(n)))
+            .collect();
+        for name in endpoints {
+            let prev = self.hosts.get(&name).cloned().unwrap_or(HostState {
                 last_seen: now,
                 ..Default::default()
             });
-            self.collectors.push(tokio::spawn(vsphere::run_endpoint(
-                t.clone(),
-                self.cfg.clone(),
-                self.tx.clone(),
-                rounds,
-            )));
-            states.insert(t.name.clone(), prev);
+            self.spawn_one(&name, rounds);
+            states.insert(name, prev);
         }
         self.hosts = states;
         Ok(())
@@ -565,6 +791,10 @@ impl Controller {
         let now = now_secs();
         match ev {
             HostEvent::Samples { host, samples } => {
+                // A round that was under way when the host was released.
+                if self.group.is_some() && !self.hosts.contains_key(&host) {
+                    return;
+                }
                 if let Ok(mut st) = self.store.lock() {
                     st.push_samples(&samples, now);
                     st.push_sorted("up", &[("host", &host)], now, 1.0);
@@ -622,6 +852,12 @@ impl Controller {
                         continue;
                     }
                     let host = s.labels.get("host").unwrap_or_default();
+                    // In a group the store still holds the recent samples
+                    // of hosts released to another instance: their alerts
+                    // are that instance's now.
+                    if self.group.is_some() && !self.hosts.contains_key(host) {
+                        continue;
+                    }
                     let stale = s
                         .last()
                         .is_none_or(|(t, _)| now - t > cfg.host_down_after.as_secs_f64());
@@ -775,21 +1011,10 @@ impl Controller {
             ));
         }
         self.trigger_actions(&out.transitions, now);
-        for a in &out.changed_alerts {
-            if self.engine.alerts.contains_key(&a.fingerprint) {
-                if let Ok(d) = serde_json::to_string(a) {
-                    let _ = self.db.save_kv("alerts", &a.fingerprint, &d);
-                }
-            }
-        }
-        for fp in &out.removed_alerts {
-            let _ = self.db.delete_kv("alerts", fp);
-        }
-        for (k, e) in &out.nlog_updates {
-            if let Ok(d) = serde_json::to_string(e) {
-                let _ = self.db.save_kv("nlog", k, &d);
-            }
-        }
+        // Queued before the alerts and the notification log record it: an
+        // instance that dies in between leaves the notification to be
+        // derived again by the host's next owner, whose copy the outbox's
+        // idempotent key drops (never lost, never twice).
         for n in out.notifications {
             let history = match self.store.lock() {
                 Ok(st) => n
@@ -831,6 +1056,12 @@ impl Controller {
                 },
             );
             match alert::enqueue(&self.db, &self.cfg, &env, now) {
+                Ok(ids) if ids.is_empty() => log(format!(
+                    "notification for `{}` ({}): {} already queued (by the previous owner of the host)",
+                    env.notification.receiver,
+                    env.notification.status,
+                    names.join(" ")
+                )),
                 Ok(ids) => log(format!(
                     "notification queued for `{}` ({}): {} outbox {:?}",
                     env.notification.receiver,
@@ -839,6 +1070,21 @@ impl Controller {
                     ids
                 )),
                 Err(e) => log(format!("cannot queue a notification: {e}")),
+            }
+        }
+        for a in &out.changed_alerts {
+            if self.engine.alerts.contains_key(&a.fingerprint) {
+                if let Ok(d) = serde_json::to_string(a) {
+                    let _ = self.db.save_kv("alerts", &a.fingerprint, &d);
+                }
+            }
+        }
+        for fp in &out.removed_alerts {
+            let _ = self.db.delete_kv("alerts", fp);
+        }
+        for (k, e) in &out.nlog_updates {
+            if let Ok(d) = serde_json::to_string(e) {
+                let _ = self.db.save_kv("nlog", k, &d);
             }
         }
         let (pending, keep) = match self.store.lock() {
@@ -946,6 +1192,21 @@ impl Controller {
             .lock()
             .map(|s| (s.series.len(), s.sample_count()))
             .unwrap_or_default();
+        let group = match &self.group {
+            Some(g) => json!({
+                "name": g.membership.group,
+                "instance": g.membership.id,
+                "leaseSeconds": g.membership.lease.as_secs_f64(),
+                "owned": g.owned.len(),
+                "error": g.last_error,
+                "instances": g.members.iter().map(|m| json!({
+                    "id": m.id,
+                    "hosts": m.hosts,
+                    "heartbeatAgeSeconds": m.heartbeat_age,
+                })).collect::<Vec<_>>(),
+            }),
+            None => serde_json::Value::Null,
+        };
         if let Ok(mut s) = self.shared.lock() {
             s.alerts = serde_json::Value::Array(alerts);
             let outbox = s.health.get("outbox").cloned().unwrap_or(serde_json::Value::Null);
@@ -959,6 +1220,7 @@ impl Controller {
                 "hosts": hosts,
                 "store": {"series": series, "samples": samples},
                 "outbox": outbox,
+                "group": group,
             });
         }
     }
@@ -985,6 +1247,14 @@ impl Controller {
             Ok(new) => {
                 if new.state != self.cfg.state && self.args.state.is_none() {
                     log("the state file cannot change on reload; keeping the current one");
+                }
+                let group_of =
+                    |g: &Option<config::GroupConfig>| g.as_ref().map(|g| (g.name.clone(), g.lease, g.instance.clone()));
+                if group_of(&new.group) != group_of(&self.cfg.group) {
+                    crate::stdio::warn(
+                        "watch: reload: `group:` changes only when rigger watch restarts; the instance keeps its \
+                         current group, lease and id",
+                    );
                 }
                 let restart = new.collection_key() != self.cfg.collection_key();
                 let new = Arc::new(new);
@@ -1098,6 +1368,13 @@ impl Controller {
         let mut tick = tokio::time::interval(self.cfg.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut period = self.cfg.interval;
+        // Lease renewals (a group); without one the timer never fires.
+        let renew_every = self
+            .group
+            .as_ref()
+            .map_or(Duration::from_secs(86400 * 365), |g| g.membership.period());
+        let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 ev = rx.recv() => {
@@ -1121,11 +1398,27 @@ impl Controller {
                         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     }
                 }
+                _ = renew.tick() => {
+                    if let Err(e) = self.renew_leases() {
+                        log(format!("group: {e}"));
+                    }
+                }
                 _ = hup.recv() => { let _ = reload_tx.try_send("SIGHUP"); }
                 _ = term.recv() => break,
             }
         }
         log("stopping");
+        if let Some(g) = &self.group {
+            match g.membership.leave(&self.db) {
+                Ok(()) => log(format!(
+                    "group: left `{}`; its hosts pass to the others",
+                    g.membership.group
+                )),
+                Err(e) => log(format!(
+                    "group: cannot release the leases ({e}); the others take the hosts when they run out"
+                )),
+            }
+        }
         let (pending, keep) = self
             .store
             .lock()
@@ -1243,9 +1536,15 @@ async fn delivery_loop(
     state: PathBuf,
     mut cfg_rx: tokio_watch::Receiver<Arc<WatchConfig>>,
     shared: Arc<Mutex<Shared>>,
+    claimant: Option<String>,
 ) {
     let db = match Db::open(&state) {
-        Ok(db) => Mutex::new(db),
+        Ok(mut db) => {
+            if let Some(c) = &claimant {
+                db.set_claimant(c);
+            }
+            Mutex::new(db)
+        }
         Err(e) => {
             log(format!("delivery disabled: {e}"));
             return;

@@ -98,6 +98,32 @@ pub struct Notification {
     /// The id of the group episode's first notification, when this is a later one.
     #[serde(default)]
     pub thread: Option<String>,
+    /// The same for every instance that derives this notification from the
+    /// same shared state (group, status, the notification log's last send,
+    /// each alert's fingerprint, state and start): the outbox queues one
+    /// row per key, so a host taken over never notifies twice.
+    #[serde(default)]
+    pub dedup_key: Option<String>,
+}
+
+/// See [`Notification::dedup_key`].
+pub fn dedup_key(group_key: &str, status: &str, prev_sent: f64, alerts: &[Alert]) -> String {
+    let mut h = Sha256::new();
+    h.update(group_key.as_bytes());
+    h.update([0]);
+    h.update(status.as_bytes());
+    h.update([0]);
+    h.update(prev_sent.to_bits().to_be_bytes());
+    let mut parts: Vec<String> = alerts
+        .iter()
+        .map(|a| format!("{}:{:?}:{}", a.fingerprint, a.state, a.active_since.to_bits()))
+        .collect();
+    parts.sort();
+    for p in parts {
+        h.update([0]);
+        h.update(p.as_bytes());
+    }
+    h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// A notification id: the group key's hash and the creation time in ms.
@@ -123,6 +149,10 @@ pub struct AlertEngine {
     pub alerts: BTreeMap<String, Alert>,
     groups: HashMap<String, Group>,
     pub nlog: HashMap<String, NlogEntry>,
+    /// In a group of instances every notification group holds the alerts
+    /// of one host (`host` joins every route's `group_by`): a host's alerts
+    /// live on the instance that owns the host and move with it.
+    pub split_by_host: bool,
 }
 
 /// A silence in effect: its id and matchers.
@@ -137,7 +167,35 @@ impl AlertEngine {
             alerts: alerts.into_iter().map(|a| (a.fingerprint.clone(), a)).collect(),
             groups: HashMap::new(),
             nlog: nlog.into_iter().collect(),
+            split_by_host: false,
         }
+    }
+
+    /// Take over alerts of hosts this instance now owns (their state as the
+    /// previous owner left it) and the shared notification log.
+    pub fn adopt(&mut self, alerts: Vec<Alert>, nlog: Vec<(String, NlogEntry)>) {
+        for a in alerts {
+            self.alerts.insert(a.fingerprint.clone(), a);
+        }
+        // The log holds every instance's groups; ours are current in it
+        // (written at each notification), others' are what we take over.
+        self.nlog = nlog.into_iter().collect();
+    }
+
+    /// Forget the alerts of hosts another instance owns now, without
+    /// resolving them: the new owner continues them.
+    pub fn release(&mut self, gone: impl Fn(&Alert) -> bool) {
+        let fps: BTreeSet<String> = self
+            .alerts
+            .values()
+            .filter(|a| gone(a))
+            .map(|a| a.fingerprint.clone())
+            .collect();
+        self.alerts.retain(|fp, _| !fps.contains(fp));
+        for g in self.groups.values_mut() {
+            g.members.retain(|fp| !fps.contains(fp));
+        }
+        self.groups.retain(|_, g| !g.members.is_empty());
     }
 
     /// Apply the observations of one evaluation round. Alerts of `owned`
@@ -275,11 +333,16 @@ impl AlertEngine {
             let mut routes = Vec::new();
             match_routes(root, &a.labels, "0", &mut routes);
             for (path, r) in routes {
-                let group_labels: Labels = r
+                let mut group_labels: Labels = r
                     .group_by
                     .iter()
                     .filter_map(|k| a.labels.get(k).map(|v| (k.clone(), v.clone())))
                     .collect();
+                if self.split_by_host {
+                    if let Some(h) = a.labels.get("host") {
+                        group_labels.insert("host".into(), h.clone());
+                    }
+                }
                 let key = format!(
                     "{path}:{}:{}",
                     r.receiver,
@@ -334,6 +397,7 @@ impl AlertEngine {
                 } else {
                     prev.thread.clone()
                 };
+                let dedup = dedup_key(&key, status, prev.last_sent, &alerts);
                 out.notifications.push(Notification {
                     receiver: g.receiver.clone(),
                     group_key: key.clone(),
@@ -343,6 +407,7 @@ impl AlertEngine {
                     created: now,
                     id: id.clone(),
                     thread: thread.clone(),
+                    dedup_key: Some(dedup),
                 });
                 let entry = NlogEntry {
                     last_sent: now,

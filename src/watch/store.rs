@@ -458,7 +458,15 @@ pub struct Silence {
 /// controller loop, so they run inline rather than on a blocking pool.
 pub struct Db {
     pub(super) conn: Conn,
+    /// Who claims outbox rows through this connection (PostgreSQL).
+    claimant: String,
 }
+
+/// How long a claimed outbox row stays with its claimer: longer than any
+/// delivery attempt takes (an SMTP or webhook timeout), so that two
+/// instances never send one row at once; a row whose claimer died is sent
+/// by another instance after it.
+pub const CLAIM_SECS: f64 = 120.0;
 
 /// Errors of the state database. Opening errors keep the file's path (or
 /// the URL without its password).
@@ -509,11 +517,19 @@ impl Db {
             conn.lock()
                 .batch("PRAGMA busy_timeout=5000; PRAGMA cache_size=-1024;")?;
         }
-        Ok(Db { conn })
+        Ok(Db {
+            conn,
+            claimant: format!("pid:{}", std::process::id()),
+        })
     }
 
     pub fn location(&self) -> &Location {
         self.conn.location()
+    }
+
+    /// Name the claims of this connection (the group instance's id).
+    pub fn set_claimant(&mut self, id: &str) {
+        self.claimant = id.to_string();
     }
 
     /// Write downsampled points in one transaction and drop those older
@@ -539,6 +555,27 @@ impl Db {
         Ok(self.conn.for_each(
             "SELECT series, ts, value FROM samples WHERE ts >= ?1 ORDER BY ts",
             params![since],
+            |r| {
+                f(&r.text(0)?, r.f64(1)?, r.f64(2)?);
+                Ok(())
+            },
+        )?)
+    }
+
+    /// The points since `since` of series whose key may name one of
+    /// `hosts` (PostgreSQL; a superset: the caller checks the label), for
+    /// an instance of a group that takes hosts over.
+    pub fn each_sample_of_hosts(
+        &self,
+        since: f64,
+        hosts: &[&str],
+        mut f: impl FnMut(&str, f64, f64),
+    ) -> Result<usize, StoreError> {
+        let list = hosts.join("\n");
+        Ok(self.conn.for_each(
+            "SELECT series, ts, value FROM samples WHERE ts >= ?1 AND series LIKE ANY \
+             (SELECT '%host=\"' || h || '\"%' FROM unnest(string_to_array(?2, chr(10))) AS h) ORDER BY ts",
+            params![since, &list],
             |r| {
                 f(&r.text(0)?, r.f64(1)?, r.f64(2)?);
                 Ok(())
@@ -623,22 +660,60 @@ impl Db {
         )?)
     }
 
-    pub fn due(&self, now: f64) -> Result<Vec<OutboxItem>, StoreError> {
-        Ok(self.conn.query_map(
-            "SELECT id, receiver, kind, payload, created, attempts FROM outbox \
-             WHERE state = 'pending' AND next_attempt <= ?1 ORDER BY id",
-            params![now],
-            |r| {
-                Ok(OutboxItem {
-                    id: r.i64(0)?,
-                    receiver: r.text(1)?,
-                    kind: r.text(2)?,
-                    payload: r.text(3)?,
-                    created: r.f64(4)?,
-                    attempts: r.i64(5)?,
-                })
-            },
+    /// Queue a row under an idempotent notification key: `None` when a row
+    /// with that key is (or was) in the outbox already, so an instance that
+    /// took over a host and derived the same notification again never
+    /// queues it twice.
+    pub fn enqueue_keyed(
+        &self,
+        receiver: &str,
+        kind: &str,
+        payload: &str,
+        now: f64,
+        nkey: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_opt(
+            "INSERT INTO outbox(receiver, kind, payload, created, next_attempt, nkey) \
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5) ON CONFLICT (nkey) DO NOTHING RETURNING id",
+            params![receiver, kind, payload, now, nkey],
+            |r| r.i64(0),
         )?)
+    }
+
+    /// The rows due for delivery. On PostgreSQL they are claimed for
+    /// [`CLAIM_SECS`] (`FOR UPDATE SKIP LOCKED`: instances that look at
+    /// once take disjoint rows, none waits), so each row is sent by one
+    /// instance of a group.
+    pub fn due(&self, now: f64) -> Result<Vec<OutboxItem>, StoreError> {
+        let read = |r: &crate::state::RowReader<'_>| {
+            Ok(OutboxItem {
+                id: r.i64(0)?,
+                receiver: r.text(1)?,
+                kind: r.text(2)?,
+                payload: r.text(3)?,
+                created: r.f64(4)?,
+                attempts: r.i64(5)?,
+            })
+        };
+        if !self.conn.is_postgres() {
+            return Ok(self.conn.query_map(
+                "SELECT id, receiver, kind, payload, created, attempts FROM outbox \
+                 WHERE state = 'pending' AND next_attempt <= ?1 ORDER BY id",
+                params![now],
+                read,
+            )?);
+        }
+        let mut rows = self.conn.query_map(
+            "UPDATE outbox SET claimed_by = ?2, claimed_until = ?3 WHERE id IN (\
+             SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= ?1 \
+             AND (claimed_until IS NULL OR claimed_until <= ?1 OR claimed_by = ?2) \
+             ORDER BY id LIMIT 100 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, receiver, kind, payload, created, attempts",
+            params![now, self.claimant.as_str(), now + CLAIM_SECS],
+            read,
+        )?;
+        rows.sort_by_key(|o| o.id);
+        Ok(rows)
     }
 
     pub fn mark(&self, id: i64, state: &str, now: f64, error: Option<&str>) -> Result<(), StoreError> {
@@ -651,7 +726,8 @@ impl Db {
 
     pub fn retry_later(&self, id: i64, next: f64, error: &str) -> Result<(), StoreError> {
         self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3 WHERE id = ?1",
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?2, last_error = ?3, claimed_by = NULL, \
+             claimed_until = NULL WHERE id = ?1",
             params![id, next, error],
         )?;
         Ok(())
@@ -812,6 +888,19 @@ pub(crate) mod tests {
         db.prune_outbox(9.55).unwrap();
         assert_eq!(db.outbox_counts().unwrap(), (0, 0, 0));
         assert_eq!(db.outbox_count("failed").unwrap(), 1);
+        // One row per idempotent notification key, however often it is queued.
+        let k1 = db.enqueue_keyed("ops", "email", "{}", 10.0, "ops:email:abc").unwrap();
+        assert!(k1.is_some());
+        assert_eq!(
+            db.enqueue_keyed("ops", "email", "{\"y\":1}", 11.0, "ops:email:abc")
+                .unwrap(),
+            None
+        );
+        assert!(db
+            .enqueue_keyed("ops", "webhook", "{}", 11.0, "ops:webhook:abc")
+            .unwrap()
+            .is_some());
+        assert_eq!(db.outbox_count("pending").unwrap(), 2);
         drop(db);
         let db = Db::open_at(loc).unwrap();
         assert_eq!(db.silences().unwrap().len(), 2, "kept across opens");
@@ -839,6 +928,97 @@ pub(crate) mod tests {
             Db::open_at(&Location::parse(&url)).unwrap().silences().unwrap().len(),
             2
         );
+        // Instances claim disjoint outbox rows; a claim lasts CLAIM_SECS.
+        let (mut a, mut b) = (
+            Db::open_at(&Location::parse(&url)).unwrap(),
+            Db::open_at(&Location::parse(&url)).unwrap(),
+        );
+        a.set_claimant("a");
+        b.set_claimant("b");
+        let ids: Vec<i64> = a.due(100.0).unwrap().iter().map(|o| o.id).collect();
+        assert_eq!(ids.len(), 2, "the two keyed rows of db_suite");
+        assert!(b.due(100.0).unwrap().is_empty(), "claimed by a");
+        assert_eq!(a.due(101.0).unwrap().len(), 2, "a's own claim");
+        let late: Vec<i64> = b.due(101.0 + CLAIM_SECS).unwrap().iter().map(|o| o.id).collect();
+        assert_eq!(late, ids, "a's claim ran out (a died): b sends them");
+        assert!(a.due(102.0 + CLAIM_SECS).unwrap().is_empty());
+    }
+
+    #[test]
+    fn group_leases_on_postgres() {
+        use crate::watch::group::Membership;
+        let pg = crate::state::testpg::TestPg::start();
+        let url = pg.create_db("group_leases");
+        let mut db = Db::open_at(&Location::parse(&url)).unwrap();
+        // The samples of hosts taken over, read by host.
+        let rows: Vec<(Sym, f64, f64)> = [
+            r#"load1{host="h_1"}"#,
+            r#"disk{dev="x",host="h2"}"#,
+            r#"load1{host="hx1"}"#,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (Arc::from(*k), 100.0 + i as f64, 1.0))
+        .collect();
+        db.write_samples(&rows, 0.0).unwrap();
+        let mut got = Vec::new();
+        db.each_sample_of_hosts(50.0, &["h2", "h_1"], |k, _, _| got.push(k.to_string()))
+            .unwrap();
+        // `_` is LIKE's any character: a superset, which the caller narrows.
+        assert_eq!(
+            got,
+            vec![
+                r#"load1{host="h_1"}"#,
+                r#"disk{dev="x",host="h2"}"#,
+                r#"load1{host="hx1"}"#
+            ]
+        );
+        got.clear();
+        db.each_sample_of_hosts(50.0, &["h2"], |k, _, _| got.push(k.to_string()))
+            .unwrap();
+        assert_eq!(got, vec![r#"disk{dev="x",host="h2"}"#]);
+        let hosts: Vec<String> = (0..40).map(|i| format!("h{i}")).collect();
+        let m = |id: &str| Membership {
+            group: "g".into(),
+            id: id.into(),
+            lease: std::time::Duration::from_secs(3),
+        };
+        let (m1, m2) = (m("one"), m("two"));
+        let r = m1.renew(&db, &hosts).unwrap();
+        assert_eq!(r.owned.len(), 40, "alone: every host");
+        // Two joins: it claims nothing while one holds the leases...
+        let r = m2.renew(&db, &hosts).unwrap();
+        assert!(r.owned.is_empty(), "{:?}", r.owned);
+        assert_eq!(r.members.len(), 2);
+        // ... one releases two's share at its next renewal, two claims it.
+        let r1 = m1.renew(&db, &hosts).unwrap();
+        let r2 = m2.renew(&db, &hosts).unwrap();
+        assert!(!r1.owned.is_empty() && !r2.owned.is_empty());
+        assert!(r1.owned.is_disjoint(&r2.owned));
+        assert_eq!(r1.owned.len() + r2.owned.len(), 40);
+        // Another group on the same database is apart.
+        let other = Membership {
+            group: "g2".into(),
+            ..m("one")
+        };
+        assert_eq!(other.renew(&db, &hosts).unwrap().owned.len(), 40);
+        // A clean leave hands everything over at once.
+        m1.leave(&db).unwrap();
+        let r2 = m2.renew(&db, &hosts).unwrap();
+        assert_eq!(r2.owned.len(), 40);
+        assert_eq!(r2.members.len(), 1);
+        assert_eq!(r2.members[0].hosts, 40);
+        // A dead instance (no renewals): its leases run out after 2/3 lease.
+        let r1 = m1.renew(&db, &hosts).unwrap();
+        assert!(r1.owned.is_empty(), "two holds them");
+        let r2 = m2.renew(&db, &hosts).unwrap();
+        assert!(r2.owned.len() < 40, "released one's share");
+        let r1 = m1.renew(&db, &hosts).unwrap();
+        assert_eq!(r1.owned.len() + r2.owned.len(), 40);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let r1 = m1.renew(&db, &hosts).unwrap();
+        assert_eq!(r1.owned.len(), 40, "two died: one has all after its leases ran out");
+        assert_eq!(r1.members.len(), 1);
     }
 
     fn retention(rules: Vec<(&str, Vec<Matcher>, f64)>) -> Retention {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::support::{rigger, rigger_bin, rigger_cmd, TestHosts};
 
 #[path = "../../src/state/testpg.rs"]
-mod testpg;
+pub(crate) mod testpg;
 
 const PLAYBOOK: &str = r#"
 - hosts: all
@@ -295,8 +295,8 @@ fn watch_keeps_its_state_in_postgres() {
         .query_one("SELECT version FROM schema_version WHERE component = 'watch'", &[])
         .unwrap()
         .get(0);
-    // 1: samples, alerts, silences, outbox; 2: the guarded actions.
-    assert_eq!(v, 2);
+    // 1: samples, alerts, silences, outbox; 2: the guarded actions; 3: groups.
+    assert_eq!(v, 3);
     let n: i64 = db.query_one("SELECT COUNT(*) FROM actions", &[]).unwrap().get(0);
     assert_eq!(n, 0, "no rule has an action");
 }

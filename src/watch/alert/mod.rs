@@ -32,7 +32,10 @@ pub enum EnqueueError {
     Store(#[from] StoreError),
 }
 
-/// Queue one notification for every channel of its receiver.
+/// Queue one notification for every channel of its receiver. A channel
+/// whose row was queued before under the notification's idempotent key
+/// ([`Notification::dedup_key`](super::state::Notification)) is left out:
+/// the ids returned are the rows queued now.
 pub fn enqueue(db: &Db, cfg: &WatchConfig, env: &Envelope, now: f64) -> Result<Vec<i64>, EnqueueError> {
     let Some(r) = cfg.receiver(&env.notification.receiver) else {
         return Err(EnqueueError::UnknownReceiver(env.notification.receiver.clone()));
@@ -43,11 +46,17 @@ pub fn enqueue(db: &Db, cfg: &WatchConfig, env: &Envelope, now: f64) -> Result<V
     crate::output::redact::run_secrets().redact_value(&mut payload);
     let payload = serde_json::to_string(&payload)?;
     let mut ids = Vec::new();
-    if r.email.is_some() {
-        ids.push(db.enqueue(&r.name, "email", &payload, now)?);
-    }
-    if r.webhook.is_some() {
-        ids.push(db.enqueue(&r.name, "webhook", &payload, now)?);
+    let channels = [("email", r.email.is_some()), ("webhook", r.webhook.is_some())];
+    for (kind, _) in channels.iter().filter(|(_, on)| *on) {
+        match &env.notification.dedup_key {
+            Some(k) => {
+                let nkey = format!("{}:{kind}:{k}", r.name);
+                if let Some(id) = db.enqueue_keyed(&r.name, kind, &payload, now, &nkey)? {
+                    ids.push(id);
+                }
+            }
+            None => ids.push(db.enqueue(&r.name, kind, &payload, now)?),
+        }
     }
     Ok(ids)
 }
