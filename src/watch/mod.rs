@@ -673,7 +673,12 @@ impl Controller {
     /// or a `vsphere:` endpoint by its name.
     fn spawn_one(&mut self, h: &str, rounds: u32) {
         if let Some(t) = self.cfg.vsphere.iter().find(|t| t.name == h) {
-            let task = tokio::spawn(vsphere::run_endpoint(t.clone(), self.cfg.clone(), self.tx.clone(), rounds));
+            let task = tokio::spawn(vsphere::run_endpoint(
+                t.clone(),
+                self.cfg.clone(),
+                self.tx.clone(),
+                rounds,
+            ));
             if let Some(old) = self.collectors.insert(h.to_string(), task) {
                 old.abort();
             }
