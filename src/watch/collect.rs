@@ -132,6 +132,16 @@ pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
     s.push_str(
         "if command -v zpool >/dev/null 2>&1; then echo '@@ zpool'; timeout 5 zpool list -Hp -o name,size,alloc,health 2>/dev/null; fi; ",
     );
+    if cfg.containers {
+        // podman, else docker; every object of `inspect` and `stats` as JSON
+        // on one line (a JSON string holds no raw newline).
+        s.push_str(
+            "CE=; if command -v podman >/dev/null 2>&1; then CE=podman; elif command -v docker >/dev/null 2>&1; then CE=docker; fi; \
+             if [ -n \"$CE\" ]; then echo '@@ containers'; ids=$(timeout 5 $CE ps -aq 2>/dev/null); \
+             if [ -n \"$ids\" ]; then timeout 5 $CE inspect $ids 2>/dev/null | tr -d '\\n'; echo; \
+             echo '@@ cstats'; timeout 10 $CE stats --no-stream --format json $ids 2>/dev/null | tr -d '\\n'; echo; fi; fi; ",
+        );
+    }
     for c in &cfg.custom {
         s.push_str(&format!(
             "printf '%s\\n' {}; ( {} ) 2>/dev/null </dev/null; ",
@@ -431,6 +441,8 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters, exclu
                     }
                 }
             }
+            "containers" => parse_containers(h, body, &mut out),
+            "cstats" => parse_container_stats(h, body, &mut out),
             "custom" => {
                 for s in parse_exposition(body.iter().copied(), arg) {
                     let mut labels = s.labels;
@@ -447,6 +459,99 @@ pub fn parse_block(host: &str, block: &str, now: f64, prev: &mut Counters, exclu
     prev.disk.retain(|_, (_, seen)| *seen == round);
     prev.net.retain(|_, (_, seen)| *seen == round);
     out
+}
+
+/// The JSON values in `body` (one array, or objects one after another as
+/// docker prints them), flattened into one list of objects.
+fn json_objects(body: &[&str]) -> Vec<Value> {
+    let text = body.concat();
+    let mut out = Vec::new();
+    for v in serde_json::Deserializer::from_str(&text).into_iter::<Value>() {
+        match v {
+            Ok(Value::Array(a)) => out.extend(a),
+            Ok(v @ Value::Object(_)) => out.push(v),
+            Ok(_) => {}
+            // Cut output (a timeout): keep what parsed.
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// `podman|docker inspect` of every container: up, health (only with a
+/// health check) and restarts.
+fn parse_containers(h: &str, body: &[&str], out: &mut Samples) {
+    for c in json_objects(body) {
+        let name = c
+            .get("Name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim_start_matches('/');
+        if name.is_empty() {
+            continue;
+        }
+        let labels = [("host", h), ("container", name)];
+        let running = c.pointer("/State/Running").and_then(Value::as_bool).unwrap_or(false);
+        out.push("container_up", &labels, f64::from(u8::from(running)));
+        let health = c
+            .pointer("/State/Health/Status")
+            .or_else(|| c.pointer("/State/Healthcheck/Status"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if running && !health.is_empty() {
+            out.push("container_healthy", &labels, f64::from(u8::from(health == "healthy")));
+        }
+        if let Some(n) = c.get("RestartCount").and_then(Value::as_f64) {
+            out.push("container_restarts_total", &labels, n);
+        }
+    }
+}
+
+/// `podman|docker stats --no-stream --format json`: CPU percent and memory
+/// in use (podman's `name`/`cpu_percent`/`mem_usage`, docker's
+/// `Name`/`CPUPerc`/`MemUsage`).
+fn parse_container_stats(h: &str, body: &[&str], out: &mut Samples) {
+    for c in json_objects(body) {
+        let field = |a: &str, b: &str| c.get(a).or_else(|| c.get(b)).and_then(Value::as_str).unwrap_or("");
+        let name = field("name", "Name").trim_start_matches('/');
+        if name.is_empty() {
+            continue;
+        }
+        let labels = [("host", h), ("container", name)];
+        if let Ok(cpu) = field("cpu_percent", "CPUPerc")
+            .trim()
+            .trim_end_matches('%')
+            .parse::<f64>()
+        {
+            out.push("container_cpu_pct", &labels, cpu);
+        }
+        let used = field("mem_usage", "MemUsage").split('/').next().unwrap_or("");
+        if let Some(bytes) = engine_size(used) {
+            out.push("container_memory_bytes", &labels, bytes);
+        }
+    }
+}
+
+/// A size as the engines print it: `1.5MB` (podman, SI), `12.3MiB`
+/// (docker, binary), `512B`.
+fn engine_size(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.trim().parse().ok()?;
+    let mult = match unit.trim() {
+        "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0f64.powi(2),
+        "GiB" => 1024.0f64.powi(3),
+        "TiB" => 1024.0f64.powi(4),
+        _ => return None,
+    };
+    Some(n * mult)
 }
 
 /// `virsh domstats` output: `Domain: 'name'` then `  key=value` lines.
@@ -742,6 +847,49 @@ mod tests {
         let s = parse_block("h", untyped, 100.0, &mut Counters::default(), &ex).decode();
         let d = s.iter().find(|x| x.name == "disk_used_pct").unwrap();
         assert_eq!((d.labels["mount"].as_str(), d.value), ("/mnt/with space", 40.0));
+    }
+
+    #[test]
+    fn containers_of_podman_and_docker() {
+        let podman_inspect =
+            r#"[{"Name":"web","State":{"Running":true,"Health":{"Status":"healthy"}},"RestartCount":2},
+ {"Name":"sick","State":{"Running":true,"Health":{"Status":"unhealthy"}},"RestartCount":0},
+ {"Name":"plain","State":{"Running":false,"Health":{"Status":""}},"RestartCount":0}]"#
+                .replace('\n', "");
+        let podman_stats = r#"[{"id":"1","name":"web","cpu_percent":"1.50%","mem_usage":"2.5MB / 25GB"}]"#;
+        let docker_inspect = r#"{"Name":"/dk","State":{"Running":true},"RestartCount":1}"#;
+        let docker_stats = r#"{"Name":"dk","CPUPerc":"0.25%","MemUsage":"1.5MiB / 1GiB"}{"Name":"x","CPUPerc":"--","MemUsage":"-- / --"}"#;
+        let block = format!(
+            "@@ begin\n@@ containers\n{podman_inspect}\n@@ cstats\n{podman_stats}\n@@ containers\n{docker_inspect}\n@@ cstats\n{docker_stats}\n@@ end\n"
+        );
+        let samples = parse_block("h", &block, 1.0, &mut Counters::default(), &Exclude::default());
+        let got: std::collections::BTreeMap<String, f64> = samples.iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let v = |name: &str, c: &str| got.get(&format!("{name}{{container=\"{c}\",host=\"h\"}}")).copied();
+        assert_eq!(v("container_up", "web"), Some(1.0), "{got:?}");
+        assert_eq!(v("container_up", "plain"), Some(0.0));
+        assert_eq!(v("container_healthy", "web"), Some(1.0));
+        assert_eq!(v("container_healthy", "sick"), Some(0.0));
+        assert_eq!(
+            v("container_healthy", "plain"),
+            None,
+            "no check, not running: no series"
+        );
+        assert_eq!(v("container_restarts_total", "web"), Some(2.0));
+        assert_eq!(v("container_cpu_pct", "web"), Some(1.5));
+        assert_eq!(v("container_memory_bytes", "web"), Some(2.5e6));
+        assert_eq!(v("container_up", "dk"), Some(1.0));
+        assert_eq!(v("container_healthy", "dk"), None);
+        assert_eq!(v("container_restarts_total", "dk"), Some(1.0));
+        assert_eq!(v("container_cpu_pct", "dk"), Some(0.25));
+        assert_eq!(v("container_memory_bytes", "dk"), Some(1.5 * 1024.0 * 1024.0));
+        assert_eq!(v("container_cpu_pct", "x"), None, "`--` is no value");
+        for name in got.keys() {
+            let metric = name.split('{').next().unwrap();
+            assert!(crate::watch::config::builtin_labels(metric).is_some(), "{metric}");
+        }
+        // A cut or hostile line is skipped, not a panic.
+        let cut = "@@ begin\n@@ containers\n[{\"Name\":\"a\",\"State\":{\"Running\":tr\n@@ cstats\n}}}{{\n@@ end\n";
+        assert!(parse_block("h", cut, 1.0, &mut Counters::default(), &Exclude::default()).is_empty());
     }
 
     #[test]

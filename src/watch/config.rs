@@ -36,6 +36,10 @@ pub struct WatchConfig {
     /// Samples are averaged into buckets of this size before they are persisted.
     pub persist_every: Duration,
     pub services: Vec<String>,
+    /// `containers: true`: sample the host's podman (or docker) containers
+    /// (`container_*` series). Off by default: it runs the engine's `ps`,
+    /// `inspect` and `stats` on every host each interval.
+    pub containers: bool,
     pub custom: Vec<CustomMetric>,
     pub rules: Vec<Rule>,
     pub route: Route,
@@ -346,6 +350,11 @@ pub const BUILTIN_METRICS: &[(&str, &[&str])] = &[
     ("vsphere_vm_cpu_usage_mhz", &["vm"]),
     ("vsphere_vm_memory_usage_bytes", &["vm"]),
     ("vsphere_vm_powered_on", &["vm"]),
+    ("container_up", &["container"]),
+    ("container_healthy", &["container"]),
+    ("container_restarts_total", &["container"]),
+    ("container_cpu_pct", &["container"]),
+    ("container_memory_bytes", &["container"]),
 ];
 
 /// The labels a built-in metric's series carry (None: not built in).
@@ -359,12 +368,22 @@ pub fn builtin_labels(metric: &str) -> Option<Vec<&'static str>> {
 /// Every rule watches a metric that exists (built in, or printed by a
 /// configured custom command), and its matchers name labels that the
 /// metric's series have.
-fn check_rule_metrics(rules: &[Rule], custom: &[CustomMetric]) -> Result<(), LocError> {
+fn check_rule_metrics(rules: &[Rule], custom: &[CustomMetric], containers: bool) -> Result<(), LocError> {
     let custom_names: Vec<&str> = custom
         .iter()
         .flat_map(|c| std::iter::once(c.name.as_str()).chain(c.metrics.iter().map(String::as_str)))
         .collect();
     for rule in rules {
+        if rule.metric.starts_with("container_") && !containers && builtin_labels(&rule.metric).is_some() {
+            return Err(LocError::new(
+                rule.metric_loc.clone(),
+                format!(
+                    "rule `{}`: `{}` is sampled only with `containers: true` in this configuration",
+                    rule.name, rule.metric
+                ),
+            )
+            .with_hint("containers: true runs podman (or docker) ps, inspect and stats on every host each interval"));
+        }
         let labels = match builtin_labels(&rule.metric) {
             Some(l) => l,
             None if custom_names.contains(&rule.metric.as_str()) => continue,
@@ -993,6 +1012,7 @@ const TOP_KEYS: &[&str] = &[
     "exclude",
     "persist_every",
     "services",
+    "containers",
     "custom_metrics",
     "rules",
     "route",
@@ -1087,7 +1107,7 @@ impl WatchConfig {
                 rules.push(parse_rule(item, base)?);
             }
         }
-        check_rule_metrics(&rules, &custom)?;
+        check_rule_metrics(&rules, &custom, bool_key(&r, "containers")?)?;
         let mut vsphere: Vec<VsphereTarget> = Vec::new();
         if let Some(n) = r.get("vsphere") {
             let items = n
@@ -1203,6 +1223,7 @@ impl WatchConfig {
             exclude,
             persist_every,
             services,
+            containers: bool_key(&r, "containers")?,
             custom,
             rules,
             route,
@@ -1714,6 +1735,23 @@ mod tests {
         assert!(e.msg.contains("not a number"), "{}", e.msg);
         let e = load(&ok.replace("for: 5m", "for: 5 parsecs")).unwrap_err();
         assert_eq!(e.loc.line, 6);
+    }
+
+    #[test]
+    fn container_rules_need_containers_true() {
+        let rule = "rules:\n  - alert: Sick\n    metric: container_healthy\n    threshold: '< 1'\nreceivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n";
+        let e = load(rule).unwrap_err();
+        assert_eq!(e.loc.line, 3, "{}", e.msg);
+        assert!(e.msg.contains("only with `containers: true`"), "{}", e.msg);
+        let c = load(&format!("containers: true\n{rule}")).unwrap();
+        assert!(c.containers);
+        assert!(
+            !load("receivers:\n  - name: ops\n    webhook: {url: 'http://127.0.0.1:9/x'}\n")
+                .unwrap()
+                .containers
+        );
+        let e = load(&format!("containers: yes please\n{rule}")).unwrap_err();
+        assert!(e.msg.contains("containers must be true or false"), "{}", e.msg);
     }
 
     #[test]

@@ -987,3 +987,97 @@ fn container_service_rolls_one_replica_at_a_time_and_stops_at_a_broken_one() {
         Some(v2.as_str())
     );
 }
+
+/// `containers: true` in a watch configuration: a real `rigger watch`
+/// samples the test host's podman containers (up, health, restarts, CPU,
+/// memory) and a rule on `container_healthy` fires for the unhealthy one
+/// only.
+#[test]
+fn watch_samples_containers_and_alerts_on_an_unhealthy_one() {
+    use crate::watch::{free_port, get, wait_for, Watch};
+    let (_lock, hosts) = podman_host();
+    let image = base_image();
+    let pid = std::process::id();
+    let good = format!("rigger-it-wgood-{pid}");
+    let bad = format!("rigger-it-wbad-{pid}");
+    let mut clean = Cleanup::new(&hosts);
+    clean.containers.extend([good.clone(), bad.clone()]);
+    for (name, check) in [(&good, "true"), (&bad, "false")] {
+        let (ok, out) = podman(
+            &hosts,
+            &format!(
+                "run -d --name {name} --health-cmd {check} --health-retries 1 --health-interval 1h {image} sleep 600"
+            ),
+        );
+        assert!(ok, "{out}");
+        // No systemd here to run the check on a timer: the test runs it once.
+        let _ = podman(&hosts, &format!("healthcheck run {name}"));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("watch.yml");
+    std::fs::write(
+        &cfg,
+        "interval: 1s\nhost_down_after: 20s\ncontainers: true\nrules:\n  - alert: ContainerUnhealthy\n    metric: container_healthy\n    threshold: '< 1'\nreceivers:\n  - name: nowhere\n    webhook: {url: 'http://127.0.0.1:9/hook'}\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
+    let state = work.path().join("watch.db");
+    let listen = format!("127.0.0.1:{port}");
+    let mut w = Watch::start(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "-i",
+        inv.to_str().unwrap(),
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ]);
+    w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+    let host = hosts.name(0);
+    // `name{container="C",host="H"} V` lines of /metrics.
+    let value = |metrics: &str, name: &str, container: &str| -> Option<f64> {
+        let key = format!("{name}{{container=\"{container}\",host=\"{host}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    };
+    wait_for(Duration::from_secs(30), "container series in /metrics", || {
+        let m = get(port, "/metrics");
+        value(&m, "container_cpu_pct", &good).is_some() && value(&m, "container_healthy", &bad).is_some()
+    });
+    let m = get(port, "/metrics");
+    for c in [&good, &bad] {
+        assert_eq!(value(&m, "container_up", c), Some(1.0), "{c}\n{m}");
+        assert_eq!(value(&m, "container_restarts_total", c), Some(0.0), "{c}\n{m}");
+        assert!(
+            value(&m, "container_memory_bytes", c).is_some_and(|v| v > 0.0),
+            "{c}\n{m}"
+        );
+        assert!(value(&m, "container_cpu_pct", c).is_some_and(|v| v >= 0.0), "{c}\n{m}");
+    }
+    assert_eq!(value(&m, "container_healthy", &good), Some(1.0), "{m}");
+    assert_eq!(value(&m, "container_healthy", &bad), Some(0.0), "{m}");
+    wait_for(Duration::from_secs(20), "the unhealthy container's alert", || {
+        get(port, "/alerts").contains(&bad)
+    });
+    let alerts: serde_json::Value = serde_json::from_str(&get(port, "/alerts")).unwrap();
+    let ours: Vec<&serde_json::Value> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["alertname"] == "ContainerUnhealthy")
+        .collect();
+    assert_eq!(ours.len(), 1, "{alerts}");
+    assert_eq!(ours[0]["labels"]["container"], bad.as_str(), "{alerts}");
+    // A stopped container is down.
+    assert!(podman(&hosts, &format!("stop -t 0 {good}")).0);
+    wait_for(Duration::from_secs(20), "the stopped container down", || {
+        value(&get(port, "/metrics"), "container_up", &good) == Some(0.0)
+    });
+    w.stop();
+}
