@@ -17,11 +17,13 @@ if cargo nextest --version >/dev/null 2>&1; then
     # One process per test: a crash or leak in one test cannot take others along.
     # nextest prints the "Summary [...] N tests run: ..." line at the end.
     # The `rigger watch` tests assert alert timings (host_down after seconds,
-    # repeat intervals): they run after the rest, alone, so CPU-heavy tests
-    # (TCG guests, ansible-core) cannot starve them. Filters in "$@" apply to both.
+    # repeat intervals, a group's takeover within its lease): they run after
+    # the rest, alone, so CPU-heavy tests (TCG guests, ansible-core, Chromium)
+    # cannot starve them. Filters in "$@" apply to both.
     status=0
-    cargo nextest run --all-targets --no-fail-fast -E 'not (binary(it) & test(/^watch::/))' "$@" || status=$?
-    cargo nextest run --all-targets --no-fail-fast --no-tests=pass -E 'binary(it) & test(/^watch::/)' "$@" || status=$?
+    timed='binary(it) & (test(/^watch::/) | test(/^watch_group::/))'
+    cargo nextest run --all-targets --no-fail-fast -E "not ($timed)" "$@" || status=$?
+    cargo nextest run --all-targets --no-fail-fast --no-tests=pass -E "$timed" "$@" || status=$?
     exit $status
 else
     exec cargo test --all-targets --no-fail-fast "$@"

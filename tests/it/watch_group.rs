@@ -148,12 +148,10 @@ receivers:
     let b = start(ports[1]);
     let c = start(ports[2]);
 
-    // Every host watched by exactly one instance, each instance a share.
-    wait_for(Duration::from_secs(30), "the three to share the 30 hosts", || {
-        partition(&ports, N).is_some_and(|s| s.iter().all(|x| !x.is_empty()))
-    });
-    let shares = partition(&ports, N).unwrap();
-    // B's view of the group (as of its last renewal) agrees.
+    // Every host watched by exactly one instance, each instance a share,
+    // and B's view of the group (as of its last renewal) agrees. While the
+    // instances join one by one the shares move: wait until two readings
+    // in a row are the same and B's /health says so too.
     let counted = |health: &Value| -> i64 {
         health["group"]["instances"]
             .as_array()
@@ -162,12 +160,26 @@ receivers:
             .map(|i| i["hosts"].as_i64().unwrap_or(0))
             .sum()
     };
+    let mut shares: Vec<BTreeSet<String>> = Vec::new();
+    let mut last: Option<Vec<BTreeSet<String>>> = None;
     wait_for(
-        Duration::from_secs(5),
-        "B's /health to count 30 hosts in 3 instances",
+        Duration::from_secs(30),
+        "the three to share the 30 hosts, settled and as B's /health says",
         || {
+            let Some(s) = partition(&ports, N).filter(|s| s.iter().all(|x| !x.is_empty())) else {
+                last = None;
+                return false;
+            };
             let h: Value = serde_json::from_str(&get(ports[1], "/health")).unwrap();
-            counted(&h) == N as i64 && h["group"]["instances"].as_array().map(Vec::len) == Some(3)
+            let agrees = counted(&h) == N as i64
+                && h["group"]["instances"].as_array().map(Vec::len) == Some(3)
+                && h["group"]["owned"] == s[1].len();
+            let settled = last.as_ref() == Some(&s);
+            last = Some(s.clone());
+            if agrees && settled {
+                shares = s;
+            }
+            agrees && settled
         },
     );
     let health: Value = serde_json::from_str(&get(ports[1], "/health")).unwrap();
@@ -204,13 +216,28 @@ receivers:
     eprintln!("takeover after {took:.2}s (lease {LEASE}s)");
 
     // A's pending alerts go on at the new owners from when they started.
-    wait_for(Duration::from_secs(20), "a mail for every host", || {
-        mails_per_host(&smtp)
-            .keys()
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mailed: BTreeSet<String> = mails_per_host(&smtp)
+            .into_keys()
             .filter(|k| !k.starts_with("other: "))
-            .count()
-            >= N
-    });
+            .collect();
+        if mailed.len() >= N {
+            break;
+        }
+        if Instant::now() > deadline {
+            let missing: Vec<&str> = (0..N).map(|i| hosts.name(i)).filter(|h| !mailed.contains(*h)).collect();
+            panic!(
+                "no mail in 20 s for {missing:?}\nalerts on B: {:?}\nalerts on C: {:?}\nA:\n{}\nB:\n{}\nC:\n{}",
+                flag_alerts(ports[1]),
+                flag_alerts(ports[2]),
+                a.log(),
+                b.log(),
+                c.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let mut continued = BTreeMap::new();
     for p in survivors {
         continued.extend(flag_alerts(p));
