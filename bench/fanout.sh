@@ -12,7 +12,11 @@
 # (the machine's 2 cores are shared: sshd on the hosts runs on them too).
 #
 #   bench/fanout.sh [HOSTS...]     default 50; e.g. bench/fanout.sh 10 100 250 500 1000
-#   RIGGER=path/to/rigger (default target/release/rigger); RUNS=5
+#   RIGGER=path/to/rigger (default target/release/rigger); RUNS=5;
+#   TIMEOUT=rigger's connection timeout in seconds (`-T`, default 10 as
+#   Ansible's). The floor's `ssh` waits as long as its handshake takes; on 2
+#   cores, 1,000 hosts' sshd need ~20 ms of CPU each for a fresh handshake,
+#   so with 1,000 at once some take longer than 10 s: use TIMEOUT=60 there.
 #
 # The largest count's hosts are started once; smaller counts use the first N.
 # Hosts past 250 go into further 127.B.C.x ranges (scripts/testhosts.sh); the
@@ -25,6 +29,7 @@ source scripts/testhosts.sh
 counts=("${@:-50}")
 rigger=$(realpath -m "${RIGGER:-target/release/rigger}")
 runs=${RUNS:-5}
+timeout=${TIMEOUT:-10}
 max=0
 for n in "${counts[@]}"; do ((n > max)) && max=$n; done
 
@@ -67,7 +72,7 @@ FLOOR
     # rigger, with a client HOME holding the standard ~/.ssh/known_hosts and key.
     cat >"$dir/rigger-$n.sh" <<RIGGER
 #!/usr/bin/env bash
-HOME="$dir/home" exec "$rigger" adhoc all -i "$dir/inventory-$n.ini" -m command -a 'uname -r' -f $n
+HOME="$dir/home" exec "$rigger" adhoc all -i "$dir/inventory-$n.ini" -m command -a 'uname -r' -f $n -T $timeout
 RIGGER
     chmod +x "$dir/floor-$n.sh" "$dir/rigger-$n.sh"
 done
@@ -96,7 +101,9 @@ for n in "${counts[@]}"; do
     seen=$(grep -cF -- "$(uname -r)" <<<"$out" || true)
     if ((rc != 0 || seen < n)); then
         echo "error: rigger adhoc exited $rc and printed the kernel release for $seen of $n hosts:" >&2
-        tail -20 <<<"$out" >&2
+        # The hosts that did not answer (not the last lines: those are
+        # mostly hosts that did).
+        grep -v -e '| CHANGED |' -e "$(uname -r)" <<<"$out" | head -40 >&2
         exit 1
     fi
     fw=() fc=() rw=() rc_=() rr=0
