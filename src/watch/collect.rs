@@ -622,12 +622,22 @@ pub fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// How many hosts' SSH connections a watch sets up at once. A watch that
+/// starts (or a network that comes back) would otherwise begin every
+/// host's key exchange in the same instant: 1,000 hosts whose handshakes
+/// cannot all finish within the connection timeout (hosts that share CPUs,
+/// a busy controller) time out, retry and pile up half-open sessions on the
+/// hosts (sshd keeps each for its `LoginGraceTime`), and the fleet never
+/// connects. Streaming, once connected, is not limited.
+pub const CONNECTING_AT_ONCE: usize = 64;
+
 /// Keep one host's remote loop running: connect, stream, parse; on any
 /// failure report it, back off (1 s doubling up to 30 s) and reconnect.
 pub async fn run_host(
     host: String,
     vars: Map<String, Value>,
     pool: Arc<ConnPool>,
+    connecting: Arc<tokio::sync::Semaphore>,
     cfg: Arc<WatchConfig>,
     tx: mpsc::Sender<HostEvent>,
     rounds: u32,
@@ -636,7 +646,7 @@ pub async fn run_host(
     let mut counters = Counters::default();
     loop {
         let started = tokio::time::Instant::now();
-        let result = stream_once(&host, &vars, &pool, &cfg, &tx, rounds, &mut counters).await;
+        let result = stream_once(&host, &vars, &pool, &connecting, &cfg, &tx, rounds, &mut counters).await;
         pool.reset(&host);
         if rounds > 0 {
             if let Err(e) = result {
@@ -672,17 +682,25 @@ pub async fn run_host(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn stream_once(
     host: &str,
     vars: &Map<String, Value>,
     pool: &ConnPool,
+    connecting: &tokio::sync::Semaphore,
     cfg: &WatchConfig,
     tx: &mpsc::Sender<HostEvent>,
     rounds: u32,
     counters: &mut Counters,
 ) -> Result<(), ConnError> {
-    let conn = pool.get(host, vars).await?;
-    let mut proc = conn.spawn(&remote_script(cfg, rounds), false).await?;
+    let (_conn, mut proc) = {
+        // Never closed, so acquiring cannot fail; without a permit the
+        // connection is still made (unlimited, as before the limit).
+        let _permit = connecting.acquire().await.ok();
+        let conn = pool.get(host, vars).await?;
+        let proc = conn.spawn(&remote_script(cfg, rounds), false).await?;
+        (conn, proc)
+    };
     proc.close_stdin().await?;
     let _ = tx.send(HostEvent::Connected { host: host.into() }).await;
     // A remote loop that stops printing (hung mount, frozen host behind a live

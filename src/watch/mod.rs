@@ -318,6 +318,8 @@ struct Controller {
     hosts: BTreeMap<String, HostState>,
     inventory: crate::inventory::Inventory,
     pool: Arc<ConnPool>,
+    /// Connections being set up at once (see [`collect::CONNECTING_AT_ONCE`]).
+    connecting: Arc<tokio::sync::Semaphore>,
     collectors: BTreeMap<String, tokio::task::JoinHandle<()>>,
     /// Membership in a group of instances (`group:`), when not `--once`.
     group: Option<GroupState>,
@@ -426,6 +428,7 @@ impl Controller {
             hosts: BTreeMap::new(),
             inventory,
             pool,
+            connecting: Arc::new(tokio::sync::Semaphore::new(collect::CONNECTING_AT_ONCE)),
             collectors: BTreeMap::new(),
             group: membership.map(|m| GroupState {
                 membership: m,
@@ -690,6 +693,7 @@ impl Controller {
             h.to_string(),
             vars,
             self.pool.clone(),
+            self.connecting.clone(),
             self.cfg.clone(),
             self.tx.clone(),
             rounds,
