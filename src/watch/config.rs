@@ -74,6 +74,8 @@ pub struct GroupConfig {
 #[derive(Clone)]
 pub struct VsphereTarget {
     pub name: String,
+    /// Where `name` is written, for errors about it.
+    pub name_loc: Loc,
     pub hostname: String,
     pub port: u16,
     pub username: String,
@@ -113,7 +115,9 @@ const VSPHERE_KEYS: &[&str] = &[
 /// One entry of `vsphere:`; credentials are checked here, located.
 fn parse_vsphere(n: &Node, base: &Path) -> Result<VsphereTarget, LocError> {
     let r = MapReader::new(n, "a vsphere endpoint", VSPHERE_KEYS)?;
-    let name = scalar(r.req("name")?)?;
+    let name_node = r.req("name")?;
+    let name = scalar(name_node)?;
+    let name_loc = name_node.loc.clone();
     let hostname = scalar(r.req("hostname")?)?;
     let port = match r.get("port") {
         Some(p) => {
@@ -159,6 +163,7 @@ fn parse_vsphere(n: &Node, base: &Path) -> Result<VsphereTarget, LocError> {
         .map_err(|e| LocError::new(n.loc.clone(), e))?;
     Ok(VsphereTarget {
         name,
+        name_loc,
         hostname: hostname.trim_start_matches('[').trim_end_matches(']').to_string(),
         port,
         username,
@@ -166,6 +171,21 @@ fn parse_vsphere(n: &Node, base: &Path) -> Result<VsphereTarget, LocError> {
         trust,
         datacenter: r.str("datacenter")?,
     })
+}
+
+/// A `vsphere:` endpoint shares the namespace of the watched hosts (its
+/// series, alerts, leases and `/health` entry are under its name): one named
+/// like an inventory host would take that host's place without a word. A
+/// located error instead.
+pub fn check_vsphere_names(cfg: &WatchConfig, inventory: &crate::inventory::Inventory) -> Result<(), LocError> {
+    match cfg.vsphere.iter().find(|t| inventory.hosts.contains_key(&t.name)) {
+        Some(t) => Err(LocError::new(
+            t.name_loc.clone(),
+            format!("vsphere endpoint `{}` has the name of an inventory host", t.name),
+        )
+        .with_hint("name the endpoint so that no inventory host has its name, e.g. `vcenter-1`")),
+        None => Ok(()),
+    }
 }
 
 /// What the collectors skip. The defaults leave out pseudo and virtual file
@@ -1680,6 +1700,24 @@ mod tests {
         assert!(unset.contains("w.yml:8:19") && unset.contains("is not set"), "{unset}");
         let twice = err("  - {name: vc, hostname: h, username: u, password: p}\n  - {name: vc, hostname: h, username: u, password: p}\n");
         assert!(twice.contains("named twice"), "{twice}");
+    }
+
+    #[test]
+    fn a_vsphere_endpoint_named_like_an_inventory_host_is_a_located_error() {
+        let base = "receivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\nvsphere:\n";
+        let cfg = load(&format!(
+            "{base}  - {{name: web1, hostname: h, username: u, password: p}}\n"
+        ))
+        .unwrap();
+        let mut inv = crate::inventory::Inventory::new();
+        inv.add_host("db1", &[], serde_json::Map::new()).unwrap();
+        assert!(check_vsphere_names(&cfg, &inv).is_ok());
+        inv.add_host("web1", &[], serde_json::Map::new()).unwrap();
+        let e = check_vsphere_names(&cfg, &inv).unwrap_err().to_string();
+        assert!(
+            e.contains("w.yml:5:12") && e.contains("`web1` has the name of an inventory host"),
+            "{e}"
+        );
     }
 
     #[test]

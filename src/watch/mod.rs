@@ -522,6 +522,7 @@ impl Controller {
     /// The hosts the configuration and `--limit` select (in a group: the
     /// hosts the whole group watches).
     fn configured_hosts(&self) -> Result<Vec<String>, AppError> {
+        config::check_vsphere_names(&self.cfg, &self.inventory)?;
         let mut hosts = self.inventory.select(&self.cfg.hosts)?;
         if let Some(l) = &self.args.limit {
             let allowed: BTreeSet<String> = self.inventory.select(l)?.into_iter().collect();
