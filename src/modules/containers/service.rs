@@ -291,6 +291,17 @@ fn replica_port(service: &str, member: &Member, spec: &str, i: usize) -> Result<
 fn replica_args(p: &Params, member: &Member, i: usize) -> Result<Map<String, Value>, ModuleError> {
     let service = &p.name;
     let mut a = member.args.clone();
+    // The service drives one engine for all its members: a member's own
+    // daemon would be ignored, so it is refused.
+    if let Some(k) = ["docker_host", "docker_url"].iter().find(|k| a.contains_key(**k)) {
+        return Err(args_err(
+            service,
+            format!(
+                "container {}: `{k}` is not taken per container; set DOCKER_HOST in the task's `environment:`",
+                member.name
+            ),
+        ));
+    }
     a.insert("name".into(), Value::String(format!("{}-{i}", member.name)));
     for key in ["published_ports", "ports", "publish", "published"] {
         if let Some(v) = a.remove(key) {
