@@ -1,7 +1,7 @@
 //! The `docker_*` modules against a real docker engine (docker.io's
 //! dockerd 20.10, installed by scripts/container-setup.sh), reached by
 //! rigger only over SSH: the test host's `docker` command talks to a
-//! private dockerd through its socket, named by `docker_host` or by
+//! private dockerd through its socket (in /run), named by `docker_host` or by
 //! `DOCKER_HOST` in the play's `environment:`.
 //!
 //! The dockerd is the test's own child, in namespaces the test creates
@@ -9,8 +9,8 @@
 //! live in a network namespace of their own (only `lo` there; checked
 //! through `nsenter`), its mounts in a private mount namespace, and every
 //! process it starts (containerd, shims, containers) in its PID namespace,
-//! so killing it leaves nothing running. Its data, exec root and socket
-//! are in one directory under /var/tmp, its containers' cgroups under a
+//! so killing it leaves nothing running. Its data and exec root are in one
+//! directory under /var/tmp, its containers' cgroups under a
 //! parent named after the test's process; both are removed at the end.
 //! The machine's root network namespace, where other tests run, is never
 //! touched (`--iptables=false`, no default bridge).
@@ -61,13 +61,14 @@ impl Dockerd {
                 "/bin/sh",
                 "-c",
                 "set -e; ip link set lo up; d=$1; exec \"$2\" --data-root \"$d/data\" --exec-root \"$d/exec\" \
-                 --pidfile \"$d/dockerd.pid\" -H \"unix://$d/docker.sock\" --config-file \"$d/daemon.json\" \
+                 --pidfile \"$d/dockerd.pid\" -H \"unix://$4\" --config-file \"$d/daemon.json\" \
                  --cgroup-parent \"$3\" --iptables=false --ip6tables=false --bridge=none",
                 "sh",
             ])
             .arg(&dir)
             .arg(DOCKERD)
             .arg(&cgroup_parent)
+            .arg(socket_path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -97,7 +98,7 @@ impl Dockerd {
     }
 
     fn socket(&self) -> PathBuf {
-        self.dir.join("docker.sock")
+        socket_path()
     }
 
     /// `DOCKER_HOST` for this daemon.
@@ -177,7 +178,15 @@ impl Drop for Dockerd {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(self.socket());
     }
+}
+
+/// The daemon's socket: in /run, which no kind of test host mounts over
+/// (overlay-root hosts see /var through an overlay, where a socket of the
+/// lower layer cannot be connected to).
+fn socket_path() -> PathBuf {
+    PathBuf::from(format!("/run/rigger-it-docker-{}.sock", std::process::id()))
 }
 
 /// Networks, volumes and an image built from the base, under
@@ -365,6 +374,7 @@ fn docker_modules_against_a_private_dockerd() {
     );
     let out = ok_run(&hosts, "web.yml", WEB, &["-e", &vars]);
     assert_eq!(changed(&out), 0, "second run is idempotent:\n{out}");
+    watch_sees(&dockerd, &ctr);
 
     // A changed env and label: check mode names both and changes nothing;
     // the real run recreates with the same diff.
@@ -477,4 +487,73 @@ fn docker_modules_against_a_private_dockerd() {
     let out = ok_run(&hosts, "down.yml", &down, &[]);
     assert_eq!(changed(&out), 0, "{out}");
     eprintln!("docker test: {:.1} s", t0.elapsed().as_secs_f64());
+}
+
+/// `rigger watch` with `containers: true` samples the container from docker
+/// on a host without podman (an overlay-root host, whose `/usr/bin/podman`
+/// is removed in its own overlay) whose docker client talks to the private
+/// dockerd through a docker context (watch's commands take no environment).
+fn watch_sees(dockerd: &Dockerd, ctr: &str) {
+    use crate::watch::{free_port, get, wait_for, Watch};
+    let hosts = TestHosts::with_overlay_root(1);
+    let out = hosts.ssh(
+        0,
+        &format!(
+            "rm -f /usr/bin/podman && ! command -v podman && docker context create rigger-it --docker host={} >/dev/null \
+             && docker context use rigger-it >/dev/null && docker ps --format '{{{{.Names}}}}' 2>&1",
+            dockerd.host()
+        ),
+    );
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains(ctr),
+        "docker on the host without podman: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("watch.yml");
+    std::fs::write(
+        &cfg,
+        "interval: 1s\nhost_down_after: 20s\ncontainers: true\nrules:\n  - alert: ContainerUnhealthy\n    metric: container_healthy\n    threshold: '< 1'\nreceivers:\n  - name: nowhere\n    webhook: {url: 'http://127.0.0.1:9/hook'}\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
+    let state = work.path().join("watch.db");
+    let listen = format!("127.0.0.1:{port}");
+    let mut w = Watch::start(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "-i",
+        inv.to_str().unwrap(),
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ]);
+    w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+    let key = |name: &str| format!("{name}{{container=\"{ctr}\",host=\"{}\"}} ", hosts.name(0));
+    let value = |metrics: &str, name: &str| -> Option<f64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(key(name).as_str()))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    };
+    // docker runs the health check itself (every second here).
+    wait_for(
+        Duration::from_secs(30),
+        "the docker container's series in /metrics",
+        || {
+            let m = get(port, "/metrics");
+            value(&m, "container_cpu_pct").is_some() && value(&m, "container_healthy") == Some(1.0)
+        },
+    );
+    let m = get(port, "/metrics");
+    assert_eq!(value(&m, "container_up"), Some(1.0), "{m}");
+    assert_eq!(value(&m, "container_restarts_total"), Some(0.0), "{m}");
+    assert!(value(&m, "container_memory_bytes").is_some_and(|v| v > 0.0), "{m}");
+    assert!(value(&m, "container_cpu_pct").is_some_and(|v| v >= 0.0), "{m}");
+    w.stop();
 }
