@@ -77,16 +77,7 @@ impl<'a> Engine<'a> {
     }
 
     pub fn command(&self, args: &[String]) -> String {
-        let mut cmd = String::from("LC_ALL=C ");
-        if let Some(h) = &self.docker_host {
-            cmd.push_str(&format!("DOCKER_HOST={} ", sh_quote(h)));
-        }
-        cmd.push_str(&sh_quote_command(&self.program));
-        for a in args {
-            cmd.push(' ');
-            cmd.push_str(&sh_quote(a));
-        }
-        cmd
+        command_line(&self.program, self.docker_host.as_deref(), args)
     }
 
     /// Run the engine; not finding it at all is an error, its own failure is returned.
@@ -181,6 +172,21 @@ impl<'a> Engine<'a> {
             .await?
             .and_then(|i| i.get("Id").and_then(Value::as_str).map(strip_sha)))
     }
+}
+
+/// The shell command that runs `program ARGS` (with `DOCKER_HOST` when
+/// given), every value quoted.
+fn command_line(program: &str, docker_host: Option<&str>, args: &[String]) -> String {
+    let mut cmd = String::from("LC_ALL=C ");
+    if let Some(h) = docker_host {
+        cmd.push_str(&format!("DOCKER_HOST={} ", sh_quote(h)));
+    }
+    cmd.push_str(&sh_quote_command(program));
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(&sh_quote(a));
+    }
+    cmd
 }
 
 /// Podman and docker say "no such container/image/network/volume" (or
@@ -379,6 +385,20 @@ mod tests {
         assert_eq!(parse_duration_ns("2"), Some(2_000_000_000));
         assert_eq!(parse_duration_ns("5x"), None);
         assert_eq!(parse_duration_ns("5s3"), None);
+    }
+
+    #[test]
+    fn docker_host_goes_in_quoted() {
+        let args = strings(&["ps", "-a"]);
+        assert_eq!(command_line("docker", None, &args), "LC_ALL=C docker ps -a");
+        assert_eq!(
+            command_line("docker", Some("unix:///run/a b.sock"), &args),
+            "LC_ALL=C DOCKER_HOST='unix:///run/a b.sock' docker ps -a"
+        );
+        assert_eq!(
+            command_line("docker", Some("tcp://h:1;$(x)"), &args),
+            "LC_ALL=C DOCKER_HOST='tcp://h:1;$(x)' docker ps -a"
+        );
     }
 
     #[test]
