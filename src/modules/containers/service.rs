@@ -776,6 +776,29 @@ mod tests {
     }
 
     #[test]
+    fn a_members_own_docker_host_is_refused() {
+        let p = Params {
+            name: "s".into(),
+            state: None,
+            containers: Vec::new(),
+            network: None,
+            volumes: None,
+            wait_timeout: None,
+            engine: Some("docker".into()),
+            executable: None,
+        };
+        let mut m = member("web", 1, &[]);
+        m.args.insert("image".into(), Value::String("web:1".into()));
+        assert!(replica_args(&p, &m, 1).is_ok());
+        m.args.insert("docker_url".into(), Value::String("tcp://h:2375".into()));
+        let e = replica_args(&p, &m, 1).unwrap_err().to_string();
+        assert!(
+            e.contains("container web: `docker_url` is not taken per container"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn replica_ports_come_from_the_range() {
         let m = member("web", 3, &[]);
         assert_eq!(
