@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Installs podman (rootful, with runc) for the container module tests and
-# writes the engine settings it needs on this machine (idempotent). No daemon
-# is started here: podman needs none, and the tests build their images
-# locally from busybox-static (no registry is reachable).
+# Installs podman (rootful, with runc) and docker.io for the container module
+# tests and writes the engine settings podman needs on this machine
+# (idempotent). No daemon is started here: podman needs none, the docker test
+# starts its own dockerd, and the tests build their images locally from
+# busybox-static (no registry is reachable).
 #
 #   podman            the container engine the container modules drive over SSH
 #   runc              its OCI runtime: crun fails on this machine's hybrid cgroups
 #   catatonit         the init of the pause image podman builds for `kube play` pods
 #   busybox-static    the root file system of the test images (`podman import`)
+#   docker.io         dockerd 20.10 (+ containerd, tini) for tests/it/docker.rs, which starts
+#                     its own dockerd in network/mount/PID namespaces of its own; the package's
+#                     service is not started (no init system, and policy-rc.d says no), no
+#                     docker0 bridge or iptables rule appears, podman's tests still pass
 #
 # /etc/containers/containers.conf (written only when absent, or when it is
 # the one this script wrote):
@@ -19,7 +24,7 @@ set -euo pipefail
 
 [[ -n ${RIGGER_SKIP_CONTAINERS:-} ]] && exit 0
 
-PKGS=(podman runc catatonit busybox-static)
+PKGS=(podman runc catatonit busybox-static docker.io)
 
 missing=()
 for pkg in "${PKGS[@]}"; do

@@ -46,8 +46,9 @@ fi
 # script, which documents each package. Skip with RIGGER_SKIP_STORAGE=1.
 "$(dirname "$0")/storage-setup.sh"
 
-# podman (rootful, runc) and its containers.conf for this machine, busybox-static
-# for the test images: its own script, which documents each setting. Skip with
+# podman (rootful, runc) and its containers.conf for this machine, docker.io
+# (dockerd, started by tests/it/docker.rs itself), busybox-static for the test
+# images: its own script, which documents each package and setting. Skip with
 # RIGGER_SKIP_CONTAINERS=1.
 "$(dirname "$0")/container-setup.sh"
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::support::{rigger, HostOpts, TestHosts};
 
 /// Runs a command on this machine: (success, stdout + stderr).
-fn sh(cmd: &str) -> (bool, String) {
+pub(crate) fn sh(cmd: &str) -> (bool, String) {
     let out = Command::new("sh").args(["-c", cmd]).output().expect("run sh");
     (
         out.status.success(),
@@ -42,6 +42,28 @@ fn inspect(hosts: &TestHosts, kind: &str, name: &str, format: &str) -> Option<St
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// The `--change` options that make an image of [`busybox_tar`]'s tree
+/// (`podman import` and `docker import` take the same).
+pub(crate) const IMPORT_CHANGES: &str = "--change 'CMD [\"/bin/sh\"]' --change 'ENV PATH=/bin'";
+
+/// A tar of a busybox-static tree (`/bin/*`, empty `/tmp` and `/www`),
+/// made in `dir` (emptied first): its path.
+pub(crate) fn busybox_tar(dir: &std::path::Path) -> PathBuf {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("root/bin")).unwrap();
+    let (ok, out) = sh(&format!(
+        "set -e; cd {d}/root; cp /bin/busybox bin/busybox; \
+         for a in $(./bin/busybox --list); do [ -e bin/$a ] || ln -s busybox bin/$a; done; \
+         mkdir -p tmp www; tar -cf ../root.tar .",
+        d = dir.display()
+    ));
+    assert!(
+        ok,
+        "busybox tree (is busybox-static installed? scripts/container-setup.sh): {out}"
+    );
+    dir.join("root.tar")
+}
+
 /// The base image of these tests: busybox-static as `/bin/*`, imported
 /// when the machine lacks it (one image for every run: call it with the
 /// podman lock held).
@@ -53,22 +75,8 @@ pub(crate) fn base_image() -> &'static str {
             return name;
         }
         let dir = PathBuf::from(format!("/var/tmp/rigger-it-ctr-base-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("root/bin")).unwrap();
-        let (ok, out) = sh(&format!(
-            "set -e; cd {d}/root; cp /bin/busybox bin/busybox; \
-             for a in $(./bin/busybox --list); do [ -e bin/$a ] || ln -s busybox bin/$a; done; \
-             mkdir -p tmp www; tar -cf ../root.tar .",
-            d = dir.display()
-        ));
-        assert!(
-            ok,
-            "busybox tree (is busybox-static installed? scripts/container-setup.sh): {out}"
-        );
-        let (ok, out) = sh(&format!(
-            "podman import --change 'CMD [\"/bin/sh\"]' --change 'ENV PATH=/bin' {}/root.tar {name}",
-            dir.display()
-        ));
+        let tar = busybox_tar(&dir);
+        let (ok, out) = sh(&format!("podman import {IMPORT_CHANGES} {} {name}", tar.display()));
         assert!(ok, "podman import (run scripts/container-setup.sh): {out}");
         let _ = std::fs::remove_dir_all(&dir);
         name
@@ -154,7 +162,7 @@ impl PodmanLock {
     }
 }
 
-fn work_dir(tag: &str) -> PathBuf {
+pub(crate) fn work_dir(tag: &str) -> PathBuf {
     let dir = PathBuf::from(format!("/var/tmp/rigger-it-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -162,7 +170,7 @@ fn work_dir(tag: &str) -> PathBuf {
 }
 
 /// Runs a playbook on host1; returns (exit code, stdout, stderr).
-fn play(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> (i32, String, String) {
+pub(crate) fn play(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> (i32, String, String) {
     let pb = hosts.dir().join(name);
     std::fs::write(&pb, yaml).unwrap();
     let inv = hosts.inventory().display().to_string();
@@ -173,14 +181,14 @@ fn play(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> (i32, Stri
     rigger(&args)
 }
 
-fn ok_run(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> String {
+pub(crate) fn ok_run(hosts: &TestHosts, name: &str, yaml: &str, extra: &[&str]) -> String {
     let (code, out, err) = play(hosts, name, yaml, extra);
     assert_eq!(code, 0, "rigger failed\n--- stdout ---\n{out}\n--- stderr ---\n{err}");
     out
 }
 
 /// `changed=N` of host1's recap line.
-fn changed(stdout: &str) -> u32 {
+pub(crate) fn changed(stdout: &str) -> u32 {
     stdout
         .lines()
         .filter(|l| l.starts_with("host1 "))
@@ -192,7 +200,7 @@ fn changed(stdout: &str) -> u32 {
 }
 
 /// The `--diff` lines of a run (`-`/`+` lines and `---`/`+++` headers).
-fn diff_lines(stdout: &str) -> Vec<String> {
+pub(crate) fn diff_lines(stdout: &str) -> Vec<String> {
     stdout
         .lines()
         .filter(|l| l.starts_with('-') || l.starts_with('+'))

@@ -42,6 +42,7 @@ mod compat_vars2;
 mod containers;
 mod ctlsec;
 mod differential;
+mod docker;
 mod docs;
 mod ecosystem;
 mod engine;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::engine::{string_map, Engine, EngineSteps, Flavor};
+use super::engine::{string_map, Engine, EngineSteps, Flavor, DOCKER_HOST};
 use super::spec::{self, duration, parse_health, FieldDiff, Health, Port, Volume, Wanted};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
@@ -216,6 +216,7 @@ const DOCKER_OPTIONS: &[OptionDoc] = &[
     RECREATE,
     RESTART,
     DETACH,
+    DOCKER_HOST,
 ];
 
 pub(super) static PODMAN_DOC: ModuleDoc = ModuleDoc {
@@ -317,6 +318,8 @@ pub(super) struct Params {
     restart: Option<bool>,
     #[serde(default)]
     executable: Option<String>,
+    #[serde(default)]
+    docker_host: Option<String>,
 }
 
 pub struct ContainerModule {
@@ -586,7 +589,8 @@ impl Module for ContainerModule {
         let doc = self.doc_static();
         let module = doc.name;
         let p: Params = parse_params(doc, args)?;
-        let engine = Engine::new(ctx, self.flavor, p.executable.as_deref(), module);
+        let engine =
+            Engine::new(ctx, self.flavor, p.executable.as_deref(), module).with_docker_host(p.docker_host.as_deref());
         let state = match p.state.as_deref().unwrap_or("started") {
             "created" => "present",
             s => s,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::connection::sh_quote;
-use crate::modules::{Change, ModuleCtx, ModuleError, ModuleOutcome};
+use crate::modules::{Change, ModuleCtx, ModuleError, ModuleOutcome, OptKind, OptionDoc};
 use crate::shell::sh_quote_command;
 
 /// Which engine a module drives: the command-line differences live here.
@@ -25,12 +25,25 @@ impl Flavor {
     }
 }
 
+/// community.docker's common `docker_host` option, which the `docker_*`
+/// modules take: the daemon the `docker` command on the host talks to.
+pub const DOCKER_HOST: OptionDoc = OptionDoc::new(
+    "docker_host",
+    OptKind::Str,
+    "The daemon to talk to (`unix:///PATH`, `tcp://HOST:PORT`, `ssh://USER@HOST`), given to the `docker` \
+command on the host as `DOCKER_HOST`. Default: the host's `DOCKER_HOST` (the task's `environment:` sets it \
+too), else the docker client's default (`unix:///var/run/docker.sock` or its current context).",
+)
+.aliases(&["docker_url"]);
+
 /// The engine's CLI on the task's host.
 pub struct Engine<'a> {
     pub ctx: &'a ModuleCtx<'a>,
     pub flavor: Flavor,
     /// The program run (`podman`, or the task's `executable`).
     pub program: String,
+    /// docker's `docker_host`: set as `DOCKER_HOST` for each command.
+    pub docker_host: Option<String>,
     /// Module name, for error messages.
     pub module: &'static str,
 }
@@ -51,17 +64,20 @@ impl<'a> Engine<'a> {
                 .filter(|p| !p.is_empty())
                 .unwrap_or(flavor.default_program())
                 .to_string(),
+            docker_host: None,
             module,
         }
     }
 
+    /// The engine talking to the daemon at `host` (docker's `docker_host`;
+    /// `None` or empty: the host's default).
+    pub fn with_docker_host(mut self, host: Option<&str>) -> Self {
+        self.docker_host = host.filter(|h| !h.is_empty()).map(str::to_string);
+        self
+    }
+
     pub fn command(&self, args: &[String]) -> String {
-        let mut cmd = format!("LC_ALL=C {}", sh_quote_command(&self.program));
-        for a in args {
-            cmd.push(' ');
-            cmd.push_str(&sh_quote(a));
-        }
-        cmd
+        command_line(&self.program, self.docker_host.as_deref(), args)
     }
 
     /// Run the engine; not finding it at all is an error, its own failure is returned.
@@ -158,6 +174,21 @@ impl<'a> Engine<'a> {
     }
 }
 
+/// The shell command that runs `program ARGS` (with `DOCKER_HOST` when
+/// given), every value quoted.
+fn command_line(program: &str, docker_host: Option<&str>, args: &[String]) -> String {
+    let mut cmd = String::from("LC_ALL=C ");
+    if let Some(h) = docker_host {
+        cmd.push_str(&format!("DOCKER_HOST={} ", sh_quote(h)));
+    }
+    cmd.push_str(&sh_quote_command(program));
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(&sh_quote(a));
+    }
+    cmd
+}
+
 /// Podman and docker say "no such container/image/network/volume" (or
 /// "... not found") for a name they do not have.
 fn is_not_found(stderr: &str) -> bool {
@@ -186,6 +217,7 @@ pub fn strings(a: &[&str]) -> Vec<String> {
 pub struct EngineSteps {
     pub flavor: Flavor,
     pub program: String,
+    pub docker_host: Option<String>,
     pub module: &'static str,
     pub steps: Vec<Vec<String>>,
     /// Set the result's `KEY` to the first object of `KIND inspect NAME`
@@ -198,6 +230,7 @@ impl EngineSteps {
         EngineSteps {
             flavor: engine.flavor,
             program: engine.program.clone(),
+            docker_host: engine.docker_host.clone(),
             module: engine.module,
             steps: Vec::new(),
             after: None,
@@ -216,7 +249,8 @@ impl EngineSteps {
 #[async_trait]
 impl Change for EngineSteps {
     async fn apply(self: Box<Self>, ctx: &ModuleCtx<'_>, planned: ModuleOutcome) -> Result<ModuleOutcome, ModuleError> {
-        let engine = Engine::new(ctx, self.flavor, Some(&self.program), self.module);
+        let engine = Engine::new(ctx, self.flavor, Some(&self.program), self.module)
+            .with_docker_host(self.docker_host.as_deref());
         for args in &self.steps {
             engine.run(args).await?;
         }
@@ -351,6 +385,20 @@ mod tests {
         assert_eq!(parse_duration_ns("2"), Some(2_000_000_000));
         assert_eq!(parse_duration_ns("5x"), None);
         assert_eq!(parse_duration_ns("5s3"), None);
+    }
+
+    #[test]
+    fn docker_host_goes_in_quoted() {
+        let args = strings(&["ps", "-a"]);
+        assert_eq!(command_line("docker", None, &args), "LC_ALL=C docker ps -a");
+        assert_eq!(
+            command_line("docker", Some("unix:///run/a b.sock"), &args),
+            "LC_ALL=C DOCKER_HOST='unix:///run/a b.sock' docker ps -a"
+        );
+        assert_eq!(
+            command_line("docker", Some("tcp://h:1;$(x)"), &args),
+            "LC_ALL=C DOCKER_HOST='tcp://h:1;$(x)' docker ps -a"
+        );
     }
 
     #[test]

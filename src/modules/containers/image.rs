@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::engine::{string_map, strings, Engine, EngineSteps, Flavor};
+use super::engine::{string_map, strings, Engine, EngineSteps, Flavor, DOCKER_HOST};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
@@ -97,6 +97,7 @@ const DOCKER_OPTIONS: &[OptionDoc] = &[
         "Pushing is not supported by rigger (only `false`).",
     )
     .default("false"),
+    DOCKER_HOST,
 ];
 
 static PODMAN_DOC: ModuleDoc = ModuleDoc {
@@ -154,6 +155,8 @@ struct Params {
     push: Option<bool>,
     #[serde(default)]
     executable: Option<String>,
+    #[serde(default)]
+    docker_host: Option<String>,
 }
 
 pub struct ImageModule {
@@ -248,7 +251,8 @@ impl Module for ImageModule {
                 "{module}: push is not supported by rigger (no registry access from the module)"
             )));
         }
-        let engine = Engine::new(ctx, self.flavor, p.executable.as_deref(), module);
+        let engine =
+            Engine::new(ctx, self.flavor, p.executable.as_deref(), module).with_docker_host(p.docker_host.as_deref());
         let reference = image_ref(&p.name, p.tag.as_deref());
         let current = engine.inspect("image", &reference).await?;
         let id = |v: &Option<Value>| {

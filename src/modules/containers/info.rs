@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::engine::{strings, Engine, Flavor};
+use super::engine::{strings, Engine, Flavor, DOCKER_HOST};
 use crate::modules::{
     parse_params, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
@@ -168,7 +168,10 @@ const PODMAN_INFO_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("executable", OptKind::Str, "The podman program on the host.").default("podman"),
 ];
 
-const DOCKER_INFO_OPTIONS: &[OptionDoc] = &[OptionDoc::new("name", OptKind::Str, "The container to read.").required()];
+const DOCKER_INFO_OPTIONS: &[OptionDoc] = &[
+    OptionDoc::new("name", OptKind::Str, "The container to read.").required(),
+    DOCKER_HOST,
+];
 
 pub static PODMAN_INFO_DOC: ModuleDoc = ModuleDoc {
     name: "podman_container_info",
@@ -214,6 +217,8 @@ struct InfoParams {
     name: Option<Value>,
     #[serde(default)]
     executable: Option<String>,
+    #[serde(default)]
+    docker_host: Option<String>,
 }
 
 pub struct InfoModule {
@@ -232,7 +237,8 @@ impl Module for InfoModule {
     async fn query(&self, ctx: &ModuleCtx<'_>, args: Map<String, Value>) -> Result<Plan, ModuleError> {
         let doc = self.doc();
         let p: InfoParams = parse_params(doc, args)?;
-        let engine = Engine::new(ctx, self.flavor, p.executable.as_deref(), doc.name);
+        let engine =
+            Engine::new(ctx, self.flavor, p.executable.as_deref(), doc.name).with_docker_host(p.docker_host.as_deref());
         let out = match self.flavor {
             Flavor::Podman => {
                 let names: Vec<String> = match &p.name {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::engine::{kv_line, string_map, strings, Engine, EngineSteps, Flavor};
+use super::engine::{kv_line, string_map, strings, Engine, EngineSteps, Flavor, DOCKER_HOST};
 use crate::modules::{
     parse_params, Diff, Module, ModuleCtx, ModuleDoc, ModuleError, ModuleOutcome, OptKind, OptionDoc, Plan, ReturnDoc,
 };
@@ -50,6 +50,7 @@ const DOCKER_NET_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("internal", OptKind::Bool, "No route outside the network."),
     OptionDoc::new("labels", OptKind::Dict, "Labels (compared: the given keys)."),
     OptionDoc::new("force", OptKind::Bool, "Recreate even when it matches.").default("false"),
+    DOCKER_HOST,
 ];
 
 static PODMAN_NET_DOC: ModuleDoc = ModuleDoc {
@@ -100,6 +101,8 @@ struct NetParams {
     force: Option<bool>,
     #[serde(default)]
     executable: Option<String>,
+    #[serde(default)]
+    docker_host: Option<String>,
 }
 
 pub struct NetworkModule {
@@ -195,7 +198,8 @@ impl Module for NetworkModule {
             None | Some(Value::Null) => Vec::new(),
             Some(v) => string_map(module, "labels", v)?,
         };
-        let engine = Engine::new(ctx, self.flavor, p.executable.as_deref(), module);
+        let engine =
+            Engine::new(ctx, self.flavor, p.executable.as_deref(), module).with_docker_host(p.docker_host.as_deref());
         let current = engine.inspect("network", &p.name).await?;
         let header = format!("network {}", p.name);
         let mut steps = EngineSteps::new(&engine);
@@ -336,6 +340,7 @@ const DOCKER_VOL_OPTIONS: &[OptionDoc] = &[
     OptionDoc::new("recreate", OptKind::Str, "When to recreate (its data is lost).")
         .choices(&["always", "never", "options-changed"])
         .default("never"),
+    DOCKER_HOST,
 ];
 
 static PODMAN_VOL_DOC: ModuleDoc = ModuleDoc {
@@ -391,6 +396,8 @@ struct VolParams {
     recreate: Option<Value>,
     #[serde(default)]
     executable: Option<String>,
+    #[serde(default)]
+    docker_host: Option<String>,
 }
 
 pub struct VolumeModule {
@@ -443,7 +450,8 @@ impl Module for VolumeModule {
                 (false, b)
             }
         };
-        let engine = Engine::new(ctx, self.flavor, p.executable.as_deref(), module);
+        let engine =
+            Engine::new(ctx, self.flavor, p.executable.as_deref(), module).with_docker_host(p.docker_host.as_deref());
         let current = engine.inspect("volume", &name).await?;
         let header = format!("volume {name}");
         let mut steps = EngineSteps::new(&engine);

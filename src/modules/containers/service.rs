@@ -291,6 +291,17 @@ fn replica_port(service: &str, member: &Member, spec: &str, i: usize) -> Result<
 fn replica_args(p: &Params, member: &Member, i: usize) -> Result<Map<String, Value>, ModuleError> {
     let service = &p.name;
     let mut a = member.args.clone();
+    // The service drives one engine for all its members: a member's own
+    // daemon would be ignored, so it is refused.
+    if let Some(k) = ["docker_host", "docker_url"].iter().find(|k| a.contains_key(**k)) {
+        return Err(args_err(
+            service,
+            format!(
+                "container {}: `{k}` is not taken per container; set DOCKER_HOST in the task's `environment:`",
+                member.name
+            ),
+        ));
+    }
     a.insert("name".into(), Value::String(format!("{}-{i}", member.name)));
     for key in ["published_ports", "ports", "publish", "published"] {
         if let Some(v) = a.remove(key) {
@@ -762,6 +773,29 @@ mod tests {
             panic!("an unknown name is an error")
         };
         assert!(e.contains("`x`"), "{e}");
+    }
+
+    #[test]
+    fn a_members_own_docker_host_is_refused() {
+        let p = Params {
+            name: "s".into(),
+            state: None,
+            containers: Vec::new(),
+            network: None,
+            volumes: None,
+            wait_timeout: None,
+            engine: Some("docker".into()),
+            executable: None,
+        };
+        let mut m = member("web", 1, &[]);
+        m.args.insert("image".into(), Value::String("web:1".into()));
+        assert!(replica_args(&p, &m, 1).is_ok());
+        m.args.insert("docker_url".into(), Value::String("tcp://h:2375".into()));
+        let e = replica_args(&p, &m, 1).unwrap_err().to_string();
+        assert!(
+            e.contains("container web: `docker_url` is not taken per container"),
+            "{e}"
+        );
     }
 
     #[test]
