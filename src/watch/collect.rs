@@ -139,14 +139,18 @@ pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
             "CE=; if command -v podman >/dev/null 2>&1; then CE=podman; elif command -v docker >/dev/null 2>&1; then CE=docker; fi; \
              if [ -n \"$CE\" ]; then echo '@@ containers'; ids=$(timeout 5 $CE ps -aq 2>/dev/null); \
              if [ -n \"$ids\" ]; then timeout 5 $CE inspect $ids 2>/dev/null | tr -d '\\n'; echo; \
-             echo '@@ cstats'; timeout 10 $CE stats --no-stream --format json $ids 2>/dev/null | tr -d '\\n'; echo; fi; fi; ",
+             echo '@@ cstats'; timeout 10 $CE stats --no-stream --format json $ids 2>/dev/null | tr -d '\\n'; echo; fi; \
+             else echo '@@ problem containers'; fi; ",
         );
     }
     for c in &cfg.custom {
+        // A failing command is reported (see `block_problems`); its
+        // output so far still counts.
         s.push_str(&format!(
-            "printf '%s\\n' {}; ( {} ) 2>/dev/null </dev/null; ",
+            "printf '%s\\n' {}; ( {} ) 2>/dev/null </dev/null || printf '%s %s\\n' {} \"$?\"; ",
             sh_quote(&format!("@@ custom {}", c.name)),
-            c.command
+            c.command,
+            sh_quote(&format!("@@ problem custom {}", c.name)),
         ));
     }
     s.push_str("echo '@@ end' ); printf '%s\\n' \"$b\"; n=$((n+1)); ");
@@ -181,6 +185,41 @@ fn fields<const N: usize>(line: &str) -> Option<([&str; N], &str)> {
         rest = rest[end..].trim_start();
     }
     Some((out, rest.trim_end()))
+}
+
+/// What a block says went wrong on the host, as the watch log words it:
+/// `containers: true` with neither podman nor docker there, a custom
+/// metric's command that failed. Without these a rule on those metrics
+/// would never fire, and nothing would say why.
+pub fn block_problems(block: &str) -> Vec<String> {
+    block
+        .lines()
+        .filter_map(|l| l.strip_prefix("@@ problem "))
+        .map(|p| match p.trim().split_once(' ') {
+            None if p.trim() == "containers" => {
+                "containers: true, but neither podman nor docker is on the host's PATH: no container_* series"
+                    .to_string()
+            }
+            Some(("custom", rest)) => match rest.rsplit_once(' ') {
+                Some((name, code)) => format!("custom metric `{name}`: its command exited {code}"),
+                None => format!("custom metric `{rest}`: its command failed"),
+            },
+            _ => p.trim().to_string(),
+        })
+        .collect()
+}
+
+/// Log each problem of a host when it appears and when it is gone
+/// (`open` holds the ones logged and not yet gone).
+fn report_problems(host: &str, block: &str, open: &mut Vec<String>) {
+    let now = block_problems(block);
+    for p in now.iter().filter(|p| !open.contains(p)) {
+        super::journal::log(format!("{host}: warning: {p}"));
+    }
+    for p in open.iter().filter(|p| !now.contains(p)) {
+        super::journal::log(format!("{host}: no longer: {p}"));
+    }
+    *open = now;
 }
 
 /// Parse one block (between `@@ begin` and `@@ end`) into samples.
@@ -709,6 +748,8 @@ async fn stream_once(
     let mut buf: Vec<u8> = Vec::new();
     // How far `buf` has been searched for the block end.
     let mut scanned = 0usize;
+    // The host's problems logged and not yet gone (see `block_problems`).
+    let mut problems: Vec<String> = Vec::new();
     loop {
         let ev = tokio::time::timeout(stall, proc.next_event())
             .await
@@ -727,6 +768,7 @@ async fn stream_once(
                     let samples = {
                         let text = String::from_utf8_lossy(&buf[..end]);
                         let start = text.rfind("@@ begin\n").unwrap_or(0);
+                        report_problems(host, &text[start..], &mut problems);
                         parse_block(host, &text[start..], now_secs(), counters, &cfg.exclude)
                     };
                     buf.drain(..end);
@@ -765,6 +807,54 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The real script, run once by a local shell whose PATH has the tools a
+    /// host has but neither podman nor docker: `containers: true` and a
+    /// failing custom metric are both reported, a working one is not, and
+    /// the working metric's series still arrive.
+    #[test]
+    fn a_missing_engine_and_a_failing_custom_metric_are_reported() {
+        let src = "containers: true\ncustom_metrics:\n  - {name: broken, command: 'echo broken 1; exit 3'}\n  - {name: fine, command: 'echo fine 2'}\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n";
+        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
+        let cfg = WatchConfig::from_node(&n, std::path::Path::new("/x/w.yml")).unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        for tool in [
+            "sh", "head", "cat", "df", "timeout", "ls", "grep", "pgrep", "tr", "sleep", "printf", "echo",
+        ] {
+            let found = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(tool))
+                .find(|p| p.exists());
+            if let Some(path) = found {
+                std::os::unix::fs::symlink(path, bin.path().join(tool)).unwrap();
+            }
+        }
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(remote_script(&cfg, 1))
+            .env_clear()
+            .env("PATH", bin.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("@@ end"), "{text}");
+        let problems = block_problems(&text);
+        assert_eq!(
+            problems,
+            [
+                "containers: true, but neither podman nor docker is on the host's PATH: no container_* series",
+                "custom metric `broken`: its command exited 3",
+            ],
+            "{text}"
+        );
+        let samples = parse_block("h1", &text, 1.0, &mut Counters::default(), &Exclude::default()).decode();
+        assert!(samples.iter().any(|s| s.name == "fine" && s.value == 2.0), "{text}");
+        assert!(samples.iter().any(|s| s.name == "broken" && s.value == 1.0), "{text}");
+        // Gone from a later block: reported as such, once.
+        let mut open = problems.clone();
+        report_problems("h1", "@@ begin\n@@ end\n", &mut open);
+        assert!(open.is_empty());
+    }
 
     #[test]
     fn block_rates_and_disk() {
