@@ -1002,7 +1002,7 @@ fn container_service_rolls_one_replica_at_a_time_and_stops_at_a_broken_one() {
 /// only.
 #[test]
 fn watch_samples_containers_and_alerts_on_an_unhealthy_one() {
-    use crate::watch::{free_port, get, wait_for, Watch};
+    use crate::watch::{get, wait_for};
     let (_lock, hosts) = podman_host();
     let image = base_image();
     let pid = std::process::id();
@@ -1021,30 +1021,7 @@ fn watch_samples_containers_and_alerts_on_an_unhealthy_one() {
         // No systemd here to run the check on a timer: the test runs it once.
         let _ = podman(&hosts, &format!("healthcheck run {name}"));
     }
-    let work = tempfile::tempdir().unwrap();
-    let cfg = work.path().join("watch.yml");
-    std::fs::write(
-        &cfg,
-        "interval: 1s\nhost_down_after: 20s\ncontainers: true\nrules:\n  - alert: ContainerUnhealthy\n    metric: container_healthy\n    threshold: '< 1'\nreceivers:\n  - name: nowhere\n    webhook: {url: 'http://127.0.0.1:9/hook'}\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
-    let state = work.path().join("watch.db");
-    let listen = format!("127.0.0.1:{port}");
-    let mut w = Watch::start(&[
-        "-c",
-        cfg.to_str().unwrap(),
-        "-i",
-        inv.to_str().unwrap(),
-        "--known-hosts",
-        kh.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--listen",
-        &listen,
-    ]);
-    w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+    let (mut w, port, _work) = container_watch(&hosts);
     let host = hosts.name(0);
     // `name{container="C",host="H"} V` lines of /metrics.
     let value = |metrics: &str, name: &str, container: &str| -> Option<f64> {
@@ -1088,4 +1065,36 @@ fn watch_samples_containers_and_alerts_on_an_unhealthy_one() {
         value(&get(port, "/metrics"), "container_up", &good) == Some(0.0)
     });
     w.stop();
+}
+
+/// A `rigger watch` of `hosts` with `containers: true` (1 s interval) and a
+/// rule on `container_healthy`, started and serving: (the watch, its
+/// status port, the directory of its config and state).
+pub(crate) fn container_watch(hosts: &TestHosts) -> (crate::watch::Watch, u16, tempfile::TempDir) {
+    use crate::watch::{free_port, Watch};
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("watch.yml");
+    std::fs::write(
+        &cfg,
+        "interval: 1s\nhost_down_after: 20s\ncontainers: true\nrules:\n  - alert: ContainerUnhealthy\n    metric: container_healthy\n    threshold: '< 1'\nreceivers:\n  - name: nowhere\n    webhook: {url: 'http://127.0.0.1:9/hook'}\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
+    let state = work.path().join("watch.db");
+    let listen = format!("127.0.0.1:{port}");
+    let w = Watch::start(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "-i",
+        inv.to_str().unwrap(),
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ]);
+    w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+    (w, port, work)
 }

@@ -494,7 +494,7 @@ fn docker_modules_against_a_private_dockerd() {
 /// is removed in its own overlay) whose docker client talks to the private
 /// dockerd through a docker context (watch's commands take no environment).
 fn watch_sees(dockerd: &Dockerd, ctr: &str) {
-    use crate::watch::{free_port, get, wait_for, Watch};
+    use crate::watch::{get, wait_for};
     let hosts = TestHosts::with_overlay_root(1);
     let out = hosts.ssh(
         0,
@@ -510,30 +510,7 @@ fn watch_sees(dockerd: &Dockerd, ctr: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let work = tempfile::tempdir().unwrap();
-    let cfg = work.path().join("watch.yml");
-    std::fs::write(
-        &cfg,
-        "interval: 1s\nhost_down_after: 20s\ncontainers: true\nrules:\n  - alert: ContainerUnhealthy\n    metric: container_healthy\n    threshold: '< 1'\nreceivers:\n  - name: nowhere\n    webhook: {url: 'http://127.0.0.1:9/hook'}\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
-    let state = work.path().join("watch.db");
-    let listen = format!("127.0.0.1:{port}");
-    let mut w = Watch::start(&[
-        "-c",
-        cfg.to_str().unwrap(),
-        "-i",
-        inv.to_str().unwrap(),
-        "--known-hosts",
-        kh.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--listen",
-        &listen,
-    ]);
-    w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+    let (mut w, port, _work) = crate::containers::container_watch(&hosts);
     let key = |name: &str| format!("{name}{{container=\"{ctr}\",host=\"{}\"}} ", hosts.name(0));
     let value = |metrics: &str, name: &str| -> Option<f64> {
         metrics
