@@ -88,9 +88,23 @@ impl Samples {
 /// What a host collector reports to the controller.
 #[derive(Debug)]
 pub enum HostEvent {
-    Samples { host: String, samples: Samples },
-    Connected { host: String },
-    Lost { host: String, reason: String },
+    Samples {
+        host: String,
+        samples: Samples,
+    },
+    Connected {
+        host: String,
+    },
+    Lost {
+        host: String,
+        reason: String,
+    },
+    /// What the host's blocks report as wrong now (see [`block_problems`]):
+    /// sent with a connection's first block and whenever it changes.
+    Problems {
+        host: String,
+        problems: Vec<String>,
+    },
 }
 
 /// The remote loop. `count` = 0 loops forever; otherwise that many rounds.
@@ -209,17 +223,16 @@ pub fn block_problems(block: &str) -> Vec<String> {
         .collect()
 }
 
-/// Log each problem of a host when it appears and when it is gone
-/// (`open` holds the ones logged and not yet gone).
-fn report_problems(host: &str, block: &str, open: &mut Vec<String>) {
+/// The problems of `block` when they differ from `open` (the ones last
+/// reported on this connection; `None` before its first block), which
+/// then holds them.
+fn changed_problems(block: &str, open: &mut Option<Vec<String>>) -> Option<Vec<String>> {
     let now = block_problems(block);
-    for p in now.iter().filter(|p| !open.contains(p)) {
-        super::journal::log(format!("{host}: warning: {p}"));
+    if open.as_ref() == Some(&now) {
+        return None;
     }
-    for p in open.iter().filter(|p| !now.contains(p)) {
-        super::journal::log(format!("{host}: no longer: {p}"));
-    }
-    *open = now;
+    *open = Some(now.clone());
+    Some(now)
 }
 
 /// Parse one block (between `@@ begin` and `@@ end`) into samples.
@@ -748,8 +761,8 @@ async fn stream_once(
     let mut buf: Vec<u8> = Vec::new();
     // How far `buf` has been searched for the block end.
     let mut scanned = 0usize;
-    // The host's problems logged and not yet gone (see `block_problems`).
-    let mut problems: Vec<String> = Vec::new();
+    // The host's problems last reported (see `block_problems`).
+    let mut problems: Option<Vec<String>> = None;
     loop {
         let ev = tokio::time::timeout(stall, proc.next_event())
             .await
@@ -765,12 +778,23 @@ async fn stream_once(
                         break;
                     };
                     let end = from + pos + END.len();
-                    let samples = {
+                    let (samples, changed) = {
                         let text = String::from_utf8_lossy(&buf[..end]);
                         let start = text.rfind("@@ begin\n").unwrap_or(0);
-                        report_problems(host, &text[start..], &mut problems);
-                        parse_block(host, &text[start..], now_secs(), counters, &cfg.exclude)
+                        let changed = changed_problems(&text[start..], &mut problems);
+                        (
+                            parse_block(host, &text[start..], now_secs(), counters, &cfg.exclude),
+                            changed,
+                        )
                     };
+                    if let Some(problems) = changed {
+                        let _ = tx
+                            .send(HostEvent::Problems {
+                                host: host.into(),
+                                problems,
+                            })
+                            .await;
+                    }
                     buf.drain(..end);
                     scanned = 0;
                     if tx
@@ -850,10 +874,13 @@ mod tests {
         let samples = parse_block("h1", &text, 1.0, &mut Counters::default(), &Exclude::default()).decode();
         assert!(samples.iter().any(|s| s.name == "fine" && s.value == 2.0), "{text}");
         assert!(samples.iter().any(|s| s.name == "broken" && s.value == 1.0), "{text}");
-        // Gone from a later block: reported as such, once.
-        let mut open = problems.clone();
-        report_problems("h1", "@@ begin\n@@ end\n", &mut open);
-        assert!(open.is_empty());
+        // Reported with the first block, then only when they change.
+        let mut open = None;
+        assert_eq!(changed_problems(&text, &mut open), Some(problems.clone()));
+        assert_eq!(changed_problems(&text, &mut open), None);
+        assert_eq!(changed_problems("@@ begin\n@@ end\n", &mut open), Some(vec![]));
+        let mut fresh = None;
+        assert_eq!(changed_problems("@@ begin\n@@ end\n", &mut fresh), Some(vec![]));
     }
 
     #[test]

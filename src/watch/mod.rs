@@ -294,6 +294,9 @@ struct HostState {
     sampled: bool,
     connected: bool,
     last_error: Option<String>,
+    /// What the host's samples report as wrong (`collect::block_problems`),
+    /// shown on /health.
+    problems: Vec<String>,
 }
 
 /// This instance's part of a group (see `group.rs`).
@@ -828,6 +831,17 @@ impl Controller {
                     h.last_error = Some(reason);
                 }
             }
+            HostEvent::Problems { host, problems } => {
+                if let Some(h) = self.hosts.get_mut(&host) {
+                    for p in problems.iter().filter(|p| !h.problems.contains(p)) {
+                        log(format!("{host}: warning: {p}"));
+                    }
+                    for p in h.problems.iter().filter(|p| !problems.contains(p)) {
+                        log(format!("{host}: no longer: {p}"));
+                    }
+                    h.problems = problems;
+                }
+            }
         }
     }
 
@@ -1193,6 +1207,7 @@ impl Controller {
                         "connected": h.connected,
                         "lastSeen": alert::rfc3339(h.last_seen),
                         "error": h.last_error,
+                        "warnings": h.problems,
                     }),
                 )
             })
@@ -1452,7 +1467,7 @@ impl Controller {
                 HostEvent::Samples { host, .. } | HostEvent::Lost { host, .. } => {
                     waiting.remove(host);
                 }
-                HostEvent::Connected { .. } => {}
+                HostEvent::Connected { .. } | HostEvent::Problems { .. } => {}
             }
             self.handle(ev);
         }

@@ -1141,3 +1141,61 @@ fn config_validation_and_reloads_that_end_alerts() {
     });
     w.stop();
 }
+
+/// A custom metric whose command fails is not silent: the watch log and the
+/// host's `warnings` on /health say so while it fails, and both say when it
+/// works again.
+#[test]
+fn a_failing_custom_metric_is_a_warning_on_health_until_it_recovers() {
+    let hosts = TestHosts::new(1);
+    let hook = Receiver::start();
+    let work = tempfile::tempdir().unwrap();
+    let flag = work.path().join("broken");
+    std::fs::write(&flag, "").unwrap();
+    let cfg = work.path().join("w.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "interval: 1s\ncustom_metrics:\n  - name: queue\n    command: \"test -e '{}' && exit 3; echo queue 1\"\nrules:\n  - alert: Queue\n    metric: queue\n    threshold: \"> 5\"\nreceivers:\n  - name: h\n    webhook: {{url: '{}'}}\n",
+            flag.display(),
+            hook.url()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
+    let state = work.path().join("w.db");
+    let mut w = Watch::start(&[
+        "-c",
+        cfg.to_str().unwrap(),
+        "-i",
+        inv.to_str().unwrap(),
+        "--known-hosts",
+        kh.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ]);
+    w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+    let warning = "custom metric `queue`: its command exited 3";
+    let warnings = || -> Vec<String> {
+        let health: serde_json::Value = serde_json::from_str(&get(port, "/health")).unwrap_or_default();
+        health["hosts"]["host1"]["warnings"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    };
+    wait_for(Duration::from_secs(20), "the warning on /health", || {
+        warnings() == [warning]
+    });
+    w.wait_log(&format!("host1: warning: {warning}"), Duration::from_secs(5));
+    std::fs::remove_file(&flag).unwrap();
+    wait_for(Duration::from_secs(20), "the warning gone from /health", || {
+        warnings().is_empty()
+    });
+    w.wait_log(&format!("host1: no longer: {warning}"), Duration::from_secs(5));
+    assert_eq!(w.log().matches("host1: warning:").count(), 1, "{}", w.log());
+    w.stop();
+}
