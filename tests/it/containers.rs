@@ -1071,7 +1071,6 @@ fn watch_samples_containers_and_alerts_on_an_unhealthy_one() {
 /// rule on `container_healthy`, started and serving: (the watch, its
 /// status port, the directory of its config and state).
 pub(crate) fn container_watch(hosts: &TestHosts) -> (crate::watch::Watch, u16, tempfile::TempDir) {
-    use crate::watch::{free_port, Watch};
     let work = tempfile::tempdir().unwrap();
     let cfg = work.path().join("watch.yml");
     std::fs::write(
@@ -1079,22 +1078,6 @@ pub(crate) fn container_watch(hosts: &TestHosts) -> (crate::watch::Watch, u16, t
         "interval: 1s\nhost_down_after: 20s\ncontainers: true\nrules:\n  - alert: ContainerUnhealthy\n    metric: container_healthy\n    threshold: '< 1'\nreceivers:\n  - name: nowhere\n    webhook: {url: 'http://127.0.0.1:9/hook'}\n",
     )
     .unwrap();
-    let port = free_port();
-    let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
-    let state = work.path().join("watch.db");
-    let listen = format!("127.0.0.1:{port}");
-    let w = Watch::start(&[
-        "-c",
-        cfg.to_str().unwrap(),
-        "-i",
-        inv.to_str().unwrap(),
-        "--known-hosts",
-        kh.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--listen",
-        &listen,
-    ]);
-    w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+    let (w, port) = crate::watch::Watch::serving(hosts, &cfg, work.path());
     (w, port, work)
 }

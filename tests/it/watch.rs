@@ -205,6 +205,29 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
+    /// `rigger watch -c cfg` of `hosts`, its state file in `dir`, listening on
+    /// a free loopback port: started and serving. (the watch, its port)
+    pub(crate) fn serving(hosts: &TestHosts, cfg: &Path, dir: &Path) -> (Watch, u16) {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
+        let state = dir.join("watch.db");
+        let w = Watch::start(&[
+            "-c",
+            cfg.to_str().unwrap(),
+            "-i",
+            inv.to_str().unwrap(),
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--listen",
+            &listen,
+        ]);
+        w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+        (w, port)
+    }
+
     pub(crate) fn start(args: &[&str]) -> Watch {
         let mut cmd = Command::new(rigger_bin());
         cmd.arg("watch").args(args);
@@ -1162,23 +1185,7 @@ fn a_failing_custom_metric_is_a_warning_on_health_until_it_recovers() {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
-    let state = work.path().join("w.db");
-    let mut w = Watch::start(&[
-        "-c",
-        cfg.to_str().unwrap(),
-        "-i",
-        inv.to_str().unwrap(),
-        "--known-hosts",
-        kh.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--listen",
-        &listen,
-    ]);
-    w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+    let (mut w, port) = Watch::serving(&hosts, &cfg, work.path());
     let warning = "custom metric `queue`: its command exited 3";
     let warnings = || -> Vec<String> {
         let health: serde_json::Value = serde_json::from_str(&get(port, "/health")).unwrap_or_default();
