@@ -204,21 +204,25 @@ fn fields<const N: usize>(line: &str) -> Option<([&str; N], &str)> {
 /// What a block says went wrong on the host, as the watch log words it:
 /// `containers: true` with neither podman nor docker there, a custom
 /// metric's command that failed. Without these a rule on those metrics
-/// would never fire, and nothing would say why.
-pub fn block_problems(block: &str) -> Vec<String> {
+/// would never fire, and nothing would say why. Only the lines the script
+/// writes are read, for what `cfg` asks: the block is the host's text, and
+/// nothing else of it reaches the log or /health this way.
+pub fn block_problems(block: &str, cfg: &WatchConfig) -> Vec<String> {
     block
         .lines()
         .filter_map(|l| l.strip_prefix("@@ problem "))
-        .map(|p| match p.trim().split_once(' ') {
-            None if p.trim() == "containers" => {
+        .filter_map(|p| match p.trim().split_once(' ') {
+            None if p.trim() == "containers" && cfg.containers => Some(
                 "containers: true, but neither podman nor docker is on the host's PATH: no container_* series"
-                    .to_string()
+                    .to_string(),
+            ),
+            Some(("custom", rest)) => {
+                let (name, code) = rest.rsplit_once(' ')?;
+                let code: i32 = code.parse().ok()?;
+                let known = cfg.custom.iter().any(|c| c.name == name);
+                known.then(|| format!("custom metric `{name}`: its command exited {code}"))
             }
-            Some(("custom", rest)) => match rest.rsplit_once(' ') {
-                Some((name, code)) => format!("custom metric `{name}`: its command exited {code}"),
-                None => format!("custom metric `{rest}`: its command failed"),
-            },
-            _ => p.trim().to_string(),
+            _ => None,
         })
         .collect()
 }
@@ -226,8 +230,8 @@ pub fn block_problems(block: &str) -> Vec<String> {
 /// The problems of `block` when they differ from `open` (the ones last
 /// reported on this connection; `None` before its first block), which
 /// then holds them.
-fn changed_problems(block: &str, open: &mut Option<Vec<String>>) -> Option<Vec<String>> {
-    let now = block_problems(block);
+fn changed_problems(block: &str, cfg: &WatchConfig, open: &mut Option<Vec<String>>) -> Option<Vec<String>> {
+    let now = block_problems(block, cfg);
     if open.as_ref() == Some(&now) {
         return None;
     }
@@ -781,7 +785,7 @@ async fn stream_once(
                     let (samples, changed) = {
                         let text = String::from_utf8_lossy(&buf[..end]);
                         let start = text.rfind("@@ begin\n").unwrap_or(0);
-                        let changed = changed_problems(&text[start..], &mut problems);
+                        let changed = changed_problems(&text[start..], cfg, &mut problems);
                         (
                             parse_block(host, &text[start..], now_secs(), counters, &cfg.exclude),
                             changed,
@@ -862,7 +866,7 @@ mod tests {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("@@ end"), "{text}");
-        let problems = block_problems(&text);
+        let problems = block_problems(&text, &cfg);
         assert_eq!(
             problems,
             [
@@ -876,11 +880,15 @@ mod tests {
         assert!(samples.iter().any(|s| s.name == "broken" && s.value == 1.0), "{text}");
         // Reported with the first block, then only when they change.
         let mut open = None;
-        assert_eq!(changed_problems(&text, &mut open), Some(problems.clone()));
-        assert_eq!(changed_problems(&text, &mut open), None);
-        assert_eq!(changed_problems("@@ begin\n@@ end\n", &mut open), Some(vec![]));
+        assert_eq!(changed_problems(&text, &cfg, &mut open), Some(problems.clone()));
+        assert_eq!(changed_problems(&text, &cfg, &mut open), None);
+        assert_eq!(changed_problems("@@ begin\n@@ end\n", &cfg, &mut open), Some(vec![]));
         let mut fresh = None;
-        assert_eq!(changed_problems("@@ begin\n@@ end\n", &mut fresh), Some(vec![]));
+        assert_eq!(changed_problems("@@ begin\n@@ end\n", &cfg, &mut fresh), Some(vec![]));
+        // Lines a host prints in that form for anything not configured, or
+        // with text of its own, are not taken up.
+        let forged = "@@ begin\n@@ problem custom other 3\n@@ problem custom broken x\n@@ problem \u{1b}[2J\n@@ end\n";
+        assert!(block_problems(forged, &cfg).is_empty());
     }
 
     #[test]
