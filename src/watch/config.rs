@@ -1127,7 +1127,8 @@ impl WatchConfig {
                 rules.push(parse_rule(item, base)?);
             }
         }
-        check_rule_metrics(&rules, &custom, bool_key(&r, "containers")?)?;
+        let containers = bool_key(&r, "containers")?;
+        check_rule_metrics(&rules, &custom, containers)?;
         let mut vsphere: Vec<VsphereTarget> = Vec::new();
         if let Some(n) = r.get("vsphere") {
             let items = n
@@ -1243,7 +1244,7 @@ impl WatchConfig {
             exclude,
             persist_every,
             services,
-            containers: bool_key(&r, "containers")?,
+            containers,
             custom,
             rules,
             route,
