@@ -1755,7 +1755,7 @@ fn summarise_error(tr: &mut TaskResult, loc: &Loc, kind: &str) {
 }
 
 /// The action of a `meta` task (`end_host`, `flush_handlers`, ...).
-fn meta_action(t: &Task) -> Option<String> {
+pub(super) fn meta_action(t: &Task) -> Option<String> {
     let short = t
         .action
         .strip_prefix("ansible.builtin.")

@@ -640,7 +640,8 @@ impl Walker {
                 return Flow::Continue;
             }
         }
-        let run_once = self.run_once_for(t, scopes);
+        let meta_once = self.meta_runs_once(t);
+        let run_once = meta_once || self.run_once_for(t, scopes);
         let handler = self.in_handler.load(Ordering::SeqCst) > 0;
         let go = self.ready(&key, &title, &t.loc, handler, run_once).await;
         match go {
@@ -653,6 +654,16 @@ impl Walker {
                     .unwrap_or_else(|p| p.into_inner())
                     .get(&key)
                     .cloned();
+                if meta_once {
+                    // The first host ran it for the batch: an action that
+                    // ends the play or batch ends it here too (its `when`
+                    // was the first host's, as in Ansible).
+                    return match res.as_ref().and_then(|r| r.get("_meta")).and_then(Value::as_str) {
+                        Some("end_play") => Flow::EndPlay,
+                        Some("end_batch") => Flow::EndHost,
+                        _ => Flow::Continue,
+                    };
+                }
                 if let (Some(r), Some(reg)) = (res, &t.register) {
                     self.runner.with_host(&self.host, |s| {
                         s.set_facts.insert(reg.clone(), Value::Object(r.clone()));
@@ -686,6 +697,22 @@ impl Walker {
                 flow
             }
         }
+    }
+
+    /// A `meta` task the linear strategy runs once for every host of the
+    /// batch, on the first (Ansible's linear strategy: all but `noop`,
+    /// `reset_connection`, `end_host`, `role_complete`, `flush_handlers`
+    /// and `end_role`). Its effect is the batch's or the play's:
+    /// `end_play`, `end_batch`, `clear_facts`, `clear_host_errors`,
+    /// `refresh_inventory`.
+    fn meta_runs_once(&self, t: &Task) -> bool {
+        self.pctx.play.strategy != crate::playbook::Strategy::Free
+            && super::task::meta_action(t).is_some_and(|a| {
+                !matches!(
+                    a.as_str(),
+                    "noop" | "reset_connection" | "end_host" | "role_complete" | "flush_handlers" | "end_role"
+                )
+            })
     }
 
     /// `any_errors_fatal` of a task (its own, its blocks', the play's), as
@@ -797,14 +824,17 @@ impl Walker {
                     return Flow::EndPlay;
                 }
                 "end_host" | "end_batch" => return Flow::EndHost,
+                // As Ansible's: the facts of every host of the play.
                 "clear_facts" => {
-                    self.runner.with_host(&self.host, |s| {
-                        s.facts.clear();
-                        s.module_facts.clear();
-                    });
-                    if let Some(cache) = &self.runner.fact_cache {
-                        if let Err(message) = cache.delete(&self.host) {
-                            self.runner.out.emit(&crate::output::Event::Warning { message });
+                    for h in &self.pctx.all_hosts {
+                        self.runner.with_host(h, |s| {
+                            s.facts.clear();
+                            s.module_facts.clear();
+                        });
+                        if let Some(cache) = &self.runner.fact_cache {
+                            if let Err(message) = cache.delete(h) {
+                                self.runner.out.emit(&crate::output::Event::Warning { message });
+                            }
                         }
                     }
                 }

@@ -310,3 +310,67 @@ fn meta_tasks_report_as_ansible_and_end_play_ends_every_batch() {
     assert!(out.contains("host1                      : ok=2    changed=2"), "{out}");
     assert!(out.contains("host2                      : ok=0    changed=0"), "{out}");
 }
+
+/// The linear strategy runs a batch-wide `meta` task once, on the first
+/// host, for every host of the batch (Ansible's linear strategy): its
+/// `when` is the first host's, and `end_play` / `end_batch` end the play
+/// or batch for all of them, however the condition would come out on the
+/// others. `end_host` stays per host.
+#[test]
+fn batch_wide_meta_tasks_run_once_on_the_first_host_for_all() {
+    let lab = Lab::new(3);
+    lab.write(
+        "meta_once.yml",
+        r#"
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - meta: end_play
+      when: inventory_hostname == 'host2'
+    - copy:
+        dest: "@OUT@/{{ inventory_hostname }}.a"
+        content: x
+    - meta: end_host
+      when: inventory_hostname == 'host3'
+    - copy:
+        dest: "@OUT@/{{ inventory_hostname }}.b"
+        content: x
+    - meta: end_batch
+      when: inventory_hostname == 'host1'
+    - copy:
+        dest: "@OUT@/{{ inventory_hostname }}.c"
+        content: x
+
+- hosts: testhosts
+  gather_facts: false
+  tasks:
+    - meta: end_play
+      when: inventory_hostname == 'host1'
+    - copy:
+        dest: "@OUT@/{{ inventory_hostname }}.d"
+        content: x
+"#,
+    );
+    let (code, out, err) = lab.run("meta_once.yml", &["-vv"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let exists = |f: &str| lab.path(&format!("out/{f}")).exists();
+    // end_play whose `when` is false on the first host: no host ends,
+    // though it is true on host2.
+    for h in ["host1", "host2", "host3"] {
+        assert!(exists(&format!("{h}.a")), "{h}.a\n{out}");
+        assert!(!exists(&format!("{h}.c")), "end_batch ended every host: {h}.c\n{out}");
+        assert!(!exists(&format!("{h}.d")), "end_play ended every host: {h}.d\n{out}");
+    }
+    // end_host is per host.
+    assert!(exists("host1.b") && exists("host2.b") && !exists("host3.b"), "{out}");
+    // Run once each: one skip line for the first play's end_play, one
+    // `META:` line for end_batch and for the second play's end_play.
+    assert_eq!(
+        out.matches("end_play conditional evaluated to False, continuing play")
+            .count(),
+        2,
+        "one skipped result (its reason and message) for the first host only\n{out}"
+    );
+    assert_eq!(out.matches("META: ending batch\n").count(), 1, "{out}");
+    assert_eq!(out.matches("META: ending play\n").count(), 1, "{out}");
+}
