@@ -40,6 +40,24 @@ pub(super) struct PlayCtx {
     /// host's play vars with them are in `host_vars`.
     pub(super) per_host_vars_files: bool,
     pub(super) host_vars: Mutex<HashMap<String, Arc<Map<String, Value>>>>,
+    /// The scopes every host's walk starts with: the play's keywords (its
+    /// vars are in `vars`), one copy for the batch.
+    pub(super) root_scopes: Vec<Scope>,
+}
+
+impl PlayCtx {
+    /// The root scope of a play: its keywords without its vars (they are
+    /// in [`PlayCtx::vars`], below vars_files and role vars).
+    pub(super) fn root_scopes(play: &Play) -> Vec<Scope> {
+        let mut common = play.common.clone();
+        common.vars = Map::new();
+        vec![Scope {
+            common,
+            role: None,
+            params: Map::new(),
+            rendered_params: Map::new(),
+        }]
+    }
 }
 
 /// Ansible's per-play role cache state (`Role._had_task_run` and

@@ -131,6 +131,7 @@ impl Runner {
                 role_runs: Mutex::new(Default::default()),
                 per_host_vars_files,
                 host_vars: Mutex::new(Default::default()),
+                root_scopes: PlayCtx::root_scopes(&play),
             });
             self.run_batch(pctx).await;
         }

@@ -396,7 +396,12 @@ impl Runner {
     /// under the lock, so whoever saw the old generation sees the change).
     pub(super) fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
-        let s = hosts.entry(host.to_string()).or_insert_with(|| self.cached_state(host));
+        // The name is copied only for a host's first use.
+        if !hosts.contains_key(host) {
+            let state = self.cached_state(host);
+            hosts.insert(host.to_string(), state);
+        }
+        let s = hosts.get_mut(host).expect("the host's state was inserted above");
         let before = (s.failed, s.unreachable);
         let r = f(s);
         if (s.failed, s.unreachable) != before {

@@ -41,22 +41,13 @@ impl Walker {
     /// Gather facts, then walk every section of the play and flush its handlers.
     pub(super) async fn run(self) {
         let play = self.pctx.play.clone();
-        // Play vars are in `pctx.vars` (below vars_files and role vars); the
-        // root scope carries only the play's keywords.
-        let mut play_common = play.common.clone();
-        play_common.vars = Map::new();
-        let root = Scope {
-            common: play_common,
-            role: None,
-            params: Map::new(),
-            rendered_params: Map::new(),
-        };
-        let scopes = vec![root];
+        // One root scope for every host of the batch.
+        let scopes = &self.pctx.root_scopes[..];
         let mut flow = Flow::Continue;
         if self.pctx.per_host_vars_files {
             // Named with what the host has before the files (Ansible's
             // get_vars templates each entry with the variables so far).
-            let vars = self.vars(&scopes, None);
+            let vars = self.vars(scopes, None);
             let ctx = self.ctx(&vars);
             match self.runner.host_vars_files(&play, &self.pctx.vars, &ctx) {
                 Ok(v) => {
@@ -68,14 +59,14 @@ impl Walker {
         }
         let gathered = self.runner.with_host(&self.host, |s| s.facts_gathered);
         if flow == Flow::Continue && crate::ansible_cfg::gathering().gathers(play.gather_facts, gathered) {
-            flow = Box::pin(self.gather_facts(&scopes)).await;
+            flow = Box::pin(self.gather_facts(scopes)).await;
         }
         let mut failed_flow = None;
         for (s, section) in play.sections.iter().enumerate() {
             if flow != Flow::Continue {
                 break;
             }
-            flow = self.walk(section, vec![1 + s as u32], &scopes).await;
+            flow = self.walk(section, vec![1 + s as u32], scopes).await;
             if flow == Flow::Failed {
                 failed_flow = Some(flow);
             }
@@ -86,7 +77,7 @@ impl Walker {
                 && self.runner.stop_playbook.load(Ordering::SeqCst)
                 && !super::runner::INTERRUPTED.load(Ordering::SeqCst);
             if flow == Flow::Continue || ((flow == Flow::Failed || aborted) && force) {
-                let hf = self.flush_handlers(vec![1 + s as u32, u32::MAX], &scopes).await;
+                let hf = self.flush_handlers(vec![1 + s as u32, u32::MAX], scopes).await;
                 if flow == Flow::Continue {
                     flow = hf;
                 }
