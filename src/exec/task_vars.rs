@@ -5,6 +5,7 @@
 //! host lists and `hostvars` (other hosts' variables, computed on access)
 //! over the variables. How layers merge and render is [`super::vars`].
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -46,7 +47,7 @@ impl Runner {
         b.source(&self.opts.extra_vars);
         // Rendered in the host's own variables and `groups`, without
         // `hostvars` (which could lead back here) or the play's host lists.
-        let overlay = || minijinja::context! { groups => mj(&self.inv().groups_map()) };
+        let overlay = || minijinja::context! { groups => groups_value(&self.inv(), &mut NameValues::default()) };
         Some(b.resolve(&self.templar, overlay).into_map())
     }
 }
@@ -310,8 +311,15 @@ impl PlayHost {
                 return value;
             }
         }
-        let names = |hosts: &mut dyn Iterator<Item = &String>| -> minijinja::Value {
-            hosts.map(|h| minijinja::Value::from(h.as_str())).collect()
+        // Each host's name is made a template value once and shared by
+        // every list that names it (a clone is a reference count): the
+        // lists of 100,000 hosts are 24 bytes an entry.
+        let inv = r.inv();
+        let mut shared = NameValues::default();
+        let groups = groups_value(&inv, &mut shared);
+        drop(inv);
+        let mut names = |hosts: &mut dyn Iterator<Item = &String>| -> minijinja::Value {
+            hosts.map(|h| shared.get(h)).collect()
         };
         // Failed and unreachable hosts are not active: they leave every
         // list but `ansible_play_hosts_all`. `play_hosts` is Ansible's old
@@ -320,7 +328,7 @@ impl PlayHost {
         let active = names(&mut self.pctx.all_hosts.iter().filter(|h| !gone.contains(h)));
         let batch = names(&mut self.pctx.batch.iter().filter(|h| !gone.contains(h)));
         let value = minijinja::context! {
-            groups => mj(&r.inv().groups_map()),
+            groups => groups,
             ansible_play_hosts_all => names(&mut self.pctx.all_hosts.iter()),
             ansible_play_hosts => active,
             play_hosts => batch.clone(),
@@ -346,6 +354,35 @@ impl PlayHost {
         // The last map wins: hostvars, then the magic lists, then variables.
         minijinja::value::merge_maps([base, self.overlay()])
     }
+}
+
+/// Host names as template values, each made once (see [`PlayHost::magic`]).
+#[derive(Default)]
+struct NameValues(HashMap<String, minijinja::Value>);
+
+impl NameValues {
+    fn get(&mut self, host: &str) -> minijinja::Value {
+        if let Some(v) = self.0.get(host) {
+            return v.clone();
+        }
+        let v = minijinja::Value::from(host);
+        self.0.insert(host.to_string(), v.clone());
+        v
+    }
+}
+
+/// `groups`: every group of the inventory and its hosts (and its
+/// descendants'), in inventory order.
+fn groups_value(inv: &crate::inventory::Inventory, names: &mut NameValues) -> minijinja::Value {
+    let groups: indexmap::IndexMap<minijinja::Value, minijinja::Value> = inv
+        .groups
+        .keys()
+        .map(|g| {
+            let hosts: minijinja::Value = inv.group_host_names(g).into_iter().map(|h| names.get(h)).collect();
+            (minijinja::Value::from(g.as_str()), hosts)
+        })
+        .collect();
+    minijinja::Value::from_object(groups)
 }
 
 /// Ansible's role name magic variables: `ansible_play_role_names` (and its

@@ -559,6 +559,12 @@ impl Inventory {
     /// Hosts of a group and its descendants (breadth first), as Ansible's
     /// `Group.get_hosts`. For `all`, every host is included.
     pub(super) fn group_hosts(&self, group: &str) -> Vec<String> {
+        self.group_host_names(group).into_iter().map(String::from).collect()
+    }
+
+    /// The hosts of a group and of its descendants, in inventory order,
+    /// each once (what `groups[group]` lists).
+    pub fn group_host_names(&self, group: &str) -> Vec<&str> {
         let mut out: IndexSet<&str> = IndexSet::new();
         let mut queue: std::collections::VecDeque<&str> = std::collections::VecDeque::from([group]);
         let mut seen: HashSet<&str> = HashSet::new();
@@ -574,7 +580,7 @@ impl Inventory {
         if group == "all" {
             out.extend(self.hosts.keys().map(String::as_str));
         }
-        out.into_iter().map(String::from).collect()
+        out.into_iter().collect()
     }
 }
 
