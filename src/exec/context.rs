@@ -185,18 +185,19 @@ pub(super) struct Waiting {
     pub(super) reply: oneshot::Sender<Go>,
 }
 
-/// What a walker tells the strategy.
+/// What a walker tells the strategy; a host is its position in the batch
+/// ([`PlayCtx::batch`]).
 pub(super) enum WalkerMsg {
     /// The host waits at a task.
-    Ready { host: String, waiting: Waiting },
+    Ready { host: usize, waiting: Waiting },
     /// The host is through the play.
-    Finished { host: String },
+    Finished { host: usize },
     /// The host ran a task with `any_errors_fatal` (strategy linear) and
     /// waits for the verdict of the step: `true` when another host of the
     /// step failed, so this one is failed where it stands (Ansible's
     /// `mark_host_failed`: it goes on to its block's `rescue`/`always`).
     StepDone {
-        host: String,
+        host: usize,
         failed: bool,
         verdict: oneshot::Sender<bool>,
     },

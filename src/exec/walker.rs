@@ -23,6 +23,8 @@ use crate::yaml::Loc;
 /// the strategy.
 pub(super) struct Walker {
     pub(super) play_host: PlayHost,
+    /// The host's position in the batch, how the strategy knows it.
+    pub(super) idx: usize,
     pub(super) tx: mpsc::Sender<WalkerMsg>,
     /// How many included handlers are running (their tasks are shown as
     /// handlers, `RUNNING HANDLER`, as in Ansible).
@@ -86,9 +88,7 @@ impl Walker {
         let _ = failed_flow;
         let _ = self
             .tx
-            .send(WalkerMsg::Finished {
-                host: self.host.clone(),
-            })
+            .send(WalkerMsg::Finished { host: self.idx })
             .await;
     }
 
@@ -96,7 +96,7 @@ impl Walker {
     async fn ready(&self, key: &[u32], title: &str, loc: &Loc, handler: bool, run_once: bool) -> Go {
         let (reply, rx) = oneshot::channel();
         let msg = WalkerMsg::Ready {
-            host: self.host.clone(),
+            host: self.idx,
             waiting: Waiting {
                 key: key.to_vec(),
                 title: title.to_string(),
@@ -722,7 +722,7 @@ impl Walker {
         let failed = matches!(flow, Flow::Failed | Flow::Unreachable);
         let (verdict, rx) = oneshot::channel();
         let msg = WalkerMsg::StepDone {
-            host: self.host.clone(),
+            host: self.idx,
             failed,
             verdict,
         };
