@@ -371,7 +371,7 @@ impl PlayHost {
                 let failure = (task_dump(t), Value::Object(strip_internal(&failed_result)));
                 self.runner.with_host(&self.host, |s| {
                     s.failed = true;
-                    s.last_failure = Some(failure);
+                    s.last_failure = Some(Box::new(failure));
                 });
                 return Err(Flow::Failed);
             }

@@ -290,7 +290,7 @@ pub(super) struct HostState {
     pub(super) predicted: Vec<PredictedPath>,
     /// The task that last failed on this host and its result, as
     /// `ansible_failed_task` / `ansible_failed_result` for the next `rescue`.
-    pub(super) last_failure: Option<(Value, Value)>,
+    pub(super) last_failure: Option<Box<(Value, Value)>>,
     /// Failed by `any_errors_fatal` because another host failed: a failed
     /// host whose own result did not fail, so its `rescue` counts no
     /// `rescued` (as Ansible's stats count only failed results).
@@ -304,7 +304,8 @@ pub struct Runner {
     pub(super) pool: ConnPool,
     pub(super) templar: Templar,
     pub(super) out: Arc<Renderer>,
-    pub(super) hosts: Mutex<HashMap<String, HostState>>,
+    /// Boxed: a batch's table of 100,000 hosts holds a pointer a host.
+    pub(super) hosts: Mutex<HashMap<String, Box<HostState>>>,
     pub(super) stats: Mutex<BTreeMap<String, HostStats>>,
     /// What `set_stats` tasks set, for the recap.
     pub(super) custom_stats: Mutex<crate::output::CustomStats>,
@@ -398,7 +399,7 @@ impl Runner {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         // The name is copied only for a host's first use.
         if !hosts.contains_key(host) {
-            let state = self.cached_state(host);
+            let state = Box::new(self.cached_state(host));
             hosts.insert(host.to_string(), state);
         }
         let s = hosts.get_mut(host).expect("the host's state was inserted above");

@@ -129,7 +129,7 @@ impl Active {
 impl Runner {
     /// Walk every host of a batch through the play, coordinated.
     pub(super) async fn run_batch(self: &Arc<Self>, pctx: Arc<PlayCtx>) {
-        let (tx, rx) = mpsc::channel::<WalkerMsg>(pctx.batch.len() * 2 + 8);
+        let (tx, rx) = mpsc::unbounded_channel::<WalkerMsg>();
         let mut handles = Vec::new();
         for (idx, host) in pctx.batch.iter().enumerate() {
             let w = Walker {
@@ -152,7 +152,7 @@ impl Runner {
     }
 
     /// The strategy: decides which host runs which task when.
-    async fn coordinate(&self, pctx: &PlayCtx, mut rx: mpsc::Receiver<WalkerMsg>) {
+    async fn coordinate(&self, pctx: &PlayCtx, mut rx: mpsc::UnboundedReceiver<WalkerMsg>) {
         let mut active = Active::all(pctx.batch.len());
         let mut pending = Pending::new(pctx.batch.len());
         let free = pctx.play.strategy == Strategy::Free;

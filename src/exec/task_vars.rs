@@ -318,9 +318,8 @@ impl PlayHost {
         let mut shared = NameValues::default();
         let groups = groups_value(&inv, &mut shared);
         drop(inv);
-        let mut names = |hosts: &mut dyn Iterator<Item = &String>| -> minijinja::Value {
-            hosts.map(|h| shared.get(h)).collect()
-        };
+        let mut names =
+            |hosts: &mut dyn Iterator<Item = &String>| -> minijinja::Value { hosts.map(|h| shared.get(h)).collect() };
         // Failed and unreachable hosts are not active: they leave every
         // list but `ansible_play_hosts_all`. `play_hosts` is Ansible's old
         // name of `ansible_play_batch` (the serial batch), not of the play's.

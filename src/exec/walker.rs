@@ -25,7 +25,10 @@ pub(super) struct Walker {
     pub(super) play_host: PlayHost,
     /// The host's position in the batch, how the strategy knows it.
     pub(super) idx: usize,
-    pub(super) tx: mpsc::Sender<WalkerMsg>,
+    /// Unbounded: a walker has at most one message on its way (it waits
+    /// for the answer), and sending it is then not an await point that
+    /// every parked walker's future would have to hold room for.
+    pub(super) tx: mpsc::UnboundedSender<WalkerMsg>,
     /// How many included handlers are running (their tasks are shown as
     /// handlers, `RUNNING HANDLER`, as in Ansible).
     pub(super) in_handler: std::sync::atomic::AtomicUsize,
@@ -86,10 +89,7 @@ impl Walker {
             }
         }
         let _ = failed_flow;
-        let _ = self
-            .tx
-            .send(WalkerMsg::Finished { host: self.idx })
-            .await;
+        let _ = self.tx.send(WalkerMsg::Finished { host: self.idx });
     }
 
     /// Ask the coordinator for permission to run the task at `key`.
@@ -106,7 +106,7 @@ impl Walker {
                 reply,
             },
         };
-        if self.tx.send(msg).await.is_err() {
+        if self.tx.send(msg).is_err() {
             return Go::Abort;
         }
         rx.await.unwrap_or(Go::Abort)
@@ -304,7 +304,7 @@ impl Walker {
             // Ansible's rescue variables, kept (as set_fact's are) after it.
             self.runner.with_host(&self.host, |s| {
                 s.failed = false;
-                if let Some((task, result)) = s.last_failure.take() {
+                if let Some((task, result)) = s.last_failure.take().map(|b| *b) {
                     s.set_facts.insert("ansible_failed_task".into(), task);
                     s.set_facts.insert("ansible_failed_result".into(), result);
                 }
@@ -726,7 +726,7 @@ impl Walker {
             failed,
             verdict,
         };
-        if self.tx.send(msg).await.is_err() {
+        if self.tx.send(msg).is_err() {
             return flow;
         }
         if rx.await.unwrap_or(false) && flow == Flow::Continue {
