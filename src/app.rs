@@ -186,6 +186,9 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
         if summary.interrupted {
             return Ok(crate::exec::runner::interrupted_exit_code());
         }
+        if i + 1 == books.len() {
+            runner.leave_to_exit();
+        }
     }
     Ok(code)
 }

@@ -852,6 +852,10 @@ impl Walker {
     }
 
     async fn flush_handlers_inner(&self, key: Vec<u32>, scopes: &[Scope]) -> Flow {
+        // Nothing notified, nothing to run (most hosts at most flushes).
+        if self.runner.with_host(&self.host, |s| s.notified.is_empty()) {
+            return Flow::Continue;
+        }
         let mut handlers = self.pctx.play.handlers.clone();
         handlers.extend(
             self.pctx
