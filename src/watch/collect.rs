@@ -114,8 +114,14 @@ pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
     // Each block is collected into a variable and written at once: one write,
     // so one SSH packet and one wake-up of the controller per host and
     // interval instead of one per section (20+).
+    // `running NAME`: a process of that name runs (as `pgrep -x`: the
+    // kernel's process name). The process table is read once a sample, by
+    // the first question, not once a daemon (a `pgrep` each): a scan of
+    // /proc is most of a sample's cost on a host with many processes.
     let mut s = String::from(
-        "export LC_ALL=C; n=0; T=; df -P -T -k / >/dev/null 2>&1 && T=-T; while :; do b=$( echo '@@ begin'; ",
+        "export LC_ALL=C; n=0; T=; df -P -T -k / >/dev/null 2>&1 && T=-T; NL='\n'; running() { [ -n \"$R\" ] || R=$(echo; cat /proc/[0-9]*/comm 2>/dev/null; echo .); \
+         case \"$R\" in *\"$NL$1$NL\"*) return 0;; esac; return 1; }; \
+         while :; do b=$( R=; echo '@@ begin'; ",
     );
     s.push_str("echo '@@ stat'; head -1 /proc/stat; ");
     s.push_str("echo '@@ loadavg'; cat /proc/loadavg; ");
@@ -124,11 +130,11 @@ pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
     s.push_str("echo '@@ dfi'; timeout 5 df -P $T -i -l 2>/dev/null; ");
     s.push_str("echo '@@ diskstats'; cat /proc/diskstats; ");
     s.push_str("echo '@@ netdev'; cat /proc/net/dev; ");
-    s.push_str("echo '@@ procs'; ls /proc | grep -c '^[0-9]'; ");
+    s.push_str("echo '@@ procs'; set -- /proc/[0-9]*; echo $#; ");
     // Built-in storage services: reported only where their binary exists.
     s.push_str(
         "echo '@@ storage'; for p in ganesha.nfsd rpc.nfsd tgtd iscsid rpcbind; do \
-         if command -v $p >/dev/null 2>&1; then if pgrep -x $p >/dev/null 2>&1; then echo \"$p 1\"; else echo \"$p 0\"; fi; fi; done; ",
+         if command -v $p >/dev/null 2>&1; then if running $p; then echo \"$p 1\"; else echo \"$p 0\"; fi; fi; done; ",
     );
     for svc in &cfg.services {
         // Names are checked when the config loads; quoted all the same.
@@ -136,7 +142,7 @@ pub fn remote_script(cfg: &WatchConfig, count: u32) -> String {
         let tag = sh_quote(&format!("@@ svc {svc}"));
         s.push_str(&format!(
             "printf '%s\\n' {tag}; if [ -d /run/systemd/system ]; then systemctl is-active {q} 2>/dev/null; \
-             elif pgrep -x {q} >/dev/null 2>&1; then echo active; else echo inactive; fi; "
+             elif running {q}; then echo active; else echo inactive; fi; "
         ));
     }
     s.push_str(
@@ -836,15 +842,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// The real script, run once by a local shell whose PATH has the tools a
-    /// host has but neither podman nor docker: `containers: true` and a
-    /// failing custom metric are both reported, a working one is not, and
-    /// the working metric's series still arrive.
-    #[test]
-    fn a_missing_engine_and_a_failing_custom_metric_are_reported() {
-        let src = "containers: true\ncustom_metrics:\n  - {name: broken, command: 'echo broken 1; exit 3'}\n  - {name: fine, command: 'echo fine 2'}\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n";
-        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
-        let cfg = WatchConfig::from_node(&n, std::path::Path::new("/x/w.yml")).unwrap();
+    /// A directory of the tools a host's sample uses (links to this
+    /// machine's), to be the PATH of a local run of the real script.
+    fn host_tools() -> tempfile::TempDir {
         let bin = tempfile::tempdir().unwrap();
         for tool in [
             "sh", "head", "cat", "df", "timeout", "ls", "grep", "pgrep", "tr", "sleep", "printf", "echo",
@@ -857,6 +857,70 @@ mod tests {
                 std::os::unix::fs::symlink(path, bin.path().join(tool)).unwrap();
             }
         }
+        bin
+    }
+
+    /// Daemons are found by their process name (as `pgrep -x` found them)
+    /// in one read of the process table a sample: a storage daemon that
+    /// runs is `1`; a service without systemd is `active` when a process
+    /// of its name runs and `inactive` when none does.
+    #[test]
+    fn daemons_are_found_by_process_name_in_one_scan_of_the_process_table() {
+        let src = "services: [rgwatch-svc, rgwatch-none]\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n";
+        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
+        let cfg = WatchConfig::from_node(&n, std::path::Path::new("/x/w.yml")).unwrap();
+        let bin = host_tools();
+        // Copies of `sleep` under a storage daemon's and a service's name:
+        // their processes have those names.
+        let sleep = ["/usr/bin/sleep", "/bin/sleep"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap();
+        let mut children = Vec::new();
+        for name in ["tgtd", "rgwatch-svc"] {
+            let path = bin.path().join(name);
+            std::fs::copy(sleep, &path).unwrap();
+            children.push(std::process::Command::new(&path).arg("30").spawn().unwrap());
+        }
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(remote_script(&cfg, 1))
+            .env_clear()
+            .env("PATH", bin.path())
+            .output();
+        for mut c in children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let text = String::from_utf8_lossy(&out.unwrap().stdout).into_owned();
+        let section = |name: &str| -> Vec<String> {
+            let head = format!("@@ {name}\n");
+            let at = text.find(&head).unwrap_or_else(|| panic!("no {name} section:\n{text}")) + head.len();
+            text[at..]
+                .lines()
+                .take_while(|l| !l.starts_with("@@ "))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(section("storage"), ["tgtd 1"], "{text}");
+        let procs: usize = section("procs")[0].parse().unwrap();
+        assert!(procs > 2, "{text}");
+        if !std::path::Path::new("/run/systemd/system").exists() {
+            assert_eq!(section("svc rgwatch-svc"), ["active"], "{text}");
+            assert_eq!(section("svc rgwatch-none"), ["inactive"], "{text}");
+        }
+    }
+
+    /// The real script, run once by a local shell whose PATH has the tools a
+    /// host has but neither podman nor docker: `containers: true` and a
+    /// failing custom metric are both reported, a working one is not, and
+    /// the working metric's series still arrive.
+    #[test]
+    fn a_missing_engine_and_a_failing_custom_metric_are_reported() {
+        let src = "containers: true\ncustom_metrics:\n  - {name: broken, command: 'echo broken 1; exit 3'}\n  - {name: fine, command: 'echo fine 2'}\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n";
+        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
+        let cfg = WatchConfig::from_node(&n, std::path::Path::new("/x/w.yml")).unwrap();
+        let bin = host_tools();
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(remote_script(&cfg, 1))
