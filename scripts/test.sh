@@ -17,16 +17,17 @@ if cargo nextest --version >/dev/null 2>&1; then
     # One process per test: a crash or leak in one test cannot take others along.
     # nextest prints the "Summary [...] N tests run: ..." line at the end.
     # The `rigger watch` tests assert alert timings (host_down after seconds,
-    # repeat intervals, a group's takeover within its lease): they run after
-    # the rest, alone, so CPU-heavy tests (TCG guests, ansible-core, Chromium)
-    # cannot starve them. Filters in "$@" apply to both.
+    # repeat intervals, a group's takeover within its lease, an action's
+    # cooldown across flaps): they run after the rest, alone, so CPU-heavy
+    # tests (TCG guests, ansible-core, Chromium) cannot starve them. Filters
+    # in "$@" apply to both.
     # Most tests wait on processes (sshd hosts, daemons, guests) more than
     # they compute: a full run used 2 cores at about half their capacity
     # with one test per core, so the first pass runs one more test than
     # there are cores (RIGGER_TEST_THREADS overrides).
     threads=${RIGGER_TEST_THREADS:-$(($(nproc) + 1))}
     status=0
-    timed='binary(it) & (test(/^watch::/) | test(/^watch_group::/))'
+    timed='binary(it) & (test(/^watch::/) | test(/^watch_group::/) | test(/^watch_actions::/))'
     cargo nextest run --all-targets --no-fail-fast --test-threads "$threads" -E "not ($timed)" "$@" || status=$?
     cargo nextest run --all-targets --no-fail-fast --no-tests=pass -E "$timed" "$@" || status=$?
     exit $status

@@ -260,9 +260,11 @@ fn cooldown_and_circuit_breaker_bound_the_runs_of_a_flapping_metric() {
     // Four flaps: each one fires both rules again.
     for flap in 1..=4 {
         s.set_load(0, 9);
-        wait_for(Duration::from_secs(20), "the Break alert to fire", || {
-            s.all_actions().iter().filter(|a| a["rule"] == "Break").count() >= flap
-        });
+        wait_for(
+            Duration::from_secs(20),
+            &format!("the Break alert to fire (flap {flap})"),
+            || s.all_actions().iter().filter(|a| a["rule"] == "Break").count() >= flap,
+        );
         // Let the runs that are allowed finish before the next flap.
         wait_for(Duration::from_secs(30), "no action running", || {
             s.all_actions()
