@@ -9,6 +9,7 @@
 //! `postgres` crate does not know `verify-full` or `sslrootcert`, so both
 //! are taken out of the URL here.
 
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,7 +40,12 @@ pub fn split(url: &str) -> Result<(String, PgTls), String> {
     for kv in query.split('&') {
         match kv.split_once('=') {
             Some(("sslmode", v)) => mode = Some(v.to_string()),
-            Some(("sslrootcert", v)) => root = Some(PathBuf::from(percent_decode(v))),
+            Some(("sslrootcert", v)) => {
+                // A path is bytes: `%XX` decoded as such, `+` kept (a URI
+                // component, not a form).
+                let bytes: Vec<u8> = percent_encoding::percent_decode_str(v).collect();
+                root = Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)));
+            }
             _ => rest.push(kv),
         }
     }
@@ -69,25 +75,6 @@ pub fn split(url: &str) -> Result<(String, PgTls), String> {
         format!("{base}?{}", rest.join("&"))
     };
     Ok((url, tls))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok();
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Accepts any certificate (`sslmode=require`), still checking that the
@@ -183,6 +170,15 @@ mod tests {
                     root: Some("/etc/ca.pem".into())
                 }
             )
+        );
+        // An escape at the very end is decoded; `+` in a path stays a `+`.
+        assert_eq!(
+            split("postgres://u@h/d?sslmode=verify-full&sslrootcert=/ca/a+b%2E")
+                .unwrap()
+                .1,
+            PgTls::VerifyFull {
+                root: Some("/ca/a+b.".into())
+            }
         );
         assert_eq!(split("postgres://u@h/d?sslmode=prefer").unwrap().1, PgTls::Off);
         assert!(split("postgres://u@h/d?sslmode=verify-ca")
