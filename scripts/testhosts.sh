@@ -8,11 +8,18 @@
 #   testhosts_stop          kill every host and reap it (call from an EXIT trap)
 #
 # TESTHOSTS_LOGLEVEL sets sshd's LogLevel (default ERROR; VERBOSE logs each session).
+# TESTHOSTS_HIDE="virsh zpool" leaves those commands off the hosts' PATH (a
+# directory of links to this machine's commands but those): hosts that are
+# not hypervisors or ZFS hosts, although this machine has the tools.
 #
 # Each host is `sshd -D -e` as PID 1 of its own PID namespace (unshare --pid
 # --fork --kill-child): killing it makes the kernel kill and reap everything the
 # host ran, and this shell reaps unshare, so nothing is left behind even though
-# PID 1 on this machine does not reap orphans.
+# PID 1 on this machine does not reap orphans. Each has its own /proc
+# (--mount-proc), as the tests' hosts do: a host's process table lists its
+# own processes only, as a real host's does, so a tool that scans it (pgrep,
+# `rigger watch`'s sample) costs what it costs on one host, not on all of
+# them.
 
 TESTHOSTS_UNSHARE_PIDS=()
 
@@ -29,6 +36,18 @@ testhosts_start() {
     : >"$dir/known_hosts"
     printf '[testhosts]\n' >"$dir/inventory.ini"
     : >"$dir/ssh_config"
+    local path_env=
+    if [[ -n "${TESTHOSTS_HIDE:-}" ]]; then
+        local d f hide=" $TESTHOSTS_HIDE "
+        mkdir -p "$dir/path"
+        for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
+            for f in "$d"/*; do
+                [[ -x "$f" && ! -d "$f" && "$hide" != *" ${f##*/} "* && ! -e "$dir/path/${f##*/}" ]] || continue
+                ln -s "$f" "$dir/path/${f##*/}"
+            done
+        done
+        path_env=" PATH=$dir/path"
+    fi
     for ((i = 1; i <= n; i++)); do
         local h="$dir/host$i"
         mkdir -p "$h/home"
@@ -47,7 +66,7 @@ PermitRootLogin yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 AuthorizedKeysFile $dir/authorized_keys
-SetEnv HOME=$h/home
+SetEnv HOME=$h/home$path_env
 MaxSessions 200
 MaxStartups 200:30:400
 LogLevel ${TESTHOSTS_LOGLEVEL:-ERROR}
@@ -67,7 +86,7 @@ Host host$i
     BatchMode yes
     LogLevel ERROR
 CFG
-        unshare --pid --fork --kill-child -- /usr/sbin/sshd -D -e -f "$h/sshd_config" </dev/null 2>"$h/sshd.log" &
+        unshare --pid --fork --kill-child --mount-proc -- /usr/sbin/sshd -D -e -f "$h/sshd_config" </dev/null 2>"$h/sshd.log" &
         TESTHOSTS_UNSHARE_PIDS+=($!)
     done
     cp "$dir/known_hosts" "$dir/home/.ssh/known_hosts"

@@ -31,6 +31,7 @@ pub mod logging;
 pub mod manual;
 pub mod module_docs;
 pub mod modules;
+pub mod open_files;
 pub mod os_user;
 pub mod output;
 pub mod playbook;

@@ -532,6 +532,7 @@ impl Runner {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
+        crate::open_files::restore_in_child(&mut cmd);
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

@@ -384,6 +384,12 @@ impl Controller {
             _ => None,
         };
         let inventory = crate::inventory::Inventory::load(&a.inventory)?;
+        // A socket per host for as long as the watch runs.
+        match crate::open_files::raise_for(inventory.hosts.len()) {
+            Ok(crate::open_files::Raised::Short { message, .. }) => crate::stdio::warn(&message),
+            Ok(_) => {}
+            Err(e) => crate::stdio::warn(&format!("cannot read or raise the open-files limit: {e}")),
+        }
         let retention = Retention::from_config(&cfg);
         let since = now_secs() - retention.keep_secs();
         let mut store = Store::new(retention);

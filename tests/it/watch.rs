@@ -1206,3 +1206,57 @@ fn a_failing_custom_metric_is_a_warning_on_health_until_it_recovers() {
     assert_eq!(w.log().matches("host1: warning:").count(), 1, "{}", w.log());
     w.stop();
 }
+
+/// A watch holds a socket per host for as long as it runs: it raises its
+/// soft open-files limit to the hard one (the real binary, started with
+/// `prlimit --nofile=100:4096`: /proc says 4096 while it serves), and when
+/// the hard limit is below what its hosts need it says so and what to
+/// change, instead of failing later with "Too many open files".
+#[test]
+fn watch_raises_its_open_files_limit_and_says_when_the_hard_limit_is_too_low() {
+    let hosts = TestHosts::new(1);
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("w.yml");
+    std::fs::write(
+        &cfg,
+        "interval: 1s\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:9/none'}\n",
+    )
+    .unwrap();
+    let max_open = |w: &Watch| -> String {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", w.child.id())).unwrap();
+        let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+        line.split_whitespace().skip(3).take(2).collect::<Vec<_>>().join(" ")
+    };
+    for (limit, want, warned) in [("100:4096", "4096 4096", false), ("100:200", "200 200", true)] {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let state = work.path().join(format!("{limit}.db"));
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={limit}"))
+            .arg("--")
+            .arg(rigger_bin())
+            .arg("watch")
+            .arg("-c")
+            .arg(&cfg)
+            .arg("-i")
+            .arg(hosts.inventory())
+            .arg("--known-hosts")
+            .arg(hosts.known_hosts())
+            .arg("--state")
+            .arg(&state)
+            .args(["--listen", &listen]);
+        let mut w = Watch::spawn(cmd);
+        w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
+        assert_eq!(max_open(&w), want, "{}", w.log());
+        let warning = "the open-files limit allows 200 descriptors and 1 hosts need about 257";
+        assert_eq!(w.log().contains(warning), warned, "{}", w.log());
+        if warned {
+            assert!(w.log().contains("LimitNOFILE="), "{}", w.log());
+        }
+        // And it watches: the host's first samples arrive.
+        wait_for(Duration::from_secs(20), "host1's samples", || {
+            get(port, "/metrics").contains("load1{host=\"host1\"}")
+        });
+        w.stop();
+    }
+}
