@@ -145,6 +145,8 @@ async fn run_playbooks(a: RunArgs, verbosity: u8) -> Result<i32, AppError> {
     opts.force_handlers = a.force_handlers;
     crate::inventory_plugins::set_extra_vars(opts.extra_vars.clone());
     let mut inv = load_inventory(&a.target.inventory)?;
+    // A connection per host, kept for the play.
+    crate::open_files::raise_or_warn(inv.hosts.len());
     if a.flush_cache {
         flush_fact_cache(&inv)?;
     }
@@ -284,6 +286,7 @@ async fn adhoc(a: AdhocArgs, verbosity: u8) -> Result<i32, AppError> {
     open_log();
     crate::inventory_plugins::set_extra_vars(crate::config::parse_extra_vars(&a.target.extra_vars)?);
     let mut inv = load_inventory(&a.target.inventory)?;
+    crate::open_files::raise_or_warn(inv.hosts.len());
     if a.flush_cache {
         flush_fact_cache(&inv)?;
     }

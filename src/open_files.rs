@@ -1,10 +1,12 @@
 //! The open-files limit of a controller that holds a connection to every
-//! host. `rigger watch` keeps one SSH socket open per host for as long as
-//! it runs; the usual soft limit (1,024, systemd's default for services)
-//! would stop it near a thousand hosts with "Too many open files" on every
-//! further connection. It raises its soft limit as far as the hard limit
-//! allows, says so when even the hard limit is too low, and gives the
-//! programs it starts the limit it was started with.
+//! host. A run keeps each host's SSH connection for the whole play, and
+//! `rigger watch` one per host for as long as it runs; the usual soft limit
+//! (1,024, also systemd's default for services) stops either near a
+//! thousand hosts with "Too many open files" on every further connection.
+//! Both raise the soft limit as far as their hosts need (no further: the
+//! programs a run starts inherit it, and most are better off with the limit
+//! they expect), say so when even the hard limit is too low, and `watch`
+//! gives the runs it starts the limit it was started with.
 
 use std::sync::OnceLock;
 
@@ -14,14 +16,14 @@ static ORIGINAL_SOFT: OnceLock<libc::rlim_t> = OnceLock::new();
 /// Descriptors a controller needs besides its hosts' sockets: the state
 /// database, the HTTP listener and its clients, logs, notification
 /// connections.
-const BESIDES_HOSTS: u64 = 256;
+const BESIDES_HOSTS: u64 = 64;
 
 /// What [`raise_for`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Raised {
     /// The soft limit was enough already.
     Enough { soft: u64 },
-    /// Raised from `from` to `to` (the hard limit, or what was needed).
+    /// Raised from `from` to `to`, what the hosts need.
     To { from: u64, to: u64 },
     /// The hard limit is below what `hosts` need: raised to it, and the
     /// message says what to change.
@@ -29,8 +31,7 @@ pub enum Raised {
 }
 
 /// Raise the soft open-files limit so that `hosts` connections fit, up to
-/// the hard limit (to the hard limit itself: hosts added by an inventory
-/// refresh need no restart).
+/// the hard limit.
 pub fn raise_for(hosts: usize) -> std::io::Result<Raised> {
     let needed = hosts as u64 + BESIDES_HOSTS;
     let mut lim = libc::rlimit {
@@ -45,13 +46,7 @@ pub fn raise_for(hosts: usize) -> std::io::Result<Raised> {
     if soft >= needed {
         return Ok(Raised::Enough { soft });
     }
-    // An unlimited hard limit (RLIM_INFINITY) is not a valid soft limit for
-    // RLIMIT_NOFILE (it is capped by fs.nr_open): ask for what is needed.
-    let target = if lim.rlim_max == libc::RLIM_INFINITY {
-        needed
-    } else {
-        hard
-    };
+    let target = needed.min(hard);
     let new = libc::rlimit {
         rlim_cur: target,
         rlim_max: lim.rlim_max,
@@ -73,6 +68,16 @@ pub fn raise_for(hosts: usize) -> std::io::Result<Raised> {
         });
     }
     Ok(Raised::To { from: soft, to: target })
+}
+
+/// [`raise_for`], its problems said as warnings (a run goes on: hosts
+/// past the limit then fail to connect, each with its error).
+pub fn raise_or_warn(hosts: usize) {
+    match raise_for(hosts) {
+        Ok(Raised::Short { message, .. }) => crate::stdio::warn(&message),
+        Ok(_) => {}
+        Err(e) => crate::stdio::warn(&format!("cannot read or raise the open-files limit: {e}")),
+    }
 }
 
 /// Give a program this process starts the soft limit the process started
@@ -121,7 +126,7 @@ mod tests {
     }
 
     /// One test (the limits and the remembered original are the process's):
-    /// a low soft limit is raised to the hard one, a program started
+    /// a low soft limit is raised to what the hosts need, a program started
     /// afterwards gets the original back, and a hard limit below what the
     /// hosts need is reported with what to change.
     #[tokio::test]
@@ -131,23 +136,25 @@ mod tests {
             hard >= 2048,
             "this test needs a hard open-files limit of 2048 (it is {hard})"
         );
-        set(100, 2048);
-        assert_eq!(raise_for(10).unwrap(), Raised::To { from: 100, to: 2048 });
-        assert_eq!(limits(), (2048, 2048));
-        assert_eq!(raise_for(1000).unwrap(), Raised::Enough { soft: 2048 });
+        set(32, 2048);
+        assert_eq!(raise_for(10).unwrap(), Raised::To { from: 32, to: 74 });
+        assert_eq!(limits(), (74, 2048));
+        assert_eq!(raise_for(5).unwrap(), Raised::Enough { soft: 74 });
+        assert_eq!(raise_for(1000).unwrap(), Raised::To { from: 74, to: 1064 });
+        assert_eq!(limits(), (1064, 2048));
 
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.args(["-c", "ulimit -Sn; ulimit -Hn"]);
         restore_in_child(&mut cmd);
         let out = cmd.output().await.unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "100\n2048\n");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "32\n2048\n");
 
         set(100, 600);
         match raise_for(1000).unwrap() {
             Raised::Short { to, needed, message } => {
-                assert_eq!((to, needed), (600, 1256));
+                assert_eq!((to, needed), (600, 1064));
                 assert!(
-                    message.contains("allows 600 descriptors and 1000 hosts need about 1256"),
+                    message.contains("allows 600 descriptors and 1000 hosts need about 1064"),
                     "{message}"
                 );
                 assert!(message.contains("LimitNOFILE="), "{message}");
@@ -155,5 +162,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(limits(), (600, 600));
+        // The original is the first one.
+        let mut cmd = tokio::process::Command::new("/bin/sh");
+        cmd.args(["-c", "ulimit -Sn"]);
+        restore_in_child(&mut cmd);
+        assert_eq!(String::from_utf8_lossy(&cmd.output().await.unwrap().stdout), "32\n");
     }
 }

@@ -215,6 +215,7 @@ fn prepare(a: &CheckArgs, pb_path: &Path, verbosity: u8) -> Result<Prepared, App
     // An unattended check must not run against a partial inventory: every
     // source that cannot be parsed is an error here, whatever ansible.cfg says.
     let mut inv = crate::inventory::Inventory::load(&crate::config::inventory_sources(&a.target.inventory))?;
+    crate::open_files::raise_or_warn(inv.hosts.len());
     if let Some(dir) = book.path.parent() {
         inv.load_vars_dirs(dir)?;
     }

@@ -385,11 +385,7 @@ impl Controller {
         };
         let inventory = crate::inventory::Inventory::load(&a.inventory)?;
         // A socket per host for as long as the watch runs.
-        match crate::open_files::raise_for(inventory.hosts.len()) {
-            Ok(crate::open_files::Raised::Short { message, .. }) => crate::stdio::warn(&message),
-            Ok(_) => {}
-            Err(e) => crate::stdio::warn(&format!("cannot read or raise the open-files limit: {e}")),
-        }
+        crate::open_files::raise_or_warn(inventory.hosts.len());
         let retention = Retention::from_config(&cfg);
         let since = now_secs() - retention.keep_secs();
         let mut store = Store::new(retention);

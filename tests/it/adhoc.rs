@@ -542,3 +542,40 @@ fn fan_out_to_twenty_hosts() {
         );
     }
 }
+
+/// A run keeps a connection per host for the play: with more hosts than
+/// its soft open-files limit allows, rigger raises the limit to what they
+/// need (here 200 hosts from `prlimit --nofile=32:4096`: a local command's
+/// parent, rigger, has 264), and says so when the hard limit is too low.
+#[test]
+fn a_run_raises_its_open_files_limit_for_its_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("hosts.ini");
+    let mut text = String::from("[many]\n");
+    for i in 1..=200 {
+        text.push_str(&format!("h{i} ansible_connection=local\n"));
+    }
+    std::fs::write(&inv, text).unwrap();
+    for (limit, want, warned) in [("32:4096", "264 4096", false), ("32:100", "100 100", true)] {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={limit}"))
+            .arg("--")
+            .arg(rigger_bin())
+            .args(["adhoc", "h1", "-i"])
+            .arg(&inv)
+            .args(["-m", "shell", "-a", "grep 'Max open files' /proc/$PPID/limits"]);
+        for v in RIGGER_ENV {
+            cmd.env_remove(v);
+        }
+        let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(60));
+        assert_eq!(code, 0, "{out}{err}");
+        let line = out
+            .lines()
+            .find(|l| l.contains("Max open files"))
+            .unwrap_or_else(|| panic!("{out}"));
+        let got: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+        assert_eq!(got.join(" "), want, "{out}");
+        let warning = "the open-files limit allows 100 descriptors and 200 hosts need about 264";
+        assert_eq!(err.contains(warning), warned, "{err}");
+    }
+}

@@ -1208,8 +1208,8 @@ fn a_failing_custom_metric_is_a_warning_on_health_until_it_recovers() {
 }
 
 /// A watch holds a socket per host for as long as it runs: it raises its
-/// soft open-files limit to the hard one (the real binary, started with
-/// `prlimit --nofile=100:4096`: /proc says 4096 while it serves), and when
+/// soft open-files limit to what its hosts need (the real binary, started
+/// with `prlimit --nofile=32:4096`, one host: /proc says 65), and when
 /// the hard limit is below what its hosts need it says so and what to
 /// change, instead of failing later with "Too many open files".
 #[test]
@@ -1227,7 +1227,7 @@ fn watch_raises_its_open_files_limit_and_says_when_the_hard_limit_is_too_low() {
         let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
         line.split_whitespace().skip(3).take(2).collect::<Vec<_>>().join(" ")
     };
-    for (limit, want, warned) in [("100:4096", "4096 4096", false), ("100:200", "200 200", true)] {
+    for (limit, want, warned) in [("32:4096", "65 4096", false), ("32:50", "50 50", true)] {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let state = work.path().join(format!("{limit}.db"));
@@ -1248,7 +1248,7 @@ fn watch_raises_its_open_files_limit_and_says_when_the_hard_limit_is_too_low() {
         let mut w = Watch::spawn(cmd);
         w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
         assert_eq!(max_open(&w), want, "{}", w.log());
-        let warning = "the open-files limit allows 200 descriptors and 1 hosts need about 257";
+        let warning = "the open-files limit allows 50 descriptors and 1 hosts need about 65";
         assert_eq!(w.log().contains(warning), warned, "{}", w.log());
         if warned {
             assert!(w.log().contains("LimitNOFILE="), "{}", w.log());
