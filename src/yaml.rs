@@ -293,7 +293,12 @@ fn warn_once(msg: &str) {
 /// keys seen so far and whether the next node is a key.
 enum Open {
     Seq,
-    Map { keys: Vec<String>, at_key: bool },
+    /// A set, not a list: a mapping may have 100,000 keys (the hosts of an
+    /// inventory group), and a list made that quadratic.
+    Map {
+        keys: std::collections::HashSet<String>,
+        at_key: bool,
+    },
 }
 
 /// The parser's events go to `loader`; on the way, every scalar or alias key
@@ -318,12 +323,10 @@ impl DuplicateKeys<'_> {
 
     /// `id` is a key being read when the open collection is a mapping
     /// waiting for one; record it when repeated.
-    fn key(&mut self, id: String, shown: String, line: u32, col: u32) {
+    fn key(&mut self, id: String, shown: impl FnOnce() -> String, line: u32, col: u32) {
         if let Some(Open::Map { keys, at_key: true }) = self.stack.last_mut() {
-            if keys.contains(&id) {
-                self.found.push((shown, line, col));
-            } else {
-                keys.push(id);
+            if !keys.insert(id) {
+                self.found.push((shown(), line, col));
             }
         }
     }
@@ -337,33 +340,34 @@ impl<'input> saphyr_parser::SpannedEventReceiver<'input> for DuplicateKeys<'inpu
             Event::Scalar(v, style, _, tag) => {
                 // The YAML 1.1 merge key is not a key of the mapping.
                 if !(*style == ScalarStyle::Plain && tag.is_none() && v == "<<") {
+                    // (the key's identity, how Python shows it)
                     let (id, shown) = if *style == ScalarStyle::Plain && tag.is_none() {
                         match resolve_plain(v.to_string()) {
-                            NodeKind::Str(s) => (format!("s:{s}"), format!("'{s}'")),
-                            NodeKind::Null => ("n:".to_string(), "None".to_string()),
-                            NodeKind::Bool(b) => (format!("b:{b}"), if b { "True" } else { "False" }.to_string()),
-                            NodeKind::Int(i) => (format!("i:{i}"), i.to_string()),
-                            NodeKind::Float(f) => (format!("f:{f}"), f.to_string()),
-                            _ => (format!("s:{v}"), format!("'{v}'")),
+                            NodeKind::Str(s) => (format!("s:{s}"), None),
+                            NodeKind::Null => ("n:".to_string(), Some("None".to_string())),
+                            NodeKind::Bool(b) => (format!("b:{b}"), Some(if b { "True" } else { "False" }.to_string())),
+                            NodeKind::Int(i) => (format!("i:{i}"), Some(i.to_string())),
+                            NodeKind::Float(f) => (format!("f:{f}"), Some(f.to_string())),
+                            _ => (format!("s:{v}"), None),
                         }
                     } else {
                         let t = tag
                             .as_ref()
                             .map(|t| format!("{}{}", t.handle, t.suffix))
                             .unwrap_or_default();
-                        (format!("t:{t}:{v}"), format!("'{v}'"))
+                        (format!("t:{t}:{v}"), None)
                     };
-                    self.key(id, shown, line, col);
+                    self.key(id, || shown.unwrap_or_else(|| format!("'{v}'")), line, col);
                 }
                 self.node_done();
             }
             Event::Alias(id) => {
-                self.key(format!("a:{id}"), format!("*{id}"), line, col);
+                self.key(format!("a:{id}"), || format!("*{id}"), line, col);
                 self.node_done();
             }
             Event::SequenceStart(..) => self.stack.push(Open::Seq),
             Event::MappingStart(..) => self.stack.push(Open::Map {
-                keys: Vec::new(),
+                keys: std::collections::HashSet::new(),
                 at_key: true,
             }),
             Event::SequenceEnd | Event::MappingEnd => {
