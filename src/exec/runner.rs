@@ -392,9 +392,6 @@ impl Runner {
         r
     }
 
-    /// Read or change a host's state. The only way to change one: a change
-    /// of `failed`/`unreachable` bumps [`Runner::dropped_generation`] (still
-    /// under the lock, so whoever saw the old generation sees the change).
     /// At the end of the process: the inventory and the hosts' states are
     /// left to the operating system instead of being freed one allocation
     /// at a time (a tenth of a 100,000-host run's CPU went to that).
@@ -405,6 +402,9 @@ impl Runner {
         std::mem::forget(hosts);
     }
 
+    /// Read or change a host's state. The only way to change one: a change
+    /// of `failed`/`unreachable` bumps [`Runner::dropped_generation`] (still
+    /// under the lock, so whoever saw the old generation sees the change).
     pub(super) fn with_host<R>(&self, host: &str, f: impl FnOnce(&mut HostState) -> R) -> R {
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         // The name is copied only for a host's first use.
