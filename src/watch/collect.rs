@@ -849,22 +849,51 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    /// A directory of the tools a host's sample uses (links to this
-    /// machine's), to be the PATH of a local run of the real script.
-    fn host_tools() -> tempfile::TempDir {
+    /// This machine's `tool`, from the directories a host's PATH has.
+    fn machine_tool(tool: &str) -> Option<std::path::PathBuf> {
+        ["/usr/bin", "/bin", "/usr/sbin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists())
+    }
+
+    /// A directory of links to this machine's `tools` (those it has), to be
+    /// the PATH of a local run of the real script.
+    fn tools_dir(tools: &[&str]) -> tempfile::TempDir {
         let bin = tempfile::tempdir().unwrap();
-        for tool in [
-            "sh", "head", "cat", "df", "timeout", "ls", "grep", "pgrep", "tr", "sleep", "printf", "echo",
-        ] {
-            let found = ["/usr/bin", "/bin"]
-                .iter()
-                .map(|d| std::path::Path::new(d).join(tool))
-                .find(|p| p.exists());
-            if let Some(path) = found {
+        for tool in tools {
+            if let Some(path) = machine_tool(tool) {
                 std::os::unix::fs::symlink(path, bin.path().join(tool)).unwrap();
             }
         }
         bin
+    }
+
+    /// The tools a host's sample uses.
+    fn host_tools() -> tempfile::TempDir {
+        tools_dir(&[
+            "sh", "head", "cat", "df", "timeout", "ls", "grep", "pgrep", "tr", "sleep", "printf", "echo",
+        ])
+    }
+
+    /// A configuration from its YAML text (as the file `/x/w.yml`).
+    fn config(src: &str) -> WatchConfig {
+        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
+        WatchConfig::from_node(&n, std::path::Path::new("/x/w.yml")).unwrap()
+    }
+
+    /// The real script, `rounds` rounds, run by a local shell with only
+    /// `bin` on its PATH and `env` besides: what it prints.
+    fn run_script(cfg: &WatchConfig, rounds: u32, bin: &std::path::Path, env: &[(&str, &str)]) -> String {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(remote_script(cfg, rounds))
+            .env_clear()
+            .env("PATH", bin)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Daemons are found by their process name (as `pgrep -x` found them)
@@ -873,33 +902,24 @@ mod tests {
     /// of its name runs and `inactive` when none does.
     #[test]
     fn daemons_are_found_by_process_name_in_one_scan_of_the_process_table() {
-        let src = "services: [rgwatch-svc, rgwatch-none]\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n";
-        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
-        let cfg = WatchConfig::from_node(&n, std::path::Path::new("/x/w.yml")).unwrap();
+        let cfg = config(
+            "services: [rgwatch-svc, rgwatch-none]\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n",
+        );
         let bin = host_tools();
         // Copies of `sleep` under a storage daemon's and a service's name:
         // their processes have those names.
-        let sleep = ["/usr/bin/sleep", "/bin/sleep"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .unwrap();
+        let sleep = machine_tool("sleep").unwrap();
         let mut children = Vec::new();
         for name in ["tgtd", "rgwatch-svc"] {
             let path = bin.path().join(name);
-            std::fs::copy(sleep, &path).unwrap();
+            std::fs::copy(&sleep, &path).unwrap();
             children.push(std::process::Command::new(&path).arg("30").spawn().unwrap());
         }
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(remote_script(&cfg, 1))
-            .env_clear()
-            .env("PATH", bin.path())
-            .output();
+        let text = run_script(&cfg, 1, bin.path(), &[]);
         for mut c in children {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let text = String::from_utf8_lossy(&out.unwrap().stdout).into_owned();
         let section = |name: &str| -> Vec<String> {
             let head = format!("@@ {name}\n");
             let at = text.find(&head).unwrap_or_else(|| panic!("no {name} section:\n{text}")) + head.len();
@@ -924,18 +944,11 @@ mod tests {
     /// the working metric's series still arrive.
     #[test]
     fn a_missing_engine_and_a_failing_custom_metric_are_reported() {
-        let src = "containers: true\ncustom_metrics:\n  - {name: broken, command: 'echo broken 1; exit 3'}\n  - {name: fine, command: 'echo fine 2'}\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n";
-        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
-        let cfg = WatchConfig::from_node(&n, std::path::Path::new("/x/w.yml")).unwrap();
+        let cfg = config(
+            "containers: true\ncustom_metrics:\n  - {name: broken, command: 'echo broken 1; exit 3'}\n  - {name: fine, command: 'echo fine 2'}\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n",
+        );
         let bin = host_tools();
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(remote_script(&cfg, 1))
-            .env_clear()
-            .env("PATH", bin.path())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
+        let text = run_script(&cfg, 1, bin.path(), &[]);
         assert!(text.contains("@@ end"), "{text}");
         let problems = block_problems(&text, &cfg);
         assert_eq!(
@@ -969,50 +982,32 @@ mod tests {
     /// `LIBVIRT_DEFAULT_URI`) gives both the domain and the pool series.
     #[test]
     fn a_sample_reads_proc_without_processes_and_asks_libvirt_once() {
-        let src = "interval: 200ms\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n";
-        let n = crate::yaml::parse_one(src, "w.yml").unwrap();
-        let cfg = WatchConfig::from_node(&n, std::path::Path::new("/x/w.yml")).unwrap();
-        let bin = tempfile::tempdir().unwrap();
-        let mut virsh = false;
-        for tool in ["sh", "df", "timeout", "sleep", "virsh"] {
-            let found = ["/usr/bin", "/bin", "/usr/sbin"]
-                .iter()
-                .map(|d| std::path::Path::new(d).join(tool))
-                .find(|p| p.exists());
-            match found {
-                // virsh through a wrapper that counts its runs.
-                Some(path) if tool == "virsh" => {
-                    use std::os::unix::fs::PermissionsExt;
-                    let wrapper = bin.path().join(tool);
-                    let log = bin.path().join("virsh.runs");
-                    std::fs::write(
-                        &wrapper,
-                        format!(
-                            "#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n",
-                            log.display(),
-                            path.display()
-                        ),
-                    )
-                    .unwrap();
-                    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-                    virsh = true;
-                }
-                Some(path) => std::os::unix::fs::symlink(path, bin.path().join(tool)).unwrap(),
-                None => {}
-            }
+        let cfg = config("interval: 200ms\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:1/x'}\n");
+        let bin = tools_dir(&["sh", "df", "timeout", "sleep"]);
+        // virsh through a wrapper that counts its runs.
+        let virsh = machine_tool("virsh");
+        if let Some(path) = &virsh {
+            use std::os::unix::fs::PermissionsExt;
+            let wrapper = bin.path().join("virsh");
+            let log = bin.path().join("virsh.runs");
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\necho run >> '{}'\nexec '{}' \"$@\"\n",
+                    log.display(),
+                    path.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         // CI installs libvirt's client (scripts/test-deps.sh); elsewhere a
         // machine without it tests the rest.
-        assert!(virsh || std::env::var_os("CI").is_none(), "virsh is not installed");
-        let out = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(remote_script(&cfg, 2))
-            .env_clear()
-            .env("PATH", bin.path())
-            .env("LIBVIRT_DEFAULT_URI", "test:///default")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            virsh.is_some() || std::env::var_os("CI").is_none(),
+            "virsh is not installed"
+        );
+        let text = run_script(&cfg, 2, bin.path(), &[("LIBVIRT_DEFAULT_URI", "test:///default")]);
         let blocks: Vec<&str> = text.split_inclusive("@@ end\n").collect();
         assert_eq!(blocks.len(), 2, "{text}");
         let (mut c, ex) = (Counters::default(), Exclude::default());
@@ -1035,7 +1030,7 @@ mod tests {
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap();
         let total = meminfo.lines().next().unwrap();
         assert!(text.contains(&format!("@@ meminfo\n{total}\n")), "{text}");
-        if virsh {
+        if virsh.is_some() {
             assert!(has("libvirt_domain_state", Some(("domain", "test"))), "{text}");
             assert!(
                 has("libvirt_pool_capacity_bytes", Some(("pool", "default-pool"))),
