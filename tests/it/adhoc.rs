@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{down_host, rigger_bin, rigger_cmd, TestHosts};
+use crate::support::{down_host, procs, rigger_bin, rigger_cmd, TestHosts};
 
 /// Environment variables rigger reads (directly or through clap); removed so
 /// the machine's environment cannot change what a test sees.
@@ -569,12 +569,7 @@ fn a_run_raises_its_open_files_limit_for_its_hosts() {
         }
         let (code, out, err) = rigger_cmd(cmd, Duration::from_secs(60));
         assert_eq!(code, 0, "{out}{err}");
-        let line = out
-            .lines()
-            .find(|l| l.contains("Max open files"))
-            .unwrap_or_else(|| panic!("{out}"));
-        let got: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
-        assert_eq!(got.join(" "), want, "{out}");
+        assert_eq!(procs::max_open_files(&out).as_deref(), Some(want), "{out}");
         let warning = "the open-files limit allows 100 descriptors and 200 hosts need about 264";
         assert_eq!(err.contains(warning), warned, "{err}");
     }

@@ -208,11 +208,25 @@ impl Watch {
     /// `rigger watch -c cfg` of `hosts`, its state file in `dir`, listening on
     /// a free loopback port: started and serving. (the watch, its port)
     pub(crate) fn serving(hosts: &TestHosts, cfg: &Path, dir: &Path) -> (Watch, u16) {
+        Watch::serving_through(&[], hosts, cfg, dir)
+    }
+
+    /// [`Watch::serving`], started through `wrapper`, a command that runs
+    /// the rest of its command line (`prlimit --nofile=32:50 --`).
+    pub(crate) fn serving_through(wrapper: &[&str], hosts: &TestHosts, cfg: &Path, dir: &Path) -> (Watch, u16) {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let (inv, kh) = (hosts.inventory(), hosts.known_hosts());
         let state = dir.join("watch.db");
-        let w = Watch::start(&[
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(rigger_bin());
+                c
+            }
+            None => Command::new(rigger_bin()),
+        };
+        cmd.arg("watch").args([
             "-c",
             cfg.to_str().unwrap(),
             "-i",
@@ -224,6 +238,7 @@ impl Watch {
             "--listen",
             &listen,
         ]);
+        let w = Watch::spawn(cmd);
         w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
         (w, port)
     }
@@ -1222,32 +1237,13 @@ fn watch_raises_its_open_files_limit_and_says_when_the_hard_limit_is_too_low() {
         "interval: 1s\nreceivers:\n  - name: h\n    webhook: {url: 'http://127.0.0.1:9/none'}\n",
     )
     .unwrap();
-    let max_open = |w: &Watch| -> String {
-        let limits = std::fs::read_to_string(format!("/proc/{}/limits", w.child.id())).unwrap();
-        let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
-        line.split_whitespace().skip(3).take(2).collect::<Vec<_>>().join(" ")
-    };
+    let max_open =
+        |w: &Watch| procs::max_open_files(&std::fs::read_to_string(format!("/proc/{}/limits", w.child.id())).unwrap());
     for (limit, want, warned) in [("32:4096", "65 4096", false), ("32:50", "50 50", true)] {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let state = work.path().join(format!("{limit}.db"));
-        let mut cmd = Command::new("prlimit");
-        cmd.arg(format!("--nofile={limit}"))
-            .arg("--")
-            .arg(rigger_bin())
-            .arg("watch")
-            .arg("-c")
-            .arg(&cfg)
-            .arg("-i")
-            .arg(hosts.inventory())
-            .arg("--known-hosts")
-            .arg(hosts.known_hosts())
-            .arg("--state")
-            .arg(&state)
-            .args(["--listen", &listen]);
-        let mut w = Watch::spawn(cmd);
-        w.wait_log(&format!("status endpoint on http://{listen}/"), Duration::from_secs(20));
-        assert_eq!(max_open(&w), want, "{}", w.log());
+        let dir = tempfile::tempdir().unwrap();
+        let nofile = format!("--nofile={limit}");
+        let (mut w, port) = Watch::serving_through(&["prlimit", &nofile, "--"], &hosts, &cfg, dir.path());
+        assert_eq!(max_open(&w).as_deref(), Some(want), "{}", w.log());
         let warning = "the open-files limit allows 50 descriptors and 1 hosts need about 65";
         assert_eq!(w.log().contains(warning), warned, "{}", w.log());
         if warned {

@@ -169,3 +169,11 @@ pub fn holds_socket(pid: u32, inode: u64) -> bool {
     fds.flatten()
         .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == want.as_str()))
 }
+
+/// The soft and hard open-files limits ("1024 4096") in text holding a line
+/// of /proc/PID/limits (the file itself, or a command's output of it).
+pub fn max_open_files(limits: &str) -> Option<String> {
+    let line = limits.lines().find(|l| l.contains("Max open files"))?;
+    let at = line.find("Max open files")? + "Max open files".len();
+    Some(line[at..].split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+}
