@@ -1619,11 +1619,22 @@ fn watch_file(path: &Path, tx: mpsc::Sender<&'static str>) -> Option<notify::Pol
     let config = notify::Config::default()
         .with_poll_interval(Duration::from_secs(1))
         .with_compare_contents(true);
+    // An error (the file's directory unreadable) is logged when it starts
+    // or changes, not at every poll.
+    let mut last_error: Option<String> = None;
     let mut w = notify::PollWatcher::new(
-        move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res {
+        move |res: notify::Result<notify::Event>| match res {
+            Ok(ev) => {
+                last_error = None;
                 if matches!(ev.kind, EventKind::Create(_) | EventKind::Modify(_)) {
                     let _ = tx.try_send("file changed");
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                if last_error.as_deref() != Some(e.as_str()) {
+                    log(format!("cannot watch the configuration file: {e}"));
+                    last_error = Some(e);
                 }
             }
         },
